@@ -1,0 +1,62 @@
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+
+export interface BrokerConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+/**
+ * Called for every PUBLISH a client sends, before the broker acknowledges it.
+ * `done()` releases the PUBACK (QoS 1); ingest calls it once the reading is safely accepted.
+ * The hook never refuses a packet: bad input is dead-lettered by ingest, not answered with a disconnect.
+ */
+export type OnPublish = (clientId: string, packet: PublishPacket, done: () => void) => void;
+
+export interface BrokerDeps {
+  onPublish: OnPublish;
+}
+
+export interface Broker {
+  readonly aedes: Aedes;
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Embedded aedes broker speaking MQTT 3.1.1 over TCP. */
+export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
+  const aedes = await Aedes.createBroker({
+    authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
+      // Publishes from inside the broker ($SYS heartbeats) have no client and are not telemetry.
+      if (client === null) return callback(null);
+      deps.onPublish(client.id, packet, callback);
+    },
+  });
+  const server: Server = createServer(aedes.handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    aedes,
+    port,
+    url: `mqtt://${urlHost(config.host)}:${port}`,
+    async close() {
+      // Close the listener first so no new client arrives, then the broker (which ends live connections).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await closed;
+    },
+  };
+}
+
+export function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
