@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { urlHost } from '../url.ts';
 
 export interface BrokerConfig {
   host: string;
@@ -54,9 +55,4 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       await closed;
     },
   };
-}
-
-export function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return 'localhost';
-  return host.includes(':') ? `[${host}]` : host;
 }

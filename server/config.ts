@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import defaults from '../config/default.json' with { type: 'json' };
+import schema from '../config/schema.json' with { type: 'json' };
+import { ThermostreamError } from './errors.ts';
+
+export interface WindowSpec {
+  readonly lengthMs: number;
+  readonly slideMs: number;
+}
+
+export interface Config {
+  readonly host: string;
+  readonly http: { readonly port: number };
+  readonly mqtt: { readonly port: number };
+  readonly dataDir: string;
+  readonly batchIntervalMs: number;
+  readonly windows: readonly WindowSpec[];
+  readonly allowedLatenessMs: number;
+  readonly timeMode: 'event' | 'processing';
+  readonly ingest: {
+    readonly maxPayloadBytes: number;
+    readonly maxClockSkewMs: number;
+    readonly deadLetterPayloadChars: number;
+  };
+  readonly onlineAfterMs: number;
+}
+
+/** A setting that comes from the command line or the environment, as text, with where it came from. */
+interface Override {
+  path: string[];
+  raw: string;
+  source: string;
+}
+
+/** Command-line flags and environment variables that override the config, in that order of precedence. */
+const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
+  { flag: '--host', env: 'THERMOSTREAM_HOST', path: ['host'] },
+  { flag: '--http-port', env: 'THERMOSTREAM_HTTP_PORT', path: ['http', 'port'] },
+  { flag: '--mqtt-port', env: 'THERMOSTREAM_MQTT_PORT', path: ['mqtt', 'port'] },
+  { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
+  { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
+];
+
+export interface CliOptions {
+  config: Config;
+  demo: boolean;
+  help: boolean;
+}
+
+export const USAGE = `Usage: thermostream [options]
+
+  --config <file>          JSON config file (see config/default.json, config/schema.json)
+  --host <addr>            interface to bind (default 127.0.0.1)      env THERMOSTREAM_HOST
+  --http-port <n>          HTTP port, 0 = any free (default 8080)      env THERMOSTREAM_HTTP_PORT
+  --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
+  --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
+  --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
+  --demo                   also run a simulated fleet of 20 thermostats
+  --help                   print this help
+
+Precedence: defaults < --config file < environment < command-line flags.`;
+
+/** Parses argv (without node and script) and the environment into a validated, frozen config. */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
+  let demo = false;
+  let help = false;
+  let configFile = env.THERMOSTREAM_CONFIG;
+  const fromFlags: Override[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (name === '--demo') demo = true;
+    else if (name === '--help' || name === '-h') help = true;
+    else {
+      const known = name === '--config' || OVERRIDES.some((o) => o.flag === name);
+      if (!known) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${name} needs a value`);
+      if (name === '--config') configFile = value;
+      else fromFlags.push({ path: OVERRIDES.find((o) => o.flag === name)!.path, raw: value, source: name });
+    }
+  }
+  const fromEnv: Override[] = [];
+  for (const o of OVERRIDES) {
+    const raw = env[o.env];
+    if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
+  }
+  const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, help };
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new ThermostreamError('TS_ERR_CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ThermostreamError('TS_ERR_CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const ajv = new Ajv({ allErrors: true });
+const validate = ajv.compile(schema);
+
+/**
+ * Merges defaults < file < overrides and validates the result against config/schema.json.
+ * Throws TS_ERR_CONFIG_INVALID naming the key, the value and where it came from.
+ */
+export function resolveConfig(file: unknown, overrides: readonly Override[] = []): Config {
+  const sources = new Map<string, string>();
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `config must be a JSON object, got ${JSON.stringify(file)}`);
+  }
+  const merged = merge(structuredClone(defaults), file) as Record<string, unknown>;
+  for (const o of overrides) {
+    setPath(merged, o.path, coerce(o.raw, o.path));
+    sources.set(o.path.join('.'), o.source);
+  }
+  if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
+  return deepFreeze(merged) as unknown as Config;
+}
+
+/** Flags and env vars are text; numbers are parsed where the schema wants an integer, and left as text if they don't parse, so validation names the raw value. */
+function coerce(raw: string, path: string[]): unknown {
+  let node: any = schema;
+  for (const key of path) node = node?.properties?.[key];
+  if (node?.type === 'integer' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
+  return raw;
+}
+
+function configError(errors: ErrorObject[], config: unknown, sources: Map<string, string>): ThermostreamError {
+  const lines = errors.map((e) => {
+    const path = e.instancePath.split('/').slice(1);
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      const key = formatKey([...path, extra]);
+      return `unknown key "${key}" (allowed: ${Object.keys(schemaAt(path)?.properties ?? {}).join(', ')})`;
+    }
+    const key = formatKey(path) || '(root)';
+    const value = valueAt(config, path);
+    const from = sources.get(path.join('.'));
+    return `${key} = ${JSON.stringify(value)}${from ? ` (from ${from})` : ''}: ${e.message}`;
+  });
+  return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
+}
+
+function formatKey(path: string[]): string {
+  return path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function schemaAt(path: string[]): any {
+  let node: any = schema;
+  for (const key of path) node = /^\d+$/.test(key) ? node?.items : node?.properties?.[key];
+  return node;
+}
+
+function valueAt(value: unknown, path: string[]): unknown {
+  let node: any = value;
+  for (const key of path) node = node?.[key];
+  return node;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node: any = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key];
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function merge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k], v) : v;
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,164 @@
+import type { WindowSpec } from '../config.ts';
+import type { Reading } from '../ingest/reading.ts';
+import { Aggregate, summarize, type Summary } from './aggregate.ts';
+import { detectAnomaly } from './anomaly.ts';
+import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
+
+/** The key of fleet-wide windows (all devices together). */
+export const FLEET = '*';
+
+export interface WindowResult extends Summary {
+  deviceId: string;
+  lengthMs: number;
+  slideMs: number;
+  start: number;
+  end: number;
+  /** The watermark has passed the window's end: it will not change any more. */
+  final: boolean;
+}
+
+export interface EventTimeOptions {
+  windows: readonly WindowSpec[];
+  allowedLatenessMs: number;
+  /** 'processing' places readings by arrival time instead of their ts, as Spark Streaming's DStream windows do. */
+  timeMode: 'event' | 'processing';
+  /** Wall-clock time the stream (re)started: idleness is counted from here, so a restart is not idle time. */
+  startedAt: number;
+}
+
+/** Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. */
+class KeyPanes {
+  readonly panes = new Map<number, Aggregate>();
+  /** Starts of panes updated since the last emit. */
+  readonly dirty = new Set<number>();
+  /** Starts of windows emitted as not final yet: they must be emitted again once final. */
+  readonly open = new Set<number>();
+  // Readings mostly arrive in order: remember the last pane to skip the map lookup.
+  lastStart = NaN;
+  lastPane: Aggregate | undefined;
+
+  pane(start: number): Aggregate {
+    if (start === this.lastStart) return this.lastPane!;
+    let p = this.panes.get(start);
+    if (p === undefined) {
+      p = new Aggregate();
+      this.panes.set(start, p);
+    }
+    this.dirty.add(start);
+    this.lastStart = start;
+    this.lastPane = p;
+    return p;
+  }
+
+  forget(start: number): void {
+    this.panes.delete(start);
+    if (start === this.lastStart) {
+      this.lastStart = NaN;
+      this.lastPane = undefined;
+    }
+  }
+}
+
+class ShapeState {
+  readonly keys = new Map<string, KeyPanes>();
+  constructor(readonly shape: WindowShape) {}
+
+  key(id: string): KeyPanes {
+    let k = this.keys.get(id);
+    if (k === undefined) {
+      k = new KeyPanes();
+      this.keys.set(id, k);
+    }
+    return k;
+  }
+}
+
+/**
+ * Event-time sliding windows over readings, per device and fleet-wide, with a watermark.
+ *
+ * - watermark = max event time − allowed lateness, never going back; when no input has arrived for longer than
+ *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final.
+ * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
+ *   window never changes. Any other reading falls only in windows that are not final.
+ * - advance(now), once per batch, moves the watermark and returns every window that changed or became final.
+ */
+export class EventTimeWindows {
+  private readonly shapes: ShapeState[];
+  private readonly latenessMs: number;
+  private readonly byArrival: boolean;
+  private maxEventTime = -Infinity;
+  private lastInputAt: number;
+  private wm = -Infinity;
+
+  constructor(options: EventTimeOptions) {
+    this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
+    this.latenessMs = options.allowedLatenessMs;
+    this.byArrival = options.timeMode === 'processing';
+    this.lastInputAt = options.startedAt;
+  }
+
+  get watermark(): number {
+    return this.wm;
+  }
+
+  /** Adds one reading to its panes; false (and nothing changed) when it is late. Hot path: no allocation in the common case. */
+  add(r: Reading): boolean {
+    const t = this.byArrival ? r.arrival : r.ts;
+    if (r.arrival > this.lastInputAt) this.lastInputAt = r.arrival;
+    if (t < this.wm) return false;
+    if (t > this.maxEventTime) this.maxEventTime = t;
+    const anomalous = detectAnomaly(r.temperature) !== null;
+    for (const s of this.shapes) {
+      if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
+      const start = paneStart(s.shape, t);
+      s.key(r.deviceId).pane(start).add(r, anomalous);
+      s.key(FLEET).pane(start).add(r, anomalous);
+    }
+    return true;
+  }
+
+  /** Moves the watermark to `now` and returns the windows that changed or became final since the last call. */
+  advance(now: number): WindowResult[] {
+    const byEvents = this.maxEventTime - this.latenessMs;
+    const idle = now - this.lastInputAt > this.latenessMs;
+    const next = Math.max(this.wm, byEvents, idle ? now - this.latenessMs : -Infinity);
+    const moved = next > this.wm;
+    this.wm = next;
+    const out: WindowResult[] = [];
+    for (const s of this.shapes) {
+      for (const [id, k] of s.keys) {
+        if (k.dirty.size === 0 && !moved) continue;
+        for (const start of this.windowsToEmit(s.shape, k, moved)) out.push(this.result(s.shape, id, k, start));
+        if (moved) this.evict(s, id, k);
+      }
+    }
+    return out;
+  }
+
+  private windowsToEmit(shape: WindowShape, k: KeyPanes, moved: boolean): Set<number> {
+    const starts = new Set<number>();
+    for (const p of k.dirty) for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
+    k.dirty.clear();
+    if (moved) for (const w of k.open) if (w + shape.lengthMs <= this.wm) starts.add(w);
+    return starts;
+  }
+
+  private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): WindowResult {
+    const agg = new Aggregate();
+    const end = start + shape.lengthMs;
+    for (let p = start; p < end; p += shape.paneMs) {
+      const pane = k.panes.get(p);
+      if (pane !== undefined) agg.merge(pane);
+    }
+    const final = end <= this.wm;
+    if (final) k.open.delete(start);
+    else k.open.add(start);
+    return { deviceId, lengthMs: shape.lengthMs, slideMs: shape.slideMs, start, end, final, ...summarize(agg) };
+  }
+
+  /** Drops panes that no open window needs any more, and keys left with nothing. */
+  private evict(s: ShapeState, id: string, k: KeyPanes): void {
+    for (const p of k.panes.keys()) if (lastWindowEnd(s.shape, p) <= this.wm) k.forget(p);
+    if (k.panes.size === 0 && k.open.size === 0) s.keys.delete(id);
+  }
+}

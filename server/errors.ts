@@ -1,0 +1,37 @@
+/**
+ * Every error Thermostream raises on purpose has a code; docs/ERRORS.md tables them.
+ * Messages name the offending key and value.
+ */
+export const ErrorCodes = {
+  TS_ERR_CONFIG_INVALID: 'invalid configuration value',
+  TS_ERR_CONFIG_FILE: 'configuration file cannot be read or parsed',
+  TS_ERR_CLI_ARG: 'unknown or malformed command-line argument',
+  TS_ERR_QUERY_PARAM: 'invalid query parameter',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class ThermostreamError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ThermostreamError';
+    this.code = code;
+  }
+}
+
+/** Reasons a reading is rejected into the dead-letter table (stable strings: they are API values). */
+export const RejectReasons = [
+  'bad_topic',
+  'payload_too_large',
+  'not_json',
+  'not_object',
+  'missing_temperature',
+  'non_finite_temperature',
+  'wrong_type',
+  'bad_timestamp',
+  'future_timestamp',
+  'device_mismatch',
+] as const;
+
+export type RejectReason = (typeof RejectReasons)[number];

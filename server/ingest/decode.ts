@@ -1,0 +1,138 @@
+import type { RejectReason } from '../errors.ts';
+import type { Reading } from './reading.ts';
+
+/** `deviceId` as DESIGN.md defines it. */
+export const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const PLAIN_PREFIX = 'devices/';
+const PLAIN_SUFFIX = '/telemetry';
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const NON_FINITE_TEXT = /^[+-]?(nan|inf|infinity)$/i;
+
+export interface DecodeLimits {
+  maxPayloadBytes: number;
+  /** How far ahead of the server's clock a reading's ts may be. */
+  maxClockSkewMs: number;
+}
+
+/** Where decoded readings and rejections go; one fixed object, so decoding allocates no closures. */
+export interface DecodeSink {
+  accept(reading: Reading): void;
+  reject(reason: RejectReason, detail: string, deviceId: string | null, topic: string, payload: Buffer): void;
+}
+
+/** The device a topic speaks for, or null when the topic is outside the scheme. */
+export function deviceIdOfTopic(topic: string): string | null {
+  if (!topic.startsWith(PLAIN_PREFIX) || !topic.endsWith(PLAIN_SUFFIX)) return null;
+  const id = topic.slice(PLAIN_PREFIX.length, topic.length - PLAIN_SUFFIX.length);
+  return DEVICE_ID.test(id) ? id : null;
+}
+
+/**
+ * Decodes one MQTT message: a JSON reading or an array of readings. Each element is accepted or rejected on its
+ * own, so one bad element does not cost the good ones. Never throws.
+ */
+export function decodeMessage(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
+  const deviceId = deviceIdOfTopic(topic);
+  if (deviceId === null) {
+    return sink.reject('bad_topic', `topic ${JSON.stringify(topic)} is not devices/{deviceId}/telemetry`, null, topic, payload);
+  }
+  if (payload.length > limits.maxPayloadBytes) {
+    const detail = `payload of ${payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`;
+    return sink.reject('payload_too_large', detail, deviceId, topic, payload);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return sink.reject('not_json', (err as Error).message, deviceId, topic, payload);
+  }
+  if (Array.isArray(body)) {
+    for (let i = 0; i < body.length; i++) decodeOne(body[i], deviceId, topic, payload, arrival, limits, sink, `[${i}] `);
+  } else {
+    decodeOne(body, deviceId, topic, payload, arrival, limits, sink, '');
+  }
+}
+
+function decodeOne(
+  body: unknown,
+  deviceId: string,
+  topic: string,
+  payload: Buffer,
+  arrival: number,
+  limits: DecodeLimits,
+  sink: DecodeSink,
+  at: string,
+): void {
+  const r = check(body, deviceId, arrival, limits);
+  if ('reason' in r) sink.reject(r.reason, at + r.detail, deviceId, topic, payload);
+  else sink.accept(r);
+}
+
+interface Problem {
+  reason: RejectReason;
+  detail: string;
+}
+
+const problem = (reason: RejectReason, detail: string): Problem => ({ reason, detail });
+
+function check(body: unknown, deviceId: string, arrival: number, limits: DecodeLimits): Reading | Problem {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return problem('not_object', `expected a JSON object, got ${describe(body)}`);
+  }
+  const o = body as Record<string, unknown>;
+  const temperature = o.temperature;
+  if (temperature === undefined) return problem('missing_temperature', '"temperature" is missing');
+  if (typeof temperature !== 'number') {
+    if (temperature === null || (typeof temperature === 'string' && NON_FINITE_TEXT.test(temperature.trim()))) {
+      return problem('non_finite_temperature', `"temperature" is ${describe(temperature)}, not a finite number`);
+    }
+    return problem('wrong_type', `"temperature" must be a number, got ${describe(temperature)}`);
+  }
+  if (!Number.isFinite(temperature)) return problem('non_finite_temperature', `"temperature" is ${temperature}`);
+
+  let humidity: number | undefined;
+  if (o.humidity !== undefined && o.humidity !== null) {
+    if (typeof o.humidity !== 'number' || !Number.isFinite(o.humidity)) {
+      return problem('wrong_type', `"humidity" must be a finite number, got ${describe(o.humidity)}`);
+    }
+    humidity = o.humidity;
+  }
+
+  let seq: number | undefined;
+  if (o.seq !== undefined && o.seq !== null) {
+    if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) {
+      return problem('wrong_type', `"seq" must be a non-negative integer, got ${describe(o.seq)}`);
+    }
+    seq = o.seq;
+  }
+
+  if (o.deviceId !== undefined && o.deviceId !== deviceId) {
+    return problem('device_mismatch', `payload deviceId ${describe(o.deviceId)} differs from the topic's "${deviceId}"`);
+  }
+
+  let ts = arrival;
+  if (o.ts !== undefined && o.ts !== null) {
+    if (typeof o.ts === 'number') {
+      if (!Number.isFinite(o.ts) || o.ts < 0) return problem('bad_timestamp', `"ts" ${o.ts} is not epoch milliseconds`);
+      ts = Math.floor(o.ts);
+    } else if (typeof o.ts === 'string' && ISO_WITH_ZONE.test(o.ts)) {
+      ts = Date.parse(o.ts);
+      if (Number.isNaN(ts)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is not a valid date`);
+    } else {
+      return problem('bad_timestamp', `"ts" must be ISO 8601 with a zone or epoch ms, got ${describe(o.ts)}`);
+    }
+    if (ts - arrival > limits.maxClockSkewMs) {
+      const ahead = ts - arrival;
+      return problem('future_timestamp', `"ts" ${new Date(ts).toISOString()} is ${ahead} ms ahead of the server clock (limit ${limits.maxClockSkewMs} ms)`);
+    }
+  }
+  return { deviceId, ts, temperature, humidity, seq, arrival };
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}

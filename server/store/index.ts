@@ -1,0 +1,152 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Config } from '../config.ts';
+import type { WindowResult } from '../engine/event-time.ts';
+import type { DeadLetter, Reading } from '../ingest/index.ts';
+import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+
+/** Per-device figures of one batch, folded into the devices table. */
+export interface DeviceDelta {
+  deviceId: string;
+  firstSeen: number;
+  lastSeen: number;
+  readings: number;
+  lastTemperature: number;
+  lastTs: number;
+}
+
+/** Everything one batch writes; it commits in one transaction. */
+export interface BatchOutput {
+  windows: readonly WindowResult[];
+  devices: readonly DeviceDelta[];
+  deadLetters: readonly DeadLetter[];
+  late: readonly Reading[];
+  watermark: number;
+  committedAt: number;
+}
+
+export interface WindowQuery {
+  deviceId: string;
+  lengthMs: number;
+  slideMs: number;
+  from: number;
+  to: number;
+  limit: number;
+}
+
+export interface DeviceRow {
+  deviceId: string;
+  firstSeen: number;
+  lastSeen: number;
+  readings: number;
+  lastTemperature: number;
+}
+
+export interface DeadLetterQuery {
+  deviceId?: string;
+  reason?: string;
+  limit: number;
+}
+
+export interface Store {
+  readonly file: string;
+  commitBatch(out: BatchOutput): void;
+  windows(q: WindowQuery): WindowResult[];
+  devices(): DeviceRow[];
+  deadLetters(q: DeadLetterQuery): (DeadLetter & { id: number })[];
+  rejectionCounts(): { deviceId: string; reason: string; count: number }[];
+  lateCount(): number;
+  close(): Promise<void>;
+}
+
+export const DB_FILE = 'thermostream.db';
+
+export async function createStore(config: Pick<Config, 'dataDir'>): Promise<Store> {
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, DB_FILE);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // In WAL mode NORMAL still commits atomically; the ingest log (not SQLite) is what makes accepted input durable.
+  db.pragma('synchronous = NORMAL');
+  db.exec(SCHEMA);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+
+  const upsertWindow = db.prepare(`
+    INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, last,
+      humidity_avg, humidity_min, humidity_max, anomalies, final, updated_at)
+    VALUES (@deviceId, @lengthMs, @slideMs, @start, @end, @count, @avg, @min, @max, @stddev, @last,
+      @humidityAvg, @humidityMin, @humidityMax, @anomalies, @final, @updatedAt)`);
+  const upsertDevice = db.prepare(`
+    INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
+    VALUES (@deviceId, @firstSeen, @lastSeen, @readings, @lastTemperature, @lastTs)
+    ON CONFLICT (device_id) DO UPDATE SET
+      first_seen = min(first_seen, excluded.first_seen),
+      last_seen = max(last_seen, excluded.last_seen),
+      readings = readings + excluded.readings,
+      last_temperature = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_temperature ELSE last_temperature END,
+      last_ts = max(last_ts, excluded.last_ts)`);
+  const insertDeadLetter = db.prepare(`
+    INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
+    VALUES (@receivedAt, @deviceId, @topic, @reason, @detail, @payload, @payloadBytes)`);
+  const countRejection = db.prepare(`
+    INSERT INTO rejections (device_id, reason, count) VALUES (?, ?, 1)
+    ON CONFLICT (device_id, reason) DO UPDATE SET count = count + 1`);
+  const insertLate = db.prepare(`
+    INSERT INTO late_readings (device_id, ts, arrival, temperature, humidity, seq, watermark)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`);
+
+  const commit = db.transaction((out: BatchOutput) => {
+    for (const w of out.windows) upsertWindow.run({ ...w, final: w.final ? 1 : 0, updatedAt: out.committedAt });
+    for (const d of out.devices) upsertDevice.run(d);
+    for (const dl of out.deadLetters) {
+      insertDeadLetter.run(dl);
+      countRejection.run(dl.deviceId ?? '', dl.reason);
+    }
+    for (const r of out.late) {
+      insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, out.watermark);
+    }
+  });
+
+  const selectWindows = db.prepare(`
+    SELECT * FROM (
+      SELECT device_id AS deviceId, length_ms AS lengthMs, slide_ms AS slideMs, start, end, count, avg, min, max,
+        stddev, last, humidity_avg AS humidityAvg, humidity_min AS humidityMin, humidity_max AS humidityMax,
+        anomalies, final
+      FROM windows
+      WHERE device_id = @deviceId AND length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @from AND start < @to
+      ORDER BY start DESC LIMIT @limit
+    ) ORDER BY start ASC`);
+  const selectDevices = db.prepare(`
+    SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
+      last_temperature AS lastTemperature
+    FROM devices ORDER BY device_id`);
+  const selectDeadLetters = db.prepare(`
+    SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail, payload,
+      payload_bytes AS payloadBytes
+    FROM dead_letters
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@reason IS NULL OR reason = @reason)
+    ORDER BY id DESC LIMIT @limit`);
+  const selectRejections = db.prepare(
+    'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
+  );
+  const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
+
+  return {
+    file,
+    commitBatch: (out) => commit(out),
+    windows: (q) =>
+      (selectWindows.all(q) as (Omit<WindowResult, 'final'> & { final: number })[]).map((w) => ({ ...w, final: w.final === 1 })),
+    devices: () => selectDevices.all() as DeviceRow[],
+    deadLetters: (q) =>
+      selectDeadLetters.all({ deviceId: q.deviceId ?? null, reason: q.reason ?? null, limit: q.limit }) as (DeadLetter & {
+        id: number;
+      })[],
+    rejectionCounts: () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],
+    lateCount: () => selectLateCount.get() as number,
+    async close() {
+      db.close();
+    },
+  };
+}

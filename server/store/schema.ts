@@ -1,0 +1,64 @@
+/** SQLite schema. Times are epoch ms UTC; the fleet-wide windows have device_id '*'. */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS windows (
+  device_id    TEXT    NOT NULL,
+  length_ms    INTEGER NOT NULL,
+  slide_ms     INTEGER NOT NULL,
+  start        INTEGER NOT NULL,
+  end          INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  avg          REAL    NOT NULL,
+  min          REAL    NOT NULL,
+  max          REAL    NOT NULL,
+  stddev       REAL    NOT NULL,
+  last         REAL    NOT NULL,
+  humidity_avg REAL,
+  humidity_min REAL,
+  humidity_max REAL,
+  anomalies    INTEGER NOT NULL,
+  final        INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (device_id, length_ms, slide_ms, start)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS devices (
+  device_id        TEXT PRIMARY KEY,
+  first_seen       INTEGER NOT NULL,
+  last_seen        INTEGER NOT NULL,
+  readings         INTEGER NOT NULL,
+  last_temperature REAL    NOT NULL,
+  last_ts          INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id            INTEGER PRIMARY KEY,
+  received_at   INTEGER NOT NULL,
+  device_id     TEXT,
+  topic         TEXT    NOT NULL,
+  reason        TEXT    NOT NULL,
+  detail        TEXT    NOT NULL,
+  payload       TEXT    NOT NULL,
+  payload_bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_device ON dead_letters (device_id, id);
+
+CREATE TABLE IF NOT EXISTS rejections (
+  device_id TEXT    NOT NULL,
+  reason    TEXT    NOT NULL,
+  count     INTEGER NOT NULL,
+  PRIMARY KEY (device_id, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS late_readings (
+  id          INTEGER PRIMARY KEY,
+  device_id   TEXT    NOT NULL,
+  ts          INTEGER NOT NULL,
+  arrival     INTEGER NOT NULL,
+  temperature REAL    NOT NULL,
+  humidity    REAL,
+  seq         INTEGER,
+  watermark   INTEGER NOT NULL
+);
+`;

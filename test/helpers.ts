@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream, type Thermostream } from '../server/main.ts';
+
+export function tempDir(t: TestContext, prefix = 'thermostream-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A whole server on ephemeral loopback ports with a fresh data dir, closed when the test ends. */
+export async function startServer(t: TestContext, overrides: Record<string, unknown> = {}): Promise<Thermostream> {
+  const config = resolveConfig({
+    host: '127.0.0.1',
+    http: { port: 0 },
+    mqtt: { port: 0 },
+    dataDir: tempDir(t),
+    batchIntervalMs: 100,
+    ...overrides,
+  });
+  const app = await startThermostream(config);
+  t.after(() => app.close());
+  return app;
+}
+
+export async function connect(t: TestContext, url: string): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
+  t.after(() => client.endAsync());
+  return client;
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}
+
+/** Polls until `check` returns a truthy value, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the engine has processed `n` readings (they are then committed and queryable). */
+export function waitForRecords(app: Thermostream, n: number): Promise<unknown> {
+  return waitFor(`${n} processed readings`, async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+    return body.records >= n ? body : null;
+  });
+}
+
+export const close = (a: number, b: number, eps = 1e-9): boolean => Math.abs(a - b) <= eps;
