@@ -7,6 +7,7 @@ import { createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
 import { createStore } from './store/index.ts';
+import { createFleet } from '../simulator/index.ts';
 
 export interface Thermostream {
   readonly config: Config;
@@ -42,6 +43,18 @@ export async function startThermostream(config: Config, clock: Clock = systemClo
   }
 }
 
+const DEMO_DEVICES = 20;
+
+/** The built-in fleet of `npm run demo`: runs until stopped; returns its stop function. */
+function startDemoFleet(mqttUrl: string): () => Promise<void> {
+  const fleet = createFleet({ url: mqttUrl, devices: DEMO_DEVICES, rate: 2 * DEMO_DEVICES, seed: 1, qos: 1 });
+  const done = fleet.run().catch((err) => console.error(`thermostream: demo fleet failed: ${(err as Error).message}`));
+  return async () => {
+    fleet.stop();
+    await done;
+  };
+}
+
 async function runCli(): Promise<void> {
   let options;
   try {
@@ -65,9 +78,8 @@ async function runCli(): Promise<void> {
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
   if (options.demo) {
-    const { startDemoFleet } = await import('../simulator/demo.ts');
-    stops.unshift(await startDemoFleet(app.mqttUrl));
-    console.log(`thermostream: demo fleet of 20 simulated thermostats publishing; open ${app.httpUrl}/`);
+    stops.unshift(startDemoFleet(app.mqttUrl));
+    console.log(`thermostream: demo fleet of ${DEMO_DEVICES} simulated thermostats publishing; open ${app.httpUrl}/`);
   }
 
   let stopping = false;

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, getJson, startServer, waitForRecords } from './helpers.ts';
+
+test('each kind of bad input is rejected with its reason, counted and dead-lettered; good readings still flow', async (t) => {
+  const app = await startServer(t, { ingest: { maxPayloadBytes: 1024, maxClockSkewMs: 60_000 } });
+  const client = await connect(t, app.mqttUrl);
+  const now = Date.now();
+  const good = (seq: number) => JSON.stringify({ ts: now, temperature: 20 + seq, seq });
+
+  // [topic, payload, expected reason]
+  const bad: [string, string, string][] = [
+    ['devices/d1/telemetry', 'not json at all', 'not_json'],
+    ['devices/d1/telemetry', '{"humidity": 40}', 'missing_temperature'],
+    ['devices/d1/telemetry', '{"temperature": null}', 'non_finite_temperature'],
+    ['devices/d1/telemetry', '{"temperature": "NaN"}', 'non_finite_temperature'],
+    ['devices/d1/telemetry', '{"temperature": 1e999}', 'non_finite_temperature'],
+    ['devices/d1/telemetry', '{"temperature": "21.5"}', 'wrong_type'],
+    ['devices/d1/telemetry', '{"temperature": 21, "humidity": "high"}', 'wrong_type'],
+    ['devices/d1/telemetry', '{"temperature": 21, "seq": -1}', 'wrong_type'],
+    ['devices/d1/telemetry', '42', 'not_object'],
+    ['devices/d1/telemetry', `{"temperature": 21, "ts": ${now + 3_600_000}}`, 'future_timestamp'],
+    ['devices/d1/telemetry', '{"temperature": 21, "ts": "yesterday"}', 'bad_timestamp'],
+    ['devices/d1/telemetry', '{"temperature": 21, "deviceId": "d2"}', 'device_mismatch'],
+    ['devices/d1/telemetry', JSON.stringify({ temperature: 21, pad: 'x'.repeat(2000) }), 'payload_too_large'],
+    ['devices/d1/status', '{"temperature": 21}', 'bad_topic'],
+    ['sensors/d1', '{"temperature": 21}', 'bad_topic'],
+    ['devices/bad id!/telemetry', '{"temperature": 21}', 'bad_topic'],
+  ];
+  let seq = 0;
+  for (const [topic, payload] of bad) {
+    await client.publishAsync(topic, payload, { qos: 1 });
+    await client.publishAsync('devices/d1/telemetry', good(++seq), { qos: 1 });
+  }
+  // One message with a good and a bad element: the good one is kept.
+  await client.publishAsync('devices/d1/telemetry', `[${good(++seq)}, {"temperature": "hot"}]`, { qos: 1 });
+  // A resent seq is a duplicate: dropped and counted, not dead-lettered.
+  await client.publishAsync('devices/d1/telemetry', good(1), { qos: 1 });
+  await waitForRecords(app, seq);
+
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  const expected: Record<string, number> = { wrong_type: 1 }; // the array's bad element
+  for (const [, , reason] of bad) expected[reason] = (expected[reason] ?? 0) + 1;
+  assert.deepEqual(stats.rejected, { total: bad.length + 1, byReason: expected });
+  assert.equal(stats.accepted, seq);
+  assert.equal(stats.records, seq);
+  assert.equal(stats.duplicates, 1);
+
+  const letters = (await getJson(`${app.httpUrl}/api/v1/dead-letters?limit=100`)).body.items.reverse();
+  assert.equal(letters.length, bad.length + 1);
+  for (let i = 0; i < bad.length; i++) {
+    const [topic, payload, reason] = bad[i];
+    assert.equal(letters[i].reason, reason, `dead letter ${i}`);
+    assert.equal(letters[i].topic, topic);
+    assert.equal(letters[i].payloadBytes, Buffer.byteLength(payload));
+    assert.equal(letters[i].payload, payload.slice(0, 2048));
+    assert.equal(typeof letters[i].detail, 'string');
+    assert.equal(letters[i].deviceId, reason === 'bad_topic' ? null : 'd1');
+  }
+  assert.match(letters.at(-1).detail, /^\[1\] "temperature" must be a number/);
+
+  const byReason = (await getJson(`${app.httpUrl}/api/v1/dead-letters?reason=device_mismatch`)).body.items;
+  assert.equal(byReason.length, 1);
+  assert.match(byReason[0].detail, /"d2" differs from the topic's "d1"/);
+
+  // Every good reading reached its window.
+  const windows = (await getJson(`${app.httpUrl}/api/v1/windows?deviceId=d1`)).body.items;
+  assert.ok(windows.length > 0);
+  assert.equal(Math.max(...windows.map((w: any) => w.count)), seq);
+});

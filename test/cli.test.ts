@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { getJson, tempDir, waitFor } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a user would and collects what it prints. */
+function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`CLI did not exit within ${timeoutMs} ms: ${stdout}${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('invalid configuration exits with code 2 and names the key and value', async (t) => {
+  const dir = tempDir(t);
+  const zeroWindow = join(dir, 'zero-window.json');
+  writeFileSync(zeroWindow, JSON.stringify({ windows: [{ lengthMs: 0, slideMs: 2000 }] }));
+  const unknownKey = join(dir, 'unknown-key.json');
+  writeFileSync(unknownKey, JSON.stringify({ http: { port: 0, prot: 1 } }));
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [['--http-port', 'abc'], {}, /http\.port = "abc" \(from --http-port\): must be integer/],
+    [['--config', zeroWindow], {}, /windows\[0\]\.lengthMs = 0: must be >= 1/],
+    [['--config', unknownKey], {}, /unknown key "http\.prot"/],
+    [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
+    [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
+    [['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
+  ];
+  for (const [args, env, message] of cases) {
+    const run = await runCli(args, env);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
+
+test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGTERM', async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--data-dir', dir, '--demo'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stdout += d));
+  const http = await waitFor('the dashboard URL', () => /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
+  assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
+  assert.ok(stdout.includes(join(dir, 'thermostream.db')));
+
+  // The demo fleet's readings show up as fleet-wide windows with their aggregates.
+  const items = await waitFor(
+    'demo windows',
+    async () => {
+      const { body } = await getJson(`${http}/api/v1/windows`);
+      return body.items.length > 0 ? body.items : null;
+    },
+    15_000,
+  );
+  for (const key of ['count', 'avg', 'min', 'max']) assert.equal(typeof items[0][key], 'number');
+  const devices = (await getJson(`${http}/api/v1/devices`)).body.items;
+  assert.ok(devices.length > 0);
+  const page = await fetch(`${http}/`);
+  assert.match(await page.text(), /<canvas id="chart"/);
+  assert.equal((await fetch(`${http}/vendor/chart.umd.js`)).status, 200);
+
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.match(stdout, /SIGTERM, shutting down/);
+});
