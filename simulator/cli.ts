@@ -1,0 +1,215 @@
+/**
+ * Thermostat fleet simulator CLI: `npm run simulate -- --devices 20 --rate 40 --duration 60 --url mqtt://127.0.0.1:1883`.
+ * Exit codes: 0 all readings delivered; 1 cannot connect, or readings lost; 2 invalid options.
+ */
+import { parseArgs } from 'node:util';
+import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
+import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
+import { BAD_KINDS } from './faults.ts';
+import { createFleet, type Fleet, type Summary } from './fleet.ts';
+import { DEFAULTS, type FleetOptions } from './options.ts';
+import { transports } from './transport.ts';
+
+const HELP = `Usage: npm run simulate -- [options]
+       node --import tsx simulator/cli.ts [options]
+
+Simulates a fleet of thermostats publishing readings to devices/{deviceId}/telemetry.
+
+Fleet and rate
+  --devices N             number of devices (ids thermostat-0001…)            default ${DEFAULTS.devices}
+  --device-prefix S       device id prefix                                     default ${DEFAULTS.devicePrefix}
+  --rate R                readings per second, whole fleet                     default ${DEFAULTS.rate}
+  --duration D            seconds of wall-clock time (rate × D readings)       default: until Ctrl-C
+  --count N               total readings (stops at whichever of count/duration comes first)
+  --seed S                PRNG seed (integer); same seed + options = same readings   default ${DEFAULTS.seed}
+
+Simulated time
+  --start ISO             simulated time of the first reading, e.g. 2026-11-24T10:00:00Z
+                          default: live (a paced run's readings carry ts ≈ now)
+  --speedup K             simulated seconds per wall-clock second; with K > 1 simulated time
+                          starts in the past and ends at the present     default ${DEFAULTS.speedup}
+
+Output
+  --url URL               broker, mqtt://host:1883 (also mqtts://, ws://, wss://); without it nothing is published
+  --out FILE.jsonl        write every generated reading as a JSON line {deviceId, ts, temperature, humidity, seq}.
+                          Without --url the run is not paced: it generates as fast as it can
+                          (timestamps are the same as a paced run's) and needs --count or --duration
+  --truth FILE.jsonl      write anomaly ground truth, one JSON line per anomaly
+  --quiet                 no progress line
+  --json                  print the summary as JSON
+
+Transport
+  --transport NAME        ${Object.keys(transports).join(' | ')}                                         default ${DEFAULTS.transport}
+  --qos 0|1               MQTT QoS                                             default ${DEFAULTS.qos}
+  --batch-size N          readings per message (N > 1 sends JSON arrays)       default ${DEFAULTS.batchSize}
+  --connections N         MQTT connections, devices shared round-robin        default: one per device, at most ${DEFAULTS.maxConnections}
+  --max-inflight N        unacknowledged messages per connection               default ${DEFAULTS.maxInFlight}
+  --connect-timeout S     seconds to wait for every connection                 default ${DEFAULTS.connectTimeout}
+  --drain-timeout S       seconds to wait for outstanding acks at the end      default ${DEFAULTS.drainTimeout}
+  --username U, --password P
+
+Anomalies (in the readings; recorded in --truth)
+  --anomalies A           random anomalies per device per simulated hour       default ${DEFAULTS.anomalies}
+  --anomaly-types LIST    comma-separated subset of ${ANOMALY_TYPES.join(',')}     default all
+  --scenario FILE.json    scheduled anomalies (see docs/SIMULATOR.md)
+
+Delivery faults (counted in the summary)
+  --late-fraction F       fraction (0–1) of readings sent late, out of order   default 0
+  --max-delay S           largest delay of a late reading, seconds             default ${DEFAULTS.maxDelay}
+  --duplicate-fraction F  fraction (0–1) of readings sent twice (same seq)     default 0
+  --bad-fraction F        fraction (0–1) of readings followed by a malformed message, cycling through
+                          ${BAD_KINDS.join(', ')}   default 0
+
+  -h, --help              this help
+
+Exit codes: 0 all readings acknowledged; 1 cannot connect or readings lost; 2 invalid options.
+`;
+
+const STRING_OPTIONS = [
+  'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
+  'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
+  'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
+] as const;
+
+function toNumber(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw.trim())) throw invalidOption(name, raw, 'a number');
+  return Number(raw);
+}
+
+export function parseCli(argv: string[]): FleetOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+        quiet: { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, (error as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return 'help';
+  const s = (name: string) => v[name] as string | undefined;
+  const n = (name: string) => toNumber(name, s(name));
+  const types = s('anomaly-types');
+  return {
+    url: s('url'),
+    transport: s('transport'),
+    devices: n('devices'),
+    devicePrefix: s('device-prefix'),
+    rate: n('rate'),
+    duration: n('duration'),
+    count: n('count'),
+    seed: n('seed'),
+    start: s('start'),
+    speedup: n('speedup'),
+    qos: n('qos'),
+    batchSize: n('batch-size'),
+    connections: n('connections'),
+    maxInFlight: n('max-inflight'),
+    connectTimeout: n('connect-timeout'),
+    drainTimeout: n('drain-timeout'),
+    anomalies: n('anomalies'),
+    anomalyTypes: types === undefined ? undefined : (types.split(',').map((t) => t.trim()) as AnomalyType[]),
+    scenario: s('scenario'),
+    truth: s('truth'),
+    out: s('out'),
+    lateFraction: n('late-fraction'),
+    maxDelay: n('max-delay'),
+    duplicateFraction: n('duplicate-fraction'),
+    badFraction: n('bad-fraction'),
+    username: s('username'),
+    password: s('password'),
+  };
+}
+
+export function formatSummary(s: Summary): string {
+  const bad = Object.entries(s.injected.bad).filter(([, c]) => c > 0).map(([k, c]) => `${k}=${c}`).join(' ') || 'none';
+  const anomalies = Object.entries(s.injected.anomalies).filter(([, c]) => c > 0).map(([k, c]) => `${k}=${c}`).join(' ') || 'none';
+  return [
+    `simulator ${s.ok ? 'finished' : 'finished WITH LOSSES'}`,
+    `  devices        ${s.devices}`,
+    `  target         ${s.url ?? '(file only)'}${s.url ? ` via ${s.transport}, QoS ${s.qos}, ${s.connections} connection(s)` : ''}`,
+    `  generated      ${s.generated}`,
+    `  sent           ${s.sent}  (${s.messages} messages, ${s.badSent} malformed)`,
+    `  acknowledged   ${s.acknowledged}`,
+    `  lost           ${s.lost}`,
+    `  errors         ${s.errors}`,
+    `  reconnects     ${s.reconnects}`,
+    `  late           ${s.injected.late}`,
+    `  duplicates     ${s.injected.duplicate}`,
+    `  malformed      ${bad}`,
+    `  anomalies      ${anomalies}`,
+    `  duration       ${(s.durationMs / 1000).toFixed(2)} s (total ${(s.totalMs / 1000).toFixed(2)} s)`,
+    `  achieved rate  ${s.achievedRate.toFixed(1)} readings/s`,
+    `  simulated time ${s.firstTs ?? '-'} .. ${s.lastTs ?? '-'}`,
+  ].join('\n');
+}
+
+function startProgress(fleet: Fleet): () => void {
+  if (!process.stderr.isTTY) return () => {};
+  let last = fleet.progress();
+  const timer = setInterval(() => {
+    const p = fleet.progress();
+    const rate = ((p.generated - last.generated) * 1000) / Math.max(1, p.elapsedMs - last.elapsedMs);
+    last = p;
+    process.stderr.write(
+      `\r${(p.elapsedMs / 1000).toFixed(0)}s  sent ${p.sent}  acked ${p.acknowledged}  rate ${rate.toFixed(0)}/s  ` +
+        `in-flight ${p.inFlight}  errors ${p.errors}  connected ${p.connected}  `,
+    );
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\n');
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let fleet: Fleet;
+  let json = false;
+  let quiet = false;
+  try {
+    const parsed = parseCli(argv);
+    if (parsed === 'help') {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    json = argv.includes('--json');
+    quiet = argv.includes('--quiet');
+    fleet = createFleet(parsed);
+  } catch (error) {
+    process.stderr.write(`simulator: ${(error as Error).message}\nTry --help.\n`);
+    return 2;
+  }
+  let interrupted = 0;
+  const onSignal = () => {
+    if (++interrupted > 1) process.exit(130);
+    fleet.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopProgress = quiet ? () => {} : startProgress(fleet);
+  try {
+    const summary = await fleet.run();
+    stopProgress();
+    process.stdout.write(json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    return summary.ok ? 0 : 1;
+  } catch (error) {
+    stopProgress();
+    process.stderr.write(`simulator: ${(error as Error).message}\n`);
+    const code = (error as { code?: string }).code;
+    return code === ErrorCodes.SIM_INVALID_OPTION || code === ErrorCodes.SIM_INVALID_SCENARIO ? 2 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,27 @@
+/** Coded errors of the simulator (documented in docs/SIMULATOR.md). */
+export const ErrorCodes = {
+  /** An option has an invalid value; the message names the option and the value. CLI exit code 2. */
+  SIM_INVALID_OPTION: 'SIM_INVALID_OPTION',
+  /** A scenario file cannot be read or does not match the format. CLI exit code 2. */
+  SIM_INVALID_SCENARIO: 'SIM_INVALID_SCENARIO',
+  /** Not every connection reached the broker within the connect timeout. CLI exit code 1. */
+  SIM_CONNECT_FAILED: 'SIM_CONNECT_FAILED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class SimulatorError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'SimulatorError';
+    this.code = code;
+  }
+}
+
+export function invalidOption(option: string, value: unknown, expected: string): SimulatorError {
+  return new SimulatorError(
+    ErrorCodes.SIM_INVALID_OPTION,
+    `invalid value for --${option}: ${JSON.stringify(value)} (expected ${expected})`,
+  );
+}

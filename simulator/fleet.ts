@@ -1,0 +1,407 @@
+/**
+ * createFleet(): the simulator as a library. Drives the source (model + anomalies) at a steady rate, passes readings
+ * through the delivery faults and the batcher, and publishes them with a transport, never holding more than a bounded
+ * number of messages: when the transport is at its in-flight limit, generation waits (and falls behind schedule,
+ * which the achieved rate shows) instead of buffering.
+ *
+ * Paced runs (with a URL) tick every 10 ms and send what is due. Runs without a URL only write --out and go as fast
+ * as the disk allows; their timestamps are the same as a paced run's would be.
+ */
+import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
+import { createFaultInjector, type BadKind, type FaultCounts, type Outgoing } from './faults.ts';
+import { openLineWriter, type LineWriter } from './files.ts';
+import { resolveOptions, type FleetOptions, type ResolvedOptions } from './options.ts';
+import { encodeBatch, encodeReading, outLine, type Reading } from './reading.ts';
+import { scenarioEvents } from './scenario.ts';
+import { createSource, type Source } from './source.ts';
+import { transports, type Transport, type TransportStats } from './transport.ts';
+
+const TICK_MS = 10;
+/** A partial batch is sent once its oldest reading has waited this long (schedule time). */
+const BATCH_MAX_AGE_MS = 1000;
+const FAST_CHUNK = 10_000;
+
+export interface FleetCounters {
+  /** Readings produced by the model (a dropout produces none). */
+  generated: number;
+  /** Valid reading copies handed to the transport (duplicates count again). */
+  sent: number;
+  /** Of those, acknowledged by the broker (QoS 1) or written to the socket (QoS 0). */
+  acknowledged: number;
+  /** Valid reading copies whose publish failed (connection closed before the ack). */
+  failed: number;
+  /** Valid reading copies never handed over because the run was stopped while the broker was unreachable. */
+  unsent: number;
+  /** Malformed messages sent (--bad-fraction). */
+  badSent: number;
+  /** MQTT publishes (messages) handed to the transport. */
+  messages: number;
+  /** Publishes that completed with an error. */
+  errors: number;
+}
+
+export interface Injected {
+  late: number;
+  duplicate: number;
+  bad: Record<BadKind, number>;
+  anomalies: Record<AnomalyType, number>;
+}
+
+export interface Progress extends FleetCounters {
+  elapsedMs: number;
+  inFlight: number;
+  /** Readings waiting for their delivery time (late, duplicate). */
+  delayed: number;
+  connected: number;
+  reconnects: number;
+}
+
+export interface Summary {
+  ok: boolean;
+  devices: number;
+  transport: string;
+  url: string | undefined;
+  qos: 0 | 1;
+  connections: number;
+  generated: number;
+  sent: number;
+  acknowledged: number;
+  /** sent − acknowledged + unsent: readings that did not make it. */
+  lost: number;
+  errors: number;
+  messages: number;
+  badSent: number;
+  reconnects: number;
+  injected: Injected;
+  /** Wall-clock ms from the first reading to the last one generated. */
+  durationMs: number;
+  /** Wall-clock ms including connect and drain. */
+  totalMs: number;
+  /** generated / duration, readings/s. */
+  achievedRate: number;
+  firstTs: string | undefined;
+  lastTs: string | undefined;
+}
+
+export interface Fleet {
+  readonly options: ResolvedOptions;
+  readonly deviceIds: readonly string[];
+  readonly counters: Readonly<FleetCounters>;
+  progress(): Progress;
+  /** Connects, runs until the count/duration is reached or stop() is called, drains, closes. Rejects if it cannot connect. */
+  run(): Promise<Summary>;
+  /** Ends generation; run() then sends what is pending, drains and resolves. */
+  stop(): void;
+}
+
+export interface FleetDeps {
+  /** Wall clock, epoch ms. */
+  now?: () => number;
+}
+
+interface ReadyMessage {
+  deviceId: string;
+  body: string;
+  topic?: string;
+  /** Valid readings inside. */
+  readings: number;
+  bad: boolean;
+}
+
+export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
+  const o = resolveOptions(input);
+  const now = deps.now ?? Date.now;
+  const counters: FleetCounters = { generated: 0, sent: 0, acknowledged: 0, failed: 0, unsent: 0, badSent: 0, messages: 0, errors: 0 };
+  const faults = createFaultInjector({
+    seed: o.seed,
+    deviceIds: o.deviceIds,
+    lateFraction: o.lateFraction,
+    maxDelayMs: o.maxDelayMs,
+    duplicateFraction: o.duplicateFraction,
+    badFraction: o.badFraction,
+  });
+  let source: Source | undefined;
+  let transport: Transport | undefined;
+  let stopping = false;
+  let running = false;
+  let t0 = 0;
+  let startedAt = 0;
+  let genEndMs: number | undefined;
+  let firstTs: number | undefined;
+  let lastTs: number | undefined;
+  let wake: (() => void) | undefined;
+
+  // Messages ready for the transport (bounded: generation pauses while any wait).
+  const ready: ReadyMessage[] = [];
+  let readyHead = 0;
+  // Per-device partial batches (batch-size > 1), oldest first.
+  const batches = new Map<string, { since: number; readings: Reading[] }>();
+
+  const toReady = (item: Outgoing, atMs: number): void => {
+    if (item.kind === 'bad') {
+      ready.push({ deviceId: item.deviceId, body: item.body as string, topic: item.topic, readings: 0, bad: true });
+      return;
+    }
+    const reading = item.reading as Reading;
+    if (o.batchSize === 1) {
+      ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), readings: 1, bad: false });
+      return;
+    }
+    let batch = batches.get(reading.deviceId);
+    if (batch === undefined) {
+      batch = { since: atMs, readings: [] };
+      batches.set(reading.deviceId, batch);
+    }
+    batch.readings.push(reading);
+    if (batch.readings.length >= o.batchSize) flushBatch(reading.deviceId);
+  };
+
+  function flushBatch(deviceId: string): void {
+    const batch = batches.get(deviceId);
+    if (batch === undefined) return;
+    batches.delete(deviceId);
+    ready.push({ deviceId, body: encodeBatch(batch.readings), readings: batch.readings.length, bad: false });
+  }
+
+  function flushOldBatches(atMs: number, all: boolean): void {
+    for (const [deviceId, batch] of batches) {
+      if (!all && atMs - batch.since < BATCH_MAX_AGE_MS) break;
+      flushBatch(deviceId);
+    }
+  }
+
+  /** Sends ready messages until the transport refuses one; true when none is left waiting. */
+  function pump(): boolean {
+    while (readyHead < ready.length) {
+      const m = ready[readyHead] as ReadyMessage;
+      if (transport !== undefined) {
+        const accepted = transport.send(m, (error) => {
+          if (error) {
+            counters.errors++;
+            counters.failed += m.readings;
+          } else {
+            counters.acknowledged += m.readings;
+          }
+        });
+        if (!accepted) break;
+        counters.messages++;
+        if (m.bad) counters.badSent++;
+        counters.sent += m.readings;
+      }
+      readyHead++;
+    }
+    if (readyHead === ready.length) {
+      ready.length = 0;
+      readyHead = 0;
+      return true;
+    }
+    if (readyHead > 4096) {
+      ready.splice(0, readyHead);
+      readyHead = 0;
+    }
+    return false;
+  }
+
+  let out: LineWriter | undefined;
+  let truth: LineWriter | undefined;
+
+  function generateOne(src: Source, atMs: number): void {
+    const reading = src.next();
+    if (reading === undefined) return;
+    counters.generated++;
+    firstTs ??= reading.ts;
+    lastTs = reading.ts;
+    out?.write(outLine(reading));
+    faults.process(reading, atMs, now(), (item) => toReady(item, atMs));
+  }
+
+  function generationDone(src: Source): boolean {
+    return stopping || src.position >= o.total;
+  }
+
+  async function runPaced(src: Source): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let stopDeadline: number | undefined;
+      const tick = () => {
+        timer = undefined;
+        const elapsed = now() - t0;
+        faults.release(elapsed, (item) => toReady(item, elapsed));
+        flushOldBatches(elapsed, false);
+        let clear = pump();
+        while (clear && !generationDone(src) && src.dueAtMs(src.position) <= elapsed) {
+          generateOne(src, src.dueAtMs(src.position));
+          clear = pump();
+        }
+        if (generationDone(src)) {
+          genEndMs ??= elapsed;
+          if (stopping) faults.releaseAll((item) => toReady(item, elapsed));
+          if (faults.delayed === 0) flushOldBatches(elapsed, true);
+          clear = pump();
+          if (clear && faults.delayed === 0 && batches.size === 0) return resolve();
+          // Stopped while the broker refuses more: give up after the drain timeout, counting what never left.
+          if (stopping) {
+            stopDeadline ??= now() + o.drainTimeoutMs;
+            if (now() >= stopDeadline) {
+              for (let i = readyHead; i < ready.length; i++) counters.unsent += (ready[i] as ReadyMessage).readings;
+              ready.length = 0;
+              readyHead = 0;
+              return resolve();
+            }
+          }
+        }
+        timer = setTimeout(tick, TICK_MS);
+      };
+      wake = () => {
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          tick();
+        }
+      };
+      tick();
+    });
+    wake = undefined;
+  }
+
+  /** File-only runs: no pacing; schedule time advances with the slots. */
+  async function runFast(src: Source): Promise<void> {
+    while (!generationDone(src)) {
+      const end = Math.min(o.total, src.position + FAST_CHUNK);
+      while (src.position < end) {
+        const atMs = src.dueAtMs(src.position);
+        faults.release(atMs, (item) => toReady(item, atMs));
+        generateOne(src, atMs);
+        pump();
+      }
+      if (out !== undefined) await out.ready();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    genEndMs = now() - t0;
+    faults.releaseAll((item) => toReady(item, Infinity));
+    flushOldBatches(Infinity, true);
+    pump();
+  }
+
+  async function drain(): Promise<void> {
+    if (transport === undefined) return;
+    const deadline = now() + o.drainTimeoutMs;
+    while (transport.inFlight > 0 && now() < deadline) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  function injected(): Injected {
+    const counts: FaultCounts = faults.counts;
+    const anomalies = source?.anomalies ?? (Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>);
+    return { late: counts.late, duplicate: counts.duplicate, bad: { ...counts.bad }, anomalies: { ...anomalies } };
+  }
+
+  function transportStats(): TransportStats {
+    return transport?.stats ?? { connected: 0, reconnects: 0, connectionErrors: 0 };
+  }
+
+  return {
+    options: o,
+    deviceIds: o.deviceIds,
+    counters,
+    progress() {
+      const s = transportStats();
+      return {
+        ...counters,
+        elapsedMs: running ? now() - t0 : 0,
+        inFlight: transport?.inFlight ?? 0,
+        delayed: faults.delayed,
+        connected: s.connected,
+        reconnects: s.reconnects,
+      };
+    },
+    stop() {
+      stopping = true;
+      wake?.();
+    },
+    async run() {
+      if (running) throw new Error('fleet is already running');
+      running = true;
+      startedAt = now();
+      if (o.url !== undefined) {
+        const factory = transports[o.transport];
+        if (factory === undefined) throw new Error(`unknown transport ${o.transport}`);
+        transport = factory({
+          url: o.url,
+          qos: o.qos,
+          deviceIds: o.deviceIds,
+          connections: o.connections,
+          maxInFlight: o.maxInFlight,
+          connectTimeoutMs: o.connectTimeoutMs,
+          clientIdPrefix: o.clientIdPrefix,
+          username: o.username,
+          password: o.password,
+        });
+        try {
+          await transport.connect();
+        } catch (error) {
+          await transport.close();
+          running = false;
+          throw error;
+        }
+      }
+      try {
+        if (o.out !== undefined) out = await openLineWriter(o.out);
+        if (o.truth !== undefined) truth = await openLineWriter(o.truth);
+        t0 = now();
+        const paced = transport !== undefined;
+        const spanMs = (o.total * 1000) / o.rate;
+        // Live time: the run's simulated time ends at the present, so no reading is ever in the future.
+        const startMs =
+          o.startMs ??
+          (o.total === Infinity ? t0 : paced ? t0 - Math.max(0, o.speedup - 1) * spanMs : t0 - o.speedup * spanMs);
+        source = createSource({
+          seed: o.seed,
+          deviceIds: o.deviceIds,
+          rate: o.rate,
+          speedup: o.speedup,
+          startMs,
+          anomalyRate: o.anomalies,
+          anomalyTypes: o.anomalyTypes,
+          events: scenarioEvents(o.scenario, o.deviceIds, startMs),
+          onTruth: (record) => {
+            truth?.write(`${JSON.stringify(record)}\n`);
+          },
+        });
+        if (stopping) genEndMs = 0;
+        else if (paced) await runPaced(source);
+        else await runFast(source);
+        source.finish();
+        await drain();
+      } finally {
+        await transport?.close();
+        await out?.close();
+        await truth?.close();
+      }
+      const durationMs = genEndMs ?? now() - t0;
+      const lost = counters.sent - counters.acknowledged + counters.unsent;
+      return {
+        ok: lost === 0 && counters.errors === 0,
+        devices: o.deviceIds.length,
+        transport: o.transport,
+        url: o.url,
+        qos: o.qos,
+        connections: transport === undefined ? 0 : Math.min(o.connections, o.deviceIds.length),
+        generated: counters.generated,
+        sent: counters.sent,
+        acknowledged: counters.acknowledged,
+        lost,
+        errors: counters.errors,
+        messages: counters.messages,
+        badSent: counters.badSent,
+        reconnects: transportStats().reconnects,
+        injected: injected(),
+        durationMs,
+        totalMs: now() - startedAt,
+        achievedRate: durationMs > 0 ? (counters.generated * 1000) / durationMs : counters.generated,
+        firstTs: firstTs === undefined ? undefined : new Date(firstTs).toISOString(),
+        lastTs: lastTs === undefined ? undefined : new Date(lastTs).toISOString(),
+      };
+    },
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Fleet options: defaults, validation (errors name the CLI option and the value), frozen result.
+ * The CLI and createFleet() share this, so a library user gets the same checks as a command-line user.
+ */
+import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
+import { invalidOption } from './errors.ts';
+import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds } from './reading.ts';
+import { loadScenario, validateScenario, type Scenario } from './scenario.ts';
+import { transports } from './transport.ts';
+
+export interface FleetOptions {
+  /** Broker URL (mqtt://, mqtts://, ws://, wss://). Without it nothing is published. */
+  url?: string;
+  /** Transport name; default "mqtt". */
+  transport?: string;
+  /** Number of devices; default 10. */
+  devices?: number;
+  /** Device id prefix; default "thermostat-" (ids thermostat-0001, …). */
+  devicePrefix?: string;
+  /** Total readings per second over the fleet; default 10. */
+  rate?: number;
+  /** Wall-clock seconds to run (rate × duration readings). */
+  duration?: number;
+  /** Total readings to generate. */
+  count?: number;
+  /** PRNG seed; default 1. */
+  seed?: number;
+  /** Simulated time of the first reading (ISO 8601 or epoch ms). Default: live, so the last reading is "now". */
+  start?: string | number;
+  /** Simulated seconds per wall-clock second; default 1. */
+  speedup?: number;
+  /** MQTT QoS; default 1. */
+  qos?: number;
+  /** Readings per MQTT message (1 = one JSON object, >1 = JSON arrays); default 1. */
+  batchSize?: number;
+  /** MQTT connections; default one per device up to 100. */
+  connections?: number;
+  /** Unacknowledged publishes per connection; default 200. */
+  maxInFlight?: number;
+  /** Seconds to wait for all connections; default 10. */
+  connectTimeout?: number;
+  /** Seconds to wait for outstanding acknowledgements at the end; default 10. */
+  drainTimeout?: number;
+  /** Random anomalies per device per simulated hour; default 0. */
+  anomalies?: number;
+  anomalyTypes?: AnomalyType[];
+  /** Scenario file path, or the scenario itself. */
+  scenario?: string | Scenario;
+  /** Ground-truth JSONL path. */
+  truth?: string;
+  /** Readings JSONL path. */
+  out?: string;
+  /** Fraction of readings sent late (0–1); default 0. */
+  lateFraction?: number;
+  /** Largest delay of a late reading, seconds; default 5. */
+  maxDelay?: number;
+  /** Fraction of readings sent twice (0–1); default 0. */
+  duplicateFraction?: number;
+  /** Fraction of readings followed by a malformed message (0–1); default 0. */
+  badFraction?: number;
+  username?: string;
+  password?: string;
+  /** Client id prefix for shared connections; default "thermostream-sim-<pid>-". */
+  clientIdPrefix?: string;
+}
+
+export interface ResolvedOptions {
+  readonly url: string | undefined;
+  readonly transport: string;
+  readonly deviceIds: readonly string[];
+  readonly rate: number;
+  /** Readings to generate; Infinity = until stop(). */
+  readonly total: number;
+  readonly duration: number | undefined;
+  readonly count: number | undefined;
+  readonly seed: number;
+  readonly startMs: number | undefined;
+  readonly speedup: number;
+  readonly qos: 0 | 1;
+  readonly batchSize: number;
+  readonly connections: number;
+  readonly maxInFlight: number;
+  readonly connectTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly anomalies: number;
+  readonly anomalyTypes: readonly AnomalyType[];
+  readonly scenario: Scenario;
+  readonly truth: string | undefined;
+  readonly out: string | undefined;
+  readonly lateFraction: number;
+  readonly maxDelayMs: number;
+  readonly duplicateFraction: number;
+  readonly badFraction: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly clientIdPrefix: string;
+}
+
+export const DEFAULTS = {
+  transport: 'mqtt',
+  devices: 10,
+  devicePrefix: 'thermostat-',
+  rate: 10,
+  seed: 1,
+  speedup: 1,
+  qos: 1,
+  batchSize: 1,
+  maxConnections: 100,
+  maxInFlight: 200,
+  connectTimeout: 10,
+  drainTimeout: 10,
+  anomalies: 0,
+  maxDelay: 5,
+} as const;
+
+function num(name: string, v: unknown, ok: (x: number) => boolean, expected: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw invalidOption(name, v, expected);
+  return v;
+}
+
+const int = (x: number) => Number.isInteger(x);
+const fraction = (name: string, v: number | undefined) => (v === undefined ? 0 : num(name, v, (x) => x >= 0 && x <= 1, 'a fraction from 0 to 1'));
+
+export function resolveOptions(o: FleetOptions): ResolvedOptions {
+  const transport = o.transport ?? DEFAULTS.transport;
+  if (!Object.hasOwn(transports, transport)) {
+    throw invalidOption('transport', transport, `one of ${Object.keys(transports).join(', ')}`);
+  }
+  const url = o.url;
+  if (url !== undefined && !/^(mqtts?|tcp|ssl|wss?):\/\/[^/]/.test(url)) {
+    throw invalidOption('url', url, 'mqtt://host:port, mqtts://, ws:// or wss://');
+  }
+  const devices = num('devices', o.devices ?? DEFAULTS.devices, (x) => int(x) && x >= 1 && x <= 1_000_000, 'an integer from 1 to 1000000');
+  const prefix = o.devicePrefix ?? DEFAULTS.devicePrefix;
+  const ids = defaultDeviceIds(prefix, devices);
+  if (!ids.every((id) => DEVICE_ID_PATTERN.test(id))) {
+    throw invalidOption('device-prefix', prefix, 'characters A-Z a-z 0-9 . _ : - only, ids at most 128 long');
+  }
+  const rate = num('rate', o.rate ?? DEFAULTS.rate, (x) => x > 0 && x <= 10_000_000, 'readings/s > 0');
+  const duration = o.duration === undefined ? undefined : num('duration', o.duration, (x) => x > 0, 'seconds > 0');
+  const count = o.count === undefined ? undefined : num('count', o.count, (x) => int(x) && x >= 1, 'an integer >= 1');
+  const total = Math.min(count ?? Infinity, duration === undefined ? Infinity : Math.max(1, Math.round(duration * rate)));
+  const seed = num('seed', o.seed ?? DEFAULTS.seed, (x) => int(x) && x >= 0 && x <= 0xffffffff, 'an integer from 0 to 4294967295');
+  let startMs: number | undefined;
+  if (o.start !== undefined) {
+    startMs = typeof o.start === 'number' ? o.start : Date.parse(o.start);
+    if (!Number.isFinite(startMs) || (typeof o.start === 'string' && !/^\d{4}-\d\d-\d\dT/.test(o.start))) {
+      throw invalidOption('start', o.start, 'an ISO 8601 time such as 2026-11-24T10:00:00Z');
+    }
+  }
+  const speedup = num('speedup', o.speedup ?? DEFAULTS.speedup, (x) => x > 0 && x <= 1_000_000, 'a factor > 0');
+  if (speedup > 1 && total === Infinity && startMs === undefined) {
+    throw invalidOption('speedup', speedup, 'with --duration or --count (an endless live run cannot run ahead of the clock)');
+  }
+  const qos = num('qos', o.qos ?? DEFAULTS.qos, (x) => x === 0 || x === 1, '0 or 1') as 0 | 1;
+  const batchSize = num('batch-size', o.batchSize ?? DEFAULTS.batchSize, (x) => int(x) && x >= 1 && x <= 10_000, 'an integer from 1 to 10000');
+  const connections = num(
+    'connections',
+    o.connections ?? Math.min(devices, DEFAULTS.maxConnections),
+    (x) => int(x) && x >= 1,
+    'an integer >= 1',
+  );
+  const maxInFlight = num('max-inflight', o.maxInFlight ?? DEFAULTS.maxInFlight, (x) => int(x) && x >= 1 && x <= 65_000, 'an integer from 1 to 65000');
+  const connectTimeout = num('connect-timeout', o.connectTimeout ?? DEFAULTS.connectTimeout, (x) => x > 0, 'seconds > 0');
+  const drainTimeout = num('drain-timeout', o.drainTimeout ?? DEFAULTS.drainTimeout, (x) => x >= 0, 'seconds >= 0');
+
+  let scenario: Scenario = {};
+  if (typeof o.scenario === 'string') scenario = loadScenario(o.scenario);
+  else if (o.scenario !== undefined) scenario = validateScenario(o.scenario);
+  const anomalies = num('anomalies', o.anomalies ?? scenario.anomalies ?? DEFAULTS.anomalies, (x) => x >= 0, 'anomalies per device per hour >= 0');
+  const anomalyTypes = o.anomalyTypes ?? scenario.anomalyTypes ?? [...ANOMALY_TYPES];
+  for (const t of anomalyTypes) {
+    if (!ANOMALY_TYPES.includes(t)) throw invalidOption('anomaly-types', t, `some of ${ANOMALY_TYPES.join(',')}`);
+  }
+  const maxDelay = num('max-delay', o.maxDelay ?? DEFAULTS.maxDelay, (x) => x >= 0, 'seconds >= 0');
+
+  if (url === undefined && o.out === undefined) {
+    throw invalidOption('url', url, 'a broker URL, or --out to only write readings to a file');
+  }
+  if (url === undefined && total === Infinity) {
+    throw invalidOption('out', o.out, 'with --count or --duration when there is no --url (the run must end)');
+  }
+
+  return Object.freeze({
+    url,
+    transport,
+    deviceIds: Object.freeze(ids),
+    rate,
+    total,
+    duration,
+    count,
+    seed,
+    startMs,
+    speedup,
+    qos,
+    batchSize,
+    connections,
+    maxInFlight,
+    connectTimeoutMs: connectTimeout * 1000,
+    drainTimeoutMs: drainTimeout * 1000,
+    anomalies,
+    anomalyTypes: Object.freeze([...anomalyTypes]),
+    scenario,
+    truth: o.truth,
+    out: o.out,
+    lateFraction: fraction('late-fraction', o.lateFraction),
+    maxDelayMs: maxDelay * 1000,
+    duplicateFraction: fraction('duplicate-fraction', o.duplicateFraction),
+    badFraction: fraction('bad-fraction', o.badFraction),
+    username: o.username,
+    password: o.password,
+    clientIdPrefix: o.clientIdPrefix ?? `thermostream-sim-${process.pid}-`,
+  });
+}

@@ -1,0 +1,39 @@
+/** The reading a simulated thermostat emits, and its encodings (wire payload, --out line). */
+export interface Reading {
+  deviceId: string;
+  /** Event time, epoch ms (UTC). */
+  ts: number;
+  temperature: number;
+  humidity: number;
+  /** Per-device counter from 1. */
+  seq: number;
+}
+
+/** Wire payload object (DESIGN.md "Readings"); key order fixed so output is byte-stable. */
+export function wireObject(r: Reading): { ts: string; temperature: number; humidity: number; seq: number } {
+  return { ts: new Date(r.ts).toISOString(), temperature: r.temperature, humidity: r.humidity, seq: r.seq };
+}
+
+export function encodeReading(r: Reading): string {
+  return JSON.stringify(wireObject(r));
+}
+
+export function encodeBatch(readings: readonly Reading[]): string {
+  return JSON.stringify(readings.map(wireObject));
+}
+
+/** One line of the --out file. */
+export function outLine(r: Reading): string {
+  return `{"deviceId":${JSON.stringify(r.deviceId)},"ts":"${new Date(r.ts).toISOString()}","temperature":${r.temperature},"humidity":${r.humidity},"seq":${r.seq}}\n`;
+}
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function deviceIds(prefix: string, count: number): string[] {
+  const width = Math.max(4, String(count).length);
+  return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(width, '0')}`);
+}
+
+export function telemetryTopic(deviceId: string): string {
+  return `devices/${deviceId}/telemetry`;
+}

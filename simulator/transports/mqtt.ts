@@ -1,0 +1,134 @@
+/**
+ * Plain-topic MQTT transport on mqtt.js: `devices/{deviceId}/telemetry`, QoS 0 or 1, MQTT 3.1.1.
+ *
+ * QoS 1 publishes live in mqtt.js's outgoing store until PUBACK and are resent after a reconnect, so `done` fires
+ * only on a real acknowledgement. Reconnects back off exponentially (0.5 s doubling to 15 s, with jitter).
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import { ErrorCodes, SimulatorError } from '../errors.ts';
+import { telemetryTopic } from '../reading.ts';
+import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+
+interface Connection {
+  client: MqttClient;
+  inFlight: number;
+  backoffMs: number;
+  up: boolean;
+}
+
+export function createMqttTransport(o: TransportOptions): Transport {
+  const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };
+  const connections: Connection[] = [];
+  const byDevice = new Map<string, Connection>();
+  const topics = new Map<string, string>();
+  let inFlight = 0;
+  let closing = false;
+  const perDevice = o.connections >= o.deviceIds.length;
+
+  function open(clientId: string): Connection {
+    const client = mqtt.connect(o.url, {
+      clientId,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: BACKOFF_MIN_MS,
+      connectTimeout: o.connectTimeoutMs,
+      username: o.username,
+      password: o.password,
+      // The fleet bounds in-flight itself; mqtt.js may queue QoS 0 while offline (bounded by that same limit).
+      queueQoSZero: true,
+    });
+    const c: Connection = { client, inFlight: 0, backoffMs: BACKOFF_MIN_MS, up: false };
+    client.on('connect', () => {
+      if (!c.up) stats.connected++;
+      c.up = true;
+      c.backoffMs = BACKOFF_MIN_MS;
+      client.options.reconnectPeriod = BACKOFF_MIN_MS;
+    });
+    client.on('close', () => {
+      if (c.up) stats.connected--;
+      c.up = false;
+    });
+    client.on('reconnect', () => {
+      stats.reconnects++;
+      // Sets the wait before the next attempt (mqtt.js reads reconnectPeriod each time it schedules one).
+      c.backoffMs = Math.min(BACKOFF_MAX_MS, c.backoffMs * 2);
+      client.options.reconnectPeriod = Math.round(c.backoffMs * (0.75 + Math.random() * 0.5));
+    });
+    client.on('error', (error) => {
+      stats.connectionErrors++;
+      stats.lastError = error.message;
+    });
+    return c;
+  }
+
+  const count = Math.max(1, Math.min(o.connections, o.deviceIds.length));
+  return {
+    connect() {
+      for (let k = 0; k < count; k++) {
+        const clientId = perDevice ? (o.deviceIds[k] as string) : `${o.clientIdPrefix}${k + 1}`;
+        connections.push(open(clientId));
+      }
+      o.deviceIds.forEach((id, i) => {
+        byDevice.set(id, connections[i % count] as Connection);
+        topics.set(id, telemetryTopic(id));
+      });
+      return new Promise<void>((resolve, reject) => {
+        let pending = connections.length;
+        const timer = setTimeout(() => {
+          const detail = stats.lastError ? `: ${stats.lastError}` : '';
+          reject(
+            new SimulatorError(
+              ErrorCodes.SIM_CONNECT_FAILED,
+              `cannot connect to ${o.url}: ${pending} of ${connections.length} connections not up after ${o.connectTimeoutMs} ms${detail}`,
+            ),
+          );
+        }, o.connectTimeoutMs);
+        for (const c of connections) {
+          c.client.once('connect', () => {
+            if (--pending === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        }
+      });
+    },
+    send(message: Message, done: (error?: Error) => void): boolean {
+      const c = byDevice.get(message.deviceId) ?? (connections[0] as Connection);
+      if (c.inFlight >= o.maxInFlight || closing) return false;
+      c.inFlight++;
+      inFlight++;
+      const topic = message.topic ?? topics.get(message.deviceId) ?? telemetryTopic(message.deviceId);
+      c.client.publish(topic, message.body, { qos: o.qos }, (error) => {
+        c.inFlight--;
+        inFlight--;
+        done(error ?? undefined);
+      });
+      return true;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    stats,
+    async close() {
+      closing = true;
+      await Promise.all(
+        connections.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              // Graceful DISCONNECT; forced if the broker does not answer in time.
+              const timer = setTimeout(() => c.client.end(true, () => resolve()), 2000);
+              c.client.end(false, () => {
+                clearTimeout(timer);
+                resolve();
+              });
+            }),
+        ),
+      );
+      stats.connected = 0;
+    },
+  };
+}
