@@ -6,6 +6,7 @@ export const ErrorCodes = {
   TS_ERR_CONFIG_INVALID: 'invalid configuration value',
   TS_ERR_CONFIG_FILE: 'configuration file cannot be read or parsed',
   TS_ERR_CLI_ARG: 'unknown or malformed command-line argument',
+  TS_ERR_LISTEN: 'a port cannot be bound',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
 } as const;
 
@@ -35,3 +36,10 @@ export const RejectReasons = [
 ] as const;
 
 export type RejectReason = (typeof RejectReasons)[number];
+
+/** A listen() failure, named by what was being bound and the flag that changes it. */
+export function listenError(what: string, flag: string, host: string, port: number, err: unknown): ThermostreamError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code;
+  return new ThermostreamError('TS_ERR_LISTEN', `${what} cannot listen on ${host}:${port}: ${why} (choose another with ${flag}, 0 = any free port)`);
+}

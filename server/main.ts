@@ -70,7 +70,16 @@ async function runCli(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const app = await startThermostream(options.config);
+  let app: Thermostream;
+  try {
+    app = await startThermostream(options.config);
+  } catch (err) {
+    if (err instanceof ThermostreamError) {
+      console.error(`thermostream: ${err.message} [${err.code}]`);
+      process.exit(1);
+    }
+    throw err;
+  }
   console.log(`thermostream: dashboard  ${app.httpUrl}/`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (health ${app.httpUrl}/healthz)`);
   console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { getJson, tempDir, waitFor } from './helpers.ts';
@@ -92,4 +93,14 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   assert.match(stdout, /SIGTERM, shutting down/);
+});
+
+test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const run = await runCli(['--http-port', '0', '--mqtt-port', String(port), '--data-dir', tempDir(t)]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, new RegExp(`MQTT cannot listen on 127\\.0\\.0\\.1:${port}: address already in use \\(choose another with --mqtt-port`));
 });

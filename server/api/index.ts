@@ -2,7 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Clock } from '../engine/clock.ts';
 import { FLEET, type Engine } from '../engine/index.ts';
-import { RejectReasons } from '../errors.ts';
+import { listenError, RejectReasons } from '../errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { Store } from '../store/index.ts';
@@ -115,7 +115,12 @@ export interface Api {
 
 export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): Promise<Api> {
   const app = buildApp({ ...deps, config });
-  await app.listen({ host: config.host, port: config.http.port });
+  try {
+    await app.listen({ host: config.host, port: config.http.port });
+  } catch (err) {
+    await app.close();
+    throw listenError('HTTP', '--http-port', config.host, config.http.port, err);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
   return {

@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
 
 export interface BrokerConfig {
@@ -36,13 +37,18 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     },
   });
   const server: Server = createServer(aedes.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw listenError('MQTT', '--mqtt-port', config.host, config.port, err);
+  }
   const port = (server.address() as AddressInfo).port;
   return {
     aedes,

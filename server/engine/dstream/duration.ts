@@ -1,8 +1,8 @@
 import { invalidDuration, notAMultiple } from './errors.ts';
 
-/** Checks that `value` is a usable duration in ms (finite, > 0) and returns it; `what` names it in the error. */
+/** Checks that `value` is a usable duration: a whole number of ms > 0. `what` names it in the error. */
 export function checkDuration(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidDuration(what, value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw invalidDuration(what, value);
   return value;
 }
 
@@ -26,4 +26,11 @@ export function windowTimes(end: number, length: number, step: number, zeroTime:
   const times: number[] = [];
   for (let t = end; t > end - length && t > zeroTime; t -= step) times.push(t);
   return times.reverse();
+}
+
+/** Concatenates batches (one level only: records that are arrays, like pairs, stay whole). */
+export function concat<T>(parts: readonly (readonly T[])[]): T[] {
+  const out: T[] = [];
+  for (const part of parts) for (const r of part) out.push(r);
+  return out;
 }

@@ -43,7 +43,7 @@ export function showValue(value: unknown): string {
 export function invalidDuration(what: string, value: unknown): DStreamError {
   return new DStreamError(
     DStreamErrorCodes.TS_ERR_DURATION,
-    `${what} must be a positive finite number of milliseconds, got ${showValue(value)}`,
+    `${what} must be a positive whole number of milliseconds, got ${showValue(value)}`,
   );
 }
 

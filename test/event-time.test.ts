@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
+import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
+import { Dedupe, DEDUPE_WINDOW } from '../server/ingest/dedupe.ts';
+import type { Reading } from '../server/ingest/reading.ts';
+
+const reading = (deviceId: string, ts: number, temperature: number, arrival = ts): Reading => ({
+  deviceId,
+  ts,
+  temperature,
+  humidity: undefined,
+  seq: undefined,
+  arrival,
+});
+
+const brief = (rs: WindowResult[], deviceId = 'd') =>
+  rs
+    .filter((r) => r.deviceId === deviceId)
+    .sort((a, b) => a.start - b.start)
+    .map((r) => [r.start, r.end, r.count, r.avg, r.final]);
+
+test('window arithmetic: which windows contain an instant, ends exclusive', () => {
+  //   length 10, slide 5:   [-5,5) [0,10) [5,15) [10,20)
+  //   t = 9   →  [0,10) [5,15)
+  //   t = 10  →  [5,15) [10,20)        (10 is the exclusive end of [0,10))
+  const s = windowShape(10, 5);
+  assert.equal(s.paneMs, 5);
+  assert.deepEqual(windowStartsContaining(s, 9), [0, 5]);
+  assert.deepEqual(windowStartsContaining(s, 10), [5, 10]);
+  assert.deepEqual(windowStartsContaining(s, -1), [-10, -5]);
+  assert.equal(lastWindowEnd(s, 9), 15);
+  // length 4, slide 6 (gaps):  [0,4)  gap [4,6)  [6,10)
+  const g = windowShape(4, 6);
+  assert.equal(g.paneMs, 2);
+  assert.deepEqual(windowStartsContaining(g, 3), [0]);
+  assert.deepEqual(windowStartsContaining(g, 4), []);
+  assert.equal(lastWindowEnd(g, 5), -Infinity);
+  // A pane [2,4) of length-4/slide-2 windows lies in [0,4) and [2,6).
+  assert.deepEqual(windowStartsContaining(windowShape(4, 2), 2, 2), [0, 2]);
+});
+
+test('windows become final when the watermark passes their end; late readings touch nothing', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 5, timeMode: 'event', startedAt: 0 });
+  //   tumbling windows of 10, lateness 5
+  //   [0,10)  ●1 ●4            ●8(after wm=10: late)
+  //   [10,20)         ●15
+  w.add(reading('d', 1, 10));
+  w.add(reading('d', 4, 20));
+  assert.deepEqual(brief(w.advance(4)), [[0, 10, 2, 15, false]]);
+  assert.equal(w.watermark, -1); // max event time 4 − lateness 5
+
+  assert.equal(w.add(reading('d', 15, 30)), true);
+  // watermark = 15 − 5 = 10 ≥ end of [0,10): it is emitted once more, final.
+  assert.deepEqual(brief(w.advance(15)), [
+    [0, 10, 2, 15, true],
+    [10, 20, 1, 30, false],
+  ]);
+  assert.equal(w.add(reading('d', 8, 99)), false, 'behind the watermark: late');
+  assert.deepEqual(brief(w.advance(16)), [], 'nothing changed');
+  // The fleet key saw the same readings.
+  assert.deepEqual(brief(w.advance(16), FLEET), []);
+});
+
+test('idle input: the watermark follows the clock after allowed lateness of silence, so windows still finalise', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  //   [0,10) ●5          (input stops at wall time 5)
+  //   wall:  5 ....... 105 (not idle yet) ... 106 (idle: watermark = 106 − 100 = 6 < 10) ... 110 → final
+  w.add(reading('d', 5, 21, 5));
+  assert.deepEqual(brief(w.advance(5)), [[0, 10, 1, 21, false]]);
+  assert.deepEqual(brief(w.advance(105)), []);
+  assert.deepEqual(brief(w.advance(106)), []);
+  assert.equal(w.watermark, 6);
+  assert.deepEqual(brief(w.advance(110)), [[0, 10, 1, 21, true]]);
+});
+
+test('a restart is not idle time: idleness counts from startedAt', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 1000 });
+  w.advance(1050);
+  // A reading retried right after the restart with an old ts (within the lateness of the newest event) still counts.
+  assert.equal(w.add(reading('d', 900, 20, 1050)), true);
+  // Had the clock counted from 0, the stream would look idle at 1050 and the watermark would be 950: late.
+  const fromZero = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  fromZero.advance(1050);
+  assert.equal(fromZero.add(reading('d', 900, 20, 1050)), false);
+});
+
+test('out-of-order readings within the allowed lateness land in their windows', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 4, slideMs: 2 }], allowedLatenessMs: 10, timeMode: 'event', startedAt: 0 });
+  //   length 4, slide 2: [0,4) [2,6) [4,8)
+  //   arrival order: ●5  ●1  ●3
+  //   [0,4)  ●1 ●3        → 2 readings
+  //   [2,6)  ●3 ●5        → 2 readings
+  //   [4,8)  ●5           → 1 reading
+  for (const ts of [5, 1, 3]) assert.equal(w.add(reading('d', ts, ts)), true);
+  assert.deepEqual(brief(w.advance(5)), [
+    [-2, 2, 1, 1, false],
+    [0, 4, 2, 2, false],
+    [2, 6, 2, 4, false],
+    [4, 8, 1, 5, false],
+  ]);
+});
+
+test('processing-time mode places readings by arrival', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 0, timeMode: 'processing', startedAt: 0 });
+  w.add(reading('d', 3, 20, 25));
+  assert.deepEqual(brief(w.advance(25)), [[20, 30, 1, 20, false]]);
+});
+
+test('several window shapes at once, per device and fleet-wide', () => {
+  const w = new EventTimeWindows({
+    windows: [
+      { lengthMs: 10, slideMs: 10 },
+      { lengthMs: 20, slideMs: 20 },
+    ],
+    allowedLatenessMs: 1000,
+    timeMode: 'event',
+    startedAt: 0,
+  });
+  w.add(reading('a', 5, 10));
+  w.add(reading('b', 15, 20));
+  const out = w.advance(15).map((r) => [r.deviceId, r.lengthMs, r.start, r.count, r.avg]);
+  assert.deepEqual(
+    out.sort((x, y) => String(x).localeCompare(String(y))),
+    [
+      ['*', 10, 0, 1, 10],
+      ['*', 10, 10, 1, 20],
+      ['*', 20, 0, 2, 15],
+      ['a', 10, 0, 1, 10],
+      ['a', 20, 0, 1, 10],
+      ['b', 10, 10, 1, 20],
+      ['b', 20, 0, 1, 20],
+    ],
+  );
+});
+
+test('dedupe: a (deviceId, seq) is accepted once, in bounded memory', () => {
+  const d = new Dedupe();
+  assert.equal(d.firstTime('a', 1), true);
+  assert.equal(d.firstTime('a', 1), false);
+  assert.equal(d.firstTime('b', 1), true, 'per device');
+  assert.equal(d.firstTime('a', 3), true);
+  assert.equal(d.firstTime('a', 2), true, 'out of order is not a duplicate');
+  assert.equal(d.firstTime('a', 2), false);
+  assert.equal(d.firstTime('a', 10_000), true);
+  assert.equal(d.firstTime('a', 10_000 - DEDUPE_WINDOW + 1), true, 'inside the window and unseen');
+  assert.equal(d.firstTime('a', 3), false, 'too far behind counts as a duplicate');
+});
