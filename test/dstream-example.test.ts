@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { waitFor } from './dstream-helpers.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+interface PrintedBatch {
+  time: number;
+  records: string[];
+}
+
+/** Parses Spark console output (print()) into batches; an incomplete last batch is left out. */
+function parseBatches(stdout: string): PrintedBatch[] {
+  const lines = stdout.split('\n');
+  const batches: PrintedBatch[] = [];
+  const rule = '-------------------------------------------';
+  for (let i = 0; i + 2 < lines.length; i++) {
+    const header = /^Time: (\d+) ms$/.exec(lines[i + 1]);
+    if (lines[i] !== rule || !header || lines[i + 2] !== rule) continue;
+    const end = lines.indexOf('', i + 3);
+    if (end < 0 || end === lines.length - 1) break; // its empty line not written yet
+    batches.push({ time: Number(header[1]), records: lines.slice(i + 3, end) });
+    i = end;
+  }
+  return batches;
+}
+
+test('examples/network-word-count: word counts of each batch, as a user runs it', async (t) => {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(() => resolve(undefined)));
+  });
+  const { port } = server.address() as net.AddressInfo;
+
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'examples/run.ts', 'network-word-count', '127.0.0.1', String(port)],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  await waitFor('the example to connect', () => sockets.length === 1, 30_000);
+  const nonEmpty = (): PrintedBatch[] => parseBatches(stdout).filter((b) => b.records.length > 0);
+
+  // One write arrives in one chunk, so all its lines fall into the same batch.
+  sockets[0].write('the quick the\nfox  the\n');
+  await waitFor('a batch with counts', () => nonEmpty().length === 1, 10_000);
+  assert.deepEqual(nonEmpty()[0].records, ['(the,3)', '(quick,1)', '(fox,1)']);
+
+  sockets[0].write('b a b\n');
+  await waitFor('a second batch with counts', () => nonEmpty().length === 2, 10_000);
+  assert.deepEqual(nonEmpty()[1].records, ['(b,2)', '(a,1)']);
+
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const { code, signal } = await Promise.race([
+    exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no exit 10 s after SIGTERM')), 10_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '');
+
+  // Batches every second, one after the other; the empty ones print only their header.
+  const batches = parseBatches(stdout);
+  assert.ok(batches.length >= 2);
+  for (let i = 1; i < batches.length; i++) {
+    const gap = batches[i].time - batches[i - 1].time;
+    assert.ok(gap > 0 && gap % 1000 === 0, `batch times ${batches[i - 1].time} then ${batches[i].time}`);
+  }
+  assert.deepEqual(
+    batches.flatMap((b) => b.records),
+    ['(the,3)', '(quick,1)', '(fox,1)', '(b,2)', '(a,1)'],
+  );
+});
