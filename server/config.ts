@@ -23,6 +23,8 @@ export interface Config {
     readonly maxPayloadBytes: number;
     readonly maxClockSkewMs: number;
     readonly deadLetterPayloadChars: number;
+    readonly maxBacklog: number;
+    readonly segmentBytes: number;
   };
   readonly onlineAfterMs: number;
 }
@@ -46,6 +48,7 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
 export interface CliOptions {
   config: Config;
   demo: boolean;
+  fresh: boolean;
   help: boolean;
 }
 
@@ -58,6 +61,7 @@ export const USAGE = `Usage: thermostream [options]
   --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --demo                   also run a simulated fleet of 20 thermostats
+  --fresh                  discard computed windows and window state (needed after changing the windows)
   --help                   print this help
 
 Precedence: defaults < --config file < environment < command-line flags.`;
@@ -65,6 +69,7 @@ Precedence: defaults < --config file < environment < command-line flags.`;
 /** Parses argv (without node and script) and the environment into a validated, frozen config. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
   let demo = false;
+  let fresh = false;
   let help = false;
   let configFile = env.THERMOSTREAM_CONFIG;
   const fromFlags: Override[] = [];
@@ -74,6 +79,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     if (name === '--demo') demo = true;
+    else if (name === '--fresh') fresh = true;
     else if (name === '--help' || name === '-h') help = true;
     else {
       const known = name === '--config' || OVERRIDES.some((o) => o.flag === name);
@@ -90,7 +96,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
-  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, help };
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, help };
 }
 
 function readConfigFile(file: string): unknown {

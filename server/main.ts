@@ -3,10 +3,10 @@ import { createApi } from './api/index.ts';
 import { createBroker } from './broker/index.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
-import { createEngine } from './engine/index.ts';
+import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
-import { createStore } from './store/index.ts';
+import { createStore, type StoreDeps } from './store/index.ts';
 import { createFleet } from '../simulator/index.ts';
 
 export interface Thermostream {
@@ -18,15 +18,38 @@ export interface Thermostream {
   close(): Promise<void>;
 }
 
-/** Wires the stages together: store ← engine ← ingest ← broker, and the API over them. Touches no process state. */
-export async function startThermostream(config: Config, clock: Clock = systemClock): Promise<Thermostream> {
+export interface StartOptions {
+  clock?: Clock;
+  /** Discard the computed windows and window state first (after a change of the job definition). */
+  fresh?: boolean;
+  /** Durability is gone (the log cannot write): the caller must stop the process. */
+  onFatal?: (err: Error) => void;
+  faults?: Faults;
+}
+
+/** Fault injection for tests, from THERMOSTREAM_FAULT (see docs/OPERATIONS.md). */
+export interface Faults {
+  beforeCheckpoint?: StoreDeps['beforeCheckpoint'];
+  slowBatchMs?: number;
+}
+
+/**
+ * Wires the stages together — store, then recovery from its checkpoint, ingest (replaying the log after it),
+ * engine, broker, API — and touches no process state.
+ */
+export async function startThermostream(config: Config, options: StartOptions = {}): Promise<Thermostream> {
+  const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
   try {
-    const store = await createStore(config);
+    const store = await createStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
     closers.push(() => store.close());
-    const ingest = await createIngest(config, { clock });
+    if (options.fresh) store.resetJob();
+    const recovered = store.recover();
+    checkJob(recovered, config, store.file);
+    const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
+    const ingest = await createIngest(config, { clock, replayAfter: recovered?.checkpoint.logOffset ?? 0, onFatal });
     closers.push(() => ingest.close());
-    const engine = await createEngine(config, { clock, ingest, store });
+    const engine = await createEngine(config, { clock, ingest, store, recovered, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
     const broker = await createBroker({ host: config.host, port: config.mqtt.port }, { onPublish: ingest.onPublish });
     closers.push(() => broker.close());
@@ -41,6 +64,28 @@ export async function startThermostream(config: Config, clock: Clock = systemClo
   async function closeAll(): Promise<void> {
     while (closers.length > 0) await closers.pop()!();
   }
+}
+
+/**
+ * THERMOSTREAM_FAULT, for crash and backpressure tests only:
+ *   crash-before-checkpoint:N  SIGKILL inside the N-th batch transaction that has window results, after the outputs
+ *                              are written and before the checkpoint is
+ *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
+ */
+function faultsFromEnv(spec: string | undefined): Faults | undefined {
+  if (!spec) return undefined;
+  const [name, arg] = spec.split(':');
+  const n = Number(arg);
+  if (name === 'crash-before-checkpoint' && n >= 1) {
+    let seen = 0;
+    return {
+      beforeCheckpoint(out) {
+        if (out.windows.length > 0 && ++seen >= n) process.kill(process.pid, 'SIGKILL');
+      },
+    };
+  }
+  if (name === 'slow-batch' && n >= 0) return { slowBatchMs: n };
+  throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
 }
 
 const DEMO_DEVICES = 20;
@@ -72,11 +117,18 @@ async function runCli(): Promise<void> {
   }
   let app: Thermostream;
   try {
-    app = await startThermostream(options.config);
+    app = await startThermostream(options.config, {
+      fresh: options.fresh,
+      faults: faultsFromEnv(process.env.THERMOSTREAM_FAULT),
+      onFatal(err) {
+        console.error(`thermostream: fatal: ${err.message}`);
+        process.exit(1);
+      },
+    });
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(1);
+      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' ? 2 : 1);
     }
     throw err;
   }

@@ -96,9 +96,12 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       lastBatch: e.lastBatch && { ...e.lastBatch, batchTime: iso(e.lastBatch.batchTime) },
       watermark: e.watermark === null ? null : iso(e.watermark),
       backlog: i.backlog,
+      heldAcks: i.heldAcks,
+      logEndOffset: i.logEndOffset,
+      replayed: e.replayed,
       accepted: i.accepted,
       late: e.late,
-      duplicates: i.duplicates,
+      duplicates: e.duplicates,
       rejected: { total: i.rejected, byReason: i.rejectedByReason },
     };
   });

@@ -39,6 +39,23 @@ export class Aggregate {
     if (anomalous) this.anomalies++;
   }
 
+  /** The exact state as 12 doubles (Infinity and NaN included), for checkpoints. */
+  toBytes(): Buffer {
+    const a = new Float64Array([
+      this.count, this.sum, this.sumSq, this.min, this.max, this.last, this.lastTs,
+      this.humidityCount, this.humiditySum, this.humidityMin, this.humidityMax, this.anomalies,
+    ]);
+    return Buffer.from(a.buffer);
+  }
+
+  static fromBytes(bytes: Uint8Array): Aggregate {
+    const a = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const g = new Aggregate();
+    [g.count, g.sum, g.sumSq, g.min, g.max, g.last, g.lastTs] = a;
+    [g.humidityCount, g.humiditySum, g.humidityMin, g.humidityMax, g.anomalies] = a.subarray(7);
+    return g;
+  }
+
   merge(o: Aggregate): void {
     this.count += o.count;
     this.sum += o.sum;

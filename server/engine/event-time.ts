@@ -17,6 +17,29 @@ export interface WindowResult extends Summary {
   final: boolean;
 }
 
+/** One pane's state as a checkpoint keeps it. */
+export interface PaneRow {
+  lengthMs: number;
+  slideMs: number;
+  key: string;
+  start: number;
+  state: Uint8Array;
+}
+
+export type PaneKey = Omit<PaneRow, 'state'>;
+
+/** What changed since the previous advance(): checkpoints are incremental. */
+export interface PaneDelta {
+  upserts: PaneRow[];
+  deletes: PaneKey[];
+}
+
+/** The scalar part of the state; panes come as PaneRows. */
+export interface ClockState {
+  watermark: number;
+  maxEventTime: number;
+}
+
 export interface EventTimeOptions {
   windows: readonly WindowSpec[];
   allowedLatenessMs: number;
@@ -89,6 +112,7 @@ export class EventTimeWindows {
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
+  private delta: PaneDelta = { upserts: [], deletes: [] };
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -99,6 +123,35 @@ export class EventTimeWindows {
 
   get watermark(): number {
     return this.wm;
+  }
+
+  clockState(): ClockState {
+    return { watermark: this.wm, maxEventTime: this.maxEventTime };
+  }
+
+  /** Pane changes made by the last advance(), for the checkpoint committed with its results. */
+  takeDelta(): PaneDelta {
+    const d = this.delta;
+    this.delta = { upserts: [], deletes: [] };
+    return d;
+  }
+
+  /**
+   * Restores a checkpoint: the watermark, and the panes. Every window that holds a restored pane and is not final
+   * was emitted as open before the crash, so it is open again (it will be emitted once more when final).
+   */
+  restore(clock: ClockState, panes: readonly PaneRow[]): void {
+    this.wm = clock.watermark;
+    this.maxEventTime = clock.maxEventTime;
+    for (const row of panes) {
+      const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
+      if (s === undefined) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
+      const k = s.key(row.key);
+      k.panes.set(row.start, Aggregate.fromBytes(row.state));
+      for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
+        if (w + s.shape.lengthMs > this.wm) k.open.add(w);
+      }
+    }
   }
 
   /** Adds one reading to its panes; false (and nothing changed) when it is late. Hot path: no allocation in the common case. */
@@ -128,17 +181,23 @@ export class EventTimeWindows {
     for (const s of this.shapes) {
       for (const [id, k] of s.keys) {
         if (k.dirty.size === 0 && !moved) continue;
-        for (const start of this.windowsToEmit(s.shape, k, moved)) out.push(this.result(s.shape, id, k, start));
+        for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
         if (moved) this.evict(s, id, k);
       }
     }
     return out;
   }
 
-  private windowsToEmit(shape: WindowShape, k: KeyPanes, moved: boolean): Set<number> {
+  private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
     const starts = new Set<number>();
-    for (const p of k.dirty) for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
+    for (const p of k.dirty) {
+      for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
+      const { lengthMs, slideMs } = shape;
+      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.panes.get(p)!.toBytes() });
+    }
     k.dirty.clear();
+    k.lastStart = NaN; // the next reading marks its pane dirty again
+    k.lastPane = undefined;
     if (moved) for (const w of k.open) if (w + shape.lengthMs <= this.wm) starts.add(w);
     return starts;
   }
@@ -158,7 +217,13 @@ export class EventTimeWindows {
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
-    for (const p of k.panes.keys()) if (lastWindowEnd(s.shape, p) <= this.wm) k.forget(p);
+    const { lengthMs, slideMs } = s.shape;
+    for (const p of k.panes.keys()) {
+      if (lastWindowEnd(s.shape, p) <= this.wm) {
+        k.forget(p);
+        this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
+      }
+    }
     if (k.panes.size === 0 && k.open.size === 0) s.keys.delete(id);
   }
 }

@@ -1,79 +1,73 @@
+import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
 import type { OnPublish } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { RejectReason } from '../errors.ts';
 import { decodeMessage, type DecodeSink } from './decode.ts';
-import { Dedupe } from './dedupe.ts';
-import type { Reading } from './reading.ts';
+import { IngestLog, type DeadLetter, type Records } from './log.ts';
 
 export type { Reading } from './reading.ts';
+export type { DeadLetter } from './log.ts';
 
-export interface DeadLetter {
-  receivedAt: number;
-  deviceId: string | null;
-  topic: string;
-  reason: RejectReason;
-  detail: string;
-  /** The raw payload as UTF-8, truncated to ingest.deadLetterPayloadChars. */
-  payload: string;
-  payloadBytes: number;
-}
-
-/** What arrived since the last batch was cut. */
-export interface IngestBatch {
-  readings: Reading[];
-  deadLetters: DeadLetter[];
-  duplicates: number;
-}
+/** What became durable since the last batch was cut, up to log offset `lastOffset`. */
+export type IngestBatch = Records & { lastOffset: number };
 
 export interface IngestStats {
   accepted: number;
-  duplicates: number;
   rejected: number;
   rejectedByReason: Partial<Record<RejectReason, number>>;
-  /** Readings accepted but not yet taken by the engine. */
+  /** Durable records the engine has not taken yet. */
   backlog: number;
+  /** Acknowledgements held back because the backlog is over ingest.maxBacklog. */
+  heldAcks: number;
+  logEndOffset: number;
 }
 
 export interface Ingest {
   /** The broker's publish hook. */
   readonly onPublish: OnPublish;
-  /** Cuts the batch: everything accepted since the previous call. */
+  /** Cuts the batch: every durable record not taken yet. */
   takeBatch(): IngestBatch;
+  /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
+  checkpointed(offset: number): void;
   stats(): IngestStats;
   close(): Promise<void>;
 }
 
 export interface IngestDeps {
   clock: Clock;
+  /** Recovery: the checkpoint's log offset; durable records after it are replayed into the first batch. */
+  replayAfter: number;
+  onFatal: (err: Error) => void;
 }
 
 /**
- * Decode + validate → dedupe → append to the current batch → acknowledge.
- * Per reading: one JSON decode and one array push; nothing is awaited.
+ * Decode + validate → append to the durable log → acknowledge once durable (group commit).
+ * Per reading: one JSON decode and one binary append; nothing is awaited and nothing allocated per reading beyond
+ * the reading itself. Rejected messages are logged too, as dead letters, so nothing accepted or rejected is lost.
  */
 export async function createIngest(config: Config, deps: IngestDeps): Promise<Ingest> {
   const { clock } = deps;
   const limits = config.ingest;
-  const dedupe = new Dedupe();
-  let batch: IngestBatch = { readings: [], deadLetters: [], duplicates: 0 };
-  const totals: IngestStats = { accepted: 0, duplicates: 0, rejected: 0, rejectedByReason: {}, backlog: 0 };
+  const log = IngestLog.open({
+    dir: join(config.dataDir, 'log'),
+    segmentBytes: limits.segmentBytes,
+    maxBacklog: limits.maxBacklog,
+    onFatal: deps.onFatal,
+  });
+  log.replayAfter(deps.replayAfter);
+  const totals = { accepted: 0, rejected: 0, rejectedByReason: {} as Partial<Record<RejectReason, number>> };
 
   const sink: DecodeSink = {
     accept(r) {
-      if (r.seq !== undefined && !dedupe.firstTime(r.deviceId, r.seq)) {
-        batch.duplicates++;
-        totals.duplicates++;
-        return;
-      }
-      batch.readings.push(r);
+      log.appendReading(r);
       totals.accepted++;
     },
     reject(reason, detail, deviceId, topic, payload) {
       totals.rejected++;
       totals.rejectedByReason[reason] = (totals.rejectedByReason[reason] ?? 0) + 1;
-      batch.deadLetters.push({
+      const letter: DeadLetter = {
         receivedAt: clock.now(),
         deviceId,
         topic,
@@ -81,24 +75,29 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
         detail,
         payload: payload.subarray(0, limits.deadLetterPayloadChars).toString('utf8'),
         payloadBytes: payload.length,
-      });
+      };
+      log.appendDeadLetter(letter);
     },
   };
 
   function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     decodeMessage(packet.topic, payload, clock.now(), limits, sink);
-    done();
+    // [MQTT-4.3.2-2] PUBACK only once the message is stored: here, once the log has fsync'ed it.
+    log.whenDurable(done);
   }
 
   return {
     onPublish,
-    takeBatch() {
-      const taken = batch;
-      batch = { readings: [], deadLetters: [], duplicates: 0 };
-      return taken;
-    },
-    stats: () => ({ ...totals, rejectedByReason: { ...totals.rejectedByReason }, backlog: batch.readings.length }),
-    async close() {},
+    takeBatch: () => log.take(),
+    checkpointed: (offset) => log.truncateThrough(offset),
+    stats: () => ({
+      ...totals,
+      rejectedByReason: { ...totals.rejectedByReason },
+      backlog: log.backlog,
+      heldAcks: log.heldAcks,
+      logEndOffset: log.endOffset,
+    }),
+    close: () => log.close(),
   };
 }

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
-import type { WindowResult } from '../engine/event-time.ts';
+import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
+import type { DedupeRow } from '../ingest/dedupe.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
 
@@ -16,14 +17,36 @@ export interface DeviceDelta {
   lastTs: number;
 }
 
-/** Everything one batch writes; it commits in one transaction. */
+/** The state that lets a restart continue exactly where this batch left off. */
+export interface Checkpoint extends ClockState {
+  /** The last ingest-log offset this batch consumed. */
+  logOffset: number;
+  /** The job's definition (window shapes, time mode) as JSON; null after --fresh until the next batch. */
+  job: string | null;
+  batches: number;
+}
+
+/** Everything one batch writes: its outputs and the checkpoint covering them commit in one transaction. */
 export interface BatchOutput {
   windows: readonly WindowResult[];
   devices: readonly DeviceDelta[];
   deadLetters: readonly DeadLetter[];
   late: readonly Reading[];
-  watermark: number;
   committedAt: number;
+  checkpoint: Checkpoint;
+  panes: PaneDelta;
+  dedupe: readonly DedupeRow[];
+}
+
+export interface RecoveredState {
+  checkpoint: Checkpoint;
+  panes: PaneRow[];
+  dedupe: DedupeRow[];
+}
+
+export interface StoreDeps {
+  /** Fault injection for tests: runs inside the batch transaction, after the outputs, before the checkpoint. */
+  beforeCheckpoint?: (out: BatchOutput) => void;
 }
 
 export interface WindowQuery {
@@ -52,6 +75,10 @@ export interface DeadLetterQuery {
 export interface Store {
   readonly file: string;
   commitBatch(out: BatchOutput): void;
+  /** The last committed checkpoint with its operator state, or null on a fresh data dir. */
+  recover(): RecoveredState | null;
+  /** --fresh: forgets the computed windows and the job's state, keeping the log offset, devices and dedupe. */
+  resetJob(): void;
   windows(q: WindowQuery): WindowResult[];
   devices(): DeviceRow[];
   deadLetters(q: DeadLetterQuery): (DeadLetter & { id: number })[];
@@ -62,7 +89,7 @@ export interface Store {
 
 export const DB_FILE = 'thermostream.db';
 
-export async function createStore(config: Pick<Config, 'dataDir'>): Promise<Store> {
+export async function createStore(config: Pick<Config, 'dataDir'>, deps: StoreDeps = {}): Promise<Store> {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, DB_FILE);
@@ -97,6 +124,19 @@ export async function createStore(config: Pick<Config, 'dataDir'>): Promise<Stor
     INSERT INTO late_readings (device_id, ts, arrival, temperature, humidity, seq, watermark)
     VALUES (?, ?, ?, ?, ?, ?, ?)`);
 
+  const upsertPane = db.prepare(
+    'INSERT OR REPLACE INTO panes (length_ms, slide_ms, key, start, state) VALUES (@lengthMs, @slideMs, @key, @start, @state)',
+  );
+  const deletePane = db.prepare(
+    'DELETE FROM panes WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND key = @key AND start = @start',
+  );
+  const upsertDedupe = db.prepare('INSERT OR REPLACE INTO dedupe (device_id, max_seq, seen) VALUES (@deviceId, @maxSeq, @seen)');
+  const writeCheckpoint = db.prepare(`
+    INSERT OR REPLACE INTO checkpoint (id, log_offset, job, watermark, max_event_time, batches, updated_at)
+    VALUES (1, @logOffset, @job, @watermark, @maxEventTime, @batches, @updatedAt)`);
+  // SQLite has no Infinity in REAL columns that survives every client: store "none yet" as NULL.
+  const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
   const commit = db.transaction((out: BatchOutput) => {
     for (const w of out.windows) upsertWindow.run({ ...w, final: w.final ? 1 : 0, updatedAt: out.committedAt });
     for (const d of out.devices) upsertDevice.run(d);
@@ -105,8 +145,28 @@ export async function createStore(config: Pick<Config, 'dataDir'>): Promise<Stor
       countRejection.run(dl.deviceId ?? '', dl.reason);
     }
     for (const r of out.late) {
-      insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, out.watermark);
+      insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, out.checkpoint.watermark);
     }
+    deps.beforeCheckpoint?.(out);
+    for (const p of out.panes.upserts) upsertPane.run(p);
+    for (const p of out.panes.deletes) deletePane.run(p);
+    for (const d of out.dedupe) upsertDedupe.run(d);
+    const c = out.checkpoint;
+    writeCheckpoint.run({
+      ...c,
+      watermark: finiteOrNull(c.watermark),
+      maxEventTime: finiteOrNull(c.maxEventTime),
+      updatedAt: out.committedAt,
+    });
+  });
+
+  const selectCheckpoint = db.prepare(
+    'SELECT log_offset AS logOffset, job, watermark, max_event_time AS maxEventTime, batches FROM checkpoint WHERE id = 1',
+  );
+  const selectPanes = db.prepare('SELECT length_ms AS lengthMs, slide_ms AS slideMs, key, start, state FROM panes');
+  const selectDedupe = db.prepare('SELECT device_id AS deviceId, max_seq AS maxSeq, seen FROM dedupe');
+  const resetJob = db.transaction(() => {
+    db.exec("DELETE FROM windows; DELETE FROM panes; UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL");
   });
 
   const selectWindows = db.prepare(`
@@ -136,6 +196,16 @@ export async function createStore(config: Pick<Config, 'dataDir'>): Promise<Stor
   return {
     file,
     commitBatch: (out) => commit(out),
+    recover() {
+      const c = selectCheckpoint.get() as (Omit<Checkpoint, 'watermark' | 'maxEventTime'> & { watermark: number | null; maxEventTime: number | null }) | undefined;
+      if (c === undefined) return null;
+      return {
+        checkpoint: { ...c, watermark: c.watermark ?? -Infinity, maxEventTime: c.maxEventTime ?? -Infinity },
+        panes: selectPanes.all() as PaneRow[],
+        dedupe: selectDedupe.all() as DedupeRow[],
+      };
+    },
+    resetJob: () => resetJob(),
     windows: (q) =>
       (selectWindows.all(q) as (Omit<WindowResult, 'final'> & { final: number })[]).map((w) => ({ ...w, final: w.final === 1 })),
     devices: () => selectDevices.all() as DeviceRow[],

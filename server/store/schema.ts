@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; the fleet-wide windows have device_id '*'. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS windows (
@@ -49,6 +49,33 @@ CREATE TABLE IF NOT EXISTS rejections (
   reason    TEXT    NOT NULL,
   count     INTEGER NOT NULL,
   PRIMARY KEY (device_id, reason)
+) WITHOUT ROWID;
+
+-- The checkpoint: the log offset consumed, the job it belongs to, and the operator state (panes, dedupe) as of
+-- that offset. Written in the same transaction as the batch's outputs.
+CREATE TABLE IF NOT EXISTS checkpoint (
+  id             INTEGER PRIMARY KEY CHECK (id = 1),
+  log_offset     INTEGER NOT NULL,
+  job            TEXT,
+  watermark      REAL,
+  max_event_time REAL,
+  batches        INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS panes (
+  length_ms INTEGER NOT NULL,
+  slide_ms  INTEGER NOT NULL,
+  key       TEXT    NOT NULL,
+  start     INTEGER NOT NULL,
+  state     BLOB    NOT NULL,
+  PRIMARY KEY (length_ms, slide_ms, key, start)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dedupe (
+  device_id TEXT PRIMARY KEY,
+  max_seq   INTEGER NOT NULL,
+  seen      BLOB    NOT NULL
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS late_readings (

@@ -1,0 +1,160 @@
+import { crc32 } from 'node:zlib';
+import type { RejectReason } from '../errors.ts';
+import type { Reading } from './reading.ts';
+
+/**
+ * On-disk format of the ingest log. A segment file holds blocks, one per group commit:
+ *
+ *   block  = magic u32 | payload length u32 | record count u32 | crc32(payload) u32 | payload
+ *   record = 1 u8 | id length u8 | id (ASCII) | ts f64 | temperature f64 | humidity f64 (NaN: none)
+ *            | seq f64 (-1: none) | arrival f64                                              (a reading)
+ *          | 2 u8 | length u32 | JSON                                                     (a dead letter)
+ *
+ * Little-endian throughout. A block whose bytes are incomplete or whose CRC does not match is a torn write from a
+ * crash: it was never acknowledged, and recovery cuts the segment there.
+ */
+export const BLOCK_MAGIC = 0x4754534c; // "LSTG"
+export const BLOCK_HEADER = 16;
+const READING = 1;
+const DEAD_LETTER = 2;
+
+export interface DeadLetter {
+  receivedAt: number;
+  deviceId: string | null;
+  topic: string;
+  reason: RejectReason;
+  detail: string;
+  /** The raw payload as UTF-8, truncated to ingest.deadLetterPayloadChars. */
+  payload: string;
+  payloadBytes: number;
+}
+
+/** Records decoded from the log, split by kind (each kind keeps its order). */
+export interface Records {
+  readings: Reading[];
+  deadLetters: DeadLetter[];
+}
+
+/** Accumulates the records of one group commit in a growing buffer; no allocation per record. */
+export class BlockWriter {
+  private buf = Buffer.allocUnsafe(256 * 1024);
+  private pos = BLOCK_HEADER;
+  count = 0;
+
+  get empty(): boolean {
+    return this.count === 0;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  reading(r: Reading): void {
+    const idLen = r.deviceId.length;
+    this.ensure(2 + idLen + 40);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = READING;
+    b[p++] = idLen;
+    p += b.write(r.deviceId, p, 'latin1');
+    p = b.writeDoubleLE(r.ts, p);
+    p = b.writeDoubleLE(r.temperature, p);
+    p = b.writeDoubleLE(r.humidity ?? NaN, p);
+    p = b.writeDoubleLE(r.seq ?? -1, p);
+    this.pos = b.writeDoubleLE(r.arrival, p);
+    this.count++;
+  }
+
+  deadLetter(d: DeadLetter): void {
+    const json = JSON.stringify(d);
+    const len = Buffer.byteLength(json);
+    this.ensure(5 + len);
+    this.buf[this.pos] = DEAD_LETTER;
+    this.buf.writeUInt32LE(len, this.pos + 1);
+    this.buf.write(json, this.pos + 5, 'utf8');
+    this.pos += 5 + len;
+    this.count++;
+  }
+
+  /** The finished block (a view of the internal buffer: write it before the next reset()). */
+  finish(): Buffer {
+    const payload = this.buf.subarray(BLOCK_HEADER, this.pos);
+    this.buf.writeUInt32LE(BLOCK_MAGIC, 0);
+    this.buf.writeUInt32LE(payload.length, 4);
+    this.buf.writeUInt32LE(this.count, 8);
+    this.buf.writeUInt32LE(crc32(payload), 12);
+    return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = BLOCK_HEADER;
+    this.count = 0;
+  }
+}
+
+/**
+ * Walks the blocks of a segment's bytes. Calls `onRecord(offset)`-style decoding for records with an offset above
+ * `after`. Returns the number of records in the valid prefix and its length in bytes (where a torn tail starts).
+ */
+export function scanSegment(
+  bytes: Buffer,
+  firstOffset: number,
+  after: number,
+  into: Records | null,
+): { records: number; validBytes: number } {
+  let pos = 0;
+  let records = 0;
+  while (pos + BLOCK_HEADER <= bytes.length) {
+    if (bytes.readUInt32LE(pos) !== BLOCK_MAGIC) break;
+    const len = bytes.readUInt32LE(pos + 4);
+    const count = bytes.readUInt32LE(pos + 8);
+    const end = pos + BLOCK_HEADER + len;
+    if (end > bytes.length) break;
+    const payload = bytes.subarray(pos + BLOCK_HEADER, end);
+    if (crc32(payload) !== bytes.readUInt32LE(pos + 12)) break;
+    const blockFirst = firstOffset + records;
+    if (into !== null && blockFirst + count - 1 > after) decodeBlock(payload, blockFirst, after, into);
+    records += count;
+    pos = end;
+  }
+  return { records, validBytes: pos };
+}
+
+function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
+  let p = 0;
+  let offset = firstOffset;
+  while (p < payload.length) {
+    const type = payload[p];
+    if (type === READING) {
+      const idLen = payload[p + 1];
+      const deviceId = payload.toString('latin1', p + 2, p + 2 + idLen);
+      p += 2 + idLen;
+      const ts = payload.readDoubleLE(p);
+      const temperature = payload.readDoubleLE(p + 8);
+      const humidity = payload.readDoubleLE(p + 16);
+      const seq = payload.readDoubleLE(p + 24);
+      const arrival = payload.readDoubleLE(p + 32);
+      p += 40;
+      if (offset > after) {
+        into.readings.push({
+          deviceId,
+          ts,
+          temperature,
+          humidity: Number.isNaN(humidity) ? undefined : humidity,
+          seq: seq < 0 ? undefined : seq,
+          arrival,
+        });
+      }
+    } else if (type === DEAD_LETTER) {
+      const len = payload.readUInt32LE(p + 1);
+      if (offset > after) into.deadLetters.push(JSON.parse(payload.toString('utf8', p + 5, p + 5 + len)));
+      p += 5 + len;
+    } else {
+      throw new Error(`ingest log: unknown record type ${type} at offset ${offset}`);
+    }
+    offset++;
+  }
+}

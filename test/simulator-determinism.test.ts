@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'simulator/cli.ts', ...args],
+      { cwd: ROOT, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'thermostream-sim-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const COMMON = [
+  '--devices', '7', '--rate', '50', '--count', '3000', '--start', '2026-11-24T10:00:00Z', '--speedup', '60',
+  '--anomalies', '5', '--late-fraction', '0.05', '--duplicate-fraction', '0.05', '--bad-fraction', '0.05',
+];
+
+test('same seed and options give byte-identical --out and --truth files', async (t) => {
+  const dir = await tempDir(t);
+  const runs = await Promise.all(
+    ['a', 'b'].map((name) =>
+      cli([...COMMON, '--seed', '42', '--out', join(dir, `${name}.jsonl`), '--truth', join(dir, `${name}-truth.jsonl`), '--quiet']),
+    ),
+  );
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const [a, b] = await Promise.all([readFile(join(dir, 'a.jsonl')), readFile(join(dir, 'b.jsonl'))]);
+  assert.ok(a.length > 0);
+  assert.ok(a.equals(b), 'readings differ between two runs with the same seed');
+  const [ta, tb] = await Promise.all([readFile(join(dir, 'a-truth.jsonl')), readFile(join(dir, 'b-truth.jsonl'))]);
+  assert.ok(ta.length > 0, 'no anomalies recorded');
+  assert.ok(ta.equals(tb), 'ground truth differs between two runs with the same seed');
+
+  const lines = a.toString('utf8').trimEnd().split('\n');
+  // Dropouts skip slots, so a little under --count readings.
+  assert.ok(lines.length <= 3000 && lines.length > 2400, `${lines.length} lines`);
+  const first = JSON.parse(lines[0] as string);
+  assert.deepEqual(Object.keys(first), ['deviceId', 'ts', 'temperature', 'humidity', 'seq']);
+  assert.equal(first.deviceId, 'thermostat-0001');
+  assert.equal(first.ts, '2026-11-24T10:00:00.000Z');
+  assert.equal(first.seq, 1);
+});
+
+test('a different seed gives different readings', async (t) => {
+  const dir = await tempDir(t);
+  const [r1, r2] = await Promise.all([
+    cli([...COMMON, '--seed', '1', '--out', join(dir, '1.jsonl'), '--quiet']),
+    cli([...COMMON, '--seed', '2', '--out', join(dir, '2.jsonl'), '--quiet']),
+  ]);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(r2.code, 0, r2.stderr);
+  const [a, b] = await Promise.all([readFile(join(dir, '1.jsonl')), readFile(join(dir, '2.jsonl'))]);
+  assert.ok(!a.equals(b));
+});
+
+test('invalid options exit with code 2 and name the option and value', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--rate', 'fast', '--out', '/dev/null', '--count', '1'], /--rate: "fast"/],
+    [['--devices', '0', '--out', '/dev/null', '--count', '1'], /--devices: 0/],
+    [['--qos', '2', '--url', 'mqtt://127.0.0.1:1'], /--qos: 2/],
+    [['--start', 'yesterday', '--out', '/dev/null', '--count', '1'], /--start: "yesterday"/],
+    [['--url', 'http://x'], /--url: "http:\/\/x"/],
+    [['--bad-fraction', '1.5', '--out', '/dev/null', '--count', '1'], /--bad-fraction: 1.5/],
+    [['--transport', 'carrier-pigeon', '--url', 'mqtt://127.0.0.1:1'], /--transport: "carrier-pigeon"/],
+    [['--speedup', '10', '--url', 'mqtt://127.0.0.1:1'], /--speedup: 10/],
+    [['--frobnicate'], /frobnicate/],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => cli(args)));
+  runs.forEach((run, i) => {
+    const [args, pattern] = cases[i] as [string[], RegExp];
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, pattern);
+  });
+});
+
+test('--help lists every option with units and defaults', async () => {
+  const run = await cli(['--help']);
+  assert.equal(run.code, 0);
+  for (const option of ['--devices', '--rate', '--duration', '--count', '--url', '--seed', '--qos', '--batch-size', '--connections',
+    '--anomalies', '--scenario', '--truth', '--late-fraction', '--max-delay', '--duplicate-fraction', '--bad-fraction', '--speedup',
+    '--start', '--out']) {
+    assert.ok(run.stdout.includes(option), option);
+  }
+  assert.match(run.stdout, /per device per simulated hour/);
+});
+
+test('exits with code 1 when it cannot connect', async () => {
+  const run = await cli(['--url', 'mqtt://127.0.0.1:1', '--count', '10', '--connect-timeout', '1', '--quiet']);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /cannot connect to mqtt:\/\/127\.0\.0\.1:1/);
+});

@@ -1,0 +1,63 @@
+/** Test helpers for the simulator tests: an embedded broker that records what it received. */
+import { createBroker, type Broker } from '../server/broker/index.ts';
+import type { PublishPacket } from 'aedes';
+
+export interface Received {
+  broker: Broker;
+  /** PUBLISH packets received (including malformed ones and resends). */
+  packets: number;
+  /** seqs received per device id (from valid telemetry payloads, arrays flattened). */
+  seqs: Map<string, number[]>;
+  topics: Map<string, number>;
+  /** Payloads that did not parse as telemetry. */
+  unparsed: number;
+  /** Called before a packet is released; return false to hold back its acknowledgement. */
+  hook?: (clientId: string, packet: PublishPacket) => boolean;
+}
+
+export async function recordingBroker(): Promise<Received> {
+  const state = { packets: 0, seqs: new Map<string, number[]>(), topics: new Map<string, number>(), unparsed: 0 } as Omit<Received, 'broker'> & {
+    broker?: Broker;
+  };
+  state.broker = await createBroker(
+    { host: '127.0.0.1', port: 0 },
+    {
+      onPublish(clientId, packet, done) {
+        state.packets++;
+        if (state.hook && !state.hook(clientId, packet)) return;
+        state.topics.set(packet.topic, (state.topics.get(packet.topic) ?? 0) + 1);
+        const m = /^devices\/([^/]+)\/telemetry$/.exec(packet.topic);
+        try {
+          if (!m) throw new Error('topic');
+          const body: unknown = JSON.parse(packet.payload.toString());
+          const items = Array.isArray(body) ? body : [body];
+          for (const item of items as { seq?: unknown; temperature?: unknown; deviceId?: unknown }[]) {
+            if (typeof item.seq !== 'number' || typeof item.temperature !== 'number' || item.deviceId !== undefined) throw new Error('shape');
+            let list = state.seqs.get(m[1] as string);
+            if (!list) state.seqs.set(m[1] as string, (list = []));
+            list.push(item.seq);
+          }
+        } catch {
+          state.unparsed++;
+        }
+        done();
+      },
+    },
+  );
+  return state as Received;
+}
+
+/** Asserts that each device's received seqs cover 1..n exactly (ignoring resends), returns the distinct count. */
+export function distinctSeqs(seqs: number[]): number[] {
+  return [...new Set(seqs)].sort((a, b) => a - b);
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]);
+}

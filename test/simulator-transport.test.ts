@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createFleet, BAD_KINDS, type FleetOptions, type Summary } from '../simulator/index.ts';
+import { distinctSeqs, recordingBroker, withTimeout, type Received } from './simulator-helpers.ts';
+
+async function broker(t: { after(fn: () => Promise<void>): void }): Promise<Received> {
+  const b = await recordingBroker();
+  t.after(() => b.broker.close());
+  return b;
+}
+
+async function run(t: { after(fn: () => void): void }, options: FleetOptions, timeoutMs = 15_000): Promise<Summary> {
+  const fleet = createFleet({ seed: 5, ...options });
+  t.after(() => fleet.stop());
+  return withTimeout(fleet.run(), timeoutMs, 'fleet run');
+}
+
+/** Every device's seqs 1..n arrived (n = what the fleet generated for it). */
+function assertEverySeq(received: Received, devices: number, generated: number): void {
+  assert.equal(received.seqs.size, devices);
+  let total = 0;
+  for (const [deviceId, seqs] of received.seqs) {
+    const distinct = distinctSeqs(seqs);
+    assert.deepEqual(distinct, distinct.map((_, i) => i + 1), `${deviceId} has seq gaps`);
+    total += distinct.length;
+  }
+  assert.equal(total, generated);
+}
+
+for (const qos of [0, 1] as const) {
+  test(`mqtt QoS ${qos}: one connection per device, the broker gets every seq of every device`, async (t) => {
+    const b = await broker(t);
+    const s = await run(t, { url: b.broker.url, devices: 20, rate: 2000, count: 4000, qos });
+    assert.equal(s.ok, true);
+    assert.equal(s.connections, 20);
+    assert.equal(s.generated, 4000);
+    assert.equal(s.sent, 4000);
+    assert.equal(s.acknowledged, 4000);
+    assert.equal(s.lost, 0);
+    assert.equal(s.errors, 0);
+    assert.equal(b.unparsed, 0);
+    assert.deepEqual([...b.topics.keys()].sort().slice(0, 2), ['devices/thermostat-0001/telemetry', 'devices/thermostat-0002/telemetry']);
+    assertEverySeq(b, 20, 4000);
+  });
+}
+
+test('mqtt QoS 1, shared connections and batches: arrays of readings, all acknowledged', async (t) => {
+  const b = await broker(t);
+  const s = await run(t, { url: b.broker.url, devices: 50, connections: 3, rate: 3000, count: 6000, qos: 1, batchSize: 10 });
+  assert.equal(s.connections, 3);
+  assert.equal(s.acknowledged, 6000);
+  assert.equal(s.lost, 0);
+  assert.ok(s.messages <= 6000 / 10 + 50, `${s.messages} messages`);
+  assert.equal(b.packets, s.messages);
+  assertEverySeq(b, 50, 6000);
+});
+
+test('QoS 1 readings are resent after a dropped connection until acknowledged', async (t) => {
+  const b = await broker(t);
+  let held = 0;
+  let dropped = false;
+  // Hold back the acknowledgement of readings 200..260 of one connection, then cut that connection.
+  b.hook = (clientId) => {
+    if (clientId !== 'thermostat-0001' || dropped) return true;
+    if (++held < 200) return true;
+    if (held === 260) {
+      dropped = true;
+      b.broker.aedes.clients[clientId]?.close();
+    }
+    return false;
+  };
+  const s = await run(t, { url: b.broker.url, devices: 2, rate: 1000, count: 2000, qos: 1 }, 20_000);
+  assert.equal(dropped, true);
+  assert.ok(s.reconnects >= 1, `${s.reconnects} reconnects`);
+  assert.equal(s.acknowledged, s.sent);
+  assert.equal(s.lost, 0);
+  assertEverySeq(b, 2, 2000);
+});
+
+test('delivery faults are injected and counted: duplicates, late readings, every bad kind', async (t) => {
+  const b = await broker(t);
+  const s = await run(t, {
+    url: b.broker.url,
+    devices: 5,
+    rate: 2000,
+    count: 3000,
+    qos: 1,
+    duplicateFraction: 0.05,
+    lateFraction: 0.05,
+    maxDelay: 0.5,
+    badFraction: 0.02,
+  });
+  assert.equal(s.lost, 0);
+  assert.ok(s.injected.duplicate > 50 && s.injected.late > 50, JSON.stringify(s.injected));
+  assert.equal(s.sent, s.generated + s.injected.duplicate);
+  for (const kind of BAD_KINDS) assert.ok(s.injected.bad[kind] >= 1, `${kind} not injected`);
+  const badTotal = Object.values(s.injected.bad).reduce((a, c) => a + c, 0);
+  assert.equal(s.badSent, badTotal);
+  assert.equal(b.unparsed, badTotal, 'every malformed message fails to parse as telemetry');
+  assert.ok((b.topics.get('thermostats/thermostat-0001/telemetry') ?? 0) + (b.topics.get('thermostats/thermostat-0002/telemetry') ?? 0) >= 0);
+  assertEverySeq(b, 5, 3000);
+  // Late readings arrive out of order.
+  const seqs = b.seqs.get('thermostat-0001') ?? [];
+  assert.ok(seqs.some((seq, i) => i > 0 && seq < (seqs[i - 1] as number)), 'no reading arrived out of order');
+});
+
+test('createFleet runs until stop() when neither count nor duration is given', async (t) => {
+  const b = await broker(t);
+  const fleet = createFleet({ url: b.broker.url, devices: 20, rate: 40, seed: 1 });
+  t.after(() => fleet.stop());
+  const running = fleet.run();
+  await withTimeout(
+    new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (fleet.counters.acknowledged >= 20) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    }),
+    10_000,
+    'first readings',
+  );
+  fleet.stop();
+  const s = await withTimeout(running, 10_000, 'stopped fleet');
+  assert.ok(s.generated >= 20);
+  assert.equal(s.lost, 0);
+  // Live time: readings are stamped around now, never in the future.
+  assert.ok(Date.parse(s.lastTs!) <= Date.now());
+  assert.ok(Date.now() - Date.parse(s.firstTs!) < 60_000);
+});
