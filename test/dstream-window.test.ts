@@ -161,7 +161,7 @@ test('groupByKeyAndWindow and countByValueAndWindow', async (t) => {
   const h = harness();
   t.after(() => h.ctx.stop());
   const s = h.ctx.queueStream([['x', 'y', 'x'], ['y'], [], []]);
-  const groups = collect(s.map((w, ) => [w, w.toUpperCase()]).groupByKeyAndWindow(2000, 1000));
+  const groups = collect(s.map((w) => [w, w.toUpperCase()]).groupByKeyAndWindow(2000, 1000));
   const counts = collect(s.countByValueAndWindow(2000, 1000));
   h.ctx.start();
   await h.step(4);
