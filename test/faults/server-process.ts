@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { waitFor } from '../helpers.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * The real server as a child process on fixed ports and one data dir, so it can be killed (SIGKILL) and started
+ * again on the same state, as an operator's process supervisor would.
+ */
+export class ServerProcess {
+  child: ChildProcess | null = null;
+  output = '';
+  readonly httpUrl: string;
+  readonly mqttUrl: string;
+  private exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    readonly dataDir: string,
+    readonly httpPort: number,
+    readonly mqttPort: number,
+    readonly config: Record<string, unknown>,
+    readonly env: Record<string, string> = {},
+  ) {
+    this.httpUrl = `http://127.0.0.1:${httpPort}`;
+    this.mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
+  }
+
+  static async create(dataDir: string, config: Record<string, unknown>, env: Record<string, string> = {}): Promise<ServerProcess> {
+    return new ServerProcess(dataDir, await freePort(), await freePort(), config, env);
+  }
+
+  /** Starts the server and resolves once it prints its endpoints. */
+  async start(env: Record<string, string> = this.env): Promise<void> {
+    const configFile = join(this.dataDir, 'test-config.json');
+    writeFileSync(configFile, JSON.stringify(this.config));
+    const args = ['--import', 'tsx', 'server/main.ts', '--config', configFile, '--data-dir', this.dataDir];
+    args.push('--http-port', String(this.httpPort), '--mqtt-port', String(this.mqttPort));
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let printed = '';
+    child.stdout!.on('data', (d) => ((printed += d), (this.output += d)));
+    child.stderr!.on('data', (d) => (this.output += d));
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor('the server to start', () => printed.includes('thermostream: data') || child.exitCode !== null, 20_000);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${this.output}`);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    this.child?.kill(signal);
+    const code = await this.exited;
+    this.child = null;
+    return code;
+  }
+
+  /** Resolves with the exit code when the process ends by itself. */
+  waitExit(): Promise<number | null> {
+    return this.exited;
+  }
+
+  db(): Database.Database {
+    return new Database(join(this.dataDir, 'thermostream.db'), { readonly: true });
+  }
+}
+
+export interface WindowRow {
+  deviceId: string;
+  start: number;
+  count: number;
+  avg: number;
+  min: number;
+  max: number;
+}
+
+/** The oracle: windows [k·slide, k·slide + length) computed directly from the readings, per device and fleet ('*'). */
+export function oracleWindows(
+  readings: readonly { deviceId: string; ts: number; temperature: number }[],
+  lengthMs: number,
+  slideMs: number,
+): Map<string, WindowRow> {
+  const acc = new Map<string, { deviceId: string; start: number; count: number; sum: number; min: number; max: number }>();
+  for (const r of readings) {
+    for (let k = Math.floor(r.ts / slideMs); k * slideMs + lengthMs > r.ts; k--) {
+      const start = k * slideMs;
+      if (start > r.ts) continue;
+      for (const deviceId of [r.deviceId, '*']) {
+        const key = `${deviceId}@${start}`;
+        const a = acc.get(key) ?? { deviceId, start, count: 0, sum: 0, min: Infinity, max: -Infinity };
+        a.count++;
+        a.sum += r.temperature;
+        a.min = Math.min(a.min, r.temperature);
+        a.max = Math.max(a.max, r.temperature);
+        acc.set(key, a);
+      }
+    }
+  }
+  const out = new Map<string, WindowRow>();
+  for (const [key, a] of acc) out.set(key, { deviceId: a.deviceId, start: a.start, count: a.count, avg: a.sum / a.count, min: a.min, max: a.max });
+  return out;
+}
+
+export function storedWindows(db: Database.Database, lengthMs: number, slideMs: number): Map<string, WindowRow> {
+  const rows = db
+    .prepare('SELECT device_id AS deviceId, start, count, avg, min, max FROM windows WHERE length_ms = ? AND slide_ms = ?')
+    .all(lengthMs, slideMs) as WindowRow[];
+  return new Map(rows.map((r) => [`${r.deviceId}@${r.start}`, r]));
+}
+
+/** Compares stored windows with the oracle: same keys, exact counts/min/max, averages within 1e-9 relative. */
+export function diffWindows(stored: Map<string, WindowRow>, oracle: Map<string, WindowRow>): string[] {
+  const problems: string[] = [];
+  for (const [key, o] of oracle) {
+    const s = stored.get(key);
+    if (s === undefined) problems.push(`missing window ${key} (count ${o.count})`);
+    else if (s.count !== o.count || s.min !== o.min || s.max !== o.max || Math.abs(s.avg - o.avg) > 1e-9 * Math.abs(o.avg)) {
+      problems.push(`window ${key}: stored ${JSON.stringify(s)} expected ${JSON.stringify(o)}`);
+    }
+  }
+  for (const key of stored.keys()) if (!oracle.has(key)) problems.push(`unexpected window ${key}`);
+  return problems;
+}
