@@ -25,6 +25,7 @@ export interface Config {
     readonly deadLetterPayloadChars: number;
     readonly maxBacklog: number;
     readonly segmentBytes: number;
+    readonly fsync: boolean;
   };
   readonly onlineAfterMs: number;
 }

@@ -54,6 +54,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     dir: join(config.dataDir, 'log'),
     segmentBytes: limits.segmentBytes,
     maxBacklog: limits.maxBacklog,
+    fsync: limits.fsync,
     onFatal: deps.onFatal,
   });
   log.replayAfter(deps.replayAfter);
