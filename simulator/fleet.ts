@@ -20,6 +20,8 @@ const TICK_MS = 10;
 /** A partial batch is sent once its oldest reading has waited this long (schedule time). */
 const BATCH_MAX_AGE_MS = 1000;
 const FAST_CHUNK = 10_000;
+/** Slack after --duration for readings already due but held back by a momentarily full in-flight window. */
+const DEADLINE_GRACE_MS = 50;
 
 export interface FleetCounters {
   /** Readings produced by the model (a dropout produces none). */
@@ -215,8 +217,11 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     faults.process(reading, atMs, now(), (item) => toReady(item, atMs));
   }
 
+  let cutShort = false;
+  const deadlineMs = o.duration === undefined ? Infinity : o.duration * 1000 + DEADLINE_GRACE_MS;
+
   function generationDone(src: Source): boolean {
-    return stopping || src.position >= o.total;
+    return stopping || cutShort || src.position >= o.total;
   }
 
   async function runPaced(src: Source): Promise<void> {
@@ -233,6 +238,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
           generateOne(src, src.dueAtMs(src.position));
           clear = pump();
         }
+        // --duration is wall-clock time: a fleet that fell behind (broker too slow) stops at the deadline anyway.
+        if (!clear && elapsed >= deadlineMs) cutShort = true;
         if (generationDone(src)) {
           genEndMs ??= elapsed;
           if (stopping) faults.releaseAll((item) => toReady(item, elapsed));

@@ -1,6 +1,6 @@
 /** Test helpers for the simulator tests: an embedded broker that records what it received. */
 import { createBroker, type Broker } from '../server/broker/index.ts';
-import type { PublishPacket } from 'aedes';
+import type { Client, PublishPacket } from 'aedes';
 
 export interface Received {
   broker: Broker;
@@ -9,6 +9,8 @@ export interface Received {
   /** seqs received per device id (from valid telemetry payloads, arrays flattened). */
   seqs: Map<string, number[]>;
   topics: Map<string, number>;
+  /** Connected broker-side clients by client id (to cut a connection). */
+  clients: Map<string, Client>;
   /** Payloads that did not parse as telemetry. */
   unparsed: number;
   /** Called before a packet is released; return false to hold back its acknowledgement. */
@@ -16,7 +18,7 @@ export interface Received {
 }
 
 export async function recordingBroker(): Promise<Received> {
-  const state = { packets: 0, seqs: new Map<string, number[]>(), topics: new Map<string, number>(), unparsed: 0 } as Omit<Received, 'broker'> & {
+  const state = { packets: 0, seqs: new Map<string, number[]>(), topics: new Map<string, number>(), clients: new Map<string, Client>(), unparsed: 0 } as Omit<Received, 'broker'> & {
     broker?: Broker;
   };
   state.broker = await createBroker(
@@ -31,11 +33,20 @@ export async function recordingBroker(): Promise<Received> {
           if (!m) throw new Error('topic');
           const body: unknown = JSON.parse(packet.payload.toString());
           const items = Array.isArray(body) ? body : [body];
-          for (const item of items as { seq?: unknown; temperature?: unknown; deviceId?: unknown }[]) {
-            if (typeof item.seq !== 'number' || typeof item.temperature !== 'number' || item.deviceId !== undefined) throw new Error('shape');
+          for (const item of items as { seq?: unknown; ts?: unknown; temperature?: unknown; humidity?: unknown; deviceId?: unknown }[]) {
+            const ok =
+              typeof item.seq === 'number' &&
+              typeof item.temperature === 'number' &&
+              Number.isFinite(item.temperature) &&
+              (item.humidity === undefined || typeof item.humidity === 'number') &&
+              typeof item.ts === 'string' &&
+              Date.parse(item.ts) <= Date.now() + 60_000 &&
+              item.deviceId === undefined &&
+              packet.payload.length <= 64 * 1024;
+            if (!ok) throw new Error('not a valid reading');
             let list = state.seqs.get(m[1] as string);
             if (!list) state.seqs.set(m[1] as string, (list = []));
-            list.push(item.seq);
+            list.push(item.seq as number);
           }
         } catch {
           state.unparsed++;
@@ -44,6 +55,7 @@ export async function recordingBroker(): Promise<Received> {
       },
     },
   );
+  state.broker.aedes.on('client', (client: Client) => state.clients.set(client.id, client));
   return state as Received;
 }
 

@@ -59,13 +59,16 @@ test('QoS 1 readings are resent after a dropped connection until acknowledged', 
   const b = await broker(t);
   let held = 0;
   let dropped = false;
-  // Hold back the acknowledgement of readings 200..260 of one connection, then cut that connection.
+  // At one connection's 200th reading, withhold the acknowledgement (aedes then stalls that client, so the simulator's
+  // in-flight window fills with unacknowledged readings), and cut the connection 200 ms later.
   b.hook = (clientId) => {
     if (clientId !== 'thermostat-0001' || dropped) return true;
     if (++held < 200) return true;
-    if (held === 260) {
-      dropped = true;
-      b.broker.aedes.clients[clientId]?.close();
+    if (held === 200) {
+      setTimeout(() => {
+        dropped = true;
+        b.clients.get(clientId)?.close();
+      }, 200);
     }
     return false;
   };
@@ -97,7 +100,7 @@ test('delivery faults are injected and counted: duplicates, late readings, every
   const badTotal = Object.values(s.injected.bad).reduce((a, c) => a + c, 0);
   assert.equal(s.badSent, badTotal);
   assert.equal(b.unparsed, badTotal, 'every malformed message fails to parse as telemetry');
-  assert.ok((b.topics.get('thermostats/thermostat-0001/telemetry') ?? 0) + (b.topics.get('thermostats/thermostat-0002/telemetry') ?? 0) >= 0);
+  assert.ok([...b.topics.keys()].some((topic) => topic.startsWith('thermostats/')), 'no message on a topic outside the scheme');
   assertEverySeq(b, 5, 3000);
   // Late readings arrive out of order.
   const seqs = b.seqs.get('thermostat-0001') ?? [];
