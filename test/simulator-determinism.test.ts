@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -110,4 +110,37 @@ test('exits with code 1 when it cannot connect', async () => {
   const run = await cli(['--url', 'mqtt://127.0.0.1:1', '--count', '10', '--connect-timeout', '1', '--quiet']);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /cannot connect to mqtt:\/\/127\.0\.0\.1:1/);
+});
+
+test('--scenario schedules anomalies that --truth records; a bad scenario exits with code 2', async (t) => {
+  const dir = await tempDir(t);
+  const scenario = join(dir, 'scenario.json');
+  await writeFile(
+    scenario,
+    JSON.stringify({
+      events: [
+        { device: 2, type: 'stuck', at: 60, duration: 120 },
+        { device: 'thermostat-0003', type: 'spike', at: '2026-11-24T10:02:00Z', magnitude: 9 },
+      ],
+    }),
+  );
+  const run = await cli(['--devices', '3', '--rate', '3', '--count', '900', '--start', '2026-11-24T10:00:00Z', '--speedup', '5',
+    '--scenario', scenario, '--truth', join(dir, 'truth.jsonl'), '--out', join(dir, 'out.jsonl'), '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  const truth = (await readFile(join(dir, 'truth.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  // Each device reads every 5 simulated s (3 devices, 3 readings/s, speedup 5), device k offset by (k − 1) · 5/3 s:
+  // an event starts at the device's first reading at or after `at`.
+  assert.deepEqual(truth.map((r) => [r.deviceId, r.type, r.start]), [
+    ['thermostat-0003', 'spike', '2026-11-24T10:02:03.333Z'],
+    ['thermostat-0002', 'stuck', '2026-11-24T10:01:01.666Z'],
+  ]);
+  assert.equal(truth[0].end, truth[0].start);
+  assert.equal(truth[1].end, '2026-11-24T10:03:01.666Z');
+  assert.equal(truth[1].values.length, 25);
+  assert.ok(truth[1].values.length >= 20 && truth[1].values.every((v: number) => v === truth[1].magnitude));
+
+  await writeFile(scenario, JSON.stringify({ events: [{ device: 1, type: 'meteor', at: 0 }] }));
+  const bad = await cli(['--out', join(dir, 'x.jsonl'), '--count', '10', '--scenario', scenario]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /events\[0\]: unknown "type" "meteor"/);
 });
