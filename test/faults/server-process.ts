@@ -42,10 +42,14 @@ export class ServerProcess {
   }
 
   /** Starts the server and resolves once it prints its endpoints. */
-  async start(env: Record<string, string> = this.env): Promise<void> {
+  start(env: Record<string, string> = this.env): Promise<void> {
+    return this.startWith([], env);
+  }
+
+  async startWith(extraArgs: string[], env: Record<string, string> = this.env): Promise<void> {
     const configFile = join(this.dataDir, 'test-config.json');
     writeFileSync(configFile, JSON.stringify(this.config));
-    const args = ['--import', 'tsx', 'server/main.ts', '--config', configFile, '--data-dir', this.dataDir];
+    const args = ['--import', 'tsx', 'server/main.ts', '--config', configFile, '--data-dir', this.dataDir, ...extraArgs];
     args.push('--http-port', String(this.httpPort), '--mqtt-port', String(this.mqttPort));
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
