@@ -7,7 +7,7 @@ import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
-import { createFleet } from '../simulator/index.ts';
+import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
 export interface Thermostream {
   readonly config: Config;
@@ -88,18 +88,6 @@ function faultsFromEnv(spec: string | undefined): Faults | undefined {
   throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
 }
 
-const DEMO_DEVICES = 20;
-
-/** The built-in fleet of `npm run demo`: runs until stopped; returns its stop function. */
-function startDemoFleet(mqttUrl: string): () => Promise<void> {
-  const fleet = createFleet({ url: mqttUrl, devices: DEMO_DEVICES, rate: 2 * DEMO_DEVICES, seed: 1, qos: 1 });
-  const done = fleet.run().catch((err) => console.error(`thermostream: demo fleet failed: ${(err as Error).message}`));
-  return async () => {
-    fleet.stop();
-    await done;
-  };
-}
-
 async function runCli(): Promise<void> {
   let options;
   try {
@@ -139,8 +127,8 @@ async function runCli(): Promise<void> {
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
   if (options.demo) {
-    stops.unshift(startDemoFleet(app.mqttUrl));
-    console.log(`thermostream: demo fleet of ${DEMO_DEVICES} simulated thermostats publishing; open ${app.httpUrl}/`);
+    stops.unshift(await startDemoFleet(app.mqttUrl));
+    console.log(`thermostream: demo fleet of ${DEMO_OPTIONS.devices} simulated thermostats publishing; open ${app.httpUrl}/`);
   }
 
   let stopping = false;

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { getJson, startServer, waitFor } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** Which rejection reason the server gives each malformed kind the simulator injects. */
+const REASON_OF_KIND: Record<string, string> = {
+  'not-json': 'not_json',
+  'missing-temperature': 'missing_temperature',
+  'nan-temperature': 'non_finite_temperature',
+  'null-temperature': 'non_finite_temperature',
+  'string-temperature': 'wrong_type',
+  'string-humidity': 'wrong_type',
+  'future-ts': 'future_timestamp',
+  oversized: 'payload_too_large',
+  'bad-topic': 'bad_topic',
+  'wrong-device': 'device_mismatch',
+};
+
+test('simulated bad, late and duplicate deliveries reach the server and show in its counters by reason', { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t, { allowedLatenessMs: 1000 });
+  const args = ['--import', 'tsx', 'simulator/cli.ts', '--url', app.mqttUrl, '--devices', '5', '--rate', '200', '--duration', '3'];
+  args.push('--seed', '3', '--qos', '1', '--bad-fraction', '0.1', '--late-fraction', '0.1', '--max-delay', '4');
+  args.push('--duplicate-fraction', '0.05', '--json', '--quiet');
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.lost, 0);
+
+  const stats = await waitFor('every generated reading processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records === summary.generated && s.backlog === 0 ? s : null;
+  });
+  const expected: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(summary.injected.bad as Record<string, number>)) {
+    if (n > 0) expected[REASON_OF_KIND[kind]] = (expected[REASON_OF_KIND[kind]] ?? 0) + n;
+  }
+  assert.ok(Object.keys(expected).length >= 8, `most bad kinds injected: ${JSON.stringify(expected)}`);
+  assert.deepEqual(stats.rejected.byReason, expected);
+  assert.equal(stats.duplicates, summary.injected.duplicate);
+  assert.ok(summary.injected.duplicate > 0);
+  // Delayed readings are late on the server only when the delay took them behind the watermark (1 s lateness).
+  assert.ok(stats.late > 0 && stats.late <= summary.injected.late, `late ${stats.late} of ${summary.injected.late} delayed`);
+});
