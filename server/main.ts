@@ -49,7 +49,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     const ingest = await createIngest(config, { clock, replayAfter: recovered?.checkpoint.logOffset ?? 0, onFatal });
     closers.push(() => ingest.close());
-    const engine = await createEngine(config, { clock, ingest, store, recovered, slowBatchMs: options.faults?.slowBatchMs });
+    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
     const broker = await createBroker({ host: config.host, port: config.mqtt.port }, { onPublish: ingest.onPublish });
     closers.push(() => broker.close());

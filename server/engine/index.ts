@@ -1,16 +1,17 @@
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
-import { Dedupe } from '../ingest/dedupe.ts';
-import type { Ingest, Reading } from '../ingest/index.ts';
-import type { DeviceDelta, RecoveredState, Store } from '../store/index.ts';
+import type { Ingest, IngestBatch } from '../ingest/index.ts';
+import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from './clock.ts';
-import { EventTimeWindows } from './event-time.ts';
+import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
+import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
+export { jobDefinition } from './telemetry.ts';
 
-/** Figures of one micro-batch, as Spark Streaming's BatchInfo reports them. */
+/** Figures of one micro-batch, as Spark Streaming's BatchInfo reports them, plus the telemetry job's. */
 export interface BatchInfo {
-  /** The batch's scheduled time (a multiple of the batch interval). */
+  /** The batch's scheduled time (a multiple of the batch interval after the start). */
   batchTime: number;
   records: number;
   late: number;
@@ -31,7 +32,7 @@ export interface EngineStats {
   records: number;
   late: number;
   duplicates: number;
-  /** Readings replayed from the log at start-up (recovery). */
+  /** Records replayed from the log at start-up (recovery). */
   replayed: number;
   /** Records per second over the recent batches. */
   inputRate: number;
@@ -42,7 +43,7 @@ export interface EngineStats {
 export interface Engine {
   stats(): EngineStats;
   onBatch(listener: (info: BatchInfo) => void): void;
-  /** Stops the loop after processing everything received so far. */
+  /** Stops gracefully: everything durable in the log is processed and committed first. */
   close(): Promise<void>;
 }
 
@@ -51,16 +52,13 @@ export interface EngineDeps {
   ingest: Ingest;
   store: Store;
   recovered: RecoveredState | null;
+  /** A batch failed (the store cannot commit): results would stall, the server must stop. */
+  onFatal: (err: Error) => void;
   /** Test hook: an extra asynchronous delay per batch, to model a slow sink (backpressure tests). */
   slowBatchMs?: number;
 }
 
 const RECENT = 10;
-
-/** The part of the job definition a checkpoint depends on: state from another definition cannot be reused. */
-export function jobDefinition(config: Pick<Config, 'windows' | 'timeMode'>): string {
-  return JSON.stringify({ windows: config.windows.map((w) => [w.lengthMs, w.slideMs]), timeMode: config.timeMode });
-}
 
 /** Refuses a checkpoint written by a different job definition, saying what changed and how to proceed. */
 export function checkJob(recovered: RecoveredState | null, config: Config, dbFile: string): void {
@@ -76,106 +74,85 @@ export function checkJob(recovered: RecoveredState | null, config: Config, dbFil
 }
 
 /**
- * The micro-batch loop: every batch interval, cut the batch from the durable log, run the telemetry job (dedupe,
- * then event-time windows per device and fleet-wide), and commit the outputs and the checkpoint that covers them
- * in one store transaction. Batches run one at a time: one that overruns the interval delays the next.
+ * The telemetry pipeline as a DStream job on a StreamingContext:
+ *
+ *   ingest log ──cut per batch──▶ TelemetryJob (dedupe → event-time windows) ──▶ store: outputs + checkpoint, one transaction
+ *
+ * A cut is taken only when the previous one is committed, so cuts never queue in memory: while the engine is behind,
+ * input waits in the durable log, whose backlog bound holds acknowledgements back (backpressure).
  */
 export async function createEngine(config: Config, deps: EngineDeps): Promise<Engine> {
-  const { clock, ingest, store, recovered } = deps;
-  const interval = config.batchIntervalMs;
-  const job = jobDefinition(config);
-  const windows = new EventTimeWindows({
-    windows: config.windows,
-    allowedLatenessMs: config.allowedLatenessMs,
-    timeMode: config.timeMode,
-    startedAt: clock.now(), // a restart is not idle time
+  const { clock, ingest, store } = deps;
+  const ctx = new StreamingContext(config.batchIntervalMs, {
+    clock,
+    retainedBatches: RECENT,
+    log: (message) => console.error(`thermostream engine: ${message}`),
   });
-  const dedupe = new Dedupe();
-  if (recovered !== null) {
-    if (recovered.checkpoint.job !== null) windows.restore(recovered.checkpoint, recovered.panes);
-    dedupe.restore(recovered.dedupe);
-  }
+  const job = new TelemetryJob(config, clock.now(), deps.recovered);
   const replayed = ingest.stats().backlog;
   const listeners: ((info: BatchInfo) => void)[] = [];
   const recent: BatchInfo[] = [];
-  let batches = recovered?.checkpoint.batches ?? 0;
-  let records = 0;
-  let late = 0;
-  let duplicates = 0;
-  let closed = false;
-  let running: Promise<void> = Promise.resolve();
-  let nextBatchTime = Math.ceil((clock.now() + 1) / interval) * interval;
-  let timer: unknown = clock.setTimeout(tick, nextBatchTime - clock.now());
+  const committed = new Map<number, JobOutput>(); // batch time → output, until its BatchInfo is known
+  const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
+  let cutInFlight = false;
 
-  function tick(): void {
-    running = runBatch(nextBatchTime).then(() => {
-      nextBatchTime += interval;
-      if (!closed) timer = clock.setTimeout(tick, Math.max(0, nextBatchTime - clock.now()));
+  const cuts = new InputDStream<IngestBatch>(ctx, 'ingest-log', {
+    take: () => {
+      if (cutInFlight) return [];
+      cutInFlight = true;
+      return [ingest.takeBatch()];
+    },
+    hasPending: () => ingest.stats().backlog > 0,
+  });
+  cuts
+    .map((cut) => job.process(cut, clock.now()))
+    .foreachBatch(async (outputs, batchTime) => {
+      if (outputs.length === 0) return; // no cut in this batch
+      if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
+      const out = outputs[0];
+      store.commitBatch(out);
+      ingest.checkpointed(out.checkpoint.logOffset);
+      committed.set(batchTime, out);
+      cutInFlight = false;
     });
-  }
 
-  async function runBatch(batchTime: number): Promise<void> {
-    const started = clock.now();
-    if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
-    const input = ingest.takeBatch();
-    const lateReadings: Reading[] = [];
-    const devices = new Map<string, DeviceDelta>();
-    let batchDuplicates = 0;
-    for (const r of input.readings) {
-      if (r.seq !== undefined && !dedupe.firstTime(r.deviceId, r.seq)) {
-        batchDuplicates++;
-        continue;
-      }
-      if (!windows.add(r)) lateReadings.push(r);
-      countDevice(devices, r);
-    }
-    const results = windows.advance(clock.now());
-    store.commitBatch({
-      windows: results,
-      devices: [...devices.values()],
-      deadLetters: input.deadLetters,
-      late: lateReadings,
-      committedAt: started,
-      checkpoint: { logOffset: input.lastOffset, job, batches: batches + 1, ...windows.clockState() },
-      panes: windows.takeDelta(),
-      dedupe: dedupe.takeDelta(),
-    });
-    ingest.checkpointed(input.lastOffset);
-    const done = clock.now();
+  ctx.onBatchCompleted((b: ContextBatchInfo) => {
+    const out = committed.get(b.batchTime);
+    committed.delete(b.batchTime);
+    if (out === undefined) return; // no cut this time: the previous one was still being committed
     const info: BatchInfo = {
-      batchTime,
-      records: input.readings.length - batchDuplicates,
-      late: lateReadings.length,
-      duplicates: batchDuplicates,
-      rejected: input.deadLetters.length,
-      windowsUpdated: results.length,
-      schedulingDelayMs: Math.max(0, started - batchTime),
-      processingMs: done - started,
-      totalDelayMs: Math.max(0, done - batchTime),
-      watermark: windows.watermark,
-      logOffset: input.lastOffset,
+      batchTime: b.batchTime,
+      records: out.records,
+      late: out.late.length,
+      duplicates: out.duplicates,
+      rejected: out.deadLetters.length,
+      windowsUpdated: out.windows.length,
+      schedulingDelayMs: b.schedulingDelayMs,
+      processingMs: b.processingTimeMs,
+      totalDelayMs: b.totalDelayMs,
+      watermark: out.checkpoint.watermark,
+      logOffset: out.checkpoint.logOffset,
     };
-    batches++;
-    records += info.records;
-    late += info.late;
-    duplicates += batchDuplicates;
+    totals.batches = out.checkpoint.batches;
+    totals.records += info.records;
+    totals.late += info.late;
+    totals.duplicates += info.duplicates;
     recent.push(info);
     if (recent.length > RECENT) recent.shift();
     for (const l of listeners) l(info);
-  }
+  });
+  ctx.start();
+  ctx.awaitTermination().catch((err: Error) => deps.onFatal(err));
 
   return {
     stats() {
-      const span = recent.length * interval;
+      const span = recent.length * config.batchIntervalMs;
       return {
-        batchIntervalMs: interval,
-        batches,
-        records,
-        late,
-        duplicates,
+        batchIntervalMs: config.batchIntervalMs,
+        ...totals,
         replayed,
         inputRate: span > 0 ? (recent.reduce((n, b) => n + b.records, 0) * 1000) / span : 0,
-        watermark: Number.isFinite(windows.watermark) ? windows.watermark : null,
+        watermark: Number.isFinite(job.watermark) ? job.watermark : null,
         lastBatch: recent.at(-1) ?? null,
       };
     },
@@ -183,33 +160,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       listeners.push(listener);
     },
     async close() {
-      if (closed) return;
-      closed = true;
-      clock.clearTimeout(timer);
-      await running;
-      await runBatch(nextBatchTime); // graceful: whatever is durable is processed and committed
+      await ingest.drain();
+      await ctx.stop({ graceful: true });
     },
   };
-}
-
-function countDevice(devices: Map<string, DeviceDelta>, r: Reading): void {
-  const d = devices.get(r.deviceId);
-  if (d === undefined) {
-    devices.set(r.deviceId, {
-      deviceId: r.deviceId,
-      firstSeen: r.arrival,
-      lastSeen: r.arrival,
-      readings: 1,
-      lastTemperature: r.temperature,
-      lastTs: r.ts,
-    });
-    return;
-  }
-  d.readings++;
-  if (r.arrival < d.firstSeen) d.firstSeen = r.arrival;
-  if (r.arrival > d.lastSeen) d.lastSeen = r.arrival;
-  if (r.ts >= d.lastTs) {
-    d.lastTs = r.ts;
-    d.lastTemperature = r.temperature;
-  }
 }

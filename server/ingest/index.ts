@@ -32,6 +32,8 @@ export interface Ingest {
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
   checkpointed(offset: number): void;
   stats(): IngestStats;
+  /** Resolves once everything appended so far is durable (and so visible to takeBatch). */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -99,6 +101,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       heldAcks: log.heldAcks,
       logEndOffset: log.endOffset,
     }),
+    drain: () => log.drain(),
     close: () => log.close(),
   };
 }
