@@ -1,0 +1,231 @@
+/**
+ * What the end-to-end benchmarks share: the load generator child process, the measurements taken in the server's
+ * process (peak RSS, CPU), medians, tables, and the machine description.
+ */
+import { fork } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ChildMessage, HostJob, LoadResult, LoadSpec, ParentMessage } from './protocol.ts';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
+const SERVER_HOST = fileURLToPath(new URL('./server-host.ts', import.meta.url));
+
+/**
+ * Runs one job in a fresh server-host process (`node [nodeFlags] --import tsx bench/server-host.ts`) and returns its
+ * result. The host forks the load generator itself, so the tree is: this process (idle) → server host → generator.
+ */
+export async function runHosted<R>(job: HostJob, nodeFlags: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<R> {
+  const child = fork(SERVER_HOST, [JSON.stringify(job)], { cwd: REPO, execArgv: [...nodeFlags, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let result: R | undefined;
+  child.on('message', (m: { type: string; result: R }) => {
+    if (m.type === 'result') result = m.result;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  if (result === undefined) throw new Error(`server host exited with code ${code} without a result`);
+  return result;
+}
+
+/** Options every end-to-end benchmark accepts. */
+export interface CommonOptions {
+  runs: number;
+  count: number;
+  connections: number;
+  window: number;
+  client: 'raw' | 'mqttjs';
+  timeLimitMs: number;
+  pollMs: number;
+}
+
+export const COMMON_DEFAULTS: CommonOptions = {
+  runs: 3,
+  count: 300_000,
+  connections: 100,
+  window: 200,
+  client: 'raw',
+  timeLimitMs: 120_000,
+  pollMs: 25,
+};
+
+export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
+  --count N           readings per run (default ${COMMON_DEFAULTS.count})
+  --connections N     MQTT connections, one device each (default ${COMMON_DEFAULTS.connections})
+  --window N          QoS 1 unacknowledged publishes per connection (default ${COMMON_DEFAULTS.window})
+  --client raw|mqttjs load generator client (default raw: pre-encoded packets over net sockets)
+  --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})`;
+
+/** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
+export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {
+  const o = { ...defaults };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const set = keys[name];
+    if (set === undefined) throw new UsageError(`unknown option ${a}`);
+    const v = eq > 0 ? a.slice(eq + 1) : args[++i];
+    if (v === undefined) throw new UsageError(`option ${name} needs a value`);
+    set(v, o);
+  }
+  return o;
+}
+
+export class UsageError extends Error {}
+
+export function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> = {
+  '--runs': (v, o) => (o.runs = positiveInt('--runs', v)),
+  '--count': (v, o) => (o.count = positiveInt('--count', v)),
+  '--connections': (v, o) => (o.connections = positiveInt('--connections', v)),
+  '--window': (v, o) => (o.window = positiveInt('--window', v)),
+  '--client': (v, o) => {
+    if (v !== 'raw' && v !== 'mqttjs') throw new UsageError(`--client must be raw or mqttjs, got ${JSON.stringify(v)}`);
+    o.client = v;
+  },
+  '--time-limit': (v, o) => (o.timeLimitMs = positiveInt('--time-limit', v) * 1000),
+};
+
+/**
+ * The load generator, as a child process: `node --import tsx bench/loadgen.ts` with an explicit execArgv, so a
+ * `--cpu-prof` given to the server's process is not inherited by it.
+ */
+export class LoadGenerator {
+  private readonly child;
+  private readonly messages: ChildMessage[] = [];
+  private waiter: ((m: ChildMessage) => void) | null = null;
+  private exited: Promise<number | null>;
+
+  constructor(spec: LoadSpec) {
+    this.child = fork(LOADGEN, [JSON.stringify(spec)], { cwd: REPO, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: ChildMessage) => {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = null;
+        w(m);
+      } else this.messages.push(m);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The next message; rejects if the child reports an error, exits, or `timeoutMs` passes. */
+  async next(timeoutMs: number): Promise<ChildMessage> {
+    const queued = this.messages.shift();
+    if (queued) return check(queued);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const m = await Promise.race([
+        new Promise<ChildMessage>((resolve) => (this.waiter = resolve)),
+        this.exited.then((code): never => {
+          throw new Error(`load generator exited with code ${code}`);
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`load generator: no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return check(m);
+    } finally {
+      clearTimeout(timer);
+      this.waiter = null;
+    }
+  }
+
+  send(m: ParentMessage): void {
+    this.child.send(m);
+  }
+
+  /** Asks it to disconnect and exit; kills it if it does not within 10 s. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.child.connected) this.child.send({ type: 'close' } satisfies ParentMessage);
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+function check(m: ChildMessage): ChildMessage {
+  if (m.type === 'error') throw new Error(`load generator failed: ${m.message}`);
+  return m;
+}
+
+/** Samples this process's RSS (the server's process) while a run lasts; also the kernel's high-water mark. */
+export class RssSampler {
+  private timer: NodeJS.Timeout;
+  max = 0;
+  private readonly hwmReset: boolean;
+
+  constructor(everyMs = 50) {
+    // Writing 5 to clear_refs resets VmHWM (Linux ≥ 4.0), so the kernel's peak covers this run only.
+    let reset = false;
+    try {
+      writeFileSync('/proc/self/clear_refs', '5');
+      reset = true;
+    } catch {
+      // not Linux, or not allowed: sampling alone
+    }
+    this.hwmReset = reset;
+    this.max = process.memoryUsage.rss();
+    this.timer = setInterval(() => {
+      const r = process.memoryUsage.rss();
+      if (r > this.max) this.max = r;
+    }, everyMs);
+  }
+
+  /** Peak RSS in bytes: the kernel's VmHWM when it could be reset, else the sampled maximum. */
+  stop(): number {
+    clearInterval(this.timer);
+    if (this.hwmReset) {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+      if (m) return Math.max(this.max, Number(m[1]) * 1024);
+    }
+    return this.max;
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+export const fmtMB = (bytes: number): string => (Number.isFinite(bytes) ? `${Math.round(bytes / 1048576)} MB` : '—');
+export const fmtRatio = (r: number): string => (Number.isFinite(r) ? r.toFixed(2) : '—');
+export const fmtPct = (r: number): string => (Number.isFinite(r) ? `${Math.round(r * 100)}%` : '—');
+
+/** A Markdown table (it reads fine on a terminal too). */
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : '-'.repeat(w - 1) + ':')).join(' | ')} |`;
+  return [line(head), rule, ...rows.map(line)].join('\n');
+}
+
+export function machine(): string {
+  let model = cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1];
+  } catch {
+    // not Linux
+  }
+  return `${cpus().length} cores (${model}), node ${process.version}, ${process.platform}`;
+}
+
+/** The command that reproduces a run with these arguments. */
+export function reproduce(name: string, args: readonly string[]): string {
+  return `npm run bench -- ${[name, ...args].join(' ')}`;
+}
+
+export type { LoadResult, LoadSpec };

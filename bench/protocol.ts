@@ -1,0 +1,83 @@
+/**
+ * The messages between a benchmark (the parent, which hosts the server under test) and the load generator
+ * (bench/loadgen.ts, a forked child process, so its CPU is not spent on the server's event loop).
+ *
+ *   parent → child   argv[2]: LoadSpec as JSON
+ *   child  → parent  { type: 'ready', buildMs }        connections are up and every packet is pre-built
+ *   parent → child   { type: 'go' }                    start publishing
+ *   child  → parent  { type: 'done', result }          all processed (or stalled / timed out)
+ *   parent → child   { type: 'close' }                 disconnect and exit
+ */
+
+export type ClientKind = 'raw' | 'mqttjs';
+
+export interface LoadSpec {
+  host: string;
+  mqttPort: number;
+  /** Polled until `records` reaches `count`: GET → { records, accepted, backlog, lastBatch? }. */
+  statsUrl: string;
+  connections: number;
+  /** Readings in total, spread evenly over the connections. */
+  count: number;
+  qos: 0 | 1;
+  /** QoS 1: unacknowledged publishes allowed per connection. */
+  window: number;
+  client: ClientKind;
+  pollMs: number;
+  /** Hard limit on one run, from the first publish. */
+  timeLimitMs: number;
+  /** Give up once everything is sent and `records` has not moved for this long. */
+  stallMs: number;
+  /** Device ids are `${idPrefix}${index}`. */
+  idPrefix: string;
+}
+
+/** Wall-clock ms with sub-ms resolution, comparable between the two processes. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+export interface ServerStats {
+  records: number;
+  accepted: number;
+  backlog: number;
+  duplicates?: number;
+  late?: number;
+  batches?: number;
+  rejected?: { total: number; byReason: Record<string, number> };
+  lastBatch?: { records: number; processingMs: number; schedulingDelayMs: number; totalDelayMs: number } | null;
+  heldAcks?: number;
+}
+
+export interface LoadResult {
+  count: number;
+  /** Publishes written to the sockets. */
+  sent: number;
+  /** QoS 1: PUBACKs received. QoS 0: publishes flushed to the kernel. */
+  acked: number;
+  firstPublishAt: number;
+  /** When the last PUBACK arrived (QoS 1) or the last byte was handed to the kernel (QoS 0). */
+  lastAckAt: number;
+  /** First poll that saw accepted >= count (NaN if never). */
+  acceptedAt: number;
+  /** First poll that saw records >= count (NaN if never). */
+  processedAt: number;
+  outcome: 'complete' | 'stalled' | 'timeout';
+  final: ServerStats | null;
+  /** The slowest batch seen while polling (Thermostream only). */
+  maxBatch: { records: number; processingMs: number } | null;
+  polls: number;
+  /** CPU the load generator used from go to done (user + system, ms). */
+  cpuMs: number;
+  wallMs: number;
+  errors: string[];
+}
+
+export type ChildMessage = { type: 'ready'; buildMs: number } | { type: 'done'; result: LoadResult } | { type: 'error'; message: string };
+export type ParentMessage = { type: 'go' } | { type: 'close' };
+
+/**
+ * One measured run, executed in a fresh server-host process (bench/server-host.ts) so every run starts from a clean
+ * heap: peak RSS is that run's, and nothing (heap, JIT state, open handles) carries over between runs.
+ */
+export type HostJob =
+  | { kind: 'thermostream'; scenario: string; round: number; opts: unknown }
+  | { kind: 'bare'; qos: 0 | 1; round: number; opts: unknown };

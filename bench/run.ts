@@ -1,0 +1,71 @@
+/**
+ * Benchmark dispatcher: `npm run bench -- <name> [options]`; `npm run bench` alone runs every benchmark with its
+ * defaults. Each benchmark is a module here exporting `main(args: string[]): Promise<number | void>` (its exit
+ * code); a module without `main` is run by importing it.
+ *
+ *   ingest    end-to-end MQTT → ingest → engine throughput: QoS 0, QoS 1 durable, QoS 1 without fsync
+ *   baseline  a bare aedes broker keeping per-device sums, against Thermostream, same load generator
+ *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
+ *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from './harness.ts';
+
+const BENCHMARKS: Record<string, string> = {
+  ingest: './ingest.ts',
+  baseline: './baseline.ts',
+  engine: './engine.ts',
+};
+const TOOLS: Record<string, string> = {
+  profile: './profile.ts',
+};
+
+type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };
+
+async function runOne(name: string, file: string, args: string[]): Promise<number> {
+  const url = new URL(file, import.meta.url);
+  if (!existsSync(fileURLToPath(url))) {
+    console.log(`bench: skipping ${name}: ${fileURLToPath(url)} does not exist`);
+    return 0;
+  }
+  console.log(`\n=== bench ${name} ===`);
+  const mod = (await import(url.href)) as BenchModule;
+  if (typeof mod.main !== 'function') return 0;
+  try {
+    return (await mod.main(args)) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`bench ${name}: ${err.message} (see npm run bench -- ${name} --help)`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'all') {
+    let code = 0;
+    for (const [n, f] of Object.entries(BENCHMARKS)) code = Math.max(code, await runOne(n, f, args));
+    return code;
+  }
+  if (name === '--help' || name === 'help') {
+    console.log(`npm run bench [-- <name> [options]]   names: ${Object.keys(BENCHMARKS).join(', ')} (no name: all); tools: ${Object.keys(TOOLS).join(', ')}`);
+    return 0;
+  }
+  const file = BENCHMARKS[name] ?? TOOLS[name];
+  if (file === undefined) {
+    console.error(`bench: unknown benchmark ${JSON.stringify(name)}; known: ${[...Object.keys(BENCHMARKS), ...Object.keys(TOOLS)].join(', ')}`);
+    return 2;
+  }
+  return runOne(name, file, args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error('bench: failed:', err);
+    process.exit(1);
+  },
+);
