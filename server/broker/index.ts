@@ -30,6 +30,8 @@ export interface Broker {
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   const aedes = await Aedes.createBroker({
+    // Device ids go up to 128 characters (DESIGN.md); devices often use them as MQTT client ids.
+    maxClientsIdLength: 256,
     authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
       // Publishes from inside the broker ($SYS heartbeats) have no client and are not telemetry.
       if (client === null) return callback(null);

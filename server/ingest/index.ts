@@ -86,8 +86,10 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     decodeMessage(packet.topic, payload, clock.now(), limits, sink);
-    // [MQTT-4.3.2-2] PUBACK only once the message is stored: here, once the log has fsync'ed it.
-    log.whenDurable(done);
+    // QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — here, once the log has fsync'ed it.
+    // QoS 0 has no acknowledgement to hold: reading on at once keeps QoS 0 at its own pace (at most once).
+    if (packet.qos === 0) log.whenAccepted(done);
+    else log.whenDurable(done);
   }
 
   return {

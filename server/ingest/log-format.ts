@@ -35,9 +35,12 @@ export interface Records {
   deadLetters: DeadLetter[];
 }
 
-/** Accumulates the records of one group commit in a growing buffer; no allocation per record. */
+/**
+ * Accumulates the records of one group commit in a growing buffer; no allocation per record. The finished block
+ * is handed over whole (it is both what is written and what the engine later decodes), and a new buffer is started.
+ */
 export class BlockWriter {
-  private buf = Buffer.allocUnsafe(256 * 1024);
+  private buf = Buffer.allocUnsafe(64 * 1024);
   private pos = BLOCK_HEADER;
   count = 0;
 
@@ -79,19 +82,18 @@ export class BlockWriter {
     this.count++;
   }
 
-  /** The finished block (a view of the internal buffer: write it before the next reset()). */
+  /** The finished block, header included; the writer starts a new buffer (sized like this one) for the next. */
   finish(): Buffer {
     const payload = this.buf.subarray(BLOCK_HEADER, this.pos);
     this.buf.writeUInt32LE(BLOCK_MAGIC, 0);
     this.buf.writeUInt32LE(payload.length, 4);
     this.buf.writeUInt32LE(this.count, 8);
     this.buf.writeUInt32LE(crc32(payload), 12);
-    return this.buf.subarray(0, this.pos);
-  }
-
-  reset(): void {
+    const block = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(Math.max(64 * 1024, this.pos));
     this.pos = BLOCK_HEADER;
     this.count = 0;
+    return block;
   }
 }
 
@@ -123,7 +125,8 @@ export function scanSegment(
   return { records, validBytes: pos };
 }
 
-function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
+/** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */
+export function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
   let p = 0;
   let offset = firstOffset;
   while (p < payload.length) {

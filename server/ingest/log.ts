@@ -1,6 +1,6 @@
 import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write } from 'node:fs';
 import { join } from 'node:path';
-import { BlockWriter, scanSegment, type DeadLetter, type Records } from './log-format.ts';
+import { BLOCK_HEADER, BlockWriter, decodeBlock, scanSegment, type DeadLetter, type Records } from './log-format.ts';
 import type { Reading } from './reading.ts';
 
 export interface IngestLogOptions {
@@ -18,11 +18,18 @@ export interface IngestLogOptions {
 const SEGMENT = /^(\d{20})\.seg$/;
 const segmentName = (firstOffset: number): string => `${String(firstOffset).padStart(20, '0')}.seg`;
 
+/** A durable block not taken by the engine yet: its bytes and the offset of its first record. */
+interface DurableBlock {
+  block: Buffer;
+  firstOffset: number;
+}
+
 /**
- * The durable ingest log. Every accepted record gets the next offset (from 1) and is appended to the open group;
+ * The durable ingest log. Every accepted record gets the next offset (from 1) and is encoded into the open group;
  * a group is written and fdatasync'ed as one block — one group commit — as soon as the previous one is done, so
  * many records share one fsync. Acknowledgements wait for the group that holds everything appended before them.
  * Records become visible to take() only once durable, so a batch never contains input that a crash could lose.
+ * Between append and take a record exists only as bytes in its block: no object per reading lives that long.
  */
 export class IngestLog {
   private readonly opts: IngestLogOptions;
@@ -32,9 +39,7 @@ export class IngestLog {
   private nextOffset: number;
 
   // The open group: records appended since the last flush started.
-  private writer = new BlockWriter();
-  private spare = new BlockWriter();
-  private group: Records = { readings: [], deadLetters: [] };
+  private readonly writer = new BlockWriter();
   private groupAcks: (() => void)[] = [];
   private flushing = false;
   private flushScheduled = false;
@@ -42,7 +47,8 @@ export class IngestLog {
   private failed: Error | null = null;
 
   // Durable, not yet taken by the engine.
-  private durable: Records = { readings: [], deadLetters: [] };
+  private durable: DurableBlock[] = [];
+  private replayed: Records = { readings: [], deadLetters: [] };
   private durableCount = 0;
   private lastDurableOffset: number;
   private lastTakenOffset: number;
@@ -111,37 +117,44 @@ export class IngestLog {
       const next = this.segments[i + 1] ?? Infinity;
       if (next - 1 <= offset) continue;
       const bytes = readFileSync(join(this.opts.dir, segmentName(first)));
-      scanSegment(bytes, first, offset, this.durable);
+      scanSegment(bytes, first, offset, this.replayed);
     }
-    this.durableCount = this.durable.readings.length + this.durable.deadLetters.length;
+    this.durableCount = this.replayed.readings.length + this.replayed.deadLetters.length;
     this.lastTakenOffset = Math.min(offset, this.lastDurableOffset);
     return this.durableCount;
   }
 
   appendReading(r: Reading): void {
     this.writer.reading(r);
-    this.group.readings.push(r);
     this.nextOffset++;
     this.scheduleFlush();
   }
 
   appendDeadLetter(d: DeadLetter): void {
     this.writer.deadLetter(d);
-    this.group.deadLetters.push(d);
     this.nextOffset++;
     this.scheduleFlush();
   }
 
-  /** Calls `ack` once everything appended so far is durable (and the backlog allows). */
+  /** Calls `ack` once everything appended so far is durable (and the backlog allows): QoS 1. */
   whenDurable(ack: () => void): void {
     if (this.writer.empty && !this.flushing) this.ack(ack);
     else this.groupAcks.push(ack);
   }
 
-  /** Takes every durable record not taken yet, with the offset of the last one. */
+  /** Calls `done` now, or once the backlog allows: QoS 0, which waits for no fsync but still for the engine. */
+  whenAccepted(done: () => void): void {
+    this.ack(done);
+  }
+
+  /** Takes every durable record not taken yet, decoded, with the offset of the last one. */
   take(): Records & { lastOffset: number } {
-    const taken = { ...this.durable, lastOffset: this.lastDurableOffset };
-    this.durable = { readings: [], deadLetters: [] };
+    const taken = { ...this.replayed, lastOffset: this.lastDurableOffset };
+    for (const { block, firstOffset } of this.durable) {
+      decodeBlock(block.subarray(BLOCK_HEADER), firstOffset, firstOffset - 1, taken);
+    }
+    this.replayed = { readings: [], deadLetters: [] };
+    this.durable = [];
     this.durableCount = 0;
     this.lastTakenOffset = this.lastDurableOffset;
     const held = this.held;
@@ -159,7 +172,7 @@ export class IngestLog {
 
   /** Backpressure: while the engine is behind, acknowledgements wait for take(), so clients stop sending. */
   private ack(ack: () => void): void {
-    if (this.durableCount > this.opts.maxBacklog) this.held.push(ack);
+    if (this.durableCount + this.writer.count > this.opts.maxBacklog) this.held.push(ack);
     else ack();
   }
 
@@ -188,25 +201,19 @@ export class IngestLog {
   private flush(): void {
     if (this.flushing || this.writer.empty || this.closed || this.failed) return;
     this.flushing = true;
-    const writer = this.writer;
-    const group = this.group;
     const acks = this.groupAcks;
+    const count = this.writer.count;
     const lastOffset = this.nextOffset - 1;
-    this.writer = this.spare;
-    this.group = { readings: [], deadLetters: [] };
     this.groupAcks = [];
-    const block = writer.finish();
+    const block = this.writer.finish();
     write(this.fd, block, 0, block.length, null, (err) => {
       if (err) return this.fail(err);
       const sync = this.opts.fsync ? fdatasync : (_fd: number, cb: (err: Error | null) => void) => cb(null);
       sync(this.fd, (err2) => {
         if (err2) return this.fail(err2);
         this.segmentSize += block.length;
-        writer.reset();
-        this.spare = writer;
-        for (const r of group.readings) this.durable.readings.push(r);
-        for (const d of group.deadLetters) this.durable.deadLetters.push(d);
-        this.durableCount += group.readings.length + group.deadLetters.length;
+        this.durable.push({ block, firstOffset: lastOffset - count + 1 });
+        this.durableCount += count;
         this.lastDurableOffset = lastOffset;
         if (this.segmentSize >= this.opts.segmentBytes) this.rotate(lastOffset + 1);
         this.flushing = false;
