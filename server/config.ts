@@ -13,7 +13,7 @@ export interface WindowSpec {
 export interface Config {
   readonly host: string;
   readonly http: { readonly port: number };
-  readonly mqtt: { readonly port: number };
+  readonly mqtt: { readonly port: number; readonly forwardTelemetry: boolean };
   readonly dataDir: string;
   readonly batchIntervalMs: number;
   readonly windows: readonly WindowSpec[];

@@ -51,7 +51,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => ingest.close());
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
-    const broker = await createBroker({ host: config.host, port: config.mqtt.port }, { onPublish: ingest.onPublish });
+    const broker = await createBroker(
+      { host: config.host, port: config.mqtt.port },
+      { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
+    );
     closers.push(() => broker.close());
     const api = await createApi(config, { clock, store, engine, ingest });
     closers.push(() => api.close());

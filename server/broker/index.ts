@@ -18,6 +18,12 @@ export type OnPublish = (clientId: string, packet: PublishPacket, done: () => vo
 
 export interface BrokerDeps {
   onPublish: OnPublish;
+  /**
+   * Whether a client's publish on `topic` is also routed to MQTT subscribers. Telemetry that only Thermostream
+   * consumes need not be: skipping aedes' routing (topic matching, offline queues, a packet copy) for it is what
+   * lets ingest keep up. The broker's own publishes are always routed.
+   */
+  forward?: (topic: string) => boolean;
 }
 
 export interface Broker {
@@ -38,6 +44,15 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       deps.onPublish(client.id, packet, callback);
     },
   });
+  const forward = deps.forward;
+  if (forward !== undefined) {
+    // aedes routes an accepted PUBLISH through broker.publish(packet, client, done) (lib/handlers/publish.js).
+    type Route = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void;
+    const route = (aedes.publish as unknown as Route).bind(aedes);
+    const routeSome: Route = (packet, client, done) =>
+      typeof client === 'object' && client !== null && !forward(packet.topic) ? done() : route(packet, client, done);
+    (aedes as unknown as { publish: Route }).publish = routeSome;
+  }
   const server: Server = createServer(aedes.handle);
   try {
     await new Promise<void>((resolve, reject) => {
