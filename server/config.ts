@@ -26,6 +26,7 @@ export interface Config {
     readonly maxBacklog: number;
     readonly segmentBytes: number;
     readonly fsync: boolean;
+    readonly retainMs: number;
   };
   readonly onlineAfterMs: number;
 }

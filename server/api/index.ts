@@ -93,7 +93,11 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       batches: e.batches,
       records: e.records,
       inputRate: e.inputRate,
-      lastBatch: e.lastBatch && { ...e.lastBatch, batchTime: iso(e.lastBatch.batchTime) },
+      lastBatch: e.lastBatch && {
+        ...e.lastBatch,
+        batchTime: iso(e.lastBatch.batchTime),
+        watermark: Number.isFinite(e.lastBatch.watermark) ? iso(e.lastBatch.watermark) : null,
+      },
       watermark: e.watermark === null ? null : iso(e.watermark),
       backlog: i.backlog,
       heldAcks: i.heldAcks,

@@ -57,6 +57,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     segmentBytes: limits.segmentBytes,
     maxBacklog: limits.maxBacklog,
     fsync: limits.fsync,
+    retainMs: limits.retainMs,
     onFatal: deps.onFatal,
   });
   log.replayAfter(deps.replayAfter);
@@ -95,7 +96,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   return {
     onPublish,
     takeBatch: () => log.take(),
-    checkpointed: (offset) => log.truncateThrough(offset),
+    checkpointed: (offset) => log.truncateThrough(offset, clock.now()),
     stats: () => ({
       ...totals,
       rejectedByReason: { ...totals.rejectedByReason },

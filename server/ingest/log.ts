@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { BLOCK_HEADER, BlockWriter, decodeBlock, scanSegment, type DeadLetter, type Records } from './log-format.ts';
 import type { Reading } from './reading.ts';
@@ -7,6 +7,8 @@ export interface IngestLogOptions {
   dir: string;
   /** A segment is closed and a new one started once it passes this size. */
   segmentBytes: number;
+  /** How long a segment is kept after it was closed, even once a checkpoint covers it: raw readings stay replayable. */
+  retainMs: number;
   /** Durable records not yet taken by the engine beyond which acknowledgements are held (backpressure). */
   maxBacklog: number;
   /** fdatasync every group commit (false: written to the OS only, which survives a process crash, not a power cut). */
@@ -163,10 +165,16 @@ export class IngestLog {
     return taken;
   }
 
-  /** Deletes the segments whose records are all at or below `offset` (covered by a checkpoint). */
-  truncateThrough(offset: number): void {
+  /**
+   * Retention: deletes the closed segments whose records are all at or below `offset` (covered by a checkpoint) and
+   * that were closed more than retainMs before `now`.
+   */
+  truncateThrough(offset: number, now: number): void {
     while (this.segments.length > 1 && this.segments[1] - 1 <= offset) {
-      unlinkSync(join(this.opts.dir, segmentName(this.segments.shift()!)));
+      const path = join(this.opts.dir, segmentName(this.segments[0]));
+      if (this.opts.retainMs > 0 && statSync(path).mtimeMs > now - this.opts.retainMs) return;
+      unlinkSync(path);
+      this.segments.shift();
     }
   }
 

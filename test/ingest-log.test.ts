@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { IngestLog, type IngestLogOptions } from '../server/ingest/log.ts';
+import type { DeadLetter } from '../server/ingest/log.ts';
+import type { Reading } from '../server/ingest/reading.ts';
+import { tempDir } from './helpers.ts';
+
+const reading = (i: number): Reading => ({
+  deviceId: `dev-${i % 3}`,
+  ts: 1_700_000_000_000 + i,
+  temperature: 20 + i / 10,
+  humidity: i % 2 === 0 ? 40 + i : undefined,
+  seq: i % 4 === 0 ? undefined : i,
+  arrival: 1_700_000_000_500 + i,
+});
+
+const letter: DeadLetter = {
+  receivedAt: 1_700_000_000_000,
+  deviceId: null,
+  topic: 'x/y',
+  reason: 'bad_topic',
+  detail: 'topic "x/y" is not devices/{deviceId}/telemetry',
+  payload: '{"temperature": 1}',
+  payloadBytes: 18,
+};
+
+function open(dir: string, overrides: Partial<IngestLogOptions> = {}): IngestLog {
+  return IngestLog.open({ dir, segmentBytes: 1 << 20, maxBacklog: 1_000_000, fsync: true, retainMs: 0, onFatal: (e) => assert.fail(e), ...overrides });
+}
+
+const durable = (log: IngestLog, ack = () => {}) => new Promise<void>((resolve) => log.whenDurable(() => (ack(), resolve())));
+
+test('records come back from take() exactly as appended, once durable, with their last offset', async (t) => {
+  const log = open(tempDir(t));
+  t.after(() => log.close());
+  for (let i = 1; i <= 5; i++) log.appendReading(reading(i));
+  log.appendDeadLetter(letter);
+  assert.deepEqual(log.take(), { readings: [], deadLetters: [], lastOffset: 0 }, 'nothing is visible before the fsync');
+  await durable(log);
+  assert.deepEqual(log.take(), { readings: [1, 2, 3, 4, 5].map(reading), deadLetters: [letter], lastOffset: 6 });
+  assert.deepEqual(log.take(), { readings: [], deadLetters: [], lastOffset: 6 });
+});
+
+test('recovery cuts a torn tail and replays what follows the checkpoint, across segments', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir, { segmentBytes: 200 }); // a few records per segment
+  for (let i = 1; i <= 20; i++) {
+    log.appendReading(reading(i));
+    await durable(log);
+  }
+  await log.close();
+  const segments = readdirSync(dir).sort();
+  assert.ok(segments.length > 3, `rotated into ${segments.length} segments`);
+  // A crash in the middle of the next group commit leaves half a block behind.
+  appendFileSync(join(dir, segments.at(-1)!), Buffer.from([0x4c, 0x53, 0x54, 0x47, 0xff, 0, 0, 0, 1]));
+
+  const again = open(dir, { segmentBytes: 200 });
+  t.after(() => again.close());
+  assert.equal(again.endOffset, 20);
+  assert.equal(again.replayAfter(12), 8);
+  assert.deepEqual(again.take().readings, [13, 14, 15, 16, 17, 18, 19, 20].map(reading));
+  again.appendReading(reading(21));
+  await durable(again);
+  assert.deepEqual(again.take(), { readings: [reading(21)], deadLetters: [], lastOffset: 21 });
+});
+
+test('retention: covered segments go once older than retainMs, never the open one', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir, { segmentBytes: 200, retainMs: 60_000 });
+  t.after(() => log.close());
+  for (let i = 1; i <= 20; i++) {
+    log.appendReading(reading(i));
+    await durable(log);
+  }
+  const before = readdirSync(dir).length;
+  const newest = Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
+  log.truncateThrough(20, newest);
+  assert.equal(readdirSync(dir).length, before, 'kept: younger than retainMs');
+  log.truncateThrough(10, newest + 120_000);
+  const left = readdirSync(dir).map((f) => Number(f.slice(0, 20)));
+  assert.ok(left.length < before && left.length >= 1);
+  assert.ok(left[0] <= 11, 'the segment holding offset 11 is still there');
+  log.truncateThrough(20, newest + 120_000);
+  assert.equal(readdirSync(dir).length, 1, 'only the open segment is left');
+});
+
+test('backpressure: acknowledgements are held while the backlog is over maxBacklog, and released by take()', async (t) => {
+  const log = open(tempDir(t), { maxBacklog: 3 });
+  t.after(() => log.close());
+  const acked: number[] = [];
+  for (let i = 1; i <= 5; i++) {
+    log.appendReading(reading(i));
+    log.whenDurable(() => acked.push(i));
+  }
+  await log.drain();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(acked, [], 'five durable readings, more than 3: nothing acknowledged yet');
+  assert.equal(log.heldAcks, 5);
+  assert.equal(log.take().readings.length, 5);
+  assert.deepEqual(acked, [1, 2, 3, 4, 5]);
+  let qos0 = false;
+  log.whenAccepted(() => (qos0 = true));
+  assert.equal(qos0, true, 'QoS 0 goes on at once while the backlog is low');
+});
