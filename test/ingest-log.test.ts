@@ -104,3 +104,17 @@ test('backpressure: acknowledgements are held while the backlog is over maxBackl
   log.whenAccepted(() => (qos0 = true));
   assert.equal(qos0, true, 'QoS 0 goes on at once while the backlog is low');
 });
+
+test('a checkpoint ahead of the log (its directory removed): new records are numbered after the checkpoint', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir);
+  assert.equal(log.replayAfter(100), 0);
+  log.appendReading(reading(1));
+  await durable(log);
+  assert.equal(log.take().lastOffset, 101);
+  await log.close();
+  const again = open(dir);
+  t.after(() => again.close());
+  assert.equal(again.replayAfter(100), 1, 'not mistaken for a record the checkpoint covers');
+  assert.deepEqual(again.take().readings, [reading(1)]);
+});

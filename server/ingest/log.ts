@@ -53,7 +53,6 @@ export class IngestLog {
   private replayed: Records = { readings: [], deadLetters: [] };
   private durableCount = 0;
   private lastDurableOffset: number;
-  private lastTakenOffset: number;
   private held: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
@@ -88,7 +87,6 @@ export class IngestLog {
       this.nextOffset = first + records;
     }
     this.lastDurableOffset = this.nextOffset - 1;
-    this.lastTakenOffset = this.lastDurableOffset;
   }
 
   static open(opts: IngestLogOptions): IngestLog {
@@ -122,7 +120,13 @@ export class IngestLog {
       scanSegment(bytes, first, offset, this.replayed);
     }
     this.durableCount = this.replayed.readings.length + this.replayed.deadLetters.length;
-    this.lastTakenOffset = Math.min(offset, this.lastDurableOffset);
+    if (offset > this.endOffset) {
+      // The checkpoint covers records the log no longer has (its directory was removed): number new records after
+      // the checkpoint, in a new segment, so that none of them is mistaken for one already processed.
+      this.nextOffset = offset + 1;
+      this.lastDurableOffset = offset;
+      this.rotate(offset + 1);
+    }
     return this.durableCount;
   }
 
@@ -158,7 +162,6 @@ export class IngestLog {
     this.replayed = { readings: [], deadLetters: [] };
     this.durable = [];
     this.durableCount = 0;
-    this.lastTakenOffset = this.lastDurableOffset;
     const held = this.held;
     this.held = [];
     for (const ack of held) ack();
