@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
+import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
 
 export interface WindowSpec {
@@ -133,7 +134,32 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
     sources.set(o.path.join('.'), o.source);
   }
   if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
+  checkWindows((merged as unknown as Config).windows);
   return deepFreeze(merged) as unknown as Config;
+}
+
+/** Per dirty pane a batch emits length/slide windows, each merging length/pane panes: keep that product sane. */
+export const MAX_WINDOW_WORK = 10_000;
+
+/** What the schema cannot say about windows: no shape twice, and a bounded cost per reading. */
+function checkWindows(windows: readonly WindowSpec[]): void {
+  windows.forEach((w, i) => {
+    const same = windows.findIndex((o) => o.lengthMs === w.lengthMs && o.slideMs === w.slideMs);
+    if (same !== i) {
+      throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: windows[${i}] = ${JSON.stringify(w)}: the same window as windows[${same}]`);
+    }
+    const pane = gcd(w.lengthMs, w.slideMs);
+    const perReading = Math.ceil(w.lengthMs / w.slideMs);
+    const work = perReading * (w.lengthMs / pane);
+    if (work > MAX_WINDOW_WORK) {
+      throw new ThermostreamError(
+        'TS_ERR_CONFIG_INVALID',
+        `invalid configuration: windows[${i}] = ${JSON.stringify(w)}: a reading falls in ${perReading} windows of ` +
+          `${w.lengthMs / pane} panes each (pane = gcd(length, slide) = ${pane} ms); keep windows × panes ≤ ${MAX_WINDOW_WORK} ` +
+          '(a longer slide, or a length that is a multiple of it)',
+      );
+    }
+  });
 }
 
 /** Flags and env vars are text; numbers are parsed where the schema wants an integer, and left as text if they don't parse, so validation names the raw value. */

@@ -8,6 +8,7 @@ export const ErrorCodes = {
   TS_ERR_CLI_ARG: 'unknown or malformed command-line argument',
   TS_ERR_LISTEN: 'a port cannot be bound',
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
+  TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
 } as const;
 
@@ -30,10 +31,12 @@ export const RejectReasons = [
   'not_object',
   'missing_temperature',
   'non_finite_temperature',
+  'out_of_range',
   'wrong_type',
   'bad_timestamp',
   'future_timestamp',
   'device_mismatch',
+  'internal_error',
 ] as const;
 
 export type RejectReason = (typeof RejectReasons)[number];

@@ -58,7 +58,19 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => broker.close());
     const api = await createApi(config, { clock, store, engine, ingest });
     closers.push(() => api.close());
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close: closeAll };
+    // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
+    // reading was never taken (and the device resends it): stop the input, let the engine process everything
+    // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
+    const close = async (): Promise<void> => {
+      await api.close();
+      broker.stopListening();
+      ingest.stopAccepting();
+      await engine.close();
+      await broker.close();
+      await ingest.close();
+      await store.close();
+    };
+    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close };
   } catch (err) {
     await closeAll();
     throw err;

@@ -43,12 +43,18 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
   writeFileSync(zeroWindow, JSON.stringify({ windows: [{ lengthMs: 0, slideMs: 2000 }] }));
   const unknownKey = join(dir, 'unknown-key.json');
   writeFileSync(unknownKey, JSON.stringify({ http: { port: 0, prot: 1 } }));
+  const twice = join(dir, 'twice.json');
+  writeFileSync(twice, JSON.stringify({ windows: [{ lengthMs: 10000, slideMs: 2000 }, { lengthMs: 10000, slideMs: 2000 }] }));
+  const costly = join(dir, 'costly.json');
+  writeFileSync(costly, JSON.stringify({ windows: [{ lengthMs: 3600000, slideMs: 1000 }] }));
   const cases: [string[], Record<string, string>, RegExp][] = [
     [['--http-port', 'abc'], {}, /http\.port = "abc" \(from --http-port\): must be integer/],
     [['--config', zeroWindow], {}, /windows\[0\]\.lengthMs = 0: must be >= 1/],
     [['--config', unknownKey], {}, /unknown key "http\.prot"/],
     [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
     [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
+    [['--config', twice], {}, /windows\[1\] = \{"lengthMs":10000,"slideMs":2000\}: the same window as windows\[0\]/],
+    [['--config', costly], {}, /windows\[0\] = .*a reading falls in 3600 windows of 3600 panes each/],
     [['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
   ];
   for (const [args, env, message] of cases) {

@@ -144,5 +144,28 @@ test('dedupe: a (deviceId, seq) is accepted once, in bounded memory', () => {
   assert.equal(d.firstTime('a', 2), false);
   assert.equal(d.firstTime('a', 10_000), true);
   assert.equal(d.firstTime('a', 10_000 - DEDUPE_WINDOW + 1), true, 'inside the window and unseen');
-  assert.equal(d.firstTime('a', 3), false, 'too far behind counts as a duplicate');
+  assert.equal(d.firstTime('a', 10_000 - DEDUPE_WINDOW + 1), false);
+  assert.equal(d.firstTime('a', 3), true, 'far behind: the counter restarted');
+  assert.equal(d.firstTime('a', 3), false);
+  assert.equal(d.firstTime('a', 4), true);
+});
+
+test('dedupe: a restarted counter is recognised by a newer device timestamp; resends are not', () => {
+  const d = new Dedupe();
+  for (let seq = 1; seq <= 50; seq++) assert.equal(d.firstTime('a', seq, 1000 + seq), true);
+  assert.equal(d.firstTime('a', 20, 1020), false, 'a resend carries its original ts');
+  assert.equal(d.firstTime('a', 1, 5000), true, 'seq 1 stamped after seq 50: the device restarted');
+  assert.equal(d.firstTime('a', 2, 5001), true);
+  assert.equal(d.firstTime('a', 2, 5001), false);
+  assert.equal(d.firstTime('b', 1), true);
+  assert.equal(d.firstTime('b', 2), true);
+  assert.equal(d.firstTime('b', 1), false, 'without device timestamps only a far-behind seq restarts the counter');
+});
+
+test('a device clock running ahead does not make the others late', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 5, timeMode: 'event', startedAt: 0 });
+  w.add(reading('fast', 1060, 20, 100)); // stamped 960 ms ahead of its arrival
+  w.advance(100);
+  assert.equal(w.watermark, 95);
+  assert.equal(w.add(reading('d', 98, 21, 100)), true, 'on time for the server clock');
 });

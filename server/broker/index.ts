@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
@@ -30,8 +30,14 @@ export interface Broker {
   readonly aedes: Aedes;
   readonly port: number;
   readonly url: string;
+  /** Stops taking new connections; live ones go on until close(). */
+  stopListening(): void;
+  /** Lets what was written to the clients (acknowledgements) reach them, then disconnects them. */
   close(): Promise<void>;
 }
+
+/** How long close() waits for acknowledgements already written to reach slow clients. */
+const FLUSH_TIMEOUT_MS = 2000;
 
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
@@ -54,6 +60,11 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     (aedes as unknown as { publish: Route }).publish = routeSome;
   }
   const server: Server = createServer(aedes.handle);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -71,11 +82,16 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     aedes,
     port,
     url: `mqtt://${urlHost(config.host)}:${port}`,
+    stopListening() {
+      if (server.listening) server.close();
+    },
     async close() {
-      // Close the listener first so no new client arrives, then the broker (which ends live connections).
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server.listening) server.close();
+      const deadline = Date.now() + FLUSH_TIMEOUT_MS;
+      while ([...sockets].some((s) => s.writableLength > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await closed;
     },
   };
 }

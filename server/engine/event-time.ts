@@ -99,7 +99,7 @@ class ShapeState {
 /**
  * Event-time sliding windows over readings, per device and fleet-wide, with a watermark.
  *
- * - watermark = max event time − allowed lateness, never going back; when no input has arrived for longer than
+ * - watermark = max event time (each reading counting at most its arrival time) − allowed lateness, never going back; when no input has arrived for longer than
  *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final.
  * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
  *   window never changes. Any other reading falls only in windows that are not final.
@@ -159,7 +159,10 @@ export class EventTimeWindows {
     const t = this.byArrival ? r.arrival : r.ts;
     if (r.arrival > this.lastInputAt) this.lastInputAt = r.arrival;
     if (t < this.wm) return false;
-    if (t > this.maxEventTime) this.maxEventTime = t;
+    // A device clock running ahead must not drag the watermark ahead of the server's clock (and so make everyone
+    // else late): its readings advance event time at most to their arrival.
+    const progress = t < r.arrival ? t : r.arrival;
+    if (progress > this.maxEventTime) this.maxEventTime = progress;
     const anomalous = detectAnomaly(r.temperature) !== null;
     for (const s of this.shapes) {
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)

@@ -50,7 +50,9 @@ export class TelemetryJob {
     const devices = new Map<string, DeviceDelta>();
     let duplicates = 0;
     for (const r of cut.readings) {
-      if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq)) {
+      // A ts equal to the arrival time is taken as "no ts from the device" (it is what decode fills in): at worst a
+      // restarted counter is then only recognised once it is far behind.
+      if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq, r.ts === r.arrival ? undefined : r.ts)) {
         duplicates++;
         continue;
       }

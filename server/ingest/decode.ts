@@ -7,6 +7,10 @@ const PLAIN_PREFIX = 'devices/';
 const PLAIN_SUFFIX = '/telemetry';
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const NON_FINITE_TEXT = /^[+-]?(nan|inf|infinity)$/i;
+/** The range a temperature sensor can report (°C); beyond it a value is an encoding error, not an anomaly. */
+const TEMPERATURE_RANGE = [-273.15, 1000] as const;
+/** Epoch milliseconds that a Date can hold. */
+const MAX_EPOCH_MS = 8.64e15;
 
 export interface DecodeLimits {
   maxPayloadBytes: number;
@@ -46,27 +50,33 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
   } catch (err) {
     return sink.reject('not_json', (err as Error).message, deviceId, topic, payload);
   }
-  if (Array.isArray(body)) {
-    for (let i = 0; i < body.length; i++) decodeOne(body[i], deviceId, topic, payload, arrival, limits, sink, `[${i}] `);
-  } else {
-    decodeOne(body, deviceId, topic, payload, arrival, limits, sink, '');
+  if (!Array.isArray(body)) {
+    const r = check(body, deviceId, arrival, limits);
+    if ('reason' in r) sink.reject(r.reason, r.detail, deviceId, topic, payload);
+    else sink.accept(r);
+    return;
   }
+  // An array: the good elements are accepted; the bad ones make ONE dead letter for the message (its payload is
+  // kept once), with the reason of the first and the details of the first few.
+  let first: Problem | undefined;
+  let bad = 0;
+  const details: string[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const r = check(body[i], deviceId, arrival, limits);
+    if (!('reason' in r)) {
+      sink.accept(r);
+      continue;
+    }
+    first ??= r;
+    if (++bad <= ARRAY_DETAILS) details.push(`[${i}] ${r.detail}`);
+  }
+  if (first === undefined) return;
+  const more = bad > ARRAY_DETAILS ? `; and ${bad - ARRAY_DETAILS} more` : '';
+  const of = bad > 1 ? `${bad} of ${body.length} elements rejected: ` : '';
+  sink.reject(first.reason, of + details.join('; ') + more, deviceId, topic, payload);
 }
 
-function decodeOne(
-  body: unknown,
-  deviceId: string,
-  topic: string,
-  payload: Buffer,
-  arrival: number,
-  limits: DecodeLimits,
-  sink: DecodeSink,
-  at: string,
-): void {
-  const r = check(body, deviceId, arrival, limits);
-  if ('reason' in r) sink.reject(r.reason, at + r.detail, deviceId, topic, payload);
-  else sink.accept(r);
-}
+const ARRAY_DETAILS = 5;
 
 interface Problem {
   reason: RejectReason;
@@ -89,12 +99,16 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
     return problem('wrong_type', `"temperature" must be a number, got ${describe(temperature)}`);
   }
   if (!Number.isFinite(temperature)) return problem('non_finite_temperature', `"temperature" is ${temperature}`);
+  if (temperature < TEMPERATURE_RANGE[0] || temperature > TEMPERATURE_RANGE[1]) {
+    return problem('out_of_range', `"temperature" ${temperature} is outside ${TEMPERATURE_RANGE[0]}…${TEMPERATURE_RANGE[1]} °C`);
+  }
 
   let humidity: number | undefined;
   if (o.humidity !== undefined && o.humidity !== null) {
     if (typeof o.humidity !== 'number' || !Number.isFinite(o.humidity)) {
       return problem('wrong_type', `"humidity" must be a finite number, got ${describe(o.humidity)}`);
     }
+    if (o.humidity < 0 || o.humidity > 100) return problem('out_of_range', `"humidity" ${o.humidity} is outside 0…100 %RH`);
     humidity = o.humidity;
   }
 
@@ -113,11 +127,13 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
   let ts = arrival;
   if (o.ts !== undefined && o.ts !== null) {
     if (typeof o.ts === 'number') {
-      if (!Number.isFinite(o.ts) || o.ts < 0) return problem('bad_timestamp', `"ts" ${o.ts} is not epoch milliseconds`);
+      if (!Number.isFinite(o.ts) || o.ts < 0 || o.ts > MAX_EPOCH_MS) {
+        return problem('bad_timestamp', `"ts" ${o.ts} is not epoch milliseconds`);
+      }
       ts = Math.floor(o.ts);
     } else if (typeof o.ts === 'string' && ISO_WITH_ZONE.test(o.ts)) {
       ts = Date.parse(o.ts);
-      if (Number.isNaN(ts)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is not a valid date`);
+      if (!(ts >= 0)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is not a valid date after 1970`);
     } else {
       return problem('bad_timestamp', `"ts" must be ISO 8601 with a zone or epoch ms, got ${describe(o.ts)}`);
     }

@@ -1,18 +1,25 @@
 /**
  * Remembers which (deviceId, seq) pairs were accepted, in bounded memory per device: a bitmap of the last
- * DEDUPE_WINDOW seqs up to the highest one seen. A seq further behind than that counts as a duplicate too: a device
- * does not resend a reading that many readings later. The state is checkpointed per device, incrementally.
+ * DEDUPE_WINDOW seqs up to the highest one seen, and the ts of that reading. The state is checkpointed per device,
+ * incrementally.
+ *
+ * A device whose counter restarts (a reboot, a restarted simulator) must not lose its readings as "duplicates". A
+ * lower seq is taken as a restarted counter when it is more than DEDUPE_WINDOW behind (no device resends that far
+ * back), or when the device stamped it later than the reading that holds the highest seq (a resend is never newer
+ * than what followed it).
  */
 export const DEDUPE_WINDOW = 1024;
 
 export interface DedupeRow {
   deviceId: string;
   maxSeq: number;
+  maxTs: number;
   seen: Uint8Array;
 }
 
 class DeviceSeqs {
   max = -1;
+  maxTs = -Infinity;
   seen = new Uint8Array(DEDUPE_WINDOW);
 }
 
@@ -20,12 +27,19 @@ export class Dedupe {
   private readonly devices = new Map<string, DeviceSeqs>();
   private readonly touched = new Set<string>();
 
-  /** True when (deviceId, seq) is new, and records it; false for a duplicate. */
-  firstTime(deviceId: string, seq: number): boolean {
+  /**
+   * True when (deviceId, seq) is new, and records it; false for a duplicate. `deviceTs` is the device's own
+   * timestamp of the reading, or undefined when it sent none.
+   */
+  firstTime(deviceId: string, seq: number, deviceTs?: number): boolean {
     let d = this.devices.get(deviceId);
     if (d === undefined) {
       d = new DeviceSeqs();
       this.devices.set(deviceId, d);
+    }
+    if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (deviceTs !== undefined && deviceTs > d.maxTs))) {
+      d.seen.fill(0); // the counter restarted: forget the old one
+      d.max = -1;
     }
     if (seq > d.max) {
       // Clear the slots the window slides over (all of them after a big jump).
@@ -33,10 +47,10 @@ export class Dedupe {
       for (let s = from; s < seq; s++) d.seen[s % DEDUPE_WINDOW] = 0;
       d.seen[seq % DEDUPE_WINDOW] = 1;
       d.max = seq;
+      d.maxTs = deviceTs ?? -Infinity;
       this.touched.add(deviceId);
       return true;
     }
-    if (seq <= d.max - DEDUPE_WINDOW) return false;
     const slot = seq % DEDUPE_WINDOW;
     if (d.seen[slot] === 1) return false;
     d.seen[slot] = 1;
@@ -49,7 +63,7 @@ export class Dedupe {
     const rows: DedupeRow[] = [];
     for (const id of this.touched) {
       const d = this.devices.get(id)!;
-      rows.push({ deviceId: id, maxSeq: d.max, seen: d.seen.slice() });
+      rows.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: d.seen.slice() });
     }
     this.touched.clear();
     return rows;
@@ -59,6 +73,7 @@ export class Dedupe {
     for (const r of rows) {
       const d = new DeviceSeqs();
       d.max = r.maxSeq;
+      d.maxTs = r.maxTs;
       d.seen = Uint8Array.from(r.seen);
       this.devices.set(r.deviceId, d);
     }

@@ -32,6 +32,11 @@ export interface Ingest {
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
   checkpointed(offset: number): void;
   stats(): IngestStats;
+  /**
+   * Shutting down: PUBLISHes from now on are neither logged nor acknowledged, so their senders send them again to
+   * the next server. Everything accepted before is still made durable and acknowledged.
+   */
+  stopAccepting(): void;
   /** Resolves once everything appended so far is durable (and so visible to takeBatch). */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -60,7 +65,12 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     retainMs: limits.retainMs,
     onFatal: deps.onFatal,
   });
-  log.replayAfter(deps.replayAfter);
+  try {
+    log.replayAfter(deps.replayAfter);
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
   const totals = { accepted: 0, rejected: 0, rejectedByReason: {} as Partial<Record<RejectReason, number>> };
 
   const sink: DecodeSink = {
@@ -84,9 +94,17 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     },
   };
 
+  let accepting = true;
+
   function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
+    if (!accepting) return; // never acknowledged: the device resends it
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    decodeMessage(packet.topic, payload, clock.now(), limits, sink);
+    try {
+      decodeMessage(packet.topic, payload, clock.now(), limits, sink);
+    } catch (err) {
+      // decodeMessage does not throw by design; should a bug make it, the message is dead-lettered, never fatal.
+      sink.reject('internal_error', `internal decoding error: ${(err as Error).message}`, null, packet.topic, payload);
+    }
     // QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — here, once the log has fsync'ed it.
     // QoS 0 has no acknowledgement to hold: reading on at once keeps QoS 0 at its own pace (at most once).
     if (packet.qos === 0) log.whenAccepted(done);
@@ -104,6 +122,9 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       heldAcks: log.heldAcks,
       logEndOffset: log.endOffset,
     }),
+    stopAccepting() {
+      accepting = false;
+    },
     drain: () => log.drain(),
     close: () => log.close(),
   };

@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { BLOCK_HEADER, BlockWriter, decodeBlock, scanSegment, type DeadLetter, type Records } from './log-format.ts';
+import { ThermostreamError } from '../errors.ts';
 import type { Reading } from './reading.ts';
 
 export interface IngestLogOptions {
@@ -112,6 +113,14 @@ export class IngestLog {
    * them. Called once at start-up, before any append.
    */
   replayAfter(offset: number): number {
+    if (this.segments[0] > offset + 1) {
+      throw new ThermostreamError(
+        'TS_ERR_LOG_GAP',
+        `the ingest log in ${this.opts.dir} starts at offset ${this.segments[0]}, but the checkpoint has consumed only ` +
+          `up to ${offset}: records ${offset + 1}…${this.segments[0] - 1} are gone (the database is older than the log, ` +
+          'e.g. restored from another backup). Restore the data directory as a whole from one backup.',
+      );
+    }
     for (let i = 0; i < this.segments.length; i++) {
       const first = this.segments[i];
       const next = this.segments[i + 1] ?? Infinity;
@@ -217,8 +226,10 @@ export class IngestLog {
     const lastOffset = this.nextOffset - 1;
     this.groupAcks = [];
     const block = this.writer.finish();
-    write(this.fd, block, 0, block.length, null, (err) => {
+    write(this.fd, block, 0, block.length, null, (err, written) => {
       if (err) return this.fail(err);
+      // A short write (a full disk) must not be acknowledged: the torn block would be cut off at recovery.
+      if (written !== block.length) return this.fail(new Error(`short write: ${written} of ${block.length} bytes`));
       const sync = this.opts.fsync ? fdatasync : (_fd: number, cb: (err: Error | null) => void) => cb(null);
       sync(this.fd, (err2) => {
         if (err2) return this.fail(err2);
@@ -226,7 +237,13 @@ export class IngestLog {
         this.durable.push({ block, firstOffset: lastOffset - count + 1 });
         this.durableCount += count;
         this.lastDurableOffset = lastOffset;
-        if (this.segmentSize >= this.opts.segmentBytes) this.rotate(lastOffset + 1);
+        if (this.segmentSize >= this.opts.segmentBytes) {
+          try {
+            this.rotate(lastOffset + 1);
+          } catch (err3) {
+            return this.fail(err3 as Error);
+          }
+        }
         this.flushing = false;
         for (const ack of acks) this.ack(ack);
         if (!this.writer.empty) return this.flush();

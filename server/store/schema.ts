@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS panes (
 CREATE TABLE IF NOT EXISTS dedupe (
   device_id TEXT PRIMARY KEY,
   max_seq   INTEGER NOT NULL,
+  max_ts    REAL,
   seen      BLOB    NOT NULL
 ) WITHOUT ROWID;
 
