@@ -148,7 +148,12 @@ async function runCli(): Promise<void> {
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while shutting down: stop now. Nothing acknowledged is lost (the log has it); the batch in
+      // progress is simply done again after the restart.
+      console.error(`thermostream: ${signal} again, exiting without finishing the shutdown`);
+      process.exit(1);
+    }
     stopping = true;
     console.log(`thermostream: ${signal}, shutting down`);
     for (const stop of stops) await stop();
