@@ -29,6 +29,11 @@ export interface Config {
     readonly fsync: boolean;
     readonly retainMs: number;
   };
+  readonly retention: {
+    readonly windowsMs: number;
+    readonly deadLettersMs: number;
+    readonly lateReadingsMs: number;
+  };
   readonly onlineAfterMs: number;
 }
 

@@ -59,6 +59,8 @@ export interface EngineDeps {
 }
 
 const RECENT = 10;
+/** How often SQLite retention runs (config.retention). */
+const PRUNE_EVERY_MS = 60_000;
 
 /** Refuses a checkpoint written by a different job definition, saying what changed and how to proceed. */
 export function checkJob(recovered: RecoveredState | null, config: Config, dbFile: string): void {
@@ -95,6 +97,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   const committed = new Map<number, JobOutput>(); // batch time → output, until its BatchInfo is known
   const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
   let cutInFlight = false;
+  let lastPrune = -Infinity;
 
   const cuts = new InputDStream<IngestBatch>(ctx, 'ingest-log', {
     take: () => {
@@ -119,6 +122,10 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         console.error(`thermostream engine: log retention failed: ${(err as Error).message}`);
       }
       committed.set(batchTime, out);
+      if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
+        lastPrune = out.committedAt;
+        store.prune(out.committedAt);
+      }
       cutInFlight = false;
     });
 

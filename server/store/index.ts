@@ -77,6 +77,8 @@ export interface Store {
   commitBatch(out: BatchOutput): void;
   /** The last committed checkpoint with its operator state, or null on a fresh data dir. */
   recover(): RecoveredState | null;
+  /** Retention: deletes final windows, dead letters and late readings older than configured; returns rows deleted. */
+  prune(now: number): number;
   /** --fresh: forgets the computed windows and the job's state, keeping the log offset, devices and dedupe. */
   resetJob(): void;
   windows(q: WindowQuery): WindowResult[];
@@ -89,7 +91,7 @@ export interface Store {
 
 export const DB_FILE = 'thermostream.db';
 
-export async function createStore(config: Pick<Config, 'dataDir'>, deps: StoreDeps = {}): Promise<Store> {
+export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>, deps: StoreDeps = {}): Promise<Store> {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, DB_FILE);
@@ -168,6 +170,17 @@ export async function createStore(config: Pick<Config, 'dataDir'>, deps: StoreDe
   );
   const selectPanes = db.prepare('SELECT length_ms AS lengthMs, slide_ms AS slideMs, key, start, state FROM panes');
   const selectDedupe = db.prepare('SELECT device_id AS deviceId, max_seq AS maxSeq, max_ts AS maxTs, seen FROM dedupe');
+  const pruneWindows = db.prepare('DELETE FROM windows WHERE end < ? AND final = 1');
+  const pruneDeadLetters = db.prepare('DELETE FROM dead_letters WHERE received_at < ?');
+  const pruneLate = db.prepare('DELETE FROM late_readings WHERE arrival < ?');
+  const { windowsMs, deadLettersMs, lateReadingsMs } = config.retention;
+  const prune = db.transaction((now: number) => {
+    let deleted = 0;
+    if (windowsMs > 0) deleted += pruneWindows.run(now - windowsMs).changes;
+    if (deadLettersMs > 0) deleted += pruneDeadLetters.run(now - deadLettersMs).changes;
+    if (lateReadingsMs > 0) deleted += pruneLate.run(now - lateReadingsMs).changes;
+    return deleted;
+  });
   const resetJob = db.transaction(() => {
     db.exec("DELETE FROM windows; DELETE FROM panes; UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL");
   });
@@ -211,6 +224,7 @@ export async function createStore(config: Pick<Config, 'dataDir'>, deps: StoreDe
         })),
       };
     },
+    prune: (now) => prune(now),
     resetJob: () => resetJob(),
     windows: (q) =>
       (selectWindows.all(q) as (Omit<WindowResult, 'final'> & { final: number })[]).map((w) => ({ ...w, final: w.final === 1 })),

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS windows (
   updated_at   INTEGER NOT NULL,
   PRIMARY KEY (device_id, length_ms, slide_ms, start)
 ) WITHOUT ROWID;
+-- Retention deletes final windows by end.
+CREATE INDEX IF NOT EXISTS windows_by_end ON windows (end);
 
 CREATE TABLE IF NOT EXISTS devices (
   device_id        TEXT PRIMARY KEY,
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   payload_bytes INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_device ON dead_letters (device_id, id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (received_at);
 
 CREATE TABLE IF NOT EXISTS rejections (
   device_id TEXT    NOT NULL,
@@ -89,4 +92,5 @@ CREATE TABLE IF NOT EXISTS late_readings (
   seq         INTEGER,
   watermark   INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS late_readings_by_arrival ON late_readings (arrival);
 `;

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveConfig } from '../server/config.ts';
+import { Aggregate, summarize } from '../server/engine/aggregate.ts';
+import type { WindowResult } from '../server/engine/event-time.ts';
+import { createStore, type BatchOutput } from '../server/store/index.ts';
+import { tempDir } from './helpers.ts';
+
+const window = (start: number, final: boolean): WindowResult => {
+  const a = new Aggregate();
+  a.add({ deviceId: 'd', ts: start, temperature: 20, humidity: undefined, seq: undefined, arrival: start }, false);
+  return { deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, start, end: start + 10_000, final, ...summarize(a) };
+};
+
+function batch(over: Partial<BatchOutput>): BatchOutput {
+  return {
+    windows: [],
+    devices: [],
+    deadLetters: [],
+    late: [],
+    committedAt: 0,
+    checkpoint: { logOffset: 1, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
+    panes: { upserts: [], deletes: [] },
+    dedupe: [],
+    ...over,
+  };
+}
+
+test('a checkpoint comes back exactly: offset, watermark, panes and dedupe state', async (t) => {
+  const config = resolveConfig({ dataDir: tempDir(t) });
+  const store = await createStore(config);
+  t.after(() => store.close());
+  assert.equal(store.recover(), null, 'a fresh data dir has no checkpoint');
+  const pane = new Aggregate();
+  pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 }, true);
+  const seen = new Uint8Array(1024);
+  seen[7] = 1;
+  store.commitBatch(
+    batch({
+      checkpoint: { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 },
+      panes: { upserts: [{ lengthMs: 10_000, slideMs: 2_000, key: 'd', start: 0, state: pane.toBytes() }], deletes: [] },
+      dedupe: [{ deviceId: 'd', maxSeq: 7, maxTs: 99, seen }],
+    }),
+  );
+  const r = store.recover()!;
+  assert.deepEqual(r.checkpoint, { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 });
+  assert.deepEqual(Aggregate.fromBytes(r.panes[0].state), pane);
+  assert.deepEqual([r.dedupe[0].deviceId, r.dedupe[0].maxSeq, r.dedupe[0].maxTs, Uint8Array.from(r.dedupe[0].seen)], ['d', 7, 99, seen]);
+});
+
+test('retention prunes final windows, dead letters and late readings older than configured; open windows stay', async (t) => {
+  const config = resolveConfig({ dataDir: tempDir(t), retention: { windowsMs: 1000, deadLettersMs: 1000, lateReadingsMs: 1000 } });
+  const store = await createStore(config);
+  t.after(() => store.close());
+  const letter = { receivedAt: 0, deviceId: 'd', topic: 'devices/d/telemetry', reason: 'not_json' as const, detail: 'x', payload: 'x', payloadBytes: 1 };
+  const late = { deviceId: 'd', ts: 0, temperature: 20, humidity: undefined, seq: undefined, arrival: 0 };
+  store.commitBatch(batch({ windows: [window(0, true), window(2000, false), window(50_000, true)], deadLetters: [letter], late: [late] }));
+  // Windows [0, 10 s) (final) and [2 s, 12 s) (open) ended before 59 s − 1 s; [50 s, 60 s) did not.
+  assert.equal(store.prune(59_000), 3, 'one window, one dead letter, one late reading');
+  const starts = store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: 1e15, limit: 100 }).map((w) => w.start);
+  assert.deepEqual(starts, [2000, 50_000]);
+  assert.equal(store.deadLetters({ limit: 10 }).length, 0);
+  assert.deepEqual(store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
+  assert.equal(store.lateCount(), 0);
+});
