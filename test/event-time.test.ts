@@ -152,14 +152,19 @@ test('dedupe: a (deviceId, seq) is accepted once, in bounded memory', () => {
 
 test('dedupe: a restarted counter is recognised by a newer device timestamp; resends are not', () => {
   const d = new Dedupe();
-  for (let seq = 1; seq <= 50; seq++) assert.equal(d.firstTime('a', seq, 1000 + seq), true);
-  assert.equal(d.firstTime('a', 20, 1020), false, 'a resend carries its original ts');
-  assert.equal(d.firstTime('a', 1, 5000), true, 'seq 1 stamped after seq 50: the device restarted');
-  assert.equal(d.firstTime('a', 2, 5001), true);
-  assert.equal(d.firstTime('a', 2, 5001), false);
-  assert.equal(d.firstTime('b', 1), true);
-  assert.equal(d.firstTime('b', 2), true);
-  assert.equal(d.firstTime('b', 1), false, 'without device timestamps only a far-behind seq restarts the counter');
+  for (let seq = 1; seq <= 50; seq++) assert.equal(d.firstTime('a', seq, 1000 + seq, true), true);
+  assert.equal(d.firstTime('a', 20, 1020, true), false, 'a resend carries its original ts');
+  assert.equal(d.firstTime('a', 1, 5000, true), true, 'seq 1 stamped after seq 50: the device restarted');
+  assert.equal(d.firstTime('a', 2, 5001, true), true);
+  assert.equal(d.firstTime('a', 2, 5001, true), false);
+  // The reading with the highest seq was not stamped by the device (its ts is the arrival time): a later resend of
+  // an older seq, stamped by the device, must still be recognised as a resend.
+  assert.equal(d.firstTime('c', 1, 100, true), true);
+  assert.equal(d.firstTime('c', 2, 200, false), true);
+  assert.equal(d.firstTime('c', 1, 100, true), false);
+  assert.equal(d.firstTime('b', 1, 10), true);
+  assert.equal(d.firstTime('b', 2, 20), true);
+  assert.equal(d.firstTime('b', 1, 30), false, 'without device timestamps only a far-behind seq restarts the counter');
 });
 
 test('a device clock running ahead does not make the others late', () => {

@@ -50,9 +50,9 @@ export class TelemetryJob {
     const devices = new Map<string, DeviceDelta>();
     let duplicates = 0;
     for (const r of cut.readings) {
-      // A ts equal to the arrival time is taken as "no ts from the device" (it is what decode fills in): at worst a
-      // restarted counter is then only recognised once it is far behind.
-      if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq, r.ts === r.arrival ? undefined : r.ts)) {
+      // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
+      // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
+      if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival)) {
         duplicates++;
         continue;
       }

@@ -28,16 +28,16 @@ export class Dedupe {
   private readonly touched = new Set<string>();
 
   /**
-   * True when (deviceId, seq) is new, and records it; false for a duplicate. `deviceTs` is the device's own
-   * timestamp of the reading, or undefined when it sent none.
+   * True when (deviceId, seq) is new, and records it; false for a duplicate. `ts` is the reading's event time and
+   * `tsFromDevice` whether the device stamped it (only then can it tell a restarted counter from a resend).
    */
-  firstTime(deviceId: string, seq: number, deviceTs?: number): boolean {
+  firstTime(deviceId: string, seq: number, ts = -Infinity, tsFromDevice = false): boolean {
     let d = this.devices.get(deviceId);
     if (d === undefined) {
       d = new DeviceSeqs();
       this.devices.set(deviceId, d);
     }
-    if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (deviceTs !== undefined && deviceTs > d.maxTs))) {
+    if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (tsFromDevice && ts > d.maxTs))) {
       d.seen.fill(0); // the counter restarted: forget the old one
       d.max = -1;
     }
@@ -47,7 +47,7 @@ export class Dedupe {
       for (let s = from; s < seq; s++) d.seen[s % DEDUPE_WINDOW] = 0;
       d.seen[seq % DEDUPE_WINDOW] = 1;
       d.max = seq;
-      d.maxTs = deviceTs ?? -Infinity;
+      d.maxTs = ts;
       this.touched.add(deviceId);
       return true;
     }
