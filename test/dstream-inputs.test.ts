@@ -38,6 +38,12 @@ test('textFileStream: each new file is read whole into the next batch, exactly o
   await h.step(); // 6000
   await h.step(); // 7000
 
+  // A new file renamed over a name already read is new (another inode); appending to a read file is not.
+  await appendFile(path.join(dir, 'c.txt'), '7\n');
+  await writeFile(path.join(dir, '.c2.tmp'), 'replaced\n');
+  await rename(path.join(dir, '.c2.tmp'), path.join(dir, 'c.txt'));
+  await h.step(); // 8000
+
   assert.deepEqual(byTime(out), {
     1000: ['1', '2', '3'],
     2000: [],
@@ -46,6 +52,7 @@ test('textFileStream: each new file is read whole into the next batch, exactly o
     5000: [],
     6000: ['again'],
     7000: [],
+    8000: ['replaced'],
   });
 });
 
