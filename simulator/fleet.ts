@@ -242,12 +242,13 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
         if (!clear && elapsed >= deadlineMs) cutShort = true;
         if (generationDone(src)) {
           genEndMs ??= elapsed;
-          if (stopping) faults.releaseAll((item) => toReady(item, elapsed));
+          if (stopping || cutShort) faults.releaseAll((item) => toReady(item, elapsed));
           if (faults.delayed === 0) flushOldBatches(elapsed, true);
           clear = pump();
           if (clear && faults.delayed === 0 && batches.size === 0) return resolve();
-          // Stopped while the broker refuses more: give up after the drain timeout, counting what never left.
-          if (stopping) {
+          // Stopped, or past the --duration deadline, while the broker refuses more: give up after the drain
+          // timeout, counting what never left (the run then exits non-zero for the lost readings).
+          if (stopping || cutShort) {
             stopDeadline ??= now() + o.drainTimeoutMs;
             if (now() >= stopDeadline) {
               for (let i = readyHead; i < ready.length; i++) counters.unsent += (ready[i] as ReadyMessage).readings;
