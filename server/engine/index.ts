@@ -115,18 +115,18 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
       const out = outputs[0];
       store.commitBatch(out);
+      committed.set(batchTime, out);
+      cutInFlight = false;
+      // Retention is housekeeping: the batch is committed whatever happens here; what is left goes later.
       try {
         ingest.checkpointed(out.checkpoint.logOffset);
+        if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
+          lastPrune = out.committedAt;
+          store.prune(out.committedAt);
+        }
       } catch (err) {
-        // Retention is housekeeping: the batch is committed; the segments go at a later batch.
-        console.error(`thermostream engine: log retention failed: ${(err as Error).message}`);
+        console.error(`thermostream engine: retention failed: ${(err as Error).message}`);
       }
-      committed.set(batchTime, out);
-      if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
-        lastPrune = out.committedAt;
-        store.prune(out.committedAt);
-      }
-      cutInFlight = false;
     });
 
   ctx.onBatchCompleted((b: ContextBatchInfo) => {
