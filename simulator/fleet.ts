@@ -8,13 +8,16 @@
  * as the disk allows; their timestamps are the same as a paced run's would be.
  */
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
-import { createFaultInjector, type BadKind, type FaultCounts, type Outgoing } from './faults.ts';
+import { createFaultInjector, type FaultCounts, type Outgoing } from './faults.ts';
 import { openLineWriter, type LineWriter } from './files.ts';
-import { resolveOptions, type FleetOptions, type ResolvedOptions } from './options.ts';
+import { resolveOptions, type FleetOptions } from './options.ts';
 import { encodeBatch, encodeReading, outLine, type Reading } from './reading.ts';
 import { scenarioEvents } from './scenario.ts';
 import { createSource, type Source } from './source.ts';
 import { transports, type Transport, type TransportStats } from './transport.ts';
+import type { Fleet, FleetCounters, FleetDeps, Injected, Progress, Summary } from './fleet-types.ts';
+
+export type { Fleet, FleetCounters, FleetDeps, Injected, Progress, Summary } from './fleet-types.ts';
 
 const TICK_MS = 10;
 /** A partial batch is sent once its oldest reading has waited this long (schedule time). */
@@ -22,84 +25,6 @@ const BATCH_MAX_AGE_MS = 1000;
 const FAST_CHUNK = 10_000;
 /** Slack after --duration for readings already due but held back by a momentarily full in-flight window. */
 const DEADLINE_GRACE_MS = 50;
-
-export interface FleetCounters {
-  /** Readings produced by the model (a dropout produces none). */
-  generated: number;
-  /** Valid reading copies handed to the transport (duplicates count again). */
-  sent: number;
-  /** Of those, acknowledged by the broker (QoS 1) or written to the socket (QoS 0). */
-  acknowledged: number;
-  /** Valid reading copies whose publish failed (connection closed before the ack). */
-  failed: number;
-  /** Valid reading copies never handed over because the run was stopped while the broker was unreachable. */
-  unsent: number;
-  /** Malformed messages sent (--bad-fraction). */
-  badSent: number;
-  /** MQTT publishes (messages) handed to the transport. */
-  messages: number;
-  /** Publishes that completed with an error. */
-  errors: number;
-}
-
-export interface Injected {
-  late: number;
-  duplicate: number;
-  bad: Record<BadKind, number>;
-  anomalies: Record<AnomalyType, number>;
-}
-
-export interface Progress extends FleetCounters {
-  elapsedMs: number;
-  inFlight: number;
-  /** Readings waiting for their delivery time (late, duplicate). */
-  delayed: number;
-  connected: number;
-  reconnects: number;
-}
-
-export interface Summary {
-  ok: boolean;
-  devices: number;
-  transport: string;
-  url: string | undefined;
-  qos: 0 | 1;
-  connections: number;
-  generated: number;
-  sent: number;
-  acknowledged: number;
-  /** sent − acknowledged + unsent: readings that did not make it. */
-  lost: number;
-  errors: number;
-  messages: number;
-  badSent: number;
-  reconnects: number;
-  injected: Injected;
-  /** Wall-clock ms from the first reading to the last one generated. */
-  durationMs: number;
-  /** Wall-clock ms including connect and drain. */
-  totalMs: number;
-  /** generated / duration, readings/s. */
-  achievedRate: number;
-  firstTs: string | undefined;
-  lastTs: string | undefined;
-}
-
-export interface Fleet {
-  readonly options: ResolvedOptions;
-  readonly deviceIds: readonly string[];
-  readonly counters: Readonly<FleetCounters>;
-  progress(): Progress;
-  /** Connects, runs until the count/duration is reached or stop() is called, drains, closes. Rejects if it cannot connect. */
-  run(): Promise<Summary>;
-  /** Ends generation; run() then sends what is pending, drains and resolves. */
-  stop(): void;
-}
-
-export interface FleetDeps {
-  /** Wall clock, epoch ms. */
-  now?: () => number;
-}
 
 interface ReadyMessage {
   deviceId: string;
