@@ -7,6 +7,9 @@
 import net from 'node:net';
 import type { Receiver, ReceiverSink } from './input.ts';
 
+const KEEPALIVE_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface SocketTextOptions {
   /** First reconnect delay (ms). Default 100. */
   minBackoffMs?: number;
@@ -46,21 +49,27 @@ export class SocketTextReceiver implements Receiver<string> {
     const socket = net.connect({ host: this.host, port: this.port });
     this.socket = socket;
     socket.setEncoding('utf8');
+    // A peer that vanishes without a FIN (a pulled cable) is noticed by keepalive probes; a connect that hangs
+    // (a dropped SYN) by the timeout. Either way the socket closes and the receiver reconnects.
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`)));
     let partial = '';
     socket.on('connect', () => {
+      socket.setTimeout(0);
       this.backoffMs = this.minBackoffMs;
       if (this.failing) sink.log(`socketTextStream: connected to ${this.host}:${this.port}`);
       this.failing = false;
     });
     socket.on('data', (chunk: string) => {
-      partial += chunk;
+      // Only the new chunk is searched for line ends, so a long line arriving in many chunks costs linear time.
       let start = 0;
-      for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n', start)) {
-        const end = nl > start && partial.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        sink.store(partial.slice(start, end));
+      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
+        const line = partial + chunk.slice(start, nl);
+        partial = '';
+        sink.store(line.endsWith('\r') ? line.slice(0, -1) : line);
         start = nl + 1;
       }
-      partial = partial.slice(start);
+      partial += chunk.slice(start);
     });
     socket.on('end', () => {
       if (partial.length > 0) sink.store(partial.endsWith('\r') ? partial.slice(0, -1) : partial);
