@@ -20,7 +20,19 @@ export interface DedupeRow {
 class DeviceSeqs {
   max = -1;
   maxTs = -Infinity;
-  seen = new Uint8Array(DEDUPE_WINDOW);
+  /** One bit per seq of the window (128 bytes per device). */
+  seen = new Uint8Array(DEDUPE_WINDOW / 8);
+
+  has(seq: number): boolean {
+    const slot = seq % DEDUPE_WINDOW;
+    return (this.seen[slot >> 3] & (1 << (slot & 7))) !== 0;
+  }
+
+  set(seq: number, on: boolean): void {
+    const slot = seq % DEDUPE_WINDOW;
+    if (on) this.seen[slot >> 3] |= 1 << (slot & 7);
+    else this.seen[slot >> 3] &= ~(1 << (slot & 7));
+  }
 }
 
 export class Dedupe {
@@ -44,16 +56,15 @@ export class Dedupe {
     if (seq > d.max) {
       // Clear the slots the window slides over (all of them after a big jump).
       const from = Math.max(d.max + 1, seq - DEDUPE_WINDOW + 1);
-      for (let s = from; s < seq; s++) d.seen[s % DEDUPE_WINDOW] = 0;
-      d.seen[seq % DEDUPE_WINDOW] = 1;
+      for (let s = from; s < seq; s++) d.set(s, false);
+      d.set(seq, true);
       d.max = seq;
       d.maxTs = ts;
       this.touched.add(deviceId);
       return true;
     }
-    const slot = seq % DEDUPE_WINDOW;
-    if (d.seen[slot] === 1) return false;
-    d.seen[slot] = 1;
+    if (d.has(seq)) return false;
+    d.set(seq, true);
     this.touched.add(deviceId);
     return true;
   }
