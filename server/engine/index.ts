@@ -42,7 +42,6 @@ export interface EngineStats {
 
 export interface Engine {
   stats(): EngineStats;
-  onBatch(listener: (info: BatchInfo) => void): void;
   /** Stops gracefully: everything durable in the log is processed and committed first. */
   close(): Promise<void>;
 }
@@ -92,7 +91,6 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   });
   const job = new TelemetryJob(config, clock.now(), deps.recovered);
   const replayed = ingest.stats().backlog;
-  const listeners: ((info: BatchInfo) => void)[] = [];
   const recent: BatchInfo[] = [];
   const committed = new Map<number, JobOutput>(); // batch time → output, until its BatchInfo is known
   const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
@@ -152,7 +150,6 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     totals.duplicates += info.duplicates;
     recent.push(info);
     if (recent.length > RECENT) recent.shift();
-    for (const l of listeners) l(info);
   });
   ctx.start();
   ctx.awaitTermination().catch((err: Error) => deps.onFatal(err));
@@ -168,9 +165,6 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         watermark: Number.isFinite(job.watermark) ? job.watermark : null,
         lastBatch: recent.at(-1) ?? null,
       };
-    },
-    onBatch(listener) {
-      listeners.push(listener);
     },
     async close() {
       await ingest.drain();
