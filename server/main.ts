@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { createApi } from './api/index.ts';
 import { createBroker } from './broker/index.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
-import { systemClock, type Clock } from './engine/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ManualClock } from '../server/engine/clock.ts';
+import { ManualClock } from '../server/clock.ts';
 import { DStreamError, StreamingContext } from '../server/engine/dstream/index.ts';
 import { byTime, collect, harness } from './dstream-helpers.ts';
 

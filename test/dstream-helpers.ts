@@ -1,5 +1,5 @@
 /** Shared helpers of the test/dstream-*.test.ts files: a context on a manual clock, batch by batch. */
-import { ManualClock } from '../server/engine/clock.ts';
+import { ManualClock } from '../server/clock.ts';
 import { StreamingContext, type DStream, type StreamingContextOptions } from '../server/engine/dstream/index.ts';
 
 export interface Harness {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
-import { Dedupe, DEDUPE_WINDOW } from '../server/ingest/dedupe.ts';
+import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
 const reading = (deviceId: string, ts: number, temperature: number, arrival = ts): Reading => ({

@@ -14,6 +14,8 @@ const reading = (i: number): Reading => ({
   humidity: i % 2 === 0 ? 40 + i : undefined,
   seq: i % 4 === 0 ? undefined : i,
   arrival: 1_700_000_000_500 + i,
+  // Some readings carry a device message id (IoT Hub's $.mid), non-ASCII included.
+  ...(i % 3 === 0 ? { messageId: `mid-${i}-é` } : {}),
 });
 
 const letter: DeadLetter = {

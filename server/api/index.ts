@@ -1,6 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
-import type { Clock } from '../engine/clock.ts';
+import type { Clock } from '../clock.ts';
 import { FLEET, type Engine } from '../engine/index.ts';
 import { listenError, RejectReasons } from '../errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';

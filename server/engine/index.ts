@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
 import type { Ingest, IngestBatch } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import { Dedupe } from '../ingest/dedupe.ts';
+import { Dedupe } from './dedupe.ts';
 import type { IngestBatch, Reading } from '../ingest/index.ts';
 import type { BatchOutput, DeviceDelta, RecoveredState } from '../store/index.ts';
 import { EventTimeWindows } from './event-time.ts';

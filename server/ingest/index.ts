@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
 import type { OnPublish } from '../broker/index.ts';
 import type { Config } from '../config.ts';
-import type { Clock } from '../engine/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
 import { decodeMessage, type DecodeSink } from './decode.ts';
 import { IngestLog, type DeadLetter, type Records } from './log.ts';

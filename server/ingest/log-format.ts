@@ -8,6 +8,7 @@ import type { Reading } from './reading.ts';
  *   block  = magic u32 | payload length u32 | record count u32 | crc32(payload) u32 | payload
  *   record = 1 u8 | id length u8 | id (ASCII) | ts f64 | temperature f64 | humidity f64 (NaN: none)
  *            | seq f64 (-1: none) | arrival f64                                              (a reading)
+ *          | 3 u8 | the fields of a reading | message id length u8 | message id (UTF-8)  (a reading with a message id)
  *          | 2 u8 | length u32 | JSON                                                     (a dead letter)
  *
  * Little-endian throughout. A block whose bytes are incomplete or whose CRC does not match is a torn write from a
@@ -17,6 +18,9 @@ export const BLOCK_MAGIC = 0x4754534c; // "LSTG"
 export const BLOCK_HEADER = 16;
 const READING = 1;
 const DEAD_LETTER = 2;
+const READING_WITH_ID = 3;
+/** Message ids longer than this are not kept (and so not deduplicated by); IoT Hub's are UUIDs. */
+export const MAX_MESSAGE_ID_BYTES = 255;
 
 export interface DeadLetter {
   receivedAt: number;
@@ -57,17 +61,24 @@ export class BlockWriter {
 
   reading(r: Reading): void {
     const idLen = r.deviceId.length;
-    this.ensure(2 + idLen + 40);
+    const mid = r.messageId;
+    this.ensure(2 + idLen + 40 + (mid === undefined ? 0 : 1 + MAX_MESSAGE_ID_BYTES));
     const b = this.buf;
     let p = this.pos;
-    b[p++] = READING;
+    b[p++] = mid === undefined ? READING : READING_WITH_ID;
     b[p++] = idLen;
     p += b.write(r.deviceId, p, 'latin1');
     p = b.writeDoubleLE(r.ts, p);
     p = b.writeDoubleLE(r.temperature, p);
     p = b.writeDoubleLE(r.humidity ?? NaN, p);
     p = b.writeDoubleLE(r.seq ?? -1, p);
-    this.pos = b.writeDoubleLE(r.arrival, p);
+    p = b.writeDoubleLE(r.arrival, p);
+    if (mid !== undefined) {
+      const n = b.write(mid, p + 1, MAX_MESSAGE_ID_BYTES, 'utf8');
+      b[p] = n;
+      p += 1 + n;
+    }
+    this.pos = p;
     this.count++;
   }
 
@@ -131,7 +142,7 @@ export function decodeBlock(payload: Buffer, firstOffset: number, after: number,
   let offset = firstOffset;
   while (p < payload.length) {
     const type = payload[p];
-    if (type === READING) {
+    if (type === READING || type === READING_WITH_ID) {
       const idLen = payload[p + 1];
       const deviceId = payload.toString('latin1', p + 2, p + 2 + idLen);
       p += 2 + idLen;
@@ -141,15 +152,23 @@ export function decodeBlock(payload: Buffer, firstOffset: number, after: number,
       const seq = payload.readDoubleLE(p + 24);
       const arrival = payload.readDoubleLE(p + 32);
       p += 40;
+      let messageId: string | undefined;
+      if (type === READING_WITH_ID) {
+        const n = payload[p];
+        if (offset > after) messageId = payload.toString('utf8', p + 1, p + 1 + n);
+        p += 1 + n;
+      }
       if (offset > after) {
-        into.readings.push({
+        const r: Reading = {
           deviceId,
           ts,
           temperature,
           humidity: Number.isNaN(humidity) ? undefined : humidity,
           seq: seq < 0 ? undefined : seq,
           arrival,
-        });
+        };
+        if (messageId !== undefined) r.messageId = messageId;
+        into.readings.push(r);
       }
     } else if (type === DEAD_LETTER) {
       const len = payload.readUInt32LE(p + 1);

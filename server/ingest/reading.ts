@@ -6,6 +6,11 @@ export interface Reading {
   temperature: number;
   humidity: number | undefined;
   seq: number | undefined;
+  /**
+   * The device's own message id (IoT Hub's `$.mid` property), for readings without `seq`: a resend of the same
+   * message (after a lost PUBACK or a server crash) carries the same id, and dedupe counts it once.
+   */
+  messageId?: string;
   /** When the server accepted it. */
   arrival: number;
 }

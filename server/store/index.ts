@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
-import type { DedupeRow } from '../ingest/dedupe.ts';
+import type { DedupeRow } from '../engine/dedupe.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
 

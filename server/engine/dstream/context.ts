@@ -7,7 +7,7 @@
  * delay grows) and never overlaps it. Processing a batch computes the stateful streams, then runs the output
  * operations in the order they were registered, awaiting each.
  */
-import { systemClock, type Clock } from '../clock.ts';
+import { systemClock, type Clock } from '../../clock.ts';
 import { checkDuration } from './duration.ts';
 import type { BatchFn, DStream } from './dstream.ts';
 import { DStreamError, DStreamErrorCodes, contextState, invalidArgument } from './errors.ts';

@@ -3,7 +3,7 @@
  * previous batch time (`take`); those records form the batch. Input received between two batch times therefore
  * goes into the next batch.
  */
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../../clock.ts';
 import type { StreamingContext } from './context.ts';
 import { DStream } from './dstream.ts';
 import { concat } from './duration.ts';
