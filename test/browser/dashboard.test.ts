@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { connect, startServer, tempDir, waitForRecords } from '../helpers.ts';
-
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { launchChromium } from './chromium.ts';
 
 test('the dashboard draws rolling window averages per device and lists the devices', async (t) => {
   const app = await startServer(t, { batchIntervalMs: 200 });
@@ -19,8 +17,7 @@ test('the dashboard draws rolling window averages per device and lists the devic
   }
   await waitForRecords(app, n);
 
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
