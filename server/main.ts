@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
 import { createApi, createSseHub } from './api/index.ts';
 import { checkExposure } from './api/auth.ts';
 import { createBroker } from './broker/index.ts';
@@ -15,6 +16,8 @@ export interface Thermostream {
   readonly httpUrl: string;
   readonly mqttUrl: string;
   readonly dbFile: string;
+  /** The HTTP app, for inject() in tests. */
+  readonly http: FastifyInstance;
   /** Shuts every stage down in reverse order; the engine commits what it had received. */
   close(): Promise<void>;
 }
@@ -76,7 +79,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       await ingest.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close };
+    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, http: api.app, close };
   } catch (err) {
     await closeAll();
     throw err;

@@ -64,6 +64,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 }
 
 export interface Api {
+  /** The fastify instance (tests use its inject()). */
+  readonly app: FastifyInstance;
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): 
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
   return {
+    app,
     url: `http://${urlHost(config.host)}:${port}`,
     port,
     close: () => app.close(),
