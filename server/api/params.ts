@@ -21,14 +21,15 @@ export const durationParam = (description: string): TString =>
     'x-expected': 'a positive duration such as 10000, 10s, 1m or 1h',
   });
 
+/** Optional in the document; validation fills in the default, so handlers always see a number. */
 export const limitParam = (fallback: number, max = 10_000) =>
-  Type.Integer({
+  Type.Optional(Type.Integer({
     minimum: 1,
     maximum: max,
     default: fallback,
     description: `Page size (default ${fallback}, at most ${max}).`,
     'x-expected': `an integer from 1 to ${max}`,
-  });
+  }));
 
 export const cursorParam = () =>
   Type.String({

@@ -56,9 +56,9 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         deviceId: q.deviceId,
         reason: q.reason,
         beforeId: decodeCursor(q.cursor, isNumber),
-        limit: q.limit + 1,
+        limit: q.limit! + 1,
       });
-      const more = rows.length > q.limit;
+      const more = rows.length > q.limit!;
       const page = more ? rows.slice(0, -1) : rows;
       return {
         items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),

@@ -70,8 +70,8 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
     },
     async (req) => {
       const after = decodeCursor(req.query.cursor, isString);
-      const rows = store.devices({ after, limit: req.query.limit + 1 });
-      const more = rows.length > req.query.limit;
+      const rows = store.devices({ after, limit: req.query.limit! + 1 });
+      const more = rows.length > req.query.limit!;
       const page = more ? rows.slice(0, -1) : rows;
       const now = clock.now();
       return { items: page.map((d) => item(d, now)), next: more ? encodeCursor(page.at(-1)!.deviceId) : null };

@@ -13,13 +13,13 @@ const Query = Type.Object(
     deviceId: deviceIdParam('The device.'),
     from: Type.Optional(timeParam('Start (inclusive; default: an hour before `to`)')),
     to: Type.Optional(timeParam('End (exclusive; default: now)')),
-    maxPoints: Type.Integer({
+    maxPoints: Type.Optional(Type.Integer({
       minimum: 1,
       maximum: 10_000,
       default: 1000,
       description: 'At most this many points (default 1000); more are merged into equal runs.',
       'x-expected': 'an integer from 1 to 10000',
-    }),
+    })),
   },
   { additionalProperties: false },
 );
@@ -39,7 +39,7 @@ const Series = Type.Object({
   from: Type.String({ format: 'date-time' }),
   to: Type.String({ format: 'date-time' }),
   rawFrom: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-    description: 'Raw readings are served from this time on; before it, window aggregates. null: none kept.',
+    description: 'Raw readings are served from this time on; before it, window aggregates. null: none in [from, to).',
   }),
   window: Type.Object({ lengthMs: Type.Integer(), slideMs: Type.Integer() }, { description: 'The window the aggregates come from.' }),
   items: Type.Array(Point),
@@ -96,13 +96,13 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
         max: w.max,
         source: 'window',
       }));
-      const [forAgg, forRaw] = splitBudget(agg.length, raw.length, q.maxPoints);
+      const [forAgg, forRaw] = splitBudget(agg.length, raw.length, q.maxPoints!);
       const items = [...downsample(agg, forAgg), ...downsample(raw, forRaw)].map((p) => ({ ...p, ts: iso(p.ts) }));
       return {
         deviceId: q.deviceId,
         from: iso(from),
         to: iso(to),
-        rawFrom: Number.isFinite(recent.coveredFrom) ? iso(Math.max(from, recent.coveredFrom)) : null,
+        rawFrom: recent.coveredFrom < to ? iso(Math.max(from, recent.coveredFrom)) : null,
         window: { lengthMs: finest.lengthMs, slideMs: finest.slideMs },
         items,
       };

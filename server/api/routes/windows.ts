@@ -78,10 +78,10 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
         slideMs: spec.slideMs,
         from: parseTime('from', q.from, -8.64e15),
         to,
-        limit: q.limit + 1,
+        limit: q.limit! + 1,
       });
       // Ascending, newest limit + 1: the first is there only to tell whether an older page exists.
-      const more = rows.length > q.limit;
+      const more = rows.length > q.limit!;
       const page = more ? rows.slice(1) : rows;
       const next = more ? encodeCursor(page[0].start) : null;
       const items = page.map(windowItem);
