@@ -4,7 +4,7 @@ import { downsample, splitBudget, type SeriesPoint } from '../server/api/downsam
 import { RecentReadings } from '../server/engine/recent-readings.ts';
 import type { Reading } from '../server/ingest/index.ts';
 
-const r = (deviceId: string, ts: number, temperature: number, humidity?: number): Reading => ({ deviceId, ts, arrival: ts, temperature, humidity });
+const r = (deviceId: string, ts: number, temperature: number, humidity?: number): Reading => ({ deviceId, ts, arrival: ts, temperature, humidity, seq: undefined });
 
 test('recent readings: bounded per device, coverage moves past what was evicted or aged out', () => {
   const ring = new RecentReadings(3, 1000, 100); // 3 per device, 1 s old at most, started at t = 100
