@@ -15,18 +15,43 @@ export interface StreamFilter {
   kinds: ReadonlySet<StreamKind>;
 }
 
-/** One server-sent event, rendered once and written to every subscriber it matches. */
+/** One server-sent event, rendered when first sent (then once for every subscriber it matches). */
 interface StreamEvent {
   kind: StreamKind;
   /** null for batch events, which every device filter lets through. */
   deviceId: string | null;
   /** `event: …\ndata: …\n`, without the id line and the blank line. */
-  text: string;
+  readonly text: string;
 }
 
+/** A batch's events, built (sorted) when first needed: with nobody listening, a batch costs one reference. */
 interface BatchEvents {
   batch: number;
-  events: StreamEvent[];
+  /** How many events, for the memory bound. */
+  size: number;
+  readonly events: StreamEvent[];
+}
+
+function lazyEvent(kind: StreamKind, deviceId: string | null, data: () => unknown): StreamEvent {
+  let text: string | null = null;
+  return {
+    kind,
+    deviceId,
+    get text() {
+      return (text ??= render(kind, data()));
+    },
+  };
+}
+
+function lazyBatch(batch: number, size: number, build: () => StreamEvent[]): BatchEvents {
+  let events: StreamEvent[] | null = null;
+  return {
+    batch,
+    size,
+    get events() {
+      return (events ??= build());
+    },
+  };
 }
 
 interface Subscriber {
@@ -37,7 +62,7 @@ interface Subscriber {
 }
 
 export interface SseHub {
-  /** The engine's onBatch listener: renders a committed batch's events and sends them. */
+  /** The engine's onBatch listener: keeps the committed batch and sends its events to the subscribers. */
   publish(batch: CommittedBatch): void;
   /**
    * Adds a client whose response head is written: replays what it missed after `lastEventId` (from memory, else
@@ -51,7 +76,7 @@ export interface SseHub {
 
 /** How many recent batches' events stay in memory for resuming clients, and at most how many events in all. */
 export const MEMORY_BATCHES = 600;
-const MEMORY_EVENTS = 100_000;
+const MEMORY_EVENTS = 50_000;
 /** A replay from the store stops at this many window results: the client gets `event: reset` instead. */
 export const REPLAY_MAX_WINDOWS = 100_000;
 const REPLAY_MAX_BATCHES = 100_000;
@@ -69,19 +94,15 @@ const byWindowKey = (a: WindowResult, b: WindowResult): number =>
 const render = (kind: StreamKind, data: unknown): string => `event: ${kind}\ndata: ${JSON.stringify(data)}\n`;
 
 function windowEvent(batch: number, w: WindowResult): StreamEvent {
-  return { kind: 'window', deviceId: w.deviceId, text: render('window', { batch, ...windowItem(w) }) };
+  return lazyEvent('window', w.deviceId, () => ({ batch, ...windowItem(w) }));
 }
 
 function anomalyEvent(batch: number, a: AnomalyEvent): StreamEvent {
-  return { kind: 'anomaly', deviceId: a.deviceId, text: render('anomaly', { batch, ...a, ts: iso(a.ts) }) };
+  return lazyEvent('anomaly', a.deviceId, () => ({ batch, ...a, ts: iso(a.ts) }));
 }
 
 function batchEvent(b: BatchRow): StreamEvent {
-  return {
-    kind: 'batch',
-    deviceId: null,
-    text: render('batch', { ...b, committedAt: iso(b.committedAt), watermark: isoOrNull(b.watermark) }),
-  };
+  return lazyEvent('batch', null, () => ({ ...b, committedAt: iso(b.committedAt), watermark: isoOrNull(b.watermark) }));
 }
 
 /**
@@ -124,9 +145,9 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
 
   function remember(b: BatchEvents): void {
     memory.push(b);
-    memoryEvents += b.events.length;
+    memoryEvents += b.size;
     while (memory.length > MEMORY_BATCHES || (memoryEvents > MEMORY_EVENTS && memory.length > 1)) {
-      memoryEvents -= memory.shift()!.events.length;
+      memoryEvents -= memory.shift()!.size;
     }
   }
 
@@ -148,7 +169,10 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       if (events === undefined) byBatch.set(batch, (events = []));
       events.push(windowEvent(batch, w));
     }
-    const batches = rows.map((r) => ({ batch: r.batch, events: [...(byBatch.get(r.batch) ?? []), batchEvent(r)] }));
+    const batches = rows.map((r) => {
+      const events = [...(byBatch.get(r.batch) ?? []), batchEvent(r)];
+      return { batch: r.batch, size: events.length, events };
+    });
     return { batches, truncated };
   }
 
@@ -187,22 +211,24 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     publish(committed) {
       if (closed) return;
       const batch = committed.info.batch;
-      const events = [...committed.windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
-      for (const a of committed.anomalies) events.push(anomalyEvent(batch, a));
-      events.push(
-        batchEvent({
-          batch,
-          committedAt: committed.committedAt,
-          records: committed.info.records,
-          late: committed.info.late,
-          duplicates: committed.info.duplicates,
-          rejected: committed.info.rejected,
-          windowsUpdated: committed.info.windowsUpdated,
-          watermark: Number.isFinite(committed.info.watermark) ? committed.info.watermark : null,
-          logOffset: committed.info.logOffset,
-        }),
-      );
-      const b = { batch, events };
+      const { windows, anomalies, info } = committed;
+      const figures: BatchRow = {
+        batch,
+        committedAt: committed.committedAt,
+        records: info.records,
+        late: info.late,
+        duplicates: info.duplicates,
+        rejected: info.rejected,
+        windowsUpdated: info.windowsUpdated,
+        watermark: Number.isFinite(info.watermark) ? info.watermark : null,
+        logOffset: info.logOffset,
+      };
+      const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
+        const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
+        for (const a of anomalies) events.push(anomalyEvent(batch, a));
+        events.push(batchEvent(figures));
+        return events;
+      });
       lastPublished = batch;
       remember(b);
       for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
