@@ -151,7 +151,10 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     }
   }
 
-  /** Batches after `after` from the store: the windows they last wrote (by updated_at), then their figures. */
+  /**
+   * Batches after `after` from the store: the windows they last wrote (by updated_at), then their figures.
+   * SEAM(anomalies): once the analytics step stores anomalies with their batch, they go between the two here.
+   */
   function fromStore(after: number): { batches: BatchEvents[]; truncated: boolean } {
     const rows = store.batchesAfter(after, REPLAY_MAX_BATCHES);
     if (rows.length === 0) return { batches: [], truncated: false };
