@@ -13,7 +13,7 @@ export interface WindowSpec {
 
 export interface Config {
   readonly host: string;
-  readonly http: { readonly port: number };
+  readonly http: { readonly port: number; readonly apiToken: string | null; readonly sseHeartbeatMs: number };
   readonly mqtt: { readonly port: number; readonly forwardTelemetry: boolean };
   readonly dataDir: string;
   readonly batchIntervalMs: number;
@@ -35,6 +35,7 @@ export interface Config {
     readonly lateReadingsMs: number;
   };
   readonly onlineAfterMs: number;
+  readonly recentReadings: { readonly perDevice: number; readonly maxAgeMs: number };
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */

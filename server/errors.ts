@@ -10,6 +10,10 @@ export const ErrorCodes = {
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
+  TS_ERR_BAD_REQUEST: 'invalid request body or header',
+  TS_ERR_NOT_FOUND: 'no such resource (device, route)',
+  TS_ERR_UNAUTHORIZED: 'a write route was called without the API token',
+  TS_ERR_API_TOKEN_REQUIRED: 'HTTP listens beyond loopback without http.apiToken',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

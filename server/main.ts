@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { createApi } from './api/index.ts';
+import type { FastifyInstance } from 'fastify';
+import { createApi, createSseHub } from './api/index.ts';
+import { checkExposure } from './api/auth.ts';
 import { createBroker } from './broker/index.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -14,6 +16,8 @@ export interface Thermostream {
   readonly httpUrl: string;
   readonly mqttUrl: string;
   readonly dbFile: string;
+  /** The HTTP app, for inject() in tests. */
+  readonly http: FastifyInstance;
   /** Shuts every stage down in reverse order; the engine commits what it had received. */
   close(): Promise<void>;
 }
@@ -40,6 +44,7 @@ export interface Faults {
 export async function startThermostream(config: Config, options: StartOptions = {}): Promise<Thermostream> {
   const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
+  checkExposure(config); // before anything binds or opens
   try {
     const store = await createStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
     closers.push(() => store.close());
@@ -56,12 +61,16 @@ export async function startThermostream(config: Config, options: StartOptions = 
       { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
     );
     closers.push(() => broker.close());
-    const api = await createApi(config, { clock, store, engine, ingest });
+    const hub = createSseHub(config, { store, clock });
+    closers.push(() => hub.close());
+    engine.onBatch(hub.publish);
+    const api = await createApi(config, { clock, store, engine, ingest, broker, hub });
     closers.push(() => api.close());
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything
     // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
     const close = async (): Promise<void> => {
+      await hub.close(); // ends the event streams, which would otherwise keep the HTTP server open
       await api.close();
       broker.stopListening();
       ingest.stopAccepting();
@@ -70,7 +79,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       await ingest.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close };
+    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, http: api.app, close };
   } catch (err) {
     await closeAll();
     throw err;
@@ -131,12 +140,12 @@ async function runCli(): Promise<void> {
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' ? 2 : 1);
+      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' || err.code === 'TS_ERR_API_TOKEN_REQUIRED' ? 2 : 1);
     }
     throw err;
   }
   console.log(`thermostream: dashboard  ${app.httpUrl}/`);
-  console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (health ${app.httpUrl}/healthz)`);
+  console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (docs ${app.httpUrl}/docs, health ${app.httpUrl}/healthz)`);
   console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
   console.log(`thermostream: data       ${app.dbFile}`);
 

@@ -1,127 +1,79 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Ajv } from 'ajv';
 import type { Config } from '../config.ts';
-import type { Clock } from '../clock.ts';
-import { FLEET, type Engine } from '../engine/index.ts';
-import { listenError, RejectReasons } from '../errors.ts';
-import { DEVICE_ID } from '../ingest/decode.ts';
-import type { Ingest } from '../ingest/index.ts';
-import type { Store } from '../store/index.ts';
-import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, timeParam, type Query } from './params.ts';
+import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
+import { checkExposure, registerAuth } from './auth.ts';
+import type { ApiDeps } from './deps.ts';
+import { registerDocs } from './docs.ts';
+import { errorHandler } from './request-errors.ts';
+import { deadLettersRoutes } from './routes/dead-letters.ts';
+import { devicesRoutes } from './routes/devices.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { readingsRoutes } from './routes/readings.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { windowsRoutes } from './routes/windows.ts';
+import { SHARED_SCHEMAS } from './schemas.ts';
 import { registerDashboard } from './static.ts';
 
-export interface ApiDeps {
-  config: Config;
-  clock: Clock;
-  store: Store;
-  engine: Engine;
-  ingest: Ingest;
-}
+export type { ApiDeps } from './deps.ts';
+export { createSseHub, type SseHub } from './sse-hub.ts';
 
-const DEVICE_OR_FLEET = new RegExp(`${DEVICE_ID.source}|^\\*$`);
-const REASON = new RegExp(`^(${RejectReasons.join('|')})$`);
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** The HTTP app, not listening: tests use inject(), createApi() listens. */
-export function buildApp(deps: ApiDeps): FastifyInstance {
-  const { config, clock, store, engine, ingest } = deps;
-  const app = Fastify({ logger: false });
+/** `x-expected`: what a parameter takes, in words; the 400's message quotes it. Documentation only for ajv. */
+const expectedKeyword = (ajv: Ajv): Ajv => ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (err instanceof ParamError) {
-      return reply.code(400).send({ error: err.code, message: err.message, parameter: err.parameter, value: err.value });
-    }
-    const status = err.statusCode ?? 500;
-    return reply.code(status).send({ error: err.code ?? 'TS_ERR_INTERNAL', message: err.message });
+/** The HTTP app, ready, not listening: tests use inject(), createApi() listens. */
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    ajv: {
+      // Unknown parameters are refused (not silently removed); one error at a time, with the failing value.
+      customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false, verbose: true },
+      plugins: [expectedKeyword],
+    },
   });
-
-  app.get('/healthz', async () => ({ status: 'ok', batches: engine.stats().batches }));
-
-  app.get('/api/v1/devices', async (req) => {
-    checkKnown(req.query as Query, []);
-    const now = clock.now();
-    return {
-      items: store.devices().map((d) => ({
-        deviceId: d.deviceId,
-        firstSeen: iso(d.firstSeen),
-        lastSeen: iso(d.lastSeen),
-        readings: d.readings,
-        lastTemperature: d.lastTemperature,
-        online: now - d.lastSeen <= config.onlineAfterMs,
-      })),
-    };
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
+  registerAuth(app, deps.config.http.apiToken);
+  await registerDocs(app, VERSION);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
-  app.get('/api/v1/windows', async (req) => {
-    const q = req.query as Query;
-    checkKnown(q, ['deviceId', 'length', 'slide', 'from', 'to', 'limit']);
-    const deviceId = stringParam(q, 'deviceId', DEVICE_OR_FLEET) ?? FLEET;
-    const lengthMs = durationParam(q, 'length') ?? config.windows[0].lengthMs;
-    const slideMs = durationParam(q, 'slide');
-    const spec = config.windows.find((w) => w.lengthMs === lengthMs && (slideMs === undefined || w.slideMs === slideMs));
-    if (spec === undefined) {
-      const configured = config.windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(', ');
-      const [name, value] = slideMs === undefined ? ['length', q.length] : ['slide', q.slide];
-      throw new ParamError(name, String(value), `no such window is configured (length/slide ms: ${configured})`);
-    }
-    const items = store.windows({
-      deviceId,
-      lengthMs,
-      slideMs: spec.slideMs,
-      from: timeParam(q, 'from', -8.64e15),
-      to: timeParam(q, 'to', 8.64e15),
-      limit: intParam(q, 'limit', 100, 1, 10_000),
-    });
-    return { items: items.map((w) => ({ ...w, start: iso(w.start), end: iso(w.end) })) };
-  });
-
-  app.get('/api/v1/dead-letters', async (req) => {
-    const q = req.query as Query;
-    checkKnown(q, ['deviceId', 'reason', 'limit']);
-    const items = store.deadLetters({
-      deviceId: stringParam(q, 'deviceId', DEVICE_ID),
-      reason: stringParam(q, 'reason', REASON),
-      limit: intParam(q, 'limit', 100, 1, 10_000),
-    });
-    return { items: items.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })) };
-  });
-
-  app.get('/api/v1/stats', async () => {
-    const e = engine.stats();
-    const i = ingest.stats();
-    return {
-      batchIntervalMs: e.batchIntervalMs,
-      batches: e.batches,
-      records: e.records,
-      inputRate: e.inputRate,
-      lastBatch: e.lastBatch && {
-        ...e.lastBatch,
-        batchTime: iso(e.lastBatch.batchTime),
-        watermark: Number.isFinite(e.lastBatch.watermark) ? iso(e.lastBatch.watermark) : null,
-      },
-      watermark: e.watermark === null ? null : iso(e.watermark),
-      backlog: i.backlog,
-      heldAcks: i.heldAcks,
-      logEndOffset: i.logEndOffset,
-      replayed: e.replayed,
-      accepted: i.accepted,
-      late: e.late,
-      duplicates: e.duplicates,
-      rejected: { total: i.rejected, byReason: i.rejectedByReason },
-    };
-  });
+  healthRoutes(app, deps);
+  metricsRoutes(app, deps);
+  devicesRoutes(app, deps);
+  windowsRoutes(app, deps);
+  readingsRoutes(app, deps);
+  deadLettersRoutes(app, deps);
+  statsRoutes(app, deps);
+  streamRoutes(app, deps);
+  // Other resources, one line each (their files in routes/; write routes use app.requireToken as preHandler):
+  // registryRoutes(app, deps);   // routes/registry.ts: device registry
+  // anomaliesRoutes(app, deps);  // routes/anomalies.ts: analytics
+  // livyRoutes(app, deps);       // routes/livy.ts: jobs
 
   registerDashboard(app);
+  await app.ready();
   return app;
 }
 
 export interface Api {
+  /** The fastify instance (tests use its inject()). */
+  readonly app: FastifyInstance;
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
 }
 
 export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): Promise<Api> {
-  const app = buildApp({ ...deps, config });
+  checkExposure(config);
+  const app = await buildApp({ ...deps, config });
   try {
     await app.listen({ host: config.host, port: config.http.port });
   } catch (err) {
@@ -131,6 +83,7 @@ export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): 
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
   return {
+    app,
     url: `http://${urlHost(config.host)}:${port}`,
     port,
     close: () => app.close(),

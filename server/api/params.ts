@@ -1,70 +1,85 @@
-import { ThermostreamError } from '../errors.ts';
+import { Type, type TString } from '@sinclair/typebox';
+import { DEVICE_ID } from '../ingest/decode.ts';
+import { ParamError } from './request-errors.ts';
 
-/** Query-string parsing with errors that name the parameter and the value (answered as 400). */
-export class ParamError extends ThermostreamError {
-  constructor(
-    readonly parameter: string,
-    readonly value: string,
-    reason: string,
-  ) {
-    super('TS_ERR_QUERY_PARAM', `invalid query parameter "${parameter}" = ${JSON.stringify(value)}: ${reason}`);
-  }
-}
+/**
+ * Query parameters as JSON Schemas (TypeBox): fastify validates them (a 400 names the parameter, the value and
+ * the `x-expected` text) and @fastify/swagger documents them. What a schema cannot say (a date that matches the
+ * pattern but does not exist, a cursor's content) is checked here, with the same kind of error.
+ */
 
-export type Query = Record<string, string | string[] | undefined>;
+const TIME_PATTERN = '^(-?\\d{1,16}|\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?([Zz]|[+-]\\d{2}:?\\d{2}))?)$';
+const TIME_EXPECTED = 'ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds';
 
-/** Rejects parameters a route does not know, so a typo is not silently ignored. */
-export function checkKnown(query: Query, known: readonly string[]): void {
-  for (const key of Object.keys(query)) {
-    if (!known.includes(key)) {
-      throw new ParamError(key, String(query[key]), `unknown parameter (known: ${known.join(', ')})`);
-    }
-  }
-}
+export const timeParam = (description: string): TString =>
+  Type.String({ pattern: TIME_PATTERN, description: `${description}: ${TIME_EXPECTED}`, 'x-expected': TIME_EXPECTED });
 
-function single(query: Query, name: string): string | undefined {
-  const v = query[name];
-  if (Array.isArray(v)) throw new ParamError(name, v.join(','), 'given more than once');
-  return v === '' ? undefined : v;
-}
+export const durationParam = (description: string): TString =>
+  Type.String({
+    pattern: '^[1-9]\\d{0,9}(ms|s|m|min|h)?$',
+    description: `${description}: milliseconds, or a number with a unit (500ms, 10s, 1m, 1h)`,
+    'x-expected': 'a positive duration such as 10000, 10s, 1m or 1h',
+  });
 
-/** ISO 8601 (with a zone) or epoch milliseconds. */
-export function timeParam(query: Query, name: string, fallback: number): number {
-  const v = single(query, name);
-  if (v === undefined) return fallback;
-  if (/^-?\d+$/.test(v)) return Number(v);
-  if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2}))?$/i.test(v)) {
-    const t = Date.parse(v);
-    if (!Number.isNaN(t)) return t;
-  }
-  throw new ParamError(name, v, 'expected ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds');
+/** Optional in the document; validation fills in the default, so handlers always see a number. */
+export const limitParam = (fallback: number, max = 10_000) =>
+  Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: max,
+    default: fallback,
+    description: `Page size (default ${fallback}, at most ${max}).`,
+    'x-expected': `an integer from 1 to ${max}`,
+  }));
+
+export const cursorParam = () =>
+  Type.String({
+    pattern: '^[A-Za-z0-9_-]{1,400}$',
+    description: 'The `next` value of the previous page.',
+    'x-expected': 'the `next` value of a previous page',
+  });
+
+const DEVICE_ID_EXPECTED = 'a device id matching [A-Za-z0-9._:-]{1,128}';
+export const deviceIdParam = (description: string) =>
+  Type.String({ pattern: DEVICE_ID.source, description, 'x-expected': DEVICE_ID_EXPECTED });
+
+export const deviceOrFleetParam = (description: string) =>
+  Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for the fleet` });
+
+/** A time parameter's value in epoch ms (the schema has checked the form). */
+export function parseTime(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const t = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
+  return t;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
-/** A duration: milliseconds, or a number with a unit (500ms, 10s, 1m, 1h). */
-export function durationParam(query: Query, name: string): number | undefined {
-  const v = single(query, name);
-  if (v === undefined) return undefined;
-  const m = /^(\d+)(ms|s|m|min|h)?$/.exec(v.trim());
-  if (m === null || Number(m[1]) === 0) throw new ParamError(name, v, 'expected a positive duration such as 10000, 10s, 1m or 1h');
+export function parseDuration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)(ms|s|m|min|h)?$/.exec(value)!;
   return Number(m[1]) * UNITS[m[2] ?? 'ms'];
 }
 
-export function intParam(query: Query, name: string, fallback: number, min: number, max: number): number {
-  const v = single(query, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new ParamError(name, v, `expected an integer from ${min} to ${max}`);
-  return n;
+/** Cursors are opaque to clients: the key of the last item of a page, base64url-encoded JSON. */
+export function encodeCursor(key: unknown): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function stringParam(query: Query, name: string, pattern?: RegExp): string | undefined {
-  const v = single(query, name);
-  if (v !== undefined && pattern !== undefined && !pattern.test(v)) {
-    throw new ParamError(name, v, `does not match ${pattern.source}`);
+export function decodeCursor<T>(value: string | undefined, check: (key: unknown) => key is T): T | undefined {
+  if (value === undefined) return undefined;
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
   }
-  return v;
+  if (!check(key)) throw new ParamError('cursor', value, 'expected the `next` value of a previous page of this route');
+  return key;
 }
+
+export const isNumber = (k: unknown): k is number => typeof k === 'number' && Number.isSafeInteger(k);
+export const isString = (k: unknown): k is string => typeof k === 'string';
 
 export const iso = (t: number): string => new Date(t).toISOString();
+export const isoOrNull = (t: number | null): string | null => (t === null || !Number.isFinite(t) ? null : iso(t));

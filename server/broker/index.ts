@@ -30,6 +30,8 @@ export interface Broker {
   readonly aedes: Aedes;
   readonly port: number;
   readonly url: string;
+  /** The listener accepts connections (for /readyz). */
+  readonly listening: boolean;
   /** Stops taking new connections; live ones go on until close(). */
   stopListening(): void;
   /** Lets what was written to the clients (acknowledgements) reach them, then disconnects them. */
@@ -82,6 +84,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     aedes,
     port,
     url: `mqtt://${urlHost(config.host)}:${port}`,
+    get listening() {
+      return server.listening;
+    },
     stopListening() {
       if (server.listening) server.close();
     },

@@ -5,12 +5,17 @@ import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
+import type { WindowResult } from './event-time.ts';
+import type { Reading } from '../ingest/index.ts';
+import { RecentReadings, type RecentQuery } from './recent-readings.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
 export { jobDefinition } from './telemetry.ts';
 
 /** Figures of one micro-batch, as Spark Streaming's BatchInfo reports them, plus the telemetry job's. */
 export interface BatchInfo {
+  /** The batch's number: the checkpoint's count of committed batches, which continues across restarts. */
+  batch: number;
   /** The batch's scheduled time (a multiple of the batch interval after the start). */
   batchTime: number;
   records: number;
@@ -40,8 +45,45 @@ export interface EngineStats {
   lastBatch: BatchInfo | null;
 }
 
+/** A batch whose outputs and checkpoint are committed, as listeners of onBatch see it. */
+export interface CommittedBatch {
+  info: BatchInfo;
+  committedAt: number;
+  /** The window results this batch wrote (open and newly final ones). */
+  windows: readonly WindowResult[];
+  /** The batch's readings without duplicates (late ones included). */
+  readings: readonly Reading[];
+  /** SEAM(anomalies): the anomalies this batch flagged, once the analytics detectors write them; empty until then. */
+  anomalies: readonly AnomalyEvent[];
+}
+
+/** SEAM(anomalies): one flagged reading as the stream and API show it (the analytics step fills these in). */
+export interface AnomalyEvent {
+  deviceId: string;
+  type: string;
+  ts: number;
+  score: number;
+  [field: string]: unknown;
+}
+
+export interface EngineStatus {
+  /** The streaming context runs (not stopped, not failed). */
+  running: boolean;
+  /** When the last batch completed (or the engine started). */
+  lastBatchAt: number;
+  failure: string | null;
+}
+
 export interface Engine {
   stats(): EngineStats;
+  status(): EngineStatus;
+  /**
+   * Calls `listener` once per committed batch, after its transaction (never per reading). A listener that throws
+   * is logged and does not affect the batch. Returns a function that removes the listener.
+   */
+  onBatch(listener: (batch: CommittedBatch) => void): () => void;
+  /** A device's raw readings of the recent past (config.recentReadings), for GET /api/v1/readings. */
+  recentReadings(deviceId: string, from: number, to: number): RecentQuery;
   /** Stops gracefully: everything durable in the log is processed and committed first. */
   close(): Promise<void>;
 }
@@ -96,6 +138,10 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
   let cutInFlight = false;
   let lastPrune = -Infinity;
+  const listeners = new Set<(batch: CommittedBatch) => void>();
+  let lastBatchAt = clock.now();
+  let failure: string | null = null;
+  const recentReadings = new RecentReadings(config.recentReadings.perDevice, config.recentReadings.maxAgeMs, clock.now());
 
   const cuts = new InputDStream<IngestBatch>(ctx, 'ingest-log', {
     take: () => {
@@ -131,7 +177,9 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     const out = committed.get(b.batchTime);
     committed.delete(b.batchTime);
     if (out === undefined) return; // no cut this time: the previous one was still being committed
+    lastBatchAt = clock.now();
     const info: BatchInfo = {
+      batch: out.checkpoint.batches,
       batchTime: b.batchTime,
       records: out.records,
       late: out.late.length,
@@ -150,9 +198,28 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     totals.duplicates += info.duplicates;
     recent.push(info);
     if (recent.length > RECENT) recent.shift();
+    recentReadings.add(out.readings);
+    if (listeners.size === 0) return;
+    const committedBatch: CommittedBatch = {
+      info,
+      committedAt: out.committedAt,
+      windows: out.windows,
+      readings: out.readings,
+      anomalies: [],
+    };
+    for (const listener of listeners) {
+      try {
+        listener(committedBatch);
+      } catch (err) {
+        console.error(`thermostream engine: a batch listener failed: ${(err as Error).message}`);
+      }
+    }
   });
   ctx.start();
-  ctx.awaitTermination().catch((err: Error) => deps.onFatal(err));
+  ctx.awaitTermination().catch((err: Error) => {
+    failure = err.message;
+    deps.onFatal(err);
+  });
 
   return {
     stats() {
@@ -165,6 +232,12 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         watermark: Number.isFinite(job.watermark) ? job.watermark : null,
         lastBatch: recent.at(-1) ?? null,
       };
+    },
+    status: () => ({ running: ctx.state === 'active' && failure === null, lastBatchAt, failure }),
+    recentReadings: (deviceId, from, to) => recentReadings.query(deviceId, from, to, clock.now()),
+    onBatch(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async close() {
       await ingest.drain();

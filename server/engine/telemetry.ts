@@ -13,6 +13,8 @@ export function jobDefinition(config: Pick<Config, 'windows' | 'timeMode'>): str
 export interface JobOutput extends BatchOutput {
   records: number;
   duplicates: number;
+  /** The batch's readings without the duplicates (late ones included), for listeners of committed batches. */
+  readings: readonly Reading[];
 }
 
 /**
@@ -49,11 +51,14 @@ export class TelemetryJob {
     const late: Reading[] = [];
     const devices = new Map<string, DeviceDelta>();
     let duplicates = 0;
-    for (const r of cut.readings) {
+    let duplicateAt: number[] | null = null; // rare: only then is a copy of the readings made
+    for (let i = 0; i < cut.readings.length; i++) {
+      const r = cut.readings[i];
       // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
       // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
       if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival)) {
         duplicates++;
+        (duplicateAt ??= []).push(i);
         continue;
       }
       if (!this.windows.add(r)) late.push(r);
@@ -72,8 +77,19 @@ export class TelemetryJob {
       dedupe: this.dedupe.takeDelta(),
       records: cut.readings.length - duplicates,
       duplicates,
+      readings: duplicateAt === null ? cut.readings : withoutIndices(cut.readings, duplicateAt),
     };
   }
+}
+
+function withoutIndices<T>(items: readonly T[], drop: readonly number[]): T[] {
+  const out: T[] = [];
+  let d = 0;
+  for (let i = 0; i < items.length; i++) {
+    if (d < drop.length && drop[d] === i) d++;
+    else out.push(items[i]);
+  }
+  return out;
 }
 
 function countDevice(devices: Map<string, DeviceDelta>, r: Reading): void {

@@ -6,6 +6,9 @@ import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/eve
 import type { DedupeRow } from '../engine/dedupe.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { createApiQueries, type ApiQueries } from './queries.ts';
+
+export type { BatchRow, OpenAnomaly, UpdatedWindow } from './queries.ts';
 
 /** Per-device figures of one batch, folded into the devices table. */
 export interface DeviceDelta {
@@ -36,6 +39,9 @@ export interface BatchOutput {
   checkpoint: Checkpoint;
   panes: PaneDelta;
   dedupe: readonly DedupeRow[];
+  /** Figures of the batch for its row in batch_log (the SSE stream's replay); 0 when absent. */
+  records?: number;
+  duplicates?: number;
 }
 
 export interface RecoveredState {
@@ -69,10 +75,18 @@ export interface DeviceRow {
 export interface DeadLetterQuery {
   deviceId?: string;
   reason?: string;
+  /** Only dead letters with a smaller id (the previous page's last). */
+  beforeId?: number;
   limit: number;
 }
 
-export interface Store {
+export interface DeviceQuery {
+  /** Only devices whose id sorts after this one (the previous page's last). */
+  after?: string;
+  limit?: number;
+}
+
+export interface Store extends ApiQueries {
   readonly file: string;
   commitBatch(out: BatchOutput): void;
   /** The last committed checkpoint with its operator state, or null on a fresh data dir. */
@@ -82,7 +96,8 @@ export interface Store {
   /** --fresh: forgets the computed windows and the job's state, keeping the log offset, devices and dedupe. */
   resetJob(): void;
   windows(q: WindowQuery): WindowResult[];
-  devices(): DeviceRow[];
+  devices(q?: DeviceQuery): DeviceRow[];
+  device(deviceId: string): DeviceRow | null;
   deadLetters(q: DeadLetterQuery): (DeadLetter & { id: number })[];
   rejectionCounts(): { deviceId: string; reason: string; count: number }[];
   lateCount(): number;
@@ -142,6 +157,7 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   // SQLite has no Infinity in REAL columns that survives every client: store "none yet" as NULL.
   const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
+  const queries = createApiQueries(db, dir);
   const commit = db.transaction((out: BatchOutput) => {
     for (const w of out.windows) upsertWindow.run({ ...w, final: w.final ? 1 : 0, updatedAt: out.committedAt });
     for (const d of out.devices) upsertDevice.run(d);
@@ -152,6 +168,7 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     for (const r of out.late) {
       insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, out.checkpoint.watermark);
     }
+    queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
     for (const p of out.panes.upserts) upsertPane.run(p);
     for (const p of out.panes.deletes) deletePane.run(p);
@@ -176,7 +193,10 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const { windowsMs, deadLettersMs, lateReadingsMs } = config.retention;
   const prune = db.transaction((now: number) => {
     let deleted = 0;
-    if (windowsMs > 0) deleted += pruneWindows.run(now - windowsMs).changes;
+    if (windowsMs > 0) {
+      deleted += pruneWindows.run(now - windowsMs).changes;
+      queries.pruneBatchLog(now - windowsMs); // not counted: bookkeeping of the SSE resume, not results
+    }
     if (deadLettersMs > 0) deleted += pruneDeadLetters.run(now - deadLettersMs).changes;
     if (lateReadingsMs > 0) deleted += pruneLate.run(now - lateReadingsMs).changes;
     return deleted;
@@ -197,12 +217,16 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const selectDevices = db.prepare(`
     SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
       last_temperature AS lastTemperature
-    FROM devices ORDER BY device_id`);
+    FROM devices WHERE device_id > @after ORDER BY device_id LIMIT @limit`);
+  const selectDevice = db.prepare(`
+    SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
+      last_temperature AS lastTemperature
+    FROM devices WHERE device_id = ?`);
   const selectDeadLetters = db.prepare(`
     SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail, payload,
       payload_bytes AS payloadBytes
     FROM dead_letters
-    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@reason IS NULL OR reason = @reason)
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);
   const selectRejections = db.prepare(
     'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
@@ -228,9 +252,16 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     resetJob: () => resetJob(),
     windows: (q) =>
       (selectWindows.all(q) as (Omit<WindowResult, 'final'> & { final: number })[]).map((w) => ({ ...w, final: w.final === 1 })),
-    devices: () => selectDevices.all() as DeviceRow[],
+    ...queries,
+    devices: (q = {}) => selectDevices.all({ after: q.after ?? '', limit: q.limit ?? -1 }) as DeviceRow[],
+    device: (deviceId) => (selectDevice.get(deviceId) as DeviceRow | undefined) ?? null,
     deadLetters: (q) =>
-      selectDeadLetters.all({ deviceId: q.deviceId ?? null, reason: q.reason ?? null, limit: q.limit }) as (DeadLetter & {
+      selectDeadLetters.all({
+        deviceId: q.deviceId ?? null,
+        reason: q.reason ?? null,
+        beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER,
+        limit: q.limit,
+      }) as (DeadLetter & {
         id: number;
       })[],
     rejectionCounts: () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],

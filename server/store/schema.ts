@@ -93,4 +93,25 @@ CREATE TABLE IF NOT EXISTS late_readings (
   watermark   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS late_readings_by_arrival ON late_readings (arrival);
+
+-- One row per committed batch (same transaction): the SSE stream's Last-Event-ID resume reads the batches after the
+-- client's, and the windows they updated by updated_at = committed_at. Pruned with the windows.
+CREATE TABLE IF NOT EXISTS batch_log (
+  batch           INTEGER PRIMARY KEY,
+  committed_at    INTEGER NOT NULL,
+  records         INTEGER NOT NULL,
+  late            INTEGER NOT NULL,
+  duplicates      INTEGER NOT NULL,
+  rejected        INTEGER NOT NULL,
+  windows_updated INTEGER NOT NULL,
+  watermark       REAL,
+  log_offset      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_by_update ON windows (updated_at);
+
+-- /readyz writes here to prove the store accepts writes.
+CREATE TABLE IF NOT EXISTS health_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at INTEGER NOT NULL
+);
 `;

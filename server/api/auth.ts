@@ -1,0 +1,45 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import { ThermostreamError } from '../errors.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * preHandler for write routes (registry, jobs): answers 401 unless the request carries
+     * `Authorization: Bearer <http.apiToken>`. Without a configured token (loopback only) it lets everything through.
+     */
+    requireToken: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/i;
+
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host);
+
+/** The rule the broker follows too: beyond loopback, nothing that writes is open to anyone. */
+export function checkExposure(config: Pick<Config, 'host' | 'http'>): void {
+  if (isLoopback(config.host) || config.http.apiToken) return;
+  throw new ThermostreamError(
+    'TS_ERR_API_TOKEN_REQUIRED',
+    `HTTP would listen on ${config.host}, beyond loopback, without an API token: set http.apiToken in the config file ` +
+      '(at least 16 characters; write routes then require "Authorization: Bearer <token>"), or listen on 127.0.0.1',
+  );
+}
+
+export function registerAuth(app: FastifyInstance, token: string | null): void {
+  const expected = token === null ? null : Buffer.from(token);
+  app.decorate('requireToken', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (expected === null) return;
+    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const given = m === null ? null : Buffer.from(m[1].trim());
+    if (given !== null && given.length === expected.length && timingSafeEqual(given, expected)) return;
+    await reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="thermostream"')
+      .send({
+        error: 'TS_ERR_UNAUTHORIZED',
+        message: given === null ? 'this route needs "Authorization: Bearer <http.apiToken>"' : 'the API token does not match http.apiToken',
+      });
+  });
+}

@@ -1,0 +1,23 @@
+import type { FastifyRequest } from 'fastify';
+
+/** Whether the client asked for CSV (`Accept: text/csv` preferred over JSON). */
+export function wantsCsv(req: FastifyRequest): boolean {
+  const accept = (req.headers.accept ?? '').toLowerCase();
+  const csv = accept.indexOf('text/csv');
+  const json = accept.indexOf('application/json');
+  return csv >= 0 && (json < 0 || csv < json);
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'string' ? v : String(v);
+  // RFC 4180: quote a field holding a comma, a quote or a line break; double the quotes.
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** RFC 4180 CSV with a header line, CRLF line ends; null is an empty field. */
+export function toCsv(columns: readonly string[], rows: readonly Record<string, unknown>[]): string {
+  const lines = [columns.join(',')];
+  for (const row of rows) lines.push(columns.map((c) => cell(row[c])).join(','));
+  return lines.join('\r\n') + '\r\n';
+}

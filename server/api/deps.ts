@@ -1,0 +1,19 @@
+import type { Broker } from '../broker/index.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Engine } from '../engine/index.ts';
+import type { Ingest } from '../ingest/index.ts';
+import type { Store } from '../store/index.ts';
+import type { SseHub } from './sse-hub.ts';
+
+/** What the routes read: every stage, none of them written to except through its own interface. */
+export interface ApiDeps {
+  config: Config;
+  clock: Clock;
+  store: Store;
+  engine: Engine;
+  ingest: Ingest;
+  /** For /readyz (listening) and /metrics (connected clients). */
+  broker: Pick<Broker, 'listening' | 'aedes'>;
+  hub: SseHub;
+}

@@ -1,0 +1,87 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ThermostreamError, type ErrorCode } from '../errors.ts';
+
+const WHERE = {
+  querystring: ['query parameter', 'TS_ERR_QUERY_PARAM'],
+  params: ['path parameter', 'TS_ERR_QUERY_PARAM'],
+  body: ['body field', 'TS_ERR_BAD_REQUEST'],
+  headers: ['header', 'TS_ERR_BAD_REQUEST'],
+} as const satisfies Record<string, readonly [string, ErrorCode]>;
+
+export type RequestPart = keyof typeof WHERE;
+
+/** A bad request part, answered as 400 `{ error, message, parameter, value }`. */
+export class ParamError extends ThermostreamError {
+  constructor(
+    readonly parameter: string,
+    readonly value: string | null,
+    reason: string,
+    part: RequestPart = 'querystring',
+  ) {
+    const [what, code] = WHERE[part];
+    super(code, `invalid ${what} "${parameter}" = ${JSON.stringify(value)}: ${reason}`);
+  }
+}
+
+/** An unknown resource, answered as 404 `{ error, message, parameter, value }`. */
+export class NotFoundError extends ThermostreamError {
+  constructor(
+    readonly parameter: string,
+    readonly value: string,
+    what: string,
+  ) {
+    super('TS_ERR_NOT_FOUND', `no ${what} "${value}"`);
+  }
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+  data?: unknown;
+  parentSchema?: Record<string, unknown>;
+}
+
+/** The value as the client sent it: query strings are coerced in place by validation, so read the raw URL. */
+function rawValue(req: FastifyRequest, part: RequestPart, name: string, data: unknown): string | null {
+  if (part === 'querystring') {
+    const q = req.raw.url?.indexOf('?') ?? -1;
+    const values = new URLSearchParams(q < 0 ? '' : req.raw.url!.slice(q + 1)).getAll(name);
+    if (values.length > 0) return values.join(',');
+  }
+  if (data === undefined || data === null) return null;
+  return typeof data === 'string' ? data : JSON.stringify(data);
+}
+
+/** Maps ajv's first error (fastify stops at the first) to the parameter, its value and what was expected. */
+export function validationError(err: FastifyError, req: FastifyRequest): ParamError {
+  const part = (err.validationContext ?? 'querystring') as RequestPart;
+  const e = (err.validation as unknown as AjvError[])[0];
+  const path = e.instancePath.split('/').slice(1).join('.');
+  if (e.keyword === 'additionalProperties') {
+    const name = [path, e.params.additionalProperty as string].filter(Boolean).join('.');
+    const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
+    return new ParamError(name, rawValue(req, part, name, undefined), `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`, part);
+  }
+  if (e.keyword === 'required') {
+    const name = [path, e.params.missingProperty as string].filter(Boolean).join('.');
+    return new ParamError(name, null, 'required', part);
+  }
+  const value = rawValue(req, part, path, e.data);
+  if (part === 'querystring' && value !== null && new URLSearchParams(req.raw.url!.split('?')[1] ?? '').getAll(path).length > 1) {
+    return new ParamError(path, value, 'given more than once', part);
+  }
+  const expected = e.parentSchema?.['x-expected'];
+  return new ParamError(path, value, typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword), part);
+}
+
+/** The API's error handler: every error answers `{ error, message }`, plus `parameter` and `value` for a 400/404. */
+export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e: Error = err.validation ? validationError(err, req) : err;
+  if (e instanceof ParamError) return reply.code(400).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
+  if (e instanceof NotFoundError) return reply.code(404).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
+  const status = err.statusCode ?? 500;
+  if (status >= 500) req.log.error(err);
+  return reply.code(status).send({ error: err.code ?? 'TS_ERR_INTERNAL', message: err.message });
+}

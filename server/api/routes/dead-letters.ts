@@ -1,0 +1,69 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { RejectReasons } from '../../errors.ts';
+import type { ApiDeps } from '../deps.ts';
+import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, iso, isNumber, limitParam } from '../params.ts';
+import { badRequest, Next } from '../schemas.ts';
+
+const Query = Type.Object(
+  {
+    deviceId: Type.Optional(deviceIdParam('Only this device\'s dead letters.')),
+    reason: Type.Optional(
+      Type.String({
+        enum: [...RejectReasons],
+        description: 'Only this rejection reason.',
+        'x-expected': `one of ${RejectReasons.join(', ')}`,
+      }),
+    ),
+    limit: limitParam(100),
+    cursor: Type.Optional(cursorParam()),
+  },
+  { additionalProperties: false },
+);
+
+const DeadLetterItem = Type.Object(
+  {
+    id: Type.Integer(),
+    receivedAt: Type.String({ format: 'date-time' }),
+    deviceId: Type.Union([Type.String(), Type.Null()], { description: 'null when the topic named no valid device.' }),
+    topic: Type.String(),
+    reason: Type.String({ enum: [...RejectReasons] }),
+    detail: Type.String({ description: 'What was wrong, with the offending value.' }),
+    payload: Type.String({ description: 'The raw payload, truncated to ingest.deadLetterPayloadChars.' }),
+    payloadBytes: Type.Integer({ description: 'The payload\'s full size.' }),
+  },
+  { $id: 'DeadLetter', title: 'DeadLetter' },
+);
+
+const Page = Type.Object({ items: Type.Array(Type.Ref(DeadLetterItem)), next: Next });
+
+export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+  app.addSchema(DeadLetterItem);
+  app.get<{ Querystring: Static<typeof Query> }>(
+    '/api/v1/dead-letters',
+    {
+      schema: {
+        summary: 'Rejected messages',
+        description: 'Newest first; `next` pages on towards older ones.',
+        tags: ['dead-letters'],
+        querystring: Query,
+        response: { 200: Page, ...badRequest },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const rows = store.deadLetters({
+        deviceId: q.deviceId,
+        reason: q.reason,
+        beforeId: decodeCursor(q.cursor, isNumber),
+        limit: q.limit! + 1,
+      });
+      const more = rows.length > q.limit!;
+      const page = more ? rows.slice(0, -1) : rows;
+      return {
+        items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
+        next: more ? encodeCursor(page.at(-1)!.id) : null,
+      };
+    },
+  );
+}

@@ -1,0 +1,111 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../deps.ts';
+import { downsample, splitBudget, type SeriesPoint } from '../downsample.ts';
+import { deviceIdParam, iso, parseTime, timeParam } from '../params.ts';
+import { NotFoundError, ParamError } from '../request-errors.ts';
+import { errors } from '../schemas.ts';
+
+const DEFAULT_SPAN_MS = 3_600_000;
+
+const Query = Type.Object(
+  {
+    deviceId: deviceIdParam('The device.'),
+    from: Type.Optional(timeParam('Start (inclusive; default: an hour before `to`)')),
+    to: Type.Optional(timeParam('End (exclusive; default: now)')),
+    maxPoints: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 1000,
+      description: 'At most this many points (default 1000); more are merged into equal runs.',
+      'x-expected': 'an integer from 1 to 10000',
+    })),
+  },
+  { additionalProperties: false },
+);
+
+const Point = Type.Object({
+  ts: Type.String({ format: 'date-time', description: 'A raw reading\'s ts; a window\'s middle; a merged run\'s first.' }),
+  temperature: Type.Number({ description: 'The reading, or the (count-weighted) average.' }),
+  humidity: Type.Union([Type.Number(), Type.Null()]),
+  count: Type.Integer({ description: 'Readings behind the point.' }),
+  min: Type.Number(),
+  max: Type.Number(),
+  source: Type.String({ enum: ['raw', 'window'], description: 'raw readings (recent past) or the finest window\'s aggregates.' }),
+});
+
+const Series = Type.Object({
+  deviceId: Type.String(),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  rawFrom: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'Raw readings are served from this time on; before it, window aggregates. null: none in [from, to).',
+  }),
+  window: Type.Object({ lengthMs: Type.Integer(), slideMs: Type.Integer() }, { description: 'The window the aggregates come from.' }),
+  items: Type.Array(Point),
+});
+
+export function readingsRoutes(app: FastifyInstance, { config, clock, store, engine }: ApiDeps): void {
+  // The finest configured window: the shortest, then the smallest slide.
+  const finest = [...config.windows].sort((a, b) => a.lengthMs - b.lengthMs || a.slideMs - b.slideMs)[0];
+
+  app.get<{ Querystring: Static<typeof Query> }>(
+    '/api/v1/readings',
+    {
+      schema: {
+        summary: 'A device\'s temperature series for charts',
+        description:
+          'Raw readings of the recent past (kept in memory: the newest recentReadings.perDevice per device, at most ' +
+          'recentReadings.maxAgeMs old, since the server started), the finest window\'s aggregates before that; never ' +
+          'more than maxPoints points, ascending by ts. Not paged: narrow from/to instead.',
+        tags: ['readings'],
+        querystring: Query,
+        response: { 200: Series, ...errors },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const now = clock.now();
+      const to = parseTime('to', q.to, now);
+      const from = parseTime('from', q.from, to - DEFAULT_SPAN_MS);
+      if (from >= to) throw new ParamError('from', q.from ?? iso(from), `expected a time before to (${iso(to)})`);
+      if (store.device(q.deviceId) === null) throw new NotFoundError('deviceId', q.deviceId, 'device');
+
+      const recent = engine.recentReadings(q.deviceId, from, to);
+      const raw: SeriesPoint[] = recent.points.map((p) => ({ ...p, count: 1, min: p.temperature, max: p.temperature, source: 'raw' }));
+      // Windows whose middle lies in [from, min(to, rawFrom)).
+      const half = finest.lengthMs / 2;
+      const aggEnd = Math.min(to, recent.coveredFrom);
+      const windows =
+        aggEnd <= from
+          ? []
+          : store.windows({
+              deviceId: q.deviceId,
+              lengthMs: finest.lengthMs,
+              slideMs: finest.slideMs,
+              from: Math.floor(from - half),
+              to: Math.ceil(aggEnd - half),
+              limit: 1_000_000,
+            });
+      const agg: SeriesPoint[] = windows.map((w) => ({
+        ts: w.start + half,
+        temperature: w.avg,
+        humidity: w.humidityAvg,
+        count: w.count,
+        min: w.min,
+        max: w.max,
+        source: 'window',
+      }));
+      const [forAgg, forRaw] = splitBudget(agg.length, raw.length, q.maxPoints!);
+      const items = [...downsample(agg, forAgg), ...downsample(raw, forRaw)].map((p) => ({ ...p, ts: iso(p.ts) }));
+      return {
+        deviceId: q.deviceId,
+        from: iso(from),
+        to: iso(to),
+        rawFrom: recent.coveredFrom < to ? iso(Math.max(from, recent.coveredFrom)) : null,
+        window: { lengthMs: finest.lengthMs, slideMs: finest.slideMs },
+        items,
+      };
+    },
+  );
+}

@@ -1,0 +1,76 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../deps.ts';
+import { iso, isoOrNull } from '../params.ts';
+import { badRequest } from '../schemas.ts';
+
+const Time = Type.String({ format: 'date-time' });
+const NullableTime = Type.Union([Time, Type.Null()]);
+
+const LastBatch = Type.Object({
+  batch: Type.Integer({ description: 'Batch number (continues across restarts; the SSE event id).' }),
+  batchTime: Time,
+  records: Type.Integer(),
+  late: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Integer(),
+  windowsUpdated: Type.Integer(),
+  schedulingDelayMs: Type.Number(),
+  processingMs: Type.Number(),
+  totalDelayMs: Type.Number(),
+  watermark: NullableTime,
+  logOffset: Type.Integer(),
+});
+
+const Stats = Type.Object({
+  batchIntervalMs: Type.Integer(),
+  batches: Type.Integer({ description: 'Batches committed (continues across restarts).' }),
+  records: Type.Integer({ description: 'Readings processed since start (duplicates not counted).' }),
+  inputRate: Type.Number({ description: 'Readings per second over the last 10 batches.' }),
+  lastBatch: Type.Union([LastBatch, Type.Null()]),
+  watermark: NullableTime,
+  backlog: Type.Integer({ description: 'Durable records the engine has not taken yet.' }),
+  heldAcks: Type.Integer({ description: 'QoS 1 acknowledgements held back (backpressure).' }),
+  logEndOffset: Type.Integer(),
+  replayed: Type.Integer({ description: 'Records replayed from the log at start-up.' }),
+  accepted: Type.Integer({ description: 'Readings accepted since start.' }),
+  late: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()) }),
+  sseClients: Type.Integer({ description: 'Clients connected to GET /api/v1/stream.' }),
+});
+
+export function statsRoutes(app: FastifyInstance, { engine, ingest, hub }: ApiDeps): void {
+  app.get(
+    '/api/v1/stats',
+    {
+      schema: {
+        summary: 'Engine and ingest figures',
+        tags: ['stats'],
+        querystring: Type.Object({}, { additionalProperties: false }),
+        response: { 200: Stats, ...badRequest },
+      },
+    },
+    async () => {
+      const e = engine.stats();
+      const i = ingest.stats();
+      return {
+        batchIntervalMs: e.batchIntervalMs,
+        batches: e.batches,
+        records: e.records,
+        inputRate: e.inputRate,
+        lastBatch: e.lastBatch && { ...e.lastBatch, batchTime: iso(e.lastBatch.batchTime), watermark: isoOrNull(e.lastBatch.watermark) },
+        watermark: isoOrNull(e.watermark),
+        backlog: i.backlog,
+        heldAcks: i.heldAcks,
+        logEndOffset: i.logEndOffset,
+        replayed: e.replayed,
+        accepted: i.accepted,
+        late: e.late,
+        duplicates: e.duplicates,
+        rejected: { total: i.rejected, byReason: i.rejectedByReason },
+        sseClients: hub.clients,
+      };
+    },
+  );
+}

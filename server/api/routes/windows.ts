@@ -1,0 +1,95 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { FLEET } from '../../engine/index.ts';
+import { toCsv, wantsCsv } from '../csv.ts';
+import type { ApiDeps } from '../deps.ts';
+import {
+  cursorParam,
+  decodeCursor,
+  deviceOrFleetParam,
+  durationParam,
+  isNumber,
+  limitParam,
+  parseDuration,
+  parseTime,
+  timeParam,
+  encodeCursor,
+} from '../params.ts';
+import { ParamError } from '../request-errors.ts';
+import { badRequest, Next, WINDOW_FIELDS, windowItem, WindowItem } from '../schemas.ts';
+
+const Query = Type.Object(
+  {
+    deviceId: Type.Optional(deviceOrFleetParam('A device, or * (the default) for fleet-wide windows.')),
+    length: Type.Optional(durationParam('Window length (default: the first configured window)')),
+    slide: Type.Optional(durationParam('Window slide, when several configured windows share a length')),
+    from: Type.Optional(timeParam('Windows starting at or after this time')),
+    to: Type.Optional(timeParam('Windows starting before this time')),
+    limit: limitParam(100),
+    cursor: Type.Optional(cursorParam()),
+  },
+  { additionalProperties: false },
+);
+
+export const WindowsPage = Type.Object({
+  items: Type.Array(Type.Ref(WindowItem)),
+  next: Next,
+});
+
+export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps): void {
+  app.get<{ Querystring: Static<typeof Query> }>(
+    '/api/v1/windows',
+    {
+      schema: {
+        summary: 'Window aggregates',
+        description:
+          'The newest `limit` windows of one device (or the fleet) whose start lies in [from, to), ascending by start. ' +
+          '`next` pages on towards older windows. `Accept: text/csv` answers CSV (header line, the same columns; the ' +
+          'next page\'s cursor in the `x-next-cursor` header).',
+        tags: ['windows'],
+        querystring: Query,
+        response: {
+          200: {
+            description: 'A page of windows',
+            content: {
+              'application/json': { schema: WindowsPage },
+              'text/csv': { schema: Type.String({ description: `Columns: ${WINDOW_FIELDS.join(',')}` }) },
+            },
+          },
+          ...badRequest,
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const lengthMs = parseDuration(q.length) ?? config.windows[0].lengthMs;
+      const slideMs = parseDuration(q.slide);
+      const spec = config.windows.find((w) => w.lengthMs === lengthMs && (slideMs === undefined || w.slideMs === slideMs));
+      if (spec === undefined) {
+        const configured = config.windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(', ');
+        const [name, value] = slideMs === undefined ? ['length', q.length!] : ['slide', q.slide!];
+        throw new ParamError(name, value, `no such window is configured (length/slide ms: ${configured})`);
+      }
+      const before = decodeCursor(q.cursor, isNumber);
+      const to = Math.min(parseTime('to', q.to, 8.64e15), before ?? Infinity);
+      const rows = store.windows({
+        deviceId: q.deviceId ?? FLEET,
+        lengthMs,
+        slideMs: spec.slideMs,
+        from: parseTime('from', q.from, -8.64e15),
+        to,
+        limit: q.limit! + 1,
+      });
+      // Ascending, newest limit + 1: the first is there only to tell whether an older page exists.
+      const more = rows.length > q.limit!;
+      const page = more ? rows.slice(1) : rows;
+      const next = more ? encodeCursor(page[0].start) : null;
+      const items = page.map(windowItem);
+      if (wantsCsv(req)) {
+        if (next !== null) reply.header('x-next-cursor', next);
+        return reply.type('text/csv; charset=utf-8').send(toCsv(WINDOW_FIELDS, items));
+      }
+      return { items, next };
+    },
+  );
+}

@@ -1,0 +1,84 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { WindowResult } from '../engine/index.ts';
+import { iso } from './params.ts';
+
+/** Response schemas shared by several routes (fastify serializes with them; @fastify/swagger documents them). */
+
+const Time = (description: string) => Type.String({ format: 'date-time', description });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Error code (docs/ERRORS.md), e.g. TS_ERR_QUERY_PARAM.' }),
+    message: Type.String({ description: 'What was wrong, naming the parameter, its value and what was expected.' }),
+    parameter: Type.Optional(Type.String({ description: 'The offending parameter (400) or path parameter (404).' })),
+    value: Type.Optional(Nullable(Type.String({ description: 'Its value as sent; null when missing.' }))),
+  },
+  { $id: 'Error', title: 'Error' },
+);
+
+/** 400 and 404 answers, for routes' `response`. */
+export const errors = { 400: Type.Ref(ErrorBody), 404: Type.Ref(ErrorBody) };
+export const badRequest = { 400: Type.Ref(ErrorBody) };
+
+export const WindowItem = Type.Object(
+  {
+    deviceId: Type.String({ description: 'The device, or * for fleet-wide windows.' }),
+    start: Time('Window start (inclusive).'),
+    end: Time('Window end (exclusive).'),
+    lengthMs: Type.Integer(),
+    slideMs: Type.Integer(),
+    count: Type.Integer({ description: 'Readings in the window.' }),
+    avg: Type.Number({ description: 'Temperature, °C.' }),
+    min: Type.Number(),
+    max: Type.Number(),
+    stddev: Type.Number({ description: 'Population standard deviation.' }),
+    last: Type.Number({ description: 'Temperature of the reading with the latest ts.' }),
+    humidityAvg: Nullable(Type.Number()),
+    humidityMin: Nullable(Type.Number()),
+    humidityMax: Nullable(Type.Number()),
+    anomalies: Type.Integer({ description: 'Flagged readings in the window.' }),
+    final: Type.Boolean({ description: 'The watermark has passed the end: the result will not change.' }),
+  },
+  { $id: 'Window', title: 'Window' },
+);
+
+export const WINDOW_FIELDS = Object.keys(WindowItem.properties) as (keyof WindowResult)[];
+
+export function windowItem(w: WindowResult): Record<string, unknown> {
+  return {
+    deviceId: w.deviceId,
+    start: iso(w.start),
+    end: iso(w.end),
+    lengthMs: w.lengthMs,
+    slideMs: w.slideMs,
+    count: w.count,
+    avg: w.avg,
+    min: w.min,
+    max: w.max,
+    stddev: w.stddev,
+    last: w.last,
+    humidityAvg: w.humidityAvg ?? null,
+    humidityMin: w.humidityMin ?? null,
+    humidityMax: w.humidityMax ?? null,
+    anomalies: w.anomalies,
+    final: w.final,
+  };
+}
+
+export const AnomalyItem = Type.Object(
+  {
+    deviceId: Type.String(),
+    type: Type.String({ description: 'Detector, e.g. out_of_range.' }),
+    ts: Time('Event time of the flagged reading.'),
+    score: Type.Number(),
+  },
+  { $id: 'Anomaly', title: 'Anomaly', additionalProperties: true },
+);
+
+export const Next = Nullable(
+  Type.String({ description: 'Pass as `cursor` to get the next page; null on the last page.' }),
+);
+
+/** Every shared schema, added to fastify once so that routes can $ref them. */
+export const SHARED_SCHEMAS = [ErrorBody, WindowItem, AnomalyItem];

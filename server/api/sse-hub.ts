@@ -1,0 +1,258 @@
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { AnomalyEvent, CommittedBatch, WindowResult } from '../engine/index.ts';
+import type { BatchRow, Store } from '../store/index.ts';
+import { iso, isoOrNull } from './params.ts';
+import { windowItem } from './schemas.ts';
+
+export const STREAM_KINDS = ['window', 'anomaly', 'batch'] as const;
+export type StreamKind = (typeof STREAM_KINDS)[number];
+
+export interface StreamFilter {
+  /** null: every device (fleet-wide windows, deviceId *, included). */
+  deviceIds: ReadonlySet<string> | null;
+  kinds: ReadonlySet<StreamKind>;
+}
+
+/** One server-sent event, rendered when first sent (then once for every subscriber it matches). */
+interface StreamEvent {
+  kind: StreamKind;
+  /** null for batch events, which every device filter lets through. */
+  deviceId: string | null;
+  /** `event: …\ndata: …\n`, without the id line and the blank line. */
+  readonly text: string;
+}
+
+/** A batch's events, built (sorted) when first needed: with nobody listening, a batch costs one reference. */
+interface BatchEvents {
+  batch: number;
+  /** How many events, for the memory bound. */
+  size: number;
+  readonly events: StreamEvent[];
+}
+
+function lazyEvent(kind: StreamKind, deviceId: string | null, data: () => unknown): StreamEvent {
+  let text: string | null = null;
+  return {
+    kind,
+    deviceId,
+    get text() {
+      return (text ??= render(kind, data()));
+    },
+  };
+}
+
+function lazyBatch(batch: number, size: number, build: () => StreamEvent[]): BatchEvents {
+  let events: StreamEvent[] | null = null;
+  return {
+    batch,
+    size,
+    get events() {
+      return (events ??= build());
+    },
+  };
+}
+
+interface Subscriber {
+  res: ServerResponse;
+  filter: StreamFilter;
+  /** Batches up to this one were sent (or replayed): live batches at or below it are skipped. */
+  lastBatch: number;
+}
+
+export interface SseHub {
+  /** The engine's onBatch listener: keeps the committed batch and sends its events to the subscribers. */
+  publish(batch: CommittedBatch): void;
+  /**
+   * Adds a client whose response head is written: replays what it missed after `lastEventId` (from memory, else
+   * from the store), then streams live. Returns a function that removes it.
+   */
+  subscribe(res: ServerResponse, filter: StreamFilter, lastEventId: number | null): () => void;
+  readonly clients: number;
+  /** Ends every stream (clients reconnect to the next server with their Last-Event-ID). */
+  close(): Promise<void>;
+}
+
+/** How many recent batches' events stay in memory for resuming clients, and at most how many events in all. */
+export const MEMORY_BATCHES = 600;
+const MEMORY_EVENTS = 50_000;
+/** A replay from the store stops at this many window results: the client gets `event: reset` instead. */
+export const REPLAY_MAX_WINDOWS = 100_000;
+const REPLAY_MAX_BATCHES = 100_000;
+/** A client that does not read (more than this buffered) is disconnected; it resumes with Last-Event-ID. */
+const MAX_BUFFERED_BYTES = 4 << 20;
+
+export interface SseHubDeps {
+  store: Store;
+  clock: Clock;
+}
+
+const byWindowKey = (a: WindowResult, b: WindowResult): number =>
+  a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.lengthMs - b.lengthMs || a.slideMs - b.slideMs || a.start - b.start;
+
+const render = (kind: StreamKind, data: unknown): string => `event: ${kind}\ndata: ${JSON.stringify(data)}\n`;
+
+function windowEvent(batch: number, w: WindowResult): StreamEvent {
+  return lazyEvent('window', w.deviceId, () => ({ batch, ...windowItem(w) }));
+}
+
+function anomalyEvent(batch: number, a: AnomalyEvent): StreamEvent {
+  return lazyEvent('anomaly', a.deviceId, () => ({ batch, ...a, ts: iso(a.ts) }));
+}
+
+function batchEvent(b: BatchRow): StreamEvent {
+  return lazyEvent('batch', null, () => ({ ...b, committedAt: iso(b.committedAt), watermark: isoOrNull(b.watermark) }));
+}
+
+/**
+ * Server-Sent Events of committed batches. Events are numbered by batch (`id:` is the batch number, which continues
+ * across restarts), sent in a fixed order within a batch — windows by (deviceId, lengthMs, slideMs, start), then
+ * anomalies, then the batch's figures — so that memory and the store replay the same sequence. A client's last event
+ * of each batch carries the id: a stream cut inside a batch resumes at that batch's start.
+ */
+export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): SseHub {
+  const { store, clock } = deps;
+  const memory: BatchEvents[] = [];
+  let memoryEvents = 0;
+  let lastPublished = -1; // nothing published by this process yet
+  const subscribers = new Set<Subscriber>();
+  let closed = false;
+  let heartbeat: unknown = null;
+
+  const matches = (s: Subscriber, e: StreamEvent): boolean =>
+    s.filter.kinds.has(e.kind) && (e.deviceId === null || s.filter.deviceIds === null || s.filter.deviceIds.has(e.deviceId));
+
+  /** Writes one batch's events matching the subscriber; the last carries the batch number as id. */
+  function send(s: Subscriber, b: BatchEvents): void {
+    s.lastBatch = b.batch;
+    let chunk = '';
+    let last = -1;
+    for (let i = 0; i < b.events.length; i++) if (matches(s, b.events[i])) last = i;
+    for (let i = 0; i <= last; i++) {
+      const e = b.events[i];
+      if (!matches(s, e)) continue;
+      chunk += i === last ? `id: ${b.batch}\n${e.text}\n` : `${e.text}\n`;
+    }
+    if (chunk !== '') write(s, chunk);
+  }
+
+  function write(s: Subscriber, chunk: string): void {
+    if (s.res.destroyed) return;
+    s.res.write(chunk);
+    if (s.res.writableLength > MAX_BUFFERED_BYTES) s.res.destroy();
+  }
+
+  function remember(b: BatchEvents): void {
+    memory.push(b);
+    memoryEvents += b.size;
+    while (memory.length > MEMORY_BATCHES || (memoryEvents > MEMORY_EVENTS && memory.length > 1)) {
+      memoryEvents -= memory.shift()!.size;
+    }
+  }
+
+  /**
+   * Batches after `after` from the store: the windows they last wrote (by updated_at), then their figures.
+   * SEAM(anomalies): once the analytics step stores anomalies with their batch, they go between the two here.
+   */
+  function fromStore(after: number): { batches: BatchEvents[]; truncated: boolean } {
+    const rows = store.batchesAfter(after, REPLAY_MAX_BATCHES);
+    if (rows.length === 0) return { batches: [], truncated: false };
+    const since = (store.batchCommittedAt(after) ?? rows[0].committedAt - 1) + 1;
+    const windows = store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS + 1);
+    const truncated = windows.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES;
+    // A window belongs to the last batch committed at its updated_at (it may have been rewritten since it was sent).
+    const batchAt = new Map<number, number>();
+    for (const r of rows) batchAt.set(r.committedAt, r.batch);
+    const byBatch = new Map<number, StreamEvent[]>();
+    for (const w of windows) {
+      const batch = batchAt.get(w.updatedAt);
+      if (batch === undefined) continue;
+      let events = byBatch.get(batch);
+      if (events === undefined) byBatch.set(batch, (events = []));
+      events.push(windowEvent(batch, w));
+    }
+    const batches = rows.map((r) => {
+      const events = [...(byBatch.get(r.batch) ?? []), batchEvent(r)];
+      return { batch: r.batch, size: events.length, events };
+    });
+    return { batches, truncated };
+  }
+
+  /** Sends what came after batch `after`: from memory if it still holds the next batch, else from the store. */
+  function resume(s: Subscriber, after: number): void {
+    if (memory.length > 0 && memory[0].batch <= after + 1 && after <= lastPublished) {
+      s.lastBatch = after;
+      for (const b of memory) if (b.batch > after) send(s, b);
+      return;
+    }
+    const known = store.batchCommittedAt(after) !== null;
+    const { batches, truncated } = fromStore(after);
+    if (!known && batches.length === 0) return; // an id this store never had (another data directory): live from now
+    if (truncated) {
+      const reset = { reason: 'too much was missed to replay: reload with the query routes', after };
+      write(s, `event: reset\ndata: ${JSON.stringify(reset)}\n\n`);
+      s.lastBatch = Math.max(lastPublished, batches.at(-1)?.batch ?? -1);
+      return;
+    }
+    s.lastBatch = after;
+    for (const b of batches) send(s, b);
+    for (const b of memory) if (b.batch > s.lastBatch) send(s, b);
+  }
+
+  function scheduleHeartbeat(): void {
+    heartbeat = clock.setTimeout(() => {
+      const line = `: heartbeat ${iso(clock.now())}\n\n`;
+      for (const s of subscribers) write(s, line);
+      if (!closed) scheduleHeartbeat();
+    }, config.http.sseHeartbeatMs);
+    (heartbeat as { unref?: () => void }).unref?.();
+  }
+  scheduleHeartbeat();
+
+  return {
+    publish(committed) {
+      if (closed) return;
+      const batch = committed.info.batch;
+      const { windows, anomalies, info } = committed;
+      const figures: BatchRow = {
+        batch,
+        committedAt: committed.committedAt,
+        records: info.records,
+        late: info.late,
+        duplicates: info.duplicates,
+        rejected: info.rejected,
+        windowsUpdated: info.windowsUpdated,
+        watermark: Number.isFinite(info.watermark) ? info.watermark : null,
+        logOffset: info.logOffset,
+      };
+      const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
+        const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
+        for (const a of anomalies) events.push(anomalyEvent(batch, a));
+        events.push(batchEvent(figures));
+        return events;
+      });
+      lastPublished = batch;
+      remember(b);
+      for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
+    },
+
+    subscribe(res, filter, lastEventId) {
+      const s: Subscriber = { res, filter, lastBatch: lastPublished };
+      if (lastEventId !== null) resume(s, lastEventId);
+      subscribers.add(s);
+      return () => subscribers.delete(s);
+    },
+
+    get clients() {
+      return subscribers.size;
+    },
+
+    async close() {
+      closed = true;
+      if (heartbeat !== null) clock.clearTimeout(heartbeat);
+      for (const s of subscribers) s.res.end();
+      subscribers.clear();
+    },
+  };
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, startServer, waitFor, waitForRecords } from './helpers.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const at = (ms: number): string => new Date(T0 + ms).toISOString();
+const cursor = (key: unknown): string => Buffer.from(JSON.stringify(key)).toString('base64url');
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+interface R {
+  ts: number;
+  temperature: number;
+  humidity?: number;
+}
+
+/** The expected window item: the aggregates of the readings with ts in [start, start + length). */
+function windowOf(deviceId: string, start: number, lengthMs: number, slideMs: number, all: readonly R[], final = true) {
+  const rs = all.filter((r) => r.ts >= start && r.ts < start + lengthMs);
+  const temps = rs.map((r) => r.temperature);
+  const sum = temps.reduce((a, b) => a + b, 0);
+  const sumSq = temps.reduce((a, b) => a + b * b, 0);
+  const avg = sum / rs.length;
+  const hs = rs.filter((r) => r.humidity !== undefined).map((r) => r.humidity!);
+  const last = rs.reduce((a, b) => (b.ts >= a.ts ? b : a));
+  return {
+    deviceId,
+    start: new Date(start).toISOString(),
+    end: new Date(start + lengthMs).toISOString(),
+    lengthMs,
+    slideMs,
+    count: rs.length,
+    avg,
+    min: Math.min(...temps),
+    max: Math.max(...temps),
+    stddev: Math.sqrt(Math.max(0, sumSq / rs.length - avg * avg)),
+    last: last.temperature,
+    humidityAvg: hs.length ? hs.reduce((a, b) => a + b, 0) / hs.length : null,
+    humidityMin: hs.length ? Math.min(...hs) : null,
+    humidityMax: hs.length ? Math.max(...hs) : null,
+    anomalies: 0,
+    final,
+  };
+}
+
+// Device a's readings (seconds after T0): 20@1, 22@3 (40 %RH), 24@9.999 (50 %RH), 30@10; device b: 10@0.5.
+const A: R[] = [
+  { ts: T0 + 1000, temperature: 20 },
+  { ts: T0 + 3000, temperature: 22, humidity: 40 },
+  { ts: T0 + 9999, temperature: 24, humidity: 50 },
+  { ts: T0 + 10_000, temperature: 30 },
+];
+const B: R[] = [{ ts: T0 + 500, temperature: 10 }];
+
+test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inject)', async (t) => {
+  const app = await startServer(t, {
+    // Device r's readings of the present move the watermark past every window of 2026-01-01: all are final.
+    windows: [
+      { lengthMs: 10_000, slideMs: 2000 },
+      { lengthMs: 60_000, slideMs: 60_000 },
+    ],
+  });
+  const client = await connect(t, app.mqttUrl);
+  const started = Date.now();
+  let seq = 0;
+  for (const r of A) await client.publishAsync('devices/a/telemetry', JSON.stringify({ ...r, ts: new Date(r.ts).toISOString(), seq: ++seq }), { qos: 1 });
+  for (const r of B) await client.publishAsync('devices/b/telemetry', JSON.stringify(r), { qos: 1 });
+  await client.publishAsync('devices/a/telemetry', 'not json', { qos: 1 });
+  await client.publishAsync('devices/b/telemetry', '{"temperature":"hot"}', { qos: 1 });
+  // Device r publishes in the present: its readings are served raw.
+  const R0 = Date.now();
+  const Rr: R[] = [0, 100, 200, 300, 400].map((d, i) => ({ ts: R0 + d, temperature: 21 + i }));
+  await client.publishAsync('devices/r/telemetry', JSON.stringify(Rr), { qos: 1 });
+  await waitForRecords(app, A.length + B.length + Rr.length);
+  const get = async (url: string, headers: Record<string, string> = {}) => {
+    const res = await app.http.inject({ method: 'GET', url, headers });
+    return { status: res.statusCode, type: String(res.headers['content-type']), body: res.headers['content-type']?.toString().startsWith('application/json') ? res.json() : res.body, headers: res.headers };
+  };
+  const finished = Date.now() + 1;
+
+  await t.test('windows: pages of the newest first, ascending within a page, until next is null', async () => {
+    const win = (s: number) => windowOf('a', T0 + s * 1000, 10_000, 2000, A);
+    const q = `/api/v1/windows?deviceId=a&from=${T0 - 60_000}&limit=4`;
+    const p1 = await get(q);
+    assert.deepEqual(p1, { ...p1, status: 200 });
+    assert.deepEqual(p1.body, { items: [4, 6, 8, 10].map(win), next: cursor(T0 + 4000) });
+    const p2 = await get(`${q}&cursor=${p1.body.next}`);
+    assert.deepEqual(p2.body, { items: [-4, -2, 0, 2].map(win), next: cursor(T0 - 4000) });
+    const p3 = await get(`${q}&cursor=${p2.body.next}`);
+    assert.deepEqual(p3.body, { items: [-8, -6].map(win), next: null });
+
+    // Fleet-wide (the default, or *), the second window shape by length (1m = 60000 ms), ISO bounds.
+    const fleet = await get(`/api/v1/windows?length=1m&from=${at(0)}&to=${at(1)}`);
+    assert.deepEqual(fleet.body, { items: [windowOf('*', T0, 60_000, 60_000, [...A, ...B])], next: null });
+    assert.deepEqual((await get(`/api/v1/windows?deviceId=*&length=60000&slide=1m&from=${at(0)}&to=${at(1)}`)).body, fleet.body);
+  });
+
+  await t.test('windows as CSV with Accept: text/csv, the next cursor in a header', async () => {
+    const res = await get(`/api/v1/windows?deviceId=a&from=${T0 - 60_000}&limit=2`, { accept: 'text/csv' });
+    assert.equal(res.status, 200);
+    assert.equal(res.type, 'text/csv; charset=utf-8');
+    assert.equal(res.headers['x-next-cursor'], cursor(T0 + 8000));
+    const row = (s: number) => {
+      const w = windowOf('a', T0 + s * 1000, 10_000, 2000, A);
+      return Object.values(w).map((v) => (v === null ? '' : String(v))).join(',');
+    };
+    const header = 'deviceId,start,end,lengthMs,slideMs,count,avg,min,max,stddev,last,humidityAvg,humidityMin,humidityMax,anomalies,final';
+    assert.equal(res.body, `${header}\r\n${row(8)}\r\n${row(10)}\r\n`);
+    assert.equal(row(8), `a,${at(8000)},${at(18_000)},10000,2000,2,27,24,30,3,30,50,50,50,0,true`);
+  });
+
+  await t.test('devices: the list, its pages, one device, 404', async () => {
+    const list = await get('/api/v1/devices');
+    assert.equal(list.status, 200);
+    const seen = (id: string) => list.body.items.find((d: { deviceId: string }) => d.deviceId === id);
+    for (const id of ['a', 'b', 'r']) {
+      const t1 = Date.parse(seen(id).firstSeen);
+      assert.ok(t1 >= started && t1 <= finished && Date.parse(seen(id).lastSeen) >= t1, id);
+    }
+    const device = (id: string, readings: number, lastTemperature: number) => ({
+      deviceId: id,
+      firstSeen: seen(id).firstSeen,
+      lastSeen: seen(id).lastSeen,
+      readings,
+      lastTemperature,
+      online: true,
+    });
+    assert.deepEqual(list.body, { items: [device('a', 4, 30), device('b', 1, 10), device('r', 5, 25)], next: null });
+    const p1 = await get('/api/v1/devices?limit=2');
+    assert.deepEqual(p1.body, { items: [device('a', 4, 30), device('b', 1, 10)], next: cursor('b') });
+    assert.deepEqual((await get(`/api/v1/devices?limit=2&cursor=${p1.body.next}`)).body, { items: [device('r', 5, 25)], next: null });
+
+    const a = await get('/api/v1/devices/a');
+    assert.equal(a.status, 200);
+    assert.deepEqual(a.body, {
+      ...device('a', 4, 30),
+      rejected: { total: 1, byReason: { not_json: 1 } },
+      windows: [windowOf('a', T0 + 10_000, 10_000, 2000, A), windowOf('a', T0, 60_000, 60_000, A)],
+      openAnomalies: [],
+    });
+    const missing = await get('/api/v1/devices/nobody');
+    assert.deepEqual(missing, {
+      ...missing,
+      status: 404,
+      body: { error: 'TS_ERR_NOT_FOUND', message: 'no device "nobody"', parameter: 'id', value: 'nobody' },
+    });
+  });
+
+  await t.test('readings: raw for the recent past, the finest window before it, at most maxPoints', async () => {
+    const raw = await get(`/api/v1/readings?deviceId=r&from=${R0 - 1}&to=${R0 + 1000}`);
+    assert.equal(raw.status, 200);
+    const point = (r: R) => ({ ts: new Date(r.ts).toISOString(), temperature: r.temperature, humidity: null, count: 1, min: r.temperature, max: r.temperature, source: 'raw' });
+    assert.deepEqual(raw.body, {
+      deviceId: 'r',
+      from: new Date(R0 - 1).toISOString(),
+      to: new Date(R0 + 1000).toISOString(),
+      rawFrom: new Date(R0 - 1).toISOString(), // the server started before: every reading since is kept
+      window: { lengthMs: 10_000, slideMs: 2000 },
+      items: Rr.map(point),
+    });
+    // maxPoints 2: two runs of 3 and 2 readings, each its first ts, mean, min, max and count.
+    const two = await get(`/api/v1/readings?deviceId=r&from=${R0}&to=${R0 + 1000}&maxPoints=2`);
+    assert.deepEqual(two.body.items, [
+      { ts: new Date(R0).toISOString(), temperature: 22, humidity: null, count: 3, min: 21, max: 23, source: 'raw' },
+      { ts: new Date(R0 + 300).toISOString(), temperature: 24.5, humidity: null, count: 2, min: 24, max: 25, source: 'raw' },
+    ]);
+
+    // Device a's readings are from long before the server started: the 10 s windows, at their middles.
+    const old = await get(`/api/v1/readings?deviceId=a&from=${at(0)}&to=${at(10_000)}`);
+    const mid = (s: number) => {
+      const w = windowOf('a', T0 + s * 1000, 10_000, 2000, A);
+      return { ts: at(s * 1000 + 5000), temperature: w.avg, humidity: w.humidityAvg, count: w.count, min: w.min, max: w.max, source: 'window' };
+    };
+    assert.deepEqual(old.body, {
+      deviceId: 'a',
+      from: at(0),
+      to: at(10_000),
+      rawFrom: null, // the server started long after: no raw reading of that time is kept
+      window: { lengthMs: 10_000, slideMs: 2000 },
+      items: [-4, -2, 0, 2, 4].map(mid),
+    });
+    const unknown = await get('/api/v1/readings?deviceId=nobody');
+    assert.deepEqual(unknown.body, { error: 'TS_ERR_NOT_FOUND', message: 'no device "nobody"', parameter: 'deviceId', value: 'nobody' });
+    assert.equal(unknown.status, 404);
+  });
+
+  await t.test('dead letters: newest first, filters, pages', async () => {
+    const all = await get('/api/v1/dead-letters');
+    assert.equal(all.status, 200);
+    const [wrongType, notJson] = all.body.items;
+    for (const d of all.body.items) assert.match(d.receivedAt, ISO);
+    assert.deepEqual(all.body, {
+      items: [
+        { id: 2, receivedAt: wrongType.receivedAt, deviceId: 'b', topic: 'devices/b/telemetry', reason: 'wrong_type', detail: wrongType.detail, payload: '{"temperature":"hot"}', payloadBytes: 21 },
+        { id: 1, receivedAt: notJson.receivedAt, deviceId: 'a', topic: 'devices/a/telemetry', reason: 'not_json', detail: notJson.detail, payload: 'not json', payloadBytes: 8 },
+      ],
+      next: null,
+    });
+    assert.match(wrongType.detail, /temperature/);
+    const p1 = await get('/api/v1/dead-letters?limit=1');
+    assert.deepEqual(p1.body, { items: [all.body.items[0]], next: cursor(2) });
+    assert.deepEqual((await get(`/api/v1/dead-letters?limit=1&cursor=${p1.body.next}`)).body, { items: [all.body.items[1]], next: null });
+    assert.deepEqual((await get('/api/v1/dead-letters?reason=not_json&deviceId=a')).body, { items: [all.body.items[1]], next: null });
+    assert.deepEqual((await get('/api/v1/dead-letters?deviceId=r')).body, { items: [], next: null });
+  });
+
+  await t.test('stats, healthz, readyz', async () => {
+    const s = await get('/api/v1/stats');
+    assert.equal(s.status, 200);
+    const e = s.body;
+    assert.equal(typeof e.lastBatch.processingMs, 'number');
+    assert.deepEqual(e, {
+      batchIntervalMs: 100,
+      batches: e.batches,
+      records: 10,
+      inputRate: e.inputRate,
+      lastBatch: { ...e.lastBatch, batch: e.batches },
+      watermark: e.watermark,
+      backlog: 0,
+      heldAcks: 0,
+      logEndOffset: e.logEndOffset,
+      replayed: 0,
+      accepted: 10,
+      late: 0,
+      duplicates: 0,
+      rejected: { total: 2, byReason: { not_json: 1, wrong_type: 1 } },
+      sseClients: 0,
+    });
+    assert.deepEqual(Object.keys(e.lastBatch), [
+      'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'totalDelayMs', 'watermark', 'logOffset',
+    ]);
+    const health = await get('/healthz');
+    assert.deepEqual(health, { ...health, status: 200, body: { status: 'ok', batches: health.body.batches } });
+    assert.ok(health.body.batches >= e.batches);
+    const ready = await get('/readyz');
+    assert.deepEqual(ready, { ...ready, status: 200, body: { status: 'ready', reasons: [] } });
+  });
+
+  await t.test('every 400 names the parameter, the value and what was expected; unknown routes 404', async () => {
+    const QUERY = 'TS_ERR_QUERY_PARAM';
+    const time = 'expected ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds';
+    const cases: [string, string, string | null, string][] = [
+      ['/api/v1/windows?from=yesterday', 'from', 'yesterday', time],
+      ['/api/v1/windows?to=2026-13-01T00:00:00Z', 'to', '2026-13-01T00:00:00Z', time],
+      ['/api/v1/windows?length=7s', 'length', '7s', 'no such window is configured (length/slide ms: 10000/2000, 60000/60000)'],
+      ['/api/v1/windows?length=10s&slide=5s', 'slide', '5s', 'no such window is configured (length/slide ms: 10000/2000, 60000/60000)'],
+      ['/api/v1/windows?length=0', 'length', '0', 'expected a positive duration such as 10000, 10s, 1m or 1h'],
+      ['/api/v1/windows?limit=0', 'limit', '0', 'expected an integer from 1 to 10000'],
+      ['/api/v1/windows?limit=ten', 'limit', 'ten', 'expected an integer from 1 to 10000'],
+      ['/api/v1/windows?limit=1&limit=2', 'limit', '1,2', 'given more than once'],
+      ['/api/v1/windows?deviceId=bad/id', 'deviceId', 'bad/id', 'expected a device id matching [A-Za-z0-9._:-]{1,128}, or * for the fleet'],
+      ['/api/v1/windows?cursor=bad!', 'cursor', 'bad!', 'expected the `next` value of a previous page'],
+      [`/api/v1/windows?cursor=${cursor('x')}`, 'cursor', cursor('x'), 'expected the `next` value of a previous page of this route'],
+      ['/api/v1/windows?colour=red', 'colour', 'red', 'unknown query parameter (known: deviceId, length, slide, from, to, limit, cursor)'],
+      ['/api/v1/devices?limit=10001', 'limit', '10001', 'expected an integer from 1 to 10000'],
+      [`/api/v1/devices?cursor=${cursor(5)}`, 'cursor', cursor(5), 'expected the `next` value of a previous page of this route'],
+      ['/api/v1/devices?deviceId=a', 'deviceId', 'a', 'unknown query parameter (known: limit, cursor)'],
+      ['/api/v1/devices/a?x=1', 'x', '1', 'unknown query parameter (known: none)'],
+      ['/api/v1/readings', 'deviceId', null, 'required'],
+      ['/api/v1/readings?deviceId=a&maxPoints=0', 'maxPoints', '0', 'expected an integer from 1 to 10000'],
+      [`/api/v1/readings?deviceId=a&from=${at(5)}&to=${at(5)}`, 'from', at(5), `expected a time before to (${at(5)})`],
+      ['/api/v1/dead-letters?reason=bad', 'reason', 'bad', 'expected one of bad_topic, payload_too_large, not_json, not_object, missing_temperature, non_finite_temperature, out_of_range, wrong_type, bad_timestamp, future_timestamp, device_mismatch, internal_error'],
+      ['/api/v1/stats?verbose=1', 'verbose', '1', 'unknown query parameter (known: none)'],
+      ['/api/v1/stream?kind=windows', 'kind', 'windows', 'expected window, anomaly, batch, separated by commas'],
+      ['/api/v1/stream?deviceId=a,,b', 'deviceId', 'a,,b', 'expected device ids matching [A-Za-z0-9._:-]{1,128} (or *), separated by commas'],
+      ['/healthz?x=1', 'x', '1', 'unknown query parameter (known: none)'],
+      ['/metrics?x=1', 'x', '1', 'unknown query parameter (known: none)'],
+    ];
+    for (const [url, parameter, value, reason] of cases) {
+      const res = await get(url);
+      assert.equal(res.status, 400, url);
+      assert.deepEqual(
+        res.body,
+        { error: QUERY, message: `invalid query parameter "${parameter}" = ${JSON.stringify(value)}: ${reason}`, parameter, value },
+        url,
+      );
+    }
+    const path = await get('/api/v1/devices/bad%20id');
+    assert.deepEqual(path.body, {
+      error: QUERY,
+      message: 'invalid path parameter "id" = "bad id": expected a device id matching [A-Za-z0-9._:-]{1,128}',
+      parameter: 'id',
+      value: 'bad id',
+    });
+    const header = await get('/api/v1/stream', { 'last-event-id': 'abc' });
+    assert.deepEqual(header, {
+      ...header,
+      status: 400,
+      body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid header "last-event-id" = "abc": expected a batch number (an event id)', parameter: 'last-event-id', value: 'abc' },
+    });
+    const route = await get('/api/v1/nothing?x=1');
+    assert.deepEqual(route, { ...route, status: 404, body: { error: 'TS_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing' } });
+  });
+});

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream, type Thermostream } from '../server/main.ts';
+import { connect, startServer, tempDir, waitFor } from './helpers.ts';
+import { SseClient, type SseEvent } from './sse-client.ts';
+
+async function stream(t: TestContext, url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  const client = new SseClient(url, headers);
+  await client.open();
+  t.after(() => client.close());
+  assert.equal(client.status, 200);
+  return client;
+}
+
+const batchesNow = async (app: Thermostream): Promise<number> =>
+  (await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().batches;
+
+/** The events of batches in (after, upTo]. */
+const between = (events: readonly SseEvent[], after: number, upTo: number): SseEvent[] =>
+  events.filter((e) => e.data.batch > after && e.data.batch <= upTo);
+
+const lastBatch = (c: SseClient): number => Number(c.lastId ?? -1);
+
+// Readings an hour apart with a day of allowed lateness: each window is written by exactly one batch, so what a
+// client missed is the same whether it is replayed from memory or from the store.
+const HOUR = 3_600_000;
+const H0 = Math.floor((Date.now() - 5 * HOUR) / HOUR) * HOUR;
+const CONFIG = { allowedLatenessMs: 86_400_000 };
+const reading = (i: number) => JSON.stringify({ ts: H0 + i * HOUR, temperature: 20 + i, seq: i });
+
+test('a reading published over MQTT is an SSE window event within two batches; filters by device and kind', async (t) => {
+  const app = await startServer(t, { ...CONFIG, http: { port: 0, sseHeartbeatMs: 100 } });
+  const mqtt = await connect(t, app.mqttUrl);
+  const all = await stream(t, `${app.httpUrl}/api/v1/stream`);
+  const d1 = await stream(t, `${app.httpUrl}/api/v1/stream?deviceId=d1&kind=window`);
+  const batches = await stream(t, `${app.httpUrl}/api/v1/stream?kind=batch`);
+
+  const sent = Date.now();
+  await mqtt.publishAsync('devices/d1/telemetry', reading(1), { qos: 1 }); // acknowledged = durable
+  const before = await batchesNow(app);
+  await mqtt.publishAsync('devices/d2/telemetry', reading(1), { qos: 1 });
+  await waitFor('d1\'s window events', () => d1.events.length >= 5);
+  t.diagnostic(`first window event ${Date.now() - sent} ms after the publish (batch interval 100 ms)`);
+  const first = d1.events[0];
+  // Not a timing assertion: counted in batches. The batch after the one in progress takes every durable reading.
+  assert.ok(first.data.batch <= before + 2, `event in batch ${first.data.batch}, ${before} were committed at the PUBACK`);
+
+  // d1's filtered stream: exactly its 5 windows of 10 s sliding by 2 s holding H0 + 1 h, in one batch, the id on the last.
+  const start = H0 + HOUR;
+  const windows = [-8, -6, -4, -2, 0].map((s) => start + s * 1000);
+  assert.deepEqual(
+    d1.events.slice(0, 5).map((e) => [e.event, e.data.deviceId, Date.parse(e.data.start), e.data.count, e.data.avg, e.data.final, e.data.batch]),
+    windows.map((w) => ['window', 'd1', w, 1, 21, false, first.data.batch]),
+  );
+  assert.deepEqual(d1.events.slice(0, 5).map((e) => e.id), [null, null, null, null, String(first.data.batch)]);
+  assert.deepEqual(d1.events[4].data, {
+    batch: first.data.batch,
+    deviceId: 'd1',
+    start: new Date(start).toISOString(),
+    end: new Date(start + 10_000).toISOString(),
+    lengthMs: 10_000,
+    slideMs: 2000,
+    count: 1,
+    avg: 21,
+    min: 21,
+    max: 21,
+    stddev: 0,
+    last: 21,
+    humidityAvg: null,
+    humidityMin: null,
+    humidityMax: null,
+    anomalies: 0,
+    final: false,
+  });
+
+  await waitFor('d2 on the unfiltered stream', () => all.events.some((e) => e.event === 'window' && e.data.deviceId === 'd2'));
+  assert.ok(all.events.some((e) => e.event === 'window' && e.data.deviceId === '*'));
+  assert.ok(all.events.some((e) => e.event === 'batch'));
+  assert.ok(!d1.events.some((e) => e.data.deviceId !== 'd1' || e.event !== 'window'));
+  await waitFor('batch events', () => batches.events.length >= 3);
+  assert.ok(batches.events.every((e) => e.event === 'batch' && e.id === String(e.data.batch)));
+  const b = batches.events.find((e) => e.data.records > 0)!;
+  assert.deepEqual(Object.keys(b.data), ['batch', 'committedAt', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'watermark', 'logOffset']);
+  await waitFor('heartbeats', () => batches.heartbeats >= 2);
+  assert.equal((await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().sseClients, 3);
+});
+
+test('a client that reconnects with Last-Event-ID gets exactly what it missed, from memory', async (t) => {
+  const app = await startServer(t, CONFIG);
+  const mqtt = await connect(t, app.mqttUrl);
+  const witness = await stream(t, `${app.httpUrl}/api/v1/stream`); // stays connected throughout
+  const client = await stream(t, `${app.httpUrl}/api/v1/stream`);
+  await mqtt.publishAsync('devices/d1/telemetry', reading(1), { qos: 1 });
+  await waitFor('the first window', () => client.events.some((e) => e.event === 'window'));
+  client.close();
+  const missedAfter = lastBatch(client);
+
+  await mqtt.publishAsync('devices/d1/telemetry', reading(2), { qos: 1 });
+  await waitFor('the second reading', () => witness.events.some((e) => e.event === 'window' && e.data.avg === 22));
+  await mqtt.publishAsync('devices/d2/telemetry', reading(3), { qos: 1 });
+  await waitFor('the third reading', () => witness.events.some((e) => e.event === 'window' && e.data.avg === 23));
+
+  const back = await stream(t, `${app.httpUrl}/api/v1/stream`, { 'last-event-id': String(missedAfter) });
+  const upTo = lastBatch(witness);
+  await waitFor('the replay', () => lastBatch(back) >= upTo);
+  const missed = between(witness.events, missedAfter, upTo);
+  assert.ok(missed.filter((e) => e.event === 'window').length === 20, 'two readings: 10 windows each (device and fleet)');
+  assert.deepEqual(between(back.events, missedAfter, upTo), missed);
+  assert.ok(back.events.every((e) => e.data.batch > missedAfter), 'nothing it had already');
+
+  // The same with the query parameter (for EventSource's first connection) and a filter.
+  const filtered = await stream(t, `${app.httpUrl}/api/v1/stream?lastEventId=${missedAfter}&deviceId=d2&kind=window`);
+  await waitFor('the filtered replay', () => filtered.events.length >= 5);
+  assert.deepEqual(
+    between(filtered.events, missedAfter, upTo).map((e) => e.data),
+    missed.filter((e) => e.event === 'window' && e.data.deviceId === 'd2').map((e) => e.data),
+  );
+});
+
+test('after a server restart, Last-Event-ID replays from the store exactly what was missed, then goes on live', async (t) => {
+  const dataDir = tempDir(t);
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100, ...CONFIG });
+  const first = await startThermostream(config);
+  let firstOpen = true;
+  t.after(() => (firstOpen ? first.close() : undefined));
+  const mqtt1 = await connect(t, first.mqttUrl);
+  const witness = await stream(t, `${first.httpUrl}/api/v1/stream`);
+  const client = await stream(t, `${first.httpUrl}/api/v1/stream`);
+  await mqtt1.publishAsync('devices/d1/telemetry', reading(1), { qos: 1 });
+  await waitFor('the first window', () => client.events.some((e) => e.event === 'window'));
+  client.close();
+  const missedAfter = lastBatch(client);
+  await mqtt1.publishAsync('devices/d1/telemetry', reading(2), { qos: 1 });
+  await mqtt1.publishAsync('devices/d2/telemetry', reading(3), { qos: 1 });
+  await waitFor('both readings', () => witness.events.filter((e) => e.event === 'window' && e.data.avg >= 22).length === 20);
+  await mqtt1.endAsync();
+  await first.close();
+  firstOpen = false;
+  assert.equal(witness.ended, true, 'the stream ends at shutdown');
+  const upTo = lastBatch(witness);
+
+  const second = await startThermostream(config); // the same data directory: a restart
+  t.after(() => second.close());
+  const back = await stream(t, `${second.httpUrl}/api/v1/stream`, { 'last-event-id': String(missedAfter) });
+  await waitFor('the replay', () => lastBatch(back) >= upTo);
+  const missed = between(witness.events, missedAfter, upTo);
+  assert.equal(missed.filter((e) => e.event === 'window').length, 20);
+  assert.deepEqual(between(back.events, missedAfter, upTo), missed);
+
+  // And live from there: batch numbers go on from the checkpoint.
+  const mqtt2 = await connect(t, second.mqttUrl);
+  await mqtt2.publishAsync('devices/d3/telemetry', reading(4), { qos: 1 });
+  await waitFor('the live window', () => back.events.some((e) => e.event === 'window' && e.data.deviceId === 'd3'));
+  const live = back.events.filter((e) => e.event === 'window' && e.data.deviceId === 'd3');
+  assert.ok(live.every((e) => e.data.batch > upTo));
+  const ids = back.events.filter((e) => e.id !== null).map((e) => Number(e.id));
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids ascend');
+  assert.equal(new Set(ids).size, ids.length, 'no batch twice');
+});

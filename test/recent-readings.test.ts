@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { downsample, splitBudget, type SeriesPoint } from '../server/api/downsample.ts';
+import { RecentReadings } from '../server/engine/recent-readings.ts';
+import type { Reading } from '../server/ingest/index.ts';
+
+const r = (deviceId: string, ts: number, temperature: number, humidity?: number): Reading => ({ deviceId, ts, arrival: ts, temperature, humidity, seq: undefined });
+
+test('recent readings: bounded per device, coverage moves past what was evicted or aged out', () => {
+  const ring = new RecentReadings(3, 1000, 100); // 3 per device, 1 s old at most, started at t = 100
+  ring.add([r('a', 150, 1), r('a', 120, 2, 40), r('b', 130, 9)]);
+  // Ascending by ts whatever the arrival order; humidity null when absent; only [from, to).
+  assert.deepEqual(ring.query('a', 0, 1e9, 200), {
+    coveredFrom: 100,
+    points: [
+      { ts: 120, temperature: 2, humidity: 40 },
+      { ts: 150, temperature: 1, humidity: null },
+    ],
+  });
+  assert.deepEqual(ring.query('a', 121, 150, 200).points, []);
+  // A fourth reading evicts the oldest by arrival (ts 150): raw coverage now starts after it.
+  ring.add([r('a', 160, 3), r('a', 170, 4)]);
+  assert.deepEqual(ring.query('a', 0, 1e9, 200), {
+    coveredFrom: 151,
+    points: [
+      { ts: 160, temperature: 3, humidity: null },
+      { ts: 170, temperature: 4, humidity: null },
+    ],
+  });
+  // Age: at t = 1165, readings before 165 are past maxAgeMs.
+  assert.deepEqual(ring.query('a', 0, 1e9, 1165), { coveredFrom: 165, points: [{ ts: 170, temperature: 4, humidity: null }] });
+  // A device never seen: nothing raw, coverage from the start.
+  assert.deepEqual(ring.query('z', 0, 1e9, 200), { coveredFrom: 100, points: [] });
+  // Growing past the initial capacity keeps the order.
+  const big = new RecentReadings(40, 1e9, 0);
+  big.add(Array.from({ length: 50 }, (_, i) => r('a', i, i)));
+  const q = big.query('a', 0, 1e9, 0);
+  assert.deepEqual([q.coveredFrom, q.points.length, q.points[0].ts, q.points[39].ts], [10, 40, 10, 49]);
+});
+
+test('downsample merges consecutive points into equal runs; the budget is split in proportion', () => {
+  const p = (ts: number, temperature: number, count = 1, humidity: number | null = null): SeriesPoint => ({
+    ts, temperature, humidity, count, min: temperature, max: temperature, source: 'raw',
+  });
+  const pts = [p(0, 10), p(1, 20, 3, 50), p(2, 30), p(3, 40), p(4, 50)];
+  assert.deepEqual(downsample(pts, 5), pts);
+  //   runs of 2:  [10, 20×3] [30, 40] [50]
+  assert.deepEqual(downsample(pts, 3), [
+    { ts: 0, temperature: (10 + 60) / 4, humidity: 50, count: 4, min: 10, max: 20, source: 'raw' },
+    { ts: 2, temperature: 35, humidity: null, count: 2, min: 30, max: 40, source: 'raw' },
+    { ts: 4, temperature: 50, humidity: null, count: 1, min: 50, max: 50, source: 'raw' },
+  ]);
+  assert.equal(downsample(pts, 1).length, 1);
+  assert.deepEqual(splitBudget(3, 4, 10), [3, 4]);
+  assert.deepEqual(splitBudget(900, 100, 10), [9, 1]);
+  assert.deepEqual(splitBudget(1000, 1, 10), [9, 1]);
+  assert.deepEqual(splitBudget(0, 50, 10), [0, 10]);
+});
