@@ -10,6 +10,12 @@ export const ErrorCodes = {
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
+  TS_ERR_JOB_REQUEST: 'invalid job (Livy batch) request',
+  TS_ERR_JOB_FILE: 'the job file is not a file inside the jobs directories',
+  TS_ERR_JOB_NOT_FOUND: 'no job with that id',
+  TS_ERR_JOB_BUILTIN: 'the built-in telemetry job cannot be deleted',
+  TS_ERR_JOB_LIMIT: 'too many jobs running',
+  TS_ERR_JOB_CLOSED: 'the server is shutting down',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

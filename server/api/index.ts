@@ -5,10 +5,12 @@ import { FLEET, type Engine } from '../engine/index.ts';
 import { listenError, RejectReasons } from '../errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { JobRunner } from '../jobs/index.ts';
 import type { Store } from '../store/index.ts';
 import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, timeParam, type Query } from './params.ts';
 import { urlHost } from '../url.ts';
 import { registerDashboard } from './static.ts';
+import { registerLivyRoutes } from './routes/livy.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -16,6 +18,8 @@ export interface ApiDeps {
   store: Store;
   engine: Engine;
   ingest: Ingest;
+  /** User streaming jobs (Livy batches); without it /livy is not served. */
+  jobs?: JobRunner;
 }
 
 const DEVICE_OR_FLEET = new RegExp(`${DEVICE_ID.source}|^\\*$`);
@@ -110,6 +114,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     };
   });
 
+  if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
   registerDashboard(app);
   return app;
 }

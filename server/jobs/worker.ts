@@ -1,0 +1,83 @@
+/**
+ * Runs one job in its worker thread: routes its stdout/stderr to the runner as messages (so they stay in order
+ * with its state), loads the module, calls the function, and waits for every streaming context the job started.
+ * A stop request aborts `job.signal` and stops the job's contexts gracefully; a job that ignores it is terminated by
+ * the runner after `jobs.stopTimeoutMs`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { observeContexts, type StreamingContext } from '../engine/dstream/context.ts';
+import { setTelemetryDefaults } from '../engine/dstream/telemetry-stream.ts';
+import type { FromWorker, JobContext, JobFunction, JobWorkerData, ToWorker } from './protocol.ts';
+
+const data = workerData as JobWorkerData;
+const port = parentPort!;
+const send = (message: FromWorker): void => port.postMessage(message);
+
+for (const stream of ['stdout', 'stderr'] as const) {
+  const target = process[stream];
+  target.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
+    send({ type: 'out', stream, text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8') });
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (typeof cb === 'function') cb();
+    return true;
+  }) as typeof target.write;
+}
+
+const contexts: StreamingContext[] = [];
+const abort = new AbortController();
+let stopping = false;
+
+observeContexts((ctx) => {
+  contexts.push(ctx);
+  if (stopping) queueMicrotask(() => void ctx.stop({ graceful: true }));
+});
+setTelemetryDefaults({ logDir: data.logDir, afterOffset: data.afterOffset });
+
+port.on('message', (message: ToWorker) => {
+  if (message.type !== 'stop' || stopping) return;
+  stopping = true;
+  abort.abort(new Error('the job was asked to stop'));
+  for (const ctx of contexts) void ctx.stop({ graceful: true });
+  // The port would keep the thread alive once the job is done.
+  port.unref();
+});
+
+const job: JobContext = {
+  id: data.id,
+  name: data.name,
+  args: data.args,
+  conf: data.conf,
+  signal: abort.signal,
+  log: (message) => send({ type: 'out', stream: 'stdout', text: `${message}\n` }),
+};
+
+try {
+  const mod = (await import(data.url)) as Record<string, unknown>;
+  const exportName = data.className ?? 'default';
+  const fn = mod[exportName];
+  if (typeof fn !== 'function') {
+    const functions = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    throw new Error(
+      `${data.className === null ? 'the module has no default export function' : `the module exports no function named ${JSON.stringify(data.className)}`}` +
+        ` (exported functions: ${functions.join(', ') || 'none'}; set className to one of them)`,
+    );
+  }
+  if (!stopping) {
+    send({ type: 'running' });
+    await (fn as JobFunction)([...data.args], job);
+    // A job may start its contexts and return: it is done once they have all terminated.
+    await Promise.all(contexts.filter((c) => c.state !== 'initialized').map((c) => c.awaitTermination()));
+  }
+  send({ type: 'done' });
+} catch (err) {
+  send({ type: 'failed', error: describe(err) });
+}
+// Whatever the job left open (sockets, timers) must not keep a finished job alive.
+process.exit(0);
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  let text = err.stack ?? `${err.name}: ${err.message}`;
+  for (let cause = err.cause; cause instanceof Error; cause = cause.cause) text += `\ncaused by: ${cause.stack ?? cause.message}`;
+  return text;
+}
