@@ -8,7 +8,8 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { Thermostream } from '../server/main.ts';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream, type Thermostream } from '../server/main.ts';
 import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -151,6 +152,35 @@ test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs
   const lines = await fullLog(app, 1);
   assert.ok(lines.some((l) => l.endsWith('job 1: did not stop within 1000 ms (jobs.stopTimeoutMs): terminating its thread')), lines.join('\n'));
   assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
+});
+
+test('a job that outgrows its driverMemory is dead, out of memory, and the server keeps serving', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/hog.ts', driverMemory: '64m' });
+  await waitForState(app, 1, 'dead');
+  const lines = await fullLog(app, 1);
+  assert.deepEqual(lines.slice(-2).map((l) => l.replace(/^\[thermostream\] \S+ /, '')), [
+    "out of memory: the job's heap passed its limit of 64 MiB (raise driverMemory)",
+    'job 1: failed',
+  ]);
+  assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
+});
+
+test('shutting the server down stops its running jobs', async (t) => {
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir: tempDir(t), batchIntervalMs: 100, jobs: JOBS });
+  const app = await startThermostream(config);
+  let closed = false;
+  t.after(() => (closed ? undefined : app.close()));
+  const source = await lineServer(t);
+  await livy(app, 'POST', '/livy/batches', { file: 'examples/network-word-count.ts', className: 'main', args: ['127.0.0.1', String(source.port)] });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });
+  await waitForState(app, 1, 'running');
+  await waitForState(app, 2, 'running');
+  const socket = await source.connected;
+  const socketClosed = once(socket, 'close');
+  closed = true;
+  await app.close(); // resolves once both jobs have exited: one stopped gracefully, the other terminated
+  await socketClosed; // the word count's connection went with its job
 });
 
 test('a job that returns is success; Livy fields for a Spark cluster are accepted and reported in its log', async (t) => {
