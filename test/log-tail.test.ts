@@ -122,7 +122,8 @@ test('ctx.telemetryStream() makes a batch of what became durable since the previ
   const clock = new ManualClock(1_000);
   const ctx = new StreamingContext(1000, { clock, log: assert.fail });
   const batches: [number, number[]][] = [];
-  ctx.telemetryStream({ logDir: dir }).foreachBatch((records, time) => void batches.push([time, records.map((r) => r.seq!)]));
+  const telemetry = ctx.telemetryStream({ logDir: dir });
+  telemetry.foreachBatch((records, time) => void batches.push([time, records.map((r) => r.seq!)]));
   ctx.start();
   t.after(() => ctx.stop());
   await append(log, 3, 4);
@@ -138,6 +139,16 @@ test('ctx.telemetryStream() makes a batch of what became durable since the previ
     [3_000, []],
     [4_000, [5]],
   ]);
+  // Each batch's log offset: where a resubmitted job resumes (at-least-once outputs).
+  assert.deepEqual([2_000, 3_000, 4_000, 5_000].map((time) => telemetry.offsetAt(time)), [4, 4, 5, undefined]);
+  const resumed = new StreamingContext(1000, { clock, log: assert.fail });
+  const again: number[] = [];
+  resumed.telemetryStream({ logDir: dir, afterOffset: 3 }).foreachBatch((records) => void again.push(...records.map((r) => r.seq!)));
+  resumed.start();
+  t.after(() => resumed.stop());
+  clock.advance(1000);
+  await resumed.awaitIdle();
+  assert.deepEqual(again, [4, 5]);
   assert.throws(() => new StreamingContext(1000).telemetryStream({ afterOffset: -1, logDir: dir }), {
     code: 'TS_ERR_ARGUMENT',
     message: 'telemetryStream afterOffset must be a non-negative integer, got -1',

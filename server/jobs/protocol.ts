@@ -32,6 +32,8 @@ export interface JobContext {
   readonly id: number;
   readonly name: string | null;
   readonly args: readonly string[];
+  /** The ingest log offset the job's `ctx.telemetryStream()` starts after: the log's end when it was submitted. */
+  readonly startOffset: number;
   /** Livy's `conf`, as submitted. */
   readonly conf: Readonly<Record<string, ConfValue>>;
   /** Aborted when the job is asked to stop (DELETE, server shutdown); its streaming contexts are stopped gracefully too. */

@@ -46,6 +46,7 @@ const job: JobContext = {
   id: data.id,
   name: data.name,
   args: data.args,
+  startOffset: data.afterOffset,
   conf: data.conf,
   signal: abort.signal,
   log: (message) => send({ type: 'out', stream: 'stdout', text: `${message}\n` }),

@@ -21,7 +21,7 @@ import {
 } from './input.ts';
 import { SocketTextReceiver, type SocketTextOptions } from './socket.ts';
 import { BatchLog, type BatchInfo, type StreamingStats } from './stats.ts';
-import { TelemetrySource, type Reading, type TelemetryStreamOptions } from './telemetry-stream.ts';
+import { TelemetryDStream, TelemetrySource, type TelemetryStreamOptions } from './telemetry-stream.ts';
 
 export type ContextState = 'initialized' | 'active' | 'stopped';
 
@@ -156,14 +156,14 @@ export class StreamingContext {
    * The server's live telemetry: the readings made durable in the ingest log, from where the job started (see
    * telemetry-stream.ts and docs/ENGINE.md). Inside a job run by the server no option is needed.
    */
-  telemetryStream(options: TelemetryStreamOptions = {}): DStream<Reading> {
+  telemetryStream(options: TelemetryStreamOptions = {}): TelemetryDStream {
     if (options.maxBytesPerBatch !== undefined && (!Number.isSafeInteger(options.maxBytesPerBatch) || options.maxBytesPerBatch < 1)) {
       throw invalidArgument('telemetryStream maxBytesPerBatch', options.maxBytesPerBatch, 'a positive integer');
     }
     if (options.afterOffset !== undefined && (!Number.isSafeInteger(options.afterOffset) || options.afterOffset < 0)) {
       throw invalidArgument('telemetryStream afterOffset', options.afterOffset, 'a non-negative integer');
     }
-    return new InputDStream<Reading>(this, 'telemetryStream', new TelemetrySource(options, this._log));
+    return new TelemetryDStream(this, new TelemetrySource(options, this._log));
   }
 
   /** The records of all `streams` at each batch time (they must share the same slide). */

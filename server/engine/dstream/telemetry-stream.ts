@@ -7,13 +7,15 @@
  * when the job was submitted) are set by the job's worker; elsewhere pass `logDir` (data/log) and optionally
  * `afterOffset` (default: the end of the log at `start()`).
  *
- * Outputs of a job are at least once, not exactly once: a job keeps no checkpoint, so a job submitted again after a
- * restart starts from the end of the log then (readings in between are not seen), and whatever a job writes
- * elsewhere from `foreachBatch` may be written again if the job fails midway and is resubmitted over a range.
+ * Guarantees: within one run, every reading made durable after the start offset is in exactly one batch, in log
+ * order (unless retention deleted it first, which is reported). A job keeps no checkpoint: for at-least-once
+ * outputs across failures and restarts, a job stores `offsetAt(batchTime)` with what it wrote and is resubmitted with
+ * `afterOffset` set to the last one stored; the batches after it are then computed (and written) again.
  */
 import { LogTail } from '../../ingest/log-tail.ts';
 import type { Reading } from '../../ingest/reading.ts';
-import type { InputSource } from './input.ts';
+import type { StreamingContext } from './context.ts';
+import { InputDStream, type InputSource } from './input.ts';
 
 export type { Reading };
 
@@ -33,8 +35,13 @@ export function setTelemetryDefaults(defaults: { logDir: string; afterOffset: nu
   jobDefaults = defaults;
 }
 
+/** Batch offsets remembered for `offsetAt` (a window needs those of its batches; a sink, the latest). */
+const REMEMBERED_OFFSETS = 10_000;
+
 export class TelemetrySource implements InputSource<Reading> {
   private tail: LogTail | undefined;
+  /** batch time → offset of the last log record read for it. */
+  readonly offsets = new Map<number, number>();
   private readonly logDir: string;
   private readonly maxBytes: number;
 
@@ -56,14 +63,36 @@ export class TelemetrySource implements InputSource<Reading> {
     this.tail = new LogTail(this.logDir, after, this.log);
   }
 
-  take(): readonly Reading[] {
+  take(batchTime: number): readonly Reading[] {
     const readings: Reading[] = [];
-    this.tail?.poll(readings, this.maxBytes);
+    if (this.tail === undefined) return readings;
+    this.tail.poll(readings, this.maxBytes);
+    this.offsets.set(batchTime, this.tail.position - 1);
+    if (this.offsets.size > REMEMBERED_OFFSETS) this.offsets.delete(this.offsets.keys().next().value!);
     return readings;
   }
 
   stop(): void {
     this.tail?.close();
     this.tail = undefined;
+  }
+}
+
+/** The stream `ctx.telemetryStream()` returns: readings, and the log offset each batch has read up to. */
+export class TelemetryDStream extends InputDStream<Reading> {
+  private readonly telemetry: TelemetrySource;
+
+  constructor(context: StreamingContext, source: TelemetrySource) {
+    super(context, 'telemetryStream', source);
+    this.telemetry = source;
+  }
+
+  /**
+   * The ingest log offset that the batch at `batchTime` (and every batch before it) has read up to: resubmitting the
+   * job with `afterOffset` set to it resumes right after that batch. Undefined for a batch not cut yet, or one of
+   * the more than 10,000 batches ago.
+   */
+  offsetAt(batchTime: number): number | undefined {
+    return this.telemetry.offsets.get(batchTime);
   }
 }
