@@ -183,6 +183,34 @@ test('shutting the server down stops its running jobs', async (t) => {
   await socketClosed; // the word count's connection went with its job
 });
 
+test('a job that prints in a tight loop has its output rate-limited, the drop said in its log', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/chatty.ts' });
+  await waitForState(app, 1, 'success');
+  const { body } = await getJson(`${app.httpUrl}/livy/batches/1/log?size=2`);
+  assert.ok(body.total > 1000 && body.total < 40_000, `about 1 MiB/s of 40-byte lines, not more: ${body.total} lines`);
+  assert.equal(body.size, 2);
+  assert.match(body.log[0], /^\[thermostream\] \d+ bytes of output dropped: the job wrote more than 1048576 bytes\/s$/);
+  assert.match(body.log[1], /^\[thermostream\] \S+ job 1: finished$/);
+});
+
+test('beyond jobs.maxRunning a submission gets a 429; a finished job frees its place', async (t) => {
+  const app = await startServer(t, { jobs: { ...JOBS, maxRunning: 1 } });
+  const wordCount = { file: 'examples/network-word-count.ts', className: 'main', args: ['127.0.0.1', '1'] }; // refused: it retries
+  assert.equal((await livy(app, 'POST', '/livy/batches', wordCount)).status, 201);
+  const message = '1 jobs are starting or running, the most jobs.maxRunning allows: delete one first';
+  assert.deepEqual(await livy(app, 'POST', '/livy/batches', wordCount), {
+    status: 429,
+    body: { error: 'TS_ERR_JOB_LIMIT', message, msg: message },
+  });
+  await waitForState(app, 1, 'running');
+  await waitFor('the reconnect to be logged', async () =>
+    (await fullLog(app, 1)).some((l) => /^\[dstream\] socketTextStream: 127.0.0.1:1: .*; reconnecting$/.test(l)),
+  );
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  assert.equal((await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/hello.ts', className: 'hello' })).status, 201);
+});
+
 test('a job that returns is success; Livy fields for a Spark cluster are accepted and reported in its log', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   const created = await livy(app, 'POST', '/livy/batches', {

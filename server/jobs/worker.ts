@@ -11,12 +11,75 @@ import type { FromWorker, JobContext, JobFunction, JobWorkerData, ToWorker } fro
 
 const data = workerData as JobWorkerData;
 const port = parentPort!;
-const send = (message: FromWorker): void => port.postMessage(message);
+
+/**
+ * Output reaches the runner (on the server's thread) in chunks, at most OUTPUT_BYTES_PER_SECOND of it: a job that
+ * prints in a tight loop costs the server a few dozen messages a second, not one per line. What is over the rate
+ * is dropped, and the drop is said in the log.
+ */
+const OUTPUT_BYTES_PER_SECOND = 1024 * 1024;
+const CHUNK_BYTES = 64 * 1024;
+/** Writes sent at once each second; beyond that, output is gathered and sent at least every FLUSH_MS. */
+const IMMEDIATE_PER_SECOND = 100;
+const FLUSH_MS = 50;
+let lastFlush = 0;
+let flushes = 0;
+const pending = { stdout: '', stderr: '' };
+let flushScheduled = false;
+let windowStart = Date.now();
+let windowBytes = 0;
+let dropped = 0;
+
+function flushOutput(): void {
+  flushScheduled = false;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (pending[stream] === '') continue;
+    port.postMessage({ type: 'out', stream, text: pending[stream] } satisfies FromWorker);
+    pending[stream] = '';
+    lastFlush = Date.now();
+    flushes++;
+  }
+}
+
+function noteDrops(): void {
+  if (dropped > 0) pending.stderr += `[thermostream] ${dropped} bytes of output dropped: the job wrote more than ${OUTPUT_BYTES_PER_SECOND} bytes/s\n`;
+  dropped = 0;
+}
+
+function output(stream: 'stdout' | 'stderr', text: string): void {
+  const now = Date.now();
+  if (now - windowStart >= 1000) {
+    noteDrops();
+    windowStart = now;
+    windowBytes = 0;
+    flushes = 0;
+  }
+  if (windowBytes + text.length > OUTPUT_BYTES_PER_SECOND) {
+    dropped += text.length;
+    return;
+  }
+  windowBytes += text.length;
+  pending[stream] += text;
+  // A job that writes a line now and then has it sent at once (even if it then blocks its thread); one that writes
+  // in a loop has its output gathered.
+  if (flushes < IMMEDIATE_PER_SECOND || pending[stream].length >= CHUNK_BYTES || now - lastFlush >= FLUSH_MS) flushOutput();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushOutput);
+  }
+}
+
+/** State messages flush the output first, so the log keeps the order in which things happened. */
+const send = (message: FromWorker): void => {
+  noteDrops();
+  flushOutput();
+  port.postMessage(message);
+};
 
 for (const stream of ['stdout', 'stderr'] as const) {
   const target = process[stream];
   target.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
-    send({ type: 'out', stream, text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8') });
+    output(stream, typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     const cb = typeof encoding === 'function' ? encoding : callback;
     if (typeof cb === 'function') cb();
     return true;
@@ -49,7 +112,7 @@ const job: JobContext = {
   startOffset: data.afterOffset,
   conf: data.conf,
   signal: abort.signal,
-  log: (message) => send({ type: 'out', stream: 'stdout', text: `${message}\n` }),
+  log: (message) => output('stdout', `${message}\n`),
 };
 
 try {
