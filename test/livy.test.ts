@@ -291,7 +291,7 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/state`), notFound);
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/log`), notFound);
   assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/7'), notFound);
-  const badId = 'invalid batch id = "x": a batch id is a non-negative integer';
+  const badId = 'invalid id = "x": an id is a non-negative integer';
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/x`), {
     status: 400,
     body: { error: 'TS_ERR_QUERY_PARAM', message: badId, msg: badId, parameter: 'id', value: 'x' },
@@ -379,3 +379,49 @@ function parseWindows(lines: string[]): [string, number][][] {
   }
   return windows.filter((w) => w.length > 0);
 }
+
+test('/api/v1/jobs is the same resource under the API\'s conventions', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const created = await livy(app, 'POST', '/api/v1/jobs', { file: 'test/fixtures/jobs/hello.ts', className: 'hello', args: ['api'], name: 'hi' });
+  assert.equal(created.status, 201);
+  assert.match(created.body.submittedAt, ISO);
+  assert.deepEqual(created.body, {
+    id: 1,
+    name: 'hi',
+    state: 'starting',
+    builtIn: false,
+    file: 'test/fixtures/jobs/hello.ts',
+    className: 'hello',
+    submittedAt: created.body.submittedAt,
+    startedAt: null,
+    endedAt: null,
+  });
+  await waitForState(app, 1, 'success'); // the Livy view of the same job
+  const job = await getJson(`${app.httpUrl}/api/v1/jobs/1`);
+  assert.equal(job.body.state, 'success');
+  assert.match(job.body.endedAt, ISO);
+
+  const first = await getJson(`${app.httpUrl}/api/v1/jobs?limit=1`);
+  assert.deepEqual(first.body.items.map((j: any) => [j.id, j.name, j.state, j.builtIn]), [[0, 'telemetry', 'running', true]]);
+  assert.equal(first.body.next, '1');
+  const second = await getJson(`${app.httpUrl}/api/v1/jobs?limit=1&cursor=${first.body.next}`);
+  assert.deepEqual({ ...second.body, items: second.body.items.map((j: any) => j.id) }, { items: [1], next: null });
+
+  const log = await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=1&limit=2`);
+  assert.deepEqual(log, { status: 200, body: { id: 1, from: 1, total: 5, lines: ['hello api', 'name hi, conf {}'] } });
+
+  const deleted = await fetch(`${app.httpUrl}/api/v1/jobs/1`, { method: 'DELETE' });
+  assert.equal(deleted.status, 204);
+  assert.deepEqual(await getJson(`${app.httpUrl}/api/v1/jobs/1`), {
+    status: 404,
+    body: { error: 'TS_ERR_JOB_NOT_FOUND', message: 'job 1 not found' },
+  });
+  assert.deepEqual(await livy(app, 'DELETE', '/api/v1/jobs/0'), {
+    status: 403,
+    body: { error: 'TS_ERR_JOB_BUILTIN', message: 'batch 0 is the built-in telemetry job: it runs as long as the server and cannot be deleted' },
+  });
+  assert.deepEqual(await getJson(`${app.httpUrl}/api/v1/jobs?limit=0`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "limit" = "0": expected an integer from 1 to 10000', parameter: 'limit', value: '0' },
+  });
+});

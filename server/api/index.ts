@@ -11,6 +11,7 @@ import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, time
 import { urlHost } from '../url.ts';
 import { registerDashboard } from './static.ts';
 import { registerLivyRoutes } from './routes/livy.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -115,6 +116,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   });
 
   if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
+  if (deps.jobs) registerJobRoutes(app, { jobs: deps.jobs });
   registerDashboard(app);
   return app;
 }

@@ -17,19 +17,20 @@ const BATCH_LOG_LINES = 10;
 const DEFAULT_LOG_SIZE = 100;
 const DEFAULT_PAGE_SIZE = 100;
 
-type Query = Record<string, string | string[] | undefined>;
+export type Query = Record<string, string | string[] | undefined>;
 
-class LivyParamError extends Error {
+/** A bad query parameter or id (400), shared with routes/jobs.ts. */
+export class LivyParamError extends Error {
   constructor(
     readonly parameter: string,
     readonly value: string,
     reason: string,
   ) {
-    super(`invalid ${parameter === 'id' ? 'batch id' : `query parameter "${parameter}"`} = ${JSON.stringify(value)}: ${reason}`);
+    super(`invalid ${parameter === 'id' ? 'id' : `query parameter "${parameter}"`} = ${JSON.stringify(value)}: ${reason}`);
   }
 }
 
-function intParam(query: Query, name: string, min: number, max: number): number | undefined {
+export function intParam(query: Query, name: string, min: number, max: number): number | undefined {
   const v = query[name];
   if (v === undefined || v === '') return undefined;
   if (Array.isArray(v)) throw new LivyParamError(name, v.join(','), 'given more than once');
@@ -39,7 +40,7 @@ function intParam(query: Query, name: string, min: number, max: number): number 
 }
 
 /** Livy clients add `doAs` (impersonation) to any request: accepted and ignored, like the body's proxyUser. */
-function checkKnown(query: Query, known: readonly string[]): void {
+export function checkKnown(query: Query, known: readonly string[]): void {
   for (const key of Object.keys(query)) {
     if (!known.includes(key) && key !== 'doAs') {
       throw new LivyParamError(key, String(query[key]), `unknown parameter (known: ${known.join(', ') || 'none'})`);
@@ -47,9 +48,9 @@ function checkKnown(query: Query, known: readonly string[]): void {
   }
 }
 
-function batchId(params: unknown): number {
+export function batchId(params: unknown): number {
   const raw = (params as { id: string }).id;
-  if (!/^\d{1,15}$/.test(raw)) throw new LivyParamError('id', raw, 'a batch id is a non-negative integer');
+  if (!/^\d{1,15}$/.test(raw)) throw new LivyParamError('id', raw, 'an id is a non-negative integer');
   return Number(raw);
 }
 
