@@ -113,11 +113,11 @@ export function createJobRunner(config: Config, deps: JobRunnerDeps): JobRunner 
       const request = parseBatchRequest(body, { dirs: settings.dirs, cwd, defaultDriverMemory: settings.driverMemory });
       const active = [...jobs.values()].filter((j) => !j.finished).length;
       if (active >= settings.maxRunning) {
-        throw new JobError(
-          'TS_ERR_JOB_LIMIT',
-          `${active} jobs are starting or running, the most jobs.maxRunning allows: delete one first`,
-          429,
-        );
+        const message =
+          settings.maxRunning === 0
+            ? 'job submission is disabled on this server (jobs.maxRunning = 0)'
+            : `${active} jobs are starting or running, the most jobs.maxRunning allows: delete one first`;
+        throw new JobError('TS_ERR_JOB_LIMIT', message, 429);
       }
       const id = nextId++;
       const job = new Job(id, request, {

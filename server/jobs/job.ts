@@ -135,9 +135,10 @@ export class Job {
     if (this.stopRequested) {
       this.state = 'killed';
       this.note('killed');
-    } else if (outcome?.ok) {
+    } else if (outcome?.ok || (outcome === undefined && code === 0)) {
+      // Without a result, exit code 0 is the job's own process.exit(0).
       this.state = 'success';
-      this.note('finished');
+      this.note(outcome ? 'finished' : 'finished (it called process.exit(0))');
     } else {
       this.state = 'dead';
       this.note(outcome ? 'failed' : `its thread exited with code ${code}`);
