@@ -36,6 +36,14 @@ export interface Config {
   };
   readonly onlineAfterMs: number;
   readonly recentReadings: { readonly perDevice: number; readonly maxAgeMs: number };
+  readonly jobs: {
+    readonly dirs: readonly string[];
+    readonly maxRunning: number;
+    readonly driverMemory: string;
+    readonly stopTimeoutMs: number;
+    readonly logLines: number;
+    readonly retainFinished: number;
+  };
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */

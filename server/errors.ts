@@ -14,6 +14,12 @@ export const ErrorCodes = {
   TS_ERR_NOT_FOUND: 'no such resource (device, route)',
   TS_ERR_UNAUTHORIZED: 'a write route was called without the API token',
   TS_ERR_API_TOKEN_REQUIRED: 'HTTP listens beyond loopback without http.apiToken',
+  TS_ERR_JOB_REQUEST: 'invalid job (Livy batch) request',
+  TS_ERR_JOB_FILE: 'the job file is not a file inside the jobs directories',
+  TS_ERR_JOB_NOT_FOUND: 'no job with that id',
+  TS_ERR_JOB_BUILTIN: 'the built-in telemetry job cannot be deleted',
+  TS_ERR_JOB_LIMIT: 'too many jobs running',
+  TS_ERR_JOB_CLOSED: 'the server is shutting down',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -7,7 +7,8 @@ import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
-import { createIngest } from './ingest/index.ts';
+import { createIngest, ingestLogDir } from './ingest/index.ts';
+import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -56,6 +57,13 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => ingest.close());
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
+    const jobs = createJobRunner(config, {
+      clock,
+      logDir: ingestLogDir(config),
+      logEndOffset: () => ingest.stats().logEndOffset,
+      telemetryLog: () => describeTelemetryJob(config, engine.stats()),
+    });
+    closers.push(() => jobs.close());
     const broker = await createBroker(
       { host: config.host, port: config.mqtt.port },
       { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
@@ -64,14 +72,16 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
     engine.onBatch(hub.publish);
-    const api = await createApi(config, { clock, store, engine, ingest, broker, hub });
+    const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs });
     closers.push(() => api.close());
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything
     // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
+    // Running jobs are stopped before the engine (they read the log the engine's stages own).
     const close = async (): Promise<void> => {
       await hub.close(); // ends the event streams, which would otherwise keep the HTTP server open
       await api.close();
+      await jobs.close();
       broker.stopListening();
       ingest.stopAccepting();
       await engine.close();

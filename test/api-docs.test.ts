@@ -106,4 +106,15 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
   );
   t.after(() => withToken.close());
   assert.equal((await withToken.http.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  // Every write route of the server is guarded.
+  const writes = [
+    { method: 'POST', url: '/livy/batches', payload: { file: 'examples/network-word-count.ts' } },
+    { method: 'DELETE', url: '/livy/batches/1' },
+    { method: 'POST', url: '/api/v1/jobs', payload: { file: 'examples/network-word-count.ts' } },
+    { method: 'DELETE', url: '/api/v1/jobs/1' },
+  ] as const;
+  for (const w of writes) {
+    const res = await withToken.http.inject(w);
+    assert.equal(res.statusCode, 401, `${w.method} ${w.url} without a token`);
+  }
 });

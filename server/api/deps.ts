@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Engine } from '../engine/index.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { JobRunner } from '../jobs/index.ts';
 import type { Store } from '../store/index.ts';
 import type { SseHub } from './sse-hub.ts';
 
@@ -16,4 +17,6 @@ export interface ApiDeps {
   /** For /readyz (listening) and /metrics (connected clients). */
   broker: Pick<Broker, 'listening' | 'aedes'>;
   hub: SseHub;
+  /** User streaming jobs (Livy batches); without it /livy and /api/v1/jobs are not served. */
+  jobs?: JobRunner;
 }

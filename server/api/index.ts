@@ -18,6 +18,8 @@ import { streamRoutes } from './routes/stream.ts';
 import { windowsRoutes } from './routes/windows.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { registerDashboard } from './static.ts';
+import { registerLivyRoutes } from './routes/livy.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
 
 export type { ApiDeps } from './deps.ts';
 export { createSseHub, type SseHub } from './sse-hub.ts';
@@ -56,8 +58,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Other resources, one line each (their files in routes/; write routes use app.requireToken as preHandler):
   // registryRoutes(app, deps);   // routes/registry.ts: device registry
   // anomaliesRoutes(app, deps);  // routes/anomalies.ts: analytics
-  // livyRoutes(app, deps);       // routes/livy.ts: jobs
-
+  if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
+  if (deps.jobs) registerJobRoutes(app, { jobs: deps.jobs });
   registerDashboard(app);
   await app.ready();
   return app;

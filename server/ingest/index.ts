@@ -42,6 +42,9 @@ export interface Ingest {
   close(): Promise<void>;
 }
 
+/** Where the durable ingest log's segment files live (jobs tail them: server/ingest/log-tail.ts). */
+export const ingestLogDir = (config: Config): string => join(config.dataDir, 'log');
+
 export interface IngestDeps {
   clock: Clock;
   /** Recovery: the checkpoint's log offset; durable records after it are replayed into the first batch. */
@@ -58,7 +61,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   const { clock } = deps;
   const limits = config.ingest;
   const log = IngestLog.open({
-    dir: join(config.dataDir, 'log'),
+    dir: ingestLogDir(config),
     segmentBytes: limits.segmentBytes,
     maxBacklog: limits.maxBacklog,
     fsync: limits.fsync,

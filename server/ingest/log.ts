@@ -18,8 +18,9 @@ export interface IngestLogOptions {
   onFatal: (err: Error) => void;
 }
 
-const SEGMENT = /^(\d{20})\.seg$/;
-const segmentName = (firstOffset: number): string => `${String(firstOffset).padStart(20, '0')}.seg`;
+/** A segment file is named by the offset of its first record (shared with log-tail.ts, the jobs' reader). */
+export const SEGMENT = /^(\d{20})\.seg$/;
+export const segmentName = (firstOffset: number): string => `${String(firstOffset).padStart(20, '0')}.seg`;
 
 /** A durable block not taken by the engine yet: its bytes and the offset of its first record. */
 interface DurableBlock {

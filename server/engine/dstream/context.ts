@@ -21,6 +21,7 @@ import {
 } from './input.ts';
 import { SocketTextReceiver, type SocketTextOptions } from './socket.ts';
 import { BatchLog, type BatchInfo, type StreamingStats } from './stats.ts';
+import { TelemetryDStream, TelemetrySource, type TelemetryStreamOptions } from './telemetry-stream.ts';
 
 export type ContextState = 'initialized' | 'active' | 'stopped';
 
@@ -53,6 +54,16 @@ class Deferred<T> {
     this.resolve = resolve;
     this.reject = reject;
   });
+}
+
+let observer: ((ctx: StreamingContext) => void) | undefined;
+
+/**
+ * @internal The job worker (server/jobs/worker.ts) learns of every context a job creates, so that a DELETE can ask
+ * them to stop gracefully.
+ */
+export function observeContexts(fn: (ctx: StreamingContext) => void): void {
+  observer = fn;
 }
 
 export class StreamingContext {
@@ -94,6 +105,7 @@ export class StreamingContext {
     this.batchLog = new BatchLog(retained);
     // Awaiting termination is optional: mark the promise handled so a failure is not an unhandled rejection.
     this.termination.promise.catch(() => {});
+    observer?.(this);
   }
 
   get state(): ContextState {
@@ -138,6 +150,20 @@ export class StreamingContext {
       throw invalidArgument('textFileStream directory', directory, 'a directory path');
     }
     return new InputDStream<string>(this, 'textFileStream', new TextFileSource(directory, options, this._log));
+  }
+
+  /**
+   * The server's live telemetry: the readings made durable in the ingest log, from where the job started (see
+   * telemetry-stream.ts and docs/ENGINE.md). Inside a job run by the server no option is needed.
+   */
+  telemetryStream(options: TelemetryStreamOptions = {}): TelemetryDStream {
+    if (options.maxBytesPerBatch !== undefined && (!Number.isSafeInteger(options.maxBytesPerBatch) || options.maxBytesPerBatch < 1)) {
+      throw invalidArgument('telemetryStream maxBytesPerBatch', options.maxBytesPerBatch, 'a positive integer');
+    }
+    if (options.afterOffset !== undefined && (!Number.isSafeInteger(options.afterOffset) || options.afterOffset < 0)) {
+      throw invalidArgument('telemetryStream afterOffset', options.afterOffset, 'a non-negative integer');
+    }
+    return new TelemetryDStream(this, new TelemetrySource(options, this._log));
   }
 
   /** The records of all `streams` at each batch time (they must share the same slide). */

@@ -20,3 +20,4 @@ export { isIgnoredFileName, type TextFileOptions } from './file.ts';
 export type { SocketTextOptions } from './socket.ts';
 export type { BatchInfo, StreamingStats } from './stats.ts';
 export type { UpdateStateFn, UpdateStateOptions } from './state.ts';
+export { TelemetryDStream, type Reading, type TelemetryStreamOptions } from './telemetry-stream.ts';

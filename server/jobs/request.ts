@@ -1,0 +1,172 @@
+/**
+ * A Livy batch request (POST /livy/batches), checked: https://livy.apache.org/docs/latest/rest-api.html#batch.
+ * Every refusal names the field and its value. Livy fields that mean nothing here are accepted and reported in the
+ * job's log; any other field is refused, so a typo never goes unnoticed.
+ */
+import { realpathSync, statSync } from 'node:fs';
+import { extname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ThermostreamError, type ErrorCode } from '../errors.ts';
+import type { ConfValue } from './protocol.ts';
+
+/** A refused job request, answered with `status`. */
+export class JobError extends ThermostreamError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly status: number,
+    readonly field?: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Livy fields for a Spark cluster (executors, jars, queues, impersonation): accepted, reported, not used. */
+export const IGNORED_FIELDS = [
+  'proxyUser',
+  'jars',
+  'pyFiles',
+  'files',
+  'driverCores',
+  'executorMemory',
+  'executorCores',
+  'numExecutors',
+  'archives',
+  'queue',
+] as const;
+const USED_FIELDS = ['file', 'className', 'args', 'name', 'conf', 'driverMemory'] as const;
+const KNOWN: readonly string[] = [...USED_FIELDS, ...IGNORED_FIELDS];
+
+export const JOB_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+const MIN_HEAP_MB = 32;
+const MAX_HEAP_MB = 65_536;
+
+export interface BatchRequest {
+  /** As submitted, for messages and the batch's appInfo. */
+  file: string;
+  /** The module's real path, inside a jobs directory. */
+  path: string;
+  className: string | null;
+  args: string[];
+  name: string | null;
+  conf: Record<string, ConfValue>;
+  driverMemory: string;
+  heapMb: number;
+  /** Livy fields given that mean nothing here. */
+  ignored: Record<string, unknown>;
+}
+
+export interface RequestLimits {
+  /** Jobs directories, resolved against `cwd`. */
+  dirs: readonly string[];
+  cwd: string;
+  defaultDriverMemory: string;
+}
+
+const bad = (field: string, value: unknown, expected: string): JobError =>
+  new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: "${field}" = ${show(value)}: ${expected}`, 400, field);
+
+export function parseBatchRequest(body: unknown, limits: RequestLimits): BatchRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: the body must be a JSON object, got ${show(body)}`, 400);
+  }
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (!KNOWN.includes(key)) {
+      throw new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: unknown field "${key}" (Livy's batch fields: ${KNOWN.join(', ')})`, 400, key);
+    }
+  }
+  if (typeof b.file !== 'string' || b.file === '') throw bad('file', b.file, 'required: the path of a job module inside a jobs directory');
+  const className = optional<string>(b, 'className', (v) => typeof v === 'string' && /^[A-Za-z_$][\w$]*$/.test(v), 'the name of an exported function (default: the default export)');
+  const args = optional<string[]>(b, 'args', (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'), 'an array of strings') ?? [];
+  const name = optional<string>(b, 'name', (v) => typeof v === 'string' && v.length <= 256, 'a string of at most 256 characters');
+  const conf =
+    optional<Record<string, ConfValue>>(
+      b,
+      'conf',
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x)),
+      'an object of string, number or boolean values',
+    ) ?? {};
+  const driverMemory = optional<string>(b, 'driverMemory', (v) => typeof v === 'string', 'a size such as "512m" or "1g"') ?? limits.defaultDriverMemory;
+  const heapMb = parseMemory('driverMemory', driverMemory);
+  const ignored: Record<string, unknown> = {};
+  for (const key of IGNORED_FIELDS) if (b[key] !== undefined && b[key] !== null) ignored[key] = b[key];
+  return {
+    file: b.file,
+    path: resolveJobFile(b.file, limits),
+    className: className ?? null,
+    args,
+    name: name ?? null,
+    conf,
+    driverMemory,
+    heapMb,
+    ignored,
+  };
+}
+
+function optional<T = unknown>(b: Record<string, unknown>, field: string, ok: (v: unknown) => boolean, expected: string): T | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (!ok(v)) throw bad(field, v, expected);
+  return v as T;
+}
+
+/** A JVM-style memory size ("512m", "1g", "1536M", "2gb"; a bare number is bytes), in whole MiB. */
+export function parseMemory(field: string, text: string): number {
+  const m = /^\s*(\d+)\s*([kmgt])?b?\s*$/i.exec(text);
+  if (m === null) throw bad(field, text, 'a size such as "512m" or "1g"');
+  const scale: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+  const mb = Math.floor(Number(m[1]) * (m[2] ? scale[m[2].toLowerCase()] : 1 / (1024 * 1024)));
+  if (mb < MIN_HEAP_MB || mb > MAX_HEAP_MB) throw bad(field, text, `the job's heap limit must be from ${MIN_HEAP_MB}m to ${MAX_HEAP_MB / 1024}g`);
+  return mb;
+}
+
+/**
+ * The real path of a job file, which must be a module inside one of the jobs directories once every symlink and
+ * `..` is resolved. Livy's `local:` and `file:` forms of a local path are accepted; other schemes (hdfs:, wasbs:,
+ * abfs:, http:) are not files of this server.
+ */
+export function resolveJobFile(file: string, limits: RequestLimits): string {
+  const dirs = limits.dirs.join(', ');
+  const refuse = (why: string): JobError =>
+    new JobError('TS_ERR_JOB_FILE', `file ${JSON.stringify(file)} ${why} (jobs.dirs: ${dirs})`, 400, 'file');
+  let path = file;
+  if (path.startsWith('file:')) {
+    try {
+      path = fileURLToPath(path);
+    } catch {
+      throw refuse('is not a valid file: URL');
+    }
+  } else if (path.startsWith('local:')) {
+    path = path.slice('local:'.length);
+  } else if (/^[a-z][a-z0-9+.-]+:/i.test(path)) {
+    throw refuse('is not a local path: only files of this server inside the jobs directories can be started');
+  }
+  let real: string;
+  try {
+    real = realpathSync(resolve(limits.cwd, path));
+  } catch {
+    throw refuse('does not exist');
+  }
+  const inside = limits.dirs.some((dir) => {
+    let realDir: string;
+    try {
+      realDir = realpathSync(resolve(limits.cwd, dir));
+    } catch {
+      return false;
+    }
+    return real.startsWith(realDir.endsWith(sep) ? realDir : realDir + sep);
+  });
+  if (!inside) throw refuse('is outside the jobs directories');
+  if (!statSync(real).isFile()) throw refuse('is not a file');
+  if (!JOB_EXTENSIONS.includes(extname(real))) throw refuse(`is not a job module (${JOB_EXTENSIONS.join(', ')})`);
+  return real;
+}
+
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Runs one job in its worker thread: routes its stdout/stderr to the runner as messages (so they stay in order
+ * with its state), loads the module, calls the function, and waits for every streaming context the job started.
+ * A stop request aborts `job.signal` and stops the job's contexts gracefully; a job that ignores it is terminated by
+ * the runner after `jobs.stopTimeoutMs`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { observeContexts, type StreamingContext } from '../engine/dstream/context.ts';
+import { setTelemetryDefaults } from '../engine/dstream/telemetry-stream.ts';
+import type { FromWorker, JobContext, JobFunction, JobWorkerData, ToWorker } from './protocol.ts';
+
+const data = workerData as JobWorkerData;
+const port = parentPort!;
+
+/**
+ * Output reaches the runner (on the server's thread) in chunks, at most OUTPUT_BYTES_PER_SECOND of it: a job that
+ * prints in a tight loop costs the server a few dozen messages a second, not one per line. What is over the rate
+ * is dropped, and the drop is said in the log.
+ */
+const OUTPUT_BYTES_PER_SECOND = 1024 * 1024;
+const CHUNK_BYTES = 64 * 1024;
+/** Writes sent at once each second; beyond that, output is gathered and sent at least every FLUSH_MS. */
+const IMMEDIATE_PER_SECOND = 100;
+const FLUSH_MS = 50;
+let lastFlush = 0;
+let flushes = 0;
+const pending = { stdout: '', stderr: '' };
+let flushScheduled = false;
+let windowStart = Date.now();
+let windowBytes = 0;
+let dropped = 0;
+
+function flushOutput(): void {
+  flushScheduled = false;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (pending[stream] === '') continue;
+    port.postMessage({ type: 'out', stream, text: pending[stream] } satisfies FromWorker);
+    pending[stream] = '';
+    lastFlush = Date.now();
+    flushes++;
+  }
+}
+
+function noteDrops(): void {
+  if (dropped > 0) pending.stderr += `[thermostream] ${dropped} bytes of output dropped: the job wrote more than ${OUTPUT_BYTES_PER_SECOND} bytes/s\n`;
+  dropped = 0;
+}
+
+function output(stream: 'stdout' | 'stderr', text: string): void {
+  const now = Date.now();
+  if (now - windowStart >= 1000) {
+    noteDrops();
+    windowStart = now;
+    windowBytes = 0;
+    flushes = 0;
+  }
+  if (windowBytes + text.length > OUTPUT_BYTES_PER_SECOND) {
+    dropped += text.length;
+    return;
+  }
+  windowBytes += text.length;
+  pending[stream] += text;
+  // A job that writes a line now and then has it sent at once (even if it then blocks its thread); one that writes
+  // in a loop has its output gathered.
+  if (flushes < IMMEDIATE_PER_SECOND || pending[stream].length >= CHUNK_BYTES || now - lastFlush >= FLUSH_MS) flushOutput();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushOutput);
+  }
+}
+
+/** State messages flush the output first, so the log keeps the order in which things happened. */
+const send = (message: FromWorker): void => {
+  noteDrops();
+  flushOutput();
+  port.postMessage(message);
+};
+
+for (const stream of ['stdout', 'stderr'] as const) {
+  const target = process[stream];
+  target.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
+    output(stream, typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (typeof cb === 'function') cb();
+    return true;
+  }) as typeof target.write;
+}
+
+const contexts: StreamingContext[] = [];
+const abort = new AbortController();
+let stopping = false;
+
+observeContexts((ctx) => {
+  contexts.push(ctx);
+  if (stopping) queueMicrotask(() => void ctx.stop({ graceful: true }));
+});
+setTelemetryDefaults({ logDir: data.logDir, afterOffset: data.afterOffset });
+
+port.on('message', (message: ToWorker) => {
+  if (message.type !== 'stop' || stopping) return;
+  stopping = true;
+  abort.abort(new Error('the job was asked to stop'));
+  for (const ctx of contexts) void ctx.stop({ graceful: true });
+  // The port would keep the thread alive once the job is done.
+  port.unref();
+});
+
+const job: JobContext = {
+  id: data.id,
+  name: data.name,
+  args: data.args,
+  startOffset: data.afterOffset,
+  conf: data.conf,
+  signal: abort.signal,
+  log: (message) => output('stdout', `${message}\n`),
+};
+
+try {
+  const mod = (await import(data.url)) as Record<string, unknown>;
+  const exportName = data.className ?? 'default';
+  const fn = mod[exportName];
+  if (typeof fn !== 'function') {
+    const functions = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    throw new Error(
+      `${data.className === null ? 'the module has no default export function' : `the module exports no function named ${JSON.stringify(data.className)}`}` +
+        ` (exported functions: ${functions.join(', ') || 'none'}; set className to one of them)`,
+    );
+  }
+  if (!stopping) {
+    send({ type: 'running' });
+    await (fn as JobFunction)([...data.args], job);
+    // A job may start its contexts and return: it is done once they have all terminated.
+    await Promise.all(contexts.filter((c) => c.state !== 'initialized').map((c) => c.awaitTermination()));
+  }
+  send({ type: 'done' });
+} catch (err) {
+  send({ type: 'failed', error: describe(err) });
+}
+// Whatever the job left open (sockets, timers) must not keep a finished job alive.
+process.exit(0);
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  let text = err.stack ?? `${err.name}: ${err.message}`;
+  for (let cause = err.cause; cause instanceof Error; cause = cause.cause) text += `\ncaused by: ${cause.stack ?? cause.message}`;
+  return text;
+}

@@ -1,0 +1,271 @@
+/**
+ * Streaming jobs through Apache Livy's batches protocol (https://livy.apache.org/docs/latest/rest-api.html), over
+ * real HTTP against a whole server: jobs run in worker threads, read sockets and the live telemetry.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
+import { EXAMPLES, FIXTURES, fullLog, ISO, JOBS, lineServer, livy, ROOT, sumPairs, waitForState } from './jobs-helpers.ts';
+
+test('network-word-count runs as a Livy batch: running, its counts in the log, DELETE → killed', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const source = await lineServer(t);
+
+  const created = await livy(app, 'POST', '/livy/batches', {
+    file: 'examples/network-word-count.ts',
+    className: 'main',
+    args: ['127.0.0.1', String(source.port)],
+    name: 'words',
+  });
+  assert.equal(created.status, 201);
+  const { appInfo, log, ...rest } = created.body;
+  assert.deepEqual(rest, { id: 1, name: 'words', state: 'starting', appId: 'thermostream-job-1' });
+  assert.match(appInfo.submittedAt, ISO);
+  assert.deepEqual(appInfo, {
+    driverLogUrl: '/livy/batches/1/log',
+    sparkUiUrl: null,
+    file: 'examples/network-word-count.ts',
+    className: 'main',
+    submittedAt: appInfo.submittedAt,
+    startedAt: null,
+    endedAt: null,
+  });
+  assert.equal(log.length, 1);
+  assert.match(log[0], /^\[thermostream\] \S+ job 1: submitted examples\/network-word-count.ts \(export main\) with args \["127.0.0.1","\d+"\], heap limit 512 MiB \(driverMemory 512m\)$/);
+
+  assert.deepEqual(await waitForState(app, 1, 'running'), { id: 1, state: 'running' });
+  const socket = await source.connected;
+  socket.write('the quick fox\nthe lazy dog the\n');
+  await waitFor('the word counts in the log', async () => {
+    const sums = sumPairs(await fullLog(app, 1));
+    return sums.the === 3 && sums.quick === 1 && sums.fox === 1 && sums.lazy === 1 && sums.dog === 1;
+  });
+  const lines = await fullLog(app, 1);
+  assert.deepEqual(sumPairs(lines), { the: 3, quick: 1, fox: 1, lazy: 1, dog: 1 });
+  assert.ok(lines.some((l) => /^Time: \d+ ms$/.test(l)), 'print() headers are in the log');
+
+  // Livy's log window: from/size, and the last `size` lines by default.
+  const page = await getJson(`${app.httpUrl}/livy/batches/1/log?from=1&size=2`);
+  assert.deepEqual(page, { status: 200, body: { id: 1, from: 1, size: 2, total: page.body.total, log: page.body.log } });
+  assert.deepEqual(page.body.log, (await fullLog(app, 1)).slice(1, 3));
+
+  const list = await getJson(`${app.httpUrl}/livy/batches`);
+  assert.equal(list.status, 200);
+  assert.deepEqual(
+    { from: list.body.from, total: list.body.total, sessions: list.body.sessions.map((s: any) => [s.id, s.name, s.state, s.appId]) },
+    { from: 0, total: 2, sessions: [[0, 'telemetry', 'running', 'thermostream-telemetry'], [1, 'words', 'running', 'thermostream-job-1']] },
+  );
+
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/1/state`), { status: 200, body: { id: 1, state: 'killed' } });
+  const batch = await getJson(`${app.httpUrl}/livy/batches/1`);
+  assert.equal(batch.body.state, 'killed');
+  assert.match(batch.body.appInfo.endedAt, ISO);
+  assert.match(batch.body.log.at(-1), /job 1: killed$/);
+  // A finished batch is removed by a second DELETE, as Livy removes sessions.
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/1`), {
+    status: 404,
+    body: { error: 'TS_ERR_JOB_NOT_FOUND', message: 'batch 1 not found', msg: 'batch 1 not found' },
+  });
+});
+
+test('a job that throws is dead with its error in the log, and the server keeps serving', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const created = await livy(app, 'POST', '/livy/batches', { file: join(FIXTURES, 'throws.ts'), args: ['a', 'b'] });
+  assert.equal(created.status, 201);
+  await waitForState(app, 1, 'dead');
+  const lines = await fullLog(app, 1);
+  assert.ok(lines.includes('starting with 2 args'), lines.join('\n'));
+  assert.ok(lines.includes('Error: the sensor table is empty'), lines.join('\n'));
+  assert.ok(lines.some((l) => l.includes('throws.ts')), 'the stack names the job file');
+  assert.match(lines.at(-1)!, /job 1: failed$/);
+
+  const client = await connect(t, app.mqttUrl);
+  await client.publishAsync('devices/d1/telemetry', JSON.stringify({ temperature: 21.5 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
+});
+
+test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });
+  await waitForState(app, 1, 'running');
+  await waitFor('the job to print', async () => (await fullLog(app, 1)).includes('looping forever'));
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/1/state`), { status: 200, body: { id: 1, state: 'killed' } });
+  const lines = await fullLog(app, 1);
+  assert.ok(lines.some((l) => l.endsWith('job 1: did not stop within 1000 ms (jobs.stopTimeoutMs): terminating its thread')), lines.join('\n'));
+  assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
+});
+
+test('a job that returns is success; Livy fields for a Spark cluster are accepted and reported in its log', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const created = await livy(app, 'POST', '/livy/batches', {
+    file: 'test/fixtures/jobs/hello.ts',
+    className: 'hello',
+    args: ['fleet'],
+    name: 'greeting',
+    conf: { 'spark.app.name': 'greeting', retries: 2 },
+    driverMemory: '1g',
+    executorMemory: '2g',
+    numExecutors: 3,
+    jars: ['a.jar'],
+    proxyUser: null,
+  });
+  assert.equal(created.status, 201);
+  await waitForState(app, 1, 'success');
+  const lines = await fullLog(app, 1);
+  const runner = lines.filter((l) => l.startsWith('[thermostream]')).map((l) => l.replace(/^\[thermostream\] \S+ /, ''));
+  assert.deepEqual(runner, [
+    'job 1: submitted test/fixtures/jobs/hello.ts (export hello) with args ["fleet"], heap limit 1024 MiB (driverMemory 1g)',
+    'job 1: conf: {"spark.app.name":"greeting","retries":2}',
+    'job 1: ignored Livy fields (they configure a Spark cluster, which this server is not): jars=["a.jar"], executorMemory="2g", numExecutors=3',
+    'job 1: finished',
+  ]);
+  assert.deepEqual(lines.filter((l) => !l.startsWith('[thermostream]')), [
+    'hello fleet',
+    'name greeting, conf {"spark.app.name":"greeting","retries":2}',
+    'a warning on stderr',
+  ]);
+});
+
+test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for the built-in job', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  symlinkSync(join(ROOT, 'server/main.ts'), join(jobsDir, 'escape.ts'));
+  mkdirSync(join(jobsDir, 'sub'));
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [FIXTURES, EXAMPLES, jobsDir] } });
+  const dirs = `jobs.dirs: ${FIXTURES}, ${EXAMPLES}, ${jobsDir}`;
+  const fileError = (file: string, why: string) => {
+    const message = `file ${JSON.stringify(file)} ${why} (${dirs})`;
+    return { status: 400, body: { error: 'TS_ERR_JOB_FILE', message, msg: message, field: 'file' } };
+  };
+  const requestError = (message: string, field?: string) => ({
+    status: 400,
+    body: { error: 'TS_ERR_JOB_REQUEST', message, msg: message, ...(field === undefined ? {} : { field }) },
+  });
+  const post = (body: unknown) => livy(app, 'POST', '/livy/batches', body);
+
+  assert.deepEqual(await post({ file: 'server/main.ts' }), fileError('server/main.ts', 'is outside the jobs directories'));
+  assert.deepEqual(await post({ file: 'examples/../server/main.ts' }), fileError('examples/../server/main.ts', 'is outside the jobs directories'));
+  assert.deepEqual(await post({ file: join(jobsDir, 'escape.ts') }), fileError(join(jobsDir, 'escape.ts'), 'is outside the jobs directories'));
+  assert.deepEqual(await post({ file: 'examples/nope.ts' }), fileError('examples/nope.ts', 'does not exist'));
+  assert.deepEqual(await post({ file: join(jobsDir, 'sub') }), fileError(join(jobsDir, 'sub'), 'is not a file'));
+  assert.deepEqual(
+    await post({ file: 'wasbs://jobs@account.blob.core.windows.net/job.ts' }),
+    fileError('wasbs://jobs@account.blob.core.windows.net/job.ts', 'is not a local path: only files of this server inside the jobs directories can be started'),
+  );
+  assert.deepEqual(
+    await post({ file: 'test/fixtures/jobs/hello.ts', executorCount: 2 }),
+    requestError(
+      'invalid batch request: unknown field "executorCount" (Livy\'s batch fields: file, className, args, name, conf, driverMemory, proxyUser, jars, pyFiles, files, driverCores, executorMemory, executorCores, numExecutors, archives, queue)',
+      'executorCount',
+    ),
+  );
+  assert.deepEqual(await post({ className: 'main' }), requestError('invalid batch request: "file" = undefined: required: the path of a job module inside a jobs directory', 'file'));
+  assert.deepEqual(await post({ file: 'test/fixtures/jobs/hello.ts', args: [1] }), requestError('invalid batch request: "args" = [1]: an array of strings', 'args'));
+  assert.deepEqual(
+    await post({ file: 'test/fixtures/jobs/hello.ts', driverMemory: 'lots' }),
+    requestError('invalid batch request: "driverMemory" = "lots": a size such as "512m" or "1g"', 'driverMemory'),
+  );
+  assert.deepEqual(
+    await post({ file: 'test/fixtures/jobs/hello.ts', driverMemory: '8m' }),
+    requestError('invalid batch request: "driverMemory" = "8m": the job\'s heap limit must be from 32m to 64g', 'driverMemory'),
+  );
+  assert.deepEqual(await post([1]), requestError('invalid batch request: the body must be a JSON object, got [1]'));
+
+  const notFound = { status: 404, body: { error: 'TS_ERR_JOB_NOT_FOUND', message: 'batch 7 not found', msg: 'batch 7 not found' } };
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7`), notFound);
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/state`), notFound);
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/log`), notFound);
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/7'), notFound);
+  const badId = 'invalid id = "x": an id is a non-negative integer';
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/x`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: badId, msg: badId, parameter: 'id', value: 'x' },
+  });
+  const badSize = 'invalid query parameter "size" = "-1": expected an integer from 0 to 10000';
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches?size=-1`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: badSize, msg: badSize, parameter: 'size', value: '-1' },
+  });
+
+  const builtIn = 'batch 0 is the built-in telemetry job: it runs as long as the server and cannot be deleted';
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/0'), {
+    status: 403,
+    body: { error: 'TS_ERR_JOB_BUILTIN', message: builtIn, msg: builtIn },
+  });
+  const telemetry = await getJson(`${app.httpUrl}/livy/batches/0`);
+  assert.equal(telemetry.status, 200);
+  const { appInfo, log, ...rest } = telemetry.body;
+  assert.deepEqual(rest, { id: 0, name: 'telemetry', state: 'running', appId: 'thermostream-telemetry' });
+  assert.deepEqual(appInfo, {
+    driverLogUrl: '/livy/batches/0/log',
+    sparkUiUrl: null,
+    file: null,
+    className: null,
+    submittedAt: appInfo.startedAt,
+    startedAt: appInfo.startedAt,
+    endedAt: null,
+  });
+  assert.match(appInfo.startedAt, ISO);
+  assert.match(log[0], /^built-in telemetry job \(server\/engine\/telemetry.ts\): MQTT readings → event-time windows \(10000\/2000 ms\) → SQLite$/);
+  assert.match(log[1], /^batch interval 100 ms; batches \d+, records 0, input rate 0.0\/s, late 0, duplicates 0, replayed 0$/);
+  const list = await getJson(`${app.httpUrl}/livy/batches?from=0&size=5`);
+  assert.deepEqual({ ...list, body: { ...list.body, sessions: list.body.sessions.map((s: any) => s.id) } }, {
+    status: 200,
+    body: { from: 0, total: 1, sessions: [0] },
+  });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches?from=1`), { status: 200, body: { from: 1, total: 1, sessions: [] } });
+});
+
+test('the hottest-devices example job prints, per window, the maxima of what was published over MQTT', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const client = await connect(t, app.mqttUrl);
+  // Published before the job is submitted: not part of its stream (it starts at the end of the log).
+  await client.publishAsync('devices/before/telemetry', JSON.stringify({ temperature: 99 }), { qos: 1 });
+  await waitForRecords(app, 1);
+
+  const created = await livy(app, 'POST', '/livy/batches', { file: 'examples/hottest-devices.ts', args: ['1000', '3'] });
+  assert.equal(created.status, 201);
+  await waitForState(app, 1, 'running');
+  const published: Record<string, number[]> = { 'dev-a': [20.5, 24.25], 'dev-b': [30, 18], 'dev-c': [22], 'dev-d': [19.5, 19.75] };
+  for (const [deviceId, temps] of Object.entries(published)) {
+    await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify(temps.map((temperature) => ({ temperature }))), { qos: 1 });
+  }
+
+  // Each window prints its top 3 devices by their maximum; the readings may fall into one window or several.
+  const windows = await waitFor('the published devices in the job output', async () => {
+    const found = parseWindows(await fullLog(app, 1));
+    const seen = new Set(found.flatMap((w) => w.map(([d]) => d)));
+    return seen.has('dev-b') && seen.has('dev-a') && seen.has('dev-c') ? found : null;
+  });
+  const maxima: Record<string, number> = {};
+  for (const window of windows) {
+    assert.ok(window.length <= 3, `at most 3 devices per window: ${JSON.stringify(window)}`);
+    assert.deepEqual(window, [...window].sort((a, b) => b[1] - a[1]), 'hottest first');
+    for (const [deviceId, max] of window) maxima[deviceId] = Math.max(maxima[deviceId] ?? -Infinity, max);
+  }
+  assert.equal(maxima.before, undefined, 'readings from before the job started are not in its stream');
+  for (const [deviceId, max] of Object.entries(maxima)) assert.equal(max, Math.max(...published[deviceId]), deviceId);
+  assert.deepEqual(
+    { a: maxima['dev-a'], b: maxima['dev-b'], c: maxima['dev-c'] },
+    { a: 24.25, b: 30, c: 22 },
+  );
+
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/1/state`), { status: 200, body: { id: 1, state: 'killed' } });
+});
+
+/** The `(device,max)` lines of each printed batch, one array per `Time:` block. */
+function parseWindows(lines: string[]): [string, number][][] {
+  const windows: [string, number][][] = [];
+  for (const line of lines) {
+    if (/^Time: \d+ ms$/.test(line)) windows.push([]);
+    const m = /^\(([^,]+),([-\d.]+)\)$/.exec(line);
+    if (m && windows.length > 0) windows.at(-1)!.push([m[1], Number(m[2])]);
+  }
+  return windows.filter((w) => w.length > 0);
+}
