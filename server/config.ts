@@ -35,6 +35,10 @@ export interface Config {
     readonly lateReadingsMs: number;
   };
   readonly onlineAfterMs: number;
+  readonly dedupe: {
+    readonly messageIds: number;
+    readonly idleEvictMs: number;
+  };
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */
