@@ -10,6 +10,7 @@ export const ErrorCodes = {
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
+  TS_ERR_BROKER_CONNECT: 'the external broker cannot be reached or refuses the subscription',
   TS_ERR_SCHEMA_NEWER: 'the database was written by a newer Thermostream',
 } as const;
 

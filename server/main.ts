@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/index.ts';
 import { createBroker } from './broker/index.ts';
+import { createExternalBroker } from './broker/external.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
@@ -13,6 +14,8 @@ export interface Thermostream {
   readonly config: Config;
   readonly httpUrl: string;
   readonly mqttUrl: string;
+  /** External broker mode: the topic filters subscribed to there; null with the embedded broker. */
+  readonly mqttSubscriptions: readonly string[] | null;
   readonly dbFile: string;
   /** Shuts every stage down in reverse order; the engine commits what it had received. */
   close(): Promise<void>;
@@ -51,11 +54,18 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => ingest.close());
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
-    const broker = await createBroker(
-      { host: config.host, port: config.mqtt.port },
-      { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
-    );
+    // External broker mode: no embedded broker; Thermostream subscribes at the user's and acknowledges once durable.
+    const broker = config.broker.url
+      ? await createExternalBroker(config.broker, {
+          onPublish: ingest.onPublish,
+          log: (message) => console.error(`thermostream: MQTT  ${message}`),
+        })
+      : await createBroker(
+          { host: config.host, port: config.mqtt.port },
+          { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
+        );
     closers.push(() => broker.close());
+    const mqttSubscriptions = 'subscriptions' in broker ? broker.subscriptions : null;
     const api = await createApi(config, { clock, store, engine, ingest });
     closers.push(() => api.close());
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
@@ -70,7 +80,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       await ingest.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close };
+    return { config, httpUrl: api.url, mqttUrl: broker.url, mqttSubscriptions, dbFile: store.file, close };
   } catch (err) {
     await closeAll();
     throw err;
@@ -137,7 +147,11 @@ async function runCli(): Promise<void> {
   }
   console.log(`thermostream: dashboard  ${app.httpUrl}/`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (health ${app.httpUrl}/healthz)`);
-  console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  if (app.mqttSubscriptions === null) {
+    console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  } else {
+    console.log(`thermostream: MQTT       external broker ${app.mqttUrl}  (subscribed to ${app.mqttSubscriptions.join(', ')})`);
+  }
   console.log(`thermostream: data       ${app.dbFile}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
