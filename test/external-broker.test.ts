@@ -5,7 +5,7 @@ import { resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerKind, externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { freePort } from './faults/server-process.ts';
-import { connect, getJson, tempDir, waitForRecords } from './helpers.ts';
+import { connect, getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 
 const BROKER = externalBrokerName();
 const WINDOW = { lengthMs: 60_000, slideMs: 60_000 };
@@ -85,6 +85,30 @@ test(`external broker mode with ${BROKER}: a shared subscription group subscribe
   }
   await waitForRecords(app, 10);
   assert.deepEqual(await counts(app, ['shared'], ts), [10]);
+});
+
+test(`external broker mode with ${BROKER}: a broker restart is survived (reconnect with backoff)`, async (t) => {
+  const broker = await startExternalBroker(t);
+  const app = await startSubscriber(tempDir(t), broker.url);
+  t.after(() => app.close());
+  const ts = Date.now() - 1000;
+  const publish = async (from: number, to: number): Promise<void> => {
+    const device = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    for (let seq = from; seq <= to; seq++) {
+      await device.publishAsync('devices/restart/telemetry', JSON.stringify({ ts, temperature: 20, seq }), { qos: 1 });
+    }
+    await device.endAsync();
+  };
+  await publish(1, 10);
+  await waitForRecords(app, 10);
+  await broker.restart();
+  await waitFor('Thermostream to subscribe again', async () => {
+    await publish(11, 11); // until one arrives: a publish before the subscription is back is not for us
+    return ((await getJson(`${app.httpUrl}/api/v1/stats`)).body.records as number) >= 11;
+  }, 20_000);
+  await publish(12, 20);
+  await waitForRecords(app, 20);
+  assert.deepEqual(await counts(app, ['restart'], ts), [20]);
 });
 
 test('external broker mode: an unreachable broker stops the start with a clear error', async (t) => {

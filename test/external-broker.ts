@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -35,6 +35,8 @@ export interface RunningBroker {
   readonly name: string;
   output(): string;
   stop(): Promise<void>;
+  /** Stops it (SIGTERM: Mosquitto saves its sessions) and starts it again on the same port. */
+  restart(): Promise<void>;
 }
 
 /**
@@ -45,9 +47,11 @@ export interface RunningBroker {
 export async function startExternalBroker(t: TestContext): Promise<RunningBroker> {
   const which = externalBrokerKind();
   const port = await freePort();
-  let child: ChildProcess;
+  let command: string;
+  let args: string[];
   if (which.kind === 'mosquitto') {
     const dir = tempDir(t, 'thermostream-mosquitto-');
+    chmodSync(dir, 0o777); // started as root, Mosquitto drops to its own user, which must write its database here
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(
       conf,
@@ -64,17 +68,27 @@ export async function startExternalBroker(t: TestContext): Promise<RunningBroker
         '',
       ].join('\n'),
     );
-    child = spawn(which.path, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    [command, args] = [which.path, ['-c', conf]];
   } else {
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/aedes-broker.ts'), String(port)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    [command, args] = [process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/aedes-broker.ts'), String(port)]];
   }
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const spawnBroker = async (): Promise<void> => {
+    child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await waitFor(`the broker to listen on port ${port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}: ${output}`);
+      return new Promise<boolean>((resolve) => {
+        const s = connect(port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+    });
+  };
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -83,14 +97,16 @@ export async function startExternalBroker(t: TestContext): Promise<RunningBroker
       clearTimeout(timer);
     }
   };
-  t.after(stop);
-  await waitFor(`the broker to listen on port ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}: ${output}`);
-    return new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-  });
-  return { url: `mqtt://127.0.0.1:${port}`, name: externalBrokerName(), output: () => output, stop };
+  t.after(() => stop());
+  await spawnBroker();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    name: externalBrokerName(),
+    output: () => output,
+    stop,
+    async restart() {
+      await stop();
+      await spawnBroker();
+    },
+  };
 }
