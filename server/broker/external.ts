@@ -224,6 +224,7 @@ class Connection {
   /** Waits for written acknowledgements to leave, then DISCONNECTs: the session stays on the broker. */
   async end(): Promise<void> {
     if (this.state === 'closed') return;
+    this.flushAcks();
     const deadline = Date.now() + FLUSH_TIMEOUT_MS;
     while (this.socket.writableLength > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
@@ -295,8 +296,28 @@ class Connection {
       this.ids = this.ids.slice(this.head);
       this.head = 0;
     }
-    this.socket.write(mqttPacket.generate({ cmd: 'puback', messageId }));
+    // PUBACK [MQTT-3.4]: 0x40, remaining length 2, the packet id. A group commit acknowledges many messages in one
+    // go: they leave in one write.
+    if (this.acksLength + 4 > this.acks.length) this.acks = Buffer.concat([this.acks.subarray(0, this.acksLength), Buffer.alloc(this.acks.length)]);
+    this.acks[this.acksLength] = 0x40;
+    this.acks[this.acksLength + 1] = 2;
+    this.acks.writeUInt16BE(messageId, this.acksLength + 2);
+    this.acksLength += 4;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushAcks);
+    }
     this.released();
+  };
+
+  private acks = Buffer.alloc(4096);
+  private acksLength = 0;
+  private flushScheduled = false;
+  private readonly flushAcks = (): void => {
+    this.flushScheduled = false;
+    if (this.state === 'closed' || this.acksLength === 0) return;
+    this.socket.write(Buffer.from(this.acks.subarray(0, this.acksLength)));
+    this.acksLength = 0;
   };
 
   private released(): void {
