@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { resolveConfig } from '../server/config.ts';
+import { parseCli, resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerKind, externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { freePort } from './faults/server-process.ts';
@@ -128,4 +128,24 @@ test('external broker mode: a URL that is not mqtt:// or mqtts:// is refused, na
     code: 'TS_ERR_CONFIG_INVALID',
     message: 'invalid configuration: broker.url = "mqtt://…@broker:1883/telemetry": a path is not allowed',
   });
+});
+
+test('external broker mode: flags and environment variables set the broker keys', () => {
+  const { config } = parseCli(['--broker', 'mqtt://broker.example:1884', '--broker-share-group', 'analytics'], {
+    THERMOSTREAM_BROKER_CLIENT_ID: 'thermostream-1',
+    THERMOSTREAM_BROKER_USERNAME: 'ts',
+    THERMOSTREAM_BROKER_PASSWORD: 'secret',
+  });
+  assert.deepEqual(config.broker, {
+    url: 'mqtt://broker.example:1884',
+    clientId: 'thermostream-1',
+    username: 'ts',
+    password: 'secret',
+    topics: ['devices/+/telemetry', 'devices/+/messages/events/#'],
+    shareGroup: 'analytics',
+    keepaliveSec: 30,
+    connectTimeoutMs: 10_000,
+    maxPending: 10_000,
+  });
+  assert.equal(parseCli([], { THERMOSTREAM_BROKER: 'mqtts://b' }).config.broker.url, 'mqtts://b');
 });

@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { ThermostreamError } from '../errors.ts';
@@ -110,7 +110,10 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
       conn.start();
     });
 
+  /** Tries again after the current delay, doubling it (0.5 s … 30 s) until a connection is up. */
   const scheduleReconnect = (): void => {
+    const delay = reconnectDelay;
+    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
     reconnectTimer = setTimeout(() => {
       open().then(
         (conn) => {
@@ -123,12 +126,10 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
         (err: Error) => {
           if (closing) return;
           deps.log(`external broker ${target.display}: ${err.message}; retrying in ${reconnectDelay} ms`);
-          reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
           scheduleReconnect();
         },
       );
-    }, reconnectDelay);
-    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+    }, delay);
   };
 
   try {
@@ -195,7 +196,8 @@ class Connection {
 
   start(): void {
     const { host, port, tls } = this.target;
-    this.socket = tls ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    // SNI takes a host name, never an address.
+    this.socket = tls ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }) }) : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => this.fail(new Error(`no answer within ${this.config.connectTimeoutMs} ms`)), this.config.connectTimeoutMs);
     this.socket.once(tls ? 'secureConnect' : 'connect', () => {

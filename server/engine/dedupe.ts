@@ -95,11 +95,9 @@ export class Dedupe {
     this.options = { ...DEFAULT_DEDUPE, ...options };
   }
 
-  /** Devices with state (seq or message ids). */
+  /** Per-device states held: seq states plus message-id states (a device using both counts twice). */
   get size(): number {
-    let n = this.devices.size;
-    for (const id of this.messages.keys()) if (!this.devices.has(id)) n++;
-    return n;
+    return this.devices.size + this.messages.size;
   }
 
   /**

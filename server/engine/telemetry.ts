@@ -13,7 +13,7 @@ export function jobDefinition(config: Pick<Config, 'windows' | 'timeMode'>): str
 export interface JobOutput extends BatchOutput {
   records: number;
   duplicates: number;
-  /** Devices with dedupe state after the batch (bounded by the active devices: idle ones are evicted). */
+  /** Dedupe states held after the batch (seq + message-id states; bounded by the active devices, idle ones go). */
   dedupeDevices: number;
 }
 
