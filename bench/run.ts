@@ -8,6 +8,7 @@
  *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
  *   jobs      a job's telemetryStream reading the ingest log; a Livy batch's start and stop times
  *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
+ *   external  not in "all" (needs Mosquitto): external broker mode draining its session, against MQTT.js
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, string> = {
 };
 const TOOLS: Record<string, string> = {
   profile: './profile.ts',
+  external: './external.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

@@ -44,6 +44,21 @@ export interface Config {
     readonly logLines: number;
     readonly retainFinished: number;
   };
+  readonly dedupe: {
+    readonly messageIds: number;
+    readonly idleEvictMs: number;
+  };
+  readonly broker: {
+    readonly url: string;
+    readonly clientId: string;
+    readonly username: string;
+    readonly password: string;
+    readonly topics: readonly string[];
+    readonly shareGroup: string;
+    readonly keepaliveSec: number;
+    readonly connectTimeoutMs: number;
+    readonly maxPending: number;
+  };
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */
@@ -60,6 +75,11 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--mqtt-port', env: 'THERMOSTREAM_MQTT_PORT', path: ['mqtt', 'port'] },
   { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
+  { flag: '--broker', env: 'THERMOSTREAM_BROKER', path: ['broker', 'url'] },
+  { flag: '--broker-client-id', env: 'THERMOSTREAM_BROKER_CLIENT_ID', path: ['broker', 'clientId'] },
+  { flag: '--broker-share-group', env: 'THERMOSTREAM_BROKER_SHARE_GROUP', path: ['broker', 'shareGroup'] },
+  { flag: '--broker-username', env: 'THERMOSTREAM_BROKER_USERNAME', path: ['broker', 'username'] },
+  { flag: '--broker-password', env: 'THERMOSTREAM_BROKER_PASSWORD', path: ['broker', 'password'] },
 ];
 
 export interface CliOptions {
@@ -77,6 +97,13 @@ export const USAGE = `Usage: thermostream [options]
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
   --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
+  --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
+                                                                       env THERMOSTREAM_BROKER
+  --broker-client-id <id>  its persistent session's client id (default thermostream)
+                                                                       env THERMOSTREAM_BROKER_CLIENT_ID
+  --broker-share-group <g> subscribe as $share/<g>/… (several instances) env THERMOSTREAM_BROKER_SHARE_GROUP
+  --broker-username <u>    user name at the external broker            env THERMOSTREAM_BROKER_USERNAME
+  --broker-password <p>    its password (prefer the environment)       env THERMOSTREAM_BROKER_PASSWORD
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows and window state (needed after changing the windows)
   --help                   print this help

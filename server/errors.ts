@@ -20,6 +20,8 @@ export const ErrorCodes = {
   TS_ERR_JOB_BUILTIN: 'the built-in telemetry job cannot be deleted',
   TS_ERR_JOB_LIMIT: 'too many jobs running',
   TS_ERR_JOB_CLOSED: 'the server is shutting down',
+  TS_ERR_BROKER_CONNECT: 'the external broker cannot be reached or refuses the subscription',
+  TS_ERR_SCHEMA_NEWER: 'the database was written by a newer Thermostream',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApi, createSseHub } from './api/index.ts';
 import { checkExposure } from './api/auth.ts';
 import { createBroker } from './broker/index.ts';
+import { createExternalBroker } from './broker/external.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
@@ -16,6 +17,8 @@ export interface Thermostream {
   readonly config: Config;
   readonly httpUrl: string;
   readonly mqttUrl: string;
+  /** External broker mode: the topic filters subscribed to there; null with the embedded broker. */
+  readonly mqttSubscriptions: readonly string[] | null;
   readonly dbFile: string;
   /** The HTTP app, for inject() in tests. */
   readonly http: FastifyInstance;
@@ -64,11 +67,18 @@ export async function startThermostream(config: Config, options: StartOptions = 
       telemetryLog: () => describeTelemetryJob(config, engine.stats()),
     });
     closers.push(() => jobs.close());
-    const broker = await createBroker(
-      { host: config.host, port: config.mqtt.port },
-      { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
-    );
+    // External broker mode: no embedded broker; Thermostream subscribes at the user's and acknowledges once durable.
+    const broker = config.broker.url
+      ? await createExternalBroker(config.broker, {
+          onPublish: ingest.onPublish,
+          log: (message) => console.error(`thermostream: MQTT  ${message}`),
+        })
+      : await createBroker(
+          { host: config.host, port: config.mqtt.port },
+          { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
+        );
     closers.push(() => broker.close());
+    const mqttSubscriptions = 'subscriptions' in broker ? broker.subscriptions : null;
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
     engine.onBatch(hub.publish);
@@ -89,7 +99,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       await ingest.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, http: api.app, close };
+    return { config, httpUrl: api.url, mqttUrl: broker.url, mqttSubscriptions, dbFile: store.file, http: api.app, close };
   } catch (err) {
     await closeAll();
     throw err;
@@ -156,7 +166,11 @@ async function runCli(): Promise<void> {
   }
   console.log(`thermostream: dashboard  ${app.httpUrl}/`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (docs ${app.httpUrl}/docs, health ${app.httpUrl}/healthz)`);
-  console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  if (app.mqttSubscriptions === null) {
+    console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  } else {
+    console.log(`thermostream: MQTT       external broker ${app.mqttUrl}  (subscribed to ${app.mqttSubscriptions.join(', ')})`);
+  }
   console.log(`thermostream: data       ${app.dbFile}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];

@@ -21,6 +21,7 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
     ['devices/d1/telemetry', '{"temperature": "21.5"}', 'wrong_type'],
     ['devices/d1/telemetry', '{"temperature": 21, "humidity": "high"}', 'wrong_type'],
     ['devices/d1/telemetry', '{"temperature": 21, "seq": -1}', 'wrong_type'],
+    ['devices/d1/telemetry', '{"temperature": 21, "messageId": 7}', 'wrong_type'],
     ['devices/d1/telemetry', '42', 'not_object'],
     ['devices/d1/telemetry', `{"temperature": 21, "ts": ${now + 3_600_000}}`, 'future_timestamp'],
     ['devices/d1/telemetry', '{"temperature": 21, "ts": "yesterday"}', 'bad_timestamp'],

@@ -21,7 +21,7 @@ function batch(over: Partial<BatchOutput>): BatchOutput {
     committedAt: 0,
     checkpoint: { logOffset: 1, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
     panes: { upserts: [], deletes: [] },
-    dedupe: [],
+    dedupe: { seqs: [], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },
     ...over,
   };
 }
@@ -39,13 +39,21 @@ test('a checkpoint comes back exactly: offset, watermark, panes and dedupe state
     batch({
       checkpoint: { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 },
       panes: { upserts: [{ lengthMs: 10_000, slideMs: 2_000, key: 'd', start: 0, state: pane.toBytes() }], deletes: [] },
-      dedupe: [{ deviceId: 'd', maxSeq: 7, maxTs: 99, seen }],
+      dedupe: {
+        seqs: [{ deviceId: 'd', maxSeq: 7, maxTs: 99, seen, lastSeen: 1000 }],
+        messageIds: [{ deviceId: 'm', ids: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), lastSeen: 2000 }],
+        evictedSeqs: [],
+        evictedMessageIds: [],
+      },
     }),
   );
   const r = store.recover()!;
   assert.deepEqual(r.checkpoint, { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 });
   assert.deepEqual(Aggregate.fromBytes(r.panes[0].state), pane);
-  assert.deepEqual([r.dedupe[0].deviceId, r.dedupe[0].maxSeq, r.dedupe[0].maxTs, Uint8Array.from(r.dedupe[0].seen)], ['d', 7, 99, seen]);
+  const [s] = r.dedupe.seqs;
+  assert.deepEqual([s.deviceId, s.maxSeq, s.maxTs, Uint8Array.from(s.seen), s.lastSeen], ['d', 7, 99, seen, 1000]);
+  const [m] = r.dedupe.messageIds;
+  assert.deepEqual([m.deviceId, Uint8Array.from(m.ids), m.lastSeen], ['m', Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), 2000]);
 });
 
 test('retention prunes final windows, dead letters and late readings older than configured; open windows stay', async (t) => {

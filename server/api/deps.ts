@@ -1,4 +1,3 @@
-import type { Broker } from '../broker/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Engine } from '../engine/index.ts';
@@ -15,7 +14,7 @@ export interface ApiDeps {
   engine: Engine;
   ingest: Ingest;
   /** For /readyz (listening) and /metrics (connected clients). */
-  broker: Pick<Broker, 'listening' | 'aedes'>;
+  broker: { readonly listening: boolean; readonly connectedClients: number };
   hub: SseHub;
   /** User streaming jobs (Livy batches); without it /livy and /api/v1/jobs are not served. */
   jobs?: JobRunner;

@@ -32,6 +32,8 @@ export interface Broker {
   readonly url: string;
   /** The listener accepts connections (for /readyz). */
   readonly listening: boolean;
+  /** MQTT clients connected now. */
+  readonly connectedClients: number;
   /** Stops taking new connections; live ones go on until close(). */
   stopListening(): void;
   /** Lets what was written to the clients (acknowledgements) reach them, then disconnects them. */
@@ -84,6 +86,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     aedes,
     port,
     url: `mqtt://${urlHost(config.host)}:${port}`,
+    get connectedClients() {
+      return aedes.connectedClients;
+    },
     get listening() {
       return server.listening;
     },

@@ -1,25 +1,67 @@
+import { hashMessageId, MessageIdRing } from './message-ids.ts';
+
 /**
- * Remembers which (deviceId, seq) pairs were accepted, in bounded memory per device: a bitmap of the last
- * DEDUPE_WINDOW seqs up to the highest one seen, and the ts of that reading. The state is checkpointed per device,
- * incrementally.
+ * Job state that drops resent readings, per device, in bounded memory:
+ * - readings with `seq`: a bitmap of the last DEDUPE_WINDOW seqs up to the highest one seen, and the ts of that
+ *   reading;
+ * - readings without `seq` but with a message id: the last `messageIds` ids the device sent (message-ids.ts).
+ * The state is checkpointed per device, incrementally (takeDelta), with the panes.
  *
  * A device whose counter restarts (a reboot, a restarted simulator) must not lose its readings as "duplicates". A
  * lower seq is taken as a restarted counter when it is more than DEDUPE_WINDOW behind (no device resends that far
  * back), or when the device stamped it later than the reading that holds the highest seq (a resend is never newer
  * than what followed it).
+ *
+ * Devices that sent nothing for longer than `idleEvictMs` (of the job's clock: arrival times and the batch time
+ * passed in, never the global clock) are forgotten, in memory and in the checkpoint, so both stay bounded by the
+ * active devices. A device that comes back after that starts afresh: a resend that late is no longer recognised.
  */
 export const DEDUPE_WINDOW = 1024;
+
+export interface DedupeOptions {
+  /** Message ids remembered per device (readings without seq). */
+  messageIds: number;
+  /** A device idle for longer than this is forgotten; 0 = never. */
+  idleEvictMs: number;
+}
+
+export const DEFAULT_DEDUPE: DedupeOptions = { messageIds: 256, idleEvictMs: 86_400_000 };
 
 export interface DedupeRow {
   deviceId: string;
   maxSeq: number;
   maxTs: number;
   seen: Uint8Array;
+  /** The arrival time of the device's latest reading with a seq (-Infinity: unknown, from an older checkpoint). */
+  lastSeen: number;
+}
+
+export interface MessageIdRow {
+  deviceId: string;
+  /** The ids as 52-bit hashes (Float64, little-endian), oldest first. */
+  ids: Uint8Array;
+  lastSeen: number;
+}
+
+/** What the checkpoint must write (upserts) and delete (evicted devices) after a batch. */
+export interface DedupeDelta {
+  seqs: DedupeRow[];
+  messageIds: MessageIdRow[];
+  /** Devices whose seq state was evicted. */
+  evictedSeqs: string[];
+  /** Devices whose message-id state was evicted. */
+  evictedMessageIds: string[];
+}
+
+export interface DedupeState {
+  seqs: readonly DedupeRow[];
+  messageIds: readonly MessageIdRow[];
 }
 
 class DeviceSeqs {
   max = -1;
   maxTs = -Infinity;
+  lastSeen = -Infinity;
   /** One bit per seq of the window (128 bytes per device). */
   seen = new Uint8Array(DEDUPE_WINDOW / 8);
 
@@ -35,19 +77,43 @@ class DeviceSeqs {
   }
 }
 
+class DeviceIds {
+  lastSeen = -Infinity;
+  constructor(readonly ring: MessageIdRing) {}
+}
+
 export class Dedupe {
+  private readonly options: DedupeOptions;
   private readonly devices = new Map<string, DeviceSeqs>();
+  private readonly messages = new Map<string, DeviceIds>();
   private readonly touched = new Set<string>();
+  private readonly touchedIds = new Set<string>();
+  private evictedSeqs: string[] = [];
+  private evictedIds: string[] = [];
+
+  constructor(options: Partial<DedupeOptions> = {}) {
+    this.options = { ...DEFAULT_DEDUPE, ...options };
+  }
+
+  /** Per-device states held: seq states plus message-id states (a device using both counts twice). */
+  get size(): number {
+    return this.devices.size + this.messages.size;
+  }
 
   /**
    * True when (deviceId, seq) is new, and records it; false for a duplicate. `ts` is the reading's event time and
-   * `tsFromDevice` whether the device stamped it (only then can it tell a restarted counter from a resend).
+   * `tsFromDevice` whether the device stamped it (only then can it tell a restarted counter from a resend);
+   * `arrival` when the server received it (the device's activity, for eviction).
    */
-  firstTime(deviceId: string, seq: number, ts = -Infinity, tsFromDevice = false): boolean {
+  firstTime(deviceId: string, seq: number, ts = -Infinity, tsFromDevice = false, arrival = -Infinity): boolean {
     let d = this.devices.get(deviceId);
     if (d === undefined) {
       d = new DeviceSeqs();
       this.devices.set(deviceId, d);
+    }
+    if (arrival > d.lastSeen) {
+      d.lastSeen = arrival;
+      this.touched.add(deviceId);
     }
     if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (tsFromDevice && ts > d.maxTs))) {
       d.seen.fill(0); // the counter restarted: forget the old one
@@ -69,24 +135,86 @@ export class Dedupe {
     return true;
   }
 
-  /** The devices whose state changed since the last call. */
-  takeDelta(): DedupeRow[] {
-    const rows: DedupeRow[] = [];
-    for (const id of this.touched) {
-      const d = this.devices.get(id)!;
-      rows.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: d.seen.slice() });
+  /** True when the device's `messageId` is new, and records it; false for a resend. */
+  firstMessage(deviceId: string, messageId: string, arrival: number): boolean {
+    let d = this.messages.get(deviceId);
+    if (d === undefined) {
+      d = new DeviceIds(new MessageIdRing(this.options.messageIds));
+      this.messages.set(deviceId, d);
     }
-    this.touched.clear();
-    return rows;
+    if (arrival > d.lastSeen) {
+      d.lastSeen = arrival;
+      this.touchedIds.add(deviceId);
+    }
+    if (!d.ring.add(hashMessageId(messageId))) return false;
+    this.touchedIds.add(deviceId);
+    return true;
   }
 
-  restore(rows: readonly DedupeRow[]): void {
-    for (const r of rows) {
+  /**
+   * Forgets the devices that sent nothing since `now - idleEvictMs` (`now` is the job's clock); they are deleted
+   * from the checkpoint with the next delta. Returns how many states (seq, message ids) went.
+   */
+  evictIdle(now: number): number {
+    if (this.options.idleEvictMs <= 0) return 0;
+    const before = now - this.options.idleEvictMs;
+    const n = this.evictedSeqs.length + this.evictedIds.length;
+    for (const [id, d] of this.devices) {
+      if (d.lastSeen < before) {
+        this.devices.delete(id);
+        this.touched.delete(id);
+        this.evictedSeqs.push(id);
+      }
+    }
+    for (const [id, d] of this.messages) {
+      if (d.lastSeen < before) {
+        this.messages.delete(id);
+        this.touchedIds.delete(id);
+        this.evictedIds.push(id);
+      }
+    }
+    return this.evictedSeqs.length + this.evictedIds.length - n;
+  }
+
+  /** The devices whose state changed, and those evicted, since the last call. */
+  takeDelta(): DedupeDelta {
+    const seqs: DedupeRow[] = [];
+    for (const id of this.touched) {
+      const d = this.devices.get(id)!;
+      seqs.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: d.seen.slice(), lastSeen: d.lastSeen });
+    }
+    const messageIds: MessageIdRow[] = [];
+    for (const id of this.touchedIds) {
+      const d = this.messages.get(id)!;
+      messageIds.push({ deviceId: id, ids: d.ring.toBytes(), lastSeen: d.lastSeen });
+    }
+    // A device evicted and back before this delta is written again, not deleted.
+    const evictedSeqs = this.evictedSeqs.filter((id) => !this.touched.has(id));
+    const evictedMessageIds = this.evictedIds.filter((id) => !this.touchedIds.has(id));
+    this.touched.clear();
+    this.touchedIds.clear();
+    this.evictedSeqs = [];
+    this.evictedIds = [];
+    return { seqs, messageIds, evictedSeqs, evictedMessageIds };
+  }
+
+  /**
+   * Restores checkpointed state. A device's unknown last activity (a checkpoint from before eviction existed) counts
+   * from `now`, so nothing is evicted for an idle time nobody measured.
+   */
+  restore(state: DedupeState, now: number): void {
+    for (const r of state.seqs) {
       const d = new DeviceSeqs();
       d.max = r.maxSeq;
       d.maxTs = r.maxTs;
       d.seen = Uint8Array.from(r.seen);
+      d.lastSeen = Number.isFinite(r.lastSeen) ? r.lastSeen : now;
       this.devices.set(r.deviceId, d);
+    }
+    for (const r of state.messageIds) {
+      const d = new DeviceIds(MessageIdRing.fromBytes(r.ids, this.options.messageIds));
+      d.lastSeen = Number.isFinite(r.lastSeen) ? r.lastSeen : now;
+      this.messages.set(r.deviceId, d);
     }
   }
 }

@@ -15,21 +15,25 @@ export interface JobOutput extends BatchOutput {
   duplicates: number;
   /** The batch's readings without the duplicates (late ones included), for listeners of committed batches. */
   readings: readonly Reading[];
+  /** Dedupe states held after the batch (seq + message-id states; bounded by the active devices, idle ones go). */
+  dedupeDevices: number;
 }
 
 /**
- * The telemetry job's state and its step over one cut of the ingest log: drop (deviceId, seq) duplicates, put each
+ * The telemetry job's state and its step over one cut of the ingest log: drop resent readings ((deviceId, seq), or
+ * (deviceId, messageId) for readings without seq), evict idle devices' dedupe state, put each
  * reading in its event-time panes (late ones go to their own output), fold per-device figures, and produce the
  * window results together with the checkpoint that covers them. Pure apart from its own state; time is passed in.
  */
 export class TelemetryJob {
   readonly definition: string;
   private readonly windows: EventTimeWindows;
-  private readonly dedupe = new Dedupe();
+  private readonly dedupe: Dedupe;
   private batches: number;
 
   constructor(config: Config, startedAt: number, recovered: RecoveredState | null) {
     this.definition = jobDefinition(config);
+    this.dedupe = new Dedupe(config.dedupe);
     this.windows = new EventTimeWindows({
       windows: config.windows,
       allowedLatenessMs: config.allowedLatenessMs,
@@ -39,7 +43,7 @@ export class TelemetryJob {
     this.batches = recovered?.checkpoint.batches ?? 0;
     if (recovered !== null) {
       if (recovered.checkpoint.job !== null) this.windows.restore(recovered.checkpoint, recovered.panes);
-      this.dedupe.restore(recovered.dedupe);
+      this.dedupe.restore(recovered.dedupe, startedAt);
     }
   }
 
@@ -56,7 +60,11 @@ export class TelemetryJob {
       const r = cut.readings[i];
       // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
       // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
-      if (r.seq !== undefined && !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival)) {
+      if (
+        r.seq !== undefined
+          ? !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival, r.arrival)
+          : r.messageId !== undefined && !this.dedupe.firstMessage(r.deviceId, r.messageId, r.arrival)
+      ) {
         duplicates++;
         (duplicateAt ??= []).push(i);
         continue;
@@ -65,6 +73,7 @@ export class TelemetryJob {
       countDevice(devices, r);
     }
     const windows = this.windows.advance(now);
+    this.dedupe.evictIdle(now);
     this.batches++;
     return {
       windows,
@@ -78,6 +87,7 @@ export class TelemetryJob {
       records: cut.readings.length - duplicates,
       duplicates,
       readings: duplicateAt === null ? cut.readings : withoutIndices(cut.readings, duplicateAt),
+      dedupeDevices: this.dedupe.size,
     };
   }
 }

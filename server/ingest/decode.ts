@@ -9,6 +9,8 @@ const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-
 const NON_FINITE_TEXT = /^[+-]?(nan|inf|infinity)$/i;
 /** The range a temperature sensor can report (°C); beyond it a value is an encoding error, not an anomaly. */
 const TEMPERATURE_RANGE = [-273.15, 1000] as const;
+/** IoT Hub's limit for a message id. */
+const MAX_MESSAGE_ID = 128;
 /** Epoch milliseconds that a Date can hold. */
 const MAX_EPOCH_MS = 8.64e15;
 
@@ -120,6 +122,15 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
     seq = o.seq;
   }
 
+  // A message id (as IoT Hub's `$.mid`) lets readings without seq be deduplicated: a resend carries the same one.
+  let messageId: string | undefined;
+  if (o.messageId !== undefined && o.messageId !== null) {
+    if (typeof o.messageId !== 'string' || o.messageId.length === 0 || o.messageId.length > MAX_MESSAGE_ID) {
+      return problem('wrong_type', `"messageId" must be a string of 1…${MAX_MESSAGE_ID} characters, got ${describe(o.messageId)}`);
+    }
+    messageId = o.messageId;
+  }
+
   if (o.deviceId !== undefined && o.deviceId !== deviceId) {
     return problem('device_mismatch', `payload deviceId ${describe(o.deviceId)} differs from the topic's "${deviceId}"`);
   }
@@ -142,7 +153,9 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
       return problem('future_timestamp', `"ts" ${new Date(ts).toISOString()} is ${ahead} ms ahead of the server clock (limit ${limits.maxClockSkewMs} ms)`);
     }
   }
-  return { deviceId, ts, temperature, humidity, seq, arrival };
+  const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
+  if (messageId !== undefined) reading.messageId = messageId;
+  return reading;
 }
 
 function describe(v: unknown): string {

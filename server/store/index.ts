@@ -3,12 +3,12 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
-import type { DedupeRow } from '../engine/dedupe.ts';
+import type { DedupeDelta, DedupeRow, DedupeState, MessageIdRow } from '../engine/dedupe.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
 import { createApiQueries, type ApiQueries } from './queries.ts';
 
 export type { BatchRow, OpenAnomaly, UpdatedWindow } from './queries.ts';
+import { migrate } from './migrate.ts';
 
 /** Per-device figures of one batch, folded into the devices table. */
 export interface DeviceDelta {
@@ -38,7 +38,7 @@ export interface BatchOutput {
   committedAt: number;
   checkpoint: Checkpoint;
   panes: PaneDelta;
-  dedupe: readonly DedupeRow[];
+  dedupe: DedupeDelta;
   /** Figures of the batch for its row in batch_log (the SSE stream's replay); 0 when absent. */
   records?: number;
   duplicates?: number;
@@ -47,7 +47,7 @@ export interface BatchOutput {
 export interface RecoveredState {
   checkpoint: Checkpoint;
   panes: PaneRow[];
-  dedupe: DedupeRow[];
+  dedupe: DedupeState;
 }
 
 export interface StoreDeps {
@@ -115,8 +115,12 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   // FULL: a committed checkpoint survives a power cut too. Log segments are deleted once a checkpoint covers them,
   // so a checkpoint that could roll back would leave records nobody can replay. One fsync per batch is cheap.
   db.pragma('synchronous = FULL');
-  db.exec(SCHEMA);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  try {
+    migrate(db, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 
   const upsertWindow = db.prepare(`
     INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, last,
@@ -149,8 +153,13 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     'DELETE FROM panes WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND key = @key AND start = @start',
   );
   const upsertDedupe = db.prepare(
-    'INSERT OR REPLACE INTO dedupe (device_id, max_seq, max_ts, seen) VALUES (@deviceId, @maxSeq, @maxTs, @seen)',
+    'INSERT OR REPLACE INTO dedupe (device_id, max_seq, max_ts, seen, last_seen) VALUES (@deviceId, @maxSeq, @maxTs, @seen, @lastSeen)',
   );
+  const deleteDedupe = db.prepare('DELETE FROM dedupe WHERE device_id = ?');
+  const upsertDedupeIds = db.prepare(
+    'INSERT OR REPLACE INTO dedupe_ids (device_id, ids, last_seen) VALUES (@deviceId, @ids, @lastSeen)',
+  );
+  const deleteDedupeIds = db.prepare('DELETE FROM dedupe_ids WHERE device_id = ?');
   const writeCheckpoint = db.prepare(`
     INSERT OR REPLACE INTO checkpoint (id, log_offset, job, watermark, max_event_time, batches, updated_at)
     VALUES (1, @logOffset, @job, @watermark, @maxEventTime, @batches, @updatedAt)`);
@@ -172,7 +181,10 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     deps.beforeCheckpoint?.(out);
     for (const p of out.panes.upserts) upsertPane.run(p);
     for (const p of out.panes.deletes) deletePane.run(p);
-    for (const d of out.dedupe) upsertDedupe.run({ ...d, maxTs: finiteOrNull(d.maxTs) });
+    for (const d of out.dedupe.seqs) upsertDedupe.run({ ...d, maxTs: finiteOrNull(d.maxTs), lastSeen: finiteOrNull(d.lastSeen) });
+    for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(id);
+    for (const d of out.dedupe.messageIds) upsertDedupeIds.run({ ...d, lastSeen: finiteOrNull(d.lastSeen) });
+    for (const id of out.dedupe.evictedMessageIds) deleteDedupeIds.run(id);
     const c = out.checkpoint;
     writeCheckpoint.run({
       ...c,
@@ -186,7 +198,11 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     'SELECT log_offset AS logOffset, job, watermark, max_event_time AS maxEventTime, batches FROM checkpoint WHERE id = 1',
   );
   const selectPanes = db.prepare('SELECT length_ms AS lengthMs, slide_ms AS slideMs, key, start, state FROM panes');
-  const selectDedupe = db.prepare('SELECT device_id AS deviceId, max_seq AS maxSeq, max_ts AS maxTs, seen FROM dedupe');
+  const selectDedupe = db.prepare(
+    'SELECT device_id AS deviceId, max_seq AS maxSeq, max_ts AS maxTs, seen, last_seen AS lastSeen FROM dedupe',
+  );
+  const selectDedupeIds = db.prepare('SELECT device_id AS deviceId, ids, last_seen AS lastSeen FROM dedupe_ids');
+  type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: number | null };
   const pruneWindows = db.prepare('DELETE FROM windows WHERE end < ? AND final = 1');
   const pruneDeadLetters = db.prepare('DELETE FROM dead_letters WHERE received_at < ?');
   const pruneLate = db.prepare('DELETE FROM late_readings WHERE arrival < ?');
@@ -242,10 +258,17 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
       return {
         checkpoint: { ...c, watermark: c.watermark ?? -Infinity, maxEventTime: c.maxEventTime ?? -Infinity },
         panes: selectPanes.all() as PaneRow[],
-        dedupe: (selectDedupe.all() as (Omit<DedupeRow, 'maxTs'> & { maxTs: number | null })[]).map((d) => ({
-          ...d,
-          maxTs: d.maxTs ?? -Infinity,
-        })),
+        dedupe: {
+          seqs: (selectDedupe.all() as Nullable<DedupeRow, 'maxTs' | 'lastSeen'>[]).map((d) => ({
+            ...d,
+            maxTs: d.maxTs ?? -Infinity,
+            lastSeen: d.lastSeen ?? -Infinity,
+          })),
+          messageIds: (selectDedupeIds.all() as Nullable<MessageIdRow, 'lastSeen'>[]).map((d) => ({
+            ...d,
+            lastSeen: d.lastSeen ?? -Infinity,
+          })),
+        },
       };
     },
     prune: (now) => prune(now),

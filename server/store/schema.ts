@@ -1,5 +1,11 @@
 /** SQLite schema. Times are epoch ms UTC; the fleet-wide windows have device_id '*'. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+/*
+ * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
+ *   1  windows, devices, dead letters, late readings
+ *   2  checkpoint, panes, dedupe
+ *   3  dedupe.last_seen (eviction of idle devices), dedupe_ids (message ids of readings without seq)
+ */
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS windows (
@@ -79,7 +85,15 @@ CREATE TABLE IF NOT EXISTS dedupe (
   device_id TEXT PRIMARY KEY,
   max_seq   INTEGER NOT NULL,
   max_ts    REAL,
-  seen      BLOB    NOT NULL
+  seen      BLOB    NOT NULL,
+  last_seen REAL
+) WITHOUT ROWID;
+
+-- Message ids (as 52-bit hashes, 8 bytes each, oldest first) of devices that send readings without seq.
+CREATE TABLE IF NOT EXISTS dedupe_ids (
+  device_id TEXT PRIMARY KEY,
+  ids       BLOB NOT NULL,
+  last_seen REAL
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS late_readings (

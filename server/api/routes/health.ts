@@ -42,7 +42,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
     },
     async (_req, reply) => {
       const reasons: string[] = [];
-      if (!broker.listening) reasons.push('broker: not listening for MQTT connections');
+      if (!broker.listening) reasons.push('broker: not taking MQTT input (the listener is closed, or the external broker is disconnected)');
       try {
         store.probeWrite(clock.now());
       } catch (err) {

@@ -55,7 +55,7 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
     return w === null ? NaN : (clock.now() - w) / 1000;
   });
   gauge('thermostream_input_rate', 'Readings per second over the last 10 batches.', () => engine.stats().inputRate);
-  gauge('thermostream_mqtt_connected_clients', 'MQTT clients connected to the embedded broker.', () => broker.aedes.connectedClients);
+  gauge('thermostream_mqtt_connected_clients', 'MQTT clients connected to the embedded broker (0 in external broker mode).', () => broker.connectedClients);
   gauge('thermostream_sse_clients', 'Clients connected to GET /api/v1/stream.', () => hub.clients);
 
   const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

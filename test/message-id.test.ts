@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream, type Thermostream } from '../server/main.ts';
+import { connect, getJson, tempDir, waitForRecords } from './helpers.ts';
+
+const WINDOW = { lengthMs: 60_000, slideMs: 60_000 };
+
+async function start(dataDir: string): Promise<Thermostream> {
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100, windows: [WINDOW] });
+  return startThermostream(config);
+}
+
+async function windowCount(app: Thermostream, deviceId: string, ts: number): Promise<number | undefined> {
+  const from = ts - (ts % WINDOW.slideMs);
+  const q = `deviceId=${deviceId}&length=${WINDOW.lengthMs}&from=${from}&to=${from + 1}`;
+  const { body } = await getJson(`${app.httpUrl}/api/v1/windows?${q}`);
+  return body.items[0]?.count;
+}
+
+test('a reading resent with the same messageId (plain topic, no seq) counts once, also across a restart', async (t) => {
+  const dataDir = tempDir(t);
+  const ts = Date.now() - 1000;
+  const payload = (messageId: string, temperature: number) => JSON.stringify({ ts, temperature, messageId });
+
+  let app = await start(dataDir);
+  let client = await connect(t, app.mqttUrl);
+  await client.publishAsync('devices/mid-1/telemetry', payload('a', 20), { qos: 1 });
+  await client.publishAsync('devices/mid-1/telemetry', payload('a', 20), { qos: 1 }); // the resend
+  await client.publishAsync('devices/mid-1/telemetry', payload('b', 22), { qos: 1 });
+  await client.publishAsync('devices/mid-2/telemetry', payload('a', 30), { qos: 1 }); // another device, same id
+  await waitForRecords(app, 3);
+  let stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual([stats.accepted, stats.records, stats.duplicates], [4, 3, 1]);
+  assert.deepEqual([await windowCount(app, 'mid-1', ts), await windowCount(app, 'mid-2', ts)], [2, 1]);
+  await client.endAsync();
+  await app.close();
+
+  // After a restart the dedupe state comes back from the checkpoint: the same message sent again is still a resend.
+  app = await start(dataDir);
+  t.after(() => app.close());
+  client = await connect(t, app.mqttUrl);
+  await client.publishAsync('devices/mid-1/telemetry', payload('b', 22), { qos: 1 });
+  await client.publishAsync('devices/mid-1/telemetry', payload('c', 24), { qos: 1 });
+  await waitForRecords(app, 1);
+  stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual([stats.accepted, stats.records, stats.duplicates], [2, 1, 1]);
+  assert.equal(await windowCount(app, 'mid-1', ts), 3, 'a, b and c: each once');
+});
