@@ -11,7 +11,7 @@ import { ThermostreamError } from '../errors.ts';
 import { JobError, parseBatchRequest, parseMemory, type BatchBody } from './request.ts';
 
 export { describeTelemetryJob } from './builtin.ts';
-export { badField, BATCH_FIELDS, IGNORED_FIELDS, JobError, notAnObject, unknownField, USED_FIELDS, type BatchBody } from './request.ts';
+export { badField, BATCH_FIELDS, IGNORED_FIELDS, JobError, notAnObject, unknownField, type BatchBody } from './request.ts';
 export { JOB_STATES, type JobState } from './job.ts';
 export type { JobContext, JobFunction } from './protocol.ts';
 

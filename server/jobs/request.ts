@@ -35,7 +35,7 @@ export const IGNORED_FIELDS = [
   'queue',
 ] as const;
 /** Livy's batch fields this server uses, in Livy's order. */
-export const USED_FIELDS = ['file', 'className', 'args', 'name', 'conf', 'driverMemory'] as const;
+const USED_FIELDS = ['file', 'className', 'args', 'name', 'conf', 'driverMemory'] as const;
 export const BATCH_FIELDS: readonly string[] = [...USED_FIELDS, ...IGNORED_FIELDS];
 
 export const JOB_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
