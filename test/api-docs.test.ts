@@ -8,21 +8,40 @@ import { startThermostream } from '../server/main.ts';
 import { ThermostreamError } from '../server/errors.ts';
 import { startServer, tempDir } from './helpers.ts';
 
-/** Every route the API serves besides the dashboard's files and /docs itself, with its query parameters. */
+/** Every operation the API serves besides the dashboard's files and /docs itself, with its query and path parameters. */
 const ROUTES: Record<string, string[]> = {
-  '/healthz': [],
-  '/readyz': [],
-  '/metrics': [],
-  '/api/v1/devices': ['limit', 'cursor'],
-  '/api/v1/devices/{id}': ['id'],
-  '/api/v1/windows': ['deviceId', 'length', 'slide', 'from', 'to', 'limit', 'cursor'],
-  '/api/v1/readings': ['deviceId', 'from', 'to', 'maxPoints'],
-  '/api/v1/dead-letters': ['deviceId', 'reason', 'limit', 'cursor'],
-  '/api/v1/stats': [],
-  '/api/v1/stream': ['deviceId', 'kind', 'lastEventId', 'last-event-id'],
+  'GET /healthz': [],
+  'GET /readyz': [],
+  'GET /metrics': [],
+  'GET /api/v1/devices': ['limit', 'cursor'],
+  'GET /api/v1/devices/{id}': ['id'],
+  'GET /api/v1/windows': ['deviceId', 'length', 'slide', 'from', 'to', 'limit', 'cursor'],
+  'GET /api/v1/readings': ['deviceId', 'from', 'to', 'maxPoints'],
+  'GET /api/v1/dead-letters': ['deviceId', 'reason', 'limit', 'cursor'],
+  'GET /api/v1/stats': [],
+  'GET /api/v1/stream': ['deviceId', 'kind', 'lastEventId', 'last-event-id'],
+  'GET /api/v1/jobs': ['limit', 'cursor'],
+  'POST /api/v1/jobs': [],
+  'GET /api/v1/jobs/{id}': ['id'],
+  'DELETE /api/v1/jobs/{id}': ['id'],
+  'GET /api/v1/jobs/{id}/log': ['id', 'from', 'limit'],
+  'GET /livy/batches': ['from', 'size', 'doAs'],
+  'POST /livy/batches': ['doAs'],
+  'GET /livy/batches/{id}': ['id', 'doAs'],
+  'DELETE /livy/batches/{id}': ['id', 'doAs'],
+  'GET /livy/batches/{id}/state': ['id', 'doAs'],
+  'GET /livy/batches/{id}/log': ['id', 'from', 'size', 'doAs'],
 };
 
-test('the OpenAPI document validates and lists every route with its parameters and response schemas', async (t) => {
+/** Write routes: they take the API token (documented as the bearer security) and answer 401 without it. */
+const WRITES = ['POST /api/v1/jobs', 'DELETE /api/v1/jobs/{id}', 'POST /livy/batches', 'DELETE /livy/batches/{id}'];
+
+const schemaOf = (response: any, what: string): any => {
+  assert.ok(response?.content?.['application/json']?.schema, `${what} has a JSON schema`);
+  return response.content['application/json'].schema;
+};
+
+test('the OpenAPI document validates and lists every operation with its parameters, responses and security', async (t) => {
   const app = await startServer(t);
   const res = await app.http.inject({ method: 'GET', url: '/docs/json' });
   assert.equal(res.statusCode, 200);
@@ -30,18 +49,52 @@ test('the OpenAPI document validates and lists every route with its parameters a
   assert.equal(doc.openapi, '3.1.0');
   await SwaggerParser.validate(structuredClone(doc)); // throws with the first problem
 
-  const documented = Object.keys(doc.paths).filter((p) => p.startsWith('/api/') || ['/healthz', '/readyz', '/metrics'].includes(p));
+  const served = ['/healthz', '/readyz', '/metrics'];
+  const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+    .filter(([p]) => p.startsWith('/api/') || p.startsWith('/livy/') || served.includes(p))
+    .flatMap(([p, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${p}`));
   assert.deepEqual(documented.sort(), Object.keys(ROUTES).sort());
-  for (const [path, params] of Object.entries(ROUTES)) {
-    const op = doc.paths[path].get;
-    assert.ok(op.summary, `${path} has a summary`);
-    assert.deepEqual((op.parameters ?? []).map((p: { name: string }) => p.name).sort(), [...params].sort(), path);
-    const ok = op.responses['200'];
-    assert.ok(ok.content && Object.values(ok.content).every((c: any) => c.schema), `${path} 200 has a schema`);
-    if (params.length > 0) assert.ok(op.responses['400']?.content['application/json'].schema, `${path} documents its 400`);
+  for (const [route, params] of Object.entries(ROUTES)) {
+    const [method, path] = route.split(' ');
+    const op = doc.paths[path][method.toLowerCase()];
+    assert.ok(op.summary, `${route} has a summary`);
+    assert.deepEqual((op.parameters ?? []).map((p: { name: string }) => p.name).sort(), [...params].sort(), route);
+    const success = Object.keys(op.responses).filter((code) => code.startsWith('2'));
+    assert.equal(success.length, 1, `${route} documents one success`);
+    if (success[0] === '204') assert.equal(op.responses['204'].content, undefined, `${route} 204 has no body`);
+    else assert.ok(Object.values(op.responses[success[0]].content).every((c: any) => c.schema), `${route} ${success[0]} has a schema`);
+    if (method === 'POST') schemaOf(op.requestBody, `${route} request body`);
+    if (params.length > 0 || op.requestBody) schemaOf(op.responses['400'], `${route} 400`);
+    if (path.includes('{id}')) schemaOf(op.responses['404'], `${route} 404`);
+    if (WRITES.includes(route)) {
+      assert.deepEqual(op.security, [{ apiToken: [] }], `${route} takes the bearer token`);
+      schemaOf(op.responses['401'], `${route} 401`);
+    } else {
+      assert.equal(op.security, undefined, `${route} is open`);
+    }
   }
+  assert.deepEqual(doc.components.securitySchemes.apiToken, { type: 'http', scheme: 'bearer', description: 'http.apiToken, for write routes' });
+  // What only the job routes answer: 403 for the built-in job, 429 beyond jobs.maxRunning, 503 while shutting down.
+  for (const base of ['/livy/batches', '/api/v1/jobs']) {
+    const error = base === '/livy/batches' ? '#/components/schemas/LivyError' : '#/components/schemas/Error';
+    assert.deepEqual(Object.keys(doc.paths[base].post.responses).sort(), ['201', '400', '401', '429', '503'], base);
+    assert.deepEqual(Object.keys(doc.paths[`${base}/{id}`].delete.responses).sort(), [base === '/livy/batches' ? '200' : '204', '400', '401', '403', '404'], base);
+    for (const code of ['400', '401', '429']) assert.equal(schemaOf(doc.paths[base].post.responses[code], `${base} ${code}`).$ref, error);
+    assert.equal(schemaOf(doc.paths[`${base}/{id}`].delete.responses['403'], `${base} 403`).$ref, error);
+  }
+  const batchBody = schemaOf(doc.paths['/livy/batches'].post.requestBody, 'batch body');
+  assert.deepEqual(schemaOf(doc.paths['/api/v1/jobs'].post.requestBody, 'job body'), batchBody);
+  assert.equal(batchBody.additionalProperties, false);
+  assert.deepEqual(batchBody.required, ['file']);
+  assert.deepEqual(Object.keys(batchBody.properties), [
+    'file', 'className', 'args', 'name', 'conf', 'driverMemory',
+    'proxyUser', 'jars', 'pyFiles', 'files', 'driverCores', 'executorMemory', 'executorCores', 'numExecutors', 'archives', 'queue',
+  ]);
+  assert.equal(schemaOf(doc.paths['/livy/batches/{id}'].get.responses['200'], 'batch').$ref, '#/components/schemas/Batch');
+  const id = doc.paths['/livy/batches/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
+  assert.deepEqual(id.schema, { minimum: 0, maximum: Number.MAX_SAFE_INTEGER, 'x-expected': 'a batch id (a non-negative integer)', type: 'integer' });
   // Shared schemas are components, referenced by the routes.
-  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'DeadLetter', 'Device', 'Error', 'Window']);
+  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'Batch', 'DeadLetter', 'Device', 'Error', 'Job', 'LivyError', 'Window']);
   const windows = doc.paths['/api/v1/windows'].get;
   assert.deepEqual(Object.keys(windows.responses['200'].content), ['application/json', 'text/csv']);
   assert.equal(windows.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/Window');
@@ -113,8 +166,12 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
     { method: 'POST', url: '/api/v1/jobs', payload: { file: 'examples/network-word-count.ts' } },
     { method: 'DELETE', url: '/api/v1/jobs/1' },
   ] as const;
+  const needed = 'this route needs "Authorization: Bearer <http.apiToken>"';
   for (const w of writes) {
     const res = await withToken.http.inject(w);
     assert.equal(res.statusCode, 401, `${w.method} ${w.url} without a token`);
+    // Livy's clients print `msg`.
+    const body = w.url.startsWith('/livy/') ? { error: 'TS_ERR_UNAUTHORIZED', message: needed, msg: needed } : { error: 'TS_ERR_UNAUTHORIZED', message: needed };
+    assert.deepEqual(res.json(), body, `${w.method} ${w.url}`);
   }
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect, startServer, waitFor, waitForRecords } from './helpers.ts';
+import { JOBS } from './jobs-helpers.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const at = (ms: number): string => new Date(T0 + ms).toISOString();
@@ -289,5 +290,119 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     });
     const route = await get('/api/v1/nothing?x=1');
     assert.deepEqual(route, { ...route, status: 404, body: { error: 'TS_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing' } });
+  });
+});
+
+test('Livy and jobs routes: whole bodies of their 400s, 404s and 403 (inject)', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) => {
+    const res = await app.http.inject({
+      method,
+      url,
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } }),
+    });
+    return { status: res.statusCode, body: res.json() };
+  };
+  // Livy's clients print `msg`: every Livy error carries the message there too.
+  const livy = (status: number, body: Record<string, unknown>) => ({ status, body: { ...body, msg: body.message } });
+  const param = (where: 'query' | 'path', parameter: string, value: string | null, reason: string) => ({
+    error: 'TS_ERR_QUERY_PARAM',
+    message: `invalid ${where} parameter "${parameter}" = ${JSON.stringify(value)}: ${reason}`,
+    parameter,
+    value,
+  });
+  const badId = (value: string) => param('path', 'id', value, 'expected a batch id (a non-negative integer)');
+  const field = (name: string, shown: string, reason: string) => ({
+    error: 'TS_ERR_JOB_REQUEST',
+    message: `invalid batch request: "${name}" = ${shown}: ${reason}`,
+    field: name,
+  });
+  const hello = 'test/fixtures/jobs/hello.ts';
+  const FIELDS = 'file, className, args, name, conf, driverMemory, proxyUser, jars, pyFiles, files, driverCores, executorMemory, executorCores, numExecutors, archives, queue';
+  const dirs = `jobs.dirs: ${JOBS.dirs.join(', ')}`;
+
+  await t.test('Livy: query and path parameters', async () => {
+    const cases: [string, Record<string, unknown>][] = [
+      ['/livy/batches/x', badId('x')],
+      ['/livy/batches/1.5', badId('1.5')],
+      ['/livy/batches/-1/state', badId('-1')],
+      ['/livy/batches/99999999999999999999/log', badId('99999999999999999999')],
+      ['/livy/batches?size=-1', param('query', 'size', '-1', 'expected an integer from 0 to 10000')],
+      ['/livy/batches?size=10001', param('query', 'size', '10001', 'expected an integer from 0 to 10000')],
+      ['/livy/batches?from=first', param('query', 'from', 'first', `expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`)],
+      ['/livy/batches?from=1&from=2', param('query', 'from', '1,2', 'given more than once')],
+      ['/livy/batches?colour=red', param('query', 'colour', 'red', 'unknown query parameter (known: from, size, doAs)')],
+      ['/livy/batches/0?size=1', param('query', 'size', '1', 'unknown query parameter (known: doAs)')],
+      ['/livy/batches/0/log?size=100001', param('query', 'size', '100001', 'expected an integer from 0 to 100000')],
+    ];
+    for (const [url, body] of cases) assert.deepEqual(await call('GET', url), livy(400, body), url);
+    assert.deepEqual(await call('DELETE', '/livy/batches/abc'), livy(400, badId('abc')));
+    // doAs (impersonation) is accepted and ignored on every route.
+    assert.deepEqual(await call('GET', '/livy/batches/0/state?doAs=alice'), { status: 200, body: { id: 0, state: 'running' } });
+  });
+
+  await t.test('Livy: batch request fields, named as Livy clients expect', async () => {
+    const cases: [unknown, Record<string, unknown>][] = [
+      [{ file: hello, executorCount: 2 }, { error: 'TS_ERR_JOB_REQUEST', message: `invalid batch request: unknown field "executorCount" (Livy's batch fields: ${FIELDS})`, field: 'executorCount' }],
+      [{ className: 'main' }, field('file', 'undefined', 'required: the path of a job module inside a jobs directory')],
+      [{ file: 5 }, field('file', '5', 'required: the path of a job module inside a jobs directory')],
+      [{ file: '' }, field('file', '""', 'required: the path of a job module inside a jobs directory')],
+      [{ file: hello, className: 'not-a-name' }, field('className', '"not-a-name"', 'the name of an exported function (default: the default export)')],
+      [{ file: hello, args: [1] }, field('args', '[1]', 'an array of strings')],
+      [{ file: hello, args: 'a b' }, field('args', '"a b"', 'an array of strings')],
+      [{ file: hello, name: 'n'.repeat(257) }, field('name', JSON.stringify('n'.repeat(257)), 'a string of at most 256 characters')],
+      [{ file: hello, conf: { retries: [1] } }, field('conf', '{"retries":[1]}', 'an object of string, number or boolean values')],
+      [{ file: hello, driverMemory: 'lots' }, field('driverMemory', '"lots"', 'a size such as "512m" or "1g"')],
+      [{ file: hello, driverMemory: 512 }, field('driverMemory', '512', 'a size such as "512m" or "1g"')],
+      [{ file: hello, driverMemory: '8m' }, field('driverMemory', '"8m"', 'the job\'s heap limit must be from 32m to 64g')],
+      [{ file: hello, driverMemory: '65g' }, field('driverMemory', '"65g"', 'the job\'s heap limit must be from 32m to 64g')],
+      [[1], { error: 'TS_ERR_JOB_REQUEST', message: 'invalid batch request: the body must be a JSON object, got [1]' }],
+      [null, { error: 'TS_ERR_JOB_REQUEST', message: 'invalid batch request: the body must be a JSON object, got null' }],
+      [{ file: 'server/main.ts' }, { error: 'TS_ERR_JOB_FILE', message: `file "server/main.ts" is outside the jobs directories (${dirs})`, field: 'file' }],
+      [{ file: 'examples/nope.ts' }, { error: 'TS_ERR_JOB_FILE', message: `file "examples/nope.ts" does not exist (${dirs})`, field: 'file' }],
+    ];
+    for (const [payload, body] of cases) assert.deepEqual(await call('POST', '/livy/batches', payload), livy(400, body), JSON.stringify(payload));
+    assert.deepEqual(
+      await call('POST', '/livy/batches?x=1', { file: hello }),
+      livy(400, param('query', 'x', '1', 'unknown query parameter (known: doAs)')),
+    );
+  });
+
+  await t.test('Livy: unknown batches 404, the built-in job 403', async () => {
+    const notFound = livy(404, { error: 'TS_ERR_JOB_NOT_FOUND', message: 'batch 7 not found' });
+    assert.deepEqual(await call('GET', '/livy/batches/7'), notFound);
+    assert.deepEqual(await call('GET', '/livy/batches/7/state'), notFound);
+    assert.deepEqual(await call('GET', '/livy/batches/7/log'), notFound);
+    assert.deepEqual(await call('DELETE', '/livy/batches/7'), notFound);
+    assert.deepEqual(
+      await call('DELETE', '/livy/batches/0'),
+      livy(403, { error: 'TS_ERR_JOB_BUILTIN', message: 'batch 0 is the built-in telemetry job: it runs as long as the server and cannot be deleted' }),
+    );
+  });
+
+  await t.test('/api/v1/jobs: the same checks under the API\'s conventions (no msg)', async () => {
+    const cases: [string, Record<string, unknown>][] = [
+      ['/api/v1/jobs?limit=0', param('query', 'limit', '0', 'expected an integer from 1 to 10000')],
+      ['/api/v1/jobs?cursor=x', param('query', 'cursor', 'x', 'expected the `next` value of a previous page')],
+      ['/api/v1/jobs?doAs=alice', param('query', 'doAs', 'alice', 'unknown query parameter (known: limit, cursor)')],
+      ['/api/v1/jobs/x', badId('x')],
+      ['/api/v1/jobs/0/log?limit=0', param('query', 'limit', '0', 'expected an integer from 1 to 100000')],
+      ['/api/v1/jobs/0/log?size=5', param('query', 'size', '5', 'unknown query parameter (known: from, limit)')],
+    ];
+    for (const [url, body] of cases) assert.deepEqual(await call('GET', url), { status: 400, body }, url);
+    assert.deepEqual(await call('POST', '/api/v1/jobs', { file: hello, arg: ['x'] }), {
+      status: 400,
+      body: { error: 'TS_ERR_JOB_REQUEST', message: `invalid batch request: unknown field "arg" (Livy's batch fields: ${FIELDS})`, field: 'arg' },
+    });
+    assert.deepEqual(await call('POST', '/api/v1/jobs', { file: hello, args: 'x' }), { status: 400, body: field('args', '"x"', 'an array of strings') });
+    assert.deepEqual(await call('DELETE', '/api/v1/jobs/x'), { status: 400, body: badId('x') });
+    const notFound = { status: 404, body: { error: 'TS_ERR_JOB_NOT_FOUND', message: 'job 7 not found' } };
+    assert.deepEqual(await call('GET', '/api/v1/jobs/7'), notFound);
+    assert.deepEqual(await call('GET', '/api/v1/jobs/7/log'), notFound);
+    assert.deepEqual(await call('DELETE', '/api/v1/jobs/7'), notFound);
+    assert.deepEqual(await call('DELETE', '/api/v1/jobs/0'), {
+      status: 403,
+      body: { error: 'TS_ERR_JOB_BUILTIN', message: 'batch 0 is the built-in telemetry job: it runs as long as the server and cannot be deleted' },
+    });
   });
 });

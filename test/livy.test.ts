@@ -181,7 +181,7 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/state`), notFound);
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/7/log`), notFound);
   assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/7'), notFound);
-  const badId = 'invalid id = "x": an id is a non-negative integer';
+  const badId = 'invalid path parameter "id" = "x": expected a batch id (a non-negative integer)';
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/x`), {
     status: 400,
     body: { error: 'TS_ERR_QUERY_PARAM', message: badId, msg: badId, parameter: 'id', value: 'x' },

@@ -14,7 +14,8 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
         title: 'Thermostream HTTP API',
         version,
         description:
-          'Window aggregates, devices, readings, dead letters, engine figures, a live SSE stream, health and metrics. ' +
+          'Window aggregates, devices, readings, dead letters, engine figures, a live SSE stream, health and metrics; ' +
+          'streaming jobs through Apache Livy\'s batches API (/livy/batches) or /api/v1/jobs. ' +
           'Times are ISO 8601 UTC in answers; query parameters take ISO 8601 or epoch ms. A 400 names the parameter, ' +
           'its value and what was expected.',
       },

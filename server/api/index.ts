@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Ajv } from 'ajv';
 import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
@@ -17,6 +16,7 @@ import { statsRoutes } from './routes/stats.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { windowsRoutes } from './routes/windows.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
+import { AJV_OPTIONS, expectedKeyword } from './validation.ts';
 import { registerDashboard } from './static.ts';
 import { registerLivyRoutes } from './routes/livy.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
@@ -26,18 +26,11 @@ export { createSseHub, type SseHub } from './sse-hub.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** `x-expected`: what a parameter takes, in words; the 400's message quotes it. Documentation only for ajv. */
-const expectedKeyword = (ajv: Ajv): Ajv => ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
-
 /** The HTTP app, ready, not listening: tests use inject(), createApi() listens. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    ajv: {
-      // Unknown parameters are refused (not silently removed); one error at a time, with the failing value.
-      customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false, verbose: true },
-      plugins: [expectedKeyword],
-    },
+    ajv: { customOptions: AJV_OPTIONS, plugins: [expectedKeyword] },
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {

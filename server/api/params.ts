@@ -83,3 +83,24 @@ export const isString = (k: unknown): k is string => typeof k === 'string';
 
 export const iso = (t: number): string => new Date(t).toISOString();
 export const isoOrNull = (t: number | null): string | null => (t === null || !Number.isFinite(t) ? null : iso(t));
+
+/** A job's (Livy batch's) id: 0 is the built-in telemetry job. */
+export const jobIdParam = () =>
+  Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: 'The batch (job) id; 0 is the built-in telemetry job.',
+    'x-expected': 'a batch id (a non-negative integer)',
+  });
+
+/** An integer query parameter from min to max, optional (with a default when given one). */
+export const intParam = (min: number, max: number, description: string, fallback?: number) =>
+  Type.Optional(
+    Type.Integer({
+      minimum: min,
+      maximum: max,
+      ...(fallback === undefined ? {} : { default: fallback }),
+      description,
+      'x-expected': `an integer from ${min} to ${max}`,
+    }),
+  );

@@ -43,12 +43,24 @@ interface AjvError {
   parentSchema?: Record<string, unknown>;
 }
 
-/** The value as the client sent it: query strings are coerced in place by validation, so read the raw URL. */
+/** The value as the client sent it: query strings and path parameters are coerced in place by validation, so read the raw URL. */
 function rawValue(req: FastifyRequest, part: RequestPart, name: string, data: unknown): string | null {
   if (part === 'querystring') {
     const q = req.raw.url?.indexOf('?') ?? -1;
     const values = new URLSearchParams(q < 0 ? '' : req.raw.url!.slice(q + 1)).getAll(name);
     if (values.length > 0) return values.join(',');
+  }
+  if (part === 'params') {
+    // Path parameters are coerced in place too: take the segment from the URL, where the route has `:name`.
+    const at = (req.routeOptions.url ?? '').split('/').indexOf(`:${name}`);
+    const segment = at < 0 ? undefined : req.raw.url?.split('?')[0].split('/')[at];
+    if (segment !== undefined) {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return segment;
+      }
+    }
   }
   if (data === undefined || data === null) return null;
   return typeof data === 'string' ? data : JSON.stringify(data);

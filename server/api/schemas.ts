@@ -1,5 +1,6 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { WindowResult } from '../engine/index.ts';
+import { IGNORED_FIELDS, type BatchBody as RunnerBatchBody } from '../jobs/index.ts';
 import { iso } from './params.ts';
 
 /** Response schemas shared by several routes (fastify serializes with them; @fastify/swagger documents them). */
@@ -13,6 +14,7 @@ export const ErrorBody = Type.Object(
     message: Type.String({ description: 'What was wrong, naming the parameter, its value and what was expected.' }),
     parameter: Type.Optional(Type.String({ description: 'The offending parameter (400) or path parameter (404).' })),
     value: Type.Optional(Nullable(Type.String({ description: 'Its value as sent; null when missing.' }))),
+    field: Type.Optional(Type.String({ description: 'The offending field of a job (Livy batch) request body.' })),
   },
   { $id: 'Error', title: 'Error' },
 );
@@ -79,6 +81,50 @@ export const AnomalyItem = Type.Object(
 export const Next = Nullable(
   Type.String({ description: 'Pass as `cursor` to get the next page; null on the last page.' }),
 );
+
+/**
+ * A Livy batch request (https://livy.apache.org/docs/latest/rest-api.html#batch), the body of POST /livy/batches
+ * and POST /api/v1/jobs. Optional fields may be null. `x-expected` is the text of the 400 naming a bad field. What a
+ * schema cannot say (the file inside jobs.dirs, driverMemory from 32m to 64g) the job runner checks.
+ */
+const nullable = <T extends TSchema>(schema: T, description: string, expected: string) =>
+  Type.Optional(Type.Union([schema, Type.Null()], { description, 'x-expected': expected }));
+
+export const BatchBody = Type.Object(
+  {
+    file: Type.String({
+      minLength: 1,
+      description: 'The job module (.ts, .mts, .js, .mjs) inside a jobs directory (jobs.dirs); `local:` and `file:` forms are accepted.',
+      'x-expected': 'required: the path of a job module inside a jobs directory',
+    }),
+    className: nullable(
+      Type.String({ pattern: '^[A-Za-z_$][\\w$]*$' }),
+      'The exported function to run. Default: the module\'s default export.',
+      'the name of an exported function (default: the default export)',
+    ),
+    args: nullable(Type.Array(Type.String()), 'Arguments passed to the job function.', 'an array of strings'),
+    name: nullable(Type.String({ maxLength: 256 }), 'A name for the job.', 'a string of at most 256 characters'),
+    conf: nullable(
+      Type.Object({}, { additionalProperties: Type.Union([Type.String(), Type.Number(), Type.Boolean()]) }),
+      'Settings the job reads as ctx.conf.',
+      'an object of string, number or boolean values',
+    ),
+    driverMemory: nullable(
+      Type.String({ pattern: '^\\s*\\d+\\s*[kKmMgGtT]?[bB]?\\s*$' }),
+      'The job\'s heap limit, as a JVM size ("512m", "1g"; a bare number is bytes), from 32m to 64g. Default: jobs.driverMemory.',
+      'a size such as "512m" or "1g"',
+    ),
+    ...Object.fromEntries(
+      IGNORED_FIELDS.map((f) => [f, Type.Optional(Type.Unknown({ description: 'Configures a Spark cluster: accepted and reported in the job\'s log, not used.' }))]),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** What the schema lets through; the job runner takes it (checked here, at compile time). */
+export type BatchBody = Static<typeof BatchBody>;
+const _fits = (body: BatchBody): RunnerBatchBody => body;
+void _fits;
 
 /** Every shared schema, added to fastify once so that routes can $ref them. */
 export const SHARED_SCHEMAS = [ErrorBody, WindowItem, AnomalyItem];

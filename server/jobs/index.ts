@@ -8,11 +8,11 @@ import type { Clock } from '../clock.ts';
 import { TELEMETRY_JOB_ID, TELEMETRY_JOB_NAME } from './builtin.ts';
 import { FINISHED, Job, type JobState } from './job.ts';
 import { ThermostreamError } from '../errors.ts';
-import { JobError, parseBatchRequest, parseMemory } from './request.ts';
+import { JobError, parseBatchRequest, parseMemory, type BatchBody } from './request.ts';
 
 export { describeTelemetryJob } from './builtin.ts';
-export { JobError } from './request.ts';
-export type { JobState } from './job.ts';
+export { badField, BATCH_FIELDS, IGNORED_FIELDS, JobError, notAnObject, unknownField, type BatchBody } from './request.ts';
+export { JOB_STATES, type JobState } from './job.ts';
 export type { JobContext, JobFunction } from './protocol.ts';
 
 export interface JobInfo {
@@ -29,8 +29,8 @@ export interface JobInfo {
 }
 
 export interface JobRunner {
-  /** Starts a job from a Livy batch request; throws JobError (400, 429, 503) when refused. */
-  submit(body: unknown): JobInfo;
+  /** Starts a job from a Livy batch request (its fields checked by the API's schema); throws JobError (400, 429, 503). */
+  submit(body: BatchBody): JobInfo;
   /** Every job, the built-in one first, by id. */
   list(): JobInfo[];
   get(id: number): JobInfo | undefined;

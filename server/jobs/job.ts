@@ -14,7 +14,8 @@ import { JobLog } from './job-log.ts';
 import type { FromWorker, JobWorkerData, ToWorker } from './protocol.ts';
 import { IGNORED_FIELDS, type BatchRequest } from './request.ts';
 
-export type JobState = 'starting' | 'running' | 'success' | 'dead' | 'killed';
+export const JOB_STATES = ['starting', 'running', 'success', 'dead', 'killed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 export const FINISHED: readonly JobState[] = ['success', 'dead', 'killed'];
 

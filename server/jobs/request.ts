@@ -1,7 +1,7 @@
 /**
  * A Livy batch request (POST /livy/batches), checked: https://livy.apache.org/docs/latest/rest-api.html#batch.
- * Every refusal names the field and its value. Livy fields that mean nothing here are accepted and reported in the
- * job's log; any other field is refused, so a typo never goes unnoticed.
+ * The HTTP API's schema checks the fields (a typo is refused, never ignored); this adds what a schema cannot say.
+ * Livy fields that mean nothing here are accepted and reported in the job's log.
  */
 import { realpathSync, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
@@ -34,12 +34,27 @@ export const IGNORED_FIELDS = [
   'archives',
   'queue',
 ] as const;
+/** Livy's batch fields this server uses, in Livy's order. */
 const USED_FIELDS = ['file', 'className', 'args', 'name', 'conf', 'driverMemory'] as const;
-const KNOWN: readonly string[] = [...USED_FIELDS, ...IGNORED_FIELDS];
+export const BATCH_FIELDS: readonly string[] = [...USED_FIELDS, ...IGNORED_FIELDS];
 
 export const JOB_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 const MIN_HEAP_MB = 32;
 const MAX_HEAP_MB = 65_536;
+
+/**
+ * A Livy batch request as the HTTP API's schema (server/api/schemas.ts, BatchBody) has checked it: known fields,
+ * their types and forms. Optional fields may be null (Livy clients send nulls for what they leave out).
+ */
+export interface BatchBody {
+  file: string;
+  className?: string | null;
+  args?: string[] | null;
+  name?: string | null;
+  conf?: Record<string, ConfValue> | null;
+  driverMemory?: string | null;
+  [ignored: string]: unknown;
+}
 
 export interface BatchRequest {
   /** As submitted, for messages and the batch's appInfo. */
@@ -63,61 +78,42 @@ export interface RequestLimits {
   defaultDriverMemory: string;
 }
 
-const bad = (field: string, value: unknown, expected: string): JobError =>
+/** A refused field: the message names it, its value and what it takes. */
+export const badField = (field: string, value: unknown, expected: string): JobError =>
   new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: "${field}" = ${show(value)}: ${expected}`, 400, field);
 
-export function parseBatchRequest(body: unknown, limits: RequestLimits): BatchRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: the body must be a JSON object, got ${show(body)}`, 400);
-  }
-  const b = body as Record<string, unknown>;
-  for (const key of Object.keys(b)) {
-    if (!KNOWN.includes(key)) {
-      throw new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: unknown field "${key}" (Livy's batch fields: ${KNOWN.join(', ')})`, 400, key);
-    }
-  }
-  if (typeof b.file !== 'string' || b.file === '') throw bad('file', b.file, 'required: the path of a job module inside a jobs directory');
-  const className = optional<string>(b, 'className', (v) => typeof v === 'string' && /^[A-Za-z_$][\w$]*$/.test(v), 'the name of an exported function (default: the default export)');
-  const args = optional<string[]>(b, 'args', (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'), 'an array of strings') ?? [];
-  const name = optional<string>(b, 'name', (v) => typeof v === 'string' && v.length <= 256, 'a string of at most 256 characters');
-  const conf =
-    optional<Record<string, ConfValue>>(
-      b,
-      'conf',
-      (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x)),
-      'an object of string, number or boolean values',
-    ) ?? {};
-  const driverMemory = optional<string>(b, 'driverMemory', (v) => typeof v === 'string', 'a size such as "512m" or "1g"') ?? limits.defaultDriverMemory;
+export const unknownField = (field: string): JobError =>
+  new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: unknown field "${field}" (Livy's batch fields: ${BATCH_FIELDS.join(', ')})`, 400, field);
+
+export const notAnObject = (body: unknown): JobError =>
+  new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: the body must be a JSON object, got ${show(body)}`, 400);
+
+/** What the schema cannot say: the file's place on disk and driverMemory's range (its form is checked). */
+export function parseBatchRequest(b: BatchBody, limits: RequestLimits): BatchRequest {
+  const driverMemory = b.driverMemory ?? limits.defaultDriverMemory;
   const heapMb = parseMemory('driverMemory', driverMemory);
   const ignored: Record<string, unknown> = {};
   for (const key of IGNORED_FIELDS) if (b[key] !== undefined && b[key] !== null) ignored[key] = b[key];
   return {
     file: b.file,
     path: resolveJobFile(b.file, limits),
-    className: className ?? null,
-    args,
-    name: name ?? null,
-    conf,
+    className: b.className ?? null,
+    args: b.args ?? [],
+    name: b.name ?? null,
+    conf: b.conf ?? {},
     driverMemory,
     heapMb,
     ignored,
   };
 }
 
-function optional<T = unknown>(b: Record<string, unknown>, field: string, ok: (v: unknown) => boolean, expected: string): T | undefined {
-  const v = b[field];
-  if (v === undefined || v === null) return undefined;
-  if (!ok(v)) throw bad(field, v, expected);
-  return v as T;
-}
-
 /** A JVM-style memory size ("512m", "1g", "1536M", "2gb"; a bare number is bytes), in whole MiB. */
 export function parseMemory(field: string, text: string): number {
   const m = /^\s*(\d+)\s*([kmgt])?b?\s*$/i.exec(text);
-  if (m === null) throw bad(field, text, 'a size such as "512m" or "1g"');
+  if (m === null) throw badField(field, text, 'a size such as "512m" or "1g"');
   const scale: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
   const mb = Math.floor(Number(m[1]) * (m[2] ? scale[m[2].toLowerCase()] : 1 / (1024 * 1024)));
-  if (mb < MIN_HEAP_MB || mb > MAX_HEAP_MB) throw bad(field, text, `the job's heap limit must be from ${MIN_HEAP_MB}m to ${MAX_HEAP_MB / 1024}g`);
+  if (mb < MIN_HEAP_MB || mb > MAX_HEAP_MB) throw badField(field, text, `the job's heap limit must be from ${MIN_HEAP_MB}m to ${MAX_HEAP_MB / 1024}g`);
   return mb;
 }
 

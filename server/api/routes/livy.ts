@@ -3,10 +3,16 @@
  * clients (curl scripts, sparkmagic, Airflow's LivyOperator, Data Factory) drive streaming jobs unchanged.
  * Reference: https://livy.apache.org/docs/latest/rest-api.html (Batch).
  *
- * Errors answer `{ error, message, msg }`: our API's code and message, and Livy's `msg` that its clients print.
+ * Errors answer `{ error, message, msg }` (+ `parameter`/`value`, or `field`): our API's code and message, and
+ * Livy's `msg` that its clients print. Livy clients add `doAs` (impersonation) to any request: accepted, ignored.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { JobError, type JobInfo, type JobRunner } from '../../jobs/index.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { JobError, JOB_STATES, type JobInfo, type JobRunner } from '../../jobs/index.ts';
+import { intParam, jobIdParam } from '../params.ts';
+import { BatchBody } from '../schemas.ts';
+import { jsonBodyCompiler } from '../validation.ts';
+import { jobErrorHandler, jobErrorResponses } from './job-errors.ts';
 
 export interface LivyDeps {
   jobs: JobRunner;
@@ -14,63 +20,67 @@ export interface LivyDeps {
 
 /** Lines of the log in GET /livy/batches/{id} (Livy shows the last few). */
 const BATCH_LOG_LINES = 10;
-const DEFAULT_LOG_SIZE = 100;
-const DEFAULT_PAGE_SIZE = 100;
 
-export type Query = Record<string, string | string[] | undefined>;
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const Time = (description: string) => Type.String({ format: 'date-time', description });
 
-/** A bad query parameter or id (400), shared with routes/jobs.ts. */
-export class LivyParamError extends Error {
-  constructor(
-    readonly parameter: string,
-    readonly value: string,
-    reason: string,
-  ) {
-    super(`invalid ${parameter === 'id' ? 'id' : `query parameter "${parameter}"`} = ${JSON.stringify(value)}: ${reason}`);
-  }
-}
+const LivyError = Type.Object(
+  {
+    error: Type.String({ description: 'Error code (docs/ERRORS.md).' }),
+    message: Type.String({ description: 'What was wrong, naming the parameter or field and its value.' }),
+    msg: Type.String({ description: 'The same message, where Livy\'s clients look for it.' }),
+    parameter: Type.Optional(Type.String({ description: 'The offending query or path parameter.' })),
+    value: Type.Optional(Nullable(Type.String({ description: 'Its value as sent; null when missing.' }))),
+    field: Type.Optional(Type.String({ description: 'The offending field of the batch request.' })),
+  },
+  { $id: 'LivyError', title: 'LivyError' },
+);
 
-export function intParam(query: Query, name: string, min: number, max: number): number | undefined {
-  const v = query[name];
-  if (v === undefined || v === '') return undefined;
-  if (Array.isArray(v)) throw new LivyParamError(name, v.join(','), 'given more than once');
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new LivyParamError(name, v, `expected an integer from ${min} to ${max}`);
-  return n;
-}
+const Batch = Type.Object(
+  {
+    id: Type.Integer({ description: 'The batch id; 0 is the built-in telemetry job.' }),
+    name: Nullable(Type.String()),
+    state: Type.String({ enum: [...JOB_STATES], description: 'Livy\'s batch state.' }),
+    appId: Type.String({ description: 'thermostream-job-<id>, or thermostream-telemetry for batch 0.' }),
+    appInfo: Type.Object({
+      driverLogUrl: Type.String({ description: 'Where the whole log is.' }),
+      sparkUiUrl: Type.Null({ description: 'No Spark UI here.' }),
+      file: Nullable(Type.String({ description: 'As submitted; null for batch 0.' })),
+      className: Nullable(Type.String()),
+      submittedAt: Time('When it was submitted.'),
+      startedAt: Nullable(Time('When its thread started.')),
+      endedAt: Nullable(Time('When it finished.')),
+    }),
+    log: Type.Array(Type.String(), { description: `Its last ${BATCH_LOG_LINES} log lines.` }),
+  },
+  { $id: 'Batch', title: 'Batch' },
+);
 
-/** Livy clients add `doAs` (impersonation) to any request: accepted and ignored, like the body's proxyUser. */
-export function checkKnown(query: Query, known: readonly string[]): void {
-  for (const key of Object.keys(query)) {
-    if (!known.includes(key) && key !== 'doAs') {
-      throw new LivyParamError(key, String(query[key]), `unknown parameter (known: ${known.join(', ') || 'none'})`);
-    }
-  }
-}
-
-export function batchId(params: unknown): number {
-  const raw = (params as { id: string }).id;
-  if (!/^\d{1,15}$/.test(raw)) throw new LivyParamError('id', raw, 'an id is a non-negative integer');
-  return Number(raw);
-}
-
-function fail(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof LivyParamError) {
-    return reply.code(400).send({ error: 'TS_ERR_QUERY_PARAM', message: err.message, msg: err.message, parameter: err.parameter, value: err.value });
-  }
-  if (err instanceof JobError) {
-    const body: Record<string, unknown> = { error: err.code, message: err.message, msg: err.message };
-    if (err.field !== undefined) body.field = err.field;
-    return reply.code(err.status).send(body);
-  }
-  throw err;
-}
+const Doas = { doAs: Type.Optional(Type.String({ description: 'Livy\'s impersonation: accepted and ignored.' })) };
+const NoQuery = Type.Object(Doas, { additionalProperties: false });
+const PageQuery = Type.Object(
+  {
+    from: intParam(0, Number.MAX_SAFE_INTEGER, 'Index of the first batch (default 0).', 0),
+    size: intParam(0, 10_000, 'Batches to return (default 100).', 100),
+    ...Doas,
+  },
+  { additionalProperties: false },
+);
+const LogQuery = Type.Object(
+  {
+    from: intParam(0, Number.MAX_SAFE_INTEGER, 'Index of the first line (default: the last `size` lines).'),
+    size: intParam(0, 100_000, 'Lines to return (default 100).', 100),
+    ...Doas,
+  },
+  { additionalProperties: false },
+);
+const Params = Type.Object({ id: jobIdParam() }, { additionalProperties: false });
 
 const notFound = (id: number): JobError => new JobError('TS_ERR_JOB_NOT_FOUND', `batch ${id} not found`, 404);
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** Livy's batch object. */
-function batchView(jobs: JobRunner, job: JobInfo): Record<string, unknown> {
+function batchView(jobs: JobRunner, job: JobInfo): Static<typeof Batch> {
   return {
     id: job.id,
     name: job.name,
@@ -81,7 +91,7 @@ function batchView(jobs: JobRunner, job: JobInfo): Record<string, unknown> {
       sparkUiUrl: null,
       file: job.file,
       className: job.className,
-      submittedAt: iso(job.submittedAt),
+      submittedAt: iso(job.submittedAt)!,
       startedAt: iso(job.startedAt),
       endedAt: iso(job.endedAt),
     },
@@ -89,78 +99,165 @@ function batchView(jobs: JobRunner, job: JobInfo): Record<string, unknown> {
   };
 }
 
+/** Livy's clients print an error's `msg`: every error answer of these routes carries it. */
+async function withMsg(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  if (reply.statusCode < 400 || typeof payload !== 'object' || payload === null) return payload;
+  const p = payload as { message?: unknown; msg?: unknown };
+  return typeof p.message === 'string' && p.msg === undefined ? { ...p, msg: p.message } : payload;
+}
+
 export function registerLivyRoutes(app: FastifyInstance, { jobs }: LivyDeps): void {
-  app.post('/livy/batches', { preHandler: app.requireToken }, async (req, reply) => {
-    try {
-      checkKnown(req.query as Query, []);
+  app.addSchema(LivyError);
+  app.addSchema(Batch);
+  const common = { errorHandler: jobErrorHandler, validatorCompiler: jsonBodyCompiler, preSerialization: withMsg };
+  const tags = ['livy'];
+  const security = [{ apiToken: [] }];
+
+  app.post<{ Body: BatchBody; Querystring: Static<typeof NoQuery> }>(
+    '/livy/batches',
+    {
+      ...common,
+      preHandler: app.requireToken,
+      schema: {
+        summary: 'Submit a batch (start a job)',
+        description:
+          'Starts a streaming job from a module inside jobs.dirs, in its own worker thread. Livy fields that configure ' +
+          'a Spark cluster are accepted and reported in the job\'s log; any other field is refused with a 400 naming it.',
+        tags,
+        security,
+        querystring: NoQuery,
+        body: BatchBody,
+        response: { 201: Type.Ref(Batch, { description: 'The new batch, `starting`.' }), ...jobErrorResponses(LivyError, { write: true, submit: true }) },
+      },
+    },
+    async (req, reply) => {
       const job = jobs.submit(req.body);
       return reply.code(201).header('location', `/livy/batches/${job.id}`).send(batchView(jobs, job));
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    },
+  );
 
-  app.get('/livy/batches', async (req, reply) => {
-    try {
-      const q = req.query as Query;
-      checkKnown(q, ['from', 'size']);
-      const from = intParam(q, 'from', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-      const size = intParam(q, 'size', 0, 10_000) ?? DEFAULT_PAGE_SIZE;
+  app.get<{ Querystring: Static<typeof PageQuery> }>(
+    '/livy/batches',
+    {
+      ...common,
+      schema: {
+        summary: 'List batches',
+        description: 'Every batch by id, the built-in telemetry job (0) first: `size` of them from index `from`.',
+        tags,
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({
+            from: Type.Integer(),
+            total: Type.Integer({ description: 'Batches in all.' }),
+            sessions: Type.Array(Type.Ref(Batch)),
+          }),
+          ...jobErrorResponses(LivyError, {}),
+        },
+      },
+    },
+    async (req) => {
+      const { from, size } = req.query as Required<Static<typeof PageQuery>>;
       const all = jobs.list();
       return { from, total: all.length, sessions: all.slice(from, from + size).map((job) => batchView(jobs, job)) };
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    },
+  );
 
-  app.get('/livy/batches/:id', async (req, reply) => {
-    try {
-      checkKnown(req.query as Query, []);
-      const id = batchId(req.params);
-      const job = jobs.get(id);
-      if (job === undefined) throw notFound(id);
+  app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof NoQuery> }>(
+    '/livy/batches/:id',
+    {
+      ...common,
+      schema: {
+        summary: 'One batch',
+        description: 'Its state, appInfo and last log lines.',
+        tags,
+        params: Params,
+        querystring: NoQuery,
+        response: { 200: Type.Ref(Batch), ...jobErrorResponses(LivyError, { found: true }) },
+      },
+    },
+    async (req) => {
+      const job = jobs.get(req.params.id);
+      if (job === undefined) throw notFound(req.params.id);
       return batchView(jobs, job);
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    },
+  );
 
-  app.get('/livy/batches/:id/state', async (req, reply) => {
-    try {
-      checkKnown(req.query as Query, []);
-      const id = batchId(req.params);
-      const job = jobs.get(id);
-      if (job === undefined) throw notFound(id);
-      return { id, state: job.state };
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+  app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof NoQuery> }>(
+    '/livy/batches/:id/state',
+    {
+      ...common,
+      schema: {
+        summary: 'A batch\'s state',
+        tags,
+        params: Params,
+        querystring: NoQuery,
+        response: {
+          200: Type.Object({ id: Type.Integer(), state: Type.String({ enum: [...JOB_STATES] }) }),
+          ...jobErrorResponses(LivyError, { found: true }),
+        },
+      },
+    },
+    async (req) => {
+      const job = jobs.get(req.params.id);
+      if (job === undefined) throw notFound(req.params.id);
+      return { id: req.params.id, state: job.state };
+    },
+  );
 
-  app.get('/livy/batches/:id/log', async (req, reply) => {
-    try {
-      const q = req.query as Query;
-      checkKnown(q, ['from', 'size']);
-      const id = batchId(req.params);
-      const from = intParam(q, 'from', 0, Number.MAX_SAFE_INTEGER);
-      const size = intParam(q, 'size', 0, 100_000) ?? DEFAULT_LOG_SIZE;
-      const log = jobs.log(id, from, size);
+  app.get<{ Params: Static<typeof Params>; Querystring: Static<typeof LogQuery> }>(
+    '/livy/batches/:id/log',
+    {
+      ...common,
+      schema: {
+        summary: 'A batch\'s log',
+        description: 'Its print() output, stderr and errors, and the runner\'s notes: `size` lines from line `from`.',
+        tags,
+        params: Params,
+        querystring: LogQuery,
+        response: {
+          200: Type.Object({
+            id: Type.Integer(),
+            from: Type.Integer({ description: 'Index of the first line returned.' }),
+            // Livy's documentation names the number of lines `size`; Livy itself also answers `total`.
+            size: Type.Integer({ description: 'Lines returned.' }),
+            total: Type.Integer({ description: 'Lines kept (the log is bounded by jobs.logLines).' }),
+            log: Type.Array(Type.String()),
+          }),
+          ...jobErrorResponses(LivyError, { found: true }),
+        },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const log = jobs.log(id, req.query.from, req.query.size!);
       if (log === undefined) throw notFound(id);
-      // Livy's documentation names the number of lines `size`; Livy itself also answers `total`.
       return { id, from: log.from, size: log.lines.length, total: log.total, log: log.lines };
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    },
+  );
 
-  app.delete('/livy/batches/:id', { preHandler: app.requireToken }, async (req, reply) => {
-    try {
-      checkKnown(req.query as Query, []);
-      const id = batchId(req.params);
-      await jobs.delete(id);
-      return { msg: 'deleted' };
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+  app.delete<{ Params: Static<typeof Params>; Querystring: Static<typeof NoQuery> }>(
+    '/livy/batches/:id',
+    {
+      ...common,
+      preHandler: app.requireToken,
+      schema: {
+        summary: 'Delete a batch (stop a job)',
+        description:
+          'A running batch is stopped (gracefully, then its thread terminated after jobs.stopTimeoutMs) and stays ' +
+          'listed as `killed`; a finished one is removed.',
+        tags,
+        security,
+        params: Params,
+        querystring: NoQuery,
+        response: {
+          200: Type.Object({ msg: Type.Literal('deleted') }),
+          ...jobErrorResponses(LivyError, { write: true, found: true }),
+        },
+      },
+    },
+    async (req) => {
+      await jobs.delete(req.params.id);
+      return { msg: 'deleted' as const };
+    },
+  );
 }

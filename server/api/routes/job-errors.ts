@@ -1,0 +1,56 @@
+/**
+ * Errors of the job routes (routes/livy.ts, routes/jobs.ts): a refused batch request answers as the job runner's
+ * own checks always did, `{ error, message, field }` naming the field, whether the schema or the runner refused it;
+ * query and path parameters answer as everywhere in the API, `{ error, message, parameter, value }`.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { badField, JobError, notAnObject, unknownField } from '../../jobs/index.ts';
+import { errorHandler } from '../request-errors.ts';
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+}
+
+/** ajv's first error in a batch request body, as the JobError that names the top-level field. */
+export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError {
+  const e = (err.validation as unknown as AjvError[])[0];
+  const body = req.body as Record<string, unknown>;
+  const properties = ((req.routeOptions.schema?.body as { properties?: Record<string, { 'x-expected'?: string }> } | undefined)?.properties) ?? {};
+  if (e.instancePath === '' && e.keyword === 'additionalProperties') return unknownField(e.params.additionalProperty as string);
+  if (e.instancePath === '' && e.keyword === 'required') {
+    const field = e.params.missingProperty as string;
+    return badField(field, undefined, properties[field]?.['x-expected'] ?? 'required');
+  }
+  if (e.instancePath === '') return notAnObject(req.body);
+  const field = e.instancePath.split('/')[1].replace(/~1/g, '/').replace(/~0/g, '~');
+  return badField(field, body[field], properties[field]?.['x-expected'] ?? 'invalid');
+}
+
+/** The job routes' errorHandler. */
+export function jobErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e: Error = err.validation && err.validationContext === 'body' ? batchBodyError(err, req) : err;
+  if (e instanceof JobError) {
+    return reply.code(e.status).send({ error: e.code, message: e.message, ...(e.field === undefined ? {} : { field: e.field }) });
+  }
+  return errorHandler(err, req, reply);
+}
+
+/** Error answers of a job route, in `body`'s shape; write routes also answer 401 (token), 403, 429 and 503. */
+export function jobErrorResponses(body: TSchema, what: { write?: boolean; found?: boolean; submit?: boolean }) {
+  const ref = (description: string) => Type.Ref(body.$id!, { description });
+  return {
+    400: ref('A parameter, id or body field is invalid: the answer names it, its value and what was expected.'),
+    ...(what.write ? { 401: ref('Without "Authorization: Bearer <http.apiToken>" (when a token is configured).') } : {}),
+    ...(what.found ? { 404: ref('No job with that id.') } : {}),
+    ...(what.write && what.found ? { 403: ref('The built-in telemetry job (id 0) cannot be deleted.') } : {}),
+    ...(what.submit
+      ? {
+          429: ref('jobs.maxRunning jobs are already starting or running.'),
+          503: ref('The server is shutting down.'),
+        }
+      : {}),
+  };
+}
