@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createApi } from './api/index.ts';
+import { createApi, dashboardMissing } from './api/index.ts';
 import { createBroker } from './broker/index.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -135,7 +135,9 @@ async function runCli(): Promise<void> {
     }
     throw err;
   }
-  console.log(`thermostream: dashboard  ${app.httpUrl}/`);
+  const missing = dashboardMissing();
+  if (missing === null) console.log(`thermostream: dashboard  ${app.httpUrl}/`);
+  else console.warn(`thermostream: dashboard  unavailable: ${missing}`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (health ${app.httpUrl}/healthz)`);
   console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
   console.log(`thermostream: data       ${app.dbFile}`);

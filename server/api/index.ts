@@ -9,6 +9,9 @@ import type { Store } from '../store/index.ts';
 import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, timeParam, type Query } from './params.ts';
 import { urlHost } from '../url.ts';
 import { registerDashboard } from './static.ts';
+import { registerRouteIndex } from './route-index.ts';
+
+export { dashboardMissing } from './static.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -25,6 +28,7 @@ const REASON = new RegExp(`^(${RejectReasons.join('|')})$`);
 export function buildApp(deps: ApiDeps): FastifyInstance {
   const { config, clock, store, engine, ingest } = deps;
   const app = Fastify({ logger: false });
+  registerRouteIndex(app);
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof ParamError) {
@@ -90,6 +94,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     const i = ingest.stats();
     return {
       batchIntervalMs: e.batchIntervalMs,
+      windows: config.windows.map((w) => ({ lengthMs: w.lengthMs, slideMs: w.slideMs })),
       batches: e.batches,
       records: e.records,
       inputRate: e.inputRate,
@@ -110,7 +115,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     };
   });
 
-  registerDashboard(app);
+  void app.register(async (scope) => registerDashboard(scope));
   return app;
 }
 

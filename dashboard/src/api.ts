@@ -1,0 +1,250 @@
+// The dashboard's only door to the server: HTTP routes, their shapes, which of them this server has, and the live
+// feed (SSE or polling). When the API grows (the SSE stream, /api/v1/readings, /api/v1/devices/:id, anomalies, twins),
+// this file is where the dashboard learns about it.
+import { connection } from './connection.ts';
+import { openStream } from './stream.ts';
+
+export interface WindowSpec {
+  lengthMs: number;
+  slideMs: number;
+}
+
+export interface Device {
+  deviceId: string;
+  firstSeen: string;
+  lastSeen: string;
+  readings: number;
+  lastTemperature: number;
+  online: boolean;
+}
+
+export interface WindowRow extends WindowSpec {
+  deviceId: string;
+  start: string;
+  end: string;
+  count: number;
+  avg: number;
+  min: number;
+  max: number;
+  anomalies: number | Record<string, number>;
+  final: boolean;
+}
+
+export interface BatchInfo {
+  batchTime: string;
+  records: number;
+  late: number;
+  duplicates: number;
+  rejected: number;
+  schedulingDelayMs: number;
+  processingMs: number;
+  totalDelayMs: number;
+  watermark: string | null;
+}
+
+export interface Stats {
+  batchIntervalMs: number;
+  windows?: WindowSpec[];
+  batches: number;
+  records: number;
+  inputRate: number;
+  lastBatch: BatchInfo | null;
+  watermark: string | null;
+  backlog: number;
+  heldAcks: number;
+  accepted: number;
+  late: number;
+  duplicates: number;
+  rejected: { total: number; byReason: Record<string, number> };
+}
+
+/** One flagged reading or interval (6/9): interval anomalies (stuck, drift, dropout) have start and end. */
+export interface Anomaly {
+  deviceId: string;
+  type: string;
+  score: number | null;
+  ts: string;
+  value: number | null;
+  expected: number | null;
+  threshold: number | null;
+  start?: string | null;
+  end?: string | null;
+}
+
+/** A raw reading or, further back, the finest window's aggregate (7/9's /api/v1/readings). */
+export interface ReadingPoint {
+  ts: string;
+  temperature?: number;
+  avg?: number;
+  min?: number;
+  max?: number;
+}
+
+export type Props = Record<string, unknown>;
+export interface Twin {
+  desired: Props;
+  reported: Props;
+}
+
+export interface Job {
+  id: number | string;
+  name: string | null;
+  state: string;
+}
+
+/** What this server offers beyond today's routes; learned once from `GET /api/v1`. */
+export interface Features {
+  stream: boolean;
+  anomalies: boolean;
+  readings: boolean;
+  twin: boolean;
+  jobs: boolean;
+}
+
+const NONE: Features = { stream: false, anomalies: false, readings: false, twin: false, jobs: false };
+let cached: Features | null = null;
+
+/** The features once discover() has run (main runs it before any view), else today's routes only. */
+export function features(): Features {
+  return cached ?? NONE;
+}
+
+export async function discover(): Promise<Features> {
+  if (cached !== null) return cached;
+  try {
+    const index = await getJson<{ routes: { method: string; url: string }[] }>('/api/v1');
+    const has = (method: string, url: string): boolean => index.routes.some((r) => r.method === method && r.url === url);
+    cached = {
+      stream: has('GET', '/api/v1/stream'),
+      anomalies: has('GET', '/api/v1/anomalies'),
+      readings: has('GET', '/api/v1/readings'),
+      twin: has('GET', '/api/v1/registry/devices/:id/twin') && has('PATCH', '/api/v1/registry/devices/:id/twin'),
+      jobs: has('GET', '/livy/batches'),
+    };
+  } catch {
+    cached = { ...NONE }; // a server without the route index: today's routes only, no probing
+  }
+  return cached;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** GET and parse JSON; network failures mark the connection down, answers (even errors) mark it up. */
+export async function getJson<T>(path: string, init: RequestInit = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers: { accept: 'application/json', ...init.headers } });
+  } catch (err) {
+    connection.failed();
+    throw err;
+  }
+  connection.answered();
+  const body = (await res.json().catch(() => null)) as T & { message?: string };
+  if (!res.ok) throw new HttpError(res.status, path, body?.message ?? `HTTP ${res.status}`);
+  return body;
+}
+
+const qs = (params: Record<string, string | number | undefined>): string => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+};
+
+export const api = {
+  stats: () => getJson<Stats>('/api/v1/stats'),
+  devices: () => getJson<{ items: Device[] }>('/api/v1/devices').then((b) => b.items),
+  /** No deviceId (or '*') = fleet-wide windows. Ascending by start; `from` bounds the start. */
+  windows: (q: { deviceId?: string; spec: WindowSpec; from?: number; limit: number }) =>
+    getJson<{ items: WindowRow[] }>(
+      `/api/v1/windows${qs({ deviceId: q.deviceId, length: q.spec.lengthMs, slide: q.spec.slideMs, from: q.from, limit: q.limit })}`,
+    ).then((b) => b.items),
+  /** Newest first, following `next` up to `pages` pages. */
+  async anomalies(q: { deviceId?: string; from?: number; to?: number; limit?: number }, pages = 5): Promise<Anomaly[]> {
+    const items: Anomaly[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < pages; i++) {
+      const body = await getJson<{ items: Anomaly[]; next?: string | null }>(
+        `/api/v1/anomalies${qs({ deviceId: q.deviceId, from: q.from, to: q.to, limit: q.limit ?? 1000, cursor })}`,
+      );
+      items.push(...body.items);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    return items;
+  },
+  readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>
+    getJson<{ items: ReadingPoint[] }>(`/api/v1/readings${qs(q)}`).then((b) => b.items),
+  /** IoT Hub's twin shape ({ properties: { desired, reported } }) or the flat one. */
+  async twin(deviceId: string): Promise<Twin> {
+    const body = await getJson<Partial<Twin> & { properties?: Partial<Twin> }>(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`);
+    const p = body.properties ?? body;
+    return { desired: p.desired ?? {}, reported: p.reported ?? {} };
+  },
+  async setDesired(deviceId: string, desired: Props): Promise<Twin> {
+    await getJson(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ properties: { desired } }),
+    });
+    return api.twin(deviceId);
+  },
+  jobs: () => getJson<{ sessions: Job[] }>('/livy/batches?size=50').then((b) => b.sessions),
+};
+
+/** A batch finished: from the stream's `batch` events, or from /api/v1/stats when polling. */
+export interface LiveHandlers {
+  batch(b: BatchInfo): void;
+  anomaly(a: Anomaly): void;
+  stats(s: Stats): void;
+}
+
+/**
+ * The live feed. With 7/9's `GET /api/v1/stream` (Server-Sent Events numbered by batch: `batch`, `window` and
+ * `anomaly` events), an EventSource that resumes with `Last-Event-ID`; without it, or when the route answers
+ * anything but an event stream, polling /api/v1/stats every second. /api/v1/stats is polled anyway (every second
+ * when polling, every 5 s beside the stream) for the figures events do not carry (backlog, rejected by reason).
+ */
+export async function startLive(h: LiveHandlers): Promise<void> {
+  const f = await discover();
+  let lastBatches = -1;
+  const poll = async (): Promise<void> => {
+    try {
+      const s = await api.stats();
+      h.stats(s);
+      if (!streaming && s.lastBatch && s.batches !== lastBatches) h.batch(s.lastBatch);
+      lastBatches = s.batches;
+    } catch {
+      // connection.failed() was called: the badge says so; the next poll retries
+    }
+  };
+  let streaming = false;
+  const tick = (): void => {
+    void poll().finally(() => setTimeout(tick, streaming ? 5000 : connection.down ? 2000 : 1000));
+  };
+  tick();
+  if (!f.stream) return;
+  openStream('/api/v1/stream?kind=batch,anomaly', {
+    open: () => {
+      streaming = true;
+    },
+    lost: () => {
+      streaming = false; // poll while the stream reconnects
+    },
+    event(kind, data) {
+      if (kind === 'batch') h.batch(data as BatchInfo);
+      else if (kind === 'anomaly') h.anomaly(data as Anomaly);
+    },
+    unavailable: () => {
+      streaming = false; // polling carries on alone
+    },
+  });
+}
