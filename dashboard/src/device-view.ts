@@ -37,7 +37,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   let range = RANGES.find((r) => r.key === route.range) ?? RANGES[0];
   let specKey = route.window;
 
-  const title = h('h1', { class: 'page-title' }, h('a', { href: '#/', class: 'back', 'aria-label': 'Back to the fleet overview' }, '←'), ' ', deviceId);
+  const title = h('h1', { class: 'page-title' }, h('a', { href: '#/', class: 'back', 'aria-label': 'Back to the fleet overview' }, '←'), h('span', { id: 'device-id' }, deviceId));
   const tiles = { temp: tile('Last temperature'), seen: tile('Last seen'), status: tile('Status'), readings: tile('Readings') };
   const rangeButtons = RANGES.map((r) => {
     const b = h('button', { type: 'button', 'data-range': r.key, 'aria-pressed': String(r === range) }, r.label);
