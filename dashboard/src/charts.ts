@@ -95,3 +95,12 @@ export function band(label: string, color: string): ChartConfiguration<'line'>['
     { label, data: [], borderWidth: 0, pointRadius: 0, fill: '-1', borderColor: 'transparent', backgroundColor: color },
   ];
 }
+
+/** Shows [from, to] on the x axis, with tick labels in the unit that suits the span (seconds, minutes, hours). */
+export function setRange(chart: Chart<'line'>, from: number, to: number): void {
+  const x = chart.options.scales!.x as { min?: number; max?: number; time?: { unit?: string } };
+  const span = to - from;
+  x.min = from;
+  x.max = to;
+  x.time = { ...x.time, unit: span <= 90_000 ? 'second' : span <= 6 * 3_600_000 ? 'minute' : 'hour' };
+}

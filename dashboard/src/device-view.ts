@@ -1,7 +1,7 @@
 // One device: its rolling chart (window average, min/max band, raw readings when the server serves them, anomaly
 // markers and shaded interval anomalies), range and window selectors kept in the URL, the numbers, its twin.
 import { api, discover, features, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
-import { anomalyColor, band, css, timeSeries } from './charts.ts';
+import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
@@ -198,8 +198,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       const color = anomalyColor(type);
       ds.push({ label: type, data: markers, showLine: false, pointRadius: 5, pointHoverRadius: 7, pointStyle: 'circle', borderColor: css('--surface'), borderWidth: 1.5, backgroundColor: color });
     }
-    chart.options.scales!.x!.min = from;
-    chart.options.scales!.x!.max = now;
+    setRange(chart, from, now);
     chart.update('none');
 
     legend.replaceChildren(...[...new Set(spans.map((s) => s.label))].map((t) => h('span', { class: 'chip', style: `--chip:${anomalyColor(t)}` }, `${t} (shaded span)`)));

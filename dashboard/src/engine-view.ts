@@ -1,7 +1,7 @@
 // The engine, as Spark Streaming's UI shows a streaming job: input rate, processing time, scheduling delay and total
 // delay over time, then watermark lag and backlog, rejected by reason, late and duplicates, and the jobs.
 import { api, discover, type Job, type Stats } from './api.ts';
-import { css, timeSeries } from './charts.ts';
+import { css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
 import { fmtMs, fmtNum, fmtTime } from './format.ts';
 import { state, type Sample } from './state.ts';
@@ -35,7 +35,7 @@ export function createEngineView(root: HTMLElement): View {
   root.append(
     h('h1', { class: 'page-title' }, 'Streaming engine'),
     summary,
-    h('div', { class: 'tiles' }, ...Object.values(t).map((x) => x.el)),
+    h('div', { class: 'tiles wide' }, ...Object.values(t).map((x) => x.el)),
     h('div', { class: 'grid-2' },
       h('section', { class: 'card' }, h('h2', {}, 'Input rate'), h('div', { class: 'chart' }, canvases.rate)),
       h('section', { class: 'card' }, h('h2', {}, 'Processing time and delays'), h('div', { class: 'chart' }, canvases.delay)),
@@ -69,9 +69,10 @@ export function createEngineView(root: HTMLElement): View {
     delay.data.datasets[2].data = series((s) => s.totalDelayMs);
     lag.data.datasets[0].data = series((s) => (s.watermarkLagMs === null ? null : s.watermarkLagMs / 1000));
     lag.data.datasets[1].data = series((s) => s.backlog);
+    // The span since the page started collecting, up to five minutes, so a fresh page's charts are not empty.
+    const from = Math.max(now - SPAN_MS, Math.min(state.samples[0]?.t ?? now, now - 60_000));
     for (const c of [rate, delay, lag]) {
-      c.options.scales!.x!.min = now - SPAN_MS;
-      c.options.scales!.x!.max = now;
+      setRange(c, from, now);
       c.update('none');
     }
     batchRows.replaceChildren(

@@ -1,7 +1,7 @@
 // Fleet overview: headline figures, the fleet chart (average with a min/max band, devices reporting), open
 // anomalies by type, and the device table.
 import { api, discover, features, type Anomaly, type Device, type WindowRow } from './api.ts';
-import { anomalyColor, band, css, timeSeries } from './charts.ts';
+import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
 import { fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
@@ -95,8 +95,7 @@ export function createOverview(root: HTMLElement): View {
     chart.data.datasets[2].data = pts((w) => w.avg);
     chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
     const now = Date.now();
-    chart.options.scales!.x!.min = now - FLEET_SPAN_MS;
-    chart.options.scales!.x!.max = now;
+    setRange(chart, now - FLEET_SPAN_MS, now);
     chart.update('none');
     canvas.setAttribute('aria-label', last ? `Fleet temperature over the last 10 minutes; latest window average ${fmtTemp(last.avg)}, min ${fmtTemp(last.min)}, max ${fmtTemp(last.max)}; ${online} devices reporting` : 'Fleet temperature: no data yet');
     fleetTable.replaceChildren(
