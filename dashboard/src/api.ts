@@ -202,7 +202,7 @@ export const api = {
 
 /** A batch finished: from the stream's `batch` events, or from /api/v1/stats when polling. */
 export interface LiveHandlers {
-  batch(b: BatchInfo): void;
+  batch(b: BatchInfo, fromStream: boolean): void;
   anomaly(a: Anomaly): void;
   stats(s: Stats): void;
 }
@@ -220,7 +220,7 @@ export async function startLive(h: LiveHandlers): Promise<void> {
     try {
       const s = await api.stats();
       h.stats(s);
-      if (!streaming && s.lastBatch && s.batches !== lastBatches) h.batch(s.lastBatch);
+      if (!streaming && s.lastBatch && s.batches !== lastBatches) h.batch(s.lastBatch, false);
       lastBatches = s.batches;
     } catch {
       // connection.failed() was called: the badge says so; the next poll retries
@@ -240,7 +240,7 @@ export async function startLive(h: LiveHandlers): Promise<void> {
       streaming = false; // poll while the stream reconnects
     },
     event(kind, data) {
-      if (kind === 'batch') h.batch(data as BatchInfo);
+      if (kind === 'batch') h.batch(data as BatchInfo, true);
       else if (kind === 'anomaly') h.anomaly(data as Anomaly);
     },
     unavailable: () => {

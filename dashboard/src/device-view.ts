@@ -220,8 +220,16 @@ export function createDeviceView(root: HTMLElement, path: string): View {
 
   syncUrl();
   refresh();
+  // Live updates every batch for the short range; the longer ranges move slowly and cost more to fetch.
+  let lastLive = 0;
+  const live = (): void => {
+    const every = Math.min(30_000, Math.max(1000, range.ms / 300));
+    if (Date.now() - lastLive < every) return;
+    lastLive = Date.now();
+    refresh();
+  };
   return {
-    onBatch: () => refresh(),
+    onBatch: live,
     onAnomaly: (a) => {
       if (a.deviceId === deviceId) refresh();
     },

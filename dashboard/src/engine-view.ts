@@ -2,6 +2,7 @@
 // delay over time, then watermark lag and backlog, rejected by reason, late and duplicates, and the jobs.
 import { api, discover, type Job, type Stats } from './api.ts';
 import { css, setRange, timeSeries } from './charts.ts';
+import { connection } from './connection.ts';
 import { h, setText } from './dom.ts';
 import { fmtMs, fmtNum, fmtTime } from './format.ts';
 import { state, type Sample } from './state.ts';
@@ -9,6 +10,8 @@ import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
 
 const SPAN_MS = 5 * 60_000;
+/** Columns of the batch table left out at phone width (total delay and the tiles carry them). */
+const OPTIONAL = new Set([3, 5, 6]);
 
 export function createEngineView(root: HTMLElement): View {
   const t = {
@@ -31,6 +34,7 @@ export function createEngineView(root: HTMLElement): View {
   const jobRows = h('tbody');
   const jobsCard = h('section', { class: 'card', hidden: true }, h('h2', {}, 'Jobs'), h('table', {}, h('thead', {}, h('tr', {}, ...['id', 'name', 'state'].map((x) => h('th', { scope: 'col' }, x)))), jobRows));
   const summary = h('p', { class: 'muted', id: 'engine-summary' });
+  const batchNote = h('span', { class: 'muted' });
 
   root.append(
     h('h1', { class: 'page-title' }, 'Streaming engine'),
@@ -42,8 +46,8 @@ export function createEngineView(root: HTMLElement): View {
       h('section', { class: 'card' }, h('h2', {}, 'Watermark lag and backlog'), h('div', { class: 'chart' }, canvases.lag)),
       h('section', { class: 'card' }, h('h2', {}, 'Rejected by reason'), h('table', { id: 'rejected' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'reason'), h('th', { scope: 'col', class: 'num' }, 'readings'))), rejectedRows)),
     ),
-    h('section', { class: 'card' }, h('h2', {}, 'Recent batches'),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'batches' }, h('thead', {}, h('tr', {}, ...['batch time', 'records', 'processing', 'scheduling delay', 'total delay', 'late', 'duplicates'].map((x, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, x)))), batchRows))),
+    h('section', { class: 'card' }, h('h2', {}, 'Recent batches ', batchNote),
+      h('div', { class: 'table-wrap' }, h('table', { id: 'batches' }, h('thead', {}, h('tr', {}, ...['batch time', 'records', 'processing', 'scheduling delay', 'total delay', 'late', 'duplicates'].map((x, i) => h('th', { scope: 'col', class: i === 0 ? undefined : OPTIONAL.has(i) ? 'num col-opt' : 'num' }, x)))), batchRows))),
     jobsCard,
   );
 
@@ -51,7 +55,7 @@ export function createEngineView(root: HTMLElement): View {
   const c2 = css('--accent-2');
   const c3 = css('--accent-3');
   const line = (label: string, color: string, extra: Record<string, unknown> = {}) => ({ label, data: [] as { x: number; y: number }[], borderColor: color, backgroundColor: color, ...extra });
-  const rate = timeSeries(canvases.rate, { y: 'readings / s', datasets: [line('readings / s (recent batches)', accent, { fill: 'origin', backgroundColor: css('--band') })] });
+  const rate = timeSeries(canvases.rate, { y: 'readings / s', datasets: [line('readings / s', accent, { fill: 'origin', backgroundColor: css('--band') })] });
   const delay = timeSeries(canvases.delay, { y: 'ms', datasets: [line('processing time', accent), line('scheduling delay', c2), line('total delay', c3, { borderDash: [5, 3] })] });
   const lag = timeSeries(canvases.lag, { y: 'watermark lag (s)', y2: 'backlog (readings)', datasets: [line('watermark lag', accent), line('backlog', c2, { yAxisID: 'y2', stepped: true })] });
   for (const c of [rate, delay, lag]) Object.assign(c.options.scales!.y!, { beginAtZero: true });
@@ -70,16 +74,17 @@ export function createEngineView(root: HTMLElement): View {
     lag.data.datasets[0].data = series((s) => (s.watermarkLagMs === null ? null : s.watermarkLagMs / 1000));
     lag.data.datasets[1].data = series((s) => s.backlog);
     // The span since the page started collecting, up to five minutes, so a fresh page's charts are not empty.
-    const from = Math.max(now - SPAN_MS, Math.min(state.samples[0]?.t ?? now, now - 60_000));
+    const from = Math.max(now - SPAN_MS, Math.min(state.samples[0]?.t ?? now, now - 30_000));
     for (const c of [rate, delay, lag]) {
       setRange(c, from, now);
       c.update('none');
     }
     batchRows.replaceChildren(
       ...state.batches.slice(-10).reverse().map((b) =>
-        h('tr', {}, h('td', {}, fmtTime(b.t)), h('td', { class: 'num' }, fmtNum(b.records)), h('td', { class: 'num' }, fmtMs(b.processingMs)), h('td', { class: 'num' }, fmtMs(Math.max(0, b.schedulingDelayMs))), h('td', { class: 'num' }, fmtMs(b.totalDelayMs)), h('td', { class: 'num' }, fmtNum(b.late)), h('td', { class: 'num' }, fmtNum(b.duplicates))),
+        h('tr', {}, h('td', {}, fmtTime(b.t)), h('td', { class: 'num' }, fmtNum(b.records)), h('td', { class: 'num' }, fmtMs(b.processingMs)), h('td', { class: 'num col-opt' }, fmtMs(Math.max(0, b.schedulingDelayMs))), h('td', { class: 'num' }, fmtMs(b.totalDelayMs)), h('td', { class: 'num col-opt' }, fmtNum(b.late)), h('td', { class: 'num col-opt' }, fmtNum(b.duplicates))),
       ),
     );
+    setText(batchNote, connection.state === 'stream' ? '' : '(one a second: without the event stream the page samples them)');
     const last = state.samples[state.samples.length - 1];
     if (last) canvases.rate.setAttribute('aria-label', `Input rate over the last 5 minutes; latest ${fmtNum(last.batchRate)} readings per second`);
   }

@@ -51,8 +51,8 @@ async function start(): Promise<void> {
       recordStats(s);
       view?.onStats?.(s);
     },
-    batch(b) {
-      recordBatch(b);
+    batch(b, fromStream) {
+      recordBatch(b, fromStream);
       view?.onBatch?.(b);
     },
     anomaly(a) {

@@ -11,6 +11,7 @@ import { throttle, type View } from './view.ts';
 
 const FLEET_SPAN_MS = 10 * 60_000;
 const HOUR = 3_600_000;
+const ANOMALIES_EVERY_MS = 10_000;
 
 export function createOverview(root: HTMLElement): View {
   const tiles = {
@@ -58,6 +59,13 @@ export function createOverview(root: HTMLElement): View {
     ],
   });
 
+  // The last hour's anomalies, fetched again every 10 s or when the stream announces a new one.
+  let anomalyCache: { t: number; items: Anomaly[] } | null = null;
+  const recentAnomalies = async (now: number): Promise<Anomaly[]> => {
+    if (anomalyCache === null || now - anomalyCache.t > ANOMALIES_EVERY_MS) anomalyCache = { t: now, items: await api.anomalies({ from: now - HOUR }) };
+    return anomalyCache.items.filter((a) => Date.parse(a.ts) >= now - HOUR);
+  };
+
   let destroyed = false;
   const refresh = throttle(async () => {
     const f = await discover();
@@ -67,7 +75,7 @@ export function createOverview(root: HTMLElement): View {
     const [devices, fleet, anomalies] = await Promise.all([
       api.devices(),
       spec ? api.windows({ spec, from: now - FLEET_SPAN_MS - spec.lengthMs, limit: 10_000 }) : Promise.resolve([] as WindowRow[]),
-      f.anomalies ? api.anomalies({ from: now - HOUR }) : Promise.resolve(null),
+      f.anomalies ? recentAnomalies(now) : Promise.resolve(null),
     ]);
     if (destroyed) return;
     if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
@@ -125,6 +133,10 @@ export function createOverview(root: HTMLElement): View {
   refresh();
   return {
     onBatch: () => refresh(),
+    onAnomaly: () => {
+      anomalyCache = null;
+      refresh();
+    },
     destroy() {
       destroyed = true;
       refresh.cancel();

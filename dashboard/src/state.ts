@@ -29,7 +29,11 @@ export function recordStats(s: Stats): void {
   if (s.windows && s.windows.length > 0) state.windows = s.windows;
 }
 
-export function recordBatch(b: BatchInfo): void {
+/**
+ * `fromStream`: every batch arrives (SSE), so its own records give the rate; when polling, the page sees one batch
+ * in a few, so the engine's rate over its recent batches is plotted instead (a sampled batch would alias).
+ */
+export function recordBatch(b: BatchInfo, fromStream: boolean): void {
   const t = Date.parse(b.batchTime);
   if (state.batches.length > 0 && state.batches[state.batches.length - 1].t >= t) return; // seen (stream and poll)
   state.batches.push({ ...b, t });
@@ -39,7 +43,7 @@ export function recordBatch(b: BatchInfo): void {
   state.samples.push({
     t,
     inputRate: s?.inputRate ?? 0,
-    batchRate: s ? b.records / (s.batchIntervalMs / 1000) : b.records,
+    batchRate: fromStream && s ? b.records / (s.batchIntervalMs / 1000) : (s?.inputRate ?? 0),
     processingMs: Math.max(0, b.processingMs),
     schedulingDelayMs: Math.max(0, b.schedulingDelayMs), // clocks of two timers can disagree by a millisecond
     totalDelayMs: Math.max(0, b.totalDelayMs),

@@ -150,7 +150,12 @@ test('against the contracts of 5/9, 6/9 and 7/9: live over SSE with Last-Event-I
   await waitFor('acknowledged', async () => (await page.locator('#setpoint-ack').getAttribute('data-state')) === 'acknowledged', 10_000);
   assert.equal(await page.locator('#setpoint-ack').innerText(), '✓ Acknowledged by the device: 23.5 °C');
   if (process.env.DASHBOARD_SCREENSHOTS) {
-    await page.mouse.move(box.x + marker.x, box.y + marker.y); // the tooltip in the picture
+    const at = await page.evaluate(() => {
+      const chart = (window as any).Chart.getChart('device-chart');
+      const el = chart.getDatasetMeta(chart.data.datasets.findIndex((d: { label: string }) => d.label === 'spike')).data[0];
+      return { x: el.x, y: el.y };
+    });
+    await page.mouse.move(box.x + at.x, box.y + at.y); // the spike's tooltip in the picture
     await page.screenshot({ path: `${process.env.DASHBOARD_SCREENSHOTS}/device-anomalies-twin-laptop-light.png`, fullPage: true });
   }
 
