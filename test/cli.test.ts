@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { getJson, tempDir, waitFor } from './helpers.ts';
+import { ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -65,6 +65,7 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
 });
 
 test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGTERM', async (t) => {
+  await ensureDashboardBuilt();
   const dir = tempDir(t);
   const child = spawn(
     process.execPath,
@@ -77,6 +78,7 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stdout += d));
   const http = await waitFor('the dashboard URL', () => /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
+  await waitFor('every endpoint line', () => /data\s+\S+/.test(stdout)); // the lines may arrive in several chunks
   assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
   assert.ok(stdout.includes(join(dir, 'thermostream.db')));
 
@@ -93,8 +95,10 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   const devices = (await getJson(`${http}/api/v1/devices`)).body.items;
   assert.ok(devices.length > 0);
   const page = await fetch(`${http}/`);
-  assert.match(await page.text(), /<canvas id="chart"/);
-  assert.equal((await fetch(`${http}/vendor/chart.umd.js`)).status, 200);
+  assert.match(await page.text(), /<script src="\/app\.js"><\/script>/);
+  const bundle = await fetch(`${http}/app.js`);
+  assert.equal(bundle.status, 200);
+  assert.match(await bundle.text(), /Chart\.js v4/);
 
   child.kill('SIGTERM');
   assert.equal(await exited, 0);

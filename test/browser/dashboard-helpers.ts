@@ -1,16 +1,8 @@
 import type { TestContext } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
-import { buildDashboard } from '../../dashboard/build.ts';
-import { dashboardMissing } from '../../server/api/index.ts';
 
-let built: Promise<unknown> | null = null;
-
-/** `npm run test:browser` builds first; a single test file run alone builds the dashboard when it is missing. */
-export function ensureDashboardBuilt(): Promise<unknown> {
-  built ??= dashboardMissing() === null ? Promise.resolve() : buildDashboard();
-  return built;
-}
+export { ensureDashboardBuilt } from '../helpers.ts';
 
 /**
  * Everything that went wrong in the page as a user's console would show it: uncaught errors, console errors,
