@@ -128,6 +128,9 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     page = Math.min(page, pages - 1);
     const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
     const now = Date.now();
+    // Rows are redrawn on every refresh: keep the keyboard focus on the same device's link.
+    const active = document.activeElement;
+    const focused = active instanceof HTMLElement && tbody.contains(active) ? active.closest('tr')?.dataset.device : undefined;
     tbody.replaceChildren(
       ...shown.map((d) => {
         const seen = Date.parse(d.lastSeen);
@@ -145,6 +148,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
         );
       }),
     );
+    if (focused !== undefined) tbody.querySelector<HTMLElement>(`tr[data-device="${CSS.escape(focused)}"] a`)?.focus({ preventScroll: true });
     if (shown.length === 0) tbody.append(h('tr', {}, h('td', { colspan: columns.length, class: 'muted empty' }, devices.length === 0 ? 'No device has reported yet.' : 'No device matches the filter.')));
     for (const th of headers) {
       const key = th.dataset.key;

@@ -37,7 +37,10 @@ function route(): void {
 
 async function start(): Promise<void> {
   applyTheme();
-  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    applyTheme();
+    route(); // the views read their colours when they draw their charts
+  });
   const badge = $('#link');
   connection.on((s) => {
     setText(badge, BADGE[s]);

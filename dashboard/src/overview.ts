@@ -102,6 +102,7 @@ export function createOverview(root: HTMLElement): View {
     chart.data.datasets[1].data = pts((w) => w.max);
     chart.data.datasets[2].data = pts((w) => w.avg);
     chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
+    Object.assign(chart.options.scales!.y2!, { suggestedMax: Math.ceil(Math.max(1, devices.length) * 1.25) }); // the line stays off the top edge
     const now = Date.now();
     setRange(chart, now - FLEET_SPAN_MS, now);
     chart.update('none');

@@ -56,8 +56,14 @@ test('the dashboard lists, sorts and filters devices, draws live charts and the 
   assert.ok((await chartPoints(page, 'fleet-chart', 'fleet average')).length > 10);
   assert.match((await page.locator('#fleet-chart').getAttribute('aria-label')) ?? '', /^Fleet temperature over the last 10 minutes; latest window average \d+\.\d °C/);
 
+  // Keyboard: the focus stays on a row's link while the table refreshes; Enter opens the device.
+  await page.locator('#devices a', { hasText: 'kitchen' }).focus();
+  await page.evaluate(() => ((window as any).__row = document.querySelector('#devices tr[data-device="kitchen"]')));
+  await page.waitForFunction(() => document.querySelector('#devices tr[data-device="kitchen"]') !== (window as any).__row, undefined, { timeout: 10_000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'kitchen');
+  await page.keyboard.press('Enter');
+
   // The device view has its own URL, a chart with data points, and the numbers behind it.
-  await page.locator('#devices a', { hasText: 'kitchen' }).click();
   await page.waitForFunction(() => (window as any).Chart.getChart('device-chart')?.data.datasets[2].data.length > 10, undefined, { timeout: 10_000 });
   assert.equal(new URL(page.url()).hash, '#/devices/kitchen?range=5m&window=10000%2F2000');
   assert.equal(await page.locator('#device-id').innerText(), 'kitchen');
