@@ -31,6 +31,7 @@ export interface WindowRow extends WindowSpec {
 }
 
 export interface BatchInfo {
+  batch?: number;
   batchTime: string;
   records: number;
   late: number;
@@ -71,13 +72,13 @@ export interface Anomaly {
   end?: string | null;
 }
 
-/** A raw reading or, further back, the finest window's aggregate (7/9's /api/v1/readings). */
+/** A raw reading (`source: "raw"`) or, further back, the finest window's aggregate (7/9's /api/v1/readings). */
 export interface ReadingPoint {
   ts: string;
-  temperature?: number;
-  avg?: number;
+  temperature: number;
   min?: number;
   max?: number;
+  source?: 'raw' | 'window';
 }
 
 export type Props = Record<string, unknown>;
@@ -95,14 +96,28 @@ export interface Job {
 /** What this server offers beyond today's routes; learned once from `GET /api/v1`. */
 export interface Features {
   stream: boolean;
+  device: boolean;
   anomalies: boolean;
   readings: boolean;
   twin: boolean;
   jobs: boolean;
 }
 
-const NONE: Features = { stream: false, anomalies: false, readings: false, twin: false, jobs: false };
+const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false };
 let cached: Features | null = null;
+
+/** `GET /api/v1` (the route index), else the OpenAPI document's paths (`/docs/json`, `{id}` → `:id`). */
+async function routeList(): Promise<{ method: string; url: string }[]> {
+  try {
+    return (await getJson<{ routes: { method: string; url: string }[] }>('/api/v1')).routes;
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    const doc = await getJson<{ paths: Record<string, Record<string, unknown>> }>('/docs/json');
+    return Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => ({ method: m.toUpperCase(), url: path.replace(/\{(\w+)\}/g, ':$1') })),
+    );
+  }
+}
 
 /** The features once discover() has run (main runs it before any view), else today's routes only. */
 export function features(): Features {
@@ -112,10 +127,11 @@ export function features(): Features {
 export async function discover(): Promise<Features> {
   if (cached !== null) return cached;
   try {
-    const index = await getJson<{ routes: { method: string; url: string }[] }>('/api/v1');
-    const has = (method: string, url: string): boolean => index.routes.some((r) => r.method === method && r.url === url);
+    const routes = await routeList();
+    const has = (method: string, url: string): boolean => routes.some((r) => r.method === method && r.url === url);
     cached = {
       stream: has('GET', '/api/v1/stream'),
+      device: has('GET', '/api/v1/devices/:id'),
       anomalies: has('GET', '/api/v1/anomalies'),
       readings: has('GET', '/api/v1/readings'),
       twin: has('GET', '/api/v1/registry/devices/:id/twin') && has('PATCH', '/api/v1/registry/devices/:id/twin'),
@@ -161,7 +177,20 @@ const qs = (params: Record<string, string | number | undefined>): string => {
 
 export const api = {
   stats: () => getJson<Stats>('/api/v1/stats'),
-  devices: () => getJson<{ items: Device[] }>('/api/v1/devices').then((b) => b.items),
+  /** Every device, following `next` where the server pages the list (up to 50 pages). */
+  async devices(): Promise<Device[]> {
+    const items: Device[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const body = await getJson<{ items: Device[]; next?: string | null }>(`/api/v1/devices${qs({ cursor })}`);
+      items.push(...body.items);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    return items;
+  },
+  /** One device with its newest window of each configured shape (7/9's GET /api/v1/devices/:id). */
+  device: (id: string) => getJson<Device & { windows?: WindowRow[] }>(`/api/v1/devices/${encodeURIComponent(id)}`),
   /** No deviceId (or '*') = fleet-wide windows. Ascending by start; `from` bounds the start. */
   windows: (q: { deviceId?: string; spec: WindowSpec; from?: number; limit: number }) =>
     getJson<{ items: WindowRow[] }>(
@@ -200,35 +229,46 @@ export const api = {
   jobs: () => getJson<{ sessions: Job[] }>('/livy/batches?size=50').then((b) => b.sessions),
 };
 
-/** A batch finished: from the stream's `batch` events, or from /api/v1/stats when polling. */
+/** What the live feed tells the page. */
 export interface LiveHandlers {
-  batch(b: BatchInfo, fromStream: boolean): void;
-  anomaly(a: Anomaly): void;
+  /** /api/v1/stats, every second. */
   stats(s: Stats): void;
+  /** A batch not seen before in /api/v1/stats: its figures (processing time, delays) for the engine's history. */
+  sample(b: BatchInfo): void;
+  /** New results are committed: a `batch` event of the stream (or a `reset`), or, when polling, a new batch in stats. */
+  committed(): void;
+  anomaly(a: StreamAnomaly): void;
 }
 
+/** An anomaly event of the stream: fewer fields than the anomalies route has. */
+export type StreamAnomaly = Pick<Anomaly, 'deviceId' | 'type' | 'ts' | 'score'>;
+
 /**
- * The live feed. With 7/9's `GET /api/v1/stream` (Server-Sent Events numbered by batch: `batch`, `window` and
- * `anomaly` events), an EventSource that resumes with `Last-Event-ID`; without it, or when the route answers
- * anything but an event stream, polling /api/v1/stats every second. /api/v1/stats is polled anyway (every second
- * when polling, every 5 s beside the stream) for the figures events do not carry (backlog, rejected by reason).
+ * The live feed. With `GET /api/v1/stream` (Server-Sent Events numbered by batch: `window`, `anomaly`, `batch`,
+ * `reset`), an EventSource that resumes with `Last-Event-ID` tells the views when to redraw; without it, or when
+ * the route answers anything but an event stream, new batches seen in /api/v1/stats do. /api/v1/stats is polled
+ * every second in both cases: it carries what batch events do not (processing time, delays, backlog, rejected by
+ * reason), and the connection badge follows its answers.
  */
 export async function startLive(h: LiveHandlers): Promise<void> {
   const f = await discover();
   let lastBatches = -1;
+  let streaming = false;
   const poll = async (): Promise<void> => {
     try {
       const s = await api.stats();
       h.stats(s);
-      if (!streaming && s.lastBatch && s.batches !== lastBatches) h.batch(s.lastBatch, false);
+      if (s.lastBatch && s.batches !== lastBatches) {
+        h.sample(s.lastBatch);
+        if (!streaming) h.committed();
+      }
       lastBatches = s.batches;
     } catch {
       // connection.failed() was called: the badge says so; the next poll retries
     }
   };
-  let streaming = false;
   const tick = (): void => {
-    void poll().finally(() => setTimeout(tick, streaming ? 5000 : connection.down ? 2000 : 1000));
+    void poll().finally(() => setTimeout(tick, connection.down ? 2000 : 1000));
   };
   tick();
   if (!f.stream) return;
@@ -237,11 +277,11 @@ export async function startLive(h: LiveHandlers): Promise<void> {
       streaming = true;
     },
     lost: () => {
-      streaming = false; // poll while the stream reconnects
+      streaming = false; // polling drives the views while the stream reconnects
     },
     event(kind, data) {
-      if (kind === 'batch') h.batch(data as BatchInfo, true);
-      else if (kind === 'anomaly') h.anomaly(data as Anomaly);
+      if (kind === 'batch' || kind === 'reset') h.committed();
+      else if (kind === 'anomaly') h.anomaly(data as StreamAnomaly);
     },
     unavailable: () => {
       streaming = false; // polling carries on alone

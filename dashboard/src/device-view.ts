@@ -1,11 +1,11 @@
 // One device: its rolling chart (window average, min/max band, raw readings when the server serves them, anomaly
 // markers and shaded interval anomalies), range and window selectors kept in the URL, the numbers, its twin.
-import { api, discover, features, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
+import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
-import { state } from './state.ts';
+import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { createTwinPanel } from './twin.ts';
 import { throttle, type View } from './view.ts';
@@ -101,7 +101,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   };
 
   function specs(): WindowSpec[] {
-    return state.windows.length > 0 ? state.windows : [];
+    return state.windows.length > 0 ? state.windows : windowSpecs;
   }
   function currentSpec(): WindowSpec | undefined {
     const all = specs();
@@ -123,12 +123,17 @@ export function createDeviceView(root: HTMLElement, path: string): View {
 
   let destroyed = false;
   let twin: ReturnType<typeof createTwinPanel> | null = null;
+  let windowSpecs: WindowSpec[] = [];
   const refresh = throttle(async () => {
     const f = await discover();
-    if (state.windows.length === 0) {
-      const s = await api.stats();
-      if (s.windows) state.windows = s.windows;
-    }
+    // The device: its own route where the server has it, else from the list.
+    const device: (Device & { windows?: WindowRow[] }) | undefined = f.device
+      ? await api.device(deviceId).catch((err: unknown) => {
+          if (err instanceof HttpError && err.status === 404) return undefined; // not reported yet
+          throw err;
+        })
+      : (await api.devices()).find((d) => d.deviceId === deviceId);
+    if (windowSpecs.length === 0 || state.windows.length > windowSpecs.length) windowSpecs = await knownWindows(device);
     fillWindowSelect();
     const spec = currentSpec();
     const now = Date.now();
@@ -139,20 +144,19 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       windowFrom = now - MAX_WINDOWS * spec.slideMs;
       capped = true;
     }
-    const [devices, windows, readings, anomalies] = await Promise.all([
-      api.devices(),
+    const [windows, readings, anomalies] = await Promise.all([
       spec ? api.windows({ deviceId, spec, from: windowFrom, limit: MAX_WINDOWS }) : Promise.resolve([] as WindowRow[]),
-      f.readings ? api.readings({ deviceId, from, to: now, maxPoints: MAX_POINTS }) : Promise.resolve(null),
+      f.readings && device !== undefined ? api.readings({ deviceId, from, to: now, maxPoints: MAX_POINTS }) : Promise.resolve(null),
       f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2) : Promise.resolve(null),
     ]);
     if (destroyed) return;
-    const device = devices.find((d) => d.deviceId === deviceId);
     drawTiles(device);
     draw(windows, readings, anomalies ?? [], from, now);
     setText(
       note,
       [
         spec ? `${fmtWindow(spec)} windows` : '',
+        readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',
         device === undefined ? 'this device has not reported yet' : '',
       ]
@@ -182,7 +186,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     ds[1].data = pts((w) => w.max);
     ds[2].data = pts((w) => w.avg);
     const fixed = readings === null ? 3 : 4;
-    if (readings !== null) ds[3].data = readings.map((r) => ({ x: Date.parse(r.ts), y: r.temperature ?? r.avg ?? NaN }));
+    if (readings !== null) ds[3].data = readings.map((r) => ({ x: Date.parse(r.ts), y: r.temperature }));
     // Point anomalies as markers, one dataset per type (its legend entry is the colour key).
     ds.length = fixed;
     spans.length = 0;

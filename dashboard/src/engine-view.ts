@@ -2,7 +2,6 @@
 // delay over time, then watermark lag and backlog, rejected by reason, late and duplicates, and the jobs.
 import { api, discover, type Job, type Stats } from './api.ts';
 import { css, setRange, timeSeries } from './charts.ts';
-import { connection } from './connection.ts';
 import { h, setText } from './dom.ts';
 import { fmtMs, fmtNum, fmtTime } from './format.ts';
 import { state, type Sample } from './state.ts';
@@ -84,7 +83,7 @@ export function createEngineView(root: HTMLElement): View {
         h('tr', {}, h('td', {}, fmtTime(b.t)), h('td', { class: 'num' }, fmtNum(b.records)), h('td', { class: 'num' }, fmtMs(b.processingMs)), h('td', { class: 'num col-opt' }, fmtMs(Math.max(0, b.schedulingDelayMs))), h('td', { class: 'num' }, fmtMs(b.totalDelayMs)), h('td', { class: 'num col-opt' }, fmtNum(b.late)), h('td', { class: 'num col-opt' }, fmtNum(b.duplicates))),
       ),
     );
-    setText(batchNote, connection.state === 'stream' ? '' : '(one a second: without the event stream the page samples them)');
+    setText(batchNote, '(as sampled once a second)');
     const last = state.samples[state.samples.length - 1];
     if (last) canvases.rate.setAttribute('aria-label', `Input rate over the last 5 minutes; latest ${fmtNum(last.batchRate)} readings per second`);
   }
@@ -125,7 +124,7 @@ export function createEngineView(root: HTMLElement): View {
       figures(s);
       loadJobs();
     },
-    onBatch: () => draw(),
+    onSample: () => draw(),
     destroy() {
       destroyed = true;
       loadJobs.cancel();

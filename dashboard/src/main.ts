@@ -54,9 +54,12 @@ async function start(): Promise<void> {
       recordStats(s);
       view?.onStats?.(s);
     },
-    batch(b, fromStream) {
-      recordBatch(b, fromStream);
-      view?.onBatch?.(b);
+    sample(b) {
+      recordBatch(b);
+      view?.onSample?.();
+    },
+    committed() {
+      view?.onBatch?.();
     },
     anomaly(a) {
       view?.onAnomaly?.(a);

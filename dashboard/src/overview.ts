@@ -5,7 +5,7 @@ import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
 import { fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
-import { recordOnline, state } from './state.ts';
+import { knownWindows, recordOnline, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
 
@@ -70,7 +70,7 @@ export function createOverview(root: HTMLElement): View {
   const refresh = throttle(async () => {
     const f = await discover();
     tiles.anomalies.el.hidden = !f.anomalies;
-    const spec = state.windows[0] ?? (await api.stats().then((s) => s.windows?.[0]));
+    const spec = (await knownWindows())[0];
     const now = Date.now();
     const [devices, fleet, anomalies] = await Promise.all([
       api.devices(),

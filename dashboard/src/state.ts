@@ -1,6 +1,6 @@
 // What the views share: the latest engine figures, their recent history (as Spark's UI keeps the last batches),
 // and the configured windows.
-import type { BatchInfo, Stats, WindowSpec } from './api.ts';
+import { getJson, type BatchInfo, type Stats, type WindowRow, type WindowSpec } from './api.ts';
 
 export interface Sample {
   t: number;
@@ -30,10 +30,10 @@ export function recordStats(s: Stats): void {
 }
 
 /**
- * `fromStream`: every batch arrives (SSE), so its own records give the rate; when polling, the page sees one batch
- * in a few, so the engine's rate over its recent batches is plotted instead (a sampled batch would alias).
+ * A batch seen in /api/v1/stats (polled every second, so one batch in a few at short intervals): its delays as
+ * they are, and for the rate the engine's own figure over its recent batches (a sampled batch's count would alias).
  */
-export function recordBatch(b: BatchInfo, fromStream: boolean): void {
+export function recordBatch(b: BatchInfo): void {
   const t = Date.parse(b.batchTime);
   if (state.batches.length > 0 && state.batches[state.batches.length - 1].t >= t) return; // seen (stream and poll)
   state.batches.push({ ...b, t });
@@ -43,7 +43,7 @@ export function recordBatch(b: BatchInfo, fromStream: boolean): void {
   state.samples.push({
     t,
     inputRate: s?.inputRate ?? 0,
-    batchRate: fromStream && s ? b.records / (s.batchIntervalMs / 1000) : (s?.inputRate ?? 0),
+    batchRate: s?.inputRate ?? 0,
     processingMs: Math.max(0, b.processingMs),
     schedulingDelayMs: Math.max(0, b.schedulingDelayMs), // clocks of two timers can disagree by a millisecond
     totalDelayMs: Math.max(0, b.totalDelayMs),
@@ -59,4 +59,17 @@ export function recordOnline(online: number, total: number): void {
   if (last && t - last.t < 1000) return;
   state.online.push({ t, online, total });
   if (state.online.length > MAX_SAMPLES) state.online.shift();
+}
+
+/**
+ * The configured windows: from /api/v1/stats (`windows`), else the shapes of a device's newest windows
+ * (GET /api/v1/devices/:id), else the default window's shape from one fleet window.
+ */
+export async function knownWindows(device?: { windows?: WindowRow[] }): Promise<WindowSpec[]> {
+  if (state.windows.length > 0) return state.windows;
+  const shapes = new Map<string, WindowSpec>();
+  for (const w of device?.windows ?? []) shapes.set(`${w.lengthMs}/${w.slideMs}`, { lengthMs: w.lengthMs, slideMs: w.slideMs });
+  if (shapes.size > 0) return [...shapes.values()].sort((a, b) => a.lengthMs - b.lengthMs || a.slideMs - b.slideMs);
+  const one = await getJson<{ items: WindowRow[] }>('/api/v1/windows?limit=1');
+  return one.items.slice(0, 1).map((w) => ({ lengthMs: w.lengthMs, slideMs: w.slideMs }));
 }

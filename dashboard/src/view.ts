@@ -1,10 +1,13 @@
-import type { Anomaly, BatchInfo, Stats } from './api.ts';
+import type { Stats, StreamAnomaly } from './api.ts';
 
 /** A page of the dashboard: built into its container, told about live events, destroyed on navigation. */
 export interface View {
-  onBatch?(b: BatchInfo): void;
+  /** New results are committed: time to fetch and redraw. */
+  onBatch?(): void;
+  /** A batch's figures were added to the engine history (state.samples). */
+  onSample?(): void;
   onStats?(s: Stats): void;
-  onAnomaly?(a: Anomaly): void;
+  onAnomaly?(a: StreamAnomaly): void;
   destroy(): void;
 }
 

@@ -27,6 +27,7 @@ export async function registerDashboard(app: FastifyInstance, dir = DASHBOARD_DI
   await app.register(fastifyStatic, {
     root: dir,
     prefix: '/',
+    decorateReply: false, // no sendFile needed; leaves the decorator to other users of @fastify/static (Swagger UI)
     wildcard: false, // the files present at start-up, no directory listing; a rebuild needs a restart
     cacheControl: false,
     setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),

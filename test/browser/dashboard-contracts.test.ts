@@ -32,10 +32,10 @@ function standIn() {
   const lastEventIds: (string | undefined)[] = [];
   const streams = new Set<ServerResponse>();
   let batch = 0;
-  const routes = ['GET /api/v1/stats', 'GET /api/v1/devices', 'GET /api/v1/windows', 'GET /api/v1/anomalies', 'GET /api/v1/stream', 'GET /api/v1/registry/devices/:id/twin', 'PATCH /api/v1/registry/devices/:id/twin'];
+  const routes = ['GET /api/v1/stats', 'GET /api/v1/devices', 'GET /api/v1/devices/:id', 'GET /api/v1/readings', 'GET /api/v1/windows', 'GET /api/v1/anomalies', 'GET /api/v1/stream', 'GET /api/v1/registry/devices/:id/twin', 'PATCH /api/v1/registry/devices/:id/twin'];
   const stats = () => ({
     batchIntervalMs: 300, windows: [spec], batches: batch, records: batch * 5, inputRate: 16.7, watermark: iso(Date.now() - 10_000), backlog: 0, heldAcks: 0, accepted: batch * 5, late: 0, duplicates: 0, rejected: { total: 0, byReason: {} },
-    lastBatch: { batchTime: iso(Date.now()), records: 5, late: 0, duplicates: 0, rejected: 0, schedulingDelayMs: 1, processingMs: 3, totalDelayMs: 4, watermark: iso(Date.now() - 10_000) },
+    lastBatch: { batch, batchTime: iso(Date.now()), windowsUpdated: 3, logOffset: batch * 5, records: 5, late: 0, duplicates: 0, rejected: 0, schedulingDelayMs: 1, processingMs: 3, totalDelayMs: 4, watermark: iso(Date.now() - 10_000) },
   });
   const json = (res: ServerResponse, body: unknown, status = 200) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -43,7 +43,13 @@ function standIn() {
     const p = url.pathname;
     if (p === '/api/v1') return json(res, { routes: routes.map((r) => ({ method: r.split(' ')[0], url: r.split(' ')[1] })) });
     if (p === '/api/v1/stats') return json(res, stats());
-    if (p === '/api/v1/devices') return json(res, { items: [{ deviceId: 'kitchen', firstSeen: iso(now - 300_000), lastSeen: iso(Date.now()), readings: 1500, lastTemperature: 21.3, online: true }] });
+    const kitchen = { deviceId: 'kitchen', firstSeen: iso(now - 300_000), lastSeen: iso(Date.now()), readings: 1500, lastTemperature: 21.3, online: true };
+    if (p === '/api/v1/devices') return json(res, { items: [kitchen], next: null });
+    if (p === '/api/v1/devices/kitchen') return json(res, { ...kitchen, rejected: { total: 0, byReason: {} }, windows: [windows[windows.length - 1]], openAnomalies: [] });
+    if (p === '/api/v1/readings') {
+      const items = Array.from({ length: 120 }, (_, i) => ({ ts: iso(now - 120_000 + i * 1000), temperature: 21 + Math.sin(i / 20) * 0.5 + ((i * 7) % 5) * 0.04, humidity: null, count: 1, min: null, max: null, source: 'raw' }));
+      return json(res, { deviceId: 'kitchen', from: iso(now - 300_000), to: iso(now), rawFrom: iso(now - 120_000), window: spec, items });
+    }
     if (p === '/api/v1/windows') return json(res, { items: windows.filter((w) => Date.parse(w.start) >= Number(url.searchParams.get('from') ?? 0)) });
     if (p === '/api/v1/anomalies') return json(res, { items: anomalies, next: null });
     if (p === '/api/v1/registry/devices/kitchen/twin' && req.method === 'GET') return json(res, { deviceId: 'kitchen', properties: twin });
@@ -74,7 +80,9 @@ function standIn() {
   });
   const timer = setInterval(() => {
     batch++;
-    for (const s of streams) s.write(`id: ${batch}\nevent: batch\ndata: ${JSON.stringify(stats().lastBatch)}\n\n`);
+    // 7/9's batch event (server/api/sse-hub.ts): no delays in it; the page takes those from /api/v1/stats.
+    const event = { batch, committedAt: iso(Date.now()), records: 5, late: 0, duplicates: 0, rejected: 0, windowsUpdated: 3, watermark: iso(Date.now() - 10_000), logOffset: batch * 5 };
+    for (const s of streams) s.write(`id: ${batch}\nevent: batch\ndata: ${JSON.stringify(event)}\n\n`);
   }, 300);
   return {
     server,
@@ -120,8 +128,9 @@ test('against the contracts of 5/9, 6/9 and 7/9: live over SSE with Last-Event-I
   assert.equal(api.lastEventIds[0], undefined);
   await waitFor('live again', async () => (await page.locator('#link').innerText()) === 'live');
 
-  // Device view: a spike marker whose tooltip explains it; the stuck interval shaded and keyed.
+  // Device view: raw readings as dots, a spike marker whose tooltip explains it; the stuck interval shaded and keyed.
   await page.goto(`${base}/#/devices/kitchen`);
+  await page.waitForFunction(() => (window as any).Chart.getChart('device-chart')?.data.datasets.find((d: { label: string }) => d.label === 'readings')?.data.length === 120);
   await page.waitForFunction(() => (window as any).Chart.getChart('device-chart')?.data.datasets.some((d: { label: string }) => d.label === 'spike'));
   assert.equal(await page.locator('#anomaly-legend').innerText(), 'stuck (shaded span)');
   const marker = await page.evaluate(() => {
