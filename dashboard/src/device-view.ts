@@ -3,7 +3,7 @@
 import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
+import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
@@ -180,7 +180,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   }
 
   function draw(windows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
-    const pts = (pick: (w: WindowRow) => number) => windows.map((w) => ({ x: Date.parse(w.end), y: pick(w) }));
+    const pts = (pick: (w: WindowRow) => number) => windows.map((w) => ({ x: mid(w), y: pick(w) }));
     const ds = chart.data.datasets;
     ds[0].data = pts((w) => w.min);
     ds[1].data = pts((w) => w.max);

@@ -27,3 +27,6 @@ export function fmtWindow(w: { lengthMs: number; slideMs: number }): string {
   const d = (ms: number): string => (ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`);
   return `${d(w.lengthMs)} every ${d(w.slideMs)}`;
 }
+
+/** Where a window is drawn on a time axis: its middle, where the readings it averages are centred. */
+export const mid = (w: { start: string; end: string }): number => (Date.parse(w.start) + Date.parse(w.end)) / 2;

@@ -1,10 +1,10 @@
 // Fleet overview: headline figures, the fleet chart (average with a min/max band, devices reporting), open
 // anomalies by type, and the device table.
-import { api, discover, features, type Anomaly, type Device, type WindowRow } from './api.ts';
+import { api, discover, features, type Anomaly, type Device, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
-import { fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
+import { fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
 import { knownWindows, recordOnline, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
@@ -25,8 +25,8 @@ export function createOverview(root: HTMLElement): View {
   const windowLabel = h('span', { class: 'muted' });
   const fleetTable = h('tbody');
   const anomalyPanel = h('section', { class: 'card', id: 'open-anomalies', hidden: true }, h('h2', {}, 'Anomalies by type'), h('div', { class: 'chips' }));
-  const table = createDeviceTable(() => state.windows[0], false);
-  let tableWithAnomalies: ReturnType<typeof createDeviceTable> | null = null;
+  let spec: WindowSpec | undefined;
+  const table = createDeviceTable(() => spec, features().anomalies);
   const devicesCard = h('section', { class: 'card' }, h('h2', {}, 'Devices'), table.el);
 
   root.append(
@@ -70,7 +70,7 @@ export function createOverview(root: HTMLElement): View {
   const refresh = throttle(async () => {
     const f = await discover();
     tiles.anomalies.el.hidden = !f.anomalies;
-    const spec = (await knownWindows())[0];
+    spec = (await knownWindows())[0];
     const now = Date.now();
     const [devices, fleet, anomalies] = await Promise.all([
       api.devices(),
@@ -81,11 +81,7 @@ export function createOverview(root: HTMLElement): View {
     if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
     drawFleet(fleet, devices);
     const byDevice = anomalies ? countByDevice(anomalies) : null;
-    if (anomalies && tableWithAnomalies === null) {
-      tableWithAnomalies = createDeviceTable(() => state.windows[0], true);
-      table.el.replaceWith(tableWithAnomalies.el);
-    }
-    (tableWithAnomalies ?? table).update(devices, byDevice);
+    table.update(devices, byDevice);
     if (anomalies) drawAnomalies(anomalies);
     const rate = state.stats?.inputRate;
     tiles.rate.set(fmtNum(rate ?? 0), 'over the recent batches');
@@ -97,7 +93,7 @@ export function createOverview(root: HTMLElement): View {
     tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
     const last = fleet[fleet.length - 1];
     tiles.fleetAvg.set(fmtTemp(last?.avg), last ? `min ${fmtTemp(last.min)} · max ${fmtTemp(last.max)}` : 'no window yet');
-    const pts = (pick: (w: WindowRow) => number) => fleet.map((w) => ({ x: Date.parse(w.end), y: pick(w) }));
+    const pts = (pick: (w: WindowRow) => number) => fleet.map((w) => ({ x: mid(w), y: pick(w) }));
     chart.data.datasets[0].data = pts((w) => w.min);
     chart.data.datasets[1].data = pts((w) => w.max);
     chart.data.datasets[2].data = pts((w) => w.avg);
