@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { createApi, createSseHub } from './api/index.ts';
+import { createApi, createSseHub, dashboardMissing } from './api/index.ts';
 import { checkExposure } from './api/auth.ts';
 import { createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
@@ -164,7 +164,9 @@ async function runCli(): Promise<void> {
     }
     throw err;
   }
-  console.log(`thermostream: dashboard  ${app.httpUrl}/`);
+  const missing = dashboardMissing();
+  if (missing === null) console.log(`thermostream: dashboard  ${app.httpUrl}/`);
+  else console.warn(`thermostream: dashboard  unavailable: ${missing}`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (docs ${app.httpUrl}/docs, health ${app.httpUrl}/healthz)`);
   if (app.mqttSubscriptions === null) {
     console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);

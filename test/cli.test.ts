@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { getJson, tempDir, waitFor } from './helpers.ts';
+import { ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -65,6 +65,7 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
 });
 
 test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGTERM', async (t) => {
+  await ensureDashboardBuilt();
   const dir = tempDir(t);
   const child = spawn(
     process.execPath,
@@ -95,8 +96,10 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   const devices = (await getJson(`${http}/api/v1/devices`)).body.items;
   assert.ok(devices.length > 0);
   const page = await fetch(`${http}/`);
-  assert.match(await page.text(), /<canvas id="chart"/);
-  assert.equal((await fetch(`${http}/vendor/chart.umd.js`)).status, 200);
+  assert.match(await page.text(), /<script src="\/app\.js"><\/script>/);
+  const bundle = await fetch(`${http}/app.js`);
+  assert.equal(bundle.status, 200);
+  assert.match(await bundle.text(), /Chart\.js v4/);
 
   child.kill('SIGTERM');
   assert.equal(await exited, 0);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort } from './faults/server-process.ts';
 import { tempDir, waitFor } from './helpers.ts';
+import { systemBinary } from './system.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SYSTEM_MOSQUITTO = '/usr/sbin/mosquitto';
@@ -21,7 +22,8 @@ export function externalBrokerKind(): { kind: 'mosquitto'; path: string } | { ki
     if (!existsSync(wanted)) throw new Error(`MOSQUITTO_PATH=${wanted}: no such file`);
     return { kind: 'mosquitto', path: wanted };
   }
-  return existsSync(SYSTEM_MOSQUITTO) ? { kind: 'mosquitto', path: SYSTEM_MOSQUITTO } : { kind: 'aedes' };
+  const system = systemBinary(SYSTEM_MOSQUITTO);
+  return system !== null ? { kind: 'mosquitto', path: system } : { kind: 'aedes' };
 }
 
 /** What the test names say ran: "Mosquitto" or "aedes (no Mosquitto found)". */

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
+import { buildDashboard } from '../dashboard/build.ts';
+import { dashboardMissing } from '../server/api/index.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 
@@ -63,3 +65,11 @@ export function waitForRecords(app: Thermostream, n: number): Promise<unknown> {
 }
 
 export const close = (a: number, b: number, eps = 1e-9): boolean => Math.abs(a - b) <= eps;
+
+let built: Promise<unknown> | null = null;
+
+/** `npm install` and `npm run test:browser` build the dashboard; a test file run alone builds it when it is missing. */
+export function ensureDashboardBuilt(): Promise<unknown> {
+  built ??= dashboardMissing() === null ? Promise.resolve() : buildDashboard();
+  return built;
+}

@@ -20,6 +20,9 @@ import { AJV_OPTIONS, expectedKeyword } from './validation.ts';
 import { registerDashboard } from './static.ts';
 import { registerLivyRoutes } from './routes/livy.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
+import { registerRouteIndex } from './route-index.ts';
+
+export { dashboardMissing } from './static.ts';
 
 export type { ApiDeps } from './deps.ts';
 export { createSseHub, type SseHub } from './sse-hub.ts';
@@ -38,6 +41,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   registerAuth(app, deps.config.http.apiToken);
   await registerDocs(app, VERSION);
+  registerRouteIndex(app); // GET /api/v1: which routes this server has (the dashboard asks once)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   healthRoutes(app, deps);
@@ -53,7 +57,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // anomaliesRoutes(app, deps);  // routes/anomalies.ts: analytics
   if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
   if (deps.jobs) registerJobRoutes(app, { jobs: deps.jobs });
-  registerDashboard(app);
+  await app.register(async (scope) => registerDashboard(scope));
   await app.ready();
   return app;
 }

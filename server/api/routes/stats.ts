@@ -24,6 +24,7 @@ const LastBatch = Type.Object({
 
 const Stats = Type.Object({
   batchIntervalMs: Type.Integer(),
+  windows: Type.Array(Type.Object({ lengthMs: Type.Integer(), slideMs: Type.Integer() }), { description: 'The configured windows.' }),
   batches: Type.Integer({ description: 'Batches committed (continues across restarts).' }),
   records: Type.Integer({ description: 'Readings processed since start (duplicates not counted).' }),
   inputRate: Type.Number({ description: 'Readings per second over the last 10 batches.' }),
@@ -40,7 +41,7 @@ const Stats = Type.Object({
   sseClients: Type.Integer({ description: 'Clients connected to GET /api/v1/stream.' }),
 });
 
-export function statsRoutes(app: FastifyInstance, { engine, ingest, hub }: ApiDeps): void {
+export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub }: ApiDeps): void {
   app.get(
     '/api/v1/stats',
     {
@@ -56,6 +57,7 @@ export function statsRoutes(app: FastifyInstance, { engine, ingest, hub }: ApiDe
       const i = ingest.stats();
       return {
         batchIntervalMs: e.batchIntervalMs,
+        windows: config.windows.map((w) => ({ lengthMs: w.lengthMs, slideMs: w.slideMs })),
         batches: e.batches,
         records: e.records,
         inputRate: e.inputRate,

@@ -1,0 +1,290 @@
+// The dashboard's only door to the server: HTTP routes, their shapes, which of them this server has, and the live
+// feed (SSE or polling). When the API grows (the SSE stream, /api/v1/readings, /api/v1/devices/:id, anomalies, twins),
+// this file is where the dashboard learns about it.
+import { connection } from './connection.ts';
+import { openStream } from './stream.ts';
+
+export interface WindowSpec {
+  lengthMs: number;
+  slideMs: number;
+}
+
+export interface Device {
+  deviceId: string;
+  firstSeen: string;
+  lastSeen: string;
+  readings: number;
+  lastTemperature: number;
+  online: boolean;
+}
+
+export interface WindowRow extends WindowSpec {
+  deviceId: string;
+  start: string;
+  end: string;
+  count: number;
+  avg: number;
+  min: number;
+  max: number;
+  anomalies: number | Record<string, number>;
+  final: boolean;
+}
+
+export interface BatchInfo {
+  batch?: number;
+  batchTime: string;
+  records: number;
+  late: number;
+  duplicates: number;
+  rejected: number;
+  schedulingDelayMs: number;
+  processingMs: number;
+  totalDelayMs: number;
+  watermark: string | null;
+}
+
+export interface Stats {
+  batchIntervalMs: number;
+  windows?: WindowSpec[];
+  batches: number;
+  records: number;
+  inputRate: number;
+  lastBatch: BatchInfo | null;
+  watermark: string | null;
+  backlog: number;
+  heldAcks: number;
+  accepted: number;
+  late: number;
+  duplicates: number;
+  rejected: { total: number; byReason: Record<string, number> };
+}
+
+/** One flagged reading or interval (6/9): interval anomalies (stuck, drift, dropout) have start and end. */
+export interface Anomaly {
+  deviceId: string;
+  type: string;
+  score: number | null;
+  ts: string;
+  value: number | null;
+  expected: number | null;
+  threshold: number | null;
+  start?: string | null;
+  end?: string | null;
+}
+
+/** A raw reading (`source: "raw"`) or, further back, the finest window's aggregate (7/9's /api/v1/readings). */
+export interface ReadingPoint {
+  ts: string;
+  temperature: number;
+  min?: number;
+  max?: number;
+  source?: 'raw' | 'window';
+}
+
+export type Props = Record<string, unknown>;
+export interface Twin {
+  desired: Props;
+  reported: Props;
+}
+
+export interface Job {
+  id: number | string;
+  name: string | null;
+  state: string;
+}
+
+/** What this server offers beyond today's routes; learned once from `GET /api/v1`. */
+export interface Features {
+  stream: boolean;
+  device: boolean;
+  anomalies: boolean;
+  readings: boolean;
+  twin: boolean;
+  jobs: boolean;
+}
+
+const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false };
+let cached: Features | null = null;
+
+/** `GET /api/v1` (the route index), else the OpenAPI document's paths (`/docs/json`, `{id}` → `:id`). */
+async function routeList(): Promise<{ method: string; url: string }[]> {
+  try {
+    return (await getJson<{ routes: { method: string; url: string }[] }>('/api/v1')).routes;
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    const doc = await getJson<{ paths: Record<string, Record<string, unknown>> }>('/docs/json');
+    return Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => ({ method: m.toUpperCase(), url: path.replace(/\{(\w+)\}/g, ':$1') })),
+    );
+  }
+}
+
+/** The features once discover() has run (main runs it before any view), else today's routes only. */
+export function features(): Features {
+  return cached ?? NONE;
+}
+
+export async function discover(): Promise<Features> {
+  if (cached !== null) return cached;
+  try {
+    const routes = await routeList();
+    const has = (method: string, url: string): boolean => routes.some((r) => r.method === method && r.url === url);
+    cached = {
+      stream: has('GET', '/api/v1/stream'),
+      device: has('GET', '/api/v1/devices/:id'),
+      anomalies: has('GET', '/api/v1/anomalies'),
+      readings: has('GET', '/api/v1/readings'),
+      twin: has('GET', '/api/v1/registry/devices/:id/twin') && has('PATCH', '/api/v1/registry/devices/:id/twin'),
+      jobs: has('GET', '/livy/batches'),
+    };
+  } catch {
+    cached = { ...NONE }; // a server without the route index: today's routes only, no probing
+  }
+  return cached;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** GET and parse JSON; network failures mark the connection down, answers (even errors) mark it up. */
+export async function getJson<T>(path: string, init: RequestInit = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers: { accept: 'application/json', ...init.headers } });
+  } catch (err) {
+    connection.failed();
+    throw err;
+  }
+  connection.answered();
+  const body = (await res.json().catch(() => null)) as T & { message?: string };
+  if (!res.ok) throw new HttpError(res.status, path, body?.message ?? `HTTP ${res.status}`);
+  return body;
+}
+
+const qs = (params: Record<string, string | number | undefined>): string => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+};
+
+export const api = {
+  stats: () => getJson<Stats>('/api/v1/stats'),
+  /** Every device, following `next` where the server pages the list (up to 50 pages). */
+  async devices(): Promise<Device[]> {
+    const items: Device[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const body = await getJson<{ items: Device[]; next?: string | null }>(`/api/v1/devices${qs({ cursor })}`);
+      items.push(...body.items);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    return items;
+  },
+  /** One device with its newest window of each configured shape (7/9's GET /api/v1/devices/:id). */
+  device: (id: string) => getJson<Device & { windows?: WindowRow[] }>(`/api/v1/devices/${encodeURIComponent(id)}`),
+  /** No deviceId (or '*') = fleet-wide windows. Ascending by start; `from` bounds the start. */
+  windows: (q: { deviceId?: string; spec: WindowSpec; from?: number; limit: number }) =>
+    getJson<{ items: WindowRow[] }>(
+      `/api/v1/windows${qs({ deviceId: q.deviceId, length: q.spec.lengthMs, slide: q.spec.slideMs, from: q.from, limit: q.limit })}`,
+    ).then((b) => b.items),
+  /** Newest first, following `next` up to `pages` pages. */
+  async anomalies(q: { deviceId?: string; from?: number; to?: number; limit?: number }, pages = 5): Promise<Anomaly[]> {
+    const items: Anomaly[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < pages; i++) {
+      const body = await getJson<{ items: Anomaly[]; next?: string | null }>(
+        `/api/v1/anomalies${qs({ deviceId: q.deviceId, from: q.from, to: q.to, limit: q.limit ?? 1000, cursor })}`,
+      );
+      items.push(...body.items);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    return items;
+  },
+  readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>
+    getJson<{ items: ReadingPoint[] }>(`/api/v1/readings${qs(q)}`).then((b) => b.items),
+  /** IoT Hub's twin shape ({ properties: { desired, reported } }) or the flat one. */
+  async twin(deviceId: string): Promise<Twin> {
+    const body = await getJson<Partial<Twin> & { properties?: Partial<Twin> }>(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`);
+    const p = body.properties ?? body;
+    return { desired: p.desired ?? {}, reported: p.reported ?? {} };
+  },
+  async setDesired(deviceId: string, desired: Props): Promise<Twin> {
+    await getJson(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ properties: { desired } }),
+    });
+    return api.twin(deviceId);
+  },
+  jobs: () => getJson<{ sessions: Job[] }>('/livy/batches?size=50').then((b) => b.sessions),
+};
+
+/** What the live feed tells the page. */
+export interface LiveHandlers {
+  /** /api/v1/stats, every second. */
+  stats(s: Stats): void;
+  /** A batch not seen before in /api/v1/stats: its figures (processing time, delays) for the engine's history. */
+  sample(b: BatchInfo): void;
+  /** New results are committed: a `batch` event of the stream (or a `reset`), or, when polling, a new batch in stats. */
+  committed(): void;
+  anomaly(a: StreamAnomaly): void;
+}
+
+/** An anomaly event of the stream: fewer fields than the anomalies route has. */
+export type StreamAnomaly = Pick<Anomaly, 'deviceId' | 'type' | 'ts' | 'score'>;
+
+/**
+ * The live feed. With `GET /api/v1/stream` (Server-Sent Events numbered by batch: `window`, `anomaly`, `batch`,
+ * `reset`), an EventSource that resumes with `Last-Event-ID` tells the views when to redraw; without it, or when
+ * the route answers anything but an event stream, new batches seen in /api/v1/stats do. /api/v1/stats is polled
+ * every second in both cases: it carries what batch events do not (processing time, delays, backlog, rejected by
+ * reason), and the connection badge follows its answers.
+ */
+export async function startLive(h: LiveHandlers): Promise<void> {
+  const f = await discover();
+  let lastBatches = -1;
+  let streaming = false;
+  const poll = async (): Promise<void> => {
+    try {
+      const s = await api.stats();
+      h.stats(s);
+      if (s.lastBatch && s.batches !== lastBatches) {
+        h.sample(s.lastBatch);
+        if (!streaming) h.committed();
+      }
+      lastBatches = s.batches;
+    } catch {
+      // connection.failed() was called: the badge says so; the next poll retries
+    }
+  };
+  const tick = (): void => {
+    void poll().finally(() => setTimeout(tick, connection.down ? 2000 : 1000));
+  };
+  tick();
+  if (!f.stream) return;
+  openStream('/api/v1/stream?kind=batch,anomaly', {
+    open: () => {
+      streaming = true;
+    },
+    lost: () => {
+      streaming = false; // polling drives the views while the stream reconnects
+    },
+    event(kind, data) {
+      if (kind === 'batch' || kind === 'reset') h.committed();
+      else if (kind === 'anomaly') h.anomaly(data as StreamAnomaly);
+    },
+    unavailable: () => {
+      streaming = false; // polling carries on alone
+    },
+  });
+}

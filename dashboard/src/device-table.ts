@@ -1,0 +1,194 @@
+// The fleet's device table: sortable, filterable, paged (25 rows drawn however large the fleet), a sparkline per
+// visible row fetched lazily and cached.
+import { api, type Device, type WindowSpec } from './api.ts';
+import { anomalyColor } from './charts.ts';
+import { h, setText, sparkline } from './dom.ts';
+import { fmtAgo, fmtDateTime, fmtNum, fmtTemp } from './format.ts';
+
+type SortKey = 'deviceId' | 'lastTemperature' | 'lastSeen' | 'online' | 'anomalies';
+const PAGE = 25;
+const COLLATOR = new Intl.Collator('en', { numeric: true });
+const SPARK_POINTS = 30;
+const SPARK_TTL_MS = 10_000;
+
+const COLUMNS: { key: SortKey | null; label: string; className?: string; needsAnomalies?: boolean }[] = [
+  { key: 'deviceId', label: 'Device' },
+  { key: 'lastTemperature', label: 'Last °C', className: 'num' },
+  { key: 'lastSeen', label: 'Last seen', className: 'col-seen' },
+  { key: 'online', label: 'Status' },
+  { key: 'anomalies', label: 'Anomalies (1 h)', needsAnomalies: true },
+  { key: null, label: 'Trend', className: 'col-spark' },
+];
+
+export interface DeviceTable {
+  readonly el: HTMLElement;
+  update(devices: Device[], anomalies: Map<string, Record<string, number>> | null): void;
+}
+
+export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomalies: boolean): DeviceTable {
+  let devices: Device[] = [];
+  let anomalies = new Map<string, Record<string, number>>();
+  let sortKey: SortKey = 'deviceId';
+  let ascending = true;
+  let page = 0;
+  let filterText = '';
+  let status: 'all' | 'online' | 'offline' = 'all';
+  const sparks = new Map<string, { t: number; values: number[] }>();
+
+  const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off' });
+  filter.addEventListener('input', () => {
+    filterText = filter.value.trim().toLowerCase();
+    page = 0;
+    render();
+  });
+  const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, h('option', { value: 'all' }, 'All'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'));
+  statusSelect.addEventListener('change', () => {
+    status = statusSelect.value as typeof status;
+    page = 0;
+    render();
+  });
+  const count = h('span', { class: 'muted', id: 'device-count', 'aria-live': 'polite' });
+  const columns = COLUMNS.filter((c) => showAnomalies || !c.needsAnomalies);
+  const headers = columns.map((c) => {
+    if (c.key === null) return h('th', { scope: 'col', class: c.className }, c.label);
+    const key = c.key;
+    const button = h('button', { type: 'button', class: 'sort', 'data-key': key }, c.label);
+    button.addEventListener('click', () => {
+      ascending = sortKey === key ? !ascending : true;
+      sortKey = key;
+      render();
+    });
+    return h('th', { scope: 'col', class: c.className, 'data-key': key }, button);
+  });
+  const tbody = h('tbody');
+  const table = h('table', { id: 'devices', class: 'devices' }, h('caption', { class: 'sr-only' }, 'Devices; use the column buttons to sort'), h('thead', {}, h('tr', {}, ...headers)), tbody);
+  const prev = h('button', { type: 'button', id: 'page-prev' }, '‹ Previous');
+  const next = h('button', { type: 'button', id: 'page-next' }, 'Next ›');
+  const pageInfo = h('span', { class: 'muted', id: 'page-info' });
+  prev.addEventListener('click', () => {
+    page = Math.max(0, page - 1);
+    render();
+  });
+  next.addEventListener('click', () => {
+    page++;
+    render();
+  });
+  const el = h(
+    'div',
+    { class: 'device-table' },
+    h('div', { class: 'toolbar' }, filter, statusSelect, count),
+    h('div', { class: 'table-wrap' }, table),
+    h('div', { class: 'pager' }, prev, pageInfo, next),
+  );
+
+  const total = (id: string): number => {
+    const byType = anomalies.get(id);
+    return byType ? Object.values(byType).reduce((a, b) => a + b, 0) : 0;
+  };
+
+  function sorted(): Device[] {
+    const rows = devices.filter((d) => (status === 'all' || d.online === (status === 'online')) && (filterText === '' || d.deviceId.toLowerCase().includes(filterText)));
+    const dir = ascending ? 1 : -1;
+    const value = (d: Device): string | number => {
+      switch (sortKey) {
+        case 'deviceId':
+          return d.deviceId;
+        case 'lastTemperature':
+          return d.lastTemperature;
+        case 'lastSeen':
+          return Date.parse(d.lastSeen);
+        case 'online':
+          return d.online ? 1 : 0;
+        case 'anomalies':
+          return total(d.deviceId);
+      }
+    };
+    // Keys computed once per row, one shared collator: sorting 1,000 rows stays in the low milliseconds.
+    const keyed = rows.map((d) => ({ d, v: value(d) }));
+    keyed.sort((a, b) => {
+      const c = typeof a.v === 'string' ? COLLATOR.compare(a.v, b.v as string) : a.v - (b.v as number);
+      return c !== 0 ? c * dir : COLLATOR.compare(a.d.deviceId, b.d.deviceId);
+    });
+    return keyed.map((k) => k.d);
+  }
+
+  function anomalyCell(id: string): HTMLTableCellElement {
+    const byType = anomalies.get(id);
+    const td = h('td', { class: 'anoms' });
+    if (!byType || Object.keys(byType).length === 0) td.append(h('span', { class: 'muted' }, '–'));
+    for (const [type, n] of Object.entries(byType ?? {}).sort()) {
+      td.append(h('span', { class: 'chip', style: `--chip:${anomalyColor(type)}`, title: `${n} ${type} in the last hour` }, `${type} ${n}`));
+    }
+    return td;
+  }
+
+  function render(): void {
+    const rows = sorted();
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    page = Math.min(page, pages - 1);
+    const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
+    const now = Date.now();
+    // Rows are redrawn on every refresh: keep the keyboard focus on the same device's link.
+    const active = document.activeElement;
+    const focused = active instanceof HTMLElement && tbody.contains(active) ? active.closest('tr')?.dataset.device : undefined;
+    tbody.replaceChildren(
+      ...shown.map((d) => {
+        const seen = Date.parse(d.lastSeen);
+        const href = `#/devices/${encodeURIComponent(d.deviceId)}`;
+        const spark = sparks.get(d.deviceId);
+        return h(
+          'tr',
+          { 'data-device': d.deviceId },
+          h('th', { scope: 'row' }, h('a', { href }, d.deviceId)),
+          h('td', { class: 'num' }, fmtTemp(d.lastTemperature)),
+          h('td', { class: 'col-seen', title: fmtDateTime(seen) }, fmtAgo(seen, now)),
+          h('td', {}, h('span', { class: `status ${d.online ? 'online' : 'offline'}` }, d.online ? 'online' : 'offline')),
+          showAnomalies && anomalyCell(d.deviceId),
+          h('td', { class: 'col-spark' }, sparkline(spark?.values ?? [])),
+        );
+      }),
+    );
+    if (focused !== undefined) tbody.querySelector<HTMLElement>(`tr[data-device="${CSS.escape(focused)}"] a`)?.focus({ preventScroll: true });
+    if (shown.length === 0) tbody.append(h('tr', {}, h('td', { colspan: columns.length, class: 'muted empty' }, devices.length === 0 ? 'No device has reported yet.' : 'No device matches the filter.')));
+    for (const th of headers) {
+      const key = th.dataset.key;
+      if (key === undefined) continue;
+      th.setAttribute('aria-sort', key === sortKey ? (ascending ? 'ascending' : 'descending') : 'none');
+    }
+    setText(count, `${fmtNum(rows.length)} of ${fmtNum(devices.length)} devices`);
+    setText(pageInfo, rows.length === 0 ? '' : `${fmtNum(page * PAGE + 1)}–${fmtNum(page * PAGE + shown.length)} of ${fmtNum(rows.length)}`);
+    prev.disabled = page === 0;
+    next.disabled = page >= pages - 1;
+    void loadSparks(shown);
+  }
+
+  async function loadSparks(shown: Device[]): Promise<void> {
+    const s = spec();
+    if (!s) return;
+    const now = Date.now();
+    const stale = shown.filter((d) => (sparks.get(d.deviceId)?.t ?? 0) < now - SPARK_TTL_MS);
+    for (const d of stale) sparks.set(d.deviceId, { t: now, values: sparks.get(d.deviceId)?.values ?? [] });
+    await Promise.all(
+      stale.map(async (d) => {
+        try {
+          const rows = await api.windows({ deviceId: d.deviceId, spec: s, from: now - SPARK_POINTS * s.slideMs - s.lengthMs, limit: SPARK_POINTS + 10 });
+          const values = rows.slice(-SPARK_POINTS).map((w) => w.avg);
+          sparks.set(d.deviceId, { t: now, values });
+          const cell = tbody.querySelector(`tr[data-device="${CSS.escape(d.deviceId)}"] .col-spark`);
+          cell?.replaceChildren(sparkline(values));
+        } catch {
+          // no sparkline this time; the connection badge says why
+        }
+      }),
+    );
+  }
+
+  return {
+    el,
+    update(next, byDevice) {
+      devices = next;
+      if (byDevice) anomalies = byDevice;
+      render();
+    },
+  };
+}

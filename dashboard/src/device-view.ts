@@ -1,0 +1,247 @@
+// One device: its rolling chart (window average, min/max band, raw readings when the server serves them, anomaly
+// markers and shaded interval anomalies), range and window selectors kept in the URL, the numbers, its twin.
+import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
+import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
+import { h, setText } from './dom.ts';
+import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { intervalShading, type Span } from './shading.ts';
+import { knownWindows, state } from './state.ts';
+import { tile } from './tiles.ts';
+import { createTwinPanel } from './twin.ts';
+import { throttle, type View } from './view.ts';
+
+const RANGES = [
+  { key: '5m', label: '5 min', ms: 5 * 60_000 },
+  { key: '1h', label: '1 h', ms: 3_600_000 },
+  { key: '24h', label: '24 h', ms: 86_400_000 },
+];
+const MAX_WINDOWS = 10_000; // the windows route's limit
+const MAX_POINTS = 1500;
+
+interface Marker {
+  x: number;
+  y: number;
+  a: Anomaly;
+}
+
+/** `#/devices/kitchen?range=1h&window=10000/2000` */
+function parse(path: string): { id: string; range: string; window: string | null } {
+  const [id, query = ''] = path.split('?');
+  const q = new URLSearchParams(query);
+  return { id, range: q.get('range') ?? '5m', window: q.get('window') };
+}
+
+export function createDeviceView(root: HTMLElement, path: string): View {
+  const route = parse(path);
+  const deviceId = route.id;
+  let range = RANGES.find((r) => r.key === route.range) ?? RANGES[0];
+  let specKey = route.window;
+
+  const title = h('h1', { class: 'page-title' }, h('a', { href: '#/', class: 'back', 'aria-label': 'Back to the fleet overview' }, '←'), h('span', { id: 'device-id' }, deviceId));
+  const tiles = { temp: tile('Last temperature'), seen: tile('Last seen'), status: tile('Status'), readings: tile('Readings') };
+  const rangeButtons = RANGES.map((r) => {
+    const b = h('button', { type: 'button', 'data-range': r.key, 'aria-pressed': String(r === range) }, r.label);
+    b.addEventListener('click', () => {
+      range = r;
+      syncUrl();
+      refresh();
+    });
+    return b;
+  });
+  const windowSelect = h('select', { id: 'window-select', 'aria-label': 'Window' });
+  windowSelect.addEventListener('change', () => {
+    specKey = windowSelect.value;
+    syncUrl();
+    refresh();
+  });
+  const canvas = h('canvas', { id: 'device-chart', role: 'img', 'aria-label': `Temperature of ${deviceId}` });
+  const note = h('p', { class: 'muted note', id: 'chart-note' });
+  const legend = h('div', { class: 'chips', id: 'anomaly-legend' });
+  const windowRows = h('tbody');
+  const anomalyRows = h('tbody');
+  const anomalyTable = h('table', { hidden: true }, h('caption', {}, 'Anomalies in range'), h('thead', {}, h('tr', {}, ...['time', 'type', 'score', 'value', 'expected'].map((x) => h('th', { scope: 'col' }, x)))), anomalyRows);
+  const twinSlot = h('div');
+
+  root.append(
+    title,
+    h('div', { class: 'tiles' }, ...Object.values(tiles).map((t) => t.el)),
+    h(
+      'section',
+      { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', {}, 'Temperature'), h('div', { class: 'controls' }, h('div', { class: 'segmented', role: 'group', 'aria-label': 'Time range' }, ...rangeButtons), windowSelect)),
+      h('div', { class: 'chart tall' }, canvas),
+      legend,
+      note,
+      h(
+        'details',
+        { class: 'numbers' },
+        h('summary', {}, 'Numbers behind the chart'),
+        h('table', {}, h('caption', {}, 'Latest windows'), h('thead', {}, h('tr', {}, ...['window end', 'avg °C', 'min °C', 'max °C', 'readings'].map((x) => h('th', { scope: 'col' }, x)))), windowRows),
+        anomalyTable,
+      ),
+    ),
+    twinSlot,
+  );
+
+  const spans: Span[] = [];
+  const chart = timeSeries(canvas, {
+    y: '°C',
+    plugins: [intervalShading(() => spans)],
+    datasets: [
+      ...band('min–max range', css('--band')),
+      { label: 'window average', data: [], borderColor: css('--accent'), backgroundColor: css('--accent') },
+      ...(features().readings ? [{ label: 'readings', data: [], borderColor: 'transparent', backgroundColor: css('--muted'), pointRadius: 1.5, showLine: false }] : []),
+    ],
+  });
+  chart.options.plugins!.tooltip!.callbacks!.afterLabel = (item) => {
+    const m = item.raw as Marker;
+    if (!m || !m.a) return '';
+    const a = m.a;
+    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtTemp(a.expected)}`, a.threshold != null ? `threshold ${a.threshold}` : ''].filter(Boolean).join('\n');
+  };
+
+  function specs(): WindowSpec[] {
+    return state.windows.length > 0 ? state.windows : windowSpecs;
+  }
+  function currentSpec(): WindowSpec | undefined {
+    const all = specs();
+    return all.find((w) => `${w.lengthMs}/${w.slideMs}` === specKey) ?? all[0];
+  }
+  function syncUrl(): void {
+    const s = currentSpec();
+    const q = new URLSearchParams({ range: range.key });
+    if (s) q.set('window', `${s.lengthMs}/${s.slideMs}`);
+    history.replaceState(null, '', `#/devices/${encodeURIComponent(deviceId)}?${q}`);
+    for (const b of rangeButtons) b.setAttribute('aria-pressed', String(b.dataset.range === range.key));
+  }
+  function fillWindowSelect(): void {
+    const all = specs();
+    const cur = currentSpec();
+    if (windowSelect.options.length === all.length) return;
+    windowSelect.replaceChildren(...all.map((w) => h('option', { value: `${w.lengthMs}/${w.slideMs}`, selected: w === cur }, `${fmtWindow(w)} windows`)));
+  }
+
+  let destroyed = false;
+  let twin: ReturnType<typeof createTwinPanel> | null = null;
+  let windowSpecs: WindowSpec[] = [];
+  const refresh = throttle(async () => {
+    const f = await discover();
+    // The device: its own route where the server has it, else from the list.
+    const device: (Device & { windows?: WindowRow[] }) | undefined = f.device
+      ? await api.device(deviceId).catch((err: unknown) => {
+          if (err instanceof HttpError && err.status === 404) return undefined; // not reported yet
+          throw err;
+        })
+      : (await api.devices()).find((d) => d.deviceId === deviceId);
+    if (windowSpecs.length === 0 || state.windows.length > windowSpecs.length) windowSpecs = await knownWindows(device);
+    fillWindowSelect();
+    const spec = currentSpec();
+    const now = Date.now();
+    const from = now - range.ms;
+    let windowFrom = from - (spec?.lengthMs ?? 0);
+    let capped = false;
+    if (spec && (now - windowFrom) / spec.slideMs > MAX_WINDOWS) {
+      windowFrom = now - MAX_WINDOWS * spec.slideMs;
+      capped = true;
+    }
+    const [windows, readings, anomalies] = await Promise.all([
+      spec ? api.windows({ deviceId, spec, from: windowFrom, limit: MAX_WINDOWS }) : Promise.resolve([] as WindowRow[]),
+      f.readings && device !== undefined ? api.readings({ deviceId, from, to: now, maxPoints: MAX_POINTS }) : Promise.resolve(null),
+      f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2) : Promise.resolve(null),
+    ]);
+    if (destroyed) return;
+    drawTiles(device);
+    draw(windows, readings, anomalies ?? [], from, now);
+    setText(
+      note,
+      [
+        spec ? `${fmtWindow(spec)} windows` : '',
+        readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
+        capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',
+        device === undefined ? 'this device has not reported yet' : '',
+      ]
+        .filter(Boolean)
+        .join(' · '),
+    );
+    if (f.twin && twin === null && device !== undefined) {
+      twin = createTwinPanel(deviceId);
+      twinSlot.replaceWith(twin.el);
+    }
+    twin?.refresh();
+  }, 1000);
+
+  function drawTiles(d: Device | undefined): void {
+    const now = Date.now();
+    tiles.temp.set(fmtTemp(d?.lastTemperature));
+    tiles.seen.set(d ? fmtAgo(Date.parse(d.lastSeen), now) : '–', d ? fmtDateTime(Date.parse(d.lastSeen)) : '');
+    tiles.status.set(d ? (d.online ? 'online' : 'offline') : 'unknown');
+    tiles.status.el.dataset.status = d?.online ? 'online' : 'offline';
+    tiles.readings.set(fmtNum(d?.readings ?? 0), d ? `since ${fmtDateTime(Date.parse(d.firstSeen))}` : '');
+  }
+
+  function draw(windows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
+    const pts = (pick: (w: WindowRow) => number) => windows.map((w) => ({ x: mid(w), y: pick(w) }));
+    const ds = chart.data.datasets;
+    ds[0].data = pts((w) => w.min);
+    ds[1].data = pts((w) => w.max);
+    ds[2].data = pts((w) => w.avg);
+    const fixed = readings === null ? 3 : 4;
+    if (readings !== null) ds[3].data = readings.map((r) => ({ x: Date.parse(r.ts), y: r.temperature }));
+    // Point anomalies as markers, one dataset per type (its legend entry is the colour key).
+    ds.length = fixed;
+    spans.length = 0;
+    const byType = new Map<string, Marker[]>();
+    for (const a of anomalies) {
+      if (a.start != null) spans.push({ start: Date.parse(a.start), end: a.end ? Date.parse(a.end) : now, color: anomalyColor(a.type), label: a.type });
+      if (a.value == null) continue;
+      const list = byType.get(a.type) ?? [];
+      list.push({ x: Date.parse(a.ts), y: a.value, a });
+      byType.set(a.type, list);
+    }
+    for (const [type, markers] of [...byType].sort()) {
+      const color = anomalyColor(type);
+      ds.push({ label: type, data: markers, showLine: false, pointRadius: 5, pointHoverRadius: 7, pointStyle: 'circle', borderColor: css('--surface'), borderWidth: 1.5, backgroundColor: color });
+    }
+    setRange(chart, from, now);
+    chart.update('none');
+
+    legend.replaceChildren(...[...new Set(spans.map((s) => s.label))].map((t) => h('span', { class: 'chip', style: `--chip:${anomalyColor(t)}` }, `${t} (shaded span)`)));
+    const last = windows[windows.length - 1];
+    canvas.setAttribute(
+      'aria-label',
+      last
+        ? `Temperature of ${deviceId}: latest window average ${fmtTemp(last.avg)} (min ${fmtTemp(last.min)}, max ${fmtTemp(last.max)}), ${windows.length} windows, ${anomalies.length} anomalies in range`
+        : `Temperature of ${deviceId}: no data in range`,
+    );
+    windowRows.replaceChildren(
+      ...windows.slice(-15).reverse().map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count)))),
+    );
+    anomalyTable.hidden = anomalies.length === 0;
+    anomalyRows.replaceChildren(
+      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtTemp(a.expected)))),
+    );
+  }
+
+  syncUrl();
+  refresh();
+  // Live updates every batch for the short range; the longer ranges move slowly and cost more to fetch.
+  let lastLive = 0;
+  const live = (): void => {
+    const every = Math.min(30_000, Math.max(1000, range.ms / 300));
+    if (Date.now() - lastLive < every) return;
+    lastLive = Date.now();
+    refresh();
+  };
+  return {
+    onBatch: live,
+    onAnomaly: (a) => {
+      if (a.deviceId === deviceId) refresh();
+    },
+    destroy() {
+      destroyed = true;
+      refresh.cancel();
+      twin?.destroy();
+      chart.destroy();
+    },
+  };
+}

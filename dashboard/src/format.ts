@@ -1,0 +1,32 @@
+// Number and time formatting, one place.
+
+export const fmtTemp = (v: number | null | undefined): string => (v == null || !Number.isFinite(v) ? '–' : `${v.toFixed(1)} °C`);
+export const fmtNum = (v: number | null | undefined, digits = 0): string =>
+  v == null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmtMs = (v: number | null | undefined): string => {
+  if (v == null || !Number.isFinite(v)) return '–';
+  if (Math.abs(v) >= 60_000) return `${(v / 60_000).toFixed(1)} min`;
+  if (Math.abs(v) >= 10_000) return `${(v / 1000).toFixed(1)} s`;
+  return `${Math.round(v)} ms`;
+};
+export const fmtTime = (ms: number): string => new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
+export const fmtDateTime = (ms: number): string =>
+  new Date(ms).toLocaleString('en-GB', { hour12: false, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+/** "3 s ago", "5 min ago": how long since a device reported. */
+export function fmtAgo(ms: number, now: number): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}
+
+/** 10000/2000 → "10 s every 2 s". */
+export function fmtWindow(w: { lengthMs: number; slideMs: number }): string {
+  const d = (ms: number): string => (ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`);
+  return `${d(w.lengthMs)} every ${d(w.slideMs)}`;
+}
+
+/** Where a window is drawn on a time axis: its middle, where the readings it averages are centred. */
+export const mid = (w: { start: string; end: string }): number => (Date.parse(w.start) + Date.parse(w.end)) / 2;

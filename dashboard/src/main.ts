@@ -1,0 +1,70 @@
+// The dashboard's entry: the shell (header, navigation, connection badge), the hash router and the live feed.
+import { discover, startLive } from './api.ts';
+import { applyTheme } from './charts.ts';
+import { connection, type LinkState } from './connection.ts';
+import { $, setText } from './dom.ts';
+import { createDeviceView } from './device-view.ts';
+import { createEngineView } from './engine-view.ts';
+import { createOverview } from './overview.ts';
+import { recordBatch, recordStats } from './state.ts';
+import type { View } from './view.ts';
+
+const BADGE: Record<LinkState, string> = {
+  connecting: 'connecting…',
+  stream: 'live',
+  polling: 'live (polling)',
+  reconnecting: 'disconnected, reconnecting…',
+};
+
+let view: View | null = null;
+
+function route(): void {
+  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
+  view?.destroy();
+  const main = $('#view');
+  main.replaceChildren();
+  const device = /^devices\/(.+)$/.exec(hash);
+  if (device) view = createDeviceView(main, device[1]);
+  else if (hash === 'engine') view = createEngineView(main);
+  else view = createOverview(main);
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
+    const current = a.dataset.view === (device ? 'devices' : hash === 'engine' ? 'engine' : 'overview');
+    if (current) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  main.focus({ preventScroll: true });
+}
+
+async function start(): Promise<void> {
+  applyTheme();
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    applyTheme();
+    route(); // the views read their colours when they draw their charts
+  });
+  const badge = $('#link');
+  connection.on((s) => {
+    setText(badge, BADGE[s]);
+    badge.dataset.state = s;
+  });
+  await discover();
+  window.addEventListener('hashchange', route);
+  route();
+  await startLive({
+    stats(s) {
+      recordStats(s);
+      view?.onStats?.(s);
+    },
+    sample(b) {
+      recordBatch(b);
+      view?.onSample?.();
+    },
+    committed() {
+      view?.onBatch?.();
+    },
+    anomaly(a) {
+      view?.onAnomaly?.(a);
+    },
+  });
+}
+
+void start();

@@ -1,0 +1,153 @@
+// Fleet overview: headline figures, the fleet chart (average with a min/max band, devices reporting), open
+// anomalies by type, and the device table.
+import { api, discover, features, type Anomaly, type Device, type WindowRow, type WindowSpec } from './api.ts';
+import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
+import { createDeviceTable } from './device-table.ts';
+import { h, setText } from './dom.ts';
+import { fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { knownWindows, recordOnline, state } from './state.ts';
+import { tile } from './tiles.ts';
+import { throttle, type View } from './view.ts';
+
+const FLEET_SPAN_MS = 10 * 60_000;
+const HOUR = 3_600_000;
+const ANOMALIES_EVERY_MS = 10_000;
+
+export function createOverview(root: HTMLElement): View {
+  const tiles = {
+    devices: tile('Devices online'),
+    fleetAvg: tile('Fleet average'),
+    rate: tile('Readings / s'),
+    anomalies: tile('Anomalies (1 h)'),
+  };
+  tiles.anomalies.el.hidden = !features().anomalies;
+  const canvas = h('canvas', { id: 'fleet-chart', role: 'img', 'aria-label': 'Fleet temperature chart' });
+  const windowLabel = h('span', { class: 'muted' });
+  const fleetTable = h('tbody');
+  const anomalyPanel = h('section', { class: 'card', id: 'open-anomalies', hidden: true }, h('h2', {}, 'Anomalies by type'), h('div', { class: 'chips' }));
+  let spec: WindowSpec | undefined;
+  const table = createDeviceTable(() => spec, features().anomalies);
+  const devicesCard = h('section', { class: 'card' }, h('h2', {}, 'Devices'), table.el);
+
+  root.append(
+    h('h1', { class: 'page-title' }, 'Fleet overview'),
+    h('div', { class: 'tiles' }, ...Object.values(tiles).map((t) => t.el)),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Fleet temperature ', windowLabel),
+      h('div', { class: 'chart' }, canvas),
+      h(
+        'details',
+        { class: 'numbers' },
+        h('summary', {}, 'Numbers behind the chart'),
+        h('table', {}, h('thead', {}, h('tr', {}, ...['window end', 'avg °C', 'min °C', 'max °C', 'readings'].map((x) => h('th', { scope: 'col' }, x)))), fleetTable),
+      ),
+    ),
+    anomalyPanel,
+    devicesCard,
+  );
+
+  const fleetBand = css('--band');
+  const chart = timeSeries(canvas, {
+    y: '°C',
+    y2: 'devices reporting',
+    datasets: [
+      ...band('min–max range', fleetBand),
+      { label: 'fleet average', data: [], borderColor: css('--accent'), backgroundColor: css('--accent') },
+      { label: 'devices reporting', data: [], yAxisID: 'y2', borderColor: css('--muted'), backgroundColor: css('--muted'), borderDash: [4, 4], borderWidth: 1.5, stepped: true },
+    ],
+  });
+
+  // The last hour's anomalies, fetched again every 10 s or when the stream announces a new one.
+  let anomalyCache: { t: number; items: Anomaly[] } | null = null;
+  const recentAnomalies = async (now: number): Promise<Anomaly[]> => {
+    if (anomalyCache === null || now - anomalyCache.t > ANOMALIES_EVERY_MS) anomalyCache = { t: now, items: await api.anomalies({ from: now - HOUR }) };
+    return anomalyCache.items.filter((a) => Date.parse(a.ts) >= now - HOUR);
+  };
+
+  let destroyed = false;
+  const refresh = throttle(async () => {
+    const f = await discover();
+    tiles.anomalies.el.hidden = !f.anomalies;
+    spec = (await knownWindows())[0];
+    const now = Date.now();
+    const [devices, fleet, anomalies] = await Promise.all([
+      api.devices(),
+      spec ? api.windows({ spec, from: now - FLEET_SPAN_MS - spec.lengthMs, limit: 10_000 }) : Promise.resolve([] as WindowRow[]),
+      f.anomalies ? recentAnomalies(now) : Promise.resolve(null),
+    ]);
+    if (destroyed) return;
+    if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
+    drawFleet(fleet, devices);
+    const byDevice = anomalies ? countByDevice(anomalies) : null;
+    table.update(devices, byDevice);
+    if (anomalies) drawAnomalies(anomalies);
+    const rate = state.stats?.inputRate;
+    tiles.rate.set(fmtNum(rate ?? 0), 'over the recent batches');
+  }, 2000);
+
+  function drawFleet(fleet: WindowRow[], devices: Device[]): void {
+    const online = devices.filter((d) => d.online).length;
+    recordOnline(online, devices.length);
+    tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
+    const last = fleet[fleet.length - 1];
+    tiles.fleetAvg.set(fmtTemp(last?.avg), last ? `min ${fmtTemp(last.min)} · max ${fmtTemp(last.max)}` : 'no window yet');
+    const pts = (pick: (w: WindowRow) => number) => fleet.map((w) => ({ x: mid(w), y: pick(w) }));
+    chart.data.datasets[0].data = pts((w) => w.min);
+    chart.data.datasets[1].data = pts((w) => w.max);
+    chart.data.datasets[2].data = pts((w) => w.avg);
+    chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
+    Object.assign(chart.options.scales!.y2!, { suggestedMax: Math.ceil(Math.max(1, devices.length) * 1.25) }); // the line stays off the top edge
+    const now = Date.now();
+    setRange(chart, now - FLEET_SPAN_MS, now);
+    chart.update('none');
+    canvas.setAttribute('aria-label', last ? `Fleet temperature over the last 10 minutes; latest window average ${fmtTemp(last.avg)}, min ${fmtTemp(last.min)}, max ${fmtTemp(last.max)}; ${online} devices reporting` : 'Fleet temperature: no data yet');
+    fleetTable.replaceChildren(
+      ...fleet.slice(-10).reverse().map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count)))),
+    );
+  }
+
+  function drawAnomalies(items: Anomaly[]): void {
+    anomalyPanel.hidden = false;
+    const byType = new Map<string, { total: number; open: number }>();
+    for (const a of items) {
+      const c = byType.get(a.type) ?? { total: 0, open: 0 };
+      c.total++;
+      if (a.start != null && a.end == null) c.open++;
+      byType.set(a.type, c);
+    }
+    const total = items.length;
+    tiles.anomalies.set(fmtNum(total), `${fmtNum(new Set(items.map((a) => a.deviceId)).size)} devices`);
+    const chips = anomalyPanel.querySelector('.chips')!;
+    chips.replaceChildren(
+      ...(byType.size === 0
+        ? [h('span', { class: 'muted' }, 'None in the last hour.')]
+        : [...byType].sort().map(([type, c]) => h('span', { class: 'chip big', style: `--chip:${anomalyColor(type)}` }, `${type}: ${c.total} in the last hour`, c.open > 0 ? `, ${c.open} open` : ''))),
+    );
+  }
+
+  refresh();
+  return {
+    onBatch: () => refresh(),
+    onAnomaly: () => {
+      anomalyCache = null;
+      refresh();
+    },
+    destroy() {
+      destroyed = true;
+      refresh.cancel();
+      chart.destroy();
+    },
+  };
+}
+
+function countByDevice(items: Anomaly[]): Map<string, Record<string, number>> {
+  const m = new Map<string, Record<string, number>>();
+  for (const a of items) {
+    const r = m.get(a.deviceId) ?? {};
+    r[a.type] = (r[a.type] ?? 0) + 1;
+    m.set(a.deviceId, r);
+  }
+  return m;
+}

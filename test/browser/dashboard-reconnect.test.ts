@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveConfig } from '../../server/config.ts';
+import { startThermostream, type Thermostream } from '../../server/main.ts';
+import { connect, tempDir, waitFor, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
+import { ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
+
+test('after the server restarts on the same port, the page says it is disconnected, then reconnects by itself', async (t) => {
+  await ensureDashboardBuilt();
+  const dataDir = tempDir(t);
+  const start = (httpPort: number) =>
+    startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: httpPort }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100 }));
+  let app: Thermostream = await start(0);
+  t.after(() => app.close());
+  const port = Number(new URL(app.httpUrl).port);
+  const first = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(first, ['hall'], 20_000, 1000));
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/devices/hall`);
+  const badge = page.locator('#link');
+  const live = async () => /^live( \(polling\))?$/.test(await badge.innerText()); // "live" over the SSE stream (7/9)
+  await waitFor('the page to be live', live);
+  assert.deepEqual(problems, []);
+
+  await first.endAsync();
+  await app.close();
+  await waitFor('the page to notice', async () => (await badge.innerText()) === 'disconnected, reconnecting…');
+  assert.equal(await badge.getAttribute('data-state'), 'reconnecting');
+
+  app = await start(port);
+  await waitFor('the page to reconnect', live, 15_000);
+  // Data flows again, from the restarted server: a new reading reaches the device view without a reload.
+  const second = await connect(t, app.mqttUrl);
+  await second.publishAsync('devices/hall/telemetry', JSON.stringify({ ts: Date.now(), temperature: 30.25 }), { qos: 1 });
+  await waitFor('the new reading on the page', async () => /30\.3 °C/.test(await page.locator('.tile').first().innerText()), 10_000);
+  // What went wrong while the server was away were connection failures, nothing else (no script error).
+  assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch|ERR_ABORTED/.test(p)), []);
+});
