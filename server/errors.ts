@@ -10,6 +10,13 @@ export const ErrorCodes = {
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
+  TS_ERR_INSECURE_BIND: 'a non-loopback address is bound while the broker accepts anyone',
+  TS_ERR_TLS: 'the TLS certificate or key cannot be read or generated',
+  TS_ERR_BAD_REQUEST: 'an invalid request body or device id',
+  TS_ERR_DEVICE_NOT_FOUND: 'no such device in the registry',
+  TS_ERR_DEVICE_EXISTS: 'a device with this id is already registered',
+  TS_ERR_DEVICE_NOT_CONNECTED: 'the device is not connected (or not subscribed to direct methods)',
+  TS_ERR_METHOD_TIMEOUT: 'the device did not answer a direct method in time',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -20,6 +27,15 @@ export class ThermostreamError extends Error {
     super(message);
     this.name = 'ThermostreamError';
     this.code = code;
+  }
+}
+
+/** A ThermostreamError answered over HTTP with its own status (the API's error handler uses statusCode). */
+export class HttpError extends ThermostreamError {
+  readonly statusCode: number;
+  constructor(statusCode: number, code: ErrorCode, message: string) {
+    super(code, message);
+    this.statusCode = statusCode;
   }
 }
 
@@ -36,6 +52,8 @@ export const RejectReasons = [
   'bad_timestamp',
   'future_timestamp',
   'device_mismatch',
+  'not_authorized',
+  'unsupported_content',
   'internal_error',
 ] as const;
 

@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/index.ts';
+import { loadServerCertificate } from './broker/certs.ts';
 import { createBroker } from './broker/index.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
+import { createRegistry } from './registry/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -13,6 +15,14 @@ export interface Thermostream {
   readonly config: Config;
   readonly httpUrl: string;
   readonly mqttUrl: string;
+  /** MQTT over TLS (mqtts://…), or null when mqtt.tlsPort is -1. */
+  readonly mqttsUrl: string | null;
+  /** MQTT over WebSocket (ws://…/mqtt), or null when mqtt.websocket is off. */
+  readonly wsUrl: string | null;
+  /** The generated CA devices must trust for TLS, or null (configured certificate, or TLS off). */
+  readonly caFile: string | null;
+  /** HostName in the registry's connection strings. */
+  readonly hostName: string;
   readonly dbFile: string;
   /** Shuts every stage down in reverse order; the engine commits what it had received. */
   close(): Promise<void>;
@@ -25,6 +35,8 @@ export interface StartOptions {
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
   faults?: Faults;
+  /** Where the broker's refusals (connections, publishes, subscriptions) are logged; default stderr. */
+  log?: (line: string) => void;
 }
 
 /** Fault injection for tests, from THERMOSTREAM_FAULT (see docs/OPERATIONS.md). */
@@ -51,26 +63,58 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => ingest.close());
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
+    const registry = createRegistry(config.dataDir, { clock });
+    closers.push(async () => registry.close());
+    const tls = config.mqtt.tlsPort >= 0 ? loadServerCertificate(config.mqtt.tls, config.dataDir, clock.now()) : undefined;
     const broker = await createBroker(
-      { host: config.host, port: config.mqtt.port },
-      { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
+      { host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth },
+      {
+        onPublish: ingest.onPublish,
+        onRefused: ingest.onRefused,
+        registry,
+        clock,
+        log: options.log ?? ((line) => console.warn(`thermostream: broker: ${line}`)),
+        forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/'),
+      },
     );
     closers.push(() => broker.close());
-    const api = await createApi(config, { clock, store, engine, ingest });
+    const hostName = config.iothub.hostName || (broker.tlsPort === null || broker.tlsPort === 8883 ? 'localhost' : `localhost:${broker.tlsPort}`);
+    const api = await createApi(config, {
+      clock,
+      store,
+      engine,
+      ingest,
+      iothub: { registry, hub: broker.hub!, hostName, security: () => broker.stats() },
+    });
     closers.push(() => api.close());
+    if (config.mqtt.websocket) broker.attachWebSocket(api.server, config.ingest.maxPayloadBytes);
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything
     // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
+    // The HTTP server stops listening at once, but finishes closing only after the broker has closed the MQTT
+    // connections upgraded from it (WebSocket).
     const close = async (): Promise<void> => {
-      await api.close();
+      const apiClosed = api.close();
       broker.stopListening();
       ingest.stopAccepting();
       await engine.close();
       await broker.close();
+      await apiClosed;
       await ingest.close();
+      registry.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, dbFile: store.file, close };
+    return {
+      config,
+      httpUrl: api.url,
+      mqttUrl: broker.url,
+      mqttsUrl: broker.tlsUrl,
+      wsUrl: config.mqtt.websocket ? `${api.url.replace(/^http/, 'ws')}/mqtt` : null,
+      caFile: tls?.caFile ?? null,
+      hostName,
+      dbFile: store.file,
+      close,
+    };
   } catch (err) {
     await closeAll();
     throw err;
@@ -138,6 +182,10 @@ async function runCli(): Promise<void> {
   console.log(`thermostream: dashboard  ${app.httpUrl}/`);
   console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (health ${app.httpUrl}/healthz)`);
   console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  if (app.mqttsUrl !== null) console.log(`thermostream: MQTT TLS   ${app.mqttsUrl}  (IoT Hub devices: HostName=${app.hostName})`);
+  if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
+  if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
+  console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
   console.log(`thermostream: data       ${app.dbFile}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];

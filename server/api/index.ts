@@ -9,6 +9,7 @@ import type { Store } from '../store/index.ts';
 import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, timeParam, type Query } from './params.ts';
 import { urlHost } from '../url.ts';
 import { registerDashboard } from './static.ts';
+import { registerRegistryRoutes, type RegistryRouteDeps } from './routes/registry.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -16,6 +17,8 @@ export interface ApiDeps {
   store: Store;
   engine: Engine;
   ingest: Ingest;
+  /** The device registry and the IoT Hub dialect (absent: no /api/v1/registry routes). */
+  iothub?: RegistryRouteDeps;
 }
 
 const DEVICE_OR_FLEET = new RegExp(`${DEVICE_ID.source}|^\\*$`);
@@ -107,8 +110,11 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       late: e.late,
       duplicates: e.duplicates,
       rejected: { total: i.rejected, byReason: i.rejectedByReason },
+      ...(deps.iothub && { security: deps.iothub.security() }),
     };
   });
+
+  if (deps.iothub) registerRegistryRoutes(app, deps.iothub);
 
   registerDashboard(app);
   return app;
@@ -117,6 +123,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
 export interface Api {
   readonly url: string;
   readonly port: number;
+  /** The HTTP server (MQTT over WebSocket attaches to its upgrades). */
+  readonly server: import('node:http').Server;
   close(): Promise<void>;
 }
 
@@ -133,6 +141,7 @@ export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): 
   return {
     url: `http://${urlHost(config.host)}:${port}`,
     port,
+    server: app.server,
     close: () => app.close(),
   };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
-import type { OnPublish } from '../broker/index.ts';
+import type { OnPublish, OnRefused } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
@@ -27,6 +27,8 @@ export interface IngestStats {
 export interface Ingest {
   /** The broker's publish hook. */
   readonly onPublish: OnPublish;
+  /** The broker refused a publish (authorization): dead-lettered and counted like a rejected reading. */
+  readonly onRefused: OnRefused;
   /** Cuts the batch: every durable record not taken yet. */
   takeBatch(): IngestBatch;
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
@@ -111,8 +113,13 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     else log.whenDurable(done);
   }
 
+  const onRefused: OnRefused = (reason, detail, deviceId, topic, payload) => {
+    if (accepting) sink.reject(reason, detail, deviceId, topic, payload);
+  };
+
   return {
     onPublish,
+    onRefused,
     takeBatch: () => log.take(),
     checkpointed: (offset) => log.truncateThrough(offset, clock.now()),
     stats: () => ({
