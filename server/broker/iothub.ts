@@ -50,8 +50,8 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
 
   const send = (client: Client, topic: string, payload: Buffer | string, qos: 0 | 1 = 0, done: () => void = noop): void => {
     const packet = { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos, retain: false, dup: false };
-    const c = client as unknown as { deliver0: Deliver; deliverQoS: Deliver };
-    (qos === 0 ? c.deliver0 : c.deliverQoS)(packet, done);
+    // aedes' Client#publish: straight to this connection (a persistent session's outgoing store first, for QoS 1).
+    (client as unknown as { publish: Deliver }).publish(packet, done);
   };
 
   const listens = (client: Client, filter: string): boolean =>
