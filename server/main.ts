@@ -175,7 +175,7 @@ async function runCli(): Promise<void> {
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' ? 2 : 1);
+      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' || err.code === 'TS_ERR_INSECURE_BIND' ? 2 : 1);
     }
     throw err;
   }

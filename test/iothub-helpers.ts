@@ -1,9 +1,11 @@
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import type { TestContext } from 'node:test';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Thermostream } from '../server/main.ts';
 import { startServer } from './helpers.ts';
 
@@ -75,4 +77,54 @@ export function reading(ts: number, temperature: number, messageId: string): Ins
   m.contentType = 'application/json';
   m.contentEncoding = 'utf-8';
   return m;
+}
+
+/** An IoT Hub SAS token, computed as the SDK does: HMAC-SHA256 of encodeURIComponent(resource) + "\n" + expiry. */
+export function sasToken(resource: string, key: string, expirySeconds: number): string {
+  const sr = encodeURIComponent(resource);
+  const sig = createHmac('sha256', Buffer.from(key, 'base64')).update(`${sr}\n${expirySeconds}`).digest('base64');
+  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expirySeconds}`;
+}
+
+export interface HubLogin {
+  deviceId: string;
+  /** The device in the username and the client id (default deviceId). */
+  as?: string;
+  key: string;
+  expirySeconds?: number;
+  /** The resource the token is for (default {host}/devices/{deviceId}). */
+  resource?: string;
+}
+
+/** mqtt.js options for an IoT Hub device login (username, SAS password, client id) on the server's HostName. */
+export function hubOptions(app: Thermostream, login: HubLogin): IClientOptions {
+  const who = login.as ?? login.deviceId;
+  const expiry = login.expirySeconds ?? Math.floor(Date.now() / 1000) + 3600;
+  return {
+    clientId: who,
+    username: `${app.hostName}/${who}/?api-version=2021-04-12`,
+    password: sasToken(login.resource ?? `${app.hostName}/devices/${login.deviceId}`, login.key, expiry),
+    ca: app.caFile === null ? undefined : readFileSync(app.caFile, 'utf8'),
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  };
+}
+
+/** Connects mqtt.js to `url` (closed when the test ends); rejects with the CONNACK error. */
+export async function connectWith(t: TestContext, url: string, options: IClientOptions): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, options);
+  // Forced: a connection the server closed may still hold an unacknowledged publish that a graceful end waits for.
+  t.after(() => client.endAsync(true));
+  return client;
+}
+
+/** The error a refused connect gets (mqtt.js: "Connection refused: Not authorized", code 5). */
+export async function refusedConnect(url: string, options: IClientOptions): Promise<{ message: string; code: unknown }> {
+  try {
+    const client = await mqtt.connectAsync(url, options);
+    await client.endAsync();
+  } catch (err) {
+    return { message: (err as Error).message, code: (err as { code?: unknown }).code };
+  }
+  throw new Error('the connection was accepted');
 }
