@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
-import { createRegistry } from './registry/index.ts';
+import { createRegistry, defaultHostName } from './registry/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -78,7 +78,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       },
     );
     closers.push(() => broker.close());
-    const hostName = config.iothub.hostName || (broker.tlsPort === null || broker.tlsPort === 8883 ? 'localhost' : `localhost:${broker.tlsPort}`);
+    const hostName = defaultHostName(config.iothub.hostName, broker.tlsPort);
     const api = await createApi(config, {
       clock,
       store,

@@ -114,6 +114,12 @@ export function connectionString(hostName: string, device: Pick<Device, 'deviceI
   return `HostName=${hostName};DeviceId=${device.deviceId};SharedAccessKey=${device.primaryKey}`;
 }
 
+/** HostName devices are given: the configured one, else localhost with the TLS port unless it is IoT Hub's 8883. */
+export function defaultHostName(configured: string, tlsPort: number | null): string {
+  if (configured !== '') return configured;
+  return tlsPort === null || tlsPort <= 0 || tlsPort === 8883 ? 'localhost' : `localhost:${tlsPort}`;
+}
+
 export function createRegistry(dataDir: string, deps: { clock: Clock }): Registry {
   const { clock } = deps;
   mkdirSync(dataDir, { recursive: true });
@@ -122,6 +128,8 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  // The devices CLI may write while the server runs.
+  db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
 
   const q = {
