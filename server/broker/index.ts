@@ -90,13 +90,34 @@ export function checkSafeBind(host: string, auth: Config['auth'] | undefined): v
   }
 }
 
+/** Refusals logged per minute at most; past that they are only counted, and the number left out is logged once. */
+const LOG_PER_MINUTE = 60;
+
+/** A flood of bad logins must not become a flood of log lines. */
+function limitLog(log: (line: string) => void, clock: Clock): (line: string) => void {
+  let windowStart = -Infinity;
+  let written = 0;
+  let suppressed = 0;
+  return (line) => {
+    const now = clock.now();
+    if (now - windowStart >= 60_000) {
+      if (suppressed > 0) log(`${suppressed} more refusals in the last minute were not logged (see security in /api/v1/stats)`);
+      windowStart = now;
+      written = 0;
+      suppressed = 0;
+    }
+    if (written++ < LOG_PER_MINUTE) log(line);
+    else suppressed++;
+  };
+}
+
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP, TLS and WebSocket, with IoT Hub's device dialect. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   checkSafeBind(config.host, config.auth);
   const auth = config.auth ?? { mode: 'none' as const, users: [] };
   const registry = deps.registry;
   const clock = deps.clock ?? systemClock;
-  const log = deps.log ?? (() => {});
+  const log = limitLog(deps.log ?? (() => {}), deps.clock ?? systemClock);
   const authenticator = createAuthenticator(auth, registry ?? { credentials: () => undefined }, () => clock.now());
   const hub = registry === undefined ? null : createHub({ registry, clock });
   const identities = new WeakMap<Client, Identity>();
@@ -137,10 +158,10 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       if (client === null) return callback(null);
       const identity = identities.get(client)!;
       const topic = packet.topic;
-      if (topic.charCodeAt(0) === 36 /* $ */) {
+      if (topic.charCodeAt(0) === 36 /* $ */ && topic.startsWith('$iothub/')) {
         if (packet.qos === 2) return qos2(client, packet, callback);
         refused.add(packet); // answered to this connection only, never routed
-        if (hub !== null && topic.startsWith('$iothub/')) hub.request(identity.deviceId, client, packet);
+        hub?.request(identity.deviceId, client, packet);
         return callback(null);
       }
       if (identity.restricted && !topic.startsWith(identity.prefix)) return refusePublish(client, identity, packet, callback);
@@ -165,17 +186,20 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   }
 
   if (hub !== null) {
+    // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
+    // (a bridge) may hold many, and has no twin.
+    const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
     aedes.on('clientReady', (client) => {
       const identity = identities.get(client);
-      if (identity !== undefined) hub.connected(identity.deviceId, client);
+      if (isDevice(identity)) hub.connected(identity.deviceId, client);
     });
     aedes.on('clientDisconnect', (client) => {
       const identity = identities.get(client);
-      if (identity !== undefined) hub.disconnected(identity.deviceId, client);
+      if (isDevice(identity)) hub.disconnected(identity.deviceId, client);
     });
     aedes.on('subscribe', (subscriptions, client) => {
       const identity = identities.get(client);
-      if (identity !== undefined) for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
+      if (isDevice(identity)) for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
     });
   }
 
@@ -184,7 +208,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   type Route = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void;
   const route = (aedes.publish as unknown as Route).bind(aedes);
   const routeSome: Route = (packet, client, done) =>
-    typeof client === 'object' && client !== null && (refused.has(packet) || (forward !== undefined && !forward(packet.topic)))
+    typeof client === 'object' && client !== null && ((forward !== undefined && !forward(packet.topic)) || refused.has(packet))
       ? done()
       : route(packet, client, done);
   (aedes as unknown as { publish: Route }).publish = routeSome;
