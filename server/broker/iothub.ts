@@ -105,7 +105,11 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
       const query = new URLSearchParams(q < 0 ? '' : packet.topic.slice(q + 1));
       const rid = query.get('$rid') ?? '';
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      if (path.startsWith('$iothub/twin/')) return twinRequest(deviceId, client, path.slice('$iothub/twin/'.length), rid, payload);
+      if (path.startsWith('$iothub/twin/')) {
+        // The SDK sends a trailing slash before the query ($iothub/twin/GET/?$rid=1); some clients do not.
+        const op = path.slice('$iothub/twin/'.length);
+        return twinRequest(deviceId, client, op.endsWith('/') ? op : `${op}/`, rid, payload);
+      }
       const m = /^\$iothub\/methods\/res\/(\d{3})\/?$/.exec(path);
       if (m !== null) {
         const call = pending.get(rid);
