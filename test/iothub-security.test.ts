@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
-import { getJson, tempDir, waitForRecords } from './helpers.ts';
+import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 import { addDevice, connectWith, hubOptions, refusedConnect, startSecureServer } from './iothub-helpers.ts';
 
 const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
@@ -130,4 +130,28 @@ test('binding a non-loopback address without authentication refuses to start, sa
   const secured = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } });
   const app = await startThermostream(secured, { log: () => {} });
   await app.close();
+});
+
+test('$iothub answers go to the asking connection only, though every device subscribes to $iothub/twin/res/#', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-a');
+  const b = await addDevice(app, 'dev-b');
+  const clientA = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-a', key: a.authentication.symmetricKey.primaryKey }));
+  const clientB = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-b', key: b.authentication.symmetricKey.primaryKey }));
+  const seen: Record<string, string[]> = { a: [], b: [] };
+  clientA.on('message', (topic, payload) => seen.a.push(`${topic} ${payload}`));
+  clientB.on('message', (topic, payload) => seen.b.push(`${topic} ${payload}`));
+  await clientA.subscribeAsync('$iothub/twin/res/#');
+  await clientB.subscribeAsync('$iothub/twin/res/#');
+  // B tries to forge an answer to A; A asks for its twin (without the SDK's trailing slash).
+  await clientB.publishAsync('$iothub/twin/res/200/?$rid=1', '{"desired":{"forged":true}}', { qos: 1 });
+  await clientA.publishAsync('$iothub/twin/GET?$rid=1', '', { qos: 1 });
+  await clientA.publishAsync('$iothub/twin/PATCH/properties/reported/?$rid=2', '{"fw":"2.0"}', { qos: 1 });
+  await waitFor('two answers', () => seen.a.length >= 2);
+  assert.deepEqual(seen.a, [
+    '$iothub/twin/res/200/?$rid=1 {"desired":{"$version":1},"reported":{"$version":1}}',
+    '$iothub/twin/res/204/?$rid=2&$version=2 ',
+  ]);
+  // B's forgery reached nobody: the hub answered it, to B alone, as an unknown twin operation.
+  assert.deepEqual(seen.b, ['$iothub/twin/res/404/?$rid=1 {"errorCode":404,"message":"unknown twin operation res/200/"}']);
 });
