@@ -45,7 +45,10 @@ let ridCounter = 0;
 export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
   const { registry, clock } = deps;
   const clients = new Map<string, Client>();
-  const pending = new Map<string, { deviceId: string; resolve: (r: { status: number; payload: unknown }) => void; timer: unknown }>();
+  const pending = new Map<
+    string,
+    { deviceId: string; resolve: (r: { status: number; payload: unknown }) => void; reject: (err: Error) => void; timer: unknown }
+  >();
   const totals: Omit<HubStats, 'connectedDevices'> = { twinRequests: 0, methodCalls: 0, methodTimeouts: 0, cloudMessagesDelivered: 0 };
 
   const send = (client: Client, topic: string, payload: Buffer | string, qos: 0 | 1 = 0, done: () => void = noop): void => {
@@ -162,15 +165,17 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
           totals.methodTimeouts++;
           reject(new HttpError(504, 'TS_ERR_METHOD_TIMEOUT', `device "${deviceId}" did not answer method "${methodName}" within ${timeoutMs / 1000} s`));
         }, timeoutMs);
-        pending.set(rid, { deviceId, resolve, timer });
+        pending.set(rid, { deviceId, resolve, reject, timer });
         send(client, `$iothub/methods/POST/${encodeURIComponent(methodName)}/?$rid=${rid}`, JSON.stringify(payload ?? null));
       });
     },
     stats: () => ({ connectedDevices: clients.size, ...totals }),
     close() {
+      // Calls in flight end now, so that the HTTP server's close does not wait for their timeouts.
       for (const [rid, call] of pending) {
         clock.clearTimeout(call.timer);
         pending.delete(rid);
+        call.reject(new HttpError(503, 'TS_ERR_DEVICE_NOT_CONNECTED', `the server is shutting down; method call to "${call.deviceId}" abandoned`));
       }
     },
   };
