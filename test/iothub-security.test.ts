@@ -155,3 +155,12 @@ test('$iothub answers go to the asking connection only, though every device subs
   // B's forgery reached nobody: the hub answered it, to B alone, as an unknown twin operation.
   assert.deepEqual(seen.b, ['$iothub/twin/res/404/?$rid=1 {"errorCode":404,"message":"unknown twin operation res/200/"}']);
 });
+
+test('a connection is closed when its SAS token expires, as on IoT Hub', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-e');
+  const expiry = Math.floor(Date.now() / 1000) + 2;
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-e', key: a.authentication.symmetricKey.primaryKey, expirySeconds: expiry }));
+  await new Promise<void>((resolve) => client.once('close', () => resolve()));
+  assert.ok(Date.now() >= expiry * 1000 - 1000, 'not before its expiry (to the second)');
+});

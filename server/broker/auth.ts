@@ -20,6 +20,8 @@ export interface Identity {
   readonly restricted: boolean;
   /** `devices/{deviceId}/`: everything the device may publish under. */
   readonly prefix: string;
+  /** When the SAS token it connected with expires (epoch ms): the connection is closed then, as IoT Hub does. */
+  readonly expiresAt?: number;
 }
 
 /** Why a CONNECT was refused; counted per reason (stable strings: they are API values). */
@@ -39,7 +41,12 @@ export type AuthFailure = (typeof AuthFailures)[number];
 
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: AuthFailure; detail: string };
 
-export const identityOf = (deviceId: string, restricted: boolean): Identity => ({ deviceId, restricted, prefix: `devices/${deviceId}/` });
+export const identityOf = (deviceId: string, restricted: boolean, expiresAt?: number): Identity => ({
+  deviceId,
+  restricted,
+  prefix: `devices/${deviceId}/`,
+  expiresAt,
+});
 
 const SAS_PREFIX = 'SharedAccessSignature ';
 
@@ -101,7 +108,7 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
     const signed = `${rawSr}\n${se}`;
     for (const key of [device.primaryKey, device.secondaryKey]) {
       const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(signed).digest();
-      if (sig.length === expected.length && timingSafeEqual(sig, expected)) return { ok: true, identity: identityOf(deviceId, true) };
+      if (sig.length === expected.length && timingSafeEqual(sig, expected)) return { ok: true, identity: identityOf(deviceId, true, Number(se) * 1000) };
     }
     return fail('bad_signature', `signature does not match device "${deviceId}"'s keys`);
   }

@@ -185,6 +185,24 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     callback(new Error('QoS 2 is not supported'));
   }
 
+  // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
+  const expiries = new Map<Client, unknown>();
+  aedes.on('clientReady', (client) => {
+    const expiresAt = identities.get(client)?.expiresAt;
+    if (expiresAt === undefined) return;
+    const ms = Math.min(Math.max(0, expiresAt - clock.now()), 2 ** 31 - 1);
+    expiries.set(client, clock.setTimeout(() => {
+      expiries.delete(client);
+      log(`closed client "${client.id}": its SAS token expired at ${new Date(expiresAt).toISOString()}`);
+      client.close();
+    }, ms));
+  });
+  aedes.on('clientDisconnect', (client) => {
+    const timer = expiries.get(client);
+    if (timer !== undefined) clock.clearTimeout(timer);
+    expiries.delete(client);
+  });
+
   if (hub !== null) {
     // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
     // (a bridge) may hold many, and has no twin.
@@ -254,6 +272,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
         await new Promise((r) => setTimeout(r, 10));
       }
       hub?.close();
+      for (const timer of expiries.values()) clock.clearTimeout(timer);
       await closeAedes();
       for (const ws of webSockets) ws.close();
     },
