@@ -31,8 +31,11 @@ export interface BrokerConfig {
  */
 export type OnPublish = (clientId: string, packet: PublishPacket, done: () => void) => void;
 
-/** A publish the broker refused (a device publishing for another): ingest dead-letters and counts it. */
-export type OnRefused = (reason: RejectReason, detail: string, deviceId: string, topic: string, payload: Buffer) => void;
+/**
+ * A publish the broker refused (a device publishing for another): ingest dead-letters and counts it, and calls
+ * `done()` (the PUBACK: MQTT 3.1.1 has no negative one) once the dead letter is stored.
+ */
+export type OnRefused = (reason: RejectReason, detail: string, deviceId: string, packet: PublishPacket, done: () => void) => void;
 
 export interface BrokerDeps {
   onPublish: OnPublish;
@@ -130,9 +133,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     refused.add(packet);
     const detail = `device "${identity.deviceId}" may not publish on ${JSON.stringify(packet.topic)} (only under ${identity.prefix})`;
     log(`refused publish from client "${client.id}": ${detail}`);
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    deps.onRefused?.('not_authorized', detail, identity.deviceId, packet.topic, payload);
-    done(null);
+    if (deps.onRefused === undefined) return done(null);
+    deps.onRefused('not_authorized', detail, identity.deviceId, packet, done);
   }
 
   const aedes = await Aedes.createBroker({

@@ -113,8 +113,12 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     else log.whenDurable(done);
   }
 
-  const onRefused: OnRefused = (reason, detail, deviceId, topic, payload) => {
-    if (accepting) sink.reject(reason, detail, deviceId, topic, payload);
+  const onRefused: OnRefused = (reason, detail, deviceId, packet, done) => {
+    if (!accepting) return; // never acknowledged: the device resends it to the next server
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    sink.reject(reason, detail, deviceId, packet.topic, payload);
+    if (packet.qos === 0) log.whenAccepted(done);
+    else log.whenDurable(done);
   };
 
   return {
