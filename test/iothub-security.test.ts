@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import mqtt from 'mqtt';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { addDevice, connectWith, hubOptions, refusedConnect, startSecureServer } from './iothub-helpers.ts';
+import { addDevice, connectWith, hubOptions, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
 
 const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
 
@@ -163,4 +164,21 @@ test('a connection is closed when its SAS token expires, as on IoT Hub', async (
   const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-e', key: a.authentication.symmetricKey.primaryKey, expirySeconds: expiry }));
   await new Promise<void>((resolve) => client.once('close', () => resolve()));
   assert.ok(Date.now() >= expiry * 1000 - 1000, 'not before its expiry (to the second)');
+});
+
+test('cloud-to-device messages queued while a persistent session was away arrive when it comes back, without a new SUBSCRIBE', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-p');
+  const options = { ...hubOptions(app, { deviceId: 'dev-p', key: a.authentication.symmetricKey.primaryKey }), clean: false };
+  const first = await connectWith(t, app.mqttsUrl!, options);
+  await first.subscribeAsync('devices/dev-p/messages/devicebound/#', { qos: 1 });
+  await first.endAsync();
+  const queued = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-p/messages`, { payload: 'while away', messageId: 'away-1' });
+  assert.equal(queued.body.delivered, false);
+
+  // Listening before the CONNACK: the queued message follows it at once.
+  const again = mqtt.connect(app.mqttsUrl!, options);
+  t.after(() => again.endAsync(true));
+  const got = await new Promise<string>((resolve) => again.once('message', (topic, payload) => resolve(`${topic} ${payload}`)));
+  assert.equal(got, 'devices/dev-p/messages/devicebound/%24.mid=away-1&%24.to=%2Fdevices%2Fdev-p%2Fmessages%2Fdevicebound while away');
 });

@@ -94,6 +94,8 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
       const old = clients.get(deviceId);
       clients.set(deviceId, client);
       if (old !== undefined && old !== client) old.close();
+      // A persistent session comes back with its subscriptions (aedes restores them without a SUBSCRIBE).
+      hub.flush(deviceId);
     },
     disconnected(deviceId, client) {
       if (clients.get(deviceId) === client) clients.delete(deviceId);
