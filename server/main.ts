@@ -162,6 +162,11 @@ async function runCli(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (options.demo && options.config.auth.mode !== 'none') {
+    // The demo fleet publishes without credentials; it would only collect refusals.
+    console.error('thermostream: --demo publishes without credentials: use it with auth.mode "none" (the default) [TS_ERR_CLI_ARG]');
+    process.exit(2);
+  }
   let app: Thermostream;
   try {
     app = await startThermostream(options.config, {
