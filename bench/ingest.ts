@@ -186,7 +186,7 @@ export async function runThermostream(s: Scenario, round: number, opts: CommonOp
     const config = resolveConfig({
       host: '127.0.0.1',
       http: { port: 0 },
-      mqtt: { port: 0 },
+      mqtt: { port: 0, tlsPort: -1 },
       dataDir,
       batchIntervalMs: 1000,
       ingest: { fsync: s.fsync },

@@ -14,7 +14,19 @@ export interface WindowSpec {
 export interface Config {
   readonly host: string;
   readonly http: { readonly port: number; readonly apiToken: string | null; readonly sseHeartbeatMs: number };
-  readonly mqtt: { readonly port: number; readonly forwardTelemetry: boolean };
+  readonly mqtt: {
+    readonly port: number;
+    readonly forwardTelemetry: boolean;
+    /** -1 = no TLS listener. */
+    readonly tlsPort: number;
+    readonly tls: { readonly certFile: string; readonly keyFile: string };
+    readonly websocket: boolean;
+  };
+  readonly auth: {
+    readonly mode: 'none' | 'registry';
+    readonly users: readonly { readonly username: string; readonly password: string; readonly deviceId?: string }[];
+  };
+  readonly iothub: { readonly hostName: string };
   readonly dataDir: string;
   readonly batchIntervalMs: number;
   readonly windows: readonly WindowSpec[];
@@ -73,6 +85,8 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--host', env: 'THERMOSTREAM_HOST', path: ['host'] },
   { flag: '--http-port', env: 'THERMOSTREAM_HTTP_PORT', path: ['http', 'port'] },
   { flag: '--mqtt-port', env: 'THERMOSTREAM_MQTT_PORT', path: ['mqtt', 'port'] },
+  { flag: '--mqtts-port', env: 'THERMOSTREAM_MQTTS_PORT', path: ['mqtt', 'tlsPort'] },
+  { flag: '--auth', env: 'THERMOSTREAM_AUTH', path: ['auth', 'mode'] },
   { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
   { flag: '--broker', env: 'THERMOSTREAM_BROKER', path: ['broker', 'url'] },
@@ -95,6 +109,8 @@ export const USAGE = `Usage: thermostream [options]
   --host <addr>            interface to bind (default 127.0.0.1)      env THERMOSTREAM_HOST
   --http-port <n>          HTTP port, 0 = any free (default 8080)      env THERMOSTREAM_HTTP_PORT
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
+  --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
+  --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
   --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one

@@ -22,6 +22,12 @@ export const ErrorCodes = {
   TS_ERR_JOB_CLOSED: 'the server is shutting down',
   TS_ERR_BROKER_CONNECT: 'the external broker cannot be reached or refuses the subscription',
   TS_ERR_SCHEMA_NEWER: 'the database was written by a newer Thermostream',
+  TS_ERR_INSECURE_BIND: 'a non-loopback address is bound while the broker accepts anyone',
+  TS_ERR_TLS: 'the TLS certificate or key cannot be read or generated',
+  TS_ERR_DEVICE_NOT_FOUND: 'no such device in the registry',
+  TS_ERR_DEVICE_EXISTS: 'a device with this id is already registered',
+  TS_ERR_DEVICE_NOT_CONNECTED: 'the device is not connected (or not subscribed to direct methods)',
+  TS_ERR_METHOD_TIMEOUT: 'the device did not answer a direct method in time',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -32,6 +38,15 @@ export class ThermostreamError extends Error {
     super(message);
     this.name = 'ThermostreamError';
     this.code = code;
+  }
+}
+
+/** A ThermostreamError answered over HTTP with its own status (the API's error handler uses statusCode). */
+export class HttpError extends ThermostreamError {
+  readonly statusCode: number;
+  constructor(statusCode: number, code: ErrorCode, message: string) {
+    super(code, message);
+    this.statusCode = statusCode;
   }
 }
 
@@ -48,6 +63,8 @@ export const RejectReasons = [
   'bad_timestamp',
   'future_timestamp',
   'device_mismatch',
+  'not_authorized',
+  'unsupported_content',
   'internal_error',
 ] as const;
 

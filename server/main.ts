@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createApi, createSseHub, dashboardMissing } from './api/index.ts';
 import { checkExposure } from './api/auth.ts';
+import { loadServerCertificate } from './broker/certs.ts';
 import { createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
@@ -10,6 +11,7 @@ import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
+import { createRegistry, defaultHostName } from './registry/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -19,6 +21,14 @@ export interface Thermostream {
   readonly mqttUrl: string;
   /** External broker mode: the topic filters subscribed to there; null with the embedded broker. */
   readonly mqttSubscriptions: readonly string[] | null;
+  /** MQTT over TLS (mqtts://…), or null when mqtt.tlsPort is -1. */
+  readonly mqttsUrl: string | null;
+  /** MQTT over WebSocket (ws://…/mqtt), or null when mqtt.websocket is off. */
+  readonly wsUrl: string | null;
+  /** The generated CA devices must trust for TLS, or null (configured certificate, or TLS off). */
+  readonly caFile: string | null;
+  /** HostName in the registry's connection strings. */
+  readonly hostName: string;
   readonly dbFile: string;
   /** The HTTP app, for inject() in tests. */
   readonly http: FastifyInstance;
@@ -33,6 +43,8 @@ export interface StartOptions {
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
   faults?: Faults;
+  /** Where the broker's refusals (connections, publishes, subscriptions) are logged; default stderr. */
+  log?: (line: string) => void;
 }
 
 /** Fault injection for tests, from THERMOSTREAM_FAULT (see docs/OPERATIONS.md). */
@@ -67,39 +79,70 @@ export async function startThermostream(config: Config, options: StartOptions = 
       telemetryLog: () => describeTelemetryJob(config, engine.stats()),
     });
     closers.push(() => jobs.close());
-    // External broker mode: no embedded broker; Thermostream subscribes at the user's and acknowledges once durable.
-    const broker = config.broker.url
+    const registry = createRegistry(config.dataDir, { clock });
+    closers.push(async () => registry.close());
+    const external = config.broker.url !== '';
+    const tls = !external && config.mqtt.tlsPort >= 0 ? loadServerCertificate(config.mqtt.tls, config.dataDir, clock.now()) : undefined;
+    // External broker mode: no embedded broker (so no TLS/WebSocket listeners, twins or methods); Thermostream
+    // subscribes at the user's broker and acknowledges each message once it is durable.
+    const broker = external
       ? await createExternalBroker(config.broker, {
           onPublish: ingest.onPublish,
           log: (message) => console.error(`thermostream: MQTT  ${message}`),
         })
       : await createBroker(
-          { host: config.host, port: config.mqtt.port },
-          { onPublish: ingest.onPublish, forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/') },
+          { host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth },
+          {
+            onPublish: ingest.onPublish,
+            onRefused: ingest.onRefused,
+            registry,
+            clock,
+            log: options.log ?? ((line) => console.warn(`thermostream: broker: ${line}`)),
+            forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/'),
+          },
         );
     closers.push(() => broker.close());
-    const mqttSubscriptions = 'subscriptions' in broker ? broker.subscriptions : null;
+    const embedded = 'hub' in broker ? broker : null;
+    const hostName = defaultHostName(config.iothub.hostName, embedded?.tlsPort ?? null);
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
     engine.onBatch(hub.publish);
-    const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs });
+    const iothub = embedded && { registry, hub: embedded.hub!, hostName, security: () => embedded.stats() };
+    const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs, ...(iothub && { iothub }) });
     closers.push(() => api.close());
+    if (embedded && config.mqtt.websocket) embedded.attachWebSocket(api.server, config.ingest.maxPayloadBytes);
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything
     // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
-    // Running jobs are stopped before the engine (they read the log the engine's stages own).
+    // Running jobs are stopped before the engine (they read the log the engine's stages own). The HTTP server stops
+    // listening at once, but finishes closing only after the broker has closed the MQTT connections upgraded from it
+    // (WebSocket).
     const close = async (): Promise<void> => {
       await hub.close(); // ends the event streams, which would otherwise keep the HTTP server open
-      await api.close();
+      const apiClosed = api.close();
       await jobs.close();
       broker.stopListening();
       ingest.stopAccepting();
       await engine.close();
       await broker.close();
+      await apiClosed;
       await ingest.close();
+      registry.close();
       await store.close();
     };
-    return { config, httpUrl: api.url, mqttUrl: broker.url, mqttSubscriptions, dbFile: store.file, http: api.app, close };
+    return {
+      config,
+      httpUrl: api.url,
+      mqttUrl: broker.url,
+      mqttSubscriptions: 'subscriptions' in broker ? broker.subscriptions : null,
+      mqttsUrl: embedded?.tlsUrl ?? null,
+      wsUrl: embedded && config.mqtt.websocket ? `${api.url.replace(/^http/, 'ws')}/mqtt` : null,
+      caFile: tls?.caFile ?? null,
+      hostName,
+      dbFile: store.file,
+      http: api.app,
+      close,
+    };
   } catch (err) {
     await closeAll();
     throw err;
@@ -147,6 +190,11 @@ async function runCli(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (options.demo && options.config.auth.mode !== 'none') {
+    // The demo fleet publishes without credentials; it would only collect refusals.
+    console.error('thermostream: --demo publishes without credentials: use it with auth.mode "none" (the default) [TS_ERR_CLI_ARG]');
+    process.exit(2);
+  }
   let app: Thermostream;
   try {
     app = await startThermostream(options.config, {
@@ -160,7 +208,7 @@ async function runCli(): Promise<void> {
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' || err.code === 'TS_ERR_API_TOKEN_REQUIRED' ? 2 : 1);
+      process.exit(['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code) ? 2 : 1);
     }
     throw err;
   }
@@ -173,6 +221,10 @@ async function runCli(): Promise<void> {
   } else {
     console.log(`thermostream: MQTT       external broker ${app.mqttUrl}  (subscribed to ${app.mqttSubscriptions.join(', ')})`);
   }
+  if (app.mqttsUrl !== null) console.log(`thermostream: MQTT TLS   ${app.mqttsUrl}  (IoT Hub devices: HostName=${app.hostName})`);
+  if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
+  if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
+  console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
   console.log(`thermostream: data       ${app.dbFile}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];

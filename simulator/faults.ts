@@ -61,7 +61,8 @@ export interface FaultInjector {
 }
 
 const DUPLICATE_MAX_DELAY_MS = 1000;
-const OVERSIZE_BYTES = 70 * 1024;
+/** Past the server's default ingest.maxPayloadBytes (256 KiB, IoT Hub's limit). */
+const OVERSIZE_BYTES = 300 * 1024;
 
 export function createFaultInjector(o: FaultOptions): FaultInjector {
   const rng = createRandom(deriveSeed(o.seed, 'faults'));

@@ -69,7 +69,7 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   const dir = tempDir(t);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--data-dir', dir, '--demo'],
+    ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--data-dir', dir, '--demo'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -81,6 +81,8 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   await waitFor('the endpoint lines', () => stdout.includes('thermostream: data'), 15_000);
   const http = /dashboard\s+(http:\/\/\S+)\//.exec(stdout)![1];
   assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
+  assert.match(stdout, /MQTT TLS\s+mqtts:\/\/127\.0\.0\.1:\d+/);
+  assert.ok(stdout.includes(`TLS CA     ${join(dir, 'tls', 'ca.pem')}`), stdout);
   assert.ok(stdout.includes(join(dir, 'thermostream.db')));
 
   // The demo fleet's readings show up as fleet-wide windows with their aggregates.
@@ -111,7 +113,7 @@ test('a port in use stops the CLI with exit code 1 and names the port and the fl
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const port = (server.address() as AddressInfo).port;
-  const run = await runCli(['--http-port', '0', '--mqtt-port', String(port), '--data-dir', tempDir(t)]);
+  const run = await runCli(['--http-port', '0', '--mqtt-port', String(port), '--mqtts-port', '-1', '--data-dir', tempDir(t)]);
   assert.equal(run.code, 1);
   assert.match(run.stderr, new RegExp(`MQTT cannot listen on 127\\.0\\.0\\.1:${port}: address already in use \\(choose another with --mqtt-port`));
 });

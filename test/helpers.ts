@@ -19,10 +19,11 @@ export async function startServer(t: TestContext, overrides: Record<string, unkn
   const config = resolveConfig({
     host: '127.0.0.1',
     http: { port: 0 },
-    mqtt: { port: 0 },
     dataDir: tempDir(t),
     batchIntervalMs: 100,
     ...overrides,
+    // TLS off unless a test asks for it (generating its certificate takes a second).
+    mqtt: { port: 0, tlsPort: -1, ...(overrides.mqtt as object | undefined) },
   });
   const app = await startThermostream(config);
   t.after(() => app.close());

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Engine } from '../engine/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { JobRunner } from '../jobs/index.ts';
+import type { RegistryRouteDeps } from './routes/registry.ts';
 import type { Store } from '../store/index.ts';
 import type { SseHub } from './sse-hub.ts';
 
@@ -18,4 +19,6 @@ export interface ApiDeps {
   hub: SseHub;
   /** User streaming jobs (Livy batches); without it /livy and /api/v1/jobs are not served. */
   jobs?: JobRunner;
+  /** The device registry and the IoT Hub dialect (absent: no /api/v1/registry routes). */
+  iothub?: RegistryRouteDeps;
 }

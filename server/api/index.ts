@@ -23,6 +23,7 @@ import { registerJobRoutes } from './routes/jobs.ts';
 import { registerRouteIndex } from './route-index.ts';
 
 export { dashboardMissing } from './static.ts';
+import { registerRegistryRoutes } from './routes/registry.ts';
 
 export type { ApiDeps } from './deps.ts';
 export { createSseHub, type SseHub } from './sse-hub.ts';
@@ -53,7 +54,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   statsRoutes(app, deps);
   streamRoutes(app, deps);
   // Other resources, one line each (their files in routes/; write routes use app.requireToken as preHandler):
-  // registryRoutes(app, deps);   // routes/registry.ts: device registry
+  if (deps.iothub) registerRegistryRoutes(app, deps.iothub);
   // anomaliesRoutes(app, deps);  // routes/anomalies.ts: analytics
   if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
   if (deps.jobs) registerJobRoutes(app, { jobs: deps.jobs });
@@ -67,6 +68,8 @@ export interface Api {
   readonly app: FastifyInstance;
   readonly url: string;
   readonly port: number;
+  /** The HTTP server (MQTT over WebSocket attaches to its upgrades). */
+  readonly server: import('node:http').Server;
   close(): Promise<void>;
 }
 
@@ -85,6 +88,7 @@ export async function createApi(config: Config, deps: Omit<ApiDeps, 'config'>): 
     app,
     url: `http://${urlHost(config.host)}:${port}`,
     port,
+    server: app.server,
     close: () => app.close(),
   };
 }

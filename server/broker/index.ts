@@ -1,12 +1,27 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Aedes, type Client, type PublishPacket } from 'aedes';
-import { listenError } from '../errors.ts';
+import type { Server as HttpServer } from 'node:http';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ThermostreamError, type RejectReason } from '../errors.ts';
+import type { Registry } from '../registry/index.ts';
 import { urlHost } from '../url.ts';
+import { AuthFailures, createAuthenticator, maySubscribe, type AuthFailure, type Identity } from './auth.ts';
+import type { ServerCertificate } from './certs.ts';
+import { createHub, type Hub, type HubStats } from './iothub.ts';
+import type { Listener } from './listen.ts';
+import { listenTcp } from './tcp.ts';
+import { listenTls } from './tls.ts';
+import { attachWebSocket, type WebSocketListener } from './ws.ts';
 
 export interface BrokerConfig {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** MQTT over TLS; -1 or absent = none. */
+  tlsPort?: number;
+  tls?: ServerCertificate;
+  /** Authentication (absent: none, as auth.mode none). */
+  auth?: Config['auth'];
 }
 
 /**
@@ -16,14 +31,33 @@ export interface BrokerConfig {
  */
 export type OnPublish = (clientId: string, packet: PublishPacket, done: () => void) => void;
 
+/**
+ * A publish the broker refused (a device publishing for another): ingest dead-letters and counts it, and calls
+ * `done()` (the PUBACK: MQTT 3.1.1 has no negative one) once the dead letter is stored.
+ */
+export type OnRefused = (reason: RejectReason, detail: string, deviceId: string, packet: PublishPacket, done: () => void) => void;
+
 export interface BrokerDeps {
   onPublish: OnPublish;
+  onRefused?: OnRefused;
+  /** Device identities and twins; without it SAS authentication and the IoT Hub twin/method topics are unavailable. */
+  registry?: Registry;
+  clock?: Clock;
+  /** One line per refused connection, publish or subscription (never with a secret). */
+  log?: (line: string) => void;
   /**
    * Whether a client's publish on `topic` is also routed to MQTT subscribers. Telemetry that only Thermostream
    * consumes need not be: skipping aedes' routing (topic matching, offline queues, a packet copy) for it is what
    * lets ingest keep up. The broker's own publishes are always routed.
    */
   forward?: (topic: string) => boolean;
+}
+
+export interface SecurityStats {
+  authFailures: { total: number; byReason: Partial<Record<AuthFailure, number>> };
+  refusedPublishes: number;
+  refusedSubscriptions: number;
+  qos2Disconnects: number;
 }
 
 export interface Broker {
@@ -34,6 +68,13 @@ export interface Broker {
   readonly listening: boolean;
   /** MQTT clients connected now. */
   readonly connectedClients: number;
+  /** MQTT over TLS, or null when off. */
+  readonly tlsPort: number | null;
+  readonly tlsUrl: string | null;
+  readonly hub: Hub | null;
+  /** Serves MQTT over WebSocket on an HTTP server's upgrade requests (/mqtt, /$iothub/websocket). */
+  attachWebSocket(server: HttpServer, maxPayloadBytes: number): void;
+  stats(): SecurityStats & { hub: HubStats | null };
   /** Stops taking new connections; live ones go on until close(). */
   stopListening(): void;
   /** Lets what was written to the clients (acknowledgements) reach them, then disconnects them. */
@@ -42,46 +83,176 @@ export interface Broker {
 
 /** How long close() waits for acknowledgements already written to reach slow clients. */
 const FLUSH_TIMEOUT_MS = 2000;
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 
-/** Embedded aedes broker speaking MQTT 3.1.1 over TCP. */
+/** Like Mosquitto 2: a broker that lets anyone in listens on loopback only. */
+export function checkSafeBind(host: string, auth: Config['auth'] | undefined): void {
+  if ((auth?.mode ?? 'none') === 'none' && !LOOPBACK.test(host)) {
+    throw new ThermostreamError(
+      'TS_ERR_INSECURE_BIND',
+      `host = ${JSON.stringify(host)} is not a loopback address and auth.mode is "none": anyone who can reach it could publish ` +
+        'readings for any device. Set auth.mode to "registry" (--auth registry; devices from `npm run devices -- add <id>`, ' +
+        'users in auth.users) or bind 127.0.0.1 (--host 127.0.0.1)',
+    );
+  }
+}
+
+/** Refusals logged per minute at most; past that they are only counted, and the number left out is logged once. */
+const LOG_PER_MINUTE = 60;
+
+/** A flood of bad logins must not become a flood of log lines. */
+function limitLog(log: (line: string) => void, clock: Clock): (line: string) => void {
+  let windowStart = -Infinity;
+  let written = 0;
+  let suppressed = 0;
+  return (line) => {
+    const now = clock.now();
+    if (now - windowStart >= 60_000) {
+      if (suppressed > 0) log(`${suppressed} more refusals in the last minute were not logged (see security in /api/v1/stats)`);
+      windowStart = now;
+      written = 0;
+      suppressed = 0;
+    }
+    if (written++ < LOG_PER_MINUTE) log(line);
+    else suppressed++;
+  };
+}
+
+/** Embedded aedes broker speaking MQTT 3.1.1 over TCP, TLS and WebSocket, with IoT Hub's device dialect. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
+  checkSafeBind(config.host, config.auth);
+  const auth = config.auth ?? { mode: 'none' as const, users: [] };
+  const registry = deps.registry;
+  const clock = deps.clock ?? systemClock;
+  const log = limitLog(deps.log ?? (() => {}), deps.clock ?? systemClock);
+  const authenticator = createAuthenticator(auth, registry ?? { credentials: () => undefined }, () => clock.now());
+  const hub = registry === undefined ? null : createHub({ registry, clock });
+  const identities = new WeakMap<Client, Identity>();
+  /** Refused packets: acknowledged (MQTT 3.1.1 has no negative PUBACK) but never routed. */
+  const refused = new WeakSet<PublishPacket>();
+  const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 };
+
+  function refusePublish(client: Client, identity: Identity, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    security.refusedPublishes++;
+    refused.add(packet);
+    const detail = `device "${identity.deviceId}" may not publish on ${JSON.stringify(packet.topic)} (only under ${identity.prefix})`;
+    log(`refused publish from client "${client.id}": ${detail}`);
+    if (deps.onRefused === undefined) return done(null);
+    deps.onRefused('not_authorized', detail, identity.deviceId, packet, done);
+  }
+
   const aedes = await Aedes.createBroker({
     // Device ids go up to 128 characters (DESIGN.md); devices often use them as MQTT client ids.
     maxClientsIdLength: 256,
+    authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback) {
+      const result = authenticator(client.id, username, password);
+      if (result.ok) {
+        identities.set(client, result.identity);
+        return callback(null, true);
+      }
+      security.authFailures.total++;
+      security.authFailures.byReason[result.reason] = (security.authFailures.byReason[result.reason] ?? 0) + 1;
+      const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
+      log(`refused connection of client "${client.id.slice(0, 128)}" from ${from}: ${result.reason} (${result.detail})`);
+      // CONNACK 5 "not authorized" and nothing more: the reason stays in the server's log and counters.
+      const err = new Error('not authorized') as AuthenticateError;
+      err.returnCode = 5;
+      callback(err, false);
+    },
     authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
       // Publishes from inside the broker ($SYS heartbeats) have no client and are not telemetry.
       if (client === null) return callback(null);
+      const identity = identities.get(client)!;
+      const topic = packet.topic;
+      if (topic.charCodeAt(0) === 36 /* $ */ && topic.startsWith('$iothub/')) {
+        if (packet.qos === 2) return qos2(client, packet, callback);
+        refused.add(packet); // answered to this connection only, never routed
+        hub?.request(identity.deviceId, client, packet);
+        return callback(null);
+      }
+      if (identity.restricted && !topic.startsWith(identity.prefix)) return refusePublish(client, identity, packet, callback);
+      if (packet.qos === 2 && topic.indexOf('/messages/', 8) > 0) return qos2(client, packet, callback);
       deps.onPublish(client.id, packet, callback);
     },
+    authorizeSubscribe(client: Client | null, sub: Subscription, callback: (error: Error | null, sub: Subscription | null) => void) {
+      if (client === null) return callback(null, sub);
+      const identity = identities.get(client)!;
+      if (maySubscribe(identity, sub.topic)) return callback(null, sub);
+      security.refusedSubscriptions++;
+      log(`refused subscription of client "${client.id}" to ${JSON.stringify(sub.topic)}: device "${identity.deviceId}" may subscribe only to ${identity.prefix}messages/devicebound/# and $iothub/...`);
+      callback(null, null); // SUBACK 0x80 for this filter
+    },
   });
-  const forward = deps.forward;
-  if (forward !== undefined) {
-    // aedes routes an accepted PUBLISH through broker.publish(packet, client, done) (lib/handlers/publish.js).
-    type Route = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void;
-    const route = (aedes.publish as unknown as Route).bind(aedes);
-    const routeSome: Route = (packet, client, done) =>
-      typeof client === 'object' && client !== null && !forward(packet.topic) ? done() : route(packet, client, done);
-    (aedes as unknown as { publish: Route }).publish = routeSome;
+
+  function qos2(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    // IoT Hub does not support QoS 2 and closes the connection; so does its dialect here.
+    security.qos2Disconnects++;
+    log(`closed client "${client.id}": QoS 2 publish on ${JSON.stringify(packet.topic)} (IoT Hub supports QoS 0 and 1)`);
+    callback(new Error('QoS 2 is not supported'));
   }
-  const server: Server = createServer(aedes.handle);
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+
+  // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
+  const expiries = new Map<Client, unknown>();
+  aedes.on('clientReady', (client) => {
+    const expiresAt = identities.get(client)?.expiresAt;
+    if (expiresAt === undefined) return;
+    const ms = Math.min(Math.max(0, expiresAt - clock.now()), 2 ** 31 - 1);
+    expiries.set(client, clock.setTimeout(() => {
+      expiries.delete(client);
+      log(`closed client "${client.id}": its SAS token expired at ${new Date(expiresAt).toISOString()}`);
+      client.close();
+    }, ms));
   });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+  aedes.on('clientDisconnect', (client) => {
+    const timer = expiries.get(client);
+    if (timer !== undefined) clock.clearTimeout(timer);
+    expiries.delete(client);
+  });
+
+  if (hub !== null) {
+    // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
+    // (a bridge) may hold many, and has no twin.
+    const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
+    aedes.on('clientReady', (client) => {
+      const identity = identities.get(client);
+      if (isDevice(identity)) hub.connected(identity.deviceId, client);
     });
-  } catch (err) {
-    await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    throw listenError('MQTT', '--mqtt-port', config.host, config.port, err);
+    aedes.on('clientDisconnect', (client) => {
+      const identity = identities.get(client);
+      if (isDevice(identity)) hub.disconnected(identity.deviceId, client);
+    });
+    aedes.on('subscribe', (subscriptions, client) => {
+      const identity = identities.get(client);
+      if (isDevice(identity)) for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
+    });
   }
-  const port = (server.address() as AddressInfo).port;
+
+  const forward = deps.forward;
+  // aedes routes an accepted PUBLISH through broker.publish(packet, client, done) (lib/handlers/publish.js).
+  type Route = (packet: PublishPacket, client: Client | null, done: (err?: Error) => void) => void;
+  const route = (aedes.publish as unknown as Route).bind(aedes);
+  const routeSome: Route = (packet, client, done) =>
+    typeof client === 'object' && client !== null && ((forward !== undefined && !forward(packet.topic)) || refused.has(packet))
+      ? done()
+      : route(packet, client, done);
+  (aedes as unknown as { publish: Route }).publish = routeSome;
+
+  const listeners: Listener[] = [];
+  const webSockets: WebSocketListener[] = [];
+  const closeAedes = () => new Promise<void>((resolve) => aedes.close(() => resolve()));
+  try {
+    listeners.push(await listenTcp(aedes, config.host, config.port));
+    if (config.tlsPort !== undefined && config.tlsPort >= 0) {
+      if (config.tls === undefined) throw new ThermostreamError('TS_ERR_TLS', 'MQTT over TLS needs a certificate');
+      listeners.push(await listenTls(aedes, config.host, config.tlsPort, config.tls));
+    }
+  } catch (err) {
+    for (const l of listeners) l.stopListening();
+    await closeAedes();
+    throw err;
+  }
+  const port = listeners[0].port;
+  const tlsPort = listeners[1]?.port ?? null;
   return {
     aedes,
     port,
@@ -90,18 +261,34 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       return aedes.connectedClients;
     },
     get listening() {
-      return server.listening;
+      return listeners[0].listening;
     },
+    tlsPort,
+    tlsUrl: tlsPort === null ? null : `mqtts://${urlHost(config.host)}:${tlsPort}`,
+    hub,
+    attachWebSocket(server, maxPayloadBytes) {
+      webSockets.push(attachWebSocket(server, aedes, maxPayloadBytes));
+    },
+    stats: () => ({
+      ...security,
+      authFailures: { total: security.authFailures.total, byReason: { ...security.authFailures.byReason } },
+      hub: hub?.stats() ?? null,
+    }),
     stopListening() {
-      if (server.listening) server.close();
+      for (const l of listeners) l.stopListening();
     },
     async close() {
-      if (server.listening) server.close();
+      for (const l of listeners) l.stopListening();
       const deadline = Date.now() + FLUSH_TIMEOUT_MS;
-      while ([...sockets].some((s) => s.writableLength > 0) && Date.now() < deadline) {
+      while (listeners.some((l) => [...l.sockets].some((s) => s.writableLength > 0)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      hub?.close();
+      for (const timer of expiries.values()) clock.clearTimeout(timer);
+      await closeAedes();
+      for (const ws of webSockets) ws.close();
     },
   };
 }
+
+export { AuthFailures };

@@ -33,14 +33,77 @@ export function deviceIdOfTopic(topic: string): string | null {
   return DEVICE_ID.test(id) ? id : null;
 }
 
+const EVENTS = '/messages/events';
+/** IoT Hub's limit for a message id ($.mid): longer ones are ignored, not trusted for dedupe. */
+const MAX_MESSAGE_ID_BYTES = 255;
+const JSON_TYPE = /^(application|text)\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
+const UTF8 = /^utf-?8$/i;
+
+/** An IoT Hub telemetry topic's parts: `devices/{deviceId}/messages/events/{propertyBag}`. */
+export interface EventTopic {
+  deviceId: string;
+  /** `$.mid`, when present and at most 255 bytes. */
+  messageId: string | undefined;
+  /** Why the property bag's content type or encoding is not UTF-8 JSON, or why it does not parse; null if fine. */
+  problem: Problem | null;
+}
+
+/**
+ * Parses the IoT Hub dialect's telemetry topic (the SDK's `sendEvent`): a URL-encoded property bag follows
+ * `messages/events/`; of it, `$.mid` (message id), `$.ct` (content type) and `$.ce` (content encoding) matter here.
+ * Other (application) properties are accepted and ignored. Null when the topic is not of this form.
+ */
+export function parseEventTopic(topic: string): EventTopic | null {
+  if (!topic.startsWith(PLAIN_PREFIX)) return null;
+  const slash = topic.indexOf('/', PLAIN_PREFIX.length);
+  if (slash < 0 || !topic.startsWith(EVENTS, slash)) return null;
+  const rest = slash + EVENTS.length;
+  if (rest !== topic.length && topic.charCodeAt(rest) !== 47 /* / */) return null;
+  const deviceId = topic.slice(PLAIN_PREFIX.length, slash);
+  if (!DEVICE_ID.test(deviceId)) return null;
+  const bag = topic.slice(rest + 1);
+  let messageId: string | undefined;
+  let problem: Problem | null = null;
+  if (bag !== '') {
+    for (const pair of bag.split('&')) {
+      const eq = pair.indexOf('=');
+      let key: string;
+      let value: string;
+      try {
+        key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+        value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
+      } catch {
+        problem ??= { reason: 'bad_topic', detail: `property ${JSON.stringify(pair.slice(0, 60))} is not URL-encoded` };
+        continue;
+      }
+      if (key === '$.mid') {
+        if (value !== '' && Buffer.byteLength(value) <= MAX_MESSAGE_ID_BYTES) messageId = value;
+      } else if (key === '$.ct') {
+        if (!JSON_TYPE.test(value)) problem ??= { reason: 'unsupported_content', detail: `content type ($.ct) ${JSON.stringify(value)} is not application/json` };
+      } else if (key === '$.ce') {
+        if (!UTF8.test(value)) problem ??= { reason: 'unsupported_content', detail: `content encoding ($.ce) ${JSON.stringify(value)} is not utf-8` };
+      }
+    }
+  }
+  return { deviceId, messageId, problem };
+}
+
 /**
  * Decodes one MQTT message: a JSON reading or an array of readings. Each element is accepted or rejected on its
  * own, so one bad element does not cost the good ones. Never throws.
  */
 export function decodeMessage(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
-  const deviceId = deviceIdOfTopic(topic);
+  let deviceId = deviceIdOfTopic(topic);
+  let messageId: string | undefined;
   if (deviceId === null) {
-    return sink.reject('bad_topic', `topic ${JSON.stringify(topic)} is not devices/{deviceId}/telemetry`, null, topic, payload);
+    const event = parseEventTopic(topic);
+    if (event === null) {
+      const detail = `topic ${JSON.stringify(topic)} is not devices/{deviceId}/telemetry or devices/{deviceId}/messages/events/{properties}`;
+      return sink.reject('bad_topic', detail, null, topic, payload);
+    }
+    deviceId = event.deviceId;
+    if (event.problem !== null) return sink.reject(event.problem.reason, event.problem.detail, deviceId, topic, payload);
+    messageId = event.messageId;
   }
   if (payload.length > limits.maxPayloadBytes) {
     const detail = `payload of ${payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`;
@@ -53,7 +116,7 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
     return sink.reject('not_json', (err as Error).message, deviceId, topic, payload);
   }
   if (!Array.isArray(body)) {
-    const r = check(body, deviceId, arrival, limits);
+    const r = check(body, deviceId, arrival, limits, messageId);
     if ('reason' in r) sink.reject(r.reason, r.detail, deviceId, topic, payload);
     else sink.accept(r);
     return;
@@ -64,7 +127,8 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
   let bad = 0;
   const details: string[] = [];
   for (let i = 0; i < body.length; i++) {
-    const r = check(body[i], deviceId, arrival, limits);
+    // One IoT Hub message id for the whole array: each element gets its own, derived from it.
+    const r = check(body[i], deviceId, arrival, limits, messageId === undefined ? undefined : `${messageId}[${i}]`);
     if (!('reason' in r)) {
       sink.accept(r);
       continue;
@@ -87,7 +151,8 @@ interface Problem {
 
 const problem = (reason: RejectReason, detail: string): Problem => ({ reason, detail });
 
-function check(body: unknown, deviceId: string, arrival: number, limits: DecodeLimits): Reading | Problem {
+/** `bagMessageId`: the IoT Hub property bag's `$.mid` (per element of an array), which wins over a payload's `messageId`. */
+function check(body: unknown, deviceId: string, arrival: number, limits: DecodeLimits, bagMessageId: string | undefined): Reading | Problem {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return problem('not_object', `expected a JSON object, got ${describe(body)}`);
   }
@@ -123,12 +188,12 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
   }
 
   // A message id (as IoT Hub's `$.mid`) lets readings without seq be deduplicated: a resend carries the same one.
-  let messageId: string | undefined;
+  let messageId = bagMessageId;
   if (o.messageId !== undefined && o.messageId !== null) {
     if (typeof o.messageId !== 'string' || o.messageId.length === 0 || o.messageId.length > MAX_MESSAGE_ID) {
       return problem('wrong_type', `"messageId" must be a string of 1…${MAX_MESSAGE_ID} characters, got ${describe(o.messageId)}`);
     }
-    messageId = o.messageId;
+    messageId ??= o.messageId;
   }
 
   if (o.deviceId !== undefined && o.deviceId !== deviceId) {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
-import type { OnPublish } from '../broker/index.ts';
+import type { OnPublish, OnRefused } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
@@ -27,6 +27,8 @@ export interface IngestStats {
 export interface Ingest {
   /** The broker's publish hook. */
   readonly onPublish: OnPublish;
+  /** The broker refused a publish (authorization): dead-lettered and counted like a rejected reading. */
+  readonly onRefused: OnRefused;
   /** Cuts the batch: every durable record not taken yet. */
   takeBatch(): IngestBatch;
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
@@ -114,8 +116,17 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     else log.whenDurable(done);
   }
 
+  const onRefused: OnRefused = (reason, detail, deviceId, packet, done) => {
+    if (!accepting) return; // never acknowledged: the device resends it to the next server
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    sink.reject(reason, detail, deviceId, packet.topic, payload);
+    if (packet.qos === 0) log.whenAccepted(done);
+    else log.whenDurable(done);
+  };
+
   return {
     onPublish,
+    onRefused,
     takeBatch: () => log.take(),
     checkpointed: (offset) => log.truncateThrough(offset, clock.now()),
     stats: () => ({

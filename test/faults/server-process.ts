@@ -50,7 +50,7 @@ export class ServerProcess {
     const configFile = join(this.dataDir, 'test-config.json');
     writeFileSync(configFile, JSON.stringify(this.config));
     const args = ['--import', 'tsx', 'server/main.ts', '--config', configFile, '--data-dir', this.dataDir, ...extraArgs];
-    args.push('--http-port', String(this.httpPort), '--mqtt-port', String(this.mqttPort));
+    args.push('--http-port', String(this.httpPort), '--mqtt-port', String(this.mqttPort), '--mqtts-port', '-1');
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let printed = '';

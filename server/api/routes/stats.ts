@@ -39,9 +39,20 @@ const Stats = Type.Object({
   duplicates: Type.Integer(),
   rejected: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()) }),
   sseClients: Type.Integer({ description: 'Clients connected to GET /api/v1/stream.' }),
+  security: Type.Optional(
+    Type.Object(
+      {
+        authFailures: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()) }),
+        refusedPublishes: Type.Integer(),
+        refusedSubscriptions: Type.Integer(),
+        qos2Disconnects: Type.Integer(),
+      },
+      { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects (absent in external broker mode).' },
+    ),
+  ),
 });
 
-export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub }: ApiDeps): void {
+export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub, iothub }: ApiDeps): void {
   app.get(
     '/api/v1/stats',
     {
@@ -72,6 +83,7 @@ export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub 
         duplicates: e.duplicates,
         rejected: { total: i.rejected, byReason: i.rejectedByReason },
         sseClients: hub.clients,
+        ...(iothub && { security: iothub.security() }),
       };
     },
   );

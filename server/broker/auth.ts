@@ -1,0 +1,137 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.ts';
+
+/** What the broker needs to know of a registered device to authenticate it. */
+export interface DeviceCredentials {
+  status: 'enabled' | 'disabled';
+  primaryKey: string;
+  secondaryKey: string;
+}
+
+export interface CredentialSource {
+  credentials(deviceId: string): DeviceCredentials | undefined;
+}
+
+/** Who a connection speaks for, once authenticated. */
+export interface Identity {
+  /** The device id (the MQTT client id when authentication is off, the username for a plain user). */
+  readonly deviceId: string;
+  /** false: may publish and subscribe for any device (authentication off, or a `"deviceId": "*"` user). */
+  readonly restricted: boolean;
+  /** `devices/{deviceId}/`: everything the device may publish under. */
+  readonly prefix: string;
+  /** When the SAS token it connected with expires (epoch ms): the connection is closed then, as IoT Hub does. */
+  readonly expiresAt?: number;
+}
+
+/** Why a CONNECT was refused; counted per reason (stable strings: they are API values). */
+export const AuthFailures = [
+  'no_credentials',
+  'bad_username',
+  'client_id_mismatch',
+  'unknown_device',
+  'device_disabled',
+  'malformed_token',
+  'wrong_resource',
+  'expired',
+  'bad_signature',
+  'bad_password',
+] as const;
+export type AuthFailure = (typeof AuthFailures)[number];
+
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: AuthFailure; detail: string };
+
+export const identityOf = (deviceId: string, restricted: boolean, expiresAt?: number): Identity => ({
+  deviceId,
+  restricted,
+  prefix: `devices/${deviceId}/`,
+  expiresAt,
+});
+
+const SAS_PREFIX = 'SharedAccessSignature ';
+
+/**
+ * The `authenticate` decision, pure: IoT Hub SAS tokens for registry devices, and plain username/password pairs
+ * from config. With auth.mode none everyone is let in and the client id names the device.
+ */
+export function createAuthenticator(auth: Config['auth'], devices: CredentialSource, now: () => number) {
+  const users = new Map(auth.users.map((u) => [u.username, { digest: sha256(u.password), deviceId: u.deviceId ?? u.username }]));
+
+  return function authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): AuthResult {
+    if (auth.mode === 'none') return { ok: true, identity: identityOf(clientId, false) };
+    if (username === undefined || password === undefined) return fail('no_credentials', 'no username or password');
+    const user = users.get(username);
+    if (user !== undefined) {
+      // Digests have one length, so the comparison takes the same time whatever the password's length.
+      if (!timingSafeEqual(sha256(password), user.digest)) return fail('bad_password', `wrong password for user "${username}"`);
+      return { ok: true, identity: user.deviceId === '*' ? identityOf(username, false) : identityOf(user.deviceId, true) };
+    }
+    return checkSas(clientId, username, password.toString('utf8'));
+  };
+
+  function checkSas(clientId: string, username: string, password: string): AuthResult {
+    // {host}/{deviceId}/?api-version=… (the SDK adds &DeviceClientType=…); a module's {host}/{device}/{module}/… is not supported.
+    const parts = username.split('/');
+    if (parts.length < 3 || parts[0] === '' || parts[1] === '') {
+      return fail('bad_username', `username ${JSON.stringify(truncate(username))} is not {host}/{deviceId}/?api-version=…`);
+    }
+    const [host, deviceId] = parts;
+    if (clientId !== deviceId) return fail('client_id_mismatch', `client id "${truncate(clientId)}" differs from the username's device "${truncate(deviceId)}"`);
+    const device = devices.credentials(deviceId);
+    if (device === undefined) return fail('unknown_device', `device "${truncate(deviceId)}" is not registered`);
+    if (device.status !== 'enabled') return fail('device_disabled', `device "${deviceId}" is disabled`);
+    if (!password.startsWith(SAS_PREFIX)) return fail('malformed_token', 'password is not a SharedAccessSignature');
+    const fields = new Map<string, string>();
+    for (const pair of password.slice(SAS_PREFIX.length).split('&')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) fields.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    const rawSr = fields.get('sr');
+    const rawSig = fields.get('sig');
+    const se = fields.get('se');
+    if (rawSr === undefined || rawSig === undefined || se === undefined || !/^\d{1,12}$/.test(se)) {
+      return fail('malformed_token', 'SharedAccessSignature lacks sr, sig or a numeric se');
+    }
+    let sr: string;
+    let sig: Buffer;
+    try {
+      sr = decodeURIComponent(rawSr);
+      sig = Buffer.from(decodeURIComponent(rawSig), 'base64');
+    } catch {
+      return fail('malformed_token', 'SharedAccessSignature has a badly encoded sr or sig');
+    }
+    if (sr.toLowerCase() !== `${host}/devices/${deviceId}`.toLowerCase()) {
+      return fail('wrong_resource', `token is for ${JSON.stringify(truncate(sr))}, not ${host}/devices/${deviceId}`);
+    }
+    if (Number(se) * 1000 <= now()) return fail('expired', `token expired at ${new Date(Number(se) * 1000).toISOString()}`);
+    // The device signed the URL-encoded sr as it sends it (encodeURIComponent(resourceUri) + "\n" + se).
+    const signed = `${rawSr}\n${se}`;
+    for (const key of [device.primaryKey, device.secondaryKey]) {
+      const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(signed).digest();
+      if (sig.length === expected.length && timingSafeEqual(sig, expected)) return { ok: true, identity: identityOf(deviceId, true, Number(se) * 1000) };
+    }
+    return fail('bad_signature', `signature does not match device "${deviceId}"'s keys`);
+  }
+}
+
+function fail(reason: AuthFailure, detail: string): AuthResult {
+  return { ok: false, reason, detail };
+}
+
+function sha256(v: string | Buffer): Buffer {
+  return createHash('sha256').update(v).digest();
+}
+
+function truncate(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}
+
+/**
+ * The topics a restricted device may subscribe to: its own cloud-to-device topic and the `$iothub/` request/response
+ * topics (whose messages the broker delivers to that one connection only).
+ */
+export function maySubscribe(identity: Identity, topic: string): boolean {
+  if (!identity.restricted) return true;
+  if (topic.startsWith('$iothub/')) return true;
+  return topic.startsWith(`${identity.prefix}messages/devicebound/`);
+}

@@ -1,0 +1,44 @@
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { listenError } from '../errors.ts';
+
+/** A bound listener that tracks its sockets, so close() can wait for what was written to them. */
+export interface Listener {
+  readonly port: number;
+  readonly sockets: ReadonlySet<Socket>;
+  /** Accepting connections (for /readyz). */
+  readonly listening: boolean;
+  /** Stops taking new connections; live ones go on. */
+  stopListening(): void;
+}
+
+/** Binds `server` (net or tls) to host:port; a failure names the flag that changes the port. */
+export async function listen(server: Server, host: string, port: number, what: string, flag: string): Promise<Listener> {
+  const sockets = new Set<Socket>();
+  // A TLS server's 'secureConnection' socket is what aedes writes to; 'connection' is the raw TCP socket under it,
+  // whose writableLength covers both.
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    throw listenError(what, flag, host, port, err);
+  }
+  return {
+    port: (server.address() as AddressInfo).port,
+    sockets,
+    get listening() {
+      return server.listening;
+    },
+    stopListening() {
+      if (server.listening) server.close();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Device registry CLI: `npm run devices -- add <id> [--key K]`, `list`, `show <id>`, `disable <id>`, `enable <id>`,
+ * `delete <id>`. It opens `{dataDir}/registry.db` directly, so it works with the server stopped or running (SQLite
+ * WAL); a device disabled here is refused at its next connect (over HTTP it is also disconnected at once).
+ */
+import { fileURLToPath } from 'node:url';
+import { parseCli } from '../config.ts';
+import { systemClock } from '../clock.ts';
+import { ThermostreamError } from '../errors.ts';
+import { connectionString, createRegistry, defaultHostName, type Device } from './index.ts';
+
+export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
+
+Commands:
+  add <deviceId> [--key K] [--secondary-key K]   register a device (keys: 16-64 bytes in base64; generated if omitted)
+                 [--disabled]                    and print its connection string
+  list                                           every device: id, status, connection string
+  show <deviceId>                                one device as JSON (keys and connection string included)
+  disable <deviceId>                             refuse its connections from now on
+  enable <deviceId>                              accept them again
+  delete <deviceId>                              remove it, its twin and its queued messages
+
+Options:
+  --data-dir <dir>     where registry.db lives (default data)   env THERMOSTREAM_DATA_DIR
+  --config <file>      read dataDir, iothub.hostName and mqtt.tlsPort from the server's config file
+  --host-name <name>   HostName in connection strings (default iothub.hostName, else localhost[:tlsPort])
+  --help               print this help`;
+
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs one command; returns what to print and the exit code (0 done, 1 refused, 2 usage). */
+export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
+  const positional: string[] = [];
+  const serverArgs: string[] = [];
+  const opts: { key?: string; secondaryKey?: string; hostName?: string; disabled: boolean; help: boolean } = { disabled: false, help: false };
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i];
+      const value = (): string => {
+        const v = argv[++i];
+        if (v === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${arg} needs a value`);
+        return v;
+      };
+      if (arg === '--help' || arg === '-h') opts.help = true;
+      else if (arg === '--key') opts.key = value();
+      else if (arg === '--secondary-key') opts.secondaryKey = value();
+      else if (arg === '--host-name') opts.hostName = value();
+      else if (arg === '--disabled') opts.disabled = true;
+      else if (arg === '--data-dir' || arg === '--config') serverArgs.push(arg, value());
+      else if (arg.startsWith('--')) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
+      else positional.push(arg);
+    }
+  } catch (err) {
+    return { code: 2, out: '', err: `devices: ${(err as Error).message}` };
+  }
+  if (opts.help) return { code: 0, out: DEVICES_USAGE, err: '' };
+  const [command, deviceId, ...extra] = positional;
+  const needsId = ['add', 'show', 'disable', 'enable', 'delete'];
+  if (command === undefined || (command !== 'list' && !needsId.includes(command))) {
+    return { code: 2, out: '', err: `devices: ${command === undefined ? 'no command' : `unknown command ${JSON.stringify(command)}`}\n\n${DEVICES_USAGE}` };
+  }
+  if ((needsId.includes(command) && deviceId === undefined) || extra.length > 0 || (command === 'list' && deviceId !== undefined)) {
+    return { code: 2, out: '', err: `devices: usage: ${command}${needsId.includes(command) ? ' <deviceId>' : ''} (see --help)` };
+  }
+
+  let registry;
+  let hostName: string;
+  try {
+    const { config } = parseCli(serverArgs, env);
+    hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
+    registry = createRegistry(config.dataDir, { clock: systemClock });
+  } catch (err) {
+    return { code: 2, out: '', err: `devices: ${(err as Error).message}` };
+  }
+  const show = (d: Device) => ({
+    deviceId: d.deviceId,
+    status: d.status,
+    authentication: { type: 'sas', symmetricKey: { primaryKey: d.primaryKey, secondaryKey: d.secondaryKey } },
+    connectionString: connectionString(hostName, d),
+    createdTime: new Date(d.createdAt).toISOString(),
+    statusUpdatedTime: new Date(d.statusUpdatedAt).toISOString(),
+  });
+  try {
+    switch (command) {
+      case 'add': {
+        const d = registry.create(deviceId, { primaryKey: opts.key, secondaryKey: opts.secondaryKey, status: opts.disabled ? 'disabled' : 'enabled' });
+        return { code: 0, out: `added ${d.deviceId} (${d.status})\n${connectionString(hostName, d)}`, err: '' };
+      }
+      case 'list': {
+        const rows = registry.list().map((d) => `${d.deviceId}\t${d.status}\t${connectionString(hostName, d)}`);
+        return { code: 0, out: rows.length === 0 ? '(no devices)' : ['deviceId\tstatus\tconnectionString', ...rows].join('\n'), err: '' };
+      }
+      case 'show':
+        return { code: 0, out: JSON.stringify(show(registry.require(deviceId)), null, 2), err: '' };
+      case 'disable':
+      case 'enable': {
+        const d = registry.setStatus(deviceId, command === 'disable' ? 'disabled' : 'enabled');
+        return { code: 0, out: `${d.deviceId} ${d.status}`, err: '' };
+      }
+      default:
+        registry.delete(deviceId);
+        return { code: 0, out: `deleted ${deviceId}`, err: '' };
+    }
+  } catch (err) {
+    if (err instanceof ThermostreamError) return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` };
+    throw err;
+  } finally {
+    registry.close();
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const result = runDevicesCli(process.argv.slice(2), process.env);
+  if (result.out !== '') console.log(result.out);
+  if (result.err !== '') console.error(result.err);
+  process.exitCode = result.code;
+}

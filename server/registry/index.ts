@@ -1,0 +1,260 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Clock } from '../clock.ts';
+import { HttpError } from '../errors.ts';
+import { DEVICE_ID } from '../ingest/decode.ts';
+import { MAX_TWIN_BYTES, mergePatch, patchProblem, type Properties } from './twin.ts';
+
+/**
+ * Device identities, their keys, twins and queued cloud-to-device messages, in their own SQLite file
+ * (`{dataDir}/registry.db`). It knows nothing of MQTT: the broker asks it for credentials and twins, the API and the
+ * CLI manage it.
+ */
+export interface Device {
+  deviceId: string;
+  generationId: string;
+  status: 'enabled' | 'disabled';
+  primaryKey: string;
+  secondaryKey: string;
+  createdAt: number;
+  statusUpdatedAt: number;
+}
+
+export interface Twin {
+  deviceId: string;
+  desired: Properties;
+  desiredVersion: number;
+  reported: Properties;
+  reportedVersion: number;
+}
+
+export interface CloudMessage {
+  seq: number;
+  deviceId: string;
+  messageId: string;
+  body: Buffer;
+  properties: Record<string, string>;
+  enqueuedAt: number;
+}
+
+/** Cloud-to-device messages queued per device at most (IoT Hub's limit is 50). */
+export const MAX_QUEUED_MESSAGES = 50;
+/** IoT Hub's cloud-to-device message size limit. */
+export const MAX_CLOUD_MESSAGE_BYTES = 64 * 1024;
+
+export interface Registry {
+  readonly file: string;
+  create(deviceId: string, options?: { primaryKey?: string; secondaryKey?: string; status?: 'enabled' | 'disabled' }): Device;
+  get(deviceId: string): Device | undefined;
+  /** The device, or a 404 naming it. */
+  require(deviceId: string): Device;
+  list(): Device[];
+  setStatus(deviceId: string, status: 'enabled' | 'disabled'): Device;
+  delete(deviceId: string): void;
+  credentials(deviceId: string): Pick<Device, 'status' | 'primaryKey' | 'secondaryKey'> | undefined;
+  twin(deviceId: string): Twin;
+  /** Merges a reported-properties patch; returns the new reported version. */
+  patchReported(deviceId: string, patch: unknown): number;
+  /** Merges a desired-properties patch; returns the new desired version. */
+  patchDesired(deviceId: string, patch: unknown): number;
+  enqueue(deviceId: string, message: { body: Buffer; properties: Record<string, string>; messageId?: string }): CloudMessage;
+  queued(deviceId: string): CloudMessage[];
+  queuedCount(deviceId: string): number;
+  dequeue(seq: number): void;
+  close(): void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY,
+  generation_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
+  primary_key TEXT NOT NULL,
+  secondary_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status_updated_at INTEGER NOT NULL,
+  desired TEXT NOT NULL DEFAULT '{}',
+  desired_version INTEGER NOT NULL DEFAULT 1,
+  reported TEXT NOT NULL DEFAULT '{}',
+  reported_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS cloud_messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+  message_id TEXT NOT NULL,
+  body BLOB NOT NULL,
+  properties TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cloud_messages_device ON cloud_messages (device_id, seq);
+`;
+
+/** A symmetric key as IoT Hub generates them: 32 random bytes, base64. */
+export function generateKey(): string {
+  return randomBytes(32).toString('base64');
+}
+
+/** IoT Hub accepts keys of 16 to 64 bytes, base64-encoded. */
+function checkKey(key: string, name: string): void {
+  const bytes = Buffer.from(key, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || bytes.toString('base64') !== key || bytes.length < 16 || bytes.length > 64) {
+    throw new HttpError(400, 'TS_ERR_BAD_REQUEST', `${name} must be 16 to 64 bytes in base64, got ${JSON.stringify(key.slice(0, 20))}${key.length > 20 ? '…' : ''}`);
+  }
+}
+
+export function checkDeviceId(deviceId: unknown): asserts deviceId is string {
+  if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) {
+    throw new HttpError(400, 'TS_ERR_BAD_REQUEST', `deviceId ${JSON.stringify(deviceId)} must match ${DEVICE_ID.source}`);
+  }
+}
+
+export function connectionString(hostName: string, device: Pick<Device, 'deviceId' | 'primaryKey'>): string {
+  return `HostName=${hostName};DeviceId=${device.deviceId};SharedAccessKey=${device.primaryKey}`;
+}
+
+/** HostName devices are given: the configured one, else localhost with the TLS port unless it is IoT Hub's 8883. */
+export function defaultHostName(configured: string, tlsPort: number | null): string {
+  if (configured !== '') return configured;
+  return tlsPort === null || tlsPort <= 0 || tlsPort === 8883 ? 'localhost' : `localhost:${tlsPort}`;
+}
+
+export function createRegistry(dataDir: string, deps: { clock: Clock }): Registry {
+  const { clock } = deps;
+  mkdirSync(dataDir, { recursive: true });
+  const file = resolve(join(dataDir, 'registry.db'));
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  // The devices CLI may write while the server runs.
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+
+  const q = {
+    insert: db.prepare(
+      'INSERT INTO devices (device_id, generation_id, status, primary_key, secondary_key, created_at, status_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    get: db.prepare('SELECT * FROM devices WHERE device_id = ?'),
+    list: db.prepare('SELECT * FROM devices ORDER BY device_id'),
+    status: db.prepare('UPDATE devices SET status = ?, status_updated_at = ? WHERE device_id = ?'),
+    delete: db.prepare('DELETE FROM devices WHERE device_id = ?'),
+    reported: db.prepare('UPDATE devices SET reported = ?, reported_version = reported_version + 1 WHERE device_id = ? RETURNING reported_version'),
+    desired: db.prepare('UPDATE devices SET desired = ?, desired_version = desired_version + 1 WHERE device_id = ? RETURNING desired_version'),
+    enqueue: db.prepare('INSERT INTO cloud_messages (device_id, message_id, body, properties, enqueued_at) VALUES (?, ?, ?, ?, ?) RETURNING seq'),
+    queued: db.prepare('SELECT * FROM cloud_messages WHERE device_id = ? ORDER BY seq'),
+    queuedCount: db.prepare('SELECT count(*) AS n FROM cloud_messages WHERE device_id = ?'),
+    dequeue: db.prepare('DELETE FROM cloud_messages WHERE seq = ?'),
+  };
+
+  const toDevice = (r: any): Device => ({
+    deviceId: r.device_id,
+    generationId: r.generation_id,
+    status: r.status,
+    primaryKey: r.primary_key,
+    secondaryKey: r.secondary_key,
+    createdAt: r.created_at,
+    statusUpdatedAt: r.status_updated_at,
+  });
+  const get = (deviceId: string): Device | undefined => {
+    const row = q.get.get(deviceId);
+    return row === undefined ? undefined : toDevice(row);
+  };
+  const require = (deviceId: string): Device => {
+    checkDeviceId(deviceId);
+    const d = get(deviceId);
+    if (d === undefined) throw new HttpError(404, 'TS_ERR_DEVICE_NOT_FOUND', `device "${deviceId}" is not registered`);
+    return d;
+  };
+
+  function patch(deviceId: string, body: unknown, which: 'desired' | 'reported'): number {
+    const problem = patchProblem(body);
+    if (problem !== null) throw new HttpError(400, 'TS_ERR_BAD_REQUEST', problem);
+    return db.transaction(() => {
+      const row = q.get.get(deviceId) as any;
+      if (row === undefined) throw new HttpError(404, 'TS_ERR_DEVICE_NOT_FOUND', `device "${deviceId}" is not registered`);
+      const next = JSON.stringify(mergePatch(JSON.parse(row[which]), body as Properties));
+      if (Buffer.byteLength(next) > MAX_TWIN_BYTES) {
+        throw new HttpError(400, 'TS_ERR_BAD_REQUEST', `${which} properties would exceed ${MAX_TWIN_BYTES} bytes`);
+      }
+      const out = (which === 'desired' ? q.desired : q.reported).get(next, deviceId) as Record<string, number>;
+      return out[`${which}_version`];
+    })();
+  }
+
+  const toMessage = (r: any): CloudMessage => ({
+    seq: r.seq,
+    deviceId: r.device_id,
+    messageId: r.message_id,
+    body: r.body,
+    properties: JSON.parse(r.properties),
+    enqueuedAt: r.enqueued_at,
+  });
+
+  return {
+    file,
+    create(deviceId, options = {}) {
+      checkDeviceId(deviceId);
+      const primaryKey = options.primaryKey ?? generateKey();
+      const secondaryKey = options.secondaryKey ?? generateKey();
+      checkKey(primaryKey, 'primaryKey');
+      checkKey(secondaryKey, 'secondaryKey');
+      const now = clock.now();
+      try {
+        q.insert.run(deviceId, randomUUID(), options.status ?? 'enabled', primaryKey, secondaryKey, now, now);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new HttpError(409, 'TS_ERR_DEVICE_EXISTS', `device "${deviceId}" is already registered`);
+        }
+        throw err;
+      }
+      return get(deviceId)!;
+    },
+    get,
+    require,
+    list: () => q.list.all().map(toDevice),
+    setStatus(deviceId, status) {
+      require(deviceId);
+      q.status.run(status, clock.now(), deviceId);
+      return get(deviceId)!;
+    },
+    delete(deviceId) {
+      require(deviceId);
+      q.delete.run(deviceId);
+    },
+    credentials(deviceId) {
+      const d = get(deviceId);
+      return d && { status: d.status, primaryKey: d.primaryKey, secondaryKey: d.secondaryKey };
+    },
+    twin(deviceId) {
+      require(deviceId);
+      const r = q.get.get(deviceId) as any;
+      return { deviceId, desired: JSON.parse(r.desired), desiredVersion: r.desired_version, reported: JSON.parse(r.reported), reportedVersion: r.reported_version };
+    },
+    patchReported: (deviceId, body) => patch(deviceId, body, 'reported'),
+    patchDesired: (deviceId, body) => patch(deviceId, body, 'desired'),
+    enqueue(deviceId, message) {
+      require(deviceId);
+      if (message.body.length > MAX_CLOUD_MESSAGE_BYTES) {
+        throw new HttpError(400, 'TS_ERR_BAD_REQUEST', `message of ${message.body.length} bytes exceeds ${MAX_CLOUD_MESSAGE_BYTES}`);
+      }
+      const n = (q.queuedCount.get(deviceId) as { n: number }).n;
+      if (n >= MAX_QUEUED_MESSAGES) {
+        throw new HttpError(403, 'TS_ERR_BAD_REQUEST', `device "${deviceId}" already has ${n} queued messages (the limit is ${MAX_QUEUED_MESSAGES})`);
+      }
+      const messageId = message.messageId ?? randomUUID();
+      const now = clock.now();
+      const { seq } = q.enqueue.get(deviceId, messageId, message.body, JSON.stringify(message.properties), now) as { seq: number };
+      return { seq, deviceId, messageId, body: message.body, properties: message.properties, enqueuedAt: now };
+    },
+    queued: (deviceId) => q.queued.all(deviceId).map(toMessage),
+    queuedCount: (deviceId) => (q.queuedCount.get(deviceId) as { n: number }).n,
+    dequeue(seq) {
+      q.dequeue.run(seq);
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/** Twin property documents: JSON objects changed by JSON merge patches (RFC 7396), as IoT Hub twins are. */
+export type Properties = Record<string, unknown>;
+
+/** How deep a twin document may nest (IoT Hub allows 10 levels below properties.desired / .reported). */
+export const MAX_TWIN_DEPTH = 10;
+/** IoT Hub's limit for each of desired and reported: 32 KB. */
+export const MAX_TWIN_BYTES = 32 * 1024;
+
+/** Applies `patch` to `doc` (both plain objects): null deletes a key, objects merge, anything else replaces. */
+export function mergePatch(doc: Properties, patch: Properties): Properties {
+  const out: Properties = { ...doc };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (isObject(value) && isObject(out[key])) out[key] = mergePatch(out[key] as Properties, value);
+    else if (isObject(value)) out[key] = mergePatch({}, value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** Why a patch is not acceptable, or null. Keys starting with `$` are the service's own (`$version`, `$metadata`). */
+export function patchProblem(patch: unknown): string | null {
+  if (!isObject(patch)) return 'a twin patch must be a JSON object';
+  const problem = walk(patch, 1, '');
+  if (problem !== null) return problem;
+  return null;
+}
+
+function walk(node: Properties, depth: number, path: string): string | null {
+  if (depth > MAX_TWIN_DEPTH) return `twin properties nest deeper than ${MAX_TWIN_DEPTH} levels at ${path}`;
+  for (const [key, value] of Object.entries(node)) {
+    if (key.startsWith('$')) return `property name ${JSON.stringify(path + key)} starts with "$", which is reserved`;
+    if (isObject(value)) {
+      const p = walk(value, depth + 1, `${path}${key}.`);
+      if (p !== null) return p;
+    }
+  }
+  return null;
+}
+
+export function isObject(v: unknown): v is Properties {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

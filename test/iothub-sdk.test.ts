@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { getJson, waitFor, waitForRecords } from './helpers.ts';
+import { addDevice, reading, request, sdkClient, startSecureServer } from './iothub-helpers.ts';
+
+// Acceptance 1 of issue 10: unmodified azure-iot-device + azure-iot-device-mqtt over TLS, connection strings from
+// the registry, the generated CA passed as the SDK's `ca` option.
+
+test('Azure IoT SDK over TLS: 100 messages from a registry device appear in the window results', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-1');
+  assert.match(dev.connectionString, new RegExp(`^HostName=localhost:${new URL(app.mqttsUrl!).port};DeviceId=sdk-1;SharedAccessKey=[A-Za-z0-9+/]{43}=$`));
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+
+  const t0 = Date.now() - 5000;
+  for (let i = 0; i < 100; i++) await client.sendEvent(reading(t0 + i, 20 + (i % 10), `m-${i}`));
+  await waitForRecords(app, 100);
+
+  const windows = (await getJson(`${app.httpUrl}/api/v1/windows?deviceId=sdk-1&from=${t0 - 60_000}`)).body.items;
+  const full = windows.filter((w: any) => w.count === 100);
+  assert.ok(full.length > 0, `a window holds all 100 readings: ${JSON.stringify(windows.map((w: any) => w.count))}`);
+  assert.deepEqual([full[0].min, full[0].max, full[0].avg], [20, 29, 24.5]);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual(stats.rejected, { total: 0, byReason: {} });
+  assert.deepEqual(stats.security.authFailures, { total: 0, byReason: {} });
+  const shown = (await getJson(`${app.httpUrl}/api/v1/registry/devices/sdk-1`)).body;
+  assert.equal(shown.connectionState, 'Connected');
+});
+
+test('an SDK resend of a message id is counted once', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-dup');
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const ts = Date.now() - 1000;
+  await client.sendEvent(reading(ts, 20, 'same-id'));
+  await client.sendEvent(reading(ts, 20, 'same-id')); // the SDK resending after a lost PUBACK sends exactly this
+  await client.sendEvent(reading(ts + 1, 22, 'other-id'));
+  const stats: any = await waitFor('3 accepted', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+    return body.accepted === 3 && body.records + body.duplicates === 3 ? body : null;
+  });
+  assert.equal(stats.records, 2);
+  assert.equal(stats.duplicates, 1);
+});
+
+test('a wrong key gets the SDK UnauthorizedError; a disabled or deleted device cannot connect; failures are counted by reason', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-2');
+  const wrongKey = dev.connectionString.replace(/SharedAccessKey=.*$/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+  const bad = await sdkClient(t, app, wrongKey);
+  await assert.rejects(bad.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+
+  const disabled = await request('PATCH', `${app.httpUrl}/api/v1/registry/devices/sdk-2`, { status: 'disabled' });
+  assert.equal(disabled.status, 200);
+  assert.equal(disabled.body.status, 'disabled');
+  const off = await sdkClient(t, app, dev.connectionString);
+  await assert.rejects(off.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+
+  // Enabled again, it connects; deleted, it cannot, and is disconnected.
+  assert.equal((await request('PATCH', `${app.httpUrl}/api/v1/registry/devices/sdk-2`, { status: 'enabled' })).status, 200);
+  const good = await sdkClient(t, app, dev.connectionString);
+  await good.open();
+  assert.equal((await request('DELETE', `${app.httpUrl}/api/v1/registry/devices/sdk-2`)).status, 204);
+  const gone = await sdkClient(t, app, dev.connectionString);
+  await assert.rejects(gone.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+
+  const security = (await getJson(`${app.httpUrl}/api/v1/stats`)).body.security;
+  assert.deepEqual(security.authFailures, { total: 3, byReason: { bad_signature: 1, device_disabled: 1, unknown_device: 1 } });
+});
+
+test('twin: getTwin resolves, a reported update is stored, a desired update over HTTP reaches the twin event', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-twin');
+  const base = `${app.httpUrl}/api/v1/registry/devices/sdk-twin`;
+  const before = await request('PATCH', `${base}/twin`, { properties: { desired: { targetTemperature: 20, mode: 'eco' } } });
+  assert.equal(before.status, 200);
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+
+  const twin = await client.getTwin();
+  assert.equal(twin.properties.desired.targetTemperature, 20);
+  assert.equal(twin.properties.desired.$version, 2);
+
+  await new Promise<void>((resolve, reject) =>
+    twin.properties.reported.update({ firmware: '1.4.2', sensor: { kind: 'NTC' } }, (err?: Error) => (err ? reject(err) : resolve())),
+  );
+  const stored = await request('GET', `${base}/twin`);
+  assert.deepEqual(stored.body, {
+    deviceId: 'sdk-twin',
+    status: 'enabled',
+    connectionState: 'Connected',
+    version: 3,
+    properties: {
+      desired: { targetTemperature: 20, mode: 'eco', $version: 2 },
+      reported: { firmware: '1.4.2', sensor: { kind: 'NTC' }, $version: 2 },
+    },
+  });
+
+  const patches: any[] = [];
+  twin.on('properties.desired', (delta: any) => patches.push(delta));
+  // The listener first sees the desired properties it already has; wait until the SDK subscribed to updates.
+  await waitFor('the initial desired event', () => patches.length >= 1);
+  await waitFor('the desired-updates subscription', async () => {
+    await request('PATCH', `${base}/twin`, { properties: { desired: { targetTemperature: 21.5, mode: null } } });
+    return patches.some((p) => p.targetTemperature === 21.5);
+  });
+  const last = patches.at(-1);
+  assert.equal(last.targetTemperature, 21.5);
+  assert.equal(last.mode, null);
+  assert.equal(typeof last.$version, 'number');
+  assert.deepEqual((await request('GET', `${base}/twin`)).body.properties.desired.mode, undefined);
+});
+
+test('cloud-to-device: a message queued while offline and one sent while online reach the message event', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-c2d');
+  const base = `${app.httpUrl}/api/v1/registry/devices/sdk-c2d`;
+  const queued = await request('POST', `${base}/messages`, { payload: { setpoint: 19 }, properties: { kind: 'config' }, messageId: 'c2d-1' });
+  assert.equal(queued.status, 202);
+  assert.deepEqual({ ...queued.body, enqueuedTime: typeof queued.body.enqueuedTime }, { messageId: 'c2d-1', enqueuedTime: 'string', delivered: false });
+  assert.equal((await getJson(base)).body.cloudToDeviceMessageCount, 1);
+
+  const client = await sdkClient(t, app, dev.connectionString);
+  const received: { id: string; body: string; kind: unknown }[] = [];
+  client.on('message', (msg: any) => {
+    received.push({ id: msg.messageId, body: msg.data.toString(), kind: msg.properties.getValue('kind') });
+    client.complete(msg, () => {});
+  });
+  await client.open();
+  await waitFor('the queued message', () => received.length >= 1);
+  const online = await request('POST', `${base}/messages`, { payload: 'plain text', messageId: 'c2d-2' });
+  assert.equal(online.body.delivered, true);
+  await waitFor('the second message', () => received.length >= 2);
+  assert.deepEqual(received, [
+    { id: 'c2d-1', body: '{"setpoint":19}', kind: 'config' },
+    { id: 'c2d-2', body: 'plain text', kind: undefined },
+  ]);
+  assert.equal((await getJson(base)).body.cloudToDeviceMessageCount, 0);
+});
+
+test('direct method over HTTP returns the handler status and payload; 404 when not connected, 504 on no answer', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-method');
+  const url = `${app.httpUrl}/api/v1/registry/devices/sdk-method/methods`;
+  const offline = await request('POST', url, { methodName: 'reboot', payload: {}, responseTimeoutInSeconds: 5 });
+  assert.equal(offline.status, 404);
+  assert.equal(offline.body.error, 'TS_ERR_DEVICE_NOT_CONNECTED');
+
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const calls: unknown[] = [];
+  client.onDeviceMethod('setMode', (req: any, res: any) => {
+    calls.push(req.payload);
+    res.send(201, { mode: req.payload.mode, accepted: true }, () => {});
+  });
+  client.onDeviceMethod('hang', () => {}); // never answers
+  const answer = await waitFor('the methods subscription', async () => {
+    const r = await request('POST', url, { methodName: 'setMode', payload: { mode: 'away' }, responseTimeoutInSeconds: 10 });
+    return r.status === 200 ? r : null;
+  });
+  assert.deepEqual(answer.body, { status: 201, payload: { mode: 'away', accepted: true } });
+  assert.deepEqual(calls, [{ mode: 'away' }]);
+
+  const timeout = await request('POST', url, { methodName: 'hang', payload: null, responseTimeoutInSeconds: 5 });
+  assert.equal(timeout.status, 504);
+  assert.equal(timeout.body.error, 'TS_ERR_METHOD_TIMEOUT');
+  const badBody = await request('POST', url, { methodName: 'x y', responseTimeoutInSeconds: 5 });
+  assert.equal(badBody.status, 400);
+  assert.match(badBody.body.message, /methodName/);
+});

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import mqtt from 'mqtt';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream } from '../server/main.ts';
+import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
+import { addDevice, connectWith, hubOptions, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
+
+const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
+
+// Acceptance 2 of issue 10: device A cannot speak for device B, in either dialect, nor listen to B's messages.
+test('spoofing: A publishing on B topics (plain and IoT Hub) is refused, counted and dead-lettered; B is untouched; A cannot subscribe to B', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-a');
+  await addDevice(app, 'dev-b');
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-a', key: a.authentication.symmetricKey.primaryKey }));
+  const now = Date.now();
+  const body = (temperature: number) => JSON.stringify({ ts: now, temperature });
+
+  await client.publishAsync('devices/dev-b/telemetry', body(99), { qos: 1 });
+  await client.publishAsync('devices/dev-b/messages/events/', body(98), { qos: 1 });
+  await client.publishAsync('devices/dev-b/messages/events/%24.mid=x&%24.ct=application%2Fjson', body(97), { qos: 0 });
+  // Its own topics, in both dialects, are accepted.
+  await client.publishAsync('devices/dev-a/telemetry', body(20), { qos: 1 });
+  await client.publishAsync('devices/dev-a/messages/events/%24.ct=application%2Fjson&%24.ce=utf-8', body(22), { qos: 1 });
+
+  // mqtt.js rejects a SUBACK with a refused filter; the packet it rejects with holds the return codes.
+  const suback = await client
+    .subscribeAsync(['devices/dev-b/messages/devicebound/#', 'devices/dev-a/messages/devicebound/#', '#'])
+    .then(() => null, (err) => err.packet);
+  assert.deepEqual(suback?.granted, [128, 0, 128]);
+  await waitForRecords(app, 2);
+
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual(stats.rejected, { total: 3, byReason: { not_authorized: 3 } });
+  assert.equal(stats.security.refusedPublishes, 3);
+  assert.equal(stats.security.refusedSubscriptions, 2);
+  assert.equal(stats.records, 2);
+  const letters = (await getJson(`${app.httpUrl}/api/v1/dead-letters?reason=not_authorized`)).body.items.reverse();
+  assert.deepEqual(
+    letters.map((l: any) => [l.deviceId, l.topic, l.detail]),
+    [
+      ['dev-a', 'devices/dev-b/telemetry', 'device "dev-a" may not publish on "devices/dev-b/telemetry" (only under devices/dev-a/)'],
+      ['dev-a', 'devices/dev-b/messages/events/', 'device "dev-a" may not publish on "devices/dev-b/messages/events/" (only under devices/dev-a/)'],
+      [
+        'dev-a',
+        'devices/dev-b/messages/events/%24.mid=x&%24.ct=application%2Fjson',
+        'device "dev-a" may not publish on "devices/dev-b/messages/events/%24.mid=x&%24.ct=application%2Fjson" (only under devices/dev-a/)',
+      ],
+    ],
+  );
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/windows?deviceId=dev-b`)).body.items, []);
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items;
+  assert.deepEqual(devices.map((d: any) => [d.deviceId, d.readings]), [['dev-a', 2]]);
+});
+
+test('SAS tokens past their expiry, for another device, or with a client id that is not the device are refused', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-a');
+  const b = await addDevice(app, 'dev-b');
+  const keyA = a.authentication.symmetricKey.primaryKey;
+  const keyB = b.authentication.symmetricKey.primaryKey;
+  const url = app.mqttsUrl!;
+  const past = Math.floor(Date.now() / 1000) - 1;
+
+  assert.deepEqual(await refusedConnect(url, hubOptions(app, { deviceId: 'dev-a', key: keyA, expirySeconds: past })), NOT_AUTHORIZED);
+  // B's own valid token, presented as A: the resource is B's.
+  assert.deepEqual(await refusedConnect(url, hubOptions(app, { deviceId: 'dev-b', as: 'dev-a', key: keyB })), NOT_AUTHORIZED);
+  // A token for A's resource signed with B's key.
+  assert.deepEqual(await refusedConnect(url, hubOptions(app, { deviceId: 'dev-a', key: keyB })), NOT_AUTHORIZED);
+  // A valid login with another client id.
+  assert.deepEqual(await refusedConnect(url, { ...hubOptions(app, { deviceId: 'dev-a', key: keyA }), clientId: 'dev-b' }), NOT_AUTHORIZED);
+  // Nothing at all.
+  assert.deepEqual(await refusedConnect(app.mqttUrl, { reconnectPeriod: 0 }), NOT_AUTHORIZED);
+  // The secondary key works as well as the primary.
+  await connectWith(t, url, hubOptions(app, { deviceId: 'dev-a', key: a.authentication.symmetricKey.secondaryKey }));
+
+  const security = (await getJson(`${app.httpUrl}/api/v1/stats`)).body.security;
+  assert.deepEqual(security.authFailures, {
+    total: 5,
+    byReason: { expired: 1, wrong_resource: 1, bad_signature: 1, client_id_mismatch: 1, no_credentials: 1 },
+  });
+});
+
+test('plain username/password users from config: one device each, or every device with "*"', async (t) => {
+  const app = await startSecureServer(t, {
+    auth: {
+      mode: 'registry',
+      users: [
+        { username: 'thermo-7', password: 'correct horse battery' },
+        { username: 'bridge', password: 'a long bridge secret', deviceId: '*' },
+      ],
+    },
+  });
+  assert.deepEqual(await refusedConnect(app.mqttUrl, { username: 'thermo-7', password: 'wrong password', reconnectPeriod: 0 }), NOT_AUTHORIZED);
+  const device = await connectWith(t, app.mqttUrl, { username: 'thermo-7', password: 'correct horse battery', reconnectPeriod: 0 });
+  const bridge = await connectWith(t, app.mqttUrl, { username: 'bridge', password: 'a long bridge secret', reconnectPeriod: 0 });
+  const reading = JSON.stringify({ temperature: 21 });
+  await device.publishAsync('devices/thermo-7/telemetry', reading, { qos: 1 });
+  await device.publishAsync('devices/thermo-8/telemetry', reading, { qos: 1 }); // refused
+  await bridge.publishAsync('devices/x1/telemetry', reading, { qos: 1 });
+  await bridge.publishAsync('devices/x2/telemetry', reading, { qos: 1 });
+  await waitForRecords(app, 3);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual(stats.rejected.byReason, { not_authorized: 1 });
+  assert.deepEqual(stats.security.authFailures, { total: 1, byReason: { bad_password: 1 } });
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items.map((d: any) => d.deviceId);
+  assert.deepEqual(devices, ['thermo-7', 'x1', 'x2']);
+});
+
+test('a QoS 2 publish in the IoT Hub dialect closes the connection, as IoT Hub does', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-q');
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-q', key: a.authentication.symmetricKey.primaryKey }));
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  client.publish('devices/dev-q/messages/events/', JSON.stringify({ temperature: 20 }), { qos: 2 });
+  await closed;
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.qos2Disconnects, 1);
+});
+
+// Acceptance 5 of issue 10: like Mosquitto 2, no authentication means loopback only.
+test('binding a non-loopback address without authentication refuses to start, saying why and what to set', async (t) => {
+  const config = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t) });
+  await assert.rejects(startThermostream(config, { log: () => {} }), (err: any) => {
+    assert.equal(err.code, 'TS_ERR_INSECURE_BIND');
+    assert.match(err.message, /host = "0\.0\.0\.0" is not a loopback address and auth\.mode is "none"/);
+    assert.match(err.message, /Set auth\.mode to "registry" \(--auth registry/);
+    return true;
+  });
+  // With authentication on, the same address is fine.
+  const secured = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } });
+  const app = await startThermostream(secured, { log: () => {} });
+  await app.close();
+});
+
+test('$iothub answers go to the asking connection only, though every device subscribes to $iothub/twin/res/#', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-a');
+  const b = await addDevice(app, 'dev-b');
+  const clientA = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-a', key: a.authentication.symmetricKey.primaryKey }));
+  const clientB = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-b', key: b.authentication.symmetricKey.primaryKey }));
+  const seen: Record<string, string[]> = { a: [], b: [] };
+  clientA.on('message', (topic, payload) => seen.a.push(`${topic} ${payload}`));
+  clientB.on('message', (topic, payload) => seen.b.push(`${topic} ${payload}`));
+  await clientA.subscribeAsync('$iothub/twin/res/#');
+  await clientB.subscribeAsync('$iothub/twin/res/#');
+  // B tries to forge an answer to A; A asks for its twin (without the SDK's trailing slash).
+  await clientB.publishAsync('$iothub/twin/res/200/?$rid=1', '{"desired":{"forged":true}}', { qos: 1 });
+  await clientA.publishAsync('$iothub/twin/GET?$rid=1', '', { qos: 1 });
+  await clientA.publishAsync('$iothub/twin/PATCH/properties/reported/?$rid=2', '{"fw":"2.0"}', { qos: 1 });
+  await waitFor('two answers', () => seen.a.length >= 2);
+  assert.deepEqual(seen.a, [
+    '$iothub/twin/res/200/?$rid=1 {"desired":{"$version":1},"reported":{"$version":1}}',
+    '$iothub/twin/res/204/?$rid=2&$version=2 ',
+  ]);
+  // B's forgery reached nobody: the hub answered it, to B alone, as an unknown twin operation.
+  assert.deepEqual(seen.b, ['$iothub/twin/res/404/?$rid=1 {"errorCode":404,"message":"unknown twin operation res/200/"}']);
+});
+
+test('a connection is closed when its SAS token expires, as on IoT Hub', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-e');
+  const expiry = Math.floor(Date.now() / 1000) + 2;
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-e', key: a.authentication.symmetricKey.primaryKey, expirySeconds: expiry }));
+  await new Promise<void>((resolve) => client.once('close', () => resolve()));
+  assert.ok(Date.now() >= expiry * 1000 - 1000, 'not before its expiry (to the second)');
+});
+
+test('cloud-to-device messages queued while a persistent session was away arrive when it comes back, without a new SUBSCRIBE', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-p');
+  const options = { ...hubOptions(app, { deviceId: 'dev-p', key: a.authentication.symmetricKey.primaryKey }), clean: false };
+  const first = await connectWith(t, app.mqttsUrl!, options);
+  await first.subscribeAsync('devices/dev-p/messages/devicebound/#', { qos: 1 });
+  await first.endAsync();
+  const queued = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-p/messages`, { payload: 'while away', messageId: 'away-1' });
+  assert.equal(queued.body.delivered, false);
+
+  // Listening before the CONNACK: the queued message follows it at once.
+  const again = mqtt.connect(app.mqttsUrl!, options);
+  t.after(() => again.endAsync(true));
+  const got = await new Promise<string>((resolve) => again.once('message', (topic, payload) => resolve(`${topic} ${payload}`)));
+  assert.equal(got, 'devices/dev-p/messages/devicebound/%24.mid=away-1&%24.to=%2Fdevices%2Fdev-p%2Fmessages%2Fdevicebound while away');
+});

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadServerCertificate } from '../server/broker/certs.ts';
+import { tempDir } from './helpers.ts';
+
+test('the generated CA and server certificate are made once, valid for localhost and 127.0.0.1, and reused', (t) => {
+  const dir = tempDir(t);
+  const none = { certFile: '', keyFile: '' };
+  const first = loadServerCertificate(none, dir, Date.now());
+  assert.equal(first.caFile, join(dir, 'tls', 'ca.pem'));
+  const ca = new X509Certificate(readFileSync(first.caFile!));
+  const cert = new X509Certificate(first.cert);
+  assert.equal(ca.ca, true);
+  assert.equal(cert.ca, false);
+  assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'signed by the CA');
+  assert.ok(cert.checkHost('localhost') !== undefined);
+  assert.ok(cert.checkIP('127.0.0.1') !== undefined);
+  assert.equal(cert.checkHost('example.com'), undefined);
+  // A restart keeps the same certificate, so devices that trust the CA go on trusting the server.
+  assert.deepEqual(loadServerCertificate(none, dir, Date.now()), first);
+
+  // Configured files win; one without the other is an error naming both keys.
+  const certFile = join(dir, 'my.pem');
+  const keyFile = join(dir, 'my-key.pem');
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+  assert.deepEqual(loadServerCertificate({ certFile, keyFile }, dir, Date.now()), { cert: first.cert, key: first.key, caFile: null });
+  assert.throws(() => loadServerCertificate({ certFile, keyFile: '' }, dir, Date.now()), /TS_ERR_TLS|set both certFile and keyFile/);
+  assert.throws(() => loadServerCertificate({ certFile: join(dir, 'missing.pem'), keyFile }, dir, Date.now()), (err: any) => {
+    assert.equal(err.code, 'TS_ERR_TLS');
+    assert.match(err.message, /cannot read mqtt\.tls\.certFile .*missing\.pem/);
+    return true;
+  });
+});
