@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApi, createSseHub, dashboardMissing } from './api/index.ts';
 import { checkExposure } from './api/auth.ts';
 import { loadServerCertificate } from './broker/certs.ts';
-import { createBroker } from './broker/index.ts';
+import { checkSafeBind, createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
 import { parseCli, USAGE, type Config } from './config.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -60,7 +60,9 @@ export interface Faults {
 export async function startThermostream(config: Config, options: StartOptions = {}): Promise<Thermostream> {
   const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
-  checkExposure(config); // before anything binds or opens
+  // Before anything binds or opens: beyond loopback, neither the broker nor the write routes are open to anyone.
+  if (config.broker.url === '') checkSafeBind(config.host, config.auth);
+  checkExposure(config);
   try {
     const store = await createStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
     closers.push(() => store.close());

@@ -143,7 +143,7 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
   open.post('/write', { preHandler: open.requireToken }, async () => ({ written: true }));
   assert.equal((await open.inject({ method: 'POST', url: '/write' })).statusCode, 200);
 
-  const exposed = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0 }, dataDir: tempDir(t) });
+  const exposed = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } });
   await assert.rejects(startThermostream(exposed), (err: ThermostreamError) => {
     assert.equal(err.code, 'TS_ERR_API_TOKEN_REQUIRED');
     assert.equal(
@@ -155,7 +155,7 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
   });
   assert.throws(() => resolveConfig({ http: { apiToken: 'short' } }), /http\.apiToken = "short": must NOT have fewer than 16 characters/);
   const withToken = await startThermostream(
-    resolveConfig({ host: '0.0.0.0', http: { port: 0, apiToken: 'a-token-of-16-chars-or-more' }, mqtt: { port: 0 }, dataDir: tempDir(t) }),
+    resolveConfig({ host: '0.0.0.0', http: { port: 0, apiToken: 'a-token-of-16-chars-or-more' }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } }),
   );
   t.after(() => withToken.close());
   assert.equal((await withToken.http.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);

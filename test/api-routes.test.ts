@@ -211,6 +211,10 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     assert.equal(typeof e.lastBatch.processingMs, 'number');
     assert.deepEqual(e, {
       batchIntervalMs: 100,
+      windows: [
+        { lengthMs: 10_000, slideMs: 2000 },
+        { lengthMs: 60_000, slideMs: 60_000 },
+      ],
       batches: e.batches,
       records: 10,
       inputRate: e.inputRate,
@@ -225,6 +229,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       duplicates: 0,
       rejected: { total: 2, byReason: { not_json: 1, wrong_type: 1 } },
       sseClients: 0,
+      security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 },
     });
     assert.deepEqual(Object.keys(e.lastBatch), [
       'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'totalDelayMs', 'watermark', 'logOffset',
@@ -259,7 +264,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       ['/api/v1/readings', 'deviceId', null, 'required'],
       ['/api/v1/readings?deviceId=a&maxPoints=0', 'maxPoints', '0', 'expected an integer from 1 to 10000'],
       [`/api/v1/readings?deviceId=a&from=${at(5)}&to=${at(5)}`, 'from', at(5), `expected a time before to (${at(5)})`],
-      ['/api/v1/dead-letters?reason=bad', 'reason', 'bad', 'expected one of bad_topic, payload_too_large, not_json, not_object, missing_temperature, non_finite_temperature, out_of_range, wrong_type, bad_timestamp, future_timestamp, device_mismatch, internal_error'],
+      ['/api/v1/dead-letters?reason=bad', 'reason', 'bad', 'expected one of bad_topic, payload_too_large, not_json, not_object, missing_temperature, non_finite_temperature, out_of_range, wrong_type, bad_timestamp, future_timestamp, device_mismatch, not_authorized, unsupported_content, internal_error'],
       ['/api/v1/stats?verbose=1', 'verbose', '1', 'unknown query parameter (known: none)'],
       ['/api/v1/stream?kind=windows', 'kind', 'windows', 'expected window, anomaly, batch, separated by commas'],
       ['/api/v1/stream?deviceId=a,,b', 'deviceId', 'a,,b', 'expected device ids matching [A-Za-z0-9._:-]{1,128} (or *), separated by commas'],

@@ -128,7 +128,13 @@ test('binding a non-loopback address without authentication refuses to start, sa
     return true;
   });
   // With authentication on, the same address is fine.
-  const secured = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } });
+  const secured = resolveConfig({
+    host: '0.0.0.0',
+    http: { port: 0, apiToken: 'a-token-of-16-chars-or-more' },
+    mqtt: { port: 0, tlsPort: -1 },
+    dataDir: tempDir(t),
+    auth: { mode: 'registry' },
+  });
   const app = await startThermostream(secured, { log: () => {} });
   await app.close();
 });

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
+import { isLoopback } from '../url.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,9 +14,6 @@ declare module 'fastify' {
   }
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/i;
-
-export const isLoopback = (host: string): boolean => LOOPBACK.test(host);
 
 /** The rule the broker follows too: beyond loopback, nothing that writes is open to anyone. */
 export function checkExposure(config: Pick<Config, 'host' | 'http'>): void {

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
-import { urlHost } from '../url.ts';
+import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, maySubscribe, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
@@ -83,11 +83,10 @@ export interface Broker {
 
 /** How long close() waits for acknowledgements already written to reach slow clients. */
 const FLUSH_TIMEOUT_MS = 2000;
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 
 /** Like Mosquitto 2: a broker that lets anyone in listens on loopback only. */
 export function checkSafeBind(host: string, auth: Config['auth'] | undefined): void {
-  if ((auth?.mode ?? 'none') === 'none' && !LOOPBACK.test(host)) {
+  if ((auth?.mode ?? 'none') === 'none' && !isLoopback(host)) {
     throw new ThermostreamError(
       'TS_ERR_INSECURE_BIND',
       `host = ${JSON.stringify(host)} is not a loopback address and auth.mode is "none": anyone who can reach it could publish ` +
