@@ -10,6 +10,9 @@ export const ErrorCodes = {
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',
+  TS_ERR_STORAGE_FULL: 'the data dir has no room: writes wait (running) or the start is refused',
+  TS_ERR_LOG_CORRUPT: 'an ingest-log block is damaged (not a torn tail): start with --repair or restore',
+  TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/index.ts';
 import { createBroker } from './broker/index.ts';
@@ -7,6 +8,8 @@ import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
 import { createIngest } from './ingest/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
+import { SyncRecord } from './ingest/sync-record.ts';
+import { StorageHealth } from './storage-health.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
 export interface Thermostream {
@@ -22,6 +25,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Discard the computed windows and window state first (after a change of the job definition). */
   fresh?: boolean;
+  /** Cut damaged blocks out of the ingest log (reported on stderr) instead of refusing to start. */
+  repair?: boolean;
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
   faults?: Faults;
@@ -31,7 +36,12 @@ export interface StartOptions {
 export interface Faults {
   beforeCheckpoint?: StoreDeps['beforeCheckpoint'];
   slowBatchMs?: number;
+  /** power-cut-record: keep a side file of what the ingest log has synced (data dir, log-sync.json). */
+  syncRecord?: boolean;
 }
+
+/** Where power-cut-record keeps its side file, relative to the data dir. */
+export const SYNC_RECORD_FILE = 'log-sync.json';
 
 /**
  * Wires the stages together — store, then recovery from its checkpoint, ingest (replaying the log after it),
@@ -47,9 +57,20 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const recovered = store.recover();
     checkJob(recovered, config, store.file);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
-    const ingest = await createIngest(config, { clock, replayAfter: recovered?.checkpoint.logOffset ?? 0, onFatal });
+    // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
+    const health = new StorageHealth(clock);
+    const ingest = await createIngest(config, {
+      clock,
+      replayAfter: recovered?.checkpoint.logOffset ?? 0,
+      health,
+      repair: options.repair,
+      onFatal,
+      syncRecord: options.faults?.syncRecord ? new SyncRecord(join(config.dataDir, SYNC_RECORD_FILE)) : undefined,
+    });
     closers.push(() => ingest.close());
-    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
+    for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
+    if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log segment(s) repaired`);
+    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
     const broker = await createBroker(
       { host: config.host, port: config.mqtt.port },
@@ -86,6 +107,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
  *   crash-before-checkpoint:N  SIGKILL inside the N-th batch transaction that has window results, after the outputs
  *                              are written and before the checkpoint is
  *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
+ *   power-cut-record           keeps {dataDir}/log-sync.json: each log segment's fdatasync'ed length and whether its
+ *                              directory entry was synced, so a test can cut the log to what a power cut leaves
  */
 function faultsFromEnv(spec: string | undefined): Faults | undefined {
   if (!spec) return undefined;
@@ -100,7 +123,16 @@ function faultsFromEnv(spec: string | undefined): Faults | undefined {
     };
   }
   if (name === 'slow-batch' && n >= 0) return { slowBatchMs: n };
+  if (name === 'power-cut-record' && arg === undefined) return { syncRecord: true };
   throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
+}
+
+/** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
+function exitCode(err: Error): number {
+  if (!(err instanceof ThermostreamError)) return 1;
+  if (err.code === 'TS_ERR_CHECKPOINT_MISMATCH') return 2;
+  if (err.code === 'TS_ERR_LOG_CORRUPT' || err.code === 'TS_ERR_DB_CORRUPT') return 3;
+  return 1;
 }
 
 async function runCli(): Promise<void> {
@@ -122,16 +154,18 @@ async function runCli(): Promise<void> {
   try {
     app = await startThermostream(options.config, {
       fresh: options.fresh,
+      repair: options.repair,
       faults: faultsFromEnv(process.env.THERMOSTREAM_FAULT),
       onFatal(err) {
-        console.error(`thermostream: fatal: ${err.message}`);
-        process.exit(1);
+        const code = err instanceof ThermostreamError ? ` [${err.code}]` : '';
+        console.error(`thermostream: fatal: ${err.message}${code}`);
+        process.exit(exitCode(err));
       },
     });
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(err.code === 'TS_ERR_CHECKPOINT_MISMATCH' ? 2 : 1);
+      process.exit(exitCode(err));
     }
     throw err;
   }

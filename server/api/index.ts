@@ -107,6 +107,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
       late: e.late,
       duplicates: e.duplicates,
       rejected: { total: i.rejected, byReason: i.rejectedByReason },
+      storage: i.storage,
     };
   });
 
