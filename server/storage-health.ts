@@ -32,6 +32,16 @@ export function isNoSpace(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
 }
 
+/**
+ * SQLite reports some writes a full disk refused as I/O errors (extending the WAL index gives SQLITE_IOERR_SHMSIZE,
+ * a failed fsync SQLITE_IOERR_FSYNC): on a file system with less than 16 MiB free they are taken as a full disk too.
+ */
+export function isNoSpaceIn(err: unknown, dir: string): boolean {
+  if (isNoSpace(err)) return true;
+  const code = String((err as { code?: unknown } | null)?.code);
+  return code.startsWith('SQLITE_IOERR') && (freeBytes(dir) ?? Infinity) < 16 * 1024 * 1024;
+}
+
 /** Free bytes for an unprivileged writer on the file system holding `path`, or null if it cannot be asked. */
 export function freeBytes(path: string): number | null {
   try {

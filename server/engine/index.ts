@@ -3,7 +3,7 @@ import { ThermostreamError } from '../errors.ts';
 import type { Ingest, IngestBatch } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
-import { isNoSpace, retryDelay, type StorageHealth } from '../storage-health.ts';
+import { isNoSpaceIn, retryDelay, type StorageHealth } from '../storage-health.ts';
 import { dbError } from '../store/errors.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
@@ -115,7 +115,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         if (!deps.health.ok) deps.health.recovered('database');
         return;
       } catch (err) {
-        if (!isNoSpace(err)) throw (fatalCause = dbError(err, store.file));
+        if (!isNoSpaceIn(err, config.dataDir)) throw (fatalCause = dbError(err, store.file));
         if (closing) {
           throw new Error(
             `stopped while the disk under ${store.file} is full: the batch in progress was not committed ` +

@@ -336,7 +336,7 @@ export class IngestLog {
 }
 
 function noSpace(message: string): Error {
-  return Object.assign(new Error(`${message} (no space left on device)`), { code: 'ENOSPC' });
+  return Object.assign(new Error(`no space left on device (${message})`), { code: 'ENOSPC' });
 }
 
 export type { DeadLetter, Records };
