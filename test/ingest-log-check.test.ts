@@ -10,7 +10,7 @@ import type { Reading } from '../server/ingest/reading.ts';
 import { StorageHealth } from '../server/storage-health.ts';
 import { tempDir } from './helpers.ts';
 
-const reading = (i: number): Reading => ({ deviceId: `dev-${i % 3}`, ts: 1_700_000_000_000 + i, temperature: 20 + i / 10, seq: i, arrival: 1_700_000_000_500 + i });
+const reading = (i: number): Reading => ({ deviceId: `dev-${i % 3}`, ts: 1_700_000_000_000 + i, temperature: 20 + i / 10, humidity: undefined, seq: i, arrival: 1_700_000_000_500 + i });
 
 function open(dir: string, overrides: Partial<IngestLogOptions> = {}, after = 0): IngestLog {
   const health = new StorageHealth(systemClock);

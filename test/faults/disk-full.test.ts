@@ -84,7 +84,7 @@ test('disk full under QoS 1 load: the server stays up, holds acknowledgements, s
   assert.equal(server.child!.exitCode, null, 'the server is still running');
   const messages = server.output.match(/thermostream: storage full: .*/g) ?? [];
   assert.ok(messages.length >= 1 && messages.length <= 2, `said once per failing part: ${messages.join('\n')}`);
-  assert.match(messages[0], new RegExp(`free in the data dir ${dataDir}, at least .* needed for the pending write`));
+  assert.match(messages[0] ?? '', new RegExp(`free in the data dir ${dataDir}, at least .* needed for the pending write`));
 
   // Room is made: the server resumes by itself, without a restart.
   rmSync(filler);
@@ -108,7 +108,7 @@ test('disk full under QoS 1 load: the server stays up, holds acknowledgements, s
   // No half-written file: every log segment is whole blocks.
   assert.equal(await server.kill('SIGTERM'), 0);
   for (const name of readdirSync(join(dataDir, 'log'))) {
-    const bytes = readFileSync(join(dataDir, 'log', name));
+    const bytes: Buffer = readFileSync(join(dataDir, 'log', name));
     assert.equal(checkSegment(bytes).validBytes, bytes.length, `${name} ends on a whole block`);
   }
 });
