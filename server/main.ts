@@ -107,6 +107,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
  *   crash-before-checkpoint:N  SIGKILL inside the N-th batch transaction that has window results, after the outputs
  *                              are written and before the checkpoint is
  *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
+ *   db-full:MS                 every batch transaction with window results fails with SQLITE_FULL (and rolls back)
+ *                              for MS ms from the first one: a full disk under the database only
  *   power-cut-record           keeps {dataDir}/log-sync.json: each log segment's fdatasync'ed length and whether its
  *                              directory entry was synced, so a test can cut the log to what a power cut leaves
  */
@@ -123,6 +125,16 @@ function faultsFromEnv(spec: string | undefined): Faults | undefined {
     };
   }
   if (name === 'slow-batch' && n >= 0) return { slowBatchMs: n };
+  if (name === 'db-full' && n >= 0) {
+    let since: number | undefined;
+    return {
+      beforeCheckpoint(out) {
+        if (out.windows.length === 0) return;
+        since ??= Date.now();
+        if (Date.now() - since < n) throw Object.assign(new Error('database or disk is full (injected)'), { code: 'SQLITE_FULL' });
+      },
+    };
+  }
   if (name === 'power-cut-record' && arg === undefined) return { syncRecord: true };
   throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
 }

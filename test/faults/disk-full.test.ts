@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkSegment } from '../../server/ingest/log-format.ts';
-import { getJson, waitFor } from '../helpers.ts';
+import { getJson, tempDir, waitFor } from '../helpers.ts';
 import { ServerProcess } from './server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
@@ -111,4 +111,34 @@ test('disk full under QoS 1 load: the server stays up, holds acknowledgements, s
     const bytes: Buffer = readFileSync(join(dataDir, 'log', name));
     assert.equal(checkSegment(bytes).validBytes, bytes.length, `${name} ends on a whole block`);
   }
+});
+
+test('the database cannot commit (SQLITE_FULL): the batch rolls back and is committed again with the same cut, acknowledgements held meanwhile', { timeout: 90_000 }, async (t) => {
+  const server = await ServerProcess.create(tempDir(t), { batchIntervalMs: 100, allowedLatenessMs: 3_600_000 });
+  t.after(() => server.kill());
+  // Every batch transaction fails for 3 s from the first one with results, as a full disk under SQLite makes it.
+  await server.start({ THERMOSTREAM_FAULT: 'db-full:3000' });
+  const client = await mqtt.connectAsync(server.mqttUrl);
+  t.after(() => client.endAsync(true));
+  const publishing = publishAll(client, 'db-full', 2000, 100, Date.now() + 60_000);
+  const full = await waitFor('the database to be reported full', async () => {
+    const s = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
+    return s.storage.ok === false ? s : null;
+  });
+  assert.deepEqual(full.storage.failing, ['database']);
+  assert.match(full.storage.error, /^storage full: cannot write the database .*thermostream\.db \(SQLITE_FULL: database or disk is full \(injected\)\)/);
+  await waitFor('acknowledgements held while the database is full', async () => {
+    const s = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
+    return s.storage.ok === false && s.heldAcks > 0;
+  });
+  await publishing;
+  await waitFor('every reading processed', async () => (await getJson(`${server.httpUrl}/api/v1/stats`)).body.records === 2000, 30_000);
+  const after = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
+  assert.equal(after.storage.ok, true);
+  assert.ok(after.storage.retries === 0 && after.storage.error === null);
+  assert.match(server.output, /thermostream: storage writable again: the database resumed after \d+\.\d s and \d+ retries/);
+  assert.equal((server.output.match(/storage full/g) ?? []).length, 1, 'said once');
+  const devices = (await getJson(`${server.httpUrl}/api/v1/devices`)).body.items;
+  assert.equal(devices[0].readings, 2000, 'the retried batch counted once');
+  assert.equal(await server.kill('SIGTERM'), 0);
 });
