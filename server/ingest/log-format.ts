@@ -109,34 +109,6 @@ export class BlockWriter {
   }
 }
 
-/**
- * Walks the blocks of a segment's bytes. Calls `onRecord(offset)`-style decoding for records with an offset above
- * `after`. Returns the number of records in the valid prefix and its length in bytes (where a torn tail starts).
- */
-export function scanSegment(
-  bytes: Buffer,
-  firstOffset: number,
-  after: number,
-  into: Records | null,
-): { records: number; validBytes: number } {
-  let pos = 0;
-  let records = 0;
-  while (pos + BLOCK_HEADER <= bytes.length) {
-    if (bytes.readUInt32LE(pos) !== BLOCK_MAGIC) break;
-    const len = bytes.readUInt32LE(pos + 4);
-    const count = bytes.readUInt32LE(pos + 8);
-    const end = pos + BLOCK_HEADER + len;
-    if (end > bytes.length) break;
-    const payload = bytes.subarray(pos + BLOCK_HEADER, end);
-    if (crc32(payload) !== bytes.readUInt32LE(pos + 12)) break;
-    const blockFirst = firstOffset + records;
-    if (into !== null && blockFirst + count - 1 > after) decodeBlock(payload, blockFirst, after, into);
-    records += count;
-    pos = end;
-  }
-  return { records, validBytes: pos };
-}
-
 /** The end of the valid block at `pos` (magic, length within the bytes, CRC), or -1. */
 export function validBlockEnd(bytes: Buffer, pos: number): number {
   if (pos + BLOCK_HEADER > bytes.length || bytes.readUInt32LE(pos) !== BLOCK_MAGIC) return -1;

@@ -28,7 +28,7 @@ export interface IngestLogOptions {
 }
 
 /** Records a recovery batch takes at most from the backlog after the checkpoint: bounds a batch's memory. */
-export const REPLAY_CHUNK = 200_000;
+export const REPLAY_CHUNK = 100_000;
 
 /** A durable block not taken by the engine yet: its bytes and the offset of its first record. */
 interface DurableBlock {

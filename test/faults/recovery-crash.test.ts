@@ -93,6 +93,6 @@ test('kill -9 again and again while a backlog of 1,000,000 readings is replayed:
     ),
   );
   assert.deepEqual(stored, fleetCounts(), 'the fleet windows hold every reading once');
-  assert.ok(maxRssMb < 600, `RSS peaked at ${maxRssMb.toFixed(0)} MB`);
+  assert.ok(maxRssMb < 400, `RSS peaked at ${maxRssMb.toFixed(0)} MB`);
   t.diagnostic(`checkpoints at the kills: ${checkpoints.join(', ')}; RSS peak ${maxRssMb.toFixed(0)} MB`);
 });
