@@ -117,10 +117,10 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       } catch (err) {
         if (!isNoSpaceIn(err, config.dataDir)) throw (fatalCause = dbError(err, store.file));
         if (closing) {
-          throw new Error(
+          throw (fatalCause = new Error(
             `stopped while the disk under ${store.file} is full: the batch in progress was not committed ` +
               '(it is replayed from the ingest log at the next start)',
-          );
+          ));
         }
         const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
         const needed = (rows + out.panes.upserts.length + out.dedupe.length) * 256 + 65_536;

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkSegment } from '../../server/ingest/log-format.ts';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { ServerProcess } from './server-process.ts';
+import { publishUntilAcked, ServerProcess } from './server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const FS_BYTES = 8 * 1024 * 1024;
@@ -140,5 +140,45 @@ test('the database cannot commit (SQLITE_FULL): the batch rolls back and is comm
   assert.equal((server.output.match(/storage full/g) ?? []).length, 1, 'said once');
   const devices = (await getJson(`${server.httpUrl}/api/v1/devices`)).body.items;
   assert.equal(devices[0].readings, 2000, 'the retried batch counted once');
+  assert.equal(await server.kill('SIGTERM'), 0);
+});
+
+test('SIGTERM while the disk is full: the server stops with a message, and after room is made nothing acknowledged is lost', { timeout: 120_000 }, async (t) => {
+  const dataDir = smallFileSystem(t);
+  if (dataDir === null) return;
+  const config = { batchIntervalMs: 200, allowedLatenessMs: 3_600_000, ingest: { segmentBytes: 262_144, retainMs: 3_600_000 } };
+  const server = await ServerProcess.create(dataDir, config);
+  t.after(() => server.kill());
+  await server.start();
+  const filler = fill(dataDir, 512 * 1024);
+  const DEVICES = 5;
+  const acked = new Array<number>(DEVICES).fill(0);
+  const clients = Array.from({ length: DEVICES }, (_, d) =>
+    mqtt.connect(server.mqttUrl, { clientId: `term-${d}`, reconnectPeriod: 200, connectTimeout: 2000 }),
+  );
+  t.after(() => Promise.all(clients.map((c) => c.endAsync(true))));
+  let running = true;
+  t.after(() => (running = false));
+  const deadline = Date.now() + 100_000;
+  const publishers = clients.map(async (client, d) => {
+    for (let seq = 1; running && seq <= 100_000; seq++) {
+      const payload = JSON.stringify({ ts: T0 + seq * 10, temperature: 21, seq });
+      await publishUntilAcked(client, `devices/term-${d}/telemetry`, payload, deadline, 1000);
+      acked[d] = seq;
+    }
+  });
+  await waitFor('the storage to be reported full', async () => (await getJson(`${server.httpUrl}/api/v1/stats`)).body.storage.ok === false, 60_000);
+  const code = await server.kill('SIGTERM');
+  assert.ok(code === 0 || /fatal: stopped while the disk under .* is full: the batch in progress was not committed/.test(server.output), `exit ${code}: ${server.output}`);
+
+  rmSync(filler);
+  await server.start();
+  await waitFor('the devices to catch up', async () => (await getJson(`${server.httpUrl}/api/v1/stats`)).body.storage.ok && acked.every((n) => n > 0), 30_000);
+  running = false;
+  await Promise.all(publishers);
+  await waitFor('every acknowledged reading processed', async () => {
+    const items = (await getJson(`${server.httpUrl}/api/v1/devices`)).body.items as { deviceId: string; readings: number }[];
+    return items.length === DEVICES && items.every((d) => d.readings === acked[Number(d.deviceId.slice(5))]);
+  }, 30_000);
   assert.equal(await server.kill('SIGTERM'), 0);
 });
