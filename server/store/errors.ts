@@ -1,5 +1,5 @@
 import { ThermostreamError } from '../errors.ts';
-import { formatBytes, freeBytes, isNoSpace } from '../storage-health.ts';
+import { formatBytes, freeBytes, isNoSpaceIn } from '../storage-health.ts';
 
 const CORRUPT = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_VTAB']);
 
@@ -25,9 +25,9 @@ export function dbError(err: unknown, file: string): Error {
   return err as Error;
 }
 
-/** The database cannot even be opened for want of space: a clear refusal at start-up. */
+/** The database cannot even be opened for want of space (SQLite may say "disk I/O error"): a clear refusal at start-up. */
 export function dbNoSpace(err: unknown, file: string, dir: string): Error {
-  if (!isNoSpace(err)) return dbError(err, file);
+  if (!isNoSpaceIn(err, dir)) return dbError(err, file);
   const free = freeBytes(dir);
   return new ThermostreamError(
     'TS_ERR_STORAGE_FULL',
