@@ -76,7 +76,8 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stdout += d));
-  const http = await waitFor('the dashboard URL', () => /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
+  // The endpoint lines can arrive in separate chunks: wait for the last one.
+  const http = await waitFor('the endpoints', () => stdout.includes('thermostream: data') && /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
   assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
   assert.ok(stdout.includes(join(dir, 'thermostream.db')));
 
