@@ -14,6 +14,8 @@ import { LogTail } from '../server/ingest/log-tail.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { startThermostream } from '../server/main.ts';
 import { fmtInt, machine, median, parseFlags, positiveInt, table } from './harness.ts';
+import { systemClock } from '../server/clock.ts';
+import { StorageHealth } from '../server/storage-health.ts';
 
 interface Options {
   runs: number;
@@ -65,7 +67,8 @@ export async function main(args: string[]): Promise<void> {
 }
 
 async function writeLog(dir: string, count: number): Promise<void> {
-  const log = IngestLog.open({ dir, segmentBytes: 64 * 1024 * 1024, maxBacklog: Infinity, fsync: false, retainMs: 0, onFatal: (e) => { throw e; } });
+  const health = new StorageHealth(systemClock);
+  const log = IngestLog.open({ dir, segmentBytes: 64 * 1024 * 1024, maxBacklog: Infinity, fsync: false, retainMs: 0, repair: false, health, onFatal: (e) => { throw e; } }, 0);
   for (let i = 1; i <= count; i++) {
     log.appendReading({ deviceId: `thermostat-${String(i % 1000).padStart(4, '0')}`, ts: 1.8e12 + i, temperature: 20 + (i % 100) / 10, humidity: 40, seq: i, arrival: 1.8e12 + i });
     if (i % 5000 === 0) await log.drain();

@@ -100,6 +100,8 @@ export interface CliOptions {
   config: Config;
   demo: boolean;
   fresh: boolean;
+  /** Cut damaged blocks out of the ingest log instead of refusing to start (TS_ERR_LOG_CORRUPT). */
+  repair: boolean;
   help: boolean;
 }
 
@@ -122,6 +124,8 @@ export const USAGE = `Usage: thermostream [options]
   --broker-password <p>    its password (prefer the environment)       env THERMOSTREAM_BROKER_PASSWORD
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows and window state (needed after changing the windows)
+  --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
+                           what was dropped (after a TS_ERR_LOG_CORRUPT refusal)
   --help                   print this help
 
 Precedence: defaults < --config file < environment < command-line flags.`;
@@ -130,6 +134,7 @@ Precedence: defaults < --config file < environment < command-line flags.`;
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
   let demo = false;
   let fresh = false;
+  let repair = false;
   let help = false;
   let configFile = env.THERMOSTREAM_CONFIG;
   const fromFlags: Override[] = [];
@@ -140,6 +145,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     if (name === '--demo') demo = true;
     else if (name === '--fresh') fresh = true;
+    else if (name === '--repair') repair = true;
     else if (name === '--help' || name === '-h') help = true;
     else {
       const known = name === '--config' || OVERRIDES.some((o) => o.flag === name);
@@ -156,7 +162,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
-  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, help };
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, repair, help };
 }
 
 function readConfigFile(file: string): unknown {

@@ -28,6 +28,9 @@ export const ErrorCodes = {
   TS_ERR_DEVICE_EXISTS: 'a device with this id is already registered',
   TS_ERR_DEVICE_NOT_CONNECTED: 'the device is not connected (or not subscribed to direct methods)',
   TS_ERR_METHOD_TIMEOUT: 'the device did not answer a direct method in time',
+  TS_ERR_STORAGE_FULL: 'the data dir has no room: writes wait (running) or the start is refused',
+  TS_ERR_LOG_CORRUPT: 'an ingest-log block is damaged (not a torn tail): start with --repair or restore',
+  TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

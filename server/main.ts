@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createApi, createSseHub, dashboardMissing } from './api/index.ts';
@@ -13,6 +14,8 @@ import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
 import { createStore, type StoreDeps } from './store/index.ts';
+import { SyncRecord } from './ingest/sync-record.ts';
+import { StorageHealth } from './storage-health.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
 export interface Thermostream {
@@ -40,6 +43,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Discard the computed windows and window state first (after a change of the job definition). */
   fresh?: boolean;
+  /** Cut damaged blocks out of the ingest log (reported on stderr) instead of refusing to start. */
+  repair?: boolean;
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
   faults?: Faults;
@@ -51,7 +56,12 @@ export interface StartOptions {
 export interface Faults {
   beforeCheckpoint?: StoreDeps['beforeCheckpoint'];
   slowBatchMs?: number;
+  /** power-cut-record: keep a side file of what the ingest log has synced (data dir, log-sync.json). */
+  syncRecord?: boolean;
 }
+
+/** Where power-cut-record keeps its side file, relative to the data dir. */
+export const SYNC_RECORD_FILE = 'log-sync.json';
 
 /**
  * Wires the stages together — store, then recovery from its checkpoint, ingest (replaying the log after it),
@@ -70,9 +80,20 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const recovered = store.recover();
     checkJob(recovered, config, store.file);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
-    const ingest = await createIngest(config, { clock, replayAfter: recovered?.checkpoint.logOffset ?? 0, onFatal });
+    // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
+    const health = new StorageHealth(clock);
+    const ingest = await createIngest(config, {
+      clock,
+      replayAfter: recovered?.checkpoint.logOffset ?? 0,
+      health,
+      repair: options.repair,
+      onFatal,
+      syncRecord: options.faults?.syncRecord ? new SyncRecord(join(config.dataDir, SYNC_RECORD_FILE)) : undefined,
+    });
     closers.push(() => ingest.close());
-    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, slowBatchMs: options.faults?.slowBatchMs });
+    for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
+    if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log segment(s) repaired`);
+    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: options.faults?.slowBatchMs });
     closers.push(() => engine.close());
     const jobs = createJobRunner(config, {
       clock,
@@ -160,6 +181,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
  *   crash-before-checkpoint:N  SIGKILL inside the N-th batch transaction that has window results, after the outputs
  *                              are written and before the checkpoint is
  *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
+ *   db-full:MS                 every batch transaction with window results fails with SQLITE_FULL (and rolls back)
+ *                              for MS ms from the first one: a full disk under the database only
+ *   power-cut-record           keeps {dataDir}/log-sync.json: each log segment's fdatasync'ed length and whether its
+ *                              directory entry was synced, so a test can cut the log to what a power cut leaves
  */
 function faultsFromEnv(spec: string | undefined): Faults | undefined {
   if (!spec) return undefined;
@@ -174,7 +199,27 @@ function faultsFromEnv(spec: string | undefined): Faults | undefined {
     };
   }
   if (name === 'slow-batch' && n >= 0) return { slowBatchMs: n };
+  if (name === 'db-full' && n >= 0) {
+    let since: number | undefined;
+    return {
+      beforeCheckpoint(out) {
+        if (out.windows.length === 0) return;
+        since ??= Date.now();
+        if (Date.now() - since < n) throw Object.assign(new Error('database or disk is full (injected)'), { code: 'SQLITE_FULL' });
+      },
+    };
+  }
+  if (name === 'power-cut-record' && arg === undefined) return { syncRecord: true };
   throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
+}
+
+/** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
+function exitCode(err: Error): number {
+  if (!(err instanceof ThermostreamError)) return 1;
+  // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
+  if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
+  if (err.code === 'TS_ERR_LOG_CORRUPT' || err.code === 'TS_ERR_DB_CORRUPT') return 3;
+  return 1;
 }
 
 async function runCli(): Promise<void> {
@@ -201,16 +246,18 @@ async function runCli(): Promise<void> {
   try {
     app = await startThermostream(options.config, {
       fresh: options.fresh,
+      repair: options.repair,
       faults: faultsFromEnv(process.env.THERMOSTREAM_FAULT),
       onFatal(err) {
-        console.error(`thermostream: fatal: ${err.message}`);
-        process.exit(1);
+        const code = err instanceof ThermostreamError ? ` [${err.code}]` : '';
+        console.error(`thermostream: fatal: ${err.message}${code}`);
+        process.exit(exitCode(err));
       },
     });
   } catch (err) {
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
-      process.exit(['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code) ? 2 : 1);
+      process.exit(exitCode(err));
     }
     throw err;
   }

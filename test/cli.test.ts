@@ -77,9 +77,8 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stdout += d));
-  // The endpoint lines may reach the pipe in several chunks: wait for the last one.
-  await waitFor('the endpoint lines', () => stdout.includes('thermostream: data'), 15_000);
-  const http = /dashboard\s+(http:\/\/\S+)\//.exec(stdout)![1];
+  // The endpoint lines can arrive in separate chunks: wait for the last one.
+  const http = await waitFor('the endpoints', () => stdout.includes('thermostream: data') && /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
   assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
   assert.match(stdout, /MQTT TLS\s+mqtts:\/\/127\.0\.0\.1:\d+/);
   assert.ok(stdout.includes(`TLS CA     ${join(dir, 'tls', 'ca.pem')}`), stdout);

@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { IngestLog, type IngestLogOptions } from '../server/ingest/log.ts';
 import type { DeadLetter } from '../server/ingest/log.ts';
 import type { Reading } from '../server/ingest/reading.ts';
+import { systemClock } from '../server/clock.ts';
+import { StorageHealth } from '../server/storage-health.ts';
 import { tempDir } from './helpers.ts';
 
 const reading = (i: number): Reading => ({
@@ -28,8 +30,10 @@ const letter: DeadLetter = {
   payloadBytes: 18,
 };
 
-function open(dir: string, overrides: Partial<IngestLogOptions> = {}): IngestLog {
-  return IngestLog.open({ dir, segmentBytes: 1 << 20, maxBacklog: 1_000_000, fsync: true, retainMs: 0, onFatal: (e) => assert.fail(e), ...overrides });
+function open(dir: string, overrides: Partial<IngestLogOptions> = {}, after = 0): IngestLog {
+  const health = new StorageHealth(systemClock);
+  const opts = { dir, segmentBytes: 1 << 20, maxBacklog: 1_000_000, fsync: true, retainMs: 0, repair: false, health };
+  return IngestLog.open({ ...opts, onFatal: (e) => assert.fail(e), ...overrides }, after);
 }
 
 const durable = (log: IngestLog, ack = () => {}) => new Promise<void>((resolve) => log.whenDurable(() => (ack(), resolve())));
@@ -58,10 +62,10 @@ test('recovery cuts a torn tail and replays what follows the checkpoint, across 
   // A crash in the middle of the next group commit leaves half a block behind.
   appendFileSync(join(dir, segments.at(-1)!), Buffer.from([0x4c, 0x53, 0x54, 0x47, 0xff, 0, 0, 0, 1]));
 
-  const again = open(dir, { segmentBytes: 200 });
+  const again = open(dir, { segmentBytes: 200 }, 12);
   t.after(() => again.close());
   assert.equal(again.endOffset, 20);
-  assert.equal(again.replayAfter(12), 8);
+  assert.equal(again.backlog, 8);
   assert.deepEqual(again.take().readings, [13, 14, 15, 16, 17, 18, 19, 20].map(reading));
   again.appendReading(reading(21));
   await durable(again);
@@ -109,14 +113,14 @@ test('backpressure: acknowledgements are held while the backlog is over maxBackl
 
 test('a checkpoint ahead of the log (its directory removed): new records are numbered after the checkpoint', async (t) => {
   const dir = tempDir(t);
-  const log = open(dir);
-  assert.equal(log.replayAfter(100), 0);
+  const log = open(dir, {}, 100);
+  assert.equal(log.backlog, 0);
   log.appendReading(reading(1));
   await durable(log);
   assert.equal(log.take().lastOffset, 101);
   await log.close();
-  const again = open(dir);
+  const again = open(dir, {}, 100);
   t.after(() => again.close());
-  assert.equal(again.replayAfter(100), 1, 'not mistaken for a record the checkpoint covers');
+  assert.equal(again.backlog, 1, 'not mistaken for a record the checkpoint covers');
   assert.deepEqual(again.take().readings, [reading(1)]);
 });

@@ -14,6 +14,8 @@ import { LogTail } from '../server/ingest/log-tail.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { ManualClock } from '../server/clock.ts';
 import { tempDir } from './helpers.ts';
+import { systemClock } from '../server/clock.ts';
+import { StorageHealth } from '../server/storage-health.ts';
 
 const reading = (i: number): Reading => ({
   deviceId: `dev-${i % 3}`,
@@ -25,7 +27,8 @@ const reading = (i: number): Reading => ({
 });
 
 function open(dir: string, segmentBytes = 1 << 20): IngestLog {
-  return IngestLog.open({ dir, segmentBytes, maxBacklog: 1_000_000, fsync: false, retainMs: 0, onFatal: (e) => assert.fail(e) });
+  const health = new StorageHealth(systemClock);
+  return IngestLog.open({ dir, segmentBytes, maxBacklog: 1_000_000, fsync: false, retainMs: 0, repair: false, health, onFatal: (e) => assert.fail(e) }, 0);
 }
 
 /** Appends readings `from`…`to`, one group commit each. */

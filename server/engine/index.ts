@@ -3,6 +3,8 @@ import { ThermostreamError } from '../errors.ts';
 import type { Ingest, IngestBatch } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
+import { isNoSpaceIn, retryDelay, type StorageHealth } from '../storage-health.ts';
+import { dbError } from '../store/errors.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
 import type { WindowResult } from './event-time.ts';
@@ -93,8 +95,10 @@ export interface EngineDeps {
   ingest: Ingest;
   store: Store;
   recovered: RecoveredState | null;
-  /** A batch failed (the store cannot commit): results would stall, the server must stop. */
+  /** A batch failed (the store cannot commit, for another reason than a full disk): the server must stop. */
   onFatal: (err: Error) => void;
+  /** A full disk under the database is reported here and waited out (the batch is committed again). */
+  health: StorageHealth;
   /** Test hook: an extra asynchronous delay per batch, to model a slow sink (backpressure tests). */
   slowBatchMs?: number;
 }
@@ -142,6 +146,35 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   let lastBatchAt = clock.now();
   let failure: string | null = null;
   const recentReadings = new RecentReadings(config.recentReadings.perDevice, config.recentReadings.maxAgeMs, clock.now());
+  let closing = false;
+  let fatalCause: Error | undefined; // the store's own error, with its code, rather than the context's wrapper
+
+  /**
+   * Commits a batch, waiting out a full disk: the failed transaction rolled back, so committing the same output
+   * again (the same cut, the same state delta) applies it exactly once, and the job's state, already advanced by
+   * this cut, stays in step with what is committed. No other cut is taken meanwhile (cutInFlight).
+   */
+  async function commit(out: JobOutput): Promise<void> {
+    for (let retries = 0; ; retries++) {
+      try {
+        store.commitBatch(out);
+        if (!deps.health.ok) deps.health.recovered('database');
+        return;
+      } catch (err) {
+        if (!isNoSpaceIn(err, config.dataDir)) throw (fatalCause = dbError(err, store.file));
+        if (closing) {
+          throw (fatalCause = new Error(
+            `stopped while the disk under ${store.file} is full: the batch in progress was not committed ` +
+              '(it is replayed from the ingest log at the next start)',
+          ));
+        }
+        const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
+        const needed = (rows + out.panes.upserts.length + out.dedupe.seqs.length + out.dedupe.messageIds.length) * 256 + 65_536;
+        deps.health.failed('database', config.dataDir, store.file, err as Error, needed, 64 * 1024 * 1024);
+        await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), retryDelay(retries)));
+      }
+    }
+  }
 
   const cuts = new InputDStream<IngestBatch>(ctx, 'ingest-log', {
     take: () => {
@@ -158,7 +191,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       if (outputs.length === 0) return; // no cut in this batch
       if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
       const out = outputs[0];
-      store.commitBatch(out);
+      await commit(out);
       committed.set(batchTime, out);
       cutInFlight = false;
       // Retention is housekeeping: the batch is committed whatever happens here; what is left goes later.
@@ -217,8 +250,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   });
   ctx.start();
   ctx.awaitTermination().catch((err: Error) => {
-    failure = err.message;
-    deps.onFatal(err);
+    failure = (fatalCause ?? err).message;
+    deps.onFatal(fatalCause ?? err);
   });
 
   return {
@@ -240,6 +273,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       return () => listeners.delete(listener);
     },
     async close() {
+      closing = true;
       await ingest.drain();
       await ctx.stop({ graceful: true });
     },

@@ -6,6 +6,8 @@ import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
 import { decodeMessage, type DecodeSink } from './decode.ts';
 import { IngestLog, type DeadLetter, type Records } from './log.ts';
+import type { SyncRecord } from './sync-record.ts';
+import type { StorageHealth, StorageStatus } from '../storage-health.ts';
 
 export type { Reading } from './reading.ts';
 export type { DeadLetter } from './log.ts';
@@ -22,6 +24,8 @@ export interface IngestStats {
   /** Acknowledgements held back because the backlog is over ingest.maxBacklog. */
   heldAcks: number;
   logEndOffset: number;
+  /** Whether the data dir takes writes; not ok while a full disk holds acknowledgements (see StorageHealth). */
+  storage: StorageStatus;
 }
 
 export interface Ingest {
@@ -34,6 +38,8 @@ export interface Ingest {
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
   checkpointed(offset: number): void;
   stats(): IngestStats;
+  /** --repair's report: one line per repaired log segment (empty if nothing needed repair). */
+  readonly repairs: readonly string[];
   /**
    * Shutting down: PUBLISHes from now on are neither logged nor acknowledged, so their senders send them again to
    * the next server. Everything accepted before is still made durable and acknowledged.
@@ -51,7 +57,13 @@ export interface IngestDeps {
   clock: Clock;
   /** Recovery: the checkpoint's log offset; durable records after it are replayed into the first batch. */
   replayAfter: number;
+  /** Shared with the store: a full disk anywhere in the data dir holds acknowledgements. */
+  health: StorageHealth;
+  /** --repair: cut damaged blocks out of the log (and report them) instead of refusing to start. */
+  repair?: boolean;
   onFatal: (err: Error) => void;
+  /** Fault injection (power-cut tests): records what the log has synced. */
+  syncRecord?: SyncRecord;
 }
 
 /**
@@ -62,20 +74,20 @@ export interface IngestDeps {
 export async function createIngest(config: Config, deps: IngestDeps): Promise<Ingest> {
   const { clock } = deps;
   const limits = config.ingest;
-  const log = IngestLog.open({
-    dir: ingestLogDir(config),
-    segmentBytes: limits.segmentBytes,
-    maxBacklog: limits.maxBacklog,
-    fsync: limits.fsync,
-    retainMs: limits.retainMs,
-    onFatal: deps.onFatal,
-  });
-  try {
-    log.replayAfter(deps.replayAfter);
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
+  const log = IngestLog.open(
+    {
+      dir: ingestLogDir(config),
+      segmentBytes: limits.segmentBytes,
+      maxBacklog: limits.maxBacklog,
+      fsync: limits.fsync,
+      retainMs: limits.retainMs,
+      repair: deps.repair ?? false,
+      health: deps.health,
+      onFatal: deps.onFatal,
+      syncRecord: deps.syncRecord,
+    },
+    deps.replayAfter,
+  );
   const totals = { accepted: 0, rejected: 0, rejectedByReason: {} as Partial<Record<RejectReason, number>> };
 
   const sink: DecodeSink = {
@@ -135,7 +147,9 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       backlog: log.backlog,
       heldAcks: log.heldAcks,
       logEndOffset: log.endOffset,
+      storage: deps.health.status(),
     }),
+    repairs: log.repairs,
     stopAccepting() {
       accepting = false;
     },

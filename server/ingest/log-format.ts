@@ -11,8 +11,9 @@ import type { Reading } from './reading.ts';
  *          | 3 u8 | the fields of a reading | message id length u8 | message id (UTF-8)  (a reading with a message id)
  *          | 2 u8 | length u32 | JSON                                                     (a dead letter)
  *
- * Little-endian throughout. A block whose bytes are incomplete or whose CRC does not match is a torn write from a
- * crash: it was never acknowledged, and recovery cuts the segment there.
+ * Little-endian throughout. A block whose bytes are incomplete or whose CRC does not match, with no valid block after
+ * it in the last segment, is a torn write from a crash: it was never acknowledged, and recovery cuts the segment there.
+ * A bad block anywhere else is corruption (checkSegment tells them apart).
  */
 export const BLOCK_MAGIC = 0x4754534c; // "LSTG"
 export const BLOCK_HEADER = 16;
@@ -108,32 +109,52 @@ export class BlockWriter {
   }
 }
 
-/**
- * Walks the blocks of a segment's bytes. Calls `onRecord(offset)`-style decoding for records with an offset above
- * `after`. Returns the number of records in the valid prefix and its length in bytes (where a torn tail starts).
- */
-export function scanSegment(
-  bytes: Buffer,
-  firstOffset: number,
-  after: number,
-  into: Records | null,
-): { records: number; validBytes: number } {
-  let pos = 0;
+/** The end of the valid block at `pos` (magic, length within the bytes, CRC), or -1. */
+export function validBlockEnd(bytes: Buffer, pos: number): number {
+  if (pos + BLOCK_HEADER > bytes.length || bytes.readUInt32LE(pos) !== BLOCK_MAGIC) return -1;
+  const end = pos + BLOCK_HEADER + bytes.readUInt32LE(pos + 4);
+  if (end > bytes.length) return -1;
+  return crc32(bytes.subarray(pos + BLOCK_HEADER, end)) === bytes.readUInt32LE(pos + 12) ? end : -1;
+}
+
+const MAGIC_BYTES = Buffer.alloc(4);
+MAGIC_BYTES.writeUInt32LE(BLOCK_MAGIC);
+
+/** Where the valid blocks of a segment stop, and where (if anywhere) valid blocks start again. */
+export interface SegmentCheck {
+  /** Records in the valid prefix. */
+  records: number;
+  /** Length of the valid prefix: where the first bad block starts (bytes.length if none). */
+  validBytes: number;
+  /** The next valid block after the bad one, or -1 if none follows (a torn tail, if this is the last segment). */
+  resumesAt: number;
+  /** Records of the bad block according to its header, if the header is intact and its length reaches resumesAt. */
+  badRecords: number | null;
+}
+
+/** Checks a segment's blocks from `from` (a block boundary): finds the first bad block and the next good one. */
+export function checkSegment(bytes: Buffer, from = 0): SegmentCheck {
+  let pos = from;
   let records = 0;
-  while (pos + BLOCK_HEADER <= bytes.length) {
-    if (bytes.readUInt32LE(pos) !== BLOCK_MAGIC) break;
-    const len = bytes.readUInt32LE(pos + 4);
-    const count = bytes.readUInt32LE(pos + 8);
-    const end = pos + BLOCK_HEADER + len;
-    if (end > bytes.length) break;
-    const payload = bytes.subarray(pos + BLOCK_HEADER, end);
-    if (crc32(payload) !== bytes.readUInt32LE(pos + 12)) break;
-    const blockFirst = firstOffset + records;
-    if (into !== null && blockFirst + count - 1 > after) decodeBlock(payload, blockFirst, after, into);
-    records += count;
+  for (;;) {
+    const end = validBlockEnd(bytes, pos);
+    if (end < 0) break;
+    records += bytes.readUInt32LE(pos + 8);
     pos = end;
   }
-  return { records, validBytes: pos };
+  if (pos >= bytes.length) return { records, validBytes: pos, resumesAt: -1, badRecords: null };
+  let resumesAt = -1;
+  for (let at = bytes.indexOf(MAGIC_BYTES, pos + 1); at >= 0; at = bytes.indexOf(MAGIC_BYTES, at + 1)) {
+    if (validBlockEnd(bytes, at) >= 0) {
+      resumesAt = at;
+      break;
+    }
+  }
+  let badRecords: number | null = null;
+  if (resumesAt >= 0 && pos + BLOCK_HEADER <= bytes.length && bytes.readUInt32LE(pos) === BLOCK_MAGIC) {
+    if (pos + BLOCK_HEADER + bytes.readUInt32LE(pos + 4) === resumesAt) badRecords = bytes.readUInt32LE(pos + 8);
+  }
+  return { records, validBytes: pos, resumesAt, badRecords };
 }
 
 /** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */

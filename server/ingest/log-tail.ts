@@ -16,8 +16,8 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BLOCK_HEADER, BLOCK_MAGIC, decodeBlock, scanSegment, type Records } from './log-format.ts';
-import { SEGMENT, segmentName } from './log.ts';
+import { BLOCK_HEADER, BLOCK_MAGIC, checkSegment, decodeBlock, type Records } from './log-format.ts';
+import { SEGMENT, segmentName } from './log-check.ts';
 import type { Reading } from './reading.ts';
 
 export class LogTail {
@@ -51,7 +51,7 @@ export class LogTail {
     try {
       const bytes = Buffer.alloc(fstatSync(fd).size);
       readSync(fd, bytes, 0, bytes.length, 0);
-      return last + scanSegment(bytes, last, Infinity, null).records - 1;
+      return last + checkSegment(bytes).records - 1;
     } finally {
       closeSync(fd);
     }

@@ -9,6 +9,7 @@ import { createApiQueries, type ApiQueries } from './queries.ts';
 
 export type { BatchRow, OpenAnomaly, UpdatedWindow } from './queries.ts';
 import { migrate } from './migrate.ts';
+import { dbCorrupt, dbNoSpace } from './errors.ts';
 
 /** Per-device figures of one batch, folded into the devices table. */
 export interface DeviceDelta {
@@ -106,21 +107,35 @@ export interface Store extends ApiQueries {
 
 export const DB_FILE = 'thermostream.db';
 
+/**
+ * Opens (or creates) the database and checks it: a damaged file (truncated, overwritten) is refused with
+ * TS_ERR_DB_CORRUPT naming it, rather than failing at some later batch. quick_check reads every page once.
+ */
+function openDatabase(file: string, dir: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // FULL: a committed checkpoint survives a power cut too. Log segments are deleted once a checkpoint covers them,
+    // so a checkpoint that could roll back would leave records nobody can replay. One fsync per batch is cheap.
+    db.pragma('synchronous = FULL');
+    const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
+    if (problems.length !== 1 || problems[0].quick_check !== 'ok') {
+      throw dbCorrupt(file, `quick_check: ${problems.map((p) => p.quick_check).join('; ')}`);
+    }
+    migrate(db, file);
+    return db;
+  } catch (err) {
+    db?.close();
+    throw dbNoSpace(err, file, dir);
+  }
+}
+
 export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>, deps: StoreDeps = {}): Promise<Store> {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, DB_FILE);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  // FULL: a committed checkpoint survives a power cut too. Log segments are deleted once a checkpoint covers them,
-  // so a checkpoint that could roll back would leave records nobody can replay. One fsync per batch is cheap.
-  db.pragma('synchronous = FULL');
-  try {
-    migrate(db, file);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
+  const db = openDatabase(file, dir);
 
   const upsertWindow = db.prepare(`
     INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, last,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, ServerProcess, storedWindows } from './server-process.ts';
+import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, storedWindows } from './server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;
@@ -18,25 +18,6 @@ interface Sent {
 
 /** A pseudo-random but reproducible temperature for (device, seq). */
 const temperatureOf = (d: number, seq: number): number => Math.round((18 + ((d * 7919 + seq * 104729) % 800) / 100) * 10) / 10;
-
-/** Publishes one QoS 1 reading until the broker acknowledges it, retrying across disconnects as a real device does. */
-async function publishUntilAcked(client: MqttClient, topic: string, payload: string, deadline: number): Promise<void> {
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`gave up on ${payload}`);
-    if (client.connected) {
-      try {
-        await Promise.race([
-          client.publishAsync(topic, payload, { qos: 1 }),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('ack timeout')), 2000)),
-        ]);
-        return;
-      } catch {
-        // not acknowledged: send it again
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('exactly-once across SIGKILLs at random moments: stored windows equal the oracle of acknowledged readings', { timeout: 180_000 }, async (t) => {
   const DEVICES = 50;

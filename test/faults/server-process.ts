@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { MqttClient } from 'mqtt';
 import { waitFor } from '../helpers.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -133,4 +134,23 @@ export function diffWindows(stored: Map<string, WindowRow>, oracle: Map<string, 
   }
   for (const key of stored.keys()) if (!oracle.has(key)) problems.push(`unexpected window ${key}`);
   return problems;
+}
+
+/** Publishes one QoS 1 reading until the broker acknowledges it, retrying across disconnects as a real device does. */
+export async function publishUntilAcked(client: MqttClient, topic: string, payload: string, deadline: number, ackTimeoutMs = 2000): Promise<void> {
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`gave up on ${payload}`);
+    if (client.connected) {
+      try {
+        await Promise.race([
+          client.publishAsync(topic, payload, { qos: 1 }),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('ack timeout')), ackTimeoutMs)),
+        ]);
+        return;
+      } catch {
+        // not acknowledged: send it again
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -13,7 +13,7 @@ const Ready = Type.Object({
 export const STALL_INTERVALS = 10;
 const STALL_MIN_MS = 30_000;
 
-export function healthRoutes(app: FastifyInstance, { config, clock, store, engine, broker }: ApiDeps): void {
+export function healthRoutes(app: FastifyInstance, { config, clock, store, engine, ingest, broker }: ApiDeps): void {
   app.get(
     '/healthz',
     {
@@ -48,6 +48,8 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       } catch (err) {
         reasons.push(`store: cannot write: ${(err as Error).message}`);
       }
+      const storage = ingest.stats().storage;
+      if (!storage.ok) reasons.push(`storage: the data dir is full, acknowledgements are held: ${storage.error}`);
       const status = engine.status();
       const stallMs = Math.max(STALL_MIN_MS, STALL_INTERVALS * config.batchIntervalMs);
       if (status.failure !== null) reasons.push(`engine: failed: ${status.failure}`);

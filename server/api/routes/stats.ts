@@ -39,6 +39,17 @@ const Stats = Type.Object({
   duplicates: Type.Integer(),
   rejected: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()) }),
   sseClients: Type.Integer({ description: 'Clients connected to GET /api/v1/stream.' }),
+  storage: Type.Object(
+    {
+      ok: Type.Boolean({ description: 'false while a write fails for want of space: acknowledgements are held and the write is retried.' }),
+      code: Type.Union([Type.String(), Type.Null()]),
+      error: Type.Union([Type.String(), Type.Null()], { description: 'The failing write: path, errno, free and needed space.' }),
+      since: NullableTime,
+      failing: Type.Array(Type.String(), { description: 'The failing parts: log, database.' }),
+      retries: Type.Integer(),
+    },
+    { description: 'Whether the data dir takes writes (a full disk is waited out, not fatal).' },
+  ),
   security: Type.Optional(
     Type.Object(
       {
@@ -83,6 +94,7 @@ export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub,
         duplicates: e.duplicates,
         rejected: { total: i.rejected, byReason: i.rejectedByReason },
         sseClients: hub.clients,
+        storage: i.storage,
         ...(iothub && { security: iothub.security() }),
       };
     },

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { systemClock } from '../server/clock.ts';
+import { ThermostreamError } from '../server/errors.ts';
+import { BLOCK_HEADER } from '../server/ingest/log-format.ts';
+import { IngestLog, REPLAY_CHUNK, type IngestLogOptions } from '../server/ingest/log.ts';
+import type { Reading } from '../server/ingest/reading.ts';
+import { StorageHealth } from '../server/storage-health.ts';
+import { tempDir } from './helpers.ts';
+
+const reading = (i: number): Reading => ({ deviceId: `dev-${i % 3}`, ts: 1_700_000_000_000 + i, temperature: 20 + i / 10, humidity: undefined, seq: i, arrival: 1_700_000_000_500 + i });
+
+function open(dir: string, overrides: Partial<IngestLogOptions> = {}, after = 0): IngestLog {
+  const health = new StorageHealth(systemClock);
+  const opts = { dir, segmentBytes: 200, maxBacklog: 10_000_000, fsync: false, retainMs: 0, repair: false, health };
+  return IngestLog.open({ ...opts, onFatal: (e) => assert.fail(e), ...overrides }, after);
+}
+
+/** 20 readings, one block each (one group commit per reading), about three blocks per 200-byte segment. */
+async function writeLog(dir: string, n = 20): Promise<string[]> {
+  const log = open(dir);
+  for (let i = 1; i <= n; i++) {
+    log.appendReading(reading(i));
+    await new Promise<void>((resolve) => log.whenDurable(resolve));
+  }
+  await log.close();
+  return readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+}
+
+/** Flips one byte of a segment file. */
+function flip(path: string, at: number): void {
+  const bytes = readFileSync(path);
+  bytes[at] ^= 0xff;
+  writeFileSync(path, bytes);
+}
+
+/** Byte positions of the blocks of a segment. */
+function blocks(path: string): number[] {
+  const bytes = readFileSync(path);
+  const out: number[] = [];
+  for (let p = 0; p < bytes.length; p += BLOCK_HEADER + bytes.readUInt32LE(p + 4)) out.push(p);
+  return out;
+}
+
+const offsetsOf = (readings: readonly Reading[]) => readings.map((r) => r.seq);
+
+test('a damaged block in a closed segment is refused with the file, the byte and the way out; --repair keeps every intact record', async (t) => {
+  const dir = tempDir(t);
+  const segments = await writeLog(dir);
+  assert.ok(segments.length >= 4, `${segments.length} segments`);
+  const second = join(dir, segments[1]);
+  const firstOfSecond = Number(segments[1].slice(0, 20));
+  const [, b2, b3] = blocks(second);
+  flip(second, b2 + BLOCK_HEADER + 5); // inside the payload of the segment's second block
+
+  assert.throws(
+    () => open(dir),
+    (err: ThermostreamError) => {
+      assert.equal(err.code, 'TS_ERR_LOG_CORRUPT');
+      assert.equal(
+        err.message,
+        `the ingest log segment ${second} is damaged at byte ${b2} of ${readFileSync(second).length}: the block holding ` +
+          `the records from offset ${firstOfSecond + 1} fails its CRC check, and intact blocks follow at byte ` +
+          `${b3}, so this is corruption (a disk or copy error), not a torn write from a crash. Nothing ` +
+          'was changed and nothing was skipped. Restore the data directory from a backup, or start once with --repair ' +
+          'to keep every intact record, drop the damaged bytes and report how many records they held.',
+      );
+      return true;
+    },
+  );
+
+  const repaired = open(dir, { repair: true });
+  t.after(() => repaired.close());
+  const lost = firstOfSecond + 1;
+  assert.deepEqual(repaired.repairs, [
+    `repaired ${second}: dropped bytes ${b2}…${b3 - 1} (${b3 - b2} bytes) holding 1 ` +
+      `record(s), offsets ${lost}…${lost}; the intact blocks after them now start segment ${String(lost + 1).padStart(20, '0')}.seg`,
+  ]);
+  assert.equal(repaired.backlog, 19);
+  const taken = repaired.take();
+  assert.deepEqual(offsetsOf(taken.readings), Array.from({ length: 20 }, (_, i) => i + 1).filter((i) => i !== lost));
+  assert.equal(taken.lastOffset, 20, 'every kept record keeps its offset');
+  assert.equal(repaired.endOffset, 20);
+});
+
+test('a damaged block before the end of the last segment is corruption, not a torn tail', async (t) => {
+  const dir = tempDir(t);
+  const segments = await writeLog(dir, 18); // four blocks per segment: two in the last one
+  const last = join(dir, segments.at(-1)!);
+  const positions = blocks(last);
+  assert.ok(positions.length >= 2, 'the last segment has at least two blocks');
+  flip(last, positions[0] + BLOCK_HEADER + 3);
+  assert.throws(() => open(dir), /TS_ERR_LOG_CORRUPT|is damaged at byte 0 of .*intact blocks follow/);
+  // A torn tail in the same place (nothing valid after it) is cut off silently, as after any crash.
+  writeFileSync(last, readFileSync(last).subarray(0, positions.at(-1)! + 7));
+  const log = open(dir);
+  t.after(() => log.close());
+  assert.equal(log.endOffset, Number(segments.at(-1)!.slice(0, 20)) - 1);
+});
+
+test('a damaged block header in a closed segment: the records after it keep their offsets (counted from the next segment)', async (t) => {
+  const dir = tempDir(t);
+  const segments = await writeLog(dir);
+  const second = join(dir, segments[1]);
+  const firstOfSecond = Number(segments[1].slice(0, 20));
+  const [b1] = blocks(second);
+  flip(second, b1); // the first block's magic
+  const repaired = open(dir, { repair: true });
+  t.after(() => repaired.close());
+  assert.match(repaired.repairs[0], new RegExp(`holding 1 record\\(s\\), offsets ${firstOfSecond}…${firstOfSecond}`));
+  const taken = repaired.take();
+  assert.deepEqual(offsetsOf(taken.readings), Array.from({ length: 20 }, (_, i) => i + 1).filter((i) => i !== firstOfSecond));
+});
+
+test('recovery replays a backlog in bounded chunks, each cut ending where the next starts', async (t) => {
+  const dir = tempDir(t);
+  const N = REPLAY_CHUNK + 5000;
+  const log = open(dir, { segmentBytes: 1 << 20 });
+  for (let i = 1; i <= N; i++) {
+    log.appendReading(reading(i));
+    if (i % 1000 === 0) await log.drain(); // blocks of 1,000 records: a chunk is whole blocks
+  }
+  await log.drain();
+  await log.close();
+  const again = open(dir, { segmentBytes: 1 << 20 }, 1000);
+  t.after(() => again.close());
+  assert.equal(again.backlog, N - 1000);
+  const first = again.take();
+  assert.ok(first.readings.length >= REPLAY_CHUNK && first.readings.length < REPLAY_CHUNK + 1000, `${first.readings.length}`);
+  assert.equal(first.readings[0].seq, 1001);
+  assert.equal(first.lastOffset, first.readings.at(-1)!.seq);
+  const second = again.take();
+  assert.equal(second.readings[0].seq, first.lastOffset + 1);
+  assert.equal(second.lastOffset, N);
+  assert.equal(again.backlog, 0);
+  again.appendReading(reading(N + 1));
+  await again.drain();
+  assert.deepEqual(offsetsOf(again.take().readings), [N + 1]);
+});
