@@ -153,7 +153,7 @@ export function formatSummary(s: Summary): string {
   return [
     `simulator ${s.ok ? 'finished' : 'finished WITH LOSSES'}`,
     `  devices        ${s.devices}`,
-    `  target         ${s.url ?? '(file only)'}${s.url ? ` via ${s.transport}, QoS ${s.qos}, ${s.connections} connection(s)` : ''}`,
+    `  target         ${s.connections === 0 ? '(file only)' : `${s.url ?? "the connection strings' HostName"} via ${s.transport}, QoS ${s.qos}, ${s.connections} connection(s)`}`,
     `  generated      ${s.generated}`,
     `  sent           ${s.sent}  (${s.messages} messages, ${s.badSent} malformed)`,
     `  acknowledged   ${s.acknowledged}`,
