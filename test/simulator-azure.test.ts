@@ -259,6 +259,7 @@ test('azure transport: a desired setpoint reaches the simulated thermostat, is a
 
   const before = await average(app.httpUrl, id, appliedAt - 120_000, appliedAt);
   const after = await average(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
+  t.diagnostic(`setpoint ${target} °C: before ${before.avg.toFixed(2)} °C (${before.n} readings), 1–2 simulated min after ${after.avg.toFixed(2)} °C (${after.n})`);
   // Tolerance: half the hysteresis band (≤ 0.5 °C) + calibration offset (≤ 0.3 °C) + noise and quantisation.
   assert.ok(Math.abs(after.avg - target) <= 1, `after: ${after.avg.toFixed(2)} °C over ${after.n} readings, setpoint ${target}`);
   assert.ok(target - before.avg >= 3, `before: ${before.avg.toFixed(2)} °C over ${before.n} readings, setpoint ${target}`);
