@@ -13,7 +13,8 @@ import { transports } from './transport.ts';
 const HELP = `Usage: npm run simulate -- [options]
        node --import tsx simulator/cli.ts [options]
 
-Simulates a fleet of thermostats publishing readings to devices/{deviceId}/telemetry.
+Simulates a fleet of thermostats publishing readings to devices/{deviceId}/telemetry (--transport mqtt),
+or as Azure IoT SDK devices to devices/{deviceId}/messages/events/ (--transport azure).
 
 Fleet and rate
   --devices N             number of devices (ids thermostat-0001…)            default ${DEFAULTS.devices}
@@ -31,6 +32,7 @@ Simulated time
 
 Output
   --url URL               broker, mqtt://host:1883 (also mqtts://, ws://, wss://); without it nothing is published
+                          (except with --transport azure)
   --out FILE.jsonl        write every generated reading as a JSON line {deviceId, ts, temperature, humidity, seq}.
                           Without --url the run is not paced: it generates as fast as it can
                           (timestamps are the same as a paced run's) and needs --count or --duration
@@ -47,6 +49,16 @@ Transport
   --connect-timeout S     seconds to wait for every connection                 default ${DEFAULTS.connectTimeout}
   --drain-timeout S       seconds to wait for outstanding acks at the end      default ${DEFAULTS.drainTimeout}
   --username U, --password P
+
+Azure IoT Hub transport (--transport azure: one azure-iot-device SDK client per device, SAS auth, QoS 1,
+a messageId on every message, the twin's desired setpoint applied to the model and reported back)
+  --registry URL          server base URL, http://host:8080: its registry creates the devices that are
+                          missing and gives their connection strings
+  --connection-strings F  file of connection strings (one per line, or JSON); the devices are the file's
+  --api-token T           bearer token for --registry (the server's http.apiToken)
+  --ca FILE.pem           CA to trust for TLS (the server's data/tls/ca.pem); or NODE_EXTRA_CA_CERTS
+  --url URL               optional: default MQTT over TLS to the connection string's HostName;
+                          mqtts://host:port, mqtt://host:port (no TLS), ws://host:8080 or wss:// (WebSocket)
 
 Anomalies (in the readings; recorded in --truth)
   --anomalies A           random anomalies per device per simulated hour       default ${DEFAULTS.anomalies}
@@ -69,6 +81,7 @@ const STRING_OPTIONS = [
   'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
+  'connection-strings', 'registry', 'api-token', 'ca',
 ] as const;
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
@@ -127,6 +140,10 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     badFraction: n('bad-fraction'),
     username: s('username'),
     password: s('password'),
+    connectionStrings: s('connection-strings'),
+    registry: s('registry'),
+    apiToken: s('api-token'),
+    ca: s('ca'),
   };
 }
 
@@ -136,7 +153,7 @@ export function formatSummary(s: Summary): string {
   return [
     `simulator ${s.ok ? 'finished' : 'finished WITH LOSSES'}`,
     `  devices        ${s.devices}`,
-    `  target         ${s.url ?? '(file only)'}${s.url ? ` via ${s.transport}, QoS ${s.qos}, ${s.connections} connection(s)` : ''}`,
+    `  target         ${s.connections === 0 ? '(file only)' : `${s.url ?? "the connection strings' HostName"} via ${s.transport}, QoS ${s.qos}, ${s.connections} connection(s)`}`,
     `  generated      ${s.generated}`,
     `  sent           ${s.sent}  (${s.messages} messages, ${s.badSent} malformed)`,
     `  acknowledged   ${s.acknowledged}`,

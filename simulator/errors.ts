@@ -6,6 +6,8 @@ export const ErrorCodes = {
   SIM_INVALID_SCENARIO: 'SIM_INVALID_SCENARIO',
   /** Not every connection reached the broker within the connect timeout. CLI exit code 1. */
   SIM_CONNECT_FAILED: 'SIM_CONNECT_FAILED',
+  /** The azure transport cannot list or create its devices in the registry (--registry). CLI exit code 1. */
+  SIM_REGISTRY_FAILED: 'SIM_REGISTRY_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -48,6 +48,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     badFraction: o.badFraction,
   });
   let source: Source | undefined;
+  let onSourceCreated: (s: Source) => void = () => {};
+  const sourceCreated = new Promise<Source>((resolve) => (onSourceCreated = resolve));
   let transport: Transport | undefined;
   let stopping = false;
   let running = false;
@@ -256,7 +258,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
       if (running) throw new Error('fleet is already running');
       running = true;
       startedAt = now();
-      if (o.url !== undefined) {
+      if (o.publishes) {
         const factory = transports[o.transport];
         if (factory === undefined) throw new Error(`unknown transport ${o.transport}`);
         transport = factory({
@@ -269,6 +271,10 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
           clientIdPrefix: o.clientIdPrefix,
           username: o.username,
           password: o.password,
+          azure: { connectionStrings: o.connectionStrings, registry: o.registry, apiToken: o.apiToken, ca: o.ca },
+          // Twin setpoints arrive while running: the model holds them from the next slot on.
+          // (A setpoint already desired when the device connects waits for the source, created once all are up.)
+          onSetpoint: async (deviceId, setpoint) => (source ?? (await sourceCreated)).hold(deviceId, setpoint),
         });
         try {
           await transport.connect();
@@ -301,6 +307,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
             truth?.write(`${JSON.stringify(record)}\n`);
           },
         });
+        onSourceCreated(source);
         if (stopping) genEndMs = 0;
         else if (paced) await runPaced(source);
         else await runFast(source);
@@ -319,7 +326,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
         transport: o.transport,
         url: o.url,
         qos: o.qos,
-        connections: transport === undefined ? 0 : Math.min(o.connections, o.deviceIds.length),
+        connections: transport === undefined ? 0 : o.transport === 'azure' ? o.deviceIds.length : Math.min(o.connections, o.deviceIds.length),
         generated: counters.generated,
         sent: counters.sent,
         acknowledged: counters.acknowledged,

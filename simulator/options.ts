@@ -7,6 +7,7 @@ import { invalidOption } from './errors.ts';
 import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds } from './reading.ts';
 import { loadScenario, validateScenario, type Scenario } from './scenario.ts';
 import { transports } from './transport.ts';
+import { loadConnectionStrings } from './transports/azure-credentials.ts';
 
 export interface FleetOptions {
   /** Broker URL (mqtt://, mqtts://, ws://, wss://). Without it nothing is published. */
@@ -62,6 +63,14 @@ export interface FleetOptions {
   password?: string;
   /** Client id prefix for shared connections; default "thermostream-sim-<pid>-". */
   clientIdPrefix?: string;
+  /** azure: file of device connection strings (one per line, or JSON); the devices are the file's. */
+  connectionStrings?: string;
+  /** azure: server base URL (http://host:port) whose registry creates or lists the devices. */
+  registry?: string;
+  /** azure: bearer token for the registry (the server's http.apiToken). */
+  apiToken?: string;
+  /** azure: PEM file of the CA to trust (the server's generated data/tls/ca.pem). */
+  ca?: string;
 }
 
 export interface ResolvedOptions {
@@ -94,6 +103,13 @@ export interface ResolvedOptions {
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly clientIdPrefix: string;
+  /** azure: connection strings by device id (from --connection-strings). */
+  readonly connectionStrings: ReadonlyMap<string, string> | undefined;
+  readonly registry: string | undefined;
+  readonly apiToken: string | undefined;
+  readonly ca: string | undefined;
+  /** True when readings are published (a URL, or the azure transport, which can dial its connection strings). */
+  readonly publishes: boolean;
 }
 
 export const DEFAULTS = {
@@ -130,9 +146,27 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   if (url !== undefined && !/^(mqtts?|tcp|ssl|wss?):\/\/[^/]/.test(url)) {
     throw invalidOption('url', url, 'mqtt://host:port, mqtts://, ws:// or wss://');
   }
-  const devices = num('devices', o.devices ?? DEFAULTS.devices, (x) => int(x) && x >= 1 && x <= 1_000_000, 'an integer from 1 to 1000000');
+  const azure = transport === 'azure';
+  if (!azure) {
+    for (const [name, v] of [['connection-strings', o.connectionStrings], ['registry', o.registry], ['ca', o.ca], ['api-token', o.apiToken]] as const) {
+      if (v !== undefined) throw invalidOption(name, v, 'only with --transport azure');
+    }
+  }
+  if (azure && (o.connectionStrings === undefined) === (o.registry === undefined)) {
+    throw invalidOption('registry', o.registry, 'with --transport azure: either --connection-strings FILE or --registry http://host:port (one of them)');
+  }
+  if (o.registry !== undefined && !/^https?:\/\/[^/]/.test(o.registry)) {
+    throw invalidOption('registry', o.registry, 'the server\'s HTTP base URL, http://host:port');
+  }
+  const connectionStrings = o.connectionStrings === undefined ? undefined : loadConnectionStrings(o.connectionStrings);
+  const devices = num(
+    'devices',
+    o.devices ?? connectionStrings?.size ?? DEFAULTS.devices,
+    (x) => int(x) && x >= 1 && x <= (connectionStrings?.size ?? 1_000_000),
+    connectionStrings === undefined ? 'an integer from 1 to 1000000' : `an integer from 1 to ${connectionStrings.size} (the connection strings in the file)`,
+  );
   const prefix = o.devicePrefix ?? DEFAULTS.devicePrefix;
-  const ids = defaultDeviceIds(prefix, devices);
+  const ids = connectionStrings === undefined ? defaultDeviceIds(prefix, devices) : [...connectionStrings.keys()].slice(0, devices);
   if (!ids.every((id) => DEVICE_ID_PATTERN.test(id))) {
     throw invalidOption('device-prefix', prefix, 'characters A-Z a-z 0-9 . _ : - only, ids at most 128 long');
   }
@@ -152,7 +186,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   if (speedup > 1 && total === Infinity && startMs === undefined) {
     throw invalidOption('speedup', speedup, 'with --duration or --count (an endless live run cannot run ahead of the clock)');
   }
-  const qos = num('qos', o.qos ?? DEFAULTS.qos, (x) => x === 0 || x === 1, '0 or 1') as 0 | 1;
+  const qos = num('qos', o.qos ?? DEFAULTS.qos, (x) => (azure ? x === 1 : x === 0 || x === 1), azure ? '1 with --transport azure (the SDK sends QoS 1)' : '0 or 1') as 0 | 1;
   const batchSize = num('batch-size', o.batchSize ?? DEFAULTS.batchSize, (x) => int(x) && x >= 1 && x <= 10_000, 'an integer from 1 to 10000');
   const connections = num(
     'connections',
@@ -174,10 +208,14 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   }
   const maxDelay = num('max-delay', o.maxDelay ?? DEFAULTS.maxDelay, (x) => x >= 0, 'seconds >= 0');
 
-  if (url === undefined && o.out === undefined) {
+  if (azure && (o.badFraction ?? 0) > 0) {
+    throw invalidOption('bad-fraction', o.badFraction, '0 with --transport azure (the SDK chooses the topic)');
+  }
+  const publishes = url !== undefined || azure;
+  if (!publishes && o.out === undefined) {
     throw invalidOption('url', url, 'a broker URL, or --out to only write readings to a file');
   }
-  if (url === undefined && total === Infinity) {
+  if (!publishes && total === Infinity) {
     throw invalidOption('out', o.out, 'with --count or --duration when there is no --url (the run must end)');
   }
 
@@ -210,5 +248,10 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     username: o.username,
     password: o.password,
     clientIdPrefix: o.clientIdPrefix ?? `thermostream-sim-${process.pid}-`,
+    connectionStrings,
+    registry: o.registry,
+    apiToken: o.apiToken,
+    ca: o.ca,
+    publishes,
   });
 }

@@ -37,6 +37,11 @@ export interface Source {
   readonly anomalies: Readonly<Record<AnomalyType, number>>;
   /** Closes active anomalies (writing their ground truth). */
   finish(): void;
+  /**
+   * Holds a device's model at `setpoint` °C (a remote setpoint) from the next slot on; returns that slot's simulated
+   * time (epoch ms), when it takes effect. False for an unknown device.
+   */
+  hold(deviceId: string, setpoint: number): number | false;
 }
 
 interface Device {
@@ -63,6 +68,7 @@ export function createSource(o: SourceOptions): Source {
     }),
     seq: 0,
   }));
+  const byId = new Map(devices.map((d) => [d.id, d]));
   let position = 0;
   let lastSample: Sample | undefined;
   const simMsPerSlot = (1000 * o.speedup) / o.rate;
@@ -91,6 +97,12 @@ export function createSource(o: SourceOptions): Source {
     anomalies: counts,
     finish() {
       for (const d of devices) d.anomalies.finish();
+    },
+    hold(deviceId, setpoint) {
+      const device = byId.get(deviceId);
+      if (device === undefined) return false;
+      device.model.hold(setpoint);
+      return o.startMs + Math.floor(position * simMsPerSlot);
     },
   };
 }

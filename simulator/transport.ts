@@ -1,8 +1,9 @@
 /**
  * Transports behind one interface, looked up by name (like MQTT.js's protocol map).
- * `mqtt` publishes plain topics with mqtt.js. An `azure` transport (one azure-iot-device Client per device, Azure IoT
- * Hub topic dialect) plugs in here later: add its factory to `transports` and nothing else changes.
+ * `mqtt` publishes plain topics with mqtt.js; `azure` runs one unmodified azure-iot-device Client per device (IoT Hub
+ * dialect, SAS authentication, device twin).
  */
+import { createAzureTransport } from './transports/azure.ts';
 import { createMqttTransport } from './transports/mqtt.ts';
 
 /** One publish: the transport chooses the topic from deviceId unless `topic` overrides it. */
@@ -12,8 +13,21 @@ export interface Message {
   topic?: string;
 }
 
+/** Where the azure transport's devices and trust come from (one of connectionStrings, registry). */
+export interface AzureOptions {
+  /** Connection strings by device id (--connection-strings). */
+  connectionStrings?: ReadonlyMap<string, string>;
+  /** Server base URL whose registry creates or lists the devices (--registry http://host:port). */
+  registry?: string;
+  /** Bearer token for the registry's write routes (--api-token). */
+  apiToken?: string;
+  /** PEM file of the CA to trust for TLS (--ca); NODE_EXTRA_CA_CERTS works too. */
+  ca?: string;
+}
+
 export interface TransportOptions {
-  url: string;
+  /** Broker URL. Optional for azure (it dials the connection string's HostName over TLS by default). */
+  url: string | undefined;
   qos: 0 | 1;
   deviceIds: readonly string[];
   /** Number of connections; devices are shared round-robin. Equal to the device count = one per device. */
@@ -25,6 +39,12 @@ export interface TransportOptions {
   clientIdPrefix: string;
   username?: string;
   password?: string;
+  azure?: AzureOptions;
+  /**
+   * A device was told a new setpoint (azure: the twin's desired `setpoint`, °C). Resolves to the simulated time (epoch
+   * ms) from which the model holds it, or false if the device is not simulated.
+   */
+  onSetpoint?: (deviceId: string, setpoint: number) => Promise<number | false>;
 }
 
 export interface TransportStats {
@@ -57,4 +77,5 @@ export type TransportFactory = (options: TransportOptions) => Transport;
 
 export const transports: Readonly<Record<string, TransportFactory>> = {
   mqtt: createMqttTransport,
+  azure: createAzureTransport,
 };

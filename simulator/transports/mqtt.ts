@@ -28,8 +28,9 @@ export function createMqttTransport(o: TransportOptions): Transport {
   let closing = false;
   const perDevice = o.connections >= o.deviceIds.length;
 
+  const url = o.url ?? '';
   function open(clientId: string): Connection {
-    const client = mqtt.connect(o.url, {
+    const client = mqtt.connect(url, {
       clientId,
       protocolVersion: 4,
       clean: true,
@@ -82,7 +83,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
           reject(
             new SimulatorError(
               ErrorCodes.SIM_CONNECT_FAILED,
-              `cannot connect to ${o.url}: ${pending} of ${connections.length} connections not up after ${o.connectTimeoutMs} ms${detail}`,
+              `cannot connect to ${url}: ${pending} of ${connections.length} connections not up after ${o.connectTimeoutMs} ms${detail}`,
             ),
           );
         }, o.connectTimeoutMs);

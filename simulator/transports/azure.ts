@@ -1,0 +1,203 @@
+/**
+ * Azure IoT Hub transport: one unmodified azure-iot-device Client per device (`Client.fromConnectionString(cs, Mqtt)`),
+ * authenticated with its SAS key, publishing with the SDK's sendEvent (QoS 1, the SDK's retry policy resends on
+ * failure) and listening to its twin's desired `setpoint`.
+ *
+ * Where it dials: without a URL, the connection string's HostName over MQTT-TLS (the SDK's default). With one, the
+ * SDK's own transport class is pointed at it: mqtts://host:port (Mqtt), mqtt://host:port (Mqtt without TLS),
+ * ws://host:port[/path] or wss:// (MqttWs; the path defaults to /$iothub/websocket). The SAS token still names the
+ * HostName of the connection string.
+ *
+ * Every message carries a messageId derived from its content (`{deviceId}-{seq}`, `{deviceId}-{first}-{last}` for a
+ * batch), so a resend, by the SDK or an injected duplicate, has the same $.mid and the server counts it once.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import { ErrorCodes, SimulatorError } from '../errors.ts';
+import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
+import { registryConnectionStrings } from './azure-credentials.ts';
+
+// CommonJS packages whose named exports Node cannot detect: take them off the default export.
+const { Client, Message: SdkMessage } = device;
+const { Mqtt, MqttWs } = deviceMqtt;
+type DeviceClient = InstanceType<typeof Client>;
+type TransportCtor = typeof Mqtt;
+
+/** Opens at a time (each is a TLS handshake, a CONNECT and a twin GET). */
+const OPEN_CONCURRENCY = 16;
+const CLOSE_TIMEOUT_MS = 3000;
+/** Setpoints the thermostat accepts, °C (the dashboard's range). */
+export const SETPOINT_MIN = 5;
+export const SETPOINT_MAX = 35;
+
+interface SimDevice {
+  id: string;
+  client: DeviceClient;
+  inFlight: number;
+  up: boolean;
+  everUp: boolean;
+  /** $version of the last desired properties handled. */
+  desiredVersion: number;
+}
+
+/** The SDK transport class for a URL: its own Mqtt/MqttWs, with the broker URI replaced when a URL is given. */
+export function sdkTransport(url: string | undefined): TransportCtor {
+  if (url === undefined) return Mqtt;
+  const u = new URL(url);
+  const ws = u.protocol === 'ws:' || u.protocol === 'wss:';
+  if (ws && (u.pathname === '' || u.pathname === '/')) u.pathname = '/$iothub/websocket';
+  const uri = ws ? u.href : `${u.protocol === 'tcp:' ? 'mqtt:' : u.protocol === 'ssl:' ? 'mqtts:' : u.protocol}//${u.host}`;
+  const Base: any = ws ? MqttWs : Mqtt;
+  // The SDK builds its broker URI in _getBaseTransportConfig (mqtts://{HostName} or wss://{HostName}:443/…).
+  class Dialing extends Base {
+    _getBaseTransportConfig(credentials: unknown) {
+      const config = super._getBaseTransportConfig(credentials);
+      config.uri = uri;
+      return config;
+    }
+  }
+  return Dialing as unknown as TransportCtor;
+}
+
+/** `{deviceId}-{seq}` (or `-{first}-{last}` for a batch) from the payload; a content hash for one without seqs. */
+export function messageIdOf(deviceId: string, body: string): string {
+  const first = /"seq":(\d+)/.exec(body);
+  if (first === null) return `${deviceId}-${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
+  const last = body.lastIndexOf('"seq":');
+  const lastSeq = /^"seq":(\d+)/.exec(body.slice(last))?.[1];
+  return lastSeq === undefined || lastSeq === first[1] ? `${deviceId}-${first[1]}` : `${deviceId}-${first[1]}-${lastSeq}`;
+}
+
+export function createAzureTransport(o: TransportOptions): Transport {
+  const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };
+  const devices = new Map<string, SimDevice>();
+  const sdk = sdkTransport(o.url);
+  let inFlight = 0;
+  let closing = false;
+  const fail = (error: unknown) => {
+    stats.lastError = (error as Error)?.message ?? String(error);
+  };
+
+  function report(_d: SimDevice, patch: Record<string, unknown>, twin: any): void {
+    twin.properties.reported.update(patch, (error?: Error) => {
+      if (error) fail(error);
+    });
+  }
+
+  /** The twin's desired properties (the whole set first, then each patch): a `setpoint` is applied and acknowledged. */
+  function onDesired(d: SimDevice, twin: any, desired: Record<string, unknown>): void {
+    const version = typeof desired.$version === 'number' ? desired.$version : 0;
+    if (version !== 0 && version <= d.desiredVersion) return;
+    d.desiredVersion = version;
+    if (!Object.hasOwn(desired, 'setpoint') || desired.setpoint === null) return;
+    const value = desired.setpoint;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < SETPOINT_MIN || value > SETPOINT_MAX) {
+      const error = `setpoint must be a number of °C from ${SETPOINT_MIN} to ${SETPOINT_MAX}, got ${JSON.stringify(value)}`;
+      report(d, { setpointError: error }, twin);
+      return;
+    }
+    o.onSetpoint?.(d.id, value).then((at) => {
+      if (at !== false && !closing) report(d, { setpoint: value, setpointAppliedAt: new Date(at).toISOString(), setpointError: null }, twin);
+    }, fail);
+  }
+
+  async function open(d: SimDevice, ca: string | undefined): Promise<void> {
+    if (ca !== undefined) await d.client.setOptions({ ca });
+    await d.client.open();
+    const twin: any = await d.client.getTwin();
+    twin.on('properties.desired', (desired: Record<string, unknown>) => onDesired(d, twin, desired));
+  }
+
+  function watch(d: SimDevice): void {
+    d.client.on('connect', () => {
+      if (d.everUp) stats.reconnects++;
+      if (!d.up) stats.connected++;
+      d.up = d.everUp = true;
+    });
+    d.client.on('disconnect', (result: any) => {
+      if (d.up) stats.connected--;
+      d.up = false;
+      stats.connectionErrors++;
+      if (result?.reason) fail(result.reason);
+    });
+    d.client.on('error', (error: Error) => {
+      stats.connectionErrors++;
+      fail(error);
+    });
+  }
+
+  return {
+    async connect() {
+      const deadline = Date.now() + o.connectTimeoutMs;
+      const az = o.azure ?? {};
+      const ca = az.ca === undefined ? undefined : readFileSync(az.ca, 'utf8');
+      const strings = az.connectionStrings ?? (az.registry !== undefined ? await registryConnectionStrings(az.registry, az.apiToken, o.deviceIds) : new Map());
+      for (const id of o.deviceIds) {
+        const cs = strings.get(id);
+        if (cs === undefined) throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `no connection string for device ${id}`);
+        const d: SimDevice = { id, client: Client.fromConnectionString(cs, sdk), inFlight: 0, up: false, everUp: false, desiredVersion: 0 };
+        watch(d);
+        devices.set(id, d);
+      }
+      const queue = [...devices.values()];
+      let opened = 0;
+      const worker = async () => {
+        for (let d = queue.shift(); d !== undefined && !closing; d = queue.shift()) {
+          await open(d, ca);
+          opened++;
+        }
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${devices.size - opened} of ${devices.size} devices not connected after ${o.connectTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+      });
+      try {
+        await Promise.race([Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, devices.size) }, worker)), timeout]);
+      } catch (error) {
+        const detail = stats.lastError !== undefined && stats.lastError !== (error as Error).message ? ` (${stats.lastError})` : '';
+        const where = o.url ?? 'the connection strings\' HostName';
+        throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `cannot connect to ${where}: ${(error as Error).message}${detail}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    send(message: Message, done: (error?: Error) => void): boolean {
+      const d = devices.get(message.deviceId);
+      if (d === undefined || closing || d.inFlight >= o.maxInFlight) return false;
+      d.inFlight++;
+      inFlight++;
+      const m = new SdkMessage(message.body);
+      m.messageId = messageIdOf(message.deviceId, message.body);
+      m.contentType = 'application/json';
+      m.contentEncoding = 'utf-8';
+      d.client.sendEvent(m, (error?: Error) => {
+        d.inFlight--;
+        inFlight--;
+        done(error ?? undefined);
+      });
+      return true;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    stats,
+    async close() {
+      closing = true;
+      await Promise.all(
+        [...devices.values()].map(
+          (d) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+              d.client.close().then(
+                () => (clearTimeout(timer), resolve()),
+                () => (clearTimeout(timer), resolve()),
+              );
+            }),
+        ),
+      );
+      stats.connected = 0;
+    },
+  };
+}

@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createFleet } from '../simulator/index.ts';
+import { createThermostat, deviceParams } from '../simulator/model.ts';
+import { getJson, tempDir, waitFor } from './helpers.ts';
+import { request, startSecureServer } from './iothub-helpers.ts';
+import { withTimeout } from './simulator-helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+// Acceptance 6 of issue 10: the azure transport sends a fleet through the SDK, over TLS, to a server with
+// --auth registry; its summary matches the server's counts; a resend (same messageId and seq) is counted once.
+test('azure transport: 10 devices × 20 readings over MQTT-TLS with registry auth; summary = server counts; resends counted once', { timeout: 90_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  const args = ['--transport', 'azure', '--registry', app.httpUrl, '--ca', app.caFile!, '--devices', '10', '--count', '200'];
+  args.push('--rate', '100', '--seed', '4', '--duplicate-fraction', '0.05', '--json', '--quiet');
+  const run = await runCli(args);
+  assert.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(run.stdout);
+  const dups = summary.injected.duplicate;
+  assert.ok(dups > 0, 'some readings were sent twice');
+  assert.deepEqual(
+    { ok: summary.ok, transport: summary.transport, devices: summary.devices, connections: summary.connections, qos: summary.qos },
+    { ok: true, transport: 'azure', devices: 10, connections: 10, qos: 1 },
+  );
+  assert.deepEqual({ generated: summary.generated, sent: summary.sent, acknowledged: summary.acknowledged, messages: summary.messages, lost: summary.lost, errors: summary.errors }, {
+    generated: 200,
+    sent: 200 + dups,
+    acknowledged: 200 + dups,
+    messages: 200 + dups,
+    lost: 0,
+    errors: 0,
+  });
+
+  const stats = await waitFor('every message processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records + s.duplicates >= summary.messages && s.backlog === 0 ? s : null;
+  });
+  assert.equal(stats.records, 200);
+  assert.equal(stats.duplicates, dups);
+  assert.deepEqual(stats.rejected, { total: 0, byReason: {} });
+  assert.deepEqual(stats.security.authFailures, { total: 0, byReason: {} });
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices?limit=100`)).body.items;
+  assert.deepEqual(
+    devices.map((d: any) => [d.deviceId, d.readings]).sort(),
+    Array.from({ length: 10 }, (_, i) => [`thermostat-${String(i + 1).padStart(4, '0')}`, 20]),
+  );
+  // The registry holds the devices the simulator created; a second run reuses them.
+  const registered = (await getJson(`${app.httpUrl}/api/v1/registry/devices`)).body.items;
+  assert.equal(registered.length, 10);
+  const again = await runCli(['--transport', 'azure', '--registry', app.httpUrl, '--ca', app.caFile!, '--devices', '10', '--count', '10', '--rate', '100', '--json', '--quiet']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(JSON.parse(again.stdout).acknowledged, 10);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/registry/devices`)).body.items.length, 10);
+});
+
+/**
+ * A TCP relay to `port` (TLS passes through untouched) whose connections the test can cut, and which can hold back
+ * what the server sends (its PUBACKs) while the devices' publishes still reach it.
+ */
+async function relay(t: import('node:test').TestContext, port: number): Promise<{ port: number; cut: () => number; holdReplies: () => void }> {
+  const sockets = new Set<Socket>();
+  const pairs: [Socket, Socket][] = [];
+  const server = createServer((inbound) => {
+    const outbound = netConnect(port, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    pairs.push([inbound, outbound]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    cut: () => {
+      const n = sockets.size / 2;
+      for (const s of sockets) s.destroy();
+      return n;
+    },
+    holdReplies: () => {
+      for (const [inbound, outbound] of pairs) {
+        outbound.unpipe(inbound);
+        outbound.pause();
+      }
+    },
+  };
+}
+
+test('azure transport: connections cut mid-run, the SDK reconnects and resends; every reading is counted once', { timeout: 90_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  const tls = await relay(t, Number(new URL(app.mqttsUrl!).port));
+  const fleet = createFleet({ transport: 'azure', registry: app.httpUrl, ca: app.caFile!, url: `mqtts://127.0.0.1:${tls.port}`, devices: 5, rate: 100, count: 600, seed: 6, drainTimeout: 60 });
+  const done = fleet.run();
+  t.after(() => fleet.stop());
+  await waitFor('readings acknowledged', () => fleet.counters.acknowledged >= 100, 20_000);
+  // PUBACKs held back: the server has these messages, the devices do not know it; then the connections drop.
+  tls.holdReplies();
+  await waitFor('messages waiting for their PUBACK', () => fleet.progress().inFlight >= 20, 20_000);
+  const inFlight = fleet.progress().inFlight;
+  assert.equal(tls.cut(), 5, 'five device connections cut');
+  const summary = await withTimeout(done, 80_000, 'the fleet');
+  assert.deepEqual([summary.generated, summary.sent, summary.acknowledged, summary.lost, summary.errors], [600, 600, 600, 0, 0]);
+  assert.ok(summary.reconnects >= 5, `reconnects ${summary.reconnects}`);
+  const stats = await waitFor('every reading processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records >= 600 && s.backlog === 0 ? s : null;
+  });
+  // Exactly once: a message whose PUBACK the cut lost is sent again with the same messageId and seq.
+  assert.equal(stats.records, 600);
+  assert.ok(stats.duplicates > 0, `some of the ${inFlight} unacknowledged messages were resent: ${stats.duplicates} duplicates`);
+  t.diagnostic(`in flight at the cut: ${inFlight}; resends the server counted as duplicates: ${stats.duplicates}`);
+});
+
+test('azure transport over plain MQTT and MQTT over WebSocket, connection strings from a file, CA from NODE_EXTRA_CA_CERTS', { timeout: 90_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  const dir = tempDir(t);
+  const cs: Record<string, string> = {};
+  for (const id of ['room-a', 'room-b', 'room-c', 'room-d', 'room-e', 'room-f']) {
+    cs[id] = (await request('POST', `${app.httpUrl}/api/v1/registry/devices`, { deviceId: id })).body.connectionString;
+  }
+  // Each run its own devices (the server dedupes by device and seq, and every run starts at seq 1).
+  const lines = join(dir, 'ab.txt');
+  writeFileSync(lines, `# two rooms\n${cs['room-a']}\n\n${cs['room-b']}\n`);
+  const json = join(dir, 'cd.json');
+  writeFileSync(json, JSON.stringify([{ connectionString: cs['room-c'] }, { connectionString: cs['room-d'] }]));
+  const ef = join(dir, 'ef.json');
+  writeFileSync(ef, JSON.stringify([cs['room-e'], cs['room-f']]));
+  const port = new URL(app.httpUrl).port;
+
+  const plain = await runCli(['--transport', 'azure', '--connection-strings', lines, '--url', app.mqttUrl, '--count', '20', '--rate', '100', '--json', '--quiet']);
+  assert.equal(plain.code, 0, plain.stderr);
+  const ws = await runCli(['--transport', 'azure', '--connection-strings', json, '--url', `ws://127.0.0.1:${port}`, '--count', '20', '--rate', '100', '--json', '--quiet']);
+  assert.equal(ws.code, 0, ws.stderr);
+  // TLS with the CA from the environment, not --ca.
+  const tls = await runCli(['--transport', 'azure', '--connection-strings', ef, '--count', '20', '--rate', '100', '--json', '--quiet'], { NODE_EXTRA_CA_CERTS: app.caFile! });
+  assert.equal(tls.code, 0, tls.stderr);
+  for (const run of [plain, ws, tls]) {
+    const s = JSON.parse(run.stdout);
+    assert.deepEqual([s.devices, s.generated, s.acknowledged, s.lost], [2, 20, 20, 0]);
+  }
+  const stats = await waitFor('60 records', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records >= 60 && s.backlog === 0 ? s : null;
+  });
+  assert.equal(stats.records, 60);
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices?limit=100`)).body.items;
+  assert.deepEqual(devices.map((d: any) => [d.deviceId, d.readings]).sort(), ['a', 'b', 'c', 'd', 'e', 'f'].map((x) => [`room-${x}`, 10]));
+  // Every run authenticated with its SAS keys: none refused.
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 0, byReason: {} });
+});
+
+test('azure transport: bad options name what is wrong', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--transport', 'azure', '--count', '1'], /--registry: undefined \(expected with --transport azure: either --connection-strings FILE or --registry/],
+    [['--registry', 'http://127.0.0.1:1', '--url', 'mqtt://127.0.0.1:1'], /--registry: "http:\/\/127.0.0.1:1" \(expected only with --transport azure\)/],
+    [['--transport', 'azure', '--registry', 'localhost:8080'], /--registry: "localhost:8080" \(expected the server's HTTP base URL/],
+    [['--transport', 'azure', '--registry', 'http://x:1', '--qos', '0'], /--qos: 0 \(expected 1 with --transport azure/],
+    [['--transport', 'azure', '--connection-strings', '/nonexistent/cs.txt'], /--connection-strings: "\/nonexistent\/cs.txt" \(expected a readable file/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runCli(args);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.match(run.stderr, message);
+  }
+  const unreachable = await runCli(['--transport', 'azure', '--registry', 'http://127.0.0.1:9', '--count', '1']);
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot reach the registry at http:\/\/127.0.0.1:9\/api\/v1\/registry\/devices/);
+});
+
+test('model: a held setpoint is reached within a simulated minute, heating and cooling, then kept', () => {
+  const params = deviceParams(1, 'thermostat-0001');
+  for (const delta of [5, -5]) {
+    const m = createThermostat(params, 1);
+    const t0 = Date.parse('2026-12-01T12:00:00Z');
+    for (let s = 0; s <= 600; s += 10) m.sample(t0 + s * 1000);
+    const target = params.setpoint + delta;
+    m.hold(target);
+    assert.equal(m.held, target);
+    const at = t0 + 600_000;
+    const after = m.sample(at + 60_000);
+    assert.ok(Math.abs(after.room - target) <= params.hysteresis / 2 + 0.01, `delta ${delta}: room ${after.room} vs ${target} a minute later`);
+    // Kept with hysteresis (heating or cooling) for the next hour.
+    for (let s = 70; s <= 3600; s += 10) {
+      const x = m.sample(at + s * 1000);
+      assert.ok(Math.abs(x.room - target) <= params.hysteresis / 2 + 0.2, `delta ${delta}: room ${x.room} at +${s}s`);
+    }
+  }
+});
+
+/** Count-weighted average temperature of the device's points in [from, to). */
+async function average(base: string, deviceId: string, from: number, to: number): Promise<{ avg: number; n: number }> {
+  const q = `deviceId=${deviceId}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&maxPoints=10000`;
+  const items: any[] = (await getJson(`${base}/api/v1/readings?${q}`)).body.items;
+  let sum = 0;
+  let n = 0;
+  for (const p of items) {
+    sum += p.temperature * p.count;
+    n += p.count;
+  }
+  return { avg: sum / n, n };
+}
+
+// Issue 13: a desired setpoint set over HTTP reaches the simulated device, is acknowledged as a reported property,
+// and the device's readings move to it within a simulated minute.
+test('azure transport: a desired setpoint reaches the simulated thermostat, is acknowledged, and its readings move to it', { timeout: 90_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  // 2 devices at 20 readings/s, 30× speedup: one reading per device every 3 simulated s, a simulated minute in 2 s.
+  const fleet = createFleet({ transport: 'azure', registry: app.httpUrl, ca: app.caFile!, devices: 2, rate: 20, speedup: 30, duration: 40, seed: 5 });
+  const done = fleet.run();
+  t.after(() => fleet.stop());
+  const id = 'thermostat-0001';
+  const twinUrl = `${app.httpUrl}/api/v1/registry/devices/${id}/twin`;
+  // Two simulated minutes of readings at the device's own setpoint first.
+  await waitFor('readings', async () => ((await getJson(`${app.httpUrl}/api/v1/stats`)).body.records >= 80 ? true : null), 20_000);
+  const own = deviceParams(5, id).setpoint;
+  const target = own + 5;
+  const patched = await request('PATCH', twinUrl, { properties: { desired: { setpoint: target } } });
+  assert.equal(patched.status, 200);
+  const reported: any = await waitFor('the acknowledgement', async () => {
+    const r = (await request('GET', twinUrl)).body.properties.reported;
+    return r.setpoint === target ? r : null;
+  });
+  // (setpointError: null in the device's patch deletes a previous error, as JSON merge patch does.)
+  assert.deepEqual(Object.keys(reported).sort(), ['$version', 'setpoint', 'setpointAppliedAt']);
+  const appliedAt = Date.parse(reported.setpointAppliedAt);
+  // Then two more simulated minutes (4 s), and the run stops.
+  await waitFor('two simulated minutes after', async () => {
+    const p = await average(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
+    return p.n >= 15 ? p : null;
+  }, 20_000);
+  fleet.stop();
+  const summary = await withTimeout(done, 30_000, 'the fleet');
+  assert.equal(summary.lost, 0);
+
+  const before = await average(app.httpUrl, id, appliedAt - 120_000, appliedAt);
+  const after = await average(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
+  t.diagnostic(`setpoint ${target} °C: before ${before.avg.toFixed(2)} °C (${before.n} readings), 1–2 simulated min after ${after.avg.toFixed(2)} °C (${after.n})`);
+  // Tolerance: half the hysteresis band (≤ 0.5 °C) + calibration offset (≤ 0.3 °C) + noise and quantisation.
+  assert.ok(Math.abs(after.avg - target) <= 1, `after: ${after.avg.toFixed(2)} °C over ${after.n} readings, setpoint ${target}`);
+  assert.ok(target - before.avg >= 3, `before: ${before.avg.toFixed(2)} °C over ${before.n} readings, setpoint ${target}`);
+  // The other device kept its own setpoint.
+  assert.deepEqual((await request('GET', `${app.httpUrl}/api/v1/registry/devices/thermostat-0002/twin`)).body.properties.reported, { $version: 1 });
+});
