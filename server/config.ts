@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import { gcd } from './engine/windows.ts';
+import type { DetectorConfig } from './engine/detectors/types.ts';
 import { ThermostreamError } from './errors.ts';
 
 export interface WindowSpec {
@@ -33,8 +34,10 @@ export interface Config {
     readonly windowsMs: number;
     readonly deadLettersMs: number;
     readonly lateReadingsMs: number;
+    readonly anomaliesMs: number;
   };
   readonly onlineAfterMs: number;
+  readonly detectors: DetectorConfig;
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */

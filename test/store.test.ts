@@ -8,19 +8,21 @@ import { tempDir } from './helpers.ts';
 
 const window = (start: number, final: boolean): WindowResult => {
   const a = new Aggregate();
-  a.add({ deviceId: 'd', ts: start, temperature: 20, humidity: undefined, seq: undefined, arrival: start }, false);
+  a.add({ deviceId: 'd', ts: start, temperature: 20, humidity: undefined, seq: undefined, arrival: start });
   return { deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, start, end: start + 10_000, final, ...summarize(a) };
 };
 
 function batch(over: Partial<BatchOutput>): BatchOutput {
   return {
     windows: [],
+    anomalies: [],
     devices: [],
     deadLetters: [],
     late: [],
     committedAt: 0,
     checkpoint: { logOffset: 1, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
     panes: { upserts: [], deletes: [] },
+    detectors: [],
     dedupe: [],
     ...over,
   };
@@ -32,7 +34,8 @@ test('a checkpoint comes back exactly: offset, watermark, panes and dedupe state
   t.after(() => store.close());
   assert.equal(store.recover(), null, 'a fresh data dir has no checkpoint');
   const pane = new Aggregate();
-  pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 }, true);
+  pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 });
+  pane.addAnomaly(1);
   const seen = new Uint8Array(128);
   seen[7] = 0b101;
   store.commitBatch(

@@ -1,0 +1,103 @@
+/**
+ * Drift / level shift: a two-sided CUSUM on the device's smoothed signal against its own slow baseline, in units of
+ * its own natural spread. No single reading betrays a slow drift; the sum of the residuals does.
+ *
+ *   fast  = EWMA of the readings (weight 1/8: smooths noise, follows a drift)
+ *   base  = EWMA of the readings with a long memory: max(memoryReadings, memoryMs / interval) readings
+ *   s     = EWMA of |fast − base| with the same memory (the natural spread: HVAC cycles, daily swings), ≥ minScale
+ *   z     = (fast − base) / s;   g⁺ = max(0, g⁺ + z − slack);   g⁻ = max(0, g⁻ − z − slack)
+ *
+ * g > threshold opens a drift anomaly, dated where g last left zero (the CUSUM change-point estimate). The baseline
+ * and spread learn only while g⁺ = g⁻ = 0, so a drift cannot teach the baseline to follow it. The anomaly closes
+ * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
+ * it and the anomaly closed there.
+ */
+import type { Anomaly } from './types.ts';
+
+const FAST_ALPHA = 1 / 8;
+
+export class DriftState {
+  fast = NaN;
+  base = NaN;
+  spread = NaN;
+  /** Readings the baseline has learned from (its EWMA starts as a running mean). */
+  learned = 0;
+  gPos = 0;
+  gNeg = 0;
+  gPosFrom = NaN;
+  gNegFrom = NaN;
+  /** +1 / −1 while a drift up / down is open, 0 otherwise. */
+  alarm = 0;
+  alarmTs = NaN;
+  alarmReadings = 0;
+  lastTs = NaN;
+
+  onReading(
+    deviceId: string, ts: number, x: number, memory: number, slack: number, threshold: number, minScale: number,
+    armed: boolean, out: Anomaly[],
+  ): void {
+    this.fast = this.fast === this.fast ? this.fast + FAST_ALPHA * (x - this.fast) : x;
+    if (this.learned === 0) {
+      this.base = x;
+      this.spread = 0;
+    }
+    const s = Math.max(this.spread, minScale);
+    const z = (this.fast - this.base) / s;
+    if (this.alarm !== 0) {
+      this.alarmReadings++;
+      const back = this.alarm > 0 ? z < slack : z > -slack;
+      if (back || this.alarmReadings > memory) {
+        out.push(this.anomaly(deviceId, this.alarm, z, s, slack, this.lastTs, ts));
+        if (!back) this.base = this.fast; // a new level: learn from it
+        this.alarm = 0;
+        this.gPos = this.gNeg = 0;
+      }
+      this.lastTs = ts;
+      return;
+    }
+    this.lastTs = ts;
+    if (armed) {
+      const gp = this.gPos + z - slack;
+      const gn = this.gNeg - z - slack;
+      if (gp > 0) {
+        if (this.gPos === 0) this.gPosFrom = ts;
+        this.gPos = gp;
+      } else this.gPos = 0;
+      if (gn > 0) {
+        if (this.gNeg === 0) this.gNegFrom = ts;
+        this.gNeg = gn;
+      } else this.gNeg = 0;
+      if (this.gPos > threshold || this.gNeg > threshold) {
+        this.alarm = this.gPos > threshold ? 1 : -1;
+        this.alarmTs = this.alarm > 0 ? this.gPosFrom : this.gNegFrom;
+        this.alarmReadings = 0;
+        out.push(this.anomaly(deviceId, this.alarm, z, s, slack, null, ts));
+        return;
+      }
+      if (this.gPos > 0 || this.gNeg > 0) return; // suspicious: do not learn from it
+    }
+    this.learned++;
+    const a = Math.max(1 / this.learned, 1 / memory);
+    this.base += a * (x - this.base);
+    this.spread += a * (Math.abs(this.fast - this.base) - this.spread);
+  }
+
+  private anomaly(deviceId: string, sign: number, z: number, s: number, slack: number, end: number | null, detectedAt: number): Anomaly {
+    const g = sign > 0 ? this.gPos : this.gNeg;
+    return {
+      deviceId, type: 'drift', ts: this.alarmTs, score: end === null ? g : Math.abs(z), value: this.fast, expected: this.base,
+      threshold: this.base + sign * slack * s, start: this.alarmTs, end, detectedAt,
+    };
+  }
+
+  save(out: number[]): void {
+    out.push(this.fast, this.base, this.spread, this.learned, this.gPos, this.gNeg, this.gPosFrom, this.gNegFrom,
+      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs);
+  }
+
+  load(a: Float64Array, i: number): number {
+    [this.fast, this.base, this.spread, this.learned, this.gPos, this.gNeg, this.gPosFrom, this.gNegFrom,
+      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs] = a.subarray(i, i + 12);
+    return i + 12;
+  }
+}
