@@ -8,7 +8,9 @@
  *   z     = (fast − base) / s;   g⁺ = max(0, g⁺ + z − slack);   g⁻ = max(0, g⁻ − z − slack)
  *
  * g > threshold opens a drift anomaly, dated where g last left zero (the CUSUM change-point estimate). The baseline
- * and spread learn only while g⁺ = g⁻ = 0, so a drift cannot teach the baseline to follow it. The anomaly closes
+ * and spread do not learn while a drift is open, and their memory is long against a drift, so they lag it. It arms
+ * once the baseline has learned from max(warmup, memory / 8) readings (its spread must have seen the device's natural
+ * swings). The anomaly closes
  * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
  * it and the anomaly closed there.
  */
@@ -41,6 +43,11 @@ export class DriftState {
       this.base = x;
       this.spread = 0;
     }
+    if (this.base !== this.base) {
+      // After a gap or a stuck episode the level is unknown: start from here, keep the learned spread.
+      this.base = x;
+      this.fast = x;
+    }
     const s = Math.max(this.spread, minScale);
     const z = (this.fast - this.base) / s;
     if (this.alarm !== 0) {
@@ -56,7 +63,7 @@ export class DriftState {
       return;
     }
     this.lastTs = ts;
-    if (armed) {
+    if (armed && this.learned >= memory / 8) {
       const gp = this.gPos + z - slack;
       const gn = this.gNeg - z - slack;
       if (gp > 0) {
@@ -74,7 +81,6 @@ export class DriftState {
         out.push(this.anomaly(deviceId, this.alarm, z, s, slack, null, ts));
         return;
       }
-      if (this.gPos > 0 || this.gNeg > 0) return; // suspicious: do not learn from it
     }
     this.learned++;
     const a = Math.max(1 / this.learned, 1 / memory);
@@ -88,6 +94,19 @@ export class DriftState {
       deviceId, type: 'drift', ts: this.alarmTs, score: end === null ? g : Math.abs(z), value: this.fast, expected: this.base,
       threshold: this.base + sign * slack * s, start: this.alarmTs, end, detectedAt,
     };
+  }
+
+  /**
+   * The device was silent (dropout) or stuck: the readings before and after may not be comparable, so the level is
+   * learned again from the next reading (the spread is kept). An open drift is closed at its last reading.
+   */
+  rebase(deviceId: string, detectedAt: number, out: Anomaly[]): void {
+    if (this.alarm !== 0) {
+      out.push(this.anomaly(deviceId, this.alarm, 0, this.spread, 0, this.lastTs, detectedAt));
+      this.alarm = 0;
+    }
+    this.gPos = this.gNeg = 0;
+    this.base = NaN;
   }
 
   save(out: number[]): void {

@@ -33,6 +33,9 @@ class DeviceDetectors {
   n = 0;
   lastTs = -Infinity;
   noise = NaN;
+  /** Smallest change seen between consecutive readings (the sensor's resolution): a floor of the noise scale. */
+  resolution = Infinity;
+  lastValue = NaN;
   dirty = false;
   readonly history: History;
   readonly spike = new SpikeState();
@@ -50,7 +53,7 @@ class DeviceDetectors {
   }
 
   save(): Uint8Array {
-    const out: number[] = [STATE_VERSION, this.n, this.lastTs, this.noise, this.history.size, ...this.history.ordered()];
+    const out: number[] = [STATE_VERSION, this.n, this.lastTs, this.noise, this.resolution, this.lastValue, this.history.size, ...this.history.ordered()];
     this.spike.save(out);
     this.rate.save(out);
     this.stuck.save(out);
@@ -63,10 +66,10 @@ class DeviceDetectors {
   load(bytes: Uint8Array): void {
     const a = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     if (a[0] !== STATE_VERSION) throw new Error(`detector state of ${this.deviceId}: unknown version ${a[0]}`);
-    [, this.n, this.lastTs, this.noise] = a;
-    const size = a[4];
-    this.history.load(a.subarray(5, 5 + size));
-    let i = 5 + size;
+    [, this.n, this.lastTs, this.noise, this.resolution, this.lastValue] = a;
+    const size = a[6];
+    this.history.load(a.subarray(7, 7 + size));
+    let i = 7 + size;
     i = this.spike.load(a, i);
     i = this.rate.load(a, i);
     i = this.stuck.load(a, i);
@@ -120,7 +123,11 @@ export class Detectors {
     d.n++;
     const armed = d.n > c.warmupReadings;
     const id = d.deviceId;
-    if (c.dropout.enabled) d.dropout.onReading(id, ts, c.dropout.factor, out);
+    if (c.dropout.enabled) {
+      const wasSilent = d.dropout.openTs === d.dropout.openTs;
+      d.dropout.onReading(id, ts, c.dropout.factor, out);
+      if (wasSilent) d.drift.rebase(id, ts, out);
+    }
 
     // Spike / dip: judge x against the history before x joins it.
     const h = d.history;
@@ -138,7 +145,9 @@ export class Detectors {
         candidate = sp.enabled && Math.abs(z) > sp.sensitivity;
       }
       if (d.spike.pending) {
-        if (!candidate) d.spike.confirm(id, sp.sensitivity, ts, out);
+        // Back: near where the candidate was expected, not merely unremarkable against a median that has moved.
+        const back = !candidate && Math.abs(x - d.spike.median) * 2 < Math.abs(d.spike.value - d.spike.median);
+        if (back) d.spike.confirm(id, sp.sensitivity, ts, out);
         else {
           // The previous candidate did not come back: a step, not a spike. Judge its rate.
           if (c.rate.enabled) d.rate.check(id, d.spike.ts, d.spike.value, sp.sensitivity * d.spike.scale, c.rate.maxPerMinute, armed, ts, out);
@@ -151,10 +160,19 @@ export class Detectors {
         d.noise = d.noise === d.noise ? d.noise + NOISE_ALPHA * (dev - d.noise) : dev;
       }
     }
+    const step = Math.abs(x - d.lastValue);
+    if (step > 1e-9 && step < d.resolution) d.resolution = step;
+    d.lastValue = x;
     h.push(x);
     if (!candidate && c.rate.enabled) d.rate.check(id, ts, x, sp.sensitivity * scale, c.rate.maxPerMinute, armed, ts, out);
-    if (c.stuck.enabled) d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed, out);
-    if (c.drift.enabled && !candidate) {
+    let stuck = false;
+    if (c.stuck.enabled) {
+      const was = d.stuck.flagged;
+      d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed, out);
+      stuck = d.stuck.flagged === 1;
+      if (was === 1 && !stuck) d.drift.rebase(id, ts, out);
+    }
+    if (c.drift.enabled && !candidate && !stuck) {
       const dr = c.drift;
       const interval = d.dropout.interval;
       const memory = interval > 0 ? Math.max(dr.memoryReadings, dr.memoryMs / interval) : dr.memoryReadings;
@@ -165,7 +183,8 @@ export class Detectors {
   private scale(d: DeviceDetectors): number {
     const a = 1.4826 * d.history.mad;
     const b = d.noise === d.noise ? 1.2533 * d.noise : 0;
-    const m = a > b ? a : b;
+    let m = a > b ? a : b;
+    if (d.resolution > m && d.resolution !== Infinity) m = d.resolution;
     return m > this.config.spike.minScale ? m : this.config.spike.minScale;
   }
 

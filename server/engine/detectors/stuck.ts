@@ -1,14 +1,14 @@
 /**
  * Stuck sensor: the device keeps reporting, but the value does not change (within `tolerance`) for longer than is
  * natural for this device. A quantised, slowly changing signal repeats itself now and then, so "longer than
- * natural" is learned: the mean length of the device's runs of equal readings (an EWMA over completed runs), and a
- * run is stuck once it reaches max(minReadings, runFactor × that mean). It is raised once, dated at the first
+ * natural" is learned: the longest of the device's recent runs of equal readings (a maximum over completed runs that
+ * decays by 0.5 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
  * reading of the run, and closed by the first reading that differs.
  */
 import type { Anomaly } from './types.ts';
 
-/** EWMA weight of one completed run in the learned mean run length. */
-const RUN_ALPHA = 1 / 32;
+/** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
+const LONG_RUN_DECAY = 0.995;
 
 export class StuckState {
   runValue = NaN;
@@ -17,12 +17,12 @@ export class StuckState {
   runCount = 0;
   /** 1 while the current run is reported as stuck. */
   flagged = 0;
-  /** Learned mean run length (readings); NaN before the first completed run. */
-  meanRun = NaN;
+  /** Learned longest natural run (readings): a decaying maximum over completed runs; NaN before the first. */
+  longRun = NaN;
   runs = 0;
 
   need(minReadings: number, runFactor: number): number {
-    const learned = this.meanRun === this.meanRun ? Math.ceil(runFactor * this.meanRun) : Infinity;
+    const learned = this.longRun === this.longRun ? Math.ceil(runFactor * this.longRun) : Infinity;
     return Math.max(minReadings, learned);
   }
 
@@ -46,7 +46,8 @@ export class StuckState {
       out.push(this.anomaly(deviceId, this.need(minReadings, runFactor), this.runLast, ts));
     } else if (this.runCount > 0) {
       this.runs++;
-      this.meanRun = this.meanRun === this.meanRun ? this.meanRun + RUN_ALPHA * (this.runCount - this.meanRun) : this.runCount;
+      const decayed = this.longRun === this.longRun ? this.longRun * LONG_RUN_DECAY : 0;
+      this.longRun = this.runCount > decayed ? this.runCount : decayed;
     }
     this.runValue = x;
     this.runStart = ts;
@@ -63,11 +64,11 @@ export class StuckState {
   }
 
   save(out: number[]): void {
-    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.meanRun, this.runs);
+    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs);
   }
 
   load(a: Float64Array, i: number): number {
-    [this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.meanRun, this.runs] = a.subarray(i, i + 7);
+    [this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs] = a.subarray(i, i + 7);
     return i + 7;
   }
 }
