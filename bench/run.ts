@@ -6,6 +6,7 @@
  *   ingest    end-to-end MQTT → ingest → engine throughput: QoS 0, QoS 1 durable, QoS 1 without fsync
  *   baseline  a bare aedes broker keeping per-device sums, against Thermostream, same load generator
  *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
+ *   anomalies detection quality: simulated fleet with anomaly injection over MQTT, scored against its ground truth
  *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
  */
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ const BENCHMARKS: Record<string, string> = {
   ingest: './ingest.ts',
   baseline: './baseline.ts',
   engine: './engine.ts',
+  anomalies: './anomalies.ts',
 };
 const TOOLS: Record<string, string> = {
   profile: './profile.ts',

@@ -143,6 +143,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   }
   if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
   checkWindows((merged as unknown as Config).windows);
+  checkThresholds((merged as unknown as Config).detectors.threshold);
   return deepFreeze(merged) as unknown as Config;
 }
 
@@ -168,6 +169,19 @@ function checkWindows(windows: readonly WindowSpec[]): void {
       );
     }
   });
+}
+
+/** Threshold limits, global and per device (a device may override one side): min must stay below max. */
+function checkThresholds(t: Config['detectors']['threshold']): void {
+  const bad = (key: string, min: number, max: number): never => {
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${key}: min ${min} is not below max ${max}`);
+  };
+  if (!(t.min < t.max)) bad('detectors.threshold', t.min, t.max);
+  for (const [id, own] of Object.entries(t.devices)) {
+    const min = own.min ?? t.min;
+    const max = own.max ?? t.max;
+    if (!(min < max)) bad(`detectors.threshold.devices.${id}`, min, max);
+  }
 }
 
 /** Flags and env vars are text; numbers are parsed where the schema wants an integer, and left as text if they don't parse, so validation names the raw value. */

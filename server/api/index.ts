@@ -9,6 +9,7 @@ import type { Store } from '../store/index.ts';
 import { checkKnown, durationParam, intParam, iso, ParamError, stringParam, timeParam, type Query } from './params.ts';
 import { urlHost } from '../url.ts';
 import { registerDashboard } from './static.ts';
+import { registerAnomalies } from './routes/anomalies.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -110,6 +111,7 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     };
   });
 
+  registerAnomalies(app, { store });
   registerDashboard(app);
   return app;
 }

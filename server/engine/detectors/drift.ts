@@ -32,6 +32,7 @@ export class DriftState {
   alarm = 0;
   alarmTs = NaN;
   alarmReadings = 0;
+  alarmAt = NaN;
   lastTs = NaN;
 
   onReading(
@@ -78,6 +79,7 @@ export class DriftState {
         this.alarm = this.gPos > threshold ? 1 : -1;
         this.alarmTs = this.alarm > 0 ? this.gPosFrom : this.gNegFrom;
         this.alarmReadings = 0;
+        this.alarmAt = ts;
         out.push(this.anomaly(deviceId, this.alarm, z, s, slack, null, ts));
         return;
       }
@@ -92,7 +94,7 @@ export class DriftState {
     const g = sign > 0 ? this.gPos : this.gNeg;
     return {
       deviceId, type: 'drift', ts: this.alarmTs, score: end === null ? g : Math.abs(z), value: this.fast, expected: this.base,
-      threshold: this.base + sign * slack * s, start: this.alarmTs, end, detectedAt,
+      threshold: this.base + sign * slack * s, start: this.alarmTs, end, detectedAt: end === null ? detectedAt : this.alarmAt,
     };
   }
 
@@ -111,12 +113,12 @@ export class DriftState {
 
   save(out: number[]): void {
     out.push(this.fast, this.base, this.spread, this.learned, this.gPos, this.gNeg, this.gPosFrom, this.gNegFrom,
-      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs);
+      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs, this.alarmAt);
   }
 
   load(a: Float64Array, i: number): number {
     [this.fast, this.base, this.spread, this.learned, this.gPos, this.gNeg, this.gPosFrom, this.gNegFrom,
-      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs] = a.subarray(i, i + 12);
-    return i + 12;
+      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs, this.alarmAt] = a.subarray(i, i + 13);
+    return i + 13;
   }
 }

@@ -22,12 +22,13 @@ export class DropoutState {
   /** When the open dropout was due (NaN: none open). */
   openTs = NaN;
   openScore = NaN;
+  openedAt = NaN;
   private readonly scratch = new Float64Array(INTERVALS);
 
   /** A reading at ts (in event-time order). */
   onReading(deviceId: string, ts: number, factor: number, out: Anomaly[]): void {
     if (this.openTs === this.openTs) {
-      out.push(this.anomaly(deviceId, factor, ts, ts));
+      out.push(this.anomaly(deviceId, factor, ts));
       this.openTs = NaN;
     }
     const gap = ts - this.lastTs;
@@ -47,7 +48,8 @@ export class DropoutState {
     if (silent > factor * this.interval && silent > minSilenceMs) {
       this.openTs = this.lastTs + this.interval;
       this.openScore = silent / this.interval;
-      out.push(this.anomaly(deviceId, factor, null, watermark));
+      this.openedAt = watermark;
+      out.push(this.anomaly(deviceId, factor, null));
     }
   }
 
@@ -60,20 +62,20 @@ export class DropoutState {
     this.interval = s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
   }
 
-  private anomaly(deviceId: string, factor: number, end: number | null, detectedAt: number): Anomaly {
+  private anomaly(deviceId: string, factor: number, end: number | null): Anomaly {
     return {
       deviceId, type: 'dropout', ts: this.openTs, score: this.openScore, value: null, expected: this.interval,
-      threshold: factor * this.interval, start: this.openTs, end, detectedAt,
+      threshold: factor * this.interval, start: this.openTs, end, detectedAt: this.openedAt,
     };
   }
 
   save(out: number[]): void {
-    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, ...this.gaps);
+    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt, ...this.gaps);
   }
 
   load(a: Float64Array, i: number): number {
-    [this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore] = a.subarray(i, i + 7);
-    this.gaps.set(a.subarray(i + 7, i + 7 + INTERVALS));
-    return i + 7 + INTERVALS;
+    [this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt] = a.subarray(i, i + 8);
+    this.gaps.set(a.subarray(i + 8, i + 8 + INTERVALS));
+    return i + 8 + INTERVALS;
   }
 }

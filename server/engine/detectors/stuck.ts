@@ -8,7 +8,9 @@
 import type { Anomaly } from './types.ts';
 
 /** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
-const LONG_RUN_DECAY = 0.995;
+const LONG_RUN_DECAY = 0.998;
+/** Completed runs a device needs before a run can be judged stuck (its longest run must mean something). */
+const MIN_RUNS = 10;
 
 export class StuckState {
   runValue = NaN;
@@ -20,6 +22,8 @@ export class StuckState {
   /** Learned longest natural run (readings): a decaying maximum over completed runs; NaN before the first. */
   longRun = NaN;
   runs = 0;
+  /** When the current stuck run was detected. */
+  flaggedAt = NaN;
 
   need(minReadings: number, runFactor: number): number {
     const learned = this.longRun === this.longRun ? Math.ceil(runFactor * this.longRun) : Infinity;
@@ -33,17 +37,18 @@ export class StuckState {
     if (Math.abs(x - this.runValue) <= tolerance) {
       this.runCount++;
       this.runLast = ts;
-      if (this.flagged === 0 && armed) {
+      if (this.flagged === 0 && armed && this.runs >= MIN_RUNS) {
         const need = this.need(minReadings, runFactor);
         if (this.runCount >= need) {
           this.flagged = 1;
-          out.push(this.anomaly(deviceId, need, null, ts));
+          this.flaggedAt = ts;
+          out.push(this.anomaly(deviceId, need, null));
         }
       }
       return;
     }
     if (this.flagged === 1) {
-      out.push(this.anomaly(deviceId, this.need(minReadings, runFactor), this.runLast, ts));
+      out.push(this.anomaly(deviceId, this.need(minReadings, runFactor), this.runLast));
     } else if (this.runCount > 0) {
       this.runs++;
       const decayed = this.longRun === this.longRun ? this.longRun * LONG_RUN_DECAY : 0;
@@ -56,19 +61,19 @@ export class StuckState {
     this.flagged = 0;
   }
 
-  private anomaly(deviceId: string, need: number, end: number | null, detectedAt: number): Anomaly {
+  private anomaly(deviceId: string, need: number, end: number | null): Anomaly {
     return {
       deviceId, type: 'stuck', ts: this.runStart, score: this.runCount / need, value: this.runValue,
-      expected: null, threshold: need, start: this.runStart, end, detectedAt,
+      expected: null, threshold: need, start: this.runStart, end, detectedAt: this.flaggedAt,
     };
   }
 
   save(out: number[]): void {
-    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs);
+    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs, this.flaggedAt);
   }
 
   load(a: Float64Array, i: number): number {
-    [this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs] = a.subarray(i, i + 7);
-    return i + 7;
+    [this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs, this.flaggedAt] = a.subarray(i, i + 8);
+    return i + 8;
   }
 }
