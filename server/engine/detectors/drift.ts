@@ -17,6 +17,7 @@
 import type { Anomaly } from './types.ts';
 
 const FAST_ALPHA = 1 / 8;
+const ARM_FRACTION = Number(process.env.ARMF ?? 8);
 
 export class DriftState {
   fast = NaN;
@@ -64,7 +65,7 @@ export class DriftState {
       return;
     }
     this.lastTs = ts;
-    if (armed && this.learned >= memory / 8) {
+    if (armed && this.learned >= memory / ARM_FRACTION) {
       const gp = this.gPos + z - slack;
       const gn = this.gNeg - z - slack;
       if (gp > 0) {
