@@ -82,7 +82,7 @@ test('a device that returns after a dropout: raised by the watermark when 3 inte
   const { d, out } = run(Array.from({ length: 30 }, (_, i) => calm(i)), every);
   const last = T0 + 29 * every;
   d.tick(last + 3 * every, out); // exactly 3 intervals: not yet
-  assert.deepEqual(out, []);
+  assert.equal(out.length, 0);
   d.tick(last + 3 * every + 1, out);
   d.tick(last + 10 * every, out); // raised once
   out.push(...run([20.1, 20.2], every, { detectors: d, from: 50 }).out);
@@ -96,6 +96,7 @@ test('a device that returns after a dropout: raised by the watermark when 3 inte
 
 test('a slow drift that no single reading betrays is flagged, and closed when the sensor is recalibrated', () => {
   // One reading every 5 s: 2 h of calm readings with a slow ±0.3 °C cycle, then +3 °C over 20 min, then back.
+  // Closed once the smoothed signal (an EWMA of weight 1/8) is back within the slack: a few dozen readings later.
   const every = 5_000;
   const cycle = (i: number) => 20 + 0.3 * Math.sin((2 * Math.PI * i) / 120) + (i % 2) * 0.1;
   const values = Array.from({ length: 1440 + 240 + 200 }, (_, i) => {
@@ -108,7 +109,7 @@ test('a slow drift that no single reading betrays is flagged, and closed when th
   const [open, closed] = brief(drift, every);
   assert.ok(open.start! >= 1440 && open.detected < 1680, `opened ${JSON.stringify(open)}`);
   assert.equal(closed.end === null, false);
-  assert.ok(closed.end! >= 1670 && closed.end! <= 1700, `closed ${JSON.stringify(closed)}`);
+  assert.ok(closed.end! >= 1670 && closed.end! <= 1720, `closed ${JSON.stringify(closed)}`);
   assert.deepEqual(out.filter((a) => a.type !== 'drift' && a.type !== 'rate').map((a) => a.type), [], 'nothing else');
 });
 

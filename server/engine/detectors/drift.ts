@@ -9,7 +9,7 @@
  *
  * g > threshold opens a drift anomaly, dated where g last left zero (the CUSUM change-point estimate). The baseline
  * and spread do not learn while a drift is open, and their memory is long against a drift, so they lag it. It arms
- * once the baseline has learned from max(warmup, memory / 8) readings (its spread must have seen the device's natural
+ * once the baseline has learned from max(warmup, memory / 16) readings (its spread must have seen the device's natural
  * swings). The anomaly closes
  * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
  * it and the anomaly closed there.
@@ -17,7 +17,8 @@
 import type { Anomaly } from './types.ts';
 
 const FAST_ALPHA = 1 / 8;
-const ARM_FRACTION = Number(process.env.ARMF ?? 8);
+/** Drift arms once the baseline has learned from memory / ARM_FRACTION readings. */
+const ARM_FRACTION = 16;
 
 export class DriftState {
   fast = NaN;
