@@ -7,6 +7,7 @@
 import { resolveConfig } from '../server/config.ts';
 import type { Anomaly } from '../server/engine/detectors/index.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
+import { driftArmReadings } from '../server/engine/detectors/drift.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { ANOMALY_TYPES, type TruthRecord } from '../simulator/anomalies.ts';
 import { createSource, deviceIds } from '../simulator/index.ts';
@@ -56,6 +57,9 @@ export function evaluateInProcess(o: EvalOptions): ScoreReport & { readings: num
   const anomalies: Anomaly[] = [];
   const seen = new Map<string, number>();
   const baselineFrom = new Map<string, number>();
+  const driftBaselineFrom = new Map<string, number>();
+  const dr = config.detectors.drift;
+  const driftArm = Math.max(config.detectors.warmupReadings + 1, driftArmReadings(Math.max(dr.memoryReadings, dr.memoryMs / (o.everySec * 1000))));
   let batch: Reading[] = [];
   let batchEnd = startMs + 1000;
   let offset = 0;
@@ -76,13 +80,14 @@ export function evaluateInProcess(o: EvalOptions): ScoreReport & { readings: num
     const k = (seen.get(r.deviceId) ?? 0) + 1;
     seen.set(r.deviceId, k);
     if (k === config.detectors.warmupReadings) baselineFrom.set(r.deviceId, r.ts);
+    if (k === driftArm) driftBaselineFrom.set(r.deviceId, r.ts);
     batch.push({ deviceId: r.deviceId, ts: r.ts, temperature: r.temperature, humidity: r.humidity, seq: r.seq, arrival: r.ts });
     readings++;
     lastTs = r.ts;
   }
   flush(lastTs);
   source.finish();
-  const report = scoreAnomalies(truth, latest(anomalies), { baselineFrom, runEnd: lastTs, marginMs: 3 * o.everySec * 1000 });
+  const report = scoreAnomalies(truth, latest(anomalies), { baselineFrom, driftBaselineFrom, runEnd: lastTs, marginMs: 3 * o.everySec * 1000 });
   return { ...report, readings };
 }
 

@@ -50,6 +50,8 @@ export interface ScoreReport {
 export interface ScoreOptions {
   /** Per device: ts of the reading after which its baseline exists (truth starting earlier is left out). */
   baselineFrom: ReadonlyMap<string, number>;
+  /** Per device, for drift: ts of the reading after which the drift baseline exists (default: baselineFrom). */
+  driftBaselineFrom?: ReadonlyMap<string, number>;
   /** The run's last reading ts: detections made after it are left out. */
   runEnd: number;
   marginMs: number;
@@ -62,7 +64,7 @@ export function scoreAnomalies(truth: readonly TruthRecord[], detections: readon
     const start = Date.parse(t.start);
     const end = Date.parse(t.end);
     if (t.truncated) excluded.truncated++;
-    else if (!(start > (o.baselineFrom.get(t.deviceId) ?? Infinity))) excluded.warmup++;
+    else if (!(start > (((t.type === 'drift' ? o.driftBaselineFrom : undefined) ?? o.baselineFrom).get(t.deviceId) ?? Infinity))) excluded.warmup++;
     else kept.push({ t, start, end, hit: null });
   }
   const dets = detections.filter((d) => d.detectedAt <= o.runEnd);
