@@ -34,13 +34,24 @@ interface Options {
 const DEFAULTS: Options = { devices: 200, minutes: 120, every: 5, speedup: 60, seed: 1, rate: 6 };
 /** Event-time slack for MQTT connections drifting apart: 60 simulated seconds are 1 s of wall time at 60×. */
 const LATENESS_MS = 60_000;
-const START = '2026-11-24T09:00:00Z';
+/**
+ * The simulated run starts at 09:00 UTC (daytime: no night setback, which is a real level shift) on the latest day
+ * that ends the run before now. The model depends on the time of day only, so every day gives the same readings;
+ * a recent day keeps the results inside the store's retention (7 days by default).
+ */
+function startTime(minutes: number, now = Date.now()): string {
+  const DAY = 86_400_000;
+  let t = Math.floor(now / DAY) * DAY + 9 * 3_600_000;
+  while (t + minutes * 60_000 > now) t -= DAY;
+  return new Date(t).toISOString();
+}
 
 export async function runAnomalyBench(o: Options, quiet = false): Promise<ScoreReport & { readings: number; wallMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'thermostream-anomalies-'));
   const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir: join(dir, 'data'), allowedLatenessMs: LATENESS_MS });
   const app = await startThermostream(config);
   const t0 = Date.now();
+  const start = startTime(o.minutes);
   try {
     const truthFile = join(dir, 'truth.jsonl');
     const outFile = join(dir, 'readings.jsonl');
@@ -51,7 +62,7 @@ export async function runAnomalyBench(o: Options, quiet = false): Promise<ScoreR
       rate: (o.devices / o.every) * o.speedup,
       duration: simSeconds / o.speedup,
       speedup: o.speedup,
-      start: START,
+      start,
       seed: o.seed,
       anomalies: o.rate,
       truth: truthFile,
@@ -129,7 +140,7 @@ export async function main(args: string[]): Promise<number> {
     '--rate': (v, x) => (x.rate = positiveInt('--rate', v)),
   });
   console.log(machine());
-  console.log(`anomalies: ${o.devices} devices, one reading per ${o.every} simulated s each, ${o.minutes} simulated minutes at ${o.speedup}×, ${o.rate} anomalies per device per simulated hour, seed ${o.seed}, start ${START}`);
+  console.log(`anomalies: ${o.devices} devices, one reading per ${o.every} simulated s each, ${o.minutes} simulated minutes at ${o.speedup}×, ${o.rate} anomalies per device per simulated hour, seed ${o.seed}, start 09:00 UTC`);
   const r = await runAnomalyBench(o);
   console.log(reportTable(r));
   console.log(`other detections (not in the simulator's truth): ${r.other.map((x) => `${x.type} ${x.detected} (${x.onTruth} on a true anomaly)`).join(', ') || 'none'}`);

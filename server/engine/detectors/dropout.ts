@@ -25,13 +25,22 @@ export class DropoutState {
   openedAt = NaN;
   private readonly scratch = new Float64Array(INTERVALS);
 
-  /** A reading at ts (in event-time order). */
-  onReading(deviceId: string, ts: number, factor: number, out: Anomaly[]): void {
+  /**
+   * A reading at ts (in event-time order) closes an open dropout. A gap the watermark has not reached yet (it trails
+   * event time by the allowed lateness, so a short dropout can end before it is due by the watermark) is raised and
+   * closed by this reading at once, dated the same way.
+   */
+  onReading(deviceId: string, ts: number, factor: number, minSilenceMs: number, armed: boolean, out: Anomaly[]): void {
+    const gap = ts - this.lastTs;
+    if (this.openTs !== this.openTs && armed && gap > factor * this.interval && gap > minSilenceMs) {
+      this.openTs = this.lastTs + this.interval;
+      this.openScore = gap / this.interval;
+      this.openedAt = ts;
+    }
     if (this.openTs === this.openTs) {
       out.push(this.anomaly(deviceId, factor, ts));
       this.openTs = NaN;
     }
-    const gap = ts - this.lastTs;
     if (gap > 0 && !(gap > factor * this.interval)) {
       this.gaps[this.nextGap] = gap;
       this.nextGap = (this.nextGap + 1) % INTERVALS;

@@ -124,9 +124,9 @@ export class Detectors {
     const armed = d.n > c.warmupReadings;
     const id = d.deviceId;
     if (c.dropout.enabled) {
-      const wasSilent = d.dropout.openTs === d.dropout.openTs;
-      d.dropout.onReading(id, ts, c.dropout.factor, out);
-      if (wasSilent) d.drift.rebase(id, ts, out);
+      const before = out.length;
+      d.dropout.onReading(id, ts, c.dropout.factor, c.dropout.minSilenceMs, armed, out);
+      if (out.length > before) d.drift.rebase(id, ts, out); // back from a dropout
     }
 
     // Spike / dip: judge x against the history before x joins it.
@@ -145,8 +145,14 @@ export class Detectors {
         candidate = sp.enabled && Math.abs(z) > sp.sensitivity;
       }
       if (d.spike.pending) {
-        // Back: near where the candidate was expected, not merely unremarkable against a median that has moved.
-        const back = !candidate && Math.abs(x - d.spike.median) * 2 < Math.abs(d.spike.value - d.spike.median);
+        // Back: near where the series was just before the candidate (the last accepted reading, when the candidate
+        // jumped away from it by more than the sensitivity) or near the median it was judged against — not merely unremarkable against a median that has moved since. (After a step the
+        // median is stale for a while: every reading of the new level is a candidate, and a spike among them still
+        // comes back to that level.)
+        const jump = Math.abs(d.spike.value - d.rate.refValue);
+        const back =
+          (jump > sp.sensitivity * d.spike.scale && Math.abs(x - d.rate.refValue) * 2 < jump) ||
+          (!candidate && Math.abs(x - d.spike.median) * 2 < Math.abs(d.spike.value - d.spike.median));
         if (back) d.spike.confirm(id, sp.sensitivity, ts, out);
         else {
           // The previous candidate did not come back: a step, not a spike. Judge its rate.
