@@ -66,3 +66,20 @@ test('retention prunes final windows, dead letters and late readings older than 
   assert.deepEqual(store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
   assert.equal(store.lateCount(), 0);
 });
+
+test('anomalies and detector state commit with the batch; an interval anomaly is one row; --fresh forgets the state, keeps the anomalies', async (t) => {
+  const config = resolveConfig({ dataDir: tempDir(t) });
+  const store = await createStore(config);
+  t.after(() => store.close());
+  const open = { deviceId: 'd', type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 };
+  const spike = { deviceId: 'd', type: 'spike' as const, ts: 2000, score: 9.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: 3000 };
+  store.commitBatch(batch({ anomalies: [open, spike], detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }] }));
+  store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }] }));
+  assert.deepEqual(store.anomalies({ from: -1e15, to: 1e15, limit: 10 }), [spike, { ...open, score: 3, end: 29_000 }]);
+  assert.deepEqual(store.anomalies({ deviceId: 'd', type: 'stuck', from: 0, to: 1500, limit: 10 }).length, 1);
+  assert.deepEqual(store.anomalies({ from: -1e15, to: 1e15, limit: 10, before: { ts: 2000, deviceId: 'd', type: 'spike' } }).map((a) => a.type), ['stuck']);
+  assert.deepEqual(store.recover()!.detectors.map((r) => [r.deviceId, [...r.state]]), [['d', [1, 2, 3, 4, 5, 6, 7, 8]]]);
+  store.resetJob();
+  assert.deepEqual(store.recover()!.detectors, []);
+  assert.equal(store.anomalies({ from: -1e15, to: 1e15, limit: 10 }).length, 2);
+});
