@@ -11,6 +11,8 @@ import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;
 const REFRESH = 4;
+/** Shared by every device (refresh() is synchronous). */
+const scratch = new Float64Array(INTERVALS);
 
 export class DropoutState {
   readonly gaps = new Float64Array(INTERVALS);
@@ -23,7 +25,6 @@ export class DropoutState {
   openTs = NaN;
   openScore = NaN;
   openedAt = NaN;
-  private readonly scratch = new Float64Array(INTERVALS);
 
   /**
    * A reading at ts (in event-time order) closes an open dropout. A gap the watermark has not reached yet (it trails
@@ -64,7 +65,7 @@ export class DropoutState {
 
   private refresh(): void {
     this.sinceRefresh = 0;
-    const s = this.scratch.subarray(0, this.gapCount);
+    const s = scratch.subarray(0, this.gapCount);
     s.set(this.gaps.subarray(0, this.gapCount));
     s.sort();
     const h = s.length >> 1;

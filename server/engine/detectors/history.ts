@@ -12,11 +12,12 @@ export class History {
   private sinceRefresh = REFRESH;
   median = NaN;
   mad = NaN;
-  private readonly scratch: Float64Array;
+  /** Shared by every device's history (refresh() is synchronous): one buffer, not one per device. */
+  private static scratch = new Float64Array(64);
 
   constructor(capacity: number) {
     this.values = new Float64Array(capacity);
-    this.scratch = new Float64Array(capacity);
+    if (History.scratch.length < capacity) History.scratch = new Float64Array(capacity);
   }
 
   push(x: number): void {
@@ -35,7 +36,7 @@ export class History {
     this.sinceRefresh = 0;
     const n = this.size;
     if (n === 0) return;
-    const s = this.scratch.subarray(0, n);
+    const s = History.scratch.subarray(0, n);
     s.set(this.values.subarray(0, n));
     s.sort();
     const med = middle(s);
