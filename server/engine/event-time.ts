@@ -113,6 +113,8 @@ export class EventTimeWindows {
   private wm = -Infinity;
   private delta: PaneDelta = { upserts: [], deletes: [] };
   private moved = false;
+  /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
+  private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -167,9 +169,16 @@ export class EventTimeWindows {
     // else late): its readings advance event time at most to their arrival.
     const progress = t < r.arrival ? t : r.arrival;
     if (progress > this.maxEventTime) this.maxEventTime = progress;
-    for (const s of this.shapes) {
+    let keys = this.byDevice.get(r.deviceId);
+    if (keys === undefined) {
+      keys = this.shapes.map(() => undefined);
+      this.byDevice.set(r.deviceId, keys);
+    }
+    for (let i = 0; i < this.shapes.length; i++) {
+      const s = this.shapes[i];
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
-      s.key(r.deviceId).pane(paneStart(s.shape, t)).add(r);
+      const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
+      k.pane(paneStart(s.shape, t)).add(r);
     }
     return true;
   }
@@ -282,6 +291,10 @@ export class EventTimeWindows {
         this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
       }
     }
-    if (k.panes.size === 0 && k.open.size === 0) s.keys.delete(id);
+    if (k.panes.size === 0 && k.open.size === 0) {
+      s.keys.delete(id);
+      const keys = this.byDevice.get(id);
+      if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
+    }
   }
 }

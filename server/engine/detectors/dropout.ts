@@ -10,7 +10,7 @@
 import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;
-const REFRESH = 4;
+const REFRESH = 16;
 /** Shared by every device (refresh() is synchronous). */
 const scratch = new Float64Array(INTERVALS);
 

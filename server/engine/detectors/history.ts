@@ -3,7 +3,7 @@
  * not free, so the statistics are cached and refreshed every REFRESH readings, or on demand when a reading looks
  * extreme against the cached ones (then it is judged against fresh statistics).
  */
-const REFRESH = 8;
+const REFRESH = 16;
 
 export class History {
   readonly values: Float64Array;
