@@ -72,7 +72,7 @@ export const USAGE = `Usage: thermostream [options]
   --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --demo                   also run a simulated fleet of 20 thermostats
-  --fresh                  discard computed windows and window state (needed after changing the windows)
+  --fresh                  discard computed windows, window and detector state (needed after changing the windows)
   --help                   print this help
 
 Precedence: defaults < --config file < environment < command-line flags.`;

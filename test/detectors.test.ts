@@ -133,3 +133,17 @@ test('devices reporting every second, every 5 minutes and every hour get the sam
   assert.deepEqual(flags[1], flags[0], 'every 5 minutes');
   assert.deepEqual(flags[2], flags[0], 'every hour');
 });
+
+test('detector configuration is validated, errors naming the key and the value', () => {
+  assert.throws(() => resolveConfig({ detectors: { spike: { sensitivity: 0 } } }), /detectors\.spike\.sensitivity = 0: must be > 0/);
+  assert.throws(() => resolveConfig({ detectors: { stuck: { colour: 1 } } }), /unknown key "detectors\.stuck\.colour"/);
+  assert.throws(() => resolveConfig({ detectors: { threshold: { min: 30, max: 10 } } }), /detectors\.threshold: min 30 is not below max 10/);
+  assert.throws(
+    () => resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: 60 } } } } }),
+    /detectors\.threshold\.devices\.freezer-1: min 60 is not below max 50/,
+  );
+  const own = resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: -30, max: -10 } } } } }).detectors;
+  const out: Anomaly[] = [];
+  new Detectors(own).onReading({ deviceId: 'freezer-1', ts: T0, temperature: -5, humidity: undefined, seq: undefined, arrival: T0 }, out);
+  assert.deepEqual(out.map((a) => [a.type, a.threshold]), [['threshold', -10]]);
+});

@@ -69,8 +69,8 @@ export function checkJob(recovered: RecoveredState | null, config: Config, dbFil
   throw new ThermostreamError(
     'TS_ERR_CHECKPOINT_MISMATCH',
     `the checkpoint in ${dbFile} belongs to another job definition: it was ${was}, the configuration now gives ${now}. ` +
-      'Its window state cannot serve the new windows. Restore the previous configuration, or start with --fresh ' +
-      'to discard the computed windows and window state (accepted readings not yet processed are kept and processed).',
+      'Its window and detector state cannot serve the new job. Restore the previous configuration, or start with --fresh ' +
+      'to discard the computed windows, window and detector state (accepted readings not yet processed are kept and processed).',
   );
 }
 
