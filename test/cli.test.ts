@@ -77,7 +77,8 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stdout += d));
   const http = await waitFor('the dashboard URL', () => /dashboard\s+(http:\/\/\S+)\//.exec(stdout)?.[1], 15_000);
-  assert.match(stdout, /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/);
+  // The start-up lines are separate writes to a pipe: under load they can arrive in separate chunks.
+  await waitFor('the MQTT URL', () => /MQTT\s+mqtt:\/\/127\.0\.0\.1:\d+/.test(stdout) && /data\s+\S+/.test(stdout), 5_000);
   assert.ok(stdout.includes(join(dir, 'thermostream.db')));
 
   // The demo fleet's readings show up as fleet-wide windows with their aggregates.
