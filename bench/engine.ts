@@ -5,7 +5,9 @@
  *     keyed by a "device|start" string (the ratio shows what the pane design buys);
  *   - "with SQLite": the job plus the store's commit of each batch (outputs + checkpoint, one transaction).
  *
- *   npm run bench -- engine [--readings N] [--devices N] [--batch N] [--runs N]
+ *   npm run bench -- engine [--readings N] [--devices N] [--batch N] [--runs N] [--windows default|one] [--detectors on|off]
+ *
+ * --windows one: only 10 s / 2 s (the configuration before the analytics step); --detectors off: no anomaly detector.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,16 +16,28 @@ import { resolveConfig } from '../server/config.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
 import type { IngestBatch, Reading } from '../server/ingest/index.ts';
 import { createStore } from '../server/store/index.ts';
-import { fmtInt, fmtRatio, machine, median, parseFlags, positiveInt, reproduce, table } from './harness.ts';
+import { fmtInt, fmtRatio, machine, median, parseFlags, positiveInt, reproduce, table, UsageError } from './harness.ts';
 
 interface Options {
   readings: number;
   devices: number;
   batch: number;
   runs: number;
+  windows: 'default' | 'one';
+  detectors: 'on' | 'off';
 }
 
-const DEFAULTS: Options = { readings: 2_000_000, devices: 1000, batch: 100_000, runs: 5 };
+const DEFAULTS: Options = { readings: 2_000_000, devices: 1000, batch: 100_000, runs: 5, windows: 'default', detectors: 'on' };
+let overrides: Record<string, unknown> = {};
+
+function jobConfig(o: Options): Record<string, unknown> {
+  const c: Record<string, unknown> = {};
+  if (o.windows === 'one') c.windows = [{ lengthMs: 10_000, slideMs: 2_000 }];
+  if (o.detectors === 'off') {
+    c.detectors = Object.fromEntries(['threshold', 'spike', 'stuck', 'drift', 'rate', 'dropout'].map((d) => [d, { enabled: false }]));
+  }
+  return c;
+}
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 /** Readings as ingest hands them to the engine: 100,000 readings per second of event time, devices round-robin. */
@@ -45,7 +59,7 @@ function makeCuts(o: Options): IngestBatch[] {
 }
 
 function runJob(cuts: IngestBatch[]): number {
-  const config = resolveConfig({});
+  const config = resolveConfig(overrides);
   const job = new TelemetryJob(config, T0, null);
   const t = process.hrtime.bigint();
   for (const cut of cuts) job.process(cut, cut.readings.at(-1)!.ts);
@@ -54,7 +68,7 @@ function runJob(cuts: IngestBatch[]): number {
 
 async function runJobWithStore(cuts: IngestBatch[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'thermostream-bench-'));
-  const config = resolveConfig({ dataDir: dir });
+  const config = resolveConfig({ ...overrides, dataDir: dir });
   const store = await createStore(config);
   const job = new TelemetryJob(config, T0, null);
   const t = process.hrtime.bigint();
@@ -94,9 +108,19 @@ export async function main(args: string[]): Promise<number> {
     '--devices': (v, x) => (x.devices = positiveInt('--devices', v)),
     '--batch': (v, x) => (x.batch = positiveInt('--batch', v)),
     '--runs': (v, x) => (x.runs = positiveInt('--runs', v)),
+    '--windows': (v, x) => {
+      if (v !== 'default' && v !== 'one') throw new UsageError(`--windows must be default or one, got ${JSON.stringify(v)}`);
+      x.windows = v;
+    },
+    '--detectors': (v, x) => {
+      if (v !== 'on' && v !== 'off') throw new UsageError(`--detectors must be on or off, got ${JSON.stringify(v)}`);
+      x.detectors = v;
+    },
   });
+  overrides = jobConfig(o);
   console.log(machine());
-  console.log(`engine: ${fmtInt(o.readings)} readings, ${o.devices} devices, batches of ${fmtInt(o.batch)}, window 10 s / 2 s`);
+  const shapes = o.windows === 'one' ? '10 s / 2 s' : '10 s / 2 s, 1 min / 10 s, 5 min / 1 min';
+  console.log(`engine: ${fmtInt(o.readings)} readings, ${o.devices} devices, batches of ${fmtInt(o.batch)}, windows ${shapes}, detectors ${o.detectors}`);
   const cuts = makeCuts(o);
   const job: number[] = [];
   const hand: number[] = [];

@@ -7,6 +7,7 @@
  *   baseline  a bare aedes broker keeping per-device sums, against Thermostream, same load generator
  *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
  *   jobs      a job's telemetryStream reading the ingest log; a Livy batch's start and stop times
+ *   anomalies detection quality: simulated fleet with anomaly injection over MQTT, scored against its ground truth
  *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
  *   external  not in "all" (needs Mosquitto): external broker mode draining its session, against MQTT.js
  */
@@ -19,6 +20,7 @@ const BENCHMARKS: Record<string, string> = {
   baseline: './baseline.ts',
   engine: './engine.ts',
   jobs: './jobs.ts',
+  anomalies: './anomalies.ts',
 };
 const TOOLS: Record<string, string> = {
   profile: './profile.ts',

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import { gcd } from './engine/windows.ts';
+import type { DetectorConfig } from './engine/detectors/types.ts';
 import { ThermostreamError } from './errors.ts';
 
 export interface WindowSpec {
@@ -45,6 +46,7 @@ export interface Config {
     readonly windowsMs: number;
     readonly deadLettersMs: number;
     readonly lateReadingsMs: number;
+    readonly anomaliesMs: number;
   };
   readonly onlineAfterMs: number;
   readonly recentReadings: { readonly perDevice: number; readonly maxAgeMs: number };
@@ -71,6 +73,7 @@ export interface Config {
     readonly connectTimeoutMs: number;
     readonly maxPending: number;
   };
+  readonly detectors: DetectorConfig;
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */
@@ -123,7 +126,7 @@ export const USAGE = `Usage: thermostream [options]
   --broker-username <u>    user name at the external broker            env THERMOSTREAM_BROKER_USERNAME
   --broker-password <p>    its password (prefer the environment)       env THERMOSTREAM_BROKER_PASSWORD
   --demo                   also run a simulated fleet of 20 thermostats
-  --fresh                  discard computed windows and window state (needed after changing the windows)
+  --fresh                  discard computed windows, window and detector state (needed after changing the windows)
   --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
                            what was dropped (after a TS_ERR_LOG_CORRUPT refusal)
   --help                   print this help
@@ -198,6 +201,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   }
   if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
   checkWindows((merged as unknown as Config).windows);
+  checkThresholds((merged as unknown as Config).detectors.threshold);
   return deepFreeze(merged) as unknown as Config;
 }
 
@@ -223,6 +227,19 @@ function checkWindows(windows: readonly WindowSpec[]): void {
       );
     }
   });
+}
+
+/** Threshold limits, global and per device (a device may override one side): min must stay below max. */
+function checkThresholds(t: Config['detectors']['threshold']): void {
+  const bad = (key: string, min: number, max: number): never => {
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${key}: min ${min} is not below max ${max}`);
+  };
+  if (!(t.min < t.max)) bad('detectors.threshold', t.min, t.max);
+  for (const [id, own] of Object.entries(t.devices)) {
+    const min = own.min ?? t.min;
+    const max = own.max ?? t.max;
+    if (!(min < max)) bad(`detectors.threshold.devices.${id}`, min, max);
+  }
 }
 
 /** Flags and env vars are text; numbers are parsed where the schema wants an integer, and left as text if they don't parse, so validation names the raw value. */

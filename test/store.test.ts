@@ -8,19 +8,21 @@ import { tempDir } from './helpers.ts';
 
 const window = (start: number, final: boolean): WindowResult => {
   const a = new Aggregate();
-  a.add({ deviceId: 'd', ts: start, temperature: 20, humidity: undefined, seq: undefined, arrival: start }, false);
+  a.add({ deviceId: 'd', ts: start, temperature: 20, humidity: undefined, seq: undefined, arrival: start });
   return { deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, start, end: start + 10_000, final, ...summarize(a) };
 };
 
 function batch(over: Partial<BatchOutput>): BatchOutput {
   return {
     windows: [],
+    anomalies: [],
     devices: [],
     deadLetters: [],
     late: [],
     committedAt: 0,
     checkpoint: { logOffset: 1, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
     panes: { upserts: [], deletes: [] },
+    detectors: [],
     dedupe: { seqs: [], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },
     ...over,
   };
@@ -32,7 +34,8 @@ test('a checkpoint comes back exactly: offset, watermark, panes and dedupe state
   t.after(() => store.close());
   assert.equal(store.recover(), null, 'a fresh data dir has no checkpoint');
   const pane = new Aggregate();
-  pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 }, true);
+  pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 });
+  pane.addAnomaly(1);
   const seen = new Uint8Array(128);
   seen[7] = 0b101;
   store.commitBatch(
@@ -70,4 +73,21 @@ test('retention prunes final windows, dead letters and late readings older than 
   assert.equal(store.deadLetters({ limit: 10 }).length, 0);
   assert.deepEqual(store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
   assert.equal(store.lateCount(), 0);
+});
+
+test('anomalies and detector state commit with the batch; an interval anomaly is one row; --fresh forgets the state, keeps the anomalies', async (t) => {
+  const config = resolveConfig({ dataDir: tempDir(t) });
+  const store = await createStore(config);
+  t.after(() => store.close());
+  const open = { deviceId: 'd', type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 };
+  const spike = { deviceId: 'd', type: 'spike' as const, ts: 2000, score: 9.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: 3000 };
+  store.commitBatch(batch({ anomalies: [open, spike], detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }] }));
+  store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }] }));
+  assert.deepEqual(store.anomalies({ from: -1e15, to: 1e15, limit: 10 }), [spike, { ...open, score: 3, end: 29_000 }]);
+  assert.deepEqual(store.anomalies({ deviceId: 'd', type: 'stuck', from: 0, to: 1500, limit: 10 }).length, 1);
+  assert.deepEqual(store.anomalies({ from: -1e15, to: 1e15, limit: 10, before: { ts: 2000, deviceId: 'd', type: 'spike' } }).map((a) => a.type), ['stuck']);
+  assert.deepEqual(store.recover()!.detectors.map((r) => [r.deviceId, [...r.state]]), [['d', [1, 2, 3, 4, 5, 6, 7, 8]]]);
+  store.resetJob();
+  assert.deepEqual(store.recover()!.detectors, []);
+  assert.equal(store.anomalies({ from: -1e15, to: 1e15, limit: 10 }).length, 2);
 });

@@ -21,6 +21,7 @@ import { registerDashboard } from './static.ts';
 import { registerLivyRoutes } from './routes/livy.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerRouteIndex } from './route-index.ts';
+import { anomaliesRoutes } from './routes/anomalies.ts';
 
 export { dashboardMissing } from './static.ts';
 import { registerRegistryRoutes } from './routes/registry.ts';
@@ -55,7 +56,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   streamRoutes(app, deps);
   // Other resources, one line each (their files in routes/; write routes use app.requireToken as preHandler):
   if (deps.iothub) registerRegistryRoutes(app, deps.iothub);
-  // anomaliesRoutes(app, deps);  // routes/anomalies.ts: analytics
+  anomaliesRoutes(app, deps);
   if (deps.jobs) registerLivyRoutes(app, { jobs: deps.jobs });
   if (deps.jobs) registerJobRoutes(app, { jobs: deps.jobs });
   await app.register(async (scope) => registerDashboard(scope));

@@ -1,7 +1,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ANOMALY_TYPES, type Anomaly, type AnomalyType } from '../engine/detectors/index.ts';
 import type { WindowResult } from '../engine/index.ts';
 import { IGNORED_FIELDS, type BatchBody as RunnerBatchBody } from '../jobs/index.ts';
-import { iso } from './params.ts';
+import { iso, isoOrNull } from './params.ts';
 
 /** Response schemas shared by several routes (fastify serializes with them; @fastify/swagger documents them). */
 
@@ -23,6 +24,8 @@ export const ErrorBody = Type.Object(
 export const errors = { 400: Type.Ref(ErrorBody), 404: Type.Ref(ErrorBody) };
 export const badRequest = { 400: Type.Ref(ErrorBody) };
 
+const Temperature = (description: string) => Nullable(Type.Number({ description: `${description} °C; null when the window has no reading.` }));
+
 export const WindowItem = Type.Object(
   {
     deviceId: Type.String({ description: 'The device, or * for fleet-wide windows.' }),
@@ -30,22 +33,35 @@ export const WindowItem = Type.Object(
     end: Time('Window end (exclusive).'),
     lengthMs: Type.Integer(),
     slideMs: Type.Integer(),
-    count: Type.Integer({ description: 'Readings in the window.' }),
-    avg: Type.Number({ description: 'Temperature, °C.' }),
-    min: Type.Number(),
-    max: Type.Number(),
-    stddev: Type.Number({ description: 'Population standard deviation.' }),
-    last: Type.Number({ description: 'Temperature of the reading with the latest ts.' }),
-    humidityAvg: Nullable(Type.Number()),
+    count: Type.Integer({ description: 'Readings in the window (0 for a window that only holds an anomaly, e.g. a dropout).' }),
+    avg: Temperature('Mean temperature,'),
+    min: Temperature('Lowest temperature,'),
+    max: Temperature('Highest temperature,'),
+    stddev: Temperature('Population standard deviation of the temperature,'),
+    first: Temperature('Temperature of the reading with the earliest ts,'),
+    last: Temperature('Temperature of the reading with the latest ts,'),
+    humidityAvg: Nullable(Type.Number({ description: '%RH; null when no reading had humidity.' })),
     humidityMin: Nullable(Type.Number()),
     humidityMax: Nullable(Type.Number()),
-    anomalies: Type.Integer({ description: 'Flagged readings in the window.' }),
+    humidityStddev: Nullable(Type.Number()),
+    humidityFirst: Nullable(Type.Number()),
+    humidityLast: Nullable(Type.Number()),
+    anomalies: Type.Integer({ description: 'Anomalies dated in the window, all types.' }),
+    anomaliesByType: Type.Object(
+      Object.fromEntries(ANOMALY_TYPES.map((t) => [t, Type.Integer()])) as Record<AnomalyType, ReturnType<typeof Type.Integer>>,
+      { description: 'Anomalies dated in the window by type (see GET /api/v1/anomalies and docs/ANALYTICS.md).' },
+    ),
     final: Type.Boolean({ description: 'The watermark has passed the end: the result will not change.' }),
   },
   { $id: 'Window', title: 'Window' },
 );
 
-export const WINDOW_FIELDS = Object.keys(WindowItem.properties) as (keyof WindowResult)[];
+/** The CSV form's columns: the scalar fields, then one `anomalies.{type}` column per anomaly type. */
+export const WINDOW_CSV_COLUMNS = [
+  ...Object.keys(WindowItem.properties).filter((k) => k !== 'anomaliesByType' && k !== 'final'),
+  ...ANOMALY_TYPES.map((t) => `anomalies.${t}`),
+  'final',
+];
 
 export function windowItem(w: WindowResult): Record<string, unknown> {
   return {
@@ -59,24 +75,57 @@ export function windowItem(w: WindowResult): Record<string, unknown> {
     min: w.min,
     max: w.max,
     stddev: w.stddev,
+    first: w.first,
     last: w.last,
-    humidityAvg: w.humidityAvg ?? null,
-    humidityMin: w.humidityMin ?? null,
-    humidityMax: w.humidityMax ?? null,
+    humidityAvg: w.humidityAvg,
+    humidityMin: w.humidityMin,
+    humidityMax: w.humidityMax,
+    humidityStddev: w.humidityStddev,
+    humidityFirst: w.humidityFirst,
+    humidityLast: w.humidityLast,
     anomalies: w.anomalies,
+    anomaliesByType: w.anomaliesByType,
     final: w.final,
   };
+}
+
+/** A window as a CSV row (see WINDOW_CSV_COLUMNS). */
+export function windowCsvRow(w: WindowResult): Record<string, unknown> {
+  const row = windowItem(w);
+  for (const t of ANOMALY_TYPES) row[`anomalies.${t}`] = w.anomaliesByType[t];
+  return row;
 }
 
 export const AnomalyItem = Type.Object(
   {
     deviceId: Type.String(),
-    type: Type.String({ description: 'Detector, e.g. out_of_range.' }),
-    ts: Time('Event time of the flagged reading.'),
-    score: Type.Number(),
+    type: Type.String({ enum: [...ANOMALY_TYPES], description: 'The detector (docs/ANALYTICS.md).' }),
+    ts: Time('Event time the anomaly is dated at: the reading\'s ts, or an interval\'s start (a dropout: when the device was due).'),
+    score: Type.Number({ description: 'How far past its threshold, in the detector\'s own unit.' }),
+    value: Nullable(Type.Number({ description: 'The reading (°C); for drift the smoothed value; null for a dropout.' })),
+    expected: Nullable(Type.Number({ description: 'What the detector expected instead (°C; for a dropout the learned interval in ms).' })),
+    threshold: Nullable(Type.Number({ description: 'The limit the value crossed, in the unit of value/expected.' })),
+    start: Nullable(Time('Interval anomalies (stuck, drift, dropout): first event time; null for point anomalies.')),
+    end: Nullable(Time('Interval anomalies: last event time; null while it lasts (or for point anomalies).')),
+    detectedAt: Time('Event time at which it was detected.'),
   },
-  { $id: 'Anomaly', title: 'Anomaly', additionalProperties: true },
+  { $id: 'Anomaly', title: 'Anomaly' },
 );
+
+export function anomalyItem(a: Anomaly): Record<string, unknown> {
+  return {
+    deviceId: a.deviceId,
+    type: a.type,
+    ts: iso(a.ts),
+    score: a.score,
+    value: a.value,
+    expected: a.expected,
+    threshold: a.threshold,
+    start: isoOrNull(a.start),
+    end: isoOrNull(a.end),
+    detectedAt: iso(a.detectedAt),
+  };
+}
 
 export const Next = Nullable(
   Type.String({ description: 'Pass as `cursor` to get the next page; null on the last page.' }),

@@ -1,10 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { AnomalyEvent, CommittedBatch, WindowResult } from '../engine/index.ts';
+import type { Anomaly } from '../engine/detectors/index.ts';
+import type { CommittedBatch, WindowResult } from '../engine/index.ts';
 import type { BatchRow, Store } from '../store/index.ts';
 import { iso, isoOrNull } from './params.ts';
-import { windowItem } from './schemas.ts';
+import { anomalyItem, windowItem } from './schemas.ts';
 
 export const STREAM_KINDS = ['window', 'anomaly', 'batch'] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
@@ -97,9 +98,13 @@ function windowEvent(batch: number, w: WindowResult): StreamEvent {
   return lazyEvent('window', w.deviceId, () => ({ batch, ...windowItem(w) }));
 }
 
-function anomalyEvent(batch: number, a: AnomalyEvent): StreamEvent {
-  return lazyEvent('anomaly', a.deviceId, () => ({ batch, ...a, ts: iso(a.ts) }));
+function anomalyEvent(batch: number, a: Anomaly): StreamEvent {
+  return lazyEvent('anomaly', a.deviceId, () => ({ batch, ...anomalyItem(a) }));
 }
+
+/** The store's replay order, so that memory and the store give a client the same sequence. */
+const byAnomalyKey = (a: Anomaly, b: Anomaly): number =>
+  a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : a.ts - b.ts;
 
 function batchEvent(b: BatchRow): StreamEvent {
   return lazyEvent('batch', null, () => ({ ...b, committedAt: iso(b.committedAt), watermark: isoOrNull(b.watermark) }));
@@ -152,26 +157,29 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   }
 
   /**
-   * Batches after `after` from the store: the windows they last wrote (by updated_at), then their figures.
-   * SEAM(anomalies): once the analytics step stores anomalies with their batch, they go between the two here.
+   * Batches after `after` from the store: the windows they last wrote (by updated_at), the anomalies they last
+   * wrote, then their figures.
    */
   function fromStore(after: number): { batches: BatchEvents[]; truncated: boolean } {
     const rows = store.batchesAfter(after, REPLAY_MAX_BATCHES);
     if (rows.length === 0) return { batches: [], truncated: false };
     const since = (store.batchCommittedAt(after) ?? rows[0].committedAt - 1) + 1;
     const windows = store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS + 1);
-    const truncated = windows.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES;
+    const anomalies = store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1);
+    const truncated = windows.length > REPLAY_MAX_WINDOWS || anomalies.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES;
     // A window belongs to the last batch committed at its updated_at (it may have been rewritten since it was sent).
     const batchAt = new Map<number, number>();
     for (const r of rows) batchAt.set(r.committedAt, r.batch);
     const byBatch = new Map<number, StreamEvent[]>();
-    for (const w of windows) {
-      const batch = batchAt.get(w.updatedAt);
-      if (batch === undefined) continue;
+    const add = (updatedAt: number, event: (batch: number) => StreamEvent): void => {
+      const batch = batchAt.get(updatedAt);
+      if (batch === undefined) return;
       let events = byBatch.get(batch);
       if (events === undefined) byBatch.set(batch, (events = []));
-      events.push(windowEvent(batch, w));
-    }
+      events.push(event(batch));
+    };
+    for (const w of windows) add(w.updatedAt, (batch) => windowEvent(batch, w));
+    for (const a of anomalies) add(a.updatedAt, (batch) => anomalyEvent(batch, a));
     const batches = rows.map((r) => {
       const events = [...(byBatch.get(r.batch) ?? []), batchEvent(r)];
       return { batch: r.batch, size: events.length, events };
@@ -228,7 +236,7 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       };
       const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
         const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
-        for (const a of anomalies) events.push(anomalyEvent(batch, a));
+        for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
         events.push(batchEvent(figures));
         return events;
       });

@@ -1,8 +1,11 @@
 import type { Reading } from '../ingest/reading.ts';
+import { ANOMALY_TYPES, type AnomalyType } from './detectors/types.ts';
+
+const TYPES = ANOMALY_TYPES.length;
 
 /**
  * Running aggregate of readings: the state of one pane, or a whole window once panes are merged.
- * Mergeable and snapshot-able (plain numbers), so windows are pane merges and checkpoints are JSON.
+ * Mergeable and snapshot-able (plain numbers), so windows are pane merges and checkpoints are bytes.
  */
 export class Aggregate {
   count = 0;
@@ -10,49 +13,81 @@ export class Aggregate {
   sumSq = 0;
   min = Infinity;
   max = -Infinity;
+  first = NaN;
+  firstTs = Infinity;
   last = NaN;
   lastTs = -Infinity;
   humidityCount = 0;
   humiditySum = 0;
+  humiditySumSq = 0;
   humidityMin = Infinity;
   humidityMax = -Infinity;
+  humidityFirst = NaN;
+  humidityFirstTs = Infinity;
+  humidityLast = NaN;
+  humidityLastTs = -Infinity;
   anomalies = 0;
+  /** Anomalies by type, indexed as ANOMALY_TYPES. */
+  readonly byType = new Float64Array(TYPES);
 
-  add(r: Reading, anomalous: boolean): void {
+  add(r: Reading): void {
     const t = r.temperature;
+    const ts = r.ts;
     this.count++;
     this.sum += t;
     this.sumSq += t * t;
     if (t < this.min) this.min = t;
     if (t > this.max) this.max = t;
-    if (r.ts >= this.lastTs) {
-      this.lastTs = r.ts;
+    if (ts < this.firstTs) {
+      this.firstTs = ts;
+      this.first = t;
+    }
+    if (ts >= this.lastTs) {
+      this.lastTs = ts;
       this.last = t;
     }
     const h = r.humidity;
     if (h !== undefined) {
       this.humidityCount++;
       this.humiditySum += h;
+      this.humiditySumSq += h * h;
       if (h < this.humidityMin) this.humidityMin = h;
       if (h > this.humidityMax) this.humidityMax = h;
+      if (ts < this.humidityFirstTs) {
+        this.humidityFirstTs = ts;
+        this.humidityFirst = h;
+      }
+      if (ts >= this.humidityLastTs) {
+        this.humidityLastTs = ts;
+        this.humidityLast = h;
+      }
     }
-    if (anomalous) this.anomalies++;
   }
 
-  /** The exact state as 12 doubles (Infinity and NaN included), for checkpoints. */
+  addAnomaly(typeIndex: number): void {
+    this.anomalies++;
+    this.byType[typeIndex]++;
+  }
+
+  /** The exact state as doubles (Infinity and NaN included), for checkpoints. */
   toBytes(): Buffer {
-    const a = new Float64Array([
-      this.count, this.sum, this.sumSq, this.min, this.max, this.last, this.lastTs,
-      this.humidityCount, this.humiditySum, this.humidityMin, this.humidityMax, this.anomalies,
+    const a = new Float64Array(19 + TYPES);
+    a.set([
+      this.count, this.sum, this.sumSq, this.min, this.max, this.first, this.firstTs, this.last, this.lastTs,
+      this.humidityCount, this.humiditySum, this.humiditySumSq, this.humidityMin, this.humidityMax,
+      this.humidityFirst, this.humidityFirstTs, this.humidityLast, this.humidityLastTs, this.anomalies,
     ]);
+    a.set(this.byType, 19);
     return Buffer.from(a.buffer);
   }
 
   static fromBytes(bytes: Uint8Array): Aggregate {
     const a = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     const g = new Aggregate();
-    [g.count, g.sum, g.sumSq, g.min, g.max, g.last, g.lastTs] = a;
-    [g.humidityCount, g.humiditySum, g.humidityMin, g.humidityMax, g.anomalies] = a.subarray(7);
+    [g.count, g.sum, g.sumSq, g.min, g.max, g.first, g.firstTs, g.last, g.lastTs] = a;
+    [g.humidityCount, g.humiditySum, g.humiditySumSq, g.humidityMin, g.humidityMax] = a.subarray(9);
+    [g.humidityFirst, g.humidityFirstTs, g.humidityLast, g.humidityLastTs, g.anomalies] = a.subarray(14);
+    g.byType.set(a.subarray(19, 19 + TYPES));
     return g;
   }
 
@@ -62,47 +97,80 @@ export class Aggregate {
     this.sumSq += o.sumSq;
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
+    if (o.firstTs < this.firstTs) {
+      this.firstTs = o.firstTs;
+      this.first = o.first;
+    }
     if (o.lastTs >= this.lastTs) {
       this.lastTs = o.lastTs;
       this.last = o.last;
     }
     this.humidityCount += o.humidityCount;
     this.humiditySum += o.humiditySum;
+    this.humiditySumSq += o.humiditySumSq;
     if (o.humidityMin < this.humidityMin) this.humidityMin = o.humidityMin;
     if (o.humidityMax > this.humidityMax) this.humidityMax = o.humidityMax;
+    if (o.humidityFirstTs < this.humidityFirstTs) {
+      this.humidityFirstTs = o.humidityFirstTs;
+      this.humidityFirst = o.humidityFirst;
+    }
+    if (o.humidityLastTs >= this.humidityLastTs) {
+      this.humidityLastTs = o.humidityLastTs;
+      this.humidityLast = o.humidityLast;
+    }
     this.anomalies += o.anomalies;
+    for (let i = 0; i < TYPES; i++) this.byType[i] += o.byType[i];
   }
 }
 
 /** What a window result says about its readings (null where there was nothing to measure). */
 export interface Summary {
   count: number;
-  avg: number;
-  min: number;
-  max: number;
-  stddev: number;
-  last: number;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  stddev: number | null;
+  first: number | null;
+  last: number | null;
+  humidityCount: number;
   humidityAvg: number | null;
   humidityMin: number | null;
   humidityMax: number | null;
+  humidityStddev: number | null;
+  humidityFirst: number | null;
+  humidityLast: number | null;
   anomalies: number;
+  /** Every anomaly type, with 0 where none. */
+  anomaliesByType: Record<AnomalyType, number>;
+}
+
+/** Population standard deviation; clamps the tiny negatives that floating-point cancellation can produce. */
+function stddev(n: number, sum: number, sumSq: number): number {
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
 }
 
 export function summarize(a: Aggregate): Summary {
-  const avg = a.sum / a.count;
-  // Population standard deviation; clamp the tiny negatives that floating-point cancellation can produce.
-  const variance = Math.max(0, a.sumSq / a.count - avg * avg);
+  const t = a.count > 0;
   const h = a.humidityCount > 0;
+  const byType = {} as Record<AnomalyType, number>;
+  ANOMALY_TYPES.forEach((type, i) => (byType[type] = a.byType[i]));
   return {
     count: a.count,
-    avg,
-    min: a.min,
-    max: a.max,
-    stddev: Math.sqrt(variance),
-    last: a.last,
+    avg: t ? a.sum / a.count : null,
+    min: t ? a.min : null,
+    max: t ? a.max : null,
+    stddev: t ? stddev(a.count, a.sum, a.sumSq) : null,
+    first: t ? a.first : null,
+    last: t ? a.last : null,
+    humidityCount: a.humidityCount,
     humidityAvg: h ? a.humiditySum / a.humidityCount : null,
     humidityMin: h ? a.humidityMin : null,
     humidityMax: h ? a.humidityMax : null,
+    humidityStddev: h ? stddev(a.humidityCount, a.humiditySum, a.humiditySumSq) : null,
+    humidityFirst: h ? a.humidityFirst : null,
+    humidityLast: h ? a.humidityLast : null,
     anomalies: a.anomalies,
+    anomaliesByType: byType,
   };
 }

@@ -1,7 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, summarize, type Summary } from './aggregate.ts';
-import { detectAnomaly } from './anomaly.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
@@ -113,6 +112,9 @@ export class EventTimeWindows {
   private lastInputAt: number;
   private wm = -Infinity;
   private delta: PaneDelta = { upserts: [], deletes: [] };
+  private moved = false;
+  /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
+  private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -154,7 +156,11 @@ export class EventTimeWindows {
     }
   }
 
-  /** Adds one reading to its panes; false (and nothing changed) when it is late. Hot path: no allocation in the common case. */
+  /**
+   * Adds one reading to its device's panes; false (and nothing changed) when it is late. Fleet panes are not touched
+   * here: advance() rebuilds the fleet panes a batch changed from the device panes. Hot path: no allocation in the
+   * common case.
+   */
   add(r: Reading): boolean {
     const t = this.byArrival ? r.arrival : r.ts;
     if (r.arrival > this.lastInputAt) this.lastInputAt = r.arrival;
@@ -163,25 +169,60 @@ export class EventTimeWindows {
     // else late): its readings advance event time at most to their arrival.
     const progress = t < r.arrival ? t : r.arrival;
     if (progress > this.maxEventTime) this.maxEventTime = progress;
-    const anomalous = detectAnomaly(r.temperature) !== null;
-    for (const s of this.shapes) {
+    let keys = this.byDevice.get(r.deviceId);
+    if (keys === undefined) {
+      keys = this.shapes.map(() => undefined);
+      this.byDevice.set(r.deviceId, keys);
+    }
+    for (let i = 0; i < this.shapes.length; i++) {
+      const s = this.shapes[i];
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
-      const start = paneStart(s.shape, t);
-      s.key(r.deviceId).pane(start).add(r, anomalous);
-      s.key(FLEET).pane(start).add(r, anomalous);
+      const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
+      k.pane(paneStart(s.shape, t)).add(r);
     }
     return true;
   }
 
+  /** The time a reading is placed at: its ts, or its arrival in processing-time mode. */
+  timeOf(r: Reading): number {
+    return this.byArrival ? r.arrival : r.ts;
+  }
+
+  /**
+   * Counts an anomaly of a device in the windows of its event time `t` if none of them is final yet (t ≥ watermark),
+   * otherwise in those of `detectedAt` (the reading or watermark that revealed it, never behind the watermark).
+   */
+  countAnomaly(deviceId: string, t: number, detectedAt: number, typeIndex: number): void {
+    const at = t >= this.wm ? t : Math.max(detectedAt, this.wm);
+    for (const s of this.shapes) {
+      if (lastWindowEnd(s.shape, at) === -Infinity) continue;
+      s.key(deviceId).pane(paneStart(s.shape, at)).addAnomaly(typeIndex);
+    }
+  }
+
   /** Moves the watermark to `now` and returns the windows that changed or became final since the last call. */
   advance(now: number): WindowResult[] {
+    this.moveWatermark(now);
+    return this.emit();
+  }
+
+  /** Step one of advance(): the new watermark (anomalies raised by it can still be counted before emit()). */
+  moveWatermark(now: number): number {
     const byEvents = this.maxEventTime - this.latenessMs;
     const idle = now - this.lastInputAt > this.latenessMs;
     const next = Math.max(this.wm, byEvents, idle ? now - this.latenessMs : -Infinity);
-    const moved = next > this.wm;
+    this.moved = this.moved || next > this.wm;
     this.wm = next;
+    return next;
+  }
+
+  /** Step two: rebuild the fleet panes the batch changed, emit changed and newly final windows, evict old panes. */
+  emit(): WindowResult[] {
+    const moved = this.moved;
+    this.moved = false;
     const out: WindowResult[] = [];
     for (const s of this.shapes) {
+      this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
         if (k.dirty.size === 0 && !moved) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
@@ -189,6 +230,29 @@ export class EventTimeWindows {
       }
     }
     return out;
+  }
+
+  /**
+   * Fleet panes are the merge of the device panes with the same start: for every pane start some device changed
+   * this batch, the fleet pane is merged anew (so fleet windows are exactly the combination of device windows).
+   */
+  private rebuildFleet(s: ShapeState): void {
+    const starts = new Set<number>();
+    for (const [id, k] of s.keys) if (id !== FLEET) for (const p of k.dirty) starts.add(p);
+    if (starts.size === 0) return;
+    const fleet = s.key(FLEET);
+    for (const p of starts) {
+      const agg = new Aggregate();
+      for (const [id, k] of s.keys) {
+        if (id === FLEET) continue;
+        const pane = k.panes.get(p);
+        if (pane !== undefined) agg.merge(pane);
+      }
+      fleet.panes.set(p, agg);
+      fleet.dirty.add(p);
+    }
+    fleet.lastStart = NaN;
+    fleet.lastPane = undefined;
   }
 
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
@@ -227,6 +291,10 @@ export class EventTimeWindows {
         this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
       }
     }
-    if (k.panes.size === 0 && k.open.size === 0) s.keys.delete(id);
+    if (k.panes.size === 0 && k.open.size === 0) {
+      s.keys.delete(id);
+      const keys = this.byDevice.get(id);
+      if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
+    }
   }
 }

@@ -3,6 +3,7 @@ import { ThermostreamError } from '../errors.ts';
 import type { Ingest, IngestBatch } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
+import type { Anomaly } from './detectors/index.ts';
 import { isNoSpaceIn, retryDelay, type StorageHealth } from '../storage-health.ts';
 import { dbError } from '../store/errors.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
@@ -55,17 +56,8 @@ export interface CommittedBatch {
   windows: readonly WindowResult[];
   /** The batch's readings without duplicates (late ones included). */
   readings: readonly Reading[];
-  /** SEAM(anomalies): the anomalies this batch flagged, once the analytics detectors write them; empty until then. */
-  anomalies: readonly AnomalyEvent[];
-}
-
-/** SEAM(anomalies): one flagged reading as the stream and API show it (the analytics step fills these in). */
-export interface AnomalyEvent {
-  deviceId: string;
-  type: string;
-  ts: number;
-  score: number;
-  [field: string]: unknown;
+  /** The anomalies this batch wrote: new ones, and interval anomalies it closed (the same identity, now with an end). */
+  anomalies: readonly Anomaly[];
 }
 
 export interface EngineStatus {
@@ -115,8 +107,8 @@ export function checkJob(recovered: RecoveredState | null, config: Config, dbFil
   throw new ThermostreamError(
     'TS_ERR_CHECKPOINT_MISMATCH',
     `the checkpoint in ${dbFile} belongs to another job definition: it was ${was}, the configuration now gives ${now}. ` +
-      'Its window state cannot serve the new windows. Restore the previous configuration, or start with --fresh ' +
-      'to discard the computed windows and window state (accepted readings not yet processed are kept and processed).',
+      'Its window and detector state cannot serve the new job. Restore the previous configuration, or start with --fresh ' +
+      'to discard the computed windows, window and detector state (accepted readings not yet processed are kept and processed).',
   );
 }
 
@@ -238,7 +230,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       committedAt: out.committedAt,
       windows: out.windows,
       readings: out.readings,
-      anomalies: [],
+      anomalies: out.anomalies,
     };
     for (const listener of listeners) {
       try {

@@ -3,10 +3,17 @@ import { Dedupe } from './dedupe.ts';
 import type { IngestBatch, Reading } from '../ingest/index.ts';
 import type { BatchOutput, DeviceDelta, RecoveredState } from '../store/index.ts';
 import { EventTimeWindows } from './event-time.ts';
+import { Detectors, TYPE_INDEX, type Anomaly } from './detectors/index.ts';
+
+/**
+ * Version of the operator state's layout (panes with anomaly counts by type, detector state): a checkpoint
+ * written with another layout cannot be restored.
+ */
+const STATE_LAYOUT = 2;
 
 /** The part of the job definition a checkpoint depends on: state from another definition cannot be reused. */
 export function jobDefinition(config: Pick<Config, 'windows' | 'timeMode'>): string {
-  return JSON.stringify({ windows: config.windows.map((w) => [w.lengthMs, w.slideMs]), timeMode: config.timeMode });
+  return JSON.stringify({ windows: config.windows.map((w) => [w.lengthMs, w.slideMs]), timeMode: config.timeMode, state: STATE_LAYOUT });
 }
 
 /** A batch's outputs and checkpoint, plus the figures the stats report. */
@@ -29,6 +36,8 @@ export class TelemetryJob {
   readonly definition: string;
   private readonly windows: EventTimeWindows;
   private readonly dedupe: Dedupe;
+  private readonly detectors: Detectors;
+  private readonly byArrival: boolean;
   private batches: number;
 
   constructor(config: Config, startedAt: number, recovered: RecoveredState | null) {
@@ -40,9 +49,14 @@ export class TelemetryJob {
       timeMode: config.timeMode,
       startedAt, // a restart is not idle time
     });
+    this.detectors = new Detectors(config.detectors);
+    this.byArrival = config.timeMode === 'processing';
     this.batches = recovered?.checkpoint.batches ?? 0;
     if (recovered !== null) {
-      if (recovered.checkpoint.job !== null) this.windows.restore(recovered.checkpoint, recovered.panes);
+      if (recovered.checkpoint.job !== null) {
+        this.windows.restore(recovered.checkpoint, recovered.panes);
+        this.detectors.restore(recovered.detectors);
+      }
       this.dedupe.restore(recovered.dedupe, startedAt);
     }
   }
@@ -54,6 +68,7 @@ export class TelemetryJob {
   process(cut: IngestBatch, now: number): JobOutput {
     const late: Reading[] = [];
     const devices = new Map<string, DeviceDelta>();
+    const anomalies: Anomaly[] = [];
     let duplicates = 0;
     let duplicateAt: number[] | null = null; // rare: only then is a copy of the readings made
     for (let i = 0; i < cut.readings.length; i++) {
@@ -70,25 +85,46 @@ export class TelemetryJob {
         continue;
       }
       if (!this.windows.add(r)) late.push(r);
+      else {
+        const before = anomalies.length;
+        this.detectors.onReading(r, anomalies);
+        if (anomalies.length > before) this.count(anomalies, before, this.windows.timeOf(r));
+      }
       countDevice(devices, r);
     }
-    const windows = this.windows.advance(now);
+    const watermark = this.windows.moveWatermark(now);
+    const before = anomalies.length;
+    this.detectors.tick(watermark, anomalies);
+    this.count(anomalies, before, watermark);
+    const windows = this.windows.emit();
     this.dedupe.evictIdle(now);
     this.batches++;
     return {
       windows,
+      anomalies,
       devices: [...devices.values()],
       deadLetters: cut.deadLetters,
       late,
       committedAt: now,
       checkpoint: { logOffset: cut.lastOffset, job: this.definition, batches: this.batches, ...this.windows.clockState() },
       panes: this.windows.takeDelta(),
+      detectors: this.detectors.takeDelta(),
       dedupe: this.dedupe.takeDelta(),
       records: cut.readings.length - duplicates,
       duplicates,
       readings: duplicateAt === null ? cut.readings : withoutIndices(cut.readings, duplicateAt),
       dedupeDevices: this.dedupe.size,
     };
+  }
+
+  /** New anomalies count in the windows: opening an interval counts it, closing it does not count it again. */
+  private count(anomalies: readonly Anomaly[], from: number, detectedAt: number): void {
+    for (let i = from; i < anomalies.length; i++) {
+      const a = anomalies[i];
+      if (a.start !== null && a.end !== null) continue; // the closing update of an interval counted when it opened
+      // Processing-time windows place everything by arrival: the anomaly too, at the moment it was detected.
+      this.windows.countAnomaly(a.deviceId, this.byArrival ? detectedAt : a.ts, detectedAt, TYPE_INDEX[a.type]);
+    }
   }
 }
 

@@ -4,10 +4,11 @@ import Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
 import type { DedupeDelta, DedupeRow, DedupeState, MessageIdRow } from '../engine/dedupe.ts';
+import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/index.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
-import { createApiQueries, type ApiQueries } from './queries.ts';
+import { ANOMALY_COLUMNS, createApiQueries, WINDOW_COLUMNS, windowFromRow, type ApiQueries, type WindowRow } from './queries.ts';
 
-export type { BatchRow, OpenAnomaly, UpdatedWindow } from './queries.ts';
+export type { BatchRow, UpdatedAnomaly, UpdatedWindow } from './queries.ts';
 import { migrate } from './migrate.ts';
 import { dbCorrupt, dbNoSpace } from './errors.ts';
 
@@ -33,12 +34,15 @@ export interface Checkpoint extends ClockState {
 /** Everything one batch writes: its outputs and the checkpoint covering them commit in one transaction. */
 export interface BatchOutput {
   windows: readonly WindowResult[];
+  /** New anomalies, and interval anomalies closed in this batch (same identity: the row is updated). */
+  anomalies: readonly Anomaly[];
   devices: readonly DeviceDelta[];
   deadLetters: readonly DeadLetter[];
   late: readonly Reading[];
   committedAt: number;
   checkpoint: Checkpoint;
   panes: PaneDelta;
+  detectors: readonly DetectorRow[];
   dedupe: DedupeDelta;
   /** Figures of the batch for its row in batch_log (the SSE stream's replay); 0 when absent. */
   records?: number;
@@ -48,7 +52,18 @@ export interface BatchOutput {
 export interface RecoveredState {
   checkpoint: Checkpoint;
   panes: PaneRow[];
+  detectors: DetectorRow[];
   dedupe: DedupeState;
+}
+
+/** Newest first; `before` is the cursor: the (ts, deviceId, type) of the last item of the previous page. */
+export interface AnomalyQuery {
+  deviceId?: string;
+  type?: AnomalyType;
+  from: number;
+  to: number;
+  limit: number;
+  before?: { ts: number; deviceId: string; type: string };
 }
 
 export interface StoreDeps {
@@ -97,6 +112,7 @@ export interface Store extends ApiQueries {
   /** --fresh: forgets the computed windows and the job's state, keeping the log offset, devices and dedupe. */
   resetJob(): void;
   windows(q: WindowQuery): WindowResult[];
+  anomalies(q: AnomalyQuery): Anomaly[];
   devices(q?: DeviceQuery): DeviceRow[];
   device(deviceId: string): DeviceRow | null;
   deadLetters(q: DeadLetterQuery): (DeadLetter & { id: number })[];
@@ -138,10 +154,16 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const db = openDatabase(file, dir);
 
   const upsertWindow = db.prepare(`
-    INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, last,
-      humidity_avg, humidity_min, humidity_max, anomalies, final, updated_at)
-    VALUES (@deviceId, @lengthMs, @slideMs, @start, @end, @count, @avg, @min, @max, @stddev, @last,
-      @humidityAvg, @humidityMin, @humidityMax, @anomalies, @final, @updatedAt)`);
+    INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, first, last,
+      humidity_count, humidity_avg, humidity_min, humidity_max, humidity_stddev, humidity_first, humidity_last,
+      anomalies, anomaly_counts, final, updated_at)
+    VALUES (@deviceId, @lengthMs, @slideMs, @start, @end, @count, @avg, @min, @max, @stddev, @first, @last,
+      @humidityCount, @humidityAvg, @humidityMin, @humidityMax, @humidityStddev, @humidityFirst, @humidityLast,
+      @anomalies, @anomalyCounts, @final, @updatedAt)`);
+  const upsertAnomaly = db.prepare(`
+    INSERT OR REPLACE INTO anomalies (device_id, type, ts, score, value, expected, threshold, start, end, detected_at, updated_at)
+    VALUES (@deviceId, @type, @ts, @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
+  const upsertDetector = db.prepare('INSERT OR REPLACE INTO detector_state (device_id, state) VALUES (@deviceId, @state)');
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
     VALUES (@deviceId, @firstSeen, @lastSeen, @readings, @lastTemperature, @lastTs)
@@ -183,7 +205,11 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
 
   const queries = createApiQueries(db, dir);
   const commit = db.transaction((out: BatchOutput) => {
-    for (const w of out.windows) upsertWindow.run({ ...w, final: w.final ? 1 : 0, updatedAt: out.committedAt });
+    for (const w of out.windows) {
+      const { anomaliesByType, ...row } = w;
+      upsertWindow.run({ ...row, anomalyCounts: JSON.stringify(anomaliesByType), final: w.final ? 1 : 0, updatedAt: out.committedAt });
+    }
+    for (const a of out.anomalies) upsertAnomaly.run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
     for (const d of out.devices) upsertDevice.run(d);
     for (const dl of out.deadLetters) {
       insertDeadLetter.run(dl);
@@ -196,6 +222,7 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     deps.beforeCheckpoint?.(out);
     for (const p of out.panes.upserts) upsertPane.run(p);
     for (const p of out.panes.deletes) deletePane.run(p);
+    for (const d of out.detectors) upsertDetector.run(d);
     for (const d of out.dedupe.seqs) upsertDedupe.run({ ...d, maxTs: finiteOrNull(d.maxTs), lastSeen: finiteOrNull(d.lastSeen) });
     for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(id);
     for (const d of out.dedupe.messageIds) upsertDedupeIds.run({ ...d, lastSeen: finiteOrNull(d.lastSeen) });
@@ -213,6 +240,7 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     'SELECT log_offset AS logOffset, job, watermark, max_event_time AS maxEventTime, batches FROM checkpoint WHERE id = 1',
   );
   const selectPanes = db.prepare('SELECT length_ms AS lengthMs, slide_ms AS slideMs, key, start, state FROM panes');
+  const selectDetectors = db.prepare('SELECT device_id AS deviceId, state FROM detector_state');
   const selectDedupe = db.prepare(
     'SELECT device_id AS deviceId, max_seq AS maxSeq, max_ts AS maxTs, seen, last_seen AS lastSeen FROM dedupe',
   );
@@ -221,7 +249,9 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const pruneWindows = db.prepare('DELETE FROM windows WHERE end < ? AND final = 1');
   const pruneDeadLetters = db.prepare('DELETE FROM dead_letters WHERE received_at < ?');
   const pruneLate = db.prepare('DELETE FROM late_readings WHERE arrival < ?');
-  const { windowsMs, deadLettersMs, lateReadingsMs } = config.retention;
+  // Open interval anomalies (end NULL) are kept until they close.
+  const pruneAnomalies = db.prepare('DELETE FROM anomalies WHERE ts < ? AND NOT (start IS NOT NULL AND end IS NULL)');
+  const { windowsMs, deadLettersMs, lateReadingsMs, anomaliesMs } = config.retention;
   const prune = db.transaction((now: number) => {
     let deleted = 0;
     if (windowsMs > 0) {
@@ -230,21 +260,26 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     }
     if (deadLettersMs > 0) deleted += pruneDeadLetters.run(now - deadLettersMs).changes;
     if (lateReadingsMs > 0) deleted += pruneLate.run(now - lateReadingsMs).changes;
+    if (anomaliesMs > 0) deleted += pruneAnomalies.run(now - anomaliesMs).changes;
     return deleted;
   });
   const resetJob = db.transaction(() => {
-    db.exec("DELETE FROM windows; DELETE FROM panes; UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL");
+    db.exec("DELETE FROM windows; DELETE FROM panes; DELETE FROM detector_state; UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL");
   });
 
   const selectWindows = db.prepare(`
     SELECT * FROM (
-      SELECT device_id AS deviceId, length_ms AS lengthMs, slide_ms AS slideMs, start, end, count, avg, min, max,
-        stddev, last, humidity_avg AS humidityAvg, humidity_min AS humidityMin, humidity_max AS humidityMax,
-        anomalies, final
+      SELECT ${WINDOW_COLUMNS}
       FROM windows
       WHERE device_id = @deviceId AND length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @from AND start < @to
       ORDER BY start DESC LIMIT @limit
     ) ORDER BY start ASC`);
+  const selectAnomalies = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS}
+    FROM anomalies
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@type IS NULL OR type = @type) AND ts >= @from AND ts < @to
+      AND (@beforeTs IS NULL OR (ts, device_id, type) < (@beforeTs, @beforeDevice, @beforeType))
+    ORDER BY ts DESC, device_id DESC, type DESC LIMIT @limit`);
   const selectDevices = db.prepare(`
     SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
       last_temperature AS lastTemperature
@@ -273,6 +308,7 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
       return {
         checkpoint: { ...c, watermark: c.watermark ?? -Infinity, maxEventTime: c.maxEventTime ?? -Infinity },
         panes: selectPanes.all() as PaneRow[],
+        detectors: selectDetectors.all() as DetectorRow[],
         dedupe: {
           seqs: (selectDedupe.all() as Nullable<DedupeRow, 'maxTs' | 'lastSeen'>[]).map((d) => ({
             ...d,
@@ -289,7 +325,18 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     prune: (now) => prune(now),
     resetJob: () => resetJob(),
     windows: (q) =>
-      (selectWindows.all(q) as (Omit<WindowResult, 'final'> & { final: number })[]).map((w) => ({ ...w, final: w.final === 1 })),
+      (selectWindows.all(q) as WindowRow[]).map(windowFromRow),
+    anomalies: (q) =>
+      selectAnomalies.all({
+        deviceId: q.deviceId ?? null,
+        type: q.type ?? null,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        beforeTs: q.before?.ts ?? null,
+        beforeDevice: q.before?.deviceId ?? null,
+        beforeType: q.before?.type ?? null,
+      }) as Anomaly[],
     ...queries,
     devices: (q = {}) => selectDevices.all({ after: q.after ?? '', limit: q.limit ?? -1 }) as DeviceRow[],
     device: (deviceId) => (selectDevice.get(deviceId) as DeviceRow | undefined) ?? null,

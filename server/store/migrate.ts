@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { ThermostreamError } from '../errors.ts';
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.ts';
 
 /** Columns added to existing tables since version 1, as [table, column, type]: added where a table lacks them. */
 const ADDED_COLUMNS: readonly (readonly [string, string, string])[] = [
@@ -20,6 +20,7 @@ export function migrate(db: Database.Database, file: string): void {
     );
   }
   db.transaction(() => {
+    for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) if (MIGRATIONS[v]) db.exec(MIGRATIONS[v]);
     for (const [table, column, type] of ADDED_COLUMNS) {
       const columns = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[];
       if (columns.length > 0 && !columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);

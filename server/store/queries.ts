@@ -1,6 +1,7 @@
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import type { Anomaly } from '../engine/detectors/index.ts';
 import type { WindowResult } from '../engine/event-time.ts';
 import type { BatchOutput } from './index.ts';
 
@@ -20,14 +21,8 @@ export interface BatchRow {
 /** A window row with the commit time of the batch that last wrote it. */
 export type UpdatedWindow = WindowResult & { updatedAt: number };
 
-/** SEAM(anomalies): an open anomaly of a device, once the analytics step keeps an anomalies table. */
-export interface OpenAnomaly {
-  deviceId: string;
-  type: string;
-  ts: number;
-  score: number;
-  [field: string]: unknown;
-}
+/** An anomaly row with the commit time of the batch that last wrote it. */
+export type UpdatedAnomaly = Anomaly & { updatedAt: number };
 
 /** Read queries of the HTTP API beyond the basic ones, and the batch log the SSE stream resumes from. */
 export interface ApiQueries {
@@ -41,17 +36,28 @@ export interface ApiQueries {
   batchCommittedAt(batch: number): number | null;
   /** Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start). */
   windowsUpdatedSince(since: number, limit: number): UpdatedWindow[];
-  /**
-   * SEAM(anomalies): open anomalies of a device. There is no anomalies table yet (the analytics step adds it and
-   * replaces this body); until then, none.
-   */
-  openAnomalies(deviceId: string, limit: number): OpenAnomaly[];
+  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts). */
+  anomaliesUpdatedSince(since: number, limit: number): UpdatedAnomaly[];
+  /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */
+  openAnomalies(deviceId: string, limit: number): Anomaly[];
   /** A real write (one row, its own transaction) and a file created in the data directory; throws if either fails. */
   probeWrite(now: number): void;
 }
 
-const WINDOW_COLUMNS = `device_id AS deviceId, length_ms AS lengthMs, slide_ms AS slideMs, start, end, count, avg, min, max,
-  stddev, last, humidity_avg AS humidityAvg, humidity_min AS humidityMin, humidity_max AS humidityMax, anomalies, final`;
+/** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
+export const WINDOW_COLUMNS = `device_id AS deviceId, length_ms AS lengthMs, slide_ms AS slideMs, start, end, count, avg, min, max,
+  stddev, first, last, humidity_count AS humidityCount, humidity_avg AS humidityAvg, humidity_min AS humidityMin,
+  humidity_max AS humidityMax, humidity_stddev AS humidityStddev, humidity_first AS humidityFirst,
+  humidity_last AS humidityLast, anomalies, anomaly_counts AS anomalyCounts, final`;
+
+export type WindowRow = Omit<WindowResult, 'final' | 'anomaliesByType'> & { final: number; anomalyCounts: string };
+
+export function windowFromRow<R extends WindowRow>({ anomalyCounts, ...w }: R): Omit<R, 'anomalyCounts' | 'final'> & WindowResult {
+  return { ...w, anomaliesByType: JSON.parse(anomalyCounts), final: w.final === 1 };
+}
+
+/** The anomalies table's columns under Anomaly's names. */
+export const ANOMALY_COLUMNS = 'device_id AS deviceId, type, ts, score, value, expected, threshold, start, end, detected_at AS detectedAt';
 
 export function createApiQueries(db: Database.Database, dir: string): ApiQueries {
   const insertBatch = db.prepare(`
@@ -66,6 +72,12 @@ export function createApiQueries(db: Database.Database, dir: string): ApiQueries
   const selectUpdated = db.prepare(`
     SELECT ${WINDOW_COLUMNS}, updated_at AS updatedAt FROM windows WHERE updated_at >= ?
     ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT ?`);
+  const selectAnomaliesUpdated = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= ?
+    ORDER BY updated_at, device_id, type, ts LIMIT ?`);
+  const selectOpenAnomalies = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
+    ORDER BY ts DESC LIMIT ?`);
   const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
   const probeDir = join(dir, '.write-probe');
 
@@ -88,11 +100,9 @@ export function createApiQueries(db: Database.Database, dir: string): ApiQueries
     batchesAfter: (batch, limit) => selectBatches.all(batch, limit) as BatchRow[],
     batchCommittedAt: (batch) => (selectCommittedAt.get(batch) as number | undefined) ?? null,
     windowsUpdatedSince: (since, limit) =>
-      (selectUpdated.all(since, limit) as (Omit<UpdatedWindow, 'final'> & { final: number })[]).map((w) => ({
-        ...w,
-        final: w.final === 1,
-      })),
-    openAnomalies: () => [],
+      (selectUpdated.all(since, limit) as (WindowRow & { updatedAt: number })[]).map(windowFromRow),
+    anomaliesUpdatedSince: (since, limit) => selectAnomaliesUpdated.all(since, limit) as UpdatedAnomaly[],
+    openAnomalies: (deviceId, limit) => selectOpenAnomalies.all(deviceId, limit) as Anomaly[],
     probeWrite(now) {
       probe.run(now);
       // The running connection keeps writing to files it has open even when the directory refuses new files (a

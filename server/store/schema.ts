@@ -1,11 +1,21 @@
 /** SQLite schema. Times are epoch ms UTC; the fleet-wide windows have device_id '*'. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
  *   2  checkpoint, panes, dedupe
  *   3  dedupe.last_seen (eviction of idle devices), dedupe_ids (message ids of readings without seq)
+ *   4  windows with first, humidity stddev/first/last and anomaly counts by type; anomalies; detector_state
  */
+
+/**
+ * Statements run before SCHEMA when a database goes from version v to v + 1. 3 → 4: windows gained columns and may
+ * hold windows without readings (only anomalies); the old rows belong to a job definition that the checkpoint check
+ * refuses anyway (--fresh discards them), so the table is recreated.
+ */
+export const MIGRATIONS: Record<number, string> = {
+  3: 'DROP TABLE IF EXISTS windows;',
+};
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS windows (
@@ -15,15 +25,22 @@ CREATE TABLE IF NOT EXISTS windows (
   start        INTEGER NOT NULL,
   end          INTEGER NOT NULL,
   count        INTEGER NOT NULL,
-  avg          REAL    NOT NULL,
-  min          REAL    NOT NULL,
-  max          REAL    NOT NULL,
-  stddev       REAL    NOT NULL,
-  last         REAL    NOT NULL,
-  humidity_avg REAL,
-  humidity_min REAL,
-  humidity_max REAL,
+  avg          REAL,
+  min          REAL,
+  max          REAL,
+  stddev       REAL,
+  first        REAL,
+  last         REAL,
+  humidity_count  INTEGER NOT NULL,
+  humidity_avg    REAL,
+  humidity_min    REAL,
+  humidity_max    REAL,
+  humidity_stddev REAL,
+  humidity_first  REAL,
+  humidity_last   REAL,
   anomalies    INTEGER NOT NULL,
+  -- JSON object: anomaly type -> count, every type present.
+  anomaly_counts TEXT NOT NULL,
   final        INTEGER NOT NULL,
   updated_at   INTEGER NOT NULL,
   PRIMARY KEY (device_id, length_ms, slide_ms, start)
@@ -94,6 +111,34 @@ CREATE TABLE IF NOT EXISTS dedupe_ids (
   device_id TEXT PRIMARY KEY,
   ids       BLOB NOT NULL,
   last_seen REAL
+) WITHOUT ROWID;
+
+-- Anomalies, one row per (device, type, ts); an interval anomaly (stuck, drift, dropout) is written when it opens
+-- (end NULL) and updated when it closes. Written in the batch transaction with the windows and the checkpoint.
+CREATE TABLE IF NOT EXISTS anomalies (
+  device_id   TEXT    NOT NULL,
+  type        TEXT    NOT NULL,
+  ts          INTEGER NOT NULL,
+  score       REAL    NOT NULL,
+  value       REAL,
+  expected    REAL,
+  threshold   REAL,
+  start       INTEGER,
+  end         INTEGER,
+  detected_at INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (device_id, type, ts)
+) WITHOUT ROWID;
+-- Newest first, with or without a device/type filter; retention by ts.
+CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type);
+CREATE INDEX IF NOT EXISTS anomalies_by_device ON anomalies (device_id, ts);
+-- The SSE stream's replay after a restart: what batches committed since an event id wrote.
+CREATE INDEX IF NOT EXISTS anomalies_by_update ON anomalies (updated_at);
+
+-- Per-device detector state (baselines, open anomalies), part of the checkpoint.
+CREATE TABLE IF NOT EXISTS detector_state (
+  device_id TEXT PRIMARY KEY,
+  state     BLOB NOT NULL
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS late_readings (

@@ -4,7 +4,7 @@ import type { ApiDeps } from '../deps.ts';
 import type { DeviceRow } from '../../store/index.ts';
 import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, iso, isString, limitParam } from '../params.ts';
 import { NotFoundError } from '../request-errors.ts';
-import { AnomalyItem, badRequest, errors, Next, windowItem, WindowItem } from '../schemas.ts';
+import { AnomalyItem, anomalyItem, badRequest, errors, Next, windowItem, WindowItem } from '../schemas.ts';
 
 const Time = (description: string) => Type.String({ format: 'date-time', description });
 
@@ -42,7 +42,7 @@ const DeviceDetail = Type.Object({
     byReason: Type.Record(Type.String(), Type.Integer()),
   }),
   windows: Type.Array(Type.Ref(WindowItem), { description: 'Its newest window of each configured window shape.' }),
-  openAnomalies: Type.Array(Type.Ref(AnomalyItem), { description: 'Anomalies not yet over (empty until the analytics detectors run).' }),
+  openAnomalies: Type.Array(Type.Ref(AnomalyItem), { description: 'Interval anomalies (stuck, drift, dropout) not yet over, newest first.' }),
 });
 
 export function devicesRoutes(app: FastifyInstance, { config, clock, store }: ApiDeps): void {
@@ -108,7 +108,7 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
         ...item(d, clock.now()),
         rejected: { total, byReason },
         windows: windows.map(windowItem),
-        openAnomalies: store.openAnomalies(id, 100).map((a) => ({ ...a, ts: iso(a.ts) })),
+        openAnomalies: store.openAnomalies(id, 100).map(anomalyItem),
       };
     },
   );

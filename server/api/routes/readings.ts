@@ -87,13 +87,14 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
               to: Math.ceil(aggEnd - half),
               limit: 1_000_000,
             });
-      const agg: SeriesPoint[] = windows.map((w) => ({
+      // Windows without readings (they hold only an anomaly, e.g. a dropout) have no temperature to plot.
+      const agg: SeriesPoint[] = windows.filter((w) => w.count > 0).map((w) => ({
         ts: w.start + half,
-        temperature: w.avg,
+        temperature: w.avg!,
         humidity: w.humidityAvg,
         count: w.count,
-        min: w.min,
-        max: w.max,
+        min: w.min!,
+        max: w.max!,
         source: 'window',
       }));
       const [forAgg, forRaw] = splitBudget(agg.length, raw.length, q.maxPoints!);

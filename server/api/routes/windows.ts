@@ -16,7 +16,7 @@ import {
   encodeCursor,
 } from '../params.ts';
 import { ParamError } from '../request-errors.ts';
-import { badRequest, Next, WINDOW_FIELDS, windowItem, WindowItem } from '../schemas.ts';
+import { badRequest, Next, WINDOW_CSV_COLUMNS, windowCsvRow, windowItem, WindowItem } from '../schemas.ts';
 
 const Query = Type.Object(
   {
@@ -53,7 +53,7 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
             description: 'A page of windows',
             content: {
               'application/json': { schema: WindowsPage },
-              'text/csv': { schema: Type.String({ description: `Columns: ${WINDOW_FIELDS.join(',')}` }) },
+              'text/csv': { schema: Type.String({ description: `Columns: ${WINDOW_CSV_COLUMNS.join(',')}` }) },
             },
           },
           ...badRequest,
@@ -84,12 +84,11 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
       const more = rows.length > q.limit!;
       const page = more ? rows.slice(1) : rows;
       const next = more ? encodeCursor(page[0].start) : null;
-      const items = page.map(windowItem);
       if (wantsCsv(req)) {
         if (next !== null) reply.header('x-next-cursor', next);
-        return reply.type('text/csv; charset=utf-8').send(toCsv(WINDOW_FIELDS, items));
+        return reply.type('text/csv; charset=utf-8').send(toCsv(WINDOW_CSV_COLUMNS, page.map(windowCsvRow)));
       }
-      return { items, next };
+      return { items: page.map(windowItem), next };
     },
   );
 }

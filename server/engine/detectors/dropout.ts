@@ -1,0 +1,91 @@
+/**
+ * Dropout: a device silent past its expected interval. Raised by time — the watermark — not by a reading, once
+ * watermark − last reading > max(factor × interval, minSilenceMs); dated when the device was due (last reading +
+ * interval) and closed by its next reading (end = that reading's ts).
+ *
+ * The interval is learned: the median of the device's last INTERVALS gaps between readings (gaps that are
+ * themselves dropouts are left out), so a device reporting every second and one reporting every hour get the same
+ * behaviour.
+ */
+import type { Anomaly } from './types.ts';
+
+const INTERVALS = 16;
+const REFRESH = 16;
+/** Shared by every device (refresh() is synchronous). */
+const scratch = new Float64Array(INTERVALS);
+
+export class DropoutState {
+  readonly gaps = new Float64Array(INTERVALS);
+  gapCount = 0;
+  private nextGap = 0;
+  private sinceRefresh = 0;
+  interval = NaN;
+  lastTs = NaN;
+  /** When the open dropout was due (NaN: none open). */
+  openTs = NaN;
+  openScore = NaN;
+  openedAt = NaN;
+
+  /**
+   * A reading at ts (in event-time order) closes an open dropout. A gap the watermark has not reached yet (it trails
+   * event time by the allowed lateness, so a short dropout can end before it is due by the watermark) is raised and
+   * closed by this reading at once, dated the same way.
+   */
+  onReading(deviceId: string, ts: number, factor: number, minSilenceMs: number, armed: boolean, out: Anomaly[]): void {
+    const gap = ts - this.lastTs;
+    if (this.openTs !== this.openTs && armed && gap > factor * this.interval && gap > minSilenceMs) {
+      this.openTs = this.lastTs + this.interval;
+      this.openScore = gap / this.interval;
+      this.openedAt = ts;
+    }
+    if (this.openTs === this.openTs) {
+      out.push(this.anomaly(deviceId, factor, ts));
+      this.openTs = NaN;
+    }
+    if (gap > 0 && !(gap > factor * this.interval)) {
+      this.gaps[this.nextGap] = gap;
+      this.nextGap = (this.nextGap + 1) % INTERVALS;
+      if (this.gapCount < INTERVALS) this.gapCount++;
+      if (++this.sinceRefresh >= REFRESH || this.gapCount < INTERVALS) this.refresh();
+    }
+    this.lastTs = ts;
+  }
+
+  /** The watermark moved: raise a dropout if the device is overdue. */
+  tick(deviceId: string, watermark: number, factor: number, minSilenceMs: number, armed: boolean, out: Anomaly[]): void {
+    if (!armed || this.openTs === this.openTs || this.interval !== this.interval) return;
+    const silent = watermark - this.lastTs;
+    if (silent > factor * this.interval && silent > minSilenceMs) {
+      this.openTs = this.lastTs + this.interval;
+      this.openScore = silent / this.interval;
+      this.openedAt = watermark;
+      out.push(this.anomaly(deviceId, factor, null));
+    }
+  }
+
+  private refresh(): void {
+    this.sinceRefresh = 0;
+    const s = scratch.subarray(0, this.gapCount);
+    s.set(this.gaps.subarray(0, this.gapCount));
+    s.sort();
+    const h = s.length >> 1;
+    this.interval = s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
+  }
+
+  private anomaly(deviceId: string, factor: number, end: number | null): Anomaly {
+    return {
+      deviceId, type: 'dropout', ts: this.openTs, score: this.openScore, value: null, expected: this.interval,
+      threshold: factor * this.interval, start: this.openTs, end, detectedAt: this.openedAt,
+    };
+  }
+
+  save(out: number[]): void {
+    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt, ...this.gaps);
+  }
+
+  load(a: Float64Array, i: number): number {
+    [this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt] = a.subarray(i, i + 8);
+    this.gaps.set(a.subarray(i + 8, i + 8 + INTERVALS));
+    return i + 8 + INTERVALS;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The anomaly detectors composed per device, as the telemetry job composes windows: each reading (in event-time
+ * order per device) goes through threshold, spike/dip, rate of change, stuck and drift; each watermark move checks
+ * dropouts. Per-device state is plain numbers, saved as one blob per device in the checkpoint of the batch that
+ * changed it (so a restart neither forgets a baseline nor raises an anomaly twice).
+ *
+ * Readings before a baseline: threshold flags from the first reading; every other detector stays silent until the
+ * device has sent `warmupReadings` readings (default 20), and spike/dip also until its history holds that many.
+ */
+import type { Reading } from '../../ingest/reading.ts';
+import { DriftState } from './drift.ts';
+import { DropoutState } from './dropout.ts';
+import { History } from './history.ts';
+import { RateState } from './rate.ts';
+import { SpikeState } from './spike.ts';
+import { StuckState } from './stuck.ts';
+import { checkThreshold, limitsFor } from './threshold.ts';
+import type { Anomaly, DetectorConfig, ThresholdLimits } from './types.ts';
+
+export { ANOMALY_TYPES, INTERVAL_TYPES, TYPE_INDEX, type Anomaly, type AnomalyType, type DetectorConfig } from './types.ts';
+
+/** One device's detector state as the checkpoint keeps it. */
+export interface DetectorRow {
+  deviceId: string;
+  state: Uint8Array;
+}
+
+const STATE_VERSION = 1;
+/** Weight of one reading in the long-run mean absolute residual (the noise floor of the spike scale). */
+const NOISE_ALPHA = 1 / 32;
+
+class DeviceDetectors {
+  n = 0;
+  lastTs = -Infinity;
+  noise = NaN;
+  /** Smallest change seen between consecutive readings (the sensor's resolution): a floor of the noise scale. */
+  resolution = Infinity;
+  lastValue = NaN;
+  dirty = false;
+  readonly history: History;
+  readonly spike = new SpikeState();
+  readonly rate = new RateState();
+  readonly stuck = new StuckState();
+  readonly drift = new DriftState();
+  readonly dropout = new DropoutState();
+
+  constructor(
+    readonly deviceId: string,
+    readonly limits: ThresholdLimits,
+    historySize: number,
+  ) {
+    this.history = new History(historySize);
+  }
+
+  save(): Uint8Array {
+    const out: number[] = [STATE_VERSION, this.n, this.lastTs, this.noise, this.resolution, this.lastValue, this.history.size, ...this.history.ordered()];
+    this.spike.save(out);
+    this.rate.save(out);
+    this.stuck.save(out);
+    this.drift.save(out);
+    this.dropout.save(out);
+    const a = new Float64Array(out);
+    return new Uint8Array(a.buffer);
+  }
+
+  load(bytes: Uint8Array): void {
+    const a = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    if (a[0] !== STATE_VERSION) throw new Error(`detector state of ${this.deviceId}: unknown version ${a[0]}`);
+    [, this.n, this.lastTs, this.noise, this.resolution, this.lastValue] = a;
+    const size = a[6];
+    this.history.load(a.subarray(7, 7 + size));
+    let i = 7 + size;
+    i = this.spike.load(a, i);
+    i = this.rate.load(a, i);
+    i = this.stuck.load(a, i);
+    i = this.drift.load(a, i);
+    this.dropout.load(a, i);
+  }
+}
+
+export class Detectors {
+  private readonly devices = new Map<string, DeviceDetectors>();
+  private readonly changed: DeviceDetectors[] = [];
+
+  constructor(private readonly config: DetectorConfig) {}
+
+  private device(id: string): DeviceDetectors {
+    let d = this.devices.get(id);
+    if (d === undefined) {
+      d = new DeviceDetectors(id, limitsFor(this.config.threshold, id), this.config.spike.history);
+      this.devices.set(id, d);
+    }
+    return d;
+  }
+
+  restore(rows: readonly DetectorRow[]): void {
+    for (const row of rows) this.device(row.deviceId).load(row.state);
+  }
+
+  /** Device states changed since the last call, for the checkpoint committed with the batch. */
+  takeDelta(): DetectorRow[] {
+    const rows = this.changed.map((d) => {
+      d.dirty = false;
+      return { deviceId: d.deviceId, state: d.save() };
+    });
+    this.changed.length = 0;
+    return rows;
+  }
+
+  /** One reading that is not late. Hot path: a map lookup, a few multiply-adds; objects only for anomalies. */
+  onReading(r: Reading, out: Anomaly[]): void {
+    const c = this.config;
+    const d = this.device(r.deviceId);
+    const ts = r.ts;
+    const x = r.temperature;
+    if (c.threshold.enabled) checkThreshold(d.deviceId, ts, x, d.limits, out);
+    if (ts < d.lastTs) return; // out of order for this device: the windows count it, the detectors judge series in order
+    if (!d.dirty) {
+      d.dirty = true;
+      this.changed.push(d);
+    }
+    d.lastTs = ts;
+    d.n++;
+    const armed = d.n > c.warmupReadings;
+    const id = d.deviceId;
+    if (c.dropout.enabled) {
+      const before = out.length;
+      d.dropout.onReading(id, ts, c.dropout.factor, c.dropout.minSilenceMs, armed, out);
+      if (out.length > before) d.drift.rebase(id, ts, out); // back from a dropout
+    }
+
+    // Spike / dip: judge x against the history before x joins it.
+    const h = d.history;
+    const sp = c.spike;
+    let candidate = false;
+    let scale = sp.minScale;
+    if (h.size > 0) {
+      h.maybeRefresh();
+      scale = this.scale(d);
+      let z = (x - h.median) / scale;
+      if (armed && h.size >= Math.min(h.values.length, c.warmupReadings) && Math.abs(z) > sp.sensitivity) {
+        h.refresh(); // judge an extreme reading against fresh statistics
+        scale = this.scale(d);
+        z = (x - h.median) / scale;
+        candidate = sp.enabled && Math.abs(z) > sp.sensitivity;
+      }
+      if (d.spike.pending) {
+        // Back: near where the series was just before the candidate (the last accepted reading, when the candidate
+        // jumped away from it by more than the sensitivity) or near the median it was judged against — not merely unremarkable against a median that has moved since. (After a step the
+        // median is stale for a while: every reading of the new level is a candidate, and a spike among them still
+        // comes back to that level.)
+        const jump = Math.abs(d.spike.value - d.rate.refValue);
+        const back =
+          (jump > sp.sensitivity * d.spike.scale && Math.abs(x - d.rate.refValue) * 2 < jump) ||
+          (!candidate && Math.abs(x - d.spike.median) * 2 < Math.abs(d.spike.value - d.spike.median));
+        if (back) d.spike.confirm(id, sp.sensitivity, ts, out);
+        else {
+          // The previous candidate did not come back: a step, not a spike. Judge its rate.
+          if (c.rate.enabled) d.rate.check(id, d.spike.ts, d.spike.value, sp.sensitivity * d.spike.scale, c.rate.maxPerMinute, armed, ts, out);
+          d.spike.clear();
+        }
+      }
+      if (candidate) d.spike.hold(ts, x, h.median, scale, z);
+      else {
+        const dev = Math.abs(x - h.median);
+        d.noise = d.noise === d.noise ? d.noise + NOISE_ALPHA * (dev - d.noise) : dev;
+      }
+    }
+    const step = Math.abs(x - d.lastValue);
+    if (step > 1e-9 && step < d.resolution) d.resolution = step;
+    d.lastValue = x;
+    h.push(x);
+    if (!candidate && c.rate.enabled) d.rate.check(id, ts, x, sp.sensitivity * scale, c.rate.maxPerMinute, armed, ts, out);
+    let stuck = false;
+    if (c.stuck.enabled) {
+      const was = d.stuck.flagged;
+      d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed, out);
+      stuck = d.stuck.flagged === 1;
+      if (was === 1 && !stuck) d.drift.rebase(id, ts, out);
+    }
+    if (c.drift.enabled && !candidate && !stuck) {
+      const dr = c.drift;
+      const interval = d.dropout.interval;
+      const memory = interval > 0 ? Math.max(dr.memoryReadings, dr.memoryMs / interval) : dr.memoryReadings;
+      d.drift.onReading(id, ts, x, memory, dr.slack, dr.threshold, sp.minScale, armed, out);
+    }
+  }
+
+  private scale(d: DeviceDetectors): number {
+    const a = 1.4826 * d.history.mad;
+    const b = d.noise === d.noise ? 1.2533 * d.noise : 0;
+    let m = a > b ? a : b;
+    if (d.resolution > m && d.resolution !== Infinity) m = d.resolution;
+    return m > this.config.spike.minScale ? m : this.config.spike.minScale;
+  }
+
+  /** The watermark moved: devices silent past their expected interval get a dropout. */
+  tick(watermark: number, out: Anomaly[]): void {
+    const c = this.config;
+    if (!c.dropout.enabled || !Number.isFinite(watermark)) return;
+    for (const d of this.devices.values()) {
+      const before = out.length;
+      d.dropout.tick(d.deviceId, watermark, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
+      if (out.length > before && !d.dirty) {
+        d.dirty = true;
+        this.changed.push(d);
+      }
+    }
+  }
+}

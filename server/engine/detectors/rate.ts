@@ -1,0 +1,38 @@
+/**
+ * Rate of change: the temperature moved faster than a physical limit (°C per minute) between two accepted readings
+ * (spike candidates are skipped: a spike is reported as such, not twice). The device's own noise is allowed for:
+ * a change counts only beyond sensitivity × its noise scale, so a fast-reporting noisy sensor is not flagged for
+ * jitter between consecutive readings.
+ */
+import type { Anomaly } from './types.ts';
+
+export class RateState {
+  refTs = NaN;
+  refValue = NaN;
+
+  check(deviceId: string, ts: number, x: number, allowance: number, maxPerMinute: number, armed: boolean, detectedAt: number, out: Anomaly[]): void {
+    const dt = ts - this.refTs;
+    if (armed && dt > 0) {
+      const minutes = dt / 60_000;
+      const perMinute = (Math.abs(x - this.refValue) - allowance) / minutes;
+      if (perMinute > maxPerMinute) {
+        const up = x > this.refValue;
+        out.push({
+          deviceId, type: 'rate', ts, score: perMinute / maxPerMinute, value: x, expected: this.refValue,
+          threshold: this.refValue + (up ? 1 : -1) * (maxPerMinute * minutes + allowance), start: null, end: null, detectedAt,
+        });
+      }
+    }
+    this.refTs = ts;
+    this.refValue = x;
+  }
+
+  save(out: number[]): void {
+    out.push(this.refTs, this.refValue);
+  }
+
+  load(a: Float64Array, i: number): number {
+    [this.refTs, this.refValue] = a.subarray(i, i + 2);
+    return i + 2;
+  }
+}

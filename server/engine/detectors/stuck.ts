@@ -1,0 +1,79 @@
+/**
+ * Stuck sensor: the device keeps reporting, but the value does not change (within `tolerance`) for longer than is
+ * natural for this device. A quantised, slowly changing signal repeats itself now and then, so "longer than
+ * natural" is learned: the longest of the device's recent runs of equal readings (a maximum over completed runs that
+ * decays by 0.5 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
+ * reading of the run, and closed by the first reading that differs.
+ */
+import type { Anomaly } from './types.ts';
+
+/** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
+const LONG_RUN_DECAY = 0.998;
+/** Completed runs a device needs before a run can be judged stuck (its longest run must mean something). */
+const MIN_RUNS = 10;
+
+export class StuckState {
+  runValue = NaN;
+  runStart = NaN;
+  runLast = NaN;
+  runCount = 0;
+  /** 1 while the current run is reported as stuck. */
+  flagged = 0;
+  /** Learned longest natural run (readings): a decaying maximum over completed runs; NaN before the first. */
+  longRun = NaN;
+  runs = 0;
+  /** When the current stuck run was detected. */
+  flaggedAt = NaN;
+
+  need(minReadings: number, runFactor: number): number {
+    const learned = this.longRun === this.longRun ? Math.ceil(runFactor * this.longRun) : Infinity;
+    return Math.max(minReadings, learned);
+  }
+
+  onReading(
+    deviceId: string, ts: number, x: number, tolerance: number, minReadings: number, runFactor: number, armed: boolean,
+    out: Anomaly[],
+  ): void {
+    if (Math.abs(x - this.runValue) <= tolerance) {
+      this.runCount++;
+      this.runLast = ts;
+      if (this.flagged === 0 && armed && this.runs >= MIN_RUNS) {
+        const need = this.need(minReadings, runFactor);
+        if (this.runCount >= need) {
+          this.flagged = 1;
+          this.flaggedAt = ts;
+          out.push(this.anomaly(deviceId, need, null));
+        }
+      }
+      return;
+    }
+    if (this.flagged === 1) {
+      out.push(this.anomaly(deviceId, this.need(minReadings, runFactor), this.runLast));
+    } else if (this.runCount > 0) {
+      this.runs++;
+      const decayed = this.longRun === this.longRun ? this.longRun * LONG_RUN_DECAY : 0;
+      this.longRun = this.runCount > decayed ? this.runCount : decayed;
+    }
+    this.runValue = x;
+    this.runStart = ts;
+    this.runLast = ts;
+    this.runCount = 1;
+    this.flagged = 0;
+  }
+
+  private anomaly(deviceId: string, need: number, end: number | null): Anomaly {
+    return {
+      deviceId, type: 'stuck', ts: this.runStart, score: this.runCount / need, value: this.runValue,
+      expected: null, threshold: need, start: this.runStart, end, detectedAt: this.flaggedAt,
+    };
+  }
+
+  save(out: number[]): void {
+    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs, this.flaggedAt);
+  }
+
+  load(a: Float64Array, i: number): number {
+    [this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs, this.flaggedAt] = a.subarray(i, i + 8);
+    return i + 8;
+  }
+}

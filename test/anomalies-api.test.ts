@@ -1,0 +1,61 @@
+/**
+ * GET /api/v1/anomalies end to end: readings over MQTT, anomalies committed with their batch, served newest first
+ * with a cursor, and 400s that name the bad parameter.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, getJson, startServer, waitFor, waitForRecords } from './helpers.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const calm = (i: number): number => [20.0, 20.1, 20.2, 20.1][i % 4];
+
+test('anomalies over HTTP: newest first, filtered, paginated with a cursor; bad parameters named', async (t) => {
+  const app = await startServer(t, { allowedLatenessMs: 600_000 });
+  const client = await connect(t, app.mqttUrl);
+  // Device a: 60 readings a second apart, 70 °C (threshold) at 5, a spike at 30 (back at 31), a dip at 45.
+  const a = Array.from({ length: 60 }, (_, i) => ({ ts: T0 + i * 1000, temperature: i === 5 ? 70 : i === 30 ? 28 : i === 45 ? 12 : calm(i), seq: i + 1 }));
+  await client.publishAsync('devices/a/telemetry', JSON.stringify(a), { qos: 1 });
+  await waitForRecords(app, 60);
+  const all = await waitFor('three anomalies', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/anomalies`);
+    return body.items.length === 3 ? body : null;
+  });
+  assert.deepEqual(all, {
+    items: [
+      { deviceId: 'a', type: 'dip', ts: new Date(T0 + 45_000).toISOString(), score: all.items[0].score, value: 12, expected: 20.1,
+        threshold: all.items[0].threshold, start: null, end: null, detectedAt: new Date(T0 + 46_000).toISOString() },
+      { deviceId: 'a', type: 'spike', ts: new Date(T0 + 30_000).toISOString(), score: all.items[1].score, value: 28, expected: 20.1,
+        threshold: all.items[1].threshold, start: null, end: null, detectedAt: new Date(T0 + 31_000).toISOString() },
+      { deviceId: 'a', type: 'threshold', ts: new Date(T0 + 5_000).toISOString(), score: 20, value: 70, expected: null,
+        threshold: 50, start: null, end: null, detectedAt: new Date(T0 + 5_000).toISOString() },
+    ],
+    next: null,
+  });
+  assert.ok(all.items[0].score > 6 && all.items[1].score > 6);
+
+  // Pages of one: the cursor walks the same list.
+  const seen: string[] = [];
+  let url = `${app.httpUrl}/api/v1/anomalies?limit=1`;
+  for (let page = 0; page < 5; page++) {
+    const { body } = await getJson(url);
+    seen.push(...body.items.map((x: any) => x.type));
+    if (body.next === null) break;
+    url = `${app.httpUrl}/api/v1/anomalies?limit=1&cursor=${body.next}`;
+  }
+  assert.deepEqual(seen, ['dip', 'spike', 'threshold']);
+
+  const filtered = await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=a&type=spike&from=${T0 + 10_000}&to=${new Date(T0 + 40_000).toISOString()}`);
+  assert.deepEqual(filtered.body.items.map((x: any) => x.type), ['spike']);
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=b`)).body, { items: [], next: null });
+
+  // Windows count them by type.
+  const w = await getJson(`${app.httpUrl}/api/v1/windows?deviceId=a&length=1m&from=${T0 - 60_000}&to=${T0 + 1}`);
+  assert.deepEqual(w.body.items.at(-1).anomaliesByType, { threshold: 1, spike: 1, dip: 1, stuck: 0, drift: 0, rate: 0, dropout: 0 });
+
+  for (const [query, parameter] of [['type=wobble', 'type'], ['limit=0', 'limit'], ['from=yesterday', 'from'], ['cursor=xyz', 'cursor'], ['deviceId=a%2Fb', 'deviceId'], ['colour=red', 'colour']]) {
+    const { status, body } = await getJson(`${app.httpUrl}/api/v1/anomalies?${query}`);
+    assert.equal(status, 400, query);
+    assert.equal(body.error, 'TS_ERR_QUERY_PARAM');
+    assert.equal(body.parameter, parameter, query);
+  }
+});

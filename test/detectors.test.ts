@@ -1,0 +1,149 @@
+/**
+ * The anomaly detectors on crafted series, with the exact flags expected (default settings: warm-up 20 readings,
+ * spike history 32 and sensitivity 6, stuck at 3 × the longest natural run and at least 10 readings, dropout
+ * at 3 × the learned interval).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveConfig } from '../server/config.ts';
+import { Detectors, type Anomaly } from '../server/engine/detectors/index.ts';
+
+const T0 = Date.parse('2026-11-24T10:00:00Z');
+const config = resolveConfig({}).detectors;
+
+/** A calm series: 20.0, 20.1, 20.2, 20.1, 20.0, … (runs of one reading, spread 0.2 °C). */
+const calm = (i: number): number => [20.0, 20.1, 20.2, 20.1][i % 4];
+
+function run(values: readonly number[], everyMs: number, opts: { detectors?: Detectors; from?: number; device?: string } = {}) {
+  const d = opts.detectors ?? new Detectors(config);
+  const out: Anomaly[] = [];
+  values.forEach((v, i) => {
+    const ts = T0 + ((opts.from ?? 0) + i) * everyMs;
+    d.onReading({ deviceId: opts.device ?? 'dev', ts, temperature: v, humidity: undefined, seq: undefined, arrival: ts }, out);
+  });
+  return { d, out };
+}
+
+/** Anomalies as (type, reading index of ts, start, end, detectedAt) for readable assertions. */
+const brief = (as: Anomaly[], everyMs: number) =>
+  as.map((a) => ({
+    type: a.type,
+    at: (a.ts - T0) / everyMs,
+    start: a.start === null ? null : (a.start - T0) / everyMs,
+    end: a.end === null ? null : (a.end - T0) / everyMs,
+    detected: (a.detectedAt - T0) / everyMs,
+  }));
+
+test('readings before a baseline are not flagged (only the configured threshold is, from the first reading)', () => {
+  // reading:  0    1    2    3    4     5     6 … 19        (20 readings: still warming up)
+  //           20.0 20.1 20.2 20.1 60.0  20.0  calm…
+  const values = Array.from({ length: 20 }, (_, i) => (i === 4 ? 60 : i === 9 ? 35 : calm(i)));
+  const { out } = run(values, 1000);
+  assert.deepEqual(brief(out, 1000), [{ type: 'threshold', at: 4, start: null, end: null, detected: 4 }]);
+  assert.equal(out[0].threshold, 50);
+  assert.equal(out[0].value, 60);
+});
+
+test('a spike is flagged once the next reading comes back, dated at its own reading; a step is not a spike', () => {
+  // 40 calm readings, a spike at 40 (back at 41), a dip at 60 (back at 61), then a step of +5 °C at 80 that stays.
+  const values = Array.from({ length: 120 }, (_, i) => (i === 40 ? 28 : i === 60 ? 14 : i >= 80 ? calm(i) + 5 : calm(i)));
+  const { out } = run(values, 1000);
+  assert.deepEqual(
+    brief(out.filter((a) => a.type !== 'rate' && a.type !== 'drift'), 1000),
+    [
+      { type: 'spike', at: 40, start: null, end: null, detected: 41 },
+      { type: 'dip', at: 60, start: null, end: null, detected: 61 },
+    ],
+  );
+  const spike = out[0];
+  assert.equal(spike.value, 28);
+  assert.equal(spike.expected, 20.1, 'the rolling median');
+  assert.ok(spike.score > 6 && spike.threshold! < 28, `score ${spike.score}, threshold ${spike.threshold}`);
+  // The step: too fast for a room (5 °C in a second), reported once as a rate of change, not as a train of spikes.
+  assert.deepEqual(brief(out.filter((a) => a.type === 'rate'), 1000), [{ type: 'rate', at: 80, start: null, end: null, detected: 81 }]);
+});
+
+test('a plateau is stuck once it outlasts the natural runs: flagged once, dated at its first reading, closed by a change', () => {
+  // reading: 0 … 99 calm | 100 … 108 = 20.5 (9) | 109 … 149 calm | 150 … 189 = 20.5 (40) | 190 … calm
+  // Calm readings have runs of 1: the 9 equal readings are below max(10, 3 × 1) and not stuck, but they are now the
+  // longest natural run (decayed by 0.998 per run to 8.3 at reading 150): the need becomes ⌈3 × 8.3⌉ = 25 readings.
+  const values = Array.from({ length: 220 }, (_, i) => ((i >= 100 && i < 109) || (i >= 150 && i < 190) ? 20.5 : calm(i)));
+  const { out } = run(values, 1000);
+  assert.deepEqual(brief(out, 1000), [
+    { type: 'stuck', at: 150, start: 150, end: null, detected: 174 },
+    { type: 'stuck', at: 150, start: 150, end: 189, detected: 174 },
+  ]);
+  assert.equal(out[0].threshold, 25);
+  assert.equal(out[0].value, 20.5);
+});
+
+test('a device that returns after a dropout: raised by the watermark when 3 intervals are missed, dated when due, closed by its next reading', () => {
+  const every = 5_000;
+  const { d, out } = run(Array.from({ length: 30 }, (_, i) => calm(i)), every);
+  const last = T0 + 29 * every;
+  d.tick(last + 3 * every, out); // exactly 3 intervals: not yet
+  assert.equal(out.length, 0);
+  d.tick(last + 3 * every + 1, out);
+  d.tick(last + 10 * every, out); // raised once
+  out.push(...run([20.1, 20.2], every, { detectors: d, from: 50 }).out);
+  assert.deepEqual(brief(out, every), [
+    { type: 'dropout', at: 30, start: 30, end: null, detected: 32.0002 },
+    { type: 'dropout', at: 30, start: 30, end: 50, detected: 32.0002 },
+  ]);
+  assert.equal(out[0].expected, every, 'the learned interval');
+  assert.equal(out[0].threshold, 3 * every);
+});
+
+test('a slow drift that no single reading betrays is flagged, and closed when the sensor is recalibrated', () => {
+  // One reading every 5 s: 2 h of calm readings with a slow ±0.3 °C cycle, then +3 °C over 20 min, then back.
+  // Closed once the smoothed signal (an EWMA of weight 1/8) is back within the slack: a few dozen readings later.
+  const every = 5_000;
+  const cycle = (i: number) => 20 + 0.3 * Math.sin((2 * Math.PI * i) / 120) + (i % 2) * 0.1;
+  const values = Array.from({ length: 1440 + 240 + 200 }, (_, i) => {
+    const v = cycle(i) + (i >= 1440 && i < 1680 ? (3 * (i - 1440)) / 240 : 0);
+    return Math.round(v * 10) / 10;
+  });
+  const { out } = run(values, every);
+  const drift = out.filter((a) => a.type === 'drift');
+  assert.equal(drift.length, 2, JSON.stringify(brief(out, every)));
+  const [open, closed] = brief(drift, every);
+  assert.ok(open.start! >= 1440 && open.detected < 1680, `opened ${JSON.stringify(open)}`);
+  assert.equal(closed.end === null, false);
+  assert.ok(closed.end! >= 1670 && closed.end! <= 1720, `closed ${JSON.stringify(closed)}`);
+  assert.deepEqual(out.filter((a) => a.type !== 'drift' && a.type !== 'rate').map((a) => a.type), [], 'nothing else');
+});
+
+test('devices reporting every second, every 5 minutes and every hour get the same flags at the same readings', () => {
+  // The same series of readings: a spike, a plateau, a dropout; only the interval differs.
+  const values = Array.from({ length: 200 }, (_, i) => (i === 50 ? 30 : i >= 100 && i < 130 ? 20.4 : calm(i)));
+  const flags = [1_000, 300_000, 3_600_000].map((every) => {
+    const { d, out } = run(values.slice(0, 160), every);
+    d.tick(T0 + 159 * every + 3 * every - 1, out);
+    d.tick(T0 + 159 * every + 3 * every + 1, out);
+    out.push(...run(values.slice(170), every, { detectors: d, from: 170 }).out);
+    return brief(out, every).map((a) => ({ ...a, detected: Math.round(a.detected) }));
+  });
+  assert.deepEqual(flags[0], [
+    { type: 'spike', at: 50, start: null, end: null, detected: 51 },
+    { type: 'stuck', at: 100, start: 100, end: null, detected: 109 },
+    { type: 'stuck', at: 100, start: 100, end: 129, detected: 109 },
+    { type: 'dropout', at: 160, start: 160, end: null, detected: 162 },
+    { type: 'dropout', at: 160, start: 160, end: 170, detected: 162 },
+  ]);
+  assert.deepEqual(flags[1], flags[0], 'every 5 minutes');
+  assert.deepEqual(flags[2], flags[0], 'every hour');
+});
+
+test('detector configuration is validated, errors naming the key and the value', () => {
+  assert.throws(() => resolveConfig({ detectors: { spike: { sensitivity: 0 } } }), /detectors\.spike\.sensitivity = 0: must be > 0/);
+  assert.throws(() => resolveConfig({ detectors: { stuck: { colour: 1 } } }), /unknown key "detectors\.stuck\.colour"/);
+  assert.throws(() => resolveConfig({ detectors: { threshold: { min: 30, max: 10 } } }), /detectors\.threshold: min 30 is not below max 10/);
+  assert.throws(
+    () => resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: 60 } } } } }),
+    /detectors\.threshold\.devices\.freezer-1: min 60 is not below max 50/,
+  );
+  const own = resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: -30, max: -10 } } } } }).detectors;
+  const out: Anomaly[] = [];
+  new Detectors(own).onReading({ deviceId: 'freezer-1', ts: T0, temperature: -5, humidity: undefined, seq: undefined, arrival: T0 }, out);
+  assert.deepEqual(out.map((a) => [a.type, a.threshold]), [['threshold', -10]]);
+});
