@@ -130,7 +130,7 @@ test('the OpenAPI document validates and lists every operation with its paramete
   assert.deepEqual([create.required, create.additionalProperties, Object.keys(create.properties)], [['deviceId'], false, ['deviceId', 'status', 'authentication']]);
   const method = schemaOf(doc.paths[`${registry}/{id}/methods`].post.requestBody, 'method body');
   assert.deepEqual(method.properties.responseTimeoutInSeconds.default, 30);
-  assert.deepEqual(Object.keys(doc.paths['/api/v1'].get.responses), ['200']);
+  assert.deepEqual(Object.keys(doc.paths['/api/v1'].get.responses), ['200', '400']);
   const windows = doc.paths['/api/v1/windows'].get;
   assert.deepEqual(Object.keys(windows.responses['200'].content), ['application/json', 'text/csv']);
   assert.equal(windows.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/Window');
