@@ -31,10 +31,31 @@ const ROUTES: Record<string, string[]> = {
   'DELETE /livy/batches/{id}': ['id', 'doAs'],
   'GET /livy/batches/{id}/state': ['id', 'doAs'],
   'GET /livy/batches/{id}/log': ['id', 'from', 'size', 'doAs'],
+  'GET /api/v1': [],
+  'GET /api/v1/registry/devices': ['limit', 'cursor'],
+  'POST /api/v1/registry/devices': [],
+  'GET /api/v1/registry/devices/{id}': ['id'],
+  'PATCH /api/v1/registry/devices/{id}': ['id'],
+  'DELETE /api/v1/registry/devices/{id}': ['id'],
+  'GET /api/v1/registry/devices/{id}/twin': ['id'],
+  'PATCH /api/v1/registry/devices/{id}/twin': ['id'],
+  'POST /api/v1/registry/devices/{id}/messages': ['id'],
+  'POST /api/v1/registry/devices/{id}/methods': ['id'],
 };
 
 /** Write routes: they take the API token (documented as the bearer security) and answer 401 without it. */
-const WRITES = ['POST /api/v1/jobs', 'DELETE /api/v1/jobs/{id}', 'POST /livy/batches', 'DELETE /livy/batches/{id}'];
+const WRITES = [
+  'POST /api/v1/jobs',
+  'DELETE /api/v1/jobs/{id}',
+  'POST /livy/batches',
+  'DELETE /livy/batches/{id}',
+  'POST /api/v1/registry/devices',
+  'PATCH /api/v1/registry/devices/{id}',
+  'DELETE /api/v1/registry/devices/{id}',
+  'PATCH /api/v1/registry/devices/{id}/twin',
+  'POST /api/v1/registry/devices/{id}/messages',
+  'POST /api/v1/registry/devices/{id}/methods',
+];
 
 const schemaOf = (response: any, what: string): any => {
   assert.ok(response?.content?.['application/json']?.schema, `${what} has a JSON schema`);
@@ -63,7 +84,7 @@ test('the OpenAPI document validates and lists every operation with its paramete
     assert.equal(success.length, 1, `${route} documents one success`);
     if (success[0] === '204') assert.equal(op.responses['204'].content, undefined, `${route} 204 has no body`);
     else assert.ok(Object.values(op.responses[success[0]].content).every((c: any) => c.schema), `${route} ${success[0]} has a schema`);
-    if (method === 'POST') schemaOf(op.requestBody, `${route} request body`);
+    if (method === 'POST' || method === 'PATCH') schemaOf(op.requestBody, `${route} request body`);
     if (params.length > 0 || op.requestBody) schemaOf(op.responses['400'], `${route} 400`);
     if (path.includes('{id}')) schemaOf(op.responses['404'], `${route} 404`);
     if (WRITES.includes(route)) {
@@ -94,7 +115,22 @@ test('the OpenAPI document validates and lists every operation with its paramete
   const id = doc.paths['/livy/batches/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
   assert.deepEqual(id.schema, { minimum: 0, maximum: Number.MAX_SAFE_INTEGER, 'x-expected': 'a batch id (a non-negative integer)', type: 'integer' });
   // Shared schemas are components, referenced by the routes.
-  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'Batch', 'DeadLetter', 'Device', 'Error', 'Job', 'LivyError', 'Window']);
+  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'Batch', 'DeadLetter', 'Device', 'Error', 'Job', 'LivyError', 'RegistryDevice', 'Twin', 'Window']);
+  // The registry: IoT Hub's shapes, its own answers (409 on a duplicate, 403 on a full queue, 504 when a method times out).
+  const registry = '/api/v1/registry/devices';
+  const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+  assert.deepEqual(codes(registry, 'post'), ['201', '400', '401', '409']);
+  assert.deepEqual(codes(`${registry}/{id}`, 'delete'), ['204', '400', '401', '404']);
+  assert.deepEqual(codes(`${registry}/{id}/messages`, 'post'), ['202', '400', '401', '403', '404']);
+  assert.deepEqual(codes(`${registry}/{id}/methods`, 'post'), ['200', '400', '401', '404', '503', '504']);
+  assert.equal(schemaOf(doc.paths[`${registry}/{id}`].get.responses['200'], 'registry device').$ref, '#/components/schemas/RegistryDevice');
+  assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].patch.responses['200'], 'twin').$ref, '#/components/schemas/Twin');
+  assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].get.responses['404'], 'twin 404').$ref, '#/components/schemas/Error');
+  const create = schemaOf(doc.paths[registry].post.requestBody, 'device body');
+  assert.deepEqual([create.required, create.additionalProperties, Object.keys(create.properties)], [['deviceId'], false, ['deviceId', 'status', 'authentication']]);
+  const method = schemaOf(doc.paths[`${registry}/{id}/methods`].post.requestBody, 'method body');
+  assert.deepEqual(method.properties.responseTimeoutInSeconds.default, 30);
+  assert.deepEqual(Object.keys(doc.paths['/api/v1'].get.responses), ['200', '400']);
   const windows = doc.paths['/api/v1/windows'].get;
   assert.deepEqual(Object.keys(windows.responses['200'].content), ['application/json', 'text/csv']);
   assert.equal(windows.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/Window');
@@ -165,6 +201,12 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
     { method: 'DELETE', url: '/livy/batches/1' },
     { method: 'POST', url: '/api/v1/jobs', payload: { file: 'examples/network-word-count.ts' } },
     { method: 'DELETE', url: '/api/v1/jobs/1' },
+    { method: 'POST', url: '/api/v1/registry/devices', payload: { deviceId: 'd-1' } },
+    { method: 'PATCH', url: '/api/v1/registry/devices/d-1', payload: { status: 'disabled' } },
+    { method: 'DELETE', url: '/api/v1/registry/devices/d-1' },
+    { method: 'PATCH', url: '/api/v1/registry/devices/d-1/twin', payload: { properties: { desired: { mode: 'eco' } } } },
+    { method: 'POST', url: '/api/v1/registry/devices/d-1/messages', payload: { payload: 'hi' } },
+    { method: 'POST', url: '/api/v1/registry/devices/d-1/methods', payload: { methodName: 'reboot' } },
   ] as const;
   const needed = 'this route needs "Authorization: Bearer <http.apiToken>"';
   for (const w of writes) {
@@ -174,4 +216,13 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
     const body = w.url.startsWith('/livy/') ? { error: 'TS_ERR_UNAUTHORIZED', message: needed, msg: needed } : { error: 'TS_ERR_UNAUTHORIZED', message: needed };
     assert.deepEqual(res.json(), body, `${w.method} ${w.url}`);
   }
+  // Refused writes changed nothing; with the token they go through; reads stay open.
+  const list = () => withToken.http.inject({ method: 'GET', url: '/api/v1/registry/devices' }).then((r) => [r.statusCode, r.json().items.length]);
+  assert.deepEqual(await list(), [200, 0]);
+  const authorization = 'Bearer a-token-of-16-chars-or-more';
+  const created = await withToken.http.inject({ method: 'POST', url: '/api/v1/registry/devices', payload: { deviceId: 'd-1' }, headers: { authorization } });
+  assert.equal(created.statusCode, 201);
+  assert.deepEqual(await list(), [200, 1]);
+  const deleted = await withToken.http.inject({ method: 'DELETE', url: '/api/v1/registry/devices/d-1', headers: { authorization } });
+  assert.equal(deleted.statusCode, 204);
 });

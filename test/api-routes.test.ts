@@ -412,3 +412,53 @@ test('Livy and jobs routes: whole bodies of their 400s, 404s and 403 (inject)', 
     });
   });
 });
+
+test('GET /api/v1 lists the routes this server has, the registry\'s included, sorted by URL and method (inject)', async (t) => {
+  const app = await startServer(t);
+  const res = await app.http.inject({ method: 'GET', url: '/api/v1' });
+  assert.equal(res.statusCode, 200);
+  const { routes, ...rest } = res.json();
+  assert.deepEqual(rest, {});
+  // Besides the API: the dashboard's `/` (and, once built, its files), which depend on `npm run build`.
+  const api = routes.filter((r: { url: string }) => r.url !== '/' && !/^\/[^/]+\.\w+$/.test(r.url));
+  assert.deepEqual(api.map((r: { method: string; url: string }) => `${r.method} ${r.url}`), [
+    'GET /api/v1',
+    'GET /api/v1/dead-letters',
+    'GET /api/v1/devices',
+    'GET /api/v1/devices/:id',
+    'GET /api/v1/jobs',
+    'POST /api/v1/jobs',
+    'DELETE /api/v1/jobs/:id',
+    'GET /api/v1/jobs/:id',
+    'GET /api/v1/jobs/:id/log',
+    'GET /api/v1/readings',
+    'GET /api/v1/registry/devices',
+    'POST /api/v1/registry/devices',
+    'DELETE /api/v1/registry/devices/:id',
+    'GET /api/v1/registry/devices/:id',
+    'PATCH /api/v1/registry/devices/:id',
+    'POST /api/v1/registry/devices/:id/messages',
+    'POST /api/v1/registry/devices/:id/methods',
+    'GET /api/v1/registry/devices/:id/twin',
+    'PATCH /api/v1/registry/devices/:id/twin',
+    'GET /api/v1/stats',
+    'GET /api/v1/stream',
+    'GET /api/v1/windows',
+    'GET /healthz',
+    'GET /livy/batches',
+    'POST /livy/batches',
+    'DELETE /livy/batches/:id',
+    'GET /livy/batches/:id',
+    'GET /livy/batches/:id/log',
+    'GET /livy/batches/:id/state',
+    'GET /metrics',
+    'GET /readyz',
+  ]);
+  assert.ok(routes.every((r: object) => Object.keys(r).join() === 'method,url'));
+  for (const r of routes) if (!api.includes(r)) assert.equal(r.method, 'GET', r.url);
+  const unknown = await app.http.inject({ method: 'GET', url: '/api/v1?all=1' });
+  assert.deepEqual([unknown.statusCode, unknown.json()], [
+    400,
+    { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "all" = "1": unknown query parameter (known: none)', parameter: 'all', value: '1' },
+  ]);
+});

@@ -42,22 +42,152 @@ test('registry over HTTP: create, list, show, disable, enable, delete in IoT Hub
   const duplicate = await request('POST', base, { deviceId: 'thermo-1' });
   assert.deepEqual(duplicate, { status: 409, body: { error: 'TS_ERR_DEVICE_EXISTS', message: 'device "thermo-1" is already registered' } });
   const unknown = await request('GET', `${base}/nobody`);
-  assert.deepEqual(unknown, { status: 404, body: { error: 'TS_ERR_DEVICE_NOT_FOUND', message: 'device "nobody" is not registered' } });
+  assert.deepEqual(unknown, { status: 404, body: { error: 'TS_ERR_DEVICE_NOT_FOUND', message: 'device "nobody" is not registered', parameter: 'id', value: 'nobody' } });
   for (const path of ['/nobody/twin', '/nobody']) assert.equal((await request(path.endsWith('twin') ? 'GET' : 'DELETE', `${base}${path}`)).status, 404);
   const badId = await request('POST', base, { deviceId: 'bad id!' });
-  assert.deepEqual(badId, { status: 400, body: { error: 'TS_ERR_BAD_REQUEST', message: 'deviceId "bad id!" must match ^[A-Za-z0-9._:-]{1,128}$' } });
+  assert.deepEqual(badId, {
+    status: 400,
+    body: {
+      error: 'TS_ERR_BAD_REQUEST',
+      message: 'invalid body field "deviceId" = "bad id!": expected a device id matching [A-Za-z0-9._:-]{1,128}',
+      parameter: 'deviceId',
+      value: 'bad id!',
+    },
+  });
   assert.equal((await request('GET', `${base}/${encodeURIComponent('bad id!')}`)).status, 400);
   const badKey = await request('POST', base, { deviceId: 'k', authentication: { symmetricKey: { primaryKey: 'short' } } });
   assert.equal(badKey.status, 400);
-  assert.match(badKey.body.message, /primaryKey must be 16 to 64 bytes in base64/);
+  assert.deepEqual(badKey.body, {
+    error: 'TS_ERR_BAD_REQUEST',
+    message: 'invalid body field "authentication.symmetricKey.primaryKey" = "short": expected 16 to 64 bytes in base64',
+    parameter: 'authentication.symmetricKey.primaryKey',
+    value: 'short',
+  });
   const badStatus = await request('PATCH', `${base}/thermo-1`, { status: 'off' });
   assert.equal(badStatus.status, 400);
   const badTwin = await request('PATCH', `${base}/thermo-1/twin`, { properties: { reported: { x: 1 } } });
   assert.equal(badTwin.status, 400);
-  assert.match(badTwin.body.message, /properties.*desired/);
+  assert.deepEqual(badTwin.body, {
+    error: 'TS_ERR_BAD_REQUEST',
+    message: 'invalid body field "properties.desired" = null: required',
+    parameter: 'properties.desired',
+    value: null,
+  });
 
   assert.equal((await request('DELETE', `${base}/thermo-1`)).status, 204);
   assert.deepEqual((await request('GET', base)).body.items.map((d: any) => d.deviceId), ['thermo-2']);
+});
+
+test('registry routes answer 400 naming the path parameter or body field, 404 naming the device, 409; lists page (inject)', async (t) => {
+  const app = await startServer(t);
+  const base = '/api/v1/registry/devices';
+  const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown) => {
+    const res = await app.http.inject({ method, url, ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } }) });
+    return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+  };
+  const field = (parameter: string, value: string | null, reason: string) => ({
+    status: 400,
+    body: { error: 'TS_ERR_BAD_REQUEST', message: `invalid body field "${parameter}" = ${JSON.stringify(value)}: ${reason}`, parameter, value },
+  });
+  const ID = 'a device id matching [A-Za-z0-9._:-]{1,128}';
+  for (const id of ['r-1', 'r-2', 'r-3']) assert.equal((await call('POST', base, { deviceId: id })).status, 201);
+
+  // POST /registry/devices: bodies are not coerced, unknown fields are refused, keys are checked beyond the schema.
+  assert.deepEqual(await call('POST', base, [1]), {
+    status: 400,
+    body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid request body = "[1]": expected a JSON object such as {"deviceId": "thermostat-1"}', parameter: 'body', value: '[1]' },
+  });
+  assert.deepEqual(await call('POST', base, {}), field('deviceId', null, 'required'));
+  assert.deepEqual(await call('POST', base, { deviceId: 5 }), field('deviceId', '5', `expected ${ID}`));
+  assert.deepEqual(await call('POST', base, { deviceId: 'r-4', colour: 'red' }), field('colour', null, 'unknown body field (known: deviceId, status, authentication)'));
+  assert.deepEqual(await call('POST', base, { deviceId: 'r-4', status: 'off' }), field('status', 'off', 'expected "enabled" or "disabled"'));
+  assert.deepEqual(await call('POST', base, { deviceId: 'r-4', authentication: { type: 'x509' } }), field('authentication.type', 'x509', 'expected "sas"'));
+  assert.deepEqual(
+    await call('POST', base, { deviceId: 'r-4', authentication: { symmetricKey: { primary: KEY } } }),
+    field('authentication.symmetricKey.primary', null, 'unknown body field (known: primaryKey, secondaryKey)'),
+  );
+  // 16 bytes whose base64 is not canonical (the last character carries bits beyond them): the pattern passes it, the key check does not.
+  const loose = `${'A'.repeat(21)}B==`;
+  assert.deepEqual(
+    await call('POST', base, { deviceId: 'r-4', authentication: { symmetricKey: { secondaryKey: loose } } }),
+    field('authentication.symmetricKey.secondaryKey', loose, 'expected 16 to 64 bytes in base64'),
+  );
+  assert.deepEqual(await call('POST', base, { deviceId: 'r-1' }), { status: 409, body: { error: 'TS_ERR_DEVICE_EXISTS', message: 'device "r-1" is already registered' } });
+  assert.equal((await call('GET', `${base}/r-4`)).status, 404, 'nothing refused was created');
+
+  // Path and query parameters, as everywhere in the API.
+  assert.deepEqual(await call('GET', `${base}/${encodeURIComponent('bad id!')}/twin`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: `invalid path parameter "id" = "bad id!": expected ${ID}`, parameter: 'id', value: 'bad id!' },
+  });
+  assert.deepEqual(await call('GET', `${base}/r-1?verbose=1`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "verbose" = "1": unknown query parameter (known: none)', parameter: 'verbose', value: '1' },
+  });
+  const notFound = (id: string) => ({ status: 404, body: { error: 'TS_ERR_DEVICE_NOT_FOUND', message: `device "${id}" is not registered`, parameter: 'id', value: id } });
+  for (const [method, path, payload] of [
+    ['GET', '/nobody', undefined],
+    ['PATCH', '/nobody', { status: 'disabled' }],
+    ['DELETE', '/nobody', undefined],
+    ['GET', '/nobody/twin', undefined],
+    ['PATCH', '/nobody/twin', { properties: { desired: { a: 1 } } }],
+    ['POST', '/nobody/messages', { payload: 'hi' }],
+    ['POST', '/nobody/methods', { methodName: 'reboot' }],
+  ] as const) {
+    assert.deepEqual(await call(method, `${base}${path}`, payload), notFound('nobody'), `${method} ${path}`);
+  }
+
+  // PATCH a device's status.
+  assert.deepEqual(await call('PATCH', `${base}/r-1`, {}), field('status', null, 'required'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1`, { status: true }), field('status', 'true', 'expected "enabled" or "disabled"'));
+
+  // PATCH a twin: reported properties belong to the device; what the schema cannot say the twin checks.
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: { a: 1 }, reported: { b: 2 } } }), field('properties.reported', null, 'unknown body field (known: desired)'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: [1] } }), field('properties.desired', '[1]', 'expected a JSON object (a merge patch of the desired properties)'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { tags: {} }), field('properties', null, 'required'));
+  assert.deepEqual(
+    await call('PATCH', `${base}/r-1/twin`, { properties: { desired: { mode: { $x: 1 } } } }),
+    field('properties.desired', '{"mode":{"$x":1}}', 'property name "mode.$x" starts with "$", which is reserved'),
+  );
+  const big = { text: 'x'.repeat(33 * 1024) };
+  assert.deepEqual(
+    await call('PATCH', `${base}/r-1/twin`, { properties: { desired: big } }),
+    field('properties.desired', `${JSON.stringify(big).slice(0, 64)}…`, 'desired properties would exceed 32768 bytes'),
+  );
+
+  // POST a cloud-to-device message.
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { properties: {} }), field('payload', null, 'required'));
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, properties: { kind: 5 } }), field('properties.kind', '5', 'expected a string'));
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, messageId: '' }), field('messageId', '', 'expected a string of 1 to 128 bytes'));
+  const wide = 'é'.repeat(100); // 100 characters, 200 bytes
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, messageId: wide }), field('messageId', wide, 'expected a string of 1 to 128 bytes'));
+  const huge = 'x'.repeat(65 * 1024);
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: huge }), field('payload', `${huge.slice(0, 64)}…`, 'message of 66560 bytes exceeds 65536'));
+
+  // POST a direct method: the timeout is an integer, not coerced from a string.
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'x y' }), field('methodName', 'x y', 'expected a method name matching [A-Za-z0-9_.:-]{1,128}'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: 4 }), field('responseTimeoutInSeconds', '4', 'expected an integer from 5 to 300'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: '10' }), field('responseTimeoutInSeconds', '10', 'expected an integer from 5 to 300'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', connectTimeoutInSeconds: 0 }), field('connectTimeoutInSeconds', null, 'unknown body field (known: methodName, payload, responseTimeoutInSeconds)'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot' }), {
+    status: 404,
+    body: { error: 'TS_ERR_DEVICE_NOT_CONNECTED', message: 'device "r-1" is not connected or does not listen for direct methods', parameter: 'id', value: 'r-1' },
+  });
+
+  // The list pages by deviceId.
+  const first = await call('GET', `${base}?limit=2`);
+  assert.deepEqual([first.status, first.body.items.map((d: any) => d.deviceId), first.body.next], [200, ['r-1', 'r-2'], Buffer.from('"r-2"').toString('base64url')]);
+  const second = await call('GET', `${base}?limit=2&cursor=${first.body.next}`);
+  assert.deepEqual([second.body.items.map((d: any) => d.deviceId), second.body.next], [['r-3'], null]);
+  assert.deepEqual(second.body.items[0], (await call('GET', `${base}/r-3`)).body);
+  assert.deepEqual(await call('GET', `${base}?limit=0`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "limit" = "0": expected an integer from 1 to 10000', parameter: 'limit', value: '0' },
+  });
+  assert.deepEqual(await call('GET', `${base}?cursor=bm9wZQ`), {
+    status: 400,
+    body: { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "cursor" = "bm9wZQ": expected the `next` value of a previous page of this route', parameter: 'cursor', value: 'bm9wZQ' },
+  });
 });
 
 test('twin documents change by JSON merge patch: null deletes, objects merge', () => {

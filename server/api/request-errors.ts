@@ -10,6 +10,9 @@ const WHERE = {
 
 export type RequestPart = keyof typeof WHERE;
 
+/** The `parameter` of a 400 about a JSON body as a whole (not an object, say). */
+export const BODY = 'body';
+
 /** A bad request part, answered as 400 `{ error, message, parameter, value }`. */
 export class ParamError extends ThermostreamError {
   constructor(
@@ -19,18 +22,23 @@ export class ParamError extends ThermostreamError {
     part: RequestPart = 'querystring',
   ) {
     const [what, code] = WHERE[part];
-    super(code, `invalid ${what} "${parameter}" = ${JSON.stringify(value)}: ${reason}`);
+    const subject = part === 'body' && parameter === BODY ? 'request body' : `${what} "${parameter}"`;
+    super(code, `invalid ${subject} = ${JSON.stringify(value)}: ${reason}`);
   }
 }
 
-/** An unknown resource, answered as 404 `{ error, message, parameter, value }`. */
+/**
+ * An unknown resource, answered as 404 `{ error, message, parameter, value }`; `as` gives a resource's own code and
+ * message (the registry's TS_ERR_DEVICE_NOT_FOUND, shared with its CLI).
+ */
 export class NotFoundError extends ThermostreamError {
   constructor(
     readonly parameter: string,
     readonly value: string,
     what: string,
+    as?: { code: ErrorCode; message: string },
   ) {
-    super('TS_ERR_NOT_FOUND', `no ${what} "${value}"`);
+    super(as?.code ?? 'TS_ERR_NOT_FOUND', as?.message ?? `no ${what} "${value}"`);
   }
 }
 
@@ -79,6 +87,11 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
   if (e.keyword === 'required') {
     const name = [path, e.params.missingProperty as string].filter(Boolean).join('.');
     return new ParamError(name, null, 'required', part);
+  }
+  if (part === 'body' && path === '') {
+    const expected = e.parentSchema?.['x-expected'];
+    const data = e.data === undefined ? null : JSON.stringify(e.data);
+    return new ParamError(BODY, data, typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword), part);
   }
   const value = rawValue(req, part, path, e.data);
   if (part === 'querystring' && value !== null && new URLSearchParams(req.raw.url!.split('?')[1] ?? '').getAll(path).length > 1) {

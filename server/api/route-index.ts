@@ -36,7 +36,7 @@ export function registerRouteIndex(app: FastifyInstance): void {
         description: 'Every route (method and URL pattern) this server answers, so that clients can tell which features it offers.',
         tags: ['meta'],
         querystring: { type: 'object', properties: {}, additionalProperties: false },
-        response: { 200: RouteList },
+        response: { 200: RouteList, 400: { $ref: 'Error#', description: 'An unknown query parameter.' } },
       },
     },
     async () => ({ routes: [...routes].sort((a, b) => a.url.localeCompare(b.url) || a.method.localeCompare(b.method)) }),

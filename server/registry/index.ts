@@ -50,7 +50,8 @@ export interface Registry {
   get(deviceId: string): Device | undefined;
   /** The device, or a 404 naming it. */
   require(deviceId: string): Device;
-  list(): Device[];
+  /** By deviceId; a page of at most `limit` devices after `after` when given. */
+  list(page?: { after?: string; limit?: number }): Device[];
   setStatus(deviceId: string, status: 'enabled' | 'disabled'): Device;
   delete(deviceId: string): void;
   credentials(deviceId: string): Pick<Device, 'status' | 'primaryKey' | 'secondaryKey'> | undefined;
@@ -96,10 +97,14 @@ export function generateKey(): string {
   return randomBytes(32).toString('base64');
 }
 
-/** IoT Hub accepts keys of 16 to 64 bytes, base64-encoded. */
-function checkKey(key: string, name: string): void {
+/** IoT Hub accepts keys of 16 to 64 bytes, base64-encoded (canonically: what a schema's pattern cannot say). */
+export function isValidKey(key: string): boolean {
   const bytes = Buffer.from(key, 'base64');
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || bytes.toString('base64') !== key || bytes.length < 16 || bytes.length > 64) {
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(key) && bytes.toString('base64') === key && bytes.length >= 16 && bytes.length <= 64;
+}
+
+function checkKey(key: string, name: string): void {
+  if (!isValidKey(key)) {
     throw new HttpError(400, 'TS_ERR_BAD_REQUEST', `${name} must be 16 to 64 bytes in base64, got ${JSON.stringify(key.slice(0, 20))}${key.length > 20 ? '…' : ''}`);
   }
 }
@@ -138,6 +143,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     ),
     get: db.prepare('SELECT * FROM devices WHERE device_id = ?'),
     list: db.prepare('SELECT * FROM devices ORDER BY device_id'),
+    page: db.prepare('SELECT * FROM devices WHERE device_id > ? ORDER BY device_id LIMIT ?'),
     status: db.prepare('UPDATE devices SET status = ?, status_updated_at = ? WHERE device_id = ?'),
     delete: db.prepare('DELETE FROM devices WHERE device_id = ?'),
     reported: db.prepare('UPDATE devices SET reported = ?, reported_version = reported_version + 1 WHERE device_id = ? RETURNING reported_version'),
@@ -213,7 +219,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     },
     get,
     require,
-    list: () => q.list.all().map(toDevice),
+    list: (page) => (page === undefined ? q.list.all() : q.page.all(page.after ?? '', page.limit ?? -1)).map(toDevice),
     setStatus(deviceId, status) {
       require(deviceId);
       q.status.run(status, clock.now(), deviceId);

@@ -1,10 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { SecurityStats } from '../../broker/index.ts';
 import type { Hub } from '../../broker/iothub.ts';
 import { HttpError } from '../../errors.ts';
-import { checkDeviceId, connectionString, type Device, type Registry } from '../../registry/index.ts';
-import { isObject } from '../../registry/twin.ts';
-import { iso } from '../params.ts';
+import { connectionString, isValidKey, type Device, type Registry } from '../../registry/index.ts';
+import { patchProblem } from '../../registry/twin.ts';
+import { cursorParam, decodeCursor, encodeCursor, iso, isString, limitParam } from '../params.ts';
+import { NotFoundError, ParamError } from '../request-errors.ts';
+import { badRequest, Next } from '../schemas.ts';
+import { jsonBodyCompiler } from '../validation.ts';
+import {
+  CreateBody,
+  IdParams,
+  MESSAGE_ID_BYTES,
+  MessageAccepted,
+  MessageBody,
+  MethodBody,
+  MethodResult,
+  NoQuery,
+  RegistryDevice,
+  registryErrors,
+  StatusBody,
+  Twin,
+  TwinPatchBody,
+} from './registry-schemas.ts';
 
 export interface RegistryRouteDeps {
   registry: Registry;
@@ -15,19 +34,40 @@ export interface RegistryRouteDeps {
   security: () => SecurityStats;
 }
 
-/** IoT Hub's bounds for a direct method's response timeout (seconds). */
-const METHOD_TIMEOUT_S = { min: 5, max: 300, default: 30 };
-const METHOD_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+const ListQuery = Type.Object({ limit: limitParam(1000), cursor: Type.Optional(cursorParam()) }, { additionalProperties: false });
 
-const bad = (message: string): HttpError => new HttpError(400, 'TS_ERR_BAD_REQUEST', message);
+type Id = { Params: Static<typeof IdParams>; Querystring: Static<typeof NoQuery> };
+
+/** A value in a 400, at most 64 characters of it (twin patches and messages can be 64 KB). */
+const preview = (value: unknown): string => {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
+};
+
+/** A registry refusal about one body field (HttpError 400 of the registry) as the API's 400 naming it. */
+function asBodyError<T>(field: string, value: unknown, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof HttpError && err.statusCode === 400) throw new ParamError(field, preview(value), err.message, 'body');
+    throw err;
+  }
+}
 
 /**
  * `/api/v1/registry/devices[/:id[/twin|/messages|/methods]]`: device identities, twins, cloud-to-device messages and
- * direct methods, in the shapes of IoT Hub's service API where it has them.
+ * direct methods, in the shapes of IoT Hub's service API where it has them. Bodies are checked by the schemas of
+ * registry-schemas.ts (not coerced); write routes take the API token.
  */
 export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRouteDeps): void {
   const { registry, hub, hostName } = deps;
   const base = '/api/v1/registry/devices';
+  const tags = ['registry'];
+  const security = [{ apiToken: [] }];
+  const common = { validatorCompiler: jsonBodyCompiler };
+  const write = { ...common, preHandler: app.requireToken };
+  app.addSchema(RegistryDevice);
+  app.addSchema(Twin);
 
   const body = (d: Device) => ({
     deviceId: d.deviceId,
@@ -42,9 +82,16 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
     connectionString: connectionString(hostName, d),
   });
 
+  /** The device, or a 404 naming the path parameter. */
+  const device = (id: string): Device => {
+    const d = registry.get(id);
+    if (d === undefined) throw new NotFoundError('id', id, 'device', { code: 'TS_ERR_DEVICE_NOT_FOUND', message: `device "${id}" is not registered` });
+    return d;
+  };
+
   const twinBody = (deviceId: string) => {
     const t = registry.twin(deviceId);
-    const d = registry.require(deviceId);
+    const d = device(deviceId);
     return {
       deviceId,
       status: d.status,
@@ -54,86 +101,212 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
     };
   };
 
-  app.get(base, async () => ({ items: registry.list().map(body) }));
+  app.get<{ Querystring: Static<typeof ListQuery> }>(
+    base,
+    {
+      ...common,
+      schema: {
+        summary: 'Registered devices',
+        description: 'The device identities of the registry, by deviceId; `next` pages on.',
+        tags,
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(Type.Ref(RegistryDevice)), next: Next }), ...badRequest },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit!;
+      const rows = registry.list({ after: decodeCursor(req.query.cursor, isString), limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      return { items: page.map(body), next: rows.length > limit ? encodeCursor(page.at(-1)!.deviceId) : null };
+    },
+  );
 
-  app.post(base, async (req, reply) => {
-    const b = req.body;
-    if (!isObject(b)) throw bad('body must be a JSON object like {"deviceId": "thermostat-1"}');
-    checkDeviceId(b.deviceId);
-    const status = b.status ?? 'enabled';
-    if (status !== 'enabled' && status !== 'disabled') throw bad(`status ${JSON.stringify(status)} must be "enabled" or "disabled"`);
-    const auth = b.authentication;
-    if (auth !== undefined && !(isObject(auth) && (auth.symmetricKey === undefined || isObject(auth.symmetricKey)))) {
-      throw bad('authentication must be {"symmetricKey": {"primaryKey": "…", "secondaryKey": "…"}}');
-    }
-    const keys = (auth?.symmetricKey ?? {}) as Record<string, unknown>;
-    for (const k of ['primaryKey', 'secondaryKey']) {
-      if (keys[k] !== undefined && typeof keys[k] !== 'string') throw bad(`authentication.symmetricKey.${k} must be a base64 string`);
-    }
-    const device = registry.create(b.deviceId, { status, primaryKey: keys.primaryKey as string | undefined, secondaryKey: keys.secondaryKey as string | undefined });
-    return reply.code(201).send(body(device));
-  });
+  app.post<{ Body: CreateBody; Querystring: Static<typeof NoQuery> }>(
+    base,
+    {
+      ...write,
+      schema: {
+        summary: 'Register a device',
+        description: 'Creates a device identity with the given symmetric keys, or generated ones (32 random bytes each).',
+        tags,
+        security,
+        querystring: NoQuery,
+        body: CreateBody,
+        response: { 201: Type.Ref(RegistryDevice, { description: 'The new device, with its connection string.' }), ...registryErrors({ write: true, body: true, exists: true }) },
+      },
+    },
+    async (req, reply) => {
+      const { deviceId, status, authentication } = req.body;
+      const keys = authentication?.symmetricKey ?? {};
+      for (const k of ['primaryKey', 'secondaryKey'] as const) {
+        const key = keys[k];
+        if (key !== undefined && !isValidKey(key)) throw new ParamError(`authentication.symmetricKey.${k}`, key, 'expected 16 to 64 bytes in base64', 'body');
+      }
+      const created = registry.create(deviceId, { status, primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey });
+      return reply.code(201).header('location', `${base}/${encodeURIComponent(deviceId)}`).send(body(created));
+    },
+  );
 
-  app.get<{ Params: { id: string } }>(`${base}/:id`, async (req) => body(registry.require(req.params.id)));
+  app.get<Id>(
+    `${base}/:id`,
+    {
+      ...common,
+      schema: {
+        summary: 'One registered device',
+        tags,
+        params: IdParams,
+        querystring: NoQuery,
+        response: { 200: Type.Ref(RegistryDevice), ...registryErrors({ found: true }) },
+      },
+    },
+    async (req) => body(device(req.params.id)),
+  );
 
-  app.patch<{ Params: { id: string } }>(`${base}/:id`, async (req) => {
-    registry.require(req.params.id);
-    const b = req.body;
-    if (!isObject(b) || (b.status !== 'enabled' && b.status !== 'disabled')) {
-      throw bad('body must be {"status": "enabled"} or {"status": "disabled"}');
-    }
-    const device = registry.setStatus(req.params.id, b.status);
-    if (device.status === 'disabled') hub.kick(device.deviceId);
-    return body(device);
-  });
+  app.patch<Id & { Body: StatusBody }>(
+    `${base}/:id`,
+    {
+      ...write,
+      schema: {
+        summary: 'Enable or disable a device',
+        description: 'A disabled device is disconnected at once and refused from its next connect.',
+        tags,
+        security,
+        params: IdParams,
+        querystring: NoQuery,
+        body: StatusBody,
+        response: { 200: Type.Ref(RegistryDevice), ...registryErrors({ write: true, found: true, body: true }) },
+      },
+    },
+    async (req) => {
+      device(req.params.id);
+      const updated = registry.setStatus(req.params.id, req.body.status);
+      if (updated.status === 'disabled') hub.kick(updated.deviceId);
+      return body(updated);
+    },
+  );
 
-  app.delete<{ Params: { id: string } }>(`${base}/:id`, async (req, reply) => {
-    registry.delete(req.params.id);
-    hub.kick(req.params.id);
-    return reply.code(204).send();
-  });
+  app.delete<Id>(
+    `${base}/:id`,
+    {
+      ...write,
+      schema: {
+        summary: 'Delete a device',
+        description: 'Removes its identity, twin and queued messages, and disconnects it.',
+        tags,
+        security,
+        params: IdParams,
+        querystring: NoQuery,
+        response: { 204: Type.Null({ description: 'Deleted.' }), ...registryErrors({ write: true, found: true }) },
+      },
+    },
+    async (req, reply) => {
+      device(req.params.id);
+      registry.delete(req.params.id);
+      hub.kick(req.params.id);
+      return reply.code(204).send();
+    },
+  );
 
-  app.get<{ Params: { id: string } }>(`${base}/:id/twin`, async (req) => twinBody(req.params.id));
+  app.get<Id>(
+    `${base}/:id/twin`,
+    {
+      ...common,
+      schema: {
+        summary: 'A device\'s twin',
+        description: 'Its desired and reported properties, each with its $version.',
+        tags,
+        params: IdParams,
+        querystring: NoQuery,
+        response: { 200: Type.Ref(Twin), ...registryErrors({ found: true }) },
+      },
+    },
+    async (req) => {
+      device(req.params.id);
+      return twinBody(req.params.id);
+    },
+  );
 
-  app.patch<{ Params: { id: string } }>(`${base}/:id/twin`, async (req) => {
-    registry.require(req.params.id);
-    const b = req.body;
-    const desired = isObject(b) && isObject(b.properties) ? b.properties.desired : undefined;
-    if (!isObject(b) || !isObject(b.properties) || !isObject(desired) || Object.keys(b).some((k) => k !== 'properties')) {
-      throw bad('body must be {"properties": {"desired": {…}}} (reported properties belong to the device)');
-    }
-    const version = registry.patchDesired(req.params.id, desired);
-    hub.pushDesired(req.params.id, desired, version);
-    return twinBody(req.params.id);
-  });
+  app.patch<Id & { Body: TwinPatchBody }>(
+    `${base}/:id/twin`,
+    {
+      ...write,
+      schema: {
+        summary: 'Change a device\'s desired properties',
+        description: 'A JSON merge patch of the desired properties (null deletes); pushed to the device if it is connected.',
+        tags,
+        security,
+        params: IdParams,
+        querystring: NoQuery,
+        body: TwinPatchBody,
+        response: { 200: Type.Ref(Twin, { description: 'The twin after the patch.' }), ...registryErrors({ write: true, found: true, body: true }) },
+      },
+    },
+    async (req) => {
+      const id = req.params.id;
+      device(id);
+      const desired = req.body.properties.desired;
+      const problem = patchProblem(desired);
+      if (problem !== null) throw new ParamError('properties.desired', preview(desired), problem, 'body');
+      const version = asBodyError('properties.desired', desired, () => registry.patchDesired(id, desired));
+      hub.pushDesired(id, desired, version);
+      return twinBody(id);
+    },
+  );
 
-  app.post<{ Params: { id: string } }>(`${base}/:id/messages`, async (req, reply) => {
-    registry.require(req.params.id);
-    const b = req.body;
-    if (!isObject(b) || !('payload' in b)) throw bad('body must be {"payload": <JSON or text>, "properties"?: {…}, "messageId"?: "…"}');
-    const properties = b.properties ?? {};
-    if (!isObject(properties) || Object.values(properties).some((v) => typeof v !== 'string')) {
-      throw bad('properties must be an object of string values');
-    }
-    if (b.messageId !== undefined && (typeof b.messageId !== 'string' || b.messageId === '' || Buffer.byteLength(b.messageId) > 128)) {
-      throw bad('messageId must be a string of 1 to 128 bytes');
-    }
-    const payload = typeof b.payload === 'string' ? Buffer.from(b.payload) : Buffer.from(JSON.stringify(b.payload));
-    const message = registry.enqueue(req.params.id, { body: payload, properties: properties as Record<string, string>, messageId: b.messageId as string | undefined });
-    const delivered = hub.flush(req.params.id) > 0;
-    return reply.code(202).send({ messageId: message.messageId, enqueuedTime: iso(message.enqueuedAt), delivered });
-  });
+  app.post<Id & { Body: MessageBody }>(
+    `${base}/:id/messages`,
+    {
+      ...write,
+      schema: {
+        summary: 'Send a cloud-to-device message',
+        description: 'Delivered on devices/{id}/messages/devicebound/… now if the device is subscribed, else queued (up to 50, 64 KB each) until it is.',
+        tags,
+        security,
+        params: IdParams,
+        querystring: NoQuery,
+        body: MessageBody,
+        response: { 202: MessageAccepted, ...registryErrors({ write: true, found: true, body: true, queue: true }) },
+      },
+    },
+    async (req, reply) => {
+      const id = req.params.id;
+      device(id);
+      const { payload, properties = {}, messageId } = req.body;
+      if (messageId !== undefined && Buffer.byteLength(messageId) > MESSAGE_ID_BYTES) {
+        throw new ParamError('messageId', messageId, `expected a string of 1 to ${MESSAGE_ID_BYTES} bytes`, 'body');
+      }
+      const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(JSON.stringify(payload));
+      const message = asBodyError('payload', payload, () => registry.enqueue(id, { body: bytes, properties, messageId }));
+      const delivered = hub.flush(id) > 0;
+      return reply.code(202).send({ messageId: message.messageId, enqueuedTime: iso(message.enqueuedAt), delivered });
+    },
+  );
 
-  app.post<{ Params: { id: string } }>(`${base}/:id/methods`, async (req) => {
-    registry.require(req.params.id);
-    const b = req.body;
-    if (!isObject(b) || typeof b.methodName !== 'string' || !METHOD_NAME.test(b.methodName)) {
-      throw bad(`methodName must match ${METHOD_NAME.source}; body {"methodName": "…", "payload": …, "responseTimeoutInSeconds": n}`);
-    }
-    const timeout = b.responseTimeoutInSeconds ?? METHOD_TIMEOUT_S.default;
-    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < METHOD_TIMEOUT_S.min || timeout > METHOD_TIMEOUT_S.max) {
-      throw bad(`responseTimeoutInSeconds ${JSON.stringify(timeout)} must be an integer from ${METHOD_TIMEOUT_S.min} to ${METHOD_TIMEOUT_S.max}`);
-    }
-    return hub.invokeMethod(req.params.id, b.methodName, b.payload ?? null, timeout * 1000);
-  });
+  app.post<Id & { Body: MethodBody }>(
+    `${base}/:id/methods`,
+    {
+      ...write,
+      schema: {
+        summary: 'Invoke a direct method',
+        description: 'Calls the device\'s onDeviceMethod handler and answers what it answered, as IoT Hub\'s service API does.',
+        tags,
+        security,
+        params: IdParams,
+        querystring: NoQuery,
+        body: MethodBody,
+        response: { 200: MethodResult, ...registryErrors({ write: true, found: true, body: true, method: true }) },
+      },
+    },
+    async (req) => {
+      const id = req.params.id;
+      device(id);
+      const { methodName, payload = null, responseTimeoutInSeconds } = req.body;
+      try {
+        return await hub.invokeMethod(id, methodName, payload, responseTimeoutInSeconds! * 1000);
+      } catch (err) {
+        if (err instanceof HttpError && err.statusCode === 404) throw new NotFoundError('id', id, 'device', { code: err.code, message: err.message });
+        throw err;
+      }
+    },
+  );
 }
