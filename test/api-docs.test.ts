@@ -17,6 +17,7 @@ const ROUTES: Record<string, string[]> = {
   'GET /api/v1/devices/{id}': ['id'],
   'GET /api/v1/windows': ['deviceId', 'length', 'slide', 'from', 'to', 'limit', 'cursor'],
   'GET /api/v1/readings': ['deviceId', 'from', 'to', 'maxPoints'],
+  'GET /api/v1/anomalies': ['deviceId', 'type', 'from', 'to', 'limit', 'cursor'],
   'GET /api/v1/dead-letters': ['deviceId', 'reason', 'limit', 'cursor'],
   'GET /api/v1/stats': [],
   'GET /api/v1/stream': ['deviceId', 'kind', 'lastEventId', 'last-event-id'],

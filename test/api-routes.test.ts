@@ -23,6 +23,10 @@ function windowOf(deviceId: string, start: number, lengthMs: number, slideMs: nu
   const avg = sum / rs.length;
   const hs = rs.filter((r) => r.humidity !== undefined).map((r) => r.humidity!);
   const last = rs.reduce((a, b) => (b.ts >= a.ts ? b : a));
+  const first = rs.reduce((a, b) => (b.ts < a.ts ? b : a));
+  const withH = rs.filter((r) => r.humidity !== undefined);
+  const hAvg = hs.length ? hs.reduce((a, b) => a + b, 0) / hs.length : null;
+  const hStddev = hAvg === null ? null : Math.sqrt(Math.max(0, hs.reduce((a, b) => a + b * b, 0) / hs.length - hAvg * hAvg));
   return {
     deviceId,
     start: new Date(start).toISOString(),
@@ -34,11 +38,16 @@ function windowOf(deviceId: string, start: number, lengthMs: number, slideMs: nu
     min: Math.min(...temps),
     max: Math.max(...temps),
     stddev: Math.sqrt(Math.max(0, sumSq / rs.length - avg * avg)),
+    first: first.temperature,
     last: last.temperature,
-    humidityAvg: hs.length ? hs.reduce((a, b) => a + b, 0) / hs.length : null,
+    humidityAvg: hAvg,
     humidityMin: hs.length ? Math.min(...hs) : null,
     humidityMax: hs.length ? Math.max(...hs) : null,
+    humidityStddev: hStddev,
+    humidityFirst: withH.length ? withH.reduce((a, b) => (b.ts < a.ts ? b : a)).humidity! : null,
+    humidityLast: withH.length ? withH.reduce((a, b) => (b.ts >= a.ts ? b : a)).humidity! : null,
     anomalies: 0,
+    anomaliesByType: { threshold: 0, spike: 0, dip: 0, stuck: 0, drift: 0, rate: 0, dropout: 0 },
     final,
   };
 }
@@ -100,13 +109,17 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     assert.equal(res.status, 200);
     assert.equal(res.type, 'text/csv; charset=utf-8');
     assert.equal(res.headers['x-next-cursor'], cursor(T0 + 8000));
+    const types = ['threshold', 'spike', 'dip', 'stuck', 'drift', 'rate', 'dropout'];
     const row = (s: number) => {
-      const w = windowOf('a', T0 + s * 1000, 10_000, 2000, A);
-      return Object.values(w).map((v) => (v === null ? '' : String(v))).join(',');
+      const { anomaliesByType, final, ...w } = windowOf('a', T0 + s * 1000, 10_000, 2000, A);
+      const cells = [...Object.values(w), ...types.map((t) => anomaliesByType[t as keyof typeof anomaliesByType]), final];
+      return cells.map((v) => (v === null ? '' : String(v))).join(',');
     };
-    const header = 'deviceId,start,end,lengthMs,slideMs,count,avg,min,max,stddev,last,humidityAvg,humidityMin,humidityMax,anomalies,final';
+    const header =
+      'deviceId,start,end,lengthMs,slideMs,count,avg,min,max,stddev,first,last,humidityAvg,humidityMin,humidityMax,' +
+      'humidityStddev,humidityFirst,humidityLast,anomalies,' + types.map((t) => `anomalies.${t}`).join(',') + ',final';
     assert.equal(res.body, `${header}\r\n${row(8)}\r\n${row(10)}\r\n`);
-    assert.equal(row(8), `a,${at(8000)},${at(18_000)},10000,2000,2,27,24,30,3,30,50,50,50,0,true`);
+    assert.equal(row(8), `a,${at(8000)},${at(18_000)},10000,2000,2,27,24,30,3,24,30,50,50,50,0,50,50,0,0,0,0,0,0,0,0,true`);
   });
 
   await t.test('devices: the list, its pages, one device, 404', async () => {
@@ -423,6 +436,7 @@ test('GET /api/v1 lists the routes this server has, the registry\'s included, so
   const api = routes.filter((r: { url: string }) => r.url !== '/' && !/^\/[^/]+\.\w+$/.test(r.url));
   assert.deepEqual(api.map((r: { method: string; url: string }) => `${r.method} ${r.url}`), [
     'GET /api/v1',
+    'GET /api/v1/anomalies',
     'GET /api/v1/dead-letters',
     'GET /api/v1/devices',
     'GET /api/v1/devices/:id',

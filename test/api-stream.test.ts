@@ -26,7 +26,7 @@ const lastBatch = (c: SseClient): number => Number(c.lastId ?? -1);
 // client missed is the same whether it is replayed from memory or from the store.
 const HOUR = 3_600_000;
 const H0 = Math.floor((Date.now() - 5 * HOUR) / HOUR) * HOUR;
-const CONFIG = { allowedLatenessMs: 86_400_000 };
+const CONFIG = { allowedLatenessMs: 86_400_000, windows: [{ lengthMs: 10_000, slideMs: 2000 }] };
 const reading = (i: number) => JSON.stringify({ ts: H0 + i * HOUR, temperature: 20 + i, seq: i });
 
 test('a reading published over MQTT is an SSE window event within two batches; filters by device and kind', async (t) => {
@@ -66,11 +66,16 @@ test('a reading published over MQTT is an SSE window event within two batches; f
     min: 21,
     max: 21,
     stddev: 0,
+    first: 21,
     last: 21,
     humidityAvg: null,
     humidityMin: null,
     humidityMax: null,
+    humidityStddev: null,
+    humidityFirst: null,
+    humidityLast: null,
     anomalies: 0,
+    anomaliesByType: { threshold: 0, spike: 0, dip: 0, stuck: 0, drift: 0, rate: 0, dropout: 0 },
     final: false,
   });
 
