@@ -211,7 +211,7 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
     endedAt: null,
   });
   assert.match(appInfo.startedAt, ISO);
-  assert.match(log[0], /^built-in telemetry job \(server\/engine\/telemetry.ts\): MQTT readings → event-time windows \(10000\/2000 ms\) → SQLite$/);
+  assert.match(log[0], /^built-in telemetry job \(server\/engine\/telemetry.ts\): MQTT readings → event-time windows \(10000\/2000 ms, 60000\/10000 ms, 300000\/60000 ms\) → SQLite$/);
   assert.match(log[1], /^batch interval 100 ms; batches \d+, records 0, input rate 0.0\/s, late 0, duplicates 0, replayed 0$/);
   const list = await getJson(`${app.httpUrl}/livy/batches?from=0&size=5`);
   assert.deepEqual({ ...list, body: { ...list.body, sessions: list.body.sessions.map((s: any) => s.id) } }, {
