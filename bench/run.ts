@@ -15,6 +15,10 @@ import { UsageError } from './harness.ts';
 const BENCHMARKS: Record<string, string> = {
   ingest: './ingest.ts',
   baseline: './baseline.ts',
+  mosquitto: './mosquitto.ts',
+  connections: './connections.ts',
+  latency: './latency.ts',
+  memory: './memory.ts',
   engine: './engine.ts',
 };
 const TOOLS: Record<string, string> = {
