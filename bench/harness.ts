@@ -36,6 +36,8 @@ export interface CommonOptions {
   client: 'raw' | 'mqttjs';
   timeLimitMs: number;
   pollMs: number;
+  /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
+  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
 
 export const COMMON_DEFAULTS: CommonOptions = {

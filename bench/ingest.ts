@@ -105,9 +105,13 @@ export function parseIngestArgs(args: readonly string[]): IngestOptions {
 
 /** What a run can add to the generator's spec, and whose memory and CPU count (default: this process). */
 export interface MeasureExtras {
-  spec?: Pick<LoadSpec, 'ratePerSec' | 'latency' | 'connectBatch' | 'stallMs'>;
+  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'latency' | 'connectBatch' | 'stallMs'>>;
   /** The server under test is these processes (Mosquitto and its subscriber), not this one. */
   pids?: readonly number[];
+  /** Called once every connection is up, before the first publish (bench/memory.ts: the idle phase). */
+  beforeGo?: () => Promise<void>;
+  /** Called once the generator reported, before it disconnects (bench/memory.ts: the loaded figures). */
+  afterDone?: () => Promise<void>;
 }
 
 /** Drives the load generator against an MQTT port and measures the run in this (the server's) process. */
@@ -131,10 +135,12 @@ export async function measure(
     timeLimitMs: opts.timeLimitMs,
     stallMs: 5_000,
     idPrefix,
+    ...opts.spec,
     ...extras.spec,
   });
   try {
-    await gen.next(120_000); // ready: connected, packets built
+    await gen.next(opts.timeLimitMs); // ready: connected, packets built
+    await extras.beforeGo?.();
     const rss = new RssSampler();
     const procs = extras.pids ? new ProcSampler(extras.pids) : null;
     const cpu0 = process.cpuUsage();
@@ -149,6 +155,7 @@ export async function measure(
     const other = procs?.stop();
     const peakRss = other ? other.peakRss : own;
     if (m.type !== 'done') throw new Error(`load generator: unexpected message ${m.type}`);
+    await extras.afterDone?.();
     const r = m.result;
     const span = (t: number): number => (Number.isFinite(t) ? r.count / ((t - r.firstPublishAt) / 1000) : NaN);
     const wallMs = Math.max(1, r.wallMs);

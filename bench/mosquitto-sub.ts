@@ -5,7 +5,8 @@
  * with { port, qos } as argv[2]; it serves its count as JSON on an ephemeral HTTP port (shaped like
  * GET /api/v1/stats, plus lastReceivedAt) and sends { type: 'ready', statsUrl } once subscribed.
  */
-import { createServer, type AddressInfo } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
 import { now } from './protocol.ts';
 
