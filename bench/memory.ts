@@ -13,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-profile.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
@@ -27,6 +28,9 @@ interface Options extends CommonOptions {
   targets: Target[];
   snapshot: boolean;
   snapshotDir: string;
+  allocProfile: boolean;
+  /** Node flags for the server's process (e.g. --max-old-space-size=256). */
+  nodeFlags: string[];
 }
 
 export interface MemoryJobOptions extends Options {
@@ -56,6 +60,8 @@ export interface MemoryResult {
   /** Peak RSS over the whole job (sampled every 50 ms, and the kernel's high-water mark of the load phase). */
   peakRss: number;
   snapshot: string | null;
+  alloc: AllocSummary | null;
+  loadSeconds: number;
 }
 
 function heap(): Heap {
@@ -70,6 +76,10 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   let idle: Heap | null = null;
   let loaded: Heap | null = null;
   let snapshot: string | null = null;
+  let alloc: AllocSummary | null = null;
+  let loadStart = 0;
+  let loadEnd = 0;
+  const profiler = o.allocProfile ? new AllocProfiler() : null;
   let sampledMax = 0;
   const sampler = setInterval(() => (sampledMax = Math.max(sampledMax, process.memoryUsage.rss())), 50);
   const opts: CommonOptions = {
@@ -85,9 +95,13 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       beforeGo: async () => {
         await new Promise((r) => setTimeout(r, o.idleS * 1000));
         idle = heap();
+        await profiler?.start();
+        loadStart = performance.now();
       },
       afterDone: async () => {
+        loadEnd = performance.now();
         loaded = heap();
+        if (profiler) alloc = await profiler.stop();
         clearInterval(sampler); // the snapshot below costs memory of its own: not the server's
         if (o.snapshot && target === 'thermostream') {
           mkdirSync(o.snapshotDir, { recursive: true });
@@ -109,7 +123,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       }
     }
     run.target = target;
-    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), snapshot };
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000 };
   } finally {
     clearInterval(sampler);
   }
@@ -118,7 +132,18 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
 function parseOptions(args: readonly string[]): Options {
   return parseFlags<Options>(
     args,
-    { ...COMMON_DEFAULTS, runs: 1, devices: 10_000, seconds: 60, idleS: 20, targets: ['thermostream', 'bare'], snapshot: false, snapshotDir: join(REPO, '.tmp', 'bench-heap') },
+    {
+      ...COMMON_DEFAULTS,
+      runs: 1,
+      devices: 10_000,
+      seconds: 60,
+      idleS: 20,
+      targets: ['thermostream', 'bare'],
+      snapshot: false,
+      snapshotDir: join(REPO, '.tmp', 'bench-heap'),
+      allocProfile: false,
+      nodeFlags: [],
+    },
     {
       ...(commonFlags as Record<string, (v: string, o: Options) => void>),
       '--devices': (v, o) => (o.devices = positiveInt('--devices', v)),
@@ -130,6 +155,8 @@ function parseOptions(args: readonly string[]): Options {
         o.targets = t as Target[];
       },
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
+      '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
+      '--node-flags': (v, o) => (o.nodeFlags = v.split(' ').filter(Boolean)),
     },
   );
 }
@@ -143,17 +170,22 @@ export async function main(args: readonly string[]): Promise<number> {
   --idle S           seconds the connections stay idle first (default 20)
   --targets LIST     thermostream,bare (default both, interleaved)
   --runs N           rounds (default 1)
-  --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor`);
+  --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
+  --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
+  --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"`);
     return 0;
   }
   const o = parseOptions(args);
   console.log(`memory: ${machine()}`);
-  console.log(`memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}`);
+  console.log(
+    `memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
+      (o.nodeFlags.length > 0 ? `; server node flags: ${o.nodeFlags.join(' ')}` : ''),
+  );
   const results = new Map<Target, MemoryResult[]>(o.targets.map((t) => [t, []]));
   let failed = 0;
   for (let round = 1; round <= o.runs; round++) {
     for (const t of o.targets) {
-      const r = await runHosted<MemoryResult>({ kind: 'memory', target: t, round, opts: { ...o, dataRoot: tmpdir() } });
+      const r = await runHosted<MemoryResult>({ kind: 'memory', target: t, round, opts: { ...o, dataRoot: tmpdir() } }, o.nodeFlags);
       results.get(t)!.push(r);
       if (r.run.problems.length > 0) failed++;
       console.log(
@@ -202,6 +234,11 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     const extra = med('thermostream', (r) => r.loaded.rss) - med('bare', (r) => r.loaded.rss);
     console.log(`beyond the bare broker's, loaded: ${fmtMB(extra)}, ${perDevice(extra, 0)} bytes per device`);
+  }
+  for (const r of [...results.values()].flat()) {
+    if (r.alloc === null) continue;
+    console.log(`\nallocation profile, ${r.target}, round ${r.round}:`);
+    printAllocSummary(r.alloc, r.loadSeconds, r.run.count);
   }
   for (const r of results.get('thermostream') ?? []) {
     if (r.snapshot === null) continue;
