@@ -4,9 +4,14 @@
  * code); a module without `main` is run by importing it.
  *
  *   ingest    end-to-end MQTT → ingest → engine throughput: QoS 0, QoS 1 durable, QoS 1 without fsync
- *   baseline  a bare aedes broker keeping per-device sums, against Thermostream, same load generator
- *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
- *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
+ *   baseline     a bare aedes broker keeping per-device sums, against Thermostream, same load generator
+ *   mosquitto    Debian's Mosquitto (defaults and tuned) + one mqtt.js subscriber, against Thermostream
+ *   connections  K = 10, 100, 1,000 device connections, QoS 0 and 1, against aedes' own ceiling
+ *   latency      publish → window result on the SSE stream and → SQLite commit, paced at 10 % and 80 %
+ *   engine       the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
+ * Not in "all" (minutes each, or not a benchmark):
+ *   memory       10,000 device connections, idle then 1 reading/s each: RSS, bytes per device, heap, allocations
+ *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +23,10 @@ const BENCHMARKS: Record<string, string> = {
   mosquitto: './mosquitto.ts',
   connections: './connections.ts',
   latency: './latency.ts',
-  memory: './memory.ts',
   engine: './engine.ts',
 };
 const TOOLS: Record<string, string> = {
+  memory: './memory.ts',
   profile: './profile.ts',
 };
 
