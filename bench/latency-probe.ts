@@ -139,11 +139,13 @@ export class LatencyProbe {
     for (const [d, from, to] of list) for (let i = from; i < to; i++) d.committed[i] = committedAt - d.pubAt[i];
   }
 
-  result(): LatencyResult {
+  /** Latencies of the readings published at or after `from` (the warm-up before it is left out). */
+  result(from = -Infinity): LatencyResult {
     const stream: number[] = [];
     const committed: number[] = [];
     for (const d of this.order) {
       for (let i = 0; i < d.sent; i++) {
+        if (d.pubAt[i] < from) continue;
         if (!Number.isNaN(d.stream[i])) stream.push(d.stream[i]);
         if (!Number.isNaN(d.committed[i])) committed.push(d.committed[i]);
       }

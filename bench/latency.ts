@@ -17,6 +17,7 @@ interface Options extends CommonOptions {
   loads: number[];
   durationS: number;
   probe: number;
+  warmupS: number;
   sustainable: number | null;
   calibrationCount: number;
 }
@@ -26,13 +27,14 @@ export interface LatencyJobOptions extends CommonOptions {
   batchIntervalMs: number;
   ratePerSec: number;
   probe: number;
+  warmupS: number;
 }
 
 /** One paced run (in the server host's process). */
 export async function runLatency(round: number, opts: LatencyJobOptions): Promise<RunResult> {
   const s = SCENARIOS.find((x) => x.name === 'qos1')!;
   return runThermostream(s, round, opts, (app) => ({
-    spec: { ratePerSec: opts.ratePerSec, latency: { streamUrl: `${app.httpUrl}/api/v1/stream`, devices: opts.probe } },
+    spec: { ratePerSec: opts.ratePerSec, latency: { streamUrl: `${app.httpUrl}/api/v1/stream`, devices: opts.probe, warmupMs: opts.warmupS * 1000 } },
   }));
 }
 
@@ -41,7 +43,7 @@ const list = (name: string, v: string): number[] => v.split(',').map((x) => posi
 function parseOptions(args: readonly string[]): Options {
   return parseFlags<Options>(
     args,
-    { ...COMMON_DEFAULTS, intervals: [1000, 200], loads: [10, 80], durationS: 20, probe: 10, sustainable: null, calibrationCount: 1_000_000 },
+    { ...COMMON_DEFAULTS, intervals: [1000, 200], loads: [10, 80], durationS: 20, probe: 10, warmupS: 3, sustainable: null, calibrationCount: 1_000_000 },
     {
       ...(commonFlags as Record<string, (v: string, o: Options) => void>),
       '--intervals': (v, o) => (o.intervals = list('--intervals', v)),
@@ -51,6 +53,10 @@ function parseOptions(args: readonly string[]): Options {
       },
       '--duration': (v, o) => (o.durationS = positiveInt('--duration', v)),
       '--probe': (v, o) => (o.probe = positiveInt('--probe', v)),
+      '--warmup': (v, o) => {
+        o.warmupS = Number(v);
+        if (!Number.isFinite(o.warmupS) || o.warmupS < 0) throw new UsageError(`--warmup must be a number of seconds ≥ 0, got ${JSON.stringify(v)}`);
+      },
       '--sustainable': (v, o) => (o.sustainable = positiveInt('--sustainable', v)),
       '--calibration-count': (v, o) => (o.calibrationCount = positiveInt('--calibration-count', v)),
     },
@@ -67,6 +73,7 @@ export async function main(args: readonly string[]): Promise<number> {
   --loads LIST           % of the sustainable rate (default 10,80)
   --duration S           seconds of paced load per run (default 20)
   --probe N              devices whose readings are followed on the stream (default 10)
+  --warmup S             readings published in the first S seconds of a run are not counted (default 3)
   --sustainable N        readings/s taken as sustainable (default: measured first, unpaced QoS 1, per interval)
   --calibration-count N  readings of that unpaced run (default 1000000)
   --runs, --connections, --window, --time-limit as for ingest`);
@@ -102,6 +109,7 @@ export async function main(args: readonly string[]): Promise<number> {
           batchIntervalMs: interval,
           ratePerSec: rate,
           probe: o.probe,
+          warmupS: o.warmupS,
         };
         const r = await runHosted<RunResult>({ kind: 'latency', round, opts });
         byLoad.get(load)!.push(r);
@@ -135,11 +143,11 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log();
   console.log(
     table(
-      ['batch interval', 'load', 'target rate /s', 'paced /s (median)', 'SSE p50 / p99 / max ms', 'committed p50 / p99 / max ms', 'SSE p99 per run', 'seen / probed', 'p99 target'],
+      ['batch interval', 'load', 'target rate /s', 'paced /s (median)', 'SSE p50 / p99 / max ms', 'committed p50 / p99 / max ms', 'SSE p99 per run', 'seen / probed (warm-up incl.)', 'p99 target'],
       rows,
     ),
   );
-  console.log('(medians over runs of each run\'s p50 and p99; max = the largest of all runs)');
+  console.log(`(medians over runs of each run's p50 and p99, readings published after the first ${o.warmupS} s; max = the largest of all runs)`);
   console.log();
   console.log(`reproduce: npm run bench -- latency ${args.join(' ')}`.trimEnd());
   if (failed.length > 0) {

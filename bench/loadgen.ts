@@ -417,7 +417,7 @@ async function main(): Promise<void> {
     wallMs: now() - firstPublishAt,
     errors,
     ...(paced ? { pacedRate: sent / Math.max(0.001, ((Number.isFinite(lastPublishAt) ? lastPublishAt : now()) - firstPublishAt) / 1000) } : {}),
-    ...(probe !== null ? { latency: probe.result() } : {}),
+    ...(probe !== null ? { latency: probe.result(firstPublishAt + spec.latency!.warmupMs) } : {}),
   };
   send({ type: 'done', result });
 

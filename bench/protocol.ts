@@ -38,7 +38,7 @@ export interface LoadSpec {
    */
   ratePerSec?: number;
   /** Latency probe (Thermostream only): follow GET /api/v1/stream for the first `devices` connections' readings. */
-  latency?: { streamUrl: string; devices: number };
+  latency?: { streamUrl: string; devices: number; /** readings published in the first warmupMs are not counted */ warmupMs: number };
 }
 
 /** Wall-clock ms with sub-ms resolution, comparable between the two processes. */
@@ -60,7 +60,7 @@ export interface ServerStats {
 
 /** Publish → result latencies of the probed readings, in ms (bench/latency-probe.ts). */
 export interface LatencyResult {
-  /** Readings of the probed devices that were published. */
+  /** Readings of the probed devices that were published (warm-up included). */
   probed: number;
   /** Of them, seen in a window result on the stream. */
   seen: number;
