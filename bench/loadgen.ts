@@ -90,6 +90,17 @@ function buildConn(index: number, total: number, base: number): Conn {
   return { id, buf: buf.subarray(0, p), off, payloadOff, total, next: 0, acked: 0, socket: null, client: null, rest: null, done: false, phase: 0, probe: -1 };
 }
 
+/**
+ * Re-stamps every reading's `ts` from `base` (same spread, same 13 digits), so that event time starts when the
+ * publishing does: building and connecting can take longer than the allowed lateness on a busy machine, and the
+ * server's watermark advances with the clock while no input arrives.
+ */
+function restamp(c: Conn, base: number): void {
+  for (let i = 0; i < c.total; i++) {
+    c.buf.write(String(base + Math.floor((i * TS_SPREAD_MS) / c.total)), c.payloadOff[i] + 6, 'latin1');
+  }
+}
+
 /** Checks the hand-made encoding against mqtt-packet's parser, once. */
 function selfCheck(c: Conn): void {
   const parser = mqttPacket.parser({ protocolVersion: 4 });
@@ -356,8 +367,8 @@ async function main(): Promise<void> {
   selfCheck(conns[0]);
   const paced = spec.ratePerSec !== undefined;
   if (paced && spec.client !== 'raw') throw new Error('paced mode needs the raw client');
-  if (paced && !/^\{"ts":\d{13},/.test(conns[0].buf.toString('latin1', conns[0].payloadOff[0], conns[0].payloadOff[0] + 20))) {
-    throw new Error('paced mode: the payload does not start with a 13-digit ts');
+  if (!/^\{"ts":\d{13},/.test(conns[0].buf.toString('latin1', conns[0].payloadOff[0], conns[0].payloadOff[0] + 20))) {
+    throw new Error('the payload does not start with a 13-digit ts');
   }
   if (spec.latency) {
     const n = Math.min(spec.latency.devices, conns.length);
@@ -370,6 +381,10 @@ async function main(): Promise<void> {
   const batch = spec.connectBatch ?? 20;
   for (let i = 0; i < conns.length; i += batch) {
     await Promise.all(conns.slice(i, i + batch).map((c) => (spec.client === 'raw' ? openRaw(c) : openMqttjs(c))));
+  }
+  if (!paced) {
+    const base = Date.now();
+    for (const c of conns) restamp(c, base);
   }
   send({ type: 'ready', buildMs, connectMs: now() - t0 - buildMs });
 
