@@ -22,14 +22,18 @@ interface DeviceSums {
   lastTs: number;
 }
 
-/** The hand-built server: aedes + JSON.parse + a Map, and a stats endpoint shaped like Thermostream's. */
-async function startBareBroker(): Promise<{ mqttPort: number; statsUrl: string; close(): Promise<void> }> {
+/**
+ * The hand-built server: aedes + JSON.parse + a Map, and a stats endpoint shaped like Thermostream's. Mode 'count'
+ * is the broker's own ceiling: aedes counting publishes, nothing parsed, nothing subscribed.
+ */
+export async function startBareBroker(mode: 'map' | 'count' = 'map'): Promise<{ mqttPort: number; statsUrl: string; aedes: Aedes; close(): Promise<void> }> {
   const devices = new Map<string, DeviceSums>();
   let records = 0;
   let bad = 0;
   const aedes = await Aedes.createBroker({
     authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
-      if (client !== null) {
+      if (client !== null && mode === 'count') records++;
+      else if (client !== null) {
         const topic = packet.topic;
         const id = topic.slice(8, topic.length - 10); // devices/{id}/telemetry
         try {
@@ -62,6 +66,7 @@ async function startBareBroker(): Promise<{ mqttPort: number; statsUrl: string; 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     mqttPort: (mqtt.address() as AddressInfo).port,
+    aedes,
     statsUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}/`,
     async close() {
       const closed = new Promise<void>((resolve) => mqtt.close(() => resolve()));
@@ -73,10 +78,10 @@ async function startBareBroker(): Promise<{ mqttPort: number; statsUrl: string; 
   };
 }
 
-export async function runBare(qos: 0 | 1, round: number, opts: CommonOptions): Promise<RunResult> {
-  const b = await startBareBroker();
+export async function runBare(qos: 0 | 1, round: number, opts: CommonOptions, mode: 'map' | 'count' = 'map'): Promise<RunResult> {
+  const b = await startBareBroker(mode);
   try {
-    return await measure(`bare-qos${qos}`, round, opts, qos, { host: '127.0.0.1', mqttPort: b.mqttPort, statsUrl: b.statsUrl });
+    return await measure(`${mode === 'count' ? 'ceiling' : 'bare'}-qos${qos}`, round, opts, qos, { host: '127.0.0.1', mqttPort: b.mqttPort, statsUrl: b.statsUrl });
   } finally {
     await b.close();
   }

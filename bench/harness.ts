@@ -36,6 +36,8 @@ export interface CommonOptions {
   client: 'raw' | 'mqttjs';
   timeLimitMs: number;
   pollMs: number;
+  /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
+  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
 
 export const COMMON_DEFAULTS: CommonOptions = {
@@ -189,6 +191,69 @@ export class RssSampler {
       if (m) return Math.max(this.max, Number(m[1]) * 1024);
     }
     return this.max;
+  }
+}
+
+/**
+ * Peak RSS and CPU of other processes (Mosquitto and its subscriber) over a run, from /proc: VmHWM after resetting
+ * it through /proc/PID/clear_refs, and utime + stime (clock ticks, 100 per second on Linux).
+ */
+export class ProcSampler {
+  private readonly cpu0: number[];
+  private readonly reset: boolean;
+  private readonly timer: NodeJS.Timeout;
+  private readonly max: number[];
+
+  constructor(private readonly pids: readonly number[]) {
+    let reset = true;
+    for (const pid of pids) {
+      try {
+        writeFileSync(`/proc/${pid}/clear_refs`, '5');
+      } catch {
+        reset = false;
+      }
+    }
+    this.reset = reset;
+    this.cpu0 = pids.map(cpuTicks);
+    this.max = pids.map(rssOf);
+    this.timer = setInterval(() => pids.forEach((p, i) => (this.max[i] = Math.max(this.max[i], rssOf(p)))), 50);
+  }
+
+  /** Sum over the processes of their peak RSS (bytes) and CPU used since the start (ms). */
+  stop(): { peakRss: number; cpuMs: number } {
+    clearInterval(this.timer);
+    let peakRss = 0;
+    let cpuMs = 0;
+    this.pids.forEach((pid, i) => {
+      const hwm = this.reset ? statusKb(pid, 'VmHWM') * 1024 : 0;
+      peakRss += Math.max(hwm, this.max[i]);
+      cpuMs += (cpuTicks(pid) - this.cpu0[i]) * 10;
+    });
+    return { peakRss, cpuMs };
+  }
+}
+
+function statusKb(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Current RSS of a process in bytes (0 if it is gone). */
+export function rssOf(pid: number): number {
+  return statusKb(pid, 'VmRSS') * 1024;
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // fields 14 and 15: utime, stime
+  } catch {
+    return 0;
   }
 }
 

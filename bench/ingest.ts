@@ -28,13 +28,14 @@ import {
   machine,
   median,
   parseFlags,
+  ProcSampler,
   RssSampler,
   table,
   UsageError,
   type CommonOptions,
   type LoadResult,
 } from './harness.ts';
-import type { ServerStats } from './protocol.ts';
+import type { LoadSpec, ServerStats } from './protocol.ts';
 
 export interface Scenario {
   name: string;
@@ -102,6 +103,17 @@ export function parseIngestArgs(args: readonly string[]): IngestOptions {
   });
 }
 
+/** What a run can add to the generator's spec, and whose memory and CPU count (default: this process). */
+export interface MeasureExtras {
+  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'latency' | 'connectBatch' | 'stallMs'>>;
+  /** The server under test is these processes (Mosquitto and its subscriber), not this one. */
+  pids?: readonly number[];
+  /** Called once every connection is up, before the first publish (bench/memory.ts: the idle phase). */
+  beforeGo?: () => Promise<void>;
+  /** Called once the generator reported, before it disconnects (bench/memory.ts: the loaded figures). */
+  afterDone?: () => Promise<void>;
+}
+
 /** Drives the load generator against an MQTT port and measures the run in this (the server's) process. */
 export async function measure(
   target: string,
@@ -110,6 +122,7 @@ export async function measure(
   qos: 0 | 1,
   endpoint: { host: string; mqttPort: number; statsUrl: string },
   idPrefix = 'bench-',
+  extras: MeasureExtras = {},
 ): Promise<RunResult> {
   const gen = new LoadGenerator({
     ...endpoint,
@@ -122,10 +135,14 @@ export async function measure(
     timeLimitMs: opts.timeLimitMs,
     stallMs: 5_000,
     idPrefix,
+    ...opts.spec,
+    ...extras.spec,
   });
   try {
-    await gen.next(120_000); // ready: connected, packets built
+    await gen.next(opts.timeLimitMs); // ready: connected, packets built
+    await extras.beforeGo?.();
     const rss = new RssSampler();
+    const procs = extras.pids ? new ProcSampler(extras.pids) : null;
     const cpu0 = process.cpuUsage();
     const goUs = Number(process.hrtime.bigint() / 1000n);
     gen.send({ type: 'go' });
@@ -134,11 +151,15 @@ export async function measure(
     // bench/profile.ts: the measured window, on the clock the CPU profiler stamps samples with.
     const marks = process.env.BENCH_PROFILE_MARKS;
     if (marks) writeFileSync(marks, JSON.stringify({ startUs: goUs, endUs: Number(process.hrtime.bigint() / 1000n) }));
-    const peakRss = rss.stop();
+    const own = rss.stop();
+    const other = procs?.stop();
+    const peakRss = other ? other.peakRss : own;
     if (m.type !== 'done') throw new Error(`load generator: unexpected message ${m.type}`);
+    await extras.afterDone?.();
     const r = m.result;
     const span = (t: number): number => (Number.isFinite(t) ? r.count / ((t - r.firstPublishAt) / 1000) : NaN);
     const wallMs = Math.max(1, r.wallMs);
+    const serverCpuMs = other ? other.cpuMs : (cpu.user + cpu.system) / 1000;
     return {
       target,
       round,
@@ -147,7 +168,7 @@ export async function measure(
       acceptRate: span(r.acceptedAt),
       ackRate: qos === 1 ? span(r.lastAckAt) : NaN, // QoS 0 has no acks; socket writes finish into kernel buffers
       peakRss,
-      serverCpu: (cpu.user + cpu.system) / 1000 / wallMs,
+      serverCpu: serverCpuMs / wallMs,
       loadgenCpu: r.cpuMs / wallMs,
       maxBatch: r.maxBatch,
       final: r.final,
@@ -160,7 +181,7 @@ export async function measure(
 }
 
 /** Everything that makes a run not count: any reading lost, duplicated, rejected or late, or a run cut short. */
-function problemsOf(r: LoadResult): string[] {
+export function problemsOf(r: LoadResult): string[] {
   const p: string[] = [];
   const f = r.final;
   if (r.outcome !== 'complete') p.push(`run ${r.outcome}`);
@@ -175,12 +196,18 @@ function problemsOf(r: LoadResult): string[] {
     if (f.late) p.push(`${f.late} late`);
     if (f.rejected && f.rejected.total > 0) p.push(`${f.rejected.total} rejected ${JSON.stringify(f.rejected.byReason)}`);
   }
-  for (const e of r.errors) p.push(`load generator: ${e}`);
+  // A stats poll that failed once in a run that completed is the machine being busy, not the server losing data.
+  for (const e of r.errors) if (!(r.outcome === 'complete' && e.startsWith('stats: '))) p.push(`load generator: ${e}`);
   return p;
 }
 
 /** One run of one scenario against a fresh Thermostream with a fresh data dir. */
-export async function runThermostream(s: Scenario, round: number, opts: CommonOptions & { dataRoot: string }): Promise<RunResult> {
+export async function runThermostream(
+  s: Scenario,
+  round: number,
+  opts: CommonOptions & { dataRoot: string; batchIntervalMs?: number },
+  extras: (app: { httpUrl: string }) => MeasureExtras = () => ({}),
+): Promise<RunResult> {
   const dataDir = mkdtempSync(join(opts.dataRoot, 'thermostream-bench-'));
   try {
     const config = resolveConfig({
@@ -188,7 +215,7 @@ export async function runThermostream(s: Scenario, round: number, opts: CommonOp
       http: { port: 0 },
       mqtt: { port: 0, tlsPort: -1 },
       dataDir,
-      batchIntervalMs: 1000,
+      batchIntervalMs: opts.batchIntervalMs ?? 1000,
       ingest: { fsync: s.fsync },
     });
     const app = await startThermostream(config, {
@@ -199,7 +226,7 @@ export async function runThermostream(s: Scenario, round: number, opts: CommonOp
     });
     try {
       const port = Number(new URL(app.mqttUrl).port);
-      return await measure(s.name, round, opts, s.qos, { host: '127.0.0.1', mqttPort: port, statsUrl: `${app.httpUrl}/api/v1/stats` });
+      return await measure(s.name, round, opts, s.qos, { host: '127.0.0.1', mqttPort: port, statsUrl: `${app.httpUrl}/api/v1/stats` }, 'bench-', extras(app));
     } finally {
       await app.close();
     }

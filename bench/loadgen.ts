@@ -10,11 +10,15 @@
  * sending k publishes is one socket.write of a slice; PUBACKs are parsed by hand (4 bytes each). This costs the
  * generator next to nothing per reading. client 'mqttjs': the mqtt.js client, for comparison.
  *
+ * Paced mode (`ratePerSec`): each connection sends its share of the rate, staggered, every 10 ms what is due, with
+ * the payload's `ts` stamped at send time (same length, 13 digits); `latency` adds bench/latency-probe.ts.
+ *
  * While running it polls the stats URL and reports when the server had accepted and processed everything.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
+import { LatencyProbe } from './latency-probe.ts';
 import { now, type ChildMessage, type LoadResult, type LoadSpec, type ParentMessage, type ServerStats } from './protocol.ts';
 
 const spec = JSON.parse(process.argv[2] ?? 'null') as LoadSpec;
@@ -41,6 +45,10 @@ interface Conn {
   client: MqttClient | null;
   rest: Buffer | null;
   done: boolean;
+  /** Paced mode: this connection's offset into its send period (0..1). */
+  phase: number;
+  /** Index among the probed devices, or -1. */
+  probe: number;
 }
 
 function buildConn(index: number, total: number, base: number): Conn {
@@ -79,7 +87,18 @@ function buildConn(index: number, total: number, base: number): Conn {
     p += buf.write(payload, p, 'latin1');
   }
   off[total] = p;
-  return { id, buf: buf.subarray(0, p), off, payloadOff, total, next: 0, acked: 0, socket: null, client: null, rest: null, done: false };
+  return { id, buf: buf.subarray(0, p), off, payloadOff, total, next: 0, acked: 0, socket: null, client: null, rest: null, done: false, phase: 0, probe: -1 };
+}
+
+/**
+ * Re-stamps every reading's `ts` from `base` (same spread, same 13 digits), so that event time starts when the
+ * publishing does: building and connecting can take longer than the allowed lateness on a busy machine, and the
+ * server's watermark advances with the clock while no input arrives.
+ */
+function restamp(c: Conn, base: number): void {
+  for (let i = 0; i < c.total; i++) {
+    c.buf.write(String(base + Math.floor((i * TS_SPREAD_MS) / c.total)), c.payloadOff[i] + 6, 'latin1');
+  }
 }
 
 /** Checks the hand-made encoding against mqtt-packet's parser, once. */
@@ -176,7 +195,7 @@ function openRaw(c: Conn): Promise<void> {
         c.acked += acks;
         acked += acks;
         if (c.acked >= c.total) connFinished(c);
-        else pumpRaw(c);
+        else if (spec.ratePerSec === undefined) pumpRaw(c);
       }
     });
     s.on('close', () => {
@@ -206,6 +225,59 @@ function startRaw(c: Conn): void {
     acked += c.total;
     connFinished(c);
   });
+}
+
+// ---- paced mode (raw client) --------------------------------------------------------------------------------
+
+let probe: LatencyProbe | null = null;
+let pacer: NodeJS.Timeout | null = null;
+let lastPublishAt = NaN;
+
+function startPaced(rate: number): void {
+  const perConn = rate / conns.length;
+  const t0 = now();
+  conns.forEach((c, i) => (c.phase = i / conns.length));
+  const tick = (): void => {
+    const t = now();
+    const elapsed = ((t - t0) / 1000) * perConn;
+    let pending = 0;
+    for (const c of conns) {
+      if (c.next >= c.total) continue;
+      const due = Math.min(c.total, Math.floor(elapsed - c.phase) + 1);
+      let k = due - c.next;
+      if (spec.qos === 1) k = Math.min(k, spec.window - (c.next - c.acked));
+      if (k > 0) sendPaced(c, k);
+      if (c.next < c.total) pending++;
+    }
+    if (pending === 0) {
+      clearInterval(pacer!);
+      pacer = null;
+      lastPublishAt = now();
+    }
+  };
+  pacer = setInterval(tick, 10);
+  tick();
+}
+
+/** Stamps `ts` of the next k readings with the current time and writes them. */
+function sendPaced(c: Conn, k: number): void {
+  const at = now();
+  const ts = Math.floor(at);
+  const digits = String(ts);
+  for (let i = c.next; i < c.next + k; i++) {
+    c.buf.write(digits, c.payloadOff[i] + 6, 'latin1'); // {"ts":<13 digits>
+    if (c.probe >= 0) probe!.stamp(c.probe, i, ts, at);
+  }
+  const from = c.next;
+  c.next += k;
+  sent += k;
+  const last = c.next === c.total;
+  c.socket!.write(c.buf.subarray(c.off[from], c.off[c.next]), spec.qos === 0 && last ? (err) => {
+    if (err) return noteError(`${c.id}: ${err.message}`);
+    c.acked = c.total;
+    acked += c.total;
+    connFinished(c);
+  } : undefined);
 }
 
 // ---- mqtt.js client -----------------------------------------------------------------------------------------
@@ -293,11 +365,28 @@ async function main(): Promise<void> {
   const extra = spec.count % spec.connections;
   for (let i = 0; i < spec.connections; i++) conns.push(buildConn(i, per + (i < extra ? 1 : 0), base));
   selfCheck(conns[0]);
-  // Open the connections a few at a time: a burst of hundreds of CONNECTs is not what is measured.
-  for (let i = 0; i < conns.length; i += 20) {
-    await Promise.all(conns.slice(i, i + 20).map((c) => (spec.client === 'raw' ? openRaw(c) : openMqttjs(c))));
+  const paced = spec.ratePerSec !== undefined;
+  if (paced && spec.client !== 'raw') throw new Error('paced mode needs the raw client');
+  if (!/^\{"ts":\d{13},/.test(conns[0].buf.toString('latin1', conns[0].payloadOff[0], conns[0].payloadOff[0] + 20))) {
+    throw new Error('the payload does not start with a 13-digit ts');
   }
-  send({ type: 'ready', buildMs: now() - t0 });
+  if (spec.latency) {
+    const n = Math.min(spec.latency.devices, conns.length);
+    for (let i = 0; i < n; i++) conns[i].probe = i;
+    probe = new LatencyProbe(conns.slice(0, n).map((c) => c.id), conns.slice(0, n).map((c) => c.total), errors);
+    await probe.open(spec.latency.streamUrl);
+  }
+  const buildMs = now() - t0;
+  // Open the connections a few at a time: a burst of hundreds of CONNECTs is not what is measured.
+  const batch = spec.connectBatch ?? 20;
+  for (let i = 0; i < conns.length; i += batch) {
+    await Promise.all(conns.slice(i, i + batch).map((c) => (spec.client === 'raw' ? openRaw(c) : openMqttjs(c))));
+  }
+  if (!paced) {
+    const base = Date.now();
+    for (const c of conns) restamp(c, base);
+  }
+  send({ type: 'ready', buildMs, connectMs: now() - t0 - buildMs });
 
   await new Promise<void>((resolve) => {
     process.once('message', (m: ParentMessage) => {
@@ -310,12 +399,23 @@ async function main(): Promise<void> {
   });
   started = true;
   firstPublishAt = now();
-  for (const c of conns) {
-    if (c.total === 0) connFinished(c);
-    else if (spec.client === 'raw') startRaw(c);
-    else pumpMqttjs(c);
+  for (const c of conns) if (c.total === 0) connFinished(c);
+  if (paced) startPaced(spec.ratePerSec!);
+  else {
+    for (const c of conns) {
+      if (c.total === 0) continue;
+      if (spec.client === 'raw') startRaw(c);
+      else pumpMqttjs(c);
+    }
   }
   const polled = await pollUntilProcessed();
+  if (pacer !== null) clearInterval(pacer);
+  if (probe !== null) {
+    // The last batch's events may still be on their way: wait for them, bounded.
+    const until = now() + 5_000;
+    while (probe.seen < probe.probed && now() < until) await new Promise((r) => setTimeout(r, 20));
+    probe.close();
+  }
   if (finishedConns < conns.length) {
     // Timed out or stalled before every publish was acknowledged: report what got through.
     await Promise.race([allFlushed, new Promise((r) => setTimeout(r, 100))]);
@@ -331,6 +431,8 @@ async function main(): Promise<void> {
     cpuMs: (cpu.user + cpu.system) / 1000,
     wallMs: now() - firstPublishAt,
     errors,
+    ...(paced ? { pacedRate: sent / Math.max(0.001, ((Number.isFinite(lastPublishAt) ? lastPublishAt : now()) - firstPublishAt) / 1000) } : {}),
+    ...(probe !== null ? { latency: probe.result(firstPublishAt + spec.latency!.warmupMs) } : {}),
   };
   send({ type: 'done', result });
 

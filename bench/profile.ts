@@ -41,7 +41,7 @@ export interface Marks {
 }
 
 /** Where a function lives, coarsely: a package, a server stage, a node built-in, or a V8 pseudo-frame. */
-function areaOf(f: CallFrame): string {
+export function areaOf(f: CallFrame): string {
   const url = f.url;
   if (url === '') return f.functionName.startsWith('(') ? f.functionName : '(native / builtin)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
@@ -52,7 +52,7 @@ function areaOf(f: CallFrame): string {
   return url;
 }
 
-function shortUrl(url: string): string {
+export function shortUrl(url: string): string {
   if (url.startsWith('file://')) {
     const p = decodeURIComponent(url.slice(7));
     const nm = p.lastIndexOf('node_modules/');

@@ -30,6 +30,15 @@ export interface LoadSpec {
   stallMs: number;
   /** Device ids are `${idPrefix}${index}`. */
   idPrefix: string;
+  /** Connections opened at a time (default 20). */
+  connectBatch?: number;
+  /**
+   * Paced mode: readings per second over all connections (each connection an equal share, phases staggered), with
+   * `ts` stamped at send time. Absent: as fast as the server takes them (QoS 1: within the window).
+   */
+  ratePerSec?: number;
+  /** Latency probe (Thermostream only): follow GET /api/v1/stream for the first `devices` connections' readings. */
+  latency?: { streamUrl: string; devices: number; /** readings published in the first warmupMs are not counted */ warmupMs: number };
 }
 
 /** Wall-clock ms with sub-ms resolution, comparable between the two processes. */
@@ -45,6 +54,29 @@ export interface ServerStats {
   rejected?: { total: number; byReason: Record<string, number> };
   lastBatch?: { records: number; processingMs: number; schedulingDelayMs: number; totalDelayMs: number } | null;
   heldAcks?: number;
+  /** Mosquitto's subscriber: when it received its last reading (protocol.ts now()). */
+  lastReceivedAt?: number;
+}
+
+/** Publish → result latencies of the probed readings, in ms (bench/latency-probe.ts). */
+export interface LatencyResult {
+  /** Readings of the probed devices that were published (warm-up included). */
+  probed: number;
+  /** Of them, seen in a window result on the stream. */
+  seen: number;
+  /** Publish → the window event that first counted the reading arrived on the SSE stream. */
+  stream: LatencySummary;
+  /** Publish → committedAt of the batch that first counted it (the SQLite commit). */
+  committed: LatencySummary;
+  /** SSE events received. */
+  events: number;
+}
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 export interface LoadResult {
@@ -69,9 +101,15 @@ export interface LoadResult {
   cpuMs: number;
   wallMs: number;
   errors: string[];
+  /** Paced mode: the rate actually achieved over the publishing span (readings/s). */
+  pacedRate?: number;
+  latency?: LatencyResult;
 }
 
-export type ChildMessage = { type: 'ready'; buildMs: number } | { type: 'done'; result: LoadResult } | { type: 'error'; message: string };
+export type ChildMessage =
+  | { type: 'ready'; buildMs: number; connectMs: number }
+  | { type: 'done'; result: LoadResult }
+  | { type: 'error'; message: string };
 export type ParentMessage = { type: 'go' } | { type: 'close' };
 
 /**
@@ -80,4 +118,7 @@ export type ParentMessage = { type: 'go' } | { type: 'close' };
  */
 export type HostJob =
   | { kind: 'thermostream'; scenario: string; round: number; opts: unknown }
-  | { kind: 'bare'; qos: 0 | 1; round: number; opts: unknown };
+  | { kind: 'bare'; qos: 0 | 1; round: number; opts: unknown; mode?: 'map' | 'count' }
+  | { kind: 'mosquitto'; qos: 0 | 1; tuned: boolean; round: number; opts: unknown }
+  | { kind: 'latency'; round: number; opts: unknown }
+  | { kind: 'memory'; target: 'thermostream' | 'bare'; round: number; opts: unknown };

@@ -4,12 +4,17 @@
  * code); a module without `main` is run by importing it.
  *
  *   ingest    end-to-end MQTT → ingest → engine throughput: QoS 0, QoS 1 durable, QoS 1 without fsync
- *   baseline  a bare aedes broker keeping per-device sums, against Thermostream, same load generator
- *   engine    the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
- *   jobs      a job's telemetryStream reading the ingest log; a Livy batch's start and stop times
- *   anomalies detection quality: simulated fleet with anomaly injection over MQTT, scored against its ground truth
- *   profile   not a benchmark (not in "all"): one QoS 1 ingest run under node --cpu-prof, summarised
- *   external  not in "all" (needs Mosquitto): external broker mode draining its session, against MQTT.js
+ *   baseline     a bare aedes broker keeping per-device sums, against Thermostream, same load generator
+ *   mosquitto    Debian's Mosquitto (defaults and tuned) + one mqtt.js subscriber, against Thermostream
+ *   connections  K = 10, 100, 1,000 device connections, QoS 0 and 1, against aedes' own ceiling
+ *   latency      publish → window result on the SSE stream and → SQLite commit, paced at 10 % and 80 %
+ *   engine       the stream engine on its own (bench/engine.ts; skipped when that file does not exist)
+ *   jobs         a job's telemetryStream reading the ingest log; a Livy batch's start and stop times
+ *   anomalies    detection quality: simulated fleet with anomaly injection over MQTT, scored against its ground truth
+ * Not in "all" (minutes each, needs Mosquitto, or not a benchmark):
+ *   memory       10,000 device connections, idle then 1 reading/s each: RSS, bytes per device, heap, allocations
+ *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
+ *   external     external broker mode draining its session, against MQTT.js
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +23,15 @@ import { UsageError } from './harness.ts';
 const BENCHMARKS: Record<string, string> = {
   ingest: './ingest.ts',
   baseline: './baseline.ts',
+  mosquitto: './mosquitto.ts',
+  connections: './connections.ts',
+  latency: './latency.ts',
   engine: './engine.ts',
   jobs: './jobs.ts',
   anomalies: './anomalies.ts',
 };
 const TOOLS: Record<string, string> = {
+  memory: './memory.ts',
   profile: './profile.ts',
   external: './external.ts',
 };

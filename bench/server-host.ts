@@ -18,9 +18,18 @@ async function main(j: HostJob): Promise<void> {
     const s = SCENARIOS.find((x) => x.name === j.scenario);
     if (s === undefined) throw new Error(`unknown scenario ${j.scenario}`);
     result = await runThermostream(s, j.round, j.opts as Parameters<typeof runThermostream>[2]);
-  } else {
+  } else if (j.kind === 'bare') {
     const { runBare } = await import('./baseline.ts');
-    result = await runBare(j.qos, j.round, j.opts as Parameters<typeof runBare>[2]);
+    result = await runBare(j.qos, j.round, j.opts as Parameters<typeof runBare>[2], j.mode);
+  } else if (j.kind === 'mosquitto') {
+    const { runMosquitto } = await import('./mosquitto.ts');
+    result = await runMosquitto(j.qos, j.tuned ? 'tuned' : 'default', j.round, j.opts as Parameters<typeof runMosquitto>[3]);
+  } else if (j.kind === 'latency') {
+    const { runLatency } = await import('./latency.ts');
+    result = await runLatency(j.round, j.opts as Parameters<typeof runLatency>[1]);
+  } else {
+    const { runMemory } = await import('./memory.ts');
+    result = await runMemory(j.target, j.round, j.opts as Parameters<typeof runMemory>[2]);
   }
   await new Promise<void>((resolve) => process.send!({ type: 'result', result }, () => resolve()));
   process.exit(0);

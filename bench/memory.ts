@@ -1,0 +1,255 @@
+/**
+ * Memory at fleet scale: N device connections (default 10,000, opened 100 at a time), first idle for --idle
+ * seconds, then each sending one reading per second (QoS 1, paced, `ts` = send time) for --seconds (default 60).
+ * Thermostream (durable, 1 s batches) and bare aedes (JSON.parse + a Map, bench/baseline.ts) under the same load,
+ * interleaved. Reported from the server's process: RSS before any device, with N idle connections, at the end of
+ * the load and its peak; heap figures (v8.getHeapStatistics, process.memoryUsage); bytes per connected device.
+ * --snapshot writes a heap snapshot of Thermostream's process at the end of the load (v8.writeHeapSnapshot) and
+ * summarises it by constructor (bench/heap-summary.ts).
+ *
+ *   npm run bench -- memory [--devices 10000] [--seconds 60] [--idle 20] [--runs 3] [--targets thermostream,bare] [--snapshot]
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-profile.ts';
+import { startBareBroker } from './baseline.ts';
+import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
+import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
+import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
+
+type Target = 'thermostream' | 'bare';
+
+interface Options extends CommonOptions {
+  devices: number;
+  seconds: number;
+  idleS: number;
+  targets: Target[];
+  snapshot: boolean;
+  snapshotDir: string;
+  allocProfile: boolean;
+  /** Node flags for the server's process (e.g. --max-old-space-size=256). */
+  nodeFlags: string[];
+}
+
+export interface MemoryJobOptions extends Options {
+  dataRoot: string;
+}
+
+interface Heap {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** v8.getHeapStatistics().malloced_memory */
+  malloced: number;
+}
+
+export interface MemoryResult {
+  target: Target;
+  round: number;
+  run: RunResult;
+  /** Server started, no device connected. */
+  start: Heap;
+  /** N connections idle for --idle seconds. */
+  idle: Heap;
+  /** At the end of the load. */
+  loaded: Heap;
+  /** Peak RSS over the whole job (sampled every 50 ms, and the kernel's high-water mark of the load phase). */
+  peakRss: number;
+  snapshot: string | null;
+  alloc: AllocSummary | null;
+  loadSeconds: number;
+}
+
+function heap(): Heap {
+  const m = process.memoryUsage();
+  const h = getHeapStatistics();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, malloced: h.malloced_memory };
+}
+
+/** One job in the server host's process. */
+export async function runMemory(target: Target, round: number, o: MemoryJobOptions): Promise<MemoryResult> {
+  let start: Heap | null = null;
+  let idle: Heap | null = null;
+  let loaded: Heap | null = null;
+  let snapshot: string | null = null;
+  let alloc: AllocSummary | null = null;
+  let loadStart = 0;
+  let loadEnd = 0;
+  const profiler = o.allocProfile ? new AllocProfiler() : null;
+  let sampledMax = 0;
+  const sampler = setInterval(() => (sampledMax = Math.max(sampledMax, process.memoryUsage.rss())), 50);
+  const opts: CommonOptions = {
+    ...o,
+    connections: o.devices,
+    count: o.devices * o.seconds,
+    timeLimitMs: (o.seconds + 120) * 1000,
+    spec: { ratePerSec: o.devices, connectBatch: 100 },
+  };
+  const extras = (): MeasureExtras => {
+    start = heap();
+    return {
+      beforeGo: async () => {
+        await new Promise((r) => setTimeout(r, o.idleS * 1000));
+        idle = heap();
+        await profiler?.start();
+        loadStart = performance.now();
+      },
+      afterDone: async () => {
+        loadEnd = performance.now();
+        loaded = heap();
+        if (profiler) alloc = await profiler.stop();
+        clearInterval(sampler); // the snapshot below costs memory of its own: not the server's
+        if (o.snapshot && target === 'thermostream') {
+          mkdirSync(o.snapshotDir, { recursive: true });
+          snapshot = writeHeapSnapshot(join(o.snapshotDir, `thermostream-${o.devices}-devices-round${round}.heapsnapshot`));
+        }
+      },
+    };
+  };
+  try {
+    let run: RunResult;
+    if (target === 'thermostream') {
+      run = await runThermostream(SCENARIOS.find((s) => s.name === 'qos1')!, round, { ...opts, dataRoot: o.dataRoot }, extras);
+    } else {
+      const b = await startBareBroker('map');
+      try {
+        run = await measure('bare-qos1', round, opts, 1, { host: '127.0.0.1', mqttPort: b.mqttPort, statsUrl: b.statsUrl }, 'bench-', extras());
+      } finally {
+        await b.close();
+      }
+    }
+    run.target = target;
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+function parseOptions(args: readonly string[]): Options {
+  return parseFlags<Options>(
+    args,
+    {
+      ...COMMON_DEFAULTS,
+      runs: 1,
+      devices: 10_000,
+      seconds: 60,
+      idleS: 20,
+      targets: ['thermostream', 'bare'],
+      snapshot: false,
+      snapshotDir: join(REPO, '.tmp', 'bench-heap'),
+      allocProfile: false,
+      nodeFlags: [],
+    },
+    {
+      ...(commonFlags as Record<string, (v: string, o: Options) => void>),
+      '--devices': (v, o) => (o.devices = positiveInt('--devices', v)),
+      '--seconds': (v, o) => (o.seconds = positiveInt('--seconds', v)),
+      '--idle': (v, o) => (o.idleS = positiveInt('--idle', v)),
+      '--targets': (v, o) => {
+        const t = v.split(',');
+        if (t.some((x) => x !== 'thermostream' && x !== 'bare')) throw new UsageError(`--targets lists thermostream and/or bare, got ${JSON.stringify(v)}`);
+        o.targets = t as Target[];
+      },
+      '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
+      '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
+      '--node-flags': (v, o) => (o.nodeFlags = v.split(' ').filter(Boolean)),
+    },
+  );
+}
+
+export async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(`npm run bench -- memory [options]
+
+  --devices N        device connections (default 10000), opened 100 at a time
+  --seconds S        seconds of load, one reading per device per second (default 60)
+  --idle S           seconds the connections stay idle first (default 20)
+  --targets LIST     thermostream,bare (default both, interleaved)
+  --runs N           rounds (default 1)
+  --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
+  --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
+  --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"`);
+    return 0;
+  }
+  const o = parseOptions(args);
+  console.log(`memory: ${machine()}`);
+  console.log(
+    `memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
+      (o.nodeFlags.length > 0 ? `; server node flags: ${o.nodeFlags.join(' ')}` : ''),
+  );
+  const results = new Map<Target, MemoryResult[]>(o.targets.map((t) => [t, []]));
+  let failed = 0;
+  for (let round = 1; round <= o.runs; round++) {
+    for (const t of o.targets) {
+      const r = await runHosted<MemoryResult>({ kind: 'memory', target: t, round, opts: { ...o, dataRoot: tmpdir() } }, o.nodeFlags);
+      results.get(t)!.push(r);
+      if (r.run.problems.length > 0) failed++;
+      console.log(
+        `${describeRun(r.run)}\n    RSS: start ${fmtMB(r.start.rss)}, ${fmtInt(o.devices)} idle ${fmtMB(r.idle.rss)}, loaded ${fmtMB(r.loaded.rss)}, peak ${fmtMB(r.peakRss)}; ` +
+          `loaded heap used ${fmtMB(r.loaded.heapUsed)} of ${fmtMB(r.loaded.heapTotal)}, external ${fmtMB(r.loaded.external)} (array buffers ${fmtMB(r.loaded.arrayBuffers)}), malloc ${fmtMB(r.loaded.malloced)}`,
+      );
+    }
+  }
+  const perDevice = (a: number, b: number): string => fmtInt((a - b) / o.devices);
+  const rows: string[][] = [];
+  const med = (t: Target, f: (r: MemoryResult) => number): number => median(results.get(t)!.map(f));
+  for (const t of o.targets) {
+    const rs = results.get(t)!;
+    rows.push([
+      t === 'thermostream' ? 'Thermostream (QoS 1 durable)' : 'bare aedes + Map',
+      `${rs.filter((r) => r.run.problems.length === 0).length}/${rs.length}`,
+      fmtMB(med(t, (r) => r.start.rss)),
+      fmtMB(med(t, (r) => r.idle.rss)),
+      fmtMB(med(t, (r) => r.loaded.rss)),
+      fmtMB(Math.max(...rs.map((r) => r.peakRss))),
+      perDevice(med(t, (r) => r.idle.rss), med(t, (r) => r.start.rss)),
+      perDevice(med(t, (r) => r.loaded.rss), med(t, (r) => r.start.rss)),
+      `${fmtMB(med(t, (r) => r.idle.heapUsed))} / ${fmtMB(med(t, (r) => r.loaded.heapUsed))}`,
+      fmtMB(med(t, (r) => r.loaded.external)),
+    ]);
+  }
+  console.log();
+  console.log(
+    table(
+      ['server', 'runs ok', 'RSS start', `RSS ${fmtInt(o.devices)} idle`, 'RSS loaded (end)', 'peak RSS', 'bytes/device idle', 'bytes/device loaded', 'heap used idle / loaded', 'external'],
+      rows,
+    ),
+  );
+  if (o.targets.length === 2) {
+    const ratio = (f: (r: MemoryResult) => number): string => fmtRatio(med('thermostream', f) / med('bare', f));
+    console.log();
+    console.log(
+      table(
+        ['Thermostream / bare aedes (medians)', 'ratio'],
+        [
+          ['RSS, idle connections', ratio((r) => r.idle.rss)],
+          ['RSS, loaded (end)', ratio((r) => r.loaded.rss)],
+          ['peak RSS', fmtRatio(Math.max(...results.get('thermostream')!.map((r) => r.peakRss)) / Math.max(...results.get('bare')!.map((r) => r.peakRss)))],
+        ],
+      ),
+    );
+    const extra = med('thermostream', (r) => r.loaded.rss) - med('bare', (r) => r.loaded.rss);
+    console.log(`beyond the bare broker's, loaded: ${fmtMB(extra)}, ${perDevice(extra, 0)} bytes per device`);
+  }
+  for (const r of [...results.values()].flat()) {
+    if (r.alloc === null) continue;
+    console.log(`\nallocation profile, ${r.target}, round ${r.round}:`);
+    printAllocSummary(r.alloc, r.loadSeconds, r.run.count);
+  }
+  for (const r of results.get('thermostream') ?? []) {
+    if (r.snapshot === null) continue;
+    console.log(`\nheap snapshot: ${relative(REPO, r.snapshot)} (round ${r.round}, end of the load)`);
+    printHeapSummary(summariseHeapSnapshot(r.snapshot), o.devices);
+  }
+  console.log();
+  console.log(`reproduce: npm run bench -- memory ${args.join(' ')}`.trimEnd());
+  if (failed > 0) {
+    console.error(`\nmemory: ${failed} run(s) FAILED (see above)`);
+    return 1;
+  }
+  return 0;
+}
