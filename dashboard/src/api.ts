@@ -168,6 +168,30 @@ export async function getJson<T>(path: string, init: RequestInit = {}): Promise<
   return body;
 }
 
+const TOKEN_KEY = 'thermostream.apiToken';
+
+/**
+ * The server's `http.apiToken`, for write routes, as the user typed it into the page: kept in sessionStorage (this
+ * tab only, gone when it closes), never in the URL or localStorage.
+ */
+export const apiToken = {
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null; // storage disabled
+    }
+  },
+  set(token: string | null): void {
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage disabled: the token cannot be kept
+    }
+  },
+};
+
 const qs = (params: Record<string, string | number | undefined>): string => {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) p.set(k, String(v));
@@ -218,10 +242,12 @@ export const api = {
     const p = body.properties ?? body;
     return { desired: p.desired ?? {}, reported: p.reported ?? {} };
   },
+  /** A write route: sends the API token the user gave (apiToken()) as a Bearer token; 401 when it is missing or wrong. */
   async setDesired(deviceId: string, desired: Props): Promise<Twin> {
+    const token = apiToken.get();
     await getJson(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ properties: { desired } }),
     });
     return api.twin(deviceId);

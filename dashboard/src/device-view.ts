@@ -3,7 +3,7 @@
 import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
@@ -97,7 +97,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const m = item.raw as Marker;
     if (!m || !m.a) return '';
     const a = m.a;
-    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtTemp(a.expected)}`, a.threshold != null ? `threshold ${a.threshold}` : ''].filter(Boolean).join('\n');
+    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtExpected(a)}`, a.threshold != null ? `threshold ${a.threshold}` : ''].filter(Boolean).join('\n');
   };
 
   function specs(): WindowSpec[] {
@@ -218,7 +218,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     );
     anomalyTable.hidden = anomalies.length === 0;
     anomalyRows.replaceChildren(
-      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtTemp(a.expected)))),
+      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
     );
   }
 
