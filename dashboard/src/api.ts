@@ -236,6 +236,22 @@ export const api = {
   },
   readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>
     getJson<{ items: ReadingPoint[] }>(`/api/v1/readings${qs(q)}`).then((b) => b.items),
+  /**
+   * Whether the registry holds the device (it has a twin), read from the registry's list, which is sorted by id: a
+   * device that only sends readings (no identity, auth mode none) would answer its twin route with a 404, which the
+   * browser reports as an error. Up to 10 pages of 1,000.
+   */
+  async registered(deviceId: string): Promise<boolean> {
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const body = await getJson<{ items: { deviceId: string }[]; next?: string | null }>(`/api/v1/registry/devices${qs({ limit: 1000, cursor })}`);
+      if (body.items.some((d) => d.deviceId === deviceId)) return true;
+      const last = body.items.at(-1)?.deviceId;
+      if (!body.next || last === undefined || last > deviceId) return false;
+      cursor = body.next;
+    }
+    return false;
+  },
   /** IoT Hub's twin shape ({ properties: { desired, reported } }) or the flat one. */
   async twin(deviceId: string): Promise<Twin> {
     const body = await getJson<Partial<Twin> & { properties?: Partial<Twin> }>(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`);

@@ -123,6 +123,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
 
   let destroyed = false;
   let twin: ReturnType<typeof createTwinPanel> | null = null;
+  let hasTwin: boolean | null = null; // in the registry? asked once
   let windowSpecs: WindowSpec[] = [];
   const refresh = throttle(async () => {
     const f = await discover();
@@ -163,7 +164,9 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         .filter(Boolean)
         .join(' · '),
     );
-    if (f.twin && twin === null && device !== undefined) {
+    if (f.twin && twin === null && hasTwin === null) hasTwin = await api.registered(deviceId).catch(() => null);
+    if (destroyed) return;
+    if (hasTwin && twin === null) {
       twin = createTwinPanel(deviceId);
       twinSlot.replaceWith(twin.el);
     }
