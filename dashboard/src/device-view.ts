@@ -93,11 +93,12 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       ...(features().readings ? [{ label: 'readings', data: [], borderColor: 'transparent', backgroundColor: css('--muted'), pointRadius: 1.5, showLine: false }] : []),
     ],
   });
+  chart.options.interaction = { mode: 'markerFirst', axis: 'x', intersect: false }; // charts.ts
   chart.options.plugins!.tooltip!.callbacks!.afterLabel = (item) => {
     const m = item.raw as Marker;
     if (!m || !m.a) return '';
     const a = m.a;
-    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtExpected(a)}`, a.threshold != null ? `threshold ${a.threshold}` : ''].filter(Boolean).join('\n');
+    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtExpected(a)}`, a.threshold != null ? `threshold ${Math.round(a.threshold * 100) / 100}` : ''].filter(Boolean).join('\n');
   };
 
   function specs(): WindowSpec[] {

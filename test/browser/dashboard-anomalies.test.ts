@@ -71,7 +71,7 @@ test('a spike and a dropout found by the server show on the device page: a marke
     return item ? [...item.lines, ...item.after].join('\n') : null;
   });
   const lines = ['spike: 27.50', `score ${spike.score.toFixed(2)}`, `value ${fmtTemp(27.5)}`, `expected ${fmtTemp(spike.expected)}`];
-  if (spike.threshold != null) lines.push(`threshold ${spike.threshold}`);
+  if (spike.threshold != null) lines.push(`threshold ${Math.round(spike.threshold * 100) / 100}`);
   assert.equal(await tooltip.jsonValue(), lines.join('\n'));
 
   // The dropout as a shaded span, keyed under the chart; both in the table of numbers.

@@ -33,28 +33,29 @@ async function average(base: string, from: number, to: number): Promise<{ avg: n
 test('a setpoint changed on the device page reaches the simulated thermostat, is acknowledged, and its readings move to it', { timeout: 60_000 }, async (t) => {
   await ensureDashboardBuilt();
   const app = await startSecureServer(t, { http: { port: 0, apiToken: TOKEN } });
-  // One thermostat, a reading every 3 simulated s (5/s at 15×: a simulated minute every 4 s), with a spike at 90 s.
+  // One thermostat, a reading every 3 simulated s (20/s at 60×: a simulated minute every wall-clock second; simulated
+  // time starts 59 min back and reaches now after the 60 s run), with a spike 5 simulated minutes in.
   const fleet = createFleet({
     transport: 'azure',
     registry: app.httpUrl,
     apiToken: TOKEN,
     ca: app.caFile!,
     devices: 1,
-    rate: 5,
-    speedup: 15,
-    duration: 50,
+    rate: 20,
+    speedup: 60,
+    duration: 60,
     seed: SEED,
-    scenario: { anomalies: 0, events: [{ device: 1, type: 'spike', at: 90, magnitude: 8 }] },
+    scenario: { anomalies: 0, events: [{ device: 1, type: 'spike', at: 300, magnitude: 8 }] },
   });
   const done = fleet.run();
   t.after(() => fleet.stop());
-  await waitFor('two simulated minutes of readings', async () => ((await getJson(`${app.httpUrl}/api/v1/stats`)).body.records >= 40 ? true : null), 20_000);
+  await waitFor('six simulated minutes of readings', async () => ((await getJson(`${app.httpUrl}/api/v1/stats`)).body.records >= 120 ? true : null), 20_000);
   const spike = await waitFor('the injected spike in /api/v1/anomalies', async () => (await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=${ID}&type=spike`)).body.items[0]);
 
   const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems = watchPage(page);
-  await page.goto(`${app.httpUrl}/#/devices/${ID}?range=1h`); // simulated time runs up to 12 min behind the clock
+  await page.goto(`${app.httpUrl}/#/devices/${ID}?range=1h`); // simulated time runs up to 59 min behind the clock
   await page.waitForSelector('#twin:not([hidden])', { timeout: 10_000 });
   assert.equal(await page.locator('#twin table').innerText(), 'Reported by the device\nnothing reported yet');
   assert.equal(await page.locator('#setpoint-ack').innerText(), 'No setpoint requested yet.');
@@ -81,7 +82,7 @@ test('a setpoint changed on the device page reaches the simulated thermostat, is
   assert.equal(twin.reported.setpoint, target);
   assert.match(await page.locator('#twin table').innerText(), new RegExp(`^Reported by the device\\nsetpoint\\t${target}\\nsetpointAppliedAt\\t`));
 
-  // Its readings move to the setpoint within a simulated minute (4 s here), through the API and on the chart.
+  // Its readings move to the setpoint within a simulated minute (1 s here), through the API and on the chart.
   const appliedAt = Date.parse(twin.reported.setpointAppliedAt);
   await waitFor('a simulated minute of readings after the first', async () => ((await average(app.httpUrl, appliedAt + 60_000, appliedAt + 120_000)).n >= 15 ? true : null), 20_000);
   const before = await average(app.httpUrl, appliedAt - 120_000, appliedAt);
@@ -100,13 +101,20 @@ test('a setpoint changed on the device page reaches the simulated thermostat, is
   );
 
   // The injected spike is on the chart too (its tooltip is dashboard-anomalies.test.ts's).
-  const marker = await page.evaluate(() => {
-    const chart = (window as any).Chart.getChart('device-chart');
-    const i = chart.data.datasets.findIndex((d: { label: string }) => d.label === 'spike');
-    return i < 0 ? null : { x: chart.getDatasetMeta(i).data[0].x, y: chart.getDatasetMeta(i).data[0].y, value: chart.data.datasets[i].data[0].y };
-  });
+  const spikeMarker = () =>
+    page.evaluate(() => {
+      const chart = (window as any).Chart.getChart('device-chart');
+      const i = chart.data.datasets.findIndex((d: { label: string }) => d.label === 'spike');
+      return i < 0 ? null : { x: chart.getDatasetMeta(i).data[0].x, y: chart.getDatasetMeta(i).data[0].y, value: chart.data.datasets[i].data[0].y };
+    });
+  let marker = await spikeMarker();
   assert.equal(marker?.value, spike.value);
   if (process.env.DASHBOARD_SCREENSHOTS) {
+    // A picture with more of the hour in it: 25 simulated minutes (25 s), the page back at its top.
+    await waitFor('25 simulated minutes', async () => ((await getJson(`${app.httpUrl}/api/v1/stats`)).body.records >= 500 ? true : null), 30_000);
+    await page.waitForTimeout(1500); // the page's next refresh
+    await page.evaluate(() => window.scrollTo(0, 0));
+    marker = await spikeMarker();
     const box = (await page.locator('#device-chart').boundingBox())!;
     await page.mouse.move(box.x + marker!.x, box.y + marker!.y); // the spike's tooltip in the picture
     await page.waitForTimeout(300);
