@@ -168,6 +168,30 @@ export async function getJson<T>(path: string, init: RequestInit = {}): Promise<
   return body;
 }
 
+const TOKEN_KEY = 'thermostream.apiToken';
+
+/**
+ * The server's `http.apiToken`, for write routes, as the user typed it into the page: kept in sessionStorage (this
+ * tab only, gone when it closes), never in the URL or localStorage.
+ */
+export const apiToken = {
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null; // storage disabled
+    }
+  },
+  set(token: string | null): void {
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage disabled: the token cannot be kept
+    }
+  },
+};
+
 const qs = (params: Record<string, string | number | undefined>): string => {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) p.set(k, String(v));
@@ -212,16 +236,34 @@ export const api = {
   },
   readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>
     getJson<{ items: ReadingPoint[] }>(`/api/v1/readings${qs(q)}`).then((b) => b.items),
+  /**
+   * Whether the registry holds the device (it has a twin), read from the registry's list, which is sorted by id: a
+   * device that only sends readings (no identity, auth mode none) would answer its twin route with a 404, which the
+   * browser reports as an error. Up to 10 pages of 1,000.
+   */
+  async registered(deviceId: string): Promise<boolean> {
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const body = await getJson<{ items: { deviceId: string }[]; next?: string | null }>(`/api/v1/registry/devices${qs({ limit: 1000, cursor })}`);
+      if (body.items.some((d) => d.deviceId === deviceId)) return true;
+      const last = body.items.at(-1)?.deviceId;
+      if (!body.next || last === undefined || last > deviceId) return false;
+      cursor = body.next;
+    }
+    return false;
+  },
   /** IoT Hub's twin shape ({ properties: { desired, reported } }) or the flat one. */
   async twin(deviceId: string): Promise<Twin> {
     const body = await getJson<Partial<Twin> & { properties?: Partial<Twin> }>(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`);
     const p = body.properties ?? body;
     return { desired: p.desired ?? {}, reported: p.reported ?? {} };
   },
+  /** A write route: sends the API token the user gave (apiToken()) as a Bearer token; 401 when it is missing or wrong. */
   async setDesired(deviceId: string, desired: Props): Promise<Twin> {
+    const token = apiToken.get();
     await getJson(`/api/v1/registry/devices/${encodeURIComponent(deviceId)}/twin`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ properties: { desired } }),
     });
     return api.twin(deviceId);

@@ -3,6 +3,7 @@ import {
   Chart,
   Decimation,
   Filler,
+  Interaction,
   Legend,
   LinearScale,
   LineController,
@@ -12,9 +13,27 @@ import {
   TimeScale,
   Tooltip,
   type ChartConfiguration,
+  type InteractionModeFunction,
   type Plugin,
 } from 'chart.js';
 import './time-adapter.ts';
+
+declare module 'chart.js' {
+  interface InteractionModeMap {
+    /** An anomaly marker under the pointer (a data point carrying `a`), else the nearest points in time. */
+    markerFirst: InteractionModeFunction;
+  }
+}
+/**
+ * Hovering an anomaly marker shows its tooltip even where a window's middle or a band is as near (at 1 h, a pixel
+ * is several seconds); elsewhere the tooltip is the nearest x, as on every chart here.
+ */
+Interaction.modes.markerFirst = (chart, e, options, useFinalPosition) => {
+  const hits = Interaction.modes.point(chart, e, { ...options, intersect: true }, useFinalPosition).filter(
+    (i) => (chart.data.datasets[i.datasetIndex].data[i.index] as { a?: unknown } | undefined)?.a !== undefined,
+  );
+  return hits.length > 0 ? hits : Interaction.modes.nearest(chart, e, { ...options, axis: 'x', intersect: false }, useFinalPosition);
+};
 
 Chart.register(LineController, ScatterController, LineElement, PointElement, LinearScale, TimeScale, Filler, Tooltip, Legend, Decimation);
 // Tests and curious users reach the charts with Chart.getChart(canvas).

@@ -3,7 +3,7 @@
 import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
@@ -93,11 +93,12 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       ...(features().readings ? [{ label: 'readings', data: [], borderColor: 'transparent', backgroundColor: css('--muted'), pointRadius: 1.5, showLine: false }] : []),
     ],
   });
+  chart.options.interaction = { mode: 'markerFirst', axis: 'x', intersect: false }; // charts.ts
   chart.options.plugins!.tooltip!.callbacks!.afterLabel = (item) => {
     const m = item.raw as Marker;
     if (!m || !m.a) return '';
     const a = m.a;
-    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtTemp(a.expected)}`, a.threshold != null ? `threshold ${a.threshold}` : ''].filter(Boolean).join('\n');
+    return [`score ${a.score == null ? '–' : a.score.toFixed(2)}`, `value ${fmtTemp(a.value)}`, `expected ${fmtExpected(a)}`, a.threshold != null ? `threshold ${Math.round(a.threshold * 100) / 100}` : ''].filter(Boolean).join('\n');
   };
 
   function specs(): WindowSpec[] {
@@ -123,6 +124,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
 
   let destroyed = false;
   let twin: ReturnType<typeof createTwinPanel> | null = null;
+  let hasTwin: boolean | null = null; // in the registry? asked once
   let windowSpecs: WindowSpec[] = [];
   const refresh = throttle(async () => {
     const f = await discover();
@@ -163,7 +165,9 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         .filter(Boolean)
         .join(' · '),
     );
-    if (f.twin && twin === null && device !== undefined) {
+    if (f.twin && twin === null && hasTwin === null) hasTwin = await api.registered(deviceId).catch(() => null);
+    if (destroyed) return;
+    if (hasTwin && twin === null) {
       twin = createTwinPanel(deviceId);
       twinSlot.replaceWith(twin.el);
     }
@@ -218,7 +222,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     );
     anomalyTable.hidden = anomalies.length === 0;
     anomalyRows.replaceChildren(
-      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtTemp(a.expected)))),
+      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
     );
   }
 

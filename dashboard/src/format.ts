@@ -30,3 +30,6 @@ export function fmtWindow(w: { lengthMs: number; slideMs: number }): string {
 
 /** Where a window is drawn on a time axis: its middle, where the readings it averages are centred. */
 export const mid = (w: { start: string; end: string }): number => (Date.parse(w.start) + Date.parse(w.end)) / 2;
+
+/** An anomaly's expected value: °C, except a dropout's, which is the device's usual interval in ms (docs/ANALYTICS.md). */
+export const fmtExpected = (a: { type: string; expected: number | null }): string => (a.type === 'dropout' ? `every ${fmtMs(a.expected)}` : fmtTemp(a.expected));

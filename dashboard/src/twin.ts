@@ -1,6 +1,6 @@
 // The device twin (5/9): reported properties, the setpoint as a desired property the user can change, and whether
 // the device has acknowledged it (its reported setpoint equals the desired one).
-import { api, HttpError, type Props, type Twin } from './api.ts';
+import { api, apiToken, HttpError, type Props, type Twin } from './api.ts';
 import { h, setText } from './dom.ts';
 import { fmtDateTime } from './format.ts';
 
@@ -21,7 +21,10 @@ export function createTwinPanel(deviceId: string): { el: HTMLElement; refresh():
   const input = h('input', { type: 'number', id: 'setpoint', step: '0.5', min: '5', max: '35', inputmode: 'decimal', required: true });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Set');
   const ack = h('p', { id: 'setpoint-ack', class: 'ack', role: 'status' });
-  const form = h('form', { class: 'setpoint' }, h('label', { for: 'setpoint' }, 'Desired setpoint (°C)'), h('div', { class: 'row' }, input, submit), ack);
+  // The server's API token (http.apiToken), asked for when a write is refused with 401; kept for this tab only.
+  const tokenInput = h('input', { type: 'password', id: 'api-token', autocomplete: 'off', spellcheck: 'false' });
+  const tokenRow = h('div', { class: 'token', hidden: apiToken.get() === null }, h('label', { for: 'api-token' }, 'API token (the server\'s http.apiToken)'), tokenInput);
+  const form = h('form', { class: 'setpoint' }, h('label', { for: 'setpoint' }, 'Desired setpoint (°C)'), h('div', { class: 'row' }, input, submit), tokenRow, ack);
   const el = h(
     'section',
     { class: 'card', id: 'twin', hidden: true },
@@ -42,15 +45,29 @@ export function createTwinPanel(deviceId: string): { el: HTMLElement; refresh():
     ev.preventDefault();
     const value = Number(input.value);
     if (!Number.isFinite(value)) return;
+    if (tokenInput.value.trim() !== '') apiToken.set(tokenInput.value.trim());
     submit.disabled = true;
     setText(ack, 'Sending…');
+    delete ack.dataset.state;
     api
       .setDesired(deviceId, { setpoint: value })
       .then((t) => {
         twin = t;
         render();
       })
-      .catch((err: unknown) => setText(ack, `Not sent: ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err: unknown) => {
+        ack.dataset.state = 'error';
+        if (err instanceof HttpError && err.status === 401) {
+          const had = apiToken.get() !== null;
+          apiToken.set(null);
+          tokenInput.value = '';
+          tokenRow.hidden = false;
+          setText(ack, had ? 'Not sent: the server refused the API token. Enter the right one (http.apiToken) and press Set again.' : 'Not sent: this server needs its API token (http.apiToken) for changes. Enter it above and press Set again.');
+          tokenInput.focus();
+          return;
+        }
+        setText(ack, `Not sent: ${err instanceof Error ? err.message : String(err)}`);
+      })
       .finally(() => (submit.disabled = false));
   });
 

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, getJson, startServer, waitFor, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
+import { ensureDashboardBuilt, watchPage } from './dashboard-helpers.ts';
+
+const fmtTemp = (v: number): string => `${v.toFixed(1)} °C`; // the dashboard's format
+
+/**
+ * Issue 13, acceptance 1 (anomalies): the real server's detectors (docs/ANALYTICS.md) find a spike and a dropout in
+ * readings sent over MQTT; the device page shows the spike as a marker with its tooltip and the dropout shaded.
+ */
+test('a spike and a dropout found by the server show on the device page: a marker with its tooltip, a shaded span', { timeout: 60_000 }, async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  // In the registry, as a real thermostat would be (its page then has a twin panel, not a 404 for it).
+  const added = await fetch(`${app.httpUrl}/api/v1/registry/devices`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceId: 'kitchen' }) });
+  assert.equal(added.status, 201);
+
+  // Three minutes of one reading a second, steady at 21 °C with a little noise (two decimals, never repeating for
+  // long, so no stuck run): a baseline for the spike detector (≥ 20 readings, 32 of history). Silent for 30 s from
+  // −120 s (a dropout: 3 × the 1 s interval), a spike of 27.5 °C at −30 s, and the next reading back at the level.
+  const now = Date.now();
+  const start = now - 180_000;
+  const spikeAt = now - 30_000;
+  const readings: { ts: number; temperature: number }[] = [];
+  for (let ts = start; ts <= now; ts += 1000) {
+    if (ts >= now - 120_000 && ts < now - 90_000) continue;
+    const k = (ts - start) / 1000;
+    readings.push({ ts, temperature: ts === spikeAt ? 27.5 : Math.round((21 + 0.08 * Math.sin(k * 1.7) + 0.05 * Math.sin(k * 0.37)) * 100) / 100 });
+  }
+  for (let i = 0; i < readings.length; i += 20) {
+    await client.publishAsync('devices/kitchen/telemetry', JSON.stringify(readings.slice(i, i + 20)), { qos: 1 });
+  }
+  await waitForRecords(app, readings.length);
+
+  // The server side first, so a failure says which side is wrong.
+  const found = await waitFor('the spike and the dropout in /api/v1/anomalies', async () => {
+    const items: any[] = (await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=kitchen`)).body.items;
+    const spike = items.find((a) => a.type === 'spike');
+    const dropout = items.find((a) => a.type === 'dropout');
+    return spike && dropout?.end ? { items, spike, dropout } : null;
+  });
+  assert.deepEqual(found.items.map((a: any) => a.type).sort(), ['dropout', 'spike'], JSON.stringify(found.items));
+  const { spike, dropout } = found;
+  assert.deepEqual([spike.ts, spike.value], [new Date(spikeAt).toISOString(), 27.5]);
+  assert.ok(Math.abs(spike.expected - 21) < 0.1 && spike.score > 6, JSON.stringify(spike));
+  // Due one interval after the last reading before the silence; closed by the first reading after it.
+  assert.deepEqual([dropout.start, dropout.end], [new Date(now - 120_000).toISOString(), new Date(now - 90_000).toISOString()]);
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/devices/kitchen`);
+
+  // The spike as a marker; its tooltip says what it is.
+  await page.waitForFunction(() => (window as any).Chart.getChart('device-chart')?.data.datasets.some((d: { label: string }) => d.label === 'spike'), undefined, { timeout: 10_000 });
+  const marker = await page.evaluate(() => {
+    const chart = (window as any).Chart.getChart('device-chart');
+    const i = chart.data.datasets.findIndex((d: { label: string }) => d.label === 'spike');
+    const el = chart.getDatasetMeta(i).data[0];
+    return { x: el.x, y: el.y, n: chart.data.datasets[i].data.length };
+  });
+  assert.equal(marker.n, 1);
+  const box = (await page.locator('#device-chart').boundingBox())!;
+  await page.mouse.move(box.x + marker.x, box.y + marker.y);
+  const tooltip = await page.waitForFunction(() => {
+    const tip = (window as any).Chart.getChart('device-chart').tooltip;
+    const item = tip?.body?.find((b: { lines: string[] }) => b.lines.some((l) => l.startsWith('spike')));
+    return item ? [...item.lines, ...item.after].join('\n') : null;
+  });
+  const lines = ['spike: 27.50', `score ${spike.score.toFixed(2)}`, `value ${fmtTemp(27.5)}`, `expected ${fmtTemp(spike.expected)}`];
+  if (spike.threshold != null) lines.push(`threshold ${Math.round(spike.threshold * 100) / 100}`);
+  assert.equal(await tooltip.jsonValue(), lines.join('\n'));
+
+  // The dropout as a shaded span, keyed under the chart; both in the table of numbers.
+  assert.equal(await page.locator('#anomaly-legend').innerText(), 'dropout (shaded span)');
+  const shaded = await page.evaluate(
+    ([from, to]) => {
+      const chart = (window as any).Chart.getChart('device-chart');
+      const x = chart.scales.x;
+      const mid = Math.round((x.getPixelForValue(from) + x.getPixelForValue(to)) / 2);
+      const ctx = (document.getElementById('device-chart') as HTMLCanvasElement).getContext('2d')!;
+      const dpr = window.devicePixelRatio;
+      const out = Math.round(x.getPixelForValue(to + 20_000));
+      // One readback of the span's top edge row (no inner functions: tsx would name them).
+      const row = ctx.getImageData(0, Math.round((chart.chartArea.top + 1) * dpr), ctx.canvas.width, 1).data;
+      const i = Math.round(mid * dpr) * 4;
+      const o = Math.round(out * dpr) * 4;
+      return { inside: [...row.slice(i, i + 4)], outside: [...row.slice(o, o + 4)] };
+    },
+    [Date.parse(dropout.start), Date.parse(dropout.end)],
+  );
+  assert.notDeepEqual(shaded.inside, shaded.outside, 'the dropout span is drawn (its top edge differs from the chart outside it)');
+  await page.locator('details.numbers summary').click();
+  const rows = await page.locator('details.numbers table').nth(1).locator('tbody tr').allInnerTexts();
+  assert.deepEqual(rows.map((r) => r.split('\t').slice(1).join(' | ')).sort(), [`dropout | ${dropout.score.toFixed(2)} | – | every ${dropout.expected} ms`, `spike | ${spike.score.toFixed(2)} | 27.5 °C | ${fmtTemp(spike.expected)}`].sort());
+  assert.deepEqual(problems, []);
+});
