@@ -224,6 +224,17 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
   const created = await withToken.http.inject({ method: 'POST', url: '/api/v1/registry/devices', payload: { deviceId: 'd-1' }, headers: { authorization } });
   assert.equal(created.statusCode, 201);
   assert.deepEqual(await list(), [200, 1]);
+  // Device keys are secrets: without the token a read shows the device but not its keys or connection string.
+  const read = async (url: string, headers = {}) => (await withToken.http.inject({ method: 'GET', url, headers })).json();
+  const keyless = await read('/api/v1/registry/devices/d-1');
+  assert.equal(keyless.deviceId, 'd-1');
+  assert.equal(keyless.authentication, undefined);
+  assert.equal(keyless.connectionString, undefined);
+  assert.equal((await read('/api/v1/registry/devices')).items[0].authentication, undefined);
+  const secret = await read('/api/v1/registry/devices/d-1', { authorization });
+  assert.equal(secret.authentication.symmetricKey.primaryKey, created.json().authentication.symmetricKey.primaryKey);
+  assert.match(secret.connectionString, /;DeviceId=d-1;SharedAccessKey=/);
+  assert.equal((await read('/api/v1/registry/devices', { authorization })).items[0].connectionString, secret.connectionString);
   const deleted = await withToken.http.inject({ method: 'DELETE', url: '/api/v1/registry/devices/d-1', headers: { authorization } });
   assert.equal(deleted.statusCode, 204);
 });

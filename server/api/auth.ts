@@ -11,6 +11,8 @@ declare module 'fastify' {
      * `Authorization: Bearer <http.apiToken>`. Without a configured token (loopback only) it lets everything through.
      */
     requireToken: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** Whether a request may see secrets (device keys): no token is configured, or it carries the right one. */
+    hasToken: (req: FastifyRequest) => boolean;
   }
 }
 
@@ -27,17 +29,21 @@ export function checkExposure(config: Pick<Config, 'host' | 'http'>): void {
 
 export function registerAuth(app: FastifyInstance, token: string | null): void {
   const expected = token === null ? null : Buffer.from(token);
-  app.decorate('requireToken', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (expected === null) return;
+  const given = (req: FastifyRequest): Buffer | null => {
     const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    const given = m === null ? null : Buffer.from(m[1].trim());
-    if (given !== null && given.length === expected.length && timingSafeEqual(given, expected)) return;
+    return m === null ? null : Buffer.from(m[1].trim());
+  };
+  const matches = (g: Buffer | null): boolean => expected === null || (g !== null && g.length === expected.length && timingSafeEqual(g, expected));
+  app.decorate('hasToken', (req: FastifyRequest) => matches(given(req)));
+  app.decorate('requireToken', async (req: FastifyRequest, reply: FastifyReply) => {
+    const g = given(req);
+    if (matches(g)) return;
     await reply
       .code(401)
       .header('www-authenticate', 'Bearer realm="thermostream"')
       .send({
         error: 'TS_ERR_UNAUTHORIZED',
-        message: given === null ? 'this route needs "Authorization: Bearer <http.apiToken>"' : 'the API token does not match http.apiToken',
+        message: g === null ? 'this route needs "Authorization: Bearer <http.apiToken>"' : 'the API token does not match http.apiToken',
       });
   });
 }

@@ -30,11 +30,15 @@ export const RegistryDevice = Type.Object(
     createdTime: Time('When it was registered.'),
     connectionState: ConnectionState,
     cloudToDeviceMessageCount: Type.Integer({ description: 'Cloud-to-device messages queued for it.' }),
-    authentication: Type.Object({
-      type: Type.Literal('sas'),
-      symmetricKey: Type.Object({ primaryKey: Type.String(), secondaryKey: Type.String() }),
-    }),
-    connectionString: Type.String({ description: 'HostName=…;DeviceId=…;SharedAccessKey=… (the primary key), for the device SDK.' }),
+    authentication: Type.Optional(
+      Type.Object(
+        { type: Type.Literal('sas'), symmetricKey: Type.Object({ primaryKey: Type.String(), secondaryKey: Type.String() }) },
+        { description: 'The device\'s keys; left out when http.apiToken is set and the request does not carry it.' },
+      ),
+    ),
+    connectionString: Type.Optional(
+      Type.String({ description: 'HostName=…;DeviceId=…;SharedAccessKey=… (the primary key), for the device SDK; left out like authentication.' }),
+    ),
   },
   { $id: 'RegistryDevice', title: 'RegistryDevice' },
 );

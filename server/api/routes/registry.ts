@@ -69,7 +69,8 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
   app.addSchema(RegistryDevice);
   app.addSchema(Twin);
 
-  const body = (d: Device) => ({
+  // Keys and connection strings are secrets: with http.apiToken set, only requests that carry it see them.
+  const body = (d: Device, withKeys = true) => ({
     deviceId: d.deviceId,
     generationId: d.generationId,
     etag: Buffer.from(String(d.statusUpdatedAt)).toString('base64'),
@@ -78,8 +79,10 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
     createdTime: iso(d.createdAt),
     connectionState: hub.isConnected(d.deviceId) ? 'Connected' : 'Disconnected',
     cloudToDeviceMessageCount: registry.queuedCount(d.deviceId),
-    authentication: { type: 'sas', symmetricKey: { primaryKey: d.primaryKey, secondaryKey: d.secondaryKey } },
-    connectionString: connectionString(hostName, d),
+    ...(withKeys && {
+      authentication: { type: 'sas', symmetricKey: { primaryKey: d.primaryKey, secondaryKey: d.secondaryKey } },
+      connectionString: connectionString(hostName, d),
+    }),
   });
 
   /** The device, or a 404 naming the path parameter. */
@@ -117,7 +120,7 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
       const limit = req.query.limit!;
       const rows = registry.list({ after: decodeCursor(req.query.cursor, isString), limit: limit + 1 });
       const page = rows.slice(0, limit);
-      return { items: page.map(body), next: rows.length > limit ? encodeCursor(page.at(-1)!.deviceId) : null };
+      return { items: page.map((d) => body(d, app.hasToken(req))), next: rows.length > limit ? encodeCursor(page.at(-1)!.deviceId) : null };
     },
   );
 
@@ -159,7 +162,7 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
         response: { 200: Type.Ref(RegistryDevice), ...registryErrors({ found: true }) },
       },
     },
-    async (req) => body(device(req.params.id)),
+    async (req) => body(device(req.params.id), app.hasToken(req)),
   );
 
   app.patch<Id & { Body: StatusBody }>(
