@@ -64,6 +64,24 @@ export class Aggregate {
     }
   }
 
+  /** Back to the empty aggregate (a scratch aggregate reused for every window result). */
+  reset(): void {
+    this.count = this.sum = this.sumSq = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.first = this.last = NaN;
+    this.firstTs = Infinity;
+    this.lastTs = -Infinity;
+    this.humidityCount = this.humiditySum = this.humiditySumSq = 0;
+    this.humidityMin = Infinity;
+    this.humidityMax = -Infinity;
+    this.humidityFirst = this.humidityLast = NaN;
+    this.humidityFirstTs = Infinity;
+    this.humidityLastTs = -Infinity;
+    this.anomalies = 0;
+    this.byType.fill(0);
+  }
+
   addAnomaly(typeIndex: number): void {
     this.anomalies++;
     this.byType[typeIndex]++;
@@ -71,12 +89,26 @@ export class Aggregate {
 
   /** The exact state as doubles (Infinity and NaN included), for checkpoints. */
   toBytes(): Buffer {
-    const a = new Float64Array(19 + TYPES);
-    a.set([
-      this.count, this.sum, this.sumSq, this.min, this.max, this.first, this.firstTs, this.last, this.lastTs,
-      this.humidityCount, this.humiditySum, this.humiditySumSq, this.humidityMin, this.humidityMax,
-      this.humidityFirst, this.humidityFirstTs, this.humidityLast, this.humidityLastTs, this.anomalies,
-    ]);
+    const a = new Float64Array(19 + TYPES); // written field by field: no intermediate array per pane
+    a[0] = this.count;
+    a[1] = this.sum;
+    a[2] = this.sumSq;
+    a[3] = this.min;
+    a[4] = this.max;
+    a[5] = this.first;
+    a[6] = this.firstTs;
+    a[7] = this.last;
+    a[8] = this.lastTs;
+    a[9] = this.humidityCount;
+    a[10] = this.humiditySum;
+    a[11] = this.humiditySumSq;
+    a[12] = this.humidityMin;
+    a[13] = this.humidityMax;
+    a[14] = this.humidityFirst;
+    a[15] = this.humidityFirstTs;
+    a[16] = this.humidityLast;
+    a[17] = this.humidityLastTs;
+    a[18] = this.anomalies;
     a.set(this.byType, 19);
     return Buffer.from(a.buffer);
   }

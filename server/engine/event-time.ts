@@ -115,6 +115,9 @@ export class EventTimeWindows {
   private moved = false;
   /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
   private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
+  /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
+  private readonly scratch = new Aggregate();
+  private readonly starts = new Set<number>();
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -255,8 +258,10 @@ export class EventTimeWindows {
     fleet.lastPane = undefined;
   }
 
+  /** The returned set is reused by the next call: iterate it before calling again. */
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
-    const starts = new Set<number>();
+    const starts = this.starts;
+    starts.clear();
     for (const p of k.dirty) {
       for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
       const { lengthMs, slideMs } = shape;
@@ -270,7 +275,8 @@ export class EventTimeWindows {
   }
 
   private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): WindowResult {
-    const agg = new Aggregate();
+    const agg = this.scratch; // summarize() copies its figures out
+    agg.reset();
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
       const pane = k.panes.get(p);

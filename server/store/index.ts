@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Config } from '../config.ts';
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
 import type { DedupeDelta, DedupeRow, DedupeState, MessageIdRow } from '../engine/dedupe.ts';
-import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/index.ts';
+import { ANOMALY_TYPES, type Anomaly, type AnomalyType, type DetectorRow } from '../engine/detectors/index.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 import { ANOMALY_COLUMNS, createApiQueries, WINDOW_COLUMNS, windowFromRow, type ApiQueries, type WindowRow } from './queries.ts';
 
@@ -123,6 +123,15 @@ export interface Store extends ApiQueries {
 
 export const DB_FILE = 'thermostream.db';
 
+/** The anomaly_counts text of a window without anomalies (most of them): every type, 0, in ANOMALY_TYPES order. */
+const NO_ANOMALIES_JSON = JSON.stringify(Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])));
+
+/** JSON.stringify(byType), without stringifying when every count is 0 (summarize builds byType in ANOMALY_TYPES order). */
+function anomalyCountsJson(byType: Record<AnomalyType, number>): string {
+  for (const t of ANOMALY_TYPES) if (byType[t] !== 0) return JSON.stringify(byType);
+  return NO_ANOMALIES_JSON;
+}
+
 /**
  * Opens (or creates) the database and checks it: a damaged file (truncated, overwritten) is refused with
  * TS_ERR_DB_CORRUPT naming it, rather than failing at some later batch. quick_check reads every page once.
@@ -153,13 +162,21 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const file = join(dir, DB_FILE);
   const db = openDatabase(file, dir);
 
+  // ON CONFLICT DO UPDATE rewrites the row in place; INSERT OR REPLACE would delete it and re-insert it, touching the
+  // primary key and both indexes twice. Positional parameters: no object per row.
   const upsertWindow = db.prepare(`
-    INSERT OR REPLACE INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, first, last,
+    INSERT INTO windows (device_id, length_ms, slide_ms, start, end, count, avg, min, max, stddev, first, last,
       humidity_count, humidity_avg, humidity_min, humidity_max, humidity_stddev, humidity_first, humidity_last,
       anomalies, anomaly_counts, final, updated_at)
-    VALUES (@deviceId, @lengthMs, @slideMs, @start, @end, @count, @avg, @min, @max, @stddev, @first, @last,
-      @humidityCount, @humidityAvg, @humidityMin, @humidityMax, @humidityStddev, @humidityFirst, @humidityLast,
-      @anomalies, @anomalyCounts, @final, @updatedAt)`);
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_id, length_ms, slide_ms, start) DO UPDATE SET
+      end = excluded.end, count = excluded.count, avg = excluded.avg, min = excluded.min, max = excluded.max,
+      stddev = excluded.stddev, first = excluded.first, last = excluded.last,
+      humidity_count = excluded.humidity_count, humidity_avg = excluded.humidity_avg,
+      humidity_min = excluded.humidity_min, humidity_max = excluded.humidity_max,
+      humidity_stddev = excluded.humidity_stddev, humidity_first = excluded.humidity_first,
+      humidity_last = excluded.humidity_last, anomalies = excluded.anomalies,
+      anomaly_counts = excluded.anomaly_counts, final = excluded.final, updated_at = excluded.updated_at`);
   const upsertAnomaly = db.prepare(`
     INSERT OR REPLACE INTO anomalies (device_id, type, ts, score, value, expected, threshold, start, end, detected_at, updated_at)
     VALUES (@deviceId, @type, @ts, @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
@@ -184,13 +201,13 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     VALUES (?, ?, ?, ?, ?, ?, ?)`);
 
   const upsertPane = db.prepare(
-    'INSERT OR REPLACE INTO panes (length_ms, slide_ms, key, start, state) VALUES (@lengthMs, @slideMs, @key, @start, @state)',
+    'INSERT OR REPLACE INTO panes (length_ms, slide_ms, key, start, state) VALUES (?, ?, ?, ?, ?)',
   );
   const deletePane = db.prepare(
     'DELETE FROM panes WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND key = @key AND start = @start',
   );
   const upsertDedupe = db.prepare(
-    'INSERT OR REPLACE INTO dedupe (device_id, max_seq, max_ts, seen, last_seen) VALUES (@deviceId, @maxSeq, @maxTs, @seen, @lastSeen)',
+    'INSERT OR REPLACE INTO dedupe (device_id, max_seq, max_ts, seen, last_seen) VALUES (?, ?, ?, ?, ?)',
   );
   const deleteDedupe = db.prepare('DELETE FROM dedupe WHERE device_id = ?');
   const upsertDedupeIds = db.prepare(
@@ -206,8 +223,11 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
   const queries = createApiQueries(db, dir);
   const commit = db.transaction((out: BatchOutput) => {
     for (const w of out.windows) {
-      const { anomaliesByType, ...row } = w;
-      upsertWindow.run({ ...row, anomalyCounts: JSON.stringify(anomaliesByType), final: w.final ? 1 : 0, updatedAt: out.committedAt });
+      upsertWindow.run(
+        w.deviceId, w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last,
+        w.humidityCount, w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast,
+        w.anomalies, anomalyCountsJson(w.anomaliesByType), w.final ? 1 : 0, out.committedAt,
+      );
     }
     for (const a of out.anomalies) upsertAnomaly.run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
     for (const d of out.devices) upsertDevice.run(d);
@@ -220,10 +240,10 @@ export async function createStore(config: Pick<Config, 'dataDir' | 'retention'>,
     }
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
-    for (const p of out.panes.upserts) upsertPane.run(p);
+    for (const p of out.panes.upserts) upsertPane.run(p.lengthMs, p.slideMs, p.key, p.start, p.state);
     for (const p of out.panes.deletes) deletePane.run(p);
     for (const d of out.detectors) upsertDetector.run(d);
-    for (const d of out.dedupe.seqs) upsertDedupe.run({ ...d, maxTs: finiteOrNull(d.maxTs), lastSeen: finiteOrNull(d.lastSeen) });
+    for (const d of out.dedupe.seqs) upsertDedupe.run(d.deviceId, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
     for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(id);
     for (const d of out.dedupe.messageIds) upsertDedupeIds.run({ ...d, lastSeen: finiteOrNull(d.lastSeen) });
     for (const id of out.dedupe.evictedMessageIds) deleteDedupeIds.run(id);
