@@ -74,3 +74,16 @@ export function ensureDashboardBuilt(): Promise<unknown> {
   built ??= dashboardMissing() === null ? Promise.resolve() : buildDashboard();
   return built;
 }
+
+/** Count-weighted average temperature of a device's points in [from, to), from GET /api/v1/readings. */
+export async function averageTemperature(base: string, deviceId: string, from: number, to: number): Promise<{ avg: number; n: number }> {
+  const q = `deviceId=${deviceId}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&maxPoints=10000`;
+  const items: { temperature: number; count: number }[] = (await getJson(`${base}/api/v1/readings?${q}`)).body.items;
+  let sum = 0;
+  let n = 0;
+  for (const p of items) {
+    sum += p.temperature * p.count;
+    n += p.count;
+  }
+  return { avg: sum / n, n };
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createFleet } from '../simulator/index.ts';
 import { createThermostat, deviceParams } from '../simulator/model.ts';
-import { getJson, tempDir, waitFor } from './helpers.ts';
+import { averageTemperature, getJson, tempDir, waitFor } from './helpers.ts';
 import { request, startSecureServer } from './iothub-helpers.ts';
 import { withTimeout } from './simulator-helpers.ts';
 
@@ -212,19 +212,6 @@ test('model: a held setpoint is reached within a simulated minute, heating and c
   }
 });
 
-/** Count-weighted average temperature of the device's points in [from, to). */
-async function average(base: string, deviceId: string, from: number, to: number): Promise<{ avg: number; n: number }> {
-  const q = `deviceId=${deviceId}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&maxPoints=10000`;
-  const items: any[] = (await getJson(`${base}/api/v1/readings?${q}`)).body.items;
-  let sum = 0;
-  let n = 0;
-  for (const p of items) {
-    sum += p.temperature * p.count;
-    n += p.count;
-  }
-  return { avg: sum / n, n };
-}
-
 // Issue 13: a desired setpoint set over HTTP reaches the simulated device, is acknowledged as a reported property,
 // and the device's readings move to it within a simulated minute.
 test('azure transport: a desired setpoint reaches the simulated thermostat, is acknowledged, and its readings move to it', { timeout: 90_000 }, async (t) => {
@@ -250,15 +237,15 @@ test('azure transport: a desired setpoint reaches the simulated thermostat, is a
   const appliedAt = Date.parse(reported.setpointAppliedAt);
   // Then two more simulated minutes (4 s), and the run stops.
   await waitFor('two simulated minutes after', async () => {
-    const p = await average(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
+    const p = await averageTemperature(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
     return p.n >= 15 ? p : null;
   }, 20_000);
   fleet.stop();
   const summary = await withTimeout(done, 30_000, 'the fleet');
   assert.equal(summary.lost, 0);
 
-  const before = await average(app.httpUrl, id, appliedAt - 120_000, appliedAt);
-  const after = await average(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
+  const before = await averageTemperature(app.httpUrl, id, appliedAt - 120_000, appliedAt);
+  const after = await averageTemperature(app.httpUrl, id, appliedAt + 60_000, appliedAt + 120_000);
   t.diagnostic(`setpoint ${target} °C: before ${before.avg.toFixed(2)} °C (${before.n} readings), 1–2 simulated min after ${after.avg.toFixed(2)} °C (${after.n})`);
   // Tolerance: half the hysteresis band (≤ 0.5 °C) + calibration offset (≤ 0.3 °C) + noise and quantisation.
   assert.ok(Math.abs(after.avg - target) <= 1, `after: ${after.avg.toFixed(2)} °C over ${after.n} readings, setpoint ${target}`);

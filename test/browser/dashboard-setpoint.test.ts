@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createFleet } from '../../simulator/index.ts';
 import { deviceParams } from '../../simulator/model.ts';
-import { getJson, waitFor } from '../helpers.ts';
+import { averageTemperature, getJson, waitFor } from '../helpers.ts';
 import { startSecureServer } from '../iothub-helpers.ts';
 import { withTimeout } from '../simulator-helpers.ts';
 import { launchChromium } from './chromium.ts';
@@ -11,19 +11,6 @@ import { ensureDashboardBuilt, watchPage } from './dashboard-helpers.ts';
 const TOKEN = 'dashboard-test-token-0123456789';
 const ID = 'thermostat-0001';
 const SEED = 5;
-
-/** Count-weighted average temperature of the device's points in [from, to). */
-async function average(base: string, from: number, to: number): Promise<{ avg: number; n: number }> {
-  const q = `deviceId=${ID}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&maxPoints=10000`;
-  const items: any[] = (await getJson(`${base}/api/v1/readings?${q}`)).body.items;
-  let sum = 0;
-  let n = 0;
-  for (const p of items) {
-    sum += p.temperature * p.count;
-    n += p.count;
-  }
-  return { avg: sum / n, n };
-}
 
 /**
  * Issue 13, acceptance 1 (the setpoint): a server with registry auth, TLS and an API token, fed by the azure
@@ -84,9 +71,9 @@ test('a setpoint changed on the device page reaches the simulated thermostat, is
 
   // Its readings move to the setpoint within a simulated minute (1 s here), through the API and on the chart.
   const appliedAt = Date.parse(twin.reported.setpointAppliedAt);
-  await waitFor('a simulated minute of readings after the first', async () => ((await average(app.httpUrl, appliedAt + 60_000, appliedAt + 120_000)).n >= 15 ? true : null), 20_000);
-  const before = await average(app.httpUrl, appliedAt - 120_000, appliedAt);
-  const after = await average(app.httpUrl, appliedAt + 60_000, appliedAt + 120_000);
+  await waitFor('a simulated minute of readings after the first', async () => ((await averageTemperature(app.httpUrl, ID, appliedAt + 60_000, appliedAt + 120_000)).n >= 15 ? true : null), 20_000);
+  const before = await averageTemperature(app.httpUrl, ID, appliedAt - 120_000, appliedAt);
+  const after = await averageTemperature(app.httpUrl, ID, appliedAt + 60_000, appliedAt + 120_000);
   t.diagnostic(`setpoint ${target} °C: before ${before.avg.toFixed(2)} °C (${before.n} readings), 1–2 simulated min after ${after.avg.toFixed(2)} °C (${after.n})`);
   // Tolerance: half the hysteresis band (≤ 0.5 °C) + calibration offset (≤ 0.3 °C) + noise and quantisation.
   assert.ok(Math.abs(after.avg - target) <= 1, `after: ${after.avg.toFixed(2)} °C, setpoint ${target}`);
