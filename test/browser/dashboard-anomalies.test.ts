@@ -94,7 +94,12 @@ test('a spike and a dropout found by the server show on the device page: a marke
   );
   assert.notDeepEqual(shaded.inside, shaded.outside, 'the dropout span is drawn (its top edge differs from the chart outside it)');
   await page.locator('details.numbers summary').click();
-  const rows = await page.locator('details.numbers table').nth(1).locator('tbody tr').allInnerTexts();
+  // The table is redrawn on every live update: wait until it shows both anomalies.
+  const table = page.locator('details.numbers table').nth(1).locator('tbody tr');
+  const rows = await waitFor('both anomalies in the table of numbers', async () => {
+    const texts = await table.allInnerTexts();
+    return texts.length >= 2 ? texts : null;
+  });
   assert.deepEqual(rows.map((r) => r.split('\t').slice(1).join(' | ')).sort(), [`dropout | ${dropout.score.toFixed(2)} | – | every ${dropout.expected} ms`, `spike | ${spike.score.toFixed(2)} | 27.5 °C | ${fmtTemp(spike.expected)}`].sort());
   assert.deepEqual(problems, []);
 });
