@@ -23,9 +23,10 @@ export interface WindowRow extends WindowSpec {
   start: string;
   end: string;
   count: number;
-  avg: number;
-  min: number;
-  max: number;
+  /** null in a window without readings: it holds only an anomaly (a dropout). */
+  avg: number | null;
+  min: number | null;
+  max: number | null;
   anomalies: number | Record<string, number>;
   final: boolean;
 }

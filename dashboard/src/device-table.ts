@@ -4,6 +4,7 @@ import { api, type Device, type WindowSpec } from './api.ts';
 import { anomalyColor } from './charts.ts';
 import { h, setText, sparkline } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtNum, fmtTemp } from './format.ts';
+import { withReadings } from './windows.ts';
 
 type SortKey = 'deviceId' | 'lastTemperature' | 'lastSeen' | 'online' | 'anomalies';
 const PAGE = 25;
@@ -172,7 +173,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
       stale.map(async (d) => {
         try {
           const rows = await api.windows({ deviceId: d.deviceId, spec: s, from: now - SPARK_POINTS * s.slideMs - s.lengthMs, limit: SPARK_POINTS + 10 });
-          const values = rows.slice(-SPARK_POINTS).map((w) => w.avg);
+          const values = withReadings(rows).slice(-SPARK_POINTS).map((w) => w.avg);
           sparks.set(d.deviceId, { t: now, values });
           const cell = tbody.querySelector(`tr[data-device="${CSS.escape(d.deviceId)}"] .col-spark`);
           cell?.replaceChildren(sparkline(values));

@@ -3,12 +3,13 @@
 import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { createTwinPanel } from './twin.ts';
 import { throttle, type View } from './view.ts';
+import { setWindowSeries, windowTableRows, withReadings } from './windows.ts';
 
 const RANGES = [
   { key: '5m', label: '5 min', ms: 5 * 60_000 },
@@ -183,12 +184,10 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     tiles.readings.set(fmtNum(d?.readings ?? 0), d ? `since ${fmtDateTime(Date.parse(d.firstSeen))}` : '');
   }
 
-  function draw(windows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
-    const pts = (pick: (w: WindowRow) => number) => windows.map((w) => ({ x: mid(w), y: pick(w) }));
+  function draw(rows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
+    const windows = withReadings(rows);
+    setWindowSeries(chart, windows);
     const ds = chart.data.datasets;
-    ds[0].data = pts((w) => w.min);
-    ds[1].data = pts((w) => w.max);
-    ds[2].data = pts((w) => w.avg);
     const fixed = readings === null ? 3 : 4;
     if (readings !== null) ds[3].data = readings.map((r) => ({ x: Date.parse(r.ts), y: r.temperature }));
     // Point anomalies as markers, one dataset per type (its legend entry is the colour key).
@@ -217,9 +216,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         ? `Temperature of ${deviceId}: latest window average ${fmtTemp(last.avg)} (min ${fmtTemp(last.min)}, max ${fmtTemp(last.max)}), ${windows.length} windows, ${anomalies.length} anomalies in range`
         : `Temperature of ${deviceId}: no data in range`,
     );
-    windowRows.replaceChildren(
-      ...windows.slice(-15).reverse().map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count)))),
-    );
+    windowRows.replaceChildren(...windowTableRows(windows, 15));
     anomalyTable.hidden = anomalies.length === 0;
     anomalyRows.replaceChildren(
       ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtTime(Date.parse(a.ts))), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),

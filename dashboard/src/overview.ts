@@ -4,10 +4,11 @@ import { api, discover, features, type Anomaly, type Device, type WindowRow, typ
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
-import { fmtNum, fmtTemp, fmtTime, fmtWindow, mid } from './format.ts';
+import { fmtNum, fmtTemp, fmtWindow } from './format.ts';
 import { knownWindows, recordOnline, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
+import { setWindowSeries, windowTableRows, withReadings } from './windows.ts';
 
 const FLEET_SPAN_MS = 10 * 60_000;
 const HOUR = 3_600_000;
@@ -87,25 +88,21 @@ export function createOverview(root: HTMLElement): View {
     tiles.rate.set(fmtNum(rate ?? 0), 'over the recent batches');
   }, 2000);
 
-  function drawFleet(fleet: WindowRow[], devices: Device[]): void {
+  function drawFleet(rows: WindowRow[], devices: Device[]): void {
+    const fleet = withReadings(rows);
     const online = devices.filter((d) => d.online).length;
     recordOnline(online, devices.length);
     tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
     const last = fleet[fleet.length - 1];
     tiles.fleetAvg.set(fmtTemp(last?.avg), last ? `min ${fmtTemp(last.min)} · max ${fmtTemp(last.max)}` : 'no window yet');
-    const pts = (pick: (w: WindowRow) => number) => fleet.map((w) => ({ x: mid(w), y: pick(w) }));
-    chart.data.datasets[0].data = pts((w) => w.min);
-    chart.data.datasets[1].data = pts((w) => w.max);
-    chart.data.datasets[2].data = pts((w) => w.avg);
+    setWindowSeries(chart, fleet);
     chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
     Object.assign(chart.options.scales!.y2!, { suggestedMax: Math.ceil(Math.max(1, devices.length) * 1.25) }); // the line stays off the top edge
     const now = Date.now();
     setRange(chart, now - FLEET_SPAN_MS, now);
     chart.update('none');
     canvas.setAttribute('aria-label', last ? `Fleet temperature over the last 10 minutes; latest window average ${fmtTemp(last.avg)}, min ${fmtTemp(last.min)}, max ${fmtTemp(last.max)}; ${online} devices reporting` : 'Fleet temperature: no data yet');
-    fleetTable.replaceChildren(
-      ...fleet.slice(-10).reverse().map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count)))),
-    );
+    fleetTable.replaceChildren(...windowTableRows(fleet, 10));
   }
 
   function drawAnomalies(items: Anomaly[]): void {

@@ -1,4 +1,5 @@
-import type { Stats, StreamAnomaly } from './api.ts';
+import { HttpError, type Stats, type StreamAnomaly } from './api.ts';
+import { connection } from './connection.ts';
 
 /** A page of the dashboard: built into its container, told about live events, destroyed on navigation. */
 export interface View {
@@ -33,7 +34,11 @@ export function throttle(fn: () => Promise<void>, ms: number): { (): void; cance
     running = true;
     last = Date.now();
     fn()
-      .catch(() => undefined) // getJson has marked the connection; the next call retries
+      .catch((err: unknown) => {
+        // A server that cannot be reached or answers with an error: getJson has marked the connection (the browser
+        // shows the failed request) and the next call retries. Anything else is a bug in the page: say so.
+        if (!(err instanceof HttpError) && !connection.down) console.error('dashboard: a view failed to draw', err);
+      })
       .finally(() => {
         running = false;
         if (pending) {

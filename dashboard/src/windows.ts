@@ -1,0 +1,27 @@
+// Window rows as the views draw them: a min/max band with the average line, and the table of numbers behind it.
+import type { Chart } from 'chart.js';
+import type { WindowRow } from './api.ts';
+import { h } from './dom.ts';
+import { fmtNum, fmtTime, mid } from './format.ts';
+
+/** A window that holds readings (the others hold only an anomaly, such as a dropout, and have no temperatures). */
+export type FilledWindow = WindowRow & { avg: number; min: number; max: number };
+
+export const withReadings = (windows: readonly WindowRow[]): FilledWindow[] =>
+  windows.filter((w): w is FilledWindow => w.count > 0 && w.avg !== null && w.min !== null && w.max !== null);
+
+/** Datasets 0–2 of a chart made with band() then the average line: min, max, avg at each window's middle. */
+export function setWindowSeries(chart: Chart<'line'>, windows: readonly FilledWindow[]): void {
+  const ds = chart.data.datasets;
+  ds[0].data = windows.map((w) => ({ x: mid(w), y: w.min }));
+  ds[1].data = windows.map((w) => ({ x: mid(w), y: w.max }));
+  ds[2].data = windows.map((w) => ({ x: mid(w), y: w.avg }));
+}
+
+/** The newest `n` windows, newest first, as rows of end, avg, min, max, readings. */
+export function windowTableRows(windows: readonly FilledWindow[], n: number): HTMLTableRowElement[] {
+  return windows
+    .slice(-n)
+    .reverse()
+    .map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count))));
+}
