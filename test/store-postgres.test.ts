@@ -11,8 +11,13 @@ import { startPostgres, type RunningPostgres } from './postgres.ts';
 import { storeSuite, type Opener } from './store-suite.ts';
 
 let server: RunningPostgres;
+// One server for the file (a database per test): stopped when the file's tests are done.
+const cleanups: (() => unknown)[] = [];
 before(async () => {
-  server = await startPostgres({ after });
+  server = await startPostgres({ after: (fn) => cleanups.push(fn) });
+});
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
 });
 let databases = 0;
 

@@ -145,6 +145,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
     transient: (err) => (isUnavailable(err) ? 'unavailable' : null),
     fatal: (err) => pgFatal(url, err),
     async close() {
+      if (pool.ended) return;
       await pool.end();
     },
   };
