@@ -39,8 +39,10 @@ export interface RunningPostgres {
   createDatabase(name: string): Promise<string>;
   /** Stops the server (fast shutdown); its files go when the test ends. */
   stop(): Promise<void>;
-  /** Stops it abruptly and starts it again on the same port and files (a lost connection for the clients). */
-  restart(): Promise<void>;
+  /** Stops it abruptly (SIGQUIT: no shutdown checkpoint, crash recovery at the next start): clients lose their connections. */
+  crash(): Promise<void>;
+  /** Starts it again on the same port and files. */
+  start(): Promise<void>;
 }
 
 /** initdb and postgres refuse to run as root: then they run as the postgres user (Debian's), or nobody. */
@@ -137,9 +139,7 @@ export async function startPostgres(t: { after(fn: () => unknown): void }): Prom
       return url.replace(/\/postgres$/, `/${name}`);
     },
     stop: () => stop(),
-    async restart() {
-      await stop('SIGQUIT');
-      await start();
-    },
+    crash: () => stop('SIGQUIT'),
+    start,
   };
 }

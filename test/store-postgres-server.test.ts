@@ -116,3 +116,36 @@ test('exactly-once on PostgreSQL across a SIGKILL inside a batch transaction: wi
   assert.deepEqual(devices, Array(DEVICES).fill(PER_DEVICE), 'every reading counted exactly once');
   assert.equal(await server.kill('SIGTERM'), 0);
 });
+
+test('PostgreSQL going away while the server runs: batches are held and committed again once it is back, nothing lost or doubled', { timeout: 180_000 }, async (t) => {
+  const stopPg: (() => unknown)[] = [];
+  const pg = await startPostgres({ after: (fn) => stopPg.push(fn) });
+  const url = await pg.createDatabase('goes_away');
+  const app = await startServer(t, { allowedLatenessMs: 600_000, store: { url } });
+  t.after(async () => { for (const fn of stopPg) await fn(); });
+  const all = payloads();
+  const half = all.length / 2;
+  const client = await connect(t, app.mqttUrl);
+  for (const p of all.slice(0, half)) await client.publishAsync(p.topic, p.body, { qos: 1 });
+  await waitForRecords(app, half);
+  await pg.crash();
+  // Readings keep being written to the durable log; their batch cannot commit, and acknowledgements are held.
+  const acked = Promise.all(all.slice(half).map((p) => client.publishAsync(p.topic, p.body, { qos: 1 })));
+  const down = await waitFor('the store reported unavailable', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+    return body.storage.ok === false ? body.storage : null;
+  }, 30_000);
+  assert.equal(down.code, 'TS_ERR_STORE_UNAVAILABLE');
+  assert.match(down.error, new RegExp(`cannot commit batch \\d+ to ${url.replace(':secret@', ':\\*\\*\\*@').replace(/[.]/g, '\\.')}`));
+  assert.equal((await fetch(`${app.httpUrl}/readyz`)).status, 503);
+  await pg.start();
+  await acked;
+  await waitFor('the storage healthy again', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.storage.ok, 60_000);
+  await waitForRecords(app, all.length);
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items.map((d: { readings: number }) => d.readings);
+  assert.deepEqual(devices, Array(DEVICES).fill(PER_DEVICE), 'every reading counted exactly once');
+  const fleet = (await getJson(`${app.httpUrl}/api/v1/windows?from=${T0 - 600_000}&limit=1000`)).body.items;
+  const stored = new Map<string, WindowRow>(fleet.map((w: any) => [`*@${Date.parse(w.start)}`, { deviceId: '*', start: Date.parse(w.start), count: w.count, avg: w.avg, min: w.min, max: w.max }]));
+  const oracle = new Map([...oracleWindows(all.map((p) => p.reading), 10_000, 2_000)].filter(([k]) => k.startsWith('*@')));
+  assert.deepEqual(diffWindows(stored, oracle), []);
+});

@@ -258,29 +258,29 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   }
 
   function deliver(committed: CommittedBatch, windows: readonly WindowResult[]): void {
-      if (closed) return;
-      const batch = committed.info.batch;
-      const { anomalies, info } = committed;
-      const figures: BatchRow = {
-        batch,
-        committedAt: committed.committedAt,
-        records: info.records,
-        late: info.late,
-        duplicates: info.duplicates,
-        rejected: info.rejected,
-        windowsUpdated: info.windowsUpdated,
-        watermark: Number.isFinite(info.watermark) ? info.watermark : null,
-        logOffset: info.logOffset,
-      };
-      const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
-        const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
-        for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
-        events.push(batchEvent(figures));
-        return events;
-      });
-      lastPublished = batch;
-      remember(b);
-      for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
+    if (closed) return;
+    const batch = committed.info.batch;
+    const { anomalies, info } = committed;
+    const figures: BatchRow = {
+      batch,
+      committedAt: committed.committedAt,
+      records: info.records,
+      late: info.late,
+      duplicates: info.duplicates,
+      rejected: info.rejected,
+      windowsUpdated: info.windowsUpdated,
+      watermark: Number.isFinite(info.watermark) ? info.watermark : null,
+      logOffset: info.logOffset,
+    };
+    const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
+      const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
+      for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
+      events.push(batchEvent(figures));
+      return events;
+    });
+    lastPublished = batch;
+    remember(b);
+    for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
   }
 
   return {

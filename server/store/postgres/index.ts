@@ -33,7 +33,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
   const pool = new pg.Pool({ connectionString: config.store.url, max: 4, types: TYPES, application_name: `thermostream ${instanceId}` });
-  // An idle connection that breaks (the server restarts) is replaced by the pool on the next query; say it once.
+  // An idle connection that breaks (the server restarts) is dropped; the pool opens a new one for the next query.
   pool.on('error', (err) => console.error(`thermostream: store: idle connection to ${url} lost: ${err.message}`));
   try {
     await migratePg(pool, url);
