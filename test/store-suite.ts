@@ -220,6 +220,16 @@ export function storeSuite(target: StoreTarget): void {
     await store.probeWrite(3000);
   });
 
+  test(`${name}: a dead letter's payload comes back as received: quotes, backslashes, braces, commas, non-ASCII`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const payload = '{"temperature": "21,5"} \\ \\" {NULL} \'quoted\' ° ✓ \u0000 end';
+    await store.commitBatch(batch({ deadLetters: [{ ...letter(1, 'd', 'not_json'), payload, detail: 'Unexpected token \'"\' at 3' }] }));
+    const [got] = await store.deadLetters({ limit: 1 });
+    // NUL is the one character PostgreSQL text cannot hold: it comes back as U+FFFD there.
+    assert.ok([payload, payload.replace('\u0000', '\uFFFD')].includes(got.payload), JSON.stringify(got.payload));
+    assert.equal(got.detail, 'Unexpected token \'"\' at 3');
+  });
+
   test(`${name}: retention prunes final windows, dead letters and late readings older than configured; open windows stay`, async (t) => {
     const store = await (await target.fresh(t))({ config: { retention: { windowsMs: 1000, deadLettersMs: 1000, lateReadingsMs: 1000 } } });
     const late = { deviceId: 'd', ts: 0, temperature: 20, humidity: undefined, seq: undefined, arrival: 0 };
