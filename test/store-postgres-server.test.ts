@@ -9,6 +9,7 @@ import type { Thermostream } from '../server/main.ts';
 import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
 import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, type WindowRow } from './faults/server-process.ts';
 import { startPostgres } from './postgres.ts';
+import { SseClient } from './sse-client.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const DEVICES = 8;
@@ -56,6 +57,10 @@ test('the server on PostgreSQL answers windows, devices, anomalies and stats ove
   t.after(async () => { for (const fn of stopPg) await fn(); }); // after the servers have closed
   assert.equal(postgres.dbFile, url.replace(':secret@', ':***@'), 'the store is named without its password');
   const all = payloads();
+  // The live stream's fleet windows on PostgreSQL are merged from the store's partials before they are sent.
+  const stream = new SseClient(`${postgres.httpUrl}/api/v1/stream?kind=window`);
+  await stream.open();
+  t.after(() => stream.close());
   for (const app of [sqlite, postgres]) {
     const client = await connect(t, app.mqttUrl);
     for (const p of all) await client.publishAsync(p.topic, p.body, { qos: 1 });
@@ -64,6 +69,27 @@ test('the server on PostgreSQL answers windows, devices, anomalies and stats ove
   const expected = await results(sqlite);
   const actual = await results(postgres);
   assert.deepEqual(actual, expected);
+  const fleet = (actual as { windows: Record<string, { items: { lengthMs: number; start: string }[] }> }).windows;
+  const mismatches = (): string[] => {
+    const lastSent = new Map<string, unknown>();
+    for (const e of stream.events) {
+      if (e.event !== 'window' || e.data.deviceId !== '*') continue;
+      const { batch: _, ...w } = e.data;
+      lastSent.set(`${w.lengthMs}@${w.start}`, w);
+    }
+    const out: string[] = [];
+    for (const [key, body] of Object.entries(fleet)) {
+      if (!key.startsWith('*/')) continue;
+      for (const w of body.items) {
+        const sent = lastSent.get(`${w.lengthMs}@${w.start}`);
+        if (JSON.stringify(sent) !== JSON.stringify(w)) out.push(`${w.lengthMs}@${w.start}: streamed ${JSON.stringify(sent)}, queried ${JSON.stringify(w)}`);
+      }
+    }
+    return out;
+  };
+  await waitFor('the streamed fleet windows to be the queried ones', () => mismatches().length === 0).catch(() => {});
+  assert.deepEqual(mismatches(), []);
+  assert.deepEqual((expected as { anomalies: { items: { deviceId: string; type: string }[] } }).anomalies.items.map((a) => [a.deviceId, a.type]), [['dev-3', 'spike']]);
   const w = (expected as { windows: Record<string, { items: { count: number }[] }> }).windows;
   assert.equal(w['*/10000'].items.reduce((n, x) => n + x.count, 0), all.length * 5, 'every reading in five 10 s windows of the fleet');
 });
