@@ -122,7 +122,7 @@ export const USAGE = `Usage: thermostream [options]
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
   --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
-  --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
+  --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
                                                                        env THERMOSTREAM_BROKER
