@@ -33,6 +33,7 @@ export const ErrorCodes = {
   TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
   TS_ERR_STORE_UNREACHABLE: 'the PostgreSQL store (store.url) cannot be reached or refuses the connection at start-up',
   TS_ERR_STORE_UNAVAILABLE: 'the connection to the PostgreSQL store is lost: the batch is held and committed again',
+  TS_ERR_INSTANCE_CONFLICT: 'another process commits under this instance id to the shared store',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,6 +1,6 @@
 /** The store suite against PostgreSQL (test/postgres.ts says which one runs), plus its schema versioning. */
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { resolveConfig } from '../server/config.ts';
@@ -8,7 +8,7 @@ import { openStore } from '../server/store/index.ts';
 import { PG_SCHEMA_VERSION } from '../server/store/postgres/schema.ts';
 import { tempDir } from './helpers.ts';
 import { startPostgres, type RunningPostgres } from './postgres.ts';
-import { storeSuite, type Opener } from './store-suite.ts';
+import { batch, storeSuite, type Opener } from './store-suite.ts';
 
 let server: RunningPostgres;
 // One server for the file (a database per test): stopped when the file's tests are done.
@@ -70,4 +70,21 @@ storeSuite({
       message: `the PostgreSQL database ${redacted} has schema version ${PG_SCHEMA_VERSION + 1}, newer than this Thermostream's ${PG_SCHEMA_VERSION}: run the newer version, or point store.url at another database`,
     });
   },
+});
+
+test('PostgreSQL: a second process with the same instance id is refused at its next batch, writing nothing', async (t) => {
+  const open = opener(t, await server.createDatabase(`t${++databases}`));
+  const first = await open({ instanceId: 'node-1' });
+  const second = await open({ instanceId: 'node-1' });
+  const out = (batches: number, devices: number) => batch({
+    checkpoint: { logOffset: batches * 10, job: 'j', batches, watermark: -Infinity, maxEventTime: -Infinity },
+    devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: devices, lastTemperature: 20, lastTs: 2 }],
+  });
+  await first.commitBatch(out(1, 5));
+  await second.commitBatch(out(2, 7)); // it recovered batch 1 (say): its next is batch 2
+  await assert.rejects(first.commitBatch(out(2, 9)), {
+    code: 'TS_ERR_INSTANCE_CONFLICT',
+    message: /^another process runs as instance node-1 on postgres:\/\/thermostream:\*\*\*@127\.0\.0\.1:\d+\/t\d+: the store's checkpoint of node-1 is at batch 2, this process is committing batch 2\./,
+  });
+  assert.deepEqual((await first.devices()).map((d) => d.readings), [12], 'the refused batch wrote nothing');
 });

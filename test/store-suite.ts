@@ -248,7 +248,7 @@ export function storeSuite(target: StoreTarget): void {
     const open = { deviceId: 'd', type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 };
     const spike = { deviceId: 'd', type: 'spike' as const, ts: 2000, score: 9.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: 3000 };
     await store.commitBatch(batch({ anomalies: [open, spike], windows: [window('d', 0, false)], detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }] }));
-    await store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }] }));
+    await store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }], checkpoint: { logOffset: 1, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity } }));
     assert.deepEqual(await store.anomalies({ ...ALL, limit: 10 }), [spike, { ...open, score: 3, end: 29_000 }]);
     assert.deepEqual((await store.recover())!.detectors.map((r) => [r.deviceId, [...r.state]]), [['d', [1, 2, 3, 4, 5, 6, 7, 8]]]);
     await store.resetJob();

@@ -32,3 +32,13 @@ export function pgFatal(url: string, err: unknown): Error {
   if (err instanceof ThermostreamError) return err;
   return new Error(`the PostgreSQL store at ${url} failed: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`);
 }
+
+/** Another process committed under this instance id since this one recovered: both cannot go on. */
+export function instanceConflict(url: string, instanceId: string, committed: number, batch: number): ThermostreamError {
+  return new ThermostreamError(
+    'TS_ERR_INSTANCE_CONFLICT',
+    `another process runs as instance ${instanceId} on ${url}: the store's checkpoint of ${instanceId} is at batch ` +
+      `${committed}, this process is committing batch ${batch}. Nothing of this batch was written; this process stops. ` +
+      'Give every running instance its own --instance-id',
+  );
+}

@@ -11,7 +11,7 @@ import type { Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createPgQueries } from './queries.ts';
 import { migratePg } from './migrate.ts';
 import { commitStatements } from './commit.ts';
-import { isUnavailable, pgFatal, storeUnreachable } from './errors.ts';
+import { instanceConflict, isUnavailable, pgFatal, storeUnreachable } from './errors.ts';
 
 type PgConfig = Pick<Config, 'dataDir' | 'retention' | 'store' | 'cluster'>;
 
@@ -80,12 +80,14 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
       unsure = null;
       try {
         await transaction(async (c) => {
-          // The same batch again after a lost connection: if its checkpoint is there, the COMMIT had gone through.
-          if (retry) {
-            const r = await c.query({ name: 'ts_checkpoint_of', text: 'SELECT batches, log_offset FROM checkpoint WHERE instance_id = $1', values: [instanceId] });
-            const done = r.rows[0] as { batches: number; log_offset: number } | undefined;
-            if (done !== undefined && done.batches >= out.checkpoint.batches && done.log_offset >= out.checkpoint.logOffset) return;
-          }
+          // This instance's checkpoint, locked: the previous batch must be the last one committed under this id.
+          // The same batch again after a lost connection: its checkpoint there means the COMMIT had gone through.
+          // Anything else: another process runs with this instance id, and both would lose or double readings.
+          const r = await c.query({ name: 'ts_checkpoint_lock', text: 'SELECT batches, log_offset FROM checkpoint WHERE instance_id = $1 FOR UPDATE', values: [instanceId] });
+          const last = r.rows[0] as { batches: number; log_offset: number } | undefined;
+          const k = out.checkpoint;
+          if (retry && last !== undefined && last.batches === k.batches && last.log_offset === k.logOffset) return;
+          if (last !== undefined && last.batches !== k.batches - 1) throw instanceConflict(url, instanceId, last.batches, k.batches);
           await statements.outputs(c, out);
           deps.beforeCheckpoint?.(out);
           await statements.state(c, out);
