@@ -72,7 +72,7 @@ async function runJobWithStore(cuts: IngestBatch[]): Promise<number> {
   const store = await createStore(config);
   const job = new TelemetryJob(config, T0, null);
   const t = process.hrtime.bigint();
-  for (const cut of cuts) store.commitBatch(job.process(cut, cut.readings.at(-1)!.ts));
+  for (const cut of cuts) await store.commitBatch(job.process(cut, cut.readings.at(-1)!.ts));
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   await store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import schema from '../config/schema.json' with { type: 'json' };
 import { gcd } from './engine/windows.ts';
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { ThermostreamError } from './errors.ts';
+import { redactUrl, storeUrlProblem } from './store/url.ts';
 
 export interface WindowSpec {
   readonly lengthMs: number;
@@ -74,6 +75,9 @@ export interface Config {
     readonly maxPending: number;
   };
   readonly detectors: DetectorConfig;
+  /** url "" = SQLite in dataDir; postgres://… = PostgreSQL. */
+  readonly store: { readonly url: string };
+  readonly cluster: { readonly instanceId: string };
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */
@@ -97,6 +101,8 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--broker-share-group', env: 'THERMOSTREAM_BROKER_SHARE_GROUP', path: ['broker', 'shareGroup'] },
   { flag: '--broker-username', env: 'THERMOSTREAM_BROKER_USERNAME', path: ['broker', 'username'] },
   { flag: '--broker-password', env: 'THERMOSTREAM_BROKER_PASSWORD', path: ['broker', 'password'] },
+  { flag: '--store', env: 'THERMOSTREAM_STORE', path: ['store', 'url'] },
+  { flag: '--instance-id', env: 'THERMOSTREAM_INSTANCE_ID', path: ['cluster', 'instanceId'] },
 ];
 
 export interface CliOptions {
@@ -116,7 +122,7 @@ export const USAGE = `Usage: thermostream [options]
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
   --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
-  --data-dir <dir>         where the SQLite database lives (default data) env THERMOSTREAM_DATA_DIR
+  --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
                                                                        env THERMOSTREAM_BROKER
@@ -125,6 +131,10 @@ export const USAGE = `Usage: thermostream [options]
   --broker-share-group <g> subscribe as $share/<g>/… (several instances) env THERMOSTREAM_BROKER_SHARE_GROUP
   --broker-username <u>    user name at the external broker            env THERMOSTREAM_BROKER_USERNAME
   --broker-password <p>    its password (prefer the environment)       env THERMOSTREAM_BROKER_PASSWORD
+  --store <url>            postgres://user:pass@host:port/db: results and checkpoints in PostgreSQL
+                           (default "": SQLite in the data dir)        env THERMOSTREAM_STORE
+  --instance-id <id>       this instance's id in a shared store (default main)
+                                                                       env THERMOSTREAM_INSTANCE_ID
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows, window and detector state (needed after changing the windows)
   --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
@@ -202,6 +212,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
   checkWindows((merged as unknown as Config).windows);
   checkThresholds((merged as unknown as Config).detectors.threshold);
+  checkStoreUrl((merged as unknown as Config).store.url, sources.get('store.url'));
   return deepFreeze(merged) as unknown as Config;
 }
 
@@ -227,6 +238,16 @@ function checkWindows(windows: readonly WindowSpec[]): void {
       );
     }
   });
+}
+
+/** store.url beyond the schema's pattern: a URL with a host and a database; named without its password. */
+function checkStoreUrl(url: string, from: string | undefined): void {
+  const problem = storeUrlProblem(url);
+  if (problem === null) return;
+  throw new ThermostreamError(
+    'TS_ERR_CONFIG_INVALID',
+    `invalid configuration: store.url = ${JSON.stringify(redactUrl(url))}${from ? ` (from ${from})` : ''}: ${problem}`,
+  );
 }
 
 /** Threshold limits, global and per device (a device may override one side): min must stay below max. */
@@ -259,7 +280,8 @@ function configError(errors: ErrorObject[], config: unknown, sources: Map<string
       return `unknown key "${key}" (allowed: ${Object.keys(schemaAt(path)?.properties ?? {}).join(', ')})`;
     }
     const key = formatKey(path) || '(root)';
-    const value = valueAt(config, path);
+    const raw = valueAt(config, path);
+    const value = key === 'store.url' && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
     const from = sources.get(path.join('.'));
     return `${key} = ${JSON.stringify(value)}${from ? ` (from ${from})` : ''}: ${e.message}`;
   });

@@ -31,6 +31,9 @@ export const ErrorCodes = {
   TS_ERR_STORAGE_FULL: 'the data dir has no room: writes wait (running) or the start is refused',
   TS_ERR_LOG_CORRUPT: 'an ingest-log block is damaged (not a torn tail): start with --repair or restore',
   TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
+  TS_ERR_STORE_UNREACHABLE: 'the PostgreSQL store (store.url) cannot be reached or refuses the connection at start-up',
+  TS_ERR_STORE_UNAVAILABLE: 'the connection to the PostgreSQL store is lost: the batch is held and committed again',
+  TS_ERR_INSTANCE_CONFLICT: 'another process commits under this instance id to the shared store',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -13,7 +13,7 @@ import { ThermostreamError } from './errors.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
-import { createStore, type StoreDeps } from './store/index.ts';
+import { openStore, type StoreDeps } from './store/index.ts';
 import { SyncRecord } from './ingest/sync-record.ts';
 import { StorageHealth } from './storage-health.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
@@ -32,6 +32,7 @@ export interface Thermostream {
   readonly caFile: string | null;
   /** HostName in the registry's connection strings. */
   readonly hostName: string;
+  /** The SQLite file, or the PostgreSQL URL without its password. */
   readonly dbFile: string;
   /** The HTTP app, for inject() in tests. */
   readonly http: FastifyInstance;
@@ -74,10 +75,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
   if (config.broker.url === '') checkSafeBind(config.host, config.auth);
   checkExposure(config);
   try {
-    const store = await createStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
+    const store = await openStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
     closers.push(() => store.close());
-    if (options.fresh) store.resetJob();
-    const recovered = store.recover();
+    if (options.fresh) await store.resetJob();
+    const recovered = await store.recover();
     checkJob(recovered, config, store.file);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
@@ -219,6 +220,7 @@ function exitCode(err: Error): number {
   // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
   if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
   if (err.code === 'TS_ERR_LOG_CORRUPT' || err.code === 'TS_ERR_DB_CORRUPT') return 3;
+  // TS_ERR_STORE_UNREACHABLE: 1, like any start-up failure a restart may cure (PostgreSQL starting later).
   return 1;
 }
 
@@ -274,7 +276,7 @@ async function runCli(): Promise<void> {
   if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
   if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
   console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
-  console.log(`thermostream: data       ${app.dbFile}`);
+  console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
   if (options.demo) {

@@ -8,7 +8,7 @@ export type StoragePart = 'log' | 'database';
 export interface StorageStatus {
   /** false while a write is failing for want of space: acknowledgements are held and the write is retried. */
   ok: boolean;
-  /** TS_ERR_STORAGE_FULL while not ok. */
+  /** TS_ERR_STORAGE_FULL (or TS_ERR_STORE_UNAVAILABLE: PostgreSQL unreachable) while not ok. */
   code: string | null;
   /** The first failing part's message (names the path, the errno, the free and the needed space). */
   error: string | null;
@@ -21,6 +21,7 @@ export interface StorageStatus {
 }
 
 interface Failure {
+  code: string;
   message: string;
   since: number;
   retries: number;
@@ -96,9 +97,25 @@ export class StorageHealth {
       `at least ${formatBytes(neededBytes)} needed for the pending write and ${formatBytes(keepFreeBytes)} to run on. ` +
       'Acknowledgements are held (devices keep and resend their readings); retrying until there is room ' +
       '[TS_ERR_STORAGE_FULL]';
-    this.failures.set(part, { message, since: this.clock.now(), retries: 0 });
+    this.failures.set(part, { code: 'TS_ERR_STORAGE_FULL', message, since: this.clock.now(), retries: 0 });
     this.ok = false;
     this.log(`thermostream: ${message}`);
+  }
+
+  /**
+   * The database is a server (PostgreSQL) and the connection to it is lost: like a full disk, acknowledgements are
+   * held and the write is retried; `message` names the server (without its password).
+   */
+  unavailable(part: StoragePart, message: string): void {
+    const f = this.failures.get(part);
+    if (f !== undefined) {
+      f.retries++;
+      return;
+    }
+    const full = `${message}. Acknowledgements are held (devices keep and resend their readings); the batch is committed again until it answers [TS_ERR_STORE_UNAVAILABLE]`;
+    this.failures.set(part, { code: 'TS_ERR_STORE_UNAVAILABLE', message: full, since: this.clock.now(), retries: 0 });
+    this.ok = false;
+    this.log(`thermostream: ${full}`);
   }
 
   /** A write of `part` succeeded: if it was failing, it has recovered (said once). */
@@ -117,7 +134,7 @@ export class StorageHealth {
     const first = this.failures.values().next().value as Failure | undefined;
     return {
       ok: this.ok,
-      code: first === undefined ? null : 'TS_ERR_STORAGE_FULL',
+      code: first?.code ?? null,
       error: first?.message ?? null,
       since: first === undefined ? null : new Date(first.since).toISOString(),
       failing: [...this.failures.keys()],

@@ -110,21 +110,21 @@ test('a restart in the middle of a stuck interval flags it once: the detector st
   const readings = values.map((v, i) => reading('d', T0 + i * 1000, v));
   const store = await createStore(config);
   t.after(() => store.close());
-  const runBatches = (job: TelemetryJob, from: number, to: number) => {
+  const runBatches = async (job: TelemetryJob, from: number, to: number) => {
     for (let i = from; i < to; i += 10) {
-      store.commitBatch(job.process({ readings: readings.slice(i, i + 10), deadLetters: [], lastOffset: i + 10 }, T0 + (i + 10) * 1000));
+      await store.commitBatch(job.process({ readings: readings.slice(i, i + 10), deadLetters: [], lastOffset: i + 10 }, T0 + (i + 10) * 1000));
     }
   };
-  runBatches(new TelemetryJob(config, T0, null), 0, 130); // the plateau started at 100 and was flagged at 109
+  await runBatches(new TelemetryJob(config, T0, null), 0, 130); // the plateau started at 100 and was flagged at 109
   // "Crash": a new job from the checkpoint replays nothing it has committed and continues from reading 130.
-  const recovered = store.recover()!;
+  const recovered = (await store.recover())!;
   assert.equal(recovered.checkpoint.logOffset, 130);
-  runBatches(new TelemetryJob(config, T0 + 130_000, recovered), 130, 200);
-  const stuck = store.anomalies({ type: 'stuck', from: -Infinity, to: Infinity, limit: 10 });
+  await runBatches(new TelemetryJob(config, T0 + 130_000, recovered), 130, 200);
+  const stuck = await store.anomalies({ type: 'stuck', from: -Infinity, to: Infinity, limit: 10 });
   assert.deepEqual(
     stuck.map((a: Anomaly) => ({ ts: a.ts - T0, start: a.start! - T0, end: a.end! - T0, detectedAt: a.detectedAt - T0 })),
     [{ ts: 100_000, start: 100_000, end: 159_000, detectedAt: 109_000 }],
   );
-  const windows = store.windows({ deviceId: 'd', lengthMs: 300_000, slideMs: 60_000, from: T0 - 300_000, to: T0 + 1, limit: 10 });
+  const windows = await store.windows({ deviceId: 'd', lengthMs: 300_000, slideMs: 60_000, from: T0 - 300_000, to: T0 + 1, limit: 10 });
   assert.equal(windows.at(-1)?.anomaliesByType.stuck, 1, 'counted once in the 5 min window');
 });

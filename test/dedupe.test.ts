@@ -7,7 +7,7 @@ import { hashMessageId } from '../server/engine/message-ids.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
 import type { IngestBatch, Reading } from '../server/ingest/index.ts';
 import { createStore } from '../server/store/index.ts';
-import { SCHEMA_VERSION } from '../server/store/schema.ts';
+import { SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
 import { tempDir } from './helpers.ts';
 
 test('message ids: a resent id counts once, per device', () => {
@@ -114,8 +114,8 @@ function cut(readings: Reading[]): IngestBatch {
   return { readings, deadLetters: [], lastOffset: offset };
 }
 
-function fleetCount(app: { windows: (q: any) => { count: number }[] }, from: number): number {
-  return app.windows({ deviceId: '*', lengthMs: 10_000, slideMs: 10_000, from, to: from + 10_000, limit: 1 })[0]?.count ?? 0;
+async function fleetCount(app: { windows: (q: any) => Promise<{ count: number }[]> }, from: number): Promise<number> {
+  return (await app.windows({ deviceId: '*', lengthMs: 10_000, slideMs: 10_000, from, to: from + 10_000, limit: 1 }))[0]?.count ?? 0;
 }
 
 test('job + store: message-id resends count once in the windows, also after a recovery; idle devices leave the checkpoint (acceptance 7)', async (t) => {
@@ -145,26 +145,26 @@ test('job + store: message-id resends count once in the windows, also after a re
   }
   let out = job.process(cut(first), T0 + 100);
   assert.deepEqual([out.records, out.duplicates, out.dedupeDevices], [50, 50, 50]);
-  store.commitBatch(out);
+  await store.commitBatch(out);
   assert.deepEqual([rows('dedupe'), rows('dedupe_ids')], [25, 25]);
 
   // A restart: the job comes back from the checkpoint and still knows every message.
-  job = new TelemetryJob(config, T0 + 1000, store.recover());
+  job = new TelemetryJob(config, T0 + 1000, (await store.recover()));
   out = job.process(cut([reading('d1', T0 + 1, { messageId: 'mid-1' }), reading('d0', T0, { seq: 1 })]), T0 + 1000);
   assert.deepEqual([out.records, out.duplicates], [0, 2], 'resends after a restart are still duplicates');
-  store.commitBatch(out);
+  await store.commitBatch(out);
 
   // 30 s later only d0…d9 are active; at 70 s the other 40 have been idle for longer than 60 s.
   const active = (at: number): Reading[] =>
     Array.from({ length: 10 }, (_, i) => reading(`d${i}`, at, i % 2 === 0 ? { seq: (at - T0) / 1000 } : { messageId: `mid-${i}-${at}` }));
-  store.commitBatch(job.process(cut(active(T0 + 30_000)), T0 + 30_000));
+  await store.commitBatch(job.process(cut(active(T0 + 30_000)), T0 + 30_000));
   out = job.process(cut(active(T0 + 70_000)), T0 + 70_000);
   assert.deepEqual([out.dedupe.evictedSeqs.length, out.dedupe.evictedMessageIds.length, out.dedupeDevices], [20, 20, 10]);
-  store.commitBatch(out);
+  await store.commitBatch(out);
   assert.deepEqual([rows('dedupe'), rows('dedupe_ids')], [5, 5], 'the checkpoint shrank to the active devices');
 
   // Still within the time, an active device's resend is a duplicate; an evicted device returning is counted afresh.
-  job = new TelemetryJob(config, T0 + 71_000, store.recover());
+  job = new TelemetryJob(config, T0 + 71_000, (await store.recover()));
   out = job.process(
     cut([
       reading('d1', T0 + 30_000, { messageId: 'mid-1-' + (T0 + 30_000), arrival: T0 + 71_000 }),
@@ -176,10 +176,10 @@ test('job + store: message-id resends count once in the windows, also after a re
     T0 + 71_000,
   );
   assert.deepEqual([out.records, out.duplicates], [2, 3]);
-  store.commitBatch(out);
+  await store.commitBatch(out);
   assert.deepEqual([rows('dedupe'), rows('dedupe_ids')], [6, 6]);
   assert.deepEqual(
-    [T0, T0 + 30_000, T0 + 70_000].map((from) => fleetCount(store, from)),
+    await Promise.all([T0, T0 + 30_000, T0 + 70_000].map((from) => fleetCount(store, from))),
     [50, 10, 12],
     'fleet-wide windows count every reading once',
   );
@@ -197,7 +197,7 @@ test('store: a version 2 database is migrated (dedupe rows kept, their last acti
   old.close();
   const store = await createStore(resolveConfig({ dataDir }));
   t.after(() => store.close());
-  const r = store.recover()!;
+  const r = (await store.recover())!;
   assert.deepEqual(
     r.dedupe.seqs.map((s) => [s.deviceId, s.maxSeq, s.maxTs, s.lastSeen]),
     [['d', 7, 99, -Infinity]],

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Anomaly } from '../engine/detectors/index.ts';
-import type { CommittedBatch, WindowResult } from '../engine/index.ts';
+import { FLEET, type CommittedBatch, type WindowResult } from '../engine/index.ts';
 import type { BatchRow, Store } from '../store/index.ts';
 import { iso, isoOrNull } from './params.ts';
 import { anomalyItem, windowItem } from './schemas.ts';
@@ -60,6 +60,8 @@ interface Subscriber {
   filter: StreamFilter;
   /** Batches up to this one were sent (or replayed): live batches at or below it are skipped. */
   lastBatch: number;
+  /** The client went away (while its replay was being read from the store). */
+  gone?: boolean;
 }
 
 export interface SseHub {
@@ -160,12 +162,14 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
    * Batches after `after` from the store: the windows they last wrote (by updated_at), the anomalies they last
    * wrote, then their figures.
    */
-  function fromStore(after: number): { batches: BatchEvents[]; truncated: boolean } {
-    const rows = store.batchesAfter(after, REPLAY_MAX_BATCHES);
+  async function fromStore(after: number): Promise<{ batches: BatchEvents[]; truncated: boolean }> {
+    const rows = await store.batchesAfter(after, REPLAY_MAX_BATCHES);
     if (rows.length === 0) return { batches: [], truncated: false };
-    const since = (store.batchCommittedAt(after) ?? rows[0].committedAt - 1) + 1;
-    const windows = store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS + 1);
-    const anomalies = store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1);
+    const since = ((await store.batchCommittedAt(after)) ?? rows[0].committedAt - 1) + 1;
+    const [windows, anomalies] = await Promise.all([
+      store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS + 1),
+      store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1),
+    ]);
     const truncated = windows.length > REPLAY_MAX_WINDOWS || anomalies.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES;
     // A window belongs to the last batch committed at its updated_at (it may have been rewritten since it was sent).
     const batchAt = new Map<number, number>();
@@ -187,25 +191,34 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     return { batches, truncated };
   }
 
-  /** Sends what came after batch `after`: from memory if it still holds the next batch, else from the store. */
-  function resume(s: Subscriber, after: number): void {
+  /**
+   * Sends what came after batch `after`: from memory if it still holds the next batch, else from the store; then
+   * makes the client live (in the same turn as its last replayed batch, so no batch falls between).
+   */
+  async function resume(s: Subscriber, after: number): Promise<void> {
+    const live = (): void => {
+      if (!s.gone && !closed) subscribers.add(s);
+    };
     if (memory.length > 0 && memory[0].batch <= after + 1 && after <= lastPublished) {
       s.lastBatch = after;
       for (const b of memory) if (b.batch > after) send(s, b);
-      return;
+      return live();
     }
-    const known = store.batchCommittedAt(after) !== null;
-    const { batches, truncated } = fromStore(after);
-    if (!known && batches.length === 0) return; // an id this store never had (another data directory): live from now
+    const [known, { batches, truncated }] = await Promise.all([store.batchCommittedAt(after).then((at) => at !== null), fromStore(after)]);
+    if (!known && batches.length === 0) {
+      s.lastBatch = lastPublished; // an id this store never had (another data directory): live from now
+      return live();
+    }
     if (truncated) {
       const reset = { reason: 'too much was missed to replay: reload with the query routes', after };
       write(s, `event: reset\ndata: ${JSON.stringify(reset)}\n\n`);
       s.lastBatch = Math.max(lastPublished, batches.at(-1)?.batch ?? -1);
-      return;
+      return live();
     }
     s.lastBatch = after;
     for (const b of batches) send(s, b);
     for (const b of memory) if (b.batch > s.lastBatch) send(s, b);
+    live();
   }
 
   function scheduleHeartbeat(): void {
@@ -218,38 +231,77 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   }
   scheduleHeartbeat();
 
+  /**
+   * Fleet windows are partials per instance: with a shared store (PostgreSQL) the batch's fleet windows are replaced
+   * by their merge over every instance before they are sent, batches staying in order. With SQLite this instance is
+   * the only writer, and its own fleet windows are the merge.
+   */
+  let merging: Promise<void> = Promise.resolve();
+  let pendingMerges = 0;
+  function publish(committed: CommittedBatch): void {
+    const fleet = store.kind === 'sqlite' ? [] : committed.windows.filter((w) => w.deviceId === FLEET);
+    if (fleet.length === 0 && pendingMerges === 0) return deliver(committed, committed.windows);
+    pendingMerges++;
+    merging = merging.then(async () => {
+      let windows = committed.windows;
+      if (fleet.length > 0) {
+        try {
+          const merged = await store.fleetWindows(fleet);
+          windows = [...committed.windows.filter((w) => w.deviceId !== FLEET), ...merged];
+        } catch (err) {
+          console.error(`thermostream: stream: fleet windows of batch ${committed.info.batch} not merged: ${(err as Error).message}`);
+        }
+      }
+      pendingMerges--;
+      deliver(committed, windows);
+    });
+  }
+
+  function deliver(committed: CommittedBatch, windows: readonly WindowResult[]): void {
+    if (closed) return;
+    const batch = committed.info.batch;
+    const { anomalies, info } = committed;
+    const figures: BatchRow = {
+      batch,
+      committedAt: committed.committedAt,
+      records: info.records,
+      late: info.late,
+      duplicates: info.duplicates,
+      rejected: info.rejected,
+      windowsUpdated: info.windowsUpdated,
+      watermark: Number.isFinite(info.watermark) ? info.watermark : null,
+      logOffset: info.logOffset,
+    };
+    const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
+      const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
+      for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
+      events.push(batchEvent(figures));
+      return events;
+    });
+    lastPublished = batch;
+    remember(b);
+    for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
+  }
+
   return {
-    publish(committed) {
-      if (closed) return;
-      const batch = committed.info.batch;
-      const { windows, anomalies, info } = committed;
-      const figures: BatchRow = {
-        batch,
-        committedAt: committed.committedAt,
-        records: info.records,
-        late: info.late,
-        duplicates: info.duplicates,
-        rejected: info.rejected,
-        windowsUpdated: info.windowsUpdated,
-        watermark: Number.isFinite(info.watermark) ? info.watermark : null,
-        logOffset: info.logOffset,
-      };
-      const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
-        const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
-        for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
-        events.push(batchEvent(figures));
-        return events;
-      });
-      lastPublished = batch;
-      remember(b);
-      for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
-    },
+    publish,
 
     subscribe(res, filter, lastEventId) {
       const s: Subscriber = { res, filter, lastBatch: lastPublished };
-      if (lastEventId !== null) resume(s, lastEventId);
-      subscribers.add(s);
-      return () => subscribers.delete(s);
+      const gone = (): void => {
+        s.gone = true;
+        subscribers.delete(s);
+      };
+      if (lastEventId === null) {
+        subscribers.add(s);
+        return gone;
+      }
+      resume(s, lastEventId).catch((err: Error) => {
+        // The store cannot replay (PostgreSQL unreachable): the client reconnects with its Last-Event-ID later.
+        console.error(`thermostream: stream: cannot replay after batch ${lastEventId}: ${err.message}`);
+        s.res.end();
+      });
+      return gone;
     },
 
     get clients() {

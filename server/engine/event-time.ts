@@ -14,6 +14,20 @@ export interface WindowResult extends Summary {
   end: number;
   /** The watermark has passed the window's end: it will not change any more. */
   final: boolean;
+  /** Fleet windows only: the raw sums, so that the store can keep a partial aggregate and merge instances exactly. */
+  sums?: WindowSums;
+}
+
+/** What a Summary rounds away: sums, sums of squares and the times of first and last (±Infinity when none). */
+export interface WindowSums {
+  sum: number;
+  sumSq: number;
+  firstTs: number;
+  lastTs: number;
+  humiditySum: number;
+  humiditySumSq: number;
+  humidityFirstTs: number;
+  humidityLastTs: number;
 }
 
 /** One pane's state as a checkpoint keeps it. */
@@ -285,7 +299,12 @@ export class EventTimeWindows {
     const final = end <= this.wm;
     if (final) k.open.delete(start);
     else k.open.add(start);
-    return { deviceId, lengthMs: shape.lengthMs, slideMs: shape.slideMs, start, end, final, ...summarize(agg) };
+    const r: WindowResult = { deviceId, lengthMs: shape.lengthMs, slideMs: shape.slideMs, start, end, final, ...summarize(agg) };
+    if (deviceId === FLEET) {
+      const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = agg;
+      r.sums = { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs };
+    }
+    return r;
   }
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */

@@ -4,8 +4,7 @@ import type { Ingest, IngestBatch } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Anomaly } from './detectors/index.ts';
-import { isNoSpaceIn, retryDelay, type StorageHealth } from '../storage-health.ts';
-import { dbError } from '../store/errors.ts';
+import { retryDelay, type StorageHealth } from '../storage-health.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
 import type { WindowResult } from './event-time.ts';
@@ -144,25 +143,31 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   /**
    * Commits a batch, waiting out a full disk: the failed transaction rolled back, so committing the same output
    * again (the same cut, the same state delta) applies it exactly once, and the job's state, already advanced by
-   * this cut, stays in step with what is committed. No other cut is taken meanwhile (cutInFlight).
+   * this cut, stays in step with what is committed. No other cut is taken meanwhile (cutInFlight). A lost connection
+   * to PostgreSQL is waited out the same way.
    */
   async function commit(out: JobOutput): Promise<void> {
     for (let retries = 0; ; retries++) {
       try {
-        store.commitBatch(out);
+        await store.commitBatch(out);
         if (!deps.health.ok) deps.health.recovered('database');
         return;
       } catch (err) {
-        if (!isNoSpaceIn(err, config.dataDir)) throw (fatalCause = dbError(err, store.file));
+        const transient = store.transient(err);
+        if (transient === null) throw (fatalCause = store.fatal(err));
         if (closing) {
           throw (fatalCause = new Error(
-            `stopped while the disk under ${store.file} is full: the batch in progress was not committed ` +
-              '(it is replayed from the ingest log at the next start)',
+            `stopped while ${transient === 'no-space' ? `the disk under ${store.file} is full` : `the store ${store.file} is unreachable`}: ` +
+              'the batch in progress was not committed (it is replayed from the ingest log at the next start)',
           ));
         }
-        const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
-        const needed = (rows + out.panes.upserts.length + out.dedupe.seqs.length + out.dedupe.messageIds.length) * 256 + 65_536;
-        deps.health.failed('database', config.dataDir, store.file, err as Error, needed, 64 * 1024 * 1024);
+        if (transient === 'unavailable') {
+          deps.health.unavailable('database', `store unavailable: cannot commit batch ${out.checkpoint.batches} to ${store.file} (${(err as Error).message})`);
+        } else {
+          const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
+          const needed = (rows + out.panes.upserts.length + out.dedupe.seqs.length + out.dedupe.messageIds.length) * 256 + 65_536;
+          deps.health.failed('database', config.dataDir, store.file, err as Error, needed, 64 * 1024 * 1024);
+        }
         await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), retryDelay(retries)));
       }
     }
@@ -191,7 +196,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         ingest.checkpointed(out.checkpoint.logOffset);
         if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
           lastPrune = out.committedAt;
-          store.prune(out.committedAt);
+          await store.prune(out.committedAt);
         }
       } catch (err) {
         console.error(`thermostream engine: retention failed: ${(err as Error).message}`);

@@ -94,7 +94,7 @@ test('kill -9 again and again while a backlog of 1,000,000 readings is replayed:
   assert.equal(devices.length, DEVICES);
   assert.deepEqual(new Set(devices.map((d) => d.readings)), new Set([PER_DEVICE]), 'every reading counted exactly once');
   const stored = new Map(
-    (db.prepare("SELECT start, count FROM windows WHERE device_id = '*' AND length_ms = ?").all(LENGTH) as { start: number; count: number }[]).map(
+    (db.prepare('SELECT start, count FROM fleet_windows WHERE length_ms = ?').all(LENGTH) as { start: number; count: number }[]).map(
       (w) => [w.start, w.count],
     ),
   );

@@ -86,7 +86,7 @@ test('a changed window configuration over an existing checkpoint is refused; --f
   t.after(() => db.close());
   const lengths = db.prepare('SELECT DISTINCT length_ms FROM windows').pluck().all();
   assert.deepEqual(lengths, [60_000]);
-  const counts = db.prepare('SELECT count FROM windows WHERE device_id = ?').pluck().all('*');
+  const counts = db.prepare('SELECT count FROM fleet_windows').pluck().all();
   assert.deepEqual(counts, [1, 1, 1, 1, 1, 1], 'the one new reading, in the six 60 s windows that hold it');
   // Restarting with the new configuration (no flag) is accepted now.
   const again = new ServerProcess(dir, first.httpPort, first.mqttPort, fresh.config);

@@ -115,10 +115,14 @@ export function oracleWindows(
   return out;
 }
 
+/** Device windows, and fleet windows ('*') merged from their partials per instance (sum / count), as stored. */
 export function storedWindows(db: Database.Database, lengthMs: number, slideMs: number): Map<string, WindowRow> {
   const rows = db
-    .prepare('SELECT device_id AS deviceId, start, count, avg, min, max FROM windows WHERE length_ms = ? AND slide_ms = ?')
-    .all(lengthMs, slideMs) as WindowRow[];
+    .prepare(`SELECT device_id AS deviceId, start, count, avg, min, max FROM windows WHERE length_ms = ? AND slide_ms = ?
+      UNION ALL
+      SELECT '*', start, sum(count), sum(sum) / sum(count), min(min), max(max) FROM fleet_windows
+      WHERE length_ms = ? AND slide_ms = ? GROUP BY start`)
+    .all(lengthMs, slideMs, lengthMs, slideMs) as WindowRow[];
   return new Map(rows.map((r) => [`${r.deviceId}@${r.start}`, r]));
 }
 

@@ -57,7 +57,7 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
     async (req, reply) => {
       const q = req.query;
       const before = decodeCursor(q.cursor, isBefore);
-      const rows = store.anomalies({
+      const rows = await store.anomalies({
         deviceId: q.deviceId,
         type: q.type as AnomalyType | undefined,
         from: parseTime('from', q.from, -8.64e15),

@@ -52,7 +52,7 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     },
     async (req) => {
       const q = req.query;
-      const rows = store.deadLetters({
+      const rows = await store.deadLetters({
         deviceId: q.deviceId,
         reason: q.reason,
         beforeId: decodeCursor(q.cursor, isNumber),

@@ -70,7 +70,7 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
     },
     async (req) => {
       const after = decodeCursor(req.query.cursor, isString);
-      const rows = store.devices({ after, limit: req.query.limit! + 1 });
+      const rows = await store.devices({ after, limit: req.query.limit! + 1 });
       const more = rows.length > req.query.limit!;
       const page = more ? rows.slice(0, -1) : rows;
       const now = clock.now();
@@ -92,23 +92,25 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
     },
     async (req) => {
       const id = req.params.id;
-      const d = store.device(id);
+      const d = await store.device(id);
       if (d === null) throw new NotFoundError('id', id, 'device');
       const byReason: Record<string, number> = {};
       let total = 0;
-      for (const r of store.rejectionCounts()) {
+      for (const r of await store.rejectionCounts()) {
         if (r.deviceId !== id) continue;
         byReason[r.reason] = r.count;
         total += r.count;
       }
-      const windows = config.windows.flatMap((w) =>
-        store.windows({ deviceId: id, lengthMs: w.lengthMs, slideMs: w.slideMs, from: -8.64e15, to: 8.64e15, limit: 1 }),
-      );
+      const windows = (
+        await Promise.all(config.windows.map((w) =>
+          store.windows({ deviceId: id, lengthMs: w.lengthMs, slideMs: w.slideMs, from: -8.64e15, to: 8.64e15, limit: 1 }),
+        ))
+      ).flat();
       return {
         ...item(d, clock.now()),
         rejected: { total, byReason },
         windows: windows.map(windowItem),
-        openAnomalies: store.openAnomalies(id, 100).map(anomalyItem),
+        openAnomalies: (await store.openAnomalies(id, 100)).map(anomalyItem),
       };
     },
   );

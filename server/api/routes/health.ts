@@ -33,7 +33,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       schema: {
         summary: 'Readiness: broker listening, store writable, engine not stalled',
         description:
-          'Writes one row to SQLite and creates a file in the data directory on every call; 503 with the reasons ' +
+          'Writes one row to the store (SQLite or PostgreSQL) and creates a file in the data directory on every call; 503 with the reasons ' +
           `when a check fails. Stalled: no batch completed for ${STALL_INTERVALS} batch intervals (at least 30 s).`,
         tags: ['health'],
         querystring: NoQuery,
@@ -44,12 +44,15 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       const reasons: string[] = [];
       if (!broker.listening) reasons.push('broker: not taking MQTT input (the listener is closed, or the external broker is disconnected)');
       try {
-        store.probeWrite(clock.now());
+        await store.probeWrite(clock.now());
       } catch (err) {
         reasons.push(`store: cannot write: ${(err as Error).message}`);
       }
       const storage = ingest.stats().storage;
-      if (!storage.ok) reasons.push(`storage: the data dir is full, acknowledgements are held: ${storage.error}`);
+      if (!storage.ok) {
+        const what = storage.code === 'TS_ERR_STORE_UNAVAILABLE' ? 'the store is unreachable' : 'the data dir is full';
+        reasons.push(`storage: ${what}, acknowledgements are held: ${storage.error}`);
+      }
       const status = engine.status();
       const stallMs = Math.max(STALL_MIN_MS, STALL_INTERVALS * config.batchIntervalMs);
       if (status.failure !== null) reasons.push(`engine: failed: ${status.failure}`);

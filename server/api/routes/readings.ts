@@ -69,7 +69,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
       const to = parseTime('to', q.to, now);
       const from = parseTime('from', q.from, to - DEFAULT_SPAN_MS);
       if (from >= to) throw new ParamError('from', q.from ?? iso(from), `expected a time before to (${iso(to)})`);
-      if (store.device(q.deviceId) === null) throw new NotFoundError('deviceId', q.deviceId, 'device');
+      if ((await store.device(q.deviceId)) === null) throw new NotFoundError('deviceId', q.deviceId, 'device');
 
       const recent = engine.recentReadings(q.deviceId, from, to);
       const raw: SeriesPoint[] = recent.points.map((p) => ({ ...p, count: 1, min: p.temperature, max: p.temperature, source: 'raw' }));
@@ -79,7 +79,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
       const windows =
         aggEnd <= from
           ? []
-          : store.windows({
+          : await store.windows({
               deviceId: q.deviceId,
               lengthMs: finest.lengthMs,
               slideMs: finest.slideMs,

@@ -72,7 +72,7 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
       }
       const before = decodeCursor(q.cursor, isNumber);
       const to = Math.min(parseTime('to', q.to, 8.64e15), before ?? Infinity);
-      const rows = store.windows({
+      const rows = await store.windows({
         deviceId: q.deviceId ?? FLEET,
         lengthMs,
         slideMs: spec.slideMs,

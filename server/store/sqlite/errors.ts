@@ -1,5 +1,5 @@
-import { ThermostreamError } from '../errors.ts';
-import { formatBytes, freeBytes, isNoSpaceIn } from '../storage-health.ts';
+import { ThermostreamError } from '../../errors.ts';
+import { formatBytes, freeBytes, isNoSpaceIn } from '../../storage-health.ts';
 
 const CORRUPT = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_VTAB']);
 

@@ -1,0 +1,44 @@
+import { ThermostreamError } from '../../errors.ts';
+
+/** Node's socket errors that mean the server is not (or no longer) reachable. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * True when an error means the connection to PostgreSQL was lost or refused, so the statement may be retried on a
+ * new one: socket errors, pg's "Connection terminated", SQLSTATE class 08 (connection exception), 57P01–57P03
+ * (administrator or crash shutdown, cannot connect now) and 53300 (too many connections).
+ */
+export function isUnavailable(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300') return true;
+  const message = err instanceof Error ? err.message : '';
+  return /Connection terminated|connection error|Client was closed|not queryable/i.test(message);
+}
+
+/** PostgreSQL cannot be reached (or refuses us) at start-up: stop with what to check. */
+export function storeUnreachable(url: string, err: unknown): ThermostreamError {
+  const e = err as { code?: string; message?: string };
+  const detail = `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+  return new ThermostreamError(
+    'TS_ERR_STORE_UNREACHABLE',
+    `cannot use the PostgreSQL store at ${url} (store.url): ${detail}. Check that PostgreSQL runs and accepts ` +
+      'connections there, that the user, password and database exist (createdb), or set store.url to "" for SQLite',
+  );
+}
+
+/** A commit failure with our code where one fits (PostgreSQL's own errors otherwise, with its SQLSTATE). */
+export function pgFatal(url: string, err: unknown): Error {
+  const e = err as { code?: string; message?: string };
+  if (err instanceof ThermostreamError) return err;
+  return new Error(`the PostgreSQL store at ${url} failed: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`);
+}
+
+/** Another process committed under this instance id since this one recovered: both cannot go on. */
+export function instanceConflict(url: string, instanceId: string, committed: number, batch: number): ThermostreamError {
+  return new ThermostreamError(
+    'TS_ERR_INSTANCE_CONFLICT',
+    `another process runs as instance ${instanceId} on ${url}: the store's checkpoint of ${instanceId} is at batch ` +
+      `${committed}, this process is committing batch ${batch}. Nothing of this batch was written; this process stops. ` +
+      'Give every running instance its own --instance-id',
+  );
+}

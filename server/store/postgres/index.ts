@@ -1,0 +1,154 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import type { Config } from '../../config.ts';
+import type { DedupeRow, MessageIdRow } from '../../engine/dedupe.ts';
+import type { DetectorRow } from '../../engine/detectors/index.ts';
+import type { PaneRow } from '../../engine/event-time.ts';
+import { ThermostreamError } from '../../errors.ts';
+import { redactUrl } from '../url.ts';
+import type { Checkpoint, Store, StoreDeps } from '../types.ts';
+import { createPgQueries } from './queries.ts';
+import { migratePg } from './migrate.ts';
+import { commitStatements } from './commit.ts';
+import { instanceConflict, isUnavailable, pgFatal, storeUnreachable } from './errors.ts';
+
+type PgConfig = Pick<Config, 'dataDir' | 'retention' | 'store' | 'cluster'>;
+
+/** BIGINT (int8) columns and count(*) as numbers: every value we store is below 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The shared store: PostgreSQL through `pg`. A batch is one transaction of one multi-row statement per table
+ * (unnest of column arrays), named so that each connection prepares it once. Several instances share the database:
+ * each reads and writes its own checkpoint, panes, detector and dedupe state (instance_id), and the fleet windows
+ * are partials per instance merged at read time.
+ */
+export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}): Promise<Store> {
+  const url = redactUrl(config.store.url);
+  const instanceId = config.cluster.instanceId;
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const pool = new pg.Pool({ connectionString: config.store.url, max: 4, types: TYPES, application_name: `thermostream ${instanceId}` });
+  // An idle connection that breaks (the server restarts) is dropped; the pool opens a new one for the next query.
+  pool.on('error', (err) => console.error(`thermostream: store: idle connection to ${url} lost: ${err.message}`));
+  try {
+    await migratePg(pool, url);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    if (err instanceof ThermostreamError) throw err;
+    throw storeUnreachable(url, err);
+  }
+
+  const statements = commitStatements(instanceId);
+  /** The batch whose last commit failed with the connection lost: its COMMIT may have gone through. */
+  let unsure: unknown = null;
+
+  async function transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (isUnavailable(err)) broken = err as Error;
+      else await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  const one = async <T>(name: string, text: string, values: unknown[]): Promise<T | undefined> =>
+    (await pool.query({ name: `ts_${name}`, text, values })).rows[0] as T | undefined;
+  const all = async <T>(name: string, text: string, values: unknown[]): Promise<T[]> =>
+    (await pool.query({ name: `ts_${name}`, text, values })).rows as T[];
+  type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: number | null };
+  const { windowsMs, deadLettersMs, lateReadingsMs, anomaliesMs } = config.retention;
+
+  return {
+    kind: 'postgres',
+    file: url,
+    instanceId,
+    async commitBatch(out) {
+      const retry = unsure === out;
+      unsure = null;
+      try {
+        await transaction(async (c) => {
+          // This instance's checkpoint, locked: the previous batch must be the last one committed under this id.
+          // The same batch again after a lost connection: its checkpoint there means the COMMIT had gone through.
+          // Anything else: another process runs with this instance id, and both would lose or double readings.
+          const r = await c.query({ name: 'ts_checkpoint_lock', text: 'SELECT batches, log_offset FROM checkpoint WHERE instance_id = $1 FOR UPDATE', values: [instanceId] });
+          const last = r.rows[0] as { batches: number; log_offset: number } | undefined;
+          const k = out.checkpoint;
+          if (retry && last !== undefined && last.batches === k.batches && last.log_offset === k.logOffset) return;
+          if (last !== undefined && last.batches !== k.batches - 1) throw instanceConflict(url, instanceId, last.batches, k.batches);
+          await statements.outputs(c, out);
+          deps.beforeCheckpoint?.(out);
+          await statements.state(c, out);
+        });
+      } catch (err) {
+        if (isUnavailable(err)) unsure = out;
+        throw err;
+      }
+    },
+    async recover() {
+      const c = await one<Nullable<Checkpoint, 'watermark' | 'maxEventTime'>>('recover_checkpoint', `
+        SELECT log_offset AS "logOffset", job, watermark, max_event_time AS "maxEventTime", batches
+        FROM checkpoint WHERE instance_id = $1`, [instanceId]);
+      if (c === undefined) return null;
+      const [panes, detectors, seqs, ids] = await Promise.all([
+        all<PaneRow>('recover_panes', 'SELECT length_ms AS "lengthMs", slide_ms AS "slideMs", key, start, state FROM panes WHERE instance_id = $1', [instanceId]),
+        all<DetectorRow>('recover_detectors', 'SELECT device_id AS "deviceId", state FROM detector_state WHERE instance_id = $1', [instanceId]),
+        all<Nullable<DedupeRow, 'maxTs' | 'lastSeen'>>('recover_dedupe', `
+          SELECT device_id AS "deviceId", max_seq AS "maxSeq", max_ts AS "maxTs", seen, last_seen AS "lastSeen"
+          FROM dedupe WHERE instance_id = $1`, [instanceId]),
+        all<Nullable<MessageIdRow, 'lastSeen'>>('recover_dedupe_ids',
+          'SELECT device_id AS "deviceId", ids, last_seen AS "lastSeen" FROM dedupe_ids WHERE instance_id = $1', [instanceId]),
+      ]);
+      return {
+        checkpoint: { ...c, watermark: c.watermark ?? -Infinity, maxEventTime: c.maxEventTime ?? -Infinity },
+        panes,
+        detectors,
+        dedupe: {
+          seqs: seqs.map((d) => ({ ...d, maxTs: d.maxTs ?? -Infinity, lastSeen: d.lastSeen ?? -Infinity })),
+          messageIds: ids.map((d) => ({ ...d, lastSeen: d.lastSeen ?? -Infinity })),
+        },
+      };
+    },
+    prune: (now) =>
+      transaction(async (c) => {
+        let deleted = 0;
+        const run = async (text: string, before: number): Promise<number> => (await c.query(text, [before])).rowCount ?? 0;
+        if (windowsMs > 0) {
+          deleted += await run('DELETE FROM windows WHERE "end" < $1 AND final = 1', now - windowsMs);
+          deleted += await run('DELETE FROM fleet_windows WHERE "end" < $1 AND final = 1', now - windowsMs);
+          await run('DELETE FROM batch_log WHERE committed_at < $1', now - windowsMs);
+        }
+        if (deadLettersMs > 0) deleted += await run('DELETE FROM dead_letters WHERE received_at < $1', now - deadLettersMs);
+        if (lateReadingsMs > 0) deleted += await run('DELETE FROM late_readings WHERE arrival < $1', now - lateReadingsMs);
+        if (anomaliesMs > 0) {
+          deleted += await run('DELETE FROM anomalies WHERE ts < $1 AND NOT (start IS NOT NULL AND "end" IS NULL)', now - anomaliesMs);
+        }
+        return deleted;
+      }),
+    resetJob: () =>
+      transaction(async (c) => {
+        await c.query('DELETE FROM windows');
+        for (const t of ['fleet_windows', 'panes', 'detector_state']) await c.query(`DELETE FROM ${t} WHERE instance_id = $1`, [instanceId]);
+        await c.query('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = $1', [instanceId]);
+      }),
+    ...createPgQueries(pool, dir, instanceId),
+    transient: (err) => (isUnavailable(err) ? 'unavailable' : null),
+    fatal: (err) => pgFatal(url, err),
+    async close() {
+      if (pool.ended) return;
+      await pool.end();
+    },
+  };
+}

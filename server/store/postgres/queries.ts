@@ -1,0 +1,123 @@
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type pg from 'pg';
+import type { Anomaly } from '../../engine/detectors/index.ts';
+import { FLEET, type WindowResult } from '../../engine/event-time.ts';
+import type { DeadLetter } from '../../ingest/index.ts';
+import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
+import { ANOMALY_COLUMNS, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
+import type { BatchRow, DeviceRow, Store, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
+
+export type PgQueries = Pick<
+  Store,
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount'
+  | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
+>;
+
+const DEVICE_COLUMNS = `device_id AS "deviceId", first_seen AS "firstSeen", last_seen AS "lastSeen", readings,
+  last_temperature AS "lastTemperature"`;
+
+/** The read side of the PostgreSQL store: the same queries as SQLite's, as named (prepared) statements. */
+export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string): PgQueries {
+  const rows = async <T>(name: string, text: string, values: unknown[]): Promise<T[]> =>
+    (await pool.query({ name: `ts_${name}`, text, values })).rows as T[];
+  const probeDir = join(dir, '.write-probe');
+
+  return {
+    async windows(q) {
+      if (q.deviceId === FLEET) {
+        const partials = await rows<FleetPartialRow>('fleet_range', `
+          SELECT ${FLEET_COLUMNS} FROM fleet_windows
+          WHERE length_ms = $1 AND slide_ms = $2 AND start IN (
+            SELECT DISTINCT start FROM fleet_windows
+            WHERE length_ms = $1 AND slide_ms = $2 AND start >= $3 AND start < $4
+            ORDER BY start DESC LIMIT $5)
+          ORDER BY start, instance_id`, [q.lengthMs, q.slideMs, clamp(q.from), clamp(q.to), q.limit]);
+        return mergeFleet(partials).map(({ updatedAt: _, ...w }) => w);
+      }
+      const r = await rows<WindowRow>('windows', `
+        SELECT * FROM (
+          SELECT ${WINDOW_COLUMNS} FROM windows
+          WHERE device_id = $1 AND length_ms = $2 AND slide_ms = $3 AND start >= $4 AND start < $5
+          ORDER BY start DESC LIMIT $6
+        ) w ORDER BY start ASC`, [q.deviceId, q.lengthMs, q.slideMs, clamp(q.from), clamp(q.to), q.limit]);
+      return r.map(windowFromRow);
+    },
+    async fleetWindows(keys) {
+      if (keys.length === 0) return [];
+      const partials = await rows<FleetPartialRow>('fleet_keys', `
+        SELECT ${FLEET_COLUMNS} FROM fleet_windows f
+        JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(l, s, st)
+          ON f.length_ms = k.l AND f.slide_ms = k.s AND f.start = k.st
+        ORDER BY length_ms, slide_ms, start, instance_id`,
+      [keys.map((k) => k.lengthMs), keys.map((k) => k.slideMs), keys.map((k) => k.start)]);
+      return mergeFleet(partials).map(({ updatedAt: _, ...w }) => w);
+    },
+    anomalies: (q) =>
+      rows<Anomaly>('anomalies', `
+        SELECT ${ANOMALY_COLUMNS} FROM anomalies
+        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR type = $2) AND ts >= $3 AND ts < $4
+          AND ($5::float8 IS NULL OR (ts, device_id, type) < ($5, $6::text, $7::text))
+        ORDER BY ts DESC, device_id DESC, type DESC LIMIT $8`,
+      [q.deviceId ?? null, q.type ?? null, q.from, q.to, q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit]),
+    devices: (q = {}) =>
+      rows<DeviceRow>('devices', `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2`,
+        [q.after ?? '', q.limit ?? null]),
+    device: async (deviceId) =>
+      (await rows<DeviceRow>('device', `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id = $1`, [deviceId]))[0] ?? null,
+    deadLetters: (q) =>
+      rows<DeadLetter & { id: number }>('dead_letters', `
+        SELECT id, received_at AS "receivedAt", device_id AS "deviceId", topic, reason, detail, payload,
+          payload_bytes AS "payloadBytes"
+        FROM dead_letters
+        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR reason = $2) AND id < $3
+        ORDER BY id DESC LIMIT $4`,
+      [q.deviceId ?? null, q.reason ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
+    rejectionCounts: () =>
+      rows('rejections', 'SELECT device_id AS "deviceId", reason, count FROM rejections ORDER BY device_id, reason', []),
+    lateCount: async () => (await rows<{ n: number }>('late_count', 'SELECT count(*) AS n FROM late_readings', []))[0].n,
+    batchesAfter: (batch, limit) =>
+      rows<BatchRow>('batches_after', `
+        SELECT batch, committed_at AS "committedAt", records, late, duplicates, rejected, windows_updated AS "windowsUpdated",
+          watermark, log_offset AS "logOffset"
+        FROM batch_log WHERE instance_id = $1 AND batch > $2 ORDER BY batch LIMIT $3`, [instanceId, batch, limit]),
+    batchCommittedAt: async (batch) =>
+      (await rows<{ at: number }>('batch_at', 'SELECT committed_at AS at FROM batch_log WHERE instance_id = $1 AND batch = $2',
+        [instanceId, batch]))[0]?.at ?? null,
+    async windowsUpdatedSince(since, limit) {
+      const devices = (await rows<WindowRow & { updatedAt: number }>('windows_updated', `
+        SELECT ${WINDOW_COLUMNS}, updated_at AS "updatedAt" FROM windows WHERE updated_at >= $1
+        ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT $2`, [since, limit])).map(windowFromRow);
+      const fleet = mergeFleet(await rows<FleetPartialRow>('fleet_updated', `
+        SELECT ${FLEET_COLUMNS} FROM fleet_windows f
+        WHERE EXISTS (SELECT 1 FROM fleet_windows u WHERE u.updated_at >= $1 AND u.length_ms = f.length_ms
+          AND u.slide_ms = f.slide_ms AND u.start = f.start)
+        ORDER BY length_ms, slide_ms, start, instance_id`, [since]));
+      return [...devices, ...fleet].sort(byUpdate).slice(0, limit) as UpdatedWindow[];
+    },
+    anomaliesUpdatedSince: (since, limit) =>
+      rows<UpdatedAnomaly>('anomalies_updated', `
+        SELECT ${ANOMALY_COLUMNS}, updated_at AS "updatedAt" FROM anomalies WHERE updated_at >= $1
+        ORDER BY updated_at, device_id, type, ts LIMIT $2`, [since, limit]),
+    openAnomalies: (deviceId, limit) =>
+      rows<Anomaly>('open_anomalies', `
+        SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = $1 AND start IS NOT NULL AND "end" IS NULL
+        ORDER BY ts DESC LIMIT $2`, [deviceId, limit]),
+    async probeWrite(now) {
+      await pool.query({
+        name: 'ts_probe',
+        text: 'INSERT INTO health_probe (instance_id, at) VALUES ($1, $2) ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at',
+        values: [instanceId, now],
+      });
+      // The ingest log stays in the data dir: it must accept new files too.
+      rmSync(probeDir, { recursive: true, force: true });
+      mkdirSync(probeDir);
+      rmdirSync(probeDir);
+    },
+  };
+}
+
+/** Query bounds beyond BIGINT (the API passes ±8.64e15 and tests ±Infinity) are clamped to it. */
+function clamp(x: number): number {
+  return Math.max(-9.2e18, Math.min(9.2e18, x));
+}

@@ -1,0 +1,175 @@
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { Anomaly } from '../../engine/detectors/index.ts';
+import { FLEET, type WindowResult } from '../../engine/event-time.ts';
+import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
+import type { DeadLetter } from '../../ingest/index.ts';
+import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
+
+/** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
+export const WINDOW_COLUMNS = `device_id AS "deviceId", length_ms AS "lengthMs", slide_ms AS "slideMs", start, "end", count, avg, min, max,
+  stddev, first, last, humidity_count AS "humidityCount", humidity_avg AS "humidityAvg", humidity_min AS "humidityMin",
+  humidity_max AS "humidityMax", humidity_stddev AS "humidityStddev", humidity_first AS "humidityFirst",
+  humidity_last AS "humidityLast", anomalies, anomaly_counts AS "anomalyCounts", final`;
+
+export type WindowRow = Omit<WindowResult, 'final' | 'anomaliesByType'> & { final: number; anomalyCounts: string };
+
+export function windowFromRow<R extends WindowRow>({ anomalyCounts, ...w }: R): Omit<R, 'anomalyCounts' | 'final'> & WindowResult {
+  return { ...w, anomaliesByType: JSON.parse(anomalyCounts), final: w.final === 1 };
+}
+
+/** The anomalies table's columns under Anomaly's names. */
+export const ANOMALY_COLUMNS =
+  'device_id AS "deviceId", type, ts, score, value, expected, threshold, start, "end", detected_at AS "detectedAt"';
+
+/** The read side of the SQLite store: every query the HTTP API and the SSE stream make, synchronous inside. */
+export type SqliteQueries = Pick<
+  Store,
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount'
+  | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
+> & {
+  /** Writes batch_log's row; called inside the batch transaction. */
+  logBatch(out: BatchOutput): void;
+  /** Deletes batch_log rows of batches committed before `before`; called inside the retention transaction. */
+  pruneBatchLog(before: number): number;
+};
+
+export function createSqliteQueries(db: Database.Database, dir: string, instanceId: string): SqliteQueries {
+  const insertBatch = db.prepare(`
+    INSERT OR REPLACE INTO batch_log (instance_id, batch, committed_at, records, late, duplicates, rejected, windows_updated, watermark, log_offset)
+    VALUES (@instanceId, @batch, @committedAt, @records, @late, @duplicates, @rejected, @windowsUpdated, @watermark, @logOffset)`);
+  const deleteBatches = db.prepare('DELETE FROM batch_log WHERE committed_at < ?');
+  const selectBatches = db.prepare(`
+    SELECT batch, committed_at AS committedAt, records, late, duplicates, rejected, windows_updated AS windowsUpdated,
+      watermark, log_offset AS logOffset
+    FROM batch_log WHERE instance_id = ? AND batch > ? ORDER BY batch LIMIT ?`);
+  const selectCommittedAt = db.prepare('SELECT committed_at FROM batch_log WHERE instance_id = ? AND batch = ?').pluck();
+  const selectUpdated = db.prepare(`
+    SELECT ${WINDOW_COLUMNS}, updated_at AS updatedAt FROM windows WHERE updated_at >= ?
+    ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT ?`);
+  // Every instance's partial of the fleet windows any partial of which was written since.
+  const selectFleetUpdated = db.prepare(`
+    SELECT ${FLEET_COLUMNS} FROM fleet_windows f
+    WHERE EXISTS (SELECT 1 FROM fleet_windows u WHERE u.updated_at >= ? AND u.length_ms = f.length_ms
+      AND u.slide_ms = f.slide_ms AND u.start = f.start)
+    ORDER BY length_ms, slide_ms, start, instance_id`);
+  const selectAnomaliesUpdated = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= ?
+    ORDER BY updated_at, device_id, type, ts LIMIT ?`);
+  const selectOpenAnomalies = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
+    ORDER BY ts DESC LIMIT ?`);
+  const selectWindows = db.prepare(`
+    SELECT * FROM (
+      SELECT ${WINDOW_COLUMNS}
+      FROM windows
+      WHERE device_id = @deviceId AND length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @from AND start < @to
+      ORDER BY start DESC LIMIT @limit
+    ) ORDER BY start ASC`);
+  // The last `limit` fleet windows in [from, to), every instance's partial of each.
+  const selectFleet = db.prepare(`
+    SELECT ${FLEET_COLUMNS} FROM fleet_windows
+    WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND start IN (
+      SELECT DISTINCT start FROM fleet_windows
+      WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @from AND start < @to
+      ORDER BY start DESC LIMIT @limit)
+    ORDER BY start, instance_id`);
+  const selectFleetKey = db.prepare(`
+    SELECT ${FLEET_COLUMNS} FROM fleet_windows WHERE length_ms = ? AND slide_ms = ? AND start = ? ORDER BY instance_id`);
+  const selectAnomalies = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS}
+    FROM anomalies
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@type IS NULL OR type = @type) AND ts >= @from AND ts < @to
+      AND (@beforeTs IS NULL OR (ts, device_id, type) < (@beforeTs, @beforeDevice, @beforeType))
+    ORDER BY ts DESC, device_id DESC, type DESC LIMIT @limit`);
+  const selectDevices = db.prepare(`
+    SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
+      last_temperature AS lastTemperature
+    FROM devices WHERE device_id > @after ORDER BY device_id LIMIT @limit`);
+  const selectDevice = db.prepare(`
+    SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
+      last_temperature AS lastTemperature
+    FROM devices WHERE device_id = ?`);
+  const selectDeadLetters = db.prepare(`
+    SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail, payload,
+      payload_bytes AS payloadBytes
+    FROM dead_letters
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
+    ORDER BY id DESC LIMIT @limit`);
+  const selectRejections = db.prepare(
+    'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
+  );
+  const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
+  const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
+  const probeDir = join(dir, '.write-probe');
+
+  const windows = (q: WindowQuery): WindowResult[] =>
+    q.deviceId === FLEET
+      ? mergeFleet(selectFleet.all(q) as FleetPartialRow[]).map(({ updatedAt: _, ...w }) => w)
+      : (selectWindows.all(q) as WindowRow[]).map(windowFromRow);
+
+  return {
+    logBatch(out) {
+      const w = out.checkpoint.watermark;
+      insertBatch.run({
+        instanceId,
+        batch: out.checkpoint.batches,
+        committedAt: out.committedAt,
+        records: out.records ?? 0,
+        late: out.late.length,
+        duplicates: out.duplicates ?? 0,
+        rejected: out.deadLetters.length,
+        windowsUpdated: out.windows.length,
+        watermark: Number.isFinite(w) ? w : null,
+        logOffset: out.checkpoint.logOffset,
+      });
+    },
+    pruneBatchLog: (before) => deleteBatches.run(before).changes,
+    batchesAfter: async (batch, limit) => selectBatches.all(instanceId, batch, limit) as BatchRow[],
+    batchCommittedAt: async (batch) => (selectCommittedAt.get(instanceId, batch) as number | undefined) ?? null,
+    async windowsUpdatedSince(since, limit) {
+      const devices = (selectUpdated.all(since, limit) as (WindowRow & { updatedAt: number })[]).map(windowFromRow);
+      const fleet = mergeFleet(selectFleetUpdated.all(since) as FleetPartialRow[]);
+      return [...devices, ...fleet].sort(byUpdate).slice(0, limit) as UpdatedWindow[];
+    },
+    anomaliesUpdatedSince: async (since, limit) => selectAnomaliesUpdated.all(since, limit) as UpdatedAnomaly[],
+    openAnomalies: async (deviceId, limit) => selectOpenAnomalies.all(deviceId, limit) as Anomaly[],
+    async probeWrite(now) {
+      probe.run(now);
+      // The running connection keeps writing to files it has open even when the directory refuses new files (a
+      // read-only remount, permissions, a full disk): the ingest log's next segment and a restart would fail.
+      rmSync(probeDir, { recursive: true, force: true }); // left over from a crash
+      mkdirSync(probeDir);
+      rmdirSync(probeDir);
+    },
+    windows: async (q) => windows(q),
+    async fleetWindows(keys: readonly FleetWindowKey[]) {
+      const rows: FleetPartialRow[] = [];
+      for (const k of keys) rows.push(...(selectFleetKey.all(k.lengthMs, k.slideMs, k.start) as FleetPartialRow[]));
+      return mergeFleet(rows).map(({ updatedAt: _, ...w }) => w);
+    },
+    anomalies: async (q: AnomalyQuery) =>
+      selectAnomalies.all({
+        deviceId: q.deviceId ?? null,
+        type: q.type ?? null,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        beforeTs: q.before?.ts ?? null,
+        beforeDevice: q.before?.deviceId ?? null,
+        beforeType: q.before?.type ?? null,
+      }) as Anomaly[],
+    devices: async (q: DeviceQuery = {}) => selectDevices.all({ after: q.after ?? '', limit: q.limit ?? -1 }) as DeviceRow[],
+    device: async (deviceId) => (selectDevice.get(deviceId) as DeviceRow | undefined) ?? null,
+    deadLetters: async (q: DeadLetterQuery) =>
+      selectDeadLetters.all({
+        deviceId: q.deviceId ?? null,
+        reason: q.reason ?? null,
+        beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER,
+        limit: q.limit,
+      }) as (DeadLetter & { id: number })[],
+    rejectionCounts: async () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],
+    lateCount: async () => selectLateCount.get() as number,
+  };
+}

@@ -1,0 +1,223 @@
+/** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
+export const SCHEMA_VERSION = 5;
+/*
+ * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
+ *   1  windows, devices, dead letters, late readings
+ *   2  checkpoint, panes, dedupe
+ *   3  dedupe.last_seen (eviction of idle devices), dedupe_ids (message ids of readings without seq)
+ *   4  windows with first, humidity stddev/first/last and anomaly counts by type; anomalies; detector_state
+ *   5  instances: checkpoint, panes, dedupe, dedupe_ids, detector_state and batch_log keyed by instance_id (rows of
+ *      version 4 become instance 'main's); fleet windows move from windows (device_id '*') to fleet_windows,
+ *      partial aggregates per instance (migrate.ts derives the sums of old rows from avg and stddev)
+ */
+
+/**
+ * Statements run before SCHEMA when a database goes from version v to v + 1. 3 → 4: windows gained columns and may
+ * hold windows without readings (only anomalies); the old rows belong to a job definition that the checkpoint check
+ * refuses anyway (--fresh discards them), so the table is recreated.
+ */
+export const MIGRATIONS: Record<number, string> = {
+  3: 'DROP TABLE IF EXISTS windows;',
+};
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS windows (
+  device_id    TEXT    NOT NULL,
+  length_ms    INTEGER NOT NULL,
+  slide_ms     INTEGER NOT NULL,
+  start        INTEGER NOT NULL,
+  end          INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  avg          REAL,
+  min          REAL,
+  max          REAL,
+  stddev       REAL,
+  first        REAL,
+  last         REAL,
+  humidity_count  INTEGER NOT NULL,
+  humidity_avg    REAL,
+  humidity_min    REAL,
+  humidity_max    REAL,
+  humidity_stddev REAL,
+  humidity_first  REAL,
+  humidity_last   REAL,
+  anomalies    INTEGER NOT NULL,
+  -- JSON object: anomaly type -> count, every type present.
+  anomaly_counts TEXT NOT NULL,
+  final        INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (device_id, length_ms, slide_ms, start)
+) WITHOUT ROWID;
+-- Retention deletes final windows by end.
+CREATE INDEX IF NOT EXISTS windows_by_end ON windows (end);
+
+CREATE TABLE IF NOT EXISTS devices (
+  device_id        TEXT PRIMARY KEY,
+  first_seen       INTEGER NOT NULL,
+  last_seen        INTEGER NOT NULL,
+  readings         INTEGER NOT NULL,
+  last_temperature REAL    NOT NULL,
+  last_ts          INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id            INTEGER PRIMARY KEY,
+  received_at   INTEGER NOT NULL,
+  device_id     TEXT,
+  topic         TEXT    NOT NULL,
+  reason        TEXT    NOT NULL,
+  detail        TEXT    NOT NULL,
+  payload       TEXT    NOT NULL,
+  payload_bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_device ON dead_letters (device_id, id);
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (received_at);
+
+CREATE TABLE IF NOT EXISTS rejections (
+  device_id TEXT    NOT NULL,
+  reason    TEXT    NOT NULL,
+  count     INTEGER NOT NULL,
+  PRIMARY KEY (device_id, reason)
+) WITHOUT ROWID;
+
+-- The checkpoint: the log offset consumed, the job it belongs to, and the operator state (panes, dedupe) as of
+-- that offset. Written in the same transaction as the batch's outputs.
+CREATE TABLE IF NOT EXISTS checkpoint (
+  instance_id    TEXT PRIMARY KEY,
+  log_offset     INTEGER NOT NULL,
+  job            TEXT,
+  watermark      REAL,
+  max_event_time REAL,
+  batches        INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS panes (
+  instance_id TEXT  NOT NULL,
+  length_ms INTEGER NOT NULL,
+  slide_ms  INTEGER NOT NULL,
+  key       TEXT    NOT NULL,
+  start     INTEGER NOT NULL,
+  state     BLOB    NOT NULL,
+  PRIMARY KEY (instance_id, length_ms, slide_ms, key, start)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dedupe (
+  instance_id TEXT  NOT NULL,
+  device_id TEXT    NOT NULL,
+  max_seq   INTEGER NOT NULL,
+  max_ts    REAL,
+  seen      BLOB    NOT NULL,
+  last_seen REAL,
+  PRIMARY KEY (instance_id, device_id)
+) WITHOUT ROWID;
+
+-- Message ids (as 52-bit hashes, 8 bytes each, oldest first) of devices that send readings without seq.
+CREATE TABLE IF NOT EXISTS dedupe_ids (
+  instance_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  ids       BLOB NOT NULL,
+  last_seen REAL,
+  PRIMARY KEY (instance_id, device_id)
+) WITHOUT ROWID;
+
+-- Anomalies, one row per (device, type, ts); an interval anomaly (stuck, drift, dropout) is written when it opens
+-- (end NULL) and updated when it closes. Written in the batch transaction with the windows and the checkpoint.
+CREATE TABLE IF NOT EXISTS anomalies (
+  device_id   TEXT    NOT NULL,
+  type        TEXT    NOT NULL,
+  ts          INTEGER NOT NULL,
+  score       REAL    NOT NULL,
+  value       REAL,
+  expected    REAL,
+  threshold   REAL,
+  start       INTEGER,
+  end         INTEGER,
+  detected_at INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (device_id, type, ts)
+) WITHOUT ROWID;
+-- Newest first, with or without a device/type filter; retention by ts.
+CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type);
+CREATE INDEX IF NOT EXISTS anomalies_by_device ON anomalies (device_id, ts);
+-- The SSE stream's replay after a restart: what batches committed since an event id wrote.
+CREATE INDEX IF NOT EXISTS anomalies_by_update ON anomalies (updated_at);
+
+-- Per-device detector state (baselines, open anomalies), part of the checkpoint.
+CREATE TABLE IF NOT EXISTS detector_state (
+  instance_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  state     BLOB NOT NULL,
+  PRIMARY KEY (instance_id, device_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS late_readings (
+  id          INTEGER PRIMARY KEY,
+  device_id   TEXT    NOT NULL,
+  ts          INTEGER NOT NULL,
+  arrival     INTEGER NOT NULL,
+  temperature REAL    NOT NULL,
+  humidity    REAL,
+  seq         INTEGER,
+  watermark   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS late_readings_by_arrival ON late_readings (arrival);
+
+-- One row per committed batch (same transaction): the SSE stream's Last-Event-ID resume reads the batches after the
+-- client's, and the windows they updated by updated_at = committed_at. Pruned with the windows.
+CREATE TABLE IF NOT EXISTS batch_log (
+  instance_id     TEXT    NOT NULL,
+  batch           INTEGER NOT NULL,
+  committed_at    INTEGER NOT NULL,
+  records         INTEGER NOT NULL,
+  late            INTEGER NOT NULL,
+  duplicates      INTEGER NOT NULL,
+  rejected        INTEGER NOT NULL,
+  windows_updated INTEGER NOT NULL,
+  watermark       REAL,
+  log_offset      INTEGER NOT NULL,
+  PRIMARY KEY (instance_id, batch)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS batch_log_by_time ON batch_log (committed_at);
+CREATE INDEX IF NOT EXISTS windows_by_update ON windows (updated_at);
+
+-- Fleet-wide windows: each instance's partial aggregate (sums, not averages, so that reads merge them exactly).
+CREATE TABLE IF NOT EXISTS fleet_windows (
+  instance_id  TEXT    NOT NULL,
+  length_ms    INTEGER NOT NULL,
+  slide_ms     INTEGER NOT NULL,
+  start        INTEGER NOT NULL,
+  end          INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  sum          REAL    NOT NULL,
+  sum_sq       REAL    NOT NULL,
+  min          REAL,
+  max          REAL,
+  first        REAL,
+  first_ts     REAL,
+  last         REAL,
+  last_ts      REAL,
+  humidity_count    INTEGER NOT NULL,
+  humidity_sum      REAL    NOT NULL,
+  humidity_sum_sq   REAL    NOT NULL,
+  humidity_min      REAL,
+  humidity_max      REAL,
+  humidity_first    REAL,
+  humidity_first_ts REAL,
+  humidity_last     REAL,
+  humidity_last_ts  REAL,
+  anomalies    INTEGER NOT NULL,
+  anomaly_counts TEXT  NOT NULL,
+  final        INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (length_ms, slide_ms, start, instance_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fleet_windows_by_end ON fleet_windows (end);
+CREATE INDEX IF NOT EXISTS fleet_windows_by_update ON fleet_windows (updated_at);
+
+-- /readyz writes here to prove the store accepts writes.
+CREATE TABLE IF NOT EXISTS health_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at INTEGER NOT NULL
+);
+`;

@@ -1,0 +1,174 @@
+import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
+import type { DedupeDelta, DedupeState } from '../engine/dedupe.ts';
+import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/index.ts';
+import type { DeadLetter, Reading } from '../ingest/index.ts';
+
+/** Per-device figures of one batch, folded into the devices table. */
+export interface DeviceDelta {
+  deviceId: string;
+  firstSeen: number;
+  lastSeen: number;
+  readings: number;
+  lastTemperature: number;
+  lastTs: number;
+}
+
+/** The state that lets a restart continue exactly where this batch left off. */
+export interface Checkpoint extends ClockState {
+  /** The last ingest-log offset this batch consumed. */
+  logOffset: number;
+  /** The job's definition (window shapes, time mode) as JSON; null after --fresh until the next batch. */
+  job: string | null;
+  batches: number;
+}
+
+/** Everything one batch writes: its outputs and the checkpoint covering them commit in one transaction. */
+export interface BatchOutput {
+  windows: readonly WindowResult[];
+  /** New anomalies, and interval anomalies closed in this batch (same identity: the row is updated). */
+  anomalies: readonly Anomaly[];
+  devices: readonly DeviceDelta[];
+  deadLetters: readonly DeadLetter[];
+  late: readonly Reading[];
+  committedAt: number;
+  checkpoint: Checkpoint;
+  panes: PaneDelta;
+  detectors: readonly DetectorRow[];
+  dedupe: DedupeDelta;
+  /** Figures of the batch for its row in batch_log (the SSE stream's replay); 0 when absent. */
+  records?: number;
+  duplicates?: number;
+}
+
+export interface RecoveredState {
+  checkpoint: Checkpoint;
+  panes: PaneRow[];
+  detectors: DetectorRow[];
+  dedupe: DedupeState;
+}
+
+/** Newest first; `before` is the cursor: the (ts, deviceId, type) of the last item of the previous page. */
+export interface AnomalyQuery {
+  deviceId?: string;
+  type?: AnomalyType;
+  from: number;
+  to: number;
+  limit: number;
+  before?: { ts: number; deviceId: string; type: string };
+}
+
+export interface StoreDeps {
+  /** Fault injection for tests: runs inside the batch transaction, after the outputs, before the checkpoint. */
+  beforeCheckpoint?: (out: BatchOutput) => void;
+}
+
+/** deviceId '*' (FLEET): the fleet-wide windows, merged over every instance's partial aggregates. */
+export interface WindowQuery {
+  deviceId: string;
+  lengthMs: number;
+  slideMs: number;
+  from: number;
+  to: number;
+  limit: number;
+}
+
+export interface DeviceRow {
+  deviceId: string;
+  firstSeen: number;
+  lastSeen: number;
+  readings: number;
+  lastTemperature: number;
+}
+
+export interface DeadLetterQuery {
+  deviceId?: string;
+  reason?: string;
+  /** Only dead letters with a smaller id (the previous page's last). */
+  beforeId?: number;
+  limit: number;
+}
+
+export interface DeviceQuery {
+  /** Only devices whose id sorts after this one (the previous page's last). */
+  after?: string;
+  limit?: number;
+}
+
+/** A committed batch's row in batch_log, as the SSE stream replays it. */
+export interface BatchRow {
+  batch: number;
+  committedAt: number;
+  records: number;
+  late: number;
+  duplicates: number;
+  rejected: number;
+  windowsUpdated: number;
+  watermark: number | null;
+  logOffset: number;
+}
+
+/** A window row with the commit time of the batch that last wrote it. */
+export type UpdatedWindow = WindowResult & { updatedAt: number };
+
+/** An anomaly row with the commit time of the batch that last wrote it. */
+export type UpdatedAnomaly = Anomaly & { updatedAt: number };
+
+/** A fleet window's key, for reading its merged value. */
+export interface FleetWindowKey {
+  lengthMs: number;
+  slideMs: number;
+  start: number;
+}
+
+/**
+ * Where results, checkpoints and operator state live: SQLite (embedded, one file in the data dir) or PostgreSQL
+ * (shared by several instances). Every method is asynchronous because PostgreSQL is; SQLite does its work
+ * synchronously inside (a batch commit is one synchronous transaction) and returns settled promises.
+ *
+ * Instance-aware: the checkpoint, panes, detector and dedupe state and batch_log belong to `instanceId`; per-device
+ * results (windows, devices, anomalies, dead letters, late readings) to the device (one instance owns a device);
+ * fleet windows are partial aggregates per instance, merged exactly by every read.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** What the store is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
+  readonly file: string;
+  readonly instanceId: string;
+  /** Outputs and checkpoint in one transaction. The caller awaits one commit before starting the next. */
+  commitBatch(out: BatchOutput): Promise<void>;
+  /** This instance's last committed checkpoint with its operator state, or null when it has none. */
+  recover(): Promise<RecoveredState | null>;
+  /** Retention: deletes final windows, dead letters and late readings older than configured; returns rows deleted. */
+  prune(now: number): Promise<number>;
+  /** --fresh: forgets the computed windows and this instance's job state, keeping the log offset, devices and dedupe. */
+  resetJob(): Promise<void>;
+  windows(q: WindowQuery): Promise<WindowResult[]>;
+  /** The merged fleet windows of these keys (those that exist), by (lengthMs, slideMs, start). */
+  fleetWindows(keys: readonly FleetWindowKey[]): Promise<WindowResult[]>;
+  anomalies(q: AnomalyQuery): Promise<Anomaly[]>;
+  devices(q?: DeviceQuery): Promise<DeviceRow[]>;
+  device(deviceId: string): Promise<DeviceRow | null>;
+  deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
+  rejectionCounts(): Promise<{ deviceId: string; reason: string; count: number }[]>;
+  lateCount(): Promise<number>;
+  /** This instance's committed batches after `batch`, oldest first, at most `limit`. */
+  batchesAfter(batch: number, limit: number): Promise<BatchRow[]>;
+  /** The commit time of this instance's `batch`, or null if it is not (or no longer) in batch_log. */
+  batchCommittedAt(batch: number): Promise<number | null>;
+  /** Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start). */
+  windowsUpdatedSince(since: number, limit: number): Promise<UpdatedWindow[]>;
+  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts). */
+  anomaliesUpdatedSince(since: number, limit: number): Promise<UpdatedAnomaly[]>;
+  /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */
+  openAnomalies(deviceId: string, limit: number): Promise<Anomaly[]>;
+  /** A real write (one row, its own transaction) and a file created in the data directory; rejects if either fails. */
+  probeWrite(now: number): Promise<void>;
+  /**
+   * A commit failed: what the engine should do. 'no-space' (a full disk under SQLite) and 'unavailable' (the
+   * connection to PostgreSQL is lost) are waited out, committing the same batch again; null: fatal.
+   */
+  transient(err: unknown): 'no-space' | 'unavailable' | null;
+  /** The error to stop with when a commit fails fatally (with a code of ours where one fits). */
+  fatal(err: unknown): Error;
+  close(): Promise<void>;
+}

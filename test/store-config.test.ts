@@ -1,0 +1,53 @@
+/** store.url and cluster.instanceId: config, flags, environment, and the refusals that name them. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseCli, resolveConfig } from '../server/config.ts';
+import { openStore } from '../server/store/index.ts';
+import { freePort } from './faults/server-process.ts';
+import { tempDir } from './helpers.ts';
+
+test('store.url and cluster.instanceId default to SQLite and "main"; --store/--instance-id and their env vars set them', () => {
+  const d = resolveConfig({});
+  assert.deepEqual([d.store, d.cluster], [{ url: '' }, { instanceId: 'main' }]);
+  const url = 'postgres://ts:pw@db.example:5432/thermostream';
+  const fromFlags = parseCli(['--store', url, '--instance-id', 'node-2'], {}).config;
+  assert.deepEqual([fromFlags.store.url, fromFlags.cluster.instanceId], [url, 'node-2']);
+  const fromEnv = parseCli([], { THERMOSTREAM_STORE: url, THERMOSTREAM_INSTANCE_ID: 'node.3' }).config;
+  assert.deepEqual([fromEnv.store.url, fromEnv.cluster.instanceId], [url, 'node.3']);
+});
+
+test('a bad store.url or instance id is a configuration error naming the key, never the password', () => {
+  const refused = (config: Record<string, unknown>, message: string) =>
+    assert.throws(() => resolveConfig(config), { code: 'TS_ERR_CONFIG_INVALID', message });
+  refused(
+    { store: { url: 'mysql://u:hunter2@h/db' } },
+    'invalid configuration: store.url = "mysql://u:***@h/db": must match pattern "^(postgres(ql)?://.+)?$"',
+  );
+  refused(
+    { store: { url: 'postgres://u:hunter2@db.example:5432' } },
+    'invalid configuration: store.url = "postgres://u:***@db.example:5432": no database name: expected postgres://user:password@host:port/database',
+  );
+  assert.throws(() => parseCli(['--store', 'postgres://u:hunter2@:5432/x'], {}), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message: 'invalid configuration: store.url = "postgres://u:***@:5432/x" (from --store): not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database',
+  });
+  refused(
+    { cluster: { instanceId: 'a/b' } },
+    'invalid configuration: cluster.instanceId = "a/b": must match pattern "^[A-Za-z0-9._-]{1,64}$"',
+  );
+});
+
+test('PostgreSQL unreachable at start-up: TS_ERR_STORE_UNREACHABLE names the URL without its password', async (t) => {
+  const port = await freePort(); // nothing listens there
+  const url = `postgres://ts:hunter2@127.0.0.1:${port}/thermostream`;
+  await assert.rejects(openStore(resolveConfig({ dataDir: tempDir(t), store: { url } })), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_STORE_UNREACHABLE');
+    assert.equal(
+      err.message,
+      `cannot use the PostgreSQL store at postgres://ts:***@127.0.0.1:${port}/thermostream (store.url): ECONNREFUSED: ` +
+        `connect ECONNREFUSED 127.0.0.1:${port}. Check that PostgreSQL runs and accepts connections there, that the user, ` +
+        'password and database exist (createdb), or set store.url to "" for SQLite',
+    );
+    return true;
+  });
+});

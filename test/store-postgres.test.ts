@@ -1,0 +1,90 @@
+/** The store suite against PostgreSQL (test/postgres.ts says which one runs), plus its schema versioning. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import pg from 'pg';
+import { resolveConfig } from '../server/config.ts';
+import { openStore } from '../server/store/index.ts';
+import { PG_SCHEMA_VERSION } from '../server/store/postgres/schema.ts';
+import { tempDir } from './helpers.ts';
+import { startPostgres, type RunningPostgres } from './postgres.ts';
+import { batch, storeSuite, type Opener } from './store-suite.ts';
+
+let server: RunningPostgres;
+// One server for the file (a database per test): stopped when the file's tests are done.
+const cleanups: (() => unknown)[] = [];
+before(async () => {
+  server = await startPostgres({ after: (fn) => cleanups.push(fn) });
+});
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+let databases = 0;
+
+function opener(t: TestContext, url: string): Opener {
+  const dataDir = tempDir(t);
+  return async ({ instanceId = 'main', deps, config = {} } = {}) => {
+    const store = await openStore(resolveConfig({ ...config, dataDir, store: { url }, cluster: { instanceId } }), deps);
+    t.after(() => store.close());
+    return store;
+  };
+}
+
+async function versions(url: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query('SELECT version FROM schema_version ORDER BY version')).rows.map((r) => r.version);
+  } finally {
+    await c.end();
+  }
+}
+
+storeSuite({
+  name: 'PostgreSQL',
+  fresh: async (t) => opener(t, await server.createDatabase(`t${++databases}`)),
+  async migration(t) {
+    // PostgreSQL support starts at schema version 5: an empty database is created at it, a second start finds it
+    // current (and keeps the data), and a newer one is refused.
+    const url = await server.createDatabase(`t${++databases}`);
+    const open = opener(t, url);
+    const first = await open();
+    await first.commitBatch({
+      windows: [], anomalies: [], devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: 3, lastTemperature: 20, lastTs: 2 }],
+      deadLetters: [], late: [], committedAt: 1, panes: { upserts: [], deletes: [] }, detectors: [],
+      checkpoint: { logOffset: 3, job: 'j', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
+      dedupe: { seqs: [], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },
+    });
+    await first.close();
+    const again = await open();
+    assert.deepEqual(await versions(url), [PG_SCHEMA_VERSION]);
+    assert.equal((await again.recover())!.checkpoint.logOffset, 3);
+    assert.equal((await again.devices()).length, 1);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('INSERT INTO schema_version (version) VALUES ($1)', [PG_SCHEMA_VERSION + 1]);
+    await c.end();
+    const redacted = url.replace(':secret@', ':***@');
+    await assert.rejects(openStore(resolveConfig({ dataDir: tempDir(t), store: { url } })), {
+      code: 'TS_ERR_SCHEMA_NEWER',
+      message: `the PostgreSQL database ${redacted} has schema version ${PG_SCHEMA_VERSION + 1}, newer than this Thermostream's ${PG_SCHEMA_VERSION}: run the newer version, or point store.url at another database`,
+    });
+  },
+});
+
+test('PostgreSQL: a second process with the same instance id is refused at its next batch, writing nothing', async (t) => {
+  const open = opener(t, await server.createDatabase(`t${++databases}`));
+  const first = await open({ instanceId: 'node-1' });
+  const second = await open({ instanceId: 'node-1' });
+  const out = (batches: number, devices: number) => batch({
+    checkpoint: { logOffset: batches * 10, job: 'j', batches, watermark: -Infinity, maxEventTime: -Infinity },
+    devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: devices, lastTemperature: 20, lastTs: 2 }],
+  });
+  await first.commitBatch(out(1, 5));
+  await second.commitBatch(out(2, 7)); // it recovered batch 1 (say): its next is batch 2
+  await assert.rejects(first.commitBatch(out(2, 9)), {
+    code: 'TS_ERR_INSTANCE_CONFLICT',
+    message: /^another process runs as instance node-1 on postgres:\/\/thermostream:\*\*\*@127\.0\.0\.1:\d+\/t\d+: the store's checkpoint of node-1 is at batch 2, this process is committing batch 2\./,
+  });
+  assert.deepEqual((await first.devices()).map((d) => d.readings), [12], 'the refused batch wrote nothing');
+});

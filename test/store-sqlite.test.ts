@@ -1,0 +1,62 @@
+/** The store suite against SQLite (the embedded default), plus its migration from schema version 4. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import { resolveConfig } from '../server/config.ts';
+import { FLEET } from '../server/engine/event-time.ts';
+import { openStore } from '../server/store/index.ts';
+import { SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
+import { tempDir } from './helpers.ts';
+import { storeSuite, type Opener } from './store-suite.ts';
+
+function opener(t: TestContext, dataDir: string): Opener {
+  return async ({ instanceId = 'main', deps, config = {} } = {}) => {
+    const store = await openStore(resolveConfig({ ...config, dataDir, cluster: { instanceId } }), deps);
+    t.after(() => store.close());
+    return store;
+  };
+}
+
+storeSuite({
+  name: 'SQLite',
+  fresh: async (t) => opener(t, tempDir(t)),
+  async migration(t) {
+    const dataDir = tempDir(t);
+    const old = new Database(join(dataDir, 'thermostream.db'));
+    old.exec(readFileSync(new URL('./fixtures/store-schema-v4.sql', import.meta.url), 'utf8'));
+    old.exec(`
+      INSERT INTO checkpoint VALUES (1, 42, 'job-4', 1000, 2000, 7, 5000);
+      INSERT INTO panes VALUES (10000, 2000, 'd', 0, x'0102');
+      INSERT INTO dedupe VALUES ('d', 9, 99, x'00', 3000);
+      INSERT INTO dedupe_ids VALUES ('m', x'0102030405060708', 3000);
+      INSERT INTO detector_state VALUES ('d', x'0708');
+      INSERT INTO batch_log VALUES (7, 5000, 10, 0, 0, 0, 2, 1000, 42);
+      INSERT INTO windows VALUES ('d', 10000, 2000, 0, 10000, 2, 20.5, 20, 21, 0.5, 20, 21, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+        0, '{}', 1, 5000);
+      INSERT INTO windows VALUES ('*', 10000, 2000, 0, 10000, 2, 20.5, 20, 21, 0.5, 20, 21, 2, 40, 39, 41, 1, 39, 41,
+        1, '{"spike":1}', 1, 5000);
+      PRAGMA user_version = 4;`);
+    old.close();
+    const open = opener(t, dataDir);
+    const store = await open();
+    const r = (await store.recover())!;
+    assert.deepEqual(r.checkpoint, { logOffset: 42, job: 'job-4', watermark: 1000, maxEventTime: 2000, batches: 7 });
+    assert.deepEqual([r.panes.length, r.detectors.length, r.dedupe.seqs.length, r.dedupe.messageIds.length], [1, 1, 1, 1]);
+    assert.deepEqual((await store.batchesAfter(0, 10)).map((b) => [b.batch, b.logOffset]), [[7, 42]]);
+    const q = { lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: 1e15, limit: 10 };
+    assert.deepEqual((await store.windows({ deviceId: 'd', ...q })).map((w) => [w.count, w.avg]), [[2, 20.5]]);
+    const [fleet] = await store.windows({ deviceId: FLEET, ...q });
+    assert.deepEqual(
+      [fleet.count, fleet.avg, fleet.stddev, fleet.min, fleet.max, fleet.first, fleet.last, fleet.humidityAvg, fleet.humidityStddev, fleet.anomalies, fleet.final],
+      [2, 20.5, 0.5, 20, 21, 20, 21, 40, 1, 1, true],
+      'the fleet window, now a partial of instance main',
+    );
+    assert.equal(await (await open({ instanceId: 'other' })).recover(), null, 'the old state is instance main\'s');
+    const db = new Database(join(dataDir, 'thermostream.db'), { readonly: true });
+    t.after(() => db.close());
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
+  },
+});

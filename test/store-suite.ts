@@ -1,0 +1,327 @@
+/**
+ * The store test suite: one set of cases every store implementation must pass (as MQTT.js's abstract_store does
+ * for its stores). test/store-sqlite.test.ts and test/store-postgres.test.ts run it against SQLite and PostgreSQL.
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { resolveConfig, type Config } from '../server/config.ts';
+import { Aggregate, summarize } from '../server/engine/aggregate.ts';
+import { FLEET, type WindowResult } from '../server/engine/event-time.ts';
+import { TelemetryJob } from '../server/engine/telemetry.ts';
+import type { Reading } from '../server/ingest/reading.ts';
+import type { BatchOutput, Store, StoreDeps } from '../server/store/index.ts';
+
+export interface OpenOptions {
+  instanceId?: string;
+  deps?: StoreDeps;
+  /** Config overrides (retention, windows…). */
+  config?: Record<string, unknown>;
+}
+
+/** Opens a store on the test's database; every call opens another store (another instance) on the same one. */
+export type Opener = (options?: OpenOptions) => Promise<Store>;
+
+export interface StoreTarget {
+  name: string;
+  /** A fresh, empty database for this test. */
+  fresh(t: TestContext): Promise<Opener>;
+  /** The implementation's own migration case: a database of the previous schema version is brought up. */
+  migration(t: TestContext): Promise<void>;
+}
+
+const window = (deviceId: string, start: number, final: boolean, temperature = 20): WindowResult => {
+  const a = new Aggregate();
+  a.add({ deviceId, ts: start, temperature, humidity: undefined, seq: undefined, arrival: start });
+  return { deviceId, lengthMs: 10_000, slideMs: 2_000, start, end: start + 10_000, final, ...summarize(a) };
+};
+
+export function batch(over: Partial<BatchOutput>): BatchOutput {
+  return {
+    windows: [],
+    anomalies: [],
+    devices: [],
+    deadLetters: [],
+    late: [],
+    committedAt: 0,
+    checkpoint: { logOffset: 1, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
+    panes: { upserts: [], deletes: [] },
+    detectors: [],
+    dedupe: { seqs: [], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },
+    ...over,
+  };
+}
+
+const ALL = { from: -1e15, to: 1e15 };
+const letter = (receivedAt: number, deviceId: string, reason: 'not_json' | 'missing_temperature') =>
+  ({ receivedAt, deviceId, topic: `devices/${deviceId}/telemetry`, reason, detail: 'x', payload: 'x', payloadBytes: 1 });
+
+/** Quarter degrees: sums and sums of squares are exact in doubles, so merged and single computations agree bit for bit. */
+function fleetReadings(devices: number, perDevice: number, t0: number): Reading[] {
+  const out: Reading[] = [];
+  for (let i = 0; i < perDevice; i++) {
+    for (let d = 0; d < devices; d++) {
+      const ts = t0 + i * 1000 + d * 7;
+      const temperature = 18 + ((d * 13 + i * 5) % 32) / 4;
+      const humidity = d % 3 === 0 ? undefined : 40 + ((d + i) % 8) / 4;
+      out.push({ deviceId: `dev-${String(d).padStart(2, '0')}`, ts, temperature, humidity, seq: i + 1, arrival: ts });
+    }
+  }
+  return out;
+}
+
+/** Runs the telemetry job over `readings` in batches of one second and commits each batch; ends with an idle batch. */
+async function runJob(store: Store, config: Config, readings: readonly Reading[], t0: number): Promise<void> {
+  const job = new TelemetryJob(config, t0, null);
+  let offset = 0;
+  for (let at = t0 + 1000; at <= readings.at(-1)!.ts + 1000; at += 1000) {
+    const cut = readings.filter((r) => r.ts >= at - 1000 && r.ts < at);
+    offset += cut.length;
+    await store.commitBatch(job.process({ readings: cut, deadLetters: [], lastOffset: offset }, at));
+  }
+  // An hour later, idle: the watermark follows the clock and every window becomes final.
+  await store.commitBatch(job.process({ readings: [], deadLetters: [], lastOffset: offset }, t0 + 3_600_000));
+}
+
+export function storeSuite(target: StoreTarget): void {
+  const name = target.name;
+
+  test(`${name}: a checkpoint comes back exactly: offset, watermark, panes and dedupe state`, async (t) => {
+    const store = await (await target.fresh(t))();
+    assert.equal(await store.recover(), null, 'a fresh database has no checkpoint');
+    const pane = new Aggregate();
+    pane.add({ deviceId: 'd', ts: 5, temperature: 21.5, humidity: 40, seq: 1, arrival: 5 });
+    pane.addAnomaly(1);
+    const seen = new Uint8Array(128);
+    seen[7] = 0b101;
+    await store.commitBatch(
+      batch({
+        checkpoint: { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 },
+        panes: { upserts: [{ lengthMs: 10_000, slideMs: 2_000, key: 'd', start: 0, state: pane.toBytes() }], deletes: [] },
+        detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3]) }],
+        dedupe: {
+          seqs: [{ deviceId: 'd', maxSeq: 7, maxTs: 99, seen, lastSeen: 1000 }],
+          messageIds: [{ deviceId: 'm', ids: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), lastSeen: 2000 }],
+          evictedSeqs: [],
+          evictedMessageIds: [],
+        },
+      }),
+    );
+    const r = (await store.recover())!;
+    assert.deepEqual(r.checkpoint, { logOffset: 42, job: 'job-a', batches: 3, watermark: 1234, maxEventTime: 5678 });
+    assert.deepEqual(Aggregate.fromBytes(r.panes[0].state), pane);
+    assert.deepEqual(r.detectors.map((d) => [d.deviceId, [...d.state]]), [['d', [1, 2, 3]]]);
+    const [s] = r.dedupe.seqs;
+    assert.deepEqual([s.deviceId, s.maxSeq, s.maxTs, Uint8Array.from(s.seen), s.lastSeen], ['d', 7, 99, seen, 1000]);
+    const [m] = r.dedupe.messageIds;
+    assert.deepEqual([m.deviceId, Uint8Array.from(m.ids), m.lastSeen], ['m', Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), 2000]);
+    // The next batch deletes the pane and evicts the dedupe state; -Infinity (nothing yet) comes back as such.
+    await store.commitBatch(
+      batch({
+        checkpoint: { logOffset: 50, job: 'job-a', batches: 4, watermark: -Infinity, maxEventTime: -Infinity },
+        panes: { upserts: [], deletes: [{ lengthMs: 10_000, slideMs: 2_000, key: 'd', start: 0 }] },
+        dedupe: { seqs: [], messageIds: [], evictedSeqs: ['d'], evictedMessageIds: ['m'] },
+      }),
+    );
+    const r2 = (await store.recover())!;
+    assert.deepEqual(r2.checkpoint, { logOffset: 50, job: 'job-a', batches: 4, watermark: -Infinity, maxEventTime: -Infinity });
+    assert.deepEqual([r2.panes, r2.dedupe.seqs, r2.dedupe.messageIds], [[], [], []]);
+  });
+
+  test(`${name}: a failure between the outputs and the checkpoint leaves neither (one transaction)`, async (t) => {
+    let fail = true;
+    const open = await target.fresh(t);
+    const store = await open({ deps: { beforeCheckpoint: () => { if (fail) throw new Error('injected'); } } });
+    const out = batch({
+      windows: [window('d', 0, false)],
+      devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: 3, lastTemperature: 20, lastTs: 2 }],
+      deadLetters: [letter(1, 'd', 'not_json')],
+      checkpoint: { logOffset: 3, job: 'job', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
+      committedAt: 1000,
+    });
+    await assert.rejects(store.commitBatch(out), /injected/);
+    assert.equal(await store.recover(), null);
+    assert.deepEqual(await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 10 }), []);
+    assert.deepEqual([await store.devices(), await store.deadLetters({ limit: 10 }), await store.rejectionCounts()], [[], [], []]);
+    assert.deepEqual(await store.batchesAfter(0, 10), []);
+    fail = false;
+    await store.commitBatch(out); // the same batch again, as the engine retries it: applied exactly once
+    assert.equal((await store.recover())!.checkpoint.logOffset, 3);
+    assert.deepEqual((await store.devices()).map((d) => d.readings), [3]);
+    assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
+  });
+
+  test(`${name}: every query the API makes, with paging`, async (t) => {
+    const store = await (await target.fresh(t))();
+    assert.equal(await store.lateCount(), 0);
+    const devices = ['a', 'B', 'b-1', 'b.2', 'c'].map((deviceId, i) => ({ deviceId, firstSeen: i, lastSeen: 10 + i, readings: 1, lastTemperature: 20 + i, lastTs: i }));
+    const spike = (deviceId: string, ts: number) =>
+      ({ deviceId, type: 'spike' as const, ts, score: 2.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: ts + 1 });
+    const stuck = { deviceId: 'a', type: 'stuck' as const, ts: 500, score: 1, value: 20.5, expected: null, threshold: 10, start: 500, end: null, detectedAt: 900 };
+    await store.commitBatch(
+      batch({
+        windows: [0, 2000, 4000, 6000].map((s) => window('a', s, s < 4000, 20 + s / 1000)),
+        devices,
+        anomalies: [spike('a', 100), spike('B', 100), spike('a', 200), stuck],
+        deadLetters: [letter(1, 'a', 'not_json'), letter(2, 'a', 'missing_temperature'), letter(3, 'B', 'not_json'), letter(4, 'a', 'not_json')],
+        late: [{ deviceId: 'a', ts: 1, temperature: 19, humidity: undefined, seq: 4, arrival: 9 }],
+        committedAt: 1000,
+        checkpoint: { logOffset: 10, job: 'job', batches: 1, watermark: 5, maxEventTime: 15 },
+        records: 10,
+        duplicates: 1,
+      }),
+    );
+    await store.commitBatch(batch({ committedAt: 2000, checkpoint: { logOffset: 12, job: 'job', batches: 2, watermark: 6, maxEventTime: 16 }, windows: [window('a', 8000, false)] }));
+
+    // Windows: the newest `limit` in [from, to), oldest first.
+    const q = { deviceId: 'a', lengthMs: 10_000, slideMs: 2_000, ...ALL };
+    const w = await store.windows({ ...q, limit: 2 });
+    assert.deepEqual(w.map((x) => [x.start, x.avg, x.final]), [[6000, 26, false], [8000, 20, false]]);
+    assert.deepEqual((await store.windows({ ...q, to: 6000, limit: 2 })).map((x) => x.start), [2000, 4000]);
+    assert.deepEqual(w[0], window('a', 6000, false, 26), 'a window comes back as written');
+    // Devices: by id in byte order, paged by the last id.
+    assert.deepEqual((await store.devices({ limit: 2 })).map((d) => d.deviceId), ['B', 'a']);
+    assert.deepEqual((await store.devices({ after: 'a', limit: 2 })).map((d) => d.deviceId), ['b-1', 'b.2']);
+    assert.deepEqual((await store.devices()).length, 5);
+    assert.deepEqual(await store.device('c'), { deviceId: 'c', firstSeen: 4, lastSeen: 14, readings: 1, lastTemperature: 24 });
+    assert.equal(await store.device('nope'), null);
+    // Anomalies: newest first, by (ts, deviceId, type) descending; filters; the cursor.
+    const all = await store.anomalies({ ...ALL, limit: 10 });
+    assert.deepEqual(all.map((a) => [a.ts, a.deviceId, a.type]), [[500, 'a', 'stuck'], [200, 'a', 'spike'], [100, 'a', 'spike'], [100, 'B', 'spike']]);
+    assert.deepEqual(all[1], spike('a', 200));
+    const page = await store.anomalies({ ...ALL, limit: 2, before: { ts: 200, deviceId: 'a', type: 'spike' } });
+    assert.deepEqual(page.map((a) => [a.ts, a.deviceId]), [[100, 'a'], [100, 'B']]);
+    assert.deepEqual((await store.anomalies({ deviceId: 'a', type: 'spike', from: 150, to: 1e15, limit: 10 })).map((a) => a.ts), [200]);
+    assert.deepEqual(await store.openAnomalies('a', 10), [stuck]);
+    // Dead letters: newest first, paged by id; rejection counts per device and reason.
+    const letters = await store.deadLetters({ deviceId: 'a', limit: 2 });
+    assert.deepEqual(letters.map((d) => d.receivedAt), [4, 2]);
+    assert.deepEqual((await store.deadLetters({ deviceId: 'a', beforeId: letters[1].id, limit: 2 })).map((d) => d.receivedAt), [1]);
+    assert.deepEqual((await store.deadLetters({ reason: 'not_json', limit: 10 })).map((d) => d.receivedAt), [4, 3, 1]);
+    assert.deepEqual(await store.rejectionCounts(), [
+      { deviceId: 'B', reason: 'not_json', count: 1 },
+      { deviceId: 'a', reason: 'missing_temperature', count: 1 },
+      { deviceId: 'a', reason: 'not_json', count: 2 },
+    ]);
+    assert.equal(await store.lateCount(), 1);
+    // batch_log and the SSE replay's reads.
+    assert.deepEqual(await store.batchesAfter(0, 10), [
+      { batch: 1, committedAt: 1000, records: 10, late: 1, duplicates: 1, rejected: 4, windowsUpdated: 4, watermark: 5, logOffset: 10 },
+      { batch: 2, committedAt: 2000, records: 0, late: 0, duplicates: 0, rejected: 0, windowsUpdated: 1, watermark: 6, logOffset: 12 },
+    ]);
+    assert.deepEqual((await store.batchesAfter(1, 10)).map((b) => b.batch), [2]);
+    assert.equal(await store.batchCommittedAt(2), 2000);
+    assert.equal(await store.batchCommittedAt(3), null);
+    const updated = await store.windowsUpdatedSince(1001, 10);
+    assert.deepEqual(updated.map((x) => [x.start, x.updatedAt]), [[8000, 2000]]);
+    assert.deepEqual((await store.windowsUpdatedSince(0, 3)).map((x) => x.start), [0, 2000, 4000]);
+    assert.deepEqual((await store.anomaliesUpdatedSince(0, 10)).map((a) => [a.deviceId, a.ts, a.updatedAt]), [
+      ['B', 100, 1000], ['a', 100, 1000], ['a', 200, 1000], ['a', 500, 1000],
+    ]);
+    await store.probeWrite(3000);
+  });
+
+  test(`${name}: a dead letter's payload comes back as received: quotes, backslashes, braces, commas, non-ASCII`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const payload = '{"temperature": "21,5"} \\ \\" {NULL} \'quoted\' ° ✓ \u0000 end';
+    await store.commitBatch(batch({ deadLetters: [{ ...letter(1, 'd', 'not_json'), payload, detail: 'Unexpected token \'"\' at 3' }] }));
+    const [got] = await store.deadLetters({ limit: 1 });
+    // NUL is the one character PostgreSQL text cannot hold: it comes back as U+FFFD there.
+    assert.ok([payload, payload.replace('\u0000', '\uFFFD')].includes(got.payload), JSON.stringify(got.payload));
+    assert.equal(got.detail, 'Unexpected token \'"\' at 3');
+  });
+
+  test(`${name}: retention prunes final windows, dead letters and late readings older than configured; open windows stay`, async (t) => {
+    const store = await (await target.fresh(t))({ config: { retention: { windowsMs: 1000, deadLettersMs: 1000, lateReadingsMs: 1000 } } });
+    const late = { deviceId: 'd', ts: 0, temperature: 20, humidity: undefined, seq: undefined, arrival: 0 };
+    await store.commitBatch(batch({ windows: [window('d', 0, true), window('d', 2000, false), window('d', 50_000, true)], deadLetters: [letter(0, 'd', 'not_json')], late: [late] }));
+    // Windows [0, 10 s) (final) and [2 s, 12 s) (open) ended before 59 s − 1 s; [50 s, 60 s) did not.
+    assert.equal(await store.prune(59_000), 3, 'one window, one dead letter, one late reading');
+    const starts = (await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 100 })).map((w) => w.start);
+    assert.deepEqual(starts, [2000, 50_000]);
+    assert.equal((await store.deadLetters({ limit: 10 })).length, 0);
+    assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
+    assert.equal(await store.lateCount(), 0);
+  });
+
+  test(`${name}: anomalies and detector state commit with the batch; an interval anomaly is one row; --fresh forgets the state, keeps the anomalies`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const open = { deviceId: 'd', type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 };
+    const spike = { deviceId: 'd', type: 'spike' as const, ts: 2000, score: 9.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: 3000 };
+    await store.commitBatch(batch({ anomalies: [open, spike], windows: [window('d', 0, false)], detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }] }));
+    await store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }], checkpoint: { logOffset: 1, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity } }));
+    assert.deepEqual(await store.anomalies({ ...ALL, limit: 10 }), [spike, { ...open, score: 3, end: 29_000 }]);
+    assert.deepEqual((await store.recover())!.detectors.map((r) => [r.deviceId, [...r.state]]), [['d', [1, 2, 3, 4, 5, 6, 7, 8]]]);
+    await store.resetJob();
+    const r = (await store.recover())!;
+    assert.deepEqual([r.detectors, r.checkpoint.job, r.checkpoint.logOffset], [[], null, 1], 'the log offset is kept');
+    assert.deepEqual(await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 10 }), []);
+    assert.equal((await store.anomalies({ ...ALL, limit: 10 })).length, 2);
+  });
+
+  test(`${name}: migrations from the previous schema version`, async (t) => {
+    await target.migration(t);
+  });
+
+  test(`${name}: two instances in one database keep their own checkpoint, panes, detector, dedupe state and batch log`, async (t) => {
+    const open = await target.fresh(t);
+    const a = await open({ instanceId: 'node-a' });
+    const b = await open({ instanceId: 'node-b' });
+    const state = (id: string, offset: number, batches: number): Partial<BatchOutput> => ({
+      checkpoint: { logOffset: offset, job: 'job', batches, watermark: offset, maxEventTime: offset },
+      panes: { upserts: [{ lengthMs: 10_000, slideMs: 2_000, key: FLEET, start: 0, state: Uint8Array.of(offset) }], deletes: [] },
+      detectors: [{ deviceId: `${id}-dev`, state: Uint8Array.of(offset) }],
+      dedupe: { seqs: [{ deviceId: `${id}-dev`, maxSeq: offset, maxTs: 1, seen: new Uint8Array(8), lastSeen: 1 }], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },
+      committedAt: offset * 1000,
+    });
+    await a.commitBatch(batch(state('a', 10, 1)));
+    await b.commitBatch(batch(state('b', 70, 1)));
+    await a.commitBatch(batch(state('a', 20, 2)));
+    const ra = (await a.recover())!;
+    const rb = (await b.recover())!;
+    assert.deepEqual([ra.checkpoint.logOffset, ra.checkpoint.batches, rb.checkpoint.logOffset, rb.checkpoint.batches], [20, 2, 70, 1]);
+    assert.deepEqual([ra.panes.map((p) => [...p.state]), rb.panes.map((p) => [...p.state])], [[[20]], [[70]]], 'the same pane key, one row per instance');
+    assert.deepEqual([ra.detectors.map((d) => d.deviceId), rb.detectors.map((d) => d.deviceId)], [['a-dev'], ['b-dev']]);
+    assert.deepEqual([ra.dedupe.seqs.map((d) => d.maxSeq), rb.dedupe.seqs.map((d) => d.maxSeq)], [[20], [70]]);
+    assert.deepEqual([(await a.batchesAfter(0, 10)).map((x) => x.logOffset), (await b.batchesAfter(0, 10)).map((x) => x.logOffset)], [[10, 20], [70]]);
+    // A third instance has nothing yet; --fresh on one leaves the other's state alone.
+    assert.equal(await (await open({ instanceId: 'node-c' })).recover(), null);
+    await a.resetJob();
+    assert.deepEqual([(await a.recover())!.panes.length, (await b.recover())!.panes.length], [0, 1]);
+    // A replacement of node-b (another process, same id) resumes node-b's checkpoint.
+    assert.equal((await (await open({ instanceId: 'node-b' })).recover())!.checkpoint.logOffset, 70);
+  });
+
+  test(`${name}: fleet windows of two instances merge exactly into the single-instance computation of the same readings`, async (t) => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const readings = fleetReadings(12, 40, t0);
+    const windows = [{ lengthMs: 10_000, slideMs: 2_000 }, { lengthMs: 60_000, slideMs: 10_000 }];
+    const config = resolveConfig({ dataDir: '/nonexistent', windows });
+    const shared = await target.fresh(t);
+    const a = await shared({ instanceId: 'a', config: { windows } });
+    const b = await shared({ instanceId: 'b', config: { windows } });
+    // Each instance owns half the devices (as partitioning assigns them): its job sees only its devices' readings.
+    await runJob(a, config, readings.filter((r) => Number(r.deviceId.slice(4)) % 2 === 0), t0);
+    await runJob(b, config, readings.filter((r) => Number(r.deviceId.slice(4)) % 2 === 1), t0);
+    const single = await (await target.fresh(t))({ config: { windows } });
+    await runJob(single, config, readings, t0);
+    for (const w of windows) {
+      // Up to the readings' end: an hour later, the dropout detector adds windows of its own (open ones).
+      const q = { deviceId: FLEET, ...w, from: -1e15, to: t0 + 60_000, limit: 1000 };
+      const merged = await a.windows(q);
+      const expected = await single.windows(q);
+      assert.ok(expected.length > 5 && expected.every((x) => x.final), 'the single run has final fleet windows');
+      assert.deepEqual(merged, expected, `fleet windows ${w.lengthMs}/${w.slideMs}: instance a answers for the whole fleet`);
+      assert.deepEqual(await b.windows(q), expected, 'instance b too');
+      // Paging: the newest 3.
+      assert.deepEqual(await a.windows({ ...q, limit: 3 }), expected.slice(-3));
+      // The SSE stream's reads merge too.
+      const keys = expected.slice(0, 4).map(({ lengthMs, slideMs, start }) => ({ lengthMs, slideMs, start }));
+      assert.deepEqual(await b.fleetWindows(keys), expected.slice(0, 4));
+    }
+    // Device windows are the device's owner's, identical to the single run.
+    const dq = { deviceId: 'dev-03', lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: t0 + 60_000, limit: 1000 };
+    assert.deepEqual(await a.windows(dq), await single.windows(dq));
+    const replay = (await a.windowsUpdatedSince(0, 100_000)).filter((x) => x.deviceId === FLEET && x.lengthMs === 10_000 && x.start < t0 + 60_000);
+    assert.deepEqual(replay.map(({ updatedAt: _, ...x }) => x).sort((x, y) => x.start - y.start), await single.windows({ ...dq, deviceId: FLEET }));
+  });
+}
