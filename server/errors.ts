@@ -31,6 +31,9 @@ export const ErrorCodes = {
   TS_ERR_STORAGE_FULL: 'the data dir has no room: writes wait (running) or the start is refused',
   TS_ERR_LOG_CORRUPT: 'an ingest-log block is damaged (not a torn tail): start with --repair or restore',
   TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
+  TS_ERR_LOG_MISSING: 'the ingest log is gone while the checkpoint has consumed records (acknowledged readings may be lost)',
+  TS_ERR_CLUSTER_CHANGED: 'cluster.instances (or the instance id) differs from what this data dir recorded: start with --rebalance',
+  TS_ERR_SUPERVISOR: '--instances cannot run: a required option is missing or conflicts',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

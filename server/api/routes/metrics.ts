@@ -44,6 +44,7 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
       for (const [reason, n] of Object.entries(ingest.stats().rejectedByReason)) if (n) this.inc({ reason }, n);
     },
   });
+  mirror('thermostream_readings_foreign_total', 'Messages for devices another instance owns (cluster.instances), acknowledged and dropped since start.', () => ingest.stats().foreign);
   mirror('thermostream_readings_processed_total', 'Readings processed by the engine since start (duplicates not counted).', () => engine.stats().records);
   mirror('thermostream_readings_late_total', 'Readings behind the watermark (kept, in no window) since start.', () => engine.stats().late);
   mirror('thermostream_readings_duplicate_total', 'Readings dropped as (deviceId, seq) duplicates since start.', () => engine.stats().duplicates);

@@ -38,6 +38,7 @@ const Stats = Type.Object({
   late: Type.Integer(),
   duplicates: Type.Integer(),
   rejected: Type.Object({ total: Type.Integer(), byReason: Type.Record(Type.String(), Type.Integer()) }),
+  foreign: Type.Integer({ description: 'Messages for devices another instance owns (cluster.instances), acknowledged and dropped since start.' }),
   sseClients: Type.Integer({ description: 'Clients connected to GET /api/v1/stream.' }),
   storage: Type.Object(
     {
@@ -93,6 +94,7 @@ export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub,
         late: e.late,
         duplicates: e.duplicates,
         rejected: { total: i.rejected, byReason: i.rejectedByReason },
+        foreign: i.foreign,
         sseClients: hub.clients,
         storage: i.storage,
         ...(iothub && { security: iothub.security() }),
