@@ -108,7 +108,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   const partition = deps.partition !== undefined && deps.partition.instances.length > 1 ? deps.partition : null;
   const committed = new CommitWaiters(deps.replayAfter);
   /** QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — in the log (fsync'ed), or with ack after commit, in the store. */
-  const whenStored = false ? (done: () => void) => committed.add(log.endOffset, done) : (done: () => void) => log.whenDurable(done);
+  const whenStored = afterCommit ? (done: () => void) => committed.add(log.endOffset, done) : (done: () => void) => log.whenDurable(done);
 
   const sink: DecodeSink = {
     accept(r) {
