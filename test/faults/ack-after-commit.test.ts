@@ -35,7 +35,8 @@ test(
   async (t) => {
     const broker = await startExternalBroker(t);
     const dataDir = tempDir(t);
-    const server = await ServerProcess.create(dataDir, config(broker.url, true));
+    // A slow sink: each batch waits 300 ms before it commits, so at the kill many readings are in the log, not committed.
+    const server = await ServerProcess.create(dataDir, config(broker.url, true), { THERMOSTREAM_FAULT: 'slow-batch:300' });
     t.after(() => server.kill());
     await server.start();
 
