@@ -15,6 +15,7 @@
  *   memory       10,000 device connections, idle then 1 reading/s each: RSS, bytes per device, heap, allocations
  *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
  *   external     external broker mode draining its session, against MQTT.js
+ *   instances    1 vs 2 instance processes behind Mosquitto (scale-out); ack after commit per subscription
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ const TOOLS: Record<string, string> = {
   memory: './memory.ts',
   profile: './profile.ts',
   external: './external.ts',
+  instances: './instances.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };
