@@ -150,7 +150,7 @@ async function runOnce(s: Scenario, round: number, opts: Options): Promise<RunRe
     aggregator = await startAggregator(started.map((x) => x.url));
     return await measure(keyOf(s), round, opts, s.qos, { host: '127.0.0.1', mqttPort: port, statsUrl: aggregator.url }, 'bench-', {
       pids: [broker.pid!, ...instances.map((p) => p.pid!)],
-      spec: { stallMs: 5_000 },
+      spec: { stallMs: 5_000, ...opts.spec },
     });
   } finally {
     await aggregator?.close();
@@ -171,7 +171,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(
       'npm run bench -- instances [options]\n\n  --instances LIST    instance processes per run (default 1,2)\n  --qos LIST          0,1 (default 1)\n' +
         '  --batch-ms LIST     batch intervals (default 1000)\n  --ack-after-commit true|false  hold PUBACKs until the commit (default false)\n' +
-        `  --mosquitto LIST    default,tuned,unlimited (default tuned)\n${COMMON_HELP}`,
+        `  --mosquitto LIST    default,tuned,unlimited (default tuned)\n  --rate N            paced load: N readings/s in total (default: as fast as acknowledged)\n${COMMON_HELP}`,
     );
     return 0;
   }
@@ -181,6 +181,7 @@ export async function main(args: readonly string[]): Promise<number> {
     '--qos': (v, o) => (o.qos = list(v, (x) => x === '0' || x === '1', '--qos must list 0 and/or 1').map(Number) as (0 | 1)[]),
     '--batch-ms': (v, o) => (o.batchMs = list(v, (x) => /^\d+$/.test(x) && Number(x) >= 10, '--batch-ms must list intervals ≥ 10').map(Number)),
     '--ack-after-commit': (v, o) => (o.ackAfterCommit = v === 'true'),
+    '--rate': (v, o) => (o.spec = { ...o.spec, ratePerSec: Number(list(v, (x) => /^\d+$/.test(x) && Number(x) > 0, '--rate must be readings/s')[0]) }),
     '--mosquitto': (v, o) => (o.mosquitto = list(v, (x) => x in MOSQUITTO, `--mosquitto must list ${Object.keys(MOSQUITTO).join(', ')}`) as MosquittoVariant[]),
   });
   const bin = findMosquitto();
@@ -191,7 +192,7 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log(`instances: ${machine()}; ${spawnSync(bin, ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0]}`);
   console.log(
     `instances: ${fmtInt(opts.count)} readings per run over ${opts.connections} connections (QoS 1 window ${opts.window}), ${opts.runs} interleaved rounds; ` +
-      `ack after commit ${opts.ackAfterCommit ? 'on' : 'off'}; SQLite per instance`,
+      `${opts.spec?.ratePerSec ? `paced at ${fmtInt(opts.spec.ratePerSec)}/s; ` : ''}ack after commit ${opts.ackAfterCommit ? 'on' : 'off'}; SQLite per instance`,
   );
   const scenarios: Scenario[] = [];
   for (const mosquitto of opts.mosquitto) for (const qos of opts.qos) for (const batchMs of opts.batchMs) for (const instances of opts.instances) scenarios.push({ instances, qos, batchMs, mosquitto });
