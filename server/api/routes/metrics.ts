@@ -51,7 +51,7 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
   mirror('thermostream_batches_total', 'Batches committed (continues across restarts).', () => engine.stats().batches);
   gauge('thermostream_log_backlog_records', 'Durable records the engine has not taken yet.', () => ingest.stats().backlog);
   gauge('thermostream_storage_ok', '1 while the data dir takes writes; 0 while a full disk holds acknowledgements.', () => (ingest.stats().storage.ok ? 1 : 0));
-  gauge('thermostream_held_acks', 'QoS 1 acknowledgements held back because the backlog is over ingest.maxBacklog.', () => ingest.stats().heldAcks);
+  gauge('thermostream_held_acks', 'QoS 1 acknowledgements held back: the backlog is over ingest.maxBacklog, or (ack after commit) their batch is not committed yet.', () => ingest.stats().heldAcks);
   gauge('thermostream_watermark_lag_seconds', 'Wall clock minus the watermark (NaN before the first reading).', () => {
     const w = engine.stats().watermark;
     return w === null ? NaN : (clock.now() - w) / 1000;

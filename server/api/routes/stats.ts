@@ -31,7 +31,7 @@ const Stats = Type.Object({
   lastBatch: Type.Union([LastBatch, Type.Null()]),
   watermark: NullableTime,
   backlog: Type.Integer({ description: 'Durable records the engine has not taken yet.' }),
-  heldAcks: Type.Integer({ description: 'QoS 1 acknowledgements held back (backpressure).' }),
+  heldAcks: Type.Integer({ description: 'QoS 1 acknowledgements held back (backpressure; with ack after commit, also those waiting for their batch to commit).' }),
   logEndOffset: Type.Integer(),
   replayed: Type.Integer({ description: 'Records replayed from the log at start-up.' }),
   accepted: Type.Integer({ description: 'Readings accepted since start.' }),
