@@ -33,6 +33,8 @@ interface Options extends CommonOptions {
   batchMs: number[];
   ackAfterCommit: boolean;
   mosquitto: MosquittoVariant[];
+  /** broker.maxPending of each instance (null: its default). */
+  maxPending: number | null;
 }
 
 async function freePort(): Promise<number> {
@@ -68,10 +70,13 @@ async function stop(p: ChildProcess): Promise<void> {
 }
 
 /** One instance process; resolves with its HTTP URL once it has printed its endpoints. */
-async function startInstance(dir: string, brokerUrl: string, ids: string[], i: number, batchMs: number, ackAfterCommit: boolean): Promise<{ proc: ChildProcess; url: string }> {
+async function startInstance(dir: string, brokerUrl: string, ids: string[], i: number, batchMs: number, opts: Options): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
+  const configFile = join(dir, `instance-${i}.json`);
+  writeFileSync(configFile, JSON.stringify(opts.maxPending === null ? {} : { broker: { maxPending: opts.maxPending } }));
   const args = [
     '--import', 'tsx', 'server/main.ts',
+    '--config', configFile,
     '--data-dir', join(dir, `instance-${i}`),
     '--http-port', String(port),
     '--broker', brokerUrl,
@@ -79,7 +84,7 @@ async function startInstance(dir: string, brokerUrl: string, ids: string[], i: n
     '--instance-id', ids[i],
     '--cluster-instances', ids.join(','),
     '--batch-interval', String(batchMs),
-    `--broker-ack-after-commit=${ackAfterCommit}`,
+    `--broker-ack-after-commit=${opts.ackAfterCommit}`,
   ];
   const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -145,7 +150,7 @@ async function runOnce(s: Scenario, round: number, opts: Options): Promise<RunRe
   try {
     await waitListening(port, broker);
     const ids = Array.from({ length: s.instances }, (_, i) => `bench-${i}`);
-    const started = await Promise.all(ids.map((_, i) => startInstance(dir, `mqtt://127.0.0.1:${port}`, ids, i, s.batchMs, opts.ackAfterCommit)));
+    const started = await Promise.all(ids.map((_, i) => startInstance(dir, `mqtt://127.0.0.1:${port}`, ids, i, s.batchMs, opts)));
     instances.push(...started.map((x) => x.proc));
     aggregator = await startAggregator(started.map((x) => x.url));
     return await measure(keyOf(s), round, opts, s.qos, { host: '127.0.0.1', mqttPort: port, statsUrl: aggregator.url }, 'bench-', {
@@ -171,16 +176,17 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(
       'npm run bench -- instances [options]\n\n  --instances LIST    instance processes per run (default 1,2)\n  --qos LIST          0,1 (default 1)\n' +
         '  --batch-ms LIST     batch intervals (default 1000)\n  --ack-after-commit true|false  hold PUBACKs until the commit (default false)\n' +
-        `  --mosquitto LIST    default,tuned,unlimited (default tuned)\n  --rate N            paced load: N readings/s in total (default: as fast as acknowledged)\n${COMMON_HELP}`,
+        `  --mosquitto LIST    default,tuned,unlimited (default tuned)\n  --max-pending N     broker.maxPending of each instance (default: the config's)\n  --rate N            paced load: N readings/s in total (default: as fast as acknowledged)\n${COMMON_HELP}`,
     );
     return 0;
   }
-  const opts = parseFlags<Options>(args, { ...COMMON_DEFAULTS, instances: [1, 2], qos: [1], batchMs: [1000], ackAfterCommit: false, mosquitto: ['tuned'] }, {
+  const opts = parseFlags<Options>(args, { ...COMMON_DEFAULTS, instances: [1, 2], qos: [1], batchMs: [1000], ackAfterCommit: false, mosquitto: ['tuned'], maxPending: null }, {
     ...(commonFlags as Record<string, (v: string, o: Options) => void>),
     '--instances': (v, o) => (o.instances = list(v, (x) => /^[1-8]$/.test(x), '--instances must list 1…8').map(Number)),
     '--qos': (v, o) => (o.qos = list(v, (x) => x === '0' || x === '1', '--qos must list 0 and/or 1').map(Number) as (0 | 1)[]),
     '--batch-ms': (v, o) => (o.batchMs = list(v, (x) => /^\d+$/.test(x) && Number(x) >= 10, '--batch-ms must list intervals ≥ 10').map(Number)),
     '--ack-after-commit': (v, o) => (o.ackAfterCommit = v === 'true'),
+    '--max-pending': (v, o) => (o.maxPending = Number(list(v, (x) => /^\d+$/.test(x) && Number(x) > 0, '--max-pending must be a positive integer')[0])),
     '--rate': (v, o) => (o.spec = { ...o.spec, ratePerSec: Number(list(v, (x) => /^\d+$/.test(x) && Number(x) > 0, '--rate must be readings/s')[0]) }),
     '--mosquitto': (v, o) => (o.mosquitto = list(v, (x) => x in MOSQUITTO, `--mosquitto must list ${Object.keys(MOSQUITTO).join(', ')}`) as MosquittoVariant[]),
   });
@@ -192,7 +198,7 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log(`instances: ${machine()}; ${spawnSync(bin, ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0]}`);
   console.log(
     `instances: ${fmtInt(opts.count)} readings per run over ${opts.connections} connections (QoS 1 window ${opts.window}), ${opts.runs} interleaved rounds; ` +
-      `${opts.spec?.ratePerSec ? `paced at ${fmtInt(opts.spec.ratePerSec)}/s; ` : ''}ack after commit ${opts.ackAfterCommit ? 'on' : 'off'}; SQLite per instance`,
+      `${opts.spec?.ratePerSec ? `paced at ${fmtInt(opts.spec.ratePerSec)}/s; ` : ''}ack after commit ${opts.ackAfterCommit ? 'on' : 'off'}${opts.maxPending === null ? '' : `, broker.maxPending ${opts.maxPending}`}; SQLite per instance`,
   );
   const scenarios: Scenario[] = [];
   for (const mosquitto of opts.mosquitto) for (const qos of opts.qos) for (const batchMs of opts.batchMs) for (const instances of opts.instances) scenarios.push({ instances, qos, batchMs, mosquitto });
