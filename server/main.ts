@@ -86,8 +86,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
     checkJob(recovered, config, store.file);
     const { instanceId, instances } = config.cluster;
     const partition = createPartition(instances, instanceId);
-    const known = (await store.devices()).map((d) => d.deviceId);
-    const rebalanced = checkMembership(config.dataDir, { instanceId, instances: [...instances] }, known, options.rebalance ?? false);
+    const known = async () => (await store.devices()).map((d) => d.deviceId);
+    const rebalanced = await checkMembership(config.dataDir, { instanceId, instances: [...instances] }, known, options.rebalance ?? false);
     if (rebalanced !== null) console.error(`thermostream: ${rebalanced}`);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.

@@ -19,9 +19,15 @@ export interface Membership {
  * The list decides which instance holds each device's state (windows in progress, detectors, dedupe); a start with
  * another list silently moves devices, so it is refused unless the operator says --rebalance, with the count of this
  * instance's devices (of `deviceIds`, those its store knows) that move away. A data dir never partitioned (no file,
- * empty list) records nothing. Returns the line to report after a rebalance, or null.
+ * empty list) records nothing. The devices are listed only when the list changed. Returns the line to report after a
+ * rebalance, or null.
  */
-export function checkMembership(dataDir: string, now: Membership, deviceIds: readonly string[], rebalance: boolean): string | null {
+export async function checkMembership(
+  dataDir: string,
+  now: Membership,
+  deviceIds: () => readonly string[] | Promise<readonly string[]>,
+  rebalance: boolean,
+): Promise<string | null> {
   const file = join(dataDir, CLUSTER_FILE);
   const was = readMembership(file);
   if (was === null) {
@@ -31,7 +37,7 @@ export function checkMembership(dataDir: string, now: Membership, deviceIds: rea
   if (was.instanceId === now.instanceId && sameSet(was.instances, now.instances)) return null;
   const before = createPartition(was.instances, was.instanceId);
   const after = now.instances.length === 0 || now.instances.includes(now.instanceId) ? createPartition(now.instances, now.instanceId) : null;
-  const mine = deviceIds.filter((id) => before.owns(id));
+  const mine = (await deviceIds()).filter((id) => before.owns(id));
   const moving = after === null ? mine.length : mine.filter((id) => !after.owns(id)).length;
   const change =
     `the instance list was ${JSON.stringify(was.instances)} (this instance ${JSON.stringify(was.instanceId)}) and is now ` +
