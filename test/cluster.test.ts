@@ -73,6 +73,19 @@ test(`two instances behind ${externalBrokerName()}, each subscribed to all telem
   const s = await stats();
   assert.deepEqual(s.map((x) => x.rejected.total), [0, 0], 'a foreign message is not a rejected one');
 
+  // Bad messages are dead-lettered by one instance only: the device's owner (or, for an unusable device id, the
+  // owner of that id as the topic spells it).
+  const bad = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  t.after(() => bad.endAsync(true));
+  await bad.publishAsync('devices/thermo-3/telemetry', 'not json', { qos: 1 });
+  await bad.publishAsync('devices/no such device!/telemetry', JSON.stringify({ temperature: 20 }), { qos: 1 });
+  const owner = createPartition(ids, ids[0]);
+  await waitFor('both dead letters counted', async () => (await stats()).reduce((n, x) => n + x.rejected.total, 0) === 2);
+  const after = await stats();
+  const expected = ids.map((id) => ['thermo-3', 'no such device!'].filter((d) => owner.ownerOf(d) === id).length);
+  assert.deepEqual(after.map((x) => x.rejected.total), expected);
+  assert.equal(after.reduce((n, x) => n + x.foreign, 0), sent.length + 2);
+
   // The devices each instance lists: disjoint, together the whole fleet, each where rendezvous hashing puts it.
   const lists = await Promise.all(apps.map(deviceIds));
   assert.deepEqual([...lists[0], ...lists[1]].sort(), [...devices].sort());
