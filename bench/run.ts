@@ -16,6 +16,7 @@
  *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
  *   external     external broker mode draining its session, against MQTT.js
  *   store        the batch commit alone, SQLite against PostgreSQL, at 1,000 and 10,000 devices (starts PostgreSQL)
+ *   instances    1 vs 2 instance processes behind Mosquitto (scale-out); ack after commit per subscription
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,7 @@ const TOOLS: Record<string, string> = {
   profile: './profile.ts',
   external: './external.ts',
   store: './store.ts',
+  instances: './instances.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

@@ -73,11 +73,23 @@ export interface Config {
     readonly keepaliveSec: number;
     readonly connectTimeoutMs: number;
     readonly maxPending: number;
+    /** Hold QoS 1 PUBACKs until the batch is committed; null = on when the store is shared (see ackAfterCommit()). */
+    readonly ackAfterCommit: boolean | null;
   };
   readonly detectors: DetectorConfig;
   /** url "" = SQLite in dataDir; postgres://… = PostgreSQL. */
   readonly store: { readonly url: string };
-  readonly cluster: { readonly instanceId: string };
+  readonly cluster: {
+    readonly instanceId: string;
+    /** Every instance's id ([] = this instance owns every device). */
+    readonly instances: readonly string[];
+  };
+}
+
+/** Whether PUBACKs wait for the commit: broker.ackAfterCommit, or by default whenever the store is shared. */
+export function ackAfterCommit(config: Config): boolean {
+  if (config.broker.ackAfterCommit !== null) return config.broker.ackAfterCommit;
+  return config.store.url !== '';
 }
 
 /** A setting that comes from the command line or the environment, as text, with where it came from. */
@@ -103,7 +115,12 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--broker-password', env: 'THERMOSTREAM_BROKER_PASSWORD', path: ['broker', 'password'] },
   { flag: '--store', env: 'THERMOSTREAM_STORE', path: ['store', 'url'] },
   { flag: '--instance-id', env: 'THERMOSTREAM_INSTANCE_ID', path: ['cluster', 'instanceId'] },
+  { flag: '--broker-ack-after-commit', env: 'THERMOSTREAM_BROKER_ACK_AFTER_COMMIT', path: ['broker', 'ackAfterCommit'] },
+  { flag: '--cluster-instances', env: 'THERMOSTREAM_CLUSTER_INSTANCES', path: ['cluster', 'instances'] },
 ];
+
+/** Flags that take no value (`--flag` means true; `--flag=false` is accepted too). */
+const BOOLEAN_FLAGS = new Set(['--broker-ack-after-commit']);
 
 export interface CliOptions {
   config: Config;
@@ -111,6 +128,10 @@ export interface CliOptions {
   fresh: boolean;
   /** Cut damaged blocks out of the ingest log instead of refusing to start (TS_ERR_LOG_CORRUPT). */
   repair: boolean;
+  /** Start although cluster.instances differs from the list recorded in the data dir (server/cluster/membership.ts). */
+  rebalance: boolean;
+  /** --instances N: run N instance processes (server/cluster/supervisor.ts); null = run one server here. */
+  instances: number | null;
   help: boolean;
 }
 
@@ -135,6 +156,13 @@ export const USAGE = `Usage: thermostream [options]
                            (default "": SQLite in the data dir)        env THERMOSTREAM_STORE
   --instance-id <id>       this instance's id in a shared store (default main)
                                                                        env THERMOSTREAM_INSTANCE_ID
+  --broker-ack-after-commit  hold each PUBACK until its batch is committed (default: on with a shared store)
+                                                                       env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT
+  --cluster-instances <a,b,…>  every instance's id: devices are partitioned over them (default none: all here)
+                                                                       env THERMOSTREAM_CLUSTER_INSTANCES
+  --rebalance              start although cluster.instances differs from the list this data dir recorded
+                           (after stopping every instance; see docs/OPERATIONS.md)
+  --instances <n>          run n instance processes on this machine (needs --broker and --store)
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows, window and detector state (needed after changing the windows)
   --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
@@ -149,6 +177,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
   let fresh = false;
   let repair = false;
   let help = false;
+  let rebalance = false;
+  let instances: number | null = null;
   let configFile = env.THERMOSTREAM_CONFIG;
   const fromFlags: Override[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -159,8 +189,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (name === '--demo') demo = true;
     else if (name === '--fresh') fresh = true;
     else if (name === '--repair') repair = true;
+    else if (name === '--rebalance') rebalance = true;
     else if (name === '--help' || name === '-h') help = true;
-    else {
+    else if (BOOLEAN_FLAGS.has(name)) {
+      fromFlags.push({ path: OVERRIDES.find((o) => o.flag === name)!.path, raw: inline ?? 'true', source: name });
+    } else if (name === '--instances') {
+      const value = inline ?? argv[++i];
+      if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) {
+        throw new ThermostreamError('TS_ERR_CLI_ARG', `option --instances needs a number of instances from 1 to 64, got ${JSON.stringify(value ?? '')}`);
+      }
+      instances = Number(value);
+    } else {
       const known = name === '--config' || OVERRIDES.some((o) => o.flag === name);
       if (!known) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
       const value = inline ?? argv[++i];
@@ -175,7 +214,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
-  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, repair, help };
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, repair, rebalance, instances, help };
 }
 
 function readConfigFile(file: string): unknown {
@@ -213,6 +252,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   checkWindows((merged as unknown as Config).windows);
   checkThresholds((merged as unknown as Config).detectors.threshold);
   checkStoreUrl((merged as unknown as Config).store.url, sources.get('store.url'));
+  checkCluster(merged as unknown as Config);
   return deepFreeze(merged) as unknown as Config;
 }
 
@@ -263,11 +303,37 @@ function checkThresholds(t: Config['detectors']['threshold']): void {
   }
 }
 
+/**
+ * What the schema cannot say about the instance list: it names this instance, and partitioning by it needs every
+ * instance to see every device's messages (an external broker, each instance subscribed to all of them).
+ */
+function checkCluster(config: Config): void {
+  const { instanceId, instances } = config.cluster;
+  if (instances.length === 0) return;
+  const bad = (why: string): never => {
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: cluster.instances = ${JSON.stringify(instances)}: ${why}`);
+  };
+  if (!instances.includes(instanceId)) bad(`it must contain this instance's id, cluster.instanceId = ${JSON.stringify(instanceId)}`);
+  if (config.broker.url === '') {
+    bad('several instances need an external broker (broker.url, --broker): devices connected to one embedded broker would reach only one instance');
+  }
+  if (config.broker.shareGroup !== '') {
+    bad(
+      `with broker.shareGroup = ${JSON.stringify(config.broker.shareGroup)} the broker hands each message to one instance, which drops ` +
+        'it if another instance owns the device: either subscribe every instance to all telemetry (no shareGroup, cluster.instances set) ' +
+        'or let the broker partition ($share with a hash strategy, cluster.instances = [])',
+    );
+  }
+}
+
 /** Flags and env vars are text; numbers are parsed where the schema wants an integer, and left as text if they don't parse, so validation names the raw value. */
 function coerce(raw: string, path: string[]): unknown {
   let node: any = schema;
   for (const key of path) node = node?.properties?.[key];
   if (node?.type === 'integer' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
+  if (node?.type === 'array') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const boolean = node?.type === 'boolean' || (Array.isArray(node?.type) && node.type.includes('boolean'));
+  if (boolean && (raw === 'true' || raw === 'false')) return raw === 'true';
   return raw;
 }
 

@@ -6,7 +6,10 @@ import { checkExposure } from './api/auth.ts';
 import { loadServerCertificate } from './broker/certs.ts';
 import { checkSafeBind, createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
-import { parseCli, USAGE, type Config } from './config.ts';
+import { ackAfterCommit, parseCli, USAGE, type Config } from './config.ts';
+import { checkMembership } from './cluster/membership.ts';
+import { createPartition } from './cluster/partition.ts';
+import { runSupervisor } from './cluster/supervisor.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
@@ -46,6 +49,8 @@ export interface StartOptions {
   fresh?: boolean;
   /** Cut damaged blocks out of the ingest log (reported on stderr) instead of refusing to start. */
   repair?: boolean;
+  /** Start although cluster.instances differs from the list the data dir recorded (devices move between instances). */
+  rebalance?: boolean;
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
   faults?: Faults;
@@ -80,9 +85,15 @@ export async function startThermostream(config: Config, options: StartOptions = 
     if (options.fresh) await store.resetJob();
     const recovered = await store.recover();
     checkJob(recovered, config, store.file);
+    const { instanceId, instances } = config.cluster;
+    const partition = createPartition(instances, instanceId);
+    const known = async () => (await store.devices()).map((d) => d.deviceId);
+    const rebalanced = await checkMembership(config.dataDir, { instanceId, instances: [...instances] }, known, options.rebalance ?? false);
+    if (rebalanced !== null) console.error(`thermostream: ${rebalanced}`);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
     const health = new StorageHealth(clock);
+    const external = config.broker.url !== '';
     const ingest = await createIngest(config, {
       clock,
       replayAfter: recovered?.checkpoint.logOffset ?? 0,
@@ -90,6 +101,9 @@ export async function startThermostream(config: Config, options: StartOptions = 
       repair: options.repair,
       onFatal,
       syncRecord: options.faults?.syncRecord ? new SyncRecord(join(config.dataDir, SYNC_RECORD_FILE)) : undefined,
+      partition,
+      // Devices of the embedded broker wait for their PUBACK: holding it for a whole batch would cap each connection.
+      ackAfterCommit: external && ackAfterCommit(config),
     });
     closers.push(() => ingest.close());
     for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
@@ -105,7 +119,6 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => jobs.close());
     const registry = createRegistry(config.dataDir, { clock });
     closers.push(async () => registry.close());
-    const external = config.broker.url !== '';
     const tls = !external && config.mqtt.tlsPort >= 0 ? loadServerCertificate(config.mqtt.tls, config.dataDir, clock.now()) : undefined;
     // External broker mode: no embedded broker (so no TLS/WebSocket listeners, twins or methods); Thermostream
     // subscribes at the user's broker and acknowledges each message once it is durable.
@@ -219,7 +232,8 @@ function exitCode(err: Error): number {
   if (!(err instanceof ThermostreamError)) return 1;
   // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
   if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
-  if (err.code === 'TS_ERR_LOG_CORRUPT' || err.code === 'TS_ERR_DB_CORRUPT') return 3;
+  if (['TS_ERR_CLUSTER_CHANGED', 'TS_ERR_SUPERVISOR'].includes(err.code)) return 2;
+  if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING'].includes(err.code)) return 3;
   // TS_ERR_STORE_UNREACHABLE: 1, like any start-up failure a restart may cure (PostgreSQL starting later).
   return 1;
 }
@@ -244,11 +258,22 @@ async function runCli(): Promise<void> {
     console.error('thermostream: --demo publishes without credentials: use it with auth.mode "none" (the default) [TS_ERR_CLI_ARG]');
     process.exit(2);
   }
+  if (options.instances !== null) {
+    try {
+      await runSupervisor(options.instances, options.config, process.argv.slice(2));
+    } catch (err) {
+      if (!(err instanceof ThermostreamError)) throw err;
+      console.error(`thermostream: ${err.message} [${err.code}]`);
+      process.exit(exitCode(err));
+    }
+    return;
+  }
   let app: Thermostream;
   try {
     app = await startThermostream(options.config, {
       fresh: options.fresh,
       repair: options.repair,
+      rebalance: options.rebalance,
       faults: faultsFromEnv(process.env.THERMOSTREAM_FAULT),
       onFatal(err) {
         const code = err instanceof ThermostreamError ? ` [${err.code}]` : '';
@@ -277,6 +302,8 @@ async function runCli(): Promise<void> {
   if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
   console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
+  const { instanceId, instances } = app.config.cluster;
+  if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
   if (options.demo) {

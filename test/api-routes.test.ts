@@ -241,6 +241,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       late: 0,
       duplicates: 0,
       rejected: { total: 2, byReason: { not_json: 1, wrong_type: 1 } },
+      foreign: 0,
       sseClients: 0,
       storage: { ok: true, code: null, error: null, since: null, failing: [], retries: 0 },
       security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { parseCli, resolveConfig } from '../server/config.ts';
+import { ackAfterCommit, parseCli, resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerKind, externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { freePort } from './faults/server-process.ts';
@@ -146,6 +146,32 @@ test('external broker mode: flags and environment variables set the broker keys'
     keepaliveSec: 30,
     connectTimeoutMs: 10_000,
     maxPending: 10_000,
+    ackAfterCommit: null,
   });
   assert.equal(parseCli([], { THERMOSTREAM_BROKER: 'mqtts://b' }).config.broker.url, 'mqtts://b');
+});
+
+test('ack after commit: a flag without a value, true/false in the environment, off by default without a shared store', () => {
+  const on = parseCli(['--broker', 'mqtt://b', '--broker-ack-after-commit'], {}).config;
+  assert.equal(on.broker.ackAfterCommit, true);
+  assert.equal(ackAfterCommit(on), true);
+  assert.equal(parseCli(['--broker-ack-after-commit=false'], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'true' }).config.broker.ackAfterCommit, false);
+  assert.equal(parseCli([], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'true' }).config.broker.ackAfterCommit, true);
+  const auto = parseCli(['--broker', 'mqtt://b'], {}).config;
+  assert.equal(auto.broker.ackAfterCommit, null);
+  assert.equal(ackAfterCommit(auto), false, 'no shared store: the local log is what PUBACKs wait for');
+  assert.throws(() => parseCli([], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'yes' }), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message: 'invalid configuration: broker.ackAfterCommit = "yes" (from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT): must be boolean,null',
+  });
+});
+
+test('cluster flags: --instance-id, --cluster-instances (comma-separated) and their environment variables', () => {
+  const { config } = parseCli(['--broker', 'mqtt://b', '--cluster-instances', 'a, b,c', '--instance-id', 'b'], {});
+  assert.deepEqual(config.cluster, { instanceId: 'b', instances: ['a', 'b', 'c'] });
+  const env = parseCli([], { THERMOSTREAM_BROKER: 'mqtt://b', THERMOSTREAM_INSTANCE_ID: 'x', THERMOSTREAM_CLUSTER_INSTANCES: 'x,y' });
+  assert.deepEqual(env.config.cluster, { instanceId: 'x', instances: ['x', 'y'] });
+  assert.deepEqual(parseCli([], {}).config.cluster, { instanceId: 'main', instances: [] });
+  assert.equal(parseCli(['--rebalance'], {}).rebalance, true);
+  assert.equal(parseCli(['--instances', '3'], {}).instances, 3);
 });

@@ -81,7 +81,8 @@ function invalidUrl(raw: string, why: string): ThermostreamError {
 /**
  * Instead of embedding aedes: Thermostream as a subscriber of an external broker (Mosquitto, EMQX…), in a persistent
  * session (clean session off, a stable client id) at QoS 1. Each message is acknowledged only once ingest has made it
- * durable, so a crash loses nothing the broker delivered: what was not acknowledged is delivered again.
+ * durable — or, with broker.ackAfterCommit, once its batch is committed in the store (ingest decides when to call
+ * back) — so a crash loses nothing the broker delivered: what was not acknowledged is delivered again.
  *
  * Built on mqtt-packet (the parser and generator under MQTT.js and aedes) rather than MQTT.js' client: MQTT.js
  * handles received packets one at a time and sends the PUBACK before it takes the next one, so holding the PUBACK

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
 import type { OnPublish, OnRefused } from '../broker/index.ts';
@@ -8,6 +9,10 @@ import { decodeMessage, type DecodeSink } from './decode.ts';
 import { IngestLog, type DeadLetter, type Records } from './log.ts';
 import type { SyncRecord } from './sync-record.ts';
 import type { StorageHealth, StorageStatus } from '../storage-health.ts';
+import type { Partition } from '../cluster/partition.ts';
+import { ThermostreamError } from '../errors.ts';
+import { listSegments } from './log-check.ts';
+import { CommitWaiters } from './commit-waiters.ts';
 
 export type { Reading } from './reading.ts';
 export type { DeadLetter } from './log.ts';
@@ -19,9 +24,11 @@ export interface IngestStats {
   accepted: number;
   rejected: number;
   rejectedByReason: Partial<Record<RejectReason, number>>;
+  /** Messages for devices another instance owns (cluster.instances): acknowledged and dropped, never logged. */
+  foreign: number;
   /** Durable records the engine has not taken yet. */
   backlog: number;
-  /** Acknowledgements held back because the backlog is over ingest.maxBacklog. */
+  /** Acknowledgements held back: the backlog is over ingest.maxBacklog, or (ack after commit) their batch is not committed yet. */
   heldAcks: number;
   logEndOffset: number;
   /** Whether the data dir takes writes; not ok while a full disk holds acknowledgements (see StorageHealth). */
@@ -64,6 +71,13 @@ export interface IngestDeps {
   onFatal: (err: Error) => void;
   /** Fault injection (power-cut tests): records what the log has synced. */
   syncRecord?: SyncRecord;
+  /** Which devices this instance owns (cluster.instances); absent = every device. */
+  partition?: Partition;
+  /**
+   * broker.ackAfterCommit: QoS 1 messages are acknowledged once the checkpoint covers them (checkpointed()), not once
+   * the local log has them; a start with the log gone but a checkpoint past offset 0 then begins a new log after it.
+   */
+  ackAfterCommit?: boolean;
 }
 
 /**
@@ -74,6 +88,8 @@ export interface IngestDeps {
 export async function createIngest(config: Config, deps: IngestDeps): Promise<Ingest> {
   const { clock } = deps;
   const limits = config.ingest;
+  const afterCommit = deps.ackAfterCommit ?? false;
+  checkLogPresent(ingestLogDir(config), deps.replayAfter, afterCommit);
   const log = IngestLog.open(
     {
       dir: ingestLogDir(config),
@@ -88,7 +104,11 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     },
     deps.replayAfter,
   );
-  const totals = { accepted: 0, rejected: 0, rejectedByReason: {} as Partial<Record<RejectReason, number>> };
+  const totals = { accepted: 0, rejected: 0, foreign: 0, rejectedByReason: {} as Partial<Record<RejectReason, number>> };
+  const partition = deps.partition !== undefined && deps.partition.instances.length > 1 ? deps.partition : null;
+  const committed = new CommitWaiters(deps.replayAfter);
+  /** QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — in the log (fsync'ed), or with ack after commit, in the store. */
+  const whenStored = afterCommit ? (done: () => void) => committed.add(log.endOffset, done) : (done: () => void) => log.whenDurable(done);
 
   const sink: DecodeSink = {
     accept(r) {
@@ -115,6 +135,14 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
 
   function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
     if (!accepting) return; // never acknowledged: the device resends it
+    if (partition !== null && !partition.owns(deviceOfTopic(packet.topic))) {
+      // Another instance owns the device and receives the same message: acknowledged here, logged there. Acks leave
+      // in order ([MQTT-4.6.0-2]), so a QoS 1 one waits behind the messages before it.
+      totals.foreign++;
+      if (packet.qos === 0) done();
+      else whenStored(done);
+      return;
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     try {
       decodeMessage(packet.topic, payload, clock.now(), limits, sink);
@@ -122,10 +150,10 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       // decodeMessage does not throw by design; should a bug make it, the message is dead-lettered, never fatal.
       sink.reject('internal_error', `internal decoding error: ${(err as Error).message}`, null, packet.topic, payload);
     }
-    // QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — here, once the log has fsync'ed it.
+    // QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — once the log has fsync'ed it (whenStored).
     // QoS 0 has no acknowledgement to hold: reading on at once keeps QoS 0 at its own pace (at most once).
     if (packet.qos === 0) log.whenAccepted(done);
-    else log.whenDurable(done);
+    else whenStored(done);
   }
 
   const onRefused: OnRefused = (reason, detail, deviceId, packet, done) => {
@@ -133,19 +161,22 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     sink.reject(reason, detail, deviceId, packet.topic, payload);
     if (packet.qos === 0) log.whenAccepted(done);
-    else log.whenDurable(done);
+    else whenStored(done);
   };
 
   return {
     onPublish,
     onRefused,
     takeBatch: () => log.take(),
-    checkpointed: (offset) => log.truncateThrough(offset, clock.now()),
+    checkpointed(offset) {
+      committed.release(offset);
+      log.truncateThrough(offset, clock.now());
+    },
     stats: () => ({
       ...totals,
       rejectedByReason: { ...totals.rejectedByReason },
       backlog: log.backlog,
-      heldAcks: log.heldAcks,
+      heldAcks: log.heldAcks + committed.size,
       logEndOffset: log.endOffset,
       storage: deps.health.status(),
     }),
@@ -156,4 +187,32 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     drain: () => log.drain(),
     close: () => log.close(),
   };
+}
+
+/**
+ * The device a message's topic speaks for (`devices/{deviceId}/…`), unchecked: what decides the owner. A topic outside
+ * the scheme gives "" — one owner for its dead letter, not one per instance.
+ */
+function deviceOfTopic(topic: string): string {
+  if (!topic.startsWith('devices/')) return '';
+  const slash = topic.indexOf('/', 8);
+  return slash < 0 ? '' : topic.slice(8, slash);
+}
+
+/**
+ * A checkpoint past offset 0 with no log segment at all: the log (or the whole data dir) is gone while the store
+ * survived. With ack after commit nothing acknowledged lived only there — the broker redelivers the rest — so a new
+ * log starts after the checkpoint (IngestLog does that). Otherwise readings acknowledged but not yet committed were
+ * in it: refused, so that an operator decides.
+ */
+function checkLogPresent(dir: string, after: number, afterCommit: boolean): void {
+  if (after === 0 || afterCommit) return;
+  if (existsSync(dir) && listSegments(dir).length > 0) return;
+  throw new ThermostreamError(
+    'TS_ERR_LOG_MISSING',
+    `the ingest log ${dir} is missing, but the checkpoint has consumed records up to offset ${after}: readings acknowledged ` +
+      'after the last commit were only in that log and are lost. Restore the data dir (the log with the database), or, if ' +
+      'the loss is accepted, move the log aside and start a new one after the checkpoint with --broker-ack-after-commit ' +
+      '(broker.ackAfterCommit: with it, acknowledgements wait for the commit and a lost log loses nothing acknowledged).',
+  );
 }

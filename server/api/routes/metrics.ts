@@ -44,13 +44,14 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
       for (const [reason, n] of Object.entries(ingest.stats().rejectedByReason)) if (n) this.inc({ reason }, n);
     },
   });
+  mirror('thermostream_readings_foreign_total', 'Messages for devices another instance owns (cluster.instances), acknowledged and dropped since start.', () => ingest.stats().foreign);
   mirror('thermostream_readings_processed_total', 'Readings processed by the engine since start (duplicates not counted).', () => engine.stats().records);
   mirror('thermostream_readings_late_total', 'Readings behind the watermark (kept, in no window) since start.', () => engine.stats().late);
   mirror('thermostream_readings_duplicate_total', 'Readings dropped as (deviceId, seq) duplicates since start.', () => engine.stats().duplicates);
   mirror('thermostream_batches_total', 'Batches committed (continues across restarts).', () => engine.stats().batches);
   gauge('thermostream_log_backlog_records', 'Durable records the engine has not taken yet.', () => ingest.stats().backlog);
   gauge('thermostream_storage_ok', '1 while the data dir takes writes; 0 while a full disk holds acknowledgements.', () => (ingest.stats().storage.ok ? 1 : 0));
-  gauge('thermostream_held_acks', 'QoS 1 acknowledgements held back because the backlog is over ingest.maxBacklog.', () => ingest.stats().heldAcks);
+  gauge('thermostream_held_acks', 'QoS 1 acknowledgements held back: the backlog is over ingest.maxBacklog, or (ack after commit) their batch is not committed yet.', () => ingest.stats().heldAcks);
   gauge('thermostream_watermark_lag_seconds', 'Wall clock minus the watermark (NaN before the first reading).', () => {
     const w = engine.stats().watermark;
     return w === null ? NaN : (clock.now() - w) / 1000;

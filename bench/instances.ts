@@ -1,0 +1,237 @@
+/**
+ * Scale-out on one machine: 1 against 2 Thermostream instance processes behind one Mosquitto, each instance
+ * subscribed to all telemetry and keeping the devices rendezvous hashing gives it (cluster.instances), each with its
+ * own SQLite store for now. Same load generator as `bench -- mosquitto` (raw sockets, QoS 1 window per connection),
+ * interleaved runs, medians. Reported: readings/s processed end to end (the sum over the instances), nothing lost.
+ *
+ *   npm run bench -- instances [--instances 1,2] [--qos 1] [--batch-ms 1000] [--ack-after-commit] [--mosquitto tuned] ...
+ *
+ * The same script measures acknowledge-after-commit per subscription: `--instances 1 --ack-after-commit --mosquitto
+ * default,tuned,unlimited --batch-ms 1000,200` (one instance, one subscription; Mosquitto's in-flight window is then
+ * what one batch can carry).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COMMON_DEFAULTS, COMMON_HELP, commonFlags, fmtInt, fmtMB, fmtPct, fmtRatio, machine, median, parseFlags, REPO, table, UsageError, type CommonOptions } from './harness.ts';
+import { measure, type RunResult } from './ingest.ts';
+import { findMosquitto, lostOf } from './mosquitto.ts';
+
+const MOSQUITTO = {
+  default: [] as string[],
+  tuned: ['max_inflight_messages 1000', 'max_queued_messages 1000000'],
+  unlimited: ['max_inflight_messages 0', 'max_queued_messages 0'],
+};
+type MosquittoVariant = keyof typeof MOSQUITTO;
+
+interface Options extends CommonOptions {
+  instances: number[];
+  qos: (0 | 1)[];
+  batchMs: number[];
+  ackAfterCommit: boolean;
+  mosquitto: MosquittoVariant[];
+  /** broker.maxPending of each instance (null: its default). */
+  maxPending: number | null;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function waitListening(port: number, proc: ChildProcess): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null) throw new Error(`mosquitto exited with code ${proc.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`mosquitto did not listen on port ${port}`);
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** One instance process; resolves with its HTTP URL once it has printed its endpoints. */
+async function startInstance(dir: string, brokerUrl: string, ids: string[], i: number, batchMs: number, opts: Options): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const configFile = join(dir, `instance-${i}.json`);
+  writeFileSync(configFile, JSON.stringify(opts.maxPending === null ? {} : { broker: { maxPending: opts.maxPending } }));
+  const args = [
+    '--import', 'tsx', 'server/main.ts',
+    '--config', configFile,
+    '--data-dir', join(dir, `instance-${i}`),
+    '--http-port', String(port),
+    '--broker', brokerUrl,
+    '--broker-client-id', `bench-${ids[i]}`,
+    '--instance-id', ids[i],
+    '--cluster-instances', ids.join(','),
+    '--batch-interval', String(batchMs),
+    `--broker-ack-after-commit=${opts.ackAfterCommit}`,
+  ];
+  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const until = Date.now() + 30_000;
+  while (!out.includes('thermostream: data')) {
+    if (proc.exitCode !== null || Date.now() > until) throw new Error(`instance ${ids[i]} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+/** GET → the instances' stats summed, in the shape the load generator polls (records, accepted, backlog…). */
+async function startAggregator(urls: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createHttpServer(async (_req, res) => {
+    try {
+      const all = await Promise.all(urls.map(async (u) => (await fetch(`${u}/api/v1/stats`)).json()));
+      const sum = (f: (s: any) => number) => all.reduce((n, s) => n + f(s), 0);
+      const byReason: Record<string, number> = {};
+      for (const s of all) for (const [k, v] of Object.entries(s.rejected.byReason as Record<string, number>)) byReason[k] = (byReason[k] ?? 0) + v;
+      res.end(
+        JSON.stringify({
+          records: sum((s) => s.records),
+          accepted: sum((s) => s.accepted),
+          backlog: sum((s) => s.backlog),
+          duplicates: sum((s) => s.duplicates),
+          late: sum((s) => s.late),
+          heldAcks: sum((s) => s.heldAcks),
+          rejected: { total: sum((s) => s.rejected.total), byReason },
+        }),
+      );
+    } catch (err) {
+      res.statusCode = 503;
+      res.end(String(err));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+interface Scenario {
+  instances: number;
+  qos: 0 | 1;
+  batchMs: number;
+  mosquitto: MosquittoVariant;
+}
+const keyOf = (s: Scenario): string => `${s.instances} instance(s), QoS ${s.qos}, batch ${s.batchMs} ms, Mosquitto ${s.mosquitto}`;
+
+async function runOnce(s: Scenario, round: number, opts: Options): Promise<RunResult> {
+  const bin = findMosquitto();
+  if (bin === null) throw new Error('mosquitto not found (apt-get install mosquitto, or set MOSQUITTO=/path/to/mosquitto)');
+  const dir = mkdtempSync(join(tmpdir(), 'thermostream-bench-instances-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', ...MOSQUITTO[s.mosquitto], ''].join('\n'));
+  const broker = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const instances: ChildProcess[] = [];
+  let aggregator: { url: string; close(): Promise<void> } | null = null;
+  try {
+    await waitListening(port, broker);
+    const ids = Array.from({ length: s.instances }, (_, i) => `bench-${i}`);
+    const started = await Promise.all(ids.map((_, i) => startInstance(dir, `mqtt://127.0.0.1:${port}`, ids, i, s.batchMs, opts)));
+    instances.push(...started.map((x) => x.proc));
+    aggregator = await startAggregator(started.map((x) => x.url));
+    return await measure(keyOf(s), round, opts, s.qos, { host: '127.0.0.1', mqttPort: port, statsUrl: aggregator.url }, 'bench-', {
+      pids: [broker.pid!, ...instances.map((p) => p.pid!)],
+      spec: { stallMs: 5_000, ...opts.spec },
+    });
+  } finally {
+    await aggregator?.close();
+    await Promise.all(instances.map(stop));
+    await stop(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const list = <T>(v: string, ok: (x: string) => boolean, what: string): string[] => {
+  const xs = v.split(',');
+  if (xs.length === 0 || !xs.every(ok)) throw new UsageError(`${what}: got ${JSON.stringify(v)}`);
+  return xs as T[] & string[];
+};
+
+export async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(
+      'npm run bench -- instances [options]\n\n  --instances LIST    instance processes per run (default 1,2)\n  --qos LIST          0,1 (default 1)\n' +
+        '  --batch-ms LIST     batch intervals (default 1000)\n  --ack-after-commit true|false  hold PUBACKs until the commit (default false)\n' +
+        `  --mosquitto LIST    default,tuned,unlimited (default tuned)\n  --max-pending N     broker.maxPending of each instance (default: the config's)\n  --rate N            paced load: N readings/s in total (default: as fast as acknowledged)\n${COMMON_HELP}`,
+    );
+    return 0;
+  }
+  const opts = parseFlags<Options>(args, { ...COMMON_DEFAULTS, instances: [1, 2], qos: [1], batchMs: [1000], ackAfterCommit: false, mosquitto: ['tuned'], maxPending: null }, {
+    ...(commonFlags as Record<string, (v: string, o: Options) => void>),
+    '--instances': (v, o) => (o.instances = list(v, (x) => /^[1-8]$/.test(x), '--instances must list 1…8').map(Number)),
+    '--qos': (v, o) => (o.qos = list(v, (x) => x === '0' || x === '1', '--qos must list 0 and/or 1').map(Number) as (0 | 1)[]),
+    '--batch-ms': (v, o) => (o.batchMs = list(v, (x) => /^\d+$/.test(x) && Number(x) >= 10, '--batch-ms must list intervals ≥ 10').map(Number)),
+    '--ack-after-commit': (v, o) => (o.ackAfterCommit = v === 'true'),
+    '--max-pending': (v, o) => (o.maxPending = Number(list(v, (x) => /^\d+$/.test(x) && Number(x) > 0, '--max-pending must be a positive integer')[0])),
+    '--rate': (v, o) => (o.spec = { ...o.spec, ratePerSec: Number(list(v, (x) => /^\d+$/.test(x) && Number(x) > 0, '--rate must be readings/s')[0]) }),
+    '--mosquitto': (v, o) => (o.mosquitto = list(v, (x) => x in MOSQUITTO, `--mosquitto must list ${Object.keys(MOSQUITTO).join(', ')}`) as MosquittoVariant[]),
+  });
+  const bin = findMosquitto();
+  if (bin === null) {
+    console.error('bench instances: mosquitto is not installed (Debian: apt-get install mosquitto), or set MOSQUITTO=/path/to/mosquitto');
+    return 2;
+  }
+  console.log(`instances: ${machine()}; ${spawnSync(bin, ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0]}`);
+  console.log(
+    `instances: ${fmtInt(opts.count)} readings per run over ${opts.connections} connections (QoS 1 window ${opts.window}), ${opts.runs} interleaved rounds; ` +
+      `${opts.spec?.ratePerSec ? `paced at ${fmtInt(opts.spec.ratePerSec)}/s; ` : ''}ack after commit ${opts.ackAfterCommit ? 'on' : 'off'}${opts.maxPending === null ? '' : `, broker.maxPending ${opts.maxPending}`}; SQLite per instance`,
+  );
+  const scenarios: Scenario[] = [];
+  for (const mosquitto of opts.mosquitto) for (const qos of opts.qos) for (const batchMs of opts.batchMs) for (const instances of opts.instances) scenarios.push({ instances, qos, batchMs, mosquitto });
+  const runs = new Map<string, RunResult[]>();
+  for (let round = 1; round <= opts.runs; round++) {
+    for (const s of scenarios) {
+      const r = await runOnce(s, round, opts);
+      (runs.get(keyOf(s)) ?? runs.set(keyOf(s), []).get(keyOf(s))!).push(r);
+      const f = r.final;
+      console.log(
+        `  ${keyOf(s)} #${round}: ${fmtInt(r.e2eRate)}/s end to end; acked ${fmtInt(r.load.acked)}, processed ${fmtInt(f?.records ?? 0)}, lost ${fmtInt(lostOf(r))}; ` +
+          `CPU ${fmtPct(r.serverCpu)} (broker + instances), RSS ${fmtMB(r.peakRss)} (${r.load.outcome})${r.problems.length ? ` — ${r.problems.join('; ')}` : ''}`,
+      );
+    }
+  }
+  const rows = scenarios.map((s) => {
+    const rs = runs.get(keyOf(s))!;
+    const processed = rs.map((r) => r.final?.records ?? 0);
+    const rate = rs.map((r) => (r.problems.length === 0 ? r.e2eRate : (r.final?.records ?? 0) / Math.max(1, r.load.wallMs / 1000)));
+    return [keyOf(s), fmtInt(median(rate)), rs.map((r, i) => fmtInt(rate[i]) + (r.problems.length ? '*' : '')).join(' / '), fmtInt(median(processed)), fmtInt(median(rs.map(lostOf))), fmtPct(median(rs.map((r) => r.serverCpu))), fmtMB(Math.max(...rs.map((r) => r.peakRss)))];
+  });
+  console.log();
+  console.log(table(['scenario', 'readings/s (median)', 'runs', 'processed (median)', 'lost after broker ack', 'CPU (broker + instances)', 'peak RSS'], rows));
+  console.log('(* a run that did not complete: its rate is what was processed over the run\'s wall time.)');
+  const ratios: string[][] = [];
+  for (const mosquitto of opts.mosquitto) for (const qos of opts.qos) for (const batchMs of opts.batchMs) {
+    const one = runs.get(keyOf({ instances: 1, qos, batchMs, mosquitto }));
+    for (const n of opts.instances.filter((k) => k > 1)) {
+      const many = runs.get(keyOf({ instances: n, qos, batchMs, mosquitto }));
+      if (one && many) ratios.push([`${n} / 1 instances, QoS ${qos}, batch ${batchMs} ms, Mosquitto ${mosquitto}`, fmtRatio(median(many.map((r) => r.e2eRate)) / median(one.map((r) => r.e2eRate)))]);
+    }
+  }
+  if (ratios.length > 0) console.log(`\n${table(['ratio of medians, same script', 'readings/s'], ratios)}`);
+  console.log(`\nreproduce: npm run bench -- instances ${args.join(' ')}`.trimEnd());
+  return 0;
+}

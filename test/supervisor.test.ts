@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import mqtt from 'mqtt';
+import { externalBrokerName, startExternalBroker } from './external-broker.ts';
+import { getJson, tempDir, waitFor } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+
+test('--instances refuses to run without an external broker or without a shared store, naming what is missing', () => {
+  const noBroker = cli(['--instances', '2']);
+  assert.equal(noBroker.status, 2);
+  assert.match(noBroker.stderr, /thermostream: --instances: needs --broker mqtt:\/\/host:port: the instances subscribe to one broker \(an embedded broker cannot be shared between processes\) \[TS_ERR_SUPERVISOR\]/);
+  const noStore = cli(['--instances', '2', '--broker', 'mqtt://127.0.0.1:1']);
+  assert.equal(noStore.status, 2);
+  assert.match(noStore.stderr, /thermostream: --instances: needs --store postgres:\/\/…: a shared store/);
+  const bad = cli(['--instances', 'two']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /option --instances needs a number of instances from 1 to 64, got "two" \[TS_ERR_CLI_ARG\]/);
+});
+
+test(`--instances 2 behind ${externalBrokerName()}: two children with their own ids, data dirs and ports share the devices; a killed child is restarted; SIGTERM stops them all`, { timeout: 90_000 }, async (t) => {
+  const broker = await startExternalBroker(t);
+  const dataDir = tempDir(t);
+  const args = ['--import', 'tsx', 'server/main.ts', '--instances', '2', '--broker', broker.url, '--data-dir', dataDir, '--http-port', '0', '--batch-interval', '100'];
+  const sup = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, THERMOSTREAM_SUPERVISOR_LOCAL_STORE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  sup.stdout!.on('data', (d) => (out += d));
+  sup.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => sup.once('exit', (code) => resolve(code)));
+  t.after(() => sup.kill('SIGKILL'));
+  const urls = await waitFor('both instances to start', () => {
+    const found = [0, 1].map((i) => new RegExp(`\\[main-${i}\\] thermostream: HTTP API +(http://127\\.0\\.0\\.1:\\d+)/api/v1/`).exec(out)?.[1]);
+    return found.every(Boolean) ? (found as string[]) : null;
+  }, 30_000);
+  assert.match(out, /\[main-0\] thermostream: instance   main-0 of main-0, main-1 \(keeps the devices rendezvous hashing assigns it\)/);
+  for (const i of [0, 1]) {
+    assert.deepEqual(JSON.parse(readFileSync(join(dataDir, `instance-${i}`, 'cluster.json'), 'utf8')), { instanceId: `main-${i}`, instances: ['main-0', 'main-1'] });
+  }
+
+  const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  const devices = Array.from({ length: 20 }, (_, i) => `sup-${i}`);
+  for (const d of devices) await pub.publishAsync(`devices/${d}/telemetry`, JSON.stringify({ temperature: 20, seq: 1 }), { qos: 1 });
+  const lists = await waitFor('every device listed by one instance', async () => {
+    const l = await Promise.all(urls.map(async (u) => ((await getJson(`${u}/api/v1/devices`)).body.items as { deviceId: string }[]).map((x) => x.deviceId)));
+    return l[0].length + l[1].length === devices.length ? l : null;
+  });
+  assert.deepEqual([...lists[0], ...lists[1]].sort(), [...devices].sort());
+
+  // A child that dies is started again (same id, data dir and port).
+  const children = readFileSync(`/proc/${sup.pid}/task/${sup.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  assert.equal(children.length, 2);
+  const before = out.length;
+  process.kill(children[1], 'SIGKILL');
+  await waitFor('the killed child restarted', () => /thermostream supervisor: main-\d exited \(SIGKILL\); restarting in 500 ms/.test(out.slice(before)) && /\[main-\d\] thermostream: data/.test(out.slice(before)), 30_000);
+
+  sup.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.match(out, /thermostream supervisor: SIGTERM, stopping 2 instance\(s\)/);
+  assert.match(out, /\[main-0\] thermostream: SIGTERM, shutting down/);
+  assert.match(out, /\[main-1\] thermostream: SIGTERM, shutting down/);
+});
