@@ -8,7 +8,7 @@ import { tempDir } from './helpers.ts';
 
 test('store.url and cluster.instanceId default to SQLite and "main"; --store/--instance-id and their env vars set them', () => {
   const d = resolveConfig({});
-  assert.deepEqual([d.store, d.cluster], [{ url: '' }, { instanceId: 'main' }]);
+  assert.deepEqual([d.store, d.cluster], [{ url: '' }, { instanceId: 'main', instances: [] }]);
   const url = 'postgres://ts:pw@db.example:5432/thermostream';
   const fromFlags = parseCli(['--store', url, '--instance-id', 'node-2'], {}).config;
   assert.deepEqual([fromFlags.store.url, fromFlags.cluster.instanceId], [url, 'node-2']);
