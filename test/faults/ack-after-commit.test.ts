@@ -5,19 +5,13 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { externalBrokerName, startExternalBroker } from '../external-broker.ts';
 import { tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, ServerProcess, storedWindows } from './server-process.ts';
+import { assertExactlyOnce, counted, ServerProcess } from './server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;
 const SLIDE = 2_000;
 const DEVICES = 20;
 const PER_DEVICE = 300;
-
-async function counted(server: ServerProcess): Promise<number> {
-  const res = await fetch(`${server.httpUrl}/api/v1/devices`);
-  const { items } = (await res.json()) as { items: { readings: number }[] };
-  return items.reduce((n, d) => n + d.readings, 0);
-}
 
 function config(brokerUrl: string, ackAfterCommit: boolean) {
   return {
@@ -67,13 +61,7 @@ test(
     assert.equal(stats.rejected.total, 0);
     assert.equal(await server.kill('SIGTERM'), 0);
 
-    const db = server.db();
-    t.after(() => db.close());
-    const problems = diffWindows(storedWindows(db, LENGTH, SLIDE), oracleWindows(sent, LENGTH, SLIDE));
-    assert.deepEqual(problems.slice(0, 10), [], `${problems.length} windows differ`);
-    const perDevice = db.prepare('SELECT device_id AS d, readings AS n FROM devices ORDER BY device_id').all() as { d: string; n: number }[];
-    assert.deepEqual(perDevice.filter((r) => r.n !== PER_DEVICE), [], 'every device counted each of its readings exactly once');
-    assert.equal(perDevice.length, DEVICES);
+    assertExactlyOnce(t, server, sent, { lengthMs: LENGTH, slideMs: SLIDE }, DEVICES, PER_DEVICE);
   },
 );
 

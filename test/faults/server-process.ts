@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { waitFor } from '../helpers.ts';
@@ -157,4 +158,32 @@ export async function publishUntilAcked(client: MqttClient, topic: string, paylo
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Readings counted so far (the devices table counts each accepted reading once), over HTTP. */
+export async function counted(server: ServerProcess): Promise<number> {
+  const res = await fetch(`${server.httpUrl}/api/v1/devices`);
+  const { items } = (await res.json()) as { items: { readings: number }[] };
+  return items.reduce((n, d) => n + d.readings, 0);
+}
+
+/**
+ * The stopped server's SQLite file holds exactly the oracle's windows of `sent` (10 s / 2 s style, given), and every
+ * one of `devices` devices counted each of its `perDevice` readings exactly once.
+ */
+export function assertExactlyOnce(
+  t: { after(fn: () => unknown): void },
+  server: ServerProcess,
+  sent: readonly { deviceId: string; ts: number; temperature: number }[],
+  window: { lengthMs: number; slideMs: number },
+  devices: number,
+  perDevice: number,
+): void {
+  const db = server.db();
+  t.after(() => db.close());
+  const problems = diffWindows(storedWindows(db, window.lengthMs, window.slideMs), oracleWindows(sent, window.lengthMs, window.slideMs));
+  assert.deepEqual(problems.slice(0, 10), [], `${problems.length} windows differ`);
+  const rows = db.prepare('SELECT device_id AS d, readings AS n FROM devices ORDER BY device_id').all() as { d: string; n: number }[];
+  assert.deepEqual(rows.filter((r) => r.n !== perDevice), [], 'every device counted each of its readings exactly once');
+  assert.equal(rows.length, devices);
 }
