@@ -16,7 +16,7 @@
  *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
  *   external     external broker mode draining its session, against MQTT.js
  *   store        the batch commit alone, SQLite against PostgreSQL, at 1,000 and 10,000 devices (starts PostgreSQL)
- *   instances    1 vs 2 instance processes behind Mosquitto (scale-out); ack after commit per subscription
+ *   instances    1 vs 2 instance processes behind Mosquitto, SQLite or one shared PostgreSQL (scale-out); ack after commit per subscription
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
