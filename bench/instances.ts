@@ -20,7 +20,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -28,7 +28,7 @@ import { createPartition } from '../server/cluster/partition.ts';
 import { startPostgres, type RunningPostgres } from '../test/postgres.ts';
 import { COMMON_DEFAULTS, COMMON_HELP, commonFlags, fmtInt, fmtMB, fmtPct, fmtRatio, machine, median, parseFlags, REPO, table, UsageError, type CommonOptions } from './harness.ts';
 import { measure, type RunResult } from './ingest.ts';
-import { findMosquitto, lostOf } from './mosquitto.ts';
+import { findMosquitto, freePort, lostOf, stop, waitListening } from './mosquitto.ts';
 
 const MOSQUITTO = {
   default: [] as string[],
@@ -52,38 +52,6 @@ interface Options extends CommonOptions {
   mosquitto: MosquittoVariant[];
   /** broker.maxPending of each instance (null: its default). */
   maxPending: number | null;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-async function waitListening(port: number, proc: ChildProcess): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    if (proc.exitCode !== null) throw new Error(`mosquitto exited with code ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`mosquitto did not listen on port ${port}`);
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
 }
 
 /** One instance process; resolves with its HTTP URL once it has printed its endpoints. */
@@ -212,7 +180,7 @@ async function runOnce(s: Scenario, round: number, opts: Options, pgs: Pg | null
       if (pgs === null) throw new Error('PostgreSQL was not started');
       storeUrl = await pgs.server.createDatabase(database);
     }
-    await waitListening(port, broker);
+    await waitListening(port, 10_000, broker);
     const ids = Array.from({ length: s.instances }, (_, i) => `bench-${i}`);
     const started = await Promise.all(ids.map((_, i) => startInstance(dir, `mqtt://127.0.0.1:${port}`, ids, i, s, storeUrl, opts)));
     instances.push(...started.map((x) => x.proc));
@@ -225,7 +193,7 @@ async function runOnce(s: Scenario, round: number, opts: Options, pgs: Pg | null
     return { ...r, pgCpuMs: s.store === 'postgres' ? pgCpuMs(pgs!.postmaster) - pgCpu0 : null };
   } finally {
     await aggregator?.close();
-    await Promise.all(instances.map(stop));
+    await Promise.all(instances.map((p) => stop(p, 15_000))); // an instance commits its last batch first
     await stop(broker);
     rmSync(dir, { recursive: true, force: true });
     if (storeUrl !== '') {

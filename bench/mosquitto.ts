@@ -57,7 +57,7 @@ export function findMosquitto(): string | null {
   return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   const port = (s.address() as AddressInfo).port;
@@ -66,7 +66,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts TCP connections on the port; bounded to `ms`. */
-async function waitListening(port: number, ms: number, proc: ChildProcess): Promise<void> {
+export async function waitListening(port: number, ms: number, proc: ChildProcess): Promise<void> {
   const until = Date.now() + ms;
   for (let i = 0; Date.now() < until; i++) {
     if (proc.exitCode !== null) throw new Error(`mosquitto exited with code ${proc.exitCode}`);
@@ -81,11 +81,12 @@ async function waitListening(port: number, ms: number, proc: ChildProcess): Prom
   throw new Error(`mosquitto did not listen on port ${port} within ${ms} ms`);
 }
 
-async function stop(p: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+export async function stop(p: ChildProcess, graceMs = 5_000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 5_000);
+  const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(t);
 }
