@@ -15,6 +15,7 @@
  *   memory       10,000 device connections, idle then 1 reading/s each: RSS, bytes per device, heap, allocations
  *   profile      one QoS 1 ingest run under node --cpu-prof, summarised
  *   external     external broker mode draining its session, against MQTT.js
+ *   engine-fleet the engine alone at fleet scale (10,000 devices × 1 reading/s): ms, windows, heap per device per batch
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, string> = {
 };
 const TOOLS: Record<string, string> = {
   memory: './memory.ts',
+  'engine-fleet': './engine-fleet.ts',
   profile: './profile.ts',
   external: './external.ts',
 };

@@ -27,8 +27,11 @@ export class Aggregate {
   humidityLast = NaN;
   humidityLastTs = -Infinity;
   anomalies = 0;
-  /** Anomalies by type, indexed as ANOMALY_TYPES. */
-  readonly byType = new Float64Array(TYPES);
+  /**
+   * Anomalies by type, indexed as ANOMALY_TYPES; null until the first anomaly (most panes never hold one, and a
+   * typed array costs ≈ 200 bytes of heap and off-heap bookkeeping per pane).
+   */
+  byType: Float64Array | null = null;
 
   add(r: Reading): void {
     const t = r.temperature;
@@ -79,12 +82,12 @@ export class Aggregate {
     this.humidityFirstTs = Infinity;
     this.humidityLastTs = -Infinity;
     this.anomalies = 0;
-    this.byType.fill(0);
+    this.byType?.fill(0);
   }
 
   addAnomaly(typeIndex: number): void {
     this.anomalies++;
-    this.byType[typeIndex]++;
+    (this.byType ??= new Float64Array(TYPES))[typeIndex]++;
   }
 
   /** The exact state as doubles (Infinity and NaN included), for checkpoints. */
@@ -109,7 +112,7 @@ export class Aggregate {
     a[16] = this.humidityLast;
     a[17] = this.humidityLastTs;
     a[18] = this.anomalies;
-    a.set(this.byType, 19);
+    if (this.byType !== null) a.set(this.byType, 19);
     return Buffer.from(a.buffer);
   }
 
@@ -119,7 +122,8 @@ export class Aggregate {
     [g.count, g.sum, g.sumSq, g.min, g.max, g.first, g.firstTs, g.last, g.lastTs] = a;
     [g.humidityCount, g.humiditySum, g.humiditySumSq, g.humidityMin, g.humidityMax] = a.subarray(9);
     [g.humidityFirst, g.humidityFirstTs, g.humidityLast, g.humidityLastTs, g.anomalies] = a.subarray(14);
-    g.byType.set(a.subarray(19, 19 + TYPES));
+    const byType = a.subarray(19, 19 + TYPES);
+    if (byType.some((n) => n !== 0)) g.byType = new Float64Array(byType);
     return g;
   }
 
@@ -151,7 +155,11 @@ export class Aggregate {
       this.humidityLast = o.humidityLast;
     }
     this.anomalies += o.anomalies;
-    for (let i = 0; i < TYPES; i++) this.byType[i] += o.byType[i];
+    const ob = o.byType;
+    if (ob !== null) {
+      const b = (this.byType ??= new Float64Array(TYPES));
+      for (let i = 0; i < TYPES; i++) b[i] += ob[i];
+    }
   }
 }
 
@@ -176,17 +184,27 @@ export interface Summary {
   anomaliesByType: Record<AnomalyType, number>;
 }
 
-/** Population standard deviation; clamps the tiny negatives that floating-point cancellation can produce. */
-function stddev(n: number, sum: number, sumSq: number): number {
+/** Population standard deviation (exported for the window results built in place); clamps the tiny negatives that floating-point cancellation can produce. */
+export function stddev(n: number, sum: number, sumSq: number): number {
   const mean = sum / n;
   return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+}
+
+/** Shared by every summary without anomalies (read-only: nothing writes into a result's counts). */
+const NO_ANOMALIES: Readonly<Record<AnomalyType, number>> = Object.freeze(
+  Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>,
+);
+
+export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, number> {
+  if (byType === null || !byType.some((n) => n !== 0)) return NO_ANOMALIES as Record<AnomalyType, number>;
+  const out = {} as Record<AnomalyType, number>;
+  for (let i = 0; i < TYPES; i++) out[ANOMALY_TYPES[i]] = byType[i];
+  return out;
 }
 
 export function summarize(a: Aggregate): Summary {
   const t = a.count > 0;
   const h = a.humidityCount > 0;
-  const byType = {} as Record<AnomalyType, number>;
-  ANOMALY_TYPES.forEach((type, i) => (byType[type] = a.byType[i]));
   return {
     count: a.count,
     avg: t ? a.sum / a.count : null,
@@ -203,6 +221,7 @@ export function summarize(a: Aggregate): Summary {
     humidityFirst: h ? a.humidityFirst : null,
     humidityLast: h ? a.humidityLast : null,
     anomalies: a.anomalies,
-    anomaliesByType: byType,
+    anomaliesByType: byTypeRecord(a.byType),
   };
 }
+

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, summarize, type Summary } from './aggregate.ts';
+import { Aggregate, byTypeRecord, stddev, type Summary } from './aggregate.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
@@ -51,10 +51,14 @@ export interface EventTimeOptions {
 /** Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. */
 class KeyPanes {
   readonly panes = new Map<number, Aggregate>();
-  /** Starts of panes updated since the last emit. */
+  /** Starts of panes updated since the last emit (their state goes to the checkpoint). */
   readonly dirty = new Set<number>();
-  /** Starts of windows emitted as not final yet: they must be emitted again once final. */
+  /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
   readonly open = new Set<number>();
+  /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
+  pendingFrom = Infinity;
+  /** Batch time from which the open windows may be refreshed again (once per slide). */
+  refreshAt = -Infinity;
   // Readings mostly arrive in order: remember the last pane to skip the map lookup.
   lastStart = NaN;
   lastPane: Aggregate | undefined;
@@ -102,7 +106,14 @@ class ShapeState {
  *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final.
  * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
  *   window never changes. Any other reading falls only in windows that are not final.
- * - advance(now), once per batch, moves the watermark and returns every window that changed or became final.
+ * - advance(now), once per batch, moves the watermark and returns the window results of the batch:
+ *   - per key and shape, the newest window holding each pane the batch changed (so every reading is in a result
+ *     of the batch that processed it);
+ *   - the other windows the batch changed, at most once per slide of their shape (refreshAt): with a slide longer
+ *     than the batch interval, an open window's partial result is refreshed every slide rather than every batch
+ *     (a reading falls in length / slide windows of each shape: re-emitting all of them every batch made the
+ *     per-batch work ∝ active devices × windows);
+ *   - every window that becomes final, exactly once, with all its readings.
  */
 export class EventTimeWindows {
   private readonly shapes: ShapeState[];
@@ -118,6 +129,8 @@ export class EventTimeWindows {
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
   private readonly starts = new Set<number>();
+  /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
+  private now = -Infinity;
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -143,7 +156,7 @@ export class EventTimeWindows {
 
   /**
    * Restores a checkpoint: the watermark, and the panes. Every window that holds a restored pane and is not final
-   * was emitted as open before the crash, so it is open again (it will be emitted once more when final).
+   * is open again: its partial result is refreshed at the first batch, and it is emitted once more when final.
    */
   restore(clock: ClockState, panes: readonly PaneRow[]): void {
     this.wm = clock.watermark;
@@ -156,6 +169,8 @@ export class EventTimeWindows {
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
+      // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
+      if (row.start < k.pendingFrom) k.pendingFrom = row.start;
     }
   }
 
@@ -216,6 +231,7 @@ export class EventTimeWindows {
     const next = Math.max(this.wm, byEvents, idle ? now - this.latenessMs : -Infinity);
     this.moved = this.moved || next > this.wm;
     this.wm = next;
+    this.now = now;
     return next;
   }
 
@@ -227,7 +243,7 @@ export class EventTimeWindows {
     for (const s of this.shapes) {
       this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
-        if (k.dirty.size === 0 && !moved) continue;
+        if (k.dirty.size === 0 && !moved && k.pendingFrom === Infinity) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
         if (moved) this.evict(s, id, k);
       }
@@ -262,20 +278,29 @@ export class EventTimeWindows {
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
     const starts = this.starts;
     starts.clear();
+    const { lengthMs, slideMs } = shape;
     for (const p of k.dirty) {
-      for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
-      const { lengthMs, slideMs } = shape;
+      const containing = windowStartsContaining(shape, p, shape.paneMs);
+      for (const w of containing) if (w + lengthMs > this.wm) k.open.add(w);
+      if (containing.length > 0) starts.add(containing[containing.length - 1]); // the newest: shown at once
+      if (p < k.pendingFrom) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.panes.get(p)!.toBytes() });
     }
     k.dirty.clear();
     k.lastStart = NaN; // the next reading marks its pane dirty again
     k.lastPane = undefined;
-    if (moved) for (const w of k.open) if (w + shape.lengthMs <= this.wm) starts.add(w);
+    if (k.pendingFrom !== Infinity && this.now >= k.refreshAt) {
+      // Refresh every open window holding a pane changed since the last refresh.
+      for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
+      k.pendingFrom = Infinity;
+      k.refreshAt = this.now + slideMs;
+    }
+    if (moved) for (const w of k.open) if (w + lengthMs <= this.wm) starts.add(w);
     return starts;
   }
 
   private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): WindowResult {
-    const agg = this.scratch; // summarize() copies its figures out
+    const agg = this.scratch; // its figures are copied out below
     agg.reset();
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
@@ -285,7 +310,33 @@ export class EventTimeWindows {
     const final = end <= this.wm;
     if (final) k.open.delete(start);
     else k.open.add(start);
-    return { deviceId, lengthMs: shape.lengthMs, slideMs: shape.slideMs, start, end, final, ...summarize(agg) };
+    // summarize(agg), written out: one object per result, no intermediate summary spread into it.
+    const t = agg.count > 0;
+    const h = agg.humidityCount > 0;
+    return {
+      deviceId,
+      lengthMs: shape.lengthMs,
+      slideMs: shape.slideMs,
+      start,
+      end,
+      final,
+      count: agg.count,
+      avg: t ? agg.sum / agg.count : null,
+      min: t ? agg.min : null,
+      max: t ? agg.max : null,
+      stddev: t ? stddev(agg.count, agg.sum, agg.sumSq) : null,
+      first: t ? agg.first : null,
+      last: t ? agg.last : null,
+      humidityCount: agg.humidityCount,
+      humidityAvg: h ? agg.humiditySum / agg.humidityCount : null,
+      humidityMin: h ? agg.humidityMin : null,
+      humidityMax: h ? agg.humidityMax : null,
+      humidityStddev: h ? stddev(agg.humidityCount, agg.humiditySum, agg.humiditySumSq) : null,
+      humidityFirst: h ? agg.humidityFirst : null,
+      humidityLast: h ? agg.humidityLast : null,
+      anomalies: agg.anomalies,
+      anomaliesByType: byTypeRecord(agg.byType),
+    };
   }
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
