@@ -46,6 +46,8 @@ export interface EventTimeOptions {
   timeMode: 'event' | 'processing';
   /** Wall-clock time the stream (re)started: idleness is counted from here, so a restart is not idle time. */
   startedAt: number;
+  /** How often an open window's partial result is emitted again (default 'slide': at most once per slide). */
+  openWindowRefresh?: 'slide' | 'batch';
 }
 
 /** Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. */
@@ -109,16 +111,19 @@ class ShapeState {
  * - advance(now), once per batch, moves the watermark and returns the window results of the batch:
  *   - per key and shape, the newest window holding each pane the batch changed (so every reading is in a result
  *     of the batch that processed it);
+ *   - windows that get their first reading or anomaly (so no window with data is missing from the results);
  *   - the other windows the batch changed, at most once per slide of their shape (refreshAt): with a slide longer
  *     than the batch interval, an open window's partial result is refreshed every slide rather than every batch
  *     (a reading falls in length / slide windows of each shape: re-emitting all of them every batch made the
  *     per-batch work ∝ active devices × windows);
  *   - every window that becomes final, exactly once, with all its readings.
+ *   With openWindowRefresh 'batch', every window the batch changed is emitted (the refresh is always due).
  */
 export class EventTimeWindows {
   private readonly shapes: ShapeState[];
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
+  private readonly everyBatch: boolean;
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
@@ -136,6 +141,7 @@ export class EventTimeWindows {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
+    this.everyBatch = options.openWindowRefresh === 'batch';
     this.lastInputAt = options.startedAt;
   }
 
@@ -156,7 +162,8 @@ export class EventTimeWindows {
 
   /**
    * Restores a checkpoint: the watermark, and the panes. Every window that holds a restored pane and is not final
-   * is open again: its partial result is refreshed at the first batch, and it is emitted once more when final.
+   * is open again: it is emitted once more when final, and (openWindowRefresh 'slide', where its last partial result
+   * may be up to a slide old) refreshed at the first batch.
    */
   restore(clock: ClockState, panes: readonly PaneRow[]): void {
     this.wm = clock.watermark;
@@ -170,7 +177,7 @@ export class EventTimeWindows {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
-      if (row.start < k.pendingFrom) k.pendingFrom = row.start;
+      if (row.start < k.pendingFrom && !this.everyBatch) k.pendingFrom = row.start;
     }
   }
 
@@ -281,9 +288,17 @@ export class EventTimeWindows {
     const { lengthMs, slideMs } = shape;
     for (const p of k.dirty) {
       const containing = windowStartsContaining(shape, p, shape.paneMs);
-      for (const w of containing) if (w + lengthMs > this.wm) k.open.add(w);
+      for (const w of containing) {
+        if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
+        // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
+        if (w + lengthMs <= this.wm) starts.add(w);
+        else if (!k.open.has(w)) {
+          k.open.add(w);
+          starts.add(w); // its first data: shown at once
+        }
+      }
       if (containing.length > 0) starts.add(containing[containing.length - 1]); // the newest: shown at once
-      if (p < k.pendingFrom) k.pendingFrom = p;
+      if (p < k.pendingFrom && !this.everyBatch) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.panes.get(p)!.toBytes() });
     }
     k.dirty.clear();

@@ -48,6 +48,7 @@ export class TelemetryJob {
       allowedLatenessMs: config.allowedLatenessMs,
       timeMode: config.timeMode,
       startedAt, // a restart is not idle time
+      openWindowRefresh: config.openWindowRefresh,
     });
     this.detectors = new Detectors(config.detectors);
     this.byArrival = config.timeMode === 'processing';
