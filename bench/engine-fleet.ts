@@ -8,10 +8,11 @@
  *   - bytes per device: heap used after a full GC with the job alive, minus before it was created, / devices.
  *
  *   npm run bench -- engine-fleet [--devices N] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
- *                                 [--compare DIR]
+ *                                 [--compare DIR] [--snapshot DIR]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
  * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
+ * --snapshot DIR: a heap snapshot of each run's job at its end, summarised by constructor per device.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,9 +29,11 @@ interface Options {
   runs: number;
   store: 'yes' | 'no';
   compare: string;
+  /** Write a heap snapshot of the job at the end of each run into this directory, and summarise it. */
+  snapshot: string;
 }
 
-const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '' };
+const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '' };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -106,6 +109,13 @@ async function child(root: string, o: Options): Promise<RunResult> {
   gc();
   gc();
   const heapAfter = process.memoryUsage().heapUsed;
+  if (o.snapshot) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    const { summariseHeapSnapshot, printHeapSummary } = await import('./heap-summary.ts');
+    const file = writeHeapSnapshot(join(o.snapshot, `engine-fleet-${process.pid}.heapsnapshot`));
+    console.log(`heap snapshot (${root}): ${file}`);
+    printHeapSummary(summariseHeapSnapshot(file), o.devices, 25);
+  }
   if (job.watermark < 0) throw new Error('unreachable'); // keep the job alive until after the measurement
   if (store !== null) await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -141,6 +151,7 @@ export async function main(args: string[]): Promise<number> {
       x.store = v;
     },
     '--compare': (v, x) => (x.compare = resolve(v)),
+    '--snapshot': (v, x) => (x.snapshot = resolve(v)),
   });
   if (o.warmup >= o.seconds) throw new UsageError(`--warmup (${o.warmup}) must be below --seconds (${o.seconds})`);
   console.log(machine());

@@ -192,10 +192,12 @@ test('open windows: the newest and new ones every batch, the others refreshed on
   assert.deepEqual(brief(slide.advance(2)), [[0, 10, 2, 15, false]]);
   const all = [[-8, 2, 2, 15, false], [-6, 4, 2, 15, false], [-4, 6, 2, 15, false], [-2, 8, 2, 15, false], [0, 10, 2, 15, false]];
   assert.deepEqual(brief(batch.advance(2)), all);
-  // Batch at 3, no input: "slide" refreshes the windows the reading at 2 changed; "batch" has nothing to say.
+  // Batch at 3, no input for the device: "slide" refreshes the windows the reading at 2 changed (a quiet key shows
+  // what waits at once); "batch" has nothing to say.
   assert.deepEqual(brief(slide.advance(3)), all);
   assert.deepEqual(brief(batch.advance(3)), []);
-  // A reading in the next pane opens [2, 12), new: emitted at once with the newest, which it is.
+  // A reading in the next pane opens [2, 12), new: emitted at once with the newest, which it is; the four older
+  // windows it also changed wait for the next refresh (due at 3 + slide = 5).
   both((w) => w.add(reading('d', 2, 30)));
   assert.deepEqual(brief(slide.advance(4)), [[2, 12, 1, 30, false]]);
   // Idle long enough: the watermark follows the clock and every window becomes final, emitted once with all its

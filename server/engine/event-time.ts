@@ -112,7 +112,9 @@ class ShapeState {
  *   - per key and shape, the newest window holding each pane the batch changed (so every reading is in a result
  *     of the batch that processed it);
  *   - windows that get their first reading or anomaly (so no window with data is missing from the results);
- *   - the other windows the batch changed, at most once per slide of their shape (refreshAt): with a slide longer
+ *   - the other windows the batch changed, at most once per slide of their shape (refreshAt), and at once in the
+ *     first batch that brings the key nothing (so a device that stops, or a pause in the input, leaves no stale
+ *     partial result behind) or after flushOpenWindows(): with a slide longer
  *     than the batch interval, an open window's partial result is refreshed every slide rather than every batch
  *     (a reading falls in length / slide windows of each shape: re-emitting all of them every batch made the
  *     per-batch work ∝ active devices × windows);
@@ -136,6 +138,8 @@ export class EventTimeWindows {
   private readonly starts = new Set<number>();
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
   private now = -Infinity;
+  /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
+  private flushing = false;
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
@@ -206,6 +210,14 @@ export class EventTimeWindows {
       k.pane(paneStart(s.shape, t)).add(r);
     }
     return true;
+  }
+
+  /**
+   * From now on every emit refreshes all open windows with changes not shown yet (a graceful stop: the last batch
+   * leaves no partial result older than its panes).
+   */
+  flushOpenWindows(): void {
+    this.flushing = true;
   }
 
   /** The time a reading is placed at: its ts, or its arrival in processing-time mode. */
@@ -286,6 +298,7 @@ export class EventTimeWindows {
     const starts = this.starts;
     starts.clear();
     const { lengthMs, slideMs } = shape;
+    const quiet = k.dirty.size === 0; // the key got nothing this batch: what waits for a refresh is shown now
     for (const p of k.dirty) {
       const containing = windowStartsContaining(shape, p, shape.paneMs);
       for (const w of containing) {
@@ -304,7 +317,7 @@ export class EventTimeWindows {
     k.dirty.clear();
     k.lastStart = NaN; // the next reading marks its pane dirty again
     k.lastPane = undefined;
-    if (k.pendingFrom !== Infinity && this.now >= k.refreshAt) {
+    if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.
       for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
       k.pendingFrom = Infinity;

@@ -62,6 +62,11 @@ export class TelemetryJob {
     }
   }
 
+  /** A graceful stop: the batches from now on show every open window's latest partial result. */
+  flushOpenWindows(): void {
+    this.windows.flushOpenWindows();
+  }
+
   get watermark(): number {
     return this.windows.watermark;
   }
