@@ -225,3 +225,117 @@ export function summarize(a: Aggregate): Summary {
   };
 }
 
+
+/**
+ * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes():
+ * no object and no boxed double per pane. A pane's state in a checkpoint is exactly its slice of the slab.
+ */
+export const PANE_WIDTH = 19 + TYPES;
+
+/** Writes the empty aggregate at offset `o`. */
+export function clearPane(a: Float64Array, o: number): void {
+  a.fill(0, o, o + PANE_WIDTH);
+  a[o + 3] = a[o + 6] = a[o + 12] = a[o + 15] = Infinity; // min, firstTs
+  a[o + 4] = a[o + 8] = a[o + 13] = a[o + 17] = -Infinity; // max, lastTs
+  a[o + 5] = a[o + 7] = a[o + 14] = a[o + 16] = NaN; // first, last
+}
+
+/** Aggregate.add() on the pane at offset `o`. */
+export function addToPane(a: Float64Array, o: number, r: Reading): void {
+  const t = r.temperature;
+  const ts = r.ts;
+  a[o]++;
+  a[o + 1] += t;
+  a[o + 2] += t * t;
+  if (t < a[o + 3]) a[o + 3] = t;
+  if (t > a[o + 4]) a[o + 4] = t;
+  if (ts < a[o + 6]) {
+    a[o + 6] = ts;
+    a[o + 5] = t;
+  }
+  if (ts >= a[o + 8]) {
+    a[o + 8] = ts;
+    a[o + 7] = t;
+  }
+  const h = r.humidity;
+  if (h !== undefined) {
+    a[o + 9]++;
+    a[o + 10] += h;
+    a[o + 11] += h * h;
+    if (h < a[o + 12]) a[o + 12] = h;
+    if (h > a[o + 13]) a[o + 13] = h;
+    if (ts < a[o + 15]) {
+      a[o + 15] = ts;
+      a[o + 14] = h;
+    }
+    if (ts >= a[o + 17]) {
+      a[o + 17] = ts;
+      a[o + 16] = h;
+    }
+  }
+}
+
+export function addAnomalyToPane(a: Float64Array, o: number, typeIndex: number): void {
+  a[o + 18]++;
+  a[o + 19 + typeIndex]++;
+}
+
+/** Aggregate.merge() of the pane at offset `o` into `g`. */
+export function mergePane(g: Aggregate, a: Float64Array, o: number): void {
+  g.count += a[o];
+  g.sum += a[o + 1];
+  g.sumSq += a[o + 2];
+  if (a[o + 3] < g.min) g.min = a[o + 3];
+  if (a[o + 4] > g.max) g.max = a[o + 4];
+  if (a[o + 6] < g.firstTs) {
+    g.firstTs = a[o + 6];
+    g.first = a[o + 5];
+  }
+  if (a[o + 8] >= g.lastTs) {
+    g.lastTs = a[o + 8];
+    g.last = a[o + 7];
+  }
+  g.humidityCount += a[o + 9];
+  g.humiditySum += a[o + 10];
+  g.humiditySumSq += a[o + 11];
+  if (a[o + 12] < g.humidityMin) g.humidityMin = a[o + 12];
+  if (a[o + 13] > g.humidityMax) g.humidityMax = a[o + 13];
+  if (a[o + 15] < g.humidityFirstTs) {
+    g.humidityFirstTs = a[o + 15];
+    g.humidityFirst = a[o + 14];
+  }
+  if (a[o + 17] >= g.humidityLastTs) {
+    g.humidityLastTs = a[o + 17];
+    g.humidityLast = a[o + 16];
+  }
+  const anomalies = a[o + 18];
+  if (anomalies !== 0) {
+    g.anomalies += anomalies;
+    const b = (g.byType ??= new Float64Array(TYPES));
+    for (let i = 0; i < TYPES; i++) b[i] += a[o + 19 + i];
+  }
+}
+
+/** Writes `g` as the pane at offset `o` (the layout of toBytes()). */
+export function writePane(g: Aggregate, a: Float64Array, o: number): void {
+  a[o] = g.count;
+  a[o + 1] = g.sum;
+  a[o + 2] = g.sumSq;
+  a[o + 3] = g.min;
+  a[o + 4] = g.max;
+  a[o + 5] = g.first;
+  a[o + 6] = g.firstTs;
+  a[o + 7] = g.last;
+  a[o + 8] = g.lastTs;
+  a[o + 9] = g.humidityCount;
+  a[o + 10] = g.humiditySum;
+  a[o + 11] = g.humiditySumSq;
+  a[o + 12] = g.humidityMin;
+  a[o + 13] = g.humidityMax;
+  a[o + 14] = g.humidityFirst;
+  a[o + 15] = g.humidityFirstTs;
+  a[o + 16] = g.humidityLast;
+  a[o + 17] = g.humidityLastTs;
+  a[o + 18] = g.anomalies;
+  for (let i = 0; i < TYPES; i++) a[o + 19 + i] = g.byType === null ? 0 : g.byType[i];
+}

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, byTypeRecord, stddev, type Summary } from './aggregate.ts';
+import { Aggregate, addAnomalyToPane, addToPane, byTypeRecord, clearPane, mergePane, PANE_WIDTH, stddev, writePane, type Summary } from './aggregate.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
@@ -50,9 +50,15 @@ export interface EventTimeOptions {
   openWindowRefresh?: 'slide' | 'batch';
 }
 
-/** Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. */
+/**
+ * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. The panes live in one
+ * Float64Array (PANE_WIDTH doubles per slot, aggregate.ts), with the start of each slot beside it (NaN: free): a
+ * key holds a handful of panes (length / pane width, plus the allowed lateness), so a scan finds one.
+ */
 class KeyPanes {
-  readonly panes = new Map<number, Aggregate>();
+  slab = new Float64Array(4 * PANE_WIDTH);
+  starts: number[] = [NaN, NaN, NaN, NaN];
+  size = 0;
   /** Starts of panes updated since the last emit (their state goes to the checkpoint). */
   readonly dirty = new Set<number>();
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
@@ -61,28 +67,58 @@ class KeyPanes {
   pendingFrom = Infinity;
   /** Batch time from which the open windows may be refreshed again (once per slide). */
   refreshAt = -Infinity;
-  // Readings mostly arrive in order: remember the last pane to skip the map lookup.
+  // Readings mostly arrive in order: remember the last pane to skip the search.
   lastStart = NaN;
-  lastPane: Aggregate | undefined;
+  lastOffset = -1;
 
-  pane(start: number): Aggregate {
-    if (start === this.lastStart) return this.lastPane!;
-    let p = this.panes.get(start);
-    if (p === undefined) {
-      p = new Aggregate();
-      this.panes.set(start, p);
-    }
+  /** Offset of the pane in the slab, or -1. */
+  find(start: number): number {
+    const starts = this.starts;
+    for (let i = 0; i < starts.length; i++) if (starts[i] === start) return i * PANE_WIDTH;
+    return -1;
+  }
+
+  /** Offset of the pane starting at `start`, created empty if missing; marks it dirty. */
+  pane(start: number): number {
+    if (start === this.lastStart) return this.lastOffset;
+    let o = this.find(start);
+    if (o < 0) o = this.create(start);
     this.dirty.add(start);
     this.lastStart = start;
-    this.lastPane = p;
-    return p;
+    this.lastOffset = o;
+    return o;
+  }
+
+  /** A new slot for `start` (not present yet), cleared. */
+  create(start: number): number {
+    let i = this.starts.findIndex(Number.isNaN);
+    if (i < 0) {
+      i = this.starts.length;
+      const slab = new Float64Array(i * 2 * PANE_WIDTH);
+      slab.set(this.slab);
+      this.slab = slab;
+      for (let j = i; j < i * 2; j++) this.starts.push(NaN);
+    }
+    this.starts[i] = start;
+    this.size++;
+    const o = i * PANE_WIDTH;
+    clearPane(this.slab, o);
+    return o;
+  }
+
+  /** The pane's state as checkpoint bytes (a copy). */
+  bytes(o: number): Buffer {
+    return Buffer.from(this.slab.slice(o, o + PANE_WIDTH).buffer);
   }
 
   forget(start: number): void {
-    this.panes.delete(start);
+    const o = this.find(start);
+    if (o < 0) return;
+    this.starts[o / PANE_WIDTH] = NaN;
+    this.size--;
     if (start === this.lastStart) {
       this.lastStart = NaN;
-      this.lastPane = undefined;
+      this.lastOffset = -1;
     }
   }
 }
@@ -176,7 +212,9 @@ export class EventTimeWindows {
       const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
       if (s === undefined) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
       const k = s.key(row.key);
-      k.panes.set(row.start, Aggregate.fromBytes(row.state));
+      const o = k.find(row.start) >= 0 ? k.find(row.start) : k.create(row.start);
+      const state = Aggregate.fromBytes(row.state);
+      writePane(state, k.slab, o);
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
@@ -207,7 +245,8 @@ export class EventTimeWindows {
       const s = this.shapes[i];
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
       const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
-      k.pane(paneStart(s.shape, t)).add(r);
+      const o = k.pane(paneStart(s.shape, t)); // before reading k.slab: a new pane may grow it
+      addToPane(k.slab, o, r);
     }
     return true;
   }
@@ -233,7 +272,9 @@ export class EventTimeWindows {
     const at = t >= this.wm ? t : Math.max(detectedAt, this.wm);
     for (const s of this.shapes) {
       if (lastWindowEnd(s.shape, at) === -Infinity) continue;
-      s.key(deviceId).pane(paneStart(s.shape, at)).addAnomaly(typeIndex);
+      const k = s.key(deviceId);
+      const o = k.pane(paneStart(s.shape, at));
+      addAnomalyToPane(k.slab, o, typeIndex);
     }
   }
 
@@ -279,18 +320,21 @@ export class EventTimeWindows {
     for (const [id, k] of s.keys) if (id !== FLEET) for (const p of k.dirty) starts.add(p);
     if (starts.size === 0) return;
     const fleet = s.key(FLEET);
+    const agg = this.scratch;
     for (const p of starts) {
-      const agg = new Aggregate();
+      agg.reset();
       for (const [id, k] of s.keys) {
         if (id === FLEET) continue;
-        const pane = k.panes.get(p);
-        if (pane !== undefined) agg.merge(pane);
+        const o = k.lastStart === p ? k.lastOffset : k.find(p);
+        if (o >= 0) mergePane(agg, k.slab, o);
       }
-      fleet.panes.set(p, agg);
+      let o = fleet.find(p);
+      if (o < 0) o = fleet.create(p);
+      writePane(agg, fleet.slab, o);
       fleet.dirty.add(p);
     }
     fleet.lastStart = NaN;
-    fleet.lastPane = undefined;
+    fleet.lastOffset = -1;
   }
 
   /** The returned set is reused by the next call: iterate it before calling again. */
@@ -312,11 +356,11 @@ export class EventTimeWindows {
       }
       if (containing.length > 0) starts.add(containing[containing.length - 1]); // the newest: shown at once
       if (p < k.pendingFrom && !this.everyBatch) k.pendingFrom = p;
-      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.panes.get(p)!.toBytes() });
+      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.bytes(k.find(p)) });
     }
     k.dirty.clear();
     k.lastStart = NaN; // the next reading marks its pane dirty again
-    k.lastPane = undefined;
+    k.lastOffset = -1;
     if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.
       for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
@@ -332,8 +376,8 @@ export class EventTimeWindows {
     agg.reset();
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
-      const pane = k.panes.get(p);
-      if (pane !== undefined) agg.merge(pane);
+      const o = k.find(p);
+      if (o >= 0) mergePane(agg, k.slab, o);
     }
     const final = end <= this.wm;
     if (final) k.open.delete(start);
@@ -370,13 +414,13 @@ export class EventTimeWindows {
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
     const { lengthMs, slideMs } = s.shape;
-    for (const p of k.panes.keys()) {
-      if (lastWindowEnd(s.shape, p) <= this.wm) {
+    for (const p of k.starts) {
+      if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: not a free slot (NaN)
         k.forget(p);
         this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
       }
     }
-    if (k.panes.size === 0 && k.open.size === 0) {
+    if (k.size === 0 && k.open.size === 0) {
       s.keys.delete(id);
       const keys = this.byDevice.get(id);
       if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
