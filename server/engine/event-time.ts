@@ -94,10 +94,11 @@ class KeyPanes {
     let i = this.starts.findIndex(Number.isNaN);
     if (i < 0) {
       i = this.starts.length;
-      const slab = new Float64Array(i * 2 * PANE_WIDTH);
+      // Grown by 4 slots, not doubled: a key's live panes stay at a fixed count once its windows slide.
+      const slab = new Float64Array((i + 4) * PANE_WIDTH);
       slab.set(this.slab);
       this.slab = slab;
-      for (let j = i; j < i * 2; j++) this.starts.push(NaN);
+      for (let j = i; j < i + 4; j++) this.starts.push(NaN);
     }
     this.starts[i] = start;
     this.size++;
