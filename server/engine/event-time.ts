@@ -1,8 +1,11 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addAnomalyToPane, addToPane, byTypeRecord, mergePane, stddev, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addAnomalyToPane, addToPane, byTypeRecord, mergePane, PANE_WIDTH, stddev, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes } from './key-panes.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
+
+/** Pane states per chunk of the checkpoint arena (≈ 213 KB). */
+const ARENA_PANES = 1024;
 
 /** The key of fleet-wide windows (all devices together). */
 export const FLEET = '*';
@@ -100,6 +103,9 @@ export class EventTimeWindows {
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
   private readonly starts = new Set<number>();
+  /** Where the checkpoint delta's pane states are copied (paneBytes); a fresh chunk when full. */
+  private arena = new Float64Array(0);
+  private arenaUsed = ARENA_PANES;
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
   private now = -Infinity;
   /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
@@ -265,6 +271,21 @@ export class EventTimeWindows {
     fleet.lastOffset = -1;
   }
 
+  /**
+   * A copy of a pane's state for the checkpoint delta: a view into this batch's arena (one Float64Array per 1,024
+   * panes, not one buffer per pane). The views stay valid: a batch's arena chunks are never written again.
+   */
+  private paneBytes(k: KeyPanes, start: number): Buffer {
+    if (this.arenaUsed === ARENA_PANES) {
+      this.arena = new Float64Array(ARENA_PANES * PANE_WIDTH);
+      this.arenaUsed = 0;
+    }
+    const o = k.find(start);
+    const at = this.arenaUsed++ * PANE_WIDTH;
+    this.arena.set(k.slab.subarray(o, o + PANE_WIDTH), at);
+    return Buffer.from(this.arena.buffer, at * 8, PANE_WIDTH * 8);
+  }
+
   /** The returned set is reused by the next call: iterate it before calling again. */
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
     const starts = this.starts;
@@ -272,8 +293,11 @@ export class EventTimeWindows {
     const { lengthMs, slideMs } = shape;
     const quiet = k.dirty.size === 0; // the key got nothing this batch: what waits for a refresh is shown now
     for (const p of k.dirty) {
-      const containing = windowStartsContaining(shape, p, shape.paneMs);
-      for (const w of containing) {
+      // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
+      const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
+      const last = Math.floor(p / slideMs);
+      for (let i = first; i <= last; i++) {
+        const w = i * slideMs;
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
         // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
         if (w + lengthMs <= this.wm) starts.add(w);
@@ -282,9 +306,9 @@ export class EventTimeWindows {
           starts.add(w); // its first data: shown at once
         }
       }
-      if (containing.length > 0) starts.add(containing[containing.length - 1]); // the newest: shown at once
+      if (first <= last) starts.add(last * slideMs); // the newest: shown at once
       if (p < k.pendingFrom && !this.everyBatch) k.pendingFrom = p;
-      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.bytes(k.find(p)) });
+      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
     k.dirty.clear();
     k.lastStart = NaN; // the next reading marks its pane dirty again

@@ -57,11 +57,6 @@ export class KeyPanes {
     return o;
   }
 
-  /** The pane's state as checkpoint bytes (a copy). */
-  bytes(o: number): Buffer {
-    return Buffer.from(this.slab.slice(o, o + PANE_WIDTH).buffer);
-  }
-
   forget(start: number): void {
     const o = this.find(start);
     if (o < 0) return;
