@@ -17,6 +17,7 @@
  *   external     external broker mode draining its session, against MQTT.js
  *   store        the batch commit alone, SQLite against PostgreSQL, at 1,000 and 10,000 devices (starts PostgreSQL)
  *   instances    1 vs 2 instance processes behind Mosquitto, SQLite or one shared PostgreSQL (scale-out); ack after commit per subscription
+ *   engine-fleet the engine alone at fleet scale (10,000 devices × 1 reading/s): ms, windows, heap per device per batch
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ const BENCHMARKS: Record<string, string> = {
 };
 const TOOLS: Record<string, string> = {
   memory: './memory.ts',
+  'engine-fleet': './engine-fleet.ts',
   profile: './profile.ts',
   external: './external.ts',
   store: './store.ts',

@@ -34,6 +34,8 @@ export interface Config {
   readonly windows: readonly WindowSpec[];
   readonly allowedLatenessMs: number;
   readonly timeMode: 'event' | 'processing';
+  /** How often an open window's partial result is rewritten: at most once per slide (default), or every batch. */
+  readonly openWindowRefresh: 'slide' | 'batch';
   readonly ingest: {
     readonly maxPayloadBytes: number;
     readonly maxClockSkewMs: number;

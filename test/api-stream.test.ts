@@ -26,7 +26,9 @@ const lastBatch = (c: SseClient): number => Number(c.lastId ?? -1);
 // client missed is the same whether it is replayed from memory or from the store.
 const HOUR = 3_600_000;
 const H0 = Math.floor((Date.now() - 5 * HOUR) / HOUR) * HOUR;
-const CONFIG = { allowedLatenessMs: 86_400_000, windows: [{ lengthMs: 10_000, slideMs: 2000 }] };
+// Every open window a batch changes is an event of that batch (the counts below rely on it; the default refreshes
+// an open window once per slide, test/event-time.test.ts).
+const CONFIG = { allowedLatenessMs: 86_400_000, windows: [{ lengthMs: 10_000, slideMs: 2000 }], openWindowRefresh: 'batch' as const };
 const reading = (i: number) => JSON.stringify({ ts: H0 + i * HOUR, temperature: 20 + i, seq: i });
 
 test('a reading published over MQTT is an SSE window event within two batches; filters by device and kind', async (t) => {

@@ -174,3 +174,39 @@ test('a device clock running ahead does not make the others late', () => {
   assert.equal(w.watermark, 95);
   assert.equal(w.add(reading('d', 98, 21, 100)), true, 'on time for the server clock');
 });
+
+test('open windows: the newest and new ones every batch, the others refreshed once per slide, every one once final', () => {
+  // Windows of 10 sliding by 2 (panes of 2), batches every 1: a reading falls in 5 windows.
+  const options = { windows: [{ lengthMs: 10, slideMs: 2 }], allowedLatenessMs: 100, timeMode: 'event' as const, startedAt: 0 };
+  const slide = new EventTimeWindows(options);
+  const batch = new EventTimeWindows({ ...options, openWindowRefresh: 'batch' });
+  const both = (f: (w: EventTimeWindows) => void) => [slide, batch].forEach(f);
+  // Batch at 1: every window holding the reading is new, so all are emitted (by both).
+  both((w) => w.add(reading('d', 1, 10)));
+  const first = [[-8, 2, 1, 10, false], [-6, 4, 1, 10, false], [-4, 6, 1, 10, false], [-2, 8, 1, 10, false], [0, 10, 1, 10, false]];
+  assert.deepEqual(brief(slide.advance(1)), first);
+  assert.deepEqual(brief(batch.advance(1)), first);
+  // Batch at 2: a second reading in the same pane. "slide": only the newest window, [0, 10) (the others were
+  // refreshed at 1, their next refresh is due at 1 + slide = 3); "batch": all five.
+  both((w) => w.add(reading('d', 1, 20)));
+  assert.deepEqual(brief(slide.advance(2)), [[0, 10, 2, 15, false]]);
+  const all = [[-8, 2, 2, 15, false], [-6, 4, 2, 15, false], [-4, 6, 2, 15, false], [-2, 8, 2, 15, false], [0, 10, 2, 15, false]];
+  assert.deepEqual(brief(batch.advance(2)), all);
+  // Batch at 3, no input for the device: "slide" refreshes the windows the reading at 2 changed (a quiet key shows
+  // what waits at once); "batch" has nothing to say.
+  assert.deepEqual(brief(slide.advance(3)), all);
+  assert.deepEqual(brief(batch.advance(3)), []);
+  // A reading in the next pane opens [2, 12), new: emitted at once with the newest, which it is; the four older
+  // windows it also changed wait for the next refresh (due at 3 + slide = 5).
+  both((w) => w.add(reading('d', 2, 30)));
+  assert.deepEqual(brief(slide.advance(4)), [[2, 12, 1, 30, false]]);
+  // Idle long enough: the watermark follows the clock and every window becomes final, emitted once with all its
+  // readings (the same by both), whatever was refreshed before.
+  const final = [
+    [-8, 2, 2, 15, true], [-6, 4, 3, 20, true], [-4, 6, 3, 20, true], [-2, 8, 3, 20, true], [0, 10, 3, 20, true], [2, 12, 1, 30, true],
+  ];
+  batch.advance(4);
+  assert.deepEqual(brief(slide.advance(500)), final);
+  assert.deepEqual(brief(batch.advance(500)), final);
+  assert.deepEqual(brief(slide.advance(501)), []);
+});

@@ -27,8 +27,11 @@ export class Aggregate {
   humidityLast = NaN;
   humidityLastTs = -Infinity;
   anomalies = 0;
-  /** Anomalies by type, indexed as ANOMALY_TYPES. */
-  readonly byType = new Float64Array(TYPES);
+  /**
+   * Anomalies by type, indexed as ANOMALY_TYPES; null until the first anomaly (most panes never hold one, and a
+   * typed array costs ≈ 200 bytes of heap and off-heap bookkeeping per pane).
+   */
+  byType: Float64Array | null = null;
 
   add(r: Reading): void {
     const t = r.temperature;
@@ -79,12 +82,12 @@ export class Aggregate {
     this.humidityFirstTs = Infinity;
     this.humidityLastTs = -Infinity;
     this.anomalies = 0;
-    this.byType.fill(0);
+    this.byType?.fill(0);
   }
 
   addAnomaly(typeIndex: number): void {
     this.anomalies++;
-    this.byType[typeIndex]++;
+    (this.byType ??= new Float64Array(TYPES))[typeIndex]++;
   }
 
   /** The exact state as doubles (Infinity and NaN included), for checkpoints. */
@@ -109,7 +112,7 @@ export class Aggregate {
     a[16] = this.humidityLast;
     a[17] = this.humidityLastTs;
     a[18] = this.anomalies;
-    a.set(this.byType, 19);
+    if (this.byType !== null) a.set(this.byType, 19);
     return Buffer.from(a.buffer);
   }
 
@@ -119,7 +122,8 @@ export class Aggregate {
     [g.count, g.sum, g.sumSq, g.min, g.max, g.first, g.firstTs, g.last, g.lastTs] = a;
     [g.humidityCount, g.humiditySum, g.humiditySumSq, g.humidityMin, g.humidityMax] = a.subarray(9);
     [g.humidityFirst, g.humidityFirstTs, g.humidityLast, g.humidityLastTs, g.anomalies] = a.subarray(14);
-    g.byType.set(a.subarray(19, 19 + TYPES));
+    const byType = a.subarray(19, 19 + TYPES);
+    if (byType.some((n) => n !== 0)) g.byType = new Float64Array(byType);
     return g;
   }
 
@@ -151,7 +155,11 @@ export class Aggregate {
       this.humidityLast = o.humidityLast;
     }
     this.anomalies += o.anomalies;
-    for (let i = 0; i < TYPES; i++) this.byType[i] += o.byType[i];
+    const ob = o.byType;
+    if (ob !== null) {
+      const b = (this.byType ??= new Float64Array(TYPES));
+      for (let i = 0; i < TYPES; i++) b[i] += ob[i];
+    }
   }
 }
 
@@ -176,17 +184,27 @@ export interface Summary {
   anomaliesByType: Record<AnomalyType, number>;
 }
 
-/** Population standard deviation; clamps the tiny negatives that floating-point cancellation can produce. */
-function stddev(n: number, sum: number, sumSq: number): number {
+/** Population standard deviation (exported for the window results built in place); clamps the tiny negatives that floating-point cancellation can produce. */
+export function stddev(n: number, sum: number, sumSq: number): number {
   const mean = sum / n;
   return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+}
+
+/** Shared by every summary without anomalies (read-only: nothing writes into a result's counts). */
+const NO_ANOMALIES: Readonly<Record<AnomalyType, number>> = Object.freeze(
+  Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>,
+);
+
+export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, number> {
+  if (byType === null || !byType.some((n) => n !== 0)) return NO_ANOMALIES as Record<AnomalyType, number>;
+  const out = {} as Record<AnomalyType, number>;
+  for (let i = 0; i < TYPES; i++) out[ANOMALY_TYPES[i]] = byType[i];
+  return out;
 }
 
 export function summarize(a: Aggregate): Summary {
   const t = a.count > 0;
   const h = a.humidityCount > 0;
-  const byType = {} as Record<AnomalyType, number>;
-  ANOMALY_TYPES.forEach((type, i) => (byType[type] = a.byType[i]));
   return {
     count: a.count,
     avg: t ? a.sum / a.count : null,
@@ -203,6 +221,121 @@ export function summarize(a: Aggregate): Summary {
     humidityFirst: h ? a.humidityFirst : null,
     humidityLast: h ? a.humidityLast : null,
     anomalies: a.anomalies,
-    anomaliesByType: byType,
+    anomaliesByType: byTypeRecord(a.byType),
   };
+}
+
+
+/**
+ * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes():
+ * no object and no boxed double per pane. A pane's state in a checkpoint is exactly its slice of the slab.
+ */
+export const PANE_WIDTH = 19 + TYPES;
+
+/** Writes the empty aggregate at offset `o`. */
+export function clearPane(a: Float64Array, o: number): void {
+  a.fill(0, o, o + PANE_WIDTH);
+  a[o + 3] = a[o + 6] = a[o + 12] = a[o + 15] = Infinity; // min, firstTs
+  a[o + 4] = a[o + 8] = a[o + 13] = a[o + 17] = -Infinity; // max, lastTs
+  a[o + 5] = a[o + 7] = a[o + 14] = a[o + 16] = NaN; // first, last
+}
+
+/** Aggregate.add() on the pane at offset `o`. */
+export function addToPane(a: Float64Array, o: number, r: Reading): void {
+  const t = r.temperature;
+  const ts = r.ts;
+  a[o]++;
+  a[o + 1] += t;
+  a[o + 2] += t * t;
+  if (t < a[o + 3]) a[o + 3] = t;
+  if (t > a[o + 4]) a[o + 4] = t;
+  if (ts < a[o + 6]) {
+    a[o + 6] = ts;
+    a[o + 5] = t;
+  }
+  if (ts >= a[o + 8]) {
+    a[o + 8] = ts;
+    a[o + 7] = t;
+  }
+  const h = r.humidity;
+  if (h !== undefined) {
+    a[o + 9]++;
+    a[o + 10] += h;
+    a[o + 11] += h * h;
+    if (h < a[o + 12]) a[o + 12] = h;
+    if (h > a[o + 13]) a[o + 13] = h;
+    if (ts < a[o + 15]) {
+      a[o + 15] = ts;
+      a[o + 14] = h;
+    }
+    if (ts >= a[o + 17]) {
+      a[o + 17] = ts;
+      a[o + 16] = h;
+    }
+  }
+}
+
+export function addAnomalyToPane(a: Float64Array, o: number, typeIndex: number): void {
+  a[o + 18]++;
+  a[o + 19 + typeIndex]++;
+}
+
+/** Aggregate.merge() of the pane at offset `o` into `g`. */
+export function mergePane(g: Aggregate, a: Float64Array, o: number): void {
+  g.count += a[o];
+  g.sum += a[o + 1];
+  g.sumSq += a[o + 2];
+  if (a[o + 3] < g.min) g.min = a[o + 3];
+  if (a[o + 4] > g.max) g.max = a[o + 4];
+  if (a[o + 6] < g.firstTs) {
+    g.firstTs = a[o + 6];
+    g.first = a[o + 5];
+  }
+  if (a[o + 8] >= g.lastTs) {
+    g.lastTs = a[o + 8];
+    g.last = a[o + 7];
+  }
+  g.humidityCount += a[o + 9];
+  g.humiditySum += a[o + 10];
+  g.humiditySumSq += a[o + 11];
+  if (a[o + 12] < g.humidityMin) g.humidityMin = a[o + 12];
+  if (a[o + 13] > g.humidityMax) g.humidityMax = a[o + 13];
+  if (a[o + 15] < g.humidityFirstTs) {
+    g.humidityFirstTs = a[o + 15];
+    g.humidityFirst = a[o + 14];
+  }
+  if (a[o + 17] >= g.humidityLastTs) {
+    g.humidityLastTs = a[o + 17];
+    g.humidityLast = a[o + 16];
+  }
+  const anomalies = a[o + 18];
+  if (anomalies !== 0) {
+    g.anomalies += anomalies;
+    const b = (g.byType ??= new Float64Array(TYPES));
+    for (let i = 0; i < TYPES; i++) b[i] += a[o + 19 + i];
+  }
+}
+
+/** Writes `g` as the pane at offset `o` (the layout of toBytes()). */
+export function writePane(g: Aggregate, a: Float64Array, o: number): void {
+  a[o] = g.count;
+  a[o + 1] = g.sum;
+  a[o + 2] = g.sumSq;
+  a[o + 3] = g.min;
+  a[o + 4] = g.max;
+  a[o + 5] = g.first;
+  a[o + 6] = g.firstTs;
+  a[o + 7] = g.last;
+  a[o + 8] = g.lastTs;
+  a[o + 9] = g.humidityCount;
+  a[o + 10] = g.humiditySum;
+  a[o + 11] = g.humiditySumSq;
+  a[o + 12] = g.humidityMin;
+  a[o + 13] = g.humidityMax;
+  a[o + 14] = g.humidityFirst;
+  a[o + 15] = g.humidityFirstTs;
+  a[o + 16] = g.humidityLast;
+  a[o + 17] = g.humidityLastTs;
+  a[o + 18] = g.anomalies;
+  for (let i = 0; i < TYPES; i++) a[o + 19 + i] = g.byType === null ? 0 : g.byType[i];
 }

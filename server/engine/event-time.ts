@@ -1,7 +1,11 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, summarize, type Summary } from './aggregate.ts';
+import { Aggregate, addAnomalyToPane, addToPane, byTypeRecord, mergePane, PANE_WIDTH, stddev, writePane, type Summary } from './aggregate.ts';
+import { KeyPanes } from './key-panes.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
+
+/** Pane states per chunk of the checkpoint arena (≈ 213 KB). */
+const ARENA_PANES = 1024;
 
 /** The key of fleet-wide windows (all devices together). */
 export const FLEET = '*';
@@ -60,39 +64,8 @@ export interface EventTimeOptions {
   timeMode: 'event' | 'processing';
   /** Wall-clock time the stream (re)started: idleness is counted from here, so a restart is not idle time. */
   startedAt: number;
-}
-
-/** Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. */
-class KeyPanes {
-  readonly panes = new Map<number, Aggregate>();
-  /** Starts of panes updated since the last emit. */
-  readonly dirty = new Set<number>();
-  /** Starts of windows emitted as not final yet: they must be emitted again once final. */
-  readonly open = new Set<number>();
-  // Readings mostly arrive in order: remember the last pane to skip the map lookup.
-  lastStart = NaN;
-  lastPane: Aggregate | undefined;
-
-  pane(start: number): Aggregate {
-    if (start === this.lastStart) return this.lastPane!;
-    let p = this.panes.get(start);
-    if (p === undefined) {
-      p = new Aggregate();
-      this.panes.set(start, p);
-    }
-    this.dirty.add(start);
-    this.lastStart = start;
-    this.lastPane = p;
-    return p;
-  }
-
-  forget(start: number): void {
-    this.panes.delete(start);
-    if (start === this.lastStart) {
-      this.lastStart = NaN;
-      this.lastPane = undefined;
-    }
-  }
+  /** How often an open window's partial result is emitted again (default 'slide': at most once per slide). */
+  openWindowRefresh?: 'slide' | 'batch';
 }
 
 class ShapeState {
@@ -116,12 +89,24 @@ class ShapeState {
  *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final.
  * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
  *   window never changes. Any other reading falls only in windows that are not final.
- * - advance(now), once per batch, moves the watermark and returns every window that changed or became final.
+ * - advance(now), once per batch, moves the watermark and returns the window results of the batch:
+ *   - per key and shape, the newest window holding each pane the batch changed (so every reading is in a result
+ *     of the batch that processed it);
+ *   - windows that get their first reading or anomaly (so no window with data is missing from the results);
+ *   - the other windows the batch changed, at most once per slide of their shape (refreshAt), and at once in the
+ *     first batch that brings the key nothing (so a device that stops, or a pause in the input, leaves no stale
+ *     partial result behind) or after flushOpenWindows(): with a slide longer
+ *     than the batch interval, an open window's partial result is refreshed every slide rather than every batch
+ *     (a reading falls in length / slide windows of each shape: re-emitting all of them every batch made the
+ *     per-batch work ∝ active devices × windows);
+ *   - every window that becomes final, exactly once, with all its readings.
+ *   With openWindowRefresh 'batch', every window the batch changed is emitted (the refresh is always due).
  */
 export class EventTimeWindows {
   private readonly shapes: ShapeState[];
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
+  private readonly everyBatch: boolean;
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
@@ -132,11 +117,19 @@ export class EventTimeWindows {
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
   private readonly starts = new Set<number>();
+  /** Where the checkpoint delta's pane states are copied (paneBytes); a fresh chunk when full. */
+  private arena = new Float64Array(0);
+  private arenaUsed = ARENA_PANES;
+  /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
+  private now = -Infinity;
+  /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
+  private flushing = false;
 
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
+    this.everyBatch = options.openWindowRefresh === 'batch';
     this.lastInputAt = options.startedAt;
   }
 
@@ -157,7 +150,8 @@ export class EventTimeWindows {
 
   /**
    * Restores a checkpoint: the watermark, and the panes. Every window that holds a restored pane and is not final
-   * was emitted as open before the crash, so it is open again (it will be emitted once more when final).
+   * is open again: it is emitted once more when final, and (openWindowRefresh 'slide', where its last partial result
+   * may be up to a slide old) refreshed at the first batch.
    */
   restore(clock: ClockState, panes: readonly PaneRow[]): void {
     this.wm = clock.watermark;
@@ -166,10 +160,14 @@ export class EventTimeWindows {
       const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
       if (s === undefined) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
       const k = s.key(row.key);
-      k.panes.set(row.start, Aggregate.fromBytes(row.state));
+      const o = k.find(row.start) >= 0 ? k.find(row.start) : k.create(row.start);
+      const state = Aggregate.fromBytes(row.state);
+      writePane(state, k.slab, o);
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
+      // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
+      if (row.start < k.pendingFrom && !this.everyBatch) k.pendingFrom = row.start;
     }
   }
 
@@ -195,9 +193,18 @@ export class EventTimeWindows {
       const s = this.shapes[i];
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
       const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
-      k.pane(paneStart(s.shape, t)).add(r);
+      const o = k.pane(paneStart(s.shape, t)); // before reading k.slab: a new pane may grow it
+      addToPane(k.slab, o, r);
     }
     return true;
+  }
+
+  /**
+   * From now on every emit refreshes all open windows with changes not shown yet (a graceful stop: the last batch
+   * leaves no partial result older than its panes).
+   */
+  flushOpenWindows(): void {
+    this.flushing = true;
   }
 
   /** The time a reading is placed at: its ts, or its arrival in processing-time mode. */
@@ -213,7 +220,9 @@ export class EventTimeWindows {
     const at = t >= this.wm ? t : Math.max(detectedAt, this.wm);
     for (const s of this.shapes) {
       if (lastWindowEnd(s.shape, at) === -Infinity) continue;
-      s.key(deviceId).pane(paneStart(s.shape, at)).addAnomaly(typeIndex);
+      const k = s.key(deviceId);
+      const o = k.pane(paneStart(s.shape, at));
+      addAnomalyToPane(k.slab, o, typeIndex);
     }
   }
 
@@ -230,6 +239,7 @@ export class EventTimeWindows {
     const next = Math.max(this.wm, byEvents, idle ? now - this.latenessMs : -Infinity);
     this.moved = this.moved || next > this.wm;
     this.wm = next;
+    this.now = now;
     return next;
   }
 
@@ -241,7 +251,7 @@ export class EventTimeWindows {
     for (const s of this.shapes) {
       this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
-        if (k.dirty.size === 0 && !moved) continue;
+        if (k.dirty.size === 0 && !moved && k.pendingFrom === Infinity) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
         if (moved) this.evict(s, id, k);
       }
@@ -258,49 +268,115 @@ export class EventTimeWindows {
     for (const [id, k] of s.keys) if (id !== FLEET) for (const p of k.dirty) starts.add(p);
     if (starts.size === 0) return;
     const fleet = s.key(FLEET);
+    const agg = this.scratch;
     for (const p of starts) {
-      const agg = new Aggregate();
+      agg.reset();
       for (const [id, k] of s.keys) {
         if (id === FLEET) continue;
-        const pane = k.panes.get(p);
-        if (pane !== undefined) agg.merge(pane);
+        const o = k.lastStart === p ? k.lastOffset : k.find(p);
+        if (o >= 0) mergePane(agg, k.slab, o);
       }
-      fleet.panes.set(p, agg);
+      let o = fleet.find(p);
+      if (o < 0) o = fleet.create(p);
+      writePane(agg, fleet.slab, o);
       fleet.dirty.add(p);
     }
     fleet.lastStart = NaN;
-    fleet.lastPane = undefined;
+    fleet.lastOffset = -1;
+  }
+
+  /**
+   * A copy of a pane's state for the checkpoint delta: a view into this batch's arena (one Float64Array per 1,024
+   * panes, not one buffer per pane). The views stay valid: a batch's arena chunks are never written again.
+   */
+  private paneBytes(k: KeyPanes, start: number): Buffer {
+    if (this.arenaUsed === ARENA_PANES) {
+      this.arena = new Float64Array(ARENA_PANES * PANE_WIDTH);
+      this.arenaUsed = 0;
+    }
+    const o = k.find(start);
+    const at = this.arenaUsed++ * PANE_WIDTH;
+    this.arena.set(k.slab.subarray(o, o + PANE_WIDTH), at);
+    return Buffer.from(this.arena.buffer, at * 8, PANE_WIDTH * 8);
   }
 
   /** The returned set is reused by the next call: iterate it before calling again. */
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
     const starts = this.starts;
     starts.clear();
+    const { lengthMs, slideMs } = shape;
+    const quiet = k.dirty.size === 0; // the key got nothing this batch: what waits for a refresh is shown now
     for (const p of k.dirty) {
-      for (const w of windowStartsContaining(shape, p, shape.paneMs)) starts.add(w);
-      const { lengthMs, slideMs } = shape;
-      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: k.panes.get(p)!.toBytes() });
+      // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
+      const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
+      const last = Math.floor(p / slideMs);
+      for (let i = first; i <= last; i++) {
+        const w = i * slideMs;
+        if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
+        // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
+        if (w + lengthMs <= this.wm) starts.add(w);
+        else if (!k.open.has(w)) {
+          k.open.add(w);
+          starts.add(w); // its first data: shown at once
+        }
+      }
+      if (first <= last) starts.add(last * slideMs); // the newest: shown at once
+      if (p < k.pendingFrom && !this.everyBatch) k.pendingFrom = p;
+      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
     k.dirty.clear();
     k.lastStart = NaN; // the next reading marks its pane dirty again
-    k.lastPane = undefined;
-    if (moved) for (const w of k.open) if (w + shape.lengthMs <= this.wm) starts.add(w);
+    k.lastOffset = -1;
+    if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
+      // Refresh every open window holding a pane changed since the last refresh.
+      for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
+      k.pendingFrom = Infinity;
+      k.refreshAt = this.now + slideMs;
+    }
+    if (moved) for (const w of k.open) if (w + lengthMs <= this.wm) starts.add(w);
     return starts;
   }
 
   private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): WindowResult {
-    const agg = this.scratch; // summarize() copies its figures out
+    const agg = this.scratch; // its figures are copied out below
     agg.reset();
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
-      const pane = k.panes.get(p);
-      if (pane !== undefined) agg.merge(pane);
+      const o = k.find(p);
+      if (o >= 0) mergePane(agg, k.slab, o);
     }
     const final = end <= this.wm;
     if (final) k.open.delete(start);
     else k.open.add(start);
-    const r: WindowResult = { deviceId, lengthMs: shape.lengthMs, slideMs: shape.slideMs, start, end, final, ...summarize(agg) };
+    // summarize(agg), written out: one object per result, no intermediate summary spread into it.
+    const t = agg.count > 0;
+    const h = agg.humidityCount > 0;
+    const r: WindowResult = {
+      deviceId,
+      lengthMs: shape.lengthMs,
+      slideMs: shape.slideMs,
+      start,
+      end,
+      final,
+      count: agg.count,
+      avg: t ? agg.sum / agg.count : null,
+      min: t ? agg.min : null,
+      max: t ? agg.max : null,
+      stddev: t ? stddev(agg.count, agg.sum, agg.sumSq) : null,
+      first: t ? agg.first : null,
+      last: t ? agg.last : null,
+      humidityCount: agg.humidityCount,
+      humidityAvg: h ? agg.humiditySum / agg.humidityCount : null,
+      humidityMin: h ? agg.humidityMin : null,
+      humidityMax: h ? agg.humidityMax : null,
+      humidityStddev: h ? stddev(agg.humidityCount, agg.humiditySum, agg.humiditySumSq) : null,
+      humidityFirst: h ? agg.humidityFirst : null,
+      humidityLast: h ? agg.humidityLast : null,
+      anomalies: agg.anomalies,
+      anomaliesByType: byTypeRecord(agg.byType),
+    };
     if (deviceId === FLEET) {
+      // The raw sums a shared store keeps as this instance's partial of the fleet window (merged exactly on read).
       const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = agg;
       r.sums = { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs };
     }
@@ -310,13 +386,13 @@ export class EventTimeWindows {
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
     const { lengthMs, slideMs } = s.shape;
-    for (const p of k.panes.keys()) {
-      if (lastWindowEnd(s.shape, p) <= this.wm) {
+    for (const p of k.starts) {
+      if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: not a free slot (NaN)
         k.forget(p);
         this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
       }
     }
-    if (k.panes.size === 0 && k.open.size === 0) {
+    if (k.size === 0 && k.open.size === 0) {
       s.keys.delete(id);
       const keys = this.byDevice.get(id);
       if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;

@@ -271,6 +271,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     },
     async close() {
       closing = true;
+      job.flushOpenWindows(); // the remaining batches leave no open window's partial result behind
       await ingest.drain();
       await ctx.stop({ graceful: true });
     },

@@ -48,6 +48,7 @@ export class TelemetryJob {
       allowedLatenessMs: config.allowedLatenessMs,
       timeMode: config.timeMode,
       startedAt, // a restart is not idle time
+      openWindowRefresh: config.openWindowRefresh,
     });
     this.detectors = new Detectors(config.detectors);
     this.byArrival = config.timeMode === 'processing';
@@ -59,6 +60,11 @@ export class TelemetryJob {
       }
       this.dedupe.restore(recovered.dedupe, startedAt);
     }
+  }
+
+  /** A graceful stop: the batches from now on show every open window's latest partial result. */
+  flushOpenWindows(): void {
+    this.windows.flushOpenWindows();
   }
 
   get watermark(): number {

@@ -1,0 +1,205 @@
+/**
+ * The engine at fleet scale, without a network: N devices each sending one reading per second of event time, one
+ * batch per second (the shape of `bench memory`'s load), through the real TelemetryJob with the default windows,
+ * detectors and dedupe, optionally plus the store's SQLite commit of every batch. Each run is a fresh process
+ * (`node --expose-gc`), so heap figures are the job's own:
+ *   - job ms per batch and commit ms per batch (median and p90 after a warm-up),
+ *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"),
+ *   - bytes per device: heap used after a full GC with the job alive, minus before it was created, / devices.
+ *
+ *   npm run bench -- engine-fleet [--devices N] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
+ *                                 [--compare DIR] [--snapshot DIR]
+ *
+ * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
+ * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
+ * --snapshot DIR: a heap snapshot of each run's job at its end, summarised by constructor per device.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { fmtInt, machine, median, parseFlags, positiveInt, REPO, reproduce, table, UsageError } from './harness.ts';
+
+interface Options {
+  devices: number;
+  seconds: number;
+  warmup: number;
+  runs: number;
+  store: 'yes' | 'no';
+  compare: string;
+  /** Write a heap snapshot of the job at the end of each run into this directory, and summarise it. */
+  snapshot: string;
+}
+
+const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '' };
+const T0 = Date.parse('2026-11-25T00:00:00Z');
+
+interface RunResult {
+  jobMs: number;
+  jobP90Ms: number;
+  commitMs: number;
+  gcMs: number;
+  windowsPerBatch: number;
+  bytesPerDevice: number;
+  heapUsedMB: number;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+/** One run, in this (child) process, on the engine under `root`. */
+async function child(root: string, o: Options): Promise<RunResult> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('engine-fleet: the child needs node --expose-gc');
+  const url = (p: string) => pathToFileURL(join(root, p)).href;
+  const { resolveConfig } = (await import(url('server/config.ts'))) as typeof import('../server/config.ts');
+  const { TelemetryJob } = (await import(url('server/engine/telemetry.ts'))) as typeof import('../server/engine/telemetry.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'thermostream-engine-fleet-'));
+  const config = resolveConfig({ dataDir: dir });
+  type AnyStore = { commitBatch(out: unknown): unknown; close(): unknown };
+  let store = null as AnyStore | null;
+  if (o.store === 'yes') {
+    const storeModule = (await import(url('server/store/index.ts'))) as { createStore(c: unknown): unknown };
+    store = (await storeModule.createStore(config)) as AnyStore;
+  }
+  let gcMs = 0;
+  let measuring = false;
+  let measureFrom = Infinity; // entries arrive asynchronously: judged by their start time
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.startTime >= measureFrom) gcMs += e.duration;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  gc();
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const job = new TelemetryJob(config, T0, null);
+  const seqs = new Int32Array(o.devices);
+  const ids = Array.from({ length: o.devices }, (_, d) => `fleet-${String(d).padStart(5, '0')}`);
+  let seed = 42;
+  const jobMs: number[] = [];
+  const commitMs: number[] = [];
+  const windows: number[] = [];
+  for (let s = 0; s < o.seconds; s++) {
+    const readings = [];
+    for (let d = 0; d < o.devices; d++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const ts = T0 + s * 1000 + ((d * 97) % 1000);
+      readings.push({ deviceId: ids[d], ts, temperature: 20 + (seed % 300) / 100, humidity: 40 + (seed % 7), seq: ++seqs[d], arrival: ts + 5 });
+    }
+    const cut = { readings, deadLetters: [], lastOffset: (s + 1) * o.devices };
+    measuring = s >= o.warmup;
+    if (measuring && measureFrom === Infinity) measureFrom = performance.now();
+    const t0 = performance.now();
+    const out = job.process(cut, T0 + (s + 1) * 1000 + 10);
+    const t1 = performance.now();
+    if (store !== null) await store.commitBatch(out);
+    const t2 = performance.now();
+    if (measuring) {
+      jobMs.push(t1 - t0);
+      commitMs.push(t2 - t1);
+      windows.push(out.windows.length);
+    }
+  }
+  await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
+  obs.disconnect();
+  gc();
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  if (o.snapshot) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    const { summariseHeapSnapshot, printHeapSummary } = await import('./heap-summary.ts');
+    const file = writeHeapSnapshot(join(o.snapshot, `engine-fleet-${process.pid}.heapsnapshot`));
+    console.log(`heap snapshot (${root}): ${file}`);
+    printHeapSummary(summariseHeapSnapshot(file), o.devices, 25);
+  }
+  if (job.watermark < 0) throw new Error('unreachable'); // keep the job alive until after the measurement
+  if (store !== null) await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    jobMs: median(jobMs),
+    jobP90Ms: quantile(jobMs, 0.9),
+    commitMs: median(commitMs),
+    gcMs: gcMs / jobMs.length,
+    windowsPerBatch: median(windows),
+    bytesPerDevice: (heapAfter - heapBefore) / o.devices,
+    heapUsedMB: heapAfter / 1e6,
+  };
+}
+
+function runChild(root: string, o: Options): Promise<RunResult> {
+  const self = fileURLToPath(import.meta.url);
+  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolveRun, reject) => {
+    let result: RunResult | undefined;
+    c.on('message', (m) => (result = m as RunResult));
+    c.on('exit', (code) => (result ? resolveRun(result) : reject(new Error(`engine-fleet child (${root}) exited with ${code}`))));
+  });
+}
+
+export async function main(args: string[]): Promise<number> {
+  const o = parseFlags(args, DEFAULTS, {
+    '--devices': (v, x) => (x.devices = positiveInt('--devices', v)),
+    '--seconds': (v, x) => (x.seconds = positiveInt('--seconds', v)),
+    '--warmup': (v, x) => (x.warmup = positiveInt('--warmup', v)),
+    '--runs': (v, x) => (x.runs = positiveInt('--runs', v)),
+    '--store': (v, x) => {
+      if (v !== 'yes' && v !== 'no') throw new UsageError(`--store must be yes or no, got ${JSON.stringify(v)}`);
+      x.store = v;
+    },
+    '--compare': (v, x) => (x.compare = resolve(v)),
+    '--snapshot': (v, x) => (x.snapshot = resolve(v)),
+  });
+  if (o.warmup >= o.seconds) throw new UsageError(`--warmup (${o.warmup}) must be below --seconds (${o.seconds})`);
+  console.log(machine());
+  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading/s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, store ${o.store}`);
+  const variants: [string, string][] = o.compare ? [['old (' + o.compare + ')', o.compare], ['new (this checkout)', REPO]] : [['this checkout', REPO]];
+  const results = new Map<string, RunResult[]>(variants.map(([name]) => [name, []]));
+  for (let run = 0; run < o.runs; run++) {
+    for (const [name, root] of run % 2 === 0 ? variants : [...variants].reverse()) results.get(name)!.push(await runChild(root, o));
+  }
+  const med = (name: string, f: (r: RunResult) => number) => median(results.get(name)!.map(f));
+  const rows = variants.map(([name]) => {
+    const rs = results.get(name)!;
+    return [
+      name,
+      String(rs.length),
+      med(name, (r) => r.jobMs).toFixed(1),
+      med(name, (r) => r.jobP90Ms).toFixed(1),
+      med(name, (r) => r.commitMs).toFixed(1),
+      med(name, (r) => r.gcMs).toFixed(1),
+      fmtInt(med(name, (r) => r.windowsPerBatch)),
+      fmtInt(med(name, (r) => r.bytesPerDevice)),
+      rs.map((r) => `${r.jobMs.toFixed(0)}+${r.commitMs.toFixed(0)}`).join(' / '),
+    ];
+  });
+  console.log(
+    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'GC ms/batch', 'windows/batch', 'heap B/device', 'runs (job+commit ms)'], rows),
+  );
+  if (o.compare) {
+    const [a, b] = variants.map(([n]) => n);
+    const ratio = (f: (r: RunResult) => number) => (med(a, f) / med(b, f)).toFixed(2);
+    console.log(
+      `old / new: job ${ratio((r) => r.jobMs)}, commit ${o.store === 'yes' ? ratio((r) => r.commitMs) : '—'}, job+commit ${ratio((r) => r.jobMs + r.commitMs)}, ` +
+        `windows ${ratio((r) => r.windowsPerBatch)}, heap/device ${ratio((r) => r.bytesPerDevice)}`,
+    );
+  }
+  console.log(reproduce('engine-fleet', args));
+  return 0;
+}
+
+if (process.argv[2] === '--child') {
+  child(process.argv[3], JSON.parse(process.argv[4]) as Options).then(
+    (r) => {
+      process.send!(r);
+      process.disconnect();
+    },
+    (err: Error) => {
+      console.error(err.stack ?? err.message);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,70 @@
+import { clearPane, PANE_WIDTH } from './aggregate.ts';
+
+/**
+ * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. The panes live in one
+ * Float64Array (PANE_WIDTH doubles per slot, aggregate.ts), with the start of each slot beside it (NaN: free): a
+ * key holds a handful of panes (length / pane width, plus the allowed lateness), so a scan finds one.
+ */
+export class KeyPanes {
+  slab = new Float64Array(4 * PANE_WIDTH);
+  starts: number[] = [NaN, NaN, NaN, NaN];
+  size = 0;
+  /** Starts of panes updated since the last emit (their state goes to the checkpoint). */
+  readonly dirty = new Set<number>();
+  /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
+  readonly open = new Set<number>();
+  /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
+  pendingFrom = Infinity;
+  /** Batch time from which the open windows may be refreshed again (once per slide). */
+  refreshAt = -Infinity;
+  // Readings mostly arrive in order: remember the last pane to skip the search.
+  lastStart = NaN;
+  lastOffset = -1;
+
+  /** Offset of the pane in the slab, or -1. */
+  find(start: number): number {
+    const starts = this.starts;
+    for (let i = 0; i < starts.length; i++) if (starts[i] === start) return i * PANE_WIDTH;
+    return -1;
+  }
+
+  /** Offset of the pane starting at `start`, created empty if missing; marks it dirty. */
+  pane(start: number): number {
+    if (start === this.lastStart) return this.lastOffset;
+    let o = this.find(start);
+    if (o < 0) o = this.create(start);
+    this.dirty.add(start);
+    this.lastStart = start;
+    this.lastOffset = o;
+    return o;
+  }
+
+  /** A new slot for `start` (not present yet), cleared. */
+  create(start: number): number {
+    let i = this.starts.findIndex(Number.isNaN);
+    if (i < 0) {
+      i = this.starts.length;
+      // Grown by 4 slots, not doubled: a key's live panes stay at a fixed count once its windows slide.
+      const slab = new Float64Array((i + 4) * PANE_WIDTH);
+      slab.set(this.slab);
+      this.slab = slab;
+      for (let j = i; j < i + 4; j++) this.starts.push(NaN);
+    }
+    this.starts[i] = start;
+    this.size++;
+    const o = i * PANE_WIDTH;
+    clearPane(this.slab, o);
+    return o;
+  }
+
+  forget(start: number): void {
+    const o = this.find(start);
+    if (o < 0) return;
+    this.starts[o / PANE_WIDTH] = NaN;
+    this.size--;
+    if (start === this.lastStart) {
+      this.lastStart = NaN;
+      this.lastOffset = -1;
+    }
+  }
+}
