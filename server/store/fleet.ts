@@ -101,7 +101,10 @@ function aggregateOf(r: FleetPartialRow): Aggregate {
   a.humidityLastTs = r.humidityLastTs ?? -Infinity;
   a.anomalies = r.anomalies;
   const byType = JSON.parse(r.anomalyCounts) as Record<string, number>;
-  ANOMALY_TYPES.forEach((t, i) => (a.byType[i] = byType[t] ?? 0));
+  if (ANOMALY_TYPES.some((t) => (byType[t] ?? 0) !== 0)) {
+    const counts = (a.byType ??= new Float64Array(ANOMALY_TYPES.length)); // allocated only where there are anomalies
+    ANOMALY_TYPES.forEach((t, i) => (counts[i] = byType[t] ?? 0));
+  }
   return a;
 }
 
