@@ -35,7 +35,7 @@ export interface Config {
   readonly allowedLatenessMs: number;
   readonly timeMode: 'event' | 'processing';
   /** How often an open window's partial result is rewritten: at most once per slide (default), or every batch. */
-  readonly openWindowRefresh: 'slide' | 'batch';
+  readonly openWindowRefresh: 'slide' | 'batch' | 'final';
   readonly ingest: {
     readonly maxPayloadBytes: number;
     readonly maxClockSkewMs: number;

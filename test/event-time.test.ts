@@ -175,6 +175,21 @@ test('a device clock running ahead does not make the others late', () => {
   assert.equal(w.add(reading('d', 98, 21, 100)), true, 'on time for the server clock');
 });
 
+test("openWindowRefresh 'final': a device's windows only once each, when final; the fleet's as with 'slide'", () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 2 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0, openWindowRefresh: 'final' });
+  w.add(reading('d', 1, 10));
+  const first = w.advance(1);
+  assert.deepEqual(brief(first), [], 'no open device window is emitted');
+  assert.equal(brief(first, '*').length, 5, 'the fleet windows are, as they get their first data');
+  w.add(reading('d', 2, 30));
+  assert.deepEqual(brief(w.advance(2)), []);
+  w.flushOpenWindows();
+  assert.deepEqual(brief(w.advance(3)), [], 'a graceful stop writes no open device window either');
+  // Idle long enough: every window final, each emitted once with all its readings.
+  assert.deepEqual(brief(w.advance(500)), [[-8, 2, 1, 10, true], [-6, 4, 2, 20, true], [-4, 6, 2, 20, true], [-2, 8, 2, 20, true], [0, 10, 2, 20, true], [2, 12, 1, 30, true]]);
+  assert.deepEqual(brief(w.advance(501)), []);
+});
+
 test('open windows: the newest and new ones every batch, the others refreshed once per slide, every one once final', () => {
   // Windows of 10 sliding by 2 (panes of 2), batches every 1: a reading falls in 5 windows.
   const options = { windows: [{ lengthMs: 10, slideMs: 2 }], allowedLatenessMs: 100, timeMode: 'event' as const, startedAt: 0 };

@@ -65,7 +65,7 @@ export interface EventTimeOptions {
   /** Wall-clock time the stream (re)started: idleness is counted from here, so a restart is not idle time. */
   startedAt: number;
   /** How often an open window's partial result is emitted again (default 'slide': at most once per slide). */
-  openWindowRefresh?: 'slide' | 'batch';
+  openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
 
 class ShapeState {
@@ -100,13 +100,16 @@ class ShapeState {
  *     (a reading falls in length / slide windows of each shape: re-emitting all of them every batch made the
  *     per-batch work ∝ active devices × windows);
  *   - every window that becomes final, exactly once, with all its readings.
- *   With openWindowRefresh 'batch', every window the batch changed is emitted (the refresh is always due).
+ *   With openWindowRefresh 'batch', every window the batch changed is emitted (the refresh is always due); with
+ *   'final', a device's windows are emitted only when final (once each: the fewest rows a store can take for a large
+ *   fleet), while the fleet's windows are refreshed as with 'slide'.
  */
 export class EventTimeWindows {
   private readonly shapes: ShapeState[];
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
   private readonly everyBatch: boolean;
+  private readonly devicesFinalOnly: boolean;
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
@@ -130,6 +133,7 @@ export class EventTimeWindows {
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
     this.everyBatch = options.openWindowRefresh === 'batch';
+    this.devicesFinalOnly = options.openWindowRefresh === 'final';
     this.lastInputAt = options.startedAt;
   }
 
@@ -167,7 +171,7 @@ export class EventTimeWindows {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
-      if (row.start < k.pendingFrom && !this.everyBatch) k.pendingFrom = row.start;
+      if (row.start < k.pendingFrom && this.refreshesOpen(row.key)) k.pendingFrom = row.start;
     }
   }
 
@@ -300,12 +304,18 @@ export class EventTimeWindows {
     return Buffer.from(this.arena.buffer, at * 8, PANE_WIDTH * 8);
   }
 
+  /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */
+  private refreshesOpen(id: string): boolean {
+    return !this.everyBatch && (!this.devicesFinalOnly || id === FLEET);
+  }
+
   /** The returned set is reused by the next call: iterate it before calling again. */
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
     const starts = this.starts;
     starts.clear();
     const { lengthMs, slideMs } = shape;
     const quiet = k.dirty.size === 0; // the key got nothing this batch: what waits for a refresh is shown now
+    const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
     for (const p of k.dirty) {
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
       const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
@@ -317,11 +327,11 @@ export class EventTimeWindows {
         if (w + lengthMs <= this.wm) starts.add(w);
         else if (!k.open.has(w)) {
           k.open.add(w);
-          starts.add(w); // its first data: shown at once
+          if (showOpen) starts.add(w); // its first data: shown at once
         }
       }
-      if (first <= last) starts.add(last * slideMs); // the newest: shown at once
-      if (p < k.pendingFrom && !this.everyBatch) k.pendingFrom = p;
+      if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
+      if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
     k.dirty.clear();
