@@ -80,7 +80,10 @@ test(`two instances behind ${externalBrokerName()}, each subscribed to all telem
   await bad.publishAsync('devices/thermo-3/telemetry', 'not json', { qos: 1 });
   await bad.publishAsync('devices/no such device!/telemetry', JSON.stringify({ temperature: 20 }), { qos: 1 });
   const owner = createPartition(ids, ids[0]);
-  await waitFor('both dead letters counted', async () => (await stats()).reduce((n, x) => n + x.rejected.total, 0) === 2);
+  await waitFor('both dead letters counted, and dropped as foreign by the other instance', async () => {
+    const s = await stats();
+    return s.reduce((n, x) => n + x.rejected.total, 0) === 2 && s.reduce((n, x) => n + x.foreign, 0) === sent.length + 2;
+  });
   const after = await stats();
   const expected = ids.map((id) => ['thermo-3', 'no such device!'].filter((d) => owner.ownerOf(d) === id).length);
   assert.deepEqual(after.map((x) => x.rejected.total), expected);
