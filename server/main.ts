@@ -326,6 +326,9 @@ async function runCli(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // Under --instances: the supervisor's IPC channel closes when it is gone (even killed with SIGKILL): stop too,
+  // rather than run on as an orphan that a new supervisor would duplicate.
+  if (process.send !== undefined) process.on('disconnect', () => void shutdown('the supervisor exited'));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

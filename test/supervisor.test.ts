@@ -4,12 +4,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
+import { childArgs } from '../server/cluster/supervisor.ts';
+import { resolveConfig } from '../server/config.ts';
 import { externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+
+test('a child gets the parent options and its own; a restarted one is not given --fresh, --repair or --rebalance again', () => {
+  const config = resolveConfig({ dataDir: '/d', http: { port: 8080 }, broker: { url: 'mqtt://b:1883', clientId: 'ts' } });
+  const argv = ['--instances', '2', '--broker', 'mqtt://b:1883', '--fresh', '--repair', '--rebalance'];
+  const own = ['--instance-id', 'main-1', '--cluster-instances', 'main-0,main-1', '--data-dir', '/d/instance-1', '--broker-client-id', 'ts-1', '--http-port', '8081'];
+  assert.deepEqual(childArgs(argv, config, 2, 1), ['--broker', 'mqtt://b:1883', '--fresh', '--repair', '--rebalance', ...own]);
+  assert.deepEqual(childArgs(argv, config, 2, 1, true), ['--broker', 'mqtt://b:1883', ...own]);
+});
 
 test('--instances refuses to run without an external broker or without a shared store, naming what is missing', () => {
   const noBroker = cli(['--instances', '2']);

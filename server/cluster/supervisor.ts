@@ -11,13 +11,19 @@ const STABLE_MS = 30_000;
 /** How long a child may take to shut down after SIGTERM before it is killed. */
 const STOP_TIMEOUT_MS = 30_000;
 
-/** One child's command line: the parent's options, then this instance's (later flags win). */
-export function childArgs(argv: readonly string[], config: Config, n: number, i: number): string[] {
+/** Flags that act once, at the start they are given to: a restarted child must not discard or cut anything again. */
+const ONE_SHOT = new Set(['--fresh', '--repair', '--rebalance']);
+
+/**
+ * One child's command line: the parent's options, then this instance's (later flags win). A restart (`restart`)
+ * leaves out the one-shot flags: `--fresh` again after a crash would discard what the instance committed since.
+ */
+export function childArgs(argv: readonly string[], config: Config, n: number, i: number, restart = false): string[] {
   const ids = Array.from({ length: n }, (_, k) => `${config.cluster.instanceId}-${k}`);
   const args: string[] = [];
   for (let k = 0; k < argv.length; k++) {
     if (argv[k] === '--instances') k++;
-    else if (!argv[k].startsWith('--instances=')) args.push(argv[k]);
+    else if (!argv[k].startsWith('--instances=') && !(restart && ONE_SHOT.has(argv[k].split('=')[0]))) args.push(argv[k]);
   }
   const port = config.http.port === 0 ? 0 : config.http.port + i;
   return [
@@ -67,11 +73,16 @@ export async function runSupervisor(n: number, config: Config, argv: readonly st
   const delays = Array.from({ length: n }, () => RESTART_MIN_MS);
   const timers: (NodeJS.Timeout | undefined)[] = [];
 
-  const start = (i: number): void => {
+  const start = (i: number, restart = false): void => {
     const id = `${config.cluster.instanceId}-${i}`;
-    const child = spawn(process.execPath, [...process.execArgv, script, ...childArgs(argv, config, n, i)], {
+    // An IPC channel: a child stops when it closes (the supervisor gone, even by SIGKILL), never left as an orphan.
+    const child = spawn(process.execPath, [...process.execArgv, script, ...childArgs(argv, config, n, i, restart)], {
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    child.once('error', (err) => {
+      console.error(`thermostream supervisor: cannot start ${id}: ${err.message}`);
+      if (child.pid === undefined) void stopAll(`${id} could not be started`, 1);
     });
     const started = Date.now();
     children[i] = child;
@@ -82,17 +93,17 @@ export async function runSupervisor(n: number, config: Config, argv: readonly st
         children[i] = null;
         resolve();
         if (stopping) return;
-        if (code === 2) {
-          // The configuration must change (exit code 2): restarting would only repeat the refusal.
-          console.error(`thermostream supervisor: ${id} refused to start (exit code 2); stopping every instance`);
-          void stopAll('configuration error', 2);
+        if (code === 2 || code === 3) {
+          // 2: the configuration must change; 3: its data dir is damaged. Restarting would only repeat the refusal.
+          console.error(`thermostream supervisor: ${id} refused to start (exit code ${code}); stopping every instance`);
+          void stopAll(code === 2 ? 'configuration error' : 'damaged data dir', code);
           return;
         }
         if (Date.now() - started >= STABLE_MS) delays[i] = RESTART_MIN_MS;
         const delay = delays[i];
         delays[i] = Math.min(delay * 2, RESTART_MAX_MS);
         console.error(`thermostream supervisor: ${id} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
-        timers[i] = setTimeout(() => start(i), delay);
+        timers[i] = setTimeout(() => start(i, true), delay);
       }),
     );
   };
