@@ -74,7 +74,7 @@ test(`two instances behind ${externalBrokerName()}, each subscribed to all telem
   assert.deepEqual(s.map((x) => x.rejected.total), [0, 0], 'a foreign message is not a rejected one');
 
   // Bad messages are dead-lettered by one instance only: the device's owner (or, for an unusable device id, the
-  // owner of that id as the topic spells it).
+  // owner of "").
   const bad = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
   t.after(() => bad.endAsync(true));
   await bad.publishAsync('devices/thermo-3/telemetry', 'not json', { qos: 1 });
@@ -85,7 +85,8 @@ test(`two instances behind ${externalBrokerName()}, each subscribed to all telem
     return s.reduce((n, x) => n + x.rejected.total, 0) === 2 && s.reduce((n, x) => n + x.foreign, 0) === sent.length + 2;
   });
   const after = await stats();
-  const expected = ids.map((id) => ['thermo-3', 'no such device!'].filter((d) => owner.ownerOf(d) === id).length);
+  // An id that is not a device id ("no such device!") is owned as "" (the same owner on every instance).
+  const expected = ids.map((id) => ['thermo-3', ''].filter((d) => owner.ownerOf(d) === id).length);
   assert.deepEqual(after.map((x) => x.rejected.total), expected);
   assert.equal(after.reduce((n, x) => n + x.foreign, 0), sent.length + 2);
 

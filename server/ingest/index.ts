@@ -5,7 +5,7 @@ import type { OnPublish, OnRefused } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
-import { decodeMessage, type DecodeSink } from './decode.ts';
+import { decodeMessage, DEVICE_ID, type DecodeSink } from './decode.ts';
 import { IngestLog, type DeadLetter, type Records } from './log.ts';
 import type { SyncRecord } from './sync-record.ts';
 import type { StorageHealth, StorageStatus } from '../storage-health.ts';
@@ -190,13 +190,16 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
 }
 
 /**
- * The device a message's topic speaks for (`devices/{deviceId}/…`), unchecked: what decides the owner. A topic outside
- * the scheme gives "" — one owner for its dead letter, not one per instance.
+ * The device a message's topic speaks for (`devices/{deviceId}/…`): what decides the owner. A topic outside the
+ * scheme, or naming no valid device id, gives "" — one owner for its dead letter, not one per instance, and nothing
+ * cached for it (an id is at most 128 characters, so the owner cache stays bounded in bytes, not only in entries).
  */
 function deviceOfTopic(topic: string): string {
   if (!topic.startsWith('devices/')) return '';
   const slash = topic.indexOf('/', 8);
-  return slash < 0 ? '' : topic.slice(8, slash);
+  if (slash < 0) return '';
+  const id = topic.slice(8, slash);
+  return DEVICE_ID.test(id) ? id : '';
 }
 
 /**
