@@ -12,7 +12,8 @@ export function isUnavailable(err: unknown): boolean {
   const code = String((err as { code?: unknown } | null)?.code ?? '');
   if (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300') return true;
   const message = err instanceof Error ? err.message : '';
-  return /Connection terminated|connection error|Client was closed|not queryable/i.test(message);
+  // pg's own timeouts (query_timeout, connectionTimeoutMillis): the connection is dropped; the commit is retried.
+  return /Connection terminated|connection error|Client was closed|not queryable|Query read timeout|timeout exceeded when trying to connect/i.test(message);
 }
 
 /** PostgreSQL cannot be reached (or refuses us) at start-up: stop with what to check. */

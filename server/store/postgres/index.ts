@@ -21,6 +21,9 @@ const TYPES = {
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+const CONNECT_TIMEOUT_MS = 10_000;
+const QUERY_TIMEOUT_MS = 120_000;
+
 /**
  * The shared store: PostgreSQL through `pg`. A batch is one transaction of one multi-row statement per table
  * (unnest of column arrays), named so that each connection prepares it once. Several instances share the database:
@@ -32,7 +35,19 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
   const instanceId = config.cluster.instanceId;
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
-  const pool = new pg.Pool({ connectionString: config.store.url, max: 4, types: TYPES, application_name: `thermostream ${instanceId}` });
+  const pool = new pg.Pool({
+    connectionString: config.store.url,
+    max: 4,
+    types: TYPES,
+    application_name: `thermostream ${instanceId}`,
+    // A half-open connection (a partition, no RST) must fail, not hang a commit forever with acknowledgements held:
+    // connecting and each statement are bounded (a batch of 160,000 window rows commits in about 10 s on a busy
+    // 2-core machine), and TCP keep-alive notices a dead peer between batches.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   // An idle connection that breaks (the server restarts) is dropped; the pool opens a new one for the next query.
   pool.on('error', (err) => console.error(`thermostream: store: idle connection to ${url} lost: ${err.message}`));
   try {
@@ -83,6 +98,9 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
           // This instance's checkpoint, locked: the previous batch must be the last one committed under this id.
           // The same batch again after a lost connection: its checkpoint there means the COMMIT had gone through.
           // Anything else: another process runs with this instance id, and both would lose or double readings.
+          // The advisory lock orders this instance id's transactions even before its checkpoint row exists (a
+          // second process's first batch then sees the first one's checkpoint, not nothing).
+          await c.query({ name: 'ts_instance_lock', text: "SELECT pg_advisory_xact_lock(hashtextextended('thermostream instance ' || $1, 0))", values: [instanceId] });
           const r = await c.query({ name: 'ts_checkpoint_lock', text: 'SELECT batches, log_offset FROM checkpoint WHERE instance_id = $1 FOR UPDATE', values: [instanceId] });
           const last = r.rows[0] as { batches: number; log_offset: number } | undefined;
           const k = out.checkpoint;
