@@ -57,11 +57,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
   }
 }
 
-/** Waits until the engine has processed `n` readings (they are then committed and queryable). */
-export function waitForRecords(app: Thermostream, n: number): Promise<unknown> {
-  return waitFor(`${n} processed readings`, async () => {
-    const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+/**
+ * Waits until the engine has processed `n` readings (they are then committed and queryable), and two batches more:
+ * the first batch that brings a device nothing refreshes its open windows (openWindowRefresh "slide"), so every
+ * window then shows every reading.
+ */
+export async function waitForRecords(app: Thermostream, n: number): Promise<unknown> {
+  const stats = async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  const done = await waitFor(`${n} processed readings`, async () => {
+    const body = await stats();
     return body.records >= n ? body : null;
+  });
+  return waitFor('two more batches (open windows refreshed)', async () => {
+    const body = await stats();
+    return body.batches >= done.batches + 2 ? body : null;
   });
 }
 
