@@ -25,8 +25,8 @@ export class CommitWaiters {
   /** A checkpoint now covers everything up to `offset`. */
   release(offset: number): void {
     if (offset > this.committed) this.committed = offset;
-    const end = this.callbacks.length;
-    while (this.head < end && this.offsets[this.head] <= this.committed) {
+    // The live length: a waiter added by a callback, at an offset already covered, is released in this call too.
+    while (this.head < this.callbacks.length && this.offsets[this.head] <= this.committed) {
       const done = this.callbacks[this.head];
       this.head++;
       done();
