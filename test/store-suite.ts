@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { resolveConfig, type Config } from '../server/config.ts';
-import { Aggregate, summarize } from '../server/engine/aggregate.ts';
+import { Aggregate, windowResult } from '../server/engine/aggregate.ts';
 import { FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
 import type { Reading } from '../server/ingest/reading.ts';
@@ -32,7 +32,7 @@ export interface StoreTarget {
 const window = (deviceId: string, start: number, final: boolean, temperature = 20): WindowResult => {
   const a = new Aggregate();
   a.add({ deviceId, ts: start, temperature, humidity: undefined, seq: undefined, arrival: start });
-  return { deviceId, lengthMs: 10_000, slideMs: 2_000, start, end: start + 10_000, final, ...summarize(a) };
+  return windowResult(deviceId, 10_000, 2_000, start, start + 10_000, final, a);
 };
 
 export function batch(over: Partial<BatchOutput>): BatchOutput {

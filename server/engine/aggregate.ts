@@ -1,5 +1,6 @@
 import type { Reading } from '../ingest/reading.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './detectors/types.ts';
+import type { WindowResult } from './event-time.ts';
 
 const TYPES = ANOMALY_TYPES.length;
 
@@ -202,30 +203,6 @@ export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, n
   return out;
 }
 
-export function summarize(a: Aggregate): Summary {
-  const t = a.count > 0;
-  const h = a.humidityCount > 0;
-  return {
-    count: a.count,
-    avg: t ? a.sum / a.count : null,
-    min: t ? a.min : null,
-    max: t ? a.max : null,
-    stddev: t ? stddev(a.count, a.sum, a.sumSq) : null,
-    first: t ? a.first : null,
-    last: t ? a.last : null,
-    humidityCount: a.humidityCount,
-    humidityAvg: h ? a.humiditySum / a.humidityCount : null,
-    humidityMin: h ? a.humidityMin : null,
-    humidityMax: h ? a.humidityMax : null,
-    humidityStddev: h ? stddev(a.humidityCount, a.humiditySum, a.humiditySumSq) : null,
-    humidityFirst: h ? a.humidityFirst : null,
-    humidityLast: h ? a.humidityLast : null,
-    anomalies: a.anomalies,
-    anomaliesByType: byTypeRecord(a.byType),
-  };
-}
-
-
 /**
  * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes():
  * no object and no boxed double per pane. A pane's state in a checkpoint is exactly its slice of the slab.
@@ -338,4 +315,34 @@ export function writePane(g: Aggregate, a: Float64Array, o: number): void {
   a[o + 17] = g.humidityLastTs;
   a[o + 18] = g.anomalies;
   for (let i = 0; i < TYPES; i++) a[o + 19 + i] = g.byType === null ? 0 : g.byType[i];
+}
+
+/** A window's result from its aggregate: one object, written out (no summary object spread into it). */
+export function windowResult(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): WindowResult {
+  const t = a.count > 0;
+  const h = a.humidityCount > 0;
+  return {
+    deviceId,
+    lengthMs,
+    slideMs,
+    start,
+    end,
+    final,
+    count: a.count,
+    avg: t ? a.sum / a.count : null,
+    min: t ? a.min : null,
+    max: t ? a.max : null,
+    stddev: t ? stddev(a.count, a.sum, a.sumSq) : null,
+    first: t ? a.first : null,
+    last: t ? a.last : null,
+    humidityCount: a.humidityCount,
+    humidityAvg: h ? a.humiditySum / a.humidityCount : null,
+    humidityMin: h ? a.humidityMin : null,
+    humidityMax: h ? a.humidityMax : null,
+    humidityStddev: h ? stddev(a.humidityCount, a.humiditySum, a.humiditySumSq) : null,
+    humidityFirst: h ? a.humidityFirst : null,
+    humidityLast: h ? a.humidityLast : null,
+    anomalies: a.anomalies,
+    anomaliesByType: byTypeRecord(a.byType),
+  };
 }

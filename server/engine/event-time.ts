@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addAnomalyToPane, addToPane, byTypeRecord, mergePane, PANE_WIDTH, stddev, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addAnomalyToPane, addToPane, mergePane, PANE_WIDTH, windowResult, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes } from './key-panes.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
@@ -358,33 +358,7 @@ export class EventTimeWindows {
     const final = end <= this.wm;
     if (final) k.open.delete(start);
     else k.open.add(start);
-    // summarize(agg), written out: one object per result, no intermediate summary spread into it.
-    const t = agg.count > 0;
-    const h = agg.humidityCount > 0;
-    const r: WindowResult = {
-      deviceId,
-      lengthMs: shape.lengthMs,
-      slideMs: shape.slideMs,
-      start,
-      end,
-      final,
-      count: agg.count,
-      avg: t ? agg.sum / agg.count : null,
-      min: t ? agg.min : null,
-      max: t ? agg.max : null,
-      stddev: t ? stddev(agg.count, agg.sum, agg.sumSq) : null,
-      first: t ? agg.first : null,
-      last: t ? agg.last : null,
-      humidityCount: agg.humidityCount,
-      humidityAvg: h ? agg.humiditySum / agg.humidityCount : null,
-      humidityMin: h ? agg.humidityMin : null,
-      humidityMax: h ? agg.humidityMax : null,
-      humidityStddev: h ? stddev(agg.humidityCount, agg.humiditySum, agg.humiditySumSq) : null,
-      humidityFirst: h ? agg.humidityFirst : null,
-      humidityLast: h ? agg.humidityLast : null,
-      anomalies: agg.anomalies,
-      anomaliesByType: byTypeRecord(agg.byType),
-    };
+    const r = windowResult(deviceId, shape.lengthMs, shape.slideMs, start, end, final, agg);
     if (deviceId === FLEET) {
       // The raw sums a shared store keeps as this instance's partial of the fleet window (merged exactly on read).
       const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = agg;

@@ -1,4 +1,4 @@
-import { Aggregate, summarize } from '../engine/aggregate.ts';
+import { Aggregate, windowResult } from '../engine/aggregate.ts';
 import { ANOMALY_TYPES } from '../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../engine/event-time.ts';
 
@@ -61,7 +61,7 @@ const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
 /** The anomaly_counts text of a window without anomalies (most of them): every type, 0, in ANOMALY_TYPES order. */
 const NO_ANOMALIES_JSON = JSON.stringify(Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])));
 
-/** JSON.stringify(byType), without stringifying when every count is 0 (summarize builds byType in ANOMALY_TYPES order). */
+/** JSON.stringify(byType), without stringifying when every count is 0 (windowResult builds byType in ANOMALY_TYPES order). */
 export function anomalyCountsJson(byType: Record<string, number>): string {
   for (const t of ANOMALY_TYPES) if (byType[t] !== 0) return JSON.stringify(byType);
   return NO_ANOMALIES_JSON;
@@ -125,7 +125,7 @@ export function mergeFleet(rows: readonly FleetPartialRow[]): (WindowResult & { 
       final &&= rows[j].final === 1;
       if (rows[j].updatedAt > updatedAt) updatedAt = rows[j].updatedAt;
     }
-    out.push({ deviceId: FLEET, lengthMs: r.lengthMs, slideMs: r.slideMs, start: r.start, end: r.end, final, ...summarize(agg), updatedAt });
+    out.push({ ...windowResult(FLEET, r.lengthMs, r.slideMs, r.start, r.end, final, agg), updatedAt });
     i = j;
   }
   return out;
