@@ -36,6 +36,8 @@ export interface CommonOptions {
   client: 'raw' | 'mqttjs';
   timeLimitMs: number;
   pollMs: number;
+  /** Where Thermostream's batch work runs (config.batchThread) in runs whose scenario does not say. */
+  batchThread: 'worker' | 'main';
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
   spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
@@ -48,6 +50,7 @@ export const COMMON_DEFAULTS: CommonOptions = {
   client: 'raw',
   timeLimitMs: 120_000,
   pollMs: 25,
+  batchThread: 'worker',
 };
 
 export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
@@ -55,7 +58,8 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --connections N     MQTT connections, one device each (default ${COMMON_DEFAULTS.connections})
   --window N          QoS 1 unacknowledged publishes per connection (default ${COMMON_DEFAULTS.window})
   --client raw|mqttjs load generator client (default raw: pre-encoded packets over net sockets)
-  --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})`;
+  --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})
+  --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
 export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {
@@ -91,6 +95,10 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
     o.client = v;
   },
   '--time-limit': (v, o) => (o.timeLimitMs = positiveInt('--time-limit', v) * 1000),
+  '--batch-thread': (v, o) => {
+    if (v !== 'worker' && v !== 'main') throw new UsageError(`--batch-thread must be worker or main, got ${JSON.stringify(v)}`);
+    o.batchThread = v;
+  },
 };
 
 /**

@@ -42,6 +42,8 @@ export interface Scenario {
   label: string;
   qos: 0 | 1;
   fsync: boolean;
+  /** config.batchThread; absent: --batch-thread (default worker). */
+  batchThread?: 'worker' | 'main';
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -50,6 +52,9 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'qos1-nofsync', label: 'QoS 1, ingest.fsync: false', qos: 1, fsync: false },
   // Not run by default: a diagnostic (does QoS 0 wait for the group commit?).
   { name: 'qos0-nofsync', label: 'QoS 0, ingest.fsync: false', qos: 0, fsync: false },
+  // Before/after the batch thread: the same with batch work on the main thread (batchThread "main").
+  { name: 'qos0-main', label: 'QoS 0, durable log, batchThread main', qos: 0, fsync: true, batchThread: 'main' },
+  { name: 'qos1-main', label: 'QoS 1, durable log, batchThread main', qos: 1, fsync: true, batchThread: 'main' },
 ];
 const DEFAULT_SCENARIOS = ['qos0', 'qos1', 'qos1-nofsync'];
 
@@ -217,6 +222,7 @@ export async function runThermostream(
       dataDir,
       batchIntervalMs: opts.batchIntervalMs ?? 1000,
       ingest: { fsync: s.fsync },
+      batchThread: s.batchThread ?? opts.batchThread ?? 'worker',
     });
     const app = await startThermostream(config, {
       onFatal(err) {

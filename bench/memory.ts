@@ -19,7 +19,9 @@ import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
-type Target = 'thermostream' | 'bare';
+/** thermostream-main: Thermostream with batchThread "main" (all on one thread), for before/after the batch thread. */
+type Target = 'thermostream' | 'thermostream-main' | 'bare';
+const TARGETS: readonly Target[] = ['thermostream', 'thermostream-main', 'bare'];
 
 interface Options extends CommonOptions {
   devices: number;
@@ -103,7 +105,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
         loaded = heap();
         if (profiler) alloc = await profiler.stop();
         clearInterval(sampler); // the snapshot below costs memory of its own: not the server's
-        if (o.snapshot && target === 'thermostream') {
+        if (o.snapshot && target !== 'bare') {
           mkdirSync(o.snapshotDir, { recursive: true });
           snapshot = writeHeapSnapshot(join(o.snapshotDir, `thermostream-${o.devices}-devices-round${round}.heapsnapshot`));
         }
@@ -112,8 +114,8 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   };
   try {
     let run: RunResult;
-    if (target === 'thermostream') {
-      run = await runThermostream(SCENARIOS.find((s) => s.name === 'qos1')!, round, { ...opts, dataRoot: o.dataRoot }, extras);
+    if (target !== 'bare') {
+      run = await runThermostream(SCENARIOS.find((s) => s.name === (target === 'thermostream' ? 'qos1' : 'qos1-main'))!, round, { ...opts, dataRoot: o.dataRoot }, extras);
     } else {
       const b = await startBareBroker('map');
       try {
@@ -151,7 +153,7 @@ function parseOptions(args: readonly string[]): Options {
       '--idle': (v, o) => (o.idleS = positiveInt('--idle', v)),
       '--targets': (v, o) => {
         const t = v.split(',');
-        if (t.some((x) => x !== 'thermostream' && x !== 'bare')) throw new UsageError(`--targets lists thermostream and/or bare, got ${JSON.stringify(v)}`);
+        if (t.some((x) => !TARGETS.includes(x as Target))) throw new UsageError(`--targets lists some of ${TARGETS.join(', ')}, got ${JSON.stringify(v)}`);
         o.targets = t as Target[];
       },
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
@@ -168,7 +170,7 @@ export async function main(args: readonly string[]): Promise<number> {
   --devices N        device connections (default 10000), opened 100 at a time
   --seconds S        seconds of load, one reading per device per second (default 60)
   --idle S           seconds the connections stay idle first (default 20)
-  --targets LIST     thermostream,bare (default both, interleaved)
+  --targets LIST     of thermostream, thermostream-main (batchThread main), bare (default thermostream,bare; interleaved)
   --runs N           rounds (default 1)
   --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
@@ -200,7 +202,7 @@ export async function main(args: readonly string[]): Promise<number> {
   for (const t of o.targets) {
     const rs = results.get(t)!;
     rows.push([
-      t === 'thermostream' ? 'Thermostream (QoS 1 durable)' : 'bare aedes + Map',
+      { thermostream: 'Thermostream (QoS 1 durable)', 'thermostream-main': 'Thermostream, batchThread main', bare: 'bare aedes + Map' }[t],
       `${rs.filter((r) => r.run.problems.length === 0).length}/${rs.length}`,
       fmtMB(med(t, (r) => r.start.rss)),
       fmtMB(med(t, (r) => r.idle.rss)),
@@ -219,7 +221,7 @@ export async function main(args: readonly string[]): Promise<number> {
       rows,
     ),
   );
-  if (o.targets.length === 2) {
+  if (o.targets.includes('thermostream') && o.targets.includes('bare')) {
     const ratio = (f: (r: MemoryResult) => number): string => fmtRatio(med('thermostream', f) / med('bare', f));
     console.log();
     console.log(
@@ -240,7 +242,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(`\nallocation profile, ${r.target}, round ${r.round}:`);
     printAllocSummary(r.alloc, r.loadSeconds, r.run.count);
   }
-  for (const r of results.get('thermostream') ?? []) {
+  for (const r of [...(results.get('thermostream') ?? []), ...(results.get('thermostream-main') ?? [])]) {
     if (r.snapshot === null) continue;
     console.log(`\nheap snapshot: ${relative(REPO, r.snapshot)} (round ${r.round}, end of the load)`);
     printHeapSummary(summariseHeapSnapshot(r.snapshot), o.devices);

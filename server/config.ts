@@ -36,6 +36,8 @@ export interface Config {
   readonly timeMode: 'event' | 'processing';
   /** How often an open window's partial result is rewritten: at most once per slide (default), or every batch. */
   readonly openWindowRefresh: 'slide' | 'batch' | 'final';
+  /** worker: cut decoding, the telemetry job and the store's commit run in a worker thread; main: on the main thread. */
+  readonly batchThread: 'worker' | 'main';
   readonly ingest: {
     readonly maxPayloadBytes: number;
     readonly maxClockSkewMs: number;
@@ -110,6 +112,7 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--auth', env: 'THERMOSTREAM_AUTH', path: ['auth', 'mode'] },
   { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
+  { flag: '--batch-thread', env: 'THERMOSTREAM_BATCH_THREAD', path: ['batchThread'] },
   { flag: '--broker', env: 'THERMOSTREAM_BROKER', path: ['broker', 'url'] },
   { flag: '--broker-client-id', env: 'THERMOSTREAM_BROKER_CLIENT_ID', path: ['broker', 'clientId'] },
   { flag: '--broker-share-group', env: 'THERMOSTREAM_BROKER_SHARE_GROUP', path: ['broker', 'shareGroup'] },
@@ -147,6 +150,8 @@ export const USAGE = `Usage: thermostream [options]
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
   --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
+  --batch-thread <worker|main>  where batch work runs: worker = a second thread, so ingest and batches
+                           use two cores (default); main = one thread       env THERMOSTREAM_BATCH_THREAD
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
                                                                        env THERMOSTREAM_BROKER
   --broker-client-id <id>  its persistent session's client id (default thermostream)

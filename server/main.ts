@@ -18,6 +18,7 @@ import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
 import { openStore, type StoreDeps } from './store/index.ts';
 import { SyncRecord } from './ingest/sync-record.ts';
+import { parseFaults } from './faults.ts';
 import { StorageHealth } from './storage-health.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -53,17 +54,10 @@ export interface StartOptions {
   rebalance?: boolean;
   /** Durability is gone (the log cannot write): the caller must stop the process. */
   onFatal?: (err: Error) => void;
-  faults?: Faults;
+  /** THERMOSTREAM_FAULT's value (server/faults.ts): fault injection for the crash and backpressure tests. */
+  faults?: string;
   /** Where the broker's refusals (connections, publishes, subscriptions) are logged; default stderr. */
   log?: (line: string) => void;
-}
-
-/** Fault injection for tests, from THERMOSTREAM_FAULT (see docs/OPERATIONS.md). */
-export interface Faults {
-  beforeCheckpoint?: StoreDeps['beforeCheckpoint'];
-  slowBatchMs?: number;
-  /** power-cut-record: keep a side file of what the ingest log has synced (data dir, log-sync.json). */
-  syncRecord?: boolean;
 }
 
 /** Where power-cut-record keeps its side file, relative to the data dir. */
@@ -80,7 +74,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
   if (config.broker.url === '') checkSafeBind(config.host, config.auth);
   checkExposure(config);
   try {
-    const store = await openStore(config, { beforeCheckpoint: options.faults?.beforeCheckpoint });
+    const faults = parseFaults(options.faults);
+    const store = await openStore(config, { beforeCheckpoint: faults?.beforeCheckpoint });
     closers.push(() => store.close());
     if (options.fresh) await store.resetJob();
     const recovered = await store.recover();
@@ -100,7 +95,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       health,
       repair: options.repair,
       onFatal,
-      syncRecord: options.faults?.syncRecord ? new SyncRecord(join(config.dataDir, SYNC_RECORD_FILE)) : undefined,
+      syncRecord: faults?.syncRecord ? new SyncRecord(join(config.dataDir, SYNC_RECORD_FILE)) : undefined,
       partition,
       // Devices of the embedded broker wait for their PUBACK: holding it for a whole batch would cap each connection.
       ackAfterCommit: external && ackAfterCommit(config),
@@ -108,7 +103,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => ingest.close());
     for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
     if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log segment(s) repaired`);
-    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: options.faults?.slowBatchMs });
+    const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: faults?.slowBatchMs, faults: options.faults });
     closers.push(() => engine.close());
     const jobs = createJobRunner(config, {
       clock,
@@ -190,43 +185,6 @@ export async function startThermostream(config: Config, options: StartOptions = 
   }
 }
 
-/**
- * THERMOSTREAM_FAULT, for crash and backpressure tests only:
- *   crash-before-checkpoint:N  SIGKILL inside the N-th batch transaction that has window results, after the outputs
- *                              are written and before the checkpoint is
- *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
- *   db-full:MS                 every batch transaction with window results fails with SQLITE_FULL (and rolls back)
- *                              for MS ms from the first one: a full disk under the database only
- *   power-cut-record           keeps {dataDir}/log-sync.json: each log segment's fdatasync'ed length and whether its
- *                              directory entry was synced, so a test can cut the log to what a power cut leaves
- */
-function faultsFromEnv(spec: string | undefined): Faults | undefined {
-  if (!spec) return undefined;
-  const [name, arg] = spec.split(':');
-  const n = Number(arg);
-  if (name === 'crash-before-checkpoint' && n >= 1) {
-    let seen = 0;
-    return {
-      beforeCheckpoint(out) {
-        if (out.windows.length > 0 && ++seen >= n) process.kill(process.pid, 'SIGKILL');
-      },
-    };
-  }
-  if (name === 'slow-batch' && n >= 0) return { slowBatchMs: n };
-  if (name === 'db-full' && n >= 0) {
-    let since: number | undefined;
-    return {
-      beforeCheckpoint(out) {
-        if (out.windows.length === 0) return;
-        since ??= Date.now();
-        if (Date.now() - since < n) throw Object.assign(new Error('database or disk is full (injected)'), { code: 'SQLITE_FULL' });
-      },
-    };
-  }
-  if (name === 'power-cut-record' && arg === undefined) return { syncRecord: true };
-  throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `THERMOSTREAM_FAULT = ${JSON.stringify(spec)}: unknown fault`);
-}
-
 /** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
 function exitCode(err: Error): number {
   if (!(err instanceof ThermostreamError)) return 1;
@@ -274,7 +232,7 @@ async function runCli(): Promise<void> {
       fresh: options.fresh,
       repair: options.repair,
       rebalance: options.rebalance,
-      faults: faultsFromEnv(process.env.THERMOSTREAM_FAULT),
+      faults: process.env.THERMOSTREAM_FAULT,
       onFatal(err) {
         const code = err instanceof ThermostreamError ? ` [${err.code}]` : '';
         console.error(`thermostream: fatal: ${err.message}${code}`);

@@ -1,15 +1,16 @@
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
-import type { Ingest, IngestBatch } from '../ingest/index.ts';
+import type { Ingest, RawCut } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Anomaly } from './detectors/index.ts';
 import { retryDelay, type StorageHealth } from '../storage-health.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
-import { jobDefinition, TelemetryJob, type JobOutput } from './telemetry.ts';
+import { jobDefinition } from './telemetry.ts';
 import type { WindowResult } from './event-time.ts';
-import type { Reading } from '../ingest/index.ts';
-import { RecentReadings, type RecentQuery } from './recent-readings.ts';
+import type { RecentQuery } from './recent-readings.ts';
+import { failureError, type BatchSummary, type CommitResult } from './batch-runner.ts';
+import { mainThreadBatches, workerBatches, type BatchSide } from './batch-thread.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
 export { jobDefinition } from './telemetry.ts';
@@ -53,8 +54,6 @@ export interface CommittedBatch {
   committedAt: number;
   /** The window results this batch wrote (open and newly final ones). */
   windows: readonly WindowResult[];
-  /** The batch's readings without duplicates (late ones included). */
-  readings: readonly Reading[];
   /** The anomalies this batch wrote: new ones, and interval anomalies it closed (the same identity, now with an end). */
   anomalies: readonly Anomaly[];
 }
@@ -76,7 +75,7 @@ export interface Engine {
    */
   onBatch(listener: (batch: CommittedBatch) => void): () => void;
   /** A device's raw readings of the recent past (config.recentReadings), for GET /api/v1/readings. */
-  recentReadings(deviceId: string, from: number, to: number): RecentQuery;
+  recentReadings(deviceId: string, from: number, to: number): Promise<RecentQuery>;
   /** Stops gracefully: everything durable in the log is processed and committed first. */
   close(): Promise<void>;
 }
@@ -92,6 +91,8 @@ export interface EngineDeps {
   health: StorageHealth;
   /** Test hook: an extra asynchronous delay per batch, to model a slow sink (backpressure tests). */
   slowBatchMs?: number;
+  /** THERMOSTREAM_FAULT, passed on to the batch thread (whose store runs the fault hooks). */
+  faults?: string;
 }
 
 const RECENT = 10;
@@ -114,66 +115,69 @@ export function checkJob(recovered: RecoveredState | null, config: Config, dbFil
 /**
  * The telemetry pipeline as a DStream job on a StreamingContext:
  *
- *   ingest log ──cut per batch──▶ TelemetryJob (dedupe → event-time windows) ──▶ store: outputs + checkpoint, one transaction
+ *   ingest log ──cut per batch (bytes)──▶ batch side: decode → TelemetryJob (dedupe → event-time windows)
+ *                                          ──▶ store: outputs + checkpoint, one transaction
  *
- * A cut is taken only when the previous one is committed, so cuts never queue in memory: while the engine is behind,
- * input waits in the durable log, whose backlog bound holds acknowledgements back (backpressure).
+ * The batch side runs in a worker thread by default (config.batchThread), so batches run on a second core while
+ * the main thread goes on with the broker and ingest. A cut is taken only when the previous one is committed, so
+ * cuts never queue in memory: while the engine is behind, input waits in the durable log, whose backlog bound holds
+ * acknowledgements back (backpressure).
  */
 export async function createEngine(config: Config, deps: EngineDeps): Promise<Engine> {
   const { clock, ingest, store } = deps;
+  const batches: BatchSide =
+    config.batchThread === 'worker'
+      ? await workerBatches({ config, startedAt: clock.now(), faults: deps.faults }, deps.onFatal)
+      : mainThreadBatches(config, store, deps.recovered, clock.now());
   const ctx = new StreamingContext(config.batchIntervalMs, {
     clock,
     retainedBatches: RECENT,
     log: (message) => console.error(`thermostream engine: ${message}`),
   });
-  const job = new TelemetryJob(config, clock.now(), deps.recovered);
   const replayed = ingest.stats().backlog;
   const recent: BatchInfo[] = [];
-  const committed = new Map<number, JobOutput>(); // batch time → output, until its BatchInfo is known
+  const committed = new Map<number, BatchSummary>(); // batch time → committed batch, until its BatchInfo is known
   const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
+  let watermark = deps.recovered?.checkpoint.job != null ? deps.recovered.checkpoint.watermark : -Infinity;
   let cutInFlight = false;
   let lastPrune = -Infinity;
   const listeners = new Set<(batch: CommittedBatch) => void>();
   let lastBatchAt = clock.now();
   let failure: string | null = null;
-  const recentReadings = new RecentReadings(config.recentReadings.perDevice, config.recentReadings.maxAgeMs, clock.now());
   let closing = false;
   let fatalCause: Error | undefined; // the store's own error, with its code, rather than the context's wrapper
 
   /**
-   * Commits a batch, waiting out a full disk: the failed transaction rolled back, so committing the same output
-   * again (the same cut, the same state delta) applies it exactly once, and the job's state, already advanced by
-   * this cut, stays in step with what is committed. No other cut is taken meanwhile (cutInFlight). A lost connection
-   * to PostgreSQL is waited out the same way.
+   * Processes a cut and commits it, waiting out a full disk: the failed transaction rolled back, so committing the
+   * same output again (the same cut, the same state delta) applies it exactly once, and the job's state, already
+   * advanced by this cut, stays in step with what is committed. No other cut is taken meanwhile (cutInFlight). A
+   * lost connection to PostgreSQL is waited out the same way.
    */
-  async function commit(out: JobOutput): Promise<void> {
-    for (let retries = 0; ; retries++) {
-      try {
-        await store.commitBatch(out);
-        if (!deps.health.ok) deps.health.recovered('database');
-        return;
-      } catch (err) {
-        const transient = store.transient(err);
-        if (transient === null) throw (fatalCause = store.fatal(err));
-        if (closing) {
-          throw (fatalCause = new Error(
-            `stopped while ${transient === 'no-space' ? `the disk under ${store.file} is full` : `the store ${store.file} is unreachable`}: ` +
-              'the batch in progress was not committed (it is replayed from the ingest log at the next start)',
-          ));
-        }
-        if (transient === 'unavailable') {
-          deps.health.unavailable('database', `store unavailable: cannot commit batch ${out.checkpoint.batches} to ${store.file} (${(err as Error).message})`);
-        } else {
-          const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
-          const needed = (rows + out.panes.upserts.length + out.dedupe.seqs.length + out.dedupe.messageIds.length) * 256 + 65_536;
-          deps.health.failed('database', config.dataDir, store.file, err as Error, needed, 64 * 1024 * 1024);
-        }
-        await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), retryDelay(retries)));
+  async function processAndCommit(cut: RawCut): Promise<BatchSummary> {
+    let result: CommitResult = await batches.run(cut, clock.now());
+    for (let retries = 0; !result.ok; retries++) {
+      const f = result.failure;
+      const err = failureError(f);
+      if (f.transient === null) throw (fatalCause = err);
+      if (closing) {
+        throw (fatalCause = new Error(
+          `stopped while ${f.transient === 'no-space' ? `the disk under ${store.file} is full` : `the store ${store.file} is unreachable`}: ` +
+            'the batch in progress was not committed (it is replayed from the ingest log at the next start)',
+        ));
       }
+      if (f.transient === 'unavailable') {
+        deps.health.unavailable('database', `store unavailable: cannot commit batch ${f.batch} to ${store.file} (${f.message})`);
+      } else {
+        deps.health.failed('database', config.dataDir, store.file, err, f.needed, 64 * 1024 * 1024);
+      }
+      await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), retryDelay(retries)));
+      result = await batches.commitAgain();
     }
+    if (!deps.health.ok) deps.health.recovered('database');
+    return result.batch;
   }
 
-  const cuts = new InputDStream<IngestBatch>(ctx, 'ingest-log', {
+  const cuts = new InputDStream<RawCut>(ctx, 'ingest-log', {
     take: () => {
       if (cutInFlight) return [];
       const cut = ingest.takeBatch();
@@ -182,26 +186,23 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     },
     hasPending: () => ingest.stats().backlog > 0,
   });
-  cuts
-    .map((cut) => job.process(cut, clock.now()))
-    .foreachBatch(async (outputs, batchTime) => {
-      if (outputs.length === 0) return; // no cut in this batch
-      if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
-      const out = outputs[0];
-      await commit(out);
-      committed.set(batchTime, out);
-      cutInFlight = false;
-      // Retention is housekeeping: the batch is committed whatever happens here; what is left goes later.
-      try {
-        ingest.checkpointed(out.checkpoint.logOffset);
-        if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
-          lastPrune = out.committedAt;
-          await store.prune(out.committedAt);
-        }
-      } catch (err) {
-        console.error(`thermostream engine: retention failed: ${(err as Error).message}`);
+  cuts.foreachBatch(async (taken, batchTime) => {
+    if (taken.length === 0) return; // no cut in this batch
+    if (deps.slowBatchMs) await new Promise((r) => setTimeout(r, deps.slowBatchMs));
+    const out = await processAndCommit(taken[0]);
+    committed.set(batchTime, out);
+    cutInFlight = false;
+    // Retention is housekeeping: the batch is committed whatever happens here; what is left goes later.
+    try {
+      ingest.checkpointed(out.checkpoint.logOffset);
+      if (out.committedAt - lastPrune >= PRUNE_EVERY_MS) {
+        lastPrune = out.committedAt;
+        await batches.prune(out.committedAt);
       }
-    });
+    } catch (err) {
+      console.error(`thermostream engine: retention failed: ${(err as Error).message}`);
+    }
+  });
 
   ctx.onBatchCompleted((b: ContextBatchInfo) => {
     const out = committed.get(b.batchTime);
@@ -212,9 +213,9 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       batch: out.checkpoint.batches,
       batchTime: b.batchTime,
       records: out.records,
-      late: out.late.length,
+      late: out.late,
       duplicates: out.duplicates,
-      rejected: out.deadLetters.length,
+      rejected: out.rejected,
       windowsUpdated: out.windows.length,
       schedulingDelayMs: b.schedulingDelayMs,
       processingMs: b.processingTimeMs,
@@ -226,17 +227,11 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     totals.records += info.records;
     totals.late += info.late;
     totals.duplicates += info.duplicates;
+    watermark = out.checkpoint.watermark;
     recent.push(info);
     if (recent.length > RECENT) recent.shift();
-    recentReadings.add(out.readings);
     if (listeners.size === 0) return;
-    const committedBatch: CommittedBatch = {
-      info,
-      committedAt: out.committedAt,
-      windows: out.windows,
-      readings: out.readings,
-      anomalies: out.anomalies,
-    };
+    const committedBatch: CommittedBatch = { info, committedAt: out.committedAt, windows: out.windows, anomalies: out.anomalies };
     for (const listener of listeners) {
       try {
         listener(committedBatch);
@@ -259,21 +254,22 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
         ...totals,
         replayed,
         inputRate: span > 0 ? (recent.reduce((n, b) => n + b.records, 0) * 1000) / span : 0,
-        watermark: Number.isFinite(job.watermark) ? job.watermark : null,
+        watermark: Number.isFinite(watermark) ? watermark : null,
         lastBatch: recent.at(-1) ?? null,
       };
     },
     status: () => ({ running: ctx.state === 'active' && failure === null, lastBatchAt, failure }),
-    recentReadings: (deviceId, from, to) => recentReadings.query(deviceId, from, to, clock.now()),
+    recentReadings: (deviceId, from, to) => batches.recentReadings(deviceId, from, to, clock.now()),
     onBatch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     async close() {
       closing = true;
-      job.flushOpenWindows(); // the remaining batches leave no open window's partial result behind
+      await batches.flushOpenWindows(); // the remaining batches leave no open window's partial result behind
       await ingest.drain();
       await ctx.stop({ graceful: true });
+      await batches.close();
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
 import { decodeMessage, DEVICE_ID, type DecodeSink } from './decode.ts';
-import { IngestLog, type DeadLetter, type Records } from './log.ts';
+import { IngestLog, type DeadLetter, type RawCut, type Records } from './log.ts';
 import type { SyncRecord } from './sync-record.ts';
 import type { StorageHealth, StorageStatus } from '../storage-health.ts';
 import type { Partition } from '../cluster/partition.ts';
@@ -15,7 +15,8 @@ import { listSegments } from './log-check.ts';
 import { CommitWaiters } from './commit-waiters.ts';
 
 export type { Reading } from './reading.ts';
-export type { DeadLetter } from './log.ts';
+export type { DeadLetter, RawCut } from './log.ts';
+export { decodeCut } from './log-format.ts';
 
 /** What became durable since the last batch was cut, up to log offset `lastOffset`. */
 export type IngestBatch = Records & { lastOffset: number };
@@ -40,8 +41,8 @@ export interface Ingest {
   readonly onPublish: OnPublish;
   /** The broker refused a publish (authorization): dead-lettered and counted like a rejected reading. */
   readonly onRefused: OnRefused;
-  /** Cuts the batch: every durable record not taken yet. */
-  takeBatch(): IngestBatch;
+  /** Cuts the batch: every durable record not taken yet, as the log's bytes (decodeCut decodes them). */
+  takeBatch(): RawCut;
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
   checkpointed(offset: number): void;
   stats(): IngestStats;
@@ -167,7 +168,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   return {
     onPublish,
     onRefused,
-    takeBatch: () => log.take(),
+    takeBatch: () => log.takeRaw(),
     checkpointed(offset) {
       committed.release(offset);
       log.truncateThrough(offset, clock.now());

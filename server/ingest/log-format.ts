@@ -157,6 +157,34 @@ export function checkSegment(bytes: Buffer, from = 0): SegmentCheck {
   return { records, validBytes: pos, resumesAt, badRecords };
 }
 
+/**
+ * Durable records taken from the log as bytes: whole blocks (headers included) back to back, the first record of the
+ * first block at `firstOffset`; records at or below `after` are not part of the cut (a replay may start inside a
+ * block). What crosses to the batch thread: bytes, not an object per reading.
+ */
+export interface RawCut {
+  bytes: Uint8Array;
+  firstOffset: number;
+  after: number;
+  /** The offset of the cut's last record (the checkpoint's log offset once it is committed). */
+  lastOffset: number;
+}
+
+/** The records of a raw cut, decoded in log order (each kind keeps its order). */
+export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
+  const bytes = Buffer.from(cut.bytes.buffer, cut.bytes.byteOffset, cut.bytes.byteLength);
+  const into: Records & { lastOffset: number } = { readings: [], deadLetters: [], lastOffset: cut.lastOffset };
+  let offset = cut.firstOffset;
+  for (let pos = 0; pos < bytes.length; ) {
+    const len = bytes.readUInt32LE(pos + 4);
+    const end = pos + BLOCK_HEADER + len;
+    decodeBlock(bytes.subarray(pos + BLOCK_HEADER, end), offset, cut.after, into);
+    offset += bytes.readUInt32LE(pos + 8);
+    pos = end;
+  }
+  return into;
+}
+
 /** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */
 export function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
   let p = 0;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BLOCK_HEADER, decodeBlock, type Records } from './log-format.ts';
+import { BLOCK_HEADER, type RawCut } from './log-format.ts';
 
 /** A segment to replay: its file and the offset of its first record. */
 export interface ReplaySegment {
@@ -29,10 +29,13 @@ export class LogReplay {
   ) {}
 
   /**
-   * Decodes whole blocks into `into` until at least `max` records were added or nothing is left; returns the offset
-   * of the last record decoded (the batch's cut), or `this.after` if nothing was left.
+   * Takes whole blocks until at least `max` records after the checkpoint are in the cut or nothing is left; a cut
+   * with lastOffset = `this.after` holds nothing. The blocks are copied out of the segment's bytes, so that those can
+   * go before the next segment is read.
    */
-  take(max: number, into: Records): number {
+  take(max: number): RawCut {
+    const blocks: Buffer[] = [];
+    let firstOffset = -1;
     let last = this.after;
     let added = 0;
     while (added < max && this.remaining > 0) {
@@ -48,13 +51,13 @@ export class LogReplay {
         continue;
       }
       const b = this.bytes;
-      const len = b.readUInt32LE(this.pos + 4);
       const count = b.readUInt32LE(this.pos + 8);
-      const end = this.pos + BLOCK_HEADER + len;
+      const end = this.pos + BLOCK_HEADER + b.readUInt32LE(this.pos + 4);
       const blockLast = this.offset + count - 1;
       if (blockLast > this.after) {
         const skip = Math.max(0, this.after - this.offset + 1);
-        decodeBlock(b.subarray(this.pos + BLOCK_HEADER, end), this.offset, this.after, into);
+        if (firstOffset < 0) firstOffset = this.offset;
+        blocks.push(b.subarray(this.pos, end));
         added += count - skip;
         this.remaining -= count - skip;
         last = blockLast;
@@ -63,6 +66,6 @@ export class LogReplay {
       this.pos = end;
       if (this.pos >= b.length) this.bytes = null; // let the segment's bytes go before the next is read
     }
-    return last;
+    return { bytes: Buffer.concat(blocks), firstOffset: firstOffset < 0 ? last + 1 : firstOffset, after: this.after, lastOffset: last };
   }
 }

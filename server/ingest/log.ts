@@ -1,6 +1,6 @@
 import { closeSync, fdatasync, ftruncateSync, mkdirSync, openSync, statSync, unlinkSync, write } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BLOCK_HEADER, BlockWriter, decodeBlock, type DeadLetter, type Records } from './log-format.ts';
+import { BlockWriter, decodeCut, type DeadLetter, type RawCut, type Records } from './log-format.ts';
 import { checkLog, fsyncDir, segmentName } from './log-check.ts';
 import { LogReplay } from './log-replay.ts';
 import type { Reading } from './reading.ts';
@@ -158,26 +158,29 @@ export class IngestLog {
   }
 
   /**
-   * Takes the durable records not taken yet, decoded, with the offset of the last one: during recovery the next
+   * Takes the durable records not taken yet, as bytes, with the offset of the last one: during recovery the next
    * chunk (at most about REPLAY_CHUNK records) of the replay, then everything written since.
    */
-  take(): Records & { lastOffset: number } {
+  takeRaw(): RawCut {
+    let cut: RawCut;
     if (this.replay !== null) {
-      const taken = { readings: [], deadLetters: [], lastOffset: 0 };
-      taken.lastOffset = this.replay.take(REPLAY_CHUNK, taken);
-      this.durableCount -= taken.readings.length + taken.deadLetters.length;
+      cut = this.replay.take(REPLAY_CHUNK);
       if (this.replay.remaining === 0) this.replay = null;
-      this.releaseHeld();
-      return taken;
+      this.durableCount -= countAfter(cut);
+    } else {
+      const firstOffset = this.durable.length > 0 ? this.durable[0].firstOffset : this.lastDurableOffset + 1;
+      const bytes = this.durable.length === 1 ? this.durable[0].block : Buffer.concat(this.durable.map((d) => d.block));
+      cut = { bytes, firstOffset, after: firstOffset - 1, lastOffset: this.lastDurableOffset };
+      this.durable = [];
+      this.durableCount = 0;
     }
-    const taken = { readings: [], deadLetters: [], lastOffset: this.lastDurableOffset };
-    for (const { block, firstOffset } of this.durable) {
-      decodeBlock(block.subarray(BLOCK_HEADER), firstOffset, firstOffset - 1, taken);
-    }
-    this.durable = [];
-    this.durableCount = 0;
     this.releaseHeld();
-    return taken;
+    return cut;
+  }
+
+  /** takeRaw(), decoded. */
+  take(): Records & { lastOffset: number } {
+    return decodeCut(this.takeRaw());
   }
 
   /**
@@ -335,8 +338,13 @@ export class IngestLog {
   }
 }
 
+/** The records of a cut after its `after`: blocks are whole, so a replay's first block may hold some at or below it. */
+function countAfter(cut: RawCut): number {
+  return cut.lastOffset - Math.max(cut.after, cut.firstOffset - 1);
+}
+
 function noSpace(message: string): Error {
   return Object.assign(new Error(`no space left on device (${message})`), { code: 'ENOSPC' });
 }
 
-export type { DeadLetter, Records };
+export type { DeadLetter, RawCut, Records };

@@ -71,7 +71,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
       if (from >= to) throw new ParamError('from', q.from ?? iso(from), `expected a time before to (${iso(to)})`);
       if ((await store.device(q.deviceId)) === null) throw new NotFoundError('deviceId', q.deviceId, 'device');
 
-      const recent = engine.recentReadings(q.deviceId, from, to);
+      const recent = await engine.recentReadings(q.deviceId, from, to);
       const raw: SeriesPoint[] = recent.points.map((p) => ({ ...p, count: 1, min: p.temperature, max: p.temperature, source: 'raw' }));
       // Windows whose middle lies in [from, min(to, rawFrom)).
       const half = finest.lengthMs / 2;

@@ -1,0 +1,128 @@
+import type { Config } from '../config.ts';
+import { ThermostreamError, type ErrorCode } from '../errors.ts';
+import { decodeCut, type RawCut } from '../ingest/index.ts';
+import type { RecoveredState, Store } from '../store/index.ts';
+import type { Anomaly } from './detectors/index.ts';
+import type { WindowResult } from './event-time.ts';
+import { RecentReadings, type RecentQuery } from './recent-readings.ts';
+import { TelemetryJob, type JobOutput } from './telemetry.ts';
+
+/** What the engine learns of a committed batch: its figures, and the results its listeners are sent. */
+export interface BatchSummary {
+  records: number;
+  late: number;
+  duplicates: number;
+  rejected: number;
+  committedAt: number;
+  checkpoint: { batches: number; watermark: number; logOffset: number };
+  /** The window results this batch wrote (open and newly final ones). */
+  windows: WindowResult[];
+  /** New anomalies, and interval anomalies this batch closed. */
+  anomalies: Anomaly[];
+}
+
+/** Why a commit failed, as plain data (it may cross from the batch thread). */
+export interface CommitFailure {
+  /** What the store says: 'no-space' and 'unavailable' are waited out (the same batch is committed again); null: fatal. */
+  transient: 'no-space' | 'unavailable' | null;
+  message: string;
+  /** The store's error code (SQLITE_FULL, ENOSPC, …): what StorageHealth reports. */
+  errno: string | null;
+  /** Our code, for a fatal error that has one (TS_ERR_DB_CORRUPT, …). */
+  code: ErrorCode | null;
+  /** About how many bytes the batch needs in the database. */
+  needed: number;
+  /** The batch's number (its checkpoint's count of batches). */
+  batch: number;
+}
+
+export type CommitResult = { ok: true; batch: BatchSummary } | { ok: false; failure: CommitFailure };
+
+/**
+ * The batch side of the engine: decode a cut of the ingest log, run the telemetry job over it, commit its outputs
+ * and checkpoint in one transaction, and keep the raw readings of the recent past. It runs in the batch thread
+ * (batch-thread.ts) or, with batchThread "main", on the main thread; either way calls come one at a time, a cut only
+ * after the previous one is committed.
+ */
+export class BatchRunner {
+  private readonly job: TelemetryJob;
+  private readonly recent: RecentReadings;
+  /** The output of the last cut while its commit has not succeeded yet (committed again, never recomputed). */
+  private pending: JobOutput | null = null;
+
+  constructor(
+    config: Config,
+    private readonly store: Store,
+    recovered: RecoveredState | null,
+    startedAt: number,
+  ) {
+    this.job = new TelemetryJob(config, startedAt, recovered);
+    this.recent = new RecentReadings(config.recentReadings.perDevice, config.recentReadings.maxAgeMs, startedAt);
+  }
+
+  /** Decodes the cut, processes it and commits the result. */
+  async run(cut: RawCut, now: number): Promise<CommitResult> {
+    if (this.pending !== null) throw new Error(`batch ${this.pending.checkpoint.batches} is not committed yet`);
+    this.pending = this.job.process(decodeCut(cut), now);
+    return this.commitAgain();
+  }
+
+  /** Commits the pending batch (again, after a failure reported by run()). */
+  async commitAgain(): Promise<CommitResult> {
+    const out = this.pending;
+    if (out === null) throw new Error('no batch to commit');
+    try {
+      await this.store.commitBatch(out);
+    } catch (err) {
+      return { ok: false, failure: this.failure(err, out) };
+    }
+    this.pending = null;
+    this.recent.add(out.readings);
+    return {
+      ok: true,
+      batch: {
+        records: out.records,
+        late: out.late.length,
+        duplicates: out.duplicates,
+        rejected: out.deadLetters.length,
+        committedAt: out.committedAt,
+        checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
+        windows: out.windows as WindowResult[],
+        anomalies: out.anomalies as Anomaly[],
+      },
+    };
+  }
+
+  /** A graceful stop: the batches from now on show every open window's latest partial result. */
+  flushOpenWindows(): void {
+    this.job.flushOpenWindows();
+  }
+
+  prune(now: number): Promise<number> {
+    return this.store.prune(now);
+  }
+
+  recentReadings(deviceId: string, from: number, to: number, now: number): RecentQuery {
+    return this.recent.query(deviceId, from, to, now);
+  }
+
+  private failure(err: unknown, out: JobOutput): CommitFailure {
+    const transient = this.store.transient(err);
+    const fatal = transient === null ? this.store.fatal(err) : (err as Error);
+    const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
+    return {
+      transient,
+      message: fatal.message,
+      errno: typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : null,
+      code: fatal instanceof ThermostreamError ? fatal.code : null,
+      needed: (rows + out.panes.upserts.length + out.dedupe.seqs.length + out.dedupe.messageIds.length) * 256 + 65_536,
+      batch: out.checkpoint.batches,
+    };
+  }
+}
+
+/** A CommitFailure as the Error the engine stops with or reports (its code, or the store's errno, kept). */
+export function failureError(f: CommitFailure): Error {
+  if (f.code !== null) return new ThermostreamError(f.code, f.message);
+  return Object.assign(new Error(f.message), f.errno === null ? {} : { code: f.errno });
+}

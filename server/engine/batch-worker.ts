@@ -1,0 +1,51 @@
+/**
+ * The batch thread (batch-thread.ts): opens its own connection to the store, restores the telemetry job from the
+ * checkpoint, then runs BatchRunner's methods as the main thread asks, one message at a time.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openStore } from '../store/index.ts';
+import { parseFaults } from '../faults.ts';
+import { BatchRunner } from './batch-runner.ts';
+import { errorReply, READY, type BatchReply, type BatchRequest, type BatchWorkerData } from './batch-thread.ts';
+
+const { config, startedAt, faults } = workerData as BatchWorkerData;
+const port = parentPort!;
+const reply = (r: BatchReply): void => port.postMessage(r);
+
+try {
+  const store = await openStore(config, { beforeCheckpoint: parseFaults(faults)?.beforeCheckpoint });
+  const runner = new BatchRunner(config, store, await store.recover(), startedAt);
+  // Messages are handled strictly in order: the next waits for the previous one's answer.
+  let queue = Promise.resolve();
+  port.on('message', (req: BatchRequest) => {
+    queue = queue.then(async () => {
+      try {
+        if (req.op === 'close') await store.close();
+        reply({ id: req.id, value: await handle(runner, req) });
+        if (req.op === 'close') port.close();
+      } catch (err) {
+        reply({ id: req.id, error: errorReply(err) });
+      }
+    });
+  });
+  reply({ id: READY });
+} catch (err) {
+  reply({ id: READY, error: errorReply(err) });
+}
+
+async function handle(runner: BatchRunner, { op, args }: BatchRequest): Promise<unknown> {
+  switch (op) {
+    case 'run':
+      return runner.run(args[0] as Parameters<BatchRunner['run']>[0], args[1] as number);
+    case 'commitAgain':
+      return runner.commitAgain();
+    case 'flushOpenWindows':
+      return runner.flushOpenWindows();
+    case 'prune':
+      return runner.prune(args[0] as number);
+    case 'recentReadings':
+      return runner.recentReadings(...(args as Parameters<BatchRunner['recentReadings']>));
+    case 'close':
+      return undefined;
+  }
+}
