@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { ThermostreamError, type ErrorCode } from '../errors.ts';
-import { decodeCut, type RawCut } from '../ingest/index.ts';
+import { decodeCutInChunks, type RawCut } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Anomaly } from './detectors/index.ts';
 import type { WindowResult } from './event-time.ts';
@@ -36,6 +36,9 @@ export interface CommitFailure {
   batch: number;
 }
 
+/** Readings decoded and put in their windows at a time. */
+const DECODE_CHUNK = 16_384;
+
 export type CommitResult = { ok: true; batch: BatchSummary } | { ok: false; failure: CommitFailure };
 
 /**
@@ -63,7 +66,10 @@ export class BatchRunner {
   /** Decodes the cut, processes it and commits the result. */
   async run(cut: RawCut, now: number): Promise<CommitResult> {
     if (this.pending !== null) throw new Error(`batch ${this.pending.checkpoint.batches} is not committed yet`);
-    this.pending = this.job.process(decodeCut(cut), now);
+    // In chunks: a cut of hundreds of thousands of readings never lives as one object per reading all at once.
+    const batch = this.job.begin();
+    const deadLetters = decodeCutInChunks(cut, DECODE_CHUNK, (readings) => this.recent.add(this.job.add(batch, readings)));
+    this.pending = this.job.finish(batch, deadLetters, cut.lastOffset, now);
     return this.commitAgain();
   }
 
@@ -77,7 +83,6 @@ export class BatchRunner {
       return { ok: false, failure: this.failure(err, out) };
     }
     this.pending = null;
-    this.recent.add(out.readings);
     return {
       ok: true,
       batch: {

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { Dedupe } from './dedupe.ts';
-import type { IngestBatch, Reading } from '../ingest/index.ts';
+import type { DeadLetter, IngestBatch, Reading } from '../ingest/index.ts';
 import type { BatchOutput, DeviceDelta, RecoveredState } from '../store/index.ts';
 import { EventTimeWindows } from './event-time.ts';
 import { Detectors, TYPE_INDEX, type Anomaly } from './detectors/index.ts';
@@ -24,6 +24,15 @@ export interface JobOutput extends BatchOutput {
   readings: readonly Reading[];
   /** Dedupe states held after the batch (seq + message-id states; bounded by the active devices, idle ones go). */
   dedupeDevices: number;
+}
+
+/** A batch in progress (TelemetryJob.begin … finish). */
+export interface JobBatch {
+  late: Reading[];
+  devices: Map<string, DeviceDelta>;
+  anomalies: Anomaly[];
+  duplicates: number;
+  records: number;
 }
 
 /**
@@ -71,14 +80,27 @@ export class TelemetryJob {
     return this.windows.watermark;
   }
 
+  /** One batch over a whole decoded cut: begin(), add() of all its readings, finish(). */
   process(cut: IngestBatch, now: number): JobOutput {
-    const late: Reading[] = [];
-    const devices = new Map<string, DeviceDelta>();
-    const anomalies: Anomaly[] = [];
-    let duplicates = 0;
+    const batch = this.begin();
+    const readings = this.add(batch, cut.readings);
+    return { ...this.finish(batch, cut.deadLetters, cut.lastOffset, now), readings };
+  }
+
+  /** Starts a batch, whose readings are then add()ed, in as many chunks as suit the caller, and which finish() ends. */
+  begin(): JobBatch {
+    return { late: [], devices: new Map(), anomalies: [], duplicates: 0, records: 0 };
+  }
+
+  /**
+   * Puts readings of the batch in their windows (after dropping resends, see the class); returns the readings without
+   * the duplicates (the same array when there were none), for listeners of the batch's readings.
+   */
+  add(batch: JobBatch, readings: readonly Reading[]): readonly Reading[] {
+    const { late, devices, anomalies } = batch;
     let duplicateAt: number[] | null = null; // rare: only then is a copy of the readings made
-    for (let i = 0; i < cut.readings.length; i++) {
-      const r = cut.readings[i];
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
       // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
       // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
       if (
@@ -86,7 +108,6 @@ export class TelemetryJob {
           ? !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival, r.arrival)
           : r.messageId !== undefined && !this.dedupe.firstMessage(r.deviceId, r.messageId, r.arrival)
       ) {
-        duplicates++;
         (duplicateAt ??= []).push(i);
         continue;
       }
@@ -98,6 +119,19 @@ export class TelemetryJob {
       }
       countDevice(devices, r);
     }
+    const duplicates = duplicateAt?.length ?? 0;
+    batch.duplicates += duplicates;
+    batch.records += readings.length - duplicates;
+    return duplicateAt === null ? readings : withoutIndices(readings, duplicateAt);
+  }
+
+  /**
+   * Ends the batch at processing time `now`: the watermark moves, the detectors' time-driven checks run, and the window
+   * results come out with the checkpoint covering the cut up to `lastOffset`. `readings` is left empty: the caller has
+   * had them from add().
+   */
+  finish(batch: JobBatch, deadLetters: readonly DeadLetter[], lastOffset: number, now: number): JobOutput {
+    const { anomalies } = batch;
     const watermark = this.windows.moveWatermark(now);
     const before = anomalies.length;
     this.detectors.tick(watermark, anomalies);
@@ -108,17 +142,17 @@ export class TelemetryJob {
     return {
       windows,
       anomalies,
-      devices: [...devices.values()],
-      deadLetters: cut.deadLetters,
-      late,
+      devices: [...batch.devices.values()],
+      deadLetters,
+      late: batch.late,
       committedAt: now,
-      checkpoint: { logOffset: cut.lastOffset, job: this.definition, batches: this.batches, ...this.windows.clockState() },
+      checkpoint: { logOffset: lastOffset, job: this.definition, batches: this.batches, ...this.windows.clockState() },
       panes: this.windows.takeDelta(),
       detectors: this.detectors.takeDelta(),
       dedupe: this.dedupe.takeDelta(),
-      records: cut.readings.length - duplicates,
-      duplicates,
-      readings: duplicateAt === null ? cut.readings : withoutIndices(cut.readings, duplicateAt),
+      records: batch.records,
+      duplicates: batch.duplicates,
+      readings: [],
       dedupeDevices: this.dedupe.size,
     };
   }
@@ -134,7 +168,7 @@ export class TelemetryJob {
   }
 }
 
-function withoutIndices<T>(items: readonly T[], drop: readonly number[]): T[] {
+function withoutIndices<T>(items: readonly T[], drop: readonly number[]): readonly T[] {
   const out: T[] = [];
   let d = 0;
   for (let i = 0; i < items.length; i++) {

@@ -172,8 +172,19 @@ export interface RawCut {
 
 /** The records of a raw cut, decoded in log order (each kind keeps its order). */
 export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
+  let readings: Reading[] = [];
+  const deadLetters = decodeCutInChunks(cut, Infinity, (all) => (readings = all));
+  return { readings, deadLetters, lastOffset: cut.lastOffset };
+}
+
+/**
+ * Decodes a raw cut block by block, handing `onReadings` its readings in log order, at least `chunk` of them at a
+ * time (blocks are not split; the last hand may be smaller), so that a large cut never exists as one object per
+ * reading all at once. Returns the cut's dead letters.
+ */
+export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readings: Reading[]) => void): DeadLetter[] {
   const bytes = Buffer.from(cut.bytes.buffer, cut.bytes.byteOffset, cut.bytes.byteLength);
-  const into: Records & { lastOffset: number } = { readings: [], deadLetters: [], lastOffset: cut.lastOffset };
+  const into: Records = { readings: [], deadLetters: [] };
   let offset = cut.firstOffset;
   for (let pos = 0; pos < bytes.length; ) {
     const len = bytes.readUInt32LE(pos + 4);
@@ -181,8 +192,12 @@ export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
     decodeBlock(bytes.subarray(pos + BLOCK_HEADER, end), offset, cut.after, into);
     offset += bytes.readUInt32LE(pos + 8);
     pos = end;
+    if (into.readings.length >= chunk || (pos >= bytes.length && into.readings.length > 0)) {
+      onReadings(into.readings);
+      into.readings = [];
+    }
   }
-  return into;
+  return into.deadLetters;
 }
 
 /** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */
