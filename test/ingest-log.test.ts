@@ -3,6 +3,7 @@ import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { IngestLog, type IngestLogOptions } from '../server/ingest/log.ts';
+import { decodeCut, decodeCutInChunks } from '../server/ingest/log-format.ts';
 import type { DeadLetter } from '../server/ingest/log.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { systemClock } from '../server/clock.ts';
@@ -123,4 +124,32 @@ test('a checkpoint ahead of the log (its directory removed): new records are num
   t.after(() => again.close());
   assert.equal(again.backlog, 1, 'not mistaken for a record the checkpoint covers');
   assert.deepEqual(again.take().readings, [reading(1)]);
+});
+
+test('a raw cut decodes in chunks of readings, within and across blocks, skipping what a replay has already had', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir);
+  for (let i = 1; i <= 7; i++) log.appendReading(reading(i));
+  log.appendDeadLetter(letter);
+  await durable(log); // block 1: offsets 1–8
+  for (let i = 9; i <= 12; i++) log.appendReading(reading(i));
+  await durable(log); // block 2: offsets 9–12
+  const live = log.takeRaw();
+  assert.deepEqual([live.firstOffset, live.after, live.lastOffset], [1, 0, 12]);
+  const chunks: number[][] = [];
+  const letters = decodeCutInChunks(live, 3, (rs) => chunks.push(rs.map((r) => r.ts - reading(0).ts)));
+  assert.deepEqual(chunks, [[1, 2, 3], [4, 5, 6], [7, 9, 10], [11, 12]], 'three at a time, the last hand smaller');
+  assert.deepEqual(letters, [letter]);
+  assert.deepEqual(decodeCut(live), { readings: [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12].map(reading), deadLetters: [letter], lastOffset: 12 });
+  await log.close();
+
+  // A replay after a checkpoint at offset 5 starts inside block 1: whole blocks cross, the first five are skipped.
+  const again = open(dir, {}, 5);
+  t.after(() => again.close());
+  const replay = again.takeRaw();
+  assert.deepEqual([replay.firstOffset, replay.after, replay.lastOffset], [1, 5, 12]);
+  const seen: number[] = [];
+  decodeCutInChunks(replay, 2, (rs) => seen.push(rs.length));
+  assert.deepEqual(seen, [2, 2, 2], 'readings 6, 7, 9, 10, 11, 12 (offset 8 is the dead letter)');
+  assert.equal(again.backlog, 0);
 });

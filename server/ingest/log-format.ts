@@ -178,33 +178,43 @@ export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
 }
 
 /**
- * Decodes a raw cut block by block, handing `onReadings` its readings in log order, at least `chunk` of them at a
- * time (blocks are not split; the last hand may be smaller), so that a large cut never exists as one object per
- * reading all at once. Returns the cut's dead letters.
+ * Decodes a raw cut, handing `onReadings` its readings in log order, `chunk` of them at a time (the last hand may be
+ * smaller), so that a large cut never exists as one object per reading all at once. Returns the cut's dead letters.
  */
 export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readings: Reading[]) => void): DeadLetter[] {
   const bytes = Buffer.from(cut.bytes.buffer, cut.bytes.byteOffset, cut.bytes.byteLength);
   const into: Records = { readings: [], deadLetters: [] };
-  let offset = cut.firstOffset;
+  const at = { p: 0, offset: cut.firstOffset };
   for (let pos = 0; pos < bytes.length; ) {
-    const len = bytes.readUInt32LE(pos + 4);
-    const end = pos + BLOCK_HEADER + len;
-    decodeBlock(bytes.subarray(pos + BLOCK_HEADER, end), offset, cut.after, into);
-    offset += bytes.readUInt32LE(pos + 8);
-    pos = end;
-    if (into.readings.length >= chunk || (pos >= bytes.length && into.readings.length > 0)) {
-      onReadings(into.readings);
-      into.readings = [];
+    const end = pos + BLOCK_HEADER + bytes.readUInt32LE(pos + 4);
+    const payload = bytes.subarray(pos + BLOCK_HEADER, end);
+    at.p = 0;
+    while (at.p < payload.length) {
+      decodeRecords(payload, at, cut.after, into, chunk - into.readings.length);
+      if (into.readings.length >= chunk) {
+        onReadings(into.readings);
+        into.readings = [];
+      }
     }
+    pos = end;
   }
+  if (into.readings.length > 0) onReadings(into.readings);
   return into.deadLetters;
 }
 
 /** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */
 export function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
-  let p = 0;
-  let offset = firstOffset;
-  while (p < payload.length) {
+  decodeRecords(payload, { p: 0, offset: firstOffset }, after, into, Infinity);
+}
+
+/**
+ * Decodes records of a block's payload from byte `at.p` (offset `at.offset`) until the payload ends or `max` readings
+ * were added to `into`; records at or below `after` are skipped. Leaves `at` at the next record.
+ */
+function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after: number, into: Records, max: number): void {
+  let { p, offset } = at;
+  const stop = into.readings.length + max;
+  while (p < payload.length && into.readings.length < stop) {
     const type = payload[p];
     if (type === READING || type === READING_WITH_ID) {
       const idLen = payload[p + 1];
@@ -243,4 +253,6 @@ export function decodeBlock(payload: Buffer, firstOffset: number, after: number,
     }
     offset++;
   }
+  at.p = p;
+  at.offset = offset;
 }
