@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeMessage, decodeMessageJson, deviceIdOfTopic, type DecodeLimits, type DecodeSink } from '../server/ingest/decode.ts';
+import { decodeMessage, decodeMessageJson, deviceIdOfTopic, parseEventTopic, type DecodeLimits, type DecodeSink } from '../server/ingest/decode.ts';
 import { scanFlatReading } from '../server/ingest/decode-flat.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
@@ -254,6 +254,60 @@ test('deviceIdOfTopic answers as the DEVICE_ID pattern does', () => {
     topics.push(`devices/${id}/telemetry`);
   }
   for (const t of topics) assert.equal(deviceIdOfTopic(t), reference(t), JSON.stringify(t));
+});
+
+test('parseEventTopic answers as split and decodeURIComponent did', () => {
+  // The parser before the fast path, kept here as the reference.
+  const JSON_TYPE = /^(application|text)\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
+  const UTF8 = /^utf-?8$/i;
+  const reference = (topic: string): unknown => {
+    if (!topic.startsWith('devices/')) return null;
+    const slash = topic.indexOf('/', 'devices/'.length);
+    if (slash < 0 || !topic.startsWith('/messages/events', slash)) return null;
+    const rest = slash + '/messages/events'.length;
+    if (rest !== topic.length && topic.charCodeAt(rest) !== 47) return null;
+    const deviceId = topic.slice('devices/'.length, slash);
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(deviceId)) return null;
+    const bag = topic.slice(rest + 1);
+    let messageId: string | undefined;
+    let problem: { reason: string; detail: string } | null = null;
+    if (bag !== '') {
+      for (const pair of bag.split('&')) {
+        const eq = pair.indexOf('=');
+        let key: string;
+        let value: string;
+        try {
+          key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+          value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
+        } catch {
+          problem ??= { reason: 'bad_topic', detail: `property ${JSON.stringify(pair.slice(0, 60))} is not URL-encoded` };
+          continue;
+        }
+        if (key === '$.mid') {
+          if (value !== '' && Buffer.byteLength(value) <= 255) messageId = value;
+        } else if (key === '$.ct') {
+          if (!JSON_TYPE.test(value)) problem ??= { reason: 'unsupported_content', detail: `content type ($.ct) ${JSON.stringify(value)} is not application/json` };
+        } else if (key === '$.ce') {
+          if (!UTF8.test(value)) problem ??= { reason: 'unsupported_content', detail: `content encoding ($.ce) ${JSON.stringify(value)} is not utf-8` };
+        }
+      }
+    }
+    return { deviceId, messageId, problem };
+  };
+  const r = rng(1402);
+  const keys = ['$.mid', '%24.mid', '%24%2Emid', '%24.MID', '$.ct', '%24.ct', '$.ce', '%24.ce', '%24.cid', 'room', '', '%', '%E0%A4%A', 'a%20b', '%F0%9D%84%9E'];
+  const values = ['m-1', 'm%201', '', 'a=b', '%', '%zz', 'application%2Fjson', 'application%2Fjson%3Bcharset%3Dutf-8', 'text%2Fplain', 'application/json',
+    'utf-8', 'UTF8', 'utf-16', '%C3%A9', 'y'.repeat(256), '%C3%A9'.repeat(128), '%C3%A9'.repeat(127)];
+  const heads = ['devices/t-1/messages/events', 'devices/t-1/messages/events/', 'devices/t-1/messages/eventsX/', 'devices/a b/messages/events/', 'devices//messages/events/',
+    `devices/${'x'.repeat(129)}/messages/events/`, 'devices/t-1/messages/devicebound/', 'devices/t-1/telemetry'];
+  for (let i = 0; i < 5000; i++) {
+    const pairs = Array.from({ length: Math.floor(r() * 5) }, () => {
+      const k = pick(r, keys);
+      return r() < 0.15 ? k : `${k}=${pick(r, values)}`;
+    });
+    const topic = pick(r, heads) + pairs.join(pick(r, ['&', '&', '&&'])) + (r() < 0.05 ? '&' : '');
+    assert.deepStrictEqual(parseEventTopic(topic), reference(topic), JSON.stringify(topic));
+  }
 });
 
 test('the common payloads, decoded by the fast path, give these whole readings', () => {
