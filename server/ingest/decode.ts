@@ -24,6 +24,9 @@ export interface DecodeSink {
 /** DEVICE_ID's characters by char code (1: allowed), derived from it; DEVICE_ID admits no others. */
 const ID_CHARS = Uint8Array.from({ length: 128 }, (_, c) => (DEVICE_ID.test(String.fromCharCode(c)) ? 1 : 0));
 const MAX_DEVICE_ID = 128;
+/** The prefix's and suffix's char codes: comparing with a typed array is cheaper than `charCodeAt` of a second string. */
+const PREFIX_CODES = Uint8Array.from(PLAIN_PREFIX, (c) => c.charCodeAt(0));
+const SUFFIX_CODES = Uint8Array.from(PLAIN_SUFFIX, (c) => c.charCodeAt(0));
 
 /** Whether s[from, to) is a DEVICE_ID (as `DEVICE_ID.test(s.slice(from, to))`, without the slice). */
 function isDeviceId(s: string, from: number, to: number): boolean {
@@ -37,17 +40,13 @@ function isDeviceId(s: string, from: number, to: number): boolean {
 
 /**
  * The device a topic speaks for, or null when the topic is outside the scheme. Per message on the broker's thread:
- * char codes compared in place (as `startsWith`, `endsWith` and DEVICE_ID would answer, at a fraction of the cost).
+ * char codes compared in place, answering as `startsWith`, `endsWith` and DEVICE_ID would, without their calls.
  */
 export function deviceIdOfTopic(topic: string): string | null {
   const end = topic.length - PLAIN_SUFFIX.length;
   if (end <= PLAIN_PREFIX.length || !textAt(topic, 0, PREFIX_CODES) || !textAt(topic, end, SUFFIX_CODES)) return null;
   return isDeviceId(topic, PLAIN_PREFIX.length, end) ? topic.slice(PLAIN_PREFIX.length, end) : null;
 }
-
-/** The prefix's and suffix's char codes: comparing with a typed array is cheaper than `charCodeAt` of a second string. */
-const PREFIX_CODES = Uint8Array.from(PLAIN_PREFIX, (c) => c.charCodeAt(0));
-const SUFFIX_CODES = Uint8Array.from(PLAIN_SUFFIX, (c) => c.charCodeAt(0));
 
 function textAt(s: string, at: number, codes: Uint8Array): boolean {
   for (let k = 0; k < codes.length; k++) if (s.charCodeAt(at + k) !== codes[k]) return false;
