@@ -18,6 +18,7 @@
  *   store        the batch commit alone, SQLite against PostgreSQL, at 1,000 and 10,000 devices (starts PostgreSQL)
  *   instances    1 vs 2 instance processes behind Mosquitto, SQLite or one shared PostgreSQL (scale-out); ack after commit per subscription
  *   engine-fleet the engine alone at fleet scale (10,000 devices × 1 reading/s): ms, windows, heap per device per batch
+ *   decode       ingest's per-message decode alone: the JSON.parse path against the fast path, ns and bytes per message
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,7 @@ const TOOLS: Record<string, string> = {
   external: './external.ts',
   store: './store.ts',
   instances: './instances.ts',
+  decode: './decode.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

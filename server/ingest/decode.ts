@@ -1,18 +1,13 @@
 import type { RejectReason } from '../errors.ts';
+import { scanFlatReading } from './decode-flat.ts';
 import type { Reading } from './reading.ts';
+import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 /** `deviceId` as DESIGN.md defines it. */
 export const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const PLAIN_PREFIX = 'devices/';
 const PLAIN_SUFFIX = '/telemetry';
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const NON_FINITE_TEXT = /^[+-]?(nan|inf|infinity)$/i;
-/** The range a temperature sensor can report (°C); beyond it a value is an encoding error, not an anomaly. */
-const TEMPERATURE_RANGE = [-273.15, 1000] as const;
-/** IoT Hub's limit for a message id. */
-const MAX_MESSAGE_ID = 128;
-/** Epoch milliseconds that a Date can hold. */
-const MAX_EPOCH_MS = 8.64e15;
 
 export interface DecodeLimits {
   maxPayloadBytes: number;
@@ -26,11 +21,36 @@ export interface DecodeSink {
   reject(reason: RejectReason, detail: string, deviceId: string | null, topic: string, payload: Buffer): void;
 }
 
-/** The device a topic speaks for, or null when the topic is outside the scheme. */
+/** DEVICE_ID's characters by char code (1: allowed), derived from it; DEVICE_ID admits no others. */
+const ID_CHARS = Uint8Array.from({ length: 128 }, (_, c) => (DEVICE_ID.test(String.fromCharCode(c)) ? 1 : 0));
+const MAX_DEVICE_ID = 128;
+/** The prefix's and suffix's char codes: comparing with a typed array is cheaper than `charCodeAt` of a second string. */
+const PREFIX_CODES = Uint8Array.from(PLAIN_PREFIX, (c) => c.charCodeAt(0));
+const SUFFIX_CODES = Uint8Array.from(PLAIN_SUFFIX, (c) => c.charCodeAt(0));
+
+/** Whether s[from, to) is a DEVICE_ID (as `DEVICE_ID.test(s.slice(from, to))`, without the slice). */
+function isDeviceId(s: string, from: number, to: number): boolean {
+  if (to - from < 1 || to - from > MAX_DEVICE_ID) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || ID_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The device a topic speaks for, or null when the topic is outside the scheme. Per message on the broker's thread:
+ * char codes compared in place, answering as `startsWith`, `endsWith` and DEVICE_ID would, without their calls.
+ */
 export function deviceIdOfTopic(topic: string): string | null {
-  if (!topic.startsWith(PLAIN_PREFIX) || !topic.endsWith(PLAIN_SUFFIX)) return null;
-  const id = topic.slice(PLAIN_PREFIX.length, topic.length - PLAIN_SUFFIX.length);
-  return DEVICE_ID.test(id) ? id : null;
+  const end = topic.length - PLAIN_SUFFIX.length;
+  if (end <= PLAIN_PREFIX.length || !textAt(topic, 0, PREFIX_CODES) || !textAt(topic, end, SUFFIX_CODES)) return null;
+  return isDeviceId(topic, PLAIN_PREFIX.length, end) ? topic.slice(PLAIN_PREFIX.length, end) : null;
+}
+
+function textAt(s: string, at: number, codes: Uint8Array): boolean {
+  for (let k = 0; k < codes.length; k++) if (s.charCodeAt(at + k) !== codes[k]) return false;
+  return true;
 }
 
 const EVENTS = '/messages/events';
@@ -38,6 +58,18 @@ const EVENTS = '/messages/events';
 const MAX_MESSAGE_ID_BYTES = 255;
 const JSON_TYPE = /^(application|text)\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
 const UTF8 = /^utf-?8$/i;
+/**
+ * What the IoT Hub SDK writes in every property bag (querystring-encoded), decoded once: a lookup instead of a
+ * decodeURIComponent per message. A part without '%' decodes to itself.
+ */
+const DECODED = new Map(
+  ['%24.mid', '%24.ct', '%24.ce', '%24.cid', '%24.uid', '%24.to', '%24.exp', '%24.ifid', 'application%2Fjson', 'application%2Fjson%3Bcharset%3Dutf-8'].map((s) => [s, decodeURIComponent(s)]),
+);
+
+/** decodeURIComponent, throwing as it does, for a property bag's keys and values. */
+function decodePart(s: string): string {
+  return s.indexOf('%') < 0 ? s : (DECODED.get(s) ?? decodeURIComponent(s));
+}
 
 /** An IoT Hub telemetry topic's parts: `devices/{deviceId}/messages/events/{propertyBag}`. */
 export interface EventTopic {
@@ -59,31 +91,36 @@ export function parseEventTopic(topic: string): EventTopic | null {
   if (slash < 0 || !topic.startsWith(EVENTS, slash)) return null;
   const rest = slash + EVENTS.length;
   if (rest !== topic.length && topic.charCodeAt(rest) !== 47 /* / */) return null;
+  if (!isDeviceId(topic, PLAIN_PREFIX.length, slash)) return null;
   const deviceId = topic.slice(PLAIN_PREFIX.length, slash);
-  if (!DEVICE_ID.test(deviceId)) return null;
-  const bag = topic.slice(rest + 1);
   let messageId: string | undefined;
   let problem: Problem | null = null;
-  if (bag !== '') {
-    for (const pair of bag.split('&')) {
-      const eq = pair.indexOf('=');
-      let key: string;
-      let value: string;
-      try {
-        key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-        value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
-      } catch {
-        problem ??= { reason: 'bad_topic', detail: `property ${JSON.stringify(pair.slice(0, 60))} is not URL-encoded` };
-        continue;
-      }
-      if (key === '$.mid') {
-        if (value !== '' && Buffer.byteLength(value) <= MAX_MESSAGE_ID_BYTES) messageId = value;
-      } else if (key === '$.ct') {
-        if (!JSON_TYPE.test(value)) problem ??= { reason: 'unsupported_content', detail: `content type ($.ct) ${JSON.stringify(value)} is not application/json` };
-      } else if (key === '$.ce') {
-        if (!UTF8.test(value)) problem ??= { reason: 'unsupported_content', detail: `content encoding ($.ce) ${JSON.stringify(value)} is not utf-8` };
-      }
+  // The pairs between '&'s, walked in place (no split); an empty one changes nothing. `eq` is the first '=' at or
+  // after `start` (-1: none left), searched again only once passed, so a long bag is read once.
+  let eq = -2;
+  for (let start = rest + 1; start < topic.length; ) {
+    let end = topic.indexOf('&', start);
+    if (end < 0) end = topic.length;
+    if (eq !== -1 && eq < start) eq = topic.indexOf('=', start);
+    const hasValue = eq >= 0 && eq < end;
+    let key: string;
+    let value: string;
+    try {
+      key = decodePart(topic.slice(start, hasValue ? eq : end));
+      value = hasValue ? decodePart(topic.slice(eq + 1, end)) : '';
+    } catch {
+      problem ??= { reason: 'bad_topic', detail: `property ${JSON.stringify(topic.slice(start, end).slice(0, 60))} is not URL-encoded` };
+      start = end + 1;
+      continue;
     }
+    if (key === '$.mid') {
+      if (value !== '' && Buffer.byteLength(value) <= MAX_MESSAGE_ID_BYTES) messageId = value;
+    } else if (key === '$.ct') {
+      if (!JSON_TYPE.test(value)) problem ??= { reason: 'unsupported_content', detail: `content type ($.ct) ${JSON.stringify(value)} is not application/json` };
+    } else if (key === '$.ce') {
+      if (!UTF8.test(value)) problem ??= { reason: 'unsupported_content', detail: `content encoding ($.ce) ${JSON.stringify(value)} is not utf-8` };
+    }
+    start = end + 1;
   }
   return { deviceId, messageId, problem };
 }
@@ -91,8 +128,35 @@ export function parseEventTopic(topic: string): EventTopic | null {
 /**
  * Decodes one MQTT message: a JSON reading or an array of readings. Each element is accepted or rejected on its
  * own, so one bad element does not cost the good ones. Never throws.
+ *
+ * It runs on the broker's thread for every message, so the common case — one flat object that is accepted — takes
+ * the byte scanner of decode-flat.ts; everything else (arrays, rejections, escapes, anything the scanner is not sure
+ * of) takes decodeMessageJson, whose answer is the contract.
  */
 export function decodeMessage(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
+  if (payload.length <= limits.maxPayloadBytes) {
+    let deviceId = deviceIdOfTopic(topic);
+    let bagMessageId: string | undefined;
+    if (deviceId === null) {
+      const event = parseEventTopic(topic);
+      if (event !== null && event.problem === null) {
+        deviceId = event.deviceId;
+        bagMessageId = event.messageId;
+      }
+    }
+    if (deviceId !== null) {
+      const reading = scanFlatReading(payload, deviceId, arrival, limits, bagMessageId);
+      if (reading !== null) return sink.accept(reading);
+    }
+  }
+  decodeMessageJson(topic, payload, arrival, limits, sink);
+}
+
+/**
+ * decodeMessage through JSON.parse alone: what it answers for every message (the fast path must answer the same;
+ * test/decode-fast.test.ts and bench/decode.ts use this as the reference).
+ */
+export function decodeMessageJson(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
   let deviceId = deviceIdOfTopic(topic);
   let messageId: string | undefined;
   if (deviceId === null) {
