@@ -94,15 +94,18 @@ export class BlockWriter {
     this.count++;
   }
 
-  /** The finished block, header included; the writer starts a new buffer (sized like this one) for the next. */
+  /**
+   * The finished block, header included, in a buffer of its own and of its exact size (a block waits in memory until
+   * the engine takes it, and then crosses to the batch thread); the writer keeps its buffer for the next group.
+   */
   finish(): Buffer {
     const payload = this.buf.subarray(BLOCK_HEADER, this.pos);
     this.buf.writeUInt32LE(BLOCK_MAGIC, 0);
     this.buf.writeUInt32LE(payload.length, 4);
     this.buf.writeUInt32LE(this.count, 8);
     this.buf.writeUInt32LE(crc32(payload), 12);
-    const block = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(Math.max(64 * 1024, this.pos));
+    const block = Buffer.allocUnsafeSlow(this.pos);
+    this.buf.copy(block, 0, 0, this.pos);
     this.pos = BLOCK_HEADER;
     this.count = 0;
     return block;
