@@ -66,7 +66,11 @@ export function mainThreadBatches(config: Config, store: Store, recovered: Recov
  * once the worker has opened its store and restored the job's state from the checkpoint.
  */
 export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error) => void): Promise<BatchSide> {
-  const worker = new Worker(new URL('./batch-worker-entry.mjs', import.meta.url), { workerData: data });
+  const worker = new Worker(new URL('../thread-boot.mjs', import.meta.url), {
+    argv: [new URL('./batch-worker.ts', import.meta.url).href],
+    workerData: data,
+    name: 'batch',
+  });
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let gone: Error | null = null;

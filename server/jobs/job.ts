@@ -19,7 +19,7 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export const FINISHED: readonly JobState[] = ['success', 'dead', 'killed'];
 
-const BOOT = new URL('./worker-boot.mjs', import.meta.url);
+const BOOT = new URL('../thread-boot.mjs', import.meta.url);
 
 export interface JobOptions {
   clock: Clock;
@@ -65,6 +65,7 @@ export class Job {
       afterOffset: options.afterOffset,
     };
     this.worker = new Worker(BOOT, {
+      argv: [new URL('./worker.ts', import.meta.url).href],
       workerData: data,
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: r.heapMb },
