@@ -149,6 +149,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     // Running jobs are stopped before the engine (they read the log the engine's stages own). The HTTP server stops
     // listening at once, but finishes closing only after the broker has closed the MQTT connections upgraded from it
     // (WebSocket).
+    let closing: Promise<void> | undefined;
     const close = async (): Promise<void> => {
       await hub.close(); // ends the event streams, which would otherwise keep the HTTP server open
       const apiClosed = api.close();
@@ -173,7 +174,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       hostName,
       dbFile: store.file,
       http: api.app,
-      close,
+      close: () => (closing ??= close()), // a second call waits for the first
     };
   } catch (err) {
     await closeAll();

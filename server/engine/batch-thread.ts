@@ -76,10 +76,14 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
   let gone: Error | null = null;
   let closing = false;
 
-  const failAll = (err: Error): void => {
-    gone ??= err;
+  let started = false;
+  /** The thread is gone: every call waiting for it fails, and once the engine runs, the server must stop. */
+  const lost = (err: Error): void => {
+    if (gone !== null) return;
+    gone = err;
     for (const { reject } of calls.values()) reject(err);
     calls.clear();
+    if (started) onFatal(err);
   };
   worker.on('message', (reply: BatchReply) => {
     const call = calls.get(reply.id);
@@ -88,15 +92,9 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
     if (reply.error === undefined) call.resolve(reply.value);
     else call.reject(errorOf(reply.error));
   });
-  worker.on('error', (err) => {
-    failAll(err);
-    onFatal(new Error(`the batch thread failed: ${err.message}`));
-  });
+  worker.on('error', (err) => lost(new Error(`the batch thread failed: ${err.message}`)));
   worker.on('exit', (code) => {
-    if (closing) return;
-    const err = new Error(`the batch thread exited (code ${code})`);
-    failAll(err);
-    onFatal(err);
+    if (!closing) lost(new Error(`the batch thread exited (code ${code})`));
   });
 
   function call<T>(op: BatchOp, ...args: unknown[]): Promise<T> {
@@ -116,6 +114,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
     await worker.terminate();
     throw err;
   });
+  started = true;
   return {
     run: (cut, now) => call('run', cut, now),
     commitAgain: () => call('commitAgain'),
@@ -123,7 +122,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
     prune: (now) => call('prune', now),
     recentReadings: (deviceId, from, to, now) => call('recentReadings', deviceId, from, to, now),
     async close() {
-      if (gone !== null) return;
+      if (gone !== null || closing) return;
       await call('close');
       closing = true;
       await worker.terminate();

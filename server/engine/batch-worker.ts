@@ -20,9 +20,8 @@ try {
   port.on('message', (req: BatchRequest) => {
     queue = queue.then(async () => {
       try {
-        if (req.op === 'close') await store.close();
+        if (req.op === 'close') await store.close(); // then the main thread terminates the thread
         reply({ id: req.id, value: await handle(runner, req) });
-        if (req.op === 'close') port.close();
       } catch (err) {
         reply({ id: req.id, error: errorReply(err) });
       }

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, getJson, startServer, waitForRecords } from './helpers.ts';
+import type { Thermostream } from '../server/main.ts';
+
+// Event times after both servers start (raw readings are served only for the time since the server started, earlier
+// ones from windows), within the allowed clock skew (5 min): the readings span the minute or two after T0.
+const T0 = Math.ceil(Date.now() / 60_000) * 60_000 + 10_000;
+const DEVICES = 6;
+const PER_DEVICE = 40;
+
+/**
+ * Everything a user reads back, after the same readings: windows of every shape (device and fleet), devices,
+ * anomalies, raw recent readings and the stats' counts.
+ */
+async function results(app: Thermostream): Promise<unknown> {
+  const api = `${app.httpUrl}/api/v1`;
+  const read = async (path: string) => {
+    const { status, body } = await getJson(`${api}${path}`);
+    assert.equal(status, 200, `${path}: ${JSON.stringify(body)}`);
+    return body;
+  };
+  const out: Record<string, unknown> = {};
+  for (const d of ['*', ...Array.from({ length: DEVICES }, (_, i) => `t-${i}`)]) {
+    for (const [length, slide] of [['10s', '2s'], ['1m', '10s'], ['5m', '1m']]) {
+      out[`windows ${d} ${length}`] = (await read(`/windows?deviceId=${encodeURIComponent(d)}&length=${length}&slide=${slide}&from=${T0 - 600_000}&limit=1000`)).items;
+    }
+    if (d !== '*') out[`readings ${d}`] = (await read(`/readings?deviceId=${d}&from=${T0 - 60_000}&to=${T0 + 600_000}`)).items;
+  }
+  out.devices = (await read('/devices')).items.map(({ deviceId, readings, lastTemperature }: any) => ({ deviceId, readings, lastTemperature }));
+  out.anomalies = (await read(`/anomalies?from=${T0 - 600_000}&limit=1000`)).items;
+  const stats = await read('/stats');
+  out.counts = { records: stats.records, duplicates: stats.duplicates, late: stats.late, rejected: stats.rejected.total };
+  return out;
+}
+
+test('the batch thread and the main thread give the same results for the same readings', async (t) => {
+  const seen: unknown[] = [];
+  for (const batchThread of ['worker', 'main'] as const) {
+    // A long lateness keeps every window open, and "batch" refresh writes each changed one every batch, so the
+    // results do not depend on how the readings fall into batches.
+    const app = await startServer(t, { batchThread, allowedLatenessMs: 3_600_000, openWindowRefresh: 'batch' });
+    const client = await connect(t, app.mqttUrl);
+    let n = 0;
+    for (let i = 0; i < PER_DEVICE; i++) {
+      for (let d = 0; d < DEVICES; d++) {
+        // A spike at reading 30 of device 0, and device 1 resending its reading 10 (a duplicate).
+        const temperature = d === 0 && i === 30 ? 60 : 20 + d + Math.sin(i / 5);
+        const reading = { ts: T0 + i * 1500 + d * 7, temperature, humidity: 40 + (i % 5), seq: i + 1 };
+        await client.publishAsync(`devices/t-${d}/telemetry`, JSON.stringify(reading), { qos: 1 });
+        n++;
+        if (d === 1 && i === 10) await client.publishAsync(`devices/t-${d}/telemetry`, JSON.stringify(reading), { qos: 1 });
+      }
+    }
+    await client.publishAsync('devices/t-0/telemetry', '{"temperature": "warm"}', { qos: 1 }); // a dead letter
+    await waitForRecords(app, n);
+    seen.push(await results(app));
+    await client.endAsync();
+    await app.close();
+  }
+  const [worker, main] = seen as Record<string, any>[];
+  assert.deepEqual(worker.counts, { records: DEVICES * PER_DEVICE, duplicates: 1, late: 0, rejected: 1 });
+  assert.equal(worker['readings t-3'].filter((p: any) => p.source === 'raw').length, PER_DEVICE, 'raw recent readings are kept by the batch thread');
+  assert.ok(worker.anomalies.length > 0, 'the spike is an anomaly');
+  assert.deepEqual(worker, main);
+});
