@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { decodeMessage, decodeMessageJson, deviceIdOfTopic, parseEventTopic, type DecodeLimits, type DecodeSink } from '../server/ingest/decode.ts';
 import { scanFlatReading } from '../server/ingest/decode-flat.ts';
 import type { Reading } from '../server/ingest/reading.ts';
+import { mulberry32 } from '../simulator/random.ts';
 
 const ARRIVAL = Date.parse('2026-12-02T06:00:00Z');
 const LIMITS: DecodeLimits = { maxPayloadBytes: 262_144, maxClockSkewMs: 60_000 };
@@ -25,17 +26,8 @@ function run(decode: typeof decodeMessage, topic: string, payload: Buffer, arriv
   return events;
 }
 
-/** mulberry32: small, seeded, good enough to pick cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failure names a reproducible case. */
+const rng = mulberry32;
 
 const EDGE_NUMBERS = [
   '0', '-0', '-0.0', '0.0', '1', '21', '21.37', '-21.37', '40.2', '100', '100.0', '100.00000000000001', '1000', '1000.0000000000001',
