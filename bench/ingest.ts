@@ -79,7 +79,7 @@ export interface RunResult {
   /** CPU of the server's process over the run / wall time (1.0 = one core). */
   serverCpu: number;
   loadgenCpu: number;
-  maxBatch: { records: number; processingMs: number } | null;
+  maxBatch: LoadResult['maxBatch'];
   final: ServerStats | null;
   problems: string[];
   load: LoadResult;
@@ -242,7 +242,8 @@ export async function runThermostream(
 }
 
 export function describeRun(r: RunResult): string {
-  const mb = r.maxBatch ? `, slowest batch ${r.maxBatch.processingMs} ms for ${fmtInt(r.maxBatch.records)} readings` : '';
+  const split = r.maxBatch?.jobMs === undefined ? '' : ` (job ${r.maxBatch.jobMs} ms, commit ${r.maxBatch.commitMs} ms)`;
+  const mb = r.maxBatch ? `, slowest batch ${r.maxBatch.processingMs} ms for ${fmtInt(r.maxBatch.records)} readings${split}` : '';
   const status = r.problems.length === 0 ? 'ok' : `FAILED: ${r.problems.join('; ')}`;
   return (
     `  ${r.target.padEnd(14)} #${r.round}  ${fmtInt(r.e2eRate).padStart(9)}/s end to end, ${fmtInt(r.acceptRate)}/s accepted, ` +

@@ -339,7 +339,7 @@ async function pollUntilProcessed(): Promise<Omit<LoadResult, 'count' | 'sent' |
     final = stats;
     const lb = stats.lastBatch;
     if (lb && lb.records > 0 && (maxBatch === null || lb.processingMs > maxBatch.processingMs)) {
-      maxBatch = { records: lb.records, processingMs: lb.processingMs };
+      maxBatch = { records: lb.records, processingMs: lb.processingMs, jobMs: lb.jobMs, commitMs: lb.commitMs };
     }
     if (Number.isNaN(acceptedAt) && stats.accepted >= spec.count) acceptedAt = t;
     if (stats.records >= spec.count && stats.backlog === 0) {

@@ -52,7 +52,7 @@ export interface ServerStats {
   late?: number;
   batches?: number;
   rejected?: { total: number; byReason: Record<string, number> };
-  lastBatch?: { records: number; processingMs: number; schedulingDelayMs: number; totalDelayMs: number } | null;
+  lastBatch?: { records: number; processingMs: number; jobMs?: number; commitMs?: number; schedulingDelayMs: number; totalDelayMs: number } | null;
   heldAcks?: number;
   /** Mosquitto's subscriber: when it received its last reading (protocol.ts now()). */
   lastReceivedAt?: number;
@@ -95,7 +95,8 @@ export interface LoadResult {
   outcome: 'complete' | 'stalled' | 'timeout';
   final: ServerStats | null;
   /** The slowest batch seen while polling (Thermostream only). */
-  maxBatch: { records: number; processingMs: number } | null;
+  /** The slowest batch: its readings, its processing time and, of that, decode + job and the store's commit (ms). */
+  maxBatch: { records: number; processingMs: number; jobMs?: number; commitMs?: number } | null;
   polls: number;
   /** CPU the load generator used from go to done (user + system, ms). */
   cpuMs: number;

@@ -9,6 +9,10 @@ import { TelemetryJob, type JobOutput } from './telemetry.ts';
 
 /** What the engine learns of a committed batch: its figures, and the results its listeners are sent. */
 export interface BatchSummary {
+  /** Decoding the cut and running the telemetry job over it (ms). */
+  jobMs: number;
+  /** The store's commit of the outputs and checkpoint (ms; the successful attempt). */
+  commitMs: number;
   records: number;
   late: number;
   duplicates: number;
@@ -52,6 +56,7 @@ export class BatchRunner {
   private readonly recent: RecentReadings;
   /** The output of the last cut while its commit has not succeeded yet (committed again, never recomputed). */
   private pending: JobOutput | null = null;
+  private jobMs = 0;
 
   constructor(
     config: Config,
@@ -67,9 +72,11 @@ export class BatchRunner {
   async run(cut: RawCut, now: number): Promise<CommitResult> {
     if (this.pending !== null) throw new Error(`batch ${this.pending.checkpoint.batches} is not committed yet`);
     // In chunks: a cut of hundreds of thousands of readings never lives as one object per reading all at once.
+    const started = performance.now();
     const batch = this.job.begin();
     const deadLetters = decodeCutInChunks(cut, DECODE_CHUNK, (readings) => this.recent.add(this.job.add(batch, readings)));
     this.pending = this.job.finish(batch, deadLetters, cut.lastOffset, now);
+    this.jobMs = performance.now() - started;
     return this.commitAgain();
   }
 
@@ -77,6 +84,7 @@ export class BatchRunner {
   async commitAgain(): Promise<CommitResult> {
     const out = this.pending;
     if (out === null) throw new Error('no batch to commit');
+    const started = performance.now();
     try {
       await this.store.commitBatch(out);
     } catch (err) {
@@ -86,6 +94,8 @@ export class BatchRunner {
     return {
       ok: true,
       batch: {
+        jobMs: Math.round(this.jobMs),
+        commitMs: Math.round(performance.now() - started),
         records: out.records,
         late: out.late.length,
         duplicates: out.duplicates,

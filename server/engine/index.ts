@@ -29,6 +29,10 @@ export interface BatchInfo {
   /** How long after its scheduled time the batch started. */
   schedulingDelayMs: number;
   processingMs: number;
+  /** Of processingMs: decoding the cut and running the telemetry job. */
+  jobMs: number;
+  /** Of processingMs: the store's commit of outputs and checkpoint. */
+  commitMs: number;
   totalDelayMs: number;
   watermark: number;
   logOffset: number;
@@ -219,6 +223,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       windowsUpdated: out.windows.length,
       schedulingDelayMs: b.schedulingDelayMs,
       processingMs: b.processingTimeMs,
+      jobMs: out.jobMs,
+      commitMs: out.commitMs,
       totalDelayMs: b.totalDelayMs,
       watermark: out.checkpoint.watermark,
       logOffset: out.checkpoint.logOffset,

@@ -16,7 +16,8 @@ export function describeTelemetryJob(config: Config, stats: EngineStats): string
   if (b) {
     lines.push(
       `last batch ${new Date(b.batchTime).toISOString()}: ${b.records} records, ${b.windowsUpdated} windows updated, ` +
-        `processing ${b.processingMs} ms, scheduling delay ${b.schedulingDelayMs} ms, log offset ${b.logOffset}`,
+        `processing ${b.processingMs} ms (job ${b.jobMs} ms, commit ${b.commitMs} ms), scheduling delay ${b.schedulingDelayMs} ms, ` +
+        `log offset ${b.logOffset}`,
     );
   }
   return lines;

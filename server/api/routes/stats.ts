@@ -17,6 +17,8 @@ const LastBatch = Type.Object({
   windowsUpdated: Type.Integer(),
   schedulingDelayMs: Type.Number(),
   processingMs: Type.Number(),
+  jobMs: Type.Number({ description: 'Of processingMs: decoding the cut and running the telemetry job (in the batch thread).' }),
+  commitMs: Type.Number({ description: 'Of processingMs: committing the outputs and checkpoint to the store.' }),
   totalDelayMs: Type.Number(),
   watermark: NullableTime,
   logOffset: Type.Integer(),
