@@ -210,7 +210,7 @@ export function problemsOf(r: LoadResult): string[] {
 export async function runThermostream(
   s: Scenario,
   round: number,
-  opts: CommonOptions & { dataRoot: string; batchIntervalMs?: number },
+  opts: CommonOptions & { dataRoot: string; batchIntervalMs?: number; openWindowRefresh?: 'slide' | 'batch' | 'final' },
   extras: (app: { httpUrl: string }) => MeasureExtras = () => ({}),
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(join(opts.dataRoot, 'thermostream-bench-'));
@@ -223,6 +223,7 @@ export async function runThermostream(
       batchIntervalMs: opts.batchIntervalMs ?? 1000,
       ingest: { fsync: s.fsync },
       batchThread: s.batchThread ?? opts.batchThread ?? 'worker',
+      ...(opts.openWindowRefresh && { openWindowRefresh: opts.openWindowRefresh }),
     });
     const app = await startThermostream(config, {
       onFatal(err) {

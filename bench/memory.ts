@@ -33,6 +33,8 @@ interface Options extends CommonOptions {
   allocProfile: boolean;
   /** Node flags for the server's process (e.g. --max-old-space-size=256). */
   nodeFlags: string[];
+  /** Thermostream's openWindowRefresh; absent: the server's default. */
+  openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
 
 export interface MemoryJobOptions extends Options {
@@ -159,6 +161,10 @@ function parseOptions(args: readonly string[]): Options {
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
       '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
       '--node-flags': (v, o) => (o.nodeFlags = v.split(' ').filter(Boolean)),
+      '--open-window-refresh': (v, o) => {
+        if (v !== 'slide' && v !== 'batch' && v !== 'final') throw new UsageError(`--open-window-refresh must be slide, batch or final, got ${JSON.stringify(v)}`);
+        o.openWindowRefresh = v;
+      },
     },
   );
 }
@@ -174,14 +180,17 @@ export async function main(args: readonly string[]): Promise<number> {
   --runs N           rounds (default 1)
   --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
-  --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"`);
+  --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"
+  --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
+  --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)`);
     return 0;
   }
   const o = parseOptions(args);
   console.log(`memory: ${machine()}`);
   console.log(
     `memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
-      (o.nodeFlags.length > 0 ? `; server node flags: ${o.nodeFlags.join(' ')}` : ''),
+      (o.nodeFlags.length > 0 ? `; server node flags: ${o.nodeFlags.join(' ')}` : '') +
+      (o.openWindowRefresh ? `; openWindowRefresh ${o.openWindowRefresh}` : ''),
   );
   const results = new Map<Target, MemoryResult[]>(o.targets.map((t) => [t, []]));
   let failed = 0;
