@@ -30,13 +30,24 @@ export function mulberry32(seed: number): () => number {
 
 /** Derives an independent 32-bit seed from a base seed and a label (FNV-1a over both). */
 export function deriveSeed(seed: number, label: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
-  h = Math.imul(h, 0x01000193);
-  for (let i = 0; i < label.length; i++) {
-    h ^= label.charCodeAt(i);
+  // Final avalanche so nearby labels ("dev-1", "dev-2") give unrelated streams.
+  return fnv1aAvalanche(Math.imul(0x811c9dc5 ^ (seed >>> 0), 0x01000193), label);
+}
+
+/**
+ * A 32-bit hash of `s` seeded with `seed`: FNV-1a over UTF-16 code units, then murmur3's finaliser (avalanche). The
+ * server's device partitioning hashes with it (server/cluster/partition.ts).
+ */
+export function hash32(s: string, seed: number): number {
+  return fnv1aAvalanche(0x811c9dc5 ^ seed, s);
+}
+
+/** FNV-1a over `s`'s UTF-16 code units from state `h`, then murmur3's 32-bit finaliser. */
+function fnv1aAvalanche(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  // Final avalanche so nearby labels ("dev-1", "dev-2") give unrelated streams.
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -6,6 +6,8 @@
  * Per reading the answer is one Map lookup: a device is hashed against the list once, the first time it is seen.
  */
 
+import { hash32 } from '../../simulator/random.ts';
+
 /** Cached answers beyond which the cache starts afresh (bounds memory for a fleet of garbage ids). */
 const MAX_CACHED = 2_000_000;
 
@@ -17,21 +19,6 @@ export interface Partition {
   owns(deviceId: string): boolean;
   /** The owner of a device among the instances. */
   ownerOf(deviceId: string): string;
-}
-
-/** A 32-bit hash of `s` seeded with `seed`: FNV-1a over UTF-16 code units, then murmur3's finaliser (avalanche). */
-export function hash32(s: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** The owner of `deviceId` among `instances` (non-empty): the highest weight, ties to the smaller id. */

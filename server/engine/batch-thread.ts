@@ -20,7 +20,7 @@ export interface BatchSide {
   close(): Promise<void>;
 }
 
-export type BatchOp = Exclude<keyof BatchSide, 'close'> | 'close';
+export type BatchOp = keyof BatchSide;
 
 /** What the worker is started with (workerData). */
 export interface BatchWorkerData {

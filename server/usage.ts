@@ -1,0 +1,38 @@
+/** `thermostream --help`: every flag, its default and its environment variable (README's configuration table). */
+export const USAGE = `Usage: thermostream [options]
+
+  --config <file>          JSON config file (see config/default.json, config/schema.json)
+  --host <addr>            interface to bind (default 127.0.0.1)      env THERMOSTREAM_HOST
+  --http-port <n>          HTTP port, 0 = any free (default 8080)      env THERMOSTREAM_HTTP_PORT
+  --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
+  --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
+  --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
+  --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
+  --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
+  --batch-thread <worker|main>  where batch work runs: worker = a second thread, so ingest and batches
+                           use two cores (default); main = one thread       env THERMOSTREAM_BATCH_THREAD
+  --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
+                                                                       env THERMOSTREAM_BROKER
+  --broker-client-id <id>  its persistent session's client id (default thermostream)
+                                                                       env THERMOSTREAM_BROKER_CLIENT_ID
+  --broker-share-group <g> subscribe as $share/<g>/… (several instances) env THERMOSTREAM_BROKER_SHARE_GROUP
+  --broker-username <u>    user name at the external broker            env THERMOSTREAM_BROKER_USERNAME
+  --broker-password <p>    its password (prefer the environment)       env THERMOSTREAM_BROKER_PASSWORD
+  --store <url>            postgres://user:pass@host:port/db: results and checkpoints in PostgreSQL
+                           (default "": SQLite in the data dir)        env THERMOSTREAM_STORE
+  --instance-id <id>       this instance's id in a shared store (default main)
+                                                                       env THERMOSTREAM_INSTANCE_ID
+  --broker-ack-after-commit  hold each PUBACK until its batch is committed (default: on with a shared store)
+                                                                       env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT
+  --cluster-instances <a,b,…>  every instance's id: devices are partitioned over them (default none: all here)
+                                                                       env THERMOSTREAM_CLUSTER_INSTANCES
+  --rebalance              start although cluster.instances differs from the list this data dir recorded
+                           (after stopping every instance; see docs/OPERATIONS.md)
+  --instances <n>          run n instance processes on this machine (needs --broker and --store)
+  --demo                   also run a simulated fleet of 20 thermostats
+  --fresh                  discard computed windows, window and detector state (needed after changing the windows)
+  --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
+                           what was dropped (after a TS_ERR_LOG_CORRUPT refusal)
+  --help                   print this help
+
+Precedence: defaults < --config file < environment < command-line flags.`;
