@@ -31,6 +31,8 @@ export interface Config {
   readonly iothub: { readonly hostName: string };
   readonly dataDir: string;
   readonly batchIntervalMs: number;
+  /** How often what became durable goes to the batch side as a block of the open batch, processed at once (0: only at the batch's time). */
+  readonly blockIntervalMs: number;
   readonly windows: readonly WindowSpec[];
   readonly allowedLatenessMs: number;
   readonly timeMode: 'event' | 'processing';
@@ -112,6 +114,7 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--auth', env: 'THERMOSTREAM_AUTH', path: ['auth', 'mode'] },
   { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
+  { flag: '--block-interval', env: 'THERMOSTREAM_BLOCK_INTERVAL', path: ['blockIntervalMs'] },
   { flag: '--batch-thread', env: 'THERMOSTREAM_BATCH_THREAD', path: ['batchThread'] },
   { flag: '--broker', env: 'THERMOSTREAM_BROKER', path: ['broker', 'url'] },
   { flag: '--broker-client-id', env: 'THERMOSTREAM_BROKER_CLIENT_ID', path: ['broker', 'clientId'] },

@@ -9,6 +9,8 @@ export const USAGE = `Usage: thermostream [options]
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
   --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
+  --block-interval <ms>    hand durable readings to the open batch every <ms>, processed ahead of the
+                           batch's time (default 50; 0 = all at the batch's time)  env THERMOSTREAM_BLOCK_INTERVAL
   --batch-thread <worker|main>  where batch work runs: worker = a second thread, so ingest and batches
                            use two cores (default); main = one thread       env THERMOSTREAM_BATCH_THREAD
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one

@@ -247,7 +247,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 },
     });
     assert.deepEqual(Object.keys(e.lastBatch), [
-      'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'jobMs', 'commitMs', 'totalDelayMs', 'watermark', 'logOffset',
+      'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'jobMs', 'blocks', 'commitMs', 'totalDelayMs', 'watermark', 'logOffset',
     ]);
     const health = await get('/healthz');
     assert.deepEqual(health, { ...health, status: 200, body: { status: 'ok', batches: health.body.batches } });

@@ -34,13 +34,36 @@ async function results(app: Thermostream): Promise<unknown> {
   return out;
 }
 
-test('the batch thread and the main thread give the same results for the same readings', async (t) => {
-  const seen: unknown[] = [];
-  for (const batchThread of ['worker', 'main'] as const) {
+/** The most blocks any batch was seen to have (lastBatch.blocks), sampled until stop() is called. */
+function sampleBlocks(app: Thermostream): { stop: () => Promise<number> } {
+  let most = 0;
+  let running = true;
+  const done = (async () => {
+    for (let i = 0; running && i < 600; i++) {
+      const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+      most = Math.max(most, body.lastBatch?.blocks ?? 0);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  })();
+  return { stop: async () => ((running = false), await done, most) };
+}
+
+test('the batch thread and the main thread, with blocks or without, give the same results for the same readings', async (t) => {
+  const settings = [
+    // Blocks every 5 ms of 1 s batches: a batch's readings come to it in many blocks before its time.
+    { batchThread: 'worker', blockIntervalMs: 5, batchIntervalMs: 1000 },
+    { batchThread: 'main', blockIntervalMs: 0 },
+    { batchThread: 'main', blockIntervalMs: 5, batchIntervalMs: 1000 },
+    { batchThread: 'worker', blockIntervalMs: 0 },
+  ] as const;
+  const seen: Record<string, any>[] = [];
+  const blocks: number[] = [];
+  for (const setting of settings) {
     // A long lateness keeps every window open, and "batch" refresh writes each changed one every batch, so the
     // results do not depend on how the readings fall into batches.
-    const app = await startServer(t, { batchThread, allowedLatenessMs: 3_600_000, openWindowRefresh: 'batch' });
+    const app = await startServer(t, { ...setting, allowedLatenessMs: 3_600_000, openWindowRefresh: 'batch' });
     const client = await connect(t, app.mqttUrl);
+    const sampler = sampleBlocks(app);
     let n = 0;
     for (let i = 0; i < PER_DEVICE; i++) {
       for (let d = 0; d < DEVICES; d++) {
@@ -51,16 +74,20 @@ test('the batch thread and the main thread give the same results for the same re
         n++;
         if (d === 1 && i === 10) await client.publishAsync(`devices/t-${d}/telemetry`, JSON.stringify(reading), { qos: 1 });
       }
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 300)); // spread over more than one batch
     }
     await client.publishAsync('devices/t-0/telemetry', '{"temperature": "warm"}', { qos: 1 }); // a dead letter
     await waitForRecords(app, n);
-    seen.push(await results(app));
+    blocks.push(await sampler.stop());
+    seen.push((await results(app)) as Record<string, any>);
     await client.endAsync();
     await app.close();
   }
-  const [worker, main] = seen as Record<string, any>[];
+  const [worker] = seen;
   assert.deepEqual(worker.counts, { records: DEVICES * PER_DEVICE, duplicates: 1, late: 0, rejected: 1 });
   assert.equal(worker['readings t-3'].filter((p: any) => p.source === 'raw').length, PER_DEVICE, 'raw recent readings are kept by the batch thread');
   assert.ok(worker.anomalies.length > 0, 'the spike is an anomaly');
-  assert.deepEqual(worker, main);
+  assert.ok(blocks[0] > 1 && blocks[2] > 1, `batches got their readings in blocks before their time (most blocks seen: ${blocks})`);
+  assert.deepEqual([blocks[1], blocks[3]], [0, 0], 'no blocks with blockIntervalMs 0');
+  for (let i = 1; i < seen.length; i++) assert.deepEqual(seen[i], worker, `${JSON.stringify(settings[i])} gives what ${JSON.stringify(settings[0])} gives`);
 });

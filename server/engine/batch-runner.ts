@@ -1,16 +1,18 @@
 import type { Config } from '../config.ts';
 import { ThermostreamError, type ErrorCode } from '../errors.ts';
-import { decodeCutInChunks, type RawCut } from '../ingest/index.ts';
+import { decodeCutInChunks, type DeadLetter, type RawCut } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Anomaly } from './detectors/index.ts';
 import type { WindowResult } from './event-time.ts';
 import { RecentReadings, type RecentQuery } from './recent-readings.ts';
-import { TelemetryJob, type JobOutput } from './telemetry.ts';
+import { TelemetryJob, type JobBatch, type JobOutput } from './telemetry.ts';
 
 /** What the engine learns of a committed batch: its figures, and the results its listeners are sent. */
 export interface BatchSummary {
-  /** Decoding the cut and running the telemetry job over it (ms). */
+  /** Decoding the batch's readings and running the telemetry job over them (ms), its blocks' share included. */
   jobMs: number;
+  /** Blocks of the batch's readings processed before its time (blockIntervalMs). */
+  blocks: number;
   /** The store's commit of the outputs and checkpoint (ms; the successful attempt). */
   commitMs: number;
   records: number;
@@ -45,18 +47,32 @@ const DECODE_CHUNK = 16_384;
 
 export type CommitResult = { ok: true; batch: BatchSummary } | { ok: false; failure: CommitFailure };
 
+/** The batch being built: its blocks are decoded and in their windows, its end not come yet. */
+interface OpenBatch {
+  batch: JobBatch;
+  deadLetters: DeadLetter[];
+  blocks: number;
+  ms: number;
+}
+
 /**
  * The batch side of the engine: decode a cut of the ingest log, run the telemetry job over it, commit its outputs
  * and checkpoint in one transaction, and keep the raw readings of the recent past. It runs in the batch thread
  * (batch-thread.ts) or, with batchThread "main", on the main thread; either way calls come one at a time, a cut only
  * after the previous one is committed.
+ *
+ * A batch's readings may come in blocks before its end (add(), every blockIntervalMs): they are decoded and put in
+ * their windows at once, so that at the batch's time only the last block, the watermark's move and the commit are
+ * left. Nothing of a block is committed before its batch ends, so a crash replays it from the log as before.
  */
 export class BatchRunner {
   private readonly job: TelemetryJob;
   private readonly recent: RecentReadings;
   /** The output of the last cut while its commit has not succeeded yet (committed again, never recomputed). */
   private pending: JobOutput | null = null;
+  private open: OpenBatch | null = null;
   private jobMs = 0;
+  private blocks = 0;
 
   constructor(
     config: Config,
@@ -68,15 +84,27 @@ export class BatchRunner {
     this.recent = new RecentReadings(config.recentReadings.perDevice, config.recentReadings.maxAgeMs, startedAt);
   }
 
-  /** Decodes the cut, processes it and commits the result. */
-  async run(cut: RawCut, now: number): Promise<CommitResult> {
+  /** Decodes a block of the open batch's readings (the log's bytes) and puts them in their windows now. */
+  add(block: RawCut): void {
     if (this.pending !== null) throw new Error(`batch ${this.pending.checkpoint.batches} is not committed yet`);
-    // In chunks: a cut of hundreds of thousands of readings never lives as one object per reading all at once.
     const started = performance.now();
-    const batch = this.job.begin();
-    const deadLetters = decodeCutInChunks(cut, DECODE_CHUNK, (readings) => this.recent.add(this.job.add(batch, readings)));
-    this.pending = this.job.finish(batch, deadLetters, cut.lastOffset, now);
-    this.jobMs = performance.now() - started;
+    const open = (this.open ??= { batch: this.job.begin(), deadLetters: [], blocks: 0, ms: 0 });
+    // In chunks: a block of hundreds of thousands of readings never lives as one object per reading all at once.
+    const letters = decodeCutInChunks(block, DECODE_CHUNK, (readings) => this.recent.add(this.job.add(open.batch, readings)));
+    for (const letter of letters) open.deadLetters.push(letter);
+    open.blocks++;
+    open.ms += performance.now() - started;
+  }
+
+  /** Ends the open batch with its last block, the cut (up to the log offset it covers), and commits the result. */
+  async run(cut: RawCut, now: number): Promise<CommitResult> {
+    this.add(cut);
+    const open = this.open!;
+    this.open = null;
+    const started = performance.now();
+    this.pending = this.job.finish(open.batch, open.deadLetters, cut.lastOffset, now);
+    this.jobMs = open.ms + performance.now() - started;
+    this.blocks = open.blocks - 1; // the cut itself is not one of them
     return this.commitAgain();
   }
 
@@ -95,6 +123,7 @@ export class BatchRunner {
       ok: true,
       batch: {
         jobMs: Math.round(this.jobMs),
+        blocks: this.blocks,
         commitMs: Math.round(performance.now() - started),
         records: out.records,
         late: out.late.length,

@@ -11,6 +11,8 @@ import type { RecentQuery } from './recent-readings.ts';
  * them. One call at a time is what the engine makes; the worker answers in order anyway.
  */
 export interface BatchSide {
+  /** A block of the open batch's readings, processed ahead of the batch's end (BatchRunner.add). */
+  add(block: RawCut): Promise<void>;
   run(cut: RawCut, now: number): Promise<CommitResult>;
   commitAgain(): Promise<CommitResult>;
   flushOpenWindows(): Promise<void>;
@@ -50,6 +52,7 @@ function errorOf({ message, code }: { message: string; code?: string }): Error {
 export function mainThreadBatches(config: Config, store: Store, recovered: RecoveredState | null, startedAt: number): BatchSide {
   const runner = new BatchRunner(config, store, recovered, startedAt);
   return {
+    add: async (block) => runner.add(block),
     run: (cut, now) => runner.run(cut, now),
     commitAgain: () => runner.commitAgain(),
     flushOpenWindows: async () => runner.flushOpenWindows(),
@@ -103,7 +106,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
     return new Promise<T>((resolve, reject) => {
       calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
       // A cut's bytes are handed over, not copied, when they own their buffer (the log no longer needs them).
-      const cut = op === 'run' ? (args[0] as RawCut).bytes : null;
+      const cut = op === 'run' || op === 'add' ? (args[0] as RawCut).bytes : null;
       const transfer = cut !== null && cut.byteOffset === 0 && cut.byteLength === cut.buffer.byteLength ? [cut.buffer as ArrayBuffer] : [];
       worker.postMessage({ id, op, args } satisfies BatchRequest, transfer);
     });
@@ -116,6 +119,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
   });
   started = true;
   return {
+    add: (block) => call('add', block),
     run: (cut, now) => call('run', cut, now),
     commitAgain: () => call('commitAgain'),
     flushOpenWindows: () => call('flushOpenWindows'),

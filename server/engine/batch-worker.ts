@@ -34,6 +34,8 @@ try {
 
 async function handle(runner: BatchRunner, { op, args }: BatchRequest): Promise<unknown> {
   switch (op) {
+    case 'add':
+      return runner.add(args[0] as Parameters<BatchRunner['add']>[0]);
     case 'run':
       return runner.run(args[0] as Parameters<BatchRunner['run']>[0], args[1] as number);
     case 'commitAgain':

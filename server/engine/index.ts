@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
-import type { Ingest, RawCut } from '../ingest/index.ts';
+import { recordsIn, type Ingest, type RawCut } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Anomaly } from './detectors/index.ts';
@@ -29,8 +29,10 @@ export interface BatchInfo {
   /** How long after its scheduled time the batch started. */
   schedulingDelayMs: number;
   processingMs: number;
-  /** Of processingMs: decoding the cut and running the telemetry job. */
+  /** Decoding the batch's readings and running the telemetry job over them, its blocks' share included (most of it before the batch's time, see blockIntervalMs). */
   jobMs: number;
+  /** Blocks of the batch's readings processed before its time (blockIntervalMs). */
+  blocks: number;
   /** Of processingMs: the store's commit of outputs and checkpoint. */
   commitMs: number;
   totalDelayMs: number;
@@ -100,6 +102,8 @@ export interface EngineDeps {
 }
 
 const RECENT = 10;
+/** Readings a batch takes in blocks at most; the rest waits for its time (bounds a recovery batch, as the replay's chunks do). */
+const BLOCKS_MAX_RECORDS = 250_000;
 /** How often SQLite retention runs (config.retention). */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -119,8 +123,12 @@ export function checkJob(recovered: RecoveredState | null, config: Config, dbFil
 /**
  * The telemetry pipeline as a DStream job on a StreamingContext:
  *
- *   ingest log ──cut per batch (bytes)──▶ batch side: decode → TelemetryJob (dedupe → event-time windows)
- *                                          ──▶ store: outputs + checkpoint, one transaction
+ *   ingest log ──blocks, then the cut at the batch's time (bytes)──▶ batch side: decode → TelemetryJob (dedupe →
+ *                                          event-time windows) ──▶ store: outputs + checkpoint, one transaction
+ *
+ * Every blockIntervalMs, what became durable since goes to the batch side as a block of the open batch, which
+ * decodes it and puts it in its windows at once; the batch's time then only takes the last block, moves the
+ * watermark and commits. The batch is the same as if all of it were cut at its time: only the work moves earlier.
  *
  * The batch side runs in a worker thread by default (config.batchThread), so batches run on a second core while
  * the main thread goes on with the broker and ingest. A cut is taken only when the previous one is committed, so
@@ -144,6 +152,9 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   const totals = { batches: deps.recovered?.checkpoint.batches ?? 0, records: 0, late: 0, duplicates: 0 };
   let watermark = deps.recovered?.checkpoint.job != null ? deps.recovered.checkpoint.watermark : -Infinity;
   let cutInFlight = false;
+  let blockInFlight = false;
+  let blockRecords = 0; // readings handed to the open batch in blocks
+  let blockTimer: unknown = null;
   let lastPrune = -Infinity;
   const listeners = new Set<(batch: CommittedBatch) => void>();
   let lastBatchAt = clock.now();
@@ -181,14 +192,34 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     return result.batch;
   }
 
+  /** Hands what became durable to the open batch, unless a cut is being committed (its batch is not open yet). */
+  function handOverBlock(): void {
+    blockTimer = null;
+    if (closing || failure !== null) return;
+    if (!cutInFlight && !blockInFlight && blockRecords < BLOCKS_MAX_RECORDS && ingest.stats().backlog > 0) {
+      const block = ingest.takeBatch();
+      blockRecords += recordsIn(block);
+      blockInFlight = true;
+      batches.add(block).then(
+        () => (blockInFlight = false),
+        (err: Error) => {
+          failure ??= err.message;
+          deps.onFatal(err);
+        },
+      );
+    }
+    blockTimer = clock.setTimeout(handOverBlock, config.blockIntervalMs);
+  }
+
   const cuts = new InputDStream<RawCut>(ctx, 'ingest-log', {
     take: () => {
       if (cutInFlight) return [];
       const cut = ingest.takeBatch();
       cutInFlight = true;
+      blockRecords = 0;
       return [cut];
     },
-    hasPending: () => ingest.stats().backlog > 0,
+    hasPending: () => ingest.stats().backlog > 0 || blockRecords > 0,
   });
   cuts.foreachBatch(async (taken, batchTime) => {
     if (taken.length === 0) return; // no cut in this batch
@@ -224,6 +255,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       schedulingDelayMs: b.schedulingDelayMs,
       processingMs: b.processingTimeMs,
       jobMs: out.jobMs,
+      blocks: out.blocks,
       commitMs: out.commitMs,
       totalDelayMs: b.totalDelayMs,
       watermark: out.checkpoint.watermark,
@@ -247,6 +279,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     }
   });
   ctx.start();
+  if (config.blockIntervalMs > 0) blockTimer = clock.setTimeout(handOverBlock, config.blockIntervalMs);
   ctx.awaitTermination().catch((err: Error) => {
     failure = (fatalCause ?? err).message;
     deps.onFatal(fatalCause ?? err);
@@ -272,6 +305,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     },
     async close() {
       closing = true;
+      if (blockTimer !== null) clock.clearTimeout(blockTimer);
       await batches.flushOpenWindows(); // the remaining batches leave no open window's partial result behind
       await ingest.drain();
       await ctx.stop({ graceful: true });

@@ -16,7 +16,7 @@ import { CommitWaiters } from './commit-waiters.ts';
 
 export type { Reading } from './reading.ts';
 export type { DeadLetter, RawCut } from './log.ts';
-export { decodeCut, decodeCutInChunks } from './log-format.ts';
+export { decodeCut, decodeCutInChunks, recordsIn } from './log-format.ts';
 
 /** What became durable since the last batch was cut, up to log offset `lastOffset`. */
 export type IngestBatch = Records & { lastOffset: number };

@@ -173,6 +173,11 @@ export interface RawCut {
   lastOffset: number;
 }
 
+/** How many records a raw cut holds (those after `after`). */
+export function recordsIn(cut: RawCut): number {
+  return cut.lastOffset - Math.max(cut.after, cut.firstOffset - 1);
+}
+
 /** The records of a raw cut, decoded in log order (each kind keeps its order). */
 export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
   let readings: Reading[] = [];

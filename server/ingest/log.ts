@@ -1,6 +1,6 @@
 import { closeSync, fdatasync, ftruncateSync, mkdirSync, openSync, statSync, unlinkSync, write } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BlockWriter, decodeCut, type DeadLetter, type RawCut, type Records } from './log-format.ts';
+import { BlockWriter, decodeCut, recordsIn, type DeadLetter, type RawCut, type Records } from './log-format.ts';
 import { checkLog, fsyncDir, segmentName } from './log-check.ts';
 import { LogReplay } from './log-replay.ts';
 import type { Reading } from './reading.ts';
@@ -166,7 +166,7 @@ export class IngestLog {
     if (this.replay !== null) {
       cut = this.replay.take(REPLAY_CHUNK);
       if (this.replay.remaining === 0) this.replay = null;
-      this.durableCount -= countAfter(cut);
+      this.durableCount -= recordsIn(cut);
     } else {
       const firstOffset = this.durable.length > 0 ? this.durable[0].firstOffset : this.lastDurableOffset + 1;
       const bytes = this.durable.length === 1 ? this.durable[0].block : Buffer.concat(this.durable.map((d) => d.block));
@@ -339,10 +339,6 @@ export class IngestLog {
 }
 
 /** The records of a cut after its `after`: blocks are whole, so a replay's first block may hold some at or below it. */
-function countAfter(cut: RawCut): number {
-  return cut.lastOffset - Math.max(cut.after, cut.firstOffset - 1);
-}
-
 function noSpace(message: string): Error {
   return Object.assign(new Error(`no space left on device (${message})`), { code: 'ENOSPC' });
 }
