@@ -38,6 +38,8 @@ export interface CommonOptions {
   pollMs: number;
   /** Where Thermostream's batch work runs (config.batchThread) in runs whose scenario does not say. */
   batchThread: 'worker' | 'main';
+  /** Thermostream's blockIntervalMs; null: the configuration's default. */
+  blockIntervalMs: number | null;
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
   spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
@@ -51,6 +53,7 @@ export const COMMON_DEFAULTS: CommonOptions = {
   timeLimitMs: 120_000,
   pollMs: 25,
   batchThread: 'worker',
+  blockIntervalMs: null,
 };
 
 export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
@@ -59,7 +62,8 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --window N          QoS 1 unacknowledged publishes per connection (default ${COMMON_DEFAULTS.window})
   --client raw|mqttjs load generator client (default raw: pre-encoded packets over net sockets)
   --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})
-  --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)`;
+  --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
+  --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
 export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {
@@ -98,6 +102,11 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
   '--batch-thread': (v, o) => {
     if (v !== 'worker' && v !== 'main') throw new UsageError(`--batch-thread must be worker or main, got ${JSON.stringify(v)}`);
     o.batchThread = v;
+  },
+  '--block-interval': (v, o) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--block-interval must be an integer ≥ 0 (ms), got ${JSON.stringify(v)}`);
+    o.blockIntervalMs = n;
   },
 };
 

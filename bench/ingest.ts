@@ -223,6 +223,7 @@ export async function runThermostream(
       batchIntervalMs: opts.batchIntervalMs ?? 1000,
       ingest: { fsync: s.fsync },
       batchThread: s.batchThread ?? opts.batchThread ?? 'worker',
+      ...(opts.blockIntervalMs !== null && { blockIntervalMs: opts.blockIntervalMs }),
       ...(opts.openWindowRefresh && { openWindowRefresh: opts.openWindowRefresh }),
     });
     const app = await startThermostream(config, {

@@ -5,7 +5,10 @@
  * sustainable rate (measured first in the same script, unpaced, per batch interval; or given with --sustainable).
  * The probe (bench/latency-probe.ts) runs in the generator's process and follows the first --probe devices.
  *
- *   npm run bench -- latency [--intervals 1000,200] [--loads 10,80] [--duration 20] [--runs 3] [--sustainable N]
+ * With --block-intervals 0,50 each load runs with each blockIntervalMs in turn (same rate, interleaved per round):
+ * a batch's work all at its time, against its blocks processed as they become durable.
+ *
+ *   npm run bench -- latency [--intervals 1000,200] [--loads 10,80] [--block-intervals 0,50] [--duration 20] [--runs 3]
  */
 import { tmpdir } from 'node:os';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, machine, median, parseFlags, positiveInt, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
@@ -20,6 +23,8 @@ interface Options extends CommonOptions {
   warmupS: number;
   sustainable: number | null;
   calibrationCount: number;
+  /** blockIntervalMs settings compared at each load; [null]: the configuration's (or --block-interval). */
+  blockIntervals: (number | null)[];
 }
 
 export interface LatencyJobOptions extends CommonOptions {
@@ -41,9 +46,9 @@ export async function runLatency(round: number, opts: LatencyJobOptions): Promis
 const list = (name: string, v: string): number[] => v.split(',').map((x) => positiveInt(name, x));
 
 function parseOptions(args: readonly string[]): Options {
-  return parseFlags<Options>(
+  const o = parseFlags<Options>(
     args,
-    { ...COMMON_DEFAULTS, intervals: [1000, 200], loads: [10, 80], durationS: 20, probe: 10, warmupS: 3, sustainable: null, calibrationCount: 1_000_000 },
+    { ...COMMON_DEFAULTS, intervals: [1000, 200], loads: [10, 80], durationS: 20, probe: 10, warmupS: 3, sustainable: null, calibrationCount: 1_000_000, blockIntervals: [null] },
     {
       ...(commonFlags as Record<string, (v: string, o: Options) => void>),
       '--intervals': (v, o) => (o.intervals = list('--intervals', v)),
@@ -59,9 +64,19 @@ function parseOptions(args: readonly string[]): Options {
       },
       '--sustainable': (v, o) => (o.sustainable = positiveInt('--sustainable', v)),
       '--calibration-count': (v, o) => (o.calibrationCount = positiveInt('--calibration-count', v)),
+      '--block-intervals': (v, o) => {
+        o.blockIntervals = v.split(',').map((x) => {
+          const n = Number(x);
+          if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--block-intervals must be integers ≥ 0 (ms), got ${JSON.stringify(v)}`);
+          return n;
+        });
+      },
     },
   );
+  return o.blockIntervals[0] === null ? { ...o, blockIntervals: [o.blockIntervalMs] } : o;
 }
+
+const blockLabel = (b: number | null): string => (b === null ? 'blocks (default)' : b === 0 ? 'no blocks' : `blocks every ${b} ms`);
 
 const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : '—');
 
@@ -76,12 +91,14 @@ export async function main(args: readonly string[]): Promise<number> {
   --warmup S             readings published in the first S seconds of a run are not counted (default 3)
   --sustainable N        readings/s taken as sustainable (default: measured first, unpaced QoS 1, per interval)
   --calibration-count N  readings of that unpaced run (default 1000000)
+  --block-intervals LIST blockIntervalMs settings run at each load, interleaved (e.g. 0,50; default: --block-interval,
+                         else the configuration's); the calibration runs with --block-interval (default 50)
   --runs, --connections, --window, --time-limit as for ingest`);
     return 0;
   }
   const o = parseOptions(args);
   console.log(`latency: ${machine()}`);
-  console.log(`latency: QoS 1 durable, ${o.connections} connections, batch intervals ${o.intervals.join(', ')} ms, loads ${o.loads.join(', ')} % of sustainable, ${o.durationS} s per run, ${o.runs} rounds, ${o.probe} probed devices`);
+  console.log(`latency: QoS 1 durable, ${o.connections} connections, batch intervals ${o.intervals.join(', ')} ms, loads ${o.loads.join(', ')} % of sustainable, ${o.blockIntervals.map(blockLabel).join(' / ')}, ${o.durationS} s per run, ${o.runs} rounds, ${o.probe} probed devices`);
   const rows: string[][] = [];
   const failed: RunResult[] = [];
   for (const interval of o.intervals) {
@@ -97,9 +114,11 @@ export async function main(args: readonly string[]): Promise<number> {
       if (cal.problems.length > 0) failed.push(cal);
       sustainable = cal.e2eRate;
     }
-    const byLoad = new Map<number, RunResult[]>(o.loads.map((l) => [l, []]));
+    const cases = o.loads.flatMap((load) => o.blockIntervals.map((block) => ({ load, block })));
+    const byCase = new Map(cases.map((c) => [c, [] as RunResult[]]));
     for (let round = 1; round <= o.runs; round++) {
-      for (const load of o.loads) {
+      for (const c of cases) {
+        const { load, block } = c;
         const rate = Math.max(1, Math.round((sustainable * load) / 100));
         const opts: LatencyJobOptions = {
           ...o,
@@ -110,25 +129,28 @@ export async function main(args: readonly string[]): Promise<number> {
           ratePerSec: rate,
           probe: o.probe,
           warmupS: o.warmupS,
+          blockIntervalMs: block,
         };
         const r = await runHosted<RunResult>({ kind: 'latency', round, opts });
-        byLoad.get(load)!.push(r);
+        byCase.get(c)!.push(r);
         if (r.problems.length > 0) failed.push(r);
         const l = r.load.latency;
         console.log(
-          `interval ${interval} ms, ${load} % (${fmtInt(rate)}/s, paced at ${fmtInt(r.load.pacedRate ?? NaN)}/s):${describeRun(r)}\n` +
+          `interval ${interval} ms, ${load} %, ${blockLabel(block)} (${fmtInt(rate)}/s, paced at ${fmtInt(r.load.pacedRate ?? NaN)}/s):${describeRun(r)}\n` +
             `    stream p50/p99/max ${l ? `${ms(l.stream.p50)} / ${ms(l.stream.p99)} / ${ms(l.stream.max)}` : '—'} ms, ` +
             `committed ${l ? `${ms(l.committed.p50)} / ${ms(l.committed.p99)} / ${ms(l.committed.max)}` : '—'} ms, seen ${l ? `${fmtInt(l.seen)} of ${fmtInt(l.probed)}` : '—'}`,
         );
       }
     }
-    for (const load of o.loads) {
-      const rs = byLoad.get(load)!;
+    for (const c of cases) {
+      const { load, block } = c;
+      const rs = byCase.get(c)!;
       const ls = rs.map((r) => r.load.latency).filter((x): x is LatencyResult => x !== undefined);
       const p99 = median(ls.map((l) => l.stream.p99));
       rows.push([
         `${interval} ms`,
         `${load} %`,
+        blockLabel(block),
         fmtInt((sustainable * load) / 100),
         fmtInt(median(rs.map((r) => r.load.pacedRate ?? NaN))),
         `${ms(median(ls.map((l) => l.stream.p50)))} / ${ms(p99)} / ${ms(Math.max(...ls.map((l) => l.stream.max)))}`,
@@ -143,7 +165,7 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log();
   console.log(
     table(
-      ['batch interval', 'load', 'target rate /s', 'paced /s (median)', 'SSE p50 / p99 / max ms', 'committed p50 / p99 / max ms', 'SSE p99 per run', 'seen / probed (warm-up incl.)', 'p99 target'],
+      ['batch interval', 'load', 'blocks', 'target rate /s', 'paced /s (median)', 'SSE p50 / p99 / max ms', 'committed p50 / p99 / max ms', 'SSE p99 per run', 'seen / probed (warm-up incl.)', 'p99 target'],
       rows,
     ),
   );
