@@ -44,6 +44,8 @@ export interface Scenario {
   fsync: boolean;
   /** config.batchThread; absent: --batch-thread (default worker). */
   batchThread?: 'worker' | 'main';
+  /** config.blockIntervalMs; absent: --block-interval (default: the configuration's). */
+  blockIntervalMs?: number;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -55,6 +57,9 @@ export const SCENARIOS: readonly Scenario[] = [
   // Before/after the batch thread: the same with batch work on the main thread (batchThread "main").
   { name: 'qos0-main', label: 'QoS 0, durable log, batchThread main', qos: 0, fsync: true, batchThread: 'main' },
   { name: 'qos1-main', label: 'QoS 1, durable log, batchThread main', qos: 1, fsync: true, batchThread: 'main' },
+  // Before/after blocks: a batch's work all at its time (blockIntervalMs 0).
+  { name: 'qos0-noblocks', label: 'QoS 0, durable log, blockIntervalMs 0', qos: 0, fsync: true, blockIntervalMs: 0 },
+  { name: 'qos1-noblocks', label: 'QoS 1, durable log, blockIntervalMs 0', qos: 1, fsync: true, blockIntervalMs: 0 },
 ];
 const DEFAULT_SCENARIOS = ['qos0', 'qos1', 'qos1-nofsync'];
 
@@ -223,7 +228,7 @@ export async function runThermostream(
       batchIntervalMs: opts.batchIntervalMs ?? 1000,
       ingest: { fsync: s.fsync },
       batchThread: s.batchThread ?? opts.batchThread ?? 'worker',
-      ...(opts.blockIntervalMs !== null && { blockIntervalMs: opts.blockIntervalMs }),
+      ...((s.blockIntervalMs ?? opts.blockIntervalMs) !== null && { blockIntervalMs: s.blockIntervalMs ?? opts.blockIntervalMs }),
       ...(opts.openWindowRefresh && { openWindowRefresh: opts.openWindowRefresh }),
     });
     const app = await startThermostream(config, {
