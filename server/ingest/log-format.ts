@@ -173,7 +173,7 @@ export interface RawCut {
   lastOffset: number;
 }
 
-/** How many records a raw cut holds (those after `after`). */
+/** How many records of a raw cut count: those after its `after` (blocks are whole, so a replay's first block may hold some at or below it). */
 export function recordsIn(cut: RawCut): number {
   return cut.lastOffset - Math.max(cut.after, cut.firstOffset - 1);
 }

@@ -338,7 +338,6 @@ export class IngestLog {
   }
 }
 
-/** The records of a cut after its `after`: blocks are whole, so a replay's first block may hold some at or below it. */
 function noSpace(message: string): Error {
   return Object.assign(new Error(`no space left on device (${message})`), { code: 'ENOSPC' });
 }
