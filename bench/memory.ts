@@ -182,7 +182,8 @@ export async function main(args: readonly string[]): Promise<number> {
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
   --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"
   --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
-  --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)`);
+  --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)
+  --block-interval MS          Thermostream's blockIntervalMs (default: the server's, 50; 0 = a batch's work all at its time)`);
     return 0;
   }
   const o = parseOptions(args);
