@@ -20,8 +20,6 @@ export function jobDefinition(config: Pick<Config, 'windows' | 'timeMode'>): str
 export interface JobOutput extends BatchOutput {
   records: number;
   duplicates: number;
-  /** The batch's readings without the duplicates (late ones included), for listeners of committed batches. */
-  readings: readonly Reading[];
   /** Dedupe states held after the batch (seq + message-id states; bounded by the active devices, idle ones go). */
   dedupeDevices: number;
 }
@@ -83,8 +81,8 @@ export class TelemetryJob {
   /** One batch over a whole decoded cut: begin(), add() of all its readings, finish(). */
   process(cut: IngestBatch, now: number): JobOutput {
     const batch = this.begin();
-    const readings = this.add(batch, cut.readings);
-    return { ...this.finish(batch, cut.deadLetters, cut.lastOffset, now), readings };
+    this.add(batch, cut.readings);
+    return this.finish(batch, cut.deadLetters, cut.lastOffset, now);
   }
 
   /** Starts a batch, whose readings are then add()ed, in as many chunks as suit the caller, and which finish() ends. */
@@ -94,7 +92,7 @@ export class TelemetryJob {
 
   /**
    * Puts readings of the batch in their windows (after dropping resends, see the class); returns the readings without
-   * the duplicates (the same array when there were none), for listeners of the batch's readings.
+   * the duplicates (the same array when there were none), for the recent raw readings.
    */
   add(batch: JobBatch, readings: readonly Reading[]): readonly Reading[] {
     const { late, devices, anomalies } = batch;
@@ -127,8 +125,7 @@ export class TelemetryJob {
 
   /**
    * Ends the batch at processing time `now`: the watermark moves, the detectors' time-driven checks run, and the window
-   * results come out with the checkpoint covering the cut up to `lastOffset`. `readings` is left empty: the caller has
-   * had them from add().
+   * results come out with the checkpoint covering the cut up to `lastOffset`.
    */
   finish(batch: JobBatch, deadLetters: readonly DeadLetter[], lastOffset: number, now: number): JobOutput {
     const { anomalies } = batch;
@@ -152,7 +149,6 @@ export class TelemetryJob {
       dedupe: this.dedupe.takeDelta(),
       records: batch.records,
       duplicates: batch.duplicates,
-      readings: [],
       dedupeDevices: this.dedupe.size,
     };
   }
