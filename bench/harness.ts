@@ -40,6 +40,8 @@ export interface CommonOptions {
   batchThread: 'worker' | 'main';
   /** Thermostream's blockIntervalMs; null: the configuration's default. */
   blockIntervalMs: number | null;
+  /** Thermostream's heapGrowthPercent; null: the configuration's default. */
+  heapGrowthPercent: number | null;
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
   spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
@@ -54,6 +56,7 @@ export const COMMON_DEFAULTS: CommonOptions = {
   pollMs: 25,
   batchThread: 'worker',
   blockIntervalMs: null,
+  heapGrowthPercent: null,
 };
 
 export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
@@ -63,7 +66,8 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --client raw|mqttjs load generator client (default raw: pre-encoded packets over net sockets)
   --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})
   --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
-  --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)`;
+  --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)
+  --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
 export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {
@@ -107,6 +111,11 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--block-interval must be an integer ≥ 0 (ms), got ${JSON.stringify(v)}`);
     o.blockIntervalMs = n;
+  },
+  '--heap-growth': (v, o) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0 || n > 300) throw new UsageError(`--heap-growth must be an integer from 0 to 300 (%), got ${JSON.stringify(v)}`);
+    o.heapGrowthPercent = n;
   },
 };
 

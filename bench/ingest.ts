@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../server/config.ts';
+import { applyHeapGrowth } from '../server/heap.ts';
 import { startThermostream } from '../server/main.ts';
 import {
   COMMON_DEFAULTS,
@@ -46,6 +47,8 @@ export interface Scenario {
   batchThread?: 'worker' | 'main';
   /** config.blockIntervalMs; absent: --block-interval (default: the configuration's). */
   blockIntervalMs?: number;
+  /** config.heapGrowthPercent; absent: --heap-growth (default: the configuration's). */
+  heapGrowthPercent?: number;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -60,6 +63,9 @@ export const SCENARIOS: readonly Scenario[] = [
   // Before/after blocks: a batch's work all at its time (blockIntervalMs 0).
   { name: 'qos0-noblocks', label: 'QoS 0, durable log, blockIntervalMs 0', qos: 0, fsync: true, blockIntervalMs: 0 },
   { name: 'qos1-noblocks', label: 'QoS 1, durable log, blockIntervalMs 0', qos: 1, fsync: true, blockIntervalMs: 0 },
+  // Before/after bounded heap growth: V8's own (heapGrowthPercent 0).
+  { name: 'qos0-v8heap', label: "QoS 0, durable log, V8's own heap growth", qos: 0, fsync: true, heapGrowthPercent: 0 },
+  { name: 'qos1-v8heap', label: "QoS 1, durable log, V8's own heap growth", qos: 1, fsync: true, heapGrowthPercent: 0 },
 ];
 const DEFAULT_SCENARIOS = ['qos0', 'qos1', 'qos1-nofsync'];
 
@@ -229,8 +235,11 @@ export async function runThermostream(
       ingest: { fsync: s.fsync },
       batchThread: s.batchThread ?? opts.batchThread ?? 'worker',
       ...((s.blockIntervalMs ?? opts.blockIntervalMs) !== null && { blockIntervalMs: s.blockIntervalMs ?? opts.blockIntervalMs }),
+      ...((s.heapGrowthPercent ?? opts.heapGrowthPercent) !== null && { heapGrowthPercent: s.heapGrowthPercent ?? opts.heapGrowthPercent }),
       ...(opts.openWindowRefresh && { openWindowRefresh: opts.openWindowRefresh }),
     });
+    // This process runs the server as `thermostream` would (a fresh process per run: the setting is not undone).
+    applyHeapGrowth(config.heapGrowthPercent);
     const app = await startThermostream(config, {
       onFatal(err) {
         console.error(`bench: server fatal error: ${err.message}`);

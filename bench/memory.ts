@@ -19,9 +19,18 @@ import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
-/** thermostream-main: Thermostream with batchThread "main" (all on one thread), for before/after the batch thread. */
-type Target = 'thermostream' | 'thermostream-main' | 'bare';
-const TARGETS: readonly Target[] = ['thermostream', 'thermostream-main', 'bare'];
+/**
+ * thermostream-main: Thermostream with batchThread "main" (all on one thread), for before/after the batch thread;
+ * thermostream-v8heap: with heapGrowthPercent 0 (V8's own heap growth), for before/after bounded heap growth.
+ */
+type Target = 'thermostream' | 'thermostream-main' | 'thermostream-v8heap' | 'bare';
+const TARGETS: readonly Target[] = ['thermostream', 'thermostream-main', 'thermostream-v8heap', 'bare'];
+const LABELS: Record<Target, string> = {
+  thermostream: 'Thermostream (QoS 1 durable)',
+  'thermostream-main': 'Thermostream, batchThread main',
+  'thermostream-v8heap': "Thermostream, V8's own heap growth",
+  bare: 'bare aedes + Map',
+};
 
 interface Options extends CommonOptions {
   devices: number;
@@ -117,7 +126,9 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   try {
     let run: RunResult;
     if (target !== 'bare') {
-      run = await runThermostream(SCENARIOS.find((s) => s.name === (target === 'thermostream' ? 'qos1' : 'qos1-main'))!, round, { ...opts, dataRoot: o.dataRoot }, extras);
+      const scenario = SCENARIOS.find((s) => s.name === (target === 'thermostream-main' ? 'qos1-main' : 'qos1'))!;
+      const heapGrowthPercent = target === 'thermostream-v8heap' ? 0 : opts.heapGrowthPercent;
+      run = await runThermostream(scenario, round, { ...opts, heapGrowthPercent, dataRoot: o.dataRoot }, extras);
     } else {
       const b = await startBareBroker('map');
       try {
@@ -176,14 +187,16 @@ export async function main(args: readonly string[]): Promise<number> {
   --devices N        device connections (default 10000), opened 100 at a time
   --seconds S        seconds of load, one reading per device per second (default 60)
   --idle S           seconds the connections stay idle first (default 20)
-  --targets LIST     of thermostream, thermostream-main (batchThread main), bare (default thermostream,bare; interleaved)
+  --targets LIST     of thermostream, thermostream-main (batchThread main), thermostream-v8heap (heapGrowthPercent 0),
+                     bare (default thermostream,bare; interleaved)
   --runs N           rounds (default 1)
   --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
   --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"
   --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
   --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)
-  --block-interval MS          Thermostream's blockIntervalMs (default: the server's, 50; 0 = a batch's work all at its time)`);
+  --block-interval MS          Thermostream's blockIntervalMs (default: the server's, 50; 0 = a batch's work all at its time)
+  --heap-growth P              Thermostream's heapGrowthPercent (default: the server's, 20; 0 = V8's own heap growth)`);
     return 0;
   }
   const o = parseOptions(args);
@@ -212,7 +225,7 @@ export async function main(args: readonly string[]): Promise<number> {
   for (const t of o.targets) {
     const rs = results.get(t)!;
     rows.push([
-      { thermostream: 'Thermostream (QoS 1 durable)', 'thermostream-main': 'Thermostream, batchThread main', bare: 'bare aedes + Map' }[t],
+      LABELS[t],
       `${rs.filter((r) => r.run.problems.length === 0).length}/${rs.length}`,
       fmtMB(med(t, (r) => r.start.rss)),
       fmtMB(med(t, (r) => r.idle.rss)),
@@ -252,7 +265,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(`\nallocation profile, ${r.target}, round ${r.round}:`);
     printAllocSummary(r.alloc, r.loadSeconds, r.run.count);
   }
-  for (const r of [...(results.get('thermostream') ?? []), ...(results.get('thermostream-main') ?? [])]) {
+  for (const r of [...results.values()].flat()) {
     if (r.snapshot === null) continue;
     console.log(`\nheap snapshot: ${relative(REPO, r.snapshot)} (round ${r.round}, end of the load)`);
     printHeapSummary(summariseHeapSnapshot(r.snapshot), o.devices);

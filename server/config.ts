@@ -40,6 +40,8 @@ export interface Config {
   readonly openWindowRefresh: 'slide' | 'batch' | 'final';
   /** worker: cut decoding, the telemetry job and the store's commit run in a worker thread; main: on the main thread. */
   readonly batchThread: 'worker' | 'main';
+  /** How far (%) a heap may grow past its live data before a full collection (server/heap.ts); 0: V8's own choice. */
+  readonly heapGrowthPercent: number;
   readonly ingest: {
     readonly maxPayloadBytes: number;
     readonly maxClockSkewMs: number;
@@ -116,6 +118,7 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
   { flag: '--block-interval', env: 'THERMOSTREAM_BLOCK_INTERVAL', path: ['blockIntervalMs'] },
   { flag: '--batch-thread', env: 'THERMOSTREAM_BATCH_THREAD', path: ['batchThread'] },
+  { flag: '--heap-growth', env: 'THERMOSTREAM_HEAP_GROWTH', path: ['heapGrowthPercent'] },
   { flag: '--broker', env: 'THERMOSTREAM_BROKER', path: ['broker', 'url'] },
   { flag: '--broker-client-id', env: 'THERMOSTREAM_BROKER_CLIENT_ID', path: ['broker', 'clientId'] },
   { flag: '--broker-share-group', env: 'THERMOSTREAM_BROKER_SHARE_GROUP', path: ['broker', 'shareGroup'] },

@@ -20,6 +20,7 @@ import { createRegistry, defaultHostName } from './registry/index.ts';
 import { openStore, type StoreDeps } from './store/index.ts';
 import { SyncRecord } from './ingest/sync-record.ts';
 import { parseFaults } from './faults.ts';
+import { applyHeapGrowth } from './heap.ts';
 import { StorageHealth } from './storage-health.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
@@ -228,6 +229,7 @@ async function runCli(): Promise<void> {
     }
     return;
   }
+  applyHeapGrowth(options.config.heapGrowthPercent);
   let app: Thermostream;
   try {
     app = await startThermostream(options.config, {

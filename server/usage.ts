@@ -13,6 +13,9 @@ export const USAGE = `Usage: thermostream [options]
                            batch's time (default 50; 0 = all at the batch's time)  env THERMOSTREAM_BLOCK_INTERVAL
   --batch-thread <worker|main>  where batch work runs: worker = a second thread, so ingest and batches
                            use two cores (default); main = one thread       env THERMOSTREAM_BATCH_THREAD
+  --heap-growth <percent>  how far each V8 heap may grow past its live data before a full collection:
+                           lower = less memory, more collecting (default 20; 0 = V8's own, up to 300)
+                                                                       env THERMOSTREAM_HEAP_GROWTH
   --broker <url>           subscribe at an external broker (mqtt://host:port) instead of embedding one
                                                                        env THERMOSTREAM_BROKER
   --broker-client-id <id>  its persistent session's client id (default thermostream)
