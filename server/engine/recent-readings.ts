@@ -1,24 +1,29 @@
 import type { Reading } from '../ingest/index.ts';
 
-/** One device's raw readings, oldest first by arrival, as parallel arrays (no object per reading kept). */
+/**
+ * One device's raw readings, oldest first by arrival: (ts, temperature, humidity) triples in one Float64Array, humidity
+ * NaN when there is none. One array per device, not one object per reading (nor three arrays: each costs its own
+ * headers, which at 10,000 devices added up to megabytes).
+ */
 class Ring {
-  ts: Float64Array;
-  temperature: Float64Array;
-  humidity: Float64Array; // NaN: none
+  points: Float64Array;
   head = 0; // index of the oldest
   size = 0;
   /** Every reading of this device with ts >= coveredFrom that the engine saw is here (or was aged out by maxAge). */
   coveredFrom: number;
 
   constructor(capacity: number, coveredFrom: number) {
-    this.ts = new Float64Array(capacity);
-    this.temperature = new Float64Array(capacity);
-    this.humidity = new Float64Array(capacity);
+    this.points = new Float64Array(capacity * 3);
     this.coveredFrom = coveredFrom;
   }
 
   get capacity(): number {
-    return this.ts.length;
+    return this.points.length / 3;
+  }
+
+  /** Offset in `points` of the k-th oldest reading. */
+  at(k: number): number {
+    return ((this.head + k) % this.capacity) * 3;
   }
 }
 
@@ -64,16 +69,16 @@ export class RecentReadings {
         if (ring.capacity < this.perDevice) grow(ring, Math.min(ring.capacity * 2, this.perDevice));
         else {
           // Full: the oldest goes, and raw coverage now starts after it.
-          const evicted = ring.ts[ring.head];
+          const evicted = ring.points[ring.at(0)];
           if (evicted >= ring.coveredFrom) ring.coveredFrom = evicted + 1;
           ring.head = (ring.head + 1) % ring.capacity;
           ring.size--;
         }
       }
-      const at = (ring.head + ring.size) % ring.capacity;
-      ring.ts[at] = r.ts;
-      ring.temperature[at] = r.temperature;
-      ring.humidity[at] = r.humidity ?? NaN;
+      const at = ring.at(ring.size);
+      ring.points[at] = r.ts;
+      ring.points[at + 1] = r.temperature;
+      ring.points[at + 2] = r.humidity ?? NaN;
       ring.size++;
     }
   }
@@ -85,11 +90,11 @@ export class RecentReadings {
     const lo = Math.max(from, coveredFrom);
     const points: RawPoint[] = [];
     for (let k = 0; k < ring.size; k++) {
-      const i = (ring.head + k) % ring.capacity;
-      const ts = ring.ts[i];
+      const i = ring.at(k);
+      const ts = ring.points[i];
       if (ts < lo || ts >= to) continue;
-      const h = ring.humidity[i];
-      points.push({ ts, temperature: ring.temperature[i], humidity: Number.isNaN(h) ? null : h });
+      const h = ring.points[i + 2];
+      points.push({ ts, temperature: ring.points[i + 1], humidity: Number.isNaN(h) ? null : h });
     }
     points.sort((a, b) => a.ts - b.ts);
     return { coveredFrom, points };
@@ -97,14 +102,11 @@ export class RecentReadings {
 }
 
 function grow(ring: Ring, capacity: number): void {
-  const old = ring.capacity;
-  const copy = (src: Float64Array): Float64Array => {
-    const dst = new Float64Array(capacity);
-    for (let k = 0; k < ring.size; k++) dst[k] = src[(ring.head + k) % old];
-    return dst;
-  };
-  ring.ts = copy(ring.ts);
-  ring.temperature = copy(ring.temperature);
-  ring.humidity = copy(ring.humidity);
+  const points = new Float64Array(capacity * 3);
+  for (let k = 0; k < ring.size; k++) {
+    const from = ring.at(k);
+    for (let j = 0; j < 3; j++) points[k * 3 + j] = ring.points[from + j];
+  }
+  ring.points = points;
   ring.head = 0;
 }
