@@ -10,9 +10,9 @@ export class KeyPanes {
   starts: number[] = [NaN, NaN, NaN, NaN];
   size = 0;
   /** Starts of panes updated since the last emit (their state goes to the checkpoint). */
-  readonly dirty = new Set<number>();
+  readonly dirty = new TimeSet();
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
-  readonly open = new Set<number>();
+  readonly open = new TimeSet();
   /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
   pendingFrom = Infinity;
   /** Batch time from which the open windows may be refreshed again (once per slide). */
@@ -66,5 +66,39 @@ export class KeyPanes {
       this.lastStart = NaN;
       this.lastOffset = -1;
     }
+  }
+}
+
+/**
+ * A handful of times (pane or window starts), in insertion order, as a Set<number> would hold them, kept in a plain
+ * array of doubles. A key holds a few of each (its windows' panes and open windows); a Set's hash table and the boxed
+ * number of each entry cost several times that, which at 10,000 devices × 3 window shapes was ≈ 20 MB.
+ */
+export class TimeSet {
+  private readonly items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  has(t: number): boolean {
+    return this.items.includes(t);
+  }
+
+  add(t: number): void {
+    if (!this.items.includes(t)) this.items.push(t);
+  }
+
+  delete(t: number): void {
+    const i = this.items.indexOf(t);
+    if (i >= 0) this.items.splice(i, 1);
+  }
+
+  clear(): void {
+    this.items.length = 0;
+  }
+
+  [Symbol.iterator](): IterableIterator<number> {
+    return this.items.values();
   }
 }
