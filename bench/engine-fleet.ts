@@ -5,7 +5,8 @@
  * (`node --expose-gc`), so heap figures are the job's own:
  *   - job ms per batch and commit ms per batch (median and p90 after a warm-up),
  *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"),
- *   - bytes per device: heap used after a full GC with the job alive, minus before it was created, / devices.
+ *   - bytes per device: heap used plus array buffers (the panes' typed arrays) after a full GC with the job alive,
+ *     minus before it was created, / devices.
  *
  *   npm run bench -- engine-fleet [--devices N] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
  *                                 [--compare DIR] [--snapshot DIR]
@@ -46,6 +47,12 @@ interface RunResult {
   heapUsedMB: number;
 }
 
+/** The heap's used bytes and the array buffers' (which live outside the heap). */
+function liveBytes(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -75,7 +82,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   obs.observe({ entryTypes: ['gc'] });
   gc();
   gc();
-  const heapBefore = process.memoryUsage().heapUsed;
+  const heapBefore = liveBytes();
   const job = new TelemetryJob(config, T0, null);
   const seqs = new Int32Array(o.devices);
   const ids = Array.from({ length: o.devices }, (_, d) => `fleet-${String(d).padStart(5, '0')}`);
@@ -108,7 +115,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   obs.disconnect();
   gc();
   gc();
-  const heapAfter = process.memoryUsage().heapUsed;
+  const heapAfter = liveBytes();
   if (o.snapshot) {
     const { writeHeapSnapshot } = await import('node:v8');
     const { summariseHeapSnapshot, printHeapSummary } = await import('./heap-summary.ts');
