@@ -184,14 +184,14 @@ export async function main(args: string[]): Promise<number> {
     ];
   });
   console.log(
-    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'GC ms/batch', 'windows/batch', 'heap B/device', 'runs (job+commit ms)'], rows),
+    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'GC ms/batch', 'windows/batch', 'live B/device (heap + array buffers)', 'runs (job+commit ms)'], rows),
   );
   if (o.compare) {
     const [a, b] = variants.map(([n]) => n);
     const ratio = (f: (r: RunResult) => number) => (med(a, f) / med(b, f)).toFixed(2);
     console.log(
       `old / new: job ${ratio((r) => r.jobMs)}, commit ${o.store === 'yes' ? ratio((r) => r.commitMs) : '—'}, job+commit ${ratio((r) => r.jobMs + r.commitMs)}, ` +
-        `windows ${ratio((r) => r.windowsPerBatch)}, heap/device ${ratio((r) => r.bytesPerDevice)}`,
+        `windows ${ratio((r) => r.windowsPerBatch)}, live bytes/device ${ratio((r) => r.bytesPerDevice)}`,
     );
   }
   console.log(reproduce('engine-fleet', args));
