@@ -104,6 +104,10 @@ test('/metrics parses as Prometheus text and its counters move as readings flow'
   assert.equal(after.get('thermostream_log_backlog_records'), 0);
   assert.equal(after.get('thermostream_held_acks'), 0);
   assert.ok(after.get('thermostream_watermark_lag_seconds')! > 0);
+  // The batch thread's own heap, as of the last batch.
+  const used = after.get('thermostream_batch_thread_heap_used_bytes')!;
+  assert.ok(used > 0 && used <= after.get('thermostream_batch_thread_heap_total_bytes')!, `heap used ${used}`);
+  assert.ok(after.get('thermostream_batch_thread_array_buffers_bytes')! > 0);
 });
 
 /**

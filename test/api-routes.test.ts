@@ -247,8 +247,13 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 },
     });
     assert.deepEqual(Object.keys(e.lastBatch), [
-      'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'jobMs', 'blocks', 'commitMs', 'totalDelayMs', 'watermark', 'logOffset',
+      'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'jobMs', 'blocks', 'commitMs', 'totalDelayMs', 'watermark', 'logOffset', 'memory',
     ]);
+    // The batch thread's own heap (batchThread worker, the default): its figures, not the main thread's.
+    const { memory } = e.lastBatch;
+    assert.equal(memory.thread, 'worker');
+    assert.ok(memory.heapUsedBytes > 0 && memory.heapUsedBytes <= memory.heapTotalBytes, JSON.stringify(memory));
+    assert.ok(memory.arrayBuffersBytes > 0, JSON.stringify(memory));
     const health = await get('/healthz');
     assert.deepEqual(health, { ...health, status: 200, body: { status: 'ok', batches: health.body.batches } });
     assert.ok(health.body.batches >= e.batches);

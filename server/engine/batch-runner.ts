@@ -25,6 +25,20 @@ export interface BatchSummary {
   windows: WindowResult[];
   /** New anomalies, and interval anomalies this batch closed. */
   anomalies: Anomaly[];
+  /** The memory of the thread that ran the batch, at its commit. */
+  memory: ThreadMemory;
+}
+
+/** One thread's V8 heap and array buffers (process.memoryUsage() is per thread for these; RSS is the process's). */
+export interface ThreadMemory {
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  arrayBuffersBytes: number;
+}
+
+function threadMemory(): ThreadMemory {
+  const m = process.memoryUsage();
+  return { heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, arrayBuffersBytes: m.arrayBuffers };
 }
 
 /** Why a commit failed, as plain data (it may cross from the batch thread). */
@@ -133,6 +147,7 @@ export class BatchRunner {
         checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
         windows: out.windows as WindowResult[],
         anomalies: out.anomalies as Anomaly[],
+        memory: threadMemory(),
       },
     };
   }

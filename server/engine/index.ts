@@ -9,7 +9,7 @@ import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } fr
 import { jobDefinition } from './telemetry.ts';
 import type { WindowResult } from './event-time.ts';
 import type { RecentQuery } from './recent-readings.ts';
-import { failureError, type BatchSummary, type CommitResult } from './batch-runner.ts';
+import { failureError, type BatchSummary, type CommitResult, type ThreadMemory } from './batch-runner.ts';
 import { mainThreadBatches, workerBatches, type BatchSide } from './batch-thread.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
@@ -38,6 +38,8 @@ export interface BatchInfo {
   totalDelayMs: number;
   watermark: number;
   logOffset: number;
+  /** The heap and array buffers of the thread that ran the batch (config.batchThread), at its commit. */
+  memory: ThreadMemory & { thread: 'worker' | 'main' };
 }
 
 export interface EngineStats {
@@ -260,6 +262,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       totalDelayMs: b.totalDelayMs,
       watermark: out.checkpoint.watermark,
       logOffset: out.checkpoint.logOffset,
+      memory: { thread: config.batchThread, ...out.memory },
     };
     totals.batches = out.checkpoint.batches;
     totals.records += info.records;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ThreadMemory } from '../../engine/batch-runner.ts';
 import type { ApiDeps } from '../deps.ts';
 
 /**
@@ -57,6 +58,14 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
     return w === null ? NaN : (clock.now() - w) / 1000;
   });
   gauge('thermostream_input_rate', 'Readings per second over the last 10 batches.', () => engine.stats().inputRate);
+  // The batch thread's heap is not in prom-client's nodejs_heap_* (those are the main thread's): as of the last batch.
+  const batchMemory = (read: (m: ThreadMemory) => number) => () => {
+    const m = engine.stats().lastBatch?.memory;
+    return m === undefined ? NaN : read(m);
+  };
+  gauge('thermostream_batch_thread_heap_used_bytes', 'V8 heap used by the thread that runs the batches (the batch thread, or the main thread with batchThread main), at the last commit.', batchMemory((m) => m.heapUsedBytes));
+  gauge('thermostream_batch_thread_heap_total_bytes', 'V8 heap size of the thread that runs the batches, at the last commit.', batchMemory((m) => m.heapTotalBytes));
+  gauge('thermostream_batch_thread_array_buffers_bytes', "Array buffers of the thread that runs the batches (the windows' panes, the recent raw readings), at the last commit.", batchMemory((m) => m.arrayBuffersBytes));
   gauge('thermostream_mqtt_connected_clients', 'MQTT clients connected to the embedded broker (0 in external broker mode).', () => broker.connectedClients);
   gauge('thermostream_sse_clients', 'Clients connected to GET /api/v1/stream.', () => hub.clients);
 

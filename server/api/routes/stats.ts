@@ -23,6 +23,15 @@ const LastBatch = Type.Object({
   totalDelayMs: Type.Number(),
   watermark: NullableTime,
   logOffset: Type.Integer(),
+  memory: Type.Object(
+    {
+      thread: Type.Union([Type.Literal('worker'), Type.Literal('main')], { description: 'batchThread: the batch thread, or the main thread.' }),
+      heapUsedBytes: Type.Integer(),
+      heapTotalBytes: Type.Integer(),
+      arrayBuffersBytes: Type.Integer({ description: "Array buffers outside the heap (the windows' panes and the recent raw readings live in them)." }),
+    },
+    { description: "The V8 heap and array buffers of the thread that ran the batch, at its commit. With batchThread worker this is the batch thread's own, which the process's nodejs_heap_* metrics do not include." },
+  ),
 });
 
 const Stats = Type.Object({
