@@ -3,7 +3,8 @@
  * seconds, then each sending one reading per second (QoS 1, paced, `ts` = send time) for --seconds (default 60).
  * Thermostream (durable, 1 s batches) and bare aedes (JSON.parse + a Map, bench/baseline.ts) under the same load,
  * interleaved. Reported from the server's process: RSS before any device, with N idle connections, at the end of
- * the load and its peak; heap figures (v8.getHeapStatistics, process.memoryUsage); bytes per connected device.
+ * the load and its peak; heap figures (v8.getHeapStatistics, process.memoryUsage), and for Thermostream the heap of
+ * the thread running its batches (GET /api/v1/stats, lastBatch.memory); bytes per connected device.
  * --snapshot writes a heap snapshot of Thermostream's process at the end of the load (v8.writeHeapSnapshot) and
  * summarises it by constructor (bench/heap-summary.ts).
  *
@@ -72,6 +73,8 @@ export interface MemoryResult {
   loaded: Heap;
   /** Peak RSS over the whole job (sampled every 50 ms, and the kernel's high-water mark of the load phase). */
   peakRss: number;
+  /** Thermostream: the batch thread's heap and array buffers at the end of the load (GET /api/v1/stats, lastBatch.memory). */
+  batchThread: { heapUsedBytes: number; heapTotalBytes: number; arrayBuffersBytes: number } | null;
   snapshot: string | null;
   alloc: AllocSummary | null;
   loadSeconds: number;
@@ -88,6 +91,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   let start: Heap | null = null;
   let idle: Heap | null = null;
   let loaded: Heap | null = null;
+  let batchThread: MemoryResult['batchThread'] = null;
   let snapshot: string | null = null;
   let alloc: AllocSummary | null = null;
   let loadStart = 0;
@@ -102,7 +106,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
     timeLimitMs: (o.seconds + 120) * 1000,
     spec: { ratePerSec: o.devices, connectBatch: 100 },
   };
-  const extras = (): MeasureExtras => {
+  const extras = (app?: { httpUrl: string }): MeasureExtras => {
     start = heap();
     return {
       beforeGo: async () => {
@@ -114,6 +118,10 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       afterDone: async () => {
         loadEnd = performance.now();
         loaded = heap();
+        if (app !== undefined) {
+          const stats = (await (await fetch(`${app.httpUrl}/api/v1/stats`)).json()) as { lastBatch: { memory: MemoryResult['batchThread'] } | null };
+          batchThread = stats.lastBatch?.memory ?? null;
+        }
         if (profiler) alloc = await profiler.stop();
         clearInterval(sampler); // the snapshot below costs memory of its own: not the server's
         if (o.snapshot && target !== 'bare') {
@@ -138,7 +146,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       }
     }
     run.target = target;
-    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000 };
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000 };
   } finally {
     clearInterval(sampler);
   }
@@ -215,7 +223,8 @@ export async function main(args: readonly string[]): Promise<number> {
       if (r.run.problems.length > 0) failed++;
       console.log(
         `${describeRun(r.run)}\n    RSS: start ${fmtMB(r.start.rss)}, ${fmtInt(o.devices)} idle ${fmtMB(r.idle.rss)}, loaded ${fmtMB(r.loaded.rss)}, peak ${fmtMB(r.peakRss)}; ` +
-          `loaded heap used ${fmtMB(r.loaded.heapUsed)} of ${fmtMB(r.loaded.heapTotal)}, external ${fmtMB(r.loaded.external)} (array buffers ${fmtMB(r.loaded.arrayBuffers)}), malloc ${fmtMB(r.loaded.malloced)}`,
+          `loaded heap used ${fmtMB(r.loaded.heapUsed)} of ${fmtMB(r.loaded.heapTotal)}, external ${fmtMB(r.loaded.external)} (array buffers ${fmtMB(r.loaded.arrayBuffers)}), malloc ${fmtMB(r.loaded.malloced)}` +
+          (r.batchThread === null ? '' : `; the thread running batches: heap used ${fmtMB(r.batchThread.heapUsedBytes)} of ${fmtMB(r.batchThread.heapTotalBytes)}, array buffers ${fmtMB(r.batchThread.arrayBuffersBytes)}`),
       );
     }
   }
