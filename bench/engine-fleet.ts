@@ -44,7 +44,6 @@ interface RunResult {
   gcMs: number;
   windowsPerBatch: number;
   bytesPerDevice: number;
-  heapUsedMB: number;
 }
 
 /** The heap's used bytes and the array buffers' (which live outside the heap). */
@@ -133,7 +132,6 @@ async function child(root: string, o: Options): Promise<RunResult> {
     gcMs: gcMs / jobMs.length,
     windowsPerBatch: median(windows),
     bytesPerDevice: (heapAfter - heapBefore) / o.devices,
-    heapUsedMB: heapAfter / 1e6,
   };
 }
 

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-profile.ts';
+import type { ThreadMemory } from '../server/engine/batch-runner.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
@@ -74,7 +75,7 @@ export interface MemoryResult {
   /** Peak RSS over the whole job (sampled every 50 ms, and the kernel's high-water mark of the load phase). */
   peakRss: number;
   /** Thermostream: the batch thread's heap and array buffers at the end of the load (GET /api/v1/stats, lastBatch.memory). */
-  batchThread: { heapUsedBytes: number; heapTotalBytes: number; arrayBuffersBytes: number } | null;
+  batchThread: ThreadMemory | null;
   snapshot: string | null;
   alloc: AllocSummary | null;
   loadSeconds: number;
