@@ -3,7 +3,7 @@ import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { IngestLog, type IngestLogOptions } from '../server/ingest/log.ts';
-import { decodeCut, decodeCutInChunks } from '../server/ingest/log-format.ts';
+import { BlockWriter, decodeCut, decodeCutInChunks } from '../server/ingest/log-format.ts';
 import type { DeadLetter } from '../server/ingest/log.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { systemClock } from '../server/clock.ts';
@@ -136,6 +136,8 @@ test('a raw cut decodes in chunks of readings, within and across blocks, skippin
   await durable(log); // block 2: offsets 9–12
   const live = log.takeRaw();
   assert.deepEqual([live.firstOffset, live.after, live.lastOffset], [1, 0, 12]);
+  assert.equal(live.buffers.length, 2, 'the two group commits as they were written, not copied into one');
+  assert.ok(live.buffers.every((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength), 'each owns its memory (handed to the batch thread, not copied)');
   const chunks: number[][] = [];
   const letters = decodeCutInChunks(live, 3, (rs) => chunks.push(rs.map((r) => r.ts - reading(0).ts)));
   assert.deepEqual(chunks, [[1, 2, 3], [4, 5, 6], [7, 9, 10], [11, 12]], 'three at a time, the last hand smaller');
@@ -152,4 +154,18 @@ test('a raw cut decodes in chunks of readings, within and across blocks, skippin
   decodeCutInChunks(replay, 2, (rs) => seen.push(rs.length));
   assert.deepEqual(seen, [2, 2, 2], 'readings 6, 7, 9, 10, 11, 12 (offset 8 is the dead letter)');
   assert.equal(again.backlog, 0);
+});
+
+test('a group commit writer grows for a flood and gives the memory back once groups are small again', () => {
+  const writer = new BlockWriter();
+  const start = writer.capacity;
+  for (let i = 0; i < 100_000; i++) writer.reading(reading(i));
+  const flood = writer.finish();
+  assert.ok(writer.capacity >= flood.length, `${writer.capacity} bytes kept while groups are this large`);
+  for (let round = 0; round < 8; round++) {
+    writer.reading(reading(round));
+    const block = writer.finish();
+    assert.deepEqual(decodeCut({ buffers: [block], firstOffset: 1, after: 0, lastOffset: 1 }).readings, [reading(round)]);
+  }
+  assert.equal(writer.capacity, start, 'back to its initial size after a few small groups');
 });

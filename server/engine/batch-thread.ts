@@ -105,9 +105,9 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      // A cut's bytes are handed over, not copied, when they own their buffer (the log no longer needs them).
-      const cut = op === 'run' || op === 'add' ? (args[0] as RawCut).bytes : null;
-      const transfer = cut !== null && cut.byteOffset === 0 && cut.byteLength === cut.buffer.byteLength ? [cut.buffer as ArrayBuffer] : [];
+      // A cut's bytes are handed over, not copied, where they own their memory (the log no longer needs them).
+      const buffers = op === 'run' || op === 'add' ? (args[0] as RawCut).buffers : [];
+      const transfer = buffers.filter((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength).map((b) => b.buffer as ArrayBuffer);
       worker.postMessage({ id, op, args } satisfies BatchRequest, transfer);
     });
   }

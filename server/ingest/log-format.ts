@@ -44,13 +44,20 @@ export interface Records {
  * Accumulates the records of one group commit in a growing buffer; no allocation per record. The finished block
  * is handed over whole (it is both what is written and what the engine later decodes), and a new buffer is started.
  */
+const MIN_BUFFER = 64 * 1024;
+
 export class BlockWriter {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf = Buffer.allocUnsafe(MIN_BUFFER);
   private pos = BLOCK_HEADER;
   count = 0;
 
   get empty(): boolean {
     return this.count === 0;
+  }
+
+  /** Bytes the writer holds for the open group. */
+  get capacity(): number {
+    return this.buf.length;
   }
 
   private ensure(n: number): void {
@@ -106,6 +113,8 @@ export class BlockWriter {
     this.buf.writeUInt32LE(crc32(payload), 12);
     const block = Buffer.allocUnsafeSlow(this.pos);
     this.buf.copy(block, 0, 0, this.pos);
+    // A flood grows the buffer to its largest group; once groups are small again, it need not stay that large.
+    if (this.buf.length > MIN_BUFFER && this.pos <= this.buf.length / 4) this.buf = Buffer.allocUnsafe(Math.max(MIN_BUFFER, this.buf.length / 4));
     this.pos = BLOCK_HEADER;
     this.count = 0;
     return block;
@@ -161,12 +170,14 @@ export function checkSegment(bytes: Buffer, from = 0): SegmentCheck {
 }
 
 /**
- * Durable records taken from the log as bytes: whole blocks (headers included) back to back, the first record of the
+ * Durable records taken from the log as bytes: whole blocks (headers included), in log order, the first record of the
  * first block at `firstOffset`; records at or below `after` are not part of the cut (a replay may start inside a
- * block). What crosses to the batch thread: bytes, not an object per reading.
+ * block). What crosses to the batch thread: bytes, not an object per reading. Each buffer holds one or more whole
+ * blocks back to back; a live cut is the group commits as they were written, so none is copied to join them, and a
+ * buffer that owns its memory is handed to the batch thread rather than copied.
  */
 export interface RawCut {
-  bytes: Uint8Array;
+  buffers: Uint8Array[];
   firstOffset: number;
   after: number;
   /** The offset of the cut's last record (the checkpoint's log offset once it is committed). */
@@ -190,21 +201,23 @@ export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
  * smaller), so that a large cut never exists as one object per reading all at once. Returns the cut's dead letters.
  */
 export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readings: Reading[]) => void): DeadLetter[] {
-  const bytes = Buffer.from(cut.bytes.buffer, cut.bytes.byteOffset, cut.bytes.byteLength);
   const into: Records = { readings: [], deadLetters: [] };
   const at = { p: 0, offset: cut.firstOffset };
-  for (let pos = 0; pos < bytes.length; ) {
-    const end = pos + BLOCK_HEADER + bytes.readUInt32LE(pos + 4);
-    const payload = bytes.subarray(pos + BLOCK_HEADER, end);
-    at.p = 0;
-    while (at.p < payload.length) {
-      decodeRecords(payload, at, cut.after, into, chunk - into.readings.length);
-      if (into.readings.length >= chunk) {
-        onReadings(into.readings);
-        into.readings = [];
+  for (const buffer of cut.buffers) {
+    const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    for (let pos = 0; pos < bytes.length; ) {
+      const end = pos + BLOCK_HEADER + bytes.readUInt32LE(pos + 4);
+      const payload = bytes.subarray(pos + BLOCK_HEADER, end);
+      at.p = 0;
+      while (at.p < payload.length) {
+        decodeRecords(payload, at, cut.after, into, chunk - into.readings.length);
+        if (into.readings.length >= chunk) {
+          onReadings(into.readings);
+          into.readings = [];
+        }
       }
+      pos = end;
     }
-    pos = end;
   }
   if (into.readings.length > 0) onReadings(into.readings);
   return into.deadLetters;

@@ -66,6 +66,6 @@ export class LogReplay {
       this.pos = end;
       if (this.pos >= b.length) this.bytes = null; // let the segment's bytes go before the next is read
     }
-    return { bytes: Buffer.concat(blocks), firstOffset: firstOffset < 0 ? last + 1 : firstOffset, after: this.after, lastOffset: last };
+    return { buffers: [Buffer.concat(blocks)], firstOffset: firstOffset < 0 ? last + 1 : firstOffset, after: this.after, lastOffset: last };
   }
 }

@@ -169,8 +169,7 @@ export class IngestLog {
       this.durableCount -= recordsIn(cut);
     } else {
       const firstOffset = this.durable.length > 0 ? this.durable[0].firstOffset : this.lastDurableOffset + 1;
-      const bytes = this.durable.length === 1 ? this.durable[0].block : Buffer.concat(this.durable.map((d) => d.block));
-      cut = { bytes, firstOffset, after: firstOffset - 1, lastOffset: this.lastDurableOffset };
+      cut = { buffers: this.durable.map((d) => d.block), firstOffset, after: firstOffset - 1, lastOffset: this.lastDurableOffset };
       this.durable = [];
       this.durableCount = 0;
     }
