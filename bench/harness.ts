@@ -42,6 +42,8 @@ export interface CommonOptions {
   blockIntervalMs: number | null;
   /** Thermostream's heapGrowthPercent; null: the configuration's default. */
   heapGrowthPercent: number | null;
+  /** Node flags for the server's process (both its threads: V8's flags are the process's), e.g. --max-semi-space-size=4. */
+  nodeFlags: string[];
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
   spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
@@ -57,6 +59,7 @@ export const COMMON_DEFAULTS: CommonOptions = {
   batchThread: 'worker',
   blockIntervalMs: null,
   heapGrowthPercent: null,
+  nodeFlags: [],
 };
 
 export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
@@ -67,7 +70,8 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})
   --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
   --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)
-  --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)`;
+  --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)
+  --node-flags "..."  node flags for the server's process, e.g. "--max-semi-space-size=4" (ingest, latency, memory)`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
 export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {
@@ -117,6 +121,7 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
     if (!Number.isSafeInteger(n) || n < 0 || n > 300) throw new UsageError(`--heap-growth must be an integer from 0 to 300 (%), got ${JSON.stringify(v)}`);
     o.heapGrowthPercent = n;
   },
+  '--node-flags': (v, o) => (o.nodeFlags = v.split(' ').filter(Boolean)),
 };
 
 /**

@@ -329,7 +329,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const results = new Map<string, RunResult[]>(scenarios.map((s) => [s.name, []]));
   for (let round = 1; round <= opts.runs; round++) {
     for (const s of scenarios) {
-      const r = await runHosted<RunResult>({ kind: 'thermostream', scenario: s.name, round, opts });
+      const r = await runHosted<RunResult>({ kind: 'thermostream', scenario: s.name, round, opts }, opts.nodeFlags);
       results.get(s.name)!.push(r);
       console.log(describeRun(r));
     }

@@ -93,7 +93,7 @@ export async function main(args: readonly string[]): Promise<number> {
   --calibration-count N  readings of that unpaced run (default 1000000)
   --block-intervals LIST blockIntervalMs settings run at each load, interleaved (e.g. 0,50; default: --block-interval,
                          else the configuration's); the calibration runs with --block-interval (default 50)
-  --runs, --connections, --window, --time-limit as for ingest`);
+  --runs, --connections, --window, --time-limit, --heap-growth, --node-flags as for ingest`);
     return 0;
   }
   const o = parseOptions(args);
@@ -109,7 +109,7 @@ export async function main(args: readonly string[]): Promise<number> {
         scenario: 'qos1',
         round: 0,
         opts: { ...o, count: o.calibrationCount, dataRoot: tmpdir(), batchIntervalMs: interval },
-      });
+      }, o.nodeFlags);
       console.log(`interval ${interval} ms, calibration:${describeRun(cal)}`);
       if (cal.problems.length > 0) failed.push(cal);
       sustainable = cal.e2eRate;
@@ -131,7 +131,7 @@ export async function main(args: readonly string[]): Promise<number> {
           warmupS: o.warmupS,
           blockIntervalMs: block,
         };
-        const r = await runHosted<RunResult>({ kind: 'latency', round, opts });
+        const r = await runHosted<RunResult>({ kind: 'latency', round, opts }, o.nodeFlags);
         byCase.get(c)!.push(r);
         if (r.problems.length > 0) failed.push(r);
         const l = r.load.latency;

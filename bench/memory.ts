@@ -42,8 +42,6 @@ interface Options extends CommonOptions {
   snapshot: boolean;
   snapshotDir: string;
   allocProfile: boolean;
-  /** Node flags for the server's process (e.g. --max-old-space-size=256). */
-  nodeFlags: string[];
   /** Thermostream's openWindowRefresh; absent: the server's default. */
   openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
@@ -166,7 +164,6 @@ function parseOptions(args: readonly string[]): Options {
       snapshot: false,
       snapshotDir: join(REPO, '.tmp', 'bench-heap'),
       allocProfile: false,
-      nodeFlags: [],
     },
     {
       ...(commonFlags as Record<string, (v: string, o: Options) => void>),
@@ -180,7 +177,6 @@ function parseOptions(args: readonly string[]): Options {
       },
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
       '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
-      '--node-flags': (v, o) => (o.nodeFlags = v.split(' ').filter(Boolean)),
       '--open-window-refresh': (v, o) => {
         if (v !== 'slide' && v !== 'batch' && v !== 'final') throw new UsageError(`--open-window-refresh must be slide, batch or final, got ${JSON.stringify(v)}`);
         o.openWindowRefresh = v;
