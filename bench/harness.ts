@@ -5,6 +5,7 @@
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage, HostJob, LoadResult, LoadSpec, ParentMessage } from './protocol.ts';
 
@@ -13,11 +14,27 @@ const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
 const SERVER_HOST = fileURLToPath(new URL('./server-host.ts', import.meta.url));
 
 /**
+ * The node flags `npm start` and `npm run demo` give the server (package.json's scripts.start: `node <flags> --import
+ * tsx server/main.ts`), so that what is measured is what users run.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = (() => {
+  const start: string = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).scripts.start;
+  const words = start.split(/\s+/);
+  const to = words.indexOf('--import');
+  return words[0] === 'node' && to > 0 ? words.slice(1, to) : [];
+})();
+
+/** Whether a job runs Thermostream (the other jobs run a baseline: bare aedes, Mosquitto and its subscriber). */
+const runsThermostream = (job: HostJob): boolean => job.kind === 'thermostream' || job.kind === 'latency' || (job.kind === 'memory' && job.target !== 'bare');
+
+/**
  * Runs one job in a fresh server-host process (`node [nodeFlags] --import tsx bench/server-host.ts`) and returns its
  * result. The host forks the load generator itself, so the tree is: this process (idle) → server host → generator.
+ * Thermostream runs with `nodeFlags`, or if null with SERVER_NODE_FLAGS (as `npm start` runs it); a baseline with none.
  */
-export async function runHosted<R>(job: HostJob, nodeFlags: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<R> {
-  const child = fork(SERVER_HOST, [JSON.stringify(job)], { cwd: REPO, execArgv: [...nodeFlags, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function runHosted<R>(job: HostJob, nodeFlags: readonly string[] | null = null, env: NodeJS.ProcessEnv = process.env): Promise<R> {
+  const flags = runsThermostream(job) ? (nodeFlags ?? SERVER_NODE_FLAGS) : [];
+  const child = fork(SERVER_HOST, [JSON.stringify(job)], { cwd: REPO, execArgv: [...flags, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let result: R | undefined;
   child.on('message', (m: { type: string; result: R }) => {
     if (m.type === 'result') result = m.result;
@@ -42,8 +59,11 @@ export interface CommonOptions {
   blockIntervalMs: number | null;
   /** Thermostream's heapGrowthPercent; null: the configuration's default. */
   heapGrowthPercent: number | null;
-  /** Node flags for the server's process (both its threads: V8's flags are the process's), e.g. --max-semi-space-size=4. */
-  nodeFlags: string[];
+  /**
+   * Node flags for Thermostream's process (both its threads: V8's flags are the process's); null: those of `npm start`
+   * (SERVER_NODE_FLAGS). Baselines always run with none.
+   */
+  nodeFlags: string[] | null;
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
   spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
 }
@@ -59,7 +79,7 @@ export const COMMON_DEFAULTS: CommonOptions = {
   batchThread: 'worker',
   blockIntervalMs: null,
   heapGrowthPercent: null,
-  nodeFlags: [],
+  nodeFlags: null,
 };
 
 export const COMMON_HELP = `  --runs N            runs per scenario, interleaved (default ${COMMON_DEFAULTS.runs}); the median is reported
@@ -71,7 +91,8 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
   --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)
   --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)
-  --node-flags "..."  node flags for the server's process, e.g. "--max-semi-space-size=4" (ingest, latency, memory)`;
+  --node-flags "..."  node flags for Thermostream's process (default: those of npm start, "--max-semi-space-size=4";
+                      "" for none); baselines run with none`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */
 export function parseFlags<T extends object>(args: readonly string[], defaults: T, keys: Record<string, (v: string, o: T) => void>): T {

@@ -49,6 +49,8 @@ export interface Scenario {
   blockIntervalMs?: number;
   /** config.heapGrowthPercent; absent: --heap-growth (default: the configuration's). */
   heapGrowthPercent?: number;
+  /** Node flags of the server's process; absent: --node-flags (default: those of `npm start`). */
+  nodeFlags?: string[];
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -66,6 +68,9 @@ export const SCENARIOS: readonly Scenario[] = [
   // Before/after bounded heap growth: V8's own (heapGrowthPercent 0).
   { name: 'qos0-v8heap', label: "QoS 0, durable log, V8's own heap growth", qos: 0, fsync: true, heapGrowthPercent: 0 },
   { name: 'qos1-v8heap', label: "QoS 1, durable log, V8's own heap growth", qos: 1, fsync: true, heapGrowthPercent: 0 },
+  // Before/after the bounded young generation of `npm start` (--max-semi-space-size=4): V8's own (16 MB semi-spaces).
+  { name: 'qos0-v8young', label: "QoS 0, durable log, V8's own young generation", qos: 0, fsync: true, nodeFlags: [] },
+  { name: 'qos1-v8young', label: "QoS 1, durable log, V8's own young generation", qos: 1, fsync: true, nodeFlags: [] },
 ];
 const DEFAULT_SCENARIOS = ['qos0', 'qos1', 'qos1-nofsync'];
 
@@ -329,7 +334,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const results = new Map<string, RunResult[]>(scenarios.map((s) => [s.name, []]));
   for (let round = 1; round <= opts.runs; round++) {
     for (const s of scenarios) {
-      const r = await runHosted<RunResult>({ kind: 'thermostream', scenario: s.name, round, opts }, opts.nodeFlags);
+      const r = await runHosted<RunResult>({ kind: 'thermostream', scenario: s.name, round, opts }, s.nodeFlags ?? opts.nodeFlags);
       results.get(s.name)!.push(r);
       console.log(describeRun(r));
     }

@@ -18,19 +18,22 @@ import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-pro
 import type { ThreadMemory } from '../server/engine/batch-runner.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
-import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, table, UsageError, type CommonOptions } from './harness.ts';
+import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
 /**
  * thermostream-main: Thermostream with batchThread "main" (all on one thread), for before/after the batch thread;
- * thermostream-v8heap: with heapGrowthPercent 0 (V8's own heap growth), for before/after bounded heap growth.
+ * thermostream-v8heap: with heapGrowthPercent 0 (V8's own heap growth), for before/after bounded heap growth;
+ * thermostream-v8young: with no node flags (V8's own young generation), for before/after `npm start`'s
+ * --max-semi-space-size.
  */
-type Target = 'thermostream' | 'thermostream-main' | 'thermostream-v8heap' | 'bare';
-const TARGETS: readonly Target[] = ['thermostream', 'thermostream-main', 'thermostream-v8heap', 'bare'];
+type Target = 'thermostream' | 'thermostream-main' | 'thermostream-v8heap' | 'thermostream-v8young' | 'bare';
+const TARGETS: readonly Target[] = ['thermostream', 'thermostream-main', 'thermostream-v8heap', 'thermostream-v8young', 'bare'];
 const LABELS: Record<Target, string> = {
   thermostream: 'Thermostream (QoS 1 durable)',
   'thermostream-main': 'Thermostream, batchThread main',
   'thermostream-v8heap': "Thermostream, V8's own heap growth",
+  'thermostream-v8young': "Thermostream, V8's own young generation",
   bare: 'bare aedes + Map',
 };
 
@@ -193,11 +196,12 @@ export async function main(args: readonly string[]): Promise<number> {
   --seconds S        seconds of load, one reading per device per second (default 60)
   --idle S           seconds the connections stay idle first (default 20)
   --targets LIST     of thermostream, thermostream-main (batchThread main), thermostream-v8heap (heapGrowthPercent 0),
-                     bare (default thermostream,bare; interleaved)
+                     thermostream-v8young (no node flags: V8's own young generation), bare (default thermostream,bare;
+                     interleaved)
   --runs N           rounds (default 1)
   --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
-  --node-flags "..."   node flags for the server's process, e.g. "--max-old-space-size=256"
+  --node-flags "..."   node flags for Thermostream's process (default: those of npm start); bare aedes runs with none
   --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
   --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)
   --block-interval MS          Thermostream's blockIntervalMs (default: the server's, 50; 0 = a batch's work all at its time)
@@ -208,14 +212,14 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log(`memory: ${machine()}`);
   console.log(
     `memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
-      (o.nodeFlags.length > 0 ? `; server node flags: ${o.nodeFlags.join(' ')}` : '') +
+      `; Thermostream's node flags: ${(o.nodeFlags ?? SERVER_NODE_FLAGS).join(' ') || 'none'}` +
       (o.openWindowRefresh ? `; openWindowRefresh ${o.openWindowRefresh}` : ''),
   );
   const results = new Map<Target, MemoryResult[]>(o.targets.map((t) => [t, []]));
   let failed = 0;
   for (let round = 1; round <= o.runs; round++) {
     for (const t of o.targets) {
-      const r = await runHosted<MemoryResult>({ kind: 'memory', target: t, round, opts: { ...o, dataRoot: tmpdir() } }, o.nodeFlags);
+      const r = await runHosted<MemoryResult>({ kind: 'memory', target: t, round, opts: { ...o, dataRoot: tmpdir() } }, t === 'thermostream-v8young' ? [] : o.nodeFlags);
       results.get(t)!.push(r);
       if (r.run.problems.length > 0) failed++;
       console.log(

@@ -122,4 +122,4 @@ export type HostJob =
   | { kind: 'bare'; qos: 0 | 1; round: number; opts: unknown; mode?: 'map' | 'count' }
   | { kind: 'mosquitto'; qos: 0 | 1; tuned: boolean; round: number; opts: unknown }
   | { kind: 'latency'; round: number; opts: unknown }
-  | { kind: 'memory'; target: 'thermostream' | 'thermostream-main' | 'thermostream-v8heap' | 'bare'; round: number; opts: unknown };
+  | { kind: 'memory'; target: 'thermostream' | 'thermostream-main' | 'thermostream-v8heap' | 'thermostream-v8young' | 'bare'; round: number; opts: unknown };
