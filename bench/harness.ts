@@ -91,7 +91,7 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
   --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)
   --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)
-  --node-flags "..."  node flags for Thermostream's process (default: those of npm start, "--max-semi-space-size=4";
+  --node-flags "..."  node flags for Thermostream's process (default: those of npm start, "${SERVER_NODE_FLAGS.join(' ')}";
                       "" for none); baselines run with none`;
 
 /** Parses `--key value` pairs; `keys` maps each accepted flag to a parser. Unknown flags are an error. */

@@ -26,6 +26,7 @@ import {
   fmtRatio,
   LoadGenerator,
   runHosted,
+  SERVER_NODE_FLAGS,
   machine,
   median,
   parseFlags,
@@ -329,7 +330,8 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log(`ingest: ${machine()}`);
   console.log(
     `ingest: ${fmtInt(opts.count)} readings per run over ${opts.connections} connections (${opts.client} client, QoS 1 window ${opts.window}), ` +
-      `${opts.runs} interleaved runs per scenario, data under ${opts.dataRoot}; a fresh server process per run, load generator in its own process`,
+      `${opts.runs} interleaved runs per scenario, data under ${opts.dataRoot}; a fresh server process per run, load generator in its own process; ` +
+      `Thermostream's node flags: ${(opts.nodeFlags ?? SERVER_NODE_FLAGS).join(' ') || 'none'} (scenarios *-v8young: none)`,
   );
   const results = new Map<string, RunResult[]>(scenarios.map((s) => [s.name, []]));
   for (let round = 1; round <= opts.runs; round++) {

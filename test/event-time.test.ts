@@ -74,6 +74,24 @@ test('idle input: the watermark follows the clock after allowed lateness of sile
   assert.deepEqual(brief(w.advance(110)), [[0, 10, 1, 21, true]]);
 });
 
+test('input accepted but not processed yet is not idleness: noteInput keeps the watermark from following the clock', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  w.add(reading('d', 5, 21, 5));
+  w.advance(5);
+  // The engine is behind: at wall time 300 the log still holds readings (its inputAt is 300), one of them at ts 50.
+  w.noteInput(300);
+  w.advance(300);
+  assert.equal(w.watermark, -95, 'by event time only');
+  assert.equal(w.add(reading('d', 50, 22, 60)), true, 'the reading that waited in the log is not late');
+  // Without it, 300 − 5 > 100 of silence would have moved the watermark to 200, and that reading would be late.
+  const behind = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  behind.add(reading('d', 5, 21, 5));
+  behind.advance(5);
+  behind.advance(300);
+  assert.equal(behind.watermark, 200);
+  assert.equal(behind.add(reading('d', 50, 22, 60)), false);
+});
+
 test('a restart is not idle time: idleness counts from startedAt', () => {
   const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 1000 });
   w.advance(1050);

@@ -126,6 +126,19 @@ test('a checkpoint ahead of the log (its directory removed): new records are num
   assert.deepEqual(again.take().readings, [reading(1)]);
 });
 
+test('inputAt: now while records wait for a cut (being written or durable), else the newest arrival appended', async (t) => {
+  const log = open(tempDir(t));
+  t.after(() => log.close());
+  assert.equal(log.inputAt(5000), -Infinity, 'nothing since the start');
+  log.appendReading(reading(1));
+  log.appendReading(reading(2));
+  assert.equal(log.inputAt(5000), 5000, 'appended, not durable yet');
+  await durable(log);
+  assert.equal(log.inputAt(5000), 5000, 'durable, not taken');
+  log.take();
+  assert.equal(log.inputAt(5000), reading(2).arrival, 'taken: the arrival of the newest reading');
+});
+
 test('a raw cut decodes in chunks of readings, within and across blocks, skipping what a replay has already had', async (t) => {
   const dir = tempDir(t);
   const log = open(dir);

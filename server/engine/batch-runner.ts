@@ -110,9 +110,13 @@ export class BatchRunner {
     open.ms += performance.now() - started;
   }
 
-  /** Ends the open batch with its last block, the cut (up to the log offset it covers), and commits the result. */
-  async run(cut: RawCut, now: number): Promise<CommitResult> {
+  /**
+   * Ends the open batch with its last block, the cut (up to the log offset it covers), and commits the result.
+   * `inputAt`: when input last arrived, as the log sees it at `now` (IngestLog.inputAt).
+   */
+  async run(cut: RawCut, now: number, inputAt: number): Promise<CommitResult> {
     this.add(cut);
+    this.job.noteInput(inputAt);
     const open = this.open!;
     this.open = null;
     const started = performance.now();

@@ -13,7 +13,8 @@ import type { RecentQuery } from './recent-readings.ts';
 export interface BatchSide {
   /** A block of the open batch's readings, processed ahead of the batch's end (BatchRunner.add). */
   add(block: RawCut): Promise<void>;
-  run(cut: RawCut, now: number): Promise<CommitResult>;
+  /** `inputAt`: when input last arrived (the log's inputAt(now)), for the watermark's idleness. */
+  run(cut: RawCut, now: number, inputAt: number): Promise<CommitResult>;
   commitAgain(): Promise<CommitResult>;
   flushOpenWindows(): Promise<void>;
   prune(now: number): Promise<number>;
@@ -53,7 +54,7 @@ export function mainThreadBatches(config: Config, store: Store, recovered: Recov
   const runner = new BatchRunner(config, store, recovered, startedAt);
   return {
     add: async (block) => runner.add(block),
-    run: (cut, now) => runner.run(cut, now),
+    run: (cut, now, inputAt) => runner.run(cut, now, inputAt),
     commitAgain: () => runner.commitAgain(),
     flushOpenWindows: async () => runner.flushOpenWindows(),
     prune: (now) => runner.prune(now),
@@ -120,7 +121,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
   started = true;
   return {
     add: (block) => call('add', block),
-    run: (cut, now) => call('run', cut, now),
+    run: (cut, now, inputAt) => call('run', cut, now, inputAt),
     commitAgain: () => call('commitAgain'),
     flushOpenWindows: () => call('flushOpenWindows'),
     prune: (now) => call('prune', now),

@@ -87,6 +87,7 @@ class ShapeState {
  *
  * - watermark = max event time (each reading counting at most its arrival time) − allowed lateness, never going back; when no input has arrived for longer than
  *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final.
+ *   Input has arrived when the ingest log accepted it (noteInput), not when a batch processes it.
  * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
  *   window never changes. Any other reading falls only in windows that are not final.
  * - advance(now), once per batch, moves the watermark and returns the window results of the batch:
@@ -228,6 +229,14 @@ export class EventTimeWindows {
       const o = k.pane(paneStart(s.shape, at));
       addAnomalyToPane(k.slab, o, typeIndex);
     }
+  }
+
+  /**
+   * Input arrived at `at` (the log accepted a reading then), whether or not its readings are in this batch: a stream
+   * whose engine is behind is not idle, so its watermark does not follow the clock past readings still to come.
+   */
+  noteInput(at: number): void {
+    if (at > this.lastInputAt) this.lastInputAt = at;
   }
 
   /** Moves the watermark to `now` and returns the windows that changed or became final since the last call. */

@@ -171,7 +171,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
    * lost connection to PostgreSQL is waited out the same way.
    */
   async function processAndCommit(cut: RawCut): Promise<BatchSummary> {
-    let result: CommitResult = await batches.run(cut, clock.now());
+    const now = clock.now();
+    let result: CommitResult = await batches.run(cut, now, ingest.inputAt(now));
     for (let retries = 0; !result.ok; retries++) {
       const f = result.failure;
       const err = failureError(f);

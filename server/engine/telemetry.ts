@@ -78,6 +78,11 @@ export class TelemetryJob {
     return this.windows.watermark;
   }
 
+  /** The ingest log accepted a reading at `at` (EventTimeWindows.noteInput). */
+  noteInput(at: number): void {
+    this.windows.noteInput(at);
+  }
+
   /** One batch over a whole decoded cut: begin(), add() of all its readings, finish(). */
   process(cut: IngestBatch, now: number): JobOutput {
     const batch = this.begin();

@@ -43,6 +43,8 @@ export interface Ingest {
   readonly onRefused: OnRefused;
   /** Cuts the batch: every durable record not taken yet, as the log's bytes (decodeCut decodes them). */
   takeBatch(): RawCut;
+  /** When input last arrived, for the engine's idleness: `now` while records wait untaken (IngestLog.inputAt). */
+  inputAt(now: number): number;
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
   checkpointed(offset: number): void;
   stats(): IngestStats;
@@ -169,6 +171,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     onPublish,
     onRefused,
     takeBatch: () => log.takeRaw(),
+    inputAt: (now) => log.inputAt(now),
     checkpointed(offset) {
       committed.release(offset);
       log.truncateThrough(offset, clock.now());

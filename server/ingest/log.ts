@@ -79,6 +79,8 @@ export class IngestLog {
   private durable: DurableBlock[] = [];
   private durableCount: number;
   private lastDurableOffset: number;
+  /** Arrival of the newest reading appended since the start (RawCut.inputAt). */
+  private lastArrival = -Infinity;
   private held: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
@@ -135,6 +137,7 @@ export class IngestLog {
   }
 
   appendReading(r: Reading): void {
+    if (r.arrival > this.lastArrival) this.lastArrival = r.arrival;
     this.writer.reading(r);
     this.nextOffset++;
     this.scheduleFlush();
@@ -144,6 +147,15 @@ export class IngestLog {
     this.writer.deadLetter(d);
     this.nextOffset++;
     this.scheduleFlush();
+  }
+
+  /**
+   * When input last arrived, as the engine's idleness sees it (EventTimeWindows.noteInput): `now` while records
+   * wait that no cut has taken yet (being written, or durable: the engine is behind, the stream is not idle), else
+   * the arrival of the newest reading appended since the start (-Infinity: none).
+   */
+  inputAt(now: number): number {
+    return this.durableCount > 0 || !this.writer.empty || this.pending !== null ? now : this.lastArrival;
   }
 
   /** Calls `ack` once everything appended so far is durable (and the backlog allows): QoS 1. */
