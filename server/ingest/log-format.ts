@@ -40,12 +40,12 @@ export interface Records {
   deadLetters: DeadLetter[];
 }
 
+const MIN_BUFFER = 64 * 1024;
+
 /**
  * Accumulates the records of one group commit in a growing buffer; no allocation per record. The finished block
  * is handed over whole (it is both what is written and what the engine later decodes), and a new buffer is started.
  */
-const MIN_BUFFER = 64 * 1024;
-
 export class BlockWriter {
   private buf = Buffer.allocUnsafe(MIN_BUFFER);
   private pos = BLOCK_HEADER;
@@ -114,7 +114,7 @@ export class BlockWriter {
     const block = Buffer.allocUnsafeSlow(this.pos);
     this.buf.copy(block, 0, 0, this.pos);
     // A flood grows the buffer to its largest group; once groups are small again, it need not stay that large.
-    if (this.buf.length > MIN_BUFFER && this.pos <= this.buf.length / 4) this.buf = Buffer.allocUnsafe(Math.max(MIN_BUFFER, this.buf.length / 4));
+    if (this.buf.length > MIN_BUFFER && this.pos <= this.buf.length >>> 2) this.buf = Buffer.allocUnsafe(Math.max(MIN_BUFFER, this.buf.length >>> 2));
     this.pos = BLOCK_HEADER;
     this.count = 0;
     return block;
