@@ -131,7 +131,7 @@ export async function main(args: string[]): Promise<number> {
   const opts = parseIngestArgs(['--scenarios', 'qos1', ...args]);
   const scenario = opts.scenarios[0];
   console.log(`profile: one ${scenario} run, ${opts.count.toLocaleString('en-US')} readings, server process under node --cpu-prof --cpu-prof-dir ${relative(REPO, dir)}`);
-  const run = await runHosted<RunResult>({ kind: 'thermostream', scenario, round: 1, opts }, [...SERVER_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', dir], {
+  const run = await runHosted<RunResult>({ kind: 'thermostream', scenario, round: 1, opts }, [...(opts.nodeFlags ?? SERVER_NODE_FLAGS), '--cpu-prof', '--cpu-prof-dir', dir], {
     ...process.env,
     BENCH_PROFILE_MARKS: marksFile,
   });
