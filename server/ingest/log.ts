@@ -79,7 +79,7 @@ export class IngestLog {
   private durable: DurableBlock[] = [];
   private durableCount: number;
   private lastDurableOffset: number;
-  /** Arrival of the newest reading appended since the start (RawCut.inputAt). */
+  /** Arrival of the newest reading appended since the start (inputAt()). */
   private lastArrival = -Infinity;
   private held: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
