@@ -44,8 +44,8 @@ storeSuite({
   name: 'PostgreSQL',
   fresh: async (t) => opener(t, await server.createDatabase(`t${++databases}`)),
   async migration(t) {
-    // PostgreSQL support starts at schema version 5: an empty database is created at it, a second start finds it
-    // current (and keeps the data), and a newer one is refused.
+    // An empty database is created at the current schema version, a second start finds it current (and keeps the
+    // data), and a newer one is refused. (The upgrade from version 5, where PostgreSQL support starts: below.)
     const url = await server.createDatabase(`t${++databases}`);
     const open = opener(t, url);
     const first = await open();
@@ -87,4 +87,35 @@ test('PostgreSQL: a second process with the same instance id is refused at its n
     message: /^another process runs as instance node-1 on postgres:\/\/thermostream:\*\*\*@127\.0\.0\.1:\d+\/t\d+: the store's checkpoint of node-1 is at batch 2, this process is committing batch 2\./,
   });
   assert.deepEqual((await first.devices()).map((d) => d.readings), [12], 'the refused batch wrote nothing');
+});
+
+test('PostgreSQL: version 5 → 6 rekeys panes by start before key, keeping every row', async (t) => {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
+  const first = await open();
+  const pane = (key: string, start: number, state: number[]) => ({ lengthMs: 10_000, slideMs: 2_000, key, start, state: Uint8Array.from(state) });
+  await first.commitBatch(batch({ panes: { upserts: [pane('a', 2_000, [1, 2]), pane('b', 0, [3, 4])], deletes: [] } }));
+  await first.close();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.after(() => c.end());
+  const key = async () =>
+    (await c.query(`SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, n), pg_attribute a
+      WHERE i.indrelid = 'panes'::regclass AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.attnum
+      ORDER BY k.n`)).rows.map((r) => r.attname);
+  // What a version-5 database holds: the panes keyed by key before start.
+  await c.query(`ALTER TABLE panes DROP CONSTRAINT panes_pkey, ADD PRIMARY KEY (instance_id, length_ms, slide_ms, key, start);
+    DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (5);`);
+  assert.deepEqual(await key(), ['instance_id', 'length_ms', 'slide_ms', 'key', 'start']);
+  const again = await open();
+  assert.deepEqual(await versions(url), [5, 6]);
+  assert.deepEqual(await key(), ['instance_id', 'length_ms', 'slide_ms', 'start', 'key']);
+  const r = (await again.recover())!;
+  assert.deepEqual(
+    r.panes.map((p) => [p.key, p.start, [...p.state]]).sort(),
+    [['a', 2_000, [1, 2]], ['b', 0, [3, 4]]],
+  );
+  const second = { logOffset: 2, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity };
+  await again.commitBatch(batch({ checkpoint: second, panes: { upserts: [pane('a', 2_000, [9])], deletes: [{ lengthMs: 10_000, slideMs: 2_000, key: 'b', start: 0 }] } }));
+  assert.deepEqual((await again.recover())!.panes.map((p) => [p.key, [...p.state]]), [['a', [9]]], 'upserts and deletes work on the new key');
 });

@@ -1,8 +1,8 @@
-/** The store suite against SQLite (the embedded default), plus its migration from schema version 4. */
+/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4 and 5. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { resolveConfig } from '../server/config.ts';
 import { FLEET } from '../server/engine/event-time.ts';
@@ -59,4 +59,30 @@ storeSuite({
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
   },
+});
+
+test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every row', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  const old = new Database(file);
+  old.exec(readFileSync(new URL('./fixtures/store-schema-v5.sql', import.meta.url), 'utf8'));
+  old.exec(`
+    INSERT INTO checkpoint VALUES ('main', 42, 'job-5', 1000, 2000, 7, 5000);
+    INSERT INTO panes VALUES ('main', 10000, 2000, 'a', 2000, x'0102'), ('main', 10000, 2000, 'b', 0, x'0304'),
+      ('other', 60000, 10000, 'a', 0, x'05');
+    PRAGMA user_version = 5;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const r = (await store.recover())!;
+  assert.deepEqual(
+    r.panes.map((p) => [p.lengthMs, p.slideMs, p.key, p.start, [...p.state]]).sort(),
+    [[10_000, 2_000, 'a', 2_000, [1, 2]], [10_000, 2_000, 'b', 0, [3, 4]]],
+  );
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  const key = db.prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_panes_1') ORDER BY seqno").pluck().all();
+  assert.deepEqual(key, ['instance_id', 'length_ms', 'slide_ms', 'start', 'key']);
+  assert.equal(db.prepare("SELECT count(*) FROM panes WHERE instance_id = 'other'").pluck().get(), 1, "another instance's panes stay");
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
 });

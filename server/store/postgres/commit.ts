@@ -110,7 +110,7 @@ const STATEMENTS = {
     'ON CONFLICT (device_id, reason) DO UPDATE SET count = rejections.count + excluded.count'),
   late: bulk('late', 'late_readings', LATE_COLS, ''),
   batch: bulk('batch', 'batch_log', BATCH_COLS, updateAll('instance_id, batch', BATCH_COLS)),
-  panes: bulk('panes', 'panes', PANE_COLS, updateAll('instance_id, length_ms, slide_ms, key, start', PANE_COLS)),
+  panes: bulk('panes', 'panes', PANE_COLS, updateAll('instance_id, length_ms, slide_ms, start, key', PANE_COLS)),
   detectors: bulk('detectors', 'detector_state', DETECTOR_COLS, updateAll('instance_id, device_id', DETECTOR_COLS)),
   dedupe: bulk('dedupe', 'dedupe', DEDUPE_COLS, updateAll('instance_id, device_id', DEDUPE_COLS)),
   dedupeIds: bulk('dedupe_ids', 'dedupe_ids', DEDUPE_ID_COLS, updateAll('instance_id, device_id', DEDUPE_ID_COLS)),

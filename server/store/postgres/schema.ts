@@ -4,13 +4,17 @@
  * send fractional epoch ms). Identifiers are compared byte by byte (COLLATE "C"), as SQLite does, so paging and
  * ordering are the same on both stores.
  *
- * Versions share the store's numbering (sqlite/schema.ts): PostgreSQL support starts at version 5, so a database is
- * created at 5 and MIGRATIONS[v] (v ≥ 5) bring it from v to v + 1. schema_version holds one row per version applied.
+ * Versions share the store's numbering (sqlite/schema.ts): PostgreSQL support starts at version 5, a new database is
+ * created at PG_SCHEMA_VERSION, and PG_MIGRATIONS[v] (v ≥ 5) bring one from v to v + 1. schema_version holds one row
+ * per version applied.
  */
-export const PG_SCHEMA_VERSION = 5;
+export const PG_SCHEMA_VERSION = 6;
 
-/** Statements run when a database goes from version v to v + 1 (none yet: 5 is the first). */
-export const PG_MIGRATIONS: Record<number, string> = {};
+/** Statements run when a database goes from version v to v + 1. */
+export const PG_MIGRATIONS: Record<number, string> = {
+  // Panes keyed by start before key (sqlite/schema.ts, version 6).
+  5: 'ALTER TABLE panes DROP CONSTRAINT panes_pkey, ADD PRIMARY KEY (instance_id, length_ms, slide_ms, start, key);',
+};
 
 const ID = 'TEXT COLLATE "C"';
 
@@ -123,7 +127,7 @@ CREATE TABLE IF NOT EXISTS panes (
   key       ${ID} NOT NULL,
   start     BIGINT NOT NULL,
   state     BYTEA  NOT NULL,
-  PRIMARY KEY (instance_id, length_ms, slide_ms, key, start)
+  PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)
 );
 
 CREATE TABLE IF NOT EXISTS dedupe (

@@ -16,6 +16,24 @@ const INSTANCE_TABLES = ['checkpoint', 'panes', 'dedupe', 'dedupe_ids', 'detecto
 const columnsOf = (db: Database.Database, table: string): string[] =>
   db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
 
+/** Renames `table` (when it exists) to `prefix_table`, for SCHEMA to create it anew. */
+function setAside(db: Database.Database, table: string, prefix: string): void {
+  if (columnsOf(db, table).length > 0) db.exec(`ALTER TABLE ${table} RENAME TO ${prefix}_${table}`);
+}
+
+/**
+ * Copies the rows of the table set aside as `prefix_table` into the new `table` (the columns both have, plus those of
+ * `fill` given as SQL expressions), and drops it.
+ */
+function moveRows(db: Database.Database, table: string, prefix: string, fill: Readonly<Record<string, string>> = {}): void {
+  const old = columnsOf(db, `${prefix}_${table}`);
+  if (old.length === 0) return;
+  const cols = columnsOf(db, table).filter((c) => !(c in fill) && old.includes(c));
+  const names = [...Object.keys(fill), ...cols].join(', ');
+  db.exec(`INSERT INTO ${table} (${names}) SELECT ${[...Object.values(fill), ...cols].join(', ')} FROM ${prefix}_${table}`);
+  db.exec(`DROP TABLE ${prefix}_${table}`);
+}
+
 /** Steps around SCHEMA for the upgrade from version v to v + 1, where statements alone are not enough. */
 const UPGRADES: Record<number, { before(db: Database.Database): void; after(db: Database.Database): void }> = {
   // 4 → 5: the instance tables are recreated with instance_id in their key; their rows become instance 'main's.
@@ -23,16 +41,10 @@ const UPGRADES: Record<number, { before(db: Database.Database): void; after(db: 
   // to rounding), first and last dated at the window's start and end.
   4: {
     before(db) {
-      for (const t of INSTANCE_TABLES) if (columnsOf(db, t).length > 0) db.exec(`ALTER TABLE ${t} RENAME TO v4_${t}`);
+      for (const t of INSTANCE_TABLES) setAside(db, t, 'v4');
     },
     after(db) {
-      for (const t of INSTANCE_TABLES) {
-        const old = columnsOf(db, `v4_${t}`);
-        if (old.length === 0) continue;
-        const cols = columnsOf(db, t).filter((c) => c !== 'instance_id' && old.includes(c));
-        db.exec(`INSERT INTO ${t} (instance_id, ${cols.join(', ')}) SELECT '${MIGRATED_INSTANCE}', ${cols.join(', ')} FROM v4_${t}`);
-        db.exec(`DROP TABLE v4_${t}`);
-      }
+      for (const t of INSTANCE_TABLES) moveRows(db, t, 'v4', { instance_id: `'${MIGRATED_INSTANCE}'` });
       db.exec(`
         INSERT INTO fleet_windows
         SELECT '${MIGRATED_INSTANCE}', length_ms, slide_ms, start, end, count, coalesce(avg * count, 0),
@@ -44,6 +56,11 @@ const UPGRADES: Record<number, { before(db: Database.Database): void; after(db: 
         FROM windows WHERE device_id = '*';
         DELETE FROM windows WHERE device_id = '*';`);
     },
+  },
+  // 5 → 6: panes are recreated keyed by start before key (a table's key cannot be altered in place).
+  5: {
+    before: (db) => setAside(db, 'panes', 'v5'),
+    after: (db) => moveRows(db, 'panes', 'v5'),
   },
 };
 

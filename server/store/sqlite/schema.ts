@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -9,6 +9,8 @@ export const SCHEMA_VERSION = 5;
  *   5  instances: checkpoint, panes, dedupe, dedupe_ids, detector_state and batch_log keyed by instance_id (rows of
  *      version 4 become instance 'main's); fleet windows move from windows (device_id '*') to fleet_windows,
  *      partial aggregates per instance (migrate.ts derives the sums of old rows from avg and stddev)
+ *   6  panes keyed by start before key: the panes a batch changes (most of them share one start per window shape)
+ *      are neighbours in the table, so a batch's checkpoint writes a few pages instead of one per device
  */
 
 /**
@@ -99,7 +101,8 @@ CREATE TABLE IF NOT EXISTS panes (
   key       TEXT    NOT NULL,
   start     INTEGER NOT NULL,
   state     BLOB    NOT NULL,
-  PRIMARY KEY (instance_id, length_ms, slide_ms, key, start)
+  -- start before key: a batch's changed panes (one start per shape for most devices) are neighbours (version 6).
+  PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS dedupe (
