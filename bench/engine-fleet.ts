@@ -9,7 +9,7 @@
  *     minus before it was created, / devices.
  *
  *   npm run bench -- engine-fleet [--devices N] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
- *                                 [--compare DIR] [--snapshot DIR]
+ *                                 [--open-window-refresh slide|batch|final] [--compare DIR] [--snapshot DIR]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
  * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { fmtInt, machine, median, parseFlags, positiveInt, REPO, reproduce, table, UsageError } from './harness.ts';
+import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, table, UsageError } from './harness.ts';
 
 interface Options {
   devices: number;
@@ -32,9 +32,11 @@ interface Options {
   compare: string;
   /** Write a heap snapshot of the job at the end of each run into this directory, and summarise it. */
   snapshot: string;
+  /** The job's openWindowRefresh; null: the configuration's default. */
+  openWindowRefresh: 'slide' | 'batch' | 'final' | null;
 }
 
-const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '' };
+const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -65,7 +67,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const { resolveConfig } = (await import(url('server/config.ts'))) as typeof import('../server/config.ts');
   const { TelemetryJob } = (await import(url('server/engine/telemetry.ts'))) as typeof import('../server/engine/telemetry.ts');
   const dir = mkdtempSync(join(tmpdir(), 'thermostream-engine-fleet-'));
-  const config = resolveConfig({ dataDir: dir });
+  const config = resolveConfig({ dataDir: dir, ...(o.openWindowRefresh === null ? {} : { openWindowRefresh: o.openWindowRefresh }) });
   type AnyStore = { commitBatch(out: unknown): unknown; close(): unknown };
   let store = null as AnyStore | null;
   if (o.store === 'yes') {
@@ -146,21 +148,32 @@ function runChild(root: string, o: Options): Promise<RunResult> {
 }
 
 export async function main(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(`npm run bench -- engine-fleet [options]
+
+  --devices N        devices, one reading each per second of event time (default 10000)
+  --seconds N        batches of 1 s (default 90)
+  --warmup N         first batches not measured (default 30)
+  --runs N           runs, each in a fresh process (default 3)
+  --store yes|no     commit every batch to a SQLite store in a temp dir (default yes)
+  --open-window-refresh slide|batch|final   the job's openWindowRefresh (default: the server's, slide)
+  --compare DIR      also run the engine of the checkout in DIR, interleaved, and print old / new ratios
+  --snapshot DIR     write a heap snapshot of each run's job into DIR and summarise it per device`);
+    return 0;
+  }
   const o = parseFlags(args, DEFAULTS, {
     '--devices': (v, x) => (x.devices = positiveInt('--devices', v)),
     '--seconds': (v, x) => (x.seconds = positiveInt('--seconds', v)),
     '--warmup': (v, x) => (x.warmup = positiveInt('--warmup', v)),
     '--runs': (v, x) => (x.runs = positiveInt('--runs', v)),
-    '--store': (v, x) => {
-      if (v !== 'yes' && v !== 'no') throw new UsageError(`--store must be yes or no, got ${JSON.stringify(v)}`);
-      x.store = v;
-    },
+    '--store': (v, x) => (x.store = oneOf('--store', v, ['yes', 'no'] as const)),
     '--compare': (v, x) => (x.compare = resolve(v)),
     '--snapshot': (v, x) => (x.snapshot = resolve(v)),
+    '--open-window-refresh': (v, x) => (x.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
   });
   if (o.warmup >= o.seconds) throw new UsageError(`--warmup (${o.warmup}) must be below --seconds (${o.seconds})`);
   console.log(machine());
-  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading/s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, store ${o.store}`);
+  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading/s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, openWindowRefresh ${o.openWindowRefresh ?? 'default'}, store ${o.store}`);
   const variants: [string, string][] = o.compare ? [['old (' + o.compare + ')', o.compare], ['new (this checkout)', REPO]] : [['this checkout', REPO]];
   const results = new Map<string, RunResult[]>(variants.map(([name]) => [name, []]));
   for (let run = 0; run < o.runs; run++) {

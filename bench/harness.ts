@@ -112,6 +112,18 @@ export function parseFlags<T extends object>(args: readonly string[], defaults: 
 
 export class UsageError extends Error {}
 
+/** The value of option `name` if it is one of `values`, else a UsageError listing them. */
+export function oneOf<T extends string>(name: string, v: string, values: readonly T[]): T {
+  if (!(values as readonly string[]).includes(v)) {
+    const list = values.length === 2 ? values.join(' or ') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+    throw new UsageError(`${name} must be ${list}, got ${JSON.stringify(v)}`);
+  }
+  return v as T;
+}
+
+/** openWindowRefresh values, for the benchmarks' --open-window-refresh. */
+export const REFRESH_MODES = ['slide', 'batch', 'final'] as const;
+
 export function positiveInt(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -123,15 +135,9 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
   '--count': (v, o) => (o.count = positiveInt('--count', v)),
   '--connections': (v, o) => (o.connections = positiveInt('--connections', v)),
   '--window': (v, o) => (o.window = positiveInt('--window', v)),
-  '--client': (v, o) => {
-    if (v !== 'raw' && v !== 'mqttjs') throw new UsageError(`--client must be raw or mqttjs, got ${JSON.stringify(v)}`);
-    o.client = v;
-  },
+  '--client': (v, o) => (o.client = oneOf('--client', v, ['raw', 'mqttjs'] as const)),
   '--time-limit': (v, o) => (o.timeLimitMs = positiveInt('--time-limit', v) * 1000),
-  '--batch-thread': (v, o) => {
-    if (v !== 'worker' && v !== 'main') throw new UsageError(`--batch-thread must be worker or main, got ${JSON.stringify(v)}`);
-    o.batchThread = v;
-  },
+  '--batch-thread': (v, o) => (o.batchThread = oneOf('--batch-thread', v, ['worker', 'main'] as const)),
   '--block-interval': (v, o) => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--block-interval must be an integer ≥ 0 (ms), got ${JSON.stringify(v)}`);

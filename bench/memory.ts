@@ -18,7 +18,7 @@ import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-pro
 import type { ThreadMemory } from '../server/engine/batch-runner.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
-import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
+import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
 /**
@@ -180,10 +180,7 @@ function parseOptions(args: readonly string[]): Options {
       },
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
       '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
-      '--open-window-refresh': (v, o) => {
-        if (v !== 'slide' && v !== 'batch' && v !== 'final') throw new UsageError(`--open-window-refresh must be slide, batch or final, got ${JSON.stringify(v)}`);
-        o.openWindowRefresh = v;
-      },
+      '--open-window-refresh': (v, o) => (o.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
     },
   );
 }

@@ -1,4 +1,5 @@
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
+import { StateArena } from './state-arena.ts';
 
 /**
  * Job state that drops resent readings, per device, in bounded memory:
@@ -90,6 +91,8 @@ export class Dedupe {
   private readonly touchedIds = new Set<string>();
   private evictedSeqs: string[] = [];
   private evictedIds: string[] = [];
+  /** Where the delta's bitmaps are copied (no buffer per device per batch). */
+  private readonly arena = new StateArena();
 
   constructor(options: Partial<DedupeOptions> = {}) {
     this.options = { ...DEFAULT_DEDUPE, ...options };
@@ -181,7 +184,7 @@ export class Dedupe {
     const seqs: DedupeRow[] = [];
     for (const id of this.touched) {
       const d = this.devices.get(id)!;
-      seqs.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: d.seen.slice(), lastSeen: d.lastSeen });
+      seqs.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: this.arena.copyBytes(d.seen), lastSeen: d.lastSeen });
     }
     const messageIds: MessageIdRow[] = [];
     for (const id of this.touchedIds) {

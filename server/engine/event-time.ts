@@ -2,10 +2,8 @@ import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addAnomalyToPane, addToPane, mergePane, PANE_WIDTH, windowResult, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes } from './key-panes.ts';
+import { StateArena } from './state-arena.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
-
-/** Pane states per chunk of the checkpoint arena (≈ 213 KB). */
-const ARENA_PANES = 1024;
 
 /** The key of fleet-wide windows (all devices together). */
 export const FLEET = '*';
@@ -121,9 +119,8 @@ export class EventTimeWindows {
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
   private readonly starts = new Set<number>();
-  /** Where the checkpoint delta's pane states are copied (paneBytes); a fresh chunk when full. */
-  private arena = new Float64Array(0);
-  private arenaUsed = ARENA_PANES;
+  /** Where the checkpoint delta's pane states are copied (paneBytes). */
+  private readonly arena = new StateArena();
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
   private now = -Infinity;
   /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
@@ -298,19 +295,9 @@ export class EventTimeWindows {
     fleet.lastOffset = -1;
   }
 
-  /**
-   * A copy of a pane's state for the checkpoint delta: a view into this batch's arena (one Float64Array per 1,024
-   * panes, not one buffer per pane). The views stay valid: a batch's arena chunks are never written again.
-   */
+  /** A copy of a pane's state for the checkpoint delta (a view into the arena: no buffer per pane). */
   private paneBytes(k: KeyPanes, start: number): Buffer {
-    if (this.arenaUsed === ARENA_PANES) {
-      this.arena = new Float64Array(ARENA_PANES * PANE_WIDTH);
-      this.arenaUsed = 0;
-    }
-    const o = k.find(start);
-    const at = this.arenaUsed++ * PANE_WIDTH;
-    this.arena.set(k.slab.subarray(o, o + PANE_WIDTH), at);
-    return Buffer.from(this.arena.buffer, at * 8, PANE_WIDTH * 8);
+    return this.arena.copyDoubles(k.slab, k.find(start), PANE_WIDTH);
   }
 
   /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */

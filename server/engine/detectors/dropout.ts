@@ -80,7 +80,8 @@ export class DropoutState {
   }
 
   save(out: number[]): void {
-    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt, ...this.gaps);
+    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt);
+    for (let i = 0; i < INTERVALS; i++) out.push(this.gaps[i]);
   }
 
   load(a: Float64Array, i: number): number {

@@ -46,13 +46,11 @@ export class History {
     this.mad = middle(s);
   }
 
-  /** Oldest first, for snapshots. */
-  ordered(): number[] {
-    const out: number[] = [];
+  /** Appends the values to `out`, oldest first, for snapshots. */
+  saveTo(out: number[]): void {
     const cap = this.values.length;
     const first = this.size < cap ? 0 : this.next;
     for (let i = 0; i < this.size; i++) out.push(this.values[(first + i) % cap]);
-    return out;
   }
 
   /** Refills from a snapshot (oldest first); keeps the newest values if there are more than fit. */

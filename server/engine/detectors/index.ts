@@ -11,6 +11,7 @@ import type { Reading } from '../../ingest/reading.ts';
 import { DriftState } from './drift.ts';
 import { DropoutState } from './dropout.ts';
 import { History } from './history.ts';
+import { StateArena } from '../state-arena.ts';
 import { RateState } from './rate.ts';
 import { SpikeState } from './spike.ts';
 import { StuckState } from './stuck.ts';
@@ -52,15 +53,16 @@ class DeviceDetectors {
     this.history = new History(historySize);
   }
 
-  save(): Uint8Array {
-    const out: number[] = [STATE_VERSION, this.n, this.lastTs, this.noise, this.resolution, this.lastValue, this.history.size, ...this.history.ordered()];
+  /** The state as doubles, written to `out` (emptied first), for the checkpoint. */
+  save(out: number[]): void {
+    out.length = 0;
+    out.push(STATE_VERSION, this.n, this.lastTs, this.noise, this.resolution, this.lastValue, this.history.size);
+    this.history.saveTo(out);
     this.spike.save(out);
     this.rate.save(out);
     this.stuck.save(out);
     this.drift.save(out);
     this.dropout.save(out);
-    const a = new Float64Array(out);
-    return new Uint8Array(a.buffer);
   }
 
   load(bytes: Uint8Array): void {
@@ -81,6 +83,9 @@ class DeviceDetectors {
 export class Detectors {
   private readonly devices = new Map<string, DeviceDetectors>();
   private readonly changed: DeviceDetectors[] = [];
+  /** A device's state on its way to the checkpoint: one array for all, copied into the arena. */
+  private readonly scratch: number[] = [];
+  private readonly arena = new StateArena();
 
   constructor(private readonly config: DetectorConfig) {}
 
@@ -99,9 +104,11 @@ export class Detectors {
 
   /** Device states changed since the last call, for the checkpoint committed with the batch. */
   takeDelta(): DetectorRow[] {
+    const doubles = this.scratch;
     const rows = this.changed.map((d) => {
       d.dirty = false;
-      return { deviceId: d.deviceId, state: d.save() };
+      d.save(doubles);
+      return { deviceId: d.deviceId, state: this.arena.copyDoubles(doubles, 0, doubles.length) };
     });
     this.changed.length = 0;
     return rows;

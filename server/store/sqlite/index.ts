@@ -72,7 +72,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   const upsertDetector = db.prepare('INSERT OR REPLACE INTO detector_state (instance_id, device_id, state) VALUES (?, ?, ?)');
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
-    VALUES (@deviceId, @firstSeen, @lastSeen, @readings, @lastTemperature, @lastTs)
+    VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (device_id) DO UPDATE SET
       first_seen = min(first_seen, excluded.first_seen),
       last_seen = max(last_seen, excluded.last_seen),
@@ -123,7 +123,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
       );
     }
     for (const a of out.anomalies) upsertAnomaly.run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
-    for (const d of out.devices) upsertDevice.run(d);
+    for (const d of out.devices) upsertDevice.run(d.deviceId, d.firstSeen, d.lastSeen, d.readings, d.lastTemperature, d.lastTs);
     for (const dl of out.deadLetters) {
       insertDeadLetter.run(dl);
       countRejection.run(dl.deviceId ?? '', dl.reason);
