@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
+import { KeyPanes } from '../server/engine/key-panes.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
 const reading = (deviceId: string, ts: number, temperature: number, arrival = ts): Reading => ({
@@ -242,4 +243,45 @@ test('open windows: the newest and new ones every batch, the others refreshed on
   assert.deepEqual(brief(slide.advance(500)), final);
   assert.deepEqual(brief(batch.advance(500)), final);
   assert.deepEqual(brief(slide.advance(501)), []);
+});
+
+test('anomaly counts by type: kept beside the panes that have one, checkpointed with them, restored exactly', () => {
+  const opts = { windows: [{ lengthMs: 10, slideMs: 5 }], allowedLatenessMs: 100, timeMode: 'event' as const, startedAt: 0 };
+  const w = new EventTimeWindows(opts);
+  w.add(reading('d', 1, 20));
+  w.add(reading('d', 6, 21));
+  w.add(reading('e', 7, 22));
+  w.countAnomaly('d', 6, 6, 2);
+  w.countAnomaly('d', 7, 7, 2);
+  w.countAnomaly('d', 8, 8, 0);
+  const first = w.advance(8);
+  const delta = w.takeDelta();
+  // Pane [5,10) of d holds anomalies: 19 doubles and its 7 counts by type; the others only their 19 doubles.
+  const sizes = Object.fromEntries(delta.upserts.map((p) => [`${p.key}@${p.start}`, p.state.length / 8]));
+  assert.deepEqual(sizes, { 'd@0': 19, 'd@5': 26, 'e@5': 19, '*@0': 19, '*@5': 26 });
+  const byType = (rs: WindowResult[], id: string, start: number) => {
+    const r = rs.find((x) => x.deviceId === id && x.start === start)!;
+    return [r.anomalies, Object.entries(r.anomaliesByType).filter(([, n]) => n > 0)];
+  };
+  const want = [3, Object.entries(first.find((x) => x.deviceId === 'd' && x.start === 5)!.anomaliesByType).filter(([, n]) => n > 0)];
+  assert.equal(want[1].length, 2, 'two types counted');
+  assert.deepEqual(byType(first, FLEET, 5), want, 'the fleet pane takes the counts by type of its devices');
+  // A restored copy gives the same windows, by type too, and keeps counting.
+  const again = new EventTimeWindows(opts);
+  again.restore(w.clockState(), delta.upserts);
+  for (const x of [w, again]) x.countAnomaly('d', 9, 9, 2);
+  const [a, b] = [w.advance(200), again.advance(200)];
+  const finals = (rs: WindowResult[]) => rs.filter((r) => r.final).sort((x, y) => `${x.deviceId}${x.start}`.localeCompare(`${y.deviceId}${y.start}`));
+  assert.deepEqual(finals(b), finals(a));
+  assert.deepEqual(byType(a, 'd', 5)[0], 4);
+});
+
+test('KeyPanes: a forgotten pane takes its counts by type with it; a pane created again at its start has none', () => {
+  const k = new KeyPanes();
+  const o = k.pane(10);
+  k.addAnomaly(o, 3);
+  assert.deepEqual([...k.byType(o)!], [0, 0, 0, 1, 0, 0, 0]);
+  assert.equal(k.byType(k.pane(20)), null, 'another pane has none');
+  k.forget(10);
+  assert.equal(k.byType(k.create(10)), null);
 });

@@ -204,10 +204,12 @@ export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, n
 }
 
 /**
- * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes():
- * no object and no boxed double per pane. A pane's state in a checkpoint is exactly its slice of the slab.
+ * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes()
+ * without the counts by anomaly type: no object and no boxed double per pane. Most panes never hold an anomaly, so
+ * their counts by type live beside the slab, in KeyPanes, for the few that do. A pane's state in a checkpoint is its
+ * slice of the slab, followed by its counts by type when it has any (Aggregate.fromBytes reads both lengths).
  */
-export const PANE_WIDTH = 19 + TYPES;
+export const PANE_WIDTH = 19;
 
 /** Writes the empty aggregate at offset `o`. */
 export function clearPane(a: Float64Array, o: number): void {
@@ -252,13 +254,13 @@ export function addToPane(a: Float64Array, o: number, r: Reading): void {
   }
 }
 
-export function addAnomalyToPane(a: Float64Array, o: number, typeIndex: number): void {
+/** Counts one anomaly in the pane at offset `o` (its type is counted by the caller: KeyPanes.addAnomaly). */
+export function addAnomalyToPane(a: Float64Array, o: number): void {
   a[o + 18]++;
-  a[o + 19 + typeIndex]++;
 }
 
-/** Aggregate.merge() of the pane at offset `o` into `g`. */
-export function mergePane(g: Aggregate, a: Float64Array, o: number): void {
+/** Aggregate.merge() of the pane at offset `o` into `g`, with its counts by anomaly type (null: none). */
+export function mergePane(g: Aggregate, a: Float64Array, o: number, byType: Float64Array | null): void {
   g.count += a[o];
   g.sum += a[o + 1];
   g.sumSq += a[o + 2];
@@ -285,15 +287,14 @@ export function mergePane(g: Aggregate, a: Float64Array, o: number): void {
     g.humidityLastTs = a[o + 17];
     g.humidityLast = a[o + 16];
   }
-  const anomalies = a[o + 18];
-  if (anomalies !== 0) {
-    g.anomalies += anomalies;
+  g.anomalies += a[o + 18];
+  if (byType !== null) {
     const b = (g.byType ??= new Float64Array(TYPES));
-    for (let i = 0; i < TYPES; i++) b[i] += a[o + 19 + i];
+    for (let i = 0; i < TYPES; i++) b[i] += byType[i];
   }
 }
 
-/** Writes `g` as the pane at offset `o` (the layout of toBytes()). */
+/** Writes `g` as the pane at offset `o` (the layout of toBytes() without the counts by type, which the caller keeps). */
 export function writePane(g: Aggregate, a: Float64Array, o: number): void {
   a[o] = g.count;
   a[o + 1] = g.sum;
@@ -314,7 +315,6 @@ export function writePane(g: Aggregate, a: Float64Array, o: number): void {
   a[o + 16] = g.humidityLast;
   a[o + 17] = g.humidityLastTs;
   a[o + 18] = g.anomalies;
-  for (let i = 0; i < TYPES; i++) a[o + 19 + i] = g.byType === null ? 0 : g.byType[i];
 }
 
 /** A window's result from its aggregate: one object, written out (no summary object spread into it). */

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addAnomalyToPane, addToPane, mergePane, PANE_WIDTH, windowResult, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToPane, mergePane, PANE_WIDTH, windowResult, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes } from './key-panes.ts';
 import { StateArena } from './state-arena.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
@@ -165,6 +165,7 @@ export class EventTimeWindows {
       const o = k.find(row.start) >= 0 ? k.find(row.start) : k.create(row.start);
       const state = Aggregate.fromBytes(row.state);
       writePane(state, k.slab, o);
+      k.setByType(o, state.byType);
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
         if (w + s.shape.lengthMs > this.wm) k.open.add(w);
       }
@@ -224,7 +225,7 @@ export class EventTimeWindows {
       if (lastWindowEnd(s.shape, at) === -Infinity) continue;
       const k = s.key(deviceId);
       const o = k.pane(paneStart(s.shape, at));
-      addAnomalyToPane(k.slab, o, typeIndex);
+      k.addAnomaly(o, typeIndex);
     }
   }
 
@@ -284,20 +285,22 @@ export class EventTimeWindows {
       for (const [id, k] of s.keys) {
         if (id === FLEET) continue;
         const o = k.lastStart === p ? k.lastOffset : k.find(p);
-        if (o >= 0) mergePane(agg, k.slab, o);
+        if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
       }
       let o = fleet.find(p);
       if (o < 0) o = fleet.create(p);
       writePane(agg, fleet.slab, o);
+      fleet.setByType(o, agg.byType);
       fleet.dirty.add(p);
     }
     fleet.lastStart = NaN;
     fleet.lastOffset = -1;
   }
 
-  /** A copy of a pane's state for the checkpoint delta (a view into the arena: no buffer per pane). */
+  /** A copy of a pane's state, with its counts by type if any, for the checkpoint delta (a view into the arena). */
   private paneBytes(k: KeyPanes, start: number): Buffer {
-    return this.arena.copyDoubles(k.slab, k.find(start), PANE_WIDTH);
+    const o = k.find(start);
+    return this.arena.copyDoubles(k.slab, o, PANE_WIDTH, k.byType(o));
   }
 
   /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */
@@ -349,7 +352,7 @@ export class EventTimeWindows {
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
       const o = k.find(p);
-      if (o >= 0) mergePane(agg, k.slab, o);
+      if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
     }
     const final = end <= this.wm;
     if (final) k.open.delete(start);

@@ -1,14 +1,18 @@
-import { clearPane, PANE_WIDTH } from './aggregate.ts';
+import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
+import { ANOMALY_TYPES } from './detectors/types.ts';
 
 /**
  * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. The panes live in one
  * Float64Array (PANE_WIDTH doubles per slot, aggregate.ts), with the start of each slot beside it (NaN: free): a
- * key holds a handful of panes (length / pane width, plus the allowed lateness), so a scan finds one.
+ * key holds a handful of panes (length / pane width, plus the allowed lateness), so a scan finds one. The counts by
+ * anomaly type of the few panes that hold an anomaly are kept apart, by pane start.
  */
 export class KeyPanes {
   slab = new Float64Array(4 * PANE_WIDTH);
   starts: number[] = [NaN, NaN, NaN, NaN];
   size = 0;
+  /** Counts by anomaly type (indexed as ANOMALY_TYPES) of the panes with an anomaly, by start; null until the first. */
+  private types: Map<number, Float64Array> | null = null;
   /** Starts of panes updated since the last emit (their state goes to the checkpoint). */
   readonly dirty = new TimeSet();
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
@@ -51,13 +55,40 @@ export class KeyPanes {
       for (let j = i; j < i + 4; j++) this.starts.push(NaN);
     }
     this.starts[i] = start;
+    this.types?.delete(start);
     this.size++;
     const o = i * PANE_WIDTH;
     clearPane(this.slab, o);
     return o;
   }
 
+  /** Counts by anomaly type of the pane at offset `o`; null when it holds no anomaly. */
+  byType(o: number): Float64Array | null {
+    return this.types === null ? null : (this.types.get(this.starts[o / PANE_WIDTH]) ?? null);
+  }
+
+  /** Counts an anomaly of type `typeIndex` in the pane at offset `o`. */
+  addAnomaly(o: number, typeIndex: number): void {
+    addAnomalyToPane(this.slab, o);
+    const start = this.starts[o / PANE_WIDTH];
+    const types = (this.types ??= new Map());
+    let counts = types.get(start);
+    if (counts === undefined) {
+      counts = new Float64Array(ANOMALY_TYPES.length);
+      types.set(start, counts);
+    }
+    counts[typeIndex]++;
+  }
+
+  /** Sets the counts by type of the pane at offset `o` (copied; null or all zero: none). */
+  setByType(o: number, counts: Float64Array | null): void {
+    const start = this.starts[o / PANE_WIDTH];
+    if (counts !== null && counts.some((n) => n !== 0)) (this.types ??= new Map()).set(start, Float64Array.from(counts));
+    else this.types?.delete(start);
+  }
+
   forget(start: number): void {
+    this.types?.delete(start);
     const o = this.find(start);
     if (o < 0) return;
     this.starts[o / PANE_WIDTH] = NaN;

@@ -14,13 +14,15 @@ export class StateArena {
   /** Bytes used in the chunk, always a multiple of 8 (doubles stay aligned). */
   private used = 0;
 
-  /** A copy of `n` doubles of `src` from `from`. */
-  copyDoubles(src: ArrayLike<number>, from: number, n: number): Buffer {
-    const at = this.take(n * 8);
+  /** A copy of `n` doubles of `src` from `from`, followed by those of `more` if given. */
+  copyDoubles(src: ArrayLike<number>, from: number, n: number, more: ArrayLike<number> | null = null): Buffer {
+    const m = more === null ? 0 : more.length;
+    const at = this.take((n + m) * 8);
     const d = this.doubles;
     const o = at / 8;
     for (let i = 0; i < n; i++) d[o + i] = src[from + i];
-    return Buffer.from(this.chunk, at, n * 8);
+    for (let i = 0; i < m; i++) d[o + n + i] = more![i];
+    return Buffer.from(this.chunk, at, (n + m) * 8);
   }
 
   /** A copy of `src`. */
