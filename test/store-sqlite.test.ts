@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { resolveConfig } from '../server/config.ts';
 import { FLEET } from '../server/engine/event-time.ts';
 import { openStore } from '../server/store/index.ts';
-import { SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
+import { SCHEMA, SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
 import { tempDir } from './helpers.ts';
 import { storeSuite, type Opener } from './store-suite.ts';
 
@@ -64,9 +64,13 @@ storeSuite({
 test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every row', async (t) => {
   const dataDir = tempDir(t);
   const file = join(dataDir, 'thermostream.db');
+  // A version-5 database: today's schema with the panes keyed by key before start.
   const old = new Database(file);
-  old.exec(readFileSync(new URL('./fixtures/store-schema-v5.sql', import.meta.url), 'utf8'));
+  old.exec(SCHEMA);
   old.exec(`
+    DROP TABLE panes;
+    CREATE TABLE panes (instance_id TEXT NOT NULL, length_ms INTEGER NOT NULL, slide_ms INTEGER NOT NULL, key TEXT NOT NULL,
+      start INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (instance_id, length_ms, slide_ms, key, start)) WITHOUT ROWID;
     INSERT INTO checkpoint VALUES ('main', 42, 'job-5', 1000, 2000, 7, 5000);
     INSERT INTO panes VALUES ('main', 10000, 2000, 'a', 2000, x'0102'), ('main', 10000, 2000, 'b', 0, x'0304'),
       ('other', 60000, 10000, 'a', 0, x'05');
