@@ -99,6 +99,11 @@ test(`two instances behind ${externalBrokerName()}, each subscribed to all telem
   assert.deepEqual(lists[0], devices.filter((d) => partition.owns(d)).sort());
   assert.deepEqual(s.map((x) => x.accepted), lists.map((l) => l.length * 50));
 
+  // Open windows are refreshed once per slide or in the first batch that brings their device nothing (openWindowRefresh
+  // 'slide'): two more batches committed on each instance, and every window shows all of its readings.
+  const counted = after.map((x) => x.batches as number);
+  await waitFor('two more batches committed by each instance', async () => (await stats()).every((x, i) => x.batches >= counted[i] + 2));
+
   // Per-device windows equal the oracle; the fleet's partial windows of both merge into the oracle's fleet windows.
   const oracle = oracleWindows(sent, LENGTH, SLIDE);
   const merged = new Map<string, { deviceId: string; start: number; count: number; sum: number; min: number; max: number }>();
