@@ -80,6 +80,25 @@ export interface MemoryResult {
   snapshot: string | null;
   alloc: AllocSummary | null;
   loadSeconds: number;
+  /** Thermostream: its batches during the load (GET /api/v1/stats every 250 ms), to see whether a batch's cost grows. */
+  batches: LoadBatch[];
+}
+
+/** One committed batch, seen in GET /api/v1/stats: when in the load (s), its readings and commit time. */
+interface LoadBatch {
+  at: number;
+  records: number;
+  commitMs: number;
+}
+
+/** Medians of the batches in the load's first and last `span` seconds: "commit 120 → 410 ms, 10,000 → 20,000 readings". */
+function batchTrend(batches: readonly LoadBatch[], loadSeconds: number, span = 20): string {
+  const early = batches.filter((b) => b.at >= 5 && b.at < 5 + span);
+  const late = batches.filter((b) => b.at >= loadSeconds - span);
+  if (early.length === 0 || late.length === 0) return '';
+  const m = (bs: readonly LoadBatch[], f: (b: LoadBatch) => number) => median(bs.map(f));
+  return `; batches, ${span} s from the load's 5th s → its last ${span} s (medians): commit ${fmtInt(m(early, (b) => b.commitMs))} → ${fmtInt(m(late, (b) => b.commitMs))} ms, ` +
+    `${fmtInt(m(early, (b) => b.records))} → ${fmtInt(m(late, (b) => b.records))} readings`;
 }
 
 function heap(): Heap {
@@ -101,6 +120,21 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   const profiler = o.allocProfile ? new AllocProfiler() : null;
   let sampledMax = 0;
   const sampler = setInterval(() => (sampledMax = Math.max(sampledMax, process.memoryUsage.rss())), 50);
+  const batches: LoadBatch[] = [];
+  let batchPoller: NodeJS.Timeout | undefined;
+  const pollBatches = (httpUrl: string) => {
+    let seen = -1;
+    batchPoller = setInterval(() => {
+      fetch(`${httpUrl}/api/v1/stats`)
+        .then((res) => res.json() as Promise<{ batches: number; lastBatch: { records: number; commitMs: number } | null }>)
+        .then((st) => {
+          if (st.lastBatch === null || st.batches === seen) return;
+          seen = st.batches;
+          batches.push({ at: (performance.now() - loadStart) / 1000, records: st.lastBatch.records, commitMs: st.lastBatch.commitMs });
+        })
+        .catch(() => {}); // a missed sample only thins the trend
+    }, 250);
+  };
   const opts: CommonOptions = {
     ...o,
     connections: o.devices,
@@ -116,9 +150,11 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
         idle = heap();
         await profiler?.start();
         loadStart = performance.now();
+        if (app !== undefined) pollBatches(app.httpUrl);
       },
       afterDone: async () => {
         loadEnd = performance.now();
+        clearInterval(batchPoller);
         loaded = heap();
         if (app !== undefined) {
           const stats = (await (await fetch(`${app.httpUrl}/api/v1/stats`)).json()) as { lastBatch: { memory: MemoryResult['batchThread'] } | null };
@@ -148,9 +184,10 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       }
     }
     run.target = target;
-    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000 };
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000, batches };
   } finally {
     clearInterval(sampler);
+    clearInterval(batchPoller);
   }
 }
 
@@ -222,7 +259,8 @@ export async function main(args: readonly string[]): Promise<number> {
       console.log(
         `${describeRun(r.run)}\n    RSS: start ${fmtMB(r.start.rss)}, ${fmtInt(o.devices)} idle ${fmtMB(r.idle.rss)}, loaded ${fmtMB(r.loaded.rss)}, peak ${fmtMB(r.peakRss)}; ` +
           `loaded heap used ${fmtMB(r.loaded.heapUsed)} of ${fmtMB(r.loaded.heapTotal)}, external ${fmtMB(r.loaded.external)} (array buffers ${fmtMB(r.loaded.arrayBuffers)}), malloc ${fmtMB(r.loaded.malloced)}` +
-          (r.batchThread === null ? '' : `; the thread running batches: heap used ${fmtMB(r.batchThread.heapUsedBytes)} of ${fmtMB(r.batchThread.heapTotalBytes)}, array buffers ${fmtMB(r.batchThread.arrayBuffersBytes)}`),
+          (r.batchThread === null ? '' : `; the thread running batches: heap used ${fmtMB(r.batchThread.heapUsedBytes)} of ${fmtMB(r.batchThread.heapTotalBytes)}, array buffers ${fmtMB(r.batchThread.arrayBuffersBytes)}`) +
+          batchTrend(r.batches, r.loadSeconds),
       );
     }
   }

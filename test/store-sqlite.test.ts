@@ -1,4 +1,4 @@
-/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4 and 5. */
+/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4, 5 and 6. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,6 +58,9 @@ storeSuite({
     t.after(() => db.close());
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
+    // Tables recreated on the way keep their indexes (set aside, a table's index keeps its name, so SCHEMA skipped it).
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log') ORDER BY name").pluck().all();
+    assert.deepEqual(indexes, ['batch_log_by_time', 'windows_by_end', 'windows_by_update']);
   },
 });
 
@@ -89,4 +92,33 @@ test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every ro
   assert.deepEqual(key, ['instance_id', 'length_ms', 'slide_ms', 'start', 'key']);
   assert.equal(db.prepare("SELECT count(*) FROM panes WHERE instance_id = 'other'").pluck().get(), 1, "another instance's panes stay");
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
+});
+
+test('SQLite: version 6 → 7 rekeys windows by shape and start before device, keeping every row and its indexes', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  // A version-6 database: today's schema with the windows keyed by device first.
+  const windowsTable = /CREATE TABLE IF NOT EXISTS windows \([\s\S]*?\) WITHOUT ROWID;/.exec(SCHEMA)![0];
+  const old = new Database(file);
+  old.exec(SCHEMA);
+  old.exec(`DROP TABLE windows; ${windowsTable.replace('PRIMARY KEY (length_ms, slide_ms, start, device_id)', 'PRIMARY KEY (device_id, length_ms, slide_ms, start)')}`);
+  old.exec(SCHEMA); // its indexes, on the old table
+  const row = (device: string, length: number, slide: number, start: number, avg: number) =>
+    `('${device}', ${length}, ${slide}, ${start}, ${start + length}, 1, ${avg}, ${avg}, ${avg}, 0, ${avg}, ${avg}, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, '{}', 1, 5000)`;
+  old.exec(`INSERT INTO windows VALUES ${[row('a', 10000, 2000, 0, 20), row('a', 10000, 2000, 2000, 21), row('b', 10000, 2000, 0, 22), row('a', 60000, 10000, 0, 23)].join(', ')};
+    PRAGMA user_version = 6;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const q = { lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: 1e15, limit: 10 };
+  assert.deepEqual((await store.windows({ deviceId: 'a', ...q })).map((w) => [w.start, w.avg]), [[0, 20], [2_000, 21]]);
+  assert.deepEqual((await store.windows({ deviceId: 'b', ...q })).map((w) => [w.start, w.avg]), [[0, 22]]);
+  assert.deepEqual((await store.windows({ deviceId: 'a', ...q, lengthMs: 60_000, slideMs: 10_000 })).map((w) => [w.start, w.avg]), [[0, 23]]);
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  const key = db.prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_windows_1') ORDER BY seqno").pluck().all();
+  assert.deepEqual(key, ['length_ms', 'slide_ms', 'start', 'device_id']);
+  const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows' AND sql IS NOT NULL ORDER BY name").pluck().all();
+  assert.deepEqual(indexes, ['windows_by_end', 'windows_by_update'], 'the new table has the indexes the old one had');
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v6_%'").pluck().get(), 0);
 });

@@ -150,6 +150,34 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
   });
 
+  test(`${name}: a device's windows among other devices' and shapes', with gaps, bounds and limits`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const shape = (w: WindowResult, lengthMs: number, slideMs: number): WindowResult => ({ ...w, lengthMs, slideMs, end: w.start + lengthMs });
+    await store.commitBatch(
+      batch({
+        windows: [
+          ...[0, 2_000, 10_000, 40_000].map((s) => window('a', s, true, s / 1000)),
+          ...[-4_000, 4_000, 6_000, 50_000].map((s) => window('b', s, true)),
+          shape(window('a', 0, true, 7), 60_000, 10_000),
+        ],
+      }),
+    );
+    const starts = async (deviceId: string, from: number, to: number, limit = 10, lengthMs = 10_000, slideMs = 2_000) =>
+      (await store.windows({ deviceId, lengthMs, slideMs, from, to, limit })).map((w) => w.start);
+    assert.deepEqual(await starts('a', ALL.from, ALL.to), [0, 2_000, 10_000, 40_000]);
+    assert.deepEqual(await starts('a', ALL.from, ALL.to, 2), [10_000, 40_000], 'the newest `limit`, oldest first');
+    assert.deepEqual(await starts('a', -8.64e15, 8.64e15, 1), [40_000], 'the latest window, whatever the range');
+    assert.deepEqual(await starts('a', 2_000, 40_000), [2_000, 10_000], 'from inclusive, to exclusive');
+    assert.deepEqual(await starts('a', 1, 40_001), [2_000, 10_000, 40_000], 'bounds between starts');
+    assert.deepEqual(await starts('a', 10_001, 39_999), [], 'a gap');
+    assert.deepEqual(await starts('b', ALL.from, ALL.to), [-4_000, 4_000, 6_000, 50_000], 'starts before the epoch too');
+    assert.deepEqual(await starts('b', ALL.from, 0), [-4_000]);
+    assert.deepEqual(await starts('a', ALL.from, ALL.to, 10, 60_000, 10_000), [0], 'another shape');
+    assert.deepEqual((await store.windows({ deviceId: 'a', lengthMs: 60_000, slideMs: 10_000, ...ALL, limit: 10 }))[0].avg, 7);
+    assert.deepEqual(await starts('c', ALL.from, ALL.to), [], 'a device without windows');
+    assert.deepEqual(await starts('a', ALL.from, ALL.to, 10, 30_000, 5_000), [], 'a shape without windows');
+  });
+
   test(`${name}: every query the API makes, with paging`, async (t) => {
     const store = await (await target.fresh(t))();
     assert.equal(await store.lateCount(), 0);

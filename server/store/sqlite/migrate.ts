@@ -16,9 +16,16 @@ const INSTANCE_TABLES = ['checkpoint', 'panes', 'dedupe', 'dedupe_ids', 'detecto
 const columnsOf = (db: Database.Database, table: string): string[] =>
   db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
 
-/** Renames `table` (when it exists) to `prefix_table`, for SCHEMA to create it anew. */
+/**
+ * Renames `table` (when it exists) to `prefix_table`, for SCHEMA to create it anew. Its indexes are dropped: renamed
+ * with the table they would keep their names, so SCHEMA's CREATE INDEX IF NOT EXISTS would skip them and the new
+ * table would have none once the old one is dropped.
+ */
 function setAside(db: Database.Database, table: string, prefix: string): void {
-  if (columnsOf(db, table).length > 0) db.exec(`ALTER TABLE ${table} RENAME TO ${prefix}_${table}`);
+  if (columnsOf(db, table).length === 0) return;
+  const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL").pluck().all(table) as string[];
+  for (const name of indexes) db.exec(`DROP INDEX ${name}`);
+  db.exec(`ALTER TABLE ${table} RENAME TO ${prefix}_${table}`);
 }
 
 /**
@@ -35,7 +42,7 @@ function moveRows(db: Database.Database, table: string, prefix: string, fill: Re
 }
 
 /** Steps around SCHEMA for the upgrade from version v to v + 1, where statements alone are not enough. */
-const UPGRADES: Record<number, { before(db: Database.Database): void; after(db: Database.Database): void }> = {
+const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db: Database.Database): void }> = {
   // 4 → 5: the instance tables are recreated with instance_id in their key; their rows become instance 'main's.
   // Fleet windows become partial aggregates: sum = avg·count and sum of squares = (stddev² + avg²)·count (exact up
   // to rounding), first and last dated at the window's start and end.
@@ -62,6 +69,15 @@ const UPGRADES: Record<number, { before(db: Database.Database): void; after(db: 
     before: (db) => setAside(db, 'panes', 'v5'),
     after: (db) => moveRows(db, 'panes', 'v5'),
   },
+  // 6 → 7: windows are recreated keyed by shape and start before device, copying the whole table once. After SCHEMA,
+  // not before: from version 4 the 4 → 5 step first moves the fleet rows out of windows.
+  6: {
+    after(db) {
+      setAside(db, 'windows', 'v6');
+      db.exec(SCHEMA);
+      moveRows(db, 'windows', 'v6');
+    },
+  },
 };
 
 /**
@@ -83,7 +99,7 @@ export function migrate(db: Database.Database, file: string): void {
     }
     for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) {
       if (MIGRATIONS[v]) db.exec(MIGRATIONS[v]);
-      UPGRADES[v]?.before(db);
+      UPGRADES[v]?.before?.(db);
     }
     db.exec(SCHEMA);
     for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) UPGRADES[v]?.after(db);

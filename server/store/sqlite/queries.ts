@@ -60,13 +60,20 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
   const selectOpenAnomalies = db.prepare(`
     SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
     ORDER BY ts DESC LIMIT ?`);
+  // A device's newest `limit` windows with start in [first, last], newest first: the table is keyed by shape and start
+  // before device (schema version 7), so each aligned start k·slide is looked up, newest first, until `limit` are
+  // found. The CTE's rows come in the order they are made and CROSS JOIN keeps it the outer loop; an ORDER BY here, or
+  // around it, would make SQLite look up every start of the range first.
   const selectWindows = db.prepare(`
-    SELECT * FROM (
-      SELECT ${WINDOW_COLUMNS}
-      FROM windows
-      WHERE device_id = @deviceId AND length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @from AND start < @to
-      ORDER BY start DESC LIMIT @limit
-    ) ORDER BY start ASC`);
+    WITH RECURSIVE s(k) AS (
+      SELECT @last WHERE @last >= @first
+      UNION ALL SELECT k - @slideMs FROM s WHERE k - @slideMs >= @first)
+    SELECT ${WINDOW_COLUMNS}
+    FROM s CROSS JOIN windows w
+    WHERE w.length_ms = @lengthMs AND w.slide_ms = @slideMs AND w.start = s.k AND w.device_id = @deviceId
+    LIMIT @limit`);
+  const firstStart = db.prepare('SELECT min(start) FROM windows WHERE length_ms = ? AND slide_ms = ?').pluck();
+  const lastStart = db.prepare('SELECT max(start) FROM windows WHERE length_ms = ? AND slide_ms = ?').pluck();
   // The last `limit` fleet windows in [from, to), every instance's partial of each.
   const selectFleet = db.prepare(`
     SELECT ${FLEET_COLUMNS} FROM fleet_windows
@@ -104,10 +111,23 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
   const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
   const probeDir = join(dir, '.write-probe');
 
+  /**
+   * The newest `limit` windows in [from, to), oldest first. Starts are epoch-aligned (k·slide); the walk is bounded by
+   * the starts the shape has at all, whatever the range asked for.
+   */
+  function deviceWindows(q: WindowQuery): WindowResult[] {
+    const lo = firstStart.get(q.lengthMs, q.slideMs) as number | null;
+    if (lo === null) return [];
+    const hi = lastStart.get(q.lengthMs, q.slideMs) as number;
+    const s = q.slideMs;
+    const first = Math.max(lo, Math.ceil(q.from / s) * s);
+    const last = Math.min(hi, Math.ceil(q.to / s) * s - s);
+    const rows = selectWindows.all({ deviceId: q.deviceId, lengthMs: q.lengthMs, slideMs: s, first, last, limit: q.limit }) as WindowRow[];
+    return rows.reverse().map(windowFromRow);
+  }
+
   const windows = (q: WindowQuery): WindowResult[] =>
-    q.deviceId === FLEET
-      ? mergeFleet(selectFleet.all(q) as FleetPartialRow[]).map(({ updatedAt: _, ...w }) => w)
-      : (selectWindows.all(q) as WindowRow[]).map(windowFromRow);
+    q.deviceId === FLEET ? mergeFleet(selectFleet.all(q) as FleetPartialRow[]).map(({ updatedAt: _, ...w }) => w) : deviceWindows(q);
 
   return {
     logBatch(out) {

@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -11,6 +11,10 @@ export const SCHEMA_VERSION = 6;
  *      partial aggregates per instance (migrate.ts derives the sums of old rows from avg and stddev)
  *   6  panes keyed by start before key: the panes a batch changes (most of them share one start per window shape)
  *      are neighbours in the table, so a batch's checkpoint writes a few pages instead of one per device
+ *   7  windows keyed by shape and start before device, for the same reason: a batch's windows (most of them share a
+ *      start per shape) fill a few pages. Keyed by device first, they were on every leaf page of a table that grows
+ *      all the time, so each batch's commit wrote more pages than the one before (queries.ts reads a device's windows
+ *      by their aligned starts)
  */
 
 /**
@@ -48,7 +52,7 @@ CREATE TABLE IF NOT EXISTS windows (
   anomaly_counts TEXT NOT NULL,
   final        INTEGER NOT NULL,
   updated_at   INTEGER NOT NULL,
-  PRIMARY KEY (device_id, length_ms, slide_ms, start)
+  PRIMARY KEY (length_ms, slide_ms, start, device_id)
 ) WITHOUT ROWID;
 -- Retention deletes final windows by end.
 CREATE INDEX IF NOT EXISTS windows_by_end ON windows (end);
