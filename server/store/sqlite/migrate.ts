@@ -30,14 +30,16 @@ function setAside(db: Database.Database, table: string, prefix: string): void {
 
 /**
  * Copies the rows of the table set aside as `prefix_table` into the new `table` (the columns both have, plus those of
- * `fill` given as SQL expressions), and drops it.
+ * `fill` given as SQL expressions), and drops it. `orderBy`, the new table's key: rows sorted once are appended to
+ * its B-tree, where rows in the old key's order would each land somewhere else (a million windows: 24 → 6.7 s).
  */
-function moveRows(db: Database.Database, table: string, prefix: string, fill: Readonly<Record<string, string>> = {}): void {
+function moveRows(db: Database.Database, table: string, prefix: string, fill: Readonly<Record<string, string>> = {}, orderBy = ''): void {
   const old = columnsOf(db, `${prefix}_${table}`);
   if (old.length === 0) return;
   const cols = columnsOf(db, table).filter((c) => !(c in fill) && old.includes(c));
   const names = [...Object.keys(fill), ...cols].join(', ');
-  db.exec(`INSERT INTO ${table} (${names}) SELECT ${[...Object.values(fill), ...cols].join(', ')} FROM ${prefix}_${table}`);
+  const order = orderBy === '' ? '' : ` ORDER BY ${orderBy}`;
+  db.exec(`INSERT INTO ${table} (${names}) SELECT ${[...Object.values(fill), ...cols].join(', ')} FROM ${prefix}_${table}${order}`);
   db.exec(`DROP TABLE ${prefix}_${table}`);
 }
 
@@ -75,7 +77,7 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
     after(db) {
       setAside(db, 'windows', 'v6');
       db.exec(SCHEMA);
-      moveRows(db, 'windows', 'v6');
+      moveRows(db, 'windows', 'v6', {}, 'length_ms, slide_ms, start, device_id');
     },
   },
 };
