@@ -3,10 +3,10 @@
  * process (peak RSS, CPU), medians, tables, and the machine description.
  */
 import { fork } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ChildMessage, HostJob, LoadResult, LoadSpec, ParentMessage } from './protocol.ts';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -14,15 +14,29 @@ const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
 const SERVER_HOST = fileURLToPath(new URL('./server-host.ts', import.meta.url));
 
 /**
- * The node flags `npm start` and `npm run demo` give the server (package.json's scripts.start: `node <flags> --import
- * tsx server/main.ts`), so that what is measured is what users run.
+ * The node flags `npm start` and `npm run demo` give the server (package.json's scripts.start: `… node <flags>
+ * server/dist/main.mjs`), so that what is measured is what users run.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = (() => {
   const start: string = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).scripts.start;
   const words = start.split(/\s+/);
-  const to = words.indexOf('--import');
-  return words[0] === 'node' && to > 0 ? words.slice(1, to) : [];
+  const node = words.indexOf('node');
+  const script = words.findIndex((w, i) => i > node && !w.startsWith('-'));
+  return node >= 0 && script > node ? words.slice(node + 1, script) : [];
 })();
+
+/** The server as `npm start` runs it: the bundle of server/build.ts (`npm run bench` builds it first). */
+export const SERVER_BUNDLE = join(REPO, 'server/dist/main.mjs');
+
+/**
+ * startThermostream from the bundle, so that the server's threads run what users run (no TypeScript loader in the
+ * batch thread). The benchmark's own process still runs under tsx: its main thread carries the loader (≈ 35 MB of
+ * RSS) that `npm start` does not.
+ */
+export async function bundledServer(): Promise<typeof import('../server/main.ts')> {
+  if (!existsSync(SERVER_BUNDLE)) throw new UsageError(`${SERVER_BUNDLE} is missing: run \`npm run build:server\` (\`npm run bench\` does)`);
+  return (await import(pathToFileURL(SERVER_BUNDLE).href)) as typeof import('../server/main.ts');
+}
 
 /** Whether a job runs Thermostream (the other jobs run a baseline: bare aedes, Mosquitto and its subscriber). */
 const runsThermostream = (job: HostJob): boolean => job.kind === 'thermostream' || job.kind === 'latency' || (job.kind === 'memory' && job.target !== 'bare');

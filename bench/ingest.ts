@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../server/config.ts';
 import { applyHeapGrowth } from '../server/heap.ts';
-import { startThermostream } from '../server/main.ts';
 import {
   COMMON_DEFAULTS,
   COMMON_HELP,
+  bundledServer,
   commonFlags,
   fmtInt,
   fmtMB,
@@ -246,6 +246,7 @@ export async function runThermostream(
     });
     // This process runs the server as `thermostream` would (a fresh process per run: the setting is not undone).
     applyHeapGrowth(config.heapGrowthPercent);
+    const { startThermostream } = await bundledServer();
     const app = await startThermostream(config, {
       onFatal(err) {
         console.error(`bench: server fatal error: ${err.message}`);

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createPartition } from '../server/cluster/partition.ts';
 import { startPostgres, type RunningPostgres } from '../test/postgres.ts';
-import { COMMON_DEFAULTS, COMMON_HELP, commonFlags, fmtInt, fmtMB, fmtPct, fmtRatio, machine, median, parseFlags, REPO, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
+import { COMMON_DEFAULTS, COMMON_HELP, commonFlags, fmtInt, fmtMB, fmtPct, fmtRatio, machine, median, parseFlags, REPO, SERVER_BUNDLE, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
 import { measure, type RunResult } from './ingest.ts';
 import { findMosquitto, freePort, lostOf, stop, waitListening } from './mosquitto.ts';
 
@@ -67,7 +67,7 @@ async function startInstance(dir: string, brokerUrl: string, ids: string[], i: n
   }
   writeFileSync(configFile, JSON.stringify({ broker }));
   const args = [
-    ...(opts.nodeFlags ?? SERVER_NODE_FLAGS), '--import', 'tsx', 'server/main.ts',
+    ...(opts.nodeFlags ?? SERVER_NODE_FLAGS), SERVER_BUNDLE,
     '--config', configFile,
     '--data-dir', join(dir, `instance-${i}`),
     '--http-port', String(port),

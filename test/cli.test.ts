@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { buildServer } from '../server/build.ts';
 import { ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -65,12 +66,19 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
   }
 });
 
-test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGTERM', async (t) => {
+/** The server from its TypeScript, as the tests import it, and built, as `npm start` and `npm run demo` run it. */
+const SERVERS = [
+  { name: 'from source', script: ['--import', 'tsx', 'server/main.ts'], build: async () => {} },
+  { name: 'built (server/dist/main.mjs, as npm start runs it)', script: ['server/dist/main.mjs'], build: async () => void (await buildServer()) },
+];
+
+for (const server of SERVERS) test(`the CLI ${server.name} prints its bound endpoints, serves, and shuts down cleanly on SIGTERM`, async (t) => {
   await ensureDashboardBuilt();
+  await server.build();
   const dir = tempDir(t);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--data-dir', dir, '--demo'],
+    [...server.script, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--data-dir', dir, '--demo'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -97,6 +105,22 @@ test('the CLI prints its bound endpoints, serves, and shuts down cleanly on SIGT
   for (const key of ['count', 'avg', 'min', 'max']) assert.equal(typeof items[0][key], 'number');
   const devices = (await getJson(`${http}/api/v1/devices`)).body.items;
   assert.ok(devices.length > 0);
+  // A device's own windows, committed by the batch thread to SQLite and read back by its aligned starts.
+  const own = await waitFor('a device\'s windows', async () => {
+    const { body } = await getJson(`${http}/api/v1/windows?deviceId=${encodeURIComponent(devices[0].deviceId)}`);
+    return body.items.length > 0 ? body.items : null;
+  }, 15_000);
+  assert.equal(own[0].deviceId, devices[0].deviceId);
+  assert.equal((await getJson(`${http}/api/v1/stats`)).body.lastBatch.memory.thread, 'worker');
+  // A job: its thread loads the user's TypeScript through tsx, the built server's too.
+  const job = await fetch(`${http}/livy/batches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ file: 'examples/hottest-devices.ts', args: ['2000', '5'] }),
+  });
+  assert.equal(job.status, 201, await job.clone().text());
+  const { id } = (await job.json()) as { id: number };
+  await waitFor('the job to run', async () => ((await getJson(`${http}/livy/batches/${id}/state`)).body.state === 'running' ? true : null), 15_000);
   const page = await fetch(`${http}/`);
   assert.match(await page.text(), /<script src="\/app\.js"><\/script>/);
   const bundle = await fetch(`${http}/app.js`);

@@ -70,11 +70,12 @@ export function mainThreadBatches(config: Config, store: Store, recovered: Recov
  * once the worker has opened its store and restored the job's state from the checkpoint.
  */
 export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error) => void): Promise<BatchSide> {
-  const worker = new Worker(new URL('../thread-boot.mjs', import.meta.url), {
-    argv: [new URL('./batch-worker.ts', import.meta.url).href],
-    workerData: data,
-    name: 'batch',
-  });
+  // Built (server/build.ts), this code is in server/dist/main.mjs and the worker's module beside it is plain JavaScript;
+  // from source, the thread runs the TypeScript through tsx (thread-boot.mjs).
+  const options = { workerData: data, name: 'batch' };
+  const worker = import.meta.url.endsWith('.mjs')
+    ? new Worker(new URL('./batch-worker.mjs', import.meta.url), options)
+    : new Worker(new URL('../thread-boot.mjs', import.meta.url), { ...options, argv: [new URL('./batch-worker.ts', import.meta.url).href] });
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let gone: Error | null = null;

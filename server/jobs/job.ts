@@ -19,7 +19,9 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export const FINISHED: readonly JobState[] = ['success', 'dead', 'killed'];
 
+/** Jobs run TypeScript (the user's), so their threads go through tsx; built (server/dist/), this code is a directory over. */
 const BOOT = new URL('../thread-boot.mjs', import.meta.url);
+const JOB_WORKER = new URL(import.meta.url.endsWith('.mjs') ? '../jobs/worker.ts' : './worker.ts', import.meta.url);
 
 export interface JobOptions {
   clock: Clock;
@@ -65,7 +67,7 @@ export class Job {
       afterOffset: options.afterOffset,
     };
     this.worker = new Worker(BOOT, {
-      argv: [new URL('./worker.ts', import.meta.url).href],
+      argv: [JOB_WORKER.href],
       workerData: data,
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: r.heapMb },

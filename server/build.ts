@@ -1,0 +1,34 @@
+// Builds the server into server/dist/: main.mjs (the CLI and startThermostream: what `npm start` and `npm run demo`
+// run) and batch-worker.mjs (the batch thread's module), plain JavaScript with the dependencies left in node_modules.
+// Run from source through tsx, the server carries TypeScript's loader in each of its threads: the main one and the
+// batch thread, ≈ 100 MB of RSS (docs/BENCHMARKS.md). Jobs still run through tsx: they load the user's TypeScript.
+// Run by `npm run build`, by `npm install` (the `prepare` script), and before `npm start`, `npm run demo`, `npm run bench`.
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('./', import.meta.url));
+/** Beside the other server directories: the bundle's `new URL('../…', import.meta.url)`s resolve as from server/api/. */
+export const SERVER_DIST = `${ROOT}dist/`;
+
+/** Builds into `dist` (a directory path ending in /); returns the bundles' size in bytes. */
+export async function buildServer(dist = SERVER_DIST): Promise<number> {
+  const result = await build({
+    entryPoints: { main: `${ROOT}main.ts`, 'batch-worker': `${ROOT}engine/batch-worker.ts` },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: ['node20'],
+    packages: 'external',
+    outdir: dist,
+    outExtension: { '.js': '.mjs' },
+    sourcemap: true,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  return Object.entries(result.metafile.outputs).reduce((n, [file, o]) => (file.endsWith('.mjs') ? n + o.bytes : n), 0);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const bytes = await buildServer();
+  if (!process.argv.includes('--quiet')) console.log(`server: built ${SERVER_DIST} (${(bytes / 1024).toFixed(0)} KB)`);
+}
