@@ -92,7 +92,7 @@ export function evaluateInProcess(o: EvalOptions): ScoreReport & { readings: num
 }
 
 /** `node --import tsx bench/anomaly-eval.ts [everySec] [minutes] [devices]`: prints the report (for tuning). */
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1]?.endsWith('anomaly-eval.ts')) { // by name: bundled into the server host, import.meta.url is the bundle's
   const [everySec, minutes, devices, seed] = process.argv.slice(2, 6).map(Number);
   const o = { ...EVAL_DEFAULTS, config: process.argv[6] ? JSON.parse(process.argv[6]) : undefined, ...(everySec ? { everySec } : {}), ...(minutes ? { minutes } : {}), ...(devices ? { devices } : {}), ...(seed ? { seed } : {}) };
   const t = Date.now();

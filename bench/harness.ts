@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ChildMessage, HostJob, LoadResult, LoadSpec, ParentMessage } from './protocol.ts';
 
-export const REPO = fileURLToPath(new URL('..', import.meta.url));
-const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-const SERVER_HOST = fileURLToPath(new URL('./server-host.ts', import.meta.url));
+/** The repository; this code also runs bundled, from bench/dist/server-host.mjs (see runHosted). */
+export const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.mjs') ? '../..' : '..', import.meta.url));
+const LOADGEN = join(REPO, 'bench/loadgen.ts');
+const SERVER_HOST = join(REPO, 'bench/server-host.ts');
+const SERVER_HOST_BUNDLE = join(REPO, 'bench/dist/server-host.mjs');
 
 /**
  * The node flags `npm start` and `npm run demo` give the server (package.json's scripts.start: `… node <flags>
@@ -29,11 +31,17 @@ export const SERVER_NODE_FLAGS: readonly string[] = (() => {
 export const SERVER_BUNDLE = join(REPO, 'server/dist/main.mjs');
 
 /**
- * startThermostream from the bundle, so that the server's threads run what users run (no TypeScript loader in the
- * batch thread). The benchmark's own process still runs under tsx: its main thread carries the loader (≈ 35 MB of
- * RSS) that `npm start` does not.
+ * In runHosted's `env`: the host and the server run from their TypeScript through tsx, not bundled, for a CPU profile
+ * whose frames name the source files (bench/profile.ts).
+ */
+export const FROM_SOURCE = 'THERMOSTREAM_BENCH_FROM_SOURCE';
+
+/**
+ * startThermostream from the bundle, so that the server's threads run what users run (no TypeScript loader); from
+ * source under FROM_SOURCE.
  */
 export async function bundledServer(): Promise<typeof import('../server/main.ts')> {
+  if (process.env[FROM_SOURCE] === '1') return import('../server/main.ts');
   if (!existsSync(SERVER_BUNDLE)) throw new UsageError(`${SERVER_BUNDLE} is missing: run \`npm run build:server\` (\`npm run bench\` does)`);
   return (await import(pathToFileURL(SERVER_BUNDLE).href)) as typeof import('../server/main.ts');
 }
@@ -41,14 +49,31 @@ export async function bundledServer(): Promise<typeof import('../server/main.ts'
 /** Whether a job runs Thermostream (the other jobs run a baseline: bare aedes, Mosquitto and its subscriber). */
 const runsThermostream = (job: HostJob): boolean => job.kind === 'thermostream' || job.kind === 'latency' || (job.kind === 'memory' && job.target !== 'bare');
 
+let hostBuilt: Promise<unknown> | null = null;
+
 /**
- * Runs one job in a fresh server-host process (`node [nodeFlags] --import tsx bench/server-host.ts`) and returns its
- * result. The host forks the load generator itself, so the tree is: this process (idle) → server host → generator.
- * Thermostream runs with `nodeFlags`, or if null with SERVER_NODE_FLAGS (as `npm start` runs it); a baseline with none.
+ * bench/server-host.ts bundled into plain JavaScript (once per benchmark process), like the server it runs: its
+ * process then carries no TypeScript loader (tsx's costs a thread tens of MB of RSS), so the server's RSS and CPU are
+ * measured as `npm start` runs it, and the baselines' as a user's plain JavaScript would run.
+ */
+function buildHost(): Promise<unknown> {
+  return (hostBuilt ??= import('esbuild').then(({ build }) =>
+    build({ entryPoints: [SERVER_HOST], bundle: true, platform: 'node', format: 'esm', target: ['node20'], packages: 'external', outfile: SERVER_HOST_BUNDLE, logLevel: 'warning' }),
+  ));
+}
+
+/**
+ * Runs one job in a fresh server-host process (`node [nodeFlags] bench/dist/server-host.mjs`, bundled by buildHost)
+ * and returns its result. The host forks the load generator itself, so the tree is: this process (idle) → server
+ * host → generator. Thermostream runs with `nodeFlags`, or if null with SERVER_NODE_FLAGS (as `npm start` runs it); a
+ * baseline with none.
  */
 export async function runHosted<R>(job: HostJob, nodeFlags: readonly string[] | null = null, env: NodeJS.ProcessEnv = process.env): Promise<R> {
   const flags = runsThermostream(job) ? (nodeFlags ?? SERVER_NODE_FLAGS) : [];
-  const child = fork(SERVER_HOST, [JSON.stringify(job)], { cwd: REPO, execArgv: [...flags, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const fromSource = env[FROM_SOURCE] === '1';
+  if (!fromSource) await buildHost();
+  const [host, loader] = fromSource ? [SERVER_HOST, ['--import', 'tsx']] : [SERVER_HOST_BUNDLE, []];
+  const child = fork(host, [JSON.stringify(job)], { cwd: REPO, execArgv: [...flags, ...loader], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let result: R | undefined;
   child.on('message', (m: { type: string; result: R }) => {
     if (m.type === 'result') result = m.result;

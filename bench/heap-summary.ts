@@ -8,7 +8,6 @@
  *   node --import tsx bench/heap-summary.ts FILE [N]  (summarises FILE; N devices for a per-device column)
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { fmtInt } from './harness.ts';
 
 export interface HeapGroup {
@@ -104,7 +103,8 @@ export function printHeapSummary(s: HeapSummary, devices: number | null, top = 3
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// Run as a script (by its name: bundled into bench/dist/server-host.mjs, import.meta.url is the bundle's).
+if (process.argv[1]?.endsWith('heap-summary.ts')) {
   const file = process.argv[2];
   if (!file) {
     console.error('usage: node --import tsx bench/heap-summary.ts FILE.heapsnapshot [devices]');

@@ -93,6 +93,7 @@ interface LoadBatch {
 
 /** Medians of the batches in the load's first and last `span` seconds: "commit 120 → 410 ms, 10,000 → 20,000 readings". */
 function batchTrend(batches: readonly LoadBatch[], loadSeconds: number, span = 20): string {
+  if (loadSeconds < 5 + 2 * span) return '';
   const early = batches.filter((b) => b.at >= 5 && b.at < 5 + span);
   const late = batches.filter((b) => b.at >= loadSeconds - span);
   if (early.length === 0 || late.length === 0) return '';

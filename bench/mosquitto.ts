@@ -16,7 +16,6 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   COMMON_DEFAULTS,
   COMMON_HELP,
@@ -36,7 +35,7 @@ import {
 } from './harness.ts';
 import { describeRun, measure, SCENARIOS, type RunResult } from './ingest.ts';
 
-const SUBSCRIBER = fileURLToPath(new URL('./mosquitto-sub.ts', import.meta.url));
+const SUBSCRIBER = join(REPO, 'bench/mosquitto-sub.ts');
 
 export const VARIANTS = {
   default: { label: "Mosquitto defaults + subscriber", config: [] as string[] },

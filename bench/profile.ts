@@ -5,14 +5,15 @@
  *   npm run bench -- profile --summarise FILE.cpuprofile [--marks FILE.json]
  *
  * The first form runs one ingest run (QoS 1 durable by default) with the server's process started as
- * `node --cpu-prof --cpu-prof-dir .tmp/bench-profile/<time> --import tsx bench/server-host.ts` (the load generator is
+ * `node --cpu-prof --cpu-prof-dir .tmp/bench-profile/<time> --import tsx bench/server-host.ts`, from source (FROM_SOURCE:
+ * the frames name the source files; the other benchmarks run the host and the server bundled) (the load generator is
  * forked with its own execArgv and is not profiled), then summarises the server's profile over
  * the measured window only — from the first publish to the last reading processed — which the run records in a
  * marks file (BENCH_PROFILE_MARKS), so start-up, module compilation and shutdown do not dilute the figures.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { REPO, runHosted, SERVER_NODE_FLAGS, UsageError } from './harness.ts';
+import { FROM_SOURCE, REPO, runHosted, SERVER_NODE_FLAGS, UsageError } from './harness.ts';
 import { describeRun, parseIngestArgs, type RunResult } from './ingest.ts';
 
 interface CallFrame {
@@ -134,6 +135,7 @@ export async function main(args: string[]): Promise<number> {
   const run = await runHosted<RunResult>({ kind: 'thermostream', scenario, round: 1, opts }, [...(opts.nodeFlags ?? SERVER_NODE_FLAGS), '--cpu-prof', '--cpu-prof-dir', dir], {
     ...process.env,
     BENCH_PROFILE_MARKS: marksFile,
+    [FROM_SOURCE]: '1', // frames named by their source files, for the areas below
   });
   console.log(describeRun(run));
   console.log('(the profiler slows the server down: this run\'s rate is not a benchmark figure)');

@@ -19,6 +19,7 @@
  *   instances    1 vs 2 instance processes behind Mosquitto, SQLite or one shared PostgreSQL (scale-out); ack after commit per subscription
  *   engine-fleet the engine alone at fleet scale (10,000 devices × 1 reading/s): ms, windows, heap per device per batch
  *   decode       ingest's per-message decode alone: the JSON.parse path against the fast path, ns and bytes per message
+ *   startup      the server at rest, built (npm start) against from source (tsx): time to ready, idle RSS, threads
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,7 @@ const TOOLS: Record<string, string> = {
   store: './store.ts',
   instances: './instances.ts',
   decode: './decode.ts',
+  startup: './startup.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };
