@@ -20,6 +20,7 @@
  *   engine-fleet the engine alone at fleet scale (10,000 devices × 1 reading/s): ms, windows, heap per device per batch
  *   decode       ingest's per-message decode alone: the JSON.parse path against the fast path, ns and bytes per message
  *   startup      the server at rest, built (npm start) against from source (tsx): time to ready, idle RSS, threads
+ *   windows-table  SQLite's windows table at size: the upgrade to schema 7, and a device's window queries after it
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,7 @@ const TOOLS: Record<string, string> = {
   instances: './instances.ts',
   decode: './decode.ts',
   startup: './startup.ts',
+  'windows-table': './windows-table.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };
