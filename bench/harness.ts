@@ -41,7 +41,8 @@ export const FROM_SOURCE = 'THERMOSTREAM_BENCH_FROM_SOURCE';
  * source under FROM_SOURCE.
  */
 export async function bundledServer(): Promise<typeof import('../server/main.ts')> {
-  if (process.env[FROM_SOURCE] === '1') return import('../server/main.ts');
+  // By a computed URL, so that bundling the host (buildHost) does not take the server's source into the bundle.
+  if (process.env[FROM_SOURCE] === '1') return (await import(pathToFileURL(join(REPO, 'server/main.ts')).href)) as typeof import('../server/main.ts');
   if (!existsSync(SERVER_BUNDLE)) throw new UsageError(`${SERVER_BUNDLE} is missing: run \`npm run build:server\` (\`npm run bench\` does)`);
   return (await import(pathToFileURL(SERVER_BUNDLE).href)) as typeof import('../server/main.ts');
 }
