@@ -3,9 +3,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { buildServer } from '../server/build.ts';
-import { ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
+import { test, type TestContext } from 'node:test';
+import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -68,17 +67,16 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
 
 /** The server from its TypeScript, as the tests import it, and built, as `npm start` and `npm run demo` run it. */
 const SERVERS = [
-  { name: 'from source', script: ['--import', 'tsx', 'server/main.ts'], build: async () => {} },
-  { name: 'built (server/dist/main.mjs, as npm start runs it)', script: ['server/dist/main.mjs'], build: async () => void (await buildServer()) },
+  { name: 'from source', script: async () => ['--import', 'tsx', 'server/main.ts'] },
+  { name: 'built (as npm start builds and runs it)', script: async (t: TestContext) => [await builtServer(t)] },
 ];
 
 for (const server of SERVERS) test(`the CLI ${server.name} prints its bound endpoints, serves, and shuts down cleanly on SIGTERM`, async (t) => {
   await ensureDashboardBuilt();
-  await server.build();
   const dir = tempDir(t);
   const child = spawn(
     process.execPath,
-    [...server.script, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--data-dir', dir, '--demo'],
+    [...(await server.script(t)), '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--data-dir', dir, '--demo'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { buildDashboard } from '../dashboard/build.ts';
+import { buildServer } from '../server/build.ts';
 import { dashboardMissing } from '../server/api/index.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
@@ -13,6 +15,19 @@ export function tempDir(t: TestContext, prefix = 'thermostream-'): string {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * The server built as `npm start` builds it (server/build.ts), into a directory of this test's own beside
+ * server/dist/ (the bundle finds its neighbours by relative URLs), removed when the test ends: test files run in
+ * parallel, and none may read a bundle another is writing. Returns the path of its main.mjs.
+ */
+export async function builtServer(t: TestContext): Promise<string> {
+  const dist = fileURLToPath(new URL(`../server/dist-test-${process.pid}-${++builds}/`, import.meta.url));
+  t.after(() => rmSync(dist, { recursive: true, force: true }));
+  await buildServer(dist);
+  return join(dist, 'main.mjs');
+}
+let builds = 0;
 
 /** A whole server on ephemeral loopback ports with a fresh data dir, closed when the test ends. */
 export async function startServer(t: TestContext, overrides: Record<string, unknown> = {}): Promise<Thermostream> {
