@@ -58,9 +58,8 @@ let hostBuilt: Promise<unknown> | null = null;
  * measured as `npm start` runs it, and the baselines' as a user's plain JavaScript would run.
  */
 function buildHost(): Promise<unknown> {
-  return (hostBuilt ??= import('esbuild').then(({ build }) =>
-    build({ entryPoints: [SERVER_HOST], bundle: true, platform: 'node', format: 'esm', target: ['node20'], packages: 'external', outfile: SERVER_HOST_BUNDLE, logLevel: 'warning' }),
-  ));
+  // Imported here, not at the top: the host itself need not load esbuild.
+  return (hostBuilt ??= import('../server/build.ts').then(({ bundleForNode }) => bundleForNode({ entryPoints: [SERVER_HOST], outfile: SERVER_HOST_BUNDLE })));
 }
 
 /**

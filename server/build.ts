@@ -4,26 +4,25 @@
 // batch thread, ≈ 100 MB of RSS (docs/BENCHMARKS.md). Jobs still run through tsx: they load the user's TypeScript.
 // Run by `npm run build`, by `npm install` (the `prepare` script), and before `npm start`, `npm run demo`, `npm run bench`.
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions, type BuildResult } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('./', import.meta.url));
 /** Beside the other server directories: the bundle's `new URL('../…', import.meta.url)`s resolve as from server/api/. */
 export const SERVER_DIST = `${ROOT}dist/`;
 
+/** Bundles TypeScript for Node as this project runs it: ESM for Node 20, the packages left in node_modules. */
+export function bundleForNode<T extends BuildOptions>(options: T): Promise<BuildResult<T>> {
+  return build({ bundle: true, platform: 'node', format: 'esm', target: ['node20'], packages: 'external', logLevel: 'warning', ...options }) as Promise<BuildResult<T>>;
+}
+
 /** Builds into `dist` (a directory path ending in /); returns the bundles' size in bytes. */
 export async function buildServer(dist = SERVER_DIST): Promise<number> {
-  const result = await build({
+  const result = await bundleForNode({
     entryPoints: { main: `${ROOT}main.ts`, 'batch-worker': `${ROOT}engine/batch-worker.ts` },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: ['node20'],
-    packages: 'external',
     outdir: dist,
     outExtension: { '.js': '.mjs' },
     sourcemap: true,
     metafile: true,
-    logLevel: 'warning',
   });
   return Object.entries(result.metafile.outputs).reduce((n, [file, o]) => (file.endsWith('.mjs') ? n + o.bytes : n), 0);
 }
