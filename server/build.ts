@@ -12,7 +12,8 @@ export const SERVER_DIST = `${ROOT}dist/`;
 
 /** Bundles TypeScript for Node as this project runs it: ESM for Node 20, the packages left in node_modules. */
 export function bundleForNode<T extends BuildOptions>(options: T): Promise<BuildResult<T>> {
-  return build({ bundle: true, platform: 'node', format: 'esm', target: ['node20'], packages: 'external', logLevel: 'warning', ...options }) as Promise<BuildResult<T>>;
+  const all: BuildOptions = { bundle: true, platform: 'node', format: 'esm', target: ['node20'], packages: 'external', logLevel: 'warning', ...options };
+  return build(all) as Promise<BuildResult<T>>;
 }
 
 /** Builds into `dist` (a directory path ending in /); returns the bundles' size in bytes. */
