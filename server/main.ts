@@ -133,6 +133,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
             clock,
             log: options.log ?? ((line) => console.warn(`thermostream: broker: ${line}`)),
             forward: config.mqtt.forwardTelemetry ? undefined : (topic) => !topic.startsWith('devices/'),
+            fastPath: ingest.publishSink,
           },
         );
     closers.push(() => broker.close());

@@ -7,6 +7,7 @@ import type { Registry } from '../registry/index.ts';
 import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, maySubscribe, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
+import { installFastPublish, type PublishSink } from './fast-publish.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
 import type { Listener } from './listen.ts';
 import { listenTcp } from './tcp.ts';
@@ -51,7 +52,14 @@ export interface BrokerDeps {
    * lets ingest keep up. The broker's own publishes are always routed.
    */
   forward?: (topic: string) => boolean;
+  /**
+   * The telemetry fast path (fast-publish.ts): publishes that are not forwarded and that the client may make go
+   * straight to `fastPath` instead of through aedes. Needs `forward`.
+   */
+  fastPath?: PublishSink;
 }
+
+export type { PublishSink };
 
 export interface SecurityStats {
   authFailures: { total: number; byReason: Partial<Record<AuthFailure, number>> };
@@ -235,6 +243,25 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       ? done()
       : route(packet, client, done);
   (aedes as unknown as { publish: Route }).publish = routeSome;
+
+  const sink = deps.fastPath;
+  if (sink !== undefined && forward !== undefined) {
+    // What authorizePublish and routeSome would do with the publish, decided once per topic and connection: a
+    // device's own, non-$ topic that is not routed to subscribers, within aedes' topic depth.
+    const fastTopic = (client: Client, topic: string): boolean => {
+      const identity = identities.get(client);
+      if (identity === undefined || topic.charCodeAt(0) === 36 /* $ */ || forward(topic)) return false;
+      if (identity.restricted && !topic.startsWith(identity.prefix)) return false;
+      return topic.split('/').length <= maxTopicLevels;
+    };
+    const maxTopicLevels = (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels;
+    const handle = aedes.handle;
+    aedes.handle = (conn, req) => {
+      const client = handle(conn, req);
+      installFastPublish(client, (topic) => fastTopic(client, topic), sink);
+      return client;
+    };
+  }
 
   const listeners: Listener[] = [];
   const webSockets: WebSocketListener[] = [];

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PublishPacket } from 'aedes';
-import type { OnPublish, OnRefused } from '../broker/index.ts';
+import type { OnPublish, OnRefused, PublishSink } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import type { RejectReason } from '../errors.ts';
@@ -39,6 +39,8 @@ export interface IngestStats {
 export interface Ingest {
   /** The broker's publish hook. */
   readonly onPublish: OnPublish;
+  /** The same for the broker's telemetry fast path (server/broker/fast-publish.ts). */
+  readonly publishSink: PublishSink;
   /** The broker refused a publish (authorization): dead-lettered and counted like a rejected reading. */
   readonly onRefused: OnRefused;
   /** Cuts the batch: every durable record not taken yet, as the log's bytes (decodeCut decodes them). */
@@ -136,39 +138,49 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
 
   let accepting = true;
 
-  function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
-    if (!accepting) return; // never acknowledged: the device resends it
-    if (partition !== null && !partition.owns(deviceOfTopic(packet.topic))) {
+  /** Decodes and logs one message; false once shutting down (then it is never acknowledged: the device resends it). */
+  function take(topic: string, payload: Buffer): boolean {
+    if (!accepting) return false;
+    if (partition !== null && !partition.owns(deviceOfTopic(topic))) {
       // Another instance owns the device and receives the same message: acknowledged here, logged there. Acks leave
       // in order ([MQTT-4.6.0-2]), so a QoS 1 one waits behind the messages before it.
       totals.foreign++;
-      if (packet.qos === 0) done();
-      else whenStored(done);
-      return;
+      return true;
     }
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     try {
-      decodeMessage(packet.topic, payload, clock.now(), limits, sink);
+      decodeMessage(topic, payload, clock.now(), limits, sink);
     } catch (err) {
       // decodeMessage does not throw by design; should a bug make it, the message is dead-lettered, never fatal.
-      sink.reject('internal_error', `internal decoding error: ${(err as Error).message}`, null, packet.topic, payload);
+      sink.reject('internal_error', `internal decoding error: ${(err as Error).message}`, null, topic, payload);
     }
-    // QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — once the log has fsync'ed it (whenStored).
-    // QoS 0 has no acknowledgement to hold: reading on at once keeps QoS 0 at its own pace (at most once).
-    if (packet.qos === 0) log.whenAccepted(done);
-    else whenStored(done);
+    return true;
+  }
+
+  /**
+   * QoS 1: [MQTT-4.3.2-2] PUBACK only once the message is stored — once the log has fsync'ed it (whenStored).
+   * QoS 0 has no acknowledgement to hold: reading on at once keeps QoS 0 at its own pace (at most once), unless the
+   * backlog is full.
+   */
+  function whenTaken(stored: boolean, done: () => void): void {
+    if (stored) whenStored(done);
+    else log.whenAccepted(done);
+  }
+
+  function onPublish(_clientId: string, packet: PublishPacket, done: () => void): void {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (take(packet.topic, payload)) whenTaken(packet.qos > 0, done);
   }
 
   const onRefused: OnRefused = (reason, detail, deviceId, packet, done) => {
     if (!accepting) return; // never acknowledged: the device resends it to the next server
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     sink.reject(reason, detail, deviceId, packet.topic, payload);
-    if (packet.qos === 0) log.whenAccepted(done);
-    else whenStored(done);
+    whenTaken(packet.qos > 0, done);
   };
 
   return {
     onPublish,
+    publishSink: { take, whenTaken },
     onRefused,
     takeBatch: () => log.takeRaw(),
     inputAt: (now) => log.inputAt(now),

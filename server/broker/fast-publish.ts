@@ -1,0 +1,189 @@
+import type { Client } from 'aedes';
+
+/**
+ * Ingest's side of the telemetry fast path: a connection's PUBLISHes handed over one by one as topic and payload,
+ * then acknowledged together.
+ */
+export interface PublishSink {
+  /** Takes one message; false once ingest no longer accepts (shutting down): it must then never be acknowledged. */
+  take(topic: string, payload: Buffer): boolean;
+  /** Calls `done` once everything taken so far may be acknowledged: stored if `stored` (QoS 1), else accepted (QoS 0). */
+  whenTaken(stored: boolean, done: () => void): void;
+}
+
+/** What the fast path uses of aedes' Client beyond its typings (aedes 1.x, lib/client.js). */
+interface ClientInternals {
+  conn: NodeJS.WritableStream & { once(event: 'drain', listener: () => void): unknown };
+  connackSent: boolean;
+  connected: boolean;
+  closed: boolean;
+  /** 3 (MQTT 3.1), 4 (3.1.1) or 5; null before CONNECT. */
+  version: number | null;
+  _parser: { parse(buf: Buffer): unknown };
+  /** Packets being handled: the socket is read again once it is 0 (aedes' backpressure). */
+  _parsingBatch: number;
+  _nextBatch(err?: Error): void;
+  _keepaliveInterval: number;
+  _keepaliveTimer: { refresh(): void } | null;
+}
+
+/**
+ * A hold on the connection's reads while the fast packets of one read wait for their acknowledgement. aedes counts
+ * the packets it handles in `_parsingBatch` and reads on when the count falls to 0; a 'readable' event that comes
+ * meanwhile takes one off too. A hold of one would fall to 0 at the first such event and read past the backpressure;
+ * a hold this large cannot, and releasing it gives back what was added less the one `_nextBatch()` takes.
+ */
+const HOLD = 2 ** 30;
+const PUBLISH = 3;
+const PUBACK_BYTES = 4;
+/** The smallest QoS 1 PUBLISH: fixed header 2, topic length 2, a topic of 1, packet id 2. */
+const MIN_QOS1_PUBLISH = 7;
+
+/**
+ * Telemetry without aedes' per-packet work. aedes parses every packet into an object (mqtt-packet), runs its
+ * handlers, writes each PUBACK on its own and schedules a callback per packet: at ingest rates that, and its
+ * garbage, is most of the broker thread's time. This parser takes over the connection's bytes once CONNACK is sent:
+ * it frames the packets itself, hands a PUBLISH that `fast(topic)` allows (QoS 0 or 1, not retained, MQTT 3.1 or
+ * 3.1.1) to `sink` straight from the read buffer, and acknowledges the QoS 1 ones of a read in one write once
+ * `sink` says they are stored. Every other packet goes to aedes' own parser whole, in the order it came, so CONNECT,
+ * SUBSCRIBE, PINGREQ, the IoT Hub topics, refusals, QoS 2 and malformed packets behave exactly as before.
+ * PUBACKs leave in the order of their PUBLISHes ([MQTT-4.6.0-2]), and the socket is not read while a read's
+ * acknowledgements wait (the backpressure of ingest.maxBacklog).
+ */
+export function installFastPublish(client: Client, fast: (topic: string) => boolean, sink: PublishSink): boolean {
+  const c = client as unknown as ClientInternals;
+  const parser = c._parser;
+  // A later aedes that reads its sockets differently keeps its own parser: slower, never wrong.
+  if (typeof parser?.parse !== 'function' || typeof c._nextBatch !== 'function' || typeof c._parsingBatch !== 'number') return false;
+  const slowParse = parser.parse.bind(parser);
+  /** Bytes of a packet not complete yet, and how many bytes the packet needs (0: its header is incomplete too). */
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
+  let need = 0;
+  /** The last topic's bytes and what they decoded to: a device publishes on one topic, so most packets hit it. */
+  let topicBytes = Buffer.alloc(0);
+  let topic = '';
+  let topicFast = false;
+  let ids: Uint8Array = new Uint8Array(256);
+
+  const release = (): void => {
+    c._parsingBatch -= HOLD - 1;
+    c._nextBatch();
+  };
+
+  function topicOf(buf: Buffer, from: number, to: number): void {
+    const len = to - from;
+    if (len === topicBytes.length) {
+      let k = 0;
+      while (k < len && buf[from + k] === topicBytes[k]) k++;
+      if (k === len) return;
+    }
+    topicBytes = Buffer.from(buf.subarray(from, to));
+    topic = topicBytes.toString('utf8');
+    topicFast = topic.indexOf('+') < 0 && topic.indexOf('#') < 0 && fast(topic);
+  }
+
+  parser.parse = (chunk: Buffer): void => {
+    if (c.closed) return;
+    let buf = chunk;
+    if (partialBytes > 0) {
+      partial.push(chunk);
+      partialBytes += chunk.length;
+      if (partialBytes < need) return;
+      buf = Buffer.concat(partial, partialBytes);
+      partial = [];
+      partialBytes = 0;
+      need = 0;
+    }
+    let held = false;
+    let acks = 0;
+    let qos1 = false;
+    let refused = false;
+    let at = 0;
+    const n = buf.length;
+    while (at < n && !c.closed) {
+      // Fixed header: the type and flags, then the remaining length in 1–4 bytes of 7 bits.
+      let length = 0;
+      let multiplier = 1;
+      let p = at + 1;
+      let complete = false;
+      while (p < n && p - at <= 4) {
+        const b = buf[p++];
+        length += (b & 127) * multiplier;
+        multiplier *= 128;
+        if (b < 128) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete) {
+        if (p - at > 4) {
+          // Not MQTT: aedes' parser reports the malformed length and closes the connection.
+          slowParse(buf.subarray(at));
+          at = n;
+          break;
+        }
+        need = 0;
+        break;
+      }
+      const end = p + length;
+      if (end > n) {
+        need = end - at;
+        break;
+      }
+      const first = buf[at];
+      const qos = (first >> 1) & 3;
+      if (first >> 4 === PUBLISH && qos < 2 && (first & 1) === 0 && c.connackSent && (c.version === 3 || c.version === 4) && length >= 2) {
+        const topicEnd = p + 2 + ((buf[p] << 8) | buf[p + 1]);
+        const payloadAt = topicEnd + qos * 2;
+        if (topicEnd > p + 2 && payloadAt <= end) {
+          topicOf(buf, p + 2, topicEnd);
+          if (topicFast) {
+            if (!held) {
+              c._parsingBatch += HOLD;
+              held = true;
+            }
+            if (!sink.take(topic, buf.subarray(payloadAt, end))) refused = true;
+            else if (qos === 1) {
+              if (acks + PUBACK_BYTES > ids.length) ids = growTo(ids, Math.max(ids.length * 2, PUBACK_BYTES * Math.ceil(n / MIN_QOS1_PUBLISH)));
+              ids[acks] = 0x40;
+              ids[acks + 1] = 2;
+              ids[acks + 2] = buf[topicEnd];
+              ids[acks + 3] = buf[topicEnd + 1];
+              acks += PUBACK_BYTES;
+              qos1 = true;
+            }
+            at = end;
+            continue;
+          }
+        }
+      }
+      slowParse(buf.subarray(at, end));
+      at = end;
+    }
+    if (at < n && !c.closed) {
+      // Keep the incomplete packet's bytes (copied: the read buffer is not ours to keep).
+      const rest = Buffer.from(buf.subarray(at));
+      partial = [rest];
+      partialBytes = rest.length;
+    }
+    if (!held) return;
+    if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
+    const pubacks = acks > 0 ? Buffer.from(ids.subarray(0, acks)) : null;
+    // Shutting down (refused): what was taken is acknowledged, but the socket is not read again.
+    const after = refused ? () => {} : release;
+    sink.whenTaken(qos1, () => {
+      if (pubacks === null) return after();
+      if (c.closed || !c.connected) return;
+      if (c.conn.write(pubacks)) after();
+      else c.conn.once('drain', after);
+    });
+  };
+  return true;
+}
+
+function growTo(bytes: Uint8Array, size: number): Uint8Array {
+  const grown = new Uint8Array(size);
+  grown.set(bytes);
+  return grown;
+}
