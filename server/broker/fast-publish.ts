@@ -99,6 +99,26 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
     let acks = 0;
     let qos1 = false;
     let refused = false;
+    /**
+     * Acknowledges the QoS 1 PUBACKs gathered so far once `sink` has stored them; the last group of a read also
+     * releases the hold, once everything of the read is stored (QoS 1) or accepted (QoS 0 only).
+     */
+    const seal = (last: boolean): void => {
+      const pubacks = acks > 0 ? Buffer.from(ids.subarray(0, acks)) : null;
+      acks = 0;
+      // Shutting down (refused): what was taken is acknowledged, but the socket is not read again.
+      const after = last && !refused ? release : null;
+      sink.whenTaken(last ? qos1 : true, () => {
+        if (pubacks !== null) {
+          if (c.closed || !c.connected) return;
+          if (!c.conn.write(pubacks)) {
+            if (after !== null) c.conn.once('drain', after);
+            return;
+          }
+        }
+        after?.();
+      });
+    };
     let at = 0;
     const n = buf.length;
     while (at < n && !c.closed) {
@@ -158,6 +178,8 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
           }
         }
       }
+      // aedes acknowledges a QoS 1 packet it handles as soon as ingest has stored it: the fast ones before it go first.
+      if (acks > 0) seal(false);
       slowParse(buf.subarray(at, end));
       at = end;
     }
@@ -169,15 +191,7 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
     }
     if (!held) return;
     if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
-    const pubacks = acks > 0 ? Buffer.from(ids.subarray(0, acks)) : null;
-    // Shutting down (refused): what was taken is acknowledged, but the socket is not read again.
-    const after = refused ? () => {} : release;
-    sink.whenTaken(qos1, () => {
-      if (pubacks === null) return after();
-      if (c.closed || !c.connected) return;
-      if (c.conn.write(pubacks)) after();
-      else c.conn.once('drain', after);
-    });
+    seal(true);
   };
   return true;
 }

@@ -214,13 +214,21 @@ export class IngestLog {
 
   /** Backpressure: while the engine is behind or the disk is full, acknowledgements wait, so clients stop sending. */
   private ack(ack: () => void): void {
-    if (!this.opts.health.ok || this.durableCount + this.writer.count > this.opts.maxBacklog) this.held.push(ack);
+    if (!this.opts.health.ok || this.untaken > this.opts.maxBacklog) this.held.push(ack);
     else ack();
+  }
+
+  /**
+   * Records the engine has not taken: durable, being written, or waiting to be. The group being written counts too:
+   * QoS 0 reads on without waiting for it, and a connection read many times during one fsync would pass the bound.
+   */
+  private get untaken(): number {
+    return this.durableCount + (this.pending?.count ?? 0) + this.writer.count;
   }
 
   private releaseHeld(): void {
     if (this.held.length === 0 || !this.opts.health.ok) return;
-    if (this.durableCount + this.writer.count > this.opts.maxBacklog) return;
+    if (this.untaken > this.opts.maxBacklog) return;
     const held = this.held;
     this.held = [];
     for (const ack of held) ack();
