@@ -47,6 +47,8 @@ test(`--instances 2 behind ${externalBrokerName()}: two children with their own 
     const found = [0, 1].map((i) => new RegExp(`\\[main-${i}\\] thermostream: HTTP API +(http://127\\.0\\.0\\.1:\\d+)/api/v1/`).exec(out)?.[1]);
     return found.every(Boolean) ? (found as string[]) : null;
   }, 30_000);
+  // The banner's lines arrive one by one: the instance line comes after the HTTP one.
+  await waitFor('main-0\'s instance line', () => out.includes('[main-0] thermostream: instance'), 10_000);
   assert.match(out, /\[main-0\] thermostream: instance   main-0 of main-0, main-1 \(keeps the devices rendezvous hashing assigns it\)/);
   for (const i of [0, 1]) {
     assert.deepEqual(JSON.parse(readFileSync(join(dataDir, `instance-${i}`, 'cluster.json'), 'utf8')), { instanceId: `main-${i}`, instances: ['main-0', 'main-1'] });

@@ -252,7 +252,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       const identity = identities.get(client);
       if (identity === undefined || topic.charCodeAt(0) === 36 /* $ */ || forward(topic)) return false;
       if (identity.restricted && !topic.startsWith(identity.prefix)) return false;
-      return topic.split('/').length <= maxTopicLevels;
+      let levels = 1;
+      for (let at = topic.indexOf('/'); at >= 0; at = topic.indexOf('/', at + 1)) levels++;
+      return levels <= maxTopicLevels;
     };
     const maxTopicLevels = (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels;
     const handle = aedes.handle;
