@@ -83,8 +83,36 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
     topicFast = topic.indexOf('+') < 0 && topic.indexOf('#') < 0 && fast(topic);
   }
 
+  /** Parses `chunk`, counting the time against this turn's budget (reads its release makes go in with it). */
+  const timedParse = (chunk: Buffer): void => {
+    const started = performance.now();
+    depth++;
+    try {
+      parseNow(chunk);
+    } finally {
+      depth--;
+      spentMs += performance.now() - started;
+    }
+  };
+
   parser.parse = (chunk: Buffer): void => {
     if (c.closed) return;
+    if (depth > 0) return parseNow(chunk); // released by a read being parsed: part of its time
+    if (spentMs < TURN_BUDGET_MS && waiting.length === waitingHead) {
+      scheduleTurn();
+      return timedParse(chunk);
+    }
+    // Over this turn's budget: the read waits, held, for a later turn, behind the reads waiting already.
+    c._parsingBatch += HOLD;
+    waiting.push(() => {
+      if (!c.closed) timedParse(chunk);
+      c._parsingBatch -= HOLD - 1;
+      c._nextBatch();
+    });
+    scheduleTurn();
+  };
+
+  function parseNow(chunk: Buffer): void {
     let buf = chunk;
     if (partialBytes > 0) {
       partial.push(chunk);
@@ -192,8 +220,39 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
     if (!held) return;
     if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
     seal(true);
-  };
+  }
   return true;
+}
+
+/**
+ * Fairness between connections, and between the broker and the rest of the event loop. In one poll phase libuv hands
+ * over every socket that has data, up to 32 reads each: under a flood on a thousand connections that was seconds of
+ * parsing in which no timer ran (no block reached the batch thread, no batch was cut, no group commit was written).
+ * Once a turn of the event loop has spent TURN_BUDGET_MS parsing, a further read waits, held (its socket is not
+ * read meanwhile), and the waiting reads are parsed oldest first in later turns, TURN_BUDGET_MS a turn.
+ */
+const TURN_BUDGET_MS = 20;
+let spentMs = 0;
+/** > 0 while a read is being parsed: a read its acknowledgement releases at once belongs to it. */
+let depth = 0;
+let turnScheduled = false;
+let waiting: (() => void)[] = [];
+let waitingHead = 0;
+
+function scheduleTurn(): void {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(nextTurn);
+}
+
+function nextTurn(): void {
+  turnScheduled = false;
+  spentMs = 0;
+  while (waitingHead < waiting.length && spentMs < TURN_BUDGET_MS) waiting[waitingHead++]();
+  if (waitingHead === waiting.length) {
+    waiting = [];
+    waitingHead = 0;
+  } else scheduleTurn();
 }
 
 function growTo(bytes: Uint8Array, size: number): Uint8Array {
