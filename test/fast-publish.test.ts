@@ -131,6 +131,25 @@ test('MQTT 3.1 clients take the fast path too; a malformed length after CONNACK 
   assert.equal((await stats(app.httpUrl)).records, 21);
 });
 
+test('a device connecting during a flood on many connections is answered, and every reading is taken', { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t);
+  const port = Number(new URL(app.mqttUrl).port);
+  const FLOODERS = 20;
+  const EACH = 5000;
+  const flooders = await Promise.all(Array.from({ length: FLOODERS }, () => RawClient.open(t, port)));
+  await Promise.all(flooders.map((f, i) => f.write(encode([connectPacket(`fp-flood-${i}`)]))));
+  await waitFor('flooders connected', () => flooders.every((f) => f.count('connack') === 1));
+  const floods = flooders.map((f, i) => encode(Array.from({ length: EACH }, (_, seq) => reading(`fp-flood-${i}`, seq, 0))));
+  // Every flooder writes at once: more to parse than one turn of the event loop may take, so reads wait their turn.
+  for (const [i, f] of flooders.entries()) void f.write(floods[i]).catch(() => {});
+  const late = await RawClient.open(t, port);
+  await late.write(encode([connectPacket('fp-late'), reading('fp-late', 0, 1)]));
+  await waitFor('the late device\'s CONNACK and PUBACK', () => late.count('connack') === 1 && late.count('puback') === 1, 20_000);
+  const total = FLOODERS * EACH + 1;
+  await waitFor('every reading processed', async () => (await stats(app.httpUrl)).records >= total, 40_000);
+  assert.equal((await stats(app.httpUrl)).records, total);
+});
+
 test('QoS 0 on the fast path keeps the backpressure: a connection is not read while the backlog is full', { timeout: 90_000 }, async (t) => {
   const MAX_BACKLOG = 2000;
   const TOTAL = 20_000;

@@ -64,7 +64,7 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
   let topicBytes = Buffer.alloc(0);
   let topic = '';
   let topicFast = false;
-  let ids: Uint8Array = new Uint8Array(256);
+  let ids: Uint8Array = new Uint8Array(0); // grown to a read's worth at its first QoS 1 PUBLISH
 
   const release = (): void => {
     c._parsingBatch -= HOLD - 1;
@@ -98,7 +98,8 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
   parser.parse = (chunk: Buffer): void => {
     if (c.closed) return;
     if (depth > 0) return parseNow(chunk); // released by a read being parsed: part of its time
-    if (spentMs < TURN_BUDGET_MS && waiting.length === waitingHead) {
+    // Before CONNACK, aedes handles a packet only while it holds no other (its queue of early packets): no hold then.
+    if ((spentMs < TURN_BUDGET_MS && waiting.length === waitingHead) || !c.connackSent) {
       scheduleTurn();
       return timedParse(chunk);
     }
