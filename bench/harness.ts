@@ -104,7 +104,7 @@ export interface CommonOptions {
    */
   nodeFlags: string[] | null;
   /** Extra load generator settings a benchmark passes to every run (paced rate, connection groups). */
-  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs'>>;
+  spec?: Partial<Pick<LoadSpec, 'ratePerSec' | 'connectBatch' | 'stallMs' | 'devicesPerConnection'>>;
 }
 
 export const COMMON_DEFAULTS: CommonOptions = {

@@ -51,16 +51,23 @@ interface Conn {
   probe: number;
 }
 
+/** The devices a connection publishes for: itself, or with devicesPerConnection > 1 (a gateway) `${id}-${k}`. */
+const PER_CONNECTION = spec.devicesPerConnection ?? 1;
+const deviceOf = (c: { id: string }, i: number): string => (PER_CONNECTION === 1 ? c.id : `${c.id}-${i % PER_CONNECTION}`);
+/** A device's readings are numbered 1, 2, … in the order the connection sends them. */
+const seqOf = (i: number): number => Math.floor(i / PER_CONNECTION) + 1;
+
 function buildConn(index: number, total: number, base: number): Conn {
   const id = `${spec.idPrefix}${String(index).padStart(4, '0')}`;
-  const topic = Buffer.from(`devices/${id}/telemetry`);
+  const topics = Array.from({ length: PER_CONNECTION }, (_, k) => Buffer.from(`devices/${deviceOf({ id }, k)}/telemetry`));
   const qos = spec.qos;
   const off = new Uint32Array(total + 1);
   const payloadOff = new Uint32Array(total);
-  let buf = Buffer.allocUnsafe(total * (topic.length + 110) + 64);
+  let buf = Buffer.allocUnsafe(total * (topics[PER_CONNECTION - 1].length + 110) + 64);
   let p = 0;
   for (let i = 0; i < total; i++) {
-    const seq = i + 1;
+    const topic = topics[i % PER_CONNECTION];
+    const seq = seqOf(i);
     const ts = base + Math.floor((i * TS_SPREAD_MS) / total);
     const temperature = (18 + ((seq * 7 + index * 13) % 700) / 100).toFixed(2);
     const humidity = (35 + ((seq * 3 + index) % 200) / 10).toFixed(1);
@@ -115,7 +122,7 @@ function selfCheck(c: Conn): void {
   for (let i = 0; i < n; i++) {
     const pk = got[i];
     const body = JSON.parse(pk.payload.toString());
-    if (pk.cmd !== 'publish' || pk.topic !== `devices/${c.id}/telemetry` || pk.qos !== spec.qos || body.seq !== i + 1) {
+    if (pk.cmd !== 'publish' || pk.topic !== `devices/${deviceOf(c, i)}/telemetry` || pk.qos !== spec.qos || body.seq !== seqOf(i)) {
       throw new Error(`self-check: packet ${i} decodes as ${JSON.stringify({ ...pk, payload: pk.payload.toString() })}`);
     }
     if (spec.qos > 0 && pk.messageId !== i + 1) throw new Error(`self-check: messageId ${pk.messageId}`);
@@ -367,6 +374,7 @@ async function main(): Promise<void> {
   selfCheck(conns[0]);
   const paced = spec.ratePerSec !== undefined;
   if (paced && spec.client !== 'raw') throw new Error('paced mode needs the raw client');
+  if (PER_CONNECTION > 1 && (spec.client !== 'raw' || spec.latency)) throw new Error('devices per connection > 1 needs the raw client and no latency probe');
   if (!/^\{"ts":\d{13},/.test(conns[0].buf.toString('latin1', conns[0].payloadOff[0], conns[0].payloadOff[0] + 20))) {
     throw new Error('the payload does not start with a 13-digit ts');
   }

@@ -8,7 +8,7 @@
  * --snapshot writes a heap snapshot of Thermostream's process at the end of the load (v8.writeHeapSnapshot) and
  * summarises it by constructor (bench/heap-summary.ts).
  *
- *   npm run bench -- memory [--devices 10000] [--seconds 60] [--idle 20] [--runs 3] [--targets thermostream,bare] [--snapshot]
+ *   npm run bench -- memory [--devices 10000] [--devices-per-connection 1] [--every 1] [--seconds 60] [--idle 20] [--runs 3] [--targets thermostream,bare] [--snapshot]
  */
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,10 @@ const LABELS: Record<Target, string> = {
 
 interface Options extends CommonOptions {
   devices: number;
+  /** Devices per connection (a gateway publishing for each in turn); connections = devices / perConnection. */
+  perConnection: number;
+  /** Seconds between two readings of one device. */
+  everyS: number;
   seconds: number;
   idleS: number;
   targets: Target[];
@@ -138,10 +142,10 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   };
   const opts: CommonOptions = {
     ...o,
-    connections: o.devices,
-    count: o.devices * o.seconds,
+    connections: o.devices / o.perConnection,
+    count: Math.round((o.devices * o.seconds) / o.everyS),
     timeLimitMs: (o.seconds + 120) * 1000,
-    spec: { ratePerSec: o.devices, connectBatch: 100 },
+    spec: { ratePerSec: o.devices / o.everyS, connectBatch: 100, devicesPerConnection: o.perConnection },
   };
   const extras = (app?: { httpUrl: string }): MeasureExtras => {
     start = heap();
@@ -199,6 +203,8 @@ function parseOptions(args: readonly string[]): Options {
       ...COMMON_DEFAULTS,
       runs: 1,
       devices: 10_000,
+      perConnection: 1,
+      everyS: 1,
       seconds: 60,
       idleS: 20,
       targets: ['thermostream', 'bare'],
@@ -209,6 +215,8 @@ function parseOptions(args: readonly string[]): Options {
     {
       ...(commonFlags as Record<string, (v: string, o: Options) => void>),
       '--devices': (v, o) => (o.devices = positiveInt('--devices', v)),
+      '--devices-per-connection': (v, o) => (o.perConnection = positiveInt('--devices-per-connection', v)),
+      '--every': (v, o) => (o.everyS = positiveInt('--every', v)),
       '--seconds': (v, o) => (o.seconds = positiveInt('--seconds', v)),
       '--idle': (v, o) => (o.idleS = positiveInt('--idle', v)),
       '--targets': (v, o) => {
@@ -227,8 +235,12 @@ export async function main(args: readonly string[]): Promise<number> {
   if (args.includes('--help')) {
     console.log(`npm run bench -- memory [options]
 
-  --devices N        device connections (default 10000), opened 100 at a time
-  --seconds S        seconds of load, one reading per device per second (default 60)
+  --devices N        devices (default 10000), each its own connection unless --devices-per-connection; connections
+                     are opened 100 at a time
+  --devices-per-connection N   devices each connection publishes for, in turn, as a gateway would (default 1): a
+                     fleet larger than the open-file limit (ulimit -n) allows connections
+  --every S          seconds between two readings of a device (default 1)
+  --seconds S        seconds of load (default 60)
   --idle S           seconds the connections stay idle first (default 20)
   --targets LIST     of thermostream, thermostream-main (batchThread main), thermostream-v8heap (heapGrowthPercent 0),
                      thermostream-v8young (no node flags: V8's own young generation), bare (default thermostream,bare;
@@ -244,9 +256,11 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   const o = parseOptions(args);
+  if (o.devices % o.perConnection !== 0) throw new UsageError(`--devices (${o.devices}) must be a multiple of --devices-per-connection (${o.perConnection})`);
   console.log(`memory: ${machine()}`);
   console.log(
-    `memory: ${fmtInt(o.devices)} devices (QoS 1), idle ${o.idleS} s, then 1 reading/s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
+    `memory: ${fmtInt(o.devices)} devices (QoS 1) over ${fmtInt(o.devices / o.perConnection)} connections, idle ${o.idleS} s, ` +
+      `then 1 reading every ${o.everyS} s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
       `; Thermostream's node flags: ${(o.nodeFlags ?? SERVER_NODE_FLAGS).join(' ') || 'none'}` +
       (o.openWindowRefresh ? `; openWindowRefresh ${o.openWindowRefresh}` : ''),
   );

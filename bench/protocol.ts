@@ -28,8 +28,10 @@ export interface LoadSpec {
   timeLimitMs: number;
   /** Give up once everything is sent and `records` has not moved for this long. */
   stallMs: number;
-  /** Device ids are `${idPrefix}${index}`. */
+  /** Device ids are `${idPrefix}${index}` (with devicesPerConnection > 1: `${idPrefix}${index}-${k}`). */
   idPrefix: string;
+  /** Devices each connection publishes for, in turn (a gateway); default 1. */
+  devicesPerConnection?: number;
   /** Connections opened at a time (default 20). */
   connectBatch?: number;
   /**
