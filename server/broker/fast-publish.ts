@@ -107,8 +107,7 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
     c._parsingBatch += HOLD;
     waiting.push(() => {
       if (!c.closed) timedParse(chunk);
-      c._parsingBatch -= HOLD - 1;
-      c._nextBatch();
+      release();
     });
     scheduleTurn();
   };

@@ -248,6 +248,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   if (sink !== undefined && forward !== undefined) {
     // What authorizePublish and routeSome would do with the publish, decided once per topic and connection: a
     // device's own, non-$ topic that is not routed to subscribers, within aedes' topic depth.
+    const maxTopicLevels = (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels;
     const fastTopic = (client: Client, topic: string): boolean => {
       const identity = identities.get(client);
       if (identity === undefined || topic.charCodeAt(0) === 36 /* $ */ || forward(topic)) return false;
@@ -256,7 +257,6 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       for (let at = topic.indexOf('/'); at >= 0; at = topic.indexOf('/', at + 1)) levels++;
       return levels <= maxTopicLevels;
     };
-    const maxTopicLevels = (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels;
     const handle = aedes.handle;
     aedes.handle = (conn, req) => {
       const client = handle(conn, req);
