@@ -1,14 +1,14 @@
 /**
- * The engine at fleet scale, without a network: N devices each sending one reading per second of event time, one
- * batch per second (the shape of `bench memory`'s load), through the real TelemetryJob with the default windows,
- * detectors and dedupe, optionally plus the store's SQLite commit of every batch. Each run is a fresh process
+ * The engine at fleet scale, without a network: N devices each sending one reading per second of event time (or one
+ * every S seconds, taking turns: --every), one batch per second (the shape of `bench memory`'s load), through the real
+ * TelemetryJob with the default windows, detectors and dedupe, optionally plus the store's SQLite commit of every batch. Each run is a fresh process
  * (`node --expose-gc`), so heap figures are the job's own:
  *   - job ms per batch and commit ms per batch (median and p90 after a warm-up),
  *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"),
  *   - bytes per device: heap used plus array buffers (the panes' typed arrays) after a full GC with the job alive,
  *     minus before it was created, / devices.
  *
- *   npm run bench -- engine-fleet [--devices N] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
+ *   npm run bench -- engine-fleet [--devices N] [--every S] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
  *                                 [--open-window-refresh slide|batch|final] [--compare DIR] [--snapshot DIR]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
@@ -25,6 +25,8 @@ import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES,
 
 interface Options {
   devices: number;
+  /** Seconds between two readings of a device (devices take turns: 1/every of the fleet reports each second). */
+  every: number;
   seconds: number;
   warmup: number;
   runs: number;
@@ -36,7 +38,7 @@ interface Options {
   openWindowRefresh: 'slide' | 'batch' | 'final' | null;
 }
 
-const DEFAULTS: Options = { devices: 10_000, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null };
+const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -93,12 +95,12 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const windows: number[] = [];
   for (let s = 0; s < o.seconds; s++) {
     const readings = [];
-    for (let d = 0; d < o.devices; d++) {
+    for (let d = s % o.every; d < o.devices; d += o.every) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const ts = T0 + s * 1000 + ((d * 97) % 1000);
       readings.push({ deviceId: ids[d], ts, temperature: 20 + (seed % 300) / 100, humidity: 40 + (seed % 7), seq: ++seqs[d], arrival: ts + 5 });
     }
-    const cut = { readings, deadLetters: [], lastOffset: (s + 1) * o.devices };
+    const cut = { readings, deadLetters: [], lastOffset: (s + 1) * o.devices }; // offsets only need to grow
     measuring = s >= o.warmup;
     if (measuring && measureFrom === Infinity) measureFrom = performance.now();
     const t0 = performance.now();
@@ -152,6 +154,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(`npm run bench -- engine-fleet [options]
 
   --devices N        devices, one reading each per second of event time (default 10000)
+  --every S          seconds between two readings of a device (default 1): 1/S of the fleet reports each second
   --seconds N        batches of 1 s (default 90)
   --warmup N         first batches not measured (default 30)
   --runs N           runs, each in a fresh process (default 3)
@@ -163,6 +166,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const o = parseFlags(args, DEFAULTS, {
     '--devices': (v, x) => (x.devices = positiveInt('--devices', v)),
+    '--every': (v, x) => (x.every = positiveInt('--every', v)),
     '--seconds': (v, x) => (x.seconds = positiveInt('--seconds', v)),
     '--warmup': (v, x) => (x.warmup = positiveInt('--warmup', v)),
     '--runs': (v, x) => (x.runs = positiveInt('--runs', v)),
@@ -173,7 +177,7 @@ export async function main(args: string[]): Promise<number> {
   });
   if (o.warmup >= o.seconds) throw new UsageError(`--warmup (${o.warmup}) must be below --seconds (${o.seconds})`);
   console.log(machine());
-  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading/s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, openWindowRefresh ${o.openWindowRefresh ?? 'default'}, store ${o.store}`);
+  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading every ${o.every} s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, openWindowRefresh ${o.openWindowRefresh ?? 'default'}, store ${o.store}`);
   const variants: [string, string][] = o.compare ? [['old (' + o.compare + ')', o.compare], ['new (this checkout)', REPO]] : [['this checkout', REPO]];
   const results = new Map<string, RunResult[]>(variants.map(([name]) => [name, []]));
   for (let run = 0; run < o.runs; run++) {
