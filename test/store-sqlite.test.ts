@@ -1,6 +1,6 @@
 /** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4, 5 and 6. */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
@@ -9,7 +9,7 @@ import { FLEET } from '../server/engine/event-time.ts';
 import { openStore } from '../server/store/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
 import { tempDir } from './helpers.ts';
-import { batch, storeSuite, type Opener } from './store-suite.ts';
+import { storeSuite, type Opener } from './store-suite.ts';
 
 function opener(t: TestContext, dataDir: string): Opener {
   return async ({ instanceId = 'main', deps, config = {} } = {}) => {
@@ -121,19 +121,4 @@ test('SQLite: version 6 → 7 rekeys windows by shape and start before device, k
   const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows' AND sql IS NOT NULL ORDER BY name").pluck().all();
   assert.deepEqual(indexes, ['windows_by_end', 'windows_by_update'], 'the new table has the indexes the old one had');
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v6_%'").pluck().get(), 0);
-});
-
-test('SQLite: a committed batch is checkpointed into the database file by the checkpoint thread, not by the commit', async (t) => {
-  const dataDir = tempDir(t);
-  const file = join(dataDir, 'thermostream.db');
-  const store = await opener(t, dataDir)();
-  // ≈ 300 pages: far below wal_autocheckpoint (the commit's own fallback), so only the thread copies them.
-  const detectors = Array.from({ length: 2000 }, (_, i) => ({ deviceId: `d-${i}`, state: new Uint8Array(512).fill(i % 251) }));
-  const sizeBefore = statSync(file).size;
-  await store.commitBatch(batch({ detectors }));
-  assert.equal(statSync(file).size, sizeBefore, 'the commit leaves its pages in the write-ahead log');
-  const deadline = Date.now() + 10_000;
-  while (statSync(file).size <= sizeBefore + 2000 * 512 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(statSync(file).size > sizeBefore + 2000 * 512, `the database file grew from ${sizeBefore} bytes to ${statSync(file).size}`);
-  await store.close(); // stops the thread
 });

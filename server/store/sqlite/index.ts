@@ -8,7 +8,6 @@ import type { DetectorRow } from '../../engine/detectors/index.ts';
 import { isNoSpaceIn } from '../../storage-health.ts';
 import { anomalyCountsJson, FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
 import type { BatchOutput, Checkpoint, Store, StoreDeps } from '../types.ts';
-import { startCheckpointer, WAL_FALLBACK_PAGES, WAL_KEEP_BYTES, type Checkpointer } from './checkpointer.ts';
 import { createSqliteQueries } from './queries.ts';
 import { migrate } from './migrate.ts';
 import { dbCorrupt, dbError, dbNoSpace } from './errors.ts';
@@ -27,9 +26,6 @@ function openDatabase(file: string, dir: string): Database.Database {
     // FULL: a committed checkpoint survives a power cut too. Log segments are deleted once a checkpoint covers them,
     // so a checkpoint that could roll back would leave records nobody can replay. One fsync per batch is cheap.
     db.pragma('synchronous = FULL');
-    // The connection that commits batches checkpoints the log on a thread of its own (checkpointer.ts).
-    db.pragma(`wal_autocheckpoint = ${WAL_FALLBACK_PAGES}`);
-    db.pragma(`journal_size_limit = ${WAL_KEEP_BYTES}`);
     const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
     if (problems.length !== 1 || problems[0].quick_check !== 'ok') {
       throw dbCorrupt(file, `quick_check: ${problems.map((p) => p.quick_check).join('; ')}`);
@@ -193,13 +189,11 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
   });
 
-  let checkpointer: Checkpointer | null = null;
   return {
     kind: 'sqlite',
     file,
     instanceId,
     async commitBatch(out) {
-      checkpointer ??= startCheckpointer(file, (err) => console.error(`thermostream: store: ${err.message}; the batch commits checkpoint the log themselves`));
       commit(out);
     },
     async recover() {
@@ -228,7 +222,6 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     transient: (err) => (isNoSpaceIn(err, dir) ? 'no-space' : null),
     fatal: (err) => dbError(err, file),
     async close() {
-      await checkpointer?.stop();
       db.close();
     },
   };
