@@ -153,7 +153,7 @@ export async function main(args: string[]): Promise<number> {
   if (args.includes('--help')) {
     console.log(`npm run bench -- engine-fleet [options]
 
-  --devices N        devices, one reading each per second of event time (default 10000)
+  --devices N        devices (default 10000), one reading each per second of event time, or every --every seconds
   --every S          seconds between two readings of a device (default 1): 1/S of the fleet reports each second
   --seconds N        batches of 1 s (default 90)
   --warmup N         first batches not measured (default 30)
