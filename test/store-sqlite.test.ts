@@ -8,9 +8,8 @@ import { resolveConfig } from '../server/config.ts';
 import { FLEET } from '../server/engine/event-time.ts';
 import { openStore } from '../server/store/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
-import { FOLD_EVERY } from '../server/store/sqlite/state-log.ts';
 import { tempDir } from './helpers.ts';
-import { batch, storeSuite, type Opener } from './store-suite.ts';
+import { storeSuite, type Opener } from './store-suite.ts';
 
 function opener(t: TestContext, dataDir: string): Opener {
   return async ({ instanceId = 'main', deps, config = {} } = {}) => {
@@ -122,58 +121,4 @@ test('SQLite: version 6 → 7 rekeys windows by shape and start before device, k
   const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows' AND sql IS NOT NULL ORDER BY name").pluck().all();
   assert.deepEqual(indexes, ['windows_by_end', 'windows_by_update'], 'the new table has the indexes the old one had');
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v6_%'").pluck().get(), 0);
-});
-
-test('SQLite: the operator state comes back exactly from its tables plus the state log, before and after every fold', async (t) => {
-  const dataDir = tempDir(t);
-  const store = await opener(t, dataDir)();
-  const db = new Database(join(dataDir, 'thermostream.db'), { readonly: true });
-  t.after(() => db.close());
-  // The state as a model: what every recovery must give back, whatever has been folded.
-  const panes = new Map<string, { lengthMs: number; slideMs: number; key: string; start: number; state: Uint8Array }>();
-  const detectors = new Map<string, Uint8Array>();
-  const seqs = new Map<string, number>();
-  const bytes = (...xs: number[]) => new Uint8Array(xs);
-  for (let b = 1; b <= 3 * FOLD_EVERY + 3; b++) {
-    const upserts = [];
-    const deletes = [];
-    for (let d = 0; d < 6; d++) {
-      const key = `d${(b + d) % 9}`;
-      const pane = { lengthMs: 10_000, slideMs: 2_000, key, start: (b % 4) * 2_000, state: bytes(b, d) };
-      upserts.push(pane);
-      panes.set(`${pane.start}/${key}`, pane);
-    }
-    if (b % 3 === 0) {
-      // A pane written in this batch and deleted in it too (the watermark passed it): the delete wins.
-      const gone = { lengthMs: 10_000, slideMs: 2_000, key: `d${b % 9}`, start: (b % 4) * 2_000 };
-      deletes.push(gone, { lengthMs: 10_000, slideMs: 2_000, key: 'never', start: 0 });
-      panes.delete(`${gone.start}/${gone.key}`);
-    }
-    const dets = [{ deviceId: `d${b % 5}`, state: bytes(b) }];
-    detectors.set(`d${b % 5}`, bytes(b));
-    const dedupeSeqs = [{ deviceId: `d${b % 7}`, maxSeq: b, maxTs: b % 2 ? -Infinity : b, seen: bytes(b), lastSeen: b }];
-    seqs.set(`d${b % 7}`, b);
-    const evictedSeqs = b % 4 === 0 ? [`d${(b + 3) % 7}`] : [];
-    for (const id of evictedSeqs) seqs.delete(id);
-    await store.commitBatch(
-      batch({
-        checkpoint: { logOffset: b, job: 'job', batches: b, watermark: b, maxEventTime: b },
-        panes: { upserts, deletes },
-        detectors: dets,
-        dedupe: { seqs: dedupeSeqs, messageIds: [], evictedSeqs, evictedMessageIds: [] },
-      }),
-    );
-    const logged = db.prepare('SELECT count(*) FROM state_log').pluck().get() as number;
-    assert.equal(logged, b % FOLD_EVERY, `batch ${b}: the log holds the batches since the last fold`);
-    const r = (await store.recover())!;
-    assert.equal(r.checkpoint.logOffset, b);
-    const sortBy = <T>(xs: readonly T[], k: (x: T) => string) => [...xs].sort((x, y) => (k(x) < k(y) ? -1 : 1));
-    assert.deepEqual(
-      sortBy(r.panes, (p) => `${p.start}/${p.key}`).map((p) => [p.start, p.key, [...p.state]]),
-      sortBy([...panes.values()], (p) => `${p.start}/${p.key}`).map((p) => [p.start, p.key, [...p.state]]),
-      `batch ${b}: panes`,
-    );
-    assert.deepEqual(sortBy(r.detectors, (d) => d.deviceId).map((d) => [d.deviceId, [...d.state]]), sortBy([...detectors], ([id]) => id).map(([id, s]) => [id, [...s]]), `batch ${b}: detectors`);
-    assert.deepEqual(sortBy(r.dedupe.seqs, (d) => d.deviceId).map((d) => [d.deviceId, d.maxSeq, d.maxTs]), sortBy([...seqs], ([id]) => id).map(([id, s]) => [id, s, s % 2 ? -Infinity : s]), `batch ${b}: dedupe`);
-  }
 });

@@ -9,7 +9,6 @@ import { isNoSpaceIn } from '../../storage-health.ts';
 import { anomalyCountsJson, FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
 import type { BatchOutput, Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createSqliteQueries } from './queries.ts';
-import { decodeDelta, encodeDelta, FOLD_EVERY, StateChanges } from './state-log.ts';
 import { migrate } from './migrate.ts';
 import { dbCorrupt, dbError, dbNoSpace } from './errors.ts';
 
@@ -104,51 +103,11 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     'INSERT OR REPLACE INTO dedupe_ids (instance_id, device_id, ids, last_seen) VALUES (?, ?, ?, ?)',
   );
   const deleteDedupeIds = db.prepare('DELETE FROM dedupe_ids WHERE instance_id = ? AND device_id = ?');
-  const appendDelta = db.prepare('INSERT INTO state_log (instance_id, delta) VALUES (?, ?)');
-  const selectDeltas = db.prepare('SELECT delta FROM state_log WHERE instance_id = ? ORDER BY id').pluck();
-  const clearDeltas = db.prepare('DELETE FROM state_log WHERE instance_id = ?');
-  let logged = db.prepare('SELECT count(*) FROM state_log WHERE instance_id = ?').pluck().get(instanceId) as number;
   const writeCheckpoint = db.prepare(`
     INSERT OR REPLACE INTO checkpoint (instance_id, log_offset, job, watermark, max_event_time, batches, updated_at)
     VALUES (@instanceId, @logOffset, @job, @watermark, @maxEventTime, @batches, @updatedAt)`);
-  const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   // SQLite has no Infinity in REAL columns that survives every client: store "none yet" as NULL.
   const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
-
-  /** The changes state_log holds, oldest first, each key's last value. */
-  function loggedChanges(): StateChanges {
-    const changes = new StateChanges();
-    for (const delta of selectDeltas.iterate(instanceId)) changes.apply(decodeDelta(delta as Buffer));
-    return changes;
-  }
-
-  /**
-   * Writes what the logged batches changed into the state tables, each key once (its last value), in the tables' key
-   * order, and empties the log. Called inside a transaction. A device's state rows are spread over tables keyed by
-   * device: written every batch, a tenth of a large fleet dirtied nearly every page of them each time (≈ 220 MB a
-   * batch at 100,000 devices, docs/BENCHMARKS.md); folded, each page is written once per FOLD_EVERY batches.
-   */
-  function fold(): void {
-    const changes = loggedChanges();
-    const panes = [...changes.panes.values()].sort((a, b) => a.lengthMs - b.lengthMs || a.slideMs - b.slideMs || a.start - b.start || byId(a.key, b.key));
-    for (const p of panes) {
-      if (p.state !== null) upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, p.state);
-      else deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start);
-    }
-    for (const id of [...changes.detectors.keys()].sort(byId)) upsertDetector.run(instanceId, id, changes.detectors.get(id)!.state);
-    for (const id of [...changes.seqs.keys()].sort(byId)) {
-      const d = changes.seqs.get(id)!;
-      if (d === null) deleteDedupe.run(instanceId, id);
-      else upsertDedupe.run(instanceId, id, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
-    }
-    for (const id of [...changes.messageIds.keys()].sort(byId)) {
-      const d = changes.messageIds.get(id)!;
-      if (d === null) deleteDedupeIds.run(instanceId, id);
-      else upsertDedupeIds.run(instanceId, id, d.ids, finiteOrNull(d.lastSeen));
-    }
-    clearDeltas.run(instanceId);
-    logged = 0;
-  }
 
   const queries = createSqliteQueries(db, dir, instanceId);
   const commit = db.transaction((out: BatchOutput) => {
@@ -174,9 +133,15 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     }
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
-    // The operator state's changes go to state_log as one row; the state tables take them every FOLD_EVERY batches.
-    appendDelta.run(instanceId, encodeDelta(out));
-    if (++logged >= FOLD_EVERY) fold();
+    for (const p of out.panes.upserts) upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, p.state);
+    for (const p of out.panes.deletes) deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start);
+    for (const d of out.detectors) upsertDetector.run(instanceId, d.deviceId, d.state);
+    for (const d of out.dedupe.seqs) {
+      upsertDedupe.run(instanceId, d.deviceId, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
+    }
+    for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(instanceId, id);
+    for (const d of out.dedupe.messageIds) upsertDedupeIds.run(instanceId, d.deviceId, d.ids, finiteOrNull(d.lastSeen));
+    for (const id of out.dedupe.evictedMessageIds) deleteDedupeIds.run(instanceId, id);
     const c = out.checkpoint;
     writeCheckpoint.run({
       instanceId,
@@ -219,7 +184,6 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     return deleted;
   });
   const resetJob = db.transaction(() => {
-    fold(); // the dedupe state stays: it comes out of the log first
     db.exec('DELETE FROM windows');
     for (const t of ['fleet_windows', 'panes', 'detector_state']) db.prepare(`DELETE FROM ${t} WHERE instance_id = ?`).run(instanceId);
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
@@ -235,24 +199,21 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     async recover() {
       const c = selectCheckpoint.get(instanceId) as (Omit<Checkpoint, 'watermark' | 'maxEventTime'> & { watermark: number | null; maxEventTime: number | null }) | undefined;
       if (c === undefined) return null;
-      const state = loggedChanges().overlay({
-        panes: selectPanes.all(instanceId) as PaneRow[],
-        detectors: selectDetectors.all(instanceId) as DetectorRow[],
-        seqs: (selectDedupe.all(instanceId) as Nullable<DedupeRow, 'maxTs' | 'lastSeen'>[]).map((d) => ({
-          ...d,
-          maxTs: d.maxTs ?? -Infinity,
-          lastSeen: d.lastSeen ?? -Infinity,
-        })),
-        messageIds: (selectDedupeIds.all(instanceId) as Nullable<MessageIdRow, 'lastSeen'>[]).map((d) => ({
-          ...d,
-          lastSeen: d.lastSeen ?? -Infinity,
-        })),
-      });
       return {
         checkpoint: { ...c, watermark: c.watermark ?? -Infinity, maxEventTime: c.maxEventTime ?? -Infinity },
-        panes: state.panes,
-        detectors: state.detectors,
-        dedupe: { seqs: state.seqs, messageIds: state.messageIds },
+        panes: selectPanes.all(instanceId) as PaneRow[],
+        detectors: selectDetectors.all(instanceId) as DetectorRow[],
+        dedupe: {
+          seqs: (selectDedupe.all(instanceId) as Nullable<DedupeRow, 'maxTs' | 'lastSeen'>[]).map((d) => ({
+            ...d,
+            maxTs: d.maxTs ?? -Infinity,
+            lastSeen: d.lastSeen ?? -Infinity,
+          })),
+          messageIds: (selectDedupeIds.all(instanceId) as Nullable<MessageIdRow, 'lastSeen'>[]).map((d) => ({
+            ...d,
+            lastSeen: d.lastSeen ?? -Infinity,
+          })),
+        },
       };
     },
     prune: async (now) => prune(now),

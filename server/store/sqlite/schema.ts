@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 7;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -15,9 +15,6 @@ export const SCHEMA_VERSION = 8;
  *      start per shape) fill a few pages. Keyed by device first, they were on every leaf page of a table that grows
  *      all the time, so each batch's commit wrote more pages than the one before (queries.ts reads a device's windows
  *      by their aligned starts)
- *   8  state_log: each batch's changes to the operator state (panes, detector state, dedupe) as one row, folded into
- *      their tables every few batches (state-log.ts); the checkpoint's state is the tables with the log on top, so a
- *      version that does not read the log must not open the database
  */
 
 /**
@@ -111,14 +108,6 @@ CREATE TABLE IF NOT EXISTS panes (
   -- start before key: a batch's changed panes (one start per shape for most devices) are neighbours (version 6).
   PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)
 ) WITHOUT ROWID;
-
--- The operator state's changes of the batches since the last fold (state-log.ts), oldest first: the state is the
--- tables above and below with these on top. Written in the batch's transaction, as the tables were.
-CREATE TABLE IF NOT EXISTS state_log (
-  id          INTEGER PRIMARY KEY,
-  instance_id TEXT NOT NULL,
-  delta       BLOB NOT NULL
-);
 
 CREATE TABLE IF NOT EXISTS dedupe (
   instance_id TEXT  NOT NULL,
