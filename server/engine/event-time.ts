@@ -66,6 +66,18 @@ export interface EventTimeOptions {
   openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
 
+/**
+ * The lowest watermark at which a key's open windows or panes need it again: a window becomes final at its end, a pane
+ * is evicted at the end of the last window holding it. Every window and pane a key holds after a visit ends above the
+ * watermark (the final ones were emitted and the old panes evicted in it, new data is never behind the watermark).
+ */
+function dueAt(shape: WindowShape, k: KeyPanes): number {
+  let due = Infinity;
+  for (const w of k.open) if (w + shape.lengthMs < due) due = w + shape.lengthMs;
+  for (const p of k.starts) if (p === p && lastWindowEnd(shape, p) < due) due = lastWindowEnd(shape, p); // p === p: not a free slot
+  return due;
+}
+
 class ShapeState {
   readonly keys = new Map<string, KeyPanes>();
   constructor(readonly shape: WindowShape) {}
@@ -262,9 +274,12 @@ export class EventTimeWindows {
     for (const s of this.shapes) {
       this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
-        if (k.dirty.size === 0 && !moved && k.pendingFrom === Infinity) continue;
+        // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
+        // large fleet most keys of a batch are such, and visiting each of them cost more than the batch's readings.
+        if (k.dirty.size === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
         if (moved) this.evict(s, id, k);
+        k.dueAt = dueAt(s.shape, k);
       }
     }
     return out;

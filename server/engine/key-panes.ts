@@ -21,6 +21,11 @@ export class KeyPanes {
   pendingFrom = Infinity;
   /** Batch time from which the open windows may be refreshed again (once per slide). */
   refreshAt = -Infinity;
+  /**
+   * The watermark from which this key has something to do without new data: its first open window to become final,
+   * or its first pane to evict (-Infinity: not known yet, visit it). A batch passes over the keys below it.
+   */
+  dueAt = -Infinity;
   // Readings mostly arrive in order: remember the last pane to skip the search.
   lastStart = NaN;
   lastOffset = -1;
