@@ -1,8 +1,8 @@
 /**
  * The engine at fleet scale, without a network: N devices each sending one reading per second of event time (or one
  * every S seconds, taking turns: --every), one batch per second (the shape of `bench memory`'s load), through the real
- * TelemetryJob with the default windows, detectors and dedupe, optionally plus the store's SQLite commit of every batch. Each run is a fresh process
- * (`node --expose-gc`), so heap figures are the job's own:
+ * TelemetryJob with the default windows, detectors and dedupe, optionally plus the store's SQLite commit of every
+ * batch. Each run is a fresh process (`node --expose-gc`), so heap figures are the job's own:
  *   - job ms per batch (median and p90 after a warm-up) and commit ms per batch (median, mean and largest),
  *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"),
  *   - bytes per device: heap used plus array buffers (the panes' typed arrays) after a full GC with the job alive,
@@ -45,7 +45,7 @@ interface RunResult {
   jobMs: number;
   jobP90Ms: number;
   commitMs: number;
-  /** Mean and largest commit: work done every few batches (the state log's fold) shows here, not in the median. */
+  /** Mean and largest commit: work done once every few batches shows here, not in the median. */
   commitMeanMs: number;
   commitMaxMs: number;
   gcMs: number;
