@@ -275,7 +275,7 @@ export class EventTimeWindows {
       this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
-        // large fleet most keys of a batch are such, and visiting each of them cost more than the batch's readings.
+        // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
         if (k.dirty.size === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
         if (moved) this.evict(s, id, k);

@@ -23,7 +23,8 @@ export class KeyPanes {
   refreshAt = -Infinity;
   /**
    * The watermark from which this key has something to do without new data: its first open window to become final,
-   * or its first pane to evict (-Infinity: not known yet, visit it). A batch passes over the keys below it.
+   * or its first pane to evict (-Infinity: not known yet, visit it). Without new data, a batch passes over the key
+   * while the watermark is below it.
    */
   dueAt = -Infinity;
   // Readings mostly arrive in order: remember the last pane to skip the search.
