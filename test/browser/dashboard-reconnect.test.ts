@@ -10,7 +10,7 @@ test('after the server restarts on the same port, the page says it is disconnect
   await ensureDashboardBuilt();
   const dataDir = tempDir(t);
   const start = (httpPort: number) =>
-    startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: httpPort }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100 }));
+    startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: httpPort }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100 }));
   let app: Thermostream = await start(0);
   t.after(() => app.close());
   const port = Number(new URL(app.httpUrl).port);
