@@ -325,7 +325,9 @@ function configError(errors: ErrorObject[], config: unknown, sources: Map<string
     const raw = valueAt(config, path);
     const value = key === 'store.url' && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
     const from = sources.get(path.join('.'));
-    return `${key} = ${JSON.stringify(value)}${from ? ` (from ${from})` : ''}: ${e.message}`;
+    // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
+    const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.message;
+    return `${key} = ${JSON.stringify(value)}${from ? ` (from ${from})` : ''}: ${message}`;
   });
   return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
 }

@@ -14,6 +14,7 @@ import { runSupervisor } from './cluster/supervisor.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
@@ -76,6 +77,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
   if (config.broker.url === '') checkSafeBind(config.host, config.auth);
   checkExposure(config);
   try {
+    const lock = lockDataDir(config.dataDir); // before anything in the data dir is opened
+    closers.push(async () => lock.release());
     const faults = parseFaults(options.faults);
     const store = await openStore(config, { beforeCheckpoint: faults?.beforeCheckpoint });
     closers.push(() => store.close());
@@ -165,6 +168,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       await ingest.close();
       registry.close();
       await store.close();
+      lock.release();
     };
     return {
       config,

@@ -7,7 +7,7 @@ export const USAGE = `Usage: thermostream [options]
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
   --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
-  --data-dir <dir>         ingest log and SQLite database (default data)  env THERMOSTREAM_DATA_DIR
+  --data-dir <dir>         ingest log and SQLite database (default data); one server per dir  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL
   --block-interval <ms>    hand durable readings to the open batch every <ms>, processed ahead of the
                            batch's time (default 50; 0 = all at the batch's time)  env THERMOSTREAM_BLOCK_INTERVAL

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { loadServerCertificate } from '../server/broker/certs.ts';
 import { tempDir } from './helpers.ts';
@@ -11,6 +11,8 @@ test('the generated CA and server certificate are made once, valid for localhost
   const none = { certFile: '', keyFile: '' };
   const first = loadServerCertificate(none, dir, Date.now());
   assert.equal(first.caFile, join(dir, 'tls', 'ca.pem'));
+  // A relative data dir (the default, "data") still names the CA file absolute, as the start-up line prints it.
+  assert.equal(loadServerCertificate(none, relative(process.cwd(), dir), Date.now()).caFile, join(dir, 'tls', 'ca.pem'));
   const ca = new X509Certificate(readFileSync(first.caFile!));
   const cert = new X509Certificate(first.cert);
   assert.equal(ca.ca, true);

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import forge from 'node-forge';
 import { ThermostreamError } from '../errors.ts';
 
@@ -26,7 +26,7 @@ export function loadServerCertificate(files: { certFile: string; keyFile: string
     }
     return { cert: readPem(files.certFile, 'mqtt.tls.certFile'), key: readPem(files.keyFile, 'mqtt.tls.keyFile'), caFile: null };
   }
-  const dir = join(dataDir, 'tls');
+  const dir = join(resolve(dataDir), 'tls'); // absolute: the start-up line names the CA file for devices to trust
   const paths = { ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
   if (!existsSync(paths.cert) || !existsSync(paths.key) || !existsSync(paths.ca)) {
     try {

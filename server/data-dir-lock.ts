@@ -1,0 +1,42 @@
+// One server per data dir. Two servers on one dir would append to one ingest log under the same offsets and commit
+// over each other's checkpoint, silently breaking exactly-once; the second one is refused instead (as Kafka's log
+// dirs and PostgreSQL's data directory are).
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { ThermostreamError } from './errors.ts';
+
+/** The lock file in the data dir: an empty SQLite database whose exclusive lock the running server holds. */
+export const LOCK_FILE = 'server.lock';
+
+export interface DataDirLock {
+  release(): void;
+}
+
+/**
+ * Takes the data dir's lock or refuses with TS_ERR_DATA_DIR_LOCKED. The lock is SQLite's file lock on `server.lock`
+ * (an open exclusive transaction, never committed): the operating system drops it when the process ends however it
+ * ends, SIGKILL and power cuts included, so there is never a stale lock to clean up. Held per process; a second
+ * server in the same process is refused too.
+ */
+export function lockDataDir(dataDir: string): DataDirLock {
+  const dir = resolve(dataDir);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, LOCK_FILE);
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    throw new ThermostreamError(
+      'TS_ERR_DATA_DIR_LOCKED',
+      `another Thermostream server is running on the data dir ${dir} (it holds ${file}): stop it first, or give this one its own --data-dir`,
+    );
+  }
+  return {
+    release() {
+      if (db.open) db.close(); // closing rolls the transaction back, which ends the lock
+    },
+  };
+}

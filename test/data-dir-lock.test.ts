@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream } from '../server/main.ts';
+import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const LOCKED = /another Thermostream server is running on the data dir (\S+) \(it holds \S+server\.lock\): stop it first, or give this one its own --data-dir/;
+
+const config = (dataDir: string) => resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100 });
+
+test('a second server on a data dir in use is refused, naming the dir; the first goes on; the dir is free again once it closes', { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const first = await startServer(t, { dataDir });
+  await assert.rejects(startThermostream(config(dataDir)), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_DATA_DIR_LOCKED');
+    assert.equal(LOCKED.exec(err.message)?.[1], dataDir, err.message);
+    return true;
+  });
+  // The refused start touched nothing: the first server still takes readings and commits them.
+  const client = await connect(t, first.mqttUrl);
+  await client.publishAsync('devices/d1/telemetry', JSON.stringify({ ts: Date.now(), temperature: 21.5, seq: 1 }), { qos: 1 });
+  await waitForRecords(first, 1);
+  await client.endAsync();
+  await first.close();
+  const next = await startThermostream(config(dataDir));
+  t.after(() => next.close());
+  const devices = (await getJson(`${next.httpUrl}/api/v1/devices`)).body;
+  assert.deepEqual(devices.items.map((d: { deviceId: string }) => d.deviceId), ['d1']);
+});
+
+/** The real CLI on `dataDir`, its output collected; resolves once it printed its data line (it is serving). */
+async function startCli(t: TestContext, dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = once(child, 'exit');
+  await Promise.race([
+    waitFor('the server to print its data line', () => output.includes('thermostream: data'), 20_000),
+    exited.then(([code]) => Promise.reject(new Error(`the server exited with ${code}: ${output}`))),
+  ]);
+  return { child, output: () => output };
+}
+
+test('across processes: a second server process is refused with exit code 1; after the first is killed with SIGKILL, the lock is gone', { timeout: 60_000 }, async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const first = await startCli(t, dataDir);
+  const second = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => second.kill('SIGKILL'));
+  let stderr = '';
+  second.stderr!.on('data', (d) => (stderr += d));
+  const [code] = await once(second, 'exit');
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, LOCKED);
+  assert.match(stderr, /\[TS_ERR_DATA_DIR_LOCKED\]/);
+  // No stale lock: the operating system drops it with the process, however it ends.
+  first.child.kill('SIGKILL');
+  await once(first.child, 'exit');
+  const third = await startCli(t, dataDir);
+  third.child.kill('SIGTERM');
+  const [thirdCode] = await once(third.child, 'exit');
+  assert.equal(thirdCode, 0, third.output());
+});
