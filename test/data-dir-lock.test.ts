@@ -32,8 +32,8 @@ test('a second server on a data dir in use is refused, naming the dir; the first
   assert.deepEqual(devices.items.map((d: { deviceId: string }) => d.deviceId), ['d1']);
 });
 
-/** The real CLI on `dataDir`, its output collected; resolves once it printed its data line (it is serving). */
-async function startCli(t: TestContext, dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
+/** The real CLI on `dataDir`, its output collected, killed when the test ends. */
+function spawnCli(t: TestContext, dataDir: string): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,28 +42,28 @@ async function startCli(t: TestContext, dataDir: string): Promise<{ child: Child
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const exited = once(child, 'exit');
-  await Promise.race([
-    waitFor('the server to print its data line', () => output.includes('thermostream: data'), 20_000),
-    exited.then(([code]) => Promise.reject(new Error(`the server exited with ${code}: ${output}`))),
-  ]);
   return { child, output: () => output };
+}
+
+/** spawnCli, resolved once the server printed its data line (it is serving). */
+async function startCli(t: TestContext, dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
+  const cli = spawnCli(t, dataDir);
+  const exited = once(cli.child, 'exit');
+  await Promise.race([
+    waitFor('the server to print its data line', () => cli.output().includes('thermostream: data'), 20_000),
+    exited.then(([code]) => Promise.reject(new Error(`the server exited with ${code}: ${cli.output()}`))),
+  ]);
+  return cli;
 }
 
 test('across processes: a second server process is refused with exit code 1; after the first is killed with SIGKILL, the lock is gone', { timeout: 60_000 }, async (t) => {
   const dataDir = join(tempDir(t), 'data');
   const first = await startCli(t, dataDir);
-  const second = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => second.kill('SIGKILL'));
-  let stderr = '';
-  second.stderr!.on('data', (d) => (stderr += d));
-  const [code] = await once(second, 'exit');
-  assert.equal(code, 1, stderr);
-  assert.match(stderr, LOCKED);
-  assert.match(stderr, /\[TS_ERR_DATA_DIR_LOCKED\]/);
+  const second = spawnCli(t, dataDir);
+  const [code] = await once(second.child, 'exit');
+  assert.equal(code, 1, second.output());
+  assert.match(second.output(), LOCKED);
+  assert.match(second.output(), /\[TS_ERR_DATA_DIR_LOCKED\]/);
   // No stale lock: the operating system drops it with the process, however it ends.
   first.child.kill('SIGKILL');
   await once(first.child, 'exit');
