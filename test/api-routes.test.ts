@@ -272,6 +272,14 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       ['/api/v1/windows?length=0', 'length', '0', 'expected a positive duration such as 10000, 10s, 1m or 1h'],
       ['/api/v1/windows?limit=0', 'limit', '0', 'expected an integer from 1 to 10000'],
       ['/api/v1/windows?limit=ten', 'limit', 'ten', 'expected an integer from 1 to 10000'],
+      // ajv alone would coerce these to integers; a client writing them meant something else.
+      ...['1e3', '0x10', '+5', ' 5', '1.0'].map((v): [string, string, string, string] => [`/api/v1/windows?limit=${encodeURIComponent(v)}`, 'limit', v, 'expected an integer from 1 to 10000']),
+      // Date.parse would roll a day that does not exist over to the next month.
+      ['/api/v1/windows?from=2026-02-30T00:00:00Z', 'from', '2026-02-30T00:00:00Z', time],
+      ['/api/v1/anomalies?to=2026-04-31', 'to', '2026-04-31', time],
+      // A reversed range is a mistake, on every route with from and to.
+      [`/api/v1/windows?from=${at(6)}&to=${at(5)}`, 'from', at(6), `expected a time before to (${at(5)})`],
+      [`/api/v1/anomalies?from=${at(6)}&to=${at(5)}`, 'from', at(6), `expected a time before to (${at(5)})`],
       ['/api/v1/windows?limit=1&limit=2', 'limit', '1,2', 'given more than once'],
       ['/api/v1/windows?deviceId=bad/id', 'deviceId', 'bad/id', 'expected a device id matching [A-Za-z0-9._:-]{1,128}, or * for the fleet'],
       ['/api/v1/windows?cursor=bad!', 'cursor', 'bad!', 'expected the `next` value of a previous page'],
@@ -307,6 +315,16 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       parameter: 'id',
       value: 'bad id',
     });
+    // A path that is not percent-encoding is a 400 in the same shape, not fastify's own body.
+    const malformed = await get('/api/v1/devices/%zz');
+    assert.deepEqual(malformed, {
+      ...malformed,
+      status: 400,
+      body: { error: 'TS_ERR_BAD_REQUEST', message: 'malformed URL "/api/v1/devices/%zz": not valid percent-encoding', parameter: 'url', value: '/api/v1/devices/%zz' },
+    });
+    // The longest device id (128 characters) reaches the route: an unknown one is a 404, not fastify's 414.
+    const longest = 'd'.repeat(128);
+    assert.deepEqual((await get(`/api/v1/devices/${longest}`)).body, { error: 'TS_ERR_NOT_FOUND', message: `no device "${longest}"`, parameter: 'id', value: longest });
     const header = await get('/api/v1/stream', { 'last-event-id': 'abc' });
     assert.deepEqual(header, {
       ...header,

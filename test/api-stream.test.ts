@@ -127,7 +127,7 @@ test('a client that reconnects with Last-Event-ID gets exactly what it missed, f
 
 test('after a server restart, Last-Event-ID replays from the store exactly what was missed, then goes on live', async (t) => {
   const dataDir = tempDir(t);
-  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100, ...CONFIG });
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100, ...CONFIG });
   const first = await startThermostream(config);
   let firstOpen = true;
   t.after(() => (firstOpen ? first.close() : undefined));

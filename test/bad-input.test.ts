@@ -25,6 +25,8 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
     ['devices/d1/telemetry', '42', 'not_object'],
     ['devices/d1/telemetry', `{"temperature": 21, "ts": ${now + 3_600_000}}`, 'future_timestamp'],
     ['devices/d1/telemetry', '{"temperature": 21, "ts": "yesterday"}', 'bad_timestamp'],
+    ['devices/d1/telemetry', '{"temperature": 21, "ts": "2026-02-30T00:00:00Z"}', 'bad_timestamp'], // no such day (Date.parse: 2 March)
+    ['devices/d1/telemetry', '[]', 'not_object'], // no reading in it
     ['devices/d1/telemetry', '{"temperature": 21, "deviceId": "d2"}', 'device_mismatch'],
     ['devices/d1/telemetry', JSON.stringify({ temperature: 21, pad: 'x'.repeat(2000) }), 'payload_too_large'],
     ['devices/d1/status', '{"temperature": 21}', 'bad_topic'],
@@ -73,4 +75,18 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
   const windows = (await getJson(`${app.httpUrl}/api/v1/windows?deviceId=d1`)).body.items;
   assert.ok(windows.length > 0);
   assert.equal(Math.max(...windows.map((w: any) => w.count)), seq);
+});
+
+test('a payload that is not UTF-8 is dead-lettered as not_json, though the reading in it would parse', async (t) => {
+  const app = await startServer(t);
+  const client = await connect(t, app.mqttUrl);
+  const reading = (note: Buffer) => Buffer.concat([Buffer.from(`{"ts": ${Date.now()}, "temperature": 21.5, "note": "`), note, Buffer.from('"}')]);
+  await client.publishAsync('devices/d1/telemetry', reading(Buffer.from([0xff, 0xfe])), { qos: 1 });
+  await client.publishAsync('devices/d1/telemetry', reading(Buffer.from('café')), { qos: 1 }); // UTF-8: accepted
+  await waitForRecords(app, 1);
+  const letters = (await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items;
+  assert.deepEqual(
+    letters.map((l: any) => [l.reason, l.detail, l.deviceId, l.payloadBytes]),
+    [['not_json', 'the payload is not valid UTF-8', 'd1', reading(Buffer.from([0xff, 0xfe])).length]],
+  );
 });

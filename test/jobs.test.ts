@@ -23,7 +23,7 @@ test('a job that outgrows its driverMemory is dead, out of memory, and the serve
 });
 
 test('shutting the server down stops its running jobs', async (t) => {
-  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir: tempDir(t), batchIntervalMs: 100, jobs: JOBS });
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), batchIntervalMs: 100, jobs: JOBS });
   const app = await startThermostream(config);
   let closed = false;
   t.after(() => (closed ? undefined : app.close()));

@@ -7,7 +7,7 @@ import { connect, getJson, tempDir, waitForRecords } from './helpers.ts';
 const WINDOW = { lengthMs: 60_000, slideMs: 60_000 };
 
 async function start(dataDir: string): Promise<Thermostream> {
-  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0 }, dataDir, batchIntervalMs: 100, windows: [WINDOW] });
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100, windows: [WINDOW] });
   return startThermostream(config);
 }
 

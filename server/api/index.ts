@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
@@ -16,7 +16,7 @@ import { statsRoutes } from './routes/stats.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { windowsRoutes } from './routes/windows.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
-import { AJV_OPTIONS, expectedKeyword } from './validation.ts';
+import { AJV_OPTIONS, expectedKeyword, refuseLooseIntegers } from './validation.ts';
 import { registerDashboard } from './static.ts';
 import { registerLivyRoutes } from './routes/livy.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
@@ -36,7 +36,20 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     ajv: { customOptions: AJV_OPTIONS, plugins: [expectedKeyword] },
+    // Device ids are up to 128 characters, more once percent-encoded; fastify's default refuses past 100 (414).
+    routerOptions: { maxParamLength: 512 },
+    frameworkErrors: (err, req, reply) => {
+      if (err.code !== 'FST_ERR_BAD_URL') return void (reply as FastifyReply).send(err);
+      // A path that is not valid percent-encoding (`/api/v1/devices/%zz`): a 400 in the API's shape.
+      void (reply as FastifyReply).code(400).send({
+        error: 'TS_ERR_BAD_REQUEST',
+        message: `malformed URL ${JSON.stringify(req.url)}: not valid percent-encoding`,
+        parameter: 'url',
+        value: req.url,
+      });
+    },
   });
+  app.addHook('preValidation', refuseLooseIntegers);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });

@@ -1,5 +1,6 @@
 import { Type, type TString } from '@sinclair/typebox';
 import { DEVICE_ID } from '../ingest/decode.ts';
+import { parseIsoDate } from '../ingest/reading-rules.ts';
 import { ParamError } from './request-errors.ts';
 
 /**
@@ -45,13 +46,27 @@ export const deviceIdParam = (description: string) =>
 export const deviceOrFleetParam = (description: string) =>
   Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for the fleet` });
 
-/** A time parameter's value in epoch ms (the schema has checked the form). */
-export function parseTime(name: string, value: string | undefined, fallback: number): number {
+/** A time parameter's value in epoch ms (the schema has checked the form; a day that does not exist is refused here). */
+function parseTime(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const t = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(value);
   if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
   return t;
 }
+
+/**
+ * `from` and `to` as the half-open range [from, to) that every route with them reads; `to` defaults to `toFallback`,
+ * `from` to `fromFallback(to)`. From must come before to: a reversed range is a mistake, not an empty answer.
+ */
+export function parseTimeRange(q: { from?: string; to?: string }, fromFallback: (to: number) => number, toFallback: number): { from: number; to: number } {
+  const to = parseTime('to', q.to, toFallback);
+  const from = parseTime('from', q.from, fromFallback(to));
+  if (from >= to) throw new ParamError('from', q.from ?? iso(from), `expected a time before to (${iso(to)})`);
+  return { from, to };
+}
+
+/** The whole time line, for routes whose from and to default to no bound. */
+export const NO_BOUND = 8.64e15;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 

@@ -1,5 +1,6 @@
 import { Ajv, type Options } from 'ajv';
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import { ParamError } from './request-errors.ts';
 
 /**
  * How request parts are validated. Unknown parameters and fields are refused (not silently removed); ajv stops at
@@ -26,3 +27,24 @@ export const jsonBodyCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpP
   queryAjv ??= expectedKeyword(new Ajv({ ...AJV_OPTIONS }));
   return queryAjv.compile(schema as object);
 };
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+/**
+ * A preValidation hook: an integer query or path parameter must be written as one. ajv's coercion would take
+ * "1e3", "0x10", "+5", " 5" and "1.0" as integers; a client sending them meant something else.
+ */
+export async function refuseLooseIntegers(req: FastifyRequest): Promise<void> {
+  const schema = req.routeOptions.schema;
+  for (const part of ['querystring', 'params'] as const) {
+    const properties = (schema?.[part] as { properties?: Record<string, { type?: unknown; 'x-expected'?: string }> } | undefined)?.properties;
+    if (properties === undefined) continue;
+    const values = (part === 'querystring' ? req.query : req.params) as Record<string, unknown> | undefined;
+    for (const [name, property] of Object.entries(properties)) {
+      const value = values?.[name];
+      if (property.type === 'integer' && typeof value === 'string' && !INTEGER_TEXT.test(value)) {
+        throw new ParamError(name, value, `expected ${property['x-expected'] ?? 'an integer'}`, part);
+      }
+    }
+  }
+}

@@ -11,7 +11,7 @@
  */
 import type { DecodeLimits } from './decode.ts';
 import type { Reading } from './reading.ts';
-import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, TEMPERATURE_RANGE } from './reading-rules.ts';
+import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 // What a value was (0: the field did not occur).
 const ABSENT = 0;
@@ -152,7 +152,7 @@ export function scanFlatReading(p: Buffer, deviceId: string, arrival: number, li
     } else {
       const text = p.toString('latin1', tsStart, tsEnd);
       if (!ISO_WITH_ZONE.test(text)) return null;
-      ts = Date.parse(text);
+      ts = parseIsoDate(text);
       if (!(ts >= 0)) return null;
     }
     if (ts - arrival > limits.maxClockSkewMs) return null;

@@ -1,7 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import type { RejectReason } from '../errors.ts';
 import { scanFlatReading } from './decode-flat.ts';
 import type { Reading } from './reading.ts';
-import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, TEMPERATURE_RANGE } from './reading-rules.ts';
+import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 /** `deviceId` as DESIGN.md defines it. */
 export const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -173,12 +174,15 @@ export function decodeMessageJson(topic: string, payload: Buffer, arrival: numbe
     const detail = `payload of ${payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`;
     return sink.reject('payload_too_large', detail, deviceId, topic, payload);
   }
+  // toString would turn bytes that are not UTF-8 into U+FFFD and go on: refuse them instead.
+  if (!isUtf8(payload)) return sink.reject('not_json', 'the payload is not valid UTF-8', deviceId, topic, payload);
   let body: unknown;
   try {
     body = JSON.parse(payload.toString('utf8'));
   } catch (err) {
     return sink.reject('not_json', (err as Error).message, deviceId, topic, payload);
   }
+  if (Array.isArray(body) && body.length === 0) return sink.reject('not_object', 'an empty array: no reading in it', deviceId, topic, payload);
   if (!Array.isArray(body)) {
     const r = check(body, deviceId, arrival, limits, messageId);
     if ('reason' in r) sink.reject(r.reason, r.detail, deviceId, topic, payload);
@@ -246,7 +250,7 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
   let seq: number | undefined;
   if (o.seq !== undefined && o.seq !== null) {
     if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) {
-      return problem('wrong_type', `"seq" must be a non-negative integer, got ${describe(o.seq)}`);
+      return problem('wrong_type', `"seq" must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}, got ${describe(o.seq)}`);
     }
     seq = o.seq;
   }
@@ -272,7 +276,7 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
       }
       ts = Math.floor(o.ts);
     } else if (typeof o.ts === 'string' && ISO_WITH_ZONE.test(o.ts)) {
-      ts = Date.parse(o.ts);
+      ts = parseIsoDate(o.ts);
       if (!(ts >= 0)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is not a valid date after 1970`);
     } else {
       return problem('bad_timestamp', `"ts" must be ISO 8601 with a zone or epoch ms, got ${describe(o.ts)}`);

@@ -1,6 +1,27 @@
 /** What a reading's fields must meet (DESIGN.md's payload contract), shared by both decode paths. */
 
 export const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Epoch ms of text that starts with a date YYYY-MM-DD (the form checked by the caller's pattern), or NaN when that
+ * day does not exist: Date.parse rolls 2026-02-30 over to 2 March instead of refusing it.
+ */
+export function parseIsoDate(text: string): number {
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  return days !== undefined && day >= 1 && day <= days ? Date.parse(text) : NaN;
+}
+
+function digitsAt(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) n = n * 10 + text.charCodeAt(i) - 48;
+  return n;
+}
 /** The range a temperature sensor can report (°C); beyond it a value is an encoding error, not an anomaly. */
 export const TEMPERATURE_RANGE = [-273.15, 1000] as const;
 /** IoT Hub's limit for a message id. */

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ANOMALY_TYPES, type AnomalyType } from '../../engine/detectors/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { toCsv, wantsCsv } from '../csv.ts';
-import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, limitParam, parseTime, timeParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, limitParam, NO_BOUND, parseTimeRange, timeParam } from '../params.ts';
 import { AnomalyItem, anomalyItem, badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
@@ -57,11 +57,12 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
     async (req, reply) => {
       const q = req.query;
       const before = decodeCursor(q.cursor, isBefore);
+      const { from, to } = parseTimeRange(q, () => -NO_BOUND, NO_BOUND);
       const rows = await store.anomalies({
         deviceId: q.deviceId,
         type: q.type as AnomalyType | undefined,
-        from: parseTime('from', q.from, -8.64e15),
-        to: parseTime('to', q.to, 8.64e15),
+        from,
+        to,
         limit: q.limit! + 1,
         before: before && { ts: before[0], deviceId: before[1], type: before[2] },
       });

@@ -2,8 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { downsample, splitBudget, type SeriesPoint } from '../downsample.ts';
-import { deviceIdParam, iso, parseTime, timeParam } from '../params.ts';
-import { NotFoundError, ParamError } from '../request-errors.ts';
+import { deviceIdParam, iso, parseTimeRange, timeParam } from '../params.ts';
+import { NotFoundError } from '../request-errors.ts';
 import { errors } from '../schemas.ts';
 
 const DEFAULT_SPAN_MS = 3_600_000;
@@ -66,9 +66,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
     async (req) => {
       const q = req.query;
       const now = clock.now();
-      const to = parseTime('to', q.to, now);
-      const from = parseTime('from', q.from, to - DEFAULT_SPAN_MS);
-      if (from >= to) throw new ParamError('from', q.from ?? iso(from), `expected a time before to (${iso(to)})`);
+      const { from, to } = parseTimeRange(q, (to) => to - DEFAULT_SPAN_MS, now);
       if ((await store.device(q.deviceId)) === null) throw new NotFoundError('deviceId', q.deviceId, 'device');
 
       const recent = await engine.recentReadings(q.deviceId, from, to);

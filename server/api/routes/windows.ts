@@ -11,7 +11,8 @@ import {
   isNumber,
   limitParam,
   parseDuration,
-  parseTime,
+  NO_BOUND,
+  parseTimeRange,
   timeParam,
   encodeCursor,
 } from '../params.ts';
@@ -71,13 +72,13 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
         throw new ParamError(name, value, `no such window is configured (length/slide ms: ${configured})`);
       }
       const before = decodeCursor(q.cursor, isNumber);
-      const to = Math.min(parseTime('to', q.to, 8.64e15), before ?? Infinity);
+      const range = parseTimeRange(q, () => -NO_BOUND, NO_BOUND);
       const rows = await store.windows({
         deviceId: q.deviceId ?? FLEET,
         lengthMs,
         slideMs: spec.slideMs,
-        from: parseTime('from', q.from, -8.64e15),
-        to,
+        from: range.from,
+        to: Math.min(range.to, before ?? Infinity), // the next page: older than the last one's first window
         limit: q.limit! + 1,
       });
       // Ascending, newest limit + 1: the first is there only to tell whether an older page exists.
