@@ -368,6 +368,8 @@ test('Livy and jobs routes: whole bodies of their 400s, 404s and 403 (inject)', 
     const cases: [string, Record<string, unknown>][] = [
       ['/livy/batches/x', badId('x')],
       ['/livy/batches/1.5', badId('1.5')],
+      ['/livy/batches/1e0', badId('1e0')],
+      ['/livy/batches?size=0x10', param('query', 'size', '0x10', 'expected an integer from 0 to 10000')],
       ['/livy/batches/-1/state', badId('-1')],
       ['/livy/batches/99999999999999999999/log', badId('99999999999999999999')],
       ['/livy/batches?size=-1', param('query', 'size', '-1', 'expected an integer from 0 to 10000')],
