@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ThermostreamError } from './errors.ts';
 
 /** The lock file in the data dir: an empty SQLite database whose exclusive lock the running server holds. */
-export const LOCK_FILE = 'server.lock';
+const LOCK_FILE = 'server.lock';
 
 export interface DataDirLock {
   release(): void;
@@ -23,20 +23,22 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, LOCK_FILE);
-  const db = new Database(file, { timeout: 0 });
+  let db: Database.Database | undefined;
   try {
+    db = new Database(file, { timeout: 0 });
     db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    db?.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw new Error(`cannot take the data dir's lock ${file}: ${(err as Error).message}`);
     throw new ThermostreamError(
       'TS_ERR_DATA_DIR_LOCKED',
       `another Thermostream server is running on the data dir ${dir} (it holds ${file}): stop it first, or give this one its own --data-dir`,
     );
   }
+  const held = db;
   return {
     release() {
-      if (db.open) db.close(); // closing rolls the transaction back, which ends the lock
+      if (held.open) held.close(); // closing rolls the transaction back, which ends the lock
     },
   };
 }
