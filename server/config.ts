@@ -6,7 +6,8 @@ import schema from '../config/schema.json' with { type: 'json' };
 import { gcd } from './engine/windows.ts';
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { ThermostreamError } from './errors.ts';
-import { redactUrl, storeUrlProblem } from './store/url.ts';
+import { storeUrlProblem } from './store/url.ts';
+import { redactUrl } from './url.ts';
 
 export interface WindowSpec {
   readonly lengthMs: number;
@@ -323,7 +324,7 @@ function configError(errors: ErrorObject[], config: unknown, sources: Map<string
     }
     const key = formatKey(path) || '(root)';
     const raw = valueAt(config, path);
-    const value = key === 'store.url' && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
+    const value = (key === 'store.url' || key === 'broker.url') && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
     const from = sources.get(path.join('.'));
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
     const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.message;

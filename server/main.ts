@@ -197,6 +197,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
 function exitCode(err: Error): number {
   if (!(err instanceof ThermostreamError)) return 1;
   // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
+  if (['TS_ERR_CONFIG_INVALID', 'TS_ERR_CONFIG_FILE', 'TS_ERR_CLI_ARG'].includes(err.code)) return 2; // found after parsing too (broker.url)
   if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
   if (['TS_ERR_CLUSTER_CHANGED', 'TS_ERR_SUPERVISOR'].includes(err.code)) return 2;
   if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING'].includes(err.code)) return 3;
@@ -278,15 +279,17 @@ async function runCli(): Promise<void> {
     console.log(`thermostream: demo fleet of ${DEMO_OPTIONS.devices} simulated thermostats publishing; open ${app.httpUrl}/`);
   }
 
-  let stopping = false;
+  let stopping: string | null = null;
   const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) {
-      // A second signal while shutting down: stop now. Nothing acknowledged is lost (the log has it); the batch in
-      // progress is simply done again after the restart.
+    if (stopping === signal) {
+      // The same signal again while shutting down (Ctrl-C twice): stop now. Nothing acknowledged is lost (the log
+      // has it); the batch in progress is simply done again after the restart.
       console.error(`thermostream: ${signal} again, exiting without finishing the shutdown`);
       process.exit(1);
     }
-    stopping = true;
+    // Another one (Ctrl-C reaches an --instances child from the terminal and from the supervisor): already on it.
+    if (stopping !== null) return;
+    stopping = signal;
     console.log(`thermostream: ${signal}, shutting down`);
     for (const stop of stops) await stop();
     process.exit(0);

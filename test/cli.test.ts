@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
+import { builtServer, ensureDashboardBuilt, getJson, startCli, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -58,6 +59,10 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--config', twice], {}, /windows\[1\] = \{"lengthMs":10000,"slideMs":2000\}: the same window as windows\[0\]/],
     [['--config', costly], {}, /windows\[0\] = .*a reading falls in 3600 windows of 3600 panes each/],
     [['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
+    // Found at start-up, not while parsing: still a configuration error (2, which stops an --instances supervisor),
+    // and the password (with an unencoded "/", so the URL does not parse) is not echoed.
+    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://u:pa/ss@127.0.0.1:1'], {}, /broker\.url = "mqtt:\/\/u:\*\*\*@127\.0\.0\.1:1": not a URL \[TS_ERR_CONFIG_INVALID\]/],
+    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://127.0.0.1:1/x'], {}, /broker\.url = "mqtt:\/\/127\.0\.0\.1:1\/x": a path is not allowed/],
   ];
   for (const [args, env, message] of cases) {
     const run = await runCli(args, env);
@@ -139,4 +144,13 @@ test('a port in use stops the CLI with exit code 1 and names the port and the fl
   const run = await runCli(['--http-port', '0', '--mqtt-port', String(port), '--mqtts-port', '-1', '--data-dir', tempDir(t)]);
   assert.equal(run.code, 1);
   assert.match(run.stderr, new RegExp(`MQTT cannot listen on 127\\.0\\.0\\.1:${port}: address already in use \\(choose another with --mqtt-port`));
+});
+
+test('SIGINT and SIGTERM at once (Ctrl-C reaches an --instances child from the terminal and the supervisor) shut down cleanly, exit 0', { timeout: 60_000 }, async (t) => {
+  const cli = await startCli(t, join(tempDir(t), 'data'));
+  cli.child.kill('SIGINT');
+  cli.child.kill('SIGTERM');
+  const [code] = await once(cli.child, 'exit');
+  assert.equal(code, 0, cli.output());
+  assert.doesNotMatch(cli.output(), /again/);
 });

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
-import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
+import { connect, getJson, spawnCli, startCli, startServer, tempDir, waitForRecords } from './helpers.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const LOCKED = /another Thermostream server is running on the data dir (\S+) \(it holds \S+server\.lock\): stop it first, or give this one its own --data-dir/;
 
 const config = (dataDir: string) => resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100 });
@@ -31,30 +29,6 @@ test('a second server on a data dir in use is refused, naming the dir; the first
   const devices = (await getJson(`${next.httpUrl}/api/v1/devices`)).body;
   assert.deepEqual(devices.items.map((d: { deviceId: string }) => d.deviceId), ['d1']);
 });
-
-/** The real CLI on `dataDir`, its output collected, killed when the test ends. */
-function spawnCli(t: TestContext, dataDir: string): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  return { child, output: () => output };
-}
-
-/** spawnCli, resolved once the server printed its data line (it is serving). */
-async function startCli(t: TestContext, dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
-  const cli = spawnCli(t, dataDir);
-  const exited = once(cli.child, 'exit');
-  await Promise.race([
-    waitFor('the server to print its data line', () => cli.output().includes('thermostream: data'), 20_000),
-    exited.then(([code]) => Promise.reject(new Error(`the server exited with ${code}: ${cli.output()}`))),
-  ]);
-  return cli;
-}
 
 test('across processes: a second server process is refused with exit code 1; after the first is killed with SIGKILL, the lock is gone', { timeout: 60_000 }, async (t) => {
   const dataDir = join(tempDir(t), 'data');

@@ -27,6 +27,10 @@ test('a bad store.url or instance id is a configuration error naming the key, ne
     { store: { url: 'postgres://u:hunter2@db.example:5432' } },
     'invalid configuration: store.url = "postgres://u:***@db.example:5432": no database name: expected postgres://user:password@host:port/database',
   );
+  assert.throws(() => parseCli(['--store', 'postgres://u:hun/ter2@db.example/x'], {}), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message: 'invalid configuration: store.url = "postgres://u:***@db.example/x" (from --store): not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database',
+  });
   assert.throws(() => parseCli(['--store', 'postgres://u:hunter2@:5432/x'], {}), {
     code: 'TS_ERR_CONFIG_INVALID',
     message: 'invalid configuration: store.url = "postgres://u:***@:5432/x" (from --store): not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database',

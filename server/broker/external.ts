@@ -2,6 +2,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { ThermostreamError } from '../errors.ts';
+import { redactUrl } from '../url.ts';
 import type { OnPublish } from './index.ts';
 
 export interface ExternalBrokerConfig {
@@ -74,8 +75,7 @@ export function parseBrokerUrl(raw: string): { tls: boolean; host: string; port:
 }
 
 function invalidUrl(raw: string, why: string): ThermostreamError {
-  const shown = raw.replace(/\/\/[^@/]*@/, '//…@'); // never echo credentials
-  return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: broker.url = ${JSON.stringify(shown)}: ${why}`);
+  return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: broker.url = ${JSON.stringify(redactUrl(raw))}: ${why}`);
 }
 
 /**

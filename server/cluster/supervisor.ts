@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
+import { redactUrl } from '../url.ts';
 
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
@@ -123,7 +124,7 @@ export async function runSupervisor(n: number, config: Config, argv: readonly st
     process.exit(exitCode);
   };
 
-  console.log(`thermostream supervisor: ${n} instance(s) ${config.cluster.instanceId}-0…${n - 1} behind ${config.broker.url.replace(/\/\/[^@/]*@/, '//…@')}`);
+  console.log(`thermostream supervisor: ${n} instance(s) ${config.cluster.instanceId}-0…${n - 1} behind ${redactUrl(config.broker.url)}`);
   for (let i = 0; i < n; i++) start(i);
   process.on('SIGINT', () => void stopAll('SIGINT', 0));
   process.on('SIGTERM', () => void stopAll('SIGTERM', 0));

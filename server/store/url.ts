@@ -19,15 +19,3 @@ export function storeUrlProblem(url: string): string | null {
   if (u.pathname.length <= 1) return 'no database name: expected postgres://user:password@host:port/database';
   return null;
 }
-
-/** The URL with its password replaced by ***, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    for (const k of ['password']) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
-}
