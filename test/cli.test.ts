@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { builtServer, ensureDashboardBuilt, getJson, startCli, tempDir, waitFor } from './helpers.ts';
+import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
+import { ServerProcess } from './server-process.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -147,10 +147,10 @@ test('a port in use stops the CLI with exit code 1 and names the port and the fl
 });
 
 test('SIGINT and SIGTERM at once (Ctrl-C reaches an --instances child from the terminal and the supervisor) shut down cleanly, exit 0', { timeout: 60_000 }, async (t) => {
-  const cli = await startCli(t, join(tempDir(t), 'data'));
-  cli.child.kill('SIGINT');
-  cli.child.kill('SIGTERM');
-  const [code] = await once(cli.child, 'exit');
-  assert.equal(code, 0, cli.output());
-  assert.doesNotMatch(cli.output(), /again/);
+  const server = await ServerProcess.create(tempDir(t), {});
+  t.after(() => server.kill());
+  await server.start();
+  server.child!.kill('SIGINT');
+  assert.equal(await server.kill('SIGTERM'), 0, server.output);
+  assert.doesNotMatch(server.output, /again/);
 });

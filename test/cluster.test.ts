@@ -9,7 +9,7 @@ import { resolveConfig, type Config } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { getJson, tempDir, waitFor } from './helpers.ts';
-import { diffWindows, oracleWindows, storedWindows } from './faults/server-process.ts';
+import { diffWindows, oracleWindows, storedWindows } from './server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

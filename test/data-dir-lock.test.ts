@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
-import { connect, getJson, spawnCli, startCli, startServer, tempDir, waitForRecords } from './helpers.ts';
+import { connect, getJson, startServer, tempDir, waitForRecords } from './helpers.ts';
+import { ServerProcess } from './server-process.ts';
 
 const LOCKED = /another Thermostream server is running on the data dir (\S+) \(it holds \S+server\.lock\): stop it first, or give this one its own --data-dir/;
 
@@ -31,18 +30,17 @@ test('a second server on a data dir in use is refused, naming the dir; the first
 });
 
 test('across processes: a second server process is refused with exit code 1; after the first is killed with SIGKILL, the lock is gone', { timeout: 60_000 }, async (t) => {
-  const dataDir = join(tempDir(t), 'data');
-  const first = await startCli(t, dataDir);
-  const second = spawnCli(t, dataDir);
-  const [code] = await once(second.child, 'exit');
-  assert.equal(code, 1, second.output());
-  assert.match(second.output(), LOCKED);
-  assert.match(second.output(), /\[TS_ERR_DATA_DIR_LOCKED\]/);
+  const dataDir = tempDir(t);
+  const first = await ServerProcess.create(dataDir, {});
+  t.after(() => first.kill());
+  await first.start();
+  const second = await ServerProcess.create(dataDir, {});
+  second.launch();
+  assert.equal(await second.waitExit(), 1, second.output);
+  assert.match(second.output, LOCKED);
+  assert.match(second.output, /\[TS_ERR_DATA_DIR_LOCKED\]/);
   // No stale lock: the operating system drops it with the process, however it ends.
-  first.child.kill('SIGKILL');
-  await once(first.child, 'exit');
-  const third = await startCli(t, dataDir);
-  third.child.kill('SIGTERM');
-  const [thirdCode] = await once(third.child, 'exit');
-  assert.equal(thirdCode, 0, third.output());
+  await first.kill('SIGKILL');
+  await first.start();
+  assert.equal(await first.kill('SIGTERM'), 0, first.output);
 });

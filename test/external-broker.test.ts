@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import { ackAfterCommit, parseCli, resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerKind, externalBrokerName, startExternalBroker } from './external-broker.ts';
-import { freePort } from './faults/server-process.ts';
+import { freePort } from './server-process.ts';
 import { connect, getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 
 const BROKER = externalBrokerName();

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { freePort } from './faults/server-process.ts';
+import { freePort } from './server-process.ts';
 import { tempDir, waitFor } from './helpers.ts';
 import { systemBinary } from './system.ts';
 

@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,28 +110,4 @@ export async function averageTemperature(base: string, deviceId: string, from: n
     n += p.count;
   }
   return { avg: sum / n, n };
-}
-
-/** The real CLI on `dataDir`, its output collected, killed when the test ends. */
-export function spawnCli(t: TestContext, dataDir: string): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', dataDir], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  return { child, output: () => output };
-}
-
-/** spawnCli, resolved once the server printed its data line (it is serving). */
-export async function startCli(t: TestContext, dataDir: string): Promise<{ child: ChildProcess; output: () => string }> {
-  const cli = spawnCli(t, dataDir);
-  const exited = once(cli.child, 'exit');
-  await Promise.race([
-    waitFor('the server to print its data line', () => cli.output().includes('thermostream: data'), 20_000),
-    exited.then(([code]) => Promise.reject(new Error(`the server exited with ${code}: ${cli.output()}`))),
-  ]);
-  return cli;
 }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './faults/server-process.ts';
+import { freePort } from './server-process.ts';
 import { systemBinary } from './system.ts';
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCli, resolveConfig } from '../server/config.ts';
 import { openStore } from '../server/store/index.ts';
-import { freePort } from './faults/server-process.ts';
+import { freePort } from './server-process.ts';
 import { tempDir } from './helpers.ts';
 
 test('store.url and cluster.instanceId default to SQLite and "main"; --store/--instance-id and their env vars set them', () => {

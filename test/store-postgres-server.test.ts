@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import type { Thermostream } from '../server/main.ts';
 import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, type WindowRow } from './faults/server-process.ts';
+import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, type WindowRow } from './server-process.ts';
 import { startPostgres } from './postgres.ts';
 import { SseClient } from './sse-client.ts';
 

@@ -73,7 +73,7 @@ export interface EventTimeOptions {
  */
 function dueAt(shape: WindowShape, k: KeyPanes): number {
   let due = Infinity;
-  for (const w of k.open) if (w + shape.lengthMs < due) due = w + shape.lengthMs;
+  for (const w of k.open) due = Math.min(due, w + shape.lengthMs);
   for (const p of k.starts) if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
   return due;
 }

@@ -7,7 +7,7 @@ import { createPartition } from '../../server/cluster/partition.ts';
 import { externalBrokerName, startExternalBroker } from '../external-broker.ts';
 import { startPostgres } from '../postgres.ts';
 import { tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, ServerProcess, type WindowRow } from './server-process.ts';
+import { diffWindows, oracleWindows, ServerProcess, type WindowRow } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { BLOCK_HEADER } from '../../server/ingest/log-format.ts';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { ServerProcess } from './server-process.ts';
+import { ServerProcess } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const CONFIG = { batchIntervalMs: 100, allowedLatenessMs: 3_600_000, ingest: { segmentBytes: 4096 } };

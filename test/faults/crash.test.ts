@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, storedWindows } from './server-process.ts';
+import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, storedWindows } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkSegment } from '../../server/ingest/log-format.ts';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { publishUntilAcked, ServerProcess } from './server-process.ts';
+import { publishUntilAcked, ServerProcess } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const FS_BYTES = 8 * 1024 * 1024;

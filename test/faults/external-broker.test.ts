@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { externalBrokerName, startExternalBroker } from '../external-broker.ts';
 import { tempDir, waitFor } from '../helpers.ts';
-import { assertExactlyOnce, counted, ServerProcess } from './server-process.ts';
+import { assertExactlyOnce, counted, ServerProcess } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

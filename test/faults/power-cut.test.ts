@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import type { SyncState } from '../../server/ingest/sync-record.ts';
 import { SYNC_RECORD_FILE } from '../../server/main.ts';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, storedWindows } from './server-process.ts';
+import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, storedWindows } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

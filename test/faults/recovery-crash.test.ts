@@ -6,7 +6,7 @@ import { systemClock } from '../../server/clock.ts';
 import { IngestLog } from '../../server/ingest/log.ts';
 import { StorageHealth } from '../../server/storage-health.ts';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { ServerProcess } from './server-process.ts';
+import { ServerProcess } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const LENGTH = 10_000;

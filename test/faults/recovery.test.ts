@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { getJson, tempDir, waitFor } from '../helpers.ts';
-import { diffWindows, oracleWindows, ServerProcess, storedWindows } from './server-process.ts';
+import { diffWindows, oracleWindows, ServerProcess, storedWindows } from '../server-process.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const WINDOW = { lengthMs: 10_000, slideMs: 2_000 };

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
-import { waitFor } from '../helpers.ts';
+import { waitFor } from './helpers.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
+const ROOT = new URL('..', import.meta.url).pathname;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -49,18 +49,25 @@ export class ServerProcess {
   }
 
   async startWith(extraArgs: string[], env: Record<string, string> = this.env): Promise<void> {
+    let printed = '';
+    const child = this.launch(extraArgs, env);
+    child.stdout!.on('data', (d) => (printed += d));
+    await waitFor('the server to start', () => printed.includes('thermostream: data') || child.exitCode !== null, 20_000);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${this.output}`);
+  }
+
+  /** Spawns the server without waiting for it: `waitExit` and `output` say how it went. */
+  launch(extraArgs: string[] = [], env: Record<string, string> = this.env): ChildProcess {
     const configFile = join(this.dataDir, 'test-config.json');
     writeFileSync(configFile, JSON.stringify(this.config));
     const args = ['--import', 'tsx', 'server/main.ts', '--config', configFile, '--data-dir', this.dataDir, ...extraArgs];
     args.push('--http-port', String(this.httpPort), '--mqtt-port', String(this.mqttPort), '--mqtts-port', '-1');
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    let printed = '';
-    child.stdout!.on('data', (d) => ((printed += d), (this.output += d)));
+    child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitFor('the server to start', () => printed.includes('thermostream: data') || child.exitCode !== null, 20_000);
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${this.output}`);
+    return child;
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
