@@ -277,6 +277,8 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       // Date.parse would roll a day that does not exist over to the next month.
       ['/api/v1/windows?from=2026-02-30T00:00:00Z', 'from', '2026-02-30T00:00:00Z', time],
       ['/api/v1/anomalies?to=2026-04-31', 'to', '2026-04-31', time],
+      // Epoch seconds read as milliseconds would ask about January 1970.
+      ['/api/v1/readings?deviceId=d1&from=1764763200', 'from', '1764763200', `${time}; this looks like epoch seconds (1764763200000 in ms)`],
       // A reversed range is a mistake, on every route with from and to.
       [`/api/v1/windows?from=${at(6)}&to=${at(5)}`, 'from', at(6), `expected a time before to (${at(5)})`],
       [`/api/v1/anomalies?from=${at(6)}&to=${at(5)}`, 'from', at(6), `expected a time before to (${at(5)})`],

@@ -27,6 +27,7 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
     ['devices/d1/telemetry', '{"temperature": 21, "ts": "yesterday"}', 'bad_timestamp'],
     ['devices/d1/telemetry', '{"temperature": 21, "ts": "2026-02-30T00:00:00Z"}', 'bad_timestamp'], // no such day (Date.parse: 2 March)
     ['devices/d1/telemetry', '[]', 'not_object'], // no reading in it
+    ['devices/d1/telemetry', `{"temperature": 21, "ts": ${Math.floor(now / 1000)}}`, 'bad_timestamp'], // epoch seconds, not ms
     ['devices/d1/telemetry', '{"temperature": 21, "deviceId": "d2"}', 'device_mismatch'],
     ['devices/d1/telemetry', JSON.stringify({ temperature: 21, pad: 'x'.repeat(2000) }), 'payload_too_large'],
     ['devices/d1/status', '{"temperature": 21}', 'bad_topic'],
@@ -66,6 +67,10 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
   }
   assert.equal(letters.at(-1).reason, 'wrong_type');
   assert.equal(letters.at(-1).detail, '2 of 4 elements rejected: [1] "temperature" must be a number, got "hot"; [3] "temperature" is missing');
+
+  const seconds = letters.find((l: { payload: string }) => l.payload.endsWith(`${Math.floor(now / 1000)}}`));
+  const ms = Math.floor(now / 1000) * 1000;
+  assert.equal(seconds.detail, `"ts" ${ms / 1000} looks like epoch seconds (${new Date(ms).toISOString()}): send epoch milliseconds (${ms}) or ISO 8601`);
 
   const byReason = (await getJson(`${app.httpUrl}/api/v1/dead-letters?reason=device_mismatch`)).body.items;
   assert.equal(byReason.length, 1);

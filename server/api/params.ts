@@ -1,6 +1,6 @@
 import { Type, type TString } from '@sinclair/typebox';
 import { DEVICE_ID } from '../ingest/decode.ts';
-import { parseIsoDate } from '../ingest/reading-rules.ts';
+import { looksLikeEpochSeconds, parseIsoDate } from '../ingest/reading-rules.ts';
 import { ParamError } from './request-errors.ts';
 
 /**
@@ -51,6 +51,7 @@ function parseTime(name: string, value: string | undefined, fallback: number): n
   if (value === undefined) return fallback;
   const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(value);
   if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
+  if (looksLikeEpochSeconds(t)) throw new ParamError(name, value, `expected ${TIME_EXPECTED}; this looks like epoch seconds (${t * 1000} in ms)`);
   return t;
 }
 

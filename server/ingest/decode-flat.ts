@@ -11,7 +11,7 @@
  */
 import type { DecodeLimits } from './decode.ts';
 import type { Reading } from './reading.ts';
-import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
+import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 // What a value was (0: the field did not occur).
 const ABSENT = 0;
@@ -147,7 +147,7 @@ export function scanFlatReading(p: Buffer, deviceId: string, arrival: number, li
   let ts = arrival;
   if (tsKind === NUMBER || tsKind === STRING) {
     if (tsKind === NUMBER) {
-      if (!(tsNum >= 0 && tsNum <= MAX_EPOCH_MS)) return null;
+      if (!(tsNum >= 0 && tsNum <= MAX_EPOCH_MS) || looksLikeEpochSeconds(tsNum)) return null;
       ts = Math.floor(tsNum);
     } else {
       const text = p.toString('latin1', tsStart, tsEnd);

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { RejectReason } from '../errors.ts';
 import { scanFlatReading } from './decode-flat.ts';
 import type { Reading } from './reading.ts';
-import { ISO_WITH_ZONE, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
+import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 /** `deviceId` as DESIGN.md defines it. */
 export const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -273,6 +273,10 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
     if (typeof o.ts === 'number') {
       if (!Number.isFinite(o.ts) || o.ts < 0 || o.ts > MAX_EPOCH_MS) {
         return problem('bad_timestamp', `"ts" ${o.ts} is not epoch milliseconds`);
+      }
+      if (looksLikeEpochSeconds(o.ts)) {
+        const ms = Math.floor(o.ts * 1000);
+        return problem('bad_timestamp', `"ts" ${o.ts} looks like epoch seconds (${new Date(ms).toISOString()}): send epoch milliseconds (${ms}) or ISO 8601`);
       }
       ts = Math.floor(o.ts);
     } else if (typeof o.ts === 'string' && ISO_WITH_ZONE.test(o.ts)) {

@@ -28,3 +28,12 @@ export const TEMPERATURE_RANGE = [-273.15, 1000] as const;
 export const MAX_MESSAGE_ID = 128;
 /** Epoch milliseconds that a Date can hold. */
 export const MAX_EPOCH_MS = 8.64e15;
+
+/**
+ * A numeric ts from 946,684,800 up to 1e11 is a time from 2000 on in epoch seconds, a common mistake; read as the
+ * contract's milliseconds it would be a reading of January 1970 to March 1973, which no thermostat sends. Such a
+ * reading is refused, naming the mistake, rather than accepted as hopelessly late.
+ */
+export function looksLikeEpochSeconds(ts: number): boolean {
+  return ts >= 946_684_800 && ts < 1e11;
+}
