@@ -118,6 +118,21 @@ test('a QoS 2 publish in the IoT Hub dialect closes the connection, as IoT Hub d
   assert.equal((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.qos2Disconnects, 1);
 });
 
+test('a PUBLISH to a wildcard topic closes the connection (MQTT 3.1.1 forbids it) and the log says which client and why', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  for (const topic of ['devices/+/telemetry', 'devices/#']) {
+    const client = await connectWith(t, app.mqttUrl, { clientId: `wild-${topic.length}`, reconnectPeriod: 0 });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.publish(topic, JSON.stringify({ temperature: 20 }), { qos: 1 });
+    await closed;
+  }
+  await waitFor('the log lines', () => lines.length >= 2);
+  assert.deepEqual(lines, ['closed client "wild-19": + is not allowed in PUBLISH', 'closed client "wild-9": # is not allowed in PUBLISH']);
+});
+
 // Acceptance 5 of issue 10: like Mosquitto 2, no authentication means loopback only.
 test('binding a non-loopback address without authentication refuses to start, saying why and what to set', async (t) => {
   const config = resolveConfig({ host: '0.0.0.0', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t) });

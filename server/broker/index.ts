@@ -194,9 +194,18 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   function qos2(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // IoT Hub does not support QoS 2 and closes the connection; so does its dialect here.
     security.qos2Disconnects++;
+    closedWithReason.add(client);
     log(`closed client "${client.id}": QoS 2 publish on ${JSON.stringify(packet.topic)} (IoT Hub supports QoS 0 and 1)`);
     callback(new Error('QoS 2 is not supported'));
   }
+
+  // A protocol violation (a wildcard or an empty topic in a PUBLISH, a malformed packet, a missed keep-alive) closes
+  // the connection, as MQTT requires: the log says which client and why. Socket errors (a reset) are not logged.
+  const closedWithReason = new WeakSet<Client>();
+  aedes.on('clientError', (client, err) => {
+    if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
+    log(`closed client "${client.id}": ${err.message}`);
+  });
 
   // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
   const expiries = new Map<Client, unknown>();
