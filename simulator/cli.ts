@@ -37,6 +37,11 @@ Output
                           Without --url the run is not paced: it generates as fast as it can
                           (timestamps are the same as a paced run's) and needs --count or --duration
   --truth FILE.jsonl      write anomaly ground truth, one JSON line per anomaly
+  --replay FILE           publish a recording instead of simulated readings, one message per record, in the
+                          file's order, paced by --rate (--count/--duration may cut it short): JSON lines as
+                          --out writes them, or CSV whose header row names the fields (deviceId required; a
+                          cell that reads as a number is sent as one). Each record is sent as recorded, its
+                          ts included: the server judges it (and dead-letters a bad one) as it would the device
   --quiet                 no progress line
   --json                  print the summary as JSON
 
@@ -81,7 +86,7 @@ const STRING_OPTIONS = [
   'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
-  'connection-strings', 'registry', 'api-token', 'ca',
+  'connection-strings', 'registry', 'api-token', 'ca', 'replay',
 ] as const;
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
@@ -134,6 +139,7 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     scenario: s('scenario'),
     truth: s('truth'),
     out: s('out'),
+    replay: s('replay'),
     lateFraction: n('late-fraction'),
     maxDelay: n('max-delay'),
     duplicateFraction: n('duplicate-fraction'),

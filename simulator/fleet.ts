@@ -13,6 +13,7 @@ import { openLineWriter, type LineWriter } from './files.ts';
 import { resolveOptions, type FleetOptions } from './options.ts';
 import { encodeBatch, encodeReading, outLine, type Reading } from './reading.ts';
 import { scenarioEvents } from './scenario.ts';
+import { createReplaySource } from './replay.ts';
 import { createSource, type Source } from './source.ts';
 import { transports, type Transport, type TransportStats } from './transport.ts';
 import type { Fleet, FleetCounters, FleetDeps, Injected, Progress, Summary } from './fleet-types.ts';
@@ -138,8 +139,10 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     const reading = src.next();
     if (reading === undefined) return;
     counters.generated++;
-    firstTs ??= reading.ts;
-    lastTs = reading.ts;
+    if (Number.isFinite(reading.ts)) {
+      firstTs ??= reading.ts;
+      lastTs = reading.ts;
+    }
     out?.write(outLine(reading));
     faults.process(reading, atMs, now(), (item) => toReady(item, atMs));
   }
@@ -294,7 +297,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
         const startMs =
           o.startMs ??
           (o.total === Infinity ? t0 : paced ? t0 - Math.max(0, o.speedup - 1) * spanMs : t0 - o.speedup * spanMs);
-        source = createSource({
+        source = o.replay !== undefined ? createReplaySource(o.replay, o.rate) : createSource({
           seed: o.seed,
           deviceIds: o.deviceIds,
           rate: o.rate,

@@ -3,8 +3,9 @@
  * The CLI and createFleet() share this, so a library user gets the same checks as a command-line user.
  */
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
-import { invalidOption } from './errors.ts';
+import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds } from './reading.ts';
+import { loadRecording, type Recording } from './replay.ts';
 import { loadScenario, validateScenario, type Scenario } from './scenario.ts';
 import { transports } from './transport.ts';
 import { loadConnectionStrings } from './transports/azure-credentials.ts';
@@ -51,6 +52,8 @@ export interface FleetOptions {
   truth?: string;
   /** Readings JSONL path. */
   out?: string;
+  /** A recording to publish instead of simulated readings: JSON lines (as `out` writes them) or CSV with a header. */
+  replay?: string;
   /** Fraction of readings sent late (0–1); default 0. */
   lateFraction?: number;
   /** Largest delay of a late reading, seconds; default 5. */
@@ -108,6 +111,8 @@ export interface ResolvedOptions {
   readonly registry: string | undefined;
   readonly apiToken: string | undefined;
   readonly ca: string | undefined;
+  /** --replay: the recording whose records are published, in its order, instead of simulated readings. */
+  readonly replay: Recording | undefined;
   /** True when readings are published (a URL, or the azure transport, which can dial its connection strings). */
   readonly publishes: boolean;
 }
@@ -159,21 +164,22 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     throw invalidOption('registry', o.registry, 'the server\'s HTTP base URL, http://host:port');
   }
   const connectionStrings = o.connectionStrings === undefined ? undefined : loadConnectionStrings(o.connectionStrings);
-  const devices = num(
+  const replay = o.replay === undefined ? undefined : loadReplay(o);
+  const devices = replay?.deviceIds.length ?? num(
     'devices',
     o.devices ?? connectionStrings?.size ?? DEFAULTS.devices,
     (x) => int(x) && x >= 1 && x <= (connectionStrings?.size ?? 1_000_000),
     connectionStrings === undefined ? 'an integer from 1 to 1000000' : `an integer from 1 to ${connectionStrings.size} (the connection strings in the file)`,
   );
   const prefix = o.devicePrefix ?? DEFAULTS.devicePrefix;
-  const ids = connectionStrings === undefined ? defaultDeviceIds(prefix, devices) : [...connectionStrings.keys()].slice(0, devices);
+  const ids = replay?.deviceIds ?? (connectionStrings === undefined ? defaultDeviceIds(prefix, devices) : [...connectionStrings.keys()].slice(0, devices));
   if (!ids.every((id) => DEVICE_ID_PATTERN.test(id))) {
     throw invalidOption('device-prefix', prefix, 'characters A-Z a-z 0-9 . _ : - only, ids at most 128 long');
   }
   const rate = num('rate', o.rate ?? DEFAULTS.rate, (x) => x > 0 && x <= 10_000_000, 'readings/s > 0');
   const duration = o.duration === undefined ? undefined : num('duration', o.duration, (x) => x > 0, 'seconds > 0');
   const count = o.count === undefined ? undefined : num('count', o.count, (x) => int(x) && x >= 1, 'an integer >= 1');
-  const total = Math.min(count ?? Infinity, duration === undefined ? Infinity : Math.max(1, Math.round(duration * rate)));
+  const total = Math.min(count ?? Infinity, duration === undefined ? Infinity : Math.max(1, Math.round(duration * rate)), replay?.records.length ?? Infinity);
   const seed = num('seed', o.seed ?? DEFAULTS.seed, (x) => int(x) && x >= 0 && x <= 0xffffffff, 'an integer from 0 to 4294967295');
   let startMs: number | undefined;
   if (o.start !== undefined) {
@@ -252,6 +258,26 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     registry: o.registry,
     apiToken: o.apiToken,
     ca: o.ca,
+    replay,
     publishes,
   });
+}
+
+/** Options that make readings up, which a recording's own readings leave no room for. */
+const NOT_WITH_REPLAY = [
+  ['devices', 'devices'], ['device-prefix', 'devicePrefix'], ['seed', 'seed'], ['start', 'start'], ['speedup', 'speedup'],
+  ['anomalies', 'anomalies'], ['anomaly-types', 'anomalyTypes'], ['scenario', 'scenario'], ['truth', 'truth'], ['out', 'out'],
+  ['bad-fraction', 'badFraction'], ['connection-strings', 'connectionStrings'],
+] as const;
+
+function loadReplay(o: FleetOptions): Recording {
+  for (const [name, key] of NOT_WITH_REPLAY) {
+    if (o[key] !== undefined) {
+      throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--${name} cannot be used with --replay: the recording has its own devices, times and values`);
+    }
+  }
+  if (o.url === undefined && o.transport !== 'azure') {
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--replay needs --url, the broker to publish the recording to');
+  }
+  return loadRecording(o.replay!);
 }

@@ -7,6 +7,8 @@ export interface Reading {
   humidity: number;
   /** Per-device counter from 1. */
   seq: number;
+  /** --replay: the record as the recording has it (the numbers above are NaN where it has none); sent as it is. */
+  recorded?: Readonly<Record<string, unknown>>;
 }
 
 /** Wire payload object (DESIGN.md "Readings"); key order fixed so output is byte-stable. */
@@ -14,12 +16,15 @@ export function wireObject(r: Reading): { ts: string; temperature: number; humid
   return { ts: new Date(r.ts).toISOString(), temperature: r.temperature, humidity: r.humidity, seq: r.seq };
 }
 
+/** What goes on the wire: a recorded reading as recorded, a generated one as its wire object. */
+const payload = (r: Reading): object => r.recorded ?? wireObject(r);
+
 export function encodeReading(r: Reading): string {
-  return JSON.stringify(wireObject(r));
+  return JSON.stringify(payload(r));
 }
 
 export function encodeBatch(readings: readonly Reading[]): string {
-  return JSON.stringify(readings.map(wireObject));
+  return JSON.stringify(readings.map(payload));
 }
 
 /** One line of the --out file. */

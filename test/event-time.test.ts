@@ -95,13 +95,31 @@ test('input accepted but not processed yet is not idleness: noteInput keeps the 
 
 test('a restart is not idle time: idleness counts from startedAt', () => {
   const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 1000 });
+  w.add(reading('d', 100, 20, 100)); // as a restored checkpoint would hold it
   w.advance(1050);
   // A reading retried right after the restart with an old ts (within the lateness of the newest event) still counts.
   assert.equal(w.add(reading('d', 900, 20, 1050)), true);
   // Had the clock counted from 0, the stream would look idle at 1050 and the watermark would be 950: late.
   const fromZero = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  fromZero.add(reading('d', 100, 20, 100));
   fromZero.advance(1050);
   assert.equal(fromZero.add(reading('d', 900, 20, 1050)), false);
+});
+
+test('before the first reading the clock does not move the watermark: a recording replayed into a server that waited for it is not late', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  w.advance(5_000);
+  w.advance(60_000);
+  assert.equal(w.watermark, -Infinity);
+  assert.equal(w.add(reading('d', 1_000, 20, 60_000)), true, 'an hour-old reading (here: 59 s) into a fresh stream');
+  assert.equal(w.add(reading('d', 1_005, 21, 60_000)), true);
+  const results = w.advance(60_001);
+  const row = (r: { deviceId: string; start: number; count: number; final: boolean }) => `${r.deviceId} ${r.start} ${r.count} ${r.final}`;
+  assert.deepEqual(results.map(row).sort(), ['* 1000 2 false', 'd 1000 2 false']);
+  // From the first reading on, idle time closes its windows as before.
+  const closed = w.advance(60_200);
+  assert.equal(w.watermark, 60_100);
+  assert.deepEqual(closed.map(row).sort(), ['* 1000 2 true', 'd 1000 2 true']);
 });
 
 test('out-of-order readings within the allowed lateness land in their windows', () => {

@@ -258,14 +258,19 @@ export function storeSuite(target: StoreTarget): void {
     assert.equal(got.detail, 'Unexpected token \'"\' at 3');
   });
 
-  test(`${name}: retention prunes final windows, dead letters and late readings older than configured; open windows stay`, async (t) => {
-    const store = await (await target.fresh(t))({ config: { retention: { windowsMs: 1000, deadLettersMs: 1000, lateReadingsMs: 1000 } } });
+  test(`${name}: retention prunes final windows, anomalies, dead letters and late readings computed or received longer ago than configured; open windows stay`, async (t) => {
+    const store = await (await target.fresh(t))({ config: { retention: { windowsMs: 1000, deadLettersMs: 1000, lateReadingsMs: 1000, anomaliesMs: 1000 } } });
     const late = { deviceId: 'd', ts: 0, temperature: 20, humidity: undefined, seq: undefined, arrival: 0 };
-    await store.commitBatch(batch({ windows: [window('d', 0, true), window('d', 2000, false), window('d', 50_000, true)], deadLetters: [letter(0, 'd', 'not_json')], late: [late] }));
-    // Windows [0, 10 s) (final) and [2 s, 12 s) (open) ended before 59 s − 1 s; [50 s, 60 s) did not.
-    assert.equal(await store.prune(59_000), 3, 'one window, one dead letter, one late reading');
+    const spike = (ts: number) => ({ deviceId: 'd', type: 'spike' as const, ts, score: 9, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: ts });
+    await store.commitBatch(batch({ windows: [window('d', 0, true), window('d', 2000, false)], anomalies: [spike(5)], deadLetters: [letter(0, 'd', 'not_json')], late: [late] }));
+    // A recording replayed at 58.5 s: windows and an anomaly of event time long past, computed just now.
+    await store.commitBatch(batch({ committedAt: 58_500, windows: [window('d', 20_000, true)], anomalies: [spike(25_000)], checkpoint: { logOffset: 2, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity } }));
+    // Computed (committed) before 59 s − 1 s: the final window [0, 10 s) and the first spike go, the open window
+    // [2 s, 12 s) stays; the replayed window and spike, computed at 58.5 s, stay though their times are older.
+    assert.equal(await store.prune(59_000), 4, 'one window, one anomaly, one dead letter, one late reading');
     const starts = (await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 100 })).map((w) => w.start);
-    assert.deepEqual(starts, [2000, 50_000]);
+    assert.deepEqual(starts, [2000, 20_000]);
+    assert.deepEqual((await store.anomalies({ ...ALL, limit: 10 })).map((a) => a.ts), [25_000]);
     assert.equal((await store.deadLetters({ limit: 10 })).length, 0);
     assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
     assert.equal(await store.lateCount(), 0);

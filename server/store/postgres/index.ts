@@ -144,14 +144,14 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
         let deleted = 0;
         const run = async (text: string, before: number): Promise<number> => (await c.query(text, [before])).rowCount ?? 0;
         if (windowsMs > 0) {
-          deleted += await run('DELETE FROM windows WHERE "end" < $1 AND final = 1', now - windowsMs);
-          deleted += await run('DELETE FROM fleet_windows WHERE "end" < $1 AND final = 1', now - windowsMs);
+          deleted += await run('DELETE FROM windows WHERE updated_at < $1 AND final = 1', now - windowsMs);
+          deleted += await run('DELETE FROM fleet_windows WHERE updated_at < $1 AND final = 1', now - windowsMs);
           await run('DELETE FROM batch_log WHERE committed_at < $1', now - windowsMs);
         }
         if (deadLettersMs > 0) deleted += await run('DELETE FROM dead_letters WHERE received_at < $1', now - deadLettersMs);
         if (lateReadingsMs > 0) deleted += await run('DELETE FROM late_readings WHERE arrival < $1', now - lateReadingsMs);
         if (anomaliesMs > 0) {
-          deleted += await run('DELETE FROM anomalies WHERE ts < $1 AND NOT (start IS NOT NULL AND "end" IS NULL)', now - anomaliesMs);
+          deleted += await run('DELETE FROM anomalies WHERE updated_at < $1 AND NOT (start IS NOT NULL AND "end" IS NULL)', now - anomaliesMs);
         }
         return deleted;
       }),

@@ -164,12 +164,14 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   );
   const selectDedupeIds = db.prepare('SELECT device_id AS deviceId, ids, last_seen AS lastSeen FROM dedupe_ids WHERE instance_id = ?');
   type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: number | null };
-  const pruneWindows = db.prepare('DELETE FROM windows WHERE end < ? AND final = 1');
-  const pruneFleet = db.prepare('DELETE FROM fleet_windows WHERE end < ? AND final = 1');
+  // Results are kept for their retention from when they were computed (updated_at, the commit time), not from their
+  // event time: a replayed recording of last year is kept as long as today's readings.
+  const pruneWindows = db.prepare('DELETE FROM windows WHERE updated_at < ? AND final = 1');
+  const pruneFleet = db.prepare('DELETE FROM fleet_windows WHERE updated_at < ? AND final = 1');
   const pruneDeadLetters = db.prepare('DELETE FROM dead_letters WHERE received_at < ?');
   const pruneLate = db.prepare('DELETE FROM late_readings WHERE arrival < ?');
   // Open interval anomalies (end NULL) are kept until they close.
-  const pruneAnomalies = db.prepare('DELETE FROM anomalies WHERE ts < ? AND NOT (start IS NOT NULL AND end IS NULL)');
+  const pruneAnomalies = db.prepare('DELETE FROM anomalies WHERE updated_at < ? AND NOT (start IS NOT NULL AND end IS NULL)');
   const { windowsMs, deadLettersMs, lateReadingsMs, anomaliesMs } = config.retention;
   const prune = db.transaction((now: number) => {
     let deleted = 0;

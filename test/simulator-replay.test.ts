@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
+import { oracleWindows } from './server-process.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+test('--replay publishes a recording (as --out writes it) unchanged: the server computes the windows the file holds', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'recording.jsonl');
+  // A recording of six hours ago: 4 devices, 400 readings, one every 2 s of event time per device.
+  const start = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 6 * 3_600_000).toISOString();
+  const made = await simulate(['--out', file, '--devices', '4', '--rate', '2', '--count', '400', '--start', start, '--speedup', '1', '--quiet']);
+  assert.equal(made.code, 0, made.stderr);
+  const recorded = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { deviceId: string; ts: string; temperature: number });
+
+  const app = await startServer(t);
+  const run = await simulate(['--replay', file, '--url', app.mqttUrl, '--rate', '2000', '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(run.stdout);
+  assert.deepEqual([summary.devices, summary.generated, summary.acknowledged, summary.lost], [4, 400, 400, 0]);
+  assert.equal(summary.firstTs, recorded[0].ts);
+
+  await waitFor('the recording processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 400);
+  const readings = recorded.map((r) => ({ deviceId: r.deviceId, ts: Date.parse(r.ts), temperature: r.temperature }));
+  const oracle = [...oracleWindows(readings, 60_000, 10_000).values()].filter((w) => w.deviceId === 'thermostat-0001');
+  const url = `${app.httpUrl}/api/v1/windows?deviceId=thermostat-0001&length=60000&slide=10000&from=${new Date(Date.parse(start) - 60_000).toISOString()}&to=${recorded.at(-1)!.ts}&limit=10000`;
+  // Open windows are stored up to a slide behind (openWindowRefresh "slide"); once input is idle, every one is final.
+  const items = await waitFor('the windows final', async () => {
+    const page = (await getJson(url)).body.items as { start: string; count: number; min: number; max: number; final: boolean }[];
+    return page.length > 0 && page.every((w) => w.final) ? page : null;
+  }, 40_000);
+  const served = items.map((w) => ({ start: Date.parse(w.start), count: w.count, min: w.min, max: w.max }));
+  const expected = oracle.map((w) => ({ start: w.start, count: w.count, min: w.min, max: w.max })).sort((a, b) => a.start - b.start);
+  assert.deepEqual(served.sort((a: { start: number }, b: { start: number }) => a.start - b.start), expected);
+});
+
+test('--replay of a CSV: cells that read as numbers go as numbers, the rest as recorded; the server dead-letters the bad records', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'recording.csv');
+  const at = (s: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + s * 1000).toISOString();
+  writeFileSync(
+    file,
+    '\uFEFFdeviceId,ts,temperature,humidity,seq\r\n' +
+      `lab-1,${at(0)},21.5,40,1\r\n` +
+      `lab-2,${at(1)},22,,1\r\n` + // no humidity
+      `lab-1,${at(2)},"hot",41,2\r\n` + // a string: wrong_type on the server
+      `lab-2,${Math.floor(Date.parse(at(3)) / 1000)},22.5,,2\r\n` + // epoch seconds: bad_timestamp
+      '\r\n' +
+      `lab-1,${at(4)},21.75,42,3\r\n`,
+  );
+  // The server waited for the recording longer than its allowed lateness: before the first reading, idle time does
+  // not move the watermark, so the hour-old recording is not late.
+  const app = await startServer(t, { allowedLatenessMs: 500 });
+  await new Promise((r) => setTimeout(r, 1500));
+  const run = await simulate(['--replay', file, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout).acknowledged, 5);
+  const stats = await waitFor('the recording processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records === 3 && s.rejected.total === 2 ? s : null;
+  });
+  assert.equal(stats.late, 0);
+  assert.deepEqual(stats.rejected.byReason, { wrong_type: 1, bad_timestamp: 1 });
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items;
+  assert.deepEqual(devices.map((d: { deviceId: string; readings: number; lastTemperature: number }) => [d.deviceId, d.readings, d.lastTemperature]), [
+    ['lab-1', 2, 21.75],
+    ['lab-2', 1, 22],
+  ]);
+});
+
+test('--replay refuses a recording it cannot route, naming the lines, and options that would make readings up (exit 2)', async (t) => {
+  const dir = tempDir(t);
+  const jsonl = join(dir, 'bad.jsonl');
+  writeFileSync(jsonl, '{"deviceId":"a","temperature":1}\nnope\n{"temperature":2}\n{"deviceId":"bad id","temperature":3}\n');
+  const csv = join(dir, 'no-id.csv');
+  writeFileSync(csv, 'device,temperature\nx,1\n');
+  const cases: [string[], RegExp][] = [
+    [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+bad\.jsonl: every record needs a deviceId .*: line 2: not JSON \("nope"\); line 3: no deviceId; line 4: deviceId "bad id" is not a device id/],
+    [['--replay', csv, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+no-id\.csv: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device,temperature"/],
+    [['--replay', join(dir, 'missing.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+missing\.csv: cannot read it \(ENOENT/],
+    [['--replay', jsonl], /--replay needs --url/],
+    [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1', '--anomalies', '2'], /--anomalies cannot be used with --replay/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await simulate(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
