@@ -1,4 +1,4 @@
-/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4, 5 and 6. */
+/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4, 5, 6 and 7. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,7 +60,7 @@ storeSuite({
     assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
     // Tables recreated on the way keep their indexes (set aside, a table's index keeps its name, so SCHEMA skipped it).
     const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log') ORDER BY name").pluck().all();
-    assert.deepEqual(indexes, ['batch_log_by_time', 'windows_by_end', 'windows_by_update']);
+    assert.deepEqual(indexes, ['batch_log_by_time', 'windows_by_update']);
   },
 });
 
@@ -119,6 +119,24 @@ test('SQLite: version 6 → 7 rekeys windows by shape and start before device, k
   const key = db.prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_windows_1') ORDER BY seqno").pluck().all();
   assert.deepEqual(key, ['length_ms', 'slide_ms', 'start', 'device_id']);
   const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows' AND sql IS NOT NULL ORDER BY name").pluck().all();
-  assert.deepEqual(indexes, ['windows_by_end', 'windows_by_update'], 'the new table has the indexes the old one had');
+  assert.deepEqual(indexes, ['windows_by_update'], 'the new table has the indexes the old one had, but the one by end (version 8)');
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v6_%'").pluck().get(), 0);
+});
+
+test('SQLite: version 7 → 8 drops the indexes by end (retention reads updated_at), keeping every window', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  const old = new Database(file);
+  old.exec(SCHEMA);
+  old.exec(`CREATE INDEX windows_by_end ON windows (end); CREATE INDEX fleet_windows_by_end ON fleet_windows (end);
+    INSERT INTO windows VALUES ('a', 10000, 2000, 0, 10000, 1, 20, 20, 20, 0, 20, 20, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, '{}', 1, 5000);
+    PRAGMA user_version = 7;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const q = { lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: 1e15, limit: 10 };
+  assert.deepEqual((await store.windows({ deviceId: 'a', ...q })).map((w) => [w.start, w.avg]), [[0, 20]]);
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_end'").pluck().get(), 0);
 });
