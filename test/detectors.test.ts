@@ -94,6 +94,25 @@ test('a device that returns after a dropout: raised by the watermark when 3 inte
   assert.equal(out[0].threshold, 3 * every);
 });
 
+test('a device that slows down for good (a backlog flushed, then its own pace) raises 3 dropouts, then its new interval is learned', () => {
+  // 30 readings 1 s apart, then 40 readings 60 s apart: every gap of the new pace is past 3 × the learned 1 s.
+  const d = new Detectors(config);
+  const out: Anomaly[] = [];
+  let ts = T0;
+  for (let i = 0; i < 70; i++) {
+    ts += i < 30 ? 1000 : 60_000;
+    d.onReading({ deviceId: 'dev', ts, temperature: calm(i), humidity: undefined, seq: undefined, arrival: ts }, out);
+    d.tick(ts, out);
+  }
+  const dropouts = out.filter((a) => a.type === 'dropout' && a.end !== null);
+  assert.equal(dropouts.length, 3, JSON.stringify(dropouts.map((a) => a.expected)));
+  assert.ok(dropouts.every((a) => a.expected === 1000));
+  // Silent again for 3 × 60 s and more: a dropout against the new interval.
+  d.tick(ts + 3 * 60_000 + 1, out);
+  assert.equal(out.at(-1)!.type, 'dropout');
+  assert.equal(out.at(-1)!.expected, 60_000);
+});
+
 test('a slow drift that no single reading betrays is flagged, and closed when the sensor is recalibrated', () => {
   // One reading every 5 s: 2 h of calm readings with a slow ±0.3 °C cycle, then +3 °C over 20 min, then back.
   // Closed once the smoothed signal (an EWMA of weight 1/8) is back within the slack: a few dozen readings later.

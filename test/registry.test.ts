@@ -204,6 +204,8 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   const added = run('add', 'cli-1', '--key', KEY);
   assert.deepEqual(added, { code: 0, out: `added cli-1 (enabled)\nHostName=localhost;DeviceId=cli-1;SharedAccessKey=${KEY}`, err: '' });
   assert.equal(run('add', 'cli-2', '--host-name', 'hub.example.com').out.split('\n')[1].startsWith('HostName=hub.example.com;DeviceId=cli-2;'), true);
+  // A server on another TLS port: the same flag as the server's names it in the HostName the SDK dials.
+  assert.match(run('show', 'cli-2', '--mqtts-port', '18384').out, /"connectionString": "HostName=localhost:18384;DeviceId=cli-2;/);
   assert.deepEqual(run('add', 'cli-1'), { code: 1, out: '', err: 'devices: device "cli-1" is already registered [TS_ERR_DEVICE_EXISTS]' });
   assert.deepEqual(run('disable', 'cli-1'), { code: 0, out: 'cli-1 disabled', err: '' });
   const listed = run('list').out.split('\n');

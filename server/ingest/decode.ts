@@ -180,7 +180,7 @@ export function decodeMessageJson(topic: string, payload: Buffer, arrival: numbe
   try {
     body = JSON.parse(payload.toString('utf8'));
   } catch (err) {
-    return sink.reject('not_json', (err as Error).message, deviceId, topic, payload);
+    return sink.reject('not_json', notJsonDetail(payload, err as Error), deviceId, topic, payload);
   }
   if (Array.isArray(body) && body.length === 0) return sink.reject('not_object', 'an empty array: no reading in it', deviceId, topic, payload);
   if (!Array.isArray(body)) {
@@ -293,6 +293,13 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
   const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
   if (messageId !== undefined) reading.messageId = messageId;
   return reading;
+}
+
+/** JSON.parse's message, or what it does not say: an empty payload, a byte order mark it cannot show. */
+function notJsonDetail(payload: Buffer, err: Error): string {
+  if (payload.length === 0) return 'an empty payload: no reading in it';
+  if (payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf) return 'the payload starts with a UTF-8 byte order mark (EF BB BF): send the JSON without it';
+  return err.message;
 }
 
 function describe(v: unknown): string {

@@ -23,6 +23,7 @@ Commands:
 Options:
   --data-dir <dir>     where registry.db lives (default data)   env THERMOSTREAM_DATA_DIR
   --config <file>      read dataDir, iothub.hostName and mqtt.tlsPort from the server's config file
+  --mqtts-port <port>  the server's MQTT TLS port, as given to the server (default 8883): HostName is localhost:<port>
   --host-name <name>   HostName in connection strings (default iothub.hostName, else localhost[:tlsPort])
   --help               print this help`;
 
@@ -50,7 +51,7 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       else if (arg === '--secondary-key') opts.secondaryKey = value();
       else if (arg === '--host-name') opts.hostName = value();
       else if (arg === '--disabled') opts.disabled = true;
-      else if (arg === '--data-dir' || arg === '--config') serverArgs.push(arg, value());
+      else if (arg === '--data-dir' || arg === '--config' || arg === '--mqtts-port') serverArgs.push(arg, value());
       else if (arg.startsWith('--')) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
       else positional.push(arg);
     }

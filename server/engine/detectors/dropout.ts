@@ -5,12 +5,14 @@
  *
  * The interval is learned: the median of the device's last INTERVALS gaps between readings (gaps that are
  * themselves dropouts are left out), so a device reporting every second and one reporting every hour get the same
- * behaviour.
+ * behaviour. RELEARN dropouts in a row, each closed by a reading, are not an outage but a new cadence (a device that
+ * flushed a backlog, then reports at its own pace): the interval is learned again from the latest gap.
  */
 import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;
 const REFRESH = 16;
+const RELEARN = 3;
 /** Shared by every device (refresh() is synchronous). */
 const scratch = new Float64Array(INTERVALS);
 
@@ -25,6 +27,8 @@ export class DropoutState {
   openTs = NaN;
   openScore = NaN;
   openedAt = NaN;
+  /** Gaps in a row that were dropouts. */
+  private longGaps = 0;
 
   /**
    * A reading at ts (in event-time order) closes an open dropout. A gap the watermark has not reached yet (it trails
@@ -42,7 +46,13 @@ export class DropoutState {
       out.push(this.anomaly(deviceId, factor, ts));
       this.openTs = NaN;
     }
-    if (gap > 0 && !(gap > factor * this.interval)) {
+    const long = gap > factor * this.interval;
+    if (long) this.longGaps++;
+    else if (gap > 0) this.longGaps = 0;
+    if (this.longGaps >= RELEARN) {
+      this.gapCount = this.nextGap = this.longGaps = 0;
+    }
+    if (gap > 0 && (!long || this.gapCount === 0)) {
       this.gaps[this.nextGap] = gap;
       this.nextGap = (this.nextGap + 1) % INTERVALS;
       if (this.gapCount < INTERVALS) this.gapCount++;
@@ -82,11 +92,13 @@ export class DropoutState {
   save(out: number[]): void {
     out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt);
     for (let i = 0; i < INTERVALS; i++) out.push(this.gaps[i]);
+    out.push(this.longGaps); // last: a state saved before it existed loads with 0
   }
 
   load(a: Float64Array, i: number): number {
     [this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt] = a.subarray(i, i + 8);
     this.gaps.set(a.subarray(i + 8, i + 8 + INTERVALS));
-    return i + 8 + INTERVALS;
+    this.longGaps = a[i + 8 + INTERVALS] ?? 0;
+    return i + 9 + INTERVALS;
   }
 }

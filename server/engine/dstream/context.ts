@@ -359,9 +359,10 @@ export class StreamingContext {
       submissionTime: job.submissionTime,
       processingStartTime,
       processingEndTime,
-      schedulingDelayMs: processingStartTime - time,
+      // A timer may fire a millisecond before its time by Date.now()'s reckoning: that is no delay, not a negative one.
+      schedulingDelayMs: Math.max(0, processingStartTime - time),
       processingTimeMs: processingEndTime - processingStartTime,
-      totalDelayMs: processingEndTime - time,
+      totalDelayMs: Math.max(0, processingEndTime - time),
     };
     if (failed) info.error = message(error);
     this.batchLog.add(info);
