@@ -50,6 +50,7 @@ Transport
   --qos 0|1               MQTT QoS                                             default ${DEFAULTS.qos}
   --batch-size N          readings per message (N > 1 sends JSON arrays)       default ${DEFAULTS.batchSize}
   --connections N         MQTT connections, devices shared round-robin        default: one per device, at most ${DEFAULTS.maxConnections}
+                          (--replay: 1, so the server takes the records in the file's order)
   --max-inflight N        unacknowledged messages per connection               default ${DEFAULTS.maxInFlight}
   --connect-timeout S     seconds to wait for every connection                 default ${DEFAULTS.connectTimeout}
   --drain-timeout S       seconds to wait for outstanding acks at the end      default ${DEFAULTS.drainTimeout}
@@ -166,8 +167,8 @@ export function formatSummary(s: Summary): string {
     `  lost           ${s.lost}`,
     `  errors         ${s.errors}`,
     `  reconnects     ${s.reconnects}`,
-    `  late           ${s.injected.late}`,
-    `  duplicates     ${s.injected.duplicate}`,
+    `  late           ${s.injected.late}  (delayed on purpose: --late-fraction)`,
+    `  duplicates     ${s.injected.duplicate}  (sent twice on purpose: --duplicate-fraction)`,
     `  malformed      ${bad}`,
     `  anomalies      ${anomalies}`,
     `  duration       ${(s.durationMs / 1000).toFixed(2)} s (total ${(s.totalMs / 1000).toFixed(2)} s)`,

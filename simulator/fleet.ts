@@ -77,6 +77,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
       ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), readings: 1, bad: false });
       return;
     }
+    // A replay keeps the file's order: a batch holds consecutive records of one device.
+    if (o.replay !== undefined) for (const id of batches.keys()) if (id !== reading.deviceId) flushBatch(id);
     let batch = batches.get(reading.deviceId);
     if (batch === undefined) {
       batch = { since: atMs, readings: [] };

@@ -196,7 +196,8 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   const batchSize = num('batch-size', o.batchSize ?? DEFAULTS.batchSize, (x) => int(x) && x >= 1 && x <= 10_000, 'an integer from 1 to 10000');
   const connections = num(
     'connections',
-    o.connections ?? Math.min(devices, DEFAULTS.maxConnections),
+    // A replay goes over one connection unless told otherwise: the server then takes the records in the file's order.
+    o.connections ?? (replay !== undefined ? 1 : Math.min(devices, DEFAULTS.maxConnections)),
     (x) => int(x) && x >= 1,
     'an integer >= 1',
   );
@@ -279,5 +280,14 @@ function loadReplay(o: FleetOptions): Recording {
   if (o.url === undefined && o.transport !== 'azure') {
     throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--replay needs --url, the broker to publish the recording to');
   }
-  return loadRecording(o.replay!);
+  const recording = loadRecording(o.replay!);
+  // The azure transport gives every message a messageId; over plain MQTT only seq or messageId tells a resend apart.
+  const anonymous = recording.records.filter((r) => r.recorded?.seq === undefined && r.recorded?.messageId === undefined).length;
+  if ((o.duplicateFraction ?? 0) > 0 && o.transport !== 'azure' && anonymous > 0) {
+    throw new SimulatorError(
+      ErrorCodes.SIM_INVALID_OPTION,
+      `--duplicate-fraction cannot be used with this --replay over MQTT: ${anonymous} of its records have neither seq nor messageId, so the server could not tell their duplicates from new readings`,
+    );
+  }
+  return recording;
 }

@@ -29,31 +29,46 @@ export function loadRecording(file: string): Recording {
   } catch (error) {
     throw replayError(file, `cannot read it (${(error as Error).message})`);
   }
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const first = lines.findIndex((l) => l.trim() !== '');
-  if (first < 0) throw replayError(file, 'it holds no record');
-  const csv = !lines[first].trimStart().startsWith('{');
-  const header = csv ? splitCsv(lines[first]).map((h) => h.trim()) : null;
-  if (header !== null && !header.includes('deviceId')) {
-    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${first + 1} is ${JSON.stringify(lines[first].slice(0, 80))}`);
-  }
+  text = text.replace(/^\uFEFF/, '');
+  const rows = text.trimStart().startsWith('{') ? jsonRows(text) : csvRows(file, text);
   const records: Reading[] = [];
   const bad: string[] = [];
-  for (let i = header === null ? first : first + 1; i < lines.length; i++) {
-    if (lines[i].trim() === '') continue;
-    const parsed = header === null ? jsonRecord(lines[i]) : csvRecord(header, lines[i]);
-    if (typeof parsed === 'string') {
-      bad.push(`line ${i + 1}: ${parsed}`);
-      continue;
-    }
-    records.push(parsed);
+  for (const row of rows) {
+    if (typeof row.record === 'string') bad.push(`line ${row.line}: ${row.record}`);
+    else records.push(row.record);
   }
   if (bad.length > 0) {
     const more = bad.length > NAMED ? `; ${bad.length - NAMED} more` : '';
-    throw replayError(file, `every record needs a deviceId matching [A-Za-z0-9._:-]{1,128} to be routed: ${bad.slice(0, NAMED).join('; ')}${more}`);
+    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128}): ${bad.slice(0, NAMED).join('; ')}${more}`);
   }
   if (records.length === 0) throw replayError(file, 'it holds no record');
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))] };
+}
+
+/** A record, or what is wrong with it, and the line it starts on. */
+interface Row {
+  line: number;
+  record: Reading | string;
+}
+
+function jsonRows(text: string): Row[] {
+  const rows: Row[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() !== '') rows.push({ line: i + 1, record: jsonRecord(line) });
+  });
+  return rows;
+}
+
+function csvRows(file: string, text: string): Row[] {
+  const [header, ...rows] = splitCsv(text);
+  const names = header?.cells.map((h) => h.trim()) ?? [];
+  if (header === undefined || !names.includes('deviceId')) {
+    const first = text.trimStart().split(/\r?\n/)[0];
+    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}`);
+  }
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw replayError(file, `the header names ${JSON.stringify(twice)} twice`);
+  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(names, row.cells) }));
 }
 
 function replayError(file: string, problem: string): SimulatorError {
@@ -71,15 +86,14 @@ function jsonRecord(line: string): Reading | string {
   return record(o as Record<string, unknown>);
 }
 
-function csvRecord(header: readonly string[], line: string): Reading | string {
-  const cells = splitCsv(line);
-  if (cells.length !== header.length) return `${cells.length} cells under a header of ${header.length}`;
+function csvRecord(header: readonly string[], cells: readonly string[]): Reading | string {
+  if (cells.length !== header.length) return `${cells.length} cell${cells.length === 1 ? '' : 's'} under a header of ${header.length}`;
   const o: Record<string, unknown> = {};
   header.forEach((name, i) => {
     const cell = cells[i].trim();
-    if (cell !== '') o[name] = NUMBER.test(cell) ? Number(cell) : cell;
+    // A number JSON can carry goes as one; 1e400 (Infinity in JSON) and 007 stay the text they are.
+    if (cell !== '') o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && name !== 'deviceId' ? Number(cell) : cell;
   });
-  if (typeof o.deviceId === 'number') o.deviceId = cells[header.indexOf('deviceId')].trim(); // an id of digits
   return record(o);
 }
 
@@ -91,23 +105,40 @@ function record(o: Record<string, unknown>): Reading | string {
   return { deviceId: id, ts, temperature: num(o.temperature), humidity: num(o.humidity), seq: num(o.seq), recorded: o };
 }
 
-/** One CSV line's cells (RFC 4180 quoting: "a,b" and "say ""hi"""). */
-function splitCsv(line: string): string[] {
-  const cells: string[] = [];
+/**
+ * The rows of a CSV text (RFC 4180: "a,b", "say ""hi""", line breaks inside quotes), each with the line it starts on;
+ * blank lines are skipped.
+ */
+function splitCsv(text: string): { line: number; cells: string[]; unclosed: boolean }[] {
+  const rows: { line: number; cells: string[]; unclosed: boolean }[] = [];
+  let cells: string[] = [];
   let cell = '';
   let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
+  let line = 1;
+  let rowLine = 1;
+  const endRow = () => {
+    cells.push(cell);
+    if (cells.length > 1 || cells[0].trim() !== '') rows.push({ line: rowLine, cells, unclosed: quoted });
+    cells = [];
+    cell = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') line++;
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cell += '"'), i++;
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
       else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
     else if (c === ',') cells.push(cell), (cell = '');
-    else cell += c;
+    else if (c === '\n' || (c === '\r' && text[i + 1] === '\n')) {
+      if (c === '\r') i++, line++;
+      endRow();
+      rowLine = line;
+    } else cell += c;
   }
-  cells.push(cell);
-  return cells;
+  endRow();
+  return rows;
 }
 
 /** The recording's records as the fleet's slots: slot n is record n, due at n / rate s. */

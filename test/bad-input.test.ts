@@ -29,6 +29,7 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
     ['devices/d1/telemetry', '[]', 'not_object'], // no reading in it
     ['devices/d1/telemetry', '', 'not_json'], // an empty payload (mosquitto_pub -l sends one for an empty line)
     ['devices/d1/telemetry', '\uFEFF{"temperature": 21}', 'not_json'], // a byte order mark
+    ['devices/d1/telemetry', '   ', 'not_json'], // white space only
     ['devices/d1/telemetry', `{"temperature": 21, "ts": ${Math.floor(now / 1000)}}`, 'bad_timestamp'], // epoch seconds, not ms
     ['devices/d1/telemetry', '{"temperature": 21, "deviceId": "d2"}', 'device_mismatch'],
     ['devices/d1/telemetry', JSON.stringify({ temperature: 21, pad: 'x'.repeat(2000) }), 'payload_too_large'],
@@ -71,8 +72,8 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
   assert.equal(letters.at(-1).detail, '2 of 4 elements rejected: [1] "temperature" must be a number, got "hot"; [3] "temperature" is missing');
 
   assert.deepEqual(
-    letters.filter((l: { payload: string }) => l.payload === '' || l.payload.startsWith('\uFEFF')).map((l: { detail: string }) => l.detail),
-    ['an empty payload: no reading in it', 'the payload starts with a UTF-8 byte order mark (EF BB BF): send the JSON without it'],
+    letters.filter((l: { payload: string }) => l.payload.trim() === '' || l.payload.startsWith('\uFEFF')).map((l: { detail: string }) => l.detail),
+    ['an empty payload: no reading in it', 'the payload starts with a UTF-8 byte order mark (EF BB BF): send the JSON without it', 'a payload of only white space: no reading in it'],
   );
   const seconds = letters.find((l: { payload: string }) => l.payload.endsWith(`${Math.floor(now / 1000)}}`));
   const ms = Math.floor(now / 1000) * 1000;

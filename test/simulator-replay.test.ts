@@ -47,6 +47,22 @@ test('--replay publishes a recording (as --out writes it) unchanged: the server 
   assert.deepEqual(served.sort((a: { start: number }, b: { start: number }) => a.start - b.start), expected);
 });
 
+test('--replay keeps the file\'s order: a time-ordered recording of 20 devices, 4,000 records/s in batches of 10, leaves nothing late', { timeout: 60_000 }, async (t) => {
+  const file = join(tempDir(t), 'fleet.jsonl');
+  // 200 s of event time, a record every 50 ms across the fleet: replayed in 1 s, the 10 s of lateness are 50 ms of wall
+  // time, less than records of different devices would drift apart over several connections or in per-device batches.
+  const made = await simulate(['--out', file, '--devices', '20', '--rate', '20', '--count', '4000', '--start', '2026-11-24T10:00:00Z', '--quiet']);
+  assert.equal(made.code, 0, made.stderr);
+  const app = await startServer(t);
+  const run = await simulate(['--replay', file, '--url', app.mqttUrl, '--rate', '4000', '--batch-size', '10', '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  const stats = await waitFor('the recording processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records + s.late === 4000 ? s : null;
+  });
+  assert.equal(stats.late, 0);
+});
+
 test('--replay of a CSV: cells that read as numbers go as numbers, the rest as recorded; the server dead-letters the bad records', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'recording.csv');
@@ -85,10 +101,18 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
   const dir = tempDir(t);
   const jsonl = join(dir, 'bad.jsonl');
   writeFileSync(jsonl, '{"deviceId":"a","temperature":1}\nnope\n{"temperature":2}\n{"deviceId":"bad id","temperature":3}\n');
+  const ragged = join(dir, 'ragged.csv');
+  writeFileSync(ragged, 'deviceId,temperature\na,"multi\nline"\nb\nc,"unclosed\n');
+  const twice = join(dir, 'twice.csv');
+  writeFileSync(twice, 'deviceId,ts,deviceId\na,1,b\n');
+  writeFileSync(join(dir, 'noseq.jsonl'), '{"deviceId":"a","temperature":1,"seq":1}\n{"deviceId":"a","temperature":2}\n');
   const csv = join(dir, 'no-id.csv');
   writeFileSync(csv, 'device,temperature\nx,1\n');
   const cases: [string[], RegExp][] = [
-    [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+bad\.jsonl: every record needs a deviceId .*: line 2: not JSON \("nope"\); line 3: no deviceId; line 4: deviceId "bad id" is not a device id/],
+    [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+bad\.jsonl: 3 of its records cannot be sent \(each needs a deviceId .*\): line 2: not JSON \("nope"\); line 3: no deviceId; line 4: deviceId "bad id" is not a device id$/m],
+    [['--replay', ragged, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+ragged\.csv: 2 of its records cannot be sent .*: line 4: 1 cell under a header of 2; line 5: a quoted cell is not closed$/m],
+    [['--replay', twice, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+twice\.csv: the header names "deviceId" twice/],
+    [['--replay', jsonl.replace('bad', 'noseq'), '--url', 'mqtt://127.0.0.1:1', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over MQTT: 1 of its records have neither seq nor messageId/],
     [['--replay', csv, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+no-id\.csv: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device,temperature"/],
     [['--replay', join(dir, 'missing.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+missing\.csv: cannot read it \(ENOENT/],
     [['--replay', jsonl], /--replay needs --url/],

@@ -298,6 +298,7 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
 /** JSON.parse's message, or what it does not say: an empty payload, a byte order mark it cannot show. */
 function notJsonDetail(payload: Buffer, err: Error): string {
   if (payload.length === 0) return 'an empty payload: no reading in it';
+  if (payload.toString('latin1').trim() === '') return 'a payload of only white space: no reading in it';
   if (payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf) return 'the payload starts with a UTF-8 byte order mark (EF BB BF): send the JSON without it';
   return err.message;
 }

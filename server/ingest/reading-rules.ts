@@ -30,10 +30,10 @@ export const MAX_MESSAGE_ID = 128;
 export const MAX_EPOCH_MS = 8.64e15;
 
 /**
- * A numeric ts from 946,684,800 up to 1e11 is a time from 2000 on in epoch seconds, a common mistake; read as the
- * contract's milliseconds it would be a reading of January 1970 to March 1973, which no thermostat sends. Such a
- * reading is refused, naming the mistake, rather than accepted as hopelessly late.
+ * A numeric ts from 946,684,800 up to 4,102,444,800 is a time of 2000–2099 in epoch seconds, a common mistake; read
+ * as the contract's milliseconds it would be a reading of January 1970, which no thermostat sends. Such a reading is
+ * refused, naming the mistake, rather than accepted as hopelessly late.
  */
 export function looksLikeEpochSeconds(ts: number): boolean {
-  return ts >= 946_684_800 && ts < 1e11;
+  return ts >= 946_684_800 && ts < 4_102_444_800;
 }
