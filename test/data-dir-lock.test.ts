@@ -35,6 +35,7 @@ test('across processes: a second server process is refused with exit code 1; aft
   t.after(() => first.kill());
   await first.start();
   const second = await ServerProcess.create(dataDir, {});
+  t.after(() => second.kill());
   second.launch();
   assert.equal(await second.waitExit(), 1, second.output);
   assert.match(second.output, LOCKED);
