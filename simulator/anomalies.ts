@@ -15,6 +15,9 @@ import { round } from './model.ts';
 export const ANOMALY_TYPES = ['spike', 'dip', 'stuck', 'drift', 'dropout'] as const;
 export type AnomalyType = (typeof ANOMALY_TYPES)[number];
 
+/** A count per anomaly type, every one 0. */
+export const noAnomalies = (): Record<AnomalyType, number> => Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>;
+
 /** A scheduled anomaly (from a scenario file), times in simulated epoch ms. */
 export interface AnomalyEvent {
   deviceId: string;

@@ -7,7 +7,7 @@
  * Paced runs (with a URL) tick every 10 ms and send what is due. Runs without a URL only write --out and go as fast
  * as the disk allows; their timestamps are the same as a paced run's would be.
  */
-import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
+import { noAnomalies } from './anomalies.ts';
 import { createFaultInjector, type FaultCounts, type Outgoing } from './faults.ts';
 import { openLineWriter, type LineWriter } from './files.ts';
 import { resolveOptions, type FleetOptions } from './options.ts';
@@ -232,7 +232,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
 
   function injected(): Injected {
     const counts: FaultCounts = faults.counts;
-    const anomalies = source?.anomalies ?? (Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>);
+    const anomalies = source?.anomalies ?? noAnomalies();
     return { late: counts.late, duplicate: counts.duplicate, bad: { ...counts.bad }, anomalies: { ...anomalies } };
   }
 

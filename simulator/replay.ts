@@ -6,7 +6,7 @@
  * its device.
  */
 import { readFileSync } from 'node:fs';
-import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
+import { noAnomalies } from './anomalies.ts';
 import { ErrorCodes, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';
 import type { Source } from './source.ts';
@@ -143,7 +143,7 @@ function splitCsv(text: string): { line: number; cells: string[]; unclosed: bool
 
 /** The recording's records as the fleet's slots: slot n is record n, due at n / rate s. */
 export function createReplaySource(recording: Recording, rate: number): Source {
-  const anomalies = Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>;
+  const anomalies = noAnomalies();
   let position = 0;
   return {
     get position() {

@@ -3,7 +3,7 @@
  * with simulated time start + n · speedup / rate s. Pure and deterministic: the same options give the same readings
  * whether they are published, written to a file, or inspected by a test.
  */
-import { ANOMALY_TYPES, createAnomalyInjector, type AnomalyEvent, type AnomalyInjector, type AnomalyType, type TruthRecord } from './anomalies.ts';
+import { createAnomalyInjector, noAnomalies, type AnomalyEvent, type AnomalyInjector, type AnomalyType, type TruthRecord } from './anomalies.ts';
 import { createThermostat, deviceParams, type Sample, type Thermostat } from './model.ts';
 import type { Reading } from './reading.ts';
 
@@ -52,7 +52,7 @@ interface Device {
 }
 
 export function createSource(o: SourceOptions): Source {
-  const counts = Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>;
+  const counts = noAnomalies();
   const onTruth = o.onTruth ?? (() => {});
   const devices: Device[] = o.deviceIds.map((id) => ({
     id,

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -8,24 +7,7 @@ import { createFleet } from '../simulator/index.ts';
 import { createThermostat, deviceParams } from '../simulator/model.ts';
 import { averageTemperature, getJson, tempDir, waitFor } from './helpers.ts';
 import { request, startSecureServer } from './iothub-helpers.ts';
-import { withTimeout } from './simulator-helpers.ts';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+import { runSimulator as runCli, withTimeout } from './simulator-helpers.ts';
 
 // Acceptance 6 of issue 10: the azure transport sends a fleet through the SDK, over TLS, to a server with
 // --auth registry; its summary matches the server's counts; a resend (same messageId and seq) is counted once.
@@ -157,7 +139,7 @@ test('azure transport over plain MQTT and MQTT over WebSocket, connection string
   const ws = await runCli(['--transport', 'azure', '--connection-strings', json, '--url', `ws://127.0.0.1:${port}`, '--count', '20', '--rate', '100', '--json', '--quiet']);
   assert.equal(ws.code, 0, ws.stderr);
   // TLS with the CA from the environment, not --ca.
-  const tls = await runCli(['--transport', 'azure', '--connection-strings', ef, '--count', '20', '--rate', '100', '--json', '--quiet'], { NODE_EXTRA_CA_CERTS: app.caFile! });
+  const tls = await runCli(['--transport', 'azure', '--connection-strings', ef, '--count', '20', '--rate', '100', '--json', '--quiet'], { env: { NODE_EXTRA_CA_CERTS: app.caFile! } });
   assert.equal(tls.code, 0, tls.stderr);
   for (const run of [plain, ws, tls]) {
     const s = JSON.parse(run.stdout);

@@ -1,4 +1,5 @@
-/** Test helpers for the simulator tests: an embedded broker that records what it received. */
+/** Test helpers for the simulator tests: the CLI as a child process, an embedded broker that records what it received. */
+import { spawn } from 'node:child_process';
 import { createBroker, type Broker } from '../server/broker/index.ts';
 import type { Client, PublishPacket } from 'aedes';
 
@@ -72,4 +73,22 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
       timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
     }),
   ]);
+}
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** `npm run simulate -- args` as a child process (killed after timeoutMs): its exit code and output. */
+export function runSimulator(args: string[], o: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }

@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-
-function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
+import { runSimulator as simulate } from './simulator-helpers.ts';
 
 test('--replay publishes a recording (as --out writes it) unchanged: the server computes the windows the file holds', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(t);

@@ -96,8 +96,7 @@ class ShapeState {
  * Event-time sliding windows over readings, per device and fleet-wide, with a watermark.
  *
  * - watermark = max event time (each reading counting at most its arrival time) − allowed lateness, never going back; when no input has arrived for longer than
- *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final
- *   (once there has been a reading: before it, no window holds data).
+ *   the allowed lateness, it also follows the clock (now − allowed lateness), so idle windows still become final (from the first reading on).
  *   Input has arrived when the ingest log accepted it (noteInput), not when a batch processes it.
  * - A reading whose ts is behind the watermark is late: add() returns false and it touches no window, so a final
  *   window never changes. Any other reading falls only in windows that are not final.
@@ -259,8 +258,7 @@ export class EventTimeWindows {
   /** Step one of advance(): the new watermark (anomalies raised by it can still be counted before emit()). */
   moveWatermark(now: number): number {
     const byEvents = this.maxEventTime - this.latenessMs;
-    // Idle time closes windows that hold data; before the first reading there are none, and moving on with the clock
-    // would only make a recording replayed into a server that waited for it late, all of it.
+    // Before the first reading no window holds data: the clock would only make a replayed recording late.
     const idle = now - this.lastInputAt > this.latenessMs && this.maxEventTime > -Infinity;
     const next = Math.max(this.wm, byEvents, idle ? now - this.latenessMs : -Infinity);
     this.moved = this.moved || next > this.wm;

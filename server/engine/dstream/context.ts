@@ -359,8 +359,7 @@ export class StreamingContext {
       submissionTime: job.submissionTime,
       processingStartTime,
       processingEndTime,
-      // A timer may fire a millisecond before its time by Date.now()'s reckoning: that is no delay, not a negative one.
-      schedulingDelayMs: Math.max(0, processingStartTime - time),
+      schedulingDelayMs: Math.max(0, processingStartTime - time), // a timer may fire 1 ms early by Date.now()
       processingTimeMs: processingEndTime - processingStartTime,
       totalDelayMs: Math.max(0, processingEndTime - time),
     };
