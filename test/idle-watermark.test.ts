@@ -9,7 +9,14 @@ import { connect, getJson, tempDir, waitFor } from './helpers.ts';
  * the log accepted it: a server whose batches are slow (here each takes 2.5 s, with an allowed lateness of 1 s) is
  * behind, not idle, and the readings that waited in its log are not late.
  */
-test('an engine behind its input is not idle: readings accepted while a batch was slow are not late', { timeout: 60_000 }, async (t) => {
+test('an engine behind its input is not idle: readings accepted while a batch was slow are not late, and the log says it is behind', { timeout: 60_000 }, async (t) => {
+  const logged: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => {
+    logged.push(args.join(' '));
+    error(...args);
+  };
+  t.after(() => (console.error = error));
   const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), batchIntervalMs: 100, allowedLatenessMs: 1000 });
   const app = await startThermostream(config, { faults: 'slow-batch:2500' });
   t.after(() => app.close());
@@ -24,4 +31,7 @@ test('an engine behind its input is not idle: readings accepted while a batch wa
     return body.records >= sent ? body : null;
   }, 30_000);
   assert.equal(stats.late, 0, `late readings: ${stats.late} of ${sent}`);
+  const behind = logged.filter((l) => l.startsWith('thermostream engine: behind its input: batch '));
+  assert.equal(behind.length, 1, `one warning within a minute:\n${logged.join('\n')}`);
+  assert.match(behind[0], /ended [\d,]+ ms after its time \(\d+ readings: job \d+ ms, commit \d+ ms\), more than the 100 ms batch interval 3 batches in a row; \d+ readings wait in the ingest log/);
 });

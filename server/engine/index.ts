@@ -11,6 +11,7 @@ import type { WindowResult } from './event-time.ts';
 import type { RecentQuery } from './recent-readings.ts';
 import { failureError, type BatchSummary, type CommitResult, type ThreadMemory } from './batch-runner.ts';
 import { mainThreadBatches, workerBatches, type BatchSide } from './batch-thread.ts';
+import { PaceWatch } from './pace.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
 export { jobDefinition } from './telemetry.ts';
@@ -159,6 +160,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   let blockTimer: unknown = null;
   let lastPrune = -Infinity;
   const listeners = new Set<(batch: CommittedBatch) => void>();
+  const pace = new PaceWatch(config.batchIntervalMs);
   let lastBatchAt = clock.now();
   let failure: string | null = null;
   let closing = false;
@@ -272,6 +274,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     watermark = out.checkpoint.watermark;
     recent.push(info);
     if (recent.length > RECENT) recent.shift();
+    const line = pace.batch({ ...info, waiting: ingest.stats().backlog }, lastBatchAt);
+    if (line !== null) console.error(`thermostream engine: ${line}`);
     if (listeners.size === 0) return;
     const committedBatch: CommittedBatch = { info, committedAt: out.committedAt, windows: out.windows, anomalies: out.anomalies };
     for (const listener of listeners) {
