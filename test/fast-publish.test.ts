@@ -15,7 +15,7 @@ import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 class RawClient {
   readonly received: Packet[] = [];
   closed = false;
-  private constructor(private readonly socket: Socket) {
+  private constructor(readonly socket: Socket) {
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (p) => this.received.push(p));
     socket.on('data', (b) => parser.parse(b));
@@ -129,6 +129,31 @@ test('MQTT 3.1 clients take the fast path too; a malformed length after CONNACK 
 
   await waitFor('21 readings processed', async () => (await stats(app.httpUrl)).records >= 21);
   assert.equal((await stats(app.httpUrl)).records, 21);
+});
+
+test('QoS 2 on the plain topic is exactly once: retransmissions (DUP, also on a resumed session) are not taken again', async (t) => {
+  const app = await startServer(t);
+  const port = Number(new URL(app.mqttUrl).port);
+  const session = (clientId: string) => ({ ...connectPacket(clientId), clean: false });
+  // No ts and no seq: nothing but the packet id can tell a retransmission from a new reading.
+  const publish = (id: number, dup: boolean) => ({ ...reading('fp-q2', 0, 1), payload: '{"temperature":21.5}', qos: 2, messageId: id, dup });
+  const readings = async () => (await getJson(`${app.httpUrl}/api/v1/devices/fp-q2`)).body.readings as number;
+
+  const first = await RawClient.open(t, port);
+  await first.write(encode([session('fp-q2'), publish(11, false), publish(11, true)]));
+  await first.write(encode([publish(11, true)]));
+  await waitFor('a PUBREC for each receipt', () => first.count('pubrec') === 3);
+  // The connection drops before PUBREL; the session resumes on a new one, where the client sends it once more.
+  first.socket.destroy();
+  const second = await RawClient.open(t, port);
+  await second.write(encode([session('fp-q2'), publish(11, true), { cmd: 'pubrel', messageId: 11 }]));
+  await waitFor('PUBREC and PUBCOMP', () => second.count('pubrec') === 1 && second.count('pubcomp') === 1);
+  // The same packet id, DUP 0: a new message.
+  await second.write(encode([publish(11, false), { cmd: 'pubrel', messageId: 11 }]));
+  await waitFor('the second PUBCOMP', () => second.count('pubcomp') === 2);
+  await waitFor('two readings processed', async () => (await stats(app.httpUrl)).records >= 2);
+  assert.equal(await readings(), 2, 'the first message once, the second once');
+  assert.equal((await stats(app.httpUrl)).records, 2);
 });
 
 test('a device connecting during a flood on many connections is answered, and every reading is taken', { timeout: 60_000 }, async (t) => {

@@ -9,6 +9,7 @@ import { AuthFailures, createAuthenticator, maySubscribe, type AuthFailure, type
 import type { ServerCertificate } from './certs.ts';
 import { installFastPublish, type PublishSink } from './fast-publish.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
+import { Qos2Receipts } from './qos2.ts';
 import type { Listener } from './listen.ts';
 import { listenTcp } from './tcp.ts';
 import { listenTls } from './tls.ts';
@@ -178,8 +179,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
         return callback(null);
       }
       if (identity.restricted && !topic.startsWith(identity.prefix)) return refusePublish(client, identity, packet, callback);
-      if (packet.qos === 2 && topic.indexOf('/messages/', 8) > 0) return qos2(client, packet, callback);
-      deps.onPublish(client.id, packet, callback);
+      if (packet.qos !== 2) return deps.onPublish(client.id, packet, callback);
+      if (topic.indexOf('/messages/', 8) > 0) return qos2(client, packet, callback);
+      qos2Receipts.receive(client.id, packet, callback, (durable) => deps.onPublish(client.id, packet, durable));
     },
     authorizeSubscribe(client: Client | null, sub: Subscription, callback: (error: Error | null, sub: Subscription | null) => void) {
       if (client === null) return callback(null, sub);
@@ -190,6 +192,13 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       callback(null, null); // SUBACK 0x80 for this filter
     },
   });
+
+  const qos2Receipts = new Qos2Receipts();
+  const endsSession = (client: Client): void => {
+    if (client.clean) qos2Receipts.forget(client.id);
+  };
+  aedes.on('clientReady', endsSession);
+  aedes.on('clientDisconnect', endsSession);
 
   function qos2(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // IoT Hub does not support QoS 2 and closes the connection; so does its dialect here.
