@@ -70,6 +70,39 @@ test(`external broker mode with ${BROKER}: readings sent while Thermostream is s
   assert.deepEqual(await counts(app, ['queued'], ts), [30]);
 });
 
+test(`external broker mode with ${BROKER}: a retained reading counts once, not again at every subscription`, async (t) => {
+  const broker = await startExternalBroker(t);
+  const dataDir = tempDir(t);
+  let app = await startSubscriber(dataDir, broker.url);
+  t.after(() => app.close()); // whichever is running when the test ends
+  const device = await connect(t, broker.url);
+  const ts = Date.now() - 1000;
+  const readings = async () => (await getJson(`${app.httpUrl}/api/v1/devices/retained`)).body.readings;
+  // The broker re-sends its retained copy (RETAIN 1) whenever Thermostream subscribes, which it does at every connect.
+  // No seq: nothing else would tell the copy from a new reading. A sentinel published after each start shows that
+  // the copies delivered at the subscription were handled.
+  let sentinels = 0;
+  const sentinel = async (): Promise<void> => {
+    await device.publishAsync('devices/sentinel/telemetry', JSON.stringify({ ts, temperature: 1 }), { qos: 1 });
+    await waitFor('the sentinel processed', async () => (await getJson(`${app.httpUrl}/api/v1/devices/sentinel`)).body.readings === sentinels + 1);
+    sentinels++;
+  };
+  await device.publishAsync('devices/retained/telemetry', JSON.stringify({ ts, temperature: 20 }), { qos: 1, retain: true });
+  await sentinel();
+  assert.equal(await readings(), 1);
+  await app.close();
+  // Published while Thermostream is away: the session's queued copy counts, the retained copy does not.
+  await device.publishAsync('devices/retained/telemetry', JSON.stringify({ ts, temperature: 21 }), { qos: 1, retain: true });
+  for (let restart = 0; restart < 2; restart++) {
+    app = await startSubscriber(dataDir, broker.url);
+    await sentinel();
+    assert.equal(await readings(), 2, `after restart ${restart + 1}`);
+    await app.close();
+  }
+  app = await startSubscriber(dataDir, broker.url);
+  assert.deepEqual(await counts(app, ['retained'], ts), [2]);
+});
+
 // aedes has no shared subscriptions: with the substitute this test is reported as skipped, never silently passed.
 const noShared = externalBrokerKind().kind === 'aedes' ? 'the aedes substitute has no $share subscriptions: needs Mosquitto' : false;
 

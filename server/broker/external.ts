@@ -267,14 +267,21 @@ class Connection {
     const code = packet.returnCode ?? 0;
     if (code !== 0) return this.fail(new Error(`the broker refused the connection: ${REFUSED[code] ?? `return code ${code}`}`));
     this.sessionPresent = packet.sessionPresent;
+    // A resumed session keeps its subscriptions [MQTT-3.1.2-4]. Subscribing again would make the broker send its
+    // retained copy of every matching topic [MQTT-3.3.1-6]: readings delivered before, counted again at each connect.
+    // A new session (the first start, or a broker that lost the session) subscribes.
+    if (packet.sessionPresent) return this.ready();
     this.state = 'subscribing';
-    // Subscribing again on a resumed session is harmless and covers a session the broker lost.
     this.send({ cmd: 'subscribe', messageId: 1, subscriptions: this.subscriptions.map((topic) => ({ topic, qos: 1 as const })) });
   }
 
   private suback(packet: ISubackPacket): void {
     const refused = (packet.granted as number[]).flatMap((g, i) => (g === 0x80 ? [this.subscriptions[i]] : []));
     if (refused.length > 0) return this.fail(new Error(`the broker refused the subscription to ${refused.join(', ')}`));
+    this.ready();
+  }
+
+  private ready(): void {
     this.state = 'ready';
     clearTimeout(this.connectTimer);
     this.pingTimer = setInterval(() => this.ping(), this.config.keepaliveSec * 1000);
