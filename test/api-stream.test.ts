@@ -165,3 +165,47 @@ test('after a server restart, Last-Event-ID replays from the store exactly what 
   assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids ascend');
   assert.equal(new Set(ids).size, ids.length, 'no batch twice');
 });
+
+test('after a restart, a client that missed more windows than a replay takes gets event: reset, then goes on live', { timeout: 90_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  // 1-s windows over 101 s of readings: each device has 101 windows, so 200 devices make 20,200 of them, past the
+  // replay's 20,000 (REPLAY_MAX_WINDOWS).
+  const config = resolveConfig({
+    host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100,
+    allowedLatenessMs: 86_400_000, windows: [{ lengthMs: 1000, slideMs: 1000 }],
+  });
+  const first = await startThermostream(config);
+  let firstOpen = true;
+  t.after(() => (firstOpen ? first.close() : undefined));
+  const mqtt1 = await connect(t, first.mqttUrl);
+  const client = await stream(t, `${first.httpUrl}/api/v1/stream?kind=batch`);
+  await mqtt1.publishAsync('devices/early/telemetry', reading(0), { qos: 1 });
+  await waitFor('a first batch', () => client.events.some((e) => e.event === 'batch' && e.data.records > 0));
+  const missedAfter = lastBatch(client);
+  client.close();
+  const t0 = H0 + HOUR;
+  for (let d = 0; d < 200; d++) {
+    const readings = Array.from({ length: 101 }, (_, i) => ({ ts: t0 + i * 1000, temperature: 20 + (i % 7), seq: i }));
+    await mqtt1.publishAsync(`devices/many-${d}/telemetry`, JSON.stringify(readings), { qos: 1 });
+  }
+  await waitFor('every reading processed', async () => (await first.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().records === 1 + 200 * 101, 60_000);
+  await mqtt1.endAsync();
+  await first.close();
+  firstOpen = false;
+
+  const second = await startThermostream(config);
+  t.after(() => second.close());
+  const back = await stream(t, `${second.httpUrl}/api/v1/stream`, { 'last-event-id': String(missedAfter) });
+  await waitFor('event: reset', () => back.events.some((e) => e.event === 'reset'));
+  assert.deepEqual(back.events[0], { id: null, event: 'reset', data: { reason: 'too much was missed to replay: reload with the query routes', after: missedAfter } });
+  assert.equal(back.events.filter((e) => e.event === 'window').length, 0, 'nothing replayed');
+  // A client that wants no windows is not reset for them: it gets every missed batch's figures.
+  const figures = await stream(t, `${second.httpUrl}/api/v1/stream?kind=batch`, { 'last-event-id': String(missedAfter) });
+  await waitFor('the missed batches, with every reading published after it', () =>
+    figures.events.filter((e) => e.event === 'batch').reduce((n, e) => n + e.data.records, 0) === 200 * 101);
+  assert.equal(figures.events.some((e) => e.event === 'reset'), false);
+  assert.equal(figures.events[0].data.batch, missedAfter + 1, 'from the first missed batch on');
+  const mqtt2 = await connect(t, second.mqttUrl);
+  await mqtt2.publishAsync('devices/late-comer/telemetry', reading(2), { qos: 1 });
+  await waitFor('the live window', () => back.events.some((e) => e.event === 'window' && e.data.deviceId === 'late-comer'));
+});

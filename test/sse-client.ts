@@ -46,10 +46,11 @@ export class SseClient {
 
   private feed(chunk: string): void {
     this.buffer += chunk;
+    // One pass over the buffer, cut once at the end: a batch of thousands of events in one chunk stays linear.
+    let at = 0;
     let end: number;
-    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
+    for (; (end = this.buffer.indexOf('\n\n', at)) >= 0; at = end + 2) {
+      const block = this.buffer.slice(at, end);
       let id: string | null = null;
       let event = 'message';
       const data: string[] = [];
@@ -69,5 +70,6 @@ export class SseClient {
       if (data.length === 0) continue; // a comment (heartbeat) or the retry field
       this.events.push({ id, event, data: JSON.parse(data.join('\n')) });
     }
+    this.buffer = this.buffer.slice(at);
   }
 }

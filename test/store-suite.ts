@@ -240,8 +240,12 @@ export function storeSuite(target: StoreTarget): void {
     assert.equal(await store.batchCommittedAt(2), 2000);
     assert.equal(await store.batchCommittedAt(3), null);
     const updated = await store.windowsUpdatedSince(1001, 10);
-    assert.deepEqual(updated.map((x) => [x.start, x.updatedAt]), [[8000, 2000]]);
-    assert.deepEqual((await store.windowsUpdatedSince(0, 3)).map((x) => x.start), [0, 2000, 4000]);
+    assert.deepEqual(updated?.map((x) => [x.start, x.updatedAt]), [[8000, 2000]]);
+    const since0 = await store.windowsUpdatedSince(0, 10);
+    assert.deepEqual(since0?.map((x) => x.start), [0, 2000, 4000, 6000, 8000]);
+    // More than the limit: none is read.
+    assert.equal(await store.windowsUpdatedSince(0, since0!.length - 1), null);
+    assert.equal((await store.windowsUpdatedSince(0, since0!.length))?.length, since0!.length);
     assert.deepEqual((await store.anomaliesUpdatedSince(0, 10)).map((a) => [a.deviceId, a.ts, a.updatedAt]), [
       ['B', 100, 1000], ['a', 100, 1000], ['a', 200, 1000], ['a', 500, 1000],
     ]);
@@ -354,7 +358,7 @@ export function storeSuite(target: StoreTarget): void {
     // Device windows are the device's owner's, identical to the single run.
     const dq = { deviceId: 'dev-03', lengthMs: 10_000, slideMs: 2_000, from: -1e15, to: t0 + 60_000, limit: 1000 };
     assert.deepEqual(await a.windows(dq), await single.windows(dq));
-    const replay = (await a.windowsUpdatedSince(0, 100_000)).filter((x) => x.deviceId === FLEET && x.lengthMs === 10_000 && x.start < t0 + 60_000);
+    const replay = (await a.windowsUpdatedSince(0, 100_000))!.filter((x) => x.deviceId === FLEET && x.lengthMs === 10_000 && x.start < t0 + 60_000);
     assert.deepEqual(replay.map(({ updatedAt: _, ...x }) => x).sort((x, y) => x.start - y.start), await single.windows({ ...dq, deviceId: FLEET }));
   });
 }

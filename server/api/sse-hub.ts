@@ -62,6 +62,8 @@ interface Subscriber {
   lastBatch: number;
   /** The client went away (while its replay was being read from the store). */
   gone?: boolean;
+  /** Since when more than MAX_BUFFERED_BYTES of what it was sent is unread; null: not now. */
+  unreadSince?: number | null;
 }
 
 export interface SseHub {
@@ -80,11 +82,19 @@ export interface SseHub {
 /** How many recent batches' events stay in memory for resuming clients, and at most how many events in all. */
 export const MEMORY_BATCHES = 600;
 const MEMORY_EVENTS = 50_000;
-/** A replay from the store stops at this many window results: the client gets `event: reset` instead. */
-export const REPLAY_MAX_WINDOWS = 100_000;
+/**
+ * A replay from the store of more window results than this is not read (the store counts them first): the client
+ * gets `event: reset` instead. Reading them blocks the main thread (SQLite is synchronous): ≈ 30 ms per 1,000.
+ */
+export const REPLAY_MAX_WINDOWS = 20_000;
 const REPLAY_MAX_BATCHES = 100_000;
-/** A client that does not read (more than this buffered) is disconnected; it resumes with Last-Event-ID. */
+/**
+ * A client that does not read is disconnected (it resumes with Last-Event-ID): more than MAX_BUFFERED_BYTES unread
+ * for longer than SLOW_CLIENT_MS, or more than MAX_UNREAD_BYTES.
+ */
 const MAX_BUFFERED_BYTES = 4 << 20;
+const SLOW_CLIENT_MS = 30_000;
+const MAX_UNREAD_BYTES = 64 << 20;
 
 export interface SseHubDeps {
   store: Store;
@@ -144,10 +154,17 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     if (chunk !== '') write(s, chunk);
   }
 
+  /**
+   * A client that does not read is disconnected: more than MAX_BUFFERED_BYTES unread for SLOW_CLIENT_MS, or more
+   * than MAX_UNREAD_BYTES at all. A batch's events are written whole, however large, and a client that reads them
+   * slowly (thousands of windows in one batch) has the time to.
+   */
   function write(s: Subscriber, chunk: string): void {
     if (s.res.destroyed) return;
+    const unread = s.res.writableLength;
+    if (unread <= MAX_BUFFERED_BYTES) s.unreadSince = null;
+    else if (unread > MAX_UNREAD_BYTES || clock.now() - (s.unreadSince ??= clock.now()) > SLOW_CLIENT_MS) return void s.res.destroy();
     s.res.write(chunk);
-    if (s.res.writableLength > MAX_BUFFERED_BYTES) s.res.destroy();
   }
 
   function remember(b: BatchEvents): void {
@@ -162,15 +179,15 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
    * Batches after `after` from the store: the windows they last wrote (by updated_at), the anomalies they last
    * wrote, then their figures.
    */
-  async function fromStore(after: number): Promise<{ batches: BatchEvents[]; truncated: boolean }> {
+  async function fromStore(after: number, kinds: ReadonlySet<StreamKind>): Promise<{ batches: BatchEvents[]; truncated: boolean }> {
     const rows = await store.batchesAfter(after, REPLAY_MAX_BATCHES);
     if (rows.length === 0) return { batches: [], truncated: false };
     const since = ((await store.batchCommittedAt(after)) ?? rows[0].committedAt - 1) + 1;
     const [windows, anomalies] = await Promise.all([
-      store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS + 1),
-      store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1),
+      kinds.has('window') ? store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS) : [],
+      kinds.has('anomaly') ? store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1) : [],
     ]);
-    const truncated = windows.length > REPLAY_MAX_WINDOWS || anomalies.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES;
+    if (windows === null || anomalies.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES) return { batches: [], truncated: true };
     // A window belongs to the last batch committed at its updated_at (it may have been rewritten since it was sent).
     const batchAt = new Map<number, number>();
     for (const r of rows) batchAt.set(r.committedAt, r.batch);
@@ -188,7 +205,7 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       const events = [...(byBatch.get(r.batch) ?? []), batchEvent(r)];
       return { batch: r.batch, size: events.length, events };
     });
-    return { batches, truncated };
+    return { batches, truncated: false };
   }
 
   /**
@@ -204,15 +221,15 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       for (const b of memory) if (b.batch > after) send(s, b);
       return live();
     }
-    const [known, { batches, truncated }] = await Promise.all([store.batchCommittedAt(after).then((at) => at !== null), fromStore(after)]);
-    if (!known && batches.length === 0) {
+    const [known, { batches, truncated }] = await Promise.all([store.batchCommittedAt(after).then((at) => at !== null), fromStore(after, s.filter.kinds)]);
+    if (!known && batches.length === 0 && !truncated) {
       s.lastBatch = lastPublished; // an id this store never had (another data directory): live from now
       return live();
     }
     if (truncated) {
       const reset = { reason: 'too much was missed to replay: reload with the query routes', after };
       write(s, `event: reset\ndata: ${JSON.stringify(reset)}\n\n`);
-      s.lastBatch = Math.max(lastPublished, batches.at(-1)?.batch ?? -1);
+      s.lastBatch = lastPublished;
       return live();
     }
     s.lastBatch = after;

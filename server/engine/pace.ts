@@ -1,11 +1,12 @@
 /**
- * Whether the engine keeps pace with its input, said in the log the way an operator needs it: once when batches have
- * taken longer than the batch interval several times in a row (input then waits in the durable log, and results
- * come later than one interval), again at most once a minute while that lasts, and once when it has caught up.
+ * Whether the engine keeps pace with its input, said in the log the way an operator needs it: once when batches'
+ * work (job and commit) has taken longer than the batch interval several times in a row (input then waits in the
+ * durable log, and results come later than one interval), again at most once a minute while that lasts, and once
+ * when it has caught up.
  * Pure: the engine passes each committed batch's figures and the time; the lines come back to be logged.
  */
 
-/** Batches in a row that ended more than one interval after their time before the engine is said to be behind. */
+/** Batches in a row whose work took longer than the batch interval before the engine is said to be behind. */
 export const BEHIND_AFTER = 3;
 /** How often the warning is repeated while the engine stays behind. */
 export const BEHIND_REPEAT_MS = 60_000;
@@ -15,8 +16,8 @@ export interface PaceFigures {
   records: number;
   jobMs: number;
   commitMs: number;
-  /** From the batch's scheduled time to the end of its commit. */
-  totalDelayMs: number;
+  /** From the start of the batch's processing at its time to the end of its commit (its blocks' job share not in it). */
+  processingMs: number;
   /** Readings in the ingest log that no batch has taken yet, after this one. */
   waiting: number;
 }
@@ -30,16 +31,18 @@ export class PaceWatch {
 
   /** A committed batch: the line to log, or null. */
   batch(b: PaceFigures, now: number): string | null {
-    const slow = b.totalDelayMs > this.intervalMs;
+    // The batch's own work, not its delay: a stalled start-up or a paused process is not a pace the engine keeps.
+    const work = Math.max(b.processingMs, b.jobMs + b.commitMs);
+    const slow = work > this.intervalMs;
     this.slowInRow = slow ? this.slowInRow + 1 : 0;
     if (this.slowInRow >= BEHIND_AFTER) {
       this.behindSince ??= now;
       if (now - this.lastWarning < BEHIND_REPEAT_MS) return null;
       this.lastWarning = now;
       return (
-        `behind its input: batch ${b.batch} ended ${fmt(b.totalDelayMs)} ms after its time (${fmt(b.records)} readings: ` +
-        `job ${fmt(b.jobMs)} ms, commit ${fmt(b.commitMs)} ms), more than the ${fmt(this.intervalMs)} ms batch interval ` +
-        `${this.slowInRow} batches in a row; ${fmt(b.waiting)} readings wait in the ingest log. Nothing accepted is lost ` +
+        `behind its input: batch ${b.batch} took ${fmt(work)} ms (job ${fmt(b.jobMs)} ms, commit ${fmt(b.commitMs)} ms) ` +
+        `for ${fmt(b.records)} readings, more than the ${fmt(this.intervalMs)} ms batch interval, ${this.slowInRow} batches ` +
+        `in a row; ${fmt(b.waiting)} readings wait in the ingest log. Nothing accepted is lost ` +
         '(the log is durable; past ingest.maxBacklog acknowledgements are held back), but results come later. ' +
         'For large fleets see docs/SCALING.md (openWindowRefresh "final", fewer window shapes, instances)'
       );
@@ -48,7 +51,7 @@ export class PaceWatch {
     const seconds = Math.round((now - this.behindSince) / 1000);
     this.behindSince = null;
     this.lastWarning = -Infinity;
-    return `caught up with its input after ${seconds} s behind: batch ${b.batch} ended ${fmt(b.totalDelayMs)} ms after its time`;
+    return `caught up with its input after ${seconds} s behind: batch ${b.batch} took ${fmt(work)} ms for ${fmt(b.records)} readings`;
   }
 }
 

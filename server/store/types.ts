@@ -155,8 +155,11 @@ export interface Store {
   batchesAfter(batch: number, limit: number): Promise<BatchRow[]>;
   /** The commit time of this instance's `batch`, or null if it is not (or no longer) in batch_log. */
   batchCommittedAt(batch: number): Promise<number | null>;
-  /** Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start). */
-  windowsUpdatedSince(since: number, limit: number): Promise<UpdatedWindow[]>;
+  /**
+   * Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start); null,
+   * with no row read, when there are more than `limit`.
+   */
+  windowsUpdatedSince(since: number, limit: number): Promise<UpdatedWindow[] | null>;
   /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts). */
   anomaliesUpdatedSince(since: number, limit: number): Promise<UpdatedAnomaly[]>;
   /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */

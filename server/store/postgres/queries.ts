@@ -85,15 +85,21 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
       (await rows<{ at: number }>('batch_at', 'SELECT committed_at AS at FROM batch_log WHERE instance_id = $1 AND batch = $2',
         [instanceId, batch]))[0]?.at ?? null,
     async windowsUpdatedSince(since, limit) {
+      // Counted on updated_at's indexes up to a cap before any row is read: too many is answered at once.
+      const [{ n }] = await rows<{ n: string }>('windows_updated_count', `
+        SELECT (SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= $1 LIMIT $2) d)
+          + (SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1 LIMIT $2) f) AS n`,
+      [since, limit + 1]);
+      if (Number(n) > limit) return null;
       const devices = (await rows<WindowRow & { updatedAt: number }>('windows_updated', `
         SELECT ${WINDOW_COLUMNS}, updated_at AS "updatedAt" FROM windows WHERE updated_at >= $1
         ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT $2`, [since, limit])).map(windowFromRow);
       const fleet = mergeFleet(await rows<FleetPartialRow>('fleet_updated', `
-        SELECT ${FLEET_COLUMNS} FROM fleet_windows f
-        WHERE EXISTS (SELECT 1 FROM fleet_windows u WHERE u.updated_at >= $1 AND u.length_ms = f.length_ms
-          AND u.slide_ms = f.slide_ms AND u.start = f.start)
+        SELECT ${FLEET_COLUMNS}
+        FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1) u
+        JOIN fleet_windows f USING (length_ms, slide_ms, start)
         ORDER BY length_ms, slide_ms, start, instance_id`, [since]));
-      return [...devices, ...fleet].sort(byUpdate).slice(0, limit) as UpdatedWindow[];
+      return [...devices, ...fleet].sort(byUpdate) as UpdatedWindow[];
     },
     anomaliesUpdatedSince: (since, limit) =>
       rows<UpdatedAnomaly>('anomalies_updated', `

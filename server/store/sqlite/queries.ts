@@ -48,12 +48,16 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
   const selectUpdated = db.prepare(`
     SELECT ${WINDOW_COLUMNS}, updated_at AS updatedAt FROM windows WHERE updated_at >= ?
     ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT ?`);
-  // Every instance's partial of the fleet windows any partial of which was written since.
+  // Every instance's partial of the fleet windows any partial of which was written since (found by updated_at's
+  // index, then each window's partials by the key).
   const selectFleetUpdated = db.prepare(`
-    SELECT ${FLEET_COLUMNS} FROM fleet_windows f
-    WHERE EXISTS (SELECT 1 FROM fleet_windows u WHERE u.updated_at >= ? AND u.length_ms = f.length_ms
-      AND u.slide_ms = f.slide_ms AND u.start = f.start)
+    SELECT ${FLEET_COLUMNS} FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= ?) u
+    JOIN fleet_windows f USING (length_ms, slide_ms, start)
     ORDER BY length_ms, slide_ms, start, instance_id`);
+  // How many windows were written since, counted on updated_at's indexes up to a cap, before any row is read.
+  const countUpdated = db.prepare(`
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= @since LIMIT @cap))
+      + (SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= @since LIMIT @cap))`).pluck();
   const selectAnomaliesUpdated = db.prepare(`
     SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= ?
     ORDER BY updated_at, device_id, type, ts LIMIT ?`);
@@ -149,9 +153,10 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     batchesAfter: async (batch, limit) => selectBatches.all(instanceId, batch, limit) as BatchRow[],
     batchCommittedAt: async (batch) => (selectCommittedAt.get(instanceId, batch) as number | undefined) ?? null,
     async windowsUpdatedSince(since, limit) {
+      if ((countUpdated.get({ since, cap: limit + 1 }) as number) > limit) return null;
       const devices = (selectUpdated.all(since, limit) as (WindowRow & { updatedAt: number })[]).map(windowFromRow);
       const fleet = mergeFleet(selectFleetUpdated.all(since) as FleetPartialRow[]);
-      return [...devices, ...fleet].sort(byUpdate).slice(0, limit) as UpdatedWindow[];
+      return [...devices, ...fleet].sort(byUpdate) as UpdatedWindow[];
     },
     anomaliesUpdatedSince: async (since, limit) => selectAnomaliesUpdated.all(since, limit) as UpdatedAnomaly[],
     openAnomalies: async (deviceId, limit) => selectOpenAnomalies.all(deviceId, limit) as Anomaly[],
