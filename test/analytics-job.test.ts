@@ -104,6 +104,20 @@ test('a spike at a window boundary counts in the windows of its own reading', ()
   assert.equal(fleet?.anomaliesByType.spike, 1);
 });
 
+test('a dropout found only when the device comes back (one batch holds the gap) counts in the windows, once', () => {
+  const HOUR = 3_600_000;
+  const job = new TelemetryJob(resolveConfig({ windows: [{ lengthMs: HOUR, slideMs: HOUR }] }), T0, null);
+  // Every 10 s, then 200 s of silence, then every 10 s again: the watermark never reaches the gap before the device
+  // is back, so the dropout is raised and closed by the same reading.
+  const ts = [...Array.from({ length: 30 }, (_, i) => T0 + i * 10_000), ...Array.from({ length: 10 }, (_, i) => T0 + 490_000 + i * 10_000)];
+  const out = job.process({ readings: ts.map((t, i) => reading('gap', t, calm(i))), deadLetters: [], lastOffset: ts.length }, T0 + 600_000);
+  const dropouts = out.anomalies.filter((a) => a.type === 'dropout');
+  assert.deepEqual(dropouts.map((a) => [a.start! - T0, a.end! - T0]), [[300_000, 490_000]], 'due 10 s after the last reading, closed by the next');
+  const hour = out.windows.find((w) => w.deviceId === 'gap' && w.start === T0 - (T0 % HOUR));
+  assert.equal(hour?.anomaliesByType.dropout, 1);
+  assert.equal(out.windows.find((w) => w.deviceId === FLEET && w.start === hour?.start)?.anomaliesByType.dropout, 1);
+});
+
 test('a restart in the middle of a stuck interval flags it once: the detector state is in the SQLite checkpoint', async (t) => {
   const config = resolveConfig({ dataDir: tempDir(t) });
   const values = Array.from({ length: 200 }, (_, i) => (i >= 100 && i < 160 ? 20.5 : calm(i)));

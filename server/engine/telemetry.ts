@@ -162,7 +162,7 @@ export class TelemetryJob {
   private count(anomalies: readonly Anomaly[], from: number, detectedAt: number): void {
     for (let i = from; i < anomalies.length; i++) {
       const a = anomalies[i];
-      if (a.start !== null && a.end !== null) continue; // the closing update of an interval counted when it opened
+      if (a.end !== null && !a.raisedClosed) continue; // the closing update of an interval counted when it opened
       // Processing-time windows place everything by arrival: the anomaly too, at the moment it was detected.
       this.windows.countAnomaly(a.deviceId, this.byArrival ? detectedAt : a.ts, detectedAt, TYPE_INDEX[a.type]);
     }

@@ -37,13 +37,14 @@ export class DropoutState {
    */
   onReading(deviceId: string, ts: number, factor: number, minSilenceMs: number, armed: boolean, out: Anomaly[]): void {
     const gap = ts - this.lastTs;
-    if (this.openTs !== this.openTs && armed && gap > factor * this.interval && gap > minSilenceMs) {
+    if (this.openTs === this.openTs) {
+      out.push(this.anomaly(deviceId, factor, ts));
+      this.openTs = NaN;
+    } else if (armed && gap > factor * this.interval && gap > minSilenceMs) {
       this.openTs = this.lastTs + this.interval;
       this.openScore = gap / this.interval;
       this.openedAt = ts;
-    }
-    if (this.openTs === this.openTs) {
-      out.push(this.anomaly(deviceId, factor, ts));
+      out.push({ ...this.anomaly(deviceId, factor, ts), raisedClosed: true });
       this.openTs = NaN;
     }
     const long = gap > factor * this.interval;

@@ -35,6 +35,11 @@ export interface Anomaly {
   end: number | null;
   /** Event time at which it was detected: the reading that revealed it, or the watermark (dropout). */
   detectedAt: number;
+  /**
+   * An interval found and closed by the same reading (a dropout the watermark had not reached when the device came
+   * back): never reported open, so it counts in the windows now. Other closed intervals were counted as they opened.
+   */
+  raisedClosed?: true;
 }
 
 export interface ThresholdLimits {
