@@ -192,6 +192,14 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       window: { lengthMs: 10_000, slideMs: 2000 },
       items: [-4, -2, 0, 2, 4].map(mid),
     });
+    // Over a wider range the aggregates come from the finest window with at most 4 × maxPoints slides in it (two
+    // hours: 3,600 of the 10 s / 2 s windows, 120 of the 1 min ones), else from the one with the longest slide.
+    const wide = (maxPoints: number) => get(`/api/v1/readings?deviceId=a&from=${at(-3_600_000)}&to=${at(3_600_000)}&maxPoints=${maxPoints}`);
+    assert.deepEqual((await wide(900)).body.window, { lengthMs: 10_000, slideMs: 2000 });
+    const coarse = (await wide(899)).body;
+    assert.deepEqual(coarse.window, { lengthMs: 60_000, slideMs: 60_000 });
+    const minute = windowOf('a', T0, 60_000, 60_000, A);
+    assert.deepEqual(coarse.items, [{ ts: at(30_000), temperature: minute.avg, humidity: minute.humidityAvg, count: minute.count, min: minute.min, max: minute.max, source: 'window' }]);
     const unknown = await get('/api/v1/readings?deviceId=nobody');
     assert.deepEqual(unknown.body, { error: 'TS_ERR_NOT_FOUND', message: 'no device "nobody"', parameter: 'deviceId', value: 'nobody' });
     assert.equal(unknown.status, 404);

@@ -7,6 +7,14 @@ import { NotFoundError } from '../request-errors.ts';
 import { errors } from '../schemas.ts';
 
 const DEFAULT_SPAN_MS = 3_600_000;
+/**
+ * The aggregates come from the finest window whose slides over the range number at most this many per point asked
+ * for: a day of readings is read as 1,440 five-minute windows, not 43,200 ten-second ones (SQLite's reads are
+ * synchronous: every window read holds the server's main thread).
+ */
+const WINDOWS_PER_POINT = 4;
+/** At most this many windows are read, the newest, when even the coarsest window has more in the range. */
+const MAX_WINDOWS = 100_000;
 
 const Query = Type.Object(
   {
@@ -31,7 +39,7 @@ const Point = Type.Object({
   count: Type.Integer({ description: 'Readings behind the point.' }),
   min: Type.Number(),
   max: Type.Number(),
-  source: Type.String({ enum: ['raw', 'window'], description: 'raw readings (recent past) or the finest window\'s aggregates.' }),
+  source: Type.String({ enum: ['raw', 'window'], description: 'raw readings (recent past) or window aggregates (see `window`).' }),
 });
 
 const Series = Type.Object({
@@ -46,8 +54,11 @@ const Series = Type.Object({
 });
 
 export function readingsRoutes(app: FastifyInstance, { config, clock, store, engine }: ApiDeps): void {
-  // The finest configured window: the shortest, then the smallest slide.
-  const finest = [...config.windows].sort((a, b) => a.lengthMs - b.lengthMs || a.slideMs - b.slideMs)[0];
+  // Finest first: the shortest, then the smallest slide. The coarsest is the one with the fewest windows in a range.
+  const shapes = [...config.windows].sort((a, b) => a.lengthMs - b.lengthMs || a.slideMs - b.slideMs);
+  const coarsest = shapes.reduce((a, b) => (b.slideMs > a.slideMs ? b : a));
+  const windowFor = (spanMs: number, maxPoints: number) =>
+    shapes.find((w) => spanMs / w.slideMs <= WINDOWS_PER_POINT * maxPoints) ?? coarsest;
 
   app.get<{ Querystring: Static<typeof Query> }>(
     '/api/v1/readings',
@@ -56,8 +67,10 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
         summary: 'A device\'s temperature series for charts',
         description:
           'Raw readings of the recent past (kept in memory: the newest recentReadings.perDevice per device, at most ' +
-          'recentReadings.maxAgeMs old, since the server started), the finest window\'s aggregates before that; never ' +
-          'more than maxPoints points, ascending by ts. Not paged: narrow from/to instead.',
+          'recentReadings.maxAgeMs old, since the server started), window aggregates before that; never more than ' +
+          'maxPoints points, ascending by ts. The aggregates come from the finest configured window with at most 4 × ' +
+          'maxPoints slides in the range (else the one with the longest slide, its newest 100,000 windows): `window` ' +
+          'says which. Not paged: narrow from/to instead.',
         tags: ['readings'],
         querystring: Query,
         response: { 200: Series, ...errors },
@@ -72,18 +85,19 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
       const recent = await engine.recentReadings(q.deviceId, from, to);
       const raw: SeriesPoint[] = recent.points.map((p) => ({ ...p, count: 1, min: p.temperature, max: p.temperature, source: 'raw' }));
       // Windows whose middle lies in [from, min(to, rawFrom)).
-      const half = finest.lengthMs / 2;
       const aggEnd = Math.min(to, recent.coveredFrom);
+      const shape = windowFor(aggEnd - from, q.maxPoints!);
+      const half = shape.lengthMs / 2;
       const windows =
         aggEnd <= from
           ? []
           : await store.windows({
               deviceId: q.deviceId,
-              lengthMs: finest.lengthMs,
-              slideMs: finest.slideMs,
+              lengthMs: shape.lengthMs,
+              slideMs: shape.slideMs,
               from: Math.floor(from - half),
               to: Math.ceil(aggEnd - half),
-              limit: 1_000_000,
+              limit: MAX_WINDOWS,
             });
       // Windows without readings (they hold only an anomaly, e.g. a dropout) have no temperature to plot.
       const agg: SeriesPoint[] = windows.filter((w) => w.count > 0).map((w) => ({
@@ -102,7 +116,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
         from: iso(from),
         to: iso(to),
         rawFrom: recent.coveredFrom < to ? iso(Math.max(from, recent.coveredFrom)) : null,
-        window: { lengthMs: finest.lengthMs, slideMs: finest.slideMs },
+        window: { lengthMs: shape.lengthMs, slideMs: shape.slideMs },
         items,
       };
     },
