@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
+import { systemClock } from '../server/clock.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
@@ -185,6 +186,37 @@ test('a connection is closed when its SAS token expires, as on IoT Hub', async (
   const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-e', key: a.authentication.symmetricKey.primaryKey, expirySeconds: expiry }));
   await new Promise<void>((resolve) => client.once('close', () => resolve()));
   assert.ok(Date.now() >= expiry * 1000 - 1000, 'not before its expiry (to the second)');
+});
+
+test('a SAS token valid for longer than a timer can wait (24.8 days) keeps its connection until it expires', async (t) => {
+  // The server's clock, with the time moved by `offset`; a timer of 2^31 - 1 ms or more is kept here to be fired by
+  // the test, the others are real.
+  const MAX_TIMER = 2 ** 31 - 1;
+  const clock = {
+    offset: 0,
+    long: [] as (() => void)[],
+    now: () => Date.now() + clock.offset,
+    setTimeout: (fn: () => void, ms: number): unknown => (ms >= MAX_TIMER ? clock.long.push(fn) && null : systemClock.setTimeout(fn, ms)),
+    clearTimeout: (handle: unknown) => (handle === null ? undefined : systemClock.clearTimeout(handle)),
+  };
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, dataDir: tempDir(t), auth: { mode: 'registry', users: [] } });
+  const app = await startThermostream(config, { clock });
+  t.after(() => app.close());
+  const a = await addDevice(app, 'dev-long');
+  const expiry = Math.floor(Date.now() / 1000) + 60 * 86_400; // 60 days
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-long', key: a.authentication.symmetricKey.primaryKey, expirySeconds: expiry }));
+  let closed = false;
+  client.on('close', () => (closed = true));
+  await waitFor('the expiry timer', () => clock.long.length === 1);
+  // 24.8 days on, the timer fires: the token has 35 days left, so the connection stays and the timer is set again.
+  clock.offset = MAX_TIMER;
+  clock.long.shift()!();
+  assert.equal(clock.long.length, 1, 'waiting again');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(closed, false, 'not closed before its expiry');
+  clock.offset = expiry * 1000 - Date.now() + 1;
+  clock.long.shift()!();
+  await waitFor('closed at its expiry', () => closed);
 });
 
 test('cloud-to-device messages queued while a persistent session was away arrive when it comes back, without a new SUBSCRIBE', async (t) => {

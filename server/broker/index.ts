@@ -218,15 +218,19 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
 
   // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
   const expiries = new Map<Client, unknown>();
-  aedes.on('clientReady', (client) => {
-    const expiresAt = identities.get(client)?.expiresAt;
-    if (expiresAt === undefined) return;
-    const ms = Math.min(Math.max(0, expiresAt - clock.now()), 2 ** 31 - 1);
+  const closeAtExpiry = (client: Client, expiresAt: number): void => {
+    const left = expiresAt - clock.now();
+    // A timer waits at most 2^31 - 1 ms (24.8 days): a token valid for longer is looked at again then.
     expiries.set(client, clock.setTimeout(() => {
+      if (expiresAt - clock.now() > 0) return closeAtExpiry(client, expiresAt);
       expiries.delete(client);
       log(`closed client "${client.id}": its SAS token expired at ${new Date(expiresAt).toISOString()}`);
       client.close();
-    }, ms));
+    }, Math.min(Math.max(0, left), 2 ** 31 - 1)));
+  };
+  aedes.on('clientReady', (client) => {
+    const expiresAt = identities.get(client)?.expiresAt;
+    if (expiresAt !== undefined) closeAtExpiry(client, expiresAt);
   });
   aedes.on('clientDisconnect', (client) => {
     const timer = expiries.get(client);
