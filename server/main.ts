@@ -268,7 +268,8 @@ async function runCli(): Promise<void> {
   if (app.mqttsUrl !== null) console.log(`thermostream: MQTT TLS   ${app.mqttsUrl}  (IoT Hub devices: HostName=${app.hostName})`);
   if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
   if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
-  console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
+  if (app.mqttSubscriptions !== null) console.log('thermostream: auth       the external broker\'s (--auth and the device registry apply to the embedded broker only)');
+  else console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
