@@ -37,7 +37,8 @@ export const USAGE = `Usage: thermostream [options]
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows, window and detector state (needed after changing the windows)
   --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
-                           what was dropped (after a TS_ERR_LOG_CORRUPT refusal)
+                           what was dropped (after a TS_ERR_LOG_CORRUPT refusal); with the log gone
+                           (TS_ERR_LOG_MISSING), accept the loss and start a new log after the checkpoint
   --help                   print this help
 
 Precedence: defaults < --config file < environment < command-line flags.`;

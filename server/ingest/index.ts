@@ -94,7 +94,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   const { clock } = deps;
   const limits = config.ingest;
   const afterCommit = deps.ackAfterCommit ?? false;
-  checkLogPresent(ingestLogDir(config), deps.replayAfter, afterCommit);
+  const lost = checkLogPresent(ingestLogDir(config), deps.replayAfter, afterCommit, deps.repair ?? false);
   const log = IngestLog.open(
     {
       dir: ingestLogDir(config),
@@ -196,7 +196,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       logEndOffset: log.endOffset,
       storage: deps.health.status(),
     }),
-    repairs: log.repairs,
+    repairs: lost === null ? log.repairs : [lost, ...log.repairs],
     stopAccepting() {
       accepting = false;
     },
@@ -222,16 +222,20 @@ function deviceOfTopic(topic: string): string {
  * A checkpoint past offset 0 with no log segment at all: the log (or the whole data dir) is gone while the store
  * survived. With ack after commit nothing acknowledged lived only there — the broker redelivers the rest — so a new
  * log starts after the checkpoint (IngestLog does that). Otherwise readings acknowledged but not yet committed were
- * in it: refused, so that an operator decides.
+ * in it: refused, so that an operator decides; --repair accepts the loss (the line it reports is returned).
  */
-function checkLogPresent(dir: string, after: number, afterCommit: boolean): void {
-  if (after === 0 || afterCommit) return;
-  if (existsSync(dir) && listSegments(dir).length > 0) return;
+function checkLogPresent(dir: string, after: number, afterCommit: boolean, repair: boolean): string | null {
+  if (after === 0 || afterCommit) return null;
+  if (existsSync(dir) && listSegments(dir).length > 0) return null;
+  if (repair) {
+    return `the ingest log ${dir} was missing: a new one starts after the checkpoint's offset ${after}; readings ` +
+      'acknowledged after the last commit, if any, were only in the old one and are lost';
+  }
   throw new ThermostreamError(
     'TS_ERR_LOG_MISSING',
     `the ingest log ${dir} is missing, but the checkpoint has consumed records up to offset ${after}: readings acknowledged ` +
       'after the last commit were only in that log and are lost. Restore the data dir (the log with the database), or, if ' +
-      'the loss is accepted, move the log aside and start a new one after the checkpoint with --broker-ack-after-commit ' +
-      '(broker.ackAfterCommit: with it, acknowledgements wait for the commit and a lost log loses nothing acknowledged).',
+      'the loss is accepted, start once with --repair: a new log starts after the checkpoint. (Behind an external broker, ' +
+      '--broker-ack-after-commit makes acknowledgements wait for the commit, so that a lost log loses nothing acknowledged.)',
   );
 }

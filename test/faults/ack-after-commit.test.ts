@@ -65,7 +65,7 @@ test(
   },
 );
 
-test(`without ack after commit (${externalBrokerName()}): a start with the log gone and a checkpoint past offset 0 is refused, naming the log and the flag`, { timeout: 60_000 }, async (t) => {
+test(`without ack after commit (${externalBrokerName()}): a start with the log gone and a checkpoint past offset 0 is refused, naming the log and the flags; --repair accepts the loss`, { timeout: 60_000 }, async (t) => {
   const broker = await startExternalBroker(t);
   const dataDir = tempDir(t);
   const server = await ServerProcess.create(dataDir, config(broker.url, false));
@@ -85,7 +85,15 @@ test(`without ack after commit (${externalBrokerName()}): a start with the log g
     server.output,
     new RegExp(
       `thermostream: the ingest log ${logDir} is missing, but the checkpoint has consumed records up to offset 10: readings ` +
-        'acknowledged after the last commit were only in that log and are lost\\. .* --broker-ack-after-commit .* \\[TS_ERR_LOG_MISSING\\]',
+        'acknowledged after the last commit were only in that log and are lost\\. .*start once with --repair.* --broker-ack-after-commit .* \\[TS_ERR_LOG_MISSING\\]',
     ),
   );
+  // The loss accepted: --repair starts a new log after the checkpoint, and readings go on from there.
+  await server.startWith(['--repair']);
+  assert.match(server.output, new RegExp(`the ingest log ${logDir} was missing: a new one starts after the checkpoint's offset 10`));
+  for (let i = 11; i <= 15; i++) {
+    await publisher.publishAsync('devices/lost-1/telemetry', JSON.stringify({ ts: T0 + i * 100, temperature: 20, seq: i }), { qos: 1 });
+  }
+  await waitFor('the new readings committed', async () => (await counted(server)) >= 15);
+  assert.equal(await counted(server), 15);
 });
