@@ -33,16 +33,29 @@ export function loadRecording(file: string): Recording {
   const rows = text.trimStart().startsWith('{') ? jsonRows(text) : csvRows(file, text);
   const records: Reading[] = [];
   const bad: string[] = [];
+  const noTs: string[] = [];
   for (const row of rows) {
     if (typeof row.record === 'string') bad.push(`line ${row.line}: ${row.record}`);
-    else records.push(row.record);
+    else {
+      records.push(row.record);
+      if (row.record.recorded?.ts === undefined) noTs.push(`line ${row.line}`);
+    }
   }
   if (bad.length > 0) {
-    const more = bad.length > NAMED ? `; ${bad.length - NAMED} more` : '';
-    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128}): ${bad.slice(0, NAMED).join('; ')}${more}`);
+    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128} and, in CSV, a cell per header name): ${named(bad)}`);
   }
   if (records.length === 0) throw replayError(file, 'it holds no record');
+  // The server dates a reading without ts at its arrival: among dated ones, that moves the watermark to now, and the
+  // rest of the recording would be late.
+  if (noTs.length > 0 && noTs.length < records.length) {
+    throw replayError(file, `${noTs.length} of its ${records.length} records have no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
+  }
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))] };
+}
+
+/** The first NAMED of `lines`, and how many more. */
+function named(lines: readonly string[]): string {
+  return `${lines.slice(0, NAMED).join('; ')}${lines.length > NAMED ? `; ${lines.length - NAMED} more` : ''}`;
 }
 
 /** A record, or what is wrong with it, and the line it starts on. */
