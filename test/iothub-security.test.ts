@@ -219,6 +219,23 @@ test('a SAS token valid for longer than a timer can wait (24.8 days) keeps its c
   await waitFor('closed at its expiry', () => closed);
 });
 
+test('a device subscribing as Azure\'s Embedded C SDK does (devices/+/messages/devicebound/#) gets its own cloud-to-device messages', async (t) => {
+  const app = await startSecureServer(t);
+  const a = await addDevice(app, 'dev-emb');
+  await addDevice(app, 'dev-other');
+  const client = await connectWith(t, app.mqttsUrl!, hubOptions(app, { deviceId: 'dev-emb', key: a.authentication.symmetricKey.primaryKey }));
+  const granted = await client.subscribeAsync('devices/+/messages/devicebound/#', { qos: 1 });
+  assert.deepEqual(granted.map((g) => g.qos), [1], 'granted, not refused');
+  const got: string[] = [];
+  client.on('message', (topic, payload) => got.push(`${topic} ${payload}`));
+  const other = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-other/messages`, { payload: 'not yours' });
+  assert.equal(other.body.delivered, false, 'another device\'s message is not delivered to it');
+  const mine = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-emb/messages`, { payload: 'yours', messageId: 'm-1' });
+  assert.equal(mine.body.delivered, true);
+  await waitFor('the message', () => got.length === 1);
+  assert.deepEqual(got, ['devices/dev-emb/messages/devicebound/%24.mid=m-1&%24.to=%2Fdevices%2Fdev-emb%2Fmessages%2Fdevicebound yours']);
+});
+
 test('cloud-to-device messages queued while a persistent session was away arrive when it comes back, without a new SUBSCRIBE', async (t) => {
   const app = await startSecureServer(t);
   const a = await addDevice(app, 'dev-p');

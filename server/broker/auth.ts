@@ -126,12 +126,16 @@ function truncate(s: string): string {
   return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }
 
+/** How Azure's Embedded C SDK subscribes to its cloud-to-device messages (IoT Hub takes `+` as the device itself). */
+export const ANY_DEVICEBOUND = 'devices/+/messages/devicebound/#';
+
 /**
- * The topics a restricted device may subscribe to: its own cloud-to-device topic and the `$iothub/` request/response
- * topics (whose messages the broker delivers to that one connection only).
+ * The filter a restricted device's SUBSCRIBE is kept under, or null when it is refused: its own cloud-to-device topic
+ * (`devices/+/…` stands for it, as on IoT Hub) and the `$iothub/` request/response topics (whose messages the broker
+ * delivers to that one connection only). Anyone else subscribes as asked.
  */
-export function maySubscribe(identity: Identity, topic: string): boolean {
-  if (!identity.restricted) return true;
-  if (topic.startsWith('$iothub/')) return true;
-  return topic.startsWith(`${identity.prefix}messages/devicebound/`);
+export function subscriptionFor(identity: Identity, topic: string): string | null {
+  if (!identity.restricted || topic.startsWith('$iothub/')) return topic;
+  if (topic === ANY_DEVICEBOUND) return `${identity.prefix}messages/devicebound/#`;
+  return topic.startsWith(`${identity.prefix}messages/devicebound/`) ? topic : null;
 }

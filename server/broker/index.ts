@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
 import { isLoopback, urlHost } from '../url.ts';
-import { AuthFailures, createAuthenticator, maySubscribe, type AuthFailure, type Identity } from './auth.ts';
+import { AuthFailures, createAuthenticator, subscriptionFor, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
 import { installFastPublish, type PublishSink } from './fast-publish.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
@@ -186,7 +186,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     authorizeSubscribe(client: Client | null, sub: Subscription, callback: (error: Error | null, sub: Subscription | null) => void) {
       if (client === null) return callback(null, sub);
       const identity = identities.get(client)!;
-      if (maySubscribe(identity, sub.topic)) return callback(null, sub);
+      const topic = subscriptionFor(identity, sub.topic);
+      if (topic !== null) return callback(null, topic === sub.topic ? sub : { ...sub, topic });
       security.refusedSubscriptions++;
       log(`refused subscription of client "${client.id}" to ${JSON.stringify(sub.topic)}: device "${identity.deviceId}" may subscribe only to ${identity.prefix}messages/devicebound/# and $iothub/...`);
       callback(null, null); // SUBACK 0x80 for this filter

@@ -2,6 +2,7 @@ import type { Client, PublishPacket } from 'aedes';
 import type { Clock } from '../clock.ts';
 import { HttpError } from '../errors.ts';
 import type { Registry } from '../registry/index.ts';
+import { ANY_DEVICEBOUND } from './auth.ts';
 
 /**
  * The IoT Hub device dialect's request/response side, as `azure-iot-device-mqtt` speaks it (mqtt.js,
@@ -101,7 +102,7 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
       if (clients.get(deviceId) === client) clients.delete(deviceId);
     },
     subscribed(deviceId, client, topic) {
-      if (topic === `devices/${deviceId}/messages/devicebound/#` && clients.get(deviceId) === client) hub.flush(deviceId);
+      if ((topic === `devices/${deviceId}/messages/devicebound/#` || topic === ANY_DEVICEBOUND) && clients.get(deviceId) === client) hub.flush(deviceId);
     },
     request(deviceId, client, packet) {
       // $iothub/twin/{GET|PATCH/properties/reported}/?$rid={rid}   $iothub/methods/res/{status}/?$rid={rid}
@@ -143,7 +144,8 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
     },
     flush(deviceId) {
       const client = clients.get(deviceId);
-      if (client === undefined || !listens(client, `devices/${deviceId}/messages/devicebound/#`)) return 0;
+      // devices/+/… (Azure's Embedded C SDK) where authentication is off; with it on, the broker kept it as the device's own.
+      if (client === undefined || !(listens(client, `devices/${deviceId}/messages/devicebound/#`) || listens(client, ANY_DEVICEBOUND))) return 0;
       const messages = registry.queued(deviceId);
       for (const m of messages) {
         const props = new URLSearchParams({ ...m.properties, '$.mid': m.messageId, '$.to': `/devices/${deviceId}/messages/devicebound` });
