@@ -132,8 +132,10 @@ export class IngestLog {
     return this.durableCount;
   }
 
+  /** Acknowledgements held back: past maxBacklog, or waiting for a write the full disk keeps failing. */
   get heldAcks(): number {
-    return this.held.length;
+    const unwritable = this.retryTimer !== null || !this.opts.health.ok;
+    return this.held.length + (unwritable ? (this.pending?.acks.length ?? 0) + this.groupAcks.length : 0);
   }
 
   appendReading(r: Reading): void {

@@ -80,7 +80,7 @@ test('disk full under QoS 1 load: the server stays up, holds acknowledgements, s
   await new Promise((r) => setTimeout(r, 1500));
   const during = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
   assert.equal(during.storage.ok, false, 'still full: nothing was freed');
-  assert.ok(during.heldAcks > 0 || during.storage.failing.includes('log'), 'acknowledgements are held');
+  assert.ok(during.heldAcks > 0, `acknowledgements are held, and counted: ${JSON.stringify(during)}`);
   assert.equal(server.child!.exitCode, null, 'the server is still running');
   const messages = server.output.match(/thermostream: storage full: .*/g) ?? [];
   assert.ok(messages.length >= 1 && messages.length <= 2, `said once per failing part: ${messages.join('\n')}`);
