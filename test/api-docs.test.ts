@@ -19,6 +19,7 @@ const ROUTES: Record<string, string[]> = {
   'GET /api/v1/readings': ['deviceId', 'from', 'to', 'maxPoints'],
   'GET /api/v1/anomalies': ['deviceId', 'type', 'from', 'to', 'limit', 'cursor'],
   'GET /api/v1/dead-letters': ['deviceId', 'reason', 'limit', 'cursor'],
+  'GET /api/v1/late-readings': ['deviceId', 'limit', 'cursor'],
   'GET /api/v1/stats': [],
   'GET /api/v1/stream': ['deviceId', 'kind', 'lastEventId', 'last-event-id'],
   'GET /api/v1/jobs': ['limit', 'cursor'],
@@ -116,7 +117,7 @@ test('the OpenAPI document validates and lists every operation with its paramete
   const id = doc.paths['/livy/batches/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
   assert.deepEqual(id.schema, { minimum: 0, maximum: Number.MAX_SAFE_INTEGER, 'x-expected': 'a batch id (a non-negative integer)', type: 'integer' });
   // Shared schemas are components, referenced by the routes.
-  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'Batch', 'DeadLetter', 'Device', 'Error', 'Job', 'LivyError', 'RegistryDevice', 'Twin', 'Window']);
+  assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Anomaly', 'Batch', 'DeadLetter', 'Device', 'Error', 'Job', 'LateReading', 'LivyError', 'RegistryDevice', 'Twin', 'Window']);
   // The registry: IoT Hub's shapes, its own answers (409 on a duplicate, 403 on a full queue, 504 when a method times out).
   const registry = '/api/v1/registry/devices';
   const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();

@@ -481,6 +481,7 @@ test('GET /api/v1 lists the routes this server has, the registry\'s included, so
     'DELETE /api/v1/jobs/:id',
     'GET /api/v1/jobs/:id',
     'GET /api/v1/jobs/:id/log',
+    'GET /api/v1/late-readings',
     'GET /api/v1/readings',
     'GET /api/v1/registry/devices',
     'POST /api/v1/registry/devices',
@@ -511,4 +512,35 @@ test('GET /api/v1 lists the routes this server has, the registry\'s included, so
     400,
     { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "all" = "1": unknown query parameter (known: none)', parameter: 'all', value: '1' },
   ]);
+});
+
+test('late readings over HTTP: newest first, by device, paged; each with the watermark it was behind', async (t) => {
+  const app = await startServer(t); // allowed lateness 10 s
+  const client = await connect(t, app.mqttUrl);
+  const now = Date.now();
+  await client.publishAsync('devices/on-time/telemetry', JSON.stringify({ ts: now, temperature: 21 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  const old = [now - 3_600_000, now - 60_000];
+  for (const [i, ts] of old.entries()) {
+    await client.publishAsync(`devices/late-${i}/telemetry`, JSON.stringify({ ts, temperature: 19 + i, humidity: 40, seq: 7 }), { qos: 1 });
+  }
+  const get = async (url: string) => (await app.http.inject({ method: 'GET', url })).json();
+  const all = await waitFor('two late readings', async () => {
+    const page = await get('/api/v1/late-readings');
+    return page.items.length === 2 ? page : null;
+  });
+  assert.equal(all.next, null);
+  assert.deepEqual(all.items.map(({ id: _, arrival, watermark, ...r }: Record<string, string>) => {
+    assert.ok(Date.parse(watermark) > Date.parse(r.ts) && Date.parse(arrival) >= now, JSON.stringify({ arrival, watermark }));
+    return r;
+  }), [
+    { deviceId: 'late-1', ts: new Date(old[1]).toISOString(), temperature: 20, humidity: 40, seq: 7 },
+    { deviceId: 'late-0', ts: new Date(old[0]).toISOString(), temperature: 19, humidity: 40, seq: 7 },
+  ]);
+  const first = await get('/api/v1/late-readings?limit=1');
+  assert.deepEqual(first.items, [all.items[0]]);
+  assert.deepEqual(await get(`/api/v1/late-readings?limit=1&cursor=${first.next}`), { items: [all.items[1]], next: null });
+  assert.deepEqual(await get('/api/v1/late-readings?deviceId=late-0'), { items: [all.items[1]], next: null });
+  assert.deepEqual(await get('/api/v1/late-readings?deviceId=on-time'), { items: [], next: null });
+  assert.equal((await get('/api/v1/late-readings?limit=0')).parameter, 'limit');
 });

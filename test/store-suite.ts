@@ -191,7 +191,10 @@ export function storeSuite(target: StoreTarget): void {
         devices,
         anomalies: [spike('a', 100), spike('B', 100), spike('a', 200), stuck],
         deadLetters: [letter(1, 'a', 'not_json'), letter(2, 'a', 'missing_temperature'), letter(3, 'B', 'not_json'), letter(4, 'a', 'not_json')],
-        late: [{ deviceId: 'a', ts: 1, temperature: 19, humidity: undefined, seq: 4, arrival: 9 }],
+        late: [
+          { deviceId: 'a', ts: 1, temperature: 19, humidity: undefined, seq: 4, arrival: 9 },
+          { deviceId: 'B', ts: 2, temperature: 18.5, humidity: 41, seq: undefined, arrival: 10 },
+        ],
         committedAt: 1000,
         checkpoint: { logOffset: 10, job: 'job', batches: 1, watermark: 5, maxEventTime: 15 },
         records: 10,
@@ -230,10 +233,18 @@ export function storeSuite(target: StoreTarget): void {
       { deviceId: 'a', reason: 'missing_temperature', count: 1 },
       { deviceId: 'a', reason: 'not_json', count: 2 },
     ]);
-    assert.equal(await store.lateCount(), 1);
+    assert.equal(await store.lateCount(), 2);
+    // Late readings: newest first, paged by id, by device.
+    const lateAll = await store.lateReadings({ limit: 10 });
+    assert.deepEqual(lateAll.map(({ id: _, ...r }) => r), [
+      { deviceId: 'B', ts: 2, arrival: 10, temperature: 18.5, humidity: 41, seq: null, watermark: 5 },
+      { deviceId: 'a', ts: 1, arrival: 9, temperature: 19, humidity: null, seq: 4, watermark: 5 },
+    ]);
+    assert.deepEqual((await store.lateReadings({ beforeId: lateAll[0].id, limit: 10 })).map((r) => r.deviceId), ['a']);
+    assert.deepEqual((await store.lateReadings({ deviceId: 'B', limit: 10 })).map((r) => r.ts), [2]);
     // batch_log and the SSE replay's reads.
     assert.deepEqual(await store.batchesAfter(0, 10), [
-      { batch: 1, committedAt: 1000, records: 10, late: 1, duplicates: 1, rejected: 4, windowsUpdated: 4, watermark: 5, logOffset: 10 },
+      { batch: 1, committedAt: 1000, records: 10, late: 2, duplicates: 1, rejected: 4, windowsUpdated: 4, watermark: 5, logOffset: 10 },
       { batch: 2, committedAt: 2000, records: 0, late: 0, duplicates: 0, rejected: 0, windowsUpdated: 1, watermark: 6, logOffset: 12 },
     ]);
     assert.deepEqual((await store.batchesAfter(1, 10)).map((b) => b.batch), [2]);

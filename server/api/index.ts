@@ -8,6 +8,7 @@ import type { ApiDeps } from './deps.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler } from './request-errors.ts';
 import { deadLettersRoutes } from './routes/dead-letters.ts';
+import { lateReadingsRoutes } from './routes/late-readings.ts';
 import { devicesRoutes } from './routes/devices.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -65,6 +66,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   windowsRoutes(app, deps);
   readingsRoutes(app, deps);
   deadLettersRoutes(app, deps);
+  lateReadingsRoutes(app, deps);
   statsRoutes(app, deps);
   streamRoutes(app, deps);
   // Other resources, one line each (their files in routes/; write routes use app.requireToken as preHandler):

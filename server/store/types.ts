@@ -88,6 +88,26 @@ export interface DeadLetterQuery {
   limit: number;
 }
 
+export interface LateQuery {
+  deviceId?: string;
+  /** Only late readings with a smaller id (the previous page's last). */
+  beforeId?: number;
+  limit: number;
+}
+
+/** A reading that came behind the watermark: kept, in no window. */
+export interface LateReading {
+  id: number;
+  deviceId: string;
+  ts: number;
+  arrival: number;
+  temperature: number;
+  humidity: number | null;
+  seq: number | null;
+  /** The watermark it was behind. */
+  watermark: number;
+}
+
 export interface DeviceQuery {
   /** Only devices whose id sorts after this one (the previous page's last). */
   after?: string;
@@ -151,6 +171,8 @@ export interface Store {
   deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
   rejectionCounts(): Promise<{ deviceId: string; reason: string; count: number }[]>;
   lateCount(): Promise<number>;
+  /** Late readings, newest first (by id). */
+  lateReadings(q: LateQuery): Promise<LateReading[]>;
   /** This instance's committed batches after `batch`, oldest first, at most `limit`. */
   batchesAfter(batch: number, limit: number): Promise<BatchRow[]>;
   /** The commit time of this instance's `batch`, or null if it is not (or no longer) in batch_log. */

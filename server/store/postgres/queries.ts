@@ -6,11 +6,11 @@ import { FLEET, type WindowResult } from '../../engine/event-time.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import { ANOMALY_COLUMNS, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
-import type { BatchRow, DeviceRow, Store, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
+import type { BatchRow, DeviceRow, LateReading, Store, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
 
 export type PgQueries = Pick<
   Store,
-  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount'
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount' | 'lateReadings'
   | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
 >;
 
@@ -76,6 +76,11 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
     rejectionCounts: () =>
       rows('rejections', 'SELECT device_id AS "deviceId", reason, count FROM rejections ORDER BY device_id, reason', []),
     lateCount: async () => (await rows<{ n: number }>('late_count', 'SELECT count(*) AS n FROM late_readings', []))[0].n,
+    lateReadings: (q) =>
+      rows<LateReading>('late_readings', `
+        SELECT id, device_id AS "deviceId", ts, arrival, temperature, humidity, seq, watermark FROM late_readings
+        WHERE ($1::text IS NULL OR device_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3`,
+      [q.deviceId ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
     batchesAfter: (batch, limit) =>
       rows<BatchRow>('batches_after', `
         SELECT batch, committed_at AS "committedAt", records, late, duplicates, rejected, windows_updated AS "windowsUpdated",

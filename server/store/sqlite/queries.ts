@@ -5,7 +5,7 @@ import type { Anomaly } from '../../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../../engine/event-time.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
-import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
+import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
 
 /** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
 export const WINDOW_COLUMNS = `device_id AS "deviceId", length_ms AS "lengthMs", slide_ms AS "slideMs", start, "end", count, avg, min, max,
@@ -26,7 +26,7 @@ export const ANOMALY_COLUMNS =
 /** The read side of the SQLite store: every query the HTTP API and the SSE stream make, synchronous inside. */
 export type SqliteQueries = Pick<
   Store,
-  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount'
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount' | 'lateReadings'
   | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
 > & {
   /** Writes batch_log's row; called inside the batch transaction. */
@@ -112,6 +112,9 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
   );
   const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
+  const selectLate = db.prepare(`
+    SELECT id, device_id AS deviceId, ts, arrival, temperature, humidity, seq, watermark FROM late_readings
+    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND id < @beforeId ORDER BY id DESC LIMIT @limit`);
   const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
   const probeDir = join(dir, '.write-probe');
 
@@ -196,5 +199,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
       }) as (DeadLetter & { id: number })[],
     rejectionCounts: async () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],
     lateCount: async () => selectLateCount.get() as number,
+    lateReadings: async (q: LateQuery) =>
+      selectLate.all({ deviceId: q.deviceId ?? null, beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER, limit: q.limit }) as LateReading[],
   };
 }
