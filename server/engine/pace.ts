@@ -31,9 +31,10 @@ export class PaceWatch {
 
   /** A committed batch: the line to log, or null. */
   batch(b: PaceFigures, now: number): string | null {
-    // The batch's own work, not its delay: a stalled start-up or a paused process is not a pace the engine keeps.
+    // The batch's own work, not its delay: a stalled start-up or a paused process is not a pace the engine keeps;
+    // nor is a batch without readings (its time is the machine's, not the input's).
     const work = Math.max(b.processingMs, b.jobMs + b.commitMs);
-    const slow = work > this.intervalMs;
+    const slow = work > this.intervalMs && b.records > 0;
     this.slowInRow = slow ? this.slowInRow + 1 : 0;
     if (this.slowInRow >= BEHIND_AFTER) {
       this.behindSince ??= now;
