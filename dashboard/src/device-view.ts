@@ -94,6 +94,8 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       ...(features().readings ? [{ label: 'readings', data: [], borderColor: 'transparent', backgroundColor: css('--muted'), pointRadius: 1.5, showLine: false }] : []),
     ],
   });
+  // Band, average and (when served) the raw readings: kept whatever a draw holds; the anomaly markers come after.
+  const FIXED = chart.data.datasets.length;
   chart.options.interaction = { mode: 'markerFirst', axis: 'x', intersect: false }; // charts.ts
   chart.options.plugins!.tooltip!.callbacks!.afterLabel = (item) => {
     const m = item.raw as Marker;
@@ -188,10 +190,10 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const windows = withReadings(rows);
     setWindowSeries(chart, windows);
     const ds = chart.data.datasets;
-    const fixed = readings === null ? 3 : 4;
-    if (readings !== null) ds[3].data = readings.map((r) => ({ x: Date.parse(r.ts), y: r.temperature }));
+    // No readings yet (a device that has not reported): the readings dataset stays, empty, for the next draw.
+    if (FIXED > 3) ds[3].data = (readings ?? []).map((r) => ({ x: Date.parse(r.ts), y: r.temperature }));
     // Point anomalies as markers, one dataset per type (its legend entry is the colour key).
-    ds.length = fixed;
+    ds.length = FIXED;
     spans.length = 0;
     const byType = new Map<string, Marker[]>();
     for (const a of anomalies) {
