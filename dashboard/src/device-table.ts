@@ -140,7 +140,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
         return h(
           'tr',
           { 'data-device': d.deviceId },
-          h('th', { scope: 'row' }, h('a', { href }, d.deviceId)),
+          h('th', { scope: 'row' }, h('a', { href, title: d.deviceId }, d.deviceId)),
           h('td', { class: 'num' }, fmtTemp(d.lastTemperature)),
           h('td', { class: 'col-seen', title: fmtDateTime(seen) }, fmtAgo(seen, now)),
           h('td', {}, h('span', { class: `status ${d.online ? 'online' : 'offline'}` }, d.online ? 'online' : 'offline')),

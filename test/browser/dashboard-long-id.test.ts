@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, startServer, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
+import { ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
+
+// The longest id the server accepts ([A-Za-z0-9._:-]{1,128}), with no space to wrap at.
+const LONG = `site-0042:building.north:floor-07:${'a1b2c3d4'.repeat(12)}`.slice(0, 128);
+
+test('a 128-character device id is cut short with an ellipsis: the device table fits a 1280 px window', async (t) => {
+  assert.equal(LONG.length, 128);
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(client, [LONG, 'kitchen'], 10_000, 1000));
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/`);
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr[data-device]').length === 2, undefined, { timeout: 10_000 });
+
+  // No sideways scrolling: every column (the status and the trend too) is in view.
+  const wrap = await page.locator('.device-table .table-wrap').evaluate((el) => ({ scrollWidth: el.scrollWidth, clientWidth: el.clientWidth }));
+  assert.ok(wrap.scrollWidth <= wrap.clientWidth, `the table is ${wrap.scrollWidth} px wide in a wrapper of ${wrap.clientWidth} px`);
+  const right = await page.locator('#devices thead th').last().evaluate((el) => el.getBoundingClientRect().right);
+  assert.ok(right <= 1280, `the last column ends at ${right} px`);
+
+  // The id is cut short on screen, whole in the link's text and its title (the tooltip).
+  const link = page.locator('#devices tbody th a').filter({ hasText: 'site-0042' });
+  const shown = await link.evaluate((a) => ({ text: a.textContent, title: a.getAttribute('title'), cut: a.scrollWidth > a.clientWidth, overflow: getComputedStyle(a).textOverflow }));
+  assert.deepEqual(shown, { text: LONG, title: LONG, cut: true, overflow: 'ellipsis' });
+
+  // The device page shows the whole id.
+  await link.click();
+  assert.equal(await page.locator('#device-id').innerText(), LONG);
+  assert.deepEqual(problems, []);
+});
