@@ -278,8 +278,10 @@ export interface LiveHandlers {
   stats(s: Stats): void;
   /** A batch not seen before in /api/v1/stats: its figures (processing time, delays) for the engine's history. */
   sample(b: BatchInfo): void;
-  /** New results are committed: a `batch` event of the stream (or a `reset`), or, when polling, a new batch in stats. */
+  /** New results are committed: a `batch` event of the stream, or, when polling, a new batch in stats. */
   committed(): void;
+  /** The stream's `reset`: it missed too much to replay, so what the page shows must be read again from the query routes. */
+  reset(): void;
   anomaly(a: StreamAnomaly): void;
 }
 
@@ -323,7 +325,8 @@ export async function startLive(h: LiveHandlers): Promise<void> {
       streaming = false; // polling drives the views while the stream reconnects
     },
     event(kind, data) {
-      if (kind === 'batch' || kind === 'reset') h.committed();
+      if (kind === 'batch') h.committed();
+      else if (kind === 'reset') h.reset();
       else if (kind === 'anomaly') h.anomaly(data as StreamAnomaly);
     },
     unavailable: () => {

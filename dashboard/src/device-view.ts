@@ -240,6 +240,12 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     onAnomaly: (a) => {
       if (a.deviceId === deviceId) refresh();
     },
+    reload() {
+      // Whatever the range (a long one refreshes only every 30 s on batches), and the windows learned again.
+      windowSpecs = [];
+      lastLive = Date.now();
+      refresh();
+    },
     destroy() {
       destroyed = true;
       refresh.cancel();

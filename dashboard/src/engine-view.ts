@@ -125,6 +125,10 @@ export function createEngineView(root: HTMLElement): View {
       loadJobs();
     },
     onSample: () => draw(),
+    reload() {
+      void api.stats().then((s) => !destroyed && figures(s)).catch(() => undefined);
+      loadJobs();
+    },
     destroy() {
       destroyed = true;
       loadJobs.cancel();

@@ -64,6 +64,9 @@ async function start(): Promise<void> {
     anomaly(a) {
       view?.onAnomaly?.(a);
     },
+    reset() {
+      view?.reload();
+    },
   });
 }
 

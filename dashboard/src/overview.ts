@@ -131,6 +131,10 @@ export function createOverview(root: HTMLElement): View {
       anomalyCache = null;
       refresh();
     },
+    reload() {
+      anomalyCache = null;
+      refresh();
+    },
     destroy() {
       destroyed = true;
       refresh.cancel();

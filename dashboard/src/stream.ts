@@ -11,7 +11,8 @@ export interface StreamHandlers {
   unavailable(): void;
 }
 
-const KINDS = ['batch', 'window', 'anomaly'];
+// `reset`: the server could not replay what a resuming client missed (README, "Live stream"); it carries no id.
+const KINDS = ['batch', 'window', 'anomaly', 'reset'];
 const MAX_BACKOFF_MS = 10_000;
 
 export function openStream(url: string, h: StreamHandlers): { close(): void } {

@@ -9,6 +9,8 @@ export interface View {
   onSample?(): void;
   onStats?(s: Stats): void;
   onAnomaly?(a: StreamAnomaly): void;
+  /** The live feed missed results it cannot replay (the stream's `reset`): read everything again, as on first load. */
+  reload(): void;
   destroy(): void;
 }
 
