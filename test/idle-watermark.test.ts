@@ -21,7 +21,7 @@ test('an engine behind its input is not idle: readings accepted while a batch wa
   const app = await startThermostream(config, { faults: 'slow-batch:2500' });
   t.after(() => app.close());
   const client = await connect(t, app.mqttUrl);
-  const sent = 12;
+  const sent = 30; // 9 s of input: at least three slow batches that take readings, for the warning
   for (let i = 0; i < sent; i++) {
     await client.publishAsync('devices/slow/telemetry', JSON.stringify({ ts: Date.now(), temperature: 20 + i / 10 }), { qos: 1 });
     await new Promise((r) => setTimeout(r, 300));
