@@ -97,7 +97,8 @@ test('/api/v1/jobs is the same resource under the API\'s conventions', async (t)
   const log = await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=1&limit=2`);
   assert.deepEqual(log, { status: 200, body: { id: 1, from: 1, total: 5, lines: ['hello api', 'name hi, conf {}'] } });
 
-  const deleted = await fetch(`${app.httpUrl}/api/v1/jobs/1`, { method: 'DELETE' });
+  // With the JSON Content-Type and no body, as clients that set the header on every request send it.
+  const deleted = await fetch(`${app.httpUrl}/api/v1/jobs/1`, { method: 'DELETE', headers: { 'content-type': 'application/json' } });
   assert.equal(deleted.status, 204);
   assert.deepEqual(await getJson(`${app.httpUrl}/api/v1/jobs/1`), {
     status: 404,
@@ -106,6 +107,11 @@ test('/api/v1/jobs is the same resource under the API\'s conventions', async (t)
   assert.deepEqual(await livy(app, 'DELETE', '/api/v1/jobs/0'), {
     status: 403,
     body: { error: 'TS_ERR_JOB_BUILTIN', message: 'batch 0 is the built-in telemetry job: it runs as long as the server and cannot be deleted' },
+  });
+  const unreadable = await fetch(`${app.httpUrl}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"file": ' });
+  assert.deepEqual({ status: unreadable.status, body: await unreadable.json() }, {
+    status: 400,
+    body: { error: 'TS_ERR_JOB_REQUEST', message: 'invalid batch request: request body = "{\\"file\\": ": not valid JSON (Unexpected end of JSON input)' },
   });
   assert.deepEqual(await getJson(`${app.httpUrl}/api/v1/jobs?limit=0`), {
     status: 400,

@@ -221,6 +221,38 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
   assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches?from=1`), { status: 200, body: { from: 1, total: 1, sessions: [] } });
 });
 
+test('Livy clients send Content-Type: application/json on every request: DELETE without a body stops the batch; unreadable bodies are TS_ERR_JOB_REQUEST', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  // What Airflow's LivyHook and sparkmagic send: the JSON header, with or without a body.
+  const send = async (method: string, path: string, body: string | undefined, type: string | null = 'application/json') => {
+    // As bytes: fetch() would give a string body a Content-Type of its own.
+    const bytes = body === undefined ? undefined : Buffer.from(body);
+    const res = await fetch(`${app.httpUrl}${path}`, { method, headers: type === null ? {} : { 'content-type': type }, body: bytes });
+    return { status: res.status, body: await res.json() };
+  };
+  const requestError = (status: number, message: string) => ({ status, body: { error: 'TS_ERR_JOB_REQUEST', message, msg: message } });
+
+  assert.equal((await send('POST', '/livy/batches', JSON.stringify({ file: 'test/fixtures/jobs/endless-loop.ts' }))).status, 201);
+  await waitForState(app, 1, 'running');
+  assert.deepEqual(await send('DELETE', '/livy/batches/1', undefined), { status: 200, body: { msg: 'deleted' } });
+  assert.deepEqual(await getJson(`${app.httpUrl}/livy/batches/1/state`), { status: 200, body: { id: 1, state: 'killed' } });
+
+  assert.deepEqual(
+    await send('POST', '/livy/batches', '{"file": examples/hello.ts}'),
+    requestError(400, 'invalid batch request: request body = "{\\"file\\": examples/hello.ts}": not valid JSON (Unexpected token \'e\')'),
+  );
+  assert.deepEqual(await send('POST', '/livy/batches', ''), requestError(400, 'invalid batch request: request body = "": empty, expected JSON (Content-Type is application/json)'));
+  assert.deepEqual(
+    await send('POST', '/livy/batches', 'file=examples/hello.ts', 'application/x-www-form-urlencoded'),
+    requestError(415, 'invalid batch request: header "content-type" = "application/x-www-form-urlencoded": expected application/json'),
+  );
+  assert.deepEqual(
+    await send('POST', '/livy/batches', JSON.stringify({ file: 'test/fixtures/jobs/hello.ts' }), null),
+    requestError(415, 'invalid batch request: header "content-type" = null: required with a request body, expected application/json'),
+  );
+  assert.deepEqual((await getJson(`${app.httpUrl}/livy/batches`)).body.total, 2, 'no batch was started by a refused request');
+});
+
 test('the hottest-devices example job prints, per window, the maxima of what was published over MQTT', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   const client = await connect(t, app.mqttUrl);

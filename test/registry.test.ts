@@ -190,6 +190,45 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
   });
 });
 
+test('registry request bodies fastify cannot read answer in the API\'s shape, naming the body or its Content-Type (inject)', async (t) => {
+  const app = await startServer(t);
+  const base = '/api/v1/registry/devices';
+  const call = async (method: 'POST' | 'DELETE', url: string, payload: string | undefined, headers: Record<string, string>) => {
+    const res = await app.http.inject({ method, url, payload, headers });
+    return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+  };
+  const JSON_TYPE = { 'content-type': 'application/json' };
+  assert.deepEqual(await call('POST', base, '{"deviceId": "r-1"', JSON_TYPE), {
+    status: 400,
+    body: {
+      error: 'TS_ERR_BAD_REQUEST',
+      message: 'invalid request body = "{\\"deviceId\\": \\"r-1\\"": not valid JSON (Expected \',\' or \'}\' after property value in JSON at position 18)',
+      parameter: 'body',
+      value: '{"deviceId": "r-1"',
+    },
+  });
+  assert.deepEqual(await call('POST', base, '', JSON_TYPE), {
+    status: 400,
+    body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid request body = "": empty, expected JSON (Content-Type is application/json)', parameter: 'body', value: '' },
+  });
+  assert.deepEqual(await call('POST', base, '{"deviceId": "r-1"}', { 'content-type': 'text/plain' }), {
+    status: 415,
+    body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid header "content-type" = "text/plain": expected application/json', parameter: 'content-type', value: 'text/plain' },
+  });
+  assert.deepEqual(await call('POST', base, '{"deviceId": "r-1"}', {}), {
+    status: 415,
+    body: {
+      error: 'TS_ERR_BAD_REQUEST',
+      message: 'invalid header "content-type" = null: required with a request body, expected application/json',
+      parameter: 'content-type',
+      value: null,
+    },
+  });
+  // A route that takes no body takes the header without one (Livy's and IoT Hub's clients send it on every request).
+  assert.equal((await call('POST', base, '{"deviceId": "r-1"}', JSON_TYPE)).status, 201);
+  assert.deepEqual(await call('DELETE', `${base}/r-1`, undefined, JSON_TYPE), { status: 204, body: null });
+});
+
 test('twin documents change by JSON merge patch: null deletes, objects merge', () => {
   assert.deepEqual(mergePatch({ a: 1, b: { c: 2, d: 3 }, e: [1] }, { a: null, b: { c: null, x: { y: 1 } }, e: [2], f: 'new' }), {
     b: { d: 3, x: { y: 1 } },

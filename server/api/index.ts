@@ -5,6 +5,7 @@ import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
 import { checkExposure, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
+import { registerJsonParser } from './body-parser.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler } from './request-errors.ts';
 import { deadLettersRoutes } from './routes/dead-letters.ts';
@@ -50,6 +51,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       });
     },
   });
+  registerJsonParser(app);
   app.addHook('preValidation', refuseLooseIntegers);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {

@@ -13,17 +13,44 @@ export type RequestPart = keyof typeof WHERE;
 /** The `parameter` of a 400 about a JSON body as a whole (not an object, say). */
 export const BODY = 'body';
 
-/** A bad request part, answered as 400 `{ error, message, parameter, value }`. */
+/** A bad request part, answered as 400 (or `status`) `{ error, message, parameter, value }`. */
 export class ParamError extends ThermostreamError {
+  /** The message without its leading "invalid ": `request body = "…": not valid JSON (…)`. */
+  readonly detail: string;
   constructor(
     readonly parameter: string,
     readonly value: string | null,
     reason: string,
     part: RequestPart = 'querystring',
+    /** 400, or a more precise 4xx (415 for an unsupported Content-Type, 413 for a body over the limit). */
+    readonly status = 400,
   ) {
     const [what, code] = WHERE[part];
     const subject = part === 'body' && parameter === BODY ? 'request body' : `${what} "${parameter}"`;
-    super(code, `invalid ${subject} = ${JSON.stringify(value)}: ${reason}`);
+    const detail = `${subject} = ${JSON.stringify(value)}: ${reason}`;
+    super(code, `invalid ${detail}`);
+    this.detail = detail;
+  }
+}
+
+/** A request body that could not be read, before any route's own checks (job routes answer it as a batch request error). */
+export class BodyParseError extends ParamError {}
+
+/** fastify's own refusals of a request body, as the API's 4xx naming what was wrong; undefined for any other error. */
+export function bodyParseError(err: FastifyError, req: FastifyRequest): BodyParseError | undefined {
+  if (err instanceof BodyParseError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = req.headers['content-type'] ?? null;
+      const why = type === null ? 'required with a request body, expected application/json' : 'expected application/json';
+      return new BodyParseError('content-type', type, why, 'headers', 415);
+    }
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BodyParseError(BODY, null, `larger than the limit of ${req.routeOptions.bodyLimit} bytes`, 'body', 413);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new BodyParseError('content-length', req.headers['content-length'] ?? null, 'does not match the length of the body', 'headers');
+    default:
+      return undefined;
   }
 }
 
@@ -103,8 +130,8 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
 
 /** The API's error handler: every error answers `{ error, message }`, plus `parameter` and `value` for a 400/404. */
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e: Error = err.validation ? validationError(err, req) : err;
-  if (e instanceof ParamError) return reply.code(400).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
+  const e: Error = err.validation ? validationError(err, req) : (bodyParseError(err, req) ?? err);
+  if (e instanceof ParamError) return reply.code(e.status).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
   if (e instanceof NotFoundError) return reply.code(404).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
   const status = err.statusCode ?? 500;
   if (status >= 500) req.log.error(err);

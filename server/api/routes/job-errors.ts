@@ -6,7 +6,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { badField, JobError, notAnObject, unknownField } from '../../jobs/index.ts';
-import { errorHandler } from '../request-errors.ts';
+import { bodyParseError, errorHandler } from '../request-errors.ts';
 
 interface AjvError {
   keyword: string;
@@ -29,9 +29,15 @@ export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError
   return badField(field, body[field], properties[field]?.['x-expected'] ?? 'invalid');
 }
 
+/** A batch request body that could not be read (not JSON, wrong Content-Type) as TS_ERR_JOB_REQUEST; other routes' as the API's. */
+function unreadableBatch(err: FastifyError, req: FastifyRequest): JobError | undefined {
+  const e = req.routeOptions.schema?.body === undefined ? undefined : bodyParseError(err, req);
+  return e === undefined ? undefined : new JobError('TS_ERR_JOB_REQUEST', `invalid batch request: ${e.detail}`, e.status);
+}
+
 /** The job routes' errorHandler. */
 export function jobErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e: Error = err.validation && err.validationContext === 'body' ? batchBodyError(err, req) : err;
+  const e: Error = err.validation && err.validationContext === 'body' ? batchBodyError(err, req) : unreadableBatch(err, req) ?? err;
   if (e instanceof JobError) {
     return reply.code(e.status).send({ error: e.code, message: e.message, ...(e.field === undefined ? {} : { field: e.field }) });
   }
