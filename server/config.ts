@@ -148,6 +148,19 @@ export interface CliOptions {
 }
 
 
+/**
+ * The value of `option` taken from the next argument: refused when there is none, or when it is another option
+ * (`--data-dir --fresh` would otherwise make a directory named "--fresh"). A value that starts with "--" or is
+ * "-h" can still be given as `--option=VALUE`.
+ */
+export function optionValue(option: string, next: string | undefined): string {
+  if (next === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${option} needs a value`);
+  if (next.startsWith('--') || next === '-h') {
+    throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${option} needs a value, got the option ${JSON.stringify(next)} (to give a value that looks like an option, write ${option}=VALUE)`);
+  }
+  return next;
+}
+
 /** Parses argv (without node and script) and the environment into a validated, frozen config. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
   let demo = false;
@@ -171,16 +184,15 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     else if (BOOLEAN_FLAGS.has(name)) {
       fromFlags.push({ path: OVERRIDES.find((o) => o.flag === name)!.path, raw: inline ?? 'true', source: name });
     } else if (name === '--instances') {
-      const value = inline ?? argv[++i];
-      if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) {
-        throw new ThermostreamError('TS_ERR_CLI_ARG', `option --instances needs a number of instances from 1 to 64, got ${JSON.stringify(value ?? '')}`);
+      const value = inline ?? optionValue(name, argv[++i]);
+      if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) {
+        throw new ThermostreamError('TS_ERR_CLI_ARG', `option --instances needs a number of instances from 1 to 64, got ${JSON.stringify(value)}`);
       }
       instances = Number(value);
     } else {
       const known = name === '--config' || OVERRIDES.some((o) => o.flag === name);
       if (!known) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${name} needs a value`);
+      const value = inline ?? optionValue(name, argv[++i]);
       if (name === '--config') configFile = value;
       else fromFlags.push({ path: OVERRIDES.find((o) => o.flag === name)!.path, raw: value, source: name });
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -69,6 +69,24 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
   }
+});
+
+test('an option without its value exits with code 2 naming the option, and does not take the next option as its value', async (t) => {
+  const dir = tempDir(t);
+  const taken = (option: string, next: string) =>
+    `thermostream: option ${option} needs a value, got the option "${next}" (to give a value that looks like an option, write ${option}=VALUE) [TS_ERR_CLI_ARG]\n`;
+  const cases: [string[], string][] = [
+    [['--data-dir', '--fresh', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'], taken('--data-dir', '--fresh')],
+    [['--http-port', '--mqtt-port', '11885'], taken('--http-port', '--mqtt-port')],
+    [['--instances', '--fresh'], taken('--instances', '--fresh')],
+    [['--config', '-h'], taken('--config', '-h')],
+    [['--data-dir', dir, '--http-port'], 'thermostream: option --http-port needs a value [TS_ERR_CLI_ARG]\n'],
+  ];
+  for (const [args, stderr] of cases) {
+    const run = await runCli(args, {}, 20_000);
+    assert.deepEqual({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 2, stdout: '', stderr }, args.join(' '));
+  }
+  assert.equal(existsSync(join(ROOT, '--fresh')), false, 'no directory named after the option');
 });
 
 /** The server from its TypeScript, as the tests import it, and built, as `npm start` and `npm run demo` run it. */
