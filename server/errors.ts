@@ -27,6 +27,7 @@ export const ErrorCodes = {
   TS_ERR_TLS: 'the TLS certificate or key cannot be read or generated',
   TS_ERR_DEVICE_NOT_FOUND: 'no such device in the registry',
   TS_ERR_DEVICE_EXISTS: 'a device with this id is already registered',
+  TS_ERR_NO_REGISTRY: 'the data dir has no device registry (registry.db)',
   TS_ERR_DEVICE_NOT_CONNECTED: 'the device is not connected (or not subscribed to direct methods)',
   TS_ERR_METHOD_TIMEOUT: 'the device did not answer a direct method in time',
   TS_ERR_STORAGE_FULL: 'the data dir has no room: writes wait (running) or the start is refused',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -257,6 +258,42 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.equal(run('show').code, 2);
   assert.equal(run('add', 'x', '--colour', 'red').code, 2);
   assert.match(runDevicesCli(['--help'], {}).out, /^Usage: npm run devices -- <command>/);
+
+  // Connection strings a device can use: a HostName that is a host name, a TLS port that is the real one.
+  const notHost = (value: string) =>
+    `devices: invalid --host-name ${JSON.stringify(value)} for connection strings: not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884)`;
+  assert.deepEqual(run('add', 'cli-3', '--host-name', ''), { code: 2, out: '', err: notHost('') });
+  assert.deepEqual(run('add', 'cli-3', '--host-name', 'a;b=c'), { code: 2, out: '', err: notHost('a;b=c') });
+  assert.deepEqual(run('list', '--host-name', 'hub.example.com:0'), {
+    code: 2,
+    out: '',
+    err: 'devices: invalid --host-name "hub.example.com:0" for connection strings: port 0 is not from 1 to 65535',
+  });
+  assert.deepEqual(run('add', 'cli-3', '--mqtts-port', '0'), {
+    code: 2,
+    out: '',
+    err:
+      'devices: --mqtts-port 0 cannot go into a connection string: a server given 0 listens on any free port, and a device must dial the real one; ' +
+      'give the port the server printed ("MQTT TLS mqtts://…:PORT") with --mqtts-port, or --host-name host:port',
+  });
+  assert.deepEqual(run('add', 'cli-3', '--host-name', '--key', KEY), {
+    code: 2,
+    out: '',
+    err: 'devices: option --host-name needs a value, got the option "--key" (to give a value that looks like an option, write --host-name=VALUE)',
+  });
+  assert.equal(run('show', 'cli-3').code, 1, 'no refused add registered the device');
+  assert.match(run('show', 'cli-2', '--host-name=[::1]:18384').out, /"connectionString": "HostName=\[::1\]:18384;DeviceId=cli-2;/);
+  // Commands other than add on a data dir without a registry (a typo) name it and create nothing.
+  const typo = join(dir, 'typo');
+  const noRegistry = {
+    code: 1,
+    out: '',
+    err: `devices: no device registry in data dir ${JSON.stringify(typo)} (no ${join(typo, 'registry.db')}; the server creates it when it starts, and so does add): check --data-dir [TS_ERR_NO_REGISTRY]`,
+  };
+  assert.deepEqual(runDevicesCli(['list', '--data-dir', typo], {}), noRegistry);
+  assert.deepEqual(runDevicesCli(['show', 'cli-2', '--data-dir', typo], {}), noRegistry);
+  assert.deepEqual(runDevicesCli(['disable', 'cli-2', '--data-dir', typo], {}), noRegistry);
+  assert.equal(existsSync(typo), false);
 
   // The npm script runs the same CLI.
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });

@@ -3,11 +3,12 @@
  * `delete <id>`. It opens `{dataDir}/registry.db` directly, so it works with the server stopped or running (SQLite
  * WAL); a device disabled here is refused at its next connect (over HTTP it is also disconnected at once).
  */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseCli } from '../config.ts';
+import { optionValue, parseCli } from '../config.ts';
 import { systemClock } from '../clock.ts';
 import { ThermostreamError } from '../errors.ts';
-import { connectionString, createRegistry, defaultHostName, type Device } from './index.ts';
+import { connectionString, createRegistry, defaultHostName, hostNameProblem, registryFile, type Device } from './index.ts';
 
 export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
 
@@ -19,12 +20,15 @@ Commands:
   disable <deviceId>                             refuse its connections from now on
   enable <deviceId>                              accept them again
   delete <deviceId>                              remove it, its twin and its queued messages
+  (every command but add needs a data dir that has a registry: the server's, or one add made)
 
 Options:
   --data-dir <dir>     where registry.db lives (default data)   env THERMOSTREAM_DATA_DIR
   --config <file>      read dataDir, iothub.hostName and mqtt.tlsPort from the server's config file
-  --mqtts-port <port>  the server's MQTT TLS port, as given to the server (default 8883): HostName is localhost:<port>
-  --host-name <name>   HostName in connection strings (default iothub.hostName, else localhost[:tlsPort])
+  --mqtts-port <port>  the server's MQTT TLS port (default 8883): HostName is localhost:<port>; not 0, give the
+                       port a server started with 0 printed
+  --host-name <name>   HostName in connection strings, a host name with an optional :port
+                       (default iothub.hostName, else localhost[:tlsPort])
   --help               print this help`;
 
 export interface CliResult {
@@ -40,12 +44,14 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const opts: { key?: string; secondaryKey?: string; hostName?: string; disabled: boolean; help: boolean } = { disabled: false, help: false };
   try {
     for (let i = 0; i < argv.length; i++) {
-      const arg = argv[i];
-      const value = (): string => {
-        const v = argv[++i];
-        if (v === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${arg} needs a value`);
-        return v;
-      };
+      // --option VALUE, or --option=VALUE (for a value that starts with "--").
+      const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
+      const arg = eq > 0 ? argv[i].slice(0, eq) : argv[i];
+      const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
+      const value = (): string => inline ?? optionValue(arg, argv[++i]);
+      if (inline !== undefined && (arg === '--help' || arg === '--disabled')) {
+        throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${arg} takes no value, got ${JSON.stringify(argv[i])}`);
+      }
       if (arg === '--help' || arg === '-h') opts.help = true;
       else if (arg === '--key') opts.key = value();
       else if (arg === '--secondary-key') opts.secondaryKey = value();
@@ -73,6 +79,15 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   try {
     const { config } = parseCli(serverArgs, env);
     hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
+    if (['add', 'list', 'show'].includes(command)) checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
+    // Only add makes a registry; the other commands on a data dir without one (a typo in --data-dir) would create it.
+    if (command !== 'add' && !existsSync(registryFile(config.dataDir))) {
+      const err = new ThermostreamError(
+        'TS_ERR_NO_REGISTRY',
+        `no device registry in data dir ${JSON.stringify(config.dataDir)} (no ${registryFile(config.dataDir)}; the server creates it when it starts, and so does add): check --data-dir`,
+      );
+      return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` };
+    }
     registry = createRegistry(config.dataDir, { clock: systemClock });
   } catch (err) {
     return { code: 2, out: '', err: `devices: ${(err as Error).message}` };
@@ -111,6 +126,34 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw err;
   } finally {
     registry.close();
+  }
+}
+
+/** The HostName of the connection strings to print must be one a device can dial: refused naming where it came from. */
+function checkHostName(
+  hostName: string,
+  flag: string | undefined,
+  configured: string,
+  tlsPort: number,
+  serverArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+): void {
+  const source = flag !== undefined ? '--host-name' : configured !== '' ? 'iothub.hostName (from --config)' : undefined;
+  const problem = hostNameProblem(hostName);
+  if (source !== undefined && problem !== undefined) {
+    throw new ThermostreamError('TS_ERR_CLI_ARG', `invalid ${source} ${JSON.stringify(hostName)} for connection strings: ${problem}`);
+  }
+  if (source === undefined && tlsPort === 0) {
+    const port = serverArgs.includes('--mqtts-port')
+      ? '--mqtts-port 0'
+      : env.THERMOSTREAM_MQTTS_PORT !== undefined && env.THERMOSTREAM_MQTTS_PORT !== ''
+        ? 'THERMOSTREAM_MQTTS_PORT=0'
+        : 'mqtt.tlsPort 0 (from --config)';
+    throw new ThermostreamError(
+      'TS_ERR_CLI_ARG',
+      `${port} cannot go into a connection string: a server given 0 listens on any free port, and a device must dial the real one; ` +
+        'give the port the server printed ("MQTT TLS mqtts://…:PORT") with --mqtts-port, or --host-name host:port',
+    );
   }
 }
 
