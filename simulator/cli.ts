@@ -96,11 +96,42 @@ function toNumber(name: string, raw: string | undefined): number | undefined {
   return Number(raw);
 }
 
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * Takes each option's value from the next argument before parseArgs sees it: a negative number (`--rate -5`) is the
+ * option's value, to be refused by its own check ("invalid value for --rate: -5"), where parseArgs would call it
+ * ambiguous; any other argument starting with "-" is an option, and the option before it has no value.
+ */
+function joinValues(argv: readonly string[]): string[] {
+  const args: string[] = [];
+  const takesValue = new Set<string>(STRING_OPTIONS.map((name) => `--${name}`));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!takesValue.has(arg)) {
+      args.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option ${arg} needs a value`);
+    if (next.startsWith('-') && !NEGATIVE_NUMBER.test(next)) {
+      throw new SimulatorError(
+        ErrorCodes.SIM_INVALID_OPTION,
+        `option ${arg} needs a value, got the option ${JSON.stringify(next)} (to give a value that starts with "-", write ${arg}=VALUE)`,
+      );
+    }
+    args.push(`${arg}=${next}`);
+    i++;
+  }
+  return args;
+}
+
 export function parseCli(argv: string[]): FleetOptions | 'help' {
   let parsed;
+  const args = joinValues(argv);
   try {
     parsed = parseArgs({
-      args: argv,
+      args,
       strict: true,
       allowPositionals: false,
       options: {

@@ -75,6 +75,21 @@ test('invalid options exit with code 2 and name the option and value', async () 
   });
 });
 
+test('an option without its value is named, and a negative number is the option\'s value, refused by its own check', async () => {
+  const cases: [string[], string][] = [
+    [['--rate', '-5', '--out', '/dev/null', '--count', '1'], 'invalid value for --rate: -5 (expected readings/s > 0)'],
+    [['--seed', '-1', '--out', '/dev/null', '--count', '1'], 'invalid value for --seed: -1 (expected an integer from 0 to 4294967295)'],
+    [['--url', '--rate', '5'], 'option --url needs a value, got the option "--rate" (to give a value that starts with "-", write --url=VALUE)'],
+    [['--count', '1', '--out', '-h'], 'option --out needs a value, got the option "-h" (to give a value that starts with "-", write --out=VALUE)'],
+    [['--count', '1', '--out'], 'option --out needs a value'],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => cli(args)));
+  runs.forEach((run, i) => {
+    const [args, message] = cases[i] as [string[], string];
+    assert.deepEqual({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 2, stdout: '', stderr: `simulator: ${message}\nTry --help.\n` }, args.join(' '));
+  });
+});
+
 test('--help lists every option with units and defaults', async () => {
   const run = await cli(['--help']);
   assert.equal(run.code, 0);
