@@ -25,7 +25,7 @@ export function registerJsonParser(app: FastifyInstance): void {
       if (err === null) return done(null, value);
       if ((err as FastifyError).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, undefined);
       // fastify's error says neither where nor why; JSON.parse does (and parses what fastify refused as poisoning).
-      let why = 'a "__proto__" or "constructor.prototype" key, refused';
+      let why = 'has a "__proto__" or "constructor.prototype" key (refused: prototype poisoning)';
       try {
         JSON.parse(text);
       } catch (parseError) {
