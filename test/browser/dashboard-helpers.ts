@@ -1,8 +1,41 @@
 import type { TestContext } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
+import { resolveConfig } from '../../server/config.ts';
+import { startThermostream, type Thermostream } from '../../server/main.ts';
+import { connect, ensureDashboardBuilt, tempDir, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
 
 export { ensureDashboardBuilt } from '../helpers.ts';
+
+/** A server a test stops and starts again on one data dir, with hall's last 20 s of readings, and a watched page. */
+export interface RestartableHall {
+  /** The first run (on a free HTTP port); the test closes it, and whichever run it started after it. */
+  app: Thermostream;
+  /** Starts another run on the same data dir: on `httpPort` (the page's, to come back), or 0 for a free one. */
+  start(httpPort: number): Promise<Thermostream>;
+  /** The first run's HTTP port. */
+  port: number;
+  /** Connected to the first run's broker. */
+  first: MqttClient;
+  page: Page;
+  /** What went wrong in the page (watchPage). */
+  problems: string[];
+}
+
+export async function restartableHall(t: TestContext, extraConfig: Record<string, unknown> = {}): Promise<RestartableHall> {
+  await ensureDashboardBuilt();
+  const dataDir = tempDir(t);
+  const start = (httpPort: number) =>
+    startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: httpPort }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100, ...extraConfig }));
+  const app = await start(0);
+  const port = Number(new URL(app.httpUrl).port);
+  const first = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(first, ['hall'], 20_000, 1000));
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  return { app, start, port, first, page, problems: watchPage(page) };
+}
 
 /**
  * Everything that went wrong in the page as a user's console would show it: uncaught errors, console errors,

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveConfig } from '../../server/config.ts';
-import { startThermostream, type Thermostream } from '../../server/main.ts';
-import { connect, getJson, tempDir, waitFor, waitForRecords } from '../helpers.ts';
-import { launchChromium } from './chromium.ts';
-import { ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
+import type { Thermostream } from '../../server/main.ts';
+import { connect, getJson, waitFor, waitForRecords } from '../helpers.ts';
+import { restartableHall } from './dashboard-helpers.ts';
 
 const BOILERS = Array.from({ length: 20 }, (_, i) => `boiler-${String(i).padStart(2, '0')}`);
 const PER_BOILER = 1001; // 20,020 anomalies in all: more than the stream replays (REPLAY_MAX_WINDOWS, 20,000)
@@ -23,20 +21,11 @@ const PER_BOILER = 1001; // 20,020 anomalies in all: more than the stream replay
  * dropout detector). The server's code is not touched.
  */
 test('after the stream says reset (too much missed to replay), the device page reads its data again without a reload', { timeout: 120_000 }, async (t) => {
-  await ensureDashboardBuilt();
-  const dataDir = tempDir(t);
-  const start = (httpPort: number) =>
-    // No dropout detector: hall's silence while the page waits would raise one, and its anomaly event redraws the view.
-    startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: httpPort }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100, detectors: { dropout: { enabled: false } } }));
-  let app: Thermostream = await start(0);
+  // No dropout detector: hall's silence while the page waits would raise one, and its anomaly event redraws the view.
+  const hall = await restartableHall(t, { detectors: { dropout: { enabled: false } } });
+  const { start, port, first, page, problems } = hall;
+  let app: Thermostream = hall.app;
   t.after(() => app.close());
-  const port = Number(new URL(app.httpUrl).port);
-  const first = await connect(t, app.mqttUrl);
-  await waitForRecords(app, await publishHistory(first, ['hall'], 20_000, 1000));
-
-  const browser = await launchChromium(t);
-  const page = await browser.newPage();
-  const problems = watchPage(page);
   await page.goto(`${app.httpUrl}/#/devices/hall?range=24h`);
   const badge = page.locator('#link');
   const tile = page.locator('.tile').first();
