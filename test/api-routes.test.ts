@@ -546,3 +546,22 @@ test('late readings over HTTP: newest first, by device, paged; each with the wat
   assert.deepEqual(await get('/api/v1/late-readings?deviceId=on-time'), { items: [], next: null });
   assert.equal((await get('/api/v1/late-readings?limit=0')).parameter, 'limit');
 });
+
+test('windows: a length that two configured windows share needs the slide too; the 400 says which slides there are', async (t) => {
+  const app = await startServer(t, { windows: [{ lengthMs: 10_000, slideMs: 2000 }, { lengthMs: 10_000, slideMs: 10_000 }] });
+  const get = async (url: string) => {
+    const res = await app.http.inject({ method: 'GET', url });
+    return { status: res.statusCode, body: res.json() };
+  };
+  assert.deepEqual(await get('/api/v1/windows?length=10s'), {
+    status: 400,
+    body: {
+      error: 'TS_ERR_QUERY_PARAM',
+      message: 'invalid query parameter "length" = "10s": several configured windows have this length (length/slide ms: 10000/2000, 10000/10000): give slide too (2000 or 10000 ms)',
+      parameter: 'length',
+      value: '10s',
+    },
+  });
+  assert.equal((await get('/api/v1/windows?length=10s&slide=10s')).status, 200);
+  assert.equal((await get('/api/v1/windows')).status, 200, 'no length: the first configured window');
+});

@@ -65,12 +65,17 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
       const q = req.query;
       const lengthMs = parseDuration(q.length) ?? config.windows[0].lengthMs;
       const slideMs = parseDuration(q.slide);
-      const spec = config.windows.find((w) => w.lengthMs === lengthMs && (slideMs === undefined || w.slideMs === slideMs));
-      if (spec === undefined) {
-        const configured = config.windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(', ');
+      const matching = config.windows.filter((w) => w.lengthMs === lengthMs && (slideMs === undefined || w.slideMs === slideMs));
+      const configured = config.windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(', ');
+      if (matching.length === 0) {
         const [name, value] = slideMs === undefined ? ['length', q.length!] : ['slide', q.slide!];
         throw new ParamError(name, value, `no such window is configured (length/slide ms: ${configured})`);
       }
+      if (matching.length > 1 && q.length !== undefined) {
+        const slides = matching.map((w) => w.slideMs).join(' or ');
+        throw new ParamError('length', q.length, `several configured windows have this length (length/slide ms: ${configured}): give slide too (${slides} ms)`);
+      }
+      const spec = matching[0];
       const before = decodeCursor(q.cursor, isNumber);
       const range = parseTimeRange(q, () => -NO_BOUND, NO_BOUND);
       const rows = await store.windows({
