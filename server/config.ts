@@ -7,7 +7,7 @@ import { gcd } from './engine/windows.ts';
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { ThermostreamError } from './errors.ts';
 import { storeUrlProblem } from './store/url.ts';
-import { redactUrl } from './url.ts';
+import { hostNameProblem, redactUrl } from './url.ts';
 
 export interface WindowSpec {
   readonly lengthMs: number;
@@ -241,6 +241,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   checkWindows((merged as unknown as Config).windows);
   checkThresholds((merged as unknown as Config).detectors.threshold);
   checkStoreUrl((merged as unknown as Config).store.url, sources.get('store.url'));
+  checkHostName((merged as unknown as Config).iothub.hostName, sources.get('iothub.hostName'));
   checkCluster(merged as unknown as Config);
   return deepFreeze(merged) as unknown as Config;
 }
@@ -276,6 +277,16 @@ function checkStoreUrl(url: string, from: string | undefined): void {
   throw new ThermostreamError(
     'TS_ERR_CONFIG_INVALID',
     `invalid configuration: store.url = ${JSON.stringify(redactUrl(url))}${from ? ` (from ${from})` : ''}: ${problem}`,
+  );
+}
+
+/** iothub.hostName goes into every connection string and SAS token: a host name a device can dial, or empty. */
+function checkHostName(hostName: string, from: string | undefined): void {
+  const problem = hostName === '' ? undefined : hostNameProblem(hostName);
+  if (problem === undefined) return;
+  throw new ThermostreamError(
+    'TS_ERR_CONFIG_INVALID',
+    `invalid configuration: iothub.hostName = ${JSON.stringify(hostName)}${from ? ` (from ${from})` : ''}: ${problem}`,
   );
 }
 

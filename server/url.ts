@@ -24,3 +24,19 @@ export function redactUrl(url: string): string {
     return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^]*@(?=[^@]*$)/i, '$1:***@');
   }
 }
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOST_NAME = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?$`);
+
+/**
+ * Why `hostName` cannot be a connection string's HostName, or undefined. It is what a device dials and signs into
+ * its tokens: a DNS name or IP address, optionally `:port`; a `;` or `=` would break the string's `key=value;` form.
+ */
+export function hostNameProblem(hostName: string): string | undefined {
+  const m = HOST_NAME.exec(hostName);
+  if (m === null || hostName.length - (m[1] === undefined ? 0 : m[1].length + 1) > 253) {
+    return 'not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884)';
+  }
+  if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)) return `port ${m[1]} is not from 1 to 65535`;
+  return undefined;
+}

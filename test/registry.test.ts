@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { resolveConfig } from '../server/config.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';
 import { mergePatch } from '../server/registry/twin.ts';
 import { startServer, tempDir } from './helpers.ts';
@@ -299,4 +300,17 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(viaNpm.status, 0, viaNpm.stderr);
   assert.match(viaNpm.stdout, /^deviceId\tstatus\tconnectionString\ncli-2\tenabled\tHostName=localhost;DeviceId=cli-2;/);
+});
+
+test('iothub.hostName must be a host name a device can dial (or empty): the server refuses one that would break its connection strings', () => {
+  const refused = (hostName: string, why: string) =>
+    assert.throws(() => resolveConfig({ iothub: { hostName } }), {
+      code: 'TS_ERR_CONFIG_INVALID',
+      message: `invalid configuration: iothub.hostName = ${JSON.stringify(hostName)}: ${why}`,
+    });
+  const notAHost = 'not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884)';
+  refused('hub;SharedAccessKey=x', notAHost);
+  refused('my hub', notAHost);
+  refused('localhost:0', 'port 0 is not from 1 to 65535');
+  for (const ok of ['', 'myhub.azure-devices.net', 'localhost:8884', '127.0.0.1']) assert.equal(resolveConfig({ iothub: { hostName: ok } }).iothub.hostName, ok);
 });

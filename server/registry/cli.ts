@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { optionValue, parseCli } from '../config.ts';
 import { systemClock } from '../clock.ts';
 import { ThermostreamError } from '../errors.ts';
-import { connectionString, createRegistry, defaultHostName, hostNameProblem, registryFile, type Device } from './index.ts';
+import { hostNameProblem } from '../url.ts';
+import { connectionString, createRegistry, defaultHostName, registryFile, type Device } from './index.ts';
 
 export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
 
@@ -138,12 +139,12 @@ function checkHostName(
   serverArgs: readonly string[],
   env: NodeJS.ProcessEnv,
 ): void {
-  const source = flag !== undefined ? '--host-name' : configured !== '' ? 'iothub.hostName (from --config)' : undefined;
-  const problem = hostNameProblem(hostName);
-  if (source !== undefined && problem !== undefined) {
-    throw new ThermostreamError('TS_ERR_CLI_ARG', `invalid ${source} ${JSON.stringify(hostName)} for connection strings: ${problem}`);
+  // iothub.hostName from the configuration was checked with it (resolveConfig).
+  const problem = flag === undefined ? undefined : hostNameProblem(hostName);
+  if (problem !== undefined) {
+    throw new ThermostreamError('TS_ERR_CLI_ARG', `invalid --host-name ${JSON.stringify(hostName)} for connection strings: ${problem}`);
   }
-  if (source === undefined && tlsPort === 0) {
+  if (flag === undefined && configured === '' && tlsPort === 0) {
     const port = serverArgs.includes('--mqtts-port')
       ? '--mqtts-port 0'
       : env.THERMOSTREAM_MQTTS_PORT !== undefined && env.THERMOSTREAM_MQTTS_PORT !== ''

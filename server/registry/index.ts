@@ -125,22 +125,6 @@ export function defaultHostName(configured: string, tlsPort: number | null): str
   return tlsPort === null || tlsPort <= 0 || tlsPort === 8883 ? 'localhost' : `localhost:${tlsPort}`;
 }
 
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const HOST_NAME = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?$`);
-
-/**
- * Why `hostName` cannot be a connection string's HostName, or undefined. It is what a device dials and signs into
- * its tokens: a DNS name or IP address, optionally `:port`; a `;` or `=` would break the string's `key=value;` form.
- */
-export function hostNameProblem(hostName: string): string | undefined {
-  const m = HOST_NAME.exec(hostName);
-  if (m === null || hostName.length - (m[1] === undefined ? 0 : m[1].length + 1) > 253) {
-    return 'not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884)';
-  }
-  if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)) return `port ${m[1]} is not from 1 to 65535`;
-  return undefined;
-}
-
 /** The registry's database file in a data dir. */
 export const registryFile = (dataDir: string): string => resolve(join(dataDir, 'registry.db'));
 
