@@ -122,6 +122,13 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       'humidityStddev,humidityFirst,humidityLast,anomalies,' + types.map((t) => `anomalies.${t}`).join(',') + ',final';
     assert.equal(res.body, `${header}\r\n${row(8)}\r\n${row(10)}\r\n`);
     assert.equal(row(8), `a,${at(8000)},${at(18_000)},10000,2000,2,27,24,30,3,24,30,50,50,50,0,50,50,0,0,0,0,0,0,0,0,true`);
+    // The Accept header's qualities decide between CSV and JSON; named equally, the first wins.
+    const kind = async (accept: string) => (await get(`/api/v1/windows?deviceId=a&limit=1`, { accept })).type;
+    assert.equal(await kind('text/csv;q=0.9, application/json'), 'application/json; charset=utf-8');
+    assert.equal(await kind('application/json;q=0.5, text/csv'), 'text/csv; charset=utf-8');
+    assert.equal(await kind('application/json, text/csv'), 'application/json; charset=utf-8');
+    assert.equal(await kind('text/csv, application/json'), 'text/csv; charset=utf-8');
+    assert.equal(await kind('text/csv;q=0'), 'application/json; charset=utf-8');
   });
 
   await t.test('devices: the list, its pages, one device, 404', async () => {

@@ -64,17 +64,22 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
   const selectOpenAnomalies = db.prepare(`
     SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
     ORDER BY ts DESC LIMIT ?`);
-  // A device's newest `limit` windows with start in [first, last], newest first: the table is keyed by shape and start
-  // before device (schema version 7), so each aligned start k·slide is looked up, newest first, until `limit` are
-  // found. The CTE's rows come in the order they are made and CROSS JOIN keeps it the outer loop; an ORDER BY here, or
-  // around it, would make SQLite look up every start of the range first.
+  // A device's newest `limit` windows with start in [first, last], newest first. The table is keyed by shape and
+  // start before device (schema version 7): the walk goes from start to start that the shape has (each found by the
+  // key, whatever lies between: a device replayed from last year among live ones), newest first, and looks the device
+  // up at each until `limit` are found. The CTE's rows come in the order they are made and CROSS JOIN keeps it the
+  // outer loop; an ORDER BY here, or around it, would make SQLite walk every start of the range first.
   const selectWindows = db.prepare(`
     WITH RECURSIVE s(k) AS (
-      SELECT @last WHERE @last >= @first
-      UNION ALL SELECT k - @slideMs FROM s WHERE k - @slideMs >= @first)
+      SELECT (SELECT start FROM windows WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @first AND start <= @last
+              ORDER BY start DESC LIMIT 1)
+      UNION ALL
+      SELECT (SELECT start FROM windows WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @first AND start < s.k
+              ORDER BY start DESC LIMIT 1)
+      FROM s WHERE s.k IS NOT NULL)
     SELECT ${WINDOW_COLUMNS}
     FROM s CROSS JOIN windows w
-    WHERE w.length_ms = @lengthMs AND w.slide_ms = @slideMs AND w.start = s.k AND w.device_id = @deviceId
+    WHERE s.k IS NOT NULL AND w.length_ms = @lengthMs AND w.slide_ms = @slideMs AND w.start = s.k AND w.device_id = @deviceId
     LIMIT @limit`);
   const firstStart = db.prepare('SELECT min(start) FROM windows WHERE length_ms = ? AND slide_ms = ?').pluck();
   const lastStart = db.prepare('SELECT max(start) FROM windows WHERE length_ms = ? AND slide_ms = ?').pluck();
@@ -118,10 +123,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
   const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
   const probeDir = join(dir, '.write-probe');
 
-  /**
-   * The newest `limit` windows in [from, to), oldest first. Starts are epoch-aligned (k·slide); the walk is bounded by
-   * the starts the shape has at all, whatever the range asked for.
-   */
+  /** The newest `limit` windows in [from, to), oldest first; the walk is bounded by the starts the shape has at all. */
   function deviceWindows(q: WindowQuery): WindowResult[] {
     const lo = firstStart.get(q.lengthMs, q.slideMs) as number | null;
     if (lo === null) return [];
