@@ -176,6 +176,17 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual((await store.windows({ deviceId: 'a', lengthMs: 60_000, slideMs: 10_000, ...ALL, limit: 10 }))[0].avg, 7);
     assert.deepEqual(await starts('c', ALL.from, ALL.to), [], 'a device without windows');
     assert.deepEqual(await starts('a', ALL.from, ALL.to, 10, 30_000, 5_000), [], 'a shape without windows');
+    // Far apart (SQLite looks up the newest 4,096 starts one by one, then skips to the starts the shape has): b's
+    // windows of a year later do not hide a's, on either side of that step, nor does a stretch of a's own.
+    const YEAR = 365 * 86_400_000;
+    await store.commitBatch(batch({
+      windows: [window('b', YEAR, true), window('a', YEAR - 2_000 * 4_000, true), window('a', YEAR - 2_000 * 5_000, true)],
+      checkpoint: { logOffset: 12, job: 'job', batches: 2, watermark: 6, maxEventTime: 16 },
+    }));
+    assert.deepEqual(await starts('a', ALL.from, ALL.to, 3), [40_000, YEAR - 10_000_000, YEAR - 8_000_000]);
+    assert.deepEqual(await starts('a', ALL.from, ALL.to, 6), [0, 2_000, 10_000, 40_000, YEAR - 10_000_000, YEAR - 8_000_000]);
+    assert.deepEqual(await starts('a', ALL.from, YEAR - 8_000_000, 2), [40_000, YEAR - 10_000_000]);
+    assert.deepEqual(await starts('c', ALL.from, ALL.to), [], 'still none');
   });
 
   test(`${name}: every query the API makes, with paging`, async (t) => {

@@ -8,6 +8,9 @@ import type { DeadLetter } from '../../ingest/index.ts';
 import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
 
 /** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
+/** Starts a device's window query looks up one by one before it skips to the starts the shape has (deviceWindows). */
+const ALIGNED_STEPS = 4096;
+
 export const WINDOW_COLUMNS = `device_id AS "deviceId", length_ms AS "lengthMs", slide_ms AS "slideMs", start, "end", count, avg, min, max,
   stddev, first, last, humidity_count AS "humidityCount", humidity_avg AS "humidityAvg", humidity_min AS "humidityMin",
   humidity_max AS "humidityMax", humidity_stddev AS "humidityStddev", humidity_first AS "humidityFirst",
@@ -65,11 +68,21 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
     ORDER BY ts DESC LIMIT ?`);
   // A device's newest `limit` windows with start in [first, last], newest first. The table is keyed by shape and
-  // start before device (schema version 7): the walk goes from start to start that the shape has (each found by the
-  // key, whatever lies between: a device replayed from last year among live ones), newest first, and looks the device
-  // up at each until `limit` are found. The CTE's rows come in the order they are made and CROSS JOIN keeps it the
-  // outer loop; an ORDER BY here, or around it, would make SQLite walk every start of the range first.
-  const selectWindows = db.prepare(`
+  // start before device (schema version 7), so a device's windows are looked up start by start, newest first, until
+  // `limit` are found: each aligned start k·slide (selectAligned), which is the cheapest where the shape has windows
+  // at every start; or each start the shape has, found by the key (selectSkipping), which crosses a stretch without
+  // windows (a device replayed from last year among live ones) in one step. The CTE's rows come in the order they are
+  // made and CROSS JOIN keeps it the outer loop; an ORDER BY here, or around it, would make SQLite walk every start of
+  // the range first.
+  const selectAligned = db.prepare(`
+    WITH RECURSIVE s(k) AS (
+      SELECT @last WHERE @last >= @first
+      UNION ALL SELECT k - @slideMs FROM s WHERE k - @slideMs >= @first)
+    SELECT ${WINDOW_COLUMNS}
+    FROM s CROSS JOIN windows w
+    WHERE w.length_ms = @lengthMs AND w.slide_ms = @slideMs AND w.start = s.k AND w.device_id = @deviceId
+    LIMIT @limit`);
+  const selectSkipping = db.prepare(`
     WITH RECURSIVE s(k) AS (
       SELECT (SELECT start FROM windows WHERE length_ms = @lengthMs AND slide_ms = @slideMs AND start >= @first AND start <= @last
               ORDER BY start DESC LIMIT 1)
@@ -131,7 +144,13 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     const s = q.slideMs;
     const first = Math.max(lo, Math.ceil(q.from / s) * s);
     const last = Math.min(hi, Math.ceil(q.to / s) * s - s);
-    const rows = selectWindows.all({ deviceId: q.deviceId, lengthMs: q.lengthMs, slideMs: s, first, last, limit: q.limit }) as WindowRow[];
+    const shape = { deviceId: q.deviceId, lengthMs: q.lengthMs, slideMs: s };
+    // The newest ALIGNED_STEPS starts one by one, then on by the starts the shape has.
+    const below = last - (ALIGNED_STEPS + 1) * s;
+    const rows = selectAligned.all({ ...shape, first: Math.max(first, below + s), last, limit: q.limit }) as WindowRow[];
+    if (rows.length < q.limit && below >= first) {
+      rows.push(...(selectSkipping.all({ ...shape, first, last: below, limit: q.limit - rows.length }) as WindowRow[]));
+    }
     return rows.reverse().map(windowFromRow);
   }
 
