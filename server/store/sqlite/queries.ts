@@ -7,10 +7,10 @@ import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fl
 import type { DeadLetter } from '../../ingest/index.ts';
 import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
 
-/** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
 /** Starts a device's window query looks up one by one before it skips to the starts the shape has (deviceWindows). */
 const ALIGNED_STEPS = 4096;
 
+/** The windows table's columns under WindowResult's names (anomaly_counts as JSON text, final as 0/1). */
 export const WINDOW_COLUMNS = `device_id AS "deviceId", length_ms AS "lengthMs", slide_ms AS "slideMs", start, "end", count, avg, min, max,
   stddev, first, last, humidity_count AS "humidityCount", humidity_avg AS "humidityAvg", humidity_min AS "humidityMin",
   humidity_max AS "humidityMax", humidity_stddev AS "humidityStddev", humidity_first AS "humidityFirst",
@@ -147,9 +147,9 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     const shape = { deviceId: q.deviceId, lengthMs: q.lengthMs, slideMs: s };
     // The newest ALIGNED_STEPS starts one by one, then on by the starts the shape has.
     const below = last - (ALIGNED_STEPS + 1) * s;
-    const rows = selectAligned.all({ ...shape, first: Math.max(first, below + s), last, limit: q.limit }) as WindowRow[];
+    let rows = selectAligned.all({ ...shape, first: Math.max(first, below + s), last, limit: q.limit }) as WindowRow[];
     if (rows.length < q.limit && below >= first) {
-      rows.push(...(selectSkipping.all({ ...shape, first, last: below, limit: q.limit - rows.length }) as WindowRow[]));
+      rows = rows.concat(selectSkipping.all({ ...shape, first, last: below, limit: q.limit - rows.length }) as WindowRow[]);
     }
     return rows.reverse().map(windowFromRow);
   }
