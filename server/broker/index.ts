@@ -181,7 +181,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       if (identity.restricted && !topic.startsWith(identity.prefix)) return refusePublish(client, identity, packet, callback);
       if (packet.qos !== 2) return deps.onPublish(client.id, packet, callback);
       if (topic.indexOf('/messages/', 8) > 0) return qos2(client, packet, callback);
-      qos2Receipts.receive(client.id, packet, callback, (durable) => deps.onPublish(client.id, packet, durable));
+      qos2Receipts.receive(client, packet, callback, (durable) => deps.onPublish(client.id, packet, durable));
     },
     authorizeSubscribe(client: Client | null, sub: Subscription, callback: (error: Error | null, sub: Subscription | null) => void) {
       if (client === null) return callback(null, sub);
@@ -194,12 +194,12 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     },
   });
 
-  const qos2Receipts = new Qos2Receipts();
-  const endsSession = (client: Client): void => {
-    if (client.clean) qos2Receipts.forget(client.id);
-  };
-  aedes.on('clientReady', endsSession);
-  aedes.on('clientDisconnect', endsSession);
+  // aedes' own record of the QoS 2 packets a client has sent and not released (its persistence, by client id).
+  type Incoming = { incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown> };
+  const persistence = (aedes as unknown as { persistence: Incoming }).persistence;
+  const qos2Receipts = new Qos2Receipts<Client>((client, messageId) =>
+    persistence.incomingGetPacket(client, { messageId }).then((p) => p != null, () => false),
+  );
 
   function qos2(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // IoT Hub does not support QoS 2 and closes the connection; so does its dialect here.
