@@ -63,6 +63,9 @@ export interface StartOptions {
   log?: (line: string) => void;
 }
 
+/** The external broker session's subscriptions as last acknowledged, relative to the data dir. */
+export const BROKER_SESSION_FILE = 'broker-session.json';
+
 /** Where power-cut-record keeps its side file, relative to the data dir. */
 export const SYNC_RECORD_FILE = 'log-sync.json';
 
@@ -125,6 +128,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const broker = external
       ? await createExternalBroker(config.broker, {
           onPublish: ingest.onPublish,
+          sessionFile: join(config.dataDir, BROKER_SESSION_FILE),
           log: (message) => console.error(`thermostream: MQTT  ${message}`),
         })
       : await createBroker(

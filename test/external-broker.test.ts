@@ -103,6 +103,20 @@ test(`external broker mode with ${BROKER}: a retained reading counts once, not a
   assert.deepEqual(await counts(app, ['retained'], ts), [2]);
 });
 
+test(`external broker mode with ${BROKER}: a resumed session that holds no subscription of Thermostream's is subscribed`, async (t) => {
+  const broker = await startExternalBroker(t);
+  // A session under Thermostream's client id with nothing subscribed (a process that died before its SUBACK).
+  const bare = await mqtt.connectAsync(broker.url, { clientId: 'thermostream-test', clean: false, reconnectPeriod: 0 });
+  await bare.endAsync();
+  const app = await startSubscriber(tempDir(t), broker.url);
+  t.after(() => app.close());
+  const device = await connect(t, broker.url);
+  const ts = Date.now() - 1000;
+  await device.publishAsync('devices/resumed/telemetry', JSON.stringify({ ts, temperature: 20, seq: 1 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  assert.deepEqual(await counts(app, ['resumed'], ts), [1]);
+});
+
 // aedes has no shared subscriptions: with the substitute this test is reported as skipped, never silently passed.
 const noShared = externalBrokerKind().kind === 'aedes' ? 'the aedes substitute has no $share subscriptions: needs Mosquitto' : false;
 

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
@@ -25,6 +26,27 @@ export interface ExternalBrokerConfig {
 export interface ExternalBrokerDeps {
   onPublish: OnPublish;
   log: (message: string) => void;
+  /**
+   * Where the subscriptions made in the broker's session are recorded (the data dir): a resumed session whose
+   * record matches is not subscribed again. Without it, every connect subscribes.
+   */
+  sessionFile?: string;
+}
+
+/** The broker session's subscriptions as last acknowledged (SUBACK), for the broker, client id and filters given. */
+interface SessionRecord {
+  broker: string;
+  clientId: string;
+  subscriptions: string[];
+}
+
+function readSession(file: string | undefined): SessionRecord | null {
+  if (file === undefined) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SessionRecord;
+  } catch {
+    return null; // none yet, or unreadable: subscribe
+  }
 }
 
 export interface ExternalBroker {
@@ -200,7 +222,7 @@ class Connection {
     private readonly subscriptions: readonly string[],
     private readonly username: string,
     private readonly password: string,
-    private readonly target: { tls: boolean; host: string; port: number },
+    private readonly target: { tls: boolean; host: string; port: number; display: string },
   ) {}
 
   start(): void {
@@ -269,8 +291,14 @@ class Connection {
     this.sessionPresent = packet.sessionPresent;
     // A resumed session keeps its subscriptions [MQTT-3.1.2-4]. Subscribing again would make the broker send its
     // retained copy of every matching topic [MQTT-3.3.1-6]: readings delivered before, counted again at each connect.
-    // A new session (the first start, or a broker that lost the session) subscribes.
-    if (packet.sessionPresent) return this.ready();
+    // So a resumed session whose subscriptions the record says were acknowledged is not subscribed again; a new
+    // session (the first start, a broker that lost it), one whose SUBACK never came, or other filters (a changed
+    // broker.shareGroup: the old ones are unsubscribed) are.
+    const record = readSession(this.deps.sessionFile);
+    const same = record !== null && record.broker === this.target.display && record.clientId === this.config.clientId;
+    if (packet.sessionPresent && same && sameFilters(record.subscriptions, this.subscriptions)) return this.ready();
+    const stale = packet.sessionPresent && same ? record.subscriptions.filter((f) => !this.subscriptions.includes(f)) : [];
+    if (stale.length > 0) this.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: stale });
     this.state = 'subscribing';
     this.send({ cmd: 'subscribe', messageId: 1, subscriptions: this.subscriptions.map((topic) => ({ topic, qos: 1 as const })) });
   }
@@ -278,6 +306,15 @@ class Connection {
   private suback(packet: ISubackPacket): void {
     const refused = (packet.granted as number[]).flatMap((g, i) => (g === 0x80 ? [this.subscriptions[i]] : []));
     if (refused.length > 0) return this.fail(new Error(`the broker refused the subscription to ${refused.join(', ')}`));
+    if (this.deps.sessionFile !== undefined) {
+      const record: SessionRecord = { broker: this.target.display, clientId: this.config.clientId, subscriptions: [...this.subscriptions] };
+      try {
+        writeFileSync(this.deps.sessionFile, `${JSON.stringify(record)}\n`);
+      } catch (err) {
+        // Not fatal: the next connect subscribes again (and the broker re-sends its retained copies).
+        this.deps.log(`cannot record the subscriptions in ${this.deps.sessionFile}: ${(err as Error).message}`);
+      }
+    }
     this.ready();
   }
 
@@ -368,3 +405,5 @@ class Connection {
     clearInterval(this.pingTimer);
   }
 }
+
+const sameFilters = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f) => b.includes(f));
