@@ -110,7 +110,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     });
     closers.push(() => ingest.close());
     for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
-    if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log segment(s) repaired`);
+    if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log repair(s)`);
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: faults?.slowBatchMs, faults: options.faults });
     closers.push(() => engine.close());
     const jobs = createJobRunner(config, {

@@ -38,7 +38,7 @@ export function loadRecording(file: string): Recording {
     if (typeof row.record === 'string') bad.push(`line ${row.line}: ${row.record}`);
     else {
       records.push(row.record);
-      if (row.record.recorded?.ts === undefined) noTs.push(`line ${row.line}`);
+      if (row.record.recorded?.ts == null) noTs.push(`line ${row.line}`); // null is no ts to the server too
     }
   }
   if (bad.length > 0) {

@@ -97,6 +97,8 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
   writeFileSync(join(dir, 'noseq.jsonl'), '{"deviceId":"a","temperature":1,"seq":1}\n{"deviceId":"a","temperature":2}\n');
   const someTs = join(dir, 'some-ts.csv');
   writeFileSync(someTs, 'deviceId,ts,temperature\na,2026-11-29T10:00:00Z,1\na,,2\na,2026-11-29T10:00:20Z,3\n');
+  const nullTs = join(dir, 'null-ts.jsonl');
+  writeFileSync(nullTs, '{"deviceId":"a","ts":"2026-11-29T10:00:00Z","temperature":1}\n{"deviceId":"a","ts":null,"temperature":2}\n');
   const csv = join(dir, 'no-id.csv');
   writeFileSync(csv, 'device,temperature\nx,1\n');
   const cases: [string[], RegExp][] = [
@@ -104,6 +106,7 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
     [['--replay', ragged, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+ragged\.csv: 2 of its records cannot be sent .*: line 4: 1 cell under a header of 2; line 5: a quoted cell is not closed$/m],
     [['--replay', twice, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+twice\.csv: the header names "deviceId" twice/],
     [['--replay', someTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+some-ts\.csv: 1 of its 3 records have no ts while the others have one \(.*\): give every record a ts, or none: line 3$/m],
+    [['--replay', nullTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+null-ts\.jsonl: 1 of its 2 records have no ts while the others have one \(.*\): give every record a ts, or none: line 2$/m],
     [['--replay', jsonl.replace('bad', 'noseq'), '--url', 'mqtt://127.0.0.1:1', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over MQTT: 1 of its records have neither seq nor messageId/],
     [['--replay', csv, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+no-id\.csv: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device,temperature"/],
     [['--replay', join(dir, 'missing.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+missing\.csv: cannot read it \(ENOENT/],

@@ -228,7 +228,8 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     }
     if (truncated) {
       const reset = { reason: 'too much was missed to replay: reload with the query routes', after };
-      write(s, `event: reset\ndata: ${JSON.stringify(reset)}\n\n`);
+      // With the id of the last batch published, so that a client cut off again resumes from there, not from `after`.
+      write(s, `${lastPublished >= 0 ? `id: ${lastPublished}\n` : ''}event: reset\ndata: ${JSON.stringify(reset)}\n\n`);
       s.lastBatch = lastPublished;
       return live();
     }

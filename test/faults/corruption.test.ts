@@ -52,7 +52,7 @@ test('a flipped byte in a log block that is not the tail: a refusal naming the f
   server.output = '';
   await server.startWith(['--repair'], {});
   assert.match(server.output, new RegExp(`thermostream: repaired ${damaged}: dropped bytes ${second}…\\d+ \\(\\d+ bytes\\) holding 1 record\\(s\\), offsets ${firstOffset + 1}…${firstOffset + 1}`));
-  assert.match(server.output, /thermostream: --repair: 1 log segment\(s\) repaired/);
+  assert.match(server.output, /thermostream: --repair: 1 log repair\(s\)/);
   await waitFor('the kept readings processed', async () => (await getJson(`${server.httpUrl}/api/v1/stats`)).body.records === 199);
   const devices = (await getJson(`${server.httpUrl}/api/v1/devices`)).body.items;
   assert.equal(devices[0].readings, 199, 'every intact record kept, the damaged one dropped');
