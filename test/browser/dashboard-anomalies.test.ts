@@ -108,22 +108,24 @@ test('a spike and a dropout found by the server show on the device page: a marke
   // Open the numbers. A row's innerText has its cells tab-separated only while it is drawn, so wait until the
   // details is open and its rows are drawn (a CI run once read three rows of a still closed details; a click is
   // repeated if one did not open it).
+  // The rows are read in the same check that finds them drawn: a batch may redraw them in between (a CI run once
+  // read the three rows without their tabs after the check had passed).
   const details = page.locator('details.numbers');
-  await waitFor('the numbers behind the chart open, their rows drawn', async () => {
+  const drawn = await waitFor('the numbers behind the chart open, their rows drawn', async () => {
     if (!(await details.evaluate((d: HTMLDetailsElement) => d.open))) await details.locator('summary').click();
-    const texts = await details.locator('table').nth(1).locator('tbody tr').allInnerTexts();
-    return texts.length > 0 && texts.every((r) => r.includes('\t'));
+    const tables = await details.evaluate((d) => Array.from(d.querySelectorAll('table'), (t) => Array.from(t.querySelectorAll('tbody tr'), (r) => (r as HTMLElement).innerText)));
+    return tables.length === 2 && tables.every((rows) => rows.length > 0 && rows.every((r) => r.includes('\t'))) ? tables : null;
   });
   // The table of numbers: the three anomalies (the open dropout's score grows with its silence, so only its type
   // and expected interval are fixed); the latest windows, which leave out the windows without readings.
   const cells = (rows: string[]): string[] => rows.map((r) => r.split('\t').slice(1).join(' | ')).sort();
-  const anomalyRows = cells(await details.locator('table').nth(1).locator('tbody tr').allInnerTexts());
+  const anomalyRows = cells(drawn[1]);
   const closedRows = [`dropout | ${dropout.score.toFixed(2)} | – | every ${dropout.expected} ms`, `spike | ${spike.score.toFixed(2)} | 27.5 °C | ${fmtTemp(spike.expected)}`];
   const rest = anomalyRows.filter((r) => !closedRows.includes(r));
   assert.equal(anomalyRows.length, 3, anomalyRows.join('\n'));
   assert.equal(rest.length, 1, anomalyRows.join('\n'));
   assert.match(rest[0], new RegExp(`^dropout \\| \\d+\\.\\d\\d \\| – \\| every ${open.expected} ms$`));
-  const windowRows = await details.locator('table').nth(0).locator('tbody tr').allInnerTexts();
+  const windowRows = drawn[0];
   assert.ok(windowRows.length > 0 && windowRows.every((r) => /^\S+\t\d+\.\d\d\t\d+\.\d\d\t\d+\.\d\d\t\d+$/.test(r)), windowRows.join('\n'));
   assert.deepEqual(problems, [], 'no error in the page (a view that fails to draw logs one)');
 });
