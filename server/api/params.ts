@@ -78,6 +78,16 @@ export function parseDuration(value: string | undefined): number | undefined {
 }
 
 /** Cursors are opaque to clients: the key of the last item of a page, base64url-encoded JSON. */
+/**
+ * A page of a list read with `limit + 1` rows: the first `limit` of them, and the cursor of the next page (the last
+ * row's key) when the extra row says there is one.
+ */
+export function pageOf<T>(rows: T[], limit: number, key: (last: T) => unknown): { page: T[]; next: string | null } {
+  if (rows.length <= limit) return { page: rows, next: null };
+  const page = rows.slice(0, limit);
+  return { page, next: encodeCursor(key(page[limit - 1])) };
+}
+
 export function encodeCursor(key: unknown): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ANOMALY_TYPES, type AnomalyType } from '../../engine/detectors/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { toCsv, wantsCsv } from '../csv.ts';
-import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, limitParam, NO_BOUND, parseTimeRange, timeParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceIdParam, limitParam, NO_BOUND, pageOf, parseTimeRange, timeParam } from '../params.ts';
 import { AnomalyItem, anomalyItem, badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
@@ -66,10 +66,7 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
         limit: q.limit! + 1,
         before: before && { ts: before[0], deviceId: before[1], type: before[2] },
       });
-      const more = rows.length > q.limit!;
-      const page = more ? rows.slice(0, -1) : rows;
-      const last = page.at(-1);
-      const next = more && last ? encodeCursor([last.ts, last.deviceId, last.type]) : null;
+      const { page, next } = pageOf(rows, q.limit!, (last) => [last.ts, last.deviceId, last.type]);
       const items = page.map(anomalyItem);
       if (wantsCsv(req)) {
         if (next !== null) reply.header('x-next-cursor', next);

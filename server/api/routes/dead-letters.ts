@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { RejectReasons } from '../../errors.ts';
 import type { ApiDeps } from '../deps.ts';
-import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, iso, isNumber, limitParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceIdParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
 import { badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
@@ -58,12 +58,8 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         beforeId: decodeCursor(q.cursor, isNumber),
         limit: q.limit! + 1,
       });
-      const more = rows.length > q.limit!;
-      const page = more ? rows.slice(0, -1) : rows;
-      return {
-        items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
-        next: more ? encodeCursor(page.at(-1)!.id) : null,
-      };
+      const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
+      return { items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })), next };
     },
   );
 }

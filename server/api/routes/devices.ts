@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import type { DeviceRow } from '../../store/index.ts';
-import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, iso, isString, limitParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceIdParam, iso, isString, limitParam, pageOf } from '../params.ts';
 import { NotFoundError } from '../request-errors.ts';
 import { AnomalyItem, anomalyItem, badRequest, errors, Next, windowItem, WindowItem } from '../schemas.ts';
 
@@ -71,10 +71,9 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
     async (req) => {
       const after = decodeCursor(req.query.cursor, isString);
       const rows = await store.devices({ after, limit: req.query.limit! + 1 });
-      const more = rows.length > req.query.limit!;
-      const page = more ? rows.slice(0, -1) : rows;
+      const { page, next } = pageOf(rows, req.query.limit!, (last) => last.deviceId);
       const now = clock.now();
-      return { items: page.map((d) => item(d, now)), next: more ? encodeCursor(page.at(-1)!.deviceId) : null };
+      return { items: page.map((d) => item(d, now)), next };
     },
   );
 

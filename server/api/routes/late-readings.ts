@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { cursorParam, decodeCursor, deviceIdParam, encodeCursor, iso, isNumber, limitParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceIdParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
 import { badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
@@ -48,12 +48,8 @@ export function lateReadingsRoutes(app: FastifyInstance, { store }: ApiDeps): vo
     async (req) => {
       const q = req.query;
       const rows = await store.lateReadings({ deviceId: q.deviceId, beforeId: decodeCursor(q.cursor, isNumber), limit: q.limit! + 1 });
-      const more = rows.length > q.limit!;
-      const page = more ? rows.slice(0, -1) : rows;
-      return {
-        items: page.map((r) => ({ ...r, ts: iso(r.ts), arrival: iso(r.arrival), watermark: iso(r.watermark) })),
-        next: more ? encodeCursor(page.at(-1)!.id) : null,
-      };
+      const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
+      return { items: page.map((r) => ({ ...r, ts: iso(r.ts), arrival: iso(r.arrival), watermark: iso(r.watermark) })), next };
     },
   );
 }
