@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { ThermostreamError } from '../errors.ts';
 import { redactUrl } from '../url.ts';
+import { recordSession, subscriptionsToMake, type BrokerSession } from './broker-session.ts';
 import type { OnPublish } from './index.ts';
 
 export interface ExternalBrokerConfig {
@@ -31,22 +31,6 @@ export interface ExternalBrokerDeps {
    * record matches is not subscribed again. Without it, every connect subscribes.
    */
   sessionFile?: string;
-}
-
-/** The broker session's subscriptions as last acknowledged (SUBACK), for the broker, client id and filters given. */
-interface SessionRecord {
-  broker: string;
-  clientId: string;
-  subscriptions: string[];
-}
-
-function readSession(file: string | undefined): SessionRecord | null {
-  if (file === undefined) return null;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as SessionRecord;
-  } catch {
-    return null; // none yet, or unreadable: subscribe
-  }
 }
 
 export interface ExternalBroker {
@@ -289,15 +273,9 @@ class Connection {
     const code = packet.returnCode ?? 0;
     if (code !== 0) return this.fail(new Error(`the broker refused the connection: ${REFUSED[code] ?? `return code ${code}`}`));
     this.sessionPresent = packet.sessionPresent;
-    // A resumed session keeps its subscriptions [MQTT-3.1.2-4]. Subscribing again would make the broker send its
-    // retained copy of every matching topic [MQTT-3.3.1-6]: readings delivered before, counted again at each connect.
-    // So a resumed session whose subscriptions the record says were acknowledged is not subscribed again; a new
-    // session (the first start, a broker that lost it), one whose SUBACK never came, or other filters (a changed
-    // broker.shareGroup: the old ones are unsubscribed) are.
-    const record = readSession(this.deps.sessionFile);
-    const same = record !== null && record.broker === this.target.display && record.clientId === this.config.clientId;
-    if (packet.sessionPresent && same && sameFilters(record.subscriptions, this.subscriptions)) return this.ready();
-    const stale = packet.sessionPresent && same ? record.subscriptions.filter((f) => !this.subscriptions.includes(f)) : [];
+    // broker-session.ts: a resumed session with the subscriptions it was last acknowledged is not subscribed again.
+    const { subscribe, stale } = subscriptionsToMake(this.deps.sessionFile, packet.sessionPresent, this.session());
+    if (!subscribe) return this.ready();
     if (stale.length > 0) this.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: stale });
     this.state = 'subscribing';
     this.send({ cmd: 'subscribe', messageId: 1, subscriptions: this.subscriptions.map((topic) => ({ topic, qos: 1 as const })) });
@@ -307,15 +285,18 @@ class Connection {
     const refused = (packet.granted as number[]).flatMap((g, i) => (g === 0x80 ? [this.subscriptions[i]] : []));
     if (refused.length > 0) return this.fail(new Error(`the broker refused the subscription to ${refused.join(', ')}`));
     if (this.deps.sessionFile !== undefined) {
-      const record: SessionRecord = { broker: this.target.display, clientId: this.config.clientId, subscriptions: [...this.subscriptions] };
       try {
-        writeFileSync(this.deps.sessionFile, `${JSON.stringify(record)}\n`);
+        recordSession(this.deps.sessionFile, this.session());
       } catch (err) {
         // Not fatal: the next connect subscribes again (and the broker re-sends its retained copies).
         this.deps.log(`cannot record the subscriptions in ${this.deps.sessionFile}: ${(err as Error).message}`);
       }
     }
     this.ready();
+  }
+
+  private session(): BrokerSession {
+    return { broker: this.target.display, clientId: this.config.clientId, subscriptions: [...this.subscriptions] };
   }
 
   private ready(): void {
@@ -405,5 +386,3 @@ class Connection {
     clearInterval(this.pingTimer);
   }
 }
-
-const sameFilters = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f) => b.includes(f));
