@@ -5,6 +5,7 @@ import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import { gcd } from './engine/windows.ts';
 import type { DetectorConfig } from './engine/detectors/types.ts';
+import { optionValue } from './cli-args.ts';
 import { ThermostreamError } from './errors.ts';
 import { storeUrlProblem } from './store/url.ts';
 import { hostNameProblem, redactUrl } from './url.ts';
@@ -147,19 +148,6 @@ export interface CliOptions {
   help: boolean;
 }
 
-
-/**
- * The value of `option` taken from the next argument: refused when there is none, or when it is another option
- * (`--data-dir --fresh` would otherwise make a directory named "--fresh"). A value that starts with "--" or is
- * "-h" can still be given as `--option=VALUE`.
- */
-export function optionValue(option: string, next: string | undefined): string {
-  if (next === undefined) throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${option} needs a value`);
-  if (next.startsWith('--') || next === '-h') {
-    throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${option} needs a value, got the option ${JSON.stringify(next)} (to give a value that looks like an option, write ${option}=VALUE)`);
-  }
-  return next;
-}
 
 /** Parses argv (without node and script) and the environment into a validated, frozen config. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { optionValue, parseCli } from '../config.ts';
+import { optionValue } from '../cli-args.ts';
+import { parseCli } from '../config.ts';
 import { systemClock } from '../clock.ts';
 import { ThermostreamError } from '../errors.ts';
 import { hostNameProblem } from '../url.ts';
