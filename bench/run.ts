@@ -21,6 +21,7 @@
  *   decode       ingest's per-message decode alone: the JSON.parse path against the fast path, ns and bytes per message
  *   startup      the server at rest, built (npm start) against from source (tsx): time to ready, idle RSS, threads
  *   windows-table  SQLite's windows table at size: the upgrade to schema 7, and a device's window queries after it
+ *   device-lists   the newest-first lists filtered by device (anomalies, dead letters, late readings) at size
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,7 @@ const TOOLS: Record<string, string> = {
   decode: './decode.ts',
   startup: './startup.ts',
   'windows-table': './windows-table.ts',
+  'device-lists': './device-lists.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

@@ -22,6 +22,10 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
   const rows = async <T>(name: string, text: string, values: unknown[]): Promise<T[]> =>
     (await pool.query({ name: `ts_${name}`, text, values })).rows as T[];
   const probeDir = join(dir, '.write-probe');
+  // A list filtered by device is its own statement, `device_id = $1`, which the index by device serves; a prepared
+  // `($1 IS NULL OR device_id = $1)` gets a generic plan after a few runs that cannot use it (sqlite/queries.ts).
+  const device = (deviceId: string | undefined): string => (deviceId === undefined ? '$1::text IS NULL' : 'device_id = $1');
+  const named = (name: string, deviceId: string | undefined): string => (deviceId === undefined ? name : `${name}_device`);
 
   return {
     async windows(q) {
@@ -54,9 +58,9 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
       return mergeFleet(partials).map(({ updatedAt: _, ...w }) => w);
     },
     anomalies: (q) =>
-      rows<Anomaly>('anomalies', `
+      rows<Anomaly>(named('anomalies', q.deviceId), `
         SELECT ${ANOMALY_COLUMNS} FROM anomalies
-        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR type = $2) AND ts >= $3 AND ts < $4
+        WHERE ${device(q.deviceId)} AND ($2::text IS NULL OR type = $2) AND ts >= $3 AND ts < $4
           AND ($5::float8 IS NULL OR (ts, device_id, type) < ($5, $6::text, $7::text))
         ORDER BY ts DESC, device_id DESC, type DESC LIMIT $8`,
       [q.deviceId ?? null, q.type ?? null, q.from, q.to, q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit]),
@@ -66,20 +70,20 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
     device: async (deviceId) =>
       (await rows<DeviceRow>('device', `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id = $1`, [deviceId]))[0] ?? null,
     deadLetters: (q) =>
-      rows<DeadLetter & { id: number }>('dead_letters', `
+      rows<DeadLetter & { id: number }>(named('dead_letters', q.deviceId), `
         SELECT id, received_at AS "receivedAt", device_id AS "deviceId", topic, reason, detail, payload,
           payload_bytes AS "payloadBytes"
         FROM dead_letters
-        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR reason = $2) AND id < $3
+        WHERE ${device(q.deviceId)} AND ($2::text IS NULL OR reason = $2) AND id < $3
         ORDER BY id DESC LIMIT $4`,
       [q.deviceId ?? null, q.reason ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
     rejectionCounts: () =>
       rows('rejections', 'SELECT device_id AS "deviceId", reason, count FROM rejections ORDER BY device_id, reason', []),
     lateCount: async () => (await rows<{ n: number }>('late_count', 'SELECT count(*) AS n FROM late_readings', []))[0].n,
     lateReadings: (q) =>
-      rows<LateReading>('late_readings', `
+      rows<LateReading>(named('late_readings', q.deviceId), `
         SELECT id, device_id AS "deviceId", ts, arrival, temperature, humidity, seq, watermark FROM late_readings
-        WHERE ($1::text IS NULL OR device_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3`,
+        WHERE ${device(q.deviceId)} AND id < $2 ORDER BY id DESC LIMIT $3`,
       [q.deviceId ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
     batchesAfter: (batch, limit) =>
       rows<BatchRow>('batches_after', `

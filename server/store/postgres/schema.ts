@@ -184,6 +184,7 @@ CREATE TABLE IF NOT EXISTS late_readings (
   watermark   DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS late_readings_by_arrival ON late_readings (arrival);
+CREATE INDEX IF NOT EXISTS late_readings_by_device ON late_readings (device_id, id);
 
 CREATE TABLE IF NOT EXISTS batch_log (
   instance_id     ${ID} NOT NULL,

@@ -39,6 +39,17 @@ export type SqliteQueries = Pick<
 };
 
 export function createSqliteQueries(db: Database.Database, dir: string, instanceId: string): SqliteQueries {
+  /**
+   * A list query in two forms, for one device (`device_id = @deviceId`, which the table's index by device serves)
+   * and for every device. One statement with `(@deviceId IS NULL OR device_id = @deviceId)` never uses that index:
+   * SQLite plans it without the value, so it walks the whole table newest first until `limit` rows of the device
+   * turn up (all of it, on the main thread, for a device with few or none).
+   */
+  const byDevice = (sql: (device: string) => string) => {
+    const one = db.prepare(sql('device_id = @deviceId'));
+    const all = db.prepare(sql('1'));
+    return (deviceId: string | undefined): Database.Statement => (deviceId === undefined ? all : one);
+  };
   const insertBatch = db.prepare(`
     INSERT OR REPLACE INTO batch_log (instance_id, batch, committed_at, records, late, duplicates, rejected, windows_updated, watermark, log_offset)
     VALUES (@instanceId, @batch, @committedAt, @records, @late, @duplicates, @rejected, @windowsUpdated, @watermark, @logOffset)`);
@@ -106,10 +117,10 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     ORDER BY start, instance_id`);
   const selectFleetKey = db.prepare(`
     SELECT ${FLEET_COLUMNS} FROM fleet_windows WHERE length_ms = ? AND slide_ms = ? AND start = ? ORDER BY instance_id`);
-  const selectAnomalies = db.prepare(`
+  const selectAnomalies = byDevice((device) => `
     SELECT ${ANOMALY_COLUMNS}
     FROM anomalies
-    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@type IS NULL OR type = @type) AND ts >= @from AND ts < @to
+    WHERE ${device} AND (@type IS NULL OR type = @type) AND ts >= @from AND ts < @to
       AND (@beforeTs IS NULL OR (ts, device_id, type) < (@beforeTs, @beforeDevice, @beforeType))
     ORDER BY ts DESC, device_id DESC, type DESC LIMIT @limit`);
   const selectDevices = db.prepare(`
@@ -120,19 +131,19 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
       last_temperature AS lastTemperature
     FROM devices WHERE device_id = ?`);
-  const selectDeadLetters = db.prepare(`
+  const selectDeadLetters = byDevice((device) => `
     SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail, payload,
       payload_bytes AS payloadBytes
     FROM dead_letters
-    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
+    WHERE ${device} AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);
   const selectRejections = db.prepare(
     'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
   );
   const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
-  const selectLate = db.prepare(`
+  const selectLate = byDevice((device) => `
     SELECT id, device_id AS deviceId, ts, arrival, temperature, humidity, seq, watermark FROM late_readings
-    WHERE (@deviceId IS NULL OR device_id = @deviceId) AND id < @beforeId ORDER BY id DESC LIMIT @limit`);
+    WHERE ${device} AND id < @beforeId ORDER BY id DESC LIMIT @limit`);
   const probe = db.prepare('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)');
   const probeDir = join(dir, '.write-probe');
 
@@ -199,7 +210,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
       return mergeFleet(rows).map(({ updatedAt: _, ...w }) => w);
     },
     anomalies: async (q: AnomalyQuery) =>
-      selectAnomalies.all({
+      selectAnomalies(q.deviceId).all({
         deviceId: q.deviceId ?? null,
         type: q.type ?? null,
         from: q.from,
@@ -212,7 +223,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     devices: async (q: DeviceQuery = {}) => selectDevices.all({ after: q.after ?? '', limit: q.limit ?? -1 }) as DeviceRow[],
     device: async (deviceId) => (selectDevice.get(deviceId) as DeviceRow | undefined) ?? null,
     deadLetters: async (q: DeadLetterQuery) =>
-      selectDeadLetters.all({
+      selectDeadLetters(q.deviceId).all({
         deviceId: q.deviceId ?? null,
         reason: q.reason ?? null,
         beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER,
@@ -221,6 +232,6 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     rejectionCounts: async () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],
     lateCount: async () => selectLateCount.get() as number,
     lateReadings: async (q: LateQuery) =>
-      selectLate.all({ deviceId: q.deviceId ?? null, beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER, limit: q.limit }) as LateReading[],
+      selectLate(q.deviceId).all({ deviceId: q.deviceId ?? null, beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER, limit: q.limit }) as LateReading[],
   };
 }

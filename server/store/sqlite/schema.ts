@@ -170,6 +170,8 @@ CREATE TABLE IF NOT EXISTS late_readings (
   watermark   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS late_readings_by_arrival ON late_readings (arrival);
+-- A device's late readings, newest first (GET /api/v1/late-readings?deviceId=).
+CREATE INDEX IF NOT EXISTS late_readings_by_device ON late_readings (device_id, id);
 
 -- One row per committed batch (same transaction): the SSE stream's Last-Event-ID resume reads the batches after the
 -- client's, and the windows they updated by updated_at = committed_at. Pruned with the windows.
