@@ -5,7 +5,7 @@ import type { Anomaly } from '../../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../../engine/event-time.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
-import { ANOMALY_COLUMNS, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
+import { ANOMALY_COLUMNS, anomaliesTo, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
 import type { BatchRow, DeviceRow, LateReading, Store, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
 
 export type PgQueries = Pick<
@@ -63,7 +63,7 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
         WHERE ${device(q.deviceId)} AND ($2::text IS NULL OR type = $2) AND ts >= $3 AND ts < $4
           AND ($5::float8 IS NULL OR (ts, device_id, type) < ($5, $6::text, $7::text))
         ORDER BY ts DESC, device_id DESC, type DESC LIMIT $8`,
-      [q.deviceId ?? null, q.type ?? null, q.from, q.to, q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit]),
+      [q.deviceId ?? null, q.type ?? null, q.from, anomaliesTo(q), q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit]),
     devices: (q = {}) =>
       rows<DeviceRow>('devices', `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2`,
         [q.after ?? '', q.limit ?? null]),

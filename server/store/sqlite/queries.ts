@@ -38,6 +38,14 @@ export type SqliteQueries = Pick<
   pruneBatchLog(before: number): number;
 };
 
+/**
+ * The end of an anomalies query's range of ts, narrowed to the cursor's (the rows after it are all at or before its
+ * ts): the index range then starts at the cursor, where a page used to walk down from `to` past every page before it.
+ */
+export function anomaliesTo(q: AnomalyQuery): number {
+  return q.before === undefined ? q.to : Math.min(q.to, q.before.ts + 1);
+}
+
 export function createSqliteQueries(db: Database.Database, dir: string, instanceId: string): SqliteQueries {
   /**
    * A list query in two forms, for one device (`device_id = @deviceId`, which the table's index by device serves)
@@ -214,7 +222,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         deviceId: q.deviceId ?? null,
         type: q.type ?? null,
         from: q.from,
-        to: q.to,
+        to: anomaliesTo(q),
         limit: q.limit,
         beforeTs: q.before?.ts ?? null,
         beforeDevice: q.before?.deviceId ?? null,
