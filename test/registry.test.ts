@@ -295,6 +295,10 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.deepEqual(runDevicesCli(['show', 'cli-2', '--data-dir', typo], {}), noRegistry);
   assert.deepEqual(runDevicesCli(['disable', 'cli-2', '--data-dir', typo], {}), noRegistry);
   assert.equal(existsSync(typo), false);
+  // A data dir whose name starts with "--" is given with "=", and reaches the server's parser as one.
+  const dashed = join(dir, '--dashed');
+  assert.equal(runDevicesCli(['add', 'cli-4', `--data-dir=${dashed}`], {}).code, 0);
+  assert.equal(existsSync(join(dashed, 'registry.db')), true);
 
   // The npm script runs the same CLI.
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });

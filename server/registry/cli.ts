@@ -59,7 +59,8 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       else if (arg === '--secondary-key') opts.secondaryKey = value();
       else if (arg === '--host-name') opts.hostName = value();
       else if (arg === '--disabled') opts.disabled = true;
-      else if (arg === '--data-dir' || arg === '--config' || arg === '--mqtts-port') serverArgs.push(arg, value());
+      // As --option=VALUE: the server's parser takes a value that starts with "--" only in that form.
+      else if (arg === '--data-dir' || arg === '--config' || arg === '--mqtts-port') serverArgs.push(`${arg}=${value()}`);
       else if (arg.startsWith('--')) throw new ThermostreamError('TS_ERR_CLI_ARG', `unknown option ${JSON.stringify(arg)} (see --help)`);
       else positional.push(arg);
     }
@@ -146,7 +147,7 @@ function checkHostName(
     throw new ThermostreamError('TS_ERR_CLI_ARG', `invalid --host-name ${JSON.stringify(hostName)} for connection strings: ${problem}`);
   }
   if (flag === undefined && configured === '' && tlsPort === 0) {
-    const port = serverArgs.includes('--mqtts-port')
+    const port = serverArgs.some((a) => a.startsWith('--mqtts-port='))
       ? '--mqtts-port 0'
       : env.THERMOSTREAM_MQTTS_PORT !== undefined && env.THERMOSTREAM_MQTTS_PORT !== ''
         ? 'THERMOSTREAM_MQTTS_PORT=0'
