@@ -295,10 +295,15 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.deepEqual(runDevicesCli(['show', 'cli-2', '--data-dir', typo], {}), noRegistry);
   assert.deepEqual(runDevicesCli(['disable', 'cli-2', '--data-dir', typo], {}), noRegistry);
   assert.equal(existsSync(typo), false);
-  // A data dir whose name starts with "--" is given with "=", and reaches the server's parser as one.
-  const dashed = join(dir, '--dashed');
-  assert.equal(runDevicesCli(['add', 'cli-4', `--data-dir=${dashed}`], {}).code, 0);
-  assert.equal(existsSync(join(dashed, 'registry.db')), true);
+  // A data dir whose name starts with "--" is given with "=", and reaches the server's parser as one argument.
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    assert.deepEqual(runDevicesCli(['add', 'cli-4', '--data-dir=--dashed', '--key', KEY], {}).err, '');
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.equal(existsSync(join(dir, '--dashed', 'registry.db')), true);
 
   // The npm script runs the same CLI.
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });
