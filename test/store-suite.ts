@@ -148,6 +148,8 @@ export function storeSuite(target: StoreTarget): void {
     assert.equal((await store.recover())!.checkpoint.logOffset, 3);
     assert.deepEqual((await store.devices()).map((d) => d.readings), [3]);
     assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
+    assert.deepEqual(await store.rejectionCounts('d'), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
+    assert.deepEqual(await store.rejectionCounts('e'), []);
   });
 
   test(`${name}: a device's windows among other devices' and shapes', with gaps, bounds and limits`, async (t) => {
@@ -244,6 +246,7 @@ export function storeSuite(target: StoreTarget): void {
       { deviceId: 'a', reason: 'missing_temperature', count: 1 },
       { deviceId: 'a', reason: 'not_json', count: 2 },
     ]);
+    assert.deepEqual((await store.rejectionCounts('a')).map((r) => [r.reason, r.count]), [['missing_temperature', 1], ['not_json', 2]]);
     assert.equal(await store.lateCount(), 2);
     // Late readings: newest first, paged by id, by device.
     const lateAll = await store.lateReadings({ limit: 10 });

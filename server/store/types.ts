@@ -169,7 +169,8 @@ export interface Store {
   devices(q?: DeviceQuery): Promise<DeviceRow[]>;
   device(deviceId: string): Promise<DeviceRow | null>;
   deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
-  rejectionCounts(): Promise<{ deviceId: string; reason: string; count: number }[]>;
+  /** Rejected messages by device and reason; only `deviceId`'s when given. */
+  rejectionCounts(deviceId?: string): Promise<{ deviceId: string; reason: string; count: number }[]>;
   lateCount(): Promise<number>;
   /** Late readings, newest first (by id). */
   lateReadings(q: LateQuery): Promise<LateReading[]>;

@@ -95,8 +95,7 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
       if (d === null) throw new NotFoundError('id', id, 'device');
       const byReason: Record<string, number> = {};
       let total = 0;
-      for (const r of await store.rejectionCounts()) {
-        if (r.deviceId !== id) continue;
+      for (const r of await store.rejectionCounts(id)) {
         byReason[r.reason] = r.count;
         total += r.count;
       }

@@ -77,8 +77,9 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
         WHERE ${device(q.deviceId)} AND ($2::text IS NULL OR reason = $2) AND id < $3
         ORDER BY id DESC LIMIT $4`,
       [q.deviceId ?? null, q.reason ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
-    rejectionCounts: () =>
-      rows('rejections', 'SELECT device_id AS "deviceId", reason, count FROM rejections ORDER BY device_id, reason', []),
+    rejectionCounts: (deviceId) =>
+      rows(named('rejections', deviceId), `SELECT device_id AS "deviceId", reason, count FROM rejections WHERE ${device(deviceId)}
+        ORDER BY device_id, reason`, [deviceId ?? null]),
     lateCount: async () => (await rows<{ n: number }>('late_count', 'SELECT count(*) AS n FROM late_readings', []))[0].n,
     lateReadings: (q) =>
       rows<LateReading>(named('late_readings', q.deviceId), `

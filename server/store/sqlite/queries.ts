@@ -145,9 +145,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     FROM dead_letters
     WHERE ${device} AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);
-  const selectRejections = db.prepare(
-    'SELECT device_id AS deviceId, reason, count FROM rejections ORDER BY device_id, reason',
-  );
+  const selectRejections = byDevice((device) => `SELECT device_id AS deviceId, reason, count FROM rejections WHERE ${device} ORDER BY device_id, reason`);
   const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
   const selectLate = byDevice((device) => `
     SELECT id, device_id AS deviceId, ts, arrival, temperature, humidity, seq, watermark FROM late_readings
@@ -237,7 +235,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER,
         limit: q.limit,
       }) as (DeadLetter & { id: number })[],
-    rejectionCounts: async () => selectRejections.all() as { deviceId: string; reason: string; count: number }[],
+    rejectionCounts: async (deviceId) => selectRejections(deviceId).all({ deviceId }) as { deviceId: string; reason: string; count: number }[],
     lateCount: async () => selectLateCount.get() as number,
     lateReadings: async (q: LateQuery) =>
       selectLate(q.deviceId).all({ deviceId: q.deviceId ?? null, beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER, limit: q.limit }) as LateReading[],
