@@ -106,7 +106,7 @@ export async function main(args: string[]): Promise<number> {
       rows.push([l.name, fmtInt(found), median(before).toFixed(2), median(now).toFixed(3), fmtRatio(median(before) / median(now))]);
     }
     // Paging: every page of 1,000 anomalies of all devices, newest first, each from the previous page's last row.
-    type Cursor = { ts: number; deviceId: string; type: string };
+    type Cursor = { ts: number; deviceId: string; type: string; n: number };
     const pageAll = async (page: (before: Cursor | undefined) => Promise<Cursor[]> | Cursor[]) => {
       const t = performance.now();
       let before: Cursor | undefined;
@@ -120,6 +120,7 @@ export async function main(args: string[]): Promise<number> {
     };
     const oldPaging = await pageAll((b) => lists[0].before.all({ ...lists[0].params, deviceId: null, limit: 1000,
       beforeTs: b?.ts ?? null, beforeDevice: b?.deviceId ?? null, beforeType: b?.type ?? null }) as Cursor[]);
+    // (the one statement is of schema 8, without n: each (ts, device, type) of the rows here is one anomaly)
     const nowPaging = await pageAll((b) => store.anomalies({ from: -8.64e15, to: 8.64e15, limit: 1000, before: b }));
     if (oldPaging.pages !== nowPaging.pages) throw new Error(`paging: ${nowPaging.pages} pages, the old cursor ${oldPaging.pages}`);
     old.close();

@@ -59,3 +59,27 @@ test('anomalies over HTTP: newest first, filtered, paginated with a cursor; bad 
     assert.equal(body.parameter, parameter, query);
   }
 });
+
+test('anomalies over HTTP: readings of one message without ts share its arrival time, and each flagged one is listed (and paged) as the windows count it', async (t) => {
+  const app = await startServer(t);
+  const client = await connect(t, app.mqttUrl);
+  await client.publishAsync('devices/arr-1/telemetry', JSON.stringify([{ temperature: 80 }, { temperature: 90 }, { temperature: -40 }]), { qos: 1 });
+  await waitForRecords(app, 3);
+  const all = await waitFor('three anomalies', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=arr-1`);
+    return body.items.length === 3 ? body : null;
+  });
+  assert.equal(new Set(all.items.map((x: any) => x.ts)).size, 1, 'one ts: the arrival time');
+  assert.deepEqual(all.items.map((x: any) => [x.type, x.value]), [['threshold', -40], ['threshold', 90], ['threshold', 80]], 'newest found first');
+  const paged: number[] = [];
+  let url = `${app.httpUrl}/api/v1/anomalies?limit=1`;
+  for (let page = 0; page < 5; page++) {
+    const { body } = await getJson(url);
+    paged.push(...body.items.map((x: any) => x.value));
+    if (body.next === null) break;
+    url = `${app.httpUrl}/api/v1/anomalies?limit=1&cursor=${body.next}`;
+  }
+  assert.deepEqual(paged, [-40, 90, 80]);
+  const w = await getJson(`${app.httpUrl}/api/v1/windows?deviceId=arr-1&length=10s&limit=1`);
+  assert.equal(w.body.items[0].anomaliesByType.threshold, 3);
+});

@@ -108,7 +108,7 @@ test('PostgreSQL: version 5 → 6 rekeys panes by start before key, keeping ever
     DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (5);`);
   assert.deepEqual(await key(), ['instance_id', 'length_ms', 'slide_ms', 'key', 'start']);
   const again = await open();
-  assert.deepEqual(await versions(url), [5, 6]);
+  assert.deepEqual(await versions(url), [5, PG_SCHEMA_VERSION]);
   assert.deepEqual(await key(), ['instance_id', 'length_ms', 'slide_ms', 'start', 'key']);
   const r = (await again.recover())!;
   assert.deepEqual(
@@ -118,4 +118,24 @@ test('PostgreSQL: version 5 → 6 rekeys panes by start before key, keeping ever
   const second = { logOffset: 2, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity };
   await again.commitBatch(batch({ checkpoint: second, panes: { upserts: [pane('a', 2_000, [9])], deletes: [{ lengthMs: 10_000, slideMs: 2_000, key: 'b', start: 0 }] } }));
   assert.deepEqual((await again.recover())!.panes.map((p) => [p.key, [...p.state]]), [['a', [9]]], 'upserts and deletes work on the new key');
+});
+
+test('PostgreSQL: version 8 → 9 keys anomalies by (device, type, ts, n), keeping every row as n 0', async (t) => {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
+  await (await open()).close();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.after(() => c.end());
+  // What a version-8 database holds: anomalies keyed by (device, type, ts), without n.
+  await c.query(`DROP INDEX anomalies_by_ts; ALTER TABLE anomalies DROP CONSTRAINT anomalies_pkey, DROP COLUMN n, ADD PRIMARY KEY (device_id, type, ts);
+    CREATE INDEX anomalies_by_ts ON anomalies (ts, device_id, type);
+    INSERT INTO anomalies VALUES ('d', 'threshold', 5000, 1, 80, NULL, 40, NULL, NULL, 5000, 1);
+    DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (8);`);
+  const store = await open();
+  assert.deepEqual(await versions(url), [8, PG_SCHEMA_VERSION]);
+  const high = { deviceId: 'd', type: 'threshold' as const, ts: 5000, score: 1, value: 90, expected: null, threshold: 40, start: null, end: null, detectedAt: 5000 };
+  await store.commitBatch(batch({ anomalies: [high] }));
+  const all = await store.anomalies({ from: -1e15, to: 1e15, limit: 10 });
+  assert.deepEqual(all.map((a) => [a.n, a.value]), [[1, 90], [0, 80]]);
 });

@@ -1,4 +1,4 @@
-/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4, 5, 6 and 7. */
+/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4 to 8. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { FLEET } from '../server/engine/event-time.ts';
 import { openStore } from '../server/store/index.ts';
 import { SCHEMA, SCHEMA_VERSION } from '../server/store/sqlite/schema.ts';
 import { tempDir } from './helpers.ts';
-import { storeSuite, type Opener } from './store-suite.ts';
+import { batch, storeSuite, type Opener } from './store-suite.ts';
 
 function opener(t: TestContext, dataDir: string): Opener {
   return async ({ instanceId = 'main', deps, config = {} } = {}) => {
@@ -139,4 +139,30 @@ test('SQLite: version 7 → 8 drops the indexes by end (retention reads updated_
   t.after(() => db.close());
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_end'").pluck().get(), 0);
+});
+
+test('SQLite: version 8 → 9 keys anomalies by (device, type, ts, n), keeping every row as n 0', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  // A version-8 database: today's schema with the anomalies keyed by (device, type, ts), without n.
+  const anomaliesTable = /CREATE TABLE IF NOT EXISTS anomalies \([\s\S]*?\) WITHOUT ROWID;/.exec(SCHEMA)![0];
+  const old = new Database(file);
+  old.exec(SCHEMA);
+  old.exec(`DROP TABLE anomalies; ${anomaliesTable.replace(/ {2}n +INTEGER NOT NULL DEFAULT 0,\n/, '').replace('PRIMARY KEY (device_id, type, ts, n)', 'PRIMARY KEY (device_id, type, ts)')}
+    CREATE INDEX anomalies_by_ts ON anomalies (ts, device_id, type);
+    INSERT INTO anomalies VALUES ('d', 'threshold', 5000, 1, 80, NULL, 40, NULL, NULL, 5000, 1);
+    PRAGMA user_version = 8;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const high = { deviceId: 'd', type: 'threshold' as const, ts: 5000, score: 1, value: 90, expected: null, threshold: 40, start: null, end: null, detectedAt: 5000 };
+  await store.commitBatch(batch({ anomalies: [high] }));
+  assert.deepEqual((await store.anomalies({ from: -1e15, to: 1e15, limit: 10 })).map((a) => [a.n, a.value]), [[1, 90], [0, 80]]);
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  const key = db.prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_anomalies_1') ORDER BY seqno").pluck().all();
+  assert.deepEqual(key, ['device_id', 'type', 'ts', 'n']);
+  const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'anomalies' AND sql IS NOT NULL ORDER BY name").pluck().all();
+  assert.deepEqual(indexes, ['anomalies_by_device', 'anomalies_by_ts', 'anomalies_by_update']);
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v8_%'").pluck().get(), 0);
 });

@@ -231,11 +231,11 @@ export function storeSuite(target: StoreTarget): void {
     // Anomalies: newest first, by (ts, deviceId, type) descending; filters; the cursor.
     const all = await store.anomalies({ ...ALL, limit: 10 });
     assert.deepEqual(all.map((a) => [a.ts, a.deviceId, a.type]), [[500, 'a', 'stuck'], [200, 'a', 'spike'], [100, 'a', 'spike'], [100, 'B', 'spike']]);
-    assert.deepEqual(all[1], spike('a', 200));
-    const page = await store.anomalies({ ...ALL, limit: 2, before: { ts: 200, deviceId: 'a', type: 'spike' } });
+    assert.deepEqual(all[1], { ...spike('a', 200), n: 0 });
+    const page = await store.anomalies({ ...ALL, limit: 2, before: { ts: 200, deviceId: 'a', type: 'spike', n: 0 } });
     assert.deepEqual(page.map((a) => [a.ts, a.deviceId]), [[100, 'a'], [100, 'B']]);
     assert.deepEqual((await store.anomalies({ deviceId: 'a', type: 'spike', from: 150, to: 1e15, limit: 10 })).map((a) => a.ts), [200]);
-    assert.deepEqual(await store.openAnomalies('a', 10), [stuck]);
+    assert.deepEqual(await store.openAnomalies('a', 10), [{ ...stuck, n: 0 }]);
     // Dead letters: newest first, paged by id; rejection counts per device and reason.
     const letters = await store.deadLetters({ deviceId: 'a', limit: 2 });
     assert.deepEqual(letters.map((d) => d.receivedAt), [4, 2]);
@@ -311,13 +311,37 @@ export function storeSuite(target: StoreTarget): void {
     const spike = { deviceId: 'd', type: 'spike' as const, ts: 2000, score: 9.5, value: 30, expected: 20, threshold: 26, start: null, end: null, detectedAt: 3000 };
     await store.commitBatch(batch({ anomalies: [open, spike], windows: [window('d', 0, false)], detectors: [{ deviceId: 'd', state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }] }));
     await store.commitBatch(batch({ anomalies: [{ ...open, score: 3, end: 29_000 }], checkpoint: { logOffset: 1, job: 'job', batches: 2, watermark: -Infinity, maxEventTime: -Infinity } }));
-    assert.deepEqual(await store.anomalies({ ...ALL, limit: 10 }), [spike, { ...open, score: 3, end: 29_000 }]);
+    assert.deepEqual(await store.anomalies({ ...ALL, limit: 10 }), [{ ...spike, n: 0 }, { ...open, score: 3, end: 29_000, n: 0 }]);
     assert.deepEqual((await store.recover())!.detectors.map((r) => [r.deviceId, [...r.state]]), [['d', [1, 2, 3, 4, 5, 6, 7, 8]]]);
     await store.resetJob();
     const r = (await store.recover())!;
     assert.deepEqual([r.detectors, r.checkpoint.job, r.checkpoint.logOffset], [[], null, 1], 'the log offset is kept');
     assert.deepEqual(await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 10 }), []);
     assert.equal((await store.anomalies({ ...ALL, limit: 10 })).length, 2);
+  });
+
+  test(`${name}: point anomalies at the same ts are each kept (readings of one message without ts share it), numbered n in the order found, paged one by one`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const high = (value: number, detectedAt = 5000) =>
+      ({ deviceId: 'd', type: 'threshold' as const, ts: 5000, score: 1, value, expected: null, threshold: 40, start: null, end: null, detectedAt });
+    const stuck = { deviceId: 'd', type: 'stuck' as const, ts: 5000, score: 1, value: 20, expected: null, threshold: 10, start: 5000, end: null, detectedAt: 9000 };
+    const at = (batches: number) => ({ logOffset: batches, job: 'job', batches, watermark: -Infinity, maxEventTime: -Infinity });
+    await store.commitBatch(batch({ anomalies: [high(80), high(90), stuck], checkpoint: at(1), committedAt: 1 }));
+    // A later batch: another reading at the same ts is numbered after them; the interval closes in its own row.
+    await store.commitBatch(batch({ anomalies: [high(95, 6000), { ...stuck, end: 12_000 }], checkpoint: at(2), committedAt: 2 }));
+    const all = await store.anomalies({ ...ALL, limit: 10 });
+    assert.deepEqual(all.map((a) => [a.type, a.n, a.value, a.end]), [['threshold', 2, 95, null], ['threshold', 1, 90, null], ['threshold', 0, 80, null], ['stuck', 0, 20, 12_000]]);
+    const paged: number[] = [];
+    let before: { ts: number; deviceId: string; type: string; n: number } | undefined;
+    for (;;) {
+      const page = await store.anomalies({ ...ALL, type: 'threshold', limit: 1, before });
+      if (page.length === 0) break;
+      paged.push(page[0].value!);
+      before = page[0];
+    }
+    assert.deepEqual(paged, [95, 90, 80]);
+    assert.deepEqual((await store.anomalies({ deviceId: 'd', ...ALL, limit: 10 })).length, 4, 'the same by device');
+    assert.deepEqual((await store.anomaliesUpdatedSince(0, 10)).map((a) => [a.type, a.value]), [['threshold', 80], ['threshold', 90], ['stuck', 20], ['threshold', 95]]);
   });
 
   test(`${name}: migrations from the previous schema version`, async (t) => {

@@ -47,15 +47,21 @@ export interface RecoveredState {
   dedupe: DedupeState;
 }
 
-/** Newest first; `before` is the cursor: the (ts, deviceId, type) of the last item of the previous page. */
+/** Newest first; `before` is the cursor: the (ts, deviceId, type, n) of the last item of the previous page. */
 export interface AnomalyQuery {
   deviceId?: string;
   type?: AnomalyType;
   from: number;
   to: number;
   limit: number;
-  before?: { ts: number; deviceId: string; type: string };
+  before?: { ts: number; deviceId: string; type: string; n: number };
 }
+
+/**
+ * An anomaly as stored: n numbers a device's point anomalies of one type at one ts (0, 1, … in the order they were
+ * found; readings of one message without ts share its arrival time); an interval anomaly's is 0.
+ */
+export type StoredAnomaly = Anomaly & { n: number };
 
 export interface StoreDeps {
   /** Fault injection for tests: runs inside the batch transaction, after the outputs, before the checkpoint. */
@@ -165,7 +171,7 @@ export interface Store {
   windows(q: WindowQuery): Promise<WindowResult[]>;
   /** The merged fleet windows of these keys (those that exist), by (lengthMs, slideMs, start). */
   fleetWindows(keys: readonly FleetWindowKey[]): Promise<WindowResult[]>;
-  anomalies(q: AnomalyQuery): Promise<Anomaly[]>;
+  anomalies(q: AnomalyQuery): Promise<StoredAnomaly[]>;
   devices(q?: DeviceQuery): Promise<DeviceRow[]>;
   device(deviceId: string): Promise<DeviceRow | null>;
   deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
@@ -183,7 +189,7 @@ export interface Store {
    * with no row read, when there are more than `limit`.
    */
   windowsUpdatedSince(since: number, limit: number): Promise<UpdatedWindow[] | null>;
-  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts). */
+  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts, n). */
   anomaliesUpdatedSince(since: number, limit: number): Promise<UpdatedAnomaly[]>;
   /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */
   openAnomalies(deviceId: string, limit: number): Promise<Anomaly[]>;

@@ -22,10 +22,11 @@ const Query = Type.Object(
 
 const Page = Type.Object({ items: Type.Array(Type.Ref(AnomalyItem)), next: Next });
 
-/** A page boundary: the last item's (ts, deviceId, type). */
-type Before = [number, string, string];
+/** A page boundary: the last item's (ts, deviceId, type, n) (store/types.ts, StoredAnomaly). */
+type Before = [number, string, string, number];
 const isBefore = (k: unknown): k is Before =>
-  Array.isArray(k) && k.length === 3 && Number.isSafeInteger(k[0]) && typeof k[1] === 'string' && typeof k[2] === 'string';
+  Array.isArray(k) && k.length === 4 && Number.isSafeInteger(k[0]) && typeof k[1] === 'string' && typeof k[2] === 'string' &&
+  Number.isSafeInteger(k[3]);
 
 const CSV_COLUMNS = Object.keys(AnomalyItem.properties);
 
@@ -64,9 +65,9 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
         from,
         to,
         limit: q.limit! + 1,
-        before: before && { ts: before[0], deviceId: before[1], type: before[2] },
+        before: before && { ts: before[0], deviceId: before[1], type: before[2], n: before[3] },
       });
-      const { page, next } = pageOf(rows, q.limit!, (last) => [last.ts, last.deviceId, last.type]);
+      const { page, next } = pageOf(rows, q.limit!, (last) => [last.ts, last.deviceId, last.type, last.n]);
       const items = page.map(anomalyItem);
       if (wantsCsv(req)) {
         if (next !== null) reply.header('x-next-cursor', next);

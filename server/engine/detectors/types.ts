@@ -14,8 +14,9 @@ export const TYPE_INDEX: Readonly<Record<AnomalyType, number>> = Object.fromEntr
 export const INTERVAL_TYPES: readonly AnomalyType[] = ['stuck', 'drift', 'dropout'];
 
 /**
- * One anomaly. Its identity is (deviceId, type, ts): an interval anomaly is emitted when it opens (end null) and
- * again when it closes (end set), and the store keeps one row.
+ * One anomaly. An interval anomaly's identity is (deviceId, type, ts): it is emitted when it opens (end null) and
+ * again when it closes (end set), and the store keeps one row. Each point anomaly is a row of its own, even when
+ * several share (deviceId, type, ts) (the store numbers them: StoredAnomaly).
  */
 export interface Anomaly {
   deviceId: string;

@@ -76,9 +76,22 @@ const WINDOW_COLS = [
 const FLEET_TYPES: Record<string, string> = { instance_id: T, anomaly_counts: T, final: S };
 const FLEET_COLS = FLEET_INSERT_COLUMNS.map((c) => [c, FLEET_TYPES[c] ?? (/^(length_ms|slide_ms|start|"end"|count|humidity_count|anomalies|updated_at)$/.test(c) ? I : F)] as const);
 const ANOMALY_COLS = [
-  ['device_id', T], ['type', T], ['ts', F], ['score', F], ['value', F], ['expected', F], ['threshold', F], ['start', F],
-  ['"end"', F], ['detected_at', F], ['updated_at', I],
+  ['device_id', T], ['type', T], ['ts', F], ['n', I], ['score', F], ['value', F], ['expected', F], ['threshold', F],
+  ['start', F], ['"end"', F], ['detected_at', F], ['updated_at', I],
 ] as const;
+
+/**
+ * Point anomalies: each a new row, numbered after the rows of its device, type and ts (schema version 9); the `n`
+ * sent is the anomaly's place among the batch's own at that key (one statement sees none of the rows it inserts).
+ */
+function pointAnomalies(): Bulk {
+  const b = bulk('point_anomalies', 'anomalies', ANOMALY_COLS, '');
+  const names = ANOMALY_COLS.map(([c]) => c);
+  const arrays = ANOMALY_COLS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
+  const next = 'coalesce((SELECT max(a.n) + 1 FROM anomalies a WHERE a.device_id = u.device_id AND a.type = u.type AND a.ts = u.ts), 0)';
+  const values = names.map((c) => (c === 'n' ? `u.n + ${next}` : `u.${c}`)).join(', ');
+  return { ...b, text: `INSERT INTO anomalies (${names.join(', ')}) SELECT ${values} FROM unnest(${arrays}) AS u(${names.join(', ')})` };
+}
 const DEVICE_COLS = [['device_id', T], ['first_seen', F], ['last_seen', F], ['readings', I], ['last_temperature', F], ['last_ts', F]] as const;
 const DEAD_COLS = [['received_at', F], ['device_id', T], ['topic', T], ['reason', T], ['detail', T], ['payload', T], ['payload_bytes', I]] as const;
 const REJECT_COLS = [['device_id', T], ['reason', T], ['count', I]] as const;
@@ -98,7 +111,8 @@ const CHECKPOINT_COLS = [
 const STATEMENTS = {
   windows: bulk('windows', 'windows', WINDOW_COLS, updateAll('device_id, length_ms, slide_ms, start', WINDOW_COLS)),
   fleet: bulk('fleet', 'fleet_windows', FLEET_COLS, updateAll('length_ms, slide_ms, start, instance_id', FLEET_COLS)),
-  anomalies: bulk('anomalies', 'anomalies', ANOMALY_COLS, updateAll('device_id, type, ts', ANOMALY_COLS)),
+  intervals: bulk('anomalies', 'anomalies', ANOMALY_COLS, updateAll('device_id, type, ts, n', ANOMALY_COLS)),
+  points: pointAnomalies(),
   devices: bulk('devices', 'devices', DEVICE_COLS, `ON CONFLICT (device_id) DO UPDATE SET
       first_seen = LEAST(devices.first_seen, excluded.first_seen),
       last_seen = GREATEST(devices.last_seen, excluded.last_seen),
@@ -171,9 +185,23 @@ export function commitStatements(instanceId: string) {
       await write(c, STATEMENTS.windows, windows, 4);
       // fleet key: (instance, length, slide, start) are the first four values
       await write(c, STATEMENTS.fleet, fleet, 4);
-      await write(c, STATEMENTS.anomalies, out.anomalies.map((a) => [
-        a.deviceId, a.type, a.ts, fin(a.score) ?? 0, a.value, a.expected, a.threshold, a.start, a.end, a.detectedAt, out.committedAt,
-      ]), 3);
+      const intervals: unknown[][] = [];
+      const points: unknown[][] = [];
+      const atKey = new Map<string, number>();
+      for (const a of out.anomalies) {
+        const point = a.start === null;
+        let n = 0;
+        if (point) {
+          const key = `${a.deviceId}\u0000${a.type}\u0000${a.ts}`;
+          n = atKey.get(key) ?? 0;
+          atKey.set(key, n + 1);
+        }
+        (point ? points : intervals).push([
+          a.deviceId, a.type, a.ts, n, fin(a.score) ?? 0, a.value, a.expected, a.threshold, a.start, a.end, a.detectedAt, out.committedAt,
+        ]);
+      }
+      await write(c, STATEMENTS.intervals, intervals, 4);
+      await write(c, STATEMENTS.points, points);
       await write(c, STATEMENTS.devices, mergeDevices(out));
       if (out.deadLetters.length > 0) {
         await write(c, STATEMENTS.deadLetters, out.deadLetters.map((d) => [

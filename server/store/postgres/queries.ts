@@ -6,7 +6,7 @@ import { FLEET, type WindowResult } from '../../engine/event-time.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import { ANOMALY_COLUMNS, anomaliesTo, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
-import type { BatchRow, DeviceRow, LateReading, Store, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
+import type { BatchRow, DeviceRow, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
 
 export type PgQueries = Pick<
   Store,
@@ -58,12 +58,12 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
       return mergeFleet(partials).map(({ updatedAt: _, ...w }) => w);
     },
     anomalies: (q) =>
-      rows<Anomaly>(named('anomalies', q.deviceId), `
+      rows<StoredAnomaly>(named('anomalies', q.deviceId), `
         SELECT ${ANOMALY_COLUMNS} FROM anomalies
         WHERE ${device(q.deviceId)} AND ($2::text IS NULL OR type = $2) AND ts >= $3 AND ts < $4
-          AND ($5::float8 IS NULL OR (ts, device_id, type) < ($5, $6::text, $7::text))
-        ORDER BY ts DESC, device_id DESC, type DESC LIMIT $8`,
-      [q.deviceId ?? null, q.type ?? null, q.from, anomaliesTo(q), q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit]),
+          AND ($5::float8 IS NULL OR (ts, device_id, type, n) < ($5, $6::text, $7::text, $9::integer))
+        ORDER BY ts DESC, device_id DESC, type DESC, n DESC LIMIT $8`,
+      [q.deviceId ?? null, q.type ?? null, q.from, anomaliesTo(q), q.before?.ts ?? null, q.before?.deviceId ?? null, q.before?.type ?? null, q.limit, q.before?.n ?? null]),
     devices: (q = {}) =>
       rows<DeviceRow>('devices', `SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2`,
         [q.after ?? '', q.limit ?? null]),
@@ -114,7 +114,7 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
     anomaliesUpdatedSince: (since, limit) =>
       rows<UpdatedAnomaly>('anomalies_updated', `
         SELECT ${ANOMALY_COLUMNS}, updated_at AS "updatedAt" FROM anomalies WHERE updated_at >= $1
-        ORDER BY updated_at, device_id, type, ts LIMIT $2`, [since, limit]),
+        ORDER BY updated_at, device_id, type, ts, n LIMIT $2`, [since, limit]),
     openAnomalies: (deviceId, limit) =>
       rows<Anomaly>('open_anomalies', `
         SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = $1 AND start IS NOT NULL AND "end" IS NULL

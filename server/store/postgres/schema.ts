@@ -8,12 +8,17 @@
  * created at PG_SCHEMA_VERSION, and PG_MIGRATIONS[v] (v ≥ 5) bring one from v to v + 1. schema_version holds one row
  * per version applied.
  */
-export const PG_SCHEMA_VERSION = 6;
+export const PG_SCHEMA_VERSION = 9;
 
 /** Statements run when a database goes from version v to v + 1. */
 export const PG_MIGRATIONS: Record<number, string> = {
   // Panes keyed by start before key (sqlite/schema.ts, version 6).
   5: 'ALTER TABLE panes DROP CONSTRAINT panes_pkey, ADD PRIMARY KEY (instance_id, length_ms, slide_ms, start, key);',
+  // 6 → 8: nothing (SQLite's versions 7 and 8 changed its own tables' layout and indexes).
+  // Anomalies keyed by (device, type, ts, n) (sqlite/schema.ts, version 9); PG_SCHEMA creates the index by ts anew.
+  8: `ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS n INTEGER NOT NULL DEFAULT 0, DROP CONSTRAINT anomalies_pkey,
+        ADD PRIMARY KEY (device_id, type, ts, n);
+      DROP INDEX IF EXISTS anomalies_by_ts;`,
 };
 
 const ID = 'TEXT COLLATE "C"';
@@ -152,6 +157,7 @@ CREATE TABLE IF NOT EXISTS anomalies (
   device_id   ${ID} NOT NULL,
   type        ${ID} NOT NULL,
   ts          DOUBLE PRECISION NOT NULL,
+  n           INTEGER NOT NULL DEFAULT 0,
   score       DOUBLE PRECISION NOT NULL,
   value       DOUBLE PRECISION,
   expected    DOUBLE PRECISION,
@@ -160,9 +166,9 @@ CREATE TABLE IF NOT EXISTS anomalies (
   "end"       DOUBLE PRECISION,
   detected_at DOUBLE PRECISION NOT NULL,
   updated_at  BIGINT NOT NULL,
-  PRIMARY KEY (device_id, type, ts)
+  PRIMARY KEY (device_id, type, ts, n)
 );
-CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type);
+CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type, n);
 CREATE INDEX IF NOT EXISTS anomalies_by_device ON anomalies (device_id, ts);
 CREATE INDEX IF NOT EXISTS anomalies_by_update ON anomalies (updated_at);
 

@@ -66,9 +66,16 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   const upsertFleet = db.prepare(`
     INSERT OR REPLACE INTO fleet_windows (${FLEET_INSERT_COLUMNS.join(', ')})
     VALUES (${FLEET_INSERT_COLUMNS.map(() => '?').join(', ')})`);
-  const upsertAnomaly = db.prepare(`
-    INSERT OR REPLACE INTO anomalies (device_id, type, ts, score, value, expected, threshold, start, end, detected_at, updated_at)
-    VALUES (@deviceId, @type, @ts, @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
+  // An interval anomaly's row is written as it opens and again as it closes; a point anomaly is a new row, numbered
+  // after those of its device, type and ts (schema version 9).
+  const upsertInterval = db.prepare(`
+    INSERT OR REPLACE INTO anomalies (device_id, type, ts, n, score, value, expected, threshold, start, end, detected_at, updated_at)
+    VALUES (@deviceId, @type, @ts, 0, @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
+  const insertPoint = db.prepare(`
+    INSERT INTO anomalies (device_id, type, ts, n, score, value, expected, threshold, start, end, detected_at, updated_at)
+    VALUES (@deviceId, @type, @ts,
+      (SELECT coalesce(max(n) + 1, 0) FROM anomalies WHERE device_id = @deviceId AND type = @type AND ts = @ts),
+      @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
   const upsertDetector = db.prepare('INSERT OR REPLACE INTO detector_state (instance_id, device_id, state) VALUES (?, ?, ?)');
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
@@ -122,7 +129,9 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
         w.anomalies, anomalyCountsJson(w.anomaliesByType), w.final ? 1 : 0, out.committedAt,
       );
     }
-    for (const a of out.anomalies) upsertAnomaly.run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
+    for (const a of out.anomalies) {
+      (a.start === null ? insertPoint : upsertInterval).run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
+    }
     for (const d of out.devices) upsertDevice.run(d.deviceId, d.firstSeen, d.lastSeen, d.readings, d.lastTemperature, d.lastTs);
     for (const dl of out.deadLetters) {
       insertDeadLetter.run(dl);

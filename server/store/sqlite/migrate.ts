@@ -80,6 +80,11 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
       moveRows(db, 'windows', 'v6', {}, 'length_ms, slide_ms, start, device_id');
     },
   },
+  // 8 → 9: anomalies are recreated with n in their key; every old row is the only one of its (device, type, ts).
+  8: {
+    before: (db) => setAside(db, 'anomalies', 'v8'),
+    after: (db) => moveRows(db, 'anomalies', 'v8', { n: '0' }),
+  },
 };
 
 /**

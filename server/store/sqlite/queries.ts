@@ -5,7 +5,7 @@ import type { Anomaly } from '../../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../../engine/event-time.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
-import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
+import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
 
 /** Starts a device's window query looks up one by one before it skips to the starts the shape has (deviceWindows). */
 const ALIGNED_STEPS = 4096;
@@ -24,7 +24,7 @@ export function windowFromRow<R extends WindowRow>({ anomalyCounts, ...w }: R): 
 
 /** The anomalies table's columns under Anomaly's names. */
 export const ANOMALY_COLUMNS =
-  'device_id AS "deviceId", type, ts, score, value, expected, threshold, start, "end", detected_at AS "detectedAt"';
+  'device_id AS "deviceId", type, ts, n, score, value, expected, threshold, start, "end", detected_at AS "detectedAt"';
 
 /** The read side of the SQLite store: every query the HTTP API and the SSE stream make, synchronous inside. */
 export type SqliteQueries = Pick<
@@ -82,7 +82,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
       + (SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= @since LIMIT @cap))`).pluck();
   const selectAnomaliesUpdated = db.prepare(`
     SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= ?
-    ORDER BY updated_at, device_id, type, ts LIMIT ?`);
+    ORDER BY updated_at, device_id, type, ts, n LIMIT ?`);
   const selectOpenAnomalies = db.prepare(`
     SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
     ORDER BY ts DESC LIMIT ?`);
@@ -129,8 +129,8 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     SELECT ${ANOMALY_COLUMNS}
     FROM anomalies
     WHERE ${device} AND (@type IS NULL OR type = @type) AND ts >= @from AND ts < @to
-      AND (@beforeTs IS NULL OR (ts, device_id, type) < (@beforeTs, @beforeDevice, @beforeType))
-    ORDER BY ts DESC, device_id DESC, type DESC LIMIT @limit`);
+      AND (@beforeTs IS NULL OR (ts, device_id, type, n) < (@beforeTs, @beforeDevice, @beforeType, @beforeN))
+    ORDER BY ts DESC, device_id DESC, type DESC, n DESC LIMIT @limit`);
   const selectDevices = db.prepare(`
     SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
       last_temperature AS lastTemperature
@@ -225,7 +225,8 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         beforeTs: q.before?.ts ?? null,
         beforeDevice: q.before?.deviceId ?? null,
         beforeType: q.before?.type ?? null,
-      }) as Anomaly[],
+        beforeN: q.before?.n ?? null,
+      }) as StoredAnomaly[],
     devices: async (q: DeviceQuery = {}) => selectDevices.all({ after: q.after ?? '', limit: q.limit ?? -1 }) as DeviceRow[],
     device: async (deviceId) => (selectDevice.get(deviceId) as DeviceRow | undefined) ?? null,
     deadLetters: async (q: DeadLetterQuery) =>

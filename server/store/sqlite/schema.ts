@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -17,6 +17,8 @@ export const SCHEMA_VERSION = 8;
  *      by their aligned starts)
  *   8  retention deletes windows and fleet windows by updated_at (when they were computed, not their event time): the
  *      indexes by end, which only retention read, are dropped (one index less to write per window row)
+ *   9  anomalies keyed by (device, type, ts, n): n numbers a device's point anomalies of one type at one ts (readings
+ *      of one message without ts share its arrival time), which overwrote each other under (device, type, ts)
  */
 
 /**
@@ -129,12 +131,14 @@ CREATE TABLE IF NOT EXISTS dedupe_ids (
   PRIMARY KEY (instance_id, device_id)
 ) WITHOUT ROWID;
 
--- Anomalies, one row per (device, type, ts); an interval anomaly (stuck, drift, dropout) is written when it opens
--- (end NULL) and updated when it closes. Written in the batch transaction with the windows and the checkpoint.
+-- Anomalies, one row per flagged reading or interval: n numbers a device's point anomalies of one type at one ts
+-- (0, 1, …, in the order they were found); an interval anomaly (stuck, drift, dropout) has n 0, is written when it
+-- opens (end NULL) and updated when it closes. Written in the batch transaction with the windows and the checkpoint.
 CREATE TABLE IF NOT EXISTS anomalies (
   device_id   TEXT    NOT NULL,
   type        TEXT    NOT NULL,
   ts          INTEGER NOT NULL,
+  n           INTEGER NOT NULL DEFAULT 0,
   score       REAL    NOT NULL,
   value       REAL,
   expected    REAL,
@@ -143,10 +147,10 @@ CREATE TABLE IF NOT EXISTS anomalies (
   end         INTEGER,
   detected_at INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL,
-  PRIMARY KEY (device_id, type, ts)
+  PRIMARY KEY (device_id, type, ts, n)
 ) WITHOUT ROWID;
 -- Newest first, with or without a device/type filter; retention by ts.
-CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type);
+CREATE INDEX IF NOT EXISTS anomalies_by_ts ON anomalies (ts, device_id, type, n);
 CREATE INDEX IF NOT EXISTS anomalies_by_device ON anomalies (device_id, ts);
 -- The SSE stream's replay after a restart: what batches committed since an event id wrote.
 CREATE INDEX IF NOT EXISTS anomalies_by_update ON anomalies (updated_at);
