@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downsample, splitBudget, type SeriesPoint } from '../server/api/downsample.ts';
+import { downsample, series, splitBudget, type SeriesPoint } from '../server/api/downsample.ts';
 import { RecentReadings } from '../server/engine/recent-readings.ts';
 import type { Reading } from '../server/ingest/index.ts';
 
@@ -55,4 +55,31 @@ test('downsample merges consecutive points into equal runs; the budget is split 
   assert.deepEqual(splitBudget(900, 100, 10), [9, 1]);
   assert.deepEqual(splitBudget(1000, 1, 10), [9, 1]);
   assert.deepEqual(splitBudget(0, 50, 10), [0, 10]);
+});
+
+test('a merged run weights each point\'s humidity by its count, as its temperature', () => {
+  const w = (ts: number, temperature: number, humidity: number | null, count: number): SeriesPoint => ({
+    ts, temperature, humidity, count, min: temperature, max: temperature, source: 'window',
+  });
+  // A window of 3 readings at 40 %RH and one of 1 at 60 %RH: the 4 readings average 45 %RH, not (40 + 60) / 2.
+  assert.deepEqual(downsample([w(0, 20, 40, 3), w(1, 24, 60, 1), w(2, 30, null, 2)], 1), [
+    { ts: 0, temperature: (60 + 24 + 60) / 6, humidity: 45, count: 6, min: 20, max: 30, source: 'window' },
+  ]);
+});
+
+test('series: the aggregates, then the raw readings, each merged to its share; a budget of 1 merges both', () => {
+  const p = (ts: number, temperature: number, source: 'raw' | 'window', count = 1): SeriesPoint => ({
+    ts, temperature, humidity: null, count, min: temperature, max: temperature, source,
+  });
+  const agg = [p(0, 10, 'window', 4), p(10, 20, 'window', 4)];
+  const raw = [p(20, 30, 'raw'), p(21, 32, 'raw')];
+  assert.deepEqual(series(agg, raw, 4), [...agg, ...raw]);
+  assert.deepEqual(series(agg, raw, 2), [
+    { ts: 0, temperature: 15, humidity: null, count: 8, min: 10, max: 20, source: 'window' },
+    { ts: 20, temperature: 31, humidity: null, count: 2, min: 30, max: 32, source: 'raw' },
+  ]);
+  // One point for the whole range: every reading behind it, the aggregates' included.
+  assert.deepEqual(series(agg, raw, 1), [{ ts: 0, temperature: (40 + 80 + 30 + 32) / 10, humidity: null, count: 10, min: 10, max: 32, source: 'window' }]);
+  assert.deepEqual(series(agg, [], 1), [{ ts: 0, temperature: 15, humidity: null, count: 8, min: 10, max: 20, source: 'window' }]);
+  assert.deepEqual(series([], raw, 1), [{ ts: 20, temperature: 31, humidity: null, count: 2, min: 30, max: 32, source: 'raw' }]);
 });

@@ -11,8 +11,8 @@ export interface SeriesPoint {
 
 /**
  * At most `budget` points: consecutive points (ascending ts) are merged in equal runs; a merged point has the
- * run's first ts, its count-weighted mean temperature (humidity: the mean of those that have one), min, max and
- * summed count. Pure.
+ * run's first ts, its count-weighted mean temperature (humidity: the count-weighted mean of those that have one:
+ * a window's average stands for its count readings, not one), min, max and summed count. Pure.
  */
 export function downsample(points: readonly SeriesPoint[], budget: number): SeriesPoint[] {
   if (points.length <= budget) return [...points];
@@ -31,8 +31,8 @@ export function downsample(points: readonly SeriesPoint[], budget: number): Seri
       count += p.count;
       sum += p.temperature * p.count;
       if (p.humidity !== null) {
-        hSum += p.humidity;
-        hN++;
+        hSum += p.humidity * p.count;
+        hN += p.count;
       }
       if (p.min < min) min = p.min;
       if (p.max > max) max = p.max;
@@ -49,4 +49,15 @@ export function splitBudget(a: number, b: number, budget: number): [number, numb
   if (b === 0) return [budget, 0];
   const forA = Math.min(budget - 1, Math.max(1, Math.round((budget * a) / (a + b))));
   return [forA, budget - forA];
+}
+
+/**
+ * A chart's series in at most `budget` points: the window aggregates (`agg`, before the raw readings' time), then
+ * the raw readings, each part merged down to its share of the budget. A budget too small to give each part a point
+ * (1) merges both parts into one run rather than leave the aggregates out.
+ */
+export function series(agg: readonly SeriesPoint[], raw: readonly SeriesPoint[], budget: number): SeriesPoint[] {
+  const [forAgg, forRaw] = splitBudget(agg.length, raw.length, budget);
+  if ((forAgg === 0 && agg.length > 0) || (forRaw === 0 && raw.length > 0)) return downsample([...agg, ...raw], budget);
+  return [...downsample(agg, forAgg), ...downsample(raw, forRaw)];
 }

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { downsample, splitBudget, type SeriesPoint } from '../downsample.ts';
+import { series, type SeriesPoint } from '../downsample.ts';
 import { deviceIdParam, iso, parseTimeRange, timeParam } from '../params.ts';
 import { NotFoundError } from '../request-errors.ts';
 import { errors } from '../schemas.ts';
@@ -109,8 +109,7 @@ export function readingsRoutes(app: FastifyInstance, { config, clock, store, eng
         max: w.max!,
         source: 'window',
       }));
-      const [forAgg, forRaw] = splitBudget(agg.length, raw.length, q.maxPoints!);
-      const items = [...downsample(agg, forAgg), ...downsample(raw, forRaw)].map((p) => ({ ...p, ts: iso(p.ts) }));
+      const items = series(agg, raw, q.maxPoints!).map((p) => ({ ...p, ts: iso(p.ts) }));
       return {
         deviceId: q.deviceId,
         from: iso(from),
