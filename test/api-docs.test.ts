@@ -88,6 +88,8 @@ test('the OpenAPI document validates and lists every operation with its paramete
     else assert.ok(Object.values(op.responses[success[0]].content).every((c: any) => c.schema), `${route} ${success[0]} has a schema`);
     if (method === 'POST' || method === 'PATCH') schemaOf(op.requestBody, `${route} request body`);
     if (params.length > 0 || op.requestBody) schemaOf(op.responses['400'], `${route} 400`);
+    // A body over 1 MiB is a 413, one sent without Content-Type: application/json a 415 (docs/ERRORS.md).
+    if (op.requestBody) for (const code of ['413', '415']) schemaOf(op.responses[code], `${route} ${code}`);
     if (path.includes('{id}')) schemaOf(op.responses['404'], `${route} 404`);
     if (WRITES.includes(route)) {
       assert.deepEqual(op.security, [{ apiToken: [] }], `${route} takes the bearer token`);
@@ -100,9 +102,9 @@ test('the OpenAPI document validates and lists every operation with its paramete
   // What only the job routes answer: 403 for the built-in job, 429 beyond jobs.maxRunning, 503 while shutting down.
   for (const base of ['/livy/batches', '/api/v1/jobs']) {
     const error = base === '/livy/batches' ? '#/components/schemas/LivyError' : '#/components/schemas/Error';
-    assert.deepEqual(Object.keys(doc.paths[base].post.responses).sort(), ['201', '400', '401', '429', '503'], base);
+    assert.deepEqual(Object.keys(doc.paths[base].post.responses).sort(), ['201', '400', '401', '413', '415', '429', '503'], base);
     assert.deepEqual(Object.keys(doc.paths[`${base}/{id}`].delete.responses).sort(), [base === '/livy/batches' ? '200' : '204', '400', '401', '403', '404'], base);
-    for (const code of ['400', '401', '429']) assert.equal(schemaOf(doc.paths[base].post.responses[code], `${base} ${code}`).$ref, error);
+    for (const code of ['400', '401', '413', '415', '429']) assert.equal(schemaOf(doc.paths[base].post.responses[code], `${base} ${code}`).$ref, error);
     assert.equal(schemaOf(doc.paths[`${base}/{id}`].delete.responses['403'], `${base} 403`).$ref, error);
   }
   const batchBody = schemaOf(doc.paths['/livy/batches'].post.requestBody, 'batch body');
@@ -121,10 +123,10 @@ test('the OpenAPI document validates and lists every operation with its paramete
   // The registry: IoT Hub's shapes, its own answers (409 on a duplicate, 403 on a full queue, 504 when a method times out).
   const registry = '/api/v1/registry/devices';
   const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
-  assert.deepEqual(codes(registry, 'post'), ['201', '400', '401', '409']);
+  assert.deepEqual(codes(registry, 'post'), ['201', '400', '401', '409', '413', '415']);
   assert.deepEqual(codes(`${registry}/{id}`, 'delete'), ['204', '400', '401', '404']);
-  assert.deepEqual(codes(`${registry}/{id}/messages`, 'post'), ['202', '400', '401', '403', '404']);
-  assert.deepEqual(codes(`${registry}/{id}/methods`, 'post'), ['200', '400', '401', '404', '503', '504']);
+  assert.deepEqual(codes(`${registry}/{id}/messages`, 'post'), ['202', '400', '401', '403', '404', '413', '415']);
+  assert.deepEqual(codes(`${registry}/{id}/methods`, 'post'), ['200', '400', '401', '404', '413', '415', '503', '504']);
   assert.equal(schemaOf(doc.paths[`${registry}/{id}`].get.responses['200'], 'registry device').$ref, '#/components/schemas/RegistryDevice');
   assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].patch.responses['200'], 'twin').$ref, '#/components/schemas/Twin');
   assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].get.responses['404'], 'twin 404').$ref, '#/components/schemas/Error');

@@ -44,7 +44,7 @@ export function jobErrorHandler(err: FastifyError, req: FastifyRequest, reply: F
   return errorHandler(err, req, reply);
 }
 
-/** Error answers of a job route, in `body`'s shape; write routes also answer 401 (token), 403, 429 and 503. */
+/** Error answers of a job route, in `body`'s shape; write routes also answer 401 (token), 403, 413, 415, 429 and 503. */
 export function jobErrorResponses(body: TSchema, what: { write?: boolean; found?: boolean; submit?: boolean }) {
   const ref = (description: string) => Type.Ref(body.$id!, { description });
   return {
@@ -54,6 +54,8 @@ export function jobErrorResponses(body: TSchema, what: { write?: boolean; found?
     ...(what.write && what.found ? { 403: ref('The built-in telemetry job (id 0) cannot be deleted.') } : {}),
     ...(what.submit
       ? {
+          413: ref('The request body is larger than 1 MiB.'),
+          415: ref('The request body is not sent as Content-Type: application/json.'),
           429: ref('jobs.maxRunning jobs are already starting or running.'),
           503: ref('The server is shutting down.'),
         }

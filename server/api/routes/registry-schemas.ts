@@ -176,6 +176,12 @@ export function registryErrors(what: { write?: boolean; found?: boolean; body?: 
       ? { 404: ref(what.method ? 'No such device (TS_ERR_DEVICE_NOT_FOUND), or it is not connected or does not listen for methods (TS_ERR_DEVICE_NOT_CONNECTED).' : 'No such device (TS_ERR_DEVICE_NOT_FOUND).') }
       : {}),
     ...(what.exists ? { 409: ref('A device with this id is already registered (TS_ERR_DEVICE_EXISTS).') } : {}),
+    ...(what.body
+      ? {
+          413: ref('The request body is larger than 1 MiB (TS_ERR_BAD_REQUEST).'),
+          415: ref('The request body is not sent as Content-Type: application/json (TS_ERR_BAD_REQUEST, parameter "content-type").'),
+        }
+      : {}),
     ...(what.method
       ? { 503: ref('The server is shutting down.'), 504: ref('The device did not answer within responseTimeoutInSeconds (TS_ERR_METHOD_TIMEOUT).') }
       : {}),
