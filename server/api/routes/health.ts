@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
+import { badRequest } from '../schemas.ts';
 
 const NoQuery = Type.Object({}, { additionalProperties: false });
 
@@ -21,7 +22,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
         summary: 'Liveness: the process answers',
         tags: ['health'],
         querystring: NoQuery,
-        response: { 200: Type.Object({ status: Type.Literal('ok'), batches: Type.Integer() }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok'), batches: Type.Integer() }), ...badRequest },
       },
     },
     async () => ({ status: 'ok' as const, batches: engine.stats().batches }),
@@ -37,7 +38,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
           `when a check fails. Stalled: no batch completed for ${STALL_INTERVALS} batch intervals (at least 30 s).`,
         tags: ['health'],
         querystring: NoQuery,
-        response: { 200: Ready, 503: Ready },
+        response: { 200: Ready, ...badRequest, 503: Ready },
       },
     },
     async (_req, reply) => {

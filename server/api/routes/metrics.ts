@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ThreadMemory } from '../../engine/batch-runner.ts';
 import type { ApiDeps } from '../deps.ts';
+import { badRequest } from '../schemas.ts';
 
 /**
  * Prometheus metrics. Everything is read from the stages' own figures when scraped, except the two per-batch
@@ -99,7 +100,7 @@ export function metricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'Prometheus metrics (text exposition format 0.0.4)',
         tags: ['health'],
         querystring: Type.Object({}, { additionalProperties: false }),
-        response: { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: Type.String() } } } },
+        response: { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: Type.String() } } }, ...badRequest },
       },
     },
     async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
