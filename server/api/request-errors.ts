@@ -107,9 +107,12 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
   const e = (err.validation as unknown as AjvError[])[0];
   const path = e.instancePath.split('/').slice(1).join('.');
   if (e.keyword === 'additionalProperties') {
-    const name = [path, e.params.additionalProperty as string].filter(Boolean).join('.');
+    const field = e.params.additionalProperty as string;
+    const name = [path, field].filter(Boolean).join('.');
     const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
-    return new ParamError(name, rawValue(req, part, name, undefined), `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`, part);
+    // A body's unknown field: its value, from the object that holds it.
+    const data = part === 'body' && typeof e.data === 'object' && e.data !== null ? (e.data as Record<string, unknown>)[field] : undefined;
+    return new ParamError(name, rawValue(req, part, name, data), `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`, part);
   }
   if (e.keyword === 'required') {
     const name = [path, e.params.missingProperty as string].filter(Boolean).join('.');
