@@ -21,6 +21,8 @@ export interface Recording {
 /** At most this many bad lines are named in the error. */
 const NAMED = 5;
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
+/** Fields the server takes only as strings: a CSV cell of digits there (`1001`) is still the text it is. */
+const TEXT_FIELDS = new Set(['deviceId', 'messageId']);
 
 export function loadRecording(file: string): Recording {
   let text: string;
@@ -104,8 +106,9 @@ function csvRecord(header: readonly string[], cells: readonly string[]): Reading
   const o: Record<string, unknown> = {};
   header.forEach((name, i) => {
     const cell = cells[i].trim();
-    // A number JSON can carry goes as one; 1e400 (Infinity in JSON) and 007 stay the text they are.
-    if (cell !== '') o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && name !== 'deviceId' ? Number(cell) : cell;
+    // A number JSON can carry goes as one; 1e400 (Infinity in JSON) and 007 stay the text they are, and so does every
+    // cell of a field that must be a string (a messageId of 1001 sent as a number would be wrong_type, every record).
+    if (cell !== '') o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
   });
   return record(o);
 }

@@ -86,6 +86,24 @@ test('--replay of a CSV: cells that read as numbers go as numbers, the rest as r
   ]);
 });
 
+test('--replay of a CSV with a messageId column of digits: the ids go as the strings they are, so the server dedupes the resends and rejects nothing', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'ids.csv');
+  const at = (s: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + s * 1000).toISOString();
+  // Gateways number their messages: 1001, 1002… (quoted or not, a CSV cell of digits reads the same).
+  writeFileSync(file, `deviceId,ts,temperature,messageId\nlab-1,${at(0)},21.5,1001\nlab-1,${at(5)},21.75,"1002"\nlab-1,${at(10)},22,0003\n`);
+  const app = await startServer(t);
+  // Every record sent twice: only a messageId tells the second copy from a new reading.
+  const run = await simulate(['--replay', file, '--url', app.mqttUrl, '--duplicate-fraction', '1', '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout).acknowledged, 6);
+  const stats = await waitFor('the recording processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records + s.duplicates + s.rejected.total === 6 ? s : null;
+  });
+  assert.deepEqual([stats.records, stats.duplicates, stats.rejected.total], [3, 3, 0]);
+});
+
 test('--replay refuses a recording it cannot route, naming the lines, and options that would make readings up (exit 2)', async (t) => {
   const dir = tempDir(t);
   const jsonl = join(dir, 'bad.jsonl');
