@@ -31,9 +31,24 @@ interface ReadyMessage {
   deviceId: string;
   body: string;
   topic?: string;
+  recordsId?: string;
   /** Valid readings inside. */
   readings: number;
   bad: boolean;
+}
+
+/**
+ * --replay: what identifies a message's records apart from their content — a record's own messageId, else its line in
+ * the file — since two records alike (21.5 °C twice, undated) are two readings. Undefined for generated readings (their
+ * seq identifies them).
+ */
+function recordsId(readings: readonly Reading[]): string | undefined {
+  const first = readings[0];
+  const last = readings[readings.length - 1];
+  if (first === undefined || last === undefined || first.line === undefined) return undefined;
+  const own = first.recorded?.messageId;
+  if (readings.length === 1 && typeof own === 'string' && own !== '') return own;
+  return readings.length === 1 ? `${first.deviceId}-line${first.line}` : `${first.deviceId}-line${first.line}-${last.line}`;
 }
 
 export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
@@ -74,7 +89,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     }
     const reading = item.reading as Reading;
     if (o.batchSize === 1) {
-      ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), readings: 1, bad: false });
+      ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), recordsId: recordsId([reading]), readings: 1, bad: false });
       return;
     }
     // A replay keeps the file's order: a batch holds consecutive records of one device.
@@ -92,7 +107,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     const batch = batches.get(deviceId);
     if (batch === undefined) return;
     batches.delete(deviceId);
-    ready.push({ deviceId, body: encodeBatch(batch.readings), readings: batch.readings.length, bad: false });
+    ready.push({ deviceId, body: encodeBatch(batch.readings), recordsId: recordsId(batch.readings), readings: batch.readings.length, bad: false });
   }
 
   function flushOldBatches(atMs: number, all: boolean): void {

@@ -9,6 +9,8 @@ export interface Reading {
   seq: number;
   /** --replay: the record as the recording has it (the numbers above are NaN where it has none); sent as it is. */
   recorded?: Readonly<Record<string, unknown>>;
+  /** --replay: the line of the file the record starts on (what tells apart two records of the same content). */
+  line?: number;
 }
 
 /** Wire payload object (DESIGN.md "Readings"); key order fixed so output is byte-stable. */

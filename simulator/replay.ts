@@ -39,6 +39,7 @@ export function loadRecording(file: string): Recording {
   for (const row of rows) {
     if (typeof row.record === 'string') bad.push(`line ${row.line}: ${row.record}`);
     else {
+      row.record.line = row.line;
       records.push(row.record);
       if (row.record.recorded?.ts == null) noTs.push(`line ${row.line}`); // null is no ts to the server too
     }

@@ -11,6 +11,11 @@ export interface Message {
   deviceId: string;
   body: string;
   topic?: string;
+  /**
+   * What identifies the message's records when they carry no seq (--replay: their messageId or their line in the
+   * file), for a transport that gives every message an id (azure); a resend or a duplicate carries the same.
+   */
+  recordsId?: string;
 }
 
 /** Where the azure transport's devices and trust come from (one of connectionStrings, registry). */

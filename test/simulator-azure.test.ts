@@ -156,6 +156,24 @@ test('azure transport over plain MQTT and MQTT over WebSocket, connection string
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 0, byReason: {} });
 });
 
+test('azure transport, --replay of an undated recording without seq: records alike are each counted, their duplicates once', { timeout: 90_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  const file = join(tempDir(t), 'undated.csv');
+  // A thermostat that reads 21.5 °C three times: three readings, whatever their content. One record has its own id.
+  writeFileSync(file, 'deviceId,temperature,humidity,messageId\nhall,21.5,40,\nhall,21.5,40,\nhall,21.6,40,\nhall,21.5,40,\nhall,21.5,40,gw-77\n');
+  // Every record sent twice: the copy has the message id of its original, and only that.
+  const run = await runCli(['--transport', 'azure', '--registry', app.httpUrl, '--ca', app.caFile!, '--replay', file, '--duplicate-fraction', '1', '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(run.stdout);
+  assert.deepEqual([summary.generated, summary.acknowledged, summary.injected.duplicate], [5, 10, 5]);
+  const stats = await waitFor('every message processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records + s.duplicates >= 10 && s.backlog === 0 ? s : null;
+  });
+  assert.deepEqual([stats.records, stats.duplicates, stats.rejected.total], [5, 5, 0]);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/devices/hall`)).body.readings, 5);
+});
+
 test('azure transport: bad options name what is wrong', async () => {
   const cases: [string[], RegExp][] = [
     [['--transport', 'azure', '--count', '1'], /--registry: undefined \(expected with --transport azure: either --connection-strings FILE or --registry/],

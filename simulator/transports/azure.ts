@@ -8,8 +8,10 @@
  * ws://host:port[/path] or wss:// (MqttWs; the path defaults to /$iothub/websocket). The SAS token still names the
  * HostName of the connection string.
  *
- * Every message carries a messageId derived from its content (`{deviceId}-{seq}`, `{deviceId}-{first}-{last}` for a
- * batch), so a resend, by the SDK or an injected duplicate, has the same $.mid and the server counts it once.
+ * Every message carries a messageId derived from its seqs (`{deviceId}-{seq}`, `{deviceId}-{first}-{last}` for a
+ * batch; a replayed record without seq: its messageId or its line in the file, not its content, since two readings
+ * alike are two readings), so a resend, by the SDK or an injected duplicate, has the same $.mid and the server counts
+ * it once.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -61,10 +63,13 @@ export function sdkTransport(url: string | undefined): TransportCtor {
   return Dialing as unknown as TransportCtor;
 }
 
-/** `{deviceId}-{seq}` (or `-{first}-{last}` for a batch) from the payload; a content hash for one without seqs. */
-export function messageIdOf(deviceId: string, body: string): string {
+/**
+ * `{deviceId}-{seq}` (or `-{first}-{last}` for a batch) from the payload; for one without seqs, what the fleet says
+ * identifies its records (a replayed record's messageId or line), else a content hash.
+ */
+export function messageIdOf(deviceId: string, body: string, recordsId?: string): string {
   const first = /"seq":(\d+)/.exec(body);
-  if (first === null) return `${deviceId}-${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
+  if (first === null) return recordsId ?? `${deviceId}-${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
   const last = body.lastIndexOf('"seq":');
   const lastSeq = /^"seq":(\d+)/.exec(body.slice(last))?.[1];
   return lastSeq === undefined || lastSeq === first[1] ? `${deviceId}-${first[1]}` : `${deviceId}-${first[1]}-${lastSeq}`;
@@ -169,7 +174,7 @@ export function createAzureTransport(o: TransportOptions): Transport {
       d.inFlight++;
       inFlight++;
       const m = new SdkMessage(message.body);
-      m.messageId = messageIdOf(message.deviceId, message.body);
+      m.messageId = messageIdOf(message.deviceId, message.body, message.recordsId);
       m.contentType = 'application/json';
       m.contentEncoding = 'utf-8';
       d.client.sendEvent(m, (error?: Error) => {
