@@ -176,7 +176,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   if (!ids.every((id) => DEVICE_ID_PATTERN.test(id))) {
     throw invalidOption('device-prefix', prefix, 'characters A-Z a-z 0-9 . _ : - only, ids at most 128 long');
   }
-  const rate = num('rate', o.rate ?? DEFAULTS.rate, (x) => x > 0 && x <= 10_000_000, 'readings/s > 0');
+  const rate = num('rate', o.rate ?? DEFAULTS.rate, (x) => x > 0 && x <= 10_000_000, 'readings/s > 0, at most 10000000');
   const duration = o.duration === undefined ? undefined : num('duration', o.duration, (x) => x > 0, 'seconds > 0');
   const count = o.count === undefined ? undefined : num('count', o.count, (x) => int(x) && x >= 1, 'an integer >= 1');
   const total = Math.min(count ?? Infinity, duration === undefined ? Infinity : Math.max(1, Math.round(duration * rate)), replay?.records.length ?? Infinity);
@@ -188,7 +188,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
       throw invalidOption('start', o.start, 'an ISO 8601 time such as 2026-11-24T10:00:00Z');
     }
   }
-  const speedup = num('speedup', o.speedup ?? DEFAULTS.speedup, (x) => x > 0 && x <= 1_000_000, 'a factor > 0');
+  const speedup = num('speedup', o.speedup ?? DEFAULTS.speedup, (x) => x > 0 && x <= 1_000_000, 'a factor > 0, at most 1000000');
   if (speedup > 1 && total === Infinity && startMs === undefined) {
     throw invalidOption('speedup', speedup, 'with --duration or --count (an endless live run cannot run ahead of the clock)');
   }

@@ -77,7 +77,10 @@ test('invalid options exit with code 2 and name the option and value', async () 
 
 test('an option without its value is named, and a negative number is the option\'s value, refused by its own check', async () => {
   const cases: [string[], string][] = [
-    [['--rate', '-5', '--out', '/dev/null', '--count', '1'], 'invalid value for --rate: -5 (expected readings/s > 0)'],
+    [['--rate', '-5', '--out', '/dev/null', '--count', '1'], 'invalid value for --rate: -5 (expected readings/s > 0, at most 10000000)'],
+    // Too large is said as such, not as "> 0" (which 1e9 is).
+    [['--rate', '1e9', '--out', '/dev/null', '--count', '1'], 'invalid value for --rate: 1000000000 (expected readings/s > 0, at most 10000000)'],
+    [['--speedup', '2e6', '--out', '/dev/null', '--count', '1'], 'invalid value for --speedup: 2000000 (expected a factor > 0, at most 1000000)'],
     [['--seed', '-1', '--out', '/dev/null', '--count', '1'], 'invalid value for --seed: -1 (expected an integer from 0 to 4294967295)'],
     [['--url', '--rate', '5'], 'option --url needs a value, got the option "--rate" (to give a value that starts with "-", write --url=VALUE)'],
     [['--count', '1', '--out', '-h'], 'option --out needs a value, got the option "-h" (to give a value that starts with "-", write --out=VALUE)'],
