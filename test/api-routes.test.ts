@@ -572,3 +572,28 @@ test('windows: a length that two configured windows share needs the slide too; t
   assert.equal((await get('/api/v1/windows?length=10s&slide=10s')).status, 200);
   assert.equal((await get('/api/v1/windows')).status, 200, 'no length: the first configured window');
 });
+
+test('devices/:id of a device whose every message was rejected: the 404 says so and where its dead letters are', async (t) => {
+  const app = await startServer(t);
+  const client = await connect(t, app.mqttUrl);
+  // A first firmware that names the field "temp": the device is heard, but none of its readings is accepted.
+  await client.publishAsync('devices/typo-1/telemetry', '{"temp": 21.5}', { qos: 1 });
+  await client.publishAsync('devices/typo-1/telemetry', '{"temp": 21.6}', { qos: 1 });
+  await client.publishAsync('devices/typo-1/telemetry', '21.7', { qos: 1 });
+  const get = async (url: string) => {
+    const res = await app.http.inject({ method: 'GET', url });
+    return { status: res.statusCode, body: res.json() };
+  };
+  await waitFor('the dead letters', async () => (await get('/api/v1/dead-letters?deviceId=typo-1')).body.items.length === 3);
+  assert.deepEqual(await get('/api/v1/devices/typo-1'), {
+    status: 404,
+    body: {
+      error: 'TS_ERR_NOT_FOUND',
+      message: 'no device "typo-1": none of its messages was accepted as a reading (3 rejected: missing_temperature: 2, not_object: 1; see GET /api/v1/dead-letters?deviceId=typo-1)',
+      parameter: 'id',
+      value: 'typo-1',
+    },
+  });
+  // A device never heard of is a plain 404.
+  assert.deepEqual((await get('/api/v1/devices/nobody')).body.message, 'no device "nobody"');
+});

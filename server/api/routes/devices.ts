@@ -92,12 +92,19 @@ export function devicesRoutes(app: FastifyInstance, { config, clock, store }: Ap
     async (req) => {
       const id = req.params.id;
       const d = await store.device(id);
-      if (d === null) throw new NotFoundError('id', id, 'device');
       const byReason: Record<string, number> = {};
       let total = 0;
       for (const r of await store.rejectionCounts(id)) {
         byReason[r.reason] = r.count;
         total += r.count;
+      }
+      if (d === null) {
+        if (total === 0) throw new NotFoundError('id', id, 'device');
+        // Heard, but nothing it sent was a reading (a field misnamed, say): a bare "no device" would send its
+        // developer looking at the connection rather than at the payloads.
+        const reasons = Object.entries(byReason).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([r, n]) => `${r}: ${n}`).join(', ');
+        const message = `no device "${id}": none of its messages was accepted as a reading (${total} rejected: ${reasons}; see GET /api/v1/dead-letters?deviceId=${id})`;
+        throw new NotFoundError('id', id, 'device', { code: 'TS_ERR_NOT_FOUND', message });
       }
       const windows = (
         await Promise.all(config.windows.map((w) =>
