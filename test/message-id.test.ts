@@ -47,3 +47,24 @@ test('a reading resent with the same messageId (plain topic, no seq) counts once
   assert.deepEqual([stats.accepted, stats.records, stats.duplicates], [2, 1, 1]);
   assert.equal(await windowCount(app, 'mid-1', ts), 3, 'a, b and c: each once');
 });
+
+test('long message ids: an array under a $.mid of 255 bytes counts every element, a resend none; ids alike in their first 255 bytes are two', async (t) => {
+  const app = await start(tempDir(t));
+  t.after(() => app.close());
+  const client = await connect(t, app.mqttUrl);
+  const ts = Date.now() - 1000;
+  // IoT Hub takes a $.mid of up to 255 bytes; element i of an array is {mid}[i], which no longer fits the log's 255.
+  const mid = 'm'.repeat(255);
+  const array = JSON.stringify([20, 21, 22].map((temperature) => ({ ts, temperature })));
+  await client.publishAsync(`devices/long-1/messages/events/%24.mid=${mid}`, array, { qos: 1 });
+  await client.publishAsync(`devices/long-1/messages/events/%24.mid=${mid}`, array, { qos: 1 }); // the resend
+  // Payload ids of 100 three-byte characters (300 bytes) that differ only in their last one.
+  const id = (last: string) => `${'温'.repeat(99)}${last}`;
+  await client.publishAsync('devices/long-2/telemetry', JSON.stringify({ ts, temperature: 20, messageId: id('一') }), { qos: 1 });
+  await client.publishAsync('devices/long-2/telemetry', JSON.stringify({ ts, temperature: 21, messageId: id('二') }), { qos: 1 });
+  await client.publishAsync('devices/long-2/telemetry', JSON.stringify({ ts, temperature: 21, messageId: id('二') }), { qos: 1 }); // the resend
+  await waitForRecords(app, 5);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual([stats.accepted, stats.records, stats.duplicates], [9, 5, 4]);
+  assert.deepEqual([await windowCount(app, 'long-1', ts), await windowCount(app, 'long-2', ts)], [3, 2]);
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { RejectReason } from '../errors.ts';
 import type { Reading } from './reading.ts';
@@ -22,6 +23,18 @@ const DEAD_LETTER = 2;
 const READING_WITH_ID = 3;
 /** Message ids longer than this are not kept (and so not deduplicated by); IoT Hub's are UUIDs. */
 export const MAX_MESSAGE_ID_BYTES = 255;
+
+/**
+ * The message id as the log keeps it: itself when it fits its length byte, else a digest of all of it. Cut to 255
+ * bytes instead, ids that differ only past that would become one: the elements of an array whose `$.mid` is 253 to
+ * 255 bytes long (`{mid}[0]`, `{mid}[1]`, … all cut back to `{mid}`, every element after the first then dropped as
+ * a resend), or 128-character payload ids in a script of 3-byte characters. The id only serves dedupe, which hashes it.
+ */
+export function loggedMessageId(id: string): string {
+  // At most 3 UTF-8 bytes per UTF-16 unit: a short id needs no count.
+  if (id.length * 3 <= MAX_MESSAGE_ID_BYTES || Buffer.byteLength(id) <= MAX_MESSAGE_ID_BYTES) return id;
+  return `sha256:${createHash('sha256').update(id).digest('base64')}`;
+}
 
 export interface DeadLetter {
   receivedAt: number;
@@ -69,7 +82,7 @@ export class BlockWriter {
 
   reading(r: Reading): void {
     const idLen = r.deviceId.length;
-    const mid = r.messageId;
+    const mid = r.messageId === undefined ? undefined : loggedMessageId(r.messageId);
     this.ensure(2 + idLen + 40 + (mid === undefined ? 0 : 1 + MAX_MESSAGE_ID_BYTES));
     const b = this.buf;
     let p = this.pos;
