@@ -39,16 +39,18 @@ interface ReadyMessage {
 
 /**
  * --replay: what identifies a message's records apart from their content — a record's own messageId, else its line in
- * the file — since two records alike (21.5 °C twice, undated) are two readings. Undefined for generated readings (their
- * seq identifies them).
+ * the file in this run (`run` tells the runs apart: replayed again, the records are sent again, as over MQTT) — since
+ * two records alike (21.5 °C twice, undated) are two readings. Undefined for generated readings (their seq identifies
+ * them).
  */
-function recordsId(readings: readonly Reading[]): string | undefined {
+function recordsId(readings: readonly Reading[], run: string): string | undefined {
   const first = readings[0];
   const last = readings[readings.length - 1];
   if (first === undefined || last === undefined || first.line === undefined) return undefined;
   const own = first.recorded?.messageId;
   if (readings.length === 1 && typeof own === 'string' && own !== '') return own;
-  return readings.length === 1 ? `${first.deviceId}-line${first.line}` : `${first.deviceId}-line${first.line}-${last.line}`;
+  const lines = readings.length === 1 ? `${first.line}` : `${first.line}-${last.line}`;
+  return `${first.deviceId}-${run}-line${lines}`;
 }
 
 export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
@@ -71,6 +73,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
   let running = false;
   let t0 = 0;
   let startedAt = 0;
+  /** This run, in the message ids of replayed records without seq. */
+  let runTag = '';
   let genEndMs: number | undefined;
   let firstTs: number | undefined;
   let lastTs: number | undefined;
@@ -89,7 +93,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     }
     const reading = item.reading as Reading;
     if (o.batchSize === 1) {
-      ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), recordsId: recordsId([reading]), readings: 1, bad: false });
+      ready.push({ deviceId: reading.deviceId, body: encodeReading(reading), recordsId: recordsId([reading], runTag), readings: 1, bad: false });
       return;
     }
     // A replay keeps the file's order: a batch holds consecutive records of one device.
@@ -107,7 +111,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     const batch = batches.get(deviceId);
     if (batch === undefined) return;
     batches.delete(deviceId);
-    ready.push({ deviceId, body: encodeBatch(batch.readings), recordsId: recordsId(batch.readings), readings: batch.readings.length, bad: false });
+    ready.push({ deviceId, body: encodeBatch(batch.readings), recordsId: recordsId(batch.readings, runTag), readings: batch.readings.length, bad: false });
   }
 
   function flushOldBatches(atMs: number, all: boolean): void {
@@ -278,6 +282,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
       if (running) throw new Error('fleet is already running');
       running = true;
       startedAt = now();
+      runTag = startedAt.toString(36);
       if (o.publishes) {
         const factory = transports[o.transport];
         if (factory === undefined) throw new Error(`unknown transport ${o.transport}`);

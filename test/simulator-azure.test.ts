@@ -172,6 +172,14 @@ test('azure transport, --replay of an undated recording without seq: records ali
   });
   assert.deepEqual([stats.records, stats.duplicates, stats.rejected.total], [5, 5, 0]);
   assert.equal((await getJson(`${app.httpUrl}/api/v1/devices/hall`)).body.readings, 5);
+  // Replayed again, the undated records are new readings, as over MQTT (but gw-77, which names itself, is a resend).
+  const again = await runCli(['--transport', 'azure', '--registry', app.httpUrl, '--ca', app.caFile!, '--replay', file, '--json', '--quiet']);
+  assert.equal(again.code, 0, again.stderr);
+  const after = await waitFor('the second run processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records + s.duplicates >= 15 && s.backlog === 0 ? s : null;
+  });
+  assert.deepEqual([after.records, after.duplicates], [9, 6]);
 });
 
 test('azure transport: bad options name what is wrong', async () => {
