@@ -175,3 +175,21 @@ test('direct method over HTTP returns the handler status and payload; 404 when n
   assert.equal(badBody.status, 400);
   assert.match(badBody.body.message, /methodName/);
 });
+
+test('direct method with connectTimeoutInSeconds waits for the device to connect and listen, as IoT Hub does; without it, 404 at once', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-late');
+  const url = `${app.httpUrl}/api/v1/registry/devices/sdk-late/methods`;
+  const waiting = request('POST', url, { methodName: 'ping', payload: { n: 1 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 30 });
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  client.onDeviceMethod('ping', (req: any, res: any) => res.send(200, { pong: req.payload.n }, () => {}));
+  const answer = await waiting;
+  assert.deepEqual([answer.status, answer.body], [200, { status: 200, payload: { pong: 1 } }]);
+  await client.close();
+  const gone = await request('POST', url, { methodName: 'ping', connectTimeoutInSeconds: 1 });
+  assert.deepEqual([gone.status, gone.body.error], [404, 'TS_ERR_DEVICE_NOT_CONNECTED']);
+  assert.match(gone.body.message, /within 1 s$/);
+  const tooLong = await request('POST', url, { methodName: 'ping', connectTimeoutInSeconds: 301 });
+  assert.deepEqual([tooLong.status, tooLong.body.parameter], [400, 'connectTimeoutInSeconds']);
+});

@@ -25,7 +25,8 @@ export interface Hub {
   pushDesired(deviceId: string, patch: Record<string, unknown>, version: number): void;
   /** Delivers the queued cloud-to-device messages if the device listens; returns how many went out. */
   flush(deviceId: string): number;
-  invokeMethod(deviceId: string, methodName: string, payload: unknown, timeoutMs: number): Promise<{ status: number; payload: unknown }>;
+  /** Waits up to `connectTimeoutMs` for the device to connect and listen for methods, then `timeoutMs` for its answer. */
+  invokeMethod(deviceId: string, methodName: string, payload: unknown, timeoutMs: number, connectTimeoutMs?: number): Promise<{ status: number; payload: unknown }>;
   stats(): HubStats;
   close(): void;
 }
@@ -40,6 +41,9 @@ export interface HubStats {
 
 type Deliver = (packet: object, cb: () => void) => void;
 
+/** How often a method call waiting for its device to connect looks again. */
+const CONNECT_POLL_MS = 100;
+
 /** Unique per request; the device echoes it back in `$rid`. */
 let ridCounter = 0;
 
@@ -50,6 +54,7 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
     string,
     { deviceId: string; resolve: (r: { status: number; payload: unknown }) => void; reject: (err: Error) => void; timer: unknown }
   >();
+  let closed = false;
   const totals: Omit<HubStats, 'connectedDevices'> = { twinRequests: 0, methodCalls: 0, methodTimeouts: 0, cloudMessagesDelivered: 0 };
 
   const send = (client: Client, topic: string, payload: Buffer | string, qos: 0 | 1 = 0, done: () => void = noop): void => {
@@ -156,10 +161,20 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
       }
       return messages.length;
     },
-    invokeMethod(deviceId, methodName, payload, timeoutMs) {
-      const client = clients.get(deviceId);
-      if (client === undefined || !listens(client, '$iothub/methods/POST/#')) {
-        return Promise.reject(new HttpError(404, 'TS_ERR_DEVICE_NOT_CONNECTED', `device "${deviceId}" is not connected or does not listen for direct methods`));
+    async invokeMethod(deviceId, methodName, payload, timeoutMs, connectTimeoutMs = 0) {
+      const listening = (): Client | undefined => {
+        const c = clients.get(deviceId);
+        return c !== undefined && listens(c, '$iothub/methods/POST/#') ? c : undefined;
+      };
+      let client = listening();
+      // IoT Hub's connectTimeoutInSeconds: a device that is about to connect (or subscribe) is waited for.
+      for (const deadline = clock.now() + connectTimeoutMs; client === undefined && !closed && clock.now() < deadline; client = listening()) {
+        await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), Math.min(CONNECT_POLL_MS, deadline - clock.now())));
+      }
+      if (closed) throw new HttpError(503, 'TS_ERR_DEVICE_NOT_CONNECTED', `the server is shutting down; method call to "${deviceId}" abandoned`);
+      if (client === undefined) {
+        const waited = connectTimeoutMs > 0 ? ` within ${connectTimeoutMs / 1000} s` : '';
+        throw new HttpError(404, 'TS_ERR_DEVICE_NOT_CONNECTED', `device "${deviceId}" is not connected or does not listen for direct methods${waited}`);
       }
       totals.methodCalls++;
       const rid = (++ridCounter).toString(16);
@@ -175,6 +190,7 @@ export function createHub(deps: { registry: Registry; clock: Clock }): Hub {
     },
     stats: () => ({ connectedDevices: clients.size, ...totals }),
     close() {
+      closed = true;
       // Calls in flight end now, so that the HTTP server's close does not wait for their timeouts.
       for (const [rid, call] of pending) {
         clock.clearTimeout(call.timer);

@@ -17,6 +17,8 @@ const Status = (description: string) =>
 
 /** IoT Hub's bounds for a direct method's response timeout (seconds). */
 export const METHOD_TIMEOUT_S = { min: 5, max: 300, default: 30 };
+/** How long a direct method call waits for the device to connect: IoT Hub's connectTimeoutInSeconds. */
+export const METHOD_CONNECT_TIMEOUT_S = { min: 0, max: 300, default: 0 };
 /** Cloud-to-device message ids: IoT Hub's 128 (bytes, checked by the route). */
 export const MESSAGE_ID_BYTES = 128;
 
@@ -147,8 +149,17 @@ export const MethodBody = Type.Object(
         'x-expected': `an integer from ${METHOD_TIMEOUT_S.min} to ${METHOD_TIMEOUT_S.max}`,
       }),
     ),
+    connectTimeoutInSeconds: Type.Optional(
+      Type.Integer({
+        minimum: METHOD_CONNECT_TIMEOUT_S.min,
+        maximum: METHOD_CONNECT_TIMEOUT_S.max,
+        default: METHOD_CONNECT_TIMEOUT_S.default,
+        description: 'How long to wait for the device to connect and listen for methods (default 0: it must already), as IoT Hub\'s.',
+        'x-expected': `an integer from ${METHOD_CONNECT_TIMEOUT_S.min} to ${METHOD_CONNECT_TIMEOUT_S.max}`,
+      }),
+    ),
   },
-  { additionalProperties: false, 'x-expected': 'a JSON object {"methodName": "…", "payload": …, "responseTimeoutInSeconds": n}' },
+  { additionalProperties: false, 'x-expected': 'a JSON object {"methodName": "…", "payload": …, "responseTimeoutInSeconds": n, "connectTimeoutInSeconds": n}' },
 );
 export type MethodBody = Static<typeof MethodBody>;
 

@@ -303,9 +303,9 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
     async (req) => {
       const id = req.params.id;
       device(id);
-      const { methodName, payload = null, responseTimeoutInSeconds } = req.body;
+      const { methodName, payload = null, responseTimeoutInSeconds, connectTimeoutInSeconds } = req.body;
       try {
-        return await hub.invokeMethod(id, methodName, payload, responseTimeoutInSeconds! * 1000);
+        return await hub.invokeMethod(id, methodName, payload, responseTimeoutInSeconds! * 1000, connectTimeoutInSeconds! * 1000);
       } catch (err) {
         if (err instanceof HttpError && err.statusCode === 404) throw new NotFoundError('id', id, 'device', { code: err.code, message: err.message });
         throw err;
