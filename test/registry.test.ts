@@ -170,7 +170,8 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'x y' }), field('methodName', 'x y', 'expected a method name matching [A-Za-z0-9_.:-]{1,128}'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: 4 }), field('responseTimeoutInSeconds', '4', 'expected an integer from 5 to 300'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: '10' }), field('responseTimeoutInSeconds', '10', 'expected an integer from 5 to 300'));
-  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', connectTimeoutInSeconds: 0 }), field('connectTimeoutInSeconds', '0', 'unknown body field (known: methodName, payload, responseTimeoutInSeconds)'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', timeoutInSeconds: 5 }), field('timeoutInSeconds', '5', 'unknown body field (known: methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds)'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', connectTimeoutInSeconds: -1 }), field('connectTimeoutInSeconds', '-1', 'expected an integer from 0 to 300'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot' }), {
     status: 404,
     body: { error: 'TS_ERR_DEVICE_NOT_CONNECTED', message: 'device "r-1" is not connected or does not listen for direct methods', parameter: 'id', value: 'r-1' },
