@@ -21,7 +21,11 @@ export interface DataDirLock {
  */
 export function lockDataDir(dataDir: string): DataDirLock {
   const dir = resolve(dataDir);
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw unusable(dir, (err as Error).message);
+  }
   const file = join(dir, LOCK_FILE);
   let db: Database.Database | undefined;
   try {
@@ -29,7 +33,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     db?.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw new Error(`cannot take the data dir's lock ${file}: ${(err as Error).message}`);
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw unusable(dir, `cannot create or lock ${file}: ${(err as Error).message}`);
     throw new ThermostreamError(
       'TS_ERR_DATA_DIR_LOCKED',
       `another Thermostream server is running on the data dir ${dir} (it holds ${file}): stop it first, or give this one its own --data-dir`,
@@ -41,4 +45,12 @@ export function lockDataDir(dataDir: string): DataDirLock {
       if (held.open) held.close(); // closing rolls the transaction back, which ends the lock
     },
   };
+}
+
+/** A data dir that cannot be made or written (a file in its place, no permission): said before anything is opened. */
+function unusable(dir: string, cause: string): ThermostreamError {
+  return new ThermostreamError(
+    'TS_ERR_DATA_DIR',
+    `cannot use the data dir ${dir} (dataDir, --data-dir): ${cause}. Make it a directory this user can write, or give another with --data-dir`,
+  );
 }

@@ -8,6 +8,7 @@ export const ErrorCodes = {
   TS_ERR_CLI_ARG: 'unknown or malformed command-line argument',
   TS_ERR_LISTEN: 'a port cannot be bound',
   TS_ERR_DATA_DIR_LOCKED: 'another server is running on the data dir',
+  TS_ERR_DATA_DIR: 'the data dir cannot be created or written',
   TS_ERR_CHECKPOINT_MISMATCH: 'the checkpoint belongs to another job definition',
   TS_ERR_LOG_GAP: 'the ingest log lacks records the checkpoint has not consumed',
   TS_ERR_QUERY_PARAM: 'invalid query parameter',

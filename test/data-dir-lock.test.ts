@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
@@ -44,4 +47,29 @@ test('across processes: a second server process is refused with exit code 1; aft
   await first.kill('SIGKILL');
   await first.start();
   assert.equal(await first.kill('SIGTERM'), 0, first.output);
+});
+
+test('a data dir that cannot be made (a file in its place, or under one) is refused with TS_ERR_DATA_DIR naming it, before anything is opened', async (t) => {
+  const file = join(tempDir(t), 'data');
+  writeFileSync(file, 'not a directory');
+  for (const dataDir of [file, join(file, 'sub')]) {
+    await assert.rejects(startThermostream(config(dataDir)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TS_ERR_DATA_DIR', err.message);
+      assert.match(err.message, new RegExp(`^cannot use the data dir ${dataDir} \\(dataDir, --data-dir\\): .*(EEXIST|ENOTDIR).*Make it a directory this user can write, or give another with --data-dir$`));
+      return true;
+    });
+  }
+});
+
+test('the server process says so in one line with exit code 1, not with a stack trace', { timeout: 60_000 }, async (t) => {
+  const file = join(tempDir(t), 'data');
+  writeFileSync(file, 'not a directory');
+  const args = ['--import', 'tsx', 'server/main.ts', '--data-dir', file, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'];
+  const child = spawn(process.execPath, args, { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 1, output);
+  assert.match(output, new RegExp(`^thermostream: cannot use the data dir ${file} \\(dataDir, --data-dir\\): .* \\[TS_ERR_DATA_DIR\\]\n$`));
 });
