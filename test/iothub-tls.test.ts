@@ -36,4 +36,16 @@ test('the generated CA and server certificate are made once, valid for localhost
     assert.match(err.message, /cannot read mqtt\.tls\.certFile .*missing\.pem/);
     return true;
   });
+  // Files that can be read but cannot serve TLS are refused here, naming both files, not at the listener with an
+  // OpenSSL error and a stack trace: the CA's certificate with the server's key (the usual mix-up), and a key file
+  // that is not PEM.
+  const caFile = join(dir, 'tls', 'ca.pem');
+  for (const files of [{ certFile: caFile, keyFile }, { certFile, keyFile: caFile }]) {
+    assert.throws(() => loadServerCertificate(files, dir, Date.now()), (err: any) => {
+      assert.equal(err.code, 'TS_ERR_TLS');
+      assert.equal(err.message.startsWith(`mqtt.tls.certFile ${files.certFile} and mqtt.tls.keyFile ${files.keyFile} cannot serve TLS (`), true, err.message);
+      assert.match(err.message, /\): both must be PEM, the key the certificate's$/);
+      return true;
+    });
+  }
 });

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import forge from 'node-forge';
 import { ThermostreamError } from '../errors.ts';
 
@@ -24,7 +25,10 @@ export function loadServerCertificate(files: { certFile: string; keyFile: string
     if (files.certFile === '' || files.keyFile === '') {
       throw new ThermostreamError('TS_ERR_TLS', 'mqtt.tls: set both certFile and keyFile, or neither (a certificate is then generated)');
     }
-    return { cert: readPem(files.certFile, 'mqtt.tls.certFile'), key: readPem(files.keyFile, 'mqtt.tls.keyFile'), caFile: null };
+    const cert = readPem(files.certFile, 'mqtt.tls.certFile');
+    const key = readPem(files.keyFile, 'mqtt.tls.keyFile');
+    checkPair(cert, key, `mqtt.tls.certFile ${files.certFile}`, `mqtt.tls.keyFile ${files.keyFile}`);
+    return { cert, key, caFile: null };
   }
   const dir = join(resolve(dataDir), 'tls'); // absolute: the start-up line names the CA file for devices to trust
   const paths = { ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
@@ -41,7 +45,25 @@ export function loadServerCertificate(files: { certFile: string; keyFile: string
       throw new ThermostreamError('TS_ERR_TLS', `cannot generate a TLS certificate in ${dir}: ${(err as Error).message}`);
     }
   }
-  return { cert: readPem(paths.cert, 'the generated certificate'), key: readPem(paths.key, 'the generated key'), caFile: paths.ca };
+  const cert = readPem(paths.cert, 'the generated certificate');
+  const key = readPem(paths.key, 'the generated key');
+  checkPair(cert, key, `the generated certificate ${paths.cert}`, `the generated key ${paths.key}`);
+  return { cert, key, caFile: paths.ca };
+}
+
+/**
+ * A certificate and key the TLS listener can use: PEM, and the key the certificate's. Checked here, where the files
+ * are named, rather than found by the listener as an OpenSSL error ("key values mismatch") without them.
+ */
+function checkPair(cert: string, key: string, certWhat: string, keyWhat: string): void {
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ThermostreamError(
+      'TS_ERR_TLS',
+      `${certWhat} and ${keyWhat} cannot serve TLS (${(err as Error).message}): both must be PEM, the key the certificate's`,
+    );
+  }
 }
 
 function readPem(file: string, what: string): string {
