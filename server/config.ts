@@ -191,7 +191,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
-  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags]), demo, fresh, repair, rebalance, instances, help };
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags], configFile), demo, fresh, repair, rebalance, instances, help };
 }
 
 function readConfigFile(file: string): unknown {
@@ -213,23 +213,26 @@ const validate = ajv.compile(schema);
 
 /**
  * Merges defaults < file < overrides and validates the result against config/schema.json.
- * Throws TS_ERR_CONFIG_INVALID naming the key, the value and where it came from.
+ * Throws TS_ERR_CONFIG_INVALID naming the key, the value and where it came from (the flag, the variable, or
+ * `fileName`, the --config file, for a key the file sets and nothing overrides).
  */
-export function resolveConfig(file: unknown, overrides: readonly Override[] = []): Config {
-  const sources = new Map<string, string>();
+export function resolveConfig(file: unknown, overrides: readonly Override[] = [], fileName?: string): Config {
+  const flagsAndEnv = new Map<string, string>();
+  const from: Source = (path) =>
+    flagsAndEnv.get(path.join('.')) ?? (fileName !== undefined && valueAt(file, path) !== undefined ? fileName : undefined);
   if (typeof file !== 'object' || file === null || Array.isArray(file)) {
     throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `config must be a JSON object, got ${JSON.stringify(file)}`);
   }
   const merged = merge(structuredClone(defaults), file) as Record<string, unknown>;
   for (const o of overrides) {
     setPath(merged, o.path, coerce(o.raw, o.path));
-    sources.set(o.path.join('.'), o.source);
+    flagsAndEnv.set(o.path.join('.'), o.source);
   }
-  if (!validate(merged)) throw configError(validate.errors ?? [], merged, sources);
+  if (!validate(merged)) throw configError(validate.errors ?? [], merged, from, fileName);
   checkWindows((merged as unknown as Config).windows);
   checkThresholds((merged as unknown as Config).detectors.threshold);
-  checkStoreUrl((merged as unknown as Config).store.url, sources.get('store.url'));
-  checkHostName((merged as unknown as Config).iothub.hostName, sources.get('iothub.hostName'));
+  checkStoreUrl((merged as unknown as Config).store.url, from(['store', 'url']));
+  checkHostName((merged as unknown as Config).iothub.hostName, from(['iothub', 'hostName']));
   checkCluster(merged as unknown as Config);
   return deepFreeze(merged) as unknown as Config;
 }
@@ -325,21 +328,24 @@ function coerce(raw: string, path: string[]): unknown {
   return raw;
 }
 
-function configError(errors: ErrorObject[], config: unknown, sources: Map<string, string>): ThermostreamError {
+/** Where a key's value came from: a flag, an environment variable, the --config file; undefined for a default. */
+type Source = (path: readonly string[]) => string | undefined;
+
+function configError(errors: ErrorObject[], config: unknown, from: Source, fileName: string | undefined): ThermostreamError {
   const lines = errors.map((e) => {
     const path = e.instancePath.split('/').slice(1);
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       const key = formatKey([...path, extra]);
-      return `unknown key "${key}" (allowed: ${Object.keys(schemaAt(path)?.properties ?? {}).join(', ')})`;
+      return `unknown key "${key}"${fileName === undefined ? '' : ` in ${fileName}`} (allowed: ${Object.keys(schemaAt(path)?.properties ?? {}).join(', ')})`;
     }
     const key = formatKey(path) || '(root)';
     const raw = valueAt(config, path);
     const value = (key === 'store.url' || key === 'broker.url') && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
-    const from = sources.get(path.join('.'));
+    const source = from(path);
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
     const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.message;
-    return `${key} = ${JSON.stringify(value)}${from ? ` (from ${from})` : ''}: ${message}`;
+    return `${key} = ${JSON.stringify(value)}${source ? ` (from ${source})` : ''}: ${message}`;
   });
   return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
 }
@@ -354,7 +360,7 @@ function schemaAt(path: string[]): any {
   return node;
 }
 
-function valueAt(value: unknown, path: string[]): unknown {
+function valueAt(value: unknown, path: readonly string[]): unknown {
   let node: any = value;
   for (const key of path) node = node?.[key];
   return node;

@@ -48,10 +48,16 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
   writeFileSync(twice, JSON.stringify({ windows: [{ lengthMs: 10000, slideMs: 2000 }, { lengthMs: 10000, slideMs: 2000 }] }));
   const costly = join(dir, 'costly.json');
   writeFileSync(costly, JSON.stringify({ windows: [{ lengthMs: 3600000, slideMs: 1000 }] }));
+  const quoted = join(dir, 'quoted-port.json');
+  writeFileSync(quoted, JSON.stringify({ http: { port: '8081' } }));
+  const re = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const cases: [string[], Record<string, string>, RegExp][] = [
     [['--http-port', 'abc'], {}, /http\.port = "abc" \(from --http-port\): must be integer/],
-    [['--config', zeroWindow], {}, /windows\[0\]\.lengthMs = 0: must be >= 1/],
-    [['--config', unknownKey], {}, /unknown key "http\.prot"/],
+    // A value from the file names the file, as one from a flag or the environment names those.
+    [['--config', zeroWindow], {}, new RegExp(`windows\\[0\\]\\.lengthMs = 0 \\(from ${re(zeroWindow)}\\): must be >= 1`)],
+    [['--config', unknownKey], {}, new RegExp(`unknown key "http\\.prot" in ${re(unknownKey)} \\(allowed: port, apiToken, sseHeartbeatMs\\)`)],
+    [['--config', quoted], {}, new RegExp(`http\\.port = "8081" \\(from ${re(quoted)}\\): must be integer`)],
+    [['--config', quoted], { THERMOSTREAM_HTTP_PORT: 'x' }, /http\.port = "x" \(from env THERMOSTREAM_HTTP_PORT\): must be integer \[/],
     [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
     [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
     [['--auth', 'foo'], {}, /auth\.mode = "foo" \(from --auth\): must be one of "none", "registry"/],
