@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { systemClock } from '../server/clock.ts';
@@ -138,4 +138,30 @@ test('recovery replays a backlog in bounded chunks, each cut ending where the ne
   again.appendReading(reading(N + 1));
   await again.drain();
   assert.deepEqual(offsetsOf(again.take().readings), [N + 1]);
+});
+
+// docs/OPERATIONS.md: a database and a log from different backups. A log that lacks records the checkpoint has not
+// consumed (the database is older than the log's first segment) is refused; a log older than the checkpoint (every
+// record it lacks was processed) starts, its new records numbered after the checkpoint, in a segment of their own.
+test('a log that starts after the checkpoint is refused (TS_ERR_LOG_GAP); a log that ends before it starts a new segment after it', async (t) => {
+  const gap = tempDir(t);
+  const names = await writeLog(gap);
+  const first = Number(names[1].slice(0, 20));
+  unlinkSync(join(gap, names[0])); // as retention deletes a processed segment after a newer checkpoint
+  assert.throws(() => open(gap, {}, 0), (err: ThermostreamError) => {
+    assert.equal(err.code, 'TS_ERR_LOG_GAP');
+    assert.match(err.message, new RegExp(`starts at offset ${first}, but the checkpoint has consumed only up to 0: records 1…${first - 1} are gone`));
+    return true;
+  });
+  assert.doesNotThrow(() => open(gap, {}, first - 1).close());
+
+  const older = tempDir(t);
+  await writeLog(older); // offsets 1…20
+  const log = open(older, {}, 25);
+  assert.equal(log.endOffset, 25);
+  log.appendReading(reading(26));
+  await new Promise<void>((resolve) => log.whenDurable(resolve));
+  assert.equal(log.endOffset, 26);
+  await log.close();
+  assert.equal(readdirSync(older).filter((f) => f.endsWith('.seg')).sort().at(-1), '00000000000000000026.seg');
 });
