@@ -231,6 +231,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   if (!validate(merged)) throw configError(validate.errors ?? [], merged, from, fileName);
   checkWindows((merged as unknown as Config).windows);
   checkThresholds((merged as unknown as Config).detectors.threshold);
+  checkUsers((merged as unknown as Config).auth.users, from(['auth', 'users']));
   checkStoreUrl((merged as unknown as Config).store.url, from(['store', 'url']));
   checkHostName((merged as unknown as Config).iothub.hostName, from(['iothub', 'hostName']));
   checkCluster(merged as unknown as Config);
@@ -279,6 +280,16 @@ function checkHostName(hostName: string, from: string | undefined): void {
     'TS_ERR_CONFIG_INVALID',
     `invalid configuration: iothub.hostName = ${JSON.stringify(hostName)}${from ? ` (from ${from})` : ''}: ${problem}`,
   );
+}
+
+/** One entry per user name: of two, the broker would take the last one's password and refuse the first's. */
+function checkUsers(users: Config['auth']['users'], from: string | undefined): void {
+  users.forEach((u, i) => {
+    const same = users.findIndex((o) => o.username === u.username);
+    if (same === i) return;
+    const where = `${from ? ` (from ${from})` : ''}: the same user name as auth.users[${same}]`;
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: auth.users[${i}].username = ${JSON.stringify(u.username)}${where}`);
+  });
 }
 
 /** Threshold limits, global and per device (a device may override one side): min must stay below max. */

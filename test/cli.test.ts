@@ -50,6 +50,9 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
   writeFileSync(costly, JSON.stringify({ windows: [{ lengthMs: 3600000, slideMs: 1000 }] }));
   const quoted = join(dir, 'quoted-port.json');
   writeFileSync(quoted, JSON.stringify({ http: { port: '8081' } }));
+  const sameUser = join(dir, 'same-user.json');
+  const users = [{ username: 'gw', password: 'first-password' }, { username: 'gw', password: 'second-password' }];
+  writeFileSync(sameUser, JSON.stringify({ auth: { mode: 'registry', users } }));
   const re = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const cases: [string[], Record<string, string>, RegExp][] = [
     [['--http-port', 'abc'], {}, /http\.port = "abc" \(from --http-port\): must be integer/],
@@ -58,6 +61,8 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--config', unknownKey], {}, new RegExp(`unknown key "http\\.prot" in ${re(unknownKey)} \\(allowed: port, apiToken, sseHeartbeatMs\\)`)],
     [['--config', quoted], {}, new RegExp(`http\\.port = "8081" \\(from ${re(quoted)}\\): must be integer`)],
     [['--config', quoted], { THERMOSTREAM_HTTP_PORT: 'x' }, /http\.port = "x" \(from env THERMOSTREAM_HTTP_PORT\): must be integer \[/],
+    // Two entries for one user: the broker would keep only the second's password.
+    [['--config', sameUser], {}, new RegExp(`auth\\.users\\[1\\]\\.username = "gw" \\(from ${re(sameUser)}\\): the same user name as auth\\.users\\[0\\]`)],
     [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
     [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
     [['--auth', 'foo'], {}, /auth\.mode = "foo" \(from --auth\): must be one of "none", "registry"/],
