@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -263,20 +263,20 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
 
   // Connection strings a device can use: a HostName that is a host name, a TLS port that is the real one.
   const notHost = (value: string) =>
-    `devices: invalid --host-name ${JSON.stringify(value)} for connection strings: not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884)`;
+    `devices: invalid --host-name ${JSON.stringify(value)} for connection strings: not a host name: a DNS name or IP address, optionally :port (e.g. myhub.azure-devices.net or localhost:8884) [TS_ERR_CLI_ARG]`;
   assert.deepEqual(run('add', 'cli-3', '--host-name', ''), { code: 2, out: '', err: notHost('') });
   assert.deepEqual(run('add', 'cli-3', '--host-name', 'a;b=c'), { code: 2, out: '', err: notHost('a;b=c') });
   assert.deepEqual(run('list', '--host-name', 'hub.example.com:0'), {
     code: 2,
     out: '',
-    err: 'devices: invalid --host-name "hub.example.com:0" for connection strings: port 0 is not from 1 to 65535',
+    err: 'devices: invalid --host-name "hub.example.com:0" for connection strings: port 0 is not from 1 to 65535 [TS_ERR_CLI_ARG]',
   });
   assert.deepEqual(run('add', 'cli-3', '--mqtts-port', '0'), {
     code: 2,
     out: '',
     err:
       'devices: --mqtts-port 0 cannot go into a connection string: a server given 0 listens on any free port, and a device must dial the real one; ' +
-      'give the port the server printed ("MQTT TLS mqtts://…:PORT") with --mqtts-port, or --host-name host:port',
+      'give the port the server printed ("MQTT TLS mqtts://…:PORT") with --mqtts-port, or --host-name host:port [TS_ERR_CLI_ARG]',
   });
   assert.deepEqual(run('add', 'cli-3', '--host-name', '--key', KEY), {
     code: 2,
@@ -305,6 +305,23 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
     process.chdir(cwd);
   }
   assert.equal(existsSync(join(dir, '--dashed', 'registry.db')), true);
+  // A data dir add cannot make (a file in its place) is refused (1), naming it, not as a usage error (2); a bad
+  // --config value is a usage error with its code, as the server says it.
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  const refused = runDevicesCli(['add', 'cli-4', '--data-dir', file], {});
+  assert.deepEqual({ ...refused, err: refused.err.replace(/: EEXIST: .* \[/, ': EEXIST … [') }, {
+    code: 1,
+    out: '',
+    err: `devices: cannot use the data dir ${file} (--data-dir): EEXIST … [TS_ERR_DATA_DIR]`,
+  });
+  const badConfig = join(dir, 'bad-config.json');
+  writeFileSync(badConfig, JSON.stringify({ mqtt: { tlsPort: 'x' } }));
+  assert.deepEqual(runDevicesCli(['list', '--config', badConfig, '--data-dir', dir], {}), {
+    code: 2,
+    out: '',
+    err: `devices: invalid configuration: mqtt.tlsPort = "x" (from ${badConfig}): must be integer [TS_ERR_CONFIG_INVALID]`,
+  });
 
   // The npm script runs the same CLI.
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });

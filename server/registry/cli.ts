@@ -4,6 +4,7 @@
  * WAL); a device disabled here is refused at its next connect (over HTTP it is also disconnected at once).
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { optionValue } from '../cli-args.ts';
 import { parseCli } from '../config.ts';
@@ -91,9 +92,15 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       );
       return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` };
     }
-    registry = createRegistry(config.dataDir, { clock: systemClock });
+    try {
+      registry = createRegistry(config.dataDir, { clock: systemClock });
+    } catch (err) {
+      // Not a usage error: the data dir is a file, or this user may not write there.
+      const dir = resolve(config.dataDir);
+      return { code: 1, out: '', err: `devices: cannot use the data dir ${dir} (--data-dir): ${(err as Error).message} [TS_ERR_DATA_DIR]` };
+    }
   } catch (err) {
-    return { code: 2, out: '', err: `devices: ${(err as Error).message}` };
+    return { code: 2, out: '', err: `devices: ${(err as Error).message}${err instanceof ThermostreamError ? ` [${err.code}]` : ''}` };
   }
   const show = (d: Device) => ({
     deviceId: d.deviceId,
