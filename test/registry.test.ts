@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -340,4 +340,23 @@ test('iothub.hostName must be a host name a device can dial (or empty): the serv
   refused('my hub', notAHost);
   refused('localhost:0', 'port 0 is not from 1 to 65535');
   for (const ok of ['', 'myhub.azure-devices.net', 'localhost:8884', '127.0.0.1']) assert.equal(resolveConfig({ iothub: { hostName: ok } }).iothub.hostName, ok);
+});
+
+test('a damaged registry.db is refused with TS_ERR_DB_CORRUPT naming it, by the server and by the devices CLI, and left as it was', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'registry.db');
+  writeFileSync(file, 'this is not an SQLite database, but it is long enough to have a header of one. '.repeat(4));
+  const damaged = new RegExp(
+    `^the device registry ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged \\(SQLITE_NOTADB: file is not a database\\)\\. Nothing was changed\\. .*sqlite3 .*registry\\.db\\.damaged \\.recover`,
+  );
+  await assert.rejects(startServer(t, { dataDir: dir }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_DB_CORRUPT');
+    assert.match(err.message, damaged);
+    return true;
+  });
+  const cli = runDevicesCli(['list', '--data-dir', dir], {});
+  assert.equal(cli.code, 1);
+  assert.match(cli.err.replace(/^devices: /, ''), damaged);
+  assert.match(cli.err, / \[TS_ERR_DB_CORRUPT\]$/);
+  assert.equal(readFileSync(file, 'utf8').startsWith('this is not an SQLite database'), true);
 });

@@ -95,6 +95,7 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
     try {
       registry = createRegistry(config.dataDir, { clock: systemClock });
     } catch (err) {
+      if (err instanceof ThermostreamError) return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` }; // a damaged registry
       // Not a usage error: the data dir is a file, or this user may not write there.
       const dir = resolve(config.dataDir);
       return { code: 1, out: '', err: `devices: cannot use the data dir ${dir} (--data-dir): ${(err as Error).message} [TS_ERR_DATA_DIR]` };
