@@ -82,9 +82,19 @@ export const RejectReasons = [
 
 export type RejectReason = (typeof RejectReasons)[number];
 
-/** A listen() failure, named by what was being bound and the flag that changes it. */
+/**
+ * A listen() failure, named by what was being bound and the flag that changes it: the port's flag, or --host when
+ * the address is at fault (not this machine's, or a name that does not resolve), where another port would not help.
+ */
 export function listenError(what: string, flag: string, host: string, port: number, err: unknown): ThermostreamError {
   const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const where = `${what} cannot listen on ${host}:${port}`;
+  if (code === 'EADDRNOTAVAIL') {
+    return new ThermostreamError('TS_ERR_LISTEN', `${where}: address not available: ${host} is not an address of this machine (choose another with --host)`);
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
+    return new ThermostreamError('TS_ERR_LISTEN', `${where}: ${code}: the host name ${host} does not resolve (choose another with --host)`);
+  }
   const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code;
-  return new ThermostreamError('TS_ERR_LISTEN', `${what} cannot listen on ${host}:${port}: ${why} (choose another with ${flag}, 0 = any free port)`);
+  return new ThermostreamError('TS_ERR_LISTEN', `${where}: ${why} (choose another with ${flag}, 0 = any free port)`);
 }

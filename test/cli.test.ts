@@ -165,6 +165,22 @@ for (const server of SERVERS) test(`the CLI ${server.name} prints its bound endp
   assert.match(stdout, /SIGTERM, shutting down/);
 });
 
+test('an address that is not this machine\'s, or a host name that does not resolve, is named with --host, not with a port flag', async (t) => {
+  const dir = tempDir(t);
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ auth: { mode: 'registry' }, http: { apiToken: 'a-token-of-16-chars' } }));
+  const cases: [string, RegExp][] = [
+    // 192.0.2.1: TEST-NET-1 (RFC 5737), never a local address.
+    ['192.0.2.1', /MQTT cannot listen on 192\.0\.2\.1:0: address not available: 192\.0\.2\.1 is not an address of this machine \(choose another with --host\) \[TS_ERR_LISTEN\]/],
+    ['no-such-host.invalid', /MQTT cannot listen on no-such-host\.invalid:0: E[A-Z_]+: the host name no-such-host\.invalid does not resolve \(choose another with --host\) \[TS_ERR_LISTEN\]/],
+  ];
+  for (const [host, message] of cases) {
+    const run = await runCli(['--config', config, '--host', host, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1', '--data-dir', join(dir, 'data')]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, message);
+  }
+});
+
 test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
