@@ -197,6 +197,12 @@ export async function startThermostream(config: Config, options: StartOptions = 
   }
 }
 
+/** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */
+function authNone(users: number): string {
+  const ignored = users === 0 ? '' : `; the ${users} auth.users are not asked for: they apply with auth.mode "registry"`;
+  return ` (anyone on this machine may publish; --auth registry to require device keys${ignored})`;
+}
+
 /** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
 function exitCode(err: Error): number {
   if (!(err instanceof ThermostreamError)) return 1;
@@ -273,7 +279,7 @@ async function runCli(): Promise<void> {
   if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
   if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
   if (app.mqttSubscriptions !== null) console.log('thermostream: auth       the external broker\'s (--auth and the device registry apply to the embedded broker only)');
-  else console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? ' (anyone on this machine may publish; --auth registry to require device keys)' : ''}`);
+  else console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? authNone(app.config.auth.users.length) : ''}`);
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);

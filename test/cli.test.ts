@@ -181,6 +181,17 @@ test('an address that is not this machine\'s, or a host name that does not resol
   }
 });
 
+test('auth.users with auth.mode none: the start-up line says the users are not asked for', { timeout: 60_000 }, async (t) => {
+  const server = await ServerProcess.create(tempDir(t), { auth: { users: [{ username: 'gateway', password: 'gateway-password', deviceId: '*' }] } });
+  t.after(() => server.kill());
+  await server.start();
+  assert.match(
+    server.output,
+    /^thermostream: auth {7}none \(anyone on this machine may publish; --auth registry to require device keys; the 1 auth\.users are not asked for: they apply with auth\.mode "registry"\)$/m,
+  );
+  assert.equal(await server.kill('SIGTERM'), 0, server.output);
+});
+
 test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
