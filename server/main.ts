@@ -197,6 +197,22 @@ export async function startThermostream(config: Config, options: StartOptions = 
   }
 }
 
+/**
+ * Windows whose slide is longer than their length leave gaps: readings there count in no window of that shape. The
+ * engine allows it (hopping windows), but in a config file it is mostly lengthMs and slideMs swapped.
+ */
+function windowGaps(windows: Config['windows']): string[] {
+  return windows.flatMap((w, i) =>
+    w.slideMs > w.lengthMs
+      ? [
+          `windows[${i}] = ${JSON.stringify(w)}: slideMs is longer than lengthMs, so readings in the last ` +
+            `${w.slideMs - w.lengthMs} ms of every ${w.slideMs} ms count in no window of this shape ` +
+            '(a tumbling window has slideMs = lengthMs; were the two swapped?)',
+        ]
+      : [],
+  );
+}
+
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */
 function authNone(users: number): string {
   const ignored = users === 0 ? '' : `; the ${users} auth.users are not asked for: they apply with auth.mode "registry"`;
@@ -283,6 +299,7 @@ async function runCli(): Promise<void> {
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
+  for (const line of windowGaps(app.config.windows)) console.warn(`thermostream: warning    ${line}`);
 
   const stops: (() => Promise<void>)[] = [() => app.close()];
   if (options.demo) {

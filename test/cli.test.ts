@@ -192,6 +192,20 @@ test('auth.users with auth.mode none: the start-up line says the users are not a
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
 
+test('a window whose slide is longer than its length (swapped?) is named at start-up with the share of readings it leaves out', { timeout: 60_000 }, async (t) => {
+  const windows = [{ lengthMs: 10_000, slideMs: 2_000 }, { lengthMs: 2_000, slideMs: 10_000 }];
+  const server = await ServerProcess.create(tempDir(t), { windows });
+  t.after(() => server.kill());
+  await server.start();
+  await waitFor('the warning', () => server.output.includes('thermostream: warning'), 5_000);
+  const warnings = server.output.split('\n').filter((l) => l.startsWith('thermostream: warning'));
+  assert.deepEqual(warnings, [
+    'thermostream: warning    windows[1] = {"lengthMs":2000,"slideMs":10000}: slideMs is longer than lengthMs, so readings in the last ' +
+      '8000 ms of every 10000 ms count in no window of this shape (a tumbling window has slideMs = lengthMs; were the two swapped?)',
+  ]);
+  assert.equal(await server.kill('SIGTERM'), 0, server.output);
+});
+
 test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
