@@ -282,31 +282,9 @@ async function runCli(): Promise<void> {
     }
     throw err;
   }
-  const missing = dashboardMissing();
-  if (missing === null) console.log(`thermostream: dashboard  ${app.httpUrl}/`);
-  else console.warn(`thermostream: dashboard  unavailable: ${missing}`);
-  console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (docs ${app.httpUrl}/docs, health ${app.httpUrl}/healthz)`);
-  if (app.mqttSubscriptions === null) {
-    console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
-  } else {
-    console.log(`thermostream: MQTT       external broker ${app.mqttUrl}  (subscribed to ${app.mqttSubscriptions.join(', ')})`);
-  }
-  if (app.mqttsUrl !== null) console.log(`thermostream: MQTT TLS   ${app.mqttsUrl}  (IoT Hub devices: HostName=${app.hostName})`);
-  if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
-  if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
-  if (app.mqttSubscriptions !== null) console.log('thermostream: auth       the external broker\'s (--auth and the device registry apply to the embedded broker only)');
-  else console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? authNone(app.config.auth.users.length) : ''}`);
-  console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
-  const { instanceId, instances } = app.config.cluster;
-  if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
-  for (const line of windowGaps(app.config.windows)) console.warn(`thermostream: warning    ${line}`);
-
+  // The handlers come before the endpoint lines, which supervisors and scripts wait for before they may signal: a
+  // SIGTERM right after them must find its handler, not the default action (killed without the graceful stop).
   const stops: (() => Promise<void>)[] = [() => app.close()];
-  if (options.demo) {
-    stops.unshift(await startDemoFleet(app.mqttUrl));
-    console.log(`thermostream: demo fleet of ${DEMO_OPTIONS.devices} simulated thermostats publishing; open ${app.httpUrl}/`);
-  }
-
   let stopping: string | null = null;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping === signal) {
@@ -327,6 +305,30 @@ async function runCli(): Promise<void> {
   // Under --instances: the supervisor's IPC channel closes when it is gone (even killed with SIGKILL): stop too,
   // rather than run on as an orphan that a new supervisor would duplicate.
   if (process.send !== undefined) process.on('disconnect', () => void shutdown('the supervisor exited'));
+
+  const missing = dashboardMissing();
+  if (missing === null) console.log(`thermostream: dashboard  ${app.httpUrl}/`);
+  else console.warn(`thermostream: dashboard  unavailable: ${missing}`);
+  console.log(`thermostream: HTTP API   ${app.httpUrl}/api/v1/  (docs ${app.httpUrl}/docs, health ${app.httpUrl}/healthz)`);
+  if (app.mqttSubscriptions === null) {
+    console.log(`thermostream: MQTT       ${app.mqttUrl}  (publish to devices/{deviceId}/telemetry)`);
+  } else {
+    console.log(`thermostream: MQTT       external broker ${app.mqttUrl}  (subscribed to ${app.mqttSubscriptions.join(', ')})`);
+  }
+  if (app.mqttsUrl !== null) console.log(`thermostream: MQTT TLS   ${app.mqttsUrl}  (IoT Hub devices: HostName=${app.hostName})`);
+  if (app.caFile !== null) console.log(`thermostream: TLS CA     ${app.caFile}  (devices must trust it)`);
+  if (app.wsUrl !== null) console.log(`thermostream: MQTT WS    ${app.wsUrl}`);
+  if (app.mqttSubscriptions !== null) console.log('thermostream: auth       the external broker\'s (--auth and the device registry apply to the embedded broker only)');
+  else console.log(`thermostream: auth       ${app.config.auth.mode}${app.config.auth.mode === 'none' ? authNone(app.config.auth.users.length) : ''}`);
+  console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
+  const { instanceId, instances } = app.config.cluster;
+  if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
+  for (const line of windowGaps(app.config.windows)) console.warn(`thermostream: warning    ${line}`);
+
+  if (options.demo) {
+    stops.unshift(await startDemoFleet(app.mqttUrl));
+    console.log(`thermostream: demo fleet of ${DEMO_OPTIONS.devices} simulated thermostats publishing; open ${app.httpUrl}/`);
+  }
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -206,6 +206,22 @@ test('a window whose slide is longer than its length (swapped?) is named at star
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
 
+test('the SIGTERM handler is in place when the endpoint lines are printed: a SIGTERM right after them stops the server gracefully', { timeout: 60_000 }, async (t) => {
+  const args = ['--import', './test/fixtures/signal-probe.mjs', '--import', 'tsx', 'server/main.ts'];
+  args.push('--data-dir', tempDir(t), '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1');
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  await waitFor('the data line', () => output.includes('thermostream: data'), 20_000);
+  assert.match(output, /^probe: SIGTERM listeners at the data line: 1$/m);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, output);
+  assert.match(output, /SIGTERM, shutting down/);
+});
+
 test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
