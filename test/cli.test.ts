@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 import { ServerProcess } from './server-process.ts';
+import { resolveConfig } from '../server/config.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -239,4 +240,10 @@ test('SIGINT and SIGTERM at once (Ctrl-C reaches an --instances child from the t
   server.child!.kill('SIGINT');
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
   assert.doesNotMatch(server.output, /again/);
+});
+
+test('a config file may name its schema ("$schema", for editors); the server ignores it', () => {
+  const config = resolveConfig({ $schema: './config/schema.json', http: { port: 8081 } });
+  assert.equal(config.http.port, 8081);
+  assert.throws(() => resolveConfig({ $schema: 7 }), { code: 'TS_ERR_CONFIG_INVALID', message: /\$schema = 7: must be string/ });
 });

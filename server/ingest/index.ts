@@ -234,7 +234,7 @@ function checkLogPresent(dir: string, after: number, afterCommit: boolean, repai
   throw new ThermostreamError(
     'TS_ERR_LOG_MISSING',
     `the ingest log ${dir} is missing, but the checkpoint has consumed records up to offset ${after}: readings acknowledged ` +
-      'after the last commit were only in that log and are lost. Restore the data dir (the log with the database), or, if ' +
+      'after the last commit, if any (none after a graceful stop), were only in that log and are lost. Restore the data dir (the log with the database), or, if ' +
       'the loss is accepted, start once with --repair: a new log starts after the checkpoint. (Behind an external broker, ' +
       '--broker-ack-after-commit makes acknowledgements wait for the commit, so that a lost log loses nothing acknowledged.)',
   );
