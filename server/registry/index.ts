@@ -137,6 +137,8 @@ function openRegistryDb(file: string): Database.Database {
   let db: Database.Database | undefined;
   try {
     db = new Database(file);
+    // The devices CLI may write while the server runs (and open the file while the server writes it).
+    db.pragma('busy_timeout = 5000');
     const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
     if (problems.length !== 1 || problems[0].quick_check !== 'ok') {
       throw registryCorrupt(file, `quick_check: ${problems.map((p) => p.quick_check).join('; ')}`);
@@ -144,8 +146,6 @@ function openRegistryDb(file: string): Database.Database {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    // The devices CLI may write while the server runs.
-    db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     return db;
   } catch (err) {
