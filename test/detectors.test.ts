@@ -166,3 +166,20 @@ test('detector configuration is validated, errors naming the key and the value',
   new Detectors(own).onReading({ deviceId: 'freezer-1', ts: T0, temperature: -5, humidity: undefined, seq: undefined, arrival: T0 }, out);
   assert.deepEqual(out.map((a) => [a.type, a.threshold]), [['threshold', -10]]);
 });
+
+test('a restart at any reading changes no flag: the checkpointed state judges the next readings as the uninterrupted run does', () => {
+  // A noisy series (0.1 °C steps) with a spike at 60 and a dip at 95. The median and MAD the spike detector judges
+  // against are refreshed every 16 readings: restored from a checkpoint, they must be the cached ones, not fresh ones,
+  // or the scores (and the noise floor learned from them) differ from the run that was not interrupted.
+  const noise = (i: number): number => [0, 0.1, 0.3, 0.1, -0.2, 0.2, -0.1, 0.4, 0, -0.3, 0.1][(i * 7) % 11];
+  const values = Array.from({ length: 140 }, (_, i) => (i === 60 ? 27 : i === 95 ? 14 : Math.round((20 + noise(i)) * 10) / 10));
+  const whole = run(values, 1000).out;
+  assert.deepEqual(whole.filter((a) => a.type === 'spike' || a.type === 'dip').map((a) => [a.type, (a.ts - T0) / 1000]), [['spike', 60], ['dip', 95]]);
+  for (let cut = 1; cut < values.length; cut++) {
+    const first = run(values.slice(0, cut), 1000);
+    const restored = new Detectors(config);
+    restored.restore(first.d.takeDelta());
+    const rest = run(values.slice(cut), 1000, { detectors: restored, from: cut }).out;
+    assert.deepEqual([...first.out, ...rest], whole, `restarted after reading ${cut - 1}`);
+  }
+});

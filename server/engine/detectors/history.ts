@@ -53,6 +53,19 @@ export class History {
     for (let i = 0; i < this.size; i++) out.push(this.values[(first + i) % cap]);
   }
 
+  /** Appends the cached statistics and their age, for snapshots: a restored history judges with the same ones. */
+  saveCacheTo(out: number[]): void {
+    out.push(this.sinceRefresh, this.median, this.mad);
+  }
+
+  /** Restores what saveCacheTo wrote (after load(), which computed fresh statistics for snapshots without it). */
+  loadCache(a: ArrayLike<number>, i: number): number {
+    this.sinceRefresh = a[i];
+    this.median = a[i + 1];
+    this.mad = a[i + 2];
+    return i + 3;
+  }
+
   /** Refills from a snapshot (oldest first); keeps the newest values if there are more than fit. */
   load(values: ArrayLike<number>): void {
     const from = Math.max(0, values.length - this.values.length);

@@ -63,6 +63,9 @@ class DeviceDetectors {
     this.stuck.save(out);
     this.drift.save(out);
     this.dropout.save(out);
+    // Last, so a state saved before it loads with fresh statistics. Without it a restart judged the next readings
+    // against a median and MAD refreshed at the restart rather than the cached ones the uninterrupted run used.
+    this.history.saveCacheTo(out);
   }
 
   load(bytes: Uint8Array): void {
@@ -76,7 +79,8 @@ class DeviceDetectors {
     i = this.rate.load(a, i);
     i = this.stuck.load(a, i);
     i = this.drift.load(a, i);
-    this.dropout.load(a, i);
+    i = this.dropout.load(a, i);
+    if (i + 3 <= a.length) this.history.loadCache(a, i);
   }
 }
 
