@@ -302,3 +302,11 @@ test('KeyPanes: a forgotten pane takes its counts by type with it; a pane create
   k.forget(10);
   assert.equal(k.byType(k.create(10)), null);
 });
+
+test('a window of equal readings (a stuck sensor) has a standard deviation of exactly 0, device and fleet', () => {
+  // sumSq / n − mean² of three readings of 21.7 is 5.7e-14 in floating point, not 0: the stddev was 2.4e-7.
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 5, timeMode: 'event', startedAt: 0 });
+  for (const t of [1, 2, 3]) w.add({ ...reading('d', t, 21.7), humidity: 43.3 });
+  const rs = w.advance(3).filter((r) => r.start === 0).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+  assert.deepEqual(rs.map((r) => [r.deviceId, r.count, r.stddev, r.humidityStddev]), [[FLEET, 3, 0, 0], ['d', 3, 0, 0]]);
+});
