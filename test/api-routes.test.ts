@@ -554,6 +554,24 @@ test('late readings over HTTP: newest first, by device, paged; each with the wat
   assert.equal((await get('/api/v1/late-readings?limit=0')).parameter, 'limit');
 });
 
+test('a late reading is kept with the watermark it was behind, not the one its batch moved the watermark to', async (t) => {
+  // A recording: one reading at T (its batch sets the watermark to T − 10 s), then one message holding T + 60 s and
+  // T − 20 s. Both are in one batch, so T − 20 s is judged against T − 10 s and is late; the batch then moves the
+  // watermark to T + 50 s, which the late reading was kept with (a replay showed late readings "behind" watermarks
+  // up to a batch's worth of event time newer than the one that made them late).
+  const app = await startServer(t); // allowed lateness 10 s
+  const client = await connect(t, app.mqttUrl);
+  const T = Date.parse('2026-11-29T10:00:00Z');
+  await client.publishAsync('devices/rec/telemetry', JSON.stringify({ ts: T, temperature: 20, seq: 1 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  const batch = [{ ts: T + 60_000, temperature: 21, seq: 2 }, { ts: T - 20_000, temperature: 22, seq: 3 }];
+  await client.publishAsync('devices/rec/telemetry', JSON.stringify(batch), { qos: 1 });
+  const late = await waitFor('the late reading', async () => (await app.http.inject({ method: 'GET', url: '/api/v1/late-readings' })).json().items[0]);
+  assert.deepEqual([late.seq, late.ts, late.watermark], [3, new Date(T - 20_000).toISOString(), new Date(T - 10_000).toISOString()]);
+  // The batch's new watermark (the stats follow the commit a moment later than the store's rows).
+  await waitFor('the watermark after the batch', async () => (await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().watermark === new Date(T + 50_000).toISOString());
+});
+
 test('windows: a length that two configured windows share needs the slide too; the 400 says which slides there are', async (t) => {
   const app = await startServer(t, { windows: [{ lengthMs: 10_000, slideMs: 2000 }, { lengthMs: 10_000, slideMs: 10_000 }] });
   const get = async (url: string) => {

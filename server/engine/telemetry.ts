@@ -134,6 +134,7 @@ export class TelemetryJob {
    */
   finish(batch: JobBatch, deadLetters: readonly DeadLetter[], lastOffset: number, now: number): JobOutput {
     const { anomalies } = batch;
+    const lateWatermark = this.windows.watermark; // what the batch's late readings were behind
     const watermark = this.windows.moveWatermark(now);
     const before = anomalies.length;
     this.detectors.tick(watermark, anomalies);
@@ -147,6 +148,7 @@ export class TelemetryJob {
       devices: [...batch.devices.values()],
       deadLetters,
       late: batch.late,
+      lateWatermark,
       committedAt: now,
       checkpoint: { logOffset: lastOffset, job: this.definition, batches: this.batches, ...this.windows.clockState() },
       panes: this.windows.takeDelta(),

@@ -30,6 +30,11 @@ export interface BatchOutput {
   devices: readonly DeviceDelta[];
   deadLetters: readonly DeadLetter[];
   late: readonly Reading[];
+  /**
+   * The watermark the late readings were behind: the one before the batch moved it (it moves once, at the batch's
+   * end). Absent: the checkpoint's.
+   */
+  lateWatermark?: number;
   committedAt: number;
   checkpoint: Checkpoint;
   panes: PaneDelta;

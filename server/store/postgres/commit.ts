@@ -218,7 +218,7 @@ export function commitStatements(instanceId: string) {
         await write(c, STATEMENTS.rejections, [...counts.values()]);
       }
       await write(c, STATEMENTS.late, out.late.map((r) => [
-        r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, fin(out.checkpoint.watermark),
+        r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, fin(out.lateWatermark ?? out.checkpoint.watermark),
       ]));
       const w = out.checkpoint.watermark;
       await write(c, STATEMENTS.batch, [[

@@ -137,8 +137,9 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
       insertDeadLetter.run(dl);
       countRejection.run(dl.deviceId ?? '', dl.reason);
     }
+    const lateWatermark = out.lateWatermark ?? out.checkpoint.watermark;
     for (const r of out.late) {
-      insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, out.checkpoint.watermark);
+      insertLate.run(r.deviceId, r.ts, r.arrival, r.temperature, r.humidity ?? null, r.seq ?? null, lateWatermark);
     }
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
