@@ -310,3 +310,21 @@ test('a window of equal readings (a stuck sensor) has a standard deviation of ex
   const rs = w.advance(3).filter((r) => r.start === 0).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   assert.deepEqual(rs.map((r) => [r.deviceId, r.count, r.stddev, r.humidityStddev]), [[FLEET, 3, 0, 0], ['d', 3, 0, 0]]);
 });
+
+test('fleet first and last do not depend on which device the server saw first (readings of several devices at one ts)', () => {
+  // Two devices report at the same instants (whole seconds: common). The fleet's first and last are then the lowest
+  // of the tied readings, whatever the order of the devices in memory — which is the order they were first seen, and
+  // after a restart the order the checkpoint's panes were read back in: the same recording gave other values.
+  //   ts      1      5
+  //   z      20     26     humidity 50, 56
+  //   a      30     24     humidity 60, 54
+  const fleetOf = (order: string[]) => {
+    const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 5, timeMode: 'event', startedAt: 0 });
+    const values: Record<string, [number, number]> = { z: [20, 26], a: [30, 24] };
+    for (const [i, t] of [1, 5].entries()) for (const id of order) w.add({ ...reading(id, t, values[id][i]), humidity: values[id][i] + 30 });
+    const f = w.advance(5).find((r) => r.deviceId === FLEET)!;
+    return [f.first, f.last, f.humidityFirst, f.humidityLast];
+  };
+  assert.deepEqual(fleetOf(['z', 'a']), [20, 24, 50, 54]);
+  assert.deepEqual(fleetOf(['a', 'z']), [20, 24, 50, 54]);
+});

@@ -134,11 +134,12 @@ export class Aggregate {
     this.sumSq += o.sumSq;
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
-    if (o.firstTs < this.firstTs) {
+    // Ties (devices reporting at one instant) go to the lowest value: the result must not depend on the merge order.
+    if (o.firstTs < this.firstTs || (o.firstTs === this.firstTs && o.first < this.first)) {
       this.firstTs = o.firstTs;
       this.first = o.first;
     }
-    if (o.lastTs >= this.lastTs) {
+    if (o.lastTs > this.lastTs || (o.lastTs === this.lastTs && o.last < this.last)) {
       this.lastTs = o.lastTs;
       this.last = o.last;
     }
@@ -147,11 +148,11 @@ export class Aggregate {
     this.humiditySumSq += o.humiditySumSq;
     if (o.humidityMin < this.humidityMin) this.humidityMin = o.humidityMin;
     if (o.humidityMax > this.humidityMax) this.humidityMax = o.humidityMax;
-    if (o.humidityFirstTs < this.humidityFirstTs) {
+    if (o.humidityFirstTs < this.humidityFirstTs || (o.humidityFirstTs === this.humidityFirstTs && o.humidityFirst < this.humidityFirst)) {
       this.humidityFirstTs = o.humidityFirstTs;
       this.humidityFirst = o.humidityFirst;
     }
-    if (o.humidityLastTs >= this.humidityLastTs) {
+    if (o.humidityLastTs > this.humidityLastTs || (o.humidityLastTs === this.humidityLastTs && o.humidityLast < this.humidityLast)) {
       this.humidityLastTs = o.humidityLastTs;
       this.humidityLast = o.humidityLast;
     }
@@ -266,11 +267,12 @@ export function mergePane(g: Aggregate, a: Float64Array, o: number, byType: Floa
   g.sumSq += a[o + 2];
   if (a[o + 3] < g.min) g.min = a[o + 3];
   if (a[o + 4] > g.max) g.max = a[o + 4];
-  if (a[o + 6] < g.firstTs) {
+  // Ties (devices reporting at one instant) go to the lowest value, as in Aggregate.merge: independent of the order.
+  if (a[o + 6] < g.firstTs || (a[o + 6] === g.firstTs && a[o + 5] < g.first)) {
     g.firstTs = a[o + 6];
     g.first = a[o + 5];
   }
-  if (a[o + 8] >= g.lastTs) {
+  if (a[o + 8] > g.lastTs || (a[o + 8] === g.lastTs && a[o + 7] < g.last)) {
     g.lastTs = a[o + 8];
     g.last = a[o + 7];
   }
@@ -279,11 +281,11 @@ export function mergePane(g: Aggregate, a: Float64Array, o: number, byType: Floa
   g.humiditySumSq += a[o + 11];
   if (a[o + 12] < g.humidityMin) g.humidityMin = a[o + 12];
   if (a[o + 13] > g.humidityMax) g.humidityMax = a[o + 13];
-  if (a[o + 15] < g.humidityFirstTs) {
+  if (a[o + 15] < g.humidityFirstTs || (a[o + 15] === g.humidityFirstTs && a[o + 14] < g.humidityFirst)) {
     g.humidityFirstTs = a[o + 15];
     g.humidityFirst = a[o + 14];
   }
-  if (a[o + 17] >= g.humidityLastTs) {
+  if (a[o + 17] > g.humidityLastTs || (a[o + 17] === g.humidityLastTs && a[o + 16] < g.humidityLast)) {
     g.humidityLastTs = a[o + 17];
     g.humidityLast = a[o + 16];
   }
