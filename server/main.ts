@@ -198,11 +198,13 @@ export async function startThermostream(config: Config, options: StartOptions = 
 }
 
 /**
- * Windows whose slide is longer than their length leave gaps: readings there count in no window of that shape. The
- * engine allows it (hopping windows), but in a config file it is mostly lengthMs and slideMs swapped.
+ * Settings the server takes but that do not do what they seem to, said at start-up: windows whose slide is longer
+ * than their length leave gaps whose readings count in no window of that shape (the engine allows such hopping
+ * windows, but in a config file it is mostly lengthMs and slideMs swapped); broker.ackAfterCommit without an
+ * external broker (the embedded one acknowledges once a reading is in the log).
  */
-function windowGaps(windows: Config['windows']): string[] {
-  return windows.flatMap((w, i) =>
+function configWarnings(config: Config): string[] {
+  const gaps = config.windows.flatMap((w, i) =>
     w.slideMs > w.lengthMs
       ? [
           `windows[${i}] = ${JSON.stringify(w)}: slideMs is longer than lengthMs, so readings in the last ` +
@@ -211,6 +213,11 @@ function windowGaps(windows: Config['windows']): string[] {
         ]
       : [],
   );
+  const ack = config.broker.ackAfterCommit === true && config.broker.url === ''
+    ? ['broker.ackAfterCommit (--broker-ack-after-commit) does nothing without an external broker (--broker): devices of the ' +
+        'embedded broker are acknowledged once their readings are in the ingest log']
+    : [];
+  return [...gaps, ...ack];
 }
 
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */
@@ -323,7 +330,7 @@ async function runCli(): Promise<void> {
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
-  for (const line of windowGaps(app.config.windows)) console.warn(`thermostream: warning    ${line}`);
+  for (const line of configWarnings(app.config)) console.warn(`thermostream: warning    ${line}`);
 
   if (options.demo) {
     stops.unshift(await startDemoFleet(app.mqttUrl));

@@ -193,9 +193,9 @@ test('auth.users with auth.mode none: the start-up line says the users are not a
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
 
-test('a window whose slide is longer than its length (swapped?) is named at start-up with the share of readings it leaves out', { timeout: 60_000 }, async (t) => {
+test('settings that do not do what they seem are named at start-up: a window whose slide is longer than its length (swapped?), with the share of readings it leaves out; ack after commit without an external broker', { timeout: 60_000 }, async (t) => {
   const windows = [{ lengthMs: 10_000, slideMs: 2_000 }, { lengthMs: 2_000, slideMs: 10_000 }];
-  const server = await ServerProcess.create(tempDir(t), { windows });
+  const server = await ServerProcess.create(tempDir(t), { windows, broker: { ackAfterCommit: true } });
   t.after(() => server.kill());
   await server.start();
   await waitFor('the warning', () => server.output.includes('thermostream: warning'), 5_000);
@@ -203,6 +203,8 @@ test('a window whose slide is longer than its length (swapped?) is named at star
   assert.deepEqual(warnings, [
     'thermostream: warning    windows[1] = {"lengthMs":2000,"slideMs":10000}: slideMs is longer than lengthMs, so readings in the last ' +
       '8000 ms of every 10000 ms count in no window of this shape (a tumbling window has slideMs = lengthMs; were the two swapped?)',
+    'thermostream: warning    broker.ackAfterCommit (--broker-ack-after-commit) does nothing without an external broker (--broker): ' +
+      'devices of the embedded broker are acknowledged once their readings are in the ingest log',
   ]);
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
