@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.ts';
-import { HttpError, ThermostreamError } from '../errors.ts';
-import { isCorrupt } from '../store/sqlite/errors.ts';
+import { HttpError } from '../errors.ts';
+import { checkIntact, dbError, type DbFile } from '../store/sqlite/errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
 import { MAX_TWIN_BYTES, mergePatch, patchProblem, type Properties } from './twin.ts';
 
@@ -131,18 +131,16 @@ export const registryFile = (dataDir: string): string => resolve(join(dataDir, '
 
 /**
  * Opens (or creates) the registry's file. A damaged one is refused with TS_ERR_DB_CORRUPT naming it (exit code 3, as
- * for the results' database), not as a bare SqliteError; quick_check reads its few pages once.
+ * for the results' database), not as a bare SqliteError.
  */
 function openRegistryDb(file: string): Database.Database {
+  const named: DbFile = { file, what: 'the device registry', restore: 'Restore it from a backup of the data dir' };
   let db: Database.Database | undefined;
   try {
     db = new Database(file);
     // The devices CLI may write while the server runs (and open the file while the server writes it).
     db.pragma('busy_timeout = 5000');
-    const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
-    if (problems.length !== 1 || problems[0].quick_check !== 'ok') {
-      throw registryCorrupt(file, `quick_check: ${problems.map((p) => p.quick_check).join('; ')}`);
-    }
+    checkIntact(db, named);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -150,18 +148,8 @@ function openRegistryDb(file: string): Database.Database {
     return db;
   } catch (err) {
     db?.close();
-    if (isCorrupt(err)) throw registryCorrupt(file, `${(err as { code: string }).code}: ${(err as Error).message}`);
-    throw err;
+    throw dbError(err, named);
   }
-}
-
-function registryCorrupt(file: string, detail: string): ThermostreamError {
-  return new ThermostreamError(
-    'TS_ERR_DB_CORRUPT',
-    `the device registry ${file} is damaged (${detail}). Nothing was changed. Restore it from a backup of the data ` +
-      `dir, or keep the damaged file (mv ${file} ${file}.damaged, and its -wal file) and try ` +
-      `\`sqlite3 ${file}.damaged .recover | sqlite3 ${file}\`, then start again.`,
-  );
 }
 
 export function createRegistry(dataDir: string, deps: { clock: Clock }): Registry {

@@ -10,14 +10,11 @@ import { anomalyCountsJson, FLEET_INSERT_COLUMNS, partialValues } from '../fleet
 import type { BatchOutput, Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createSqliteQueries } from './queries.ts';
 import { migrate } from './migrate.ts';
-import { dbCorrupt, dbError, dbNoSpace } from './errors.ts';
+import { checkIntact, dbError, dbNoSpace, resultsDb } from './errors.ts';
 
 export const DB_FILE = 'thermostream.db';
 
-/**
- * Opens (or creates) the database and checks it: a damaged file (truncated, overwritten) is refused with
- * TS_ERR_DB_CORRUPT naming it, rather than failing at some later batch. quick_check reads every page once.
- */
+/** Opens (or creates) the database and checks it (checkIntact) before it is migrated. */
 function openDatabase(file: string, dir: string): Database.Database {
   let db: Database.Database | undefined;
   try {
@@ -26,10 +23,7 @@ function openDatabase(file: string, dir: string): Database.Database {
     // FULL: a committed checkpoint survives a power cut too. Log segments are deleted once a checkpoint covers them,
     // so a checkpoint that could roll back would leave records nobody can replay. One fsync per batch is cheap.
     db.pragma('synchronous = FULL');
-    const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
-    if (problems.length !== 1 || problems[0].quick_check !== 'ok') {
-      throw dbCorrupt(file, `quick_check: ${problems.map((p) => p.quick_check).join('; ')}`);
-    }
+    checkIntact(db, resultsDb(file));
     migrate(db, file);
     return db;
   } catch (err) {
@@ -232,7 +226,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     resetJob: async () => resetJob(),
     ...queries,
     transient: (err) => (isNoSpaceIn(err, dir) ? 'no-space' : null),
-    fatal: (err) => dbError(err, file),
+    fatal: (err) => dbError(err, resultsDb(file)),
     async close() {
       db.close();
     },
