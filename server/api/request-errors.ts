@@ -115,8 +115,17 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
     return new ParamError(name, rawValue(req, part, name, data), `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`, part);
   }
   if (e.keyword === 'required') {
-    const name = [path, e.params.missingProperty as string].filter(Boolean).join('.');
-    return new ParamError(name, null, 'required', part);
+    const missing = e.params.missingProperty as string;
+    // ajv checks `required` before unknown fields: `{"tags": …}` for `{"properties": …}` names the field sent.
+    const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
+    const object = typeof e.data === 'object' && e.data !== null && !Array.isArray(e.data) ? (e.data as Record<string, unknown>) : {};
+    const unknown = e.parentSchema?.additionalProperties === false ? Object.keys(object).find((k) => !known.includes(k)) : undefined;
+    if (unknown !== undefined) {
+      const name = [path, unknown].filter(Boolean).join('.');
+      const value = part === 'body' ? JSON.stringify(object[unknown]) : rawValue(req, part, name, object[unknown]);
+      return new ParamError(name, value ?? null, `unknown ${WHERE[part][0]} (known: ${known.join(', ')}; ${missing} is required)`, part);
+    }
+    return new ParamError([path, missing].filter(Boolean).join('.'), null, 'required', part);
   }
   if (part === 'body' && path === '') {
     const expected = e.parentSchema?.['x-expected'];
