@@ -250,6 +250,11 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.equal(run('add', 'cli-2', '--host-name', 'hub.example.com').out.split('\n')[1].startsWith('HostName=hub.example.com;DeviceId=cli-2;'), true);
   // A server on another TLS port: the same flag as the server's names it in the HostName the SDK dials.
   assert.match(run('show', 'cli-2', '--mqtts-port', '18384').out, /"connectionString": "HostName=localhost:18384;DeviceId=cli-2;/);
+  // A server without a TLS listener: the string is printed, with a warning that SDK devices cannot dial it.
+  const noTls = run('list', '--mqtts-port', '-1');
+  assert.equal(noTls.code, 0);
+  assert.match(noTls.err, /^devices: warning: mqtt\.tlsPort is -1 \(no TLS listener\), so nothing listens where HostName=localhost points \(port 8883\)/);
+  assert.equal(run('list', '--mqtts-port', '-1', '--host-name', 'tls.example.com:8884').err, '');
   assert.deepEqual(run('add', 'cli-1'), { code: 1, out: '', err: 'devices: device "cli-1" is already registered [TS_ERR_DEVICE_EXISTS]' });
   assert.deepEqual(run('disable', 'cli-1'), { code: 0, out: 'cli-1 disabled', err: '' });
   const listed = run('list').out.split('\n');

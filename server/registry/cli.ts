@@ -29,7 +29,8 @@ Options:
   --data-dir <dir>     where registry.db lives (default data)   env THERMOSTREAM_DATA_DIR
   --config <file>      read dataDir, iothub.hostName and mqtt.tlsPort from the server's config file
   --mqtts-port <port>  the server's MQTT TLS port (default 8883): HostName is localhost:<port>; not 0, give the
-                       port a server started with 0 printed
+                       port a server started with 0 printed; -1 (no TLS listener) is warned about: the
+                       device SDKs dial TLS
   --host-name <name>   HostName in connection strings, a host name with an optional :port
                        (default iothub.hostName, else localhost[:tlsPort])
   --help               print this help`;
@@ -80,10 +81,13 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
 
   let registry;
   let hostName: string;
+  let warning = '';
   try {
     const { config } = parseCli(serverArgs, env);
     hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
-    if (['add', 'list', 'show'].includes(command)) checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
+    if (['add', 'list', 'show'].includes(command)) {
+      warning = checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
+    }
     // Only add makes a registry; the other commands on a data dir without one (a typo in --data-dir) would create it.
     if (command !== 'add' && !existsSync(registryFile(config.dataDir))) {
       const err = new ThermostreamError(
@@ -115,14 +119,14 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
     switch (command) {
       case 'add': {
         const d = registry.create(deviceId, { primaryKey: opts.key, secondaryKey: opts.secondaryKey, status: opts.disabled ? 'disabled' : 'enabled' });
-        return { code: 0, out: `added ${d.deviceId} (${d.status})\n${connectionString(hostName, d)}`, err: '' };
+        return { code: 0, out: `added ${d.deviceId} (${d.status})\n${connectionString(hostName, d)}`, err: warning };
       }
       case 'list': {
         const rows = registry.list().map((d) => `${d.deviceId}\t${d.status}\t${connectionString(hostName, d)}`);
-        return { code: 0, out: rows.length === 0 ? '(no devices)' : ['deviceId\tstatus\tconnectionString', ...rows].join('\n'), err: '' };
+        return { code: 0, out: rows.length === 0 ? '(no devices)' : ['deviceId\tstatus\tconnectionString', ...rows].join('\n'), err: warning };
       }
       case 'show':
-        return { code: 0, out: JSON.stringify(show(registry.require(deviceId)), null, 2), err: '' };
+        return { code: 0, out: JSON.stringify(show(registry.require(deviceId)), null, 2), err: warning };
       case 'disable':
       case 'enable': {
         const d = registry.setStatus(deviceId, command === 'disable' ? 'disabled' : 'enabled');
@@ -140,7 +144,10 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   }
 }
 
-/** The HostName of the connection strings to print must be one a device can dial: refused naming where it came from. */
+/**
+ * The HostName of the connection strings to print must be one a device can dial: refused naming where it came from.
+ * Returns a warning to print, or '': a server without a TLS listener takes no device SDK connection at localhost.
+ */
 function checkHostName(
   hostName: string,
   flag: string | undefined,
@@ -148,7 +155,7 @@ function checkHostName(
   tlsPort: number,
   serverArgs: readonly string[],
   env: NodeJS.ProcessEnv,
-): void {
+): string {
   // iothub.hostName from the configuration was checked with it (resolveConfig).
   const problem = flag === undefined ? undefined : hostNameProblem(hostName);
   if (problem !== undefined) {
@@ -166,6 +173,14 @@ function checkHostName(
         'give the port the server printed ("MQTT TLS mqtts://…:PORT") with --mqtts-port, or --host-name host:port',
     );
   }
+  if (flag === undefined && configured === '' && tlsPort < 0) {
+    return (
+      `devices: warning: mqtt.tlsPort is -1 (no TLS listener), so nothing listens where HostName=${hostName} points (port 8883): ` +
+      'the Azure IoT device SDKs connect over TLS only; start the server with a TLS port, or give --host-name host:port ' +
+      'of a TLS endpoint in front of it (a plain MQTT client can still sign in with the key: docs/IOTHUB.md)'
+    );
+  }
+  return '';
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
