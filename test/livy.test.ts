@@ -165,6 +165,14 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
     ),
   );
   assert.deepEqual(await post({ className: 'main' }), requestError('invalid batch request: "file" = undefined: required: the path of a job module inside a jobs directory', 'file'));
+  // A misspelt "file" is named, not only the "file" it leaves missing.
+  assert.deepEqual(
+    await post({ File: 'test/fixtures/jobs/hello.ts' }),
+    requestError(
+      'invalid batch request: unknown field "File" (Livy\'s batch fields: file, className, args, name, conf, driverMemory, proxyUser, jars, pyFiles, files, driverCores, executorMemory, executorCores, numExecutors, archives, queue)',
+      'File',
+    ),
+  );
   assert.deepEqual(await post({ file: 'test/fixtures/jobs/hello.ts', args: [1] }), requestError('invalid batch request: "args" = [1]: an array of strings', 'args'));
   assert.deepEqual(
     await post({ file: 'test/fixtures/jobs/hello.ts', driverMemory: 'lots' }),

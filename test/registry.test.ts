@@ -71,7 +71,7 @@ test('registry over HTTP: create, list, show, disable, enable, delete in IoT Hub
   assert.equal(badTwin.status, 400);
   assert.deepEqual(badTwin.body, {
     error: 'TS_ERR_BAD_REQUEST',
-    message: 'invalid body field "properties.reported" = "{\\"x\\":1}": unknown body field (known: desired; desired is required)',
+    message: 'invalid body field "properties.reported" = {"x":1}: unknown body field (known: desired; desired is required)',
     parameter: 'properties.reported',
     value: '{"x":1}',
   });
@@ -87,9 +87,10 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
     const res = await app.http.inject({ method, url, ...(payload === undefined ? {} : { payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } }) });
     return { status: res.statusCode, body: res.body === '' ? null : res.json() };
   };
-  const field = (parameter: string, value: string | null, reason: string) => ({
+  // `value` is the field's text; the message shows what was sent: a string quoted, a number or object as its JSON (sent: 'json').
+  const field = (parameter: string, value: string | null, reason: string, sent: 'string' | 'json' = 'string') => ({
     status: 400,
-    body: { error: 'TS_ERR_BAD_REQUEST', message: `invalid body field "${parameter}" = ${JSON.stringify(value)}: ${reason}`, parameter, value },
+    body: { error: 'TS_ERR_BAD_REQUEST', message: `invalid body field "${parameter}" = ${sent === 'json' ? value : JSON.stringify(value)}: ${reason}`, parameter, value },
   });
   const ID = 'a device id matching [A-Za-z0-9._:-]{1,128}';
   for (const id of ['r-1', 'r-2', 'r-3']) assert.equal((await call('POST', base, { deviceId: id })).status, 201);
@@ -100,7 +101,7 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
     body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid request body = "[1]": expected a JSON object such as {"deviceId": "thermostat-1"}', parameter: 'body', value: '[1]' },
   });
   assert.deepEqual(await call('POST', base, {}), field('deviceId', null, 'required'));
-  assert.deepEqual(await call('POST', base, { deviceId: 5 }), field('deviceId', '5', `expected ${ID}`));
+  assert.deepEqual(await call('POST', base, { deviceId: 5 }), field('deviceId', '5', `expected ${ID}`, 'json'));
   assert.deepEqual(await call('POST', base, { deviceId: 'r-4', colour: 'red' }), field('colour', 'red', 'unknown body field (known: deviceId, status, authentication)'));
   assert.deepEqual(await call('POST', base, { deviceId: 'r-4', status: 'off' }), field('status', 'off', 'expected "enabled" or "disabled"'));
   assert.deepEqual(await call('POST', base, { deviceId: 'r-4', authentication: { type: 'x509' } }), field('authentication.type', 'x509', 'expected "sas"'));
@@ -141,27 +142,27 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
 
   // PATCH a device's status.
   assert.deepEqual(await call('PATCH', `${base}/r-1`, {}), field('status', null, 'required'));
-  assert.deepEqual(await call('PATCH', `${base}/r-1`, { status: true }), field('status', 'true', 'expected "enabled" or "disabled"'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1`, { status: true }), field('status', 'true', 'expected "enabled" or "disabled"', 'json'));
 
   // PATCH a twin: reported properties belong to the device; what the schema cannot say the twin checks.
-  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: { a: 1 }, reported: { b: 2 } } }), field('properties.reported', '{"b":2}', 'unknown body field (known: desired)'));
-  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: [1] } }), field('properties.desired', '[1]', 'expected a JSON object (a merge patch of the desired properties)'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: { a: 1 }, reported: { b: 2 } } }), field('properties.reported', '{"b":2}', 'unknown body field (known: desired)', 'json'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { properties: { desired: [1] } }), field('properties.desired', '[1]', 'expected a JSON object (a merge patch of the desired properties)', 'json'));
   // IoT Hub's twin has tags; ours does not: the field sent is named, not only the one missing.
-  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { tags: { floor: 2 } }), field('tags', '{"floor":2}', 'unknown body field (known: properties; properties is required)'));
+  assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, { tags: { floor: 2 } }), field('tags', '{"floor":2}', 'unknown body field (known: properties; properties is required)', 'json'));
   assert.deepEqual(await call('PATCH', `${base}/r-1/twin`, {}), field('properties', null, 'required'));
   assert.deepEqual(
     await call('PATCH', `${base}/r-1/twin`, { properties: { desired: { mode: { $x: 1 } } } }),
-    field('properties.desired', '{"mode":{"$x":1}}', 'property name "mode.$x" starts with "$", which is reserved'),
+    field('properties.desired', '{"mode":{"$x":1}}', 'property name "mode.$x" starts with "$", which is reserved', 'json'),
   );
   const big = { text: 'x'.repeat(33 * 1024) };
   assert.deepEqual(
     await call('PATCH', `${base}/r-1/twin`, { properties: { desired: big } }),
-    field('properties.desired', `${JSON.stringify(big).slice(0, 64)}…`, 'desired properties would exceed 32768 bytes'),
+    field('properties.desired', `${JSON.stringify(big).slice(0, 64)}…`, 'desired properties would exceed 32768 bytes', 'json'),
   );
 
   // POST a cloud-to-device message.
   assert.deepEqual(await call('POST', `${base}/r-1/messages`, { properties: {} }), field('payload', null, 'required'));
-  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, properties: { kind: 5 } }), field('properties.kind', '5', 'expected a string'));
+  assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, properties: { kind: 5 } }), field('properties.kind', '5', 'expected a string', 'json'));
   assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, messageId: '' }), field('messageId', '', 'expected a string of 1 to 128 bytes'));
   const wide = 'é'.repeat(100); // 100 characters, 200 bytes
   assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: 1, messageId: wide }), field('messageId', wide, 'expected a string of 1 to 128 bytes'));
@@ -170,10 +171,10 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
 
   // POST a direct method: the timeout is an integer, not coerced from a string.
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'x y' }), field('methodName', 'x y', 'expected a method name matching [A-Za-z0-9_.:-]{1,128}'));
-  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: 4 }), field('responseTimeoutInSeconds', '4', 'expected an integer from 5 to 300'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: 4 }), field('responseTimeoutInSeconds', '4', 'expected an integer from 5 to 300', 'json'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: '10' }), field('responseTimeoutInSeconds', '10', 'expected an integer from 5 to 300'));
-  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', timeoutInSeconds: 5 }), field('timeoutInSeconds', '5', 'unknown body field (known: methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds)'));
-  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', connectTimeoutInSeconds: -1 }), field('connectTimeoutInSeconds', '-1', 'expected an integer from 0 to 300'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', timeoutInSeconds: 5 }), field('timeoutInSeconds', '5', 'unknown body field (known: methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds)', 'json'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', connectTimeoutInSeconds: -1 }), field('connectTimeoutInSeconds', '-1', 'expected an integer from 0 to 300', 'json'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot' }), {
     status: 404,
     body: { error: 'TS_ERR_DEVICE_NOT_CONNECTED', message: 'device "r-1" is not connected or does not listen for direct methods', parameter: 'id', value: 'r-1' },

@@ -6,10 +6,7 @@
  * its Content-Type and the value.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { BODY, BodyParseError } from './request-errors.ts';
-
-/** At most 64 characters of what was sent. */
-const preview = (text: string): string => (text.length > 64 ? `${text.slice(0, 64)}…` : text);
+import { BODY, BodyParseError, preview } from './request-errors.ts';
 
 export function registerJsonParser(app: FastifyInstance): void {
   const json = app.getDefaultJsonParser('error', 'error');

@@ -24,13 +24,28 @@ export class ParamError extends ThermostreamError {
     part: RequestPart = 'querystring',
     /** 400, or a more precise 4xx (415 for an unsupported Content-Type, 413 for a body over the limit). */
     readonly status = 400,
+    /** The value as the message shows it: quoted, or a body field's JSON as sent (see bodyFieldError). */
+    shown = JSON.stringify(value),
   ) {
     const [what, code] = WHERE[part];
     const subject = part === 'body' && parameter === BODY ? 'request body' : `${what} "${parameter}"`;
-    const detail = `${subject} = ${JSON.stringify(value)}: ${reason}`;
+    const detail = `${subject} = ${shown}: ${reason}`;
     super(code, `invalid ${detail}`);
     this.detail = detail;
   }
+}
+
+/** A value in a 400, at most 64 characters of it (twin patches and messages can be 64 KB). */
+export const preview = (text: string): string => (text.length > 64 ? `${text.slice(0, 64)}…` : text);
+
+/**
+ * A bad field of a JSON body: `value` is the field's text (a string as it is, anything else as JSON), and the message
+ * shows it as sent, so that `5` does not read as the string `"5"`.
+ */
+export function bodyFieldError(parameter: string, data: unknown, reason: string): ParamError {
+  if (data === undefined) return new ParamError(parameter, null, reason, 'body');
+  const text = preview(typeof data === 'string' ? data : JSON.stringify(data));
+  return new ParamError(parameter, text, reason, 'body', 400, typeof data === 'string' ? JSON.stringify(text) : text);
 }
 
 /** A request body that could not be read, before any route's own checks (job routes answer it as a batch request error). */
@@ -110,9 +125,10 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
     const field = e.params.additionalProperty as string;
     const name = [path, field].filter(Boolean).join('.');
     const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
+    const why = `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`;
     // A body's unknown field: its value, from the object that holds it.
-    const data = part === 'body' && typeof e.data === 'object' && e.data !== null ? (e.data as Record<string, unknown>)[field] : undefined;
-    return new ParamError(name, rawValue(req, part, name, data), `unknown ${WHERE[part][0]} (known: ${known.join(', ') || 'none'})`, part);
+    if (part === 'body' && typeof e.data === 'object' && e.data !== null) return bodyFieldError(name, (e.data as Record<string, unknown>)[field], why);
+    return new ParamError(name, rawValue(req, part, name, undefined), why, part);
   }
   if (e.keyword === 'required') {
     const missing = e.params.missingProperty as string;
@@ -122,8 +138,8 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
     const unknown = e.parentSchema?.additionalProperties === false ? Object.keys(object).find((k) => !known.includes(k)) : undefined;
     if (unknown !== undefined) {
       const name = [path, unknown].filter(Boolean).join('.');
-      const value = part === 'body' ? JSON.stringify(object[unknown]) : rawValue(req, part, name, object[unknown]);
-      return new ParamError(name, value ?? null, `unknown ${WHERE[part][0]} (known: ${known.join(', ')}; ${missing} is required)`, part);
+      const why = `unknown ${WHERE[part][0]} (known: ${known.join(', ')}; ${missing} is required)`;
+      return part === 'body' ? bodyFieldError(name, object[unknown], why) : new ParamError(name, rawValue(req, part, name, undefined), why, part);
     }
     return new ParamError([path, missing].filter(Boolean).join('.'), null, 'required', part);
   }
@@ -132,12 +148,14 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
     const data = e.data === undefined ? null : JSON.stringify(e.data);
     return new ParamError(BODY, data, typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword), part);
   }
+  const expected = e.parentSchema?.['x-expected'];
+  const why = typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword);
+  if (part === 'body') return bodyFieldError(path, e.data, why);
   const value = rawValue(req, part, path, e.data);
   if (part === 'querystring' && value !== null && new URLSearchParams(req.raw.url!.split('?')[1] ?? '').getAll(path).length > 1) {
     return new ParamError(path, value, 'given more than once', part);
   }
-  const expected = e.parentSchema?.['x-expected'];
-  return new ParamError(path, value, typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword), part);
+  return new ParamError(path, value, why, part);
 }
 
 /** The API's error handler: every error answers `{ error, message }`, plus `parameter` and `value` for a 400/404. */

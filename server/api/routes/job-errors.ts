@@ -21,6 +21,9 @@ export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError
   const properties = ((req.routeOptions.schema?.body as { properties?: Record<string, { 'x-expected'?: string }> } | undefined)?.properties) ?? {};
   if (e.instancePath === '' && e.keyword === 'additionalProperties') return unknownField(e.params.additionalProperty as string);
   if (e.instancePath === '' && e.keyword === 'required') {
+    // ajv checks `required` before unknown fields: `{"File": …}` names the field sent, not only the one missing.
+    const sent = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body).find((k) => !(k in properties)) : undefined;
+    if (sent !== undefined) return unknownField(sent);
     const field = e.params.missingProperty as string;
     return badField(field, undefined, properties[field]?.['x-expected'] ?? 'required');
   }

@@ -6,7 +6,7 @@ import { HttpError } from '../../errors.ts';
 import { connectionString, isValidKey, type Device, type Registry } from '../../registry/index.ts';
 import { patchProblem } from '../../registry/twin.ts';
 import { cursorParam, decodeCursor, encodeCursor, iso, isString, limitParam } from '../params.ts';
-import { NotFoundError, ParamError } from '../request-errors.ts';
+import { bodyFieldError, NotFoundError, ParamError } from '../request-errors.ts';
 import { badRequest, Next } from '../schemas.ts';
 import { jsonBodyCompiler } from '../validation.ts';
 import {
@@ -38,18 +38,12 @@ const ListQuery = Type.Object({ limit: limitParam(1000), cursor: Type.Optional(c
 
 type Id = { Params: Static<typeof IdParams>; Querystring: Static<typeof NoQuery> };
 
-/** A value in a 400, at most 64 characters of it (twin patches and messages can be 64 KB). */
-const preview = (value: unknown): string => {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
-};
-
 /** A registry refusal about one body field (HttpError 400 of the registry) as the API's 400 naming it. */
 function asBodyError<T>(field: string, value: unknown, run: () => T): T {
   try {
     return run();
   } catch (err) {
-    if (err instanceof HttpError && err.statusCode === 400) throw new ParamError(field, preview(value), err.message, 'body');
+    if (err instanceof HttpError && err.statusCode === 400) throw bodyFieldError(field, value, err.message);
     throw err;
   }
 }
@@ -249,7 +243,7 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: RegistryRoute
       device(id);
       const desired = req.body.properties.desired;
       const problem = patchProblem(desired);
-      if (problem !== null) throw new ParamError('properties.desired', preview(desired), problem, 'body');
+      if (problem !== null) throw bodyFieldError('properties.desired', desired, problem);
       const version = asBodyError('properties.desired', desired, () => registry.patchDesired(id, desired));
       hub.pushDesired(id, desired, version);
       return twinBody(id);
