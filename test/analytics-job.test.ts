@@ -142,3 +142,30 @@ test('a restart in the middle of a stuck interval flags it once: the detector st
   const windows = await store.windows({ deviceId: 'd', lengthMs: 300_000, slideMs: 60_000, from: T0 - 300_000, to: T0 + 1, limit: 10 });
   assert.equal(windows.at(-1)?.anomaliesByType.stuck, 1, 'counted once in the 5 min window');
 });
+
+test('processing-time mode: a device whose clock is behind is overdue by arrival, not by how far its ts lags the server', async (t) => {
+  const config = resolveConfig({ dataDir: tempDir(t), timeMode: 'processing' });
+  const NOW = T0 + 86_400_000;
+  // One reading a second, arriving as sent, stamped by a clock a day behind (timeMode processing is for such clocks).
+  const batch = (job: TelemetryJob, from: number, to: number) => {
+    const readings = Array.from({ length: to - from }, (_, k) => ({ ...reading('late-clock', T0 + (from + k) * 1000, calm(from + k)), arrival: NOW + (from + k) * 1000 }));
+    return job.process({ readings, deadLetters: [], lastOffset: to }, NOW + to * 1000);
+  };
+  const store = await createStore(config);
+  t.after(() => store.close());
+  const job = new TelemetryJob(config, NOW, null);
+  const flagged: Anomaly[] = [];
+  for (let i = 0; i < 60; i += 5) {
+    const out = batch(job, i, i + 5);
+    await store.commitBatch(out);
+    flagged.push(...out.anomalies);
+  }
+  assert.deepEqual(flagged, [], 'a device reporting every second is not silent');
+
+  // Silent from reading 60 on, by the server's clock: overdue once the watermark (arrival − 10 s) is 3 s past its
+  // last arrival; dated when it was due on its own clock; the restored state (a restart) knows its last arrival.
+  const restored = new TelemetryJob(config, NOW + 61_000, (await store.recover())!);
+  assert.deepEqual(restored.process({ readings: [], deadLetters: [], lastOffset: 60 }, NOW + 72_000).anomalies, []);
+  const raised = restored.process({ readings: [], deadLetters: [], lastOffset: 60 }, NOW + 73_500).anomalies;
+  assert.deepEqual(raised.map((a) => [a.type, a.ts - T0, a.end, a.score]), [['dropout', 60_000, null, 4.5]]);
+});

@@ -57,8 +57,8 @@ export class TelemetryJob {
       startedAt, // a restart is not idle time
       openWindowRefresh: config.openWindowRefresh,
     });
-    this.detectors = new Detectors(config.detectors);
     this.byArrival = config.timeMode === 'processing';
+    this.detectors = new Detectors(config.detectors, this.byArrival);
     this.batches = recovered?.checkpoint.batches ?? 0;
     if (recovered !== null) {
       if (recovered.checkpoint.job !== null) {

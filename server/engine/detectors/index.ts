@@ -37,6 +37,8 @@ class DeviceDetectors {
   /** Smallest change seen between consecutive readings (the sensor's resolution): a floor of the noise scale. */
   resolution = Infinity;
   lastValue = NaN;
+  /** Arrival of the device's newest reading: in processing-time mode its silence is measured by it. */
+  lastArrival = -Infinity;
   dirty = false;
   readonly history: History;
   readonly spike = new SpikeState();
@@ -66,6 +68,7 @@ class DeviceDetectors {
     // Last, so a state saved before it loads with fresh statistics. Without it a restart judged the next readings
     // against a median and MAD refreshed at the restart rather than the cached ones the uninterrupted run used.
     this.history.saveCacheTo(out);
+    out.push(this.lastArrival); // after it: a state saved before loads with none (no dropout until the next reading)
   }
 
   load(bytes: Uint8Array): void {
@@ -80,7 +83,8 @@ class DeviceDetectors {
     i = this.stuck.load(a, i);
     i = this.drift.load(a, i);
     i = this.dropout.load(a, i);
-    if (i + 3 <= a.length) this.history.loadCache(a, i);
+    if (i + 3 <= a.length) i = this.history.loadCache(a, i);
+    if (i < a.length) this.lastArrival = a[i];
   }
 }
 
@@ -91,7 +95,22 @@ export class Detectors {
   private readonly scratch: number[] = [];
   private readonly arena = new StateArena();
 
-  constructor(private readonly config: DetectorConfig) {}
+  /**
+   * `byArrival` (timeMode "processing"): the watermark follows arrival times while each device's readings keep its
+   * own clock, so a device's silence is the watermark's distance from its last arrival. Measured against its last
+   * ts instead, a device whose clock is behind the server's by more than a few of its intervals was overdue at once.
+   */
+  constructor(
+    private readonly config: DetectorConfig,
+    private readonly byArrival = false,
+  ) {}
+
+  private touch(d: DeviceDetectors): void {
+    if (!d.dirty) {
+      d.dirty = true;
+      this.changed.push(d);
+    }
+  }
 
   private device(id: string): DeviceDetectors {
     let d = this.devices.get(id);
@@ -125,11 +144,12 @@ export class Detectors {
     const ts = r.ts;
     const x = r.temperature;
     if (c.threshold.enabled) checkThreshold(d.deviceId, ts, x, d.limits, out);
-    if (ts < d.lastTs) return; // out of order for this device: the windows count it, the detectors judge series in order
-    if (!d.dirty) {
-      d.dirty = true;
-      this.changed.push(d);
+    if (this.byArrival && r.arrival > d.lastArrival) {
+      d.lastArrival = r.arrival;
+      this.touch(d);
     }
+    if (ts < d.lastTs) return; // out of order for this device: the windows count it, the detectors judge series in order
+    this.touch(d);
     d.lastTs = ts;
     d.n++;
     const armed = d.n > c.warmupReadings;
@@ -210,12 +230,12 @@ export class Detectors {
     const c = this.config;
     if (!c.dropout.enabled || !Number.isFinite(watermark)) return;
     for (const d of this.devices.values()) {
+      // By arrival: the watermark on the device's own clock, as far past its last reading as past its last arrival.
+      const wm = this.byArrival ? watermark - d.lastArrival + d.dropout.lastTs : watermark;
+      if (wm !== wm) continue; // a state restored from before arrivals were kept: judged from its next reading on
       const before = out.length;
-      d.dropout.tick(d.deviceId, watermark, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
-      if (out.length > before && !d.dirty) {
-        d.dirty = true;
-        this.changed.push(d);
-      }
+      d.dropout.tick(d.deviceId, wm, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
+      if (out.length > before) this.touch(d);
     }
   }
 }
