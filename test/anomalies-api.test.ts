@@ -46,6 +46,10 @@ test('anomalies over HTTP: newest first, filtered, paginated with a cursor; bad 
 
   const filtered = await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=a&type=spike&from=${T0 + 10_000}&to=${new Date(T0 + 40_000).toISOString()}`);
   assert.deepEqual(filtered.body.items.map((x: any) => x.type), ['spike']);
+  // The + of an offset written as is in a URL reaches the server as a space (form encoding): read as the + it was.
+  const offset = await getJson(`${app.httpUrl}/api/v1/anomalies?from=2026-01-01T01:00:10+01:00&to=2026-01-01T01:00:40+0100`);
+  assert.equal(offset.status, 200, JSON.stringify(offset.body));
+  assert.deepEqual(offset.body.items.map((x: any) => x.type), ['spike']);
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=b`)).body, { items: [], next: null });
 
   // Windows count them by type.
