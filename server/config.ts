@@ -252,8 +252,11 @@ function coerce(raw: string, path: string[]): unknown {
 type Source = (path: readonly string[]) => string | undefined;
 
 function configError(errors: ErrorObject[], config: unknown, from: Source, fileName: string | undefined): ThermostreamError {
-  const lines = errors.map((e) => {
+  // A key of a map (detectors.threshold.devices) that its propertyNames refuse: ajv says it twice, the second time
+  // without the reason ("property name must be valid").
+  const lines = errors.filter((e) => e.keyword !== 'propertyNames').map((e) => {
     const path = e.instancePath.split('/').slice(1);
+    if (e.propertyName !== undefined) return `${formatKey(path)} has the key ${JSON.stringify(e.propertyName)}: ${e.message}`;
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       const key = formatKey([...path, extra]);
@@ -276,7 +279,11 @@ function formatKey(path: string[]): string {
 
 function schemaAt(path: string[]): any {
   let node: any = schema;
-  for (const key of path) node = /^\d+$/.test(key) ? node?.items : node?.properties?.[key];
+  for (const key of path) {
+    // A map's entries (detectors.threshold.devices.<id>) are described by its additionalProperties.
+    const mapped = typeof node?.additionalProperties === 'object' ? node.additionalProperties : undefined;
+    node = /^\d+$/.test(key) ? node?.items : (node?.properties?.[key] ?? mapped);
+  }
   return node;
 }
 

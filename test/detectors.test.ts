@@ -157,6 +157,15 @@ test('detector configuration is validated, errors naming the key and the value',
   assert.throws(() => resolveConfig({ detectors: { spike: { sensitivity: 0 } } }), /detectors\.spike\.sensitivity = 0: must be > 0/);
   assert.throws(() => resolveConfig({ detectors: { stuck: { colour: 1 } } }), /unknown key "detectors\.stuck\.colour"/);
   assert.throws(() => resolveConfig({ detectors: { threshold: { min: 30, max: 10 } } }), /detectors\.threshold: min 30 is not below max 10/);
+  // A device's own limits: the keys allowed there, and a key that is not a device id, named.
+  assert.throws(
+    () => resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { mn: -30 } } } } }),
+    { message: 'invalid configuration: unknown key "detectors.threshold.devices.freezer-1.mn" (allowed: min, max)' },
+  );
+  assert.throws(
+    () => resolveConfig({ detectors: { threshold: { devices: { 'freezer/1': { min: -30 } } } } }),
+    { message: 'invalid configuration: detectors.threshold.devices has the key "freezer/1": must match pattern "^[A-Za-z0-9._:-]{1,128}$"' },
+  );
   assert.throws(
     () => resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: 60 } } } } }),
     /detectors\.threshold\.devices\.freezer-1: min 60 is not below max 50/,
