@@ -2,7 +2,7 @@
  * Stuck sensor: the device keeps reporting, but the value does not change (within `tolerance`) for longer than is
  * natural for this device. A quantised, slowly changing signal repeats itself now and then, so "longer than
  * natural" is learned: the longest of the device's recent runs of equal readings (a maximum over completed runs that
- * decays by 0.5 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
+ * decays by 0.2 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
  * reading of the run, and closed by the first reading that differs.
  */
 import type { Anomaly } from './types.ts';
