@@ -132,6 +132,25 @@ test('a slow drift that no single reading betrays is flagged, and closed when th
   assert.deepEqual(out.filter((a) => a.type !== 'drift' && a.type !== 'rate').map((a) => a.type), [], 'nothing else');
 });
 
+test('a drift closed by a dropout keeps its score and threshold: |z| and baseline ± slack × spread, as any closed drift', () => {
+  // The drift of the test above, open when the device falls silent for 100 readings; its return closes the dropout
+  // and, the level being unknown after a gap, the drift at its last reading.
+  const every = 5_000;
+  const cycle = (i: number) => 20 + 0.3 * Math.sin((2 * Math.PI * i) / 120) + (i % 2) * 0.1;
+  const value = (i: number) => Math.round((cycle(i) + (i >= 1440 ? (3 * Math.min(i - 1440, 240)) / 240 : 0)) * 10) / 10;
+  const { d, out } = run(Array.from({ length: 1640 }, (_, i) => value(i)), every);
+  const opened = out.filter((a) => a.type === 'drift');
+  assert.deepEqual(opened.map((a) => a.end), [null], 'open when the device falls silent');
+  const back = run(Array.from({ length: 10 }, (_, i) => value(1740 + i)), every, { detectors: d, from: 1740 }).out;
+  const closed = back.filter((a) => a.type === 'drift');
+  assert.deepEqual(closed.map((a) => [(a.ts - T0) / every, (a.end! - T0) / every]), [[(opened[0].ts - T0) / every, 1639]]);
+  const [c] = closed;
+  const spread = (c.threshold! - c.expected!) / config.drift.slack;
+  assert.ok(spread >= config.spike.minScale, `threshold ${c.threshold} is the baseline ${c.expected} + slack × spread`);
+  assert.ok(Math.abs(c.score - (c.value! - c.expected!) / spread) < 1e-9, `score ${c.score} is |z| = (value − baseline) / spread`);
+  assert.ok(c.score > config.drift.slack, 'still drifting when it was cut short');
+});
+
 test('devices reporting every second, every 5 minutes and every hour get the same flags at the same readings', () => {
   // The same series of readings: a spike, a plateau, a dropout; only the interval differs.
   const values = Array.from({ length: 200 }, (_, i) => (i === 50 ? 30 : i >= 100 && i < 130 ? 20.4 : calm(i)));

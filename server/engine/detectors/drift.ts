@@ -116,9 +116,11 @@ export class DriftState {
    * The device was silent (dropout) or stuck: the readings before and after may not be comparable, so the level is
    * learned again from the next reading (the spread is kept). An open drift is closed at its last reading.
    */
-  rebase(deviceId: string, detectedAt: number, out: Anomaly[]): void {
+  rebase(deviceId: string, detectedAt: number, slack: number, minScale: number, out: Anomaly[]): void {
     if (this.alarm !== 0) {
-      out.push(this.anomaly(deviceId, this.alarm, 0, this.spread, 0, this.lastTs, detectedAt));
+      // Scored as a drift that closes by itself: |z| of its last reading, threshold baseline ± slack × spread.
+      const s = Math.max(this.spread, minScale);
+      out.push(this.anomaly(deviceId, this.alarm, (this.fast - this.base) / s, s, slack, this.lastTs, detectedAt));
       this.alarm = 0;
     }
     this.gPos = this.gNeg = 0;

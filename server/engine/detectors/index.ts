@@ -157,7 +157,7 @@ export class Detectors {
     if (c.dropout.enabled) {
       const before = out.length;
       d.dropout.onReading(id, ts, c.dropout.factor, c.dropout.minSilenceMs, armed, out);
-      if (out.length > before) d.drift.rebase(id, ts, out); // back from a dropout
+      if (out.length > before) d.drift.rebase(id, ts, c.drift.slack, c.spike.minScale, out); // back from a dropout
     }
 
     // Spike / dip: judge x against the history before x joins it.
@@ -207,7 +207,7 @@ export class Detectors {
       const was = d.stuck.flagged;
       d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed, out);
       stuck = d.stuck.flagged === 1;
-      if (was === 1 && !stuck) d.drift.rebase(id, ts, out);
+      if (was === 1 && !stuck) d.drift.rebase(id, ts, c.drift.slack, c.spike.minScale, out);
     }
     if (c.drift.enabled && !candidate && !stuck) {
       const dr = c.drift;
