@@ -211,3 +211,16 @@ test('a restart at any reading changes no flag: the checkpointed state judges th
     assert.deepEqual([...first.out, ...rest], whole, `restarted after reading ${cut - 1}`);
   }
 });
+
+test('processing-time mode: a device state saved without its last arrival (before it was kept) raises no dropout until the device reports', () => {
+  const old = run(Array.from({ length: 40 }, (_, i) => calm(i)), 1000).d; // event time: no arrival in its state
+  const restored = new Detectors(config, true);
+  restored.restore(old.takeDelta());
+  const out: Anomaly[] = [];
+  restored.tick(T0 + 3_600_000, out);
+  assert.deepEqual(out, [], 'its silence is unknown');
+  const later: Anomaly[] = [];
+  restored.onReading({ deviceId: 'dev', ts: T0 + 40_000, temperature: 20, humidity: undefined, seq: undefined, arrival: T0 + 3_600_000 }, later);
+  restored.tick(T0 + 3_600_000 + 3_500, later);
+  assert.deepEqual(later.map((a) => [a.type, a.ts - T0, a.score]), [['dropout', 41_000, 3.5]], 'then measured from its arrival');
+});

@@ -232,7 +232,7 @@ export class Detectors {
     for (const d of this.devices.values()) {
       // By arrival: the watermark on the device's own clock, as far past its last reading as past its last arrival.
       const wm = this.byArrival ? watermark - d.lastArrival + d.dropout.lastTs : watermark;
-      if (wm !== wm) continue; // a state restored from before arrivals were kept: judged from its next reading on
+      if (!Number.isFinite(wm)) continue; // restored from before arrivals were kept: judged from its next reading on
       const before = out.length;
       d.dropout.tick(d.deviceId, wm, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
       if (out.length > before) this.touch(d);
