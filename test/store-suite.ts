@@ -320,6 +320,21 @@ export function storeSuite(target: StoreTarget): void {
     assert.equal((await store.anomalies({ ...ALL, limit: 10 })).length, 2);
   });
 
+  test(`${name}: --fresh closes the open interval anomalies of the devices whose detector state it forgets, at their last reading`, async (t) => {
+    // Nothing would close them afterwards (the detectors that opened them are gone): they stayed open for good,
+    // listed as ongoing and kept from retention.
+    const store = await (await target.fresh(t))();
+    const stuck = { deviceId: 'd', type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 };
+    const dropout = { deviceId: 'd', type: 'dropout' as const, ts: 41_000, score: 4, value: null, expected: 1000, threshold: 3000, start: 41_000, end: null, detectedAt: 54_000 };
+    const elsewhere = { ...stuck, deviceId: 'e' }; // a device whose state this instance does not hold
+    const device = { deviceId: 'd', firstSeen: 0, lastSeen: 40_000, readings: 41, lastTemperature: 20.5, lastTs: 40_000 };
+    await store.commitBatch(batch({ anomalies: [stuck, dropout, elsewhere], devices: [device], detectors: [{ deviceId: 'd', state: new Uint8Array(8) }] }));
+    await store.resetJob();
+    const ends = (await store.anomalies({ ...ALL, limit: 10 })).map((a) => [a.deviceId, a.type, a.end]);
+    assert.deepEqual(ends, [['d', 'dropout', 41_000], ['e', 'stuck', null], ['d', 'stuck', 40_000]], 'at its last reading, or its start if that is later');
+    assert.deepEqual(await store.openAnomalies('d', 10), []);
+  });
+
   test(`${name}: point anomalies at the same ts are each kept (readings of one message without ts share it), numbered n in the order found, paged one by one`, async (t) => {
     const store = await (await target.fresh(t))();
     const high = (value: number, detectedAt = 5000) =>

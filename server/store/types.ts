@@ -171,7 +171,10 @@ export interface Store {
   recover(): Promise<RecoveredState | null>;
   /** Retention: deletes final windows, dead letters and late readings older than configured; returns rows deleted. */
   prune(now: number): Promise<number>;
-  /** --fresh: forgets the computed windows and this instance's job state, keeping the log offset, devices and dedupe. */
+  /**
+   * --fresh: forgets the computed windows and this instance's job state, keeping the log offset, devices and dedupe;
+   * its devices' open interval anomalies are closed at their last reading (nothing would close them afterwards).
+   */
   resetJob(): Promise<void>;
   windows(q: WindowQuery): Promise<WindowResult[]>;
   /** The merged fleet windows of these keys (those that exist), by (lengthMs, slideMs, start). */

@@ -157,6 +157,11 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
       }),
     resetJob: () =>
       transaction(async (c) => {
+        // The detectors that would close this instance's devices' open interval anomalies are forgotten: closed at
+        // the device's last reading (a dropout, due after it, at its start), not left open for good.
+        await c.query(`
+          UPDATE anomalies a SET "end" = GREATEST(a.start, COALESCE((SELECT d.last_ts FROM devices d WHERE d.device_id = a.device_id), a.start))
+          WHERE a.start IS NOT NULL AND a."end" IS NULL AND a.device_id IN (SELECT device_id FROM detector_state WHERE instance_id = $1)`, [instanceId]);
         await c.query('DELETE FROM windows');
         for (const t of ['fleet_windows', 'panes', 'detector_state']) await c.query(`DELETE FROM ${t} WHERE instance_id = $1`, [instanceId]);
         await c.query('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = $1', [instanceId]);

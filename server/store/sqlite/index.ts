@@ -189,7 +189,13 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     if (anomaliesMs > 0) deleted += pruneAnomalies.run(now - anomaliesMs).changes;
     return deleted;
   });
+  // --fresh forgets the detectors that would close the open interval anomalies of this instance's devices: they are
+  // closed at the device's last reading (a dropout, due after it, at its start), not left open for good.
+  const closeOpenAnomalies = db.prepare(`
+    UPDATE anomalies SET end = max(start, coalesce((SELECT last_ts FROM devices d WHERE d.device_id = anomalies.device_id), start))
+    WHERE start IS NOT NULL AND end IS NULL AND device_id IN (SELECT device_id FROM detector_state WHERE instance_id = ?)`);
   const resetJob = db.transaction(() => {
+    closeOpenAnomalies.run(instanceId);
     db.exec('DELETE FROM windows');
     for (const t of ['fleet_windows', 'panes', 'detector_state']) db.prepare(`DELETE FROM ${t} WHERE instance_id = ?`).run(instanceId);
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
