@@ -224,3 +224,36 @@ test('processing-time mode: a device state saved without its last arrival (befor
   restored.tick(T0 + 3_600_000 + 3_500, later);
   assert.deepEqual(later.map((a) => [a.type, a.ts - T0, a.score]), [['dropout', 41_000, 3.5]], 'then measured from its arrival');
 });
+
+test('a detector disabled while its interval is open (a restart with enabled false) still closes it, and raises nothing new', () => {
+  const disabled = (name: 'stuck' | 'dropout' | 'drift') => resolveConfig({ detectors: { [name]: { enabled: false } } }).detectors;
+  const restart = (d: Detectors, c: typeof config) => {
+    const next = new Detectors(c);
+    next.restore(d.takeDelta());
+    return next;
+  };
+  // Stuck: open from reading 150 (the test above), the detector disabled at 180; the change at 190 closes it.
+  const values = Array.from({ length: 260 }, (_, i) => ((i >= 100 && i < 109) || (i >= 150 && i < 190) || i >= 220 ? 20.5 : calm(i)));
+  const stuck = run(values.slice(0, 180), 1000);
+  const after = run(values.slice(180), 1000, { detectors: restart(stuck.d, disabled('stuck')), from: 180 }).out;
+  assert.deepEqual(brief(after, 1000), [{ type: 'stuck', at: 150, start: 150, end: 189, detected: 174 }], 'closed; the plateau from 220 is not flagged');
+
+  // Dropout: raised by the watermark, the detector disabled; the device's return closes it.
+  const every = 5_000;
+  const silent = run(Array.from({ length: 30 }, (_, i) => calm(i)), every);
+  silent.d.tick(T0 + 29 * every + 10 * every, silent.out);
+  assert.deepEqual(silent.out.map((a) => [a.type, a.end]), [['dropout', null]]);
+  const back = restart(silent.d, disabled('dropout'));
+  const returned = run([20.1, 20.2], every, { detectors: back, from: 50 }).out;
+  back.tick(T0 + 200 * every, returned);
+  assert.deepEqual(brief(returned, every), [{ type: 'dropout', at: 30, start: 30, end: 50, detected: 39 }]);
+
+  // Drift: open (the slow drift of the test above), the detector disabled: the next reading closes it at its last one.
+  const cycle = (i: number) => 20 + 0.3 * Math.sin((2 * Math.PI * i) / 120) + (i % 2) * 0.1;
+  const drifting = Array.from({ length: 1640 }, (_, i) => Math.round((cycle(i) + (i >= 1440 ? (3 * (i - 1440)) / 240 : 0)) * 10) / 10);
+  const drift = run(drifting, every);
+  const opened = drift.out.filter((a) => a.type === 'drift');
+  assert.deepEqual(opened.map((a) => a.end), [null]);
+  const closed = run([22.5, 22.6], every, { detectors: restart(drift.d, disabled('drift')), from: 1640 }).out;
+  assert.deepEqual(closed.map((a) => [a.type, a.ts, (a.end! - T0) / every]), [['drift', opened[0].ts, 1639]]);
+});

@@ -30,6 +30,10 @@ export class DropoutState {
   /** Gaps in a row that were dropouts. */
   private longGaps = 0;
 
+  get open(): boolean {
+    return this.openTs === this.openTs; // not NaN
+  }
+
   /**
    * A reading at ts (in event-time order) closes an open dropout. A gap the watermark has not reached yet (it trails
    * event time by the allowed lateness, so a short dropout can end before it is due by the watermark) is raised and

@@ -154,9 +154,11 @@ export class Detectors {
     d.n++;
     const armed = d.n > c.warmupReadings;
     const id = d.deviceId;
-    if (c.dropout.enabled) {
+    // A detector disabled (a restart with enabled false) while its interval is open still closes it, raising nothing
+    // new: left open, the interval would be listed as ongoing for good.
+    if (c.dropout.enabled || d.dropout.open) {
       const before = out.length;
-      d.dropout.onReading(id, ts, c.dropout.factor, c.dropout.minSilenceMs, armed, out);
+      d.dropout.onReading(id, ts, c.dropout.factor, c.dropout.minSilenceMs, armed && c.dropout.enabled, out);
       if (out.length > before) d.drift.rebase(id, ts, c.drift.slack, c.spike.minScale, out); // back from a dropout
     }
 
@@ -203,9 +205,9 @@ export class Detectors {
     h.push(x);
     if (!candidate && c.rate.enabled) d.rate.check(id, ts, x, sp.sensitivity * scale, c.rate.maxPerMinute, armed, ts, out);
     let stuck = false;
-    if (c.stuck.enabled) {
+    if (c.stuck.enabled || d.stuck.flagged === 1) {
       const was = d.stuck.flagged;
-      d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed, out);
+      d.stuck.onReading(id, ts, x, c.stuck.tolerance, c.stuck.minReadings, c.stuck.runFactor, armed && c.stuck.enabled, out);
       stuck = d.stuck.flagged === 1;
       if (was === 1 && !stuck) d.drift.rebase(id, ts, c.drift.slack, c.spike.minScale, out);
     }
@@ -214,7 +216,7 @@ export class Detectors {
       const interval = d.dropout.interval;
       const memory = interval > 0 ? Math.max(dr.memoryReadings, dr.memoryMs / interval) : dr.memoryReadings;
       d.drift.onReading(id, ts, x, memory, dr.slack, dr.threshold, sp.minScale, armed, out);
-    }
+    } else if (!c.drift.enabled && d.drift.alarm !== 0) d.drift.rebase(id, ts, c.drift.slack, sp.minScale, out);
   }
 
   private scale(d: DeviceDetectors): number {
