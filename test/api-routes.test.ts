@@ -589,6 +589,29 @@ test('windows: a length that two configured windows share needs the slide too; t
   });
   assert.equal((await get('/api/v1/windows?length=10s&slide=10s')).status, 200);
   assert.equal((await get('/api/v1/windows')).status, 200, 'no length: the first configured window');
+  // A slide alone picks the window that has it (a length for the first window's would be a guess); shared, it needs the length.
+  assert.equal((await get('/api/v1/windows?slide=2s')).status, 200);
+  assert.deepEqual(await get('/api/v1/windows?slide=1m'), {
+    status: 400,
+    body: {
+      error: 'TS_ERR_QUERY_PARAM',
+      message: 'invalid query parameter "slide" = "1m": no such window is configured (length/slide ms: 10000/2000, 10000/10000)',
+      parameter: 'slide',
+      value: '1m',
+    },
+  });
+});
+
+test('windows: slide alone picks the configured window with that slide', async (t) => {
+  const app = await startServer(t, { allowedLatenessMs: 600_000 });
+  const client = await connect(t, app.mqttUrl);
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  await client.publishAsync('devices/s/telemetry', JSON.stringify([{ ts: t0, temperature: 20 }, { ts: t0 + 70_000, temperature: 21 }]), { qos: 1 });
+  await waitForRecords(app, 2);
+  const get = async (url: string) => (await app.http.inject({ method: 'GET', url })).json();
+  const fiveMinutes = await get('/api/v1/windows?deviceId=s&slide=1m');
+  assert.deepEqual([...new Set(fiveMinutes.items.map((w: any) => `${w.lengthMs}/${w.slideMs}`))], ['300000/60000']);
+  assert.deepEqual(fiveMinutes, await get('/api/v1/windows?deviceId=s&length=5m&slide=1m'));
 });
 
 test('devices/:id of a device whose every message was rejected: the 404 says so and where its dead letters are', async (t) => {

@@ -63,9 +63,10 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
     },
     async (req, reply) => {
       const q = req.query;
-      const lengthMs = parseDuration(q.length) ?? config.windows[0].lengthMs;
       const slideMs = parseDuration(q.slide);
-      const matching = config.windows.filter((w) => w.lengthMs === lengthMs && (slideMs === undefined || w.slideMs === slideMs));
+      // No length: the first configured window, or with a slide the window that has it (not the first one's length).
+      const lengthMs = parseDuration(q.length) ?? (slideMs === undefined ? config.windows[0].lengthMs : undefined);
+      const matching = config.windows.filter((w) => (lengthMs === undefined || w.lengthMs === lengthMs) && (slideMs === undefined || w.slideMs === slideMs));
       const configured = config.windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(', ');
       if (matching.length === 0) {
         const [name, value] = slideMs === undefined ? ['length', q.length!] : ['slide', q.slide!];
@@ -75,12 +76,16 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
         const slides = matching.map((w) => w.slideMs).join(' or ');
         throw new ParamError('length', q.length, `several configured windows have this length (length/slide ms: ${configured}): give slide too (${slides} ms)`);
       }
+      if (matching.length > 1 && q.slide !== undefined) {
+        const lengths = matching.map((w) => w.lengthMs).join(' or ');
+        throw new ParamError('slide', q.slide!, `several configured windows have this slide (length/slide ms: ${configured}): give length too (${lengths} ms)`);
+      }
       const spec = matching[0];
       const before = decodeCursor(q.cursor, isNumber);
       const range = parseTimeRange(q, () => -NO_BOUND, NO_BOUND);
       const rows = await store.windows({
         deviceId: q.deviceId ?? FLEET,
-        lengthMs,
+        lengthMs: spec.lengthMs,
         slideMs: spec.slideMs,
         from: range.from,
         to: Math.min(range.to, before ?? Infinity), // the next page: older than the last one's first window
