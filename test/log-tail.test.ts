@@ -157,3 +157,29 @@ test('ctx.telemetryStream() makes a batch of what became durable since the previ
     message: 'telemetryStream afterOffset must be a non-negative integer, got -1',
   });
 });
+
+test('ctx.telemetryStream() drops resent readings, (deviceId, seq) or (deviceId, messageId), as the built-in job does', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir);
+  t.after(() => log.close());
+  const clock = new ManualClock(1_000);
+  const ctx = new StreamingContext(1000, { clock, log: assert.fail });
+  const batches: string[][] = [];
+  ctx.telemetryStream({ logDir: dir }).foreachBatch((records) => void batches.push(records.map((r) => `${r.deviceId}/${r.seq ?? r.messageId}`)));
+  ctx.start();
+  t.after(() => ctx.stop());
+  const noSeq = (deviceId: string, messageId: string): Reading => ({ deviceId, ts: 1_700_000_000_000, temperature: 20, humidity: undefined, seq: undefined, messageId, arrival: 1_700_000_000_000 });
+  for (const r of [reading(1), reading(2), reading(1), noSeq('azure', 'm-1'), reading(4)]) log.appendReading(r);
+  await new Promise<void>((resolve) => log.whenDurable(resolve));
+  clock.advance(1000);
+  await ctx.awaitIdle();
+  // A resend after a lost PUBACK comes in a later batch: it is still known.
+  for (const r of [reading(2), noSeq('azure', 'm-1'), noSeq('azure', 'm-2'), reading(5)]) log.appendReading(r);
+  await new Promise<void>((resolve) => log.whenDurable(resolve));
+  clock.advance(1000);
+  await ctx.awaitIdle();
+  assert.deepEqual(batches, [
+    ['dev-1/1', 'dev-2/2', 'azure/m-1', 'dev-1/4'],
+    ['azure/m-2', 'dev-2/5'],
+  ]);
+});

@@ -1,3 +1,4 @@
+import type { Reading } from '../ingest/reading.ts';
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
 import { StateArena } from './state-arena.ts';
 
@@ -136,6 +137,18 @@ export class Dedupe {
     d.set(seq, true);
     this.touched.add(deviceId);
     return true;
+  }
+
+  /**
+   * True when the reading is new, and records it; false for a resend: by `(deviceId, seq)`, or by
+   * `(deviceId, messageId)` for a reading without seq (one with neither is always new).
+   */
+  firstReading(r: Reading): boolean {
+    // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
+    // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
+    return r.seq !== undefined
+      ? this.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival, r.arrival)
+      : r.messageId === undefined || this.firstMessage(r.deviceId, r.messageId, r.arrival);
   }
 
   /** True when the device's `messageId` is new, and records it; false for a resend. */

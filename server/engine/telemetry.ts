@@ -104,13 +104,7 @@ export class TelemetryJob {
     let duplicateAt: number[] | null = null; // rare: only then is a copy of the readings made
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i];
-      // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
-      // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
-      if (
-        r.seq !== undefined
-          ? !this.dedupe.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival, r.arrival)
-          : r.messageId !== undefined && !this.dedupe.firstMessage(r.deviceId, r.messageId, r.arrival)
-      ) {
+      if (!this.dedupe.firstReading(r)) {
         (duplicateAt ??= []).push(i);
         continue;
       }

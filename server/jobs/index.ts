@@ -126,6 +126,7 @@ export function createJobRunner(config: Config, deps: JobRunnerDeps): JobRunner 
         stopTimeoutMs: settings.stopTimeoutMs,
         logDir: deps.logDir,
         afterOffset: deps.logEndOffset(),
+        dedupe: config.dedupe,
       });
       jobs.set(id, job);
       void job.whenExited().then(prune);

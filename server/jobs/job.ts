@@ -29,6 +29,7 @@ export interface JobOptions {
   stopTimeoutMs: number;
   logDir: string;
   afterOffset: number;
+  dedupe: JobWorkerData['dedupe'];
 }
 
 export class Job {
@@ -65,6 +66,7 @@ export class Job {
       conf: r.conf,
       logDir: options.logDir,
       afterOffset: options.afterOffset,
+      dedupe: options.dedupe,
     };
     this.worker = new Worker(BOOT, {
       argv: [JOB_WORKER.href],

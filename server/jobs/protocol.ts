@@ -15,6 +15,8 @@ export interface JobWorkerData {
   /** For `ctx.telemetryStream()`: the ingest log directory and the offset the job starts after. */
   logDir: string;
   afterOffset: number;
+  /** The server's `dedupe` settings: the telemetry stream drops resent readings as the built-in job does. */
+  dedupe: { messageIds: number; idleEvictMs: number };
 }
 
 export type FromWorker =

@@ -94,7 +94,7 @@ observeContexts((ctx) => {
   contexts.push(ctx);
   if (stopping) queueMicrotask(() => void ctx.stop({ graceful: true }));
 });
-setTelemetryDefaults({ logDir: data.logDir, afterOffset: data.afterOffset });
+setTelemetryDefaults({ logDir: data.logDir, afterOffset: data.afterOffset, dedupe: data.dedupe });
 
 port.on('message', (message: ToWorker) => {
   if (message.type !== 'stop' || stopping) return;

@@ -8,11 +8,14 @@
  * `afterOffset` (default: the end of the log at `start()`).
  *
  * Guarantees: within one run, every reading made durable after the start offset is in exactly one batch, in log
- * order (unless retention deleted it first, which is reported). A job keeps no checkpoint: for at-least-once
+ * order (unless retention deleted it first, which is reported). Resent readings — a (deviceId, seq) or
+ * (deviceId, messageId) already in the stream — are dropped as the built-in job drops them (server/engine/dedupe.ts,
+ * with the server's dedupe settings); the log holds them, since the engine dedupes after it. A job keeps no checkpoint: for at-least-once
  * outputs across failures and restarts, a job stores `offsetAt(batchTime)` with what it wrote and is resubmitted with
  * `afterOffset` set to the last one stored; the batches after it are then computed (and written) again.
  */
 import { LogTail } from '../../ingest/log-tail.ts';
+import { Dedupe, type DedupeOptions } from '../dedupe.ts';
 import type { Reading } from '../../ingest/reading.ts';
 import type { StreamingContext } from './context.ts';
 import { InputDStream, type InputSource } from './input.ts';
@@ -28,10 +31,17 @@ export interface TelemetryStreamOptions {
   maxBytesPerBatch?: number;
 }
 
-let jobDefaults: { logDir: string; afterOffset: number } | undefined;
+interface JobDefaults {
+  logDir: string;
+  afterOffset: number;
+  /** The server's `dedupe` settings. */
+  dedupe: DedupeOptions;
+}
+
+let jobDefaults: JobDefaults | undefined;
 
 /** @internal Set by the job worker (server/jobs/worker.ts): the defaults of `telemetryStream()` inside a job. */
-export function setTelemetryDefaults(defaults: { logDir: string; afterOffset: number }): void {
+export function setTelemetryDefaults(defaults: JobDefaults): void {
   jobDefaults = defaults;
 }
 
@@ -44,6 +54,7 @@ export class TelemetrySource implements InputSource<Reading> {
   readonly offsets = new Map<number, number>();
   private readonly logDir: string;
   private readonly maxBytes: number;
+  private readonly dedupe: Dedupe;
 
   constructor(
     private readonly options: TelemetryStreamOptions,
@@ -55,6 +66,7 @@ export class TelemetrySource implements InputSource<Reading> {
     }
     this.logDir = logDir;
     this.maxBytes = options.maxBytesPerBatch ?? 16 * 1024 * 1024;
+    this.dedupe = new Dedupe(jobDefaults?.dedupe);
   }
 
   start(): void {
@@ -64,11 +76,14 @@ export class TelemetrySource implements InputSource<Reading> {
   }
 
   take(batchTime: number): readonly Reading[] {
-    const readings: Reading[] = [];
-    if (this.tail === undefined) return readings;
-    this.tail.poll(readings, this.maxBytes);
+    const read: Reading[] = [];
+    if (this.tail === undefined) return read;
+    this.tail.poll(read, this.maxBytes);
     this.offsets.set(batchTime, this.tail.position - 1);
     if (this.offsets.size > REMEMBERED_OFFSETS) this.offsets.delete(this.offsets.keys().next().value!);
+    const readings = read.filter((r) => this.dedupe.firstReading(r));
+    // Only what a checkpoint would write is kept between evictions; nothing is checkpointed here, so it is dropped.
+    if (this.dedupe.evictIdle(batchTime) > 0) this.dedupe.takeDelta();
     return readings;
   }
 
