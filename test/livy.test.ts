@@ -153,6 +153,8 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
   assert.deepEqual(await post({ file: join(jobsDir, 'escape.ts') }), fileError(join(jobsDir, 'escape.ts'), 'is outside the jobs directories'));
   assert.deepEqual(await post({ file: 'examples/nope.ts' }), fileError('examples/nope.ts', 'does not exist'));
   assert.deepEqual(await post({ file: join(jobsDir, 'sub') }), fileError(join(jobsDir, 'sub'), 'is not a file'));
+  // A jobs directory itself is not outside the jobs directories.
+  assert.deepEqual(await post({ file: 'examples' }), fileError('examples', 'is not a file'));
   assert.deepEqual(
     await post({ file: 'wasbs://jobs@account.blob.core.windows.net/job.ts' }),
     fileError('wasbs://jobs@account.blob.core.windows.net/job.ts', 'is not a local path: only files of this server inside the jobs directories can be started'),

@@ -151,7 +151,8 @@ export function resolveJobFile(file: string, limits: RequestLimits): string {
     } catch {
       return false;
     }
-    return real.startsWith(realDir.endsWith(sep) ? realDir : realDir + sep);
+    // The directory itself counts as inside: it is then refused as not a file, which is what is wrong with it.
+    return real === realDir || real.startsWith(realDir.endsWith(sep) ? realDir : realDir + sep);
   });
   if (!inside) throw refuse('is outside the jobs directories');
   if (!statSync(real).isFile()) throw refuse('is not a file');
