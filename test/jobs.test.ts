@@ -118,3 +118,21 @@ test('/api/v1/jobs is the same resource under the API\'s conventions', async (t)
     body: { error: 'TS_ERR_QUERY_PARAM', message: 'invalid query parameter "limit" = "0": expected an integer from 1 to 10000', parameter: 'limit', value: '0' },
   });
 });
+
+test('a job\'s log keeps its last jobs.logLines lines, numbered over the job\'s life: total counts them all', async (t) => {
+  const app = await startServer(t, { jobs: { ...JOBS, logLines: 10 } });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/chatty.ts' });
+  await waitForState(app, 1, 'success');
+  const { body } = await getJson(`${app.httpUrl}/livy/batches/1/log?from=0&size=3`);
+  assert.ok(body.total > 1000, `every line the job wrote is counted: ${body.total}`);
+  assert.equal(body.from, body.total - 10, 'line 0 is long gone: the answer starts at the first line kept');
+  assert.equal(body.size, 3);
+  const api = await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=0&limit=3`);
+  assert.deepEqual([api.body.from, api.body.total], [body.from, body.total]);
+  // The OpenAPI document says what total is.
+  const doc = (await getJson(`${app.httpUrl}/docs/json`)).body;
+  for (const path of ['/livy/batches/{id}/log', '/api/v1/jobs/{id}/log']) {
+    const total = doc.paths[path].get.responses['200'].content['application/json'].schema.properties.total;
+    assert.equal(total.description, 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.', path);
+  }
+});

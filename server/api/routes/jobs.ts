@@ -146,7 +146,7 @@ export function registerJobRoutes(app: FastifyInstance, { jobs }: { jobs: JobRun
           200: Type.Object({
             id: Type.Integer(),
             from: Type.Integer({ description: 'Index of the first line returned.' }),
-            total: Type.Integer({ description: 'Lines kept (the log is bounded by jobs.logLines).' }),
+            total: Type.Integer({ description: 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.' }),
             lines: Type.Array(Type.String()),
           }),
           ...jobErrorResponses(ErrorBody, { found: true }),

@@ -220,7 +220,7 @@ export function registerLivyRoutes(app: FastifyInstance, { jobs }: LivyDeps): vo
             from: Type.Integer({ description: 'Index of the first line returned.' }),
             // Livy's documentation names the number of lines `size`; Livy itself also answers `total`.
             size: Type.Integer({ description: 'Lines returned.' }),
-            total: Type.Integer({ description: 'Lines kept (the log is bounded by jobs.logLines).' }),
+            total: Type.Integer({ description: 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.' }),
             log: Type.Array(Type.String()),
           }),
           ...jobErrorResponses(LivyError, { found: true }),
