@@ -183,3 +183,35 @@ test('ctx.telemetryStream() drops resent readings, (deviceId, seq) or (deviceId,
     ['azure/m-2', 'dev-2/5'],
   ]);
 });
+
+test('a graceful stop of ctx.telemetryStream() processes what was durable at the stop, over as many batches as it takes', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir);
+  t.after(() => log.close());
+  const clock = new ManualClock(1_000);
+  const ctx = new StreamingContext(1000, { clock, log: assert.fail });
+  const batches: [number, number[]][] = [];
+  const telemetry = ctx.telemetryStream({ logDir: dir, maxBytesPerBatch: 1 }); // a block per batch
+  telemetry.foreachBatch((records, time) => void batches.push([time, records.map((r) => r.seq!)]));
+  ctx.start();
+  t.after(() => ctx.stop());
+  await append(log, 1, 1);
+  clock.advance(1000);
+  await ctx.awaitIdle();
+  await append(log, 2, 3); // acknowledged before the stop (DELETE, the server's shutdown): "received"
+  let stopped = false;
+  const stopping = ctx.stop({ graceful: true }).then(() => (stopped = true));
+  await append(log, 4, 4); // after it: not for this job
+  for (let i = 0; i < 4 && !stopped; i++) {
+    clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    await ctx.awaitIdle();
+  }
+  await stopping;
+  assert.deepEqual(batches, [
+    [2_000, [1]],
+    [3_000, [2]],
+    [4_000, [3]],
+  ]);
+  assert.equal(telemetry.offsetAt(4_000), 3, 'a resubmitted job resumes after what the stopped one processed');
+});

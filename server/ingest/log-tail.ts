@@ -64,16 +64,18 @@ export class LogTail {
 
   /**
    * Appends to `into` the readings written since the last poll (offset above `after`), reading at most about
-   * `maxBytes` of log (the rest comes at the next poll). Returns the number of readings appended.
+   * `maxBytes` of log (the rest comes at the next poll), and no block after the one that holds offset `until`.
+   * Returns the number of readings appended.
    */
-  poll(into: Reading[], maxBytes = 16 * 1024 * 1024): number {
+  poll(into: Reading[], maxBytes = 16 * 1024 * 1024, until = Infinity): number {
     const before = into.length;
     let budget = maxBytes;
     for (;;) {
+      if (this.nextOffset > until) break;
       if (this.fd === undefined && !this.openNext()) break;
       // The listing comes before the reads: a segment seen here was created after our segment's last write.
       const newer = listSegments(this.dir).some((first) => first > this.segmentFirst);
-      const read = this.readBlocks(into, budget);
+      const read = this.readBlocks(into, budget, until);
       budget -= read;
       if (budget <= 0 || !newer) break;
       if (read > 0) continue; // read the closed segment to its end before moving on
@@ -123,13 +125,13 @@ export class LogTail {
   /** Offset of the first record of the block at `pos` in the open segment. */
   private blockFirst = 0;
 
-  /** Reads the whole blocks available in the open segment, up to `budget` bytes; returns the bytes read. */
-  private readBlocks(into: Reading[], budget: number): number {
+  /** Reads the whole blocks available in the open segment, up to `budget` bytes and offset `until`; returns the bytes read. */
+  private readBlocks(into: Reading[], budget: number, until: number): number {
     const fd = this.fd!;
     const size = fstatSync(fd).size;
     const header = Buffer.allocUnsafe(BLOCK_HEADER);
     let read = 0;
-    while (read < budget && this.pos + BLOCK_HEADER <= size) {
+    while (read < budget && this.blockFirst <= until && this.pos + BLOCK_HEADER <= size) {
       readSync(fd, header, 0, BLOCK_HEADER, this.pos);
       if (header.readUInt32LE(0) !== BLOCK_MAGIC) break;
       const len = header.readUInt32LE(4);

@@ -402,6 +402,13 @@ export class StreamingContext {
     this.receiversStopped = true;
     if (graceful) await this.generationEnded.promise;
     await this.awaitIdle();
+    for (const input of this.inputs) {
+      try {
+        input._source.close?.();
+      } catch (err) {
+        this._log(`${input.name} failed to close: ${message(err)}`);
+      }
+    }
     this.currentState = 'stopped';
     if (this.failure) this.termination.reject(this.failure);
     else this.termination.resolve();

@@ -18,6 +18,8 @@ export interface InputSource<T> {
   hasPending?(): boolean;
   /** Called by `ctx.stop()`: stop receiving. */
   stop?(): void | Promise<void>;
+  /** Called once the context has stopped: release what `stop` kept for the last batches of a graceful stop. */
+  close?(): void;
 }
 
 export class InputDStream<T> extends DStream<T> {

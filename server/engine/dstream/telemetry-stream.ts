@@ -55,6 +55,8 @@ export class TelemetrySource implements InputSource<Reading> {
   private readonly logDir: string;
   private readonly maxBytes: number;
   private readonly dedupe: Dedupe;
+  /** Set by a stop: the log's end then, which the last batches read up to. */
+  private until: number | undefined;
 
   constructor(
     private readonly options: TelemetryStreamOptions,
@@ -78,7 +80,7 @@ export class TelemetrySource implements InputSource<Reading> {
   take(batchTime: number): readonly Reading[] {
     const read: Reading[] = [];
     if (this.tail === undefined) return read;
-    this.tail.poll(read, this.maxBytes);
+    this.tail.poll(read, this.maxBytes, this.until);
     this.offsets.set(batchTime, this.tail.position - 1);
     if (this.offsets.size > REMEMBERED_OFFSETS) this.offsets.delete(this.offsets.keys().next().value!);
     const readings = read.filter((r) => this.dedupe.firstReading(r));
@@ -87,7 +89,19 @@ export class TelemetrySource implements InputSource<Reading> {
     return readings;
   }
 
+  /**
+   * Stops reading at the log's end now: what became durable before the stop (a job's DELETE, the server's shutdown)
+   * was received, and a graceful stop processes it, in as many batches as maxBytesPerBatch takes.
+   */
   stop(): void {
+    if (this.tail !== undefined) this.until = LogTail.endOffset(this.logDir);
+  }
+
+  hasPending(): boolean {
+    return this.tail !== undefined && this.until !== undefined && this.tail.position <= this.until;
+  }
+
+  close(): void {
     this.tail?.close();
     this.tail = undefined;
   }
