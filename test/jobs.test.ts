@@ -136,3 +136,14 @@ test('a job\'s log keeps its last jobs.logLines lines, numbered over the job\'s 
     assert.equal(total.description, 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.', path);
   }
 });
+
+test('a job that returns without starting the streaming context it defined is told so in its log', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/not-started.ts' });
+  await waitForState(app, 1, 'success');
+  const lines = (await fullLog(app, 1)).map((l) => l.replace(/^\[thermostream\] \S+ /, '[thermostream] '));
+  assert.deepEqual(lines.slice(1), [
+    '[thermostream] job 1: returned without starting 1 of its 1 streaming contexts (ctx.start()): they computed nothing',
+    '[thermostream] job 1: finished',
+  ]);
+});

@@ -129,6 +129,11 @@ try {
   if (!stopping) {
     send({ type: 'running' });
     await (fn as JobFunction)([...data.args], job);
+    // Forgetting ctx.start() would otherwise look like a job that succeeded with nothing to say.
+    const idle = contexts.filter((c) => c.state === 'initialized').length;
+    if (idle > 0 && !stopping) {
+      output('stderr', `[thermostream] ${new Date().toISOString()} job ${data.id}: returned without starting ${idle} of its ${contexts.length} streaming contexts (ctx.start()): they computed nothing\n`);
+    }
     // A job may start its contexts and return: it is done once they have all terminated.
     await Promise.all(contexts.filter((c) => c.state !== 'initialized').map((c) => c.awaitTermination()));
   }
