@@ -166,6 +166,11 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
       'executorCount',
     ),
   );
+  const tooLarge = 'invalid batch request: request body: larger than the limit of 1048576 bytes';
+  assert.deepEqual(await post({ file: 'test/fixtures/jobs/hello.ts', args: ['x'.repeat(1024 * 1024)] }), {
+    status: 413,
+    body: { error: 'TS_ERR_JOB_REQUEST', message: tooLarge, msg: tooLarge },
+  });
   assert.deepEqual(await post({ className: 'main' }), requestError('invalid batch request: "file" = undefined: required: the path of a job module inside a jobs directory', 'file'));
   // A misspelt "file" is named, not only the "file" it leaves missing.
   assert.deepEqual(

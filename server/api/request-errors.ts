@@ -29,7 +29,8 @@ export class ParamError extends ThermostreamError {
   ) {
     const [what, code] = WHERE[part];
     const subject = part === 'body' && parameter === BODY ? 'request body' : `${what} "${parameter}"`;
-    const detail = `${subject} = ${shown}: ${reason}`;
+    // A body refused unread (over the size limit) has no value to show.
+    const detail = `${subject}${value === null && subject === 'request body' ? '' : ` = ${shown}`}: ${reason}`;
     super(code, `invalid ${detail}`);
     this.detail = detail;
   }
