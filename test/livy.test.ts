@@ -3,7 +3,7 @@
  * real HTTP against a whole server: jobs run in worker threads, read sockets and the live telemetry.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
@@ -87,6 +87,28 @@ test('a job that throws is dead with its error in the log, and the server keeps 
   await client.publishAsync('devices/d1/telemetry', JSON.stringify({ temperature: 21.5 }), { qos: 1 });
   await waitForRecords(app, 1);
   assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
+});
+
+test('a job in a jobs directory outside this package (a .ts file with no package.json of "type": "module" above it) runs', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  const engine = JSON.stringify(join(ROOT, 'server/engine/dstream/index.ts'));
+  writeFileSync(join(jobsDir, 'outside.ts'), `import { StreamingContext } from ${engine};\nexport default function (args: string[]): void {\n  console.log(\`default \${args.join(' ')} \${typeof StreamingContext}\`);\n}\nexport function named(): void {\n  console.log('named');\n}\n`);
+  writeFileSync(join(jobsDir, 'plain.js'), "export default function () {\n  console.log('plain js');\n}\n");
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'outside.ts'), args: ['x'] });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'outside.ts'), className: 'named' });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'plain.js') });
+  const output = async (id: number) => (await fullLog(app, id)).filter((l) => !l.startsWith('[thermostream]'));
+  const finished = (id: number) =>
+    waitFor(`batch ${id} to finish`, async () => {
+      const { body } = await getJson(`${app.httpUrl}/livy/batches/${id}/state`);
+      return body.state === 'starting' || body.state === 'running' ? null : (body.state as string);
+    }, 20_000);
+  for (const [id, lines] of [[1, ['default x function']], [2, ['named']], [3, ['plain js']]] as const) {
+    const state = await finished(id);
+    assert.deepEqual(await output(id), lines, `batch ${id}`);
+    assert.equal(state, 'success');
+  }
 });
 
 test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
