@@ -111,6 +111,20 @@ test('a job in a jobs directory outside this package (a .ts file with no package
   }
 });
 
+test('a job module with a syntax error is dead with the file, line and column of the error, no loader stack', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  writeFileSync(join(jobsDir, 'typo.ts'), 'export default function (): void {\n  console.log((1;\n}\n');
+  writeFileSync(join(jobsDir, 'typo.mjs'), 'export default function () {\n  return (1;\n}\n');
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'typo.ts') });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'typo.mjs') });
+  await waitForState(app, 1, 'dead');
+  await waitForState(app, 2, 'dead');
+  const errors = async (id: number) => (await fullLog(app, id)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(await errors(1), [`SyntaxError: ${join(jobsDir, 'typo.ts')}:2:16: Expected ")" but found ";"`]);
+  assert.deepEqual(await errors(2), [`SyntaxError: ${join(jobsDir, 'typo.mjs')}:2:11: Expected ")" but found ";"`]);
+});
+
 test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { observeContexts, type StreamingContext } from '../engine/dstream/context.ts';
 import { setTelemetryDefaults } from '../engine/dstream/telemetry-stream.ts';
+import { locateSyntaxError } from './load-error.ts';
 import type { FromWorker, JobContext, JobFunction, JobWorkerData, ToWorker } from './protocol.ts';
 
 const data = workerData as JobWorkerData;
@@ -116,7 +117,9 @@ const job: JobContext = {
 };
 
 try {
-  const mod = (await import(data.url)) as Record<string, unknown>;
+  const mod = (await import(data.url).catch(async (err: unknown) => {
+    throw (await locateSyntaxError(data.url, err)) ?? err;
+  })) as Record<string, unknown>;
   const exportName = data.className ?? 'default';
   const fn = mod[exportName];
   if (typeof fn !== 'function') {
