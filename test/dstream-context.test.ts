@@ -70,6 +70,18 @@ test('lifecycle errors: no output, defining after start, starting twice, incompa
     'union: stream queueStream belongs to another streaming context',
   );
   assertCoded(() => s.print(-1), 'TS_ERR_ARGUMENT', 'print count must be a non-negative integer, got -1');
+  // A job in plain JavaScript has no types to catch these: they are named where the stream is defined, not at a batch.
+  const kv = s.map((x): [number, number] => [x, x]);
+  const notAFunction = (f: unknown) => f as (...args: any[]) => any;
+  assertCoded(() => s.map(notAFunction(undefined)), 'TS_ERR_ARGUMENT', 'map function must be a function, got undefined');
+  assertCoded(() => s.filter(notAFunction('x > 1')), 'TS_ERR_ARGUMENT', 'filter function must be a function, got "x > 1"');
+  assertCoded(() => kv.reduceByKey(notAFunction(null)), 'TS_ERR_ARGUMENT', 'reduceByKey function must be a function, got null');
+  assertCoded(
+    () => kv.reduceByKeyAndWindow((a, b) => a + b, 3000, 1000, { invFn: notAFunction(5) }),
+    'TS_ERR_ARGUMENT',
+    'reduceByKeyAndWindow invFn must be a function, got 5',
+  );
+  assertCoded(() => kv.updateStateByKey(notAFunction({})), 'TS_ERR_ARGUMENT', 'updateStateByKey function must be a function, got {}');
   s.print();
   ctx.start();
   assertCoded(() => ctx.start(), 'TS_ERR_CONTEXT_STATE', 'cannot start the streaming context: the streaming context is active');

@@ -134,6 +134,7 @@ export class DStream<T> {
   map<K, V>(fn: (record: T) => [K, V]): DStream<[K, V]>;
   map<R>(fn: (record: T) => R): DStream<R>;
   map<R>(fn: (record: T) => R): DStream<R> {
+    checkFunction('map function', fn);
     return this.derive('map', (records) => {
       const out = new Array<R>(records.length);
       for (let i = 0; i < records.length; i++) out[i] = fn(records[i]);
@@ -144,6 +145,7 @@ export class DStream<T> {
   flatMap<K, V>(fn: (record: T) => Iterable<[K, V]>): DStream<[K, V]>;
   flatMap<R>(fn: (record: T) => Iterable<R>): DStream<R>;
   flatMap<R>(fn: (record: T) => Iterable<R>): DStream<R> {
+    checkFunction('flatMap function', fn);
     return this.derive('flatMap', (records) => {
       const out: R[] = [];
       for (const record of records) for (const r of fn(record)) out.push(r);
@@ -154,6 +156,7 @@ export class DStream<T> {
   filter<S extends T>(fn: (record: T) => record is S): DStream<S>;
   filter(fn: (record: T) => boolean): DStream<T>;
   filter(fn: (record: T) => boolean): DStream<T> {
+    checkFunction('filter function', fn);
     return this.derive('filter', (records) => records.filter((r) => fn(r)));
   }
 
@@ -177,6 +180,7 @@ export class DStream<T> {
 
   /** Any array-to-array function of a batch (Spark's `transform(rdd => …)`); `records` must not be mutated. */
   transform<R>(fn: (records: readonly T[], batchTime: number) => readonly R[]): DStream<R> {
+    checkFunction('transform function', fn);
     return this.derive('transform', fn);
   }
 
@@ -187,6 +191,7 @@ export class DStream<T> {
 
   /** One record per non-empty batch: its records folded with `fn`. */
   reduce(fn: (a: T, b: T) => T): DStream<T> {
+    checkFunction('reduce function', fn);
     return this.derive('reduce', (records) => (records.length === 0 ? [] : [records.reduce((a, b) => fn(a, b))]));
   }
 
@@ -197,10 +202,12 @@ export class DStream<T> {
   // ---- key/value transformations (records are [key, value] tuples) ----
 
   mapValues<K, V, W>(this: DStream<[K, V]>, fn: (value: V) => W): DStream<[K, W]> {
+    checkFunction('mapValues function', fn);
     return this.derive('mapValues', (records) => pairs.mapValues(records, fn));
   }
 
   reduceByKey<K, V>(this: DStream<[K, V]>, fn: (a: V, b: V) => V): DStream<[K, V]> {
+    checkFunction('reduceByKey function', fn);
     return this.derive('reduceByKey', (records) => pairs.reduceByKey(records, fn));
   }
 
@@ -232,6 +239,7 @@ export class DStream<T> {
     fn: UpdateStateFn<K, V, S>,
     options: UpdateStateOptions = {},
   ): DStream<[K, S]> {
+    checkFunction('updateStateByKey function', fn);
     const timeoutMs = options.timeoutMs === undefined ? undefined : checkDuration('state timeout', options.timeoutMs);
     const state = new KeyedState<K, V, S>(fn, timeoutMs);
     return new DStream<[K, S]>(this.context, {
@@ -286,6 +294,8 @@ export class DStream<T> {
     slide: number = this.slideMs,
     options: { invFn?: (a: T, b: T) => T } = {},
   ): DStream<T> {
+    checkFunction('reduceByWindow function', fn);
+    if (options.invFn !== undefined) checkFunction('reduceByWindow invFn', options.invFn);
     this._checkWindow(length, slide);
     if (options.invFn) {
       return this.map((r): [0, T] => [0, r])
@@ -308,6 +318,9 @@ export class DStream<T> {
   ): DStream<[K, V]> {
     const [l, s] = this._checkWindow(length, slide);
     const { invFn, filterFn } = options;
+    checkFunction('reduceByKeyAndWindow function', fn);
+    if (invFn !== undefined) checkFunction('reduceByKeyAndWindow invFn', invFn);
+    if (filterFn !== undefined) checkFunction('reduceByKeyAndWindow filterFn', filterFn);
     const reduced = this.reduceByKey(fn);
     if (!invFn || s >= l) {
       const windowed = reduced.window(l, s).reduceByKey(fn);
@@ -367,4 +380,9 @@ export class DStream<T> {
       for (const line of printLines(records, time, num)) write(line);
     });
   }
+}
+
+/** Transformations take functions: one that is not (a job in plain JavaScript has no types) is named at once. */
+function checkFunction(what: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw invalidArgument(what, fn, 'a function');
 }
