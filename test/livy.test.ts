@@ -111,6 +111,21 @@ test('a job in a jobs directory outside this package (a .ts file with no package
   }
 });
 
+test('the file submitted is the file run: jobs/x.js is not its neighbour jobs/x.ts', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  writeFileSync(join(jobsDir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(join(jobsDir, 'twin.ts'), "export default function (): void {\n  console.log('the .ts file');\n}\n");
+  writeFileSync(join(jobsDir, 'twin.js'), "export default function () {\n  console.log('the .js file');\n}\n");
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'twin.js') });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'twin.ts') });
+  await waitForState(app, 1, 'success');
+  await waitForState(app, 2, 'success');
+  const output = async (id: number) => (await fullLog(app, id)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(await output(1), ['the .js file']);
+  assert.deepEqual(await output(2), ['the .ts file']);
+});
+
 test('a job module with a syntax error is dead with the file, line and column of the error, no loader stack', async (t) => {
   const jobsDir = tempDir(t, 'thermostream-jobs-');
   writeFileSync(join(jobsDir, 'typo.ts'), 'export default function (): void {\n  console.log((1;\n}\n');

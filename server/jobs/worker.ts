@@ -117,9 +117,9 @@ const job: JobContext = {
 };
 
 try {
-  const mod = (await import(data.url).catch(async (err: unknown) => {
+  const mod = await importJob(data.url).catch(async (err: unknown) => {
     throw (await locateSyntaxError(data.url, err)) ?? err;
-  })) as Record<string, unknown>;
+  });
   const exportName = data.className ?? 'default';
   const fn = mod[exportName];
   if (typeof fn !== 'function') {
@@ -146,6 +146,19 @@ try {
 }
 // Whatever the job left open (sockets, timers) must not keep a finished job alive.
 process.exit(0);
+
+/**
+ * The job module's namespace, imported by a JavaScript module: tsx resolves a `.js` file imported from TypeScript
+ * (this file) to the `.ts` file of the same name, as TypeScript's own imports mean it, which ran `jobs/x.ts` for a
+ * request for `jobs/x.js` whenever both existed.
+ */
+async function importJob(url: string): Promise<Record<string, unknown>> {
+  const source = `import * as job from ${JSON.stringify(url)}; export default job;`;
+  const ns = ((await import(`data:text/javascript,${encodeURIComponent(source)}`)) as { default: Record<string, unknown> }).default;
+  // A job outside an ESM package is CommonJS compiled by tsx: its exports are the namespace's default.
+  const cjs = ns.default as Record<string, unknown> | undefined;
+  return typeof cjs === 'object' && cjs !== null && cjs.__esModule === true ? cjs : ns;
+}
 
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
