@@ -231,6 +231,11 @@ test('refused requests: 400 naming the file or field, 404 unknown batch, 403 for
       'File',
     ),
   );
+  assert.deepEqual(await post({ file: 123 }), requestError('invalid batch request: "file" = 123: the path of a job module inside a jobs directory', 'file'));
+  // The job function reads conf as job.conf (its second argument); a StreamingContext has none.
+  const doc = (await getJson(`${app.httpUrl}/docs/json`)).body;
+  const batchBody = doc.paths['/livy/batches'].post.requestBody.content['application/json'].schema;
+  assert.equal(batchBody.properties.conf.description, 'Settings the job reads as job.conf (its second argument).');
   assert.deepEqual(await post({ file: 'test/fixtures/jobs/hello.ts', args: [1] }), requestError('invalid batch request: "args" = [1]: an array of strings', 'args'));
   assert.deepEqual(
     await post({ file: 'test/fixtures/jobs/hello.ts', driverMemory: 'lots' }),

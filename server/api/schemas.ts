@@ -144,7 +144,7 @@ export const BatchBody = Type.Object(
     file: Type.String({
       minLength: 1,
       description: 'The job module (.ts, .mts, .js, .mjs) inside a jobs directory (jobs.dirs); `local:` and `file:` forms are accepted.',
-      'x-expected': 'required: the path of a job module inside a jobs directory',
+      'x-expected': 'the path of a job module inside a jobs directory',
     }),
     className: nullable(
       Type.String({ pattern: '^[A-Za-z_$][\\w$]*$' }),
@@ -155,7 +155,7 @@ export const BatchBody = Type.Object(
     name: nullable(Type.String({ maxLength: 256 }), 'A name for the job.', 'a string of at most 256 characters'),
     conf: nullable(
       Type.Object({}, { additionalProperties: Type.Union([Type.String(), Type.Number(), Type.Boolean()]) }),
-      'Settings the job reads as ctx.conf.',
+      'Settings the job reads as job.conf (its second argument).',
       'an object of string, number or boolean values',
     ),
     driverMemory: nullable(

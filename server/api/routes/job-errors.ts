@@ -25,7 +25,8 @@ export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError
     const sent = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body).find((k) => !(k in properties)) : undefined;
     if (sent !== undefined) return unknownField(sent);
     const field = e.params.missingProperty as string;
-    return badField(field, undefined, properties[field]?.['x-expected'] ?? 'required');
+    const expected = properties[field]?.['x-expected'];
+    return badField(field, undefined, expected === undefined ? 'required' : `required: ${expected}`);
   }
   if (e.instancePath === '') return notAnObject(req.body);
   const field = e.instancePath.split('/')[1].replace(/~1/g, '/').replace(/~0/g, '~');
