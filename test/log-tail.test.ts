@@ -215,3 +215,20 @@ test('a graceful stop of ctx.telemetryStream() processes what was durable at the
   ]);
   assert.equal(telemetry.offsetAt(4_000), 3, 'a resubmitted job resumes after what the stopped one processed');
 });
+
+test('ctx.telemetryStream({ afterOffset }) beyond the log\'s end says so: readings up to it will be skipped', async (t) => {
+  const dir = tempDir(t);
+  const log = open(dir);
+  t.after(() => log.close());
+  await append(log, 1, 2);
+  const clock = new ManualClock(1_000);
+  const diagnostics: string[] = [];
+  const ctx = new StreamingContext(1000, { clock, log: (m) => diagnostics.push(m) });
+  ctx.telemetryStream({ logDir: dir, afterOffset: 5_000 }).foreachBatch(() => {});
+  ctx.start();
+  t.after(() => ctx.stop());
+  assert.deepEqual(diagnostics, [
+    'telemetryStream: afterOffset 5000 is beyond the end of the ingest log, offset 2: the readings up to offset 5000 ' +
+      'will be skipped as they come (an offset stored from another data dir, or a log started afresh?)',
+  ]);
+});

@@ -74,6 +74,16 @@ export class TelemetrySource implements InputSource<Reading> {
   start(): void {
     const after =
       this.options.afterOffset ?? (this.options.logDir === undefined ? jobDefaults?.afterOffset : undefined) ?? LogTail.endOffset(this.logDir);
+    if (this.options.afterOffset !== undefined) {
+      // A stored offset never passes what the log's files held; one that does would skip readings without a word.
+      const end = LogTail.endOffset(this.logDir);
+      if (after > end) {
+        this.log(
+          `telemetryStream: afterOffset ${after} is beyond the end of the ingest log, offset ${end}: the readings up to offset ${after} ` +
+            'will be skipped as they come (an offset stored from another data dir, or a log started afresh?)',
+        );
+      }
+    }
     this.tail = new LogTail(this.logDir, after, this.log);
   }
 
