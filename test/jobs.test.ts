@@ -43,11 +43,13 @@ test('a job that prints in a tight loop has its output rate-limited, the drop sa
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/chatty.ts' });
   await waitForState(app, 1, 'success');
-  const { body } = await getJson(`${app.httpUrl}/livy/batches/1/log?size=2`);
+  const { body } = await getJson(`${app.httpUrl}/api/v1/jobs/1/log?limit=2`);
   assert.ok(body.total > 1000 && body.total < 40_000, `about 1 MiB/s of 40-byte lines, not more: ${body.total} lines`);
-  assert.equal(body.size, 2);
-  assert.match(body.log[0], /^\[thermostream\] \d+ bytes of output dropped: the job wrote more than 1048576 bytes\/s$/);
-  assert.match(body.log[1], /^\[thermostream\] \S+ job 1: finished$/);
+  assert.equal(body.lines.length, 2);
+  const { log } = (await getJson(`${app.httpUrl}/livy/batches/1/log?size=2`)).body;
+  assert.deepEqual(log, body.lines);
+  assert.match(body.lines[0], /^\[thermostream\] \d+ bytes of output dropped: the job wrote more than 1048576 bytes\/s$/);
+  assert.match(body.lines[1], /^\[thermostream\] \S+ job 1: finished$/);
 });
 
 test('beyond jobs.maxRunning a submission gets a 429; a finished job frees its place', async (t) => {
@@ -119,22 +121,32 @@ test('/api/v1/jobs is the same resource under the API\'s conventions', async (t)
   });
 });
 
-test('a job\'s log keeps its last jobs.logLines lines, numbered over the job\'s life: total counts them all', async (t) => {
+test('a job\'s log keeps its last jobs.logLines lines: numbered over the job\'s life by /api/v1/jobs, from the first kept by Livy', async (t) => {
   const app = await startServer(t, { jobs: { ...JOBS, logLines: 10 } });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/chatty.ts' });
   await waitForState(app, 1, 'success');
+  const api = (await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=0&limit=3`)).body;
+  assert.ok(api.total > 1000, `every line the job wrote is counted: ${api.total}`);
+  assert.equal(api.from, api.total - 10, 'line 0 is long gone: the answer starts at the first line kept');
+  const kept = (await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=${api.from}&limit=10`)).body.lines;
+  assert.equal(kept.length, 10);
+
+  // Livy counts the lines kept: Airflow's LivyHook pages `from` by `size` while from <= total, and gets each once.
   const { body } = await getJson(`${app.httpUrl}/livy/batches/1/log?from=0&size=3`);
-  assert.ok(body.total > 1000, `every line the job wrote is counted: ${body.total}`);
-  assert.equal(body.from, body.total - 10, 'line 0 is long gone: the answer starts at the first line kept');
-  assert.equal(body.size, 3);
-  const api = await getJson(`${app.httpUrl}/api/v1/jobs/1/log?from=0&limit=3`);
-  assert.deepEqual([api.body.from, api.body.total], [body.from, body.total]);
+  assert.deepEqual([body.from, body.size, body.total, body.log], [0, 3, 10, kept.slice(0, 3)]);
+  const dumped: string[] = [];
+  for (let from = 0, total = 0; from <= total; from += 3) {
+    const page = (await getJson(`${app.httpUrl}/livy/batches/1/log?from=${from}&size=3`)).body;
+    total = page.total;
+    dumped.push(...page.log);
+  }
+  assert.deepEqual(dumped, kept);
+  assert.deepEqual((await getJson(`${app.httpUrl}/livy/batches/1/log?size=4`)).body.from, 6, 'without from: the last size lines');
   // The OpenAPI document says what total is.
   const doc = (await getJson(`${app.httpUrl}/docs/json`)).body;
-  for (const path of ['/livy/batches/{id}/log', '/api/v1/jobs/{id}/log']) {
-    const total = doc.paths[path].get.responses['200'].content['application/json'].schema.properties.total;
-    assert.equal(total.description, 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.', path);
-  }
+  const total = (path: string) => doc.paths[path].get.responses['200'].content['application/json'].schema.properties.total.description;
+  assert.equal(total('/api/v1/jobs/{id}/log'), 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.');
+  assert.equal(total('/livy/batches/{id}/log'), 'Lines kept (the last jobs.logLines), as Livy counts them: from + size ≤ total.');
 });
 
 test('a job that returns without starting the streaming context it defined is told so in its log', async (t) => {

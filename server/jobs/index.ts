@@ -34,8 +34,11 @@ export interface JobRunner {
   /** Every job, the built-in one first, by id. */
   list(): JobInfo[];
   get(id: number): JobInfo | undefined;
-  /** `size` log lines from line `from` (default: the last `size`); undefined for an unknown id. */
-  log(id: number, from: number | undefined, size: number): { from: number; total: number; lines: string[] } | undefined;
+  /**
+   * `size` log lines from line `from` (default: the last `size`), lines numbered over the job's life; `first` is the
+   * number of the first line still kept. undefined for an unknown id.
+   */
+  log(id: number, from: number | undefined, size: number): { from: number; first: number; total: number; lines: string[] } | undefined;
   /**
    * A running job is stopped (graceful, then terminated after jobs.stopTimeoutMs) and stays listed as `killed`; a
    * finished one is removed from the list. Throws JobError 404 for an unknown id, 403 for the built-in job.
@@ -141,12 +144,12 @@ export function createJobRunner(config: Config, deps: JobRunnerDeps): JobRunner 
       if (id === TELEMETRY_JOB_ID) {
         const lines = deps.telemetryLog();
         const start = from ?? Math.max(0, lines.length - size);
-        return { from: Math.min(start, lines.length), total: lines.length, lines: lines.slice(start, start + size) };
+        return { from: Math.min(start, lines.length), first: 0, total: lines.length, lines: lines.slice(start, start + size) };
       }
       const job = jobs.get(id);
       if (job === undefined) return undefined;
-      const { from: start, lines } = job.log.slice(from, size);
-      return { from: start, total: job.log.total, lines };
+      const { from: start, first, lines } = job.log.slice(from, size);
+      return { from: start, first, total: job.log.total, lines };
     },
 
     async delete(id) {

@@ -1,6 +1,6 @@
 /**
  * A job's log: the last `maxLines` lines of what it wrote (print() output, console, errors) and of what the runner
- * says about it. Lines are numbered from 0 over the job's life, as Livy's `from` counts them; older lines are
+ * says about it. Lines are numbered from 0 over the job's life (the Livy route renumbers the kept ones from 0); older lines are
  * dropped, so memory stays bounded however much a job prints.
  */
 export const MAX_LINE_CHARS = 4096;
@@ -42,13 +42,13 @@ export class JobLog {
    * Livy's log window: `size` lines from line `from`; without `from`, the last `size` lines. `from` is moved up to
    * the first line still kept.
    */
-  slice(from: number | undefined, size: number): { from: number; lines: string[] } {
+  slice(from: number | undefined, size: number): { from: number; first: number; lines: string[] } {
     this.trim();
     const total = this.total;
     let start = from ?? Math.max(0, total - size);
     start = Math.max(start, this.first);
     const lines = this.lines.slice(start - this.first, start - this.first + size);
-    return { from: Math.min(start, total), lines };
+    return { from: Math.min(start, total), first: this.first, lines };
   }
 
   /** Drops lines beyond `maxLines` (in bulk, so adding a line stays O(1) amortised). */

@@ -217,10 +217,10 @@ export function registerLivyRoutes(app: FastifyInstance, { jobs }: LivyDeps): vo
         response: {
           200: Type.Object({
             id: Type.Integer(),
-            from: Type.Integer({ description: 'Index of the first line returned.' }),
+            from: Type.Integer({ description: 'Index of the first line returned, among the lines kept.' }),
             // Livy's documentation names the number of lines `size`; Livy itself also answers `total`.
             size: Type.Integer({ description: 'Lines returned.' }),
-            total: Type.Integer({ description: 'Lines the job\'s log has had, kept or not (the last jobs.logLines are kept): the next line\'s number.' }),
+            total: Type.Integer({ description: 'Lines kept (the last jobs.logLines), as Livy counts them: from + size ≤ total.' }),
             log: Type.Array(Type.String()),
           }),
           ...jobErrorResponses(LivyError, { found: true }),
@@ -228,10 +228,14 @@ export function registerLivyRoutes(app: FastifyInstance, { jobs }: LivyDeps): vo
       },
     },
     async (req) => {
+      // As Livy numbers them: from 0 at the first line kept, total the lines kept. A client that pages `from` up to
+      // `total` (Airflow's LivyHook) then reads each kept line once, however many the job wrote before them.
       const { id } = req.params;
-      const log = jobs.log(id, req.query.from, req.query.size!);
-      if (log === undefined) throw notFound(id);
-      return { id, from: log.from, size: log.lines.length, total: log.total, log: log.lines };
+      const kept = jobs.log(id, undefined, 0);
+      if (kept === undefined) throw notFound(id);
+      const from = req.query.from === undefined ? undefined : kept.first + req.query.from;
+      const log = jobs.log(id, from, req.query.size!)!;
+      return { id, from: log.from - log.first, size: log.lines.length, total: log.total - log.first, log: log.lines };
     },
   );
 
