@@ -56,7 +56,7 @@ test('beyond jobs.maxRunning a submission gets a 429; a finished job frees its p
   const app = await startServer(t, { jobs: { ...JOBS, maxRunning: 1 } });
   const wordCount = { file: 'examples/network-word-count.ts', className: 'main', args: ['127.0.0.1', '1'] }; // refused: it retries
   assert.equal((await livy(app, 'POST', '/livy/batches', wordCount)).status, 201);
-  const message = '1 jobs are starting or running, the most jobs.maxRunning allows: delete one first';
+  const message = '1 job is starting or running, the most jobs.maxRunning allows: delete one first';
   assert.deepEqual(await livy(app, 'POST', '/livy/batches', wordCount), {
     status: 429,
     body: { error: 'TS_ERR_JOB_LIMIT', message, msg: message },

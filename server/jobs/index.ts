@@ -119,7 +119,7 @@ export function createJobRunner(config: Config, deps: JobRunnerDeps): JobRunner 
         const message =
           settings.maxRunning === 0
             ? 'job submission is disabled on this server (jobs.maxRunning = 0)'
-            : `${active} jobs are starting or running, the most jobs.maxRunning allows: delete one first`;
+            : `${active === 1 ? '1 job is' : `${active} jobs are`} starting or running, the most jobs.maxRunning allows: delete one first`;
         throw new JobError('TS_ERR_JOB_LIMIT', message, 429);
       }
       const id = nextId++;
