@@ -114,7 +114,9 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   function syncUrl(): void {
     const s = currentSpec();
     const q = new URLSearchParams({ range: range.key });
-    if (s) q.set('window', `${s.lengthMs}/${s.slideMs}`);
+    // Before the window shapes are known (a shared URL opened directly), the URL's own window stays in it.
+    const key = s ? `${s.lengthMs}/${s.slideMs}` : specKey;
+    if (key) q.set('window', key);
     history.replaceState(null, '', `#/devices/${encodeURIComponent(deviceId)}?${q}`);
     for (const b of rangeButtons) b.setAttribute('aria-pressed', String(b.dataset.range === range.key));
   }

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, startServer, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
+import { ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
+
+const WINDOWS = [
+  { lengthMs: 10_000, slideMs: 2_000 },
+  { lengthMs: 60_000, slideMs: 10_000 },
+];
+
+test("a shared device URL keeps its window: the page's URL still names it after the load, and a reload opens it again", async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200, windows: WINDOWS });
+  const client = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(client, ['hall'], 120_000, 1000));
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  const select = page.locator('#window-select');
+  const shown = async () => {
+    await page.waitForFunction(() => (document.querySelector('#window-select') as HTMLSelectElement | null)?.options.length === 2, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    return { window: await select.inputValue(), note: await page.locator('#chart-note').innerText(), hash: decodeURIComponent(new URL(page.url()).hash) };
+  };
+
+  await page.goto(`${app.httpUrl}/#/devices/hall?range=1h&window=60000/10000`);
+  const loaded = await shown();
+  assert.equal(loaded.window, '60000/10000');
+  assert.match(loaded.note, /^1 min every 10 s windows/);
+  assert.equal(loaded.hash, '#/devices/hall?range=1h&window=60000/10000', 'the address bar still names the window');
+
+  await page.reload();
+  const reloaded = await shown();
+  assert.equal(reloaded.window, '60000/10000', 'a reload opens the same window');
+  assert.match(reloaded.note, /^1 min every 10 s windows/);
+  assert.equal(reloaded.hash, '#/devices/hall?range=1h&window=60000/10000');
+  // The reload ends the first page's event stream (the browser reports it as aborted); nothing else went wrong.
+  assert.deepEqual(problems.filter((p) => !/^request failed: GET \S+\/api\/v1\/stream\S* net::ERR_ABORTED$/.test(p)), []);
+});
