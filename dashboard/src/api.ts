@@ -16,6 +16,16 @@ export interface Device {
   readings: number;
   lastTemperature: number;
   online: boolean;
+  /** Its messages rejected into the dead-letter table (GET /api/v1/devices/:id only). */
+  rejected?: { total: number; byReason: Record<string, number> };
+}
+
+/** A rejected message (GET /api/v1/dead-letters). */
+export interface DeadLetter {
+  receivedAt: string;
+  deviceId: string | null;
+  reason: string;
+  detail: string;
 }
 
 export interface WindowRow extends WindowSpec {
@@ -102,9 +112,10 @@ export interface Features {
   readings: boolean;
   twin: boolean;
   jobs: boolean;
+  deadLetters: boolean;
 }
 
-const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false };
+const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false, deadLetters: false };
 let cached: Features | null = null;
 
 /** `GET /api/v1` (the route index), else the OpenAPI document's paths (`/docs/json`, `{id}` → `:id`). */
@@ -137,6 +148,7 @@ export async function discover(): Promise<Features> {
       readings: has('GET', '/api/v1/readings'),
       twin: has('GET', '/api/v1/registry/devices/:id/twin') && has('PATCH', '/api/v1/registry/devices/:id/twin'),
       jobs: has('GET', '/livy/batches'),
+      deadLetters: has('GET', '/api/v1/dead-letters'),
     };
   } catch {
     cached = { ...NONE }; // a server without the route index: today's routes only, no probing
@@ -235,6 +247,8 @@ export const api = {
     }
     return items;
   },
+  /** A device's rejected messages, newest first: one page, and whether there are more. */
+  deadLetters: (q: { deviceId: string; limit: number }) => getJson<{ items: DeadLetter[]; next?: string | null }>(`/api/v1/dead-letters${qs(q)}`),
   readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>
     getJson<{ items: ReadingPoint[] }>(`/api/v1/readings${qs(q)}`).then((b) => b.items),
   /**

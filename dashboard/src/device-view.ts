@@ -1,6 +1,6 @@
 // One device: its rolling chart (window average, min/max band, raw readings when the server serves them, anomaly
 // markers and shaded interval anomalies), range and window selectors kept in the URL, the numbers, its twin.
-import { api, discover, features, HttpError, type Anomaly, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
+import { api, discover, features, HttpError, type Anomaly, type DeadLetter, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
@@ -131,15 +131,22 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   let twin: ReturnType<typeof createTwinPanel> | null = null;
   let hasTwin: boolean | null = null; // in the registry? asked once
   let windowSpecs: WindowSpec[] = [];
+  let unknown = false;
   const refresh = throttle(async () => {
     const f = await discover();
-    // The device: its own route where the server has it, else from the list.
-    const device: (Device & { windows?: WindowRow[] }) | undefined = f.device
-      ? await api.device(deviceId).catch((err: unknown) => {
-          if (err instanceof HttpError && err.status === 404) return undefined; // not reported yet
-          throw err;
-        })
-      : (await api.devices()).find((d) => d.deviceId === deviceId);
+    // The device: its own route where the server has it, else from the list. A device the route does not know (404,
+    // an error in the browser's console) is looked for in the list from then on, until its first reading.
+    const device: (Device & { windows?: WindowRow[] }) | undefined =
+      f.device && !unknown
+        ? await api.device(deviceId).catch((err: unknown) => {
+            if (!(err instanceof HttpError && err.status === 404)) throw err;
+            unknown = true; // not reported yet, or none of its messages accepted
+            return undefined;
+          })
+        : (await api.devices()).find((d) => d.deviceId === deviceId);
+    if (device !== undefined) unknown = false;
+    // No reading accepted: were its messages rejected? That, not silence, is what the page must say.
+    const rejected = device === undefined && f.deadLetters ? await api.deadLetters({ deviceId, limit: 100 }) : null;
     if (windowSpecs.length === 0 || state.windows.length > windowSpecs.length) windowSpecs = await knownWindows(device);
     fillWindowSelect();
     const spec = currentSpec();
@@ -165,7 +172,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         spec ? `${fmtWindow(spec)} windows` : '',
         readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',
-        device === undefined ? 'this device has not reported yet' : '',
+        device === undefined ? notReported(rejected) : '',
       ]
         .filter(Boolean)
         .join(' · '),
@@ -185,7 +192,8 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     tiles.seen.set(d ? fmtAgo(Date.parse(d.lastSeen), now) : '–', d ? fmtDateTime(Date.parse(d.lastSeen)) : '');
     tiles.status.set(d ? (d.online ? 'online' : 'offline') : 'unknown');
     tiles.status.el.dataset.status = d?.online ? 'online' : 'offline';
-    tiles.readings.set(fmtNum(d?.readings ?? 0), d ? `since ${fmtDateTime(Date.parse(d.firstSeen))}` : '');
+    const rejected = d?.rejected?.total ? ` · ${fmtNum(d.rejected.total)} rejected` : '';
+    tiles.readings.set(fmtNum(d?.readings ?? 0), d ? `since ${fmtDateTime(Date.parse(d.firstSeen))}${rejected}` : '');
   }
 
   function draw(rows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
@@ -255,4 +263,15 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       chart.destroy();
     },
   };
+}
+
+/** Why a device has no reading: it never sent one, or every message it sent was rejected (the newest one's reason). */
+function notReported(page: { items: DeadLetter[]; next?: string | null } | null): string {
+  const newest = page?.items[0];
+  if (!page || !newest) return 'this device has not reported yet';
+  const byReason = new Map<string, number>();
+  for (const d of page.items) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
+  const n = page.next ? `over ${fmtNum(page.items.length)} messages` : `${fmtNum(page.items.length)} message${page.items.length === 1 ? '' : 's'}`;
+  const reasons = [...byReason].sort((a, b) => b[1] - a[1]).map(([r]) => r.replaceAll('_', ' ')).join(', ');
+  return `no reading of this device was accepted: ${n} rejected (${reasons}); the newest at ${fmtTime(Date.parse(newest.receivedAt))}: ${newest.detail}`;
 }
