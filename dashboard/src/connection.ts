@@ -6,6 +6,8 @@ type Listener = (state: LinkState) => void;
 
 class Connection {
   state: LinkState = 'connecting';
+  /** When the server stopped answering (epoch ms), while it is away; null while it answers. */
+  downSince: number | null = null;
   private streamOpen = false;
   private listeners: Listener[] = [];
 
@@ -37,6 +39,7 @@ class Connection {
   private set(state: LinkState): void {
     if (state === this.state) return;
     this.state = state;
+    this.downSince = state === 'reconnecting' ? Date.now() : null;
     for (const fn of this.listeners) fn(state);
   }
 }

@@ -5,6 +5,7 @@ import { connection, type LinkState } from './connection.ts';
 import { $, setText } from './dom.ts';
 import { createDeviceView } from './device-view.ts';
 import { createEngineView } from './engine-view.ts';
+import { fmtTime } from './format.ts';
 import { createOverview } from './overview.ts';
 import { recordBatch, recordStats } from './state.ts';
 import type { View } from './view.ts';
@@ -42,9 +43,15 @@ async function start(): Promise<void> {
     route(); // the views read their colours when they draw their charts
   });
   const badge = $('#link');
+  const stale = $('#stale');
   connection.on((s) => {
     setText(badge, BADGE[s]);
     badge.dataset.state = s;
+    // The views keep what they last drew ("Last seen 0 s ago", "online"): say since when it is old.
+    const since = connection.downSince;
+    stale.hidden = since === null;
+    $('#view').toggleAttribute('data-stale', since !== null);
+    if (since !== null) setText(stale, `No answer from the server since ${fmtTime(since)}. The figures below are as of then; the page reconnects by itself.`);
   });
   await discover();
   window.addEventListener('hashchange', route);
