@@ -9,7 +9,7 @@ import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { createTwinPanel } from './twin.ts';
 import { throttle, type View } from './view.ts';
-import { setWindowSeries, windowTableRows, withReadings } from './windows.ts';
+import { setWindowSeries, WINDOW_COLUMNS, windowTableRows, withReadings } from './windows.ts';
 
 const RANGES = [
   { key: '5m', label: '5 min', ms: 5 * 60_000 },
@@ -77,7 +77,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         'details',
         { class: 'numbers' },
         h('summary', {}, 'Numbers behind the chart'),
-        h('table', {}, h('caption', {}, 'Latest windows'), h('thead', {}, h('tr', {}, ...['window end', 'avg °C', 'min °C', 'max °C', 'readings'].map((x) => h('th', { scope: 'col' }, x)))), windowRows),
+        h('table', {}, h('caption', {}, 'Latest windows'), h('thead', {}, h('tr', {}, ...WINDOW_COLUMNS.map((x) => h('th', { scope: 'col' }, x)))), windowRows),
         anomalyTable,
       ),
     ),
@@ -171,6 +171,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       [
         spec ? `${fmtWindow(spec)} windows` : '',
         readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
+        windows.some((w) => !w.final && w.count > 0) ? 'dashed: windows not final yet (more readings may come)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',
         device === undefined ? notReported(rejected) : '',
       ]

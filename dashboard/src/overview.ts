@@ -8,7 +8,7 @@ import { fmtNum, fmtTemp, fmtWindow } from './format.ts';
 import { knownWindows, recordOnline, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
-import { setWindowSeries, windowTableRows, withReadings } from './windows.ts';
+import { setWindowSeries, WINDOW_COLUMNS, windowTableRows, withReadings } from './windows.ts';
 
 const FLEET_SPAN_MS = 10 * 60_000;
 const HOUR = 3_600_000;
@@ -42,7 +42,7 @@ export function createOverview(root: HTMLElement): View {
         'details',
         { class: 'numbers' },
         h('summary', {}, 'Numbers behind the chart'),
-        h('table', {}, h('thead', {}, h('tr', {}, ...['window end', 'avg °C', 'min °C', 'max °C', 'readings'].map((x) => h('th', { scope: 'col' }, x)))), fleetTable),
+        h('table', {}, h('thead', {}, h('tr', {}, ...WINDOW_COLUMNS.map((x) => h('th', { scope: 'col' }, x)))), fleetTable),
       ),
     ),
     anomalyPanel,

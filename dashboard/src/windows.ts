@@ -10,18 +10,38 @@ export type FilledWindow = WindowRow & { avg: number; min: number; max: number }
 export const withReadings = (windows: readonly WindowRow[]): FilledWindow[] =>
   windows.filter((w): w is FilledWindow => w.count > 0 && w.avg !== null && w.min !== null && w.max !== null);
 
-/** Datasets 0–2 of a chart made with band() then the average line: min, max, avg at each window's middle. */
+/** The columns of windowTableRows. */
+export const WINDOW_COLUMNS = ['window end', 'avg °C', 'min °C', 'max °C', 'readings', 'state'];
+
+/**
+ * Datasets 0–2 of a chart made with band() then the average line: min, max, avg at each window's middle. The line
+ * is dashed into windows that are not final yet (the watermark has not passed their end: more readings may come).
+ */
 export function setWindowSeries(chart: Chart<'line'>, windows: readonly FilledWindow[]): void {
   const ds = chart.data.datasets;
   ds[0].data = windows.map((w) => ({ x: mid(w), y: w.min }));
   ds[1].data = windows.map((w) => ({ x: mid(w), y: w.max }));
-  ds[2].data = windows.map((w) => ({ x: mid(w), y: w.avg }));
+  ds[2].data = windows.map((w) => ({ x: mid(w), y: w.avg, final: w.final }));
+  // Read from the point, not an index into `windows`: decimation draws a subset of the points.
+  const avg = ds[2];
+  avg.segment = { borderDash: (ctx) => ((avg.data[ctx.p1DataIndex] as { final?: boolean } | undefined)?.final === false ? [5, 4] : undefined) };
 }
 
-/** The newest `n` windows, newest first, as rows of end, avg, min, max, readings. */
+/** The newest `n` windows, newest first, as rows of end, avg, min, max, readings and whether the window is final. */
 export function windowTableRows(windows: readonly FilledWindow[], n: number): HTMLTableRowElement[] {
   return windows
     .slice(-n)
     .reverse()
-    .map((w) => h('tr', {}, h('td', {}, fmtTime(Date.parse(w.end))), h('td', {}, w.avg.toFixed(2)), h('td', {}, w.min.toFixed(2)), h('td', {}, w.max.toFixed(2)), h('td', {}, fmtNum(w.count))));
+    .map((w) =>
+      h(
+        'tr',
+        { class: w.final ? undefined : 'partial' },
+        h('td', {}, fmtTime(Date.parse(w.end))),
+        h('td', {}, w.avg.toFixed(2)),
+        h('td', {}, w.min.toFixed(2)),
+        h('td', {}, w.max.toFixed(2)),
+        h('td', {}, fmtNum(w.count)),
+        h('td', { title: w.final ? 'the watermark has passed its end: it will not change' : 'more readings may still come into it' }, w.final ? 'final' : 'partial'),
+      ),
+    );
 }
