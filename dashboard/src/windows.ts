@@ -13,18 +13,33 @@ export const withReadings = (windows: readonly WindowRow[]): FilledWindow[] =>
 /** The columns of windowTableRows. */
 export const WINDOW_COLUMNS = ['window end', 'avg °C', 'min °C', 'max °C', 'readings', 'state'];
 
+/** A window on a chart: `gap` when the window before it is missing (no reading in between: a silence). */
+interface WindowPoint {
+  x: number;
+  y: number;
+  final?: boolean;
+  gap?: boolean;
+}
+
 /**
- * Datasets 0–2 of a chart made with band() then the average line: min, max, avg at each window's middle. The line
- * is dashed into windows that are not final yet (the watermark has not passed their end: more readings may come).
+ * Datasets 0–2 of a chart made with band() then the average line: min, max, avg at each window's middle. A silence
+ * (windows without readings, so missing) is a gap in the band and the line, not a line across it; the line is dashed
+ * into windows that are not final yet (the watermark has not passed their end: more readings may come).
  */
 export function setWindowSeries(chart: Chart<'line'>, windows: readonly FilledWindow[]): void {
   const ds = chart.data.datasets;
+  const gap = windows.map((w, i) => i > 0 && Date.parse(w.start) - Date.parse(windows[i - 1].start) > w.slideMs);
   ds[0].data = windows.map((w) => ({ x: mid(w), y: w.min }));
-  ds[1].data = windows.map((w) => ({ x: mid(w), y: w.max }));
-  ds[2].data = windows.map((w) => ({ x: mid(w), y: w.avg, final: w.final }));
+  ds[1].data = windows.map((w, i) => ({ x: mid(w), y: w.max, gap: gap[i] }));
+  ds[2].data = windows.map((w, i) => ({ x: mid(w), y: w.avg, final: w.final, gap: gap[i] }));
   // Read from the point, not an index into `windows`: decimation draws a subset of the points.
-  const avg = ds[2];
-  avg.segment = { borderDash: (ctx) => ((avg.data[ctx.p1DataIndex] as { final?: boolean } | undefined)?.final === false ? [5, 4] : undefined) };
+  const point = (d: (typeof ds)[number], i: number) => d.data[i] as WindowPoint | undefined;
+  const [max, avg] = [ds[1], ds[2]];
+  max.segment = { backgroundColor: (ctx) => (point(max, ctx.p1DataIndex)?.gap ? 'transparent' : undefined) };
+  avg.segment = {
+    borderColor: (ctx) => (point(avg, ctx.p1DataIndex)?.gap ? 'transparent' : undefined),
+    borderDash: (ctx) => (point(avg, ctx.p1DataIndex)?.final === false ? [5, 4] : undefined),
+  };
 }
 
 /** The newest `n` windows, newest first, as rows of end, avg, min, max, readings and whether the window is final. */
