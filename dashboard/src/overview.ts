@@ -4,7 +4,7 @@ import { api, discover, features, type Anomaly, type Device, type WindowRow, typ
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
-import { fmtNum, fmtTemp, fmtWindow } from './format.ts';
+import { fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
 import { knownWindows, recordOnline, state } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
@@ -94,7 +94,12 @@ export function createOverview(root: HTMLElement): View {
     recordOnline(online, devices.length);
     tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
     const last = fleet[fleet.length - 1];
-    tiles.fleetAvg.set(fmtTemp(last?.avg), last ? `min ${fmtTemp(last.min)} · max ${fmtTemp(last.max)}` : 'no window yet');
+    // The newest final window: a window still filling holds only the devices that reported in its first moments.
+    const settled = fleet.findLast((w) => w.final) ?? last;
+    tiles.fleetAvg.set(
+      fmtTemp(settled?.avg),
+      settled ? `min ${fmtTemp(settled.min)} · max ${fmtTemp(settled.max)} · window to ${fmtTime(Date.parse(settled.end))}${settled.final ? '' : ' (partial)'}` : 'no window yet',
+    );
     setWindowSeries(chart, fleet);
     chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
     Object.assign(chart.options.scales!.y2!, { suggestedMax: Math.ceil(Math.max(1, devices.length) * 1.25) }); // the line stays off the top edge

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, getJson, startServer, waitFor, waitForRecords } from '../helpers.ts';
+import { launchChromium } from './chromium.ts';
+import { ensureDashboardBuilt, watchPage } from './dashboard-helpers.ts';
+
+/**
+ * The "Fleet average" tile read the newest fleet window, which is still filling: just after it opens it holds the
+ * readings of whichever devices reported in its first moments, so the tile jumped between them. Here the newest
+ * windows hold only the cold room's readings (the warm one stopped); the tile must show a final window's average,
+ * over both rooms, and say which window.
+ */
+test("the fleet average tile shows the newest final window, not one still filling with a few devices' readings", { timeout: 60_000 }, async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  const now = Date.now();
+  const history = (temperature: number) => Array.from({ length: 60 }, (_, k) => ({ ts: now - 60_000 + k * 1000, temperature }));
+  await client.publishAsync('devices/cold/telemetry', JSON.stringify(history(10)), { qos: 1 });
+  await client.publishAsync('devices/warm/telemetry', JSON.stringify(history(30)), { qos: 1 });
+  await waitForRecords(app, 120);
+  // From now on only the cold room reports.
+  const timer = setInterval(() => void client.publishAsync('devices/cold/telemetry', JSON.stringify({ ts: Date.now(), temperature: 10 }), { qos: 0 }), 250);
+  t.after(() => clearInterval(timer));
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/`);
+  const tile = page.locator('.tile', { hasText: 'Fleet average' });
+  const shown = await waitFor('the fleet average', async () => {
+    const text = await tile.innerText();
+    return /\d+\.\d °C/.test(text) ? text : null;
+  });
+  const api = (await getJson(`${app.httpUrl}/api/v1/windows?length=10000&slide=2000&from=${now - 70_000}&limit=1000`)).body.items as { end: string; avg: number; final: boolean }[];
+  const newest = api.at(-1)!;
+  assert.equal(newest.final, false);
+  assert.equal(newest.avg, 10, 'the newest window holds only the cold room');
+  const value = /(\d+\.\d) °C/.exec(shown)![1];
+  assert.notEqual(value, '10.0', shown);
+  const final = api.filter((w) => w.final && w.avg > 10);
+  assert.ok(final.some((w) => w.avg.toFixed(1) === value), `${shown}: not a final window's average (${final.map((w) => w.avg).join(', ')})`);
+  assert.match(shown, /window to \d\d:\d\d:\d\d/);
+  assert.deepEqual(problems, []);
+});
