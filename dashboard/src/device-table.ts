@@ -158,8 +158,12 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     }
     setText(count, `${fmtNum(rows.length)} of ${fmtNum(devices.length)} devices`);
     setText(pageInfo, rows.length === 0 ? '' : `${fmtNum(page * PAGE + 1)}–${fmtNum(page * PAGE + shown.length)} of ${fmtNum(rows.length)}`);
+    // A button disabled under the focus drops it to the page's body: hand it to the other one.
+    const pagerFocus = document.activeElement === prev || document.activeElement === next ? document.activeElement : null;
     prev.disabled = page === 0;
     next.disabled = page >= pages - 1;
+    if (pagerFocus === prev && prev.disabled && !next.disabled) next.focus();
+    if (pagerFocus === next && next.disabled && !prev.disabled) prev.focus();
     void loadSparks(shown);
   }
 
