@@ -56,23 +56,29 @@ async function start(): Promise<void> {
   await discover();
   window.addEventListener('hashchange', route);
   route();
+  // A hidden tab draws nothing for nobody: the live feed goes on (the stats keep the badge and the engine's history),
+  // the views wait, and read everything again when the tab is shown.
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) view?.reload();
+  });
+  const shown = (): View | null => (document.hidden ? null : view);
   await startLive({
     stats(s) {
       recordStats(s);
-      view?.onStats?.(s);
+      shown()?.onStats?.(s);
     },
     sample(b) {
       recordBatch(b);
-      view?.onSample?.();
+      shown()?.onSample?.();
     },
     committed() {
-      view?.onBatch?.();
+      shown()?.onBatch?.();
     },
     anomaly(a) {
-      view?.onAnomaly?.(a);
+      shown()?.onAnomaly?.(a);
     },
     reset() {
-      view?.reload();
+      shown()?.reload(); // hidden, the reload comes when the tab is shown
     },
   });
 }
