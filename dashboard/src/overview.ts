@@ -42,7 +42,7 @@ export function createOverview(root: HTMLElement): View {
         'details',
         { class: 'numbers' },
         h('summary', {}, 'Numbers behind the chart'),
-        h('table', {}, h('thead', {}, h('tr', {}, ...WINDOW_COLUMNS.map((x) => h('th', { scope: 'col' }, x)))), fleetTable),
+        h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...WINDOW_COLUMNS.map((x) => h('th', { scope: 'col' }, x)))), fleetTable)),
       ),
     ),
     anomalyPanel,

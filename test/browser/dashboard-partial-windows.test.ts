@@ -53,5 +53,16 @@ test('windows not yet final are marked: "partial" in the numbers, a dashed avera
   // A window final on the page is final in the API (asked after it); the page's partial ones may have closed since.
   for (const p of chart.points) if (p.final) assert.ok(final.has(p.x), `window at ${new Date(p.x).toISOString()} final on the page, not in the API`);
   assert.ok(chart.points.filter((p: { final: boolean }) => p.final).length >= chart.points.length - 12, 'only the newest windows are partial');
+
+  // The state column still fits a phone: the overview's numbers (readings in the thousands) open at 390 px.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto(`${app.httpUrl}/#/`);
+  const fleetNumbers = page.locator('details.numbers');
+  await page.waitForFunction(() => document.querySelectorAll('details.numbers tbody tr').length > 5, undefined, { timeout: 10_000 });
+  await fleetNumbers.locator('summary').click();
+  await page.evaluate(() => {
+    for (const td of document.querySelectorAll('details.numbers tbody td:nth-child(5)')) td.textContent = '12,345'; // a large fleet's counts
+  });
+  assert.deepEqual(await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]), [390, 390], 'no sideways scrolling');
   assert.deepEqual(problems, []);
 });
