@@ -92,7 +92,7 @@ export function createOverview(root: HTMLElement): View {
     const fleet = withReadings(rows);
     const online = devices.filter((d) => d.online).length;
     recordOnline(online, devices.length);
-    tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
+    tiles.devices.set(`${fmtNum(online)} / ${fmtNum(devices.length)}`, devices.length === 0 ? 'no device has reported yet' : online === devices.length ? 'all reporting' : `${fmtNum(devices.length - online)} offline`);
     const last = fleet[fleet.length - 1];
     // The newest final window: a window still filling holds only the devices that reported in its first moments.
     const settled = fleet.findLast((w) => w.final) ?? last;
