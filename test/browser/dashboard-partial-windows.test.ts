@@ -61,7 +61,7 @@ test('windows not yet final are marked: "partial" in the numbers, a dashed avera
   await page.waitForFunction(() => document.querySelectorAll('details.numbers tbody tr').length > 5, undefined, { timeout: 10_000 });
   await fleetNumbers.locator('summary').click();
   await page.evaluate(() => {
-    for (const td of document.querySelectorAll('details.numbers tbody td:nth-child(5)')) td.textContent = '12,345'; // a large fleet's counts
+    Array.from(document.querySelectorAll('details.numbers tbody td:nth-child(5)')).forEach((td) => (td.textContent = '12,345')); // a large fleet's counts
   });
   assert.deepEqual(await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]), [390, 390], 'no sideways scrolling');
   assert.deepEqual(problems, []);
