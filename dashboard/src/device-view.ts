@@ -52,6 +52,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   const windowSelect = h('select', { id: 'window-select', 'aria-label': 'Window' });
   windowSelect.addEventListener('change', () => {
     specKey = windowSelect.value;
+    missingWindow = null;
     syncUrl();
     refresh();
   });
@@ -132,6 +133,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   let hasTwin: boolean | null = null; // in the registry? asked once
   let windowSpecs: WindowSpec[] = [];
   let unknown = false;
+  let missingWindow: string | null = null;
   const refresh = throttle(async () => {
     const f = await discover();
     // The device: its own route where the server has it, else from the list. A device the route does not know (404,
@@ -149,6 +151,14 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const rejected = device === undefined && f.deadLetters ? await api.deadLetters({ deviceId, limit: 100 }) : null;
     if (windowSpecs.length === 0 || state.windows.length > windowSpecs.length) windowSpecs = await knownWindows(device);
     fillWindowSelect();
+    // A link's window that this server does not have: say so, and name the one shown in the address bar instead.
+    if (specKey !== null && specs().length > 0 && !specs().some((w) => `${w.lengthMs}/${w.slideMs}` === specKey)) {
+      const [lengthMs, slideMs] = specKey.split('/').map(Number);
+      missingWindow = Number.isFinite(lengthMs) && Number.isFinite(slideMs) ? `${fmtWindow({ lengthMs, slideMs })} windows` : `window ${specKey}`;
+      specKey = null;
+      if (destroyed) return;
+      syncUrl();
+    }
     const spec = currentSpec();
     const now = Date.now();
     const from = now - range.ms;
@@ -170,6 +180,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       note,
       [
         spec ? `${fmtWindow(spec)} windows` : '',
+        missingWindow ? `the link's ${missingWindow} are not configured on this server` : '',
         readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
         windows.some((w) => !w.final && w.count > 0) ? 'dashed: windows not final yet (more readings may come)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',

@@ -39,3 +39,19 @@ test("a shared device URL keeps its window: the page's URL still names it after 
   // The reload ends the first page's event stream (the browser reports it as aborted); nothing else went wrong.
   assert.deepEqual(problems.filter((p) => !/^request failed: GET \S+\/api\/v1\/stream\S* net::ERR_ABORTED$/.test(p)), []);
 });
+
+test("a link whose window this server does not have says so, shows the first window, and the address bar names that one", async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200, windows: WINDOWS });
+  const client = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(client, ['hall'], 30_000, 1000));
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/devices/hall?range=5m&window=300000/60000`);
+  await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.match(await page.locator('#chart-note').innerText(), /^10 s every 2 s windows · the link's 5 min every 1 min windows are not configured on this server/);
+  assert.equal(await page.locator('#window-select').inputValue(), '10000/2000');
+  assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=10000/2000');
+  assert.deepEqual(problems, []);
+});
