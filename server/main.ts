@@ -8,7 +8,7 @@ import { checkSafeBind, createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
 import { ackAfterCommit, parseCli, type Config } from './config.ts';
 import { USAGE } from './usage.ts';
-import { checkMembership } from './cluster/membership.ts';
+import { checkMembership, checkSharedMembership } from './cluster/membership.ts';
 import { createPartition } from './cluster/partition.ts';
 import { runSupervisor } from './cluster/supervisor.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -91,8 +91,11 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const { instanceId, instances } = config.cluster;
     const partition = createPartition(instances, instanceId);
     const known = async () => (await store.devices()).map((d) => d.deviceId);
-    const rebalanced = await checkMembership(config.dataDir, { instanceId, instances: [...instances] }, known, options.rebalance ?? false);
+    const membership = { instanceId, instances: [...instances] };
+    await checkSharedMembership(store, membership, options.rebalance ?? false);
+    const rebalanced = await checkMembership(config.dataDir, membership, known, options.rebalance ?? false);
     if (rebalanced !== null) console.error(`thermostream: ${rebalanced}`);
+    await store.recordClusterList(instances, options.rebalance ?? false);
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
     const health = new StorageHealth(clock);

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, u
 import { join } from 'node:path';
 import { ThermostreamError } from '../errors.ts';
 import { fsyncDir } from '../ingest/log-check.ts';
+import type { Store } from '../store/types.ts';
 import { createPartition } from './partition.ts';
 
 /** Where a data dir records the instance list it was partitioned by. */
@@ -56,6 +57,32 @@ export async function checkMembership(
     fsyncDir(dataDir);
   } else writeMembership(file, now);
   return `--rebalance: ${change}; ${moves}`;
+}
+
+/**
+ * With a shared store, the lists the instances recorded there (each at its start) must be this one's: an instance
+ * running with another list keeps devices another instance keeps too (both count them) or that none keeps — and
+ * cluster.json cannot tell, as each data dir knows only its own instance (a new instance's data dir knows nothing).
+ * Refused, naming those instances, unless --rebalance (given after stopping every instance). Checked before
+ * cluster.json is written; `recordClusterList` records the list once the start is accepted.
+ */
+export async function checkSharedMembership(
+  store: Pick<Store, 'file' | 'clusterLists'>,
+  now: Membership,
+  rebalance: boolean,
+): Promise<void> {
+  if (rebalance) return;
+  const others = (await store.clusterLists()).filter((m) => !sameSet(m.instances, now.instances));
+  if (others.length === 0) return;
+  const named = others.map((m) => `${JSON.stringify(m.instanceId)} ${JSON.stringify(m.instances)}`).join(', ');
+  throw new ThermostreamError(
+    'TS_ERR_CLUSTER_CHANGED',
+    `${store.file}: this instance ${JSON.stringify(now.instanceId)} starts with the instance list ${JSON.stringify(now.instances)}, ` +
+      `but the store records another one for ${named}: instances running with different lists count the devices that ` +
+      'move on two instances or on none. Changing the list is a planned operation: stop every instance, then start each one ' +
+      'with the new cluster.instances and --rebalance (see docs/OPERATIONS.md, Changing the instance list). Or start this ' +
+      'one with the list in force.',
+  );
 }
 
 function readMembership(file: string): Membership | null {

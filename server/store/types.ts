@@ -125,6 +125,12 @@ export interface DeviceQuery {
   limit?: number;
 }
 
+/** An instance's list as the shared store recorded it. */
+export interface ClusterList {
+  instanceId: string;
+  instances: string[];
+}
+
 /** A committed batch's row in batch_log, as the SSE stream replays it. */
 export interface BatchRow {
   batch: number;
@@ -203,6 +209,13 @@ export interface Store {
   openAnomalies(deviceId: string, limit: number): Promise<Anomaly[]>;
   /** A real write (one row, its own transaction) and a file created in the data directory; rejects if either fails. */
   probeWrite(now: number): Promise<void>;
+  /**
+   * The instance lists that the instances sharing this store last started with (server/cluster/membership.ts),
+   * this one's included. SQLite is one instance's own store: none (its data dir's cluster.json is the record).
+   */
+  clusterLists(): Promise<ClusterList[]>;
+  /** Records this instance's list; `forgetOthers` (--rebalance) also drops the records of instances not in it. */
+  recordClusterList(instances: readonly string[], forgetOthers: boolean): Promise<void>;
   /**
    * A commit failed: what the engine should do. 'no-space' (a full disk under SQLite) and 'unavailable' (the
    * connection to PostgreSQL is lost) are waited out, committing the same batch again; null: fatal.

@@ -167,6 +167,18 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
         await c.query('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = $1', [instanceId]);
       }),
     ...createPgQueries(pool, dir, instanceId),
+    async clusterLists() {
+      const rows = await all<{ instanceId: string; instances: string }>('cluster_lists', 'SELECT instance_id AS "instanceId", instances FROM cluster_lists ORDER BY instance_id', []);
+      return rows.map((r) => ({ instanceId: r.instanceId, instances: JSON.parse(r.instances) as string[] }));
+    },
+    recordClusterList: (instances, forgetOthers) =>
+      transaction(async (c) => {
+        if (forgetOthers) await c.query('DELETE FROM cluster_lists WHERE NOT (instance_id = ANY($1::text[]))', [[instanceId, ...instances]]);
+        await c.query(
+          'INSERT INTO cluster_lists (instance_id, instances) VALUES ($1, $2) ON CONFLICT (instance_id) DO UPDATE SET instances = excluded.instances',
+          [instanceId, JSON.stringify(instances)],
+        );
+      }),
     transient: (err) => (isUnavailable(err) ? 'unavailable' : null),
     fatal: (err) => pgFatal(url, err),
     async close() {

@@ -211,4 +211,11 @@ CREATE TABLE IF NOT EXISTS health_probe (
   instance_id ${ID} PRIMARY KEY,
   at          BIGINT NOT NULL
 );
+
+-- Each instance's cluster.instances (a JSON array) as it last started: instances started with different lists are
+-- refused (server/cluster/membership.ts). Created by every start, so a database of version 9 gains it as it is.
+CREATE TABLE IF NOT EXISTS cluster_lists (
+  instance_id ${ID} PRIMARY KEY,
+  instances   TEXT NOT NULL
+);
 `;

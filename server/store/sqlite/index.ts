@@ -231,6 +231,8 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     prune: async (now) => prune(now),
     resetJob: async () => resetJob(),
     ...queries,
+    clusterLists: async () => [],
+    recordClusterList: async () => {},
     transient: (err) => (isNoSpaceIn(err, dir) ? 'no-space' : null),
     fatal: (err) => dbError(err, resultsDb(file)),
     async close() {
