@@ -25,6 +25,16 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * "not a URL", and why when it is the usual slip: a user name or password holding "/", "?" or "#", which end that
+ * part of a URL unless percent-encoded. The message shows the URL with its password hidden, which then looks right.
+ */
+export function notAUrl(raw: string): string {
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/(.*)@/i.exec(raw)?.[1]; // up to the last "@"
+  if (userinfo === undefined || !/[/?#]/.test(userinfo)) return 'not a URL';
+  return 'not a URL (its user name or password holds "/", "?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25)';
+}
+
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOST_NAME = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?$`);
 

@@ -73,7 +73,7 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
     // Found at start-up, not while parsing: still a configuration error (2, which stops an --instances supervisor),
     // and the password (with an unencoded "/", so the URL does not parse) is not echoed.
-    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://u:pa/ss@127.0.0.1:1'], {}, /broker\.url = "mqtt:\/\/u:\*\*\*@127\.0\.0\.1:1": not a URL \[TS_ERR_CONFIG_INVALID\]/],
+    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://u:pa/ss@127.0.0.1:1'], {}, /broker\.url = "mqtt:\/\/u:\*\*\*@127\.0\.0\.1:1": not a URL \(its user name or password holds "\/", "\?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25\) \[TS_ERR_CONFIG_INVALID\]/],
     [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://127.0.0.1:1/x'], {}, /broker\.url = "mqtt:\/\/127\.0\.0\.1:1\/x": a path is not allowed/],
   ];
   for (const [args, env, message] of cases) {

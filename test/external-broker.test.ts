@@ -178,7 +178,9 @@ test('external broker mode: a URL that is not mqtt:// or mqtts:// is refused, na
   // A password with an unencoded "/" makes the URL unparseable: still never echoed.
   await assert.rejects(startSubscriber(tempDir(t), 'mqtt://user:Ab3/Xy9+Q=@broker:1883'), {
     code: 'TS_ERR_CONFIG_INVALID',
-    message: 'invalid configuration: broker.url = "mqtt://user:***@broker:1883": not a URL',
+    message:
+      'invalid configuration: broker.url = "mqtt://user:***@broker:1883": not a URL (its user name or password holds "/", "?" ' +
+      'or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25)',
   });
 });
 

@@ -29,8 +29,20 @@ test('a bad store.url or instance id is a configuration error naming the key, ne
   );
   assert.throws(() => parseCli(['--store', 'postgres://u:hun/ter2@db.example/x'], {}), {
     code: 'TS_ERR_CONFIG_INVALID',
-    message: 'invalid configuration: store.url = "postgres://u:***@db.example/x" (from --store): not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database',
+    message:
+      'invalid configuration: store.url = "postgres://u:***@db.example/x" (from --store): not a URL (its user name or password ' +
+      'holds "/", "?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25): expected "" (SQLite ' +
+      'in the data dir) or postgres://user:password@host:port/database',
   });
+  // A "#" in the password: the URL shown, its password hidden, looks right; the message says what is wrong with it.
+  assert.throws(() => parseCli(['--store', 'postgres://u:hun#ter2@db.example/x'], {}), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message:
+      'invalid configuration: store.url = "postgres://u:***@db.example/x" (from --store): not a URL (its user name or password ' +
+      'holds "/", "?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25): expected "" (SQLite ' +
+      'in the data dir) or postgres://user:password@host:port/database',
+  });
+  assert.equal(parseCli(['--store', 'postgres://u:hun%23ter2@db.example/x'], {}).config.store.url, 'postgres://u:hun%23ter2@db.example/x');
   assert.throws(() => parseCli(['--store', 'postgres://u:hunter2@:5432/x'], {}), {
     code: 'TS_ERR_CONFIG_INVALID',
     message: 'invalid configuration: store.url = "postgres://u:***@:5432/x" (from --store): not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database',

@@ -2,7 +2,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { ThermostreamError } from '../errors.ts';
-import { redactUrl } from '../url.ts';
+import { notAUrl, redactUrl } from '../url.ts';
 import { recordSession, subscriptionsToMake, type BrokerSession } from './broker-session.ts';
 import type { OnPublish } from './index.ts';
 
@@ -68,7 +68,7 @@ export function parseBrokerUrl(raw: string): { tls: boolean; host: string; port:
   try {
     u = new URL(raw);
   } catch {
-    throw invalidUrl(raw, 'not a URL');
+    throw invalidUrl(raw, notAUrl(raw));
   }
   if (u.protocol !== 'mqtt:' && u.protocol !== 'mqtts:') throw invalidUrl(raw, 'the scheme must be mqtt:// or mqtts://');
   if (u.hostname === '') throw invalidUrl(raw, 'the host is missing');

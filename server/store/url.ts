@@ -2,6 +2,7 @@
  * store.url: "" (SQLite in the data dir) or postgres://user:password@host:port/database (also postgresql://).
  * Checked at start-up; messages name the URL without its password.
  */
+import { notAUrl } from '../url.ts';
 
 /** The reason a store URL is refused, or null when it is usable. */
 export function storeUrlProblem(url: string): string | null {
@@ -10,7 +11,7 @@ export function storeUrlProblem(url: string): string | null {
   try {
     u = new URL(url);
   } catch {
-    return 'not a URL: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database';
+    return `${notAUrl(url)}: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database`;
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
     return `unsupported scheme ${u.protocol}: expected "" (SQLite in the data dir) or postgres://user:password@host:port/database`;
