@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +43,8 @@ export interface RunningPostgres {
   crash(): Promise<void>;
   /** Starts it again on the same port and files. */
   start(): Promise<void>;
+  /** Creates a login role that must give its password over TCP (scram-sha-256, as Debian's pg_hba.conf asks). */
+  createPasswordUser(name: string, password: string): Promise<void>;
 }
 
 /** initdb and postgres refuse to run as root: then they run as the postgres user (Debian's), or nobody. */
@@ -141,5 +143,18 @@ export async function startPostgres(t: { after(fn: () => unknown): void }): Prom
     stop: () => stop(),
     crash: () => stop('SIGQUIT'),
     start,
+    async createPasswordUser(name, password) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`CREATE ROLE ${name} LOGIN PASSWORD '${password}'`);
+        // pg_hba.conf takes the first line that matches: this role's goes before initdb's "trust" lines.
+        const hba = join(data, 'pg_hba.conf');
+        writeFileSync(hba, `host all ${name} 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
+        await client.query('SELECT pg_reload_conf()');
+      } finally {
+        await client.end();
+      }
+    },
   };
 }

@@ -1,8 +1,10 @@
 /** store.url and cluster.instanceId: config, flags, environment, and the refusals that name them. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pg from 'pg';
 import { parseCli, resolveConfig } from '../server/config.ts';
 import { openStore } from '../server/store/index.ts';
+import { startPostgres } from './postgres.ts';
 import { freePort } from './server-process.ts';
 import { tempDir } from './helpers.ts';
 
@@ -66,4 +68,28 @@ test('PostgreSQL unreachable at start-up: TS_ERR_STORE_UNREACHABLE names the URL
     );
     return true;
   });
+});
+
+test('PostgreSQL asking for a password that store.url lacks (README\'s --instances example has none): the refusal says so', async (t) => {
+  const postgres = await startPostgres(t);
+  await postgres.createPasswordUser('thermo', 'hunter2hunter2');
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE thermo_db OWNER thermo'); // README: createdb -O thermo …
+  await admin.end();
+  const url = postgres.url.replace(/\/\/thermostream:secret@/, '//thermo@').replace(/\/postgres$/, '/thermo_db');
+  await assert.rejects(openStore(resolveConfig({ dataDir: tempDir(t), store: { url } })), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_STORE_UNREACHABLE');
+    assert.equal(
+      err.message,
+      `cannot use the PostgreSQL store at ${url} (store.url): PostgreSQL asks for the password of user "thermo" and ` +
+        'store.url has none (postgres://user:password@host:port/database, or the PGPASSWORD environment variable). Check ' +
+        'that PostgreSQL runs and accepts connections there, that the user, password and database exist (createdb), or set ' +
+        'store.url to "" for SQLite',
+    );
+    return true;
+  });
+  // With it, the same user gets in.
+  const store = await openStore(resolveConfig({ dataDir: tempDir(t), store: { url: url.replace('//thermo@', '//thermo:hunter2hunter2@') } }));
+  await store.close();
 });

@@ -19,7 +19,12 @@ export function isUnavailable(err: unknown): boolean {
 /** PostgreSQL cannot be reached (or refuses us) at start-up: stop with what to check. */
 export function storeUnreachable(url: string, err: unknown): ThermostreamError {
   const e = err as { code?: string; message?: string };
-  const detail = `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+  // pg's words when the server asks for a password (SCRAM) and the URL gives none (README's examples may have none).
+  const user = decodeURIComponent(new URL(url).username);
+  const detail = /client password must be a string/.test(e.message ?? '')
+    ? `PostgreSQL asks for ${user ? `the password of user ${JSON.stringify(user)}` : 'a password'} and store.url has none ` +
+      '(postgres://user:password@host:port/database, or the PGPASSWORD environment variable)'
+    : `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
   return new ThermostreamError(
     'TS_ERR_STORE_UNREACHABLE',
     `cannot use the PostgreSQL store at ${url} (store.url): ${detail}. Check that PostgreSQL runs and accepts ` +
