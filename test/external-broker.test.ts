@@ -229,3 +229,25 @@ test('cluster flags: --instance-id, --cluster-instances (comma-separated) and th
   assert.equal(parseCli(['--rebalance'], {}).rebalance, true);
   assert.equal(parseCli(['--instances', '3'], {}).instances, 3);
 });
+
+test('external broker mode: a broker refusing the login is named with the user tried, or that none was given', async (t) => {
+  // A broker that asks for a login: Thermostream's own, embedded, with auth.users (it answers CONNACK 5, as Mosquitto 2 does).
+  const broker = await startThermostream(
+    resolveConfig({
+      host: '127.0.0.1',
+      http: { port: 0 },
+      mqtt: { port: 0, tlsPort: -1 },
+      dataDir: tempDir(t),
+      auth: { mode: 'registry', users: [{ username: 'bridge', password: 'right-password', deviceId: '*' }] },
+    }),
+    { log: () => undefined },
+  );
+  t.after(() => broker.close());
+  const refused = (url: string, broker: Record<string, unknown>, message: string) =>
+    assert.rejects(startSubscriber(tempDir(t), url, broker), { code: 'TS_ERR_BROKER_CONNECT', message });
+  const at = `cannot subscribe at the external broker ${broker.mqttUrl} (--broker): the broker refused the connection`;
+  const why = 'not authorized (a wrong or missing user name or password, or this client id not allowed)';
+  await refused(broker.mqttUrl, {}, `${at} without a user name (broker.username and broker.password, or the URL's mqtt://user:password@…): ${why}`);
+  await refused(broker.mqttUrl, { username: 'bridge', password: 'wrong-password' }, `${at} as user "bridge": ${why}`);
+  await refused(broker.mqttUrl.replace('mqtt://', 'mqtt://bridge@'), {}, `${at} as user "bridge" without a password: ${why}`);
+});

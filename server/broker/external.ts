@@ -59,7 +59,7 @@ const REFUSED: Record<number, string> = {
   2: 'client identifier rejected (broker.clientId)',
   3: 'server unavailable',
   4: 'bad user name or password (broker.username, broker.password)',
-  5: 'not authorized',
+  5: 'not authorized (a wrong or missing user name or password, or this client id not allowed)',
 };
 
 /** Parses broker.url, naming the key and the value when it is not a usable MQTT URL. */
@@ -271,7 +271,13 @@ class Connection {
 
   private connack(packet: IConnackPacket): void {
     const code = packet.returnCode ?? 0;
-    if (code !== 0) return this.fail(new Error(`the broker refused the connection: ${REFUSED[code] ?? `return code ${code}`}`));
+    if (code !== 0) {
+      // Who we were: Mosquitto answers "not authorized" for a wrong password and for none at all alike.
+      const as = this.username
+        ? ` as user ${JSON.stringify(this.username)}${this.password ? '' : ' without a password'}`
+        : code === 4 || code === 5 ? ' without a user name (broker.username and broker.password, or the URL\'s mqtt://user:password@…)' : '';
+      return this.fail(new Error(`the broker refused the connection${as}: ${REFUSED[code] ?? `return code ${code}`}`));
+    }
     this.sessionPresent = packet.sessionPresent;
     // broker-session.ts: a resumed session with the subscriptions it was last acknowledged is not subscribed again.
     const { subscribe, stale } = subscriptionsToMake(this.deps.sessionFile, packet.sessionPresent, this.session());
