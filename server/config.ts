@@ -7,6 +7,7 @@ import type { DetectorConfig } from './engine/detectors/types.ts';
 import { optionValue } from './cli-args.ts';
 import { checkCluster, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
 import { ThermostreamError } from './errors.ts';
+import { listGiven } from './cluster/supervisor.ts';
 import { redactUrl } from './url.ts';
 
 export interface WindowSpec {
@@ -190,6 +191,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
+  if (instances !== null) {
+    const given = [...fromEnv, ...fromFlags].filter((o) => o.path.join('.') === 'cluster.instances').pop();
+    const list = given !== undefined ? coerce(given.raw, given.path) : (fileConfig as { cluster?: { instances?: unknown } })?.cluster?.instances;
+    if (Array.isArray(list) && list.length > 0) throw listGiven(list.map(String));
+  }
   return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags], configFile), demo, fresh, repair, rebalance, instances, help };
 }
 

@@ -28,6 +28,10 @@ test('--instances refuses to run without an external broker or without a shared 
   const noStore = cli(['--instances', '2', '--broker', 'mqtt://127.0.0.1:1']);
   assert.equal(noStore.status, 2);
   assert.match(noStore.stderr, /thermostream: --instances: needs --store postgres:\/\/…: a shared store/);
+  // A list given with --instances is refused as such, not as a list without this instance's id ("main").
+  const list = cli(['--instances', '2', '--broker', 'mqtt://127.0.0.1:1', '--store', 'postgres://u:p@127.0.0.1:1/db', '--cluster-instances', 'a,b']);
+  assert.equal(list.status, 2);
+  assert.equal(list.stderr, 'thermostream: --instances: cluster.instances = ["a","b"]: --instances sets it for its children; remove it [TS_ERR_SUPERVISOR]\n');
   const bad = cli(['--instances', 'two']);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /option --instances needs a number of instances from 1 to 64, got "two" \[TS_ERR_CLI_ARG\]/);

@@ -37,6 +37,14 @@ export function childArgs(argv: readonly string[], config: Config, n: number, i:
   ];
 }
 
+/**
+ * cluster.instances given with --instances, which sets it for its children. Also checked before the configuration's
+ * own checks, whose "it must contain this instance's id" would send the operator after --instance-id instead.
+ */
+export function listGiven(instances: readonly string[]): ThermostreamError {
+  return new ThermostreamError('TS_ERR_SUPERVISOR', `--instances: cluster.instances = ${JSON.stringify(instances)}: --instances sets it for its children; remove it`);
+}
+
 /** What --instances needs: an external broker every child subscribes to, and a store every child writes to. */
 export function checkSupervisable(config: Config, env: NodeJS.ProcessEnv): void {
   const refuse = (why: string): never => {
@@ -52,9 +60,7 @@ export function checkSupervisable(config: Config, env: NodeJS.ProcessEnv): void 
         'from the checkpoint (to run instances with separate SQLite stores, start each yourself: README, Several instances)',
     );
   }
-  if (config.cluster.instances.length > 0) {
-    refuse(`cluster.instances = ${JSON.stringify(config.cluster.instances)}: --instances sets it for its children; remove it`);
-  }
+  if (config.cluster.instances.length > 0) throw listGiven(config.cluster.instances);
   if (config.broker.shareGroup !== '') refuse('broker.shareGroup must be empty: every instance subscribes to all telemetry and keeps its own devices');
 }
 
