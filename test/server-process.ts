@@ -52,7 +52,7 @@ export class ServerProcess {
     let printed = '';
     const child = this.launch(extraArgs, env);
     child.stdout!.on('data', (d) => (printed += d));
-    await waitFor('the server to start', () => printed.includes('thermostream: data') || child.exitCode !== null, 20_000);
+    await waitFor('the server to start', () => printed.includes('thermostream: data') || child.exitCode !== null, 45_000); // from source, on a loaded machine
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${this.output}`);
   }
 
