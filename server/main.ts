@@ -204,9 +204,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
  * Settings the server takes but that do not do what they seem to, said at start-up: windows whose slide is longer
  * than their length leave gaps whose readings count in no window of that shape (the engine allows such hopping
  * windows, but in a config file it is mostly lengthMs and slideMs swapped); broker.ackAfterCommit without an
- * external broker (the embedded one acknowledges once a reading is in the log).
+ * external broker (the embedded one acknowledges once a reading is in the log); a share group, right only with a
+ * broker that keeps each device on one member.
  */
-function configWarnings(config: Config): string[] {
+export function configWarnings(config: Config): string[] {
   const gaps = config.windows.flatMap((w, i) =>
     w.slideMs > w.lengthMs
       ? [
@@ -220,7 +221,13 @@ function configWarnings(config: Config): string[] {
     ? ['broker.ackAfterCommit (--broker-ack-after-commit) does nothing without an external broker (--broker): devices of the ' +
         'embedded broker are acknowledged once their readings are in the ingest log']
     : [];
-  return [...gaps, ...ack];
+  // README, External broker: a broker that deals a device's messages round robin (Mosquitto) splits its state.
+  const share = config.broker.shareGroup !== ''
+    ? [`broker.shareGroup = ${JSON.stringify(config.broker.shareGroup)}: each device's windows, detectors and dedupe are right only if ` +
+        'the broker gives all of a device\'s messages to one member of the group (EMQX\'s hash_clientid or hash_topic); with ' +
+        'round robin (Mosquitto) each instance counts a part of every device: use cluster.instances instead (README, Several instances)']
+    : [];
+  return [...gaps, ...ack, ...share];
 }
 
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */

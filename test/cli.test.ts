@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 import { ServerProcess } from './server-process.ts';
 import { resolveConfig } from '../server/config.ts';
+import { configWarnings } from '../server/main.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -207,6 +208,16 @@ test('settings that do not do what they seem are named at start-up: a window who
       'devices of the embedded broker are acknowledged once their readings are in the ingest log',
   ]);
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
+});
+
+test('a share group is warned about at start-up: a broker that deals a device\'s messages round robin splits its windows', () => {
+  const config = resolveConfig({ dataDir: 'unused', broker: { url: 'mqtt://127.0.0.1:1883', shareGroup: 'g' } });
+  assert.deepEqual(configWarnings(config), [
+    'broker.shareGroup = "g": each device\'s windows, detectors and dedupe are right only if the broker gives all of a device\'s ' +
+      'messages to one member of the group (EMQX\'s hash_clientid or hash_topic); with round robin (Mosquitto) each instance ' +
+      'counts a part of every device: use cluster.instances instead (README, Several instances)',
+  ]);
+  assert.deepEqual(configWarnings(resolveConfig({ dataDir: 'unused', broker: { url: 'mqtt://127.0.0.1:1883' } })), []);
 });
 
 test('the SIGTERM handler is in place when the endpoint lines are printed: a SIGTERM right after them stops the server gracefully', { timeout: 60_000 }, async (t) => {
