@@ -232,6 +232,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     assert.deepEqual((await get(`/api/v1/dead-letters?limit=1&cursor=${p1.body.next}`)).body, { items: [all.body.items[1]], next: null });
     assert.deepEqual((await get('/api/v1/dead-letters?reason=not_json&deviceId=a')).body, { items: [all.body.items[1]], next: null });
     assert.deepEqual((await get('/api/v1/dead-letters?deviceId=r')).body, { items: [], next: null });
+    assert.deepEqual((await get('/api/v1/dead-letters?deviceId=*')).body, all.body, '* is every device');
   });
 
   await t.test('stats, healthz, readyz', async () => {
@@ -409,8 +410,8 @@ test('Livy and jobs routes: whole bodies of their 400s, 404s and 403 (inject)', 
     const cases: [unknown, Record<string, unknown>][] = [
       [{ file: hello, executorCount: 2 }, { error: 'TS_ERR_JOB_REQUEST', message: `invalid batch request: unknown field "executorCount" (Livy's batch fields: ${FIELDS})`, field: 'executorCount' }],
       [{ className: 'main' }, field('file', 'undefined', 'required: the path of a job module inside a jobs directory')],
-      [{ file: 5 }, field('file', '5', 'required: the path of a job module inside a jobs directory')],
-      [{ file: '' }, field('file', '""', 'required: the path of a job module inside a jobs directory')],
+      [{ file: 5 }, field('file', '5', 'the path of a job module inside a jobs directory')],
+      [{ file: '' }, field('file', '""', 'the path of a job module inside a jobs directory')],
       [{ file: hello, className: 'not-a-name' }, field('className', '"not-a-name"', 'the name of an exported function (default: the default export)')],
       [{ file: hello, args: [1] }, field('args', '[1]', 'an array of strings')],
       [{ file: hello, args: 'a b' }, field('args', '"a b"', 'an array of strings')],
@@ -551,6 +552,7 @@ test('late readings over HTTP: newest first, by device, paged; each with the wat
   assert.deepEqual(await get(`/api/v1/late-readings?limit=1&cursor=${first.next}`), { items: [all.items[1]], next: null });
   assert.deepEqual(await get('/api/v1/late-readings?deviceId=late-0'), { items: [all.items[1]], next: null });
   assert.deepEqual(await get('/api/v1/late-readings?deviceId=on-time'), { items: [], next: null });
+  assert.deepEqual(await get('/api/v1/late-readings?deviceId=*'), all, '* is every device');
   assert.equal((await get('/api/v1/late-readings?limit=0')).parameter, 'limit');
 });
 
