@@ -51,6 +51,8 @@ test('anomalies over HTTP: newest first, filtered, paginated with a cursor; bad 
   assert.equal(offset.status, 200, JSON.stringify(offset.body));
   assert.deepEqual(offset.body.items.map((x: any) => x.type), ['spike']);
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=b`)).body, { items: [], next: null });
+  // * is every device, as in /api/v1/windows (where it is the fleet).
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=*`)).body, all);
 
   // Windows count them by type.
   const w = await getJson(`${app.httpUrl}/api/v1/windows?deviceId=a&length=1m&from=${T0 - 60_000}&to=${T0 + 1}`);

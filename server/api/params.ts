@@ -44,6 +44,13 @@ const DEVICE_ID_EXPECTED = 'a device id matching [A-Za-z0-9._:-]{1,128}';
 export const deviceIdParam = (description: string) =>
   Type.String({ pattern: DEVICE_ID.source, description, 'x-expected': DEVICE_ID_EXPECTED });
 
+/** A list's device filter: one device, or `*` (as windows take it) for every device, as when it is left out. */
+export const deviceFilterParam = (description: string) =>
+  Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description: `${description} * or none: every device.`, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for every device` });
+
+/** The device a list is filtered by: undefined for every device (`*` or none). */
+export const deviceFilter = (value: string | undefined): string | undefined => (value === '*' ? undefined : value);
+
 export const deviceOrFleetParam = (description: string) =>
   Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for the fleet` });
 

@@ -3,12 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { ANOMALY_TYPES, type AnomalyType } from '../../engine/detectors/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { toCsv, wantsCsv } from '../csv.ts';
-import { cursorParam, decodeCursor, deviceIdParam, limitParam, NO_BOUND, pageOf, parseTimeRange, timeParam } from '../params.ts';
+import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, limitParam, NO_BOUND, pageOf, parseTimeRange, timeParam } from '../params.ts';
 import { AnomalyItem, anomalyItem, badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
   {
-    deviceId: Type.Optional(deviceIdParam('Only this device\'s anomalies.')),
+    deviceId: Type.Optional(deviceFilterParam('Only this device\'s anomalies.')),
     type: Type.Optional(
       Type.String({ enum: [...ANOMALY_TYPES], description: 'Only this type.', 'x-expected': `one of ${ANOMALY_TYPES.join(', ')}` }),
     ),
@@ -60,7 +60,7 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
       const before = decodeCursor(q.cursor, isBefore);
       const { from, to } = parseTimeRange(q, () => -NO_BOUND, NO_BOUND);
       const rows = await store.anomalies({
-        deviceId: q.deviceId,
+        deviceId: deviceFilter(q.deviceId),
         type: q.type as AnomalyType | undefined,
         from,
         to,

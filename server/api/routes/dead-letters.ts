@@ -2,12 +2,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { RejectReasons } from '../../errors.ts';
 import type { ApiDeps } from '../deps.ts';
-import { cursorParam, decodeCursor, deviceIdParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
+import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
 import { badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
   {
-    deviceId: Type.Optional(deviceIdParam('Only this device\'s dead letters.')),
+    deviceId: Type.Optional(deviceFilterParam('Only this device\'s dead letters.')),
     reason: Type.Optional(
       Type.String({
         enum: [...RejectReasons],
@@ -53,7 +53,7 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     async (req) => {
       const q = req.query;
       const rows = await store.deadLetters({
-        deviceId: q.deviceId,
+        deviceId: deviceFilter(q.deviceId),
         reason: q.reason,
         beforeId: decodeCursor(q.cursor, isNumber),
         limit: q.limit! + 1,

@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { cursorParam, decodeCursor, deviceIdParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
+import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
 import { badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
   {
-    deviceId: Type.Optional(deviceIdParam('Only this device\'s late readings.')),
+    deviceId: Type.Optional(deviceFilterParam('Only this device\'s late readings.')),
     limit: limitParam(100),
     cursor: Type.Optional(cursorParam()),
   },
@@ -47,7 +47,7 @@ export function lateReadingsRoutes(app: FastifyInstance, { store }: ApiDeps): vo
     },
     async (req) => {
       const q = req.query;
-      const rows = await store.lateReadings({ deviceId: q.deviceId, beforeId: decodeCursor(q.cursor, isNumber), limit: q.limit! + 1 });
+      const rows = await store.lateReadings({ deviceId: deviceFilter(q.deviceId), beforeId: decodeCursor(q.cursor, isNumber), limit: q.limit! + 1 });
       const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
       return { items: page.map((r) => ({ ...r, ts: iso(r.ts), arrival: iso(r.arrival), watermark: iso(r.watermark) })), next };
     },
