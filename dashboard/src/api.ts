@@ -233,8 +233,8 @@ export const api = {
     getJson<{ items: WindowRow[] }>(
       `/api/v1/windows${qs({ deviceId: q.deviceId, length: q.spec.lengthMs, slide: q.spec.slideMs, from: q.from, limit: q.limit })}`,
     ).then((b) => b.items),
-  /** Newest first, following `next` up to `pages` pages. */
-  async anomalies(q: { deviceId?: string; from?: number; to?: number; limit?: number }, pages = 5): Promise<Anomaly[]> {
+  /** Newest first, following `next` up to `pages` pages; `more`: there were more than those pages hold. */
+  async anomalies(q: { deviceId?: string; from?: number; to?: number; limit?: number }, pages = 5): Promise<{ items: Anomaly[]; more: boolean }> {
     const items: Anomaly[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < pages; i++) {
@@ -242,10 +242,10 @@ export const api = {
         `/api/v1/anomalies${qs({ deviceId: q.deviceId, from: q.from, to: q.to, limit: q.limit ?? 1000, cursor })}`,
       );
       items.push(...body.items);
-      if (!body.next) break;
+      if (!body.next) return { items, more: false };
       cursor = body.next;
     }
-    return items;
+    return { items, more: true };
   },
   /** A device's rejected messages, newest first: one page, and whether there are more. */
   deadLetters: (q: { deviceId: string; limit: number }) => getJson<{ items: DeadLetter[]; next?: string | null }>(`/api/v1/dead-letters${qs(q)}`),

@@ -171,7 +171,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const [windows, readings, anomalies] = await Promise.all([
       spec ? api.windows({ deviceId, spec, from: windowFrom, limit: MAX_WINDOWS }) : Promise.resolve([] as WindowRow[]),
       f.readings && device !== undefined ? api.readings({ deviceId, from, to: now, maxPoints: MAX_POINTS }) : Promise.resolve(null),
-      f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2) : Promise.resolve(null),
+      f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2).then((a) => a.items) : Promise.resolve(null),
     ]);
     if (destroyed) return;
     drawTiles(device);

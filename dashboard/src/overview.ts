@@ -61,10 +61,11 @@ export function createOverview(root: HTMLElement): View {
   });
 
   // The last hour's anomalies, fetched again every 10 s or when the stream announces a new one.
-  let anomalyCache: { t: number; items: Anomaly[] } | null = null;
-  const recentAnomalies = async (now: number): Promise<Anomaly[]> => {
-    if (anomalyCache === null || now - anomalyCache.t > ANOMALIES_EVERY_MS) anomalyCache = { t: now, items: await api.anomalies({ from: now - HOUR }) };
-    return anomalyCache.items.filter((a) => Date.parse(a.ts) >= now - HOUR);
+  // `more`: the hour holds more than the pages read (the newest 5,000): the counts are lower bounds.
+  let anomalyCache: { t: number; items: Anomaly[]; more: boolean } | null = null;
+  const recentAnomalies = async (now: number): Promise<{ items: Anomaly[]; more: boolean }> => {
+    if (anomalyCache === null || now - anomalyCache.t > ANOMALIES_EVERY_MS) anomalyCache = { t: now, ...(await api.anomalies({ from: now - HOUR })) };
+    return { items: anomalyCache.items.filter((a) => Date.parse(a.ts) >= now - HOUR), more: anomalyCache.more };
   };
 
   let destroyed = false;
@@ -81,7 +82,7 @@ export function createOverview(root: HTMLElement): View {
     if (destroyed) return;
     if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
     drawFleet(fleet, devices);
-    const byDevice = anomalies ? countByDevice(anomalies) : null;
+    const byDevice = anomalies ? countByDevice(anomalies.items) : null;
     table.update(devices, byDevice);
     if (anomalies) drawAnomalies(anomalies);
     const rate = state.stats?.inputRate;
@@ -110,7 +111,7 @@ export function createOverview(root: HTMLElement): View {
     fleetTable.replaceChildren(...windowTableRows(fleet, 10));
   }
 
-  function drawAnomalies(items: Anomaly[]): void {
+  function drawAnomalies({ items, more }: { items: Anomaly[]; more: boolean }): void {
     anomalyPanel.hidden = false;
     const byType = new Map<string, { total: number; open: number }>();
     for (const a of items) {
@@ -120,12 +121,13 @@ export function createOverview(root: HTMLElement): View {
       byType.set(a.type, c);
     }
     const total = items.length;
-    tiles.anomalies.set(fmtNum(total), `${fmtNum(new Set(items.map((a) => a.deviceId)).size)} devices`);
+    const plus = more ? '+' : ''; // "5,000+": more than the newest pages read
+    tiles.anomalies.set(`${fmtNum(total)}${plus}`, `${fmtNum(new Set(items.map((a) => a.deviceId)).size)}${plus} devices${more ? ' (among the newest; all: GET /api/v1/anomalies)' : ''}`);
     const chips = anomalyPanel.querySelector('.chips')!;
     chips.replaceChildren(
       ...(byType.size === 0
         ? [h('span', { class: 'muted' }, 'None in the last hour.')]
-        : [...byType].sort().map(([type, c]) => h('span', { class: 'chip big', style: `--chip:${anomalyColor(type)}` }, `${type}: ${c.total} in the last hour`, c.open > 0 ? `, ${c.open} open` : ''))),
+        : [...byType].sort().map(([type, c]) => h('span', { class: 'chip big', style: `--chip:${anomalyColor(type)}` }, `${type}: ${c.total}${plus} in the last hour`, c.open > 0 ? `, ${c.open} open` : ''))),
     );
   }
 

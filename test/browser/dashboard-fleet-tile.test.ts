@@ -45,3 +45,26 @@ test("the fleet average tile shows the newest final window, not one still fillin
   assert.match(shown, /window to \d\d:\d\d:\d\d/);
   assert.deepEqual(problems, []);
 });
+
+/** The overview reads the hour's newest 5,000 anomalies: with more, its tile says "5,000+", not a count that looks exact. */
+test('more anomalies in the last hour than the overview reads: the tile says 5,000+', { timeout: 90_000 }, async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  // 5,001 readings over the threshold's max (50 °C) in one message: 5,001 threshold anomalies.
+  await client.publishAsync('devices/hot/telemetry', JSON.stringify(Array.from({ length: 5001 }, () => ({ temperature: 80 }))), { qos: 1 });
+  await waitForRecords(app, 5001);
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/`);
+  const tile = page.locator('.tile', { hasText: 'Anomalies (1 h)' });
+  const text = await waitFor('the anomalies tile', async () => {
+    const shown = await tile.innerText();
+    return /5,000/.test(shown) ? shown : null;
+  });
+  assert.match(text, /5,000\+/);
+  assert.match(text, /1\+ devices \(among the newest; all: GET \/api\/v1\/anomalies\)/);
+  assert.match(await page.locator('.chips').innerText(), /threshold: 5000\+ in the last hour/);
+  assert.deepEqual(problems, []);
+});
