@@ -152,7 +152,7 @@ test('/readyz answers 503 with the reason while the store cannot write, and read
     assert.equal(res.statusCode, 503);
     assert.deepEqual(res.json(), {
       status: 'not ready',
-      reasons: [`store: cannot write: ${frozen.error}, mkdir '${join(dir, '.write-probe')}'`],
+      reasons: [`store: cannot write to ${app.dbFile}: ${frozen.error}, mkdir '${join(dir, '.write-probe')}'`],
     });
   } finally {
     frozen.thaw(); // before the temp dir is removed (after-hooks run in the order they were added)

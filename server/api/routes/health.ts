@@ -47,7 +47,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       try {
         await store.probeWrite(clock.now());
       } catch (err) {
-        reasons.push(`store: cannot write: ${(err as Error).message}`);
+        reasons.push(`store: cannot write to ${store.file}: ${(err as Error).message}`);
       }
       const storage = ingest.stats().storage;
       if (!storage.ok) {
