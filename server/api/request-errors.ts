@@ -85,13 +85,24 @@ export class NotFoundError extends ThermostreamError {
   }
 }
 
-interface AjvError {
+export interface AjvError {
   keyword: string;
   instancePath: string;
   params: Record<string, unknown>;
   message?: string;
   data?: unknown;
   parentSchema?: Record<string, unknown>;
+}
+
+/**
+ * For a `required` error: a key the object has that its schema does not know (additionalProperties false), if any.
+ * ajv checks `required` before unknown fields, so `{"tags": …}` for `{"properties": …}` is reported as properties
+ * missing; the key sent, most likely the missing one misspelt, is what to name.
+ */
+export function unknownBesideRequired(e: AjvError): string | undefined {
+  if (e.parentSchema?.additionalProperties !== false || typeof e.data !== 'object' || e.data === null || Array.isArray(e.data)) return undefined;
+  const known = (e.parentSchema.properties as object | undefined) ?? {};
+  return Object.keys(e.data).find((k) => !Object.hasOwn(known, k));
 }
 
 /** The value as the client sent it: query strings and path parameters are coerced in place by validation, so read the raw URL. */
@@ -133,24 +144,19 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
   }
   if (e.keyword === 'required') {
     const missing = e.params.missingProperty as string;
-    // ajv checks `required` before unknown fields: `{"tags": …}` for `{"properties": …}` names the field sent.
-    const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
-    const object = typeof e.data === 'object' && e.data !== null && !Array.isArray(e.data) ? (e.data as Record<string, unknown>) : {};
-    const unknown = e.parentSchema?.additionalProperties === false ? Object.keys(object).find((k) => !known.includes(k)) : undefined;
+    const unknown = unknownBesideRequired(e);
     if (unknown !== undefined) {
       const name = [path, unknown].filter(Boolean).join('.');
+      const known = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
       const why = `unknown ${WHERE[part][0]} (known: ${known.join(', ')}; ${missing} is required)`;
-      return part === 'body' ? bodyFieldError(name, object[unknown], why) : new ParamError(name, rawValue(req, part, name, undefined), why, part);
+      const sent = (e.data as Record<string, unknown>)[unknown];
+      return part === 'body' ? bodyFieldError(name, sent, why) : new ParamError(name, rawValue(req, part, name, undefined), why, part);
     }
     return new ParamError([path, missing].filter(Boolean).join('.'), null, 'required', part);
   }
-  if (part === 'body' && path === '') {
-    const expected = e.parentSchema?.['x-expected'];
-    const data = e.data === undefined ? null : JSON.stringify(e.data);
-    return new ParamError(BODY, data, typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword), part);
-  }
   const expected = e.parentSchema?.['x-expected'];
   const why = typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword);
+  if (part === 'body' && path === '') return new ParamError(BODY, e.data === undefined ? null : JSON.stringify(e.data), why, part);
   if (part === 'body') return bodyFieldError(path, e.data, why);
   const value = rawValue(req, part, path, e.data);
   if (part === 'querystring' && value !== null && new URLSearchParams(req.raw.url!.split('?')[1] ?? '').getAll(path).length > 1) {

@@ -6,13 +6,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { badField, JobError, notAnObject, unknownField } from '../../jobs/index.ts';
-import { bodyParseError, errorHandler } from '../request-errors.ts';
-
-interface AjvError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-}
+import { bodyParseError, errorHandler, unknownBesideRequired, type AjvError } from '../request-errors.ts';
 
 /** ajv's first error in a batch request body, as the JobError that names the top-level field. */
 export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError {
@@ -21,8 +15,7 @@ export function batchBodyError(err: FastifyError, req: FastifyRequest): JobError
   const properties = ((req.routeOptions.schema?.body as { properties?: Record<string, { 'x-expected'?: string }> } | undefined)?.properties) ?? {};
   if (e.instancePath === '' && e.keyword === 'additionalProperties') return unknownField(e.params.additionalProperty as string);
   if (e.instancePath === '' && e.keyword === 'required') {
-    // ajv checks `required` before unknown fields: `{"File": …}` names the field sent, not only the one missing.
-    const sent = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body).find((k) => !(k in properties)) : undefined;
+    const sent = unknownBesideRequired(e); // `{"File": …}`: the field sent, not only the "file" it leaves missing
     if (sent !== undefined) return unknownField(sent);
     const field = e.params.missingProperty as string;
     const expected = properties[field]?.['x-expected'];
