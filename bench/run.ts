@@ -22,6 +22,7 @@
  *   startup      the server at rest, built (npm start) against from source (tsx): time to ready, idle RSS, threads
  *   windows-table  SQLite's windows table at size: the upgrade to schema 7, and a device's window queries after it
  *   device-lists   the newest-first lists filtered by device (anomalies, dead letters, late readings) at size
+ *   window-transfer  a batch's window results from the batch thread to the main thread: cloned objects against packed
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +49,7 @@ const TOOLS: Record<string, string> = {
   startup: './startup.ts',
   'windows-table': './windows-table.ts',
   'device-lists': './device-lists.ts',
+  'window-transfer': './window-transfer.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

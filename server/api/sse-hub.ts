@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Anomaly } from '../engine/detectors/index.ts';
-import { FLEET, type CommittedBatch, type WindowResult } from '../engine/index.ts';
+import { unpackDeviceWindows, type CommittedBatch, type WindowResult } from '../engine/index.ts';
 import type { BatchRow, Store } from '../store/index.ts';
 import { iso, isoOrNull } from './params.ts';
 import { anomalyItem, windowItem } from './schemas.ts';
@@ -257,25 +257,25 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   let merging: Promise<void> = Promise.resolve();
   let pendingMerges = 0;
   function publish(committed: CommittedBatch): void {
-    const fleet = store.kind === 'sqlite' ? [] : committed.windows.filter((w) => w.deviceId === FLEET);
-    if (fleet.length === 0 && pendingMerges === 0) return deliver(committed, committed.windows);
+    const { fleet } = committed.windows;
+    if (store.kind === 'sqlite' || (fleet.length === 0 && pendingMerges === 0)) return deliver(committed, fleet);
     pendingMerges++;
     merging = merging.then(async () => {
-      let windows = committed.windows;
+      let merged = fleet;
       if (fleet.length > 0) {
         try {
-          const merged = await store.fleetWindows(fleet);
-          windows = [...committed.windows.filter((w) => w.deviceId !== FLEET), ...merged];
+          merged = await store.fleetWindows(fleet);
         } catch (err) {
           console.error(`thermostream: stream: fleet windows of batch ${committed.info.batch} not merged: ${(err as Error).message}`);
         }
       }
       pendingMerges--;
-      deliver(committed, windows);
+      deliver(committed, merged);
     });
   }
 
-  function deliver(committed: CommittedBatch, windows: readonly WindowResult[]): void {
+  /** Device windows become objects only when a subscriber is sent the batch. */
+  function deliver(committed: CommittedBatch, fleet: readonly WindowResult[]): void {
     if (closed) return;
     const batch = committed.info.batch;
     const { anomalies, info } = committed;
@@ -290,8 +290,10 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       watermark: Number.isFinite(info.watermark) ? info.watermark : null,
       logOffset: info.logOffset,
     };
-    const b = lazyBatch(batch, windows.length + anomalies.length + 1, () => {
-      const events = [...windows].sort(byWindowKey).map((w) => windowEvent(batch, w));
+    const devices = committed.windows.deviceIds.length;
+    const b = lazyBatch(batch, devices + fleet.length + anomalies.length + 1, () => {
+      const windows = [...unpackDeviceWindows(committed.windows), ...fleet];
+      const events = windows.sort(byWindowKey).map((w) => windowEvent(batch, w));
       for (const a of [...anomalies].sort(byAnomalyKey)) events.push(anomalyEvent(batch, a));
       events.push(batchEvent(figures));
       return events;

@@ -3,9 +3,9 @@ import { ThermostreamError, type ErrorCode } from '../errors.ts';
 import { decodeCutInChunks, type DeadLetter, type RawCut } from '../ingest/index.ts';
 import type { RecoveredState, Store } from '../store/index.ts';
 import type { Anomaly } from './detectors/index.ts';
-import type { WindowResult } from './event-time.ts';
 import { RecentReadings, type RecentQuery } from './recent-readings.ts';
 import { TelemetryJob, type JobBatch, type JobOutput } from './telemetry.ts';
+import { packWindows, type PackedWindows } from './window-pack.ts';
 
 /** What the engine learns of a committed batch: its figures, and the results its listeners are sent. */
 export interface BatchSummary {
@@ -21,8 +21,8 @@ export interface BatchSummary {
   rejected: number;
   committedAt: number;
   checkpoint: { batches: number; watermark: number; logOffset: number };
-  /** The window results this batch wrote (open and newly final ones). */
-  windows: WindowResult[];
+  /** The window results this batch wrote (open and newly final ones), packed to cross threads cheaply. */
+  windows: PackedWindows;
   /** New anomalies, and interval anomalies this batch closed. */
   anomalies: Anomaly[];
   /** The memory of the thread that ran the batch, at its commit. */
@@ -149,7 +149,7 @@ export class BatchRunner {
         rejected: out.deadLetters.length,
         committedAt: out.committedAt,
         checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
-        windows: out.windows as WindowResult[],
+        windows: packWindows(out.windows),
         anomalies: out.anomalies as Anomaly[],
         memory: threadMemory(),
       },

@@ -5,12 +5,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../store/index.ts';
 import { parseFaults } from '../faults.ts';
-import { BatchRunner } from './batch-runner.ts';
+import { BatchRunner, type CommitResult } from './batch-runner.ts';
 import { errorReply, READY, type BatchReply, type BatchRequest, type BatchWorkerData } from './batch-thread.ts';
 
 const { config, startedAt, faults } = workerData as BatchWorkerData;
 const port = parentPort!;
-const reply = (r: BatchReply): void => port.postMessage(r);
+const reply = (r: BatchReply, transfer: ArrayBuffer[] = []): void => port.postMessage(r, transfer);
 
 try {
   const store = await openStore(config, { beforeCheckpoint: parseFaults(faults)?.beforeCheckpoint });
@@ -21,7 +21,8 @@ try {
     queue = queue.then(async () => {
       try {
         if (req.op === 'close') await store.close(); // then the main thread terminates the thread
-        reply({ id: req.id, value: await handle(runner, req) });
+        const value = await handle(runner, req);
+        reply({ id: req.id, value }, windowNumbers(value));
       } catch (err) {
         reply({ id: req.id, error: errorReply(err) });
       }
@@ -30,6 +31,12 @@ try {
   reply({ id: READY });
 } catch (err) {
   reply({ id: READY, error: errorReply(err) });
+}
+
+/** A committed batch's window numbers are handed over, not copied. */
+function windowNumbers(value: unknown): ArrayBuffer[] {
+  const result = value as CommitResult | undefined;
+  return result?.ok === true ? [result.batch.windows.numbers.buffer as ArrayBuffer] : [];
 }
 
 async function handle(runner: BatchRunner, { op, args }: BatchRequest): Promise<unknown> {

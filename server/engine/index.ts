@@ -7,13 +7,14 @@ import type { Anomaly } from './detectors/index.ts';
 import { retryDelay, type StorageHealth } from '../storage-health.ts';
 import { InputDStream, StreamingContext, type BatchInfo as ContextBatchInfo } from './dstream/index.ts';
 import { jobDefinition } from './telemetry.ts';
-import type { WindowResult } from './event-time.ts';
+import { windowCount, type PackedWindows } from './window-pack.ts';
 import type { RecentQuery } from './recent-readings.ts';
 import { failureError, type BatchSummary, type CommitResult, type ThreadMemory } from './batch-runner.ts';
 import { mainThreadBatches, workerBatches, type BatchSide } from './batch-thread.ts';
 import { PaceWatch } from './pace.ts';
 
 export { FLEET, type WindowResult } from './event-time.ts';
+export { unpackDeviceWindows, type PackedWindows } from './window-pack.ts';
 export { jobDefinition } from './telemetry.ts';
 
 /** Figures of one micro-batch, as Spark Streaming's BatchInfo reports them, plus the telemetry job's. */
@@ -61,8 +62,8 @@ export interface EngineStats {
 export interface CommittedBatch {
   info: BatchInfo;
   committedAt: number;
-  /** The window results this batch wrote (open and newly final ones). */
-  windows: readonly WindowResult[];
+  /** The window results this batch wrote (open and newly final ones): unpackDeviceWindows() makes them objects. */
+  windows: PackedWindows;
   /** The anomalies this batch wrote: new ones, and interval anomalies it closed (the same identity, now with an end). */
   anomalies: readonly Anomaly[];
 }
@@ -256,7 +257,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       late: out.late,
       duplicates: out.duplicates,
       rejected: out.rejected,
-      windowsUpdated: out.windows.length,
+      windowsUpdated: windowCount(out.windows),
       schedulingDelayMs: b.schedulingDelayMs,
       processingMs: b.processingTimeMs,
       jobMs: out.jobMs,
