@@ -64,6 +64,13 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
+/** A batch's windows: an array in checkouts before packed windows (--compare), else PackedWindows. */
+function windowsIn(w: unknown): number {
+  if (Array.isArray(w)) return w.length;
+  const p = w as { deviceIds: unknown[]; fleet: unknown[] };
+  return p.deviceIds.length + p.fleet.length;
+}
+
 /** One run, in this (child) process, on the engine under `root`. */
 async function child(root: string, o: Options): Promise<RunResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -114,7 +121,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     if (measuring) {
       jobMs.push(t1 - t0);
       commitMs.push(t2 - t1);
-      windows.push(out.windows.length);
+      windows.push(windowsIn(out.windows));
     }
   }
   await new Promise((r) => setTimeout(r, 50)); // let the observer deliver

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { resolveConfig, type Config } from '../server/config.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
+import { windowCount } from '../server/engine/window-pack.ts';
 import type { Reading } from '../server/ingest/index.ts';
 import { openStore, type BatchOutput, type Store } from '../server/store/index.ts';
 import { startPostgres } from '../test/postgres.ts';
@@ -72,21 +73,21 @@ async function runOnce(kind: 'sqlite' | 'postgres', devices: number, o: Options,
     const t = process.hrtime.bigint();
     await store.commitBatch(out);
     ms += Number(process.hrtime.bigint() - t) / 1e6;
-    windowRows += out.windows.length;
-    rows += out.windows.length + out.devices.length + out.panes.upserts.length + out.panes.deletes.length +
+    windowRows += windowCount(out.windows);
+    rows += windowCount(out.windows) + out.devices.length + out.panes.upserts.length + out.panes.deletes.length +
       out.detectors.length + out.dedupe.seqs.length + 2;
   }
   await store.close();
   let windowBytes: number;
   let stateBytes: number;
-  let windowCount: number;
+  let windowsStored: number;
   if (kind === 'sqlite') {
     const db = new Database(join(dataDir, 'thermostream.db'));
     db.exec('VACUUM');
     const sizes = new Map((db.prepare('SELECT tbl_name AS t, sum(pgsize) AS s FROM dbstat JOIN sqlite_schema USING (name) GROUP BY tbl_name').all() as { t: string; s: number }[]).map((r) => [r.t, r.s]));
     windowBytes = sizes.get('windows') ?? 0;
     stateBytes = STATE_TABLES.reduce((n, t) => n + (sizes.get(t) ?? 0), 0);
-    windowCount = db.prepare('SELECT count(*) FROM windows').pluck().get() as number;
+    windowsStored = db.prepare('SELECT count(*) FROM windows').pluck().get() as number;
     db.close();
   } else {
     const c = new pg.Client({ connectionString: url });
@@ -96,11 +97,11 @@ async function runOnce(kind: 'sqlite' | 'postgres', devices: number, o: Options,
     windowBytes = await size('windows');
     stateBytes = 0;
     for (const t of STATE_TABLES) stateBytes += await size(t);
-    windowCount = Number((await c.query('SELECT count(*) AS n FROM windows')).rows[0].n);
+    windowsStored = Number((await c.query('SELECT count(*) AS n FROM windows')).rows[0].n);
     await c.end();
   }
   rmSync(dataDir, { recursive: true, force: true });
-  return { ms, windowRows, rows, bytesPerWindow: windowBytes / windowCount, stateBytesPerDevice: stateBytes / devices };
+  return { ms, windowRows, rows, bytesPerWindow: windowBytes / windowsStored, stateBytesPerDevice: stateBytes / devices };
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -1,10 +1,10 @@
 /**
  * A committed batch's window results on their way from the batch thread to the main thread (the broker's), as
- * objects (structured clone, as before) against packed (server/engine/window-pack.ts: the numbers in one transferred
- * Float64Array, the ids as strings). Real window results, from the engine's EventTimeWindows with the default window
- * shapes; a real worker thread sends them; interleaved runs, medians.
+ * objects (structured clone, as before) against packed as the engine emits them (server/engine/window-pack.ts: the
+ * numbers in one transferred Float64Array, the ids as strings). Real window results, from the engine's
+ * EventTimeWindows with the default window shapes; a real worker thread sends them; interleaved runs, medians.
  *
- *   batch thread: send        building the message and postMessage (the clone's serialization, or packWindows)
+ *   batch thread: send        postMessage: the clone's serialization, or a copy of the numbers and the ids' clone
  *   main thread: receive      from the post to the listener on the main thread: the deserialization is most of it
  *   main thread: objects      unpacking the device windows into objects, which the live stream does only when a
  *                             subscriber is sent the batch (0 for the cloned objects)
@@ -18,50 +18,53 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { EventTimeWindows, type WindowResult } from '../server/engine/event-time.ts';
-import { packWindows, unpackDeviceWindows, windowCount, type PackedWindows } from '../server/engine/window-pack.ts';
+import { unpackDeviceWindows, windowCount, windowObjects, type PackedWindows } from '../server/engine/window-pack.ts';
 import { fmtInt, fmtRatio, machine, median, parseFlags, positiveInt, REPO, table } from './harness.ts';
 
 const USAGE = `npm run bench -- window-transfer [options]
 
   --runs N      interleaved runs per form, the median is reported (default 9)
-  --windows N   window results in the batch (default 100000: one batch of a fleet of 100,000 devices, "final" refresh)`;
+  --windows N   about how many window results in the batch (default 100000: one batch of a fleet of 100,000 devices
+                reporting every 10 s, "final" refresh)`;
 
 type Form = 'objects' | 'packed';
 const FORMS: Form[] = ['objects', 'packed'];
-type Request = { windows: WindowResult[] } | { form: Form };
+type Request = { objects: WindowResult[]; packed: PackedWindows } | { form: Form };
 /** The batch, then how long its sending took (the clone happens inside postMessage: timed around it). */
 type Reply = { postedAt: number; windows: WindowResult[] | PackedWindows } | { sendMs: number };
 
 const now = (): number => performance.timeOrigin + performance.now();
 
 if (!isMainThread) {
-  let windows: WindowResult[] = [];
+  let batch: { objects: WindowResult[]; packed: PackedWindows } | null = null;
   parentPort!.on('message', (req: Request) => {
-    if ('windows' in req) return void (windows = req.windows);
+    if ('objects' in req) return void (batch = req);
     const started = performance.now();
-    if (req.form === 'objects') parentPort!.postMessage({ postedAt: now(), windows } satisfies Reply);
+    if (req.form === 'objects') parentPort!.postMessage({ postedAt: now(), windows: batch!.objects } satisfies Reply);
     else {
-      const packed = packWindows(windows);
+      // A batch's own numbers (the engine packs each batch into new arrays): copied here, since a transfer detaches them.
+      const packed = { ...batch!.packed, numbers: batch!.packed.numbers.slice() };
       parentPort!.postMessage({ postedAt: now(), windows: packed } satisfies Reply, [packed.numbers.buffer as ArrayBuffer]);
     }
     parentPort!.postMessage({ sendMs: performance.now() - started } satisfies Reply);
   });
 }
 
-/** Window results of `count` as the engine makes them: devices reporting once, the default shapes, 'final' refresh. */
-function buildWindows(count: number): WindowResult[] {
+/**
+ * A batch of about `count` window results as the engine emits them (packed), and as objects: devices reporting
+ * once, the default shapes, 'final' refresh.
+ */
+function buildWindows(count: number): { objects: WindowResult[]; packed: PackedWindows } {
   const config = JSON.parse(readFileSync(join(REPO, 'config/default.json'), 'utf8')) as { windows: { lengthMs: number; slideMs: number }[] };
   const t0 = Date.parse('2026-12-04T06:00:00Z');
   const w = new EventTimeWindows({ windows: config.windows, allowedLatenessMs: 0, timeMode: 'event', startedAt: t0, openWindowRefresh: 'final' });
-  const out: WindowResult[] = [];
-  for (let round = 0; out.length < count; round++) {
-    const at = t0 + round * 400_000; // every window of the previous round final
-    for (let d = 0; d < 10_000; d++) {
-      w.add({ deviceId: `thermostat-${String(d).padStart(6, '0')}`, ts: at + (d % 1000), temperature: 18 + (d % 700) / 100, humidity: d % 3 === 0 ? undefined : 40 + (d % 20), seq: round, arrival: at });
-    }
-    for (const r of w.advance(at + 1000)) if (out.length < count) out.push(r);
+  const devices = Math.ceil(count / 6); // 5 + 1 windows of the first two shapes become final per reading
+  for (let d = 0; d < devices; d++) {
+    w.add({ deviceId: `thermostat-${String(d).padStart(6, '0')}`, ts: t0 + (d % 1000), temperature: 18 + (d % 700) / 100, humidity: d % 3 === 0 ? undefined : 40 + (d % 20), seq: 1, arrival: t0 });
   }
-  return out;
+  w.moveWatermark(t0 + 400_000);
+  const packed = w.emit();
+  return { objects: windowObjects(packed), packed };
 }
 
 export async function main(args: readonly string[]): Promise<number> {
@@ -75,11 +78,12 @@ export async function main(args: readonly string[]): Promise<number> {
   });
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const windows = buildWindows(o.windows);
+  const batch = buildWindows(o.windows);
+  const windows = batch.objects;
   console.log(`window-transfer: ${machine()}`);
   console.log(`window-transfer: ${fmtInt(windows.length)} window results, ${o.runs} interleaved runs per form (order alternating), one warm-up each`);
   const worker = new Worker(new URL('../server/thread-boot.mjs', import.meta.url), { argv: [new URL(import.meta.url).href] });
-  worker.postMessage({ windows } satisfies Request);
+  worker.postMessage(batch satisfies Request);
   let received: { receiveMs: number; windows: WindowResult[] | PackedWindows } | null = null;
   let sent: ((sendMs: number) => void) | null = null;
   worker.on('message', (r: Reply) => {

@@ -1,3 +1,4 @@
+import { windowCount } from './engine/window-pack.ts';
 import { ThermostreamError } from './errors.ts';
 import type { StoreDeps } from './store/index.ts';
 
@@ -27,7 +28,7 @@ export function parseFaults(spec: string | undefined): Faults | undefined {
     let seen = 0;
     return {
       beforeCheckpoint(out) {
-        if (out.windows.length > 0 && ++seen >= n) process.kill(process.pid, 'SIGKILL');
+        if (windowCount(out.windows) > 0 && ++seen >= n) process.kill(process.pid, 'SIGKILL');
       },
     };
   }
@@ -36,7 +37,7 @@ export function parseFaults(spec: string | undefined): Faults | undefined {
     let since: number | undefined;
     return {
       beforeCheckpoint(out) {
-        if (out.windows.length === 0) return;
+        if (windowCount(out.windows) === 0) return;
         since ??= Date.now();
         if (Date.now() - since < n) throw Object.assign(new Error('database or disk is full (injected)'), { code: 'SQLITE_FULL' });
       },

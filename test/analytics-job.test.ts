@@ -10,6 +10,7 @@ import { resolveConfig } from '../server/config.ts';
 import { ANOMALY_TYPES, type Anomaly } from '../server/engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
+import { windowObjects } from '../server/engine/window-pack.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { createStore } from '../server/store/index.ts';
 import { createSource, deviceIds } from '../simulator/index.ts';
@@ -33,7 +34,7 @@ test('fleet windows equal the combination of the device windows, for all three d
   let offset = 0;
   const flush = (now: number) => {
     offset += batch.length;
-    for (const w of job.process({ readings: batch, deadLetters: [], lastOffset: offset }, now).windows) {
+    for (const w of windowObjects(job.process({ readings: batch, deadLetters: [], lastOffset: offset }, now).windows)) {
       windows.set(`${w.deviceId}|${w.lengthMs}|${w.start}`, w); // the latest result of each window
     }
     batch = [];
@@ -91,7 +92,7 @@ test('a spike at a window boundary counts in the windows of its own reading', ()
   const out = job.process({ readings, deadLetters: [], lastOffset: 61 }, T0 + 61_000);
   assert.deepEqual(out.anomalies.map((a) => [a.type, a.ts - T0, a.detectedAt - T0]), [['spike', 59_999, 60_999]]);
   const counts = (lengthMs: number, start: number) => {
-    const w = out.windows.find((x) => x.deviceId === 'd' && x.lengthMs === lengthMs && x.start === T0 + start);
+    const w = windowObjects(out.windows).find((x) => x.deviceId === 'd' && x.lengthMs === lengthMs && x.start === T0 + start);
     return w?.anomaliesByType.spike;
   };
   assert.equal(counts(10_000, 50_000), 1, '[50 s, 60 s) holds the spike');
@@ -100,7 +101,7 @@ test('a spike at a window boundary counts in the windows of its own reading', ()
   assert.equal(counts(60_000, 0), 1, '[0, 60 s) holds it');
   assert.equal(counts(60_000, 10_000), 1);
   assert.equal(counts(300_000, 0), 1);
-  const fleet = out.windows.find((x) => x.deviceId === FLEET && x.lengthMs === 10_000 && x.start === T0 + 50_000);
+  const fleet = windowObjects(out.windows).find((x) => x.deviceId === FLEET && x.lengthMs === 10_000 && x.start === T0 + 50_000);
   assert.equal(fleet?.anomaliesByType.spike, 1);
 });
 
@@ -113,9 +114,9 @@ test('a dropout found only when the device comes back (one batch holds the gap) 
   const out = job.process({ readings: ts.map((t, i) => reading('gap', t, calm(i))), deadLetters: [], lastOffset: ts.length }, T0 + 600_000);
   const dropouts = out.anomalies.filter((a) => a.type === 'dropout');
   assert.deepEqual(dropouts.map((a) => [a.start! - T0, a.end! - T0]), [[300_000, 490_000]], 'due 10 s after the last reading, closed by the next');
-  const hour = out.windows.find((w) => w.deviceId === 'gap' && w.start === T0 - (T0 % HOUR));
+  const hour = windowObjects(out.windows).find((w) => w.deviceId === 'gap' && w.start === T0 - (T0 % HOUR));
   assert.equal(hour?.anomaliesByType.dropout, 1);
-  assert.equal(out.windows.find((w) => w.deviceId === FLEET && w.start === hour?.start)?.anomaliesByType.dropout, 1);
+  assert.equal(windowObjects(out.windows).find((w) => w.deviceId === FLEET && w.start === hour?.start)?.anomaliesByType.dropout, 1);
 });
 
 test('a restart in the middle of a stuck interval flags it once: the detector state is in the SQLite checkpoint', async (t) => {

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { resolveConfig } from '../server/config.ts';
+import { packWindows } from '../server/engine/window-pack.ts';
 import { openStore } from '../server/store/index.ts';
 import { PG_SCHEMA_VERSION } from '../server/store/postgres/schema.ts';
 import { tempDir } from './helpers.ts';
@@ -50,7 +51,7 @@ storeSuite({
     const open = opener(t, url);
     const first = await open();
     await first.commitBatch({
-      windows: [], anomalies: [], devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: 3, lastTemperature: 20, lastTs: 2 }],
+      windows: packWindows([]), anomalies: [], devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: 3, lastTemperature: 20, lastTs: 2 }],
       deadLetters: [], late: [], committedAt: 1, panes: { upserts: [], deletes: [] }, detectors: [],
       checkpoint: { logOffset: 3, job: 'j', batches: 1, watermark: -Infinity, maxEventTime: -Infinity },
       dedupe: { seqs: [], messageIds: [], evictedSeqs: [], evictedMessageIds: [] },

@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { resolveConfig, type Config } from '../server/config.ts';
-import { Aggregate, windowResult } from '../server/engine/aggregate.ts';
+import { Aggregate } from '../server/engine/aggregate.ts';
 import { FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
+import { packWindows, windowResult } from '../server/engine/window-pack.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import type { BatchOutput, Store, StoreDeps } from '../server/store/index.ts';
 
@@ -35,9 +36,10 @@ const window = (deviceId: string, start: number, final: boolean, temperature = 2
   return windowResult(deviceId, 10_000, 2_000, start, start + 10_000, final, a);
 };
 
-export function batch(over: Partial<BatchOutput>): BatchOutput {
+/** A batch's output; its windows as objects (packed here, as the engine emits them). */
+export function batch({ windows = [], ...over }: Partial<Omit<BatchOutput, 'windows'>> & { windows?: WindowResult[] }): BatchOutput {
   return {
-    windows: [],
+    windows: packWindows(windows),
     anomalies: [],
     devices: [],
     deadLetters: [],
@@ -367,7 +369,7 @@ export function storeSuite(target: StoreTarget): void {
     const open = await target.fresh(t);
     const a = await open({ instanceId: 'node-a' });
     const b = await open({ instanceId: 'node-b' });
-    const state = (id: string, offset: number, batches: number): Partial<BatchOutput> => ({
+    const state = (id: string, offset: number, batches: number): Parameters<typeof batch>[0] => ({
       checkpoint: { logOffset: offset, job: 'job', batches, watermark: offset, maxEventTime: offset },
       panes: { upserts: [{ lengthMs: 10_000, slideMs: 2_000, key: FLEET, start: 0, state: Uint8Array.of(offset) }], deletes: [] },
       detectors: [{ deviceId: `${id}-dev`, state: Uint8Array.of(offset) }],

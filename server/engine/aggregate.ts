@@ -1,6 +1,5 @@
 import type { Reading } from '../ingest/reading.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './detectors/types.ts';
-import type { WindowResult } from './event-time.ts';
 
 const TYPES = ANOMALY_TYPES.length;
 
@@ -319,33 +318,3 @@ export function writePane(g: Aggregate, a: Float64Array, o: number): void {
   a[o + 18] = g.anomalies;
 }
 
-/** A window's result from its aggregate: one object, written out (no summary object spread into it). */
-export function windowResult(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): WindowResult {
-  const t = a.count > 0;
-  const h = a.humidityCount > 0;
-  return {
-    deviceId,
-    lengthMs,
-    slideMs,
-    start,
-    end,
-    final,
-    count: a.count,
-    avg: t ? a.sum / a.count : null,
-    min: t ? a.min : null,
-    max: t ? a.max : null,
-    // Equal readings (a stuck sensor) have no spread: sumSq / n − mean² leaves a rounding residue of ~1e-13 (2e-7 °C).
-    stddev: t ? (a.min === a.max ? 0 : stddev(a.count, a.sum, a.sumSq)) : null,
-    first: t ? a.first : null,
-    last: t ? a.last : null,
-    humidityCount: a.humidityCount,
-    humidityAvg: h ? a.humiditySum / a.humidityCount : null,
-    humidityMin: h ? a.humidityMin : null,
-    humidityMax: h ? a.humidityMax : null,
-    humidityStddev: h ? (a.humidityMin === a.humidityMax ? 0 : stddev(a.humidityCount, a.humiditySum, a.humiditySumSq)) : null,
-    humidityFirst: h ? a.humidityFirst : null,
-    humidityLast: h ? a.humidityLast : null,
-    anomalies: a.anomalies,
-    anomaliesByType: byTypeRecord(a.byType),
-  };
-}

@@ -5,7 +5,7 @@ import type { RecoveredState, Store } from '../store/index.ts';
 import type { Anomaly } from './detectors/index.ts';
 import { RecentReadings, type RecentQuery } from './recent-readings.ts';
 import { TelemetryJob, type JobBatch, type JobOutput } from './telemetry.ts';
-import { packWindows, type PackedWindows } from './window-pack.ts';
+import { windowCount, type PackedWindows } from './window-pack.ts';
 
 /** What the engine learns of a committed batch: its figures, and the results its listeners are sent. */
 export interface BatchSummary {
@@ -149,7 +149,7 @@ export class BatchRunner {
         rejected: out.deadLetters.length,
         committedAt: out.committedAt,
         checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
-        windows: packWindows(out.windows),
+        windows: out.windows,
         anomalies: out.anomalies as Anomaly[],
         memory: threadMemory(),
       },
@@ -172,7 +172,7 @@ export class BatchRunner {
   private failure(err: unknown, out: JobOutput): CommitFailure {
     const transient = this.store.transient(err);
     const fatal = transient === null ? this.store.fatal(err) : (err as Error);
-    const rows = out.windows.length + out.devices.length + out.deadLetters.length + out.late.length;
+    const rows = windowCount(out.windows) + out.devices.length + out.deadLetters.length + out.late.length;
     return {
       transient,
       message: fatal.message,

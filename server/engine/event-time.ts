@@ -1,8 +1,9 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToPane, mergePane, PANE_WIDTH, windowResult, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes } from './key-panes.ts';
 import { StateArena } from './state-arena.ts';
+import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
@@ -130,6 +131,8 @@ export class EventTimeWindows {
   private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
+  /** The windows of the batch being emitted. */
+  private readonly packer = new WindowPacker();
   private readonly starts = new Set<number>();
   /** Where the checkpoint delta's pane states are copied (paneBytes). */
   private readonly arena = new StateArena();
@@ -249,10 +252,10 @@ export class EventTimeWindows {
     if (at > this.lastInputAt) this.lastInputAt = at;
   }
 
-  /** Moves the watermark to `now` and returns the windows that changed or became final since the last call. */
+  /** Moves the watermark to `now` and returns the windows that changed or became final since the last call, as objects. */
   advance(now: number): WindowResult[] {
     this.moveWatermark(now);
-    return this.emit();
+    return windowObjects(this.emit());
   }
 
   /** Step one of advance(): the new watermark (anomalies raised by it can still be counted before emit()). */
@@ -268,22 +271,21 @@ export class EventTimeWindows {
   }
 
   /** Step two: rebuild the fleet panes the batch changed, emit changed and newly final windows, evict old panes. */
-  emit(): WindowResult[] {
+  emit(): PackedWindows {
     const moved = this.moved;
     this.moved = false;
-    const out: WindowResult[] = [];
     for (const s of this.shapes) {
       this.rebuildFleet(s);
       for (const [id, k] of s.keys) {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
         if (k.dirty.size === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
-        for (const start of this.windowsToEmit(s.shape, id, k, moved)) out.push(this.result(s.shape, id, k, start));
+        for (const start of this.windowsToEmit(s.shape, id, k, moved)) this.result(s.shape, id, k, start);
         if (moved) this.evict(s, id, k);
         k.dueAt = dueAt(s.shape, k);
       }
     }
-    return out;
+    return this.packer.take();
   }
 
   /**
@@ -362,7 +364,8 @@ export class EventTimeWindows {
     return starts;
   }
 
-  private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): WindowResult {
+  /** Emits the window of `k` at `start` (into the batch's packed windows). */
+  private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): void {
     const agg = this.scratch; // its figures are copied out below
     agg.reset();
     const end = start + shape.lengthMs;
@@ -373,13 +376,7 @@ export class EventTimeWindows {
     const final = end <= this.wm;
     if (final) k.open.delete(start);
     else k.open.add(start);
-    const r = windowResult(deviceId, shape.lengthMs, shape.slideMs, start, end, final, agg);
-    if (deviceId === FLEET) {
-      // The raw sums a shared store keeps as this instance's partial of the fleet window (merged exactly on read).
-      const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = agg;
-      r.sums = { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs };
-    }
-    return r;
+    this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, final, agg);
   }
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */

@@ -1,19 +1,26 @@
-import { byTypeRecord } from './aggregate.ts';
+import { byTypeRecord, stddev, type Aggregate } from './aggregate.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './detectors/index.ts';
 import { FLEET, type WindowResult } from './event-time.ts';
 
-/** Numbers per device window: 20 figures (final as 0 or 1), then its anomalies by type. */
-const FIGURES = 20;
+/**
+ * A device window's numbers, in the order of the windows table's columns: lengthMs, slideMs, start, end, count, avg,
+ * min, max, stddev, first, last, humidityCount, humidityAvg, humidityMin, humidityMax, humidityStddev, humidityFirst,
+ * humidityLast, anomalies (FIGURES of them); then final (0 or 1); then its anomalies by type. A figure that is null
+ * is NaN here: no window figure is NaN otherwise.
+ */
+const FIGURES = 19;
+const FINAL = FIGURES;
+const BY_TYPE = FIGURES + 1;
 const TYPES: readonly AnomalyType[] = ANOMALY_TYPES;
-const WIDTH = FIGURES + TYPES.length;
+const WIDTH = BY_TYPE + TYPES.length;
 
 /**
- * A committed batch's window results as they cross from the batch thread to the main thread: the device windows as
- * columns of numbers, one Float64Array handed over without a copy, and their ids; the fleet windows, a few per
- * batch and carrying the sums a shared store merges, as they are. Cloning window objects costs the receiving thread
- * (the broker's) ≈ 2.5 µs each, 250 ms for the 100,000 of one batch of a large fleet; these cost a copy of the ids,
- * and are made into objects only when someone reads them (a live stream's subscriber). A figure that is null is NaN
- * here: no window figure is NaN otherwise.
+ * A batch's window results as the engine emits them, the store commits them and the main thread receives them: the
+ * device windows as columns of numbers (one Float64Array, handed between threads without a copy) and their ids; the
+ * fleet windows, a few per batch and carrying the sums a shared store merges, as objects. A large fleet's batch has
+ * 100,000 device windows and more: as objects they were the batch thread's garbage and, cloned to the main thread
+ * (the broker's), ≈ 2.5 µs each to receive. They are made into objects only where one is read (a live stream's
+ * subscriber, tests).
  */
 export interface PackedWindows {
   deviceIds: string[];
@@ -22,77 +29,171 @@ export interface PackedWindows {
   fleet: WindowResult[];
 }
 
+const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
+
+/** Writes a window's numbers at `o` from its aggregate: the one place a window's figures are computed. */
+function writeWindow(n: Float64Array, o: number, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
+  const t = a.count > 0;
+  const h = a.humidityCount > 0;
+  n[o] = lengthMs;
+  n[o + 1] = slideMs;
+  n[o + 2] = start;
+  n[o + 3] = end;
+  n[o + 4] = a.count;
+  n[o + 5] = t ? a.sum / a.count : NaN;
+  n[o + 6] = t ? a.min : NaN;
+  n[o + 7] = t ? a.max : NaN;
+  // Equal readings (a stuck sensor) have no spread: sumSq / n − mean² leaves a rounding residue of ~1e-13 (2e-7 °C).
+  n[o + 8] = t ? (a.min === a.max ? 0 : stddev(a.count, a.sum, a.sumSq)) : NaN;
+  n[o + 9] = t ? a.first : NaN;
+  n[o + 10] = t ? a.last : NaN;
+  n[o + 11] = a.humidityCount;
+  n[o + 12] = h ? a.humiditySum / a.humidityCount : NaN;
+  n[o + 13] = h ? a.humidityMin : NaN;
+  n[o + 14] = h ? a.humidityMax : NaN;
+  n[o + 15] = h ? (a.humidityMin === a.humidityMax ? 0 : stddev(a.humidityCount, a.humiditySum, a.humiditySumSq)) : NaN;
+  n[o + 16] = h ? a.humidityFirst : NaN;
+  n[o + 17] = h ? a.humidityLast : NaN;
+  n[o + 18] = a.anomalies;
+  n[o + FINAL] = final ? 1 : 0;
+  for (let i = 0; i < TYPES.length; i++) n[o + BY_TYPE + i] = a.byType === null ? 0 : a.byType[i];
+}
+
+function readWindow(deviceId: string, n: Float64Array, o: number): WindowResult {
+  return {
+    deviceId,
+    lengthMs: n[o],
+    slideMs: n[o + 1],
+    start: n[o + 2],
+    end: n[o + 3],
+    final: n[o + FINAL] === 1,
+    count: n[o + 4],
+    avg: orNull(n[o + 5]),
+    min: orNull(n[o + 6]),
+    max: orNull(n[o + 7]),
+    stddev: orNull(n[o + 8]),
+    first: orNull(n[o + 9]),
+    last: orNull(n[o + 10]),
+    humidityCount: n[o + 11],
+    humidityAvg: orNull(n[o + 12]),
+    humidityMin: orNull(n[o + 13]),
+    humidityMax: orNull(n[o + 14]),
+    humidityStddev: orNull(n[o + 15]),
+    humidityFirst: orNull(n[o + 16]),
+    humidityLast: orNull(n[o + 17]),
+    anomalies: n[o + 18],
+    anomaliesByType: byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH)),
+  };
+}
+
+const scratch = new Float64Array(WIDTH);
+
+/** A window's result from its aggregate, as an object (fleet windows, the store's reads). */
+export function windowResult(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): WindowResult {
+  writeWindow(scratch, 0, lengthMs, slideMs, start, end, final, a);
+  return readWindow(deviceId, scratch, 0);
+}
+
+const INITIAL = WIDTH * 1024;
+
+/** Collects a batch's window results packed, as the engine emits them (EventTimeWindows). */
+export class WindowPacker {
+  private deviceIds: string[] = [];
+  private numbers = new Float64Array(INITIAL);
+  private fleet: WindowResult[] = [];
+
+  add(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
+    if (deviceId === FLEET) {
+      const r = windowResult(deviceId, lengthMs, slideMs, start, end, final, a);
+      // The raw sums a shared store keeps as this instance's partial of the fleet window (merged exactly on read).
+      const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = a;
+      r.sums = { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs };
+      this.fleet.push(r);
+      return;
+    }
+    const o = this.deviceIds.length * WIDTH;
+    if (o + WIDTH > this.numbers.length) {
+      const grown = new Float64Array(this.numbers.length * 2);
+      grown.set(this.numbers);
+      this.numbers = grown;
+    }
+    this.deviceIds.push(deviceId);
+    writeWindow(this.numbers, o, lengthMs, slideMs, start, end, final, a);
+  }
+
+  /**
+   * The windows added since the last take, in arrays of their own and of their size (they are handed over, and a
+   * live stream keeps recent batches); the packer keeps its buffer for the next batch unless it is far larger.
+   */
+  take(): PackedWindows {
+    const used = this.deviceIds.length * WIDTH;
+    const p = { deviceIds: this.deviceIds, numbers: this.numbers.slice(0, used), fleet: this.fleet };
+    this.deviceIds = [];
+    this.fleet = [];
+    if (this.numbers.length > Math.max(INITIAL, 4 * used)) this.numbers = new Float64Array(INITIAL);
+    return p;
+  }
+}
+
+/** Window objects packed (a store's tests, tools): device windows' figures as they are, fleet windows kept whole. */
 export function packWindows(windows: readonly WindowResult[]): PackedWindows {
   const fleet: WindowResult[] = [];
   const deviceIds: string[] = [];
+  const rows: WindowResult[] = [];
   for (const w of windows) {
     if (w.deviceId === FLEET) fleet.push(w);
-    else deviceIds.push(w.deviceId);
+    else {
+      deviceIds.push(w.deviceId);
+      rows.push(w);
+    }
   }
-  const numbers = new Float64Array(deviceIds.length * WIDTH);
-  let o = 0;
-  // Field by field, not by a list of keys: several times as fast (keyed access over many keys is megamorphic).
-  for (const w of windows) {
-    if (w.deviceId === FLEET) continue;
-    numbers[o] = w.lengthMs;
-    numbers[o + 1] = w.slideMs;
-    numbers[o + 2] = w.start;
-    numbers[o + 3] = w.end;
-    numbers[o + 4] = w.final ? 1 : 0;
-    numbers[o + 5] = w.count;
-    numbers[o + 6] = w.avg ?? NaN;
-    numbers[o + 7] = w.min ?? NaN;
-    numbers[o + 8] = w.max ?? NaN;
-    numbers[o + 9] = w.stddev ?? NaN;
-    numbers[o + 10] = w.first ?? NaN;
-    numbers[o + 11] = w.last ?? NaN;
-    numbers[o + 12] = w.humidityCount;
-    numbers[o + 13] = w.humidityAvg ?? NaN;
-    numbers[o + 14] = w.humidityMin ?? NaN;
-    numbers[o + 15] = w.humidityMax ?? NaN;
-    numbers[o + 16] = w.humidityStddev ?? NaN;
-    numbers[o + 17] = w.humidityFirst ?? NaN;
-    numbers[o + 18] = w.humidityLast ?? NaN;
-    numbers[o + 19] = w.anomalies;
-    for (let t = 0; t < TYPES.length; t++) numbers[o + FIGURES + t] = w.anomaliesByType[TYPES[t]];
-    o += WIDTH;
-  }
-  return { deviceIds, numbers, fleet };
+  const n = new Float64Array(rows.length * WIDTH);
+  rows.forEach((w, i) => {
+    const o = i * WIDTH;
+    const figures = [w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last, w.humidityCount,
+      w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast, w.anomalies];
+    figures.forEach((x, j) => (n[o + j] = x ?? NaN));
+    n[o + FINAL] = w.final ? 1 : 0;
+    TYPES.forEach((t, j) => (n[o + BY_TYPE + j] = w.anomaliesByType[t]));
+  });
+  return { deviceIds, numbers: n, fleet };
 }
 
 export const windowCount = (p: PackedWindows): number => p.deviceIds.length + p.fleet.length;
 
-const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
-
-/** The device windows, as objects again (the fleet windows are p.fleet). */
+/** The device windows as objects (the fleet windows are p.fleet). */
 export function unpackDeviceWindows(p: PackedWindows): WindowResult[] {
-  const { deviceIds, numbers: n } = p;
-  const out = new Array<WindowResult>(deviceIds.length);
-  for (let i = 0, o = 0; i < deviceIds.length; i++, o += WIDTH) {
-    out[i] = {
-      deviceId: deviceIds[i],
-      lengthMs: n[o],
-      slideMs: n[o + 1],
-      start: n[o + 2],
-      end: n[o + 3],
-      final: n[o + 4] === 1,
-      count: n[o + 5],
-      avg: orNull(n[o + 6]),
-      min: orNull(n[o + 7]),
-      max: orNull(n[o + 8]),
-      stddev: orNull(n[o + 9]),
-      first: orNull(n[o + 10]),
-      last: orNull(n[o + 11]),
-      humidityCount: n[o + 12],
-      humidityAvg: orNull(n[o + 13]),
-      humidityMin: orNull(n[o + 14]),
-      humidityMax: orNull(n[o + 15]),
-      humidityStddev: orNull(n[o + 16]),
-      humidityFirst: orNull(n[o + 17]),
-      humidityLast: orNull(n[o + 18]),
-      anomalies: n[o + 19],
-      anomaliesByType: byTypeRecord(n.subarray(o + FIGURES, o + WIDTH)),
-    };
+  return p.deviceIds.map((id, i) => readWindow(id, p.numbers, i * WIDTH));
+}
+
+/** Every window as objects: the device windows, then the fleet's. */
+export const windowObjects = (p: PackedWindows): WindowResult[] => [...unpackDeviceWindows(p), ...p.fleet];
+
+/** The anomaly_counts text of a window without anomalies (most of them): every type, 0, in ANOMALY_TYPES order. */
+const NO_ANOMALIES_JSON = JSON.stringify(Object.fromEntries(TYPES.map((t) => [t, 0])));
+
+/** JSON.stringify(byType), without stringifying when every count is 0 (byTypeRecord builds byType in ANOMALY_TYPES order). */
+export function anomalyCountsJson(byType: Record<string, number>): string {
+  for (const t of TYPES) if (byType[t] !== 0) return JSON.stringify(byType);
+  return NO_ANOMALIES_JSON;
+}
+
+/**
+ * Device window i as the windows table's row values: device_id, the figures (null for none), anomaly_counts, final,
+ * updated_at.
+ */
+export function windowRowValues(p: PackedWindows, i: number, updatedAt: number): unknown[] {
+  const n = p.numbers;
+  const o = i * WIDTH;
+  const row: unknown[] = [p.deviceIds[i]];
+  for (let j = 0; j < FIGURES; j++) row.push(orNull(n[o + j]));
+  let json = NO_ANOMALIES_JSON;
+  for (let j = 0; j < TYPES.length; j++) {
+    if (n[o + BY_TYPE + j] !== 0) {
+      json = JSON.stringify(byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH)));
+      break;
+    }
   }
-  return out;
+  row.push(json, n[o + FINAL], updatedAt);
+  return row;
 }

@@ -1,4 +1,5 @@
-import { Aggregate, windowResult } from '../engine/aggregate.ts';
+import { Aggregate } from '../engine/aggregate.ts';
+import { anomalyCountsJson, windowResult } from '../engine/window-pack.ts';
 import { ANOMALY_TYPES } from '../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../engine/event-time.ts';
 
@@ -57,15 +58,6 @@ export interface FleetPartialRow {
 }
 
 const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
-
-/** The anomaly_counts text of a window without anomalies (most of them): every type, 0, in ANOMALY_TYPES order. */
-const NO_ANOMALIES_JSON = JSON.stringify(Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])));
-
-/** JSON.stringify(byType), without stringifying when every count is 0 (windowResult builds byType in ANOMALY_TYPES order). */
-export function anomalyCountsJson(byType: Record<string, number>): string {
-  for (const t of ANOMALY_TYPES) if (byType[t] !== 0) return JSON.stringify(byType);
-  return NO_ANOMALIES_JSON;
-}
 
 /** A fleet window result as the row values of FLEET_INSERT_COLUMNS. */
 export function partialValues(instanceId: string, w: WindowResult, updatedAt: number): unknown[] {

@@ -1,6 +1,7 @@
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
 import type { DedupeDelta, DedupeState } from '../engine/dedupe.ts';
 import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/index.ts';
+import type { PackedWindows } from '../engine/window-pack.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 
 /** Per-device figures of one batch, folded into the devices table. */
@@ -24,7 +25,8 @@ export interface Checkpoint extends ClockState {
 
 /** Everything one batch writes: its outputs and the checkpoint covering them commit in one transaction. */
 export interface BatchOutput {
-  windows: readonly WindowResult[];
+  /** The window results, packed (engine/window-pack.ts): device windows as columns, fleet windows as objects. */
+  windows: PackedWindows;
   /** New anomalies, and interval anomalies closed in this batch (same identity: the row is updated). */
   anomalies: readonly Anomaly[];
   devices: readonly DeviceDelta[];

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FLEET } from '../../engine/event-time.ts';
-import { anomalyCountsJson, FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
+import { FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
+import { windowCount, windowRowValues } from '../../engine/window-pack.ts';
 import type { BatchOutput } from '../types.ts';
 
 /** One multi-row statement: INSERT … SELECT * FROM unnest(column arrays) [ON CONFLICT …], named (prepared once per connection). */
@@ -169,19 +170,8 @@ async function write(c: pg.PoolClient, s: Bulk, rows: unknown[][], keyWidth = 0)
 export function commitStatements(instanceId: string) {
   return {
     async outputs(c: pg.PoolClient, out: BatchOutput): Promise<void> {
-      const windows: unknown[][] = [];
-      const fleet: unknown[][] = [];
-      for (const w of out.windows) {
-        if (w.deviceId === FLEET) {
-          fleet.push(partialValues(instanceId, w, out.committedAt));
-          continue;
-        }
-        windows.push([
-          w.deviceId, w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last,
-          w.humidityCount, w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst,
-          w.humidityLast, w.anomalies, anomalyCountsJson(w.anomaliesByType), w.final ? 1 : 0, out.committedAt,
-        ]);
-      }
+      const windows = out.windows.deviceIds.map((_, i) => windowRowValues(out.windows, i, out.committedAt));
+      const fleet = out.windows.fleet.map((w) => partialValues(instanceId, w, out.committedAt));
       await write(c, STATEMENTS.windows, windows, 4);
       // fleet key: (instance, length, slide, start) are the first four values
       await write(c, STATEMENTS.fleet, fleet, 4);
@@ -223,7 +213,7 @@ export function commitStatements(instanceId: string) {
       const w = out.checkpoint.watermark;
       await write(c, STATEMENTS.batch, [[
         instanceId, out.checkpoint.batches, out.committedAt, out.records ?? 0, out.late.length, out.duplicates ?? 0,
-        out.deadLetters.length, out.windows.length, fin(w), out.checkpoint.logOffset,
+        out.deadLetters.length, windowCount(out.windows), fin(w), out.checkpoint.logOffset,
       ]]);
     },
 

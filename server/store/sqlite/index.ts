@@ -6,7 +6,8 @@ import { FLEET, type PaneRow } from '../../engine/event-time.ts';
 import type { DedupeRow, MessageIdRow } from '../../engine/dedupe.ts';
 import type { DetectorRow } from '../../engine/detectors/index.ts';
 import { isNoSpaceIn } from '../../storage-health.ts';
-import { anomalyCountsJson, FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
+import { FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
+import { windowRowValues } from '../../engine/window-pack.ts';
 import type { BatchOutput, Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createSqliteQueries } from './queries.ts';
 import { migrate } from './migrate.ts';
@@ -112,17 +113,8 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
 
   const queries = createSqliteQueries(db, dir, instanceId);
   const commit = db.transaction((out: BatchOutput) => {
-    for (const w of out.windows) {
-      if (w.deviceId === FLEET) {
-        upsertFleet.run(partialValues(instanceId, w, out.committedAt));
-        continue;
-      }
-      upsertWindow.run(
-        w.deviceId, w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last,
-        w.humidityCount, w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast,
-        w.anomalies, anomalyCountsJson(w.anomaliesByType), w.final ? 1 : 0, out.committedAt,
-      );
-    }
+    for (let i = 0; i < out.windows.deviceIds.length; i++) upsertWindow.run(windowRowValues(out.windows, i, out.committedAt));
+    for (const w of out.windows.fleet) upsertFleet.run(partialValues(instanceId, w, out.committedAt));
     for (const a of out.anomalies) {
       (a.start === null ? insertPoint : upsertInterval).run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Anomaly } from '../../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../../engine/event-time.ts';
+import { windowCount } from '../../engine/window-pack.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
@@ -185,7 +186,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         late: out.late.length,
         duplicates: out.duplicates ?? 0,
         rejected: out.deadLetters.length,
-        windowsUpdated: out.windows.length,
+        windowsUpdated: windowCount(out.windows),
         watermark: Number.isFinite(w) ? w : null,
         logOffset: out.checkpoint.logOffset,
       });
