@@ -95,12 +95,14 @@ export function windowResult(deviceId: string, lengthMs: number, slideMs: number
 }
 
 const INITIAL = WIDTH * 1024;
+const SHRINK_AFTER = 60;
 
 /** Collects a batch's window results packed, as the engine emits them (EventTimeWindows). */
 export class WindowPacker {
   private deviceIds: string[] = [];
   private numbers = new Float64Array(INITIAL);
   private fleet: WindowResult[] = [];
+  private smallTakes = 0;
 
   add(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
     if (deviceId === FLEET) {
@@ -123,14 +125,20 @@ export class WindowPacker {
 
   /**
    * The windows added since the last take, in arrays of their own and of their size (they are handed over, and a
-   * live stream keeps recent batches); the packer keeps its buffer for the next batch unless it is far larger.
+   * live stream keeps recent batches).
    */
   take(): PackedWindows {
     const used = this.deviceIds.length * WIDTH;
     const p = { deviceIds: this.deviceIds, numbers: this.numbers.slice(0, used), fleet: this.fleet };
     this.deviceIds = [];
     this.fleet = [];
-    if (this.numbers.length > Math.max(INITIAL, 4 * used)) this.numbers = new Float64Array(INITIAL);
+    // Its buffer is kept from batch to batch (growing it anew for every large batch cost more than the objects
+    // did), and let go once SHRINK_AFTER batches in a row have needed less than a quarter of it.
+    this.smallTakes = 4 * used < this.numbers.length ? this.smallTakes + 1 : 0;
+    if (this.smallTakes >= SHRINK_AFTER && this.numbers.length > INITIAL) {
+      this.numbers = new Float64Array(INITIAL);
+      this.smallTakes = 0;
+    }
     return p;
   }
 }
