@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getJson, waitFor, waitForRecords } from './helpers.ts';
+import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 import { addDevice, reading, request, sdkClient, startSecureServer } from './iothub-helpers.ts';
 
 // Acceptance 1 of issue 10: unmodified azure-iot-device + azure-iot-device-mqtt over TLS, connection strings from
@@ -192,4 +192,31 @@ test('direct method with connectTimeoutInSeconds waits for the device to connect
   assert.match(gone.body.message, /within 1 s$/);
   const tooLong = await request('POST', url, { methodName: 'ping', connectTimeoutInSeconds: 301 });
   assert.deepEqual([tooLong.status, tooLong.body.parameter], [400, 'connectTimeoutInSeconds']);
+});
+
+test("after a server restart, an SDK device still gets desired-property updates: its persistent session's subscriptions are kept, as on IoT Hub", { timeout: 60_000 }, async (t) => {
+  // The SDK subscribes to desired-property updates once and, reconnecting with clean session off, relies on the
+  // hub keeping that subscription: it never sends that SUBSCRIBE again.
+  const dataDir = tempDir(t);
+  let app = await startSecureServer(t, { dataDir });
+  const tlsPort = Number(new URL(app.mqttsUrl!).port);
+  const dev = await addDevice(app, 'sdk-restart');
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const twin = await client.getTwin();
+  const patches: any[] = [];
+  twin.on('properties.desired', (delta: any) => patches.push(delta));
+  const base = () => `${app.httpUrl}/api/v1/registry/devices/sdk-restart`;
+  await waitFor('the desired-updates subscription', async () => {
+    await request('PATCH', `${base()}/twin`, { properties: { desired: { before: true } } });
+    return patches.some((p) => p.before === true);
+  });
+
+  await app.close();
+  app = await startSecureServer(t, { dataDir, mqtt: { tlsPort } });
+  await waitFor('the SDK to reconnect', async () => (await request('GET', base())).body.connectionState === 'Connected', 30_000);
+  const patched = await request('PATCH', `${base()}/twin`, { properties: { desired: { after: 21.5 } } });
+  assert.equal(patched.status, 200);
+  await waitFor('the desired update after the restart', () => patches.some((p) => p.after === 21.5));
+  assert.equal(patches.at(-1).$version, patched.body.properties.desired.$version);
 });

@@ -3,7 +3,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
-import type { Registry } from '../registry/index.ts';
+import type { Registry, SessionSubscription } from '../registry/index.ts';
 import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, subscriptionFor, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
@@ -136,6 +136,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const authenticator = createAuthenticator(auth, registry ?? { credentials: () => undefined }, () => clock.now());
   const hub = registry === undefined ? null : createHub({ registry, clock });
   const identities = new WeakMap<Client, Identity>();
+  // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
+  // (a bridge) may hold many, and has no twin or session of its own.
+  const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
   /** Refused packets: acknowledged (MQTT 3.1.1 has no negative PUBACK) but never routed. */
   const refused = new WeakSet<PublishPacket>();
   const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 };
@@ -156,7 +159,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       const result = authenticator(client.id, username, password);
       if (result.ok) {
         identities.set(client, result.identity);
-        return callback(null, true);
+        return keepSession(client, result.identity, () => callback(null, true));
       }
       security.authFailures.total++;
       security.authFailures.byReason[result.reason] = (security.authFailures.byReason[result.reason] ?? 0) + 1;
@@ -194,9 +197,13 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     },
   });
 
-  // aedes' own record of the QoS 2 packets a client has sent and not released (its persistence, by client id).
-  type Incoming = { incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown> };
-  const persistence = (aedes as unknown as { persistence: Incoming }).persistence;
+  // aedes' own record of the QoS 2 packets a client has sent and not released (its persistence, by client id), and of
+  // the subscriptions of persistent sessions.
+  type Persistence = {
+    incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
+    addSubscriptions(client: Client, subs: SessionSubscription[]): Promise<unknown>;
+  };
+  const persistence = (aedes as unknown as { persistence: Persistence }).persistence;
   const qos2Receipts = new Qos2Receipts<Client>((client, messageId) =>
     persistence.incomingGetPacket(client, { messageId }).then((p) => p != null, () => false),
   );
@@ -239,10 +246,25 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     expiries.delete(client);
   });
 
+  /**
+   * IoT Hub keeps a device's persistent session (clean session off) across its own restarts, and the SDK relies on it:
+   * it subscribes to desired-property updates once and, reconnecting, never again. aedes keeps sessions in memory
+   * only, so the registry keeps their subscriptions, and they are put back into aedes' session before its CONNECT
+   * handling restores it (from the next step, `fetchSubs`).
+   */
+  function keepSession(client: Client, identity: Identity, done: () => void): void {
+    if (registry === undefined || !isDevice(identity)) return done();
+    if (client.clean) {
+      registry.clearSession(identity.deviceId);
+      return done();
+    }
+    const subs = registry.sessionSubscriptions(identity.deviceId);
+    if (subs.length === 0) return done();
+    persistence.addSubscriptions(client, subs).then(done, done);
+  }
+
   if (hub !== null) {
-    // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
-    // (a bridge) may hold many, and has no twin.
-    const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
+    const devices = registry!;
     aedes.on('clientReady', (client) => {
       const identity = identities.get(client);
       if (isDevice(identity)) hub.connected(identity.deviceId, client);
@@ -253,7 +275,16 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     });
     aedes.on('subscribe', (subscriptions, client) => {
       const identity = identities.get(client);
-      if (isDevice(identity)) for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
+      if (!isDevice(identity)) return;
+      if (!client.clean) {
+        // As aedes keeps them: the filters as the device sent them, at the QoS granted (0x80: refused, not kept).
+        devices.addSessionSubscriptions(identity.deviceId, subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => ({ topic: s.topic, qos: s.qos })));
+      }
+      for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
+    });
+    aedes.on('unsubscribe', (topics, client) => {
+      const identity = identities.get(client);
+      if (isDevice(identity) && !client.clean) devices.removeSessionSubscriptions(identity.deviceId, topics);
     });
   }
 

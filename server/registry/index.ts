@@ -40,6 +40,11 @@ export interface CloudMessage {
   enqueuedAt: number;
 }
 
+export interface SessionSubscription {
+  topic: string;
+  qos: number;
+}
+
 /** Cloud-to-device messages queued per device at most (IoT Hub's limit is 50). */
 export const MAX_QUEUED_MESSAGES = 50;
 /** IoT Hub's cloud-to-device message size limit. */
@@ -65,6 +70,13 @@ export interface Registry {
   queued(deviceId: string): CloudMessage[];
   queuedCount(deviceId: string): number;
   dequeue(seq: number): void;
+  /** The topic filters of the device's persistent MQTT session (kept across server restarts, as IoT Hub does). */
+  sessionSubscriptions(deviceId: string): SessionSubscription[];
+  /** Adds (or replaces) filters of the device's persistent session. */
+  addSessionSubscriptions(deviceId: string, subscriptions: SessionSubscription[]): void;
+  removeSessionSubscriptions(deviceId: string, topics: string[]): void;
+  /** The device connected with a clean session: its stored one is gone. */
+  clearSession(deviceId: string): void;
   close(): void;
 }
 
@@ -91,6 +103,12 @@ CREATE TABLE IF NOT EXISTS cloud_messages (
   enqueued_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cloud_messages_device ON cloud_messages (device_id, seq);
+CREATE TABLE IF NOT EXISTS session_subscriptions (
+  device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+  topic TEXT NOT NULL,
+  qos INTEGER NOT NULL,
+  PRIMARY KEY (device_id, topic)
+);
 `;
 
 /** A symmetric key as IoT Hub generates them: 32 random bytes, base64. */
@@ -173,6 +191,10 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     queued: db.prepare('SELECT * FROM cloud_messages WHERE device_id = ? ORDER BY seq'),
     queuedCount: db.prepare('SELECT count(*) AS n FROM cloud_messages WHERE device_id = ?'),
     dequeue: db.prepare('DELETE FROM cloud_messages WHERE seq = ?'),
+    sessionSubs: db.prepare('SELECT topic, qos FROM session_subscriptions WHERE device_id = ? ORDER BY topic'),
+    addSessionSub: db.prepare('INSERT OR REPLACE INTO session_subscriptions (device_id, topic, qos) SELECT device_id, ?, ? FROM devices WHERE device_id = ?'),
+    removeSessionSub: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ? AND topic = ?'),
+    clearSession: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ?'),
   };
 
   const toDevice = (r: any): Device => ({
@@ -279,6 +301,17 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     queuedCount: (deviceId) => (q.queuedCount.get(deviceId) as { n: number }).n,
     dequeue(seq) {
       q.dequeue.run(seq);
+    },
+    sessionSubscriptions: (deviceId) => q.sessionSubs.all(deviceId) as SessionSubscription[],
+    // A device that is not registered (authentication off) has no stored session: the SELECT adds nothing for it.
+    addSessionSubscriptions: db.transaction((deviceId: string, subscriptions: SessionSubscription[]) => {
+      for (const s of subscriptions) q.addSessionSub.run(s.topic, s.qos, deviceId);
+    }),
+    removeSessionSubscriptions: db.transaction((deviceId: string, topics: string[]) => {
+      for (const topic of topics) q.removeSessionSub.run(deviceId, topic);
+    }),
+    clearSession(deviceId) {
+      q.clearSession.run(deviceId);
     },
     close() {
       if (db.open) db.close();
