@@ -252,3 +252,16 @@ test('cloud-to-device messages queued while a persistent session was away arrive
   const got = await new Promise<string>((resolve) => again.once('message', (topic, payload) => resolve(`${topic} ${payload}`)));
   assert.equal(got, 'devices/dev-p/messages/devicebound/%24.mid=away-1&%24.to=%2Fdevices%2Fdev-p%2Fmessages%2Fdevicebound while away');
 });
+
+test('a refused connection is logged once, with its reason, not also as a connection closed for a protocol violation', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, auth: { mode: 'registry', users: [] }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  await addDevice(app, 'dev-log');
+  const wrongKey = Buffer.alloc(32, 7).toString('base64');
+  assert.deepEqual(await refusedConnect(app.mqttUrl, hubOptions(app, { deviceId: 'dev-log', key: wrongKey })), NOT_AUTHORIZED);
+  await waitFor('the log line', () => lines.length >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // a second line would come right after the first
+  assert.deepEqual(lines, ['refused connection of client "dev-log" from 127.0.0.1: bad_signature (signature does not match device "dev-log"\'s keys)']);
+});

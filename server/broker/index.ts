@@ -165,6 +165,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       security.authFailures.byReason[result.reason] = (security.authFailures.byReason[result.reason] ?? 0) + 1;
       const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
       log(`refused connection of client "${client.id.slice(0, 128)}" from ${from}: ${result.reason} (${result.detail})`);
+      closedWithReason.add(client); // aedes reports the refusal as a client error too: it is logged here, once
       // CONNACK 5 "not authorized" and nothing more: the reason stays in the server's log and counters.
       const err = new Error('not authorized') as AuthenticateError;
       err.returnCode = 5;
