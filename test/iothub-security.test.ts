@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { systemClock } from '../server/clock.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { addDevice, connectWith, hubOptions, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
+import { addDevice, Client, connectWith, hubOptions, Mqtt, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
 
 const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
 
@@ -264,4 +266,20 @@ test('a refused connection is logged once, with its reason, not also as a connec
   await waitFor('the log line', () => lines.length >= 1);
   await new Promise((resolve) => setTimeout(resolve, 200)); // a second line would come right after the first
   assert.deepEqual(lines, ['refused connection of client "dev-log" from 127.0.0.1: bad_signature (signature does not match device "dev-log"\'s keys)']);
+});
+
+test('an SDK device that signs in with an X.509 certificate (not supported) is refused, and the log says so', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, auth: { mode: 'registry', users: [] }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  await addDevice(app, 'dev-x509');
+  // The SDK sends the usual username and no password; any certificate and key do for the client side of TLS.
+  const tlsDir = dirname(app.caFile!);
+  const client = Client.fromConnectionString(`HostName=${app.hostName};DeviceId=dev-x509;x509=true`, Mqtt);
+  await client.setOptions({ ca: readFileSync(app.caFile!, 'utf8'), cert: readFileSync(join(tlsDir, 'server.pem'), 'utf8'), key: readFileSync(join(tlsDir, 'server-key.pem'), 'utf8') });
+  t.after(() => client.close().catch(() => {}));
+  await assert.rejects(client.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+  await waitFor('the log line', () => lines.length >= 1);
+  assert.match(lines[0], /^refused connection of client "dev-x509" from 127\.0\.0\.1: no_credentials \(no password: .*X\.509 client certificates are not supported/);
 });

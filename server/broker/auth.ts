@@ -59,8 +59,12 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
 
   return function authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): AuthResult {
     if (auth.mode === 'none') return { ok: true, identity: identityOf(clientId, false) };
-    if (username === undefined || password === undefined) return fail('no_credentials', 'no username or password');
+    if (username === undefined) return fail('no_credentials', 'no username or password');
     const user = users.get(username);
+    if (password === undefined) {
+      // A device's username without a password is what the IoT Hub SDKs send when they sign in with a client certificate.
+      return fail('no_credentials', user !== undefined ? `no password for user "${username}"` : 'no password: a device signs in with a SAS token (X.509 client certificates are not supported)');
+    }
     if (user !== undefined) {
       // Digests have one length, so the comparison takes the same time whatever the password's length.
       if (!timingSafeEqual(sha256(password), user.digest)) return fail('bad_password', `wrong password for user "${username}"`);
