@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { addDevice, reading, request, sdkClient, startSecureServer } from './iothub-helpers.ts';
+import { addDevice, Message, reading, request, sdkClient, startSecureServer } from './iothub-helpers.ts';
 
 // Acceptance 1 of issue 10: unmodified azure-iot-device + azure-iot-device-mqtt over TLS, connection strings from
 // the registry, the generated CA passed as the SDK's `ca` option.
@@ -219,4 +219,25 @@ test("after a server restart, an SDK device still gets desired-property updates:
   assert.equal(patched.status, 200);
   await waitFor('the desired update after the restart', () => patches.some((p) => p.after === 21.5));
   assert.equal(patches.at(-1).$version, patched.body.properties.desired.$version);
+});
+
+test('several readings in one SDK message: sendEventBatch is refused by the SDK over MQTT, an array in one message counts each reading once', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-array');
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const ts = Date.now() - 1000;
+  await assert.rejects(client.sendEventBatch([reading(ts, 20, 'b-0'), reading(ts + 1, 21, 'b-1')]), /does not support batching/);
+  const array = () => {
+    const m = new Message(JSON.stringify([20, 21, 22].map((temperature, i) => ({ ts: ts + i, temperature }))));
+    m.messageId = 'array-1';
+    return m;
+  };
+  await client.sendEvent(array());
+  await client.sendEvent(array()); // a resend
+  const stats: any = await waitFor('6 readings accepted', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/stats`);
+    return body.accepted === 6 && body.records + body.duplicates === 6 ? body : null;
+  });
+  assert.deepEqual([stats.records, stats.duplicates], [3, 3]);
 });
