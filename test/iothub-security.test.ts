@@ -283,3 +283,34 @@ test('an SDK device that signs in with an X.509 certificate (not supported) is r
   await waitFor('the log line', () => lines.length >= 1);
   assert.match(lines[0], /^refused connection of client "dev-x509" from 127\.0\.0\.1: no_credentials \(no password: .*X\.509 client certificates are not supported/);
 });
+
+test("a device's persistent session is kept across a server restart (CONNACK session present); a clean-session connect discards it", async (t) => {
+  const dataDir = tempDir(t);
+  const plain = { dataDir, mqtt: { tlsPort: -1 } };
+  let app = await startSecureServer(t, plain);
+  const dev = await addDevice(app, 'dev-session');
+  const login = { deviceId: 'dev-session', key: dev.authentication.symmetricKey.primaryKey };
+  const connectAs = async (clean: boolean) => {
+    const client = mqtt.connect(app.mqttUrl, { ...hubOptions(app, login), clean });
+    t.after(() => client.endAsync(true));
+    const present = await new Promise<boolean>((resolve, reject) => {
+      client.once('connect', (connack) => resolve(connack.sessionPresent));
+      client.once('error', reject);
+    });
+    return { client, present };
+  };
+  const first = await connectAs(false);
+  assert.equal(first.present, false);
+  await first.client.subscribeAsync('$iothub/twin/PATCH/properties/desired/#', { qos: 0 });
+  await first.client.endAsync();
+
+  await app.close();
+  app = await startSecureServer(t, plain);
+  const resumed = await connectAs(false);
+  assert.equal(resumed.present, true);
+  await resumed.client.endAsync();
+  await (await connectAs(true)).client.endAsync();
+  await app.close();
+  app = await startSecureServer(t, plain);
+  assert.equal((await connectAs(false)).present, false);
+});

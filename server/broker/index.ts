@@ -255,13 +255,19 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
    */
   function keepSession(client: Client, identity: Identity, done: () => void): void {
     if (registry === undefined || !isDevice(identity)) return done();
-    if (client.clean) {
-      registry.clearSession(identity.deviceId);
-      return done();
-    }
-    const subs = registry.sessionSubscriptions(identity.deviceId);
-    if (subs.length === 0) return done();
+    const subs = sessionStore(identity.deviceId, () => (client.clean ? registry.clearSession(identity.deviceId) : registry.sessionSubscriptions(identity.deviceId)));
+    if (!Array.isArray(subs) || subs.length === 0) return done();
     persistence.addSubscriptions(client, subs).then(done, done);
+  }
+
+  /** A registry that cannot be read or written (busy, full) costs the session's restoring, not the broker. */
+  function sessionStore<T>(deviceId: string, work: () => T): T | undefined {
+    try {
+      return work();
+    } catch (err) {
+      log(`cannot keep the session of device "${deviceId}" in the registry: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   if (hub !== null) {
@@ -279,13 +285,14 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       if (!isDevice(identity)) return;
       if (!client.clean) {
         // As aedes keeps them: the filters as the device sent them, at the QoS granted (0x80: refused, not kept).
-        devices.addSessionSubscriptions(identity.deviceId, subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => ({ topic: s.topic, qos: s.qos })));
+        const kept = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => ({ topic: s.topic, qos: s.qos }));
+        sessionStore(identity.deviceId, () => devices.addSessionSubscriptions(identity.deviceId, kept));
       }
       for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
     });
     aedes.on('unsubscribe', (topics, client) => {
       const identity = identities.get(client);
-      if (isDevice(identity) && !client.clean) devices.removeSessionSubscriptions(identity.deviceId, topics);
+      if (isDevice(identity) && !client.clean) sessionStore(identity.deviceId, () => devices.removeSessionSubscriptions(identity.deviceId, topics));
     });
   }
 
