@@ -241,3 +241,20 @@ test('several readings in one SDK message: sendEventBatch is refused by the SDK 
   });
   assert.deepEqual([stats.records, stats.duplicates], [3, 3]);
 });
+
+test('an IoT Plug and Play component command (component*command, as the SDK samples name them) can be invoked as a direct method', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-pnp');
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  client.onDeviceMethod('thermostat1*getMaxMinReport', (req: any, res: any) => res.send(200, { since: req.payload, maxTemp: 23.5 }, () => {}));
+  const url = `${app.httpUrl}/api/v1/registry/devices/sdk-pnp/methods`;
+  const body = { methodName: 'thermostat1*getMaxMinReport', payload: '2026-12-04T10:00:00Z', responseTimeoutInSeconds: 10 };
+  const first = await request('POST', url, body);
+  assert.notEqual(first.status, 400, JSON.stringify(first.body));
+  const answer = await waitFor('the methods subscription', async () => {
+    const r = await request('POST', url, body);
+    return r.status === 200 ? r : null;
+  });
+  assert.deepEqual(answer.body, { status: 200, payload: { since: '2026-12-04T10:00:00Z', maxTemp: 23.5 } });
+});

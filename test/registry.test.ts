@@ -170,7 +170,7 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
   assert.deepEqual(await call('POST', `${base}/r-1/messages`, { payload: huge }), field('payload', `${huge.slice(0, 64)}…`, 'message of 66560 bytes exceeds 65536'));
 
   // POST a direct method: the timeout is an integer, not coerced from a string.
-  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'x y' }), field('methodName', 'x y', 'expected a method name matching [A-Za-z0-9_.:-]{1,128}'));
+  assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'x y' }), field('methodName', 'x y', 'expected a method name matching [A-Za-z0-9_.:*-]{1,128}'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: 4 }), field('responseTimeoutInSeconds', '4', 'expected an integer from 5 to 300', 'json'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', responseTimeoutInSeconds: '10' }), field('responseTimeoutInSeconds', '10', 'expected an integer from 5 to 300'));
   assert.deepEqual(await call('POST', `${base}/r-1/methods`, { methodName: 'reboot', timeoutInSeconds: 5 }), field('timeoutInSeconds', '5', 'unknown body field (known: methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds)', 'json'));

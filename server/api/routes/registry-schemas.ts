@@ -138,7 +138,9 @@ export type MessageBody = Static<typeof MessageBody>;
 
 export const MethodBody = Type.Object(
   {
-    methodName: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$', description: 'The method the device registered with onDeviceMethod.', 'x-expected': 'a method name matching [A-Za-z0-9_.:-]{1,128}' }),
+    // `*` joins an IoT Plug and Play component and its command (thermostat1*getMaxMinReport). The SDK takes the name
+    // from the topic as is (no percent-decoding): only characters that need no encoding in it.
+    methodName: Type.String({ pattern: '^[A-Za-z0-9_.:*-]{1,128}$', description: 'The method the device registered with onDeviceMethod.', 'x-expected': 'a method name matching [A-Za-z0-9_.:*-]{1,128}' }),
     payload: Type.Optional(Type.Unknown({ description: 'Passed to the device\'s handler (default null).' })),
     responseTimeoutInSeconds: Type.Optional(
       Type.Integer({
