@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { addDevice, Message, reading, request, sdkClient, startSecureServer } from './iothub-helpers.ts';
+import { addDevice, Client, Message, Mqtt, reading, request, sdkClient, startSecureServer, type DeviceClient } from './iothub-helpers.ts';
 
 // Acceptance 1 of issue 10: unmodified azure-iot-device + azure-iot-device-mqtt over TLS, connection strings from
 // the registry, the generated CA passed as the SDK's `ca` option.
@@ -257,4 +258,29 @@ test('an IoT Plug and Play component command (component*command, as the SDK samp
     return r.status === 200 ? r : null;
   });
   assert.deepEqual(answer.body, { status: 200, payload: { since: '2026-12-04T10:00:00Z', maxTemp: 23.5 } });
+});
+
+test('IOTHUB.md, "When open() fails": the SDK error names a refusal, a wrong port and an untrusted CA as the table says', async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-open');
+  // "mqtt.js returned Failure on first connection (Not authorized): {cause} error", always an UnauthorizedError.
+  const cause = async (client: DeviceClient): Promise<string> => {
+    const err: Error = await client.open().then(() => new Error('opened'), (e: Error) => e);
+    assert.equal(err.constructor.name, 'UnauthorizedError', err.message);
+    const m = /Failure on first connection \(Not authorized\): (.*) error$/.exec(err.message);
+    return m === null ? err.message : m[1];
+  };
+  const wrongKey = dev.connectionString.replace(/SharedAccessKey=.*$/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+  assert.equal(await cause(await sdkClient(t, app, wrongKey)), 'Connection refused: Not authorized');
+
+  const unused = createServer();
+  await new Promise<void>((resolve) => unused.listen(0, '127.0.0.1', resolve));
+  const closedPort = (unused.address() as AddressInfo).port;
+  await new Promise((resolve) => unused.close(resolve));
+  const wrongPort = dev.connectionString.replace(/HostName=[^;]+/, `HostName=localhost:${closedPort}`);
+  assert.match(await cause(await sdkClient(t, app, wrongPort)), new RegExp(`^connect ECONNREFUSED \\S+:${closedPort}$`));
+
+  const noCa = Client.fromConnectionString(dev.connectionString, Mqtt);
+  t.after(() => noCa.close().catch(() => {}));
+  assert.equal(await cause(noCa), 'unable to verify the first certificate');
 });
