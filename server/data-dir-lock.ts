@@ -1,7 +1,7 @@
 // One server per data dir. Two servers on one dir would append to one ingest log under the same offsets and commit
 // over each other's checkpoint, silently breaking exactly-once; the second one is refused instead (as Kafka's log
 // dirs and PostgreSQL's data directory are).
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ThermostreamError } from './errors.ts';
@@ -23,6 +23,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const dir = resolve(dataDir);
   try {
     mkdirSync(dir, { recursive: true });
+    // An existing lock file can be locked without writing (a read-only file system, a directory without write
+    // permission): the databases beside it would then fail to open with SQLite's bare SQLITE_CANTOPEN.
+    accessSync(dir, constants.W_OK);
   } catch (err) {
     throw unusable(dir, (err as Error).message);
   }

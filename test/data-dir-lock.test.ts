@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { connect, getJson, startServer, tempDir, waitForRecords } from './helpers.ts';
@@ -72,4 +73,42 @@ test('the server process says so in one line with exit code 1, not with a stack 
   const code = await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(code, 1, output);
   assert.match(output, new RegExp(`^thermostream: cannot use the data dir ${file} \\(dataDir, --data-dir\\): .* \\[TS_ERR_DATA_DIR\\]\n$`));
+});
+
+/**
+ * The data dir as a read-only view (a read-only bind mount as root, whom permissions do not stop; else the
+ * directory's write bits removed), or null (and the test skipped) when neither can be had.
+ */
+function readOnlyView(t: TestContext, dataDir: string): string | null {
+  if (process.getuid?.() !== 0) {
+    chmodSync(dataDir, 0o555);
+    t.after(() => chmodSync(dataDir, 0o755));
+    return dataDir;
+  }
+  const view = mkdtempSync(join(tmpdir(), 'thermostream-ro-'));
+  try {
+    execFileSync('mount', ['--bind', dataDir, view], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(view, { recursive: true });
+    t.skip(`cannot bind-mount the data dir read-only: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  t.after(() => {
+    execFileSync('umount', ['-l', view]);
+    rmSync(view, { recursive: true });
+  });
+  execFileSync('mount', ['-o', 'remount,bind,ro', view], { stdio: 'pipe' });
+  return view;
+}
+
+test('a data dir of an earlier run that cannot be written (read-only file system, no permission) is refused with TS_ERR_DATA_DIR naming it', async (t) => {
+  const dataDir = tempDir(t);
+  await (await startThermostream(config(dataDir))).close(); // server.lock and the databases exist
+  const view = readOnlyView(t, dataDir);
+  if (view === null) return;
+  await assert.rejects(startThermostream(config(view)), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_DATA_DIR', err.message);
+    assert.match(err.message, new RegExp(`^cannot use the data dir ${view} \\(dataDir, --data-dir\\): (EROFS|EACCES).*Make it a directory this user can write, or give another with --data-dir$`));
+    return true;
+  });
 });
