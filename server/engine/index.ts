@@ -317,7 +317,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
       if (blockTimer !== null) clock.clearTimeout(blockTimer);
       await batches.flushOpenWindows(); // the remaining batches leave no open window's partial result behind
       await ingest.drain();
-      await ctx.stop({ graceful: true });
+      // At once, not at the next batch's time: with a long batchIntervalMs a SIGTERM waited up to that long, silently.
+      await ctx.stop({ graceful: true, promptly: true });
       await batches.close();
     },
   };

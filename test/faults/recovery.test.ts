@@ -154,3 +154,22 @@ test('backpressure: publishers faster than a slowed engine; memory stays bounded
   assert.equal(fleet.reduce((n: number, d: { readings: number }) => n + d.readings, 0), TOTAL);
   t.diagnostic(`backlog peak ${maxBacklog}, held acks peak ${maxHeld}, RSS peak ${maxRssMb.toFixed(0)} MB`);
 });
+
+test('SIGTERM with a long batch interval commits what is durable at once, not at the next batch\'s time', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  // Ten minutes between batches: a stop that waited for the next batch's time would outlast the test.
+  const server = await ServerProcess.create(dir, { ...CONFIG, batchIntervalMs: 600_000 });
+  t.after(() => server.kill());
+  await server.start();
+  const client = await mqtt.connectAsync(server.mqttUrl);
+  for (let seq = 1; seq <= 3; seq++) await client.publishAsync('devices/solo/telemetry', JSON.stringify({ ...readingOf(seq), seq }), { qos: 1 });
+  await client.endAsync();
+  const stopping = Date.now();
+  assert.equal(await server.kill('SIGTERM'), 0, server.output);
+  const tookMs = Date.now() - stopping;
+  assert.ok(tookMs < 15_000, `the stop took ${tookMs} ms`);
+  const db = server.db();
+  t.after(() => db.close());
+  assert.equal(db.prepare('SELECT log_offset FROM checkpoint').pluck().get(), 3, 'the three readings committed before the exit');
+  assert.equal(db.prepare('SELECT readings FROM devices WHERE device_id = ?').pluck().get('solo'), 3);
+});

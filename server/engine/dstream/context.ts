@@ -82,6 +82,11 @@ export class StreamingContext {
   private reachable: DStream<unknown>[] = [];
   private statefulStreams: DStream<unknown>[] = [];
   private timer: unknown;
+  /** The time of the next batch to generate (its timer's). */
+  private nextTime = Number.NaN;
+  /** A graceful stop that runs the remaining batches at once instead of at their times. */
+  private promptly = false;
+  private halted = false;
   private readonly pending: BatchJob[] = [];
   private processing = false;
   private idleWaiters: (() => void)[] = [];
@@ -201,9 +206,12 @@ export class StreamingContext {
    * Stops the context. Immediately (default): no further batch starts, the batch being processed completes, queued
    * batches are dropped. Gracefully: inputs stop receiving, then batches continue until everything already received
    * has been processed. Calling it again with `graceful: false` turns a graceful stop into an immediate one.
+   * `promptly` (with `graceful`): the remaining batches run one after another at once, each keeping its time, instead
+   * of each waiting for its time (up to a batch interval for the last one).
    */
-  stop(options: { graceful?: boolean } = {}): Promise<void> {
+  stop(options: { graceful?: boolean; promptly?: boolean } = {}): Promise<void> {
     const graceful = options.graceful ?? false;
+    if (graceful && options.promptly) this.promptly = true;
     if (this.currentState === 'initialized') {
       this.currentState = 'stopped';
       this.termination.resolve();
@@ -285,7 +293,22 @@ export class StreamingContext {
   // ---- batch generation and processing ----
 
   private schedule(time: number): void {
+    this.nextTime = time;
+    if (this.receiversStopped && this.promptly) {
+      // Once the batches queued are done: a batch generated sooner would find the last one's input not yet taken.
+      void this.awaitIdle().then(() => {
+        if (!this.halted) this.timer = this.clock.setTimeout(() => this.generate(time), 0);
+      });
+      return;
+    }
     this.timer = this.clock.setTimeout(() => this.generate(time), Math.max(0, time - this.clock.now()));
+  }
+
+  /** A prompt graceful stop: the batch whose timer is waiting is generated now (keeping its time). */
+  private hurry(): void {
+    if (this.timer === undefined || this.halted) return;
+    this.clock.clearTimeout(this.timer);
+    this.generate(this.nextTime);
   }
 
   private generate(time: number): void {
@@ -383,6 +406,7 @@ export class StreamingContext {
 
   /** Stops generating batches and drops the queued ones. */
   private halt(): void {
+    this.halted = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.pending.length = 0;
@@ -400,6 +424,7 @@ export class StreamingContext {
       }),
     );
     this.receiversStopped = true;
+    if (graceful && this.promptly) this.hurry();
     if (graceful) await this.generationEnded.promise;
     await this.awaitIdle();
     for (const input of this.inputs) {
