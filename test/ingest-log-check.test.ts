@@ -150,7 +150,18 @@ test('a log that starts after the checkpoint is refused (TS_ERR_LOG_GAP); a log 
   unlinkSync(join(gap, names[0])); // as retention deletes a processed segment after a newer checkpoint
   assert.throws(() => open(gap, {}, 0), (err: ThermostreamError) => {
     assert.equal(err.code, 'TS_ERR_LOG_GAP');
-    assert.match(err.message, new RegExp(`starts at offset ${first}, but the checkpoint has consumed only up to 0: records 1…${first - 1} are gone`));
+    // No checkpoint (a database deleted beside its log): said so, rather than 'the database is older than the log'.
+    assert.equal(
+      err.message,
+      `the ingest log in ${gap} starts at offset ${first}, but the database has consumed no record (it has no checkpoint: ` +
+        `a new database, deleted or not restored with the log): records 1…${first - 1} are gone. Restore the data directory ` +
+        'as a whole from one backup; or, to start afresh without what the log holds, move the log directory aside.',
+    );
+    return true;
+  });
+  assert.throws(() => open(gap, {}, 1), (err: ThermostreamError) => {
+    assert.equal(err.code, 'TS_ERR_LOG_GAP');
+    assert.match(err.message, new RegExp(`starts at offset ${first}, but the checkpoint has consumed only up to 1: records 2…${first - 1} are gone \\(the database is older than the log`));
     return true;
   });
   assert.doesNotThrow(() => open(gap, {}, first - 1).close());

@@ -52,11 +52,16 @@ export function checkLog(dir: string, after: number, repair: boolean): LogCheck 
   const result: LogCheck = { segments, lastBytes: 0, lastRecords: 0, replay: [], replayCount: 0, repairs: [] };
   if (segments.length === 0) return result;
   if (segments[0] > after + 1) {
+    // No checkpoint at all is most often a database deleted (or not restored) beside a log that retention has cut.
+    const why = after === 0
+      ? 'the database has consumed no record (it has no checkpoint: a new database, deleted or not restored with the log)'
+      : `the checkpoint has consumed only up to ${after}`;
+    const cause = after === 0 ? '' : ' (the database is older than the log, e.g. restored from another backup)';
+    const startOver = after === 0 ? '; or, to start afresh without what the log holds, move the log directory aside' : '';
     throw new ThermostreamError(
       'TS_ERR_LOG_GAP',
-      `the ingest log in ${dir} starts at offset ${segments[0]}, but the checkpoint has consumed only ` +
-        `up to ${after}: records ${after + 1}…${segments[0] - 1} are gone (the database is older than the log, ` +
-        'e.g. restored from another backup). Restore the data directory as a whole from one backup.',
+      `the ingest log in ${dir} starts at offset ${segments[0]}, but ${why}: records ${after + 1}…${segments[0] - 1} ` +
+        `are gone${cause}. Restore the data directory as a whole from one backup${startOver}.`,
     );
   }
   for (let i = 0; i < segments.length; ) {
