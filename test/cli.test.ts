@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import mqtt from 'mqtt';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -253,6 +254,23 @@ test('SIGINT and SIGTERM at once (Ctrl-C reaches an --instances child from the t
   server.child!.kill('SIGINT');
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
   assert.doesNotMatch(server.output, /again/);
+});
+
+test('the same signal twice stops at once with exit code 1; what was durable is processed at the next start', { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const server = await ServerProcess.create(dataDir, { batchIntervalMs: 100 });
+  t.after(() => server.kill());
+  await server.start({ THERMOSTREAM_FAULT: 'slow-batch:30000' }); // the shutdown's last batch waits, as a slow disk would
+  const client = await mqtt.connectAsync(server.mqttUrl);
+  await client.publishAsync('devices/d1/telemetry', JSON.stringify({ ts: Date.now(), temperature: 21, seq: 1 }), { qos: 1 });
+  await client.endAsync();
+  server.child!.kill('SIGTERM');
+  await waitFor('the shutdown to start', () => server.output.includes('SIGTERM, shutting down'));
+  assert.equal(await server.kill('SIGTERM'), 1, server.output);
+  assert.match(server.output, /thermostream: SIGTERM again, exiting without finishing the shutdown/);
+  await server.start({});
+  await waitFor('the reading counted', async () => (await getJson(`${server.httpUrl}/api/v1/devices`)).body.items[0]?.readings === 1);
+  assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
 
 test('a config file may name its schema ("$schema", for editors); the server ignores it', () => {
