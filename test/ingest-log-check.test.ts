@@ -85,6 +85,34 @@ test('a damaged block in a closed segment is refused with the file, the byte and
   assert.equal(repaired.endOffset, 20);
 });
 
+// The last segment keeps processed records until it closes (ingest.segmentBytes): damage there costs no result.
+test('a damaged block the checkpoint already covers: the refusal and the repair say its records were processed', async (t) => {
+  const dir = tempDir(t);
+  const segments = await writeLog(dir, 18); // four blocks per segment: two in the last one
+  const last = join(dir, segments.at(-1)!);
+  const firstOfLast = Number(segments.at(-1)!.slice(0, 20));
+  const [b1, b2] = blocks(last);
+  flip(last, b1 + BLOCK_HEADER + 5);
+  assert.throws(() => open(dir, {}, 18), (err: ThermostreamError) => {
+    assert.equal(err.code, 'TS_ERR_LOG_CORRUPT');
+    assert.match(
+      err.message,
+      new RegExp(`Nothing was changed and nothing was skipped\\. The damaged records \\(offsets ${firstOfLast}…${firstOfLast}\\) were ` +
+        'processed before the checkpoint \\(offset 18\\): the results hold them, and --repair drops only their raw copy\\. Restore the data directory'),
+    );
+    return true;
+  });
+  assert.throws(() => open(dir, {}, firstOfLast - 1), (err: ThermostreamError) => !err.message.includes('processed before'));
+  const repaired = open(dir, { repair: true }, 18);
+  t.after(() => repaired.close());
+  assert.deepEqual(repaired.repairs, [
+    `repaired ${last}: dropped bytes ${b1}…${b2 - 1} (${b2 - b1} bytes) holding 1 record(s), offsets ${firstOfLast}…${firstOfLast} ` +
+      `(processed before the checkpoint at offset 18: the results hold them); the intact blocks after them now start segment ` +
+      `${String(firstOfLast + 1).padStart(20, '0')}.seg`,
+  ]);
+  assert.equal(repaired.backlog, 0);
+});
+
 test('a damaged block before the end of the last segment is corruption, not a torn tail', async (t) => {
   const dir = tempDir(t);
   const segments = await writeLog(dir, 18); // four blocks per segment: two in the last one

@@ -78,7 +78,7 @@ export function checkLog(dir: string, after: number, repair: boolean): LogCheck 
       if (next === null && c.resumesAt < 0) {
         truncate(path, c.validBytes); // a torn tail
       } else if (!repair) {
-        throw corrupt(path, first, bytes.length, c);
+        throw corrupt(path, first, bytes.length, c, after);
       } else {
         result.repairs.push(repairSegment(dir, first, next, after, bytes, c));
         segments = listSegments(dir);
@@ -110,7 +110,14 @@ function truncate(path: string, length: number): void {
   }
 }
 
-function corrupt(path: string, first: number, size: number, c: SegmentCheck): ThermostreamError {
+function corrupt(path: string, first: number, size: number, c: SegmentCheck, after: number): ThermostreamError {
+  // Damage in records the checkpoint covers costs no result (the last segment keeps processed records until it closes).
+  const lastDamaged = c.badRecords === null ? null : first + c.records + c.badRecords - 1;
+  const processed =
+    lastDamaged !== null && lastDamaged <= after
+      ? `The damaged records (offsets ${first + c.records}…${lastDamaged}) were processed before the checkpoint (offset ` +
+        `${after}): the results hold them, and --repair drops only their raw copy. `
+      : '';
   const why =
     c.resumesAt >= 0
       ? `intact blocks follow at byte ${c.resumesAt}`
@@ -119,7 +126,7 @@ function corrupt(path: string, first: number, size: number, c: SegmentCheck): Th
     'TS_ERR_LOG_CORRUPT',
     `the ingest log segment ${path} is damaged at byte ${c.validBytes} of ${size}: the block holding the records ` +
       `from offset ${first + c.records} fails its CRC check, and ${why}, so this is corruption (a disk ` +
-      'or copy error), not a torn write from a crash. Nothing was changed and nothing was skipped. Restore the data ' +
+      `or copy error), not a torn write from a crash. Nothing was changed and nothing was skipped. ${processed}Restore the data ` +
       'directory from a backup, or start once with --repair to keep every intact record, drop the damaged bytes and ' +
       'report how many records they held.',
   );
@@ -156,7 +163,7 @@ function repairSegment(dir: string, first: number, next: number | null, after: n
   const dropped =
     end === null || (c.resumesAt >= 0 && c.badRecords === null && next === null)
       ? 'an unknown number of records'
-      : `${end - lostFrom} record(s), offsets ${lostFrom}…${end - 1}`;
+      : `${end - lostFrom} record(s), offsets ${lostFrom}…${end - 1}${end - 1 <= after ? ` (processed before the checkpoint at offset ${after}: the results hold them)` : ''}`;
   return (
     `repaired ${path}: dropped bytes ${c.validBytes}…${damagedEnd - 1} (${damagedEnd - c.validBytes} bytes) holding ${dropped}` +
     (tailFirst !== null ? `; the intact blocks after them now start segment ${segmentName(tailFirst)}` : '')
