@@ -80,6 +80,45 @@ test('QoS 1 readings are resent after a dropped connection until acknowledged', 
   assertEverySeq(b, 2, 2000);
 });
 
+test('QoS 1 readings published while a reconnected client resends its unacknowledged ones survive a second drop', async (t) => {
+  const b = await broker(t);
+  let phase = 0; // 0: acknowledging, then withholding; 1: reconnected, withholding its resends; 2: acknowledging again
+  let held = 0;
+  let reconnected = false;
+  b.broker.aedes.on('client', (client: { id: string }) => {
+    if (client.id === 'thermostat-0001' && phase === 1) reconnected = true;
+  });
+  // mqtt.js resends its stored readings one at a time after a reconnect, each waiting for its acknowledgement, and
+  // queues what is published meanwhile; a connection lost then (a server killed again while devices catch up) failed
+  // the queued publishes with 'Connection closed', and the simulator counted them lost instead of sending them again.
+  b.hook = (clientId) => {
+    if (clientId !== 'thermostat-0001' || phase === 2) return true;
+    if (phase === 0 && ++held < 50) return true;
+    if (phase === 0 && held === 50) {
+      setTimeout(() => {
+        phase = 1;
+        held = 0;
+        b.clients.get(clientId)?.close();
+      }, 20);
+    }
+    if (phase === 1 && reconnected && ++held === 1) {
+      setTimeout(() => {
+        phase = 2;
+        b.clients.get(clientId)?.close();
+      }, 300);
+    }
+    return false;
+  };
+  // Slow enough that the in-flight limit (200) is not reached while the device is disconnected: it goes on publishing.
+  const s = await run(t, { url: b.broker.url, devices: 2, rate: 200, count: 800, qos: 1 }, 30_000);
+  assert.equal(phase, 2);
+  assert.ok(s.reconnects >= 2, `${s.reconnects} reconnects`);
+  assert.equal(s.errors, 0);
+  assert.equal(s.lost, 0);
+  assert.equal(s.acknowledged, 800);
+  assertEverySeq(b, 2, 800);
+});
+
 test('delivery faults are injected and counted: duplicates, late readings, every bad kind', async (t) => {
   const b = await broker(t);
   const s = await run(t, {

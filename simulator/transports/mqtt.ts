@@ -1,8 +1,9 @@
 /**
  * Plain-topic MQTT transport on mqtt.js: `devices/{deviceId}/telemetry`, QoS 0 or 1, MQTT 3.1.1.
  *
- * QoS 1 publishes live in mqtt.js's outgoing store until PUBACK and are resent after a reconnect, so `done` fires
- * only on a real acknowledgement. Reconnects back off exponentially (0.5 s doubling to 15 s, with jitter).
+ * QoS 1 publishes live in mqtt.js's outgoing store until PUBACK and are resent after a reconnect (and those it fails
+ * with 'Connection closed' are published again), so `done` fires only on a real acknowledgement. Reconnects back off
+ * exponentially (0.5 s doubling to 15 s, with jitter).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { ErrorCodes, SimulatorError } from '../errors.ts';
@@ -103,11 +104,18 @@ export function createMqttTransport(o: TransportOptions): Transport {
       c.inFlight++;
       inFlight++;
       const topic = message.topic ?? topics.get(message.deviceId) ?? telemetryTopic(message.deviceId);
-      c.client.publish(topic, message.body, { qos: o.qos }, (error) => {
-        c.inFlight--;
-        inFlight--;
-        done(error ?? undefined);
-      });
+      const publish = (): void => {
+        c.client.publish(topic, message.body, { qos: o.qos }, (error) => {
+          // After a reconnect mqtt.js resends its stored publishes one by one and queues new ones meanwhile; if that
+          // connection is lost too, it fails the queued ones ('Connection closed'). A device keeps them: send again,
+          // once mqtt.js is done failing its queue (a publish now would join the queue it is going through).
+          if (error?.message === 'Connection closed' && o.qos === 1 && !closing) return void setImmediate(publish);
+          c.inFlight--;
+          inFlight--;
+          done(error ?? undefined);
+        });
+      };
+      publish();
       return true;
     },
     get inFlight() {
