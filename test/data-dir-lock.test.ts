@@ -77,15 +77,19 @@ test('the server process says so in one line with exit code 1, not with a stack 
 
 /**
  * The data dir as a read-only view (a read-only bind mount as root, whom permissions do not stop; else the
- * directory's write bits removed), or null (and the test skipped) when neither can be had.
+ * directory's write bits removed) and how to undo it (before the temporary dir is removed), or null (and the test
+ * skipped) when neither can be had.
  */
-function readOnlyView(t: TestContext, dataDir: string): string | null {
+function readOnlyView(t: TestContext, dataDir: string): { view: string; undo: () => void } | null {
   if (process.getuid?.() !== 0) {
     chmodSync(dataDir, 0o555);
-    t.after(() => chmodSync(dataDir, 0o755));
-    return dataDir;
+    return { view: dataDir, undo: () => chmodSync(dataDir, 0o755) };
   }
   const view = mkdtempSync(join(tmpdir(), 'thermostream-ro-'));
+  const undo = () => {
+    execFileSync('umount', ['-l', view]);
+    rmSync(view, { recursive: true });
+  };
   try {
     execFileSync('mount', ['--bind', dataDir, view], { stdio: 'pipe' });
   } catch (err) {
@@ -93,22 +97,28 @@ function readOnlyView(t: TestContext, dataDir: string): string | null {
     t.skip(`cannot bind-mount the data dir read-only: ${(err as Error).message.split('\n')[0]}`);
     return null;
   }
-  t.after(() => {
-    execFileSync('umount', ['-l', view]);
-    rmSync(view, { recursive: true });
-  });
-  execFileSync('mount', ['-o', 'remount,bind,ro', view], { stdio: 'pipe' });
-  return view;
+  try {
+    execFileSync('mount', ['-o', 'remount,bind,ro', view], { stdio: 'pipe' });
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  return { view, undo };
 }
 
 test('a data dir of an earlier run that cannot be written (read-only file system, no permission) is refused with TS_ERR_DATA_DIR naming it', async (t) => {
   const dataDir = tempDir(t);
   await (await startThermostream(config(dataDir))).close(); // server.lock and the databases exist
-  const view = readOnlyView(t, dataDir);
-  if (view === null) return;
-  await assert.rejects(startThermostream(config(view)), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'TS_ERR_DATA_DIR', err.message);
-    assert.match(err.message, new RegExp(`^cannot use the data dir ${view} \\(dataDir, --data-dir\\): (EROFS|EACCES).*Make it a directory this user can write, or give another with --data-dir$`));
-    return true;
-  });
+  const readOnly = readOnlyView(t, dataDir);
+  if (readOnly === null) return;
+  const { view, undo } = readOnly;
+  try {
+    await assert.rejects(startThermostream(config(view)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TS_ERR_DATA_DIR', err.message);
+      assert.match(err.message, new RegExp(`^cannot use the data dir ${view} \\(dataDir, --data-dir\\): (EROFS|EACCES).*Make it a directory this user can write, or give another with --data-dir$`));
+      return true;
+    });
+  } finally {
+    undo();
+  }
 });
