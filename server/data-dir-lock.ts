@@ -27,7 +27,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     // permission): the databases beside it would then fail to open with SQLite's bare SQLITE_CANTOPEN.
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    throw unusable(dir, (err as Error).message);
+    throw unusable(dir, mkdirCause(dir, err as NodeJS.ErrnoException));
   }
   const file = join(dir, LOCK_FILE);
   let db: Database.Database | undefined;
@@ -48,6 +48,20 @@ export function lockDataDir(dataDir: string): DataDirLock {
       if (held.open) held.close(); // closing rolls the transaction back, which ends the lock
     },
   };
+}
+
+/**
+ * Node 20's recursive mkdir reports ENOENT where the parent exists but is on a read-only file system; the plain
+ * mkdir of the last level says EROFS (or whatever else is the real cause).
+ */
+function mkdirCause(dir: string, err: NodeJS.ErrnoException): string {
+  if (err.code !== 'ENOENT') return err.message;
+  try {
+    mkdirSync(dir);
+  } catch (again) {
+    if ((again as NodeJS.ErrnoException).code !== 'ENOENT') return (again as Error).message;
+  }
+  return err.message;
 }
 
 /** A data dir that cannot be made or written (a file in its place, no permission): said before anything is opened. */

@@ -122,3 +122,25 @@ test('a data dir of an earlier run that cannot be written (read-only file system
     undo();
   }
 });
+
+test('a data dir to be made on a read-only file system is refused naming EROFS, not ENOENT (what Node 20\'s recursive mkdir says)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a read-only file system needs root');
+  const mountPoint = mkdtempSync(join(tmpdir(), 'thermostream-ro-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(mountPoint, { recursive: true });
+    return t.skip(`cannot mount a read-only tmpfs: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const dataDir = join(mountPoint, 'data');
+    await assert.rejects(startThermostream(config(dataDir)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TS_ERR_DATA_DIR', err.message);
+      assert.match(err.message, new RegExp(`^cannot use the data dir ${dataDir} \\(dataDir, --data-dir\\): EROFS: read-only file system`));
+      return true;
+    });
+  } finally {
+    execFileSync('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true });
+  }
+});
