@@ -112,6 +112,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       ackAfterCommit: external && ackAfterCommit(config),
     });
     closers.push(() => ingest.close());
+    if (ingest.tornTail !== null) console.error(`thermostream: ${ingest.tornTail}`);
     for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
     if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log repair(s)`);
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: faults?.slowBatchMs, faults: options.faults });

@@ -121,11 +121,23 @@ test('a damaged block before the end of the last segment is corruption, not a to
   assert.ok(positions.length >= 2, 'the last segment has at least two blocks');
   flip(last, positions[0] + BLOCK_HEADER + 3);
   assert.throws(() => open(dir), /TS_ERR_LOG_CORRUPT|is damaged at byte 0 of .*intact blocks follow/);
-  // A torn tail in the same place (nothing valid after it) is cut off silently, as after any crash.
-  writeFileSync(last, readFileSync(last).subarray(0, positions.at(-1)! + 7));
+  // A torn tail in the same place (nothing valid after it) is cut off, as after any crash, and said: a segment cut
+  // short by a copy looks the same.
+  const size = positions.at(-1)! + 7;
+  writeFileSync(last, readFileSync(last).subarray(0, size));
   const log = open(dir);
-  t.after(() => log.close());
-  assert.equal(log.endOffset, Number(segments.at(-1)!.slice(0, 20)) - 1);
+  const firstOfLast = Number(segments.at(-1)!.slice(0, 20));
+  assert.equal(log.endOffset, firstOfLast - 1);
+  assert.equal(
+    log.tornTail,
+    `cut the torn end off the ingest log segment ${last}: bytes 0…${size - 1} (${size} bytes) after its last whole block, ` +
+      `where the records from offset ${firstOfLast} would start. After a crash this is the group commit being written, never ` +
+      `acknowledged; after a clean stop or a copy, the file was cut short and the records from offset ${firstOfLast} on are lost`,
+  );
+  await log.close();
+  const again = open(dir);
+  t.after(() => again.close());
+  assert.equal(again.tornTail, null, 'nothing cut at the next start');
 });
 
 test('a damaged block header in a closed segment: the records after it keep their offsets (counted from the next segment)', async (t) => {

@@ -52,6 +52,8 @@ export interface Ingest {
   stats(): IngestStats;
   /** --repair's report: one line per repaired log segment (empty if nothing needed repair). */
   readonly repairs: readonly string[];
+  /** The torn end of the log cut off at start-up (after a crash), or null. */
+  readonly tornTail: string | null;
   /**
    * Shutting down: PUBLISHes from now on are neither logged nor acknowledged, so their senders send them again to
    * the next server. Everything accepted before is still made durable and acknowledged.
@@ -197,6 +199,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       storage: deps.health.status(),
     }),
     repairs: lost === null ? log.repairs : [lost, ...log.repairs],
+    tornTail: log.tornTail,
     stopAccepting() {
       accepting = false;
     },

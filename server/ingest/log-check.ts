@@ -29,6 +29,8 @@ export interface LogCheck {
   replayCount: number;
   /** One line per repaired segment (--repair), saying what was dropped. */
   repairs: string[];
+  /** What was cut off the end of the last segment as a torn write, or null: said at start-up. */
+  tornTail: string | null;
 }
 
 /** Makes a new, renamed or removed file's directory entry durable. */
@@ -49,7 +51,7 @@ export function fsyncDir(dir: string): void {
  */
 export function checkLog(dir: string, after: number, repair: boolean): LogCheck {
   let segments = listSegments(dir);
-  const result: LogCheck = { segments, lastBytes: 0, lastRecords: 0, replay: [], replayCount: 0, repairs: [] };
+  const result: LogCheck = { segments, lastBytes: 0, lastRecords: 0, replay: [], replayCount: 0, repairs: [], tornTail: null };
   if (segments.length === 0) return result;
   if (segments[0] > after + 1) {
     // No checkpoint at all is most often a database deleted (or not restored) beside a log that retention has cut.
@@ -77,6 +79,12 @@ export function checkLog(dir: string, after: number, repair: boolean): LogCheck 
     if (c.validBytes < bytes.length) {
       if (next === null && c.resumesAt < 0) {
         truncate(path, c.validBytes); // a torn tail
+        // Said, not silent: a segment cut short (a copy, a truncation) looks the same, and loses acknowledged records.
+        result.tornTail =
+          `cut the torn end off the ingest log segment ${path}: bytes ${c.validBytes}…${bytes.length - 1} ` +
+          `(${bytes.length - c.validBytes} bytes) after its last whole block, where the records from offset ` +
+          `${first + c.records} would start. After a crash this is the group commit being written, never acknowledged; ` +
+          `after a clean stop or a copy, the file was cut short and the records from offset ${first + c.records} on are lost`;
       } else if (!repair) {
         throw corrupt(path, first, bytes.length, c, after);
       } else {

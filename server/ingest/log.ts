@@ -62,6 +62,8 @@ export class IngestLog {
   private nextOffset: number;
   /** --repair's report: one line per repaired segment. */
   readonly repairs: readonly string[];
+  /** The torn end cut off the last segment at start-up (log-check.ts), or null. */
+  readonly tornTail: string | null;
 
   // The open group: records appended since the last flush started.
   private readonly writer = new BlockWriter();
@@ -97,6 +99,7 @@ export class IngestLog {
     if (mkdirSync(opts.dir, { recursive: true }) !== undefined) fsyncDir(dirname(opts.dir));
     const check = checkLog(opts.dir, after, opts.repair);
     this.repairs = check.repairs;
+    this.tornTail = check.tornTail;
     this.segments = check.segments;
     if (this.segments.length === 0) {
       this.segments.push(after + 1);
