@@ -1,5 +1,6 @@
 /** What config/schema.json cannot say about a configuration: checks across keys and values, each naming the key. */
 import type { Config, WindowSpec } from './config.ts';
+import { brokerUrlParts } from './broker/url.ts';
 import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
 import { storeUrlProblem } from './store/url.ts';
@@ -36,6 +37,17 @@ export function checkStoreUrl(url: string, from: string | undefined): void {
   throw new ThermostreamError(
     'TS_ERR_CONFIG_INVALID',
     `invalid configuration: store.url = ${JSON.stringify(redactUrl(url))}${from ? ` (from ${from})` : ''}: ${problem}`,
+  );
+}
+
+/** broker.url beyond the schema's pattern: a host, no path; named without its password, with where it came from. */
+export function checkBrokerUrl(url: string, from: string | undefined): void {
+  if (url === '') return;
+  const problem = brokerUrlParts(url);
+  if (typeof problem !== 'string') return;
+  throw new ThermostreamError(
+    'TS_ERR_CONFIG_INVALID',
+    `invalid configuration: broker.url = ${JSON.stringify(redactUrl(url))}${from ? ` (from ${from})` : ''}: ${problem}`,
   );
 }
 

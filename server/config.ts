@@ -5,7 +5,7 @@ import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { optionValue } from './cli-args.ts';
-import { checkCluster, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
+import { checkBrokerUrl, checkCluster, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
 import { ThermostreamError } from './errors.ts';
 import { listGiven } from './cluster/supervisor.ts';
 import { redactUrl } from './url.ts';
@@ -238,6 +238,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   checkThresholds((merged as unknown as Config).detectors.threshold);
   checkUsers((merged as unknown as Config).auth.users, from(['auth', 'users']));
   checkStoreUrl((merged as unknown as Config).store.url, from(['store', 'url']));
+  checkBrokerUrl((merged as unknown as Config).broker.url, from(['broker', 'url']));
   checkHostName((merged as unknown as Config).iothub.hostName, from(['iothub', 'hostName']));
   checkCluster(merged as unknown as Config);
   return deepFreeze(merged) as unknown as Config;

@@ -73,16 +73,19 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--config', twice], {}, /windows\[1\] = \{"lengthMs":10000,"slideMs":2000\}: the same window as windows\[0\]/],
     [['--config', costly], {}, /windows\[0\] = .*a reading falls in 3600 windows of 3600 panes each/],
     [['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
-    // Found at start-up, not while parsing: still a configuration error (2, which stops an --instances supervisor),
-    // and the password (with an unencoded "/", so the URL does not parse) is not echoed.
-    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://u:pa/ss@127.0.0.1:1'], {}, /broker\.url = "mqtt:\/\/u:\*\*\*@127\.0\.0\.1:1": not a URL \(its user name or password holds "\/", "\?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25\) \[TS_ERR_CONFIG_INVALID\]/],
-    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://127.0.0.1:1/x'], {}, /broker\.url = "mqtt:\/\/127\.0\.0\.1:1\/x": a path is not allowed/],
+    // A broker URL the schema's pattern lets through is checked with the rest of the configuration, naming where it
+    // came from (before anything is created in the data dir: see below), and the password (with an unencoded "/", so
+    // the URL does not parse) is not echoed.
+    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://u:pa/ss@127.0.0.1:1'], {}, /broker\.url = "mqtt:\/\/u:\*\*\*@127\.0\.0\.1:1" \(from --broker\): not a URL \(its user name or password holds "\/", "\?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25\) \[TS_ERR_CONFIG_INVALID\]/],
+    [['--data-dir', join(dir, 'd'), '--mqtts-port', '-1', '--broker', 'mqtt://127.0.0.1:1/x'], {}, /broker\.url = "mqtt:\/\/127\.0\.0\.1:1\/x" \(from --broker\): a path is not allowed/],
+    [['--data-dir', join(dir, 'd')], { THERMOSTREAM_BROKER: 'mqtt://127.0.0.1:99999' }, /broker\.url = "mqtt:\/\/127\.0\.0\.1:99999" \(from env THERMOSTREAM_BROKER\): not a URL/],
   ];
   for (const [args, env, message] of cases) {
     const run = await runCli(args, env);
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
   }
+  assert.equal(existsSync(join(dir, 'd')), false, 'a refused configuration creates no data dir');
 });
 
 test('an option without its value exits with code 2 naming the option, and does not take the next option as its value', async (t) => {

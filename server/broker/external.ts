@@ -2,8 +2,9 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { ThermostreamError } from '../errors.ts';
-import { notAUrl, redactUrl } from '../url.ts';
+import { redactUrl } from '../url.ts';
 import { recordSession, subscriptionsToMake, type BrokerSession } from './broker-session.ts';
+import { brokerUrlParts, type BrokerTarget } from './url.ts';
 import type { OnPublish } from './index.ts';
 
 export interface ExternalBrokerConfig {
@@ -63,25 +64,12 @@ const REFUSED: Record<number, string> = {
 };
 
 /** Parses broker.url, naming the key and the value when it is not a usable MQTT URL. */
-export function parseBrokerUrl(raw: string): { tls: boolean; host: string; port: number; username: string; password: string; display: string } {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw invalidUrl(raw, notAUrl(raw));
+export function parseBrokerUrl(raw: string): BrokerTarget {
+  const parts = brokerUrlParts(raw);
+  if (typeof parts === 'string') {
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: broker.url = ${JSON.stringify(redactUrl(raw))}: ${parts}`);
   }
-  if (u.protocol !== 'mqtt:' && u.protocol !== 'mqtts:') throw invalidUrl(raw, 'the scheme must be mqtt:// or mqtts://');
-  if (u.hostname === '') throw invalidUrl(raw, 'the host is missing');
-  if (u.pathname !== '' && u.pathname !== '/') throw invalidUrl(raw, 'a path is not allowed');
-  const tls = u.protocol === 'mqtts:';
-  const port = u.port === '' ? (tls ? 8883 : 1883) : Number(u.port);
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const display = `${u.protocol}//${u.hostname}:${port}`;
-  return { tls, host, port, username: decodeURIComponent(u.username), password: decodeURIComponent(u.password), display };
-}
-
-function invalidUrl(raw: string, why: string): ThermostreamError {
-  return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: broker.url = ${JSON.stringify(redactUrl(raw))}: ${why}`);
+  return parts;
 }
 
 /**
