@@ -157,8 +157,14 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
       if (v !== undefined) throw invalidOption(name, v, 'only with --transport azure');
     }
   }
-  if (azure && (o.connectionStrings === undefined) === (o.registry === undefined)) {
-    throw invalidOption('registry', o.registry, 'with --transport azure: either --connection-strings FILE or --registry http://host:port (one of them)');
+  if (azure && o.connectionStrings === undefined && o.registry === undefined) {
+    throw new SimulatorError(
+      ErrorCodes.SIM_INVALID_OPTION,
+      "--transport azure needs its devices: --registry http://host:port (the server's registry creates them) or --connection-strings FILE",
+    );
+  }
+  if (azure && o.connectionStrings !== undefined && o.registry !== undefined) {
+    throw invalidOption('connection-strings', o.connectionStrings, 'either --connection-strings FILE or --registry http://host:port, not both');
   }
   if (o.registry !== undefined && !/^https?:\/\/[^/]/.test(o.registry)) {
     throw invalidOption('registry', o.registry, 'the server\'s HTTP base URL, http://host:port');

@@ -184,7 +184,9 @@ test('azure transport, --replay of an undated recording without seq: records ali
 
 test('azure transport: bad options name what is wrong', async () => {
   const cases: [string[], RegExp][] = [
-    [['--transport', 'azure', '--count', '1'], /--registry: undefined \(expected with --transport azure: either --connection-strings FILE or --registry/],
+    // Neither source of devices: the message names both options, not an "undefined" value.
+    [['--transport', 'azure', '--count', '1'], /^simulator: --transport azure needs its devices: --registry http:\/\/host:port \(the server's registry creates them\) or --connection-strings FILE\n/],
+    [['--transport', 'azure', '--registry', 'http://x:1', '--connection-strings', '/tmp/cs.txt'], /--connection-strings: "\/tmp\/cs.txt" \(expected either --connection-strings FILE or --registry http:\/\/host:port, not both\)/],
     [['--registry', 'http://127.0.0.1:1', '--url', 'mqtt://127.0.0.1:1'], /--registry: "http:\/\/127.0.0.1:1" \(expected only with --transport azure\)/],
     [['--transport', 'azure', '--registry', 'localhost:8080'], /--registry: "localhost:8080" \(expected the server's HTTP base URL/],
     [['--transport', 'azure', '--registry', 'http://x:1', '--qos', '0'], /--qos: 0 \(expected 1 with --transport azure/],
