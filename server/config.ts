@@ -258,6 +258,9 @@ function coerce(raw: string, path: string[]): unknown {
 /** Where a key's value came from: a flag, an environment variable, the --config file; undefined for a default. */
 type Source = (path: readonly string[]) => string | undefined;
 
+/** Keys whose values are secrets: a configuration error names them without their value. */
+const SECRET_KEY = /^(http\.apiToken|broker\.password|auth\.users\[\d+\]\.password)$/;
+
 function configError(errors: ErrorObject[], config: unknown, from: Source, fileName: string | undefined): ThermostreamError {
   // A key of a map (detectors.threshold.devices) that its propertyNames refuse: ajv says it twice, the second time
   // without the reason ("property name must be valid").
@@ -272,10 +275,12 @@ function configError(errors: ErrorObject[], config: unknown, from: Source, fileN
     const key = formatKey(path) || '(root)';
     const raw = valueAt(config, path);
     const value = (key === 'store.url' || key === 'broker.url') && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
+    // A token or password too short is most likely the real one mistyped: its length says enough, and logs keep it.
+    const shown = !SECRET_KEY.test(key) ? JSON.stringify(value) : typeof raw === 'string' ? `a secret of ${raw.length} characters (not shown)` : 'a secret (not shown)';
     const source = from(path);
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
     const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.message;
-    return `${key} = ${JSON.stringify(value)}${source ? ` (from ${source})` : ''}: ${message}`;
+    return `${key} = ${shown}${source ? ` (from ${source})` : ''}: ${message}`;
   });
   return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
 }

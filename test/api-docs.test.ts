@@ -194,7 +194,7 @@ test('requireToken guards write routes with the Bearer token; beyond loopback th
     );
     return true;
   });
-  assert.throws(() => resolveConfig({ http: { apiToken: 'short' } }), /http\.apiToken = "short": must NOT have fewer than 16 characters/);
+  assert.throws(() => resolveConfig({ http: { apiToken: 'short' } }), /http\.apiToken = a secret of 5 characters \(not shown\): must NOT have fewer than 16 characters/);
   const withToken = await startThermostream(
     resolveConfig({ host: '0.0.0.0', http: { port: 0, apiToken: 'a-token-of-16-chars-or-more' }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), auth: { mode: 'registry' } }),
   );

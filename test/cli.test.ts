@@ -281,3 +281,18 @@ test('a config file may name its schema ("$schema", for editors); the server ign
   assert.equal(config.http.port, 8081);
   assert.throws(() => resolveConfig({ $schema: 7 }), { code: 'TS_ERR_CONFIG_INVALID', message: /\$schema = 7: must be string/ });
 });
+
+test('a secret that breaks the schema (the API token, a password) is named by its key and length, never echoed', () => {
+  const cases: [unknown, string][] = [
+    [{ http: { apiToken: 'my-real-tok3n' } }, 'invalid configuration: http.apiToken = a secret of 13 characters (not shown): must NOT have fewer than 16 characters'],
+    [
+      { auth: { mode: 'registry', users: [{ username: 'gw', password: 'hunter2' }] } },
+      'invalid configuration: auth.users[0].password = a secret of 7 characters (not shown): must NOT have fewer than 8 characters',
+    ],
+  ];
+  for (const [file, message] of cases) assert.throws(() => resolveConfig(file), { code: 'TS_ERR_CONFIG_INVALID', message });
+  // Not a string: the type is wrong, and still nothing of it is shown.
+  assert.throws(() => resolveConfig({ broker: { password: 12345678 } }), {
+    message: 'invalid configuration: broker.password = a secret (not shown): must be string',
+  });
+});
