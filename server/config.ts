@@ -279,10 +279,18 @@ function configError(errors: ErrorObject[], config: unknown, from: Source, fileN
     const shown = !SECRET_KEY.test(key) ? JSON.stringify(value) : typeof raw === 'string' ? `a secret of ${raw.length} characters (not shown)` : 'a secret (not shown)';
     const source = from(path);
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
-    const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.message;
+    const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.keyword === 'type' ? typeMessage(e) : e.message;
     return `${key} = ${shown}${source ? ` (from ${source})` : ''}: ${message}`;
   });
   return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
+}
+
+/** ajv's type message lists several types as "must be boolean,null": say them in words, booleans as their values. */
+function typeMessage(e: ErrorObject): string | undefined {
+  const types = ([] as string[]).concat((e.params as { type: string | string[] }).type);
+  if (types.length === 1) return e.message;
+  const words = types.flatMap((t) => (t === 'boolean' ? ['true', 'false'] : [t]));
+  return `must be ${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
 }
 
 function formatKey(path: string[]): string {

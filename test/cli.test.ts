@@ -69,6 +69,8 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
     [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
     [['--auth', 'foo'], {}, /auth\.mode = "foo" \(from --auth\): must be one of "none", "registry"/],
+    // A key of several types names them in words (ajv says "must be boolean,null").
+    [[], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'yes' }, /broker\.ackAfterCommit = "yes" \(from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT\): must be true, false or null \[/],
     [['--heap-growth', '500'], {}, /heapGrowthPercent = 500 \(from --heap-growth\): must be <= 300/],
     [['--config', twice], {}, /windows\[1\] = \{"lengthMs":10000,"slideMs":2000\}: the same window as windows\[0\]/],
     [['--config', costly], {}, /windows\[0\] = .*a reading falls in 3600 windows of 3600 panes each/],

@@ -216,7 +216,7 @@ test('ack after commit: a flag without a value, true/false in the environment, o
   assert.equal(ackAfterCommit(auto), false, 'no shared store: the local log is what PUBACKs wait for');
   assert.throws(() => parseCli([], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'yes' }), {
     code: 'TS_ERR_CONFIG_INVALID',
-    message: 'invalid configuration: broker.ackAfterCommit = "yes" (from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT): must be boolean,null',
+    message: 'invalid configuration: broker.ackAfterCommit = "yes" (from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT): must be true, false or null',
   });
 });
 
