@@ -133,6 +133,12 @@ for (const server of SERVERS) test(`the CLI ${server.name} prints its bound endp
   assert.match(stdout, /MQTT TLS\s+mqtts:\/\/127\.0\.0\.1:\d+/);
   assert.ok(stdout.includes(`TLS CA     ${join(dir, 'tls', 'ca.pem')}`), stdout);
   assert.ok(stdout.includes(join(dir, 'thermostream.db')));
+  // Every URL printed answers: the API's (its route list, as GET /api/v1), the docs, health.
+  for (const [, url] of stdout.matchAll(/(?:HTTP API|docs|health)\s+(http:\/\/[^\s,)]+)/g)) {
+    const res = await fetch(url);
+    assert.equal(res.status, 200, `${url}: ${await res.clone().text()}`);
+  }
+  assert.deepEqual((await getJson(`${http}/api/v1/`)).body, (await getJson(`${http}/api/v1`)).body);
 
   // The demo fleet's readings show up as fleet-wide windows with their aggregates.
   const items = await waitFor(

@@ -25,9 +25,12 @@ const RouteList = {
 export function registerRouteIndex(app: FastifyInstance): void {
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
+    if (route.url === ALIAS) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
+  const list = async () => ({ routes: [...routes].sort((a, b) => a.url.localeCompare(b.url) || a.method.localeCompare(b.method)) });
+  const querystring = { type: 'object', properties: {}, additionalProperties: false } as const;
   app.get(
     '/api/v1',
     {
@@ -35,10 +38,14 @@ export function registerRouteIndex(app: FastifyInstance): void {
         summary: 'The routes this server has',
         description: 'Every route (method and URL pattern) this server answers, so that clients can tell which features it offers.',
         tags: ['meta'],
-        querystring: { type: 'object', properties: {}, additionalProperties: false },
+        querystring,
         response: { 200: RouteList, 400: { $ref: 'Error#', description: 'An unknown query parameter.' } },
       },
     },
-    async () => ({ routes: [...routes].sort((a, b) => a.url.localeCompare(b.url) || a.method.localeCompare(b.method)) }),
+    list,
   );
+  // The start-up line names the API as http://…/api/v1/ (the base of its routes): that address answers too.
+  app.get(ALIAS, { schema: { hide: true, querystring, response: { 200: RouteList } } }, list);
 }
+
+const ALIAS = '/api/v1/';
