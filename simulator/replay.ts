@@ -51,7 +51,7 @@ export function loadRecording(file: string): Recording {
   // The server dates a reading without ts at its arrival: among dated ones, that moves the watermark to now, and the
   // rest of the recording would be late.
   if (noTs.length > 0 && noTs.length < records.length) {
-    throw replayError(file, `${noTs.length} of its ${records.length} records have no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
+    throw replayError(file, `${noTs.length} of its ${records.length} records ${noTs.length === 1 ? 'has' : 'have'} no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
   }
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))] };
 }

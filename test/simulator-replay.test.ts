@@ -123,8 +123,8 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
     [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+bad\.jsonl: 3 of its records cannot be sent \(each needs a deviceId .*\): line 2: not JSON \("nope"\); line 3: no deviceId; line 4: deviceId "bad id" is not a device id$/m],
     [['--replay', ragged, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+ragged\.csv: 2 of its records cannot be sent .*: line 4: 1 cell under a header of 2; line 5: a quoted cell is not closed$/m],
     [['--replay', twice, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+twice\.csv: the header names "deviceId" twice/],
-    [['--replay', someTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+some-ts\.csv: 1 of its 3 records have no ts while the others have one \(.*\): give every record a ts, or none: line 3$/m],
-    [['--replay', nullTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+null-ts\.jsonl: 1 of its 2 records have no ts while the others have one \(.*\): give every record a ts, or none: line 2$/m],
+    [['--replay', someTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+some-ts\.csv: 1 of its 3 records has no ts while the others have one \(.*\): give every record a ts, or none: line 3$/m],
+    [['--replay', nullTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+null-ts\.jsonl: 1 of its 2 records has no ts while the others have one \(.*\): give every record a ts, or none: line 2$/m],
     [['--replay', jsonl.replace('bad', 'noseq'), '--url', 'mqtt://127.0.0.1:1', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over MQTT: 1 of its records have neither seq nor messageId/],
     // In batches over azure a duplicate travels under another batch's message id: only seq identifies it.
     [['--replay', jsonl.replace('bad', 'noseq'), '--transport', 'azure', '--registry', 'http://127.0.0.1:1', '--batch-size', '2', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over --transport azure with --batch-size > 1: 1 of its records have no seq/],
