@@ -1,7 +1,7 @@
 /**
  * A committed batch's window results on their way from the batch thread to the main thread (the broker's), as
  * objects (structured clone, as before) against packed as the engine emits them (server/engine/window-pack.ts: the
- * numbers in one transferred Float64Array, the ids as strings). Real window results, from the engine's
+ * numbers in transferred Float64Arrays, the ids as strings). Real window results, from the engine's
  * EventTimeWindows with the default window shapes; a real worker thread sends them; interleaved runs, medians.
  *
  *   batch thread: send        postMessage: the clone's serialization, or a copy of the numbers and the ids' clone
@@ -18,7 +18,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { EventTimeWindows, type WindowResult } from '../server/engine/event-time.ts';
-import { unpackDeviceWindows, windowCount, windowObjects, type PackedWindows } from '../server/engine/window-pack.ts';
+import { unpackDeviceWindows, windowBuffers, windowCount, windowObjects, type PackedWindows } from '../server/engine/window-pack.ts';
 import { fmtInt, fmtRatio, machine, median, parseFlags, positiveInt, REPO, table } from './harness.ts';
 
 const USAGE = `npm run bench -- window-transfer [options]
@@ -43,8 +43,8 @@ if (!isMainThread) {
     if (req.form === 'objects') parentPort!.postMessage({ postedAt: now(), windows: batch!.objects } satisfies Reply);
     else {
       // A batch's own numbers (the engine packs each batch into new arrays): copied here, since a transfer detaches them.
-      const packed = { ...batch!.packed, numbers: batch!.packed.numbers.slice() };
-      parentPort!.postMessage({ postedAt: now(), windows: packed } satisfies Reply, [packed.numbers.buffer as ArrayBuffer]);
+      const packed = { ...batch!.packed, chunks: batch!.packed.chunks.map((c) => c.slice()) };
+      parentPort!.postMessage({ postedAt: now(), windows: packed } satisfies Reply, windowBuffers(packed));
     }
     parentPort!.postMessage({ sendMs: performance.now() - started } satisfies Reply);
   });

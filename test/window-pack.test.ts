@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { EventTimeWindows, FLEET } from '../server/engine/event-time.ts';
-import { packWindows, unpackDeviceWindows, windowCount, windowObjects } from '../server/engine/window-pack.ts';
+import { Aggregate } from '../server/engine/aggregate.ts';
+import { packWindows, unpackDeviceWindows, windowBuffers, windowCount, windowObjects, windowResult, windowRowValues, type PackedWindows } from '../server/engine/window-pack.ts';
+
+/** Across a real message port, the numbers handed over rather than copied. */
+function acrossPort(packed: PackedWindows): PackedWindows {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(packed, windowBuffers(packed));
+  const received = receiveMessageOnPort(port2)!.message as PackedWindows;
+  port1.close();
+  assert.ok(packed.chunks.every((c) => c.byteLength === 0), 'transferred, not copied');
+  return received;
+}
 
 test('window results as the engine packs them cross a message port without a copy and come back the same: nulls, final, anomalies by type; fleet windows whole', () => {
   const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 5 }, { lengthMs: 20, slideMs: 20 }], allowedLatenessMs: 0, timeMode: 'event', startedAt: 0 });
@@ -17,17 +28,31 @@ test('window results as the engine packs them cross a message port without a cop
   assert.ok(devices.some((r) => r.final) && devices.some((r) => !r.final) && devices.some((r) => r.humidityAvg === null));
   assert.ok(devices.some((r) => r.anomaliesByType.dip === 1));
 
-  assert.deepEqual(packWindows(windows), { ...packed, numbers: packed.numbers.slice() }, 'objects pack back to the same numbers');
-  // Across a real message port, the numbers handed over rather than copied.
-  const { port1, port2 } = new MessageChannel();
-  port1.postMessage(packed, [packed.numbers.buffer as ArrayBuffer]);
-  const received = receiveMessageOnPort(port2)!.message as typeof packed;
-  port1.close();
-  assert.equal(packed.numbers.byteLength, 0, 'transferred, not copied');
+  assert.deepEqual(packWindows(windows), packed, 'objects pack back to the same numbers');
+  const received = acrossPort(packed);
 
   assert.equal(windowCount(received), windows.length);
   assert.deepEqual(unpackDeviceWindows(received), devices);
   assert.deepEqual(received.fleet, windows.filter((r) => r.deviceId === FLEET));
   assert.ok(received.fleet.every((r) => r.sums !== undefined));
   assert.deepEqual(unpackDeviceWindows(packWindows([])), []);
+});
+
+test('a batch of more windows than one chunk holds: each window where it belongs, rows as the windows table takes them, the last chunk cut to size', () => {
+  const windows = Array.from({ length: 10_000 }, (_, i) => {
+    const a = new Aggregate();
+    a.add({ deviceId: `d${i}`, ts: i, temperature: 20 + i / 1000, humidity: i % 2 === 0 ? 40 : undefined, seq: undefined, arrival: i });
+    if (i === 4097) a.addAnomaly(0);
+    return windowResult(`d${i}`, 10_000, 2_000, i * 2_000, i * 2_000 + 10_000, i % 3 === 0, a);
+  });
+  const packed = packWindows(windows);
+  assert.deepEqual(packed.chunks.map((c) => c.length / (packed.chunks[0].length / 4096)), [4096, 4096, 1808]);
+  const received = acrossPort(packed);
+  assert.deepEqual(unpackDeviceWindows(received), windows);
+  const w = windows[4097];
+  assert.deepEqual(windowRowValues(received, 4097, 123), [
+    'd4097', 10_000, 2_000, w.start, w.end, 1, w.avg, w.min, w.max, 0, w.first, w.last, 0, null, null, null, null, null, null,
+    1, JSON.stringify(w.anomaliesByType), 0, 123,
+  ]);
+  assert.equal(w.anomaliesByType.threshold, 1);
 });

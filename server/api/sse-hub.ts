@@ -170,7 +170,8 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   function remember(b: BatchEvents): void {
     memory.push(b);
     memoryEvents += b.size;
-    while (memory.length > MEMORY_BATCHES || (memoryEvents > MEMORY_EVENTS && memory.length > 1)) {
+    // A batch of more events than the bound is not kept (a client resuming before it reads the store).
+    while (memory.length > MEMORY_BATCHES || memoryEvents > MEMORY_EVENTS) {
       memoryEvents -= memory.shift()!.size;
     }
   }

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../store/index.ts';
 import { parseFaults } from '../faults.ts';
 import { BatchRunner, type CommitResult } from './batch-runner.ts';
+import { windowBuffers } from './window-pack.ts';
 import { errorReply, READY, type BatchReply, type BatchRequest, type BatchWorkerData } from './batch-thread.ts';
 
 const { config, startedAt, faults } = workerData as BatchWorkerData;
@@ -36,7 +37,7 @@ try {
 /** A committed batch's window numbers are handed over, not copied. */
 function windowNumbers(value: unknown): ArrayBuffer[] {
   const result = value as CommitResult | undefined;
-  return result?.ok === true ? [result.batch.windows.numbers.buffer as ArrayBuffer] : [];
+  return result?.ok === true ? windowBuffers(result.batch.windows) : [];
 }
 
 async function handle(runner: BatchRunner, { op, args }: BatchRequest): Promise<unknown> {

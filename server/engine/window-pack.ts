@@ -14,18 +14,21 @@ const BY_TYPE = FIGURES + 1;
 const TYPES: readonly AnomalyType[] = ANOMALY_TYPES;
 const WIDTH = BY_TYPE + TYPES.length;
 
+/** Device windows per chunk of numbers (≈ 880 KB). */
+const CHUNK = 4096;
+
 /**
  * A batch's window results as the engine emits them, the store commits them and the main thread receives them: the
- * device windows as columns of numbers (one Float64Array, handed between threads without a copy) and their ids; the
- * fleet windows, a few per batch and carrying the sums a shared store merges, as objects. A large fleet's batch has
- * 100,000 device windows and more: as objects they were the batch thread's garbage and, cloned to the main thread
- * (the broker's), ≈ 2.5 µs each to receive. They are made into objects only where one is read (a live stream's
- * subscriber, tests).
+ * device windows as columns of numbers, in chunks of CHUNK windows handed between threads without a copy, and their
+ * ids; the fleet windows, a few per batch and carrying the sums a shared store merges, as objects. A large fleet's
+ * batch has 100,000 device windows and more: as objects they were the batch thread's garbage and, cloned to the main
+ * thread (the broker's), ≈ 10 µs each to receive (bench window-transfer). They are made into objects only where one
+ * is read (a live stream's subscriber, tests).
  */
 export interface PackedWindows {
   deviceIds: string[];
-  /** WIDTH numbers per device window. */
-  numbers: Float64Array;
+  /** WIDTH numbers per device window, CHUNK windows per array; the last array holds just the rest. */
+  chunks: Float64Array[];
   fleet: WindowResult[];
 }
 
@@ -94,15 +97,11 @@ export function windowResult(deviceId: string, lengthMs: number, slideMs: number
   return readWindow(deviceId, scratch, 0);
 }
 
-const INITIAL = WIDTH * 1024;
-const SHRINK_AFTER = 60;
-
 /** Collects a batch's window results packed, as the engine emits them (EventTimeWindows). */
 export class WindowPacker {
   private deviceIds: string[] = [];
-  private numbers = new Float64Array(INITIAL);
+  private chunks: Float64Array[] = [];
   private fleet: WindowResult[] = [];
-  private smallTakes = 0;
 
   add(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
     if (deviceId === FLEET) {
@@ -113,65 +112,58 @@ export class WindowPacker {
       this.fleet.push(r);
       return;
     }
-    const o = this.deviceIds.length * WIDTH;
-    if (o + WIDTH > this.numbers.length) {
-      const grown = new Float64Array(this.numbers.length * 2);
-      grown.set(this.numbers);
-      this.numbers = grown;
-    }
+    writeWindow(this.slot(deviceId), (this.deviceIds.length - 1) % CHUNK * WIDTH, lengthMs, slideMs, start, end, final, a);
+  }
+
+  /** A window as it is (packWindows). */
+  addResult(w: WindowResult): void {
+    if (w.deviceId === FLEET) return void this.fleet.push(w);
+    const n = this.slot(w.deviceId);
+    const o = (this.deviceIds.length - 1) % CHUNK * WIDTH;
+    const figures = [w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last, w.humidityCount,
+      w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast, w.anomalies];
+    figures.forEach((x, j) => (n[o + j] = x ?? NaN));
+    n[o + FINAL] = w.final ? 1 : 0;
+    TYPES.forEach((t, j) => (n[o + BY_TYPE + j] = w.anomaliesByType[t]));
+  }
+
+  /** The chunk the next device window goes to (its place: the last of the chunk's windows). */
+  private slot(deviceId: string): Float64Array {
+    if (this.deviceIds.length % CHUNK === 0) this.chunks.push(new Float64Array(CHUNK * WIDTH));
     this.deviceIds.push(deviceId);
-    writeWindow(this.numbers, o, lengthMs, slideMs, start, end, final, a);
+    return this.chunks[this.chunks.length - 1];
   }
 
   /**
-   * The windows added since the last take, in arrays of their own and of their size (they are handed over, and a
-   * live stream keeps recent batches).
+   * The windows added since the last take; the next ones go to new arrays (these are handed over). The last chunk is
+   * cut to the windows in it: a live stream keeps recent batches, most of them small.
    */
   take(): PackedWindows {
-    const used = this.deviceIds.length * WIDTH;
-    const p = { deviceIds: this.deviceIds, numbers: this.numbers.slice(0, used), fleet: this.fleet };
+    const rest = this.deviceIds.length % CHUNK;
+    if (rest > 0) this.chunks[this.chunks.length - 1] = this.chunks[this.chunks.length - 1].slice(0, rest * WIDTH);
+    const p = { deviceIds: this.deviceIds, chunks: this.chunks, fleet: this.fleet };
     this.deviceIds = [];
+    this.chunks = [];
     this.fleet = [];
-    // Its buffer is kept from batch to batch (growing it anew for every large batch cost more than the objects
-    // did), and let go once SHRINK_AFTER batches in a row have needed less than a quarter of it.
-    this.smallTakes = 4 * used < this.numbers.length ? this.smallTakes + 1 : 0;
-    if (this.smallTakes >= SHRINK_AFTER && this.numbers.length > INITIAL) {
-      this.numbers = new Float64Array(INITIAL);
-      this.smallTakes = 0;
-    }
     return p;
   }
 }
 
 /** Window objects packed (a store's tests, tools): device windows' figures as they are, fleet windows kept whole. */
 export function packWindows(windows: readonly WindowResult[]): PackedWindows {
-  const fleet: WindowResult[] = [];
-  const deviceIds: string[] = [];
-  const rows: WindowResult[] = [];
-  for (const w of windows) {
-    if (w.deviceId === FLEET) fleet.push(w);
-    else {
-      deviceIds.push(w.deviceId);
-      rows.push(w);
-    }
-  }
-  const n = new Float64Array(rows.length * WIDTH);
-  rows.forEach((w, i) => {
-    const o = i * WIDTH;
-    const figures = [w.lengthMs, w.slideMs, w.start, w.end, w.count, w.avg, w.min, w.max, w.stddev, w.first, w.last, w.humidityCount,
-      w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast, w.anomalies];
-    figures.forEach((x, j) => (n[o + j] = x ?? NaN));
-    n[o + FINAL] = w.final ? 1 : 0;
-    TYPES.forEach((t, j) => (n[o + BY_TYPE + j] = w.anomaliesByType[t]));
-  });
-  return { deviceIds, numbers: n, fleet };
+  const packer = new WindowPacker();
+  for (const w of windows) packer.addResult(w);
+  return packer.take();
 }
+
+/** The arrays to hand over with a batch's windows (a transfer list). */
+export const windowBuffers = (p: PackedWindows): ArrayBuffer[] => p.chunks.map((c) => c.buffer as ArrayBuffer);
 
 export const windowCount = (p: PackedWindows): number => p.deviceIds.length + p.fleet.length;
 
 /** The device windows as objects (the fleet windows are p.fleet). */
 export function unpackDeviceWindows(p: PackedWindows): WindowResult[] {
-  return p.deviceIds.map((id, i) => readWindow(id, p.numbers, i * WIDTH));
+  return p.deviceIds.map((id, i) => readWindow(id, p.chunks[Math.floor(i / CHUNK)], (i % CHUNK) * WIDTH));
 }
 
 /** Every window as objects: the device windows, then the fleet's. */
@@ -191,8 +183,8 @@ export function anomalyCountsJson(byType: Record<string, number>): string {
  * updated_at.
  */
 export function windowRowValues(p: PackedWindows, i: number, updatedAt: number): unknown[] {
-  const n = p.numbers;
-  const o = i * WIDTH;
+  const n = p.chunks[Math.floor(i / CHUNK)];
+  const o = (i % CHUNK) * WIDTH;
   const row: unknown[] = [p.deviceIds[i]];
   for (let j = 0; j < FIGURES; j++) row.push(orNull(n[o + j]));
   let json = NO_ANOMALIES_JSON;
