@@ -258,8 +258,20 @@ function coerce(raw: string, path: string[]): unknown {
 /** Where a key's value came from: a flag, an environment variable, the --config file; undefined for a default. */
 type Source = (path: readonly string[]) => string | undefined;
 
-/** Keys whose values are secrets: a configuration error names them without their value. */
-const SECRET_KEY = /^(http\.apiToken|broker\.password|auth\.users\[\d+\]\.password)$/;
+/**
+ * Keys whose values are secrets: a configuration error names them without their value. A string where a user is
+ * expected ("bob:password") is one too, and so is a secret inside an object or array that is shown.
+ */
+const SECRET_KEY = /^(http\.apiToken|broker\.password|auth\.users(\[\d+\](\.password)?)?)$/;
+const SECRET_FIELDS = new Set(['apiToken', 'password']);
+
+/** A value as a configuration error shows it: secrets by their length only, URLs without their password. */
+function shownValue(key: string, raw: unknown): string {
+  const secret = (v: string): string => `a secret of ${v.length} characters (not shown)`;
+  if (SECRET_KEY.test(key) && typeof raw === 'string') return secret(raw);
+  if (SECRET_KEY.test(key) && (raw === null || typeof raw !== 'object')) return 'a secret (not shown)';
+  return JSON.stringify(raw, (k, v: unknown) => (typeof v !== 'string' ? v : SECRET_FIELDS.has(k) ? `(${secret(v)})` : v.includes('://') ? redactUrl(v) : v));
+}
 
 function configError(errors: ErrorObject[], config: unknown, from: Source, fileName: string | undefined): ThermostreamError {
   // A key of a map (detectors.threshold.devices) that its propertyNames refuse: ajv says it twice, the second time
@@ -273,10 +285,8 @@ function configError(errors: ErrorObject[], config: unknown, from: Source, fileN
       return `unknown key "${key}"${fileName === undefined ? '' : ` in ${fileName}`} (allowed: ${Object.keys(schemaAt(path)?.properties ?? {}).join(', ')})`;
     }
     const key = formatKey(path) || '(root)';
-    const raw = valueAt(config, path);
-    const value = (key === 'store.url' || key === 'broker.url') && typeof raw === 'string' ? redactUrl(raw) : raw; // no password in messages
     // A token or password too short is most likely the real one mistyped: its length says enough, and logs keep it.
-    const shown = !SECRET_KEY.test(key) ? JSON.stringify(value) : typeof raw === 'string' ? `a secret of ${raw.length} characters (not shown)` : 'a secret (not shown)';
+    const shown = shownValue(key, valueAt(config, path));
     const source = from(path);
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
     const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.keyword === 'type' ? typeMessage(e) : e.message;

@@ -297,6 +297,14 @@ test('a secret that breaks the schema (the API token, a password) is named by it
       { auth: { mode: 'registry', users: [{ username: 'gw', password: 'hunter2' }] } },
       'invalid configuration: auth.users[0].password = a secret of 7 characters (not shown): must NOT have fewer than 8 characters',
     ],
+    // Errors reported at the object or string that holds the secret: the secret is left out of what is shown.
+    [
+      { auth: { mode: 'registry', users: [{ user: 'bob', password: 'correct-horse-battery' }] } },
+      'invalid configuration: auth.users[0] = {"user":"bob","password":"(a secret of 21 characters (not shown))"}: must have ' +
+        'required property \'username\'; unknown key "auth.users[0].user" (allowed: username, password, deviceId)',
+    ],
+    [{ auth: { users: ['bob:correct-horse-battery'] } }, 'invalid configuration: auth.users[0] = a secret of 25 characters (not shown): must be object'],
+    [{ store: 'postgres://u:secretpw@h/db' }, 'invalid configuration: store = "postgres://u:***@h/db": must be object'],
   ];
   for (const [file, message] of cases) assert.throws(() => resolveConfig(file), { code: 'TS_ERR_CONFIG_INVALID', message });
   // Not a string: the type is wrong, and still nothing of it is shown.
