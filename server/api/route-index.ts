@@ -45,7 +45,7 @@ export function registerRouteIndex(app: FastifyInstance): void {
     list,
   );
   // The start-up line names the API as http://…/api/v1/ (the base of its routes): that address answers too.
-  app.get(ALIAS, { schema: { hide: true, querystring, response: { 200: RouteList } } }, list);
+  app.get(ALIAS, { schema: { hide: true, querystring, response: { 200: RouteList, 400: { $ref: 'Error#' } } } }, list);
 }
 
 const ALIAS = '/api/v1/';

@@ -80,11 +80,15 @@ export function checkLog(dir: string, after: number, repair: boolean): LogCheck 
       if (next === null && c.resumesAt < 0) {
         truncate(path, c.validBytes); // a torn tail
         // Said, not silent: a segment cut short (a copy, a truncation) looks the same, and loses acknowledged records.
+        const from = first + c.records;
+        // Records the checkpoint covers were processed: a file cut short loses only those after it.
+        const lostFrom = Math.max(from, after + 1);
         result.tornTail =
           `cut the torn end off the ingest log segment ${path}: bytes ${c.validBytes}…${bytes.length - 1} ` +
           `(${bytes.length - c.validBytes} bytes) after its last whole block, where the records from offset ` +
-          `${first + c.records} would start. After a crash this is the group commit being written, never acknowledged; ` +
-          `after a clean stop or a copy, the file was cut short and the records from offset ${first + c.records} on are lost`;
+          `${from} would start. After a crash this is the group commit being written, never acknowledged; ` +
+          `after a clean stop or a copy, the file was cut short and the records from offset ${lostFrom} on are lost` +
+          (lostFrom > from ? ` (those up to ${after} were processed before the checkpoint: the results hold them)` : '');
       } else if (!repair) {
         throw corrupt(path, first, bytes.length, c, after);
       } else {
@@ -150,6 +154,7 @@ function repairSegment(dir: string, first: number, next: number | null, after: n
   const damagedEnd = c.resumesAt >= 0 ? c.resumesAt : bytes.length;
   const lostFrom = first + c.records;
   let tailFirst: number | null = null;
+  let guessed = false; // how many records the damage held is not known
   if (c.resumesAt >= 0) {
     const tail = bytes.subarray(c.resumesAt);
     const tc = checkSegment(tail);
@@ -157,7 +162,10 @@ function repairSegment(dir: string, first: number, next: number | null, after: n
     else if (next !== null && tc.validBytes === tail.length) tailFirst = next - tc.records;
     // The damaged header hides how many records it held: number the rest after the checkpoint, so none of them is
     // taken as already processed (a resend of a processed one is still dropped by (deviceId, seq)).
-    else tailFirst = Math.max(lostFrom, after + 1);
+    else {
+      tailFirst = Math.max(lostFrom, after + 1);
+      guessed = true;
+    }
     const tmp = join(dir, 'repair.tmp');
     writeFileSync(tmp, tail, { flush: true });
     if (tailFirst !== first) truncate(path, c.validBytes);
@@ -169,7 +177,7 @@ function repairSegment(dir: string, first: number, next: number | null, after: n
   fsyncDir(dir);
   const end = tailFirst ?? next;
   const dropped =
-    end === null || (c.resumesAt >= 0 && c.badRecords === null && next === null)
+    end === null || guessed
       ? 'an unknown number of records'
       : `${end - lostFrom} record(s), offsets ${lostFrom}…${end - 1}${end - 1 <= after ? ` (processed before the checkpoint at offset ${after}: the results hold them)` : ''}`;
   return (
