@@ -368,3 +368,28 @@ test('a damaged registry.db is refused with TS_ERR_DB_CORRUPT naming it, by the 
   assert.match(cli.err, / \[TS_ERR_DB_CORRUPT\]$/);
   assert.equal(readFileSync(file, 'utf8').startsWith('this is not an SQLite database'), true);
 });
+
+test("devices' persistent sessions: kept in memory at once, written together shortly after (and at close); unregistered devices keep none", async (t) => {
+  const dir = tempDir(t);
+  const { createRegistry } = await import('../server/registry/index.ts');
+  const { systemClock } = await import('../server/clock.ts');
+  const stored = () => {
+    const r = createRegistry(dir, { clock: systemClock });
+    try {
+      return { d: r.sessionSubscriptions('d'), ghost: r.sessionSubscriptions('ghost') };
+    } finally {
+      r.close();
+    }
+  };
+  const r = createRegistry(dir, { clock: systemClock });
+  r.create('d', {});
+  r.addSessionSubscriptions('d', [{ topic: 'twin/#', qos: 1 }, { topic: 'methods/#', qos: 0 }]);
+  r.addSessionSubscriptions('ghost', [{ topic: 'x', qos: 1 }]);
+  assert.deepEqual(r.sessionSubscriptions('d'), [{ topic: 'methods/#', qos: 0 }, { topic: 'twin/#', qos: 1 }]);
+  assert.deepEqual(stored().d, [], 'not written yet');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(stored(), { d: [{ topic: 'methods/#', qos: 0 }, { topic: 'twin/#', qos: 1 }], ghost: [] });
+  r.removeSessionSubscriptions('d', ['methods/#']);
+  r.close(); // writes what waits
+  assert.deepEqual(stored().d, [{ topic: 'twin/#', qos: 1 }]);
+});

@@ -45,6 +45,9 @@ export interface SessionSubscription {
   qos: number;
 }
 
+/** How long after a change of a device's session subscriptions it is written (with the others of that time). */
+const SESSION_WRITE_MS = 100;
+
 /** Cloud-to-device messages queued per device at most (IoT Hub's limit is 50). */
 export const MAX_QUEUED_MESSAGES = 50;
 /** IoT Hub's cloud-to-device message size limit. */
@@ -191,11 +194,43 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     queued: db.prepare('SELECT * FROM cloud_messages WHERE device_id = ? ORDER BY seq'),
     queuedCount: db.prepare('SELECT count(*) AS n FROM cloud_messages WHERE device_id = ?'),
     dequeue: db.prepare('DELETE FROM cloud_messages WHERE seq = ?'),
-    sessionSubs: db.prepare('SELECT topic, qos FROM session_subscriptions WHERE device_id = ? ORDER BY topic'),
     addSessionSub: db.prepare('INSERT OR REPLACE INTO session_subscriptions (device_id, topic, qos) SELECT device_id, ?, ? FROM devices WHERE device_id = ?'),
     removeSessionSub: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ? AND topic = ?'),
     clearSession: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ?'),
   };
+
+  /**
+   * Persistent sessions' subscriptions (device → topic → QoS), read once: every SDK device subscribes again at each
+   * connect, and the broker's thread asks at each CONNECT. Changes are written SESSION_WRITE_MS later, together (a
+   * fleet's first start would otherwise cost an fsync per SUBSCRIBE on the broker's thread).
+   */
+  const sessions = new Map<string, Map<string, number>>();
+  for (const r of db.prepare('SELECT device_id, topic, qos FROM session_subscriptions').all() as { device_id: string; topic: string; qos: number }[]) {
+    if (!sessions.has(r.device_id)) sessions.set(r.device_id, new Map());
+    sessions.get(r.device_id)!.set(r.topic, r.qos);
+  }
+  let writes: (() => void)[] = [];
+  let flushTimer: unknown = null;
+  const writeAll = db.transaction((ops: (() => void)[]) => {
+    for (const op of ops) op();
+  });
+  function writeSessions(): void {
+    flushTimer = null;
+    const ops = writes;
+    writes = [];
+    try {
+      if (ops.length > 0) writeAll(ops);
+    } catch (err) {
+      console.error(`thermostream: registry: cannot keep ${ops.length} change(s) of devices' sessions in ${file}: ${(err as Error).message}`);
+    }
+  }
+  function later(op: () => void): void {
+    writes.push(op);
+    if (flushTimer === null) {
+      flushTimer = clock.setTimeout(writeSessions, SESSION_WRITE_MS);
+      (flushTimer as { unref?: () => void }).unref?.();
+    }
+  }
 
   const toDevice = (r: any): Device => ({
     deviceId: r.device_id,
@@ -270,7 +305,8 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     },
     delete(deviceId) {
       require(deviceId);
-      q.delete.run(deviceId);
+      q.delete.run(deviceId); // its stored session with it (ON DELETE CASCADE)
+      sessions.delete(deviceId);
     },
     credentials(deviceId) {
       const d = get(deviceId);
@@ -302,19 +338,38 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     dequeue(seq) {
       q.dequeue.run(seq);
     },
-    sessionSubscriptions: (deviceId) => q.sessionSubs.all(deviceId) as SessionSubscription[],
-    // A device that is not registered (authentication off) has no stored session: the SELECT adds nothing for it.
-    addSessionSubscriptions: db.transaction((deviceId: string, subscriptions: SessionSubscription[]) => {
-      for (const s of subscriptions) q.addSessionSub.run(s.topic, s.qos, deviceId);
-    }),
-    removeSessionSubscriptions: db.transaction((deviceId: string, topics: string[]) => {
-      for (const topic of topics) q.removeSessionSub.run(deviceId, topic);
-    }),
+    sessionSubscriptions: (deviceId) =>
+      [...(sessions.get(deviceId) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([topic, qos]) => ({ topic, qos })),
+    addSessionSubscriptions(deviceId, subscriptions) {
+      // A device that is not registered (authentication off) has no stored session.
+      if (q.get.get(deviceId) === undefined) return;
+      const kept = sessions.get(deviceId) ?? new Map<string, number>();
+      const changed = subscriptions.filter((s) => kept.get(s.topic) !== s.qos);
+      if (changed.length === 0) return;
+      for (const s of changed) kept.set(s.topic, s.qos);
+      sessions.set(deviceId, kept);
+      later(() => {
+        for (const s of changed) q.addSessionSub.run(s.topic, s.qos, deviceId);
+      });
+    },
+    removeSessionSubscriptions(deviceId, topics) {
+      const kept = sessions.get(deviceId);
+      const gone = topics.filter((t) => kept?.delete(t));
+      if (gone.length === 0) return;
+      if (kept!.size === 0) sessions.delete(deviceId);
+      later(() => {
+        for (const topic of gone) q.removeSessionSub.run(deviceId, topic);
+      });
+    },
     clearSession(deviceId) {
-      q.clearSession.run(deviceId);
+      if (sessions.delete(deviceId)) later(() => q.clearSession.run(deviceId));
     },
     close() {
-      if (db.open) db.close();
+      if (flushTimer !== null) clock.clearTimeout(flushTimer);
+      if (db.open) {
+        writeSessions();
+        db.close();
+      }
     },
   };
 }
