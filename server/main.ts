@@ -238,13 +238,13 @@ function authNone(users: number): string {
 }
 
 /** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
-function exitCode(err: Error): number {
+export function exitCode(err: Error): number {
   if (!(err instanceof ThermostreamError)) return 1;
   // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
   if (['TS_ERR_CONFIG_INVALID', 'TS_ERR_CONFIG_FILE', 'TS_ERR_CLI_ARG'].includes(err.code)) return 2; // found after parsing too (broker.url)
   if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
   if (['TS_ERR_CLUSTER_CHANGED', 'TS_ERR_SUPERVISOR'].includes(err.code)) return 2;
-  if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING'].includes(err.code)) return 3;
+  if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING', 'TS_ERR_LOG_GAP'].includes(err.code)) return 3;
   // TS_ERR_STORE_UNREACHABLE: 1, like any start-up failure a restart may cure (PostgreSQL starting later).
   return 1;
 }

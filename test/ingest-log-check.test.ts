@@ -9,6 +9,7 @@ import { IngestLog, REPLAY_CHUNK, type IngestLogOptions } from '../server/ingest
 import type { Reading } from '../server/ingest/reading.ts';
 import { StorageHealth } from '../server/storage-health.ts';
 import { tempDir } from './helpers.ts';
+import { exitCode } from '../server/main.ts';
 
 const reading = (i: number): Reading => ({ deviceId: `dev-${i % 3}`, ts: 1_700_000_000_000 + i, temperature: 20 + i / 10, humidity: undefined, seq: i, arrival: 1_700_000_000_500 + i });
 
@@ -190,6 +191,7 @@ test('a log that starts after the checkpoint is refused (TS_ERR_LOG_GAP); a log 
   unlinkSync(join(gap, names[0])); // as retention deletes a processed segment after a newer checkpoint
   assert.throws(() => open(gap, {}, 0), (err: ThermostreamError) => {
     assert.equal(err.code, 'TS_ERR_LOG_GAP');
+    assert.equal(exitCode(err), 3, 'a restart will not cure it: an operator must act');
     // No checkpoint (a database deleted beside its log): said so, rather than 'the database is older than the log'.
     assert.equal(
       err.message,
