@@ -149,6 +149,9 @@ export interface CliOptions {
 }
 
 
+/** Options that are on when given (not configuration keys): they take no value. */
+const SWITCHES = new Set(['--demo', '--fresh', '--repair', '--rebalance', '--help', '-h']);
+
 /** Parses argv (without node and script) and the environment into a validated, frozen config. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
   let demo = false;
@@ -164,6 +167,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (SWITCHES.has(name) && inline !== undefined) {
+      // `--rebalance=false` would otherwise rebalance: these take no value.
+      throw new ThermostreamError('TS_ERR_CLI_ARG', `option ${name} takes no value (got ${JSON.stringify(arg)}): give ${name} alone, or leave it out`);
+    }
     if (name === '--demo') demo = true;
     else if (name === '--fresh') fresh = true;
     else if (name === '--repair') repair = true;

@@ -68,6 +68,8 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--config', sameUser], {}, new RegExp(`auth\\.users\\[1\\]\\.username = "gw" \\(from ${re(sameUser)}\\): the same user name as auth\\.users\\[0\\]`)],
     [[], { THERMOSTREAM_MQTT_PORT: '70000' }, /mqtt\.port = 70000 \(from env THERMOSTREAM_MQTT_PORT\): must be <= 65535/],
     [['--no-such-flag'], {}, /unknown option "--no-such-flag"/],
+    // A switch takes no value: --rebalance=false rebalanced.
+    [['--rebalance=false'], {}, /option --rebalance takes no value \(got "--rebalance=false"\): give --rebalance alone, or leave it out/],
     [['--auth', 'foo'], {}, /auth\.mode = "foo" \(from --auth\): must be one of "none", "registry"/],
     // A key of several types names them in words (ajv says "must be boolean,null").
     [[], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'yes' }, /broker\.ackAfterCommit = "yes" \(from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT\): must be true, false or null \[/],
