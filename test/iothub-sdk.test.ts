@@ -172,6 +172,11 @@ test('direct method over HTTP returns the handler status and payload; 404 when n
   const timeout = await request('POST', url, { methodName: 'hang', payload: null, responseTimeoutInSeconds: 5 });
   assert.equal(timeout.status, 504);
   assert.equal(timeout.body.error, 'TS_ERR_METHOD_TIMEOUT');
+  // The hub's figures in the stats: the device connected, the calls made, the one not answered.
+  const { iothub } = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.equal(iothub.connectedDevices, 1);
+  assert.ok(iothub.methodCalls >= 2, JSON.stringify(iothub));
+  assert.equal(iothub.methodTimeouts, 1);
   const badBody = await request('POST', url, { methodName: 'x y', responseTimeoutInSeconds: 5 });
   assert.equal(badBody.status, 400);
   assert.match(badBody.body.message, /methodName/);

@@ -74,6 +74,18 @@ const Stats = Type.Object({
       { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects (absent in external broker mode).' },
     ),
   ),
+  iothub: Type.Optional(
+    Type.Object(
+      {
+        connectedDevices: Type.Integer({ description: 'Devices connected now (one connection each).' }),
+        twinRequests: Type.Integer({ description: 'Twin gets and reported-property updates devices sent.' }),
+        methodCalls: Type.Integer({ description: 'Direct method calls made.' }),
+        methodTimeouts: Type.Integer({ description: 'Of those, the ones the device did not answer in time (504).' }),
+        cloudMessagesDelivered: Type.Integer({ description: 'Cloud-to-device messages delivered.' }),
+      },
+      { description: 'The IoT Hub side of the embedded broker, since the server started (absent in external broker mode).' },
+    ),
+  ),
 });
 
 export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub, iothub }: ApiDeps): void {
@@ -109,7 +121,7 @@ export function statsRoutes(app: FastifyInstance, { config, engine, ingest, hub,
         foreign: i.foreign,
         sseClients: hub.clients,
         storage: i.storage,
-        ...(iothub && { security: iothub.security() }),
+        ...(iothub && { security: iothub.security(), iothub: iothub.hub.stats() }),
       };
     },
   );
