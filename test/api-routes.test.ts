@@ -263,6 +263,8 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       sseClients: 0,
       storage: { ok: true, code: null, error: null, since: null, failing: [], retries: 0 },
       security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 },
+      // The test's MQTT client is a device to the hub (authentication off).
+      iothub: { connectedDevices: 1, twinRequests: 0, methodCalls: 0, methodTimeouts: 0, cloudMessagesDelivered: 0 },
     });
     assert.deepEqual(Object.keys(e.lastBatch), [
       'batch', 'batchTime', 'records', 'late', 'duplicates', 'rejected', 'windowsUpdated', 'schedulingDelayMs', 'processingMs', 'jobMs', 'blocks', 'commitMs', 'totalDelayMs', 'watermark', 'logOffset', 'memory',
