@@ -34,29 +34,30 @@ export interface PackedWindows {
 
 const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
 
-/** Writes a window's numbers at `o` from its aggregate: the one place a window's figures are computed. */
+/**
+ * Writes one quantity's seven figures at `o` (count, avg, min, max, stddev, first, last; NaN for none): the one place
+ * they are computed, for the temperature and for the humidity.
+ */
+function writeFigures(n: Float64Array, o: number, count: number, sum: number, sumSq: number, min: number, max: number, first: number, last: number): void {
+  const any = count > 0;
+  n[o] = count;
+  n[o + 1] = any ? sum / count : NaN;
+  n[o + 2] = any ? min : NaN;
+  n[o + 3] = any ? max : NaN;
+  // Equal readings (a stuck sensor) have no spread: sumSq / n − mean² leaves a rounding residue of ~1e-13 (2e-7 °C).
+  n[o + 4] = any ? (min === max ? 0 : stddev(count, sum, sumSq)) : NaN;
+  n[o + 5] = any ? first : NaN;
+  n[o + 6] = any ? last : NaN;
+}
+
+/** Writes a window's numbers at `o` from its aggregate. */
 function writeWindow(n: Float64Array, o: number, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
-  const t = a.count > 0;
-  const h = a.humidityCount > 0;
   n[o] = lengthMs;
   n[o + 1] = slideMs;
   n[o + 2] = start;
   n[o + 3] = end;
-  n[o + 4] = a.count;
-  n[o + 5] = t ? a.sum / a.count : NaN;
-  n[o + 6] = t ? a.min : NaN;
-  n[o + 7] = t ? a.max : NaN;
-  // Equal readings (a stuck sensor) have no spread: sumSq / n − mean² leaves a rounding residue of ~1e-13 (2e-7 °C).
-  n[o + 8] = t ? (a.min === a.max ? 0 : stddev(a.count, a.sum, a.sumSq)) : NaN;
-  n[o + 9] = t ? a.first : NaN;
-  n[o + 10] = t ? a.last : NaN;
-  n[o + 11] = a.humidityCount;
-  n[o + 12] = h ? a.humiditySum / a.humidityCount : NaN;
-  n[o + 13] = h ? a.humidityMin : NaN;
-  n[o + 14] = h ? a.humidityMax : NaN;
-  n[o + 15] = h ? (a.humidityMin === a.humidityMax ? 0 : stddev(a.humidityCount, a.humiditySum, a.humiditySumSq)) : NaN;
-  n[o + 16] = h ? a.humidityFirst : NaN;
-  n[o + 17] = h ? a.humidityLast : NaN;
+  writeFigures(n, o + 4, a.count, a.sum, a.sumSq, a.min, a.max, a.first, a.last);
+  writeFigures(n, o + 11, a.humidityCount, a.humiditySum, a.humiditySumSq, a.humidityMin, a.humidityMax, a.humidityFirst, a.humidityLast);
   n[o + 18] = a.anomalies;
   n[o + FINAL] = final ? 1 : 0;
   for (let i = 0; i < TYPES.length; i++) n[o + BY_TYPE + i] = a.byType === null ? 0 : a.byType[i];
@@ -187,13 +188,6 @@ export function windowRowValues(p: PackedWindows, i: number, updatedAt: number):
   const o = (i % CHUNK) * WIDTH;
   const row: unknown[] = [p.deviceIds[i]];
   for (let j = 0; j < FIGURES; j++) row.push(orNull(n[o + j]));
-  let json = NO_ANOMALIES_JSON;
-  for (let j = 0; j < TYPES.length; j++) {
-    if (n[o + BY_TYPE + j] !== 0) {
-      json = JSON.stringify(byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH)));
-      break;
-    }
-  }
-  row.push(json, n[o + FINAL], updatedAt);
+  row.push(anomalyCountsJson(byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH))), n[o + FINAL], updatedAt);
   return row;
 }
