@@ -9,7 +9,7 @@
  *     minus before it was created, / devices.
  *
  *   npm run bench -- engine-fleet [--devices N] [--every S] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
- *                                 [--open-window-refresh slide|batch|final] [--compare DIR] [--snapshot DIR]
+ *                                 [--open-window-refresh slide|batch|final] [--windows L/S,...] [--compare DIR] [--snapshot DIR]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
  * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
@@ -21,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, table, UsageError } from './harness.ts';
+import type { WindowSpec } from '../server/config.ts';
+import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, windowShapes, describeWindows, table, UsageError } from './harness.ts';
 
 interface Options {
   devices: number;
@@ -36,9 +37,11 @@ interface Options {
   snapshot: string;
   /** The job's openWindowRefresh; null: the configuration's default. */
   openWindowRefresh: 'slide' | 'batch' | 'final' | null;
+  /** The job's windows; null: the configuration's default. */
+  windows: WindowSpec[] | null;
 }
 
-const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null };
+const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null, windows: null };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -79,7 +82,11 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const { resolveConfig } = (await import(url('server/config.ts'))) as typeof import('../server/config.ts');
   const { TelemetryJob } = (await import(url('server/engine/telemetry.ts'))) as typeof import('../server/engine/telemetry.ts');
   const dir = mkdtempSync(join(tmpdir(), 'thermostream-engine-fleet-'));
-  const config = resolveConfig({ dataDir: dir, ...(o.openWindowRefresh === null ? {} : { openWindowRefresh: o.openWindowRefresh }) });
+  const config = resolveConfig({
+    dataDir: dir,
+    ...(o.openWindowRefresh === null ? {} : { openWindowRefresh: o.openWindowRefresh }),
+    ...(o.windows === null ? {} : { windows: o.windows }),
+  });
   type AnyStore = { commitBatch(out: unknown): unknown; close(): unknown };
   let store = null as AnyStore | null;
   if (o.store === 'yes') {
@@ -172,6 +179,7 @@ export async function main(args: string[]): Promise<number> {
   --runs N           runs, each in a fresh process (default 3)
   --store yes|no     commit every batch to a SQLite store in a temp dir (default yes)
   --open-window-refresh slide|batch|final   the job's openWindowRefresh (default: the server's, slide)
+  --windows L/S,...  the job's window shapes, length/slide in ms (default: the server's, 10000/2000,60000/10000,300000/60000)
   --compare DIR      also run the engine of the checkout in DIR, interleaved, and print old / new ratios
   --snapshot DIR     write a heap snapshot of each run's job into DIR and summarise it per device`);
     return 0;
@@ -186,10 +194,11 @@ export async function main(args: string[]): Promise<number> {
     '--compare': (v, x) => (x.compare = resolve(v)),
     '--snapshot': (v, x) => (x.snapshot = resolve(v)),
     '--open-window-refresh': (v, x) => (x.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
+    '--windows': (v, x) => (x.windows = windowShapes('--windows', v)),
   });
   if (o.warmup >= o.seconds) throw new UsageError(`--warmup (${o.warmup}) must be below --seconds (${o.seconds})`);
   console.log(machine());
-  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading every ${o.every} s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), default windows and detectors, openWindowRefresh ${o.openWindowRefresh ?? 'default'}, store ${o.store}`);
+  console.log(`engine-fleet: ${fmtInt(o.devices)} devices × 1 reading every ${o.every} s, ${o.seconds} batches of 1 s (first ${o.warmup} not measured), ${describeWindows(o.windows)}, default detectors, openWindowRefresh ${o.openWindowRefresh ?? 'default'}, store ${o.store}`);
   const variants: [string, string][] = o.compare ? [['old (' + o.compare + ')', o.compare], ['new (this checkout)', REPO]] : [['this checkout', REPO]];
   const results = new Map<string, RunResult[]>(variants.map(([name]) => [name, []]));
   for (let run = 0; run < o.runs; run++) {

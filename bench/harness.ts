@@ -163,6 +163,23 @@ export function oneOf<T extends string>(name: string, v: string, values: readonl
 /** openWindowRefresh values, for the benchmarks' --open-window-refresh. */
 export const REFRESH_MODES = ['slide', 'batch', 'final'] as const;
 
+/**
+ * --windows: window shapes as `length/slide` pairs in ms, comma-separated (`60000/10000,300000/60000`), the
+ * configuration's `windows` for the benchmarks that run the engine.
+ */
+export function windowShapes(name: string, v: string): { lengthMs: number; slideMs: number }[] {
+  return v.split(',').map((pair) => {
+    const m = /^(\d+)\/(\d+)$/.exec(pair.trim());
+    if (m === null) throw new UsageError(`${name} lists length/slide pairs in ms, e.g. 60000/10000,300000/60000; got ${JSON.stringify(pair)}`);
+    return { lengthMs: positiveInt(`${name} length`, m[1]), slideMs: positiveInt(`${name} slide`, m[2]) };
+  });
+}
+
+/** How a run's windows are described: the configured pairs, or the server's defaults. */
+export function describeWindows(windows: readonly { lengthMs: number; slideMs: number }[] | null | undefined): string {
+  return windows ? `windows ${windows.map((w) => `${w.lengthMs}/${w.slideMs}`).join(',')}` : 'default windows';
+}
+
 export function positiveInt(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);

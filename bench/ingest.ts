@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../server/config.ts';
+import { resolveConfig, type WindowSpec } from '../server/config.ts';
 import { applyHeapGrowth } from '../server/heap.ts';
 import {
   COMMON_DEFAULTS,
@@ -227,7 +227,7 @@ export function problemsOf(r: LoadResult): string[] {
 export async function runThermostream(
   s: Scenario,
   round: number,
-  opts: CommonOptions & { dataRoot: string; batchIntervalMs?: number; openWindowRefresh?: 'slide' | 'batch' | 'final' },
+  opts: CommonOptions & { dataRoot: string; batchIntervalMs?: number; openWindowRefresh?: 'slide' | 'batch' | 'final'; windows?: WindowSpec[] },
   extras: (app: { httpUrl: string }) => MeasureExtras = () => ({}),
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(join(opts.dataRoot, 'thermostream-bench-'));
@@ -243,6 +243,7 @@ export async function runThermostream(
       ...((s.blockIntervalMs ?? opts.blockIntervalMs) !== null && { blockIntervalMs: s.blockIntervalMs ?? opts.blockIntervalMs }),
       ...((s.heapGrowthPercent ?? opts.heapGrowthPercent) !== null && { heapGrowthPercent: s.heapGrowthPercent ?? opts.heapGrowthPercent }),
       ...(opts.openWindowRefresh && { openWindowRefresh: opts.openWindowRefresh }),
+      ...(opts.windows && { windows: opts.windows }),
     });
     // This process runs the server as `thermostream` would (a fresh process per run: the setting is not undone).
     applyHeapGrowth(config.heapGrowthPercent);

@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { AllocProfiler, printAllocSummary, type AllocSummary } from './alloc-profile.ts';
+import type { WindowSpec } from '../server/config.ts';
 import type { ThreadMemory } from '../server/engine/batch-runner.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
-import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
+import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, windowShapes, describeWindows, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
 /**
@@ -51,6 +52,8 @@ interface Options extends CommonOptions {
   allocProfile: boolean;
   /** Thermostream's openWindowRefresh; absent: the server's default. */
   openWindowRefresh?: 'slide' | 'batch' | 'final';
+  /** Thermostream's windows; absent: the server's default. */
+  windows?: WindowSpec[];
 }
 
 export interface MemoryJobOptions extends Options {
@@ -227,6 +230,7 @@ function parseOptions(args: readonly string[]): Options {
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
       '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
       '--open-window-refresh': (v, o) => (o.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
+      '--windows': (v, o) => (o.windows = windowShapes('--windows', v)),
     },
   );
 }
@@ -250,6 +254,7 @@ export async function main(args: readonly string[]): Promise<number> {
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
   --node-flags "..."   node flags for Thermostream's process (default: those of npm start); bare aedes runs with none
   --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
+  --windows L/S,...  Thermostream's window shapes, length/slide in ms (default: the server's, 10000/2000,60000/10000,300000/60000)
   --batch-thread worker|main   Thermostream's batchThread for the target thermostream (default worker)
   --block-interval MS          Thermostream's blockIntervalMs (default: the server's, 50; 0 = a batch's work all at its time)
   --heap-growth P              Thermostream's heapGrowthPercent (default: the server's, 20; 0 = V8's own heap growth)`);
@@ -262,7 +267,8 @@ export async function main(args: readonly string[]): Promise<number> {
     `memory: ${fmtInt(o.devices)} devices (QoS 1) over ${fmtInt(o.devices / o.perConnection)} connections, idle ${o.idleS} s, ` +
       `then 1 reading every ${o.everyS} s each for ${o.seconds} s; ${o.runs} round(s); ${o.targets.join(' vs ')}` +
       `; Thermostream's node flags: ${(o.nodeFlags ?? SERVER_NODE_FLAGS).join(' ') || 'none'}` +
-      (o.openWindowRefresh ? `; openWindowRefresh ${o.openWindowRefresh}` : ''),
+      (o.openWindowRefresh ? `; openWindowRefresh ${o.openWindowRefresh}` : '') +
+      `; ${describeWindows(o.windows)}`,
   );
   const results = new Map<Target, MemoryResult[]>(o.targets.map((t) => [t, []]));
   let failed = 0;
