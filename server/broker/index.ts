@@ -203,6 +203,10 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   type Persistence = {
     incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
     addSubscriptions(client: Client, subs: SessionSubscription[]): Promise<unknown>;
+    cleanSubscriptions(client: Client): Promise<unknown>;
+    cleanIncoming(client: Client): Promise<unknown>;
+    outgoingStream(client: Client): AsyncIterable<{ messageId?: number }>;
+    outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown>;
   };
   const persistence = (aedes as unknown as { persistence: Persistence }).persistence;
   const qos2Receipts = new Qos2Receipts<Client>((client, messageId) =>
@@ -255,6 +259,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
    */
   function keepSession(client: Client, identity: Identity, done: () => void): void {
     if (registry === undefined || !isDevice(identity)) return done();
+    const dropping = forgetting.get(identity.deviceId);
+    if (dropping !== undefined) return void dropping.then(() => keepSession(client, identity, done));
     const subs = sessionStore(identity.deviceId, () => (client.clean ? registry.clearSession(identity.deviceId) : registry.sessionSubscriptions(identity.deviceId)));
     if (!Array.isArray(subs) || subs.length === 0) return done();
     persistence.addSubscriptions(client, subs).then(done, done);
@@ -269,6 +275,28 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       return undefined;
     }
   }
+
+  /**
+   * A deleted device's session goes with it, as on IoT Hub: its connection, and what aedes keeps for its client id (the
+   * device id): subscriptions, unacknowledged QoS 1 messages, QoS 2 receipts. A CONNECT of the device waits for it.
+   */
+  const forgetting = new Map<string, Promise<void>>();
+  function forgetSession(deviceId: string): void {
+    hub?.kick(deviceId);
+    const client = { id: deviceId } as Client;
+    const dropped = (async () => {
+      await persistence.cleanSubscriptions(client);
+      await persistence.cleanIncoming(client);
+      // aedes has no call that empties a client's queue: its packets are taken off one by one, as for a clean session.
+      for await (const packet of persistence.outgoingStream(client)) await persistence.outgoingClearMessageId(client, packet);
+    })()
+      .catch((err: Error) => log(`cannot drop the session of deleted device "${deviceId}": ${err.message}`))
+      .finally(() => {
+        if (forgetting.get(deviceId) === dropped) forgetting.delete(deviceId);
+      });
+    forgetting.set(deviceId, dropped);
+  }
+  registry?.onDeleted(forgetSession);
 
   if (hub !== null) {
     const devices = registry!;

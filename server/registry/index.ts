@@ -80,6 +80,8 @@ export interface Registry {
   removeSessionSubscriptions(deviceId: string, topics: string[]): void;
   /** The device connected with a clean session: its stored one is gone. */
   clearSession(deviceId: string): void;
+  /** Calls `listener` with the id of a device deleted, whose session (and connection) must go; its stored one is gone. */
+  onDeleted(listener: (deviceId: string) => void): void;
   close(): void;
 }
 
@@ -194,9 +196,13 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     queued: db.prepare('SELECT * FROM cloud_messages WHERE device_id = ? ORDER BY seq'),
     queuedCount: db.prepare('SELECT count(*) AS n FROM cloud_messages WHERE device_id = ?'),
     dequeue: db.prepare('DELETE FROM cloud_messages WHERE seq = ?'),
-    addSessionSub: db.prepare('INSERT OR REPLACE INTO session_subscriptions (device_id, topic, qos) SELECT device_id, ?, ? FROM devices WHERE device_id = ?'),
+    // For the device as it was when it subscribed: not for one deleted and added again before the write.
+    addSessionSub: db.prepare(
+      'INSERT OR REPLACE INTO session_subscriptions (device_id, topic, qos) SELECT device_id, ?, ? FROM devices WHERE device_id = ? AND generation_id = ?',
+    ),
     removeSessionSub: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ? AND topic = ?'),
     clearSession: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ?'),
+    generation: db.prepare('SELECT generation_id FROM devices WHERE device_id = ?').pluck(),
   };
 
   /**
@@ -209,10 +215,11 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     if (!sessions.has(r.device_id)) sessions.set(r.device_id, new Map());
     sessions.get(r.device_id)!.set(r.topic, r.qos);
   }
-  let writes: (() => void)[] = [];
+  const deletedListeners: ((deviceId: string) => void)[] = [];
+  let writes: { deviceId: string; op: () => void }[] = [];
   let flushTimer: unknown = null;
-  const writeAll = db.transaction((ops: (() => void)[]) => {
-    for (const op of ops) op();
+  const writeAll = db.transaction((ops: { op: () => void }[]) => {
+    for (const w of ops) w.op();
   });
   function writeSessions(): void {
     flushTimer = null;
@@ -224,12 +231,19 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
       console.error(`thermostream: registry: cannot keep ${ops.length} change(s) of devices' sessions in ${file}: ${(err as Error).message}`);
     }
   }
-  function later(op: () => void): void {
-    writes.push(op);
+  function later(deviceId: string, op: () => void): void {
+    writes.push({ deviceId, op });
     if (flushTimer === null) {
       flushTimer = clock.setTimeout(writeSessions, SESSION_WRITE_MS);
       (flushTimer as { unref?: () => void }).unref?.();
     }
+  }
+
+  /** A deleted device's stored session goes with it, and so do the writes of it still waiting. */
+  function forget(deviceId: string): void {
+    sessions.delete(deviceId);
+    if (writes.some((w) => w.deviceId === deviceId)) writes = writes.filter((w) => w.deviceId !== deviceId);
+    for (const listener of deletedListeners) listener(deviceId);
   }
 
   const toDevice = (r: any): Device => ({
@@ -306,7 +320,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     delete(deviceId) {
       require(deviceId);
       q.delete.run(deviceId); // its stored session with it (ON DELETE CASCADE)
-      sessions.delete(deviceId);
+      forget(deviceId);
     },
     credentials(deviceId) {
       const d = get(deviceId);
@@ -342,14 +356,15 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
       [...(sessions.get(deviceId) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([topic, qos]) => ({ topic, qos })),
     addSessionSubscriptions(deviceId, subscriptions) {
       // A device that is not registered (authentication off) has no stored session.
-      if (q.get.get(deviceId) === undefined) return;
+      const generationId = q.generation.get(deviceId) as string | undefined;
+      if (generationId === undefined) return;
       const kept = sessions.get(deviceId) ?? new Map<string, number>();
       const changed = subscriptions.filter((s) => kept.get(s.topic) !== s.qos);
       if (changed.length === 0) return;
       for (const s of changed) kept.set(s.topic, s.qos);
       sessions.set(deviceId, kept);
-      later(() => {
-        for (const s of changed) q.addSessionSub.run(s.topic, s.qos, deviceId);
+      later(deviceId, () => {
+        for (const s of changed) q.addSessionSub.run(s.topic, s.qos, deviceId, generationId);
       });
     },
     removeSessionSubscriptions(deviceId, topics) {
@@ -357,12 +372,15 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
       const gone = topics.filter((t) => kept?.delete(t));
       if (gone.length === 0) return;
       if (kept!.size === 0) sessions.delete(deviceId);
-      later(() => {
+      later(deviceId, () => {
         for (const topic of gone) q.removeSessionSub.run(deviceId, topic);
       });
     },
     clearSession(deviceId) {
-      if (sessions.delete(deviceId)) later(() => q.clearSession.run(deviceId));
+      if (sessions.delete(deviceId)) later(deviceId, () => q.clearSession.run(deviceId));
+    },
+    onDeleted(listener) {
+      deletedListeners.push(listener);
     },
     close() {
       if (flushTimer !== null) clock.clearTimeout(flushTimer);

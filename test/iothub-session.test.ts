@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { systemClock } from '../server/clock.ts';
+import type { Thermostream } from '../server/main.ts';
+import { createRegistry } from '../server/registry/index.ts';
+import { tempDir, waitFor } from './helpers.ts';
+import { addDevice, hubOptions, request, startSecureServer } from './iothub-helpers.ts';
+
+// A deleted device's persistent session (aedes' subscriptions and unacknowledged QoS 1 messages, the registry's
+// stored subscriptions) goes with it: a device added again under the same id starts afresh (docs/IOTHUB.md).
+
+const C2D = 'devices/dev-gone/messages/devicebound/#';
+
+/** Connects as the device (persistent session); resolves with the client and CONNACK's session present. */
+async function connectAs(t: TestContext, app: Thermostream, key: string, seen: string[] = []): Promise<{ client: MqttClient; present: boolean }> {
+  const client = mqtt.connect(app.mqttUrl, {
+    ...hubOptions(app, { deviceId: 'dev-gone', key }),
+    clean: false,
+  });
+  // Never acknowledged (mqtt.js sends the PUBACK once handleMessage calls back): a QoS 1 message stays in the session.
+  client.handleMessage = () => {};
+  client.on('message', (topic, payload) => seen.push(`${topic} ${payload}`));
+  t.after(() => client.endAsync(true));
+  const present = await new Promise<boolean>((resolve, reject) => {
+    client.once('connect', (connack) => resolve(connack.sessionPresent));
+    client.once('error', reject);
+  });
+  return { client, present };
+}
+
+/** A device with a persistent session that subscribed and holds a cloud-to-device message it never acknowledged. */
+async function deviceWithSession(t: TestContext, app: Thermostream): Promise<MqttClient> {
+  const dev = await addDevice(app, 'dev-gone');
+  const seen: string[] = [];
+  const { client } = await connectAs(t, app, dev.authentication.symmetricKey.primaryKey, seen);
+  await client.subscribeAsync([C2D, '$iothub/twin/PATCH/properties/desired/#'], { qos: 1 });
+  const sent = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-gone/messages`, { payload: 'for the old device', messageId: 'old-1' });
+  assert.equal(sent.body.delivered, true);
+  await waitFor('the message', () => seen.length === 1);
+  return client;
+}
+
+test('a device deleted over HTTP is disconnected, and added again starts afresh: no session present, no old subscription or message', async (t) => {
+  const app = await startSecureServer(t, { mqtt: { tlsPort: -1 } });
+  const old = await deviceWithSession(t, app);
+  const closed = new Promise<void>((resolve) => old.once('close', () => resolve()));
+  assert.equal((await request('DELETE', `${app.httpUrl}/api/v1/registry/devices/dev-gone`)).status, 204);
+  await closed;
+
+  const dev = await addDevice(app, 'dev-gone');
+  const seen: string[] = [];
+  const again = await connectAs(t, app, dev.authentication.symmetricKey.primaryKey, seen);
+  assert.equal(again.present, false, 'the old session is gone');
+  // An old subscription would take this message at once, and an old queued one would have come after CONNACK.
+  const sent = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-gone/messages`, { payload: 'for the new device' });
+  assert.equal(sent.body.delivered, false, 'queued: the new device has not subscribed');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(seen, []);
+  await again.client.endAsync();
+
+  // Nor did the registry keep the old subscriptions (stored 100 ms after a SUBSCRIBE): a reconnect has no session.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await connectAs(t, app, dev.authentication.symmetricKey.primaryKey)).present, false);
+});
+
+test("a device deleted and added again before its session's subscriptions were written does not get them", async (t) => {
+  const dir = tempDir(t);
+  const stored = () => {
+    const r = createRegistry(dir, { clock: systemClock });
+    try {
+      return r.sessionSubscriptions('d');
+    } finally {
+      r.close();
+    }
+  };
+  const r = createRegistry(dir, { clock: systemClock });
+  t.after(() => r.close());
+  r.create('d', {});
+  r.addSessionSubscriptions('d', [{ topic: 'twin/#', qos: 1 }]);
+  r.delete('d'); // within the 100 ms before the subscription is written
+  r.create('d', {});
+  assert.deepEqual(r.sessionSubscriptions('d'), []);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(stored(), []);
+});
