@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { REGISTRY_SYNC_MS } from '../server/broker/index.ts';
 import { systemClock } from '../server/clock.ts';
 import type { Thermostream } from '../server/main.ts';
+import { runDevicesCli } from '../server/registry/cli.ts';
 import { createRegistry } from '../server/registry/index.ts';
 import { tempDir, waitFor } from './helpers.ts';
 import { addDevice, hubOptions, request, startSecureServer } from './iothub-helpers.ts';
@@ -62,6 +66,46 @@ test('a device deleted over HTTP is disconnected, and added again starts afresh:
   // Nor did the registry keep the old subscriptions (stored 100 ms after a SUBSCRIBE): a reconnect has no session.
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.equal((await connectAs(t, app, dev.authentication.symmetricKey.primaryKey)).present, false);
+});
+
+/** `npm run devices -- …`: the devices CLI in a process of its own, on the server's data dir. */
+async function devicesCli(app: Thermostream, ...args: string[]): Promise<string> {
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'server/registry/cli.ts', ...args, '--data-dir', app.config.dataDir]);
+  return stdout;
+}
+
+test(`a connected device deleted with the devices CLI is disconnected within ${REGISTRY_SYNC_MS} ms, and its session is gone`, async (t) => {
+  const app = await startSecureServer(t, { mqtt: { tlsPort: -1 } });
+  const old = await deviceWithSession(t, app);
+  let closedAt = 0;
+  old.once('close', () => (closedAt = Date.now()));
+  assert.equal(await devicesCli(app, 'delete', 'dev-gone'), 'deleted dev-gone\n');
+  const deletedAt = Date.now();
+  await waitFor('the disconnect', () => closedAt > 0, 5000);
+  assert.ok(closedAt - deletedAt <= REGISTRY_SYNC_MS + 500, `closed ${closedAt - deletedAt} ms after the CLI exited`);
+
+  const added = runDevicesCli(['add', 'dev-gone', '--data-dir', app.config.dataDir], {});
+  const key = /SharedAccessKey=(.+)$/.exec(added.out)![1];
+  const seen: string[] = [];
+  const again = await connectAs(t, app, key, seen);
+  assert.equal(again.present, false, 'the old session is gone');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(seen, [], 'no old message');
+});
+
+test('a device the devices CLI deleted and added again has no session at its next CONNECT, however soon', async (t) => {
+  const app = await startSecureServer(t, { mqtt: { tlsPort: -1 } });
+  const old = await deviceWithSession(t, app);
+  await old.endAsync(true);
+  const cli = (...args: string[]) => runDevicesCli([...args, '--data-dir', app.config.dataDir], {});
+  assert.equal(cli('delete', 'dev-gone').code, 0);
+  const key = /SharedAccessKey=(.+)$/.exec(cli('add', 'dev-gone').out)![1];
+  const seen: string[] = [];
+  const again = await connectAs(t, app, key, seen);
+  assert.equal(again.present, false, 'the old session is gone');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(seen, [], 'no old message');
 });
 
 test("a device deleted and added again before its session's subscriptions were written does not get them", async (t) => {

@@ -93,6 +93,9 @@ export interface Broker {
 /** How long close() waits for acknowledgements already written to reach slow clients. */
 const FLUSH_TIMEOUT_MS = 2000;
 
+/** How often the registry file is looked at for devices the devices CLI deleted (one PRAGMA when nothing changed). */
+export const REGISTRY_SYNC_MS = 1000;
+
 /** Like Mosquitto 2: a broker that lets anyone in listens on loopback only. */
 export function checkSafeBind(host: string, auth: Config['auth'] | undefined): void {
   if ((auth?.mode ?? 'none') === 'none' && !isLoopback(host)) {
@@ -297,6 +300,21 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     forgetting.set(deviceId, dropped);
   }
   registry?.onDeleted(forgetSession);
+  // The devices CLI writes the registry from another process: a device it deletes is disconnected and forgotten within
+  // REGISTRY_SYNC_MS (and one it deleted and added again, at its next CONNECT at the latest: credentials() re-reads it).
+  let syncTimer: unknown = null;
+  const syncRegistry = (): void => {
+    try {
+      registry!.sync();
+    } catch (err) {
+      log(`cannot read the device registry for changes made by other processes: ${(err as Error).message}`);
+    }
+    syncLater();
+  };
+  const syncLater = (): void => {
+    syncTimer = clock.setTimeout(syncRegistry, REGISTRY_SYNC_MS);
+    (syncTimer as { unref?: () => void }).unref?.();
+  };
 
   if (hub !== null) {
     const devices = registry!;
@@ -369,6 +387,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     await closeAedes();
     throw err;
   }
+  if (registry !== undefined) syncLater();
   const port = listeners[0].port;
   const tlsPort = listeners[1]?.port ?? null;
   return {
@@ -402,6 +421,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
         await new Promise((r) => setTimeout(r, 10));
       }
       hub?.close();
+      if (syncTimer !== null) clock.clearTimeout(syncTimer);
       for (const timer of expiries.values()) clock.clearTimeout(timer);
       await closeAedes();
       for (const ws of webSockets) ws.close();

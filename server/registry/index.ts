@@ -80,8 +80,14 @@ export interface Registry {
   removeSessionSubscriptions(deviceId: string, topics: string[]): void;
   /** The device connected with a clean session: its stored one is gone. */
   clearSession(deviceId: string): void;
-  /** Calls `listener` with the id of a device deleted, whose session (and connection) must go; its stored one is gone. */
+  /**
+   * Calls `listener` with the id of a device deleted, whose session (and connection) must go: deleted here, or by
+   * another process writing the file (the devices CLI), noticed by `sync()` or at the device's next `credentials()`
+   * (deleted and added again: a new generationId). Its stored session is already forgotten.
+   */
   onDeleted(listener: (deviceId: string) => void): void;
+  /** Notices devices other processes deleted since the last call; one PRAGMA when the file has not changed. */
+  sync(): void;
   close(): void;
 }
 
@@ -211,11 +217,21 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
    * fleet's first start would otherwise cost an fsync per SUBSCRIBE on the broker's thread).
    */
   const sessions = new Map<string, Map<string, number>>();
-  for (const r of db.prepare('SELECT device_id, topic, qos FROM session_subscriptions').all() as { device_id: string; topic: string; qos: number }[]) {
+  /**
+   * The generation (a new one at each create) of the devices this process keeps something of (a stored session, a
+   * connection it authenticated): a device that another process deleted, or deleted and added again, is forgotten.
+   */
+  const known = new Map<string, string>();
+  const rows = db.prepare('SELECT device_id, topic, qos, generation_id FROM session_subscriptions JOIN devices USING (device_id)').all();
+  for (const r of rows as { device_id: string; topic: string; qos: number; generation_id: string }[]) {
     if (!sessions.has(r.device_id)) sessions.set(r.device_id, new Map());
     sessions.get(r.device_id)!.set(r.topic, r.qos);
+    known.set(r.device_id, r.generation_id);
   }
   const deletedListeners: ((deviceId: string) => void)[] = [];
+  // Changes when another connection (process) commits to the file; this connection's own commits leave it alone.
+  const dataVersion = (): number => db.pragma('data_version', { simple: true }) as number;
+  let seenVersion = dataVersion();
   let writes: { deviceId: string; op: () => void }[] = [];
   let flushTimer: unknown = null;
   const writeAll = db.transaction((ops: { op: () => void }[]) => {
@@ -241,9 +257,16 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
 
   /** A deleted device's stored session goes with it, and so do the writes of it still waiting. */
   function forget(deviceId: string): void {
+    known.delete(deviceId);
     sessions.delete(deviceId);
     if (writes.some((w) => w.deviceId === deviceId)) writes = writes.filter((w) => w.deviceId !== deviceId);
     for (const listener of deletedListeners) listener(deviceId);
+  }
+  /** The device's row as read now: one that is gone, or is another generation than the one known, was deleted. */
+  function notice(deviceId: string, generationId: string | undefined): void {
+    const was = known.get(deviceId);
+    if (was !== undefined && was !== generationId) forget(deviceId);
+    if (generationId !== undefined) known.set(deviceId, generationId);
   }
 
   const toDevice = (r: any): Device => ({
@@ -324,6 +347,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     },
     credentials(deviceId) {
       const d = get(deviceId);
+      notice(deviceId, d?.generationId);
       return d && { status: d.status, primaryKey: d.primaryKey, secondaryKey: d.secondaryKey };
     },
     twin(deviceId) {
@@ -358,6 +382,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
       // A device that is not registered (authentication off) has no stored session.
       const generationId = q.generation.get(deviceId) as string | undefined;
       if (generationId === undefined) return;
+      notice(deviceId, generationId);
       const kept = sessions.get(deviceId) ?? new Map<string, number>();
       const changed = subscriptions.filter((s) => kept.get(s.topic) !== s.qos);
       if (changed.length === 0) return;
@@ -381,6 +406,14 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     },
     onDeleted(listener) {
       deletedListeners.push(listener);
+    },
+    sync() {
+      const version = dataVersion();
+      if (version === seenVersion) return;
+      seenVersion = version;
+      for (const [deviceId, generationId] of [...known]) {
+        if (q.generation.get(deviceId) !== generationId) forget(deviceId);
+      }
     },
     close() {
       if (flushTimer !== null) clock.clearTimeout(flushTimer);
