@@ -136,7 +136,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
           log: (message) => console.error(`thermostream: MQTT  ${message}`),
         })
       : await createBroker(
-          { host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth },
+          { host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth, hostName: config.iothub.hostName },
           {
             onPublish: ingest.onPublish,
             onRefused: ingest.onRefused,

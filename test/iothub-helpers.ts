@@ -94,16 +94,19 @@ export interface HubLogin {
   expirySeconds?: number;
   /** The resource the token is for (default {host}/devices/{deviceId}). */
   resource?: string;
+  /** The host name in the username and the token (default the server's HostName). */
+  host?: string;
 }
 
 /** mqtt.js options for an IoT Hub device login (username, SAS password, client id) on the server's HostName. */
 export function hubOptions(app: Thermostream, login: HubLogin): IClientOptions {
   const who = login.as ?? login.deviceId;
   const expiry = login.expirySeconds ?? Math.floor(Date.now() / 1000) + 3600;
+  const host = login.host ?? app.hostName;
   return {
     clientId: who,
-    username: `${app.hostName}/${who}/?api-version=2021-04-12`,
-    password: sasToken(login.resource ?? `${app.hostName}/devices/${login.deviceId}`, login.key, expiry),
+    username: `${host}/${who}/?api-version=2021-04-12`,
+    password: sasToken(login.resource ?? `${host}/devices/${login.deviceId}`, login.key, expiry),
     ca: app.caFile === null ? undefined : readFileSync(app.caFile, 'utf8'),
     reconnectPeriod: 0,
     connectTimeout: 5000,

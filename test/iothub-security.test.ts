@@ -85,6 +85,49 @@ test('SAS tokens past their expiry, for another device, or with a client id that
   });
 });
 
+test('with iothub.hostName set, a SAS token for another host is refused (SDK UnauthorizedError, logged as wrong_host); without it, any host is taken', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({
+    host: '127.0.0.1',
+    http: { port: 0 },
+    mqtt: { port: 0, tlsPort: 0 },
+    auth: { mode: 'registry', users: [] },
+    iothub: { hostName: 'localhost:18883' },
+    dataDir: tempDir(t),
+  });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  const dev = await addDevice(app, 'dev-host');
+  const key = dev.authentication.symmetricKey.primaryKey;
+  const tlsPort = new URL(app.mqttsUrl!).port;
+  const sdk = async (hostName: string) => {
+    const client = Client.fromConnectionString(`HostName=${hostName};DeviceId=dev-host;SharedAccessKey=${key}`, Mqtt);
+    await client.setOptions({ ca: readFileSync(app.caFile!, 'utf8') });
+    t.after(() => client.close().catch(() => {}));
+    return client;
+  };
+  // Signed for 127.0.0.1: the key is right, the host is not this hub's.
+  const other = await sdk(`127.0.0.1:${tlsPort}`);
+  await assert.rejects(other.open(), (err: Error) => err.constructor.name === 'UnauthorizedError' && /Not authorized/.test(err.message));
+  await waitFor('the log line', () => lines.length >= 1);
+  assert.equal(
+    lines[0],
+    `refused connection of client "dev-host" from 127.0.0.1: wrong_host (token is for host "127.0.0.1:${tlsPort}", this server is "localhost:18883" (iothub.hostName))`,
+  );
+  // The configured name, through another port (a proxy's, say) and in other case: the same host.
+  await (await sdk(`LocalHost:${tlsPort}`)).open();
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body.security;
+  assert.deepEqual(stats.authFailures, { total: 1, byReason: { wrong_host: 1 } });
+
+  // No iothub.hostName: a device's connection string may name this server as it likes.
+  const open = await startSecureServer(t, { mqtt: { tlsPort: -1 } });
+  const d = await addDevice(open, 'dev-any');
+  for (const host of ['localhost', '127.0.0.1:1883', 'thermo.example.com']) {
+    const client = await connectWith(t, open.mqttUrl, hubOptions(open, { deviceId: 'dev-any', key: d.authentication.symmetricKey.primaryKey, host }));
+    await client.endAsync();
+  }
+});
+
 test('plain username/password users from config: one device each, or every device with "*"', async (t) => {
   const app = await startSecureServer(t, {
     auth: {

@@ -33,6 +33,7 @@ export const AuthFailures = [
   'device_disabled',
   'malformed_token',
   'wrong_resource',
+  'wrong_host',
   'expired',
   'bad_signature',
   'bad_password',
@@ -50,11 +51,15 @@ export const identityOf = (deviceId: string, restricted: boolean, expiresAt?: nu
 
 const SAS_PREFIX = 'SharedAccessSignature ';
 
+/** A host name without its port, in lower case: `[::1]:8883` is `[::1]`, `Hub.example.com` is `hub.example.com`. */
+const hostOnly = (hostName: string): string => hostName.replace(/:\d+$/, '').toLowerCase();
+
 /**
  * The `authenticate` decision, pure: IoT Hub SAS tokens for registry devices, and plain username/password pairs
- * from config. With auth.mode none everyone is let in and the client id names the device.
+ * from config. With auth.mode none everyone is let in and the client id names the device. `hostName` is
+ * iothub.hostName: when set, a token must be for that host (on any port: a proxy's is another); when empty, any.
  */
-export function createAuthenticator(auth: Config['auth'], devices: CredentialSource, now: () => number) {
+export function createAuthenticator(auth: Config['auth'], devices: CredentialSource, now: () => number, hostName = '') {
   const users = new Map(auth.users.map((u) => [u.username, { digest: sha256(u.password), deviceId: u.deviceId ?? u.username }]));
 
   return function authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): AuthResult {
@@ -106,6 +111,9 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
     }
     if (sr.toLowerCase() !== `${host}/devices/${deviceId}`.toLowerCase()) {
       return fail('wrong_resource', `token is for ${JSON.stringify(truncate(sr))}, not ${host}/devices/${deviceId}`);
+    }
+    if (hostName !== '' && hostOnly(host) !== hostOnly(hostName)) {
+      return fail('wrong_host', `token is for host ${JSON.stringify(truncate(host))}, this server is ${JSON.stringify(hostName)} (iothub.hostName)`);
     }
     if (Number(se) * 1000 <= now()) return fail('expired', `token expired at ${new Date(Number(se) * 1000).toISOString()}`);
     // The device signed the URL-encoded sr as it sends it (encodeURIComponent(resourceUri) + "\n" + se).

@@ -24,6 +24,8 @@ export interface BrokerConfig {
   tls?: ServerCertificate;
   /** Authentication (absent: none, as auth.mode none). */
   auth?: Config['auth'];
+  /** iothub.hostName: SAS tokens for another host are refused; empty or absent: tokens for any host are taken. */
+  hostName?: string;
 }
 
 /**
@@ -136,7 +138,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const registry = deps.registry;
   const clock = deps.clock ?? systemClock;
   const log = limitLog(deps.log ?? (() => {}), deps.clock ?? systemClock);
-  const authenticator = createAuthenticator(auth, registry ?? { credentials: () => undefined }, () => clock.now());
+  const authenticator = createAuthenticator(auth, registry ?? { credentials: () => undefined }, () => clock.now(), config.hostName);
   const hub = registry === undefined ? null : createHub({ registry, clock });
   const identities = new WeakMap<Client, Identity>();
   // One connection per device, as on IoT Hub (a newer one replaces the older); a user that speaks for every device
