@@ -50,6 +50,19 @@ test('anomalies over HTTP: newest first, filtered, paginated with a cursor; bad 
   const offset = await getJson(`${app.httpUrl}/api/v1/anomalies?from=2026-01-01T01:00:10+01:00&to=2026-01-01T01:00:40+0100`);
   assert.equal(offset.status, 200, JSON.stringify(offset.body));
   assert.deepEqual(offset.body.items.map((x: any) => x.type), ['spike']);
+  // ISO 8601 also writes an offset as ±hh: +01 and -05 are +01:00 and -05:00.
+  const hours = await getJson(`${app.httpUrl}/api/v1/anomalies?from=2026-01-01T01:00:10%2B01&to=2025-12-31T19:00:40-05`);
+  assert.deepEqual([hours.status, hours.body], [200, offset.body]);
+  for (const from of ['2026-01-01T01:00:10+1', '2026-01-01T01:00:10%2B010', '2026-01-01T01:00:10%2B25', '2026-01-01T01:00:10%2B01:60', '2026-01-01T01:00:10%2B01%2B01']) {
+    const value = new URLSearchParams(`from=${from}`).get('from')!; // as sent: an unencoded + is a space
+    const refused = await getJson(`${app.httpUrl}/api/v1/anomalies?from=${from}`);
+    assert.deepEqual([refused.status, refused.body], [400, {
+      error: 'TS_ERR_QUERY_PARAM',
+      message: `invalid query parameter "from" = ${JSON.stringify(value)}: expected ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds`,
+      parameter: 'from',
+      value,
+    }], from);
+  }
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=b`)).body, { items: [], next: null });
   // * is every device, as in /api/v1/windows (where it is the fleet).
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=*`)).body, all);

@@ -9,8 +9,9 @@ import { ParamError } from './request-errors.ts';
  * pattern but does not exist, a cursor's content) is checked here, with the same kind of error.
  */
 
-// A space where an offset's sign goes is a + that a URL carried unencoded (form encoding reads + as a space).
-const TIME_PATTERN = '^(-?\\d{1,16}|\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?([Zz]|[+ -]\\d{2}:?\\d{2}))?)$';
+// A space where an offset's sign goes is a + that a URL carried unencoded (form encoding reads + as a space). An
+// offset is ±hh:mm, ±hhmm or ±hh, as ISO 8601 allows.
+const TIME_PATTERN = '^(-?\\d{1,16}|\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?([Zz]|[+ -]\\d{2}(:?\\d{2})?))?)$';
 const TIME_EXPECTED = 'ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds';
 
 export const timeParam = (description: string): TString =>
@@ -54,10 +55,14 @@ export const deviceFilter = (value: string | undefined): string | undefined => (
 export const deviceOrFleetParam = (description: string) =>
   Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for the fleet` });
 
+/** A time's offset as ±hh:mm, the form Date.parse reads: `+01`, `+0100` and ` 01:00` (a + sent unencoded) are `+01:00`. */
+const withColonOffset = (value: string): string =>
+  value.replace(/(T[\d:.]+)([+ -])(\d\d):?(\d\d)?$/, (_, time: string, sign: string, hh: string, mm = '00') => `${time}${sign === ' ' ? '+' : sign}${hh}:${mm}`);
+
 /** A time parameter's value in epoch ms (the schema has checked the form; a day that does not exist is refused here). */
 function parseTime(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(value.replace(/ (\d\d:?\d\d)$/, '+$1'));
+  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(withColonOffset(value));
   if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
   if (looksLikeEpochSeconds(t)) throw new ParamError(name, value, `expected ${TIME_EXPECTED}; this looks like epoch seconds (${t * 1000} in ms)`);
   return t;
