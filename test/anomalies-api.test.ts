@@ -102,3 +102,19 @@ test('anomalies over HTTP: readings of one message without ts share its arrival 
   const w = await getJson(`${app.httpUrl}/api/v1/windows?deviceId=arr-1&length=10s&limit=1`);
   assert.equal(w.body.items[0].anomaliesByType.threshold, 3);
 });
+
+test('anomalies over HTTP: a threshold score is the reading\'s distance past the limit in the decimals it has, without binary noise', async (t) => {
+  const app = await startServer(t);
+  const client = await connect(t, app.mqttUrl);
+  // Past the default upper limit, 50 °C: in binary 50.3 − 50 is 0.29999999999999716, 60.7 − 50 is 10.700000000000003.
+  const readings = [{ ts: T0, temperature: 50.3 }, { ts: T0 + 1000, temperature: 60.7 }, { ts: T0 + 2000, temperature: 50.000001 }];
+  await client.publishAsync('devices/edge-1/telemetry', JSON.stringify(readings), { qos: 1 });
+  await waitForRecords(app, 3);
+  const all = await waitFor('three anomalies', async () => {
+    const { body } = await getJson(`${app.httpUrl}/api/v1/anomalies?deviceId=edge-1`);
+    return body.items.length === 3 ? body : null;
+  });
+  assert.deepEqual(all.items.map((x: any) => [x.value, x.threshold, x.score]), [[50.000001, 50, 0.000001], [60.7, 50, 10.7], [50.3, 50, 0.3]]);
+  const csv = await fetch(`${app.httpUrl}/api/v1/anomalies?deviceId=edge-1`, { headers: { accept: 'text/csv' } });
+  assert.deepEqual((await csv.text()).split('\r\n').slice(1, 4).map((row) => row.split(',').slice(3, 6)), [['0.000001', '50.000001', ''], ['10.7', '60.7', ''], ['0.3', '50.3', '']]);
+});
