@@ -98,8 +98,15 @@ test('registry routes answer 400 naming the path parameter or body field, 404 na
   // POST /registry/devices: bodies are not coerced, unknown fields are refused, keys are checked beyond the schema.
   assert.deepEqual(await call('POST', base, [1]), {
     status: 400,
-    body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid request body = "[1]": expected a JSON object such as {"deviceId": "thermostat-1"}', parameter: 'body', value: '[1]' },
+    body: { error: 'TS_ERR_BAD_REQUEST', message: 'invalid request body = [1]: expected a JSON object such as {"deviceId": "thermostat-1"}', parameter: 'body', value: '[1]' },
   });
+  // A body that is a number or a string: its JSON as sent, so that 5 and "5" read apart.
+  for (const [sent, json] of [[5, '5'], ['5', '"5"']] as const) {
+    assert.deepEqual(await call('POST', base, sent), {
+      status: 400,
+      body: { error: 'TS_ERR_BAD_REQUEST', message: `invalid request body = ${json}: expected a JSON object such as {"deviceId": "thermostat-1"}`, parameter: 'body', value: json },
+    }, json);
+  }
   assert.deepEqual(await call('POST', base, {}), field('deviceId', null, 'required'));
   assert.deepEqual(await call('POST', base, { deviceId: 5 }), field('deviceId', '5', `expected ${ID}`, 'json'));
   assert.deepEqual(await call('POST', base, { deviceId: 'r-4', colour: 'red' }), field('colour', 'red', 'unknown body field (known: deviceId, status, authentication)'));

@@ -156,7 +156,11 @@ export function validationError(err: FastifyError, req: FastifyRequest): ParamEr
   }
   const expected = e.parentSchema?.['x-expected'];
   const why = typeof expected === 'string' ? `expected ${expected}` : (e.message ?? e.keyword);
-  if (part === 'body' && path === '') return new ParamError(BODY, e.data === undefined ? null : JSON.stringify(e.data), why, part);
+  if (part === 'body' && path === '') {
+    // The body's JSON as sent, unquoted: a body 5 is not the string "5".
+    const json = e.data === undefined ? null : preview(JSON.stringify(e.data));
+    return new ParamError(BODY, json, why, part, 400, json ?? undefined);
+  }
   if (part === 'body') return bodyFieldError(path, e.data, why);
   const value = rawValue(req, part, path, e.data);
   if (part === 'querystring' && value !== null && new URLSearchParams(req.raw.url!.split('?')[1] ?? '').getAll(path).length > 1) {
