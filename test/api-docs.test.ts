@@ -89,6 +89,9 @@ test('the OpenAPI document validates and lists every operation with its paramete
     if (method === 'POST' || method === 'PATCH') schemaOf(op.requestBody, `${route} request body`);
     // Every route answers an unknown query parameter with a 400, /healthz and /metrics included.
     schemaOf(op.responses['400'], `${route} 400`);
+    // An Accept header that takes none of the route's media types is a 406, in the same error body as its 400.
+    assert.deepEqual(schemaOf(op.responses['406'], `${route} 406`), schemaOf(op.responses['400'], `${route} 400`), route);
+    assert.equal(op.responses['406'].description, `The Accept header takes none of: ${Object.keys(op.responses[success[0]].content ?? { 'application/json': 0 }).join(', ')}.`, route);
     // A body over 1 MiB is a 413, one sent without Content-Type: application/json a 415 (docs/ERRORS.md).
     if (op.requestBody) for (const code of ['413', '415']) schemaOf(op.responses[code], `${route} ${code}`);
     if (path.includes('{id}')) schemaOf(op.responses['404'], `${route} 404`);
@@ -103,8 +106,8 @@ test('the OpenAPI document validates and lists every operation with its paramete
   // What only the job routes answer: 403 for the built-in job, 429 beyond jobs.maxRunning, 503 while shutting down.
   for (const base of ['/livy/batches', '/api/v1/jobs']) {
     const error = base === '/livy/batches' ? '#/components/schemas/LivyError' : '#/components/schemas/Error';
-    assert.deepEqual(Object.keys(doc.paths[base].post.responses).sort(), ['201', '400', '401', '413', '415', '429', '503'], base);
-    assert.deepEqual(Object.keys(doc.paths[`${base}/{id}`].delete.responses).sort(), [base === '/livy/batches' ? '200' : '204', '400', '401', '403', '404'], base);
+    assert.deepEqual(Object.keys(doc.paths[base].post.responses).sort(), ['201', '400', '401', '406', '413', '415', '429', '503'], base);
+    assert.deepEqual(Object.keys(doc.paths[`${base}/{id}`].delete.responses).sort(), [base === '/livy/batches' ? '200' : '204', '400', '401', '403', '404', '406'], base);
     for (const code of ['400', '401', '413', '415', '429']) assert.equal(schemaOf(doc.paths[base].post.responses[code], `${base} ${code}`).$ref, error);
     assert.equal(schemaOf(doc.paths[`${base}/{id}`].delete.responses['403'], `${base} 403`).$ref, error);
   }
@@ -124,10 +127,10 @@ test('the OpenAPI document validates and lists every operation with its paramete
   // The registry: IoT Hub's shapes, its own answers (409 on a duplicate, 403 on a full queue, 504 when a method times out).
   const registry = '/api/v1/registry/devices';
   const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
-  assert.deepEqual(codes(registry, 'post'), ['201', '400', '401', '409', '413', '415']);
-  assert.deepEqual(codes(`${registry}/{id}`, 'delete'), ['204', '400', '401', '404']);
-  assert.deepEqual(codes(`${registry}/{id}/messages`, 'post'), ['202', '400', '401', '403', '404', '413', '415']);
-  assert.deepEqual(codes(`${registry}/{id}/methods`, 'post'), ['200', '400', '401', '404', '413', '415', '503', '504']);
+  assert.deepEqual(codes(registry, 'post'), ['201', '400', '401', '406', '409', '413', '415']);
+  assert.deepEqual(codes(`${registry}/{id}`, 'delete'), ['204', '400', '401', '404', '406']);
+  assert.deepEqual(codes(`${registry}/{id}/messages`, 'post'), ['202', '400', '401', '403', '404', '406', '413', '415']);
+  assert.deepEqual(codes(`${registry}/{id}/methods`, 'post'), ['200', '400', '401', '404', '406', '413', '415', '503', '504']);
   assert.equal(schemaOf(doc.paths[`${registry}/{id}`].get.responses['200'], 'registry device').$ref, '#/components/schemas/RegistryDevice');
   assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].patch.responses['200'], 'twin').$ref, '#/components/schemas/Twin');
   assert.equal(schemaOf(doc.paths[`${registry}/{id}/twin`].get.responses['404'], 'twin 404').$ref, '#/components/schemas/Error');
@@ -135,7 +138,7 @@ test('the OpenAPI document validates and lists every operation with its paramete
   assert.deepEqual([create.required, create.additionalProperties, Object.keys(create.properties)], [['deviceId'], false, ['deviceId', 'status', 'authentication']]);
   const method = schemaOf(doc.paths[`${registry}/{id}/methods`].post.requestBody, 'method body');
   assert.deepEqual(method.properties.responseTimeoutInSeconds.default, 30);
-  assert.deepEqual(Object.keys(doc.paths['/api/v1'].get.responses), ['200', '400']);
+  assert.deepEqual(Object.keys(doc.paths['/api/v1'].get.responses), ['200', '400', '406']);
   const windows = doc.paths['/api/v1/windows'].get;
   assert.deepEqual(Object.keys(windows.responses['200'].content), ['application/json', 'text/csv']);
   assert.equal(windows.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/Window');

@@ -129,6 +129,33 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     assert.equal(await kind('application/json, text/csv'), 'application/json; charset=utf-8');
     assert.equal(await kind('text/csv, application/json'), 'text/csv; charset=utf-8');
     assert.equal(await kind('text/csv;q=0'), 'application/json; charset=utf-8');
+    assert.equal(await kind('text/*'), 'text/csv; charset=utf-8');
+  });
+
+  await t.test('an Accept header that takes none of a route\'s media types is a 406 naming them; wildcards and browsers\' headers get JSON', async () => {
+    const refused = (accept: string, types: string) => ({
+      status: 406,
+      type: 'application/json; charset=utf-8',
+      body: { error: 'TS_ERR_BAD_REQUEST', message: `invalid header "accept" = ${JSON.stringify(accept)}: this route answers ${types}`, parameter: 'accept', value: accept },
+    });
+    const answer = async (url: string, accept: string) => {
+      const { status, type, body } = await get(url, { accept });
+      return { status, type, body };
+    };
+    for (const url of ['/api/v1/devices', '/api/v1/stats', '/api/v1/devices/a', '/healthz']) {
+      assert.deepEqual(await answer(url, 'text/csv'), refused('text/csv', 'application/json'), url);
+      assert.deepEqual(await answer(url, 'text/*'), refused('text/*', 'application/json'), url);
+    }
+    assert.deepEqual(await answer('/api/v1/windows?deviceId=a', 'text/html'), refused('text/html', 'application/json or text/csv'));
+    assert.deepEqual(await answer('/api/v1/stream', 'application/json'), refused('application/json', 'text/event-stream'));
+    assert.deepEqual(await answer('/metrics', 'application/json'), refused('application/json', 'text/plain'));
+    const browser = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+    for (const accept of ['*/*', 'application/json', 'application/*', browser, 'text/csv;q=0, */*', 'text/csv;q=0']) {
+      const res = await get('/api/v1/devices', { accept });
+      assert.deepEqual([res.status, res.type], [200, 'application/json; charset=utf-8'], accept);
+    }
+    assert.equal((await app.http.inject({ method: 'GET', url: '/api/v1/devices' })).statusCode, 200, 'no Accept header');
+    assert.equal((await get('/metrics', { accept: 'application/openmetrics-text;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1' })).status, 200, 'Prometheus');
   });
 
   await t.test('devices: the list, its pages, one device, 404', async () => {

@@ -1,22 +1,9 @@
 import type { FastifyRequest } from 'fastify';
+import { negotiate } from './accept.ts';
 
-/** The quality an Accept header gives a media type named in it ([RFC 9110 12.5.1]; 1 without q), or -1 if unnamed. */
-function quality(accept: string, type: string): number {
-  for (const range of accept.split(',')) {
-    const [name, ...params] = range.split(';').map((p) => p.trim());
-    if (name !== type) continue;
-    const q = params.find((p) => p.startsWith('q='));
-    return q === undefined ? 1 : Number(q.slice(2)) || 0;
-  }
-  return -1;
-}
-
-/** Whether the client asked for CSV: `text/csv` of a higher quality than JSON, or equal and named first. */
+/** Whether the client asked for CSV rather than JSON (accept.ts: its quality, or named first at equal quality). */
 export function wantsCsv(req: FastifyRequest): boolean {
-  const accept = (req.headers.accept ?? '').toLowerCase();
-  const csv = quality(accept, 'text/csv');
-  const json = quality(accept, 'application/json');
-  return csv > 0 && (csv > json || (csv === json && accept.indexOf('text/csv') < accept.indexOf('application/json')));
+  return negotiate(req.headers.accept, ['application/json', 'text/csv']) === 'text/csv';
 }
 
 function cell(v: unknown): string {

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
+import { registerContentNegotiation } from './accept.ts';
 import { checkExposure, registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { registerJsonParser } from './body-parser.ts';
@@ -58,6 +59,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
   registerAuth(app, deps.config.http.apiToken);
+  registerContentNegotiation(app); // before the routes: a 406 for an Accept header that takes none of a route's types
   await registerDocs(app, VERSION);
   registerRouteIndex(app); // GET /api/v1: which routes this server has (the dashboard asks once)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
