@@ -208,6 +208,15 @@ test('after a restart, a client that missed more windows than a replay takes get
     figures.events.filter((e) => e.event === 'batch').reduce((n, e) => n + e.data.records, 0) === 200 * 101);
   assert.equal(figures.events.some((e) => e.event === 'reset'), false);
   assert.equal(figures.events[0].data.batch, missedAfter + 1, 'from the first missed batch on');
+  // Nor is a client filtered by device for other devices' windows: many-7 missed 101 windows, the fleet 101.
+  const some = await stream(t, `${second.httpUrl}/api/v1/stream?deviceId=many-7,*&kind=window,anomaly`, { 'last-event-id': String(missedAfter) });
+  await waitFor('the replay of many-7 and the fleet', () => some.events.length >= 202 || some.events.some((e) => e.event === 'reset'));
+  assert.deepEqual(some.events.filter((e) => e.event === 'reset'), []);
+  const replayed = (deviceId: string) => some.events.filter((e) => e.event === 'window' && e.data.deviceId === deviceId).map((e) => e.data.start).sort();
+  const starts = Array.from({ length: 101 }, (_, i) => new Date(t0 + i * 1000).toISOString());
+  assert.deepEqual(replayed('many-7'), starts);
+  assert.deepEqual(replayed('*'), starts);
+  assert.equal(some.events.length, 202, 'no other device');
   const mqtt2 = await connect(t, second.mqttUrl);
   await mqtt2.publishAsync('devices/late-comer/telemetry', reading(2), { qos: 1 });
   await waitFor('the live window', () => back.events.some((e) => e.event === 'window' && e.data.deviceId === 'late-comer'));

@@ -273,6 +273,11 @@ export function storeSuite(target: StoreTarget): void {
     // More than the limit: none is read.
     assert.equal(await store.windowsUpdatedSince(0, since0!.length - 1), null);
     assert.equal((await store.windowsUpdatedSince(0, since0!.length))?.length, since0!.length);
+    // Of some devices (a stream filtered by device): theirs only, and only theirs count against the limit.
+    assert.deepEqual((await store.windowsUpdatedSince(0, since0!.length, ['a', 'B']))?.map((x) => x.start), [0, 2000, 4000, 6000, 8000]);
+    assert.deepEqual(await store.windowsUpdatedSince(0, 0, ['B', '*']), []);
+    assert.equal(await store.windowsUpdatedSince(0, 4, ['a']), null);
+    assert.deepEqual((await store.anomaliesUpdatedSince(0, 10, ['B'])).map((a) => [a.deviceId, a.ts]), [['B', 100]]);
     assert.deepEqual((await store.anomaliesUpdatedSince(0, 10)).map((a) => [a.deviceId, a.ts, a.updatedAt]), [
       ['B', 100, 1000], ['a', 100, 1000], ['a', 200, 1000], ['a', 500, 1000],
     ]);

@@ -178,15 +178,17 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
 
   /**
    * Batches after `after` from the store: the windows they last wrote (by updated_at), the anomalies they last
-   * wrote, then their figures.
+   * wrote, then their figures. Only the filter's devices are read: what they missed, not the fleet, decides whether
+   * it is too much to replay.
    */
-  async function fromStore(after: number, kinds: ReadonlySet<StreamKind>): Promise<{ batches: BatchEvents[]; truncated: boolean }> {
+  async function fromStore(after: number, { kinds, deviceIds }: StreamFilter): Promise<{ batches: BatchEvents[]; truncated: boolean }> {
     const rows = await store.batchesAfter(after, REPLAY_MAX_BATCHES);
     if (rows.length === 0) return { batches: [], truncated: false };
     const since = ((await store.batchCommittedAt(after)) ?? rows[0].committedAt - 1) + 1;
+    const devices = deviceIds === null ? undefined : [...deviceIds];
     const [windows, anomalies] = await Promise.all([
-      kinds.has('window') ? store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS) : [],
-      kinds.has('anomaly') ? store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1) : [],
+      kinds.has('window') ? store.windowsUpdatedSince(since, REPLAY_MAX_WINDOWS, devices) : [],
+      kinds.has('anomaly') ? store.anomaliesUpdatedSince(since, REPLAY_MAX_WINDOWS + 1, devices) : [],
     ]);
     if (windows === null || anomalies.length > REPLAY_MAX_WINDOWS || rows.length === REPLAY_MAX_BATCHES) return { batches: [], truncated: true };
     // A window belongs to the last batch committed at its updated_at (it may have been rewritten since it was sent).
@@ -222,7 +224,7 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       for (const b of memory) if (b.batch > after) send(s, b);
       return live();
     }
-    const [known, { batches, truncated }] = await Promise.all([store.batchCommittedAt(after).then((at) => at !== null), fromStore(after, s.filter.kinds)]);
+    const [known, { batches, truncated }] = await Promise.all([store.batchCommittedAt(after).then((at) => at !== null), fromStore(after, s.filter)]);
     if (!known && batches.length === 0 && !truncated) {
       s.lastBatch = lastPublished; // an id this store never had (another data directory): live from now
       return live();

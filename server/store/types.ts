@@ -202,11 +202,11 @@ export interface Store {
   batchCommittedAt(batch: number): Promise<number | null>;
   /**
    * Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start); null,
-   * with no row read, when there are more than `limit`.
+   * with no row read, when there are more than `limit`. With `deviceIds`, only theirs (`*`: the fleet's windows).
    */
-  windowsUpdatedSince(since: number, limit: number): Promise<UpdatedWindow[] | null>;
-  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts, n). */
-  anomaliesUpdatedSince(since: number, limit: number): Promise<UpdatedAnomaly[]>;
+  windowsUpdatedSince(since: number, limit: number, deviceIds?: readonly string[]): Promise<UpdatedWindow[] | null>;
+  /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts, n); only `deviceIds`' when given. */
+  anomaliesUpdatedSince(since: number, limit: number, deviceIds?: readonly string[]): Promise<UpdatedAnomaly[]>;
   /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */
   openAnomalies(deviceId: string, limit: number): Promise<Anomaly[]>;
   /** A real write (one row, its own transaction) and a file created in the data directory; rejects if either fails. */

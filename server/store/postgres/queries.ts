@@ -26,6 +26,9 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
   // `($1 IS NULL OR device_id = $1)` gets a generic plan after a few runs that cannot use it (sqlite/queries.ts).
   const device = (deviceId: string | undefined): string => (deviceId === undefined ? '$1::text IS NULL' : 'device_id = $1');
   const named = (name: string, deviceId: string | undefined): string => (deviceId === undefined ? name : `${name}_device`);
+  /** The replay's reads of some devices (the fleet's windows, `*`, are read apart): a condition on $3, and its value. */
+  const ofDevices = (deviceIds: readonly string[] | undefined) =>
+    deviceIds === undefined ? { name: '', where: '', values: [] } : { name: '_of', where: ' AND device_id = ANY($3)', values: [deviceIds] };
 
   return {
     async windows(q) {
@@ -94,27 +97,32 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
     batchCommittedAt: async (batch) =>
       (await rows<{ at: number }>('batch_at', 'SELECT committed_at AS at FROM batch_log WHERE instance_id = $1 AND batch = $2',
         [instanceId, batch]))[0]?.at ?? null,
-    async windowsUpdatedSince(since, limit) {
+    async windowsUpdatedSince(since, limit, deviceIds) {
+      // Of some devices (a stream filtered by device): statements of their own, `device_id = ANY($3)`.
+      const of = ofDevices(deviceIds);
+      const withFleet = deviceIds === undefined || deviceIds.includes(FLEET);
       // Counted on updated_at's indexes up to a cap before any row is read: too many is answered at once.
-      const [{ n }] = await rows<{ n: string }>('windows_updated_count', `
-        SELECT (SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= $1 LIMIT $2) d)
-          + (SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1 LIMIT $2) f) AS n`,
-      [since, limit + 1]);
-      if (Number(n) > limit) return null;
-      const devices = (await rows<WindowRow & { updatedAt: number }>('windows_updated', `
-        SELECT ${WINDOW_COLUMNS}, updated_at AS "updatedAt" FROM windows WHERE updated_at >= $1
-        ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT $2`, [since, limit])).map(windowFromRow);
-      const fleet = mergeFleet(await rows<FleetPartialRow>('fleet_updated', `
+      const [{ n }] = await rows<{ n: string }>(`windows_updated_count${of.name}`, `
+        SELECT count(*) AS n FROM (SELECT 1 FROM windows WHERE updated_at >= $1${of.where} LIMIT $2) d`, [since, limit + 1, ...of.values]);
+      const [{ n: f }] = !withFleet ? [{ n: '0' }] : await rows<{ n: string }>('fleet_updated_count', `
+        SELECT count(*) AS n FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1 LIMIT $2) f`, [since, limit + 1]);
+      if (Number(n) + Number(f) > limit) return null;
+      const devices = (await rows<WindowRow & { updatedAt: number }>(`windows_updated${of.name}`, `
+        SELECT ${WINDOW_COLUMNS}, updated_at AS "updatedAt" FROM windows WHERE updated_at >= $1${of.where}
+        ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT $2`, [since, limit, ...of.values])).map(windowFromRow);
+      const fleet = !withFleet ? [] : mergeFleet(await rows<FleetPartialRow>('fleet_updated', `
         SELECT ${FLEET_COLUMNS}
         FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1) u
         JOIN fleet_windows f USING (length_ms, slide_ms, start)
         ORDER BY length_ms, slide_ms, start, instance_id`, [since]));
       return [...devices, ...fleet].sort(byUpdate) as UpdatedWindow[];
     },
-    anomaliesUpdatedSince: (since, limit) =>
-      rows<UpdatedAnomaly>('anomalies_updated', `
-        SELECT ${ANOMALY_COLUMNS}, updated_at AS "updatedAt" FROM anomalies WHERE updated_at >= $1
-        ORDER BY updated_at, device_id, type, ts, n LIMIT $2`, [since, limit]),
+    anomaliesUpdatedSince(since, limit, deviceIds) {
+      const of = ofDevices(deviceIds);
+      return rows<UpdatedAnomaly>(`anomalies_updated${of.name}`, `
+        SELECT ${ANOMALY_COLUMNS}, updated_at AS "updatedAt" FROM anomalies WHERE updated_at >= $1${of.where}
+        ORDER BY updated_at, device_id, type, ts, n LIMIT $2`, [since, limit, ...of.values]);
+    },
     openAnomalies: (deviceId, limit) =>
       rows<Anomaly>('open_anomalies', `
         SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = $1 AND start IS NOT NULL AND "end" IS NULL

@@ -78,12 +78,22 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     JOIN fleet_windows f USING (length_ms, slide_ms, start)
     ORDER BY length_ms, slide_ms, start, instance_id`);
   // How many windows were written since, counted on updated_at's indexes up to a cap, before any row is read.
-  const countUpdated = db.prepare(`
-    SELECT (SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= @since LIMIT @cap))
-      + (SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= @since LIMIT @cap))`).pluck();
+  const countUpdated = db.prepare('SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= @since LIMIT @cap)').pluck();
+  const countFleetUpdated = db.prepare(`
+    SELECT count(*) FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= @since LIMIT @cap)`).pluck();
   const selectAnomaliesUpdated = db.prepare(`
     SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= ?
     ORDER BY updated_at, device_id, type, ts, n LIMIT ?`);
+  // The same of some devices (a stream filtered by device, its ids a JSON array): statements of their own, as for
+  // the lists filtered by device, so that the unfiltered ones keep their plans.
+  const OF_DEVICES = 'device_id IN (SELECT value FROM json_each(@ids))';
+  const selectUpdatedOf = db.prepare(`
+    SELECT ${WINDOW_COLUMNS}, updated_at AS updatedAt FROM windows WHERE updated_at >= @since AND ${OF_DEVICES}
+    ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT @limit`);
+  const countUpdatedOf = db.prepare(`SELECT count(*) FROM (SELECT 1 FROM windows WHERE updated_at >= @since AND ${OF_DEVICES} LIMIT @cap)`).pluck();
+  const selectAnomaliesUpdatedOf = db.prepare(`
+    SELECT ${ANOMALY_COLUMNS}, updated_at AS updatedAt FROM anomalies WHERE updated_at >= @since AND ${OF_DEVICES}
+    ORDER BY updated_at, device_id, type, ts, n LIMIT @limit`);
   const selectOpenAnomalies = db.prepare(`
     SELECT ${ANOMALY_COLUMNS} FROM anomalies WHERE device_id = ? AND start IS NOT NULL AND end IS NULL
     ORDER BY ts DESC LIMIT ?`);
@@ -194,13 +204,21 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     pruneBatchLog: (before) => deleteBatches.run(before).changes,
     batchesAfter: async (batch, limit) => selectBatches.all(instanceId, batch, limit) as BatchRow[],
     batchCommittedAt: async (batch) => (selectCommittedAt.get(instanceId, batch) as number | undefined) ?? null,
-    async windowsUpdatedSince(since, limit) {
-      if ((countUpdated.get({ since, cap: limit + 1 }) as number) > limit) return null;
-      const devices = (selectUpdated.all(since, limit) as (WindowRow & { updatedAt: number })[]).map(windowFromRow);
-      const fleet = mergeFleet(selectFleetUpdated.all(since) as FleetPartialRow[]);
+    async windowsUpdatedSince(since, limit, deviceIds) {
+      const ids = deviceIds === undefined ? undefined : JSON.stringify(deviceIds);
+      const withFleet = deviceIds === undefined || deviceIds.includes(FLEET);
+      const cap = limit + 1;
+      const count = (ids === undefined ? countUpdated.get({ since, cap }) : countUpdatedOf.get({ since, ids, cap })) as number;
+      if (count + (withFleet ? (countFleetUpdated.get({ since, cap }) as number) : 0) > limit) return null;
+      const rows = ids === undefined ? selectUpdated.all(since, limit) : selectUpdatedOf.all({ since, ids, limit });
+      const devices = (rows as (WindowRow & { updatedAt: number })[]).map(windowFromRow);
+      const fleet = withFleet ? mergeFleet(selectFleetUpdated.all(since) as FleetPartialRow[]) : [];
       return [...devices, ...fleet].sort(byUpdate) as UpdatedWindow[];
     },
-    anomaliesUpdatedSince: async (since, limit) => selectAnomaliesUpdated.all(since, limit) as UpdatedAnomaly[],
+    anomaliesUpdatedSince: async (since, limit, deviceIds) =>
+      (deviceIds === undefined
+        ? selectAnomaliesUpdated.all(since, limit)
+        : selectAnomaliesUpdatedOf.all({ since, ids: JSON.stringify(deviceIds), limit })) as UpdatedAnomaly[],
     openAnomalies: async (deviceId, limit) => selectOpenAnomalies.all(deviceId, limit) as Anomaly[],
     async probeWrite(now) {
       probe.run(now);
