@@ -260,6 +260,11 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     assert.deepEqual((await get('/api/v1/dead-letters?reason=not_json&deviceId=a')).body, { items: [all.body.items[1]], next: null });
     assert.deepEqual((await get('/api/v1/dead-letters?deviceId=r')).body, { items: [], next: null });
     assert.deepEqual((await get('/api/v1/dead-letters?deviceId=*')).body, all.body, '* is every device');
+    // Counted by device: the dashboard's overview lists a device whose every message was rejected from it.
+    const byDevice = await get('/api/v1/dead-letters/devices');
+    assert.deepEqual([byDevice.status, byDevice.body], [200, {
+      items: [{ deviceId: 'a', total: 1, byReason: { not_json: 1 } }, { deviceId: 'b', total: 1, byReason: { wrong_type: 1 } }],
+    }]);
   });
 
   await t.test('stats, healthz, readyz', async () => {
@@ -513,6 +518,7 @@ test('GET /api/v1 lists the routes this server has, the registry\'s included, so
     'GET /api/v1',
     'GET /api/v1/anomalies',
     'GET /api/v1/dead-letters',
+    'GET /api/v1/dead-letters/devices',
     'GET /api/v1/devices',
     'GET /api/v1/devices/:id',
     'GET /api/v1/jobs',

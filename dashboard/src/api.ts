@@ -20,6 +20,13 @@ export interface Device {
   rejected?: { total: number; byReason: Record<string, number> };
 }
 
+/** A device's rejected messages, counted (GET /api/v1/dead-letters/devices). */
+export interface Rejections {
+  deviceId: string;
+  total: number;
+  byReason: Record<string, number>;
+}
+
 /** A rejected message (GET /api/v1/dead-letters). */
 export interface DeadLetter {
   receivedAt: string;
@@ -113,9 +120,11 @@ export interface Features {
   twin: boolean;
   jobs: boolean;
   deadLetters: boolean;
+  /** Rejected messages counted by device: the overview lists devices whose every message was rejected. */
+  rejections: boolean;
 }
 
-const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false, deadLetters: false };
+const NONE: Features = { stream: false, device: false, anomalies: false, readings: false, twin: false, jobs: false, deadLetters: false, rejections: false };
 let cached: Features | null = null;
 
 /** `GET /api/v1` (the route index), else the OpenAPI document's paths (`/docs/json`, `{id}` → `:id`). */
@@ -149,6 +158,7 @@ export async function discover(): Promise<Features> {
       twin: has('GET', '/api/v1/registry/devices/:id/twin') && has('PATCH', '/api/v1/registry/devices/:id/twin'),
       jobs: has('GET', '/livy/batches'),
       deadLetters: has('GET', '/api/v1/dead-letters'),
+      rejections: has('GET', '/api/v1/dead-letters/devices'),
     };
   } catch {
     cached = { ...NONE }; // a server without the route index: today's routes only, no probing
@@ -247,6 +257,8 @@ export const api = {
     }
     return { items, more: true };
   },
+  /** Every device with rejected messages, with their counts by reason. */
+  rejections: () => getJson<{ items: Rejections[] }>('/api/v1/dead-letters/devices').then((b) => b.items),
   /** A device's rejected messages, newest first: one page, and whether there are more. */
   deadLetters: (q: { deviceId: string; limit: number }) => getJson<{ items: DeadLetter[]; next?: string | null }>(`/api/v1/dead-letters${qs(q)}`),
   readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>

@@ -1,6 +1,6 @@
 // The fleet's device table: sortable, filterable, paged (25 rows drawn however large the fleet), a sparkline per
 // visible row fetched lazily and cached.
-import { api, type Device, type WindowSpec } from './api.ts';
+import { api, type Device, type Rejections, type WindowSpec } from './api.ts';
 import { anomalyColor } from './charts.ts';
 import { h, setText, sparkline } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtNum, fmtTemp } from './format.ts';
@@ -21,19 +21,25 @@ const COLUMNS: { key: SortKey | null; label: string; className?: string; needsAn
   { key: null, label: 'Trend', className: 'col-spark' },
 ];
 
+/** A row: a device with readings, or one heard whose every message was rejected (none of a Device's figures). */
+type Row = Device | Rejections;
+const isRejected = (d: Row): d is Rejections => !('lastSeen' in d);
+
 export interface DeviceTable {
   readonly el: HTMLElement;
-  update(devices: Device[], anomalies: Map<string, Record<string, number>> | null): void;
+  /** `rejected`: devices none of whose messages was accepted, listed with that state. */
+  update(devices: Device[], anomalies: Map<string, Record<string, number>> | null, rejected?: Rejections[]): void;
 }
 
 export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomalies: boolean): DeviceTable {
   let devices: Device[] = [];
+  let rejected: Rejections[] = [];
   let anomalies = new Map<string, Record<string, number>>();
   let sortKey: SortKey = 'deviceId';
   let ascending = true;
   let page = 0;
   let filterText = '';
-  let status: 'all' | 'online' | 'offline' = 'all';
+  let status: 'all' | 'online' | 'offline' | 'rejected' = 'all';
   const sparks = new Map<string, { t: number; values: number[] }>();
 
   const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off' });
@@ -42,7 +48,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     page = 0;
     render();
   });
-  const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, h('option', { value: 'all' }, 'All'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'));
+  const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, h('option', { value: 'all' }, 'All'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'), h('option', { value: 'rejected' }, 'Every message rejected'));
   statusSelect.addEventListener('change', () => {
     status = statusSelect.value as typeof status;
     page = 0;
@@ -87,19 +93,23 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     return byType ? Object.values(byType).reduce((a, b) => a + b, 0) : 0;
   };
 
-  function sorted(): Device[] {
-    const rows = devices.filter((d) => (status === 'all' || d.online === (status === 'online')) && (filterText === '' || d.deviceId.toLowerCase().includes(filterText)));
+  const shows = (d: Row): boolean =>
+    status === 'all' || (status === 'rejected' ? isRejected(d) : !isRejected(d) && d.online === (status === 'online'));
+
+  function sorted(): Row[] {
+    const rows = [...devices, ...rejected].filter((d) => shows(d) && (filterText === '' || d.deviceId.toLowerCase().includes(filterText)));
     const dir = ascending ? 1 : -1;
-    const value = (d: Device): string | number => {
+    // A device without readings sorts below every temperature and time, and below offline.
+    const value = (d: Row): string | number => {
       switch (sortKey) {
         case 'deviceId':
           return d.deviceId;
         case 'lastTemperature':
-          return d.lastTemperature;
+          return isRejected(d) ? -Number.MAX_VALUE : d.lastTemperature;
         case 'lastSeen':
-          return Date.parse(d.lastSeen);
+          return isRejected(d) ? -Number.MAX_VALUE : Date.parse(d.lastSeen);
         case 'online':
-          return d.online ? 1 : 0;
+          return isRejected(d) ? -1 : d.online ? 1 : 0;
         case 'anomalies':
           return total(d.deviceId);
       }
@@ -134,6 +144,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     const focused = active instanceof HTMLElement && tbody.contains(active) ? active.closest('tr')?.dataset.device : undefined;
     tbody.replaceChildren(
       ...shown.map((d) => {
+        if (isRejected(d)) return rejectedRow(d);
         const seen = Date.parse(d.lastSeen);
         const href = `#/devices/${encodeURIComponent(d.deviceId)}`;
         const spark = sparks.get(d.deviceId);
@@ -150,13 +161,14 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
       }),
     );
     if (focused !== undefined) tbody.querySelector<HTMLElement>(`tr[data-device="${CSS.escape(focused)}"] a`)?.focus({ preventScroll: true });
-    if (shown.length === 0) tbody.append(h('tr', {}, h('td', { colspan: columns.length, class: 'muted empty' }, devices.length === 0 ? 'No device has reported yet.' : 'No device matches the filter.')));
+    const all = devices.length + rejected.length;
+    if (shown.length === 0) tbody.append(h('tr', {}, h('td', { colspan: columns.length, class: 'muted empty' }, all === 0 ? 'No device has reported yet.' : 'No device matches the filter.')));
     for (const th of headers) {
       const key = th.dataset.key;
       if (key === undefined) continue;
       th.setAttribute('aria-sort', key === sortKey ? (ascending ? 'ascending' : 'descending') : 'none');
     }
-    setText(count, `${fmtNum(rows.length)} of ${fmtNum(devices.length)} devices`);
+    setText(count, `${fmtNum(rows.length)} of ${fmtNum(all)} devices`);
     setText(pageInfo, rows.length === 0 ? '' : `${fmtNum(page * PAGE + 1)}–${fmtNum(page * PAGE + shown.length)} of ${fmtNum(rows.length)}`);
     // A button disabled under the focus drops it to the page's body: hand it to the other one.
     const pagerFocus = document.activeElement === prev || document.activeElement === next ? document.activeElement : null;
@@ -164,7 +176,23 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     next.disabled = page >= pages - 1;
     if (pagerFocus === prev && prev.disabled && !next.disabled) next.focus();
     if (pagerFocus === next && next.disabled && !prev.disabled) prev.focus();
-    void loadSparks(shown);
+    void loadSparks(shown.filter((d): d is Device => !isRejected(d)));
+  }
+
+  /** A device heard whose every message was rejected: no figures, its state and why (its page lists the messages). */
+  function rejectedRow(r: Rejections): HTMLTableRowElement {
+    const reasons = Object.entries(r.byReason).sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${reason.replaceAll('_', ' ')}: ${fmtNum(n)}`).join(', ');
+    const messages = `${fmtNum(r.total)} message${r.total === 1 ? '' : 's'}`;
+    return h(
+      'tr',
+      { 'data-device': r.deviceId, class: 'rejected' },
+      h('th', { scope: 'row' }, h('a', { href: `#/devices/${encodeURIComponent(r.deviceId)}`, title: r.deviceId }, r.deviceId)),
+      h('td', { class: 'num muted' }, '–'),
+      h('td', { class: 'col-seen muted' }, '–'),
+      h('td', {}, h('span', { class: 'status rejected', title: `No reading accepted: ${messages} rejected (${reasons})` }, 'rejected'), ' ', h('span', { class: 'muted' }, `every message: ${messages} (${reasons})`)),
+      showAnomalies && h('td', { class: 'anoms' }, h('span', { class: 'muted' }, '–')),
+      h('td', { class: 'col-spark' }),
+    );
   }
 
   async function loadSparks(shown: Device[]): Promise<void> {
@@ -190,8 +218,9 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
 
   return {
     el,
-    update(next, byDevice) {
+    update(next, byDevice, rejectedOnly = []) {
       devices = next;
+      rejected = rejectedOnly;
       if (byDevice) anomalies = byDevice;
       render();
     },

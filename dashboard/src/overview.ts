@@ -74,8 +74,9 @@ export function createOverview(root: HTMLElement): View {
     tiles.anomalies.el.hidden = !f.anomalies;
     spec = (await knownWindows())[0];
     const now = Date.now();
-    const [devices, fleet, anomalies] = await Promise.all([
+    const [devices, rejections, fleet, anomalies] = await Promise.all([
       api.devices(),
+      f.rejections ? api.rejections() : Promise.resolve([]),
       spec ? api.windows({ spec, from: now - FLEET_SPAN_MS - spec.lengthMs, limit: 10_000 }) : Promise.resolve([] as WindowRow[]),
       f.anomalies ? recentAnomalies(now) : Promise.resolve(null),
     ]);
@@ -83,7 +84,9 @@ export function createOverview(root: HTMLElement): View {
     if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
     drawFleet(fleet, devices);
     const byDevice = anomalies ? countByDevice(anomalies.items) : null;
-    table.update(devices, byDevice);
+    // Devices heard whose every message was rejected: no reading, so not in the device list, yet the fleet has them.
+    const known = new Set(devices.map((d) => d.deviceId));
+    table.update(devices, byDevice, rejections.filter((r) => !known.has(r.deviceId)));
     if (anomalies) drawAnomalies(anomalies);
     const rate = state.stats?.inputRate;
     tiles.rate.set(fmtNum(rate ?? 0), 'over the recent batches');

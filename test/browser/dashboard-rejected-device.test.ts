@@ -22,8 +22,20 @@ test('a device whose every message was rejected: its page says why no reading sh
   const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems = watchPage(page);
+  // The overview lists it among the devices, with its state and why; a device with readings is listed as before.
+  await page.goto(`${app.httpUrl}/`);
+  const row = (id: string) => page.locator(`#devices tr[data-device="${id}"]`);
+  await waitFor('bad-fw in the device table', async () => (await row('bad-fw').count()) === 1);
+  const cells = async (id: string) => (await row(id).locator('th, td').allInnerTexts()).map((c) => c.trim());
+  assert.deepEqual((await cells('bad-fw')).slice(0, 4), ['bad-fw', '–', '–', 'rejected every message: 1 message (wrong type: 1)']);
+  assert.equal((await cells('hall'))[3], 'online');
+  assert.equal(await page.locator('#device-count').innerText(), '2 of 2 devices');
+  await page.selectOption('#device-status', 'rejected');
+  assert.deepEqual(await page.locator('#devices tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.device)), ['bad-fw']);
+  await row('bad-fw').locator('a').click(); // its page explains it
+
   const note = page.locator('#chart-note');
-  await page.goto(`${app.httpUrl}/#/devices/bad-fw`);
+  await waitFor('the device page', async () => page.url().includes('#/devices/bad-fw'));
   await waitFor('the page to say why', async () => /rejected/.test(await note.innerText()));
   const text = await note.innerText();
   assert.doesNotMatch(text, /has not reported yet/);

@@ -37,6 +37,16 @@ const DeadLetterItem = Type.Object(
 
 const Page = Type.Object({ items: Type.Array(Type.Ref(DeadLetterItem)), next: Next });
 
+const ByDevice = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      deviceId: Type.String(),
+      total: Type.Integer({ description: 'Messages of this device rejected into the dead-letter table.' }),
+      byReason: Type.Record(Type.String(), Type.Integer()),
+    }),
+  ),
+});
+
 export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): void {
   app.addSchema(DeadLetterItem);
   app.get<{ Querystring: Static<typeof Query> }>(
@@ -60,6 +70,32 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       });
       const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
       return { items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })), next };
+    },
+  );
+
+  app.get(
+    '/api/v1/dead-letters/devices',
+    {
+      schema: {
+        summary: 'Rejected messages counted by device',
+        description:
+          'Every device with a rejected message, by deviceId, with its counts by reason (messages on a topic that names no ' +
+          'valid device are not counted). It includes devices none of whose messages was accepted, which GET /api/v1/devices ' +
+          'does not list. Not paged: one item per device.',
+        tags: ['dead-letters'],
+        querystring: Type.Object({}, { additionalProperties: false }),
+        response: { 200: ByDevice, ...badRequest },
+      },
+    },
+    async () => {
+      const items: Static<typeof ByDevice>['items'] = [];
+      for (const r of await store.rejectionCounts()) {
+        if (items.at(-1)?.deviceId !== r.deviceId) items.push({ deviceId: r.deviceId, total: 0, byReason: {} });
+        const item = items.at(-1)!;
+        item.total += r.count;
+        item.byReason[r.reason] = r.count;
+      }
+      return { items };
     },
   );
 }
