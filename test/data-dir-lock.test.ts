@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -142,5 +142,48 @@ test('a data dir to be made on a read-only file system is refused naming EROFS, 
   } finally {
     execFileSync('umount', ['-l', mountPoint]);
     rmSync(mountPoint, { recursive: true });
+  }
+});
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const DEVICES_CLI = ['--import', 'tsx', 'server/registry/cli.ts'];
+const SERVER = ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'];
+
+/** Runs a child process for at most 30 s (a hang is killed, and fails the test by its signal). */
+function run(args: readonly string[]): { status: number | null; signal: NodeJS.Signals | null; output: string } {
+  const child = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  return { status: child.status, signal: child.signal, output: child.stdout + child.stderr };
+}
+
+test('a data dir the file system will not make (under /proc, where Node 20\'s recursive mkdir loops) is refused at once by the server and devices add', { timeout: 90_000 }, (t) => {
+  if (!existsSync('/proc/self')) return t.skip('no /proc here');
+  const dataDir = '/proc/forbidden';
+  const why = `cannot use the data dir ${dataDir} \\(dataDir, --data-dir\\): ENOENT: .*mkdir '${dataDir}' \\(its parent exists: this file system makes no directories there\\)\\. ` +
+    'Make it a directory this user can write, or give another with --data-dir \\[TS_ERR_DATA_DIR\\]\n$';
+  const server = run([...SERVER, '--data-dir', dataDir]);
+  assert.deepEqual([server.status, server.signal], [1, null], server.output);
+  assert.match(server.output, new RegExp(`^thermostream: ${why}`));
+  for (const dir of [dataDir, join(dataDir, 'sub')]) {
+    const add = run([...DEVICES_CLI, 'add', 'x', '--data-dir', dir]);
+    assert.deepEqual([add.status, add.signal], [1, null], add.output);
+    assert.match(add.output, new RegExp(`^devices: ${why.replace(dataDir, dir)}`));
+  }
+});
+
+test('devices add on a data dir that cannot be written (read-only file system, no permission) is refused with TS_ERR_DATA_DIR naming it, not a stack trace', async (t) => {
+  const dataDir = tempDir(t);
+  assert.equal(run([...DEVICES_CLI, 'add', 'first', '--data-dir', dataDir]).status, 0); // registry.db exists
+  const readOnly = readOnlyView(t, dataDir);
+  if (readOnly === null) return;
+  const { view, undo } = readOnly;
+  try {
+    for (const dir of [view, join(view, 'sub')]) {
+      const add = run([...DEVICES_CLI, 'add', 'second', '--data-dir', dir]);
+      assert.deepEqual([add.status, add.signal], [1, null], add.output);
+      assert.match(add.output, new RegExp(`^devices: cannot use the data dir ${dir} \\(dataDir, --data-dir\\): (EROFS|EACCES): .*\\. ` +
+        'Make it a directory this user can write, or give another with --data-dir \\[TS_ERR_DATA_DIR\\]\n$'));
+    }
+  } finally {
+    undo();
   }
 });

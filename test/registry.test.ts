@@ -320,15 +320,15 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
     process.chdir(cwd);
   }
   assert.equal(existsSync(join(dir, '--dashed', 'registry.db')), true);
-  // A data dir add cannot make (a file in its place) is refused (1), naming it, not as a usage error (2); a bad
-  // --config value is a usage error with its code, as the server says it.
+  // A data dir add cannot make (a file in its place) is refused (1), naming it as the server does, not as a usage
+  // error (2); a bad --config value is a usage error with its code, as the server says it.
   const file = join(dir, 'a-file');
   writeFileSync(file, '');
   const refused = runDevicesCli(['add', 'cli-4', '--data-dir', file], {});
-  assert.deepEqual({ ...refused, err: refused.err.replace(/: EEXIST: .* \[/, ': EEXIST … [') }, {
+  assert.deepEqual({ ...refused, err: refused.err.replace(/: EEXIST: .*\. Make/, ': EEXIST …. Make') }, {
     code: 1,
     out: '',
-    err: `devices: cannot use the data dir ${file} (--data-dir): EEXIST … [TS_ERR_DATA_DIR]`,
+    err: `devices: cannot use the data dir ${file} (dataDir, --data-dir): EEXIST …. Make it a directory this user can write, or give another with --data-dir [TS_ERR_DATA_DIR]`,
   });
   const badConfig = join(dir, 'bad-config.json');
   writeFileSync(badConfig, JSON.stringify({ mqtt: { tlsPort: 'x' } }));

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { optionValue } from '../cli-args.ts';
 import { parseCli } from '../config.ts';
 import { systemClock } from '../clock.ts';
+import { dataDirError, prepareDataDir } from '../data-dir-lock.ts';
 import { ThermostreamError } from '../errors.ts';
 import { hostNameProblem } from '../url.ts';
 import { connectionString, createRegistry, defaultHostName, registryFile, type Device } from './index.ts';
@@ -99,12 +100,12 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` };
     }
     try {
+      if (command === 'add') prepareDataDir(config.dataDir); // made and writable, or refused as the server refuses it
       registry = createRegistry(config.dataDir, { clock: systemClock });
     } catch (err) {
-      if (err instanceof ThermostreamError) return { code: 1, out: '', err: `devices: ${err.message} [${err.code}]` }; // a damaged registry
-      // Not a usage error: the data dir is a file, or this user may not write there.
-      const dir = resolve(config.dataDir);
-      return { code: 1, out: '', err: `devices: cannot use the data dir ${dir} (--data-dir): ${(err as Error).message} [TS_ERR_DATA_DIR]` };
+      // Not a usage error: the data dir is a file or cannot be written, or the registry is damaged.
+      const refused = err instanceof ThermostreamError ? err : dataDirError(resolve(config.dataDir), (err as Error).message);
+      return { code: 1, out: '', err: `devices: ${refused.message} [${refused.code}]` };
     }
   } catch (err) {
     return { code: 2, out: '', err: `devices: ${(err as Error).message}${err instanceof ThermostreamError ? ` [${err.code}]` : ''}` };
