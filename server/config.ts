@@ -152,8 +152,12 @@ export interface CliOptions {
 /** Options that are on when given (not configuration keys): they take no value. */
 const SWITCHES = new Set(['--demo', '--fresh', '--repair', '--rebalance', '--help', '-h']);
 
-/** Parses argv (without node and script) and the environment into a validated, frozen config. */
-export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
+/**
+ * Parses argv (without node and script) and the environment into a validated, frozen config. With `only` (keys such
+ * as "mqtt.tlsPort"), a tool that uses a few settings reads just those from the environment and the config file, and
+ * so is not refused for a bad value of another (the server's THERMOSTREAM_HTTP_PORT); the rest keep their defaults.
+ */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv, only?: readonly string[]): CliOptions {
   let demo = false;
   let fresh = false;
   let repair = false;
@@ -194,16 +198,29 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
   }
   const fromEnv: Override[] = [];
   for (const o of OVERRIDES) {
+    if (only !== undefined && !only.includes(o.path.join('.'))) continue;
     const raw = env[o.env];
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
-  const fileConfig = configFile === undefined ? {} : readConfigFile(configFile);
+  const read = configFile === undefined ? {} : readConfigFile(configFile);
+  const fileConfig = only === undefined ? read : pick(read, only);
   if (instances !== null) {
     const given = [...fromEnv, ...fromFlags].filter((o) => o.path.join('.') === 'cluster.instances').pop();
     const list = given !== undefined ? coerce(given.raw, given.path) : (fileConfig as { cluster?: { instances?: unknown } })?.cluster?.instances;
     if (Array.isArray(list) && list.length > 0) throw listGiven(list.map(String));
   }
   return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags], configFile), demo, fresh, repair, rebalance, instances, help };
+}
+
+/** Only the given keys of a config file (one that is not an object is left to be refused as it is). */
+function pick(file: unknown, keys: readonly string[]): unknown {
+  if (!isPlainObject(file)) return file;
+  const picked: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = valueAt(file, key.split('.'));
+    if (value !== undefined) setPath(picked, key.split('.'), value);
+  }
+  return picked;
 }
 
 function readConfigFile(file: string): unknown {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { resolveConfig } from '../server/config.ts';
+import { parseCli, resolveConfig } from '../server/config.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';
 import { mergePatch } from '../server/registry/twin.ts';
 import { startServer, tempDir } from './helpers.ts';
@@ -342,6 +342,30 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   const viaNpm = spawnSync('npm', ['run', '-s', 'devices', '--', 'list', '--data-dir', dir], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(viaNpm.status, 0, viaNpm.stderr);
   assert.match(viaNpm.stdout, /^deviceId\tstatus\tconnectionString\ncli-2\tenabled\tHostName=localhost;DeviceId=cli-2;/);
+});
+
+test('devices CLI reads only the settings it uses: a bad THERMOSTREAM_HTTP_PORT or http.port is the server\'s to refuse, not its own', (t) => {
+  const dir = tempDir(t);
+  const env = { THERMOSTREAM_HTTP_PORT: 'abc', THERMOSTREAM_MQTT_PORT: '-7', THERMOSTREAM_MQTTS_PORT: '8884' };
+  const added = runDevicesCli(['add', 'env-1', '--data-dir', dir, '--key', KEY], env);
+  assert.deepEqual(added, { code: 0, out: `added env-1 (enabled)\nHostName=localhost:8884;DeviceId=env-1;SharedAccessKey=${KEY}`, err: '' });
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify({ http: { port: 'x' }, iothub: { hostName: 'hub.example:8885' }, dataDir: dir }));
+  assert.deepEqual(runDevicesCli(['list', '--config', configFile], {}), {
+    code: 0,
+    out: `deviceId\tstatus\tconnectionString\nenv-1\tenabled\tHostName=hub.example:8885;DeviceId=env-1;SharedAccessKey=${KEY}`,
+    err: '',
+  });
+  // A bad value of a setting it uses is still refused, naming it; the server refuses the HTTP port it does not use.
+  assert.deepEqual(runDevicesCli(['list', '--data-dir', dir], { ...env, THERMOSTREAM_MQTTS_PORT: '99999' }), {
+    code: 2,
+    out: '',
+    err: 'devices: invalid configuration: mqtt.tlsPort = 99999 (from env THERMOSTREAM_MQTTS_PORT): must be <= 65535 [TS_ERR_CONFIG_INVALID]',
+  });
+  assert.throws(() => parseCli([], { THERMOSTREAM_HTTP_PORT: 'abc' }), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message: 'invalid configuration: http.port = "abc" (from env THERMOSTREAM_HTTP_PORT): must be integer',
+  });
 });
 
 test('iothub.hostName must be a host name a device can dial (or empty): the server refuses one that would break its connection strings', () => {

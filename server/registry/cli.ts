@@ -86,7 +86,8 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   let hostName: string;
   let warning = '';
   try {
-    const { config } = parseCli(serverArgs, env);
+    // Only the settings this CLI uses: a bad value of another (THERMOSTREAM_HTTP_PORT) is the server's to refuse.
+    const { config } = parseCli(serverArgs, env, ['dataDir', 'iothub.hostName', 'mqtt.tlsPort']);
     hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
     if (['add', 'list', 'show'].includes(command)) {
       warning = checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
