@@ -1,5 +1,6 @@
-// Builds the server into server/dist/: main.mjs (the CLI and startThermostream: what `npm start` and `npm run demo`
-// run) and batch-worker.mjs (the batch thread's module), plain JavaScript with the dependencies left in node_modules.
+// Builds the server into server/dist/: main.mjs (the CLI and startThermostream), start.mjs (what `npm start` and
+// `npm run demo` run: it takes the stop signals, then loads main.mjs) and batch-worker.mjs (the batch thread's
+// module), plain JavaScript with the dependencies left in node_modules.
 // Run from source through tsx, the server carries TypeScript's loader in each of its threads: the main one and the
 // batch thread, ≈ 100 MB of RSS (docs/BENCHMARKS.md). Jobs still run through tsx: they load the user's TypeScript.
 // Run by `npm run build`, by `npm install` (the `prepare` script), and before `npm start`, `npm run demo`, `npm run bench`.
@@ -19,8 +20,10 @@ export function bundleForNode<T extends BuildOptions>(options: T): Promise<Build
 /** Builds into `dist` (a directory path ending in /); returns the bundles' size in bytes. */
 export async function buildServer(dist = SERVER_DIST): Promise<number> {
   const result = await bundleForNode({
-    entryPoints: { main: `${ROOT}main.ts`, 'batch-worker': `${ROOT}engine/batch-worker.ts` },
+    entryPoints: { main: `${ROOT}main.ts`, start: `${ROOT}start.ts`, 'batch-worker': `${ROOT}engine/batch-worker.ts` },
     outdir: dist,
+    // start.mjs takes the stop signals before it loads main.mjs: main.ts bundled into it would load every package first.
+    plugins: [{ name: 'start-loads-main', setup: (b) => b.onResolve({ filter: /^\.\/main\.ts$/ }, () => ({ path: './main.mjs', external: true })) }],
     outExtension: { '.js': '.mjs' },
     sourcemap: true,
     metafile: true,

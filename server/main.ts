@@ -23,6 +23,7 @@ import { SyncRecord } from './ingest/sync-record.ts';
 import { parseFaults } from './faults.ts';
 import { applyHeapGrowth } from './heap.ts';
 import { StorageHealth } from './storage-health.ts';
+import { StopSignals } from './stop-signals.ts';
 import { DEMO_OPTIONS, startDemoFleet } from '../simulator/demo.ts';
 
 export interface Thermostream {
@@ -61,6 +62,8 @@ export interface StartOptions {
   faults?: string;
   /** Where the broker's refusals (connections, publishes, subscriptions) are logged; default stderr. */
   log?: (line: string) => void;
+  /** Aborted (SIGINT during start-up): the start gives up at its next stage, closes what it opened and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** The external broker session's subscriptions as last acknowledged, relative to the data dir. */
@@ -76,10 +79,12 @@ export const SYNC_RECORD_FILE = 'log-sync.json';
 export async function startThermostream(config: Config, options: StartOptions = {}): Promise<Thermostream> {
   const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
+  const stillWanted = () => options.signal?.throwIfAborted();
   // Before anything binds or opens: beyond loopback, neither the broker nor the write routes are open to anyone.
   if (config.broker.url === '') checkSafeBind(config.host, config.auth);
   checkExposure(config);
   try {
+    stillWanted();
     const lock = lockDataDir(config.dataDir); // before anything in the data dir is opened
     closers.push(async () => lock.release());
     const faults = parseFaults(options.faults);
@@ -87,6 +92,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => store.close());
     if (options.fresh) await store.resetJob();
     const recovered = await store.recover();
+    stillWanted();
     checkJob(recovered, config, store.file);
     const { instanceId, instances } = config.cluster;
     const partition = createPartition(instances, instanceId);
@@ -112,11 +118,13 @@ export async function startThermostream(config: Config, options: StartOptions = 
       ackAfterCommit: external && ackAfterCommit(config),
     });
     closers.push(() => ingest.close());
+    stillWanted(); // the log replayed
     if (ingest.tornTail !== null) console.error(`thermostream: ${ingest.tornTail}`);
     for (const line of ingest.repairs) console.error(`thermostream: ${line}`);
     if (options.repair) console.error(`thermostream: --repair: ${ingest.repairs.length} log repair(s)`);
     const engine = await createEngine(config, { clock, ingest, store, recovered, onFatal, health, slowBatchMs: faults?.slowBatchMs, faults: options.faults });
     closers.push(() => engine.close());
+    stillWanted();
     const jobs = createJobRunner(config, {
       clock,
       logDir: ingestLogDir(config),
@@ -148,6 +156,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
           },
         );
     closers.push(() => broker.close());
+    stillWanted();
     const embedded = 'hub' in broker ? broker : null;
     const hostName = defaultHostName(config.iothub.hostName, embedded?.tlsPort ?? null);
     const hub = createSseHub(config, { store, clock });
@@ -157,6 +166,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs, ...(iothub && { iothub }) });
     closers.push(() => api.close());
     if (embedded && config.mqtt.websocket) embedded.attachWebSocket(api.server, config.ingest.maxPayloadBytes);
+    stillWanted();
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything
     // durable (releasing held acknowledgements), let the acknowledgements reach the clients, then disconnect.
@@ -249,7 +259,11 @@ export function exitCode(err: Error): number {
   return 1;
 }
 
-async function runCli(): Promise<void> {
+/**
+ * The server's command line. `signals` were taken before the server's modules loaded (server/start.ts): a signal
+ * during the start gives it up (or, once it is done, stops the server) and exits as a later one does.
+ */
+export async function runCli(signals: StopSignals): Promise<void> {
   let options;
   try {
     options = parseCli(process.argv.slice(2), process.env);
@@ -270,6 +284,7 @@ async function runCli(): Promise<void> {
     process.exit(2);
   }
   if (options.instances !== null) {
+    signals.release(); // the supervisor forwards them to its instances
     try {
       await runSupervisor(options.instances, options.config, process.argv.slice(2));
     } catch (err) {
@@ -280,50 +295,40 @@ async function runCli(): Promise<void> {
     return;
   }
   applyHeapGrowth(options.config.heapGrowthPercent);
+  // Under --instances: the supervisor's IPC channel closes when it is gone (even killed with SIGKILL): stop too,
+  // rather than run on as an orphan that a new supervisor would duplicate.
+  if (process.send !== undefined) process.on('disconnect', () => void signals.stop('the supervisor exited'));
   let app: Thermostream;
   try {
-    app = await startThermostream(options.config, {
+    // The stop is registered as soon as the start is done, before a signal waiting for the start goes on.
+    const started = startThermostream(options.config, {
       fresh: options.fresh,
       repair: options.repair,
       rebalance: options.rebalance,
       faults: process.env.THERMOSTREAM_FAULT,
+      signal: signals.signal,
       onFatal(err) {
         const code = err instanceof ThermostreamError ? ` [${err.code}]` : '';
         console.error(`thermostream: fatal: ${err.message}${code}`);
         process.exit(exitCode(err));
       },
+    }).then((started) => {
+      signals.onStop(() => started.close());
+      return started;
     });
+    signals.whileStarting(started);
+    app = await started;
   } catch (err) {
+    if (err === signals.signal.reason) return; // given up for a signal: its stop exits
     if (err instanceof ThermostreamError) {
       console.error(`thermostream: ${err.message} [${err.code}]`);
       process.exit(exitCode(err));
     }
     throw err;
   }
-  // The handlers come before the endpoint lines, which supervisors and scripts wait for before they may signal: a
-  // SIGTERM right after them must find its handler, not the default action (killed without the graceful stop).
-  const stops: (() => Promise<void>)[] = [() => app.close()];
-  let stopping: string | null = null;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping === signal) {
-      // The same signal again while shutting down (Ctrl-C twice): stop now. Nothing acknowledged is lost (the log
-      // has it); the batch in progress is simply done again after the restart.
-      console.error(`thermostream: ${signal} again, exiting without finishing the shutdown`);
-      process.exit(1);
-    }
-    // Another one (Ctrl-C reaches an --instances child from the terminal and from the supervisor): already on it.
-    if (stopping !== null) return;
-    stopping = signal;
-    console.log(`thermostream: ${signal}, shutting down`);
-    for (const stop of stops) await stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  // Under --instances: the supervisor's IPC channel closes when it is gone (even killed with SIGKILL): stop too,
-  // rather than run on as an orphan that a new supervisor would duplicate.
-  if (process.send !== undefined) process.on('disconnect', () => void shutdown('the supervisor exited'));
-
+  if (signals.signal.aborted) return; // a signal came as the start finished: it is stopping the server
+  // The handlers were in place before the endpoint lines, which supervisors and scripts wait for before they may
+  // signal: a SIGTERM right after them finds its handler, not the default action (killed without the graceful stop).
   const missing = dashboardMissing();
   if (missing === null) console.log(`thermostream: dashboard  ${app.httpUrl}/`);
   else console.warn(`thermostream: dashboard  unavailable: ${missing}`);
@@ -344,14 +349,19 @@ async function runCli(): Promise<void> {
   for (const line of configWarnings(app.config)) console.warn(`thermostream: warning    ${line}`);
 
   if (options.demo) {
-    stops.unshift(await startDemoFleet(app.mqttUrl));
+    signals.onStop(await startDemoFleet(app.mqttUrl));
     console.log(`thermostream: demo fleet of ${DEMO_OPTIONS.devices} simulated thermostats publishing; open ${app.httpUrl}/`);
   }
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  runCli().catch((err) => {
+/** Runs the command line, a crash said in one line. */
+export function main(signals: StopSignals): void {
+  runCli(signals).catch((err) => {
     console.error('thermostream: fatal:', err);
     process.exit(1);
   });
 }
+
+// Run as `node --import tsx server/main.ts`: the signals are taken once the modules have loaded (server/start.ts,
+// what npm start runs, takes them before).
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main(new StopSignals());

@@ -250,6 +250,36 @@ test('the SIGTERM handler is in place when the endpoint lines are printed: a SIG
   assert.match(output, /SIGTERM, shutting down/);
 });
 
+/** The server started as npm start starts it, from its TypeScript (server/start.ts) or built (server/dist/start.mjs). */
+const STARTS = [
+  { name: 'from source', script: async () => ['--import', 'tsx', 'server/start.ts'] },
+  { name: 'built', script: async (t: TestContext) => [await builtServer(t)] },
+];
+
+for (const start of STARTS) test(`a SIGINT during start-up (${start.name}) stops the server as a later one does: exit 0, what the start opened closed`, { timeout: 90_000 }, async (t) => {
+  const script = await start.script(t);
+  let dataDir = '';
+  // While the modules load (nothing opened yet), then once the start has taken the data dir (store, log, ports next).
+  for (const probe of ['handler', 'server.lock']) {
+    dataDir = tempDir(t);
+    const at = probe === 'handler' ? probe : join(dataDir, probe);
+    const args = ['--import', './test/fixtures/sigint-probe.mjs', ...script, '--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'];
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, SIGINT_PROBE: at }, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, output);
+    assert.equal(output, 'probe: SIGINT\nthermostream: SIGINT, shutting down\n', `SIGINT_PROBE=${at}`);
+  }
+  // Nothing left open or half done: the data dir is free, and a server starts on it and stops as usual.
+  const server = await ServerProcess.create(dataDir, {});
+  t.after(() => server.kill());
+  await server.start();
+  assert.equal(await server.kill('SIGINT'), 0, server.output);
+});
+
 test('a port in use stops the CLI with exit code 1 and names the port and the flag', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -19,13 +19,13 @@ export function tempDir(t: TestContext, prefix = 'thermostream-'): string {
 /**
  * The server built as `npm start` builds it (server/build.ts), into a directory of this test's own beside
  * server/dist/ (the bundle finds its neighbours by relative URLs), removed when the test ends: test files run in
- * parallel, and none may read a bundle another is writing. Returns the path of its main.mjs.
+ * parallel, and none may read a bundle another is writing. Returns the path of its start.mjs, what `npm start` runs.
  */
 export async function builtServer(t: TestContext): Promise<string> {
   const dist = fileURLToPath(new URL(`../server/dist-test-${process.pid}-${++builds}/`, import.meta.url));
   t.after(() => rmSync(dist, { recursive: true, force: true }));
   await buildServer(dist);
-  return join(dist, 'main.mjs');
+  return join(dist, 'start.mjs');
 }
 let builds = 0;
 

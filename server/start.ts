@@ -1,0 +1,7 @@
+// The server's command line as npm start runs it (bundled into server/dist/start.mjs): the stop signals are taken
+// first, then the server's modules load (about 2 s), so that a Ctrl-C meanwhile stops the server as a later one does.
+import { StopSignals } from './stop-signals.ts';
+
+const signals = new StopSignals();
+const { main } = await import('./main.ts');
+main(signals);
