@@ -17,6 +17,8 @@ export interface Faults {
  *   slow-batch:MS              every batch waits MS ms (asynchronously) before it runs: a slow sink
  *   db-full:MS                 every batch transaction with window results fails with SQLITE_FULL (and rolls back)
  *                              for MS ms from the first one: a full disk under the database only
+ *   commit-error:N             the N-th batch transaction that has window results fails with an I/O error (and rolls
+ *                              back): a batch that cannot be committed, which stops the server
  *   power-cut-record           keeps {dataDir}/log-sync.json: each log segment's fdatasync'ed length and whether its
  *                              directory entry was synced, so a test can cut the log to what a power cut leaves
  */
@@ -40,6 +42,14 @@ export function parseFaults(spec: string | undefined): Faults | undefined {
         if (windowCount(out.windows) === 0) return;
         since ??= Date.now();
         if (Date.now() - since < n) throw Object.assign(new Error('database or disk is full (injected)'), { code: 'SQLITE_FULL' });
+      },
+    };
+  }
+  if (name === 'commit-error' && n >= 1) {
+    let seen = 0;
+    return {
+      beforeCheckpoint(out) {
+        if (windowCount(out.windows) > 0 && ++seen === n) throw Object.assign(new Error('disk I/O error (injected)'), { code: 'SQLITE_IOERR' });
       },
     };
   }

@@ -316,6 +316,38 @@ test('the same signal twice stops at once with exit code 1; what was durable is 
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
 });
 
+test('a batch that cannot be committed is named in the log by its number, as the other lines number batches, with its time in ISO 8601', { timeout: 60_000 }, async (t) => {
+  const server = await ServerProcess.create(tempDir(t), { batchIntervalMs: 100 });
+  t.after(() => server.kill());
+  const startedAt = Date.now();
+  await server.start({ THERMOSTREAM_FAULT: 'commit-error:2' }); // the second batch with window results fails
+  const client = await mqtt.connectAsync(server.mqttUrl);
+  t.after(() => client.endAsync(true));
+  await client.publishAsync('devices/d1/telemetry', JSON.stringify({ ts: Date.now(), temperature: 21, seq: 1 }), { qos: 1 });
+  const windows = (): number => {
+    const db = server.db();
+    try {
+      return (db.prepare('SELECT count(*) AS n FROM windows').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+  await waitFor('the first reading committed', () => windows() > 0);
+  await client.publishAsync('devices/d1/telemetry', JSON.stringify({ ts: Date.now(), temperature: 22, seq: 2 }), { qos: 1 });
+  assert.equal(await server.waitExit(), 1, server.output);
+  const line = /^thermostream engine: batch (\d+) \((\S+)\) failed: disk I\/O error \(injected\); stopping the streaming context$/m.exec(server.output);
+  assert.ok(line !== null, server.output);
+  // The number the batch would have committed under (the batch log and the pace lines number batches so).
+  const db = server.db();
+  t.after(() => db.close());
+  const { batches } = db.prepare('SELECT batches FROM checkpoint').get() as { batches: number };
+  assert.equal(Number(line[1]), batches + 1);
+  assert.equal((db.prepare('SELECT max(batch) AS last FROM batch_log').get() as { last: number }).last, batches);
+  const time = Date.parse(line[2]);
+  assert.equal(new Date(time).toISOString(), line[2]);
+  assert.ok(time >= startedAt && time <= Date.now(), line[2]);
+});
+
 test('a config file may name its schema ("$schema", for editors); the server ignores it', () => {
   const config = resolveConfig({ $schema: './config/schema.json', http: { port: 8081 } });
   assert.equal(config.http.port, 8081);

@@ -149,6 +149,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
     clock,
     retainedBatches: RECENT,
     log: (message) => console.error(`thermostream engine: ${message}`),
+    // By number, as the engine's other lines name batches: the one in progress is the one after the last committed.
+    batchName: (time) => `batch ${totals.batches + 1} (${new Date(time).toISOString()})`,
   });
   const replayed = ingest.stats().backlog;
   const recent: BatchInfo[] = [];

@@ -34,6 +34,8 @@ export interface StreamingContextOptions {
   log?: (message: string) => void;
   /** How many recent batches `stats()` lists. Default 100. */
   retainedBatches?: number;
+  /** How diagnostics and errors name a batch, given its time. Default `batch ${time}` (epoch ms). */
+  batchName?: (time: number) => string;
 }
 
 interface OutputOp {
@@ -73,6 +75,7 @@ export class StreamingContext {
   readonly _out: (line: string) => void;
   /** @internal */
   readonly _log: (message: string) => void;
+  private readonly batchName: (time: number) => string;
   /** @internal NaN until start */
   _zeroTime = Number.NaN;
 
@@ -103,6 +106,7 @@ export class StreamingContext {
     this.clock = options.clock ?? systemClock;
     this._out = options.out ?? ((line) => void process.stdout.write(`${line}\n`));
     this._log = options.log ?? ((message) => void process.stderr.write(`[dstream] ${message}\n`));
+    this.batchName = options.batchName ?? ((time) => `batch ${time}`);
     const retained = options.retainedBatches ?? 100;
     if (!Number.isSafeInteger(retained) || retained < 0) {
       throw invalidArgument('retainedBatches', retained, 'a non-negative integer');
@@ -325,7 +329,7 @@ export class StreamingContext {
 
   private take(input: InputDStream<unknown>, time: number): Promise<readonly unknown[]> {
     const failed = (err: unknown): readonly unknown[] => {
-      this._log(`${input.name} failed to provide batch ${time}: ${message(err)}`);
+      this._log(`${input.name} failed to provide ${this.batchName(time)}: ${message(err)}`);
       return [];
     };
     try {
@@ -396,7 +400,7 @@ export class StreamingContext {
       }
     }
     if (failed && !this.failure) {
-      this.failure = new DStreamError(DStreamErrorCodes.TS_ERR_BATCH_FAILED, `batch ${time} failed: ${message(error)}`, {
+      this.failure = new DStreamError(DStreamErrorCodes.TS_ERR_BATCH_FAILED, `${this.batchName(time)} failed: ${message(error)}`, {
         cause: error,
       });
       this._log(`${this.failure.message}; stopping the streaming context`);
