@@ -65,6 +65,9 @@ a messageId on every message, the twin's desired setpoint applied to the model a
   --ca FILE.pem           CA to trust for TLS (the server's data/tls/ca.pem); or NODE_EXTRA_CA_CERTS
   --url URL               optional: default MQTT over TLS to the connection string's HostName;
                           mqtts://host:port, mqtt://host:port (no TLS), ws://host:8080 or wss:// (WebSocket)
+  Refused with it, since they would do nothing: --connections, --username, --password; --api-token without
+  --registry; --device-prefix with --connection-strings; --ca with a --url without TLS. --qos is 1 (0 is refused);
+  --max-inflight applies per device.
 
 Anomalies (in the readings; recorded in --truth)
   --anomalies A           random anomalies per device per simulated hour       default ${DEFAULTS.anomalies}
@@ -98,17 +101,27 @@ function toNumber(name: string, raw: string | undefined): number | undefined {
 
 const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 
+/** Options that take no value. */
+const SWITCHES = new Set(['--help', '-h', '--quiet', '--json']);
+
 /**
  * Takes each option's value from the next argument before parseArgs sees it: a negative number (`--rate -5`) is the
  * option's value, to be refused by its own check ("invalid value for --rate: -5"), where parseArgs would call it
- * ambiguous; any other argument starting with "-" is an option, and the option before it has no value.
+ * ambiguous; any other argument starting with "-" is an option, and the option before it has no value. An unknown
+ * option, a stray argument or a switch given a value is refused as the server and the devices CLI refuse them.
  */
 function joinValues(argv: readonly string[]): string[] {
   const args: string[] = [];
   const takesValue = new Set<string>(STRING_OPTIONS.map((name) => `--${name}`));
+  const usage = (message: string) => new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, message);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!takesValue.has(arg)) {
+    const name = arg.startsWith('--') && arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
+    if (SWITCHES.has(name) && name !== arg) throw usage(`option ${name} takes no value, got ${JSON.stringify(arg)}`);
+    if (!takesValue.has(name) && !SWITCHES.has(name)) {
+      throw usage(arg.startsWith('-') ? `unknown option ${JSON.stringify(name)} (see --help)` : `unexpected argument ${JSON.stringify(arg)}: options only (see --help)`);
+    }
+    if (name !== arg || SWITCHES.has(arg)) {
       args.push(arg);
       continue;
     }
@@ -240,7 +253,8 @@ export async function main(argv: string[]): Promise<number> {
     quiet = argv.includes('--quiet');
     fleet = createFleet(parsed);
   } catch (error) {
-    process.stderr.write(`simulator: ${(error as Error).message}\nTry --help.\n`);
+    const message = (error as Error).message;
+    process.stderr.write(`simulator: ${message}${message.endsWith('(see --help)') ? '' : '\nTry --help.'}\n`);
     return 2;
   }
   let interrupted = 0;

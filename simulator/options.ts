@@ -142,6 +142,25 @@ function num(name: string, v: unknown, ok: (x: number) => boolean, expected: str
 const int = (x: number) => Number.isInteger(x);
 const fraction = (name: string, v: number | undefined) => (v === undefined ? 0 : num(name, v, (x) => x >= 0 && x <= 1, 'a fraction from 0 to 1'));
 
+/**
+ * Options the azure transport has no use for (one SDK client per device, signed in with the key of its connection
+ * string) are refused, naming the option, rather than silently ignored.
+ */
+function checkAzureOptions(o: FleetOptions, url: string | undefined): void {
+  const signIn = 'each device signs in with the key of its connection string';
+  const unused: [string, boolean, string][] = [
+    ['connections', o.connections !== undefined, 'with --transport azure (one SDK client per device)'],
+    ['username', o.username !== undefined, `with --transport azure (${signIn})`],
+    ['password', o.password !== undefined, `with --transport azure (${signIn})`],
+    ['api-token', o.apiToken !== undefined && o.registry === undefined, 'without --registry (the token is for its requests)'],
+    ['device-prefix', o.devicePrefix !== undefined && o.connectionStrings !== undefined, "with --connection-strings (the devices are the file's)"],
+    ['ca', o.ca !== undefined && url !== undefined && /^(mqtt|tcp|ws):/.test(url), 'with a --url without TLS (mqtt://, ws://)'],
+  ];
+  for (const [name, given, why] of unused) {
+    if (given) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${name} does nothing ${why}: leave it out`);
+  }
+}
+
 export function resolveOptions(o: FleetOptions): ResolvedOptions {
   const transport = o.transport ?? DEFAULTS.transport;
   if (!Object.hasOwn(transports, transport)) {
@@ -163,6 +182,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
       "--transport azure needs its devices: --registry http://host:port (the server's registry creates them) or --connection-strings FILE",
     );
   }
+  if (azure) checkAzureOptions(o, url);
   if (azure && o.connectionStrings !== undefined && o.registry !== undefined) {
     throw invalidOption('connection-strings', o.connectionStrings, 'either --connection-strings FILE or --registry http://host:port, not both');
   }

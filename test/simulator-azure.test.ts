@@ -197,6 +197,21 @@ test('azure transport: bad options name what is wrong', async () => {
     assert.equal(run.code, 2, args.join(' '));
     assert.match(run.stderr, message);
   }
+  // Options that would do nothing with it are refused by name, not silently ignored (a password is not echoed).
+  const azure = ['--transport', 'azure', '--registry', 'http://x:1', '--count', '1'];
+  const signIn = 'each device signs in with the key of its connection string';
+  const unused: [string[], string][] = [
+    [[...azure, '--connections', '4'], 'option --connections does nothing with --transport azure (one SDK client per device): leave it out'],
+    [[...azure, '--username', 'gw'], `option --username does nothing with --transport azure (${signIn}): leave it out`],
+    [[...azure, '--password', 'hunter2'], `option --password does nothing with --transport azure (${signIn}): leave it out`],
+    [[...azure, '--url', 'ws://127.0.0.1:1', '--ca', '/tmp/ca.pem'], 'option --ca does nothing with a --url without TLS (mqtt://, ws://): leave it out'],
+    [['--transport', 'azure', '--connection-strings', '/dev/null', '--api-token', 'x'.repeat(16)], 'option --api-token does nothing without --registry (the token is for its requests): leave it out'],
+    [['--transport', 'azure', '--connection-strings', '/dev/null', '--device-prefix', 'th-'], "option --device-prefix does nothing with --connection-strings (the devices are the file's): leave it out"],
+  ];
+  for (const [args, message] of unused) {
+    const run = await runCli(args);
+    assert.deepEqual({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 2, stdout: '', stderr: `simulator: ${message}\nTry --help.\n` }, args.join(' '));
+  }
   const unreachable = await runCli(['--transport', 'azure', '--registry', 'http://127.0.0.1:9', '--count', '1']);
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach the registry at http:\/\/127.0.0.1:9\/api\/v1\/registry\/devices/);

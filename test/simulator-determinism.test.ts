@@ -85,11 +85,26 @@ test('an option without its value is named, and a negative number is the option\
     [['--url', '--rate', '5'], 'option --url needs a value, got the option "--rate" (to give a value that starts with "-", write --url=VALUE)'],
     [['--count', '1', '--out', '-h'], 'option --out needs a value, got the option "-h" (to give a value that starts with "-", write --out=VALUE)'],
     [['--count', '1', '--out'], 'option --out needs a value'],
+    [['--count', '1', '--quiet=false'], 'option --quiet takes no value, got "--quiet=false"'],
   ];
   const runs = await Promise.all(cases.map(([args]) => cli(args)));
   runs.forEach((run, i) => {
     const [args, message] = cases[i] as [string[], string];
     assert.deepEqual({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 2, stdout: '', stderr: `simulator: ${message}\nTry --help.\n` }, args.join(' '));
+  });
+});
+
+test('an unknown option or a stray argument is refused in the server\'s and the devices CLI\'s words, pointing at --help', async () => {
+  const cases: [string[], string][] = [
+    [['--frobnicate'], 'unknown option "--frobnicate" (see --help)'],
+    [['--count', '1', '--frobnicate=2'], 'unknown option "--frobnicate" (see --help)'],
+    [['-x'], 'unknown option "-x" (see --help)'],
+    [['--count', '1', 'fast'], 'unexpected argument "fast": options only (see --help)'],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => cli(args)));
+  runs.forEach((run, i) => {
+    const [args, message] = cases[i] as [string[], string];
+    assert.deepEqual({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 2, stdout: '', stderr: `simulator: ${message}\n` }, args.join(' '));
   });
 });
 
