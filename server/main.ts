@@ -312,9 +312,9 @@ export async function runCli(signals: StopSignals): Promise<void> {
         console.error(`thermostream: fatal: ${err.message}${code}`);
         process.exit(exitCode(err));
       },
-    }).then((started) => {
-      signals.onStop(() => started.close());
-      return started;
+    }).then((running) => {
+      signals.onStop(() => running.close());
+      return running;
     });
     signals.whileStarting(started);
     app = await started;
