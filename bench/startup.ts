@@ -1,5 +1,5 @@
 /**
- * The server at rest, as `npm start` runs it (built: node server/dist/main.mjs) against from its TypeScript (node
+ * The server at rest, as `npm start` runs it (built: node server/dist/start.mjs, which loads main.mjs) against from its TypeScript (node
  * --import tsx server/main.ts), both with npm start's node flags, interleaved in one script: time until it serves
  * (GET /readyz answers 200), RSS once idle, and the number of threads. Each run is a fresh process on a fresh data dir,
  * ports chosen by the OS, nothing connected.
@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, SERVER_BUNDLE, SERVER_NODE_FLAGS, table } from './harness.ts';
+import { fmtInt, fmtMB, fmtRatio, machine, median, parseFlags, positiveInt, REPO, SERVER_NODE_FLAGS, table } from './harness.ts';
 
 interface Options {
   runs: number;
@@ -23,7 +23,7 @@ const USAGE = `npm run bench -- startup [options]
   --idle S    seconds the server stays idle before its RSS is read (default 10)`;
 
 const WAYS = [
-  { name: 'built (npm start)', args: [SERVER_BUNDLE] },
+  { name: 'built (npm start)', args: [join(REPO, 'server/dist/start.mjs')] },
   { name: 'from source (tsx)', args: ['--import', 'tsx', 'server/main.ts'] },
 ] as const;
 
