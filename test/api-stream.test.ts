@@ -195,6 +195,9 @@ test('after a restart, a client that missed more windows than a replay takes get
 
   const second = await startThermostream(config);
   t.after(() => second.close());
+  // Its first batch refreshes the open windows it restored (EventTimeWindows.restore): live events, which a client
+  // connected before it would get after the reset (a busy machine).
+  await waitFor("the restart's first batch", async () => (await second.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().lastBatch !== null);
   const back = await stream(t, `${second.httpUrl}/api/v1/stream`, { 'last-event-id': String(missedAfter) });
   await waitFor('event: reset', () => back.events.some((e) => e.event === 'reset'));
   const { id, ...reset } = back.events[0];
@@ -210,13 +213,16 @@ test('after a restart, a client that missed more windows than a replay takes get
   assert.equal(figures.events[0].data.batch, missedAfter + 1, 'from the first missed batch on');
   // Nor is a client filtered by device for other devices' windows: many-7 missed 101 windows, the fleet 101.
   const some = await stream(t, `${second.httpUrl}/api/v1/stream?deviceId=many-7,*&kind=window,anomaly`, { 'last-event-id': String(missedAfter) });
-  await waitFor('the replay of many-7 and the fleet', () => some.events.length >= 202 || some.events.some((e) => e.event === 'reset'));
-  assert.deepEqual(some.events.filter((e) => e.event === 'reset'), []);
   const replayed = (deviceId: string) => some.events.filter((e) => e.event === 'window' && e.data.deviceId === deviceId).map((e) => e.data.start).sort();
   const starts = Array.from({ length: 101 }, (_, i) => new Date(t0 + i * 1000).toISOString());
+  await waitFor('the replay of many-7 and the fleet', () => (replayed('*').filter((s) => s >= starts[0]).length >= 101 && replayed('many-7').length >= 101) || some.events.some((e) => e.event === 'reset'));
+  assert.deepEqual(some.events.filter((e) => e.event === 'reset'), []);
   assert.deepEqual(replayed('many-7'), starts);
-  assert.deepEqual(replayed('*'), starts);
-  assert.equal(some.events.length, 202, 'no other device');
+  // The fleet's: those windows, and the one of the first reading (rewritten since by the restart's refresh of the
+  // open windows it restored, EventTimeWindows.restore).
+  assert.deepEqual(replayed('*').filter((s) => s >= starts[0]), starts);
+  assert.ok(replayed('*').length <= 102, `fleet windows ${replayed('*').length}`);
+  assert.deepEqual(some.events.filter((e) => e.event === 'window' && e.data.deviceId !== 'many-7' && e.data.deviceId !== '*'), [], 'no other device');
   const mqtt2 = await connect(t, second.mqttUrl);
   await mqtt2.publishAsync('devices/late-comer/telemetry', reading(2), { qos: 1 });
   await waitFor('the live window', () => back.events.some((e) => e.event === 'window' && e.data.deviceId === 'late-comer'));
