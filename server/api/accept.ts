@@ -54,11 +54,18 @@ export function negotiate(accept: string | undefined, offered: readonly string[]
   return best?.type ?? null;
 }
 
-/** The media types of a route's success response: its `content` keys, or JSON. Undefined for a route without response schemas. */
+const UNNEGOTIATED = new Set(['/healthz', '/metrics']);
+
+/**
+ * The media types of a route's success response: its `content` keys, or JSON. Undefined (not negotiated) for a route
+ * without response schemas, /healthz and /metrics (they answer probes and scrapers whatever those ask), and one whose
+ * success has no body (204).
+ */
 function producedBy(route: RouteOptions): string[] | undefined {
   const responses = (route.schema as { response?: Record<string, { content?: Record<string, unknown> }> } | undefined)?.response;
-  if (responses === undefined) return undefined;
+  if (responses === undefined || UNNEGOTIATED.has(route.url)) return undefined;
   const success = Object.keys(responses).find((code) => code.startsWith('2'));
+  if (success === '204') return undefined;
   const content = success === undefined ? undefined : responses[success].content;
   return content === undefined ? ['application/json'] : Object.keys(content);
 }
