@@ -4,6 +4,9 @@ import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/inde
 import type { PackedWindows } from '../engine/window-pack.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 
+/** A stream filtered by device resumes from the store only while the fleet wrote at most this many times its limit since. */
+export const FILTERED_SCAN = 10;
+
 /** Per-device figures of one batch, folded into the devices table. */
 export interface DeviceDelta {
   deviceId: string;
@@ -202,7 +205,9 @@ export interface Store {
   batchCommittedAt(batch: number): Promise<number | null>;
   /**
    * Windows last written at or after `since` (ms), by updated_at then (deviceId, lengthMs, slideMs, start); null,
-   * with no row read, when there are more than `limit`. With `deviceIds`, only theirs (`*`: the fleet's windows).
+   * with no row read, when there are more than `limit`. With `deviceIds`, only theirs (`*`: the fleet's windows), and
+   * null too when the whole fleet wrote more than FILTERED_SCAN × (`limit` + 1) device windows since (finding theirs among
+   * them is a scan of everyone's).
    */
   windowsUpdatedSince(since: number, limit: number, deviceIds?: readonly string[]): Promise<UpdatedWindow[] | null>;
   /** Anomalies last written at or after `since` (ms), by updated_at then (deviceId, type, ts, n); only `deviceIds`' when given. */

@@ -7,6 +7,7 @@ import type { DeadLetter } from '../../ingest/index.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import { ANOMALY_COLUMNS, anomaliesTo, WINDOW_COLUMNS, windowFromRow, type WindowRow } from '../sqlite/queries.ts';
 import type { BatchRow, DeviceRow, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow } from '../types.ts';
+import { FILTERED_SCAN } from '../types.ts';
 
 export type PgQueries = Pick<
   Store,
@@ -101,13 +102,18 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
       // Of some devices (a stream filtered by device): statements of their own, `device_id = ANY($3)`.
       const of = ofDevices(deviceIds);
       const withFleet = deviceIds === undefined || deviceIds.includes(FLEET);
+      const withDevices = deviceIds === undefined || deviceIds.some((id) => id !== FLEET);
+      const countAll = async (cap: number) => Number((await rows<{ n: string }>('windows_updated_count', `
+        SELECT count(*) AS n FROM (SELECT 1 FROM windows WHERE updated_at >= $1 LIMIT $2) d`, [since, cap]))[0].n);
+      // As on SQLite: some devices' windows may be found by scanning everyone's since, so that is bounded first.
+      if (deviceIds !== undefined && withDevices && (await countAll((limit + 1) * FILTERED_SCAN + 1)) > (limit + 1) * FILTERED_SCAN) return null;
       // Counted on updated_at's indexes up to a cap before any row is read: too many is answered at once.
-      const [{ n }] = await rows<{ n: string }>(`windows_updated_count${of.name}`, `
+      const [{ n }] = !withDevices ? [{ n: '0' }] : await rows<{ n: string }>(`windows_updated_count${of.name}`, `
         SELECT count(*) AS n FROM (SELECT 1 FROM windows WHERE updated_at >= $1${of.where} LIMIT $2) d`, [since, limit + 1, ...of.values]);
       const [{ n: f }] = !withFleet ? [{ n: '0' }] : await rows<{ n: string }>('fleet_updated_count', `
         SELECT count(*) AS n FROM (SELECT DISTINCT length_ms, slide_ms, start FROM fleet_windows WHERE updated_at >= $1 LIMIT $2) f`, [since, limit + 1]);
       if (Number(n) + Number(f) > limit) return null;
-      const devices = (await rows<WindowRow & { updatedAt: number }>(`windows_updated${of.name}`, `
+      const devices = !withDevices ? [] : (await rows<WindowRow & { updatedAt: number }>(`windows_updated${of.name}`, `
         SELECT ${WINDOW_COLUMNS}, updated_at AS "updatedAt" FROM windows WHERE updated_at >= $1${of.where}
         ORDER BY updated_at, device_id, length_ms, slide_ms, start LIMIT $2`, [since, limit, ...of.values])).map(windowFromRow);
       const fleet = !withFleet ? [] : mergeFleet(await rows<FleetPartialRow>('fleet_updated', `

@@ -7,6 +7,7 @@ import { windowCount } from '../../engine/window-pack.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
+import { FILTERED_SCAN } from '../types.ts';
 
 /** Starts a device's window query looks up one by one before it skips to the starts the shape has (deviceWindows). */
 const ALIGNED_STEPS = 4096;
@@ -207,10 +208,13 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     async windowsUpdatedSince(since, limit, deviceIds) {
       const ids = deviceIds === undefined ? undefined : JSON.stringify(deviceIds);
       const withFleet = deviceIds === undefined || deviceIds.includes(FLEET);
+      const withDevices = deviceIds === undefined || deviceIds.some((id) => id !== FLEET);
       const cap = limit + 1;
-      const count = (ids === undefined ? countUpdated.get({ since, cap }) : countUpdatedOf.get({ since, ids, cap })) as number;
+      // Some devices' windows are found by scanning everyone's since (no index by device and update): bounded first.
+      if (ids !== undefined && withDevices && (countUpdated.get({ since, cap: cap * FILTERED_SCAN + 1 }) as number) > cap * FILTERED_SCAN) return null;
+      const count = !withDevices ? 0 : ((ids === undefined ? countUpdated.get({ since, cap }) : countUpdatedOf.get({ since, ids, cap })) as number);
       if (count + (withFleet ? (countFleetUpdated.get({ since, cap }) as number) : 0) > limit) return null;
-      const rows = ids === undefined ? selectUpdated.all(since, limit) : selectUpdatedOf.all({ since, ids, limit });
+      const rows = !withDevices ? [] : ids === undefined ? selectUpdated.all(since, limit) : selectUpdatedOf.all({ since, ids, limit });
       const devices = (rows as (WindowRow & { updatedAt: number })[]).map(windowFromRow);
       const fleet = withFleet ? mergeFleet(selectFleetUpdated.all(since) as FleetPartialRow[]) : [];
       return [...devices, ...fleet].sort(byUpdate) as UpdatedWindow[];
