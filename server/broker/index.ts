@@ -322,7 +322,11 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     const devices = registry!;
     aedes.on('clientReady', (client) => {
       const identity = identities.get(client);
-      if (isDevice(identity)) hub.connected(identity.deviceId, client);
+      if (!isDevice(identity)) return;
+      // Signed in with a registry token (expiresAt), then deleted before its session was ready: the delete's kick
+      // missed this connection, which would otherwise publish until its token expires.
+      if (identity.expiresAt !== undefined && devices.credentials(identity.deviceId) === undefined) return void client.close();
+      hub.connected(identity.deviceId, client);
     });
     aedes.on('clientDisconnect', (client) => {
       const identity = identities.get(client);
