@@ -224,17 +224,20 @@ const qs = (params: Record<string, string | number | undefined>): string => {
 
 export const api = {
   stats: () => getJson<Stats>('/api/v1/stats'),
-  /** Every device, following `next` where the server pages the list (up to 50 pages). */
-  async devices(): Promise<Device[]> {
+  /**
+   * Every device, following `next` where the server pages the list (up to 50 pages); `complete` is false when the
+   * list was cut off there.
+   */
+  async devices(): Promise<Device[] & { complete: boolean }> {
     const items: Device[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < 50; i++) {
       const body = await getJson<{ items: Device[]; next?: string | null }>(`/api/v1/devices${qs({ cursor })}`);
       items.push(...body.items);
-      if (!body.next) break;
+      if (!body.next) return Object.assign(items, { complete: true });
       cursor = body.next;
     }
-    return items;
+    return Object.assign(items, { complete: false });
   },
   /** One device with its newest window of each configured shape (7/9's GET /api/v1/devices/:id). */
   device: (id: string) => getJson<Device & { windows?: WindowRow[] }>(`/api/v1/devices/${encodeURIComponent(id)}`),

@@ -84,9 +84,10 @@ export function createOverview(root: HTMLElement): View {
     if (spec) setText(windowLabel, `(${fmtWindow(spec)} windows)`);
     drawFleet(fleet, devices);
     const byDevice = anomalies ? countByDevice(anomalies.items) : null;
-    // Devices heard whose every message was rejected: no reading, so not in the device list, yet the fleet has them.
+    // Devices heard whose every message was rejected: no reading, so not in the device list, yet the fleet has them
+    // (told only from a whole list: past its last page, a device with readings would look like one).
     const known = new Set(devices.map((d) => d.deviceId));
-    table.update(devices, byDevice, rejections.filter((r) => !known.has(r.deviceId)));
+    table.update(devices, byDevice, devices.complete ? rejections.filter((r) => !known.has(r.deviceId)) : []);
     if (anomalies) drawAnomalies(anomalies);
     const rate = state.stats?.inputRate;
     tiles.rate.set(fmtNum(rate ?? 0), 'over the recent batches');
