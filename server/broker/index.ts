@@ -302,8 +302,10 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     forgetting.set(deviceId, dropped);
   }
   registry?.onDeleted(forgetSession);
-  // The devices CLI writes the registry from another process: a device it deletes is disconnected and forgotten within
-  // REGISTRY_SYNC_MS (and one it deleted and added again, at its next CONNECT at the latest: credentials() re-reads it).
+  // Disabled by the devices CLI: disconnected (over HTTP the route does it at once); refused from its next CONNECT.
+  registry?.onDisabled((deviceId) => hub?.kick(deviceId));
+  // The devices CLI writes the registry from another process: a device it deletes is disconnected and forgotten, one it
+  // disables disconnected, within REGISTRY_SYNC_MS (and one it deleted and added again, at its next CONNECT at the latest: credentials() re-reads it).
   let syncTimer: unknown = null;
   const syncRegistry = (): void => {
     try {

@@ -1,8 +1,8 @@
 /**
  * Device registry CLI: `npm run devices -- add <id> [--key K]`, `list`, `show <id>`, `disable <id>`, `enable <id>`,
  * `delete <id>`. It opens `{dataDir}/registry.db` directly, so it works with the server stopped or running (SQLite
- * WAL); a device disabled here is refused at its next connect (over HTTP it is also disconnected at once), and one deleted
- * here is disconnected by a running server within a second (REGISTRY_SYNC_MS), its session forgotten.
+ * WAL); a running server disconnects a device disabled here within a second (REGISTRY_SYNC_MS) and refuses it from its
+ * next connect, and disconnects one deleted here as soon, its session forgotten.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -23,6 +23,7 @@ Commands:
   list                                           every device: id, status, connection string
   show <deviceId>                                one device as JSON (keys and connection string included)
   disable <deviceId>                             refuse its connections from now on
+                                                 (a running server disconnects it within a second)
   enable <deviceId>                              accept them again
   delete <deviceId>                              remove it, its twin, its queued messages and its session
                                                  (a running server disconnects it within a second)

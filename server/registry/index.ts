@@ -86,6 +86,8 @@ export interface Registry {
    * (deleted and added again: a new generationId). Its stored session is already forgotten.
    */
   onDeleted(listener: (deviceId: string) => void): void;
+  /** Calls `listener` with the id of a device known here that another process (the devices CLI) disabled, noticed by `sync()`. */
+  onDisabled(listener: (deviceId: string) => void): void;
   /** Notices devices other processes deleted since the last call; one PRAGMA when the file has not changed. */
   sync(): void;
   close(): void;
@@ -209,7 +211,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     removeSessionSub: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ? AND topic = ?'),
     clearSession: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ?'),
     generation: db.prepare('SELECT generation_id FROM devices WHERE device_id = ?').pluck(),
-    generations: db.prepare('SELECT device_id, generation_id FROM devices'),
+    generations: db.prepare('SELECT device_id, generation_id, status FROM devices'),
   };
 
   /**
@@ -230,6 +232,7 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     known.set(r.device_id, r.generation_id);
   }
   const deletedListeners: ((deviceId: string) => void)[] = [];
+  const disabledListeners: ((deviceId: string) => void)[] = [];
   // Changes when another connection (process) commits to the file; this connection's own commits leave it alone.
   const dataVersion = (): number => db.pragma('data_version', { simple: true }) as number;
   let seenVersion = dataVersion();
@@ -412,14 +415,19 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     onDeleted(listener) {
       deletedListeners.push(listener);
     },
+    onDisabled(listener) {
+      disabledListeners.push(listener);
+    },
     sync() {
       const version = dataVersion();
       if (version === seenVersion) return;
       // One pass over the table (≈ 150 ms at 100,000 devices, and only after another process wrote it), not a query
       // per device known.
-      const now = new Map(q.generations.raw().all() as [string, string][]);
+      const now = new Map((q.generations.raw().all() as [string, string, string][]).map(([id, generation, status]) => [id, { generation, status }]));
       for (const [deviceId, generationId] of [...known]) {
-        if (now.get(deviceId) !== generationId) forget(deviceId);
+        const row = now.get(deviceId);
+        if (row?.generation !== generationId) forget(deviceId);
+        else if (row.status === 'disabled') for (const listener of disabledListeners) listener(deviceId);
       }
       seenVersion = version;
     },
