@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
-import { REGISTRY_SYNC_MS } from '../server/broker/index.ts';
+import { REGISTRY_SYNC_MS } from '../server/registry/index.ts';
 import { systemClock } from '../server/clock.ts';
 import type { Thermostream } from '../server/main.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';

@@ -95,9 +95,6 @@ export interface Broker {
 /** How long close() waits for acknowledgements already written to reach slow clients. */
 const FLUSH_TIMEOUT_MS = 2000;
 
-/** How often the registry file is looked at for devices the devices CLI deleted (one PRAGMA when nothing changed). */
-export const REGISTRY_SYNC_MS = 1000;
-
 /** Like Mosquitto 2: a broker that lets anyone in listens on loopback only. */
 export function checkSafeBind(host: string, auth: Config['auth'] | undefined): void {
   if ((auth?.mode ?? 'none') === 'none' && !isLoopback(host)) {
@@ -304,21 +301,6 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   registry?.onDeleted(forgetSession);
   // Disabled by the devices CLI: disconnected (over HTTP the route does it at once); refused from its next CONNECT.
   registry?.onDisabled((deviceId) => hub?.kick(deviceId));
-  // The devices CLI writes the registry from another process: a device it deletes is disconnected and forgotten, one it
-  // disables disconnected, within REGISTRY_SYNC_MS (and one it deleted and added again, at its next CONNECT at the latest: credentials() re-reads it).
-  let syncTimer: unknown = null;
-  const syncRegistry = (): void => {
-    try {
-      registry!.sync();
-    } catch (err) {
-      log(`cannot read the device registry for changes made by other processes: ${(err as Error).message}`);
-    }
-    syncLater();
-  };
-  const syncLater = (): void => {
-    syncTimer = clock.setTimeout(syncRegistry, REGISTRY_SYNC_MS);
-    (syncTimer as { unref?: () => void }).unref?.();
-  };
 
   if (hub !== null) {
     const devices = registry!;
@@ -395,7 +377,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     await closeAedes();
     throw err;
   }
-  if (registry !== undefined) syncLater();
+  // The devices CLI writes the registry from another process: a device it deletes is disconnected and forgotten, one it
+  // disables disconnected, within REGISTRY_SYNC_MS (one deleted and added again at its next CONNECT at the latest).
+  const unwatch = registry?.watch((err) => log(`cannot read the device registry for changes made by other processes: ${err.message}`));
   const port = listeners[0].port;
   const tlsPort = listeners[1]?.port ?? null;
   return {
@@ -429,7 +413,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
         await new Promise((r) => setTimeout(r, 10));
       }
       hub?.close();
-      if (syncTimer !== null) clock.clearTimeout(syncTimer);
+      unwatch?.();
       for (const timer of expiries.values()) clock.clearTimeout(timer);
       await closeAedes();
       for (const ws of webSockets) ws.close();

@@ -6,6 +6,7 @@ import { prepareDataDir } from '../data-dir-lock.ts';
 import { HttpError } from '../errors.ts';
 import { checkIntact, dbError, type DbFile } from '../store/sqlite/errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
+import { StoredSessions, type SessionSubscription } from './sessions.ts';
 import { MAX_TWIN_BYTES, mergePatch, patchProblem, type Properties } from './twin.ts';
 
 /**
@@ -40,13 +41,10 @@ export interface CloudMessage {
   enqueuedAt: number;
 }
 
-export interface SessionSubscription {
-  topic: string;
-  qos: number;
-}
+export type { SessionSubscription } from './sessions.ts';
 
-/** How long after a change of a device's session subscriptions it is written (with the others of that time). */
-const SESSION_WRITE_MS = 100;
+/** How often a server looks at the registry file for devices the devices CLI deleted or disabled (one PRAGMA when nothing changed). */
+export const REGISTRY_SYNC_MS = 1000;
 
 /** Cloud-to-device messages queued per device at most (IoT Hub's limit is 50). */
 export const MAX_QUEUED_MESSAGES = 50;
@@ -88,8 +86,10 @@ export interface Registry {
   onDeleted(listener: (deviceId: string) => void): void;
   /** Calls `listener` with the id of a device known here that another process (the devices CLI) disabled, noticed by `sync()`. */
   onDisabled(listener: (deviceId: string) => void): void;
-  /** Notices devices other processes deleted since the last call; one PRAGMA when the file has not changed. */
+  /** Notices devices other processes deleted or disabled since the last call; one PRAGMA when the file has not changed. */
   sync(): void;
+  /** Calls sync() every REGISTRY_SYNC_MS (its errors to `onError`) until the function returned is called. */
+  watch(onError: (err: Error) => void): () => void;
   close(): void;
 }
 
@@ -204,66 +204,26 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     queued: db.prepare('SELECT * FROM cloud_messages WHERE device_id = ? ORDER BY seq'),
     queuedCount: db.prepare('SELECT count(*) AS n FROM cloud_messages WHERE device_id = ?'),
     dequeue: db.prepare('DELETE FROM cloud_messages WHERE seq = ?'),
-    // For the device as it was when it subscribed: not for one deleted and added again before the write.
-    addSessionSub: db.prepare(
-      'INSERT OR REPLACE INTO session_subscriptions (device_id, topic, qos) SELECT device_id, ?, ? FROM devices WHERE device_id = ? AND generation_id = ?',
-    ),
-    removeSessionSub: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ? AND topic = ?'),
-    clearSession: db.prepare('DELETE FROM session_subscriptions WHERE device_id = ?'),
     generation: db.prepare('SELECT generation_id FROM devices WHERE device_id = ?').pluck(),
     generations: db.prepare('SELECT device_id, generation_id, status FROM devices'),
   };
 
-  /**
-   * Persistent sessions' subscriptions (device → topic → QoS), read once: every SDK device subscribes again at each
-   * connect, and the broker's thread asks at each CONNECT. Changes are written SESSION_WRITE_MS later, together (a
-   * fleet's first start would otherwise cost an fsync per SUBSCRIBE on the broker's thread).
-   */
-  const sessions = new Map<string, Map<string, number>>();
+  const sessions = new StoredSessions(db, file, clock);
   /**
    * The generation (a new one at each create) of the devices this process keeps something of (a stored session, a
    * connection it authenticated): a device that another process deleted, or deleted and added again, is forgotten.
    */
-  const known = new Map<string, string>();
-  const rows = db.prepare('SELECT device_id, topic, qos, generation_id FROM session_subscriptions JOIN devices USING (device_id)').all();
-  for (const r of rows as { device_id: string; topic: string; qos: number; generation_id: string }[]) {
-    if (!sessions.has(r.device_id)) sessions.set(r.device_id, new Map());
-    sessions.get(r.device_id)!.set(r.topic, r.qos);
-    known.set(r.device_id, r.generation_id);
-  }
+  const known = sessions.load();
   const deletedListeners: ((deviceId: string) => void)[] = [];
   const disabledListeners: ((deviceId: string) => void)[] = [];
   // Changes when another connection (process) commits to the file; this connection's own commits leave it alone.
   const dataVersion = (): number => db.pragma('data_version', { simple: true }) as number;
   let seenVersion = dataVersion();
-  let writes: { deviceId: string; op: () => void }[] = [];
-  let flushTimer: unknown = null;
-  const writeAll = db.transaction((ops: { op: () => void }[]) => {
-    for (const w of ops) w.op();
-  });
-  function writeSessions(): void {
-    flushTimer = null;
-    const ops = writes;
-    writes = [];
-    try {
-      if (ops.length > 0) writeAll(ops);
-    } catch (err) {
-      console.error(`thermostream: registry: cannot keep ${ops.length} change(s) of devices' sessions in ${file}: ${(err as Error).message}`);
-    }
-  }
-  function later(deviceId: string, op: () => void): void {
-    writes.push({ deviceId, op });
-    if (flushTimer === null) {
-      flushTimer = clock.setTimeout(writeSessions, SESSION_WRITE_MS);
-      (flushTimer as { unref?: () => void }).unref?.();
-    }
-  }
 
   /** A deleted device's stored session goes with it, and so do the writes of it still waiting. */
   function forget(deviceId: string): void {
     known.delete(deviceId);
-    sessions.delete(deviceId);
-    if (writes.some((w) => w.deviceId === deviceId)) writes = writes.filter((w) => w.deviceId !== deviceId);
+    sessions.forget(deviceId);
     for (const listener of deletedListeners) listener(deviceId);
   }
   /**
@@ -384,34 +344,16 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
     dequeue(seq) {
       q.dequeue.run(seq);
     },
-    sessionSubscriptions: (deviceId) =>
-      [...(sessions.get(deviceId) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([topic, qos]) => ({ topic, qos })),
+    sessionSubscriptions: (deviceId) => sessions.of(deviceId),
     addSessionSubscriptions(deviceId, subscriptions) {
       // A device that is not registered (authentication off) has no stored session.
       const generationId = q.generation.get(deviceId) as string | undefined;
       // A connection of the generation deleted (by another process) is not the device added since: nothing kept.
       if (generationId === undefined || !notice(deviceId, generationId)) return;
-      const kept = sessions.get(deviceId) ?? new Map<string, number>();
-      const changed = subscriptions.filter((s) => kept.get(s.topic) !== s.qos);
-      if (changed.length === 0) return;
-      for (const s of changed) kept.set(s.topic, s.qos);
-      sessions.set(deviceId, kept);
-      later(deviceId, () => {
-        for (const s of changed) q.addSessionSub.run(s.topic, s.qos, deviceId, generationId);
-      });
+      sessions.add(deviceId, generationId, subscriptions);
     },
-    removeSessionSubscriptions(deviceId, topics) {
-      const kept = sessions.get(deviceId);
-      const gone = topics.filter((t) => kept?.delete(t));
-      if (gone.length === 0) return;
-      if (kept!.size === 0) sessions.delete(deviceId);
-      later(deviceId, () => {
-        for (const topic of gone) q.removeSessionSub.run(deviceId, topic);
-      });
-    },
-    clearSession(deviceId) {
-      if (sessions.delete(deviceId)) later(deviceId, () => q.clearSession.run(deviceId));
-    },
+    removeSessionSubscriptions: (deviceId, topics) => sessions.remove(deviceId, topics),
+    clearSession: (deviceId) => sessions.clear(deviceId),
     onDeleted(listener) {
       deletedListeners.push(listener);
     },
@@ -431,10 +373,25 @@ export function createRegistry(dataDir: string, deps: { clock: Clock }): Registr
       }
       seenVersion = version;
     },
+    watch(onError) {
+      let timer: unknown;
+      const next = (): void => {
+        timer = clock.setTimeout(() => {
+          try {
+            this.sync();
+          } catch (err) {
+            onError(err as Error);
+          }
+          next();
+        }, REGISTRY_SYNC_MS);
+        (timer as { unref?: () => void }).unref?.();
+      };
+      next();
+      return () => clock.clearTimeout(timer);
+    },
     close() {
-      if (flushTimer !== null) clock.clearTimeout(flushTimer);
       if (db.open) {
-        writeSessions();
+        sessions.flush();
         db.close();
       }
     },
