@@ -213,8 +213,10 @@ test('settings that do not do what they seem are named at start-up: a window who
   const server = await ServerProcess.create(tempDir(t), { windows, broker: { ackAfterCommit: true } });
   t.after(() => server.kill());
   await server.start();
-  await waitFor('the warning', () => server.output.includes('thermostream: warning'), 5_000);
-  const warnings = server.output.split('\n').filter((l) => l.startsWith('thermostream: warning'));
+  // Each warning is its own write to stderr, so they may arrive in separate chunks: wait for both.
+  const warningLines = () => server.output.split('\n').filter((l) => l.startsWith('thermostream: warning'));
+  await waitFor('both warnings', () => warningLines().length >= 2, 10_000).catch(() => {});
+  const warnings = warningLines();
   assert.deepEqual(warnings, [
     'thermostream: warning    windows[1] = {"lengthMs":2000,"slideMs":10000}: slideMs is longer than lengthMs, so readings in the last ' +
       '8000 ms of every 10000 ms count in no window of this shape (a tumbling window has slideMs = lengthMs; were the two swapped?)',
