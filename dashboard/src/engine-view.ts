@@ -4,6 +4,7 @@ import { api, discover, type Job, type Stats } from './api.ts';
 import { css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
 import { fmtMs, fmtNum, fmtTime } from './format.ts';
+import { hideGaps, markGaps, maxSpacingMs, type GapPoint } from './gaps.ts';
 import { state, type Sample } from './state.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
@@ -53,16 +54,20 @@ export function createEngineView(root: HTMLElement): View {
   const accent = css('--accent');
   const c2 = css('--accent-2');
   const c3 = css('--accent-3');
-  const line = (label: string, color: string, extra: Record<string, unknown> = {}) => ({ label, data: [] as { x: number; y: number }[], borderColor: color, backgroundColor: color, ...extra });
+  // A silence (the server away, the tab hidden) is a gap in a line and its fill, not a straight line across it.
+  const line = (label: string, color: string, extra: Record<string, unknown> = {}) => {
+    const ds = { label, data: [] as GapPoint[], borderColor: color, backgroundColor: color, ...extra };
+    return Object.assign(ds, { segment: { borderColor: hideGaps(ds), backgroundColor: hideGaps(ds) } });
+  };
   const rate = timeSeries(canvases.rate, { y: 'readings / s', datasets: [line('readings / s', accent, { fill: 'origin', backgroundColor: css('--band') })] });
   const delay = timeSeries(canvases.delay, { y: 'ms', datasets: [line('processing time', accent), line('scheduling delay', c2), line('total delay', c3, { borderDash: [5, 3] })] });
   const lag = timeSeries(canvases.lag, { y: 'watermark lag (s)', y2: 'backlog (readings)', datasets: [line('watermark lag', accent), line('backlog', c2, { yAxisID: 'y2', stepped: true })] });
   for (const c of [rate, delay, lag]) Object.assign(c.options.scales!.y!, { beginAtZero: true });
 
-  const series = (pick: (s: Sample) => number | null) => state.samples.flatMap((s) => {
+  const series = (pick: (s: Sample) => number | null) => markGaps(state.samples.flatMap((s) => {
     const y = pick(s);
     return y === null ? [] : [{ x: s.t, y }];
-  });
+  }), maxSpacingMs(state.stats?.batchIntervalMs));
 
   function draw(): void {
     const now = Date.now();

@@ -6,6 +6,7 @@ import { createDeviceTable } from './device-table.ts';
 import { h, setText } from './dom.ts';
 import { fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
 import { knownWindows, recordOnline, state } from './state.ts';
+import { hideGaps, markGaps, maxSpacingMs } from './gaps.ts';
 import { tile } from './tiles.ts';
 import { throttle, type View } from './view.ts';
 import { setWindowSeries, WINDOW_COLUMNS, windowTableRows, withReadings } from './windows.ts';
@@ -59,6 +60,9 @@ export function createOverview(root: HTMLElement): View {
       { label: 'devices reporting', data: [], yAxisID: 'y2', borderColor: css('--muted'), backgroundColor: css('--muted'), borderDash: [4, 4], borderWidth: 1.5, stepped: true },
     ],
   });
+  // A silence of the page's samples (the server away, the tab hidden) is a gap, not a step across it.
+  const reporting = chart.data.datasets[3];
+  reporting.segment = { borderColor: hideGaps(reporting) };
 
   // The last hour's anomalies, fetched again every 10 s or when the stream announces a new one.
   // `more`: the hour holds more than the pages read (the newest 5,000): the counts are lower bounds.
@@ -106,7 +110,7 @@ export function createOverview(root: HTMLElement): View {
       settled ? `min ${fmtTemp(settled.min)} · max ${fmtTemp(settled.max)} · window to ${fmtTime(Date.parse(settled.end))}${settled.final ? '' : ' (partial)'}` : 'no window yet',
     );
     setWindowSeries(chart, fleet);
-    chart.data.datasets[3].data = state.online.map((o) => ({ x: o.t, y: o.online }));
+    chart.data.datasets[3].data = markGaps(state.online.map((o) => ({ x: o.t, y: o.online })), maxSpacingMs(state.stats?.batchIntervalMs));
     Object.assign(chart.options.scales!.y2!, { suggestedMax: Math.ceil(Math.max(1, devices.length) * 1.25) }); // the line stays off the top edge
     const now = Date.now();
     setRange(chart, now - FLEET_SPAN_MS, now);

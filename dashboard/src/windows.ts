@@ -3,6 +3,7 @@ import type { Chart } from 'chart.js';
 import type { WindowRow } from './api.ts';
 import { h } from './dom.ts';
 import { fmtNum, fmtTime, mid } from './format.ts';
+import { hideGaps, type GapPoint } from './gaps.ts';
 
 /** A window that holds readings (the others hold only an anomaly, such as a dropout, and have no temperatures). */
 export type FilledWindow = WindowRow & { avg: number; min: number; max: number };
@@ -14,11 +15,8 @@ export const withReadings = (windows: readonly WindowRow[]): FilledWindow[] =>
 export const WINDOW_COLUMNS = ['window end', 'avg °C', 'min °C', 'max °C', 'readings', 'state'];
 
 /** A window on a chart: `gap` when the window before it is missing (no reading in between: a silence). */
-interface WindowPoint {
-  x: number;
-  y: number;
+interface WindowPoint extends GapPoint {
   final?: boolean;
-  gap?: boolean;
 }
 
 /**
@@ -32,13 +30,12 @@ export function setWindowSeries(chart: Chart<'line'>, windows: readonly FilledWi
   ds[0].data = windows.map((w) => ({ x: mid(w), y: w.min }));
   ds[1].data = windows.map((w, i) => ({ x: mid(w), y: w.max, gap: gap[i] }));
   ds[2].data = windows.map((w, i) => ({ x: mid(w), y: w.avg, final: w.final, gap: gap[i] }));
-  // Read from the point, not an index into `windows`: decimation draws a subset of the points.
-  const point = (d: (typeof ds)[number], i: number) => d.data[i] as WindowPoint | undefined;
   const [max, avg] = [ds[1], ds[2]];
-  max.segment = { backgroundColor: (ctx) => (point(max, ctx.p1DataIndex)?.gap ? 'transparent' : undefined) };
+  max.segment = { backgroundColor: hideGaps(max) };
   avg.segment = {
-    borderColor: (ctx) => (point(avg, ctx.p1DataIndex)?.gap ? 'transparent' : undefined),
-    borderDash: (ctx) => (point(avg, ctx.p1DataIndex)?.final === false ? [5, 4] : undefined),
+    borderColor: hideGaps(avg),
+    // Read from the point, not an index into `windows`: decimation draws a subset of the points.
+    borderDash: (ctx) => ((avg.data[ctx.p1DataIndex] as WindowPoint | undefined)?.final === false ? [5, 4] : undefined),
   };
 }
 

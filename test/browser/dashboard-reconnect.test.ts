@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Thermostream } from '../../server/main.ts';
 import { connect, getJson, waitFor } from '../helpers.ts';
-import { restartableHall } from './dashboard-helpers.ts';
+import { chartPoints, restartableHall } from './dashboard-helpers.ts';
 
 test('after the server restarts on the same port, the page says it is disconnected, then reconnects by itself', async (t) => {
   const hall = await restartableHall(t);
@@ -29,8 +29,11 @@ test('after the server restarts on the same port, the page says it is disconnect
 
   await first.endAsync();
   await app.close(); // may commit one more batch (the engine finishes what is durable)
+  const closedAt = Date.now();
   await waitFor('the page to notice', async () => (await badge.innerText()) === 'disconnected, reconnecting…');
   assert.equal(await badge.getAttribute('data-state'), 'reconnecting');
+  // Away longer than the engine charts draw a line across (three times the dashboard's 2-s refresh at 100-ms batches).
+  await new Promise((r) => setTimeout(r, Math.max(0, closedAt + 6_500 - Date.now())));
 
   app = await start(port);
   await waitFor('the page to reconnect', live, 15_000);
@@ -45,6 +48,15 @@ test('after the server restarts on the same port, the page says it is disconnect
   const second = await connect(t, app.mqttUrl);
   await second.publishAsync('devices/hall/telemetry', JSON.stringify({ ts: Date.now(), temperature: 30.25 }), { qos: 1 });
   await waitFor('the new reading on the page', async () => /30\.3 °C/.test(await page.locator('.tile').first().innerText()), 10_000);
+  // The engine's charts leave the time the server was away as a gap: the first batch after it starts a new line.
+  await page.evaluate(() => (location.hash = '#/engine'));
+  const afterGap = await waitFor('a gap in the processing-time line', async () => {
+    const points = (await chartPoints(page, 'delay-chart', 'processing time')) as { x: number; gap?: boolean }[];
+    const i = points.findIndex((p) => p.gap === true);
+    return i > 0 ? { before: points[i - 1].x, after: points[i].x, gaps: points.filter((p) => p.gap).length } : null;
+  });
+  assert.ok(afterGap.before <= closedAt && afterGap.after > closedAt + 6_000, JSON.stringify({ ...afterGap, closedAt }));
+  assert.equal(afterGap.gaps, 1, 'one gap: the downtime');
   // What went wrong while the server was away were connection failures, nothing else (no script error). A poll that
   // reaches the server while it closes gets fastify's 503 (return503OnClosing) on its kept-alive connection.
   const away = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch|ERR_ABORTED|^HTTP 503: GET \S+\/api\/v1\/\S+$|status of 503 \(Service Unavailable\)/;
