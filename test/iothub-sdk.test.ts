@@ -289,3 +289,23 @@ test('IOTHUB.md, "When open() fails": the SDK error names a refusal, a wrong por
   t.after(() => noCa.close().catch(() => {}));
   assert.equal(await cause(noCa), 'unable to verify the first certificate');
 });
+
+test("Microsoft's simple_sample_device message, unchanged (a body deviceId of 'myFirstDevice', windSpeed, a property): the reading counts for the device that sent it", async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sample-7');
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  // What the SDK's sample builds for every message, whatever device it runs as.
+  const sample = (temperature: number) => {
+    const m = new Message(JSON.stringify({ deviceId: 'myFirstDevice', windSpeed: 11.5, temperature, humidity: 65 }));
+    m.properties.add('temperatureAlert', temperature > 28 ? 'true' : 'false');
+    return m;
+  };
+  for (const temperature of [21, 29]) await client.sendEvent(sample(temperature));
+  await waitForRecords(app, 2);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual(stats.rejected, { total: 0, byReason: {} });
+  const device = (await getJson(`${app.httpUrl}/api/v1/devices/sample-7`)).body;
+  assert.equal(device.readings, 2);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/devices/myFirstDevice`)).status, 404);
+});

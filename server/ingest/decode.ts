@@ -160,6 +160,8 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
 export function decodeMessageJson(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
   let deviceId = deviceIdOfTopic(topic);
   let messageId: string | undefined;
+  // The IoT Hub dialect's device is the one that connected: a deviceId in its body is the application's data there.
+  const checkBodyId = deviceId !== null;
   if (deviceId === null) {
     const event = parseEventTopic(topic);
     if (event === null) {
@@ -184,7 +186,7 @@ export function decodeMessageJson(topic: string, payload: Buffer, arrival: numbe
   }
   if (Array.isArray(body) && body.length === 0) return sink.reject('not_object', 'an empty array: no reading in it', deviceId, topic, payload);
   if (!Array.isArray(body)) {
-    const r = check(body, deviceId, arrival, limits, messageId);
+    const r = check(body, deviceId, checkBodyId, arrival, limits, messageId);
     if ('reason' in r) sink.reject(r.reason, r.detail, deviceId, topic, payload);
     else sink.accept(r);
     return;
@@ -196,7 +198,7 @@ export function decodeMessageJson(topic: string, payload: Buffer, arrival: numbe
   const details: string[] = [];
   for (let i = 0; i < body.length; i++) {
     // One IoT Hub message id for the whole array: each element gets its own, derived from it.
-    const r = check(body[i], deviceId, arrival, limits, messageId === undefined ? undefined : `${messageId}[${i}]`);
+    const r = check(body[i], deviceId, checkBodyId, arrival, limits, messageId === undefined ? undefined : `${messageId}[${i}]`);
     if (!('reason' in r)) {
       sink.accept(r);
       continue;
@@ -219,8 +221,12 @@ interface Problem {
 
 const problem = (reason: RejectReason, detail: string): Problem => ({ reason, detail });
 
-/** `bagMessageId`: the IoT Hub property bag's `$.mid` (per element of an array), which wins over a payload's `messageId`. */
-function check(body: unknown, deviceId: string, arrival: number, limits: DecodeLimits, bagMessageId: string | undefined): Reading | Problem {
+/**
+ * `checkBodyId`: a `deviceId` in the body must be the topic's (not on the IoT Hub dialect's topic, where IoT Hub
+ * leaves the body to the application: Microsoft's device samples send `deviceId: "myFirstDevice"` from any device).
+ * `bagMessageId`: the IoT Hub property bag's `$.mid` (per element of an array), which wins over a payload's `messageId`.
+ */
+function check(body: unknown, deviceId: string, checkBodyId: boolean, arrival: number, limits: DecodeLimits, bagMessageId: string | undefined): Reading | Problem {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return problem('not_object', `expected a JSON object, got ${describe(body)}`);
   }
@@ -264,7 +270,7 @@ function check(body: unknown, deviceId: string, arrival: number, limits: DecodeL
     messageId ??= o.messageId;
   }
 
-  if (o.deviceId !== undefined && o.deviceId !== deviceId) {
+  if (checkBodyId && o.deviceId !== undefined && o.deviceId !== deviceId) {
     return problem('device_mismatch', `payload deviceId ${describe(o.deviceId)} differs from the topic's "${deviceId}"`);
   }
 
