@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as netConnect } from 'node:net';
@@ -8,6 +7,9 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Thermostream } from '../server/main.ts';
 import { startServer } from './helpers.ts';
+import { mqttUsername, sasToken } from '../server/registry/sas.ts';
+
+export { sasToken };
 
 // The SDK packages are CommonJS whose named exports Node cannot detect: take them off the default export.
 export const { Client, Message } = device;
@@ -79,12 +81,6 @@ export function reading(ts: number, temperature: number, messageId: string): Ins
   return m;
 }
 
-/** An IoT Hub SAS token, computed as the SDK does: HMAC-SHA256 of encodeURIComponent(resource) + "\n" + expiry. */
-export function sasToken(resource: string, key: string, expirySeconds: number): string {
-  const sr = encodeURIComponent(resource);
-  const sig = createHmac('sha256', Buffer.from(key, 'base64')).update(`${sr}\n${expirySeconds}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expirySeconds}`;
-}
 
 export interface HubLogin {
   deviceId: string;
@@ -105,7 +101,7 @@ export function hubOptions(app: Thermostream, login: HubLogin): IClientOptions {
   const host = login.host ?? app.hostName;
   return {
     clientId: who,
-    username: `${host}/${who}/?api-version=2021-04-12`,
+    username: mqttUsername(host, who),
     password: sasToken(login.resource ?? `${host}/devices/${login.deviceId}`, login.key, expiry),
     ca: app.caFile === null ? undefined : readFileSync(app.caFile, 'utf8'),
     reconnectPeriod: 0,

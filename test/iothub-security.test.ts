@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { systemClock } from '../server/clock.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
+import { runDevicesCli } from '../server/registry/cli.ts';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 import { addDevice, Client, connectWith, hubOptions, Mqtt, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
 
 const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
+const execFileAsync = promisify(execFile);
 
 // Acceptance 2 of issue 10: device A cannot speak for device B, in either dialect, nor listen to B's messages.
 test('spoofing: A publishing on B topics (plain and IoT Hub) is refused, counted and dead-lettered; B is untouched; A cannot subscribe to B', async (t) => {
@@ -356,4 +360,39 @@ test("a device's persistent session is kept across a server restart (CONNACK ses
   await app.close();
   app = await startSecureServer(t, plain);
   assert.equal((await connectAs(false)).present, false);
+});
+
+test('devices token: a plain MQTT client signs in with the token and username it prints (mosquitto_pub when installed, else mqtt.js); a bad --duration and an unknown device are refused, and a wrong signature by the server', async (t) => {
+  const app = await startSecureServer(t);
+  const cli = (...args: string[]) => runDevicesCli([...args, '--data-dir', app.config.dataDir, '--mqtts-port', new URL(app.mqttsUrl!).port], {});
+  assert.equal(cli('add', 'plain-1').code, 0);
+  const token = cli('token', 'plain-1', '--duration', '600');
+  assert.equal(token.code, 0, token.err);
+  const username = /MQTT username "([^"]+)", client id "plain-1"; the token expires at (\S+)/.exec(token.err);
+  assert.ok(username, token.err);
+  const expires = Date.parse(username[2]);
+  assert.ok(Math.abs(expires - (Date.now() + 600_000)) < 5_000, `expires ${username[2]}`);
+  const { port } = new URL(app.mqttUrl);
+  const payload = JSON.stringify({ temperature: 21.5 });
+  const mosquittoPub = '/usr/bin/mosquitto_pub';
+  if (existsSync(mosquittoPub)) {
+    t.diagnostic(`client: ${mosquittoPub}`);
+    // Not spawnSync: the server runs in this process.
+    const pub = (password: string) =>
+      execFileAsync(mosquittoPub, ['-h', '127.0.0.1', '-p', port, '-i', 'plain-1', '-u', username[1], '-P', password, '-t', 'devices/plain-1/telemetry', '-q', '1', '-m', payload], { timeout: 10_000 });
+    await pub(token.out);
+    await assert.rejects(pub(token.out.replace(/sig=[^&]+/, 'sig=AAAA')), (err: { stderr: string }) => /not authori[sz]ed/i.test(err.stderr));
+  } else {
+    t.diagnostic('client: mqtt.js (no /usr/bin/mosquitto_pub: Debian\'s mosquitto-clients)');
+    const client = await connectWith(t, app.mqttUrl, { clientId: 'plain-1', username: username[1], password: token.out, reconnectPeriod: 0 });
+    await client.publishAsync('devices/plain-1/telemetry', payload, { qos: 1 });
+    const refused = await refusedConnect(app.mqttUrl, { clientId: 'plain-1', username: username[1], password: token.out.replace(/sig=[^&]+/, 'sig=AAAA'), reconnectPeriod: 0 });
+    assert.deepEqual(refused, NOT_AUTHORIZED);
+  }
+  await waitForRecords(app, 1);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/devices/plain-1`)).body.lastTemperature, 21.5);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures.byReason.bad_signature, 1);
+  assert.deepEqual(cli('token', 'plain-1', '--duration', '0').code, 2);
+  assert.deepEqual(cli('token', 'plain-1', '--duration', '1.5').code, 2);
+  assert.deepEqual(cli('token', 'nobody').code, 1);
 });

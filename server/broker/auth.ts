@@ -1,5 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
+import { sasSignature } from '../registry/sas.ts';
 
 /** What the broker needs to know of a registered device to authenticate it. */
 export interface DeviceCredentials {
@@ -117,9 +118,8 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
     }
     if (Number(se) * 1000 <= now()) return fail('expired', `token expired at ${new Date(Number(se) * 1000).toISOString()}`);
     // The device signed the URL-encoded sr as it sends it (encodeURIComponent(resourceUri) + "\n" + se).
-    const signed = `${rawSr}\n${se}`;
     for (const key of [device.primaryKey, device.secondaryKey]) {
-      const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(signed).digest();
+      const expected = sasSignature(key, rawSr, se);
       if (sig.length === expected.length && timingSafeEqual(sig, expected)) return { ok: true, identity: identityOf(deviceId, true, Number(se) * 1000) };
     }
     return fail('bad_signature', `signature does not match device "${deviceId}"'s keys`);

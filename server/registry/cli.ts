@@ -1,6 +1,6 @@
 /**
  * Device registry CLI: `npm run devices -- add <id> [--key K]`, `list`, `show <id>`, `disable <id>`, `enable <id>`,
- * `delete <id>`. It opens `{dataDir}/registry.db` directly, so it works with the server stopped or running (SQLite
+ * `delete <id>`, `token <id>`. It opens `{dataDir}/registry.db` directly, so it works with the server stopped or running (SQLite
  * WAL); a running server disconnects a device disabled here within a second (REGISTRY_SYNC_MS) and refuses it from its
  * next connect, and disconnects one deleted here as soon, its session forgotten.
  */
@@ -14,6 +14,7 @@ import { dataDirError, prepareDataDir } from '../data-dir-lock.ts';
 import { ThermostreamError } from '../errors.ts';
 import { hostNameProblem } from '../url.ts';
 import { connectionString, createRegistry, defaultHostName, registryFile, type Device } from './index.ts';
+import { mqttUsername, sasToken } from './sas.ts';
 
 export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
 
@@ -27,6 +28,9 @@ Commands:
   enable <deviceId>                              accept them again
   delete <deviceId>                              remove it, its twin, its queued messages and its session
                                                  (a running server disconnects it within a second)
+  token <deviceId> [--duration S]                print a SAS token signed with its primary key, valid S seconds
+                                                 (default 3600): the MQTT password of a plain client such as
+                                                 mosquitto_pub; its username and client id go to stderr
   (every command but add needs a data dir that has a registry: the server's, or one add made)
 
 Options:
@@ -35,9 +39,14 @@ Options:
   --mqtts-port <port>  the server's MQTT TLS port (default 8883): HostName is localhost:<port>; not 0, give the
                        port a server started with 0 printed; -1 (no TLS listener) is warned about: the
                        device SDKs dial TLS
-  --host-name <name>   HostName in connection strings, a host name with an optional :port
+  --host-name <name>   HostName in connection strings and tokens, a host name with an optional :port
                        (default iothub.hostName, else localhost[:tlsPort])
+  --duration <s>       token: seconds it is valid, 1 to 31536000 (a year; default 3600); the server closes a
+                       connection when its token expires
   --help               print this help`;
+
+/** The longest a token printed by `token` may be valid: a year. */
+const MAX_TOKEN_SECONDS = 365 * 24 * 3600;
 
 export interface CliResult {
   code: number;
@@ -49,7 +58,7 @@ export interface CliResult {
 export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
   const positional: string[] = [];
   const serverArgs: string[] = [];
-  const opts: { key?: string; secondaryKey?: string; hostName?: string; disabled: boolean; help: boolean } = { disabled: false, help: false };
+  const opts: { key?: string; secondaryKey?: string; hostName?: string; duration?: string; disabled: boolean; help: boolean } = { disabled: false, help: false };
   try {
     for (let i = 0; i < argv.length; i++) {
       // --option VALUE, or --option=VALUE (for a value that starts with "--").
@@ -64,6 +73,7 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       else if (arg === '--key') opts.key = value();
       else if (arg === '--secondary-key') opts.secondaryKey = value();
       else if (arg === '--host-name') opts.hostName = value();
+      else if (arg === '--duration') opts.duration = value();
       else if (arg === '--disabled') opts.disabled = true;
       // As --option=VALUE: the server's parser takes a value that starts with "--" only in that form.
       else if (arg === '--data-dir' || arg === '--config' || arg === '--mqtts-port') serverArgs.push(`${arg}=${value()}`);
@@ -75,12 +85,17 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   }
   if (opts.help) return { code: 0, out: DEVICES_USAGE, err: '' };
   const [command, deviceId, ...extra] = positional;
-  const needsId = ['add', 'show', 'disable', 'enable', 'delete'];
+  const needsId = ['add', 'show', 'disable', 'enable', 'delete', 'token'];
   if (command === undefined || (command !== 'list' && !needsId.includes(command))) {
     return { code: 2, out: '', err: `devices: ${command === undefined ? 'no command' : `unknown command ${JSON.stringify(command)}`}\n\n${DEVICES_USAGE}` };
   }
   if ((needsId.includes(command) && deviceId === undefined) || extra.length > 0 || (command === 'list' && deviceId !== undefined)) {
     return { code: 2, out: '', err: `devices: usage: ${command}${needsId.includes(command) ? ' <deviceId>' : ''} (see --help)` };
+  }
+  if (opts.duration !== undefined && command !== 'token') return { code: 2, out: '', err: `devices: --duration is an option of token, not of ${command} (see --help)` };
+  const duration = opts.duration === undefined ? 3600 : Number(opts.duration);
+  if (!/^\d+$/.test(opts.duration ?? '3600') || duration < 1 || duration > MAX_TOKEN_SECONDS) {
+    return { code: 2, out: '', err: `devices: invalid --duration ${JSON.stringify(opts.duration)}: expected whole seconds from 1 to ${MAX_TOKEN_SECONDS}` };
   }
 
   let registry;
@@ -90,7 +105,7 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
     // Only the settings this CLI uses: a bad value of another (THERMOSTREAM_HTTP_PORT) is the server's to refuse.
     const { config } = parseCli(serverArgs, env, ['dataDir', 'iothub.hostName', 'mqtt.tlsPort']);
     hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
-    if (['add', 'list', 'show'].includes(command)) {
+    if (['add', 'list', 'show', 'token'].includes(command)) {
       warning = checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
     }
     // Only add makes a registry; the other commands on a data dir without one (a typo in --data-dir) would create it.
@@ -132,6 +147,17 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
       }
       case 'show':
         return { code: 0, out: JSON.stringify(show(registry.require(deviceId)), null, 2), err: warning };
+      case 'token': {
+        const d = registry.require(deviceId);
+        const expiry = Math.floor(Date.now() / 1000) + duration;
+        const notes = [
+          `devices: MQTT username ${JSON.stringify(mqttUsername(hostName, d.deviceId))}, client id ${JSON.stringify(d.deviceId)}; ` +
+            `the token expires at ${new Date(expiry * 1000).toISOString()}`,
+          d.status === 'disabled' ? `devices: warning: ${d.deviceId} is disabled: the server refuses it until it is enabled` : '',
+          warning,
+        ];
+        return { code: 0, out: sasToken(`${hostName}/devices/${d.deviceId}`, d.primaryKey, expiry), err: notes.filter((n) => n !== '').join('\n') };
+      }
       case 'disable':
       case 'enable': {
         const d = registry.setStatus(deviceId, command === 'disable' ? 'disabled' : 'enabled');
@@ -182,7 +208,7 @@ function checkHostName(
     return (
       `devices: warning: mqtt.tlsPort is -1 (no TLS listener), so nothing listens where HostName=${hostName} points (port 8883): ` +
       'the Azure IoT device SDKs connect over TLS only; start the server with a TLS port, or give --host-name host:port ' +
-      'of a TLS endpoint in front of it (a plain MQTT client can still sign in with the key: docs/IOTHUB.md)'
+      'of a TLS endpoint in front of it (a plain MQTT client can still sign in on the plain port with a token: devices token)'
     );
   }
   return '';
