@@ -36,6 +36,7 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
     ['devices/d1/status', '{"temperature": 21}', 'bad_topic'],
     ['sensors/d1', '{"temperature": 21}', 'bad_topic'],
     ['devices/bad id!/telemetry', '{"temperature": 21}', 'bad_topic'],
+    ['devices/küche/messages/events/', '{"temperature": 21}', 'bad_topic'],
   ];
   let seq = 0;
   for (const [topic, payload] of bad) {
@@ -78,6 +79,16 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
   const seconds = letters.find((l: { payload: string }) => l.payload.endsWith(`${Math.floor(now / 1000)}}`));
   const ms = Math.floor(now / 1000) * 1000;
   assert.equal(seconds.detail, `"ts" ${ms / 1000} looks like epoch seconds (${new Date(ms).toISOString()}): send epoch milliseconds (${ms}) or ISO 8601`);
+
+  // A topic of the scheme's shape names the device id that is wrong; another topic, the scheme.
+  assert.deepEqual(letters.filter((l: { reason: string }) => l.reason === 'bad_topic').map((l: { detail: string }) => l.detail), [
+    'topic "devices/d1/status" is not devices/{deviceId}/telemetry or devices/{deviceId}/messages/events/{properties}',
+    'topic "sensors/d1" is not devices/{deviceId}/telemetry or devices/{deviceId}/messages/events/{properties}',
+    'device id "bad id!" in topic "devices/bad id!/telemetry" does not match [A-Za-z0-9._:-]{1,128}',
+    'device id "küche" in topic "devices/küche/messages/events/" does not match [A-Za-z0-9._:-]{1,128}',
+  ]);
+  // Counted by device: a topic that names no valid device is no device (the dashboard lists these as devices).
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/dead-letters/devices`)).body.items.map((d: { deviceId: string }) => d.deviceId), ['d1']);
 
   const byReason = (await getJson(`${app.httpUrl}/api/v1/dead-letters?reason=device_mismatch`)).body.items;
   assert.equal(byReason.length, 1);

@@ -153,6 +153,15 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
   decodeMessageJson(topic, payload, arrival, limits, sink);
 }
 
+/** A topic of the scheme's shape says which device id is wrong: "not devices/{deviceId}/telemetry" would not. */
+const TOPIC_SHAPE = /^devices\/([^/]*)\/(?:telemetry|messages\/events(?:\/.*)?)$/s;
+
+function badTopicDetail(topic: string): string {
+  const shaped = TOPIC_SHAPE.exec(topic);
+  if (shaped !== null) return `device id ${JSON.stringify(shaped[1])} in topic ${JSON.stringify(topic)} does not match [A-Za-z0-9._:-]{1,128}`;
+  return `topic ${JSON.stringify(topic)} is not devices/{deviceId}/telemetry or devices/{deviceId}/messages/events/{properties}`;
+}
+
 /**
  * decodeMessage through JSON.parse alone: what it answers for every message (the fast path must answer the same;
  * test/decode-fast.test.ts and bench/decode.ts use this as the reference).
@@ -164,10 +173,7 @@ export function decodeMessageJson(topic: string, payload: Buffer, arrival: numbe
   const checkBodyId = deviceId !== null;
   if (deviceId === null) {
     const event = parseEventTopic(topic);
-    if (event === null) {
-      const detail = `topic ${JSON.stringify(topic)} is not devices/{deviceId}/telemetry or devices/{deviceId}/messages/events/{properties}`;
-      return sink.reject('bad_topic', detail, null, topic, payload);
-    }
+    if (event === null) return sink.reject('bad_topic', badTopicDetail(topic), null, topic, payload);
     deviceId = event.deviceId;
     if (event.problem !== null) return sink.reject(event.problem.reason, event.problem.detail, deviceId, topic, payload);
     messageId = event.messageId;

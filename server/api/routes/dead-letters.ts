@@ -90,6 +90,7 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     async () => {
       const items: Static<typeof ByDevice>['items'] = [];
       for (const r of await store.rejectionCounts()) {
+        if (r.deviceId === '') continue; // the store counts the topics that name no valid device under ''
         if (items.at(-1)?.deviceId !== r.deviceId) items.push({ deviceId: r.deviceId, total: 0, byReason: {} });
         const item = items.at(-1)!;
         item.total += r.count;
