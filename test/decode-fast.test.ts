@@ -327,3 +327,14 @@ test('the common payloads, decoded by the fast path, give these whole readings',
   const payload = '{"temperature":21.5,"humidity":100.5}';
   assert.deepStrictEqual(decode('devices/t-1/telemetry', payload), [['reject', 'out_of_range', '"humidity" 100.5 is outside 0…100 %RH', 't-1', 'devices/t-1/telemetry', payload]]);
 });
+
+test('a ts with a zone offset in any of ISO 8601 forms (+01:00, +0100, +01) is the same instant, on both paths', () => {
+  const instant = Date.parse('2026-12-02T05:59:30.000Z');
+  for (const ts of ['2026-12-02T06:59:30+01:00', '2026-12-02T06:59:30+0100', '2026-12-02T06:59:30+01', '2026-12-02T00:59:30-05', '2026-12-02T05:59:30Z']) {
+    for (const decode of [decodeMessage, decodeMessageJson]) {
+      assert.deepStrictEqual(run(decode, 'devices/t-1/telemetry', Buffer.from(`{"temperature":21.5,"ts":"${ts}"}`)), [
+        ['accept', { deviceId: 't-1', ts: instant, temperature: 21.5, humidity: undefined, seq: undefined, arrival: ARRIVAL }],
+      ], `${ts} (${decode.name})`);
+    }
+  }
+});

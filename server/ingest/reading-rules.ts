@@ -1,6 +1,7 @@
 /** What a reading's fields must meet (DESIGN.md's payload contract), shared by both decode paths. */
 
-export const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+/** The zone: `Z`, or an offset `+01:00`, `+0100` or `+01` (ISO 8601 writes a whole hour's offset as ±hh too). */
+export const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -14,7 +15,10 @@ export function parseIsoDate(text: string): number {
   const day = digitsAt(text, 8, 2);
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  return days !== undefined && day >= 1 && day <= days ? Date.parse(text) : NaN;
+  if (days === undefined || day < 1 || day > days) return NaN;
+  // Date.parse reads ±hh:mm and ±hhmm but not ±hh alone: a time (longer than a date) ending in ±hh gets its :00.
+  const sign = text.charCodeAt(text.length - 3);
+  return Date.parse(text.length > 10 && (sign === 43 || sign === 45) ? `${text}:00` : text);
 }
 
 function digitsAt(text: string, at: number, count: number): number {
