@@ -140,6 +140,25 @@ test('a job module with a syntax error is dead with the file, line and column of
   assert.deepEqual(await errors(2), [`SyntaxError: ${join(jobsDir, 'typo.mjs')}:2:11: Expected ")" but found ";"`]);
 });
 
+test('a syntax error in a module a job imports is located too, .ts or .mjs, however deep', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  writeFileSync(join(jobsDir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(join(jobsDir, 'uses-mjs.ts'), "import { f } from './lib/helper.mjs';\nexport default function (): void {\n  f();\n}\n");
+  writeFileSync(join(jobsDir, 'uses-ts.mjs'), "import { g } from './lib/chain.ts';\nexport default function () {\n  g();\n}\n");
+  mkdirSync(join(jobsDir, 'lib'));
+  writeFileSync(join(jobsDir, 'lib', 'helper.mjs'), 'export function f() {\n  return (1;\n}\n');
+  writeFileSync(join(jobsDir, 'lib', 'chain.ts'), "import { h } from './typo.ts';\nexport const g = (): number => h();\n");
+  writeFileSync(join(jobsDir, 'lib', 'typo.ts'), 'export function h(): number {\n  return (1;\n}\n');
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'uses-mjs.ts') });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'uses-ts.mjs') });
+  await waitForState(app, 1, 'dead');
+  await waitForState(app, 2, 'dead');
+  const errors = async (id: number) => (await fullLog(app, id)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(await errors(1), [`SyntaxError: ${join(jobsDir, 'lib', 'helper.mjs')}:2:11: Expected ")" but found ";"`]);
+  assert.deepEqual(await errors(2), [`SyntaxError: ${join(jobsDir, 'lib', 'typo.ts')}:2:11: Expected ")" but found ";"`]);
+});
+
 test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });

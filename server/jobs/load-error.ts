@@ -1,40 +1,47 @@
 /**
- * Why a job module failed to load, when it is a syntax error of the job file: its file, line and column. Node's own
- * SyntaxError for a .js/.mjs module names neither (the place goes only to an uncaught exception's printout), and
- * tsx's for a .ts file comes wrapped in esbuild's stack; the file is compiled once more with esbuild (which tsx
- * uses) to locate it.
+ * Why a job module failed to load, when it is a syntax error of the job file or of a module it imports: its file,
+ * line and column. Node's own SyntaxError for a .js/.mjs module names neither (the place goes only to an uncaught
+ * exception's printout), and tsx's for a .ts file comes wrapped in esbuild's stack; the job's own modules are
+ * compiled once more with esbuild (which tsx uses), following its imports, to locate it.
  */
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'esbuild';
 
-interface EsbuildMessage {
-  text: string;
-  location: { file: string; line: number; column: number } | null;
-}
+/** What esbuild compiles: the job's own source modules. Packages and other files (JSON, addons) are left out. */
+const SOURCE = /\.[cm]?[jt]sx?$|(^|[/\\])[^./\\]+$/;
+const sourcesOnly: Plugin = {
+  name: 'job-sources-only',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (a) => (a.kind === 'entry-point' || SOURCE.test(a.path) ? undefined : { path: a.path, external: true }));
+  },
+};
 
-/** A SyntaxError naming where the job file is wrong, or undefined when `err` is not a syntax error of that file. */
+/** A SyntaxError naming where the job's code is wrong, or undefined when `err` is not a syntax error of its modules. */
 export async function locateSyntaxError(url: string, err: unknown): Promise<SyntaxError | undefined> {
   const name = err instanceof Error ? err.name : '';
   if (name !== 'SyntaxError' && name !== 'TransformError') return undefined;
-  const path = fileURLToPath(url);
-  let source: string;
+  const { build } = await import('esbuild');
   try {
-    source = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const { transformSync } = await import('esbuild');
-  try {
-    transformSync(source, { loader: ['.ts', '.mts'].includes(extname(path)) ? 'ts' : 'js', sourcefile: path, logLevel: 'silent' });
+    await build({
+      entryPoints: [fileURLToPath(url)],
+      bundle: true,
+      write: false,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'silent',
+      plugins: [sourcesOnly],
+    });
   } catch (e) {
-    const first = (e as { errors?: EsbuildMessage[] }).errors?.[0];
+    const first = (e as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
     if (first?.location) {
-      // As esbuild and tsx print it: line from 1, column from 0.
-      const located = new SyntaxError(`${first.location.file}:${first.location.line}:${first.location.column}: ${first.text}`);
+      // As esbuild and tsx print it: line from 1, column from 0; the file as esbuild names it, relative to the cwd.
+      const located = new SyntaxError(`${resolve(first.location.file)}:${first.location.line}:${first.location.column}: ${first.text}`);
       located.stack = `SyntaxError: ${located.message}`;
       return located;
     }
   }
-  return undefined; // the file compiles: the error is elsewhere (a module it imports), shown as it came
+  return undefined; // the modules compile: the error is elsewhere (a package, a runtime SyntaxError), shown as it came
 }
