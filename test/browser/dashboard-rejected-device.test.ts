@@ -18,6 +18,8 @@ test('a device whose every message was rejected: its page says why no reading sh
   await client.publishAsync('devices/bad-fw/telemetry', JSON.stringify({ ts: Date.now(), temperature: 'hot' }), { qos: 1 });
   await client.publishAsync('devices/hall/telemetry', 'not json', { qos: 1 });
   await client.publishAsync('devices/hall/telemetry', JSON.stringify({ ts: Date.now(), temp: 21 }), { qos: 1 });
+  // A topic that names no valid device is no device: not a row (it was one, with an empty id).
+  await client.publishAsync('devices/küche/telemetry', JSON.stringify({ ts: Date.now(), temperature: 21 }), { qos: 1 });
 
   const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
