@@ -56,3 +56,13 @@ test('a batch of more windows than one chunk holds: each window where it belongs
   ]);
   assert.equal(w.anomaliesByType.threshold, 1);
 });
+
+test('the average of readings lies between their min and max, though their sum rounds (50 × 999.9, 50 × 0.1 + 0.2)', () => {
+  for (const [t, h] of [[999.9, 99.99], [0.1 + 0.2, 33.3]]) {
+    const a = new Aggregate();
+    for (let i = 0; i < 50; i++) a.add({ deviceId: 'd', ts: i, temperature: t, humidity: h, seq: undefined, arrival: i });
+    assert.notEqual(a.sum / a.count, t, 'the plain mean is off by its rounding');
+    const w = windowResult('d', 10_000, 2_000, 0, 10_000, true, a);
+    assert.deepEqual([w.avg, w.min, w.max, w.stddev, w.humidityAvg], [t, t, t, 0, h]);
+  }
+});
