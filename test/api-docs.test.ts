@@ -19,7 +19,7 @@ const ROUTES: Record<string, string[]> = {
   'GET /api/v1/readings': ['deviceId', 'from', 'to', 'maxPoints'],
   'GET /api/v1/anomalies': ['deviceId', 'type', 'from', 'to', 'limit', 'cursor'],
   'GET /api/v1/dead-letters': ['deviceId', 'reason', 'limit', 'cursor'],
-  'GET /api/v1/dead-letters/devices': [],
+  'GET /api/v1/dead-letters/devices': ['limit', 'cursor'],
   'GET /api/v1/late-readings': ['deviceId', 'limit', 'cursor'],
   'GET /api/v1/stats': [],
   'GET /api/v1/stream': ['deviceId', 'kind', 'lastEventId', 'last-event-id'],

@@ -266,7 +266,13 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     const byDevice = await get('/api/v1/dead-letters/devices');
     assert.deepEqual([byDevice.status, byDevice.body], [200, {
       items: [{ deviceId: 'a', total: 1, byReason: { not_json: 1 } }, { deviceId: 'b', total: 1, byReason: { wrong_type: 1 } }],
+      next: null,
     }]);
+    // Paged by device id, as GET /api/v1/devices.
+    const first = await get('/api/v1/dead-letters/devices?limit=1');
+    assert.deepEqual(first.body, { items: [byDevice.body.items[0]], next: first.body.next });
+    assert.deepEqual((await get(`/api/v1/dead-letters/devices?limit=1&cursor=${first.body.next}`)).body, { items: [byDevice.body.items[1]], next: null });
+    assert.equal((await get('/api/v1/dead-letters/devices?limit=0')).status, 400);
   });
 
   await t.test('stats, healthz, readyz', async () => {

@@ -249,6 +249,13 @@ export function storeSuite(target: StoreTarget): void {
       { deviceId: 'a', reason: 'not_json', count: 2 },
     ]);
     assert.deepEqual((await store.rejectionCounts('a')).map((r) => [r.reason, r.count]), [['missing_temperature', 1], ['not_json', 2]]);
+    // By device, paged by device id: a page holds every reason of its devices.
+    assert.deepEqual(await store.rejectionsByDevice({ limit: 1 }), [{ deviceId: 'B', reason: 'not_json', count: 1 }]);
+    assert.deepEqual(await store.rejectionsByDevice({ after: 'B', limit: 1 }), [
+      { deviceId: 'a', reason: 'missing_temperature', count: 1 },
+      { deviceId: 'a', reason: 'not_json', count: 2 },
+    ]);
+    assert.deepEqual(await store.rejectionsByDevice({ after: 'a', limit: 5 }), []);
     assert.equal(await store.lateCount(), 2);
     // Late readings: newest first, paged by id, by device.
     const lateAll = await store.lateReadings({ limit: 10 });

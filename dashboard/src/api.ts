@@ -260,8 +260,18 @@ export const api = {
     }
     return { items, more: true };
   },
-  /** Every device with rejected messages, with their counts by reason. */
-  rejections: () => getJson<{ items: Rejections[] }>('/api/v1/dead-letters/devices').then((b) => b.items),
+  /** Every device with rejected messages, with their counts by reason, following `next` (up to 50 pages). */
+  async rejections(): Promise<Rejections[]> {
+    const items: Rejections[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const body = await getJson<{ items: Rejections[]; next?: string | null }>(`/api/v1/dead-letters/devices${qs({ cursor })}`);
+      items.push(...body.items);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    return items;
+  },
   /** A device's rejected messages, newest first: one page, and whether there are more. */
   deadLetters: (q: { deviceId: string; limit: number }) => getJson<{ items: DeadLetter[]; next?: string | null }>(`/api/v1/dead-letters${qs(q)}`),
   readings: (q: { deviceId: string; from: number; to: number; maxPoints: number }) =>

@@ -196,6 +196,11 @@ export interface Store {
   deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
   /** Rejected messages by device and reason; only `deviceId`'s when given. */
   rejectionCounts(deviceId?: string): Promise<{ deviceId: string; reason: string; count: number }[]>;
+  /**
+   * The rejection counts of the first `limit` devices by id after `after` (default: from the first), every reason of
+   * each; the messages whose topic named no valid device (counted under '') are not among them.
+   */
+  rejectionsByDevice(q: { after?: string; limit: number }): Promise<{ deviceId: string; reason: string; count: number }[]>;
   lateCount(): Promise<number>;
   /** Late readings, newest first (by id). */
   lateReadings(q: LateQuery): Promise<LateReading[]>;

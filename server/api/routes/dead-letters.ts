@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { RejectReasons } from '../../errors.ts';
 import type { ApiDeps } from '../deps.ts';
-import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, isNumber, iso, limitParam, pageOf } from '../params.ts';
+import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, isNumber, isString, iso, limitParam, pageOf } from '../params.ts';
 import { badRequest, Next } from '../schemas.ts';
 
 const Query = Type.Object(
@@ -37,6 +37,11 @@ const DeadLetterItem = Type.Object(
 
 const Page = Type.Object({ items: Type.Array(Type.Ref(DeadLetterItem)), next: Next });
 
+const ByDeviceQuery = Type.Object(
+  { limit: limitParam(1000), cursor: Type.Optional(cursorParam()) },
+  { additionalProperties: false },
+);
+
 const ByDevice = Type.Object({
   items: Type.Array(
     Type.Object({
@@ -45,7 +50,9 @@ const ByDevice = Type.Object({
       byReason: Type.Record(Type.String(), Type.Integer()),
     }),
   ),
+  next: Next,
 });
+type ByDeviceItem = Static<typeof ByDevice>['items'][number];
 
 export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): void {
   app.addSchema(DeadLetterItem);
@@ -73,7 +80,7 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     },
   );
 
-  app.get(
+  app.get<{ Querystring: Static<typeof ByDeviceQuery> }>(
     '/api/v1/dead-letters/devices',
     {
       schema: {
@@ -81,22 +88,24 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         description:
           'Every device with a rejected message, by deviceId, with its counts by reason (messages on a topic that names no ' +
           'valid device are not counted). It includes devices none of whose messages was accepted, which GET /api/v1/devices ' +
-          'does not list. Not paged: one item per device.',
+          'does not list. `next` pages on.',
         tags: ['dead-letters'],
-        querystring: Type.Object({}, { additionalProperties: false }),
+        querystring: ByDeviceQuery,
         response: { 200: ByDevice, ...badRequest },
       },
     },
-    async () => {
-      const items: Static<typeof ByDevice>['items'] = [];
-      for (const r of await store.rejectionCounts()) {
-        if (r.deviceId === '') continue; // the store counts the topics that name no valid device under ''
+    async (req) => {
+      const limit = req.query.limit!;
+      const items: ByDeviceItem[] = [];
+      // Rows of up to limit + 1 devices, every reason of each: the one beyond the page says there is a next one.
+      for (const r of await store.rejectionsByDevice({ after: decodeCursor(req.query.cursor, isString), limit: limit + 1 })) {
         if (items.at(-1)?.deviceId !== r.deviceId) items.push({ deviceId: r.deviceId, total: 0, byReason: {} });
         const item = items.at(-1)!;
         item.total += r.count;
         item.byReason[r.reason] = r.count;
       }
-      return { items };
+      const { page, next } = pageOf(items, limit, (last) => last.deviceId);
+      return { items: page, next };
     },
   );
 }

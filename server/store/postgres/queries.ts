@@ -11,7 +11,7 @@ import { FILTERED_SCAN } from '../types.ts';
 
 export type PgQueries = Pick<
   Store,
-  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount' | 'lateReadings'
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'rejectionsByDevice' | 'lateCount' | 'lateReadings'
   | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
 >;
 
@@ -84,6 +84,10 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
     rejectionCounts: (deviceId) =>
       rows(named('rejections', deviceId), `SELECT device_id AS "deviceId", reason, count FROM rejections WHERE ${device(deviceId)}
         ORDER BY device_id, reason`, [deviceId ?? null]),
+    rejectionsByDevice: (q) =>
+      rows('rejections_by_device', `SELECT device_id AS "deviceId", reason, count FROM rejections
+        WHERE device_id IN (SELECT DISTINCT device_id FROM rejections WHERE device_id > $1 ORDER BY device_id LIMIT $2)
+        ORDER BY device_id, reason`, [q.after ?? '', q.limit]),
     lateCount: async () => (await rows<{ n: number }>('late_count', 'SELECT count(*) AS n FROM late_readings', []))[0].n,
     lateReadings: (q) =>
       rows<LateReading>(named('late_readings', q.deviceId), `

@@ -31,7 +31,7 @@ export const ANOMALY_COLUMNS =
 /** The read side of the SQLite store: every query the HTTP API and the SSE stream make, synchronous inside. */
 export type SqliteQueries = Pick<
   Store,
-  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'lateCount' | 'lateReadings'
+  | 'windows' | 'fleetWindows' | 'anomalies' | 'devices' | 'device' | 'deadLetters' | 'rejectionCounts' | 'rejectionsByDevice' | 'lateCount' | 'lateReadings'
   | 'batchesAfter' | 'batchCommittedAt' | 'windowsUpdatedSince' | 'anomaliesUpdatedSince' | 'openAnomalies' | 'probeWrite'
 > & {
   /** Writes batch_log's row; called inside the batch transaction. */
@@ -158,6 +158,10 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     WHERE ${device} AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);
   const selectRejections = byDevice((device) => `SELECT device_id AS deviceId, reason, count FROM rejections WHERE ${device} ORDER BY device_id, reason`);
+  const selectRejectionsByDevice = db.prepare(`
+    SELECT device_id AS deviceId, reason, count FROM rejections
+    WHERE device_id IN (SELECT DISTINCT device_id FROM rejections WHERE device_id > @after ORDER BY device_id LIMIT @limit)
+    ORDER BY device_id, reason`);
   const selectLateCount = db.prepare('SELECT count(*) AS n FROM late_readings').pluck();
   const selectLate = byDevice((device) => `
     SELECT id, device_id AS deviceId, ts, arrival, temperature, humidity, seq, watermark FROM late_readings
@@ -260,6 +264,8 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         limit: q.limit,
       }) as (DeadLetter & { id: number })[],
     rejectionCounts: async (deviceId) => selectRejections(deviceId).all({ deviceId }) as { deviceId: string; reason: string; count: number }[],
+    rejectionsByDevice: async (q) =>
+      selectRejectionsByDevice.all({ after: q.after ?? '', limit: q.limit }) as { deviceId: string; reason: string; count: number }[],
     lateCount: async () => selectLateCount.get() as number,
     lateReadings: async (q: LateQuery) =>
       selectLate(q.deviceId).all({ deviceId: q.deviceId ?? null, beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER, limit: q.limit }) as LateReading[],
