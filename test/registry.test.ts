@@ -264,6 +264,11 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.match(noTls.err, /^devices: warning: mqtt\.tlsPort is -1 \(no TLS listener\), so nothing listens where HostName=localhost points \(port 8883\)/);
   assert.equal(run('list', '--mqtts-port', '-1', '--host-name', 'tls.example.com:8884').err, '');
   assert.deepEqual(run('add', 'cli-1'), { code: 1, out: '', err: 'devices: device "cli-1" is already registered [TS_ERR_DEVICE_EXISTS]' });
+  // A bad key is named by the option it came in.
+  assert.deepEqual(run('add', 'cli-5', '--key', 'short'), {
+    code: 1, out: '', err: 'devices: --key must be 16 to 64 bytes in base64 (`openssl rand -base64 32` makes one), got "short" [TS_ERR_BAD_REQUEST]',
+  });
+  assert.match(run('add', 'cli-5', '--secondary-key', 'x'.repeat(30)).err, /^devices: --secondary-key must be 16 to 64 bytes in base64 .*, got "x{20}"…/);
   assert.deepEqual(run('disable', 'cli-1'), { code: 0, out: 'cli-1 disabled', err: '' });
   const listed = run('list').out.split('\n');
   assert.deepEqual(listed.map((l) => l.split('\t').slice(0, 2)), [['deviceId', 'status'], ['cli-1', 'disabled'], ['cli-2', 'enabled']]);

@@ -13,7 +13,7 @@ import { systemClock } from '../clock.ts';
 import { dataDirError, prepareDataDir } from '../data-dir-lock.ts';
 import { ThermostreamError } from '../errors.ts';
 import { hostNameProblem } from '../url.ts';
-import { connectionString, createRegistry, defaultHostName, registryFile, type Device } from './index.ts';
+import { connectionString, createRegistry, defaultHostName, isValidKey, registryFile, type Device } from './index.ts';
 import { mqttUsername, sasToken } from './sas.ts';
 
 export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
@@ -138,6 +138,12 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   try {
     switch (command) {
       case 'add': {
+        // Named by the option given (the registry names its API fields, primaryKey and secondaryKey).
+        const [flag, bad] = ([['--key', opts.key], ['--secondary-key', opts.secondaryKey]] as const).find(([, k]) => k !== undefined && !isValidKey(k)) ?? [];
+        if (flag !== undefined) {
+          const shown = JSON.stringify(bad!.slice(0, 20)) + (bad!.length > 20 ? '…' : '');
+          return { code: 1, out: '', err: `devices: ${flag} must be 16 to 64 bytes in base64 (\`openssl rand -base64 32\` makes one), got ${shown} [TS_ERR_BAD_REQUEST]` };
+        }
         const d = registry.create(deviceId, { primaryKey: opts.key, secondaryKey: opts.secondaryKey, status: opts.disabled ? 'disabled' : 'enabled' });
         return { code: 0, out: `added ${d.deviceId} (${d.status})\n${connectionString(hostName, d)}`, err: warning };
       }
