@@ -8,6 +8,7 @@ import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
 import { createFleet, type Fleet, type Summary } from './fleet.ts';
 import { DEFAULTS, type FleetOptions } from './options.ts';
+import { replayWarning } from './replay.ts';
 import { transports } from './transport.ts';
 
 const HELP = `Usage: npm run simulate -- [options]
@@ -257,6 +258,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`simulator: ${message}${message.endsWith('(see --help)') ? '' : '\nTry --help.'}\n`);
     return 2;
   }
+  const warning = fleet.options.replay === undefined ? null : replayWarning(fleet.options.replay);
+  if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
   let interrupted = 0;
   const onSignal = () => {
     if (++interrupted > 1) process.exit(130);

@@ -16,7 +16,12 @@ export interface Recording {
   readonly records: readonly Reading[];
   /** Device ids in the order of their first record. */
   readonly deviceIds: readonly string[];
+  /** Where the file goes back in time the most: a record behind the newest before it (null: in time order). */
+  readonly back: { line: number; ts: number; newest: number; behind: number } | null;
 }
+
+/** The server's default allowed lateness: records further behind the newest are late there. */
+export const DEFAULT_LATENESS_MS = 10_000;
 
 /** At most this many bad lines are named in the error. */
 const NAMED = 5;
@@ -53,7 +58,37 @@ export function loadRecording(file: string): Recording {
   if (noTs.length > 0 && noTs.length < records.length) {
     throw replayError(file, `${noTs.length} of its ${records.length} records ${noTs.length === 1 ? 'has' : 'have'} no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
   }
-  return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))] };
+  return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records) };
+}
+
+/** The record furthest behind the newest one before it, and how many are more than DEFAULT_LATENESS_MS behind. */
+function furthestBack(records: readonly Reading[]): Recording['back'] {
+  let newest = -Infinity;
+  let back: Recording['back'] = null;
+  let behind = 0;
+  for (const r of records) {
+    if (!Number.isFinite(r.ts)) continue;
+    if (newest - r.ts > DEFAULT_LATENESS_MS) behind++;
+    if (r.ts < newest && (back === null || newest - r.ts > back.newest - back.ts)) back = { line: r.line ?? 0, ts: r.ts, newest, behind: 0 };
+    newest = Math.max(newest, r.ts);
+  }
+  return back === null ? null : { ...back, behind };
+}
+
+/**
+ * What the run should say before it starts: a recording out of time order by more than the server's default allowed
+ * lateness has records the server counts as late (kept, in no window), which the summary cannot show.
+ */
+export function replayWarning(recording: Recording): string | null {
+  const b = recording.back;
+  if (b === null || b.behind === 0) return null;
+  const s = (ms: number) => `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })} s`;
+  return (
+    `--replay ${recording.file} is not in time order: line ${b.line} (${new Date(b.ts).toISOString()}) is ${s(b.newest - b.ts)} behind ` +
+    `the newest record before it (${new Date(b.newest).toISOString()}), and ${b.behind.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} ` +
+    `records are more than ${s(DEFAULT_LATENESS_MS)} behind one before them: a server with the default allowed lateness counts such records ` +
+    `as late (GET /api/v1/stats, "late"; kept, in no window). Sort it by ts, or raise the server's allowedLatenessMs (docs/SIMULATOR.md, "Replaying a recording")`
+  );
 }
 
 /** The first NAMED of `lines`, and how many more. */

@@ -52,6 +52,28 @@ test('--replay keeps the file\'s order: a time-ordered recording of 20 devices, 
   assert.equal(stats.late, 0);
 });
 
+test('--replay of a recording out of time order by more than the default lateness says so before it sends; the server counts them late', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const sorted = join(dir, 'by-device.csv');
+  // Sorted by device: b's first record is 40 s behind a's last; b's first two are more than 10 s behind it.
+  writeFileSync(sorted, 'deviceId,ts,temperature\na,2026-11-24T10:00:00Z,20\na,2026-11-24T10:00:40Z,21\nb,2026-11-24T10:00:00Z,22\nb,2026-11-24T10:00:20Z,23\nb,2026-11-24T10:00:35Z,24\n');
+  const inOrder = join(dir, 'in-order.csv');
+  writeFileSync(inOrder, 'deviceId,ts,temperature\na,2026-11-24T10:00:05Z,20\nb,2026-11-24T10:00:00Z,21\na,2026-11-24T10:00:10Z,22\n'); // 5 s back: within the lateness
+  const app = await startServer(t);
+  const run = await simulate(['--replay', sorted, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, `simulator: warning: --replay ${sorted} is not in time order: line 4 (2026-11-24T10:00:00.000Z) is 40 s behind the newest record before it ` +
+    '(2026-11-24T10:00:40.000Z), and 2 of its 5 records are more than 10 s behind one before them: a server with the default allowed lateness counts such ' +
+    'records as late (GET /api/v1/stats, "late"; kept, in no window). Sort it by ts, or raise the server\'s allowedLatenessMs (docs/SIMULATOR.md, "Replaying a recording")\n');
+  const stats = await waitFor('the recording processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records === 5 ? s : null;
+  });
+  assert.ok(stats.late >= 1 && stats.late <= 2, `late ${stats.late}`);
+  const quiet = await simulate(['--replay', inOrder, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.deepEqual([quiet.code, quiet.stderr], [0, '']);
+});
+
 test('--replay of a CSV: cells that read as numbers go as numbers, the rest as recorded; the server dead-letters the bad records', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'recording.csv');
