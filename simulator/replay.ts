@@ -149,10 +149,15 @@ function csvRecord(header: readonly string[], cells: readonly string[]): Reading
   return record(o);
 }
 
+/** A recorded ISO 8601 ts as the server reads it: Date.parse takes ±hh:mm and ±hhmm but not a whole hour's ±hh. */
+function isoTime(text: string): number {
+  return Date.parse(text.length > 10 && /[+-]\d\d$/.test(text) ? `${text}:00` : text);
+}
+
 function record(o: Record<string, unknown>): Reading | string {
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
-  const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? Date.parse(o.ts) : NaN;
+  const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? isoTime(o.ts) : NaN;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
   return { deviceId: id, ts, temperature: num(o.temperature), humidity: num(o.humidity), seq: num(o.seq), recorded: o };
 }

@@ -55,8 +55,9 @@ test('--replay keeps the file\'s order: a time-ordered recording of 20 devices, 
 test('--replay of a recording out of time order by more than the default lateness says so before it sends; the server counts them late', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const sorted = join(dir, 'by-device.csv');
-  // Sorted by device: b's first record is 40 s behind a's last; b's first two are more than 10 s behind it.
-  writeFileSync(sorted, 'deviceId,ts,temperature\na,2026-11-24T10:00:00Z,20\na,2026-11-24T10:00:40Z,21\nb,2026-11-24T10:00:00Z,22\nb,2026-11-24T10:00:20Z,23\nb,2026-11-24T10:00:35Z,24\n');
+  // Sorted by device: b's first record is 40 s behind a's last (written with a whole hour's offset, +01, as the
+  // server reads it); b's first two are more than 10 s behind it.
+  writeFileSync(sorted, 'deviceId,ts,temperature\na,2026-11-24T10:00:00Z,20\na,2026-11-24T11:00:40+01,21\nb,2026-11-24T10:00:00Z,22\nb,2026-11-24T10:00:20Z,23\nb,2026-11-24T10:00:35Z,24\n');
   const inOrder = join(dir, 'in-order.csv');
   writeFileSync(inOrder, 'deviceId,ts,temperature\na,2026-11-24T10:00:05Z,20\nb,2026-11-24T10:00:00Z,21\na,2026-11-24T10:00:10Z,22\n'); // 5 s back: within the lateness
   const app = await startServer(t);
