@@ -36,6 +36,7 @@ export const ErrorCodes = {
   TS_ERR_DB_CORRUPT: 'the SQLite database file is damaged: restore it or recover it with sqlite3',
   TS_ERR_STORE_UNREACHABLE: 'the PostgreSQL store (store.url) cannot be reached or refuses the connection at start-up',
   TS_ERR_STORE_UNAVAILABLE: 'the connection to the PostgreSQL store is lost: the batch is held and committed again',
+  TS_ERR_INSTANCE_IN_USE: 'another process runs under this instance id on the shared store (it holds the instance\'s lock)',
   TS_ERR_INSTANCE_CONFLICT: 'another process commits under this instance id to the shared store',
   TS_ERR_LOG_MISSING: 'the ingest log is gone while the checkpoint has consumed records (acknowledged readings may be lost)',
   TS_ERR_CLUSTER_CHANGED: 'cluster.instances (or the instance id) differs from what this data dir recorded: start with --rebalance',

@@ -255,7 +255,8 @@ export function exitCode(err: Error): number {
   if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
   if (['TS_ERR_CLUSTER_CHANGED', 'TS_ERR_SUPERVISOR'].includes(err.code)) return 2;
   if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING', 'TS_ERR_LOG_GAP'].includes(err.code)) return 3;
-  // TS_ERR_STORE_UNREACHABLE: 1, like any start-up failure a restart may cure (PostgreSQL starting later).
+  // TS_ERR_STORE_UNREACHABLE, TS_ERR_INSTANCE_IN_USE: 1, like any start-up failure a restart may cure (PostgreSQL
+  // starting later, the other process with this instance id gone).
   return 1;
 }
 

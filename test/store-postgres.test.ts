@@ -73,21 +73,60 @@ storeSuite({
   },
 });
 
-test('PostgreSQL: a second process with the same instance id is refused at its next batch, writing nothing', async (t) => {
-  const open = opener(t, await server.createDatabase(`t${++databases}`));
+test('PostgreSQL: a second process with the same instance id is refused when it opens the store, until the first one closes it', async (t) => {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
   const first = await open({ instanceId: 'node-1' });
-  const second = await open({ instanceId: 'node-1' });
   const out = (batches: number, devices: number) => batch({
     checkpoint: { logOffset: batches * 10, job: 'j', batches, watermark: -Infinity, maxEventTime: -Infinity },
     devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: devices, lastTemperature: 20, lastTs: 2 }],
   });
   await first.commitBatch(out(1, 5));
-  await second.commitBatch(out(2, 7)); // it recovered batch 1 (say): its next is batch 2
+  await assert.rejects(open({ instanceId: 'node-1' }), {
+    code: 'TS_ERR_INSTANCE_IN_USE',
+    message: new RegExp(`^instance node-1 is in use on ${url.replace(':secret@', ':***@').replace(/[.*]/g, '\\$&')}: another process holds its lock there \\(connection "${first.instanceLock}" from 127\\.0\\.0\\.1 since `),
+  });
+  const other = await open({ instanceId: 'node-2' }); // another id is not in use
+  await other.close();
+  await first.commitBatch(out(2, 7)); // the first one goes on
+  await first.close();
+  const second = await open({ instanceId: 'node-1' });
+  assert.equal((await second.recover())!.checkpoint.batches, 2);
+  await second.commitBatch(out(3, 1));
+  assert.deepEqual((await second.devices()).map((d) => d.readings), [13]);
+});
+
+test('PostgreSQL: a process whose lock connection closed and whose instance another process took meanwhile commits nothing more', async (t) => {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
+  const first = await open({ instanceId: 'node-1' });
+  const out = (batches: number, devices: number) => batch({
+    checkpoint: { logOffset: batches * 10, job: 'j', batches, watermark: -Infinity, maxEventTime: -Infinity },
+    devices: [{ deviceId: 'd', firstSeen: 1, lastSeen: 2, readings: devices, lastTemperature: 20, lastTs: 2 }],
+  });
+  await first.commitBatch(out(1, 5));
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  t.after(() => admin.end());
+  // The first one's lock connection ended by the server (as a restart or a network failure would end it); the
+  // second one opens before the first takes its lock again (it waits a moment first; else end it again).
+  let second;
+  for (;;) {
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [first.instanceLock]);
+    try {
+      second = await open({ instanceId: 'node-1' });
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'TS_ERR_INSTANCE_IN_USE') throw err;
+    }
+  }
+  assert.equal((await second.recover())!.checkpoint.batches, 1);
   await assert.rejects(first.commitBatch(out(2, 9)), {
     code: 'TS_ERR_INSTANCE_CONFLICT',
-    message: /^another process runs as instance node-1 on postgres:\/\/thermostream:\*\*\*@127\.0\.0\.1:\d+\/t\d+: the store's checkpoint of node-1 is at batch 2, this process is committing batch 2\./,
+    message: new RegExp(`^another process runs as instance node-1 on postgres://thermostream:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/t\\d+: this process lost its lock \\(its connection closed\\) and connection "${second.instanceLock}" from 127\\.0\\.0\\.1 since [^)]+ holds it now\\. Nothing of this batch was written; this process stops\\.`),
   });
-  assert.deepEqual((await first.devices()).map((d) => d.readings), [12], 'the refused batch wrote nothing');
+  await second.commitBatch(out(2, 7));
+  assert.deepEqual((await second.devices()).map((d) => d.readings), [12], 'the refused batch wrote nothing');
 });
 
 test('PostgreSQL: version 5 → 6 rekeys panes by start before key, keeping every row', async (t) => {

@@ -402,7 +402,8 @@ export function storeSuite(target: StoreTarget): void {
     assert.equal(await (await open({ instanceId: 'node-c' })).recover(), null);
     await a.resetJob();
     assert.deepEqual([(await a.recover())!.panes.length, (await b.recover())!.panes.length], [0, 1]);
-    // A replacement of node-b (another process, same id) resumes node-b's checkpoint.
+    // A replacement of node-b (another process, same id, once node-b's is gone) resumes node-b's checkpoint.
+    await b.close();
     assert.equal((await (await open({ instanceId: 'node-b' })).recover())!.checkpoint.logOffset, 70);
   });
 

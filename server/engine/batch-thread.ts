@@ -31,6 +31,8 @@ export interface BatchWorkerData {
   startedAt: number;
   /** THERMOSTREAM_FAULT, for the crash and full-disk tests: the worker's store runs the fault hooks. */
   faults: string | undefined;
+  /** The main thread's store's instance lock (Store.instanceLock): the worker's store commits under it. */
+  instanceLock: string | null;
 }
 
 export type BatchRequest = { id: number; op: BatchOp; args: unknown[] };

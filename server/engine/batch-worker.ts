@@ -9,12 +9,12 @@ import { BatchRunner, type CommitResult } from './batch-runner.ts';
 import { windowBuffers } from './window-pack.ts';
 import { errorReply, READY, type BatchReply, type BatchRequest, type BatchWorkerData } from './batch-thread.ts';
 
-const { config, startedAt, faults } = workerData as BatchWorkerData;
+const { config, startedAt, faults, instanceLock } = workerData as BatchWorkerData;
 const port = parentPort!;
 const reply = (r: BatchReply, transfer: ArrayBuffer[] = []): void => port.postMessage(r, transfer);
 
 try {
-  const store = await openStore(config, { beforeCheckpoint: parseFaults(faults)?.beforeCheckpoint });
+  const store = await openStore(config, { beforeCheckpoint: parseFaults(faults)?.beforeCheckpoint, ...(instanceLock !== null && { instanceLock }) });
   const runner = new BatchRunner(config, store, await store.recover(), startedAt);
   // Messages are handled strictly in order: the next waits for the previous one's answer.
   let queue = Promise.resolve();

@@ -143,7 +143,7 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   const { clock, ingest, store } = deps;
   const batches: BatchSide =
     config.batchThread === 'worker'
-      ? await workerBatches({ config, startedAt: clock.now(), faults: deps.faults }, deps.onFatal)
+      ? await workerBatches({ config, startedAt: clock.now(), faults: deps.faults, instanceLock: store.instanceLock }, deps.onFatal)
       : mainThreadBatches(config, store, deps.recovered, clock.now());
   const ctx = new StreamingContext(config.batchIntervalMs, {
     clock,

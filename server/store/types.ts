@@ -76,6 +76,11 @@ export type StoredAnomaly = Anomaly & { n: number };
 export interface StoreDeps {
   /** Fault injection for tests: runs inside the batch transaction, after the outputs, before the checkpoint. */
   beforeCheckpoint?: (out: BatchOutput) => void;
+  /**
+   * PostgreSQL: the token of the instance's lock that another store of this process holds (the main thread's, for
+   * the batch thread's store): this store takes no lock of its own and commits only while that one holds it.
+   */
+  instanceLock?: string;
 }
 
 /** deviceId '*' (FLEET): the fleet-wide windows, merged over every instance's partial aggregates. */
@@ -176,6 +181,8 @@ export interface Store {
   /** What the store is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
   readonly file: string;
   readonly instanceId: string;
+  /** PostgreSQL: the token of the instance's lock this process holds (StoreDeps.instanceLock for its other stores); SQLite: null. */
+  readonly instanceLock: string | null;
   /** Outputs and checkpoint in one transaction. The caller awaits one commit before starting the next. */
   commitBatch(out: BatchOutput): Promise<void>;
   /** This instance's last committed checkpoint with its operator state, or null when it has none. */

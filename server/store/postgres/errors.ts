@@ -10,6 +10,8 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'
  */
 export function isUnavailable(err: unknown): boolean {
   const code = String((err as { code?: unknown } | null)?.code ?? '');
+  // TS_ERR_STORE_UNAVAILABLE: the instance's lock is lost for now (instance-lock.ts); the batch waits for it.
+  if (code === 'TS_ERR_STORE_UNAVAILABLE') return true;
   if (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300') return true;
   const message = err instanceof Error ? err.message : '';
   // pg's own timeouts (query_timeout, connectionTimeoutMillis): the connection is dropped; the commit is retried.

@@ -12,6 +12,7 @@ import { createPgQueries } from './queries.ts';
 import { migratePg } from './migrate.ts';
 import { commitStatements } from './commit.ts';
 import { instanceConflict, isUnavailable, pgFatal, storeUnreachable } from './errors.ts';
+import { checkInstanceLock, claimInstanceLock, COMMIT_LOCK, type InstanceLock } from './instance-lock.ts';
 
 type PgConfig = Pick<Config, 'dataDir' | 'retention' | 'store' | 'cluster'>;
 
@@ -35,11 +36,9 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
   const instanceId = config.cluster.instanceId;
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true });
-  const pool = new pg.Pool({
+  const connection = {
     connectionString: config.store.url,
-    max: 4,
     types: TYPES,
-    application_name: `thermostream ${instanceId}`,
     // A half-open connection (a partition, no RST) must fail, not hang a commit forever with acknowledgements held:
     // connecting and each statement are bounded (a batch of 160,000 window rows commits in about 10 s on a busy
     // 2-core machine), and TCP keep-alive notices a dead peer between batches.
@@ -47,16 +46,21 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
     query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-  });
+  };
+  const pool = new pg.Pool({ ...connection, max: 4, application_name: `thermostream ${instanceId}` });
   // An idle connection that breaks (the server restarts) is dropped; the pool opens a new one for the next query.
   pool.on('error', (err) => console.error(`thermostream: store: idle connection to ${url} lost: ${err.message}`));
+  // Taken before anything of the instance is read: a second process with this instance id is refused here.
+  let lock: InstanceLock | null = null;
   try {
     await migratePg(pool, url);
+    if (deps.instanceLock === undefined) lock = await claimInstanceLock(connection, url, instanceId, (line) => console.error(`thermostream: ${line}`));
   } catch (err) {
     await pool.end().catch(() => {});
     if (err instanceof ThermostreamError) throw err;
     throw storeUnreachable(url, err);
   }
+  const lockToken = lock?.token ?? deps.instanceLock!;
 
   const statements = commitStatements(instanceId);
   /** The batch whose last commit failed with the connection lost: its COMMIT may have gone through. */
@@ -71,7 +75,8 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      if (isUnavailable(err)) broken = err as Error;
+      // The instance's lock lost (a ThermostreamError): this connection is fine.
+      if (isUnavailable(err) && !(err instanceof ThermostreamError)) broken = err as Error;
       else await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
@@ -90,6 +95,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
     kind: 'postgres',
     file: url,
     instanceId,
+    instanceLock: lockToken,
     async commitBatch(out) {
       const retry = unsure === out;
       unsure = null;
@@ -99,8 +105,11 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
           // The same batch again after a lost connection: its checkpoint there means the COMMIT had gone through.
           // Anything else: another process runs with this instance id, and both would lose or double readings.
           // The advisory lock orders this instance id's transactions even before its checkpoint row exists (a
-          // second process's first batch then sees the first one's checkpoint, not nothing).
-          await c.query({ name: 'ts_instance_lock', text: "SELECT pg_advisory_xact_lock(hashtextextended('thermostream instance ' || $1, 0))", values: [instanceId] });
+          // second process's first batch then sees the first one's checkpoint, not nothing). Then the instance's
+          // lock (instance-lock.ts) must be this process's: a second process is refused at start-up, but the lock's
+          // connection may have closed since, and another process taken it.
+          await c.query({ name: 'ts_instance_lock', text: COMMIT_LOCK, values: [instanceId] });
+          await checkInstanceLock(c, url, instanceId, lockToken);
           const r = await c.query({ name: 'ts_checkpoint_lock', text: 'SELECT batches, log_offset FROM checkpoint WHERE instance_id = $1 FOR UPDATE', values: [instanceId] });
           const last = r.rows[0] as { batches: number; log_offset: number } | undefined;
           const k = out.checkpoint;
@@ -111,7 +120,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
           await statements.state(c, out);
         });
       } catch (err) {
-        if (isUnavailable(err)) unsure = out;
+        if (isUnavailable(err) && !(err instanceof ThermostreamError)) unsure = out; // the lock lost: nothing was sent
         throw err;
       }
     },
@@ -184,6 +193,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
     async close() {
       if (pool.ended) return;
       await pool.end();
+      await lock?.close(); // last: the instance is this process's until its connections are closed
     },
   };
 }

@@ -197,6 +197,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     kind: 'sqlite',
     file,
     instanceId,
+    instanceLock: null, // the data dir's lock (server.lock) is the instance's
     async commitBatch(out) {
       commit(out);
     },
