@@ -91,7 +91,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const store = await openStore(config, { beforeCheckpoint: faults?.beforeCheckpoint });
     closers.push(() => store.close());
     if (options.fresh) await store.resetJob();
-    const recovered = await store.recover();
+    let recovered = await store.recover();
     stillWanted();
     checkJob(recovered, config, store.file);
     const { instanceId, instances } = config.cluster;
@@ -102,6 +102,15 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const rebalanced = await checkMembership(config.dataDir, membership, known, options.rebalance ?? false);
     if (rebalanced !== null) console.error(`thermostream: ${rebalanced}`);
     await store.recordClusterList(instances, options.rebalance ?? false);
+    if (options.rebalance && recovered !== null) {
+      // The devices that moved away get no reading here any more: their detectors would never close their open
+      // interval anomalies (and would raise a dropout for each). Closed at their last reading, as --fresh does.
+      const released = new Set(await store.releaseDevices((id) => partition.owns(id)));
+      if (released.size > 0) {
+        recovered = { ...recovered, detectors: recovered.detectors.filter((d) => !released.has(d.deviceId)) };
+        console.error(`thermostream: --rebalance: the detector state of the ${released.size} devices that moved away is forgotten and their open interval anomalies are closed at their last reading`);
+      }
+    }
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
     // One view of the data dir's writability: a full disk under the log or the database holds every acknowledgement.
     const health = new StorageHealth(clock);

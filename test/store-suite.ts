@@ -349,6 +349,25 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual(await store.openAnomalies('d', 10), []);
   });
 
+  test(`${name}: --rebalance forgets the detector state of the devices that moved away and closes their open interval anomalies at their last reading, as --fresh does`, async (t) => {
+    // The old owner gets no reading of a moved device any more: its detectors would never close the interval.
+    const store = await (await target.fresh(t))();
+    const stuck = (deviceId: string) => ({ deviceId, type: 'stuck' as const, ts: 1000, score: 1, value: 20.5, expected: null, threshold: 10, start: 1000, end: null, detectedAt: 10_000 });
+    const dropout = { deviceId: 'gone', type: 'dropout' as const, ts: 41_000, score: 4, value: null, expected: 1000, threshold: 3000, start: 41_000, end: null, detectedAt: 54_000 };
+    const device = (deviceId: string) => ({ deviceId, firstSeen: 0, lastSeen: 40_000, readings: 41, lastTemperature: 20.5, lastTs: 40_000 });
+    const state = (deviceId: string) => ({ deviceId, state: new Uint8Array(8) });
+    await store.commitBatch(batch({
+      anomalies: [stuck('gone'), dropout, stuck('kept'), stuck('other')], // 'other': a device whose state this instance does not hold
+      devices: [device('gone'), device('kept'), device('other')],
+      detectors: [state('gone'), state('kept')],
+    }));
+    assert.deepEqual(await store.releaseDevices((id) => id !== 'gone'), ['gone']);
+    const ends = (await store.anomalies({ ...ALL, limit: 10 })).map((a) => [a.deviceId, a.type, a.end]);
+    assert.deepEqual(ends.sort(), [['gone', 'dropout', 41_000], ['gone', 'stuck', 40_000], ['kept', 'stuck', null], ['other', 'stuck', null]]);
+    assert.deepEqual((await store.recover())!.detectors.map((d) => d.deviceId), ['kept']);
+    assert.deepEqual(await store.releaseDevices((id) => id !== 'gone'), [], 'nothing more to release');
+  });
+
   test(`${name}: point anomalies at the same ts are each kept (readings of one message without ts share it), numbered n in the order found, paged one by one`, async (t) => {
     const store = await (await target.fresh(t))();
     const high = (value: number, detectedAt = 5000) =>

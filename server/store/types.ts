@@ -194,6 +194,12 @@ export interface Store {
    * its devices' open interval anomalies are closed at their last reading (nothing would close them afterwards).
    */
   resetJob(): Promise<void>;
+  /**
+   * --rebalance: forgets this instance's detector state of the devices it holds some for and no longer `owns`, and
+   * closes their open interval anomalies at their last reading, as resetJob does (its detectors would have closed
+   * them; the new owner's start afresh). Returns those devices.
+   */
+  releaseDevices(owns: (deviceId: string) => boolean): Promise<string[]>;
   windows(q: WindowQuery): Promise<WindowResult[]>;
   /** The merged fleet windows of these keys (those that exist), by (lengthMs, slideMs, start). */
   fleetWindows(keys: readonly FleetWindowKey[]): Promise<WindowResult[]>;

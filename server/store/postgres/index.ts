@@ -26,6 +26,16 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const QUERY_TIMEOUT_MS = 120_000;
 
 /**
+ * The open interval anomalies (stuck, drift, dropout: end NULL) of devices whose detectors this instance forgets —
+ * all of its devices ($2 NULL, --fresh) or those in $2 (--rebalance, the devices that moved away) — closed at the
+ * device's last reading (a dropout, due after it, at its start): nothing would close them afterwards.
+ */
+const CLOSE_OPEN_INTERVALS = `
+  UPDATE anomalies a SET "end" = GREATEST(a.start, COALESCE((SELECT d.last_ts FROM devices d WHERE d.device_id = a.device_id), a.start))
+  WHERE a.start IS NOT NULL AND a."end" IS NULL AND a.device_id IN (
+    SELECT device_id FROM detector_state WHERE instance_id = $1 AND ($2::text[] IS NULL OR device_id = ANY($2::text[])))`;
+
+/**
  * The shared store: PostgreSQL through `pg`. A batch is one transaction of one multi-row statement per table
  * (unnest of column arrays), named so that each connection prepares it once. Several instances share the database:
  * each reads and writes its own checkpoint, panes, detector and dedupe state (instance_id), and the fleet windows
@@ -166,14 +176,19 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
       }),
     resetJob: () =>
       transaction(async (c) => {
-        // The detectors that would close this instance's devices' open interval anomalies are forgotten: closed at
-        // the device's last reading (a dropout, due after it, at its start), not left open for good.
-        await c.query(`
-          UPDATE anomalies a SET "end" = GREATEST(a.start, COALESCE((SELECT d.last_ts FROM devices d WHERE d.device_id = a.device_id), a.start))
-          WHERE a.start IS NOT NULL AND a."end" IS NULL AND a.device_id IN (SELECT device_id FROM detector_state WHERE instance_id = $1)`, [instanceId]);
+        await c.query(CLOSE_OPEN_INTERVALS, [instanceId, null]);
         await c.query('DELETE FROM windows');
         for (const t of ['fleet_windows', 'panes', 'detector_state']) await c.query(`DELETE FROM ${t} WHERE instance_id = $1`, [instanceId]);
         await c.query('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = $1', [instanceId]);
+      }),
+    releaseDevices: (owns) =>
+      transaction(async (c) => {
+        const held = (await c.query('SELECT device_id FROM detector_state WHERE instance_id = $1', [instanceId])).rows as { device_id: string }[];
+        const moved = held.map((r) => r.device_id).filter((id) => !owns(id));
+        if (moved.length === 0) return [];
+        await c.query(CLOSE_OPEN_INTERVALS, [instanceId, moved]);
+        await c.query('DELETE FROM detector_state WHERE instance_id = $1 AND device_id = ANY($2::text[])', [instanceId, moved]);
+        return moved;
       }),
     ...createPgQueries(pool, dir, instanceId),
     async clusterLists() {

@@ -181,16 +181,27 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     if (anomaliesMs > 0) deleted += pruneAnomalies.run(now - anomaliesMs).changes;
     return deleted;
   });
-  // --fresh forgets the detectors that would close the open interval anomalies of this instance's devices: they are
-  // closed at the device's last reading (a dropout, due after it, at its start), not left open for good.
+  // The detectors this instance forgets — of all its devices (--fresh) or of those that moved away (--rebalance) — would
+  // close their open interval anomalies: they are closed at the device's last reading (a dropout, due after it, at
+  // its start), not left open for good. The second and third parameters: null, or the devices as a JSON array.
   const closeOpenAnomalies = db.prepare(`
     UPDATE anomalies SET end = max(start, coalesce((SELECT last_ts FROM devices d WHERE d.device_id = anomalies.device_id), start))
-    WHERE start IS NOT NULL AND end IS NULL AND device_id IN (SELECT device_id FROM detector_state WHERE instance_id = ?)`);
+    WHERE start IS NOT NULL AND end IS NULL AND device_id IN (
+      SELECT device_id FROM detector_state WHERE instance_id = ? AND (? IS NULL OR device_id IN (SELECT value FROM json_each(?))))`);
   const resetJob = db.transaction(() => {
-    closeOpenAnomalies.run(instanceId);
+    closeOpenAnomalies.run(instanceId, null, null);
     db.exec('DELETE FROM windows');
     for (const t of ['fleet_windows', 'panes', 'detector_state']) db.prepare(`DELETE FROM ${t} WHERE instance_id = ?`).run(instanceId);
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
+  });
+  const releaseDevices = db.transaction((owns: (deviceId: string) => boolean): string[] => {
+    const held = db.prepare('SELECT device_id FROM detector_state WHERE instance_id = ?').pluck().all(instanceId) as string[];
+    const moved = held.filter((id) => !owns(id));
+    if (moved.length === 0) return [];
+    const list = JSON.stringify(moved);
+    closeOpenAnomalies.run(instanceId, list, list);
+    db.prepare('DELETE FROM detector_state WHERE instance_id = ? AND device_id IN (SELECT value FROM json_each(?))').run(instanceId, list);
+    return moved;
   });
 
   return {
@@ -198,6 +209,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     file,
     instanceId,
     instanceLock: null, // the data dir's lock (server.lock) is the instance's
+    releaseDevices: async (owns) => releaseDevices(owns),
     async commitBatch(out) {
       commit(out);
     },
