@@ -79,7 +79,12 @@ export async function claimInstanceLock(
         c.on('end', () => lost(c));
         return null;
       }
-      const holder = ((await c.query(HOLDERS, [instanceId])).rows as Holder[])[0] ?? { name: null, addr: null, since: null, pid: 0 };
+      const holder = ((await c.query(HOLDERS, [instanceId])).rows as Holder[])[0];
+      if (holder === undefined) {
+        // Released between the two statements: try again.
+        await c.end().catch(() => {});
+        return take();
+      }
       // Our own earlier connection, which the server has not seen break yet: ended, then taken at the next attempt.
       if (holder.name === token) await c.query('SELECT pg_terminate_backend($1)', [holder.pid]);
       await c.end().catch(() => {});
@@ -132,9 +137,17 @@ export async function claimInstanceLock(
   const holder = await take();
   if (holder !== null) throw inUse(url, instanceId, holder);
   // Commits of a process that held the lock until just now finish before this one reads the checkpoint.
-  await client!.query('BEGIN');
-  await client!.query(COMMIT_LOCK, [instanceId]);
-  await client!.query('COMMIT');
+  const held = client as pg.Client | null;
+  try {
+    await held!.query('BEGIN');
+    await held!.query(COMMIT_LOCK, [instanceId]);
+    await held!.query('COMMIT');
+  } catch (err) {
+    closed = true;
+    client = null;
+    await held?.end().catch(() => {});
+    throw err;
+  }
   return {
     get token() {
       return token;
