@@ -3,11 +3,12 @@
  * broker session of the first (same client id), and stop at its first commit with TS_ERR_INSTANCE_CONFLICT; it is
  * refused at start-up now, before it opens the ingest log or the broker, while the first one keeps working, and a
  * process with that id starts once the first is gone, even killed with SIGKILL (the instance's lock goes with its
- * connection).
+ * connection). A lock connection that the server ends is opened again and the lock taken again.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
+import pg from 'pg';
 import { externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { startPostgres } from './postgres.ts';
 import { getJson, tempDir, waitFor } from './helpers.ts';
@@ -58,10 +59,21 @@ test(`a second server process with a running instance's id on one PostgreSQL sto
   await waitFor('the first one counted 20 readings', async () => (await readings(first))[0] === 20, 60_000);
   assert.doesNotMatch(first.output, /lost|fatal|TS_ERR/, first.output);
 
+  // Its lock's connection ended by the server (as a restart of PostgreSQL or a broken network would end it): it takes
+  // the lock again (its batches wait meanwhile) and goes on.
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const ended = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'thermostream % pid ' || $1", [String(first.child!.pid)]);
+  await admin.end();
+  assert.equal(ended.rowCount, 1);
+  await waitFor('the lock taken again', () => first.output.includes("instance node-1's lock on") && first.output.includes('taken again'), 60_000);
+  await publish(20, 25);
+  await waitFor('the first one counted 25 readings', async () => (await readings(first))[0] === 25, 60_000);
+
   // Killed, the first one's lock is released with its connection: a replacement with its id starts and resumes.
   assert.equal(await first.kill('SIGKILL'), null);
   await second.startWith(args);
-  await publish(20, 30);
+  await publish(25, 30);
   await waitFor('the replacement counted all 30 readings', async () => (await readings(second))[0] === 30, 60_000);
   assert.equal(await second.kill('SIGTERM'), 0);
 });
