@@ -119,7 +119,10 @@ export async function startPostgres(t: { after(fn: () => unknown): void }): Prom
     if (c === null || c.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
     c.kill(signal); // SIGINT: fast shutdown; SIGQUIT: immediate (crash recovery at the next start)
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    // The timer cleared once it exited: a pending 10 s timer kept the test file's process alive 10 s after its tests.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
 

@@ -177,14 +177,17 @@ export async function publishUntilAcked(client: MqttClient, topic: string, paylo
   for (;;) {
     if (Date.now() > deadline) throw new Error(`gave up on ${payload}`);
     if (client.connected) {
+      let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
           client.publishAsync(topic, payload, { qos: 1 }),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('ack timeout')), ackTimeoutMs)),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('ack timeout')), ackTimeoutMs))),
         ]);
         return;
       } catch {
         // not acknowledged: send it again
+      } finally {
+        clearTimeout(timer); // else it keeps the test file's process alive for ackTimeoutMs after its tests
       }
     }
     await new Promise((r) => setTimeout(r, 50));
