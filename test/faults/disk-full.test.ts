@@ -38,9 +38,9 @@ function fill(dir: string, leave: number): string {
 }
 
 /** Publishes readings 1…n of one device at QoS 1 with a window of unacknowledged ones, as a real device keeps. */
-async function publishAll(client: MqttClient, deviceId: string, n: number, window: number, deadline: number): Promise<void> {
+async function publishAll(client: MqttClient, deviceId: string, n: number, window: number, deadline: number, from = 1): Promise<void> {
   const pending = new Set<Promise<unknown>>();
-  for (let seq = 1; seq <= n; seq++) {
+  for (let seq = from; seq <= n; seq++) {
     if (Date.now() > deadline) throw new Error(`${deviceId}: ran out of time at seq ${seq}`);
     const payload = JSON.stringify({ ts: T0 + seq * 10, temperature: 20 + (seq % 50) / 10, seq });
     const p = client.publishAsync(`devices/${deviceId}/telemetry`, payload, { qos: 1 });
@@ -116,17 +116,21 @@ test('disk full under QoS 1 load: the server stays up, holds acknowledgements, s
 test('the database cannot commit (SQLITE_FULL): the batch rolls back and is committed again with the same cut, acknowledgements held meanwhile', { timeout: 90_000 }, async (t) => {
   const server = await ServerProcess.create(tempDir(t), { batchIntervalMs: 100, allowedLatenessMs: 3_600_000 });
   t.after(() => server.kill());
-  // Every batch transaction fails for 3 s from the first one with results, as a full disk under SQLite makes it.
-  await server.start({ THERMOSTREAM_FAULT: 'db-full:3000' });
+  // Every batch transaction fails for 6 s from the first one with results, as a full disk under SQLite makes it.
+  await server.start({ THERMOSTREAM_FAULT: 'db-full:6000' });
   const client = await mqtt.connectAsync(server.mqttUrl);
   t.after(() => client.endAsync(true));
-  const publishing = publishAll(client, 'db-full', 2000, 100, Date.now() + 60_000);
+  // The first 100 readings make that batch; the rest go once the database is full, so their acknowledgements meet
+  // it (published in one go, a quick machine had them all acknowledged before the first commit failed).
+  const deadline = Date.now() + 60_000;
+  await publishAll(client, 'db-full', 100, 100, deadline);
   const full = await waitFor('the database to be reported full', async () => {
     const s = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
     return s.storage.ok === false ? s : null;
   });
   assert.deepEqual(full.storage.failing, ['database']);
   assert.match(full.storage.error, /^storage full: cannot write the database .*thermostream\.db \(SQLITE_FULL: database or disk is full \(injected\)\)/);
+  const publishing = publishAll(client, 'db-full', 2000, 100, deadline, 101);
   await waitFor('acknowledgements held while the database is full', async () => {
     const s = (await getJson(`${server.httpUrl}/api/v1/stats`)).body;
     return s.storage.ok === false && s.heldAcks > 0;
