@@ -33,7 +33,8 @@ export const USAGE = `Usage: thermostream [options]
   --cluster-instances <a,b,…>  every instance's id: devices are partitioned over them (default none: all here)
                                                                        env THERMOSTREAM_CLUSTER_INSTANCES
   --rebalance              start although cluster.instances differs from the list this data dir recorded
-                           (after stopping every instance; see docs/OPERATIONS.md)
+                           (after stopping every instance; see docs/OPERATIONS.md): the devices that moved away
+                           lose their detector state here, their open interval anomalies closed at their last reading
   --instances <n>          run n instance processes on this machine (needs --broker and --store)
   --demo                   also run a simulated fleet of 20 thermostats
   --fresh                  discard computed windows, window and detector state (needed after changing the windows)

@@ -46,10 +46,12 @@ test(`a second server process with a running instance's id on one PostgreSQL sto
     line,
     new RegExp(
       `^thermostream: instance node-1 is in use on ${redacted.replace(/[.*]/g, '\\$&')}: another process holds its lock there ` +
-        '\\(connection "thermostream [0-9a-f]{12} pid \\d+" from 127\\.0\\.0\\.1 since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)\\. ' +
+        '\\(connection "thermostream [0-9a-f]{12} pid \\d+" \\(PostgreSQL process (\\d+)\\) from 127\\.0\\.0\\.1 since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)\\. ' +
         'Two processes under one instance id would count its devices twice and overwrite each other\'s checkpoint\\. Stop the ' +
-        'other process first \\(its lock is released when it exits, also when it is killed\\), or give this one its own ' +
-        '--instance-id \\(cluster\\.instanceId\\)\\. Nothing was written \\[TS_ERR_INSTANCE_IN_USE\\]$',
+        'other process first \\(its lock is released when it exits, also when it is killed; when its machine died or was ' +
+        'cut off, once PostgreSQL\'s keep-alives give its connection up, about 25 s, or at once with SELECT ' +
+        'pg_terminate_backend\\(\\1\\)\\), or give this one its own --instance-id \\(cluster\\.instanceId\\)\\. Nothing of this ' +
+        'instance was written \\(the schema is migrated first\\) \\[TS_ERR_INSTANCE_IN_USE\\]$',
     ),
   );
   assert.doesNotMatch(second.output, /thermostream: (HTTP API|MQTT)/, 'refused before it listened or subscribed');

@@ -67,6 +67,12 @@ test('a merged run weights each point\'s humidity by its count, as its temperatu
   ]);
 });
 
+test('a merged run of equal readings averages to them: the sum\'s rounding does not carry the mean past its min and max', () => {
+  const same = (v: number) => Array.from({ length: 50 }, (_, ts): SeriesPoint => ({ ts, temperature: v, humidity: null, count: 1, min: v, max: v, source: 'raw' }));
+  assert.notEqual(same(999.9).reduce((sum, p) => sum + p.temperature, 0) / 50, 999.9, 'the plain sum / count is off');
+  for (const v of [999.9, 0.1]) assert.equal(downsample(same(v), 1)[0].temperature, v);
+});
+
 test('series: the aggregates, then the raw readings, each merged to its share; a budget of 1 merges both', () => {
   const p = (ts: number, temperature: number, source: 'raw' | 'window', count = 1): SeriesPoint => ({
     ts, temperature, humidity: null, count, min: temperature, max: temperature, source,

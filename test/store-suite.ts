@@ -368,6 +368,21 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual(await store.releaseDevices((id) => id !== 'gone'), [], 'nothing more to release');
   });
 
+  test(`${name}: --rebalance closes only the moved device's intervals this instance wrote, at a reading it saw: not one its new owner opened since`, async (t) => {
+    const open = await target.fresh(t);
+    const a = await open({ instanceId: 'node-a' });
+    const b = await open({ instanceId: 'node-b' });
+    const stuck = (start: number, detectedAt: number) => ({ deviceId: 'moved', type: 'stuck' as const, ts: start, score: 1, value: 20.5, expected: null, threshold: 10, start, end: null, detectedAt });
+    const device = (lastTs: number) => ({ deviceId: 'moved', firstSeen: 0, lastSeen: lastTs, readings: 1, lastTemperature: 20.5, lastTs });
+    const at = (batches: number, maxEventTime: number) => ({ logOffset: batches, job: 'job', batches, watermark: maxEventTime - 10_000, maxEventTime });
+    // a held the device (its last reading at 40 s) and stopped; b, its new owner, started first and opened its own.
+    await a.commitBatch(batch({ anomalies: [stuck(1000, 10_000)], devices: [device(40_000)], detectors: [{ deviceId: 'moved', state: new Uint8Array(8) }], checkpoint: at(1, 40_000), committedAt: 1000 }));
+    await b.commitBatch(batch({ anomalies: [stuck(50_000, 60_000)], devices: [device(70_000)], detectors: [{ deviceId: 'moved', state: new Uint8Array(8) }], checkpoint: at(1, 70_000), committedAt: 2000 }));
+    assert.deepEqual(await a.releaseDevices(() => false), ['moved']);
+    const ends = (await a.anomalies({ ...ALL, limit: 10 })).map((x) => [x.start, x.end]);
+    assert.deepEqual(ends, [[50_000, null], [1000, 40_000]], "a's closed at its own last reading of it; b's still open");
+  });
+
   test(`${name}: point anomalies at the same ts are each kept (readings of one message without ts share it), numbered n in the order found, paged one by one`, async (t) => {
     const store = await (await target.fresh(t))();
     const high = (value: number, detectedAt = 5000) =>

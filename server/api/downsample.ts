@@ -1,3 +1,4 @@
+import { meanWithin } from '../engine/aggregate.ts';
 /** A point of a device's temperature series: a raw reading (count 1) or a window aggregate. */
 export interface SeriesPoint {
   ts: number;
@@ -37,7 +38,7 @@ export function downsample(points: readonly SeriesPoint[], budget: number): Seri
       if (p.min < min) min = p.min;
       if (p.max > max) max = p.max;
     }
-    out.push({ ts: group[0].ts, temperature: sum / count, humidity: hN > 0 ? hSum / hN : null, count, min, max, source: group[0].source });
+    out.push({ ts: group[0].ts, temperature: meanWithin(sum, count, min, max), humidity: hN > 0 ? hSum / hN : null, count, min, max, source: group[0].source });
   }
   return out;
 }

@@ -185,6 +185,11 @@ export interface Summary {
   anomaliesByType: Record<AnomalyType, number>;
 }
 
+/** sum / count kept within [min, max]: the sum's rounding can carry the mean of equal readings past them (50 × 999.9 averages 999.9000000000009). */
+export function meanWithin(sum: number, count: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, sum / count));
+}
+
 /** Population standard deviation (exported for the window results built in place); clamps the tiny negatives that floating-point cancellation can produce. */
 export function stddev(n: number, sum: number, sumSq: number): number {
   const mean = sum / n;

@@ -1,4 +1,4 @@
-import { byTypeRecord, stddev, type Aggregate } from './aggregate.ts';
+import { byTypeRecord, meanWithin, stddev, type Aggregate } from './aggregate.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './detectors/index.ts';
 import { FLEET, type WindowResult } from './event-time.ts';
 
@@ -41,8 +41,7 @@ const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
 function writeFigures(n: Float64Array, o: number, count: number, sum: number, sumSq: number, min: number, max: number, first: number, last: number): void {
   const any = count > 0;
   n[o] = count;
-  // The sum's rounding can carry the mean of equal readings past them (50 × 999.9 averages 999.9000000000009).
-  n[o + 1] = any ? Math.min(max, Math.max(min, sum / count)) : NaN;
+  n[o + 1] = any ? meanWithin(sum, count, min, max) : NaN;
   n[o + 2] = any ? min : NaN;
   n[o + 3] = any ? max : NaN;
   // Equal readings (a stuck sensor) have no spread: sumSq / n − mean² leaves a rounding residue of ~1e-13 (2e-7 °C).

@@ -28,12 +28,19 @@ const QUERY_TIMEOUT_MS = 120_000;
 /**
  * The open interval anomalies (stuck, drift, dropout: end NULL) of devices whose detectors this instance forgets —
  * all of its devices ($2 NULL, --fresh) or those in $2 (--rebalance, the devices that moved away) — closed at the
- * device's last reading (a dropout, due after it, at its start): nothing would close them afterwards.
+ * device's last reading (a dropout, due after it, at its start): nothing would close them afterwards. Only those this
+ * instance wrote, by its last commit at the latest, at a reading it saw at the latest (its newest event time): the
+ * devices table and the anomalies are shared, and a moved device's new owner may have opened one of its own since.
  */
 const CLOSE_OPEN_INTERVALS = `
-  UPDATE anomalies a SET "end" = GREATEST(a.start, COALESCE((SELECT d.last_ts FROM devices d WHERE d.device_id = a.device_id), a.start))
-  WHERE a.start IS NOT NULL AND a."end" IS NULL AND a.device_id IN (
-    SELECT device_id FROM detector_state WHERE instance_id = $1 AND ($2::text[] IS NULL OR device_id = ANY($2::text[])))`;
+  WITH mine AS (SELECT updated_at, floor(max_event_time)::bigint AS max_ts FROM checkpoint WHERE instance_id = $1)
+  UPDATE anomalies a SET "end" = GREATEST(a.start, LEAST(
+      COALESCE((SELECT d.last_ts FROM devices d WHERE d.device_id = a.device_id), a.start),
+      COALESCE((SELECT max_ts FROM mine), 9223372036854775807)))
+  WHERE a.start IS NOT NULL AND a."end" IS NULL
+    AND a.updated_at <= COALESCE((SELECT updated_at FROM mine), a.updated_at)
+    AND a.device_id IN (
+      SELECT device_id FROM detector_state WHERE instance_id = $1 AND ($2::text[] IS NULL OR device_id = ANY($2::text[])))`;
 
 /**
  * The shared store: PostgreSQL through `pg`. A batch is one transaction of one multi-row statement per table
@@ -130,7 +137,9 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
           await statements.state(c, out);
         });
       } catch (err) {
-        if (isUnavailable(err) && !(err instanceof ThermostreamError)) unsure = out; // the lock lost: nothing was sent
+        // The connection lost: the COMMIT may have gone through. The instance's lock lost (a ThermostreamError): nothing
+        // of this attempt was sent, but an earlier attempt's doubt stands until a retry reads the checkpoint.
+        if (isUnavailable(err)) unsure = err instanceof ThermostreamError ? (retry ? out : null) : out;
         throw err;
       }
     },

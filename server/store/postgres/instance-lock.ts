@@ -25,6 +25,8 @@ const HOLDERS = `
 export const COMMIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('thermostream instance ' || $1, 0))";
 
 const RETRY_MS = [250, 500, 1000, 2000];
+/** The lock connection's TCP keep-alives (s): a silent peer is given up after idle + count × interval, 25 s. */
+const KEEPALIVE = { idle: 10, interval: 5, count: 3 };
 
 interface Holder {
   name: string | null;
@@ -72,6 +74,14 @@ export async function claimInstanceLock(
     c.on('error', () => lost(c)); // a connection lost while idle: the error would otherwise kill the process
     try {
       await c.connect();
+      // The token set here, not by the connection's options: an application_name in store.url would override those,
+      // and every process would carry the same one. Keep-alives from the server's side: a holder whose machine died
+      // or was cut off sends no FIN, and its lock would stay until the OS's keep-alive gave up (over two hours).
+      await c.query(
+        `SELECT set_config('application_name', $1, false), set_config('tcp_keepalives_idle', '${KEEPALIVE.idle}', false),
+          set_config('tcp_keepalives_interval', '${KEEPALIVE.interval}', false), set_config('tcp_keepalives_count', '${KEEPALIVE.count}', false)`,
+        [token],
+      );
       const r = await c.query(`SELECT pg_try_advisory_lock(${KEY}) AS locked, current_setting('application_name') AS name`, [instanceId]);
       token = r.rows[0].name as string; // as PostgreSQL keeps it
       if (r.rows[0].locked === true) {
@@ -163,7 +173,7 @@ export async function claimInstanceLock(
 }
 
 function describe(h: Holder): string {
-  const parts = [h.name === null ? `PostgreSQL process ${h.pid}` : `connection "${h.name}"`];
+  const parts = [h.name === null ? `PostgreSQL process ${h.pid}` : `connection "${h.name}" (PostgreSQL process ${h.pid})`];
   if (h.addr !== null) parts.push(`from ${h.addr}`);
   if (h.since !== null) parts.push(`since ${h.since.toISOString()}`);
   return parts.join(' ');
@@ -175,8 +185,10 @@ export function inUse(url: string, instanceId: string, holder: Holder): Thermost
     'TS_ERR_INSTANCE_IN_USE',
     `instance ${instanceId} is in use on ${url}: another process holds its lock there (${describe(holder)}). Two ` +
       'processes under one instance id would count its devices twice and overwrite each other\'s checkpoint. Stop the ' +
-      'other process first (its lock is released when it exits, also when it is killed), or give this one its own ' +
-      '--instance-id (cluster.instanceId). Nothing was written',
+      'other process first (its lock is released when it exits, also when it is killed; when its machine died or was ' +
+      `cut off, once PostgreSQL's keep-alives give its connection up, about ${KEEPALIVE.idle + KEEPALIVE.count * KEEPALIVE.interval} s, or at once with ` +
+      `SELECT pg_terminate_backend(${holder.pid})), or give this one its own --instance-id (cluster.instanceId). Nothing of ` +
+      'this instance was written (the schema is migrated first)',
   );
 }
 

@@ -183,13 +183,18 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   });
   // The detectors this instance forgets — of all its devices (--fresh) or of those that moved away (--rebalance) — would
   // close their open interval anomalies: they are closed at the device's last reading (a dropout, due after it, at
-  // its start), not left open for good. The second and third parameters: null, or the devices as a JSON array.
+  // its start), not left open for good; only those this instance wrote (by its last commit), at a reading it saw (by
+  // its newest event time), as in the shared PostgreSQL store. @devices: null, or the devices as a JSON array.
   const closeOpenAnomalies = db.prepare(`
-    UPDATE anomalies SET end = max(start, coalesce((SELECT last_ts FROM devices d WHERE d.device_id = anomalies.device_id), start))
-    WHERE start IS NOT NULL AND end IS NULL AND device_id IN (
-      SELECT device_id FROM detector_state WHERE instance_id = ? AND (? IS NULL OR device_id IN (SELECT value FROM json_each(?))))`);
+    UPDATE anomalies SET end = max(start, min(
+        coalesce((SELECT last_ts FROM devices d WHERE d.device_id = anomalies.device_id), start),
+        coalesce((SELECT CAST(max_event_time AS INTEGER) FROM checkpoint WHERE instance_id = @instanceId), 9223372036854775807)))
+    WHERE start IS NOT NULL AND end IS NULL
+      AND updated_at <= coalesce((SELECT updated_at FROM checkpoint WHERE instance_id = @instanceId), updated_at)
+      AND device_id IN (
+        SELECT device_id FROM detector_state WHERE instance_id = @instanceId AND (@devices IS NULL OR device_id IN (SELECT value FROM json_each(@devices))))`);
   const resetJob = db.transaction(() => {
-    closeOpenAnomalies.run(instanceId, null, null);
+    closeOpenAnomalies.run({ instanceId, devices: null });
     db.exec('DELETE FROM windows');
     for (const t of ['fleet_windows', 'panes', 'detector_state']) db.prepare(`DELETE FROM ${t} WHERE instance_id = ?`).run(instanceId);
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
@@ -199,7 +204,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     const moved = held.filter((id) => !owns(id));
     if (moved.length === 0) return [];
     const list = JSON.stringify(moved);
-    closeOpenAnomalies.run(instanceId, list, list);
+    closeOpenAnomalies.run({ instanceId, devices: list });
     db.prepare('DELETE FROM detector_state WHERE instance_id = ? AND device_id IN (SELECT value FROM json_each(?))').run(instanceId, list);
     return moved;
   });
