@@ -55,14 +55,13 @@ export const deviceFilter = (value: string | undefined): string | undefined => (
 export const deviceOrFleetParam = (description: string) =>
   Type.String({ pattern: `${DEVICE_ID.source}|^\\*$`, description, 'x-expected': `${DEVICE_ID_EXPECTED}, or * for the fleet` });
 
-/** A time's offset as ±hh:mm, the form Date.parse reads: `+01`, `+0100` and ` 01:00` (a + sent unencoded) are `+01:00`. */
-const withColonOffset = (value: string): string =>
-  value.replace(/(T[\d:.]+)([+ -])(\d\d):?(\d\d)?$/, (_, time: string, sign: string, hh: string, mm = '00') => `${time}${sign === ' ' ? '+' : sign}${hh}:${mm}`);
+/** An offset's `+` typed into a URL as is arrives as a space: ` 01:00` (or ` 0100`, ` 01`) is `+01:00`. */
+const withPlusOffset = (value: string): string => value.replace(/(T[\d:.]+) (\d\d(:?\d\d)?)$/, '$1+$2');
 
 /** A time parameter's value in epoch ms (the schema has checked the form; a day that does not exist is refused here). */
 function parseTime(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(withColonOffset(value));
+  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(withPlusOffset(value));
   if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
   if (looksLikeEpochSeconds(t)) throw new ParamError(name, value, `expected ${TIME_EXPECTED}; this looks like epoch seconds (${t * 1000} in ms)`);
   return t;
