@@ -222,22 +222,25 @@ const qs = (params: Record<string, string | number | undefined>): string => {
   return s ? `?${s}` : '';
 };
 
+/** A paged list, following `next` for at most `pages` pages; `complete` is false when it was cut off there. */
+async function followPages<T>(path: string, params: Record<string, string | number | undefined>, pages: number): Promise<{ items: T[]; complete: boolean }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < pages; i++) {
+    const body = await getJson<{ items: T[]; next?: string | null }>(`${path}${qs({ ...params, cursor })}`);
+    items.push(...body.items);
+    if (!body.next) return { items, complete: true };
+    cursor = body.next;
+  }
+  return { items, complete: false };
+}
+
 export const api = {
   stats: () => getJson<Stats>('/api/v1/stats'),
-  /**
-   * Every device, following `next` where the server pages the list (up to 50 pages); `complete` is false when the
-   * list was cut off there.
-   */
+  /** Every device, following `next` (up to 50 pages); `complete` is false when the list was cut off there. */
   async devices(): Promise<Device[] & { complete: boolean }> {
-    const items: Device[] = [];
-    let cursor: string | undefined;
-    for (let i = 0; i < 50; i++) {
-      const body = await getJson<{ items: Device[]; next?: string | null }>(`/api/v1/devices${qs({ cursor })}`);
-      items.push(...body.items);
-      if (!body.next) return Object.assign(items, { complete: true });
-      cursor = body.next;
-    }
-    return Object.assign(items, { complete: false });
+    const { items, complete } = await followPages<Device>('/api/v1/devices', {}, 50);
+    return Object.assign(items, { complete });
   },
   /** One device with its newest window of each configured shape (7/9's GET /api/v1/devices/:id). */
   device: (id: string) => getJson<Device & { windows?: WindowRow[] }>(`/api/v1/devices/${encodeURIComponent(id)}`),
@@ -248,29 +251,13 @@ export const api = {
     ).then((b) => b.items),
   /** Newest first, following `next` up to `pages` pages; `more`: there were more than those pages hold. */
   async anomalies(q: { deviceId?: string; from?: number; to?: number; limit?: number }, pages = 5): Promise<{ items: Anomaly[]; more: boolean }> {
-    const items: Anomaly[] = [];
-    let cursor: string | undefined;
-    for (let i = 0; i < pages; i++) {
-      const body = await getJson<{ items: Anomaly[]; next?: string | null }>(
-        `/api/v1/anomalies${qs({ deviceId: q.deviceId, from: q.from, to: q.to, limit: q.limit ?? 1000, cursor })}`,
-      );
-      items.push(...body.items);
-      if (!body.next) return { items, more: false };
-      cursor = body.next;
-    }
-    return { items, more: true };
+    const { items, complete } = await followPages<Anomaly>('/api/v1/anomalies', { deviceId: q.deviceId, from: q.from, to: q.to, limit: q.limit ?? 1000 }, pages);
+    return { items, more: !complete };
   },
   /** Every device with rejected messages, with their counts by reason, following `next` (up to 50 pages). */
-  async rejections(): Promise<Rejections[]> {
-    const items: Rejections[] = [];
-    let cursor: string | undefined;
-    for (let i = 0; i < 50; i++) {
-      const body = await getJson<{ items: Rejections[]; next?: string | null }>(`/api/v1/dead-letters/devices${qs({ cursor })}`);
-      items.push(...body.items);
-      if (!body.next) break;
-      cursor = body.next;
-    }
-    return items;
+  async rejections(): Promise<Rejections[] & { complete: boolean }> {
+    const { items, complete } = await followPages<Rejections>('/api/v1/dead-letters/devices', {}, 50);
+    return Object.assign(items, { complete });
   },
   /** A device's rejected messages, newest first: one page, and whether there are more. */
   deadLetters: (q: { deviceId: string; limit: number }) => getJson<{ items: DeadLetter[]; next?: string | null }>(`/api/v1/dead-letters${qs(q)}`),
