@@ -51,7 +51,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       }
       const storage = ingest.stats().storage;
       if (!storage.ok) {
-        const what = storage.code === 'TS_ERR_STORE_UNAVAILABLE' ? 'the store is unreachable' : 'the data dir is full';
+        const what = storage.code === 'TS_ERR_STORE_UNAVAILABLE' ? 'the store takes no commit (unreachable, or this instance\'s lock lost)' : 'the data dir is full';
         reasons.push(`storage: ${what}, acknowledgements are held: ${storage.error}`);
       }
       const status = engine.status();
