@@ -143,13 +143,13 @@ export function storeSuite(target: StoreTarget): void {
     await assert.rejects(store.commitBatch(out), /injected/);
     assert.equal(await store.recover(), null);
     assert.deepEqual(await store.windows({ deviceId: 'd', lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 10 }), []);
-    assert.deepEqual([await store.devices(), await store.deadLetters({ limit: 10 }), await store.rejectionCounts()], [[], [], []]);
+    assert.deepEqual([await store.devices(), await store.deadLetters({ limit: 10 }), await store.rejectionsByDevice({ limit: 1000 })], [[], [], []]);
     assert.deepEqual(await store.batchesAfter(0, 10), []);
     fail = false;
     await store.commitBatch(out); // the same batch again, as the engine retries it: applied exactly once
     assert.equal((await store.recover())!.checkpoint.logOffset, 3);
     assert.deepEqual((await store.devices()).map((d) => d.readings), [3]);
-    assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
+    assert.deepEqual(await store.rejectionsByDevice({ limit: 1000 }), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
     assert.deepEqual(await store.rejectionCounts('d'), [{ deviceId: 'd', reason: 'not_json', count: 1 }]);
     assert.deepEqual(await store.rejectionCounts('e'), []);
   });
@@ -243,7 +243,7 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual(letters.map((d) => d.receivedAt), [4, 2]);
     assert.deepEqual((await store.deadLetters({ deviceId: 'a', beforeId: letters[1].id, limit: 2 })).map((d) => d.receivedAt), [1]);
     assert.deepEqual((await store.deadLetters({ reason: 'not_json', limit: 10 })).map((d) => d.receivedAt), [4, 3, 1]);
-    assert.deepEqual(await store.rejectionCounts(), [
+    assert.deepEqual(await store.rejectionsByDevice({ limit: 1000 }), [
       { deviceId: 'B', reason: 'not_json', count: 1 },
       { deviceId: 'a', reason: 'missing_temperature', count: 1 },
       { deviceId: 'a', reason: 'not_json', count: 2 },
@@ -315,7 +315,7 @@ export function storeSuite(target: StoreTarget): void {
     assert.deepEqual(starts, [2000, 20_000]);
     assert.deepEqual((await store.anomalies({ ...ALL, limit: 10 })).map((a) => a.ts), [25_000]);
     assert.equal((await store.deadLetters({ limit: 10 })).length, 0);
-    assert.deepEqual(await store.rejectionCounts(), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
+    assert.deepEqual(await store.rejectionsByDevice({ limit: 1000 }), [{ deviceId: 'd', reason: 'not_json', count: 1 }], 'counts are kept');
     assert.equal(await store.lateCount(), 0);
   });
 

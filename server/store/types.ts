@@ -207,8 +207,8 @@ export interface Store {
   devices(q?: DeviceQuery): Promise<DeviceRow[]>;
   device(deviceId: string): Promise<DeviceRow | null>;
   deadLetters(q: DeadLetterQuery): Promise<(DeadLetter & { id: number })[]>;
-  /** Rejected messages by device and reason; only `deviceId`'s when given. */
-  rejectionCounts(deviceId?: string): Promise<{ deviceId: string; reason: string; count: number }[]>;
+  /** A device's rejected messages, counted by reason. */
+  rejectionCounts(deviceId: string): Promise<{ deviceId: string; reason: string; count: number }[]>;
   /**
    * The rejection counts of the first `limit` devices by id after `after` (default: from the first), every reason of
    * each; the messages whose topic named no valid device (counted under '') are not among them.

@@ -82,8 +82,7 @@ export function createPgQueries(pool: pg.Pool, dir: string, instanceId: string):
         ORDER BY id DESC LIMIT $4`,
       [q.deviceId ?? null, q.reason ?? null, q.beforeId ?? Number.MAX_SAFE_INTEGER, q.limit]),
     rejectionCounts: (deviceId) =>
-      rows(named('rejections', deviceId), `SELECT device_id AS "deviceId", reason, count FROM rejections WHERE ${device(deviceId)}
-        ORDER BY device_id, reason`, [deviceId ?? null]),
+      rows('rejections_device', 'SELECT device_id AS "deviceId", reason, count FROM rejections WHERE device_id = $1 ORDER BY reason', [deviceId]),
     rejectionsByDevice: (q) =>
       rows('rejections_by_device', `SELECT device_id AS "deviceId", reason, count FROM rejections
         WHERE device_id IN (SELECT DISTINCT device_id FROM rejections WHERE device_id > $1 ORDER BY device_id LIMIT $2)

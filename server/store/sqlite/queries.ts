@@ -157,7 +157,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     FROM dead_letters
     WHERE ${device} AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);
-  const selectRejections = byDevice((device) => `SELECT device_id AS deviceId, reason, count FROM rejections WHERE ${device} ORDER BY device_id, reason`);
+  const selectRejections = db.prepare('SELECT device_id AS deviceId, reason, count FROM rejections WHERE device_id = ? ORDER BY reason');
   const selectRejectionsByDevice = db.prepare(`
     SELECT device_id AS deviceId, reason, count FROM rejections
     WHERE device_id IN (SELECT DISTINCT device_id FROM rejections WHERE device_id > @after ORDER BY device_id LIMIT @limit)
@@ -263,7 +263,7 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
         beforeId: q.beforeId ?? Number.MAX_SAFE_INTEGER,
         limit: q.limit,
       }) as (DeadLetter & { id: number })[],
-    rejectionCounts: async (deviceId) => selectRejections(deviceId).all({ deviceId }) as { deviceId: string; reason: string; count: number }[],
+    rejectionCounts: async (deviceId) => selectRejections.all(deviceId) as { deviceId: string; reason: string; count: number }[],
     rejectionsByDevice: async (q) =>
       selectRejectionsByDevice.all({ after: q.after ?? '', limit: q.limit }) as { deviceId: string; reason: string; count: number }[],
     lateCount: async () => selectLateCount.get() as number,
