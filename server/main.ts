@@ -105,10 +105,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
     if (options.rebalance && recovered !== null) {
       // The devices that moved away get no reading here any more: their detectors would never close their open
       // interval anomalies (and would raise a dropout for each). Closed at their last reading, as --fresh does.
-      const released = new Set(await store.releaseDevices((id) => partition.owns(id)));
-      if (released.size > 0) {
-        recovered = { ...recovered, detectors: recovered.detectors.filter((d) => !released.has(d.deviceId)) };
-        console.error(`thermostream: --rebalance: the detector state of the ${released.size} devices that moved away is forgotten and their open interval anomalies are closed at their last reading`);
+      const released = await store.releaseDevices((id) => partition.owns(id));
+      if (released.length > 0) {
+        recovered = await store.recover(); // without their detector state, as the batch thread's store reads it
+        console.error(`thermostream: --rebalance: the detector state of the ${released.length} devices that moved away is forgotten and their open interval anomalies are closed at their last reading`);
       }
     }
     const onFatal = options.onFatal ?? ((err: Error) => { throw err; });
