@@ -16,7 +16,7 @@
  * --snapshot DIR: a heap snapshot of each run's job at its end, summarised by constructor per device.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -139,6 +139,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   if (o.snapshot) {
     const { writeHeapSnapshot } = await import('node:v8');
     const { summariseHeapSnapshot, printHeapSummary } = await import('./heap-summary.ts');
+    mkdirSync(o.snapshot, { recursive: true });
     const file = writeHeapSnapshot(join(o.snapshot, `engine-fleet-${process.pid}.heapsnapshot`));
     console.log(`heap snapshot (${root}): ${file}`);
     printHeapSummary(summariseHeapSnapshot(file), o.devices, 25);

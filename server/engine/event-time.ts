@@ -1,7 +1,7 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
-import { KeyPanes } from './key-panes.ts';
+import { addTime, deleteTime, KeyPanes } from './key-panes.ts';
 import { StateArena } from './state-arena.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
@@ -75,7 +75,10 @@ export interface EventTimeOptions {
 function dueAt(shape: WindowShape, k: KeyPanes): number {
   let due = Infinity;
   for (const w of k.open) due = Math.min(due, w + shape.lengthMs);
-  for (const p of k.starts) if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
+  for (let i = 0; i < k.slots; i++) {
+    const p = k.startAt(i);
+    if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
+  }
   return due;
 }
 
@@ -182,7 +185,7 @@ export class EventTimeWindows {
       writePane(state, k.slab, o);
       k.setByType(o, state.byType);
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
-        if (w + s.shape.lengthMs > this.wm) k.open.add(w);
+        if (w + s.shape.lengthMs > this.wm) addTime(k.open, w);
       }
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
       if (row.start < k.pendingFrom && this.refreshesOpen(row.key)) k.pendingFrom = row.start;
@@ -279,7 +282,7 @@ export class EventTimeWindows {
       for (const [id, k] of s.keys) {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
-        if (k.dirty.size === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
+        if (k.dirty.length === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
         for (const start of this.windowsToEmit(s.shape, id, k, moved)) this.result(s.shape, id, k, start);
         if (moved) this.evict(s, id, k);
         k.dueAt = dueAt(s.shape, k);
@@ -309,10 +312,9 @@ export class EventTimeWindows {
       if (o < 0) o = fleet.create(p);
       writePane(agg, fleet.slab, o);
       fleet.setByType(o, agg.byType);
-      fleet.dirty.add(p);
+      addTime(fleet.dirty, p);
     }
-    fleet.lastStart = NaN;
-    fleet.lastOffset = -1;
+    fleet.clearLast();
   }
 
   /** A copy of a pane's state, with its counts by type if any, for the checkpoint delta (a view into the arena). */
@@ -331,7 +333,7 @@ export class EventTimeWindows {
     const starts = this.starts;
     starts.clear();
     const { lengthMs, slideMs } = shape;
-    const quiet = k.dirty.size === 0; // the key got nothing this batch: what waits for a refresh is shown now
+    const quiet = k.dirty.length === 0; // the key got nothing this batch: what waits for a refresh is shown now
     const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
     for (const p of k.dirty) {
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
@@ -342,8 +344,8 @@ export class EventTimeWindows {
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
         // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
         if (w + lengthMs <= this.wm) starts.add(w);
-        else if (!k.open.has(w)) {
-          k.open.add(w);
+        else if (!k.open.includes(w)) {
+          k.open.push(w);
           if (showOpen) starts.add(w); // its first data: shown at once
         }
       }
@@ -351,9 +353,8 @@ export class EventTimeWindows {
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
-    k.dirty.clear();
-    k.lastStart = NaN; // the next reading marks its pane dirty again
-    k.lastOffset = -1;
+    k.dirty.length = 0;
+    k.clearLast(); // the next reading marks its pane dirty again
     if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.
       for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
@@ -374,21 +375,22 @@ export class EventTimeWindows {
       if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
     }
     const final = end <= this.wm;
-    if (final) k.open.delete(start);
-    else k.open.add(start);
+    if (final) deleteTime(k.open, start);
+    else addTime(k.open, start);
     this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, final, agg);
   }
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
     const { lengthMs, slideMs } = s.shape;
-    for (const p of k.starts) {
+    for (let i = 0; i < k.slots; i++) {
+      const p = k.startAt(i);
       if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: not a free slot (NaN)
         k.forget(p);
         this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
       }
     }
-    if (k.size === 0 && k.open.size === 0) {
+    if (k.size === 0 && k.open.length === 0) {
       s.keys.delete(id);
       const keys = this.byDevice.get(id);
       if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
