@@ -15,6 +15,7 @@
  * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
  * it and the anomaly closed there.
  */
+import { defineSlots, Slots } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const FAST_ALPHA = 1 / 8;
@@ -28,24 +29,30 @@ export function driftArmReadings(memory: number): number {
   return Math.ceil(memory / ARM_FRACTION);
 }
 
-export class DriftState {
-  fast = NaN;
-  base = NaN;
-  spread = 0;
+export class DriftState extends Slots {
+  declare fast: number;
+  declare base: number;
+  declare spread: number;
   /** Readings the baseline has learned from since it (re)started (its EWMA starts as a running mean). */
-  learned = 0;
+  declare learned: number;
   /** Readings the spread has learned from (kept across a rebase). */
-  spreadLearned = 0;
-  gPos = 0;
-  gNeg = 0;
-  gPosFrom = NaN;
-  gNegFrom = NaN;
+  declare spreadLearned: number;
+  declare gPos: number;
+  declare gNeg: number;
+  declare gPosFrom: number;
+  declare gNegFrom: number;
   /** +1 / −1 while a drift up / down is open, 0 otherwise. */
-  alarm = 0;
-  alarmTs = NaN;
-  alarmReadings = 0;
-  alarmAt = NaN;
-  lastTs = NaN;
+  declare alarm: number;
+  declare alarmTs: number;
+  declare alarmReadings: number;
+  declare alarmAt: number;
+  declare lastTs: number;
+
+  constructor(a: Float64Array, o: number) {
+    super(a, o);
+    this.fast = this.base = this.gPosFrom = this.gNegFrom = this.alarmTs = this.alarmAt = this.lastTs = NaN;
+    this.spread = this.learned = this.spreadLearned = this.gPos = this.gNeg = this.alarm = this.alarmReadings = 0;
+  }
 
   onReading(
     deviceId: string, ts: number, x: number, memory: number, slack: number, threshold: number, minScale: number,
@@ -138,3 +145,9 @@ export class DriftState {
     return i + 14;
   }
 }
+
+/** Doubles a DriftState takes. */
+export const DRIFT_WIDTH = defineSlots(DriftState, [
+  'fast', 'base', 'spread', 'learned', 'spreadLearned', 'gPos', 'gNeg', 'gPosFrom', 'gNegFrom', 'alarm', 'alarmTs',
+  'alarmReadings', 'alarmAt', 'lastTs',
+]);

@@ -8,6 +8,7 @@
  * behaviour. RELEARN dropouts in a row, each closed by a reading, are not an outage but a new cadence (a device that
  * flushed a backlog, then reports at its own pace): the interval is learned again from the latest gap.
  */
+import { defineSlots, Slots } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;
@@ -16,19 +17,32 @@ const RELEARN = 3;
 /** Shared by every device (refresh() is synchronous). */
 const scratch = new Float64Array(INTERVALS);
 
-export class DropoutState {
-  readonly gaps = new Float64Array(INTERVALS);
-  gapCount = 0;
-  private nextGap = 0;
-  private sinceRefresh = 0;
-  interval = NaN;
-  lastTs = NaN;
+/** The named doubles of a DropoutState; its ring of INTERVALS gaps follows them. */
+const NAMES = ['gapCount', 'nextGap', 'sinceRefresh', 'interval', 'lastTs', 'openTs', 'openScore', 'openedAt', 'longGaps'];
+
+export class DropoutState extends Slots {
+  declare gapCount: number;
+  declare private nextGap: number;
+  declare private sinceRefresh: number;
+  declare interval: number;
+  declare lastTs: number;
   /** When the open dropout was due (NaN: none open). */
-  openTs = NaN;
-  openScore = NaN;
-  openedAt = NaN;
+  declare openTs: number;
+  declare openScore: number;
+  declare openedAt: number;
   /** Gaps in a row that were dropouts. */
-  private longGaps = 0;
+  declare private longGaps: number;
+
+  constructor(a: Float64Array, o: number) {
+    super(a, o);
+    this.gapCount = this.nextGap = this.sinceRefresh = this.longGaps = 0;
+    this.interval = this.lastTs = this.openTs = this.openScore = this.openedAt = NaN; // the gaps: 0, as a new array
+  }
+
+  /** Offset of the ring of gaps in the array. */
+  private get gaps(): number {
+    return this.o + NAMES.length;
+  }
 
   get open(): boolean {
     return this.openTs === this.openTs; // not NaN
@@ -58,7 +72,7 @@ export class DropoutState {
       this.gapCount = this.nextGap = this.longGaps = 0;
     }
     if (gap > 0 && (!long || this.gapCount === 0)) {
-      this.gaps[this.nextGap] = gap;
+      this.a[this.gaps + this.nextGap] = gap;
       this.nextGap = (this.nextGap + 1) % INTERVALS;
       if (this.gapCount < INTERVALS) this.gapCount++;
       if (++this.sinceRefresh >= REFRESH || this.gapCount < INTERVALS) this.refresh();
@@ -81,7 +95,7 @@ export class DropoutState {
   private refresh(): void {
     this.sinceRefresh = 0;
     const s = scratch.subarray(0, this.gapCount);
-    s.set(this.gaps.subarray(0, this.gapCount));
+    for (let i = 0; i < s.length; i++) s[i] = this.a[this.gaps + i];
     s.sort();
     const h = s.length >> 1;
     this.interval = s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
@@ -96,14 +110,17 @@ export class DropoutState {
 
   save(out: number[]): void {
     out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt);
-    for (let i = 0; i < INTERVALS; i++) out.push(this.gaps[i]);
+    for (let i = 0; i < INTERVALS; i++) out.push(this.a[this.gaps + i]);
     out.push(this.longGaps); // last: a state saved before it existed loads with 0
   }
 
   load(a: Float64Array, i: number): number {
     [this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt] = a.subarray(i, i + 8);
-    this.gaps.set(a.subarray(i + 8, i + 8 + INTERVALS));
+    this.a.set(a.subarray(i + 8, i + 8 + INTERVALS), this.gaps);
     this.longGaps = a[i + 8 + INTERVALS] ?? 0;
     return i + 9 + INTERVALS;
   }
 }
+
+/** Doubles a DropoutState takes: its named ones and its gaps. */
+export const DROPOUT_WIDTH = defineSlots(DropoutState, NAMES) + INTERVALS;

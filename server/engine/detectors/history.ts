@@ -3,27 +3,42 @@
  * not free, so the statistics are cached and refreshed every REFRESH readings, or on demand when a reading looks
  * extreme against the cached ones (then it is judged against fresh statistics).
  */
-const REFRESH = 16;
+import { defineSlots, Slots } from './slots.ts';
 
-export class History {
-  readonly values: Float64Array;
-  size = 0;
-  private next = 0;
-  private sinceRefresh = REFRESH;
-  median = NaN;
-  mad = NaN;
+const REFRESH = 16;
+/** The named doubles of a History; its ring of `capacity` values follows them. */
+const NAMES = ['size', 'next', 'sinceRefresh', 'median', 'mad'];
+
+export class History extends Slots {
+  declare size: number;
+  declare private next: number;
+  declare private sinceRefresh: number;
+  declare median: number;
+  declare mad: number;
   /** Shared by every device's history (refresh() is synchronous): one buffer, not one per device. */
   private static scratch = new Float64Array(64);
 
-  constructor(capacity: number) {
-    this.values = new Float64Array(capacity);
+  constructor(
+    a: Float64Array,
+    o: number,
+    readonly capacity: number,
+  ) {
+    super(a, o);
+    this.size = this.next = 0;
+    this.sinceRefresh = REFRESH;
+    this.median = this.mad = NaN;
     if (History.scratch.length < capacity) History.scratch = new Float64Array(capacity);
   }
 
+  /** Offset of the ring of values in the array. */
+  private get values(): number {
+    return this.o + NAMES.length;
+  }
+
   push(x: number): void {
-    this.values[this.next] = x;
-    this.next = (this.next + 1) % this.values.length;
-    if (this.size < this.values.length) this.size++;
+    this.a[this.values + this.next] = x;
+    this.next = (this.next + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
     this.sinceRefresh++;
   }
 
@@ -37,7 +52,7 @@ export class History {
     const n = this.size;
     if (n === 0) return;
     const s = History.scratch.subarray(0, n);
-    s.set(this.values.subarray(0, n));
+    for (let i = 0; i < n; i++) s[i] = this.a[this.values + i];
     s.sort();
     const med = middle(s);
     for (let i = 0; i < n; i++) s[i] = Math.abs(s[i] - med);
@@ -48,9 +63,9 @@ export class History {
 
   /** Appends the values to `out`, oldest first, for snapshots. */
   saveTo(out: number[]): void {
-    const cap = this.values.length;
+    const cap = this.capacity;
     const first = this.size < cap ? 0 : this.next;
-    for (let i = 0; i < this.size; i++) out.push(this.values[(first + i) % cap]);
+    for (let i = 0; i < this.size; i++) out.push(this.a[this.values + ((first + i) % cap)]);
   }
 
   /** Appends the cached statistics and their age, for snapshots: a restored history judges with the same ones. */
@@ -68,11 +83,17 @@ export class History {
 
   /** Refills from a snapshot (oldest first); keeps the newest values if there are more than fit. */
   load(values: ArrayLike<number>): void {
-    const from = Math.max(0, values.length - this.values.length);
+    const from = Math.max(0, values.length - this.capacity);
     for (let i = from; i < values.length; i++) this.push(values[i]);
     this.refresh();
   }
 }
+
+/** Doubles a History of `capacity` values takes. */
+export function historyWidth(capacity: number): number {
+  return HISTORY_NAMED + capacity;
+}
+const HISTORY_NAMED = defineSlots(History, NAMES);
 
 function middle(sorted: Float64Array): number {
   const n = sorted.length;

@@ -8,13 +8,14 @@
  * device has sent `warmupReadings` readings (default 20), and spike/dip also until its history holds that many.
  */
 import type { Reading } from '../../ingest/reading.ts';
-import { DriftState } from './drift.ts';
-import { DropoutState } from './dropout.ts';
-import { History } from './history.ts';
+import { DRIFT_WIDTH, DriftState } from './drift.ts';
+import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
+import { History, historyWidth } from './history.ts';
 import { StateArena } from '../state-arena.ts';
-import { RateState } from './rate.ts';
-import { SpikeState } from './spike.ts';
-import { StuckState } from './stuck.ts';
+import { RATE_WIDTH, RateState } from './rate.ts';
+import { defineSlots, Slots } from './slots.ts';
+import { SPIKE_WIDTH, SpikeState } from './spike.ts';
+import { STUCK_WIDTH, StuckState } from './stuck.ts';
 import { checkThreshold, limitsFor } from './threshold.ts';
 import type { Anomaly, DetectorConfig, ThresholdLimits } from './types.ts';
 
@@ -30,29 +31,42 @@ const STATE_VERSION = 1;
 /** Weight of one reading in the long-run mean absolute residual (the noise floor of the spike scale). */
 const NOISE_ALPHA = 1 / 32;
 
-class DeviceDetectors {
-  n = 0;
-  lastTs = -Infinity;
-  noise = NaN;
+/** A device's state: its own doubles, then each detector's, in one Float64Array (slots.ts). */
+class DeviceDetectors extends Slots {
+  declare n: number;
+  declare lastTs: number;
+  declare noise: number;
   /** Smallest change seen between consecutive readings (the sensor's resolution): a floor of the noise scale. */
-  resolution = Infinity;
-  lastValue = NaN;
+  declare resolution: number;
+  declare lastValue: number;
   /** Arrival of the device's newest reading: in processing-time mode its silence is measured by it. */
-  lastArrival = -Infinity;
+  declare lastArrival: number;
   dirty = false;
+  readonly spike: SpikeState;
+  readonly rate: RateState;
+  readonly stuck: StuckState;
+  readonly drift: DriftState;
+  readonly dropout: DropoutState;
   readonly history: History;
-  readonly spike = new SpikeState();
-  readonly rate = new RateState();
-  readonly stuck = new StuckState();
-  readonly drift = new DriftState();
-  readonly dropout = new DropoutState();
 
   constructor(
     readonly deviceId: string,
     readonly limits: ThresholdLimits,
     historySize: number,
   ) {
-    this.history = new History(historySize);
+    const a = new Float64Array(DEVICE_WIDTH + SPIKE_WIDTH + RATE_WIDTH + STUCK_WIDTH + DRIFT_WIDTH + DROPOUT_WIDTH + historyWidth(historySize));
+    super(a, 0);
+    this.n = 0;
+    this.lastTs = this.lastArrival = -Infinity;
+    this.noise = this.lastValue = NaN;
+    this.resolution = Infinity;
+    let o = DEVICE_WIDTH;
+    this.spike = new SpikeState(a, o);
+    this.rate = new RateState(a, (o += SPIKE_WIDTH));
+    this.stuck = new StuckState(a, (o += RATE_WIDTH));
+    this.drift = new DriftState(a, (o += STUCK_WIDTH));
+    this.dropout = new DropoutState(a, (o += DRIFT_WIDTH));
+    this.history = new History(a, (o += DROPOUT_WIDTH), historySize);
   }
 
   /** The state as doubles, written to `out` (emptied first), for the checkpoint. */
@@ -87,6 +101,8 @@ class DeviceDetectors {
     if (i < a.length) this.lastArrival = a[i];
   }
 }
+
+const DEVICE_WIDTH = defineSlots(DeviceDetectors, ['n', 'lastTs', 'noise', 'resolution', 'lastValue', 'lastArrival']);
 
 export class Detectors {
   private readonly devices = new Map<string, DeviceDetectors>();
@@ -171,7 +187,7 @@ export class Detectors {
       h.maybeRefresh();
       scale = this.scale(d);
       let z = (x - h.median) / scale;
-      if (armed && h.size >= Math.min(h.values.length, c.warmupReadings) && Math.abs(z) > sp.sensitivity) {
+      if (armed && h.size >= Math.min(h.capacity, c.warmupReadings) && Math.abs(z) > sp.sensitivity) {
         h.refresh(); // judge an extreme reading against fresh statistics
         scale = this.scale(d);
         z = (x - h.median) / scale;

@@ -4,11 +4,17 @@
  * a change counts only beyond sensitivity × its noise scale, so a fast-reporting noisy sensor is not flagged for
  * jitter between consecutive readings.
  */
+import { defineSlots, Slots } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
-export class RateState {
-  refTs = NaN;
-  refValue = NaN;
+export class RateState extends Slots {
+  declare refTs: number;
+  declare refValue: number;
+
+  constructor(a: Float64Array, o: number) {
+    super(a, o);
+    this.refTs = this.refValue = NaN;
+  }
 
   check(deviceId: string, ts: number, x: number, allowance: number, maxPerMinute: number, armed: boolean, detectedAt: number, out: Anomaly[]): void {
     const dt = ts - this.refTs;
@@ -36,3 +42,6 @@ export class RateState {
     return i + 2;
   }
 }
+
+/** Doubles a RateState takes. */
+export const RATE_WIDTH = defineSlots(RateState, ['refTs', 'refValue']);

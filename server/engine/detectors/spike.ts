@@ -9,15 +9,21 @@
  * a new level (a step, judged by the rate-of-change and drift detectors) and no spike is reported. So a flag costs
  * one reading of delay and a step change does not raise a train of spikes while the median catches up.
  */
+import { defineSlots, Slots } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
-export class SpikeState {
+export class SpikeState extends Slots {
   /** The pending candidate (NaN ts: none). */
-  ts = NaN;
-  value = NaN;
-  median = NaN;
-  scale = NaN;
-  z = NaN;
+  declare ts: number;
+  declare value: number;
+  declare median: number;
+  declare scale: number;
+  declare z: number;
+
+  constructor(a: Float64Array, o: number) {
+    super(a, o);
+    this.ts = this.value = this.median = this.scale = this.z = NaN;
+  }
 
   get pending(): boolean {
     return this.ts === this.ts; // not NaN
@@ -54,3 +60,6 @@ export class SpikeState {
     return i + 5;
   }
 }
+
+/** Doubles a SpikeState takes. */
+export const SPIKE_WIDTH = defineSlots(SpikeState, ['ts', 'value', 'median', 'scale', 'z']);

@@ -5,6 +5,7 @@
  * decays by 0.2 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
  * reading of the run, and closed by the first reading that differs.
  */
+import { defineSlots, Slots } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 /** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
@@ -12,18 +13,24 @@ const LONG_RUN_DECAY = 0.998;
 /** Completed runs a device needs before a run can be judged stuck (its longest run must mean something). */
 const MIN_RUNS = 10;
 
-export class StuckState {
-  runValue = NaN;
-  runStart = NaN;
-  runLast = NaN;
-  runCount = 0;
+export class StuckState extends Slots {
+  declare runValue: number;
+  declare runStart: number;
+  declare runLast: number;
+  declare runCount: number;
   /** 1 while the current run is reported as stuck. */
-  flagged = 0;
+  declare flagged: number;
   /** Learned longest natural run (readings): a decaying maximum over completed runs; NaN before the first. */
-  longRun = NaN;
-  runs = 0;
+  declare longRun: number;
+  declare runs: number;
   /** When the current stuck run was detected. */
-  flaggedAt = NaN;
+  declare flaggedAt: number;
+
+  constructor(a: Float64Array, o: number) {
+    super(a, o);
+    this.runValue = this.runStart = this.runLast = this.longRun = this.flaggedAt = NaN;
+    this.runCount = this.flagged = this.runs = 0;
+  }
 
   need(minReadings: number, runFactor: number): number {
     const learned = this.longRun === this.longRun ? Math.ceil(runFactor * this.longRun) : Infinity;
@@ -77,3 +84,6 @@ export class StuckState {
     return i + 8;
   }
 }
+
+/** Doubles a StuckState takes. */
+export const STUCK_WIDTH = defineSlots(StuckState, ['runValue', 'runStart', 'runLast', 'runCount', 'flagged', 'longRun', 'runs', 'flaggedAt']);
