@@ -12,7 +12,7 @@ import { mqttUsername, sasToken } from '../server/registry/sas.ts';
 export { sasToken };
 
 // The SDK packages are CommonJS whose named exports Node cannot detect: take them off the default export.
-export const { Client, Message } = device;
+export const { Client, Message, ModuleClient } = device;
 export const { Mqtt, MqttWs } = deviceMqtt;
 export type DeviceClient = InstanceType<typeof Client>;
 

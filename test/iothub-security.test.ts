@@ -10,7 +10,7 @@ import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';
 import { getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
-import { addDevice, Client, connectWith, hubOptions, Mqtt, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
+import { addDevice, Client, connectWith, hubOptions, ModuleClient, Mqtt, refusedConnect, request, startSecureServer } from './iothub-helpers.ts';
 
 const NOT_AUTHORIZED = { message: 'Connection refused: Not authorized', code: 5 };
 const execFileAsync = promisify(execFile);
@@ -329,6 +329,22 @@ test('an SDK device that signs in with an X.509 certificate (not supported) is r
   await assert.rejects(client.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
   await waitFor('the log line', () => lines.length >= 1);
   assert.match(lines[0], /^refused connection of client "dev-x509" from 127\.0\.0\.1: no_credentials \(no password: .*X\.509 client certificates are not supported/);
+});
+
+test('an SDK module (ModuleClient: IoT Edge modules are not supported) is refused, and the log names the module, not a client id mismatch', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, auth: { mode: 'registry', users: [] }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  const dev = await addDevice(app, 'dev-mod');
+  // The device's own connection string with a ModuleId: the SDK signs in as {host}/dev-mod/m1/?api-version=…, client id dev-mod/m1.
+  const client = ModuleClient.fromConnectionString(`${dev.connectionString};ModuleId=m1`, Mqtt);
+  await client.setOptions({ ca: readFileSync(app.caFile!, 'utf8') });
+  t.after(() => client.close().catch(() => {}));
+  await assert.rejects(client.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+  await waitFor('the log line', () => lines.length >= 1);
+  assert.match(lines[0], /^refused connection of client "dev-mod\/m1" from 127\.0\.0\.1: bad_username \(username ".*\/dev-mod\/m1\/\?api-version=.*" signs in module "m1" of device "dev-mod": IoT Hub module identities are not supported, only devices\)$/);
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 1, byReason: { bad_username: 1 } });
 });
 
 test("a device's persistent session is kept across a server restart (CONNACK session present); a clean-session connect discards it", async (t) => {

@@ -86,6 +86,10 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
       return fail('bad_username', `username ${JSON.stringify(truncate(username))} is not {host}/{deviceId}/?api-version=…`);
     }
     const [host, deviceId] = parts;
+    // A module's client id is {deviceId}/{moduleId}: name what it is rather than a client id that differs.
+    if (parts.length > 3 && parts[2] !== '' && !parts[2].startsWith('?')) {
+      return fail('bad_username', `username ${JSON.stringify(truncate(username))} signs in module "${truncate(parts[2])}" of device "${truncate(deviceId)}": IoT Hub module identities are not supported, only devices`);
+    }
     if (clientId !== deviceId) return fail('client_id_mismatch', `client id "${truncate(clientId)}" differs from the username's device "${truncate(deviceId)}"`);
     const device = devices.credentials(deviceId);
     if (device === undefined) return fail('unknown_device', `device "${truncate(deviceId)}" is not registered`);
