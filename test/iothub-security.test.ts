@@ -347,6 +347,28 @@ test('an SDK module (ModuleClient: IoT Edge modules are not supported) is refuse
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 1, byReason: { bad_username: 1 } });
 });
 
+test("an SDK connection string with a shared access policy (SharedAccessKeyName: not supported) is refused, and the log names the policy, not a wrong key", async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, auth: { mode: 'registry', users: [] }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  const dev = await addDevice(app, 'dev-policy');
+  // A service policy's connection string naming the device, as IoT Hub's portal gives for iothubowner: the SDK puts skn= in its token.
+  const policyKey = Buffer.alloc(32, 9).toString('base64');
+  const client = Client.fromConnectionString(`HostName=${app.hostName};DeviceId=dev-policy;SharedAccessKeyName=iothubowner;SharedAccessKey=${policyKey}`, Mqtt);
+  await client.setOptions({ ca: readFileSync(app.caFile!, 'utf8') });
+  t.after(() => client.close().catch(() => {}));
+  await assert.rejects(client.open(), (err: Error) => err.constructor.name === 'UnauthorizedError');
+  await waitFor('the log line', () => lines.length >= 1);
+  assert.deepEqual(lines, ['refused connection of client "dev-policy" from 127.0.0.1: malformed_token (token is signed with the shared access policy "iothubowner" (skn=): shared access policies are not supported, a device signs with its own key)']);
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 1, byReason: { malformed_token: 1 } });
+  // The device's own connection string still connects.
+  const own = Client.fromConnectionString(dev.connectionString, Mqtt);
+  await own.setOptions({ ca: readFileSync(app.caFile!, 'utf8') });
+  t.after(() => own.close().catch(() => {}));
+  await own.open();
+});
+
 test("a device's persistent session is kept across a server restart (CONNACK session present); a clean-session connect discards it", async (t) => {
   const dataDir = tempDir(t);
   const plain = { dataDir, mqtt: { tlsPort: -1 } };

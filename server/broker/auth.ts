@@ -100,6 +100,11 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
       const eq = pair.indexOf('=');
       if (eq > 0) fields.set(pair.slice(0, eq), pair.slice(eq + 1));
     }
+    const policy = fields.get('skn');
+    if (policy !== undefined) {
+      // A policy's key is no device's: without this, the refusal would read as a wrong key of the device.
+      return fail('malformed_token', `token is signed with the shared access policy ${JSON.stringify(truncate(policy))} (skn=): shared access policies are not supported, a device signs with its own key`);
+    }
     const rawSr = fields.get('sr');
     const rawSig = fields.get('sig');
     const se = fields.get('se');
