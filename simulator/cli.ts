@@ -26,7 +26,7 @@ Fleet and rate
   --seed S                PRNG seed (integer); same seed + options = same readings   default ${DEFAULTS.seed}
 
 Simulated time
-  --start ISO             simulated time of the first reading, e.g. 2026-11-24T10:00:00Z
+  --start ISO             simulated time of the first reading, with a zone, e.g. 2026-11-24T10:00:00Z
                           default: live (a paced run's readings carry ts ≈ now)
   --speedup K             simulated seconds per wall-clock second; with K > 1 simulated time
                           starts in the past and ends at the present     default ${DEFAULTS.speedup}

@@ -4,7 +4,7 @@
  */
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
-import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds } from './reading.ts';
+import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds, zonedTime } from './reading.ts';
 import { loadRecording, type Recording } from './replay.ts';
 import { loadScenario, validateScenario, type Scenario } from './scenario.ts';
 import { transports } from './transport.ts';
@@ -209,9 +209,9 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   const seed = num('seed', o.seed ?? DEFAULTS.seed, (x) => int(x) && x >= 0 && x <= 0xffffffff, 'an integer from 0 to 4294967295');
   let startMs: number | undefined;
   if (o.start !== undefined) {
-    startMs = typeof o.start === 'number' ? o.start : Date.parse(o.start);
-    if (!Number.isFinite(startMs) || (typeof o.start === 'string' && !/^\d{4}-\d\d-\d\dT/.test(o.start))) {
-      throw invalidOption('start', o.start, 'an ISO 8601 time such as 2026-11-24T10:00:00Z');
+    startMs = typeof o.start === 'number' ? o.start : zonedTime(o.start);
+    if (!Number.isFinite(startMs)) {
+      throw invalidOption('start', o.start, 'an ISO 8601 time with a zone, Z or an offset, such as 2026-11-24T10:00:00Z');
     }
   }
   const speedup = num('speedup', o.speedup ?? DEFAULTS.speedup, (x) => x > 0 && x <= 1_000_000, 'a factor > 0, at most 1000000');

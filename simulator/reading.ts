@@ -36,6 +36,19 @@ export function outLine(r: Reading): string {
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** An ISO 8601 time with a zone, as the server takes one: `Z`, or an offset `+01:00`, `+0100` or `+01`. */
+const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
+
+/**
+ * Epoch ms of an ISO 8601 time with a zone (--start, a scenario's `at`), else NaN: without one, Date.parse reads the
+ * time in this machine's time zone, and the readings would be hours off wherever that is not UTC.
+ */
+export function zonedTime(text: string): number {
+  if (!ZONED_TIME.test(text)) return NaN;
+  // Date.parse reads ±hh:mm and ±hhmm but not a whole hour's ±hh.
+  return Date.parse(/[+-]\d\d$/.test(text) ? `${text}:00` : text);
+}
+
 export function deviceIds(prefix: string, count: number): string[] {
   const width = Math.max(4, String(count).length);
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(width, '0')}`);

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { ANOMALY_TYPES, type AnomalyEvent, type AnomalyType } from './anomalies.ts';
 import { ErrorCodes, SimulatorError } from './errors.ts';
+import { zonedTime } from './reading.ts';
 
 export interface ScenarioEvent {
   device: string | number;
@@ -74,8 +75,8 @@ export function validateScenario(value: unknown, where = 'object'): Scenario {
         fail(at, `"device" must be an id or a 1-based index, got ${JSON.stringify(ev.device)}`);
       }
       if (!ANOMALY_TYPES.includes(ev.type as AnomalyType)) fail(at, `unknown "type" ${JSON.stringify(ev.type)}`);
-      const okAt = (typeof ev.at === 'number' && ev.at >= 0) || (typeof ev.at === 'string' && !Number.isNaN(Date.parse(ev.at)));
-      if (!okAt) fail(at, `"at" must be seconds >= 0 or an ISO time, got ${JSON.stringify(ev.at)}`);
+      const okAt = (typeof ev.at === 'number' && ev.at >= 0) || (typeof ev.at === 'string' && !Number.isNaN(zonedTime(ev.at)));
+      if (!okAt) fail(at, `"at" must be seconds >= 0 or an ISO time with a zone (2026-11-24T10:05:00Z), got ${JSON.stringify(ev.at)}`);
       if (ev.duration !== undefined && !(typeof ev.duration === 'number' && ev.duration >= 0)) {
         fail(at, `"duration" must be seconds >= 0, got ${JSON.stringify(ev.duration)}`);
       }
@@ -94,7 +95,7 @@ export function scenarioEvents(s: Scenario, deviceIds: readonly string[], startM
     if (deviceId === undefined || !deviceIds.includes(deviceId)) {
       fail(`events[${i}]`, `device ${JSON.stringify(e.device)} is not in the fleet`);
     }
-    const atMs = typeof e.at === 'number' ? startMs + e.at * 1000 : Date.parse(e.at);
+    const atMs = typeof e.at === 'number' ? startMs + e.at * 1000 : zonedTime(e.at);
     return {
       deviceId,
       type: e.type,

@@ -157,3 +157,34 @@ test('--scenario schedules anomalies that --truth records; a bad scenario exits 
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /events\[0\]: unknown "type" "meteor"/);
 });
+
+test('--start and a scenario\'s ISO "at" need a zone, as the server\'s times do: without one they are refused, not read in the machine\'s time zone', async (t) => {
+  const dir = await tempDir(t);
+  const env = { TZ: 'America/New_York' }; // 5 h behind UTC in November: a zone-less 10:00 would be 15:00Z
+  const scenario = join(dir, 'scenario.json');
+  const out = join(dir, 'out.jsonl');
+  const truth = join(dir, 'truth.jsonl');
+  const run = (start: string, at: string) => {
+    return writeFile(scenario, JSON.stringify({ events: [{ device: 1, type: 'spike', at, magnitude: 9 }] })).then(() =>
+      runSimulator(['--devices', '1', '--rate', '1', '--count', '5', '--start', start, '--scenario', scenario, '--out', out, '--truth', truth, '--quiet'], { env, timeoutMs: 20_000 }),
+    );
+  };
+  const zoneless = await runSimulator(['--devices', '1', '--rate', '1', '--count', '5', '--start', '2026-11-24T10:00:00', '--out', out, '--quiet'], { env });
+  assert.equal(zoneless.code, 2, zoneless.stderr);
+  assert.match(zoneless.stderr, /invalid value for --start: "2026-11-24T10:00:00" \(expected an ISO 8601 time with a zone, Z or an offset, such as 2026-11-24T10:00:00Z\)/);
+
+  await writeFile(scenario, JSON.stringify({ events: [{ device: 1, type: 'spike', at: '2026-11-24T10:00:02' }] }));
+  const badAt = await runSimulator(['--devices', '1', '--rate', '1', '--count', '5', '--start', '2026-11-24T10:00:00Z', '--scenario', scenario, '--out', out, '--quiet'], { env });
+  assert.equal(badAt.code, 2, badAt.stderr);
+  assert.match(badAt.stderr, /events\[0\]: "at" must be seconds >= 0 or an ISO time with a zone \(2026-11-24T10:05:00Z\), got "2026-11-24T10:00:02"/);
+
+  // With a zone (Z, or an offset +01:00, +0100, +01) both are taken, whatever the machine's time zone.
+  for (const [start, at] of [['2026-11-24T10:00:00Z', '2026-11-24T10:00:02Z'], ['2026-11-24T11:00:00+01', '2026-11-24T11:00:02+0100'], ['2026-11-24T05:00:00-05:00', '2026-11-24T10:00:02.000Z']]) {
+    const ok = await run(start, at);
+    assert.equal(ok.code, 0, ok.stderr);
+    const readings = (await readFile(out, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(readings[0].ts, '2026-11-24T10:00:00.000Z', start);
+    const spikes = (await readFile(truth, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(spikes.map((s) => [s.type, s.start]), [['spike', '2026-11-24T10:00:02.000Z']], at);
+  }
+});
