@@ -6,7 +6,7 @@ import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds, zonedTime } from './reading.ts';
 import { loadRecording, type Recording } from './replay.ts';
-import { loadScenario, validateScenario, type Scenario } from './scenario.ts';
+import { checkScenarioDevices, loadScenario, validateScenario, type Scenario } from './scenario.ts';
 import { transports } from './transport.ts';
 import { loadConnectionStrings } from './transports/azure-credentials.ts';
 
@@ -234,6 +234,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   let scenario: Scenario = {};
   if (typeof o.scenario === 'string') scenario = loadScenario(o.scenario);
   else if (o.scenario !== undefined) scenario = validateScenario(o.scenario);
+  checkScenarioDevices(scenario, ids, typeof o.scenario === 'string' ? o.scenario : 'object');
   const anomalies = num('anomalies', o.anomalies ?? scenario.anomalies ?? DEFAULTS.anomalies, (x) => x >= 0, 'anomalies per device per hour >= 0');
   const anomalyTypes = o.anomalyTypes ?? scenario.anomalyTypes ?? [...ANOMALY_TYPES];
   for (const t of anomalyTypes) {

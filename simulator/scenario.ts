@@ -88,6 +88,20 @@ export function validateScenario(value: unknown, where = 'object'): Scenario {
   return v as Scenario;
 }
 
+/**
+ * Every event's device must be in the fleet: checked with the options, before anything connects (or --registry
+ * creates devices), naming the file and the fleet.
+ */
+export function checkScenarioDevices(s: Scenario, deviceIds: readonly string[], where: string): void {
+  (s.events ?? []).forEach((e, i) => {
+    const deviceId = typeof e.device === 'number' ? deviceIds[e.device - 1] : e.device;
+    if (deviceId === undefined || !deviceIds.includes(deviceId)) {
+      const fleet = deviceIds.length === 1 ? `its one device is ${deviceIds[0]}` : `its ${deviceIds.length} devices are ${deviceIds[0]} … ${deviceIds[deviceIds.length - 1]}`;
+      fail(`${where} events[${i}]`, `device ${JSON.stringify(e.device)} is not in the fleet (${fleet})`);
+    }
+  });
+}
+
 /** Resolves scenario events against the fleet's device ids and simulated start. */
 export function scenarioEvents(s: Scenario, deviceIds: readonly string[], startMs: number): AnomalyEvent[] {
   return (s.events ?? []).map((e, i) => {

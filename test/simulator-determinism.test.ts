@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSimulator } from './simulator-helpers.ts';
+import { recordingBroker, runSimulator } from './simulator-helpers.ts';
 
 const cli = (args: string[], timeoutMs = 20_000) => runSimulator(args, { timeoutMs });
 
@@ -187,4 +187,20 @@ test('--start and a scenario\'s ISO "at" need a zone, as the server\'s times do:
     const spikes = (await readFile(truth, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(spikes.map((s) => [s.type, s.start]), [['spike', '2026-11-24T10:00:02.000Z']], at);
   }
+});
+
+test('a scenario event for a device outside the fleet is refused with the options, naming the file and the fleet, before any connection', async (t) => {
+  const dir = await tempDir(t);
+  const scenario = join(dir, 'scenario.json');
+  await writeFile(scenario, JSON.stringify({ events: [{ device: 1, type: 'spike', at: 5 }, { device: 5, type: 'stuck', at: 10, duration: 60 }] }));
+  const b = await recordingBroker();
+  t.after(() => b.broker.close());
+  const run = await cli(['--devices', '2', '--rate', '2', '--count', '10', '--scenario', scenario, '--url', b.broker.url, '--quiet']);
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(run.stderr, `simulator: invalid scenario ${scenario} events[1]: device 5 is not in the fleet (its 2 devices are thermostat-0001 … thermostat-0002)\nTry --help.\n`);
+  assert.equal(b.clients.size, 0, 'no device connected');
+  await writeFile(scenario, JSON.stringify({ events: [{ device: 'kitchen', type: 'spike', at: 5 }] }));
+  const byId = await cli(['--devices', '1', '--rate', '1', '--count', '5', '--scenario', scenario, '--out', join(dir, 'out.jsonl'), '--quiet']);
+  assert.equal(byId.code, 2, byId.stderr);
+  assert.match(byId.stderr, /events\[0\]: device "kitchen" is not in the fleet \(its one device is thermostat-0001\)/);
 });
