@@ -119,6 +119,42 @@ test('twin: getTwin resolves, a reported update is stored, a desired update over
   assert.deepEqual((await request('GET', `${base}/twin`)).body.properties.desired.mode, undefined);
 });
 
+test("twin property names IoT Hub refuses ('.', '$', a space, a control character, over 1 KB) are refused both ways, naming the name; others are stored", async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-names');
+  const base = `${app.httpUrl}/api/v1/registry/devices/sdk-names`;
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const twin = await client.getTwin();
+  const report = (patch: object) =>
+    new Promise<string>((resolve) => twin.properties.reported.update(patch, (err?: Error) => resolve(err ? err.message : 'ok')));
+  const long = 'k'.repeat(1025);
+  const refused: [object, string][] = [
+    [{ 'fw.version': '1.4' }, 'property name "fw.version" contains ".": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ sensor: { 'room temp': 1 } }, 'property name "sensor.room temp" contains a space: IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ price$: 1 }, 'property name "price$" contains "$": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ 'a\u0001': 1 }, 'property name "a\\u0001" contains the control character "\\u0001": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ [long]: 1 }, `property name "${'k'.repeat(64)}…" is longer than 1024 bytes`],
+  ];
+  for (const [patch, message] of refused) {
+    assert.equal(await report(patch), message, JSON.stringify(patch).slice(0, 40));
+    const http = await request('PATCH', `${base}/twin`, { properties: { desired: patch } });
+    assert.equal(http.status, 400);
+    assert.equal(http.body.parameter, 'properties.desired');
+    assert.match(http.body.message, new RegExp(`: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  }
+  // Names IoT Hub takes (letters, digits, _ - : and any other printable character, 1 KB) are stored as sent.
+  const fine = { 'fw_version-2': '1.4', 'zone:1': { 'Ünïcode/°C': 21 }, ['k'.repeat(1024)]: true };
+  assert.equal(await report(fine), 'ok');
+  assert.equal((await request('PATCH', `${base}/twin`, { properties: { desired: fine } })).status, 200);
+  const stored = (await request('GET', `${base}/twin`)).body.properties;
+  assert.deepEqual(stored.reported, { ...fine, $version: 2 });
+  assert.deepEqual(stored.desired, { ...fine, $version: 2 });
+  // null deletes whatever the name (one stored before such names were refused can still be removed).
+  assert.equal(await report({ 'fw.version': null, 'zone:1': null }), 'ok');
+  assert.deepEqual(Object.keys((await request('GET', `${base}/twin`)).body.properties.reported).sort(), ['$version', 'fw_version-2', 'k'.repeat(1024)].sort());
+});
+
 test('cloud-to-device: a message queued while offline and one sent while online reach the message event', async (t) => {
   const app = await startSecureServer(t);
   const dev = await addDevice(app, 'sdk-c2d');

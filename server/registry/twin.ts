@@ -6,6 +6,14 @@ export const MAX_TWIN_DEPTH = 10;
 /** IoT Hub's limit for each of desired and reported: 32 KB. */
 export const MAX_TWIN_BYTES = 32 * 1024;
 
+/**
+ * What IoT Hub refuses in a twin's property names (besides a leading `$`): `.`, `$`, a space and the control characters
+ * of Unicode's C0 and C1 blocks; a device or app tried against this server then works against IoT Hub too.
+ */
+const BAD_KEY_CHAR = /[.$ \u0000-\u001f\u007f-\u009f]/;
+/** IoT Hub's limit for a twin property name, in UTF-8. */
+const MAX_KEY_BYTES = 1024;
+
 /** Applies `patch` to `doc` (both plain objects): null deletes a key, objects merge, anything else replaces. */
 export function mergePatch(doc: Properties, patch: Properties): Properties {
   const out: Properties = { ...doc };
@@ -30,6 +38,13 @@ function walk(node: Properties, depth: number, path: string): string | null {
   if (depth > MAX_TWIN_DEPTH) return `twin properties nest deeper than ${MAX_TWIN_DEPTH} levels at ${path}`;
   for (const [key, value] of Object.entries(node)) {
     if (key.startsWith('$')) return `property name ${JSON.stringify(path + key)} starts with "$", which is reserved`;
+    // null deletes: a name stored before these names were refused can still be removed.
+    const bad = value === null ? null : BAD_KEY_CHAR.exec(key);
+    if (bad !== null) {
+      const what = bad[0] === ' ' ? 'a space' : bad[0] === '.' || bad[0] === '$' ? `"${bad[0]}"` : `the control character ${JSON.stringify(bad[0])}`;
+      return `property name ${JSON.stringify(path + key)} contains ${what}: IoT Hub's twin property names exclude ".", "$", spaces and control characters`;
+    }
+    if (value !== null && Buffer.byteLength(key) > MAX_KEY_BYTES) return `property name ${JSON.stringify(`${path}${key.slice(0, 64)}…`)} is longer than ${MAX_KEY_BYTES} bytes`;
     if (isObject(value)) {
       const p = walk(value, depth + 1, `${path}${key}.`);
       if (p !== null) return p;
