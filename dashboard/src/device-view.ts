@@ -36,6 +36,9 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   const route = parse(path);
   const deviceId = route.id;
   let range = RANGES.find((r) => r.key === route.range) ?? RANGES[0];
+  // A link's range that the page does not offer (`range=2h`): said in the note, and the address bar names the one shown.
+  let missingRange = range.key === route.range ? null : route.range;
+  let rangeNamed = false; // the address bar names the range shown
   let specKey = route.window;
 
   const title = h('h1', { class: 'page-title' }, h('a', { href: '#/', class: 'back', 'aria-label': 'Back to the fleet overview' }, '←'), h('span', { id: 'device-id' }, deviceId));
@@ -44,6 +47,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const b = h('button', { type: 'button', 'data-range': r.key, 'aria-pressed': String(r === range) }, r.label);
     b.addEventListener('click', () => {
       range = r;
+      missingRange = null;
       syncUrl();
       refresh();
     });
@@ -159,6 +163,11 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       if (destroyed) return;
       syncUrl();
     }
+    if (missingRange !== null && !rangeNamed) {
+      if (destroyed) return;
+      rangeNamed = true;
+      syncUrl();
+    }
     const spec = currentSpec();
     const now = Date.now();
     const from = now - range.ms;
@@ -181,6 +190,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       [
         spec ? `${fmtWindow(spec)} windows` : '',
         missingWindow ? `the link's ${missingWindow} are not configured on this server` : '',
+        missingRange !== null ? `the link's range ${JSON.stringify(missingRange)} is not one of ${RANGES.map((r) => r.label).join(', ')}: showing ${range.label}` : '',
         readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
         windows.some((w) => !w.final && w.count > 0) ? 'dashed: windows not final yet (more readings may come)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',

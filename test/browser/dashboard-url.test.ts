@@ -55,3 +55,23 @@ test("a link whose window this server does not have says so, shows the first win
   assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=10000/2000');
   assert.deepEqual(problems, []);
 });
+
+test("a link whose range the page does not offer says so, shows 5 min, and the address bar names that one; choosing a range ends the note", async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200, windows: WINDOWS });
+  const client = await connect(t, app.mqttUrl);
+  await waitForRecords(app, await publishHistory(client, ['hall'], 30_000, 1000));
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/devices/hall?range=2h&window=60000/10000`);
+  await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.match(await page.locator('#chart-note').innerText(), /^1 min every 10 s windows · the link's range "2h" is not one of 5 min, 1 h, 24 h: showing 5 min/);
+  assert.equal(await page.locator('button[data-range="5m"]').getAttribute('aria-pressed'), 'true');
+  assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=60000/10000');
+
+  await page.locator('button[data-range="1h"]').click();
+  await page.waitForFunction(() => !/the link's range/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=1h&window=60000/10000');
+  assert.deepEqual(problems, []);
+});
