@@ -26,5 +26,12 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
     // Shared schemas become components named by their $id.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: true });
+  // The plugin's own CSP (staticCSP: true) says upgrade-insecure-requests, which made a browser that reached this
+  // plain-HTTP server by any name but localhost fetch the page's scripts over https (a blank page), and it refused the
+  // inline styles Swagger UI sets. Everything it loads comes from this server.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
 }
+
+const DOCS_CSP =
+  "default-src 'self'; base-uri 'self'; font-src 'self' data:; frame-ancestors 'self'; img-src 'self' data:; " +
+  "object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'unsafe-inline'";

@@ -20,9 +20,9 @@ export async function findChromium(): Promise<Found> {
 }
 
 /** Launches the test browser, says in the test output which one ran, and closes it when the test ends. */
-export async function launchChromium(t: TestContext): Promise<Browser> {
+export async function launchChromium(t: TestContext, extraArgs: readonly string[] = []): Promise<Browser> {
   const found = await findChromium();
-  const browser = await chromium.launch({ executablePath: found.path, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: found.path, args: [...CHROMIUM_ARGS, ...extraArgs] });
   t.diagnostic(`browser: Chromium ${browser.version()} from ${found.source}`);
   t.after(() => browser.close());
   return browser;
