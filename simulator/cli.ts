@@ -56,6 +56,8 @@ Transport
   --connect-timeout S     seconds to wait for every connection                 default ${DEFAULTS.connectTimeout}
   --drain-timeout S       seconds to wait for outstanding acks at the end      default ${DEFAULTS.drainTimeout}
   --username U, --password P
+  --ca FILE.pem           CA to trust for TLS: an mqtts:// or wss:// --url (the server's data/tls/ca.pem),
+                          or azure's MQTT-TLS; or NODE_EXTRA_CA_CERTS
 
 Azure IoT Hub transport (--transport azure: one azure-iot-device SDK client per device, SAS auth, QoS 1,
 a messageId on every message, the twin's desired setpoint applied to the model and reported back)
@@ -63,7 +65,6 @@ a messageId on every message, the twin's desired setpoint applied to the model a
                           missing and gives their connection strings
   --connection-strings F  file of connection strings (one per line, or JSON); the devices are the file's
   --api-token T           bearer token for --registry (the server's http.apiToken)
-  --ca FILE.pem           CA to trust for TLS (the server's data/tls/ca.pem); or NODE_EXTRA_CA_CERTS
   --url URL               optional: default MQTT over TLS to the connection string's HostName;
                           mqtts://host:port, mqtt://host:port (no TLS), ws://host:8080 or wss:// (WebSocket)
   Refused with it, since they would do nothing: --connections, --username, --password; --api-token without

@@ -296,7 +296,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
           clientIdPrefix: o.clientIdPrefix,
           username: o.username,
           password: o.password,
-          azure: { connectionStrings: o.connectionStrings, registry: o.registry, apiToken: o.apiToken, ca: o.ca },
+          ca: o.ca,
+          azure: { connectionStrings: o.connectionStrings, registry: o.registry, apiToken: o.apiToken },
           // Twin setpoints arrive while running: the model holds them from the next slot on.
           // (A setpoint already desired when the device connects waits for the source, created once all are up.)
           onSetpoint: async (deviceId, setpoint) => (source ?? (await sourceCreated)).hold(deviceId, setpoint),

@@ -172,8 +172,13 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   }
   const azure = transport === 'azure';
   if (!azure) {
-    for (const [name, v] of [['connection-strings', o.connectionStrings], ['registry', o.registry], ['ca', o.ca], ['api-token', o.apiToken]] as const) {
+    for (const [name, v] of [['connection-strings', o.connectionStrings], ['registry', o.registry], ['api-token', o.apiToken]] as const) {
       if (v !== undefined) throw invalidOption(name, v, 'only with --transport azure');
+    }
+    // The mqtt transport trusts --ca on a TLS --url (the server's generated CA for its mqtts:// listener).
+    if (o.ca !== undefined && (url === undefined || /^(mqtt|tcp|ws):/.test(url))) {
+      const why = url === undefined ? 'without --url (nothing is published)' : 'with a --url without TLS (mqtt://, ws://)';
+      throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --ca does nothing ${why}: leave it out`);
     }
   }
   if (azure && o.connectionStrings === undefined && o.registry === undefined) {

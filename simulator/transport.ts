@@ -26,13 +26,13 @@ export interface AzureOptions {
   registry?: string;
   /** Bearer token for the registry's write routes (--api-token). */
   apiToken?: string;
-  /** PEM file of the CA to trust for TLS (--ca); NODE_EXTRA_CA_CERTS works too. */
-  ca?: string;
 }
 
 export interface TransportOptions {
   /** Broker URL. Optional for azure (it dials the connection string's HostName over TLS by default). */
   url: string | undefined;
+  /** PEM file of the CA to trust for TLS (--ca); NODE_EXTRA_CA_CERTS works too. */
+  ca?: string;
   qos: 0 | 1;
   deviceIds: readonly string[];
   /** Number of connections; devices are shared round-robin. Equal to the device count = one per device. */

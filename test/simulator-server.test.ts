@@ -50,3 +50,33 @@ test('simulated bad, late and duplicate deliveries reach the server and show in 
   // Delayed readings are late on the server only when the delay took them behind the watermark (1 s lateness).
   assert.ok(stats.late > 0 && stats.late <= summary.injected.late, `late ${stats.late} of ${summary.injected.late} delayed`);
 });
+
+test("the mqtt transport over the server's TLS listener trusts --ca (its generated CA); without TLS, or without --url, --ca is refused", { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t, { mqtt: { tlsPort: 0 } });
+  const run = (args: string[]) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    t.after(() => child.kill('SIGKILL'));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  };
+  const fleet = ['--devices', '3', '--device-prefix', 'tls-', '--rate', '30', '--count', '30', '--json', '--quiet'];
+  const ok = await run([...fleet, '--url', app.mqttsUrl!, '--ca', app.caFile!]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const summary = JSON.parse(ok.stdout);
+  assert.deepEqual([summary.acknowledged, summary.lost], [30, 0]);
+  await waitFor('the 30 readings processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 30);
+
+  // Without it the server's certificate is not trusted, and the failure says so.
+  const untrusted = await run([...fleet, '--url', app.mqttsUrl!, '--connect-timeout', '2']);
+  assert.equal(untrusted.code, 1);
+  assert.match(untrusted.stderr, /unable to verify the first certificate/);
+  const plain = await run([...fleet, '--url', app.mqttUrl, '--ca', app.caFile!]);
+  assert.equal(plain.code, 2);
+  assert.match(plain.stderr, /^simulator: option --ca does nothing with a --url without TLS \(mqtt:\/\/, ws:\/\/\): leave it out/);
+  const fileOnly = await run(['--devices', '1', '--count', '1', '--out', '/dev/null', '--ca', app.caFile!]);
+  assert.equal(fileOnly.code, 2);
+  assert.match(fileOnly.stderr, /^simulator: option --ca does nothing without --url \(nothing is published\): leave it out/);
+});

@@ -137,7 +137,7 @@ export function createAzureTransport(o: TransportOptions): Transport {
     async connect() {
       const deadline = Date.now() + o.connectTimeoutMs;
       const az = o.azure ?? {};
-      const ca = az.ca === undefined ? undefined : readFileSync(az.ca, 'utf8');
+      const ca = o.ca === undefined ? undefined : readFileSync(o.ca, 'utf8');
       const strings = az.connectionStrings ?? (az.registry !== undefined ? await registryConnectionStrings(az.registry, az.apiToken, o.deviceIds) : new Map());
       for (const id of o.deviceIds) {
         const cs = strings.get(id);

@@ -5,6 +5,7 @@
  * with 'Connection closed' are published again), so `done` fires only on a real acknowledgement. Reconnects back off
  * exponentially (0.5 s doubling to 15 s, with jitter).
  */
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ErrorCodes, SimulatorError } from '../errors.ts';
 import { telemetryTopic } from '../reading.ts';
@@ -30,9 +31,11 @@ export function createMqttTransport(o: TransportOptions): Transport {
   const perDevice = o.connections >= o.deviceIds.length;
 
   const url = o.url ?? '';
+  let ca: Buffer | undefined;
   function open(clientId: string): Connection {
     const client = mqtt.connect(url, {
       clientId,
+      ca,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: BACKOFF_MIN_MS,
@@ -69,6 +72,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
   const count = Math.max(1, Math.min(o.connections, o.deviceIds.length));
   return {
     connect() {
+      ca = o.ca === undefined ? undefined : readFileSync(o.ca);
       for (let k = 0; k < count; k++) {
         const clientId = perDevice ? (o.deviceIds[k] as string) : `${o.clientIdPrefix}${k + 1}`;
         connections.push(open(clientId));
