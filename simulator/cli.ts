@@ -9,6 +9,7 @@ import { BAD_KINDS } from './faults.ts';
 import { createFleet, type Fleet, type Summary } from './fleet.ts';
 import { DEFAULTS, type FleetOptions } from './options.ts';
 import { replayWarning } from './replay.ts';
+import { scenarioWarning } from './scenario.ts';
 import { transports } from './transport.ts';
 
 const HELP = `Usage: npm run simulate -- [options]
@@ -259,7 +260,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`simulator: ${message}${message.endsWith('(see --help)') ? '' : '\nTry --help.'}\n`);
     return 2;
   }
-  const warning = fleet.options.replay === undefined ? null : replayWarning(fleet.options.replay);
+  const warning = fleet.options.replay === undefined ? scenarioWarning(fleet.options.scenario, fleet.options) : replayWarning(fleet.options.replay);
   if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
   let interrupted = 0;
   const onSignal = () => {

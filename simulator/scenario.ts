@@ -102,6 +102,23 @@ export function checkScenarioDevices(s: Scenario, deviceIds: readonly string[], 
   });
 }
 
+/**
+ * Events of a run of known length that come after its last reading cannot happen (an event starts at its device's
+ * first reading at or after `at`): said before the run, as the summary would only say "anomalies none". An ISO `at`
+ * is judged only with --start (otherwise the start is the clock's at the run).
+ */
+export function scenarioWarning(s: Scenario, run: { total: number; rate: number; speedup: number; startMs: number | undefined }): string | null {
+  if (run.total === Infinity) return null;
+  const lastMs = ((run.total - 1) * 1000 * run.speedup) / run.rate; // the last reading's simulated time after the start
+  const after = (s.events ?? []).flatMap((e, i) => {
+    const atMs = typeof e.at === 'number' ? e.at * 1000 : run.startMs === undefined ? -Infinity : zonedTime(e.at) - run.startMs;
+    return atMs > lastMs ? [`events[${i}] (at ${JSON.stringify(e.at)})`] : [];
+  });
+  if (after.length === 0) return null;
+  return `--scenario: ${after.join(', ')} come after the run's last reading, ${+(lastMs / 1000).toFixed(3)} s of simulated time after its start: ` +
+    'they will not happen (lengthen the run with --count or --duration, or move them)';
+}
+
 /** Resolves scenario events against the fleet's device ids and simulated start. */
 export function scenarioEvents(s: Scenario, deviceIds: readonly string[], startMs: number): AnomalyEvent[] {
   return (s.events ?? []).map((e, i) => {

@@ -204,3 +204,26 @@ test('a scenario event for a device outside the fleet is refused with the option
   assert.equal(byId.code, 2, byId.stderr);
   assert.match(byId.stderr, /events\[0\]: device "kitchen" is not in the fleet \(its one device is thermostat-0001\)/);
 });
+
+test('scenario events after the last reading of a run of known length are warned about before the run: they cannot happen', async (t) => {
+  const dir = await tempDir(t);
+  const scenario = join(dir, 'scenario.json');
+  // 2 devices, 2 readings/s, 120 readings: the last one is 59.5 simulated seconds after the start.
+  await writeFile(scenario, JSON.stringify({ events: [
+    { device: 1, type: 'spike', at: 600 },
+    { device: 2, type: 'stuck', at: 30, duration: 60 },
+    { device: 1, type: 'dip', at: '2026-11-24T10:05:00Z' },
+  ] }));
+  const truth = join(dir, 'truth.jsonl');
+  const run = await cli(['--devices', '2', '--rate', '2', '--count', '120', '--start', '2026-11-24T10:00:00Z', '--scenario', scenario, '--out', join(dir, 'out.jsonl'), '--truth', truth, '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, 'simulator: warning: --scenario: events[0] (at 600), events[2] (at "2026-11-24T10:05:00Z") come after the run\'s last reading, ' +
+    '59.5 s of simulated time after its start: they will not happen (lengthen the run with --count or --duration, or move them)\n');
+  const lines = (await readFile(truth, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.type), ['stuck']);
+
+  // A run long enough for them: no warning.
+  const long = await cli(['--devices', '2', '--rate', '2', '--count', '1400', '--start', '2026-11-24T10:00:00Z', '--scenario', scenario, '--out', join(dir, 'out.jsonl'), '--quiet']);
+  assert.equal(long.code, 0, long.stderr);
+  assert.equal(long.stderr, '');
+});
