@@ -2,6 +2,7 @@
  * Fleet options: defaults, validation (errors name the CLI option and the value), frozen result.
  * The CLI and createFleet() share this, so a library user gets the same checks as a command-line user.
  */
+import { readFileSync } from 'node:fs';
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds, zonedTime } from './reading.ts';
@@ -188,6 +189,14 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     );
   }
   if (azure) checkAzureOptions(o, url);
+  if (o.ca !== undefined) {
+    // Read once here, so that a wrong path is an option error (exit code 2) naming --ca, before anything connects.
+    try {
+      readFileSync(o.ca);
+    } catch (error) {
+      throw invalidOption('ca', o.ca, `a readable PEM file; ${(error as Error).message}`);
+    }
+  }
   if (azure && o.connectionStrings !== undefined && o.registry !== undefined) {
     throw invalidOption('connection-strings', o.connectionStrings, 'either --connection-strings FILE or --registry http://host:port, not both');
   }

@@ -191,6 +191,8 @@ test('azure transport: bad options name what is wrong', async () => {
     [['--transport', 'azure', '--registry', 'localhost:8080'], /--registry: "localhost:8080" \(expected the server's HTTP base URL/],
     [['--transport', 'azure', '--registry', 'http://x:1', '--qos', '0'], /--qos: 0 \(expected 1 with --transport azure/],
     [['--transport', 'azure', '--connection-strings', '/nonexistent/cs.txt'], /--connection-strings: "\/nonexistent\/cs.txt" \(expected a readable file/],
+    // A CA that cannot be read is an option error before anything connects (it was the raw ENOENT, exit code 1).
+    [['--transport', 'azure', '--registry', 'http://127.0.0.1:9', '--ca', '/nonexistent/ca.pem', '--count', '1'], /^simulator: invalid value for --ca: "\/nonexistent\/ca.pem" \(expected a readable PEM file; ENOENT: no such file or directory/],
   ];
   for (const [args, message] of cases) {
     const run = await runCli(args);

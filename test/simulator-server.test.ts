@@ -76,6 +76,9 @@ test("the mqtt transport over the server's TLS listener trusts --ca (its generat
   const plain = await run([...fleet, '--url', app.mqttUrl, '--ca', app.caFile!]);
   assert.equal(plain.code, 2);
   assert.match(plain.stderr, /^simulator: option --ca does nothing with a --url without TLS \(mqtt:\/\/, ws:\/\/\): leave it out/);
+  const missing = await run([...fleet, '--url', app.mqttsUrl!, '--ca', `${app.caFile!}.missing`]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^simulator: invalid value for --ca: ".*\.missing" \(expected a readable PEM file; ENOENT: no such file or directory/);
   const fileOnly = await run(['--devices', '1', '--count', '1', '--out', '/dev/null', '--ca', app.caFile!]);
   assert.equal(fileOnly.code, 2);
   assert.match(fileOnly.stderr, /^simulator: option --ca does nothing without --url \(nothing is published\): leave it out/);
