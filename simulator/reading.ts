@@ -44,9 +44,12 @@ const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d
  * time in this machine's time zone, and the readings would be hours off wherever that is not UTC.
  */
 export function zonedTime(text: string): number {
-  if (!ZONED_TIME.test(text)) return NaN;
-  // Date.parse reads ±hh:mm and ±hhmm but not a whole hour's ±hh.
-  return Date.parse(/[+-]\d\d$/.test(text) ? `${text}:00` : text);
+  return ZONED_TIME.test(text) ? isoTime(text) : NaN;
+}
+
+/** Epoch ms of an ISO 8601 time as the server reads it: Date.parse takes ±hh:mm and ±hhmm but not a whole hour's ±hh. */
+export function isoTime(text: string): number {
+  return Date.parse(text.length > 10 && /[+-]\d\d$/.test(text) ? `${text}:00` : text);
 }
 
 export function deviceIds(prefix: string, count: number): string[] {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ErrorCodes, SimulatorError } from './errors.ts';
-import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';
+import { DEVICE_ID_PATTERN, isoTime, type Reading } from './reading.ts';
 import type { Source } from './source.ts';
 
 export interface Recording {
@@ -147,11 +147,6 @@ function csvRecord(header: readonly string[], cells: readonly string[]): Reading
     if (cell !== '') o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
   });
   return record(o);
-}
-
-/** A recorded ISO 8601 ts as the server reads it: Date.parse takes ±hh:mm and ±hhmm but not a whole hour's ±hh. */
-function isoTime(text: string): number {
-  return Date.parse(text.length > 10 && /[+-]\d\d$/.test(text) ? `${text}:00` : text);
 }
 
 function record(o: Record<string, unknown>): Reading | string {
