@@ -47,7 +47,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const o = parseOptions(args);
   console.log(`connections: ${machine()}`);
-  console.log(`connections: K = ${o.ks.join(', ')}; QoS ${o.qos.join(', ')}; ${fmtInt(o.count)} readings per run; ${o.runs} interleaved rounds; baseline: ${o.baseline}`);
+  console.log(`connections: K = ${o.ks.join(', ')}; QoS ${o.qos.join(', ')}; ${fmtInt(o.count)} readings per run; ${o.runs} interleaved rounds; baseline: ${o.baseline}; batch interval ${o.batchIntervalMs ?? 1000} ms`);
   const runs = new Map<string, RunResult[]>();
   const push = (k: string, r: RunResult): void => void (runs.get(k) ?? runs.set(k, []).get(k)!).push(r);
   for (let round = 1; round <= o.runs; round++) {

@@ -94,6 +94,8 @@ export interface CommonOptions {
   pollMs: number;
   /** Where Thermostream's batch work runs (config.batchThread) in runs whose scenario does not say. */
   batchThread: 'worker' | 'main';
+  /** Thermostream's batchIntervalMs (--batch-interval); absent: 1,000 ms, the configuration's default. */
+  batchIntervalMs?: number;
   /** Thermostream's blockIntervalMs; null: the configuration's default. */
   blockIntervalMs: number | null;
   /** Thermostream's heapGrowthPercent; null: the configuration's default. */
@@ -128,6 +130,7 @@ export const COMMON_HELP = `  --runs N            runs per scenario, interleaved
   --client raw|mqttjs load generator client (default raw: pre-encoded packets over net sockets)
   --time-limit S      hard limit per run in seconds (default ${COMMON_DEFAULTS.timeLimitMs / 1000})
   --batch-thread T    Thermostream's batchThread, worker or main (default worker; the ingest scenarios *-main say main)
+  --batch-interval MS Thermostream's batchIntervalMs (default 1000; the latency benchmark takes --intervals instead)
   --block-interval MS Thermostream's blockIntervalMs (default: the configuration's, 50; 0 = a batch's work all at its time)
   --heap-growth P     Thermostream's heapGrowthPercent (default: the configuration's, 20; 0 = V8's own heap growth)
   --node-flags "..."  node flags for Thermostream's process (default: those of npm start, "${SERVER_NODE_FLAGS.join(' ')}";
@@ -194,6 +197,7 @@ export const commonFlags: Record<string, (v: string, o: CommonOptions) => void> 
   '--client': (v, o) => (o.client = oneOf('--client', v, ['raw', 'mqttjs'] as const)),
   '--time-limit': (v, o) => (o.timeLimitMs = positiveInt('--time-limit', v) * 1000),
   '--batch-thread': (v, o) => (o.batchThread = oneOf('--batch-thread', v, ['worker', 'main'] as const)),
+  '--batch-interval': (v, o) => (o.batchIntervalMs = positiveInt('--batch-interval', v)),
   '--block-interval': (v, o) => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--block-interval must be an integer ≥ 0 (ms), got ${JSON.stringify(v)}`);
