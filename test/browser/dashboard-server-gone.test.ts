@@ -24,14 +24,21 @@ test('while the server is away the page says since when its figures are old, and
   await hall.first.endAsync();
   await app.close();
   await waitFor('the banner', () => banner.isVisible());
+  const shownAt = Date.now();
   const text = await banner.innerText();
   const m = /^No answer from the server since (\d\d):(\d\d):(\d\d)\. The figures below are as of then; the page reconnects by itself\.$/.exec(text);
   assert.ok(m, text);
   const since = new Date(stoppedAt);
   since.setHours(Number(m[1]), Number(m[2]), Number(m[3]), 0);
-  assert.ok(Math.abs(since.getTime() - stoppedAt) < 5000, `${text}: stopped at ${new Date(stoppedAt).toTimeString()}`);
+  if (since.getTime() < stoppedAt - 43_200_000) since.setDate(since.getDate() + 1); // past midnight
+  // Between the stop and the banner (to the second), however long closing the server took on a loaded machine (was:
+  // within 5 s of the stop).
+  assert.ok(since.getTime() >= Math.floor(stoppedAt / 1000) * 1000 && since.getTime() <= shownAt, `${text}: stopped at ${new Date(stoppedAt).toTimeString()}, banner at ${new Date(shownAt).toTimeString()}`);
   assert.equal(await page.locator('#view').getAttribute('data-stale'), '');
-  await page.waitForTimeout(3000);
+  // Two of the page's retries fail (was: a 3 s wait, which a loaded machine could fill with none).
+  let failed = 0;
+  page.on('requestfailed', () => failed++);
+  await waitFor('two retries to fail', () => failed >= 2, 20_000);
   assert.equal(await banner.innerText(), text, 'the time it went away stays, through the retries');
 
   app = await start(port);
