@@ -117,12 +117,25 @@ test('exactly-once on PostgreSQL across a SIGKILL inside a batch transaction: wi
   const client = mqtt.connect(server.mqttUrl, { reconnectPeriod: 200, connectTimeout: 5000 });
   t.after(() => client.endAsync());
   await waitFor('the MQTT connection', () => client.connected);
-  // The device publishes one reading at a time, resending what is not acknowledged, across the crash.
+  // The device publishes one reading at a time, resending what is not acknowledged, across the crash. Its first half
+  // is counted (committed by a batch with window results) before it sends the rest, which come in a later batch: so
+  // there is a second batch with window results whatever the speed of the machine. (It sent all of them in one go:
+  // 240 readings acknowledged within one 200 ms batch made one batch with results, and nothing was ever killed.)
   const deadline = Date.now() + 120_000;
+  let killed = false;
+  const exited = server.waitExit().then((code) => ((killed = true), code));
+  const half = all.length / 2;
   const publishing = (async () => {
-    for (const p of all) await publishUntilAcked(client, p.topic, p.body, deadline);
+    for (const p of all.slice(0, half)) await publishUntilAcked(client, p.topic, p.body, deadline);
+    await waitFor('the first half counted (or the server killed already)', async () => killed || (await getJson(`${server.httpUrl}/api/v1/stats`)).body.records >= half, 60_000);
+    for (const p of all.slice(half)) await publishUntilAcked(client, p.topic, p.body, deadline);
   })();
-  const code = await server.waitExit();
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    exited,
+    // All acknowledged (before their batch commits): the kill comes within a batch or two, or never.
+    publishing.then(() => killed || new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`not killed by the fault: ${server.output.slice(-500)}`)), 60_000)))),
+  ]).finally(() => clearTimeout(timer));
   assert.equal(code, null, `killed by the fault (SIGKILL): ${server.output.slice(-500)}`);
   // The restart (same instance id) recovers its checkpoint from PostgreSQL and replays its ingest log.
   await server.startWith(args, {});
