@@ -3,13 +3,26 @@
  * SQLite, and a SIGKILL inside a batch transaction loses and duplicates nothing.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { Thermostream } from '../server/main.ts';
 import { connect, getJson, startServer, tempDir, waitFor, waitForRecords } from './helpers.ts';
 import { diffWindows, oracleWindows, publishUntilAcked, ServerProcess, type WindowRow } from './server-process.ts';
-import { startPostgres } from './postgres.ts';
+import { startPostgres, type RunningPostgres } from './postgres.ts';
 import { SseClient } from './sse-client.ts';
+
+/**
+ * One PostgreSQL server for the file, a database per test (tests in a file run one after another). The outage test,
+ * which crashes the server and starts it again, comes last: the others never see it go away.
+ */
+let pg: RunningPostgres;
+const stopPg: (() => unknown)[] = [];
+before(async () => {
+  pg = await startPostgres({ after: (fn) => stopPg.push(fn) });
+});
+after(async () => {
+  for (const fn of stopPg) await fn(); // after every test's servers have closed (their t.after ran at their end)
+});
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const DEVICES = 8;
@@ -47,14 +60,11 @@ async function results(app: Thermostream): Promise<unknown> {
 }
 
 test('the server on PostgreSQL answers windows, devices, anomalies and stats over HTTP as on SQLite, for the same MQTT readings', { timeout: 180_000 }, async (t) => {
-  const stopPg: (() => unknown)[] = [];
-  const pg = await startPostgres({ after: (fn) => stopPg.push(fn) });
   const url = await pg.createDatabase('same_answers');
   // A long allowed lateness keeps every window open: the results do not depend on how batches are cut.
   const overrides = { allowedLatenessMs: 600_000 };
   const sqlite = await startServer(t, overrides);
   const postgres = await startServer(t, { ...overrides, store: { url } });
-  t.after(async () => { for (const fn of stopPg) await fn(); }); // after the servers have closed
   assert.equal(postgres.dbFile, url.replace(':secret@', ':***@'), 'the store is named without its password');
   const all = payloads();
   // The live stream's fleet windows on PostgreSQL are merged from the store's partials before they are sent.
@@ -101,15 +111,10 @@ test('the server on PostgreSQL answers windows, devices, anomalies and stats ove
 });
 
 test('exactly-once on PostgreSQL across a SIGKILL inside a batch transaction: windows equal the oracle, devices count every reading once', { timeout: 180_000 }, async (t) => {
-  const stopPg: (() => unknown)[] = [];
-  const pg = await startPostgres({ after: (fn) => stopPg.push(fn) });
   const url = await pg.createDatabase('sigkill');
   const windows = [{ lengthMs: 10_000, slideMs: 2_000 }];
   const server = await ServerProcess.create(tempDir(t), { batchIntervalMs: 200, allowedLatenessMs: 600_000, windows });
-  t.after(async () => {
-    await server.kill();
-    for (const fn of stopPg) await fn();
-  });
+  t.after(() => server.kill());
   const args = ['--store', url, '--instance-id', 'node-1'];
   // The second batch with window results is killed after its outputs are written, before its checkpoint.
   await server.startWith(args, { THERMOSTREAM_FAULT: 'crash-before-checkpoint:2' });
@@ -170,11 +175,8 @@ test('exactly-once on PostgreSQL across a SIGKILL inside a batch transaction: wi
 });
 
 test('PostgreSQL going away while the server runs: batches are held and committed again once it is back, nothing lost or doubled', { timeout: 180_000 }, async (t) => {
-  const stopPg: (() => unknown)[] = [];
-  const pg = await startPostgres({ after: (fn) => stopPg.push(fn) });
   const url = await pg.createDatabase('goes_away');
   const app = await startServer(t, { allowedLatenessMs: 600_000, store: { url } });
-  t.after(async () => { for (const fn of stopPg) await fn(); });
   const all = payloads();
   const half = all.length / 2;
   const client = await connect(t, app.mqttUrl);
