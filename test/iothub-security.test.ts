@@ -345,6 +345,11 @@ test('an SDK module (ModuleClient: IoT Edge modules are not supported) is refuse
   await waitFor('the log line', () => lines.length >= 1);
   assert.match(lines[0], /^refused connection of client "dev-mod\/m1" from 127\.0\.0\.1: bad_username \(username ".*\/dev-mod\/m1\/\?api-version=.*" signs in module "m1" of device "dev-mod": IoT Hub module identities are not supported, only devices\)$/);
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 1, byReason: { bad_username: 1 } });
+  // A module is told by its client id, not by the username's parts: the older username without "?" whose query
+  // holds a "/" (…&DeviceClientType=iothubclient/1.3.0) is a device's, and signs in.
+  const older = { ...hubOptions(app, { deviceId: 'dev-mod', key: dev.authentication.symmetricKey.primaryKey }), username: `${app.hostName}/dev-mod/api-version=2016-11-14&DeviceClientType=iothubclient/1.3.0` };
+  await connectWith(t, app.mqttsUrl!, older);
+  assert.equal(lines.length, 1, lines.join('\n'));
 });
 
 test("an SDK connection string with a shared access policy (SharedAccessKeyName: not supported) is refused, and the log names the policy, not a wrong key", async (t) => {

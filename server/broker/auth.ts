@@ -86,8 +86,9 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
       return fail('bad_username', `username ${JSON.stringify(truncate(username))} is not {host}/{deviceId}/?api-version=…`);
     }
     const [host, deviceId] = parts;
-    // A module's client id is {deviceId}/{moduleId}: name what it is rather than a client id that differs.
-    if (parts.length > 3 && parts[2] !== '' && !parts[2].startsWith('?')) {
+    // A module signs in with client id {deviceId}/{moduleId} and username {host}/{deviceId}/{moduleId}/?api-version=…:
+    // name what it is rather than a client id that differs.
+    if (parts.length > 3 && clientId === `${deviceId}/${parts[2]}`) {
       return fail('bad_username', `username ${JSON.stringify(truncate(username))} signs in module "${truncate(parts[2])}" of device "${truncate(deviceId)}": IoT Hub module identities are not supported, only devices`);
     }
     if (clientId !== deviceId) return fail('client_id_mismatch', `client id "${truncate(clientId)}" differs from the username's device "${truncate(deviceId)}"`);
