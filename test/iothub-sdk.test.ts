@@ -131,9 +131,11 @@ test("twin property names IoT Hub refuses ('.', '$', a space, a control characte
   const long = 'k'.repeat(1025);
   const refused: [object, string][] = [
     [{ 'fw.version': '1.4' }, 'property name "fw.version" contains ".": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
-    [{ sensor: { 'room temp': 1 } }, 'property name "sensor.room temp" contains a space: IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ sensor: { 'room temp': 1 } }, 'property name "room temp" under "sensor" contains a space: IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ a: { 'b.c': 1 } }, 'property name "b.c" under "a" contains ".": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ 'del\u007f': 1 }, 'property name "del\u007f" contains the control character U+007F: IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
     [{ price$: 1 }, 'property name "price$" contains "$": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
-    [{ 'a\u0001': 1 }, 'property name "a\\u0001" contains the control character "\\u0001": IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
+    [{ 'a\u0001': 1 }, 'property name "a\\u0001" contains the control character U+0001: IoT Hub\'s twin property names exclude ".", "$", spaces and control characters'],
     [{ [long]: 1 }, `property name "${'k'.repeat(64)}…" is longer than 1024 bytes`],
   ];
   for (const [patch, message] of refused) {

@@ -39,12 +39,15 @@ function walk(node: Properties, depth: number, path: string): string | null {
   for (const [key, value] of Object.entries(node)) {
     if (key.startsWith('$')) return `property name ${JSON.stringify(path + key)} starts with "$", which is reserved`;
     // null deletes: a name stored before these names were refused can still be removed.
+    // Named apart from its parents: joined with ".", a name holding a "." would read as a path.
+    const name = `property name ${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}${path === '' ? '' : ` under ${JSON.stringify(path.slice(0, -1))}`}`;
     const bad = value === null ? null : BAD_KEY_CHAR.exec(key);
     if (bad !== null) {
-      const what = bad[0] === ' ' ? 'a space' : bad[0] === '.' || bad[0] === '$' ? `"${bad[0]}"` : `the control character ${JSON.stringify(bad[0])}`;
-      return `property name ${JSON.stringify(path + key)} contains ${what}: IoT Hub's twin property names exclude ".", "$", spaces and control characters`;
+      const c = bad[0];
+      const what = c === ' ' ? 'a space' : c === '.' || c === '$' ? `"${c}"` : `the control character U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+      return `${name} contains ${what}: IoT Hub's twin property names exclude ".", "$", spaces and control characters`;
     }
-    if (value !== null && Buffer.byteLength(key) > MAX_KEY_BYTES) return `property name ${JSON.stringify(`${path}${key.slice(0, 64)}…`)} is longer than ${MAX_KEY_BYTES} bytes`;
+    if (value !== null && Buffer.byteLength(key) > MAX_KEY_BYTES) return `${name} is longer than ${MAX_KEY_BYTES} bytes`;
     if (isObject(value)) {
       const p = walk(value, depth + 1, `${path}${key}.`);
       if (p !== null) return p;
