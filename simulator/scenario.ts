@@ -103,19 +103,28 @@ export function checkScenarioDevices(s: Scenario, deviceIds: readonly string[], 
 }
 
 /**
- * Events of a run of known length that come after its last reading cannot happen (an event starts at its device's
- * first reading at or after `at`): said before the run, as the summary would only say "anomalies none". An ISO `at`
- * is judged only with --start (otherwise the start is the clock's at the run).
+ * Events of a run of known length that come after their device's last reading cannot happen (an event starts at its
+ * device's first reading at or after `at`): said before the run, as the summary would only say "anomalies none". An
+ * ISO `at` is judged only with --start (otherwise the start is the clock's at the run).
  */
-export function scenarioWarning(s: Scenario, run: { total: number; rate: number; speedup: number; startMs: number | undefined }): string | null {
+export function scenarioWarning(
+  s: Scenario,
+  run: { total: number; rate: number; speedup: number; startMs: number | undefined; deviceIds: readonly string[] },
+): string | null {
   if (run.total === Infinity) return null;
-  const lastMs = ((run.total - 1) * 1000 * run.speedup) / run.rate; // the last reading's simulated time after the start
+  const devices = run.deviceIds.length;
   const after = (s.events ?? []).flatMap((e, i) => {
+    const k = typeof e.device === 'number' ? e.device - 1 : run.deviceIds.indexOf(e.device);
+    // Slot n is device n mod D's, at n / rate s of wall time (source.ts): its last slot is the largest n < total.
+    const last = run.total - 1 - ((run.total - 1 - k) % devices);
+    const lastMs = last < k ? -Infinity : (last * 1000 * run.speedup) / run.rate;
     const atMs = typeof e.at === 'number' ? e.at * 1000 : run.startMs === undefined ? -Infinity : zonedTime(e.at) - run.startMs;
-    return atMs > lastMs ? [`events[${i}] (at ${JSON.stringify(e.at)})`] : [];
+    if (!(atMs > lastMs)) return [];
+    const when = lastMs === -Infinity ? 'which sends no reading in the run' : `whose last reading is ${+(lastMs / 1000).toFixed(3)} s of simulated time after the start`;
+    return [`events[${i}] (at ${JSON.stringify(e.at)}, ${run.deviceIds[k]} ${when})`];
   });
   if (after.length === 0) return null;
-  return `--scenario: ${after.join(', ')} come after the run's last reading, ${+(lastMs / 1000).toFixed(3)} s of simulated time after its start: ` +
+  return `--scenario: ${after.join(', ')} come after their device's last reading: ` +
     'they will not happen (lengthen the run with --count or --duration, or move them)';
 }
 

@@ -208,17 +208,20 @@ test('a scenario event for a device outside the fleet is refused with the option
 test('scenario events after the last reading of a run of known length are warned about before the run: they cannot happen', async (t) => {
   const dir = await tempDir(t);
   const scenario = join(dir, 'scenario.json');
-  // 2 devices, 2 readings/s, 120 readings: the last one is 59.5 simulated seconds after the start.
+  // 2 devices, 2 readings/s, 120 readings: device 1's last is 59 simulated seconds after the start, device 2's 59.5.
   await writeFile(scenario, JSON.stringify({ events: [
     { device: 1, type: 'spike', at: 600 },
     { device: 2, type: 'stuck', at: 30, duration: 60 },
     { device: 1, type: 'dip', at: '2026-11-24T10:05:00Z' },
+    { device: 1, type: 'drift', at: 59.2 },
+    { device: 2, type: 'spike', at: 59.2 }, // not warned: its device reports at 59.5 s (inside its stuck interval, so not injected)
   ] }));
   const truth = join(dir, 'truth.jsonl');
   const run = await cli(['--devices', '2', '--rate', '2', '--count', '120', '--start', '2026-11-24T10:00:00Z', '--scenario', scenario, '--out', join(dir, 'out.jsonl'), '--truth', truth, '--quiet']);
   assert.equal(run.code, 0, run.stderr);
-  assert.equal(run.stderr, 'simulator: warning: --scenario: events[0] (at 600), events[2] (at "2026-11-24T10:05:00Z") come after the run\'s last reading, ' +
-    '59.5 s of simulated time after its start: they will not happen (lengthen the run with --count or --duration, or move them)\n');
+  const device1 = 'thermostat-0001 whose last reading is 59 s of simulated time after the start';
+  assert.equal(run.stderr, `simulator: warning: --scenario: events[0] (at 600, ${device1}), events[2] (at "2026-11-24T10:05:00Z", ${device1}), ` +
+    `events[3] (at 59.2, ${device1}) come after their device's last reading: they will not happen (lengthen the run with --count or --duration, or move them)\n`);
   const lines = (await readFile(truth, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.type), ['stuck']);
 
