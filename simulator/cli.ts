@@ -57,8 +57,8 @@ Transport
   --connect-timeout S     seconds to wait for every connection                 default ${DEFAULTS.connectTimeout}
   --drain-timeout S       seconds to wait for outstanding acks at the end      default ${DEFAULTS.drainTimeout}
   --username U, --password P
-  --ca FILE.pem           CA to trust for TLS: an mqtts:// or wss:// --url (the server's data/tls/ca.pem),
-                          or azure's MQTT-TLS; or NODE_EXTRA_CA_CERTS
+  --ca FILE.pem           CA to trust for TLS: the server's data/tls/ca.pem for an mqtts:// --url or
+                          azure's MQTT-TLS (a wss:// proxy's CA for wss://); or NODE_EXTRA_CA_CERTS
 
 Azure IoT Hub transport (--transport azure: one azure-iot-device SDK client per device, SAS auth, QoS 1,
 a messageId on every message, the twin's desired setpoint applied to the model and reported back)

@@ -72,7 +72,7 @@ test("the mqtt transport over the server's TLS listener trusts --ca (its generat
   // Without it the server's certificate is not trusted, and the failure says so.
   const untrusted = await run([...fleet, '--url', app.mqttsUrl!, '--connect-timeout', '2']);
   assert.equal(untrusted.code, 1);
-  assert.match(untrusted.stderr, /unable to verify the first certificate/);
+  assert.match(untrusted.stderr, /unable to verify the first certificate \(trust the server's CA: --ca data\/tls\/ca\.pem from its data directory, or NODE_EXTRA_CA_CERTS\)/);
   const plain = await run([...fleet, '--url', app.mqttUrl, '--ca', app.caFile!]);
   assert.equal(plain.code, 2);
   assert.match(plain.stderr, /^simulator: option --ca does nothing with a --url without TLS \(mqtt:\/\/, ws:\/\/\): leave it out/);

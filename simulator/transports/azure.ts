@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
-import { ErrorCodes, SimulatorError } from '../errors.ts';
+import { connectionErrorText, ErrorCodes, SimulatorError } from '../errors.ts';
 import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
 import { registryConnectionStrings } from './azure-credentials.ts';
 
@@ -82,7 +82,7 @@ export function createAzureTransport(o: TransportOptions): Transport {
   let inFlight = 0;
   let closing = false;
   const fail = (error: unknown) => {
-    stats.lastError = (error as Error)?.message ?? String(error);
+    stats.lastError = connectionErrorText(error);
   };
 
   function report(_d: SimDevice, patch: Record<string, unknown>, twin: any): void {

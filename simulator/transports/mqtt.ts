@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { ErrorCodes, SimulatorError } from '../errors.ts';
+import { connectionErrorText, ErrorCodes, SimulatorError } from '../errors.ts';
 import { telemetryTopic } from '../reading.ts';
 import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
 
@@ -64,7 +64,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
     });
     client.on('error', (error) => {
       stats.connectionErrors++;
-      stats.lastError = error.message;
+      stats.lastError = connectionErrorText(error);
     });
     return c;
   }
