@@ -2,8 +2,11 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
 import { ThermostreamError } from '../errors.ts';
+import { lazy } from '../lazy.ts';
+
+const forge = lazy<typeof Forge>('node-forge');
 
 export interface ServerCertificate {
   key: string;
@@ -81,7 +84,7 @@ function writeAtomically(file: string, text: string, mode: number): void {
 
 /** A CA (10 years) and a server certificate it signs (5 years) for localhost, 127.0.0.1 and ::1. */
 export function generateCertificates(now: number): { ca: string; caKey: string; cert: string; key: string } {
-  const { pki, md } = forge;
+  const { pki, md } = forge();
   const caKeys = rsaKeyPair();
   const ca = pki.createCertificate();
   ca.publicKey = caKeys.publicKey;
@@ -127,15 +130,15 @@ export function generateCertificates(now: number): { ca: string; caKey: string; 
 }
 
 /** RSA 2048 from Node's own crypto (fast), handed to forge for the certificate work. */
-function rsaKeyPair(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+function rsaKeyPair(): { publicKey: Forge.pki.rsa.PublicKey; privateKey: Forge.pki.rsa.PrivateKey } {
   const pair = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
   return {
-    publicKey: forge.pki.publicKeyFromPem(pair.publicKey) as forge.pki.rsa.PublicKey,
-    privateKey: forge.pki.privateKeyFromPem(pair.privateKey) as forge.pki.rsa.PrivateKey,
+    publicKey: forge().pki.publicKeyFromPem(pair.publicKey) as Forge.pki.rsa.PublicKey,
+    privateKey: forge().pki.privateKeyFromPem(pair.privateKey) as Forge.pki.rsa.PrivateKey,
   };
 }
 

@@ -6,7 +6,9 @@
  * exponentially (0.5 s doubling to 15 s, with jitter).
  */
 import { readFileSync } from 'node:fs';
-import mqtt, { type MqttClient } from 'mqtt';
+import { createRequire } from 'node:module';
+import type mqttLib from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { connectionErrorText, ErrorCodes, SimulatorError } from '../errors.ts';
 import { telemetryTopic } from '../reading.ts';
 import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
@@ -21,6 +23,13 @@ interface Connection {
   up: boolean;
 }
 
+/** mqtt.js, loaded by the first MQTT transport: the server, which carries the simulator for its demo, need not. */
+const load = createRequire(import.meta.url);
+let mqttModule: typeof mqttLib | undefined;
+function mqtt(): typeof mqttLib {
+  return (mqttModule ??= load('mqtt'));
+}
+
 export function createMqttTransport(o: TransportOptions): Transport {
   const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };
   const connections: Connection[] = [];
@@ -33,7 +42,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
   const url = o.url ?? '';
   let ca: Buffer | undefined;
   function open(clientId: string): Connection {
-    const client = mqtt.connect(url, {
+    const client = mqtt().connect(url, {
       clientId,
       ca,
       protocolVersion: 4,

@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../../config.ts';
 import type { DedupeRow, MessageIdRow } from '../../engine/dedupe.ts';
 import type { DetectorRow } from '../../engine/detectors/index.ts';
 import type { PaneRow } from '../../engine/event-time.ts';
 import { ThermostreamError } from '../../errors.ts';
+import { lazy } from '../../lazy.ts';
 import { redactUrl } from '../../url.ts';
 import type { Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createPgQueries } from './queries.ts';
@@ -16,10 +17,13 @@ import { checkInstanceLock, claimInstanceLock, COMMIT_LOCK, type InstanceLock } 
 
 type PgConfig = Pick<Config, 'dataDir' | 'retention' | 'store' | 'cluster'>;
 
+/** The client library, loaded by the first PostgreSQL store (a server on SQLite never does). */
+const pgLib = lazy<typeof pg>('pg');
+
 /** BIGINT (int8) columns and count(*) as numbers: every value we store is below 2^53. */
 const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === 20 ? (v: string) => Number(v) : pgLib().types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -64,7 +68,7 @@ export async function createPostgresStore(config: PgConfig, deps: StoreDeps = {}
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   };
-  const pool = new pg.Pool({ ...connection, max: 4, application_name: `thermostream ${instanceId}` });
+  const pool = new (pgLib().Pool)({ ...connection, max: 4, application_name: `thermostream ${instanceId}` });
   // An idle connection that breaks (the server restarts) is dropped; the pool opens a new one for the next query.
   pool.on('error', (err) => console.error(`thermostream: store: idle connection to ${url} lost: ${err.message}`));
   // Taken before anything of the instance is read: a second process with this instance id is refused here.

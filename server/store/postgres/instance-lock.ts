@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { ThermostreamError } from '../../errors.ts';
+import { lazy } from '../../lazy.ts';
 import { isUnavailable } from './errors.ts';
+
+const pgLib = lazy<typeof pg>('pg');
 
 /**
  * The instance's lock: a session-level advisory lock that one process holds on a connection of its own for as long
@@ -70,7 +73,7 @@ export async function claimInstanceLock(
 
   /** One attempt: connected and locked, or the holder when another process has it. */
   async function take(): Promise<Holder | null> {
-    const c = new pg.Client({ ...options, application_name: token });
+    const c = new (pgLib().Client)({ ...options, application_name: token });
     c.on('error', () => lost(c)); // a connection lost while idle: the error would otherwise kill the process
     try {
       await c.connect();
