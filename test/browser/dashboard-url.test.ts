@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Page } from 'playwright-core';
 import { connect, startServer, waitForRecords } from '../helpers.ts';
 import { launchChromium } from './chromium.ts';
 import { ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
@@ -40,7 +41,8 @@ test("a shared device URL keeps its window: the page's URL still names it after 
   assert.deepEqual(problems.filter((p) => !/^request failed: GET \S+\/api\/v1\/stream\S* net::ERR_ABORTED$/.test(p)), []);
 });
 
-test("a link whose window this server does not have says so, shows the first window, and the address bar names that one", async (t) => {
+/** A server with 30 s of device hall's history, and a page opened at `hash`, its chart's note drawn. */
+async function openDeviceLink(t: TestContext, hash: string): Promise<{ page: Page; problems: string[] }> {
   await ensureDashboardBuilt();
   const app = await startServer(t, { batchIntervalMs: 200, windows: WINDOWS });
   const client = await connect(t, app.mqttUrl);
@@ -48,8 +50,13 @@ test("a link whose window this server does not have says so, shows the first win
   const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems = watchPage(page);
-  await page.goto(`${app.httpUrl}/#/devices/hall?range=5m&window=300000/60000`);
+  await page.goto(`${app.httpUrl}/${hash}`);
   await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  return { page, problems };
+}
+
+test("a link whose window this server does not have says so, shows the first window, and the address bar names that one", async (t) => {
+  const { page, problems } = await openDeviceLink(t, '#/devices/hall?range=5m&window=300000/60000');
   assert.match(await page.locator('#chart-note').innerText(), /^10 s every 2 s windows · the link's 5 min every 1 min windows are not configured on this server/);
   assert.equal(await page.locator('#window-select').inputValue(), '10000/2000');
   assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=10000/2000');
@@ -57,15 +64,7 @@ test("a link whose window this server does not have says so, shows the first win
 });
 
 test("a link whose range the page does not offer says so, shows 5 min, and the address bar names that one; choosing a range ends the note", async (t) => {
-  await ensureDashboardBuilt();
-  const app = await startServer(t, { batchIntervalMs: 200, windows: WINDOWS });
-  const client = await connect(t, app.mqttUrl);
-  await waitForRecords(app, await publishHistory(client, ['hall'], 30_000, 1000));
-  const browser = await launchChromium(t);
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const problems = watchPage(page);
-  await page.goto(`${app.httpUrl}/#/devices/hall?range=2h&window=60000/10000`);
-  await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  const { page, problems } = await openDeviceLink(t, '#/devices/hall?range=2h&window=60000/10000');
   assert.match(await page.locator('#chart-note').innerText(), /^1 min every 10 s windows · the link's range "2h" is not one of 5 min, 1 h, 24 h: showing 5 min/);
   assert.equal(await page.locator('button[data-range="5m"]').getAttribute('aria-pressed'), 'true');
   assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=60000/10000');
