@@ -88,14 +88,19 @@ export function validateScenario(value: unknown, where = 'object'): Scenario {
   return v as Scenario;
 }
 
+/** The index in the fleet of an event's device (a 1-based index or an id), -1 when it is not in the fleet. */
+function deviceIndex(e: ScenarioEvent, deviceIds: readonly string[]): number {
+  if (typeof e.device === 'string') return deviceIds.indexOf(e.device);
+  return e.device >= 1 && e.device <= deviceIds.length ? e.device - 1 : -1;
+}
+
 /**
  * Every event's device must be in the fleet: checked with the options, before anything connects (or --registry
- * creates devices), naming the file and the fleet.
+ * creates devices), naming the file and the fleet. The events are resolved (scenarioEvents) only after it.
  */
 export function checkScenarioDevices(s: Scenario, deviceIds: readonly string[], where: string): void {
   (s.events ?? []).forEach((e, i) => {
-    const deviceId = typeof e.device === 'number' ? deviceIds[e.device - 1] : e.device;
-    if (deviceId === undefined || !deviceIds.includes(deviceId)) {
+    if (deviceIndex(e, deviceIds) < 0) {
       const fleet = deviceIds.length === 1 ? `its one device is ${deviceIds[0]}` : `its ${deviceIds.length} devices are ${deviceIds[0]} … ${deviceIds[deviceIds.length - 1]}`;
       fail(`${where} events[${i}]`, `device ${JSON.stringify(e.device)} is not in the fleet (${fleet})`);
     }
@@ -114,7 +119,7 @@ export function scenarioWarning(
   if (run.total === Infinity) return null;
   const devices = run.deviceIds.length;
   const after = (s.events ?? []).flatMap((e, i) => {
-    const k = typeof e.device === 'number' ? e.device - 1 : run.deviceIds.indexOf(e.device);
+    const k = deviceIndex(e, run.deviceIds);
     // Slot n is device n mod D's, at n / rate s of wall time (source.ts): its last slot is the largest n < total.
     const last = run.total - 1 - ((run.total - 1 - k) % devices);
     const lastMs = last < k ? -Infinity : (last * 1000 * run.speedup) / run.rate;
@@ -128,13 +133,10 @@ export function scenarioWarning(
     'they will not happen (lengthen the run with --count or --duration, or move them)';
 }
 
-/** Resolves scenario events against the fleet's device ids and simulated start. */
+/** Resolves scenario events (their devices checked by checkScenarioDevices) against the fleet's ids and simulated start. */
 export function scenarioEvents(s: Scenario, deviceIds: readonly string[], startMs: number): AnomalyEvent[] {
-  return (s.events ?? []).map((e, i) => {
-    const deviceId = typeof e.device === 'number' ? deviceIds[e.device - 1] : e.device;
-    if (deviceId === undefined || !deviceIds.includes(deviceId)) {
-      fail(`events[${i}]`, `device ${JSON.stringify(e.device)} is not in the fleet`);
-    }
+  return (s.events ?? []).map((e) => {
+    const deviceId = deviceIds[deviceIndex(e, deviceIds)];
     const atMs = typeof e.at === 'number' ? startMs + e.at * 1000 : zonedTime(e.at);
     return {
       deviceId,
