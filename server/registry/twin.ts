@@ -34,20 +34,28 @@ export function patchProblem(patch: unknown): string | null {
   return null;
 }
 
+/** What IoT Hub refuses in a property name (besides a leading "$"), or null. */
+function keyProblem(key: string): string | null {
+  const bad = BAD_KEY_CHAR.exec(key);
+  if (bad !== null) {
+    const c = bad[0];
+    const what = c === ' ' ? 'a space' : c === '.' || c === '$' ? `"${c}"` : `the control character U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    return `contains ${what}: IoT Hub's twin property names exclude ".", "$", spaces and control characters`;
+  }
+  return Buffer.byteLength(key) > MAX_KEY_BYTES ? `is longer than ${MAX_KEY_BYTES} bytes` : null;
+}
+
 function walk(node: Properties, depth: number, path: string): string | null {
   if (depth > MAX_TWIN_DEPTH) return `twin properties nest deeper than ${MAX_TWIN_DEPTH} levels at ${path}`;
   for (const [key, value] of Object.entries(node)) {
     if (key.startsWith('$')) return `property name ${JSON.stringify(path + key)} starts with "$", which is reserved`;
     // null deletes: a name stored before these names were refused can still be removed.
+    const problem = value === null ? null : keyProblem(key);
     // Named apart from its parents: joined with ".", a name holding a "." would read as a path.
-    const name = `property name ${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}${path === '' ? '' : ` under ${JSON.stringify(path.slice(0, -1))}`}`;
-    const bad = value === null ? null : BAD_KEY_CHAR.exec(key);
-    if (bad !== null) {
-      const c = bad[0];
-      const what = c === ' ' ? 'a space' : c === '.' || c === '$' ? `"${c}"` : `the control character U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-      return `${name} contains ${what}: IoT Hub's twin property names exclude ".", "$", spaces and control characters`;
+    if (problem !== null) {
+      const name = JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key);
+      return `property name ${name}${path === '' ? '' : ` under ${JSON.stringify(path.slice(0, -1))}`} ${problem}`;
     }
-    if (value !== null && Buffer.byteLength(key) > MAX_KEY_BYTES) return `${name} is longer than ${MAX_KEY_BYTES} bytes`;
     if (isObject(value)) {
       const p = walk(value, depth + 1, `${path}${key}.`);
       if (p !== null) return p;
