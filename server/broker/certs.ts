@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type Forge from 'node-forge';
 import { ThermostreamError } from '../errors.ts';
-import { lazy } from '../lazy.ts';
+import { lazy } from '../../simulator/lazy.ts';
 
 const forge = lazy<typeof Forge>('node-forge');
 

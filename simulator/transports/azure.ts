@@ -15,10 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type device from 'azure-iot-device';
 import type deviceMqtt from 'azure-iot-device-mqtt';
 import { connectionErrorText, ErrorCodes, SimulatorError } from '../errors.ts';
+import { lazy } from '../lazy.ts';
 import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
 import { registryConnectionStrings } from './azure-credentials.ts';
 
@@ -29,11 +29,8 @@ type TransportCtor = typeof deviceMqtt.Mqtt;
  * The SDK, loaded by the first Azure transport (CommonJS packages, required whole): the server, which carries the
  * simulator for its demo, would otherwise load it at start-up for nothing (≈ 10 MB of RSS).
  */
-const load = createRequire(import.meta.url);
-let sdkModules: { device: typeof device; deviceMqtt: typeof deviceMqtt } | undefined;
-function azureSdk(): { device: typeof device; deviceMqtt: typeof deviceMqtt } {
-  return (sdkModules ??= { device: load('azure-iot-device'), deviceMqtt: load('azure-iot-device-mqtt') });
-}
+const sdkDevice = lazy<typeof device>('azure-iot-device');
+const sdkMqtt = lazy<typeof deviceMqtt>('azure-iot-device-mqtt');
 
 /** Opens at a time (each is a TLS handshake, a CONNECT and a twin GET). */
 const OPEN_CONCURRENCY = 16;
@@ -54,7 +51,7 @@ interface SimDevice {
 
 /** The SDK transport class for a URL: its own Mqtt/MqttWs, with the broker URI replaced when a URL is given. */
 export function sdkTransport(url: string | undefined): TransportCtor {
-  const { Mqtt, MqttWs } = azureSdk().deviceMqtt;
+  const { Mqtt, MqttWs } = sdkMqtt();
   if (url === undefined) return Mqtt;
   const u = new URL(url);
   const ws = u.protocol === 'ws:' || u.protocol === 'wss:';
@@ -151,7 +148,7 @@ export function createAzureTransport(o: TransportOptions): Transport {
       for (const id of o.deviceIds) {
         const cs = strings.get(id);
         if (cs === undefined) throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `no connection string for device ${id}`);
-        const d: SimDevice = { id, client: azureSdk().device.Client.fromConnectionString(cs, sdk), inFlight: 0, up: false, everUp: false, desiredVersion: 0 };
+        const d: SimDevice = { id, client: sdkDevice().Client.fromConnectionString(cs, sdk), inFlight: 0, up: false, everUp: false, desiredVersion: 0 };
         watch(d);
         devices.set(id, d);
       }
@@ -182,7 +179,7 @@ export function createAzureTransport(o: TransportOptions): Transport {
       if (d === undefined || closing || d.inFlight >= o.maxInFlight) return false;
       d.inFlight++;
       inFlight++;
-      const m = new (azureSdk().device.Message)(message.body);
+      const m = new (sdkDevice().Message)(message.body);
       m.messageId = messageIdOf(message.deviceId, message.body, message.recordsId);
       m.contentType = 'application/json';
       m.contentEncoding = 'utf-8';

@@ -6,10 +6,10 @@
  * exponentially (0.5 s doubling to 15 s, with jitter).
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type mqttLib from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { connectionErrorText, ErrorCodes, SimulatorError } from '../errors.ts';
+import { lazy } from '../lazy.ts';
 import { telemetryTopic } from '../reading.ts';
 import type { Message, Transport, TransportOptions, TransportStats } from '../transport.ts';
 
@@ -24,11 +24,7 @@ interface Connection {
 }
 
 /** mqtt.js, loaded by the first MQTT transport: the server, which carries the simulator for its demo, need not. */
-const load = createRequire(import.meta.url);
-let mqttModule: typeof mqttLib | undefined;
-function mqtt(): typeof mqttLib {
-  return (mqttModule ??= load('mqtt'));
-}
+const mqtt = lazy<typeof mqttLib>('mqtt');
 
 export function createMqttTransport(o: TransportOptions): Transport {
   const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };

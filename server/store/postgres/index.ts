@@ -6,7 +6,7 @@ import type { DedupeRow, MessageIdRow } from '../../engine/dedupe.ts';
 import type { DetectorRow } from '../../engine/detectors/index.ts';
 import type { PaneRow } from '../../engine/event-time.ts';
 import { ThermostreamError } from '../../errors.ts';
-import { lazy } from '../../lazy.ts';
+import { lazy } from '../../../simulator/lazy.ts';
 import { redactUrl } from '../../url.ts';
 import type { Checkpoint, Store, StoreDeps } from '../types.ts';
 import { createPgQueries } from './queries.ts';

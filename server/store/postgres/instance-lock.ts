@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { ThermostreamError } from '../../errors.ts';
-import { lazy } from '../../lazy.ts';
+import { lazy } from '../../../simulator/lazy.ts';
 import { isUnavailable } from './errors.ts';
 
 const pgLib = lazy<typeof pg>('pg');
