@@ -1,7 +1,7 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
-import { addTime, deleteTime, KeyPanes } from './key-panes.ts';
+import { addTime, deleteTime, KeyPanes, TimeList } from './key-panes.ts';
 import { StateArena } from './state-arena.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
@@ -136,7 +136,7 @@ export class EventTimeWindows {
   private readonly scratch = new Aggregate();
   /** The windows of the batch being emitted. */
   private readonly packer = new WindowPacker();
-  private readonly starts = new Set<number>();
+  private readonly starts = new TimeList();
   /** Where the checkpoint delta's pane states are copied (paneBytes). */
   private readonly arena = new StateArena();
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
@@ -279,14 +279,16 @@ export class EventTimeWindows {
     this.moved = false;
     for (const s of this.shapes) {
       this.rebuildFleet(s);
-      for (const [id, k] of s.keys) {
+      // forEach, not for…of: no [id, key] entry allocated per key.
+      s.keys.forEach((k, id) => {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
-        if (k.dirty.length === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) continue;
-        for (const start of this.windowsToEmit(s.shape, id, k, moved)) this.result(s.shape, id, k, start);
+        if (k.dirtyCount === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) return;
+        const starts = this.windowsToEmit(s.shape, id, k, moved);
+        for (let i = 0; i < starts.length; i++) this.result(s.shape, id, k, starts.times[i]);
         if (moved) this.evict(s, id, k);
         k.dueAt = dueAt(s.shape, k);
-      }
+      });
     }
     return this.packer.take();
   }
@@ -297,14 +299,15 @@ export class EventTimeWindows {
    */
   private rebuildFleet(s: ShapeState): void {
     const starts = new Set<number>();
-    for (const [id, k] of s.keys) if (id !== FLEET) for (const p of k.dirty) starts.add(p);
+    const existing = s.keys.get(FLEET); // keys visited by value: no [id, key] entry allocated per key
+    for (const k of s.keys.values()) if (k !== existing) for (let i = 0; i < k.dirtyCount; i++) starts.add(k.dirty[i]);
     if (starts.size === 0) return;
-    const fleet = s.key(FLEET);
+    const fleet = existing ?? s.key(FLEET);
     const agg = this.scratch;
     for (const p of starts) {
       agg.reset();
-      for (const [id, k] of s.keys) {
-        if (id === FLEET) continue;
+      for (const k of s.keys.values()) {
+        if (k === fleet) continue;
         const o = k.lastStart === p ? k.lastOffset : k.find(p);
         if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
       }
@@ -312,7 +315,7 @@ export class EventTimeWindows {
       if (o < 0) o = fleet.create(p);
       writePane(agg, fleet.slab, o);
       fleet.setByType(o, agg.byType);
-      addTime(fleet.dirty, p);
+      fleet.markDirty(p);
     }
     fleet.clearLast();
   }
@@ -328,14 +331,15 @@ export class EventTimeWindows {
     return !this.everyBatch && (!this.devicesFinalOnly || id === FLEET);
   }
 
-  /** The returned set is reused by the next call: iterate it before calling again. */
-  private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): Set<number> {
+  /** The returned list is reused by the next call: read it before calling again. */
+  private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): TimeList {
     const starts = this.starts;
     starts.clear();
     const { lengthMs, slideMs } = shape;
-    const quiet = k.dirty.length === 0; // the key got nothing this batch: what waits for a refresh is shown now
+    const quiet = k.dirtyCount === 0; // the key got nothing this batch: what waits for a refresh is shown now
     const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
-    for (const p of k.dirty) {
+    for (let d = 0; d < k.dirtyCount; d++) {
+      const p = k.dirty[d];
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
       const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
       const last = Math.floor(p / slideMs);
@@ -353,7 +357,7 @@ export class EventTimeWindows {
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
-    k.dirty.length = 0;
+    k.dirtyCount = 0;
     k.clearLast(); // the next reading marks its pane dirty again
     if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.

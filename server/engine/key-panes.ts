@@ -30,8 +30,13 @@ export class KeyPanes {
   lastOffset = -1;
   /** Counts by anomaly type (indexed as ANOMALY_TYPES) of the panes with an anomaly, by start; null until the first. */
   private types: Map<number, Float64Array> | null = null;
-  /** Starts of panes updated since the last emit (their state goes to the checkpoint): a set in a plain array. */
+  /**
+   * Starts of panes updated since the last emit (their state goes to the checkpoint): a set in the first `dirtyCount`
+   * of a plain array. Emptied by its count: `length = 0` makes V8 drop an array's storage, allocated again at the next
+   * reading, once per key per batch.
+   */
   readonly dirty: number[] = [];
+  dirtyCount = 0;
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
   readonly open: number[] = [];
 
@@ -106,10 +111,16 @@ export class KeyPanes {
     if (start === this.slab[LAST_START]) return this.lastOffset;
     let o = this.find(start);
     if (o < 0) o = this.create(start);
-    addTime(this.dirty, start);
+    this.markDirty(start);
     this.slab[LAST_START] = start;
     this.lastOffset = o;
     return o;
+  }
+
+  markDirty(start: number): void {
+    const dirty = this.dirty;
+    for (let i = 0; i < this.dirtyCount; i++) if (dirty[i] === start) return;
+    dirty[this.dirtyCount++] = start;
   }
 
   /** A new slot for `start` (not present yet), cleared. */
@@ -175,5 +186,34 @@ export function addTime(times: number[], t: number): void {
 
 export function deleteTime(times: number[], t: number): void {
   const i = times.indexOf(t);
-  if (i >= 0) times.splice(i, 1);
+  if (i < 0) return;
+  times.copyWithin(i, i + 1); // not splice(), which allocates the array of what it removed
+  times.pop();
+}
+
+/**
+ * Times in the order added, each once, in an array reused from one use to the next (the window starts to emit of
+ * one key after another). Emptied by its count, with a map of time → the use that added it, so that emptying
+ * allocates nothing: a Set's clear() allocates a new table, once per key per window shape per batch.
+ */
+export class TimeList {
+  readonly times: number[] = [];
+  length = 0;
+  private use = 0;
+  private readonly added = new Map<number, number>();
+
+  clear(): void {
+    this.length = 0;
+    // The map holds every time added since it was last emptied (window starts: a few per slide, shared by all keys).
+    if (++this.use > 1 << 29 || this.added.size > 4096) {
+      this.added.clear();
+      this.use = 1;
+    }
+  }
+
+  add(t: number): void {
+    if (this.added.get(t) === this.use) return;
+    this.added.set(t, this.use);
+    this.times[this.length++] = t;
+  }
 }

@@ -15,7 +15,7 @@
  * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
  * it and the anomaly closed there.
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const FAST_ALPHA = 1 / 8;
@@ -134,9 +134,10 @@ export class DriftState extends Slots {
     this.base = NaN;
   }
 
-  save(out: number[]): void {
-    out.push(this.fast, this.base, this.spread, this.learned, this.spreadLearned, this.gPos, this.gNeg, this.gPosFrom, this.gNegFrom,
-      this.alarm, this.alarmTs, this.alarmReadings, this.lastTs, this.alarmAt);
+  save(out: StateOut): void {
+    out.copy(this.a, this.o, 12); // fast … alarmReadings: the first twelve slots, in their order
+    out.push(this.lastTs);
+    out.push(this.alarmAt);
   }
 
   load(a: Float64Array, i: number): number {

@@ -8,7 +8,7 @@
  * behaviour. RELEARN dropouts in a row, each closed by a reading, are not an outage but a new cadence (a device that
  * flushed a backlog, then reports at its own pace): the interval is learned again from the latest gap.
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;
@@ -108,9 +108,9 @@ export class DropoutState extends Slots {
     };
   }
 
-  save(out: number[]): void {
-    out.push(this.gapCount, this.nextGap, this.sinceRefresh, this.interval, this.lastTs, this.openTs, this.openScore, this.openedAt);
-    for (let i = 0; i < INTERVALS; i++) out.push(this.a[this.gaps + i]);
+  save(out: StateOut): void {
+    out.copy(this.a, this.o, 8); // gapCount … openedAt: the first eight slots, in their order
+    out.copy(this.a, this.gaps, INTERVALS);
     out.push(this.longGaps); // last: a state saved before it existed loads with 0
   }
 

@@ -3,7 +3,7 @@
  * not free, so the statistics are cached and refreshed every REFRESH readings, or on demand when a reading looks
  * extreme against the cached ones (then it is judged against fresh statistics).
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 
 const REFRESH = 16;
 /** The named doubles of a History; its ring of `capacity` values follows them. */
@@ -62,15 +62,16 @@ export class History extends Slots {
   }
 
   /** Appends the values to `out`, oldest first, for snapshots. */
-  saveTo(out: number[]): void {
-    const cap = this.capacity;
-    const first = this.size < cap ? 0 : this.next;
-    for (let i = 0; i < this.size; i++) out.push(this.a[this.values + ((first + i) % cap)]);
+  saveTo(out: StateOut): void {
+    const first = this.size < this.capacity ? 0 : this.next;
+    const head = Math.min(this.size, this.capacity - first); // from the oldest to the ring's end, then from its start
+    out.copy(this.a, this.values + first, head);
+    out.copy(this.a, this.values, this.size - head);
   }
 
   /** Appends the cached statistics and their age, for snapshots: a restored history judges with the same ones. */
-  saveCacheTo(out: number[]): void {
-    out.push(this.sinceRefresh, this.median, this.mad);
+  saveCacheTo(out: StateOut): void {
+    out.copy(this.a, this.o + 2, 3); // sinceRefresh, median, mad: slots 2 to 4
   }
 
   /** Restores what saveCacheTo wrote (after load(), which computed fresh statistics for snapshots without it). */

@@ -13,7 +13,7 @@ import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
 import { History, historyWidth } from './history.ts';
 import { StateArena } from '../state-arena.ts';
 import { RATE_WIDTH, RateState } from './rate.ts';
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, StateOut } from './slots.ts';
 import { SPIKE_WIDTH, SpikeState } from './spike.ts';
 import { STUCK_WIDTH, StuckState } from './stuck.ts';
 import { checkThreshold, limitsFor } from './threshold.ts';
@@ -70,9 +70,11 @@ class DeviceDetectors extends Slots {
   }
 
   /** The state as doubles, written to `out` (emptied first), for the checkpoint. */
-  save(out: number[]): void {
+  save(out: StateOut): void {
     out.length = 0;
-    out.push(STATE_VERSION, this.n, this.lastTs, this.noise, this.resolution, this.lastValue, this.history.size);
+    out.push(STATE_VERSION);
+    out.copy(this.a, this.o, 5); // n, lastTs, noise, resolution, lastValue: the first five slots
+    out.push(this.history.size);
     this.history.saveTo(out);
     this.spike.save(out);
     this.rate.save(out);
@@ -108,7 +110,7 @@ export class Detectors {
   private readonly devices = new Map<string, DeviceDetectors>();
   private readonly changed: DeviceDetectors[] = [];
   /** A device's state on its way to the checkpoint: one array for all, copied into the arena. */
-  private readonly scratch: number[] = [];
+  private readonly scratch = new StateOut();
   private readonly arena = new StateArena();
 
   /**
@@ -147,7 +149,7 @@ export class Detectors {
     const rows = this.changed.map((d) => {
       d.dirty = false;
       d.save(doubles);
-      return { deviceId: d.deviceId, state: this.arena.copyDoubles(doubles, 0, doubles.length) };
+      return { deviceId: d.deviceId, state: this.arena.copyDoubles(doubles.a, 0, doubles.length) };
     });
     this.changed.length = 0;
     return rows;

@@ -4,7 +4,7 @@
  * a change counts only beyond sensitivity × its noise scale, so a fast-reporting noisy sensor is not flagged for
  * jitter between consecutive readings.
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 export class RateState extends Slots {
@@ -33,8 +33,8 @@ export class RateState extends Slots {
     this.refValue = x;
   }
 
-  save(out: number[]): void {
-    out.push(this.refTs, this.refValue);
+  save(out: StateOut): void {
+    out.copy(this.a, this.o, RATE_WIDTH); // refTs, refValue: the slots, in their order
   }
 
   load(a: Float64Array, i: number): number {

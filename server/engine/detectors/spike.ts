@@ -9,7 +9,7 @@
  * a new level (a step, judged by the rate-of-change and drift detectors) and no spike is reported. So a flag costs
  * one reading of delay and a step change does not raise a train of spikes while the median catches up.
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 export class SpikeState extends Slots {
@@ -51,8 +51,8 @@ export class SpikeState extends Slots {
     this.ts = NaN;
   }
 
-  save(out: number[]): void {
-    out.push(this.ts, this.value, this.median, this.scale, this.z);
+  save(out: StateOut): void {
+    out.copy(this.a, this.o, SPIKE_WIDTH); // ts, value, median, scale, z: the slots, in their order
   }
 
   load(a: Float64Array, i: number): number {

@@ -5,7 +5,7 @@
  * decays by 0.2 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
  * reading of the run, and closed by the first reading that differs.
  */
-import { defineSlots, Slots } from './slots.ts';
+import { defineSlots, Slots, type StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 /** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
@@ -75,8 +75,8 @@ export class StuckState extends Slots {
     };
   }
 
-  save(out: number[]): void {
-    out.push(this.runValue, this.runStart, this.runLast, this.runCount, this.flagged, this.longRun, this.runs, this.flaggedAt);
+  save(out: StateOut): void {
+    out.copy(this.a, this.o, STUCK_WIDTH); // runValue … flaggedAt: the slots, in their order
   }
 
   load(a: Float64Array, i: number): number {
