@@ -283,7 +283,7 @@ export class EventTimeWindows {
       s.keys.forEach((k, id) => {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
-        if (k.dirtyCount === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) return;
+        if (k.dirty.length === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) return;
         const starts = this.windowsToEmit(s.shape, id, k, moved);
         for (let i = 0; i < starts.length; i++) this.result(s.shape, id, k, starts.times[i]);
         if (moved) this.evict(s, id, k);
@@ -300,7 +300,7 @@ export class EventTimeWindows {
   private rebuildFleet(s: ShapeState): void {
     const starts = new Set<number>();
     const existing = s.keys.get(FLEET); // keys visited by value: no [id, key] entry allocated per key
-    for (const k of s.keys.values()) if (k !== existing) for (let i = 0; i < k.dirtyCount; i++) starts.add(k.dirty[i]);
+    for (const k of s.keys.values()) if (k !== existing) for (const p of k.dirty) starts.add(p);
     if (starts.size === 0) return;
     const fleet = existing ?? s.key(FLEET);
     const agg = this.scratch;
@@ -315,7 +315,7 @@ export class EventTimeWindows {
       if (o < 0) o = fleet.create(p);
       writePane(agg, fleet.slab, o);
       fleet.setByType(o, agg.byType);
-      fleet.markDirty(p);
+      addTime(fleet.dirty, p);
     }
     fleet.clearLast();
   }
@@ -336,10 +336,9 @@ export class EventTimeWindows {
     const starts = this.starts;
     starts.clear();
     const { lengthMs, slideMs } = shape;
-    const quiet = k.dirtyCount === 0; // the key got nothing this batch: what waits for a refresh is shown now
+    const quiet = k.dirty.length === 0; // the key got nothing this batch: what waits for a refresh is shown now
     const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
-    for (let d = 0; d < k.dirtyCount; d++) {
-      const p = k.dirty[d];
+    for (const p of k.dirty) {
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
       const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
       const last = Math.floor(p / slideMs);
@@ -357,7 +356,7 @@ export class EventTimeWindows {
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
       this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
     }
-    k.dirtyCount = 0;
+    k.dirty.length = 0;
     k.clearLast(); // the next reading marks its pane dirty again
     if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.
