@@ -395,6 +395,14 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     });
     const route = await get('/api/v1/nothing?x=1');
     assert.deepEqual(route, { ...route, status: 404, body: { error: 'TS_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing' } });
+    // A path with routes, asked with another method: 405, naming the methods it takes.
+    for (const [method, url, allow] of [['DELETE', '/api/v1/devices?x=1', 'GET, HEAD'], ['PUT', '/api/v1/devices/a', 'GET, HEAD'], ['POST', '/api/v1/stats', 'GET, HEAD']] as const) {
+      const res = await app.http.inject({ method, url });
+      const path = url.split('?')[0];
+      assert.deepEqual([res.statusCode, res.headers.allow, res.json()], [405, allow, { error: 'TS_ERR_METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path}: it takes ${allow}` }], `${method} ${url}`);
+    }
+    const none = await app.http.inject({ method: 'DELETE', url: '/api/v1/nothing' });
+    assert.deepEqual([none.statusCode, none.json().error], [404, 'TS_ERR_NOT_FOUND'], 'a path without routes is still a 404');
   });
 });
 

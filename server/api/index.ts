@@ -32,6 +32,8 @@ import { registerRegistryRoutes } from './routes/registry.ts';
 export type { ApiDeps } from './deps.ts';
 export { createSseHub, type SseHub } from './sse-hub.ts';
 
+/** The methods a 405 names in its Allow header (HEAD answers every GET route). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The HTTP app, ready, not listening: tests use inject(), createApi() listens. */
@@ -56,7 +58,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook('preValidation', refuseLooseIntegers);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+    const path = req.url.split('?')[0];
+    // A path that has routes, asked with another method: 405 with the methods it takes, as HTTP says (RFC 9110).
+    const allowed = METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+    if (allowed.length > 0) {
+      const allow = allowed.join(', ');
+      void reply.code(405).header('allow', allow).send({ error: 'TS_ERR_METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}: it takes ${allow}` });
+      return;
+    }
+    void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` });
   });
   registerAuth(app, deps.config.http.apiToken);
   registerContentNegotiation(app); // before the routes: a 406 for an Accept header that takes none of a route's types
