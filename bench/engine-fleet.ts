@@ -9,11 +9,13 @@
  *     minus before it was created, / devices.
  *
  *   npm run bench -- engine-fleet [--devices N] [--every S] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
- *                                 [--open-window-refresh slide|batch|final] [--windows L/S,...] [--compare DIR] [--snapshot DIR]
+ *                                 [--open-window-refresh slide|batch|final] [--windows L/S,...] [--compare DIR] [--snapshot DIR] [--alloc-profile yes]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
  * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
  * --snapshot DIR: a heap snapshot of each run's job at its end, summarised by constructor per device.
+ * --alloc-profile yes: V8's sampling heap profiler over the measured batches (garbage included, bench/alloc-profile.ts):
+ * MB allocated a batch, and where.
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { AllocProfiler, printAllocSummary } from './alloc-profile.ts';
 import type { WindowSpec } from '../server/config.ts';
 import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, windowShapes, describeWindows, table, UsageError } from './harness.ts';
 
@@ -35,13 +38,15 @@ interface Options {
   compare: string;
   /** Write a heap snapshot of the job at the end of each run into this directory, and summarise it. */
   snapshot: string;
+  /** Sample allocation over the measured batches. */
+  allocProfile: boolean;
   /** The job's openWindowRefresh; null: the configuration's default. */
   openWindowRefresh: 'slide' | 'batch' | 'final' | null;
   /** The job's windows; null: the configuration's default. */
   windows: WindowSpec[] | null;
 }
 
-const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', openWindowRefresh: null, windows: null };
+const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', allocProfile: false, openWindowRefresh: null, windows: null };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -54,6 +59,8 @@ interface RunResult {
   gcMs: number;
   windowsPerBatch: number;
   bytesPerDevice: number;
+  /** Bytes allocated a measured batch (--alloc-profile), NaN without it. */
+  allocPerBatch: number;
 }
 
 /** The heap's used bytes and the array buffers' (which live outside the heap). */
@@ -110,6 +117,8 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const jobMs: number[] = [];
   const commitMs: number[] = [];
   const windows: number[] = [];
+  const profiler = o.allocProfile ? new AllocProfiler() : null;
+  let measuredReadings = 0;
   for (let s = 0; s < o.seconds; s++) {
     const readings = [];
     for (let d = s % o.every; d < o.devices; d += o.every) {
@@ -119,7 +128,11 @@ async function child(root: string, o: Options): Promise<RunResult> {
     }
     const cut = { readings, deadLetters: [], lastOffset: (s + 1) * o.devices }; // offsets only need to grow
     measuring = s >= o.warmup;
-    if (measuring && measureFrom === Infinity) measureFrom = performance.now();
+    if (measuring && measureFrom === Infinity) {
+      measureFrom = performance.now();
+      await profiler?.start(16 * 1024);
+    }
+    if (measuring) measuredReadings += readings.length;
     const t0 = performance.now();
     const out = job.process(cut, T0 + (s + 1) * 1000 + 10);
     const t1 = performance.now();
@@ -131,6 +144,8 @@ async function child(root: string, o: Options): Promise<RunResult> {
       windows.push(windowsIn(out.windows));
     }
   }
+  const alloc = profiler === null ? null : await profiler.stop();
+  if (alloc !== null) printAllocSummary(alloc, jobMs.length, measuredReadings, 12);
   await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
   obs.disconnect();
   gc();
@@ -156,6 +171,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     gcMs: gcMs / jobMs.length,
     windowsPerBatch: median(windows),
     bytesPerDevice: (heapAfter - heapBefore) / o.devices,
+    allocPerBatch: alloc === null ? NaN : alloc.totalBytes / jobMs.length,
   };
 }
 
@@ -182,7 +198,8 @@ export async function main(args: string[]): Promise<number> {
   --open-window-refresh slide|batch|final   the job's openWindowRefresh (default: the server's, slide)
   --windows L/S,...  the job's window shapes, length/slide in ms (default: the server's, 10000/2000,60000/10000,300000/60000)
   --compare DIR      also run the engine of the checkout in DIR, interleaved, and print old / new ratios
-  --snapshot DIR     write a heap snapshot of each run's job into DIR and summarise it per device`);
+  --snapshot DIR     write a heap snapshot of each run's job into DIR and summarise it per device
+  --alloc-profile yes|no   sample allocation (garbage included) over the measured batches: MB a batch, and where (default no)`);
     return 0;
   }
   const o = parseFlags(args, DEFAULTS, {
@@ -194,6 +211,7 @@ export async function main(args: string[]): Promise<number> {
     '--store': (v, x) => (x.store = oneOf('--store', v, ['yes', 'no'] as const)),
     '--compare': (v, x) => (x.compare = resolve(v)),
     '--snapshot': (v, x) => (x.snapshot = resolve(v)),
+    '--alloc-profile': (v, x) => (x.allocProfile = oneOf('--alloc-profile', v, ['yes', 'no'] as const) === 'yes'),
     '--open-window-refresh': (v, x) => (x.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
     '--windows': (v, x) => (x.windows = windowShapes('--windows', v)),
   });
@@ -219,11 +237,12 @@ export async function main(args: string[]): Promise<number> {
       med(name, (r) => r.gcMs).toFixed(1),
       fmtInt(med(name, (r) => r.windowsPerBatch)),
       fmtInt(med(name, (r) => r.bytesPerDevice)),
+      ...(o.allocProfile ? [(med(name, (r) => r.allocPerBatch) / 1048576).toFixed(1)] : []),
       rs.map((r) => `${r.jobMs.toFixed(0)}+${r.commitMeanMs.toFixed(0)}`).join(' / '),
     ];
   });
   console.log(
-    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'commit mean', 'commit max', 'GC ms/batch', 'windows/batch', 'live B/device (heap + array buffers)', 'runs (job + mean commit ms)'], rows),
+    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'commit mean', 'commit max', 'GC ms/batch', 'windows/batch', 'live B/device (heap + array buffers)', ...(o.allocProfile ? ['allocated MB/batch'] : []), 'runs (job + mean commit ms)'], rows),
   );
   if (o.compare) {
     const [a, b] = variants.map(([n]) => n);
