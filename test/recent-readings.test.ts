@@ -38,6 +38,19 @@ test('recent readings: bounded per device, coverage moves past what was evicted 
   assert.deepEqual([q.coveredFrom, q.points.length, q.points[0].ts, q.points[39].ts], [10, 40, 10, 49]);
 });
 
+test('recent readings: a device that reports slower than perDevice readings per maxAgeMs holds only maxAgeMs of them', () => {
+  const ring = new RecentReadings(120, 600_000, 0); // 120 a device, 10 minutes at most
+  const every10s = Array.from({ length: 360 }, (_, i) => r('slow', i * 10_000, 20 + (i % 7)));
+  for (let i = 0; i < every10s.length; i += 6) ring.add(every10s.slice(i, i + 6)); // an hour, a minute a batch
+  assert.equal(ring.capacity, 64, 'the 61 readings of the last 10 minutes, not 120 of the last 20');
+  const now = 3_590_000;
+  const q = ring.query('slow', 0, 1e12, now);
+  assert.deepEqual([q.coveredFrom, q.points.length, q.points[0].ts, q.points.at(-1)!.ts], [now - 600_000, 61, now - 600_000, now]);
+  const fast = new RecentReadings(120, 600_000, 0);
+  fast.add(Array.from({ length: 600 }, (_, i) => r('fast', i * 1000, 20)));
+  assert.equal(fast.capacity, 120, 'a device reporting every second keeps perDevice');
+});
+
 test('downsample merges consecutive points into equal runs; the budget is split in proportion', () => {
   const p = (ts: number, temperature: number, count = 1, humidity: number | null = null): SeriesPoint => ({
     ts, temperature, humidity, count, min: temperature, max: temperature, source: 'raw',
