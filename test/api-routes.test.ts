@@ -403,6 +403,9 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     }
     const none = await app.http.inject({ method: 'DELETE', url: '/api/v1/nothing' });
     assert.deepEqual([none.statusCode, none.json().error], [404, 'TS_ERR_NOT_FOUND'], 'a path without routes is still a 404');
+    // A route of this method that finds nothing (a static file that is not there) is a 404, not a 405.
+    const missing = await app.http.inject({ method: 'GET', url: '/docs/static/nope.js' });
+    assert.equal(missing.statusCode, 404, 'GET /docs/static/nope.js');
   });
 });
 

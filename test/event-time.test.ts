@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
-import { KeyPanes } from '../server/engine/key-panes.ts';
+import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
 const reading = (deviceId: string, ts: number, temperature: number, arrival = ts): Reading => ({
@@ -327,4 +327,14 @@ test('fleet first and last do not depend on which device the server saw first (r
   };
   assert.deepEqual(fleetOf(['z', 'a']), [20, 24, 50, 54]);
   assert.deepEqual(fleetOf(['a', 'z']), [20, 24, 50, 54]);
+});
+
+test('the window starts of a key to emit: in the order added, each once, -0 as 0 (as the Set it replaced held them)', () => {
+  const list = new TimeList();
+  for (const t of [4000, -0, 4000, 8000, 0]) list.add(t);
+  assert.deepEqual(list.times.slice(0, list.length), [4000, 0, 8000]);
+  assert.ok(Object.is(list.times[1], 0), 'the window starting at epoch 0 is 0, not -0');
+  list.clear();
+  for (const t of [8000, 4000, 8000]) list.add(t);
+  assert.deepEqual(list.times.slice(0, list.length), [8000, 4000], 'emptied, then each once again');
 });

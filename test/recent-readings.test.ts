@@ -46,6 +46,11 @@ test('recent readings: a device that reports slower than perDevice readings per 
   const now = 3_590_000;
   const q = ring.query('slow', 0, 1e12, now);
   assert.deepEqual([q.coveredFrom, q.points.length, q.points[0].ts, q.points.at(-1)!.ts], [now - 600_000, 61, now - 600_000, now]);
+  // A device whose clock runs 4 minutes ahead: aged by the server's clock (arrival), as the route serves them.
+  const ahead = new RecentReadings(120, 600_000, 0);
+  ahead.add(Array.from({ length: 90 }, (_, i) => ({ ...r('ahead', i * 10_000 + 240_000, 20), arrival: i * 10_000 })));
+  const served = ahead.query('ahead', 0, 1e12, 890_000);
+  assert.deepEqual([served.coveredFrom, served.points.length], [290_000, 85], 'every reading the route serves at now = its last arrival');
   const fast = new RecentReadings(120, 600_000, 0);
   fast.add(Array.from({ length: 600 }, (_, i) => r('fast', i * 1000, 20)));
   assert.equal(fast.capacity, 120, 'a device reporting every second keeps perDevice');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type HTTPMethods } from 'fastify';
 import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
@@ -59,8 +59,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    // A path that has routes, asked with another method: 405 with the methods it takes, as HTTP says (RFC 9110).
-    const allowed = METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+    const routed = (method: string): boolean => app.findRoute({ method: method as HTTPMethods, url: path }) !== null;
+    // A path that has routes, asked with another method: 405 with the methods it takes, as HTTP says (RFC 9110). A
+    // route of this method that sent the request here (a static file that is not there) means not found.
+    const allowed = routed(req.method) ? [] : METHODS.filter(routed);
     if (allowed.length > 0) {
       const allow = allowed.join(', ');
       void reply.code(405).header('allow', allow).send({ error: 'TS_ERR_METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}: it takes ${allow}` });

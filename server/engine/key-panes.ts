@@ -33,7 +33,7 @@ export class KeyPanes {
   /**
    * Starts of panes updated since the last emit (their state goes to the checkpoint): a set in a plain array. Emptied
    * with `length = 0`, which lets V8 drop its storage: allocated again at the key's next reading, but not held by
-   * every key between batches (≈ 450 bytes a device with 3 window shapes).
+   * every key between batches (≈ 480 bytes a device with 3 window shapes).
    */
   readonly dirty: number[] = [];
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
@@ -208,6 +208,6 @@ export class TimeList {
   add(t: number): void {
     if (this.added.get(t) === this.use) return;
     this.added.set(t, this.use);
-    this.times[this.length++] = t;
+    this.times[this.length++] = t === 0 ? 0 : t; // -0 as 0, as a Set holds it
   }
 }

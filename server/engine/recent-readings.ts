@@ -76,7 +76,8 @@ export class RecentReadings {
         ring = new Ring(Math.min(INITIAL_CAPACITY, this.perDevice), this.startedAt);
         this.rings.set(r.deviceId, ring);
       }
-      const tooOld = r.ts - this.maxAgeMs;
+      // By the server's clock where the device's runs ahead: the route serves from its now − maxAgeMs.
+      const tooOld = Math.min(r.ts, r.arrival) - this.maxAgeMs;
       while (ring.size > 0 && ring.points[ring.at(0)] < tooOld) ring.dropOldest();
       if (ring.size === ring.capacity) {
         if (ring.capacity < this.perDevice) grow(ring, Math.min(ring.capacity * 2, this.perDevice));
