@@ -1,6 +1,7 @@
 /** Buffered JSONL writer for --out and --truth: one write per ~64 KiB, backpressure exposed to fast runs. */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { invalidOption } from './errors.ts';
 
 export interface LineWriter {
   write(line: string): void;
@@ -11,9 +12,14 @@ export interface LineWriter {
 
 const CHUNK = 64 * 1024;
 
-export async function openLineWriter(path: string): Promise<LineWriter> {
+/** `option` (out, truth) names the flag in the error when the file cannot be created. */
+export async function openLineWriter(option: string, path: string): Promise<LineWriter> {
   const stream: WriteStream = createWriteStream(path);
-  await once(stream, 'open');
+  try {
+    await once(stream, 'open');
+  } catch (error) {
+    throw invalidOption(option, path, `a file that can be written; ${(error as Error).message}`);
+  }
   let buffer = '';
   let full = false;
   const flush = () => {

@@ -311,8 +311,8 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
         }
       }
       try {
-        if (o.out !== undefined) out = await openLineWriter(o.out);
-        if (o.truth !== undefined) truth = await openLineWriter(o.truth);
+        if (o.out !== undefined) out = await openLineWriter('out', o.out);
+        if (o.truth !== undefined) truth = await openLineWriter('truth', o.truth);
         t0 = now();
         const paced = transport !== undefined;
         const spanMs = (o.total * 1000) / o.rate;
