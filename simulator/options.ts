@@ -261,7 +261,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   }
   const publishes = url !== undefined || azure;
   if (!publishes && o.out === undefined) {
-    throw invalidOption('url', url, 'a broker URL, or --out to only write readings to a file');
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, 'give --url, the broker to publish to, or --out FILE.jsonl to only write the readings to a file');
   }
   if (!publishes && total === Infinity) {
     throw invalidOption('out', o.out, 'with --count or --duration when there is no --url (the run must end)');

@@ -66,6 +66,8 @@ test('invalid options exit with code 2 and name the option and value', async () 
     [['--transport', 'carrier-pigeon', '--url', 'mqtt://127.0.0.1:1'], /--transport: "carrier-pigeon"/],
     [['--speedup', '10', '--url', 'mqtt://127.0.0.1:1'], /--speedup: 10/],
     [['--frobnicate'], /frobnicate/],
+    // Neither destination: it said 'invalid value for --url: undefined', naming a value nobody gave.
+    [['--count', '1'], /^simulator: give --url, the broker to publish to, or --out FILE.jsonl to only write the readings to a file\n/],
     // A file that cannot be created is the option's value at fault (it was the bare ENOENT, exit code 1).
     [['--out', '/nonexistent/dir/r.jsonl', '--count', '1'], /^simulator: invalid value for --out: "\/nonexistent\/dir\/r.jsonl" \(expected a file that can be written; ENOENT/],
     [['--out', '/dev/null', '--truth', '/nonexistent/dir/t.jsonl', '--count', '1'], /^simulator: invalid value for --truth: "\/nonexistent\/dir\/t.jsonl" \(expected a file that can be written; ENOENT/],
