@@ -37,6 +37,7 @@ export function loadRecording(file: string): Recording {
     throw replayError(file, `cannot read it (${(error as Error).message})`);
   }
   text = text.replace(/^\uFEFF/, '');
+  if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
   const rows = text.trimStart().startsWith('{') ? jsonRows(text) : csvRows(file, text);
   const records: Reading[] = [];
   const bad: string[] = [];

@@ -142,7 +142,12 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
   writeFileSync(nullTs, '{"deviceId":"a","ts":"2026-11-29T10:00:00Z","temperature":1}\n{"deviceId":"a","ts":null,"temperature":2}\n');
   const csv = join(dir, 'no-id.csv');
   writeFileSync(csv, 'device,temperature\nx,1\n');
+  writeFileSync(join(dir, 'empty.csv'), '');
+  writeFileSync(join(dir, 'blank.jsonl'), '\uFEFF\r\n\r\n');
   const cases: [string[], RegExp][] = [
+    // An empty file (or blank lines) was 'expected JSON lines, or CSV whose first line is a header …; line 1 is ""'.
+    [['--replay', join(dir, 'empty.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+empty\.csv: it is empty \(no record to send\)$/m],
+    [['--replay', join(dir, 'blank.jsonl'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+blank\.jsonl: it is empty \(no record to send\)$/m],
     [['--replay', jsonl, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+bad\.jsonl: 3 of its records cannot be sent \(each needs a deviceId .*\): line 2: not JSON \("nope"\); line 3: no deviceId; line 4: deviceId "bad id" is not a device id$/m],
     [['--replay', ragged, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+ragged\.csv: 2 of its records cannot be sent .*: line 4: 1 cell under a header of 2; line 5: a quoted cell is not closed$/m],
     [['--replay', twice, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+twice\.csv: the header names "deviceId" twice/],
