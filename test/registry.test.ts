@@ -279,6 +279,11 @@ test('devices CLI: add, list, show, disable, enable, delete against the data dir
   assert.equal(run('frobnicate').code, 2);
   assert.equal(run('show').code, 2);
   assert.equal(run('add', 'x', '--colour', 'red').code, 2);
+  // A command's own option given to another did nothing (show printed the device, disable disabled it): refused.
+  assert.deepEqual(run('show', 'cli-2', '--key', KEY), { code: 2, out: '', err: 'devices: --key is an option of add, not of show (see --help)' });
+  assert.deepEqual(run('enable', 'cli-2', '--secondary-key', KEY), { code: 2, out: '', err: 'devices: --secondary-key is an option of add, not of enable (see --help)' });
+  assert.deepEqual(run('list', '--disabled'), { code: 2, out: '', err: 'devices: --disabled is an option of add, not of list (see --help)' });
+  assert.deepEqual(run('add', 'cli-9', '--duration', '60'), { code: 2, out: '', err: 'devices: --duration is an option of token, not of add (see --help)' });
   assert.match(runDevicesCli(['--help'], {}).out, /^Usage: npm run devices -- <command>/);
 
   // Connection strings a device can use: a HostName that is a host name, a TLS port that is the real one.

@@ -92,7 +92,15 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if ((needsId.includes(command) && deviceId === undefined) || extra.length > 0 || (command === 'list' && deviceId !== undefined)) {
     return { code: 2, out: '', err: `devices: usage: ${command}${needsId.includes(command) ? ' <deviceId>' : ''} (see --help)` };
   }
-  if (opts.duration !== undefined && command !== 'token') return { code: 2, out: '', err: `devices: --duration is an option of token, not of ${command} (see --help)` };
+  // A command's own options (the usage lists them beside it) would do nothing elsewhere: refused, not ignored.
+  const given: [string, boolean, string][] = [
+    ['--key', opts.key !== undefined, 'add'],
+    ['--secondary-key', opts.secondaryKey !== undefined, 'add'],
+    ['--disabled', opts.disabled, 'add'],
+    ['--duration', opts.duration !== undefined, 'token'],
+  ];
+  const misplaced = given.find(([, present, owner]) => present && owner !== command);
+  if (misplaced !== undefined) return { code: 2, out: '', err: `devices: ${misplaced[0]} is an option of ${misplaced[2]}, not of ${command} (see --help)` };
   const duration = opts.duration === undefined ? 3600 : Number(opts.duration);
   if (!/^\d+$/.test(opts.duration ?? '3600') || duration < 1 || duration > MAX_TOKEN_SECONDS) {
     return { code: 2, out: '', err: `devices: invalid --duration ${JSON.stringify(opts.duration)}: expected whole seconds from 1 to ${MAX_TOKEN_SECONDS}` };
