@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -89,4 +89,22 @@ test('examples/network-word-count: word counts of each batch, as a user runs it'
     batches.flatMap((b) => b.records),
     ['(the,3)', '(quick,1)', '(fox,1)', '(b,2)', '(a,1)'],
   );
+});
+
+/** Runs `npm run example -- …` as the README does, to its exit. */
+function runExample(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'examples/run.ts', ...args], { cwd: root, encoding: 'utf8' });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+test('npm run example -- --help lists the examples and their arguments on stdout, exit code 0; an unknown name is 2', () => {
+  // --help was 'unknown example "--help"' with exit code 2, and "constructor" (a name every object has) crashed.
+  const usage =
+    'usage: npm run example -- <name> <host> <port>\n' +
+    'examples (each reads lines from a TCP server at host:port, such as `nc -lk 9999`):\n' +
+    '  network-word-count   word counts of every 1 s batch of the lines read from host:port\n' +
+    '  windowed-word-count  word counts over the last 30 s, every 10 s\n';
+  assert.deepEqual(runExample('--help'), { code: 0, stdout: usage, stderr: '' });
+  assert.deepEqual(runExample('-h'), { code: 0, stdout: usage, stderr: '' });
+  assert.deepEqual(runExample('constructor'), { code: 2, stdout: '', stderr: `unknown example "constructor"\n${usage}` });
 });
