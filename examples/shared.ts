@@ -4,11 +4,14 @@ import type { StreamingContext } from '../server/engine/dstream/index.ts';
 export class UsageError extends Error {}
 
 export function parseHostPort(example: string, args: string[]): { host: string; port: number } {
-  const [host, portText] = args;
+  const usage = `usage: npm run example -- ${example} <host> <port>`;
+  const [host, portText, ...extra] = args;
+  if (host === undefined || portText === undefined) throw new UsageError(`${usage}  (got: ${args.join(' ') || 'nothing'})`);
   const port = Number(portText);
-  if (!host || !Number.isSafeInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`usage: npm run example -- ${example} <host> <port>  (got: ${args.join(' ') || 'nothing'})`);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new UsageError(`${example}: <port> ${JSON.stringify(portText)} is not a port number from 1 to 65535\n${usage}`);
   }
+  if (extra.length > 0) throw new UsageError(`${example}: unexpected argument ${JSON.stringify(extra[0])}\n${usage}`);
   return { host, port };
 }
 

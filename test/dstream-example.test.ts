@@ -108,3 +108,18 @@ test('npm run example -- --help lists the examples and their arguments on stdout
   assert.deepEqual(runExample('-h'), { code: 0, stdout: usage, stderr: '' });
   assert.deepEqual(runExample('constructor'), { code: 2, stdout: '', stderr: `unknown example "constructor"\n${usage}` });
 });
+
+test('an example refuses a port that is not one, and arguments it does not take, naming them (exit code 2)', () => {
+  // "abc" was reported only as the usage, "(got: localhost abc)"; a third argument was ignored.
+  const usage = 'usage: npm run example -- network-word-count <host> <port>\n';
+  assert.deepEqual(runExample('network-word-count', 'localhost', 'abc'), {
+    code: 2, stdout: '', stderr: `network-word-count: <port> "abc" is not a port number from 1 to 65535\n${usage}`,
+  });
+  assert.deepEqual(runExample('network-word-count', 'localhost', '1e3'), {
+    code: 2, stdout: '', stderr: `network-word-count: <port> "1e3" is not a port number from 1 to 65535\n${usage}`,
+  });
+  assert.deepEqual(runExample('windowed-word-count', 'localhost', '9999', 'extra'), {
+    code: 2, stdout: '', stderr: 'windowed-word-count: unexpected argument "extra"\nusage: npm run example -- windowed-word-count <host> <port>\n',
+  });
+  assert.deepEqual(runExample('network-word-count'), { code: 2, stdout: '', stderr: `${usage.trimEnd()}  (got: nothing)\n` });
+});
