@@ -227,6 +227,7 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     if (!Number.isFinite(startMs)) {
       throw invalidOption('start', o.start, 'an ISO 8601 time with a zone, Z or an offset, such as 2026-11-24T10:00:00Z');
     }
+    if (startMs < 0) throw invalidOption('start', o.start, 'a time from 1970 on (the server refuses earlier readings)');
   }
   const speedup = num('speedup', o.speedup ?? DEFAULTS.speedup, (x) => x > 0 && x <= 1_000_000, 'a factor > 0, at most 1000000');
   if (speedup > 1 && total === Infinity && startMs === undefined) {
