@@ -98,7 +98,8 @@ const STRING_OPTIONS = [
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw.trim())) throw invalidOption(name, raw, 'a number');
+  // 1e400 is Infinity to Number(): refused here, as typed (shown as the number, it was JSON's null).
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw.trim()) || !Number.isFinite(Number(raw))) throw invalidOption(name, raw, 'a number');
   return Number(raw);
 }
 

@@ -66,6 +66,9 @@ test('invalid options exit with code 2 and name the option and value', async () 
     [['--transport', 'carrier-pigeon', '--url', 'mqtt://127.0.0.1:1'], /--transport: "carrier-pigeon"/],
     [['--speedup', '10', '--url', 'mqtt://127.0.0.1:1'], /--speedup: 10/],
     [['--frobnicate'], /frobnicate/],
+    // A number beyond a double's range was shown as JSON's null: 'invalid value for --duration: null'.
+    [['--out', '/dev/null', '--duration', '1e400'], /^simulator: invalid value for --duration: "1e400" \(expected a number\)/],
+    [['--out', '/dev/null', '--count', '1', '--max-delay', '-1e400'], /^simulator: invalid value for --max-delay: "-1e400" \(expected a number\)/],
     // Readings dated before 1970 or past what a Date holds: it was 'Invalid time value', exit code 1, or readings the server refuses.
     [['--out', '/dev/null', '--count', '1e20'], /^simulator: invalid value for --count: 100000000000000000000 \(expected a run whose simulated time fits from 1970 on: 100000000000000000000 readings at --rate 10 span 3\.17e\+11 years, from before 1970 to \d{4}-/],
     [['--out', '/dev/null', '--duration', '1e15', '--rate', '1'], /^simulator: invalid value for --duration: 1000000000000000 \(expected a run whose simulated time fits from 1970 on/],
