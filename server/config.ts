@@ -274,8 +274,10 @@ function coerce(raw: string, path: string[]): unknown {
   for (const key of path) node = node?.properties?.[key];
   if (node?.type === 'integer' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
   if (node?.type === 'array') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const boolean = node?.type === 'boolean' || (Array.isArray(node?.type) && node.type.includes('boolean'));
-  if (boolean && (raw === 'true' || raw === 'false')) return raw === 'true';
+  const types: unknown[] = ([] as unknown[]).concat(node?.type);
+  if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
+  // A key whose default is null (broker.ackAfterCommit: decided by the other settings) can be set back to it.
+  if (types.includes('null') && raw === 'null') return null;
   return raw;
 }
 

@@ -27,8 +27,8 @@ export const USAGE = `Usage: thermostream [options]
                            (default "": SQLite in the data dir)        env THERMOSTREAM_STORE
   --instance-id <id>       this instance's id in a shared store (default main)
                                                                        env THERMOSTREAM_INSTANCE_ID
-  --broker-ack-after-commit  hold each PUBACK to the --broker until its batch is committed (default: on with a
-                           shared store)
+  --broker-ack-after-commit  hold each PUBACK to the --broker until its batch is committed (=false: don't;
+                           default, =null: on with a shared store)
                                                                        env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT
   --cluster-instances <a,b,…>  every instance's id: devices are partitioned over them (default none: all here)
                                                                        env THERMOSTREAM_CLUSTER_INSTANCES

@@ -214,6 +214,9 @@ test('ack after commit: a flag without a value, true/false in the environment, o
   const auto = parseCli(['--broker', 'mqtt://b'], {}).config;
   assert.equal(auto.broker.ackAfterCommit, null);
   assert.equal(ackAfterCommit(auto), false, 'no shared store: the local log is what PUBACKs wait for');
+  // The refusal below lists null: it was refused too ('= "null" …: must be true, false or null'). It is the default.
+  assert.equal(parseCli([], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'null' }).config.broker.ackAfterCommit, null);
+  assert.equal(parseCli(['--broker-ack-after-commit=null'], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'true' }).config.broker.ackAfterCommit, null);
   assert.throws(() => parseCli([], { THERMOSTREAM_BROKER_ACK_AFTER_COMMIT: 'yes' }), {
     code: 'TS_ERR_CONFIG_INVALID',
     message: 'invalid configuration: broker.ackAfterCommit = "yes" (from env THERMOSTREAM_BROKER_ACK_AFTER_COMMIT): must be true, false or null',
