@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -386,4 +386,38 @@ test('a secret that breaks the schema (the API token, a password) is named by it
   assert.throws(() => resolveConfig({ broker: { password: 12345678 } }), {
     message: 'invalid configuration: broker.password = a secret (not shown): must be string',
   });
+});
+
+/**
+ * npm runs a script as `sh -c "<script> <args>"` and forwards SIGTERM and SIGINT to that shell only. Debian's sh
+ * (dash) does not exec the command, so without `exec` in the script the signal ended the shell and left the server
+ * running, its ports and data dir held (`kill <npm's pid>`, or `docker stop` of a container whose command is
+ * `npm start`). Started the same way, the server gets the signal and shuts down.
+ */
+test('npm start and npm run demo: the signal npm forwards to the script reaches the server, which shuts down', async (t) => {
+  const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  const main = await builtServer(t); // as prestart does, into a directory of its own
+  for (const name of ['start', 'demo']) {
+    const dir = tempDir(t);
+    const command = `${scripts[name].replace('server/dist/start.mjs', main)} --data-dir ${dir} --http-port 0 --mqtt-port 0 --mqtts-port -1`;
+    // A process group of its own, so that whatever is left of it can be killed when the test ends.
+    const shell = spawn('sh', ['-c', command], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    t.after(() => {
+      try {
+        process.kill(-shell.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    });
+    let out = '';
+    shell.stdout.on('data', (d) => (out += d));
+    shell.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
+    await waitFor(`npm run ${name}'s server to print its HTTP API`, () => (/HTTP API\s+http:\/\//.test(out) ? true : null), 30_000);
+    shell.kill('SIGTERM'); // what npm forwards
+    await exited;
+    await waitFor(`npm run ${name}'s server to shut down`, () => (/SIGTERM, shutting down/.test(out) ? true : null), 10_000).catch(() => {
+      assert.fail(`scripts.${name} = ${JSON.stringify(scripts[name])}: the server did not get the SIGTERM sent to the shell npm runs it in (output: ${out})`);
+    });
+  }
 });

@@ -46,11 +46,11 @@ test("heapGrowthPercent bounds the heap's growth past its live data; 0 leaves V8
 test("npm start's node flags bound the young generation of the server's process", async (t) => {
   const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
   for (const name of ['start', 'demo']) {
-    assert.match(scripts[name], /^node --max-semi-space-size=\d+ server\/dist\/start\.mjs\b/, `scripts.${name}`);
+    assert.match(scripts[name], /^exec node --max-semi-space-size=\d+ server\/dist\/start\.mjs\b/, `scripts.${name}`);
     assert.equal(scripts[`pre${name}`], 'npm run -s build:server', `scripts.pre${name} builds what it runs`);
   }
   const main = await builtServer(t); // as prestart does, into a directory of its own
-  const words = scripts.start.split(/\s+/).map((w) => (w === 'server/dist/start.mjs' ? main : w));
+  const words = scripts.start.replace(/^exec /, '').split(/\s+/).map((w) => (w === 'server/dist/start.mjs' ? main : w));
   const semiMb = Number(/--max-semi-space-size=(\d+)/.exec(scripts.start)![1]);
   const dir = tempDir(t);
   const child = spawn(process.execPath, [...words.slice(1), '--data-dir', dir, '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'], {
