@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 import { ServerProcess } from './server-process.ts';
+import { recordingBroker } from './simulator-helpers.ts';
 import { resolveConfig } from '../server/config.ts';
 import { configWarnings } from '../server/main.ts';
 
@@ -390,34 +391,57 @@ test('a secret that breaks the schema (the API token, a password) is named by it
 
 /**
  * npm runs a script as `sh -c "<script> <args>"` and forwards SIGTERM and SIGINT to that shell only. Debian's sh
- * (dash) does not exec the command, so without `exec` in the script the signal ended the shell and left the server
- * running, its ports and data dir held (`kill <npm's pid>`, or `docker stop` of a container whose command is
- * `npm start`). Started the same way, the server gets the signal and shuts down.
+ * (dash) does not exec the command, so without `exec` in the script the signal ended the shell and left the program
+ * running: the server with its ports and data dir (`kill <npm's pid>`, or `docker stop` of a container whose
+ * command is `npm start`), the simulator publishing. Started the same way, every long-running script's program gets
+ * the signal and ends: nothing is left in the shell's process group.
  */
-test('npm start and npm run demo: the signal npm forwards to the script reaches the server, which shuts down', async (t) => {
+test('npm start, demo, simulate and example: the SIGTERM npm forwards to the script ends its program', async (t) => {
   const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
   const main = await builtServer(t); // as prestart does, into a directory of its own
-  for (const name of ['start', 'demo']) {
-    const dir = tempDir(t);
-    const command = `${scripts[name].replace('server/dist/start.mjs', main)} --data-dir ${dir} --http-port 0 --mqtt-port 0 --mqtts-port -1`;
-    // A process group of its own, so that whatever is left of it can be killed when the test ends.
-    const shell = spawn('sh', ['-c', command], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    t.after(() => {
+  const broker = await recordingBroker();
+  t.after(() => broker.broker.close());
+  const lines = createServer((socket) => socket.on('error', () => {}));
+  await new Promise<void>((resolve) => lines.listen(0, '127.0.0.1', () => resolve()));
+  t.after(() => new Promise((resolve) => lines.close(resolve)));
+  const server = (name: string) => ({
+    name,
+    args: `--data-dir ${tempDir(t)} --http-port 0 --mqtt-port 0 --mqtts-port -1`,
+    running: /HTTP API\s+http:\/\//,
+    stopped: /SIGTERM, shutting down/,
+  });
+  const cases = [
+    server('start'),
+    server('demo'),
+    { name: 'simulate', args: `--url mqtt://127.0.0.1:${broker.broker.port} --devices 2 --rate 5 --quiet`, running: null, stopped: /simulator finished/ },
+    { name: 'example', args: `network-word-count 127.0.0.1 ${(lines.address() as AddressInfo).port}`, running: /Time: \d+ ms/, stopped: null },
+  ];
+  for (const c of cases) {
+    const command = `${scripts[c.name].replace('server/dist/start.mjs', main)} ${c.args}`;
+    // A process group of its own: what is left in it once the shell has ended is what the signal did not stop.
+    const env = { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` }; // as npm sets it
+    const shell = spawn('sh', ['-c', command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const group = shell.pid!;
+    const alive = (): boolean => {
       try {
-        process.kill(-shell.pid!, 'SIGKILL');
+        process.kill(-group, 0);
+        return true;
       } catch {
-        // the group is gone
+        return false;
       }
-    });
+    };
+    t.after(() => alive() && process.kill(-group, 'SIGKILL'));
     let out = '';
     shell.stdout.on('data', (d) => (out += d));
     shell.stderr.on('data', (d) => (out += d));
     const exited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
-    await waitFor(`npm run ${name}'s server to print its HTTP API`, () => (/HTTP API\s+http:\/\//.test(out) ? true : null), 30_000);
+    if (c.running !== null) await waitFor(`npm run ${c.name} to run`, () => (c.running.test(out) ? true : null), 30_000);
+    else await waitFor(`npm run ${c.name} to publish`, () => (broker.packets > 0 ? true : null), 30_000);
     shell.kill('SIGTERM'); // what npm forwards
     await exited;
-    await waitFor(`npm run ${name}'s server to shut down`, () => (/SIGTERM, shutting down/.test(out) ? true : null), 10_000).catch(() => {
-      assert.fail(`scripts.${name} = ${JSON.stringify(scripts[name])}: the server did not get the SIGTERM sent to the shell npm runs it in (output: ${out})`);
+    await waitFor(`npm run ${c.name} to end`, () => (alive() ? null : true), 15_000).catch(() => {
+      assert.fail(`scripts.${c.name} = ${JSON.stringify(scripts[c.name])}: its program did not end on the SIGTERM sent to the shell npm runs it in (output: ${out})`);
     });
+    if (c.stopped !== null) assert.match(out, c.stopped);
   }
 });
