@@ -23,6 +23,9 @@ export interface Recording {
 /** The server's default allowed lateness: records further behind the newest are late there. */
 export const DEFAULT_LATENESS_MS = 10_000;
 
+/** A CSV line ends with LF, CRLF or a lone CR (what spreadsheets on the Mac write). */
+const LINE_END = /\r\n|\r|\n/;
+
 /** At most this many bad lines are named in the error. */
 const NAMED = 5;
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
@@ -115,7 +118,7 @@ function csvRows(file: string, text: string): Row[] {
   const [header, ...rows] = splitCsv(text);
   const names = header?.cells.map((h) => h.trim()) ?? [];
   if (header === undefined || !names.includes('deviceId')) {
-    const first = text.trimStart().split(/\r?\n/)[0];
+    const first = text.trimStart().split(LINE_END)[0];
     throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}`);
   }
   const twice = names.find((n, i) => names.indexOf(n) !== i);
@@ -177,15 +180,15 @@ function splitCsv(text: string): { line: number; cells: string[]; unclosed: bool
   };
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
-    if (c === '\n') line++;
+    if (c === '\n' || (c === '\r' && text[i + 1] !== '\n')) line++;
     if (quoted) {
       if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
       else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
     else if (c === ',') cells.push(cell), (cell = '');
-    else if (c === '\n' || (c === '\r' && text[i + 1] === '\n')) {
-      if (c === '\r') i++, line++;
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++, line++;
       endRow();
       rowLine = line;
     } else cell += c;

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
+import { loadRecording } from '../simulator/replay.ts';
 
 test('--replay publishes a recording (as --out writes it) unchanged: the server computes the windows the file holds', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(t);
@@ -166,4 +167,18 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
   }
+});
+
+test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) reads its records and names their lines', (t) => {
+  // Its rows were one header line: 'it holds no record'.
+  const dir = tempDir(t);
+  const file = join(dir, 'mac.csv');
+  writeFileSync(file, 'deviceId,ts,temperature\r' + 'a,2026-11-24T10:00:00Z,21.5\r' + 'b,2026-11-24T10:00:01Z,"2\r\n2"\r');
+  const recording = loadRecording(file);
+  assert.deepEqual(recording.records.map((r) => [r.line, r.recorded]), [
+    [2, { deviceId: 'a', ts: '2026-11-24T10:00:00Z', temperature: 21.5 }],
+    [3, { deviceId: 'b', ts: '2026-11-24T10:00:01Z', temperature: '2\r\n2' }],
+  ]);
+  writeFileSync(file, 'deviceId,ts,temperature\r' + 'a,2026-11-24T10:00:00Z,21.5\r' + 'b,"x\ry",1\r' + 'c\r');
+  assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 5: 1 cell under a header of 3$/ });
 });
