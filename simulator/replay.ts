@@ -33,12 +33,16 @@ const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 const TEXT_FIELDS = new Set(['deviceId', 'messageId']);
 
 export function loadRecording(file: string): Recording {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (error) {
     throw replayError(file, `cannot read it (${(error as Error).message})`);
   }
+  // A spreadsheet's "Unicode text" is UTF-16: read as UTF-8 its first line is noise, and every cell would be.
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? 'FF FE' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'FE FF' : null;
+  if (utf16 !== null) throw replayError(file, `it is UTF-16 (it starts with the byte order mark ${utf16}): save it as UTF-8`);
+  let text = bytes.toString('utf8');
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
   const rows = text.trimStart().startsWith('{') ? jsonRows(text) : csvRows(file, text);

@@ -145,7 +145,10 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
   writeFileSync(csv, 'device,temperature\nx,1\n');
   writeFileSync(join(dir, 'empty.csv'), '');
   writeFileSync(join(dir, 'blank.jsonl'), '\uFEFF\r\n\r\n');
+  writeFileSync(join(dir, 'utf16.csv'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('deviceId,temperature\r\na,1\r\n', 'utf16le')]));
   const cases: [string[], RegExp][] = [
+    // It was 'expected JSON lines, or CSV whose first line is a header …; line 1 is "��d\u0000e\u0000v…"'.
+    [['--replay', join(dir, 'utf16.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+utf16\.csv: it is UTF-16 \(it starts with the byte order mark FF FE\): save it as UTF-8$/m],
     // An empty file (or blank lines) was 'expected JSON lines, or CSV whose first line is a header …; line 1 is ""'.
     [['--replay', join(dir, 'empty.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+empty\.csv: it is empty \(no record to send\)$/m],
     [['--replay', join(dir, 'blank.jsonl'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+blank\.jsonl: it is empty \(no record to send\)$/m],
