@@ -88,11 +88,11 @@ export function checkThresholds(t: Config['detectors']['threshold']): void {
  * What the schema cannot say about the instance list: it names this instance, and partitioning by it needs every
  * instance to see every device's messages (an external broker, each instance subscribed to all of them).
  */
-export function checkCluster(config: Config): void {
+export function checkCluster(config: Config, from: string | undefined): void {
   const { instanceId, instances } = config.cluster;
   if (instances.length === 0) return;
   const bad = (why: string): never => {
-    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: cluster.instances = ${JSON.stringify(instances)}: ${why}`);
+    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: cluster.instances = ${JSON.stringify(instances)}${from ? ` (from ${from})` : ''}: ${why}`);
   };
   if (!instances.includes(instanceId)) bad(`it must contain this instance's id, cluster.instanceId = ${JSON.stringify(instanceId)}`);
   if (config.broker.url === '') {

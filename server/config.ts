@@ -264,7 +264,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   checkStoreUrl((merged as unknown as Config).store.url, from(['store', 'url']));
   checkBrokerUrl((merged as unknown as Config).broker.url, from(['broker', 'url']));
   checkHostName((merged as unknown as Config).iothub.hostName, from(['iothub', 'hostName']));
-  checkCluster(merged as unknown as Config);
+  checkCluster(merged as unknown as Config, from(['cluster', 'instances']));
   return deepFreeze(merged) as unknown as Config;
 }
 

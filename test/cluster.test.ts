@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { createPartition } from '../server/cluster/partition.ts';
-import { resolveConfig, type Config } from '../server/config.ts';
+import { parseCli, resolveConfig, type Config } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerName, startExternalBroker } from './external-broker.ts';
 import { getJson, tempDir, waitFor } from './helpers.ts';
@@ -191,4 +191,9 @@ test('cluster.instances must name this instance, needs an external broker and ex
   );
   assert.throws(config({ cluster: { instanceId: 'a', instances: ['a', 'a'] } }), /cluster.instances = \["a","a"\].*duplicate/);
   assert.equal(existsSync('cluster.json'), false);
+  // Where the list came from, as every other configuration error says it (these named none).
+  assert.throws(() => parseCli(['--cluster-instances', 'a,b'], {}), {
+    message: 'invalid configuration: cluster.instances = ["a","b"] (from --cluster-instances): it must contain this instance\'s id, cluster.instanceId = "main"',
+  });
+  assert.throws(() => parseCli(['--broker', 'mqtt://b', '--instance-id', 'a'], { THERMOSTREAM_CLUSTER_INSTANCES: 'a,a' }), /cluster\.instances = \["a","a"\] \(from env THERMOSTREAM_CLUSTER_INSTANCES\): .*duplicate/);
 });
