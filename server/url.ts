@@ -31,6 +31,8 @@ export function redactUrl(url: string): string {
  */
 export function notAUrl(raw: string): string {
   const userinfo = /^[a-z][a-z0-9+.-]*:\/\/(.*)@/i.exec(raw)?.[1]; // up to the last "@"
+  const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#]*@)?(?:\[[^\]]*\]|[^/?#:@]*):(\d+)(?:[/?#]|$)/i.exec(raw)?.[1];
+  if (port !== undefined && Number(port) > 65535) return `not a URL: port ${port} is above 65535`;
   if (userinfo === undefined || !/[/?#]/.test(userinfo)) return 'not a URL';
   return 'not a URL (its user name or password holds "/", "?" or "#": percent-encode them there, as %2F, %3F and %23; "@" as %40, "%" as %25)';
 }

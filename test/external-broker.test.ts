@@ -205,6 +205,14 @@ test('external broker mode: flags and environment variables set the broker keys'
   assert.equal(parseCli([], { THERMOSTREAM_BROKER: 'mqtts://b' }).config.broker.url, 'mqtts://b');
 });
 
+test('a broker or store URL whose port is above 65535 is refused naming the port, not as "not a URL" alone', () => {
+  assert.throws(() => parseCli(['--broker', 'mqtt://127.0.0.1:99999'], {}), {
+    message: 'invalid configuration: broker.url = "mqtt://127.0.0.1:99999" (from --broker): not a URL: port 99999 is above 65535',
+  });
+  assert.throws(() => parseCli(['--broker', 'mqtts://u:p@[::1]:70000'], {}), /broker\.url = "mqtts:\/\/u:\*\*\*@\[::1\]:70000" \(from --broker\): not a URL: port 70000 is above 65535$/);
+  assert.throws(() => parseCli(['--store', 'postgres://u:p@db.example:123456/x'], {}), /store\.url = .* \(from --store\): not a URL: port 123456 is above 65535: expected "" \(SQLite in the data dir\) or postgres:\/\/user:password@host:port\/database$/);
+});
+
 test('ack after commit: a flag without a value, true/false in the environment, off by default without a shared store', () => {
   const on = parseCli(['--broker', 'mqtt://b', '--broker-ack-after-commit'], {}).config;
   assert.equal(on.broker.ackAfterCommit, true);
