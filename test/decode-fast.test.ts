@@ -338,3 +338,20 @@ test('a ts with a zone offset in any of ISO 8601 forms (+01:00, +0100, +01) is t
     }
   }
 });
+
+test('a ts in ISO form that is no date, or before 1970, is refused saying which, on both paths', () => {
+  // Both were 'is not a valid date after 1970': for 25 o'clock, or an offset of +25:00, that pointed at the year.
+  const noDate = (ts: string) => `"ts" "${ts}" is no date: its month, day, hour, minute, second or zone offset is out of range`;
+  const cases: [string, string][] = [
+    ['2026-02-30T00:00:00Z', noDate('2026-02-30T00:00:00Z')],
+    ['2026-11-24T25:00:00Z', noDate('2026-11-24T25:00:00Z')],
+    ['2026-11-24T10:00:00+25:00', noDate('2026-11-24T10:00:00+25:00')],
+    ['1969-12-31T23:59:59Z', '"ts" "1969-12-31T23:59:59Z" is before 1970'],
+  ];
+  for (const [ts, detail] of cases) {
+    const payload = `{"temperature":21.5,"ts":"${ts}"}`;
+    for (const decode of [decodeMessage, decodeMessageJson]) {
+      assert.deepStrictEqual(run(decode, 'devices/t-1/telemetry', Buffer.from(payload)), [['reject', 'bad_timestamp', detail, 't-1', 'devices/t-1/telemetry', payload]], `${ts} (${decode.name})`);
+    }
+  }
+});

@@ -293,7 +293,8 @@ function check(body: unknown, deviceId: string, checkBodyId: boolean, arrival: n
       ts = Math.floor(o.ts);
     } else if (typeof o.ts === 'string' && ISO_WITH_ZONE.test(o.ts)) {
       ts = parseIsoDate(o.ts);
-      if (!(ts >= 0)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is not a valid date after 1970`);
+      if (Number.isNaN(ts)) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is no date: its month, day, hour, minute, second or zone offset is out of range`);
+      if (ts < 0) return problem('bad_timestamp', `"ts" ${describe(o.ts)} is before 1970`);
     } else {
       return problem('bad_timestamp', `"ts" must be ISO 8601 with a zone or epoch ms, got ${describe(o.ts)}`);
     }
