@@ -231,7 +231,8 @@ function readConfigFile(file: string): unknown {
     throw new ThermostreamError('TS_ERR_CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`);
   }
   try {
-    return JSON.parse(text);
+    // A UTF-8 byte order mark (Windows editors write one) is not JSON; RFC 8259 lets a parser ignore it.
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new ThermostreamError('TS_ERR_CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
