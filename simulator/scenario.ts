@@ -44,7 +44,7 @@ export function loadScenario(path: string): Scenario {
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text.replace(/^\uFEFF/, '')); // a UTF-8 byte order mark (Windows editors write one) is not JSON
   } catch (error) {
     fail(path, `not JSON (${(error as Error).message})`);
   }

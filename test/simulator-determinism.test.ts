@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordingBroker, runSimulator } from './simulator-helpers.ts';
+import { loadScenario } from '../simulator/scenario.ts';
 
 const cli = (args: string[], timeoutMs = 20_000) => runSimulator(args, { timeoutMs });
 
@@ -241,4 +242,14 @@ test('scenario events after the last reading of a run of known length are warned
   const long = await cli(['--devices', '2', '--rate', '2', '--count', '1400', '--start', '2026-11-24T10:00:00Z', '--scenario', scenario, '--out', join(dir, 'out.jsonl'), '--quiet']);
   assert.equal(long.code, 0, long.stderr);
   assert.equal(long.stderr, '');
+});
+
+test('a --scenario file saved with a UTF-8 byte order mark is read as JSON', async (t) => {
+  // It was 'invalid scenario …: not JSON (Unexpected token '\uFEFF' …)', naming a character the editor does not show.
+  const dir = await mkdtemp(join(tmpdir(), 'sim-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const scenario = { events: [{ device: 1, type: 'stuck', at: 0, duration: 60 }] };
+  await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify(scenario)}\r\n`);
+  await writeFile(join(dir, 'plain.json'), JSON.stringify(scenario));
+  assert.deepEqual(loadScenario(join(dir, 'bom.json')), loadScenario(join(dir, 'plain.json')));
 });
