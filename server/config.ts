@@ -239,6 +239,8 @@ function readConfigFile(file: string): unknown {
 }
 
 const ajv = new Ajv({ allErrors: true });
+// What a pattern asks for, in words: a refusal says it instead of the regular expression (configError).
+ajv.addKeyword('x-expected');
 const validate = ajv.compile(schema);
 
 /**
@@ -305,7 +307,9 @@ function configError(errors: ErrorObject[], config: unknown, from: Source, fileN
   // without the reason ("property name must be valid").
   const lines = errors.filter((e) => e.keyword !== 'propertyNames').map((e) => {
     const path = e.instancePath.split('/').slice(1);
-    if (e.propertyName !== undefined) return `${formatKey(path)} has the key ${JSON.stringify(e.propertyName)}: ${e.message}`;
+    if (e.propertyName !== undefined) {
+      return `${formatKey(path)} has the key ${JSON.stringify(e.propertyName)}: ${expected(schemaAt(path)?.propertyNames) ?? e.message}`;
+    }
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       const key = formatKey([...path, extra]);
@@ -316,10 +320,20 @@ function configError(errors: ErrorObject[], config: unknown, from: Source, fileN
     const shown = shownValue(key, valueAt(config, path));
     const source = from(path);
     // ajv's enum message leaves the values out: "must be equal to one of the allowed values".
-    const message = e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : e.keyword === 'type' ? typeMessage(e) : e.message;
+    const message =
+      e.keyword === 'enum' ? `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+      : e.keyword === 'type' ? typeMessage(e)
+      : e.keyword === 'pattern' ? (expected(schemaAt(path)) ?? e.message)
+      : e.message;
     return `${key} = ${shown}${source ? ` (from ${source})` : ''}: ${message}`;
   });
   return new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`);
+}
+
+/** "must be …" in the words of a schema node's x-expected, for a value its pattern refuses; undefined without them. */
+function expected(node: { 'x-expected'?: string } | undefined): string | undefined {
+  const words = node?.['x-expected'];
+  return words === undefined ? undefined : `must be ${words}`;
 }
 
 /** ajv's type message lists several types as "must be boolean,null": say them in words, booleans as their values. */

@@ -183,7 +183,7 @@ test('detector configuration is validated, errors naming the key and the value',
   );
   assert.throws(
     () => resolveConfig({ detectors: { threshold: { devices: { 'freezer/1': { min: -30 } } } } }),
-    { message: 'invalid configuration: detectors.threshold.devices has the key "freezer/1": must match pattern "^[A-Za-z0-9._:-]{1,128}$"' },
+    { message: 'invalid configuration: detectors.threshold.devices has the key "freezer/1": must be a device id: 1 to 128 letters, digits, ".", "_", ":" or "-"' },
   );
   assert.throws(
     () => resolveConfig({ detectors: { threshold: { devices: { 'freezer-1': { min: 60 } } } } }),

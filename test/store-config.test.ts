@@ -23,7 +23,7 @@ test('a bad store.url or instance id is a configuration error naming the key, ne
     assert.throws(() => resolveConfig(config), { code: 'TS_ERR_CONFIG_INVALID', message });
   refused(
     { store: { url: 'mysql://u:hunter2@h/db' } },
-    'invalid configuration: store.url = "mysql://u:***@h/db": must match pattern "^(postgres(ql)?://.+)?$"',
+    'invalid configuration: store.url = "mysql://u:***@h/db": must be empty (SQLite in the data dir), or a URL postgres://… or postgresql://…',
   );
   refused(
     { store: { url: 'postgres://u:hunter2@db.example:5432' } },
@@ -51,7 +51,7 @@ test('a bad store.url or instance id is a configuration error naming the key, ne
   });
   refused(
     { cluster: { instanceId: 'a/b' } },
-    'invalid configuration: cluster.instanceId = "a/b": must match pattern "^[A-Za-z0-9._-]{1,64}$"',
+    'invalid configuration: cluster.instanceId = "a/b": must be 1 to 64 letters, digits, ".", "_" or "-"',
   );
 });
 
