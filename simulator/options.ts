@@ -328,7 +328,7 @@ function loadReplay(o: FleetOptions): Recording {
   if ((o.duplicateFraction ?? 0) > 0 && o.transport !== 'azure' && anonymous > 0) {
     throw new SimulatorError(
       ErrorCodes.SIM_INVALID_OPTION,
-      `--duplicate-fraction cannot be used with this --replay over MQTT: ${anonymous} of its records have neither seq nor messageId, so the server could not tell their duplicates from new readings`,
+      `--duplicate-fraction cannot be used with this --replay over MQTT: ${anonymous} of its records ${anonymous === 1 ? 'has' : 'have'} neither seq nor messageId, so the server could not tell their duplicates from new readings`,
     );
   }
   // The azure transport's message id names the whole batch (its $.mid outranks a record's own messageId), and a
@@ -337,7 +337,7 @@ function loadReplay(o: FleetOptions): Recording {
   if ((o.duplicateFraction ?? 0) > 0 && o.transport === 'azure' && (o.batchSize ?? 1) > 1 && unnumbered > 0) {
     throw new SimulatorError(
       ErrorCodes.SIM_INVALID_OPTION,
-      `--duplicate-fraction cannot be used with this --replay over --transport azure with --batch-size > 1: ${unnumbered} of its records have no seq, and a duplicate goes in another batch, under another message id, so the server could not tell it from a new reading`,
+      `--duplicate-fraction cannot be used with this --replay over --transport azure with --batch-size > 1: ${unnumbered} of its records ${unnumbered === 1 ? 'has' : 'have'} no seq, and a duplicate goes in another batch, under another message id, so the server could not tell it from a new reading`,
     );
   }
   return recording;

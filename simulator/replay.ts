@@ -94,7 +94,7 @@ export function replayWarning(recording: Recording): string | null {
   return (
     `--replay ${recording.file} is not in time order: line ${b.line} (${new Date(b.ts).toISOString()}) is ${s(b.newest - b.ts)} behind ` +
     `the newest record before it (${new Date(b.newest).toISOString()}), and ${b.behind.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} ` +
-    `records are more than ${s(DEFAULT_LATENESS_MS)} behind one before them: a server with the default allowed lateness counts such records ` +
+    `records ${b.behind === 1 ? 'is' : 'are'} more than ${s(DEFAULT_LATENESS_MS)} behind one before them: a server with the default allowed lateness counts such records ` +
     `as late (GET /api/v1/stats, "late"; kept, in no window). Sort it by ts, or raise the server's allowedLatenessMs (docs/SIMULATOR.md, "Replaying a recording")`
   );
 }

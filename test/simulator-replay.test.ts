@@ -157,9 +157,9 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
     [['--replay', twice, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+twice\.csv: the header names "deviceId" twice/],
     [['--replay', someTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+some-ts\.csv: 1 of its 3 records has no ts while the others have one \(.*\): give every record a ts, or none: line 3$/m],
     [['--replay', nullTs, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+null-ts\.jsonl: 1 of its 2 records has no ts while the others have one \(.*\): give every record a ts, or none: line 2$/m],
-    [['--replay', jsonl.replace('bad', 'noseq'), '--url', 'mqtt://127.0.0.1:1', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over MQTT: 1 of its records have neither seq nor messageId/],
+    [['--replay', jsonl.replace('bad', 'noseq'), '--url', 'mqtt://127.0.0.1:1', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over MQTT: 1 of its records has neither seq nor messageId/],
     // In batches over azure a duplicate travels under another batch's message id: only seq identifies it.
-    [['--replay', jsonl.replace('bad', 'noseq'), '--transport', 'azure', '--registry', 'http://127.0.0.1:1', '--batch-size', '2', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over --transport azure with --batch-size > 1: 1 of its records have no seq/],
+    [['--replay', jsonl.replace('bad', 'noseq'), '--transport', 'azure', '--registry', 'http://127.0.0.1:1', '--batch-size', '2', '--duplicate-fraction', '0.1'], /--duplicate-fraction cannot be used with this --replay over --transport azure with --batch-size > 1: 1 of its records has no seq/],
     [['--replay', csv, '--url', 'mqtt://127.0.0.1:1'], /--replay \S+no-id\.csv: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device,temperature"/],
     [['--replay', join(dir, 'missing.csv'), '--url', 'mqtt://127.0.0.1:1'], /--replay \S+missing\.csv: cannot read it \(ENOENT/],
     [['--replay', jsonl], /--replay needs --url/],
