@@ -67,21 +67,6 @@ export interface EventTimeOptions {
   openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
 
-/**
- * The lowest watermark at which a key's open windows or panes need it again: a window becomes final at its end, a pane
- * is evicted at the end of the last window holding it. Every window and pane a key holds after a visit ends above the
- * watermark (the final ones were emitted and the old panes evicted in it, new data is never behind the watermark).
- */
-function dueAt(shape: WindowShape, k: KeyPanes): number {
-  let due = Infinity;
-  for (const w of k.open) due = Math.min(due, w + shape.lengthMs);
-  for (let i = 0; i < k.slots; i++) {
-    const p = k.startAt(i);
-    if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
-  }
-  return due;
-}
-
 class ShapeState {
   readonly keys = new Map<string, KeyPanes>();
   constructor(readonly shape: WindowShape) {}
@@ -287,7 +272,7 @@ export class EventTimeWindows {
         const starts = this.windowsToEmit(s.shape, id, k, moved);
         for (let i = 0; i < starts.length; i++) this.result(s.shape, id, k, starts.times[i]);
         if (moved) this.evict(s, id, k);
-        k.dueAt = dueAt(s.shape, k);
+        k.updateDueAt(s.shape);
       });
     }
     return this.packer.take();

@@ -1,5 +1,6 @@
 import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
+import { lastWindowEnd, type WindowShape } from './windows.ts';
 
 /** Doubles at the head of a key's slab: its scalar bookkeeping (KeyPanes' accessors), then the slots. */
 const HEAD = 4;
@@ -73,8 +74,20 @@ export class KeyPanes {
   get dueAt(): number {
     return this.slab[DUE_AT];
   }
-  set dueAt(t: number) {
-    this.slab[DUE_AT] = t;
+
+  /**
+   * Sets dueAt after a visit: a window becomes final at its end, a pane is evicted at the end of the last window of
+   * `shape` holding it. Every window and pane the key holds after a visit ends above the watermark (the final ones
+   * were emitted and the old panes evicted in it, new data is never behind the watermark).
+   */
+  updateDueAt(shape: WindowShape): void {
+    let due = Infinity;
+    for (const w of this.open) due = Math.min(due, w + shape.lengthMs);
+    for (let s = HEAD; s < this.slab.length; s += SLOT) {
+      const p = this.slab[s];
+      if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
+    }
+    this.slab[DUE_AT] = due;
   }
 
   /** Start of the pane at lastOffset (NaN: none). */
