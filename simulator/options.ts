@@ -342,3 +342,35 @@ function loadReplay(o: FleetOptions): Recording {
   }
   return recording;
 }
+
+/**
+ * The simulated time of the first reading of a run that starts at t0. Live time: the run's simulated time ends at
+ * the present, so no reading is ever in the future.
+ */
+export function simulatedStartMs(o: ResolvedOptions, t0: number): number {
+  if (o.startMs !== undefined) return o.startMs;
+  if (o.total === Infinity) return t0;
+  const spanMs = (o.total * 1000) / o.rate;
+  return o.publishes ? t0 - Math.max(0, o.speedup - 1) * spanMs : t0 - o.speedup * spanMs;
+}
+
+/**
+ * A run's readings carry dates from 1970 on (the server refuses earlier ones) within what a Date holds: a run of
+ * more readings than fit (--count 1e20 at 10/s goes back 3e11 years) is refused, naming what sets its length.
+ */
+export function checkSimulatedTime(o: ResolvedOptions, t0: number): void {
+  if (o.replay !== undefined || o.total === Infinity) return;
+  const firstMs = simulatedStartMs(o, t0);
+  const lastMs = firstMs + (o.speedup * (o.total - 1) * 1000) / o.rate;
+  if (firstMs >= 0 && lastMs <= MAX_DATE_MS) return;
+  const [option, value] = o.count === o.total ? ['count', o.count] : ['duration', o.duration];
+  const years = ((lastMs - firstMs) / (365.25 * 86_400_000)).toPrecision(3);
+  throw invalidOption(
+    option,
+    value,
+    `a run whose simulated time fits from 1970 on: ${o.total} readings at --rate ${o.rate}${o.speedup === 1 ? '' : ` × --speedup ${o.speedup}`} span ${years} years, from ${firstMs < 0 ? 'before 1970' : new Date(firstMs).toISOString()} to ${lastMs > MAX_DATE_MS ? 'past the year 275760' : new Date(lastMs).toISOString()}`,
+  );
+}
+
+/** The latest time a Date holds. */
+const MAX_DATE_MS = 8.64e15;
