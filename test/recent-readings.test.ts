@@ -56,6 +56,39 @@ test('recent readings: a device that reports slower than perDevice readings per 
   assert.equal(fast.capacity, 120, 'a device reporting every second keeps perDevice');
 });
 
+test('recent readings come back exactly as they came, in 12 bytes a reading while they fit and 24 after', () => {
+  const day = 86_400_000;
+  const t0 = Date.UTC(2026, 11, 4);
+  const cases: [string, number, Reading[]][] = [ // name, bytes a reading, readings
+    ['three decimals, negative, no humidity', 12, [r('a', t0, 21.375, 40.125), r('a', t0 + 1, -12.5), r('a', t0 + 2, 0.001, 0), r('a', t0 - 5, 1e6, 99.999)]],
+    ['a value with more decimals widens the ring, keeping the earlier ones', 24, [r('a', t0, 21.4, 40), r('a', t0 + 1, 20 + 1 / 3, 41.5), r('a', t0 + 2, 22.1)]],
+    ['a humidity with more decimals', 24, [r('a', t0, 21.4), r('a', t0 + 1, 21.5, 0.0001)]],
+    ['a fractional ts', 24, [r('a', t0, 21.4), r('a', t0 + 0.5, 21.5)]],
+    ['values past an int32 in thousandths', 24, [r('a', t0, 3e6), r('a', t0 + 1, -2147483.648)]],
+    ['a ts 30 days back with a newer one held (wide)', 24, [r('a', t0, 1), r('a', t0 - 30 * day, 2), r('a', t0 + 1, 3)]],
+  ];
+  for (const [name, bytes, readings] of cases) {
+    const ring = new RecentReadings(10, 1e12, 0);
+    for (const reading of readings) ring.add([reading]); // one batch each: every path of add, not one sort
+    const want = readings.map((x) => ({ ts: x.ts, temperature: x.temperature, humidity: x.humidity ?? null })).sort((x, y) => x.ts - y.ts);
+    assert.deepEqual(ring.query('a', -Infinity, Infinity, t0).points, want, name);
+    assert.equal(ring.bytes, ring.capacity * bytes, name);
+  }
+  // A device's ts 30 days on, its older readings aged out: compact ts count from a later base.
+  const month = new RecentReadings(10, 25 * day, 0);
+  for (const ts of [t0, t0 + 10 * day, t0 + 30 * day]) month.add([r('a', ts, 1.5)]);
+  assert.deepEqual(month.query('a', -Infinity, Infinity, t0 + 30 * day).points.map((p) => p.ts - t0), [10 * day, 30 * day]);
+  assert.equal(month.bytes, month.capacity * 12);
+  // Eviction and growth of a compact ring keep its order and values.
+  const ring = new RecentReadings(40, 1e12, 0);
+  ring.add(Array.from({ length: 50 }, (_, i) => r('a', t0 + i, 20 + i / 100, i % 2 === 0 ? 40 + i / 8 : undefined)));
+  const q = ring.query('a', -Infinity, Infinity, t0);
+  assert.deepEqual(q.points.map((p) => [p.ts - t0, p.temperature, p.humidity]), Array.from({ length: 40 }, (_, k) => {
+    const i = k + 10;
+    return [i, 20 + i / 100, i % 2 === 0 ? 40 + i / 8 : null];
+  }));
+});
+
 test('downsample merges consecutive points into equal runs; the budget is split in proportion', () => {
   const p = (ts: number, temperature: number, count = 1, humidity: number | null = null): SeriesPoint => ({
     ts, temperature, humidity, count, min: temperature, max: temperature, source: 'raw',
