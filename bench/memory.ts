@@ -296,7 +296,7 @@ export async function main(args: readonly string[]): Promise<number> {
       fmtMB(med(t, (r) => r.start.rss)),
       fmtMB(med(t, (r) => r.idle.rss)),
       fmtMB(med(t, (r) => r.loaded.rss)),
-      fmtMB(Math.max(...rs.map((r) => r.peakRss))),
+      `${fmtMB(med(t, (r) => r.peakRss))} / ${fmtMB(Math.max(...rs.map((r) => r.peakRss)))}`,
       perDevice(med(t, (r) => r.idle.rss), med(t, (r) => r.start.rss)),
       perDevice(med(t, (r) => r.loaded.rss), med(t, (r) => r.start.rss)),
       `${fmtMB(med(t, (r) => r.idle.heapUsed))} / ${fmtMB(med(t, (r) => r.loaded.heapUsed))}`,
@@ -306,20 +306,23 @@ export async function main(args: readonly string[]): Promise<number> {
   console.log();
   console.log(
     table(
-      ['server', 'runs ok', 'RSS start', `RSS ${fmtInt(o.devices)} idle`, 'RSS loaded (end)', 'peak RSS', 'bytes/device idle', 'bytes/device loaded', 'heap used idle / loaded', 'external'],
+      ['server', 'runs ok', 'RSS start', `RSS ${fmtInt(o.devices)} idle`, 'RSS loaded (end)', 'peak RSS (median / largest)', 'bytes/device idle', 'bytes/device loaded', 'heap used idle / loaded', 'external'],
       rows,
     ),
   );
   if (o.targets.includes('thermostream') && o.targets.includes('bare')) {
     const ratio = (f: (r: MemoryResult) => number): string => fmtRatio(med('thermostream', f) / med('bare', f));
+    const largest = (t: Target): number => Math.max(...results.get(t)!.map((r) => r.peakRss));
     console.log();
     console.log(
       table(
-        ['Thermostream / bare aedes (medians)', 'ratio'],
+        ['Thermostream / bare aedes', 'ratio'],
         [
-          ['RSS, idle connections', ratio((r) => r.idle.rss)],
-          ['RSS, loaded (end)', ratio((r) => r.loaded.rss)],
-          ['peak RSS', fmtRatio(Math.max(...results.get('thermostream')!.map((r) => r.peakRss)) / Math.max(...results.get('bare')!.map((r) => r.peakRss)))],
+          ['RSS, idle connections (medians)', ratio((r) => r.idle.rss)],
+          ['RSS, loaded (end; medians)', ratio((r) => r.loaded.rss)],
+          ['peak RSS (medians)', ratio((r) => r.peakRss)],
+          ['peak RSS (the largest of each)', fmtRatio(largest('thermostream') / largest('bare'))],
+          ['peak RSS, round by round', results.get('thermostream')!.map((r, i) => fmtRatio(r.peakRss / (results.get('bare')![i]?.peakRss ?? NaN))).join(' / ')],
         ],
       ),
     );
