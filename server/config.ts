@@ -17,7 +17,7 @@ export interface WindowSpec {
 
 export interface Config {
   readonly host: string;
-  readonly http: { readonly port: number; readonly apiToken: string | null; readonly sseHeartbeatMs: number };
+  readonly http: { readonly port: number; readonly apiToken: string | null; readonly sseHeartbeatMs: number; readonly compress: boolean };
   readonly mqtt: {
     readonly port: number;
     readonly forwardTelemetry: boolean;

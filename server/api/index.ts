@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyReply, type HTTPMethods } from 'fastify';
 import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
@@ -55,6 +56,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
   registerJsonParser(app);
+  // Before the routes, which it hooks: responses of 1 KB and more as the request's Accept-Encoding takes (the event
+  // stream, hijacked, never), and request bodies sent with a Content-Encoding.
+  if (deps.config.http.compress) await app.register(compress, { threshold: 1024 });
   app.addHook('preValidation', refuseLooseIntegers);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
