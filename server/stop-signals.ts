@@ -4,9 +4,30 @@
  * does (exit 0), not end it by the default action (exit 130) with what the start had opened left as it was.
  * Only node: built-ins here, so that server/start.ts can install it before the server's modules load.
  */
+/**
+ * A stop signal that comes again within this time of the first is the same stop delivered twice, not a second press:
+ * Ctrl-C in a terminal signals the whole foreground process group, so a program run by `npm start` gets SIGINT from
+ * the terminal and again from npm, which forwards it; systemd signals every process of a unit, npm included.
+ */
+export const ECHO_MS = 1000;
+
+/** What a stop signal is: the first, the first one delivered twice (an echo: ignore it), or a later one (stop now). */
+export class SignalRepeats {
+  private first: { signal: string; at: number } | null = null;
+
+  classify(signal: string, now = performance.now()): 'first' | 'echo' | 'again' {
+    if (this.first === null) {
+      this.first = { signal, at: now };
+      return 'first';
+    }
+    return this.first.signal === signal && now - this.first.at < ECHO_MS ? 'echo' : 'again';
+  }
+}
+
 export class StopSignals {
   private readonly abort = new AbortController();
   private stopping: string | null = null;
+  private readonly repeats = new SignalRepeats();
   private starting: Promise<unknown> = Promise.resolve();
   private readonly stops: (() => Promise<void>)[] = [];
   private readonly onSigint = () => void this.stop('SIGINT');
@@ -39,7 +60,9 @@ export class StopSignals {
   }
 
   async stop(signal: string): Promise<void> {
-    if (this.stopping === signal) {
+    const seen = this.repeats.classify(signal);
+    if (seen === 'echo') return; // the terminal's Ctrl-C and npm's forward of it
+    if (seen === 'again' && this.stopping === signal) {
       // The same signal again while shutting down (Ctrl-C twice): stop now. Nothing acknowledged is lost (the log
       // has it); the batch in progress is simply done again after the restart.
       console.error(`thermostream: ${signal} again, exiting without finishing the shutdown`);

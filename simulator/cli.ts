@@ -11,6 +11,7 @@ import { DEFAULTS, type FleetOptions } from './options.ts';
 import { replayWarning } from './replay.ts';
 import { scenarioWarning } from './scenario.ts';
 import { transports } from './transport.ts';
+import { SignalRepeats } from '../server/stop-signals.ts';
 
 const HELP = `Usage: npm run simulate -- [options]
        node --import tsx simulator/cli.ts [options]
@@ -263,10 +264,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const warning = fleet.options.replay === undefined ? scenarioWarning(fleet.options.scenario, fleet.options) : replayWarning(fleet.options.replay);
   if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
-  let interrupted = 0;
-  const onSignal = () => {
-    if (++interrupted > 1) process.exit(130);
-    fleet.stop();
+  // A second Ctrl-C ends the run at once; the first, delivered twice (by the terminal and by npm), stops it cleanly.
+  const repeats = new SignalRepeats();
+  const onSignal = (signal: string) => {
+    const seen = repeats.classify(signal);
+    if (seen === 'again') process.exit(130);
+    if (seen === 'first') fleet.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

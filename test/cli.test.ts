@@ -10,6 +10,7 @@ import { ServerProcess } from './server-process.ts';
 import { recordingBroker } from './simulator-helpers.ts';
 import { resolveConfig } from '../server/config.ts';
 import { configWarnings } from '../server/main.ts';
+import { ECHO_MS } from '../server/stop-signals.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -321,6 +322,7 @@ test('the same signal twice stops at once with exit code 1; what was durable is 
   await client.endAsync();
   server.child!.kill('SIGTERM');
   await waitFor('the shutdown to start', () => server.output.includes('SIGTERM, shutting down'));
+  await new Promise((resolve) => setTimeout(resolve, ECHO_MS + 100)); // sooner, it is the first one delivered twice
   assert.equal(await server.kill('SIGTERM'), 1, server.output);
   assert.match(server.output, /thermostream: SIGTERM again, exiting without finishing the shutdown/);
   await server.start({});
@@ -443,5 +445,48 @@ test('npm start, demo, simulate and example: the SIGTERM npm forwards to the scr
       assert.fail(`scripts.${c.name} = ${JSON.stringify(scripts[c.name])}: its program did not end on the SIGTERM sent to the shell npm runs it in (output: ${out})`);
     });
     if (c.stopped !== null) assert.match(out, c.stopped);
+  }
+});
+
+/**
+ * Ctrl-C in a terminal signals its foreground process group: a program that `npm start` runs gets SIGINT from the
+ * terminal and once more from npm, which forwards it, a few milliseconds apart. That is one stop, not two: the server
+ * shuts down cleanly (it used to take the forward for a second Ctrl-C and exit 1 at once), and the simulator prints its
+ * summary (it exited 130 without one).
+ */
+test('Ctrl-C of npm start and npm run simulate (SIGINT to npm and its program) stops them cleanly', async (t) => {
+  const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  const main = await builtServer(t);
+  const broker = await recordingBroker();
+  t.after(() => broker.broker.close());
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({
+    name: 'ctrl-c',
+    private: true,
+    scripts: { start: scripts.start.replace('server/dist/start.mjs', main), simulate: scripts.simulate.replace('simulator/', `${join(ROOT, 'simulator')}/`) },
+  }));
+  const env = { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` };
+  const cases = [
+    { script: 'start', args: ['--data-dir', tempDir(t), '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'], running: /HTTP API\s+http:\/\//, stopped: /SIGINT, shutting down/ },
+    { script: 'simulate', args: ['--url', `mqtt://127.0.0.1:${broker.broker.port}`, '--devices', '2', '--rate', '5'], running: null, stopped: /sent/ },
+  ];
+  for (const c of cases) {
+    const npm = spawn('npm', ['run', '-s', c.script, '--', ...c.args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    t.after(() => {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {}
+    });
+    let out = '';
+    npm.stdout.on('data', (d) => (out += d));
+    npm.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    const before = broker.packets;
+    if (c.running !== null) await waitFor(`npm run ${c.script} to run`, () => (c.running.test(out) ? true : null), 30_000);
+    else await waitFor(`npm run ${c.script} to publish`, () => (broker.packets > before ? true : null), 30_000);
+    process.kill(-npm.pid!, 'SIGINT'); // what Ctrl-C does: the whole group, npm and its program
+    assert.equal(await exited, 0, `npm run ${c.script}: ${out}`);
+    assert.match(out, c.stopped);
+    assert.doesNotMatch(out, /again|exiting without/);
   }
 });
