@@ -69,7 +69,7 @@ test('invalid configuration exits with code 2 and names the key and value', asyn
     [['--http-port', 'abc'], {}, /http\.port = "abc" \(from --http-port\): must be integer/],
     // A value from the file names the file, as one from a flag or the environment names those.
     [['--config', zeroWindow], {}, new RegExp(`windows\\[0\\]\\.lengthMs = 0 \\(from ${re(zeroWindow)}\\): must be >= 1`)],
-    [['--config', unknownKey], {}, new RegExp(`unknown key "http\\.prot" in ${re(unknownKey)} \\(allowed: port, apiToken, sseHeartbeatMs\\)`)],
+    [['--config', unknownKey], {}, new RegExp(`unknown key "http\\.prot" in ${re(unknownKey)} \\(allowed: port, apiToken, sseHeartbeatMs, compress\\)`)],
     [['--config', quoted], {}, new RegExp(`http\\.port = "8081" \\(from ${re(quoted)}\\): must be integer`)],
     [['--config', quoted], { THERMOSTREAM_HTTP_PORT: 'x' }, /http\.port = "x" \(from env THERMOSTREAM_HTTP_PORT\): must be integer \[/],
     // Two entries for one user: the broker would keep only the second's password.
