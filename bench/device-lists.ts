@@ -34,7 +34,7 @@ function fill(file: string, rows: number): void {
   const db = new Database(file);
   const late = db.prepare('INSERT INTO late_readings (device_id, ts, arrival, temperature, watermark) VALUES (?, ?, ?, 20, 0)');
   const dead = db.prepare(`INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
-    VALUES (?, ?, 'devices/x/telemetry', 'bad_json', 'not JSON', 'x', 1)`);
+    VALUES (?, ?, 'devices/x/telemetry', 'bad_json', 'not JSON', x'78', 1)`);
   const anomaly = db.prepare("INSERT INTO anomalies (device_id, type, ts, score, detected_at, updated_at) VALUES (?, 'spike', ?, 5, ?, ?)");
   const spread = Math.floor(rows / 5);
   db.transaction(() => {

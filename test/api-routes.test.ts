@@ -250,8 +250,8 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     for (const d of all.body.items) assert.match(d.receivedAt, ISO);
     assert.deepEqual(all.body, {
       items: [
-        { id: 2, receivedAt: wrongType.receivedAt, deviceId: 'b', topic: 'devices/b/telemetry', reason: 'wrong_type', detail: wrongType.detail, payload: '{"temperature":"hot"}', payloadBytes: 21 },
-        { id: 1, receivedAt: notJson.receivedAt, deviceId: 'a', topic: 'devices/a/telemetry', reason: 'not_json', detail: notJson.detail, payload: 'not json', payloadBytes: 8 },
+        { id: 2, receivedAt: wrongType.receivedAt, deviceId: 'b', topic: 'devices/b/telemetry', reason: 'wrong_type', detail: wrongType.detail, payload: '{"temperature":"hot"}', payloadEncoding: 'utf8', payloadBytes: 21 },
+        { id: 1, receivedAt: notJson.receivedAt, deviceId: 'a', topic: 'devices/a/telemetry', reason: 'not_json', detail: notJson.detail, payload: 'not json', payloadEncoding: 'utf8', payloadBytes: 8 },
       ],
       next: null,
     });

@@ -100,16 +100,35 @@ test('each kind of bad input is rejected with its reason, counted and dead-lette
   assert.equal(Math.max(...windows.map((w: any) => w.count)), seq);
 });
 
-test('a payload that is not UTF-8 is dead-lettered as not_json, though the reading in it would parse', async (t) => {
-  const app = await startServer(t);
+test('a payload that is not UTF-8 is dead-lettered as not_json, though the reading in it would parse; its bytes come back in base64', async (t) => {
+  const app = await startServer(t, { ingest: { deadLetterPayloadChars: 64 } });
   const client = await connect(t, app.mqttUrl);
   const reading = (note: Buffer) => Buffer.concat([Buffer.from(`{"ts": ${Date.now()}, "temperature": 21.5, "note": "`), note, Buffer.from('"}')]);
-  await client.publishAsync('devices/d1/telemetry', reading(Buffer.from([0xff, 0xfe])), { qos: 1 });
+  const latin1 = reading(Buffer.from([0xff, 0xfe])); // 56 bytes: kept whole
+  const binary = Buffer.from(Array.from({ length: 100 }, (_, i) => (i * 37 + 0x80) & 0xff)); // kept: its first 64 bytes
+  const cutText = Buffer.from(`${'x'.repeat(62)}€y`); // valid UTF-8 whose € (3 bytes) the limit cuts after 2
+  const text = Buffer.from('not json ✓');
+  for (const payload of [latin1, binary, cutText, text]) await client.publishAsync('devices/d1/telemetry', payload, { qos: 1 });
   await client.publishAsync('devices/d1/telemetry', reading(Buffer.from('café')), { qos: 1 }); // UTF-8: accepted
   await waitForRecords(app, 1);
-  const letters = (await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items;
+  const letters = (await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items.reverse();
   assert.deepEqual(
     letters.map((l: any) => [l.reason, l.detail, l.deviceId, l.payloadBytes]),
-    [['not_json', 'the payload is not valid UTF-8', 'd1', reading(Buffer.from([0xff, 0xfe])).length]],
+    [
+      ['not_json', 'the payload is not valid UTF-8', 'd1', latin1.length],
+      ['not_json', 'the payload is not valid UTF-8', 'd1', 100],
+      ['not_json', letters[2].detail, 'd1', 66],
+      ['not_json', letters[3].detail, 'd1', text.length],
+    ],
   );
+  assert.deepEqual(
+    letters.map((l: any) => [l.payloadEncoding, l.payload]),
+    [
+      ['base64', latin1.toString('base64')],
+      ['base64', binary.subarray(0, 64).toString('base64')],
+      ['utf8', 'x'.repeat(62)], // the cut character is left out, not shown as U+FFFD
+      ['utf8', 'not json ✓'],
+    ],
+  );
+  assert.deepEqual(Buffer.from(letters[0].payload, 'base64'), latin1, 'every byte as the device sent it');
 });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { test } from 'node:test';
 import { IngestLog, type IngestLogOptions } from '../server/ingest/log.ts';
-import { BlockWriter, decodeCut, decodeCutInChunks } from '../server/ingest/log-format.ts';
+import { BLOCK_HEADER, BLOCK_MAGIC, BlockWriter, decodeCut, decodeCutInChunks } from '../server/ingest/log-format.ts';
 import type { DeadLetter } from '../server/ingest/log.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import { systemClock } from '../server/clock.ts';
@@ -27,8 +28,8 @@ const letter: DeadLetter = {
   topic: 'x/y',
   reason: 'bad_topic',
   detail: 'topic "x/y" is not devices/{deviceId}/telemetry',
-  payload: '{"temperature": 1}',
-  payloadBytes: 18,
+  payload: Buffer.from([0x7b, 0xff, 0x00, 0xc3, 0x28, 0x7d]), // not UTF-8: the log keeps the bytes
+  payloadBytes: 6,
 };
 
 function open(dir: string, overrides: Partial<IngestLogOptions> = {}, after = 0): IngestLog {
@@ -167,6 +168,19 @@ test('a raw cut decodes in chunks of readings, within and across blocks, skippin
   decodeCutInChunks(replay, 2, (rs) => seen.push(rs.length));
   assert.deepEqual(seen, [2, 2, 2], 'readings 6, 7, 9, 10, 11, 12 (offset 8 is the dead letter)');
   assert.equal(again.backlog, 0);
+});
+
+test('a dead letter as earlier versions logged it (record type 2: JSON, the payload as text) is still read, as the text\'s UTF-8', () => {
+  const json = Buffer.from(JSON.stringify({ ...letter, payload: 'caf\u00e9 \uFFFD', payloadBytes: 9 }));
+  const record = Buffer.concat([Buffer.from([2]), Buffer.alloc(4), json]);
+  record.writeUInt32LE(json.length, 1);
+  const header = Buffer.alloc(BLOCK_HEADER);
+  header.writeUInt32LE(BLOCK_MAGIC, 0);
+  header.writeUInt32LE(record.length, 4);
+  header.writeUInt32LE(1, 8);
+  header.writeUInt32LE(crc32(record), 12);
+  const cut = { buffers: [Buffer.concat([header, record])], firstOffset: 1, after: 0, lastOffset: 1 };
+  assert.deepEqual(decodeCut(cut), { readings: [], deadLetters: [{ ...letter, payload: Buffer.from('caf\u00e9 \uFFFD'), payloadBytes: 9 }], lastOffset: 1 });
 });
 
 test('a group commit writer grows for a flood and gives the memory back once groups are small again', () => {

@@ -190,3 +190,23 @@ test('PostgreSQL: version 8 → 9 keys anomalies by (device, type, ts, n), keepi
   const all = await store.anomalies({ from: -1e15, to: 1e15, limit: 10 });
   assert.deepEqual(all.map((a) => [a.n, a.value]), [[1, 90], [0, 80]]);
 });
+
+test('PostgreSQL: version 9 → 10 keeps dead letters\' payloads as bytes, the text of older rows as its UTF-8', async (t) => {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
+  await (await open()).close();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.after(() => c.end());
+  // What a version-9 database holds: the payload as text.
+  await c.query(`ALTER TABLE dead_letters ALTER COLUMN payload TYPE TEXT USING '';
+    INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
+      VALUES (1000, 'd', 'devices/d/telemetry', 'not_json', 'x', 'caf\u00e9 \uFFFD', 12);
+    DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (9);`);
+  const store = await open();
+  assert.deepEqual(await versions(url), [9, PG_SCHEMA_VERSION]);
+  const binary = Buffer.from([0xff, 0x00, 0xfe]);
+  await store.commitBatch(batch({ deadLetters: [{ receivedAt: 2000, deviceId: 'd', topic: 'devices/d/telemetry', reason: 'not_json', detail: 'y', payload: binary, payloadBytes: 3 }] }));
+  const letters = await store.deadLetters({ limit: 10 });
+  assert.deepEqual(letters.map((d) => d.payload.toString('hex')), ['ff00fe', Buffer.from('caf\u00e9 \uFFFD').toString('hex')]);
+});

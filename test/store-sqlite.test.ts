@@ -1,4 +1,4 @@
-/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4 to 8. */
+/** The store suite against SQLite (the embedded default), plus its migrations from schema versions 4 to 9. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -165,4 +165,27 @@ test('SQLite: version 8 → 9 keys anomalies by (device, type, ts, n), keeping e
   const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'anomalies' AND sql IS NOT NULL ORDER BY name").pluck().all();
   assert.deepEqual(indexes, ['anomalies_by_device', 'anomalies_by_ts', 'anomalies_by_update']);
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v8_%'").pluck().get(), 0);
+});
+
+test('SQLite: version 9 → 10 keeps dead letters\' payloads as bytes, the text of older rows as its UTF-8, ids and indexes kept', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  // A version-9 database: today's schema with the payload as text.
+  const old = new Database(file);
+  old.exec(SCHEMA.replace(/payload +BLOB +NOT NULL/, 'payload       TEXT    NOT NULL'));
+  old.exec(`INSERT INTO dead_letters VALUES (7, 1000, 'd', 'devices/d/telemetry', 'not_json', 'x', 'caf\u00e9 \uFFFD', 12);
+    PRAGMA user_version = 9;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const binary = Buffer.from([0xff, 0x00, 0xfe]);
+  await store.commitBatch(batch({ deadLetters: [{ receivedAt: 2000, deviceId: 'd', topic: 'devices/d/telemetry', reason: 'not_json', detail: 'y', payload: binary, payloadBytes: 3 }] }));
+  const letters = await store.deadLetters({ limit: 10 });
+  assert.deepEqual(letters.map((d) => [d.id, d.payload.toString('hex')]), [[8, 'ff00fe'], [7, Buffer.from('caf\u00e9 \uFFFD').toString('hex')]]);
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.deepEqual(db.prepare('SELECT DISTINCT typeof(payload) FROM dead_letters').pluck().all(), ['blob']);
+  const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dead_letters' AND sql IS NOT NULL ORDER BY name").pluck().all();
+  assert.deepEqual(indexes, ['dead_letters_by_device', 'dead_letters_by_time']);
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v9_%'").pluck().get(), 0);
 });

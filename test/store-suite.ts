@@ -55,7 +55,7 @@ export function batch({ windows = [], ...over }: Partial<Omit<BatchOutput, 'wind
 
 const ALL = { from: -1e15, to: 1e15 };
 const letter = (receivedAt: number, deviceId: string, reason: 'not_json' | 'missing_temperature') =>
-  ({ receivedAt, deviceId, topic: `devices/${deviceId}/telemetry`, reason, detail: 'x', payload: 'x', payloadBytes: 1 });
+  ({ receivedAt, deviceId, topic: `devices/${deviceId}/telemetry`, reason, detail: 'x', payload: Buffer.from('x'), payloadBytes: 1 });
 
 /** Quarter degrees: sums and sums of squares are exact in doubles, so merged and single computations agree bit for bit. */
 function fleetReadings(devices: number, perDevice: number, t0: number): Reading[] {
@@ -291,14 +291,23 @@ export function storeSuite(target: StoreTarget): void {
     await store.probeWrite(3000);
   });
 
-  test(`${name}: a dead letter's payload comes back as received: quotes, backslashes, braces, commas, non-ASCII`, async (t) => {
+  test(`${name}: a dead letter's payload comes back byte for byte: quotes, backslashes, NUL, non-ASCII, bytes that are not UTF-8`, async (t) => {
     const store = await (await target.fresh(t))();
-    const payload = '{"temperature": "21,5"} \\ \\" {NULL} \'quoted\' ° ✓ \u0000 end';
-    await store.commitBatch(batch({ deadLetters: [{ ...letter(1, 'd', 'not_json'), payload, detail: 'Unexpected token \'"\' at 3' }] }));
-    const [got] = await store.deadLetters({ limit: 1 });
-    // NUL is the one character PostgreSQL text cannot hold: it comes back as U+FFFD there.
-    assert.ok([payload, payload.replace('\u0000', '\uFFFD')].includes(got.payload), JSON.stringify(got.payload));
-    assert.equal(got.detail, 'Unexpected token \'"\' at 3');
+    const text = Buffer.from('{"temperature": "21,5"} \\ \\" {NULL} \'quoted\' ° ✓ \u0000 end');
+    // Not UTF-8: a lone continuation byte, an overlong NUL, a surrogate, bytes that start no sequence, a cut one.
+    const binary = Buffer.from([0x80, 0x00, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0xff, 0xfe, 0x7b, 0xe2, 0x82]);
+    await store.commitBatch(batch({
+      deadLetters: [
+        { ...letter(1, 'd', 'not_json'), payload: text, payloadBytes: text.length, detail: 'Unexpected token \'"\' at 3 \u0000' },
+        { ...letter(2, 'd', 'not_json'), payload: binary, payloadBytes: 4096 },
+      ],
+    }));
+    const [gotBinary, gotText] = await store.deadLetters({ limit: 2 });
+    assert.ok(Buffer.isBuffer(gotText.payload) && Buffer.isBuffer(gotBinary.payload));
+    assert.deepEqual([gotText.payload.toString('hex'), gotBinary.payload.toString('hex')], [text.toString('hex'), binary.toString('hex')]);
+    assert.deepEqual([gotText.payloadBytes, gotBinary.payloadBytes], [text.length, 4096]);
+    // NUL is the one character PostgreSQL text cannot hold: in the detail it comes back as U+FFFD there.
+    assert.ok(['Unexpected token \'"\' at 3 \u0000', 'Unexpected token \'"\' at 3 \uFFFD'].includes(gotText.detail), JSON.stringify(gotText.detail));
   });
 
   test(`${name}: retention prunes final windows, anomalies, dead letters and late readings computed or received longer ago than configured; open windows stay`, async (t) => {

@@ -131,7 +131,8 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
         topic,
         reason,
         detail,
-        payload: payload.subarray(0, limits.deadLetterPayloadChars).toString('utf8'),
+        // The bytes as they came (a view: the log copies them at once); the API shows them as text when they are UTF-8.
+        payload: payload.subarray(0, limits.deadLetterPayloadChars),
         payloadBytes: payload.length,
       };
       log.appendDeadLetter(letter);

@@ -10,7 +10,8 @@ import type { Reading } from './reading.ts';
  *   record = 1 u8 | id length u8 | id (ASCII) | ts f64 | temperature f64 | humidity f64 (NaN: none)
  *            | seq f64 (-1: none) | arrival f64                                              (a reading)
  *          | 3 u8 | the fields of a reading | message id length u8 | message id (UTF-8)  (a reading with a message id)
- *          | 2 u8 | length u32 | JSON                                                     (a dead letter)
+ *          | 4 u8 | length u32 | JSON | payload length u32 | payload bytes                (a dead letter)
+ *          | 2 u8 | length u32 | JSON, its payload as text           (a dead letter of earlier versions, still read)
  *
  * Little-endian throughout. A block whose bytes are incomplete or whose CRC does not match, with no valid block after
  * it in the last segment, is a torn write from a crash: it was never acknowledged, and recovery cuts the segment there.
@@ -19,8 +20,9 @@ import type { Reading } from './reading.ts';
 export const BLOCK_MAGIC = 0x4754534c; // "LSTG"
 export const BLOCK_HEADER = 16;
 const READING = 1;
-const DEAD_LETTER = 2;
+const DEAD_LETTER_TEXT = 2;
 const READING_WITH_ID = 3;
+const DEAD_LETTER = 4;
 /** Message ids longer than this are not kept (and so not deduplicated by); IoT Hub's are UUIDs. */
 export const MAX_MESSAGE_ID_BYTES = 255;
 
@@ -42,8 +44,8 @@ export interface DeadLetter {
   topic: string;
   reason: RejectReason;
   detail: string;
-  /** The raw payload as UTF-8, truncated to ingest.deadLetterPayloadChars. */
-  payload: string;
+  /** The raw payload's bytes as received (not decoded: it may not be UTF-8), its first ingest.deadLetterPayloadChars. */
+  payload: Buffer;
   payloadBytes: number;
 }
 
@@ -104,13 +106,17 @@ export class BlockWriter {
   }
 
   deadLetter(d: DeadLetter): void {
-    const json = JSON.stringify(d);
+    const { payload, ...rest } = d;
+    const json = JSON.stringify(rest);
     const len = Buffer.byteLength(json);
-    this.ensure(5 + len);
-    this.buf[this.pos] = DEAD_LETTER;
-    this.buf.writeUInt32LE(len, this.pos + 1);
-    this.buf.write(json, this.pos + 5, 'utf8');
-    this.pos += 5 + len;
+    this.ensure(9 + len + payload.length);
+    const b = this.buf;
+    b[this.pos] = DEAD_LETTER;
+    b.writeUInt32LE(len, this.pos + 1);
+    b.write(json, this.pos + 5, 'utf8');
+    b.writeUInt32LE(payload.length, this.pos + 5 + len);
+    payload.copy(b, this.pos + 9 + len);
+    this.pos += 9 + len + payload.length;
     this.count++;
   }
 
@@ -280,7 +286,19 @@ function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after
       }
     } else if (type === DEAD_LETTER) {
       const len = payload.readUInt32LE(p + 1);
-      if (offset > after) into.deadLetters.push(JSON.parse(payload.toString('utf8', p + 5, p + 5 + len)));
+      const bytes = payload.readUInt32LE(p + 5 + len);
+      if (offset > after) {
+        // A copy: the letter outlives the block it was read from.
+        const raw = Buffer.from(payload.subarray(p + 9 + len, p + 9 + len + bytes));
+        into.deadLetters.push({ ...JSON.parse(payload.toString('utf8', p + 5, p + 5 + len)), payload: raw });
+      }
+      p += 9 + len + bytes;
+    } else if (type === DEAD_LETTER_TEXT) {
+      const len = payload.readUInt32LE(p + 1);
+      if (offset > after) {
+        const d = JSON.parse(payload.toString('utf8', p + 5, p + 5 + len));
+        into.deadLetters.push({ ...d, payload: Buffer.from(d.payload, 'utf8') });
+      }
       p += 5 + len;
     } else {
       throw new Error(`ingest log: unknown record type ${type} at offset ${offset}`);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { RejectReasons } from '../../errors.ts';
@@ -29,8 +30,16 @@ const DeadLetterItem = Type.Object(
     topic: Type.String(),
     reason: Type.String({ enum: [...RejectReasons] }),
     detail: Type.String({ description: 'What was wrong, with the offending value.' }),
-    payload: Type.String({ description: 'The raw payload, truncated to ingest.deadLetterPayloadChars.' }),
-    payloadBytes: Type.Integer({ description: 'The payload\'s full size.' }),
+    payload: Type.String({
+      description:
+        'The payload as received, its first ingest.deadLetterPayloadChars bytes: as text when they are UTF-8 (a character ' +
+        'cut by the limit left out), else base64 (payloadEncoding).',
+    }),
+    payloadEncoding: Type.String({
+      enum: ['utf8', 'base64'],
+      description: '`utf8`: payload is the bytes as text; `base64`: they are not UTF-8, and payload is their base64.',
+    }),
+    payloadBytes: Type.Integer({ description: 'The payload\'s full size in bytes (more than it kept when it was cut).' }),
   },
   { $id: 'DeadLetter', title: 'DeadLetter' },
 );
@@ -54,6 +63,28 @@ const ByDevice = Type.Object({
 });
 type ByDeviceItem = Static<typeof ByDevice>['items'][number];
 
+/** How many bytes a UTF-8 sequence that starts with `lead` has (0: `lead` starts none). */
+const sequenceLength = (lead: number): number => (lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0);
+
+/**
+ * A dead letter's kept bytes as the API shows them: text when they are UTF-8 — also when the truncation cut a
+ * character, whose first bytes are then left out (at most 3) — else base64, so that every byte comes back.
+ */
+export function payloadView(bytes: Buffer, payloadBytes: number): { payload: string; payloadEncoding: 'utf8' | 'base64' } {
+  if (isUtf8(bytes)) return { payload: bytes.toString('utf8'), payloadEncoding: 'utf8' };
+  if (bytes.length < payloadBytes) {
+    for (let cut = 1; cut <= 3 && cut <= bytes.length; cut++) {
+      const lead = bytes.length - cut;
+      const continued = bytes.subarray(lead + 1).every((b) => (b & 0xc0) === 0x80);
+      if (continued && sequenceLength(bytes[lead]) > cut && isUtf8(bytes.subarray(0, lead))) {
+        return { payload: bytes.toString('utf8', 0, lead), payloadEncoding: 'utf8' };
+      }
+      if ((bytes[lead] & 0xc0) !== 0x80) break; // a lead byte or ASCII: no longer sequence can end here
+    }
+  }
+  return { payload: bytes.toString('base64'), payloadEncoding: 'base64' };
+}
+
 export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): void {
   app.addSchema(DeadLetterItem);
   app.get<{ Querystring: Static<typeof Query> }>(
@@ -76,7 +107,8 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         limit: q.limit! + 1,
       });
       const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
-      return { items: page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })), next };
+      const items = page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt), ...payloadView(d.payload, d.payloadBytes), payloadBytes: d.payloadBytes }));
+      return { items, next };
     },
   );
 

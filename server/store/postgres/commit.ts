@@ -43,7 +43,7 @@ function textArray(values: unknown[]): string {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) s += ',';
-    // PostgreSQL text cannot hold NUL (a dead letter's payload may): it becomes U+FFFD.
+    // PostgreSQL text cannot hold NUL (a dead letter's detail may quote one): it becomes U+FFFD.
     s += v === null || v === undefined ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&').replace(/\u0000/g, '\uFFFD')}"`;
   }
   return s + '}';
@@ -94,7 +94,7 @@ function pointAnomalies(): Bulk {
   return { ...b, text: `INSERT INTO anomalies (${names.join(', ')}) SELECT ${values} FROM unnest(${arrays}) AS u(${names.join(', ')})` };
 }
 const DEVICE_COLS = [['device_id', T], ['first_seen', F], ['last_seen', F], ['readings', I], ['last_temperature', F], ['last_ts', F]] as const;
-const DEAD_COLS = [['received_at', F], ['device_id', T], ['topic', T], ['reason', T], ['detail', T], ['payload', T], ['payload_bytes', I]] as const;
+const DEAD_COLS = [['received_at', F], ['device_id', T], ['topic', T], ['reason', T], ['detail', T], ['payload', B], ['payload_bytes', I]] as const;
 const REJECT_COLS = [['device_id', T], ['reason', T], ['count', I]] as const;
 const LATE_COLS = [['device_id', T], ['ts', F], ['arrival', F], ['temperature', F], ['humidity', F], ['seq', F], ['watermark', F]] as const;
 const BATCH_COLS = [

@@ -85,6 +85,12 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
     before: (db) => setAside(db, 'anomalies', 'v8'),
     after: (db) => moveRows(db, 'anomalies', 'v8', { n: '0' }),
   },
+  // 9 → 10: dead letters are recreated with a BLOB payload (ids kept: they are the API's cursors); a text payload
+  // becomes its UTF-8 bytes.
+  9: {
+    before: (db) => setAside(db, 'dead_letters', 'v9'),
+    after: (db) => moveRows(db, 'dead_letters', 'v9', { payload: 'CAST(payload AS BLOB)' }),
+  },
 };
 
 /**

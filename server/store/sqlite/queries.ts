@@ -151,9 +151,10 @@ export function createSqliteQueries(db: Database.Database, dir: string, instance
     SELECT device_id AS deviceId, first_seen AS firstSeen, last_seen AS lastSeen, readings,
       last_temperature AS lastTemperature
     FROM devices WHERE device_id = ?`);
+  // The payload is a BLOB (version 10); the CAST also reads a row that another tool wrote as text as its bytes.
   const selectDeadLetters = byDevice((device) => `
-    SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail, payload,
-      payload_bytes AS payloadBytes
+    SELECT id, received_at AS receivedAt, device_id AS deviceId, topic, reason, detail,
+      CAST(payload AS BLOB) AS payload, payload_bytes AS payloadBytes
     FROM dead_letters
     WHERE ${device} AND (@reason IS NULL OR reason = @reason) AND id < @beforeId
     ORDER BY id DESC LIMIT @limit`);

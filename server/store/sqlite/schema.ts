@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -19,6 +19,8 @@ export const SCHEMA_VERSION = 9;
  *      indexes by end, which only retention read, are dropped (one index less to write per window row)
  *   9  anomalies keyed by (device, type, ts, n): n numbers a device's point anomalies of one type at one ts (readings
  *      of one message without ts share its arrival time), which overwrote each other under (device, type, ts)
+ *  10  dead_letters.payload holds the payload's bytes (BLOB), not their UTF-8 decoding, which turned every byte of a
+ *      payload that is not UTF-8 into U+FFFD; the text of older rows becomes its UTF-8 bytes
  */
 
 /**
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   topic         TEXT    NOT NULL,
   reason        TEXT    NOT NULL,
   detail        TEXT    NOT NULL,
-  payload       TEXT    NOT NULL,
+  -- The payload's first ingest.deadLetterPayloadChars bytes, as received (version 10).
+  payload       BLOB    NOT NULL,
   payload_bytes INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_device ON dead_letters (device_id, id);
