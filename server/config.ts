@@ -25,6 +25,8 @@ export interface Config {
     readonly tlsPort: number;
     readonly tls: { readonly certFile: string; readonly keyFile: string };
     readonly websocket: boolean;
+    /** The largest MQTT packet a connection may send (a larger one closes it); null: see mqttMaxPacketBytes(); 0: no limit. */
+    readonly maxPacketBytes: number | null;
   };
   readonly auth: {
     readonly mode: 'none' | 'registry';
@@ -115,6 +117,7 @@ const OVERRIDES: readonly { flag: string; env: string; path: string[] }[] = [
   { flag: '--http-port', env: 'THERMOSTREAM_HTTP_PORT', path: ['http', 'port'] },
   { flag: '--mqtt-port', env: 'THERMOSTREAM_MQTT_PORT', path: ['mqtt', 'port'] },
   { flag: '--mqtts-port', env: 'THERMOSTREAM_MQTTS_PORT', path: ['mqtt', 'tlsPort'] },
+  { flag: '--mqtt-max-packet-bytes', env: 'THERMOSTREAM_MQTT_MAX_PACKET_BYTES', path: ['mqtt', 'maxPacketBytes'] },
   { flag: '--auth', env: 'THERMOSTREAM_AUTH', path: ['auth', 'mode'] },
   { flag: '--data-dir', env: 'THERMOSTREAM_DATA_DIR', path: ['dataDir'] },
   { flag: '--batch-interval', env: 'THERMOSTREAM_BATCH_INTERVAL', path: ['batchIntervalMs'] },
@@ -275,9 +278,9 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
 function coerce(raw: string, path: string[]): unknown {
   let node: any = schema;
   for (const key of path) node = node?.properties?.[key];
-  if (node?.type === 'integer' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
-  if (node?.type === 'array') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const types: unknown[] = ([] as unknown[]).concat(node?.type);
+  if (types.includes('integer') && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
+  if (node?.type === 'array') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
   // A key whose default is null (broker.ackAfterCommit: decided by the other settings) can be set back to it.
   if (types.includes('null') && raw === 'null') return null;

@@ -6,6 +6,7 @@ import { checkExposure } from './api/auth.ts';
 import { loadServerCertificate } from './broker/certs.ts';
 import { checkSafeBind, createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
+import { mqttMaxPacketBytes } from './broker/packet-limit.ts';
 import { ackAfterCommit, parseCli, type Config } from './config.ts';
 import { USAGE } from './usage.ts';
 import { checkMembership, checkSharedMembership } from './cluster/membership.ts';
@@ -153,7 +154,10 @@ export async function startThermostream(config: Config, options: StartOptions = 
           log: (message) => console.error(`thermostream: MQTT  ${message}`),
         })
       : await createBroker(
-          { host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth, hostName: config.iothub.hostName },
+          {
+            host: config.host, port: config.mqtt.port, tlsPort: config.mqtt.tlsPort, tls, auth: config.auth, hostName: config.iothub.hostName,
+            maxPacketBytes: mqttMaxPacketBytes(config),
+          },
           {
             onPublish: ingest.onPublish,
             onRefused: ingest.onRefused,

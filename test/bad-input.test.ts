@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
 import { test } from 'node:test';
-import { connect, getJson, startServer, waitForRecords } from './helpers.ts';
+import type { Client } from 'aedes';
+import { limitPacketSize } from '../server/broker/packet-limit.ts';
+import { connect, getJson, startServer, waitFor, waitForRecords } from './helpers.ts';
 
 test('each kind of bad input is rejected with its reason, counted and dead-lettered; good readings still flow', async (t) => {
   const app = await startServer(t, { ingest: { maxPayloadBytes: 1024, maxClockSkewMs: 60_000 } });
@@ -132,3 +136,68 @@ test('a payload that is not UTF-8 is dead-lettered as not_json, though the readi
   );
   assert.deepEqual(Buffer.from(letters[0].payload, 'base64'), latin1, 'every byte as the device sent it');
 });
+
+test('the packet limit reads fixed headers across reads: split anywhere, packets at the limit pass, one byte over is refused', () => {
+  // Three packets of 300 bytes (a remaining length of 297 takes 2 bytes), then one of 301, cut into reads of every size.
+  const packet = (bytes: number) => {
+    const rest = bytes - 3;
+    return Buffer.concat([Buffer.from([0x30, (rest & 127) | 128, rest >> 7]), Buffer.alloc(rest)]);
+  };
+  const stream = Buffer.concat([packet(300), packet(300), packet(300), packet(301)]);
+  for (let size = 1; size <= stream.length; size += size < 8 ? 1 : 97) {
+    const parsed: number[] = [];
+    const refused: number[] = [];
+    const client = { _parser: { parse: (b: Buffer) => parsed.push(b.length) } } as unknown as Client;
+    assert.equal(limitPacketSize(client, 300, (bytes) => refused.push(bytes)), true);
+    const parse = (client as unknown as { _parser: { parse(b: Buffer): void } })._parser.parse;
+    for (let at = 0; at < stream.length; at += size) parse(stream.subarray(at, at + size));
+    assert.deepEqual(refused, [301], `reads of ${size}`);
+    // Every read before the one that completes the fourth packet's header (its byte 902) went on; none after it.
+    assert.equal(parsed.reduce((a, b) => a + b, 0), Math.floor(902 / size) * size, `reads of ${size}`);
+  }
+});
+
+/** Resolves when `emitter` emits 'close'; fails after 5 s. */
+const closedSoon = (emitter: { once(event: 'close', listener: () => void): unknown }): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the connection was not closed within 5 s')), 5000);
+    emitter.once('close', () => (clearTimeout(timer), resolve()));
+  });
+
+for (const forwardTelemetry of [false, true]) {
+  const path = forwardTelemetry ? 'aedes\' own path (mqtt.forwardTelemetry)' : 'the telemetry fast path';
+  test(`a packet over mqtt.maxPacketBytes closes its connection at its header, as Mosquitto does; the server and other devices go on: ${path}`, async (t) => {
+    // Default limit: ingest.maxPayloadBytes + 65,536 = 66,560 bytes.
+    const app = await startServer(t, { ingest: { maxPayloadBytes: 1024 }, mqtt: { forwardTelemetry } });
+    const good = await connect(t, app.mqttUrl);
+    const reading = (seq: number) => JSON.stringify({ ts: Date.now(), temperature: 21, seq });
+    await good.publishAsync('devices/good/telemetry', reading(1), { qos: 1 });
+
+    // A device that sends 100 KB in one PUBLISH: closed.
+    const big = await connect(t, app.mqttUrl);
+    const closed = closedSoon(big);
+    big.publish('devices/big/telemetry', Buffer.alloc(100_000, 0x20), { qos: 0 });
+    await closed;
+
+    // A connection whose first packet announces 100 MB and sends none of it: closed at once, nothing buffered.
+    const raw = tcpConnect(Number(new URL(app.mqttUrl).port), '127.0.0.1');
+    t.after(() => raw.destroy());
+    await once(raw, 'connect');
+    const rawClosed = closedSoon(raw);
+    raw.write(Buffer.from([0x10, 0x80, 0xc2, 0xd7, 0x2f])); // CONNECT, remaining length 100,000,000
+    await rawClosed;
+
+    // Over ingest.maxPayloadBytes but within the packet limit: dead-lettered, the connection kept.
+    await good.publishAsync('devices/good/telemetry', JSON.stringify({ temperature: 21, pad: 'x'.repeat(2000) }), { qos: 1 });
+    await good.publishAsync('devices/good/telemetry', reading(2), { qos: 1 });
+    await waitForRecords(app, 2);
+    assert.equal(good.connected, true);
+    const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    assert.equal(stats.security.oversizedPackets, 2);
+    assert.deepEqual(stats.rejected, { total: 1, byReason: { payload_too_large: 1 } });
+    // And new devices still connect.
+    const later = await connect(t, app.mqttUrl);
+    await later.publishAsync('devices/later/telemetry', reading(1), { qos: 1 });
+    await waitFor('the later reading', async () => (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items.some((d: { deviceId: string }) => d.deviceId === 'later'));
+  });
+}

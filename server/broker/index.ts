@@ -8,6 +8,7 @@ import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, subscriptionFor, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
 import { installFastPublish, type PublishSink } from './fast-publish.ts';
+import { limitPacketSizes } from './packet-limit.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
 import { Qos2Receipts } from './qos2.ts';
 import type { Listener } from './listen.ts';
@@ -26,6 +27,8 @@ export interface BrokerConfig {
   auth?: Config['auth'];
   /** iothub.hostName: SAS tokens for another host are refused; empty or absent: tokens for any host are taken. */
   hostName?: string;
+  /** mqtt.maxPacketBytes as resolved (mqttMaxPacketBytes): a larger packet closes its connection; 0 or absent: no limit. */
+  maxPacketBytes?: number;
 }
 
 /**
@@ -69,6 +72,8 @@ export interface SecurityStats {
   refusedPublishes: number;
   refusedSubscriptions: number;
   qos2Disconnects: number;
+  /** Connections closed for a packet over mqtt.maxPacketBytes. */
+  oversizedPackets: number;
 }
 
 export interface Broker {
@@ -143,7 +148,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
   /** Refused packets: acknowledged (MQTT 3.1.1 has no negative PUBACK) but never routed. */
   const refused = new WeakSet<PublishPacket>();
-  const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0 };
+  const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0 };
 
   function refusePublish(client: Client, identity: Identity, packet: PublishPacket, done: (err?: Error | null) => void): void {
     security.refusedPublishes++;
@@ -361,6 +366,16 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       installFastPublish(client, (topic) => fastTopic(client, topic), sink);
       return client;
     };
+  }
+
+  // Last, so that it sees a read before the fast path does; the connection's will is published, as for a malformed packet.
+  if ((config.maxPacketBytes ?? 0) > 0) {
+    limitPacketSizes(aedes, config.maxPacketBytes!, (client, why) => {
+      security.oversizedPackets++;
+      closedWithReason.add(client);
+      const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
+      log(`closed ${client.id ? `client "${client.id.slice(0, 128)}"` : 'a connection (before its CONNECT)'} from ${from}: ${why}`);
+    }, () => log('this aedes has no per-client parser to hook: mqtt.maxPacketBytes is not enforced'));
   }
 
   const listeners: Listener[] = [];

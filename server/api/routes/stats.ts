@@ -70,8 +70,9 @@ const Stats = Type.Object({
         refusedPublishes: Type.Integer(),
         refusedSubscriptions: Type.Integer(),
         qos2Disconnects: Type.Integer(),
+        oversizedPackets: Type.Integer({ description: 'Connections closed for a packet over mqtt.maxPacketBytes.' }),
       },
-      { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects (absent in external broker mode).' },
+      { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects, packets over mqtt.maxPacketBytes (absent in external broker mode).' },
     ),
   ),
   iothub: Type.Optional(

@@ -1,0 +1,99 @@
+import type { Aedes, Client } from 'aedes';
+import type { Config } from '../config.ts';
+
+/**
+ * Room in a packet besides its payload: the fixed header (5), the topic's length (2) and the longest topic (65,535),
+ * the packet id (2). The WebSocket listener allows a message this much over ingest.maxPayloadBytes too.
+ */
+export const PACKET_OVERHEAD_BYTES = 65_536;
+
+/**
+ * mqtt.maxPacketBytes, or by default what a payload of ingest.maxPayloadBytes on any topic needs: a larger payload up
+ * to there is dead-lettered (payload_too_large), a larger packet closes its connection. 0: no limit (MQTT's 256 MB).
+ */
+export function mqttMaxPacketBytes(config: Pick<Config, 'mqtt' | 'ingest'>): number {
+  return config.mqtt.maxPacketBytes ?? config.ingest.maxPayloadBytes + PACKET_OVERHEAD_BYTES;
+}
+
+/**
+ * Refuses a packet larger than `maxBytes` (fixed header included) as soon as its fixed header announces it, as
+ * Mosquitto's max_packet_size does: `refuse` is called with the packet's size, and nothing of the read that holds
+ * it is parsed. aedes has no such limit: its parser (mqtt-packet) buffers every packet whole, up to MQTT's 256 MB,
+ * before it looks at it, so one connection could make the broker hold that much. This reads only the fixed headers
+ * of the bytes going to the connection's parser (`client._parser.parse`, the seam the telemetry fast path uses as
+ * well), skipping each packet's body; false when that seam is missing (a later aedes), and nothing is limited.
+ */
+export function limitPacketSize(client: Client, maxBytes: number, refuse: (packetBytes: number) => void): boolean {
+  const parser = (client as unknown as { _parser?: { parse?(buf: Buffer): unknown } })._parser;
+  if (parser === undefined || typeof parser.parse !== 'function') return false;
+  const parse = parser.parse.bind(parser);
+  /** Bytes of the current packet's body not read yet. */
+  let body = 0;
+  /** Bytes of the current packet's fixed header read so far (0: between packets). */
+  let header = 0;
+  let length = 0;
+  let multiplier = 1;
+  /** A malformed length (over 4 bytes): aedes' parser refuses it; nothing is counted any more. */
+  let lost = false;
+  let refused = false;
+  parser.parse = (chunk: Buffer): unknown => {
+    if (refused) return undefined;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n && !lost) {
+      if (body > 0) {
+        const take = Math.min(body, n - i);
+        body -= take;
+        i += take;
+        continue;
+      }
+      if (header === 0) {
+        header = 1; // the type and flags
+        length = 0;
+        multiplier = 1;
+        i++;
+        continue;
+      }
+      const b = chunk[i++];
+      header++;
+      length += (b & 127) * multiplier;
+      multiplier *= 128;
+      if (b >= 128) {
+        if (header > 4) lost = true;
+        continue;
+      }
+      if (header + length > maxBytes) {
+        refused = true;
+        refuse(header + length);
+        return undefined;
+      }
+      body = length;
+      header = 0;
+    }
+    return parse(chunk);
+  };
+  return true;
+}
+
+/**
+ * Every connection aedes takes from now on (aedes.handle, which the listeners call) is closed at its first packet over
+ * `maxBytes`, as Mosquitto does: after `refused(client, why)`, the client errs as for a malformed packet (aedes
+ * destroys the socket and publishes the will). The other connections go on.
+ */
+export function limitPacketSizes(aedes: Aedes, maxBytes: number, refused: (client: Client, why: string) => void, unavailable: () => void): void {
+  const handle = aedes.handle;
+  let said = false;
+  aedes.handle = (conn, req) => {
+    const client = handle(conn, req);
+    const limited = limitPacketSize(client, maxBytes, (bytes) => {
+      const why = `a packet of ${bytes} bytes, over mqtt.maxPacketBytes = ${maxBytes}`;
+      refused(client, why);
+      (client as unknown as NodeJS.EventEmitter).emit('error', new Error(why));
+    });
+    if (!limited && !said) {
+      said = true;
+      unavailable();
+    }
+    return client;
+  };
+}
