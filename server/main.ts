@@ -251,7 +251,14 @@ export function configWarnings(config: Config): string[] {
         'the broker gives all of a device\'s messages to one member of the group (EMQX\'s hash_clientid or hash_topic); with ' +
         'round robin (Mosquitto) each instance counts a part of every device: use cluster.instances instead (README, Several instances)']
     : [];
-  return [...gaps, ...ack, ...share];
+  // Blocks are meant to spread a batch's decoding and window work over its interval (Spark's block interval likewise).
+  const { blockIntervalMs: block, batchIntervalMs: batch } = config;
+  const blocks = block >= batch
+    ? [`blockIntervalMs = ${block} (--block-interval) is not below batchIntervalMs = ${batch} (--batch-interval): at most one block ` +
+        'of a batch\'s readings is processed before the batch\'s time, so its work is not spread over the interval; use a fraction ' +
+        'of the batch interval (default 50), or 0 to do all of a batch\'s work at its time']
+    : [];
+  return [...gaps, ...ack, ...share, ...blocks];
 }
 
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */

@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './helpers.ts';
 import { ServerProcess } from './server-process.ts';
 import { recordingBroker } from './simulator-helpers.ts';
-import { resolveConfig } from '../server/config.ts';
+import { parseCli, resolveConfig } from '../server/config.ts';
 import { configWarnings } from '../server/main.ts';
 import { ECHO_MS } from '../server/stop-signals.ts';
 
@@ -245,6 +245,19 @@ test('a share group is warned about at start-up: a broker that deals a device\'s
       'counts a part of every device: use cluster.instances instead (README, Several instances)',
   ]);
   assert.deepEqual(configWarnings(resolveConfig({ dataDir: 'unused', broker: { url: 'mqtt://127.0.0.1:1883' } })), []);
+});
+
+test('a block interval not below the batch interval is warned about at start-up: it would not spread a batch\'s work', () => {
+  const warning = (block: number, batch: number) =>
+    `blockIntervalMs = ${block} (--block-interval) is not below batchIntervalMs = ${batch} (--batch-interval): at most one block ` +
+    'of a batch\'s readings is processed before the batch\'s time, so its work is not spread over the interval; use a fraction ' +
+    'of the batch interval (default 50), or 0 to do all of a batch\'s work at its time';
+  const warnings = (argv: string[]) => configWarnings(parseCli(['--data-dir', 'unused', ...argv], {}).config);
+  assert.deepEqual(warnings(['--block-interval', '2000']), [warning(2000, 1000)]);
+  assert.deepEqual(warnings(['--block-interval', '500', '--batch-interval', '500']), [warning(500, 500)]);
+  assert.deepEqual(warnings(['--block-interval', '499', '--batch-interval', '500']), []);
+  assert.deepEqual(warnings(['--block-interval', '0', '--batch-interval', '10']), [], '0: no blocks, all at the batch\'s time');
+  assert.deepEqual(warnings([]), [], 'the defaults: 50 and 1000');
 });
 
 test('the SIGTERM handler is in place when the endpoint lines are printed: a SIGTERM right after them stops the server gracefully', { timeout: 60_000 }, async (t) => {
