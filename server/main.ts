@@ -7,6 +7,7 @@ import { loadServerCertificate } from './broker/certs.ts';
 import { checkSafeBind, createBroker } from './broker/index.ts';
 import { createExternalBroker } from './broker/external.ts';
 import { mqttMaxPacketBytes } from './broker/packet-limit.ts';
+import { endQuietlyOnEpipe } from './output-closed.ts';
 import { ackAfterCommit, parseCli, type Config } from './config.ts';
 import { USAGE } from './usage.ts';
 import { checkMembership, checkSharedMembership } from './cluster/membership.ts';
@@ -385,4 +386,8 @@ export function main(signals: StopSignals): void {
 
 // Run as `node --import tsx server/main.ts`: the signals are taken once the modules have loaded (server/start.ts,
 // what npm start runs, takes them before).
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main(new StopSignals());
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const signals = new StopSignals();
+  endQuietlyOnEpipe(() => void signals.stop('output closed (EPIPE)'));
+  main(signals);
+}

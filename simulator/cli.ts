@@ -3,6 +3,7 @@
  * Exit codes: 0 all readings delivered; 1 cannot connect, or readings lost; 2 invalid options.
  */
 import { parseArgs } from 'node:util';
+import { endQuietlyOnEpipe } from '../server/output-closed.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
@@ -290,4 +291,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+endQuietlyOnEpipe(); // `npm run simulate -- --help | head -1`
 process.exitCode = await main(process.argv.slice(2));

@@ -12,6 +12,7 @@ import { parseCli } from '../config.ts';
 import { systemClock } from '../clock.ts';
 import { dataDirError, prepareDataDir } from '../data-dir-lock.ts';
 import { ThermostreamError } from '../errors.ts';
+import { endQuietlyOnEpipe } from '../output-closed.ts';
 import { hostNameProblem } from '../url.ts';
 import { connectionString, createRegistry, defaultHostName, isValidKey, registryFile, type Device } from './index.ts';
 import { mqttUsername, sasToken } from './sas.ts';
@@ -229,6 +230,7 @@ function checkHostName(
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  endQuietlyOnEpipe(); // `npm run devices -- list | head -1`
   const result = runDevicesCli(process.argv.slice(2), process.env);
   if (result.out !== '') console.log(result.out);
   if (result.err !== '') console.error(result.err);
