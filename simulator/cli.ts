@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { endQuietlyOnEpipe } from '../server/output-closed.ts';
+import { SignalRepeats } from '../server/stop-signals.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
@@ -12,7 +13,6 @@ import { DEFAULTS, type FleetOptions } from './options.ts';
 import { replayWarning } from './replay.ts';
 import { scenarioWarning } from './scenario.ts';
 import { transports } from './transport.ts';
-import { SignalRepeats } from '../server/stop-signals.ts';
 
 const HELP = `Usage: npm run simulate -- [options]
        node --import tsx simulator/cli.ts [options]
