@@ -32,9 +32,13 @@ function parse(path: string): { id: string; range: string; window: string | null
   return { id, range: q.get('range') ?? '5m', window: q.get('window') };
 }
 
+/** The server's device ids: any other id in a link (a typo, `#/devices/bad id`) is said, and nothing is asked for it. */
+const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export function createDeviceView(root: HTMLElement, path: string): View {
   const route = parse(path);
   const deviceId = route.id;
+  if (!DEVICE_ID.test(deviceId)) return notADeviceId(root, deviceId);
   let range = RANGES.find((r) => r.key === route.range) ?? RANGES[0];
   // A link's range that the page does not offer (`range=2h`): said in the note, and the address bar names the one shown.
   let missingRange = range.key === route.range ? null : route.range;
@@ -285,6 +289,15 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       chart.destroy();
     },
   };
+}
+
+function notADeviceId(root: HTMLElement, id: string): View {
+  root.append(
+    h('h1', { class: 'page-title' }, h('a', { href: '#/', class: 'back', 'aria-label': 'Back to the fleet overview' }, '←'), h('span', { id: 'device-id' }, id)),
+    h('p', { class: 'note', id: 'chart-note' }, `${JSON.stringify(id)} is not a device id: a device id is 1 to 128 letters, digits, ".", "_", ":" or "-". `, h('a', { href: '#/' }, 'The fleet overview'), ' lists the devices.'),
+  );
+  const nothing = (): void => {};
+  return { reload: nothing, destroy: nothing };
 }
 
 /** Why a device has no reading: it never sent one, or every message it sent was rejected (the newest one's reason). */

@@ -20,7 +20,7 @@ const BADGE: Record<LinkState, string> = {
 let view: View | null = null;
 
 function route(): void {
-  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
+  const hash = decoded(location.hash.replace(/^#\/?/, ''));
   view?.destroy();
   const main = $('#view');
   main.replaceChildren();
@@ -34,6 +34,15 @@ function route(): void {
     else a.removeAttribute('aria-current');
   }
   main.focus({ preventScroll: true });
+}
+
+/** A typed or truncated link's stray `%` (`#/devices/50%`) is not percent-encoding: taken as written, not thrown. */
+function decoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 async function start(): Promise<void> {

@@ -74,3 +74,19 @@ test("a link whose range the page does not offer says so, shows 5 min, and the a
   assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=1h&window=60000/10000');
   assert.deepEqual(problems, []);
 });
+
+test("a device link whose id is no device id (a typo, a stray %) says so, asks the server nothing for it, and the page goes on", async (t) => {
+  const { page, problems } = await openDeviceLink(t, '#/devices/hall');
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+  for (const [hash, id] of [['#/devices/bad%20id', 'bad id'], ['#/devices/50%', '50%']]) {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForFunction((want) => document.querySelector('#device-id')?.textContent === want, id, { timeout: 10_000 });
+    assert.equal(await page.locator('#chart-note').innerText(), `"${id}" is not a device id: a device id is 1 to 128 letters, digits, ".", "_", ":" or "-". The fleet overview lists the devices.`);
+  }
+  await page.waitForTimeout(1500); // a device view refreshes every second: this one must not
+  assert.deepEqual(requests.filter((p) => p.startsWith('/api/v1/devices/') || p.startsWith('/api/v1/windows')), []);
+  await page.evaluate(() => { location.hash = '#/devices/hall'; });
+  await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.deepEqual(problems, []);
+});
