@@ -439,3 +439,22 @@ test('devices token: a plain MQTT client signs in with the token and username it
   assert.deepEqual(cli('token', 'plain-1', '--duration', '1.5').code, 2);
   assert.deepEqual(cli('token', 'nobody').code, 1);
 });
+
+test("README's plain-client line on another TLS port: the username names localhost as written, the token from devices token --mqtts-port signs localhost:{port}; both are this server, so it connects (another host in the token is still refused)", async (t) => {
+  const app = await startSecureServer(t);
+  const tlsPort = new URL(app.mqttsUrl!).port;
+  const cli = (...args: string[]) => runDevicesCli([...args, '--data-dir', app.config.dataDir, '--mqtts-port', tlsPort], {});
+  assert.equal(cli('add', 'thermostat-1').code, 0);
+  const token = cli('token', 'thermostat-1');
+  assert.match(token.out, new RegExp(`^SharedAccessSignature sr=localhost%3A${tlsPort}%2Fdevices%2Fthermostat-1&`));
+  const login = { clientId: 'thermostat-1', username: 'localhost/thermostat-1/?api-version=2021-04-12', ca: readFileSync(app.caFile!, 'utf8'), reconnectPeriod: 0 };
+  const client = await connectWith(t, app.mqttsUrl!, { ...login, password: token.out });
+  await client.publishAsync('devices/thermostat-1/telemetry', JSON.stringify({ temperature: 21.4 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  await client.endAsync();
+
+  const key = (await getJson(`${app.httpUrl}/api/v1/registry/devices/thermostat-1`)).body.authentication.symmetricKey.primaryKey;
+  const elsewhere = hubOptions(app, { deviceId: 'thermostat-1', key, host: 'localhost', resource: `thermo.example.com:${tlsPort}/devices/thermostat-1` });
+  assert.deepEqual(await refusedConnect(app.mqttsUrl!, elsewhere), NOT_AUTHORIZED);
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.authFailures, { total: 1, byReason: { wrong_resource: 1 } });
+});

@@ -120,7 +120,10 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
     } catch {
       return fail('malformed_token', 'SharedAccessSignature has a badly encoded sr or sig');
     }
-    if (sr.toLowerCase() !== `${host}/devices/${deviceId}`.toLowerCase()) {
+    // The host as hostOnly compares it (case and port aside): `npm run devices -- token` signs the connection string's
+    // localhost:{tlsPort}, and README's mosquitto_pub line names plain localhost in its username.
+    const path = `/devices/${deviceId}`.toLowerCase();
+    if (!sr.toLowerCase().endsWith(path) || hostOnly(sr.slice(0, sr.length - path.length)) !== hostOnly(host)) {
       return fail('wrong_resource', `token is for ${JSON.stringify(truncate(sr))}, not ${host}/devices/${deviceId}`);
     }
     if (hostName !== '' && hostOnly(host) !== hostOnly(hostName)) {
