@@ -227,3 +227,15 @@ test('after a restart, a client that missed more windows than a replay takes get
   await mqtt2.publishAsync('devices/late-comer/telemetry', reading(2), { qos: 1 });
   await waitFor('the live window', () => back.events.some((e) => e.event === 'window' && e.data.deviceId === 'late-comer'));
 });
+
+test('HEAD /api/v1/stream (curl -I, a probe) answers the stream\'s headers at once and subscribes nothing', async (t) => {
+  const app = await startServer(t);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 5000);
+  t.after(() => clearTimeout(timer));
+  const res = await fetch(`${app.httpUrl}/api/v1/stream?kind=batch`, { method: 'HEAD', signal: controller.signal });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  assert.equal(await res.text(), '');
+  assert.equal((await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().sseClients, 0);
+});

@@ -83,6 +83,9 @@ export function streamRoutes(app: FastifyInstance, { hub }: ApiDeps): void {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      // HEAD (a probe, `curl -I`): the headers of the stream and nothing more. Node sends no body on a HEAD, so
+      // without end() the answer never went out and the probe was held as a subscriber of the stream.
+      if (req.method === 'HEAD') return void res.end();
       res.write(': thermostream stream\nretry: 2000\n\n');
       const unsubscribe = hub.subscribe(res, filter, last === undefined ? null : Number(last));
       req.raw.once('close', unsubscribe);
