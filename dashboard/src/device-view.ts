@@ -162,7 +162,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     // A link's window that this server does not have: say so, and name the one shown in the address bar instead.
     if (specKey !== null && specs().length > 0 && !specs().some((w) => `${w.lengthMs}/${w.slideMs}` === specKey)) {
       const [lengthMs, slideMs] = specKey.split('/').map(Number);
-      missingWindow = Number.isFinite(lengthMs) && Number.isFinite(slideMs) ? `${fmtWindow({ lengthMs, slideMs })} windows` : `window ${specKey}`;
+      missingWindow = Number.isFinite(lengthMs) && Number.isFinite(slideMs) ? `${fmtWindow({ lengthMs, slideMs })} windows are` : `window ${JSON.stringify(specKey)} is`;
       specKey = null;
       if (destroyed) return;
       syncUrl();
@@ -193,7 +193,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
       note,
       [
         spec ? `${fmtWindow(spec)} windows` : '',
-        missingWindow ? `the link's ${missingWindow} are not configured on this server` : '',
+        missingWindow ? `the link's ${missingWindow} not configured on this server` : '',
         missingRange !== null ? `the link's range ${JSON.stringify(missingRange)} is not one of ${RANGES.map((r) => r.label).join(', ')}: showing ${range.label}` : '',
         readings && readings.length > 0 ? 'dots: raw readings (recent) or the finest window (older)' : '',
         windows.some((w) => !w.final && w.count > 0) ? 'dashed: windows not final yet (more readings may come)' : '',

@@ -63,6 +63,13 @@ test("a link whose window this server does not have says so, shows the first win
   assert.deepEqual(problems, []);
 });
 
+test("a link whose window is not a window at all (window=foo) says so in a sentence, and shows the first window", async (t) => {
+  const { page, problems } = await openDeviceLink(t, '#/devices/hall?range=5m&window=foo');
+  assert.match(await page.locator('#chart-note').innerText(), /^10 s every 2 s windows · the link's window "foo" is not configured on this server/);
+  assert.equal(decodeURIComponent(new URL(page.url()).hash), '#/devices/hall?range=5m&window=10000/2000');
+  assert.deepEqual(problems, []);
+});
+
 test("a link whose range the page does not offer says so, shows 5 min, and the address bar names that one; choosing a range ends the note", async (t) => {
   const { page, problems } = await openDeviceLink(t, '#/devices/hall?range=2h&window=60000/10000');
   assert.match(await page.locator('#chart-note').innerText(), /^1 min every 10 s windows · the link's range "2h" is not one of 5 min, 1 h, 24 h: showing 5 min/);
