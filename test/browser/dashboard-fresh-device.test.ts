@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connect, startServer, waitFor } from '../helpers.ts';
+import { connect, getJson, startServer, waitFor } from '../helpers.ts';
 import { launchChromium } from './chromium.ts';
 import { chartPoints, ensureDashboardBuilt, publishHistory, watchPage } from './dashboard-helpers.ts';
 
@@ -33,4 +33,25 @@ test('a device page opened before its first reading draws the chart once reading
   // browser logs that answer. Anything else, such as "a view failed to draw", is a bug.
   const notYet = /\/api\/v1\/devices\/fresh-0001\b.*|status of 404 \(Not Found\)/;
   assert.deepEqual(problems.filter((p) => !(p.includes('404') && notYet.test(p))), []);
+});
+
+test('a device whose readings are all older than the range (silent since, or a replayed recording) says so under its empty chart', async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  // 20 s of readings two hours ago, into a fresh server (not late: its watermark starts at them).
+  const n = await publishHistory(client, ['old-0001'], 20_000, 1000, Date.now() - 2 * 3_600_000);
+  await waitFor('the readings committed', async () => (await getJson(`${app.httpUrl}/api/v1/devices/old-0001`)).body.readings === n);
+
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/devices/old-0001?range=5m`);
+  const note = page.locator('#chart-note');
+  await waitFor('the note', async () => /no reading/.test(await note.innerText()));
+  assert.match(await note.innerText(), /no reading in the last 5 min: its readings are drawn at their own timestamps \(ts\)/);
+  await page.locator('button[data-range="24h"]').click();
+  await waitFor('the window averages on the chart', async () => (await chartPoints(page, 'device-chart', 'window average')).length > 0, 10_000);
+  assert.doesNotMatch(await note.innerText(), /no reading/);
+  assert.deepEqual(problems, []);
 });
