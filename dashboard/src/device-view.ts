@@ -199,9 +199,10 @@ export function createDeviceView(root: HTMLElement, path: string): View {
         windows.some((w) => !w.final && w.count > 0) ? 'dashed: windows not final yet (more readings may come)' : '',
         capped ? `showing the latest ${fmtNum(MAX_WINDOWS)} windows of the range; a longer window covers all of it` : '',
         device === undefined ? notReported(rejected) : '',
-        // An empty chart of a device that has readings: silent for the range, or a recording replayed with its own (older) timestamps.
+        // An empty chart of a device that has readings: silent for the range, a recording replayed with its own (older)
+        // timestamps, or (openWindowRefresh "final" without raw readings) windows not final yet: true of each.
         device !== undefined && !windows.some((w) => w.count > 0) && !readings?.length
-          ? `no reading ${capped ? 'in the windows shown' : `in the last ${range.label}`}: its readings are drawn at their own timestamps (ts)`
+          ? `no window of this device holds a reading ${capped ? 'among those shown' : `in the last ${range.label}`} (readings are drawn at their own timestamps, ts)`
           : '',
       ]
         .filter(Boolean)

@@ -48,10 +48,10 @@ test('a device whose readings are all older than the range (silent since, or a r
   const problems = watchPage(page);
   await page.goto(`${app.httpUrl}/#/devices/old-0001?range=5m`);
   const note = page.locator('#chart-note');
-  await waitFor('the note', async () => /no reading/.test(await note.innerText()));
-  assert.match(await note.innerText(), /no reading in the last 5 min: its readings are drawn at their own timestamps \(ts\)/);
+  await waitFor('the note', async () => /holds a reading/.test(await note.innerText()));
+  assert.match(await note.innerText(), /no window of this device holds a reading in the last 5 min \(readings are drawn at their own timestamps, ts\)/);
   await page.locator('button[data-range="24h"]').click();
   await waitFor('the window averages on the chart', async () => (await chartPoints(page, 'device-chart', 'window average')).length > 0, 10_000);
-  assert.doesNotMatch(await note.innerText(), /no reading/);
+  assert.doesNotMatch(await note.innerText(), /holds a reading/);
   assert.deepEqual(problems, []);
 });
