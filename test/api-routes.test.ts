@@ -326,7 +326,9 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
     const time = 'expected ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds';
     const cases: [string, string, string | null, string][] = [
       ['/api/v1/windows?from=yesterday', 'from', 'yesterday', time],
-      ['/api/v1/windows?to=2026-13-01T00:00:00Z', 'to', '2026-13-01T00:00:00Z', time],
+      ['/api/v1/windows?to=2026-13-01T00:00:00Z', 'to', '2026-13-01T00:00:00Z', `${time}; no such day, time of day or zone offset`],
+      ['/api/v1/windows?to=2026-11-25T24:30:00Z', 'to', '2026-11-25T24:30:00Z', `${time}; no such day, time of day or zone offset`],
+      ['/api/v1/windows?from=9999999999999999', 'from', '9999999999999999', `${time}; epoch milliseconds go from -8640000000000000 to 8640000000000000`],
       ['/api/v1/windows?length=7s', 'length', '7s', 'no such window is configured (length/slide ms: 10000/2000, 60000/60000)'],
       ['/api/v1/windows?length=10s&slide=5s', 'slide', '5s', 'no such window is configured (length/slide ms: 10000/2000, 60000/60000)'],
       ['/api/v1/windows?length=0', 'length', '0', 'expected a positive duration such as 10000, 10s, 1m or 1h'],
@@ -335,8 +337,8 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       // ajv alone would coerce these to integers; a client writing them meant something else.
       ...['1e3', '0x10', '+5', ' 5', '1.0'].map((v): [string, string, string, string] => [`/api/v1/windows?limit=${encodeURIComponent(v)}`, 'limit', v, 'expected an integer from 1 to 10000']),
       // Date.parse would roll a day that does not exist over to the next month.
-      ['/api/v1/windows?from=2026-02-30T00:00:00Z', 'from', '2026-02-30T00:00:00Z', time],
-      ['/api/v1/anomalies?to=2026-04-31', 'to', '2026-04-31', time],
+      ['/api/v1/windows?from=2026-02-30T00:00:00Z', 'from', '2026-02-30T00:00:00Z', `${time}; no such day, time of day or zone offset`],
+      ['/api/v1/anomalies?to=2026-04-31', 'to', '2026-04-31', `${time}; no such day, time of day or zone offset`],
       // Epoch seconds read as milliseconds would ask about January 1970.
       ['/api/v1/readings?deviceId=d1&from=1764763200', 'from', '1764763200', `${time}; this looks like epoch seconds (1764763200000 in ms)`],
       // A reversed range is a mistake, on every route with from and to.

@@ -61,8 +61,13 @@ const withPlusOffset = (value: string): string => value.replace(/(T[\d:.]+) (\d\
 /** A time parameter's value in epoch ms (the schema has checked the form; a day that does not exist is refused here). */
 function parseTime(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const t = /^-?\d+$/.test(value) ? Number(value) : parseIsoDate(withPlusOffset(value));
-  if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) throw new ParamError(name, value, `expected ${TIME_EXPECTED}`);
+  const epoch = /^-?\d+$/.test(value);
+  const t = epoch ? Number(value) : parseIsoDate(withPlusOffset(value));
+  if (!Number.isSafeInteger(t) || Math.abs(t) > 8.64e15) {
+    // The form is right (the schema checked it): say what is wrong with this value rather than only the form again.
+    const why = epoch ? 'epoch milliseconds go from -8640000000000000 to 8640000000000000' : 'no such day, time of day or zone offset';
+    throw new ParamError(name, value, `expected ${TIME_EXPECTED}; ${why}`);
+  }
   if (looksLikeEpochSeconds(t)) throw new ParamError(name, value, `expected ${TIME_EXPECTED}; this looks like epoch seconds (${t * 1000} in ms)`);
   return t;
 }
