@@ -107,7 +107,7 @@ export function createOverview(root: HTMLElement): View {
     const settled = fleet.findLast((w) => w.final) ?? last;
     tiles.fleetAvg.set(
       fmtTemp(settled?.avg),
-      settled ? `min ${fmtTemp(settled.min)} · max ${fmtTemp(settled.max)} · window to ${fmtTime(Date.parse(settled.end))}${settled.final ? '' : ' (partial)'}` : 'no window yet',
+      settled ? `min ${fmtTemp(settled.min)} · max ${fmtTemp(settled.max)} · window to ${fmtTime(Date.parse(settled.end))}${settled.final ? '' : ' (partial)'}` : devices.length === 0 ? 'no window yet' : `no window in the last ${FLEET_SPAN_MS / 60_000} min`,
     );
     setWindowSeries(chart, fleet);
     chart.data.datasets[3].data = markGaps(state.online.map((o) => ({ x: o.t, y: o.online })), maxSpacingMs(state.stats?.batchIntervalMs));
