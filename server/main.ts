@@ -145,7 +145,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     closers.push(() => jobs.close());
     const registry = createRegistry(config.dataDir, { clock });
     closers.push(async () => registry.close());
-    const tls = !external && config.mqtt.tlsPort >= 0 ? loadServerCertificate(config.mqtt.tls, config.dataDir, clock.now()) : undefined;
+    const tls = !external && config.mqtt.tlsPort >= 0 ? loadServerCertificate(config.mqtt.tls, config.dataDir, clock.now(), config.iothub.hostName) : undefined;
     // External broker mode: no embedded broker (so no TLS/WebSocket listeners, twins or methods); Thermostream
     // subscribes at the user's broker and acknowledges each message once it is durable.
     const broker = external

@@ -3,7 +3,10 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
+import { connect as connectTls } from 'node:tls';
 import { loadServerCertificate } from '../server/broker/certs.ts';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream } from '../server/main.ts';
 import { tempDir } from './helpers.ts';
 
 test('the generated CA and server certificate are made once, valid for localhost and 127.0.0.1, and reused', (t) => {
@@ -48,4 +51,37 @@ test('the generated CA and server certificate are made once, valid for localhost
       return true;
     });
   }
+});
+
+test('with iothub.hostName set (devices on other machines dial it), the generated certificate is valid for that name too: issued again by the same CA when the name comes later, and a device dialling that name verifies it', async (t) => {
+  const dataDir = tempDir(t);
+  const config = (hostName: string) =>
+    resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, iothub: { hostName }, dataDir });
+  const first = await startThermostream(config(''));
+  const ca = readFileSync(first.caFile!, 'utf8');
+  await first.close();
+  assert.equal(new X509Certificate(readFileSync(join(dataDir, 'tls', 'server.pem'))).checkHost('thermo.test'), undefined);
+
+  // Restarted with a name for the devices (and another port, a proxy's): the certificate follows, the CA stays.
+  const app = await startThermostream(config('thermo.test:18883'));
+  t.after(() => app.close());
+  assert.equal(readFileSync(app.caFile!, 'utf8'), ca, 'devices that trust the CA go on trusting the server');
+  const cert = new X509Certificate(readFileSync(join(dataDir, 'tls', 'server.pem')));
+  assert.equal(cert.checkHost('thermo.test'), 'thermo.test');
+  assert.equal(cert.checkHost('localhost'), 'localhost');
+  assert.ok(cert.verify(new X509Certificate(ca).publicKey), 'signed by the same CA');
+
+  // A device that dials thermo.test (here: this machine) verifies the certificate for that name, as the SDK does.
+  const socket = connectTls({ host: '127.0.0.1', port: Number(new URL(app.mqttsUrl!).port), servername: 'thermo.test', ca });
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  assert.equal(socket.authorized, true, String(socket.authorizationError));
+  socket.end();
+
+  // A restart with the same name keeps the certificate.
+  const pem = readFileSync(join(dataDir, 'tls', 'server.pem'), 'utf8');
+  assert.equal(loadServerCertificate({ certFile: '', keyFile: '' }, dataDir, Date.now(), 'thermo.test').cert, pem);
+  // An IP address as the name is an IP entry of the certificate.
+  const other = tempDir(t);
+  const byIp = new X509Certificate(loadServerCertificate({ certFile: '', keyFile: '' }, other, Date.now(), '10.1.2.3:8883').cert);
+  assert.equal(byIp.checkIP('10.1.2.3'), '10.1.2.3');
 });

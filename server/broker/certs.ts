@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type Forge from 'node-forge';
@@ -22,8 +23,10 @@ const SERVER_NAMES = { dns: ['localhost'], ip: ['127.0.0.1', '::1'] };
 /**
  * The TLS listener's certificate: the configured PEM files, or (both unset) a CA and a server certificate generated
  * once into `{dataDir}/tls` and reused on later starts, so devices that trust the CA keep trusting the server.
+ * `hostName` is iothub.hostName, the name devices dial: the generated certificate is valid for it too (its host,
+ * without the port), and one generated before it was set is issued again for it by the same CA.
  */
-export function loadServerCertificate(files: { certFile: string; keyFile: string }, dataDir: string, now: number): ServerCertificate {
+export function loadServerCertificate(files: { certFile: string; keyFile: string }, dataDir: string, now: number, hostName = ''): ServerCertificate {
   if (files.certFile !== '' || files.keyFile !== '') {
     if (files.certFile === '' || files.keyFile === '') {
       throw new ThermostreamError('TS_ERR_TLS', 'mqtt.tls: set both certFile and keyFile, or neither (a certificate is then generated)');
@@ -35,10 +38,20 @@ export function loadServerCertificate(files: { certFile: string; keyFile: string
   }
   const dir = join(resolve(dataDir), 'tls'); // absolute: the start-up line names the CA file for devices to trust
   const paths = { ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
+  const host = hostOf(hostName);
+  if (host !== null && existsSync(paths.cert) && existsSync(paths.key) && existsSync(paths.ca) && existsSync(paths.caKey) && !covers(readPem(paths.cert, 'the generated certificate'), host)) {
+    try {
+      const made = issueServerCertificate(readPem(paths.ca, 'the generated CA'), readPem(paths.caKey, 'the generated CA key'), host, now);
+      writeAtomically(paths.key, made.key, 0o600);
+      writeAtomically(paths.cert, made.cert, 0o644);
+    } catch (err) {
+      throw new ThermostreamError('TS_ERR_TLS', `cannot issue a TLS certificate for ${host} (iothub.hostName) in ${dir}: ${(err as Error).message}`);
+    }
+  }
   if (!existsSync(paths.cert) || !existsSync(paths.key) || !existsSync(paths.ca)) {
     try {
       mkdirSync(dir, { recursive: true });
-      const made = generateCertificates(now);
+      const made = generateCertificates(now, host);
       // The CA's key stays only so an operator can issue more certificates; mode 0600 like the server's key.
       writeAtomically(paths.caKey, made.caKey, 0o600);
       writeAtomically(paths.ca, made.ca, 0o644);
@@ -82,8 +95,27 @@ function writeAtomically(file: string, text: string, mode: number): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** A CA (10 years) and a server certificate it signs (5 years) for localhost, 127.0.0.1 and ::1. */
-export function generateCertificates(now: number): { ca: string; caKey: string; cert: string; key: string } {
+/** iothub.hostName's host: `thermo.example.com:18883` → `thermo.example.com`, `[::1]:8883` → `::1`; null when unset. */
+function hostOf(hostName: string): string | null {
+  if (hostName === '') return null;
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(hostName);
+  if (bracketed) return bracketed[1];
+  return isIP(hostName) === 6 ? hostName : hostName.replace(/:\d+$/, '');
+}
+
+function covers(certPem: string, host: string): boolean {
+  const cert = new X509Certificate(certPem);
+  return (isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) !== undefined;
+}
+
+function subjectAltNames(host: string | null): object[] {
+  const dns = [...SERVER_NAMES.dns, ...(host !== null && !isIP(host) && !SERVER_NAMES.dns.includes(host.toLowerCase()) ? [host] : [])];
+  const ip = [...SERVER_NAMES.ip, ...(host !== null && isIP(host) && !SERVER_NAMES.ip.includes(host) ? [host] : [])];
+  return [...dns.map((value) => ({ type: 2, value })), ...ip.map((v) => ({ type: 7, ip: v }))];
+}
+
+/** A CA (10 years) and a server certificate it signs (5 years) for localhost, 127.0.0.1, ::1 and `host`. */
+export function generateCertificates(now: number, host: string | null = null): { ca: string; caKey: string; cert: string; key: string } {
   const { pki, md } = forge();
   const caKeys = rsaKeyPair();
   const ca = pki.createCertificate();
@@ -101,6 +133,18 @@ export function generateCertificates(now: number): { ca: string; caKey: string; 
   ]);
   ca.sign(caKeys.privateKey, md.sha256.create());
 
+  const server = signServerCertificate(ca, caKeys.privateKey, host, now);
+  return { ca: pki.certificateToPem(ca), caKey: pki.privateKeyToPem(caKeys.privateKey), ...server };
+}
+
+/** A server certificate (5 years) for localhost, 127.0.0.1, ::1 and `host`, signed by the CA in `caPem`. */
+function issueServerCertificate(caPem: string, caKeyPem: string, host: string, now: number): { cert: string; key: string } {
+  const { pki } = forge();
+  return signServerCertificate(pki.certificateFromPem(caPem), pki.privateKeyFromPem(caKeyPem), host, now);
+}
+
+function signServerCertificate(ca: Forge.pki.Certificate, caKey: Forge.pki.PrivateKey, host: string | null, now: number): { cert: string; key: string } {
+  const { pki, md } = forge();
   const keys = rsaKeyPair();
   const cert = pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -108,25 +152,17 @@ export function generateCertificates(now: number): { ca: string; caKey: string; 
   cert.validity.notBefore = new Date(now - DAY_MS);
   cert.validity.notAfter = new Date(now + 1825 * DAY_MS);
   cert.setSubject([{ name: 'commonName', value: 'localhost' }, { name: 'organizationName', value: 'Thermostream' }]);
-  cert.setIssuer(caName);
+  cert.setIssuer(ca.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [...SERVER_NAMES.dns.map((value) => ({ type: 2, value })), ...SERVER_NAMES.ip.map((ip) => ({ type: 7, ip }))],
-    },
+    { name: 'subjectAltName', altNames: subjectAltNames(host) },
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
   ]);
-  cert.sign(caKeys.privateKey, md.sha256.create());
-  return {
-    ca: pki.certificateToPem(ca),
-    caKey: pki.privateKeyToPem(caKeys.privateKey),
-    cert: pki.certificateToPem(cert),
-    key: pki.privateKeyToPem(keys.privateKey),
-  };
+  cert.sign(caKey as Forge.pki.rsa.PrivateKey, md.sha256.create());
+  return { cert: pki.certificateToPem(cert), key: pki.privateKeyToPem(keys.privateKey) };
 }
 
 /** RSA 2048 from Node's own crypto (fast), handed to forge for the certificate work. */
