@@ -10,7 +10,7 @@ import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
 import { createFleet, type Fleet, type Summary } from './fleet.ts';
 import { DEFAULTS, type FleetOptions } from './options.ts';
-import { replayWarning } from './replay.ts';
+import { replayWarnings } from './replay.ts';
 import { scenarioWarning } from './scenario.ts';
 import { transports } from './transport.ts';
 
@@ -263,8 +263,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`simulator: ${message}${message.endsWith('(see --help)') ? '' : '\nTry --help.'}\n`);
     return 2;
   }
-  const warning = fleet.options.replay === undefined ? scenarioWarning(fleet.options.scenario, fleet.options) : replayWarning(fleet.options.replay);
-  if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
+  const warnings = fleet.options.replay === undefined ? [scenarioWarning(fleet.options.scenario, fleet.options)] : replayWarnings(fleet.options.replay);
+  for (const warning of warnings) if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
   // A second Ctrl-C ends the run at once; the first, delivered twice (by the terminal and by npm), stops it cleanly.
   const repeats = new SignalRepeats();
   const onSignal = (signal: string) => {

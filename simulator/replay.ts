@@ -84,10 +84,29 @@ function furthestBack(records: readonly Reading[]): Recording['back'] {
 }
 
 /**
- * What the run should say before it starts: a recording out of time order by more than the server's default allowed
- * lateness has records the server counts as late (kept, in no window), which the summary cannot show.
+ * What the run should say before it starts, since the summary (acknowledged, lost) cannot show it: a recording without
+ * a ts or a temperature field in any record (a column named `timestamp` or `temp`, say: the server reads neither) is
+ * dated at its arrival, or rejected whole; one out of time order by more than the server's default allowed lateness
+ * has records the server counts as late (kept, in no window).
  */
-export function replayWarning(recording: Recording): string | null {
+export function replayWarnings(recording: Recording): string[] {
+  const fields = new Set(recording.records.flatMap((r) => Object.keys(r.recorded ?? {})));
+  const other = (like: RegExp, wanted: string): string => {
+    const found = [...fields].filter((f) => f !== wanted && like.test(f));
+    return found.length === 0 ? '' : `; its ${found.length === 1 ? 'field' : 'fields'} ${found.map((f) => JSON.stringify(f)).join(', ')} ${found.length === 1 ? 'is' : 'are'} not read as one: name it ${wanted}`;
+  };
+  const warnings: string[] = [];
+  if (!recording.records.some((r) => r.recorded?.ts != null)) {
+    warnings.push(`--replay ${recording.file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded${other(/time|date|stamp|epoch/i, 'ts')} (ISO 8601 with a zone, or epoch milliseconds)`);
+  }
+  if (!recording.records.some((r) => r.recorded?.temperature != null)) {
+    warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
+  }
+  const order = orderWarning(recording);
+  return order === null ? warnings : [...warnings, order];
+}
+
+function orderWarning(recording: Recording): string | null {
   const b = recording.back;
   if (b === null || b.behind === 0) return null;
   const s = (ms: number) => `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })} s`;

@@ -185,3 +185,19 @@ test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) re
   writeFileSync(file, 'deviceId,ts,temperature\r' + 'a,2026-11-24T10:00:00Z,21.5\r' + 'b,"x\ry",1\r' + 'c\r');
   assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 5: 1 cell under a header of 3$/ });
 });
+
+test('--replay of a recording whose time or temperature column has another name (timestamp, temp) says so before it sends: the server would date every record now, or reject every one', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'exported.csv');
+  writeFileSync(file, 'deviceId,timestamp,temp\nlab-1,2026-11-24T10:00:00Z,21.5\nlab-1,2026-11-24T10:00:05Z,21.75\n');
+  const app = await startServer(t);
+  const run = await simulate(['--replay', file, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stderr,
+    `simulator: warning: --replay ${file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded; its field "timestamp" is not read as one: name it ts (ISO 8601 with a zone, or epoch milliseconds)\n` +
+      `simulator: warning: --replay ${file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters); its field "temp" is not read as one: name it temperature (°C)\n`,
+  );
+  // What the warnings foretold: both records dead-lettered.
+  await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-1&reason=missing_temperature`)).body.items.length === 2);
+});
