@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
+import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
 import { ErrorCodes, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, isoTime, type Reading } from './reading.ts';
 import type { Source } from './source.ts';
@@ -75,7 +76,7 @@ function furthestBack(records: readonly Reading[]): Recording['back'] {
   let back: Recording['back'] = null;
   let behind = 0;
   for (const r of records) {
-    if (!Number.isFinite(r.ts)) continue;
+    if (!Number.isFinite(r.ts) || !serverTakesTs(r.recorded?.ts)) continue; // a refused ts is no time to the server
     if (newest - r.ts > DEFAULT_LATENESS_MS) behind++;
     if (r.ts < newest && (back === null || newest - r.ts > back.newest - back.ts)) back = { line: r.line ?? 0, ts: r.ts, newest, behind: 0 };
     newest = Math.max(newest, r.ts);
@@ -102,8 +103,22 @@ export function replayWarnings(recording: Recording): string[] {
   if (!recording.records.some((r) => r.recorded?.temperature != null)) {
     warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
   }
+  const refused = recording.records.filter((r) => r.recorded?.ts != null && !serverTakesTs(r.recorded.ts));
+  if (refused.length > 0) {
+    const n = refused.length === recording.records.length ? `all ${refused.length}` : `${refused.length} of its ${recording.records.length}`;
+    warnings.push(
+      `--replay ${recording.file}: ${n} records have a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
+        `${named(refused.map((r) => `line ${r.line} (${JSON.stringify(r.recorded?.ts)})`))}; it takes ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds`,
+    );
+  }
   const order = orderWarning(recording);
   return order === null ? warnings : [...warnings, order];
+}
+
+/** A ts as the server's decoder takes it (server/ingest/reading-rules.ts): ISO 8601 with a zone, or epoch ms. */
+function serverTakesTs(ts: unknown): boolean {
+  if (typeof ts === 'number') return Number.isFinite(ts) && ts >= 0 && ts <= MAX_EPOCH_MS && !looksLikeEpochSeconds(ts);
+  return typeof ts === 'string' && ISO_WITH_ZONE.test(ts) && parseIsoDate(ts) >= 0;
 }
 
 function orderWarning(recording: Recording): string | null {

@@ -186,7 +186,7 @@ test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) re
   assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 5: 1 cell under a header of 3$/ });
 });
 
-test('--replay of a recording whose time or temperature column has another name (timestamp, temp) says so before it sends: the server would date every record now, or reject every one', { timeout: 60_000 }, async (t) => {
+test('--replay of a recording whose time or temperature column has another name (timestamp, temp), or whose ts the server refuses, says so before it sends: the server would date every record now, or reject them', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'exported.csv');
   writeFileSync(file, 'deviceId,timestamp,temp\nlab-1,2026-11-24T10:00:00Z,21.5\nlab-1,2026-11-24T10:00:05Z,21.75\n');
@@ -200,4 +200,16 @@ test('--replay of a recording whose time or temperature column has another name 
   );
   // What the warnings foretold: both records dead-lettered.
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-1&reason=missing_temperature`)).body.items.length === 2);
+
+  // A ts the server refuses (no zone, a spreadsheet's; epoch seconds) is named by line, and is no time to order by.
+  const times = join(dir, 'times.csv');
+  writeFileSync(times, 'deviceId,ts,temperature\nlab-2,2026-11-24 10:00:00,21.5\nlab-2,1764064805,21.75\nlab-2,2026-11-24T10:00:10Z,21.8\n');
+  const timed = await simulate(['--replay', times, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(timed.code, 0, timed.stderr);
+  assert.equal(
+    timed.stderr,
+    `simulator: warning: --replay ${times}: 2 of its 3 records have a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
+      'line 2 ("2026-11-24 10:00:00"); line 3 (1764064805); it takes ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds\n',
+  );
+  await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-2&reason=bad_timestamp`)).body.items.length === 2);
 });
