@@ -25,11 +25,13 @@ function route(): void {
   const main = $('#view');
   main.replaceChildren();
   const device = /^devices\/(.+)$/.exec(hash);
+  // The engine view takes no parameters: `#/engine?…` or `#/engine/` is still the engine view.
+  const engine = /^engine\/?(\?.*)?$/.test(hash);
   if (device) view = createDeviceView(main, device[1]);
-  else if (hash === 'engine') view = createEngineView(main);
+  else if (engine) view = createEngineView(main);
   else view = createOverview(main);
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
-    const current = a.dataset.view === (device ? 'devices' : hash === 'engine' ? 'engine' : 'overview');
+    const current = a.dataset.view === (device ? 'devices' : engine ? 'engine' : 'overview');
     if (current) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }

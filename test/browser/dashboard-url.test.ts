@@ -82,7 +82,7 @@ test("a link whose range the page does not offer says so, shows 5 min, and the a
   assert.deepEqual(problems, []);
 });
 
-test("a device link whose id is no device id (a typo, a stray %) says so, asks the server nothing for it, and the page goes on", async (t) => {
+test("a device link whose id is no device id (a typo, a stray %) says so, asks the server nothing for it, and the page goes on; an engine link with parameters is the engine view", async (t) => {
   const { page, problems } = await openDeviceLink(t, '#/devices/hall');
   const requests: string[] = [];
   page.on('request', (r) => requests.push(new URL(r.url()).pathname));
@@ -93,6 +93,11 @@ test("a device link whose id is no device id (a typo, a stray %) says so, asks t
   }
   await page.waitForTimeout(1500); // a device view refreshes every second: this one must not
   assert.deepEqual(requests.filter((p) => p.startsWith('/api/v1/devices/') || p.startsWith('/api/v1/windows')), []);
+  // The engine view takes no parameters: a link with some, or a trailing slash, is the engine view still.
+  for (const hash of ['#/engine?from=dashboard', '#/engine/']) {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForFunction(() => /Streaming engine/.test(document.querySelector('#view')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  }
   await page.evaluate(() => { location.hash = '#/devices/hall'; });
   await page.waitForFunction(() => /windows/.test(document.querySelector('#chart-note')?.textContent ?? ''), undefined, { timeout: 10_000 });
   assert.deepEqual(problems, []);
