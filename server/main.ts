@@ -262,6 +262,17 @@ export function configWarnings(config: Config): string[] {
   return [...gaps, ...ack, ...share, ...blocks];
 }
 
+/**
+ * iothub.hostName without a port sends devices (the SDKs, the connection strings) to port 8883: said at start-up when
+ * the TLS listener is elsewhere, since nothing fails until a device dials (right only behind a proxy on 8883).
+ */
+export function hostNamePortWarning(hostName: string, tlsPort: number): string | null {
+  const hasPort = hostName.startsWith('[') ? /\]:\d+$/.test(hostName) : hostName.split(':').length === 2;
+  if (hostName === '' || hasPort || tlsPort === 8883) return null;
+  return `iothub.hostName = ${JSON.stringify(hostName)} names no port, so devices dial it on 8883, but the TLS listener is on ${tlsPort}: ` +
+    `set iothub.hostName to "${hostName.includes(':') ? `[${hostName}]` : hostName}:${tlsPort}", unless a proxy or port forward on 8883 reaches it`;
+}
+
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */
 function authNone(users: number): string {
   const ignored = users === 0 ? '' : `; the ${users} auth.users are not asked for: they apply with auth.mode "registry"`;
@@ -368,7 +379,8 @@ export async function runCli(signals: StopSignals): Promise<void> {
   console.log(`thermostream: data       ${app.dbFile}${app.config.store.url === '' ? '' : ` (instance ${app.config.cluster.instanceId}, ingest log in ${app.config.dataDir})`}`);
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
-  for (const line of configWarnings(app.config)) console.warn(`thermostream: warning    ${line}`);
+  const hostNameWarning = app.mqttsUrl === null ? null : hostNamePortWarning(app.config.iothub.hostName, Number(new URL(app.mqttsUrl).port));
+  for (const line of [...configWarnings(app.config), ...(hostNameWarning === null ? [] : [hostNameWarning])]) console.warn(`thermostream: warning    ${line}`);
 
   if (options.demo) {
     signals.onStop(await startDemoFleet(app.mqttUrl));

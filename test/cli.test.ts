@@ -9,7 +9,7 @@ import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './
 import { ServerProcess } from './server-process.ts';
 import { recordingBroker } from './simulator-helpers.ts';
 import { parseCli, resolveConfig } from '../server/config.ts';
-import { configWarnings } from '../server/main.ts';
+import { configWarnings, hostNamePortWarning } from '../server/main.ts';
 import { ECHO_MS } from '../server/stop-signals.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -235,6 +235,18 @@ test('settings that do not do what they seem are named at start-up: a window who
       'devices of the embedded broker are acknowledged once their readings are in the ingest log',
   ]);
   assert.equal(await server.kill('SIGTERM'), 0, server.output);
+});
+
+test('iothub.hostName without a port while the TLS listener is not on 8883 is warned about at start-up: devices would dial 8883', () => {
+  assert.equal(
+    hostNamePortWarning('thermo.example.com', 18883),
+    'iothub.hostName = "thermo.example.com" names no port, so devices dial it on 8883, but the TLS listener is on 18883: ' +
+      'set iothub.hostName to "thermo.example.com:18883", unless a proxy or port forward on 8883 reaches it',
+  );
+  assert.match(hostNamePortWarning('::1', 18883)!, /set iothub\.hostName to "\[::1\]:18883"/);
+  for (const [name, port] of [['', 18883], ['thermo.example.com', 8883], ['thermo.example.com:18883', 18883], ['[::1]:18883', 18883]] as const) {
+    assert.equal(hostNamePortWarning(name, port), null, `${name} ${port}`);
+  }
 });
 
 test('a share group is warned about at start-up: a broker that deals a device\'s messages round robin splits its windows', () => {
