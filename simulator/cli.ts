@@ -46,6 +46,14 @@ Output
                           --out writes them, or CSV whose header row names the fields (deviceId required; a
                           cell that reads as a number is sent as one). Each record is sent as recorded, its
                           ts included: the server judges it (and dead-letters a bad one) as it would the device
+  A recording made elsewhere (a building-management export, a public dataset), read as told, never guessed:
+  --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
+                          deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names
+                          e.g. --fields deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh
+  --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
+                          IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00
+                          default: sent as recorded, which the server refuses (the run warns first)
+  --ts-unit s|ms          the unit of its numeric times; s: sent as epoch ms       default ms (as recorded)
   --quiet                 no progress line
   --json                  print the summary as JSON
 
@@ -95,7 +103,7 @@ const STRING_OPTIONS = [
   'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
-  'connection-strings', 'registry', 'api-token', 'ca', 'replay',
+  'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-unit',
 ] as const;
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
@@ -191,6 +199,9 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     truth: s('truth'),
     out: s('out'),
     replay: s('replay'),
+    fields: s('fields'),
+    tsZone: s('ts-zone'),
+    tsUnit: s('ts-unit'),
     lateFraction: n('late-fraction'),
     maxDelay: n('max-delay'),
     duplicateFraction: n('duplicate-fraction'),

@@ -7,11 +7,13 @@ import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, deviceIds as defaultDeviceIds, zonedTime } from './reading.ts';
 import { loadRecording, type Recording } from './replay.ts';
+import { replayInput, type ReplayInputOptions } from './replay-fields.ts';
 import { checkScenarioDevices, loadScenario, validateScenario, type Scenario } from './scenario.ts';
 import { transports } from './transport.ts';
 import { loadConnectionStrings } from './transports/azure-credentials.ts';
 
-export interface FleetOptions {
+/** `fields`, `tsZone`, `tsUnit`: how to read a --replay recording made elsewhere (replay-fields.ts). */
+export interface FleetOptions extends ReplayInputOptions {
   /** Broker URL (mqtt://, mqtts://, ws://, wss://). Without it nothing is published. */
   url?: string;
   /** Transport name; default "mqtt". */
@@ -204,7 +206,8 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
     throw invalidOption('registry', o.registry, 'the server\'s HTTP base URL, http://host:port');
   }
   const connectionStrings = o.connectionStrings === undefined ? undefined : loadConnectionStrings(o.connectionStrings);
-  const replay = o.replay === undefined ? undefined : loadReplay(o);
+  const input = replayInput(o);
+  const replay = o.replay === undefined ? undefined : loadReplay(o, input);
   const devices = replay?.deviceIds.length ?? num(
     'devices',
     o.devices ?? connectionStrings?.size ?? DEFAULTS.devices,
@@ -313,7 +316,7 @@ const NOT_WITH_REPLAY = [
   ['bad-fraction', 'badFraction'], ['connection-strings', 'connectionStrings'],
 ] as const;
 
-function loadReplay(o: FleetOptions): Recording {
+function loadReplay(o: FleetOptions, input: ReturnType<typeof replayInput>): Recording {
   for (const [name, key] of NOT_WITH_REPLAY) {
     if (o[key] !== undefined) {
       throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--${name} cannot be used with --replay: the recording has its own devices, times and values`);
@@ -322,7 +325,7 @@ function loadReplay(o: FleetOptions): Recording {
   if (o.url === undefined && o.transport !== 'azure') {
     throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--replay needs --url, the broker to publish the recording to');
   }
-  const recording = loadRecording(o.replay!);
+  const recording = loadRecording(o.replay!, input);
   // The azure transport gives every message a messageId; over plain MQTT only seq or messageId tells a resend apart.
   const anonymous = recording.records.filter((r) => r.recorded?.seq === undefined && r.recorded?.messageId === undefined).length;
   if ((o.duplicateFraction ?? 0) > 0 && o.transport !== 'azure' && anonymous > 0) {

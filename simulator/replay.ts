@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { ErrorCodes, SimulatorError } from './errors.ts';
-import { DEVICE_ID_PATTERN, isoTime, type Reading } from './reading.ts';
+import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput } from './replay-fields.ts';
+import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
 
 export interface Recording {
@@ -33,7 +33,8 @@ const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 /** Fields the server takes only as strings: a CSV cell of digits there (`1001`) is still the text it is. */
 const TEXT_FIELDS = new Set(['deviceId', 'messageId']);
 
-export function loadRecording(file: string): Recording {
+/** `input`: how to read a recording made elsewhere (--fields, --ts-zone, --ts-unit; see replay-fields.ts). */
+export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): Recording {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -46,22 +47,29 @@ export function loadRecording(file: string): Recording {
   let text = bytes.toString('utf8');
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
-  const rows = text.trimStart().startsWith('{') ? jsonRows(text) : csvRows(file, text);
+  const json = text.trimStart().startsWith('{');
+  const rows = json ? jsonRows(text, input) : csvRows(file, text, input);
   const records: Reading[] = [];
   const bad: string[] = [];
   const noTs: string[] = [];
+  let noId: readonly string[] | undefined;
   for (const row of rows) {
-    if (typeof row.record === 'string') bad.push(`line ${row.line}: ${row.record}`);
-    else {
+    if (typeof row.record === 'string') {
+      bad.push(`line ${row.line}: ${row.record}`);
+      if (row.record === 'no deviceId') noId ??= row.keys;
+    } else {
       row.record.line = row.line;
       records.push(row.record);
       if (row.record.recorded?.ts == null) noTs.push(`line ${row.line}`); // null is no ts to the server too
     }
   }
   if (bad.length > 0) {
-    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128} and, in CSV, a cell per header name): ${named(bad)}`);
+    // A JSON record without deviceId, in a recording made elsewhere: its device is most likely under another name.
+    const hint = noId === undefined ? '' : `\n${deviceIdHint(`the keys of ${bad.find((b) => b.endsWith(' no deviceId'))!.split(':')[0]}`, noId)}`;
+    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128} and, in CSV, a cell per header name): ${named(bad)}${hint}`);
   }
   if (records.length === 0) throw replayError(file, 'it holds no record');
+  if (json) checkKeys(file, records, input, rows[0]?.keys ?? []);
   // The server dates a reading without ts at its arrival: among dated ones, that moves the watermark to now, and the
   // rest of the recording would be late.
   if (noTs.length > 0 && noTs.length < records.length) {
@@ -103,11 +111,14 @@ export function replayWarnings(recording: Recording): string[] {
   if (!recording.records.some((r) => r.recorded?.temperature != null)) {
     warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
   }
-  const refused = recording.records.filter((r) => r.recorded?.ts != null && !serverTakesTs(r.recorded.ts));
+  // Zoneless times and epoch seconds: named with the option that reads them (--ts-zone, --ts-unit s); any other
+  // refused ts by its lines.
+  warnings.push(...timestampWarnings(recording.file, recording.records));
+  const refused = recording.records.filter((r) => r.recorded?.ts != null && !serverTakesTs(r.recorded.ts) && !optionReadsTs(r.recorded.ts));
   if (refused.length > 0) {
     const n = refused.length === recording.records.length ? `all ${refused.length}` : `${refused.length} of its ${recording.records.length}`;
     warnings.push(
-      `--replay ${recording.file}: ${n} records have a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
+      `--replay ${recording.file}: ${n} records ${refused.length === 1 ? 'has' : 'have'} a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
         `${named(refused.map((r) => `line ${r.line} (${JSON.stringify(r.recorded?.ts)})`))}; it takes ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds`,
     );
   }
@@ -138,63 +149,69 @@ function named(lines: readonly string[]): string {
   return `${lines.slice(0, NAMED).join('; ')}${lines.length > NAMED ? `; ${lines.length - NAMED} more` : ''}`;
 }
 
-/** A record, or what is wrong with it, and the line it starts on. */
+/**
+ * A record, or what is wrong with it, and the line it starts on; `keys`, a JSON record's own keys, of the first record
+ * and of one without deviceId (what an error about them names).
+ */
 interface Row {
   line: number;
   record: Reading | string;
+  keys?: readonly string[];
 }
 
-function jsonRows(text: string): Row[] {
+function jsonRows(text: string, input: ReplayInput): Row[] {
   const rows: Row[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() !== '') rows.push({ line: i + 1, record: jsonRecord(line) });
+    if (line.trim() !== '') rows.push(jsonRecord(i + 1, line, input, rows.length === 0));
   });
   return rows;
 }
 
-function csvRows(file: string, text: string): Row[] {
+function csvRows(file: string, text: string, input: ReplayInput): Row[] {
   const [header, ...rows] = splitCsv(text);
   const names = header?.cells.map((h) => h.trim()) ?? [];
-  if (header === undefined || !names.includes('deviceId')) {
-    const first = text.trimStart().split(LINE_END)[0];
-    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}`);
-  }
   const twice = names.find((n, i) => names.indexOf(n) !== i);
+  const ours = header === undefined ? [] : mapHeader(file, names, input);
+  if (!ours.includes('deviceId')) {
+    const first = text.trimStart().split(LINE_END)[0];
+    const hint = header === undefined || names.length < 2 ? '' : `\n${deviceIdHint('its columns', names)}`;
+    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}${hint}`);
+  }
   if (twice !== undefined) throw replayError(file, `the header names ${JSON.stringify(twice)} twice`);
-  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(names, row.cells) }));
+  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(ours, row.cells, input) }));
 }
 
-function replayError(file: string, problem: string): SimulatorError {
-  return new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--replay ${file}: ${problem}`);
-}
-
-function jsonRecord(line: string): Reading | string {
+function jsonRecord(line: number, text: string, input: ReplayInput, first: boolean): Row {
   let o: unknown;
   try {
-    o = JSON.parse(line);
+    o = JSON.parse(text);
   } catch {
-    return `not JSON (${JSON.stringify(line.slice(0, 60))})`;
+    return { line, record: `not JSON (${JSON.stringify(text.slice(0, 60))})` };
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return 'not a JSON object';
-  return record(o as Record<string, unknown>);
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return { line, record: 'not a JSON object' };
+  const r = record(mapKeys(o as Record<string, unknown>, input), input);
+  return r === 'no deviceId' || first ? { line, record: r, keys: Object.keys(o) } : { line, record: r };
 }
 
-function csvRecord(header: readonly string[], cells: readonly string[]): Reading | string {
+/** `header`: the names in our terms (null: a column left out, see mapHeader). */
+function csvRecord(header: readonly (string | null)[], cells: readonly string[], input: ReplayInput): Reading | string {
   if (cells.length !== header.length) return `${cells.length} cell${cells.length === 1 ? '' : 's'} under a header of ${header.length}`;
   const o: Record<string, unknown> = {};
   header.forEach((name, i) => {
     const cell = cells[i].trim();
     // A number JSON can carry goes as one; 1e400 (Infinity in JSON) and 007 stay the text they are, and so does every
     // cell of a field that must be a string (a messageId of 1001 sent as a number would be wrong_type, every record).
-    if (cell !== '') o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
+    if (cell !== '' && name !== null) o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
   });
-  return record(o);
+  return record(o, input);
 }
 
-function record(o: Record<string, unknown>): Reading | string {
+function record(o: Record<string, unknown>, input: ReplayInput): Reading | string {
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
-  const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? isoTime(o.ts) : NaN;
+  convertTs(o, input);
+  // A time without a zone is no time (the server refuses it), not one of this machine's zone.
+  const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? zonedTime(o.ts) : NaN;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
   return { deviceId: id, ts, temperature: num(o.temperature), humidity: num(o.humidity), seq: num(o.seq), recorded: o };
 }

@@ -6,6 +6,7 @@ import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
 import { loadRecording } from '../simulator/replay.ts';
+import { replayInput, timestampWarnings } from '../simulator/replay-fields.ts';
 
 test('--replay publishes a recording (as --out writes it) unchanged: the server computes the windows the file holds', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(t);
@@ -186,6 +187,126 @@ test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) re
   assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 5: 1 cell under a header of 3$/ });
 });
 
+/** `ms` as the wall time of `zone`, as a building-management export writes it: `2026-03-01 10:00:00.250`, no zone. */
+function wallTime(ms: number, zone: string): string {
+  const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+    .formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}.${String(ms % 1000).padStart(3, '0')}`;
+}
+
+test('--replay of a building-management export (its own column names, local times without a zone) with --fields and --ts-zone: the readings are served at the right times', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const app = await startServer(t);
+  // Raw readings are served from the server's start on: the recording's times lie between it and now.
+  await new Promise((r) => setTimeout(r, 2500));
+  const base = Date.now() - 2000;
+  const times = [base, base + 500, base + 1000, base + 1500];
+  const file = join(dir, 'bms-export.csv');
+  writeFileSync(
+    file,
+    'device_id,timestamp,temp_c,rh,site\n' +
+      `1001,${wallTime(times[0], 'Europe/Berlin')},21.5,40.5,HQ\n` +
+      `AHU-2.zone3,${wallTime(times[1], 'Europe/Berlin')},19,,HQ\n` +
+      `1001,${wallTime(times[2], 'Europe/Berlin')},21.75,41,HQ\n` +
+      `AHU-2.zone3,${wallTime(times[3], 'Europe/Berlin')},19.25,38,HQ\n`,
+  );
+  const fields = 'deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh';
+  const run = await simulate(['--replay', file, '--fields', fields, '--ts-zone', 'Europe/Berlin', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.deepEqual([run.code, run.stderr], [0, '']);
+  const summary = JSON.parse(run.stdout);
+  assert.deepEqual([summary.devices, summary.acknowledged, summary.firstTs, summary.lastTs], [2, 4, new Date(times[0]).toISOString(), new Date(times[3]).toISOString()]);
+  await waitFor('the recording processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 4);
+  const served = async (id: string) => {
+    const url = `${app.httpUrl}/api/v1/readings?deviceId=${id}&from=${new Date(base - 1000).toISOString()}&to=${new Date(base + 5000).toISOString()}`;
+    return ((await getJson(url)).body.items as { ts: string; temperature: number; humidity: number | null; source: string }[]).map((p) => [p.ts, p.temperature, p.humidity, p.source]);
+  };
+  const iso = (i: number) => new Date(times[i]).toISOString();
+  // 1001 is the device's id as written, not a number: a device id column of digits goes as text.
+  assert.deepEqual(await served('1001'), [[iso(0), 21.5, 40.5, 'raw'], [iso(2), 21.75, 41, 'raw']]);
+  assert.deepEqual(await served('AHU-2.zone3'), [[iso(1), 19, null, 'raw'], [iso(3), 19.25, 38, 'raw']]);
+
+  // Without --ts-zone the times go as recorded: the run says first that the server will refuse them, and it does.
+  const bare = await simulate(['--replay', file, '--fields', fields, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(bare.stderr, `simulator: warning: --replay ${file}: 4 of its 4 records have a ts without a zone (line 2: ${JSON.stringify(wallTime(times[0], 'Europe/Berlin'))}), ` +
+    'which the server refuses (bad_timestamp): say which zone the recording\'s times are in with --ts-zone (UTC, +01:00, Europe/Berlin)\n');
+  const stats = await waitFor('the refusals counted', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.rejected.total === 4 ? s : null;
+  });
+  assert.deepEqual([stats.records, stats.rejected.byReason], [4, { bad_timestamp: 4 }]);
+});
+
+test('--fields maps a recording\'s columns (CSV) or keys (JSON lines) to our fields; unmapped ones keep their names; --ts-zone and --ts-unit read its times', (t) => {
+  const dir = tempDir(t);
+  const csv = join(dir, 'export.csv');
+  // "temperature" is in °F here: mapped from temp_c, our temperature is temp_c, and the file's own column is left out.
+  writeFileSync(csv, 'sensor,time,temp_c,temperature,floor\ns-1,2026-03-01 10:00:00,21.5,70.7,2\ns-2,2026-03-01T10:00:05.5,22,71.6,3\n');
+  const input = (o: Parameters<typeof replayInput>[0]) => replayInput({ replay: 'x', ...o });
+  const mapped = loadRecording(csv, input({ fields: 'deviceId=sensor, ts=time,temperature=temp_c', tsZone: '+01:00' }));
+  assert.deepEqual(mapped.records.map((r) => [r.ts, r.recorded]), [
+    [Date.parse('2026-03-01T09:00:00Z'), { deviceId: 's-1', ts: '2026-03-01T10:00:00+01:00', temperature: 21.5, floor: 2 }],
+    [Date.parse('2026-03-01T09:00:05.500Z'), { deviceId: 's-2', ts: '2026-03-01T10:00:05.5+01:00', temperature: 22, floor: 3 }],
+  ]);
+  // Library users may give the mapping as an object; UTC is Z.
+  const utc = loadRecording(csv, input({ fields: { deviceId: 'sensor', ts: 'time' }, tsZone: 'UTC' }));
+  assert.deepEqual(utc.records.map((r) => r.recorded?.ts), ['2026-03-01T10:00:00Z', '2026-03-01T10:00:05.5Z']);
+
+  // An IANA zone has the offset of the date: the change to summer time skips 02:30 (moved forward, as java.time does),
+  // the change back repeats it (the first, summer-time one).
+  const dst = join(dir, 'dst.jsonl');
+  writeFileSync(dst, ['2026-01-15 12:00', '2026-07-15 12:00', '2026-03-29 02:30', '2026-10-25 02:30', '2026-10-25T03:00:00Z'].map((ts) => `{"id":"a","ts":"${ts}","temperature":20}\n`).join(''));
+  const berlin = loadRecording(dst, input({ fields: 'deviceId=id', tsZone: 'Europe/Berlin' }));
+  assert.deepEqual(berlin.records.map((r) => [r.recorded?.ts, new Date(r.ts).toISOString()]), [
+    ['2026-01-15T12:00+01:00', '2026-01-15T11:00:00.000Z'],
+    ['2026-07-15T12:00+02:00', '2026-07-15T10:00:00.000Z'],
+    ['2026-03-29T02:30+01:00', '2026-03-29T01:30:00.000Z'],
+    ['2026-10-25T02:30+02:00', '2026-10-25T00:30:00.000Z'],
+    ['2026-10-25T03:00:00Z', '2026-10-25T03:00:00.000Z'], // it has a zone: as recorded
+  ]);
+  assert.deepEqual(berlin.records.map((r) => r.recorded?.id), [undefined, undefined, undefined, undefined, undefined]);
+
+  // Epoch seconds: sent as recorded (the server refuses them, the run warns first), or as ms with --ts-unit s.
+  const seconds = join(dir, 'seconds.csv');
+  writeFileSync(seconds, 'deviceId,ts,temperature\na,1772359200,20\na,1772359205.25,21\n');
+  const asRecorded = loadRecording(seconds);
+  assert.deepEqual(asRecorded.records.map((r) => r.recorded?.ts), [1772359200, 1772359205.25]);
+  assert.deepEqual(timestampWarnings(seconds, asRecorded.records), [`--replay ${seconds}: 2 of its 2 records have a numeric ts that looks like epoch seconds (line 2: 1772359200), ` +
+    'which the server refuses (bad_timestamp): if the recording\'s times are in seconds, say so with --ts-unit s']);
+  const inMs = loadRecording(seconds, input({ tsUnit: 's' }));
+  assert.deepEqual(inMs.records.map((r) => r.recorded?.ts), [1772359200000, 1772359205250]);
+  assert.deepEqual(timestampWarnings(seconds, inMs.records), []);
+});
+
+test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming what there is (exit 2)', async (t) => {
+  const dir = tempDir(t);
+  const csv = join(dir, 'export.csv');
+  writeFileSync(csv, 'device_id,timestamp,temp_c\n1,2026-03-01 10:00:00,21.5\n');
+  const jsonl = join(dir, 'export.jsonl');
+  writeFileSync(jsonl, '{"sensor":"a","time":"2026-03-01T10:00:00Z","temperature":1}\n');
+  const url = ['--url', 'mqtt://127.0.0.1:1'];
+  const cases: [string[], RegExp][] = [
+    [['--replay', csv, ...url], /: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device_id,timestamp,temp_c"\nits columns: "device_id", "timestamp", "temp_c"; name the one that holds the device id with --fields deviceId=device_id\n/],
+    [['--replay', jsonl, ...url], /: 1 of its records cannot be sent .*: line 1: no deviceId\nthe keys of line 1: "sensor", "time", "temperature"; name the one that holds the device id with --fields deviceId=sensor\n/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id,temperature=temp'], /^simulator: --replay \S+export\.csv: --fields maps temperature to the column "temp", which its header does not have \(its columns: "device_id", "timestamp", "temp_c"\)\n/],
+    [['--replay', jsonl, ...url, '--fields', 'deviceId=sensor,ts=timestamp'], /: --fields maps ts to the key "timestamp", which none of its records has \(the keys of its first: "sensor", "time", "temperature"\)\n/],
+    [['--replay', csv, ...url, '--fields', 'device=device_id'], /^simulator: invalid value for --fields: "device=device_id" \(expected FIELD=COLUMN pairs, comma-separated, FIELD one of deviceId, ts, temperature, humidity, seq, messageId; "device" is none of them\)/],
+    [['--replay', csv, ...url, '--fields', 'deviceId:device_id'], /invalid value for --fields: .*; "deviceId:device_id" is not FIELD=COLUMN\)/],
+    [['--replay', csv, ...url, '--fields', 'ts=a,ts=b'], /invalid value for --fields: .*; ts is mapped twice\)/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-zone', 'CET+1'], /^simulator: invalid value for --ts-zone: "CET\+1" \(expected UTC, an offset such as \+01:00 or -0500, or an IANA time zone such as Europe\/Berlin\)/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-zone=+25:00'], /invalid value for --ts-zone: "\+25:00"/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-unit', 'us'], /^simulator: invalid value for --ts-unit: "us" \(expected s or ms/],
+    [['--devices', '1', ...url, '--fields', 'deviceId=device_id'], /^simulator: option --fields does nothing without --replay \(it says how to read a recording\): leave it out\n/],
+    [['--devices', '1', ...url, '--ts-zone', 'UTC'], /^simulator: option --ts-zone does nothing without --replay/],
+    [['--devices', '1', ...url, '--ts-unit', 's'], /^simulator: option --ts-unit does nothing without --replay/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await simulate(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
+
 test('--replay of a recording whose time or temperature column has another name (timestamp, temp), or whose ts the server refuses, says so before it sends: the server would date every record now, or reject them', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'exported.csv');
@@ -203,13 +324,18 @@ test('--replay of a recording whose time or temperature column has another name 
 
   // A ts the server refuses (no zone, a spreadsheet's; epoch seconds) is named by line, and is no time to order by.
   const times = join(dir, 'times.csv');
-  writeFileSync(times, 'deviceId,ts,temperature\nlab-2,2026-11-24 10:00:00,21.5\nlab-2,1764064805,21.75\nlab-2,2026-11-24T10:00:10Z,21.8\n');
+  // Those an option reads (--ts-zone, --ts-unit s) are named with it.
+  writeFileSync(times, 'deviceId,ts,temperature\nlab-2,2026-11-24 10:00:00,21.5\nlab-2,1764064805,21.75\nlab-2,2026-11-24T10:00:10Z,21.8\nlab-2,2026-02-30T10:00:00Z,21.9\n');
   const timed = await simulate(['--replay', times, '--url', app.mqttUrl, '--json', '--quiet']);
   assert.equal(timed.code, 0, timed.stderr);
   assert.equal(
     timed.stderr,
-    `simulator: warning: --replay ${times}: 2 of its 3 records have a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
-      'line 2 ("2026-11-24 10:00:00"); line 3 (1764064805); it takes ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds\n',
+    `simulator: warning: --replay ${times}: 1 of its 4 records has a ts without a zone (line 2: "2026-11-24 10:00:00"), which the server refuses (bad_timestamp): ` +
+      'say which zone the recording\'s times are in with --ts-zone (UTC, +01:00, Europe/Berlin)\n' +
+      `simulator: warning: --replay ${times}: 1 of its 4 records has a numeric ts that looks like epoch seconds (line 3: 1764064805), which the server refuses (bad_timestamp): ` +
+      'if the recording\'s times are in seconds, say so with --ts-unit s\n' +
+      `simulator: warning: --replay ${times}: 1 of its 4 records has a ts the server refuses (bad_timestamp, GET /api/v1/dead-letters): ` +
+      'line 5 ("2026-02-30T10:00:00Z"); it takes ISO 8601 with a zone (2026-11-24T10:00:00Z) or epoch milliseconds\n',
   );
-  await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-2&reason=bad_timestamp`)).body.items.length === 2);
+  await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-2&reason=bad_timestamp`)).body.items.length === 3);
 });

@@ -1,0 +1,193 @@
+/**
+ * --replay of a recording made elsewhere (a building-management export, a public dataset): what its columns (or JSON
+ * keys) are called in our terms (--fields), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
+ * times (--ts-unit). Nothing is guessed: without these options a record goes out as recorded, and the run says before
+ * it starts which records the server will refuse and which option would have said what they mean.
+ */
+import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
+import type { Reading } from './reading.ts';
+
+/** Our fields a recording's column can be mapped to (DESIGN.md "Readings", and messageId, which the server takes). */
+export const FIELDS = ['deviceId', 'ts', 'temperature', 'humidity', 'seq', 'messageId'] as const;
+
+/** How to read a recording: the options above, checked. */
+export interface ReplayInput {
+  /** The recording's name for each of our fields it names otherwise (theirs → ours). */
+  readonly fields: ReadonlyMap<string, string>;
+  /** The zone of zoneless times; undefined: they go as recorded (and the server refuses them). */
+  readonly tsZone: Zone | undefined;
+  /** The unit of numeric times: "s" sends them as epoch ms; "ms" (the default) as recorded. */
+  readonly tsUnit: 's' | 'ms';
+}
+
+export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsUnit: 'ms' };
+
+export interface ReplayInputOptions {
+  replay?: string;
+  fields?: string | Readonly<Record<string, string>>;
+  tsZone?: string;
+  tsUnit?: string;
+}
+
+/** A zone: a fixed offset (minutes east of UTC) or an IANA name, whose offset depends on the date. */
+type Zone = { offset: number } | { name: string; format: Intl.DateTimeFormat };
+
+/** Checks the options; each is refused without --replay, naming it, as it would do nothing. */
+export function replayInput(o: ReplayInputOptions): ReplayInput {
+  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-unit', o.tsUnit]] as const).filter(([, v]) => v !== undefined);
+  if (o.replay === undefined) {
+    if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
+    return AS_RECORDED;
+  }
+  if (o.tsUnit !== undefined && o.tsUnit !== 's' && o.tsUnit !== 'ms') throw invalidOption('ts-unit', o.tsUnit, 's or ms (the unit of the recording\'s numeric times)');
+  return { fields: parseFields(o.fields), tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsUnit: o.tsUnit === 's' ? 's' : 'ms' };
+}
+
+/** `deviceId=device_id,ts=timestamp` (or the object { deviceId: 'device_id', … }) as theirs → ours. */
+function parseFields(spec: ReplayInputOptions['fields']): ReadonlyMap<string, string> {
+  const fields = new Map<string, string>();
+  if (spec === undefined) return fields;
+  const pairs = typeof spec === 'string' ? spec.split(',').map((p) => p.split('=')) : Object.entries(spec);
+  const expected = `FIELD=COLUMN pairs, comma-separated, FIELD one of ${FIELDS.join(', ')}`;
+  const ours = new Set<string>();
+  for (const pair of pairs) {
+    const [field, column] = pair.map((s) => String(s).trim());
+    const text = pair.join('=');
+    if (pair.length !== 2 || field === '' || column === '') throw invalidOption('fields', spec, `${expected}; ${JSON.stringify(text)} is not FIELD=COLUMN`);
+    if (!(FIELDS as readonly string[]).includes(field)) throw invalidOption('fields', spec, `${expected}; ${JSON.stringify(field)} is none of them`);
+    if (ours.has(field)) throw invalidOption('fields', spec, `${expected}; ${field} is mapped twice`);
+    if (fields.has(column)) throw invalidOption('fields', spec, `${expected}; the column ${JSON.stringify(column)} is mapped twice`);
+    ours.add(field);
+    fields.set(column, field);
+  }
+  return fields;
+}
+
+const OFFSET = /^([+-])(\d{2})(?::?(\d{2}))?$/;
+
+function parseZone(text: string): Zone {
+  if (text === 'UTC' || text === 'Z') return { offset: 0 };
+  const m = OFFSET.exec(text);
+  if (m !== null && Number(m[2]) <= 14 && Number(m[3] ?? 0) < 60) return { offset: (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0)) };
+  try {
+    const format = new Intl.DateTimeFormat('en-US', { timeZone: text, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    if (m === null) return { name: text, format };
+  } catch {
+    // not a zone Intl knows
+  }
+  throw invalidOption('ts-zone', text, 'UTC, an offset such as +01:00 or -0500, or an IANA time zone such as Europe/Berlin');
+}
+
+/**
+ * The CSV header in our terms: a mapped column under its field's name; a column that already has the name of a field
+ * mapped from another column is left out (null: the mapping says which column that field is). A mapped column the
+ * header lacks is refused, naming the header's columns.
+ */
+export function mapHeader(file: string, names: readonly string[], input: ReplayInput): (string | null)[] {
+  for (const [column, field] of input.fields) {
+    if (!names.includes(column)) throw replayError(file, `--fields maps ${field} to the column ${JSON.stringify(column)}, which its header does not have (its columns: ${names.map((n) => JSON.stringify(n)).join(', ')})`);
+  }
+  const mapped = new Set(input.fields.values());
+  return names.map((n) => input.fields.get(n) ?? (mapped.has(n) ? null : n));
+}
+
+/** A JSON record in our terms (as mapHeader does a CSV header), its keys in their order. */
+export function mapKeys(o: Record<string, unknown>, input: ReplayInput): Record<string, unknown> {
+  if (input.fields.size === 0) return o;
+  const mapped = new Set(input.fields.values());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const field = input.fields.get(k);
+    if (field !== undefined) out[field] = v;
+    else if (!mapped.has(k)) out[k] = v;
+  }
+  return out;
+}
+
+/** JSON lines: a mapped key that none of the records has is refused, as a CSV header without the column is. */
+export function checkKeys(file: string, records: readonly Reading[], input: ReplayInput, firstKeys: readonly string[]): void {
+  for (const [column, field] of input.fields) {
+    if (!records.some((r) => r.recorded !== undefined && field in r.recorded)) {
+      throw replayError(file, `--fields maps ${field} to the key ${JSON.stringify(column)}, which none of its records has (the keys of its first: ${firstKeys.map((k) => JSON.stringify(k)).join(', ')})`);
+    }
+  }
+}
+
+/**
+ * What to say when records have no deviceId: the columns (keys) the recording has (`lead` says whose), and the mapping
+ * that would name one, its example a column whose name looks like a device's (a suggestion only: nothing is mapped
+ * unless asked).
+ */
+export function deviceIdHint(lead: string, columns: readonly string[]): string {
+  const ours = new Set<string>(FIELDS);
+  const likely = columns.find((c) => !ours.has(c) && /dev|sensor|thermostat|node|serial|name|(^|[^a-z])id$/i.test(c));
+  const example = likely === undefined || !/^[^\s,=]+$/.test(likely) ? 'COLUMN' : likely;
+  return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}; name the one that holds the device id with --fields deviceId=${example}`;
+}
+
+/** ISO 8601 date and time without a zone: `2024-03-01 10:00:00`, `2024-03-01T10:00`, `…:00.250`. */
+const ZONELESS = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)$/;
+
+/** The record's ts as --ts-zone and --ts-unit say to read it (a zoneless time gets its zone; seconds become ms). */
+export function convertTs(o: Record<string, unknown>, input: ReplayInput): void {
+  const ts = o.ts;
+  if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
+  else if (typeof ts === 'string' && input.tsZone !== undefined) {
+    const m = ZONELESS.exec(ts.trim());
+    if (m !== null) o.ts = `${m[1]}T${m[2]}${offsetText(input.tsZone, m[1], m[2])}`;
+  }
+}
+
+/** The zone's offset at that wall time, as ±hh:mm (Z for UTC). */
+function offsetText(zone: Zone, date: string, time: string): string {
+  const minutes = 'offset' in zone ? zone.offset : wallOffset(zone.format, Date.parse(`${date}T${time}Z`));
+  if (minutes === 0) return 'Z';
+  const a = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+/**
+ * The offset (minutes) of an IANA zone at a wall time (its digits read as UTC), as java.time and Temporal's
+ * "compatible" read one: a time that a change to winter time repeats is the first (summer-time) one; a time that the
+ * change to summer time skips is moved forward by the gap.
+ */
+function wallOffset(format: Intl.DateTimeFormat, wall: number): number {
+  if (!Number.isFinite(wall)) return 0; // no such date: sent with Z, the server refuses it as no date
+  const at = (t: number) => {
+    const p = Object.fromEntries(format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
+    return (Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (t - (((t % 1000) + 1000) % 1000))) / 60_000;
+  };
+  const before = at(wall - 86_400_000);
+  const after = at(wall + 86_400_000);
+  const fits = [before, after].filter((o) => at(wall - o * 60_000) === o);
+  return fits.length === 0 ? before : Math.max(...fits);
+}
+
+const isZoneless = (ts: unknown): boolean => typeof ts === 'string' && ZONELESS.test(ts.trim());
+const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && ts >= 946_684_800 && ts < 4_102_444_800;
+
+/** Whether an option would read this ts, which the server refuses as it is (timestampWarnings names the option). */
+export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts);
+
+/**
+ * What the run should say before it starts about times the server will refuse that an option would have read: times
+ * without a zone (--ts-zone) and numbers that look like epoch seconds (--ts-unit s).
+ */
+export function timestampWarnings(file: string, records: readonly Reading[]): string[] {
+  const zoneless = records.filter((r) => isZoneless(r.recorded?.ts));
+  const seconds = records.filter((r) => isEpochSeconds(r.recorded?.ts));
+  const of = (some: readonly Reading[]) => `${some.length.toLocaleString('en-US')} of its ${records.length.toLocaleString('en-US')} records ${some.length === 1 ? 'has' : 'have'}`;
+  const first = (some: readonly Reading[]) => `line ${some[0].line}: ${JSON.stringify(some[0].recorded?.ts)}`;
+  const warnings: string[] = [];
+  if (zoneless.length > 0) {
+    warnings.push(`--replay ${file}: ${of(zoneless)} a ts without a zone (${first(zoneless)}), which the server refuses (bad_timestamp): say which zone the recording's times are in with --ts-zone (UTC, +01:00, Europe/Berlin)`);
+  }
+  if (seconds.length > 0) {
+    warnings.push(`--replay ${file}: ${of(seconds)} a numeric ts that looks like epoch seconds (${first(seconds)}), which the server refuses (bad_timestamp): if the recording's times are in seconds, say so with --ts-unit s`);
+  }
+  return warnings;
+}
+
+export function replayError(file: string, problem: string): SimulatorError {
+  return new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--replay ${file}: ${problem}`);
+}
