@@ -50,6 +50,7 @@ Output
   --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
                           deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names
                           e.g. --fields deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh
+  --device ID             a recording of one device, without a deviceId column: every record gets this id
   --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
                           IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00
                           default: sent as recorded, which the server refuses (the run warns first)
@@ -104,6 +105,7 @@ const STRING_OPTIONS = [
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
   'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-unit',
+  'device',
 ] as const;
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
@@ -202,6 +204,7 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     fields: s('fields'),
     tsZone: s('ts-zone'),
     tsUnit: s('ts-unit'),
+    device: s('device'),
     lateFraction: n('late-fraction'),
     maxDelay: n('max-delay'),
     duplicateFraction: n('duplicate-fraction'),

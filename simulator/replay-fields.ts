@@ -1,11 +1,11 @@
 /**
  * --replay of a recording made elsewhere (a building-management export, a public dataset): what its columns (or JSON
- * keys) are called in our terms (--fields), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
+ * keys) are called in our terms (--fields), the device of a recording of one (--device), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
  * times (--ts-unit). Nothing is guessed: without these options a record goes out as recorded, and the run says before
  * it starts which records the server will refuse and which option would have said what they mean.
  */
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
-import type { Reading } from './reading.ts';
+import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';
 
 /** Our fields a recording's column can be mapped to (DESIGN.md "Readings", and messageId, which the server takes). */
 export const FIELDS = ['deviceId', 'ts', 'temperature', 'humidity', 'seq', 'messageId'] as const;
@@ -18,15 +18,18 @@ export interface ReplayInput {
   readonly tsZone: Zone | undefined;
   /** The unit of numeric times: "s" sends them as epoch ms; "ms" (the default) as recorded. */
   readonly tsUnit: 's' | 'ms';
+  /** The device of every record (a recording of one device, without a deviceId column). */
+  readonly device: string | undefined;
 }
 
-export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsUnit: 'ms' };
+export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsUnit: 'ms', device: undefined };
 
 export interface ReplayInputOptions {
   replay?: string;
   fields?: string | Readonly<Record<string, string>>;
   tsZone?: string;
   tsUnit?: string;
+  device?: string;
 }
 
 /** A zone: a fixed offset (minutes east of UTC) or an IANA name, whose offset depends on the date. */
@@ -34,13 +37,19 @@ type Zone = { offset: number } | { name: string; format: Intl.DateTimeFormat };
 
 /** Checks the options; each is refused without --replay, naming it, as it would do nothing. */
 export function replayInput(o: ReplayInputOptions): ReplayInput {
-  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-unit', o.tsUnit]] as const).filter(([, v]) => v !== undefined);
+  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-unit', o.tsUnit], ['device', o.device]] as const).filter(([, v]) => v !== undefined);
   if (o.replay === undefined) {
     if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
     return AS_RECORDED;
   }
   if (o.tsUnit !== undefined && o.tsUnit !== 's' && o.tsUnit !== 'ms') throw invalidOption('ts-unit', o.tsUnit, 's or ms (the unit of the recording\'s numeric times)');
-  return { fields: parseFields(o.fields), tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsUnit: o.tsUnit === 's' ? 's' : 'ms' };
+  const fields = parseFields(o.fields);
+  if (o.device !== undefined) {
+    if (!DEVICE_ID_PATTERN.test(o.device)) throw invalidOption('device', o.device, 'a device id: 1 to 128 of A-Z a-z 0-9 . _ : -');
+    const column = [...fields].find(([, field]) => field === 'deviceId')?.[0];
+    if (column !== undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--device cannot be used with --fields deviceId=${column}: the column names each record's device`);
+  }
+  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device };
 }
 
 /** `deviceId=device_id,ts=timestamp` (or the object { deviceId: 'device_id', … }) as theirs → ours. */
@@ -122,7 +131,14 @@ export function deviceIdHint(lead: string, columns: readonly string[]): string {
   const ours = new Set<string>(FIELDS);
   const likely = columns.find((c) => !ours.has(c) && /dev|sensor|thermostat|node|serial|name|(^|[^a-z])id$/i.test(c));
   const example = likely === undefined || !/^[^\s,=]+$/.test(likely) ? 'COLUMN' : likely;
-  return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}; name the one that holds the device id with --fields deviceId=${example}`;
+  return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}; name the one that holds the device id with --fields deviceId=${example}, or, a recording of one device, give its id with --device ID`;
+}
+
+/** The record with --device's id first, or what is wrong: a record that names its device itself. */
+export function withDevice(o: Record<string, unknown>, input: ReplayInput): Record<string, unknown> | string {
+  if (input.device === undefined) return o;
+  if (o.deviceId !== undefined) return `deviceId ${JSON.stringify(o.deviceId)} of its own, and --device gives every record one`;
+  return { deviceId: input.device, ...o };
 }
 
 /** ISO 8601 date and time without a zone: `2024-03-01 10:00:00`, `2024-03-01T10:00`, `…:00.250`. */

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput } from './replay-fields.ts';
+import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput, withDevice } from './replay-fields.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
 
@@ -33,7 +33,7 @@ const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 /** Fields the server takes only as strings: a CSV cell of digits there (`1001`) is still the text it is. */
 const TEXT_FIELDS = new Set(['deviceId', 'messageId']);
 
-/** `input`: how to read a recording made elsewhere (--fields, --ts-zone, --ts-unit; see replay-fields.ts). */
+/** `input`: how to read a recording made elsewhere (--fields, --device, --ts-zone, --ts-unit; see replay-fields.ts). */
 export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): Recording {
   let bytes: Buffer;
   try {
@@ -172,7 +172,10 @@ function csvRows(file: string, text: string, input: ReplayInput): Row[] {
   const names = header?.cells.map((h) => h.trim()) ?? [];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   const ours = header === undefined ? [] : mapHeader(file, names, input);
-  if (!ours.includes('deviceId')) {
+  if (input.device !== undefined && ours.includes('deviceId')) {
+    throw replayError(file, `--device gives every record the device ${JSON.stringify(input.device)}, but its header has a deviceId column: leave one out`);
+  }
+  if (!ours.includes('deviceId') && input.device === undefined) {
     const first = text.trimStart().split(LINE_END)[0];
     const hint = header === undefined || names.length < 2 ? '' : `\n${deviceIdHint('its columns', names)}`;
     throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}${hint}`);
@@ -206,7 +209,9 @@ function csvRecord(header: readonly (string | null)[], cells: readonly string[],
   return record(o, input);
 }
 
-function record(o: Record<string, unknown>, input: ReplayInput): Reading | string {
+function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | string {
+  const o = withDevice(mapped, input);
+  if (typeof o === 'string') return o;
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
   convertTs(o, input);

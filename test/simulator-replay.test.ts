@@ -286,8 +286,8 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
   writeFileSync(jsonl, '{"sensor":"a","time":"2026-03-01T10:00:00Z","temperature":1}\n');
   const url = ['--url', 'mqtt://127.0.0.1:1'];
   const cases: [string[], RegExp][] = [
-    [['--replay', csv, ...url], /: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device_id,timestamp,temp_c"\nits columns: "device_id", "timestamp", "temp_c"; name the one that holds the device id with --fields deviceId=device_id\n/],
-    [['--replay', jsonl, ...url], /: 1 of its records cannot be sent .*: line 1: no deviceId\nthe keys of line 1: "sensor", "time", "temperature"; name the one that holds the device id with --fields deviceId=sensor\n/],
+    [['--replay', csv, ...url], /: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device_id,timestamp,temp_c"\nits columns: "device_id", "timestamp", "temp_c"; name the one that holds the device id with --fields deviceId=device_id, or, a recording of one device, give its id with --device ID\n/],
+    [['--replay', jsonl, ...url], /: 1 of its records cannot be sent .*: line 1: no deviceId\nthe keys of line 1: "sensor", "time", "temperature"; name the one that holds the device id with --fields deviceId=sensor, or, a recording of one device, give its id with --device ID\n/],
     [['--replay', csv, ...url, '--fields', 'deviceId=device_id,temperature=temp'], /^simulator: --replay \S+export\.csv: --fields maps temperature to the column "temp", which its header does not have \(its columns: "device_id", "timestamp", "temp_c"\)\n/],
     [['--replay', jsonl, ...url, '--fields', 'deviceId=sensor,ts=timestamp'], /: --fields maps ts to the key "timestamp", which none of its records has \(the keys of its first: "sensor", "time", "temperature"\)\n/],
     [['--replay', csv, ...url, '--fields', 'device=device_id'], /^simulator: invalid value for --fields: "device=device_id" \(expected FIELD=COLUMN pairs, comma-separated, FIELD one of deviceId, ts, temperature, humidity, seq, messageId; "device" is none of them\)/],
@@ -304,6 +304,43 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
     const run = await simulate(args);
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
+  }
+});
+
+test('--device gives every record of a recording of one device (no deviceId column) its id; a recording that names its devices is refused with it', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'one-room.csv');
+  const at = (s: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + s * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  // A public dataset's room sensor: no device column, times in UTC without a zone.
+  writeFileSync(file, `time,temperature,humidity\n${at(0)},20.5,45\n${at(10)},20.75,46\n`);
+  const recording = loadRecording(file, replayInput({ replay: file, device: 'room-1', fields: 'ts=time', tsZone: 'UTC' }));
+  assert.deepEqual(recording.records.map((r) => r.recorded), [
+    { deviceId: 'room-1', ts: `${at(0).replace(' ', 'T')}Z`, temperature: 20.5, humidity: 45 },
+    { deviceId: 'room-1', ts: `${at(10).replace(' ', 'T')}Z`, temperature: 20.75, humidity: 46 },
+  ]);
+  const app = await startServer(t);
+  const run = await simulate(['--replay', file, '--device', 'room-1', '--fields', 'ts=time', '--ts-zone', 'UTC', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.deepEqual([run.code, run.stderr], [0, '']);
+  await waitFor('the recording processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 2);
+  const devices = (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items;
+  assert.deepEqual(devices.map((d: { deviceId: string; readings: number; lastTemperature: number }) => [d.deviceId, d.readings, d.lastTemperature]), [['room-1', 2, 20.75]]);
+
+  const named = join(dir, 'named.csv');
+  writeFileSync(named, 'deviceId,ts,temperature\na,2026-03-01T10:00:00Z,1\n');
+  const jsonl = join(dir, 'named.jsonl');
+  writeFileSync(jsonl, '{"ts":"2026-03-01T10:00:00Z","temperature":1}\n{"deviceId":"a","ts":"2026-03-01T10:00:05Z","temperature":1}\n');
+  const url = ['--url', 'mqtt://127.0.0.1:1'];
+  const cases: [string[], RegExp][] = [
+    [['--replay', named, ...url, '--device', 'room-1'], /^simulator: --replay \S+named\.csv: --device gives every record the device "room-1", but its header has a deviceId column: leave one out\n/],
+    [['--replay', jsonl, ...url, '--device', 'room-1'], /: 1 of its records cannot be sent .*: line 2: deviceId "a" of its own, and --device gives every record one$/m],
+    [['--replay', file, ...url, '--device', 'room-1', '--fields', 'deviceId=time'], /^simulator: --device cannot be used with --fields deviceId=time: the column names each record's device\n/],
+    [['--replay', file, ...url, '--device', 'room 1'], /^simulator: invalid value for --device: "room 1" \(expected a device id: 1 to 128 of A-Z a-z 0-9 \. _ : -\)/],
+    [['--devices', '1', ...url, '--device', 'room-1'], /^simulator: option --device does nothing without --replay/],
+  ];
+  for (const [args, message] of cases) {
+    const refused = await simulate(args);
+    assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`);
+    assert.match(refused.stderr, message);
   }
 });
 
