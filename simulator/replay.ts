@@ -52,11 +52,11 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   const records: Reading[] = [];
   const bad: string[] = [];
   const noTs: string[] = [];
-  let noId: readonly string[] | undefined;
+  let noId: Row | undefined;
   for (const row of rows) {
     if (typeof row.record === 'string') {
       bad.push(`line ${row.line}: ${row.record}`);
-      if (row.record === 'no deviceId') noId ??= row.keys;
+      if (row.keys !== undefined && row.record === 'no deviceId') noId ??= row;
     } else {
       row.record.line = row.line;
       records.push(row.record);
@@ -65,7 +65,7 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   }
   if (bad.length > 0) {
     // A JSON record without deviceId, in a recording made elsewhere: its device is most likely under another name.
-    const hint = noId === undefined ? '' : `\n${deviceIdHint(`the keys of ${bad.find((b) => b.endsWith(' no deviceId'))!.split(':')[0]}`, noId)}`;
+    const hint = noId?.keys === undefined ? '' : `\n${deviceIdHint(`the keys of line ${noId.line}`, noId.keys)}`;
     throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128} and, in CSV, a cell per header name): ${named(bad)}${hint}`);
   }
   if (records.length === 0) throw replayError(file, 'it holds no record');
