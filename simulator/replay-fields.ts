@@ -144,13 +144,21 @@ export function withDevice(o: Record<string, unknown>, input: ReplayInput): Reco
 /** ISO 8601 date and time without a zone: `2024-03-01 10:00:00`, `2024-03-01T10:00`, `…:00.250`. */
 const ZONELESS = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)$/;
 
-/** The record's ts as --ts-zone and --ts-unit say to read it (a zoneless time gets its zone; seconds become ms). */
+/** A time with a zone and a space for ISO 8601's T, as RFC 3339 allows and exports write: `2024-03-01 10:00:00+00:00`. */
+const SPACED = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?))$/i;
+
+/**
+ * The record's ts as --ts-zone and --ts-unit say to read it (a zoneless time gets its zone; seconds become ms). A time
+ * with a zone and a space for the T gets its T: the same time, in the form the server takes (it refuses the other).
+ */
 export function convertTs(o: Record<string, unknown>, input: ReplayInput): void {
   const ts = o.ts;
   if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
-  else if (typeof ts === 'string' && input.tsZone !== undefined) {
-    const m = ZONELESS.exec(ts.trim());
-    if (m !== null) o.ts = `${m[1]}T${m[2]}${offsetText(input.tsZone, m[1], m[2])}`;
+  else if (typeof ts === 'string') {
+    const spaced = SPACED.exec(ts);
+    if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}`;
+    const m = input.tsZone === undefined ? null : ZONELESS.exec(ts.trim());
+    if (m !== null) o.ts = `${m[1]}T${m[2]}${offsetText(input.tsZone!, m[1], m[2])}`;
   }
 }
 

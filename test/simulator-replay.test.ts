@@ -266,6 +266,16 @@ test('--fields maps a recording\'s columns (CSV) or keys (JSON lines) to our fie
   ]);
   assert.deepEqual(berlin.records.map((r) => r.recorded?.id), [undefined, undefined, undefined, undefined, undefined]);
 
+  // A time with a zone and a space for the T (pandas writes them so) is the same time: sent with the T, which the
+  // server takes, option or not. It was sent as recorded, and every record refused (bad_timestamp).
+  const spaced = join(dir, 'spaced.csv');
+  writeFileSync(spaced, 'deviceId,ts,temperature\na,2026-03-01 10:00:00+00:00,20\na,2026-03-01 11:00:05.5+01:00,21\na,2026-03-01 10:00:10Z,22\n');
+  assert.deepEqual(loadRecording(spaced).records.map((r) => [r.recorded?.ts, new Date(r.ts).toISOString()]), [
+    ['2026-03-01T10:00:00+00:00', '2026-03-01T10:00:00.000Z'],
+    ['2026-03-01T11:00:05.5+01:00', '2026-03-01T10:00:05.500Z'],
+    ['2026-03-01T10:00:10Z', '2026-03-01T10:00:10.000Z'],
+  ]);
+
   // Epoch seconds: sent as recorded (the server refuses them, the run warns first), or as ms with --ts-unit s.
   const seconds = join(dir, 'seconds.csv');
   writeFileSync(seconds, 'deviceId,ts,temperature\na,1772359200,20\na,1772359205.25,21\n');
