@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { connect as tcpConnect } from 'node:net';
 import { test } from 'node:test';
 import type { Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { limitPacketSize } from '../server/broker/packet-limit.ts';
 import { connect, getJson, startServer, waitFor, waitForRecords } from './helpers.ts';
 
@@ -152,9 +153,28 @@ test('the packet limit reads fixed headers across reads: split anywhere, packets
     const parse = (client as unknown as { _parser: { parse(b: Buffer): void } })._parser.parse;
     for (let at = 0; at < stream.length; at += size) parse(stream.subarray(at, at + size));
     assert.deepEqual(refused, [301], `reads of ${size}`);
-    // Every read before the one that completes the fourth packet's header (its byte 902) went on; none after it.
-    assert.equal(parsed.reduce((a, b) => a + b, 0), Math.floor(902 / size) * size, `reads of ${size}`);
+    // Every read before the one that completes the fourth packet's header (its byte 902) went on, and of that read
+    // the packets before the fourth (to byte 900); nothing after it.
+    assert.equal(parsed.reduce((a, b) => a + b, 0), Math.max(Math.floor(902 / size) * size, 900), `reads of ${size}`);
   }
+});
+
+test('the packets before an oversized one in the same read are taken; the connection closes at the oversized one', async (t) => {
+  const app = await startServer(t, { mqtt: { maxPacketBytes: 1000 } });
+  const raw = tcpConnect(Number(new URL(app.mqttUrl).port), '127.0.0.1');
+  t.after(() => raw.destroy());
+  await once(raw, 'connect');
+  raw.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'mixed', clean: true, keepalive: 60 }));
+  await once(raw, 'data'); // CONNACK
+  const closed = closedSoon(raw);
+  const readings = Array.from({ length: 5 }, (_, i) =>
+    mqttPacket.generate({ cmd: 'publish', topic: 'devices/mixed/telemetry', payload: JSON.stringify({ temperature: 20 + i, seq: i + 1 }), qos: 0, dup: false, retain: false }));
+  // One write: five readings, then the header of a 64 KB publish (over the limit of 1,000 bytes).
+  raw.write(Buffer.concat([...readings, Buffer.from([0x30, 0x80, 0x80, 0x04])]));
+  await closed;
+  await waitForRecords(app, 5);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.equal(stats.security.oversizedPackets, 1);
 });
 
 /** Resolves when `emitter` emits 'close'; fails after 5 s. */

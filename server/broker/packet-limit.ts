@@ -2,8 +2,9 @@ import type { Aedes, Client } from 'aedes';
 import type { Config } from '../config.ts';
 
 /**
- * Room in a packet besides its payload: the fixed header (5), the topic's length (2) and the longest topic (65,535),
- * the packet id (2). The WebSocket listener allows a message this much over ingest.maxPayloadBytes too.
+ * Room in a packet besides its payload, 64 KB: the fixed header (5), the topic's length (2), the packet id (2) and a
+ * topic of up to 65,527 bytes (MQTT allows 65,535; no device id comes near). The WebSocket listener allows a message
+ * this much over ingest.maxPayloadBytes too.
  */
 export const PACKET_OVERHEAD_BYTES = 65_536;
 
@@ -40,6 +41,8 @@ export function limitPacketSize(client: Client, maxBytes: number, refuse: (packe
     if (refused) return undefined;
     const n = chunk.length;
     let i = 0;
+    /** Where the packet being read starts in this chunk (0: in an earlier one). */
+    let start = 0;
     while (i < n && !lost) {
       if (body > 0) {
         const take = Math.min(body, n - i);
@@ -48,6 +51,7 @@ export function limitPacketSize(client: Client, maxBytes: number, refuse: (packe
         continue;
       }
       if (header === 0) {
+        start = i;
         header = 1; // the type and flags
         length = 0;
         multiplier = 1;
@@ -63,6 +67,8 @@ export function limitPacketSize(client: Client, maxBytes: number, refuse: (packe
         continue;
       }
       if (header + length > maxBytes) {
+        // The packets before it in this read are taken, as Mosquitto takes them: only the connection's rest is lost.
+        if (start > 0) parse(chunk.subarray(0, start));
         refused = true;
         refuse(header + length);
         return undefined;
