@@ -57,8 +57,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   registerJsonParser(app);
   // Before the routes, which it hooks: responses of 1 KB and more as the request's Accept-Encoding takes (the event
-  // stream, hijacked, never), and request bodies sent with a Content-Encoding.
-  if (deps.config.http.compress) await app.register(compress, { threshold: 1024 });
+  // stream, hijacked, never). Request bodies are not decompressed: a Content-Encoding header would otherwise bring
+  // the plugin's own 415s and 400s, even to a GET.
+  if (deps.config.http.compress) {
+    await app.register(compress, { threshold: 1024, encodings: ['br', 'gzip', 'deflate'], globalDecompression: false });
+  }
   app.addHook('preValidation', refuseLooseIntegers);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
