@@ -400,6 +400,6 @@ export function main(signals: StopSignals): void {
 // what npm start runs, takes them before).
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const signals = new StopSignals();
-  endQuietlyOnEpipe(() => void signals.stop('output closed (EPIPE)'));
+  endQuietlyOnEpipe(() => void signals.stop('SIGTERM'));
   main(signals);
 }

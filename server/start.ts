@@ -4,6 +4,7 @@ import { endQuietlyOnEpipe } from './output-closed.ts';
 import { StopSignals } from './stop-signals.ts';
 
 const signals = new StopSignals();
-endQuietlyOnEpipe(() => void signals.stop('output closed (EPIPE)'));
+// Its reader gone, the server stops as on SIGTERM (and a SIGTERM a second later stops it at once, as after one).
+endQuietlyOnEpipe(() => void signals.stop('SIGTERM'));
 const { main } = await import('./main.ts');
 main(signals);
