@@ -75,6 +75,11 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   if (noTs.length > 0 && noTs.length < records.length) {
     throw replayError(file, `${noTs.length} of its ${records.length} records ${noTs.length === 1 ? 'has' : 'have'} no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
   }
+  // --ts-unit s on a recording in milliseconds: every ts would be tens of thousands of years ahead, refused by the server.
+  const inMs = input.tsUnit === 's' ? records.filter((r) => typeof r.recorded?.ts === 'number' && r.recorded.ts >= 1e14) : [];
+  if (inMs.length > 0) {
+    throw replayError(file, `--ts-unit s reads each ts as seconds, but ${inMs.length} of its ${records.length} records ${inMs.length === 1 ? 'has' : 'have'} one in milliseconds already: ${named(inMs.map((r) => `line ${r.line} (${(r.recorded!.ts as number) / 1000})`))}; leave --ts-unit out`);
+  }
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records) };
 }
 
@@ -102,7 +107,9 @@ export function replayWarnings(recording: Recording): string[] {
   const fields = new Set(recording.records.flatMap((r) => Object.keys(r.recorded ?? {})));
   const other = (like: RegExp, wanted: string): string => {
     const found = [...fields].filter((f) => f !== wanted && like.test(f));
-    return found.length === 0 ? '' : `; its ${found.length === 1 ? 'field' : 'fields'} ${found.map((f) => JSON.stringify(f)).join(', ')} ${found.length === 1 ? 'is' : 'are'} not read as one: name it ${wanted}`;
+    if (found.length === 0) return '';
+    const which = found.length === 1 ? found[0] : '…';
+    return `; its ${found.length === 1 ? 'field' : 'fields'} ${found.map((f) => JSON.stringify(f)).join(', ')} ${found.length === 1 ? 'is' : 'are'} not read as one: map it with --fields ${wanted}=${which}`;
   };
   const warnings: string[] = [];
   if (!recording.records.some((r) => r.recorded?.ts != null)) {

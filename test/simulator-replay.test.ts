@@ -294,8 +294,11 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
   writeFileSync(csv, 'device_id,timestamp,temp_c\n1,2026-03-01 10:00:00,21.5\n');
   const jsonl = join(dir, 'export.jsonl');
   writeFileSync(jsonl, '{"sensor":"a","time":"2026-03-01T10:00:00Z","temperature":1}\n');
+  const inMs = join(dir, 'ms.csv');
+  writeFileSync(inMs, 'deviceId,ts,temperature\na,1764064805,21.5\na,1764064806000,21.6\n');
   const url = ['--url', 'mqtt://127.0.0.1:1'];
   const cases: [string[], RegExp][] = [
+    [['--replay', inMs, ...url, '--ts-unit', 's'], /: --ts-unit s reads each ts as seconds, but 1 of its 2 records has one in milliseconds already: line 3 \(1764064806000\); leave --ts-unit out\n/],
     [['--replay', csv, ...url], /: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device_id,timestamp,temp_c"\nits columns: "device_id", "timestamp", "temp_c"; name the one that holds the device id with --fields deviceId=device_id, or, a recording of one device, give its id with --device ID\n/],
     [['--replay', jsonl, ...url], /: 1 of its records cannot be sent .*: line 1: no deviceId\nthe keys of line 1: "sensor", "time", "temperature"; name the one that holds the device id with --fields deviceId=sensor, or, a recording of one device, give its id with --device ID\n/],
     [['--replay', csv, ...url, '--fields', 'deviceId=device_id,temperature=temp'], /^simulator: --replay \S+export\.csv: --fields maps temperature to the column "temp", which its header does not have \(its columns: "device_id", "timestamp", "temp_c"\)\n/],
@@ -339,8 +342,11 @@ test('--device gives every record of a recording of one device (no deviceId colu
   writeFileSync(named, 'deviceId,ts,temperature\na,2026-03-01T10:00:00Z,1\n');
   const jsonl = join(dir, 'named.jsonl');
   writeFileSync(jsonl, '{"ts":"2026-03-01T10:00:00Z","temperature":1}\n{"deviceId":"a","ts":"2026-03-01T10:00:05Z","temperature":1}\n');
+  const inMs = join(dir, 'ms.csv');
+  writeFileSync(inMs, 'deviceId,ts,temperature\na,1764064805,21.5\na,1764064806000,21.6\n');
   const url = ['--url', 'mqtt://127.0.0.1:1'];
   const cases: [string[], RegExp][] = [
+    [['--replay', inMs, ...url, '--ts-unit', 's'], /: --ts-unit s reads each ts as seconds, but 1 of its 2 records has one in milliseconds already: line 3 \(1764064806000\); leave --ts-unit out\n/],
     [['--replay', named, ...url, '--device', 'room-1'], /^simulator: --replay \S+named\.csv: --device gives every record the device "room-1", but its header has a deviceId column: leave one out\n/],
     [['--replay', jsonl, ...url, '--device', 'room-1'], /: 1 of its records cannot be sent .*: line 2: deviceId "a" of its own, and --device gives every record one$/m],
     [['--replay', file, ...url, '--device', 'room-1', '--fields', 'deviceId=time'], /^simulator: --device cannot be used with --fields deviceId=time: the column names each record's device\n/],
@@ -363,8 +369,8 @@ test('--replay of a recording whose time or temperature column has another name 
   assert.equal(run.code, 0, run.stderr);
   assert.equal(
     run.stderr,
-    `simulator: warning: --replay ${file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded; its field "timestamp" is not read as one: name it ts (ISO 8601 with a zone, or epoch milliseconds)\n` +
-      `simulator: warning: --replay ${file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters); its field "temp" is not read as one: name it temperature (°C)\n`,
+    `simulator: warning: --replay ${file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded; its field "timestamp" is not read as one: map it with --fields ts=timestamp (ISO 8601 with a zone, or epoch milliseconds)\n` +
+      `simulator: warning: --replay ${file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters); its field "temp" is not read as one: map it with --fields temperature=temp (°C)\n`,
   );
   // What the warnings foretold: both records dead-lettered.
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-1&reason=missing_temperature`)).body.items.length === 2);
