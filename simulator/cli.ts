@@ -45,7 +45,8 @@ Output
                           file's order, paced by --rate (--count/--duration may cut it short): JSON lines as
                           --out writes them, or CSV whose header row names the fields (deviceId required; a
                           cell that reads as a number is sent as one). Each record is sent as recorded, its
-                          ts included: the server judges it (and dead-letters a bad one) as it would the device
+                          ts included (a zoned time written with a space for the T gets its T): the server judges
+                          it (and dead-letters a bad one) as it would the device
   A recording made elsewhere (a building-management export, a public dataset), read as told, never guessed:
   --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
                           deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names

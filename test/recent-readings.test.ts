@@ -64,6 +64,7 @@ test('recent readings come back exactly as they came, in 12 bytes a reading whil
     ['a value with more decimals widens the ring, keeping the earlier ones', 24, [r('a', t0, 21.4, 40), r('a', t0 + 1, 20 + 1 / 3, 41.5), r('a', t0 + 2, 22.1)]],
     ['a humidity with more decimals', 24, [r('a', t0, 21.4), r('a', t0 + 1, 21.5, 0.0001)]],
     ['a fractional ts', 24, [r('a', t0, 21.4), r('a', t0 + 0.5, 21.5)]],
+    ['−0 (int32 thousandths would give it back as 0)', 24, [r('a', t0, 21.4), r('a', t0 + 1, -0, 40)]],
     ['values past an int32 in thousandths', 24, [r('a', t0, 3e6), r('a', t0 + 1, -2147483.648)]],
     ['a ts 30 days back with a newer one held (wide)', 24, [r('a', t0, 1), r('a', t0 - 30 * day, 2), r('a', t0 + 1, 3)]],
   ];

@@ -6,8 +6,9 @@ const SCALE = 1000;
 const INT_MAX = 0x7fffffff;
 const NO_HUMIDITY = -0x80000000;
 
-/** `v` in thousandths if that gives `v` back exactly and fits an int32, else NaN. */
+/** `v` in thousandths if that gives `v` back exactly and fits an int32, else NaN (also for −0, which comes back as 0). */
 function thousandths(v: number): number {
+  if (Object.is(v, -0)) return NaN;
   const n = Math.round(v * SCALE);
   return n >= -INT_MAX && n <= INT_MAX && n / SCALE === v ? n : NaN;
 }
