@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import { ackAfterCommit, parseCli, resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
 import { externalBrokerKind, externalBrokerName, startExternalBroker } from './external-broker.ts';
-import { freePort } from './server-process.ts';
+import { freePort, ServerProcess } from './server-process.ts';
 import { connect, getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
 
 const BROKER = externalBrokerName();
@@ -156,6 +156,23 @@ test(`external broker mode with ${BROKER}: a broker restart is survived (reconne
   await publish(12, 20);
   await waitForRecords(app, 20);
   assert.deepEqual(await counts(app, ['restart'], ts), [20]);
+});
+
+test(`external broker mode with ${BROKER}: another client with Thermostream's client id is named, and the two do not take the session from each other in a tight loop`, { timeout: 60_000 }, async (t) => {
+  const broker = await startExternalBroker(t);
+  const server = await ServerProcess.create(tempDir(t), { broker: { url: broker.url, clientId: 'thermostream-twin' } });
+  t.after(() => server.kill());
+  await server.start();
+  // A second client with the same id that always comes back at once, as a second server would.
+  let takeovers = 0;
+  const twin = mqtt.connect(broker.url, { clientId: 'thermostream-twin', clean: false, reconnectPeriod: 100 });
+  twin.on('connect', () => takeovers++);
+  t.after(() => twin.end(true));
+  await waitFor('the hint', () => server.output.includes('closed this connection 3 times in a row'), 30_000);
+  assert.match(server.output, /is another client connected with the client id "thermostream-twin"\? .*give each its own/);
+  // Thermostream's reconnect delay grew (0.5, 1, 2 s …) instead of starting again at 0.5 s after each reconnect.
+  assert.match(server.output, /lost \(connection closed by the broker\); reconnecting in 500 ms[\s\S]*reconnecting in 1000 ms[\s\S]*reconnecting in 2000 ms/);
+  assert.ok(takeovers < 20, `the twin connected ${takeovers} times`);
 });
 
 test('external broker mode: an unreachable broker stops the start with a clear error', async (t) => {

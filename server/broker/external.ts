@@ -53,6 +53,10 @@ export interface ExternalBroker {
 const PROTOCOL = { protocolId: 'MQTT', protocolVersion: 4 } as const; // MQTT 3.1.1
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** A connection up this long is stable: the reconnect delay starts again from its minimum when it is lost. */
+const STABLE_MS = 10_000;
+/** Connections the broker closed this soon after accepting them, in a row, that make the start-up log ask why. */
+const QUICK_LOSSES = 3;
 const FLUSH_TIMEOUT_MS = 2000;
 /** CONNACK return codes, [MQTT-3.2.2.3]. */
 const REFUSED: Record<number, string> = {
@@ -93,6 +97,9 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
   let listening = true;
   let reconnectDelay = RECONNECT_MIN_MS;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  /** When the current connection was ready, and how many in a row the broker closed before they were stable. */
+  let readyAt = Date.now();
+  let quickLosses = 0;
 
   const open = (): Promise<Connection> =>
     new Promise((resolve, reject) => {
@@ -103,7 +110,21 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
         if (current !== conn) return;
         current = null;
         if (closing) return;
+        // The delay grows until a connection has been stable: two clients with one client id take the session from
+        // each other as soon as each connects, and a delay back at its minimum at every reconnect made that a loop.
+        if (Date.now() - readyAt >= STABLE_MS) {
+          reconnectDelay = RECONNECT_MIN_MS;
+          quickLosses = 0;
+        } else quickLosses++;
         deps.log(`external broker ${target.display} lost (${why}); reconnecting in ${reconnectDelay} ms`);
+        if (quickLosses === QUICK_LOSSES) {
+          deps.log(
+            `external broker ${target.display} closed this connection ${QUICK_LOSSES} times in a row within ${STABLE_MS / 1000} s of accepting it: ` +
+              `is another client connected with the client id ${JSON.stringify(config.clientId)}? A broker gives the session to the ` +
+              'newest connection with an id, so two take it from each other (two servers with the same broker.clientId, or ' +
+              '--broker-client-id): give each its own',
+          );
+        }
         scheduleReconnect();
       };
       conn.start();
@@ -118,8 +139,8 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
         (conn) => {
           if (closing) return void conn.end();
           current = conn;
+          readyAt = Date.now();
           if (!listening) conn.pause();
-          reconnectDelay = RECONNECT_MIN_MS;
           deps.log(`external broker ${target.display} reconnected (session ${conn.sessionPresent ? 'resumed' : 'new'})`);
         },
         (err: Error) => {
@@ -133,6 +154,7 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
 
   try {
     current = await open();
+    readyAt = Date.now();
   } catch (err) {
     throw new ThermostreamError(
       'TS_ERR_BROKER_CONNECT',
