@@ -31,6 +31,17 @@ function opener(t: TestContext, url: string): Opener {
   };
 }
 
+/** A new database at today's schema, closed, and a client to set it back to an older version's tables. */
+async function databaseToSetBack(t: TestContext): Promise<{ url: string; open: Opener; c: pg.Client }> {
+  const url = await server.createDatabase(`t${++databases}`);
+  const open = opener(t, url);
+  await (await open()).close();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.after(() => c.end());
+  return { url, open, c };
+}
+
 async function versions(url: string): Promise<number[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -172,12 +183,7 @@ test('PostgreSQL: version 5 → 6 rekeys panes by start before key, keeping ever
 });
 
 test('PostgreSQL: version 8 → 9 keys anomalies by (device, type, ts, n), keeping every row as n 0', async (t) => {
-  const url = await server.createDatabase(`t${++databases}`);
-  const open = opener(t, url);
-  await (await open()).close();
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  t.after(() => c.end());
+  const { url, open, c } = await databaseToSetBack(t);
   // What a version-8 database holds: anomalies keyed by (device, type, ts), without n.
   await c.query(`DROP INDEX anomalies_by_ts; ALTER TABLE anomalies DROP CONSTRAINT anomalies_pkey, DROP COLUMN n, ADD PRIMARY KEY (device_id, type, ts);
     CREATE INDEX anomalies_by_ts ON anomalies (ts, device_id, type);
@@ -192,12 +198,7 @@ test('PostgreSQL: version 8 → 9 keys anomalies by (device, type, ts, n), keepi
 });
 
 test('PostgreSQL: version 9 → 10 keeps dead letters\' payloads as bytes, the text of older rows as its UTF-8', async (t) => {
-  const url = await server.createDatabase(`t${++databases}`);
-  const open = opener(t, url);
-  await (await open()).close();
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  t.after(() => c.end());
+  const { url, open, c } = await databaseToSetBack(t);
   // What a version-9 database holds: the payload as text.
   await c.query(`ALTER TABLE dead_letters ALTER COLUMN payload TYPE TEXT USING '';
     INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
