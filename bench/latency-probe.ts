@@ -140,7 +140,7 @@ export class LatencyProbe {
   }
 
   /** Latencies of the readings published at or after `from` (the warm-up before it is left out). */
-  result(from = -Infinity): LatencyResult {
+  result(from = -Infinity): Omit<LatencyResult, 'loopDelay'> {
     const stream: number[] = [];
     const committed: number[] = [];
     for (const d of this.order) {

@@ -138,7 +138,8 @@ export async function main(args: readonly string[]): Promise<number> {
         console.log(
           `interval ${interval} ms, ${load} %, ${blockLabel(block)} (${fmtInt(rate)}/s, paced at ${fmtInt(r.load.pacedRate ?? NaN)}/s):${describeRun(r)}\n` +
             `    stream p50/p99/max ${l ? `${ms(l.stream.p50)} / ${ms(l.stream.p99)} / ${ms(l.stream.max)}` : '—'} ms, ` +
-            `committed ${l ? `${ms(l.committed.p50)} / ${ms(l.committed.p99)} / ${ms(l.committed.max)}` : '—'} ms, seen ${l ? `${fmtInt(l.seen)} of ${fmtInt(l.probed)}` : '—'}`,
+            `committed ${l ? `${ms(l.committed.p50)} / ${ms(l.committed.p99)} / ${ms(l.committed.max)}` : '—'} ms, seen ${l ? `${fmtInt(l.seen)} of ${fmtInt(l.probed)}` : '—'}; ` +
+            `the generator's event-loop delay (the probe's loop) p50/p99/max ${l ? `${ms(l.loopDelay.p50)} / ${ms(l.loopDelay.p99)} / ${ms(l.loopDelay.max)}` : '—'} ms`,
         );
       }
     }

@@ -16,6 +16,7 @@
  * While running it polls the stats URL and reports when the server had accepted and processed everything.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { LatencyProbe } from './latency-probe.ts';
@@ -406,6 +407,8 @@ async function main(): Promise<void> {
     settle = resolve;
   });
   started = true;
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   firstPublishAt = now();
   for (const c of conns) if (c.total === 0) connFinished(c);
   if (paced) startPaced(spec.ratePerSec!);
@@ -417,6 +420,7 @@ async function main(): Promise<void> {
     }
   }
   const polled = await pollUntilProcessed();
+  loopDelay.disable();
   if (pacer !== null) clearInterval(pacer);
   if (probe !== null) {
     // The last batch's events may still be on their way: wait for them, bounded.
@@ -440,7 +444,7 @@ async function main(): Promise<void> {
     wallMs: now() - firstPublishAt,
     errors,
     ...(paced ? { pacedRate: sent / Math.max(0.001, ((Number.isFinite(lastPublishAt) ? lastPublishAt : now()) - firstPublishAt) / 1000) } : {}),
-    ...(probe !== null ? { latency: probe.result(firstPublishAt + spec.latency!.warmupMs) } : {}),
+    ...(probe !== null ? { latency: { ...probe.result(firstPublishAt + spec.latency!.warmupMs), loopDelay: delays(loopDelay) } } : {}),
   };
   send({ type: 'done', result });
 
@@ -463,3 +467,8 @@ main().catch((err) => {
   send({ type: 'error', message: (err as Error).stack ?? String(err) });
   setTimeout(() => process.exit(1), 100);
 });
+
+/** An event-loop delay histogram's p50 / p99 / max in ms. */
+function delays(h: IntervalHistogram): { p50: number; p99: number; max: number } {
+  return { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+}

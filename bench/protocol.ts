@@ -72,6 +72,11 @@ export interface LatencyResult {
   committed: LatencySummary;
   /** SSE events received. */
   events: number;
+  /**
+   * The generator's own event-loop delay over the run (ms, p50 / p99 / max): the probe reads the stream on that loop,
+   * so a stream latency above the commit's by about this much is the generator's, not the server's.
+   */
+  loopDelay: { p50: number; p99: number; max: number };
 }
 
 export interface LatencySummary {
