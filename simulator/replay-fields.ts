@@ -1,8 +1,10 @@
 /**
  * --replay of a recording made elsewhere (a building-management export, a public dataset): what its columns (or JSON
  * keys) are called in our terms (--fields), the device of a recording of one (--device), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
- * times (--ts-unit). Nothing is guessed: without these options a record goes out as recorded, and the run says before
- * it starts which records the server will refuse and which option would have said what they mean.
+ * times (--ts-unit). Nothing is guessed from the values: without these options a record goes out as recorded (a
+ * zoned time written with a space for the T gets its T; replay.ts reads a header of semicolons as a decimal-comma
+ * CSV), and the run says before it starts which records the server will refuse and which option would say what they
+ * mean.
  */
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';

@@ -32,6 +32,8 @@ const NAMED = 5;
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/;
 /** Fields the server takes only as strings: a CSV cell of digits there (`1001`) is still the text it is. */
 const TEXT_FIELDS = new Set(['deviceId', 'messageId']);
+/** A number with a decimal comma (21,5), in a CSV separated by semicolons. */
+const DECIMAL_COMMA = /^-?(0|[1-9]\d*),\d+$/;
 
 /** `input`: how to read a recording made elsewhere (--fields, --device, --ts-zone, --ts-unit; see replay-fields.ts). */
 export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): Recording {
@@ -175,7 +177,10 @@ function jsonRows(text: string, input: ReplayInput): Row[] {
 }
 
 function csvRows(file: string, text: string, input: ReplayInput): Row[] {
-  const [header, ...rows] = splitCsv(text);
+  // A header with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
+  const headerLine = text.trimStart().split(LINE_END)[0];
+  const semicolons = headerLine.includes(';') && !headerLine.includes(',');
+  const [header, ...rows] = splitCsv(text, semicolons ? ';' : ',');
   const names = header?.cells.map((h) => h.trim()) ?? [];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   const ours = header === undefined ? [] : mapHeader(file, names, input);
@@ -188,7 +193,7 @@ function csvRows(file: string, text: string, input: ReplayInput): Row[] {
     throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}${hint}`);
   }
   if (twice !== undefined) throw replayError(file, `the header names ${JSON.stringify(twice)} twice`);
-  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(ours, row.cells, input) }));
+  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(ours, row.cells, input, semicolons) }));
 }
 
 function jsonRecord(line: number, text: string, input: ReplayInput, first: boolean): Row {
@@ -203,12 +208,16 @@ function jsonRecord(line: number, text: string, input: ReplayInput, first: boole
   return r === 'no deviceId' || first ? { line, record: r, keys: Object.keys(o) } : { line, record: r };
 }
 
-/** `header`: the names in our terms (null: a column left out, see mapHeader). */
-function csvRecord(header: readonly (string | null)[], cells: readonly string[], input: ReplayInput): Reading | string {
+/**
+ * `header`: the names in our terms (null: a column left out, see mapHeader). `decimalComma`: a CSV separated by
+ * semicolons, whose numbers are written 21,5.
+ */
+function csvRecord(header: readonly (string | null)[], cells: readonly string[], input: ReplayInput, decimalComma: boolean): Reading | string {
   if (cells.length !== header.length) return `${cells.length} cell${cells.length === 1 ? '' : 's'} under a header of ${header.length}`;
   const o: Record<string, unknown> = {};
   header.forEach((name, i) => {
-    const cell = cells[i].trim();
+    const trimmed = cells[i].trim();
+    const cell = decimalComma && DECIMAL_COMMA.test(trimmed) ? trimmed.replace(',', '.') : trimmed;
     // A number JSON can carry goes as one; 1e400 (Infinity in JSON) and 007 stay the text they are, and so does every
     // cell of a field that must be a string (a messageId of 1001 sent as a number would be wrong_type, every record).
     if (cell !== '' && name !== null) o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
@@ -229,10 +238,10 @@ function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | 
 }
 
 /**
- * The rows of a CSV text (RFC 4180: "a,b", "say ""hi""", line breaks inside quotes), each with the line it starts on;
- * blank lines are skipped.
+ * The rows of a CSV text (RFC 4180: "a,b", "say ""hi""", line breaks inside quotes; cells separated by
+ * `delimiter`), each with the line it starts on; blank lines are skipped.
  */
-function splitCsv(text: string): { line: number; cells: string[]; unclosed: boolean }[] {
+function splitCsv(text: string, delimiter: ',' | ';'): { line: number; cells: string[]; unclosed: boolean }[] {
   const rows: { line: number; cells: string[]; unclosed: boolean }[] = [];
   let cells: string[] = [];
   let cell = '';
@@ -253,7 +262,7 @@ function splitCsv(text: string): { line: number; cells: string[]; unclosed: bool
       else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') cells.push(cell), (cell = '');
+    else if (c === delimiter) cells.push(cell), (cell = '');
     else if (c === '\n' || c === '\r') {
       if (c === '\r' && text[i + 1] === '\n') i++, line++;
       endRow();

@@ -187,6 +187,18 @@ test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) re
   assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 5: 1 cell under a header of 3$/ });
 });
 
+test('--replay of a CSV separated by semicolons (a spreadsheet in a decimal-comma locale): its decimal commas are read as numbers', (t) => {
+  const file = join(tempDir(t), 'excel-de.csv');
+  writeFileSync(file, 'deviceId;ts;temperature;humidity;note\nlab;2026-11-24T10:00:00Z;21,5;40;a,b\nlab;2026-11-24T10:00:05Z;"-0,25";41,125;7\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => [r.line, r.temperature, r.humidity, r.recorded]), [
+    [2, 21.5, 40, { deviceId: 'lab', ts: '2026-11-24T10:00:00Z', temperature: 21.5, humidity: 40, note: 'a,b' }],
+    [3, -0.25, 41.125, { deviceId: 'lab', ts: '2026-11-24T10:00:05Z', temperature: -0.25, humidity: 41.125, note: 7 }],
+  ]);
+  // A header with a comma is a comma-separated file, as before: a quoted 21,5 stays the text it is.
+  writeFileSync(file, 'deviceId,ts,temperature\nlab,2026-11-24T10:00:00Z,"21,5"\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.temperature), ['21,5']);
+});
+
 /** `ms` as the wall time of `zone`, as a building-management export writes it: `2026-03-01 10:00:00.250`, no zone. */
 function wallTime(ms: number, zone: string): string {
   const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
