@@ -7,7 +7,8 @@
  * arrive in order on its one connection, and ts never decreases along it), so every reading of d up to that index
  * is visible now. Its latencies:
  *   stream     = arrival of the first window event that counts it − its publish time
- *   committed  = committedAt of that event's batch (the batch event that follows, server clock) − its publish time
+ *   committed  = committedAt of that event's batch (the batch event that follows, server clock; stamped as the batch
+ *                closes, before its SQLite commit) − its publish time
  * Both clocks are this machine's wall clock (Date.now in the server, performance.timeOrigin + now() here).
  */
 import { get, type ClientRequest } from 'node:http';

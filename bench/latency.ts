@@ -1,7 +1,7 @@
 /**
  * Publish → result latency: how long after a device publishes a reading its window result arrives on the SSE
- * stream (GET /api/v1/stream), and how long until the batch that counts it is committed in SQLite (the batch's
- * committedAt). QoS 1, durable, at batch intervals 1 s and 200 ms, with the generator paced at 10 % and 80 % of the
+ * stream (GET /api/v1/stream), and how long until the batch that counts it closes (the batch's committedAt, stamped
+ * as it closes, before its SQLite commit: "committed" below). QoS 1, durable, at batch intervals 1 s and 200 ms, with the generator paced at 10 % and 80 % of the
  * sustainable rate (measured first in the same script, unpaced, per batch interval; or given with --sustainable).
  * The probe (bench/latency-probe.ts) runs in the generator's process and follows the first --probe devices.
  *

@@ -68,7 +68,7 @@ export interface LatencyResult {
   seen: number;
   /** Publish → the window event that first counted the reading arrived on the SSE stream. */
   stream: LatencySummary;
-  /** Publish → committedAt of the batch that first counted it (the SQLite commit). */
+  /** Publish → committedAt of the batch that first counted it (stamped as the batch closes, before its SQLite commit). */
   committed: LatencySummary;
   /** SSE events received. */
   events: number;
