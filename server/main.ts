@@ -9,6 +9,7 @@ import { createExternalBroker } from './broker/external.ts';
 import { mqttMaxPacketBytes } from './broker/packet-limit.ts';
 import { endQuietlyOnEpipe } from './output-closed.ts';
 import { ackAfterCommit, parseCli, type Config } from './config.ts';
+import { configWarnings, hostNamePortWarning } from './config-checks.ts';
 import { USAGE } from './usage.ts';
 import { checkMembership, checkSharedMembership } from './cluster/membership.ts';
 import { createPartition } from './cluster/partition.ts';
@@ -223,54 +224,6 @@ export async function startThermostream(config: Config, options: StartOptions = 
   async function closeAll(): Promise<void> {
     while (closers.length > 0) await closers.pop()!();
   }
-}
-
-/**
- * Settings the server takes but that do not do what they seem to, said at start-up: windows whose slide is longer
- * than their length leave gaps whose readings count in no window of that shape (the engine allows such hopping
- * windows, but in a config file it is mostly lengthMs and slideMs swapped); broker.ackAfterCommit without an
- * external broker (the embedded one acknowledges once a reading is in the log); a share group, right only with a
- * broker that keeps each device on one member.
- */
-export function configWarnings(config: Config): string[] {
-  const gaps = config.windows.flatMap((w, i) =>
-    w.slideMs > w.lengthMs
-      ? [
-          `windows[${i}] = ${JSON.stringify(w)}: slideMs is longer than lengthMs, so readings in the last ` +
-            `${w.slideMs - w.lengthMs} ms of every ${w.slideMs} ms count in no window of this shape ` +
-            '(a tumbling window has slideMs = lengthMs; were the two swapped?)',
-        ]
-      : [],
-  );
-  const ack = config.broker.ackAfterCommit === true && config.broker.url === ''
-    ? ['broker.ackAfterCommit (--broker-ack-after-commit) does nothing without an external broker (--broker): devices of the ' +
-        'embedded broker are acknowledged once their readings are in the ingest log']
-    : [];
-  // README, External broker: a broker that deals a device's messages round robin (Mosquitto) splits its state.
-  const share = config.broker.shareGroup !== ''
-    ? [`broker.shareGroup = ${JSON.stringify(config.broker.shareGroup)}: each device's windows, detectors and dedupe are right only if ` +
-        'the broker gives all of a device\'s messages to one member of the group (EMQX\'s hash_clientid or hash_topic); with ' +
-        'round robin (Mosquitto) each instance counts a part of every device: use cluster.instances instead (README, Several instances)']
-    : [];
-  // Blocks are meant to spread a batch's decoding and window work over its interval (Spark's block interval likewise).
-  const { blockIntervalMs: block, batchIntervalMs: batch } = config;
-  const blocks = block >= batch
-    ? [`blockIntervalMs = ${block} (--block-interval) is not below batchIntervalMs = ${batch} (--batch-interval): at most one block ` +
-        'of a batch\'s readings is processed before the batch\'s time, so its work is not spread over the interval; use a fraction ' +
-        'of the batch interval (default 50), or 0 to do all of a batch\'s work at its time']
-    : [];
-  return [...gaps, ...ack, ...share, ...blocks];
-}
-
-/**
- * iothub.hostName without a port sends devices (the SDKs, the connection strings) to port 8883: said at start-up when
- * the TLS listener is elsewhere, since nothing fails until a device dials (right only behind a proxy on 8883).
- */
-export function hostNamePortWarning(hostName: string, tlsPort: number): string | null {
-  const hasPort = hostName.startsWith('[') ? /\]:\d+$/.test(hostName) : hostName.split(':').length === 2;
-  if (hostName === '' || hasPort || tlsPort === 8883) return null;
-  return `iothub.hostName = ${JSON.stringify(hostName)} names no port, so devices dial it on 8883, but the TLS listener is on ${tlsPort}: ` +
-    `set iothub.hostName to "${hostName.includes(':') ? `[${hostName}]` : hostName}:${tlsPort}", unless a proxy or port forward on 8883 reaches it`;
 }
 
 /** What auth.mode none means, and (an easy slip) that configured users are then not asked for. */

@@ -9,7 +9,7 @@ import { builtServer, ensureDashboardBuilt, getJson, tempDir, waitFor } from './
 import { ServerProcess } from './server-process.ts';
 import { recordingBroker } from './simulator-helpers.ts';
 import { parseCli, resolveConfig } from '../server/config.ts';
-import { configWarnings, hostNamePortWarning } from '../server/main.ts';
+import { configWarnings, hostNamePortWarning } from '../server/config-checks.ts';
 import { ECHO_MS } from '../server/stop-signals.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
