@@ -1,6 +1,7 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
+import { Backoff, QUICK_LOSSES, STABLE_MS } from './backoff.ts';
 import { ThermostreamError } from '../errors.ts';
 import { redactUrl } from '../url.ts';
 import { recordSession, subscriptionsToMake, type BrokerSession } from './broker-session.ts';
@@ -51,12 +52,6 @@ export interface ExternalBroker {
 }
 
 const PROTOCOL = { protocolId: 'MQTT', protocolVersion: 4 } as const; // MQTT 3.1.1
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 30_000;
-/** A connection up this long is stable: the reconnect delay starts again from its minimum when it is lost. */
-const STABLE_MS = 10_000;
-/** Connections the broker closed this soon after accepting them, in a row, that make the start-up log ask why. */
-const QUICK_LOSSES = 3;
 const FLUSH_TIMEOUT_MS = 2000;
 /** CONNACK return codes, [MQTT-3.2.2.3]. */
 const REFUSED: Record<number, string> = {
@@ -95,11 +90,8 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
   let current: Connection | null = null;
   let closing = false;
   let listening = true;
-  let reconnectDelay = RECONNECT_MIN_MS;
+  const backoff = new Backoff();
   let reconnectTimer: NodeJS.Timeout | undefined;
-  /** When the current connection was ready, and how many in a row the broker closed before they were stable. */
-  let readyAt = Date.now();
-  let quickLosses = 0;
 
   const open = (): Promise<Connection> =>
     new Promise((resolve, reject) => {
@@ -110,14 +102,9 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
         if (current !== conn) return;
         current = null;
         if (closing) return;
-        // The delay grows until a connection has been stable: two clients with one client id take the session from
-        // each other as soon as each connects, and a delay back at its minimum at every reconnect made that a loop.
-        if (Date.now() - readyAt >= STABLE_MS) {
-          reconnectDelay = RECONNECT_MIN_MS;
-          quickLosses = 0;
-        } else quickLosses++;
-        deps.log(`external broker ${target.display} lost (${why}); reconnecting in ${reconnectDelay} ms`);
-        if (quickLosses === QUICK_LOSSES) {
+        const quickly = backoff.lost();
+        deps.log(`external broker ${target.display} lost (${why}); reconnecting in ${backoff.nextMs} ms`);
+        if (quickly) {
           deps.log(
             `external broker ${target.display} closed this connection ${QUICK_LOSSES} times in a row within ${STABLE_MS / 1000} s of accepting it: ` +
               `is another client connected with the client id ${JSON.stringify(config.clientId)}? A broker gives the session to the ` +
@@ -130,31 +117,29 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
       conn.start();
     });
 
-  /** Tries again after the current delay, doubling it (0.5 s … 30 s) until a connection is up. */
+  /** Tries again after the backoff's delay until a connection is up. */
   const scheduleReconnect = (): void => {
-    const delay = reconnectDelay;
-    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
     reconnectTimer = setTimeout(() => {
       open().then(
         (conn) => {
           if (closing) return void conn.end();
           current = conn;
-          readyAt = Date.now();
+          backoff.up();
           if (!listening) conn.pause();
           deps.log(`external broker ${target.display} reconnected (session ${conn.sessionPresent ? 'resumed' : 'new'})`);
         },
         (err: Error) => {
           if (closing) return;
-          deps.log(`external broker ${target.display}: ${err.message}; retrying in ${reconnectDelay} ms`);
+          deps.log(`external broker ${target.display}: ${err.message}; retrying in ${backoff.nextMs} ms`);
           scheduleReconnect();
         },
       );
-    }, delay);
+    }, backoff.take());
   };
 
   try {
     current = await open();
-    readyAt = Date.now();
+    backoff.up();
   } catch (err) {
     throw new ThermostreamError(
       'TS_ERR_BROKER_CONNECT',
