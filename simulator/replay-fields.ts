@@ -6,6 +6,7 @@
  * CSV), and the run says before it starts which records the server will refuse and which option would say what they
  * mean.
  */
+import { looksLikeEpochSeconds } from '../server/ingest/reading-rules.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
 import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';
 
@@ -198,7 +199,7 @@ function wallOffset(format: Intl.DateTimeFormat, wall: number): number {
 }
 
 const isZoneless = (ts: unknown): boolean => typeof ts === 'string' && ZONELESS.test(ts.trim());
-const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && ts >= 946_684_800 && ts < 4_102_444_800;
+const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && looksLikeEpochSeconds(ts);
 
 /** Whether an option would read this ts, which the server refuses as it is (timestampWarnings names the option). */
 export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts);
