@@ -1,3 +1,14 @@
+import { isIP } from 'node:net';
+/**
+ * A host name's host, without its port or an IPv6 address's brackets: `[::1]:8883` is `::1`, `hub.example.com:8884`
+ * is `hub.example.com`, and a bare IPv6 address (`fe80::1`) is itself.
+ */
+export function hostWithoutPort(hostName: string): string {
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(hostName);
+  if (bracketed) return bracketed[1];
+  return isIP(hostName) === 6 ? hostName : hostName.replace(/:\d+$/, '');
+}
+
 /** The host part of a URL for a bound address: wildcard binds are reached via localhost, IPv6 goes in brackets. */
 export function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'localhost';

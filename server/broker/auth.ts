@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { sasSignature } from '../registry/sas.ts';
+import { hostWithoutPort } from '../url.ts';
 
 /** What the broker needs to know of a registered device to authenticate it. */
 export interface DeviceCredentials {
@@ -52,8 +53,8 @@ export const identityOf = (deviceId: string, restricted: boolean, expiresAt?: nu
 
 const SAS_PREFIX = 'SharedAccessSignature ';
 
-/** A host name without its port, in lower case: `[::1]:8883` is `[::1]`, `Hub.example.com` is `hub.example.com`. */
-const hostOnly = (hostName: string): string => hostName.replace(/:\d+$/, '').toLowerCase();
+/** A host name without its port, in lower case: `[::1]:8883` is `::1`, `Hub.example.com` is `hub.example.com`. */
+const hostOnly = (hostName: string): string => hostWithoutPort(hostName).toLowerCase();
 
 /**
  * The `authenticate` decision, pure: IoT Hub SAS tokens for registry devices, and plain username/password pairs

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type Forge from 'node-forge';
 import { ThermostreamError } from '../errors.ts';
+import { hostWithoutPort } from '../url.ts';
 import { lazy } from '../../simulator/lazy.ts';
 
 const forge = lazy<typeof Forge>('node-forge');
@@ -97,10 +98,7 @@ function writeAtomically(file: string, text: string, mode: number): void {
 
 /** iothub.hostName's host: `thermo.example.com:18883` → `thermo.example.com`, `[::1]:8883` → `::1`; null when unset. */
 function hostOf(hostName: string): string | null {
-  if (hostName === '') return null;
-  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(hostName);
-  if (bracketed) return bracketed[1];
-  return isIP(hostName) === 6 ? hostName : hostName.replace(/:\d+$/, '');
+  return hostName === '' ? null : hostWithoutPort(hostName);
 }
 
 function covers(certPem: string, host: string): boolean {
