@@ -106,8 +106,13 @@ export interface EngineDeps {
 }
 
 const RECENT = 10;
-/** Readings a batch takes in blocks at most; the rest waits for its time (bounds a recovery batch, as the replay's chunks do). */
-const BLOCKS_MAX_RECORDS = 250_000;
+/**
+ * Readings a batch of the recovery replay takes in blocks at most; the rest waits for its time. The replay's whole
+ * backlog is there at once, so this bounds how much one recovery batch commits (as the replay's chunks do). A live
+ * batch's blocks are bounded by what arrives in its interval: a cap there only moved the readings past it to the
+ * batch's time (at 393,000/s, 140,000 readings and ≈ 100 ms of work after the batch closed).
+ */
+const REPLAY_BLOCKS_MAX_RECORDS = 250_000;
 /** How often SQLite retention runs (config.retention). */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -204,7 +209,8 @@ export async function createEngine(config: Config, deps: EngineDeps): Promise<En
   function handOverBlock(): void {
     blockTimer = null;
     if (closing || failure !== null) return;
-    if (!cutInFlight && !blockInFlight && blockRecords < BLOCKS_MAX_RECORDS && ingest.stats().backlog > 0) {
+    const full = blockRecords >= REPLAY_BLOCKS_MAX_RECORDS && ingest.replaying();
+    if (!cutInFlight && !blockInFlight && !full && ingest.stats().backlog > 0) {
       const block = ingest.takeBatch();
       blockRecords += recordsIn(block);
       blockInFlight = true;

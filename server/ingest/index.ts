@@ -45,6 +45,8 @@ export interface Ingest {
   readonly onRefused: OnRefused;
   /** Cuts the batch: every durable record not taken yet, as the log's bytes (decodeCut decodes them). */
   takeBatch(): RawCut;
+  /** Whether takeBatch still replays the log's records from before this start (recovery after a stop or crash). */
+  replaying(): boolean;
   /** When input last arrived, for the engine's idleness: `now` while records wait untaken (IngestLog.inputAt). */
   inputAt(now: number): number;
   /** The checkpoint now covers everything up to `offset`: log segments before it can go. */
@@ -186,6 +188,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
     publishSink: { take, whenTaken },
     onRefused,
     takeBatch: () => log.takeRaw(),
+    replaying: () => log.replaying,
     inputAt: (now) => log.inputAt(now),
     checkpointed(offset) {
       committed.release(offset);

@@ -135,6 +135,11 @@ export class IngestLog {
     return this.durableCount;
   }
 
+  /** Whether the records after the checkpoint, written before this start, are still being replayed (recovery). */
+  get replaying(): boolean {
+    return this.replay !== null;
+  }
+
   /** Acknowledgements held back: past maxBacklog, or waiting for a write the full disk keeps failing. */
   get heldAcks(): number {
     const unwritable = this.retryTimer !== null || !this.opts.health.ok;

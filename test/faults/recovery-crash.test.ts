@@ -58,7 +58,7 @@ test('kill -9 again and again while a backlog of 1,000,000 readings is replayed:
   let killsDuringReplay = 0;
   for (let kill = 0; kill < KILLS; kill++) {
     // Each batch waits 300 ms, and the kill comes within 250 ms of this start's first commit: most likely inside its
-    // second batch. A start then commits one batch of the replay (at most 250,000 readings: BLOCKS_MAX_RECORDS), so
+    // second batch. A start then commits one batch of the replay (at most 250,000 readings in blocks: REPLAY_BLOCKS_MAX_RECORDS), so
     // the kills land during the replay however fast the machine is (a kill timed from the start let a quick one
     // finish the replay in three starts).
     await server.start({ THERMOSTREAM_FAULT: 'slow-batch:300' });
