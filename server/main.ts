@@ -180,7 +180,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const iothub = embedded && { registry, hub: embedded.hub!, hostName, security: () => embedded.stats() };
     const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs, ...(iothub && { iothub }) });
     closers.push(() => api.close());
-    if (embedded && config.mqtt.websocket) embedded.attachWebSocket(api.server, config.ingest.maxPayloadBytes);
+    if (embedded && config.mqtt.websocket) embedded.attachWebSocket(api.server);
     stillWanted();
     // Shutting down, an acknowledgement is either sent for a reading that is durable (and then processed), or the
     // reading was never taken (and the device resends it): stop the input, let the engine process everything

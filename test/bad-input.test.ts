@@ -4,6 +4,7 @@ import { connect as tcpConnect } from 'node:net';
 import { test } from 'node:test';
 import type { Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
+import { WebSocket } from 'ws';
 import { limitPacketSize } from '../server/broker/packet-limit.ts';
 import { connect, getJson, startServer, waitFor, waitForRecords } from './helpers.ts';
 
@@ -221,3 +222,46 @@ for (const forwardTelemetry of [false, true]) {
     await waitFor('the later reading', async () => (await getJson(`${app.httpUrl}/api/v1/devices`)).body.items.some((d: { deviceId: string }) => d.deviceId === 'later'));
   });
 }
+
+test('over WebSocket, mqtt.maxPacketBytes is the limit as over TCP: a larger packet closes its connection and is counted, a smaller one passes', { timeout: 20_000 }, async (t) => {
+  // A packet limit above the default (ingest.maxPayloadBytes + 65,536 = 66,560): 100 KB packets pass, 300 KB do not.
+  const app = await startServer(t, { ingest: { maxPayloadBytes: 1024 }, mqtt: { maxPacketBytes: 200_000 } });
+  const good = await connect(t, app.wsUrl!);
+  // Within the packet limit, over ingest.maxPayloadBytes: dead-lettered, the connection kept.
+  await good.publishAsync('devices/ws-good/telemetry', Buffer.alloc(100_000, 0x20), { qos: 1 });
+  await good.publishAsync('devices/ws-good/telemetry', JSON.stringify({ ts: Date.now(), temperature: 21, seq: 1 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  assert.equal(good.connected, true);
+
+  // mqtt.js writes a packet's header and its payload as separate WebSocket messages.
+  const big = await connect(t, app.wsUrl!);
+  const closed = closedSoon(big);
+  big.publish('devices/ws-big/telemetry', Buffer.alloc(300_000, 0x20), { qos: 0 });
+  await closed;
+
+  // A whole packet in one WebSocket message.
+  const raw = new WebSocket(app.wsUrl!, 'mqtt');
+  t.after(() => raw.terminate());
+  raw.on('error', () => {});
+  await once(raw, 'open');
+  raw.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'ws-raw', clean: true, keepalive: 60 }));
+  await once(raw, 'message'); // CONNACK
+  const rawClosed = closedSoon(raw);
+  raw.send(mqttPacket.generate({ cmd: 'publish', topic: 'devices/ws-raw/telemetry', payload: Buffer.alloc(300_000, 0x20), qos: 0, dup: false, retain: false }));
+  await rawClosed;
+
+  assert.equal(good.connected, true);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.equal(stats.security.oversizedPackets, 2);
+  assert.deepEqual(stats.rejected, { total: 1, byReason: { payload_too_large: 1 } });
+});
+
+test('over WebSocket, a packet over a lower mqtt.maxPacketBytes closes its connection and is counted', { timeout: 20_000 }, async (t) => {
+  const app = await startServer(t, { mqtt: { maxPacketBytes: 1000 } });
+  const big = await connect(t, app.wsUrl!);
+  const closed = closedSoon(big);
+  big.publish('devices/ws-big/telemetry', Buffer.alloc(2000, 0x20), { qos: 0 });
+  await closed;
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.equal(stats.security.oversizedPackets, 1);
+});

@@ -88,8 +88,11 @@ export interface Broker {
   readonly tlsPort: number | null;
   readonly tlsUrl: string | null;
   readonly hub: Hub | null;
-  /** Serves MQTT over WebSocket on an HTTP server's upgrade requests (/mqtt, /$iothub/websocket). */
-  attachWebSocket(server: HttpServer, maxPayloadBytes: number): void;
+  /**
+   * Serves MQTT over WebSocket on an HTTP server's upgrade requests (/mqtt, /$iothub/websocket), with the packet
+   * limit (maxPacketBytes) of the TCP listeners.
+   */
+  attachWebSocket(server: HttpServer): void;
   stats(): SecurityStats & { hub: HubStats | null };
   /** Stops taking new connections; live ones go on until close(). */
   stopListening(): void;
@@ -369,10 +372,19 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   }
 
   // Last, so that it sees a read before the fast path does; the connection's will is published, as for a malformed packet.
+  // A WebSocket connection can be refused twice, by ws for a message and by the parser for a packet's header
+  // (mqtt.js writes the header and the payload as separate messages): it is counted and logged once.
+  const oversizedConns = new WeakSet<object>();
+  const oversized = (conn: object): boolean => {
+    if (oversizedConns.has(conn)) return false;
+    oversizedConns.add(conn);
+    return true;
+  };
   if ((config.maxPacketBytes ?? 0) > 0) {
     limitPacketSizes(aedes, config.maxPacketBytes!, (client, why) => {
-      security.oversizedPackets++;
       closedWithReason.add(client);
+      if (!oversized(client.conn)) return;
+      security.oversizedPackets++;
       const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
       log(`closed ${client.id ? `client "${client.id.slice(0, 128)}"` : 'a connection (before its CONNECT)'} from ${from}: ${why}`);
     }, () => log('this aedes has no per-client parser to hook: mqtt.maxPacketBytes is not enforced'));
@@ -410,8 +422,12 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     tlsPort,
     tlsUrl: tlsPort === null ? null : `mqtts://${urlHost(config.host)}:${tlsPort}`,
     hub,
-    attachWebSocket(server, maxPayloadBytes) {
-      webSockets.push(attachWebSocket(server, aedes, maxPayloadBytes));
+    attachWebSocket(server) {
+      webSockets.push(attachWebSocket(server, aedes, config.maxPacketBytes ?? 0, (conn, from, why) => {
+        if (!oversized(conn)) return;
+        security.oversizedPackets++;
+        log(`closed a WebSocket connection from ${from}: ${why}`);
+      }));
     },
     stats: () => ({
       ...security,

@@ -14,10 +14,19 @@ export interface WebSocketListener {
 /**
  * MQTT over WebSocket on the HTTP server's port: the upgrade requests for WS_PATHS are handed to aedes as a duplex
  * stream (one binary WebSocket message may hold any part of an MQTT packet). Other upgrades get a 404.
+ *
+ * `maxPacketBytes` (mqtt.maxPacketBytes as resolved; 0: no limit) bounds a message too: the packet limit on aedes'
+ * parser (packet-limit.ts) sees a message's bytes only once ws has buffered it whole, so a message larger than the
+ * largest packet allowed is refused by ws at its frame header, and `refused` is told (with the stream aedes got), as
+ * for an oversized packet.
  */
-export function attachWebSocket(server: Server, aedes: Aedes, maxPayloadBytes: number): WebSocketListener {
-  // Room for the topic (with an IoT Hub property bag) and the packet's header besides the payload.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes + 65_536 });
+export function attachWebSocket(
+  server: Server,
+  aedes: Aedes,
+  maxPacketBytes: number,
+  refused: (conn: Duplex, from: string, why: string) => void,
+): WebSocketListener {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes });
   const live = new Set<WebSocket>();
   let open = true;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -30,6 +39,11 @@ export function attachWebSocket(server: Server, aedes: Aedes, maxPayloadBytes: n
       live.add(ws);
       ws.once('close', () => live.delete(ws));
       const stream = createWebSocketStream(ws);
+      ws.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          refused(stream, req.socket.remoteAddress ?? 'WebSocket', `a WebSocket message over mqtt.maxPacketBytes = ${maxPacketBytes} bytes`);
+        }
+      });
       stream.on('error', () => ws.terminate());
       aedes.handle(stream, req);
     });
