@@ -41,6 +41,8 @@ export interface Thermostream {
   readonly wsUrl: string | null;
   /** The generated CA devices must trust for TLS, or null (configured certificate, or TLS off). */
   readonly caFile: string | null;
+  /** Start-up warnings of the stages (the TLS certificate's), printed with the configuration's. */
+  readonly warnings: readonly string[];
   /** HostName in the registry's connection strings. */
   readonly hostName: string;
   /** The SQLite file, or the PostgreSQL URL without its password. */
@@ -211,6 +213,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       mqttsUrl: embedded?.tlsUrl ?? null,
       wsUrl: embedded && config.mqtt.websocket ? `${api.url.replace(/^http/, 'ws')}/mqtt` : null,
       caFile: tls?.caFile ?? null,
+      warnings: tls?.warnings ?? [],
       hostName,
       dbFile: store.file,
       http: api.app,
@@ -333,7 +336,7 @@ export async function runCli(signals: StopSignals): Promise<void> {
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
   const hostNameWarning = app.mqttsUrl === null ? null : hostNamePortWarning(app.config.iothub.hostName, Number(new URL(app.mqttsUrl).port));
-  for (const line of [...configWarnings(app.config), ...(hostNameWarning === null ? [] : [hostNameWarning])]) console.warn(`thermostream: warning    ${line}`);
+  for (const line of [...configWarnings(app.config), ...(hostNameWarning === null ? [] : [hostNameWarning]), ...app.warnings]) console.warn(`thermostream: warning    ${line}`);
 
   if (options.demo) {
     signals.onStop(await startDemoFleet(app.mqttUrl));

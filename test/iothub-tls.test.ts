@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { connect as connectTls } from 'node:tls';
-import { loadServerCertificate } from '../server/broker/certs.ts';
+import { generateCertificates, loadServerCertificate } from '../server/broker/certs.ts';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream } from '../server/main.ts';
 import { tempDir } from './helpers.ts';
@@ -32,7 +32,7 @@ test('the generated CA and server certificate are made once, valid for localhost
   const keyFile = join(dir, 'my-key.pem');
   writeFileSync(certFile, first.cert);
   writeFileSync(keyFile, first.key);
-  assert.deepEqual(loadServerCertificate({ certFile, keyFile }, dir, Date.now()), { cert: first.cert, key: first.key, caFile: null });
+  assert.deepEqual(loadServerCertificate({ certFile, keyFile }, dir, Date.now()), { cert: first.cert, key: first.key, caFile: null, warnings: [] });
   assert.throws(() => loadServerCertificate({ certFile, keyFile: '' }, dir, Date.now()), /TS_ERR_TLS|set both certFile and keyFile/);
   assert.throws(() => loadServerCertificate({ certFile: join(dir, 'missing.pem'), keyFile }, dir, Date.now()), (err: any) => {
     assert.equal(err.code, 'TS_ERR_TLS');
@@ -84,4 +84,56 @@ test('with iothub.hostName set (devices on other machines dial it), the generate
   const other = tempDir(t);
   const byIp = new X509Certificate(loadServerCertificate({ certFile: '', keyFile: '' }, other, Date.now(), '10.1.2.3:8883').cert);
   assert.equal(byIp.checkIP('10.1.2.3'), '10.1.2.3');
+});
+
+test('iothub.hostName changed but the CA key (ca-key.pem) missing: the server starts with a warning naming the file and what to do, the certificate kept', async (t) => {
+  const dataDir = tempDir(t);
+  const none = { certFile: '', keyFile: '' };
+  const first = loadServerCertificate(none, dataDir, Date.now());
+  const caKey = join(dataDir, 'tls', 'ca-key.pem');
+  rmSync(caKey);
+  const app = await startThermostream(resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, iothub: { hostName: 'thermo.test' }, dataDir }));
+  t.after(() => app.close());
+  assert.equal(app.warnings.length, 1, String(app.warnings));
+  const [warning] = app.warnings;
+  assert.ok(warning.startsWith(`the generated TLS certificate ${join(dataDir, 'tls', 'server.pem')} is not valid for thermo.test (iothub.hostName)`), warning);
+  assert.ok(warning.includes(`without the CA's key ${caKey}, which is missing`), warning);
+  assert.ok(warning.includes(`Put ${caKey} back and restart, or set mqtt.tls.certFile and mqtt.tls.keyFile`), warning);
+  assert.equal(readFileSync(join(dataDir, 'tls', 'server.pem'), 'utf8'), first.cert, 'the certificate is kept: it still serves localhost');
+});
+
+test('a crash between the writes of the server key and certificate (a new key beside the old certificate) is repaired at the next start: both issued again by the same CA', (t) => {
+  const dataDir = tempDir(t);
+  const none = { certFile: '', keyFile: '' };
+  const first = loadServerCertificate(none, dataDir, Date.now(), 'thermo.test');
+  const caPem = readFileSync(first.caFile!, 'utf8');
+  const ca = new X509Certificate(caPem);
+  const keyFile = join(dataDir, 'tls', 'server-key.pem');
+  const certFile = join(dataDir, 'tls', 'server.pem');
+  // The key is renamed into place first: a crash before the certificate's rename leaves a key of another pair.
+  writeFileSync(keyFile, generateCertificates(Date.now()).key);
+  const repaired = loadServerCertificate(none, dataDir, Date.now(), 'thermo.test');
+  const cert = new X509Certificate(repaired.cert);
+  assert.ok(cert.checkPrivateKey(createPrivateKey(repaired.key)), 'the key is the certificate\'s');
+  assert.ok(cert.verify(ca.publicKey), 'signed by the same CA');
+  assert.equal(cert.checkHost('thermo.test'), 'thermo.test');
+  assert.notEqual(repaired.cert, first.cert);
+  assert.equal(readFileSync(certFile, 'utf8'), repaired.cert);
+  assert.equal(readFileSync(keyFile, 'utf8'), repaired.key);
+  assert.equal(readFileSync(first.caFile!, 'utf8'), caPem, 'the CA is kept: devices go on trusting it');
+
+  // A crash in the first generation after the CA was written and before the server pair: issued by that CA.
+  rmSync(certFile);
+  rmSync(keyFile);
+  const again = new X509Certificate(loadServerCertificate(none, dataDir, Date.now(), 'thermo.test').cert);
+  assert.ok(again.verify(ca.publicKey), 'signed by the same CA');
+
+  // Without the CA's key nothing can be issued: an error naming the files and what to do.
+  writeFileSync(keyFile, generateCertificates(Date.now()).key);
+  rmSync(join(dataDir, 'tls', 'ca-key.pem'));
+  assert.throws(() => loadServerCertificate(none, dataDir, Date.now()), (err: any) => {
+    assert.equal(err.code, 'TS_ERR_TLS');
+    assert.match(err.message, /server\.pem and key .*server-key\.pem are missing or do not match, and the CA's key .*ca-key\.pem to issue them again is missing: put/);
+    return true;
+  });
 });

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -15,6 +15,8 @@ export interface ServerCertificate {
   cert: string;
   /** The generated CA devices must trust; null when the certificate came from config. */
   caFile: string | null;
+  /** For the start-up lines: what is wrong but does not stop the server (a certificate that cannot follow iothub.hostName). */
+  warnings: string[];
 }
 
 const DAY_MS = 86_400_000;
@@ -25,7 +27,9 @@ const SERVER_NAMES = { dns: ['localhost'], ip: ['127.0.0.1', '::1'] };
  * The TLS listener's certificate: the configured PEM files, or (both unset) a CA and a server certificate generated
  * once into `{dataDir}/tls` and reused on later starts, so devices that trust the CA keep trusting the server.
  * `hostName` is iothub.hostName, the name devices dial: the generated certificate is valid for it too (its host,
- * without the port), and one generated before it was set is issued again for it by the same CA.
+ * without the port), and one generated before it was set is issued again for it by the same CA (a warning when the
+ * CA's key is gone). A server key and certificate that do not match (a crash while they were written) are issued
+ * again too.
  */
 export function loadServerCertificate(files: { certFile: string; keyFile: string }, dataDir: string, now: number, hostName = ''): ServerCertificate {
   if (files.certFile !== '' || files.keyFile !== '') {
@@ -35,37 +39,82 @@ export function loadServerCertificate(files: { certFile: string; keyFile: string
     const cert = readPem(files.certFile, 'mqtt.tls.certFile');
     const key = readPem(files.keyFile, 'mqtt.tls.keyFile');
     checkPair(cert, key, `mqtt.tls.certFile ${files.certFile}`, `mqtt.tls.keyFile ${files.keyFile}`);
-    return { cert, key, caFile: null };
+    return { cert, key, caFile: null, warnings: [] };
   }
   const dir = join(resolve(dataDir), 'tls'); // absolute: the start-up line names the CA file for devices to trust
   const paths = { ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
   const host = hostOf(hostName);
-  if (host !== null && existsSync(paths.cert) && existsSync(paths.key) && existsSync(paths.ca) && existsSync(paths.caKey) && !covers(readPem(paths.cert, 'the generated certificate'), host)) {
-    try {
-      const made = issueServerCertificate(readPem(paths.ca, 'the generated CA'), readPem(paths.caKey, 'the generated CA key'), host, now);
-      writeAtomically(paths.key, made.key, 0o600);
-      writeAtomically(paths.cert, made.cert, 0o644);
-    } catch (err) {
-      throw new ThermostreamError('TS_ERR_TLS', `cannot issue a TLS certificate for ${host} (iothub.hostName) in ${dir}: ${(err as Error).message}`);
-    }
-  }
-  if (!existsSync(paths.cert) || !existsSync(paths.key) || !existsSync(paths.ca)) {
+  const warnings: string[] = [];
+  if (!existsSync(paths.ca)) {
     try {
       mkdirSync(dir, { recursive: true });
       const made = generateCertificates(now, host);
-      // The CA's key stays only so an operator can issue more certificates; mode 0600 like the server's key.
+      // The CA's key stays so that the server certificate can be issued again (a new iothub.hostName, a repair);
+      // mode 0600 like the server's key. The CA's certificate is written after its key: its presence means both are.
       writeAtomically(paths.caKey, made.caKey, 0o600);
       writeAtomically(paths.ca, made.ca, 0o644);
-      writeAtomically(paths.key, made.key, 0o600);
-      writeAtomically(paths.cert, made.cert, 0o644);
+      writeServerPair(paths, made);
     } catch (err) {
       throw new ThermostreamError('TS_ERR_TLS', `cannot generate a TLS certificate in ${dir}: ${(err as Error).message}`);
+    }
+  } else {
+    const why = reissueReason(paths, host);
+    if (why !== null && existsSync(paths.caKey)) {
+      try {
+        writeServerPair(paths, issueServerCertificate(readPem(paths.ca, 'the generated CA'), readPem(paths.caKey, 'the generated CA key'), host, now));
+      } catch (err) {
+        throw new ThermostreamError('TS_ERR_TLS', `cannot issue a TLS certificate${host === null ? '' : ` for ${host} (iothub.hostName)`} in ${dir}: ${(err as Error).message}`);
+      }
+    } else if (why === 'host') {
+      warnings.push(
+        `the generated TLS certificate ${paths.cert} is not valid for ${host} (iothub.hostName), and it cannot be issued again for it ` +
+        `without the CA's key ${paths.caKey}, which is missing: devices that dial ${host} will refuse the server. Put ${paths.caKey} back ` +
+        `and restart, or set mqtt.tls.certFile and mqtt.tls.keyFile to a certificate for ${host}, or delete ${dir} to generate a new CA ` +
+        '(devices must then trust the new ca.pem)',
+      );
+    } else if (why !== null) {
+      throw new ThermostreamError(
+        'TS_ERR_TLS',
+        `the generated TLS certificate ${paths.cert} and key ${paths.key} are missing or do not match, and the CA's key ${paths.caKey} ` +
+        `to issue them again is missing: put ${paths.caKey} back, or set mqtt.tls.certFile and mqtt.tls.keyFile, or delete ${dir} to ` +
+        'generate a new CA (devices must then trust the new ca.pem)',
+      );
     }
   }
   const cert = readPem(paths.cert, 'the generated certificate');
   const key = readPem(paths.key, 'the generated key');
   checkPair(cert, key, `the generated certificate ${paths.cert}`, `the generated key ${paths.key}`);
-  return { cert, key, caFile: paths.ca };
+  return { cert, key, caFile: paths.ca, warnings };
+}
+
+type GeneratedPaths = { ca: string; caKey: string; cert: string; key: string };
+
+/**
+ * The server's key and certificate are two files, so two renames: the key is written first and the certificate last,
+ * so that a crash between them leaves a new key with the old certificate, which reissueReason finds at the next start
+ * ('mismatch') and the server certificate is issued again. A crash before the key's rename leaves the old pair.
+ */
+function writeServerPair(paths: GeneratedPaths, made: { cert: string; key: string }): void {
+  writeAtomically(paths.key, made.key, 0o600);
+  writeAtomically(paths.cert, made.cert, 0o644);
+}
+
+/**
+ * Why the generated server certificate must be issued again by the CA: missing (a crash during the first
+ * generation, or deleted), its key not the certificate's (a crash between writeServerPair's renames), or not valid
+ * for iothub.hostName's host (set or changed since); null when it can be used as it is.
+ */
+function reissueReason(paths: GeneratedPaths, host: string | null): 'missing' | 'mismatch' | 'host' | null {
+  if (!existsSync(paths.cert) || !existsSync(paths.key)) return 'missing';
+  const certPem = readPem(paths.cert, 'the generated certificate');
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+    if (!cert.checkPrivateKey(createPrivateKey(readPem(paths.key, 'the generated key')))) return 'mismatch';
+  } catch {
+    return 'mismatch'; // not PEM: unreadable as a pair all the same
+  }
+  return host !== null && !covers(cert, host) ? 'host' : null;
 }
 
 /**
@@ -101,8 +150,7 @@ function hostOf(hostName: string): string | null {
   return hostName === '' ? null : hostWithoutPort(hostName);
 }
 
-function covers(certPem: string, host: string): boolean {
-  const cert = new X509Certificate(certPem);
+function covers(cert: X509Certificate, host: string): boolean {
   return (isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) !== undefined;
 }
 
@@ -136,7 +184,7 @@ export function generateCertificates(now: number, host: string | null = null): {
 }
 
 /** A server certificate (5 years) for localhost, 127.0.0.1, ::1 and `host`, signed by the CA in `caPem`. */
-function issueServerCertificate(caPem: string, caKeyPem: string, host: string, now: number): { cert: string; key: string } {
+function issueServerCertificate(caPem: string, caKeyPem: string, host: string | null, now: number): { cert: string; key: string } {
   const { pki } = forge();
   return signServerCertificate(pki.certificateFromPem(caPem), pki.privateKeyFromPem(caKeyPem), host, now);
 }
