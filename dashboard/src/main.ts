@@ -6,6 +6,7 @@ import { $, setText } from './dom.ts';
 import { createDeviceView } from './device-view.ts';
 import { createEngineView } from './engine-view.ts';
 import { fmtTime } from './format.ts';
+import { decoded } from './hash.ts';
 import { createOverview } from './overview.ts';
 import { recordBatch, recordStats } from './state.ts';
 import type { View } from './view.ts';
@@ -36,15 +37,6 @@ function route(): void {
     else a.removeAttribute('aria-current');
   }
   main.focus({ preventScroll: true });
-}
-
-/** A typed or truncated link's stray `%` (`#/devices/50%`) is not percent-encoding: taken as written, not thrown. */
-function decoded(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 async function start(): Promise<void> {
