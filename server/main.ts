@@ -13,7 +13,7 @@ import { configWarnings, hostNamePortWarning } from './config-checks.ts';
 import { USAGE } from './usage.ts';
 import { checkMembership, checkSharedMembership } from './cluster/membership.ts';
 import { createPartition } from './cluster/partition.ts';
-import { runSupervisor } from './cluster/supervisor.ts';
+import { runSupervisor, type Supervisor } from './cluster/supervisor.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
 import { ThermostreamError } from './errors.ts';
@@ -273,9 +273,12 @@ export async function runCli(signals: StopSignals): Promise<void> {
     process.exit(2);
   }
   if (options.instances !== null) {
-    signals.release(); // the supervisor forwards them to its instances
+    // The supervisor forwards the signals to its instances, and a stop that is no signal (the output's reader gone,
+    // `npm start -- --instances 2 | head -1`) stops them as SIGTERM does.
+    let supervisor: Supervisor | null = null;
+    signals.release((signal) => (supervisor === null ? process.exit(0) : supervisor.stop(signal)));
     try {
-      await runSupervisor(options.instances, options.config, process.argv.slice(2));
+      supervisor = await runSupervisor(options.instances, options.config, process.argv.slice(2));
     } catch (err) {
       if (!(err instanceof ThermostreamError)) throw err;
       console.error(`thermostream: ${err.message} [${err.code}]`);

@@ -30,6 +30,7 @@ export class StopSignals {
   private readonly repeats = new SignalRepeats();
   private starting: Promise<unknown> = Promise.resolve();
   private readonly stops: (() => Promise<void>)[] = [];
+  private handedTo: ((signal: string) => void) | null = null;
   private readonly onSigint = () => void this.stop('SIGINT');
   private readonly onSigterm = () => void this.stop('SIGTERM');
 
@@ -53,13 +54,19 @@ export class StopSignals {
     this.stops.unshift(stop);
   }
 
-  /** Hands the signals to another handler (the --instances supervisor). */
-  release(): void {
+  /**
+   * Hands the signals to another handler (the --instances supervisor), and stop() too: a stop that does not come by
+   * a signal (the output's reader gone: server/output-closed.ts) must reach what is running then, the supervisor's
+   * instances, not end the process without them.
+   */
+  release(stop: (signal: string) => void): void {
     process.off('SIGINT', this.onSigint);
     process.off('SIGTERM', this.onSigterm);
+    this.handedTo = stop;
   }
 
   async stop(signal: string): Promise<void> {
+    if (this.handedTo !== null) return this.handedTo(signal);
     const seen = this.repeats.classify(signal);
     if (seen === 'echo') return; // the terminal's Ctrl-C and npm's forward of it
     if (seen === 'again' && this.stopping === signal) {

@@ -7,7 +7,7 @@ import mqtt from 'mqtt';
 import { childArgs } from '../server/cluster/supervisor.ts';
 import { resolveConfig } from '../server/config.ts';
 import { externalBrokerName, startExternalBroker } from './external-broker.ts';
-import { getJson, tempDir, waitFor } from './helpers.ts';
+import { builtServer, getJson, tempDir, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}) =>
@@ -80,4 +80,34 @@ test(`--instances 2 behind ${externalBrokerName()}: two children with their own 
   assert.match(out, /thermostream supervisor: SIGTERM, stopping 2 instance\(s\)/);
   assert.match(out, /\[main-0\] thermostream: SIGTERM, shutting down/);
   assert.match(out, /\[main-1\] thermostream: SIGTERM, shutting down/);
+});
+
+test(`--instances 2 whose output reader goes away (npm start -- --instances 2 | head -1): the supervisor stops its instances as at SIGTERM, and exits after them`, { timeout: 90_000 }, async (t) => {
+  const broker = await startExternalBroker(t);
+  const args = [await builtServer(t), '--instances', '2', '--broker', broker.url, '--data-dir', tempDir(t), '--http-port', '0'];
+  const sup = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, THERMOSTREAM_SUPERVISOR_LOCAL_STORE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => sup.kill('SIGKILL'));
+  let stderr = '';
+  sup.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => sup.once('exit', (code) => resolve(code)));
+  // The supervisor's first line comes after it has started its instances: `head -1` reads it and goes away. The
+  // instances' start-up lines, which the supervisor passes on, then meet a pipe without a reader (EPIPE).
+  await new Promise((resolve) => sup.stdout!.once('data', resolve));
+  sup.stdout!.destroy();
+  const children = await waitFor('the two instances', () => {
+    const pids = readFileSync(`/proc/${sup.pid}/task/${sup.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return pids.length === 2 ? pids : null;
+  }, 10_000);
+  assert.equal(await exited, 0, stderr);
+  // It exits once its instances have: none is left to notice by itself that the supervisor is gone.
+  const alive = children.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(alive, [], 'instances still running when the supervisor exited');
+  assert.doesNotMatch(stderr, /EPIPE|Error/);
 });

@@ -68,10 +68,10 @@ export function checkSupervisable(config: Config, env: NodeJS.ProcessEnv): void 
  * --instances N: a process manager for N instances of the server on this machine, one process each (a 2-core box
  * then uses both cores). Child i is instance `${instanceId}-${i}` of the N, with its own data dir
  * `{dataDir}/instance-{i}`, its own broker client id and HTTP port (base + i, or any free one with 0). Output lines
- * are prefixed with the instance id; a child that dies is restarted with backoff; SIGTERM/SIGINT go to every child,
- * and the supervisor exits once they have.
+ * are prefixed with the instance id; a child that dies is restarted with backoff; SIGTERM/SIGINT (or stop(), the
+ * output's reader gone) go to every child, and the supervisor exits once they have.
  */
-export async function runSupervisor(n: number, config: Config, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runSupervisor(n: number, config: Config, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Supervisor> {
   checkSupervisable(config, env);
   const script = process.argv[1];
   let stopping = false;
@@ -134,4 +134,10 @@ export async function runSupervisor(n: number, config: Config, argv: readonly st
   for (let i = 0; i < n; i++) start(i);
   process.on('SIGINT', () => void stopAll('SIGINT', 0));
   process.on('SIGTERM', () => void stopAll('SIGTERM', 0));
+  return { stop: (why) => void stopAll(why, 0) };
+}
+
+export interface Supervisor {
+  /** Stops every instance as SIGTERM does (for a stop that is no signal: the output's reader gone), then exits 0. */
+  stop(why: string): void;
 }
