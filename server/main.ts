@@ -21,6 +21,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
+import { writeEndpoint } from './registry/endpoint.ts';
 import { openStore, type StoreDeps } from './store/index.ts';
 import { SyncRecord } from './ingest/sync-record.ts';
 import { parseFaults } from './faults.ts';
@@ -176,6 +177,8 @@ export async function startThermostream(config: Config, options: StartOptions = 
     stillWanted();
     const embedded = 'hub' in broker ? broker : null;
     const hostName = defaultHostName(config.iothub.hostName, embedded?.tlsPort ?? null);
+    // For the devices CLI, which may not be given the flags this server was (--mqtts-port 0 above all).
+    writeEndpoint(config.dataDir, { iothubHostName: config.iothub.hostName, mqttsPort: embedded?.tlsPort ?? -1 });
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
     engine.onBatch(hub.publish);

@@ -434,3 +434,35 @@ test("devices' persistent sessions: kept in memory at once, written together sho
   r.close(); // writes what waits
   assert.deepEqual(stored().d, [{ topic: 'twin/#', qos: 1 }]);
 });
+
+test("devices CLI: connection strings name the TLS port the server on the data dir listens on, without --mqtts-port given again", async (t) => {
+  const dataDir = tempDir(t);
+  // Started with its own flag (a free port: 0), which the CLI is not given: the server records what it listens on.
+  const app = await startServer(t, { dataDir, mqtt: { port: 0, tlsPort: 0 } });
+  const port = Number(new URL(app.mqttsUrl!).port);
+  const run = (...args: string[]) => runDevicesCli([...args, '--data-dir', dataDir], {});
+  const added = run('add', 'port-1', '--key', KEY);
+  assert.deepEqual(added, { code: 0, out: `added port-1 (enabled)\nHostName=localhost:${port};DeviceId=port-1;SharedAccessKey=${KEY}`, err: '' });
+  assert.equal(JSON.parse(run('show', 'port-1').out).connectionString, `HostName=localhost:${port};DeviceId=port-1;SharedAccessKey=${KEY}`);
+  assert.equal(run('list').out.split('\n')[1], `port-1\tenabled\tHostName=localhost:${port};DeviceId=port-1;SharedAccessKey=${KEY}`);
+  // The same HostName as the server's own registry API gives.
+  const api = await request('GET', `${app.httpUrl}/api/v1/registry/devices/port-1`);
+  assert.equal(api.body.connectionString, `HostName=localhost:${port};DeviceId=port-1;SharedAccessKey=${KEY}`);
+  // Given, --mqtts-port and --host-name still win.
+  assert.match(run('show', 'port-1', '--mqtts-port', '18384').out, /"connectionString": "HostName=localhost:18384;DeviceId=port-1;/);
+  assert.match(run('show', 'port-1', '--host-name', 'hub.example.com').out, /"connectionString": "HostName=hub.example.com;DeviceId=port-1;/);
+  await app.close();
+
+  // A server without a TLS listener on that data dir: the string is printed with the warning of --mqtts-port -1.
+  const plain = await startServer(t, { dataDir, mqtt: { port: 0, tlsPort: -1 } });
+  const noTls = run('show', 'port-1');
+  assert.equal(JSON.parse(noTls.out).connectionString, `HostName=localhost;DeviceId=port-1;SharedAccessKey=${KEY}`);
+  assert.match(noTls.err, /^devices: warning: the server on this data dir has no TLS listener \(mqtt\.tlsPort -1\), so nothing listens where HostName=localhost points \(port 8883\)/);
+  await plain.close();
+
+  // A record that is not one is named and left aside: the configured port is used.
+  writeFileSync(join(dataDir, 'endpoint.json'), 'garbage');
+  const bad = run('show', 'port-1');
+  assert.equal(JSON.parse(bad.out).connectionString, `HostName=localhost;DeviceId=port-1;SharedAccessKey=${KEY}`);
+  assert.match(bad.err, /^devices: warning: .*endpoint\.json is not valid JSON: .*: ignored \(the server writes it again at its next start\)$/);
+});

@@ -15,6 +15,7 @@ import { ThermostreamError } from '../errors.ts';
 import { endQuietlyOnEpipe } from '../output-closed.ts';
 import { hostNameProblem } from '../url.ts';
 import { connectionString, createRegistry, defaultHostName, isValidKey, registryFile, type Device } from './index.ts';
+import { readEndpoint } from './endpoint.ts';
 import { mqttUsername, sasToken } from './sas.ts';
 
 export const DEVICES_USAGE = `Usage: npm run devices -- <command> [options]
@@ -37,11 +38,13 @@ Commands:
 Options:
   --data-dir <dir>     where registry.db lives (default data)   env THERMOSTREAM_DATA_DIR
   --config <file>      read dataDir, iothub.hostName and mqtt.tlsPort from the server's config file
-  --mqtts-port <port>  the server's MQTT TLS port (default 8883): HostName is localhost:<port>; not 0, give the
-                       port a server started with 0 printed; -1 (no TLS listener) is warned about: the
-                       device SDKs dial TLS
+  --mqtts-port <port>  the server's MQTT TLS port: HostName is localhost:<port>; -1 (no TLS listener) is warned
+                       about: the device SDKs dial TLS. Default: the port the server last started on the data
+                       dir listens on (it records it, and its iothub.hostName, in endpoint.json at each start;
+                       the real port when it was given 0), else mqtt.tlsPort (--config,
+                       THERMOSTREAM_MQTTS_PORT; not 0), else 8883
   --host-name <name>   HostName in connection strings and tokens, a host name with an optional :port
-                       (default iothub.hostName, else localhost[:tlsPort])
+                       (default iothub.hostName, the server's recorded one first, else localhost[:tlsPort])
   --duration <s>       token: seconds it is valid, 1 to 31536000 (a year; default 3600); the server closes a
                        connection when its token expires
   --help               print this help`;
@@ -110,13 +113,27 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   let registry;
   let hostName: string;
   let warning = '';
+  const notes: string[] = [];
   try {
     // Only the settings this CLI uses: a bad value of another (THERMOSTREAM_HTTP_PORT) is the server's to refuse.
     const { config } = parseCli(serverArgs, env, ['dataDir', 'iothub.hostName', 'mqtt.tlsPort']);
-    hostName = opts.hostName ?? defaultHostName(config.iothub.hostName, config.mqtt.tlsPort);
-    if (['add', 'list', 'show', 'token'].includes(command)) {
-      warning = checkHostName(hostName, opts.hostName, config.iothub.hostName, config.mqtt.tlsPort, serverArgs, env);
+    // What the server last started on this data dir gives devices, unless --mqtts-port says otherwise: it may have
+    // been started with flags this CLI is not given (--mqtts-port 0: a port only it knows).
+    let recorded = null;
+    if (opts.hostName === undefined && !serverArgs.some((a) => a.startsWith('--mqtts-port='))) {
+      try {
+        recorded = readEndpoint(config.dataDir);
+      } catch (err) {
+        notes.push(`devices: warning: ${(err as Error).message}: ignored (the server writes it again at its next start)`);
+      }
     }
+    const iothubHostName = recorded?.iothubHostName ?? config.iothub.hostName;
+    const tlsPort = recorded?.mqttsPort ?? config.mqtt.tlsPort;
+    hostName = opts.hostName ?? defaultHostName(iothubHostName, tlsPort);
+    if (['add', 'list', 'show', 'token'].includes(command)) {
+      notes.push(checkHostName(hostName, opts.hostName, iothubHostName, tlsPort, serverArgs, env, recorded !== null));
+    }
+    warning = notes.filter((n) => n !== '').join('\n');
     // Only add makes a registry; the other commands on a data dir without one (a typo in --data-dir) would create it.
     if (command !== 'add' && !existsSync(registryFile(config.dataDir))) {
       const err = new ThermostreamError(
@@ -201,6 +218,7 @@ function checkHostName(
   tlsPort: number,
   serverArgs: readonly string[],
   env: NodeJS.ProcessEnv,
+  recorded: boolean,
 ): string {
   // iothub.hostName from the configuration was checked with it (resolveConfig).
   const problem = flag === undefined ? undefined : hostNameProblem(hostName);
@@ -221,7 +239,8 @@ function checkHostName(
   }
   if (flag === undefined && configured === '' && tlsPort < 0) {
     return (
-      `devices: warning: mqtt.tlsPort is -1 (no TLS listener), so nothing listens where HostName=${hostName} points (port 8883): ` +
+      `devices: warning: ${recorded ? 'the server on this data dir has no TLS listener (mqtt.tlsPort -1)' : 'mqtt.tlsPort is -1 (no TLS listener)'}, ` +
+      `so nothing listens where HostName=${hostName} points (port 8883): ` +
       'the Azure IoT device SDKs connect over TLS only; start the server with a TLS port, or give --host-name host:port ' +
       'of a TLS endpoint in front of it (a plain MQTT client can still sign in on the plain port with a token: devices token)'
     );
