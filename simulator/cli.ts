@@ -54,7 +54,8 @@ Output
                           e.g. --fields deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh
   --device ID             a recording of one device, without a deviceId column: every record gets this id
   --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
-                          IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00
+                          IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00 (in UTC
+                          when the zone's offset then has seconds, e.g. a historical local mean time)
                           default: sent as recorded, which the server refuses (the run warns first)
   --ts-unit s|ms          the unit of its numeric times; s: sent as epoch ms       default ms (as recorded)
   --quiet                 no progress line

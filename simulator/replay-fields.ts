@@ -161,28 +161,50 @@ export function convertTs(o: Record<string, unknown>, input: ReplayInput): void 
     const spaced = SPACED.exec(ts);
     if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}`;
     const m = input.tsZone === undefined ? null : ZONELESS.exec(ts.trim());
-    if (m !== null) o.ts = `${m[1]}T${m[2]}${offsetText(input.tsZone!, m[1], m[2])}`;
+    if (m !== null) o.ts = zoned(input.tsZone!, m[1], m[2]);
   }
 }
 
-/** The zone's offset at that wall time, as ±hh:mm (Z for UTC). */
-function offsetText(zone: Zone, date: string, time: string): string {
-  const minutes = 'offset' in zone ? zone.offset : cachedOffset(zone, Date.parse(`${date}T${time}Z`));
-  if (minutes === 0) return 'Z';
+/**
+ * The wall time with the zone's offset at it, as ±hh:mm (Z for UTC). An offset with seconds (a local mean time, such
+ * as Monrovia's -00:44:30 until 1972), which ±hh:mm cannot say and the server takes no other way, gives the time in
+ * UTC instead, its fraction of a second as written.
+ */
+function zoned(zone: Zone, date: string, time: string): string {
+  const wall = Date.parse(`${date}T${time}Z`);
+  const offset = 'offset' in zone ? zone.offset * 60_000 : cachedOffset(zone, wall);
+  if (offset % 60_000 !== 0) {
+    const utc = new Date(Math.floor(wall / 1000) * 1000 - offset).toISOString().slice(0, 19);
+    return `${utc}${/\.\d+$/.exec(time)?.[0] ?? ''}Z`;
+  }
+  const minutes = offset / 60_000;
+  if (minutes === 0) return `${date}T${time}Z`;
   const a = Math.abs(minutes);
-  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+  return `${date}T${time}${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
-/** A zone's offsets change at whole or half hours of wall time: one lookup per quarter hour, not per record (16 µs). */
+/** A quarter hour of wall time: the slots the offsets are cached by. */
+const SLOT_MS = 900_000;
+
+/**
+ * Most zones' offsets change at whole or half hours of wall time, so one lookup per quarter hour serves every record
+ * in it (a lookup takes 16 µs). Not all: a local mean time ended at 12:03:58 (New York, 1883) or skipped 44 min 30 s
+ * (Monrovia, 1972). A slot is cached only when its first and last moments have the same offset; one with a change in
+ * it (NaN) is looked up record by record. (Two changes within a quarter hour, back and forth, no zone has had.)
+ */
 function cachedOffset(zone: Extract<Zone, { name: string }>, wall: number): number {
-  const slot = Math.floor(wall / 900_000);
+  const slot = Math.floor(wall / SLOT_MS);
   let offset = zone.offsets.get(slot);
-  if (offset === undefined) zone.offsets.set(slot, (offset = wallOffset(zone.format, wall)));
-  return offset;
+  if (offset === undefined) {
+    const first = wallOffset(zone.format, slot * SLOT_MS);
+    offset = first === wallOffset(zone.format, (slot + 1) * SLOT_MS - 1) ? first : NaN;
+    zone.offsets.set(slot, offset);
+  }
+  return Number.isNaN(offset) ? wallOffset(zone.format, wall) : offset;
 }
 
 /**
- * The offset (minutes) of an IANA zone at a wall time (its digits read as UTC), as java.time and Temporal's
+ * The offset (ms, whole seconds) of an IANA zone at a wall time (its digits read as UTC), as java.time and Temporal's
  * "compatible" read one: a time that a change to winter time repeats is the first (summer-time) one; a time that the
  * change to summer time skips is moved forward by the gap.
  */
@@ -190,11 +212,11 @@ function wallOffset(format: Intl.DateTimeFormat, wall: number): number {
   if (!Number.isFinite(wall)) return 0; // no such date: sent with Z, the server refuses it as no date
   const at = (t: number) => {
     const p = Object.fromEntries(format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
-    return (Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (t - (((t % 1000) + 1000) % 1000))) / 60_000;
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (t - (((t % 1000) + 1000) % 1000));
   };
   const before = at(wall - 86_400_000);
   const after = at(wall + 86_400_000);
-  const fits = [before, after].filter((o) => at(wall - o * 60_000) === o);
+  const fits = [before, after].filter((o) => at(wall - o) === o);
   return fits.length === 0 ? before : Math.max(...fits);
 }
 

@@ -400,3 +400,45 @@ test('--replay of a recording whose time or temperature column has another name 
   );
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-2&reason=bad_timestamp`)).body.items.length === 3);
 });
+
+test('--ts-zone is exact in zones whose offsets have seconds or change off the quarter hour (historical local mean times), as Intl reads them', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'old.jsonl');
+  const cases: [zone: string, wall: string, epoch: number][] = [
+    // Monrovia Mean Time, -00:44:30, until 1972-01-07 00:00, when the clocks went forward 44 min 30 s to GMT.
+    ['Africa/Monrovia', '1960-01-01 00:00:00', Date.UTC(1960, 0, 1, 0, 44, 30)],
+    ['Africa/Monrovia', '1971-12-31 23:59:59.25', Date.UTC(1972, 0, 1, 0, 44, 29, 250)],
+    ['Africa/Monrovia', '1972-01-07 00:44:00', Date.UTC(1972, 0, 7, 1, 28, 30)], // skipped: moved forward by the gap
+    ['Africa/Monrovia', '1972-01-07 00:44:40', Date.UTC(1972, 0, 7, 0, 44, 40)], // the same quarter hour, after the change
+    ['Africa/Monrovia', '1972-01-07 00:50', Date.UTC(1972, 0, 7, 0, 50)],
+    // New York's local mean time, -04:56:02, until noon EST on 1883-11-18: 12:03:58 LMT was set back to 12:00.
+    ['America/New_York', '1883-11-18 11:50:00', Date.UTC(1883, 10, 18, 16, 46, 2)],
+    ['America/New_York', '1883-11-18 12:02:00', Date.UTC(1883, 10, 18, 16, 58, 2)], // repeated: the first one
+    ['America/New_York', '1883-11-18 12:05:00', Date.UTC(1883, 10, 18, 17, 5)], // the same quarter hour, EST
+    // Dublin Mean Time -00:25:21; Madras Mean Time +05:21:10.
+    ['Europe/Dublin', '1910-06-01 12:00', Date.UTC(1910, 5, 1, 12, 25, 21)],
+    ['Asia/Kolkata', '1900-01-01 05:21:10', Date.UTC(1900, 0, 1)],
+    // The common case is as before: whole-minute offsets, written as such.
+    ['Europe/Berlin', '2026-03-29 03:10', Date.UTC(2026, 2, 29, 1, 10)],
+  ];
+  for (const [zone, wall, epoch] of cases) {
+    writeFileSync(file, `{"deviceId":"a","ts":"${wall}","temperature":20}\n`);
+    const [record] = loadRecording(file, replayInput({ replay: file, tsZone: zone })).records;
+    assert.equal(record.ts, epoch, `${wall} in ${zone}: ${record.recorded?.ts}`);
+  }
+
+  // Every wall time around those changes, 7 s apart (not quarter-hour aligned), reads back as Intl shows the instant.
+  for (const [zone, from] of [['Africa/Monrovia', Date.UTC(1972, 0, 6, 23)], ['America/New_York', Date.UTC(1883, 10, 18, 11)]] as const) {
+    const format = new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const walls = Array.from({ length: 1200 }, (_, i) => new Date(from + i * 7000).toISOString().slice(0, 19).replace('T', ' '));
+    writeFileSync(file, walls.map((w) => `{"deviceId":"a","ts":"${w}","temperature":20}\n`).join(''));
+    const records = loadRecording(file, replayInput({ replay: file, tsZone: zone })).records;
+    const wrong = records.filter((r, i) => {
+      const shown = format.format(new Date(r.ts));
+      // A skipped wall time has no instant of its own: it is moved forward by the gap (checked above).
+      const skipped = zone === 'Africa/Monrovia' && walls[i] >= '1972-01-07 00:00:00' && walls[i] < '1972-01-07 00:44:30';
+      return !skipped && shown !== walls[i];
+    });
+    assert.deepEqual(wrong.map((r) => r.recorded?.ts), [], zone);
+  }
+});
