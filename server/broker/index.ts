@@ -3,7 +3,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
-import type { Registry, SessionSubscription } from '../registry/index.ts';
+import type { Registry } from '../registry/index.ts';
 import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, subscriptionFor, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
@@ -11,6 +11,7 @@ import { installFastPublish, type PublishSink } from './fast-publish.ts';
 import { limitPacketSizes } from './packet-limit.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
 import { Qos2Receipts } from './qos2.ts';
+import { keepDeviceSessions, persistenceOf } from './sessions.ts';
 import type { Listener } from './listen.ts';
 import { listenTcp } from './tcp.ts';
 import { listenTls } from './tls.ts';
@@ -169,7 +170,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       const result = authenticator(client.id, username, password);
       if (result.ok) {
         identities.set(client, result.identity);
-        return keepSession(client, result.identity, () => callback(null, true));
+        const connected = () => callback(null, true);
+        return sessions === null ? connected() : sessions.keep(client, result.identity, connected);
       }
       security.authFailures.total++;
       security.authFailures.byReason[result.reason] = (security.authFailures.byReason[result.reason] ?? 0) + 1;
@@ -208,17 +210,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     },
   });
 
-  // aedes' own record of the QoS 2 packets a client has sent and not released (its persistence, by client id), and of
-  // the subscriptions of persistent sessions.
-  type Persistence = {
-    incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
-    addSubscriptions(client: Client, subs: SessionSubscription[]): Promise<unknown>;
-    cleanSubscriptions(client: Client): Promise<unknown>;
-    cleanIncoming(client: Client): Promise<unknown>;
-    outgoingStream(client: Client): AsyncIterable<{ messageId?: number }>;
-    outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown>;
-  };
-  const persistence = (aedes as unknown as { persistence: Persistence }).persistence;
+  const persistence = persistenceOf(aedes);
   const qos2Receipts = new Qos2Receipts<Client>((client, messageId) =>
     persistence.incomingGetPacket(client, { messageId }).then((p) => p != null, () => false),
   );
@@ -261,84 +253,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     expiries.delete(client);
   });
 
-  /**
-   * IoT Hub keeps a device's persistent session (clean session off) across its own restarts, and the SDK relies on it:
-   * it subscribes to desired-property updates once and, reconnecting, never again. aedes keeps sessions in memory
-   * only, so the registry keeps their subscriptions, and they are put back into aedes' session before its CONNECT
-   * handling restores it (from the next step, `fetchSubs`).
-   */
-  function keepSession(client: Client, identity: Identity, done: () => void): void {
-    if (registry === undefined || !isDevice(identity)) return done();
-    const dropping = forgetting.get(identity.deviceId);
-    if (dropping !== undefined) return void dropping.then(() => keepSession(client, identity, done));
-    const subs = sessionStore(identity.deviceId, () => (client.clean ? registry.clearSession(identity.deviceId) : registry.sessionSubscriptions(identity.deviceId)));
-    if (!Array.isArray(subs) || subs.length === 0) return done();
-    persistence.addSubscriptions(client, subs).then(done, done);
-  }
-
-  /** A registry that cannot be read or written (busy, full) costs the session's restoring, not the broker. */
-  function sessionStore<T>(deviceId: string, work: () => T): T | undefined {
-    try {
-      return work();
-    } catch (err) {
-      log(`cannot keep the session of device "${deviceId}" in the registry: ${(err as Error).message}`);
-      return undefined;
-    }
-  }
-
-  /**
-   * A deleted device's session goes with it, as on IoT Hub: its connection, and what aedes keeps for its client id (the
-   * device id): subscriptions, unacknowledged QoS 1 messages, QoS 2 receipts. A CONNECT of the device waits for it.
-   */
-  const forgetting = new Map<string, Promise<void>>();
-  function forgetSession(deviceId: string): void {
-    hub?.kick(deviceId);
-    const client = { id: deviceId } as Client;
-    const dropped = (async () => {
-      await persistence.cleanSubscriptions(client);
-      await persistence.cleanIncoming(client);
-      // aedes has no call that empties a client's queue: its packets are taken off one by one, as for a clean session.
-      for await (const packet of persistence.outgoingStream(client)) await persistence.outgoingClearMessageId(client, packet);
-    })()
-      .catch((err: Error) => log(`cannot drop the session of deleted device "${deviceId}": ${err.message}`))
-      .finally(() => {
-        if (forgetting.get(deviceId) === dropped) forgetting.delete(deviceId);
-      });
-    forgetting.set(deviceId, dropped);
-  }
-  registry?.onDeleted(forgetSession);
-  // Disabled by the devices CLI: disconnected (over HTTP the route does it at once); refused from its next CONNECT.
-  registry?.onDisabled((deviceId) => hub?.kick(deviceId));
-
-  if (hub !== null) {
-    const devices = registry!;
-    aedes.on('clientReady', (client) => {
-      const identity = identities.get(client);
-      if (!isDevice(identity)) return;
-      // Signed in with a registry token (expiresAt), then deleted before its session was ready: the delete's kick
-      // missed this connection, which would otherwise publish until its token expires.
-      if (identity.expiresAt !== undefined && devices.credentials(identity.deviceId) === undefined) return void client.close();
-      hub.connected(identity.deviceId, client);
-    });
-    aedes.on('clientDisconnect', (client) => {
-      const identity = identities.get(client);
-      if (isDevice(identity)) hub.disconnected(identity.deviceId, client);
-    });
-    aedes.on('subscribe', (subscriptions, client) => {
-      const identity = identities.get(client);
-      if (!isDevice(identity)) return;
-      if (!client.clean) {
-        // As aedes keeps them: the filters as the device sent them, at the QoS granted (0x80: refused, not kept).
-        const kept = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => ({ topic: s.topic, qos: s.qos }));
-        sessionStore(identity.deviceId, () => devices.addSessionSubscriptions(identity.deviceId, kept));
-      }
-      for (const s of subscriptions) hub.subscribed(identity.deviceId, client, s.topic);
-    });
-    aedes.on('unsubscribe', (topics, client) => {
-      const identity = identities.get(client);
-      if (isDevice(identity) && !client.clean) sessionStore(identity.deviceId, () => devices.removeSessionSubscriptions(identity.deviceId, topics));
-    });
-  }
+  // After the token expiries' handlers: a connection the hub closes at once (its device deleted) clears its timer.
+  const sessions = registry === undefined || hub === null ? null : keepDeviceSessions(aedes, { registry, hub, identities, isDevice, log });
 
   const forward = deps.forward;
   // aedes routes an accepted PUBLISH through broker.publish(packet, client, done) (lib/handlers/publish.js).
