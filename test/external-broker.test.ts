@@ -279,3 +279,43 @@ test('external broker mode: a broker refusing the login is named with the user t
   await refused(broker.mqttUrl, { username: 'bridge', password: 'wrong-password' }, `${at} as user "bridge": ${why}`);
   await refused(broker.mqttUrl.replace('mqtt://', 'mqtt://bridge@'), {}, `${at} as user "bridge" without a password: ${why}`);
 });
+
+const noMosquitto = externalBrokerKind().kind === 'mosquitto' ? false : 'needs Mosquitto for its bridge (Debian: apt-get install mosquitto; .ci/run does)';
+
+test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker, signed in as a user that speaks for every device (README's bridge config)`, { skip: noMosquitto }, async (t) => {
+  const config = resolveConfig({
+    host: '127.0.0.1',
+    http: { port: 0 },
+    mqtt: { port: 0, tlsPort: -1 },
+    dataDir: tempDir(t),
+    batchIntervalMs: 100,
+    windows: [WINDOW],
+    allowedLatenessMs: 3_600_000,
+    auth: { mode: 'registry', users: [{ username: 'edge-bridge', password: 'bridge-secret-1', deviceId: '*' }] },
+  });
+  const app = await startThermostream(config);
+  t.after(() => app.close());
+  // README, "An edge Mosquitto as a bridge": the lines after `connection`, with this test's port.
+  const edge = await startExternalBroker(t, [
+    'connection thermostream',
+    `address 127.0.0.1:${new URL(app.mqttUrl).port}`,
+    'topic devices/+/telemetry out 1',
+    'remote_username edge-bridge',
+    'remote_password bridge-secret-1',
+    'cleansession false',
+    'notifications false',
+  ]);
+  // A device on the edge broker (anonymous there). Mosquitto subscribes locally for its bridge at start, so what is
+  // published before the bridge is up waits in its queue.
+  const device = await connect(t, edge.url);
+  const ts = Date.now() - 1000;
+  const devices = ['edge-a', 'edge-b'];
+  for (let seq = 1; seq <= 10; seq++) {
+    for (const [i, d] of devices.entries()) await device.publishAsync(`devices/${d}/telemetry`, JSON.stringify({ ts, temperature: 20 + i, seq }), { qos: 1 });
+  }
+  await waitForRecords(app, 20);
+  assert.deepEqual(await counts(app, devices, ts), [10, 10]);
+  // notifications false: the bridge's connection state ($SYS/broker/connection/…/state) is no telemetry, and would be
+  // a bad_topic dead letter at every connection.
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items, []);
+});

@@ -44,9 +44,10 @@ export interface RunningBroker {
 /**
  * Starts the broker on an ephemeral loopback port, stopped when the test ends. Mosquitto gets a temp config:
  * persistence on, anonymous clients, and in-flight/queue limits large enough that nothing a test sends is dropped
- * (its defaults, 20 in flight and 1000 queued per client, drop QoS 1 messages while the subscriber is away).
+ * (its defaults, 20 in flight and 1000 queued per client, drop QoS 1 messages while the subscriber is away), then
+ * `mosquittoConfig`'s lines (the aedes substitute takes none).
  */
-export async function startExternalBroker(t: TestContext): Promise<RunningBroker> {
+export async function startExternalBroker(t: TestContext, mosquittoConfig: readonly string[] = []): Promise<RunningBroker> {
   const which = externalBrokerKind();
   const port = await freePort();
   let command: string;
@@ -67,6 +68,7 @@ export async function startExternalBroker(t: TestContext): Promise<RunningBroker
         'log_dest stderr',
         'log_type error',
         'log_type warning',
+        ...mosquittoConfig,
         '',
       ].join('\n'),
     );
