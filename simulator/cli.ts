@@ -52,6 +52,9 @@ Output
   --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
                           deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names
                           e.g. --fields deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh
+                          JSON: a name with dots is a path into nested objects (a string on it that holds
+                          JSON, or base64 of it, is read as that JSON), e.g. Azure IoT Hub routing's
+                          --fields deviceId=SystemProperties.connectionDeviceId,ts=EnqueuedTimeUtc,temperature=Body.temperature
   --device ID             a recording of one device, without a deviceId column: every record gets this id
   --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
                           IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00 (in UTC

@@ -103,7 +103,11 @@ export function mapHeader(file: string, names: readonly string[], input: ReplayI
   return names.map((n) => input.fields.get(n) ?? (mapped.has(n) ? null : n));
 }
 
-/** A JSON record in our terms (as mapHeader does a CSV header), its keys in their order. */
+/**
+ * A JSON record in our terms (as mapHeader does a CSV header), its keys in their order. A mapped name with dots that
+ * is not a key of the record is a path into its nested objects (SystemProperties.connectionDeviceId), the field then
+ * last.
+ */
 export function mapKeys(o: Record<string, unknown>, input: ReplayInput): Record<string, unknown> {
   if (input.fields.size === 0) return o;
   const mapped = new Set(input.fields.values());
@@ -113,7 +117,45 @@ export function mapKeys(o: Record<string, unknown>, input: ReplayInput): Record<
     if (field !== undefined) out[field] = v;
     else if (!mapped.has(k)) out[k] = v;
   }
+  const decoded = new Map<string, unknown>();
+  for (const [column, field] of input.fields) {
+    if (Object.hasOwn(o, column) || !column.includes('.')) continue;
+    const v = atPath(o, column.split('.'), decoded);
+    if (v !== undefined) out[field] = v;
+  }
   return out;
+}
+
+/** Base64 (RFC 4648, padded): what IoT Hub's message routing writes for a Body it does not know to be UTF-8 JSON. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The value at a path of keys, or undefined. A string on the way that holds a JSON object, as its text or in base64,
+ * is read as that object: IoT Hub's routing to storage writes a message's Body as the JSON itself only when the
+ * device set contentType application/json and contentEncoding utf-8, and as base64 of its bytes otherwise.
+ * `decoded` keeps what a string decoded to, for the record's other paths.
+ */
+function atPath(o: unknown, path: readonly string[], decoded: Map<string, unknown>): unknown {
+  let v = o;
+  for (const key of path) {
+    if (typeof v === 'string') {
+      const text = v;
+      if (!decoded.has(text)) decoded.set(text, embeddedObject(text));
+      v = decoded.get(text);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+function embeddedObject(text: string): unknown {
+  const json = text.trimStart().startsWith('{') ? text : BASE64.test(text) && text.length > 0 ? Buffer.from(text, 'base64').toString('utf8') : '';
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** JSON lines: a mapped key that none of the records has is refused, as a CSV header without the column is. */
@@ -131,6 +173,10 @@ export function checkKeys(file: string, records: readonly Reading[], input: Repl
  * unless asked).
  */
 export function deviceIdHint(lead: string, columns: readonly string[]): string {
+  // IoT Hub's message routing to storage: the device and time are its system's, the reading is in Body.
+  if (columns.includes('SystemProperties') && columns.includes('Body')) {
+    return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}, as IoT Hub's message routing writes them; read the device, time and reading with --fields deviceId=SystemProperties.connectionDeviceId,ts=EnqueuedTimeUtc,temperature=Body.temperature (the names in Body are your devices')`;
+  }
   const ours = new Set<string>(FIELDS);
   const likely = columns.find((c) => !ours.has(c) && /dev|sensor|thermostat|node|serial|name|(^|[^a-z])id$/i.test(c));
   const example = likely === undefined || !/^[^\s,=]+$/.test(likely) ? 'COLUMN' : likely;
