@@ -2,7 +2,7 @@
  * --replay of a recording made elsewhere (a building-management export, a public dataset): what its columns (or JSON
  * keys) are called in our terms (--fields), the device of a recording of one (--device), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
  * times (--ts-unit). Nothing is guessed from the values: without these options a record goes out as recorded (a
- * zoned time written with a space for the T gets its T; replay.ts reads a header of semicolons as a decimal-comma
+ * zoned time written otherwise than ISO 8601, 2024-03-01 10:00:00 UTC, goes as ISO 8601; replay.ts reads a header of semicolons as a decimal-comma
  * CSV), and the run says before it starts which records the server will refuse and which option would say what they
  * mean.
  */
@@ -193,19 +193,24 @@ export function withDevice(o: Record<string, unknown>, input: ReplayInput): Reco
 /** ISO 8601 date and time without a zone: `2024-03-01 10:00:00`, `2024-03-01T10:00`, `…:00.250`. */
 const ZONELESS = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)$/;
 
-/** A time with a zone and a space for ISO 8601's T, as RFC 3339 allows and exports write: `2024-03-01 10:00:00+00:00`. */
-const SPACED = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?))$/i;
+/**
+ * A time with a zone, written otherwise than ISO 8601's `2024-03-01T10:00:00+00:00` as exports write it: a space for
+ * the T (as RFC 3339 allows, and pandas writes), a space before the zone, or the zone as UTC or GMT (ThingSpeak's and
+ * MySQL's `2024-03-01 10:00:00 UTC`).
+ */
+const SPACED = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?) ?(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$/i;
 
 /**
  * The record's ts as --ts-zone and --ts-unit say to read it (a zoneless time gets its zone; seconds become ms). A time
- * with a zone and a space for the T gets its T: the same time, in the form the server takes (it refuses the other).
+ * with a zone written otherwise (SPACED) gets ISO 8601's form: the same time, in the form the server takes (it refuses
+ * the others).
  */
 export function convertTs(o: Record<string, unknown>, input: ReplayInput): void {
   const ts = o.ts;
   if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
   else if (typeof ts === 'string') {
     const spaced = SPACED.exec(ts);
-    if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}`;
+    if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}${/^(UTC|GMT)$/i.test(spaced[3]) ? 'Z' : spaced[3]}`;
     const m = input.tsZone === undefined ? null : ZONELESS.exec(ts.trim());
     if (m !== null) o.ts = zoned(input.tsZone!, m[1], m[2]);
   }

@@ -14,15 +14,16 @@ type Served = [ts: string, temperature: number, humidity: number | null];
 
 /**
  * A server whose raw readings cover the times `at(i)`: 500 ms apart from 2 s ago (raw readings are served from the
- * server's start on, so they lie between it and now), and what it serves of a device from the first of them.
+ * server's start on, so they lie between it and now), and what it serves of a device from a second before the first
+ * of them (a time of whole seconds is up to a second earlier).
  */
 async function liveServer(t: TestContext) {
   const app = await startServer(t);
-  await new Promise((r) => setTimeout(r, 2500));
+  await new Promise((r) => setTimeout(r, 3500));
   const base = Date.now() - 2000;
   const at = (i: number) => base + i * 500;
   const served = async (id: string): Promise<Served[]> => {
-    const url = `${app.httpUrl}/api/v1/readings?deviceId=${id}&from=${new Date(base).toISOString()}&to=${new Date(base + 5000).toISOString()}`;
+    const url = `${app.httpUrl}/api/v1/readings?deviceId=${id}&from=${new Date(base - 1000).toISOString()}&to=${new Date(base + 5000).toISOString()}`;
     return ((await getJson(url)).body.items as { ts: string; temperature: number; humidity: number | null }[]).map((p) => [p.ts, p.temperature, p.humidity]);
   };
   const processed = (n: number) => waitFor('the recording processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === n);
@@ -65,4 +66,24 @@ test('--replay of Azure IoT Hub message routing to storage (JSON encoding): --fi
   const wrong = await simulate(['--replay', file, '--fields', 'deviceId=SystemProperties.connectionDeviceId,temperature=Body.temp', '--url', app.mqttUrl, '--quiet']);
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /--fields maps temperature to the key "Body\.temp", which none of its records has/);
+});
+
+test('--replay of a ThingSpeak channel\'s CSV export: its times written 2024-03-01 10:00:00 UTC (older exports) and 2024-03-01T10:00:00+00:00 are read as the times they are', { timeout: 60_000 }, async (t) => {
+  const { app, iso, served, processed } = await liveServer(t);
+  const dir = tempDir(t);
+  const mysql = (i: number) => `${iso(i).slice(0, 10)} ${iso(i).slice(11, 19)} UTC`; // whole seconds, as ThingSpeak keeps them
+  const offset = (i: number) => `${iso(i).slice(0, 19)}+00:00`;
+  const whole = (i: number) => `${iso(i).slice(0, 19)}.000Z`;
+  const older = join(dir, 'feeds.csv');
+  writeFileSync(older, `created_at,entry_id,field1,field2\n${mysql(0)},1,21.5,40\n${mysql(2)},2,21.75,\n`);
+  const newer = join(dir, 'feeds-new.csv');
+  writeFileSync(newer, `created_at,entry_id,field1,field2\n${offset(1)},7,19.25,55.5\n${offset(3)},8,19.5,56\n`);
+  const fields = 'ts=created_at,seq=entry_id,temperature=field1,humidity=field2';
+  for (const [file, device] of [[older, 'channel-1'], [newer, 'channel-2']]) {
+    const run = await simulate(['--replay', file, '--device', device, '--fields', fields, '--url', app.mqttUrl, '--json', '--quiet']);
+    assert.deepEqual([run.code, run.stderr], [0, '']);
+  }
+  await processed(4);
+  assert.deepEqual(await served('channel-1'), [[whole(0), 21.5, 40], [whole(2), 21.75, null]]);
+  assert.deepEqual(await served('channel-2'), [[whole(1), 19.25, 55.5], [whole(3), 19.5, 56]]);
 });
