@@ -61,6 +61,11 @@ Output
                           IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00 (in UTC
                           when the zone's offset then has seconds, e.g. a historical local mean time)
                           default: sent as recorded, which the server refuses (the run warns first)
+  --ts-format F           how its times are written when not as ISO 8601, read in --ts-zone (needed): tokens
+                          YYYY MM DD HH mm ss SSS A (AM/PM), other characters as written (MM, DD, HH: 1 or 2
+                          digits), e.g. "DD-MM-YYYY HH:mm" (08-12-2018 09:30), "MM/DD/YYYY HH:mm:ss A"
+                          (3/1/2024 1:05:00 PM); a time it does not read stops the run (exit 2). Without it
+                          a date such as 08-12-2018 is not guessed: the run warns, naming both orders
   --ts-unit s|ms          the unit of its numeric times; s: sent as epoch ms       default ms (as recorded)
   --quiet                 no progress line
   --json                  print the summary as JSON
@@ -111,7 +116,7 @@ const STRING_OPTIONS = [
   'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
-  'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-unit',
+  'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-format', 'ts-unit',
   'device',
 ] as const;
 
@@ -210,6 +215,7 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     replay: s('replay'),
     fields: s('fields'),
     tsZone: s('ts-zone'),
+    tsFormat: s('ts-format'),
     tsUnit: s('ts-unit'),
     device: s('device'),
     lateFraction: n('late-fraction'),

@@ -12,7 +12,7 @@ import { checkScenarioDevices, loadScenario, validateScenario, type Scenario } f
 import { transports } from './transport.ts';
 import { loadConnectionStrings } from './transports/azure-credentials.ts';
 
-/** `fields`, `tsZone`, `tsUnit`: how to read a --replay recording made elsewhere (replay-fields.ts). */
+/** `fields`, `tsZone`, `tsFormat`, `tsUnit`: how to read a --replay recording made elsewhere (replay-fields.ts). */
 export interface FleetOptions extends ReplayInputOptions {
   /** Broker URL (mqtt://, mqtts://, ws://, wss://). Without it nothing is published. */
   url?: string;

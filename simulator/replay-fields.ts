@@ -8,6 +8,7 @@
  */
 import { looksLikeEpochSeconds } from '../server/ingest/reading-rules.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
+import { formatsOf, isDayOrMonthFirst, parseTsFormat, readTsFormat, type TsFormat } from './replay-ts-format.ts';
 import { DEVICE_ID_PATTERN, type Reading } from './reading.ts';
 
 /** Our fields a recording's column can be mapped to (DESIGN.md "Readings", and messageId, which the server takes). */
@@ -19,18 +20,21 @@ export interface ReplayInput {
   readonly fields: ReadonlyMap<string, string>;
   /** The zone of zoneless times; undefined: they go as recorded (and the server refuses them). */
   readonly tsZone: Zone | undefined;
+  /** How its times are written when not ISO 8601 (replay-ts-format.ts); they are then in tsZone. */
+  readonly tsFormat: TsFormat | undefined;
   /** The unit of numeric times: "s" sends them as epoch ms; "ms" (the default) as recorded. */
   readonly tsUnit: 's' | 'ms';
   /** The device of every record (a recording of one device, without a deviceId column). */
   readonly device: string | undefined;
 }
 
-export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsUnit: 'ms', device: undefined };
+export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsFormat: undefined, tsUnit: 'ms', device: undefined };
 
 export interface ReplayInputOptions {
   replay?: string;
   fields?: string | Readonly<Record<string, string>>;
   tsZone?: string;
+  tsFormat?: string;
   tsUnit?: string;
   device?: string;
 }
@@ -40,19 +44,23 @@ type Zone = { offset: number } | { name: string; format: Intl.DateTimeFormat; of
 
 /** Checks the options; each is refused without --replay, naming it, as it would do nothing. */
 export function replayInput(o: ReplayInputOptions): ReplayInput {
-  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-unit', o.tsUnit], ['device', o.device]] as const).filter(([, v]) => v !== undefined);
+  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-format', o.tsFormat], ['ts-unit', o.tsUnit], ['device', o.device]] as const).filter(([, v]) => v !== undefined);
   if (o.replay === undefined) {
     if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
     return AS_RECORDED;
   }
   if (o.tsUnit !== undefined && o.tsUnit !== 's' && o.tsUnit !== 'ms') throw invalidOption('ts-unit', o.tsUnit, 's or ms (the unit of the recording\'s numeric times)');
   const fields = parseFields(o.fields);
+  if (o.tsFormat !== undefined && o.tsZone === undefined) {
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--ts-format reads times without a zone: give their zone with --ts-zone (UTC, +01:00, Europe/Berlin)');
+  }
+  const tsFormat = o.tsFormat === undefined ? undefined : parseTsFormat(o.tsFormat);
   if (o.device !== undefined) {
     if (!DEVICE_ID_PATTERN.test(o.device)) throw invalidOption('device', o.device, 'a device id: 1 to 128 of A-Z a-z 0-9 . _ : -');
     const column = [...fields].find(([, field]) => field === 'deviceId')?.[0];
     if (column !== undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--device cannot be used with --fields deviceId=${column}: the column names each record's device`);
   }
-  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device };
+  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device };
 }
 
 /** `deviceId=device_id,ts=timestamp` (or the object { deviceId: 'device_id', … }) as theirs → ours. */
@@ -205,15 +213,21 @@ const SPACED = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?) ?
  * with a zone written otherwise (SPACED) gets ISO 8601's form: the same time, in the form the server takes (it refuses
  * the others).
  */
-export function convertTs(o: Record<string, unknown>, input: ReplayInput): void {
+export function convertTs(o: Record<string, unknown>, input: ReplayInput): string | undefined {
   const ts = o.ts;
-  if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
+  if (input.tsFormat !== undefined && (typeof ts === 'string' || typeof ts === 'number')) {
+    // --ts-format (and --ts-zone, which it needs): every ts is written so, and one that is not is refused.
+    const wall = readTsFormat(input.tsFormat, String(ts).trim());
+    if (typeof wall === 'string') return wall;
+    o.ts = zoned(input.tsZone!, wall.date, wall.time);
+  } else if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
   else if (typeof ts === 'string') {
     const spaced = SPACED.exec(ts);
     if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}${/^(UTC|GMT)$/i.test(spaced[3]) ? 'Z' : spaced[3]}`;
     const m = input.tsZone === undefined ? null : ZONELESS.exec(ts.trim());
     if (m !== null) o.ts = zoned(input.tsZone!, m[1], m[2]);
   }
+  return undefined;
 }
 
 /**
@@ -275,7 +289,7 @@ const isZoneless = (ts: unknown): boolean => typeof ts === 'string' && ZONELESS.
 const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && looksLikeEpochSeconds(ts);
 
 /** Whether an option would read this ts, which the server refuses as it is (timestampWarnings names the option). */
-export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts);
+export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts) || isDayOrMonthFirst(ts);
 
 /**
  * What the run should say before it starts about times the server will refuse that an option would have read: times
@@ -289,6 +303,14 @@ export function timestampWarnings(file: string, records: readonly Reading[]): st
   const warnings: string[] = [];
   if (zoneless.length > 0) {
     warnings.push(`--replay ${file}: ${of(zoneless)} a ts without a zone (${first(zoneless)}), which the server refuses (bad_timestamp): say which zone the recording's times are in with --ts-zone (UTC, +01:00, Europe/Berlin)`);
+  }
+  const dayOrMonth = records.filter((r) => isDayOrMonthFirst(r.recorded?.ts));
+  if (dayOrMonth.length > 0) {
+    const [dayFirst, monthFirst] = formatsOf(String(dayOrMonth[0].recorded?.ts));
+    warnings.push(
+      `--replay ${file}: ${of(dayOrMonth)} a ts whose day and month could be either way round (${first(dayOrMonth)}), which the server refuses (bad_timestamp): ` +
+        `say how it is written with --ts-format ${JSON.stringify(dayFirst)} (day first) or ${JSON.stringify(monthFirst)} (month first), and its zone with --ts-zone (UTC, +01:00, Europe/Berlin)`,
+    );
   }
   if (seconds.length > 0) {
     warnings.push(`--replay ${file}: ${of(seconds)} a numeric ts that looks like epoch seconds (${first(seconds)}), which the server refuses (bad_timestamp): if the recording's times are in seconds, say so with --ts-unit s`);

@@ -68,7 +68,9 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   if (bad.length > 0) {
     // A JSON record without deviceId, in a recording made elsewhere: its device is most likely under another name.
     const hint = noId?.keys === undefined ? '' : `\n${deviceIdHint(`the keys of line ${noId.line}`, noId.keys)}`;
-    throw replayError(file, `${bad.length} of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128} and, in CSV, a cell per header name): ${named(bad)}${hint}`);
+    const id = 'a deviceId matching [A-Za-z0-9._:-]{1,128}';
+    const needs = input.tsFormat === undefined ? `${id} and, in CSV, a cell per header name` : `${id}, in CSV a cell per header name, and a ts that --ts-format reads`;
+    throw replayError(file, `${bad.length} of its records cannot be sent (each needs ${needs}): ${named(bad)}${hint}`);
   }
   if (records.length === 0) throw replayError(file, 'it holds no record');
   if (json) checkKeys(file, records, input, rows[0]?.keys ?? []);
@@ -230,7 +232,8 @@ function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | 
   if (typeof o === 'string') return o;
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
-  convertTs(o, input);
+  const wrong = convertTs(o, input);
+  if (wrong !== undefined) return wrong;
   // A time without a zone is no time (the server refuses it), not one of this machine's zone.
   const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? zonedTime(o.ts) : NaN;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
+import { loadRecording } from '../simulator/replay.ts';
+import { replayInput } from '../simulator/replay-fields.ts';
 
 type Served = [ts: string, temperature: number, humidity: number | null];
 
@@ -86,4 +88,78 @@ test('--replay of a ThingSpeak channel\'s CSV export: its times written 2024-03-
   await processed(4);
   assert.deepEqual(await served('channel-1'), [[whole(0), 21.5, 40], [whole(2), 21.75, null]]);
   assert.deepEqual(await served('channel-2'), [[whole(1), 19.25, 55.5], [whole(3), 19.5, 56]]);
+});
+
+test('--replay of day-first times (Kaggle\'s IOT-temp.csv, 08-12-2018 09:30) does not guess: it warns naming --ts-format; with --ts-format DD-MM-YYYY HH:mm and --ts-zone they are served at the right times', { timeout: 120_000 }, async (t) => {
+  const app = await startServer(t);
+  // The dataset's times are to the minute: the first whole minute after the server's start (raw readings are served
+  // from its start on), once it has come.
+  const minute = Math.ceil((Date.now() + 1000) / 60_000) * 60_000;
+  await new Promise((r) => setTimeout(r, minute + 200 - Date.now()));
+  const kolkata = new Date(minute + 330 * 60_000).toISOString(); // wall time in Asia/Kolkata, +05:30
+  const noted = `${kolkata.slice(8, 10)}-${kolkata.slice(5, 7)}-${kolkata.slice(0, 4)} ${kolkata.slice(11, 16)}`;
+  const file = join(tempDir(t), 'IOT-temp.csv');
+  // Its id (unique per record) serves as messageId, its out/in column as the device (In, Out); room_id/id is "Room
+  // Admin" in every record, no device id (a space).
+  writeFileSync(file, 'id,room_id/id,noted_date,temp,out/in\n' +
+    `"__export__.temp_log_196134_bd201015","Room Admin","${noted}",29,"In"\n` +
+    `"__export__.temp_log_196131_7bca51bc","Room Admin","${noted}",41,"Out"\n`);
+  const fields = 'messageId=id,deviceId=out/in,ts=noted_date,temperature=temp';
+
+  const bare = await simulate(['--replay', file, '--fields', fields, '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(bare.stderr, `simulator: warning: --replay ${file}: 2 of its 2 records have a ts whose day and month could be either way round ` +
+    `(line 2: ${JSON.stringify(noted)}), which the server refuses (bad_timestamp): say how it is written with --ts-format ` +
+    '"DD-MM-YYYY HH:mm" (day first) or "MM-DD-YYYY HH:mm" (month first), and its zone with --ts-zone (UTC, +01:00, Europe/Berlin)\n');
+
+  const run = await simulate(['--replay', file, '--fields', fields, '--ts-format', 'DD-MM-YYYY HH:mm', '--ts-zone', 'Asia/Kolkata', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.deepEqual([run.code, run.stderr], [0, '']);
+  assert.equal(JSON.parse(run.stdout).firstTs, new Date(minute).toISOString());
+  const stats = await waitFor('the recording processed', async () => {
+    const s = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+    return s.records === 2 ? s : null;
+  });
+  assert.deepEqual(stats.rejected, { total: 2, byReason: { bad_timestamp: 2 } }); // the two sent as recorded, first
+  const served = async (id: string) => {
+    const url = `${app.httpUrl}/api/v1/readings?deviceId=${id}&from=${new Date(minute).toISOString()}&to=${new Date(minute + 1000).toISOString()}`;
+    return ((await getJson(url)).body.items as { ts: string; temperature: number; source: string }[]).map((p) => [p.ts, p.temperature, p.source]);
+  };
+  assert.deepEqual(await served('In'), [[new Date(minute).toISOString(), 29, 'raw']]);
+  assert.deepEqual(await served('Out'), [[new Date(minute).toISOString(), 41, 'raw']]);
+});
+
+test('--ts-format: a format without a date\'s parts, without --ts-zone, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'ts-format-')), 'us.csv');
+  writeFileSync(file, 'device,when,temp\nd1,3/1/2024 1:05:00 PM,21\nd1,2024-03-01 13:06,22\nd1,2/30/2024 1:07:00 PM,23\n');
+  const cases: [string[], RegExp][] = [
+    [['--ts-format', 'DD-MM-YYYY HH:mm'], /option --ts-format does nothing without --replay/],
+    [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-format', 'MM/DD/YYYY HH:mm:ss A'], /--ts-format reads times without a zone: give their zone with --ts-zone/],
+    [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-zone', 'UTC', '--ts-format', 'MM/DD HH:mm'], /invalid value for --ts-format: "MM\/DD HH:mm" \(expected .*YYYY.*; it has no YYYY\)/],
+    [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-zone', 'UTC', '--ts-format', 'MM/DD/YYYY HH:mm:ss A'],
+      /2 of its records cannot be sent .*line 3: ts "2024-03-01 13:06" does not match --ts-format "MM\/DD\/YYYY HH:mm:ss A"; line 4: ts "2\/30\/2024 1:07:00 PM" is no such time/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await simulate([...args, '--url', 'mqtt://127.0.0.1:1']);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
+
+test('--ts-format reads a US spreadsheet\'s times (month first, 1 or 2 digits, AM/PM: 12 AM is midnight) and fractions of a second as written', (t) => {
+  const dir = tempDir(t);
+  const us = join(dir, 'us.csv');
+  writeFileSync(us, 'device,when,temp\nd1,3/1/2024 1:05:00 PM,21\nd1,3/1/2024 12:00:00 am,22\nd1,12/31/2023 12:30:15 PM,23\n');
+  const read = (file: string, format: string, zone: string) =>
+    loadRecording(file, replayInput({ replay: file, fields: 'deviceId=device,ts=when,temperature=temp', tsFormat: format, tsZone: zone })).records.map((r) => r.recorded?.ts);
+  assert.deepEqual(read(us, 'MM/DD/YYYY HH:mm:ss A', '-05:00'), ['2024-03-01T13:05:00-05:00', '2024-03-01T00:00:00-05:00', '2023-12-31T12:30:15-05:00']);
+  const eu = join(dir, 'eu.csv');
+  writeFileSync(eu, 'device,when,temp\nd1,08.12.2018 09:30:00.25,21\n');
+  assert.deepEqual(read(eu, 'DD.MM.YYYY HH:mm:ss.SSS', 'Europe/Berlin'), ['2018-12-08T09:30:00.25+01:00']);
+  writeFileSync(eu, 'device,when,temp\nd1,08.12.2018 09:30:00.25,21\nd1,8.12.2018,22\nd1,29.02.2019 00:00:00.0,23\n');
+  assert.throws(() => read(eu, 'DD.MM.YYYY HH:mm:ss.SSS', 'UTC'), {
+    message: `--replay ${eu}: 2 of its records cannot be sent (each needs a deviceId matching [A-Za-z0-9._:-]{1,128}, in CSV a cell per header name, and a ts that --ts-format reads): ` +
+      'line 3: ts "8.12.2018" does not match --ts-format "DD.MM.YYYY HH:mm:ss.SSS"; line 4: ts "29.02.2019 00:00:00.0" is no such time',
+  });
 });
