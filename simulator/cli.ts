@@ -53,10 +53,15 @@ Output
   --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
                           deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names
                           e.g. --fields deviceId=device_id,ts=timestamp,temperature=temp_c,humidity=rh
+                          A+B: the cells of two columns joined by a space (a date and a time apart: ts=date+time)
                           JSON: a name with dots is a path into nested objects (a string on it that holds
                           JSON, or base64 of it, is read as that JSON), e.g. Azure IoT Hub routing's
                           --fields deviceId=SystemProperties.connectionDeviceId,ts=EnqueuedTimeUtc,temperature=Body.temperature
   --device ID             a recording of one device, without a deviceId column: every record gets this id
+  --columns A,B,…         a file without a header row: its columns' names, in order (then --fields maps them);
+                          cells separated by commas, or, a first line without one, by runs of spaces or tabs
+                          e.g. the Intel Berkeley lab's data.txt: --columns date,time,epoch,moteid,temperature,
+                          humidity,light,voltage --fields deviceId=moteid,ts=date+time,seq=epoch
   --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
                           IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00 (in UTC
                           when the zone's offset then has seconds, e.g. a historical local mean time)
@@ -117,7 +122,7 @@ const STRING_OPTIONS = [
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
   'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-format', 'ts-unit',
-  'device',
+  'device', 'columns',
 ] as const;
 
 function toNumber(name: string, raw: string | undefined): number | undefined {
@@ -218,6 +223,7 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     tsFormat: s('ts-format'),
     tsUnit: s('ts-unit'),
     device: s('device'),
+    columns: s('columns'),
     lateFraction: n('late-fraction'),
     maxDelay: n('max-delay'),
     duplicateFraction: n('duplicate-fraction'),

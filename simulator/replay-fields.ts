@@ -26,9 +26,11 @@ export interface ReplayInput {
   readonly tsUnit: 's' | 'ms';
   /** The device of every record (a recording of one device, without a deviceId column). */
   readonly device: string | undefined;
+  /** The names of the columns of a file without a header row, in order (--columns). */
+  readonly columns: readonly string[] | undefined;
 }
 
-export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsFormat: undefined, tsUnit: 'ms', device: undefined };
+export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsFormat: undefined, tsUnit: 'ms', device: undefined, columns: undefined };
 
 export interface ReplayInputOptions {
   replay?: string;
@@ -37,6 +39,7 @@ export interface ReplayInputOptions {
   tsFormat?: string;
   tsUnit?: string;
   device?: string;
+  columns?: string;
 }
 
 /** A zone: a fixed offset (minutes east of UTC) or an IANA name, whose offset depends on the date. */
@@ -44,7 +47,7 @@ type Zone = { offset: number } | { name: string; format: Intl.DateTimeFormat; of
 
 /** Checks the options; each is refused without --replay, naming it, as it would do nothing. */
 export function replayInput(o: ReplayInputOptions): ReplayInput {
-  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-format', o.tsFormat], ['ts-unit', o.tsUnit], ['device', o.device]] as const).filter(([, v]) => v !== undefined);
+  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-format', o.tsFormat], ['ts-unit', o.tsUnit], ['device', o.device], ['columns', o.columns]] as const).filter(([, v]) => v !== undefined);
   if (o.replay === undefined) {
     if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
     return AS_RECORDED;
@@ -60,7 +63,19 @@ export function replayInput(o: ReplayInputOptions): ReplayInput {
     const column = [...fields].find(([, field]) => field === 'deviceId')?.[0];
     if (column !== undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--device cannot be used with --fields deviceId=${column}: the column names each record's device`);
   }
-  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device };
+  const columns = o.columns === undefined ? undefined : parseColumns(o.columns);
+  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device, columns };
+}
+
+/** `date,time,epoch,moteid`: the names of a headerless file's columns, each once. */
+function parseColumns(spec: string): string[] {
+  const names = spec.split(',').map((n) => n.trim());
+  const expected = 'the names of the columns of a file without a header row, in order, comma-separated, each once';
+  const empty = names.findIndex((n) => n === '');
+  if (empty >= 0) throw invalidOption('columns', spec, `${expected}; name ${empty + 1} is empty`);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw invalidOption('columns', spec, `${expected}; ${JSON.stringify(twice)} is named twice`);
+  return names;
 }
 
 /** `deviceId=device_id,ts=timestamp` (or the object { deviceId: 'device_id', … }) as theirs → ours. */
@@ -104,11 +119,33 @@ function parseZone(text: string): Zone {
  * header lacks is refused, naming the header's columns.
  */
 export function mapHeader(file: string, names: readonly string[], input: ReplayInput): (string | null)[] {
+  const theirs = `(its columns: ${names.map((n) => JSON.stringify(n)).join(', ')})`;
   for (const [column, field] of input.fields) {
-    if (!names.includes(column)) throw replayError(file, `--fields maps ${field} to the column ${JSON.stringify(column)}, which its header does not have (its columns: ${names.map((n) => JSON.stringify(n)).join(', ')})`);
+    const parts = joined(column, names);
+    const lacking = parts?.find((p) => !names.includes(p));
+    if (parts !== undefined && lacking !== undefined) {
+      throw replayError(file, `--fields maps ${field} to the columns ${parts.map((p) => JSON.stringify(p)).join(' and ')} joined, but it has no column ${JSON.stringify(lacking)} ${theirs}`);
+    }
+    if (parts === undefined && !names.includes(column)) throw replayError(file, `--fields maps ${field} to the column ${JSON.stringify(column)}, which its header does not have ${theirs}`);
   }
   const mapped = new Set(input.fields.values());
   return names.map((n) => input.fields.get(n) ?? (mapped.has(n) ? null : n));
+}
+
+/**
+ * The columns (keys) whose values, joined by a space, make a field: `ts=date+time`, a time split over two (the Intel
+ * Berkeley lab's data.txt); undefined for a name without +, or one that is itself a column (key).
+ */
+export function joined(column: string, names: readonly string[]): string[] | undefined {
+  return column.includes('+') && !names.includes(column) ? column.split('+') : undefined;
+}
+
+/** Sets each field mapped to joined columns (keys) from `value` of each, skipping a record that lacks one. */
+export function joinFields(o: Record<string, unknown>, input: ReplayInput, names: readonly string[], value: (name: string) => unknown): void {
+  for (const [column, field] of input.fields) {
+    const values = joined(column, names)?.map(value);
+    if (values !== undefined && values.every((v) => v !== undefined && v !== '')) o[field] = values.map(String).join(' ');
+  }
 }
 
 /**
@@ -125,6 +162,7 @@ export function mapKeys(o: Record<string, unknown>, input: ReplayInput): Record<
     if (field !== undefined) out[field] = v;
     else if (!mapped.has(k)) out[k] = v;
   }
+  joinFields(out, input, Object.keys(o), (k) => o[k]);
   const decoded = new Map<string, unknown>();
   for (const [column, field] of input.fields) {
     if (Object.hasOwn(o, column) || !column.includes('.')) continue;

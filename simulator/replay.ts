@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput, withDevice } from './replay-fields.ts';
+import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, joined, joinFields, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput, withDevice } from './replay-fields.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
 
@@ -50,6 +50,7 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
   const json = text.trimStart().startsWith('{');
+  if (json && input.columns !== undefined) throw replayError(file, 'it is JSON lines, whose keys name the fields: leave --columns out (it names the columns of a file without a header row)');
   const rows = json ? jsonRows(text, input) : csvRows(file, text, input);
   const records: Reading[] = [];
   const bad: string[] = [];
@@ -179,23 +180,44 @@ function jsonRows(text: string, input: ReplayInput): Row[] {
 }
 
 function csvRows(file: string, text: string, input: ReplayInput): Row[] {
-  // A header with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
-  const headerLine = text.trimStart().split(LINE_END)[0];
-  const semicolons = headerLine.includes(';') && !headerLine.includes(',');
-  const [header, ...rows] = splitCsv(text, semicolons ? ';' : ',');
+  // A first line with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
+  const firstLine = text.trimStart().split(LINE_END)[0];
+  const semicolons = firstLine.includes(';') && !firstLine.includes(',');
+  // Without a header (--columns), a first line with neither but with spaces or tabs: cells separated by runs of them.
+  const spaced = !firstLine.includes(',') && !semicolons && /\S[ \t]+\S/.test(firstLine);
+  const split = input.columns !== undefined && spaced ? splitSpaced(text) : splitCsv(text, semicolons ? ';' : ',');
+  const [header, ...rows] = input.columns === undefined ? split : [{ line: 0, cells: [...input.columns], unclosed: false }, ...split];
   const names = header?.cells.map((h) => h.trim()) ?? [];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   const ours = header === undefined ? [] : mapHeader(file, names, input);
-  if (input.device !== undefined && ours.includes('deviceId')) {
+  const hasDeviceId = ours.includes('deviceId') || [...input.fields].some(([column, field]) => field === 'deviceId' && joined(column, names) !== undefined);
+  if (input.device !== undefined && hasDeviceId) {
     throw replayError(file, `--device gives every record the device ${JSON.stringify(input.device)}, but its header has a deviceId column: leave one out`);
   }
-  if (!ours.includes('deviceId') && input.device === undefined) {
-    const first = text.trimStart().split(LINE_END)[0];
+  if (!hasDeviceId && input.device === undefined) {
     const hint = header === undefined || names.length < 2 ? '' : `\n${deviceIdHint('its columns', names)}`;
-    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(first.slice(0, 80))}${hint}`);
+    if (input.columns !== undefined) throw replayError(file, `--columns names no deviceId column${hint}`);
+    // A first line of data (a date, a number): most likely a file without a header row.
+    const count = spaced ? firstLine.trim().split(/[ \t]+/).length : names.length;
+    const headerless = /^\s*[-+]?\d/.test(firstLine) && count > 1
+      ? `\nif it has no header row, name its ${count} columns in order with --columns NAME,NAME,… (cells separated by ${spaced ? 'spaces or tabs' : semicolons ? 'semicolons' : 'commas'}), and map them with --fields`
+      : hint;
+    throw replayError(file, `expected JSON lines, or CSV whose first line is a header naming a deviceId column; line ${header?.line ?? 1} is ${JSON.stringify(firstLine.slice(0, 80))}${headerless}`);
   }
   if (twice !== undefined) throw replayError(file, `the header names ${JSON.stringify(twice)} twice`);
-  return rows.map((row) => ({ line: row.line, record: row.unclosed ? 'a quoted cell is not closed' : csvRecord(ours, row.cells, input, semicolons) }));
+  const cellCount = (n: number) => `${n} cell${n === 1 ? '' : 's'} ${input.columns === undefined ? `under a header of ${names.length}` : `for the ${names.length} of --columns`}`;
+  return rows.map((row) => ({
+    line: row.line,
+    record: row.unclosed ? 'a quoted cell is not closed' : row.cells.length !== names.length ? cellCount(row.cells.length) : csvRecord(names, ours, row.cells, input, semicolons),
+  }));
+}
+
+/** The rows of a file whose cells are separated by runs of spaces or tabs (no quoting), each with its line. */
+function splitSpaced(text: string): { line: number; cells: string[]; unclosed: boolean }[] {
+  return text
+    .split(LINE_END)
+    .map((l, i) => ({ line: i + 1, cells: l.trim().split(/[ \t]+/), unclosed: false }))
+    .filter((r) => r.cells[0] !== '');
 }
 
 function jsonRecord(line: number, text: string, input: ReplayInput, first: boolean): Row {
@@ -211,11 +233,10 @@ function jsonRecord(line: number, text: string, input: ReplayInput, first: boole
 }
 
 /**
- * `header`: the names in our terms (null: a column left out, see mapHeader). `decimalComma`: a CSV separated by
- * semicolons, whose numbers are written 21,5.
+ * `names`: the header's; `header`: the names in our terms (null: a column left out, see mapHeader), as many as
+ * `cells`. `decimalComma`: a CSV separated by semicolons, whose numbers are written 21,5.
  */
-function csvRecord(header: readonly (string | null)[], cells: readonly string[], input: ReplayInput, decimalComma: boolean): Reading | string {
-  if (cells.length !== header.length) return `${cells.length} cell${cells.length === 1 ? '' : 's'} under a header of ${header.length}`;
+function csvRecord(names: readonly string[], header: readonly (string | null)[], cells: readonly string[], input: ReplayInput, decimalComma: boolean): Reading | string {
   const o: Record<string, unknown> = {};
   header.forEach((name, i) => {
     const trimmed = cells[i].trim();
@@ -224,6 +245,7 @@ function csvRecord(header: readonly (string | null)[], cells: readonly string[],
     // cell of a field that must be a string (a messageId of 1001 sent as a number would be wrong_type, every record).
     if (cell !== '' && name !== null) o[name] = NUMBER.test(cell) && Number.isFinite(Number(cell)) && !TEXT_FIELDS.has(name) ? Number(cell) : cell;
   });
+  joinFields(o, input, names, (name) => cells[names.indexOf(name)]?.trim());
   return record(o, input);
 }
 

@@ -163,3 +163,33 @@ test('--ts-format reads a US spreadsheet\'s times (month first, 1 or 2 digits, A
       'line 3: ts "8.12.2018" does not match --ts-format "DD.MM.YYYY HH:mm:ss.SSS"; line 4: ts "29.02.2019 00:00:00.0" is no such time',
   });
 });
+
+test('--replay of the Intel Berkeley lab\'s data.txt (no header, cells separated by spaces, date and time in two columns): --columns names them, --fields ts=date+time joins them', { timeout: 60_000 }, async (t) => {
+  const { app, at, iso, served, processed } = await liveServer(t);
+  // date time epoch moteid temperature humidity light voltage, times in the lab's zone to 5 fraction digits.
+  const lab = (i: number) => {
+    const wall = new Date(at(i) - 8 * 3_600_000).toISOString(); // Pacific Standard Time, as in the winter of the dataset
+    return `${wall.slice(0, 10)} ${wall.slice(11, 23)}27`;
+  };
+  const file = join(tempDir(t), 'data.txt');
+  writeFileSync(file, `${lab(0)} 3 1 19.9884 37.0933 45.08 2.69964\n${lab(1)} 11 2 19.3024 38.4629 45.08 2.68742\n${lab(2)}  4 1 19.1652 38.8039 45.08 2.68742\n`);
+  const columns = 'date,time,epoch,moteid,temperature,humidity,light,voltage';
+  const run = await simulate(['--replay', file, '--columns', columns, '--fields', 'deviceId=moteid,ts=date+time,seq=epoch', '--ts-zone', '-08:00', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.deepEqual([run.code, run.stderr], [0, '']);
+  await processed(3);
+  assert.deepEqual(await served('1'), [[iso(0), 19.9884, 37.0933], [iso(2), 19.1652, 38.8039]]);
+  assert.deepEqual(await served('2'), [[iso(1), 19.3024, 38.4629]]);
+
+  // Without --columns its first line is taken for a header: refused, naming --columns; a line of another number of
+  // cells (the file has some) is refused, naming it.
+  const bare = await simulate(['--replay', file, '--url', app.mqttUrl, '--quiet']);
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /if it has no header row, name its 8 columns in order with --columns NAME,NAME,…/);
+  writeFileSync(file, `${lab(0)} 3 1 19.9884 37.0933 45.08 2.69964\n${lab(1)} 11 2\n`);
+  const short = await simulate(['--replay', file, '--columns', columns, '--fields', 'deviceId=moteid,ts=date+time,seq=epoch', '--ts-zone', '-08:00', '--url', app.mqttUrl, '--quiet']);
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /line 2: 4 cells for the 8 of --columns/);
+  const missing = await simulate(['--replay', file, '--columns', columns, '--fields', 'deviceId=moteid,ts=day+time', '--url', app.mqttUrl, '--quiet']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--fields maps ts to the columns "day" and "time" joined, but it has no column "day" \(its columns: "date", "time", /);
+});
