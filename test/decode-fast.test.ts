@@ -339,6 +339,19 @@ test('a ts with a zone offset in any of ISO 8601 forms (+01:00, +0100, +01) is t
   }
 });
 
+test('a ts with more fraction digits than milliseconds (.NET\'s 7, as IoT Hub\'s EnqueuedTimeUtc; 9) is its millisecond, the rest dropped, on both paths', () => {
+  // ISO 8601 allows any number of fraction digits; the contract's times are whole ms, so .1239999 is 123 ms (as
+  // Date.parse reads it), never rounded up into the next millisecond (which could move it into the next window).
+  const instant = Date.parse('2024-03-01T10:00:00.123Z');
+  for (const ts of ['2024-03-01T10:00:00.1230000Z', '2024-03-01T10:00:00.1239999Z', '2024-03-01T11:00:00.123456789+01:00', '2024-03-01T10:00:00.12345Z']) {
+    for (const decode of [decodeMessage, decodeMessageJson]) {
+      assert.deepStrictEqual(run(decode, 'devices/t-1/telemetry', Buffer.from(`{"temperature":21.5,"ts":"${ts}"}`)), [
+        ['accept', { deviceId: 't-1', ts: instant, temperature: 21.5, humidity: undefined, seq: undefined, arrival: ARRIVAL }],
+      ], `${ts} (${decode.name})`);
+    }
+  }
+});
+
 test('a ts in ISO form that is no date, or before 1970, is refused saying which, on both paths', () => {
   // Both were 'is not a valid date after 1970': for 25 o'clock, or an offset of +25:00, that pointed at the year.
   const noDate = (ts: string) => `"ts" "${ts}" is no date: its month, day, hour, minute, second or zone offset is out of range`;
