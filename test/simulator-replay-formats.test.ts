@@ -193,3 +193,23 @@ test('--replay of the Intel Berkeley lab\'s data.txt (no header, cells separated
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--fields maps ts to the columns "day" and "time" joined, but it has no column "day" \(its columns: "date", "time", /);
 });
+
+test('--fields paths into JSON: a key with dots is read as the key it is; a string of JSON text or base64 is read into; one of neither, or base64 of no JSON object, has no such field', (t) => {
+  const file = join(tempDir(t), 'paths.jsonl');
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  writeFileSync(file, [
+    JSON.stringify({ day: '2024-03-01', time: '09:00', dev: { id: 'a' }, 'temp.c': 20, Body: '{"t":1.5}' }),
+    JSON.stringify({ day: '2024-03-01', time: '09:00', dev: { id: 'b' }, 'temp.c': 21, Body: b64('{"t":2.5}') }),
+    JSON.stringify({ day: '2024-03-01', time: '09:00', dev: { id: 'c' }, 'temp.c': 22, Body: b64('not json') }),
+    JSON.stringify({ day: '2024-03-01', time: '09:00', dev: { id: 'd' }, 'temp.c': 23, Body: 'hello' }),
+    JSON.stringify({ dev: { id: 'e' }, 'temp.c': 24, Body: { t: [1] }, day: '2024-03-01', time: '10:00:00' }),
+  ].join('\n'));
+  const records = loadRecording(file, replayInput({ replay: file, fields: 'deviceId=dev.id,temperature=temp.c,humidity=Body.t,ts=day+time', tsZone: 'UTC' })).records;
+  assert.deepEqual(records.map((r) => [r.deviceId, r.recorded?.temperature, r.recorded?.humidity, r.recorded?.ts]), [
+    ['a', 20, 1.5, '2024-03-01T09:00Z'],
+    ['b', 21, 2.5, '2024-03-01T09:00Z'],
+    ['c', 22, undefined, '2024-03-01T09:00Z'],
+    ['d', 23, undefined, '2024-03-01T09:00Z'],
+    ['e', 24, [1], '2024-03-01T10:00:00Z'],
+  ]);
+});
