@@ -60,8 +60,9 @@ Output
   --device ID             a recording of one device, without a deviceId column: every record gets this id
   --columns A,B,…         a file without a header row: its columns' names, in order (then --fields maps them);
                           cells separated by commas, or, a first line without one, by runs of spaces or tabs
-                          e.g. the Intel Berkeley lab's data.txt: --columns date,time,epoch,moteid,temperature,
-                          humidity,light,voltage --fields deviceId=moteid,ts=date+time,seq=epoch
+                          e.g. the Intel Berkeley lab's data.txt:
+                          --columns date,time,epoch,moteid,temperature,humidity,light,voltage
+                          --fields deviceId=moteid,ts=date+time,seq=epoch --ts-zone America/Los_Angeles
   --ts-zone Z             the zone of its times without one (2024-03-01 10:00:00): UTC, +01:00, -0500, or an
                           IANA zone (Europe/Berlin; DST-aware); sent as 2024-03-01T10:00:00+01:00 (in UTC
                           when the zone's offset then has seconds, e.g. a historical local mean time)
