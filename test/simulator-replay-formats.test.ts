@@ -213,3 +213,12 @@ test('--fields paths into JSON: a key with dots is read as the key it is; a stri
     ['e', 24, [1], '2024-03-01T10:00:00Z'],
   ]);
 });
+
+test('a zoned time written with a space before its zone, or the zone as UTC or GMT, goes as ISO 8601; other zone names (ambiguous) and zoneless times as recorded', (t) => {
+  const file = join(tempDir(t), 'zones.csv');
+  const written = ['2024-03-01 10:00:00 UTC', '2024-03-01 10:00:00.5 gmt', '2024-03-01T10:00:00 +0100', '2024-03-01 10:00 -05:00', '2024-03-01 10:00:00Z', '2024-03-01 10:00:00 CET', '2024-03-01 10:00:00'];
+  writeFileSync(file, `deviceId,ts,temperature\n${written.map((ts, i) => `d,${ts},${i}`).join('\n')}\n`);
+  assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.ts), [
+    '2024-03-01T10:00:00Z', '2024-03-01T10:00:00.5Z', '2024-03-01T10:00:00+0100', '2024-03-01T10:00-05:00', '2024-03-01T10:00:00Z', '2024-03-01 10:00:00 CET', '2024-03-01 10:00:00',
+  ]);
+});
