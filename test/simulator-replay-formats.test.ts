@@ -222,3 +222,21 @@ test('a zoned time written with a space before its zone, or the zone as UTC or G
     '2024-03-01T10:00:00Z', '2024-03-01T10:00:00.5Z', '2024-03-01T10:00:00+0100', '2024-03-01T10:00-05:00', '2024-03-01T10:00:00Z', '2024-03-01 10:00:00 CET', '2024-03-01 10:00:00',
   ]);
 });
+
+test('--columns reads a headerless CSV (commas, quoting as usual) or cells separated by tabs; JSON lines with it, or names empty or twice, are refused', (t) => {
+  const dir = tempDir(t);
+  const read = (text: string, columns: string) => {
+    const file = join(dir, 'rec.txt');
+    writeFileSync(file, text);
+    return loadRecording(file, replayInput({ replay: file, columns })).records.map((r) => r.recorded);
+  };
+  assert.deepEqual(read('a,2024-03-01T10:00:00Z,"21,5"\r\nb,2024-03-01T10:00:01Z,22\r\n', 'deviceId,ts,note'), [
+    { deviceId: 'a', ts: '2024-03-01T10:00:00Z', note: '21,5' },
+    { deviceId: 'b', ts: '2024-03-01T10:00:01Z', note: 22 },
+  ]);
+  assert.deepEqual(read('\n7\t2024-03-01T10:00:00Z\t\t21.5\n', 'deviceId,ts,temperature'), [{ deviceId: '7', ts: '2024-03-01T10:00:00Z', temperature: 21.5 }]);
+  assert.throws(() => read('{"deviceId":"a"}\n', 'deviceId'), /it is JSON lines, whose keys name the fields: leave --columns out/);
+  assert.throws(() => replayInput({ replay: 'x', columns: 'a,,b' }), { message: 'invalid value for --columns: "a,,b" (expected the names of the columns of a file without a header row, in order, comma-separated, each once; name 2 is empty)' });
+  assert.throws(() => replayInput({ replay: 'x', columns: 'a,b,a' }), /"a" is named twice/);
+  assert.throws(() => replayInput({ columns: 'a,b' }), /option --columns does nothing without --replay/);
+});
