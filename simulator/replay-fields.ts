@@ -1,10 +1,12 @@
 /**
- * --replay of a recording made elsewhere (a building-management export, a public dataset): what its columns (or JSON
- * keys) are called in our terms (--fields), the device of a recording of one (--device), the zone its zoneless times are in (--ts-zone) and the unit of its numeric
- * times (--ts-unit). Nothing is guessed from the values: without these options a record goes out as recorded (a
- * zoned time written otherwise than ISO 8601, 2024-03-01 10:00:00 UTC, goes as ISO 8601; replay.ts reads a header of semicolons as a decimal-comma
- * CSV), and the run says before it starts which records the server will refuse and which option would say what they
- * mean.
+ * --replay of a recording made elsewhere (a building-management export, a public dataset, IoT Hub's routing to
+ * storage): what its columns (or JSON keys, or paths into them) are called in our terms (--fields), the names of the
+ * columns of a file without a header (--columns), the device of a recording of one (--device), the zone its zoneless
+ * times are in (--ts-zone), how they are written when not as ISO 8601 (--ts-format, replay-ts-format.ts) and the unit
+ * of its numeric times (--ts-unit). Nothing is guessed from the values: without these options a record goes out as
+ * recorded (a zoned time written otherwise than ISO 8601, 2024-03-01 10:00:00 UTC, goes as ISO 8601; replay.ts reads
+ * a header of semicolons as a decimal-comma CSV), and the run says before it starts which records the server will
+ * refuse and which option would say what they mean.
  */
 import { looksLikeEpochSeconds } from '../server/ingest/reading-rules.ts';
 import { ErrorCodes, invalidOption, SimulatorError } from './errors.ts';
