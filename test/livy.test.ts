@@ -159,6 +159,17 @@ test('a syntax error in a module a job imports is located too, .ts or .mjs, howe
   assert.deepEqual(await errors(2), [`SyntaxError: ${join(jobsDir, 'lib', 'typo.ts')}:2:11: Expected ")" but found ";"`]);
 });
 
+test('a syntax error in a module a job imports is located in a jobs dir without a package.json (CommonJS by tsx)', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  writeFileSync(join(jobsDir, 'uses-ts.ts'), "import { h } from './typo.ts';\nexport default function (): void {\n  h();\n}\n");
+  writeFileSync(join(jobsDir, 'typo.ts'), 'export function h(): number {\n  return (1;\n}\n');
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'uses-ts.ts') });
+  await waitForState(app, 1, 'dead');
+  const errors = (await fullLog(app, 1)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(errors, [`SyntaxError: ${join(jobsDir, 'typo.ts')}:2:11: Expected ")" but found ";"`]);
+});
+
 test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });
