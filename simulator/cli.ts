@@ -35,8 +35,8 @@ Simulated time
                           starts in the past and ends at the present     default ${DEFAULTS.speedup}
 
 Output
-  --url URL               broker, mqtt://host:1883 (also mqtts://, ws://, wss://); without it nothing is published
-                          (except with --transport azure)
+  --url URL               broker, mqtt://host:1883 (also mqtts://, ws://, wss://: the path /mqtt unless given);
+                          without it nothing is published (except with --transport azure)
   --out FILE.jsonl        write every generated reading as a JSON line {deviceId, ts, temperature, humidity, seq}.
                           Without --url the run is not paced: it generates as fast as it can
                           (timestamps are the same as a paced run's) and needs --count or --duration

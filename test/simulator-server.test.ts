@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { createFleet } from '../simulator/index.ts';
 import { getJson, startServer, waitFor } from './helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -82,4 +83,14 @@ test("the mqtt transport over the server's TLS listener trusts --ca (its generat
   const fileOnly = await run(['--devices', '1', '--count', '1', '--out', '/dev/null', '--ca', app.caFile!]);
   assert.equal(fileOnly.code, 2);
   assert.match(fileOnly.stderr, /^simulator: option --ca does nothing without --url \(nothing is published\): leave it out/);
+});
+
+test("the mqtt transport over WebSocket: ws://host:port, without a path, reaches the server's /mqtt, as the azure transport its own path", { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t);
+  const ws = new URL(app.wsUrl!);
+  const fleet = createFleet({ url: `ws://127.0.0.1:${ws.port}`, devices: 2, devicePrefix: 'ws-', rate: 20, count: 10, seed: 1, connectTimeout: 3 });
+  t.after(() => fleet.stop());
+  const summary = await fleet.run();
+  assert.deepEqual([summary.acknowledged, summary.lost], [10, 0]);
+  await waitFor('the 10 readings processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 10);
 });

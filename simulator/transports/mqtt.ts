@@ -26,6 +26,17 @@ interface Connection {
 /** mqtt.js, loaded by the first MQTT transport: the server, which carries the simulator for its demo, need not. */
 const mqtt = lazy<typeof mqttLib>('mqtt');
 
+/**
+ * A WebSocket URL without a path gets the server's `/mqtt` (as the azure transport gets `/$iothub/websocket`):
+ * mqtt.js would ask for `/`, which the server answers 404, and mqtt.js drops that error, so the run only timed out.
+ */
+function withWebSocketPath(url: string): string {
+  if (!/^wss?:/.test(url)) return url;
+  const u = new URL(url);
+  if (u.pathname === '' || u.pathname === '/') u.pathname = '/mqtt';
+  return u.href;
+}
+
 export function createMqttTransport(o: TransportOptions): Transport {
   const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };
   const connections: Connection[] = [];
@@ -35,7 +46,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
   let closing = false;
   const perDevice = o.connections >= o.deviceIds.length;
 
-  const url = o.url ?? '';
+  const url = withWebSocketPath(o.url ?? '');
   let ca: Buffer | undefined;
   function open(clientId: string): Connection {
     const client = mqtt().connect(url, {
