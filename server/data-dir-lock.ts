@@ -5,6 +5,7 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ThermostreamError } from './errors.ts';
+import { formatBytes, freeBytes, isNoSpaceIn } from './storage-health.ts';
 
 /** The lock file in the data dir: an empty SQLite database whose exclusive lock the running server holds. */
 const LOCK_FILE = 'server.lock';
@@ -28,6 +29,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     db?.close();
+    if (isNoSpaceIn(err, dir)) throw lockNoSpace(dir, `cannot create or lock ${file}: ${(err as Error).message}`);
     if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw dataDirError(dir, `cannot create or lock ${file}: ${(err as Error).message}`);
     throw new ThermostreamError(
       'TS_ERR_DATA_DIR_LOCKED',
@@ -85,5 +87,15 @@ export function dataDirError(dir: string, cause: string): ThermostreamError {
   return new ThermostreamError(
     'TS_ERR_DATA_DIR',
     `cannot use the data dir ${dir} (dataDir, --data-dir): ${cause}. Make it a directory this user can write, or give another with --data-dir`,
+  );
+}
+
+/** A full file system under the data dir: said as the database's own refusal at start-up says it (a writable dir). */
+function lockNoSpace(dir: string, cause: string): ThermostreamError {
+  const free = freeBytes(dir);
+  return new ThermostreamError(
+    'TS_ERR_STORAGE_FULL',
+    `cannot lock the data dir ${dir}: the file system is full (${cause}; ` +
+      `${free === null ? 'free space unknown' : `${formatBytes(free)} free`} in the data dir ${dir}). Make room (at least 64 MiB) and start again.`,
   );
 }

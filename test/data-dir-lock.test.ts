@@ -145,6 +145,37 @@ test('a data dir to be made on a read-only file system is refused naming EROFS, 
   }
 });
 
+test('a data dir on a full file system is refused with TS_ERR_STORAGE_FULL naming the free space, not as one this user cannot write', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a small tmpfs needs root');
+  const mountPoint = mkdtempSync(join(tmpdir(), 'thermostream-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(mountPoint, { recursive: true });
+    return t.skip(`cannot mount a small tmpfs: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(1024 * 1024)); // fills it: ENOSPC on the last block
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  }
+  try {
+    const dataDir = join(mountPoint, 'data');
+    await assert.rejects(startThermostream(config(dataDir)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TS_ERR_STORAGE_FULL', err.message);
+      assert.equal(
+        err.message,
+        `cannot lock the data dir ${dataDir}: the file system is full (cannot create or lock ${join(dataDir, 'server.lock')}: ` +
+          `database or disk is full; 0 B free in the data dir ${dataDir}). Make room (at least 64 MiB) and start again.`,
+      );
+      return true;
+    });
+  } finally {
+    execFileSync('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true });
+  }
+});
+
 const ROOT = new URL('..', import.meta.url).pathname;
 const DEVICES_CLI = ['--import', 'tsx', 'server/registry/cli.ts'];
 const SERVER = ['--import', 'tsx', 'server/main.ts', '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1'];
