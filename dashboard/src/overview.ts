@@ -130,7 +130,9 @@ export function createOverview(root: HTMLElement): View {
     }
     const total = items.length;
     const plus = more ? '+' : ''; // "5,000+": more than the newest pages read
-    tiles.anomalies.set(`${fmtNum(total)}${plus}`, `${fmtNum(new Set(items.map((a) => a.deviceId)).size)}${plus} devices${more ? ' (among the newest; all: GET /api/v1/anomalies)' : ''}`);
+    const devices = new Set(items.map((a) => a.deviceId)).size;
+    const noun = devices === 1 && !more ? 'device' : 'devices';
+    tiles.anomalies.set(`${fmtNum(total)}${plus}`, `${fmtNum(devices)}${plus} ${noun}${more ? ' (among the newest; all: GET /api/v1/anomalies)' : ''}`);
     const chips = anomalyPanel.querySelector('.chips')!;
     chips.replaceChildren(
       ...(byType.size === 0

@@ -73,3 +73,23 @@ test('more anomalies in the last hour than the overview reads: the tile says 5,0
   assert.match(await page.locator('.chips').innerText(), /threshold: 5000\+ in the last hour/);
   assert.deepEqual(problems, []);
 });
+
+test("one device with anomalies in the last hour: the tile says 1 device, not 1 devices", { timeout: 60_000 }, async (t) => {
+  await ensureDashboardBuilt();
+  const app = await startServer(t, { batchIntervalMs: 200 });
+  const client = await connect(t, app.mqttUrl);
+  // Two readings over the threshold's max (50 °C): two threshold anomalies of one device.
+  await client.publishAsync('devices/hot/telemetry', JSON.stringify([{ temperature: 80 }, { temperature: 81 }]), { qos: 1 });
+  await waitForRecords(app, 2);
+  const browser = await launchChromium(t);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = watchPage(page);
+  await page.goto(`${app.httpUrl}/#/`);
+  const tile = page.locator('.tile', { hasText: 'Anomalies (1 h)' });
+  const text = await waitFor('the anomalies tile', async () => {
+    const shown = await tile.innerText();
+    return /\b2\b/.test(shown) ? shown : null;
+  });
+  assert.match(text, /\n1 device$/);
+  assert.deepEqual(problems, []);
+});
