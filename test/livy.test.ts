@@ -170,6 +170,17 @@ test('a syntax error in a module a job imports is located in a jobs dir without 
   assert.deepEqual(errors, [`SyntaxError: ${join(jobsDir, 'typo.ts')}:2:11: Expected ")" but found ";"`]);
 });
 
+test('a module without the function asked for is dead with the reason alone, not a stack of the server\'s own code', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  await livy(app, 'POST', '/livy/batches', { file: join(FIXTURES, 'hello.ts') });
+  await livy(app, 'POST', '/livy/batches', { file: join(FIXTURES, 'hello.ts'), className: 'nope' });
+  await waitForState(app, 1, 'dead');
+  await waitForState(app, 2, 'dead');
+  const errors = async (id: number) => (await fullLog(app, id)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(await errors(1), ['Error: the module has no default export function (exported functions: hello; set className to one of them)']);
+  assert.deepEqual(await errors(2), ['Error: the module exports no function named "nope" (exported functions: hello; set className to one of them)']);
+});
+
 test('a job stuck in an endless loop is killed by DELETE once jobs.stopTimeoutMs has passed', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: 'test/fixtures/jobs/endless-loop.ts' });

@@ -135,10 +135,12 @@ try {
   const fn = mod[exportName];
   if (typeof fn !== 'function') {
     const functions = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-    throw new Error(
+    const missing = new Error(
       `${data.className === null ? 'the module has no default export function' : `the module exports no function named ${JSON.stringify(data.className)}`}` +
         ` (exported functions: ${functions.join(', ') || 'none'}; set className to one of them)`,
     );
+    missing.stack = `Error: ${missing.message}`; // the request's mistake: a stack of this file would only mislead
+    throw missing;
   }
   if (!stopping) {
     send({ type: 'running' });
