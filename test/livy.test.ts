@@ -111,6 +111,31 @@ test('a job in a jobs directory outside this package (a .ts file with no package
   }
 });
 
+test('a job outside this package (CommonJS by tsx) reads the live telemetry and stops gracefully on DELETE, as one in jobs/ does', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  const engine = JSON.stringify(join(ROOT, 'server/engine/dstream/index.ts'));
+  writeFileSync(
+    join(jobsDir, 'too-hot.ts'),
+    `import { StreamingContext } from ${engine};\n` +
+      'export default async function (args: string[]): Promise<void> {\n' +
+      '  const ctx = new StreamingContext(200);\n' +
+      '  ctx.telemetryStream().filter((r) => r.temperature > Number(args[0])).map((r) => [r.deviceId, 1]).reduceByKey((a, b) => a + b).print();\n' +
+      '  ctx.start();\n' +
+      '  await ctx.awaitTermination();\n' +
+      '}\n',
+  );
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  const client = await connect(t, app.mqttUrl);
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'too-hot.ts'), args: ['30'] });
+  await waitForState(app, 1, 'running');
+  await client.publishAsync('devices/hot-1/telemetry', JSON.stringify([{ temperature: 31 }, { temperature: 35 }, { temperature: 20 }]), { qos: 1 });
+  await waitFor('the job to count the hot readings', async () => (await fullLog(app, 1)).includes('(hot-1,2)'));
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  await waitForState(app, 1, 'killed');
+  const lines = await fullLog(app, 1);
+  assert.ok(!lines.some((l) => l.includes('did not stop within')), lines.join('\n'));
+});
+
 test('the file submitted is the file run: jobs/x.js is not its neighbour jobs/x.ts', async (t) => {
   const jobsDir = tempDir(t, 'thermostream-jobs-');
   writeFileSync(join(jobsDir, 'package.json'), '{ "type": "module" }\n');

@@ -58,14 +58,19 @@ class Deferred<T> {
   });
 }
 
-let observer: ((ctx: StreamingContext) => void) | undefined;
+/**
+ * Kept on globalThis, shared by every copy of this module in the thread: a job outside an ESM package is CommonJS,
+ * compiled by tsx's require hook, and gets a copy of its own, which the worker's copy would otherwise never hear of.
+ */
+const OBSERVER = Symbol.for('thermostream.dstream.contextObserver');
+const shared = globalThis as { [OBSERVER]?: (ctx: StreamingContext) => void };
 
 /**
  * @internal The job worker (server/jobs/worker.ts) learns of every context a job creates, so that a DELETE can ask
  * them to stop gracefully.
  */
 export function observeContexts(fn: (ctx: StreamingContext) => void): void {
-  observer = fn;
+  shared[OBSERVER] = fn;
 }
 
 export class StreamingContext {
@@ -114,7 +119,7 @@ export class StreamingContext {
     this.batchLog = new BatchLog(retained);
     // Awaiting termination is optional: mark the promise handled so a failure is not an unhandled rejection.
     this.termination.promise.catch(() => {});
-    observer?.(this);
+    shared[OBSERVER]?.(this);
   }
 
   get state(): ContextState {

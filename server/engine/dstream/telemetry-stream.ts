@@ -38,11 +38,13 @@ interface JobDefaults {
   dedupe: DedupeOptions;
 }
 
-let jobDefaults: JobDefaults | undefined;
+/** On globalThis, as the context observer (context.ts): a CommonJS job's own copy of this module reads them too. */
+const JOB_DEFAULTS = Symbol.for('thermostream.dstream.telemetryDefaults');
+const shared = globalThis as { [JOB_DEFAULTS]?: JobDefaults };
 
 /** @internal Set by the job worker (server/jobs/worker.ts): the defaults of `telemetryStream()` inside a job. */
 export function setTelemetryDefaults(defaults: JobDefaults): void {
-  jobDefaults = defaults;
+  shared[JOB_DEFAULTS] = defaults;
 }
 
 /** Batch offsets remembered for `offsetAt` (a window needs those of its batches; a sink, the latest). */
@@ -62,18 +64,18 @@ export class TelemetrySource implements InputSource<Reading> {
     private readonly options: TelemetryStreamOptions,
     private readonly log: (message: string) => void,
   ) {
-    const logDir = options.logDir ?? jobDefaults?.logDir;
+    const logDir = options.logDir ?? shared[JOB_DEFAULTS]?.logDir;
     if (logDir === undefined) {
       throw new TypeError('telemetryStream() needs { logDir } (the server\'s <dataDir>/log) outside a job run by the server');
     }
     this.logDir = logDir;
     this.maxBytes = options.maxBytesPerBatch ?? 16 * 1024 * 1024;
-    this.dedupe = new Dedupe(jobDefaults?.dedupe);
+    this.dedupe = new Dedupe(shared[JOB_DEFAULTS]?.dedupe);
   }
 
   start(): void {
     const after =
-      this.options.afterOffset ?? (this.options.logDir === undefined ? jobDefaults?.afterOffset : undefined) ?? LogTail.endOffset(this.logDir);
+      this.options.afterOffset ?? (this.options.logDir === undefined ? shared[JOB_DEFAULTS]?.afterOffset : undefined) ?? LogTail.endOffset(this.logDir);
     if (this.options.afterOffset !== undefined) {
       // A stored offset never passes what the log's files held; one that does would skip readings without a word.
       const end = LogTail.endOffset(this.logDir);
