@@ -136,6 +136,19 @@ test('a job outside this package (CommonJS by tsx) reads the live telemetry and 
   assert.ok(!lines.some((l) => l.includes('did not stop within')), lines.join('\n'));
 });
 
+test('a job outside this package that throws has its own file and line in the stack of its log', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  const file = join(jobsDir, 'fails.ts');
+  writeFileSync(file, "export default async function (): Promise<void> {\n  await new Promise((r) => setTimeout(r, 10));\n  throw new TypeError('the sensor table is empty');\n}\n");
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file });
+  await waitForState(app, 1, 'dead');
+  const lines = (await fullLog(app, 1)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.equal(lines[0], 'TypeError: the sensor table is empty');
+  assert.ok(lines[1]?.endsWith(`(${file}:3:9)`), lines.join('\n').slice(0, 500));
+  assert.ok(!lines.some((l) => l.includes('data:text/javascript')), lines.join('\n').slice(0, 500));
+});
+
 test('the file submitted is the file run: jobs/x.js is not its neighbour jobs/x.ts', async (t) => {
   const jobsDir = tempDir(t, 'thermostream-jobs-');
   writeFileSync(join(jobsDir, 'package.json'), '{ "type": "module" }\n');

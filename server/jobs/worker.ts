@@ -4,6 +4,10 @@
  * A stop request aborts `job.signal` and stops the job's contexts gracefully; a job that ignores it is terminated by
  * the runner after `jobs.stopTimeoutMs`.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { observeContexts, type StreamingContext } from '../engine/dstream/context.ts';
 import { setTelemetryDefaults } from '../engine/dstream/telemetry-stream.ts';
@@ -166,11 +170,34 @@ process.exit(0);
  * request for `jobs/x.js` whenever both existed.
  */
 async function importJob(url: string): Promise<Record<string, unknown>> {
+  const file = fileURLToPath(url);
+  if (isCommonJs(file)) {
+    // Required by tsx's require hook under its own file name: imported, tsx hands Node a data: URL of the compiled
+    // code, and every stack frame of the job named that URL (its whole source) instead of the job's file and line.
+    const exports = createRequire(url)(file) as Record<string, unknown>;
+    return exports?.__esModule === true ? exports : { ...exports, default: exports };
+  }
   const source = `import * as job from ${JSON.stringify(url)}; export default job;`;
   const ns = ((await import(`data:text/javascript,${encodeURIComponent(source)}`)) as { default: Record<string, unknown> }).default;
   // A job outside an ESM package is CommonJS compiled by tsx: its exports are the namespace's default.
   const cjs = ns.default as Record<string, unknown> | undefined;
   return typeof cjs === 'object' && cjs !== null && cjs.__esModule === true ? cjs : ns;
+}
+
+/** Whether Node takes `file` as CommonJS: a .js or .ts file whose nearest package.json does not say "type": "module". */
+function isCommonJs(file: string): boolean {
+  if (!/\.[jt]s$/.test(file)) return false; // .mjs, .mts
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type !== 'module';
+      } catch {
+        return false; // Node's import says what is wrong with it
+      }
+    }
+    if (dirname(dir) === dir) return true;
+  }
 }
 
 function describe(err: unknown): string {
