@@ -208,6 +208,20 @@ test('a syntax error in a module a job imports is located in a jobs dir without 
   assert.deepEqual(errors, [`SyntaxError: ${join(jobsDir, 'typo.ts')}:2:11: Expected ")" but found ";"`]);
 });
 
+test('top-level await in a job outside an ESM package is located, with what to do: CommonJS cannot have it', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  const file = join(jobsDir, 'tla.ts');
+  writeFileSync(file, "const n = await Promise.resolve(1);\nexport default function (): void {\n  console.log(n);\n}\n");
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } });
+  await livy(app, 'POST', '/livy/batches', { file });
+  await waitForState(app, 1, 'dead');
+  const errors = (await fullLog(app, 1)).filter((l) => !l.startsWith('[thermostream]'));
+  assert.deepEqual(errors, [
+    `SyntaxError: ${file}:1:10: Top-level await is currently not supported with the "cjs" output format (outside an ESM package a job is ` +
+      'CommonJS, as Node takes a .ts or .js file without a package.json of "type": "module" above it: add one to its directory)',
+  ]);
+});
+
 test('a module without the function asked for is dead with the reason alone, not a stack of the server\'s own code', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   await livy(app, 'POST', '/livy/batches', { file: join(FIXTURES, 'hello.ts') });

@@ -35,13 +35,32 @@ export async function locateSyntaxError(url: string, err: unknown): Promise<Synt
       plugins: [sourcesOnly],
     });
   } catch (e) {
-    const first = (e as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
-    if (first?.location) {
-      // As esbuild and tsx print it: line from 1, column from 0; the file as esbuild names it, relative to the cwd.
-      const located = new SyntaxError(`${resolve(first.location.file)}:${first.location.line}:${first.location.column}: ${first.text}`);
-      located.stack = `SyntaxError: ${located.message}`;
-      return located;
-    }
+    const located = fromEsbuild(e);
+    if (located) return located;
   }
-  return undefined; // the modules compile: the error is elsewhere (a package, a runtime SyntaxError), shown as it came
+  // The modules compile as ESM: what tsx refused may be CommonJS's alone (top-level await in a job outside an ESM
+  // package); else the error is elsewhere (a package, a runtime SyntaxError), shown as it came.
+  return fromEsbuild(err, CJS_HINT);
+}
+
+type EsbuildFailure = { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] };
+
+const CJS_HINT =
+  ' (outside an ESM package a job is CommonJS, as Node takes a .ts or .js file without a package.json of "type": "module" above it: add one to its directory)';
+
+/** esbuild's first located error as a SyntaxError naming the file, line and column; `hint` when CommonJS is the cause. */
+function fromEsbuild(e: unknown, hint = ''): SyntaxError | undefined {
+  const first = (e as EsbuildFailure | null)?.errors?.[0] ?? fromMessage(e);
+  if (!first?.location) return undefined;
+  // As esbuild and tsx print it: line from 1, column from 0; the file as esbuild names it, relative to the cwd.
+  const why = hint !== '' && first.text.includes('"cjs" output format') ? hint : '';
+  const located = new SyntaxError(`${resolve(first.location.file)}:${first.location.line}:${first.location.column}: ${first.text}${why}`);
+  located.stack = `SyntaxError: ${located.message}`;
+  return located;
+}
+
+/** tsx's require hook rethrows esbuild's failure without its `errors`: its message has them, `file:line:column: ERROR: text`. */
+function fromMessage(e: unknown): NonNullable<EsbuildFailure['errors']>[number] | undefined {
+  const m = /^Transform failed with \d+ errors?:\n(.+):(\d+):(\d+): ERROR: (.*)$/m.exec(e instanceof Error ? e.message : '');
+  return m ? { text: m[4]!, location: { file: m[1]!, line: Number(m[2]), column: Number(m[3]) } } : undefined;
 }
