@@ -80,6 +80,9 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
   let firstTs: number | undefined;
   let lastTs: number | undefined;
   let wake: (() => void) | undefined;
+  /** Resolves at stop(): a fleet still connecting gives up then, not at --connect-timeout. */
+  let onStop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (onStop = resolve));
 
   // Messages ready for the transport (bounded: generation pauses while any wait).
   const ready: ReadyMessage[] = [];
@@ -277,6 +280,7 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
     },
     stop() {
       stopping = true;
+      onStop();
       wake?.();
     },
     async run() {
@@ -304,7 +308,9 @@ export function createFleet(input: FleetOptions, deps: FleetDeps = {}): Fleet {
           onSetpoint: async (deviceId, setpoint) => (source ?? (await sourceCreated)).hold(deviceId, setpoint),
         });
         try {
-          await transport.connect();
+          const connecting = transport.connect();
+          connecting.catch(() => {}); // stopped first: its later failure is moot (the transport is closed below)
+          await Promise.race([connecting, stopped]);
         } catch (error) {
           await transport.close();
           running = false;

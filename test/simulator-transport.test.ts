@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createServer, type AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { createFleet, BAD_KINDS, type FleetOptions, type Summary } from '../simulator/index.ts';
 import { distinctSeqs, recordingBroker, withTimeout, type Received } from './simulator-helpers.ts';
@@ -170,4 +171,22 @@ test('createFleet runs until stop() when neither count nor duration is given', a
   // Live time: readings are stamped around now, never in the future.
   assert.ok(Date.parse(s.lastTs!) <= Date.now());
   assert.ok(Date.now() - Date.parse(s.firstTs!) < 60_000);
+});
+
+test('stop() while the fleet is still connecting (a broker that refuses) ends the run at once with its summary, not after --connect-timeout', async (t) => {
+  const closed = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port)); // nothing listens there any more: every connect is refused
+    });
+  });
+  const fleet = createFleet({ url: `mqtt://127.0.0.1:${closed}`, devices: 2, rate: 10, seed: 1, connectTimeout: 30 });
+  t.after(() => fleet.stop());
+  const running = fleet.run();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const stoppedAt = Date.now();
+  fleet.stop();
+  const s = await withTimeout(running, 5_000, 'the fleet stopped while connecting');
+  assert.ok(Date.now() - stoppedAt < 3_000, `stopped after ${Date.now() - stoppedAt} ms`);
+  assert.deepEqual([s.generated, s.sent, s.lost], [0, 0, 0]);
 });

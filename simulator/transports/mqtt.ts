@@ -108,6 +108,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
             ),
           );
         }, o.connectTimeoutMs);
+        timer.unref(); // a fleet stopped while connecting, its transport closed, does not wait for it
         for (const c of connections) {
           c.client.once('connect', () => {
             if (--pending === 0) {
