@@ -319,3 +319,19 @@ test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker
   // a bad_topic dead letter at every connection.
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items, []);
 });
+
+test('external broker mode: an mqtts:// broker whose certificate no trusted CA signed is refused saying how to trust its CA', async (t) => {
+  // A TLS broker with a private CA: Thermostream's own, embedded, with its generated CA (not trusted by this process).
+  const broker = await startThermostream(
+    resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: 0 }, dataDir: tempDir(t) }),
+    { log: () => undefined },
+  );
+  t.after(() => broker.close());
+  const url = broker.mqttsUrl!.replace('127.0.0.1', 'localhost');
+  await assert.rejects(startSubscriber(tempDir(t), url), {
+    code: 'TS_ERR_BROKER_CONNECT',
+    message:
+      `cannot subscribe at the external broker ${url} (--broker): UNABLE_TO_VERIFY_LEAF_SIGNATURE (unable to verify the first certificate; ` +
+      "no CA this machine trusts signed the broker's certificate: add the broker's CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)",
+  });
+});

@@ -170,6 +170,10 @@ export async function createExternalBroker(config: ExternalBrokerConfig, deps: E
   };
 }
 
+/** Node's codes for a server certificate that no trusted CA signed (a private CA, as Mosquitto's often is). */
+const UNTRUSTED_CERT = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
+const UNTRUSTED_HINT = "no CA this machine trusts signed the broker's certificate: add the broker's CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem";
+
 /**
  * One TCP (or TLS) connection to the broker: CONNECT, SUBSCRIBE, then PUBLISHes in and PUBACKs out.
  * [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes came in; ingest acknowledges in that order too (its group
@@ -222,7 +226,10 @@ class Connection {
       });
     });
     this.socket.on('data', (chunk: Buffer) => this.parser.parse(chunk));
-    this.socket.on('error', (err: NodeJS.ErrnoException) => this.fail(new Error(err.code ? `${err.code} (${err.message})` : err.message)));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      const untrusted = UNTRUSTED_CERT.has(err.code ?? '') ? `; ${UNTRUSTED_HINT}` : '';
+      this.fail(new Error(err.code ? `${err.code} (${err.message}${untrusted})` : err.message));
+    });
     this.socket.on('close', () => this.fail(new Error('connection closed by the broker')));
     this.parser.on('packet', (packet: Packet) => this.handle(packet));
     this.parser.on('error', (err: Error) => this.fail(new Error(`malformed packet from the broker: ${err.message}`)));
