@@ -94,3 +94,13 @@ test("the mqtt transport over WebSocket: ws://host:port, without a path, reaches
   assert.deepEqual([summary.acknowledged, summary.lost], [10, 0]);
   await waitFor('the 10 readings processed', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 10);
 });
+
+test('the mqtt transport over WebSocket at a path the server does not serve fails naming the HTTP answer, not only a timeout', { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t);
+  const ws = new URL(app.wsUrl!);
+  const fleet = createFleet({ url: `ws://127.0.0.1:${ws.port}/wrong`, devices: 2, rate: 20, count: 10, seed: 1, connectTimeout: 2 });
+  t.after(() => fleet.stop());
+  await assert.rejects(fleet.run(), {
+    message: `cannot connect to ws://127.0.0.1:${ws.port}/wrong: 2 of 2 connections not up after 2000 ms: Unexpected server response: 404`,
+  });
+});

@@ -62,6 +62,14 @@ export function createMqttTransport(o: TransportOptions): Transport {
       queueQoSZero: true,
     });
     const c: Connection = { client, inFlight: 0, backoffMs: BACKOFF_MIN_MS, up: false };
+    // mqtt.js drops a stream error that has no code (a WebSocket upgrade answered 404: a path the server does not
+    // serve): kept for the connect timeout's message. Each reconnect makes a new stream, synchronously after 'reconnect'.
+    const watchStream = (): void => {
+      client.stream?.on('error', (error: Error & { code?: string }) => {
+        if (error.code === undefined) stats.lastError = connectionErrorText(error);
+      });
+    };
+    watchStream();
     client.on('connect', () => {
       if (!c.up) stats.connected++;
       c.up = true;
@@ -73,6 +81,7 @@ export function createMqttTransport(o: TransportOptions): Transport {
       c.up = false;
     });
     client.on('reconnect', () => {
+      queueMicrotask(watchStream);
       stats.reconnects++;
       // Sets the wait before the next attempt (mqtt.js reads reconnectPeriod each time it schedules one).
       c.backoffMs = Math.min(BACKOFF_MAX_MS, c.backoffMs * 2);
