@@ -121,20 +121,9 @@ const job: JobContext = {
 };
 
 try {
-  // Outside an ESM package (no "type": "module" above the job, as in /srv/jobs) tsx's require hook rejects the
-  // import with an imported module's TransformError and leaves a second promise rejected with that same error
-  // unhandled, which would end the thread as an uncaught error with esbuild's stack before it is located.
-  let loadError: unknown;
-  const ignoreLoadError = (reason: unknown): void => {
-    if (reason !== loadError) throw reason;
-  };
-  process.on('unhandledRejection', ignoreLoadError);
-  const mod = await importJob(data.url)
-    .catch(async (err: unknown) => {
-      loadError = err;
-      throw (await locateSyntaxError(data.url, err)) ?? err;
-    })
-    .finally(() => process.off('unhandledRejection', ignoreLoadError));
+  const mod = await importJob(data.url).catch(async (err: unknown) => {
+    throw (await locateSyntaxError(data.url, err)) ?? err;
+  });
   const exportName = data.className ?? 'default';
   const fn = mod[exportName];
   if (typeof fn !== 'function') {
