@@ -2,6 +2,7 @@
 export const USAGE = `Usage: thermostream [options]
 
   --config <file>          JSON config file (see config/default.json, config/schema.json)
+                                                                       env THERMOSTREAM_CONFIG
   --host <addr>            interface to bind (default 127.0.0.1)      env THERMOSTREAM_HOST
   --http-port <n>          HTTP port, 0 = any free (default 8080)      env THERMOSTREAM_HTTP_PORT
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
