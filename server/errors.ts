@@ -15,6 +15,7 @@ export const ErrorCodes = {
   TS_ERR_BAD_REQUEST: 'invalid request body or header',
   TS_ERR_NOT_FOUND: 'no such resource (device, route)',
   TS_ERR_METHOD_NOT_ALLOWED: 'the path has routes, but not for this HTTP method',
+  TS_ERR_INTERNAL: 'an error the server did not expect (a bug), answered as HTTP 500',
   TS_ERR_UNAUTHORIZED: 'a write route was called without the API token',
   TS_ERR_API_TOKEN_REQUIRED: 'HTTP listens beyond loopback without http.apiToken',
   TS_ERR_JOB_REQUEST: 'invalid job (Livy batch) request',

@@ -176,5 +176,5 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   if (e instanceof NotFoundError) return reply.code(404).send({ error: e.code, message: e.message, parameter: e.parameter, value: e.value });
   const status = err.statusCode ?? 500;
   if (status >= 500) req.log.error(err);
-  return reply.code(status).send({ error: err.code ?? 'TS_ERR_INTERNAL', message: err.message });
+  return reply.code(status).send({ error: err.code ?? ('TS_ERR_INTERNAL' satisfies ErrorCode), message: err.message });
 }
