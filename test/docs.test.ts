@@ -1,0 +1,436 @@
+/**
+ * The documentation against the code: what a user reads in README.md, docs/*.md and `--help` must exist, and what
+ * exists must be documented where a user looks. Each failure names the missing item and the file it belongs in.
+ * The sources of truth are read directly (USAGE, config/schema.json, errors.ts, the OpenAPI document the server
+ * builds, the simulator's --help, the devices CLI's usage, bench/run.ts, package.json); only the routes need a
+ * server (not listening on anything but ephemeral loopback ports).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import schema from '../config/schema.json' with { type: 'json' };
+import pkg from '../package.json' with { type: 'json' };
+import Fastify from 'fastify';
+import { errorHandler } from '../server/api/request-errors.ts';
+import { parseCli } from '../server/config.ts';
+import { DStreamErrorCodes } from '../server/engine/dstream/errors.ts';
+import { ErrorCodes } from '../server/errors.ts';
+import { DEVICES_USAGE } from '../server/registry/cli.ts';
+import { USAGE } from '../server/usage.ts';
+import { ErrorCodes as SimulatorErrorCodes } from '../simulator/errors.ts';
+import { startServer } from './helpers.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string): string => readFileSync(`${ROOT}${path}`, 'utf8');
+const README = read('README.md');
+const DOCS: Record<string, string> = Object.fromEntries(
+  readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => [`docs/${f}`, read(`docs/${f}`)]),
+);
+/** README and every doc, by file name: where a user looks. */
+const ALL_DOCS: Record<string, string> = { 'README.md': README, ...DOCS };
+
+/** What `missing` lists, one item a line, for a failure message. */
+const lines = (items: Iterable<string>): string => [...items].map((i) => `  ${i}`).join('\n');
+const uniq = (items: Iterable<string>): string[] => [...new Set(items)].sort();
+const minus = (a: Iterable<string>, b: Iterable<string>): string[] => {
+  const drop = new Set(b);
+  return uniq([...a].filter((x) => !drop.has(x)));
+};
+
+/** The lines of a markdown table whose header row is `header` (the first one found), as arrays of cells. */
+function table(text: string, header: string, file: string): string[][] {
+  const at = text.indexOf(header);
+  assert.ok(at >= 0, `${file} has a table headed ${header}`);
+  const rows: string[][] = [];
+  for (const line of text.slice(at).split('\n').slice(2)) {
+    if (!line.startsWith('|')) break;
+    // Split on | that is not escaped (`--qos 0\|1`).
+    rows.push(line.slice(1, line.endsWith('|') ? -1 : undefined).split(/(?<!\\)\|/).map((c) => c.trim()));
+  }
+  assert.ok(rows.length > 0, `${file}'s table headed ${header} has rows`);
+  return rows;
+}
+
+/** The part of a markdown file from the heading `heading` to the next heading of the same or a higher level. */
+function section(text: string, heading: string, file: string): string {
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `${file} has the heading ${heading}`);
+  const level = heading.match(/^#+/)![0].length;
+  const rest = text.slice(start + heading.length + 2);
+  // Headings only: lines starting with # inside a fenced code block are shell comments.
+  let fenced = false;
+  let offset = 0;
+  for (const line of rest.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced;
+    const m = !fenced && line.match(/^(#+) /);
+    if (m && m[1].length <= level) return rest.slice(0, offset);
+    offset += line.length + 1;
+  }
+  return rest;
+}
+
+const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*/g;
+const flagsIn = (text: string): string[] => uniq(text.match(FLAG) ?? []);
+const ENV = /THERMOSTREAM_[A-Z0-9_]+/g;
+const envsIn = (text: string): string[] => uniq(text.match(ENV) ?? []);
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Server flags and environment variables: USAGE (--help) ↔ README's options table ↔ the parser (config.ts).
+
+const OPTIONS_HEADER = '| flag | environment | config key | default |';
+const OPTIONS = table(README, OPTIONS_HEADER, 'README.md');
+
+/**
+ * Environment variables the server reads that are deliberately not in --help or README's options table: they make
+ * it misbehave for the fault tests, and docs/OPERATIONS.md ("Fault injection (tests only)") describes them there.
+ */
+const TEST_ONLY_ENV: Record<string, string> = {
+  THERMOSTREAM_FAULT: 'fault injection for test/faults (docs/OPERATIONS.md, Fault injection)',
+  THERMOSTREAM_SUPERVISOR_LOCAL_STORE: 'lets the --instances tests run without PostgreSQL (docs/OPERATIONS.md, Fault injection)',
+};
+
+test('server: every flag of --help (server/usage.ts) is in README\'s options table, and the other way round', () => {
+  const usage = flagsIn(USAGE);
+  const readme = flagsIn(OPTIONS.map((r) => r[0]).join(' '));
+  assert.deepEqual(minus(usage, readme), [], `flags in --help (server/usage.ts) missing from README.md's options table (${OPTIONS_HEADER}):\n${lines(minus(usage, readme))}`);
+  assert.deepEqual(minus(readme, usage), [], `flags in README.md's options table that --help (server/usage.ts) does not list:\n${lines(minus(readme, usage))}`);
+});
+
+test('server: every flag documented (USAGE, README\'s options table) is accepted by the parser (parseCli)', () => {
+  const unknown: string[] = [];
+  for (const flag of uniq([...flagsIn(USAGE), ...flagsIn(OPTIONS.map((r) => r[0]).join(' '))])) {
+    try {
+      // A value that is wrong for most flags: refused for it, not as an unknown option.
+      parseCli([`${flag}=1`], {});
+    } catch (err) {
+      if (/unknown option/.test((err as Error).message)) unknown.push(`${flag}: ${(err as Error).message}`);
+    }
+  }
+  assert.deepEqual(unknown, [], `documented server flags that parseCli (server/config.ts) refuses as unknown:\n${lines(unknown)}`);
+});
+
+test('server: every THERMOSTREAM_* variable is in --help, README\'s options table and what config.ts reads, alike', () => {
+  const usage = envsIn(USAGE);
+  const readme = envsIn(OPTIONS.map((r) => r[1]).join(' '));
+  const parser = envsIn(read('server/config.ts'));
+  const where: [string, string[]][] = [['--help (server/usage.ts)', usage], [`README.md's options table, environment column`, readme], ['server/config.ts (what the server reads)', parser]];
+  const problems: string[] = [];
+  for (const [name, list] of where) {
+    for (const [other, otherList] of where) {
+      if (name !== other) for (const env of minus(list, otherList)) problems.push(`${env}: in ${name}, missing from ${other}`);
+    }
+  }
+  assert.deepEqual(problems, [], `environment variables documented in one place and not another:\n${lines(problems)}`);
+});
+
+test('server: every THERMOSTREAM_* variable the server reads is in --help (test-only ones in docs/OPERATIONS.md), and every one documented exists', () => {
+  const sources = (dir: string): string[] =>
+    readdirSync(`${ROOT}${dir}`, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? (e.name === 'dist' ? [] : sources(`${dir}/${e.name}`)) : /\.(ts|mjs)$/.test(e.name) ? [`${dir}/${e.name}`] : []);
+  const files = sources('server');
+  const readByServer = envsIn(files.map(read).join('\n'));
+  const notInHelp = minus(readByServer, [...envsIn(USAGE), ...Object.keys(TEST_ONLY_ENV)]);
+  assert.deepEqual(notInHelp, [], `THERMOSTREAM_* variables read in server/ that --help (server/usage.ts) and README.md's options table do not list:\n${lines(notInHelp)}`);
+  for (const [env, why] of Object.entries(TEST_ONLY_ENV)) {
+    assert.ok(readByServer.includes(env), `allow-listed ${env} is still read by the server (else drop it from TEST_ONLY_ENV)`);
+    assert.ok(DOCS['docs/OPERATIONS.md'].includes(env), `${env} (${why}) is described in docs/OPERATIONS.md, Fault injection (tests only)`);
+  }
+  // Every variable a doc names is read somewhere: by the server, or by the tests (THERMOSTREAM_SYSTEM_ROOT).
+  const documented = envsIn(Object.values(ALL_DOCS).join('\n'));
+  const everywhere = envsIn([...files, ...sources('test')].map(read).join('\n'));
+  const stale = minus(documented, everywhere);
+  assert.deepEqual(stale, [], `THERMOSTREAM_* variables named in README.md/docs that nothing reads (remove them from the docs):\n${lines(stale)}`);
+});
+
+test('server: every `npm start -- …` command in README.md and docs/ uses flags the server has', () => {
+  const known = new Set([...flagsIn(USAGE), '-h']);
+  const bad: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const m of text.matchAll(/npm (?:-s )?(?:start|run (?:-s )?demo) -- ([^\n`|;#&)]*)/g)) {
+      for (const flag of flagsIn(m[1])) if (!known.has(flag)) bad.push(`${file}: ${flag} in "${m[0].trim()}"`);
+    }
+  }
+  assert.deepEqual(bad, [], `server commands in the docs with flags --help (server/usage.ts) does not have:\n${lines(bad)}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Configuration keys: config/schema.json ↔ README's tables (options table's config key column, "Other keys").
+
+interface SchemaNode {
+  type?: string | string[];
+  properties?: Record<string, SchemaNode>;
+  additionalProperties?: boolean | SchemaNode;
+  items?: SchemaNode;
+}
+
+/** Every key a user sets, dotted: objects are walked into; maps, arrays and scalars are keys. */
+function schemaKeys(node: SchemaNode, prefix = ''): { key: string; fields: string[] }[] {
+  return Object.entries(node.properties ?? {}).flatMap(([name, child]) => {
+    const key = prefix + name;
+    const isMap = typeof child.additionalProperties === 'object';
+    if (child.properties !== undefined && !isMap) return schemaKeys(child, `${key}.`);
+    return [{ key, fields: Object.keys(child.items?.properties ?? {}) }];
+  });
+}
+
+function schemaHas(path: string): boolean {
+  let node: SchemaNode | undefined = schema as SchemaNode;
+  for (const part of path.split('.')) {
+    const map: SchemaNode | undefined = typeof node?.additionalProperties === 'object' ? node.additionalProperties : undefined;
+    node = node?.properties?.[part] ?? map;
+    if (node === undefined) return false;
+  }
+  return true;
+}
+
+const KEYS_HEADER = '| key | default | meaning |';
+
+/**
+ * The keys a table row documents, from its first backticked cell: `a.b.c`, `a.b.c` / `.d` (a sibling),
+ * `a.<name>.d` with the names listed in parentheses in the row ("(threshold, spike, …)").
+ */
+function documentedKeys(cell: string, row: string): string[] {
+  const keys: string[] = [];
+  for (const [, token] of cell.matchAll(/`([^`]+)`/g)) {
+    if (token.startsWith('.') && keys.length > 0) keys.push(keys[keys.length - 1].replace(/\.[^.]+$/, token));
+    else if (token.includes('<name>')) {
+      const names = [...row.matchAll(/\(([a-z]+(?:, [a-z]+)+)\)/g)].pop()?.[1].split(', ') ?? [];
+      assert.ok(names.length > 0, `README.md: the row of ${token} lists the names it stands for in parentheses`);
+      keys.push(...names.map((n) => token.replace('<name>', n)));
+    } else keys.push(token);
+  }
+  return keys;
+}
+
+const OTHER_KEYS = table(README, KEYS_HEADER, 'README.md');
+const DOCUMENTED_KEYS = new Map<string, string>(); // key → its row
+for (const r of OPTIONS) for (const k of documentedKeys(r[2], r.join('|'))) DOCUMENTED_KEYS.set(k, r.join('|'));
+for (const r of OTHER_KEYS) for (const k of documentedKeys(r[0], r.join('|'))) DOCUMENTED_KEYS.set(k, r.join('|'));
+
+test('config: every key of config/schema.json is in README\'s configuration tables, with the fields of its entries', () => {
+  const missing: string[] = [];
+  for (const { key, fields } of schemaKeys(schema as SchemaNode)) {
+    if (key === '$schema') {
+      // Not a setting: the README's Configuration section says an editor may use it and the server ignores it.
+      if (!README.includes('"$schema"')) missing.push('$schema: README.md, Configuration (that a config file may name the schema)');
+      continue;
+    }
+    const row = DOCUMENTED_KEYS.get(key);
+    if (row === undefined) {
+      missing.push(`${key}: README.md, Configuration (the options table's config key column, or "Other keys" ${KEYS_HEADER})`);
+      continue;
+    }
+    for (const field of fields) if (!row.includes(field)) missing.push(`${key}[].${field}: README.md, the row of ${key}`);
+  }
+  assert.deepEqual(missing, [], `config/schema.json keys not documented:\n${lines(missing)}`);
+});
+
+test('config: every key README\'s configuration tables document is in config/schema.json', () => {
+  const stale = [...DOCUMENTED_KEYS.keys()].filter((k) => !schemaHas(k));
+  assert.deepEqual(stale, [], `keys in README.md's configuration tables that config/schema.json does not have:\n${lines(stale)}`);
+});
+
+/**
+ * Dotted names in the docs that start like a config key but name code, not configuration (file: name → why).
+ */
+const NOT_CONFIG_KEYS: Record<string, string> = {
+  'docs/BENCHMARKS.md: store.commitBatch': 'the Store interface\'s method, which bench/store.ts times',
+  'docs/BENCHMARKS.md: broker.publish': 'aedes\' method, which every PUBLISH went through before the fast path',
+  'docs/BENCHMARKS.md: broker.subscriptions': 'a setting the measurement log says was not built',
+  'docs/IOTHUB.md: mqtt.webSocketAgent': 'an option of the Azure IoT SDK\'s MQTT transport, not of the server',
+};
+
+test('config: every dotted config key named in README.md and docs/ exists in config/schema.json', () => {
+  const sections = Object.entries((schema as SchemaNode).properties ?? {}).filter(([, n]) => n.properties !== undefined).map(([k]) => k);
+  const key = new RegExp(`\`((?:${sections.join('|')})(?:\\.[A-Za-z]\\w*)+)`, 'g');
+  const stale: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const [, k] of text.matchAll(key)) {
+      // Files in the data dir (`cluster.json`) share a key's first name.
+      if (/\.(json|db|pem|ts|md)$/.test(k)) continue;
+      if (!schemaHas(k) && NOT_CONFIG_KEYS[`${file}: ${k}`] === undefined) stale.push(`${file}: ${k}`);
+    }
+  }
+  for (const entry of Object.keys(NOT_CONFIG_KEYS)) {
+    const [file, k] = entry.split(': ');
+    assert.ok(ALL_DOCS[file]?.includes(`\`${k}`), `allow-listed ${entry} is still in the docs (else drop it from NOT_CONFIG_KEYS)`);
+  }
+  assert.deepEqual(uniq(stale), [], `config keys named in the docs that config/schema.json does not have:\n${lines(uniq(stale))}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. HTTP routes: what the server registers (its OpenAPI document and GET /api/v1) ↔ README.md and docs/.
+
+/** A route as the docs write it: `GET /api/v1/devices/:id` (the OpenAPI document's {id} as :id). */
+const asDocumented = (path: string): string => path.replace(/\{(\w+)\}/g, ':$1');
+
+/** Routes the docs name on purpose although the server has none (file: route → why). */
+const NOT_ROUTES: Record<string, string> = {
+  'README.md: DELETE /api/v1/devices': 'the example of a 405 TS_ERR_METHOD_NOT_ALLOWED (the path has GET only)',
+  'docs/ERRORS.md: DELETE /api/v1/devices': 'the example of a 405 TS_ERR_METHOD_NOT_ALLOWED (the path has GET only)',
+};
+
+test('HTTP: every route the server registers is documented, and every route the docs name exists', async (t) => {
+  const app = await startServer(t, { mqtt: { port: 0, tlsPort: -1, websocket: false } });
+  const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
+  const index = (await app.http.inject({ method: 'GET', url: '/api/v1' })).json() as { routes: { method: string; url: string }[] };
+  const registered = uniq([
+    ...Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${asDocumented(p)}`)),
+    ...index.routes.map((r) => `${r.method} ${r.url}`),
+  ]);
+  assert.ok(registered.length > 30, `the server registers its routes (got ${registered.length})`);
+
+  const text = Object.values(ALL_DOCS).join('\n').replace(/\{(\w+)\}/g, ':$1');
+  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const undocumented = registered.filter((route) => !new RegExp(`${escape(route)}(?![\\w/:-])`).test(text));
+  assert.deepEqual(undocumented, [], `routes the server registers that README.md (HTTP API, Jobs) and docs/ do not name as METHOD /path:\n${lines(undocumented)}`);
+
+  // Every METHOD /api/… or /livy/… the docs name matches a registered route (a concrete id matches :id; HEAD a GET).
+  const patterns = registered.map((r) => {
+    const [method, path] = r.split(' ');
+    return { method, re: new RegExp(`^${path.split('/').map((p) => (p.startsWith(':') ? '[^/]+' : escape(p))).join('/')}$`) };
+  });
+  const stale: string[] = [];
+  for (const [file, body] of Object.entries(ALL_DOCS)) {
+    for (const m of body.replace(/\{(\w+)\}/g, ':$1').matchAll(/\b(GET|POST|PUT|PATCH|DELETE|HEAD) (\/(?:api|livy)\/[^\s`?,;)…]*)/g)) {
+      const method = m[1] === 'HEAD' ? 'GET' : m[1];
+      const path = m[2].replace(/[.:]$/, '');
+      if (patterns.some((p) => p.method === method && p.re.test(path))) continue;
+      if (NOT_ROUTES[`${file}: ${m[1]} ${path}`] !== undefined) {
+        // The example still holds: the path has routes, none of this method.
+        assert.ok(patterns.some((p) => p.re.test(path)), `${file}: ${m[1]} ${path} is the example of a path with other methods`);
+      } else stale.push(`${file}: ${m[1]} ${path}`);
+    }
+    // A path named without a method (a curl command, a link): some route has it.
+    for (const m of body.matchAll(/(?<![\w.])\/api\/v1(\/[A-Za-z0-9_:{}.*-]+)*/g)) {
+      const path = m[0].replace(/\.$/, '').replace(/\{(\w+)\}/g, 'x');
+      if (path !== '/api/v1' && !patterns.some((p) => p.re.test(path))) stale.push(`${file}: ${path}`);
+    }
+  }
+  assert.deepEqual(uniq(stale), [], `routes named in the docs that the server does not have:\n${lines(uniq(stale))}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 4. Error codes: server/errors.ts ↔ docs/ERRORS.md (the engine's ↔ docs/ENGINE.md, the simulator's ↔ SIMULATOR.md).
+
+/** The codes of the first column of a doc's tables: `| \`CODE\` | …`. */
+const tabledCodes = (text: string, prefix: string): string[] =>
+  uniq([...text.matchAll(new RegExp(`^\\| \`(${prefix}[A-Z_]+)\``, 'gm'))].map((m) => m[1]));
+
+test('errors: every code of server/errors.ts is tabled in docs/ERRORS.md, and every TS_ERR_ code the docs name exists', () => {
+  const codes = Object.keys(ErrorCodes);
+  const tabled = tabledCodes(DOCS['docs/ERRORS.md'], 'TS_ERR_');
+  assert.deepEqual(minus(codes, tabled), [], `codes of server/errors.ts missing from docs/ERRORS.md's table:\n${lines(minus(codes, tabled))}`);
+  const engine = Object.keys(DStreamErrorCodes);
+  const engineTabled = tabledCodes(DOCS['docs/ENGINE.md'], 'TS_ERR_');
+  assert.deepEqual(minus(engine, engineTabled), [], `codes of server/engine/dstream/errors.ts missing from docs/ENGINE.md's Errors table:\n${lines(minus(engine, engineTabled))}`);
+  const stale: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const code of uniq(text.match(/TS_ERR_[A-Z_]+/g) ?? [])) {
+      if (!codes.includes(code) && !engine.includes(code)) stale.push(`${file}: ${code}`);
+    }
+  }
+  assert.deepEqual(stale, [], `TS_ERR_ codes named in the docs that neither server/errors.ts nor server/engine/dstream/errors.ts has:\n${lines(stale)}`);
+});
+
+test('errors: TS_ERR_INTERNAL, tabled in docs/ERRORS.md for HTTP 500, is what the API answers for an error it did not expect', async (t) => {
+  const app = Fastify({ logger: false });
+  t.after(() => app.close());
+  app.setErrorHandler(errorHandler);
+  app.get('/boom', async () => {
+    throw new Error('a bug');
+  });
+  const res = await app.inject({ method: 'GET', url: '/boom' });
+  assert.equal(res.statusCode, 500);
+  assert.deepEqual(res.json(), { error: 'TS_ERR_INTERNAL', message: 'a bug' });
+  assert.match(DOCS['docs/ERRORS.md'], /^\| `TS_ERR_INTERNAL` \| HTTP 500 \|/m);
+});
+
+test('errors: every SIM_ code of simulator/errors.ts is in docs/SIMULATOR.md, and every one it names exists', () => {
+  const codes = Object.keys(SimulatorErrorCodes);
+  const named = uniq(DOCS['docs/SIMULATOR.md'].match(/SIM_[A-Z_]+/g) ?? []);
+  assert.deepEqual(minus(codes, named), [], `codes of simulator/errors.ts missing from docs/SIMULATOR.md (Errors):\n${lines(minus(codes, named))}`);
+  assert.deepEqual(minus(named, codes), [], `SIM_ codes in docs/SIMULATOR.md that simulator/errors.ts does not have:\n${lines(minus(named, codes))}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. CLIs: the simulator's --help ↔ docs/SIMULATOR.md; the devices CLI ↔ README/docs/IOTHUB.md; bench ↔
+//    docs/BENCHMARKS.md; npm scripts named in the docs ↔ package.json.
+
+/** The simulator's --help as a user sees it, started at once: it runs beside the HTTP test's server. */
+const SIMULATOR_HELP = promisify(execFile)(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', '--help'], { cwd: ROOT });
+
+test('simulator: every flag of its --help is in docs/SIMULATOR.md\'s options table, and the other way round', async () => {
+  const { stdout } = await SIMULATOR_HELP;
+  // The usage's second form runs it under node, whose --import is not the simulator's.
+  const help = flagsIn(stdout.replace('node --import tsx simulator/cli.ts', ''));
+  assert.ok(help.includes('--devices') && help.includes('--replay'), `the simulator's --help lists its flags:\n${stdout}`);
+  const rows = table(DOCS['docs/SIMULATOR.md'], '| option | unit | default | meaning |', 'docs/SIMULATOR.md');
+  const documented = flagsIn(rows.map((r) => r[0]).join(' '));
+  assert.deepEqual(minus(help, documented), [], `flags of npm run simulate -- --help (simulator/cli.ts) missing from docs/SIMULATOR.md's Options table:\n${lines(minus(help, documented))}`);
+  assert.deepEqual(minus(documented, help), [], `flags in docs/SIMULATOR.md's Options table that npm run simulate -- --help does not list:\n${lines(minus(documented, help))}`);
+  // Every simulator command in the docs uses flags it has.
+  const bad: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const m of text.matchAll(/npm run (?:-s )?simulate -- ((?:[^\n`|;#&)]|\\\n)*)/g)) {
+      for (const flag of flagsIn(m[1])) if (!help.includes(flag)) bad.push(`${file}: ${flag}`);
+    }
+  }
+  assert.deepEqual(uniq(bad), [], `npm run simulate commands in the docs with flags --help does not list:\n${lines(uniq(bad))}`);
+});
+
+test('devices CLI: every command and flag of its usage is in README.md (Devices and security) or docs/IOTHUB.md', () => {
+  const commands = uniq([...DEVICES_USAGE.slice(DEVICES_USAGE.indexOf('Commands:'), DEVICES_USAGE.indexOf('Options:')).matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]));
+  assert.ok(commands.length >= 7, `DEVICES_USAGE lists its commands (got ${commands.join(', ')})`);
+  const flags = flagsIn(DEVICES_USAGE);
+  const where = `${section(README, '## Devices and security', 'README.md')}\n${DOCS['docs/IOTHUB.md']}`;
+  const missing = [
+    ...commands.filter((c) => !new RegExp(`npm run (-s )?devices -- ${c}\\b`).test(where)).map((c) => `command ${c}: an example \`npm run devices -- ${c} …\``),
+    ...flags.filter((f) => !where.includes(f)).map((f) => `flag ${f}`),
+  ];
+  assert.deepEqual(missing, [], `devices CLI (server/registry/cli.ts DEVICES_USAGE) items missing from README.md's "Devices and security" and docs/IOTHUB.md:\n${lines(missing)}`);
+  const bad: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const m of text.matchAll(/npm run (?:-s )?devices -- ([^\n`|;#&)]*)/g)) {
+      const first = m[1].trim().split(/\s+/)[0];
+      // `npm run devices -- …` stands for any command.
+      if (first !== '…' && !first.startsWith('-') && !commands.includes(first)) bad.push(`${file}: command ${first}`);
+      for (const flag of flagsIn(m[1])) if (!flags.includes(flag)) bad.push(`${file}: ${flag}`);
+    }
+  }
+  assert.deepEqual(uniq(bad), [], `npm run devices commands in the docs that the devices CLI does not have:\n${lines(uniq(bad))}`);
+});
+
+test('bench: every benchmark of bench/run.ts is listed at the top of docs/BENCHMARKS.md, and each listed one exists', () => {
+  const source = read('bench/run.ts');
+  const keys = (name: string): string[] => {
+    const body = source.match(new RegExp(`const ${name}: Record<string, string> = \\{([^}]*)\\}`))?.[1];
+    assert.ok(body !== undefined, `bench/run.ts has ${name}`);
+    return [...body.matchAll(/^\s*'?([a-z-]+)'?:/gm)].map((m) => m[1]);
+  };
+  const names = uniq([...keys('BENCHMARKS'), ...keys('TOOLS')]);
+  const doc = DOCS['docs/BENCHMARKS.md'];
+  const top = doc.match(/```sh\n([\s\S]*?)```/)?.[1] ?? '';
+  const listed = uniq([...top.matchAll(/npm run bench -- ([a-z-]+)/g)].map((m) => m[1]));
+  assert.deepEqual(minus(names, listed), [], `benchmarks of bench/run.ts missing from the first block of docs/BENCHMARKS.md (npm run bench -- <name>  # what it measures):\n${lines(minus(names, listed))}`);
+  // `npm run bench` alone runs BENCHMARKS; the block marks the others (TOOLS) as not in "all".
+  const notInAll = uniq([...top.matchAll(/npm run bench -- ([a-z-]+) .*not in "all"\)/g)].map((m) => m[1]));
+  assert.deepEqual(notInAll, uniq(keys('TOOLS')), 'docs/BENCHMARKS.md\'s first block marks "not in \"all\"" exactly the TOOLS of bench/run.ts');
+  const everywhere = uniq(Object.values(ALL_DOCS).flatMap((t) => [...t.matchAll(/npm run (?:-s )?bench -- ([a-z][a-z-]*)/g)].map((m) => m[1])));
+  assert.deepEqual(minus(everywhere, names), [], `npm run bench -- <name> in the docs that bench/run.ts does not have:\n${lines(minus(everywhere, names))}`);
+});
+
+test('npm: every `npm run <script>` (and npm start/test) named in README.md and docs/ is a script of package.json', () => {
+  const scripts = Object.keys(pkg.scripts);
+  const bad: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const m of text.matchAll(/\bnpm (?:run(?: -s)? ([a-z][\w:-]*)|(start|test)\b)/g)) {
+      const script = m[1] ?? m[2];
+      if (!scripts.includes(script)) bad.push(`${file}: npm run ${script}`);
+    }
+  }
+  assert.deepEqual(uniq(bad), [], `npm scripts named in the docs that package.json does not have:\n${lines(uniq(bad))}`);
+});
