@@ -11,6 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import pkg from '../package.json' with { type: 'json' };
 import Fastify from 'fastify';
@@ -243,6 +244,30 @@ const NOT_CONFIG_KEYS: Record<string, string> = {
   'docs/IOTHUB.md: mqtt.webSocketAgent': 'an option of the Azure IoT SDK\'s MQTT transport, not of the server',
 };
 
+/** Keys whose default README describes in words rather than as the value (key → why). */
+const DEFAULTS_IN_WORDS: Record<string, string> = {
+  windows: '"10 s / 2 s, 1 min / 10 s, 5 min / 1 min" reads better than three objects of milliseconds',
+};
+
+test('config: the defaults README\'s configuration tables give are config/default.json\'s', () => {
+  const at = (key: string): unknown => key.split('.').reduce<any>((node, part) => node?.[part], defaults);
+  const rows = [...OPTIONS.filter((r) => r[2] !== '').map((r) => [r[2], r[3], r.join('|')]), ...OTHER_KEYS.map((r) => [r[0], r[1], r.join('|')])];
+  const wrong: string[] = [];
+  for (const [keyCell, defaultCell, row] of rows) {
+    const keys = documentedKeys(keyCell, row);
+    // The first backticked value (several when the cell has one per key, `3` / `0`); "empty" is "".
+    const values = defaultCell.startsWith('empty') ? [''] : [...defaultCell.split(/[:;(]/)[0].matchAll(/`([^`]*)`/g)].map((m) => m[1]);
+    keys.forEach((key, i) => {
+      if (DEFAULTS_IN_WORDS[key] !== undefined) return;
+      const shown = values.length === keys.length ? values[i] : values[0];
+      const value = at(key);
+      const same = shown !== undefined && [JSON.stringify(value), String(value), JSON.stringify(value).replace(/,/g, ', ')].includes(shown === '""' ? '' : shown);
+      if (!same && !(shown === '""' && value === '')) wrong.push(`${key}: README.md says ${shown === undefined ? '(nothing)' : shown}, config/default.json has ${JSON.stringify(value)}`);
+    });
+  }
+  assert.deepEqual(wrong, [], `defaults in README.md's configuration tables that are not config/default.json's:\n${lines(wrong)}`);
+});
+
 test('config: every dotted config key named in README.md and docs/ exists in config/schema.json', () => {
   const sections = Object.entries((schema as SchemaNode).properties ?? {}).filter(([, n]) => n.properties !== undefined).map(([k]) => k);
   const key = new RegExp(`\`((?:${sections.join('|')})(?:\\.[A-Za-z]\\w*)+)`, 'g');
@@ -372,6 +397,14 @@ test('simulator: every flag of its --help is in docs/SIMULATOR.md\'s options tab
   const documented = flagsIn(rows.map((r) => r[0]).join(' '));
   assert.deepEqual(minus(help, documented), [], `flags of npm run simulate -- --help (simulator/cli.ts) missing from docs/SIMULATOR.md's Options table:\n${lines(minus(help, documented))}`);
   assert.deepEqual(minus(documented, help), [], `flags in docs/SIMULATOR.md's Options table that npm run simulate -- --help does not list:\n${lines(minus(documented, help))}`);
+  // The defaults --help gives (`default X` at a flag's line) are the table's.
+  const wrongDefaults: string[] = [];
+  for (const m of stdout.matchAll(/^ {2}(--[a-z-]+) .*\s{2}default ([^:\s]\S*)/gm)) {
+    const row = rows.find((r) => flagsIn(r[0])[0] === m[1]);
+    const shown = row?.[2].replace(/`/g, '').split(/[\s(]/)[0];
+    if (shown !== m[2]) wrongDefaults.push(`${m[1]}: --help says ${m[2]}, docs/SIMULATOR.md says ${shown ?? '(no row)'}`);
+  }
+  assert.deepEqual(wrongDefaults, [], `simulator defaults that docs/SIMULATOR.md's Options table gives otherwise than --help:\n${lines(wrongDefaults)}`);
   // Every simulator command in the docs uses flags it has.
   const bad: string[] = [];
   for (const [file, text] of Object.entries(ALL_DOCS)) {
