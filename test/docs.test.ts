@@ -113,6 +113,56 @@ test('server: every flag documented (USAGE, README\'s options table) is accepted
   assert.deepEqual(unknown, [], `documented server flags that parseCli (server/config.ts) refuses as unknown:\n${lines(unknown)}`);
 });
 
+test('server: each row of README\'s options table is true: its flag and its variable set its config key', () => {
+  const at = (config: unknown, key: string): unknown => key.split('.').reduce<any>((node, part) => node?.[part], config);
+  // Values to try, the first one that the key takes and that differs from its default is used.
+  const CANDIDATES = ['1', '2000', 'true', 'false', 'registry', 'main', 'x1', 'a,b', 'mqtt://127.0.0.1:1884', 'postgres://u:p@127.0.0.1:5432/db'];
+  // Settings some values need (a cluster list names this instance and needs an external broker).
+  const CONTEXT = ['--broker=mqtt://127.0.0.1:1884', '--instance-id=a'];
+  const wrong: string[] = [];
+  for (const [flagCell, envCell, keyCell] of OPTIONS) {
+    const flag = flagsIn(flagCell)[0];
+    const env = envsIn(envCell)[0];
+    const key = keyCell.match(/`([^`]+)`/)?.[1];
+    if (flag === undefined || env === undefined || key === undefined) continue;
+    const base = at(parseCli([], {}).config, key);
+    let found = false;
+    for (const context of [[], CONTEXT.filter((c) => !c.startsWith(`${flag}=`))]) {
+      for (const value of CANDIDATES) {
+        let fromFlag: unknown;
+        try {
+          fromFlag = at(parseCli([...context, `${flag}=${value}`], {}).config, key);
+        } catch {
+          continue;
+        }
+        if (JSON.stringify(fromFlag) === JSON.stringify(base)) continue;
+        found = true;
+        let fromEnv: unknown;
+        try {
+          fromEnv = at(parseCli(context, { [env]: value }).config, key);
+        } catch (err) {
+          fromEnv = (err as Error).message;
+        }
+        if (JSON.stringify(fromEnv) !== JSON.stringify(fromFlag)) wrong.push(`${env}=${value}: ${key} = ${JSON.stringify(fromEnv)}, but ${flag}=${value} makes it ${JSON.stringify(fromFlag)}`);
+        break;
+      }
+      if (found) break;
+    }
+    if (!found) wrong.push(`${flag}: no value of ${CANDIDATES.join(' ')} changes ${key} (is it the flag's key?)`);
+  }
+  assert.deepEqual(wrong, [], `rows of README.md's options table (flag | environment | config key) that the parser (server/config.ts) does not bear out:\n${lines(wrong)}`);
+});
+
+test('server: --help and README\'s options table pair each flag with the same variable', () => {
+  // In USAGE a flag's variable is on its line or the lines that continue it, before the next flag's line.
+  const fromUsage = USAGE.split(/\n(?= {2}--)/).flatMap((block) => {
+    const flag = block.match(/^ {2}(--[a-z-]+)/)?.[1];
+    return flag === undefined ? [] : [`${flag} ${envsIn(block)[0] ?? '(none)'}`];
+  });
+  const fromReadme = OPTIONS.map((r) => `${flagsIn(r[0])[0]} ${envsIn(r[1])[0] ?? '(none)'}`);
+  assert.deepEqual(minus(fromUsage, fromReadme), [], `flag and variable pairs of --help (server/usage.ts) that README.md's options table pairs otherwise:\n${lines(minus(fromUsage, fromReadme))}`);
+});
+
 test('server: every THERMOSTREAM_* variable is in --help, README\'s options table and what config.ts reads, alike', () => {
   const usage = envsIn(USAGE);
   const readme = envsIn(OPTIONS.map((r) => r[1]).join(' '));
