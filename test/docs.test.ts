@@ -348,6 +348,11 @@ const NOT_ROUTES: Record<string, string> = {
   'docs/ERRORS.md: DELETE /api/v1/devices': 'the example of a 405 TS_ERR_METHOD_NOT_ALLOWED (the path has GET only)',
 };
 
+/** Query parameters documented once for the routes that share them, not beside each route (name → where, why). */
+const SHARED_QUERY_PARAMS: Record<string, string> = {
+  doAs: 'README.md, Jobs: Livy clients send it on every /livy route; accepted and ignored, said once',
+};
+
 test('HTTP: every route the server registers is documented, and every route the docs name exists', async (t) => {
   const app = await startServer(t, { mqtt: { port: 0, tlsPort: -1, websocket: false } });
   const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
@@ -386,6 +391,41 @@ test('HTTP: every route the server registers is documented, and every route the 
     }
   }
   assert.deepEqual(uniq(stale), [], `routes named in the docs that the server does not have:\n${lines(uniq(stale))}`);
+
+  // Each query parameter is named (`param=`) on a line of the docs that names its route; each header parameter is named.
+  const docLines = text.split('\n');
+  const params: string[] = [];
+  for (const [p, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops as Record<string, { parameters?: { in: string; name: string }[] }>)) {
+      const route = asDocumented(p);
+      const onItsLines = docLines.filter((l) => new RegExp(`${escape(route)}(?![\\w/:-])`).test(l));
+      for (const { in: where, name } of op.parameters ?? []) {
+        if (where === 'query' && SHARED_QUERY_PARAMS[name] === undefined && !onItsLines.some((l) => l.includes(`${name}=`))) {
+          params.push(`${method.toUpperCase()} ${route}: query parameter ${name} (as ${name}= beside the route)`);
+        }
+        if (where === 'header' && !text.toLowerCase().includes(name.toLowerCase())) params.push(`${method.toUpperCase()} ${route}: header ${name}`);
+      }
+    }
+  }
+  for (const [name, why] of Object.entries(SHARED_QUERY_PARAMS)) assert.ok(text.includes(`\`${name}\``), `${name} (${why}) is named in the docs`);
+  assert.deepEqual(uniq(params), [], `parameters the OpenAPI document gives routes that README.md/docs do not name:\n${lines(uniq(params))}`);
+
+  // Every thermostream_* metric GET /metrics serves is in README's Metrics table, and every one there is served.
+  const metrics = await app.http.inject({ method: 'GET', url: '/metrics' });
+  const served = uniq([...metrics.body.matchAll(/^# TYPE (thermostream_\w+)/gm)].map((m) => m[1]));
+  assert.ok(served.length > 10, `GET /metrics serves thermostream_* metrics (got ${served.length})`);
+  const metricRows = table(README, '| metric | type | meaning |', 'README.md');
+  const documented = metricRows.flatMap((r) => {
+    const names = [...r[0].matchAll(/`([^`]+)`/g)].map((m) => m[1].replace(/\{.*\}$/, ''));
+    // `thermostream_a_b_c`, `…_d`: the ellipsis stands for the first name's beginning, up to some underscore.
+    return names.map((n) => {
+      if (!n.startsWith('…')) return n;
+      const stem = names[0].split('_');
+      return stem.map((_, i) => stem.slice(0, i).join('_') + n.slice(1)).find((c) => served.includes(c)) ?? `${names[0]} ${n} (no such metric)`;
+    });
+  }).filter((n) => n.startsWith('thermostream_'));
+  assert.deepEqual(minus(served, documented), [], `metrics GET /metrics serves that README.md's Metrics table does not list:\n${lines(minus(served, documented))}`);
+  assert.deepEqual(minus(documented, served), [], `metrics in README.md's Metrics table that GET /metrics does not serve:\n${lines(minus(documented, served))}`);
 });
 
 // ---------------------------------------------------------------------------------------------------------------
