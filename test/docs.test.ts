@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -556,4 +556,47 @@ test('npm: every `npm run <script>` (and npm start/test) named in README.md and 
     }
   }
   assert.deepEqual(uniq(bad), [], `npm scripts named in the docs that package.json does not have:\n${lines(uniq(bad))}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6. Cross-references: a link or a cited section ("docs/OPERATIONS.md, \"Memory\"") leads somewhere.
+
+/** A file's headings, outside fenced code blocks. */
+function headings(text: string): string[] {
+  let fenced = false;
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced;
+    const m = !fenced && line.match(/^#+ (.*)/);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}
+
+/** GitHub's anchor for a heading. */
+const slug = (heading: string): string =>
+  heading.toLowerCase().replace(/&[a-z]+;/g, '').replace(/[^\p{L}\p{N}\s_-]/gu, '').trim().replace(/\s/g, '-');
+
+test('links: every relative link and anchor of README.md and docs/ resolves, and every cited section exists', () => {
+  const broken: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    const base = new URL(file, `file://${ROOT}`);
+    for (const [, href] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(href)) continue; // http(s), mailto
+      const [path, anchor] = href.split('#');
+      const target = path === '' ? file : fileURLToPath(new URL(path, base)).slice(ROOT.length);
+      if (!existsSync(`${ROOT}${target}`)) broken.push(`${file}: (${href}): no file ${target}`);
+      else if (anchor !== undefined && target.endsWith('.md') && !headings(ALL_DOCS[target] ?? read(target)).map(slug).includes(anchor)) {
+        broken.push(`${file}: (${href}): no heading #${anchor} in ${target}`);
+      }
+    }
+    // Sections cited by title: docs/OPERATIONS.md, "Memory" / docs/OPERATIONS.md ("Memory") / BENCHMARKS.md "Heap growth".
+    for (const m of text.matchAll(/((?:docs\/)?[A-Z]+\.md),? \(?"([^"]+)"/g)) {
+      const target = m[1].startsWith('docs/') || m[1] === 'README.md' ? m[1] : `docs/${m[1]}`;
+      const title = m[2].replace(/\s+/g, ' ').toLowerCase();
+      if (ALL_DOCS[target] === undefined) broken.push(`${file}: ${m[1]}: no such doc`);
+      else if (!headings(ALL_DOCS[target]).some((h) => h.toLowerCase().includes(title))) broken.push(`${file}: ${m[1]}, "${m[2]}": no such heading in ${target}`);
+    }
+  }
+  assert.deepEqual(uniq(broken), [], `links and cited sections that lead nowhere:\n${lines(uniq(broken))}`);
 });
