@@ -18,7 +18,8 @@ import Fastify from 'fastify';
 import { errorHandler } from '../server/api/request-errors.ts';
 import { parseCli } from '../server/config.ts';
 import { DStreamErrorCodes } from '../server/engine/dstream/errors.ts';
-import { ErrorCodes } from '../server/errors.ts';
+import { AuthFailures } from '../server/broker/auth.ts';
+import { ErrorCodes, RejectReasons } from '../server/errors.ts';
 import { DEVICES_USAGE } from '../server/registry/cli.ts';
 import { USAGE } from '../server/usage.ts';
 import { ErrorCodes as SimulatorErrorCodes } from '../simulator/errors.ts';
@@ -449,6 +450,18 @@ test('errors: every code of server/errors.ts is tabled in docs/ERRORS.md, and ev
     }
   }
   assert.deepEqual(stale, [], `TS_ERR_ codes named in the docs that neither server/errors.ts nor server/engine/dstream/errors.ts has:\n${lines(stale)}`);
+});
+
+test('errors: the reasons a reading is dead-lettered and a connection refused are tabled in docs/ERRORS.md, both ways', () => {
+  const reasons = (heading: string): string[] => uniq([...section(DOCS['docs/ERRORS.md'], heading, 'docs/ERRORS.md').matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]));
+  for (const [heading, codes, source] of [
+    ['## Rejected readings', [...RejectReasons], 'RejectReasons in server/errors.ts'],
+    ['## Refused connections', [...AuthFailures], 'AuthFailures in server/broker/auth.ts'],
+  ] as const) {
+    const tabled = reasons(heading);
+    assert.deepEqual(minus(codes, tabled), [], `${source} missing from docs/ERRORS.md, ${heading}:\n${lines(minus(codes, tabled))}`);
+    assert.deepEqual(minus(tabled, codes), [], `reasons in docs/ERRORS.md, ${heading}, that ${source} does not have:\n${lines(minus(tabled, codes))}`);
+  }
 });
 
 test('errors: TS_ERR_INTERNAL, tabled in docs/ERRORS.md for HTTP 500, is what the API answers for an error it did not expect', async (t) => {
