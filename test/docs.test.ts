@@ -17,6 +17,7 @@ import pkg from '../package.json' with { type: 'json' };
 import Fastify from 'fastify';
 import { errorHandler } from '../server/api/request-errors.ts';
 import { parseCli } from '../server/config.ts';
+import { DStream, StreamingContext } from '../server/engine/dstream/index.ts';
 import { DStreamErrorCodes } from '../server/engine/dstream/errors.ts';
 import { AuthFailures } from '../server/broker/auth.ts';
 import { ErrorCodes, RejectReasons } from '../server/errors.ts';
@@ -482,6 +483,22 @@ test('errors: every SIM_ code of simulator/errors.ts is in docs/SIMULATOR.md, an
   const named = uniq(DOCS['docs/SIMULATOR.md'].match(/SIM_[A-Z_]+/g) ?? []);
   assert.deepEqual(minus(codes, named), [], `codes of simulator/errors.ts missing from docs/SIMULATOR.md (Errors):\n${lines(minus(codes, named))}`);
   assert.deepEqual(minus(named, codes), [], `SIM_ codes in docs/SIMULATOR.md that simulator/errors.ts does not have:\n${lines(minus(named, codes))}`);
+});
+
+test('engine: every public member of StreamingContext and DStream is in docs/ENGINE.md\'s API tables', () => {
+  const doc = section(DOCS['docs/ENGINE.md'], '## API', 'docs/ENGINE.md');
+  const missing: string[] = [];
+  for (const [cls, file] of [[StreamingContext, 'server/engine/dstream/context.ts'], [DStream, 'server/engine/dstream/dstream.ts']] as const) {
+    const hidden = new Set([...read(file).matchAll(/^\s+(?:private|protected) (?:async |static |readonly )*(\w+)/gm)].map((m) => m[1]));
+    const members = new Set<string>();
+    for (let proto = cls.prototype; proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+      // `_name`: shared between the engine's own files, not for jobs.
+      for (const name of Object.getOwnPropertyNames(proto)) if (name !== 'constructor' && !name.startsWith('_') && !hidden.has(name)) members.add(name);
+    }
+    assert.ok(members.size > 5, `${cls.name} has public members (got ${[...members].join(', ')})`);
+    for (const name of members) if (!new RegExp(`\`(?:new )?${name}\\b`).test(doc)) missing.push(`${cls.name}.${name} (${file})`);
+  }
+  assert.deepEqual(missing, [], `public members of the DStream API missing from docs/ENGINE.md, API:\n${lines(missing)}`);
 });
 
 // ---------------------------------------------------------------------------------------------------------------
