@@ -576,6 +576,15 @@ test('bench: every benchmark of bench/run.ts is listed at the top of docs/BENCHM
   assert.deepEqual(minus(everywhere, names), [], `npm run bench -- <name> in the docs that bench/run.ts does not have:\n${lines(minus(everywhere, names))}`);
 });
 
+test('npm: every script of package.json is named in README.md (npm\'s own hooks aside)', () => {
+  // npm runs pre<name> before <name> by itself (npm start builds the server first), and prepare at npm install
+  // (README says so: "through the `prepare` script").
+  const hooks = Object.keys(pkg.scripts).filter((s) => s === 'prepare' || (s.startsWith('pre') && s.slice(3) in pkg.scripts));
+  assert.ok(README.includes('`prepare`'), 'README.md says npm install runs the `prepare` script');
+  const unnamed = Object.keys(pkg.scripts).filter((s) => !hooks.includes(s) && !new RegExp(`npm (run (-s )?)?${s}(?![\\w:-])|\`${s}\``).test(README));
+  assert.deepEqual(unnamed, [], `package.json scripts README.md does not name (as npm run <script>):\n${lines(unnamed)}`);
+});
+
 test('npm: every `npm run <script>` (and npm start/test) named in README.md and docs/ is a script of package.json', () => {
   const scripts = Object.keys(pkg.scripts);
   const bad: string[] = [];
