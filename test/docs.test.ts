@@ -576,6 +576,40 @@ test('bench: every benchmark of bench/run.ts is listed at the top of docs/BENCHM
   assert.deepEqual(minus(everywhere, names), [], `npm run bench -- <name> in the docs that bench/run.ts does not have:\n${lines(minus(everywhere, names))}`);
 });
 
+/** Flags in the docs that belong to other programs, or stand for no flag at all (flag → whose, why). */
+const FOREIGN_FLAGS: Record<string, string> = {
+  '--max-semi-space-size': 'node (V8): npm start passes it; docs/OPERATIONS.md, Memory',
+  '--heap-growing-percent': 'V8: what --heap-growth sets',
+  '--max-old-space-size': 'node (V8): measured in docs/BENCHMARKS.md',
+  '--v8-pool-size': 'node: measured in docs/BENCHMARKS.md',
+  '--single-threaded-gc': 'V8: measured in docs/BENCHMARKS.md',
+  '--optimize-for-size': 'V8: measured in docs/BENCHMARKS.md',
+  '--test': "node's test runner",
+  '--test-concurrency': "node's test runner (npm run test:unit)",
+  '--noEmit': 'tsc (npm run typecheck)',
+  '--compressed': 'curl',
+  '--cafile': 'mosquitto_pub',
+  '--option': 'docs/SIMULATOR.md: the placeholder of --option=VALUE',
+  '--frobnicate': 'docs/SIMULATOR.md: the example of an unknown option, refused',
+};
+
+test('flags: every --flag in README.md and docs/ is one of the server, the simulator, the devices CLI or a benchmark', async () => {
+  const { stdout } = await SIMULATOR_HELP;
+  const known = new Set([...flagsIn(USAGE), ...flagsIn(DEVICES_USAGE), ...flagsIn(stdout)]);
+  // A benchmark's options are read by its own parser in bench/: named there as '--name' or 'name'.
+  const bench = readdirSync(`${ROOT}bench`).filter((f) => f.endsWith('.ts')).map((f) => read(`bench/${f}`)).join('\n');
+  const benchHas = (flag: string): boolean => bench.includes(`'${flag}'`) || bench.includes(`'${flag.slice(2)}'`) || bench.includes(`"${flag}"`);
+  const unknown: string[] = [];
+  for (const [file, text] of Object.entries(ALL_DOCS)) {
+    for (const flag of uniq(text.match(/(?<![\w-])--[a-zA-Z][a-zA-Z0-9-]*/g) ?? [])) {
+      if (!known.has(flag) && !benchHas(flag) && FOREIGN_FLAGS[flag] === undefined) unknown.push(`${file}: ${flag}`);
+    }
+  }
+  assert.deepEqual(unknown, [], `flags named in the docs that no CLI of this project has (a renamed or removed flag, or add it to FOREIGN_FLAGS with whose it is):\n${lines(unknown)}`);
+  const allDocs = Object.values(ALL_DOCS).join('\n');
+  for (const flag of Object.keys(FOREIGN_FLAGS)) assert.ok(allDocs.includes(flag), `allow-listed ${flag} is still in the docs (else drop it from FOREIGN_FLAGS)`);
+});
+
 test('npm: every script of package.json is named in README.md (npm\'s own hooks aside)', () => {
   // npm runs pre<name> before <name> by itself (npm start builds the server first), and prepare at npm install
   // (README says so: "through the `prepare` script").
