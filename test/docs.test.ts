@@ -1,9 +1,10 @@
 /**
  * The documentation against the code: what a user reads in README.md, docs/*.md and `--help` must exist, and what
  * exists must be documented where a user looks. Each failure names the missing item and the file it belongs in.
- * The sources of truth are read directly (USAGE, config/schema.json, errors.ts, the OpenAPI document the server
- * builds, the simulator's --help, the devices CLI's usage, bench/run.ts, package.json); only the routes need a
- * server (not listening on anything but ephemeral loopback ports).
+ * The sources of truth are read directly: server/usage.ts (--help) and parseCli, config/schema.json and
+ * default.json, errors.ts and the reason lists, the DStream classes, the simulator's --help (run once), the devices
+ * CLI's usage, bench/run.ts, package.json; one in-process server (ephemeral loopback ports) gives the OpenAPI
+ * document, the route list and /metrics. Deliberate exceptions are in commented allow-lists, each with its reason.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
