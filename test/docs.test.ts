@@ -382,7 +382,8 @@ const SHARED_QUERY_PARAMS: Record<string, string> = {
 };
 
 test('HTTP: every route the server registers is documented, and every route the docs name exists', async (t) => {
-  // Batches on the main thread: a batch thread's start (a worker with the TypeScript loader) is the slowest part, and the routes are the same.
+  // Batches on the main thread: a batch thread's start (a worker with the TypeScript loader) is the slowest part,
+  // and the routes are the same.
   const app = await startServer(t, { batchThread: 'main', mqtt: { port: 0, tlsPort: -1, websocket: false } });
   const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
   const index = (await app.http.inject({ method: 'GET', url: '/api/v1' })).json() as { routes: { method: string; url: string }[] };
