@@ -21,7 +21,8 @@ import { parseCli } from '../server/config.ts';
 import { DStream, StreamingContext } from '../server/engine/dstream/index.ts';
 import { DStreamErrorCodes } from '../server/engine/dstream/errors.ts';
 import { AuthFailures } from '../server/broker/auth.ts';
-import { ErrorCodes, RejectReasons } from '../server/errors.ts';
+import { ErrorCodes, RejectReasons, ThermostreamError, type ErrorCode } from '../server/errors.ts';
+import { exitCode } from '../server/main.ts';
 import { DEVICES_USAGE } from '../server/registry/cli.ts';
 import { USAGE } from '../server/usage.ts';
 import { ErrorCodes as SimulatorErrorCodes } from '../simulator/errors.ts';
@@ -483,6 +484,25 @@ test('errors: every code of server/errors.ts is tabled in docs/ERRORS.md, and ev
     }
   }
   assert.deepEqual(stale, [], `TS_ERR_ codes named in the docs that neither server/errors.ts nor server/engine/dstream/errors.ts has:\n${lines(stale)}`);
+});
+
+test('errors: the exit code docs/ERRORS.md and docs/OPERATIONS.md (Exit codes) give each start-up error is the server\'s', () => {
+  const wrong: string[] = [];
+  let checked = 0;
+  const check = (code: string, documented: number, where: string): void => {
+    checked++;
+    const actual = exitCode(new ThermostreamError(code as ErrorCode, 'a message'));
+    if (actual !== documented) wrong.push(`${code}: ${where} says exit code ${documented}, exitCode() (server/main.ts) gives ${actual}`);
+  };
+  for (const m of DOCS['docs/ERRORS.md'].matchAll(/^\| `(TS_ERR_[A-Z_]+)` \| ([^|]*) \|/gm)) {
+    const exit = m[2].match(/exit code (\d)/);
+    if (exit !== null) check(m[1], Number(exit[1]), 'docs/ERRORS.md');
+  }
+  for (const m of section(DOCS['docs/OPERATIONS.md'], '## Exit codes', 'docs/OPERATIONS.md').matchAll(/^\| (\d) \| (.*) \|$/gm)) {
+    for (const [code] of m[2].matchAll(/TS_ERR_[A-Z_]+/g)) check(code, Number(m[1]), 'docs/OPERATIONS.md, Exit codes');
+  }
+  assert.ok(checked > 20, `exit codes found in the docs (${checked})`);
+  assert.deepEqual(wrong, [], `exit codes the docs give otherwise than the server:\n${lines(wrong)}`);
 });
 
 test('errors: the reasons a reading is dead-lettered and a connection refused are tabled in docs/ERRORS.md, both ways', () => {
