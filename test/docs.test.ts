@@ -502,6 +502,11 @@ test('errors: the exit code docs/ERRORS.md and docs/OPERATIONS.md (Exit codes) g
     for (const [code] of m[2].matchAll(/TS_ERR_[A-Z_]+/g)) check(code, Number(m[1]), 'docs/OPERATIONS.md, Exit codes');
   }
   assert.ok(checked > 20, `exit codes found in the docs (${checked})`);
+  // Every error ERRORS.md gives an exit code is in OPERATIONS.md's table, where an operator looks up an exit code.
+  const exitTable = section(DOCS['docs/OPERATIONS.md'], '## Exit codes', 'docs/OPERATIONS.md');
+  const exiting = [...DOCS['docs/ERRORS.md'].matchAll(/^\| `(TS_ERR_[A-Z_]+)` \| [^|]*exit code \d/gm)].map((m) => m[1]);
+  const absent = exiting.filter((code) => !exitTable.includes(code));
+  assert.deepEqual(absent, [], `errors docs/ERRORS.md gives an exit code that docs/OPERATIONS.md's Exit codes table does not name:\n${lines(absent)}`);
   assert.deepEqual(wrong, [], `exit codes the docs give otherwise than the server:\n${lines(wrong)}`);
 });
 
