@@ -253,8 +253,14 @@ const validate = ajv.compile(schema);
  */
 export function resolveConfig(file: unknown, overrides: readonly Override[] = [], fileName?: string): Config {
   const flagsAndEnv = new Map<string, string>();
-  const from: Source = (path) =>
-    flagsAndEnv.get(path.join('.')) ?? (fileName !== undefined && valueAt(file, path) !== undefined ? fileName : undefined);
+  const from: Source = (path) => {
+    // An item of a list a flag gave (cluster.instances[1] of --cluster-instances a,,b) came from that flag.
+    for (let n = path.length; n > 0; n--) {
+      const source = flagsAndEnv.get(path.slice(0, n).join('.'));
+      if (source !== undefined) return source;
+    }
+    return fileName !== undefined && valueAt(file, path) !== undefined ? fileName : undefined;
+  };
   if (typeof file !== 'object' || file === null || Array.isArray(file)) {
     throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `config must be a JSON object, got ${JSON.stringify(file)}`);
   }
@@ -280,7 +286,8 @@ function coerce(raw: string, path: string[]): unknown {
   for (const key of path) node = node?.properties?.[key];
   const types: unknown[] = ([] as unknown[]).concat(node?.type);
   if (types.includes('integer') && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
-  if (node?.type === 'array') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  // An empty item (a,,b or a trailing comma) is kept for validation to name: dropped, a typo went unsaid.
+  if (node?.type === 'array') return raw.trim() === '' ? [] : raw.split(',').map((s) => s.trim());
   if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
   // A key whose default is null (broker.ackAfterCommit: decided by the other settings) can be set back to it.
   if (types.includes('null') && raw === 'null') return null;

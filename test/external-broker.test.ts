@@ -256,6 +256,15 @@ test('cluster flags: --instance-id, --cluster-instances (comma-separated) and th
   assert.deepEqual(parseCli([], {}).config.cluster, { instanceId: 'main', instances: [] });
   assert.equal(parseCli(['--rebalance'], {}).rebalance, true);
   assert.equal(parseCli(['--instances', '3'], {}).instances, 3);
+  assert.deepEqual(parseCli(['--cluster-instances', ''], {}).config.cluster.instances, []);
+  // An empty item (a typo: a,,b, or a trailing comma) is refused naming the item and the flag, not dropped.
+  assert.throws(() => parseCli(['--broker', 'mqtt://b', '--cluster-instances', 'a,,b', '--instance-id', 'a'], {}), {
+    code: 'TS_ERR_CONFIG_INVALID',
+    message: 'invalid configuration: cluster.instances[1] = "" (from --cluster-instances): must be 1 to 64 letters, digits, ".", "_" or "-"',
+  });
+  assert.throws(() => parseCli([], { THERMOSTREAM_BROKER: 'mqtt://b', THERMOSTREAM_INSTANCE_ID: 'a', THERMOSTREAM_CLUSTER_INSTANCES: 'a,b,' }), {
+    message: /^invalid configuration: cluster\.instances\[2\] = "" \(from env THERMOSTREAM_CLUSTER_INSTANCES\)/,
+  });
 });
 
 test('external broker mode: a broker refusing the login is named with the user tried, or that none was given', async (t) => {
