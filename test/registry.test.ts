@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseCli, resolveConfig } from '../server/config.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';
-import { mergePatch } from '../server/registry/twin.ts';
+import { mergePatch, patchProblem } from '../server/registry/twin.ts';
 import { startServer, tempDir } from './helpers.ts';
 import { request } from './iothub-helpers.ts';
 
@@ -248,6 +248,13 @@ test('twin documents change by JSON merge patch: null deletes, objects merge', (
     e: [2],
     f: 'new',
   });
+});
+
+test('a twin patch nested deeper than 10 levels is refused naming the path where it goes too deep', () => {
+  let patch: Record<string, unknown> = { v: 1 };
+  for (let i = 0; i < 10; i++) patch = { x: patch };
+  assert.equal(patchProblem(patch), 'twin properties nest deeper than 10 levels at "x.x.x.x.x.x.x.x.x.x"');
+  assert.equal(patchProblem((patch as { x: unknown }).x), null);
 });
 
 test('devices CLI: add, list, show, disable, enable, delete against the data dir; usage errors exit 2, refusals 1', (t) => {

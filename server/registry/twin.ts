@@ -46,7 +46,7 @@ function keyProblem(key: string): string | null {
 }
 
 function walk(node: Properties, depth: number, path: string): string | null {
-  if (depth > MAX_TWIN_DEPTH) return `twin properties nest deeper than ${MAX_TWIN_DEPTH} levels at ${path}`;
+  if (depth > MAX_TWIN_DEPTH) return `twin properties nest deeper than ${MAX_TWIN_DEPTH} levels at ${JSON.stringify(path.slice(0, -1))}`;
   for (const [key, value] of Object.entries(node)) {
     if (key.startsWith('$')) return `property name ${JSON.stringify(path + key)} starts with "$", which is reserved`;
     // null deletes: a name stored before these names were refused can still be removed.
