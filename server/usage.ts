@@ -7,8 +7,9 @@ export const USAGE = `Usage: thermostream [options]
   --http-port <n>          HTTP port, 0 = any free (default 8080)      env THERMOSTREAM_HTTP_PORT
   --mqtt-port <n>          MQTT port, 0 = any free (default 1883)      env THERMOSTREAM_MQTT_PORT
   --mqtts-port <n>         MQTT over TLS port, 0 = any free, -1 = off (default 8883)  env THERMOSTREAM_MQTTS_PORT
-  --mqtt-max-packet-bytes <n>  close a connection that sends a larger MQTT packet or WebSocket message (default:
-                           ingest.maxPayloadBytes + 65536 = 327680; 0 = no limit)  env THERMOSTREAM_MQTT_MAX_PACKET_BYTES
+  --mqtt-max-packet-bytes <n>  close a connection that sends a larger MQTT packet (a WebSocket message: over twice
+                           it, at least 1 MiB) (default: ingest.maxPayloadBytes + 65536 = 327680; 0 = no limit)
+                           env THERMOSTREAM_MQTT_MAX_PACKET_BYTES
   --auth <none|registry>   who may connect to the broker (default none: loopback only)  env THERMOSTREAM_AUTH
   --data-dir <dir>         ingest log and SQLite database (default data); one server per dir  env THERMOSTREAM_DATA_DIR
   --batch-interval <ms>    micro-batch interval (default 1000)         env THERMOSTREAM_BATCH_INTERVAL

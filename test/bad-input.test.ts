@@ -256,6 +256,38 @@ test('over WebSocket, mqtt.maxPacketBytes is the limit as over TCP: a larger pac
   assert.deepEqual(stats.rejected, { total: 1, byReason: { payload_too_large: 1 } });
 });
 
+test('over WebSocket, a message holding many packets each within mqtt.maxPacketBytes is taken whole (a browser\'s mqtt.js sends its queued writes as one); one past twice the limit and 1 MiB is refused', { timeout: 20_000 }, async (t) => {
+  const app = await startServer(t, { mqtt: { maxPacketBytes: 4096 } });
+  const raw = new WebSocket(app.wsUrl!, 'mqtt');
+  t.after(() => raw.terminate());
+  raw.on('error', () => {});
+  await once(raw, 'open');
+  raw.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'ws-batched', clean: true, keepalive: 60 }));
+  await once(raw, 'message'); // CONNACK (a browser's mqtt.js waits for it too)
+  const ts = Date.now();
+  const packets: Buffer[] = [];
+  for (let seq = 1; seq <= 60; seq++) {
+    const payload = JSON.stringify({ ts, temperature: 21, seq, note: 'x'.repeat(40) });
+    packets.push(mqttPacket.generate({ cmd: 'publish', topic: 'devices/ws-batched/telemetry', payload, qos: 0, dup: false, retain: false }));
+  }
+  const message = Buffer.concat(packets);
+  assert.ok(message.length > 4096, `${message.length} bytes in one message`);
+  raw.send(message);
+  await waitForRecords(app, 60);
+  assert.equal(raw.readyState, WebSocket.OPEN);
+
+  const huge = new WebSocket(app.wsUrl!, 'mqtt');
+  t.after(() => huge.terminate());
+  huge.on('error', () => {});
+  await once(huge, 'open');
+  const hugeClosed = closedSoon(huge);
+  huge.send(Buffer.alloc((1 << 20) + 1, 0x30));
+  await hugeClosed;
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.equal(stats.security.oversizedPackets, 1);
+  assert.equal(stats.records, 60);
+});
+
 test('over WebSocket, a packet over a lower mqtt.maxPacketBytes closes its connection and is counted', { timeout: 20_000 }, async (t) => {
   const app = await startServer(t, { mqtt: { maxPacketBytes: 1000 } });
   const big = await connect(t, app.wsUrl!);

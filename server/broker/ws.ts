@@ -15,10 +15,11 @@ export interface WebSocketListener {
  * MQTT over WebSocket on the HTTP server's port: the upgrade requests for WS_PATHS are handed to aedes as a duplex
  * stream (one binary WebSocket message may hold any part of an MQTT packet). Other upgrades get a 404.
  *
- * `maxPacketBytes` (mqtt.maxPacketBytes as resolved; 0: no limit) bounds a message too: the packet limit on aedes'
- * parser (packet-limit.ts) sees a message's bytes only once ws has buffered it whole, so a message larger than the
- * largest packet allowed is refused by ws at its frame header, and `refused` is told (with the stream aedes got), as
- * for an oversized packet.
+ * A message may also hold several packets (mqtt.js in a browser sends its queued writes as one message of up to
+ * 512 KiB), so the packet limit (mqtt.maxPacketBytes as resolved, on aedes' parser: packet-limit.ts) is not a message
+ * limit. A message is bounded for memory alone, at twice the packet limit and at least 1 MiB (0, no packet limit:
+ * MQTT's largest packet); a larger one is refused by ws at its frame header, and `refused` is told (with the stream
+ * aedes got), as for an oversized packet.
  */
 export function attachWebSocket(
   server: Server,
@@ -26,7 +27,8 @@ export function attachWebSocket(
   maxPacketBytes: number,
   refused: (conn: Duplex, from: string, why: string) => void,
 ): WebSocketListener {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes });
+  const maxMessageBytes = maxWebSocketMessageBytes(maxPacketBytes);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
   const live = new Set<WebSocket>();
   let open = true;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -41,7 +43,7 @@ export function attachWebSocket(
       const stream = createWebSocketStream(ws);
       ws.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-          refused(stream, req.socket.remoteAddress ?? 'WebSocket', `a WebSocket message over mqtt.maxPacketBytes = ${maxPacketBytes} bytes`);
+          refused(stream, req.socket.remoteAddress ?? 'WebSocket', `a WebSocket message over ${maxMessageBytes} bytes (twice mqtt.maxPacketBytes, at least 1 MiB)`);
         }
       });
       stream.on('error', () => ws.terminate());
@@ -58,3 +60,10 @@ export function attachWebSocket(
     },
   };
 }
+
+/** MQTT's largest packet: a remaining length of 268,435,455 bytes and a fixed header of 5. */
+const MQTT_MAX_PACKET_BYTES = 268_435_460;
+
+/** The largest WebSocket message taken, for a packet limit (0: none). */
+const maxWebSocketMessageBytes = (maxPacketBytes: number): number =>
+  maxPacketBytes > 0 ? Math.max(2 * maxPacketBytes, 1 << 20) : MQTT_MAX_PACKET_BYTES;
