@@ -472,4 +472,9 @@ test("devices CLI: connection strings name the TLS port the server on the data d
   const bad = run('show', 'port-1');
   assert.equal(JSON.parse(bad.out).connectionString, `HostName=localhost;DeviceId=port-1;SharedAccessKey=${KEY}`);
   assert.match(bad.err, /^devices: warning: .*endpoint\.json is not valid JSON: .*: ignored \(the server writes it again at its next start\)$/);
+
+  // --mqtts-port given overrides the recorded port alone: the recorded iothub.hostName stays (review).
+  writeFileSync(join(dataDir, 'endpoint.json'), JSON.stringify({ iothubHostName: 'hub.example.com', mqttsPort: 8883 }));
+  assert.equal(JSON.parse(run('show', 'port-1').out).connectionString, `HostName=hub.example.com;DeviceId=port-1;SharedAccessKey=${KEY}`);
+  assert.equal(JSON.parse(run('show', 'port-1', '--mqtts-port', '18384').out).connectionString, `HostName=hub.example.com;DeviceId=port-1;SharedAccessKey=${KEY}`);
 });

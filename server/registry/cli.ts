@@ -117,18 +117,20 @@ export function runDevicesCli(argv: readonly string[], env: NodeJS.ProcessEnv): 
   try {
     // Only the settings this CLI uses: a bad value of another (THERMOSTREAM_HTTP_PORT) is the server's to refuse.
     const { config } = parseCli(serverArgs, env, ['dataDir', 'iothub.hostName', 'mqtt.tlsPort']);
-    // What the server last started on this data dir gives devices, unless --mqtts-port says otherwise: it may have
-    // been started with flags this CLI is not given (--mqtts-port 0: a port only it knows).
+    // What the server last started on this data dir gives devices, unless --host-name (or, for the port alone,
+    // --mqtts-port) says otherwise: it may have been started with flags this CLI is not given (--mqtts-port 0: a port
+    // only it knows).
     let recorded = null;
-    if (opts.hostName === undefined && !serverArgs.some((a) => a.startsWith('--mqtts-port='))) {
+    if (opts.hostName === undefined) {
       try {
         recorded = readEndpoint(config.dataDir);
       } catch (err) {
         notes.push(`devices: warning: ${(err as Error).message}: ignored (the server writes it again at its next start)`);
       }
     }
+    const portGiven = serverArgs.some((a) => a.startsWith('--mqtts-port='));
     const iothubHostName = recorded?.iothubHostName ?? config.iothub.hostName;
-    const tlsPort = recorded?.mqttsPort ?? config.mqtt.tlsPort;
+    const tlsPort = portGiven ? config.mqtt.tlsPort : (recorded?.mqttsPort ?? config.mqtt.tlsPort);
     hostName = opts.hostName ?? defaultHostName(iothubHostName, tlsPort);
     if (['add', 'list', 'show', 'token'].includes(command)) {
       notes.push(checkHostName(hostName, opts.hostName, iothubHostName, tlsPort, serverArgs, env, recorded !== null));
