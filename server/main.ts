@@ -21,7 +21,7 @@ import { lockDataDir } from './data-dir-lock.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
 import { createRegistry, defaultHostName } from './registry/index.ts';
-import { writeEndpoint } from './registry/endpoint.ts';
+import { removeEndpoint, writeEndpoint } from './registry/endpoint.ts';
 import { openStore, type StoreDeps } from './store/index.ts';
 import { SyncRecord } from './ingest/sync-record.ts';
 import { parseFaults } from './faults.ts';
@@ -178,7 +178,14 @@ export async function startThermostream(config: Config, options: StartOptions = 
     const embedded = 'hub' in broker ? broker : null;
     const hostName = defaultHostName(config.iothub.hostName, embedded?.tlsPort ?? null);
     // For the devices CLI, which may not be given the flags this server was (--mqtts-port 0 above all).
-    writeEndpoint(config.dataDir, { iothubHostName: config.iothub.hostName, mqttsPort: embedded?.tlsPort ?? -1 });
+    const warnings = [...(tls?.warnings ?? [])];
+    try {
+      writeEndpoint(config.dataDir, { iothubHostName: config.iothub.hostName, mqttsPort: embedded?.tlsPort ?? -1 });
+    } catch (err) {
+      // A convenience for the devices CLI: without a record (a stale one goes) it takes the configured port.
+      removeEndpoint(config.dataDir);
+      warnings.push(`cannot record this server's HostName for the devices CLI (${(err as Error).message}): give the CLI --mqtts-port or --host-name`);
+    }
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
     engine.onBatch(hub.publish);
@@ -216,7 +223,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
       mqttsUrl: embedded?.tlsUrl ?? null,
       wsUrl: embedded && config.mqtt.websocket ? `${api.url.replace(/^http/, 'ws')}/mqtt` : null,
       caFile: tls?.caFile ?? null,
-      warnings: tls?.warnings ?? [],
+      warnings,
       hostName,
       dbFile: store.file,
       http: api.app,

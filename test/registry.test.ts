@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -477,4 +477,14 @@ test("devices CLI: connection strings name the TLS port the server on the data d
   writeFileSync(join(dataDir, 'endpoint.json'), JSON.stringify({ iothubHostName: 'hub.example.com', mqttsPort: 8883 }));
   assert.equal(JSON.parse(run('show', 'port-1').out).connectionString, `HostName=hub.example.com;DeviceId=port-1;SharedAccessKey=${KEY}`);
   assert.equal(JSON.parse(run('show', 'port-1', '--mqtts-port', '18384').out).connectionString, `HostName=hub.example.com;DeviceId=port-1;SharedAccessKey=${KEY}`);
+});
+
+test("a server that cannot write the devices CLI's endpoint.json starts all the same, with a warning, and leaves no stale record", async (t) => {
+  const dataDir = tempDir(t);
+  writeFileSync(join(dataDir, 'endpoint.json'), JSON.stringify({ iothubHostName: 'old.example.com', mqttsPort: 18999 }));
+  mkdirSync(join(dataDir, 'endpoint.json.tmp')); // the write's temp file cannot be made (as a root-owned leftover)
+  const app = await startServer(t, { dataDir, mqtt: { port: 0, tlsPort: -1 } });
+  assert.equal(app.warnings.length, 1);
+  assert.match(app.warnings[0], /^cannot record this server's HostName for the devices CLI \(EISDIR: .*\): give the CLI --mqtts-port or --host-name$/);
+  assert.equal(existsSync(join(dataDir, 'endpoint.json')), false);
 });

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -18,6 +18,15 @@ export function writeEndpoint(dataDir: string, endpoint: Endpoint): void {
   const file = endpointFile(dataDir);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoint)}\n`);
   renameSync(`${file}.tmp`, file); // a reader sees the old record or the new one, never half of one
+}
+
+/** Best effort: a record that could not be written anew must not be read as this start's. */
+export function removeEndpoint(dataDir: string): void {
+  try {
+    rmSync(endpointFile(dataDir), { force: true });
+  } catch {
+    // the CLI names a record it cannot read, and ignores it
+  }
 }
 
 /** The record, or null when no server has started on the data dir since it was written; throws naming a bad one. */
