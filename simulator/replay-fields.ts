@@ -56,6 +56,9 @@ export function replayInput(o: ReplayInputOptions): ReplayInput {
   }
   if (o.tsUnit !== undefined && o.tsUnit !== 's' && o.tsUnit !== 'ms') throw invalidOption('ts-unit', o.tsUnit, 's or ms (the unit of the recording\'s numeric times)');
   const fields = parseFields(o.fields);
+  if (o.tsFormat !== undefined && o.tsUnit === 's') {
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--ts-unit s reads numeric times, --ts-format written ones: a recording has one kind; leave one out');
+  }
   if (o.tsFormat !== undefined && o.tsZone === undefined) {
     throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--ts-format reads times without a zone: give their zone with --ts-zone (UTC, +01:00, Europe/Berlin)');
   }

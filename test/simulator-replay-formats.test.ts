@@ -128,7 +128,7 @@ test('--replay of day-first times (Kaggle\'s IOT-temp.csv, 08-12-2018 09:30) doe
   assert.deepEqual(await served('Out'), [[new Date(minute).toISOString(), 41, 'raw']]);
 });
 
-test('--ts-format: a format without a date\'s parts, without --ts-zone, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
+test('--ts-format: a format without a date\'s parts, without --ts-zone, with --ts-unit s, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const file = join(mkdtempSync(join(tmpdir(), 'ts-format-')), 'us.csv');
@@ -136,6 +136,8 @@ test('--ts-format: a format without a date\'s parts, without --ts-zone, or a tim
   const cases: [string[], RegExp][] = [
     [['--ts-format', 'DD-MM-YYYY HH:mm'], /option --ts-format does nothing without --replay/],
     [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-format', 'MM/DD/YYYY HH:mm:ss A'], /--ts-format reads times without a zone: give their zone with --ts-zone/],
+    [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-zone', 'UTC', '--ts-format', 'MM/DD/YYYY HH:mm:ss A', '--ts-unit', 's'],
+      /--ts-unit s reads numeric times, --ts-format written ones: a recording has one kind; leave one out/],
     [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-zone', 'UTC', '--ts-format', 'MM/DD HH:mm'], /invalid value for --ts-format: "MM\/DD HH:mm" \(expected .*YYYY.*; it has no YYYY\)/],
     [['--replay', file, '--fields', 'deviceId=device,ts=when,temperature=temp', '--ts-zone', 'UTC', '--ts-format', 'MM/DD/YYYY HH:mm:ss A'],
       /2 of its records cannot be sent .*line 3: ts "2024-03-01 13:06" does not match --ts-format "MM\/DD\/YYYY HH:mm:ss A"; line 4: ts "2\/30\/2024 1:07:00 PM" is no such time/],
