@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Page } from 'playwright-core';
 import { connect, getJson, startServer, waitFor, waitForRecords } from '../helpers.ts';
 import { launchChromium } from './chromium.ts';
 import { ensureDashboardBuilt, watchPage } from './dashboard-helpers.ts';
@@ -52,13 +53,13 @@ test("the fleet average tile shows the newest final window, not one still fillin
 });
 
 /** The overview reads the hour's newest 5,000 anomalies: with more, its tile says "5,000+", not a count that looks exact. */
-test('more anomalies in the last hour than the overview reads: the tile says 5,000+', { timeout: 90_000 }, async (t) => {
+/** The overview's anomalies tile once it shows `until`, after `readings` of device "hot" (one message). */
+async function anomaliesTile(t: TestContext, readings: object[], until: RegExp): Promise<{ text: string; page: Page; problems: string[] }> {
   await ensureDashboardBuilt();
   const app = await startServer(t, { batchIntervalMs: 200 });
   const client = await connect(t, app.mqttUrl);
-  // 5,001 readings over the threshold's max (50 °C) in one message: 5,001 threshold anomalies.
-  await client.publishAsync('devices/hot/telemetry', JSON.stringify(Array.from({ length: 5001 }, () => ({ temperature: 80 }))), { qos: 1 });
-  await waitForRecords(app, 5001);
+  await client.publishAsync('devices/hot/telemetry', JSON.stringify(readings), { qos: 1 });
+  await waitForRecords(app, readings.length);
   const browser = await launchChromium(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems = watchPage(page);
@@ -66,8 +67,14 @@ test('more anomalies in the last hour than the overview reads: the tile says 5,0
   const tile = page.locator('.tile', { hasText: 'Anomalies (1 h)' });
   const text = await waitFor('the anomalies tile', async () => {
     const shown = await tile.innerText();
-    return /5,000/.test(shown) ? shown : null;
+    return until.test(shown) ? shown : null;
   });
+  return { text, page, problems };
+}
+
+test('more anomalies in the last hour than the overview reads: the tile says 5,000+', { timeout: 90_000 }, async (t) => {
+  // 5,001 readings over the threshold's max (50 °C) in one message: 5,001 threshold anomalies.
+  const { text, page, problems } = await anomaliesTile(t, Array.from({ length: 5001 }, () => ({ temperature: 80 })), /5,000/);
   assert.match(text, /5,000\+/);
   assert.match(text, /1\+ devices \(among the newest; all: GET \/api\/v1\/anomalies\)/);
   assert.match(await page.locator('.chips').innerText(), /threshold: 5000\+ in the last hour/);
@@ -75,21 +82,8 @@ test('more anomalies in the last hour than the overview reads: the tile says 5,0
 });
 
 test("one device with anomalies in the last hour: the tile says 1 device, not 1 devices", { timeout: 60_000 }, async (t) => {
-  await ensureDashboardBuilt();
-  const app = await startServer(t, { batchIntervalMs: 200 });
-  const client = await connect(t, app.mqttUrl);
   // Two readings over the threshold's max (50 °C): two threshold anomalies of one device.
-  await client.publishAsync('devices/hot/telemetry', JSON.stringify([{ temperature: 80 }, { temperature: 81 }]), { qos: 1 });
-  await waitForRecords(app, 2);
-  const browser = await launchChromium(t);
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const problems = watchPage(page);
-  await page.goto(`${app.httpUrl}/#/`);
-  const tile = page.locator('.tile', { hasText: 'Anomalies (1 h)' });
-  const text = await waitFor('the anomalies tile', async () => {
-    const shown = await tile.innerText();
-    return /\b2\b/.test(shown) ? shown : null;
-  });
+  const { text, problems } = await anomaliesTile(t, [{ temperature: 80 }, { temperature: 81 }], /\b2\b/);
   assert.match(text, /\n1 device$/);
   assert.deepEqual(problems, []);
 });
