@@ -42,7 +42,7 @@ export interface Thermostream {
   readonly wsUrl: string | null;
   /** The generated CA devices must trust for TLS, or null (configured certificate, or TLS off). */
   readonly caFile: string | null;
-  /** Start-up warnings of the stages (the TLS certificate's), printed with the configuration's. */
+  /** Start-up warnings of the stages (the TLS certificate's, the devices CLI's record), printed with the configuration's. */
   readonly warnings: readonly string[];
   /** HostName in the registry's connection strings. */
   readonly hostName: string;

@@ -3,8 +3,7 @@ import type { Config } from '../config.ts';
 
 /**
  * Room in a packet besides its payload, 64 KB: the fixed header (5), the topic's length (2), the packet id (2) and a
- * topic of up to 65,527 bytes (MQTT allows 65,535; no device id comes near). The WebSocket listener allows a message
- * this much over ingest.maxPayloadBytes too.
+ * topic of up to 65,527 bytes (MQTT allows 65,535; no device id comes near).
  */
 export const PACKET_OVERHEAD_BYTES = 65_536;
 
