@@ -3,6 +3,7 @@
  * datasets), month first (3/1/2024 1:05:00 PM, US spreadsheets). Such a time is ambiguous (08-12 is 8 December or
  * 12 August), so the replay never guesses: without the option it names the two formats it could be.
  */
+import { parseIsoDate } from '../server/ingest/reading-rules.ts';
 import { invalidOption } from './errors.ts';
 
 /** The tokens, each at most once; any other character is itself. */
@@ -74,11 +75,12 @@ export function readTsFormat(format: TsFormat, value: string): { date: string; t
   const [minute, second] = [Number(part('mm') ?? 0), Number(part('ss') ?? 0)];
   const ampm = part('A')?.toUpperCase();
   if (ampm !== undefined) hour = hour < 1 || hour > 12 ? NaN : (hour % 12) + (ampm === 'PM' ? 12 : 0);
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate(); // the month's last day
-  if (!(month >= 1 && month <= 12 && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59)) return `ts ${JSON.stringify(value)} is no such time`;
+  const date = `${String(year).padStart(4, '0')}-${pad(month)}-${pad(day)}`;
+  // The day by the server's own calendar (leap years, 30 February), the time by its ranges.
+  if (Number.isNaN(parseIsoDate(date)) || !(hour <= 23 && minute <= 59 && second <= 59)) return `ts ${JSON.stringify(value)} is no such time`;
   const fraction = part('SSS');
   const time = `${pad(hour)}:${pad(minute)}${part('ss') === undefined ? '' : `:${pad(second)}${fraction === undefined ? '' : `.${fraction}`}`}`;
-  return { date: `${String(year).padStart(4, '0')}-${pad(month)}-${pad(day)}`, time };
+  return { date, time };
 }
 
 /** A date whose day and month could be either way round, with or without a time: 08-12-2018 09:30, 3/1/2024 1:05:00 PM. */
