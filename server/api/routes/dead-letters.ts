@@ -107,7 +107,7 @@ export function deadLettersRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         limit: q.limit! + 1,
       });
       const { page, next } = pageOf(rows, q.limit!, (last) => last.id);
-      const items = page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt), ...payloadView(d.payload, d.payloadBytes), payloadBytes: d.payloadBytes }));
+      const items = page.map((d) => ({ ...d, receivedAt: iso(d.receivedAt), ...payloadView(d.payload, d.payloadBytes) }));
       return { items, next };
     },
   );
