@@ -188,7 +188,7 @@ export async function startThermostream(config: Config, options: StartOptions = 
     }
     const hub = createSseHub(config, { store, clock });
     closers.push(() => hub.close());
-    engine.onBatch(hub.publish);
+    engine.onBatch(hub.publish, { deviceWindows: hub.wantsDeviceWindows });
     const iothub = embedded && { registry, hub: embedded.hub!, hostName, security: () => embedded.stats() };
     const api = await createApi(config, { clock, store, engine, ingest, broker, hub, jobs, ...(iothub && { iothub }) });
     closers.push(() => api.close());

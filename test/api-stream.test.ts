@@ -239,3 +239,34 @@ test('HEAD /api/v1/stream (curl -I, a probe) answers the stream\'s headers at on
   assert.equal(await res.text(), '');
   assert.equal((await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().sseClients, 0);
 });
+
+test('device windows stay in the batch thread while no client is there; a client that subscribes while such a batch commits gets them from the store', async (t) => {
+  // The first batch with window results cannot commit for 1.5 s (a full disk under the database, retried): it ran
+  // with no client subscribed, so its device windows did not come to the main thread.
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), batchIntervalMs: 100, ...CONFIG });
+  const app = await startThermostream(config, { faults: 'db-full:1500' });
+  t.after(() => app.close());
+  const mqtt = await connect(t, app.mqttUrl);
+  await mqtt.publishAsync('devices/d1/telemetry', reading(1), { qos: 1 });
+  const stats = async () => (await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json();
+  await waitFor('the batch to be retried', async () => (await stats()).storage.ok === false);
+  const client = await stream(t, `${app.httpUrl}/api/v1/stream`);
+  await waitFor('its windows', () => client.events.filter((e) => e.event === 'window').length >= 10);
+  const windows = client.events.filter((e) => e.event === 'window');
+  const batch = windows[0].data.batch;
+  assert.deepEqual(
+    windows.map((e) => [e.data.deviceId, e.data.count, e.data.avg, e.data.batch]),
+    [...Array(5).fill(['*', 1, 21, batch]), ...Array(5).fill(['d1', 1, 21, batch])],
+  );
+  await waitFor('its batch event', () => client.events.some((e) => e.event === 'batch' && e.data.batch === batch));
+  assert.equal(client.events.find((e) => e.event === 'batch')!.data.windowsUpdated, 10);
+
+  // Live from there, with device windows: the next reading's come in memory, and a client resuming from before the
+  // batch reads it from the store and the next from memory, the same events as the first client's.
+  await mqtt.publishAsync('devices/d2/telemetry', reading(2), { qos: 1 });
+  await waitFor('the next reading', () => client.events.filter((e) => e.event === 'window' && e.data.deviceId === 'd2').length === 5);
+  const upTo = lastBatch(client);
+  const back = await stream(t, `${app.httpUrl}/api/v1/stream`, { 'last-event-id': String(batch - 1) });
+  await waitFor('the replay', () => lastBatch(back) >= upTo);
+  assert.deepEqual(between(back.events, batch - 1, upTo), between(client.events, batch - 1, upTo));
+});

@@ -70,6 +70,12 @@ export interface SseHub {
   /** The engine's onBatch listener: keeps the committed batch and sends its events to the subscribers. */
   publish(batch: CommittedBatch): void;
   /**
+   * Whether the batches starting now should bring their device windows (the engine's onBatch `deviceWindows`):
+   * while a client is subscribed or resuming, and for MEMORY_BATCHES batches after the last one left, for a client
+   * that comes back to resume from memory. A batch published without them is read from the store by whoever needs it.
+   */
+  wantsDeviceWindows(): boolean;
+  /**
    * Adds a client whose response head is written: replays what it missed after `lastEventId` (from memory, else
    * from the store), then streams live. Returns a function that removes it.
    */
@@ -134,6 +140,10 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
   let memoryEvents = 0;
   let lastPublished = -1; // nothing published by this process yet
   const subscribers = new Set<Subscriber>();
+  /** Clients replaying what they missed, not live yet. */
+  let resuming = 0;
+  /** Batches up to this one keep coming with device windows after the last client left (-1: none has yet). */
+  let keepUntil = -1;
   let closed = false;
   let heartbeat: unknown = null;
 
@@ -216,10 +226,22 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
    * makes the client live (in the same turn as its last replayed batch, so no batch falls between).
    */
   async function resume(s: Subscriber, after: number): Promise<void> {
+    resuming++;
+    try {
+      await replay(s, after);
+    } finally {
+      resuming--;
+    }
+  }
+
+  /** Whether memory holds every batch published after `after`. */
+  const inMemory = (after: number): boolean => memory.length > 0 && memory[0].batch <= after + 1 && after <= lastPublished;
+
+  async function replay(s: Subscriber, after: number, attempt = 0): Promise<void> {
     const live = (): void => {
       if (!s.gone && !closed) subscribers.add(s);
     };
-    if (memory.length > 0 && memory[0].batch <= after + 1 && after <= lastPublished) {
+    if (inMemory(after)) {
       s.lastBatch = after;
       for (const b of memory) if (b.batch > after) send(s, b);
       return live();
@@ -238,6 +260,9 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     }
     s.lastBatch = after;
     for (const b of batches) send(s, b);
+    // Batches published while the store was read: from memory, or from the store again if one is not there (it
+    // came without device windows).
+    if (s.lastBatch < lastPublished && !inMemory(s.lastBatch) && attempt < 3) return replay(s, s.lastBatch, attempt + 1);
     for (const b of memory) if (b.batch > s.lastBatch) send(s, b);
     live();
   }
@@ -293,6 +318,19 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
       watermark: Number.isFinite(info.watermark) ? info.watermark : null,
       logOffset: info.logOffset,
     };
+    if (!committed.deviceWindows) {
+      // Its device windows stayed in the batch thread (no client was there when it ran): memory starts again after
+      // it, and a client that subscribed since reads it from the store, as one resuming would.
+      lastPublished = batch;
+      memory.length = 0;
+      memoryEvents = 0;
+      for (const s of subscribers) {
+        if (batch <= s.lastBatch) continue;
+        subscribers.delete(s);
+        catchUp(s, s.lastBatch);
+      }
+      return;
+    }
     const devices = committed.windows.deviceIds.length;
     const b = lazyBatch(batch, devices + fleet.length + anomalies.length + 1, () => {
       const windows = [...unpackDeviceWindows(committed.windows), ...fleet];
@@ -306,24 +344,31 @@ export function createSseHub(config: Pick<Config, 'http'>, deps: SseHubDeps): Ss
     for (const s of subscribers) if (batch > s.lastBatch) send(s, b);
   }
 
+  /** Makes `s` live after sending it what came after batch `after`. */
+  function catchUp(s: Subscriber, after: number): void {
+    resume(s, after).catch((err: Error) => {
+      // The store cannot replay (PostgreSQL unreachable): the client reconnects with its Last-Event-ID later.
+      console.error(`thermostream: stream: cannot replay after batch ${after}: ${err.message}`);
+      s.res.end();
+    });
+  }
+
   return {
     publish,
+    wantsDeviceWindows: () => subscribers.size > 0 || resuming > 0 || lastPublished < keepUntil,
 
     subscribe(res, filter, lastEventId) {
       const s: Subscriber = { res, filter, lastBatch: lastPublished };
       const gone = (): void => {
         s.gone = true;
         subscribers.delete(s);
+        if (subscribers.size === 0) keepUntil = lastPublished + MEMORY_BATCHES;
       };
       if (lastEventId === null) {
         subscribers.add(s);
         return gone;
       }
-      resume(s, lastEventId).catch((err: Error) => {
-        // The store cannot replay (PostgreSQL unreachable): the client reconnects with its Last-Event-ID later.
-        console.error(`thermostream: stream: cannot replay after batch ${lastEventId}: ${err.message}`);
-        s.res.end();
-      });
+      catchUp(s, lastEventId);
       return gone;
     },
 

@@ -21,8 +21,15 @@ export interface BatchSummary {
   rejected: number;
   committedAt: number;
   checkpoint: { batches: number; watermark: number; logOffset: number };
-  /** The window results this batch wrote (open and newly final ones), packed to cross threads cheaply. */
+  /**
+   * The window results this batch wrote (open and newly final ones), packed to cross threads cheaply: its fleet
+   * windows, and its device windows only if run() was asked for them (at 10,000 devices they are ≈ 1.3 MB a batch).
+   */
   windows: PackedWindows;
+  /** Whether `windows` holds the device windows. */
+  deviceWindows: boolean;
+  /** How many window results this batch wrote, device windows included. */
+  windowsUpdated: number;
   /** New anomalies, and interval anomalies this batch closed. */
   anomalies: Anomaly[];
   /** The memory of the thread that ran the batch, at its commit. */
@@ -87,6 +94,8 @@ export class BatchRunner {
   private open: OpenBatch | null = null;
   private jobMs = 0;
   private blocks = 0;
+  /** Whether the pending batch's summary carries its device windows. */
+  private deviceWindows = true;
 
   constructor(
     config: Config,
@@ -112,9 +121,10 @@ export class BatchRunner {
 
   /**
    * Ends the open batch with its last block, the cut (up to the log offset it covers), and commits the result.
-   * `inputAt`: when input last arrived, as the log sees it at `now` (IngestLog.inputAt).
+   * `inputAt`: when input last arrived, as the log sees it at `now` (IngestLog.inputAt). `deviceWindows`: whether
+   * the summary carries the batch's device windows (the store gets them either way).
    */
-  async run(cut: RawCut, now: number, inputAt: number): Promise<CommitResult> {
+  async run(cut: RawCut, now: number, inputAt: number, deviceWindows = true): Promise<CommitResult> {
     this.add(cut);
     this.job.noteInput(inputAt);
     const open = this.open!;
@@ -123,6 +133,7 @@ export class BatchRunner {
     this.pending = this.job.finish(open.batch, open.deadLetters, cut.lastOffset, now);
     this.jobMs = open.ms + performance.now() - started;
     this.blocks = open.blocks - 1; // the cut itself is not one of them
+    this.deviceWindows = deviceWindows;
     return this.commitAgain();
   }
 
@@ -149,7 +160,9 @@ export class BatchRunner {
         rejected: out.deadLetters.length,
         committedAt: out.committedAt,
         checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
-        windows: out.windows,
+        windows: this.deviceWindows ? out.windows : { deviceIds: [], chunks: [], fleet: out.windows.fleet },
+        deviceWindows: this.deviceWindows,
+        windowsUpdated: windowCount(out.windows),
         anomalies: out.anomalies as Anomaly[],
         memory: threadMemory(),
       },

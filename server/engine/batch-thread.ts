@@ -13,8 +13,11 @@ import type { RecentQuery } from './recent-readings.ts';
 export interface BatchSide {
   /** A block of the open batch's readings, processed ahead of the batch's end (BatchRunner.add). */
   add(block: RawCut): Promise<void>;
-  /** `inputAt`: when input last arrived (the log's inputAt(now)), for the watermark's idleness. */
-  run(cut: RawCut, now: number, inputAt: number): Promise<CommitResult>;
+  /**
+   * `inputAt`: when input last arrived (the log's inputAt(now)), for the watermark's idleness. `deviceWindows`: the
+   * batch's device windows come back with it (someone on the main thread reads them), else only its fleet windows.
+   */
+  run(cut: RawCut, now: number, inputAt: number, deviceWindows: boolean): Promise<CommitResult>;
   commitAgain(): Promise<CommitResult>;
   flushOpenWindows(): Promise<void>;
   prune(now: number): Promise<number>;
@@ -56,7 +59,7 @@ export function mainThreadBatches(config: Config, store: Store, recovered: Recov
   const runner = new BatchRunner(config, store, recovered, startedAt);
   return {
     add: async (block) => runner.add(block),
-    run: (cut, now, inputAt) => runner.run(cut, now, inputAt),
+    run: (cut, now, inputAt, deviceWindows) => runner.run(cut, now, inputAt, deviceWindows),
     commitAgain: () => runner.commitAgain(),
     flushOpenWindows: async () => runner.flushOpenWindows(),
     prune: (now) => runner.prune(now),
@@ -124,7 +127,7 @@ export async function workerBatches(data: BatchWorkerData, onFatal: (err: Error)
   started = true;
   return {
     add: (block) => call('add', block),
-    run: (cut, now, inputAt) => call('run', cut, now, inputAt),
+    run: (cut, now, inputAt, deviceWindows) => call('run', cut, now, inputAt, deviceWindows),
     commitAgain: () => call('commitAgain'),
     flushOpenWindows: () => call('flushOpenWindows'),
     prune: (now) => call('prune', now),

@@ -45,7 +45,7 @@ async function handle(runner: BatchRunner, { op, args }: BatchRequest): Promise<
     case 'add':
       return runner.add(args[0] as Parameters<BatchRunner['add']>[0]);
     case 'run':
-      return runner.run(args[0] as Parameters<BatchRunner['run']>[0], args[1] as number, args[2] as number);
+      return runner.run(...(args as Parameters<BatchRunner['run']>));
     case 'commitAgain':
       return runner.commitAgain();
     case 'flushOpenWindows':
