@@ -82,6 +82,10 @@ export interface MemoryResult {
   loaded: Heap;
   /** Peak RSS over the whole job (sampled every 50 ms, and the kernel's high-water mark of the load phase). */
   peakRss: number;
+  /** When the sampled peak was seen: seconds from the start of the load (negative: before it, connecting or idle). */
+  peakAt: number;
+  /** RSS every 10 s of the load (sampled), from its start: whether memory settles or still grows at the end. */
+  trend: number[];
   /** Thermostream: the batch thread's heap and array buffers at the end of the load (GET /api/v1/stats, lastBatch.memory). */
   batchThread: ThreadMemory | null;
   snapshot: string | null;
@@ -127,7 +131,14 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   let loadEnd = 0;
   const profiler = o.allocProfile ? new AllocProfiler() : null;
   let sampledMax = 0;
-  const sampler = setInterval(() => (sampledMax = Math.max(sampledMax, process.memoryUsage.rss())), 50);
+  let peakAt = 0;
+  const trend: number[] = [];
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage.rss();
+    const at = loadStart === 0 ? -1 : (performance.now() - loadStart) / 1000;
+    if (rss > sampledMax) [sampledMax, peakAt] = [rss, at];
+    if (at >= trend.length * 10 && loadEnd === 0) trend.push(rss);
+  }, 50);
   const batches: LoadBatch[] = [];
   let batchPoller: NodeJS.Timeout | undefined;
   const pollBatches = (httpUrl: string) => {
@@ -192,7 +203,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       }
     }
     run.target = target;
-    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000, batches };
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), peakAt, trend, batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000, batches };
   } finally {
     clearInterval(sampler);
     clearInterval(batchPoller);
@@ -278,7 +289,7 @@ export async function main(args: readonly string[]): Promise<number> {
       results.get(t)!.push(r);
       if (r.run.problems.length > 0) failed++;
       console.log(
-        `${describeRun(r.run)}\n    RSS: start ${fmtMB(r.start.rss)}, ${fmtInt(o.devices)} idle ${fmtMB(r.idle.rss)}, loaded ${fmtMB(r.loaded.rss)}, peak ${fmtMB(r.peakRss)}; ` +
+        `${describeRun(r.run)}\n    RSS: start ${fmtMB(r.start.rss)}, ${fmtInt(o.devices)} idle ${fmtMB(r.idle.rss)}, loaded ${fmtMB(r.loaded.rss)}, peak ${fmtMB(r.peakRss)} (sampled at ${r.peakAt < 0 ? 'before the load' : `${r.peakAt.toFixed(1)} s into it`}; every 10 s of the load: ${r.trend.map(fmtMB).join(', ')}); ` +
           `loaded heap used ${fmtMB(r.loaded.heapUsed)} of ${fmtMB(r.loaded.heapTotal)}, external ${fmtMB(r.loaded.external)} (array buffers ${fmtMB(r.loaded.arrayBuffers)}), malloc ${fmtMB(r.loaded.malloced)}` +
           (r.batchThread === null ? '' : `; the thread running batches: heap used ${fmtMB(r.batchThread.heapUsedBytes)} of ${fmtMB(r.batchThread.heapTotalBytes)}, array buffers ${fmtMB(r.batchThread.arrayBuffersBytes)}`) +
           batchTrend(r.batches, r.loadSeconds),
