@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { resolveConfig } from '../server/config.ts';
 import { Dedupe } from '../server/engine/dedupe.ts';
+import { mapRows } from '../server/engine/rows.ts';
 import { hashMessageId } from '../server/engine/message-ids.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
 import type { IngestBatch, Reading } from '../server/ingest/index.ts';
@@ -78,7 +79,7 @@ test('eviction: devices idle longer than idleEvictMs (by the job clock) are forg
   assert.equal(d.size, 2);
   const delta = d.takeDelta();
   assert.deepEqual(
-    [delta.seqs.map((r) => r.deviceId), delta.messageIds.map((r) => r.deviceId), delta.evictedSeqs, delta.evictedMessageIds],
+    [mapRows(delta.seqs, (r) => r.deviceId), delta.messageIds.map((r) => r.deviceId), delta.evictedSeqs, delta.evictedMessageIds],
     [['a'], ['m'], ['b'], ['n']],
   );
   assert.equal(d.firstTime('a', 1, 0, true, 2100), false, 'a returning device within the time: still deduplicated');

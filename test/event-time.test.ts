@@ -4,6 +4,7 @@ import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/eve
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
 import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
+import { mapRows } from '../server/engine/rows.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
 const reading = (deviceId: string, ts: number, temperature: number, arrival = ts): Reading => ({
@@ -275,7 +276,7 @@ test('anomaly counts by type: kept beside the panes that have one, checkpointed 
   const first = w.advance(8);
   const delta = w.takeDelta();
   // Pane [5,10) of d holds anomalies: 19 doubles and its 7 counts by type; the others only their 19 doubles.
-  const sizes = Object.fromEntries(delta.upserts.map((p) => [`${p.key}@${p.start}`, p.state.length / 8]));
+  const sizes = Object.fromEntries(mapRows(delta.upserts, (p) => [`${p.key}@${p.start}`, p.state.length / 8]));
   assert.deepEqual(sizes, { 'd@0': 19, 'd@5': 26, 'e@5': 19, '*@0': 19, '*@5': 26 });
   const byType = (rs: WindowResult[], id: string, start: number) => {
     const r = rs.find((x) => x.deviceId === id && x.start === start)!;
@@ -291,6 +292,29 @@ test('anomaly counts by type: kept beside the panes that have one, checkpointed 
   const finals = (rs: WindowResult[]) => rs.filter((r) => r.final).sort((x, y) => `${x.deviceId}${x.start}`.localeCompare(`${y.deviceId}${y.start}`));
   assert.deepEqual(finals(b), finals(a));
   assert.deepEqual(byType(a, 'd', 5)[0], 4);
+});
+
+test('checkpoint delta: a pane a batch changed and then evicted (the watermark jumped past it) is deleted, not upserted; rows are read from the panes as they are at the commit', () => {
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 5 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+  w.add(reading('d', 1, 20));
+  w.advance(1);
+  const first = w.takeDelta();
+  assert.deepEqual(mapRows(first.upserts, (p) => `${p.key}@${p.start}`), ['d@0', '*@0']);
+  // In one batch: d's pane [0,5) changes, and a reading an hour ahead moves the watermark past every window holding it.
+  w.add(reading('d', 2, 22));
+  w.add(reading('d', 3_600_000, 23));
+  const results = w.advance(3_600_000);
+  assert.ok(results.some((r) => r.deviceId === 'd' && r.start === 0 && r.final && r.count === 2), 'its final window has both readings');
+  const delta = w.takeDelta();
+  const upserts = mapRows(delta.upserts, (p) => `${p.key}@${p.start}`);
+  const deletes = mapRows(delta.deletes, (p) => `${p.key}@${p.start}`);
+  assert.ok(!upserts.includes('d@0') && !upserts.includes('*@0'), `upserts ${upserts}`);
+  assert.ok(deletes.includes('d@0') && deletes.includes('*@0'), `deletes ${deletes}`);
+  assert.ok(upserts.includes('d@3600000'));
+  // Read twice (a commit retried), the rows are the same; their bytes are the pane's.
+  const bytes = () => mapRows(delta.upserts, (p) => [p.key, p.start, [...new Float64Array(p.state.buffer, p.state.byteOffset, 2)]]);
+  assert.deepEqual(bytes(), bytes());
+  assert.deepEqual(bytes().find(([k]) => k === 'd'), ['d', 3_600_000, [1, 23]], 'count, sum');
 });
 
 test('KeyPanes: a forgotten pane takes its counts by type with it; a pane created again at its start has none', () => {

@@ -1,6 +1,6 @@
 import type { Reading } from '../ingest/reading.ts';
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
-import { StateArena } from './state-arena.ts';
+import { LazyRows, type Rows } from './rows.ts';
 
 /**
  * Job state that drops resent readings, per device, in bounded memory:
@@ -47,7 +47,8 @@ export interface MessageIdRow {
 
 /** What the checkpoint must write (upserts) and delete (evicted devices) after a batch. */
 export interface DedupeDelta {
-  seqs: DedupeRow[];
+  /** Rows made as the store reads them (rows.ts): read before the next reading. */
+  seqs: Rows<DedupeRow>;
   messageIds: MessageIdRow[];
   /** Devices whose seq state was evicted. */
   evictedSeqs: string[];
@@ -92,8 +93,6 @@ export class Dedupe {
   private readonly touchedIds = new Set<string>();
   private evictedSeqs: string[] = [];
   private evictedIds: string[] = [];
-  /** Where the delta's bitmaps are copied (no buffer per device per batch). */
-  private readonly arena = new StateArena();
 
   constructor(options: Partial<DedupeOptions> = {}) {
     this.options = { ...DEFAULT_DEDUPE, ...options };
@@ -194,11 +193,11 @@ export class Dedupe {
 
   /** The devices whose state changed, and those evicted, since the last call. */
   takeDelta(): DedupeDelta {
-    const seqs: DedupeRow[] = [];
-    for (const id of this.touched) {
-      const d = this.devices.get(id)!;
-      seqs.push({ deviceId: id, maxSeq: d.max, maxTs: d.maxTs, seen: this.arena.copyBytes(d.seen), lastSeen: d.lastSeen });
-    }
+    const touched = [...this.touched];
+    const seqs = new LazyRows<DedupeRow>(touched.length, (i) => {
+      const d = this.devices.get(touched[i]);
+      return d === undefined ? null : { deviceId: touched[i], maxSeq: d.max, maxTs: d.maxTs, seen: d.seen, lastSeen: d.lastSeen };
+    });
     const messageIds: MessageIdRow[] = [];
     for (const id of this.touchedIds) {
       const d = this.messages.get(id)!;

@@ -2,7 +2,8 @@ import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
 import { addTime, deleteTime, KeyPanes, TimeList } from './key-panes.ts';
-import { StateArena } from './state-arena.ts';
+import { ANOMALY_TYPES } from './detectors/types.ts';
+import { LazyRows, type Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
@@ -46,8 +47,8 @@ export type PaneKey = Omit<PaneRow, 'state'>;
 
 /** What changed since the previous advance(): checkpoints are incremental. */
 export interface PaneDelta {
-  upserts: PaneRow[];
-  deletes: PaneKey[];
+  upserts: Rows<PaneRow>;
+  deletes: Rows<PaneKey>;
 }
 
 /** The scalar part of the state; panes come as PaneRows. */
@@ -65,6 +66,21 @@ export interface EventTimeOptions {
   startedAt: number;
   /** How often an open window's partial result is emitted again (default 'slide': at most once per slide). */
   openWindowRefresh?: 'slide' | 'batch' | 'final';
+}
+
+/** Panes of a batch's checkpoint delta, by reference: their shape, key (and its id) and start, in columns. */
+interface PaneRefs {
+  shapes: WindowShape[];
+  keys: KeyPanes[];
+  ids: string[];
+  starts: number[];
+}
+
+function addRef(refs: PaneRefs, shape: WindowShape, k: KeyPanes, id: string, start: number): void {
+  refs.shapes.push(shape);
+  refs.keys.push(k);
+  refs.ids.push(id);
+  refs.starts.push(start);
 }
 
 class ShapeState {
@@ -113,7 +129,9 @@ export class EventTimeWindows {
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
-  private delta: PaneDelta = { upserts: [], deletes: [] };
+  /** The panes the batch changed (upserts) and evicted (deletes), by key and start: rows once the store reads them. */
+  private upserts: PaneRefs = { shapes: [], keys: [], ids: [], starts: [] };
+  private deletes: PaneRefs = { shapes: [], keys: [], ids: [], starts: [] };
   private moved = false;
   /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
   private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
@@ -122,8 +140,10 @@ export class EventTimeWindows {
   /** The windows of the batch being emitted. */
   private readonly packer = new WindowPacker();
   private readonly starts = new TimeList();
-  /** Where the checkpoint delta's pane states are copied (paneBytes). */
-  private readonly arena = new StateArena();
+  /** A pane's state on its way to the store (upsert rows), then a view of it with and without its counts by type. */
+  private readonly paneOut = new Float64Array(PANE_WIDTH + ANOMALY_TYPES.length);
+  private readonly paneBytes = new Uint8Array(this.paneOut.buffer, 0, PANE_WIDTH * 8);
+  private readonly paneBytesByType = new Uint8Array(this.paneOut.buffer);
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
   private now = -Infinity;
   /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
@@ -146,11 +166,23 @@ export class EventTimeWindows {
     return { watermark: this.wm, maxEventTime: this.maxEventTime };
   }
 
-  /** Pane changes made by the last advance(), for the checkpoint committed with its results. */
+  /**
+   * Pane changes made by the last advance(), for the checkpoint committed with its results: rows made as the store
+   * reads them, of the panes as they are then (rows.ts), so to be read before the next reading is added. A pane the
+   * batch changed and then evicted is left out of the upserts (its delete follows).
+   */
   takeDelta(): PaneDelta {
-    const d = this.delta;
-    this.delta = { upserts: [], deletes: [] };
-    return d;
+    const { upserts: u, deletes: d } = this;
+    this.upserts = { shapes: [], keys: [], ids: [], starts: [] };
+    this.deletes = { shapes: [], keys: [], ids: [], starts: [] };
+    return {
+      upserts: new LazyRows(u.starts.length, (i) => {
+        const { lengthMs, slideMs } = u.shapes[i];
+        const state = this.paneState(u.keys[i], u.starts[i]);
+        return state === null ? null : { lengthMs, slideMs, key: u.ids[i], start: u.starts[i], state };
+      }),
+      deletes: new LazyRows(d.starts.length, (i) => ({ lengthMs: d.shapes[i].lengthMs, slideMs: d.shapes[i].slideMs, key: d.ids[i], start: d.starts[i] })),
+    };
   }
 
   /**
@@ -158,10 +190,10 @@ export class EventTimeWindows {
    * is open again: it is emitted once more when final, and (openWindowRefresh 'slide', where its last partial result
    * may be up to a slide old) refreshed at the first batch.
    */
-  restore(clock: ClockState, panes: readonly PaneRow[]): void {
+  restore(clock: ClockState, panes: Rows<PaneRow>): void {
     this.wm = clock.watermark;
     this.maxEventTime = clock.maxEventTime;
-    for (const row of panes) {
+    panes.forEach((row) => {
       const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
       if (s === undefined) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
       const k = s.key(row.key);
@@ -174,7 +206,7 @@ export class EventTimeWindows {
       }
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
       if (row.start < k.pendingFrom && this.refreshesOpen(row.key)) k.pendingFrom = row.start;
-    }
+    });
   }
 
   /**
@@ -305,10 +337,16 @@ export class EventTimeWindows {
     fleet.clearLast();
   }
 
-  /** A copy of a pane's state, with its counts by type if any, for the checkpoint delta (a view into the arena). */
-  private paneBytes(k: KeyPanes, start: number): Buffer {
+  /** A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. */
+  private paneState(k: KeyPanes, start: number): Uint8Array | null {
     const o = k.find(start);
-    return this.arena.copyDoubles(k.slab, o, PANE_WIDTH, k.byType(o));
+    if (o < 0) return null;
+    const out = this.paneOut;
+    for (let i = 0; i < PANE_WIDTH; i++) out[i] = k.slab[o + i];
+    const byType = k.byType(o);
+    if (byType === null) return this.paneBytes;
+    out.set(byType, PANE_WIDTH);
+    return this.paneBytesByType;
   }
 
   /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */
@@ -339,7 +377,7 @@ export class EventTimeWindows {
       }
       if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
-      this.delta.upserts.push({ lengthMs, slideMs, key: id, start: p, state: this.paneBytes(k, p) });
+      addRef(this.upserts, shape, k, id, p);
     }
     k.dirty.length = 0;
     k.clearLast(); // the next reading marks its pane dirty again
@@ -370,12 +408,11 @@ export class EventTimeWindows {
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
-    const { lengthMs, slideMs } = s.shape;
     for (let i = 0; i < k.slots; i++) {
       const p = k.startAt(i);
       if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: not a free slot (NaN)
         k.forget(p);
-        this.delta.deletes.push({ lengthMs, slideMs, key: id, start: p });
+        addRef(this.deletes, s.shape, k, id, p);
       }
     }
     if (k.size === 0 && k.open.length === 0) {

@@ -1,6 +1,7 @@
 import type { ClockState, PaneDelta, PaneRow, WindowResult } from '../engine/event-time.ts';
 import type { DedupeDelta, DedupeState } from '../engine/dedupe.ts';
 import type { Anomaly, AnomalyType, DetectorRow } from '../engine/detectors/index.ts';
+import type { Rows } from '../engine/rows.ts';
 import type { PackedWindows } from '../engine/window-pack.ts';
 import type { DeadLetter, Reading } from '../ingest/index.ts';
 
@@ -42,8 +43,9 @@ export interface BatchOutput {
   lateWatermark?: number;
   committedAt: number;
   checkpoint: Checkpoint;
+  /** The checkpoint's state: rows made as the store reads them (engine/rows.ts), read before the job goes on. */
   panes: PaneDelta;
-  detectors: readonly DetectorRow[];
+  detectors: Rows<DetectorRow>;
   dedupe: DedupeDelta;
   /** Figures of the batch for its row in batch_log (the SSE stream's replay); 0 when absent. */
   records?: number;

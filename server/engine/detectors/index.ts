@@ -11,7 +11,7 @@ import type { Reading } from '../../ingest/reading.ts';
 import { DRIFT_WIDTH, DriftState } from './drift.ts';
 import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
 import { History, historyWidth } from './history.ts';
-import { StateArena } from '../state-arena.ts';
+import { LazyRows, type Rows } from '../rows.ts';
 import { RATE_WIDTH, RateState } from './rate.ts';
 import { defineSlots, Slots, StateOut } from './slots.ts';
 import { SPIKE_WIDTH, SpikeState } from './spike.ts';
@@ -109,9 +109,8 @@ const DEVICE_WIDTH = defineSlots(DeviceDetectors, ['n', 'lastTs', 'noise', 'reso
 export class Detectors {
   private readonly devices = new Map<string, DeviceDetectors>();
   private readonly changed: DeviceDetectors[] = [];
-  /** A device's state on its way to the checkpoint: one array for all, copied into the arena. */
+  /** A device's state on its way to the store: one array for all (rows.ts: read before the next row). */
   private readonly scratch = new StateOut();
-  private readonly arena = new StateArena();
 
   /**
    * `byArrival` (timeMode "processing"): the watermark follows arrival times while each device's readings keep its
@@ -139,20 +138,22 @@ export class Detectors {
     return d;
   }
 
-  restore(rows: readonly DetectorRow[]): void {
-    for (const row of rows) this.device(row.deviceId).load(row.state);
+  restore(rows: Rows<DetectorRow>): void {
+    rows.forEach((row) => this.device(row.deviceId).load(row.state));
   }
 
-  /** Device states changed since the last call, for the checkpoint committed with the batch. */
-  takeDelta(): DetectorRow[] {
-    const doubles = this.scratch;
-    const rows = this.changed.map((d) => {
-      d.dirty = false;
-      d.save(doubles);
-      return { deviceId: d.deviceId, state: this.arena.copyDoubles(doubles.a, 0, doubles.length) };
+  /**
+   * Device states changed since the last call, for the checkpoint committed with the batch: rows made as the store
+   * reads them, of the states as they are then (rows.ts), so to be read before the next reading.
+   */
+  takeDelta(): Rows<DetectorRow> {
+    const changed = this.changed.splice(0);
+    for (const d of changed) d.dirty = false;
+    const out = this.scratch;
+    return new LazyRows(changed.length, (i) => {
+      changed[i].save(out);
+      return { deviceId: changed[i].deviceId, state: new Uint8Array(out.a.buffer, 0, out.length * 8) };
     });
-    this.changed.length = 0;
-    return rows;
   }
 
   /** One reading that is not late. Hot path: a map lookup, a few multiply-adds; objects only for anomalies. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FLEET } from '../../engine/event-time.ts';
 import { FLEET_INSERT_COLUMNS, partialValues } from '../fleet.ts';
+import { mapRows } from '../../engine/rows.ts';
 import { windowCount, windowRowValues } from '../../engine/window-pack.ts';
 import type { BatchOutput } from '../types.ts';
 
@@ -218,14 +219,16 @@ export function commitStatements(instanceId: string) {
     },
 
     async state(c: pg.PoolClient, out: BatchOutput): Promise<void> {
+      // The state rows are read once, each one's bytes copied (rows.ts: a row's bytes may be a reused buffer).
       const p = out.panes;
-      await write(c, STATEMENTS.panes, p.upserts.map((r) => [instanceId, r.lengthMs, r.slideMs, r.key, r.start, r.state]), 5);
-      if (p.deletes.length > 0) {
-        await c.query({ ...DELETE_PANES, values: [instanceId, p.deletes.map((d) => d.lengthMs), p.deletes.map((d) => d.slideMs), p.deletes.map((d) => d.key), p.deletes.map((d) => d.start)] });
+      await write(c, STATEMENTS.panes, mapRows(p.upserts, (r) => [instanceId, r.lengthMs, r.slideMs, r.key, r.start, Buffer.from(r.state)]), 5);
+      const deletes = mapRows(p.deletes, (d) => d);
+      if (deletes.length > 0) {
+        await c.query({ ...DELETE_PANES, values: [instanceId, deletes.map((d) => d.lengthMs), deletes.map((d) => d.slideMs), deletes.map((d) => d.key), deletes.map((d) => d.start)] });
       }
-      await write(c, STATEMENTS.detectors, out.detectors.map((d) => [instanceId, d.deviceId, d.state]), 2);
+      await write(c, STATEMENTS.detectors, mapRows(out.detectors, (d) => [instanceId, d.deviceId, Buffer.from(d.state)]), 2);
       const dd = out.dedupe;
-      await write(c, STATEMENTS.dedupe, dd.seqs.map((d) => [instanceId, d.deviceId, d.maxSeq, fin(d.maxTs), d.seen, fin(d.lastSeen)]), 2);
+      await write(c, STATEMENTS.dedupe, mapRows(dd.seqs, (d) => [instanceId, d.deviceId, d.maxSeq, fin(d.maxTs), Buffer.from(d.seen), fin(d.lastSeen)]), 2);
       if (dd.evictedSeqs.length > 0) await c.query({ ...DELETE_DEDUPE, values: [instanceId, [...dd.evictedSeqs]] });
       await write(c, STATEMENTS.dedupeIds, dd.messageIds.map((d) => [instanceId, d.deviceId, d.ids, fin(d.lastSeen)]), 2);
       if (dd.evictedMessageIds.length > 0) await c.query({ ...DELETE_DEDUPE_IDS, values: [instanceId, [...dd.evictedMessageIds]] });

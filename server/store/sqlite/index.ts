@@ -129,12 +129,13 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     }
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
-    for (const p of out.panes.upserts) upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, p.state);
-    for (const p of out.panes.deletes) deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start);
-    for (const d of out.detectors) upsertDetector.run(instanceId, d.deviceId, d.state);
-    for (const d of out.dedupe.seqs) {
+    // The state rows are made as they are read here (engine/rows.ts); a row's bytes are bound (copied) at once.
+    out.panes.upserts.forEach((p) => upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, p.state));
+    out.panes.deletes.forEach((p) => deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start));
+    out.detectors.forEach((d) => upsertDetector.run(instanceId, d.deviceId, d.state));
+    out.dedupe.seqs.forEach((d) => {
       upsertDedupe.run(instanceId, d.deviceId, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
-    }
+    });
     for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(instanceId, id);
     for (const d of out.dedupe.messageIds) upsertDedupeIds.run(instanceId, d.deviceId, d.ids, finiteOrNull(d.lastSeen));
     for (const id of out.dedupe.evictedMessageIds) deleteDedupeIds.run(instanceId, id);
