@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { EventTimeWindows, FLEET } from '../server/engine/event-time.ts';
 import { Aggregate } from '../server/engine/aggregate.ts';
-import { packWindows, unpackDeviceWindows, windowBuffers, windowCount, windowObjects, windowResult, windowRowValues, type PackedWindows } from '../server/engine/window-pack.ts';
+import { packWindows, unpackDeviceWindows, windowBuffers, windowCount, windowObjects, windowResult, windowRowValues, WindowPacker, type PackedWindows } from '../server/engine/window-pack.ts';
 
 /** Across a real message port, the numbers handed over rather than copied. */
 function acrossPort(packed: PackedWindows): PackedWindows {
@@ -55,6 +55,31 @@ test('a batch of more windows than one chunk holds: each window where it belongs
     1, JSON.stringify(w.anomaliesByType), 0, 123,
   ]);
   assert.equal(w.anomaliesByType.threshold, 1);
+});
+
+test('a packer fills again the chunks of windows nobody reads any more (committed, not handed over), never those handed over', () => {
+  const packer = new WindowPacker();
+  const batch = (n: number, t: number): PackedWindows => {
+    for (let i = 0; i < n; i++) {
+      const a = new Aggregate();
+      a.add({ deviceId: `d${i}`, ts: t, temperature: t + i, humidity: undefined, seq: undefined, arrival: t });
+      packer.add(`d${i}`, 10_000, 2_000, t, t + 10_000, true, a);
+    }
+    return packer.take();
+  };
+  const first = batch(5000, 0);
+  const [whole] = first.chunks;
+  const firstWindows = unpackDeviceWindows(first);
+  packer.recycle(first);
+  const second = batch(5000, 1);
+  assert.ok(second.chunks.includes(whole), 'the first batch\'s whole chunk is filled again');
+  assert.deepEqual(unpackDeviceWindows(second).map((w) => w.avg), Array.from({ length: 5000 }, (_, i) => 1 + i));
+  assert.deepEqual(firstWindows.map((w) => w.avg), Array.from({ length: 5000 }, (_, i) => i), 'read before it was recycled');
+  const sent = acrossPort(second);
+  packer.recycle(second); // handed over: nothing of it is kept
+  const third = batch(5000, 2);
+  assert.ok(!third.chunks.some((c) => second.chunks.includes(c)));
+  assert.deepEqual(unpackDeviceWindows(sent).map((w) => w.avg), Array.from({ length: 5000 }, (_, i) => 1 + i), 'what was handed over is intact');
 });
 
 test('the average of readings lies between their min and max, though their sum rounds (50 × 999.9, 50 × 0.1 + 0.2)', () => {

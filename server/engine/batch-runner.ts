@@ -148,6 +148,8 @@ export class BatchRunner {
       return { ok: false, failure: this.failure(err, out) };
     }
     this.pending = null;
+    // Windows that stay in this thread are read by nobody once committed.
+    if (!this.deviceWindows) this.job.recycleWindows(out.windows);
     return {
       ok: true,
       batch: {

@@ -310,6 +310,11 @@ export class EventTimeWindows {
     return this.packer.take();
   }
 
+  /** A batch's windows (emit()) that were committed and not handed over: their arrays are filled again. */
+  recycle(windows: PackedWindows): void {
+    this.packer.recycle(windows);
+  }
+
   /**
    * Fleet panes are the merge of the device panes with the same start: for every pane start some device changed
    * this batch, the fleet pane is merged anew (so fleet windows are exactly the combination of device windows).

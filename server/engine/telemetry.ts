@@ -4,6 +4,7 @@ import type { DeadLetter, IngestBatch, Reading } from '../ingest/index.ts';
 import type { BatchOutput, DeviceDelta, RecoveredState } from '../store/index.ts';
 import { EventTimeWindows } from './event-time.ts';
 import { Detectors, TYPE_INDEX, type Anomaly } from './detectors/index.ts';
+import type { PackedWindows } from './window-pack.ts';
 
 /**
  * Version of the operator state's layout (panes with anomaly counts by type, detector state): a checkpoint
@@ -72,6 +73,11 @@ export class TelemetryJob {
   /** A graceful stop: the batches from now on show every open window's latest partial result. */
   flushOpenWindows(): void {
     this.windows.flushOpenWindows();
+  }
+
+  /** A committed batch's windows that were not handed over (nobody reads them now): their arrays are filled again. */
+  recycleWindows(windows: PackedWindows): void {
+    this.windows.recycle(windows);
   }
 
   get watermark(): number {

@@ -16,6 +16,8 @@ const WIDTH = BY_TYPE + TYPES.length;
 
 /** Device windows per chunk of numbers (≈ 880 KB). */
 const CHUNK = 4096;
+/** Whole chunks a packer keeps for its next batches (recycle()). */
+const SPARE_CHUNKS = 4;
 
 /**
  * A batch's window results as the engine emits them, the store commits them and the main thread receives them: the
@@ -103,6 +105,11 @@ export class WindowPacker {
   private deviceIds: string[] = [];
   private chunks: Float64Array[] = [];
   private fleet: WindowResult[] = [];
+  /**
+   * Whole chunks to fill again: a batch's windows live from its end to its commit, long enough to outlive the young
+   * generation, so that new chunks each batch were old garbage (≈ 2 MB a batch at 10,000 devices).
+   */
+  private readonly spare: Float64Array[] = [];
 
   add(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
     if (deviceId === FLEET) {
@@ -130,23 +137,38 @@ export class WindowPacker {
 
   /** The chunk the next device window goes to (its place: the last of the chunk's windows). */
   private slot(deviceId: string): Float64Array {
-    if (this.deviceIds.length % CHUNK === 0) this.chunks.push(new Float64Array(CHUNK * WIDTH));
+    if (this.deviceIds.length % CHUNK === 0) this.chunks.push(this.spare.pop() ?? new Float64Array(CHUNK * WIDTH));
     this.deviceIds.push(deviceId);
     return this.chunks[this.chunks.length - 1];
   }
 
   /**
-   * The windows added since the last take; the next ones go to new arrays (these are handed over). The last chunk is
-   * cut to the windows in it: a live stream keeps recent batches, most of them small.
+   * The windows added since the last take; the next ones go to other arrays (these may be handed over). The last chunk
+   * is cut to the windows in it (a copy; the whole one is filled again): a live stream keeps recent batches, most of
+   * them small.
    */
   take(): PackedWindows {
     const rest = this.deviceIds.length % CHUNK;
-    if (rest > 0) this.chunks[this.chunks.length - 1] = this.chunks[this.chunks.length - 1].slice(0, rest * WIDTH);
+    if (rest > 0) {
+      const whole = this.chunks[this.chunks.length - 1];
+      this.chunks[this.chunks.length - 1] = whole.slice(0, rest * WIDTH);
+      this.keep(whole);
+    }
     const p = { deviceIds: this.deviceIds, chunks: this.chunks, fleet: this.fleet };
     this.deviceIds = [];
     this.chunks = [];
     this.fleet = [];
     return p;
+  }
+
+  /** Windows taken from this packer that nobody reads any more (committed, not handed over): their chunks are filled again. */
+  recycle(p: PackedWindows): void {
+    for (const c of p.chunks) this.keep(c);
+  }
+
+  private keep(chunk: Float64Array): void {
+    // A chunk handed to another thread is detached (length 0); a cut one is not whole.
+    if (chunk.length === CHUNK * WIDTH && this.spare.length < SPARE_CHUNKS) this.spare.push(chunk);
   }
 }
 
