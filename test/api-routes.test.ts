@@ -302,7 +302,7 @@ test('HTTP API: whole bodies of every route, its pages, CSV, 400s and 404s (inje
       foreign: 0,
       sseClients: 0,
       storage: { ok: true, code: null, error: null, since: null, failing: [], retries: 0 },
-      security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0 },
+      security: { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0, packetsBeforeConnack: 0 },
       // The test's MQTT client is a device to the hub (authentication off).
       iothub: { connectedDevices: 1, twinRequests: 0, methodCalls: 0, methodTimeouts: 0, cloudMessagesDelivered: 0 },
     });

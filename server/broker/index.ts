@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
@@ -75,6 +75,8 @@ export interface SecurityStats {
   qos2Disconnects: number;
   /** Connections closed for a packet over mqtt.maxPacketBytes. */
   oversizedPackets: number;
+  /** Connections closed for sending more than MAX_PACKETS_BEFORE_CONNACK packets before their CONNACK. */
+  packetsBeforeConnack: number;
 }
 
 export interface Broker {
@@ -100,6 +102,17 @@ export interface Broker {
   /** Lets what was written to the clients (acknowledgements) reach them, then disconnects them. */
   close(): Promise<void>;
 }
+
+/**
+ * Packets a connection may send after its CONNECT and before its CONNACK (aedes' queueLimit, 42 by default); the
+ * connection is closed at the next one. MQTT lets a client pipeline its packets behind CONNECT, and a raw-socket
+ * device that keeps its window of 200 unacknowledged QoS 1 readings (DESIGN.md) sends them in its first write; 42
+ * closed it. aedes holds the queued packets, parsed, until the connection is authenticated; it reads nothing more from
+ * the socket meanwhile, so their bytes are those of the read that held the CONNECT (a socket read, or one WebSocket
+ * message, at most twice mqtt.maxPacketBytes and 1 MiB), and the count bounds only the parsed objects (about 230 bytes
+ * each, measured with mqtt-packet): at most about 230 KB per connection not yet authenticated.
+ */
+export const MAX_PACKETS_BEFORE_CONNACK = 1000;
 
 /** How long close() waits for acknowledgements already written to reach slow clients. */
 const FLUSH_TIMEOUT_MS = 2000;
@@ -137,6 +150,12 @@ function limitLog(log: (line: string) => void, clock: Clock): (line: string) => 
   };
 }
 
+/** The address a client connected from: its socket's, or the HTTP request's for a WebSocket. */
+function remoteAddress(client: Client): string {
+  const conn = client.conn as { remoteAddress?: string } | undefined;
+  return conn?.remoteAddress ?? client.req?.socket.remoteAddress ?? 'WebSocket';
+}
+
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP, TLS and WebSocket, with IoT Hub's device dialect. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   checkSafeBind(config.host, config.auth);
@@ -152,7 +171,9 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
   /** Refused packets: acknowledged (MQTT 3.1.1 has no negative PUBACK) but never routed. */
   const refused = new WeakSet<PublishPacket>();
-  const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0 };
+  /** The client id each connection's CONNECT gave (until aedes sets client.id), and where it came from. */
+  const connecting = new WeakMap<Client, { id: string; from: string }>();
+  const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0, packetsBeforeConnack: 0 };
 
   function refusePublish(client: Client, identity: Identity, packet: PublishPacket, done: (err?: Error | null) => void): void {
     security.refusedPublishes++;
@@ -166,6 +187,14 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const aedes = await Aedes.createBroker({
     // Device ids go up to 128 characters (DESIGN.md); devices often use them as MQTT client ids.
     maxClientsIdLength: 256,
+    queueLimit: MAX_PACKETS_BEFORE_CONNACK,
+    // The CONNECT is handled before the packets behind it are queued; aedes names the client only later (an error
+    // meanwhile is a 'connectionError' without an id) and destroys the socket (and its address) before it reports
+    // one, so both are kept here for the log.
+    preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) {
+      connecting.set(client, { id: packet.clientId, from: remoteAddress(client) });
+      callback(null, true);
+    },
     authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback) {
       const result = authenticator(client.id, username, password);
       if (result.ok) {
@@ -229,6 +258,15 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   aedes.on('clientError', (client, err) => {
     if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
     log(`closed client "${client.id}": ${err.message}`);
+  });
+  // Errors of a connection before aedes has named its client. aedes closes a connection that sends more packets
+  // than its queueLimit before CONNACK, with nothing logged; it says so only in this message.
+  aedes.on('connectionError', (client, err) => {
+    if (err.message !== 'Client queue limit reached' || closedWithReason.has(client)) return;
+    closedWithReason.add(client); // every packet past the limit in the same read errs again
+    security.packetsBeforeConnack++;
+    const { id, from } = connecting.get(client) ?? { id: '', from: remoteAddress(client) };
+    log(`closed ${id ? `client "${id.slice(0, 128)}"` : 'a connection'} from ${from}: more than ${MAX_PACKETS_BEFORE_CONNACK} packets before its CONNACK`);
   });
 
   // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.

@@ -71,8 +71,9 @@ const Stats = Type.Object({
         refusedSubscriptions: Type.Integer(),
         qos2Disconnects: Type.Integer(),
         oversizedPackets: Type.Integer({ description: 'Connections closed for a packet over mqtt.maxPacketBytes.' }),
+        packetsBeforeConnack: Type.Integer({ description: 'Connections closed for sending more than 1,000 packets before their CONNACK.' }),
       },
-      { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects, packets over mqtt.maxPacketBytes (absent in external broker mode).' },
+      { description: 'The embedded broker\'s refusals: failed connections by reason, publishes and subscriptions outside a device\'s own topics, QoS 2 disconnects, packets over mqtt.maxPacketBytes, too many packets before CONNACK (absent in external broker mode).' },
     ),
   ),
   iothub: Type.Optional(
