@@ -81,12 +81,26 @@ export function messageIdOf(deviceId: string, body: string, recordsId?: string):
   return lastSeq === undefined || lastSeq === first[1] ? `${deviceId}-${first[1]}` : `${deviceId}-${first[1]}-${lastSeq}`;
 }
 
+/**
+ * Destroys what is left of a device client's connection once the SDK has closed it (or given up). The SDK closes a
+ * connection whose CONNACK has not come (a server that takes the TCP connection and never answers) by queueing a
+ * DISCONNECT that is never sent: its socket stays open, and the process alive, until the SDK's own connect timeout
+ * of 60 s. Nothing of the SDK's API reaches it: this follows its internals (device Client → transport → MqttBase →
+ * mqtt.js client → stream), and does nothing where they differ.
+ */
+function dropSocket(client: DeviceClient): void {
+  const stream = (client as any)._transport?._mqtt?._mqttClient?.stream as { destroyed?: boolean; destroy?(): void } | undefined;
+  if (stream !== undefined && stream.destroyed === false && typeof stream.destroy === 'function') stream.destroy();
+}
+
 export function createAzureTransport(o: TransportOptions): Transport {
   const stats: TransportStats = { connected: 0, reconnects: 0, connectionErrors: 0 };
   const devices = new Map<string, SimDevice>();
   const sdk = sdkTransport(o.url);
   let inFlight = 0;
   let closing = false;
+  /** Fails a connect() under way: close() calls it, so that its timer goes at once, not at --connect-timeout. */
+  let stopConnecting: (() => void) | undefined;
   const fail = (error: unknown) => {
     stats.lastError = connectionErrorText(error);
   };
@@ -160,18 +174,27 @@ export function createAzureTransport(o: TransportOptions): Transport {
           opened++;
         }
       };
+      // The SDK's open() can hang (a server that takes the connection and never answers): the run then ends by this
+      // timer, or by close() (Ctrl-C), which settles the race at once. Either way the timer is cleared (finally), and
+      // it never keeps the process alive by itself.
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`${devices.size - opened} of ${devices.size} devices not connected after ${o.connectTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+        timer.unref();
       });
+      const stopped = new Promise<never>((_, reject) => (stopConnecting = () => reject(new Error('closed while connecting'))));
+      if (closing) stopConnecting!(); // closed while the connection strings were fetched
+      const opening = Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, devices.size) }, worker));
+      opening.catch(() => {}); // stopped first: a later failure of an open is moot (its client is closed)
       try {
-        await Promise.race([Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, devices.size) }, worker)), timeout]);
+        await Promise.race([opening, timeout, stopped]);
       } catch (error) {
         const detail = stats.lastError !== undefined && stats.lastError !== (error as Error).message ? ` (${stats.lastError})` : '';
         const where = o.url ?? 'the connection strings\' HostName';
         throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `cannot connect to ${where}: ${(error as Error).message}${detail}`);
       } finally {
         clearTimeout(timer);
+        stopConnecting = undefined;
       }
     },
     send(message: Message, done: (error?: Error) => void): boolean {
@@ -196,15 +219,18 @@ export function createAzureTransport(o: TransportOptions): Transport {
     stats,
     async close() {
       closing = true;
+      stopConnecting?.();
       await Promise.all(
         [...devices.values()].map(
           (d) =>
             new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-              d.client.close().then(
-                () => (clearTimeout(timer), resolve()),
-                () => (clearTimeout(timer), resolve()),
-              );
+              const closed = () => {
+                clearTimeout(timer);
+                dropSocket(d.client);
+                resolve();
+              };
+              const timer = setTimeout(closed, CLOSE_TIMEOUT_MS);
+              d.client.close().then(closed, closed);
             }),
         ),
       );
