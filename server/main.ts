@@ -16,7 +16,7 @@ import { createPartition } from './cluster/partition.ts';
 import { runSupervisor, type Supervisor } from './cluster/supervisor.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { checkJob, createEngine } from './engine/index.ts';
-import { ThermostreamError } from './errors.ts';
+import { ThermostreamError, type ErrorCode } from './errors.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { createIngest, ingestLogDir } from './ingest/index.ts';
 import { createJobRunner, describeTelemetryJob } from './jobs/index.ts';
@@ -245,17 +245,40 @@ function authNone(users: number): string {
   return ` (anyone on this machine may publish; --auth registry to require device keys${ignored})`;
 }
 
-/** 2: fix the configuration; 3: the data dir is damaged, an operator must act (restarting will not help); else 1. */
+/**
+ * The exit code of each error that stops the server (docs/OPERATIONS.md, Exit codes). 2: the configuration must change
+ * (or --fresh); 3: the data dir is damaged and an operator must act (restarting will not help); 1: a failure a restart
+ * may cure (a port in use, PostgreSQL starting later, the other process with this instance id gone). Every code the
+ * docs give an exit code is listed, 1 included: test/docs.test.ts holds the docs to this table.
+ */
+export const EXIT_CODES: Readonly<Partial<Record<ErrorCode, 1 | 2 | 3>>> = Object.freeze({
+  TS_ERR_CONFIG_INVALID: 2,
+  TS_ERR_CONFIG_FILE: 2,
+  TS_ERR_CLI_ARG: 2, // found after parsing too (broker.url)
+  TS_ERR_CHECKPOINT_MISMATCH: 2,
+  TS_ERR_API_TOKEN_REQUIRED: 2,
+  TS_ERR_INSECURE_BIND: 2,
+  TS_ERR_CLUSTER_CHANGED: 2,
+  TS_ERR_SUPERVISOR: 2,
+  TS_ERR_LOG_CORRUPT: 3,
+  TS_ERR_DB_CORRUPT: 3,
+  TS_ERR_LOG_MISSING: 3,
+  TS_ERR_LOG_GAP: 3,
+  TS_ERR_LISTEN: 1,
+  TS_ERR_DATA_DIR: 1,
+  TS_ERR_DATA_DIR_LOCKED: 1,
+  TS_ERR_STORE_UNREACHABLE: 1,
+  TS_ERR_STORAGE_FULL: 1,
+  TS_ERR_BROKER_CONNECT: 1,
+  TS_ERR_SCHEMA_NEWER: 1,
+  TS_ERR_TLS: 1,
+  TS_ERR_INSTANCE_IN_USE: 1,
+  TS_ERR_INSTANCE_CONFLICT: 1,
+});
+
+/** EXIT_CODES' code for the error; 1 for any other (an error without a code, a bug). */
 export function exitCode(err: Error): number {
-  if (!(err instanceof ThermostreamError)) return 1;
-  // 2: the configuration must change (or --fresh); 3: the data dir is damaged and an operator must act.
-  if (['TS_ERR_CONFIG_INVALID', 'TS_ERR_CONFIG_FILE', 'TS_ERR_CLI_ARG'].includes(err.code)) return 2; // found after parsing too (broker.url)
-  if (['TS_ERR_CHECKPOINT_MISMATCH', 'TS_ERR_API_TOKEN_REQUIRED', 'TS_ERR_INSECURE_BIND'].includes(err.code)) return 2;
-  if (['TS_ERR_CLUSTER_CHANGED', 'TS_ERR_SUPERVISOR'].includes(err.code)) return 2;
-  if (['TS_ERR_LOG_CORRUPT', 'TS_ERR_DB_CORRUPT', 'TS_ERR_LOG_MISSING', 'TS_ERR_LOG_GAP'].includes(err.code)) return 3;
-  // TS_ERR_STORE_UNREACHABLE, TS_ERR_INSTANCE_IN_USE: 1, like any start-up failure a restart may cure (PostgreSQL
-  // starting later, the other process with this instance id gone).
-  return 1;
+  return err instanceof ThermostreamError ? (EXIT_CODES[err.code] ?? 1) : 1;
 }
 
 /**

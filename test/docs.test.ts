@@ -24,7 +24,7 @@ import { DStream, StreamingContext } from '../server/engine/dstream/index.ts';
 import { DStreamErrorCodes } from '../server/engine/dstream/errors.ts';
 import { AuthFailures } from '../server/broker/auth.ts';
 import { ErrorCodes, RejectReasons, ThermostreamError, type ErrorCode } from '../server/errors.ts';
-import { exitCode } from '../server/main.ts';
+import { EXIT_CODES, exitCode } from '../server/main.ts';
 import { DEVICES_USAGE } from '../server/registry/cli.ts';
 import { USAGE } from '../server/usage.ts';
 import { ErrorCodes as SimulatorErrorCodes } from '../simulator/errors.ts';
@@ -497,8 +497,11 @@ test('errors: the exit code docs/ERRORS.md and docs/OPERATIONS.md (Exit codes) g
   let checked = 0;
   const check = (code: string, documented: number, where: string): void => {
     checked++;
+    // exitCode() answers 1 for a code it does not know: a code counts as exiting so only if EXIT_CODES lists it.
+    const listed = EXIT_CODES[code as ErrorCode];
     const actual = exitCode(new ThermostreamError(code as ErrorCode, 'a message'));
-    if (actual !== documented) wrong.push(`${code}: ${where} says exit code ${documented}, exitCode() (server/main.ts) gives ${actual}`);
+    if (listed === undefined) wrong.push(`${code}: ${where} says exit code ${documented}, EXIT_CODES (server/main.ts) does not list it`);
+    else if (actual !== documented) wrong.push(`${code}: ${where} says exit code ${documented}, exitCode() (server/main.ts) gives ${actual}`);
   };
   for (const m of DOCS['docs/ERRORS.md'].matchAll(/^\| `(TS_ERR_[A-Z_]+)` \| ([^|]*) \|/gm)) {
     const exit = m[2].match(/exit code (\d)/);
@@ -513,6 +516,10 @@ test('errors: the exit code docs/ERRORS.md and docs/OPERATIONS.md (Exit codes) g
   const exiting = [...DOCS['docs/ERRORS.md'].matchAll(/^\| `(TS_ERR_[A-Z_]+)` \| [^|]*exit code \d/gm)].map((m) => m[1]);
   const absent = exiting.filter((code) => !exitTable.includes(code));
   assert.deepEqual(absent, [], `errors docs/ERRORS.md gives an exit code that docs/OPERATIONS.md's Exit codes table does not name:\n${lines(absent)}`);
+  // And every code EXIT_CODES lists is in that table, in its code's row.
+  const rows = new Map([...exitTable.matchAll(/^\| (\d) \| (.*) \|$/gm)].map((m) => [Number(m[1]), m[2]]));
+  const untabled = Object.entries(EXIT_CODES).filter(([code, n]) => !new RegExp(`\\b${code}\\b`).test(rows.get(n) ?? '')).map(([code, n]) => `${code} (${n})`);
+  assert.deepEqual(untabled, [], `EXIT_CODES (server/main.ts) entries that docs/OPERATIONS.md's Exit codes table does not name in their row:\n${lines(untabled)}`);
   assert.deepEqual(wrong, [], `exit codes the docs give otherwise than the server:\n${lines(wrong)}`);
 });
 
