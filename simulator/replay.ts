@@ -19,6 +19,8 @@ export interface Recording {
   readonly deviceIds: readonly string[];
   /** Where the file goes back in time the most: a record behind the newest before it (null: in time order). */
   readonly back: { line: number; ts: number; newest: number; behind: number } | null;
+  /** The line of a header row that --columns named again (skipped, not a record), or null. */
+  readonly skippedHeader: number | null;
 }
 
 /** The server's default allowed lateness: records further behind the newest are late there. */
@@ -51,7 +53,7 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
   const json = text.trimStart().startsWith('{');
   if (json && input.columns !== undefined) throw replayError(file, 'it is JSON lines, whose keys name the fields: leave --columns out (it names the columns of a file without a header row)');
-  const rows = json ? jsonRows(text, input) : csvRows(file, text, input);
+  const { rows, skippedHeader } = json ? { rows: jsonRows(text, input), skippedHeader: null } : csvRows(file, text, input);
   const records: Reading[] = [];
   const bad: string[] = [];
   const noTs: string[] = [];
@@ -85,7 +87,7 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   if (inMs.length > 0) {
     throw replayError(file, `--ts-unit s reads each ts as seconds, but ${inMs.length} of its ${records.length} records ${inMs.length === 1 ? 'has' : 'have'} one in milliseconds already: ${named(inMs.map((r) => `line ${r.line} (${(r.recorded!.ts as number) / 1000})`))}; leave --ts-unit out`);
   }
-  return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records) };
+  return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records), skippedHeader };
 }
 
 /** The record furthest behind the newest one before it, and how many are more than DEFAULT_LATENESS_MS behind. */
@@ -117,6 +119,9 @@ export function replayWarnings(recording: Recording): string[] {
     return `; its ${found.length === 1 ? 'field' : 'fields'} ${found.map((f) => JSON.stringify(f)).join(', ')} ${found.length === 1 ? 'is' : 'are'} not read as one: map it with --fields ${wanted}=${which}`;
   };
   const warnings: string[] = [];
+  if (recording.skippedHeader !== null) {
+    warnings.push(`--replay ${recording.file}: line ${recording.skippedHeader} names the columns of --columns, a header row: skipped, not sent as a record`);
+  }
   if (!recording.records.some((r) => r.recorded?.ts != null)) {
     warnings.push(`--replay ${recording.file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded${other(/time|date|stamp|epoch/i, 'ts')} (ISO 8601 with a zone, or epoch milliseconds)`);
   }
@@ -179,14 +184,19 @@ function jsonRows(text: string, input: ReplayInput): Row[] {
   return rows;
 }
 
-function csvRows(file: string, text: string, input: ReplayInput): Row[] {
+/** `skippedHeader`: the line of a header row that only repeats --columns (see sameNames), left out of the rows. */
+function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[]; skippedHeader: number | null } {
   // A first line with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
   const firstLine = text.trimStart().split(LINE_END)[0];
   const semicolons = firstLine.includes(';') && !firstLine.includes(',');
   // Without a header (--columns), a first line with neither but with spaces or tabs: cells separated by runs of them.
   const spaced = !firstLine.includes(',') && !semicolons && /\S[ \t]+\S/.test(firstLine);
   const split = input.columns !== undefined && spaced ? splitSpaced(text) : splitCsv(text, semicolons ? ';' : ',');
-  const [header, ...rows] = input.columns === undefined ? split : [{ line: 0, cells: [...input.columns], unclosed: false }, ...split];
+  // A file that has a header row after all, given --columns: its first line would go out as a record (to a device
+  // named "deviceId"). One naming the same columns is skipped (replayWarnings says so); another one is data.
+  const skippedHeader = input.columns !== undefined && split.length > 0 && sameNames(split[0].cells, input.columns) ? split[0].line : null;
+  const body = skippedHeader === null ? split : split.slice(1);
+  const [header, ...rows] = input.columns === undefined ? split : [{ line: 0, cells: [...input.columns], unclosed: false }, ...body];
   const names = header?.cells.map((h) => h.trim()) ?? [];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   const ours = header === undefined ? [] : mapHeader(file, names, input);
@@ -206,10 +216,18 @@ function csvRows(file: string, text: string, input: ReplayInput): Row[] {
   }
   if (twice !== undefined) throw replayError(file, `the header names ${JSON.stringify(twice)} twice`);
   const cellCount = (n: number) => `${n} cell${n === 1 ? '' : 's'} ${input.columns === undefined ? `under a header of ${names.length}` : `for the ${names.length} of --columns`}`;
-  return rows.map((row) => ({
-    line: row.line,
-    record: row.unclosed ? 'a quoted cell is not closed' : row.cells.length !== names.length ? cellCount(row.cells.length) : csvRecord(names, ours, row.cells, input, semicolons),
-  }));
+  return {
+    rows: rows.map((row) => ({
+      line: row.line,
+      record: row.unclosed ? 'a quoted cell is not closed' : row.cells.length !== names.length ? cellCount(row.cells.length) : csvRecord(names, ours, row.cells, input, semicolons),
+    })),
+    skippedHeader,
+  };
+}
+
+/** A line's cells are the names of --columns, in order (trimmed, in any case): a header row. */
+function sameNames(cells: readonly string[], columns: readonly string[]): boolean {
+  return cells.length === columns.length && cells.every((c, i) => c.trim().toLowerCase() === columns[i].trim().toLowerCase());
 }
 
 /** The rows of a file whose cells are separated by runs of spaces or tabs (no quoting), each with its line. */

@@ -196,6 +196,25 @@ test('--replay of the Intel Berkeley lab\'s data.txt (no header, cells separated
   assert.match(missing.stderr, /--fields maps ts to the columns "day" and "time" joined, but it has no column "day" \(its columns: "date", "time", /);
 });
 
+test('--columns on a file that has a header row after all: a first line naming those columns (in any case, spaced) is skipped with a note, not sent as a record', { timeout: 60_000 }, async (t) => {
+  const { app, iso, served, processed } = await liveServer(t);
+  const file = join(tempDir(t), 'export.csv');
+  writeFileSync(file, `DeviceID, TS ,Temperature\nhall,${iso(0)},21.5\nhall,${iso(1)},21.75\n`);
+  const run = await simulate(['--replay', file, '--columns', 'deviceId,ts,temperature', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, `simulator: warning: --replay ${file}: line 1 names the columns of --columns, a header row: skipped, not sent as a record\n`);
+  const summary = JSON.parse(run.stdout);
+  assert.deepEqual([summary.generated, summary.acknowledged, summary.lost], [2, 2, 0]);
+  await processed(2);
+  assert.deepEqual(await served('hall'), [[iso(0), 21.5, null], [iso(1), 21.75, null]]);
+  const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
+  assert.deepEqual(stats.rejected, { total: 0, byReason: {} });
+  assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/devices`)).body.items.map((d: { deviceId: string }) => d.deviceId), ['hall']);
+  // A first line of other names is data, as --columns says: here a record with a temperature that is no number.
+  writeFileSync(file, `device,time,temp\nhall,${iso(2)},22\n`);
+  assert.deepEqual(loadRecording(file, replayInput({ replay: file, columns: 'deviceId,ts,temperature' })).records.map((r) => r.recorded?.temperature), ['temp', 22]);
+});
+
 test('--fields paths into JSON: a key with dots is read as the key it is; a string of JSON text or base64 is read into; one of neither, or base64 of no JSON object, has no such field', (t) => {
   const file = join(tempDir(t), 'paths.jsonl');
   const b64 = (text: string) => Buffer.from(text).toString('base64');
