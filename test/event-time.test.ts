@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
-import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
+import { KeyPanes, keyPools, TimeList } from '../server/engine/key-panes.ts';
 import { mapRows } from '../server/engine/rows.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
@@ -325,6 +325,35 @@ test('KeyPanes: a forgotten pane takes its counts by type with it; a pane create
   assert.equal(k.byType(k.pane(20)), null, 'another pane has none');
   k.forget(10);
   assert.equal(k.byType(k.create(10)), null);
+});
+
+test('KeyPanes in shared pools: a forgotten pane\'s slot goes to the next pane of any key, cleared; panes keep their numbers while thousands of others come and go; a disposed key\'s head starts afresh', () => {
+  const pools = keyPools();
+  const a = new KeyPanes(pools);
+  const b = new KeyPanes(pools);
+  const sa = a.pane(0);
+  a.data(sa)[a.at(sa)] = 7; // its count
+  const sb = b.pane(0);
+  assert.notEqual(sa, sb);
+  a.forget(0);
+  assert.equal(a.find(0), -1);
+  const again = b.pane(10);
+  assert.equal(again, sa, 'the freed slot is taken again');
+  assert.deepEqual([b.startOf(again), b.data(again)[b.at(again)]], [10, 0], 'with its start, cleared');
+  // 3,000 keys of 5 panes (more than a pool's chunk of 1,024 slots), every other pane forgotten and placed again.
+  const keys = Array.from({ length: 3000 }, () => new KeyPanes(pools));
+  const value = (i: number, p: number) => i * 100 + p;
+  keys.forEach((k, i) => [0, 1, 2, 3, 4].forEach((p) => (k.data(k.pane(p))[k.at(k.pane(p)) + 1] = value(i, p))));
+  keys.forEach((k) => [1, 3].forEach((p) => k.forget(p)));
+  keys.forEach((k, i) => [5, 6].forEach((p) => (k.data(k.pane(p))[k.at(k.pane(p)) + 1] = value(i, p))));
+  keys.forEach((k, i) => {
+    assert.deepEqual([0, 2, 4, 5, 6].map((p) => k.data(k.find(p))[k.at(k.find(p)) + 1]), [0, 2, 4, 5, 6].map((p) => value(i, p)));
+    assert.deepEqual(Array.from({ length: k.placeCount }, (_, j) => k.startAt(j)), [0, 5, 2, 6, 4], 'new panes take the places forgotten ones left');
+  });
+  const c = new KeyPanes(pools);
+  c.pendingFrom = 5;
+  c.dispose();
+  assert.equal(new KeyPanes(pools).pendingFrom, Infinity);
 });
 
 test('a window of equal readings (a stuck sensor) has a standard deviation of exactly 0, device and fleet', () => {

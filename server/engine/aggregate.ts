@@ -209,10 +209,10 @@ export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, n
 }
 
 /**
- * Panes kept in place in a Float64Array (a "slab", several panes per array) in the layout of Aggregate.toBytes()
+ * Panes kept in place in a Float64Array (a chunk of pane slots, key-panes.ts) in the layout of Aggregate.toBytes()
  * without the counts by anomaly type: no object and no boxed double per pane. Most panes never hold an anomaly, so
- * their counts by type live beside the slab, in KeyPanes, for the few that do. A pane's state in a checkpoint is its
- * slice of the slab, followed by its counts by type when it has any (Aggregate.fromBytes reads both lengths).
+ * their counts by type live beside the panes, in KeyPanes, for the few that do. A pane's state in a checkpoint is its
+ * slice of the chunk, followed by its counts by type when it has any (Aggregate.fromBytes reads both lengths).
  */
 export const PANE_WIDTH = 19;
 

@@ -1,7 +1,7 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
-import { addTime, deleteTime, KeyPanes, TimeList } from './key-panes.ts';
+import { addTime, deleteTime, KeyPanes, keyPools, TimeList, type KeyPools } from './key-panes.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import { LazyRows, type Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
@@ -85,12 +85,15 @@ function addRef(refs: PaneRefs, shape: WindowShape, k: KeyPanes, id: string, sta
 
 class ShapeState {
   readonly keys = new Map<string, KeyPanes>();
-  constructor(readonly shape: WindowShape) {}
+  constructor(
+    readonly shape: WindowShape,
+    private readonly pools: KeyPools,
+  ) {}
 
   key(id: string): KeyPanes {
     let k = this.keys.get(id);
     if (k === undefined) {
-      k = new KeyPanes();
+      k = new KeyPanes(this.pools);
       this.keys.set(id, k);
     }
     return k;
@@ -150,7 +153,8 @@ export class EventTimeWindows {
   private flushing = false;
 
   constructor(options: EventTimeOptions) {
-    this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs)));
+    const pools = keyPools(); // every key's panes and heads, of every shape
+    this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs), pools));
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
     this.everyBatch = options.openWindowRefresh === 'batch';
@@ -199,7 +203,7 @@ export class EventTimeWindows {
       const k = s.key(row.key);
       const o = k.find(row.start) >= 0 ? k.find(row.start) : k.create(row.start);
       const state = Aggregate.fromBytes(row.state);
-      writePane(state, k.slab, o);
+      writePane(state, k.data(o), k.at(o));
       k.setByType(o, state.byType);
       for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
         if (w + s.shape.lengthMs > this.wm) addTime(k.open, w);
@@ -231,8 +235,8 @@ export class EventTimeWindows {
       const s = this.shapes[i];
       if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
       const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
-      const o = k.pane(paneStart(s.shape, t)); // before reading k.slab: a new pane may grow it
-      addToPane(k.slab, o, r);
+      const p = k.pane(paneStart(s.shape, t));
+      addToPane(k.data(p), k.at(p), r);
     }
     return true;
   }
@@ -330,12 +334,12 @@ export class EventTimeWindows {
       agg.reset();
       for (const k of s.keys.values()) {
         if (k === fleet) continue;
-        const o = k.lastStart === p ? k.lastOffset : k.find(p);
-        if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
+        const o = k.lastStart === p ? k.lastSlot : k.find(p);
+        if (o >= 0) mergePane(agg, k.data(o), k.at(o), k.byType(o));
       }
       let o = fleet.find(p);
       if (o < 0) o = fleet.create(p);
-      writePane(agg, fleet.slab, o);
+      writePane(agg, fleet.data(o), fleet.at(o));
       fleet.setByType(o, agg.byType);
       addTime(fleet.dirty, p);
     }
@@ -347,7 +351,9 @@ export class EventTimeWindows {
     const o = k.find(start);
     if (o < 0) return null;
     const out = this.paneOut;
-    for (let i = 0; i < PANE_WIDTH; i++) out[i] = k.slab[o + i];
+    const a = k.data(o);
+    const at = k.at(o);
+    for (let i = 0; i < PANE_WIDTH; i++) out[i] = a[at + i];
     const byType = k.byType(o);
     if (byType === null) return this.paneBytes;
     out.set(byType, PANE_WIDTH);
@@ -403,7 +409,7 @@ export class EventTimeWindows {
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
       const o = k.find(p);
-      if (o >= 0) mergePane(agg, k.slab, o, k.byType(o));
+      if (o >= 0) mergePane(agg, k.data(o), k.at(o), k.byType(o));
     }
     const final = end <= this.wm;
     if (final) deleteTime(k.open, start);
@@ -413,15 +419,16 @@ export class EventTimeWindows {
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
-    for (let i = 0; i < k.slots; i++) {
+    for (let i = 0; i < k.placeCount; i++) {
       const p = k.startAt(i);
-      if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: not a free slot (NaN)
+      if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: a pane at this place (NaN: none)
         k.forget(p);
         addRef(this.deletes, s.shape, k, id, p);
       }
     }
     if (k.size === 0 && k.open.length === 0) {
       s.keys.delete(id);
+      k.dispose();
       const keys = this.byDevice.get(id);
       if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
     }

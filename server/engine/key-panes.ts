@@ -2,33 +2,85 @@ import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import { lastWindowEnd, type WindowShape } from './windows.ts';
 
-/** Doubles at the head of a key's slab: its scalar bookkeeping (KeyPanes' accessors), then the slots. */
+/** Doubles of a key's head (its scalar bookkeeping, KeyPanes' accessors), in the heads' pool. */
 const HEAD = 4;
 const PENDING_FROM = 0;
 const REFRESH_AT = 1;
 const DUE_AT = 2;
 const LAST_START = 3;
-/** Doubles per slot: the pane's start (NaN: a free slot), then the pane (PANE_WIDTH doubles, aggregate.ts). */
+/** Doubles per pane slot: the pane's start, then the pane (PANE_WIDTH doubles, aggregate.ts). */
 const SLOT = 1 + PANE_WIDTH;
-/** Slots a key's slab starts with, and grows by. */
-const GROW = 4;
+/** Slots per chunk of a pool: 1,024 (160 KB of pane slots). */
+const CHUNK_BITS = 10;
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 
 /**
- * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. Everything that is a number
- * lives in one Float64Array, the slab: the key's scalars, then a slot per pane (its start, then PANE_WIDTH doubles). A
- * key holds a handful of panes (length / pane width, plus the allowed lateness), so a scan finds one. The counts by
- * anomaly type of the few panes that hold an anomaly are kept apart, by pane start.
+ * Fixed-size slots of doubles for every key of a job, in chunks of 1,024, with a list of the free ones: a slot is a
+ * number (its chunk, then its place), so that a key holds its panes without an array of its own. One typed array a key
+ * cost ≈ 250 bytes of objects and allocation beyond its doubles, up to its growth step (4 panes) of free room, and each
+ * growth left the old array as garbage: at 10,000 devices with three window shapes, ≈ 20 MB of the batch thread.
+ * Chunks stay once made; freed slots are taken again first.
+ */
+export class SlotPool {
+  private readonly chunks: Float64Array[] = [];
+  private readonly free: number[] = [];
+  private made = 0;
+
+  constructor(readonly width: number) {}
+
+  /** The array slot `s` is in. */
+  data(s: number): Float64Array {
+    return this.chunks[s >> CHUNK_BITS];
+  }
+
+  /** Where slot `s` begins in data(s). */
+  offset(s: number): number {
+    return (s & CHUNK_MASK) * this.width;
+  }
+
+  /** A slot, its doubles as the last holder left them (the caller sets them). */
+  take(): number {
+    const s = this.free.pop();
+    if (s !== undefined) return s;
+    if (this.made >> CHUNK_BITS === this.chunks.length) this.chunks.push(new Float64Array((CHUNK_MASK + 1) * this.width));
+    return this.made++;
+  }
+
+  give(s: number): void {
+    this.free.push(s);
+  }
+}
+
+/** The pools of a job's keys: their pane slots and their heads. */
+export interface KeyPools {
+  panes: SlotPool;
+  heads: SlotPool;
+}
+
+export const keyPools = (): KeyPools => ({ panes: new SlotPool(SLOT), heads: new SlotPool(HEAD) });
+
+/**
+ * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. Its numbers live in pools
+ * (SlotPool) shared by every key: its scalars in a head slot, each pane in a pane slot (its start, then PANE_WIDTH
+ * doubles). A pane is known by its slot `s`: its doubles are at(s) onwards in data(s). A key holds a handful of panes
+ * (length / pane width, plus the allowed lateness), so a scan finds one. The counts by anomaly type of the few panes
+ * that hold an anomaly are kept apart, by pane start.
  *
  * At 100,000 devices a batch thread holds 300,000 keys: as fields, the scalars were a boxed double each (V8 keeps a
  * double field in an object of its own), and the starts and the two sets of times an array and an object each, about
  * 10 of the heap's ≈ 100 objects a device, which every full garbage collection visits.
  */
 export class KeyPanes {
-  slab = KeyPanes.emptySlab(GROW);
-  /** Panes held (slots in use). */
+  private readonly head: number;
+  /**
+   * The key's pane slots, by place: -1 where a pane was forgotten (a new pane takes the first such place), so that
+   * panes are visited in the order they were placed, as in the one array a key had before the pools.
+   */
+  private readonly places: number[] = [];
+  /** Panes held (places in use). */
   size = 0;
-  /** Offset of the last pane found by pane(), -1 for none: readings mostly arrive in order, so it is often the next. */
-  lastOffset = -1;
+  /** Slot of the last pane found by pane(), -1 for none: readings mostly arrive in order, so it is often the next. */
+  lastSlot = -1;
   /** Counts by anomaly type (indexed as ANOMALY_TYPES) of the panes with an anomaly, by start; null until the first. */
   private types: Map<number, Float64Array> | null = null;
   /**
@@ -40,30 +92,61 @@ export class KeyPanes {
   /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
   readonly open: number[] = [];
 
-  private static emptySlab(slots: number): Float64Array {
-    const slab = new Float64Array(HEAD + slots * SLOT);
-    slab[PENDING_FROM] = Infinity;
-    slab[REFRESH_AT] = -Infinity;
-    slab[DUE_AT] = -Infinity;
-    slab[LAST_START] = NaN;
-    for (let i = 0; i < slots; i++) slab[HEAD + i * SLOT] = NaN;
-    return slab;
+  constructor(private readonly pools: KeyPools = keyPools()) {
+    this.head = pools.heads.take();
+    const a = pools.heads.data(this.head);
+    const o = pools.heads.offset(this.head);
+    a[o + PENDING_FROM] = Infinity;
+    a[o + REFRESH_AT] = -Infinity;
+    a[o + DUE_AT] = -Infinity;
+    a[o + LAST_START] = NaN;
+  }
+
+  /** Gives the key's slots back to the pools (it holds no pane any more: evicted). */
+  dispose(): void {
+    for (const s of this.places) if (s >= 0) this.pools.panes.give(s);
+    this.places.length = 0;
+    this.size = 0;
+    this.pools.heads.give(this.head);
+  }
+
+  private getHead(i: number): number {
+    return this.pools.heads.data(this.head)[this.pools.heads.offset(this.head) + i];
+  }
+
+  private setHead(i: number, v: number): void {
+    this.pools.heads.data(this.head)[this.pools.heads.offset(this.head) + i] = v;
+  }
+
+  /** The array pane `s`'s doubles are in. */
+  data(s: number): Float64Array {
+    return this.pools.panes.data(s);
+  }
+
+  /** Where pane `s`'s doubles begin in data(s) (its start is the double before). */
+  at(s: number): number {
+    return this.pools.panes.offset(s) + 1;
+  }
+
+  /** Start of pane `s`. */
+  startOf(s: number): number {
+    return this.pools.panes.data(s)[this.pools.panes.offset(s)];
   }
 
   /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
   get pendingFrom(): number {
-    return this.slab[PENDING_FROM];
+    return this.getHead(PENDING_FROM);
   }
   set pendingFrom(t: number) {
-    this.slab[PENDING_FROM] = t;
+    this.setHead(PENDING_FROM, t);
   }
 
   /** Batch time from which the open windows may be refreshed again (once per slide). */
   get refreshAt(): number {
-    return this.slab[REFRESH_AT];
+    return this.getHead(REFRESH_AT);
   }
   set refreshAt(t: number) {
-    this.slab[REFRESH_AT] = t;
+    this.setHead(REFRESH_AT, t);
   }
 
   /**
@@ -72,7 +155,7 @@ export class KeyPanes {
    * while the watermark is below it.
    */
   get dueAt(): number {
-    return this.slab[DUE_AT];
+    return this.getHead(DUE_AT);
   }
 
   /**
@@ -83,78 +166,73 @@ export class KeyPanes {
   updateDueAt(shape: WindowShape): void {
     let due = Infinity;
     for (const w of this.open) due = Math.min(due, w + shape.lengthMs);
-    for (let s = HEAD; s < this.slab.length; s += SLOT) {
-      const p = this.slab[s];
-      if (p === p) due = Math.min(due, lastWindowEnd(shape, p)); // p === p: not a free slot
-    }
-    this.slab[DUE_AT] = due;
+    for (const s of this.places) if (s >= 0) due = Math.min(due, lastWindowEnd(shape, this.startOf(s)));
+    this.setHead(DUE_AT, due);
   }
 
-  /** Start of the pane at lastOffset (NaN: none). */
+  /** Start of the pane at lastSlot (NaN: none). */
   get lastStart(): number {
-    return this.slab[LAST_START];
+    return this.getHead(LAST_START);
   }
 
   /** Forgets the last pane found: the next reading looks its pane up (and marks it dirty) again. */
   clearLast(): void {
-    this.slab[LAST_START] = NaN;
-    this.lastOffset = -1;
+    this.setHead(LAST_START, NaN);
+    this.lastSlot = -1;
   }
 
-  /** Slots in the slab, free ones included: startAt(i) for i below it. */
-  get slots(): number {
-    return (this.slab.length - HEAD) / SLOT;
+  /** Places of panes, forgotten ones included: startAt(i) for i below it. */
+  get placeCount(): number {
+    return this.places.length;
   }
 
-  /** Start of the pane in slot `i` (NaN: free). */
+  /** Start of the pane at place `i` (NaN: none there). */
   startAt(i: number): number {
-    return this.slab[HEAD + i * SLOT];
+    const s = this.places[i];
+    return s < 0 ? NaN : this.startOf(s);
   }
 
-  /** Offset of the pane in the slab, or -1. */
+  /** Slot of the pane starting at `start`, or -1. */
   find(start: number): number {
-    const slab = this.slab;
-    for (let s = HEAD; s < slab.length; s += SLOT) if (slab[s] === start) return s + 1;
+    for (const s of this.places) if (s >= 0 && this.startOf(s) === start) return s;
     return -1;
   }
 
-  /** Offset of the pane starting at `start`, created empty if missing; marks it dirty. */
+  /** Slot of the pane starting at `start`, created empty if missing; marks it dirty. */
   pane(start: number): number {
-    if (start === this.slab[LAST_START]) return this.lastOffset;
-    let o = this.find(start);
-    if (o < 0) o = this.create(start);
+    if (start === this.getHead(LAST_START)) return this.lastSlot;
+    let s = this.find(start);
+    if (s < 0) s = this.create(start);
     addTime(this.dirty, start);
-    this.slab[LAST_START] = start;
-    this.lastOffset = o;
-    return o;
+    this.setHead(LAST_START, start);
+    this.lastSlot = s;
+    return s;
   }
 
-  /** A new slot for `start` (not present yet), cleared. */
+  /** A new pane for `start` (not present yet), cleared. */
   create(start: number): number {
-    let s = HEAD;
-    while (s < this.slab.length && this.slab[s] === this.slab[s]) s += SLOT; // x === x: not NaN, not free
-    if (s === this.slab.length) {
-      // Grown by GROW slots, not doubled: a key's live panes stay at a fixed count once its windows slide.
-      const slab = KeyPanes.emptySlab(this.slots + GROW);
-      slab.set(this.slab);
-      this.slab = slab;
-    }
-    this.slab[s] = start;
+    const s = this.pools.panes.take();
+    const a = this.pools.panes.data(s);
+    const o = this.pools.panes.offset(s);
+    a[o] = start;
+    clearPane(a, o + 1);
+    const i = this.places.indexOf(-1);
+    if (i < 0) this.places.push(s);
+    else this.places[i] = s;
     this.types?.delete(start);
     this.size++;
-    clearPane(this.slab, s + 1);
-    return s + 1;
+    return s;
   }
 
-  /** Counts by anomaly type of the pane at offset `o`; null when it holds no anomaly. */
-  byType(o: number): Float64Array | null {
-    return this.types === null ? null : (this.types.get(this.slab[o - 1]) ?? null);
+  /** Counts by anomaly type of pane `s`; null when it holds no anomaly. */
+  byType(s: number): Float64Array | null {
+    return this.types === null ? null : (this.types.get(this.startOf(s)) ?? null);
   }
 
-  /** Counts an anomaly of type `typeIndex` in the pane at offset `o`. */
-  addAnomaly(o: number, typeIndex: number): void {
-    addAnomalyToPane(this.slab, o);
-    const start = this.slab[o - 1];
+  /** Counts an anomaly of type `typeIndex` in pane `s`. */
+  addAnomaly(s: number, typeIndex: number): void {
+    addAnomalyToPane(this.data(s), this.at(s));
+    const start = this.startOf(s);
     const types = (this.types ??= new Map());
     let counts = types.get(start);
     if (counts === undefined) {
@@ -164,20 +242,21 @@ export class KeyPanes {
     counts[typeIndex]++;
   }
 
-  /** Sets the counts by type of the pane at offset `o` (copied; null or all zero: none). */
-  setByType(o: number, counts: Float64Array | null): void {
-    const start = this.slab[o - 1];
+  /** Sets the counts by type of pane `s` (copied; null or all zero: none). */
+  setByType(s: number, counts: Float64Array | null): void {
+    const start = this.startOf(s);
     if (counts !== null && counts.some((n) => n !== 0)) (this.types ??= new Map()).set(start, Float64Array.from(counts));
     else this.types?.delete(start);
   }
 
   forget(start: number): void {
     this.types?.delete(start);
-    const o = this.find(start);
-    if (o < 0) return;
-    this.slab[o - 1] = NaN;
+    const s = this.find(start);
+    if (s < 0) return;
+    this.places[this.places.indexOf(s)] = -1;
+    this.pools.panes.give(s);
     this.size--;
-    if (start === this.slab[LAST_START]) this.clearLast();
+    if (start === this.getHead(LAST_START)) this.clearLast();
   }
 }
 
