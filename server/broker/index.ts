@@ -265,9 +265,11 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     if (err.message !== 'Client queue limit reached' || closedWithReason.has(client)) return;
     closedWithReason.add(client); // every packet past the limit in the same read errs again
     security.packetsBeforeConnack++;
-    const { id, from } = connecting.get(client) ?? { id: '', from: remoteAddress(client) };
+    const { id, from } = connecting.get(client) ?? { id: client.id ?? '', from: remoteAddress(client) };
     log(`closed ${id ? `client "${id.slice(0, 128)}"` : 'a connection'} from ${from}: more than ${MAX_PACKETS_BEFORE_CONNACK} packets before its CONNACK`);
   });
+  // Past its CONNACK a connection's packets are no longer queued: what the log would name is not kept for its life.
+  aedes.on('connackSent', (_packet, client) => connecting.delete(client));
 
   // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
   const expiries = new Map<Client, unknown>();
