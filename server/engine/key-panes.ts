@@ -18,7 +18,7 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
  * Fixed-size slots of doubles for every key of a job, in chunks of 1,024, with a list of the free ones: a slot is a
  * number (its chunk, then its place), so that a key holds its panes without an array of its own. One typed array a key
  * cost ≈ 250 bytes of objects and allocation beyond its doubles, up to its growth step (4 panes) of free room, and each
- * growth left the old array as garbage: at 10,000 devices with three window shapes, ≈ 20 MB of the batch thread.
+ * growth left the old array as garbage: at 10,000 devices with three window shapes, ≈ 17 MB of the peak RSS.
  * Chunks stay once made; freed slots are taken again first.
  */
 export class SlotPool {
