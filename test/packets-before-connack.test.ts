@@ -83,3 +83,19 @@ for (const transport of ['TCP', 'WebSocket'] as const) {
     assert.equal(stats.records, 0);
   });
 }
+
+test('a connection closed before its CONNACK for another reason (a PUBLISH before any CONNECT, a protocol version aedes does not speak) is logged with its address and why', async (t) => {
+  const { app, lines } = await start(t);
+  const early = await rawClient(t, app, 'TCP');
+  early.send(reading('early', 1, 0));
+  await early.closed;
+  const five = await rawClient(t, app, 'TCP');
+  five.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'five', clean: true, keepalive: 60 }));
+  await waitFor('the refusal', () => lines.length >= 2);
+  assert.deepEqual(lines, [
+    'closed a connection from 127.0.0.1 before its CONNACK: Invalid protocol',
+    'closed a connection from 127.0.0.1 before its CONNACK: unacceptable protocol version',
+  ]);
+  assert.deepEqual(five.received.map((p) => [p.cmd, (p as { returnCode?: number }).returnCode]), [['connack', 1]]);
+  assert.equal((await getJson(`${app.httpUrl}/api/v1/stats`)).body.security.packetsBeforeConnack, 0);
+});

@@ -150,10 +150,10 @@ function limitLog(log: (line: string) => void, clock: Clock): (line: string) => 
   };
 }
 
-/** The address a client connected from: its socket's, or the HTTP request's for a WebSocket. */
+/** The address a client connected from: its socket's (listen.ts keeps it past a close), or the HTTP request's for a WebSocket. */
 function remoteAddress(client: Client): string {
   const conn = client.conn as { remoteAddress?: string } | undefined;
-  return conn?.remoteAddress ?? client.req?.socket.remoteAddress ?? 'WebSocket';
+  return conn?.remoteAddress ?? client.req?.socket.remoteAddress ?? (client.req !== undefined ? 'WebSocket' : 'an unknown address');
 }
 
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP, TLS and WebSocket, with IoT Hub's device dialect. */
@@ -259,14 +259,17 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
     log(`closed client "${client.id}": ${err.message}`);
   });
-  // Errors of a connection before aedes has named its client. aedes closes a connection that sends more packets
-  // than its queueLimit before CONNACK, with nothing logged; it says so only in this message.
+  // Errors of a connection before aedes has named its client (a malformed first packet, a protocol version it does
+  // not speak, no CONNECT within the connect timeout, too many packets before CONNACK): aedes closes the connection
+  // and says why only here. Socket errors (a reset) are not logged, as above.
   aedes.on('connectionError', (client, err) => {
-    if (err.message !== 'Client queue limit reached' || closedWithReason.has(client)) return;
+    if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
     closedWithReason.add(client); // every packet past the limit in the same read errs again
-    security.packetsBeforeConnack++;
     const { id, from } = connecting.get(client) ?? { id: client.id ?? '', from: remoteAddress(client) };
-    log(`closed ${id ? `client "${id.slice(0, 128)}"` : 'a connection'} from ${from}: more than ${MAX_PACKETS_BEFORE_CONNACK} packets before its CONNACK`);
+    const who = `${id ? `client "${id.slice(0, 128)}"` : 'a connection'} from ${from}`;
+    if (err.message !== 'Client queue limit reached') return log(`closed ${who} before its CONNACK: ${err.message}`);
+    security.packetsBeforeConnack++;
+    log(`closed ${who}: more than ${MAX_PACKETS_BEFORE_CONNACK} packets before its CONNACK`);
   });
   // Past its CONNACK a connection's packets are no longer queued: what the log would name is not kept for its life.
   aedes.on('connackSent', (_packet, client) => connecting.delete(client));

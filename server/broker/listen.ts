@@ -19,7 +19,9 @@ export async function listen(server: Server, host: string, port: number, what: s
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    void socket.remoteAddress; // read while open, Node keeps it: a log line about a connection closed early names it
   });
+  server.on('secureConnection', (socket: Socket) => void socket.remoteAddress);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
