@@ -1,9 +1,9 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToPane, mergePane, PANE_WIDTH, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToPane, mergePane, writePane, type Summary } from './aggregate.ts';
 import { addTime, deleteTime, KeyPanes, keyPools, TimeList, type KeyPools } from './key-panes.ts';
-import { ANOMALY_TYPES } from './detectors/types.ts';
-import { LazyRows, type Rows } from './rows.ts';
+import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
+import type { Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
 import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
 
@@ -34,22 +34,7 @@ export interface WindowSums {
   humidityLastTs: number;
 }
 
-/** One pane's state as a checkpoint keeps it. */
-export interface PaneRow {
-  lengthMs: number;
-  slideMs: number;
-  key: string;
-  start: number;
-  state: Uint8Array;
-}
-
-export type PaneKey = Omit<PaneRow, 'state'>;
-
-/** What changed since the previous advance(): checkpoints are incremental. */
-export interface PaneDelta {
-  upserts: Rows<PaneRow>;
-  deletes: Rows<PaneKey>;
-}
+export type { PaneDelta, PaneKey, PaneRow } from './pane-delta.ts';
 
 /** The scalar part of the state; panes come as PaneRows. */
 export interface ClockState {
@@ -66,21 +51,6 @@ export interface EventTimeOptions {
   startedAt: number;
   /** How often an open window's partial result is emitted again (default 'slide': at most once per slide). */
   openWindowRefresh?: 'slide' | 'batch' | 'final';
-}
-
-/** Panes of a batch's checkpoint delta, by reference: their shape, key (and its id) and start, in columns. */
-interface PaneRefs {
-  shapes: WindowShape[];
-  keys: KeyPanes[];
-  ids: string[];
-  starts: number[];
-}
-
-function addRef(refs: PaneRefs, shape: WindowShape, k: KeyPanes, id: string, start: number): void {
-  refs.shapes.push(shape);
-  refs.keys.push(k);
-  refs.ids.push(id);
-  refs.starts.push(start);
 }
 
 class ShapeState {
@@ -132,9 +102,8 @@ export class EventTimeWindows {
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
-  /** The panes the batch changed (upserts) and evicted (deletes), by key and start: rows once the store reads them. */
-  private upserts: PaneRefs = { shapes: [], keys: [], ids: [], starts: [] };
-  private deletes: PaneRefs = { shapes: [], keys: [], ids: [], starts: [] };
+  /** The panes the batch changed and evicted: the checkpoint's rows once the store reads them. */
+  private readonly changes = new PaneChanges();
   private moved = false;
   /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
   private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
@@ -143,10 +112,6 @@ export class EventTimeWindows {
   /** The windows of the batch being emitted. */
   private readonly packer = new WindowPacker();
   private readonly starts = new TimeList();
-  /** A pane's state on its way to the store (upsert rows), then a view of it with and without its counts by type. */
-  private readonly paneOut = new Float64Array(PANE_WIDTH + ANOMALY_TYPES.length);
-  private readonly paneBytes = new Uint8Array(this.paneOut.buffer, 0, PANE_WIDTH * 8);
-  private readonly paneBytesByType = new Uint8Array(this.paneOut.buffer);
   /** The batch time of the last moveWatermark(): paces the refresh of open windows. */
   private now = -Infinity;
   /** Stopping: every batch from now on refreshes what waits (flushOpenWindows). */
@@ -170,23 +135,9 @@ export class EventTimeWindows {
     return { watermark: this.wm, maxEventTime: this.maxEventTime };
   }
 
-  /**
-   * Pane changes made by the last advance(), for the checkpoint committed with its results: rows made as the store
-   * reads them, of the panes as they are then (rows.ts), so to be read before the next reading is added. A pane the
-   * batch changed and then evicted is left out of the upserts (its delete follows).
-   */
+  /** Pane changes made by the last advance(), for the checkpoint committed with its results (PaneChanges). */
   takeDelta(): PaneDelta {
-    const { upserts: u, deletes: d } = this;
-    this.upserts = { shapes: [], keys: [], ids: [], starts: [] };
-    this.deletes = { shapes: [], keys: [], ids: [], starts: [] };
-    return {
-      upserts: new LazyRows(u.starts.length, (i) => {
-        const { lengthMs, slideMs } = u.shapes[i];
-        const state = this.paneState(u.keys[i], u.starts[i]);
-        return state === null ? null : { lengthMs, slideMs, key: u.ids[i], start: u.starts[i], state };
-      }),
-      deletes: new LazyRows(d.starts.length, (i) => ({ lengthMs: d.shapes[i].lengthMs, slideMs: d.shapes[i].slideMs, key: d.ids[i], start: d.starts[i] })),
-    };
+    return this.changes.take();
   }
 
   /**
@@ -346,20 +297,6 @@ export class EventTimeWindows {
     fleet.clearLast();
   }
 
-  /** A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. */
-  private paneState(k: KeyPanes, start: number): Uint8Array | null {
-    const o = k.find(start);
-    if (o < 0) return null;
-    const out = this.paneOut;
-    const a = k.data(o);
-    const at = k.at(o);
-    for (let i = 0; i < PANE_WIDTH; i++) out[i] = a[at + i];
-    const byType = k.byType(o);
-    if (byType === null) return this.paneBytes;
-    out.set(byType, PANE_WIDTH);
-    return this.paneBytesByType;
-  }
-
   /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */
   private refreshesOpen(id: string): boolean {
     return !this.everyBatch && (!this.devicesFinalOnly || id === FLEET);
@@ -388,7 +325,7 @@ export class EventTimeWindows {
       }
       if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
-      addRef(this.upserts, shape, k, id, p);
+      this.changes.changed(shape, k, id, p);
     }
     k.dirty.length = 0;
     k.clearLast(); // the next reading marks its pane dirty again
@@ -423,7 +360,7 @@ export class EventTimeWindows {
       const p = k.startAt(i);
       if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: a pane at this place (NaN: none)
         k.forget(p);
-        addRef(this.deletes, s.shape, k, id, p);
+        this.changes.evicted(s.shape, k, id, p);
       }
     }
     if (k.size === 0 && k.open.length === 0) {
