@@ -1,5 +1,6 @@
 import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
+import { SlotPool } from './slot-pool.ts';
 import { lastWindowEnd, type WindowShape } from './windows.ts';
 
 /** Doubles of a key's head (its scalar bookkeeping, KeyPanes' accessors), in the heads' pool. */
@@ -10,47 +11,6 @@ const DUE_AT = 2;
 const LAST_START = 3;
 /** Doubles per pane slot: the pane's start, then the pane (PANE_WIDTH doubles, aggregate.ts). */
 const SLOT = 1 + PANE_WIDTH;
-/** Slots per chunk of a pool: 1,024 (160 KB of pane slots). */
-const CHUNK_BITS = 10;
-const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
-
-/**
- * Fixed-size slots of doubles for every key of a job, in chunks of 1,024, with a list of the free ones: a slot is a
- * number (its chunk, then its place), so that a key holds its panes without an array of its own. One typed array a key
- * cost ≈ 250 bytes of objects and allocation beyond its doubles, up to its growth step (4 panes) of free room, and each
- * growth left the old array as garbage: at 10,000 devices with three window shapes, ≈ 17 MB of the peak RSS.
- * Chunks stay once made; freed slots are taken again first.
- */
-export class SlotPool {
-  private readonly chunks: Float64Array[] = [];
-  private readonly free: number[] = [];
-  private made = 0;
-
-  constructor(readonly width: number) {}
-
-  /** The array slot `s` is in. */
-  data(s: number): Float64Array {
-    return this.chunks[s >> CHUNK_BITS];
-  }
-
-  /** Where slot `s` begins in data(s). */
-  offset(s: number): number {
-    return (s & CHUNK_MASK) * this.width;
-  }
-
-  /** A slot, its doubles as the last holder left them (the caller sets them). */
-  take(): number {
-    const s = this.free.pop();
-    if (s !== undefined) return s;
-    if (this.made >> CHUNK_BITS === this.chunks.length) this.chunks.push(new Float64Array((CHUNK_MASK + 1) * this.width));
-    return this.made++;
-  }
-
-  give(s: number): void {
-    this.free.push(s);
-  }
-}
-
 /** The pools of a job's keys: their pane slots and their heads. */
 export interface KeyPools {
   panes: SlotPool;
