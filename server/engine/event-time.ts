@@ -1,11 +1,11 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, writePane, type Summary } from './aggregate.ts';
-import { addTime, deleteTime, KeyPanes, keyPools, TimeList, type KeyPools } from './key-panes.ts';
+import { addTime, KeyPanes, keyPools, TimeList, type KeyPools } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
-import { lastWindowEnd, paneStart, windowShape, windowStartsContaining, type WindowShape } from './windows.ts';
+import { lastWindowEnd, paneStart, windowShape, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
 export const FLEET = '*';
@@ -102,6 +102,8 @@ export class EventTimeWindows {
   private maxEventTime = -Infinity;
   private lastInputAt: number;
   private wm = -Infinity;
+  /** The watermark at the end of the last emit(): windows ending at or below it were shown final then, or before. */
+  private emittedWm = -Infinity;
   /** The panes the batch changed and evicted: the checkpoint's rows once the store reads them. */
   private readonly changes = new PaneChanges();
   private moved = false;
@@ -146,7 +148,7 @@ export class EventTimeWindows {
    * may be up to a slide old) refreshed at the first batch.
    */
   restore(clock: ClockState, panes: Rows<PaneRow>): void {
-    this.wm = clock.watermark;
+    this.wm = this.emittedWm = clock.watermark;
     this.maxEventTime = clock.maxEventTime;
     panes.forEach((row) => {
       const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
@@ -156,9 +158,7 @@ export class EventTimeWindows {
       const state = Aggregate.fromBytes(row.state);
       writePane(state, k.data(o), k.at(o));
       k.setByType(o, state.byType);
-      for (const w of windowStartsContaining(s.shape, row.start, s.shape.paneMs)) {
-        if (w + s.shape.lengthMs > this.wm) addTime(k.open, w);
-      }
+      k.settle(); // its windows were shown before the restart
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
       if (row.start < k.pendingFrom && this.refreshesOpen(row.key)) k.pendingFrom = row.start;
     });
@@ -259,9 +259,10 @@ export class EventTimeWindows {
         const starts = this.windowsToEmit(s.shape, id, k, moved);
         for (let i = 0; i < starts.length; i++) this.result(s.shape, id, k, starts.times[i]);
         if (moved) this.evict(s, id, k);
-        k.updateDueAt(s.shape);
+        k.updateDueAt(s.shape, this.wm);
       });
     }
+    this.emittedWm = this.wm;
     return this.packer.take();
   }
 
@@ -302,7 +303,11 @@ export class EventTimeWindows {
     return !this.everyBatch && (!this.devicesFinalOnly || id === FLEET);
   }
 
-  /** The returned list is reused by the next call: read it before calling again. */
+  /**
+   * The windows of a key to emit in this batch. A key's open windows (holding data, not shown final yet) are not
+   * kept: they are the windows holding one of its panes that end above the watermark of the last emit.
+   * The returned list is reused by the next call: read it before calling again.
+   */
   private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): TimeList {
     const starts = this.starts;
     starts.clear();
@@ -318,10 +323,7 @@ export class EventTimeWindows {
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
         // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
         if (w + lengthMs <= this.wm) starts.add(w);
-        else if (!k.open.includes(w)) {
-          k.open.push(w);
-          if (showOpen) starts.add(w); // its first data: shown at once
-        }
+        else if (showOpen && !k.holdsSettled(w, w + lengthMs)) starts.add(w); // its first data: shown at once
       }
       if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
       if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
@@ -329,14 +331,26 @@ export class EventTimeWindows {
     }
     k.dirty.length = 0;
     k.clearLast(); // the next reading marks its pane dirty again
+    k.settle();
     if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
       // Refresh every open window holding a pane changed since the last refresh.
-      for (const w of k.open) if (w + lengthMs > k.pendingFrom) starts.add(w);
+      this.addWindowsHolding(shape, k, Math.max(k.pendingFrom, this.emittedWm), Infinity);
       k.pendingFrom = Infinity;
       k.refreshAt = this.now + slideMs;
     }
-    if (moved) for (const w of k.open) if (w + lengthMs <= this.wm) starts.add(w);
+    if (moved) this.addWindowsHolding(shape, k, this.emittedWm, this.wm); // the open windows the watermark passed
     return starts;
+  }
+
+  /** Adds to this.starts the windows holding a pane of `k` whose end is above `above` and at most `atMost`. */
+  private addWindowsHolding(shape: WindowShape, k: KeyPanes, above: number, atMost: number): void {
+    const { lengthMs, slideMs, paneMs } = shape;
+    for (let s = k.first; s >= 0; s = k.next(s)) {
+      const p = k.startOf(s);
+      const first = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((above - lengthMs) / slideMs) + 1);
+      const last = Math.min(Math.floor(p / slideMs), Math.floor((atMost - lengthMs) / slideMs));
+      for (let i = first; i <= last; i++) this.starts.add(i * slideMs);
+    }
   }
 
   /** Emits the window of `k` at `start` (into the batch's packed windows). */
@@ -348,22 +362,20 @@ export class EventTimeWindows {
       const o = k.find(p);
       if (o >= 0) mergePane(agg, k.data(o), k.at(o), k.byType(o));
     }
-    const final = end <= this.wm;
-    if (final) deleteTime(k.open, start);
-    else addTime(k.open, start);
-    this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, final, agg);
+    this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, end <= this.wm, agg);
   }
 
   /** Drops panes that no open window needs any more, and keys left with nothing. */
   private evict(s: ShapeState, id: string, k: KeyPanes): void {
-    for (let i = 0; i < k.placeCount; i++) {
-      const p = k.startAt(i);
-      if (p === p && lastWindowEnd(s.shape, p) <= this.wm) { // p === p: a pane at this place (NaN: none)
+    for (let o = k.first; o >= 0; ) {
+      const p = k.startOf(o);
+      o = k.next(o);
+      if (lastWindowEnd(s.shape, p) <= this.wm) {
         k.forget(p);
         this.changes.evicted(s.shape, k, id, p);
       }
     }
-    if (k.size === 0 && k.open.length === 0) {
+    if (k.size === 0) {
       s.keys.delete(id);
       k.dispose();
       const keys = this.byDevice.get(id);

@@ -9,8 +9,15 @@ const PENDING_FROM = 0;
 const REFRESH_AT = 1;
 const DUE_AT = 2;
 const LAST_START = 3;
-/** Doubles per pane slot: the pane's start, then the pane (PANE_WIDTH doubles, aggregate.ts). */
-const SLOT = 1 + PANE_WIDTH;
+/**
+ * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), 1 while the pane is new (placed since
+ * the key's last visit by emit, KeyPanes.settle()), then the pane (PANE_WIDTH doubles, aggregate.ts).
+ */
+const START = 0;
+const NEXT = 1;
+const NEW = 2;
+const SLOT = 3 + PANE_WIDTH;
+
 /** The pools of a job's keys: their pane slots and their heads. */
 export interface KeyPools {
   panes: SlotPool;
@@ -20,24 +27,22 @@ export interface KeyPools {
 export const keyPools = (): KeyPools => ({ panes: new SlotPool(SLOT), heads: new SlotPool(HEAD) });
 
 /**
- * Pane and window bookkeeping of one key (a device, or the fleet) for one window shape. Its numbers live in pools
- * (SlotPool) shared by every key: its scalars in a head slot, each pane in a pane slot (its start, then PANE_WIDTH
- * doubles). A pane is known by its slot `s`: its doubles are at(s) onwards in data(s). A key holds a handful of panes
- * (length / pane width, plus the allowed lateness), so a scan finds one. The counts by anomaly type of the few panes
- * that hold an anomaly are kept apart, by pane start.
+ * Pane bookkeeping of one key (a device, or the fleet) for one window shape. Its numbers live in pools (SlotPool)
+ * shared by every key: its scalars in a head slot, each pane in a pane slot, the key's panes a list through their
+ * slots in the order they were placed (first, next(s)). A pane is known by its slot `s`: its doubles are at(s)
+ * onwards in data(s). A key holds a handful of panes (length / pane width, plus the allowed lateness), so a walk finds
+ * one. The counts by anomaly type of the few panes that hold an anomaly are kept apart, by pane start.
  *
- * At 100,000 devices a batch thread holds 300,000 keys: as fields, the scalars were a boxed double each (V8 keeps a
- * double field in an object of its own), and the starts and the two sets of times an array and an object each, about
- * 10 of the heap's ≈ 100 objects a device, which every full garbage collection visits.
+ * The windows a key shows are not kept: they are those that hold one of its panes (EventTimeWindows). At 100,000
+ * devices a batch thread holds 300,000 keys: an array of a key's pane slots and one of its open windows cost ≈ 1.2 KB
+ * a device (an array's object and its elements, grown 17 at a time), and their scalars as fields a boxed double each.
  */
 export class KeyPanes {
   private readonly head: number;
-  /**
-   * The key's pane slots, by place: -1 where a pane was forgotten (a new pane takes the first such place), so that
-   * panes are visited in the order they were placed, as in the one array a key had before the pools.
-   */
-  private readonly places: number[] = [];
-  /** Panes held (places in use). */
+  /** Slot of the first pane placed (-1: none), and of the last. */
+  first = -1;
+  private last = -1;
+  /** Panes held. */
   size = 0;
   /** Slot of the last pane found by pane(), -1 for none: readings mostly arrive in order, so it is often the next. */
   lastSlot = -1;
@@ -49,8 +54,6 @@ export class KeyPanes {
    * every key between batches (≈ 480 bytes a device with 3 window shapes).
    */
   readonly dirty: number[] = [];
-  /** Starts of windows that hold data and are not final yet: each is emitted once more when it becomes final. */
-  readonly open: number[] = [];
 
   constructor(private readonly pools: KeyPools = keyPools()) {
     this.head = pools.heads.take();
@@ -64,8 +67,8 @@ export class KeyPanes {
 
   /** Gives the key's slots back to the pools (it holds no pane any more: evicted). */
   dispose(): void {
-    for (const s of this.places) if (s >= 0) this.pools.panes.give(s);
-    this.places.length = 0;
+    for (let s = this.first; s >= 0; s = this.next(s)) this.pools.panes.give(s);
+    this.first = this.last = -1;
     this.size = 0;
     this.pools.heads.give(this.head);
   }
@@ -78,19 +81,42 @@ export class KeyPanes {
     this.pools.heads.data(this.head)[this.pools.heads.offset(this.head) + i] = v;
   }
 
+  private slot(s: number, i: number): number {
+    return this.pools.panes.data(s)[this.pools.panes.offset(s) + i];
+  }
+
+  private setSlot(s: number, i: number, v: number): void {
+    this.pools.panes.data(s)[this.pools.panes.offset(s) + i] = v;
+  }
+
   /** The array pane `s`'s doubles are in. */
   data(s: number): Float64Array {
     return this.pools.panes.data(s);
   }
 
-  /** Where pane `s`'s doubles begin in data(s) (its start is the double before). */
+  /** Where pane `s`'s doubles begin in data(s). */
   at(s: number): number {
-    return this.pools.panes.offset(s) + 1;
+    return this.pools.panes.offset(s) + SLOT - PANE_WIDTH;
   }
 
   /** Start of pane `s`. */
   startOf(s: number): number {
-    return this.pools.panes.data(s)[this.pools.panes.offset(s)];
+    return this.slot(s, START);
+  }
+
+  /** The pane placed after pane `s` (-1: none): `for (let s = k.first; s >= 0; s = k.next(s))` visits every pane. */
+  next(s: number): number {
+    return this.slot(s, NEXT);
+  }
+
+  /** Whether pane `s` was placed since the key's last settle(). */
+  isNew(s: number): boolean {
+    return this.slot(s, NEW) === 1;
+  }
+
+  /** Its panes are not new any more (emit has shown the windows they opened). */
+  settle(): void {
+    for (let s = this.first; s >= 0; s = this.next(s)) this.setSlot(s, NEW, 0);
   }
 
   /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
@@ -110,23 +136,29 @@ export class KeyPanes {
   }
 
   /**
-   * The watermark from which this key has something to do without new data: its first open window to become final,
-   * or its first pane to evict (-Infinity: not known yet, visit it). Without new data, a batch passes over the key
-   * while the watermark is below it.
+   * The watermark from which this key has something to do without new data: its first window holding a pane to
+   * become final, or its first pane to evict (-Infinity: not known yet, visit it). Without new data, a batch passes
+   * over the key while the watermark is below it.
    */
   get dueAt(): number {
     return this.getHead(DUE_AT);
   }
 
   /**
-   * Sets dueAt after a visit: a window becomes final at its end, a pane is evicted at the end of the last window of
-   * `shape` holding it. Every window and pane the key holds after a visit ends above the watermark (the final ones
-   * were emitted and the old panes evicted in it, new data is never behind the watermark).
+   * Sets dueAt after a visit at watermark `wm`: a window becomes final at its end, a pane is evicted at the end of the
+   * last window of `shape` holding it. Every window and pane the key holds after a visit ends above the watermark (the
+   * final ones were emitted and the old panes evicted in it, new data is never behind the watermark).
    */
-  updateDueAt(shape: WindowShape): void {
+  updateDueAt(shape: WindowShape, wm: number): void {
+    const { lengthMs, slideMs, paneMs } = shape;
     let due = Infinity;
-    for (const w of this.open) due = Math.min(due, w + shape.lengthMs);
-    for (const s of this.places) if (s >= 0) due = Math.min(due, lastWindowEnd(shape, this.startOf(s)));
+    for (let s = this.first; s >= 0; s = this.next(s)) {
+      const p = this.startOf(s);
+      // The first window holding p that ends above the watermark, else the last holding it (the pane's eviction).
+      const last = Math.floor(p / slideMs);
+      const i = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((wm - lengthMs) / slideMs) + 1);
+      due = Math.min(due, i <= last ? i * slideMs + lengthMs : lastWindowEnd(shape, p));
+    }
     this.setHead(DUE_AT, due);
   }
 
@@ -141,21 +173,19 @@ export class KeyPanes {
     this.lastSlot = -1;
   }
 
-  /** Places of panes, forgotten ones included: startAt(i) for i below it. */
-  get placeCount(): number {
-    return this.places.length;
-  }
-
-  /** Start of the pane at place `i` (NaN: none there). */
-  startAt(i: number): number {
-    const s = this.places[i];
-    return s < 0 ? NaN : this.startOf(s);
-  }
-
   /** Slot of the pane starting at `start`, or -1. */
   find(start: number): number {
-    for (const s of this.places) if (s >= 0 && this.startOf(s) === start) return s;
+    for (let s = this.first; s >= 0; s = this.next(s)) if (this.startOf(s) === start) return s;
     return -1;
+  }
+
+  /** Whether a pane placed before the key's last settle() starts in [from, to). */
+  holdsSettled(from: number, to: number): boolean {
+    for (let s = this.first; s >= 0; s = this.next(s)) {
+      const p = this.startOf(s);
+      if (p >= from && p < to && !this.isNew(s)) return true;
+    }
+    return false;
   }
 
   /** Slot of the pane starting at `start`, created empty if missing; marks it dirty. */
@@ -169,16 +199,18 @@ export class KeyPanes {
     return s;
   }
 
-  /** A new pane for `start` (not present yet), cleared. */
+  /** A new pane for `start` (not present yet), cleared, placed last. */
   create(start: number): number {
     const s = this.pools.panes.take();
     const a = this.pools.panes.data(s);
     const o = this.pools.panes.offset(s);
-    a[o] = start;
-    clearPane(a, o + 1);
-    const i = this.places.indexOf(-1);
-    if (i < 0) this.places.push(s);
-    else this.places[i] = s;
+    a[o + START] = start;
+    a[o + NEXT] = -1;
+    a[o + NEW] = 1;
+    clearPane(a, o + SLOT - PANE_WIDTH);
+    if (this.last < 0) this.first = s;
+    else this.setSlot(this.last, NEXT, s);
+    this.last = s;
     this.types?.delete(start);
     this.size++;
     return s;
@@ -211,9 +243,17 @@ export class KeyPanes {
 
   forget(start: number): void {
     this.types?.delete(start);
-    const s = this.find(start);
+    let before = -1;
+    let s = this.first;
+    while (s >= 0 && this.startOf(s) !== start) {
+      before = s;
+      s = this.next(s);
+    }
     if (s < 0) return;
-    this.places[this.places.indexOf(s)] = -1;
+    const after = this.next(s);
+    if (before < 0) this.first = after;
+    else this.setSlot(before, NEXT, after);
+    if (this.last === s) this.last = before;
     this.pools.panes.give(s);
     this.size--;
     if (start === this.getHead(LAST_START)) this.clearLast();
