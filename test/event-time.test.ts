@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
-import { KeyPanes, keyPools, TimeList } from '../server/engine/key-panes.ts';
+import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
 import { mapRows } from '../server/engine/rows.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 
@@ -318,45 +318,59 @@ test('checkpoint delta: a pane a batch changed and then evicted (the watermark j
 });
 
 test('KeyPanes: a forgotten pane takes its counts by type with it; a pane created again at its start has none', () => {
-  const k = new KeyPanes();
-  const o = k.pane(10);
-  k.addAnomaly(o, 3);
-  assert.deepEqual([...k.byType(o)!], [0, 0, 0, 1, 0, 0, 0]);
-  assert.equal(k.byType(k.pane(20)), null, 'another pane has none');
-  k.forget(10);
-  assert.equal(k.byType(k.create(10)), null);
+  const panes = new KeyPanes(1);
+  const k = panes.addKey();
+  const o = panes.pane(k, 0, 10);
+  panes.addAnomaly(o, 3);
+  assert.deepEqual([...panes.byType(o)!], [0, 0, 0, 1, 0, 0, 0]);
+  assert.equal(panes.byType(panes.pane(k, 0, 20)), null, 'another pane has none');
+  panes.forget(k, 0, 10);
+  assert.equal(panes.byType(panes.create(k, 0, 10)), null);
 });
 
-test('KeyPanes in shared pools: a forgotten pane\'s slot goes to the next pane of any key, cleared; panes keep their numbers while thousands of others come and go; a disposed key\'s head starts afresh', () => {
-  const pools = keyPools();
-  const a = new KeyPanes(pools);
-  const b = new KeyPanes(pools);
-  const sa = a.pane(0);
-  a.data(sa)[a.at(sa)] = 7; // its count
-  const sb = b.pane(0);
+test('KeyPanes: a forgotten pane\'s slot goes to the next pane of any key and shape, cleared; panes keep their numbers while thousands of others come and go; changed and new until settled; a removed key\'s head starts afresh', () => {
+  const panes = new KeyPanes(2);
+  const a = panes.addKey();
+  const b = panes.addKey();
+  const sa = panes.pane(a, 0, 0);
+  panes.data(sa)[panes.at(sa)] = 7; // its count
+  const sb = panes.pane(b, 0, 0);
   assert.notEqual(sa, sb);
-  a.forget(0);
-  assert.equal(a.find(0), -1);
-  const again = b.pane(10);
+  panes.forget(a, 0, 0);
+  assert.equal(panes.find(a, 0, 0), -1);
+  assert.ok(panes.isEmpty(a));
+  const again = panes.pane(b, 1, 10);
   assert.equal(again, sa, 'the freed slot is taken again');
-  assert.deepEqual([b.startOf(again), b.data(again)[b.at(again)]], [10, 0], 'with its start, cleared');
-  // 3,000 keys of 5 panes (more than a pool's chunk of 1,024 slots), every other pane forgotten and placed again.
-  const keys = Array.from({ length: 3000 }, () => new KeyPanes(pools));
-  const value = (i: number, p: number) => i * 100 + p;
-  keys.forEach((k, i) => [0, 1, 2, 3, 4].forEach((p) => (k.data(k.pane(p))[k.at(k.pane(p)) + 1] = value(i, p))));
-  keys.forEach((k) => [1, 3].forEach((p) => k.forget(p)));
-  keys.forEach((k, i) => [5, 6].forEach((p) => (k.data(k.pane(p))[k.at(k.pane(p)) + 1] = value(i, p))));
-  keys.forEach((k, i) => {
-    assert.deepEqual([0, 2, 4, 5, 6].map((p) => k.data(k.find(p))[k.at(k.find(p)) + 1]), [0, 2, 4, 5, 6].map((p) => value(i, p)));
-    const order: number[] = [];
-    for (let s = k.first; s >= 0; s = k.next(s)) order.push(k.startOf(s));
-    assert.deepEqual(order, [0, 2, 4, 5, 6], 'panes in the order they were placed');
-    assert.equal(k.size, 5);
-  });
-  const c = new KeyPanes(pools);
-  c.pendingFrom = 5;
-  c.dispose();
-  assert.equal(new KeyPanes(pools).pendingFrom, Infinity);
+  assert.deepEqual([panes.startOf(again), panes.data(again)[panes.at(again)]], [10, 0], 'with its start, cleared');
+  assert.deepEqual([panes.isNew(again), panes.isChanged(again), panes.changedCount(b, 1), panes.changedCount(b, 0)], [true, true, 1, 1]);
+  panes.settle(b, 1);
+  assert.deepEqual([panes.isNew(again), panes.isChanged(again), panes.changedCount(b, 1), panes.changedCount(b, 0)], [false, false, 0, 1], 'shape 0 untouched');
+  // 3,000 keys of 5 panes in each shape (more than a pool's chunk of 1,024 slots), two panes forgotten, two placed.
+  const keys = Array.from({ length: 3000 }, () => panes.addKey());
+  const value = (k: number, i: number, p: number) => k * 100 + i * 10 + p;
+  const set = (k: number, i: number, p: number) => {
+    const s = panes.pane(k, i, p);
+    panes.data(s)[panes.at(s) + 1] = value(k, i, p);
+  };
+  for (const i of [0, 1]) {
+    keys.forEach((k) => [0, 1, 2, 3, 4].forEach((p) => set(k, i, p)));
+    keys.forEach((k) => [1, 3].forEach((p) => panes.forget(k, i, p)));
+    keys.forEach((k) => [5, 6].forEach((p) => set(k, i, p)));
+  }
+  for (const k of keys) {
+    for (const i of [0, 1]) {
+      assert.deepEqual([0, 2, 4, 5, 6].map((p) => panes.data(panes.find(k, i, p))[panes.at(panes.find(k, i, p)) + 1]), [0, 2, 4, 5, 6].map((p) => value(k, i, p)));
+      const order: number[] = [];
+      for (let s = panes.first(k, i); s >= 0; s = panes.next(s)) order.push(panes.startOf(s));
+      assert.deepEqual(order, [0, 2, 4, 5, 6], 'panes in the order they were placed');
+      assert.equal(panes.size(k, i), 5);
+      assert.equal(panes.changedCount(k, i), 5, 'two changed panes forgotten');
+    }
+  }
+  const c = panes.addKey();
+  panes.setPendingFrom(c, 1, 5);
+  panes.removeKey(c);
+  assert.equal(panes.pendingFrom(panes.addKey(), 1), Infinity);
 });
 
 test('a window of equal readings (a stuck sensor) has a standard deviation of exactly 0, device and fleet', () => {

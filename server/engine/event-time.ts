@@ -1,7 +1,7 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToPane, mergePane, writePane, type Summary } from './aggregate.ts';
-import { addTime, KeyPanes, keyPools, TimeList, type KeyPools } from './key-panes.ts';
+import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
@@ -53,23 +53,6 @@ export interface EventTimeOptions {
   openWindowRefresh?: 'slide' | 'batch' | 'final';
 }
 
-class ShapeState {
-  readonly keys = new Map<string, KeyPanes>();
-  constructor(
-    readonly shape: WindowShape,
-    private readonly pools: KeyPools,
-  ) {}
-
-  key(id: string): KeyPanes {
-    let k = this.keys.get(id);
-    if (k === undefined) {
-      k = new KeyPanes(this.pools);
-      this.keys.set(id, k);
-    }
-    return k;
-  }
-}
-
 /**
  * Event-time sliding windows over readings, per device and fleet-wide, with a watermark.
  *
@@ -94,7 +77,11 @@ class ShapeState {
  *   fleet), while the fleet's windows are refreshed as with 'slide'.
  */
 export class EventTimeWindows {
-  private readonly shapes: ShapeState[];
+  private readonly shapes: WindowShape[];
+  /** Every key's panes, of every shape. */
+  private readonly panes: KeyPanes;
+  /** Keys (device ids, and FLEET) to their slot in `panes`. */
+  private readonly keys = new Map<string, number>();
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
   private readonly everyBatch: boolean;
@@ -105,10 +92,8 @@ export class EventTimeWindows {
   /** The watermark at the end of the last emit(): windows ending at or below it were shown final then, or before. */
   private emittedWm = -Infinity;
   /** The panes the batch changed and evicted: the checkpoint's rows once the store reads them. */
-  private readonly changes = new PaneChanges();
+  private readonly changes: PaneChanges;
   private moved = false;
-  /** Per device, its KeyPanes of every shape (one map lookup per reading instead of one per shape). */
-  private readonly byDevice = new Map<string, (KeyPanes | undefined)[]>();
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
   /** The windows of the batch being emitted. */
@@ -120,8 +105,9 @@ export class EventTimeWindows {
   private flushing = false;
 
   constructor(options: EventTimeOptions) {
-    const pools = keyPools(); // every key's panes and heads, of every shape
-    this.shapes = options.windows.map((w) => new ShapeState(windowShape(w.lengthMs, w.slideMs), pools));
+    this.shapes = options.windows.map((w) => windowShape(w.lengthMs, w.slideMs));
+    this.panes = new KeyPanes(this.shapes.length);
+    this.changes = new PaneChanges(this.panes, this.shapes, (id) => this.keys.get(id) ?? -1);
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
     this.everyBatch = options.openWindowRefresh === 'batch';
@@ -150,17 +136,19 @@ export class EventTimeWindows {
   restore(clock: ClockState, panes: Rows<PaneRow>): void {
     this.wm = this.emittedWm = clock.watermark;
     this.maxEventTime = clock.maxEventTime;
+    const { panes: kp } = this;
     panes.forEach((row) => {
-      const s = this.shapes.find((x) => x.shape.lengthMs === row.lengthMs && x.shape.slideMs === row.slideMs);
-      if (s === undefined) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
-      const k = s.key(row.key);
-      const o = k.find(row.start) >= 0 ? k.find(row.start) : k.create(row.start);
+      const i = this.shapes.findIndex((x) => x.lengthMs === row.lengthMs && x.slideMs === row.slideMs);
+      if (i < 0) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
+      const d = this.key(row.key);
+      let s = kp.find(d, i, row.start);
+      if (s < 0) s = kp.create(d, i, row.start);
       const state = Aggregate.fromBytes(row.state);
-      writePane(state, k.data(o), k.at(o));
-      k.setByType(o, state.byType);
-      k.settle(); // its windows were shown before the restart
+      writePane(state, kp.data(s), kp.at(s));
+      kp.setByType(s, state.byType);
+      kp.settle(d, i); // its windows were shown before the restart
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
-      if (row.start < k.pendingFrom && this.refreshesOpen(row.key)) k.pendingFrom = row.start;
+      if (row.start < kp.pendingFrom(d, i) && this.refreshesOpen(row.key)) kp.setPendingFrom(d, i, row.start);
     });
   }
 
@@ -177,17 +165,14 @@ export class EventTimeWindows {
     // else late): its readings advance event time at most to their arrival.
     const progress = t < r.arrival ? t : r.arrival;
     if (progress > this.maxEventTime) this.maxEventTime = progress;
-    let keys = this.byDevice.get(r.deviceId);
-    if (keys === undefined) {
-      keys = this.shapes.map(() => undefined);
-      this.byDevice.set(r.deviceId, keys);
-    }
+    const { panes } = this;
+    let d = -1;
     for (let i = 0; i < this.shapes.length; i++) {
-      const s = this.shapes[i];
-      if (lastWindowEnd(s.shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
-      const k = keys[i] ?? (keys[i] = s.key(r.deviceId));
-      const p = k.pane(paneStart(s.shape, t));
-      addToPane(k.data(p), k.at(p), r);
+      const shape = this.shapes[i];
+      if (lastWindowEnd(shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
+      if (d < 0) d = this.key(r.deviceId);
+      const s = panes.pane(d, i, paneStart(shape, t));
+      addToPane(panes.data(s), panes.at(s), r);
     }
     return true;
   }
@@ -211,11 +196,11 @@ export class EventTimeWindows {
    */
   countAnomaly(deviceId: string, t: number, detectedAt: number, typeIndex: number): void {
     const at = t >= this.wm ? t : Math.max(detectedAt, this.wm);
-    for (const s of this.shapes) {
-      if (lastWindowEnd(s.shape, at) === -Infinity) continue;
-      const k = s.key(deviceId);
-      const o = k.pane(paneStart(s.shape, at));
-      k.addAnomaly(o, typeIndex);
+    for (let i = 0; i < this.shapes.length; i++) {
+      const shape = this.shapes[i];
+      if (lastWindowEnd(shape, at) === -Infinity) continue;
+      const d = this.key(deviceId);
+      this.panes.addAnomaly(this.panes.pane(d, i, paneStart(shape, at)), typeIndex);
     }
   }
 
@@ -249,17 +234,19 @@ export class EventTimeWindows {
   emit(): PackedWindows {
     const moved = this.moved;
     this.moved = false;
-    for (const s of this.shapes) {
-      this.rebuildFleet(s);
+    const { panes } = this;
+    for (let i = 0; i < this.shapes.length; i++) {
+      const shape = this.shapes[i];
+      this.rebuildFleet(i);
       // forEach, not for…of: no [id, key] entry allocated per key.
-      s.keys.forEach((k, id) => {
+      this.keys.forEach((d, id) => {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
-        if (k.dirty.length === 0 && k.pendingFrom === Infinity && (!moved || this.wm < k.dueAt)) return;
-        const starts = this.windowsToEmit(s.shape, id, k, moved);
-        for (let i = 0; i < starts.length; i++) this.result(s.shape, id, k, starts.times[i]);
-        if (moved) this.evict(s, id, k);
-        k.updateDueAt(s.shape, this.wm);
+        if (panes.changedCount(d, i) === 0 && panes.pendingFrom(d, i) === Infinity && (!moved || this.wm < panes.dueAt(d, i))) return;
+        const starts = this.windowsToEmit(i, id, d, moved);
+        for (let j = 0; j < starts.length; j++) this.result(i, id, d, starts.times[j]);
+        if (moved) this.evict(i, id, d);
+        else panes.updateDueAt(d, i, shape, this.wm);
       });
     }
     this.emittedWm = this.wm;
@@ -275,27 +262,40 @@ export class EventTimeWindows {
    * Fleet panes are the merge of the device panes with the same start: for every pane start some device changed
    * this batch, the fleet pane is merged anew (so fleet windows are exactly the combination of device windows).
    */
-  private rebuildFleet(s: ShapeState): void {
+  private rebuildFleet(i: number): void {
+    const { panes } = this;
     const starts = new Set<number>();
-    const existing = s.keys.get(FLEET); // keys visited by value: no [id, key] entry allocated per key
-    for (const k of s.keys.values()) if (k !== existing) for (const p of k.dirty) starts.add(p);
+    const existing = this.keys.get(FLEET) ?? -1; // keys visited by value: no [id, key] entry allocated per key
+    for (const d of this.keys.values()) {
+      if (d === existing || panes.changedCount(d, i) === 0) continue;
+      for (let s = panes.first(d, i); s >= 0; s = panes.next(s)) if (panes.isChanged(s)) starts.add(panes.startOf(s));
+    }
     if (starts.size === 0) return;
-    const fleet = existing ?? s.key(FLEET);
+    const fleet = existing >= 0 ? existing : this.key(FLEET);
     const agg = this.scratch;
     for (const p of starts) {
       agg.reset();
-      for (const k of s.keys.values()) {
-        if (k === fleet) continue;
-        const o = k.lastStart === p ? k.lastSlot : k.find(p);
-        if (o >= 0) mergePane(agg, k.data(o), k.at(o), k.byType(o));
+      for (const d of this.keys.values()) {
+        if (d === fleet) continue;
+        const s = panes.find(d, i, p);
+        if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
       }
-      let o = fleet.find(p);
-      if (o < 0) o = fleet.create(p);
-      writePane(agg, fleet.data(o), fleet.at(o));
-      fleet.setByType(o, agg.byType);
-      addTime(fleet.dirty, p);
+      let s = panes.find(fleet, i, p);
+      if (s < 0) s = panes.create(fleet, i, p);
+      writePane(agg, panes.data(s), panes.at(s));
+      panes.setByType(s, agg.byType);
+      panes.markChanged(fleet, i, s);
     }
-    fleet.clearLast();
+  }
+
+  /** The slot of key `id`, added if new. */
+  private key(id: string): number {
+    let d = this.keys.get(id);
+    if (d === undefined) {
+      d = this.panes.addKey();
+      this.keys.set(id, d);
+    }
+    return d;
   }
 
   /** Whether a key's open windows wait for a refresh ('slide'): not with 'batch' (always shown), nor a device's with 'final'. */
@@ -304,82 +304,87 @@ export class EventTimeWindows {
   }
 
   /**
-   * The windows of a key to emit in this batch. A key's open windows (holding data, not shown final yet) are not
-   * kept: they are the windows holding one of its panes that end above the watermark of the last emit.
-   * The returned list is reused by the next call: read it before calling again.
+   * The windows of shape `i` of key `d` (`id`) to emit in this batch. A key's open windows (holding data, not shown
+   * final yet) are not kept: they are the windows holding one of its panes that end above the watermark of the last
+   * emit. The returned list is reused by the next call: read it before calling again.
    */
-  private windowsToEmit(shape: WindowShape, id: string, k: KeyPanes, moved: boolean): TimeList {
-    const starts = this.starts;
+  private windowsToEmit(i: number, id: string, d: number, moved: boolean): TimeList {
+    const { panes, starts } = this;
     starts.clear();
+    const shape = this.shapes[i];
     const { lengthMs, slideMs } = shape;
-    const quiet = k.dirty.length === 0; // the key got nothing this batch: what waits for a refresh is shown now
+    const quiet = panes.changedCount(d, i) === 0; // the key got nothing this batch: what waits for a refresh is shown now
     const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
-    for (const p of k.dirty) {
+    for (let s = panes.first(d, i); s >= 0; s = panes.next(s)) {
+      if (!panes.isChanged(s)) continue;
+      const p = panes.startOf(s);
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
       const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
       const last = Math.floor(p / slideMs);
-      for (let i = first; i <= last; i++) {
-        const w = i * slideMs;
+      for (let j = first; j <= last; j++) {
+        const w = j * slideMs;
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
-        // Final already: the watermark passed it in this batch (a dirty pane's windows were open before it moved).
+        // Final already: the watermark passed it in this batch (a changed pane's windows were open before it moved).
         if (w + lengthMs <= this.wm) starts.add(w);
-        else if (showOpen && !k.holdsSettled(w, w + lengthMs)) starts.add(w); // its first data: shown at once
+        else if (showOpen && !panes.holdsSettled(d, i, w, w + lengthMs)) starts.add(w); // its first data: shown at once
       }
       if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
-      if (p < k.pendingFrom && this.refreshesOpen(id)) k.pendingFrom = p;
-      this.changes.changed(shape, k, id, p);
+      if (p < panes.pendingFrom(d, i) && this.refreshesOpen(id)) panes.setPendingFrom(d, i, p);
+      this.changes.changed(i, id, p);
     }
-    k.dirty.length = 0;
-    k.clearLast(); // the next reading marks its pane dirty again
-    k.settle();
-    if (k.pendingFrom !== Infinity && (quiet || this.flushing || this.now >= k.refreshAt)) {
+    panes.settle(d, i); // the next reading marks its pane changed again
+    const pendingFrom = panes.pendingFrom(d, i);
+    if (pendingFrom !== Infinity && (quiet || this.flushing || this.now >= panes.refreshAt(d, i))) {
       // Refresh every open window holding a pane changed since the last refresh.
-      this.addWindowsHolding(shape, k, Math.max(k.pendingFrom, this.emittedWm), Infinity);
-      k.pendingFrom = Infinity;
-      k.refreshAt = this.now + slideMs;
+      this.addWindowsHolding(i, d, Math.max(pendingFrom, this.emittedWm), Infinity);
+      panes.setPendingFrom(d, i, Infinity);
+      panes.setRefreshAt(d, i, this.now + slideMs);
     }
-    if (moved) this.addWindowsHolding(shape, k, this.emittedWm, this.wm); // the open windows the watermark passed
+    if (moved) this.addWindowsHolding(i, d, this.emittedWm, this.wm); // the open windows the watermark passed
     return starts;
   }
 
-  /** Adds to this.starts the windows holding a pane of `k` whose end is above `above` and at most `atMost`. */
-  private addWindowsHolding(shape: WindowShape, k: KeyPanes, above: number, atMost: number): void {
-    const { lengthMs, slideMs, paneMs } = shape;
-    for (let s = k.first; s >= 0; s = k.next(s)) {
-      const p = k.startOf(s);
+  /** Adds to this.starts the windows of shape `i` holding a pane of key `d` whose end is above `above` and at most `atMost`. */
+  private addWindowsHolding(i: number, d: number, above: number, atMost: number): void {
+    const { lengthMs, slideMs, paneMs } = this.shapes[i];
+    for (let s = this.panes.first(d, i); s >= 0; s = this.panes.next(s)) {
+      const p = this.panes.startOf(s);
       const first = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((above - lengthMs) / slideMs) + 1);
       const last = Math.min(Math.floor(p / slideMs), Math.floor((atMost - lengthMs) / slideMs));
-      for (let i = first; i <= last; i++) this.starts.add(i * slideMs);
+      for (let j = first; j <= last; j++) this.starts.add(j * slideMs);
     }
   }
 
-  /** Emits the window of `k` at `start` (into the batch's packed windows). */
-  private result(shape: WindowShape, deviceId: string, k: KeyPanes, start: number): void {
+  /** Emits the window of shape `i` of key `d` (`deviceId`) at `start` (into the batch's packed windows). */
+  private result(i: number, deviceId: string, d: number, start: number): void {
+    const { panes } = this;
+    const shape = this.shapes[i];
     const agg = this.scratch; // its figures are copied out below
     agg.reset();
     const end = start + shape.lengthMs;
     for (let p = start; p < end; p += shape.paneMs) {
-      const o = k.find(p);
-      if (o >= 0) mergePane(agg, k.data(o), k.at(o), k.byType(o));
+      const s = panes.find(d, i, p);
+      if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
     }
     this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, end <= this.wm, agg);
   }
 
-  /** Drops panes that no open window needs any more, and keys left with nothing. */
-  private evict(s: ShapeState, id: string, k: KeyPanes): void {
-    for (let o = k.first; o >= 0; ) {
-      const p = k.startOf(o);
-      o = k.next(o);
-      if (lastWindowEnd(s.shape, p) <= this.wm) {
-        k.forget(p);
-        this.changes.evicted(s.shape, k, id, p);
+  /** Drops the panes of shape `i` of key `d` that no open window needs any more, and the key once it holds none. */
+  private evict(i: number, id: string, d: number): void {
+    const { panes } = this;
+    const shape = this.shapes[i];
+    for (let s = panes.first(d, i); s >= 0; ) {
+      const p = panes.startOf(s);
+      s = panes.next(s);
+      if (lastWindowEnd(shape, p) <= this.wm) {
+        panes.forget(d, i, p);
+        this.changes.evicted(i, id, p);
       }
     }
-    if (k.size === 0) {
-      s.keys.delete(id);
-      k.dispose();
-      const keys = this.byDevice.get(id);
-      if (keys !== undefined) keys[this.shapes.indexOf(s)] = undefined;
+    if (!panes.isEmpty(d)) panes.updateDueAt(d, i, shape, this.wm);
+    else {
+      this.keys.delete(id);
+      panes.removeKey(d);
     }
   }
 }

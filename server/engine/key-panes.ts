@@ -3,100 +3,108 @@ import { ANOMALY_TYPES } from './detectors/types.ts';
 import { SlotPool } from './slot-pool.ts';
 import { lastWindowEnd, type WindowShape } from './windows.ts';
 
-/** Doubles of a key's head (its scalar bookkeeping, KeyPanes' accessors), in the heads' pool. */
-const HEAD = 4;
+/**
+ * Doubles of a key's head for one window shape, in its head slot (one slot a key, a head per shape): when its open
+ * windows are next refreshed and due, the last pane found (readings mostly arrive in order, so it is often the next),
+ * and its list of panes.
+ */
 const PENDING_FROM = 0;
 const REFRESH_AT = 1;
 const DUE_AT = 2;
 const LAST_START = 3;
+const LAST_SLOT = 4;
+const FIRST = 5;
+const LAST = 6;
+const SIZE = 7;
+const DIRTY = 8;
+const HEAD = 9;
 /**
- * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), 1 while the pane is new (placed since
- * the key's last visit by emit, KeyPanes.settle()), then the pane (PANE_WIDTH doubles, aggregate.ts).
+ * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), its flags, then the pane (PANE_WIDTH
+ * doubles, aggregate.ts).
  */
 const START = 0;
 const NEXT = 1;
-const NEW = 2;
+const FLAGS = 2;
 const SLOT = 3 + PANE_WIDTH;
-
-/** The pools of a job's keys: their pane slots and their heads. */
-export interface KeyPools {
-  panes: SlotPool;
-  heads: SlotPool;
-}
-
-export const keyPools = (): KeyPools => ({ panes: new SlotPool(SLOT), heads: new SlotPool(HEAD) });
+/** Placed since the key's last settle(): the windows it opens have not been shown. */
+const NEW = 1;
+/** Changed since the key's last settle(): its state goes to the checkpoint. */
+const CHANGED = 2;
 
 /**
- * Pane bookkeeping of one key (a device, or the fleet) for one window shape. Its numbers live in pools (SlotPool)
- * shared by every key: its scalars in a head slot, each pane in a pane slot, the key's panes a list through their
- * slots in the order they were placed (first, next(s)). A pane is known by its slot `s`: its doubles are at(s)
- * onwards in data(s). A key holds a handful of panes (length / pane width, plus the allowed lateness), so a walk finds
- * one. The counts by anomaly type of the few panes that hold an anomaly are kept apart, by pane start.
+ * The panes of every key (a device, or the fleet) of a job, for each of its window shapes (0 … shapes − 1), in
+ * pools of fixed slots (SlotPool) rather than objects: a key is a head slot `d` (addKey()), holding per shape the
+ * scalars of its bookkeeping and a list of its panes through their slots, in the order they were placed
+ * (`for (let s = first(d, i); s >= 0; s = next(s))`). A pane is known by its slot `s`: its doubles are at(s) onwards in
+ * data(s). A key holds a handful of panes per shape (length / pane width, plus the allowed lateness), so a walk finds
+ * one. The counts by anomaly type of the few panes that hold an anomaly are kept apart, by slot.
  *
  * The windows a key shows are not kept: they are those that hold one of its panes (EventTimeWindows). At 100,000
- * devices a batch thread holds 300,000 keys: an array of a key's pane slots and one of its open windows cost ≈ 1.2 KB
- * a device (an array's object and its elements, grown 17 at a time), and their scalars as fields a boxed double each.
+ * devices with three window shapes, an object a key and shape with an array of its pane slots, one of its open windows
+ * and one of its changed panes cost ≈ 1.6 KB a device (objects, and arrays' elements grown 17 at a time).
  */
 export class KeyPanes {
-  private readonly head: number;
-  /** Slot of the first pane placed (-1: none), and of the last. */
-  first = -1;
-  private last = -1;
-  /** Panes held. */
-  size = 0;
-  /** Slot of the last pane found by pane(), -1 for none: readings mostly arrive in order, so it is often the next. */
-  lastSlot = -1;
-  /** Counts by anomaly type (indexed as ANOMALY_TYPES) of the panes with an anomaly, by start; null until the first. */
-  private types: Map<number, Float64Array> | null = null;
-  /**
-   * Starts of panes updated since the last emit (their state goes to the checkpoint): a set in a plain array. Emptied
-   * with `length = 0`, which lets V8 drop its storage: allocated again at the key's next reading, but not held by
-   * every key between batches (≈ 480 bytes a device with 3 window shapes).
-   */
-  readonly dirty: number[] = [];
+  private readonly panes = new SlotPool(SLOT);
+  private readonly heads: SlotPool;
+  private readonly types = new Map<number, Float64Array>();
 
-  constructor(private readonly pools: KeyPools = keyPools()) {
-    this.head = pools.heads.take();
-    const a = pools.heads.data(this.head);
-    const o = pools.heads.offset(this.head);
-    a[o + PENDING_FROM] = Infinity;
-    a[o + REFRESH_AT] = -Infinity;
-    a[o + DUE_AT] = -Infinity;
-    a[o + LAST_START] = NaN;
+  constructor(readonly shapes: number) {
+    this.heads = new SlotPool(HEAD * shapes);
   }
 
-  /** Gives the key's slots back to the pools (it holds no pane any more: evicted). */
-  dispose(): void {
-    for (let s = this.first; s >= 0; s = this.next(s)) this.pools.panes.give(s);
-    this.first = this.last = -1;
-    this.size = 0;
-    this.pools.heads.give(this.head);
+  /** A new key, holding no pane. */
+  addKey(): number {
+    const d = this.heads.take();
+    for (let i = 0; i < this.shapes; i++) {
+      this.setHead(d, i, PENDING_FROM, Infinity);
+      this.setHead(d, i, REFRESH_AT, -Infinity);
+      this.setHead(d, i, DUE_AT, -Infinity);
+      this.setHead(d, i, LAST_START, NaN);
+      this.setHead(d, i, LAST_SLOT, -1);
+      this.setHead(d, i, FIRST, -1);
+      this.setHead(d, i, LAST, -1);
+      this.setHead(d, i, SIZE, 0);
+      this.setHead(d, i, DIRTY, 0);
+    }
+    return d;
   }
 
-  private getHead(i: number): number {
-    return this.pools.heads.data(this.head)[this.pools.heads.offset(this.head) + i];
+  /** Gives key `d`'s slots back to the pools (it holds no pane any more: evicted). */
+  removeKey(d: number): void {
+    for (let i = 0; i < this.shapes; i++) for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.free(s);
+    this.heads.give(d);
   }
 
-  private setHead(i: number, v: number): void {
-    this.pools.heads.data(this.head)[this.pools.heads.offset(this.head) + i] = v;
+  /** Whether key `d` holds no pane of any shape. */
+  isEmpty(d: number): boolean {
+    for (let i = 0; i < this.shapes; i++) if (this.size(d, i) > 0) return false;
+    return true;
   }
 
-  private slot(s: number, i: number): number {
-    return this.pools.panes.data(s)[this.pools.panes.offset(s) + i];
+  private head(d: number, i: number, f: number): number {
+    return this.heads.data(d)[this.heads.offset(d) + i * HEAD + f];
   }
 
-  private setSlot(s: number, i: number, v: number): void {
-    this.pools.panes.data(s)[this.pools.panes.offset(s) + i] = v;
+  private setHead(d: number, i: number, f: number, v: number): void {
+    this.heads.data(d)[this.heads.offset(d) + i * HEAD + f] = v;
+  }
+
+  private slot(s: number, f: number): number {
+    return this.panes.data(s)[this.panes.offset(s) + f];
+  }
+
+  private setSlot(s: number, f: number, v: number): void {
+    this.panes.data(s)[this.panes.offset(s) + f] = v;
   }
 
   /** The array pane `s`'s doubles are in. */
   data(s: number): Float64Array {
-    return this.pools.panes.data(s);
+    return this.panes.data(s);
   }
 
   /** Where pane `s`'s doubles begin in data(s). */
   at(s: number): number {
-    return this.pools.panes.offset(s) + SLOT - PANE_WIDTH;
+    return this.panes.offset(s) + SLOT - PANE_WIDTH;
   }
 
   /** Start of pane `s`. */
@@ -104,44 +112,80 @@ export class KeyPanes {
     return this.slot(s, START);
   }
 
-  /** The pane placed after pane `s` (-1: none): `for (let s = k.first; s >= 0; s = k.next(s))` visits every pane. */
+  /** The first pane key `d` placed of shape `i` (-1: none). */
+  first(d: number, i: number): number {
+    return this.head(d, i, FIRST);
+  }
+
+  /** The pane placed after pane `s` (-1: none). */
   next(s: number): number {
     return this.slot(s, NEXT);
   }
 
-  /** Whether pane `s` was placed since the key's last settle(). */
+  /** Panes of shape `i` key `d` holds. */
+  size(d: number, i: number): number {
+    return this.head(d, i, SIZE);
+  }
+
+  /** Panes of shape `i` key `d` changed since its last settle(). */
+  changedCount(d: number, i: number): number {
+    return this.head(d, i, DIRTY);
+  }
+
+  /** Whether pane `s` changed since its key's last settle(). */
+  isChanged(s: number): boolean {
+    return (this.slot(s, FLAGS) & CHANGED) !== 0;
+  }
+
+  /** Whether pane `s` was placed since its key's last settle(). */
   isNew(s: number): boolean {
-    return this.slot(s, NEW) === 1;
-  }
-
-  /** Its panes are not new any more (emit has shown the windows they opened). */
-  settle(): void {
-    for (let s = this.first; s >= 0; s = this.next(s)) this.setSlot(s, NEW, 0);
-  }
-
-  /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
-  get pendingFrom(): number {
-    return this.getHead(PENDING_FROM);
-  }
-  set pendingFrom(t: number) {
-    this.setHead(PENDING_FROM, t);
-  }
-
-  /** Batch time from which the open windows may be refreshed again (once per slide). */
-  get refreshAt(): number {
-    return this.getHead(REFRESH_AT);
-  }
-  set refreshAt(t: number) {
-    this.setHead(REFRESH_AT, t);
+    return (this.slot(s, FLAGS) & NEW) !== 0;
   }
 
   /**
-   * The watermark from which this key has something to do without new data: its first window holding a pane to
-   * become final, or its first pane to evict (-Infinity: not known yet, visit it). Without new data, a batch passes
-   * over the key while the watermark is below it.
+   * Marks pane `s` of shape `i` of key `d` changed (its state goes to the checkpoint); until the key's next settle(),
+   * so is the pane of the last reading, which pane() returns without looking it up.
    */
-  get dueAt(): number {
-    return this.getHead(DUE_AT);
+  markChanged(d: number, i: number, s: number): void {
+    const flags = this.slot(s, FLAGS);
+    if ((flags & CHANGED) !== 0) return;
+    this.setSlot(s, FLAGS, flags | CHANGED);
+    this.setHead(d, i, DIRTY, this.head(d, i, DIRTY) + 1);
+  }
+
+  /** Key `d`'s panes of shape `i` are neither new nor changed any more (emit has shown and checkpointed them). */
+  settle(d: number, i: number): void {
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setSlot(s, FLAGS, 0);
+    this.setHead(d, i, DIRTY, 0);
+    this.setHead(d, i, LAST_START, NaN);
+    this.setHead(d, i, LAST_SLOT, -1);
+  }
+
+  /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
+  pendingFrom(d: number, i: number): number {
+    return this.head(d, i, PENDING_FROM);
+  }
+
+  setPendingFrom(d: number, i: number, t: number): void {
+    this.setHead(d, i, PENDING_FROM, t);
+  }
+
+  /** Batch time from which the open windows may be refreshed again (once per slide). */
+  refreshAt(d: number, i: number): number {
+    return this.head(d, i, REFRESH_AT);
+  }
+
+  setRefreshAt(d: number, i: number, t: number): void {
+    this.setHead(d, i, REFRESH_AT, t);
+  }
+
+  /**
+   * The watermark from which key `d` has something to do in shape `i` without new data: its first window holding a
+   * pane to become final, or its first pane to evict (-Infinity: not known yet, visit it). Without new data, a batch
+   * passes over the key while the watermark is below it.
+   */
+  dueAt(d: number, i: number): number {
+    return this.head(d, i, DUE_AT);
   }
 
   /**
@@ -149,132 +193,111 @@ export class KeyPanes {
    * last window of `shape` holding it. Every window and pane the key holds after a visit ends above the watermark (the
    * final ones were emitted and the old panes evicted in it, new data is never behind the watermark).
    */
-  updateDueAt(shape: WindowShape, wm: number): void {
+  updateDueAt(d: number, i: number, shape: WindowShape, wm: number): void {
     const { lengthMs, slideMs, paneMs } = shape;
     let due = Infinity;
-    for (let s = this.first; s >= 0; s = this.next(s)) {
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) {
       const p = this.startOf(s);
       // The first window holding p that ends above the watermark, else the last holding it (the pane's eviction).
       const last = Math.floor(p / slideMs);
-      const i = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((wm - lengthMs) / slideMs) + 1);
-      due = Math.min(due, i <= last ? i * slideMs + lengthMs : lastWindowEnd(shape, p));
+      const w = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((wm - lengthMs) / slideMs) + 1);
+      due = Math.min(due, w <= last ? w * slideMs + lengthMs : lastWindowEnd(shape, p));
     }
-    this.setHead(DUE_AT, due);
+    this.setHead(d, i, DUE_AT, due);
   }
 
-  /** Start of the pane at lastSlot (NaN: none). */
-  get lastStart(): number {
-    return this.getHead(LAST_START);
-  }
-
-  /** Forgets the last pane found: the next reading looks its pane up (and marks it dirty) again. */
-  clearLast(): void {
-    this.setHead(LAST_START, NaN);
-    this.lastSlot = -1;
-  }
-
-  /** Slot of the pane starting at `start`, or -1. */
-  find(start: number): number {
-    for (let s = this.first; s >= 0; s = this.next(s)) if (this.startOf(s) === start) return s;
+  /** Slot of key `d`'s pane of shape `i` starting at `start`, or -1. */
+  find(d: number, i: number, start: number): number {
+    if (start === this.head(d, i, LAST_START)) return this.head(d, i, LAST_SLOT);
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) if (this.startOf(s) === start) return s;
     return -1;
   }
 
-  /** Whether a pane placed before the key's last settle() starts in [from, to). */
-  holdsSettled(from: number, to: number): boolean {
-    for (let s = this.first; s >= 0; s = this.next(s)) {
+  /** Whether key `d` holds a pane of shape `i` placed before its last settle() that starts in [from, to). */
+  holdsSettled(d: number, i: number, from: number, to: number): boolean {
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) {
       const p = this.startOf(s);
       if (p >= from && p < to && !this.isNew(s)) return true;
     }
     return false;
   }
 
-  /** Slot of the pane starting at `start`, created empty if missing; marks it dirty. */
-  pane(start: number): number {
-    if (start === this.getHead(LAST_START)) return this.lastSlot;
-    let s = this.find(start);
-    if (s < 0) s = this.create(start);
-    addTime(this.dirty, start);
-    this.setHead(LAST_START, start);
-    this.lastSlot = s;
+  /** Slot of key `d`'s pane of shape `i` starting at `start`, created empty if missing; marks it changed. */
+  pane(d: number, i: number, start: number): number {
+    if (start === this.head(d, i, LAST_START)) return this.head(d, i, LAST_SLOT);
+    let s = this.find(d, i, start);
+    if (s < 0) s = this.create(d, i, start);
+    this.markChanged(d, i, s);
+    this.setHead(d, i, LAST_START, start);
+    this.setHead(d, i, LAST_SLOT, s);
     return s;
   }
 
-  /** A new pane for `start` (not present yet), cleared, placed last. */
-  create(start: number): number {
-    const s = this.pools.panes.take();
-    const a = this.pools.panes.data(s);
-    const o = this.pools.panes.offset(s);
+  /** A new pane of shape `i` for key `d` at `start` (not present yet), cleared, placed last. */
+  create(d: number, i: number, start: number): number {
+    const s = this.panes.take();
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
     a[o + START] = start;
     a[o + NEXT] = -1;
-    a[o + NEW] = 1;
+    a[o + FLAGS] = NEW;
     clearPane(a, o + SLOT - PANE_WIDTH);
-    if (this.last < 0) this.first = s;
-    else this.setSlot(this.last, NEXT, s);
-    this.last = s;
-    this.types?.delete(start);
-    this.size++;
+    const last = this.head(d, i, LAST);
+    if (last < 0) this.setHead(d, i, FIRST, s);
+    else this.setSlot(last, NEXT, s);
+    this.setHead(d, i, LAST, s);
+    this.setHead(d, i, SIZE, this.size(d, i) + 1);
     return s;
   }
 
-  /** Counts by anomaly type of pane `s`; null when it holds no anomaly. */
-  byType(s: number): Float64Array | null {
-    return this.types === null ? null : (this.types.get(this.startOf(s)) ?? null);
-  }
-
-  /** Counts an anomaly of type `typeIndex` in pane `s`. */
-  addAnomaly(s: number, typeIndex: number): void {
-    addAnomalyToPane(this.data(s), this.at(s));
-    const start = this.startOf(s);
-    const types = (this.types ??= new Map());
-    let counts = types.get(start);
-    if (counts === undefined) {
-      counts = new Float64Array(ANOMALY_TYPES.length);
-      types.set(start, counts);
-    }
-    counts[typeIndex]++;
-  }
-
-  /** Sets the counts by type of pane `s` (copied; null or all zero: none). */
-  setByType(s: number, counts: Float64Array | null): void {
-    const start = this.startOf(s);
-    if (counts !== null && counts.some((n) => n !== 0)) (this.types ??= new Map()).set(start, Float64Array.from(counts));
-    else this.types?.delete(start);
-  }
-
-  forget(start: number): void {
-    this.types?.delete(start);
+  /** Forgets key `d`'s pane of shape `i` starting at `start` (if it holds one). */
+  forget(d: number, i: number, start: number): void {
     let before = -1;
-    let s = this.first;
+    let s = this.first(d, i);
     while (s >= 0 && this.startOf(s) !== start) {
       before = s;
       s = this.next(s);
     }
     if (s < 0) return;
     const after = this.next(s);
-    if (before < 0) this.first = after;
+    if (before < 0) this.setHead(d, i, FIRST, after);
     else this.setSlot(before, NEXT, after);
-    if (this.last === s) this.last = before;
-    this.pools.panes.give(s);
-    this.size--;
-    if (start === this.getHead(LAST_START)) this.clearLast();
+    if (this.head(d, i, LAST) === s) this.setHead(d, i, LAST, before);
+    if (this.isChanged(s)) this.setHead(d, i, DIRTY, this.head(d, i, DIRTY) - 1);
+    if (this.head(d, i, LAST_SLOT) === s) {
+      this.setHead(d, i, LAST_START, NaN);
+      this.setHead(d, i, LAST_SLOT, -1);
+    }
+    this.setHead(d, i, SIZE, this.size(d, i) - 1);
+    this.free(s);
   }
-}
 
-/**
- * A handful of times (pane or window starts) in a plain array of doubles, as a Set<number> would hold them, in
- * insertion order. A key holds a few of each (its windows' panes and open windows); a Set's hash table and the boxed
- * number of each entry cost several times that: ≈ 1.3 KB per device with 3 window shapes (bench engine-fleet).
- */
-export function addTime(times: number[], t: number): void {
-  if (!times.includes(t)) times.push(t);
-}
+  private free(s: number): void {
+    this.types.delete(s);
+    this.panes.give(s);
+  }
 
-export function deleteTime(times: number[], t: number): void {
-  const i = times.indexOf(t);
-  if (i < 0) return;
-  // Not splice(), which allocates the array of what it removed, nor copyWithin(), which boxes each double it moves.
-  for (let j = i + 1; j < times.length; j++) times[j - 1] = times[j];
-  times.pop();
+  /** Counts by anomaly type of pane `s`; null when it holds no anomaly. */
+  byType(s: number): Float64Array | null {
+    return this.types.get(s) ?? null;
+  }
+
+  /** Counts an anomaly of type `typeIndex` in pane `s`. */
+  addAnomaly(s: number, typeIndex: number): void {
+    addAnomalyToPane(this.data(s), this.at(s));
+    let counts = this.types.get(s);
+    if (counts === undefined) {
+      counts = new Float64Array(ANOMALY_TYPES.length);
+      this.types.set(s, counts);
+    }
+    counts[typeIndex]++;
+  }
+
+  /** Sets the counts by type of pane `s` (copied; null or all zero: none). */
+  setByType(s: number, counts: Float64Array | null): void {
+    if (counts !== null && counts.some((n) => n !== 0)) this.types.set(s, Float64Array.from(counts));
+    else this.types.delete(s);
+  }
 }
 
 /**

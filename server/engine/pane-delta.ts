@@ -21,16 +21,14 @@ export interface PaneDelta {
   deletes: Rows<PaneKey>;
 }
 
-/** Panes by reference: their shape, key (and its id) and start, in columns. */
+/** Panes by reference: their shape (index), key id and start, in columns. */
 class PaneRefs {
-  readonly shapes: WindowShape[] = [];
-  readonly keys: KeyPanes[] = [];
+  readonly shapes: number[] = [];
   readonly ids: string[] = [];
   readonly starts: number[] = [];
 
-  add(shape: WindowShape, k: KeyPanes, id: string, start: number): void {
-    this.shapes.push(shape);
-    this.keys.push(k);
+  add(i: number, id: string, start: number): void {
+    this.shapes.push(i);
     this.ids.push(id);
     this.starts.push(start);
   }
@@ -49,36 +47,51 @@ export class PaneChanges {
   private readonly bytes = new Uint8Array(this.out.buffer, 0, PANE_WIDTH * 8);
   private readonly bytesByType = new Uint8Array(this.out.buffer);
 
-  changed(shape: WindowShape, k: KeyPanes, id: string, start: number): void {
-    this.upserts.add(shape, k, id, start);
+  /**
+   * `shapes` are the panes' window shapes by index; `key` finds a key's slot in `panes` by its id (-1: none), when the
+   * store reads the rows (the key may have been evicted by then, and its slot given to another).
+   */
+  constructor(
+    private readonly panes: KeyPanes,
+    private readonly shapes: readonly WindowShape[],
+    private readonly key: (id: string) => number,
+  ) {}
+
+  changed(i: number, id: string, start: number): void {
+    this.upserts.add(i, id, start);
   }
 
-  evicted(shape: WindowShape, k: KeyPanes, id: string, start: number): void {
-    this.deletes.add(shape, k, id, start);
+  evicted(i: number, id: string, start: number): void {
+    this.deletes.add(i, id, start);
   }
 
   /** The changes since the last call. */
   take(): PaneDelta {
-    const { upserts: u, deletes: d } = this;
+    const { upserts: u, deletes: d, shapes } = this;
     this.upserts = new PaneRefs();
     this.deletes = new PaneRefs();
     return {
-      upserts: new LazyRows(u.starts.length, (i) => {
-        const state = this.state(u.keys[i], u.starts[i]);
-        return state === null ? null : { lengthMs: u.shapes[i].lengthMs, slideMs: u.shapes[i].slideMs, key: u.ids[i], start: u.starts[i], state };
+      upserts: new LazyRows(u.starts.length, (j) => {
+        const state = this.state(u.shapes[j], u.ids[j], u.starts[j]);
+        const { lengthMs, slideMs } = shapes[u.shapes[j]];
+        return state === null ? null : { lengthMs, slideMs, key: u.ids[j], start: u.starts[j], state };
       }),
-      deletes: new LazyRows(d.starts.length, (i) => ({ lengthMs: d.shapes[i].lengthMs, slideMs: d.shapes[i].slideMs, key: d.ids[i], start: d.starts[i] })),
+      deletes: new LazyRows(d.starts.length, (j) => {
+        const { lengthMs, slideMs } = shapes[d.shapes[j]];
+        return { lengthMs, slideMs, key: d.ids[j], start: d.starts[j] };
+      }),
     };
   }
 
   /** A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. */
-  private state(k: KeyPanes, start: number): Uint8Array | null {
-    const s = k.find(start);
+  private state(i: number, id: string, start: number): Uint8Array | null {
+    const k = this.key(id);
+    const s = k < 0 ? -1 : this.panes.find(k, i, start);
     if (s < 0) return null;
-    const a = k.data(s);
-    const at = k.at(s);
-    for (let i = 0; i < PANE_WIDTH; i++) this.out[i] = a[at + i];
-    const byType = k.byType(s);
+    const a = this.panes.data(s);
+    const at = this.panes.at(s);
+    for (let j = 0; j < PANE_WIDTH; j++) this.out[j] = a[at + j];
+    const byType = this.panes.byType(s);
     if (byType === null) return this.bytes;
     this.out.set(byType, PANE_WIDTH);
     return this.bytesByType;
