@@ -177,7 +177,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
 
 function runChild(root: string, o: Options): Promise<RunResult> {
   const self = fileURLToPath(import.meta.url);
-  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx', ...(process.env.TMP_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.TMP_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolveRun, reject) => {
     let result: RunResult | undefined;
     c.on('message', (m) => (result = m as RunResult));

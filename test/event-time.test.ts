@@ -399,6 +399,28 @@ test('fleet first and last do not depend on which device the server saw first (r
   assert.deepEqual(fleetOf(['a', 'z']), [20, 24, 50, 54]);
 });
 
+test('a fleet pane stays the merge of its device panes when a device sends its last ts again: its last is its newest arrival', () => {
+  // A device's last is the last of its readings at its last ts to arrive; the fleet's last, of the devices' lasts at
+  // that ts, the lowest. Here a's last goes from 10 to 30 while its last ts stays 5, so the fleet's goes from 10 to
+  // b's 20: a reading is not merged into the fleet pane, which is merged anew from the device panes.
+  //   ts      5            5       5       7 (another pane)
+  //   a      10 (first)   ·      30 (last)  ·
+  //   b       ·           20      ·        ·
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 5, timeMode: 'event', startedAt: 0 });
+  w.add({ ...reading('a', 5, 10), humidity: 40 });
+  w.add({ ...reading('b', 5, 20), humidity: 50 });
+  w.add({ ...reading('a', 5, 30), humidity: 60 });
+  const rs = w.advance(5).filter((r) => r.start === 0);
+  const of = (id: string) => rs.find((r) => r.deviceId === id)!;
+  assert.deepEqual([of('a').last, of('b').last, of(FLEET).last], [30, 20, 20]);
+  assert.deepEqual([of('a').humidityLast, of('b').humidityLast, of(FLEET).humidityLast], [60, 50, 50]);
+  assert.deepEqual([of(FLEET).first, of(FLEET).count, of(FLEET).min, of(FLEET).max, of(FLEET).avg], [10, 3, 10, 30, 20]);
+  // The fleet pane merged anew keeps taking readings as they come.
+  w.add({ ...reading('b', 9, 15), humidity: 45 });
+  const again = w.advance(6).find((r) => r.deviceId === FLEET && r.start === 0)!;
+  assert.deepEqual([again.count, again.last, again.humidityLast, again.min], [4, 15, 45, 10]);
+});
+
 test('the window starts of a key to emit: in the order added, each once, -0 as 0 (as the Set it replaced held them)', () => {
   const list = new TimeList();
   for (const t of [4000, -0, 4000, 8000, 0]) list.add(t);

@@ -259,6 +259,51 @@ export function addToPane(a: Float64Array, o: number, r: Reading): void {
   }
 }
 
+/**
+ * Whether reading `r` comes at the last ts its device's pane at offset `o` holds (of its temperature, or of its
+ * humidity): the pane's last is then the last of those readings to arrive, and changes with its last ts unchanged.
+ */
+export function repeatsLastTs(a: Float64Array, o: number, r: Reading): boolean {
+  return r.ts === a[o + 8] || (r.humidity !== undefined && r.ts === a[o + 17]);
+}
+
+/**
+ * Adds reading `r`, just added to its device's pane at offset `o` of `a`, to the fleet pane at `fo` of `f`: count, sums
+ * and extremes from the reading; first and last from the device's pane, taken as mergePane takes them (ties between
+ * devices go to the lowest value), so that the fleet pane stays the merge of its devices' panes. Not so when the
+ * reading repeated its device's last ts (repeatsLastTs): the device's last may then have gone up, which a merge
+ * cannot undo, and the fleet pane must be merged anew from the device panes.
+ */
+export function addToFleetPane(f: Float64Array, fo: number, r: Reading, a: Float64Array, o: number): void {
+  const t = r.temperature;
+  f[fo]++;
+  f[fo + 1] += t;
+  f[fo + 2] += t * t;
+  if (t < f[fo + 3]) f[fo + 3] = t;
+  if (t > f[fo + 4]) f[fo + 4] = t;
+  mergeEnds(f, fo + 5, a, o + 5);
+  if (r.humidity === undefined) return;
+  const h = r.humidity;
+  f[fo + 9]++;
+  f[fo + 10] += h;
+  f[fo + 11] += h * h;
+  if (h < f[fo + 12]) f[fo + 12] = h;
+  if (h > f[fo + 13]) f[fo + 13] = h;
+  mergeEnds(f, fo + 14, a, o + 14);
+}
+
+/** Merges the first and last (value, ts, value, ts from offset `o`) of `a` into those of `f` at `fo`, as mergePane does. */
+function mergeEnds(f: Float64Array, fo: number, a: Float64Array, o: number): void {
+  if (a[o + 1] < f[fo + 1] || (a[o + 1] === f[fo + 1] && a[o] < f[fo])) {
+    f[fo + 1] = a[o + 1];
+    f[fo] = a[o];
+  }
+  if (a[o + 3] > f[fo + 3] || (a[o + 3] === f[fo + 3] && a[o + 2] < f[fo + 2])) {
+    f[fo + 3] = a[o + 3];
+    f[fo + 2] = a[o + 2];
+  }
+}
+
 /** Counts one anomaly in the pane at offset `o` (its type is counted by the caller: KeyPanes.addAnomaly). */
 export function addAnomalyToPane(a: Float64Array, o: number): void {
   a[o + 18]++;

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToPane, mergePane, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToFleetPane, addToPane, mergePane, repeatsLastTs, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
@@ -82,6 +82,10 @@ export class EventTimeWindows {
   private readonly panes: KeyPanes;
   /** Keys (device ids, and FLEET) to their slot in `panes`. */
   private readonly keys = new Map<string, number>();
+  /** The slot of FLEET (-1: not known: look it up). */
+  private fleetKey = -1;
+  /** Per shape, starts of fleet panes to merge anew from the device panes at the next emit (repeatsLastTs). */
+  private readonly remerge: Set<number>[];
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
   private readonly everyBatch: boolean;
@@ -107,6 +111,7 @@ export class EventTimeWindows {
   constructor(options: EventTimeOptions) {
     this.shapes = options.windows.map((w) => windowShape(w.lengthMs, w.slideMs));
     this.panes = new KeyPanes(this.shapes.length);
+    this.remerge = this.shapes.map(() => new Set());
     this.changes = new PaneChanges(this.panes, this.shapes, (id) => this.keys.get(id) ?? -1);
     this.latenessMs = options.allowedLatenessMs;
     this.byArrival = options.timeMode === 'processing';
@@ -153,9 +158,8 @@ export class EventTimeWindows {
   }
 
   /**
-   * Adds one reading to its device's panes; false (and nothing changed) when it is late. Fleet panes are not touched
-   * here: advance() rebuilds the fleet panes a batch changed from the device panes. Hot path: no allocation in the
-   * common case.
+   * Adds one reading to its device's panes and to the fleet's; false (and nothing changed) when it is late. A fleet
+   * pane is the merge of its devices' panes (addToFleetPane). Hot path: no allocation in the common case.
    */
   add(r: Reading): boolean {
     const t = this.byArrival ? r.arrival : r.ts;
@@ -167,12 +171,22 @@ export class EventTimeWindows {
     if (progress > this.maxEventTime) this.maxEventTime = progress;
     const { panes } = this;
     let d = -1;
+    let fleet = -1;
     for (let i = 0; i < this.shapes.length; i++) {
       const shape = this.shapes[i];
       if (lastWindowEnd(shape, t) === -Infinity) continue; // in the gap between windows (slide > length)
-      if (d < 0) d = this.key(r.deviceId);
-      const s = panes.pane(d, i, paneStart(shape, t));
-      addToPane(panes.data(s), panes.at(s), r);
+      if (d < 0) {
+        d = this.key(r.deviceId);
+        fleet = this.fleet();
+      }
+      const p = paneStart(shape, t);
+      const s = panes.pane(d, i, p);
+      const a = panes.data(s);
+      const o = panes.at(s);
+      if (repeatsLastTs(a, o, r)) this.remerge[i].add(p);
+      addToPane(a, o, r);
+      const f = panes.pane(fleet, i, p);
+      addToFleetPane(panes.data(f), panes.at(f), r, a, o);
     }
     return true;
   }
@@ -199,8 +213,9 @@ export class EventTimeWindows {
     for (let i = 0; i < this.shapes.length; i++) {
       const shape = this.shapes[i];
       if (lastWindowEnd(shape, at) === -Infinity) continue;
-      const d = this.key(deviceId);
-      this.panes.addAnomaly(this.panes.pane(d, i, paneStart(shape, at)), typeIndex);
+      const p = paneStart(shape, at);
+      this.panes.addAnomaly(this.panes.pane(this.key(deviceId), i, p), typeIndex);
+      this.panes.addAnomaly(this.panes.pane(this.fleet(), i, p), typeIndex);
     }
   }
 
@@ -237,7 +252,7 @@ export class EventTimeWindows {
     const { panes } = this;
     for (let i = 0; i < this.shapes.length; i++) {
       const shape = this.shapes[i];
-      this.rebuildFleet(i);
+      this.remergeFleet(i);
       // forEach, not for…of: no [id, key] entry allocated per key.
       this.keys.forEach((d, id) => {
         // A key with no new data and nothing to show has work only once the watermark reaches its dueAt: with a
@@ -259,33 +274,33 @@ export class EventTimeWindows {
   }
 
   /**
-   * Fleet panes are the merge of the device panes with the same start: for every pane start some device changed
-   * this batch, the fleet pane is merged anew (so fleet windows are exactly the combination of device windows).
+   * Merges anew from the device panes the fleet panes of shape `i` that a reading at its device's last ts changed
+   * (repeatsLastTs): rare, as it visits every key.
    */
-  private rebuildFleet(i: number): void {
-    const { panes } = this;
-    const starts = new Set<number>();
-    const existing = this.keys.get(FLEET) ?? -1; // keys visited by value: no [id, key] entry allocated per key
-    for (const d of this.keys.values()) {
-      if (d === existing || panes.changedCount(d, i) === 0) continue;
-      for (let s = panes.first(d, i); s >= 0; s = panes.next(s)) if (panes.isChanged(s)) starts.add(panes.startOf(s));
-    }
+  private remergeFleet(i: number): void {
+    const starts = this.remerge[i];
     if (starts.size === 0) return;
-    const fleet = existing >= 0 ? existing : this.key(FLEET);
+    const { panes } = this;
+    const fleet = this.fleet();
     const agg = this.scratch;
     for (const p of starts) {
       agg.reset();
-      for (const d of this.keys.values()) {
+      for (const d of this.keys.values()) { // keys visited by value: no [id, key] entry allocated per key
         if (d === fleet) continue;
         const s = panes.find(d, i, p);
         if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
       }
-      let s = panes.find(fleet, i, p);
-      if (s < 0) s = panes.create(fleet, i, p);
+      const s = panes.find(fleet, i, p);
       writePane(agg, panes.data(s), panes.at(s));
       panes.setByType(s, agg.byType);
-      panes.markChanged(fleet, i, s);
     }
+    starts.clear();
+  }
+
+  /** The slot of FLEET, added if new. */
+  private fleet(): number {
+    if (this.fleetKey < 0) this.fleetKey = this.key(FLEET);
+    return this.fleetKey;
   }
 
   /** The slot of key `id`, added if new. */
@@ -385,6 +400,7 @@ export class EventTimeWindows {
     else {
       this.keys.delete(id);
       panes.removeKey(d);
+      if (d === this.fleetKey) this.fleetKey = -1;
     }
   }
 }
