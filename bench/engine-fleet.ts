@@ -10,20 +10,24 @@
  *
  *   npm run bench -- engine-fleet [--devices N] [--every S] [--seconds N] [--warmup N] [--runs N] [--store yes|no]
  *                                 [--open-window-refresh slide|batch|final] [--windows L/S,...] [--compare DIR] [--snapshot DIR] [--alloc-profile yes]
+ *                                 [--cpu-prof DIR]
  *
  * --compare DIR: also run the engine of another checkout (DIR/server/...; e.g. `git worktree add /tmp/old <commit>`
  * and a node_modules symlink), interleaved run by run with this one, and report old / new ratios from the same script.
  * --snapshot DIR: a heap snapshot of each run's job at its end, summarised by constructor per device.
  * --alloc-profile yes: V8's sampling heap profiler over the measured batches (garbage included, bench/alloc-profile.ts):
  * MB allocated a batch, and where.
+ * --cpu-prof DIR: each run's process under `node --cpu-prof` (profiles in DIR), summarised by self time over the
+ * measured batches (bench/profile.ts).
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { AllocProfiler, printAllocSummary } from './alloc-profile.ts';
+import { printSummary, summariseProfile, type CpuProfile, type Marks } from './profile.ts';
 import type { WindowSpec } from '../server/config.ts';
 import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, windowShapes, describeWindows, table, UsageError } from './harness.ts';
 
@@ -40,13 +44,15 @@ interface Options {
   snapshot: string;
   /** Sample allocation over the measured batches. */
   allocProfile: boolean;
+  /** Run each child under node --cpu-prof, its profiles in this directory, and summarise the measured batches. */
+  cpuProf: string;
   /** The job's openWindowRefresh; null: the configuration's default. */
   openWindowRefresh: 'slide' | 'batch' | 'final' | null;
   /** The job's windows; null: the configuration's default. */
   windows: WindowSpec[] | null;
 }
 
-const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', allocProfile: false, openWindowRefresh: null, windows: null };
+const DEFAULTS: Options = { devices: 10_000, every: 1, seconds: 90, warmup: 30, runs: 3, store: 'yes', compare: '', snapshot: '', allocProfile: false, cpuProf: '', openWindowRefresh: null, windows: null };
 const T0 = Date.parse('2026-11-25T00:00:00Z');
 
 interface RunResult {
@@ -61,7 +67,12 @@ interface RunResult {
   bytesPerDevice: number;
   /** Bytes allocated a measured batch (--alloc-profile), NaN without it. */
   allocPerBatch: number;
+  /** The measured batches on the profiler's clock (--cpu-prof). */
+  marks: Marks;
 }
+
+/** process.hrtime in µs, the clock of a CPU profile's samples. */
+const hrtimeUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 /** The heap's used bytes and the array buffers' (which live outside the heap). */
 function liveBytes(): number {
@@ -119,6 +130,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const windows: number[] = [];
   const profiler = o.allocProfile ? new AllocProfiler() : null;
   let measuredReadings = 0;
+  const marks: Marks = { startUs: 0, endUs: 0 };
   for (let s = 0; s < o.seconds; s++) {
     const readings = [];
     for (let d = s % o.every; d < o.devices; d += o.every) {
@@ -130,6 +142,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     measuring = s >= o.warmup;
     if (measuring && measureFrom === Infinity) {
       measureFrom = performance.now();
+      marks.startUs = hrtimeUs();
       await profiler?.start(16 * 1024);
     }
     if (measuring) measuredReadings += readings.length;
@@ -144,6 +157,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
       windows.push(windowsIn(out.windows));
     }
   }
+  marks.endUs = hrtimeUs();
   const alloc = profiler === null ? null : await profiler.stop();
   if (alloc !== null) printAllocSummary(alloc, jobMs.length, measuredReadings, 12);
   await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
@@ -172,17 +186,28 @@ async function child(root: string, o: Options): Promise<RunResult> {
     windowsPerBatch: median(windows),
     bytesPerDevice: (heapAfter - heapBefore) / o.devices,
     allocPerBatch: alloc === null ? NaN : alloc.totalBytes / jobMs.length,
+    marks,
   };
 }
 
-function runChild(root: string, o: Options): Promise<RunResult> {
+/** One run in a fresh process; with `profileDir`, under node --cpu-prof, its profile summarised over the measured batches. */
+async function runChild(root: string, o: Options, profileDir: string | null): Promise<RunResult> {
   const self = fileURLToPath(import.meta.url);
-  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx', ...(process.env.TMP_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.TMP_PROF] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolveRun, reject) => {
-    let result: RunResult | undefined;
-    c.on('message', (m) => (result = m as RunResult));
-    c.on('exit', (code) => (result ? resolveRun(result) : reject(new Error(`engine-fleet child (${root}) exited with ${code}`))));
+  const profiling = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx', ...profiling], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const result = await new Promise<RunResult>((resolveRun, reject) => {
+    let r: RunResult | undefined;
+    c.on('message', (m) => (r = m as RunResult));
+    c.on('exit', (code) => (r ? resolveRun(r) : reject(new Error(`engine-fleet child (${root}) exited with ${code}`))));
   });
+  if (profileDir !== null) {
+    // The child's own profile is the largest (tsx's loader thread writes one too).
+    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+    const [file] = files.map((f) => join(profileDir, f)).sort((a, b) => readFileSync(b).length - readFileSync(a).length);
+    console.log(`CPU profile (${root}): ${file}, the measured batches:`);
+    printSummary(summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, result.marks), 25);
+  }
+  return result;
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -199,7 +224,8 @@ export async function main(args: string[]): Promise<number> {
   --windows L/S,...  the job's window shapes, length/slide in ms (default: the server's, 10000/2000,60000/10000,300000/60000)
   --compare DIR      also run the engine of the checkout in DIR, interleaved, and print old / new ratios
   --snapshot DIR     write a heap snapshot of each run's job into DIR and summarise it per device
-  --alloc-profile yes|no   sample allocation (garbage included) over the measured batches: MB a batch, and where (default no)`);
+  --alloc-profile yes|no   sample allocation (garbage included) over the measured batches: MB a batch, and where (default no)
+  --cpu-prof DIR     run each child under node --cpu-prof (profiles in DIR/run-N-old|new) and summarise the measured batches by self time`);
     return 0;
   }
   const o = parseFlags(args, DEFAULTS, {
@@ -212,6 +238,7 @@ export async function main(args: string[]): Promise<number> {
     '--compare': (v, x) => (x.compare = resolve(v)),
     '--snapshot': (v, x) => (x.snapshot = resolve(v)),
     '--alloc-profile': (v, x) => (x.allocProfile = oneOf('--alloc-profile', v, ['yes', 'no'] as const) === 'yes'),
+    '--cpu-prof': (v, x) => (x.cpuProf = resolve(v)),
     '--open-window-refresh': (v, x) => (x.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
     '--windows': (v, x) => (x.windows = windowShapes('--windows', v)),
   });
@@ -221,7 +248,10 @@ export async function main(args: string[]): Promise<number> {
   const variants: [string, string][] = o.compare ? [['old (' + o.compare + ')', o.compare], ['new (this checkout)', REPO]] : [['this checkout', REPO]];
   const results = new Map<string, RunResult[]>(variants.map(([name]) => [name, []]));
   for (let run = 0; run < o.runs; run++) {
-    for (const [name, root] of run % 2 === 0 ? variants : [...variants].reverse()) results.get(name)!.push(await runChild(root, o));
+    for (const [name, root] of run % 2 === 0 ? variants : [...variants].reverse()) {
+      const profileDir = o.cpuProf ? join(o.cpuProf, `run-${run + 1}-${root === REPO ? 'new' : 'old'}`) : null;
+      results.get(name)!.push(await runChild(root, o, profileDir));
+    }
   }
   const med = (name: string, f: (r: RunResult) => number) => median(results.get(name)!.map(f));
   const rows = variants.map(([name]) => {

@@ -27,7 +27,7 @@ interface ProfileNode {
   callFrame: CallFrame;
   children?: number[];
 }
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
@@ -48,8 +48,8 @@ export function areaOf(f: CallFrame): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (nm) return nm[1];
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
-  const srv = /\/(server|bench)\/(?:([^/]+)\/)?[^/]+$/.exec(url);
-  if (srv) return srv[2] && !srv[2].endsWith('.ts') ? `${srv[1]}/${srv[2]}` : `${srv[1]}/${url.split('/').at(-1)}`;
+  const srv = /\/(server|bench)\/([^/]+)/.exec(url); // a server stage's directory (its subdirectories in it), or a file
+  if (srv) return `${srv[1]}/${srv[2]}`;
   return url;
 }
 
