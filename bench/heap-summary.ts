@@ -5,7 +5,9 @@
  * the strings table is parsed.
  *
  *   npm run bench -- memory --snapshot yes            (writes and summarises one)
- *   node --import tsx bench/heap-summary.ts FILE [N]  (summarises FILE; N devices for a per-device column)
+ *   node --import tsx bench/heap-summary.ts FILE [N] [--closures] [--minus BASE]
+ *     summarises FILE; N devices for a per-device column; --closures: closures by function name, not all together;
+ *     --minus BASE: what FILE holds beyond BASE (another snapshot, e.g. bare aedes' under the same load), by group
  */
 import { readFileSync } from 'node:fs';
 import { fmtInt } from './harness.ts';
@@ -29,7 +31,12 @@ function section(buf: Buffer, key: string, from = 0): number {
   return at + key.length + 4;
 }
 
-export function summariseHeapSnapshot(file: string): HeapSummary {
+export interface SummaryOptions {
+  /** Closures grouped by their function's name ("(closure) parseNow"), not as one "(closures)" group. */
+  closuresByName?: boolean;
+}
+
+export function summariseHeapSnapshot(file: string, options: SummaryOptions = {}): HeapSummary {
   const buf = readFileSync(file);
   const nodesAt = section(buf, 'nodes');
   const head = buf.toString('utf8', 0, nodesAt - '"nodes":['.length).replace(/,\s*$/, '');
@@ -79,7 +86,7 @@ export function summariseHeapSnapshot(file: string): HeapSummary {
     const t = types[type[i]];
     let label: string;
     if (t === 'object' || t === 'native' || t === 'hidden' || t === 'array') label = strings[name[i]];
-    else if (t === 'closure') label = '(closures)';
+    else if (t === 'closure') label = options.closuresByName ? `(closure) ${strings[name[i]] || '(anonymous)'}` : '(closures)';
     else if (t === 'string' || t === 'concatenated string' || t === 'sliced string') label = '(strings)';
     else label = `(${t})`;
     if (label.length > 80) label = `${label.slice(0, 77)}...`;
@@ -103,12 +110,36 @@ export function printHeapSummary(s: HeapSummary, devices: number | null, top = 3
   }
 }
 
+/** What `a` holds beyond `base`, group by group (counts and sizes may be negative), largest difference first. */
+export function heapSummaryMinus(a: HeapSummary, base: HeapSummary): HeapSummary {
+  const groups = new Map<string, HeapGroup>();
+  for (const g of a.groups) groups.set(`${g.type}\u0000${g.name}`, { ...g });
+  for (const g of base.groups) {
+    const key = `${g.type}\u0000${g.name}`;
+    const d = groups.get(key) ?? { type: g.type, name: g.name, count: 0, selfSize: 0 };
+    d.count -= g.count;
+    d.selfSize -= g.selfSize;
+    groups.set(key, d);
+  }
+  return {
+    nodes: a.nodes - base.nodes,
+    totalSelf: a.totalSelf - base.totalSelf,
+    groups: [...groups.values()].sort((x, y) => Math.abs(y.selfSize) - Math.abs(x.selfSize)),
+  };
+}
+
 // Run as a script (by its name: bundled into bench/dist/server-host.mjs, import.meta.url is the bundle's).
 if (process.argv[1]?.endsWith('heap-summary.ts')) {
-  const file = process.argv[2];
-  if (!file) {
-    console.error('usage: node --import tsx bench/heap-summary.ts FILE.heapsnapshot [devices]');
+  const args = process.argv.slice(2);
+  const closuresByName = args.includes('--closures');
+  const minusAt = args.indexOf('--minus');
+  const base = minusAt >= 0 ? args[minusAt + 1] : undefined;
+  const [file, devices] = args.filter((a, i) => !a.startsWith('--') && (minusAt < 0 || i !== minusAt + 1));
+  if (!file || (minusAt >= 0 && !base)) {
+    console.error('usage: node --import tsx bench/heap-summary.ts FILE.heapsnapshot [devices] [--closures] [--minus BASE.heapsnapshot]');
     process.exit(2);
   }
-  printHeapSummary(summariseHeapSnapshot(file), process.argv[3] ? Number(process.argv[3]) : null, 40);
+  const summary = summariseHeapSnapshot(file, { closuresByName });
+  if (base !== undefined) console.log(`beyond ${base}:`);
+  printHeapSummary(base === undefined ? summary : heapSummaryMinus(summary, summariseHeapSnapshot(base, { closuresByName })), devices ? Number(devices) : null, 40);
 }

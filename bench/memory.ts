@@ -5,8 +5,10 @@
  * interleaved. Reported from the server's process: RSS before any device, with N idle connections, at the end of
  * the load and its peak; heap figures (v8.getHeapStatistics, process.memoryUsage), and for Thermostream the heap of
  * the thread running its batches (GET /api/v1/stats, lastBatch.memory); bytes per connected device.
- * --snapshot writes a heap snapshot of Thermostream's process at the end of the load (v8.writeHeapSnapshot) and
- * summarises it by constructor (bench/heap-summary.ts).
+ * --snapshot writes a heap snapshot of the server's process (its main thread) at the end of the load
+ * (v8.writeHeapSnapshot), for each target (bare aedes' is the baseline), and summarises it by constructor
+ * (bench/heap-summary.ts). --smaps sums the process's RSS by kind of mapping at the end of the load (bench/smaps.ts):
+ * what lies beyond the heaps (malloc arenas, code, stacks).
  *
  *   npm run bench -- memory [--devices 10000] [--devices-per-connection 1] [--every 1] [--seconds 60] [--idle 20] [--runs 3] [--targets thermostream,bare] [--snapshot]
  */
@@ -19,6 +21,7 @@ import type { WindowSpec } from '../server/config.ts';
 import type { ThreadMemory } from '../server/engine/batch-runner.ts';
 import { startBareBroker } from './baseline.ts';
 import { summariseHeapSnapshot, printHeapSummary } from './heap-summary.ts';
+import { printSmaps, readSmaps, type SmapsSummary } from './smaps.ts';
 import { COMMON_DEFAULTS, commonFlags, fmtInt, fmtMB, fmtRatio, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, windowShapes, describeWindows, runHosted, SERVER_NODE_FLAGS, table, UsageError, type CommonOptions } from './harness.ts';
 import { describeRun, measure, runThermostream, SCENARIOS, type MeasureExtras, type RunResult } from './ingest.ts';
 
@@ -49,6 +52,7 @@ interface Options extends CommonOptions {
   targets: Target[];
   snapshot: boolean;
   snapshotDir: string;
+  smaps: boolean;
   allocProfile: boolean;
   /** Thermostream's openWindowRefresh; absent: the server's default. */
   openWindowRefresh?: 'slide' | 'batch' | 'final';
@@ -89,6 +93,8 @@ export interface MemoryResult {
   /** Thermostream: the batch thread's heap and array buffers at the end of the load (GET /api/v1/stats, lastBatch.memory). */
   batchThread: ThreadMemory | null;
   snapshot: string | null;
+  /** --smaps: the process's RSS by kind of mapping at the end of the load. */
+  smaps: SmapsSummary | null;
   alloc: AllocSummary | null;
   loadSeconds: number;
   /** Thermostream: its batches during the load (GET /api/v1/stats every 250 ms), to see whether a batch's cost grows. */
@@ -126,6 +132,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
   let loaded: Heap | null = null;
   let batchThread: MemoryResult['batchThread'] = null;
   let snapshot: string | null = null;
+  let smaps: SmapsSummary | null = null;
   let alloc: AllocSummary | null = null;
   let loadStart = 0;
   let loadEnd = 0;
@@ -175,15 +182,16 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
         loadEnd = performance.now();
         clearInterval(batchPoller);
         loaded = heap();
+        if (o.smaps) smaps = readSmaps();
         if (app !== undefined) {
           const stats = (await (await fetch(`${app.httpUrl}/api/v1/stats`)).json()) as { lastBatch: { memory: MemoryResult['batchThread'] } | null };
           batchThread = stats.lastBatch?.memory ?? null;
         }
         if (profiler) alloc = await profiler.stop();
         clearInterval(sampler); // the snapshot below costs memory of its own: not the server's
-        if (o.snapshot && target !== 'bare') {
+        if (o.snapshot) {
           mkdirSync(o.snapshotDir, { recursive: true });
-          snapshot = writeHeapSnapshot(join(o.snapshotDir, `thermostream-${o.devices}-devices-round${round}.heapsnapshot`));
+          snapshot = writeHeapSnapshot(join(o.snapshotDir, `${target}-${o.devices}-devices-round${round}.heapsnapshot`));
         }
       },
     };
@@ -203,7 +211,7 @@ export async function runMemory(target: Target, round: number, o: MemoryJobOptio
       }
     }
     run.target = target;
-    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), peakAt, trend, batchThread, snapshot, alloc, loadSeconds: (loadEnd - loadStart) / 1000, batches };
+    return { target, round, run, start: start!, idle: idle!, loaded: loaded!, peakRss: Math.max(sampledMax, run.peakRss), peakAt, trend, batchThread, snapshot, smaps, alloc, loadSeconds: (loadEnd - loadStart) / 1000, batches };
   } finally {
     clearInterval(sampler);
     clearInterval(batchPoller);
@@ -223,6 +231,7 @@ function parseOptions(args: readonly string[]): Options {
       idleS: 20,
       targets: ['thermostream', 'bare'],
       snapshot: false,
+      smaps: false,
       snapshotDir: join(REPO, '.tmp', 'bench-heap'),
       allocProfile: false,
     },
@@ -239,6 +248,7 @@ function parseOptions(args: readonly string[]): Options {
         o.targets = t as Target[];
       },
       '--snapshot': (v, o) => (o.snapshot = v !== 'false' && v !== 'no'),
+      '--smaps': (v, o) => (o.smaps = v !== 'false' && v !== 'no'),
       '--alloc-profile': (v, o) => (o.allocProfile = v !== 'false' && v !== 'no'),
       '--open-window-refresh': (v, o) => (o.openWindowRefresh = oneOf('--open-window-refresh', v, REFRESH_MODES)),
       '--windows': (v, o) => (o.windows = windowShapes('--windows', v)),
@@ -261,7 +271,10 @@ export async function main(args: readonly string[]): Promise<number> {
                      thermostream-v8young (no node flags: V8's own young generation), bare (default thermostream,bare;
                      interleaved)
   --runs N           rounds (default 1)
-  --snapshot yes     heap snapshot of Thermostream at the end of the load, summarised by constructor
+  --snapshot yes     heap snapshot of the server's main thread at the end of the load, for each target (bare aedes'
+                     the baseline), summarised by constructor
+  --smaps yes        the server process's RSS at the end of the load by kind of mapping (/proc/self/smaps): malloc
+                     arenas, V8's pages, code, stacks
   --alloc-profile yes  sampling heap profile of the load phase (garbage included), by function and area
   --node-flags "..."   node flags for Thermostream's process (default: those of npm start); bare aedes runs with none
   --open-window-refresh slide|batch|final   Thermostream's openWindowRefresh (default: the server's, slide)
@@ -346,8 +359,13 @@ export async function main(args: readonly string[]): Promise<number> {
     printAllocSummary(r.alloc, r.loadSeconds, r.run.count);
   }
   for (const r of [...results.values()].flat()) {
+    if (r.smaps === null) continue;
+    console.log(`\n${LABELS[r.target]}, round ${r.round}, end of the load:`);
+    printSmaps(r.smaps);
+  }
+  for (const r of [...results.values()].flat()) {
     if (r.snapshot === null) continue;
-    console.log(`\nheap snapshot: ${relative(REPO, r.snapshot)} (round ${r.round}, end of the load)`);
+    console.log(`\nheap snapshot, ${r.target}: ${relative(REPO, r.snapshot)} (round ${r.round}, end of the load)`);
     printHeapSummary(summariseHeapSnapshot(r.snapshot), o.devices);
   }
   console.log();
