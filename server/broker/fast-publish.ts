@@ -43,88 +43,123 @@ const MIN_QOS1_PUBLISH = 7;
  * Telemetry without aedes' per-packet work. aedes parses every packet into an object (mqtt-packet), runs its
  * handlers, writes each PUBACK on its own and schedules a callback per packet: at ingest rates that, and its
  * garbage, is most of the broker thread's time. This parser takes over the connection's bytes once CONNACK is sent:
- * it frames the packets itself, hands a PUBLISH that `fast(topic)` allows (QoS 0 or 1, not retained, MQTT 3.1 or
+ * it frames the packets itself, hands a PUBLISH that `fast(topic, client)` allows (QoS 0 or 1, not retained, MQTT 3.1 or
  * 3.1.1) to `sink` straight from the read buffer, and acknowledges the QoS 1 ones of a read in one write once
  * `sink` says they are stored. Every other packet goes to aedes' own parser whole, in the order it came, so CONNECT,
  * SUBSCRIBE, PINGREQ, the IoT Hub topics, refusals, QoS 2 and malformed packets behave exactly as before.
  * PUBACKs leave in the order of their PUBLISHes ([MQTT-4.6.0-2]), and the socket is not read while a read's
  * acknowledgements wait (the backpressure of ingest.maxBacklog).
  */
-export function installFastPublish(client: Client, fast: (topic: string) => boolean, sink: PublishSink): boolean {
+export function installFastPublish(client: Client, fast: (topic: string, client: Client) => boolean, sink: PublishSink): boolean {
   const c = client as unknown as ClientInternals;
   const parser = c._parser;
   // A later aedes that reads its sockets differently keeps its own parser: slower, never wrong.
   if (typeof parser?.parse !== 'function' || typeof c._nextBatch !== 'function' || typeof c._parsingBatch !== 'number') return false;
-  const slowParse = parser.parse.bind(parser);
+  const reader = new FastReader(client, parser, parser.parse, fast, sink);
+  parser.parse = (chunk: Buffer): void => reader.parse(chunk);
+  return true;
+}
+
+/**
+ * PUBACKs of the read being parsed, gathered until they are sealed (copied out): one buffer for every connection,
+ * grown to the largest read's worth, instead of one per connection kept for its life. Taken by a read at its first
+ * QoS 1 PUBLISH after a seal and given back at the next seal; a read that found it taken (none does today: nothing
+ * between two seals parses another read) gathers into a buffer of its own.
+ */
+let pubackScratch: Uint8Array = new Uint8Array(256);
+let pubackScratchTaken = false;
+
+/**
+ * One connection's reader: its state in fields and its code shared, so that a connection costs one object and the
+ * closure aedes calls, not a closure per step.
+ */
+class FastReader {
+  private readonly c: ClientInternals;
   /** Bytes of a packet not complete yet, and how many bytes the packet needs (0: its header is incomplete too). */
-  let partial: Buffer[] = [];
-  let partialBytes = 0;
-  let need = 0;
+  private partial: Buffer[] | null = null;
+  private partialBytes = 0;
+  private need = 0;
   /** The last topic's bytes and what they decoded to: a device publishes on one topic, so most packets hit it. */
-  let topicBytes = Buffer.alloc(0);
-  let topic = '';
-  let topicFast = false;
-  let ids: Uint8Array = new Uint8Array(0); // grown to a read's worth at its first QoS 1 PUBLISH
+  private topicBytes: Buffer | null = null;
+  private topic = '';
+  private topicFast = false;
 
-  const release = (): void => {
-    c._parsingBatch -= HOLD - 1;
-    c._nextBatch();
-  };
+  constructor(
+    private readonly client: Client,
+    private readonly parser: ClientInternals['_parser'],
+    private readonly slowParse: (buf: Buffer) => unknown,
+    private readonly fast: (topic: string, client: Client) => boolean,
+    private readonly sink: PublishSink,
+  ) {
+    this.c = client as unknown as ClientInternals;
+  }
 
-  function topicOf(buf: Buffer, from: number, to: number): void {
+  private release(): void {
+    this.c._parsingBatch -= HOLD - 1;
+    this.c._nextBatch();
+  }
+
+  private topicOf(buf: Buffer, from: number, to: number): void {
     const len = to - from;
-    if (len === topicBytes.length) {
+    const last = this.topicBytes;
+    if (last !== null && len === last.length) {
       let k = 0;
-      while (k < len && buf[from + k] === topicBytes[k]) k++;
+      while (k < len && buf[from + k] === last[k]) k++;
       if (k === len) return;
     }
-    topicBytes = Buffer.from(buf.subarray(from, to));
-    topic = topicBytes.toString('utf8');
-    topicFast = topic.indexOf('+') < 0 && topic.indexOf('#') < 0 && fast(topic);
+    const bytes = Buffer.from(buf.subarray(from, to));
+    this.topicBytes = bytes;
+    this.topic = bytes.toString('utf8');
+    this.topicFast = this.topic.indexOf('+') < 0 && this.topic.indexOf('#') < 0 && this.fast(this.topic, this.client);
   }
 
   /** Parses `chunk`, counting the time against this turn's budget (reads its release makes go in with it). */
-  const timedParse = (chunk: Buffer): void => {
+  private timedParse(chunk: Buffer): void {
     const started = performance.now();
     depth++;
     try {
-      parseNow(chunk);
+      this.parseNow(chunk);
     } finally {
       depth--;
       spentMs += performance.now() - started;
     }
-  };
+  }
 
-  parser.parse = (chunk: Buffer): void => {
+  parse(chunk: Buffer): void {
+    const c = this.c;
     if (c.closed) return;
-    if (depth > 0) return parseNow(chunk); // released by a read being parsed: part of its time
+    if (depth > 0) return this.parseNow(chunk); // released by a read being parsed: part of its time
     // Before CONNACK, aedes handles a packet only while it holds no other (its queue of early packets): no hold then.
     if ((spentMs < TURN_BUDGET_MS && waiting.length === waitingHead) || !c.connackSent) {
       scheduleTurn();
-      return timedParse(chunk);
+      return this.timedParse(chunk);
     }
     // Over this turn's budget: the read waits, held, for a later turn, behind the reads waiting already.
     c._parsingBatch += HOLD;
     waiting.push(() => {
-      if (!c.closed) timedParse(chunk);
-      release();
+      if (!c.closed) this.timedParse(chunk);
+      this.release();
     });
     scheduleTurn();
-  };
+  }
 
-  function parseNow(chunk: Buffer): void {
+  private parseNow(chunk: Buffer): void {
+    const c = this.c;
+    const sink = this.sink;
     let buf = chunk;
-    if (partialBytes > 0) {
-      partial.push(chunk);
-      partialBytes += chunk.length;
-      if (partialBytes < need) return;
-      buf = Buffer.concat(partial, partialBytes);
-      partial = [];
-      partialBytes = 0;
-      need = 0;
+    if (this.partial !== null) {
+      this.partial.push(chunk);
+      this.partialBytes += chunk.length;
+      if (this.partialBytes < this.need) return;
+      buf = Buffer.concat(this.partial, this.partialBytes);
+      this.partial = null;
+      this.partialBytes = 0;
+      this.need = 0;
     }
     let held = false;
     let acks = 0;
+    /** Where this read gathers its PUBACKs since the last seal: the shared scratch, or its own; null: none yet. */
+    let ids: Uint8Array | null = null;
     let qos1 = false;
     let refused = false;
     /**
@@ -132,19 +167,24 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
      * releases the hold, once everything of the read is stored (QoS 1) or accepted (QoS 0 only).
      */
     const seal = (last: boolean): void => {
-      const pubacks = acks > 0 ? Buffer.from(ids.subarray(0, acks)) : null;
+      let pubacks: Buffer | null = null;
+      if (ids !== null) {
+        pubacks = acks > 0 ? Buffer.from(ids.subarray(0, acks)) : null;
+        if (ids === pubackScratch) pubackScratchTaken = false;
+        ids = null;
+      }
       acks = 0;
       // Shutting down (refused): what was taken is acknowledged, but the socket is not read again.
-      const after = last && !refused ? release : null;
+      const releases = last && !refused;
       sink.whenTaken(last ? qos1 : true, () => {
         if (pubacks !== null) {
           if (c.closed || !c.connected) return;
           if (!c.conn.write(pubacks)) {
-            if (after !== null) c.conn.once('drain', after);
+            if (releases) c.conn.once('drain', () => this.release());
             return;
           }
         }
-        after?.();
+        if (releases) this.release();
       });
     };
     let at = 0;
@@ -167,16 +207,16 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
       if (!complete) {
         if (p - at > 4) {
           // Not MQTT: aedes' parser reports the malformed length and closes the connection.
-          slowParse(buf.subarray(at));
+          this.slowParse.call(this.parser, buf.subarray(at));
           at = n;
           break;
         }
-        need = 0;
+        this.need = 0;
         break;
       }
       const end = p + length;
       if (end > n) {
-        need = end - at;
+        this.need = end - at;
         break;
       }
       const first = buf[at];
@@ -185,15 +225,23 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
         const topicEnd = p + 2 + ((buf[p] << 8) | buf[p + 1]);
         const payloadAt = topicEnd + qos * 2;
         if (topicEnd > p + 2 && payloadAt <= end) {
-          topicOf(buf, p + 2, topicEnd);
-          if (topicFast) {
+          this.topicOf(buf, p + 2, topicEnd);
+          if (this.topicFast) {
             if (!held) {
               c._parsingBatch += HOLD;
               held = true;
             }
-            if (!sink.take(topic, buf.subarray(payloadAt, end))) refused = true;
+            if (!sink.take(this.topic, buf.subarray(payloadAt, end))) refused = true;
             else if (qos === 1) {
-              if (acks + PUBACK_BYTES > ids.length) ids = growTo(ids, Math.max(ids.length * 2, PUBACK_BYTES * Math.ceil(n / MIN_QOS1_PUBLISH)));
+              if (ids === null) {
+                // Room for the rest of the read: each QoS 1 PUBLISH taken here spans MIN_QOS1_PUBLISH bytes at least.
+                const size = PUBACK_BYTES * Math.ceil(n / MIN_QOS1_PUBLISH);
+                if (!pubackScratchTaken) {
+                  if (pubackScratch.length < size) pubackScratch = new Uint8Array(size);
+                  pubackScratchTaken = true;
+                  ids = pubackScratch;
+                } else ids = new Uint8Array(size);
+              }
               ids[acks] = 0x40;
               ids[acks + 1] = 2;
               ids[acks + 2] = buf[topicEnd];
@@ -208,20 +256,19 @@ export function installFastPublish(client: Client, fast: (topic: string) => bool
       }
       // aedes acknowledges a QoS 1 packet it handles as soon as ingest has stored it: the fast ones before it go first.
       if (acks > 0) seal(false);
-      slowParse(buf.subarray(at, end));
+      this.slowParse.call(this.parser, buf.subarray(at, end));
       at = end;
     }
     if (at < n && !c.closed) {
       // Keep the incomplete packet's bytes (copied: the read buffer is not ours to keep).
       const rest = Buffer.from(buf.subarray(at));
-      partial = [rest];
-      partialBytes = rest.length;
+      this.partial = [rest];
+      this.partialBytes = rest.length;
     }
-    if (!held) return;
+    if (!held) return; // nothing taken: no PUBACK gathered either
     if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
     seal(true);
   }
-  return true;
 }
 
 /**
@@ -255,8 +302,3 @@ function nextTurn(): void {
   } else scheduleTurn();
 }
 
-function growTo(bytes: Uint8Array, size: number): Uint8Array {
-  const grown = new Uint8Array(size);
-  grown.set(bytes);
-  return grown;
-}

@@ -314,7 +314,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     // What authorizePublish and routeSome would do with the publish, decided once per topic and connection: a
     // device's own, non-$ topic that is not routed to subscribers, within aedes' topic depth.
     const maxTopicLevels = (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels;
-    const fastTopic = (client: Client, topic: string): boolean => {
+    const fastTopic = (topic: string, client: Client): boolean => {
       const identity = identities.get(client);
       if (identity === undefined || topic.charCodeAt(0) === 36 /* $ */ || forward(topic)) return false;
       if (identity.restricted && !topic.startsWith(identity.prefix)) return false;
@@ -325,7 +325,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     const handle = aedes.handle;
     aedes.handle = (conn, req) => {
       const client = handle(conn, req);
-      installFastPublish(client, (topic) => fastTopic(client, topic), sink);
+      installFastPublish(client, fastTopic, sink);
       return client;
     };
   }

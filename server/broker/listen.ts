@@ -14,11 +14,15 @@ export interface Listener {
 /** Binds `server` (net or tls) to host:port; a failure names the flag that changes the port. */
 export async function listen(server: Server, host: string, port: number, what: string, flag: string): Promise<Listener> {
   const sockets = new Set<Socket>();
+  // 'close' comes once; one listener for every socket (a once() wrapper per socket would be held for its life).
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   // A TLS server's 'secureConnection' socket is what aedes writes to; 'connection' is the raw TCP socket under it,
   // whose writableLength covers both.
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forget);
     void socket.remoteAddress; // read while open, Node keeps it: a log line about a connection closed early names it
   });
   server.on('secureConnection', (socket: Socket) => void socket.remoteAddress);

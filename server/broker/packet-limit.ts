@@ -23,61 +23,78 @@ export function mqttMaxPacketBytes(config: Pick<Config, 'mqtt' | 'ingest'>): num
  * of the bytes going to the connection's parser (`client._parser.parse`, the seam the telemetry fast path uses as
  * well), skipping each packet's body; false when that seam is missing (a later aedes), and nothing is limited.
  */
-export function limitPacketSize(client: Client, maxBytes: number, refuse: (packetBytes: number) => void): boolean {
+export function limitPacketSize(client: Client, maxBytes: number, refuse: (packetBytes: number, client: Client) => void): boolean {
   const parser = (client as unknown as { _parser?: { parse?(buf: Buffer): unknown } })._parser;
   if (parser === undefined || typeof parser.parse !== 'function') return false;
-  const parse = parser.parse.bind(parser);
+  const limit = new PacketLimit(client, parser as { parse(buf: Buffer): unknown }, parser.parse, maxBytes, refuse);
+  parser.parse = (chunk: Buffer): unknown => limit.parse(chunk);
+  return true;
+}
+
+/**
+ * One connection's fixed-header reader: its state in fields, its code shared (a connection costs one object and the
+ * closure above, not a closure per step).
+ */
+class PacketLimit {
   /** Bytes of the current packet's body not read yet. */
-  let body = 0;
+  private body = 0;
   /** Bytes of the current packet's fixed header read so far (0: between packets). */
-  let header = 0;
-  let length = 0;
-  let multiplier = 1;
+  private header = 0;
+  private length = 0;
+  private multiplier = 1;
   /** A malformed length (over 4 bytes): aedes' parser refuses it; nothing is counted any more. */
-  let lost = false;
-  let refused = false;
-  parser.parse = (chunk: Buffer): unknown => {
-    if (refused) return undefined;
+  private lost = false;
+  private refused = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly parser: { parse(buf: Buffer): unknown },
+    private readonly next: (buf: Buffer) => unknown,
+    private readonly maxBytes: number,
+    private readonly refuse: (packetBytes: number, client: Client) => void,
+  ) {}
+
+  parse(chunk: Buffer): unknown {
+    if (this.refused) return undefined;
     const n = chunk.length;
     let i = 0;
     /** Where the packet being read starts in this chunk (0: in an earlier one). */
     let start = 0;
-    while (i < n && !lost) {
-      if (body > 0) {
-        const take = Math.min(body, n - i);
-        body -= take;
+    while (i < n && !this.lost) {
+      if (this.body > 0) {
+        const take = Math.min(this.body, n - i);
+        this.body -= take;
         i += take;
         continue;
       }
-      if (header === 0) {
+      if (this.header === 0) {
         start = i;
-        header = 1; // the type and flags
-        length = 0;
-        multiplier = 1;
+        this.header = 1; // the type and flags
+        this.length = 0;
+        this.multiplier = 1;
         i++;
         continue;
       }
       const b = chunk[i++];
-      header++;
-      length += (b & 127) * multiplier;
-      multiplier *= 128;
+      this.header++;
+      this.length += (b & 127) * this.multiplier;
+      this.multiplier *= 128;
       if (b >= 128) {
-        if (header > 4) lost = true;
+        if (this.header > 4) this.lost = true;
         continue;
       }
-      if (header + length > maxBytes) {
+      if (this.header + this.length > this.maxBytes) {
         // The packets before it in this read are taken, as Mosquitto takes them: only the connection's rest is lost.
-        if (start > 0) parse(chunk.subarray(0, start));
-        refused = true;
-        refuse(header + length);
+        if (start > 0) this.next.call(this.parser, chunk.subarray(0, start));
+        this.refused = true;
+        this.refuse(this.header + this.length, this.client);
         return undefined;
       }
-      body = length;
-      header = 0;
+      this.body = this.length;
+      this.header = 0;
     }
-    return parse(chunk);
-  };
-  return true;
+    return this.next.call(this.parser, chunk);
+  }
 }
 
 /**
@@ -88,13 +105,15 @@ export function limitPacketSize(client: Client, maxBytes: number, refuse: (packe
 export function limitPacketSizes(aedes: Aedes, maxBytes: number, refused: (client: Client, why: string) => void, unavailable: () => void): void {
   const handle = aedes.handle;
   let said = false;
+  // One function for every connection: it is told which one (a closure per connection would hold it as long).
+  const refuse = (bytes: number, client: Client): void => {
+    const why = `a packet of ${bytes} bytes, over mqtt.maxPacketBytes = ${maxBytes}`;
+    refused(client, why);
+    (client as unknown as NodeJS.EventEmitter).emit('error', new Error(why));
+  };
   aedes.handle = (conn, req) => {
     const client = handle(conn, req);
-    const limited = limitPacketSize(client, maxBytes, (bytes) => {
-      const why = `a packet of ${bytes} bytes, over mqtt.maxPacketBytes = ${maxBytes}`;
-      refused(client, why);
-      (client as unknown as NodeJS.EventEmitter).emit('error', new Error(why));
-    });
+    const limited = limitPacketSize(client, maxBytes, refuse);
     if (!limited && !said) {
       said = true;
       unavailable();
