@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ThermostreamError, type RejectReason } from '../errors.ts';
@@ -7,6 +7,7 @@ import type { Registry } from '../registry/index.ts';
 import { isLoopback, urlHost } from '../url.ts';
 import { AuthFailures, createAuthenticator, subscriptionFor, type AuthFailure, type Identity } from './auth.ts';
 import type { ServerCertificate } from './certs.ts';
+import { ConnectionCloses, limitLog, remoteAddress } from './closes.ts';
 import { installFastPublish, type PublishSink } from './fast-publish.ts';
 import { limitPacketSizes } from './packet-limit.ts';
 import { createHub, type Hub, type HubStats } from './iothub.ts';
@@ -129,33 +130,6 @@ export function checkSafeBind(host: string, auth: Config['auth'] | undefined): v
   }
 }
 
-/** Refusals logged per minute at most; past that they are only counted, and the number left out is logged once. */
-const LOG_PER_MINUTE = 60;
-
-/** A flood of bad logins must not become a flood of log lines. */
-function limitLog(log: (line: string) => void, clock: Clock): (line: string) => void {
-  let windowStart = -Infinity;
-  let written = 0;
-  let suppressed = 0;
-  return (line) => {
-    const now = clock.now();
-    if (now - windowStart >= 60_000) {
-      if (suppressed > 0) log(`${suppressed} more refusals in the last minute were not logged (see security in /api/v1/stats)`);
-      windowStart = now;
-      written = 0;
-      suppressed = 0;
-    }
-    if (written++ < LOG_PER_MINUTE) log(line);
-    else suppressed++;
-  };
-}
-
-/** The address a client connected from: its socket's (listen.ts keeps it past a close), or the HTTP request's for a WebSocket. */
-function remoteAddress(client: Client): string {
-  const conn = client.conn as { remoteAddress?: string } | undefined;
-  return conn?.remoteAddress ?? client.req?.socket.remoteAddress ?? (client.req !== undefined ? 'WebSocket' : 'an unknown address');
-}
-
 /** Embedded aedes broker speaking MQTT 3.1.1 over TCP, TLS and WebSocket, with IoT Hub's device dialect. */
 export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Promise<Broker> {
   checkSafeBind(config.host, config.auth);
@@ -171,9 +145,8 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const isDevice = (identity: Identity | undefined): identity is Identity => identity !== undefined && (identity.restricted || auth.mode === 'none');
   /** Refused packets: acknowledged (MQTT 3.1.1 has no negative PUBACK) but never routed. */
   const refused = new WeakSet<PublishPacket>();
-  /** The client id each connection's CONNECT gave (until aedes sets client.id), and where it came from. */
-  const connecting = new WeakMap<Client, { id: string; from: string }>();
   const security: SecurityStats = { authFailures: { total: 0, byReason: {} }, refusedPublishes: 0, refusedSubscriptions: 0, qos2Disconnects: 0, oversizedPackets: 0, packetsBeforeConnack: 0 };
+  const closes = new ConnectionCloses(log, MAX_PACKETS_BEFORE_CONNACK, () => security.packetsBeforeConnack++);
 
   function refusePublish(client: Client, identity: Identity, packet: PublishPacket, done: (err?: Error | null) => void): void {
     security.refusedPublishes++;
@@ -188,13 +161,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     // Device ids go up to 128 characters (DESIGN.md); devices often use them as MQTT client ids.
     maxClientsIdLength: 256,
     queueLimit: MAX_PACKETS_BEFORE_CONNACK,
-    // The CONNECT is handled before the packets behind it are queued; aedes names the client only later (an error
-    // meanwhile is a 'connectionError' without an id) and destroys the socket (and its address) before it reports
-    // one, so both are kept here for the log.
-    preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) {
-      connecting.set(client, { id: packet.clientId, from: remoteAddress(client) });
-      callback(null, true);
-    },
+    preConnect: closes.preConnect,
     authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback) {
       const result = authenticator(client.id, username, password);
       if (result.ok) {
@@ -204,9 +171,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
       }
       security.authFailures.total++;
       security.authFailures.byReason[result.reason] = (security.authFailures.byReason[result.reason] ?? 0) + 1;
-      const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
-      log(`refused connection of client "${client.id.slice(0, 128)}" from ${from}: ${result.reason} (${result.detail})`);
-      closedWithReason.add(client); // aedes reports the refusal as a client error too: it is logged here, once
+      closes.closedBy(client, `refused connection of client "${client.id.slice(0, 128)}" from ${remoteAddress(client)}: ${result.reason} (${result.detail})`);
       // CONNACK 5 "not authorized" and nothing more: the reason stays in the server's log and counters.
       const err = new Error('not authorized') as AuthenticateError;
       err.returnCode = 5;
@@ -247,32 +212,13 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   function qos2(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // IoT Hub does not support QoS 2 and closes the connection; so does its dialect here.
     security.qos2Disconnects++;
-    closedWithReason.add(client);
-    log(`closed client "${client.id}": QoS 2 publish on ${JSON.stringify(packet.topic)} (IoT Hub supports QoS 0 and 1)`);
+    closes.closedBy(client, `closed client "${client.id}": QoS 2 publish on ${JSON.stringify(packet.topic)} (IoT Hub supports QoS 0 and 1)`);
     callback(new Error('QoS 2 is not supported'));
   }
 
   // A protocol violation (a wildcard or an empty topic in a PUBLISH, a malformed packet, a missed keep-alive) closes
-  // the connection, as MQTT requires: the log says which client and why. Socket errors (a reset) are not logged.
-  const closedWithReason = new WeakSet<Client>();
-  aedes.on('clientError', (client, err) => {
-    if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
-    log(`closed client "${client.id}": ${err.message}`);
-  });
-  // Errors of a connection before aedes has named its client (a malformed first packet, a protocol version it does
-  // not speak, no CONNECT within the connect timeout, too many packets before CONNACK): aedes closes the connection
-  // and says why only here. Socket errors (a reset) are not logged, as above.
-  aedes.on('connectionError', (client, err) => {
-    if ((err as NodeJS.ErrnoException).code !== undefined || closedWithReason.has(client)) return;
-    closedWithReason.add(client); // every packet past the limit in the same read errs again
-    const { id, from } = connecting.get(client) ?? { id: client.id ?? '', from: remoteAddress(client) };
-    const who = `${id ? `client "${id.slice(0, 128)}"` : 'a connection'} from ${from}`;
-    if (err.message !== 'Client queue limit reached') return log(`closed ${who} before its CONNACK: ${err.message}`);
-    security.packetsBeforeConnack++;
-    log(`closed ${who}: more than ${MAX_PACKETS_BEFORE_CONNACK} packets before its CONNACK`);
-  });
-  // Past its CONNACK a connection's packets are no longer queued: what the log would name is not kept for its life.
-  aedes.on('connackSent', (_packet, client) => connecting.delete(client));
+  // the connection, as MQTT requires: the log says which client and why.
+  closes.listen(aedes);
 
   // A connection lives as long as its token: the SDK renews its token before expiry by reconnecting.
   const expiries = new Map<Client, unknown>();
@@ -337,15 +283,13 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
   const oversized = (conn: object): boolean => {
     if (oversizedConns.has(conn)) return false;
     oversizedConns.add(conn);
+    security.oversizedPackets++;
     return true;
   };
   if ((config.maxPacketBytes ?? 0) > 0) {
     limitPacketSizes(aedes, config.maxPacketBytes!, (client, why) => {
-      closedWithReason.add(client);
-      if (!oversized(client.conn)) return;
-      security.oversizedPackets++;
-      const from = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'WebSocket';
-      log(`closed ${client.id ? `client "${client.id.slice(0, 128)}"` : 'a connection (before its CONNECT)'} from ${from}: ${why}`);
+      const who = client.id ? `client "${client.id.slice(0, 128)}"` : 'a connection (before its CONNECT)';
+      closes.closedBy(client, oversized(client.conn) ? `closed ${who} from ${remoteAddress(client)}: ${why}` : null);
     }, () => log('this aedes has no per-client parser to hook: mqtt.maxPacketBytes is not enforced'));
   }
 
@@ -383,9 +327,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     hub,
     attachWebSocket(server) {
       webSockets.push(attachWebSocket(server, aedes, config.maxPacketBytes ?? 0, (conn, from, why) => {
-        if (!oversized(conn)) return;
-        security.oversizedPackets++;
-        log(`closed a WebSocket connection from ${from}: ${why}`);
+        if (oversized(conn)) log(`closed a WebSocket connection from ${from}: ${why}`);
       }));
     },
     stats: () => ({
