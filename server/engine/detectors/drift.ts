@@ -48,8 +48,8 @@ export class DriftState extends Slots {
   declare alarmAt: number;
   declare lastTs: number;
 
-  constructor(a: Float64Array, o: number) {
-    super(a, o);
+  /** A new device's state. */
+  reset(): void {
     this.fast = this.base = this.gPosFrom = this.gNegFrom = this.alarmTs = this.alarmAt = this.lastTs = NaN;
     this.spread = this.learned = this.spreadLearned = this.gPos = this.gNeg = this.alarm = this.alarmReadings = 0;
   }

@@ -33,10 +33,10 @@ export class DropoutState extends Slots {
   /** Gaps in a row that were dropouts. */
   declare private longGaps: number;
 
-  constructor(a: Float64Array, o: number) {
-    super(a, o);
+  /** A new device's state (its slot zeroed first: the gaps are 0). */
+  reset(): void {
     this.gapCount = this.nextGap = this.sinceRefresh = this.longGaps = 0;
-    this.interval = this.lastTs = this.openTs = this.openScore = this.openedAt = NaN; // the gaps: 0, as a new array
+    this.interval = this.lastTs = this.openTs = this.openScore = this.openedAt = NaN;
   }
 
   /** Offset of the ring of gaps in the array. */

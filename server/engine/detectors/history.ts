@@ -18,16 +18,16 @@ export class History extends Slots {
   /** Shared by every device's history (refresh() is synchronous): one buffer, not one per device. */
   private static scratch = new Float64Array(64);
 
-  constructor(
-    a: Float64Array,
-    o: number,
-    readonly capacity: number,
-  ) {
-    super(a, o);
+  constructor(readonly capacity: number) {
+    super();
+    if (History.scratch.length < capacity) History.scratch = new Float64Array(capacity);
+  }
+
+  /** A new device's history: empty. */
+  reset(): void {
     this.size = this.next = 0;
     this.sinceRefresh = REFRESH;
     this.median = this.mad = NaN;
-    if (History.scratch.length < capacity) History.scratch = new Float64Array(capacity);
   }
 
   /** Offset of the ring of values in the array. */

@@ -1,8 +1,8 @@
 /**
  * The anomaly detectors composed per device, as the telemetry job composes windows: each reading (in event-time
  * order per device) goes through threshold, spike/dip, rate of change, stuck and drift; each watermark move checks
- * dropouts. Per-device state is plain numbers, saved as one blob per device in the checkpoint of the batch that
- * changed it (so a restart neither forgets a baseline nor raises an anomaly twice).
+ * dropouts. Per-device state is plain numbers, in a slot of one pool (slot-pool.ts), saved as one blob per device in
+ * the checkpoint of the batch that changed it (so a restart neither forgets a baseline nor raises an anomaly twice).
  *
  * Readings before a baseline: threshold flags from the first reading; every other detector stays silent until the
  * device has sent `warmupReadings` readings (default 20), and spike/dip also until its history holds that many.
@@ -13,10 +13,11 @@ import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
 import { History, historyWidth } from './history.ts';
 import { LazyRows, type Rows } from '../rows.ts';
 import { RATE_WIDTH, RateState } from './rate.ts';
+import { SlotPool } from '../slot-pool.ts';
 import { defineSlots, Slots, StateOut } from './slots.ts';
 import { SPIKE_WIDTH, SpikeState } from './spike.ts';
 import { STUCK_WIDTH, StuckState } from './stuck.ts';
-import { checkThreshold, limitsFor } from './threshold.ts';
+import { checkThreshold, ownLimits } from './threshold.ts';
 import type { Anomaly, DetectorConfig, ThresholdLimits } from './types.ts';
 
 export { ANOMALY_TYPES, INTERVAL_TYPES, TYPE_INDEX, type Anomaly, type AnomalyType, type DetectorConfig } from './types.ts';
@@ -31,7 +32,10 @@ const STATE_VERSION = 1;
 /** Weight of one reading in the long-run mean absolute residual (the noise floor of the spike scale). */
 const NOISE_ALPHA = 1 / 32;
 
-/** A device's state: its own doubles, then each detector's, in one Float64Array (slots.ts). */
+/**
+ * Views of a device's state: its own doubles, then each detector's, in its slot of the pool (slots.ts). The detectors
+ * hold one and point it at the device in hand (point()).
+ */
 class DeviceDetectors extends Slots {
   declare n: number;
   declare lastTs: number;
@@ -41,32 +45,55 @@ class DeviceDetectors extends Slots {
   declare lastValue: number;
   /** Arrival of the device's newest reading: in processing-time mode its silence is measured by it. */
   declare lastArrival: number;
-  dirty = false;
-  readonly spike: SpikeState;
-  readonly rate: RateState;
-  readonly stuck: StuckState;
-  readonly drift: DriftState;
-  readonly dropout: DropoutState;
+  /** 1 while the device is listed as changed since the last delta. */
+  declare dirty: number;
+  /** The device the views are at, and its slot. */
+  deviceId = '';
+  slot = -1;
+  readonly spike = new SpikeState();
+  readonly rate = new RateState();
+  readonly stuck = new StuckState();
+  readonly drift = new DriftState();
+  readonly dropout = new DropoutState();
   readonly history: History;
 
   constructor(
-    readonly deviceId: string,
-    readonly limits: ThresholdLimits,
+    private readonly pool: SlotPool,
     historySize: number,
   ) {
-    const a = new Float64Array(DEVICE_WIDTH + SPIKE_WIDTH + RATE_WIDTH + STUCK_WIDTH + DRIFT_WIDTH + DROPOUT_WIDTH + historyWidth(historySize));
-    super(a, 0);
-    this.n = 0;
+    super();
+    this.history = new History(historySize);
+  }
+
+  /** Points the views at `slot`, the state of `deviceId`. */
+  point(deviceId: string, slot: number): this {
+    this.deviceId = deviceId;
+    this.slot = slot;
+    const a = this.pool.data(slot);
+    const o = this.pool.offset(slot);
+    this.at(a, o);
+    this.spike.at(a, o + SPIKE_AT);
+    this.rate.at(a, o + RATE_AT);
+    this.stuck.at(a, o + STUCK_AT);
+    this.drift.at(a, o + DRIFT_AT);
+    this.dropout.at(a, o + DROPOUT_AT);
+    this.history.at(a, o + HISTORY_AT);
+    return this;
+  }
+
+  /** Makes the state the views are at a new device's. */
+  reset(): void {
+    this.a.fill(0, this.o, this.o + this.pool.width);
+    this.n = this.dirty = 0;
     this.lastTs = this.lastArrival = -Infinity;
     this.noise = this.lastValue = NaN;
     this.resolution = Infinity;
-    let o = DEVICE_WIDTH;
-    this.spike = new SpikeState(a, o);
-    this.rate = new RateState(a, (o += SPIKE_WIDTH));
-    this.stuck = new StuckState(a, (o += RATE_WIDTH));
-    this.drift = new DriftState(a, (o += STUCK_WIDTH));
-    this.dropout = new DropoutState(a, (o += DRIFT_WIDTH));
-    this.history = new History(a, (o += DROPOUT_WIDTH), historySize);
+    this.spike.reset();
+    this.rate.reset();
+    this.stuck.reset();
+    this.drift.reset();
+    this.dropout.reset();
+    this.history.reset();
   }
 
   /** The state as doubles, written to `out` (emptied first), for the checkpoint. */
@@ -104,11 +131,26 @@ class DeviceDetectors extends Slots {
   }
 }
 
-const DEVICE_WIDTH = defineSlots(DeviceDetectors, ['n', 'lastTs', 'noise', 'resolution', 'lastValue', 'lastArrival']);
+const DEVICE_WIDTH = defineSlots(DeviceDetectors, ['n', 'lastTs', 'noise', 'resolution', 'lastValue', 'lastArrival', 'dirty']);
+/** Where each detector's state begins in a device's slot, and the history's (the ring of its values last). */
+const SPIKE_AT = DEVICE_WIDTH;
+const RATE_AT = SPIKE_AT + SPIKE_WIDTH;
+const STUCK_AT = RATE_AT + RATE_WIDTH;
+const DRIFT_AT = STUCK_AT + STUCK_WIDTH;
+const DROPOUT_AT = DRIFT_AT + DRIFT_WIDTH;
+const HISTORY_AT = DROPOUT_AT + DROPOUT_WIDTH;
 
 export class Detectors {
-  private readonly devices = new Map<string, DeviceDetectors>();
-  private readonly changed: DeviceDetectors[] = [];
+  /** Each device's slot in the pool, in the order the devices came. */
+  private readonly devices = new Map<string, number>();
+  private readonly pool: SlotPool;
+  /** The views through which every device's state is read and written, pointed at one device at a time. */
+  private readonly view: DeviceDetectors;
+  /** The devices changed since the last delta: their ids and slots. */
+  private readonly changedIds: string[] = [];
+  private readonly changedSlots: number[] = [];
+  /** Threshold limits of the devices configured with their own; the others have the global ones. */
+  private readonly limits: Map<string, ThresholdLimits>;
   /** A device's state on its way to the store: one array for all (rows.ts: read before the next row). */
   private readonly scratch = new StateOut();
 
@@ -120,21 +162,28 @@ export class Detectors {
   constructor(
     private readonly config: DetectorConfig,
     private readonly byArrival = false,
-  ) {}
+  ) {
+    this.pool = new SlotPool(HISTORY_AT + historyWidth(config.spike.history));
+    this.view = new DeviceDetectors(this.pool, config.spike.history);
+    this.limits = ownLimits(config.threshold);
+  }
 
   private touch(d: DeviceDetectors): void {
-    if (!d.dirty) {
-      d.dirty = true;
-      this.changed.push(d);
+    if (d.dirty === 0) {
+      d.dirty = 1;
+      this.changedIds.push(d.deviceId);
+      this.changedSlots.push(d.slot);
     }
   }
 
+  /** The views pointed at the device's state (a new device's if it has none yet). */
   private device(id: string): DeviceDetectors {
-    let d = this.devices.get(id);
-    if (d === undefined) {
-      d = new DeviceDetectors(id, limitsFor(this.config.threshold, id), this.config.spike.history);
-      this.devices.set(id, d);
-    }
+    const s = this.devices.get(id);
+    if (s !== undefined) return this.view.point(id, s);
+    const slot = this.pool.take();
+    this.devices.set(id, slot);
+    const d = this.view.point(id, slot);
+    d.reset();
     return d;
   }
 
@@ -147,12 +196,14 @@ export class Detectors {
    * reads them, of the states as they are then (rows.ts), so to be read before the next reading.
    */
   takeDelta(): Rows<DetectorRow> {
-    const changed = this.changed.splice(0);
-    for (const d of changed) d.dirty = false;
+    const ids = this.changedIds.splice(0);
+    const slots = this.changedSlots.splice(0);
+    const d = this.view;
+    for (let i = 0; i < ids.length; i++) d.point(ids[i], slots[i]).dirty = 0;
     const out = this.scratch;
-    return new LazyRows(changed.length, (i) => {
-      changed[i].save(out);
-      return { deviceId: changed[i].deviceId, state: new Uint8Array(out.a.buffer, 0, out.length * 8) };
+    return new LazyRows(ids.length, (i) => {
+      d.point(ids[i], slots[i]).save(out);
+      return { deviceId: ids[i], state: new Uint8Array(out.a.buffer, 0, out.length * 8) };
     });
   }
 
@@ -162,7 +213,7 @@ export class Detectors {
     const d = this.device(r.deviceId);
     const ts = r.ts;
     const x = r.temperature;
-    if (c.threshold.enabled) checkThreshold(d.deviceId, ts, x, d.limits, out);
+    if (c.threshold.enabled) checkThreshold(d.deviceId, ts, x, this.limits.get(d.deviceId) ?? c.threshold, out);
     if (this.byArrival && r.arrival > d.lastArrival) {
       d.lastArrival = r.arrival;
       this.touch(d);
@@ -250,13 +301,14 @@ export class Detectors {
   tick(watermark: number, out: Anomaly[]): void {
     const c = this.config;
     if (!c.dropout.enabled || !Number.isFinite(watermark)) return;
-    for (const d of this.devices.values()) {
+    this.devices.forEach((slot, id) => {
+      const d = this.view.point(id, slot);
       // By arrival: the watermark on the device's own clock, as far past its last reading as past its last arrival.
       const wm = this.byArrival ? watermark - d.lastArrival + d.dropout.lastTs : watermark;
-      if (!Number.isFinite(wm)) continue; // restored from before arrivals were kept: judged from its next reading on
+      if (!Number.isFinite(wm)) return; // restored from before arrivals were kept: judged from its next reading on
       const before = out.length;
-      d.dropout.tick(d.deviceId, wm, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
+      d.dropout.tick(id, wm, c.dropout.factor, c.dropout.minSilenceMs, d.n > c.warmupReadings, out);
       if (out.length > before) this.touch(d);
-    }
+    });
   }
 }

@@ -11,8 +11,8 @@ export class RateState extends Slots {
   declare refTs: number;
   declare refValue: number;
 
-  constructor(a: Float64Array, o: number) {
-    super(a, o);
+  /** A new device's state. */
+  reset(): void {
     this.refTs = this.refValue = NaN;
   }
 

@@ -20,8 +20,8 @@ export class SpikeState extends Slots {
   declare scale: number;
   declare z: number;
 
-  constructor(a: Float64Array, o: number) {
-    super(a, o);
+  /** A new device's state. */
+  reset(): void {
     this.ts = this.value = this.median = this.scale = this.z = NaN;
   }
 

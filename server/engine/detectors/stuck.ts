@@ -26,8 +26,8 @@ export class StuckState extends Slots {
   /** When the current stuck run was detected. */
   declare flaggedAt: number;
 
-  constructor(a: Float64Array, o: number) {
-    super(a, o);
+  /** A new device's state. */
+  reset(): void {
     this.runValue = this.runStart = this.runLast = this.longRun = this.flaggedAt = NaN;
     this.runCount = this.flagged = this.runs = 0;
   }

@@ -4,10 +4,12 @@
  */
 import type { Anomaly, DetectorConfig, ThresholdLimits } from './types.ts';
 
-/** The limits for one device: its own where configured, the global ones otherwise. */
-export function limitsFor(config: DetectorConfig['threshold'], deviceId: string): ThresholdLimits {
-  const own = config.devices[deviceId];
-  return { min: own?.min ?? config.min, max: own?.max ?? config.max };
+/**
+ * The limits of the devices configured with their own, completed with the global ones where one is left out. Any
+ * other device is judged by the global limits (`config` itself): no limits object per device.
+ */
+export function ownLimits(config: DetectorConfig['threshold']): Map<string, ThresholdLimits> {
+  return new Map(Object.entries(config.devices).map(([id, own]) => [id, { min: own?.min ?? config.min, max: own?.max ?? config.max }]));
 }
 
 export function checkThreshold(deviceId: string, ts: number, x: number, limits: ThresholdLimits, out: Anomaly[]): void {
