@@ -1,6 +1,7 @@
 import type { Reading } from '../ingest/reading.ts';
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
 import { LazyRows, type Rows } from './rows.ts';
+import { SlotPool } from './slot-pool.ts';
 
 /**
  * Job state that drops resent readings, per device, in bounded memory:
@@ -61,22 +62,91 @@ export interface DedupeState {
   messageIds: readonly MessageIdRow[];
 }
 
+/** A device's seq state, in its slot of a pool: the highest seq, that reading's ts, the last arrival, then the window's bits. */
+const MAX = 0;
+const MAX_TS = 1;
+const LAST_SEEN = 2;
+const SEEN = 3;
+/** One bit per seq of the window: 128 bytes, 16 doubles of the slot. */
+const SEEN_BYTES = DEDUPE_WINDOW / 8;
+const SEQS_WIDTH = SEEN + SEEN_BYTES / 8;
+
+/**
+ * A view of one device's seq state in the pool, pointed at the device in hand (point()): Dedupe holds one, so that
+ * a device costs its slot and a map entry, not an object, a typed array and its buffer (≈ 250 bytes beyond its bits).
+ */
 class DeviceSeqs {
-  max = -1;
-  maxTs = -Infinity;
-  lastSeen = -Infinity;
-  /** One bit per seq of the window (128 bytes per device). */
-  seen = new Uint8Array(DEDUPE_WINDOW / 8);
+  private a: Float64Array = new Float64Array(0);
+  private o = 0;
+  private bits: Uint8Array = new Uint8Array(0);
+  /** Where the window's bits begin in `bits`. */
+  private b = 0;
+
+  constructor(private readonly pool: SlotPool) {}
+
+  point(slot: number): this {
+    this.a = this.pool.data(slot);
+    this.o = this.pool.offset(slot);
+    this.bits = this.pool.bytes(slot);
+    this.b = (this.o + SEEN) * 8;
+    return this;
+  }
+
+  get max(): number {
+    return this.a[this.o + MAX];
+  }
+
+  set max(v: number) {
+    this.a[this.o + MAX] = v;
+  }
+
+  get maxTs(): number {
+    return this.a[this.o + MAX_TS];
+  }
+
+  set maxTs(v: number) {
+    this.a[this.o + MAX_TS] = v;
+  }
+
+  get lastSeen(): number {
+    return this.a[this.o + LAST_SEEN];
+  }
+
+  set lastSeen(v: number) {
+    this.a[this.o + LAST_SEEN] = v;
+  }
+
+  /** A new device's state: no seq seen. */
+  reset(): void {
+    this.max = -1;
+    this.maxTs = this.lastSeen = -Infinity;
+    this.clear();
+  }
+
+  clear(): void {
+    this.bits.fill(0, this.b, this.b + SEEN_BYTES);
+  }
+
+  /** The window's bits as the checkpoint keeps them: a view of the slot's, valid until the next reading. */
+  seen(): Uint8Array {
+    return new Uint8Array(this.bits.buffer, this.b, SEEN_BYTES);
+  }
+
+  /** Sets the window's bits from a checkpoint's (the first SEEN_BYTES of them). */
+  loadSeen(seen: Uint8Array): void {
+    this.clear();
+    this.bits.set(seen.subarray(0, SEEN_BYTES), this.b);
+  }
 
   has(seq: number): boolean {
     const slot = seq % DEDUPE_WINDOW;
-    return (this.seen[slot >> 3] & (1 << (slot & 7))) !== 0;
+    return (this.bits[this.b + (slot >> 3)] & (1 << (slot & 7))) !== 0;
   }
 
   set(seq: number, on: boolean): void {
     const slot = seq % DEDUPE_WINDOW;
-    if (on) this.seen[slot >> 3] |= 1 << (slot & 7);
-    else this.seen[slot >> 3] &= ~(1 << (slot & 7));
+    if (on) this.bits[this.b + (slot >> 3)] |= 1 << (slot & 7);
+    else this.bits[this.b + (slot >> 3)] &= ~(1 << (slot & 7));
   }
 }
 
@@ -87,7 +157,10 @@ class DeviceIds {
 
 export class Dedupe {
   private readonly options: DedupeOptions;
-  private readonly devices = new Map<string, DeviceSeqs>();
+  /** Each device's seq state: its slot in the pool, seen through `seqs`. */
+  private readonly devices = new Map<string, number>();
+  private readonly pool = new SlotPool(SEQS_WIDTH);
+  private readonly seqs = new DeviceSeqs(this.pool);
   private readonly messages = new Map<string, DeviceIds>();
   private readonly touched = new Set<string>();
   private readonly touchedIds = new Set<string>();
@@ -109,17 +182,13 @@ export class Dedupe {
    * `arrival` when the server received it (the device's activity, for eviction).
    */
   firstTime(deviceId: string, seq: number, ts = -Infinity, tsFromDevice = false, arrival = -Infinity): boolean {
-    let d = this.devices.get(deviceId);
-    if (d === undefined) {
-      d = new DeviceSeqs();
-      this.devices.set(deviceId, d);
-    }
+    const d = this.device(deviceId);
     if (arrival > d.lastSeen) {
       d.lastSeen = arrival;
       this.touched.add(deviceId);
     }
     if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (tsFromDevice && ts > d.maxTs))) {
-      d.seen.fill(0); // the counter restarted: forget the old one
+      d.clear(); // the counter restarted: forget the old one
       d.max = -1;
     }
     if (seq > d.max) {
@@ -136,6 +205,17 @@ export class Dedupe {
     d.set(seq, true);
     this.touched.add(deviceId);
     return true;
+  }
+
+  /** The view pointed at the device's seq state (a new device's if it has none). */
+  private device(deviceId: string): DeviceSeqs {
+    const s = this.devices.get(deviceId);
+    if (s !== undefined) return this.seqs.point(s);
+    const slot = this.pool.take();
+    this.devices.set(deviceId, slot);
+    const d = this.seqs.point(slot);
+    d.reset();
+    return d;
   }
 
   /**
@@ -174,8 +254,9 @@ export class Dedupe {
     if (this.options.idleEvictMs <= 0) return 0;
     const before = now - this.options.idleEvictMs;
     const n = this.evictedSeqs.length + this.evictedIds.length;
-    for (const [id, d] of this.devices) {
-      if (d.lastSeen < before) {
+    for (const [id, s] of this.devices) {
+      if (this.seqs.point(s).lastSeen < before) {
+        this.pool.give(s);
         this.devices.delete(id);
         this.touched.delete(id);
         this.evictedSeqs.push(id);
@@ -195,8 +276,10 @@ export class Dedupe {
   takeDelta(): DedupeDelta {
     const touched = [...this.touched];
     const seqs = new LazyRows<DedupeRow>(touched.length, (i) => {
-      const d = this.devices.get(touched[i]);
-      return d === undefined ? null : { deviceId: touched[i], maxSeq: d.max, maxTs: d.maxTs, seen: d.seen, lastSeen: d.lastSeen };
+      const s = this.devices.get(touched[i]);
+      if (s === undefined) return null;
+      const d = this.seqs.point(s);
+      return { deviceId: touched[i], maxSeq: d.max, maxTs: d.maxTs, seen: d.seen(), lastSeen: d.lastSeen };
     });
     const messageIds: MessageIdRow[] = [];
     for (const id of this.touchedIds) {
@@ -219,12 +302,11 @@ export class Dedupe {
    */
   restore(state: DedupeState, now: number): void {
     for (const r of state.seqs) {
-      const d = new DeviceSeqs();
+      const d = this.device(r.deviceId);
       d.max = r.maxSeq;
       d.maxTs = r.maxTs;
-      d.seen = Uint8Array.from(r.seen);
+      d.loadSeen(r.seen);
       d.lastSeen = Number.isFinite(r.lastSeen) ? r.lastSeen : now;
-      this.devices.set(r.deviceId, d);
     }
     for (const r of state.messageIds) {
       const d = new DeviceIds(MessageIdRing.fromBytes(r.ids, this.options.messageIds));

@@ -11,6 +11,8 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
  */
 export class SlotPool {
   private readonly chunks: Float64Array[] = [];
+  /** Byte views of the chunks, made by the first bytes() of each. */
+  private readonly chunkBytes: Uint8Array[] = [];
   private readonly free: number[] = [];
   private made = 0;
 
@@ -24,6 +26,12 @@ export class SlotPool {
   /** Where slot `s` begins in data(s). */
   offset(s: number): number {
     return (s & CHUNK_MASK) * this.width;
+  }
+
+  /** The bytes of data(s) (slot `s` begins at 8 × offset(s)): for state kept as bits. */
+  bytes(s: number): Uint8Array {
+    const c = s >> CHUNK_BITS;
+    return (this.chunkBytes[c] ??= new Uint8Array(this.chunks[c].buffer));
   }
 
   /** A slot, its doubles as the last holder left them (the caller sets them). */
