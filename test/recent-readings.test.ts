@@ -90,6 +90,22 @@ test('recent readings come back exactly as they came, in 12 bytes a reading whil
   }));
 });
 
+test('recent readings: rings that grow or widen move to another pool, and the rings moved into their old room keep their readings', () => {
+  // Three devices in the pool of 16: a's ring grows to 32 (b, the last, moves into its room), then b's widens (c
+  // moves into its room), then c's grows: each one's readings come back as they came.
+  const ring = new RecentReadings(40, 1e12, 0);
+  const readings = (id: string, from: number, n: number) => Array.from({ length: n }, (_, i) => r(id, from + i, 20 + (from + i) / 1000));
+  ring.add([...readings('a', 0, 5), ...readings('c', 100, 5), ...readings('b', 200, 5)]);
+  ring.add(readings('a', 5, 15));
+  ring.add([...readings('b', 205, 3), r('b', 208, 20 + 1 / 3)]);
+  ring.add(readings('c', 105, 20));
+  const got = (id: string) => ring.query(id, -Infinity, Infinity, 0).points.map((p) => [p.ts, p.temperature]);
+  assert.deepEqual(got('a'), readings('a', 0, 20).map((x) => [x.ts, x.temperature]));
+  assert.deepEqual(got('b'), [...readings('b', 200, 8), r('b', 208, 20 + 1 / 3)].map((x) => [x.ts, x.temperature]));
+  assert.deepEqual(got('c'), readings('c', 100, 25).map((x) => [x.ts, x.temperature]));
+  assert.deepEqual([ring.capacity, ring.bytes], [32 + 16 + 32, 32 * 12 + 16 * 24 + 32 * 12]);
+});
+
 test('downsample merges consecutive points into equal runs; the budget is split in proportion', () => {
   const p = (ts: number, temperature: number, count = 1, humidity: number | null = null): SeriesPoint => ({
     ts, temperature, humidity, count, min: temperature, max: temperature, source: 'raw',
