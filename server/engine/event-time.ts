@@ -245,7 +245,10 @@ export class EventTimeWindows {
     return next;
   }
 
-  /** Step two: rebuild the fleet panes the batch changed, emit changed and newly final windows, evict old panes. */
+  /**
+   * Step two: merge anew the fleet panes a repeated ts left behind (add() keeps the others up to date), emit changed
+   * and newly final windows, evict old panes.
+   */
   emit(): PackedWindows {
     const moved = this.moved;
     this.moved = false;

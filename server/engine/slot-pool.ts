@@ -1,4 +1,7 @@
-/** Slots per chunk of a pool: 1,024 (160 KB of pane slots, 32 KB of key heads, 768 KB of rings of 64 readings). */
+/**
+ * Slots per chunk of a pool: 1,024 (176 KB of pane slots, 72 KB of key heads per window shape, 768 KB of rings of 64
+ * readings).
+ */
 const CHUNK_BITS = 10;
 const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 
@@ -50,8 +53,9 @@ export class SlotPool {
 /**
  * Fixed-size slots of numbers (int32s or doubles) kept packed: the slots in use are 0 … size − 1, and a slot given
  * back is filled with the last one, whose owner is told its new place. Unlike SlotPool's, a pool that empties gives
- * its chunks back: RecentReadings' rings move from one capacity's pool to the next as they grow, and with free lists
- * every device's outgrown rings would keep their room in the smaller pools for good (at 100,000 devices, 57 MB).
+ * its chunks back (all but its first): RecentReadings' rings move from one capacity's pool to the next as they grow,
+ * and with free lists every device's outgrown rings would keep their room in the smaller pools for good (at 100,000
+ * devices, 57 MB).
  */
 export class PackedPool<A extends Int32Array | Float64Array> {
   private readonly chunks: A[] = [];
