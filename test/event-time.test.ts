@@ -421,6 +421,39 @@ test('a fleet pane stays the merge of its device panes when a device sends its l
   assert.deepEqual([again.count, again.last, again.humidityLast, again.min], [4, 15, 45, 10]);
 });
 
+test('fleet first and last with many readings at the same ts, in any order: the lowest of the devices\' first and last (each a device\'s first and last to arrive at its first and last ts)', () => {
+  let seed = 3;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 200; round++) {
+    const w = new EventTimeWindows({ windows: [{ lengthMs: 10, slideMs: 10 }], allowedLatenessMs: 100, timeMode: 'event', startedAt: 0 });
+    const readings: Reading[] = [];
+    for (let n = 0; n < 30; n++) {
+      const r = { ...reading(`d${Math.floor(random() * 4)}`, Math.floor(random() * 3), Math.floor(random() * 5)), humidity: Math.floor(random() * 5) };
+      readings.push(r);
+      w.add(r);
+    }
+    const fleet = w.advance(0).find((r) => r.deviceId === FLEET && r.start === 0)!;
+    // Each device's first: its first reading to arrive at its lowest ts; its last: its last to arrive at its highest.
+    const ends = (pick: (r: Reading) => number) => {
+      const byDevice = new Map<string, Reading[]>();
+      for (const r of readings) byDevice.set(r.deviceId, [...(byDevice.get(r.deviceId) ?? []), r]);
+      const firsts: [number, number][] = [];
+      const lasts: [number, number][] = [];
+      for (const rs of byDevice.values()) {
+        const lo = Math.min(...rs.map((r) => r.ts));
+        const hi = Math.max(...rs.map((r) => r.ts));
+        firsts.push([lo, pick(rs.find((r) => r.ts === lo)!)]);
+        lasts.push([hi, pick(rs.findLast((r) => r.ts === hi)!)]);
+      }
+      const lo = Math.min(...firsts.map(([t]) => t));
+      const hi = Math.max(...lasts.map(([t]) => t));
+      return [Math.min(...firsts.filter(([t]) => t === lo).map(([, v]) => v)), Math.min(...lasts.filter(([t]) => t === hi).map(([, v]) => v))];
+    };
+    assert.deepEqual([fleet.first, fleet.last], ends((r) => r.temperature), `round ${round}`);
+    assert.deepEqual([fleet.humidityFirst, fleet.humidityLast], ends((r) => r.humidity!), `round ${round}`);
+  }
+});
+
 test('the window starts of a key to emit: in the order added, each once, -0 as 0 (as the Set it replaced held them)', () => {
   const list = new TimeList();
   for (const t of [4000, -0, 4000, 8000, 0]) list.add(t);

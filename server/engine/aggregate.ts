@@ -260,19 +260,23 @@ export function addToPane(a: Float64Array, o: number, r: Reading): void {
 }
 
 /**
- * Whether reading `r` comes at the last ts its device's pane at offset `o` holds (of its temperature, or of its
- * humidity): the pane's last is then the last of those readings to arrive, and changes with its last ts unchanged.
+ * Whether reading `r`, about to be added to its device's pane at offset `o` of `a`, raises that pane's last where the
+ * fleet pane at `fo` of `f` may hold the old one as its own: a reading at its pane's last ts replaces the pane's last
+ * (the last of them to arrive), and the fleet's last, of the devices' lasts at its last ts, is the lowest: when the old
+ * one was it, only a merge anew of the device panes can tell the new lowest. Of the temperature, or of the humidity.
  */
-export function repeatsLastTs(a: Float64Array, o: number, r: Reading): boolean {
-  return r.ts === a[o + 8] || (r.humidity !== undefined && r.ts === a[o + 17]);
+export function raisesFleetLast(a: Float64Array, o: number, f: Float64Array, fo: number, r: Reading): boolean {
+  const ts = r.ts;
+  if (ts === a[o + 8] && ts === f[fo + 8] && r.temperature > a[o + 7] && a[o + 7] === f[fo + 7]) return true;
+  const h = r.humidity;
+  return h !== undefined && ts === a[o + 17] && ts === f[fo + 17] && h > a[o + 16] && a[o + 16] === f[fo + 16];
 }
 
 /**
  * Adds reading `r`, just added to its device's pane at offset `o` of `a`, to the fleet pane at `fo` of `f`: count, sums
  * and extremes from the reading; first and last from the device's pane, taken as mergePane takes them (ties between
- * devices go to the lowest value), so that the fleet pane stays the merge of its devices' panes. Not so when the
- * reading repeated its device's last ts (repeatsLastTs): the device's last may then have gone up, which a merge
- * cannot undo, and the fleet pane must be merged anew from the device panes.
+ * devices go to the lowest value), so that the fleet pane stays the merge of its devices' panes; unless the reading
+ * raised its device's last where the fleet's was the old one (raisesFleetLast): the fleet pane is then merged anew.
  */
 export function addToFleetPane(f: Float64Array, fo: number, r: Reading, a: Float64Array, o: number): void {
   const t = r.temperature;

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToFleetPane, addToPane, mergePane, repeatsLastTs, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToFleetPane, addToPane, mergePane, raisesFleetLast, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
@@ -84,7 +84,7 @@ export class EventTimeWindows {
   private readonly keys = new Map<string, number>();
   /** The slot of FLEET (-1: not known: look it up). */
   private fleetKey = -1;
-  /** Per shape, starts of fleet panes to merge anew from the device panes at the next emit (repeatsLastTs). */
+  /** Per shape, starts of fleet panes to merge anew from the device panes at the next emit (raisesFleetLast). */
   private readonly remerge: Set<number>[];
   private readonly latenessMs: number;
   private readonly byArrival: boolean;
@@ -183,10 +183,12 @@ export class EventTimeWindows {
       const s = panes.pane(d, i, p);
       const a = panes.data(s);
       const o = panes.at(s);
-      if (repeatsLastTs(a, o, r)) this.remerge[i].add(p);
-      addToPane(a, o, r);
       const f = panes.pane(fleet, i, p);
-      addToFleetPane(panes.data(f), panes.at(f), r, a, o);
+      const fa = panes.data(f);
+      const fo = panes.at(f);
+      if (raisesFleetLast(a, o, fa, fo, r)) this.remerge[i].add(p);
+      addToPane(a, o, r);
+      addToFleetPane(fa, fo, r, a, o);
     }
     return true;
   }
@@ -277,8 +279,8 @@ export class EventTimeWindows {
   }
 
   /**
-   * Merges anew from the device panes the fleet panes of shape `i` that a reading at its device's last ts changed
-   * (repeatsLastTs): rare, as it visits every key.
+   * Merges anew from the device panes the fleet panes of shape `i` whose last a reading may have lowered
+   * (raisesFleetLast): rare, as it visits every key.
    */
   private remergeFleet(i: number): void {
     const starts = this.remerge[i];
