@@ -187,87 +187,93 @@ class FastReader {
         if (releases) this.release();
       });
     };
-    let at = 0;
-    const n = buf.length;
-    while (at < n && !c.closed) {
-      // Fixed header: the type and flags, then the remaining length in 1–4 bytes of 7 bits.
-      let length = 0;
-      let multiplier = 1;
-      let p = at + 1;
-      let complete = false;
-      while (p < n && p - at <= 4) {
-        const b = buf[p++];
-        length += (b & 127) * multiplier;
-        multiplier *= 128;
-        if (b < 128) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete) {
-        if (p - at > 4) {
-          // Not MQTT: aedes' parser reports the malformed length and closes the connection.
-          this.slowParse.call(this.parser, buf.subarray(at));
-          at = n;
-          break;
-        }
-        this.need = 0;
-        break;
-      }
-      const end = p + length;
-      if (end > n) {
-        this.need = end - at;
-        break;
-      }
-      const first = buf[at];
-      const qos = (first >> 1) & 3;
-      if (first >> 4 === PUBLISH && qos < 2 && (first & 1) === 0 && c.connackSent && (c.version === 3 || c.version === 4) && length >= 2) {
-        const topicEnd = p + 2 + ((buf[p] << 8) | buf[p + 1]);
-        const payloadAt = topicEnd + qos * 2;
-        if (topicEnd > p + 2 && payloadAt <= end) {
-          this.topicOf(buf, p + 2, topicEnd);
-          if (this.topicFast) {
-            if (!held) {
-              c._parsingBatch += HOLD;
-              held = true;
-            }
-            if (!sink.take(this.topic, buf.subarray(payloadAt, end))) refused = true;
-            else if (qos === 1) {
-              if (ids === null) {
-                // Room for the rest of the read: each QoS 1 PUBLISH taken here spans MIN_QOS1_PUBLISH bytes at least.
-                const size = PUBACK_BYTES * Math.ceil(n / MIN_QOS1_PUBLISH);
-                if (!pubackScratchTaken) {
-                  if (pubackScratch.length < size) pubackScratch = new Uint8Array(size);
-                  pubackScratchTaken = true;
-                  ids = pubackScratch;
-                } else ids = new Uint8Array(size);
-              }
-              ids[acks] = 0x40;
-              ids[acks + 1] = 2;
-              ids[acks + 2] = buf[topicEnd];
-              ids[acks + 3] = buf[topicEnd + 1];
-              acks += PUBACK_BYTES;
-              qos1 = true;
-            }
-            at = end;
-            continue;
+    try {
+      let at = 0;
+      const n = buf.length;
+      while (at < n && !c.closed) {
+        // Fixed header: the type and flags, then the remaining length in 1–4 bytes of 7 bits.
+        let length = 0;
+        let multiplier = 1;
+        let p = at + 1;
+        let complete = false;
+        while (p < n && p - at <= 4) {
+          const b = buf[p++];
+          length += (b & 127) * multiplier;
+          multiplier *= 128;
+          if (b < 128) {
+            complete = true;
+            break;
           }
         }
+        if (!complete) {
+          if (p - at > 4) {
+            // Not MQTT: aedes' parser reports the malformed length and closes the connection.
+            this.slowParse.call(this.parser, buf.subarray(at));
+            at = n;
+            break;
+          }
+          this.need = 0;
+          break;
+        }
+        const end = p + length;
+        if (end > n) {
+          this.need = end - at;
+          break;
+        }
+        const first = buf[at];
+        const qos = (first >> 1) & 3;
+        if (first >> 4 === PUBLISH && qos < 2 && (first & 1) === 0 && c.connackSent && (c.version === 3 || c.version === 4) && length >= 2) {
+          const topicEnd = p + 2 + ((buf[p] << 8) | buf[p + 1]);
+          const payloadAt = topicEnd + qos * 2;
+          if (topicEnd > p + 2 && payloadAt <= end) {
+            this.topicOf(buf, p + 2, topicEnd);
+            if (this.topicFast) {
+              if (!held) {
+                c._parsingBatch += HOLD;
+                held = true;
+              }
+              if (!sink.take(this.topic, buf.subarray(payloadAt, end))) refused = true;
+              else if (qos === 1) {
+                if (ids === null) {
+                  // Room for the rest of the read: each QoS 1 PUBLISH taken here spans MIN_QOS1_PUBLISH bytes at least.
+                  const size = PUBACK_BYTES * Math.ceil(n / MIN_QOS1_PUBLISH);
+                  if (!pubackScratchTaken) {
+                    if (pubackScratch.length < size) pubackScratch = new Uint8Array(size);
+                    pubackScratchTaken = true;
+                    ids = pubackScratch;
+                  } else ids = new Uint8Array(size);
+                }
+                ids[acks] = 0x40;
+                ids[acks + 1] = 2;
+                ids[acks + 2] = buf[topicEnd];
+                ids[acks + 3] = buf[topicEnd + 1];
+                acks += PUBACK_BYTES;
+                qos1 = true;
+              }
+              at = end;
+              continue;
+            }
+          }
+        }
+        // aedes acknowledges a QoS 1 packet it handles as soon as ingest has stored it: the fast ones before it go first.
+        if (acks > 0) seal(false);
+        this.slowParse.call(this.parser, buf.subarray(at, end));
+        at = end;
       }
-      // aedes acknowledges a QoS 1 packet it handles as soon as ingest has stored it: the fast ones before it go first.
-      if (acks > 0) seal(false);
-      this.slowParse.call(this.parser, buf.subarray(at, end));
-      at = end;
+      if (at < n && !c.closed) {
+        // Keep the incomplete packet's bytes (copied: the read buffer is not ours to keep).
+        const rest = Buffer.from(buf.subarray(at));
+        this.partial = [rest];
+        this.partialBytes = rest.length;
+      }
+      if (!held) return; // nothing taken: no PUBACK gathered either
+      if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
+      seal(true);
+    } catch (err) {
+      // Neither the sink nor aedes' parser throws by design; if one did, the shared buffer must not stay taken.
+      if (ids === pubackScratch) pubackScratchTaken = false;
+      throw err;
     }
-    if (at < n && !c.closed) {
-      // Keep the incomplete packet's bytes (copied: the read buffer is not ours to keep).
-      const rest = Buffer.from(buf.subarray(at));
-      this.partial = [rest];
-      this.partialBytes = rest.length;
-    }
-    if (!held) return; // nothing taken: no PUBACK gathered either
-    if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh();
-    seal(true);
   }
 }
 
