@@ -254,21 +254,22 @@ export class Dedupe {
     if (this.options.idleEvictMs <= 0) return 0;
     const before = now - this.options.idleEvictMs;
     const n = this.evictedSeqs.length + this.evictedIds.length;
-    for (const [id, s] of this.devices) {
+    // forEach, not for…of: no [id, slot] entry allocated per device in every batch.
+    this.devices.forEach((s, id) => {
       if (this.seqs.point(s).lastSeen < before) {
         this.pool.give(s);
         this.devices.delete(id);
         this.touched.delete(id);
         this.evictedSeqs.push(id);
       }
-    }
-    for (const [id, d] of this.messages) {
+    });
+    this.messages.forEach((d, id) => {
       if (d.lastSeen < before) {
         this.messages.delete(id);
         this.touchedIds.delete(id);
         this.evictedIds.push(id);
       }
-    }
+    });
     return this.evictedSeqs.length + this.evictedIds.length - n;
   }
 
