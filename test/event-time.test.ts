@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventTimeWindows, FLEET, type WindowResult } from '../server/engine/event-time.ts';
+import { EventTimeWindows, FLEET, type PaneRow, type WindowResult } from '../server/engine/event-time.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
 import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
@@ -452,6 +452,42 @@ test('fleet first and last with many readings at the same ts, in any order: the 
     assert.deepEqual([fleet.first, fleet.last], ends((r) => r.temperature), `round ${round}`);
     assert.deepEqual([fleet.humidityFirst, fleet.humidityLast], ends((r) => r.humidity!), `round ${round}`);
   }
+});
+
+test('a window shape whose last pane of a key was evicted starts afresh for that key: its refresh is not paced by the refreshes before', () => {
+  // Two shapes; the fleet's 10/5 panes outlive its 6/10 ones. With the 6/10 shape's bookkeeping kept from before its
+  // last pane went, the fleet's window [20,26) was shown again, unchanged, at 25 (restarts in between).
+  const options = { windows: [{ lengthMs: 6, slideMs: 10 }, { lengthMs: 10, slideMs: 5 }], allowedLatenessMs: 0, timeMode: 'processing' as const, startedAt: 0, openWindowRefresh: 'final' as const };
+  let w = new EventTimeWindows(options);
+  const rows = new Map<string, PaneRow>();
+  const shown: string[] = [];
+  const batch = (now: number) => {
+    for (const r of w.advance(now)) if (r.deviceId === FLEET && r.lengthMs === 6) shown.push(`${now}: [${r.start},${r.end}) ${r.count}${r.final ? ' final' : ''}`);
+    const delta = w.takeDelta();
+    delta.upserts.forEach((r) => void rows.set(`${r.lengthMs}/${r.key}/${r.start}`, { ...r, state: Uint8Array.from(r.state) }));
+    delta.deletes.forEach((r) => void rows.delete(`${r.lengthMs}/${r.key}/${r.start}`));
+  };
+  const restart = (now: number) => {
+    const clock = w.clockState();
+    w = new EventTimeWindows({ ...options, startedAt: now });
+    w.restore(clock, [...rows.values()]);
+  };
+  const at = (deviceId: string, ts: number, arrival: number, humidity?: number) => w.add({ ...reading(deviceId, ts, 1, arrival), humidity });
+  batch(5);
+  restart(5);
+  at('a', 10, 10);
+  at('c', 6, 10);
+  at('b', 8, 10, 2);
+  [10, 12, 14].forEach(batch);
+  at('e', 5, 15, 0);
+  batch(15);
+  restart(15);
+  at('a', 12, 18);
+  at('d', 18, 18, 1);
+  batch(18);
+  at('d', 18, 20, 0);
+  [20, 25].forEach(batch);
+  assert.deepEqual(shown, ['10: [10,16) 3', '15: [10,16) 4', '18: [10,16) 4 final', '20: [20,26) 1']);
 });
 
 test('the window starts of a key to emit: in the order added, each once, -0 as 0 (as the Set it replaced held them)', () => {

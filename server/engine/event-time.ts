@@ -401,6 +401,7 @@ export class EventTimeWindows {
         this.changes.evicted(i, id, p);
       }
     }
+    if (panes.size(d, i) === 0) panes.resetShape(d, i);
     if (!panes.isEmpty(d)) panes.updateDueAt(d, i, shape, this.wm);
     else {
       this.keys.delete(id);

@@ -55,18 +55,25 @@ export class KeyPanes {
   /** A new key, holding no pane. */
   addKey(): number {
     const d = this.heads.take();
-    for (let i = 0; i < this.shapes; i++) {
-      this.setHead(d, i, PENDING_FROM, Infinity);
-      this.setHead(d, i, REFRESH_AT, -Infinity);
-      this.setHead(d, i, DUE_AT, -Infinity);
-      this.setHead(d, i, LAST_START, NaN);
-      this.setHead(d, i, LAST_SLOT, -1);
-      this.setHead(d, i, FIRST, -1);
-      this.setHead(d, i, LAST, -1);
-      this.setHead(d, i, SIZE, 0);
-      this.setHead(d, i, DIRTY, 0);
-    }
+    for (let i = 0; i < this.shapes; i++) this.resetShape(d, i);
     return d;
+  }
+
+  /**
+   * Key `d`'s bookkeeping of shape `i` as a new key's (it holds no pane of the shape: a new key, or its last pane of
+   * the shape evicted). A shape starts afresh as it did when each shape's state was a key of its own, dropped with its
+   * last pane: its open windows' next refresh is not paced by the refreshes of before.
+   */
+  resetShape(d: number, i: number): void {
+    this.setHead(d, i, PENDING_FROM, Infinity);
+    this.setHead(d, i, REFRESH_AT, -Infinity);
+    this.setHead(d, i, DUE_AT, -Infinity);
+    this.setHead(d, i, LAST_START, NaN);
+    this.setHead(d, i, LAST_SLOT, -1);
+    this.setHead(d, i, FIRST, -1);
+    this.setHead(d, i, LAST, -1);
+    this.setHead(d, i, SIZE, 0);
+    this.setHead(d, i, DIRTY, 0);
   }
 
   /** Gives key `d`'s slots back to the pools (it holds no pane any more: evicted). */
