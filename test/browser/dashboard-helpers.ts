@@ -54,6 +54,12 @@ export function watchPage(page: Page): string[] {
   return problems;
 }
 
+/**
+ * The problems (watchPage) a page has while its server is away: connection failures, and fastify's 503
+ * (return503OnClosing) to a request that reaches the server while it closes, on a kept-alive connection.
+ */
+export const SERVER_AWAY = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch|ERR_ABORTED|^HTTP 503: GET \S+\/api\/v1\/\S+$|status of 503 \(Service Unavailable\)/;
+
 /** A plausible indoor temperature for device `i` at `ts`: its own level, a slow swing and a little noise. */
 export function temperatureAt(i: number, ts: number): number {
   const level = 19 + ((i * 7) % 9) * 0.5;
