@@ -16,7 +16,7 @@ const LAST_SLOT = 4;
 const FIRST = 5;
 const LAST = 6;
 const SIZE = 7;
-const DIRTY = 8;
+const CHANGED_PANES = 8;
 const HEAD = 9;
 /**
  * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), its flags, then the pane (PANE_WIDTH
@@ -73,7 +73,7 @@ export class KeyPanes {
     this.setHead(d, i, FIRST, -1);
     this.setHead(d, i, LAST, -1);
     this.setHead(d, i, SIZE, 0);
-    this.setHead(d, i, DIRTY, 0);
+    this.setHead(d, i, CHANGED_PANES, 0);
   }
 
   /** Gives key `d`'s slots back to the pools (it holds no pane any more: evicted). */
@@ -136,7 +136,7 @@ export class KeyPanes {
 
   /** Panes of shape `i` key `d` changed since its last settle(). */
   changedCount(d: number, i: number): number {
-    return this.head(d, i, DIRTY);
+    return this.head(d, i, CHANGED_PANES);
   }
 
   /** Whether pane `s` changed since its key's last settle(). */
@@ -157,13 +157,13 @@ export class KeyPanes {
     const flags = this.slot(s, FLAGS);
     if ((flags & CHANGED) !== 0) return;
     this.setSlot(s, FLAGS, flags | CHANGED);
-    this.setHead(d, i, DIRTY, this.head(d, i, DIRTY) + 1);
+    this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) + 1);
   }
 
   /** Key `d`'s panes of shape `i` are neither new nor changed any more (emit has shown and checkpointed them). */
   settle(d: number, i: number): void {
     for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setSlot(s, FLAGS, 0);
-    this.setHead(d, i, DIRTY, 0);
+    this.setHead(d, i, CHANGED_PANES, 0);
     this.setHead(d, i, LAST_START, NaN);
     this.setHead(d, i, LAST_SLOT, -1);
   }
@@ -270,7 +270,7 @@ export class KeyPanes {
     if (before < 0) this.setHead(d, i, FIRST, after);
     else this.setSlot(before, NEXT, after);
     if (this.head(d, i, LAST) === s) this.setHead(d, i, LAST, before);
-    if (this.isChanged(s)) this.setHead(d, i, DIRTY, this.head(d, i, DIRTY) - 1);
+    if (this.isChanged(s)) this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) - 1);
     if (this.head(d, i, LAST_SLOT) === s) {
       this.setHead(d, i, LAST_START, NaN);
       this.setHead(d, i, LAST_SLOT, -1);
