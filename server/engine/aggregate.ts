@@ -224,39 +224,35 @@ export function clearPane(a: Float64Array, o: number): void {
   a[o + 5] = a[o + 7] = a[o + 14] = a[o + 16] = NaN; // first, last
 }
 
-/** Aggregate.add() on the pane at offset `o`. */
+/** Aggregate.add() on the pane at offset `o`: its temperature's measure, then its humidity's (at o + 9). */
 export function addToPane(a: Float64Array, o: number, r: Reading): void {
-  const t = r.temperature;
-  const ts = r.ts;
-  a[o]++;
-  a[o + 1] += t;
-  a[o + 2] += t * t;
-  if (t < a[o + 3]) a[o + 3] = t;
-  if (t > a[o + 4]) a[o + 4] = t;
+  addValue(a, o, r.temperature, r.ts);
+  if (r.humidity !== undefined) addValue(a, o + 9, r.humidity, r.ts);
+}
+
+/**
+ * Adds `x` at `ts` to the measure at offset `o` (count, sum, sum of squares, min, max, first, its ts, last, its ts):
+ * of a device's readings at one ts, its first is the first to arrive, its last the last.
+ */
+function addValue(a: Float64Array, o: number, x: number, ts: number): void {
+  addSums(a, o, x);
   if (ts < a[o + 6]) {
     a[o + 6] = ts;
-    a[o + 5] = t;
+    a[o + 5] = x;
   }
   if (ts >= a[o + 8]) {
     a[o + 8] = ts;
-    a[o + 7] = t;
+    a[o + 7] = x;
   }
-  const h = r.humidity;
-  if (h !== undefined) {
-    a[o + 9]++;
-    a[o + 10] += h;
-    a[o + 11] += h * h;
-    if (h < a[o + 12]) a[o + 12] = h;
-    if (h > a[o + 13]) a[o + 13] = h;
-    if (ts < a[o + 15]) {
-      a[o + 15] = ts;
-      a[o + 14] = h;
-    }
-    if (ts >= a[o + 17]) {
-      a[o + 17] = ts;
-      a[o + 16] = h;
-    }
-  }
+}
+
+/** Adds `x` to the count, sums and extremes of the measure at offset `o`. */
+function addSums(a: Float64Array, o: number, x: number): void {
+  a[o]++;
+  a[o + 1] += x;
+  a[o + 2] += x * x;
+  if (x < a[o + 3]) a[o + 3] = x;
+  if (x > a[o + 4]) a[o + 4] = x;
 }
 
 /**
@@ -279,20 +275,10 @@ export function raisesFleetLast(a: Float64Array, o: number, f: Float64Array, fo:
  * raised its device's last where the fleet's was the old one (raisesFleetLast): the fleet pane is then merged anew.
  */
 export function addToFleetPane(f: Float64Array, fo: number, r: Reading, a: Float64Array, o: number): void {
-  const t = r.temperature;
-  f[fo]++;
-  f[fo + 1] += t;
-  f[fo + 2] += t * t;
-  if (t < f[fo + 3]) f[fo + 3] = t;
-  if (t > f[fo + 4]) f[fo + 4] = t;
+  addSums(f, fo, r.temperature);
   mergeEnds(f, fo + 5, a, o + 5);
   if (r.humidity === undefined) return;
-  const h = r.humidity;
-  f[fo + 9]++;
-  f[fo + 10] += h;
-  f[fo + 11] += h * h;
-  if (h < f[fo + 12]) f[fo + 12] = h;
-  if (h > f[fo + 13]) f[fo + 13] = h;
+  addSums(f, fo + 9, r.humidity);
   mergeEnds(f, fo + 14, a, o + 14);
 }
 
