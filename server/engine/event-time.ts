@@ -5,7 +5,7 @@ import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';
-import { lastWindowEnd, paneStart, windowShape, type WindowShape } from './windows.ts';
+import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, paneStart, windowShape, type WindowShape } from './windows.ts';
 
 /** The key of fleet-wide windows (all devices together). */
 export const FLEET = '*';
@@ -339,8 +339,8 @@ export class EventTimeWindows {
       if (!panes.isChanged(s)) continue;
       const p = panes.startOf(s);
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
-      const first = Math.ceil((p + shape.paneMs - lengthMs) / slideMs);
-      const last = Math.floor(p / slideMs);
+      const first = firstContaining(shape, p, shape.paneMs);
+      const last = lastContaining(shape, p);
       for (let j = first; j <= last; j++) {
         const w = j * slideMs;
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
@@ -366,12 +366,12 @@ export class EventTimeWindows {
 
   /** Adds to this.starts the windows of shape `i` holding a pane of key `d` whose end is above `above` and at most `atMost`. */
   private addWindowsHolding(i: number, d: number, above: number, atMost: number): void {
-    const { lengthMs, slideMs, paneMs } = this.shapes[i];
+    const shape = this.shapes[i];
     for (let s = this.panes.first(d, i); s >= 0; s = this.panes.next(s)) {
       const p = this.panes.startOf(s);
-      const first = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((above - lengthMs) / slideMs) + 1);
-      const last = Math.min(Math.floor(p / slideMs), Math.floor((atMost - lengthMs) / slideMs));
-      for (let j = first; j <= last; j++) this.starts.add(j * slideMs);
+      const first = Math.max(firstContaining(shape, p, shape.paneMs), lastEndingBy(shape, above) + 1);
+      const last = Math.min(lastContaining(shape, p), lastEndingBy(shape, atMost));
+      for (let j = first; j <= last; j++) this.starts.add(j * shape.slideMs);
     }
   }
 

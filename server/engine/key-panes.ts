@@ -1,7 +1,7 @@
 import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import { SlotPool } from './slot-pool.ts';
-import { lastWindowEnd, type WindowShape } from './windows.ts';
+import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, type WindowShape } from './windows.ts';
 
 /**
  * Doubles of a key's head for one window shape, in its head slot (one slot a key, a head per shape): when its open
@@ -201,14 +201,12 @@ export class KeyPanes {
    * final ones were emitted and the old panes evicted in it, new data is never behind the watermark).
    */
   updateDueAt(d: number, i: number, shape: WindowShape, wm: number): void {
-    const { lengthMs, slideMs, paneMs } = shape;
     let due = Infinity;
     for (let s = this.first(d, i); s >= 0; s = this.next(s)) {
       const p = this.startOf(s);
       // The first window holding p that ends above the watermark, else the last holding it (the pane's eviction).
-      const last = Math.floor(p / slideMs);
-      const w = Math.max(Math.ceil((p + paneMs - lengthMs) / slideMs), Math.floor((wm - lengthMs) / slideMs) + 1);
-      due = Math.min(due, w <= last ? w * slideMs + lengthMs : lastWindowEnd(shape, p));
+      const k = Math.max(firstContaining(shape, p, shape.paneMs), lastEndingBy(shape, wm) + 1);
+      due = Math.min(due, k <= lastContaining(shape, p) ? k * shape.slideMs + shape.lengthMs : lastWindowEnd(shape, p));
     }
     this.setHead(d, i, DUE_AT, due);
   }

@@ -25,16 +25,27 @@ export function paneStart(shape: WindowShape, t: number): number {
 }
 
 /**
- * Starts of every window containing [from, from + width) — a pane or a single instant (width 1) — ascending.
- * Empty when it falls in the gap between windows (slide > length).
+ * Windows by number: window k is [k·S, k·S + L). Those containing [from, from + width) — a pane or a single instant
+ * (width 1) — are k = firstContaining(…) … lastContaining(…), none when it falls in the gap between windows (slide >
+ * length):  k·S ≤ from and from + width ≤ k·S + L  ⇔  (from + width − L)/S ≤ k ≤ from/S.
  */
+export function firstContaining(shape: WindowShape, from: number, width = 1): number {
+  return Math.ceil((from + width - shape.lengthMs) / shape.slideMs);
+}
+
+export function lastContaining(shape: WindowShape, from: number): number {
+  return Math.floor(from / shape.slideMs);
+}
+
+/** The number of the last window that ends at or before `t` (k·S + L ≤ t); the next one ends after it. */
+export function lastEndingBy(shape: WindowShape, t: number): number {
+  return Math.floor((t - shape.lengthMs) / shape.slideMs);
+}
+
+/** Starts of every window containing [from, from + width), ascending (firstContaining). */
 export function windowStartsContaining(shape: WindowShape, from: number, width = 1): number[] {
-  const { lengthMs: L, slideMs: S } = shape;
-  // k·S ≤ from and from + width ≤ k·S + L  ⇔  (from + width − L)/S ≤ k ≤ from/S
-  const first = Math.ceil((from + width - L) / S);
-  const last = Math.floor(from / S);
   const starts: number[] = [];
-  for (let k = first; k <= last; k++) starts.push(k * S);
+  for (let k = firstContaining(shape, from, width); k <= lastContaining(shape, from); k++) starts.push(k * shape.slideMs);
   return starts;
 }
 
