@@ -1,7 +1,7 @@
 import type { Reading } from '../ingest/reading.ts';
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
 import { LazyRows, type Rows } from './rows.ts';
-import { SlotPool } from './slot-pool.ts';
+import { defineSlots, SlotPool, Slots } from './slot-pool.ts';
 
 /**
  * Job state that drops resent readings, per device, in bounded memory:
@@ -62,58 +62,28 @@ export interface DedupeState {
   messageIds: readonly MessageIdRow[];
 }
 
-/** A device's seq state, in its slot of a pool: the highest seq, that reading's ts, the last arrival, then the window's bits. */
-const MAX = 0;
-const MAX_TS = 1;
-const LAST_SEEN = 2;
-const SEEN = 3;
-/** One bit per seq of the window: 128 bytes, 16 doubles of the slot. */
-const SEEN_BYTES = DEDUPE_WINDOW / 8;
-const SEQS_WIDTH = SEEN + SEEN_BYTES / 8;
-
 /**
- * A view of one device's seq state in the pool, pointed at the device in hand (point()): Dedupe holds one, so that
+ * A view of one device's seq state in its slot of the pool — the highest seq, that reading's ts, the last arrival
+ * (defineSlots, below), then the window's bits — pointed at the device in hand (point()): Dedupe holds one, so that
  * a device costs its slot and a map entry, not an object, a typed array and its buffer (≈ 250 bytes beyond its bits).
  */
-class DeviceSeqs {
-  private a: Float64Array = new Float64Array(0);
-  private o = 0;
+class DeviceSeqs extends Slots {
+  declare max: number;
+  declare maxTs: number;
+  declare lastSeen: number;
   private bits: Uint8Array = new Uint8Array(0);
   /** Where the window's bits begin in `bits`. */
   private b = 0;
 
-  constructor(private readonly pool: SlotPool) {}
+  constructor(private readonly pool: SlotPool) {
+    super();
+  }
 
   point(slot: number): this {
-    this.a = this.pool.data(slot);
-    this.o = this.pool.offset(slot);
+    this.view(this.pool.data(slot), this.pool.offset(slot));
     this.bits = this.pool.bytes(slot);
     this.b = (this.o + SEEN) * 8;
     return this;
-  }
-
-  get max(): number {
-    return this.a[this.o + MAX];
-  }
-
-  set max(v: number) {
-    this.a[this.o + MAX] = v;
-  }
-
-  get maxTs(): number {
-    return this.a[this.o + MAX_TS];
-  }
-
-  set maxTs(v: number) {
-    this.a[this.o + MAX_TS] = v;
-  }
-
-  get lastSeen(): number {
-    return this.a[this.o + LAST_SEEN];
-  }
-
-  set lastSeen(v: number) {
-    this.a[this.o + LAST_SEEN] = v;
   }
 
   /** A new device's state: no seq seen. */
@@ -149,6 +119,11 @@ class DeviceSeqs {
     else this.bits[this.b + (slot >> 3)] &= ~(1 << (slot & 7));
   }
 }
+
+const SEEN = defineSlots(DeviceSeqs, ['max', 'maxTs', 'lastSeen']);
+/** One bit per seq of the window: 128 bytes, 16 doubles of the slot. */
+const SEEN_BYTES = DEDUPE_WINDOW / 8;
+const SEQS_WIDTH = SEEN + SEEN_BYTES / 8;
 
 class DeviceIds {
   lastSeen = -Infinity;

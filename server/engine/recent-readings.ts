@@ -1,5 +1,5 @@
 import type { Reading } from '../ingest/index.ts';
-import { PackedPool, SlotPool } from './slot-pool.ts';
+import { defineSlots, PackedPool, SlotPool, Slots } from './slot-pool.ts';
 
 /** Values are kept as integers in thousandths while a device's readings have at most three decimals (21.37, 40.125). */
 const SCALE = 1000;
@@ -13,17 +13,6 @@ function thousandths(v: number): number {
   const n = Math.round(v * SCALE);
   return n >= -INT_MAX && n <= INT_MAX && n / SCALE === v ? n : NaN;
 }
-
-/** A ring's numbers, in its device's head slot (RingPools.heads). */
-const BASE = 0;
-const COVERED_FROM = 1;
-const HEAD = 2;
-const SIZE = 3;
-/** Its capacity class (RingPools.capacities), whether it holds doubles (1) or int32s (0), and its slot in that pool. */
-const CLASS = 4;
-const WIDE = 5;
-const SLOT = 6;
-const HEAD_WIDTH = 7;
 
 /**
  * Where the rings live: each device's numbers in a head slot, and its readings in a slot of the pool of its capacity
@@ -69,9 +58,14 @@ class RingPools {
  *
  * A Ring is a view: RecentReadings holds one and points it at the device in hand (point()).
  */
-class Ring {
-  private h: Float64Array = new Float64Array(0);
-  private ho = 0;
+class Ring extends Slots {
+  /** The epoch ms a compact ts counts from. */
+  declare base: number;
+  /** Every reading of this device with ts >= coveredFrom that the engine saw is here (or was aged out by maxAge). */
+  declare coveredFrom: number;
+  /** Index of the oldest. */
+  declare head: number;
+  declare size: number;
   /** The device's head slot. */
   private slot = -1;
   /** Of the head, as point() found it: the class, the kind, the readings' array and where the ring begins in it. */
@@ -81,18 +75,19 @@ class Ring {
   private points: Int32Array | Float64Array = new Int32Array(0);
   private from = 0;
 
-  constructor(private readonly pools: RingPools) {}
+  constructor(private readonly pools: RingPools) {
+    super();
+  }
 
   /** Points the view at the ring whose head is slot `head`. */
   point(head: number): this {
     this.slot = head;
-    this.h = this.pools.heads.data(head);
-    this.ho = this.pools.heads.offset(head);
-    this.cls = this.h[this.ho + CLASS];
+    this.view(this.pools.heads.data(head), this.pools.heads.offset(head));
+    this.cls = this.a[this.o + CLASS];
     this.capacity = this.pools.capacities[this.cls];
-    this.wide = this.h[this.ho + WIDE] === 1;
+    this.wide = this.a[this.o + WIDE] === 1;
     const pool = this.pools.of(this.cls, this.wide);
-    const s = this.h[this.ho + SLOT];
+    const s = this.a[this.o + SLOT];
     this.points = pool.data(s);
     this.from = pool.offset(s);
     return this;
@@ -100,48 +95,12 @@ class Ring {
 
   /** Makes `head` a new device's ring, empty, of the smallest class, and points the view at it. */
   init(head: number, coveredFrom: number, base: number): this {
-    const h = this.pools.heads.data(head);
-    const o = this.pools.heads.offset(head);
-    h[o + BASE] = base;
-    h[o + COVERED_FROM] = coveredFrom;
-    h[o + HEAD] = h[o + SIZE] = h[o + CLASS] = h[o + WIDE] = 0;
-    h[o + SLOT] = this.pools.of(0, false).take(head);
+    this.view(this.pools.heads.data(head), this.pools.heads.offset(head));
+    this.base = base;
+    this.coveredFrom = coveredFrom;
+    this.head = this.size = this.a[this.o + CLASS] = this.a[this.o + WIDE] = 0;
+    this.a[this.o + SLOT] = this.pools.of(0, false).take(head);
     return this.point(head);
-  }
-
-  /** The epoch ms a compact ts counts from. */
-  get base(): number {
-    return this.h[this.ho + BASE];
-  }
-
-  set base(v: number) {
-    this.h[this.ho + BASE] = v;
-  }
-
-  /** Every reading of this device with ts >= coveredFrom that the engine saw is here (or was aged out by maxAge). */
-  get coveredFrom(): number {
-    return this.h[this.ho + COVERED_FROM];
-  }
-
-  set coveredFrom(v: number) {
-    this.h[this.ho + COVERED_FROM] = v;
-  }
-
-  /** Index of the oldest. */
-  get head(): number {
-    return this.h[this.ho + HEAD];
-  }
-
-  set head(v: number) {
-    this.h[this.ho + HEAD] = v;
-  }
-
-  get size(): number {
-    return this.h[this.ho + SIZE];
-  }
-
-  set size(v: number) {
-    this.h[this.ho + SIZE] = v;
   }
 
   /** Offset in the readings' array of the k-th oldest reading. */
@@ -207,12 +166,12 @@ class Ring {
         points[at + 2] = this.humidity(from) ?? NaN;
       }
     }
-    const old = this.h[this.ho + SLOT];
+    const old = this.a[this.o + SLOT];
     const moved = this.pools.of(this.cls, this.wide).give(old);
     if (moved >= 0) this.pools.heads.data(moved)[this.pools.heads.offset(moved) + SLOT] = old;
-    this.h[this.ho + CLASS] = c;
-    this.h[this.ho + WIDE] = wide ? 1 : 0;
-    this.h[this.ho + SLOT] = s;
+    this.a[this.o + CLASS] = c;
+    this.a[this.o + WIDE] = wide ? 1 : 0;
+    this.a[this.o + SLOT] = s;
     this.head = 0;
     this.point(this.slot);
   }
@@ -238,6 +197,15 @@ class Ring {
     return true;
   }
 }
+
+/**
+ * A ring's numbers in its device's head slot (RingPools.heads): base, coveredFrom, head and size, then its capacity
+ * class (RingPools.capacities), whether it holds doubles (1) or int32s (0), and its slot in that class's pool.
+ */
+const CLASS = defineSlots(Ring, ['base', 'coveredFrom', 'head', 'size']);
+const WIDE = CLASS + 1;
+const SLOT = CLASS + 2;
+const HEAD_WIDTH = CLASS + 3;
 
 export interface RawPoint {
   ts: number;

@@ -15,7 +15,8 @@
  * when |z| is back under the slack; a shift that lasts a whole memory span is a new level: the baseline is reset to
  * it and the anomaly closed there.
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const FAST_ALPHA = 1 / 8;

@@ -8,7 +8,8 @@
  * behaviour. RELEARN dropouts in a row, each closed by a reading, are not an outage but a new cadence (a device that
  * flushed a backlog, then reports at its own pace): the interval is learned again from the latest gap.
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 const INTERVALS = 16;

@@ -3,7 +3,8 @@
  * not free, so the statistics are cached and refreshed every REFRESH readings, or on demand when a reading looks
  * extreme against the cached ones (then it is judged against fresh statistics).
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 
 const REFRESH = 16;
 /** The named doubles of a History; its ring of `capacity` values follows them. */

@@ -13,8 +13,8 @@ import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
 import { History, historyWidth } from './history.ts';
 import { LazyRows, type Rows } from '../rows.ts';
 import { RATE_WIDTH, RateState } from './rate.ts';
-import { SlotPool } from '../slot-pool.ts';
-import { defineSlots, Slots, StateOut } from './slots.ts';
+import { defineSlots, SlotPool, Slots } from '../slot-pool.ts';
+import { StateOut } from './slots.ts';
 import { SPIKE_WIDTH, SpikeState } from './spike.ts';
 import { STUCK_WIDTH, StuckState } from './stuck.ts';
 import { checkThreshold, ownLimits } from './threshold.ts';
@@ -71,13 +71,13 @@ class DeviceDetectors extends Slots {
     this.slot = slot;
     const a = this.pool.data(slot);
     const o = this.pool.offset(slot);
-    this.at(a, o);
-    this.spike.at(a, o + SPIKE_AT);
-    this.rate.at(a, o + RATE_AT);
-    this.stuck.at(a, o + STUCK_AT);
-    this.drift.at(a, o + DRIFT_AT);
-    this.dropout.at(a, o + DROPOUT_AT);
-    this.history.at(a, o + HISTORY_AT);
+    this.view(a, o);
+    this.spike.view(a, o + SPIKE_AT);
+    this.rate.view(a, o + RATE_AT);
+    this.stuck.view(a, o + STUCK_AT);
+    this.drift.view(a, o + DRIFT_AT);
+    this.dropout.view(a, o + DROPOUT_AT);
+    this.history.view(a, o + HISTORY_AT);
     return this;
   }
 

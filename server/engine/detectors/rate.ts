@@ -4,7 +4,8 @@
  * a change counts only beyond sensitivity × its noise scale, so a fast-reporting noisy sensor is not flagged for
  * jitter between consecutive readings.
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 export class RateState extends Slots {

@@ -9,7 +9,8 @@
  * a new level (a step, judged by the rate-of-change and drift detectors) and no spike is reported. So a flag costs
  * one reading of delay and a step change does not raise a train of spikes while the median catches up.
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 export class SpikeState extends Slots {

@@ -5,7 +5,8 @@
  * decays by 0.2 % per run), and a run is stuck once it reaches max(minReadings, runFactor × that length). It is raised once, dated at the first
  * reading of the run, and closed by the first reading that differs.
  */
-import { defineSlots, Slots, type StateOut } from './slots.ts';
+import { defineSlots, Slots } from '../slot-pool.ts';
+import type { StateOut } from './slots.ts';
 import type { Anomaly } from './types.ts';
 
 /** Per completed run, the learned longest run decays by this factor (so an old outlier is forgotten slowly). */
