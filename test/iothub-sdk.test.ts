@@ -157,6 +157,28 @@ test("twin property names IoT Hub refuses ('.', '$', a space, a control characte
   assert.deepEqual(Object.keys((await request('GET', `${base}/twin`)).body.properties.reported).sort(), ['$version', 'fw_version-2', 'k'.repeat(1024)].sort());
 });
 
+test("twin properties nested 10 levels deep (IoT Hub's own example of the deepest valid twin) are taken both ways; 11 levels are refused", async (t) => {
+  const app = await startSecureServer(t);
+  const dev = await addDevice(app, 'sdk-depth');
+  const base = `${app.httpUrl}/api/v1/registry/devices/sdk-depth`;
+  const client = await sdkClient(t, app, dev.connectionString);
+  await client.open();
+  const twin = await client.getTwin();
+  const report = (patch: object) =>
+    new Promise<string>((resolve) => twin.properties.reported.update(patch, (err?: Error) => resolve(err ? err.message : 'ok')));
+  const names = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
+  const nest = (keys: string[]): Record<string, unknown> => keys.reduceRight<any>((inner, key) => ({ [key]: inner }), { property: 'value' });
+  assert.equal(await report(nest(names)), 'ok');
+  assert.equal((await request('PATCH', `${base}/twin`, { properties: { desired: nest(names) } })).status, 200);
+  const stored = (await request('GET', `${base}/twin`)).body.properties;
+  assert.deepEqual([stored.reported.one, stored.desired.one], [nest(names).one, nest(names).one]);
+  const tooDeep = 'twin properties nest deeper than 10 levels at "one.two.three.four.five.six.seven.eight.nine.ten.eleven"';
+  assert.equal(await report(nest([...names, 'eleven'])), tooDeep);
+  const http = await request('PATCH', `${base}/twin`, { properties: { desired: nest([...names, 'eleven']) } });
+  assert.equal(http.status, 400);
+  assert.match(http.body.message, new RegExp(`${tooDeep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+});
+
 test('cloud-to-device: a message queued while offline and one sent while online reach the message event', async (t) => {
   const app = await startSecureServer(t);
   const dev = await addDevice(app, 'sdk-c2d');

@@ -1,7 +1,10 @@
 /** Twin property documents: JSON objects changed by JSON merge patches (RFC 7396), as IoT Hub twins are. */
 export type Properties = Record<string, unknown>;
 
-/** How deep a twin document may nest (IoT Hub allows 10 levels below properties.desired / .reported). */
+/**
+ * How deep objects may nest below properties.desired / .reported: IoT Hub's limit, 10, as its own example of a valid
+ * twin counts it (`{"one": {"two": … {"ten": {"property": "value"}}}}`: ten objects, the tenth holding a value).
+ */
 export const MAX_TWIN_DEPTH = 10;
 /** IoT Hub's limit for each of desired and reported: 32 KB. */
 export const MAX_TWIN_BYTES = 32 * 1024;
@@ -29,7 +32,7 @@ export function mergePatch(doc: Properties, patch: Properties): Properties {
 /** Why a patch is not acceptable, or null. Keys starting with `$` are the service's own (`$version`, `$metadata`). */
 export function patchProblem(patch: unknown): string | null {
   if (!isObject(patch)) return 'a twin patch must be a JSON object';
-  const problem = walk(patch, 1, '');
+  const problem = walk(patch, 0, ''); // the patch itself is properties.desired or .reported, no level of its own
   if (problem !== null) return problem;
   return null;
 }
