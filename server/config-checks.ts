@@ -141,7 +141,23 @@ export function configWarnings(config: Config): string[] {
         'of a batch\'s readings is processed before the batch\'s time, so its work is not spread over the interval; use a fraction ' +
         'of the batch interval (default 50), or 0 to do all of a batch\'s work at its time']
     : [];
-  return [...gaps, ...ack, ...share, ...blocks];
+  return [...gaps, ...ack, ...share, ...blocks, ...hostNameUnset(config)];
+}
+
+/**
+ * Connection strings and the start-up line name iothub.hostName, else `localhost`: where nothing listens when the
+ * server is bound to one other address (`--host 192.168.1.10`), so every IoT Hub device would fail at its first dial.
+ */
+function hostNameUnset(config: Config): string[] {
+  const { host } = config;
+  const everywhereOrLocal = ['', '0.0.0.0', '::', '::1', 'localhost'].includes(host.toLowerCase()) || host.startsWith('127.');
+  if (everywhereOrLocal || config.iothub.hostName !== '' || config.mqtt.tlsPort < 0 || config.broker.url !== '') return [];
+  const name = host.includes(':') ? `[${host}]` : host;
+  return [
+    `host = ${JSON.stringify(host)} with iothub.hostName empty: the TLS listener is on ${host} only, but connection strings and ` +
+      `the MQTT TLS line name HostName=localhost, where nothing listens; set iothub.hostName (--config) to "${name}" or a ` +
+      'name that reaches it (docs/IOTHUB.md, step 2: the generated certificate is then issued for it)',
+  ];
 }
 
 /**

@@ -272,6 +272,20 @@ test('a block interval not below the batch interval is warned about at start-up:
   assert.deepEqual(warnings([]), [], 'the defaults: 50 and 1000');
 });
 
+test('a server bound to one address other than loopback, with iothub.hostName empty, is warned about: its connection strings name localhost', () => {
+  const warnings = (host: string, more: object = {}) => configWarnings(resolveConfig({ dataDir: 'unused', host, ...more }));
+  assert.deepEqual(warnings('192.168.1.10'), [
+    'host = "192.168.1.10" with iothub.hostName empty: the TLS listener is on 192.168.1.10 only, but connection strings and the ' +
+      'MQTT TLS line name HostName=localhost, where nothing listens; set iothub.hostName (--config) to "192.168.1.10" or a name ' +
+      'that reaches it (docs/IOTHUB.md, step 2: the generated certificate is then issued for it)',
+  ]);
+  assert.match(warnings('fe80::1')[0], /set iothub\.hostName \(--config\) to "\[fe80::1\]"/);
+  for (const host of ['127.0.0.1', '127.0.1.1', 'localhost', '::1', '0.0.0.0', '::']) assert.deepEqual(warnings(host), [], host);
+  assert.deepEqual(warnings('192.168.1.10', { iothub: { hostName: 'thermo.lan' } }), [], 'a host name set');
+  assert.deepEqual(warnings('192.168.1.10', { mqtt: { tlsPort: -1 } }), [], 'no TLS listener');
+  assert.deepEqual(warnings('192.168.1.10', { broker: { url: 'mqtt://127.0.0.1:1883' } }), [], 'an external broker');
+});
+
 test('the SIGTERM handler is in place when the endpoint lines are printed: a SIGTERM right after them stops the server gracefully', { timeout: 60_000 }, async (t) => {
   const args = ['--import', './test/fixtures/signal-probe.mjs', '--import', 'tsx', 'server/main.ts'];
   args.push('--data-dir', tempDir(t), '--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '-1');
