@@ -8,7 +8,8 @@ import { resolveConfig, type Config } from '../server/config.ts';
 import { Aggregate } from '../server/engine/aggregate.ts';
 import { FLEET, type WindowResult } from '../server/engine/event-time.ts';
 import { TelemetryJob } from '../server/engine/telemetry.ts';
-import { packWindows, windowResult } from '../server/engine/window-pack.ts';
+import { anomalyCountsFrom, anomalyCountsJson, packWindows, windowResult } from '../server/engine/window-pack.ts';
+import { ANOMALY_TYPES } from '../server/engine/detectors/index.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 import type { BatchOutput, Store, StoreDeps } from '../server/store/index.ts';
 
@@ -86,6 +87,25 @@ async function runJob(store: Store, config: Config, readings: readonly Reading[]
 
 export function storeSuite(target: StoreTarget): void {
   const name = target.name;
+
+  test(`${name}: a window's anomaly counts come back with every type, 0 where none, as stored sparsely (the types with a count)`, async (t) => {
+    const store = await (await target.fresh(t))();
+    const plain = window('d', 0, true);
+    const spiky = { ...window('d', 2_000, true), anomalies: 3, anomaliesByType: { ...plain.anomaliesByType, spike: 2, dropout: 1 } };
+    const sums = { sum: 20, sumSq: 400, firstTs: 0, lastTs: 0, humiditySum: 0, humiditySumSq: 0, humidityFirstTs: Infinity, humidityLastTs: -Infinity };
+    const fleet = { ...window(FLEET, 0, true), anomalies: 1, anomaliesByType: { ...plain.anomaliesByType, stuck: 1 }, sums };
+    assert.deepEqual(Object.values(plain.anomaliesByType), ANOMALY_TYPES.map(() => 0));
+    assert.equal(anomalyCountsJson(plain.anomaliesByType), '{}');
+    assert.equal(anomalyCountsJson(spiky.anomaliesByType), '{"spike":2,"dropout":1}');
+    await store.commitBatch(batch({ windows: [plain, spiky, fleet] }));
+    const q = { lengthMs: 10_000, slideMs: 2_000, ...ALL, limit: 10 };
+    const byStart = (ws: WindowResult[]) => ws.map((w) => [w.start, w.anomaliesByType]);
+    assert.deepEqual(byStart(await store.windows({ deviceId: 'd', ...q })), [[0, plain.anomaliesByType], [2_000, spiky.anomaliesByType]]);
+    const { sums: _, ...fleetResult } = fleet;
+    assert.deepEqual(await store.windows({ deviceId: FLEET, ...q }), [fleetResult]);
+    // Rows of older versions list every type.
+    assert.deepEqual(anomalyCountsFrom(JSON.stringify(spiky.anomaliesByType)), spiky.anomaliesByType);
+  });
 
   test(`${name}: a checkpoint comes back exactly: offset, watermark, panes and dedupe state`, async (t) => {
     const store = await (await target.fresh(t))();

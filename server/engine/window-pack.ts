@@ -192,13 +192,22 @@ export function unpackDeviceWindows(p: PackedWindows): WindowResult[] {
 /** Every window as objects: the device windows, then the fleet's. */
 export const windowObjects = (p: PackedWindows): WindowResult[] => [...unpackDeviceWindows(p), ...p.fleet];
 
-/** The anomaly_counts text of a window without anomalies (most of them): every type, 0, in ANOMALY_TYPES order. */
-const NO_ANOMALIES_JSON = JSON.stringify(Object.fromEntries(TYPES.map((t) => [t, 0])));
-
-/** JSON.stringify(byType), without stringifying when every count is 0 (byTypeRecord builds byType in ANOMALY_TYPES order). */
+/**
+ * A window's anomaly counts as the stores keep them (anomaly_counts): the types with a count, `{}` for a window without
+ * anomalies (most of them). Every type, 0 where none, took ≈ 75 of a windows row's ≈ 370 bytes.
+ */
 export function anomalyCountsJson(byType: Record<string, number>): string {
-  for (const t of TYPES) if (byType[t] !== 0) return JSON.stringify(byType);
-  return NO_ANOMALIES_JSON;
+  let json = '';
+  for (const t of TYPES) if (byType[t] !== 0) json += `${json === '' ? '' : ','}"${t}":${byType[t]}`;
+  return `{${json}}`;
+}
+
+/** anomaly_counts back as anomaliesByType: every type, 0 where none (rows written before also list the zeros). */
+export function anomalyCountsFrom(json: string): Record<AnomalyType, number> {
+  const stored = JSON.parse(json) as Partial<Record<AnomalyType, number>>;
+  const out = {} as Record<AnomalyType, number>;
+  for (const t of TYPES) out[t] = stored[t] ?? 0;
+  return out;
 }
 
 /**

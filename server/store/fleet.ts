@@ -1,5 +1,5 @@
 import { Aggregate } from '../engine/aggregate.ts';
-import { anomalyCountsJson, windowResult } from '../engine/window-pack.ts';
+import { anomalyCountsFrom, anomalyCountsJson, windowResult } from '../engine/window-pack.ts';
 import { ANOMALY_TYPES } from '../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../engine/event-time.ts';
 
@@ -92,10 +92,10 @@ function aggregateOf(r: FleetPartialRow): Aggregate {
   a.humidityLast = r.humidityLast ?? NaN;
   a.humidityLastTs = r.humidityLastTs ?? -Infinity;
   a.anomalies = r.anomalies;
-  const byType = JSON.parse(r.anomalyCounts) as Record<string, number>;
-  if (ANOMALY_TYPES.some((t) => (byType[t] ?? 0) !== 0)) {
+  const byType = anomalyCountsFrom(r.anomalyCounts);
+  if (ANOMALY_TYPES.some((t) => byType[t] !== 0)) {
     const counts = (a.byType ??= new Float64Array(ANOMALY_TYPES.length)); // allocated only where there are anomalies
-    ANOMALY_TYPES.forEach((t, i) => (counts[i] = byType[t] ?? 0));
+    ANOMALY_TYPES.forEach((t, i) => (counts[i] = byType[t]));
   }
   return a;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Anomaly } from '../../engine/detectors/index.ts';
 import { FLEET, type WindowResult } from '../../engine/event-time.ts';
-import { windowCount } from '../../engine/window-pack.ts';
+import { anomalyCountsFrom, windowCount } from '../../engine/window-pack.ts';
 import { byUpdate, FLEET_COLUMNS, mergeFleet, type FleetPartialRow } from '../fleet.ts';
 import type { DeadLetter } from '../../ingest/index.ts';
 import type { AnomalyQuery, BatchOutput, BatchRow, DeadLetterQuery, DeviceQuery, DeviceRow, FleetWindowKey, LateQuery, LateReading, Store, StoredAnomaly, UpdatedAnomaly, UpdatedWindow, WindowQuery } from '../types.ts';
@@ -21,7 +21,7 @@ export const WINDOW_COLUMNS = `device_id AS "deviceId", length_ms AS "lengthMs",
 export type WindowRow = Omit<WindowResult, 'final' | 'anomaliesByType'> & { final: number; anomalyCounts: string };
 
 export function windowFromRow<R extends WindowRow>({ anomalyCounts, ...w }: R): Omit<R, 'anomalyCounts' | 'final'> & WindowResult {
-  return { ...w, anomaliesByType: JSON.parse(anomalyCounts), final: w.final === 1 };
+  return { ...w, anomaliesByType: anomalyCountsFrom(anomalyCounts), final: w.final === 1 };
 }
 
 /** The anomalies table's columns under Anomaly's names. */

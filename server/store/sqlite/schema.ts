@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS windows (
   humidity_first  REAL,
   humidity_last   REAL,
   anomalies    INTEGER NOT NULL,
-  -- JSON object: anomaly type -> count, every type present.
+  -- JSON object: anomaly type -> count, the types with a count ({} for none; rows written before list every type).
   anomaly_counts TEXT NOT NULL,
   final        INTEGER NOT NULL,
   updated_at   INTEGER NOT NULL,
