@@ -329,6 +329,47 @@ test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker
   assert.deepEqual((await getJson(`${app.httpUrl}/api/v1/dead-letters`)).body.items, []);
 });
 
+test(`an edge ${BROKER} bridge forwards a retained reading again at each of its connections: a seq counts it once (README's bridge notes)`, { skip: noMosquitto }, async (t) => {
+  const config = resolveConfig({
+    host: '127.0.0.1',
+    http: { port: 0 },
+    mqtt: { port: 0, tlsPort: -1 },
+    dataDir: tempDir(t),
+    batchIntervalMs: 100,
+    windows: [WINDOW],
+    allowedLatenessMs: 3_600_000,
+    auth: { mode: 'registry', users: [{ username: 'edge-bridge', password: 'bridge-secret-1', deviceId: '*' }] },
+  });
+  const app = await startThermostream(config);
+  t.after(() => app.close());
+  const edge = await startExternalBroker(t, [
+    'connection thermostream',
+    `address 127.0.0.1:${new URL(app.mqttUrl).port}`,
+    'topic devices/+/telemetry out 1',
+    'remote_username edge-bridge',
+    'remote_password bridge-secret-1',
+    'cleansession false',
+    'notifications false',
+  ]);
+  const ts = Date.now() - 1000;
+  const devices = ['retained-seq', 'retained-plain'];
+  const device = await connect(t, edge.url);
+  await device.publishAsync('devices/retained-seq/telemetry', JSON.stringify({ ts, temperature: 20, seq: 1 }), { qos: 1, retain: true });
+  await device.publishAsync('devices/retained-plain/telemetry', JSON.stringify({ ts, temperature: 20 }), { qos: 1, retain: true });
+  await waitForRecords(app, 2);
+  assert.deepEqual(await counts(app, devices, ts), [1, 1]);
+  device.end(true);
+  // The edge restarts (a reboot, a new configuration): its bridge subscribes on its side again and is handed the
+  // retained copies (RETAIN 1, as a device's retained publish is forwarded), which it sends on as new messages
+  // (Mosquitto 2.0.11 sends each twice here).
+  await edge.restart();
+  await waitFor('the retained copies forwarded again', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.accepted >= 4);
+  await waitForRecords(app, 3);
+  const [withSeq, plain] = await counts(app, devices, ts);
+  assert.equal(withSeq, 1, 'the copies of the reading with a seq are duplicates');
+  assert.ok(plain >= 2, `the copy of the reading without seq or messageId counts again (${plain} in its window)`);
+});
+
 test('external broker mode: an mqtts:// broker whose certificate no trusted CA signed is refused saying how to trust its CA', async (t) => {
   // A TLS broker with a private CA: Thermostream's own, embedded, with its generated CA (not trusted by this process).
   const broker = await startThermostream(
