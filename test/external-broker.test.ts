@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { ackAfterCommit, parseCli, resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
@@ -291,7 +291,8 @@ test('external broker mode: a broker refusing the login is named with the user t
 
 const noMosquitto = externalBrokerKind().kind === 'mosquitto' ? false : 'needs Mosquitto for its bridge (Debian: apt-get install mosquitto; .ci/run does)';
 
-test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker, signed in as a user that speaks for every device (README's bridge config)`, { skip: noMosquitto }, async (t) => {
+/** The server, signed into by a user that speaks for every device, and an edge broker bridging into it. */
+async function bridged(t: TestContext) {
   const config = resolveConfig({
     host: '127.0.0.1',
     http: { port: 0 },
@@ -314,6 +315,11 @@ test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker
     'cleansession false',
     'notifications false',
   ]);
+  return { app, edge };
+}
+
+test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker, signed in as a user that speaks for every device (README's bridge config)`, { skip: noMosquitto }, async (t) => {
+  const { app, edge } = await bridged(t);
   // A device on the edge broker (anonymous there). Mosquitto subscribes locally for its bridge at start, so what is
   // published before the bridge is up waits in its queue.
   const device = await connect(t, edge.url);
@@ -330,27 +336,7 @@ test(`an edge ${BROKER} bridging its devices' telemetry into the embedded broker
 });
 
 test(`an edge ${BROKER} bridge forwards a retained reading again at each of its connections: a seq counts it once (README's bridge notes)`, { skip: noMosquitto }, async (t) => {
-  const config = resolveConfig({
-    host: '127.0.0.1',
-    http: { port: 0 },
-    mqtt: { port: 0, tlsPort: -1 },
-    dataDir: tempDir(t),
-    batchIntervalMs: 100,
-    windows: [WINDOW],
-    allowedLatenessMs: 3_600_000,
-    auth: { mode: 'registry', users: [{ username: 'edge-bridge', password: 'bridge-secret-1', deviceId: '*' }] },
-  });
-  const app = await startThermostream(config);
-  t.after(() => app.close());
-  const edge = await startExternalBroker(t, [
-    'connection thermostream',
-    `address 127.0.0.1:${new URL(app.mqttUrl).port}`,
-    'topic devices/+/telemetry out 1',
-    'remote_username edge-bridge',
-    'remote_password bridge-secret-1',
-    'cleansession false',
-    'notifications false',
-  ]);
+  const { app, edge } = await bridged(t);
   const ts = Date.now() - 1000;
   const devices = ['retained-seq', 'retained-plain'];
   const device = await connect(t, edge.url);
