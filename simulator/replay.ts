@@ -51,6 +51,9 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   let text = bytes.toString('utf8');
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
+  // An export's JSON array (of objects, or of arrays: Home Assistant's history API) read as CSV would make a header of
+  // its first line and suggest a column named `[{"deviceId":…`.
+  if (/^\[\s*[[{\]]/.test(text.trimStart())) throw replayError(file, "it is a JSON array, not JSON lines (one object per line): put one record per line first, e.g. jq -c '.[]' (an array of arrays: '.[][]')");
   const json = text.trimStart().startsWith('{');
   if (json && input.columns !== undefined) throw replayError(file, 'it is JSON lines, whose keys name the fields: leave --columns out (it names the columns of a file without a header row)');
   const { rows, skippedHeader } = json ? { rows: jsonRows(text, input), skippedHeader: null } : csvRows(file, text, input);

@@ -178,6 +178,22 @@ test('--replay refuses a recording it cannot route, naming the lines, and option
   await refusedAll(cases);
 });
 
+test('--replay of one JSON array (an export\'s, or Home Assistant\'s history API answer) is refused as such, with how to make it JSON lines', (t) => {
+  // It was read as a CSV header: 'its columns: "[{deviceId:a", "ts:1", …; name the one that holds the device id with
+  // --fields deviceId=[{deviceId:a'.
+  const dir = tempDir(t);
+  const array = join(dir, 'export.json');
+  writeFileSync(array, '[{"deviceId":"a","ts":1764000000000,"temperature":21.5},\n {"deviceId":"a","ts":1764000005000,"temperature":21.75}]\n');
+  const nested = join(dir, 'history.json');
+  writeFileSync(nested, '[\n  [\n    {"entity_id":"sensor.a","state":"21.5","last_changed":"2026-11-24T10:00:00+00:00"}\n  ]\n]\n');
+  for (const file of [array, nested]) {
+    assert.throws(() => loadRecording(file), { message: /: it is a JSON array, not JSON lines \(one object per line\): put one record per line first, e\.g\. jq -c '\.\[\]' \(an array of arrays: '\.\[\]\[\]'\)$/ });
+  }
+  // A CSV header whose first name is in brackets is still a header.
+  writeFileSync(array, '[deviceId],ts,temperature\na,2026-11-24T10:00:00Z,21.5\n');
+  assert.deepEqual(loadRecording(array, replayInput({ replay: array, fields: 'deviceId=[deviceId]' })).records.map((r) => r.deviceId), ['a']);
+});
+
 test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) reads its records and names their lines', (t) => {
   // Its rows were one header line: 'it holds no record'.
   const dir = tempDir(t);
