@@ -45,10 +45,11 @@ Output
                           file's order, paced by --rate (--count/--duration may cut it short): JSON lines as
                           --out writes them, or CSV whose header row names the fields (deviceId required; a
                           cell that reads as a number is sent as one; a header with semicolons and no comma
-                          means cells separated by semicolons, numbers with decimal commas: 21,5). Each record
-                          is sent as recorded, its ts included (a zoned time written otherwise, 2024-03-01
-                          10:00:00+00:00 or 2024-03-01 10:00:00 UTC, goes as ISO 8601): the server judges it
-                          (and dead-letters a bad one) as it would the device
+                          means cells separated by semicolons, numbers with decimal commas: 21,5; one with
+                          tabs and neither, cells separated by tabs). Each record is sent as recorded, its ts
+                          included (a zoned time written otherwise, 2024-03-01 10:00:00+00:00 or 2024-03-01
+                          10:00:00 UTC, goes as ISO 8601): the server judges it (and dead-letters a bad one) as
+                          it would the device
   A recording made elsewhere (a building-management export, a public dataset), read as told, never guessed:
   --fields F=COL,…        the recording's column (CSV) or key (JSON) for each of our fields, F one of
                           deviceId, ts, temperature, humidity, seq, messageId; other columns keep their names

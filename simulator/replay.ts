@@ -194,7 +194,10 @@ function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[];
   const semicolons = firstLine.includes(';') && !firstLine.includes(',');
   // Without a header (--columns), a first line with neither but with spaces or tabs: cells separated by runs of them.
   const spaced = !firstLine.includes(',') && !semicolons && /\S[ \t]+\S/.test(firstLine);
-  const split = input.columns !== undefined && spaced ? splitSpaced(text) : splitCsv(text, semicolons ? ';' : ',');
+  // A header row with neither but with tabs: a spreadsheet's tab-delimited text, cells between single tabs (an empty
+  // one included), quoted as in a CSV.
+  const tabs = input.columns === undefined && spaced && firstLine.includes('\t');
+  const split = input.columns !== undefined && spaced ? splitSpaced(text) : splitCsv(text, semicolons ? ';' : tabs ? '\t' : ',');
   // A file that has a header row after all, given --columns: its first line would go out as a record (to a device
   // named "deviceId"). One naming the same columns is skipped (replayWarnings says so); another one is data.
   const skippedHeader = input.columns !== undefined && split.length > 0 && sameNames(split[0].cells, input.columns) ? split[0].line : null;
@@ -287,7 +290,7 @@ function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | 
  * The rows of a CSV text (RFC 4180: "a,b", "say ""hi""", line breaks inside quotes; cells separated by
  * `delimiter`), each with the line it starts on; blank lines are skipped.
  */
-function splitCsv(text: string, delimiter: ',' | ';'): { line: number; cells: string[]; unclosed: boolean }[] {
+function splitCsv(text: string, delimiter: ',' | ';' | '\t'): { line: number; cells: string[]; unclosed: boolean }[] {
   const rows: { line: number; cells: string[]; unclosed: boolean }[] = [];
   let cells: string[] = [];
   let cell = '';

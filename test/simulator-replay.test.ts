@@ -220,6 +220,24 @@ test('--replay of a CSV separated by semicolons (a spreadsheet in a decimal-comm
   assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.temperature), ['21,5']);
 });
 
+test('--replay of a tab-separated file with a header row (a spreadsheet\'s "Text (Tab delimited)", or its "Unicode Text" saved as UTF-8): its cells are read between the tabs', (t) => {
+  // It was 'expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is
+  // "deviceId\tts\ttemperature\thumidity\tnote"', a header that names deviceId.
+  const file = join(tempDir(t), 'export.txt');
+  writeFileSync(file, '\uFEFFdeviceId\tts\ttemperature\thumidity\tnote\r\nlab-1\t2026-11-24T10:00:00Z\t21.5\t\t"a\tb"\r\nlab-2\t2026-11-24T10:00:05Z\t19\t40\tx y\r\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => [r.line, r.recorded]), [
+    [2, { deviceId: 'lab-1', ts: '2026-11-24T10:00:00Z', temperature: 21.5, note: 'a\tb' }],
+    [3, { deviceId: 'lab-2', ts: '2026-11-24T10:00:05Z', temperature: 19, humidity: 40, note: 'x y' }],
+  ]);
+  // A line with a cell too few is named as in a CSV.
+  writeFileSync(file, 'deviceId\tts\ttemperature\nlab-1\t2026-11-24T10:00:00Z\n');
+  assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 2: 2 cells under a header of 3$/ });
+  // --fields maps its columns as a CSV's.
+  writeFileSync(file, 'sensor\ttime\ttemp_c\nlab-1\t2026-11-24 10:00:00\t21.5\n');
+  const mapped = loadRecording(file, replayInput({ replay: file, fields: 'deviceId=sensor,ts=time,temperature=temp_c', tsZone: 'UTC' }));
+  assert.deepEqual(mapped.records.map((r) => r.recorded), [{ deviceId: 'lab-1', ts: '2026-11-24T10:00:00Z', temperature: 21.5 }]);
+});
+
 /** `ms` as the wall time of `zone`, as a building-management export writes it: `2026-03-01 10:00:00.250`, no zone. */
 function wallTime(ms: number, zone: string): string {
   const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
