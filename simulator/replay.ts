@@ -131,6 +131,15 @@ export function replayWarnings(recording: Recording): string[] {
   if (!recording.records.some((r) => r.recorded?.temperature != null)) {
     warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
   }
+  // A value as text (Home Assistant's "unavailable", or a number in quotes, "21.5", in JSON): the server rejects the
+  // record (wrong_type), which the summary (acknowledged) cannot show.
+  const text = recording.records.flatMap((r) => (['temperature', 'humidity'] as const).filter((f) => typeof r.recorded?.[f] === 'string').slice(0, 1).map((f) => `line ${r.line} (${f} ${JSON.stringify(r.recorded?.[f])})`));
+  if (text.length > 0) {
+    warnings.push(
+      `--replay ${recording.file}: ${text.length.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} records ${text.length === 1 ? 'has' : 'have'} a temperature or humidity that is text, ` +
+        `not a number (a number in quotes too), which the server rejects (GET /api/v1/dead-letters): ${named(text)}`,
+    );
+  }
   // Zoneless times and epoch seconds: named with the option that reads them (--ts-zone, --ts-unit s); any other
   // refused ts by its lines.
   warnings.push(...timestampWarnings(recording.file, recording.records));

@@ -435,6 +435,29 @@ test('--replay of a recording whose time or temperature column has another name 
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=lab-2&reason=bad_timestamp`)).body.items.length === 3);
 });
 
+test('--replay of a recording whose temperatures or humidities are text (Home Assistant\'s "21.5" and "unavailable") says so before it sends: the server rejects those records', { timeout: 60_000 }, async (t) => {
+  // It said nothing: the summary had every record acknowledged, and the server rejected every one (wrong_type).
+  const file = join(tempDir(t), 'history.jsonl');
+  writeFileSync(file, [
+    { entity_id: 'sensor.hall', state: '21.5', last_changed: '2026-11-24T10:00:00.123456+00:00' },
+    { entity_id: 'sensor.hall', state: 'unavailable', last_changed: '2026-11-24T10:00:05+00:00' },
+    { entity_id: 'sensor.hall', state: 21.75, humidity: '40 %', last_changed: '2026-11-24T10:00:10+00:00' },
+    { entity_id: 'sensor.hall', state: 22, last_changed: '2026-11-24T10:00:15+00:00' },
+  ].map((o) => JSON.stringify(o)).join('\n') + '\n');
+  const app = await startServer(t);
+  const run = await simulate(['--replay', file, '--fields', 'deviceId=entity_id,ts=last_changed,temperature=state', '--url', app.mqttUrl, '--json', '--quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stderr,
+    `simulator: warning: --replay ${file}: 3 of its 4 records have a temperature or humidity that is text, not a number (a number in quotes too), which the server rejects (GET /api/v1/dead-letters): ` +
+      'line 1 (temperature "21.5"); line 2 (temperature "unavailable"); line 3 (humidity "40 %")\n',
+  );
+  assert.equal(JSON.parse(run.stdout).acknowledged, 4);
+  // What the warning foretold: three dead letters, one reading.
+  await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=sensor.hall&reason=wrong_type`)).body.items.length === 3);
+  await waitFor('the reading', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 1);
+});
+
 test('--ts-zone is exact in zones whose offsets have seconds or change off the quarter hour (historical local mean times), as Intl reads them', (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'old.jsonl');
