@@ -285,6 +285,9 @@ function csvRecord(names: readonly string[], header: readonly (string | null)[],
 function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | string {
   const o = withDevice(mapped, input);
   if (typeof o === 'string') return o;
+  // The server takes ids as strings only: a JSON integer (a sensor's 12, a gateway's message number 1001) goes as its
+  // text, as a CSV cell of digits does.
+  for (const f of TEXT_FIELDS) if (typeof o[f] === 'number' && Number.isSafeInteger(o[f]) && (o[f] as number) >= 0) o[f] = String(o[f]);
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
   const wrong = convertTs(o, input);

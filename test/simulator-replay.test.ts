@@ -341,6 +341,22 @@ test('--fields maps a recording\'s columns (CSV) or keys (JSON lines) to our fie
   assert.deepEqual(timestampWarnings(seconds, inMs.records), []);
 });
 
+test('--replay of JSON lines whose device or message ids are integers (a sensor\'s 12, a gateway\'s message number 1001) sends them as their text, as a CSV cell of digits goes', (t) => {
+  // They were refused: 'line 1: deviceId 12 is not a device id' (and a messageId of digits went as a number, which
+  // the server rejects, wrong_type, every record).
+  const file = join(tempDir(t), 'export.jsonl');
+  writeFileSync(file, '{"sensor_id":12,"id":1001,"time":"2026-11-24T10:00:00Z","temp":21.5}\n{"sensor_id":7,"id":1002,"time":"2026-11-24T10:00:01Z","temp":19}\n');
+  const recording = loadRecording(file, replayInput({ replay: file, fields: 'deviceId=sensor_id,messageId=id,ts=time,temperature=temp' }));
+  assert.deepEqual(recording.records.map((r) => [r.deviceId, r.recorded]), [
+    ['12', { deviceId: '12', messageId: '1001', ts: '2026-11-24T10:00:00Z', temperature: 21.5 }],
+    ['7', { deviceId: '7', messageId: '1002', ts: '2026-11-24T10:00:01Z', temperature: 19 }],
+  ]);
+  assert.deepEqual(recording.deviceIds, ['12', '7']);
+  // Under our own names too; a number that is no integer is still no device id.
+  writeFileSync(file, '{"deviceId":3,"temperature":1}\n{"deviceId":3.5,"temperature":1}\n');
+  assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 2: deviceId 3\.5 is not a device id$/ });
+});
+
 test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming what there is (exit 2)', async (t) => {
   const dir = tempDir(t);
   const csv = join(dir, 'export.csv');
