@@ -219,6 +219,12 @@ export function checkKeys(file: string, records: readonly Reading[], input: Repl
 }
 
 /**
+ * A record's own id (a table's `id`, ThingSpeak's `entry_id`, a log's or a message's): unique per record, so as the
+ * device id it would make every record a device of its own.
+ */
+const RECORD_ID = /^_?id$|(entry|row|record|message|msg|event|log)[^a-z]?id$/i;
+
+/**
  * What to say when records have no deviceId: the columns (keys) the recording has (`lead` says whose), and the mapping
  * that would name one, its example a column whose name looks like a device's (a suggestion only: nothing is mapped
  * unless asked).
@@ -229,7 +235,7 @@ export function deviceIdHint(lead: string, columns: readonly string[]): string {
     return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}, as IoT Hub's message routing writes them; read the device, time and reading with --fields deviceId=SystemProperties.connectionDeviceId,ts=EnqueuedTimeUtc,temperature=Body.temperature (the names in Body are your devices')`;
   }
   const ours = new Set<string>(FIELDS);
-  const likely = columns.find((c) => !ours.has(c) && /dev|sensor|thermostat|node|serial|name|(^|[^a-z])id$/i.test(c));
+  const likely = columns.find((c) => !ours.has(c) && !RECORD_ID.test(c) && /dev|sensor|thermostat|node|serial|name|(^|[^a-z])id$/i.test(c));
   const example = likely === undefined || !/^[^\s,=]+$/.test(likely) ? 'COLUMN' : likely;
   return `${lead}: ${columns.map((c) => JSON.stringify(c)).join(', ')}; name the one that holds the device id with --fields deviceId=${example}, or, a recording of one device, give its id with --device ID`;
 }

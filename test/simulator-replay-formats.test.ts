@@ -128,6 +128,28 @@ test('--replay of day-first times (Kaggle\'s IOT-temp.csv, 08-12-2018 09:30) doe
   assert.deepEqual(await served('Out'), [[new Date(minute).toISOString(), 41, 'raw']]);
 });
 
+test('a recording without a deviceId column is refused with a column that names devices as the example, never a record\'s own id (Kaggle\'s id, ThingSpeak\'s entry_id): mapped, each record would be a device of its own', (t) => {
+  // It suggested --fields deviceId=id for IOT-temp.csv, whose "__export__.temp_log_196134_bd201015" ids are valid
+  // device ids, one per record, and --fields deviceId=entry_id for a ThingSpeak channel (one device, --device).
+  const file = join(tempDir(t), 'export.csv');
+  /** The second line of the refusal of a CSV with this header: the columns and the mapping to give. */
+  const hint = (header: string): string => {
+    writeFileSync(file, `${header}\n`);
+    try {
+      loadRecording(file);
+    } catch (error) {
+      const [first, second] = (error as Error).message.split('\n');
+      assert.match(first, /expected JSON lines, or CSV whose first line is a header naming a deviceId column/);
+      return second;
+    }
+    assert.fail(`${header}: not refused`);
+  };
+  assert.equal(hint('id,room_id/id,noted_date,temp,out/in'), 'its columns: "id", "room_id/id", "noted_date", "temp", "out/in"; name the one that holds the device id with --fields deviceId=room_id/id, or, a recording of one device, give its id with --device ID');
+  assert.equal(hint('created_at,entry_id,field1,field2'), 'its columns: "created_at", "entry_id", "field1", "field2"; name the one that holds the device id with --fields deviceId=COLUMN, or, a recording of one device, give its id with --device ID');
+  assert.match(hint('_id,recordId,sensor_id,value'), /--fields deviceId=sensor_id,/);
+  assert.match(hint('entity_id,state,last_changed'), /--fields deviceId=entity_id,/);
+});
+
 test('--ts-format: a format without a date\'s parts, without --ts-zone, with --ts-unit s, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
