@@ -5,6 +5,7 @@
  * dead letter there, not a silent fix here. Only what routing needs is checked up front: every record must name
  * its device.
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
@@ -48,6 +49,13 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   // A spreadsheet's "Unicode text" is UTF-16: read as UTF-8 its first line is noise, and every cell would be.
   const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? 'FF FE' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'FE FF' : null;
   if (utf16 !== null) throw replayError(file, `it is UTF-16 (it starts with the byte order mark ${utf16}): save it as UTF-8`);
+  // A spreadsheet's CSV in Windows-1252 (Excel's default in western Europe): read as UTF-8, its ä would be U+FFFD, in
+  // a header name --fields then does not find, or a device id.
+  const other = isUtf8(bytes) ? null : notUtf8(bytes);
+  if (other !== null) {
+    const hex = other.byte.toString(16).toUpperCase();
+    throw replayError(file, `it is not UTF-8 (line ${other.line} has the byte ${hex}, ${JSON.stringify(WINDOWS_1252.decode(Uint8Array.of(other.byte)))} in Windows-1252): save it as UTF-8 (a spreadsheet's "CSV UTF-8"), or convert it: iconv -f WINDOWS-1252 -t UTF-8`);
+  }
   let text = bytes.toString('utf8');
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw replayError(file, 'it is empty (no record to send)');
@@ -91,6 +99,22 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
     throw replayError(file, `--ts-unit s reads each ts as seconds, but ${inMs.length} of its ${records.length} records ${inMs.length === 1 ? 'has' : 'have'} one in milliseconds already: ${named(inMs.map((r) => `line ${r.line} (${(r.recorded!.ts as number) / 1000})`))}; leave --ts-unit out`);
   }
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records), skippedHeader };
+}
+
+const WINDOWS_1252 = new TextDecoder('windows-1252');
+
+/** The first line (ends as LINE_END) that is not UTF-8, and its first byte that is not ASCII. */
+function notUtf8(bytes: Buffer): { line: number; byte: number } | null {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x0a && !(bytes[i] === 0x0d && bytes[i + 1] !== 0x0a)) continue;
+    const part = bytes.subarray(start, i);
+    if (!isUtf8(part)) return { line, byte: part.find((b) => b > 0x7f) ?? 0 };
+    line++;
+    start = i + 1;
+  }
+  return null;
 }
 
 /** The record furthest behind the newest one before it, and how many are more than DEFAULT_LATENESS_MS behind. */

@@ -194,6 +194,19 @@ test('--replay of one JSON array (an export\'s, or Home Assistant\'s history API
   assert.deepEqual(loadRecording(array, replayInput({ replay: array, fields: 'deviceId=[deviceId]' })).records.map((r) => r.deviceId), ['a']);
 });
 
+test('--replay of a file that is not UTF-8 (a spreadsheet\'s CSV saved as Windows-1252, as Excel does by default in western Europe) is refused, naming its line and byte and how to convert it', (t) => {
+  // It was read with U+FFFD for each such byte: '--fields maps deviceId to the column "Gerät", which its header does
+  // not have (its columns: "Ger\uFFFDt", …)'.
+  const file = join(tempDir(t), 'excel.csv');
+  writeFileSync(file, Buffer.from('deviceId;ts;temperature\r\nflur;2026-11-24T10:00:00Z;21,5\r\nk\u00fcche;2026-11-24T10:00:10Z;21,7\r\n', 'latin1'));
+  assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 3 has the byte FC, "\u00fc" in Windows-1252\): save it as UTF-8 \(a spreadsheet's "CSV UTF-8"\), or convert it: iconv -f WINDOWS-1252 -t UTF-8$/ });
+  writeFileSync(file, Buffer.from('Ger\u00e4t,ts,temperature\n', 'latin1'));
+  assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 1 has the byte E4, "\u00e4" in Windows-1252\)/ });
+  // UTF-8, a byte order mark or not, is read as before.
+  writeFileSync(file, '\uFEFFdeviceId,ts,temperature,note\nflur,2026-11-24T10:00:00Z,21.5,K\u00fcche \u00b0C\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.note), ['K\u00fcche \u00b0C']);
+});
+
 test('--replay of a CSV whose lines end with a lone CR (a Mac spreadsheet\'s) reads its records and names their lines', (t) => {
   // Its rows were one header line: 'it holds no record'.
   const dir = tempDir(t);
