@@ -224,6 +224,11 @@ function jsonRows(text: string, input: ReplayInput): Row[] {
 function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[]; skippedHeader: number | null } {
   // A first line with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
   const firstLine = text.trimStart().split(LINE_END)[0];
+  // A comment, or InfluxDB's annotations (#group, #datatype, #default): read as the header, its cells would be the
+  // columns --fields looks for.
+  if (input.columns === undefined && /^#\s*[A-Za-z]/.test(firstLine)) {
+    throw replayError(file, `line 1 is a comment or an annotation, not its header row (${JSON.stringify(firstLine.slice(0, 80))}; InfluxDB's annotated CSV starts with #group, #datatype and #default): leave such lines out first, grep -v '^#'`);
+  }
   const semicolons = firstLine.includes(';') && !firstLine.includes(',');
   // Without a header (--columns), a first line with neither but with spaces or tabs: cells separated by runs of them.
   const spaced = !firstLine.includes(',') && !semicolons && /\S[ \t]+\S/.test(firstLine);

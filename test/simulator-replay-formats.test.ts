@@ -150,6 +150,27 @@ test('a recording without a deviceId column is refused with a column that names 
   assert.match(hint('entity_id,state,last_changed'), /--fields deviceId=entity_id,/);
 });
 
+test('--replay of an InfluxDB annotated CSV (its #group, #datatype and #default rows first) says to leave the annotations out, and reads it without them', (t) => {
+  // It read #group's row as the header: '--fields maps deviceId to the column "device", which its header does not
+  // have (its columns: "#group", "false", "false", "true", …)'.
+  const dir = tempDir(t);
+  const rows = [
+    ',result,table,_start,_stop,_time,_value,_field,_measurement,device',
+    ',,0,2026-11-24T00:00:00Z,2026-11-25T00:00:00Z,2026-11-24T10:00:00Z,21.5,temperature,thermo,t1',
+    ',,0,2026-11-24T00:00:00Z,2026-11-25T00:00:00Z,2026-11-24T10:00:10Z,21.75,temperature,thermo,t1',
+    '',
+  ];
+  const annotated = join(dir, 'influx.csv');
+  writeFileSync(annotated, ['#group,false,false,true,true,false,false,true,true,true', '#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,double,string,string,string', '#default,_result,,,,,,,,', ...rows].join('\r\n'));
+  const input = (file: string) => replayInput({ replay: file, fields: 'deviceId=device,ts=_time,temperature=_value' });
+  assert.throws(() => loadRecording(annotated, input(annotated)), {
+    message: /: line 1 is a comment or an annotation, not its header row \("#group,false,false,true,true,false,false,true,true,true"; InfluxDB's annotated CSV starts with #group, #datatype and #default\): leave such lines out first, grep -v '\^#'$/,
+  });
+  const plain = join(dir, 'influx-plain.csv');
+  writeFileSync(plain, rows.join('\r\n'));
+  assert.deepEqual(loadRecording(plain, input(plain)).records.map((r) => [r.deviceId, r.recorded?.ts, r.temperature]), [['t1', '2026-11-24T10:00:00Z', 21.5], ['t1', '2026-11-24T10:00:10Z', 21.75]]);
+});
+
 test('--ts-format: a format without a date\'s parts, without --ts-zone, with --ts-unit s, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
