@@ -157,11 +157,12 @@ export function replayWarnings(recording: Recording): string[] {
   }
   // A value as text (Home Assistant's "unavailable", or a number in quotes, "21.5", in JSON): the server rejects the
   // record (wrong_type), which the summary (acknowledged) cannot show.
-  const text = recording.records.flatMap((r) => (['temperature', 'humidity'] as const).filter((f) => typeof r.recorded?.[f] === 'string').slice(0, 1).map((f) => `line ${r.line} (${f} ${JSON.stringify(r.recorded?.[f])})`));
+  const text = recording.records.flatMap((r) => (['temperature', 'humidity'] as const).filter((f) => typeof r.recorded?.[f] === 'string').slice(0, 1).map((f) => ({ line: r.line, f, value: r.recorded?.[f] as string })));
   if (text.length > 0) {
+    const quoted = text.some((x) => NUMBER.test(x.value.trim())) ? ' (a number in quotes too)' : ''; // JSON's "21.5": a CSV cell of a number is one
     warnings.push(
       `--replay ${recording.file}: ${text.length.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} records ${text.length === 1 ? 'has' : 'have'} a temperature or humidity that is text, ` +
-        `not a number (a number in quotes too), which the server rejects (GET /api/v1/dead-letters): ${named(text)}`,
+        `not a number${quoted}, which the server rejects (GET /api/v1/dead-letters): ${named(text.map((x) => `line ${x.line} (${x.f} ${JSON.stringify(x.value)})`))}`,
     );
   }
   // Zoneless times and epoch seconds: named with the option that reads them (--ts-zone, --ts-unit s); any other

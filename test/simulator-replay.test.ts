@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
-import { loadRecording } from '../simulator/replay.ts';
+import { loadRecording, replayWarnings } from '../simulator/replay.ts';
 import { replayInput, timestampWarnings } from '../simulator/replay-fields.ts';
 
 /** Each run of the simulator with these arguments is refused (exit 2) with a message matching its pattern. */
@@ -485,6 +485,13 @@ test('--replay of a recording whose temperatures or humidities are text (Home As
   // What the warning foretold: three dead letters, one reading.
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=sensor.hall&reason=wrong_type`)).body.items.length === 3);
   await waitFor('the reading', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 1);
+
+  // In a CSV a cell of a number, quoted or not, goes as one: only the text is named.
+  const csv = join(tempDir(t), 'history.csv');
+  writeFileSync(csv, 'entity_id,state,last_changed\nsensor.hall,"21.5",2026-11-24T10:00:00+00:00\nsensor.hall,unavailable,2026-11-24T10:00:05+00:00\n');
+  assert.deepEqual(replayWarnings(loadRecording(csv, replayInput({ replay: csv, fields: 'deviceId=entity_id,ts=last_changed,temperature=state' }))), [
+    `--replay ${csv}: 1 of its 2 records has a temperature or humidity that is text, not a number, which the server rejects (GET /api/v1/dead-letters): line 3 (temperature "unavailable")`,
+  ]);
 });
 
 test('--ts-zone is exact in zones whose offsets have seconds or change off the quarter hour (historical local mean times), as Intl reads them', (t) => {
