@@ -336,13 +336,16 @@ function wallOffset(format: Intl.DateTimeFormat, wall: number): number {
 
 const isZoneless = (ts: unknown): boolean => typeof ts === 'string' && ZONELESS.test(ts.trim());
 const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && looksLikeEpochSeconds(ts);
+/** Epoch ms before 2000 (and not epoch seconds, which the server refuses): a time of 1970 to the server. */
+const isCount = (ts: unknown): boolean => typeof ts === 'number' && ts >= 0 && ts < Date.UTC(2000, 0, 1) && !looksLikeEpochSeconds(ts);
 
 /** Whether an option would read this ts, which the server refuses as it is (timestampWarnings names the option). */
 export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts) || isDayOrMonthFirst(ts);
 
 /**
  * What the run should say before it starts about times the server will refuse that an option would have read: times
- * without a zone (--ts-zone) and numbers that look like epoch seconds (--ts-unit s).
+ * without a zone (--ts-zone) and numbers that look like epoch seconds (--ts-unit s); and numbers it takes as times of
+ * 1970, which are counts.
  */
 export function timestampWarnings(file: string, records: readonly Reading[]): string[] {
   const zoneless = records.filter((r) => isZoneless(r.recorded?.ts));
@@ -363,6 +366,15 @@ export function timestampWarnings(file: string, records: readonly Reading[]): st
   }
   if (seconds.length > 0) {
     warnings.push(`--replay ${file}: ${of(seconds)} a numeric ts that looks like epoch seconds (${first(seconds)}), which the server refuses (bad_timestamp): if the recording's times are in seconds, say so with --ts-unit s`);
+  }
+  // A count (a reading number, an Arduino's millis()) mapped as ts: the server takes it, as a time of 1970.
+  const counts = records.filter((r) => isCount(r.recorded?.ts));
+  if (counts.length > 0) {
+    const ts = counts[0].recorded?.ts as number;
+    warnings.push(
+      `--replay ${file}: ${of(counts)} a numeric ts before 2000 (line ${counts[0].line}: ${ts}, ${new Date(ts).toISOString()} as the epoch milliseconds the server takes it for): ` +
+        'a count from the start of a log (a reading number, millis()) is no time: map ts to a column of times, or leave it out (the server dates each record at its arrival)',
+    );
   }
   return warnings;
 }

@@ -370,6 +370,21 @@ test('--replay of JSON lines whose device or message ids are integers (a sensor\
   assert.throws(() => loadRecording(file), { message: /: 1 of its records cannot be sent .*: line 2: deviceId 3\.5 is not a device id$/ });
 });
 
+test('--replay of a recording whose ts is a count, not a time (an Arduino log\'s millis(), the Intel lab\'s epoch column: numbers before 2000 as epoch ms) says so before it sends: the server takes them as times of 1970', (t) => {
+  // It said nothing, and every reading went into windows of 1970-01-01.
+  const dir = tempDir(t);
+  const file = join(dir, 'arduino.csv');
+  writeFileSync(file, 'millis,temp\n1000,21.5\n2000,21.6\n3000,21.75\n');
+  const input = replayInput({ replay: file, device: 'arduino-1', fields: 'ts=millis,temperature=temp' });
+  assert.deepEqual(timestampWarnings(file, loadRecording(file, input).records), [
+    `--replay ${file}: 3 of its 3 records have a numeric ts before 2000 (line 2: 1000, 1970-01-01T00:00:01.000Z as the epoch milliseconds the server takes it for): ` +
+      'a count from the start of a log (a reading number, millis()) is no time: map ts to a column of times, or leave it out (the server dates each record at its arrival)',
+  ]);
+  // Epoch seconds (named with --ts-unit s), epoch ms of this century and zoned times before 2000 are not named so.
+  writeFileSync(file, 'deviceId,ts,temperature\na,1764064805,1\na,1764064806000,2\na,1999-12-31T23:59:59Z,3\n');
+  assert.deepEqual(timestampWarnings(file, loadRecording(file).records).filter((w) => w.includes('before 2000')), []);
+});
+
 test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming what there is (exit 2)', async (t) => {
   const dir = tempDir(t);
   const csv = join(dir, 'export.csv');
