@@ -1,9 +1,9 @@
 /**
  * --replay: a recording of readings (JSON lines, as --out writes them, or CSV with a header row) published as it is,
  * in the file's order, paced by --rate. Each record's fields go out unchanged (a CSV cell that reads as a number is
- * sent as one), so the server judges the recording as it would the devices that made it: a bad record becomes a
- * dead letter there, not a silent fix here. Only what routing needs is checked up front: every record must name
- * its device.
+ * sent as one, an integer device or message id in JSON as its text), so the server judges the recording as it would
+ * the devices that made it: a bad record becomes a dead letter there, not a silent fix here. Only what routing needs
+ * is checked up front: every record must name its device.
  */
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
@@ -223,13 +223,13 @@ function jsonRows(text: string, input: ReplayInput): Row[] {
 
 /** `skippedHeader`: the line of a header row that only repeats --columns (see sameNames), left out of the rows. */
 function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[]; skippedHeader: number | null } {
-  // A first line with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
   const firstLine = text.trimStart().split(LINE_END)[0];
   // A comment, or InfluxDB's annotations (#group, #datatype, #default): read as the header, its cells would be the
   // columns --fields looks for.
   if (input.columns === undefined && /^#\s*[A-Za-z]/.test(firstLine)) {
     throw replayError(file, `line 1 is a comment or an annotation, not its header row (${JSON.stringify(firstLine.slice(0, 80))}; InfluxDB's annotated CSV starts with #group, #datatype and #default): leave such lines out first, grep -v '^#'`);
   }
+  // A first line with semicolons and no comma: a spreadsheet's CSV in a locale whose decimal mark is the comma.
   const semicolons = firstLine.includes(';') && !firstLine.includes(',');
   // Without a header (--columns), a first line with neither but with spaces or tabs: cells separated by runs of them.
   const spaced = !firstLine.includes(',') && !semicolons && /\S[ \t]+\S/.test(firstLine);
