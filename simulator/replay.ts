@@ -152,16 +152,21 @@ export function replayWarnings(recording: Recording): string[] {
   if (!recording.records.some((r) => r.recorded?.ts != null)) {
     warnings.push(`--replay ${recording.file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded${other(/time|date|stamp|epoch/i, 'ts')} (ISO 8601 with a zone, or epoch milliseconds)`);
   }
-  if (!recording.records.some((r) => r.recorded?.temperature != null)) {
+  const noTemperature = !recording.records.some((r) => r.recorded?.temperature != null);
+  if (noTemperature) {
     warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
   }
-  // A value as text (Home Assistant's "unavailable", or a number in quotes, "21.5", in JSON): the server rejects the
-  // record (wrong_type), which the summary (acknowledged) cannot show.
-  const text = recording.records.flatMap((r) => (['temperature', 'humidity'] as const).filter((f) => typeof r.recorded?.[f] === 'string').slice(0, 1).map((f) => ({ line: r.line, f, value: r.recorded?.[f] as string })));
-  if (text.length > 0) {
-    const quoted = text.some((x) => NUMBER.test(x.value.trim())) ? ' (a number in quotes too)' : ''; // JSON's "21.5": a CSV cell of a number is one
+  // A value as text (Home Assistant's "unavailable", or a number in quotes, "21.5", in JSON) or a null temperature
+  // (pandas' NaN in JSON): the server rejects the record (wrong_type, non_finite_temperature), which the summary
+  // (acknowledged) cannot show. A null humidity is no humidity to it.
+  const rejected = (f: 'temperature' | 'humidity', v: unknown) => typeof v === 'string' || (f === 'temperature' && v === null);
+  const text = recording.records.flatMap((r) => (['temperature', 'humidity'] as const).filter((f) => rejected(f, r.recorded?.[f])).slice(0, 1).map((f) => ({ line: r.line, f, value: r.recorded?.[f] as string | null })));
+  if (text.length > 0 && !noTemperature) {
+    const nulls = text.some((x) => x.value === null);
+    const kind = nulls && text.some((x) => x.value !== null) ? 'text or null' : nulls ? 'null' : 'text';
+    const quoted = text.some((x) => x.value !== null && NUMBER.test(x.value.trim())) ? ' (a number in quotes too)' : ''; // JSON's "21.5": a CSV cell of a number is one
     warnings.push(
-      `--replay ${recording.file}: ${text.length.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} records ${text.length === 1 ? 'has' : 'have'} a temperature or humidity that is text, ` +
+      `--replay ${recording.file}: ${text.length.toLocaleString('en-US')} of its ${recording.records.length.toLocaleString('en-US')} records ${text.length === 1 ? 'has' : 'have'} a temperature or humidity that is ${kind}, ` +
         `not a number${quoted}, which the server rejects (GET /api/v1/dead-letters): ${named(text.map((x) => `line ${x.line} (${x.f} ${JSON.stringify(x.value)})`))}`,
     );
   }

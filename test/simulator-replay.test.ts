@@ -501,6 +501,13 @@ test('--replay of a recording whose temperatures or humidities are text (Home As
   await waitFor('the dead letters', async () => (await getJson(`${app.httpUrl}/api/v1/dead-letters?deviceId=sensor.hall&reason=wrong_type`)).body.items.length === 3);
   await waitFor('the reading', async () => (await getJson(`${app.httpUrl}/api/v1/stats`)).body.records === 1);
 
+  // A null temperature (pandas writes NaN so in JSON) is rejected too (non_finite_temperature); a null humidity is none.
+  const nulls = join(tempDir(t), 'pandas.jsonl');
+  writeFileSync(nulls, '{"deviceId":"a","ts":"2026-11-24T10:00:00Z","temperature":null,"humidity":40}\n{"deviceId":"a","ts":"2026-11-24T10:00:05Z","temperature":21,"humidity":null}\n');
+  assert.deepEqual(replayWarnings(loadRecording(nulls)), [
+    `--replay ${nulls}: 1 of its 2 records has a temperature or humidity that is null, not a number, which the server rejects (GET /api/v1/dead-letters): line 1 (temperature null)`,
+  ]);
+
   // In a CSV a cell of a number, quoted or not, goes as one: only the text is named.
   const csv = join(tempDir(t), 'history.csv');
   writeFileSync(csv, 'entity_id,state,last_changed\nsensor.hall,"21.5",2026-11-24T10:00:00+00:00\nsensor.hall,unavailable,2026-11-24T10:00:05+00:00\n');
