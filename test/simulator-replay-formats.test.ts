@@ -4,7 +4,8 @@
  * dataset's day-first times, and the Intel Berkeley lab's headerless data.txt.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
@@ -169,6 +170,23 @@ test('--replay of an InfluxDB annotated CSV (its #group, #datatype and #default 
   const plain = join(dir, 'influx-plain.csv');
   writeFileSync(plain, rows.join('\r\n'));
   assert.deepEqual(loadRecording(plain, input(plain)).records.map((r) => [r.deviceId, r.recorded?.ts, r.temperature]), [['t1', '2026-11-24T10:00:00Z', 21.5], ['t1', '2026-11-24T10:00:10Z', 21.75]]);
+});
+
+test('docs/SIMULATOR.md\'s command that sorts IOT-temp.csv oldest first keeps every record whole, also when the file does not end with a line break', (t) => {
+  // `tail -n +2 IOT-temp.csv | tac` put the last record, without its line break, in front of the one before it:
+  // '"…_3","Room Admin","08-12-2018 09:32",30,"In""…_2",…', one line of 9 cells, and the run refused it.
+  const doc = readFileSync(new URL('../docs/SIMULATOR.md', import.meta.url), 'utf8');
+  const command = /`(\(head -1 IOT-temp\.csv;[^`]*> sorted\.csv)`/.exec(doc)?.[1].replace(/\s+/g, ' ');
+  assert.ok(command !== undefined, 'docs/SIMULATOR.md has the command that sorts IOT-temp.csv');
+  const dir = tempDir(t);
+  const rows = [3, 2, 1].map((i) => `"__export__.temp_log_${i}","Room Admin","08-12-2018 09:3${i}",${28 + i},"In"`);
+  for (const end of ['', '\n', '\r\n']) {
+    writeFileSync(join(dir, 'IOT-temp.csv'), ['id,room_id/id,noted_date,temp,out/in', ...rows].join(end === '' ? '\n' : end) + end);
+    execFileSync('bash', ['-c', command], { cwd: dir });
+    const sorted = join(dir, 'sorted.csv');
+    const input = replayInput({ replay: sorted, fields: 'messageId=id,deviceId=out/in,ts=noted_date,temperature=temp', tsFormat: 'DD-MM-YYYY HH:mm', tsZone: 'Asia/Kolkata' });
+    assert.deepEqual(loadRecording(sorted, input).records.map((r) => [r.recorded?.messageId, r.temperature]), [['__export__.temp_log_1', 29], ['__export__.temp_log_2', 30], ['__export__.temp_log_3', 31]], JSON.stringify(end));
+  }
 });
 
 test('--ts-format: a format without a date\'s parts, without --ts-zone, with --ts-unit s, or a time it does not match is refused, naming what was wrong (exit 2)', async () => {
