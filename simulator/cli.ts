@@ -73,7 +73,8 @@ Output
                           digits), e.g. "DD-MM-YYYY HH:mm" (08-12-2018 09:30), "MM/DD/YYYY HH:mm:ss A"
                           (3/1/2024 1:05:00 PM); a time it does not read stops the run (exit 2). Without it
                           a date such as 08-12-2018 is not guessed: the run warns, naming both orders
-  --ts-unit s|ms          the unit of its numeric times; s: sent as epoch ms       default ms (as recorded)
+  --ts-unit s|ms|us|ns    the unit of its numeric times (epoch seconds, milliseconds, microseconds,
+                          nanoseconds: InfluxDB's CSV); s, us, ns: sent as epoch ms  default ms (as recorded)
   --quiet                 no progress line
   --json                  print the summary as JSON
 

@@ -11,6 +11,8 @@ export interface Reading {
   recorded?: Readonly<Record<string, unknown>>;
   /** --replay: the line of the file the record starts on (what tells apart two records of the same content). */
   line?: number;
+  /** --replay: the ts as the file has it, where --ts-zone, --ts-format or --ts-unit read it into another (recorded.ts). */
+  tsAsRecorded?: unknown;
 }
 
 /** Wire payload object (DESIGN.md "Readings"); key order fixed so output is byte-stable. */

@@ -25,7 +25,7 @@ export interface ReplayInput {
   /** How its times are written when not ISO 8601 (replay-ts-format.ts); they are then in tsZone. */
   readonly tsFormat: TsFormat | undefined;
   /** The unit of numeric times: "s" sends them as epoch ms; "ms" (the default) as recorded. */
-  readonly tsUnit: 's' | 'ms';
+  readonly tsUnit: TsUnit;
   /** The device of every record (a recording of one device, without a deviceId column). */
   readonly device: string | undefined;
   /** The names of the columns of a file without a header row, in order (--columns). */
@@ -54,10 +54,10 @@ export function replayInput(o: ReplayInputOptions): ReplayInput {
     if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
     return AS_RECORDED;
   }
-  if (o.tsUnit !== undefined && o.tsUnit !== 's' && o.tsUnit !== 'ms') throw invalidOption('ts-unit', o.tsUnit, 's or ms (the unit of the recording\'s numeric times)');
+  if (o.tsUnit !== undefined && !isTsUnit(o.tsUnit)) throw invalidOption('ts-unit', o.tsUnit, 's, ms, us or ns (the unit of the recording\'s numeric times)');
   const fields = parseFields(o.fields);
-  if (o.tsFormat !== undefined && o.tsUnit === 's') {
-    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--ts-unit s reads numeric times, --ts-format written ones: a recording has one kind; leave one out');
+  if (o.tsFormat !== undefined && o.tsUnit !== undefined && o.tsUnit !== 'ms') {
+    throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--ts-unit ${o.tsUnit} reads numeric times, --ts-format written ones: a recording has one kind; leave one out`);
   }
   if (o.tsFormat !== undefined && o.tsZone === undefined) {
     throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, '--ts-format reads times without a zone: give their zone with --ts-zone (UTC, +01:00, Europe/Berlin)');
@@ -69,7 +69,7 @@ export function replayInput(o: ReplayInputOptions): ReplayInput {
     if (column !== undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--device cannot be used with --fields deviceId=${column}: the column names each record's device`);
   }
   const columns = o.columns === undefined ? undefined : parseColumns(o.columns);
-  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit === 's' ? 's' : 'ms', device: o.device, columns };
+  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit !== undefined && isTsUnit(o.tsUnit) ? o.tsUnit : 'ms', device: o.device, columns };
 }
 
 /** `date,time,epoch,moteid`: the names of a headerless file's columns, each once. */
@@ -257,6 +257,28 @@ const ZONELESS = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)
  */
 const SPACED = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?) ?(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$/i;
 
+/** The units --ts-unit names: a recording's numeric times in epoch seconds, milliseconds, microseconds or nanoseconds. */
+export type TsUnit = 's' | 'ms' | 'us' | 'ns';
+const TS_UNITS: Record<TsUnit, string> = { s: 'seconds', ms: 'milliseconds', us: 'microseconds', ns: 'nanoseconds' };
+const isTsUnit = (u: string): u is TsUnit => Object.hasOwn(TS_UNITS, u);
+export const tsUnitName = (u: TsUnit): string => TS_UNITS[u];
+
+/** A numeric time in `unit` as epoch ms, rounded to the millisecond. */
+function toEpochMs(ts: number, unit: TsUnit): number {
+  return Math.round(unit === 's' ? ts * 1000 : unit === 'us' ? ts / 1e3 : unit === 'ns' ? ts / 1e6 : ts);
+}
+
+/**
+ * The unit a numeric time of 2000–2099 is in, by its size (1.7e9 seconds, 1.7e12 ms, 1.7e15 µs, 1.7e18 ns), or null:
+ * what the warnings name and --ts-unit is checked against, never what a record is read as.
+ */
+export function apparentTsUnit(ts: unknown): TsUnit | null {
+  if (typeof ts !== 'number') return null;
+  if (looksLikeEpochSeconds(ts)) return 's';
+  for (const [unit, scale] of [['ms', 1e3], ['us', 1e6], ['ns', 1e9]] as const) if (looksLikeEpochSeconds(ts / scale)) return unit;
+  return null;
+}
+
 /**
  * The record's ts as --ts-zone and --ts-unit say to read it (a zoneless time gets its zone; seconds become ms). A time
  * with a zone written otherwise (SPACED) gets ISO 8601's form: the same time, in the form the server takes (it refuses
@@ -269,7 +291,7 @@ export function convertTs(o: Record<string, unknown>, input: ReplayInput): strin
     const wall = readTsFormat(input.tsFormat, String(ts).trim());
     if (typeof wall === 'string') return wall;
     o.ts = zoned(input.tsZone!, wall.date, wall.time);
-  } else if (typeof ts === 'number' && input.tsUnit === 's' && Number.isFinite(ts)) o.ts = Math.round(ts * 1000);
+  } else if (typeof ts === 'number' && input.tsUnit !== 'ms' && Number.isFinite(ts)) o.ts = toEpochMs(ts, input.tsUnit);
   else if (typeof ts === 'string') {
     const spaced = SPACED.exec(ts);
     if (spaced !== null) o.ts = `${spaced[1]}T${spaced[2]}${/^(UTC|GMT)$/i.test(spaced[3]) ? 'Z' : spaced[3]}`;
@@ -335,21 +357,25 @@ function wallOffset(format: Intl.DateTimeFormat, wall: number): number {
 }
 
 const isZoneless = (ts: unknown): boolean => typeof ts === 'string' && ZONELESS.test(ts.trim());
-const isEpochSeconds = (ts: unknown): boolean => typeof ts === 'number' && looksLikeEpochSeconds(ts);
+/** A numeric ts the size of epoch seconds, µs or ns: the server refuses it as it is, --ts-unit would read it. */
+const inOtherUnit = (ts: unknown): boolean => {
+  const unit = apparentTsUnit(ts);
+  return unit !== null && unit !== 'ms';
+};
 /** Epoch ms before 2000 (and not epoch seconds, which the server refuses): a time of 1970 to the server. */
 const isCount = (ts: unknown): boolean => typeof ts === 'number' && ts >= 0 && ts < Date.UTC(2000, 0, 1) && !looksLikeEpochSeconds(ts);
 
 /** Whether an option would read this ts, which the server refuses as it is (timestampWarnings names the option). */
-export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || isEpochSeconds(ts) || isDayOrMonthFirst(ts);
+export const optionReadsTs = (ts: unknown): boolean => isZoneless(ts) || inOtherUnit(ts) || isDayOrMonthFirst(ts);
 
 /**
  * What the run should say before it starts about times the server will refuse that an option would have read: times
- * without a zone (--ts-zone) and numbers that look like epoch seconds (--ts-unit s); and numbers it takes as times of
+ * without a zone (--ts-zone) and numbers that look like epoch seconds, µs or ns (--ts-unit); and numbers it takes as times of
  * 1970, which are counts.
  */
 export function timestampWarnings(file: string, records: readonly Reading[]): string[] {
   const zoneless = records.filter((r) => isZoneless(r.recorded?.ts));
-  const seconds = records.filter((r) => isEpochSeconds(r.recorded?.ts));
+  const otherUnit = records.filter((r) => inOtherUnit(r.recorded?.ts));
   const of = (some: readonly Reading[]) => `${some.length.toLocaleString('en-US')} of its ${records.length.toLocaleString('en-US')} records ${some.length === 1 ? 'has' : 'have'}`;
   const first = (some: readonly Reading[]) => `line ${some[0].line}: ${JSON.stringify(some[0].recorded?.ts)}`;
   const warnings: string[] = [];
@@ -364,8 +390,9 @@ export function timestampWarnings(file: string, records: readonly Reading[]): st
         `say how it is written with --ts-format ${JSON.stringify(dayFirst)} (day first) or ${JSON.stringify(monthFirst)} (month first), and its zone with --ts-zone (UTC, +01:00, Europe/Berlin)`,
     );
   }
-  if (seconds.length > 0) {
-    warnings.push(`--replay ${file}: ${of(seconds)} a numeric ts that looks like epoch seconds (${first(seconds)}), which the server refuses (bad_timestamp): if the recording's times are in seconds, say so with --ts-unit s`);
+  if (otherUnit.length > 0) {
+    const unit = apparentTsUnit(otherUnit[0].recorded?.ts)!;
+    warnings.push(`--replay ${file}: ${of(otherUnit)} a numeric ts that looks like epoch ${TS_UNITS[unit]} (${first(otherUnit)}), which the server refuses (${unit === 'us' ? 'future_timestamp' : 'bad_timestamp'}): if the recording's times are in ${TS_UNITS[unit]}, say so with --ts-unit ${unit}`);
   }
   // A count (a reading number, an Arduino's millis()) mapped as ts: the server takes it, as a time of 1970.
   const counts = records.filter((r) => isCount(r.recorded?.ts));

@@ -9,7 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { AS_RECORDED, checkKeys, convertTs, deviceIdHint, joined, joinFields, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, type ReplayInput, withDevice } from './replay-fields.ts';
+import { apparentTsUnit, AS_RECORDED, checkKeys, convertTs, deviceIdHint, joined, joinFields, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, tsUnitName, type ReplayInput, withDevice } from './replay-fields.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
 
@@ -93,10 +93,14 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
   if (noTs.length > 0 && noTs.length < records.length) {
     throw replayError(file, `${noTs.length} of its ${records.length} records ${noTs.length === 1 ? 'has' : 'have'} no ts while the others have one (the server would date them at their arrival, now, and every older record after them would be late): give every record a ts, or none: ${named(noTs)}`);
   }
-  // --ts-unit s on a recording in milliseconds: every ts would be tens of thousands of years ahead, refused by the server.
-  const inMs = input.tsUnit === 's' ? records.filter((r) => typeof r.recorded?.ts === 'number' && r.recorded.ts >= 1e14) : [];
-  if (inMs.length > 0) {
-    throw replayError(file, `--ts-unit s reads each ts as seconds, but ${inMs.length} of its ${records.length} records ${inMs.length === 1 ? 'has' : 'have'} one in milliseconds already: ${named(inMs.map((r) => `line ${r.line} (${(r.recorded!.ts as number) / 1000})`))}; leave --ts-unit out`);
+  // --ts-unit on a recording in another unit (s on milliseconds, us on nanoseconds, …): every ts would be thousands of
+  // years away, refused by the server, or in 1970.
+  const unit = input.tsUnit;
+  const otherUnit = unit === 'ms' ? [] : records.filter((r) => { const u = apparentTsUnit(r.tsAsRecorded); return u !== null && u !== unit; });
+  if (otherUnit.length > 0) {
+    const seen = apparentTsUnit(otherUnit[0].tsAsRecorded)!;
+    const already = seen === 'ms' ? 'in milliseconds already' : `in ${tsUnitName(seen)}`;
+    throw replayError(file, `--ts-unit ${unit} reads each ts as ${tsUnitName(unit)}, but ${otherUnit.length} of its ${records.length} records ${otherUnit.length === 1 ? 'has' : 'have'} one ${already}: ${named(otherUnit.map((r) => `line ${r.line} (${String(r.tsAsRecorded)})`))}; ${seen === 'ms' ? 'leave --ts-unit out' : `use --ts-unit ${seen}`}`);
   }
   return { file, records, deviceIds: [...new Set(records.map((r) => r.deviceId))], back: furthestBack(records), skippedHeader };
 }
@@ -325,12 +329,14 @@ function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | 
   for (const f of TEXT_FIELDS) if (typeof o[f] === 'number' && Number.isSafeInteger(o[f]) && (o[f] as number) >= 0) o[f] = String(o[f]);
   const id = o.deviceId;
   if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) return id === undefined ? 'no deviceId' : `deviceId ${JSON.stringify(id)} is not a device id`;
+  const asRecorded = o.ts;
   const wrong = convertTs(o, input);
   if (wrong !== undefined) return wrong;
   // A time without a zone is no time (the server refuses it), not one of this machine's zone.
   const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? zonedTime(o.ts) : NaN;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
-  return { deviceId: id, ts, temperature: num(o.temperature), humidity: num(o.humidity), seq: num(o.seq), recorded: o };
+  const read = { deviceId: id, ts, temperature: num(o.temperature), humidity: num(o.humidity), seq: num(o.seq), recorded: o };
+  return o.ts === asRecorded ? read : { ...read, tsAsRecorded: asRecorded };
 }
 
 /**

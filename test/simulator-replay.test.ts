@@ -352,6 +352,18 @@ test('--fields maps a recording\'s columns (CSV) or keys (JSON lines) to our fie
   const inMs = loadRecording(seconds, input({ tsUnit: 's' }));
   assert.deepEqual(inMs.records.map((r) => r.recorded?.ts), [1772359200000, 1772359205250]);
   assert.deepEqual(timestampWarnings(seconds, inMs.records), []);
+
+  // Microseconds and nanoseconds (InfluxDB's exports): named the same way, and read as ms with --ts-unit us or ns.
+  for (const [unit, scale, refused] of [['us', 1e3, 'future_timestamp'], ['ns', 1e6, 'bad_timestamp']] as const) {
+    const file = join(dir, `${unit}.csv`);
+    writeFileSync(file, `deviceId,ts,temperature\na,${1772359200250 * scale},20\na,${1772359205000 * scale + scale / 2},21\n`);
+    assert.deepEqual(timestampWarnings(file, loadRecording(file).records), [`--replay ${file}: 2 of its 2 records have a numeric ts that looks like epoch ` +
+      `${unit === 'us' ? 'microseconds' : 'nanoseconds'} (line 2: ${1772359200250 * scale}), which the server refuses (${refused}): if the recording's times are in ` +
+      `${unit === 'us' ? 'microseconds' : 'nanoseconds'}, say so with --ts-unit ${unit}`]);
+    const read = loadRecording(file, input({ tsUnit: unit }));
+    assert.deepEqual(read.records.map((r) => r.recorded?.ts), [1772359200250, 1772359205001], `--ts-unit ${unit}: epoch ms, rounded`);
+    assert.deepEqual(timestampWarnings(file, read.records), []);
+  }
 });
 
 test('--replay of JSON lines whose device or message ids are integers (a sensor\'s 12, a gateway\'s message number 1001) sends them as their text, as a CSV cell of digits goes', (t) => {
@@ -393,9 +405,13 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
   writeFileSync(jsonl, '{"sensor":"a","time":"2026-03-01T10:00:00Z","temperature":1}\n');
   const inMs = join(dir, 'ms.csv');
   writeFileSync(inMs, 'deviceId,ts,temperature\na,1764064805,21.5\na,1764064806000,21.6\n');
+  const inUs = join(dir, 'us.csv');
+  writeFileSync(inUs, 'deviceId,ts,temperature\na,1764064805000000,21.5\na,1764064806000000000,21.6\n');
   const url = ['--url', 'mqtt://127.0.0.1:1'];
   const cases: [string[], RegExp][] = [
     [['--replay', inMs, ...url, '--ts-unit', 's'], /: --ts-unit s reads each ts as seconds, but 1 of its 2 records has one in milliseconds already: line 3 \(1764064806000\); leave --ts-unit out\n/],
+    [['--replay', inUs, ...url, '--ts-unit', 'ns'], /: --ts-unit ns reads each ts as nanoseconds, but 1 of its 2 records has one in microseconds: line 2 \(1764064805000000\); use --ts-unit us\n/],
+    [['--replay', inUs, ...url, '--ts-unit', 'us', '--ts-zone', 'UTC', '--ts-format', 'YYYY-MM-DD HH:mm:ss'], /^simulator: --ts-unit us reads numeric times, --ts-format written ones: a recording has one kind; leave one out/],
     [['--replay', csv, ...url], /: expected JSON lines, or CSV whose first line is a header naming a deviceId column; line 1 is "device_id,timestamp,temp_c"\nits columns: "device_id", "timestamp", "temp_c"; name the one that holds the device id with --fields deviceId=device_id, or, a recording of one device, give its id with --device ID\n/],
     [['--replay', jsonl, ...url], /: 1 of its records cannot be sent .*: line 1: no deviceId\nthe keys of line 1: "sensor", "time", "temperature"; name the one that holds the device id with --fields deviceId=sensor, or, a recording of one device, give its id with --device ID\n/],
     [['--replay', csv, ...url, '--fields', 'deviceId=device_id,temperature=temp'], /^simulator: --replay \S+export\.csv: --fields maps temperature to the column "temp", which its header does not have \(its columns: "device_id", "timestamp", "temp_c"\)\n/],
@@ -405,7 +421,7 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
     [['--replay', csv, ...url, '--fields', 'ts=a,ts=b'], /invalid value for --fields: .*; ts is mapped twice\)/],
     [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-zone', 'CET+1'], /^simulator: invalid value for --ts-zone: "CET\+1" \(expected UTC, an offset such as \+01:00 or -0500, or an IANA time zone such as Europe\/Berlin\)/],
     [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-zone=+25:00'], /invalid value for --ts-zone: "\+25:00"/],
-    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-unit', 'us'], /^simulator: invalid value for --ts-unit: "us" \(expected s or ms/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--ts-unit', 'min'], /^simulator: invalid value for --ts-unit: "min" \(expected s, ms, us or ns/],
     [['--devices', '1', ...url, '--fields', 'deviceId=device_id'], /^simulator: option --fields does nothing without --replay \(it says how to read a recording\): leave it out\n/],
     [['--devices', '1', ...url, '--ts-zone', 'UTC'], /^simulator: option --ts-zone does nothing without --replay/],
     [['--devices', '1', ...url, '--ts-unit', 's'], /^simulator: option --ts-unit does nothing without --replay/],
