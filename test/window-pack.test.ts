@@ -52,8 +52,9 @@ test('a batch of more windows than one chunk holds: each window where it belongs
   const w = windows[4097];
   assert.deepEqual(windowRowValues(received, 4097, 123), [
     'd4097', 10_000, 2_000, w.start, w.end, 1, w.avg, w.min, w.max, 0, w.first, w.last, 0, null, null, null, null, null, null,
-    1, JSON.stringify(w.anomaliesByType), 0, 123,
+    1, '{"threshold":1}', 0, 123,
   ]);
+  assert.equal(windowRowValues(received, 4096, 123)[20], '{}', 'a window without anomalies: its anomaly counts stored as {}');
   assert.equal(w.anomaliesByType.threshold, 1);
 });
 
