@@ -82,18 +82,23 @@ test('/metrics parses as Prometheus text and its counters move as readings flow'
   const now = Date.now();
   for (let i = 1; i <= 10; i++) await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now + i, temperature: 20, seq: i }), { qos: 1 });
   await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now + 1, temperature: 20, seq: 1 }), { qos: 1 }); // duplicate
+  await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now + 11, temperature: 20, messageId: 'a' }), { qos: 1 });
+  await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now + 11, temperature: 20, messageId: 'a' }), { qos: 1 }); // duplicate too
   await mqtt.publishAsync('devices/m1/telemetry', 'nope', { qos: 1 });
   await mqtt.publishAsync('devices/m1/telemetry', 'nope', { qos: 1 });
   await mqtt.publishAsync('devices/m1/telemetry', '{"temperature":"x"}', { qos: 1 });
-  await waitForRecords(app, 10);
-  await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now - 3_600_000, temperature: 20 }), { qos: 1 }); // late
   await waitForRecords(app, 11);
+  await mqtt.publishAsync('devices/m1/telemetry', JSON.stringify({ ts: now - 3_600_000, temperature: 20 }), { qos: 1 }); // late
+  await waitForRecords(app, 12);
 
   const after = await scrape(app);
   const moved = (name: string) => after.get(name)! - (before.get(name) ?? 0);
-  assert.equal(moved('thermostream_readings_accepted_total'), 12);
-  assert.equal(moved('thermostream_readings_processed_total'), 11);
-  assert.equal(moved('thermostream_readings_duplicate_total'), 1);
+  assert.equal(moved('thermostream_readings_accepted_total'), 14);
+  assert.equal(moved('thermostream_readings_processed_total'), 12);
+  assert.equal(moved('thermostream_readings_duplicate_total'), 2);
+  // Its help names both keys it counts, as the README's Metrics table does.
+  const help = /^# HELP thermostream_readings_duplicate_total (.*)$/m.exec((await app.http.inject({ method: 'GET', url: '/metrics' })).body)?.[1];
+  assert.equal(help, 'Readings dropped as duplicates, by (deviceId, seq) or (deviceId, messageId), since start.');
   assert.equal(moved('thermostream_readings_late_total'), 1);
   assert.equal(after.get('thermostream_readings_rejected_total{reason="not_json"}'), 2);
   assert.equal(after.get('thermostream_readings_rejected_total{reason="wrong_type"}'), 1);

@@ -49,7 +49,7 @@ export function createMetrics({ clock, engine, ingest, broker, hub }: ApiDeps): 
   mirror('thermostream_readings_foreign_total', 'Messages for devices another instance owns (cluster.instances), acknowledged and dropped since start.', () => ingest.stats().foreign);
   mirror('thermostream_readings_processed_total', 'Readings processed by the engine since start (duplicates not counted).', () => engine.stats().records);
   mirror('thermostream_readings_late_total', 'Readings behind the watermark (kept, in no window) since start.', () => engine.stats().late);
-  mirror('thermostream_readings_duplicate_total', 'Readings dropped as (deviceId, seq) duplicates since start.', () => engine.stats().duplicates);
+  mirror('thermostream_readings_duplicate_total', 'Readings dropped as duplicates, by (deviceId, seq) or (deviceId, messageId), since start.', () => engine.stats().duplicates);
   mirror('thermostream_batches_total', 'Batches committed (continues across restarts).', () => engine.stats().batches);
   gauge('thermostream_log_backlog_records', 'Durable records the engine has not taken yet.', () => ingest.stats().backlog);
   gauge('thermostream_storage_ok', '1 while the data dir takes writes; 0 while a full disk holds acknowledgements.', () => (ingest.stats().storage.ok ? 1 : 0));
