@@ -630,6 +630,22 @@ test('a late reading is kept with the watermark it was behind, not the one its b
   await waitFor('the watermark after the batch', async () => (await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().watermark === new Date(T + 50_000).toISOString());
 });
 
+test('a reading behind the watermark by less than the allowed lateness is late too, as GET /docs says', async (t) => {
+  // The watermark is already the newest event time minus the allowed lateness (10 s): a reading at T − 15 s, after
+  // one at T, is 5 s behind it and late (the route's description once said "more than the allowed lateness behind
+  // the watermark", 20 s here).
+  const app = await startServer(t);
+  const client = await connect(t, app.mqttUrl);
+  const T = Date.parse('2026-11-29T10:00:00Z');
+  await client.publishAsync('devices/rec/telemetry', JSON.stringify({ ts: T, temperature: 20, seq: 1 }), { qos: 1 });
+  await waitForRecords(app, 1);
+  await client.publishAsync('devices/rec/telemetry', JSON.stringify({ ts: T - 15_000, temperature: 21, seq: 2 }), { qos: 1 });
+  const late = await waitFor('the late reading', async () => (await app.http.inject({ method: 'GET', url: '/api/v1/late-readings' })).json().items[0]);
+  assert.deepEqual([late.seq, late.ts, late.watermark], [2, new Date(T - 15_000).toISOString(), new Date(T - 10_000).toISOString()]);
+  const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json();
+  assert.match(doc.paths['/api/v1/late-readings'].get.description, /^Readings behind the watermark \(the newest event time seen minus the allowed lateness\)/);
+});
+
 test('windows: a length that two configured windows share needs the slide too; the 400 says which slides there are', async (t) => {
   const app = await startServer(t, { windows: [{ lengthMs: 10_000, slideMs: 2000 }, { lengthMs: 10_000, slideMs: 10_000 }] });
   const get = async (url: string) => {

@@ -38,8 +38,8 @@ export function lateReadingsRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       schema: {
         summary: 'Readings that came too late for their windows',
         description:
-          'Readings more than the allowed lateness behind the watermark: accepted and kept, but in no window. Newest ' +
-          'first; `next` pages on towards older ones.',
+          'Readings behind the watermark (the newest event time seen minus the allowed lateness): accepted and kept, ' +
+          'but in no window. Newest first; `next` pages on towards older ones.',
         tags: ['readings'],
         querystring: Query,
         response: { 200: Page, ...badRequest },
