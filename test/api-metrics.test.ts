@@ -164,4 +164,7 @@ test('/readyz answers 503 with the reason while the store cannot write, and read
   }
   const again = await app.http.inject({ method: 'GET', url: '/readyz' });
   assert.deepEqual([again.statusCode, again.json()], [200, { status: 'ready', reasons: [] }]);
+  // /docs says what the probe does as README does: a directory (the mkdir above), not a file.
+  const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json();
+  assert.match(doc.paths['/readyz'].get.description, /^Writes one row to the store \(SQLite or PostgreSQL\) and creates \(and removes\) a directory in the data directory/);
 });

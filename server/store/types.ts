@@ -234,7 +234,7 @@ export interface Store {
   anomaliesUpdatedSince(since: number, limit: number, deviceIds?: readonly string[]): Promise<UpdatedAnomaly[]>;
   /** A device's open interval anomalies (stuck, drift, dropout not yet over), newest first. */
   openAnomalies(deviceId: string, limit: number): Promise<Anomaly[]>;
-  /** A real write (one row, its own transaction) and a file created in the data directory; rejects if either fails. */
+  /** A real write (one row, its own transaction) and a directory created (and removed) in the data directory; rejects if either fails. */
   probeWrite(now: number): Promise<void>;
   /**
    * The instance lists that the instances sharing this store last started with (server/cluster/membership.ts),

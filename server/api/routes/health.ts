@@ -34,7 +34,7 @@ export function healthRoutes(app: FastifyInstance, { config, clock, store, engin
       schema: {
         summary: 'Readiness: broker listening, store writable, engine not stalled',
         description:
-          'Writes one row to the store (SQLite or PostgreSQL) and creates a file in the data directory on every call; 503 with the reasons ' +
+          'Writes one row to the store (SQLite or PostgreSQL) and creates (and removes) a directory in the data directory on every call; 503 with the reasons ' +
           `when a check fails. Stalled: no batch completed for ${STALL_INTERVALS} batch intervals (at least 30 s).`,
         tags: ['health'],
         querystring: NoQuery,
