@@ -93,6 +93,20 @@ test('a reading published over MQTT is an SSE window event within two batches; f
   assert.equal((await app.http.inject({ method: 'GET', url: '/api/v1/stats' })).json().sseClients, 3);
 });
 
+test('an anomaly event is the item of GET /api/v1/anomalies plus its batch, as /docs says', async (t) => {
+  const app = await startServer(t, CONFIG);
+  const mqtt = await connect(t, app.mqttUrl);
+  const anomalies = await stream(t, `${app.httpUrl}/api/v1/stream?kind=anomaly`);
+  await mqtt.publishAsync('devices/hot/telemetry', JSON.stringify({ ts: H0, temperature: 50.3, seq: 1 }), { qos: 1 }); // over threshold.max 50
+  await waitFor('the anomaly event', () => anomalies.events.length >= 1);
+  const { items } = (await app.http.inject({ method: 'GET', url: '/api/v1/anomalies' })).json();
+  assert.equal(items.length, 1);
+  assert.deepEqual(anomalies.events[0].data, { batch: anomalies.events[0].data.batch, ...items[0] });
+  assert.deepEqual([items[0].type, items[0].value, items[0].threshold], ['threshold', 50.3, 50]);
+  const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json();
+  assert.match(doc.paths['/api/v1/stream'].get.description, /`event: anomaly` — an anomaly the batch wrote, .*\(the fields of GET \/api\/v1\/anomalies, plus `batch`\)/);
+});
+
 test('a client that reconnects with Last-Event-ID gets exactly what it missed, from memory', async (t) => {
   const app = await startServer(t, CONFIG);
   const mqtt = await connect(t, app.mqttUrl);

@@ -37,7 +37,7 @@ const Query = Type.Object(
 const STREAM_DOC = `Server-Sent Events (text/event-stream) of committed batches:
 
 - \`event: window\` — a window result the batch wrote (the fields of GET /api/v1/windows, plus \`batch\`)
-- \`event: anomaly\` — a reading a detector flagged (\`batch\`, deviceId, type, ts, score)
+- \`event: anomaly\` — an anomaly the batch wrote, flagged or (an interval's) ended (the fields of GET /api/v1/anomalies, plus \`batch\`)
 - \`event: batch\` — the batch's figures (\`batch\`, committedAt, records, late, duplicates, rejected, windowsUpdated, watermark, logOffset)
 - \`event: reset\` — after a Last-Event-ID too old to replay (more than 20,000 windows of the filter's devices missed, or 200,000 of all devices for a filter by device): reload through the query routes
 - \`: heartbeat <time>\` comments every http.sseHeartbeatMs
