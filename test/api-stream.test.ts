@@ -139,6 +139,29 @@ test('a client that reconnects with Last-Event-ID gets exactly what it missed, f
   );
 });
 
+test('from memory, a client gets every missed batch however many windows they hold: the 20,000 cap (event: reset) is the store\'s', { timeout: 60_000 }, async (t) => {
+  const app = await startServer(t, CONFIG);
+  const mqtt = await connect(t, app.mqttUrl);
+  const witness = await stream(t, `${app.httpUrl}/api/v1/stream?kind=window,batch`); // keeps the batches in memory
+  await mqtt.publishAsync('devices/d0/telemetry', reading(0), { qos: 1 });
+  await waitFor('a first batch', () => witness.lastId !== null);
+  const missedAfter = lastBatch(witness);
+  // One reading each from 4,200 devices: 21,000 device windows of 10 s / 2 s (and the fleet's 5).
+  const T = H0 + 2 * HOUR;
+  await Promise.all(Array.from({ length: 4200 }, (_, i) => mqtt.publishAsync(`devices/m-${i}/telemetry`, JSON.stringify({ ts: T, temperature: 20 }), { qos: 1 })));
+  await waitFor('the last device\'s windows', () => witness.events.some((e) => e.event === 'window' && e.data.deviceId === 'm-4199'), 30_000);
+  const upTo = lastBatch(witness);
+  const missed = between(witness.events, missedAfter, upTo);
+  assert.ok(missed.filter((e) => e.event === 'window').length > 21_000, `${missed.length} events`); // more than the 20,000 of a replay from the store
+
+  const back = await stream(t, `${app.httpUrl}/api/v1/stream?kind=window,batch`, { 'last-event-id': String(missedAfter) });
+  await waitFor('the replay', () => lastBatch(back) >= upTo, 30_000);
+  assert.deepEqual(back.events.filter((e) => e.event === 'reset'), []);
+  assert.deepEqual(between(back.events, missedAfter, upTo), missed);
+  const doc = (await app.http.inject({ method: 'GET', url: '/docs/json' })).json();
+  assert.match(doc.paths['/api/v1/stream'].get.description, /`event: reset` — after a Last-Event-ID that memory no longer holds, when a replay from the store would take more than 20,000 windows/);
+});
+
 test('after a server restart, Last-Event-ID replays from the store exactly what was missed, then goes on live', async (t) => {
   const dataDir = tempDir(t);
   const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir, batchIntervalMs: 100, ...CONFIG });

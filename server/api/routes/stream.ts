@@ -39,13 +39,14 @@ const STREAM_DOC = `Server-Sent Events (text/event-stream) of committed batches:
 - \`event: window\` — a window result the batch wrote (the fields of GET /api/v1/windows, plus \`batch\`)
 - \`event: anomaly\` — an anomaly the batch wrote, flagged or (an interval's) ended (the fields of GET /api/v1/anomalies, plus \`batch\`)
 - \`event: batch\` — the batch's figures (\`batch\`, committedAt, records, late, duplicates, rejected, windowsUpdated, watermark, logOffset)
-- \`event: reset\` — after a Last-Event-ID too old to replay (more than 20,000 windows of the filter's devices missed, or 200,000 of all devices for a filter by device): reload through the query routes
+- \`event: reset\` — after a Last-Event-ID that memory no longer holds, when a replay from the store would take more than 20,000 windows (of the filter's devices; or 200,000 of all devices for a filter by device): reload through the query routes
 - \`: heartbeat <time>\` comments every http.sseHeartbeatMs
 
 Event ids are batch numbers (they continue across restarts); the last event a client gets of each batch carries
-it. Reconnecting with \`Last-Event-ID\` (EventSource does this by itself) replays every batch after it: from memory,
-or from the store (after a restart), where a window updated by several missed batches comes once, in its latest
-state, under the last batch that wrote it.`;
+it. Reconnecting with \`Last-Event-ID\` (EventSource does this by itself) replays every batch after it: from memory
+(the last 600 batches, at most 50,000 events: every event, however many windows), or from the store (after a
+restart), where a window updated by several missed batches comes once, in its latest state, under the last batch
+that wrote it.`;
 
 export function streamRoutes(app: FastifyInstance, { hub }: ApiDeps): void {
   app.get<{ Querystring: Static<typeof Query> }>(
