@@ -23,6 +23,7 @@
  *   windows-table  SQLite's windows table at size: the upgrade to schema 7, and a device's window queries after it
  *   device-lists   the newest-first lists filtered by device (anomalies, dead letters, late readings) at size
  *   window-transfer  a batch's window results from the batch thread to the main thread: cloned objects against packed
+ *   backlog      one device's backlog of hours in one batch (thousands of its panes): the job's time per reading
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,7 @@ const TOOLS: Record<string, string> = {
   'windows-table': './windows-table.ts',
   'device-lists': './device-lists.ts',
   'window-transfer': './window-transfer.ts',
+  backlog: './backlog.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

@@ -499,3 +499,58 @@ test('the window starts of a key to emit: in the order added, each once, -0 as 0
   for (const t of [8000, 4000, 8000]) list.add(t);
   assert.deepEqual(list.times.slice(0, list.length), [8000, 4000], 'emptied, then each once again');
 });
+
+test('KeyPanes: a key\'s panes are listed by start whatever order they come in; find, findFrom (any hint), firstFrom and settledBefore agree with a sorted list', () => {
+  let seed = 11;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 50; round++) {
+    const panes = new KeyPanes(2);
+    const d = panes.addKey();
+    const held = new Map<number, number>(); // start → slot
+    const order = random() < 0.3 ? 'ascending' : random() < 0.5 ? 'descending' : 'random';
+    const starts = Array.from({ length: 1 + Math.floor(random() * 60) }, (_, k) => (order === 'random' ? Math.floor(random() * 100) : k) * 2000);
+    if (order === 'descending') starts.reverse();
+    for (const p of starts) if (!held.has(p)) held.set(p, panes.pane(d, 1, p));
+    for (const p of [...held.keys()]) if (random() < 0.3) (panes.forget(d, 1, p), held.delete(p));
+    panes.settle(d, 1);
+    const sorted = [...held.keys()].sort((a, b) => a - b);
+    const listed: number[] = [];
+    for (let s = panes.first(d, 1); s >= 0; s = panes.next(s)) listed.push(panes.startOf(s));
+    assert.deepEqual(listed, sorted, `${order}, round ${round}`);
+    assert.equal(panes.size(d, 1), sorted.length);
+    const slots = [...held.values()];
+    for (let q = -2000; q <= 201_000; q += 1000) {
+      const hint = slots.length > 0 && random() < 0.7 ? slots[Math.floor(random() * slots.length)] : -1;
+      assert.equal(panes.find(d, 1, q), held.get(q) ?? -1, `find ${q}`);
+      assert.equal(panes.findFrom(d, 1, q, hint), held.get(q) ?? -1, `findFrom ${q}`);
+      const next = sorted.find((p) => p >= q);
+      assert.equal(panes.firstFrom(d, 1, q, hint), next === undefined ? -1 : held.get(next), `firstFrom ${q}`);
+    }
+    assert.equal(panes.first(d, 0), -1, 'the other shape holds nothing');
+    if (sorted.length > 0) {
+      const fresh = sorted.at(-1)! + 2000;
+      panes.pane(d, 1, fresh); // new since the settle
+      assert.equal(panes.settledBefore(panes.firstFrom(d, 1, fresh, -1), Infinity), false, 'only a new pane from there on');
+      assert.equal(panes.settledBefore(panes.first(d, 1), Infinity), true);
+    }
+  }
+});
+
+test('a device\'s backlog of hours in one batch (thousands of its panes) makes the same windows as its readings batch by batch', () => {
+  const shapes = [{ lengthMs: 10_000, slideMs: 2000 }, { lengthMs: 60_000, slideMs: 10_000 }, { lengthMs: 300_000, slideMs: 60_000 }];
+  const t0 = 1_767_225_600_000;
+  const readings = Array.from({ length: 3600 }, (_, i) => reading('d', t0 + i * 2000 + (i % 7) * 100, 20 + (i % 50) / 10, t0 + 7_200_000));
+  const windows = (batches: Reading[][]): string[] => {
+    const w = new EventTimeWindows({ windows: shapes, allowedLatenessMs: 10_000, timeMode: 'event', startedAt: t0 });
+    const out: WindowResult[] = [];
+    batches.forEach((rs, b) => {
+      for (const r of rs) assert.equal(w.add(r), true, 'none late');
+      out.push(...w.advance(t0 + 7_200_000 + b));
+    });
+    out.push(...w.advance(t0 + 8_000_000)); // idle: every window final
+    return out.filter((r) => r.final).map((r) => JSON.stringify(r)).sort();
+  };
+  const all = windows([readings]);
+  assert.ok(all.length > 4000, `${all.length} final windows`);
+  assert.deepEqual(all, windows(Array.from({ length: 360 }, (_, b) => readings.slice(b * 10, b * 10 + 10))));
+});

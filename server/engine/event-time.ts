@@ -100,6 +100,8 @@ export class EventTimeWindows {
   private moved = false;
   /** Reused per window result and per key's emission: no aggregate or set allocated per window per batch. */
   private readonly scratch = new Aggregate();
+  /** The first pane of the key's last window in emit() (result()), where the next window's walk begins (-1: the first). */
+  private cursor = -1;
   /** The windows of the batch being emitted. */
   private readonly packer = new WindowPacker();
   private readonly starts = new TimeList();
@@ -264,6 +266,7 @@ export class EventTimeWindows {
         // large fleet of devices that report every few batches, most keys of a batch (bench engine-fleet --every).
         if (panes.changedCount(d, i) === 0 && panes.pendingFrom(d, i) === Infinity && (!moved || this.wm < panes.dueAt(d, i))) return;
         const starts = this.windowsToEmit(i, id, d, moved);
+        this.cursor = -1;
         for (let j = 0; j < starts.length; j++) this.result(i, id, d, starts.times[j]);
         if (moved) this.evict(i, id, d);
         else panes.updateDueAt(d, i, shape, this.wm);
@@ -335,18 +338,26 @@ export class EventTimeWindows {
     const { lengthMs, slideMs } = shape;
     const quiet = panes.changedCount(d, i) === 0; // the key got nothing this batch: what waits for a refresh is shown now
     const showOpen = !this.devicesFinalOnly || id === FLEET; // openWindowRefresh 'final': a device's open windows wait
+    // The first pane of the first window of the last changed pane: panes are listed by start, so these ascend, and a
+    // key of thousands of panes is walked once (its windows' first panes too, from there).
+    let at = -1;
     for (let s = panes.first(d, i); s >= 0; s = panes.next(s)) {
       if (!panes.isChanged(s)) continue;
       const p = panes.startOf(s);
       // The windows containing pane p (windowStartsContaining(shape, p, paneMs), without the array), ascending.
       const first = firstContaining(shape, p, shape.paneMs);
       const last = lastContaining(shape, p);
+      at = panes.firstFrom(d, i, first * slideMs, at);
+      let from = at;
       for (let j = first; j <= last; j++) {
         const w = j * slideMs;
         if (this.everyBatch) starts.add(w); // every window the batch changed, as they are
         // Final already: the watermark passed it in this batch (a changed pane's windows were open before it moved).
         if (w + lengthMs <= this.wm) starts.add(w);
-        else if (showOpen && !panes.holdsSettled(d, i, w, w + lengthMs)) starts.add(w); // its first data: shown at once
+        else if (showOpen) {
+          from = panes.firstFrom(d, i, w, from);
+          if (!panes.settledBefore(from, w + lengthMs)) starts.add(w); // its first data: shown at once
+        }
       }
       if (first <= last && showOpen) starts.add(last * slideMs); // the newest: shown at once
       if (p < panes.pendingFrom(d, i) && this.refreshesOpen(id)) panes.setPendingFrom(d, i, p);
@@ -382,10 +393,11 @@ export class EventTimeWindows {
     const agg = this.scratch; // its figures are copied out below
     agg.reset();
     const end = start + shape.lengthMs;
-    for (let p = start; p < end; p += shape.paneMs) {
-      const s = panes.find(d, i, p);
-      if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
-    }
+    // The key's panes in [start, end), oldest first, from where the key's last window began if not after this one's
+    // start: windows mostly come in ascending order, so that a key of thousands of panes is walked once, not per window.
+    const from = panes.firstFrom(d, i, start, this.cursor);
+    this.cursor = from;
+    for (let s = from; s >= 0 && panes.startOf(s) < end; s = panes.next(s)) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
     this.packer.add(deviceId, shape.lengthMs, shape.slideMs, start, end, end <= this.wm, agg);
   }
 

@@ -34,10 +34,13 @@ const CHANGED = 2;
 /**
  * The panes of every key (a device, or the fleet) of a job, for each of its window shapes (0 … shapes − 1), in
  * pools of fixed slots (SlotPool) rather than objects: a key is a head slot `d` (addKey()), holding per shape the
- * scalars of its bookkeeping and a list of its panes through their slots, in the order they were placed
+ * scalars of its bookkeeping and a list of its panes through their slots, oldest start first
  * (`for (let s = first(d, i); s >= 0; s = next(s))`). A pane is known by its slot `s`: its doubles are at(s) onwards in
- * data(s). A key holds a handful of panes per shape (length / pane width, plus the allowed lateness), so a walk finds
- * one. The counts by anomaly type of the few panes that hold an anomaly are kept apart, by slot.
+ * data(s). A key mostly holds a handful of panes per shape (length / pane width, plus the allowed lateness), so a walk
+ * finds one; a pane after the newest (readings in order) is placed without a walk, and ascending starts are found by
+ * walking on from the last one found (findFrom), so that a device's backlog of hours in one batch — thousands of
+ * panes — costs no walk per reading or window. The counts by anomaly type of the few panes that hold an anomaly are
+ * kept apart, by slot.
  *
  * The windows a key shows are not kept: they are those that hold one of its panes (EventTimeWindows). At 100,000
  * devices with three window shapes, an object a key and shape with an array of its pane slots, one of its open windows
@@ -119,12 +122,12 @@ export class KeyPanes {
     return this.slot(s, START);
   }
 
-  /** The first pane key `d` placed of shape `i` (-1: none). */
+  /** Key `d`'s pane of shape `i` with the oldest start (-1: none). */
   first(d: number, i: number): number {
     return this.head(d, i, FIRST);
   }
 
-  /** The pane placed after pane `s` (-1: none). */
+  /** The pane after pane `s`, the next start (-1: none). */
   next(s: number): number {
     return this.slot(s, NEXT);
   }
@@ -214,16 +217,31 @@ export class KeyPanes {
   /** Slot of key `d`'s pane of shape `i` starting at `start`, or -1. */
   find(d: number, i: number, start: number): number {
     if (start === this.head(d, i, LAST_START)) return this.head(d, i, LAST_SLOT);
-    for (let s = this.first(d, i); s >= 0; s = this.next(s)) if (this.startOf(s) === start) return s;
-    return -1;
+    return this.findFrom(d, i, start, -1);
   }
 
-  /** Whether key `d` holds a pane of shape `i` placed before its last settle() that starts in [from, to). */
-  holdsSettled(d: number, i: number, from: number, to: number): boolean {
-    for (let s = this.first(d, i); s >= 0; s = this.next(s)) {
-      const p = this.startOf(s);
-      if (p >= from && p < to && !this.isNew(s)) return true;
-    }
+  /**
+   * Slot of key `d`'s pane of shape `i` starting at `start`, or -1, walking on from pane `from` if it starts at or
+   * before `start` (a pane of the key found before: ascending starts are found in one walk), else from the first.
+   */
+  findFrom(d: number, i: number, start: number, from: number): number {
+    const last = this.head(d, i, LAST);
+    if (last < 0 || start > this.startOf(last)) return -1; // after the newest
+    let s = from >= 0 && this.startOf(from) <= start ? from : this.first(d, i);
+    while (s >= 0 && this.startOf(s) < start) s = this.next(s);
+    return s >= 0 && this.startOf(s) === start ? s : -1;
+  }
+
+  /** The first pane of key `d` of shape `i` starting at or after `start` (-1: none), walking on from `from` as findFrom. */
+  firstFrom(d: number, i: number, start: number, from: number): number {
+    let s = from >= 0 && this.startOf(from) <= start ? from : this.first(d, i);
+    while (s >= 0 && this.startOf(s) < start) s = this.next(s);
+    return s;
+  }
+
+  /** Whether a pane from `s` on (a key's, -1: none) that starts before `to` was placed before its key's last settle(). */
+  settledBefore(s: number, to: number): boolean {
+    for (; s >= 0 && this.startOf(s) < to; s = this.next(s)) if (!this.isNew(s)) return true;
     return false;
   }
 
@@ -238,19 +256,32 @@ export class KeyPanes {
     return s;
   }
 
-  /** A new pane of shape `i` for key `d` at `start` (not present yet), cleared, placed last. */
+  /** A new pane of shape `i` for key `d` at `start` (not present yet), cleared, placed in the order of starts. */
   create(d: number, i: number, start: number): number {
     const s = this.panes.take();
     const a = this.panes.data(s);
     const o = this.panes.offset(s);
     a[o + START] = start;
-    a[o + NEXT] = -1;
     a[o + FLAGS] = NEW;
     clearPane(a, o + SLOT - PANE_WIDTH);
     const last = this.head(d, i, LAST);
-    if (last < 0) this.setHead(d, i, FIRST, s);
-    else this.setSlot(last, NEXT, s);
-    this.setHead(d, i, LAST, s);
+    if (last < 0 || start > this.startOf(last)) {
+      // After the newest (readings in order): placed last, without a walk.
+      a[o + NEXT] = -1;
+      if (last < 0) this.setHead(d, i, FIRST, s);
+      else this.setSlot(last, NEXT, s);
+      this.setHead(d, i, LAST, s);
+    } else {
+      let before = -1;
+      let after = this.first(d, i);
+      while (this.startOf(after) < start) {
+        before = after;
+        after = this.next(after);
+      }
+      a[o + NEXT] = after;
+      if (before < 0) this.setHead(d, i, FIRST, s);
+      else this.setSlot(before, NEXT, s);
+    }
     this.setHead(d, i, SIZE, this.size(d, i) + 1);
     return s;
   }
@@ -259,11 +290,11 @@ export class KeyPanes {
   forget(d: number, i: number, start: number): void {
     let before = -1;
     let s = this.first(d, i);
-    while (s >= 0 && this.startOf(s) !== start) {
+    while (s >= 0 && this.startOf(s) < start) {
       before = s;
       s = this.next(s);
     }
-    if (s < 0) return;
+    if (s < 0 || this.startOf(s) !== start) return;
     const after = this.next(s);
     if (before < 0) this.setHead(d, i, FIRST, after);
     else this.setSlot(before, NEXT, after);

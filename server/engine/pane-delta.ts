@@ -46,6 +46,10 @@ export class PaneChanges {
   private readonly out = new Float64Array(PANE_WIDTH + ANOMALY_TYPES.length);
   private readonly bytes = new Uint8Array(this.out.buffer, 0, PANE_WIDTH * 8);
   private readonly bytesByType = new Uint8Array(this.out.buffer);
+  /** The pane the last row was read from, and its key and shape (state()). */
+  private lastKey = -1;
+  private lastShape = -1;
+  private lastSlot = -1;
 
   /**
    * `shapes` are the panes' window shapes by index; `key` finds a key's slot in `panes` by its id (-1: none), when the
@@ -70,6 +74,7 @@ export class PaneChanges {
     const { upserts: u, deletes: d, shapes } = this;
     this.upserts = new PaneRefs();
     this.deletes = new PaneRefs();
+    this.lastKey = this.lastShape = this.lastSlot = -1; // the panes may have changed since the last rows were read
     return {
       upserts: new LazyRows(u.starts.length, (j) => {
         const state = this.state(u.shapes[j], u.ids[j], u.starts[j]);
@@ -83,11 +88,19 @@ export class PaneChanges {
     };
   }
 
-  /** A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. */
+  /**
+   * A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. The rows
+   * of a key and shape come by ascending start (the order its panes are listed): each walk goes on from the last pane
+   * found.
+   */
   private state(i: number, id: string, start: number): Uint8Array | null {
     const k = this.key(id);
-    const s = k < 0 ? -1 : this.panes.find(k, i, start);
+    const from = k === this.lastKey && i === this.lastShape ? this.lastSlot : -1;
+    const s = k < 0 ? -1 : this.panes.findFrom(k, i, start, from);
     if (s < 0) return null;
+    this.lastKey = k;
+    this.lastShape = i;
+    this.lastSlot = s;
     const a = this.panes.data(s);
     const at = this.panes.at(s);
     for (let j = 0; j < PANE_WIDTH; j++) this.out[j] = a[at + j];
