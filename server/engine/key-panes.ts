@@ -227,8 +227,7 @@ export class KeyPanes {
   findFrom(d: number, i: number, start: number, from: number): number {
     const last = this.head(d, i, LAST);
     if (last < 0 || start > this.startOf(last)) return -1; // after the newest
-    let s = from >= 0 && this.startOf(from) <= start ? from : this.first(d, i);
-    while (s >= 0 && this.startOf(s) < start) s = this.next(s);
+    const s = this.firstFrom(d, i, start, from);
     return s >= 0 && this.startOf(s) === start ? s : -1;
   }
 
