@@ -144,6 +144,7 @@ export class EventTimeWindows {
     this.wm = this.emittedWm = clock.watermark;
     this.maxEventTime = clock.maxEventTime;
     const { panes: kp } = this;
+    const restored = new Set<number>(); // key slot × shapes + shape
     panes.forEach((row) => {
       const i = this.shapes.findIndex((x) => x.lengthMs === row.lengthMs && x.slideMs === row.slideMs);
       if (i < 0) throw new Error(`checkpoint pane of window ${row.lengthMs}/${row.slideMs} ms is not configured`);
@@ -153,10 +154,12 @@ export class EventTimeWindows {
       const state = Aggregate.fromBytes(row.state);
       writePane(state, kp.data(s), kp.at(s));
       kp.setByType(s, state.byType);
-      kp.settle(d, i); // its windows were shown before the restart
+      restored.add(d * this.shapes.length + i);
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
       if (row.start < kp.pendingFrom(d, i) && this.refreshesOpen(row.key)) kp.setPendingFrom(d, i, row.start);
     });
+    // The restored panes' windows were shown before the restart: settled, each key and shape once (a walk of its panes).
+    for (const ds of restored) kp.settle(Math.floor(ds / this.shapes.length), ds % this.shapes.length);
   }
 
   /**
