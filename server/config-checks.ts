@@ -4,6 +4,7 @@ import { brokerUrlParts } from './broker/url.ts';
 import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
 import { storeUrlProblem } from './store/url.ts';
+import { defaultHostName } from './registry/index.ts';
 import { hostNameProblem, redactUrl } from './url.ts';
 
 /** Per dirty pane a batch emits length/slide windows, each merging length/pane panes: keep that product sane. */
@@ -152,10 +153,12 @@ function hostNameUnset(config: Config): string[] {
   const { host } = config;
   const everywhereOrLocal = ['', '0.0.0.0', '::', '::1', 'localhost'].includes(host.toLowerCase()) || host.startsWith('127.');
   if (everywhereOrLocal || config.iothub.hostName !== '' || config.mqtt.tlsPort < 0 || config.broker.url !== '') return [];
-  const name = host.includes(':') ? `[${host}]` : host;
+  const { tlsPort } = config.mqtt;
+  const port = tlsPort === 0 || tlsPort === 8883 ? '' : `:${tlsPort}`; // 0: the port is known once listening
+  const name = `${host.includes(':') ? `[${host}]` : host}${port}`;
   return [
     `host = ${JSON.stringify(host)} with iothub.hostName empty: the TLS listener is on ${host} only, but connection strings and ` +
-      `the MQTT TLS line name HostName=localhost, where nothing listens; set iothub.hostName (--config) to "${name}" or a ` +
+      `the MQTT TLS line name HostName=${defaultHostName('', tlsPort)}, where nothing listens; set iothub.hostName (--config) to "${name}" or a ` +
       'name that reaches it (docs/IOTHUB.md, step 2: the generated certificate is then issued for it)',
   ];
 }

@@ -397,9 +397,9 @@ export function timestampWarnings(file: string, records: readonly Reading[]): st
   // A count (a reading number, an Arduino's millis()) mapped as ts: the server takes it, as a time of 1970.
   const counts = records.filter((r) => isCount(r.recorded?.ts));
   if (counts.length > 0) {
-    const ts = counts[0].recorded?.ts as number;
+    const ts = counts[0].recorded?.ts as number; // as sent: the file's, or --ts-unit's reading of it
     warnings.push(
-      `--replay ${file}: ${of(counts)} a numeric ts before 2000 (line ${counts[0].line}: ${ts}, ${new Date(ts).toISOString()} as the epoch milliseconds the server takes it for): ` +
+      `--replay ${file}: ${of(counts)} a numeric ts before 2000 (line ${counts[0].line}: ${String(counts[0].tsAsRecorded ?? ts)}, ${new Date(ts).toISOString()} as the epoch milliseconds the server takes it for): ` +
         'a count from the start of a log (a reading number, millis()) is no time: map ts to a column of times, or leave it out (the server dates each record at its arrival)',
     );
   }

@@ -156,7 +156,7 @@ export function replayWarnings(recording: Recording): string[] {
   if (!recording.records.some((r) => r.recorded?.ts != null)) {
     warnings.push(`--replay ${recording.file}: no record has a ts, so the server dates each at its arrival (now), not when it was recorded${other(/time|date|stamp|epoch/i, 'ts')} (ISO 8601 with a zone, or epoch milliseconds)`);
   }
-  const noTemperature = !recording.records.some((r) => r.recorded?.temperature != null);
+  const noTemperature = !recording.records.some((r) => r.recorded?.temperature !== undefined); // null: named below
   if (noTemperature) {
     warnings.push(`--replay ${recording.file}: no record has a temperature, so the server rejects every one (missing_temperature, GET /api/v1/dead-letters)${other(/temp/i, 'temperature')} (°C)`);
   }

@@ -280,6 +280,8 @@ test('a server bound to one address other than loopback, with iothub.hostName em
       'that reaches it (docs/IOTHUB.md, step 2: the generated certificate is then issued for it)',
   ]);
   assert.match(warnings('fe80::1')[0], /set iothub\.hostName \(--config\) to "\[fe80::1\]"/);
+  // Another TLS port: the connection strings' name has it, and so must the one to set (else a second warning: no port).
+  assert.match(warnings('192.168.1.10', { mqtt: { tlsPort: 8884 } })[0], /name HostName=localhost:8884, where nothing listens; set iothub\.hostName \(--config\) to "192\.168\.1\.10:8884"/);
   for (const host of ['127.0.0.1', '127.0.1.1', 'localhost', '::1', '0.0.0.0', '::']) assert.deepEqual(warnings(host), [], host);
   assert.deepEqual(warnings('192.168.1.10', { iothub: { hostName: 'thermo.lan' } }), [], 'a host name set');
   assert.deepEqual(warnings('192.168.1.10', { mqtt: { tlsPort: -1 } }), [], 'no TLS listener');

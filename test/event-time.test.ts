@@ -554,3 +554,16 @@ test('a device\'s backlog of hours in one batch (thousands of its panes) makes t
   assert.ok(all.length > 4000, `${all.length} final windows`);
   assert.deepEqual(all, windows(Array.from({ length: 360 }, (_, b) => readings.slice(b * 10, b * 10 + 10))));
 });
+
+test('openWindowRefresh "slide": a reading\'s windows that get their first data are shown at once, those already holding settled data wait for the refresh', () => {
+  // 10 s windows every 2 s. Batch 1: a reading at 0 (pane 0, settled by the emit). Batch 2, before the refresh is due:
+  // a reading at 8 s lies in the windows starting at 0 … 8; 2, 4 and 6 get their first data, 8 is the newest, and 0
+  // (holding pane 0 already) waits for its refresh.
+  const w = new EventTimeWindows({ windows: [{ lengthMs: 10_000, slideMs: 2000 }], allowedLatenessMs: 60_000, timeMode: 'event', startedAt: 0, openWindowRefresh: 'slide' });
+  w.add(reading('d', 0, 20, 0));
+  assert.deepEqual(brief(w.advance(1000)).map(([start]) => start), [-8000, -6000, -4000, -2000, 0]);
+  w.add(reading('d', 8000, 22, 1500));
+  assert.deepEqual(brief(w.advance(1500)).map(([start, , count]) => [start, count]), [[2000, 1], [4000, 1], [6000, 1], [8000, 1]]);
+  // At the refresh (a slide later) the window at 0 comes with both readings.
+  assert.deepEqual(brief(w.advance(3000)).filter(([start]) => start === 0).map(([, , count]) => count), [2]);
+});

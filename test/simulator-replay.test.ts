@@ -392,6 +392,9 @@ test('--replay of a recording whose ts is a count, not a time (an Arduino log\'s
     `--replay ${file}: 3 of its 3 records have a numeric ts before 2000 (line 2: 1000, 1970-01-01T00:00:01.000Z as the epoch milliseconds the server takes it for): ` +
       'a count from the start of a log (a reading number, millis()) is no time: map ts to a column of times, or leave it out (the server dates each record at its arrival)',
   ]);
+  // With --ts-unit s, the count is named as the file has it (5), the time as the server would take it.
+  writeFileSync(file, 'deviceId,ts,temperature\na,5,1\n');
+  assert.match(timestampWarnings(file, loadRecording(file, replayInput({ replay: file, tsUnit: 's' })).records)[0], /\(line 2: 5, 1970-01-01T00:00:05\.000Z as the epoch milliseconds/);
   // Epoch seconds (named with --ts-unit s), epoch ms of this century and zoned times before 2000 are not named so.
   writeFileSync(file, 'deviceId,ts,temperature\na,1764064805,1\na,1764064806000,2\na,1999-12-31T23:59:59Z,3\n');
   assert.deepEqual(timestampWarnings(file, loadRecording(file).records).filter((w) => w.includes('before 2000')), []);
@@ -522,6 +525,11 @@ test('--replay of a recording whose temperatures or humidities are text (Home As
   writeFileSync(nulls, '{"deviceId":"a","ts":"2026-11-24T10:00:00Z","temperature":null,"humidity":40}\n{"deviceId":"a","ts":"2026-11-24T10:00:05Z","temperature":21,"humidity":null}\n');
   assert.deepEqual(replayWarnings(loadRecording(nulls)), [
     `--replay ${nulls}: 1 of its 2 records has a temperature or humidity that is null, not a number, which the server rejects (GET /api/v1/dead-letters): line 1 (temperature null)`,
+  ]);
+  // Every temperature null: named so, not as missing (the server's reason is non_finite_temperature).
+  writeFileSync(nulls, '{"deviceId":"a","ts":"2026-11-24T10:00:00Z","temperature":null}\n{"deviceId":"a","ts":"2026-11-24T10:00:05Z","temperature":null}\n');
+  assert.deepEqual(replayWarnings(loadRecording(nulls)), [
+    `--replay ${nulls}: 2 of its 2 records have a temperature or humidity that is null, not a number, which the server rejects (GET /api/v1/dead-letters): line 1 (temperature null); line 2 (temperature null)`,
   ]);
 
   // In a CSV a cell of a number, quoted or not, goes as one: only the text is named.

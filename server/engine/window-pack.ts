@@ -198,7 +198,7 @@ export const windowObjects = (p: PackedWindows): WindowResult[] => [...unpackDev
  */
 export function anomalyCountsJson(byType: Record<string, number>): string {
   let json = '';
-  for (const t of TYPES) if (byType[t] !== 0) json += `${json === '' ? '' : ','}"${t}":${byType[t]}`;
+  for (const t of TYPES) if ((byType[t] ?? 0) !== 0) json += `${json === '' ? '' : ','}"${t}":${byType[t]}`;
   return `{${json}}`;
 }
 
