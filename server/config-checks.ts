@@ -4,8 +4,7 @@ import { brokerUrlParts } from './broker/url.ts';
 import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
 import { storeUrlProblem } from './store/url.ts';
-import { defaultHostName } from './registry/index.ts';
-import { hostNameProblem, redactUrl } from './url.ts';
+import { defaultHostName, hostNameProblem, redactUrl } from './url.ts';
 
 /** Per dirty pane a batch emits length/slide windows, each merging length/pane panes: keep that product sane. */
 export const MAX_WINDOW_WORK = 10_000;

@@ -63,3 +63,9 @@ export function hostNameProblem(hostName: string): string | undefined {
   if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)) return `port ${m[1]} is not from 1 to 65535`;
   return undefined;
 }
+
+/** HostName devices are given: the configured one, else localhost with the TLS port unless it is IoT Hub's 8883. */
+export function defaultHostName(configured: string, tlsPort: number | null): string {
+  if (configured !== '') return configured;
+  return tlsPort === null || tlsPort <= 0 || tlsPort === 8883 ? 'localhost' : `localhost:${tlsPort}`;
+}

@@ -8,6 +8,7 @@ import { checkIntact, dbError, type DbFile } from '../store/sqlite/errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
 import { StoredSessions, type SessionSubscription } from './sessions.ts';
 import { MAX_TWIN_BYTES, mergePatch, patchProblem, type Properties } from './twin.ts';
+export { defaultHostName } from '../url.ts';
 
 /**
  * Device identities, their keys, twins and queued cloud-to-device messages, in their own SQLite file
@@ -149,12 +150,6 @@ export function checkDeviceId(deviceId: unknown): asserts deviceId is string {
 
 export function connectionString(hostName: string, device: Pick<Device, 'deviceId' | 'primaryKey'>): string {
   return `HostName=${hostName};DeviceId=${device.deviceId};SharedAccessKey=${device.primaryKey}`;
-}
-
-/** HostName devices are given: the configured one, else localhost with the TLS port unless it is IoT Hub's 8883. */
-export function defaultHostName(configured: string, tlsPort: number | null): string {
-  if (configured !== '') return configured;
-  return tlsPort === null || tlsPort <= 0 || tlsPort === 8883 ? 'localhost' : `localhost:${tlsPort}`;
 }
 
 /** The registry's database file in a data dir. */
