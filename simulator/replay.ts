@@ -9,7 +9,8 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { apparentTsUnit, AS_RECORDED, checkKeys, convertTs, deviceIdHint, joined, joinFields, mapHeader, mapKeys, optionReadsTs, replayError, timestampWarnings, tsUnitName, type ReplayInput, withDevice } from './replay-fields.ts';
+import { AS_RECORDED, checkKeys, deviceIdHint, joined, joinFields, mapHeader, mapKeys, replayError, type ReplayInput, withDevice } from './replay-fields.ts';
+import { apparentTsUnit, convertTs, optionReadsTs, timestampWarnings, tsUnitName } from './replay-times.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
 

@@ -6,7 +6,8 @@ import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
 import { loadRecording, replayWarnings } from '../simulator/replay.ts';
-import { replayInput, timestampWarnings } from '../simulator/replay-fields.ts';
+import { replayInput } from '../simulator/replay-fields.ts';
+import { timestampWarnings } from '../simulator/replay-times.ts';
 
 /** Each run of the simulator with these arguments is refused (exit 2) with a message matching its pattern. */
 async function refusedAll(cases: readonly [string[], RegExp][]): Promise<void> {
