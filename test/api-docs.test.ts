@@ -148,6 +148,10 @@ test('the OpenAPI document validates and lists every operation with its paramete
   const windows = doc.paths['/api/v1/windows'].get;
   assert.deepEqual(Object.keys(windows.responses['200'].content), ['application/json', 'text/csv']);
   assert.equal(windows.responses['200'].content['application/json'].schema.properties.items.items.$ref, '#/components/schemas/Window');
+  // The CSV pages' cursor travels in a header, which the document names on both paged CSV routes.
+  for (const path of ['/api/v1/windows', '/api/v1/anomalies']) {
+    assert.equal(doc.paths[path].get.responses['200'].headers?.['x-next-cursor']?.schema?.type, 'string', `${path} documents x-next-cursor`);
+  }
   const limit = windows.parameters.find((p: { name: string }) => p.name === 'limit');
   assert.deepEqual(limit, {
     schema: { minimum: 1, maximum: 10_000, default: 100, 'x-expected': 'an integer from 1 to 10000', type: 'integer' },

@@ -131,6 +131,20 @@ export const Next = Nullable(
   Type.String({ description: 'Pass as `cursor` to get the next page; null on the last page.' }),
 );
 
+/** The 200 of a paged list that answers JSON or, with `Accept: text/csv`, CSV with the next cursor in a header. */
+export function pageOrCsv(description: string, page: TSchema, csvColumns: readonly string[]) {
+  return {
+    description,
+    headers: {
+      'x-next-cursor': { type: 'string', description: 'CSV answers only: the next page\'s cursor (pass as `cursor`); absent on the last page.' },
+    },
+    content: {
+      'application/json': { schema: page },
+      'text/csv': { schema: Type.String({ description: `Columns: ${csvColumns.join(',')}` }) },
+    },
+  };
+}
+
 /**
  * A Livy batch request (https://livy.apache.org/docs/latest/rest-api.html#batch), the body of POST /livy/batches
  * and POST /api/v1/jobs. Optional fields may be null. `x-expected` is the text of the 400 naming a bad field. What a

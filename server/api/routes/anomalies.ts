@@ -4,7 +4,7 @@ import { ANOMALY_TYPES, type AnomalyType } from '../../engine/detectors/index.ts
 import type { ApiDeps } from '../deps.ts';
 import { toCsv, wantsCsv } from '../csv.ts';
 import { cursorParam, decodeCursor, deviceFilter, deviceFilterParam, limitParam, NO_BOUND, pageOf, parseTimeRange, timeParam } from '../params.ts';
-import { AnomalyItem, anomalyItem, badRequest, Next } from '../schemas.ts';
+import { AnomalyItem, anomalyItem, badRequest, Next, pageOrCsv } from '../schemas.ts';
 
 const Query = Type.Object(
   {
@@ -44,13 +44,7 @@ export function anomaliesRoutes(app: FastifyInstance, { store }: ApiDeps): void 
         tags: ['anomalies'],
         querystring: Query,
         response: {
-          200: {
-            description: 'A page of anomalies',
-            content: {
-              'application/json': { schema: Page },
-              'text/csv': { schema: Type.String({ description: `Columns: ${CSV_COLUMNS.join(',')}` }) },
-            },
-          },
+          200: pageOrCsv('A page of anomalies', Page, CSV_COLUMNS),
           ...badRequest,
         },
       },

@@ -17,7 +17,7 @@ import {
   encodeCursor,
 } from '../params.ts';
 import { ParamError } from '../request-errors.ts';
-import { badRequest, Next, WINDOW_CSV_COLUMNS, windowCsvRow, windowItem, WindowItem } from '../schemas.ts';
+import { badRequest, Next, pageOrCsv, WINDOW_CSV_COLUMNS, windowCsvRow, windowItem, WindowItem } from '../schemas.ts';
 
 const Query = Type.Object(
   {
@@ -50,13 +50,7 @@ export function windowsRoutes(app: FastifyInstance, { config, store }: ApiDeps):
         tags: ['windows'],
         querystring: Query,
         response: {
-          200: {
-            description: 'A page of windows',
-            content: {
-              'application/json': { schema: WindowsPage },
-              'text/csv': { schema: Type.String({ description: `Columns: ${WINDOW_CSV_COLUMNS.join(',')}` }) },
-            },
-          },
+          200: pageOrCsv('A page of windows', WindowsPage, WINDOW_CSV_COLUMNS),
           ...badRequest,
         },
       },
