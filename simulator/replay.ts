@@ -108,18 +108,29 @@ export function loadRecording(file: string, input: ReplayInput = AS_RECORDED): R
 
 const WINDOWS_1252 = new TextDecoder('windows-1252');
 
-/** The first line (ends as LINE_END) that is not UTF-8, and its first byte that is not ASCII. */
+/** The first line (ends as LINE_END) that is not UTF-8, and its first byte that does not begin a UTF-8 character. */
 function notUtf8(bytes: Buffer): { line: number; byte: number } | null {
   let line = 1;
   let start = 0;
   for (let i = 0; i <= bytes.length; i++) {
     if (i < bytes.length && bytes[i] !== 0x0a && !(bytes[i] === 0x0d && bytes[i + 1] !== 0x0a)) continue;
     const part = bytes.subarray(start, i);
-    if (!isUtf8(part)) return { line, byte: part.find((b) => b > 0x7f) ?? 0 };
+    if (!isUtf8(part)) return { line, byte: firstInvalid(part) };
     line++;
     start = i + 1;
   }
   return null;
+}
+
+/** The first byte of `part` where no UTF-8 character begins (a line with a UTF-8 ° before a Windows-1252 ä names E4). */
+function firstInvalid(part: Uint8Array): number {
+  for (let i = 0; i < part.length; ) {
+    const b = part[i];
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (n === 0 || !isUtf8(part.subarray(i, i + n))) return b;
+    i += n;
+  }
+  return 0;
 }
 
 /** The record furthest behind the newest one before it, and how many are more than DEFAULT_LATENESS_MS behind. */

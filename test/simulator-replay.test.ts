@@ -203,6 +203,11 @@ test('--replay of a file that is not UTF-8 (a spreadsheet\'s CSV saved as Window
   assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 3 has the byte FC, "\u00fc" in Windows-1252\): save it as UTF-8 \(a spreadsheet's "CSV UTF-8"\), or convert it: iconv -f WINDOWS-1252 -t UTF-8$/ });
   writeFileSync(file, Buffer.from('Ger\u00e4t,ts,temperature\n', 'latin1'));
   assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 1 has the byte E4, "\u00e4" in Windows-1252\)/ });
+  // A line mixing both: its UTF-8 ° is no fault; the Windows-1252 ä after it is named.
+  writeFileSync(file, Buffer.concat([Buffer.from('deviceId,ts,temperature,unit\n', 'utf8'), Buffer.from('k\u00fcche', 'latin1'), Buffer.from(',2026-11-24T10:00:00Z,21.5,\u00b0C\n', 'utf8')]));
+  assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 2 has the byte FC, "\u00fc" in Windows-1252\)/ });
+  writeFileSync(file, Buffer.concat([Buffer.from('deviceId,ts,temperature,unit\nflur,2026-11-24T10:00:00Z,21.5,\u00b0C ', 'utf8'), Buffer.from('\u00e4', 'latin1'), Buffer.from('\n', 'utf8')]));
+  assert.throws(() => loadRecording(file), { message: /: it is not UTF-8 \(line 2 has the byte E4, "\u00e4" in Windows-1252\)/ });
   // UTF-8, a byte order mark or not, is read as before.
   writeFileSync(file, '\uFEFFdeviceId,ts,temperature,note\nflur,2026-11-24T10:00:00Z,21.5,K\u00fcche \u00b0C\n');
   assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.note), ['K\u00fcche \u00b0C']);
