@@ -75,6 +75,8 @@ Output
                           a date such as 08-12-2018 is not guessed: the run warns, naming both orders
   --ts-unit s|ms|us|ns    the unit of its numeric times (epoch seconds, milliseconds, microseconds,
                           nanoseconds: InfluxDB's CSV); s, us, ns: sent as epoch ms  default ms (as recorded)
+  --temperature-unit U    the unit of its temperatures: c (°C), f (°F) or k (kelvins); f and k are sent
+                          as °C, to 0.01 °C                                    default c (as recorded)
   --quiet                 no progress line
   --json                  print the summary as JSON
 
@@ -124,7 +126,7 @@ const STRING_OPTIONS = [
   'devices', 'device-prefix', 'rate', 'duration', 'count', 'seed', 'start', 'speedup', 'url', 'out', 'truth', 'transport',
   'qos', 'batch-size', 'connections', 'max-inflight', 'connect-timeout', 'drain-timeout', 'username', 'password',
   'anomalies', 'anomaly-types', 'scenario', 'late-fraction', 'max-delay', 'duplicate-fraction', 'bad-fraction',
-  'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-format', 'ts-unit',
+  'connection-strings', 'registry', 'api-token', 'ca', 'replay', 'fields', 'ts-zone', 'ts-format', 'ts-unit', 'temperature-unit',
   'device', 'columns',
 ] as const;
 
@@ -225,6 +227,7 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     tsZone: s('ts-zone'),
     tsFormat: s('ts-format'),
     tsUnit: s('ts-unit'),
+    temperatureUnit: s('temperature-unit'),
     device: s('device'),
     columns: s('columns'),
     lateFraction: n('late-fraction'),

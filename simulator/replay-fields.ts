@@ -2,8 +2,9 @@
  * --replay of a recording made elsewhere (a building-management export, a public dataset, IoT Hub's routing to
  * storage): what its columns (or JSON keys, or paths into them) are called in our terms (--fields), the names of the
  * columns of a file without a header (--columns), the device of a recording of one (--device), the zone its zoneless
- * times are in (--ts-zone), how they are written when not as ISO 8601 (--ts-format, replay-ts-format.ts) and the unit
- * of its numeric times (--ts-unit), which replay-times.ts reads. Nothing is guessed from the values: without these options a record goes out as
+ * times are in (--ts-zone), how they are written when not as ISO 8601 (--ts-format, replay-ts-format.ts), the unit
+ * of its numeric times (--ts-unit), which replay-times.ts reads, and the unit of its temperatures (--temperature-unit).
+ * Nothing is guessed from the values: without these options a record goes out as
  * recorded (a zoned time written otherwise than ISO 8601, 2024-03-01 10:00:00 UTC, goes as ISO 8601; replay.ts reads
  * a header of semicolons as a decimal-comma CSV), and the run says before it starts which records the server will
  * refuse and which option would say what they mean.
@@ -30,9 +31,24 @@ export interface ReplayInput {
   readonly device: string | undefined;
   /** The names of the columns of a file without a header row, in order (--columns). */
   readonly columns: readonly string[] | undefined;
+  /** The unit of its temperatures: "f" (°F) and "k" (kelvins) are sent as °C; "c" (the default) as recorded. */
+  readonly temperatureUnit: TemperatureUnit;
 }
 
-export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsFormat: undefined, tsUnit: 'ms', device: undefined, columns: undefined };
+export type TemperatureUnit = 'c' | 'f' | 'k';
+const TEMPERATURE_UNITS: readonly string[] = ['c', 'f', 'k'];
+
+/**
+ * A temperature in `unit` in °C, to 0.01 °C (°F's 71.6 is 21.999999999999996 computed, 22 sent; a tenth of a °F is
+ * 0.056 °C); as recorded in °C.
+ */
+export function toCelsius(v: number, unit: TemperatureUnit): number {
+  if (unit === 'c') return v;
+  const c = unit === 'f' ? ((v - 32) * 5) / 9 : v - 273.15;
+  return Math.round(c * 100) / 100 || 0; // not -0
+}
+
+export const AS_RECORDED: ReplayInput = { fields: new Map(), tsZone: undefined, tsFormat: undefined, tsUnit: 'ms', device: undefined, columns: undefined, temperatureUnit: 'c' };
 
 export interface ReplayInputOptions {
   replay?: string;
@@ -42,16 +58,19 @@ export interface ReplayInputOptions {
   tsUnit?: string;
   device?: string;
   columns?: string;
+  temperatureUnit?: string;
 }
 
 /** Checks the options; each is refused without --replay, naming it, as it would do nothing. */
 export function replayInput(o: ReplayInputOptions): ReplayInput {
-  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-format', o.tsFormat], ['ts-unit', o.tsUnit], ['device', o.device], ['columns', o.columns]] as const).filter(([, v]) => v !== undefined);
+  const given = ([['fields', o.fields], ['ts-zone', o.tsZone], ['ts-format', o.tsFormat], ['ts-unit', o.tsUnit], ['device', o.device], ['columns', o.columns], ['temperature-unit', o.temperatureUnit]] as const).filter(([, v]) => v !== undefined);
   if (o.replay === undefined) {
     if (given.length > 0) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --${given[0][0]} does nothing without --replay (it says how to read a recording): leave it out`);
     return AS_RECORDED;
   }
   if (o.tsUnit !== undefined && !isTsUnit(o.tsUnit)) throw invalidOption('ts-unit', o.tsUnit, 's, ms, us or ns (the unit of the recording\'s numeric times)');
+  const temperatureUnit = (o.temperatureUnit ?? 'c').toLowerCase();
+  if (!TEMPERATURE_UNITS.includes(temperatureUnit)) throw invalidOption('temperature-unit', o.temperatureUnit!, 'c, f or k (the unit of the recording\'s temperatures: °C, °F, kelvins)');
   const fields = parseFields(o.fields);
   if (o.tsFormat !== undefined && o.tsUnit !== undefined && o.tsUnit !== 'ms') {
     throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--ts-unit ${o.tsUnit} reads numeric times, --ts-format written ones: a recording has one kind; leave one out`);
@@ -66,7 +85,7 @@ export function replayInput(o: ReplayInputOptions): ReplayInput {
     if (column !== undefined) throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `--device cannot be used with --fields deviceId=${column}: the column names each record's device`);
   }
   const columns = o.columns === undefined ? undefined : parseColumns(o.columns);
-  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit !== undefined && isTsUnit(o.tsUnit) ? o.tsUnit : 'ms', device: o.device, columns };
+  return { fields, tsZone: o.tsZone === undefined ? undefined : parseZone(o.tsZone), tsFormat, tsUnit: o.tsUnit !== undefined && isTsUnit(o.tsUnit) ? o.tsUnit : 'ms', device: o.device, columns, temperatureUnit: temperatureUnit as TemperatureUnit };
 }
 
 /** `date,time,epoch,moteid`: the names of a headerless file's columns, each once. */

@@ -9,7 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { AS_RECORDED, checkKeys, deviceIdHint, joined, joinFields, mapHeader, mapKeys, replayError, type ReplayInput, withDevice } from './replay-fields.ts';
+import { AS_RECORDED, toCelsius, checkKeys, deviceIdHint, joined, joinFields, mapHeader, mapKeys, replayError, type ReplayInput, withDevice } from './replay-fields.ts';
 import { apparentTsUnit, convertTs, optionReadsTs, timestampWarnings, tsUnitName } from './replay-times.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
@@ -186,6 +186,10 @@ export function replayWarnings(recording: Recording): string[] {
         `not a number${quoted}, which the server rejects (GET /api/v1/dead-letters): ${named(text.map((x) => `line ${x.line} (${x.f} ${JSON.stringify(x.value)})`))}`,
     );
   }
+  const unit = temperatureUnitHint(recording.records);
+  if (unit !== null) {
+    warnings.push(`--replay ${recording.file}: its temperatures look like ${unit.name}, not °C (median ${unit.median}), which the server would take as °C (above 50 °C each is a threshold anomaly): if they are in ${unit.name}, say so with --temperature-unit ${unit.option}`);
+  }
   // Zoneless times and epoch seconds: named with the option that reads them (--ts-zone, --ts-unit s); any other
   // refused ts by its lines.
   warnings.push(...timestampWarnings(recording.file, recording.records));
@@ -199,6 +203,19 @@ export function replayWarnings(recording: Recording): string[] {
   }
   const order = orderWarning(recording);
   return order === null ? warnings : [...warnings, order];
+}
+
+/**
+ * The unit a recording's temperatures look like when it is not °C: a median above 45 (a thermostat's room at 45 °C is
+ * rare; 45 °F is 7 °C) in °F, above 200 in kelvins. Lower °F medians cannot be told from °C, and are not named.
+ */
+function temperatureUnitHint(records: readonly Reading[]): { name: string; option: string; median: number } | null {
+  const values = records.map((r) => r.recorded?.temperature).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (values.length === 0) return null;
+  const median = values[values.length >> 1];
+  if (median > 200 && median < 400) return { name: 'kelvins', option: 'k', median };
+  if (median > 45 && median <= 200) return { name: '°F', option: 'f', median };
+  return null;
 }
 
 /** A ts as the server's decoder takes it (server/ingest/reading-rules.ts): ISO 8601 with a zone, or epoch ms. */
@@ -344,6 +361,7 @@ function record(mapped: Record<string, unknown>, input: ReplayInput): Reading | 
   const asRecorded = o.ts;
   const wrong = convertTs(o, input);
   if (wrong !== undefined) return wrong;
+  if (typeof o.temperature === 'number') o.temperature = toCelsius(o.temperature, input.temperatureUnit);
   // A time without a zone is no time (the server refuses it), not one of this machine's zone.
   const ts = typeof o.ts === 'number' ? o.ts : typeof o.ts === 'string' ? zonedTime(o.ts) : NaN;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);

@@ -406,6 +406,30 @@ test('--replay of a recording whose ts is a count, not a time (an Arduino log\'s
   assert.deepEqual(timestampWarnings(file, loadRecording(file).records).filter((w) => w.includes('before 2000')), []);
 });
 
+test('--temperature-unit f or k sends a recording\'s °F or kelvins as °C, to 0.01 °C; without it, temperatures that look like either are warned about, naming the option', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'ecobee.csv');
+  // A US thermostat's export: °F, one decimal; the humidity is left as it is.
+  writeFileSync(file, 'deviceId,ts,temperature,humidity\nt-1,2026-03-01T10:00:00Z,71.6,40\nt-1,2026-03-01T10:05:00Z,72.5,41\nt-1,2026-03-01T10:10:00Z,-40,42\nt-1,2026-03-01T10:15:00Z,32.1,\n');
+  const input = (o: Parameters<typeof replayInput>[0]) => replayInput({ replay: file, ...o });
+  const celsius = (unit: string) => loadRecording(file, input({ temperatureUnit: unit })).records.map((r) => [r.temperature, r.recorded?.temperature, r.humidity]);
+  const inF = [[22, 22, 40], [22.5, 22.5, 41], [-40, -40, 42], [0.06, 0.06, NaN]];
+  assert.deepEqual(celsius('f'), inF);
+  assert.deepEqual(celsius('F'), inF);
+  assert.deepEqual(celsius('c').map((r) => r[0]), [71.6, 72.5, -40, 32.1], 'c: as recorded');
+  const warned = replayWarnings(loadRecording(file));
+  assert.deepEqual(warned, [`--replay ${file}: its temperatures look like °F, not °C (median 71.6), which the server would take as °C (above 50 °C each is a threshold anomaly): if they are in °F, say so with --temperature-unit f`]);
+  assert.deepEqual(replayWarnings(loadRecording(file, input({ temperatureUnit: 'f' }))), [], 'read as °F: no warning');
+  // Kelvins (a weather model's export): 295.65 K is 22.5 °C, and 273.15 K is 0 (not -0).
+  writeFileSync(file, 'deviceId,ts,temperature\nk-1,2026-03-01T10:00:00Z,295.65\nk-1,2026-03-01T10:05:00Z,273.15\nk-1,2026-03-01T10:10:00Z,296.2\n');
+  assert.deepEqual(celsius('k').map((r) => r[0]), [22.5, 0, 23.05]);
+  assert.ok(Object.is(celsius('k')[1][0], 0));
+  assert.match(replayWarnings(loadRecording(file))[0], /its temperatures look like kelvins, not °C \(median 295\.65\), .*: if they are in kelvins, say so with --temperature-unit k$/);
+  // A room's °C, and a cold room's °F (which cannot be told from °C), are not named.
+  writeFileSync(file, 'deviceId,ts,temperature\nr-1,2026-03-01T10:00:00Z,21.5\nr-1,2026-03-01T10:05:00Z,44.9\nr-1,2026-03-01T10:10:00Z,21.7\n');
+  assert.deepEqual(replayWarnings(loadRecording(file)), []);
+});
+
 test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming what there is (exit 2)', async (t) => {
   const dir = tempDir(t);
   const csv = join(dir, 'export.csv');
@@ -434,6 +458,8 @@ test('--fields, --ts-zone and --ts-unit: what they cannot use is refused, naming
     [['--devices', '1', ...url, '--fields', 'deviceId=device_id'], /^simulator: option --fields does nothing without --replay \(it says how to read a recording\): leave it out\n/],
     [['--devices', '1', ...url, '--ts-zone', 'UTC'], /^simulator: option --ts-zone does nothing without --replay/],
     [['--devices', '1', ...url, '--ts-unit', 's'], /^simulator: option --ts-unit does nothing without --replay/],
+    [['--replay', csv, ...url, '--fields', 'deviceId=device_id', '--temperature-unit', 'fahrenheit'], /^simulator: invalid value for --temperature-unit: "fahrenheit" \(expected c, f or k \(the unit of the recording's temperatures: °C, °F, kelvins\)\)/],
+    [['--devices', '1', ...url, '--temperature-unit', 'f'], /^simulator: option --temperature-unit does nothing without --replay/],
   ];
   await refusedAll(cases);
 });
