@@ -56,11 +56,18 @@ test('recent readings: a device that reports slower than perDevice readings per 
   assert.equal(fast.capacity, 120, 'a device reporting every second keeps perDevice');
 });
 
-test('recent readings come back exactly as they came, in 12 bytes a reading while they fit and 24 after', () => {
+test('recent readings come back exactly as they came, in 8 bytes a reading while they have two decimals, 12 with three and 24 after', () => {
   const day = 86_400_000;
   const t0 = Date.UTC(2026, 11, 4);
   const cases: [string, number, Reading[]][] = [ // name, bytes a reading, readings
+    ['two decimals, negative, no humidity, the ends of int16 hundredths', 8, [r('a', t0, 21.37, 40.2), r('a', t0 + 1, -12.5), r('a', t0 + 2, 0.01, 0), r('a', t0 - 5, 327.67, -327.67), r('a', t0 + 3, -327.67, 99.99)]],
+    ['humidity absent and present in turn, beside temperatures whose high half is all ones', 8, [r('a', t0, -0.01), r('a', t0 + 1, -0.01, -0.01), r('a', t0 + 2, -1), r('a', t0 + 3, 0, 0), r('a', t0 + 4, -327.67), r('a', t0 + 5, 1, 0.01)]],
     ['three decimals, negative, no humidity', 12, [r('a', t0, 21.375, 40.125), r('a', t0 + 1, -12.5), r('a', t0 + 2, 0.001, 0), r('a', t0 - 5, 1e6, 99.999)]],
+    ['a value with three decimals after two', 12, [r('a', t0, 21.37, 40), r('a', t0 + 1, 21.375, 40.125), r('a', t0 + 2, 21.4)]],
+    ['a temperature past int16 hundredths', 12, [r('a', t0, 21.4, 40), r('a', t0 + 1, 400.5), r('a', t0 + 2, 21.5, 41)]],
+    ['−327.68, whose hundredths mark a missing humidity', 12, [r('a', t0, 21.4, 40), r('a', t0 + 1, -327.68, 50)]],
+    ['a humidity past int16 hundredths', 12, [r('a', t0, 21.4), r('a', t0 + 1, 21.5, 327.68), r('a', t0 + 2, 21.6)]],
+    ['a humidity of −0', 24, [r('a', t0, 21.4), r('a', t0 + 1, 21.5, -0)]],
     ['a value with more decimals widens the ring, keeping the earlier ones', 24, [r('a', t0, 21.4, 40), r('a', t0 + 1, 20 + 1 / 3, 41.5), r('a', t0 + 2, 22.1)]],
     ['a humidity with more decimals', 24, [r('a', t0, 21.4), r('a', t0 + 1, 21.5, 0.0001)]],
     ['a fractional ts', 24, [r('a', t0, 21.4), r('a', t0 + 0.5, 21.5)]],
@@ -75,11 +82,14 @@ test('recent readings come back exactly as they came, in 12 bytes a reading whil
     assert.deepEqual(ring.query('a', -Infinity, Infinity, t0).points, want, name);
     assert.equal(ring.bytes, ring.capacity * bytes, name);
   }
-  // A device's ts 30 days on, its older readings aged out: compact ts count from a later base.
-  const month = new RecentReadings(10, 25 * day, 0);
-  for (const ts of [t0, t0 + 10 * day, t0 + 30 * day]) month.add([r('a', ts, 1.5)]);
-  assert.deepEqual(month.query('a', -Infinity, Infinity, t0 + 30 * day).points.map((p) => p.ts - t0), [10 * day, 30 * day]);
-  assert.equal(month.bytes, month.capacity * 12);
+  // A device's ts 30 days on, its older readings aged out: compact ts count from a later base, in either kind.
+  for (const [temperature, bytes] of [[1.5, 8], [1.375, 12]]) {
+    const month = new RecentReadings(10, 25 * day, 0);
+    const readings = [r('a', t0, temperature, 40.5), r('a', t0 + 10 * day, -temperature), r('a', t0 + 10 * day + 1, 2, 0.25), r('a', t0 + 30 * day, temperature, 99.5)];
+    for (const reading of readings) month.add([reading]);
+    assert.deepEqual(month.query('a', -Infinity, Infinity, t0 + 30 * day).points, readings.slice(1).map((x) => ({ ts: x.ts, temperature: x.temperature, humidity: x.humidity ?? null })));
+    assert.equal(month.bytes, month.capacity * bytes);
+  }
   // Eviction and growth of a compact ring keep its order and values.
   const ring = new RecentReadings(40, 1e12, 0);
   ring.add(Array.from({ length: 50 }, (_, i) => r('a', t0 + i, 20 + i / 100, i % 2 === 0 ? 40 + i / 8 : undefined)));
@@ -92,18 +102,134 @@ test('recent readings come back exactly as they came, in 12 bytes a reading whil
 
 test('recent readings: rings that grow or widen move to another pool, and the rings moved into their old room keep their readings', () => {
   // Three devices in the pool of 16: a's ring grows to 32 (b, the last, moves into its room), then b's widens (c
-  // moves into its room), then c's grows: each one's readings come back as they came.
+  // moves into its room), then c's grows: each one's readings come back as they came. In thousandths (from a's and
+  // c's second reading), then again in hundredths, where b's goes straight to doubles.
+  for (const [scale, bytes] of [[1000, 12], [100, 8]]) {
+    const ring = new RecentReadings(40, 1e12, 0);
+    const readings = (id: string, from: number, n: number) => Array.from({ length: n }, (_, i) => r(id, from + i, (20 * scale + from + i) / scale));
+    ring.add([...readings('a', 0, 5), ...readings('c', 100, 5), ...readings('b', 200, 5)]);
+    ring.add(readings('a', 5, 15));
+    ring.add([...readings('b', 205, 3), r('b', 208, 20 + 1 / 3)]);
+    ring.add(readings('c', 105, 20));
+    const got = (id: string) => ring.query(id, -Infinity, Infinity, 0).points.map((p) => [p.ts, p.temperature]);
+    assert.deepEqual(got('a'), readings('a', 0, 20).map((x) => [x.ts, x.temperature]));
+    assert.deepEqual(got('b'), [...readings('b', 200, 8), r('b', 208, 20 + 1 / 3)].map((x) => [x.ts, x.temperature]));
+    assert.deepEqual(got('c'), readings('c', 100, 25).map((x) => [x.ts, x.temperature]));
+    assert.deepEqual([ring.capacity, ring.bytes], [32 + 16 + 32, 32 * bytes + 16 * 24 + 32 * bytes]);
+  }
+});
+
+test('recent readings: a ring of hundredths grows through the classes in 8 bytes a reading', () => {
+  const ring = new RecentReadings(120, 1e12, 0);
+  const readings = Array.from({ length: 130 }, (_, i) => r('a', 1000 * i, (i * 461 - 30_000) / 100, i % 3 === 0 ? undefined : (i * 73) / 100));
+  const room: number[][] = [];
+  for (const reading of readings) {
+    ring.add([reading]);
+    if (ring.bytes !== room.at(-1)?.[1]) room.push([ring.capacity, ring.bytes]);
+  }
+  assert.deepEqual(room, [[16, 128], [32, 256], [64, 512], [120, 960]]);
+  assert.deepEqual(ring.query('a', -Infinity, Infinity, 0).points, readings.slice(10).map((x) => ({ ts: x.ts, temperature: x.temperature, humidity: x.humidity ?? null })));
+});
+
+test('recent readings: a full ring of hundredths that moves to thousandths, then to doubles, keeps every earlier reading in order', () => {
   const ring = new RecentReadings(40, 1e12, 0);
-  const readings = (id: string, from: number, n: number) => Array.from({ length: n }, (_, i) => r(id, from + i, 20 + (from + i) / 1000));
-  ring.add([...readings('a', 0, 5), ...readings('c', 100, 5), ...readings('b', 200, 5)]);
-  ring.add(readings('a', 5, 15));
-  ring.add([...readings('b', 205, 3), r('b', 208, 20 + 1 / 3)]);
-  ring.add(readings('c', 105, 20));
-  const got = (id: string) => ring.query(id, -Infinity, Infinity, 0).points.map((p) => [p.ts, p.temperature]);
-  assert.deepEqual(got('a'), readings('a', 0, 20).map((x) => [x.ts, x.temperature]));
-  assert.deepEqual(got('b'), [...readings('b', 200, 8), r('b', 208, 20 + 1 / 3)].map((x) => [x.ts, x.temperature]));
-  assert.deepEqual(got('c'), readings('c', 100, 25).map((x) => [x.ts, x.temperature]));
-  assert.deepEqual([ring.capacity, ring.bytes], [32 + 16 + 32, 32 * 12 + 16 * 24 + 32 * 12]);
+  const sent: Reading[] = [];
+  const send = (reading: Reading) => {
+    sent.push(reading);
+    ring.add([reading]);
+  };
+  const held = () => ring.query('a', -Infinity, Infinity, 0).points;
+  const want = () => sent.slice(-40).map((x) => ({ ts: x.ts, temperature: x.temperature, humidity: x.humidity ?? null }));
+  // 45 readings in a ring of 40: the oldest is no longer at the start of its slot when the ring moves.
+  for (let i = 0; i < 45; i++) send(r('a', i, 21 + i / 100, i % 2 === 0 ? 40.5 - i : undefined));
+  assert.deepEqual([held(), ring.bytes], [want(), 40 * 8]);
+  send(r('a', 45, 21.375, 40.125));
+  for (let i = 46; i < 49; i++) send(r('a', i, -i / 1000, i % 2 === 0 ? 0.001 : undefined));
+  assert.deepEqual([held(), ring.bytes], [want(), 40 * 12]);
+  send(r('a', 49, 20 + 1 / 3));
+  for (let i = 50; i < 55; i++) send(r('a', i, i / 100, 1 / i));
+  assert.deepEqual([held(), ring.bytes], [want(), 40 * 24]);
+});
+
+/** The same bounds as RecentReadings, kept in plain arrays of readings. */
+class RecentModel {
+  private readonly devices = new Map<string, { coveredFrom: number; readings: Reading[] }>();
+
+  constructor(private readonly perDevice: number, private readonly maxAgeMs: number, private readonly startedAt: number) {}
+
+  add(readings: readonly Reading[]): void {
+    for (const r of readings) {
+      let d = this.devices.get(r.deviceId);
+      if (d === undefined) this.devices.set(r.deviceId, (d = { coveredFrom: this.startedAt, readings: [] }));
+      const dropOldest = () => {
+        const evicted = d.readings.shift()!;
+        if (evicted.ts >= d.coveredFrom) d.coveredFrom = evicted.ts + 1;
+      };
+      const tooOld = Math.min(r.ts, r.arrival) - this.maxAgeMs;
+      while (d.readings.length > 0 && d.readings[0].ts < tooOld) dropOldest();
+      if (d.readings.length === this.perDevice) dropOldest();
+      d.readings.push(r);
+    }
+  }
+
+  query(deviceId: string, from: number, to: number, now: number) {
+    const d = this.devices.get(deviceId);
+    const coveredFrom = Math.max(d?.coveredFrom ?? this.startedAt, now - this.maxAgeMs);
+    const lo = Math.max(from, coveredFrom);
+    const points = (d?.readings ?? []).filter((x) => x.ts >= lo && x.ts < to).map((x) => ({ ts: x.ts, temperature: x.temperature, humidity: x.humidity ?? null }));
+    return { coveredFrom, points: points.sort((a, b) => a.ts - b.ts) };
+  }
+}
+
+test('recent readings: random readings through many devices come back as a plain array of them gives them', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    // mulberry32: the same readings for a seed on every run.
+    let state = seed;
+    const random = () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let x = Math.imul(state ^ (state >>> 15), 1 | state);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+    const perDevice = pick([1, 5, 16, 40, 120]);
+    const maxAgeMs = pick([60_000, 600_000, 1e12]);
+    const startedAt = Date.UTC(2026, 11, 4);
+    const ring = new RecentReadings(perDevice, maxAgeMs, startedAt);
+    const model = new RecentModel(perDevice, maxAgeMs, startedAt);
+    // Each device has its own habits: how many decimals at most, how large, how often without humidity, how it jumps.
+    const devices = Array.from({ length: 40 }, (_, i) => ({
+      id: `d${i}`,
+      decimals: pick([0, 1, 2, 2, 2, 3, 4]),
+      range: pick([50, 327, 400, 40_000, 3e6, 1e10]),
+      missing: pick([0, 0.3, 1]),
+      jumps: pick([0, 0.01, 0.1]),
+      ts: startedAt + Math.floor(random() * 1e6),
+    }));
+    const value = (d: (typeof devices)[number]) => {
+      const decimals = Math.floor(random() * (d.decimals + 1));
+      const v = Math.round((random() * 2 - 1) * d.range * 10 ** decimals) / 10 ** decimals;
+      return random() < 0.01 ? -0 : v;
+    };
+    let now = startedAt;
+    for (let batch = 0; batch < 60; batch++) {
+      const readings = Array.from({ length: Math.floor(random() * 100) }, (): Reading => {
+        const d = pick(devices);
+        const jump = random() < d.jumps ? pick([2 ** 31, 2 ** 31 + 1, 30 * 86_400_000, -(2 ** 31) - 5]) : 0;
+        d.ts += jump + Math.floor(random() * 20_000) - 2_000 + (random() < 0.01 ? 0.5 : 0);
+        now = Math.max(now, d.ts);
+        const arrival = d.ts - (random() < 0.2 ? Math.floor(random() * 300_000) : 0);
+        return { ...r(d.id, d.ts, value(d), random() < d.missing ? undefined : value(d)), arrival };
+      });
+      ring.add(readings);
+      model.add(readings);
+      for (const d of devices) {
+        const [from, to] = random() < 0.5 ? [-Infinity, Infinity] : [d.ts - random() * 1e6, d.ts + random() * 1e3];
+        assert.deepEqual(ring.query(d.id, from, to, now), model.query(d.id, from, to, now), `seed ${seed}, batch ${batch}, ${d.id}`);
+      }
+      assert.ok(ring.bytes >= ring.capacity * 8 && ring.bytes <= ring.capacity * 24, `seed ${seed}: ${ring.bytes} bytes for ${ring.capacity}`);
+    }
+  }
 });
 
 test('downsample merges consecutive points into equal runs; the budget is split in proportion', () => {

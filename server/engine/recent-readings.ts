@@ -1,60 +1,92 @@
 import type { Reading } from '../ingest/index.ts';
 import { defineSlots, PackedPool, SlotPool, Slots } from './slot-pool.ts';
 
-/** Values are kept as integers in thousandths while a device's readings have at most three decimals (21.37, 40.125). */
-const SCALE = 1000;
-/** The largest int32; its negation is the smallest value kept, and −2^31 marks a missing humidity. */
+/** The largest int32: ts − base is kept as an int32 in every kind but doubles. */
 const INT_MAX = 0x7fffffff;
-const NO_HUMIDITY = -0x80000000;
 
-/** `v` in thousandths if that gives `v` back exactly and fits an int32, else NaN (also for −0, which comes back as 0). */
-function thousandths(v: number): number {
+/**
+ * The kinds of ring, smallest first: what a reading takes (numbers and bytes), and the scale of its values and the
+ * largest one kept (its negation is the smallest; one below marks a missing humidity). Doubles keep values as they are.
+ */
+const KINDS = [
+  { stride: 2, bytes: 8, scale: 100, max: 0x7fff, make: (n: number) => new Int32Array(n) }, // hundredths, in int16s
+  { stride: 3, bytes: 12, scale: 1000, max: INT_MAX, make: (n: number) => new Int32Array(n) }, // thousandths
+  { stride: 3, bytes: 24, scale: 1, max: Infinity, make: (n: number) => new Float64Array(n) }, // doubles
+] as const;
+const HUNDREDTHS = 0;
+const DOUBLES = 2;
+
+/** `v` × `scale` if that gives `v` back exactly and is within ±`max`, else NaN (also for −0, which comes back as 0). */
+function scaled(v: number, scale: number, max: number): number {
   if (Object.is(v, -0)) return NaN;
-  const n = Math.round(v * SCALE);
-  return n >= -INT_MAX && n <= INT_MAX && n / SCALE === v ? n : NaN;
+  const n = Math.round(v * scale);
+  return n >= -max && n <= max && n / scale === v ? n : NaN;
+}
+
+/** Writes a reading at `at` of `p`, a ring of kind `kind` counting ts from `base`, if it fits that kind. */
+function write(p: Int32Array | Float64Array, at: number, kind: number, base: number, ts: number, temperature: number, humidity: number | null): boolean {
+  if (kind === DOUBLES) {
+    p[at] = ts;
+    p[at + 1] = temperature;
+    p[at + 2] = humidity ?? NaN;
+    return true;
+  }
+  const { scale, max } = KINDS[kind];
+  const t = scaled(temperature, scale, max);
+  const h = humidity === null ? -max - 1 : scaled(humidity, scale, max);
+  if (!Number.isInteger(ts) || Math.abs(ts - base) > INT_MAX || Number.isNaN(t) || Number.isNaN(h)) return false;
+  p[at] = ts - base;
+  if (kind === HUNDREDTHS) p[at + 1] = (t << 16) | (h & 0xffff);
+  else {
+    p[at + 1] = t;
+    p[at + 2] = h;
+  }
+  return true;
 }
 
 /**
- * Where the rings live: each device's numbers in a head slot, and its readings in a slot of the pool of its capacity
- * class and kind (int32s or doubles), packed (PackedPool: a ring that grows moves to the next class, and its old room
- * goes to the ring that was last in that pool). A ring costs its slots and a map entry, not an object, a typed array
- * and its buffer (≈ 250 bytes a device beyond its readings).
+ * Where the rings live: each device's numbers in a head slot, and its readings in a slot of the pool of its kind and
+ * capacity class, packed (PackedPool: a ring that grows moves to the next class, and its old room goes to the ring
+ * that was last in that pool). A ring costs its slots and a map entry, not an object, a typed array and its buffer
+ * (≈ 250 bytes a device beyond its readings).
  */
 class RingPools {
   readonly heads = new SlotPool(HEAD_WIDTH);
-  private readonly narrow: PackedPool<Int32Array>[] = [];
-  private readonly wide: PackedPool<Float64Array>[] = [];
+  /** By kind, then capacity class. */
+  private readonly pools: PackedPool<Int32Array | Float64Array>[][] = KINDS.map(() => []);
 
   /** The capacities of the classes: 16 (or perDevice, if less), doubled up to perDevice. */
   constructor(readonly capacities: readonly number[]) {}
 
-  /** The pool of class `c`, made when first needed. */
-  of(c: number, wide: boolean): PackedPool<Int32Array> | PackedPool<Float64Array> {
-    const width = this.capacities[c] * 3;
-    return wide ? (this.wide[c] ??= new PackedPool(width, (n) => new Float64Array(n))) : (this.narrow[c] ??= new PackedPool(width, (n) => new Int32Array(n)));
+  /** The pool of class `c` and kind `kind`, made when first needed. */
+  of(c: number, kind: number): PackedPool<Int32Array | Float64Array> {
+    return (this.pools[kind][c] ??= new PackedPool<Int32Array | Float64Array>(this.capacities[c] * KINDS[kind].stride, KINDS[kind].make));
   }
 
   /** Readings the rings have room for, all told, and what that room takes. */
   room(): { capacity: number; bytes: number } {
     let capacity = 0;
     let bytes = 0;
-    this.capacities.forEach((n, c) => {
-      const narrow = this.narrow[c]?.size ?? 0;
-      const wide = this.wide[c]?.size ?? 0;
-      capacity += n * (narrow + wide);
-      bytes += n * (narrow * 12 + wide * 24);
-    });
+    this.capacities.forEach((n, c) =>
+      KINDS.forEach((kind, k) => {
+        const rings = this.pools[k][c]?.size ?? 0;
+        capacity += n * rings;
+        bytes += n * rings * kind.bytes;
+      }),
+    );
     return { capacity, bytes };
   }
 }
 
 /**
- * One device's raw readings, oldest first by arrival, as triples in a slot of numbers (not one object per reading, nor
- * three arrays: each costs its own headers, which at 10,000 devices added up to megabytes). While every reading has
- * an integer ts within 2^31 ms of the ring's `base` and values with at most three decimals, a triple is three int32s
- * (ts − base, temperature and humidity in thousandths, humidity −2^31 when there is none): 12 bytes. The first reading
- * that does not fit makes the ring wide for good, three doubles (humidity NaN when there is none): 24 bytes. Either way
- * a reading comes back exactly as it came.
+ * One device's raw readings, oldest first by arrival, in a slot of numbers (not one object per reading, nor three
+ * arrays: each costs its own headers, which at 10,000 devices added up to megabytes), in the smallest kind (KINDS) that
+ * gives every one back exactly as it came. While every reading has an integer ts within 2^31 ms of the ring's `base`,
+ * a reading is ts − base and its values as integers: with at most two decimals and within ±327.67, temperature and
+ * humidity in hundredths as int16s packed in one int32 (temperature in the high half, humidity −2^15 when there is
+ * none): 8 bytes; with at most three, three int32s (humidity in thousandths −2^31 when there is none): 12 bytes. Else
+ * three doubles (humidity NaN when there is none): 24 bytes. The first reading that does not fit moves the ring to
+ * the smallest kind that holds it, for good.
  *
  * A Ring is a view: RecentReadings holds one and points it at the device in hand (point()).
  */
@@ -71,7 +103,8 @@ class Ring extends Slots {
   /** Of the head, as point() found it: the class, the kind, the readings' array and where the ring begins in it. */
   private cls = 0;
   capacity = 0;
-  wide = false;
+  private kind = HUNDREDTHS;
+  private stride = 2;
   private points: Int32Array | Float64Array = new Int32Array(0);
   private from = 0;
 
@@ -85,41 +118,46 @@ class Ring extends Slots {
     this.view(this.pools.heads.data(head), this.pools.heads.offset(head));
     this.cls = this.a[this.o + CLASS];
     this.capacity = this.pools.capacities[this.cls];
-    this.wide = this.a[this.o + WIDE] === 1;
-    const pool = this.pools.of(this.cls, this.wide);
+    this.kind = this.a[this.o + KIND];
+    this.stride = KINDS[this.kind].stride;
+    const pool = this.pools.of(this.cls, this.kind);
     const s = this.a[this.o + SLOT];
     this.points = pool.data(s);
     this.from = pool.offset(s);
     return this;
   }
 
-  /** Makes `head` a new device's ring, empty, of the smallest class, and points the view at it. */
+  /** Makes `head` a new device's ring, empty, of the smallest class and kind, and points the view at it. */
   init(head: number, coveredFrom: number, base: number): this {
     this.view(this.pools.heads.data(head), this.pools.heads.offset(head));
     this.base = base;
     this.coveredFrom = coveredFrom;
-    this.head = this.size = this.a[this.o + CLASS] = this.a[this.o + WIDE] = 0;
-    this.a[this.o + SLOT] = this.pools.of(0, false).take(head);
+    this.head = this.size = this.a[this.o + CLASS] = this.a[this.o + KIND] = 0;
+    this.a[this.o + SLOT] = this.pools.of(0, HUNDREDTHS).take(head);
     return this.point(head);
   }
 
   /** Offset in the readings' array of the k-th oldest reading. */
   at(k: number): number {
-    return this.from + ((this.head + k) % this.capacity) * 3;
+    return this.from + ((this.head + k) % this.capacity) * this.stride;
   }
 
   ts(i: number): number {
-    return this.wide ? this.points[i] : this.base + this.points[i];
+    return this.kind === DOUBLES ? this.points[i] : this.base + this.points[i];
   }
 
   temperature(i: number): number {
-    return this.wide ? this.points[i + 1] : this.points[i + 1] / SCALE;
+    const t = this.points[i + 1];
+    if (this.kind === DOUBLES) return t;
+    return (this.kind === HUNDREDTHS ? t >> 16 : t) / KINDS[this.kind].scale;
   }
 
   humidity(i: number): number | null {
-    const h = this.points[i + 2];
-    if (this.wide) return Number.isNaN(h) ? null : h;
-    return h === NO_HUMIDITY ? null : h / SCALE;
+    if (this.kind === DOUBLES) return Number.isNaN(this.points[i + 2]) ? null : this.points[i + 2];
+    // In hundredths, the low half of the int32, its sign restored.
+    const h = this.kind === HUNDREDTHS ? (this.points[i + 1] << 16) >> 16 : this.points[i + 2];
+    const { scale, max } = KINDS[this.kind];
+    return h === -max - 1 ? null : h / scale;
   }
 
   /** Drops the oldest reading: raw coverage now starts after it. */
@@ -130,15 +168,11 @@ class Ring extends Slots {
     this.size--;
   }
 
-  /** Appends `r` (there is room). */
+  /** Appends `r` (there is room), moving the ring to a larger kind until one holds it. */
   push(r: Reading): void {
-    if (!this.wide && !this.putCompact(this.at(this.size), r)) this.move(this.cls, true);
-    if (this.wide) {
-      const p = this.points, at = this.at(this.size);
-      p[at] = r.ts;
-      p[at + 1] = r.temperature;
-      p[at + 2] = r.humidity ?? NaN;
-    }
+    // A ts more than 2^31 ms from base may fit from a new one.
+    if (this.kind !== DOUBLES && Number.isInteger(r.ts) && Math.abs(r.ts - this.base) > INT_MAX) this.rebase(r.ts);
+    while (!write(this.points, this.at(this.size), this.kind, this.base, r.ts, r.temperature, r.humidity ?? null)) this.move(this.cls, this.kind + 1);
     this.size++;
   }
 
@@ -148,62 +182,48 @@ class Ring extends Slots {
   }
 
   /**
-   * The same readings, oldest first, in a slot of class `c` (`wide`: of doubles). The old slot goes back to its pool,
-   * and the ring that moves into it is told.
+   * The same readings, oldest first, in a slot of class `c` and kind `kind` (the same or larger, which holds whatever
+   * the smaller did). The old slot goes back to its pool, and the ring that moves into it is told.
    */
-  move(c: number, wide = this.wide): void {
-    const pool = this.pools.of(c, wide);
+  move(c: number, kind = this.kind): void {
+    const pool = this.pools.of(c, kind);
     const s = pool.take(this.slot);
     const points = pool.data(s);
     const to = pool.offset(s);
+    const stride = KINDS[kind].stride;
     for (let k = 0; k < this.size; k++) {
       const from = this.at(k);
-      const at = to + k * 3;
-      if (wide === this.wide) for (let j = 0; j < 3; j++) points[at + j] = this.points[from + j];
-      else {
-        points[at] = this.ts(from);
-        points[at + 1] = this.temperature(from);
-        points[at + 2] = this.humidity(from) ?? NaN;
-      }
+      const at = to + k * stride;
+      if (kind === this.kind) for (let j = 0; j < stride; j++) points[at + j] = this.points[from + j];
+      else write(points, at, kind, this.base, this.ts(from), this.temperature(from), this.humidity(from));
     }
     const old = this.a[this.o + SLOT];
-    const moved = this.pools.of(this.cls, this.wide).give(old);
+    const moved = this.pools.of(this.cls, this.kind).give(old);
     if (moved >= 0) this.pools.heads.data(moved)[this.pools.heads.offset(moved) + SLOT] = old;
     this.a[this.o + CLASS] = c;
-    this.a[this.o + WIDE] = wide ? 1 : 0;
+    this.a[this.o + KIND] = kind;
     this.a[this.o + SLOT] = s;
     this.head = 0;
     this.point(this.slot);
   }
 
-  /** Writes `r` at `at` as int32s if it fits (a ts that does not fit from `base` moves it, if the others allow). */
-  private putCompact(at: number, r: Reading): boolean {
-    const t = thousandths(r.temperature);
-    const h = r.humidity === undefined ? NO_HUMIDITY : thousandths(r.humidity);
-    if (!Number.isInteger(r.ts) || Number.isNaN(t) || Number.isNaN(h)) return false;
-    if (Math.abs(r.ts - this.base) > INT_MAX && !this.rebase(r.ts)) return false;
-    const p = this.points;
-    p[at] = r.ts - this.base;
-    p[at + 1] = t;
-    p[at + 2] = h;
-    return true;
-  }
-
-  /** Counts compact ts from `base` if every reading held is within 2^31 ms of it (once in 24 days of a device's time). */
-  private rebase(base: number): boolean {
-    for (let k = 0; k < this.size; k++) if (Math.abs(this.ts(this.at(k)) - base) > INT_MAX) return false;
+  /**
+   * Counts compact ts from `base` if every reading held is within 2^31 ms of it (once in 24 days of a device's time);
+   * else the ts that needed it moves the ring to doubles.
+   */
+  private rebase(base: number): void {
+    for (let k = 0; k < this.size; k++) if (Math.abs(this.ts(this.at(k)) - base) > INT_MAX) return;
     for (let k = 0; k < this.size; k++) this.points[this.at(k)] += this.base - base;
     this.base = base;
-    return true;
   }
 }
 
 /**
  * A ring's numbers in its device's head slot (RingPools.heads): base, coveredFrom, head and size, then its capacity
- * class (RingPools.capacities), whether it holds doubles (1) or int32s (0), and its slot in that class's pool.
+ * class (RingPools.capacities), its kind (KINDS) and its slot in the pool of that class and kind.
  */
 const CLASS = defineSlots(Ring, ['base', 'coveredFrom', 'head', 'size']);
-const WIDE = CLASS + 1;
+const KIND = CLASS + 1;
 const SLOT = CLASS + 2;
 const HEAD_WIDTH = CLASS + 3;
 
@@ -228,7 +248,7 @@ const INITIAL_CAPACITY = 16;
  * readings start again from the engine's start (older times are served as window aggregates). A reading more than
  * `maxAgeMs` older than a newer one of its device goes when that one comes: a device that reports every 10 s holds
  * the 61 readings of 10 minutes (in a ring of 64), not `perDevice` (120) of 20 minutes, none of which the route
- * would serve: at 100,000 such devices 77 MB (12 bytes a reading), not 288 (120 of 24).
+ * would serve: at 100,000 such devices 51 MB (8 bytes a reading while they have at most two decimals), not 288 (120 of 24).
  */
 export class RecentReadings {
   /** Each device's ring: its head slot, seen through `ring`. */
@@ -275,7 +295,7 @@ export class RecentReadings {
     return this.pools.room().bytes;
   }
 
-  /** Readings the devices' rings have room for, all told (12 bytes each, 24 in a wide ring). */
+  /** Readings the devices' rings have room for, all told (8, 12 or 24 bytes each by the ring's kind). */
   get capacity(): number {
     return this.pools.room().capacity;
   }
