@@ -275,6 +275,9 @@ function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[];
   // one included), quoted as in a CSV.
   const tabs = input.columns === undefined && spaced && firstLine.includes('\t');
   const split = input.columns !== undefined && spaced ? splitSpaced(text) : splitCsv(text, semicolons ? ';' : tabs ? '\t' : ',');
+  // Numbers written 21,5: in a semicolon-separated file; in a tab-separated one (the same spreadsheet's "Text (Tab
+  // delimited)") when some cell is so and none is written 21.5.
+  const decimalComma = semicolons || (tabs && writesDecimalCommas(split));
   // A file that has a header row after all, given --columns: its first line would go out as a record (to a device
   // named "deviceId"). One naming the same columns is skipped (replayWarnings says so); another one is data.
   const skippedHeader = input.columns !== undefined && split.length > 0 && sameNames(split[0].cells, input.columns) ? split[0].line : null;
@@ -302,7 +305,7 @@ function csvRows(file: string, text: string, input: ReplayInput): { rows: Row[];
   return {
     rows: rows.map((row) => ({
       line: row.line,
-      record: row.unclosed ? 'a quoted cell is not closed' : row.cells.length !== names.length ? cellCount(row.cells.length) : csvRecord(names, ours, row.cells, input, semicolons),
+      record: row.unclosed ? 'a quoted cell is not closed' : row.cells.length !== names.length ? cellCount(row.cells.length) : csvRecord(names, ours, row.cells, input, decimalComma),
     })),
     skippedHeader,
   };
@@ -333,9 +336,22 @@ function jsonRecord(line: number, text: string, input: ReplayInput, first: boole
   return r === 'no deviceId' || first ? { line, record: r, keys: Object.keys(o) } : { line, record: r };
 }
 
+/** Some cell is a number written with a decimal comma (21,5) and none with a decimal point (21.5). */
+function writesDecimalCommas(rows: readonly { cells: readonly string[] }[]): boolean {
+  let commas = false;
+  for (const { cells } of rows) {
+    for (const cell of cells) {
+      const c = cell.trim();
+      if (/^-?\d+\.\d+$/.test(c)) return false;
+      commas ||= DECIMAL_COMMA.test(c);
+    }
+  }
+  return commas;
+}
+
 /**
  * `names`: the header's; `header`: the names in our terms (null: a column left out, see mapHeader), as many as
- * `cells`. `decimalComma`: a CSV separated by semicolons, whose numbers are written 21,5.
+ * `cells`. `decimalComma`: a file whose numbers are written 21,5 (csvRows).
  */
 function csvRecord(names: readonly string[], header: readonly (string | null)[], cells: readonly string[], input: ReplayInput, decimalComma: boolean): Reading | string {
   const o: Record<string, unknown> = {};

@@ -255,6 +255,12 @@ test('--replay of a tab-separated file with a header row (a spreadsheet\'s "Text
   writeFileSync(file, 'sensor\ttime\ttemp_c\nlab-1\t2026-11-24 10:00:00\t21.5\n');
   const mapped = loadRecording(file, replayInput({ replay: file, fields: 'deviceId=sensor,ts=time,temperature=temp_c', tsZone: 'UTC' }));
   assert.deepEqual(mapped.records.map((r) => r.recorded), [{ deviceId: 'lab-1', ts: '2026-11-24T10:00:00Z', temperature: 21.5 }]);
+  // A spreadsheet in a decimal-comma locale writes 21,5: read as numbers, as in its semicolon-separated CSV.
+  writeFileSync(file, 'deviceId\tts\ttemperature\thumidity\nlab-1\t2026-11-24T10:00:00Z\t21,5\t40\nlab-1\t2026-11-24T10:00:05Z\t-0,25\t40,5\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => [r.temperature, r.humidity]), [[21.5, 40], [-0.25, 40.5]]);
+  // One cell written 21.5 says the file's decimal mark is the point: 1,5 then is no number (as in a comma-separated file).
+  writeFileSync(file, 'deviceId\tts\ttemperature\tnote\nlab-1\t2026-11-24T10:00:00Z\t21.5\t1,5\n');
+  assert.deepEqual(loadRecording(file).records.map((r) => r.recorded?.note), ['1,5']);
 });
 
 /** `ms` as the wall time of `zone`, as a building-management export writes it: `2026-03-01 10:00:00.250`, no zone. */
