@@ -14,8 +14,9 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
  */
 export class SlotPool {
   private readonly chunks: Float64Array[] = [];
-  /** Byte views of the chunks, made by the first bytes() of each. */
+  /** Byte and int16 views of the chunks, made by the first bytes() or int16s() of each. */
   private readonly chunkBytes: Uint8Array[] = [];
+  private readonly chunkInt16s: Int16Array[] = [];
   private readonly free: number[] = [];
   private made = 0;
 
@@ -35,6 +36,12 @@ export class SlotPool {
   bytes(s: number): Uint8Array {
     const c = s >> CHUNK_BITS;
     return (this.chunkBytes[c] ??= new Uint8Array(this.chunks[c].buffer));
+  }
+
+  /** The int16s of data(s) (slot `s` begins at 4 × offset(s)): for state kept in int16s. */
+  int16s(s: number): Int16Array {
+    const c = s >> CHUNK_BITS;
+    return (this.chunkInt16s[c] ??= new Int16Array(this.chunks[c].buffer));
   }
 
   /** A slot, its doubles as the last holder left them (the caller sets them). */

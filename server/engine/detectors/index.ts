@@ -59,10 +59,10 @@ class DeviceDetectors extends Slots {
 
   constructor(
     private readonly pool: SlotPool,
-    historySize: number,
+    history: History,
   ) {
     super();
-    this.history = new History(historySize);
+    this.history = history;
   }
 
   /** Points the views at `slot`, the state of `deviceId`. */
@@ -78,6 +78,7 @@ class DeviceDetectors extends Slots {
     this.drift.view(a, o + DRIFT_AT);
     this.dropout.view(a, o + DROPOUT_AT);
     this.history.view(a, o + HISTORY_AT);
+    this.history.compact = this.pool.int16s(slot);
     return this;
   }
 
@@ -164,7 +165,7 @@ export class Detectors {
     private readonly byArrival = false,
   ) {
     this.pool = new SlotPool(HISTORY_AT + historyWidth(config.spike.history));
-    this.view = new DeviceDetectors(this.pool, config.spike.history);
+    this.view = new DeviceDetectors(this.pool, new History(config.spike.history, new SlotPool(config.spike.history)));
     this.limits = ownLimits(config.threshold);
   }
 
