@@ -136,7 +136,8 @@ async function child(root: string, o: Options): Promise<RunResult> {
     for (let d = s % o.every; d < o.devices; d += o.every) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const ts = T0 + s * 1000 + ((d * 97) % 1000);
-      readings.push({ deviceId: ids[d], ts, temperature: 20 + (seed % 300) / 100, humidity: 40 + (seed % 7), seq: ++seqs[d], arrival: ts + 5 });
+      // 21.37 as JSON.parse gives it (20 + 1.37 is another double, which the engine's compact rings cannot keep).
+      readings.push({ deviceId: ids[d], ts, temperature: (2000 + (seed % 300)) / 100, humidity: 40 + (seed % 7), seq: ++seqs[d], arrival: ts + 5 });
     }
     const cut = { readings, deadLetters: [], lastOffset: (s + 1) * o.devices }; // offsets only need to grow
     measuring = s >= o.warmup;

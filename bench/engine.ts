@@ -51,7 +51,7 @@ function makeCuts(o: Options): IngestBatch[] {
       const d = i % o.devices;
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const ts = T0 + Math.floor(i / 100);
-      readings.push({ deviceId: `thermostat-${d}`, ts, temperature: 18 + (seed % 600) / 100, humidity: 40, seq: ++seqs[d], arrival: ts });
+      readings.push({ deviceId: `thermostat-${d}`, ts, temperature: (1800 + (seed % 600)) / 100, humidity: 40, seq: ++seqs[d], arrival: ts });
     }
     cuts.push({ readings, deadLetters: [], lastOffset: start + readings.length });
   }
