@@ -9,7 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { noAnomalies } from './anomalies.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, parseIsoDate } from '../server/ingest/reading-rules.ts';
-import { AS_RECORDED, toCelsius, checkKeys, deviceIdHint, joined, joinFields, mapHeader, mapKeys, replayError, type ReplayInput, withDevice } from './replay-fields.ts';
+import { AS_RECORDED, checkKeys, deviceIdHint, joined, joinFields, mapHeader, mapKeys, replayError, toCelsius, type ReplayInput, withDevice } from './replay-fields.ts';
 import { apparentTsUnit, convertTs, optionReadsTs, timestampWarnings, tsUnitName } from './replay-times.ts';
 import { DEVICE_ID_PATTERN, type Reading, zonedTime } from './reading.ts';
 import type { Source } from './source.ts';
@@ -188,7 +188,7 @@ export function replayWarnings(recording: Recording): string[] {
   }
   const unit = temperatureUnitHint(recording.records);
   if (unit !== null) {
-    warnings.push(`--replay ${recording.file}: its temperatures look like ${unit.name}, not °C (median ${unit.median}), which the server would take as °C (above 50 °C each is a threshold anomaly): if they are in ${unit.name}, say so with --temperature-unit ${unit.option}`);
+    warnings.push(`--replay ${recording.file}: its temperatures look like ${unit.name}, not °C (median ${unit.median}), which the server would take as °C (by default each one above 50 °C a threshold anomaly): if they are in ${unit.name}, say so with --temperature-unit ${unit.option}`);
   }
   // Zoneless times and epoch seconds: named with the option that reads them (--ts-zone, --ts-unit s); any other
   // refused ts by its lines.

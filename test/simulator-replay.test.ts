@@ -424,7 +424,7 @@ test('--temperature-unit f or k sends a recording\'s °F or kelvins as °C, to 0
   assert.deepEqual(celsius('F'), inF);
   assert.deepEqual(celsius('c').map((r) => r[0]), [71.6, 72.5, -40, 32.1], 'c: as recorded');
   const warned = replayWarnings(loadRecording(file));
-  assert.deepEqual(warned, [`--replay ${file}: its temperatures look like °F, not °C (median 71.6), which the server would take as °C (above 50 °C each is a threshold anomaly): if they are in °F, say so with --temperature-unit f`]);
+  assert.deepEqual(warned, [`--replay ${file}: its temperatures look like °F, not °C (median 71.6), which the server would take as °C (by default each one above 50 °C a threshold anomaly): if they are in °F, say so with --temperature-unit f`]);
   assert.deepEqual(replayWarnings(loadRecording(file, input({ temperatureUnit: 'f' }))), [], 'read as °F: no warning');
   // Kelvins (a weather model's export): 295.65 K is 22.5 °C, and 273.15 K is 0 (not -0).
   writeFileSync(file, 'deviceId,ts,temperature\nk-1,2026-03-01T10:00:00Z,295.65\nk-1,2026-03-01T10:05:00Z,273.15\nk-1,2026-03-01T10:10:00Z,296.2\n');
