@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import mqtt from 'mqtt';
 import { resolveConfig } from '../server/config.ts';
 import { startThermostream, type Thermostream } from '../server/main.ts';
-import { connect, getJson, tempDir, waitForRecords } from './helpers.ts';
+import { connect, getJson, tempDir, waitFor, waitForRecords } from './helpers.ts';
+import { ServerProcess } from './server-process.ts';
 
 const WINDOW = { lengthMs: 60_000, slideMs: 60_000 };
 
@@ -67,4 +69,33 @@ test('long message ids: an array under a $.mid of 255 bytes counts every element
   const stats = (await getJson(`${app.httpUrl}/api/v1/stats`)).body;
   assert.deepEqual([stats.accepted, stats.records, stats.duplicates], [9, 5, 4]);
   assert.deepEqual([await windowCount(app, 'long-1', ts), await windowCount(app, 'long-2', ts)], [3, 2]);
+});
+
+test('a reading acknowledged but not yet committed when the server is killed (SIGKILL), resent with its messageId, counts once', async (t) => {
+  const dataDir = tempDir(t);
+  const ts = Date.now() - 1000;
+  const payload = JSON.stringify({ ts, temperature: 20, messageId: 'crash-1' });
+  // A batch interval of a minute: the PUBACK (durable in the log) comes long before the batch that would commit it.
+  const first = await ServerProcess.create(dataDir, { windows: [WINDOW], batchIntervalMs: 60_000 });
+  await first.start();
+  t.after(() => first.kill());
+  const client = await mqtt.connectAsync(first.mqttUrl, { reconnectPeriod: 0 });
+  await client.publishAsync('devices/mid-crash/telemetry', payload, { qos: 1 });
+  await first.kill('SIGKILL');
+  client.end(true);
+
+  // The log is replayed at the next start: the replayed reading's id is known again, so the device's resend is one.
+  const second = await ServerProcess.create(dataDir, { windows: [WINDOW], batchIntervalMs: 100 });
+  await second.start();
+  t.after(() => second.kill('SIGTERM'));
+  const again = await connect(t, second.mqttUrl);
+  await again.publishAsync('devices/mid-crash/telemetry', payload, { qos: 1 });
+  const stats = await waitFor('the replayed reading and the resend', async () => {
+    const body = (await getJson(`${second.httpUrl}/api/v1/stats`)).body;
+    return body.records + body.duplicates >= 2 ? body : null;
+  });
+  assert.deepEqual([stats.replayed, stats.records, stats.duplicates], [1, 1, 1]);
+  const from = ts - (ts % WINDOW.slideMs);
+  const { body } = await getJson(`${second.httpUrl}/api/v1/windows?deviceId=mid-crash&length=${WINDOW.lengthMs}&from=${from}&to=${from + 1}`);
+  assert.equal(body.items[0]?.count, 1);
 });
