@@ -113,6 +113,22 @@ test('a device that slows down for good (a backlog flushed, then its own pace) r
   assert.equal(out.at(-1)!.expected, 60_000);
 });
 
+test('a dropout\'s threshold is the silence it had to exceed: factor × interval, or minSilenceMs where that is longer', () => {
+  for (const [minSilenceMs, want] of [[0, 30_000], [75_000, 75_000]]) {
+    const d = new Detectors({ ...config, dropout: { ...config.dropout, minSilenceMs } });
+    const out: Anomaly[] = [];
+    let ts = T0;
+    for (let i = 0; i < 30; i++) {
+      ts += 10_000;
+      d.onReading({ deviceId: 'dev', ts, temperature: calm(i), humidity: undefined, seq: undefined, arrival: ts }, out);
+    }
+    d.tick(ts + 80_000, out); // silent 80 s: past 3 × 10 s and past 75 s
+    d.onReading({ deviceId: 'dev', ts: ts + 90_000, temperature: calm(30), humidity: undefined, seq: undefined, arrival: ts + 90_000 }, out);
+    const dropouts = out.filter((a) => a.type === 'dropout');
+    assert.deepEqual(dropouts.map((a) => [a.expected, a.threshold, a.end === null]), [[10_000, want, true], [10_000, want, false]], `minSilenceMs ${minSilenceMs}`);
+  }
+});
+
 test('a slow drift that no single reading betrays is flagged, and closed when the sensor is recalibrated', () => {
   // One reading every 5 s: 2 h of calm readings with a slow ±0.3 °C cycle, then +3 °C over 20 min, then back.
   // Closed once the smoothed signal (an EWMA of weight 1/8) is back within the slack: a few dozen readings later.

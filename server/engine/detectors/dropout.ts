@@ -57,13 +57,13 @@ export class DropoutState extends Slots {
   onReading(deviceId: string, ts: number, factor: number, minSilenceMs: number, armed: boolean, out: Anomaly[]): void {
     const gap = ts - this.lastTs;
     if (this.openTs === this.openTs) {
-      out.push(this.anomaly(deviceId, factor, ts));
+      out.push(this.anomaly(deviceId, factor, minSilenceMs, ts));
       this.openTs = NaN;
     } else if (armed && gap > factor * this.interval && gap > minSilenceMs) {
       this.openTs = this.lastTs + this.interval;
       this.openScore = gap / this.interval;
       this.openedAt = ts;
-      out.push({ ...this.anomaly(deviceId, factor, ts), raisedClosed: true });
+      out.push({ ...this.anomaly(deviceId, factor, minSilenceMs, ts), raisedClosed: true });
       this.openTs = NaN;
     }
     const long = gap > factor * this.interval;
@@ -89,7 +89,7 @@ export class DropoutState extends Slots {
       this.openTs = this.lastTs + this.interval;
       this.openScore = silent / this.interval;
       this.openedAt = watermark;
-      out.push(this.anomaly(deviceId, factor, null));
+      out.push(this.anomaly(deviceId, factor, minSilenceMs, null));
     }
   }
 
@@ -102,10 +102,11 @@ export class DropoutState extends Slots {
     this.interval = s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
   }
 
-  private anomaly(deviceId: string, factor: number, end: number | null): Anomaly {
+  /** `threshold`: the silence it had to exceed, factor × interval or minSilenceMs, whichever is longer. */
+  private anomaly(deviceId: string, factor: number, minSilenceMs: number, end: number | null): Anomaly {
     return {
       deviceId, type: 'dropout', ts: this.openTs, score: this.openScore, value: null, expected: this.interval,
-      threshold: factor * this.interval, start: this.openTs, end, detectedAt: this.openedAt,
+      threshold: Math.max(factor * this.interval, minSilenceMs), start: this.openTs, end, detectedAt: this.openedAt,
     };
   }
 
