@@ -13,7 +13,7 @@ const DeviceItem = Type.Object(
     deviceId: Type.String(),
     firstSeen: Time('Arrival of its first reading.'),
     lastSeen: Time('Arrival of its latest reading.'),
-    readings: Type.Integer({ description: 'Readings processed (duplicates not counted).' }),
+    readings: Type.Integer({ description: 'Readings taken, late ones included (GET /api/v1/late-readings); duplicates and rejected messages not counted.' }),
     lastTemperature: Type.Number({ description: 'Temperature of the reading with the latest ts.' }),
     online: Type.Boolean({ description: 'It published within onlineAfterMs.' }),
   },
