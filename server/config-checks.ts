@@ -3,6 +3,7 @@ import type { Config, WindowSpec } from './config.ts';
 import { brokerUrlParts } from './broker/url.ts';
 import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
+import { driverMemoryProblem } from './jobs/request.ts';
 import { storeUrlProblem } from './store/url.ts';
 import { defaultHostName, hostNameProblem, redactUrl } from './url.ts';
 
@@ -48,6 +49,16 @@ export function checkBrokerUrl(url: string, from: string | undefined): void {
   throw new ThermostreamError(
     'TS_ERR_CONFIG_INVALID',
     `invalid configuration: broker.url = ${JSON.stringify(redactUrl(url))}${from ? ` (from ${from})` : ''}: ${problem}`,
+  );
+}
+
+/** jobs.driverMemory beyond the schema's pattern: within the heap limits a request's driverMemory must keep. */
+export function checkDriverMemory(driverMemory: string, from: string | undefined): void {
+  const problem = driverMemoryProblem(driverMemory);
+  if (problem === undefined) return;
+  throw new ThermostreamError(
+    'TS_ERR_CONFIG_INVALID',
+    `invalid configuration: jobs.driverMemory = ${JSON.stringify(driverMemory)}${from ? ` (from ${from})` : ''}: ${problem}`,
   );
 }
 

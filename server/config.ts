@@ -5,7 +5,7 @@ import defaults from '../config/default.json' with { type: 'json' };
 import schema from '../config/schema.json' with { type: 'json' };
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { optionValue } from './cli-args.ts';
-import { checkBrokerUrl, checkCluster, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
+import { checkBrokerUrl, checkCluster, checkDriverMemory, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
 import { configError, schemaAt, valueAt, type Source } from './config-errors.ts';
 import { ThermostreamError } from './errors.ts';
 import { listGiven } from './cluster/supervisor.ts';
@@ -277,6 +277,7 @@ export function resolveConfig(file: unknown, overrides: readonly Override[] = []
   checkBrokerUrl((merged as unknown as Config).broker.url, from(['broker', 'url']));
   checkHostName((merged as unknown as Config).iothub.hostName, from(['iothub', 'hostName']));
   checkCluster(merged as unknown as Config, from(['cluster', 'instances']));
+  checkDriverMemory((merged as unknown as Config).jobs.driverMemory, from(['jobs', 'driverMemory']));
   return deepFreeze(merged) as unknown as Config;
 }
 

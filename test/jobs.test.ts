@@ -22,6 +22,15 @@ test('a job that outgrows its driverMemory is dead, out of memory, and the serve
   assert.equal((await getJson(`${app.httpUrl}/healthz`)).status, 200);
 });
 
+test('a jobs.driverMemory outside 32m…64g stops the config, naming the key, its value and its file, as the schema\'s refusals do', () => {
+  const refusal = (driverMemory: string) =>
+    `invalid configuration: jobs.driverMemory = "${driverMemory}" (from thermostream.json): the job's heap limit must be from 32m to 64g`;
+  for (const driverMemory of ['10m', '65g']) {
+    assert.throws(() => resolveConfig({ jobs: { driverMemory } }, [], 'thermostream.json'), { code: 'TS_ERR_CONFIG_INVALID', message: refusal(driverMemory) });
+  }
+  assert.equal(resolveConfig({ jobs: { driverMemory: '32m' } }).jobs.driverMemory, '32m');
+});
+
 test('shutting the server down stops its running jobs', async (t) => {
   const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t), batchIntervalMs: 100, jobs: JOBS });
   const app = await startThermostream(config);

@@ -7,8 +7,7 @@ import type { Config } from '../config.ts';
 import type { Clock } from '../clock.ts';
 import { TELEMETRY_JOB_ID, TELEMETRY_JOB_NAME } from './builtin.ts';
 import { FINISHED, Job, type JobState } from './job.ts';
-import { ThermostreamError } from '../errors.ts';
-import { JobError, parseBatchRequest, parseMemory, type BatchBody } from './request.ts';
+import { JobError, parseBatchRequest, type BatchBody } from './request.ts';
 
 export { describeTelemetryJob } from './builtin.ts';
 export { badField, BATCH_FIELDS, IGNORED_FIELDS, JobError, notAnObject, unknownField, type BatchBody } from './request.ts';
@@ -61,12 +60,7 @@ export interface JobRunnerDeps {
 }
 
 export function createJobRunner(config: Config, deps: JobRunnerDeps): JobRunner {
-  const settings = config.jobs;
-  try {
-    parseMemory('driverMemory', settings.driverMemory);
-  } catch (err) {
-    throw new ThermostreamError('TS_ERR_CONFIG_INVALID', `invalid configuration: jobs.${(err as Error).message.replace(/^invalid batch request: /, '')}`);
-  }
+  const settings = config.jobs; // jobs.driverMemory's range is checked with the rest of the config (checkDriverMemory)
   const { clock } = deps;
   const cwd = deps.cwd ?? process.cwd();
   const jobs = new Map<number, Job>();

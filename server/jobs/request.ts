@@ -109,12 +109,28 @@ export function parseBatchRequest(b: BatchBody, limits: RequestLimits): BatchReq
 
 /** A JVM-style memory size ("512m", "1g", "1536M", "2gb"; a bare number is bytes), in whole MiB. */
 export function parseMemory(field: string, text: string): number {
-  const m = /^\s*(\d+)\s*([kmgt])?b?\s*$/i.exec(text);
-  if (m === null) throw badField(field, text, 'a size such as "512m" or "1g"');
-  const scale: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
-  const mb = Math.floor(Number(m[1]) * (m[2] ? scale[m[2].toLowerCase()] : 1 / (1024 * 1024)));
-  if (mb < MIN_HEAP_MB || mb > MAX_HEAP_MB) throw badField(field, text, `the job's heap limit must be from ${MIN_HEAP_MB}m to ${MAX_HEAP_MB / 1024}g`);
+  const mb = memoryMb(text);
+  if (mb === undefined) throw badField(field, text, 'a size such as "512m" or "1g"');
+  const problem = heapLimitProblem(mb);
+  if (problem !== undefined) throw badField(field, text, problem);
   return mb;
+}
+
+/** A memory size in whole MiB, or undefined when it is not one (config/schema.json checks the same form). */
+function memoryMb(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*([kmgt])?b?\s*$/i.exec(text);
+  if (m === null) return undefined;
+  const scale: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+  return Math.floor(Number(m[1]) * (m[2] ? scale[m[2].toLowerCase()] : 1 / (1024 * 1024)));
+}
+
+const heapLimitProblem = (mb: number): string | undefined =>
+  mb < MIN_HEAP_MB || mb > MAX_HEAP_MB ? `the job's heap limit must be from ${MIN_HEAP_MB}m to ${MAX_HEAP_MB / 1024}g` : undefined;
+
+/** What is wrong with jobs.driverMemory beyond its form (which the config schema checks): its range, as a request's. */
+export function driverMemoryProblem(text: string): string | undefined {
+  const mb = memoryMb(text);
+  return mb === undefined ? undefined : heapLimitProblem(mb);
 }
 
 /**
