@@ -417,6 +417,17 @@ test('Livy clients send Content-Type: application/json on every request: DELETE 
   assert.deepEqual((await getJson(`${app.httpUrl}/livy/batches`)).body.total, 2, 'no batch was started by a refused request');
 });
 
+test('under /livy/ a wrong method or path answers with `msg`, which Livy\'s clients print, and says only batches are here', async (t) => {
+  const app = await startServer(t, { jobs: JOBS });
+  const put = 'PUT is not allowed on /livy/batches/0: it takes GET, HEAD, DELETE';
+  assert.deepEqual(await livy(app, 'PUT', '/livy/batches/0'), { status: 405, body: { error: 'TS_ERR_METHOD_NOT_ALLOWED', message: put, msg: put } });
+  // sparkmagic starts with Livy's interactive sessions
+  const sessions = 'no route POST /livy/sessions (this server has Livy\'s batches API only: /livy/batches)';
+  assert.deepEqual(await livy(app, 'POST', '/livy/sessions', { kind: 'spark' }), { status: 404, body: { error: 'TS_ERR_NOT_FOUND', message: sessions, msg: sessions } });
+  // Elsewhere the API's own shape, without msg.
+  assert.deepEqual(await livy(app, 'GET', '/api/v1/nothing'), { status: 404, body: { error: 'TS_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing' } });
+});
+
 test('the hottest-devices example job prints, per window, the maxima of what was published over MQTT', async (t) => {
   const app = await startServer(t, { jobs: JOBS });
   const client = await connect(t, app.mqttUrl);

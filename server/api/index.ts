@@ -70,12 +70,17 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // A path that has routes, asked with another method: 405 with the methods it takes, as HTTP says (RFC 9110). A
     // route of this method that sent the request here (a static file that is not there) means not found.
     const allowed = routed(req.method) ? [] : METHODS.filter(routed);
+    // Livy's clients print an error's `msg` (routes/livy.ts): under /livy/ these answers carry it too, and a client
+    // that asks for Livy's interactive sessions (sparkmagic) is told what this server has.
+    const livy = path === '/livy' || path.startsWith('/livy/');
+    const error = (code: string, message: string) => (livy ? { error: code, message, msg: message } : { error: code, message });
     if (allowed.length > 0) {
       const allow = allowed.join(', ');
-      void reply.code(405).header('allow', allow).send({ error: 'TS_ERR_METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}: it takes ${allow}` });
+      void reply.code(405).header('allow', allow).send(error('TS_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}: it takes ${allow}`));
       return;
     }
-    void reply.code(404).send({ error: 'TS_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` });
+    const hint = livy ? ' (this server has Livy\'s batches API only: /livy/batches)' : '';
+    void reply.code(404).send(error('TS_ERR_NOT_FOUND', `no route ${req.method} ${path}${hint}`));
   });
   registerAuth(app, deps.config.http.apiToken);
   registerContentNegotiation(app); // before the routes: a 406 for an Accept header that takes none of a route's types
