@@ -136,6 +136,31 @@ test('a job outside this package (CommonJS by tsx) reads the live telemetry and 
   assert.ok(!lines.some((l) => l.includes('did not stop within')), lines.join('\n'));
 });
 
+test('DELETE stops a job of a long batch interval gracefully at once: what it received is processed, not cut off by jobs.stopTimeoutMs', async (t) => {
+  const jobsDir = tempDir(t, 'thermostream-jobs-');
+  const engine = JSON.stringify(join(ROOT, 'server/engine/dstream/index.ts'));
+  writeFileSync(
+    join(jobsDir, 'per-minute.mjs'),
+    `import { StreamingContext } from ${engine};\n` +
+      'export default async function () {\n' +
+      '  const ctx = new StreamingContext(60000);\n' +
+      '  ctx.telemetryStream().map((r) => [r.deviceId, 1]).reduceByKey((a, b) => a + b).print();\n' +
+      '  ctx.start();\n' +
+      '  await ctx.awaitTermination();\n' +
+      '}\n',
+  );
+  const app = await startServer(t, { jobs: { ...JOBS, dirs: [jobsDir] } }); // stopTimeoutMs 1000
+  const client = await connect(t, app.mqttUrl);
+  await livy(app, 'POST', '/livy/batches', { file: join(jobsDir, 'per-minute.mjs') });
+  await waitForState(app, 1, 'running');
+  await client.publishAsync('devices/slow-1/telemetry', JSON.stringify([{ temperature: 21 }, { temperature: 22 }]), { qos: 1 });
+  assert.deepEqual(await livy(app, 'DELETE', '/livy/batches/1'), { status: 200, body: { msg: 'deleted' } });
+  const lines = await fullLog(app, 1);
+  assert.ok(lines.includes('(slow-1,2)'), lines.join('\n'));
+  assert.ok(!lines.some((l) => l.includes('did not stop within')), lines.join('\n'));
+  assert.deepEqual((await getJson(`${app.httpUrl}/livy/batches/1/state`)).body, { id: 1, state: 'killed' });
+});
+
 test('a job outside this package that throws has its own file and line in the stack of its log', async (t) => {
   const jobsDir = tempDir(t, 'thermostream-jobs-');
   const file = join(jobsDir, 'fails.ts');

@@ -95,9 +95,16 @@ const contexts: StreamingContext[] = [];
 const abort = new AbortController();
 let stopping = false;
 
+/**
+ * A graceful stop, promptly: what was received is processed at once, each batch keeping its time, as the server's own
+ * telemetry job stops. Waiting for each batch's time, a job of a long batch interval (a minute) would outlast
+ * jobs.stopTimeoutMs and be terminated with what it had received unprocessed.
+ */
+const stopContext = (ctx: StreamingContext): void => void ctx.stop({ graceful: true, promptly: true });
+
 observeContexts((ctx) => {
   contexts.push(ctx);
-  if (stopping) queueMicrotask(() => void ctx.stop({ graceful: true }));
+  if (stopping) queueMicrotask(() => stopContext(ctx));
 });
 setTelemetryDefaults({ logDir: data.logDir, afterOffset: data.afterOffset, dedupe: data.dedupe });
 
@@ -105,7 +112,7 @@ port.on('message', (message: ToWorker) => {
   if (message.type !== 'stop' || stopping) return;
   stopping = true;
   abort.abort(new Error('the job was asked to stop'));
-  for (const ctx of contexts) void ctx.stop({ graceful: true });
+  for (const ctx of contexts) stopContext(ctx);
   // The port would keep the thread alive once the job is done.
   port.unref();
 });
