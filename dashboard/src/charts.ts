@@ -16,6 +16,7 @@ import {
   type InteractionModeFunction,
   type Plugin,
 } from 'chart.js';
+import { zoneLabel } from './format.ts';
 import './time-adapter.ts';
 
 declare module 'chart.js' {
@@ -84,7 +85,8 @@ export function timeSeries(canvas: HTMLCanvasElement, config: { y: string; y2?: 
       normalized: true,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
-        x: { type: 'time', time: { tooltipFormat: 'datetime' }, ticks: { maxRotation: 0, autoSkipPadding: 16 }, grid: { display: false } },
+        // The times are the browser's (the API's are UTC): the axis says which zone.
+        x: { type: 'time', time: { tooltipFormat: 'datetime' }, title: { display: true, text: `time (${zoneLabel()})` }, ticks: { maxRotation: 0, autoSkipPadding: 16 }, grid: { display: false } },
         y: { title: { display: true, text: config.y }, grace: '5%' },
         ...(config.y2 ? { y2: { position: 'right' as const, title: { display: true, text: config.y2 }, grid: { display: false }, beginAtZero: true } } : {}),
       },

@@ -3,7 +3,7 @@
 import { api, discover, features, HttpError, type Anomaly, type DeadLetter, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow } from './format.ts';
+import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow, zoneOffset } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
@@ -69,7 +69,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   const legend = h('div', { class: 'chips', id: 'anomaly-legend' });
   const windowRows = h('tbody');
   const anomalyRows = h('tbody');
-  const anomalyTable = h('table', { hidden: true }, h('caption', {}, 'Anomalies in range'), h('thead', {}, h('tr', {}, ...['time', 'type', 'score', 'value', 'expected'].map((x) => h('th', { scope: 'col' }, x)))), anomalyRows);
+  const anomalyTable = h('table', { hidden: true }, h('caption', {}, 'Anomalies in range'), h('thead', {}, h('tr', {}, ...[`time (${zoneOffset()})`, 'type', 'score', 'value', 'expected'].map((x) => h('th', { scope: 'col' }, x)))), anomalyRows);
   const twinSlot = h('div');
 
   root.append(

@@ -3,7 +3,7 @@
 import { api, discover, type Job, type Stats } from './api.ts';
 import { css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtMs, fmtNum, fmtTime } from './format.ts';
+import { fmtMs, fmtNum, fmtTime, zoneOffset } from './format.ts';
 import { hideGaps, markGaps, maxSpacingMs, type GapPoint } from './gaps.ts';
 import { state, type Sample } from './state.ts';
 import { tile } from './tiles.ts';
@@ -47,7 +47,7 @@ export function createEngineView(root: HTMLElement): View {
       h('section', { class: 'card' }, h('h2', {}, 'Rejected by reason'), h('table', { id: 'rejected' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'reason'), h('th', { scope: 'col', class: 'num' }, 'readings'))), rejectedRows)),
     ),
     h('section', { class: 'card' }, h('h2', {}, 'Recent batches ', batchNote),
-      h('div', { class: 'table-wrap' }, h('table', { id: 'batches' }, h('thead', {}, h('tr', {}, ...['batch time', 'records', 'processing', 'scheduling delay', 'total delay', 'late', 'duplicates'].map((x, i) => h('th', { scope: 'col', class: i === 0 ? undefined : OPTIONAL.has(i) ? 'num col-opt' : 'num' }, x)))), batchRows))),
+      h('div', { class: 'table-wrap' }, h('table', { id: 'batches' }, h('thead', {}, h('tr', {}, ...[`batch time (${zoneOffset()})`, 'records', 'processing', 'scheduling delay', 'total delay', 'late', 'duplicates'].map((x, i) => h('th', { scope: 'col', class: i === 0 ? undefined : OPTIONAL.has(i) ? 'num col-opt' : 'num' }, x)))), batchRows))),
     jobsCard,
   );
 

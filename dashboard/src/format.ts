@@ -9,6 +9,20 @@ export const fmtMs = (v: number | null | undefined): string => {
   if (Math.abs(v) >= 10_000) return `${(v / 1000).toFixed(1)} s`;
   return `${Math.round(v)} ms`;
 };
+/**
+ * The browser's time zone, which every time on the page is shown in (the API's are UTC): its offset at `at`,
+ * "UTC+5:30", "UTC-5", "UTC".
+ */
+export function zoneOffset(at = Date.now()): string {
+  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'shortOffset' }).formatToParts(at).find((p) => p.type === 'timeZoneName');
+  return (part?.value ?? 'GMT').replace(/^GMT/, 'UTC');
+}
+/** The zone by name and offset, "Asia/Kolkata, UTC+5:30", or "UTC" alone: what a time axis is labelled with. */
+export function zoneLabel(at = Date.now()): string {
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const offset = zoneOffset(at);
+  return /^(Etc\/)?(UTC|GMT|Universal|Zulu)$/.test(name ?? '') || !name ? offset : `${name}, ${offset}`;
+}
 export const fmtTime = (ms: number): string => new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
 export const fmtDateTime = (ms: number): string =>
   new Date(ms).toLocaleString('en-GB', { hour12: false, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });

@@ -2,7 +2,7 @@
 import type { Chart } from 'chart.js';
 import type { WindowRow } from './api.ts';
 import { h } from './dom.ts';
-import { fmtNum, fmtTime, mid } from './format.ts';
+import { fmtNum, fmtTime, mid, zoneOffset } from './format.ts';
 import { hideGaps, type GapPoint } from './gaps.ts';
 
 /** A window that holds readings (the others hold only an anomaly, such as a dropout, and have no temperatures). */
@@ -12,7 +12,7 @@ export const withReadings = (windows: readonly WindowRow[]): FilledWindow[] =>
   windows.filter((w): w is FilledWindow => w.count > 0 && w.avg !== null && w.min !== null && w.max !== null);
 
 /** The columns of windowTableRows. */
-export const WINDOW_COLUMNS = ['window end', 'avg °C', 'min °C', 'max °C', 'readings', 'state'];
+export const WINDOW_COLUMNS = [`window end (${zoneOffset()})`, 'avg °C', 'min °C', 'max °C', 'readings', 'state'];
 
 /** A window on a chart: `gap` when the window before it is missing (no reading in between: a silence). */
 interface WindowPoint extends GapPoint {
