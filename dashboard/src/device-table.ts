@@ -31,26 +31,32 @@ export interface DeviceTable {
   update(devices: Device[], anomalies: Map<string, Record<string, number>> | null, rejected?: Rejections[]): void;
 }
 
+type Status = 'all' | 'online' | 'offline' | 'rejected';
+
+/**
+ * How the table was last left (filter, status, sort, page): the overview is built anew on every visit, and a user who
+ * filtered the fleet, opened a device and went back expects the same rows, as a browser restores a form.
+ */
+const kept = { sortKey: 'deviceId' as SortKey, ascending: true, page: 0, filter: '', status: 'all' as Status };
+
 export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomalies: boolean): DeviceTable {
   let devices: Device[] = [];
   let rejected: Rejections[] = [];
   let anomalies = new Map<string, Record<string, number>>();
-  let sortKey: SortKey = 'deviceId';
-  let ascending = true;
-  let page = 0;
-  let filterText = '';
-  let status: 'all' | 'online' | 'offline' | 'rejected' = 'all';
+  let { sortKey, ascending, page, status } = kept;
+  let filterText = kept.filter.trim().toLowerCase();
   const sparks = new Map<string, { t: number; values: number[] }>();
 
-  const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off' });
+  const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off', value: kept.filter });
   filter.addEventListener('input', () => {
     filterText = filter.value.trim().toLowerCase();
     page = 0;
     render();
   });
   const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, h('option', { value: 'all' }, 'All'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'), h('option', { value: 'rejected' }, 'Every message rejected'));
+  statusSelect.value = status;
   statusSelect.addEventListener('change', () => {
-    status = statusSelect.value as typeof status;
+    status = statusSelect.value as Status;
     page = 0;
     render();
   });
@@ -137,6 +143,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     const rows = sorted();
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     page = Math.min(page, pages - 1);
+    Object.assign(kept, { sortKey, ascending, page, filter: filter.value, status });
     const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
     const now = Date.now();
     // Rows are redrawn on every refresh: keep the keyboard focus on the same device's link.
