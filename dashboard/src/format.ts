@@ -27,6 +27,11 @@ export const fmtTime = (ms: number): string => new Date(ms).toLocaleTimeString('
 export const fmtDateTime = (ms: number): string =>
   new Date(ms).toLocaleString('en-GB', { hour12: false, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
+/** A moment in a list that may span days (a device's anomalies over 24 h): the time alone if it is today, else with its day. */
+export function fmtWhen(ms: number, now = Date.now()): string {
+  return new Date(ms).toDateString() === new Date(now).toDateString() ? fmtTime(ms) : fmtDateTime(ms);
+}
+
 /** "3 s ago", "5 min ago": how long since a device reported. */
 export function fmtAgo(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
