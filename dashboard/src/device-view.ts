@@ -18,6 +18,7 @@ const RANGES = [
 ];
 const MAX_WINDOWS = 10_000; // the windows route's limit
 const MAX_POINTS = 1500;
+const ANOMALY_ROWS = 30; // the newest, in the table under the chart
 
 interface Marker {
   x: number;
@@ -69,7 +70,8 @@ export function createDeviceView(root: HTMLElement, path: string): View {
   const legend = h('div', { class: 'chips', id: 'anomaly-legend' });
   const windowRows = h('tbody');
   const anomalyRows = h('tbody');
-  const anomalyTable = h('table', { hidden: true }, h('caption', {}, 'Anomalies in range'), h('thead', {}, h('tr', {}, ...[`time (${zoneOffset()})`, 'type', 'score', 'value', 'expected'].map((x) => h('th', { scope: 'col' }, x)))), anomalyRows);
+  const anomalyCaption = h('caption', {}, 'Anomalies in range');
+  const anomalyTable = h('table', { hidden: true }, anomalyCaption, h('thead', {}, h('tr', {}, ...[`time (${zoneOffset()})`, 'type', 'score', 'value', 'expected'].map((x) => h('th', { scope: 'col' }, x)))), anomalyRows);
   const twinSlot = h('div');
 
   root.append(
@@ -184,11 +186,11 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     const [windows, readings, anomalies] = await Promise.all([
       spec ? api.windows({ deviceId, spec, from: windowFrom, limit: MAX_WINDOWS }) : Promise.resolve([] as WindowRow[]),
       f.readings && device !== undefined ? api.readings({ deviceId, from, to: now, maxPoints: MAX_POINTS }) : Promise.resolve(null),
-      f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2).then((a) => a.items) : Promise.resolve(null),
+      f.anomalies ? api.anomalies({ deviceId, from, to: now }, 2) : Promise.resolve(null),
     ]);
     if (destroyed) return;
     drawTiles(device);
-    draw(windows, readings, anomalies ?? [], from, now);
+    draw(windows, readings, anomalies?.items ?? [], from, now, anomalies?.more ?? false);
     setText(
       note,
       [
@@ -227,7 +229,8 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     tiles.readings.set(fmtNum(d?.readings ?? 0), d ? `since ${fmtDateTime(Date.parse(d.firstSeen))}${rejected}` : '');
   }
 
-  function draw(rows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number): void {
+  /** `more`: the range holds more anomalies than the pages read (the newest 2,000). */
+  function draw(rows: WindowRow[], readings: ReadingPoint[] | null, anomalies: Anomaly[], from: number, now: number, more: boolean): void {
     const windows = withReadings(rows);
     setWindowSeries(chart, windows);
     const ds = chart.data.datasets;
@@ -261,8 +264,10 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     );
     windowRows.replaceChildren(...windowTableRows(windows, 15));
     anomalyTable.hidden = anomalies.length === 0;
+    // The table lists the newest few: say so, rather than look like every anomaly of the range.
+    setText(anomalyCaption, anomalies.length > ANOMALY_ROWS || more ? `Anomalies in range: the newest ${ANOMALY_ROWS} of ${fmtNum(anomalies.length)}${more ? '+' : ''} (all: GET /api/v1/anomalies)` : 'Anomalies in range');
     anomalyRows.replaceChildren(
-      ...anomalies.slice(0, 30).map((a) => h('tr', {}, h('td', {}, fmtWhen(Date.parse(a.ts), now)), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
+      ...anomalies.slice(0, ANOMALY_ROWS).map((a) => h('tr', {}, h('td', {}, fmtWhen(Date.parse(a.ts), now)), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
     );
   }
 
