@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseCli, resolveConfig } from '../server/config.ts';
+import { systemClock } from '../server/clock.ts';
+import { createRegistry } from '../server/registry/index.ts';
 import { runDevicesCli } from '../server/registry/cli.ts';
 import { mergePatch, patchProblem } from '../server/registry/twin.ts';
 import { startServer, tempDir } from './helpers.ts';
@@ -490,4 +492,25 @@ test("a server that cannot write the devices CLI's endpoint.json starts all the 
   assert.equal(app.warnings.length, 1);
   assert.match(app.warnings[0], /^cannot record this server's HostName for the devices CLI \(EISDIR: .*\): give the CLI --mqtts-port or --host-name$/);
   assert.equal(existsSync(join(dataDir, 'endpoint.json')), false);
+});
+
+test('registry.db holds device keys: it and its -wal and -shm files are readable by their owner only (0600), whatever the umask; an older 0644 one is tightened', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'registry.db');
+  const old = process.umask(0o022);
+  t.after(() => process.umask(old));
+  const modes = () => [file, `${file}-wal`, `${file}-shm`].filter(existsSync).map((f) => [f.slice(dir.length + 1), (statSync(f).mode & 0o777).toString(8)]);
+
+  const add = runDevicesCli(['add', 'thermo-1', '--data-dir', dir], {});
+  assert.equal(add.code, 0, add.err);
+  assert.deepEqual(modes(), [['registry.db', '600']]);
+  const registry = createRegistry(dir, { clock: systemClock });
+  registry.create('thermo-2', {});
+  assert.deepEqual(modes(), [['registry.db', '600'], ['registry.db-wal', '600'], ['registry.db-shm', '600']]);
+  registry.close();
+
+  chmodSync(file, 0o644);
+  const list = runDevicesCli(['list', '--data-dir', dir], {});
+  assert.equal(list.code, 0, list.err);
+  assert.deepEqual(modes(), [['registry.db', '600']]);
 });

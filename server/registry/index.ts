@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.ts';
@@ -163,6 +164,7 @@ function openRegistryDb(file: string): Database.Database {
   const named: DbFile = { file, what: 'the device registry', restore: 'Restore it from a backup of the data dir' };
   let db: Database.Database | undefined;
   try {
+    keepPrivate(file);
     db = new Database(file);
     // The devices CLI may write while the server runs (and open the file while the server writes it).
     db.pragma('busy_timeout = 5000');
@@ -175,6 +177,22 @@ function openRegistryDb(file: string): Database.Database {
   } catch (err) {
     db?.close();
     throw dbError(err, named);
+  }
+}
+
+/**
+ * The registry holds every device's keys: it is readable by its owner only (0600), as the TLS keys are, whatever the
+ * umask. SQLite gives its -wal and -shm files the database file's mode; those of a registry made before this rule
+ * (0644) are tightened too. A file of another user that cannot be changed is left as it is.
+ */
+function keepPrivate(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600)); // the mode applies only when this creates the file
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    } catch {
+      // not its owner: SQLite's open says what is wrong if the file cannot be used
+    }
   }
 }
 
