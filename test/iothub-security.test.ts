@@ -158,6 +158,30 @@ test('plain username/password users from config: one device each, or every devic
   assert.deepEqual(devices, ['thermo-7', 'x1', 'x2']);
 });
 
+test("a user for one device cannot take another device's client id: that device keeps its connection and session", async (t) => {
+  const app = await startSecureServer(t, {
+    auth: { mode: 'registry', users: [{ username: 'thermo-7', password: 'correct horse battery' }, { username: 'thermo-8', password: 'another long secret' }] },
+  });
+  const b = await addDevice(app, 'dev-b');
+  const device = await connectWith(t, app.mqttsUrl!, { ...hubOptions(app, { deviceId: 'dev-b', key: b.authentication.symmetricKey.primaryKey }), clean: false });
+  await device.subscribeAsync('devices/dev-b/messages/devicebound/#', { qos: 1 });
+  const login = { username: 'thermo-7', password: 'correct horse battery', reconnectPeriod: 0 };
+  // A registered device's client id, and that of the device another user speaks for.
+  assert.deepEqual(await refusedConnect(app.mqttUrl, { ...login, clientId: 'dev-b', clean: false }), NOT_AUTHORIZED);
+  assert.deepEqual(await refusedConnect(app.mqttUrl, { ...login, clientId: 'thermo-8' }), NOT_AUTHORIZED);
+  assert.equal(device.connected, true);
+  // Its own device's id, or one that is no device's (mqtt.js' random one), is taken.
+  await connectWith(t, app.mqttUrl, { ...login, clientId: 'thermo-7' });
+  await connectWith(t, app.mqttUrl, login);
+
+  const got = new Promise<string>((resolve) => device.once('message', (_topic, payload) => resolve(payload.toString())));
+  const sent = await request('POST', `${app.httpUrl}/api/v1/registry/devices/dev-b/messages`, { payload: 'for dev-b only' });
+  assert.equal(sent.status, 202);
+  assert.equal(await got, 'for dev-b only');
+  const security = (await getJson(`${app.httpUrl}/api/v1/stats`)).body.security;
+  assert.deepEqual(security.authFailures, { total: 2, byReason: { client_id_mismatch: 2 } });
+});
+
 test('a QoS 2 publish in the IoT Hub dialect closes the connection, as IoT Hub does', async (t) => {
   const app = await startSecureServer(t);
   const a = await addDevice(app, 'dev-q');

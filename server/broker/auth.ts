@@ -63,6 +63,8 @@ const hostOnly = (hostName: string): string => hostWithoutPort(hostName).toLower
  */
 export function createAuthenticator(auth: Config['auth'], devices: CredentialSource, now: () => number, hostName = '') {
   const users = new Map(auth.users.map((u) => [u.username, { digest: sha256(u.password), deviceId: u.deviceId ?? u.username }]));
+  /** The devices users speak for: a client id that names one is that device's. */
+  const userDevices = new Set([...users.values()].map((u) => u.deviceId).filter((id) => id !== '*'));
 
   return function authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): AuthResult {
     if (auth.mode === 'none') return { ok: true, identity: identityOf(clientId, false) };
@@ -75,7 +77,13 @@ export function createAuthenticator(auth: Config['auth'], devices: CredentialSou
     if (user !== undefined) {
       // Digests have one length, so the comparison takes the same time whatever the password's length.
       if (!timingSafeEqual(sha256(password), user.digest)) return fail('bad_password', `wrong password for user "${username}"`);
-      return { ok: true, identity: user.deviceId === '*' ? identityOf(username, false) : identityOf(user.deviceId, true) };
+      if (user.deviceId === '*') return { ok: true, identity: identityOf(username, false) };
+      // Any client id will do (mosquitto_pub's and mqtt.js' are random), but not another device's: aedes would close
+      // that device's connection and hand this one its session (its queued cloud-to-device messages).
+      if (clientId !== user.deviceId && (userDevices.has(clientId) || devices.credentials(clientId) !== undefined)) {
+        return fail('client_id_mismatch', `client id "${truncate(clientId)}" is another device's; user "${username}" speaks for device "${user.deviceId}"`);
+      }
+      return { ok: true, identity: identityOf(user.deviceId, true) };
     }
     return checkSas(clientId, username, password.toString('utf8'));
   };
