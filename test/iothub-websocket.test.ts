@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, getJson, startServer, waitForRecords } from './helpers.ts';
+import { resolveConfig } from '../server/config.ts';
+import { startThermostream } from '../server/main.ts';
+import { connect, getJson, startServer, tempDir, waitForRecords } from './helpers.ts';
 import { addDevice, reading, sdkWsClient, startSecureServer } from './iothub-helpers.ts';
 
 // Acceptance 3 of issue 10: MQTT over WebSocket at /mqtt on the HTTP port, for mqtt.js (browsers) and the SDK.
@@ -39,4 +41,32 @@ test("the SDK's MqttWs transport publishes readings that are processed, with a r
   // Twin requests work over WebSocket too.
   const twin = await client.getTwin();
   assert.equal(twin.properties.reported.$version, 1);
+});
+
+test('without authentication, a web page of another origin cannot open MQTT over WebSocket (403, logged); local pages, clients without an Origin and, with authentication, any origin can', async (t) => {
+  const lines: string[] = [];
+  const config = resolveConfig({ host: '127.0.0.1', http: { port: 0 }, mqtt: { port: 0, tlsPort: -1 }, dataDir: tempDir(t) });
+  const app = await startThermostream(config, { log: (line) => lines.push(line) });
+  t.after(() => app.close());
+  const upgrade = (url: string, origin?: string) =>
+    new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, 'mqtt', origin === undefined ? {} : { origin });
+      ws.on('open', () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+  // A page anywhere on the web, one reaching 127.0.0.1 by DNS rebinding, a sandboxed or file:// page.
+  for (const origin of ['https://evil.example', 'http://rebind.example:8080', 'null']) assert.equal(await upgrade(app.wsUrl!, origin), 403, origin);
+  for (const origin of ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:8080', undefined]) assert.equal(await upgrade(app.wsUrl!, origin), 101, origin);
+  assert.deepEqual(lines.filter((l) => l.includes('WebSocket')).map((l) => l.replace(/from \S+:/, 'from …:')), [
+    'refused a WebSocket connection from …: a web page of "https://evil.example", not of this machine, while auth.mode is "none"',
+    'refused a WebSocket connection from …: a web page of "http://rebind.example:8080", not of this machine, while auth.mode is "none"',
+    'refused a WebSocket connection from …: a web page of "null", not of this machine, while auth.mode is "none"',
+  ]);
+
+  const secure = await startSecureServer(t);
+  assert.equal(await upgrade(secure.wsUrl!, 'https://app.example'), 101);
 });

@@ -328,7 +328,7 @@ export async function createBroker(config: BrokerConfig, deps: BrokerDeps): Prom
     attachWebSocket(server) {
       webSockets.push(attachWebSocket(server, aedes, config.maxPacketBytes ?? 0, (conn, from, why) => {
         if (oversized(conn)) log(`closed a WebSocket connection from ${from}: ${why}`);
-      }));
+      }, auth.mode === 'none' ? (from, origin) => log(`refused a WebSocket connection from ${from}: a web page of ${JSON.stringify(origin.slice(0, 128))}, not of this machine, while auth.mode is "none"`) : null));
     },
     stats: () => ({
       ...security,

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
+import { isLoopback } from '../url.ts';
 
 /** Paths MQTT over WebSocket is served at: ours, and the one the Azure IoT SDK's MqttWs transport asks for. */
 export const WS_PATHS = ['/mqtt', '/$iothub/websocket'];
@@ -26,6 +27,11 @@ export function attachWebSocket(
   aedes: Aedes,
   maxPacketBytes: number,
   refused: (conn: Duplex, from: string, why: string) => void,
+  /**
+   * Without authentication (auth.mode none), told of an upgrade refused for a browser page's Origin that is not of this
+   * machine; null: any Origin is taken (devices sign in).
+   */
+  foreignOrigin: ((from: string, origin: string) => void) | null = null,
 ): WebSocketListener {
   const maxMessageBytes = maxWebSocketMessageBytes(maxPacketBytes);
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
@@ -35,6 +41,15 @@ export function attachWebSocket(
     const path = (req.url ?? '').split('?')[0];
     if (!open || !WS_PATHS.includes(path)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // A browser lets any web page open a WebSocket to 127.0.0.1 and sends the page's Origin: without authentication,
+    // such a page (or one reaching us by DNS rebinding) could publish for any device. Clients that are not browsers
+    // send no Origin.
+    const origin = req.headers.origin;
+    if (foreignOrigin !== null && origin !== undefined && !isLocalOrigin(origin)) {
+      foreignOrigin(req.socket.remoteAddress ?? 'WebSocket', origin);
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -59,6 +74,15 @@ export function attachWebSocket(
       wss.close();
     },
   };
+}
+
+/** An Origin whose host is a loopback name or address (`http://localhost:3000`, `http://[::1]:8080`); not `null`. */
+function isLocalOrigin(origin: string): boolean {
+  try {
+    return isLoopback(new URL(origin).hostname.replace(/^\[(.*)\]$/, '$1'));
+  } catch {
+    return false;
+  }
 }
 
 /** MQTT's largest packet: a remaining length of 268,435,455 bytes and a fixed header of 5. */
