@@ -18,6 +18,7 @@ export const ErrorCodes = {
   TS_ERR_INTERNAL: 'an error the server did not expect (a bug), answered as HTTP 500',
   TS_ERR_UNAUTHORIZED: 'a write route was called without the API token',
   TS_ERR_API_TOKEN_REQUIRED: 'HTTP listens beyond loopback without http.apiToken',
+  TS_ERR_HOST_NOT_ALLOWED: 'without http.apiToken, a request addressed to a name that is not this machine\'s',
   TS_ERR_JOB_REQUEST: 'invalid job (Livy batch) request',
   TS_ERR_JOB_FILE: 'the job file is not a file inside the jobs directories',
   TS_ERR_JOB_NOT_FOUND: 'no job with that id',

@@ -1,4 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
@@ -25,6 +27,38 @@ export function checkExposure(config: Pick<Config, 'host' | 'http'>): void {
     `HTTP would listen on ${config.host}, beyond loopback, without an API token: set http.apiToken in the config file ` +
       '(at least 16 characters; write routes then require "Authorization: Bearer <token>"), or listen on 127.0.0.1',
   );
+}
+
+/**
+ * Without http.apiToken the server listens on loopback only (checkExposure) and trusts whoever reaches it. A web page
+ * of another site can reach it too, by DNS rebinding (its name made to resolve to 127.0.0.1): the browser then sends
+ * that name as the Host, and would let the page read device keys and call write routes. So without a token only
+ * requests addressed to this machine are answered: a Host of localhost (or *.localhost), an IP address (no DNS to
+ * rebind), this machine's name (Debian maps it to 127.0.1.1), or iothub.hostName; a request without Host too.
+ */
+export function registerHostCheck(app: FastifyInstance, config: Pick<Config, 'http' | 'iothub'>): void {
+  if (config.http.apiToken) return;
+  const names = new Set(['localhost', hostname().toLowerCase(), config.iothub.hostName.replace(/:\d+$/, '').toLowerCase()].filter((n) => n !== ''));
+  app.addHook('onRequest', async (req, reply) => {
+    const host = req.headers.host;
+    if (host === undefined || isLocalHost(host, names)) return;
+    await reply.code(403).send({
+      error: 'TS_ERR_HOST_NOT_ALLOWED',
+      message:
+        `Host ${JSON.stringify(host.slice(0, 128))} is not a name of this machine: without http.apiToken this server answers requests addressed to ` +
+        `localhost, an IP address or ${[...names].filter((n) => n !== 'localhost').map((n) => JSON.stringify(n)).join(', ') || 'its host name'} only ` +
+        '(a web page of another site could otherwise reach it by DNS rebinding); open it as http://localhost:<port>/, or set http.apiToken to answer any Host (behind a reverse proxy)',
+      parameter: 'host',
+      value: host.slice(0, 128),
+    });
+  });
+}
+
+/** `host` (a Host header: name or address, and maybe a port) names this machine: see registerHostCheck. */
+function isLocalHost(host: string, names: ReadonlySet<string>): boolean {
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host); // [::1]:8080
+  const name = (bracketed?.[1] ?? host.replace(/:\d*$/, '')).toLowerCase().replace(/\.$/, '');
+  return isIP(name) !== 0 || names.has(name) || name.endsWith('.localhost');
 }
 
 export function registerAuth(app: FastifyInstance, token: string | null): void {

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { listenError } from '../errors.ts';
 import { urlHost } from '../url.ts';
 import { registerContentNegotiation } from './accept.ts';
-import { checkExposure, registerAuth } from './auth.ts';
+import { checkExposure, registerAuth, registerHostCheck } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { registerJsonParser } from './body-parser.ts';
 import { registerDocs } from './docs.ts';
@@ -82,6 +82,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const hint = livy ? ' (this server has Livy\'s batches API only: /livy/batches)' : '';
     void reply.code(404).send(error('TS_ERR_NOT_FOUND', `no route ${req.method} ${path}${hint}`));
   });
+  registerHostCheck(app, deps.config); // before every route: a Host that is not this machine's may be DNS rebinding
   registerAuth(app, deps.config.http.apiToken);
   registerContentNegotiation(app); // before the routes: a 406 for an Accept header that takes none of a route's types
   await registerDocs(app, VERSION);
