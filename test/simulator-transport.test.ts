@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { createServer, type AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { createFleet, BAD_KINDS, type FleetOptions, type Summary } from '../simulator/index.ts';
-import { distinctSeqs, recordingBroker, withTimeout, type Received } from './simulator-helpers.ts';
+import { distinctSeqs, recordingBroker, runSimulator, withTimeout, type Received } from './simulator-helpers.ts';
 
 async function broker(t: { after(fn: () => Promise<void>): void }): Promise<Received> {
   const b = await recordingBroker();
@@ -189,4 +189,15 @@ test('stop() while the fleet is still connecting (a broker that refuses) ends th
   const s = await withTimeout(running, 5_000, 'the fleet stopped while connecting');
   assert.ok(Date.now() - stoppedAt < 3_000, `stopped after ${Date.now() - stoppedAt} ms`);
   assert.deepEqual([s.generated, s.sent, s.lost], [0, 0, 0]);
+});
+
+test('a run whose readings the broker never acknowledges ends after --drain-timeout: the CLI exits (code 1), its connections closed', async (t) => {
+  const b = await broker(t);
+  b.hook = () => false; // no PUBACK, ever: every reading stays in flight
+  // mqtt.js's end(true) after a pending graceful end(false) did nothing: the connections stayed open and the CLI hung
+  // after printing its summary (found in an operator walkthrough: a server killed and restarted during the drain).
+  const r = await runSimulator(['--url', b.broker.url, '--devices', '2', '--rate', '200', '--count', '20', '--drain-timeout', '0.3'], { timeoutMs: 20_000 });
+  assert.equal(r.code, 1, `exit code ${r.code} (null: killed after 20 s, still running)\n${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /acknowledged\s+0\n/);
+  assert.match(r.stdout, /lost\s+20\n/);
 });

@@ -158,8 +158,15 @@ export function createMqttTransport(o: TransportOptions): Transport {
         connections.map(
           (c) =>
             new Promise<void>((resolve) => {
-              // Graceful DISCONNECT; forced if the broker does not answer in time.
-              const timer = setTimeout(() => c.client.end(true, () => resolve()), 2000);
+              // Readings still unacknowledged now are lost (the drain is over): close at once. mqtt.js's graceful
+              // end would wait for their acknowledgements for good, and an end(true) during it returns doing nothing,
+              // so the connection stayed open (and the CLI running) after the summary.
+              if (c.inFlight > 0) return void c.client.end(true, () => resolve());
+              // Graceful DISCONNECT; if the broker does not take it in time, the socket is closed under it.
+              const timer = setTimeout(() => {
+                c.client.stream?.destroy();
+                resolve();
+              }, 2000);
               c.client.end(false, () => {
                 clearTimeout(timer);
                 resolve();
