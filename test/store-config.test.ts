@@ -93,3 +93,41 @@ test('PostgreSQL asking for a password that store.url lacks (README\'s --instanc
   const store = await openStore(resolveConfig({ dataDir: tempDir(t), store: { url: url.replace('//thermo@', '//thermo:hunter2hunter2@') } }));
   await store.close();
 });
+
+test('a PostgreSQL user that may not create tables in the schema public (not the database\'s owner, PostgreSQL 15+): the refusal says what to grant', async (t) => {
+  const postgres = await startPostgres(t);
+  await postgres.createPasswordUser('thermo2', 'hunter2hunter2');
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  // README used to say CREATE on the database is enough: it is not, where public takes CREATE from its owner only
+  // (PostgreSQL 15's default, made explicit here for older servers). Found in an operator walkthrough.
+  await admin.query('CREATE DATABASE granted_db');
+  await admin.query('GRANT CONNECT, CREATE ON DATABASE granted_db TO thermo2');
+  await admin.end();
+  const adminUrl = postgres.url.replace(/\/postgres$/, '/granted_db');
+  const inDb = new pg.Client({ connectionString: adminUrl });
+  await inDb.connect();
+  await inDb.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+  await inDb.end();
+  const url = adminUrl.replace(/\/\/thermostream:secret@/, '//thermo2:hunter2hunter2@');
+  const shown = url.replace(':hunter2hunter2@', ':***@');
+  await assert.rejects(openStore(resolveConfig({ dataDir: tempDir(t), store: { url } })), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'TS_ERR_STORE_UNREACHABLE');
+    assert.equal(
+      err.message,
+      `cannot use the PostgreSQL store at ${shown} (store.url): 42501: permission denied for schema public. The user ` +
+        '"thermo2" lacks a privilege the store needs: it creates its tables in the database\'s schema public at the first ' +
+        'start, which needs CREATE there (PostgreSQL 15 and newer give it to the database\'s owner only): make "thermo2" ' +
+        'the owner (createdb -O, or ALTER DATABASE … OWNER TO), or GRANT CREATE ON SCHEMA public TO it, or set store.url ' +
+        'to "" for SQLite',
+    );
+    return true;
+  });
+  // With the grant the message names, the same user gets in.
+  const grant = new pg.Client({ connectionString: adminUrl });
+  await grant.connect();
+  await grant.query('GRANT CREATE ON SCHEMA public TO thermo2');
+  await grant.end();
+  const store = await openStore(resolveConfig({ dataDir: tempDir(t), store: { url } }));
+  await store.close();
+});

@@ -27,11 +27,18 @@ export function storeUnreachable(url: string, err: unknown): ThermostreamError {
     ? `PostgreSQL asks for ${user ? `the password of user ${JSON.stringify(user)}` : 'a password'} and store.url has none ` +
       '(postgres://user:password@host:port/database, or the PGPASSWORD environment variable)'
     : `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
-  return new ThermostreamError(
-    'TS_ERR_STORE_UNREACHABLE',
-    `cannot use the PostgreSQL store at ${url} (store.url): ${detail}. Check that PostgreSQL runs and accepts ` +
-      'connections there, that the user, password and database exist (createdb), or set store.url to "" for SQLite',
-  );
+  // 42501 (insufficient_privilege): the user got in but may not create or use the store's tables. Most often the
+  // schema public of a database the user does not own: PostgreSQL 15 and newer take CREATE there from the owner only.
+  const who = user ? JSON.stringify(user) : 'this user';
+  const hint =
+    e.code === '42501'
+      ? `The user ${who} lacks a privilege the store needs: it creates its tables in the database's schema public at ` +
+        `the first start, which needs CREATE there (PostgreSQL 15 and newer give it to the database's owner only): ` +
+        `make ${who} the owner (createdb -O, or ALTER DATABASE … OWNER TO), or GRANT CREATE ON SCHEMA public TO it, ` +
+        'or set store.url to "" for SQLite'
+      : 'Check that PostgreSQL runs and accepts connections there, that the user, password and database exist ' +
+        '(createdb), or set store.url to "" for SQLite';
+  return new ThermostreamError('TS_ERR_STORE_UNREACHABLE', `cannot use the PostgreSQL store at ${url} (store.url): ${detail}. ${hint}`);
 }
 
 /** A commit failure with our code where one fits (PostgreSQL's own errors otherwise, with its SQLSTATE). */
