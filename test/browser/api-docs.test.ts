@@ -5,7 +5,8 @@ import { launchChromium } from './chromium.ts';
 import { watchPage } from './dashboard-helpers.ts';
 
 test('the API docs (/docs, Swagger UI) load with no console error, also when the server is reached by a host name, not only as localhost', async (t) => {
-  const app = await startServer(t, {});
+  // Beyond loopback a server has an API token (and then answers a Host of any name: test/api-host-check.test.ts).
+  const app = await startServer(t, { http: { port: 0, apiToken: 'a-token-of-16-chars-or-more' } });
   const port = new URL(app.httpUrl).port;
   // A name other than localhost, as a browser on another machine reaches a server on --host 0.0.0.0 (mapped to loopback).
   const browser = await launchChromium(t, ['--host-resolver-rules=MAP thermo.test 127.0.0.1']);
