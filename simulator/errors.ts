@@ -31,11 +31,15 @@ export function invalidOption(option: string, value: unknown, expected: string):
 /** Node's codes for a server certificate that no trusted CA signed. */
 const UNTRUSTED_CERT = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
 
+/** Node's messages for those codes: the Azure IoT SDK passes on the text only (UnauthorizedError, no code). */
+const UNTRUSTED_CERT_TEXT = /unable to verify the first certificate|self[- ]signed certificate|unable to get local issuer certificate/;
+
 /** A connection error's message, with the way out when the server's certificate is not trusted (its generated CA). */
 export function connectionErrorText(error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
   const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && UNTRUSTED_CERT.has(code)
+  const untrusted = typeof code === 'string' ? UNTRUSTED_CERT.has(code) : UNTRUSTED_CERT_TEXT.test(message);
+  return untrusted
     ? `${message} (trust the server's CA: --ca data/tls/ca.pem from its data directory, or NODE_EXTRA_CA_CERTS)`
     : message;
 }

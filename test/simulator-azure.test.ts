@@ -219,6 +219,17 @@ test('azure transport: bad options name what is wrong', async () => {
   assert.match(unreachable.stderr, /cannot reach the registry at http:\/\/127.0.0.1:9\/api\/v1\/registry\/devices/);
 });
 
+// The SDK passes a TLS failure on as an UnauthorizedError with Node's text and no code: the message named neither
+// the certificate's trust nor --ca, as the mqtt transport's does (found in a simulator walkthrough).
+test("azure transport over TLS without the server's CA: the failure names --ca", { timeout: 60_000 }, async (t) => {
+  const app = await startSecureServer(t);
+  const file = join(tempDir(t), 'cs.txt');
+  writeFileSync(file, `${(await request('POST', `${app.httpUrl}/api/v1/registry/devices`, { deviceId: 'room-ca' })).body.connectionString}\n`);
+  const run = await runCli(['--transport', 'azure', '--connection-strings', file, '--count', '1', '--connect-timeout', '20'], { env: { NODE_EXTRA_CA_CERTS: '' } });
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^simulator: cannot connect to the connection strings' HostName: .*unable to verify the first certificate.* \(trust the server's CA: --ca data\/tls\/ca\.pem from its data directory, or NODE_EXTRA_CA_CERTS\)\n$/);
+});
+
 test('model: a held setpoint is reached within a simulated minute, heating and cooling, then kept', () => {
   const params = deviceParams(1, 'thermostat-0001');
   for (const delta of [5, -5]) {

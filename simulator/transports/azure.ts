@@ -189,9 +189,10 @@ export function createAzureTransport(o: TransportOptions): Transport {
       try {
         await Promise.race([opening, timeout, stopped]);
       } catch (error) {
-        const detail = stats.lastError !== undefined && stats.lastError !== (error as Error).message ? ` (${stats.lastError})` : '';
+        const text = connectionErrorText(error);
+        const detail = stats.lastError !== undefined && stats.lastError !== text ? ` (${stats.lastError})` : '';
         const where = o.url ?? 'the connection strings\' HostName';
-        throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `cannot connect to ${where}: ${(error as Error).message}${detail}`);
+        throw new SimulatorError(ErrorCodes.SIM_CONNECT_FAILED, `cannot connect to ${where}: ${text}${detail}`);
       } finally {
         clearTimeout(timer);
         stopConnecting = undefined;
