@@ -183,6 +183,11 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
       const why = url === undefined ? 'without --url (nothing is published)' : 'with a --url without TLS (mqtt://, ws://)';
       throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, `option --ca does nothing ${why}: leave it out`);
     }
+    // [MQTT-3.1.2-22]: no password without a user name. mqtt.js refused it only when connecting, after
+    // --connect-timeout, as a connection failure (exit code 1). The password itself is not echoed.
+    if (o.password !== undefined && o.username === undefined) {
+      throw new SimulatorError(ErrorCodes.SIM_INVALID_OPTION, 'option --password needs --username (MQTT sends a password only with a user name)');
+    }
   }
   if (azure && o.connectionStrings === undefined && o.registry === undefined) {
     throw new SimulatorError(

@@ -99,6 +99,8 @@ test('an option without its value is named, and a negative number is the option\
     [['--count', '1', '--out', '-h'], 'option --out needs a value, got the option "-h" (to give a value that starts with "-", write --out=VALUE)'],
     [['--count', '1', '--out'], 'option --out needs a value'],
     [['--count', '1', '--quiet=false'], 'option --quiet takes no value, got "--quiet=false"'],
+    // It was refused by mqtt.js when connecting: 'Username is required to use password' after --connect-timeout, exit 1.
+    [['--url', 'mqtt://127.0.0.1:1', '--count', '1', '--password', 'hunter2'], 'option --password needs --username (MQTT sends a password only with a user name)'],
   ];
   const runs = await Promise.all(cases.map(([args]) => cli(args)));
   runs.forEach((run, i) => {
