@@ -121,6 +121,9 @@ test('a client that reconnects with Last-Event-ID gets exactly what it missed, f
   await waitFor('the second reading', () => witness.events.some((e) => e.event === 'window' && e.data.avg === 22));
   await mqtt.publishAsync('devices/d2/telemetry', reading(3), { qos: 1 });
   await waitFor('the third reading', () => witness.events.some((e) => e.event === 'window' && e.data.avg === 23));
+  // Only a batch's last event carries its id: wait for it, so that upTo is the third reading's batch.
+  const third = witness.events.find((e) => e.event === 'window' && e.data.avg === 23)!.data.batch as number;
+  await waitFor('the third reading\'s batch whole', () => lastBatch(witness) >= third);
 
   const back = await stream(t, `${app.httpUrl}/api/v1/stream`, { 'last-event-id': String(missedAfter) });
   const upTo = lastBatch(witness);
@@ -150,6 +153,9 @@ test('from memory, a client gets every missed batch however many windows they ho
   const T = H0 + 2 * HOUR;
   await Promise.all(Array.from({ length: 4200 }, (_, i) => mqtt.publishAsync(`devices/m-${i}/telemetry`, JSON.stringify({ ts: T, temperature: 20 }), { qos: 1 })));
   await waitFor('the last device\'s windows', () => witness.events.some((e) => e.event === 'window' && e.data.deviceId === 'm-4199'), 30_000);
+  // Its batch whole: a batch's events come in device order (m-4199 before m-42…), and only its last one carries the id.
+  const itsBatch = witness.events.find((e) => e.event === 'window' && e.data.deviceId === 'm-4199')!.data.batch as number;
+  await waitFor('that batch\'s last event', () => lastBatch(witness) >= itsBatch, 30_000);
   const upTo = lastBatch(witness);
   const missed = between(witness.events, missedAfter, upTo);
   assert.ok(missed.filter((e) => e.event === 'window').length > 21_000, `${missed.length} events`); // more than the 20,000 of a replay from the store
