@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { ThermostreamError } from '../errors.ts';
-import { isLoopback } from '../url.ts';
+import { hostWithoutPort, isLoopback } from '../url.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,7 +38,7 @@ export function checkExposure(config: Pick<Config, 'host' | 'http'>): void {
  */
 export function registerHostCheck(app: FastifyInstance, config: Pick<Config, 'http' | 'iothub'>): void {
   if (config.http.apiToken) return;
-  const names = new Set(['localhost', hostname().toLowerCase(), config.iothub.hostName.replace(/:\d+$/, '').toLowerCase()].filter((n) => n !== ''));
+  const names = new Set(['localhost', hostname(), hostWithoutPort(config.iothub.hostName)].map((n) => n.toLowerCase()).filter((n) => n !== ''));
   app.addHook('onRequest', async (req, reply) => {
     const host = req.headers.host;
     if (host === undefined || isLocalHost(host, names)) return;
@@ -56,8 +56,7 @@ export function registerHostCheck(app: FastifyInstance, config: Pick<Config, 'ht
 
 /** `host` (a Host header: name or address, and maybe a port) names this machine: see registerHostCheck. */
 function isLocalHost(host: string, names: ReadonlySet<string>): boolean {
-  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host); // [::1]:8080
-  const name = (bracketed?.[1] ?? host.replace(/:\d*$/, '')).toLowerCase().replace(/\.$/, '');
+  const name = hostWithoutPort(host).toLowerCase().replace(/\.$/, '');
   return isIP(name) !== 0 || names.has(name) || name.endsWith('.localhost');
 }
 

@@ -1,5 +1,5 @@
 import type { Reading } from '../ingest/index.ts';
-import { defineSlots, PackedPool, SlotPool, Slots } from './slot-pool.ts';
+import { defineSlots, PackedPool, scaledExactly, SlotPool, Slots } from './slot-pool.ts';
 
 /** The largest int32: ts − base is kept as an int32 in every kind but doubles. */
 const INT_MAX = 0x7fffffff;
@@ -16,13 +16,6 @@ const KINDS = [
 const HUNDREDTHS = 0;
 const DOUBLES = 2;
 
-/** `v` × `scale` if that gives `v` back exactly and is within ±`max`, else NaN (also for −0, which comes back as 0). */
-function scaled(v: number, scale: number, max: number): number {
-  if (Object.is(v, -0)) return NaN;
-  const n = Math.round(v * scale);
-  return n >= -max && n <= max && n / scale === v ? n : NaN;
-}
-
 /** Writes a reading at `at` of `p`, a ring of kind `kind` counting ts from `base`, if it fits that kind. */
 function write(p: Int32Array | Float64Array, at: number, kind: number, base: number, ts: number, temperature: number, humidity: number | null): boolean {
   if (kind === DOUBLES) {
@@ -32,8 +25,8 @@ function write(p: Int32Array | Float64Array, at: number, kind: number, base: num
     return true;
   }
   const { scale, max } = KINDS[kind];
-  const t = scaled(temperature, scale, max);
-  const h = humidity === null ? -max - 1 : scaled(humidity, scale, max);
+  const t = scaledExactly(temperature, scale, max);
+  const h = humidity === null ? -max - 1 : scaledExactly(humidity, scale, max);
   if (!Number.isInteger(ts) || Math.abs(ts - base) > INT_MAX || Number.isNaN(t) || Number.isNaN(h)) return false;
   p[at] = ts - base;
   if (kind === HUNDREDTHS) p[at + 1] = (t << 16) | (h & 0xffff);

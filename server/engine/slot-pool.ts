@@ -117,6 +117,16 @@ export class PackedPool<A extends Int32Array | Float64Array> {
 }
 
 /**
+ * `v` × `scale` as an integer, if that gives `v` back exactly and lies within ±`max`; else NaN (also for −0, which
+ * comes back as 0). How state of device values (21.37, 40.2) is kept in int16s or int32s instead of doubles.
+ */
+export function scaledExactly(v: number, scale: number, max: number): number {
+  if (Object.is(v, -0)) return NaN;
+  const n = Math.round(v * scale);
+  return n >= -max && n <= max && n / scale === v ? n : NaN;
+}
+
+/**
  * A view of state kept as named doubles in a slot of a pool (defineSlots), instead of fields: a device's detector
  * state, its dedupe seqs, its ring of raw readings. V8 keeps a double-valued field in a heap number of its own: as
  * fields, the seven detector state objects of a device held ≈ 40 of them and two typed arrays, about 4 million objects

@@ -9,7 +9,7 @@
  * doubles in a pool of its own (`wide`). Either way a value comes back exactly as it came, so the statistics are the
  * same.
  */
-import { defineSlots, SlotPool, Slots } from '../slot-pool.ts';
+import { defineSlots, scaledExactly, SlotPool, Slots } from '../slot-pool.ts';
 import type { StateOut } from './slots.ts';
 
 const REFRESH = 16;
@@ -17,13 +17,6 @@ const REFRESH = 16;
 const NAMES = ['size', 'next', 'sinceRefresh', 'median', 'mad', 'wideSlot'];
 const SCALE = 100;
 const INT16_MAX = 0x7fff;
-
-/** `v` in hundredths if that gives `v` back exactly and fits an int16, else NaN (also for −0, which comes back as 0). */
-function hundredths(v: number): number {
-  if (Object.is(v, -0)) return NaN;
-  const n = Math.round(v * SCALE);
-  return n >= -INT16_MAX && n <= INT16_MAX && n / SCALE === v ? n : NaN;
-}
 
 export class History extends Slots {
   declare size: number;
@@ -67,7 +60,7 @@ export class History extends Slots {
 
   push(x: number): void {
     if (this.wideSlot < 0) {
-      const n = hundredths(x);
+      const n = scaledExactly(x, SCALE, INT16_MAX);
       if (n === n) this.compact[this.from + this.next] = n;
       else this.widen();
     }
