@@ -10,7 +10,7 @@ import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
 import { createFleet, type Fleet, type Summary } from './fleet.ts';
 import { DEFAULTS, type FleetOptions } from './options.ts';
-import { replayWarnings } from './replay.ts';
+import { replayWarnings } from './replay-warnings.ts';
 import { scenarioWarning } from './scenario.ts';
 import { transports } from './transport.ts';
 

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { getJson, startServer, tempDir, waitFor } from './helpers.ts';
 import { oracleWindows } from './server-process.ts';
 import { runSimulator as simulate } from './simulator-helpers.ts';
-import { loadRecording, replayWarnings } from '../simulator/replay.ts';
+import { loadRecording } from '../simulator/replay.ts';
+import { replayWarnings } from '../simulator/replay-warnings.ts';
 import { replayInput } from '../simulator/replay-fields.ts';
 import { timestampWarnings } from '../simulator/replay-times.ts';
 
