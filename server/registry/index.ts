@@ -1,15 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Clock } from '../clock.ts';
 import { prepareDataDir } from '../data-dir-lock.ts';
 import { HttpError } from '../errors.ts';
-import { checkIntact, dbError, type DbFile } from '../store/sqlite/errors.ts';
 import { DEVICE_ID } from '../ingest/decode.ts';
+import { openRegistryDb, registryFile } from './db.ts';
 import { StoredSessions, type SessionSubscription } from './sessions.ts';
 import { MAX_TWIN_BYTES, mergePatch, patchProblem, type Properties } from './twin.ts';
 export { defaultHostName } from '../url.ts';
+export { registryFile } from './db.ts';
 
 /**
  * Device identities, their keys, twins and queued cloud-to-device messages, in their own SQLite file
@@ -95,37 +93,6 @@ export interface Registry {
   close(): void;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  device_id TEXT PRIMARY KEY,
-  generation_id TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
-  primary_key TEXT NOT NULL,
-  secondary_key TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  status_updated_at INTEGER NOT NULL,
-  desired TEXT NOT NULL DEFAULT '{}',
-  desired_version INTEGER NOT NULL DEFAULT 1,
-  reported TEXT NOT NULL DEFAULT '{}',
-  reported_version INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS cloud_messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
-  message_id TEXT NOT NULL,
-  body BLOB NOT NULL,
-  properties TEXT NOT NULL,
-  enqueued_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cloud_messages_device ON cloud_messages (device_id, seq);
-CREATE TABLE IF NOT EXISTS session_subscriptions (
-  device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
-  topic TEXT NOT NULL,
-  qos INTEGER NOT NULL,
-  PRIMARY KEY (device_id, topic)
-);
-`;
-
 /** A symmetric key as IoT Hub generates them: 32 random bytes, base64. */
 export function generateKey(): string {
   return randomBytes(32).toString('base64');
@@ -151,49 +118,6 @@ export function checkDeviceId(deviceId: unknown): asserts deviceId is string {
 
 export function connectionString(hostName: string, device: Pick<Device, 'deviceId' | 'primaryKey'>): string {
   return `HostName=${hostName};DeviceId=${device.deviceId};SharedAccessKey=${device.primaryKey}`;
-}
-
-/** The registry's database file in a data dir. */
-export const registryFile = (dataDir: string): string => resolve(join(dataDir, 'registry.db'));
-
-/**
- * Opens (or creates) the registry's file. A damaged one is refused with TS_ERR_DB_CORRUPT naming it (exit code 3, as
- * for the results' database), not as a bare SqliteError.
- */
-function openRegistryDb(file: string): Database.Database {
-  const named: DbFile = { file, what: 'the device registry', restore: 'Restore it from a backup of the data dir' };
-  let db: Database.Database | undefined;
-  try {
-    keepPrivate(file);
-    db = new Database(file);
-    // The devices CLI may write while the server runs (and open the file while the server writes it).
-    db.pragma('busy_timeout = 5000');
-    checkIntact(db, named);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.exec(SCHEMA);
-    return db;
-  } catch (err) {
-    db?.close();
-    throw dbError(err, named);
-  }
-}
-
-/**
- * The registry holds every device's keys: it is readable by its owner only (0600), as the TLS keys are, whatever the
- * umask. SQLite gives its -wal and -shm files the database file's mode; those of a registry made before this rule
- * (0644) are tightened too. A file of another user that cannot be changed is left as it is.
- */
-function keepPrivate(file: string): void {
-  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600)); // the mode applies only when this creates the file
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
-    try {
-      if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
-    } catch {
-      // not its owner: SQLite's open says what is wrong if the file cannot be used
-    }
-  }
 }
 
 export function createRegistry(dataDir: string, deps: { clock: Clock }): Registry {
