@@ -4,7 +4,8 @@
  * TelemetryJob with the default windows, detectors and dedupe, optionally plus the store's SQLite commit of every
  * batch. Each run is a fresh process (`node --expose-gc`), so heap figures are the job's own:
  *   - job ms per batch (median and p90 after a warm-up) and commit ms per batch (median, mean and largest),
- *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"),
+ *   - window results per batch (median), GC time per batch (PerformanceObserver "gc"), MB written per batch (the
+ *     bytes the process handed to write(2), /proc/self/io: the SQLite log and its copy into the database),
  *   - bytes per device: heap used plus array buffers (the panes' typed arrays) after a full GC with the job alive,
  *     minus before it was created, / devices.
  *
@@ -63,12 +64,23 @@ interface RunResult {
   commitMeanMs: number;
   commitMaxMs: number;
   gcMs: number;
+  /** Bytes the process handed to write(2) a measured batch (/proc/self/io wchar): SQLite's log and its copy into the database. */
+  writtenPerBatch: number;
   windowsPerBatch: number;
   bytesPerDevice: number;
   /** Bytes allocated a measured batch (--alloc-profile), NaN without it. */
   allocPerBatch: number;
   /** The measured batches on the profiler's clock (--cpu-prof). */
   marks: Marks;
+}
+
+/** Bytes this process has handed to write(2) and its kin so far (Linux); NaN where /proc is not there. */
+function bytesWritten(): number {
+  try {
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 /** process.hrtime in µs, the clock of a CPU profile's samples. */
@@ -130,6 +142,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
   const windows: number[] = [];
   const profiler = o.allocProfile ? new AllocProfiler() : null;
   let measuredReadings = 0;
+  let writtenBefore = NaN;
   const marks: Marks = { startUs: 0, endUs: 0 };
   for (let s = 0; s < o.seconds; s++) {
     const readings = [];
@@ -144,6 +157,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     if (measuring && measureFrom === Infinity) {
       measureFrom = performance.now();
       marks.startUs = hrtimeUs();
+      writtenBefore = bytesWritten();
       await profiler?.start(16 * 1024);
     }
     if (measuring) measuredReadings += readings.length;
@@ -159,6 +173,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     }
   }
   marks.endUs = hrtimeUs();
+  const written = bytesWritten() - writtenBefore;
   const alloc = profiler === null ? null : await profiler.stop();
   if (alloc !== null) printAllocSummary(alloc, jobMs.length, measuredReadings, 12);
   await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
@@ -184,6 +199,7 @@ async function child(root: string, o: Options): Promise<RunResult> {
     commitMeanMs: commitMs.reduce((a, b) => a + b, 0) / commitMs.length,
     commitMaxMs: Math.max(...commitMs),
     gcMs: gcMs / jobMs.length,
+    writtenPerBatch: written / jobMs.length,
     windowsPerBatch: median(windows),
     bytesPerDevice: (heapAfter - heapBefore) / o.devices,
     allocPerBatch: alloc === null ? NaN : alloc.totalBytes / jobMs.length,
@@ -266,6 +282,7 @@ export async function main(args: string[]): Promise<number> {
       med(name, (r) => r.commitMeanMs).toFixed(1),
       med(name, (r) => r.commitMaxMs).toFixed(0),
       med(name, (r) => r.gcMs).toFixed(1),
+      (med(name, (r) => r.writtenPerBatch) / 1048576).toFixed(1),
       fmtInt(med(name, (r) => r.windowsPerBatch)),
       fmtInt(med(name, (r) => r.bytesPerDevice)),
       ...(o.allocProfile ? [(med(name, (r) => r.allocPerBatch) / 1048576).toFixed(1)] : []),
@@ -273,13 +290,13 @@ export async function main(args: string[]): Promise<number> {
     ];
   });
   console.log(
-    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'commit mean', 'commit max', 'GC ms/batch', 'windows/batch', 'live B/device (heap + array buffers)', ...(o.allocProfile ? ['allocated MB/batch'] : []), 'runs (job + mean commit ms)'], rows),
+    table(['engine', 'runs', 'job ms/batch', 'job p90', 'commit ms/batch', 'commit mean', 'commit max', 'GC ms/batch', 'MB written/batch', 'windows/batch', 'live B/device (heap + array buffers)', ...(o.allocProfile ? ['allocated MB/batch'] : []), 'runs (job + mean commit ms)'], rows),
   );
   if (o.compare) {
     const [a, b] = variants.map(([n]) => n);
     const ratio = (f: (r: RunResult) => number) => (med(a, f) / med(b, f)).toFixed(2);
     console.log(
-      `old / new: job ${ratio((r) => r.jobMs)}, commit ${o.store === 'yes' ? ratio((r) => r.commitMs) : '—'}, job + mean commit ${ratio((r) => r.jobMs + r.commitMeanMs)}, ` +
+      `old / new: job ${ratio((r) => r.jobMs)}, commit ${o.store === 'yes' ? ratio((r) => r.commitMs) : '—'}, MB written ${o.store === 'yes' ? ratio((r) => r.writtenPerBatch) : '—'}, job + mean commit ${ratio((r) => r.jobMs + r.commitMeanMs)}, ` +
         `windows ${ratio((r) => r.windowsPerBatch)}, live bytes/device ${ratio((r) => r.bytesPerDevice)}`,
     );
   }

@@ -59,8 +59,8 @@ storeSuite({
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
     // Tables recreated on the way keep their indexes (set aside, a table's index keeps its name, so SCHEMA skipped it).
-    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log') ORDER BY name").pluck().all();
-    assert.deepEqual(indexes, ['batch_log_by_time', 'windows_by_update']);
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log', 'panes', 'dedupe', 'dedupe_ids', 'detector_state') ORDER BY name").pluck().all();
+    assert.deepEqual(indexes, ['batch_log_by_time', 'dedupe_by_device', 'dedupe_ids_by_device', 'detector_state_by_device', 'panes_by_key', 'windows_by_update']);
   },
 });
 
@@ -89,9 +89,70 @@ test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every ro
   t.after(() => db.close());
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   const key = db.prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_panes_1') ORDER BY seqno").pluck().all();
-  assert.deepEqual(key, ['instance_id', 'length_ms', 'slide_ms', 'start', 'key']);
+  assert.deepEqual(key, ['instance_id', 'length_ms', 'slide_ms', 'start', 'first_batch', 'key']);
   assert.equal(db.prepare("SELECT count(*) FROM panes WHERE instance_id = 'other'").pluck().get(), 1, "another instance's panes stay");
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
+});
+
+test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a row first, keeping every row; a row stays where its first batch put it', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'thermostream.db');
+  // A version-10 database: today's schema with the state tables keyed by the device (and start) alone.
+  const old = new Database(file);
+  old.exec(SCHEMA);
+  old.exec(`
+    DROP TABLE panes; DROP TABLE dedupe; DROP TABLE dedupe_ids; DROP TABLE detector_state;
+    CREATE TABLE panes (instance_id TEXT NOT NULL, length_ms INTEGER NOT NULL, slide_ms INTEGER NOT NULL, key TEXT NOT NULL,
+      start INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)) WITHOUT ROWID;
+    CREATE TABLE dedupe (instance_id TEXT NOT NULL, device_id TEXT NOT NULL, max_seq INTEGER NOT NULL, max_ts REAL,
+      seen BLOB NOT NULL, last_seen REAL, PRIMARY KEY (instance_id, device_id)) WITHOUT ROWID;
+    CREATE TABLE dedupe_ids (instance_id TEXT NOT NULL, device_id TEXT NOT NULL, ids BLOB NOT NULL, last_seen REAL,
+      PRIMARY KEY (instance_id, device_id)) WITHOUT ROWID;
+    CREATE TABLE detector_state (instance_id TEXT NOT NULL, device_id TEXT NOT NULL, state BLOB NOT NULL,
+      PRIMARY KEY (instance_id, device_id)) WITHOUT ROWID;
+    INSERT INTO checkpoint VALUES ('main', 42, 'job', 1000, 2000, 7, 5000);
+    INSERT INTO panes VALUES ('main', 10000, 2000, 'a', 2000, x'0102'), ('main', 10000, 2000, 'b', 0, x'0304');
+    INSERT INTO dedupe VALUES ('main', 'a', 9, 99, x'00', 3000);
+    INSERT INTO dedupe_ids VALUES ('main', 'm', x'0102030405060708', 3000);
+    INSERT INTO detector_state VALUES ('main', 'a', x'07'), ('main', 'b', x'08');
+    PRAGMA user_version = 10;`);
+  old.close();
+  const store = await opener(t, dataDir)();
+  const r = (await store.recover())!;
+  assert.deepEqual(r.panes.map((p) => [p.key, p.start, [...p.state]]).sort(), [['a', 2_000, [1, 2]], ['b', 0, [3, 4]]]);
+  assert.deepEqual(r.detectors.map((d) => [d.deviceId, [...d.state]]).sort(), [['a', [7]], ['b', [8]]]);
+  assert.deepEqual(r.dedupe.seqs.map((d) => [d.deviceId, d.maxSeq]), [['a', 9]]);
+  assert.deepEqual(r.dedupe.messageIds.map((d) => d.deviceId), ['m']);
+  // Batch 8 updates device a's rows (they stay at first_batch 0) and creates device c's (first_batch 8).
+  const checkpoint = { logOffset: 50, job: 'job', batches: 8, watermark: 1000, maxEventTime: 2000 };
+  const dedupeRow = (deviceId: string) => ({ deviceId, maxSeq: 10, maxTs: 100, seen: new Uint8Array([1]), lastSeen: 4000 });
+  await store.commitBatch(
+    batch({
+      checkpoint,
+      panes: {
+        upserts: [
+          { lengthMs: 10_000, slideMs: 2_000, key: 'a', start: 2_000, state: new Uint8Array([9]) },
+          { lengthMs: 10_000, slideMs: 2_000, key: 'c', start: 2_000, state: new Uint8Array([10]) },
+        ],
+        deletes: [{ lengthMs: 10_000, slideMs: 2_000, key: 'b', start: 0 }],
+      },
+      detectors: [{ deviceId: 'a', state: new Uint8Array([11]) }, { deviceId: 'c', state: new Uint8Array([12]) }],
+      dedupe: { seqs: [dedupeRow('a'), dedupeRow('c')], messageIds: [{ deviceId: 'm', ids: new Uint8Array(8), lastSeen: 4000 }], evictedSeqs: [], evictedMessageIds: [] },
+    }),
+  );
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  const rows = (sql: string) => db.prepare(sql).raw().all().map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
+  assert.deepEqual(rows('SELECT first_batch, key, state FROM panes'), [[0, 'a', [9]], [8, 'c', [10]]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'a', [11]], [0, 'b', [8]], [8, 'c', [12]]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[0, 'a', 10], [8, 'c', 10]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, last_seen FROM dedupe_ids'), [[0, 'm', 4000]]);
+  for (const table of ['panes', 'dedupe', 'dedupe_ids', 'detector_state']) {
+    const index = db.prepare("SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin = 'c'").pluck().all(table);
+    assert.equal(index.length, 1, `${table} has its unique index by device`);
+  }
+  assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v10_%'").pluck().get(), 0);
 });
 
 test('SQLite: version 6 → 7 rekeys windows by shape and start before device, keeping every row and its indexes', async (t) => {

@@ -71,7 +71,11 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     VALUES (@deviceId, @type, @ts,
       (SELECT coalesce(max(n) + 1, 0) FROM anomalies WHERE device_id = @deviceId AND type = @type AND ts = @ts),
       @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
-  const upsertDetector = db.prepare('INSERT OR REPLACE INTO detector_state (instance_id, device_id, state) VALUES (?, ?, ?)');
+  // The state rows: a new row is keyed by this batch (first_batch, schema version 11), an existing one is found by its
+  // unique index on the device and updated where it is.
+  const upsertDetector = db.prepare(`
+    INSERT INTO detector_state (instance_id, device_id, first_batch, state) VALUES (?, ?, ?, ?)
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state`);
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
     VALUES (?, ?, ?, ?, ?, ?)
@@ -91,19 +95,20 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     INSERT INTO late_readings (device_id, ts, arrival, temperature, humidity, seq, watermark)
     VALUES (?, ?, ?, ?, ?, ?, ?)`);
 
-  const upsertPane = db.prepare(
-    'INSERT OR REPLACE INTO panes (instance_id, length_ms, slide_ms, key, start, state) VALUES (?, ?, ?, ?, ?, ?)',
-  );
+  const upsertPane = db.prepare(`
+    INSERT INTO panes (instance_id, length_ms, slide_ms, key, start, first_batch, state) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (instance_id, length_ms, slide_ms, start, key) DO UPDATE SET state = excluded.state`);
   const deletePane = db.prepare(
     'DELETE FROM panes WHERE instance_id = ? AND length_ms = ? AND slide_ms = ? AND key = ? AND start = ?',
   );
-  const upsertDedupe = db.prepare(
-    'INSERT OR REPLACE INTO dedupe (instance_id, device_id, max_seq, max_ts, seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)',
-  );
+  const upsertDedupe = db.prepare(`
+    INSERT INTO dedupe (instance_id, device_id, first_batch, max_seq, max_ts, seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET
+      max_seq = excluded.max_seq, max_ts = excluded.max_ts, seen = excluded.seen, last_seen = excluded.last_seen`);
   const deleteDedupe = db.prepare('DELETE FROM dedupe WHERE instance_id = ? AND device_id = ?');
-  const upsertDedupeIds = db.prepare(
-    'INSERT OR REPLACE INTO dedupe_ids (instance_id, device_id, ids, last_seen) VALUES (?, ?, ?, ?)',
-  );
+  const upsertDedupeIds = db.prepare(`
+    INSERT INTO dedupe_ids (instance_id, device_id, first_batch, ids, last_seen) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET ids = excluded.ids, last_seen = excluded.last_seen`);
   const deleteDedupeIds = db.prepare('DELETE FROM dedupe_ids WHERE instance_id = ? AND device_id = ?');
   const writeCheckpoint = db.prepare(`
     INSERT OR REPLACE INTO checkpoint (instance_id, log_offset, job, watermark, max_event_time, batches, updated_at)
@@ -130,14 +135,15 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
     // The state rows are made as they are read here (engine/rows.ts); a row's bytes are bound (copied) at once.
-    out.panes.upserts.forEach((p) => upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, p.state));
+    const batch = out.checkpoint.batches; // first_batch of the rows this batch creates
+    out.panes.upserts.forEach((p) => upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, batch, p.state));
     out.panes.deletes.forEach((p) => deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start));
-    out.detectors.forEach((d) => upsertDetector.run(instanceId, d.deviceId, d.state));
+    out.detectors.forEach((d) => upsertDetector.run(instanceId, d.deviceId, batch, d.state));
     out.dedupe.seqs.forEach((d) => {
-      upsertDedupe.run(instanceId, d.deviceId, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
+      upsertDedupe.run(instanceId, d.deviceId, batch, d.maxSeq, finiteOrNull(d.maxTs), d.seen, finiteOrNull(d.lastSeen));
     });
     for (const id of out.dedupe.evictedSeqs) deleteDedupe.run(instanceId, id);
-    for (const d of out.dedupe.messageIds) upsertDedupeIds.run(instanceId, d.deviceId, d.ids, finiteOrNull(d.lastSeen));
+    for (const d of out.dedupe.messageIds) upsertDedupeIds.run(instanceId, d.deviceId, batch, d.ids, finiteOrNull(d.lastSeen));
     for (const id of out.dedupe.evictedMessageIds) deleteDedupeIds.run(instanceId, id);
     const c = out.checkpoint;
     writeCheckpoint.run({

@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 10;
+export const SCHEMA_VERSION = 11;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -21,6 +21,11 @@ export const SCHEMA_VERSION = 10;
  *      of one message without ts share its arrival time), which overwrote each other under (device, type, ts)
  *  10  dead_letters.payload holds the payload's bytes (BLOB), not their UTF-8 decoding, which turned every byte of a
  *      payload that is not UTF-8 into U+FFFD; the text of older rows becomes its UTF-8 bytes
+ *  11  panes, dedupe, dedupe_ids and detector_state keyed by first_batch (the batch that wrote the row first) before the
+ *      device, found by a unique index on the old key: a batch's state rows are those of the devices that reported in
+ *      it, which (a fleet reporting every N seconds) are the devices that reported first in the same batch as each
+ *      other, so they are neighbours in the table and a batch's commit writes a few pages instead of most of them
+ *      (rows of version 10 get first_batch 0)
  */
 
 /**
@@ -104,35 +109,44 @@ CREATE TABLE IF NOT EXISTS checkpoint (
   updated_at     INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- The state tables below are keyed by first_batch, the batch that wrote the row first, before the device (version
+-- 11): the devices a batch updates are, in a fleet reporting every N seconds, those that first reported in one batch
+-- together, so their rows are neighbours. A unique index by the device finds a row to update or delete.
 CREATE TABLE IF NOT EXISTS panes (
   instance_id TEXT  NOT NULL,
   length_ms INTEGER NOT NULL,
   slide_ms  INTEGER NOT NULL,
   key       TEXT    NOT NULL,
   start     INTEGER NOT NULL,
+  first_batch INTEGER NOT NULL DEFAULT 0,
   state     BLOB    NOT NULL,
-  -- start before key: a batch's changed panes (one start per shape for most devices) are neighbours (version 6).
-  PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)
+  -- start first: a batch's changed panes (one start per shape for most devices) are neighbours (version 6).
+  PRIMARY KEY (instance_id, length_ms, slide_ms, start, first_batch, key)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS panes_by_key ON panes (instance_id, length_ms, slide_ms, start, key);
 
 CREATE TABLE IF NOT EXISTS dedupe (
   instance_id TEXT  NOT NULL,
   device_id TEXT    NOT NULL,
+  first_batch INTEGER NOT NULL DEFAULT 0,
   max_seq   INTEGER NOT NULL,
   max_ts    REAL,
   seen      BLOB    NOT NULL,
   last_seen REAL,
-  PRIMARY KEY (instance_id, device_id)
+  PRIMARY KEY (instance_id, first_batch, device_id)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS dedupe_by_device ON dedupe (instance_id, device_id);
 
 -- Message ids (as 52-bit hashes, 8 bytes each, oldest first) of devices that send readings without seq.
 CREATE TABLE IF NOT EXISTS dedupe_ids (
   instance_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
+  first_batch INTEGER NOT NULL DEFAULT 0,
   ids       BLOB NOT NULL,
   last_seen REAL,
-  PRIMARY KEY (instance_id, device_id)
+  PRIMARY KEY (instance_id, first_batch, device_id)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS dedupe_ids_by_device ON dedupe_ids (instance_id, device_id);
 
 -- Anomalies, one row per flagged reading or interval: n numbers a device's point anomalies of one type at one ts
 -- (0, 1, …, in the order they were found); an interval anomaly (stuck, drift, dropout) has n 0, is written when it
@@ -162,9 +176,11 @@ CREATE INDEX IF NOT EXISTS anomalies_by_update ON anomalies (updated_at);
 CREATE TABLE IF NOT EXISTS detector_state (
   instance_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
+  first_batch INTEGER NOT NULL DEFAULT 0,
   state     BLOB NOT NULL,
-  PRIMARY KEY (instance_id, device_id)
+  PRIMARY KEY (instance_id, first_batch, device_id)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS detector_state_by_device ON detector_state (instance_id, device_id);
 
 CREATE TABLE IF NOT EXISTS late_readings (
   id          INTEGER PRIMARY KEY,
