@@ -143,7 +143,7 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   const db = new Database(file, { readonly: true });
   t.after(() => db.close());
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-  const rows = (sql: string) => db.prepare(sql).raw().all().map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
+  const rows = (sql: string) => (db.prepare(sql).raw().all() as unknown[][]).map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
   assert.deepEqual(rows('SELECT first_batch, key, state FROM panes'), [[0, 'a', [9]], [8, 'c', [10]]]);
   assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'a', [11]], [0, 'b', [8]], [8, 'c', [12]]]);
   assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[0, 'a', 10], [8, 'c', 10]]);
