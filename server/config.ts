@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import defaults from '../config/default.json' with { type: 'json' };
@@ -149,6 +149,8 @@ export interface CliOptions {
   /** --instances N: run N instance processes (server/cluster/supervisor.ts); null = run one server here. */
   instances: number | null;
   help: boolean;
+  /** Said at start-up: a config file holding secrets that others may read (looseSecrets). */
+  warnings: string[];
 }
 
 
@@ -206,13 +208,14 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv, only?:
     if (raw !== undefined && raw !== '') fromEnv.push({ path: o.path, raw, source: `env ${o.env}` });
   }
   const read = configFile === undefined ? {} : readConfigFile(configFile);
+  const warnings = configFile === undefined ? [] : looseSecrets(configFile, read);
   const fileConfig = only === undefined ? read : pick(read, only);
   if (instances !== null) {
     const given = [...fromEnv, ...fromFlags].filter((o) => o.path.join('.') === 'cluster.instances').pop();
     const list = given !== undefined ? coerce(given.raw, given.path) : (fileConfig as { cluster?: { instances?: unknown } })?.cluster?.instances;
     if (Array.isArray(list) && list.length > 0) throw listGiven(list.map(String));
   }
-  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags], configFile), demo, fresh, repair, rebalance, instances, help };
+  return { config: resolveConfig(fileConfig, [...fromEnv, ...fromFlags], configFile), demo, fresh, repair, rebalance, instances, help, warnings };
 }
 
 /** Only the given keys of a config file (one that is not an object is left to be refused as it is). */
@@ -224,6 +227,35 @@ function pick(file: unknown, keys: readonly string[]): unknown {
     if (value !== undefined) setPath(picked, key.split('.'), value);
   }
   return picked;
+}
+
+/**
+ * A config file that holds secrets (the API token, users' and the external broker's passwords, a password in
+ * store.url) and that users other than its owner may read or write, as Mosquitto says of a password file: a warning
+ * naming them and the chmod that keeps them. Not on Windows, whose files have no such mode bits.
+ */
+export function looseSecrets(file: string, config: unknown): string[] {
+  if (process.platform === 'win32' || !isPlainObject(config)) return [];
+  const at = (path: string) => valueAt(config, path.split('.'));
+  const given = (v: unknown) => typeof v === 'string' && v !== '';
+  const secrets = ['http.apiToken', 'broker.password'].filter((k) => given(at(k)));
+  const users = at('auth.users');
+  if (Array.isArray(users)) users.forEach((u, i) => isPlainObject(u) && given(u.password) && secrets.push(`auth.users[${i}].password`));
+  const url = at('store.url');
+  if (typeof url === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) secrets.push('store.url (its password)');
+  if (secrets.length === 0) return [];
+  let mode: number;
+  try {
+    mode = statSync(resolve(file)).mode & 0o777;
+  } catch {
+    return []; // read a moment ago; gone now, nothing to say
+  }
+  if ((mode & 0o077) === 0) return [];
+  const octal = mode.toString(8).padStart(4, '0');
+  return [
+    `config file ${file} holds ${secrets.join(', ')} and other users of this machine may ${mode & 0o044 ? 'read' : 'write'} it ` +
+      `(mode ${octal}): chmod 600 ${file}`,
+  ];
 }
 
 function readConfigFile(file: string): unknown {

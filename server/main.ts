@@ -372,7 +372,7 @@ export async function runCli(signals: StopSignals): Promise<void> {
   const { instanceId, instances } = app.config.cluster;
   if (instances.length > 0) console.log(`thermostream: instance   ${instanceId} of ${instances.join(', ')} (keeps the devices rendezvous hashing assigns it)`);
   const hostNameWarning = app.mqttsUrl === null ? null : hostNamePortWarning(app.config.iothub.hostName, Number(new URL(app.mqttsUrl).port));
-  for (const line of [...configWarnings(app.config), ...(hostNameWarning === null ? [] : [hostNameWarning]), ...app.warnings]) console.warn(`thermostream: warning    ${line}`);
+  for (const line of [...options.warnings, ...configWarnings(app.config), ...(hostNameWarning === null ? [] : [hostNameWarning]), ...app.warnings]) console.warn(`thermostream: warning    ${line}`);
 
   if (options.demo) {
     signals.onStop(await startDemoFleet(app.mqttUrl));
