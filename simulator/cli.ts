@@ -8,6 +8,7 @@ import { SignalRepeats } from '../server/stop-signals.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './anomalies.ts';
 import { invalidOption, ErrorCodes, SimulatorError } from './errors.ts';
 import { BAD_KINDS } from './faults.ts';
+import { fromUserDir } from './files.ts';
 import { createFleet, type Fleet, type Summary } from './fleet.ts';
 import { DEFAULTS, type FleetOptions } from './options.ts';
 import { replayWarnings } from './replay-warnings.ts';
@@ -219,10 +220,10 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     drainTimeout: n('drain-timeout'),
     anomalies: n('anomalies'),
     anomalyTypes: types === undefined ? undefined : (types.split(',').map((t) => t.trim()) as AnomalyType[]),
-    scenario: s('scenario'),
-    truth: s('truth'),
-    out: s('out'),
-    replay: s('replay'),
+    scenario: fromUserDir(s('scenario')),
+    truth: fromUserDir(s('truth')),
+    out: fromUserDir(s('out')),
+    replay: fromUserDir(s('replay')),
     fields: s('fields'),
     tsZone: s('ts-zone'),
     tsFormat: s('ts-format'),
@@ -236,10 +237,10 @@ export function parseCli(argv: string[]): FleetOptions | 'help' {
     badFraction: n('bad-fraction'),
     username: s('username'),
     password: s('password'),
-    connectionStrings: s('connection-strings'),
+    connectionStrings: fromUserDir(s('connection-strings')),
     registry: s('registry'),
     apiToken: s('api-token'),
-    ca: s('ca'),
+    ca: fromUserDir(s('ca')),
   };
 }
 

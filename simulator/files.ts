@@ -1,6 +1,7 @@
-/** Buffered JSONL writer for --out and --truth: one write per ~64 KiB, backpressure exposed to fast runs. */
+/** The simulator's files: where a path given on the command line is, and the buffered JSONL writer of --out and --truth. */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { invalidOption } from './errors.ts';
 
 export interface LineWriter {
@@ -10,9 +11,20 @@ export interface LineWriter {
   close(): Promise<void>;
 }
 
+/**
+ * A relative file path given on the command line, from the directory the user ran npm in: `npm run simulate` runs
+ * this in the package's directory, and npm says where it was started (INIT_CWD; `npm --prefix ~/thermostream run
+ * simulate -- --replay temps.csv` from the directory holding temps.csv). Unchanged when not run so by npm.
+ */
+export function fromUserDir(path: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string | undefined {
+  const { INIT_CWD: started, npm_package_json: pkg } = env;
+  if (path === undefined || isAbsolute(path) || started === undefined || pkg === undefined) return path;
+  return dirname(pkg) === cwd && started !== cwd ? resolve(started, path) : path;
+}
+
 const CHUNK = 64 * 1024;
 
-/** `option` (out, truth) names the flag in the error when the file cannot be created. */
+/** Buffered JSONL writer: one write per ~64 KiB, backpressure exposed to fast runs. `option` (out, truth) names the flag in the error when the file cannot be created. */
 export async function openLineWriter(option: string, path: string): Promise<LineWriter> {
   const stream: WriteStream = createWriteStream(path);
   try {
