@@ -3,7 +3,7 @@
 import { api, discover, features, HttpError, type Anomaly, type DeadLetter, type Device, type ReadingPoint, type WindowRow, type WindowSpec } from './api.ts';
 import { anomalyColor, band, css, setRange, timeSeries } from './charts.ts';
 import { h, setText } from './dom.ts';
-import { fmtAgo, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWhen, fmtWindow, zoneOffset } from './format.ts';
+import { fmtAgo, fmtAnomalyWhen, fmtDateTime, fmtExpected, fmtNum, fmtTemp, fmtTime, fmtWindow, zoneOffset } from './format.ts';
 import { intervalShading, type Span } from './shading.ts';
 import { knownWindows, state } from './state.ts';
 import { tile } from './tiles.ts';
@@ -267,7 +267,7 @@ export function createDeviceView(root: HTMLElement, path: string): View {
     // The table lists the newest few: say so, rather than look like every anomaly of the range.
     setText(anomalyCaption, anomalies.length > ANOMALY_ROWS || more ? `Anomalies in range: the newest ${ANOMALY_ROWS} of ${fmtNum(anomalies.length)}${more ? '+' : ''} (all: GET /api/v1/anomalies)` : 'Anomalies in range');
     anomalyRows.replaceChildren(
-      ...anomalies.slice(0, ANOMALY_ROWS).map((a) => h('tr', {}, h('td', {}, fmtWhen(Date.parse(a.ts), now)), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
+      ...anomalies.slice(0, ANOMALY_ROWS).map((a) => h('tr', {}, h('td', {}, fmtAnomalyWhen(a, now)), h('td', {}, a.type), h('td', {}, a.score == null ? '–' : a.score.toFixed(2)), h('td', {}, fmtTemp(a.value)), h('td', {}, fmtExpected(a)))),
     );
   }
 

@@ -32,6 +32,18 @@ export function fmtWhen(ms: number, now = Date.now()): string {
   return new Date(ms).toDateString() === new Date(now).toDateString() ? fmtTime(ms) : fmtDateTime(ms);
 }
 
+/**
+ * When an anomaly was: a point anomaly's moment; an interval's (stuck, drift, dropout) start – end and how long it
+ * lasted, "– now" while it is open. The end shows its day only where it is not the start's.
+ */
+export function fmtAnomalyWhen(a: { ts: string; start?: string | null; end?: string | null }, now = Date.now()): string {
+  if (a.start == null) return fmtWhen(Date.parse(a.ts), now);
+  const start = Date.parse(a.start);
+  const end = a.end == null ? null : Date.parse(a.end);
+  const until = end === null ? 'now' : new Date(end).toDateString() === new Date(start).toDateString() ? fmtTime(end) : fmtDateTime(end);
+  return `${fmtWhen(start, now)} – ${until} (${fmtMs((end ?? now) - start)})`;
+}
+
 /** "3 s ago", "5 min ago": how long since a device reported. */
 export function fmtAgo(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
