@@ -4,6 +4,7 @@ import { api, type Device, type Rejections, type WindowSpec } from './api.ts';
 import { anomalyColor } from './charts.ts';
 import { h, setText, sparkline } from './dom.ts';
 import { fmtAgo, fmtDateTime, fmtNum, fmtTemp } from './format.ts';
+import { tableHash, tableQuery } from './hash.ts';
 import { withReadings } from './windows.ts';
 
 type SortKey = 'deviceId' | 'lastTemperature' | 'lastSeen' | 'online' | 'anomalies';
@@ -33,21 +34,40 @@ export interface DeviceTable {
 
 type Status = 'all' | 'online' | 'offline' | 'rejected';
 
+const STATUSES: readonly Status[] = ['all', 'online', 'offline', 'rejected'];
+const DEFAULTS = { sortKey: 'deviceId' as SortKey, ascending: true, page: 0, filter: '', status: 'all' as Status };
 /**
  * How the table was last left (filter, status, sort, page): the overview is built anew on every visit, and a user who
- * filtered the fleet, opened a device and went back expects the same rows, as a browser restores a form.
+ * filtered the fleet, opened a device and went back expects the same rows, as a browser restores a form. The
+ * overview's link holds it too (hash.ts tableQuery), which wins when given: a reload or a shared link shows the same
+ * rows.
  */
-const kept = { sortKey: 'deviceId' as SortKey, ascending: true, page: 0, filter: '', status: 'all' as Status };
+const kept = { ...DEFAULTS };
+
+/** The table's state from the link where it gives a valid one, else as it was last left. */
+function initialState(showAnomalies: boolean): typeof kept {
+  const q = tableQuery(location.hash.replace(/^#/, ''));
+  const sortable = COLUMNS.some((c) => c.key !== null && c.key === q.sortKey && (showAnomalies || !c.needsAnomalies));
+  if (Object.keys(q).length === 0) return { ...kept };
+  return {
+    filter: q.filter ?? DEFAULTS.filter,
+    status: STATUSES.includes(q.status as Status) ? (q.status as Status) : DEFAULTS.status,
+    sortKey: sortable ? (q.sortKey as SortKey) : DEFAULTS.sortKey,
+    ascending: sortable ? q.ascending! : DEFAULTS.ascending,
+    page: q.page ?? DEFAULTS.page,
+  };
+}
 
 export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomalies: boolean): DeviceTable {
   let devices: Device[] = [];
   let rejected: Rejections[] = [];
   let anomalies = new Map<string, Record<string, number>>();
-  let { sortKey, ascending, page, status } = kept;
-  let filterText = kept.filter.trim().toLowerCase();
+  const initial = initialState(showAnomalies);
+  let { sortKey, ascending, page, status } = initial;
+  let filterText = initial.filter.trim().toLowerCase();
   const sparks = new Map<string, { t: number; values: number[] }>();
 
-  const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off', value: kept.filter });
+  const filter = h('input', { type: 'search', id: 'device-filter', placeholder: 'Filter by device id', 'aria-label': 'Filter devices by id', autocomplete: 'off', value: initial.filter });
   filter.addEventListener('input', () => {
     filterText = filter.value.trim().toLowerCase();
     page = 0;
@@ -144,6 +164,9 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     page = Math.min(page, pages - 1);
     Object.assign(kept, { sortKey, ascending, page, filter: filter.value, status });
+    // The link follows (replaced, not a new history entry per keystroke), while the overview is what shows.
+    const link = tableHash(kept, DEFAULTS);
+    if (table.isConnected && link !== (location.hash || '#/')) history.replaceState(null, '', link);
     const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
     const now = Date.now();
     // Rows are redrawn on every refresh: keep the keyboard focus on the same device's link.
