@@ -236,7 +236,9 @@ export async function main(args: string[]): Promise<number> {
   --seconds N        batches of 1 s (default 90)
   --warmup N         first batches not measured (default 30)
   --runs N           runs, each in a fresh process (default 3)
-  --store yes|no     commit every batch to a SQLite store in a temp dir (default yes)
+  --store yes|no     commit every batch to a SQLite store in a temp dir (default yes); the table's "MB written/batch"
+                     is what the process handed to write(2) a measured batch (Linux /proc/self/io: SQLite's log and its
+                     copy into the database)
   --open-window-refresh slide|batch|final   the job's openWindowRefresh (default: the server's, slide)
   --windows L/S,...  the job's window shapes, length/slide in ms (default: the server's, 10000/2000,60000/10000,300000/60000)
   --compare DIR      also run the engine of the checkout in DIR, interleaved, and print old / new ratios
