@@ -661,6 +661,7 @@ const FOREIGN_FLAGS: Record<string, string> = {
   '--noEmit': 'tsc (npm run typecheck)',
   '--compressed': 'curl',
   '--cafile': 'mosquitto_pub',
+  '--prefix': 'npm (docs/SIMULATOR.md: npm --prefix <checkout> run simulate from another directory)',
   '--option': 'docs/SIMULATOR.md: the placeholder of --option=VALUE',
   '--frobnicate': 'docs/SIMULATOR.md: the example of an unknown option, refused',
 };
