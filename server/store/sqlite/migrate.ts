@@ -14,7 +14,7 @@ export const MIGRATED_INSTANCE = 'main';
 const INSTANCE_TABLES = ['checkpoint', 'panes', 'dedupe', 'dedupe_ids', 'detector_state', 'batch_log'] as const;
 
 /** Tables keyed by the batch that wrote a row first since version 11. */
-const BY_FIRST_BATCH = { devices: 'device_id', panes: 'instance_id, length_ms, slide_ms, start, key', dedupe: 'instance_id, device_id', dedupe_ids: 'instance_id, device_id', detector_state: 'instance_id, device_id' } as const;
+const STATE_TABLES = ['panes', 'dedupe', 'dedupe_ids', 'detector_state'] as const;
 
 const columnsOf = (db: Database.Database, table: string): string[] =>
   db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
@@ -94,14 +94,13 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
     before: (db) => setAside(db, 'dead_letters', 'v9'),
     after: (db) => moveRows(db, 'dead_letters', 'v9', { payload: 'CAST(payload AS BLOB)' }),
   },
-  // 10 → 11: devices and the state tables are recreated with first_batch in their key; their rows get first_batch 0
-  // (copied in the order of their old key, which is the new one's after it).
+  // 10 → 11: the state tables are recreated with first_batch in their key; their rows get first_batch 0.
   10: {
     before(db) {
-      for (const t of Object.keys(BY_FIRST_BATCH)) setAside(db, t, 'v10');
+      for (const t of STATE_TABLES) setAside(db, t, 'v10');
     },
     after(db) {
-      for (const [t, oldKey] of Object.entries(BY_FIRST_BATCH)) moveRows(db, t, 'v10', {}, oldKey);
+      for (const t of STATE_TABLES) moveRows(db, t, 'v10', {}, t === 'panes' ? 'instance_id, length_ms, slide_ms, start, key' : 'instance_id, device_id');
     },
   },
 };
