@@ -8,7 +8,7 @@
  * created at PG_SCHEMA_VERSION, and PG_MIGRATIONS[v] (v ≥ 5) bring one from v to v + 1. schema_version holds one row
  * per version applied.
  */
-export const PG_SCHEMA_VERSION = 11;
+export const PG_SCHEMA_VERSION = 10;
 
 /** Statements run when a database goes from version v to v + 1. */
 export const PG_MIGRATIONS: Record<number, string> = {
@@ -27,8 +27,6 @@ export const PG_MIGRATIONS: Record<number, string> = {
           ALTER TABLE dead_letters ALTER COLUMN payload TYPE BYTEA USING convert_to(payload, 'UTF8');
         END IF;
       END $$;`,
-  // 10 → 11: nothing (SQLite's version 11 keyed its state tables by the batch that wrote a row first; PostgreSQL puts
-  // a row where it has room, not in key order).
 };
 
 const ID = 'TEXT COLLATE "C"';
