@@ -94,7 +94,7 @@ test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every ro
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
 });
 
-test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a row first, keeping every row; a row stays where its first batch put it', async (t) => {
+test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a row first, keeping every row; an upgraded device\'s rows move once, to the batch that first updates them', async (t) => {
   const dataDir = tempDir(t);
   const file = join(dataDir, 'thermostream.db');
   // A version-10 database: today's schema with the state tables keyed by the device (and start) alone.
@@ -123,7 +123,9 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   assert.deepEqual(r.detectors.map((d) => [d.deviceId, [...d.state]]).sort(), [['a', [7]], ['b', [8]]]);
   assert.deepEqual(r.dedupe.seqs.map((d) => [d.deviceId, d.maxSeq]), [['a', 9]]);
   assert.deepEqual(r.dedupe.messageIds.map((d) => d.deviceId), ['m']);
-  // Batch 8 updates device a's rows (they stay at first_batch 0) and creates device c's (first_batch 8).
+  // Batch 8 updates device a's rows and creates device c's (first_batch 8): a's detector and dedupe rows, which the
+  // upgrade put at first_batch 0, move to batch 8, among the devices reporting with it; its pane stays (panes go as
+  // their windows close); device b's rows, not updated, stay.
   const checkpoint = { logOffset: 50, job: 'job', batches: 8, watermark: 1000, maxEventTime: 2000 };
   const dedupeRow = (deviceId: string) => ({ deviceId, maxSeq: 10, maxTs: 100, seen: new Uint8Array([1]), lastSeen: 4000 });
   await store.commitBatch(
@@ -145,9 +147,12 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   const rows = (sql: string) => (db.prepare(sql).raw().all() as unknown[][]).map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
   assert.deepEqual(rows('SELECT first_batch, key, state FROM panes'), [[0, 'a', [9]], [8, 'c', [10]]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'a', [11]], [0, 'b', [8]], [8, 'c', [12]]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[0, 'a', 10], [8, 'c', 10]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, last_seen FROM dedupe_ids'), [[0, 'm', 4000]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'b', [8]], [8, 'a', [11]], [8, 'c', [12]]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[8, 'a', 10], [8, 'c', 10]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, last_seen FROM dedupe_ids'), [[8, 'm', 4000]]);
+  // A later batch updates them where they are.
+  await store.commitBatch(batch({ checkpoint: { ...checkpoint, batches: 9 }, detectors: [{ deviceId: 'a', state: new Uint8Array([13]) }] }));
+  assert.deepEqual(rows("SELECT first_batch, state FROM detector_state WHERE device_id = 'a'"), [[8, [13]]]);
   for (const table of ['panes', 'dedupe', 'dedupe_ids', 'detector_state']) {
     const index = db.prepare("SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin = 'c'").pluck().all(table);
     assert.equal(index.length, 1, `${table} has its unique index by device`);

@@ -72,10 +72,12 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
       (SELECT coalesce(max(n) + 1, 0) FROM anomalies WHERE device_id = @deviceId AND type = @type AND ts = @ts),
       @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
   // The state rows: a new row is keyed by this batch (first_batch, schema version 11), an existing one is found by its
-  // unique index on the device and updated where it is.
+  // unique index on the device and updated where it is; a device's row from before version 11 (first_batch 0; batches
+  // count from 1) moves once, to the batch that updates it first, among the devices that report with it.
+  const moveMigrated = 'first_batch = iif(first_batch = 0, excluded.first_batch, first_batch)';
   const upsertDetector = db.prepare(`
     INSERT INTO detector_state (instance_id, device_id, first_batch, state) VALUES (?, ?, ?, ?)
-    ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state`);
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state, ${moveMigrated}`);
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
     VALUES (?, ?, ?, ?, ?, ?)
@@ -104,11 +106,11 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   const upsertDedupe = db.prepare(`
     INSERT INTO dedupe (instance_id, device_id, first_batch, max_seq, max_ts, seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (instance_id, device_id) DO UPDATE SET
-      max_seq = excluded.max_seq, max_ts = excluded.max_ts, seen = excluded.seen, last_seen = excluded.last_seen`);
+      max_seq = excluded.max_seq, max_ts = excluded.max_ts, seen = excluded.seen, last_seen = excluded.last_seen, ${moveMigrated}`);
   const deleteDedupe = db.prepare('DELETE FROM dedupe WHERE instance_id = ? AND device_id = ?');
   const upsertDedupeIds = db.prepare(`
     INSERT INTO dedupe_ids (instance_id, device_id, first_batch, ids, last_seen) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (instance_id, device_id) DO UPDATE SET ids = excluded.ids, last_seen = excluded.last_seen`);
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET ids = excluded.ids, last_seen = excluded.last_seen, ${moveMigrated}`);
   const deleteDedupeIds = db.prepare('DELETE FROM dedupe_ids WHERE instance_id = ? AND device_id = ?');
   const writeCheckpoint = db.prepare(`
     INSERT OR REPLACE INTO checkpoint (instance_id, log_offset, job, watermark, max_event_time, batches, updated_at)
@@ -206,13 +208,14 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     for (const t of ['fleet_windows', 'panes', 'detector_state']) db.prepare(`DELETE FROM ${t} WHERE instance_id = ?`).run(instanceId);
     db.prepare('UPDATE checkpoint SET job = NULL, watermark = NULL, max_event_time = NULL WHERE instance_id = ?').run(instanceId);
   });
+  const deleteDetector = db.prepare('DELETE FROM detector_state WHERE instance_id = ? AND device_id = ?');
   const releaseDevices = db.transaction((owns: (deviceId: string) => boolean): string[] => {
     const held = db.prepare('SELECT device_id FROM detector_state WHERE instance_id = ?').pluck().all(instanceId) as string[];
     const moved = held.filter((id) => !owns(id));
     if (moved.length === 0) return [];
     const list = JSON.stringify(moved);
     closeOpenAnomalies.run({ instanceId, devices: list });
-    db.prepare('DELETE FROM detector_state WHERE instance_id = ? AND device_id IN (SELECT value FROM json_each(?))').run(instanceId, list);
+    for (const id of moved) deleteDetector.run(instanceId, id); // one by one, by its unique index (an IN list scanned the table)
     return moved;
   });
 

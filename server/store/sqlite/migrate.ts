@@ -100,7 +100,7 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
       for (const t of STATE_TABLES) setAside(db, t, 'v10');
     },
     after(db) {
-      for (const t of STATE_TABLES) moveRows(db, t, 'v10', {}, t === 'panes' ? 'instance_id, length_ms, slide_ms, start, key' : 'instance_id, device_id');
+      for (const t of STATE_TABLES) moveRows(db, t, 'v10'); // read in the old key's order, which is the new one's at first_batch 0
     },
   },
 };

@@ -25,7 +25,8 @@ export const SCHEMA_VERSION = 11;
  *      device, found by a unique index on the old key: a batch's state rows are those of the devices that reported in
  *      it, which (a fleet reporting every N seconds) are the devices that reported first in the same batch as each
  *      other, so they are neighbours in the table and a batch's commit writes a few pages instead of most of them
- *      (rows of version 10 get first_batch 0)
+ *      (rows of version 10 get first_batch 0; a device's detector and dedupe rows move to the batch that first updates
+ *      them, and panes of version 10 go as their windows close)
  */
 
 /**
