@@ -14,7 +14,8 @@ export type Source = (path: readonly string[]) => string | undefined;
  * expected ("bob:password") is one too, and so is a secret inside an object or array that is shown.
  */
 const SECRET_KEY = /^(http\.apiToken|broker\.password|auth\.users(\[\d+\](\.password)?)?)$/;
-const SECRET_FIELDS = new Set(['apiToken', 'password']);
+/** Fields whose value is a secret wherever they are (looseSecrets reads a config file with it too). */
+export const SECRET_FIELDS = new Set(['apiToken', 'password']);
 
 /** A value as a configuration error shows it: secrets by their length only, URLs without their password. */
 function shownValue(key: string, raw: unknown): string {

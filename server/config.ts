@@ -6,8 +6,9 @@ import schema from '../config/schema.json' with { type: 'json' };
 import type { DetectorConfig } from './engine/detectors/types.ts';
 import { optionValue } from './cli-args.ts';
 import { checkBrokerUrl, checkCluster, checkDriverMemory, checkHostName, checkStoreUrl, checkThresholds, checkUsers, checkWindows } from './config-checks.ts';
-import { configError, schemaAt, valueAt, type Source } from './config-errors.ts';
+import { configError, schemaAt, SECRET_FIELDS, valueAt, type Source } from './config-errors.ts';
 import { ThermostreamError } from './errors.ts';
+import { redactUrl } from './url.ts';
 import { listGiven } from './cluster/supervisor.ts';
 
 export interface WindowSpec {
@@ -230,19 +231,21 @@ function pick(file: unknown, keys: readonly string[]): unknown {
 }
 
 /**
- * A config file that holds secrets (the API token, users' and the external broker's passwords, a password in
- * store.url) and that users other than its owner may read or write, as Mosquitto says of a password file: a warning
- * naming them and the chmod that keeps them. Not on Windows, whose files have no such mode bits.
+ * A config file that holds secrets (the API token, a password: of a user, of the external broker, in a URL) and that
+ * every user of the machine may read or write: a warning naming them and the chmod that keeps them, as Mosquitto says
+ * of a world-readable password file. Group bits are left alone (a file of root's that the service's group reads is
+ * right). Not on Windows, whose files have no such mode bits.
  */
 export function looseSecrets(file: string, config: unknown): string[] {
-  if (process.platform === 'win32' || !isPlainObject(config)) return [];
-  const at = (path: string) => valueAt(config, path.split('.'));
-  const given = (v: unknown) => typeof v === 'string' && v !== '';
-  const secrets = ['http.apiToken', 'broker.password'].filter((k) => given(at(k)));
-  const users = at('auth.users');
-  if (Array.isArray(users)) users.forEach((u, i) => isPlainObject(u) && given(u.password) && secrets.push(`auth.users[${i}].password`));
-  const url = at('store.url');
-  if (typeof url === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url)) secrets.push('store.url (its password)');
+  if (process.platform === 'win32') return [];
+  const secrets: string[] = [];
+  const walk = (v: unknown, path: string, key: string): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`, key));
+    else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) walk(x, path === '' ? k : `${path}.${k}`, k);
+    else if (typeof v === 'string' && v !== '' && SECRET_FIELDS.has(key)) secrets.push(path);
+    else if (typeof v === 'string' && v.includes('://') && redactUrl(v) !== v) secrets.push(`${path} (its password)`);
+  };
+  walk(config, '', '');
   if (secrets.length === 0) return [];
   let mode: number;
   try {
@@ -250,11 +253,10 @@ export function looseSecrets(file: string, config: unknown): string[] {
   } catch {
     return []; // read a moment ago; gone now, nothing to say
   }
-  if ((mode & 0o077) === 0) return [];
-  const octal = mode.toString(8).padStart(4, '0');
+  if ((mode & 0o007) === 0) return [];
   return [
-    `config file ${file} holds ${secrets.join(', ')} and other users of this machine may ${mode & 0o044 ? 'read' : 'write'} it ` +
-      `(mode ${octal}): chmod 600 ${file}`,
+    `config file ${file} holds ${secrets.join(', ')} and every user of this machine may ${mode & 0o004 ? 'read' : 'write'} it ` +
+      `(mode ${mode.toString(8).padStart(4, '0')}): chmod o-rwx ${file}`,
   ];
 }
 
