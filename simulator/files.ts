@@ -1,5 +1,5 @@
 /** The simulator's files: where a path given on the command line is, and the buffered JSONL writer of --out and --truth. */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, realpathSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { invalidOption } from './errors.ts';
@@ -14,12 +14,22 @@ export interface LineWriter {
 /**
  * A relative file path given on the command line, from the directory the user ran npm in: `npm run simulate` runs
  * this in the package's directory, and npm says where it was started (INIT_CWD; `npm --prefix ~/thermostream run
- * simulate -- --replay temps.csv` from the directory holding temps.csv). Unchanged when not run so by npm.
+ * simulate -- --replay temps.csv` from the directory holding temps.csv). Unchanged when npm's `simulate` script did
+ * not start this process (a process that only inherited npm's variables). The package's directory is compared by its
+ * real path: a --prefix through a symbolic link names it otherwise than the process's working directory does.
  */
 export function fromUserDir(path: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string | undefined {
-  const { INIT_CWD: started, npm_package_json: pkg } = env;
-  if (path === undefined || isAbsolute(path) || started === undefined || pkg === undefined) return path;
-  return dirname(pkg) === cwd && started !== cwd ? resolve(started, path) : path;
+  const { INIT_CWD: started, npm_package_json: pkg, npm_lifecycle_event: script } = env;
+  if (path === undefined || isAbsolute(path) || started === undefined || pkg === undefined || script !== 'simulate') return path;
+  return samePlace(dirname(pkg), cwd) && !samePlace(started, cwd) ? resolve(started, path) : path;
+}
+
+function samePlace(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return a === b;
+  }
 }
 
 const CHUNK = 64 * 1024;
