@@ -159,14 +159,29 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     return td;
   }
 
+  // The link follows the table, replaced rather than a history entry per keystroke, and a moment after the last
+  // change (browsers refuse more than so many replaceState calls in a few seconds); only while the overview's link is
+  // the address: a device's link being opened is not overwritten.
+  let linkTimer: ReturnType<typeof setTimeout> | undefined;
+  function syncLink(): void {
+    clearTimeout(linkTimer);
+    linkTimer = setTimeout(() => {
+      const link = tableHash(kept, DEFAULTS);
+      if (!table.isConnected || !/^#?\/?(\?|$)/.test(location.hash) || link === (location.hash || '#/')) return;
+      try {
+        history.replaceState(null, '', link);
+      } catch {
+        // over the browser's limit: the link catches up at the next change
+      }
+    }, 250);
+  }
+
   function render(): void {
     const rows = sorted();
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     page = Math.min(page, pages - 1);
     Object.assign(kept, { sortKey, ascending, page, filter: filter.value, status });
-    // The link follows (replaced, not a new history entry per keystroke), while the overview is what shows.
-    const link = tableHash(kept, DEFAULTS);
-    if (table.isConnected && link !== (location.hash || '#/')) history.replaceState(null, '', link);
+    syncLink();
     const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
     const now = Date.now();
     // Rows are redrawn on every refresh: keep the keyboard focus on the same device's link.

@@ -41,7 +41,17 @@ export function fmtAnomalyWhen(a: { ts: string; start?: string | null; end?: str
   const start = Date.parse(a.start);
   const end = a.end == null ? null : Date.parse(a.end);
   const until = end === null ? 'now' : new Date(end).toDateString() === new Date(start).toDateString() ? fmtTime(end) : fmtDateTime(end);
-  return `${fmtWhen(start, now)} – ${until} (${fmtMs((end ?? now) - start)})`;
+  return `${fmtWhen(start, now)} – ${until} (${fmtDuration((end ?? now) - start)})`;
+}
+
+/** How long something lasted: "45 s", "2 min 15 s", "3 h 5 min", "2 d 4 h" (never below 0: a clock ahead). */
+export function fmtDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const [d, h, m] = [Math.floor(s / 86_400), Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60];
+  if (d > 0) return h > 0 ? `${d} d ${h} h` : `${d} d`;
+  if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`;
+  if (m > 0) return s % 60 > 0 ? `${m} min ${s % 60} s` : `${m} min`;
+  return `${s} s`;
 }
 
 /** "3 s ago", "5 min ago": how long since a device reported. */
