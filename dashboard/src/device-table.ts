@@ -34,7 +34,7 @@ export interface DeviceTable {
 
 type Status = 'all' | 'online' | 'offline' | 'rejected';
 
-const STATUSES: readonly Status[] = ['all', 'online', 'offline', 'rejected'];
+const STATUSES: readonly (readonly [Status, string])[] = [['all', 'All'], ['online', 'Online'], ['offline', 'Offline'], ['rejected', 'Every message rejected']];
 const DEFAULTS = { sortKey: 'deviceId' as SortKey, ascending: true, page: 0, filter: '', status: 'all' as Status };
 /**
  * How the table was last left (filter, status, sort, page): the overview is built anew on every visit, and a user who
@@ -51,7 +51,7 @@ function initialState(showAnomalies: boolean): typeof kept {
   if (Object.keys(q).length === 0) return { ...kept };
   return {
     filter: q.filter ?? DEFAULTS.filter,
-    status: STATUSES.includes(q.status as Status) ? (q.status as Status) : DEFAULTS.status,
+    status: STATUSES.some(([s]) => s === q.status) ? (q.status as Status) : DEFAULTS.status,
     sortKey: sortable ? (q.sortKey as SortKey) : DEFAULTS.sortKey,
     ascending: sortable ? q.ascending! : DEFAULTS.ascending,
     page: q.page ?? DEFAULTS.page,
@@ -73,7 +73,7 @@ export function createDeviceTable(spec: () => WindowSpec | undefined, showAnomal
     page = 0;
     render();
   });
-  const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, h('option', { value: 'all' }, 'All'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'), h('option', { value: 'rejected' }, 'Every message rejected'));
+  const statusSelect = h('select', { id: 'device-status', 'aria-label': 'Show devices by status' }, ...STATUSES.map(([value, label]) => h('option', { value }, label)));
   statusSelect.value = status;
   statusSelect.addEventListener('change', () => {
     status = statusSelect.value as Status;
