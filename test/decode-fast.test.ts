@@ -321,7 +321,7 @@ test('the common payloads, decoded by the fast path, give these whole readings',
   ]);
   // A duplicated field: the last one counts, as JSON.parse has it (the scanner leaves it to that path).
   assert.deepStrictEqual(decode('devices/t-1/telemetry', '{"temperature":2000,"temperature":21.5}'), [
-    ['accept', { deviceId: 't-1', ts: ARRIVAL, temperature: 21.5, humidity: undefined, seq: undefined, arrival: ARRIVAL }],
+    ['accept', { deviceId: 't-1', ts: ARRIVAL, temperature: 21.5, humidity: undefined, seq: undefined, arrival: ARRIVAL, tsFilled: true }],
   ]);
   // Rejections read the same, detail included.
   const payload = '{"temperature":21.5,"humidity":100.5}';
@@ -366,5 +366,17 @@ test('a ts in ISO form that is no date, or before 1970, is refused saying which,
     for (const decode of [decodeMessage, decodeMessageJson]) {
       assert.deepStrictEqual(run(decode, 'devices/t-1/telemetry', Buffer.from(payload)), [['reject', 'bad_timestamp', detail, 't-1', 'devices/t-1/telemetry', payload]], `${ts} (${decode.name})`);
     }
+  }
+});
+
+test('a reading without ts (or with ts null) is marked as the server having filled it in, on both paths; a stamped one is not', () => {
+  const topic = 'devices/d1/telemetry';
+  for (const decode of [decodeMessage, decodeMessageJson]) {
+    const one = (body: string) => run(decode, topic, Buffer.from(body))[0][1] as Reading;
+    assert.deepEqual(one('{"temperature":21,"seq":1}'), { deviceId: 'd1', ts: ARRIVAL, temperature: 21, humidity: undefined, seq: 1, arrival: ARRIVAL, tsFilled: true });
+    assert.equal(one('{"temperature":21,"ts":null}').tsFilled, true);
+    const stamped = one(`{"temperature":21,"ts":${ARRIVAL}}`);
+    assert.equal(stamped.ts, ARRIVAL);
+    assert.equal('tsFilled' in stamped, false, 'stamped the millisecond it arrived: still the device\'s');
   }
 });

@@ -567,3 +567,20 @@ test('openWindowRefresh "slide": a reading\'s windows that get their first data 
   // At the refresh (a slide later) the window at 0 comes with both readings.
   assert.deepEqual(brief(w.advance(3000)).filter(([start]) => start === 0).map(([, , count]) => count), [2]);
 });
+
+test("dedupe: a restarted counter's first reading stamped the millisecond it arrives is counted; a resend without ts is not", () => {
+  // The device's clock and the server's read the same millisecond (one machine): it was taken as "not stamped", so
+  // seq 1 after seq 3 looked like a resend and was dropped.
+  const d = new Dedupe();
+  const r = (seq: number, ts: number, arrival: number, filled = false): Reading => ({
+    deviceId: 'x', ts, temperature: 20, humidity: undefined, seq, arrival, ...(filled ? { tsFilled: true as const } : {}),
+  });
+  for (let seq = 1; seq <= 3; seq++) assert.equal(d.firstReading(r(seq, seq * 1000, seq * 1000 + 1)), true);
+  assert.equal(d.firstReading(r(1, 9000, 9000)), true, 'restarted at 1, stamped at its arrival');
+  assert.equal(d.firstReading(r(1, 9000, 9002)), false, 'and its resend');
+  // A device that sends no ts: the server's arrival time grows at every resend, which is no restart.
+  const u = new Dedupe();
+  const filled = (seq: number, at: number) => ({ ...r(seq, at, at, true), deviceId: 'u' });
+  for (let seq = 1; seq <= 3; seq++) assert.equal(u.firstReading(filled(seq, seq * 1000)), true);
+  assert.equal(u.firstReading(filled(2, 9000)), false, 'a resend of seq 2, arriving later');
+});

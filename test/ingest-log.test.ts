@@ -196,3 +196,14 @@ test('a group commit writer grows for a flood and gives the memory back once gro
   }
   assert.equal(writer.capacity, start, 'back to its initial size after a few small groups');
 });
+
+test('a reading without ts keeps that in the log (ts NaN there): read back with the arrival time as its ts and tsFilled', () => {
+  const writer = new BlockWriter();
+  const filled: Reading = { deviceId: 'u', ts: 5000, temperature: 20, humidity: undefined, seq: 1, arrival: 5000, tsFilled: true };
+  const stamped: Reading = { deviceId: 's', ts: 5000, temperature: 21, humidity: 40, seq: 1, arrival: 5000 };
+  writer.reading(filled);
+  writer.reading(stamped);
+  const block = writer.finish();
+  assert.ok(Number.isNaN(block.readDoubleLE(BLOCK_HEADER + 3)), 'the first record\'s ts is NaN');
+  assert.deepEqual(decodeCut({ buffers: [block], firstOffset: 1, after: 0, lastOffset: 2 }).readings, [filled, stamped]);
+});

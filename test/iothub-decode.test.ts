@@ -20,7 +20,7 @@ function decode(topic: string, payload: string): { accepted: Reading[]; rejected
 test('IoT Hub telemetry topics: the property bag gives the message id; JSON in UTF-8 is accepted', () => {
   const bag = '%24.mid=m%201&%24.ct=application%2Fjson%3Bcharset%3Dutf-8&%24.ce=utf-8&room=kitchen';
   assert.deepEqual(decode(`devices/t-1/messages/events/${bag}`, '{"temperature": 21}'), {
-    accepted: [{ deviceId: 't-1', ts: ARRIVAL, temperature: 21, humidity: undefined, seq: undefined, messageId: 'm 1', arrival: ARRIVAL }],
+    accepted: [{ deviceId: 't-1', ts: ARRIVAL, temperature: 21, humidity: undefined, seq: undefined, messageId: 'm 1', arrival: ARRIVAL, tsFilled: true }],
     rejected: [],
   });
   // Without a property bag, with or without the trailing slash; literal "$.mid" as well as the SDK's "%24.mid".

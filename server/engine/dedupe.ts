@@ -198,10 +198,11 @@ export class Dedupe {
    * `(deviceId, messageId)` for a reading without seq (one with neither is always new).
    */
   firstReading(r: Reading): boolean {
-    // A ts equal to the arrival time is taken as "not stamped by the device" (decode fills that in): at worst a
-    // restarted counter is then recognised only once it is far behind; a resend is never taken for a restart.
+    // Only a device's own ts tells a restarted counter from a resend: one the server filled in (the arrival time) is
+    // newer at every resend. (It was told by ts === arrival, which dropped a restarted counter's first reading when
+    // the device's clock and the server's read the same millisecond, as on one machine.)
     return r.seq !== undefined
-      ? this.firstTime(r.deviceId, r.seq, r.ts, r.ts !== r.arrival, r.arrival)
+      ? this.firstTime(r.deviceId, r.seq, r.ts, r.tsFilled !== true, r.arrival)
       : r.messageId === undefined || this.firstMessage(r.deviceId, r.messageId, r.arrival);
   }
 

@@ -304,6 +304,7 @@ function check(body: unknown, deviceId: string, checkBodyId: boolean, arrival: n
     }
   }
   const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
+  if (o.ts === undefined || o.ts === null) reading.tsFilled = true;
   if (messageId !== undefined) reading.messageId = messageId;
   return reading;
 }

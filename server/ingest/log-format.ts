@@ -7,7 +7,7 @@ import type { Reading } from './reading.ts';
  * On-disk format of the ingest log. A segment file holds blocks, one per group commit:
  *
  *   block  = magic u32 | payload length u32 | record count u32 | crc32(payload) u32 | payload
- *   record = 1 u8 | id length u8 | id (ASCII) | ts f64 | temperature f64 | humidity f64 (NaN: none)
+ *   record = 1 u8 | id length u8 | id (ASCII) | ts f64 (NaN: none sent) | temperature f64 | humidity f64 (NaN: none)
  *            | seq f64 (-1: none) | arrival f64                                              (a reading)
  *          | 3 u8 | the fields of a reading | message id length u8 | message id (UTF-8)  (a reading with a message id)
  *          | 4 u8 | length u32 | JSON | payload length u32 | payload bytes                (a dead letter)
@@ -91,7 +91,7 @@ export class BlockWriter {
     b[p++] = mid === undefined ? READING : READING_WITH_ID;
     b[p++] = idLen;
     p += b.write(r.deviceId, p, 'latin1');
-    p = b.writeDoubleLE(r.ts, p);
+    p = b.writeDoubleLE(r.tsFilled ? NaN : r.ts, p); // the arrival time stands for it
     p = b.writeDoubleLE(r.temperature, p);
     p = b.writeDoubleLE(r.humidity ?? NaN, p);
     p = b.writeDoubleLE(r.seq ?? -1, p);
@@ -273,14 +273,17 @@ function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after
         p += 1 + n;
       }
       if (offset > after) {
+        // A ts of NaN: the device sent none (records of earlier versions hold the arrival time, taken as the device's).
+        const filled = Number.isNaN(ts);
         const r: Reading = {
           deviceId,
-          ts,
+          ts: filled ? arrival : ts,
           temperature,
           humidity: Number.isNaN(humidity) ? undefined : humidity,
           seq: seq < 0 ? undefined : seq,
           arrival,
         };
+        if (filled) r.tsFilled = true;
         if (messageId !== undefined) r.messageId = messageId;
         into.readings.push(r);
       }

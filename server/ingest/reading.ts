@@ -1,8 +1,13 @@
 /** One accepted temperature reading, as it flows from ingest through the engine. Times are epoch ms UTC. */
 export interface Reading {
   deviceId: string;
-  /** Event time: the device's `ts`, or the arrival time when it sent none. */
+  /** Event time: the device's `ts`, or the arrival time when it sent none (then tsFilled). */
   ts: number;
+  /**
+   * The device sent no `ts`: `ts` is the arrival time the server filled in. Absent when the device stamped it (also
+   * at a `ts` equal to the arrival time: dedupe tells a restarted counter from a resend by the device's timestamps).
+   */
+  tsFilled?: true;
   temperature: number;
   humidity: number | undefined;
   seq: number | undefined;
