@@ -117,6 +117,10 @@ export function migrate(db: Database.Database, file: string): void {
       `${file} has schema version ${version}, newer than this Thermostream's ${SCHEMA_VERSION}: run the newer version, or start with another --data-dir`,
     );
   }
+  const upgrading = version > 0 && version < SCHEMA_VERSION;
+  const started = Date.now();
+  // A large database's tables are copied (docs/OPERATIONS.md): say why the start waits, and when it is done.
+  if (upgrading) console.log(`thermostream: database   ${file}: upgrading schema version ${version} to ${SCHEMA_VERSION}, in one transaction…`);
   db.transaction(() => {
     for (const [table, column, type] of ADDED_COLUMNS) {
       const columns = columnsOf(db, table);
@@ -130,4 +134,5 @@ export function migrate(db: Database.Database, file: string): void {
     for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) UPGRADES[v]?.after(db);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
+  if (upgrading) console.log(`thermostream: database   upgraded to schema version ${SCHEMA_VERSION} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
