@@ -59,8 +59,8 @@ storeSuite({
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.prepare("SELECT count(*) FROM windows WHERE device_id = '*'").pluck().get(), 0);
     // Tables recreated on the way keep their indexes (set aside, a table's index keeps its name, so SCHEMA skipped it).
-    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log', 'panes', 'dedupe', 'dedupe_ids', 'detector_state') ORDER BY name").pluck().all();
-    assert.deepEqual(indexes, ['batch_log_by_time', 'dedupe_by_device', 'dedupe_ids_by_device', 'detector_state_by_device', 'panes_by_key', 'windows_by_update']);
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'batch_log', 'devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state') ORDER BY name").pluck().all();
+    assert.deepEqual(indexes, ['batch_log_by_time', 'dedupe_by_device', 'dedupe_ids_by_device', 'detector_state_by_device', 'devices_by_id', 'panes_by_key', 'windows_by_update']);
   },
 });
 
@@ -94,14 +94,16 @@ test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every ro
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
 });
 
-test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a row first, keeping every row; an upgraded device\'s rows move once, to the batch that first updates them', async (t) => {
+test('SQLite: version 10 → 11 keys devices and the state tables by the batch that wrote a row first, keeping every row; an upgraded device\'s rows move once, to the batch that first updates them', async (t) => {
   const dataDir = tempDir(t);
   const file = join(dataDir, 'thermostream.db');
   // A version-10 database: today's schema with the state tables keyed by the device (and start) alone.
   const old = new Database(file);
   old.exec(SCHEMA);
   old.exec(`
-    DROP TABLE panes; DROP TABLE dedupe; DROP TABLE dedupe_ids; DROP TABLE detector_state;
+    DROP TABLE devices; DROP TABLE panes; DROP TABLE dedupe; DROP TABLE dedupe_ids; DROP TABLE detector_state;
+    CREATE TABLE devices (device_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+      readings INTEGER NOT NULL, last_temperature REAL NOT NULL, last_ts INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE panes (instance_id TEXT NOT NULL, length_ms INTEGER NOT NULL, slide_ms INTEGER NOT NULL, key TEXT NOT NULL,
       start INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (instance_id, length_ms, slide_ms, start, key)) WITHOUT ROWID;
     CREATE TABLE dedupe (instance_id TEXT NOT NULL, device_id TEXT NOT NULL, max_seq INTEGER NOT NULL, max_ts REAL,
@@ -111,6 +113,7 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
     CREATE TABLE detector_state (instance_id TEXT NOT NULL, device_id TEXT NOT NULL, state BLOB NOT NULL,
       PRIMARY KEY (instance_id, device_id)) WITHOUT ROWID;
     INSERT INTO checkpoint VALUES ('main', 42, 'job', 1000, 2000, 7, 5000);
+    INSERT INTO devices VALUES ('b', 1000, 1500, 2, 21.5, 1400), ('a', 1000, 2000, 3, 20.5, 1900);
     INSERT INTO panes VALUES ('main', 10000, 2000, 'a', 2000, x'0102'), ('main', 10000, 2000, 'b', 0, x'0304');
     INSERT INTO dedupe VALUES ('main', 'a', 9, 99, x'00', 3000);
     INSERT INTO dedupe_ids VALUES ('main', 'm', x'0102030405060708', 3000);
@@ -123,14 +126,17 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   assert.deepEqual(r.detectors.map((d) => [d.deviceId, [...d.state]]).sort(), [['a', [7]], ['b', [8]]]);
   assert.deepEqual(r.dedupe.seqs.map((d) => [d.deviceId, d.maxSeq]), [['a', 9]]);
   assert.deepEqual(r.dedupe.messageIds.map((d) => d.deviceId), ['m']);
-  // Batch 8 updates device a's rows and creates device c's (first_batch 8): a's detector and dedupe rows, which the
-  // upgrade put at first_batch 0, move to batch 8, among the devices reporting with it; its pane stays (panes go as
-  // their windows close); device b's rows, not updated, stay.
+  assert.deepEqual((await store.devices()).map((d) => [d.deviceId, d.readings]), [['a', 3], ['b', 2]]);
+  // Batch 8 updates device a's rows and creates device c's (first_batch 8): a's rows in devices, detector_state and
+  // dedupe, which the upgrade put at first_batch 0, move to batch 8, among the devices reporting with it; its pane
+  // stays (panes go as their windows close); device b's rows, not updated, stay.
   const checkpoint = { logOffset: 50, job: 'job', batches: 8, watermark: 1000, maxEventTime: 2000 };
+  const device = (deviceId: string) => ({ deviceId, firstSeen: 4000, lastSeen: 4000, readings: 1, lastTemperature: 22, lastTs: 3900 });
   const dedupeRow = (deviceId: string) => ({ deviceId, maxSeq: 10, maxTs: 100, seen: new Uint8Array([1]), lastSeen: 4000 });
   await store.commitBatch(
     batch({
       checkpoint,
+      devices: [device('a'), device('c')],
       panes: {
         upserts: [
           { lengthMs: 10_000, slideMs: 2_000, key: 'a', start: 2_000, state: new Uint8Array([9]) },
@@ -146,6 +152,8 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   t.after(() => db.close());
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   const rows = (sql: string) => (db.prepare(sql).raw().all() as unknown[][]).map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
+  assert.deepEqual(rows('SELECT first_batch, device_id, readings, last_temperature FROM devices'), [[0, 'b', 2, 21.5], [8, 'a', 4, 22], [8, 'c', 1, 22]]);
+  assert.deepEqual((await store.devices({ after: 'a' })).map((d) => d.deviceId), ['b', 'c'], 'listed by id');
   assert.deepEqual(rows('SELECT first_batch, key, state FROM panes'), [[0, 'a', [9]], [8, 'c', [10]]]);
   assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'b', [8]], [8, 'a', [11]], [8, 'c', [12]]]);
   assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[8, 'a', 10], [8, 'c', 10]]);
@@ -153,7 +161,7 @@ test('SQLite: version 10 → 11 keys the state tables by the batch that wrote a 
   // A later batch updates them where they are.
   await store.commitBatch(batch({ checkpoint: { ...checkpoint, batches: 9 }, detectors: [{ deviceId: 'a', state: new Uint8Array([13]) }] }));
   assert.deepEqual(rows("SELECT first_batch, state FROM detector_state WHERE device_id = 'a'"), [[8, [13]]]);
-  for (const table of ['panes', 'dedupe', 'dedupe_ids', 'detector_state']) {
+  for (const table of ['devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state']) {
     const index = db.prepare("SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin = 'c'").pluck().all(table);
     assert.equal(index.length, 1, `${table} has its unique index by device`);
   }

@@ -79,14 +79,14 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     INSERT INTO detector_state (instance_id, device_id, first_batch, state) VALUES (?, ?, ?, ?)
     ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state, ${moveMigrated}`);
   const upsertDevice = db.prepare(`
-    INSERT INTO devices (device_id, first_seen, last_seen, readings, last_temperature, last_ts)
-    VALUES (?, ?, ?, ?, ?, ?)
+    INSERT INTO devices (device_id, first_batch, first_seen, last_seen, readings, last_temperature, last_ts)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (device_id) DO UPDATE SET
       first_seen = min(first_seen, excluded.first_seen),
       last_seen = max(last_seen, excluded.last_seen),
       readings = readings + excluded.readings,
       last_temperature = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_temperature ELSE last_temperature END,
-      last_ts = max(last_ts, excluded.last_ts)`);
+      last_ts = max(last_ts, excluded.last_ts), ${moveMigrated}`);
   const insertDeadLetter = db.prepare(`
     INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
     VALUES (@receivedAt, @deviceId, @topic, @reason, @detail, @payload, @payloadBytes)`);
@@ -125,7 +125,8 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     for (const a of out.anomalies) {
       (a.start === null ? insertPoint : upsertInterval).run({ ...a, score: finiteOrNull(a.score) ?? 0, updatedAt: out.committedAt });
     }
-    for (const d of out.devices) upsertDevice.run(d.deviceId, d.firstSeen, d.lastSeen, d.readings, d.lastTemperature, d.lastTs);
+    const batch = out.checkpoint.batches; // first_batch of the rows this batch creates (schema version 11)
+    for (const d of out.devices) upsertDevice.run(d.deviceId, batch, d.firstSeen, d.lastSeen, d.readings, d.lastTemperature, d.lastTs);
     for (const dl of out.deadLetters) {
       insertDeadLetter.run(dl);
       countRejection.run(dl.deviceId ?? '', dl.reason);
@@ -137,7 +138,6 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     queries.logBatch(out);
     deps.beforeCheckpoint?.(out);
     // The state rows are made as they are read here (engine/rows.ts); a row's bytes are bound (copied) at once.
-    const batch = out.checkpoint.batches; // first_batch of the rows this batch creates
     out.panes.upserts.forEach((p) => upsertPane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start, batch, p.state));
     out.panes.deletes.forEach((p) => deletePane.run(instanceId, p.lengthMs, p.slideMs, p.key, p.start));
     out.detectors.forEach((d) => upsertDetector.run(instanceId, d.deviceId, batch, d.state));

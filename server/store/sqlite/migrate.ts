@@ -14,7 +14,7 @@ export const MIGRATED_INSTANCE = 'main';
 const INSTANCE_TABLES = ['checkpoint', 'panes', 'dedupe', 'dedupe_ids', 'detector_state', 'batch_log'] as const;
 
 /** Tables keyed by the batch that wrote a row first since version 11. */
-const STATE_TABLES = ['panes', 'dedupe', 'dedupe_ids', 'detector_state'] as const;
+const STATE_TABLES = ['devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state'] as const;
 
 const columnsOf = (db: Database.Database, table: string): string[] =>
   db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
@@ -94,7 +94,7 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
     before: (db) => setAside(db, 'dead_letters', 'v9'),
     after: (db) => moveRows(db, 'dead_letters', 'v9', { payload: 'CAST(payload AS BLOB)' }),
   },
-  // 10 → 11: the state tables are recreated with first_batch in their key; their rows get first_batch 0.
+  // 10 → 11: devices and the state tables are recreated with first_batch in their key; their rows get first_batch 0.
   10: {
     before(db) {
       for (const t of STATE_TABLES) setAside(db, t, 'v10');

@@ -21,12 +21,12 @@ export const SCHEMA_VERSION = 11;
  *      of one message without ts share its arrival time), which overwrote each other under (device, type, ts)
  *  10  dead_letters.payload holds the payload's bytes (BLOB), not their UTF-8 decoding, which turned every byte of a
  *      payload that is not UTF-8 into U+FFFD; the text of older rows becomes its UTF-8 bytes
- *  11  panes, dedupe, dedupe_ids and detector_state keyed by first_batch (the batch that wrote the row first) before the
- *      device, found by a unique index on the old key: a batch's state rows are those of the devices that reported in
- *      it, which (a fleet reporting every N seconds) are the devices that reported first in the same batch as each
- *      other, so they are neighbours in the table and a batch's commit writes a few pages instead of most of them
- *      (rows of version 10 get first_batch 0; a device's detector and dedupe rows move to the batch that first updates
- *      them, and panes of version 10 go as their windows close)
+ *  11  devices, panes, dedupe, dedupe_ids and detector_state keyed by first_batch (the batch that wrote the row
+ *      first) before the device (for panes: before the key, after the shape and start), found by a unique index on
+ *      the old key: a batch's rows are those of the devices that reported in it, which (a fleet reporting every N
+ *      seconds) are the devices that reported first in the same batch as each other, so they are neighbours in the
+ *      table and a batch's commit writes a few pages instead of most of them (rows of version 10 get first_batch 0; a
+ *      device's rows move to the batch that first updates them, and panes of version 10 go as their windows close)
  */
 
 /**
@@ -68,14 +68,18 @@ CREATE TABLE IF NOT EXISTS windows (
   PRIMARY KEY (length_ms, slide_ms, start, device_id)
 ) WITHOUT ROWID;
 
+-- Keyed by the batch that first wrote a device's row, as the state tables below (version 11), found by device_id.
 CREATE TABLE IF NOT EXISTS devices (
-  device_id        TEXT PRIMARY KEY,
+  first_batch      INTEGER NOT NULL DEFAULT 0,
+  device_id        TEXT    NOT NULL,
   first_seen       INTEGER NOT NULL,
   last_seen        INTEGER NOT NULL,
   readings         INTEGER NOT NULL,
   last_temperature REAL    NOT NULL,
-  last_ts          INTEGER NOT NULL
+  last_ts          INTEGER NOT NULL,
+  PRIMARY KEY (first_batch, device_id)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS devices_by_id ON devices (device_id);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
   id            INTEGER PRIMARY KEY,
