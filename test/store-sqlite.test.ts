@@ -94,7 +94,7 @@ test('SQLite: version 5 → 6 rekeys panes by start before key, keeping every ro
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%'").pluck().get(), 0);
 });
 
-test('SQLite: version 10 → 11 keys devices and the state tables by the batch that wrote a row first, keeping every row; an upgraded device\'s rows move once, to the batch that first updates them', async (t) => {
+test('SQLite: version 10 → 11 keys devices and the state tables by the batch that wrote a row first, keeping every row; a row stays where its first batch put it', async (t) => {
   const dataDir = tempDir(t);
   const file = join(dataDir, 'thermostream.db');
   // A version-10 database: today's schema with the state tables keyed by the device (and start) alone.
@@ -127,9 +127,8 @@ test('SQLite: version 10 → 11 keys devices and the state tables by the batch t
   assert.deepEqual(r.dedupe.seqs.map((d) => [d.deviceId, d.maxSeq]), [['a', 9]]);
   assert.deepEqual(r.dedupe.messageIds.map((d) => d.deviceId), ['m']);
   assert.deepEqual((await store.devices()).map((d) => [d.deviceId, d.readings]), [['a', 3], ['b', 2]]);
-  // Batch 8 updates device a's rows and creates device c's (first_batch 8): a's rows in devices, detector_state and
-  // dedupe, which the upgrade put at first_batch 0, move to batch 8, among the devices reporting with it; its pane
-  // stays (panes go as their windows close); device b's rows, not updated, stay.
+  // Batch 8 updates device a's rows, which stay where the upgrade put them (first_batch 0), and creates device c's
+  // (first_batch 8).
   const checkpoint = { logOffset: 50, job: 'job', batches: 8, watermark: 1000, maxEventTime: 2000 };
   const device = (deviceId: string) => ({ deviceId, firstSeen: 4000, lastSeen: 4000, readings: 1, lastTemperature: 22, lastTs: 3900 });
   const dedupeRow = (deviceId: string) => ({ deviceId, maxSeq: 10, maxTs: 100, seen: new Uint8Array([1]), lastSeen: 4000 });
@@ -152,15 +151,15 @@ test('SQLite: version 10 → 11 keys devices and the state tables by the batch t
   t.after(() => db.close());
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   const rows = (sql: string) => (db.prepare(sql).raw().all() as unknown[][]).map((row) => row.map((v) => (v instanceof Uint8Array ? [...v] : v)));
-  assert.deepEqual(rows('SELECT first_batch, device_id, readings, last_temperature FROM devices'), [[0, 'b', 2, 21.5], [8, 'a', 4, 22], [8, 'c', 1, 22]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, readings, last_temperature FROM devices'), [[0, 'a', 4, 22], [0, 'b', 2, 21.5], [8, 'c', 1, 22]]);
   assert.deepEqual((await store.devices({ after: 'a' })).map((d) => d.deviceId), ['b', 'c'], 'listed by id');
   assert.deepEqual(rows('SELECT first_batch, key, state FROM panes'), [[0, 'a', [9]], [8, 'c', [10]]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'b', [8]], [8, 'a', [11]], [8, 'c', [12]]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[8, 'a', 10], [8, 'c', 10]]);
-  assert.deepEqual(rows('SELECT first_batch, device_id, last_seen FROM dedupe_ids'), [[8, 'm', 4000]]);
-  // A later batch updates them where they are.
-  await store.commitBatch(batch({ checkpoint: { ...checkpoint, batches: 9 }, detectors: [{ deviceId: 'a', state: new Uint8Array([13]) }] }));
-  assert.deepEqual(rows("SELECT first_batch, state FROM detector_state WHERE device_id = 'a'"), [[8, [13]]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, state FROM detector_state'), [[0, 'a', [11]], [0, 'b', [8]], [8, 'c', [12]]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, max_seq FROM dedupe'), [[0, 'a', 10], [8, 'c', 10]]);
+  assert.deepEqual(rows('SELECT first_batch, device_id, last_seen FROM dedupe_ids'), [[0, 'm', 4000]]);
+  // A later batch updates c's where batch 8 put them.
+  await store.commitBatch(batch({ checkpoint: { ...checkpoint, batches: 9 }, detectors: [{ deviceId: 'c', state: new Uint8Array([13]) }] }));
+  assert.deepEqual(rows("SELECT first_batch, state FROM detector_state WHERE device_id = 'c'"), [[8, [13]]]);
   for (const table of ['devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state']) {
     const index = db.prepare("SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin = 'c'").pluck().all(table);
     assert.equal(index.length, 1, `${table} has its unique index by device`);

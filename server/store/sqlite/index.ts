@@ -71,13 +71,13 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
     VALUES (@deviceId, @type, @ts,
       (SELECT coalesce(max(n) + 1, 0) FROM anomalies WHERE device_id = @deviceId AND type = @type AND ts = @ts),
       @score, @value, @expected, @threshold, @start, @end, @detectedAt, @updatedAt)`);
-  // The state rows: a new row is keyed by this batch (first_batch, schema version 11), an existing one is found by its
-  // unique index on the device and updated where it is; a device's row from before version 11 (first_batch 0; batches
-  // count from 1) moves once, to the batch that updates it first, among the devices that report with it.
-  const moveMigrated = 'first_batch = iif(first_batch = 0, excluded.first_batch, first_batch)';
+  // A device's rows (devices, detector and dedupe state) and panes: a new row is keyed by this batch (first_batch,
+  // schema version 11), an existing one is found by its unique index and updated where it is. (Not moved: an UPDATE
+  // that may set a key column deletes and inserts every row it updates, and rewrites its index entries. So rows from
+  // before version 11, at first_batch 0, stay where the upgrade put them.)
   const upsertDetector = db.prepare(`
     INSERT INTO detector_state (instance_id, device_id, first_batch, state) VALUES (?, ?, ?, ?)
-    ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state, ${moveMigrated}`);
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET state = excluded.state`);
   const upsertDevice = db.prepare(`
     INSERT INTO devices (device_id, first_batch, first_seen, last_seen, readings, last_temperature, last_ts)
     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -86,7 +86,7 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
       last_seen = max(last_seen, excluded.last_seen),
       readings = readings + excluded.readings,
       last_temperature = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_temperature ELSE last_temperature END,
-      last_ts = max(last_ts, excluded.last_ts), ${moveMigrated}`);
+      last_ts = max(last_ts, excluded.last_ts)`);
   const insertDeadLetter = db.prepare(`
     INSERT INTO dead_letters (received_at, device_id, topic, reason, detail, payload, payload_bytes)
     VALUES (@receivedAt, @deviceId, @topic, @reason, @detail, @payload, @payloadBytes)`);
@@ -106,11 +106,11 @@ export async function createSqliteStore(config: SqliteConfig, deps: StoreDeps = 
   const upsertDedupe = db.prepare(`
     INSERT INTO dedupe (instance_id, device_id, first_batch, max_seq, max_ts, seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (instance_id, device_id) DO UPDATE SET
-      max_seq = excluded.max_seq, max_ts = excluded.max_ts, seen = excluded.seen, last_seen = excluded.last_seen, ${moveMigrated}`);
+      max_seq = excluded.max_seq, max_ts = excluded.max_ts, seen = excluded.seen, last_seen = excluded.last_seen`);
   const deleteDedupe = db.prepare('DELETE FROM dedupe WHERE instance_id = ? AND device_id = ?');
   const upsertDedupeIds = db.prepare(`
     INSERT INTO dedupe_ids (instance_id, device_id, first_batch, ids, last_seen) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (instance_id, device_id) DO UPDATE SET ids = excluded.ids, last_seen = excluded.last_seen, ${moveMigrated}`);
+    ON CONFLICT (instance_id, device_id) DO UPDATE SET ids = excluded.ids, last_seen = excluded.last_seen`);
   const deleteDedupeIds = db.prepare('DELETE FROM dedupe_ids WHERE instance_id = ? AND device_id = ?');
   const writeCheckpoint = db.prepare(`
     INSERT OR REPLACE INTO checkpoint (instance_id, log_offset, job, watermark, max_event_time, batches, updated_at)

@@ -25,8 +25,8 @@ export const SCHEMA_VERSION = 11;
  *      first) before the device (for panes: before the key, after the shape and start), found by a unique index on
  *      the old key: a batch's rows are those of the devices that reported in it, which (a fleet reporting every N
  *      seconds) are the devices that reported first in the same batch as each other, so they are neighbours in the
- *      table and a batch's commit writes a few pages instead of most of them (rows of version 10 get first_batch 0; a
- *      device's rows move to the batch that first updates them, and panes of version 10 go as their windows close)
+ *      table and a batch's commit writes a few pages instead of most of them (rows of version 10 get first_batch 0 and
+ *      stay there: panes go as their windows close, a device's other rows keep the old order)
  */
 
 /**
