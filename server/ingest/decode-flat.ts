@@ -159,7 +159,7 @@ export function scanFlatReading(p: Buffer, deviceId: string, arrival: number, li
   } else if (tsKind !== ABSENT && tsKind !== NULL) return null;
 
   const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
-  if (tsKind === ABSENT || tsKind === NULL) reading.tsFilled = true;
+  if (tsKind !== NUMBER && tsKind !== STRING) reading.tsFilled = true; // absent or null (the others returned above)
   if (messageId !== undefined) reading.messageId = messageId;
   return reading;
 }

@@ -281,7 +281,8 @@ function check(body: unknown, deviceId: string, checkBodyId: boolean, arrival: n
   }
 
   let ts = arrival;
-  if (o.ts !== undefined && o.ts !== null) {
+  const filled = o.ts === undefined || o.ts === null; // the device sent no ts: its arrival time stands for it
+  if (!filled) {
     if (typeof o.ts === 'number') {
       if (!Number.isFinite(o.ts) || o.ts < 0 || o.ts > MAX_EPOCH_MS) {
         return problem('bad_timestamp', `"ts" ${o.ts} is not epoch milliseconds`);
@@ -304,7 +305,7 @@ function check(body: unknown, deviceId: string, checkBodyId: boolean, arrival: n
     }
   }
   const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
-  if (o.ts === undefined || o.ts === null) reading.tsFilled = true;
+  if (filled) reading.tsFilled = true;
   if (messageId !== undefined) reading.messageId = messageId;
   return reading;
 }

@@ -13,8 +13,8 @@ export const MIGRATED_INSTANCE = 'main';
 /** Tables keyed by instance since version 5. */
 const INSTANCE_TABLES = ['checkpoint', 'panes', 'dedupe', 'dedupe_ids', 'detector_state', 'batch_log'] as const;
 
-/** Tables keyed by the batch that wrote a row first since version 11. */
-const STATE_TABLES = ['devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state'] as const;
+/** Tables keyed by the batch that wrote a row first since version 11: devices and the checkpoint's state. */
+const BY_FIRST_BATCH = ['devices', 'panes', 'dedupe', 'dedupe_ids', 'detector_state'] as const;
 
 const columnsOf = (db: Database.Database, table: string): string[] =>
   db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
@@ -97,10 +97,10 @@ const UPGRADES: Record<number, { before?(db: Database.Database): void; after(db:
   // 10 → 11: devices and the state tables are recreated with first_batch in their key; their rows get first_batch 0.
   10: {
     before(db) {
-      for (const t of STATE_TABLES) setAside(db, t, 'v10');
+      for (const t of BY_FIRST_BATCH) setAside(db, t, 'v10');
     },
     after(db) {
-      for (const t of STATE_TABLES) moveRows(db, t, 'v10'); // read in the old key's order, which is the new one's at first_batch 0
+      for (const t of BY_FIRST_BATCH) moveRows(db, t, 'v10'); // read in the old key's order, which is the new one's at first_batch 0
     },
   },
 };
