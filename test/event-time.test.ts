@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventTimeWindows, FLEET, type PaneRow, type WindowResult } from '../server/engine/event-time.ts';
+import { Aggregate } from '../server/engine/aggregate.ts';
+import { windowResult } from '../server/engine/window-pack.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
 import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
@@ -333,6 +335,7 @@ test('KeyPanes: a forgotten pane\'s slot goes to the next pane of any key and sh
   const a = panes.addKey();
   const b = panes.addKey();
   const sa = panes.pane(a, 0, 0);
+  panes.widen(sa);
   panes.data(sa)[panes.at(sa)] = 7; // its count
   const sb = panes.pane(b, 0, 0);
   assert.notEqual(sa, sb);
@@ -350,7 +353,9 @@ test('KeyPanes: a forgotten pane\'s slot goes to the next pane of any key and sh
   const value = (k: number, i: number, p: number) => k * 100 + i * 10 + p;
   const set = (k: number, i: number, p: number) => {
     const s = panes.pane(k, i, p);
-    panes.data(s)[panes.at(s) + 1] = value(k, i, p);
+    if (p % 2 === 0) panes.widen(s); // the others hold one reading
+    if (p % 2 === 0) panes.data(s)[panes.at(s) + 1] = value(k, i, p);
+    else panes.addReading(s, reading('d', 1, value(k, i, p)));
   };
   for (const i of [0, 1]) {
     keys.forEach((k) => [0, 1, 2, 3, 4].forEach((p) => set(k, i, p)));
@@ -583,4 +588,102 @@ test("dedupe: a restarted counter's first reading stamped the millisecond it arr
   const filled = (seq: number, at: number) => ({ ...r(seq, at, at, true), deviceId: 'u' });
   for (let seq = 1; seq <= 3; seq++) assert.equal(u.firstReading(filled(seq, seq * 1000)), true);
   assert.equal(u.firstReading(filled(2, 9000)), false, 'a resend of seq 2, arriving later');
+});
+
+test('panes holding one reading keep just the reading: every window, device and fleet, and every checkpointed pane equal the aggregates of their readings, sparse devices and dense, before and after a restore', () => {
+  // Quarter degrees and half percents: every sum is exact in any order, so the reference can add readings as it likes.
+  let seed = 7;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const windows = [{ lengthMs: 10, slideMs: 2 }, { lengthMs: 60, slideMs: 10 }, { lengthMs: 30, slideMs: 30 }];
+  const opts = { windows, allowedLatenessMs: 8, timeMode: 'event' as const, startedAt: 0 };
+  const shapes = windows.map((x) => windowShape(x.lengthMs, x.slideMs));
+  const every = (d: number) => [1, 3, 10, 25][d % 4]; // dense devices widen every pane, sparse ones few
+  const accepted: { r: Reading; anomaly: number }[] = [];
+  let late = 0;
+  let w = new EventTimeWindows(opts);
+  const finals = new Map<string, WindowResult>();
+  const panes = new Map<string, Uint8Array>();
+  const take = (rs: WindowResult[]) => {
+    for (const r of rs.filter((x) => x.final)) {
+      const k = `${r.deviceId} ${r.lengthMs}/${r.slideMs} ${r.start}`;
+      assert.ok(!finals.has(k), `final twice: ${k}`);
+      finals.set(k, r);
+    }
+    const delta = w.takeDelta();
+    mapRows(delta.deletes, (p) => panes.delete(`${p.key} ${p.lengthMs}/${p.slideMs} ${p.start}`));
+    mapRows(delta.upserts, (p) => panes.set(`${p.key} ${p.lengthMs}/${p.slideMs} ${p.start}`, p.state.slice()));
+  };
+  // The aggregate of a device's accepted readings (arrival order) from `start` to `end`, the fleet's the merge of its devices'.
+  const reference = (id: string, start: number, end: number): Aggregate => {
+    const byDevice = new Map<string, Aggregate>();
+    for (const { r, anomaly } of accepted) {
+      if (r.ts < start || r.ts >= end || (id !== FLEET && r.deviceId !== id)) continue;
+      let g = byDevice.get(r.deviceId);
+      if (g === undefined) byDevice.set(r.deviceId, (g = new Aggregate()));
+      g.add(r);
+      if (anomaly >= 0) g.addAnomaly(anomaly);
+    }
+    const all = new Aggregate();
+    for (const g of byDevice.values()) all.merge(g);
+    return all;
+  };
+  for (let now = 1; now <= 400; now++) {
+    for (let d = 0; d < 24; d++) {
+      if (now % every(d) !== d % every(d) && random() > 0.05) continue;
+      const ts = Math.max(0, now - Math.floor(random() * random() * 14)); // mostly in order, some late, some too late
+      const temperature = Math.round(random() * 240 - 80) / 4;
+      const r: Reading = { ...reading(`d${d}`, ts, temperature, now), humidity: random() < 0.5 ? Math.round(random() * 200) / 2 : undefined };
+      for (let times = random() < 0.1 ? 2 : 1; times > 0; times--) { // sometimes twice at one ts
+        if (!w.add(r)) {
+          late++;
+          continue;
+        }
+        const anomaly = random() < 0.05 ? Math.floor(random() * 7) : -1;
+        if (anomaly >= 0) w.countAnomaly(r.deviceId, ts, ts, anomaly);
+        accepted.push({ r, anomaly });
+      }
+    }
+    if (now % 3 === 0) take(w.advance(now));
+    if (now === 201) { // just after a batch
+      // A restart: the panes from the checkpoint rows, some holding one reading, go on as the panes they were.
+      const clock = w.clockState();
+      w = new EventTimeWindows({ ...opts, startedAt: now });
+      w.restore(clock, [...panes].map(([k, state]) => {
+        const [key, shape, start] = k.split(' ');
+        const [lengthMs, slideMs] = shape.split('/').map(Number);
+        return { key, lengthMs, slideMs, start: Number(start), state };
+      }));
+    }
+    if (now % 45 === 0) { // just after a batch: its checkpoint holds every reading so far
+      for (const [k, state] of panes) {
+        const [key, shape, start] = k.split(' ');
+        const paneMs = shapes.find((x) => `${x.lengthMs}/${x.slideMs}` === shape)!.paneMs;
+        assert.deepEqual(Aggregate.fromBytes(state).toBytes(), reference(key, Number(start), Number(start) + paneMs).toBytes(), `pane ${k}`);
+      }
+    }
+  }
+  take(w.advance(10_000));
+  assert.equal(panes.size, 0, 'every pane evicted');
+  let expected = 0;
+  for (const shape of shapes) {
+    for (const id of [FLEET, ...Array.from({ length: 24 }, (_, d) => `d${d}`)]) {
+      for (let start = -shape.lengthMs + shape.slideMs; start < 420; start += shape.slideMs) {
+        const g = reference(id, start, start + shape.lengthMs);
+        const got = finals.get(`${id} ${shape.lengthMs}/${shape.slideMs} ${start}`);
+        if (g.count === 0 && g.anomalies === 0) {
+          assert.equal(got, undefined, `${id} ${start}`);
+          continue;
+        }
+        expected++;
+        const want = windowResult(id, shape.lengthMs, shape.slideMs, start, start + shape.lengthMs, true, g);
+        if (id === FLEET) {
+          const { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs } = g;
+          want.sums = { sum, sumSq, firstTs, lastTs, humiditySum, humiditySumSq, humidityFirstTs, humidityLastTs };
+        }
+        assert.deepEqual(got, want, `${id} ${shape.lengthMs}/${shape.slideMs} ${start}`);
+      }
+    }
+  }
+  assert.equal(finals.size, expected, 'no other window');
+  assert.ok(accepted.length > 3000 && late > 100, `${accepted.length} accepted, ${late} late`);
 });

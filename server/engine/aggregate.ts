@@ -226,8 +226,13 @@ export function clearPane(a: Float64Array, o: number): void {
 
 /** Aggregate.add() on the pane at offset `o`: its temperature's measure, then its humidity's (at o + 9). */
 export function addToPane(a: Float64Array, o: number, r: Reading): void {
-  addValue(a, o, r.temperature, r.ts);
-  if (r.humidity !== undefined) addValue(a, o + 9, r.humidity, r.ts);
+  addValuesToPane(a, o, r.temperature, r.ts, r.humidity);
+}
+
+/** addToPane() of a reading's temperature `t`, its ts and its humidity `h`. */
+export function addValuesToPane(a: Float64Array, o: number, t: number, ts: number, h: number | undefined): void {
+  addValue(a, o, t, ts);
+  if (h !== undefined) addValue(a, o + 9, h, ts);
 }
 
 /**

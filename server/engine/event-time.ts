@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToFleetPane, addToPane, mergePane, raisesFleetLast, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToFleetPane, mergePane, raisesFleetLast, writePane, type Summary } from './aggregate.ts';
 import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
@@ -152,6 +152,7 @@ export class EventTimeWindows {
       let s = kp.find(d, i, row.start);
       if (s < 0) s = kp.create(d, i, row.start);
       const state = Aggregate.fromBytes(row.state);
+      kp.widen(s);
       writePane(state, kp.data(s), kp.at(s));
       kp.setByType(s, state.byType);
       restored.add(d * this.shapes.length + i);
@@ -186,14 +187,13 @@ export class EventTimeWindows {
       }
       const p = paneStart(shape, t);
       const s = panes.pane(d, i, p);
-      const a = panes.data(s);
-      const o = panes.at(s);
       const f = panes.pane(fleet, i, p);
+      panes.widen(f); // a fleet pane is written in place
       const fa = panes.data(f);
       const fo = panes.at(f);
-      if (raisesFleetLast(a, o, fa, fo, r)) this.remerge[i].add(p);
-      addToPane(a, o, r);
-      addToFleetPane(fa, fo, r, a, o);
+      if (raisesFleetLast(panes.data(s), panes.at(s), fa, fo, r)) this.remerge[i].add(p);
+      panes.addReading(s, r);
+      addToFleetPane(fa, fo, r, panes.data(s), panes.at(s));
     }
     return true;
   }
@@ -302,6 +302,7 @@ export class EventTimeWindows {
         if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
       }
       const s = panes.find(fleet, i, p);
+      panes.widen(s);
       writePane(agg, panes.data(s), panes.at(s));
       panes.setByType(s, agg.byType);
     }

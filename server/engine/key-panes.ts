@@ -1,4 +1,5 @@
-import { addAnomalyToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
+import type { Reading } from '../ingest/reading.ts';
+import { addAnomalyToPane, addToPane, addValuesToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import { SlotPool } from './slot-pool.ts';
 import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, type WindowShape } from './windows.ts';
@@ -19,17 +20,24 @@ const SIZE = 7;
 const CHANGED_PANES = 8;
 const HEAD = 9;
 /**
- * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), its flags, then the pane (PANE_WIDTH
- * doubles, aggregate.ts).
+ * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), its flags, then the one reading it
+ * holds — temperature, ts (NaN: none yet) and humidity (NaN: none) — or, once WIDE, the slot of its aggregate
+ * (PANE_WIDTH doubles, aggregate.ts) in the pool of wide panes.
  */
 const START = 0;
 const NEXT = 1;
 const FLAGS = 2;
-const SLOT = 3 + PANE_WIDTH;
+const T = 3;
+const TS = 4;
+const H = 5;
+const WIDE_SLOT = 3;
+const SLOT = 6;
 /** Placed since the key's last settle(): the windows it opens have not been shown. */
 const NEW = 1;
 /** Changed since the key's last settle(): its state goes to the checkpoint. */
 const CHANGED = 2;
+/** Its aggregate is in a slot of the wide pool (WIDE_SLOT): it holds more than one reading, or an anomaly, or was written whole. */
+const WIDE = 4;
 
 /**
  * The panes of every key (a device, or the fleet) of a job, for each of its window shapes (0 … shapes − 1), in
@@ -42,12 +50,20 @@ const CHANGED = 2;
  * panes — costs no walk per reading or window. The counts by anomaly type of the few panes that hold an anomaly are
  * kept apart, by slot.
  *
+ * A pane holding one reading keeps just that reading (48 bytes a slot, not the 176 of a whole aggregate), and is
+ * widened into an aggregate of its own by its second reading, an anomaly, or a write of its whole state (widen()): at
+ * 100,000 devices reporting every 10 s, most panes of windows sliding by 2 or 10 s hold one reading. Readers see every
+ * pane as an aggregate (data(), at()).
+ *
  * The windows a key shows are not kept: they are those that hold one of its panes (EventTimeWindows). At 100,000
  * devices with three window shapes, an object a key and shape with an array of its pane slots, one of its open windows
  * and one of its changed panes cost ≈ 1.6 KB a device (objects, and arrays' elements grown 17 at a time).
  */
 export class KeyPanes {
   private readonly panes = new SlotPool(SLOT);
+  private readonly wide = new SlotPool(PANE_WIDTH);
+  /** The aggregate of the one-reading pane data() last read. */
+  private readonly one = new Float64Array(PANE_WIDTH);
   private readonly heads: SlotPool;
   private readonly types = new Map<number, Float64Array>();
 
@@ -107,14 +123,60 @@ export class KeyPanes {
     this.panes.data(s)[this.panes.offset(s) + f] = v;
   }
 
-  /** The array pane `s`'s doubles are in. */
+  /**
+   * The array pane `s`'s aggregate (PANE_WIDTH doubles, aggregate.ts) is in. A one-reading pane's is written out into
+   * an array the next data() call reuses: read it before then, and widen() a pane before writing to it.
+   */
   data(s: number): Float64Array {
-    return this.panes.data(s);
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    if ((a[o + FLAGS] & WIDE) !== 0) return this.wide.data(a[o + WIDE_SLOT]);
+    this.writeOne(a, o, this.one, 0);
+    return this.one;
   }
 
-  /** Where pane `s`'s doubles begin in data(s). */
+  /** Where pane `s`'s aggregate begins in data(s). */
   at(s: number): number {
-    return this.panes.offset(s) + SLOT - PANE_WIDTH;
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    return (a[o + FLAGS] & WIDE) !== 0 ? this.wide.offset(a[o + WIDE_SLOT]) : 0;
+  }
+
+  /** Adds reading `r` to pane `s`: an empty pane keeps the reading, one holding a reading already is widened. */
+  addReading(s: number, r: Reading): void {
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    if ((a[o + FLAGS] & WIDE) === 0) {
+      if (Number.isNaN(a[o + TS])) {
+        a[o + T] = r.temperature;
+        a[o + TS] = r.ts;
+        a[o + H] = r.humidity ?? NaN;
+        return;
+      }
+      this.widen(s);
+    }
+    const w = a[o + WIDE_SLOT];
+    addToPane(this.wide.data(w), this.wide.offset(w), r);
+  }
+
+  /** Pane `s` with an aggregate of its own, so that what data(s) and at(s) point at can be written. */
+  widen(s: number): void {
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    if ((a[o + FLAGS] & WIDE) !== 0) return;
+    const w = this.wide.take();
+    this.writeOne(a, o, this.wide.data(w), this.wide.offset(w));
+    a[o + FLAGS] |= WIDE;
+    a[o + WIDE_SLOT] = w;
+  }
+
+  /** Writes the aggregate of the one-reading (or empty) pane at `o` of `a` at `to` of `into`. */
+  private writeOne(a: Float64Array, o: number, into: Float64Array, to: number): void {
+    clearPane(into, to);
+    const ts = a[o + TS];
+    if (Number.isNaN(ts)) return;
+    const h = a[o + H];
+    addValuesToPane(into, to, a[o + T], ts, Number.isNaN(h) ? undefined : h);
   }
 
   /** Start of pane `s`. */
@@ -165,7 +227,7 @@ export class KeyPanes {
 
   /** Key `d`'s panes of shape `i` are neither new nor changed any more (emit has shown and checkpointed them). */
   settle(d: number, i: number): void {
-    for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setSlot(s, FLAGS, 0);
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setSlot(s, FLAGS, this.slot(s, FLAGS) & WIDE);
     this.setHead(d, i, CHANGED_PANES, 0);
     this.setHead(d, i, LAST_START, NaN);
     this.setHead(d, i, LAST_SLOT, -1);
@@ -255,14 +317,14 @@ export class KeyPanes {
     return s;
   }
 
-  /** A new pane of shape `i` for key `d` at `start` (not present yet), cleared, placed in the order of starts. */
+  /** A new pane of shape `i` for key `d` at `start` (not present yet), empty, placed in the order of starts. */
   create(d: number, i: number, start: number): number {
     const s = this.panes.take();
     const a = this.panes.data(s);
     const o = this.panes.offset(s);
     a[o + START] = start;
     a[o + FLAGS] = NEW;
-    clearPane(a, o + SLOT - PANE_WIDTH);
+    a[o + TS] = NaN;
     const last = this.head(d, i, LAST);
     if (last < 0 || start > this.startOf(last)) {
       // After the newest (readings in order): placed last, without a walk.
@@ -309,6 +371,7 @@ export class KeyPanes {
 
   private free(s: number): void {
     this.types.delete(s);
+    if ((this.slot(s, FLAGS) & WIDE) !== 0) this.wide.give(this.slot(s, WIDE_SLOT));
     this.panes.give(s);
   }
 
@@ -319,6 +382,7 @@ export class KeyPanes {
 
   /** Counts an anomaly of type `typeIndex` in pane `s`. */
   addAnomaly(s: number, typeIndex: number): void {
+    this.widen(s);
     addAnomalyToPane(this.data(s), this.at(s));
     let counts = this.types.get(s);
     if (counts === undefined) {
