@@ -277,9 +277,10 @@ test('anomaly counts by type: kept beside the panes that have one, checkpointed 
   w.countAnomaly('d', 8, 8, 0);
   const first = w.advance(8);
   const delta = w.takeDelta();
-  // Pane [5,10) of d holds anomalies: 19 doubles and its 7 counts by type; the others only their 19 doubles.
+  // Pane [5,10) of d holds anomalies: 19 doubles and its 7 counts by type; the fleet's panes their 19 doubles; d's and
+  // e's others one reading each: its 3 doubles.
   const sizes = Object.fromEntries(mapRows(delta.upserts, (p) => [`${p.key}@${p.start}`, p.state.length / 8]));
-  assert.deepEqual(sizes, { 'd@0': 19, 'd@5': 26, 'e@5': 19, '*@0': 19, '*@5': 26 });
+  assert.deepEqual(sizes, { 'd@0': 3, 'd@5': 26, 'e@5': 3, '*@0': 19, '*@5': 26 });
   const byType = (rs: WindowResult[], id: string, start: number) => {
     const r = rs.find((x) => x.deviceId === id && x.start === start)!;
     return [r.anomalies, Object.fromEntries(Object.entries(r.anomaliesByType).filter(([, n]) => n > 0))];
@@ -316,7 +317,7 @@ test('checkpoint delta: a pane a batch changed and then evicted (the watermark j
   // Read twice (a commit retried), the rows are the same; their bytes are the pane's.
   const bytes = () => mapRows(delta.upserts, (p) => [p.key, p.start, [...new Float64Array(p.state.buffer, p.state.byteOffset, 2)]]);
   assert.deepEqual(bytes(), bytes());
-  assert.deepEqual(bytes().find(([k]) => k === 'd'), ['d', 3_600_000, [1, 23]], 'count, sum');
+  assert.deepEqual(bytes().find(([k]) => k === 'd'), ['d', 3_600_000, [23, 3_600_000]], 'one reading: temperature, ts');
 });
 
 test('KeyPanes: a forgotten pane takes its counts by type with it; a pane created again at its start has none', () => {
@@ -505,6 +506,36 @@ test('the window starts of a key to emit: in the order added, each once, -0 as 0
   assert.deepEqual(list.times.slice(0, list.length), [8000, 4000], 'emptied, then each once again');
 });
 
+test('KeyPanes: a pane is kept as the one reading it holds until a second reading, an anomaly or a write of more than one reading\'s aggregate widens it; data() reads either as the whole aggregate', () => {
+  const panes = new KeyPanes(1);
+  const k = panes.addKey();
+  const whole = (rs: Reading[], anomaly = false) => {
+    const g = new Aggregate();
+    rs.forEach((r) => g.add(r));
+    if (anomaly) g.addAnomaly(1);
+    return g;
+  };
+  const state = (s: number) => [...panes.data(s).subarray(panes.at(s), panes.at(s) + 19)];
+  const one = { ...reading('d', 5, 21.25), humidity: 40.5 };
+  const two = reading('d', 7, 19);
+  const s = panes.pane(k, 0, 0);
+  assert.deepEqual([panes.isWide(s), state(s)], [false, [...new Float64Array(whole([]).toBytes().buffer, 0, 19)]], 'empty');
+  panes.addReading(s, one);
+  assert.deepEqual([panes.isWide(s), state(s)], [false, [...new Float64Array(whole([one]).toBytes().buffer, 0, 19)]]);
+  panes.addReading(s, two);
+  assert.deepEqual([panes.isWide(s), state(s)], [true, [...new Float64Array(whole([one, two]).toBytes().buffer, 0, 19)]]);
+  const a = panes.pane(k, 0, 10);
+  panes.addReading(a, two);
+  panes.addAnomaly(a, 1);
+  assert.deepEqual([panes.isWide(a), state(a)], [true, [...new Float64Array(whole([two], true).toBytes().buffer, 0, 19)]]);
+  // Written (a restore): one reading's aggregate stays one reading; two readings', or one with an anomaly, are wide.
+  for (const [rs, anomaly, wide] of [[[one], false, false], [[two], false, false], [[one, two], false, true], [[one], true, true]] as const) {
+    const w = panes.pane(k, 0, 100 + panes.size(k, 0));
+    panes.write(w, whole([...rs], anomaly));
+    assert.deepEqual([panes.isWide(w), state(w), panes.byType(w)?.[1] ?? 0], [wide, [...new Float64Array(whole([...rs], anomaly).toBytes().buffer, 0, 19)], anomaly ? 1 : 0]);
+  }
+});
+
 test('KeyPanes: a key\'s panes are listed by start whatever order they come in; find, findFrom (any hint), firstFrom and settledBefore agree with a sorted list', () => {
   let seed = 11;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -603,6 +634,7 @@ test('panes holding one reading keep just the reading: every window, device and 
   let w = new EventTimeWindows(opts);
   const finals = new Map<string, WindowResult>();
   const panes = new Map<string, Uint8Array>();
+  const sizes = new Set<number>(); // of the checkpoint rows: one reading's, an aggregate's, one with counts by type
   const take = (rs: WindowResult[]) => {
     for (const r of rs.filter((x) => x.final)) {
       const k = `${r.deviceId} ${r.lengthMs}/${r.slideMs} ${r.start}`;
@@ -611,7 +643,10 @@ test('panes holding one reading keep just the reading: every window, device and 
     }
     const delta = w.takeDelta();
     mapRows(delta.deletes, (p) => panes.delete(`${p.key} ${p.lengthMs}/${p.slideMs} ${p.start}`));
-    mapRows(delta.upserts, (p) => panes.set(`${p.key} ${p.lengthMs}/${p.slideMs} ${p.start}`, p.state.slice()));
+    mapRows(delta.upserts, (p) => {
+      panes.set(`${p.key} ${p.lengthMs}/${p.slideMs} ${p.start}`, p.state.slice());
+      sizes.add(p.state.length / 8);
+    });
   };
   // The aggregate of a device's accepted readings (arrival order) from `start` to `end`, the fleet's the merge of its devices'.
   const reference = (id: string, start: number, end: number): Aggregate => {
@@ -685,5 +720,6 @@ test('panes holding one reading keep just the reading: every window, device and 
     }
   }
   assert.equal(finals.size, expected, 'no other window');
+  assert.deepEqual([...sizes].sort((a, b) => a - b), [3, 19, 26], 'rows of each size');
   assert.ok(accepted.length > 3000 && late > 100, `${accepted.length} accepted, ${late} late`);
 });

@@ -34,8 +34,11 @@ export class Aggregate {
   byType: Float64Array | null = null;
 
   add(r: Reading): void {
-    const t = r.temperature;
-    const ts = r.ts;
+    this.addValues(r.temperature, r.ts, r.humidity);
+  }
+
+  /** add() of a reading's temperature `t`, its ts and its humidity `h`. */
+  addValues(t: number, ts: number, h: number | undefined): void {
     this.count++;
     this.sum += t;
     this.sumSq += t * t;
@@ -49,7 +52,6 @@ export class Aggregate {
       this.lastTs = ts;
       this.last = t;
     }
-    const h = r.humidity;
     if (h !== undefined) {
       this.humidityCount++;
       this.humiditySum += h;
@@ -116,9 +118,14 @@ export class Aggregate {
     return Buffer.from(a.buffer);
   }
 
+  /** The state of toBytes(), of a pane (PANE_WIDTH doubles, then its counts by type if any), or of a one-reading pane. */
   static fromBytes(bytes: Uint8Array): Aggregate {
     const a = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     const g = new Aggregate();
+    if (a.length === ONE_READING) {
+      g.addValues(a[0], a[1], Number.isNaN(a[2]) ? undefined : a[2]);
+      return g;
+    }
     [g.count, g.sum, g.sumSq, g.min, g.max, g.first, g.firstTs, g.last, g.lastTs] = a;
     [g.humidityCount, g.humiditySum, g.humiditySumSq, g.humidityMin, g.humidityMax] = a.subarray(9);
     [g.humidityFirst, g.humidityFirstTs, g.humidityLast, g.humidityLastTs, g.anomalies] = a.subarray(14);
@@ -212,9 +219,13 @@ export function byTypeRecord(byType: Float64Array | null): Record<AnomalyType, n
  * Panes kept in place in a Float64Array (a chunk of pane slots, key-panes.ts) in the layout of Aggregate.toBytes()
  * without the counts by anomaly type: no object and no boxed double per pane. Most panes never hold an anomaly, so
  * their counts by type live beside the panes, in KeyPanes, for the few that do. A pane's state in a checkpoint is its
- * slice of the chunk, followed by its counts by type when it has any (Aggregate.fromBytes reads both lengths).
+ * slice of the chunk, followed by its counts by type when it has any, or, for a pane of one reading and no anomaly,
+ * that reading: ONE_READING doubles (Aggregate.fromBytes reads the three lengths).
  */
 export const PANE_WIDTH = 19;
+
+/** A one-reading pane's state in a checkpoint: its temperature, ts and humidity (NaN: none). */
+export const ONE_READING = 3;
 
 /** Writes the empty aggregate at offset `o`. */
 export function clearPane(a: Float64Array, o: number): void {

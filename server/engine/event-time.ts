@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
-import { Aggregate, addToFleetPane, mergePane, raisesFleetLast, writePane, type Summary } from './aggregate.ts';
+import { Aggregate, addToFleetPane, mergePane, raisesFleetLast, type Summary } from './aggregate.ts';
 import { KeyPanes, TimeList } from './key-panes.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
@@ -151,10 +151,7 @@ export class EventTimeWindows {
       const d = this.key(row.key);
       let s = kp.find(d, i, row.start);
       if (s < 0) s = kp.create(d, i, row.start);
-      const state = Aggregate.fromBytes(row.state);
-      kp.widen(s);
-      writePane(state, kp.data(s), kp.at(s));
-      kp.setByType(s, state.byType);
+      kp.write(s, Aggregate.fromBytes(row.state));
       restored.add(d * this.shapes.length + i);
       // Their partial results may have been refreshed last before the restart: refresh them at the first batch.
       if (row.start < kp.pendingFrom(d, i) && this.refreshesOpen(row.key)) kp.setPendingFrom(d, i, row.start);
@@ -301,10 +298,7 @@ export class EventTimeWindows {
         const s = panes.find(d, i, p);
         if (s >= 0) mergePane(agg, panes.data(s), panes.at(s), panes.byType(s));
       }
-      const s = panes.find(fleet, i, p);
-      panes.widen(s);
-      writePane(agg, panes.data(s), panes.at(s));
-      panes.setByType(s, agg.byType);
+      panes.write(panes.find(fleet, i, p), agg);
     }
     starts.clear();
   }

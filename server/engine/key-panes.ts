@@ -1,5 +1,5 @@
 import type { Reading } from '../ingest/reading.ts';
-import { addAnomalyToPane, addToPane, addValuesToPane, clearPane, PANE_WIDTH } from './aggregate.ts';
+import { addAnomalyToPane, addToPane, addValuesToPane, clearPane, PANE_WIDTH, writePane, type Aggregate } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import { SlotPool } from './slot-pool.ts';
 import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, type WindowShape } from './windows.ts';
@@ -64,6 +64,8 @@ export class KeyPanes {
   private readonly wide = new SlotPool(PANE_WIDTH);
   /** The aggregate of the one-reading pane data() last read. */
   private readonly one = new Float64Array(PANE_WIDTH);
+  /** An aggregate write() keeps as one reading, as written whole, to compare. */
+  private readonly whole = new Float64Array(PANE_WIDTH);
   private readonly heads: SlotPool;
   private readonly types = new Map<number, Float64Array>();
 
@@ -142,6 +144,25 @@ export class KeyPanes {
     return (a[o + FLAGS] & WIDE) !== 0 ? this.wide.offset(a[o + WIDE_SLOT]) : 0;
   }
 
+  /** Whether pane `s` has an aggregate of its own (it is not kept as the one reading it holds). */
+  isWide(s: number): boolean {
+    return (this.slot(s, FLAGS) & WIDE) !== 0;
+  }
+
+  /**
+   * Writes the reading pane `s` holds, if it is kept as one (not wide, not empty), at out[0…2]: temperature, ts and
+   * humidity (NaN: none), the checkpoint's state of a one-reading pane (aggregate.ts, ONE_READING). False if not.
+   */
+  readingOf(s: number, out: Float64Array): boolean {
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    if ((a[o + FLAGS] & WIDE) !== 0 || Number.isNaN(a[o + TS])) return false;
+    out[0] = a[o + T];
+    out[1] = a[o + TS];
+    out[2] = a[o + H];
+    return true;
+  }
+
   /** Adds reading `r` to pane `s`: an empty pane keeps the reading, one holding a reading already is widened. */
   addReading(s: number, r: Reading): void {
     const a = this.panes.data(s);
@@ -168,6 +189,26 @@ export class KeyPanes {
     this.writeOne(a, o, this.wide.data(w), this.wide.offset(w));
     a[o + FLAGS] |= WIDE;
     a[o + WIDE_SLOT] = w;
+  }
+
+  /**
+   * Writes aggregate `g` as pane `s`'s state, with its counts by type (a restored pane, a fleet pane merged anew): as the
+   * one reading it holds when that gives `g` back exactly, so that a restart does not widen every pane.
+   */
+  write(s: number, g: Aggregate): void {
+    const a = this.panes.data(s);
+    const o = this.panes.offset(s);
+    if ((a[o + FLAGS] & WIDE) === 0 && g.count === 1 && g.anomalies === 0) {
+      a[o + T] = g.first;
+      a[o + TS] = g.firstTs;
+      a[o + H] = g.humidityCount === 1 ? g.humidityFirst : NaN;
+      this.writeOne(a, o, this.one, 0);
+      writePane(g, this.whole, 0);
+      if (this.one.every((x, j) => Object.is(x, this.whole[j]))) return;
+    }
+    this.widen(s);
+    writePane(g, this.data(s), this.at(s));
+    this.setByType(s, g.byType);
   }
 
   /** Writes the aggregate of the one-reading (or empty) pane at `o` of `a` at `to` of `into`. */

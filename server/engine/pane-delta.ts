@@ -1,4 +1,4 @@
-import { PANE_WIDTH } from './aggregate.ts';
+import { ONE_READING, PANE_WIDTH } from './aggregate.ts';
 import { ANOMALY_TYPES } from './detectors/types.ts';
 import type { KeyPanes } from './key-panes.ts';
 import { LazyRows, type Rows } from './rows.ts';
@@ -46,6 +46,9 @@ export class PaneChanges {
   private readonly out = new Float64Array(PANE_WIDTH + ANOMALY_TYPES.length);
   private readonly bytes = new Uint8Array(this.out.buffer, 0, PANE_WIDTH * 8);
   private readonly bytesByType = new Uint8Array(this.out.buffer);
+  /** A one-reading pane's state, and a view of it. */
+  private readonly one = new Float64Array(ONE_READING);
+  private readonly oneBytes = new Uint8Array(this.one.buffer);
   /** The pane the last row was read from, and its key and shape (state()). */
   private lastKey = -1;
   private lastShape = -1;
@@ -89,9 +92,9 @@ export class PaneChanges {
   }
 
   /**
-   * A pane's state, with its counts by type if any, in a buffer the next call reuses; null: the pane is gone. The rows
-   * of a key and shape come by ascending start (the order its panes are listed): each walk goes on from the last pane
-   * found.
+   * A pane's state (its one reading, or its aggregate with its counts by type if any), in a buffer the next call
+   * reuses; null: the pane is gone. The rows of a key and shape come by ascending start (the order its panes are
+   * listed): each walk goes on from the last pane found.
    */
   private state(i: number, id: string, start: number): Uint8Array | null {
     const k = this.key(id);
@@ -101,6 +104,7 @@ export class PaneChanges {
     this.lastKey = k;
     this.lastShape = i;
     this.lastSlot = s;
+    if (this.panes.readingOf(s, this.one)) return this.oneBytes;
     const a = this.panes.data(s);
     const at = this.panes.at(s);
     for (let j = 0; j < PANE_WIDTH; j++) this.out[j] = a[at + j];

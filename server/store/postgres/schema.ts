@@ -8,7 +8,8 @@
  * created at PG_SCHEMA_VERSION, and PG_MIGRATIONS[v] (v ≥ 5) bring one from v to v + 1. schema_version holds one row
  * per version applied.
  */
-export const PG_SCHEMA_VERSION = 10;
+/** 12, as SQLite's: a pane of one reading is checkpointed as that reading, which an older Thermostream would misread. */
+export const PG_SCHEMA_VERSION = 12;
 
 /** Statements run when a database goes from version v to v + 1. */
 export const PG_MIGRATIONS: Record<number, string> = {

@@ -1,5 +1,5 @@
 /** SQLite schema. Times are epoch ms UTC; fleet-wide windows are partials per instance in fleet_windows. */
-export const SCHEMA_VERSION = 11;
+export const SCHEMA_VERSION = 12;
 /*
  * History (migrate.ts brings older databases up; a new table needs nothing, SCHEMA creates what is missing):
  *   1  windows, devices, dead letters, late readings
@@ -27,6 +27,9 @@ export const SCHEMA_VERSION = 11;
  *      seconds) are the devices that reported first in the same batch as each other, so they are neighbours in the
  *      table and a batch's commit writes a few pages instead of most of them (rows of version 10 get first_batch 0 and
  *      stay there: panes go as their windows close, a device's other rows keep the old order)
+ *  12  no table changes: a pane holding one reading and no anomaly is checkpointed as that reading (panes.state of 3
+ *      doubles: temperature, ts, humidity), not as its 19-double aggregate; the version is what makes an older
+ *      Thermostream, which would misread such rows, refuse the database
  */
 
 /**
