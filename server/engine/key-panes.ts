@@ -204,7 +204,9 @@ export class KeyPanes {
       a[o + H] = g.humidityCount === 1 ? g.humidityFirst : NaN;
       this.writeOne(a, o, this.one, 0);
       writePane(g, this.whole, 0);
-      if (this.one.every((x, j) => Object.is(x, this.whole[j]))) return;
+      let same = true;
+      for (let j = 0; j < PANE_WIDTH && same; j++) same = Object.is(this.one[j], this.whole[j]);
+      if (same) return;
     }
     this.widen(s);
     writePane(g, this.data(s), this.at(s));
