@@ -5,7 +5,8 @@ import { Aggregate } from '../server/engine/aggregate.ts';
 import { windowResult } from '../server/engine/window-pack.ts';
 import { lastWindowEnd, windowShape, windowStartsContaining } from '../server/engine/windows.ts';
 import { Dedupe, DEDUPE_WINDOW } from '../server/engine/dedupe.ts';
-import { KeyPanes, TimeList } from '../server/engine/key-panes.ts';
+import { KeyPanes } from '../server/engine/key-panes.ts';
+import { TimeList } from '../server/engine/time-list.ts';
 import { mapRows } from '../server/engine/rows.ts';
 import type { Reading } from '../server/ingest/reading.ts';
 

@@ -1,7 +1,8 @@
 import type { WindowSpec } from '../config.ts';
 import type { Reading } from '../ingest/reading.ts';
 import { Aggregate, addToFleetPane, mergePane, raisesFleetLast, type Summary } from './aggregate.ts';
-import { KeyPanes, TimeList } from './key-panes.ts';
+import { KeyPanes } from './key-panes.ts';
+import { TimeList } from './time-list.ts';
 import { PaneChanges, type PaneDelta, type PaneRow } from './pane-delta.ts';
 import type { Rows } from './rows.ts';
 import { WindowPacker, windowObjects, type PackedWindows } from './window-pack.ts';

@@ -1,6 +1,4 @@
-import type { Reading } from '../ingest/reading.ts';
-import { addAnomalyToPane, addToPane, addValuesToPane, clearPane, PANE_WIDTH, writePane, type Aggregate } from './aggregate.ts';
-import { ANOMALY_TYPES } from './detectors/types.ts';
+import { PaneSlots } from './pane-slots.ts';
 import { SlotPool } from './slot-pool.ts';
 import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, type WindowShape } from './windows.ts';
 
@@ -19,57 +17,30 @@ const LAST = 6;
 const SIZE = 7;
 const CHANGED_PANES = 8;
 const HEAD = 9;
-/**
- * A pane slot: the pane's start, the slot of its key's next pane (-1: the last), its flags, then the one reading it
- * holds — temperature, ts (NaN: none yet) and humidity (NaN: none) — or, once WIDE, the slot of its aggregate
- * (PANE_WIDTH doubles, aggregate.ts) in the pool of wide panes.
- */
-const START = 0;
-const NEXT = 1;
-const FLAGS = 2;
-const T = 3;
-const TS = 4;
-const H = 5;
-const WIDE_SLOT = 3;
-const SLOT = 6;
 /** Placed since the key's last settle(): the windows it opens have not been shown. */
 const NEW = 1;
 /** Changed since the key's last settle(): its state goes to the checkpoint. */
 const CHANGED = 2;
-/** Its aggregate is in a slot of the wide pool (WIDE_SLOT): it holds more than one reading, or an anomaly, or was written whole. */
-const WIDE = 4;
 
 /**
  * The panes of every key (a device, or the fleet) of a job, for each of its window shapes (0 … shapes − 1), in
- * pools of fixed slots (SlotPool) rather than objects: a key is a head slot `d` (addKey()), holding per shape the
- * scalars of its bookkeeping and a list of its panes through their slots, oldest start first
+ * pools of fixed slots (SlotPool, PaneSlots) rather than objects: a key is a head slot `d` (addKey()), holding per
+ * shape the scalars of its bookkeeping and a list of its panes through their slots, oldest start first
  * (`for (let s = first(d, i); s >= 0; s = next(s))`). A pane is known by its slot `s`: its doubles are at(s) onwards in
  * data(s). A key mostly holds a handful of panes per shape (length / pane width, plus the allowed lateness), so a walk
  * finds one; a pane after the newest (readings in order) is placed without a walk, and ascending starts are found by
  * walking on from the last one found (findFrom), so that a device's backlog of hours in one batch — thousands of
- * panes — costs no walk per reading or window. The counts by anomaly type of the few panes that hold an anomaly are
- * kept apart, by slot.
- *
- * A pane holding one reading keeps just that reading (48 bytes a slot, not the 176 of a whole aggregate), and is
- * widened into an aggregate of its own by its second reading, an anomaly, or a write of its whole state (widen()): at
- * 100,000 devices reporting every 10 s, most panes of windows sliding by 2 or 10 s hold one reading. Readers see every
- * pane as an aggregate (data(), at()).
+ * panes — costs no walk per reading or window. How a pane's state is kept (one reading, or an aggregate): PaneSlots.
  *
  * The windows a key shows are not kept: they are those that hold one of its panes (EventTimeWindows). At 100,000
  * devices with three window shapes, an object a key and shape with an array of its pane slots, one of its open windows
  * and one of its changed panes cost ≈ 1.6 KB a device (objects, and arrays' elements grown 17 at a time).
  */
-export class KeyPanes {
-  private readonly panes = new SlotPool(SLOT);
-  private readonly wide = new SlotPool(PANE_WIDTH);
-  /** The aggregate of the one-reading pane data() last read. */
-  private readonly one = new Float64Array(PANE_WIDTH);
-  /** An aggregate write() keeps as one reading, as written whole, to compare. */
-  private readonly whole = new Float64Array(PANE_WIDTH);
+export class KeyPanes extends PaneSlots {
   private readonly heads: SlotPool;
-  private readonly types = new Map<number, Float64Array>();
 
   constructor(readonly shapes: number) {
+    super();
     this.heads = new SlotPool(HEAD * shapes);
   }
 
@@ -99,7 +70,7 @@ export class KeyPanes {
 
   /** Gives key `d`'s slots back to the pools (it holds no pane any more: evicted). */
   removeKey(d: number): void {
-    for (let i = 0; i < this.shapes; i++) for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.free(s);
+    for (let i = 0; i < this.shapes; i++) for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.give(s);
     this.heads.give(d);
   }
 
@@ -117,124 +88,9 @@ export class KeyPanes {
     this.heads.data(d)[this.heads.offset(d) + i * HEAD + f] = v;
   }
 
-  private slot(s: number, f: number): number {
-    return this.panes.data(s)[this.panes.offset(s) + f];
-  }
-
-  private setSlot(s: number, f: number, v: number): void {
-    this.panes.data(s)[this.panes.offset(s) + f] = v;
-  }
-
-  /**
-   * The array pane `s`'s aggregate (PANE_WIDTH doubles, aggregate.ts) is in. A one-reading pane's is written out into
-   * an array the next data() call reuses: read it before then, and widen() a pane before writing to it.
-   */
-  data(s: number): Float64Array {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    if ((a[o + FLAGS] & WIDE) !== 0) return this.wide.data(a[o + WIDE_SLOT]);
-    this.writeOne(a, o, this.one, 0);
-    return this.one;
-  }
-
-  /** Where pane `s`'s aggregate begins in data(s). */
-  at(s: number): number {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    return (a[o + FLAGS] & WIDE) !== 0 ? this.wide.offset(a[o + WIDE_SLOT]) : 0;
-  }
-
-  /** Whether pane `s` has an aggregate of its own (it is not kept as the one reading it holds). */
-  isWide(s: number): boolean {
-    return (this.slot(s, FLAGS) & WIDE) !== 0;
-  }
-
-  /**
-   * Writes the reading pane `s` holds, if it is kept as one (not wide, not empty), at out[0…2]: temperature, ts and
-   * humidity (NaN: none), the checkpoint's state of a one-reading pane (aggregate.ts, ONE_READING). False if not.
-   */
-  readingOf(s: number, out: Float64Array): boolean {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    if ((a[o + FLAGS] & WIDE) !== 0 || Number.isNaN(a[o + TS])) return false;
-    out[0] = a[o + T];
-    out[1] = a[o + TS];
-    out[2] = a[o + H];
-    return true;
-  }
-
-  /** Adds reading `r` to pane `s`: an empty pane keeps the reading, one holding a reading already is widened. */
-  addReading(s: number, r: Reading): void {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    if ((a[o + FLAGS] & WIDE) === 0) {
-      if (Number.isNaN(a[o + TS])) {
-        a[o + T] = r.temperature;
-        a[o + TS] = r.ts;
-        a[o + H] = r.humidity ?? NaN;
-        return;
-      }
-      this.widen(s);
-    }
-    const w = a[o + WIDE_SLOT];
-    addToPane(this.wide.data(w), this.wide.offset(w), r);
-  }
-
-  /** Pane `s` with an aggregate of its own, so that what data(s) and at(s) point at can be written. */
-  widen(s: number): void {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    if ((a[o + FLAGS] & WIDE) !== 0) return;
-    const w = this.wide.take();
-    this.writeOne(a, o, this.wide.data(w), this.wide.offset(w));
-    a[o + FLAGS] |= WIDE;
-    a[o + WIDE_SLOT] = w;
-  }
-
-  /**
-   * Writes aggregate `g` as pane `s`'s state, with its counts by type (a restored pane, a fleet pane merged anew): as the
-   * one reading it holds when that gives `g` back exactly, so that a restart does not widen every pane.
-   */
-  write(s: number, g: Aggregate): void {
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    if ((a[o + FLAGS] & WIDE) === 0 && g.count === 1 && g.anomalies === 0) {
-      a[o + T] = g.first;
-      a[o + TS] = g.firstTs;
-      a[o + H] = g.humidityCount === 1 ? g.humidityFirst : NaN;
-      this.writeOne(a, o, this.one, 0);
-      writePane(g, this.whole, 0);
-      let same = true;
-      for (let j = 0; j < PANE_WIDTH && same; j++) same = Object.is(this.one[j], this.whole[j]);
-      if (same) return;
-    }
-    this.widen(s);
-    writePane(g, this.data(s), this.at(s));
-    this.setByType(s, g.byType);
-  }
-
-  /** Writes the aggregate of the one-reading (or empty) pane at `o` of `a` at `to` of `into`. */
-  private writeOne(a: Float64Array, o: number, into: Float64Array, to: number): void {
-    clearPane(into, to);
-    const ts = a[o + TS];
-    if (Number.isNaN(ts)) return;
-    const h = a[o + H];
-    addValuesToPane(into, to, a[o + T], ts, Number.isNaN(h) ? undefined : h);
-  }
-
-  /** Start of pane `s`. */
-  startOf(s: number): number {
-    return this.slot(s, START);
-  }
-
   /** Key `d`'s pane of shape `i` with the oldest start (-1: none). */
   first(d: number, i: number): number {
     return this.head(d, i, FIRST);
-  }
-
-  /** The pane after pane `s`, the next start (-1: none). */
-  next(s: number): number {
-    return this.slot(s, NEXT);
   }
 
   /** Panes of shape `i` key `d` holds. */
@@ -249,12 +105,12 @@ export class KeyPanes {
 
   /** Whether pane `s` changed since its key's last settle(). */
   isChanged(s: number): boolean {
-    return (this.slot(s, FLAGS) & CHANGED) !== 0;
+    return (this.marks(s) & CHANGED) !== 0;
   }
 
   /** Whether pane `s` was placed since its key's last settle(). */
   isNew(s: number): boolean {
-    return (this.slot(s, FLAGS) & NEW) !== 0;
+    return (this.marks(s) & NEW) !== 0;
   }
 
   /**
@@ -262,15 +118,15 @@ export class KeyPanes {
    * so is the pane of the last reading, which pane() returns without looking it up.
    */
   markChanged(d: number, i: number, s: number): void {
-    const flags = this.slot(s, FLAGS);
-    if ((flags & CHANGED) !== 0) return;
-    this.setSlot(s, FLAGS, flags | CHANGED);
+    const marks = this.marks(s);
+    if ((marks & CHANGED) !== 0) return;
+    this.setMarks(s, marks | CHANGED);
     this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) + 1);
   }
 
   /** Key `d`'s panes of shape `i` are neither new nor changed any more (emit has shown and checkpointed them). */
   settle(d: number, i: number): void {
-    for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setSlot(s, FLAGS, this.slot(s, FLAGS) & WIDE);
+    for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setMarks(s, 0);
     this.setHead(d, i, CHANGED_PANES, 0);
     this.setHead(d, i, LAST_START, NaN);
     this.setHead(d, i, LAST_SLOT, -1);
@@ -362,18 +218,13 @@ export class KeyPanes {
 
   /** A new pane of shape `i` for key `d` at `start` (not present yet), empty, placed in the order of starts. */
   create(d: number, i: number, start: number): number {
-    const s = this.panes.take();
-    const a = this.panes.data(s);
-    const o = this.panes.offset(s);
-    a[o + START] = start;
-    a[o + FLAGS] = NEW;
-    a[o + TS] = NaN;
+    const s = this.take(start, NEW);
     const last = this.head(d, i, LAST);
     if (last < 0 || start > this.startOf(last)) {
       // After the newest (readings in order): placed last, without a walk.
-      a[o + NEXT] = -1;
+      this.setNext(s, -1);
       if (last < 0) this.setHead(d, i, FIRST, s);
-      else this.setSlot(last, NEXT, s);
+      else this.setNext(last, s);
       this.setHead(d, i, LAST, s);
     } else {
       let before = -1;
@@ -382,9 +233,9 @@ export class KeyPanes {
         before = after;
         after = this.next(after);
       }
-      a[o + NEXT] = after;
+      this.setNext(s, after);
       if (before < 0) this.setHead(d, i, FIRST, s);
-      else this.setSlot(before, NEXT, s);
+      else this.setNext(before, s);
     }
     this.setHead(d, i, SIZE, this.size(d, i) + 1);
     return s;
@@ -401,7 +252,7 @@ export class KeyPanes {
     if (s < 0 || this.startOf(s) !== start) return;
     const after = this.next(s);
     if (before < 0) this.setHead(d, i, FIRST, after);
-    else this.setSlot(before, NEXT, after);
+    else this.setNext(before, after);
     if (this.head(d, i, LAST) === s) this.setHead(d, i, LAST, before);
     if (this.isChanged(s)) this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) - 1);
     if (this.head(d, i, LAST_SLOT) === s) {
@@ -409,62 +260,6 @@ export class KeyPanes {
       this.setHead(d, i, LAST_SLOT, -1);
     }
     this.setHead(d, i, SIZE, this.size(d, i) - 1);
-    this.free(s);
-  }
-
-  private free(s: number): void {
-    this.types.delete(s);
-    if ((this.slot(s, FLAGS) & WIDE) !== 0) this.wide.give(this.slot(s, WIDE_SLOT));
-    this.panes.give(s);
-  }
-
-  /** Counts by anomaly type of pane `s`; null when it holds no anomaly. */
-  byType(s: number): Float64Array | null {
-    return this.types.get(s) ?? null;
-  }
-
-  /** Counts an anomaly of type `typeIndex` in pane `s`. */
-  addAnomaly(s: number, typeIndex: number): void {
-    this.widen(s);
-    addAnomalyToPane(this.data(s), this.at(s));
-    let counts = this.types.get(s);
-    if (counts === undefined) {
-      counts = new Float64Array(ANOMALY_TYPES.length);
-      this.types.set(s, counts);
-    }
-    counts[typeIndex]++;
-  }
-
-  /** Sets the counts by type of pane `s` (copied; null or all zero: none). */
-  setByType(s: number, counts: Float64Array | null): void {
-    if (counts !== null && counts.some((n) => n !== 0)) this.types.set(s, Float64Array.from(counts));
-    else this.types.delete(s);
-  }
-}
-
-/**
- * Times in the order added, each once, in an array reused from one use to the next (the window starts to emit of
- * one key after another). Emptied by its count, with a map of time → the use that added it, so that emptying
- * allocates nothing: a Set's clear() allocates a new table, once per key per window shape per batch.
- */
-export class TimeList {
-  readonly times: number[] = [];
-  length = 0;
-  private use = 0;
-  private readonly added = new Map<number, number>();
-
-  clear(): void {
-    this.length = 0;
-    // The map holds every time added since it was last emptied (window starts: a few per slide, shared by all keys).
-    if (++this.use > 1 << 29 || this.added.size > 4096) {
-      this.added.clear();
-      this.use = 1;
-    }
-  }
-
-  add(t: number): void {
-    if (this.added.get(t) === this.use) return;
-    this.added.set(t, this.use);
-    this.times[this.length++] = t === 0 ? 0 : t; // -0 as 0, as a Set holds it
+    this.give(s);
   }
 }
