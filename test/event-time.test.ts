@@ -529,8 +529,24 @@ test('KeyPanes: a pane is kept as the one reading it holds until a second readin
   panes.addReading(a, two);
   panes.addAnomaly(a, 1);
   assert.deepEqual([panes.isWide(a), state(a)], [true, [...new Float64Array(whole([two], true).toBytes().buffer, 0, 19)]]);
-  // Written (a restore): one reading's aggregate stays one reading; two readings', or one with an anomaly, are wide.
-  for (const [rs, anomaly, wide] of [[[one], false, false], [[two], false, false], [[one, two], false, true], [[one], true, true]] as const) {
+  // A reading the slot cannot give back exactly widens its pane at once: a ts not a whole ms, a third decimal, a
+  // value beyond ±327.67, −0.
+  const odd = [{ ...reading('d', 5.5, 21.25), humidity: 40.5 }, reading('d', 5, 21.375), { ...reading('d', 5, 21), humidity: 40.125 }, reading('d', 5, 400), reading('d', 5, -0)];
+  for (const r of odd) {
+    const p = panes.pane(k, 0, 1000 * (1 + odd.indexOf(r)));
+    panes.addReading(p, r);
+    assert.deepEqual([panes.isWide(p), state(p)], [true, [...new Float64Array(whole([r]).toBytes().buffer, 0, 19)]], `${r.ts} ${r.temperature} ${r.humidity}`);
+  }
+  // Kept: the largest values in hundredths, negative ones, a ts 2^31 − 1 ms after the start.
+  for (const r of [{ ...reading('d', 8000, -327.67), humidity: 327.67 }, reading('d', 10_000 + 2 ** 31 - 1, 0.01)]) {
+    const p = panes.pane(k, 0, r.ts < 10_000 ? 8000 : 10_000);
+    panes.addReading(p, r);
+    const out = new Float64Array(3);
+    assert.deepEqual([panes.isWide(p), panes.readingOf(p, out), [...out], state(p)], [false, true, [r.temperature, r.ts, r.humidity ?? NaN], [...new Float64Array(whole([r]).toBytes().buffer, 0, 19)]]);
+  }
+  // Written (a restore): one reading's aggregate stays one reading; two readings', or one with an anomaly, or one
+  // that the slot cannot keep, are wide.
+  for (const [rs, anomaly, wide] of [[[one], false, false], [[two], false, false], [[one, two], false, true], [[one], true, true], [[odd[1]], false, true], [[odd[0]], false, true]] as const) {
     const w = panes.pane(k, 0, 100 + panes.size(k, 0));
     panes.write(w, whole([...rs], anomaly));
     assert.deepEqual([panes.isWide(w), state(w), panes.byType(w)?.[1] ?? 0], [wide, [...new Float64Array(whole([...rs], anomaly).toBytes().buffer, 0, 19)], anomaly ? 1 : 0]);
@@ -667,8 +683,12 @@ test('panes holding one reading keep just the reading: every window, device and 
     for (let d = 0; d < 24; d++) {
       if (now % every(d) !== d % every(d) && random() > 0.05) continue;
       const ts = Math.max(0, now - Math.floor(random() * random() * 14)); // mostly in order, some late, some too late
-      const temperature = Math.round(random() * 240 - 80) / 4;
-      const r: Reading = { ...reading(`d${d}`, ts, temperature, now), humidity: random() < 0.5 ? Math.round(random() * 200) / 2 : undefined };
+      // Mostly values a pane slot keeps (hundredths, whole ms); some it cannot, which widen the pane at once (a third
+      // decimal, beyond ±327.67, half a ms). Each a binary fraction, so that sums do not depend on their order.
+      const odd = random();
+      const temperature = Math.round(random() * 240 - 80) / 4 + (odd < 0.03 ? 1 / 1024 : odd < 0.05 ? 400 : 0);
+      const humidity = random() < 0.5 ? Math.round(random() * 200) / 2 + (random() < 0.05 ? 1 / 512 : 0) : undefined;
+      const r: Reading = { ...reading(`d${d}`, ts + (random() < 0.03 ? 0.5 : 0), temperature, now), humidity };
       for (let times = random() < 0.1 ? 2 : 1; times > 0; times--) { // sometimes twice at one ts
         if (!w.add(r)) {
           late++;

@@ -1,5 +1,5 @@
 import type { Reading } from '../ingest/index.ts';
-import { defineSlots, PackedPool, scaledExactly, SlotPool, Slots } from './slot-pool.ts';
+import { defineSlots, PackedPool, packHundredths, scaledExactly, SlotPool, Slots, unpackHumidity, unpackTemperature } from './slot-pool.ts';
 
 /** The largest int32: ts − base is kept as an int32 in every kind but doubles. */
 const INT_MAX = 0x7fffffff;
@@ -24,16 +24,20 @@ function write(p: Int32Array | Float64Array, at: number, kind: number, base: num
     p[at + 2] = humidity ?? NaN;
     return true;
   }
-  const { scale, max } = KINDS[kind];
-  const t = scaledExactly(temperature, scale, max);
-  const h = humidity === null ? -max - 1 : scaledExactly(humidity, scale, max);
-  if (!Number.isInteger(ts) || Math.abs(ts - base) > INT_MAX || Number.isNaN(t) || Number.isNaN(h)) return false;
-  p[at] = ts - base;
-  if (kind === HUNDREDTHS) p[at + 1] = (t << 16) | (h & 0xffff);
-  else {
+  if (!Number.isInteger(ts) || Math.abs(ts - base) > INT_MAX) return false;
+  if (kind === HUNDREDTHS) {
+    const packed = packHundredths(temperature, humidity);
+    if (Number.isNaN(packed)) return false;
+    p[at + 1] = packed;
+  } else {
+    const { scale, max } = KINDS[kind];
+    const t = scaledExactly(temperature, scale, max);
+    const h = humidity === null ? -max - 1 : scaledExactly(humidity, scale, max);
+    if (Number.isNaN(t) || Number.isNaN(h)) return false;
     p[at + 1] = t;
     p[at + 2] = h;
   }
+  p[at] = ts - base;
   return true;
 }
 
@@ -142,13 +146,13 @@ class Ring extends Slots {
   temperature(i: number): number {
     const t = this.points[i + 1];
     if (this.kind === DOUBLES) return t;
-    return (this.kind === HUNDREDTHS ? t >> 16 : t) / KINDS[this.kind].scale;
+    return this.kind === HUNDREDTHS ? unpackTemperature(t) : t / KINDS[this.kind].scale;
   }
 
   humidity(i: number): number | null {
     if (this.kind === DOUBLES) return Number.isNaN(this.points[i + 2]) ? null : this.points[i + 2];
-    // In hundredths, the low half of the int32, its sign restored.
-    const h = this.kind === HUNDREDTHS ? (this.points[i + 1] << 16) >> 16 : this.points[i + 2];
+    if (this.kind === HUNDREDTHS) return unpackHumidity(this.points[i + 1]);
+    const h = this.points[i + 2];
     const { scale, max } = KINDS[this.kind];
     return h === -max - 1 ? null : h / scale;
   }

@@ -14,9 +14,10 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
  */
 export class SlotPool {
   private readonly chunks: Float64Array[] = [];
-  /** Byte and int16 views of the chunks, made by the first bytes() or int16s() of each. */
+  /** Byte, int16 and int32 views of the chunks, made by the first bytes(), int16s() or int32s() of each. */
   private readonly chunkBytes: Uint8Array[] = [];
   private readonly chunkInt16s: Int16Array[] = [];
+  private readonly chunkInt32s: Int32Array[] = [];
   private readonly free: number[] = [];
   private made = 0;
 
@@ -42,6 +43,12 @@ export class SlotPool {
   int16s(s: number): Int16Array {
     const c = s >> CHUNK_BITS;
     return (this.chunkInt16s[c] ??= new Int16Array(this.chunks[c].buffer));
+  }
+
+  /** The int32s of data(s) (slot `s` begins at 2 × offset(s)): for state kept in int32s. */
+  int32s(s: number): Int32Array {
+    const c = s >> CHUNK_BITS;
+    return (this.chunkInt32s[c] ??= new Int32Array(this.chunks[c].buffer));
   }
 
   /** A slot, its doubles as the last holder left them (the caller sets them). */
@@ -124,6 +131,30 @@ export function scaledExactly(v: number, scale: number, max: number): number {
   if (Object.is(v, -0)) return NaN;
   const n = Math.round(v * scale);
   return n >= -max && n <= max && n / scale === v ? n : NaN;
+}
+
+/** A packed reading's humidity when it has none. */
+const NO_HUMIDITY = -0x8000;
+
+/**
+ * Temperature `t` and humidity `h` (null or undefined: none) in hundredths as two int16s in one int32 — temperature in
+ * the high half, humidity in the low (−2^15: none) — if each has at most two decimals within ±327.67 (scaledExactly);
+ * else NaN. unpackTemperature() and unpackHumidity() give them back exactly.
+ */
+export function packHundredths(t: number, h: number | null | undefined): number {
+  const a = scaledExactly(t, 100, 0x7fff);
+  const b = h === null || h === undefined ? NO_HUMIDITY : scaledExactly(h, 100, 0x7fff);
+  return Number.isNaN(a) || Number.isNaN(b) ? NaN : (a << 16) | (b & 0xffff);
+}
+
+export function unpackTemperature(packed: number): number {
+  return (packed >> 16) / 100;
+}
+
+/** The humidity of a packHundredths() int32; null: none. */
+export function unpackHumidity(packed: number): number | null {
+  const h = (packed << 16) >> 16; // the low half, its sign restored
+  return h === NO_HUMIDITY ? null : h / 100;
 }
 
 /**
