@@ -3,20 +3,22 @@ import { SlotPool } from './slot-pool.ts';
 import { firstContaining, lastContaining, lastEndingBy, lastWindowEnd, type WindowShape } from './windows.ts';
 
 /**
- * Doubles of a key's head for one window shape, in its head slot (one slot a key, a head per shape): when its open
- * windows are next refreshed and due, the last pane found (readings mostly arrive in order, so it is often the next),
- * and its list of panes.
+ * A key's head slot holds, for each window shape `i`, its bookkeeping: times as doubles (TIMES of them a shape, from
+ * i × TIMES) — when its open windows are next refreshed and due, the start of the last pane found (readings mostly
+ * arrive in order, so it is often the next) — then, after every shape's times, slots and counts as int32s (INTS a
+ * shape): that pane's slot, its list of panes, how many it holds and how many changed.
  */
 const PENDING_FROM = 0;
 const REFRESH_AT = 1;
 const DUE_AT = 2;
 const LAST_START = 3;
-const LAST_SLOT = 4;
-const FIRST = 5;
-const LAST = 6;
-const SIZE = 7;
-const CHANGED_PANES = 8;
-const HEAD = 9;
+const TIMES = 4;
+const LAST_SLOT = 0;
+const FIRST = 1;
+const LAST = 2;
+const SIZE = 3;
+const CHANGED_PANES = 4;
+const INTS = 5;
 /** Placed since the key's last settle(): the windows it opens have not been shown. */
 const NEW = 1;
 /** Changed since the key's last settle(): its state goes to the checkpoint. */
@@ -41,7 +43,7 @@ export class KeyPanes extends PaneSlots {
 
   constructor(readonly shapes: number) {
     super();
-    this.heads = new SlotPool(HEAD * shapes);
+    this.heads = new SlotPool(TIMES * shapes + Math.ceil((INTS * shapes) / 2));
   }
 
   /** A new key, holding no pane. */
@@ -61,11 +63,11 @@ export class KeyPanes extends PaneSlots {
     this.setHead(d, i, REFRESH_AT, -Infinity);
     this.setHead(d, i, DUE_AT, -Infinity);
     this.setHead(d, i, LAST_START, NaN);
-    this.setHead(d, i, LAST_SLOT, -1);
-    this.setHead(d, i, FIRST, -1);
-    this.setHead(d, i, LAST, -1);
-    this.setHead(d, i, SIZE, 0);
-    this.setHead(d, i, CHANGED_PANES, 0);
+    this.setHeadInt(d, i, LAST_SLOT, -1);
+    this.setHeadInt(d, i, FIRST, -1);
+    this.setHeadInt(d, i, LAST, -1);
+    this.setHeadInt(d, i, SIZE, 0);
+    this.setHeadInt(d, i, CHANGED_PANES, 0);
   }
 
   /** Gives key `d`'s slots back to the pools (it holds no pane any more: evicted). */
@@ -81,26 +83,34 @@ export class KeyPanes extends PaneSlots {
   }
 
   private head(d: number, i: number, f: number): number {
-    return this.heads.data(d)[this.heads.offset(d) + i * HEAD + f];
+    return this.heads.data(d)[this.heads.offset(d) + i * TIMES + f];
   }
 
   private setHead(d: number, i: number, f: number, v: number): void {
-    this.heads.data(d)[this.heads.offset(d) + i * HEAD + f] = v;
+    this.heads.data(d)[this.heads.offset(d) + i * TIMES + f] = v;
+  }
+
+  private headInt(d: number, i: number, f: number): number {
+    return this.heads.int32s(d)[2 * (this.heads.offset(d) + TIMES * this.shapes) + i * INTS + f];
+  }
+
+  private setHeadInt(d: number, i: number, f: number, v: number): void {
+    this.heads.int32s(d)[2 * (this.heads.offset(d) + TIMES * this.shapes) + i * INTS + f] = v;
   }
 
   /** Key `d`'s pane of shape `i` with the oldest start (-1: none). */
   first(d: number, i: number): number {
-    return this.head(d, i, FIRST);
+    return this.headInt(d, i, FIRST);
   }
 
   /** Panes of shape `i` key `d` holds. */
   size(d: number, i: number): number {
-    return this.head(d, i, SIZE);
+    return this.headInt(d, i, SIZE);
   }
 
   /** Panes of shape `i` key `d` changed since its last settle(). */
   changedCount(d: number, i: number): number {
-    return this.head(d, i, CHANGED_PANES);
+    return this.headInt(d, i, CHANGED_PANES);
   }
 
   /** Whether pane `s` changed since its key's last settle(). */
@@ -121,15 +131,15 @@ export class KeyPanes extends PaneSlots {
     const marks = this.marks(s);
     if ((marks & CHANGED) !== 0) return;
     this.setMarks(s, marks | CHANGED);
-    this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) + 1);
+    this.setHeadInt(d, i, CHANGED_PANES, this.headInt(d, i, CHANGED_PANES) + 1);
   }
 
   /** Key `d`'s panes of shape `i` are neither new nor changed any more (emit has shown and checkpointed them). */
   settle(d: number, i: number): void {
     for (let s = this.first(d, i); s >= 0; s = this.next(s)) this.setMarks(s, 0);
-    this.setHead(d, i, CHANGED_PANES, 0);
+    this.setHeadInt(d, i, CHANGED_PANES, 0);
     this.setHead(d, i, LAST_START, NaN);
-    this.setHead(d, i, LAST_SLOT, -1);
+    this.setHeadInt(d, i, LAST_SLOT, -1);
   }
 
   /** Lowest pane start changed since the open windows were last refreshed (Infinity: none). */
@@ -177,7 +187,7 @@ export class KeyPanes extends PaneSlots {
 
   /** Slot of key `d`'s pane of shape `i` starting at `start`, or -1. */
   find(d: number, i: number, start: number): number {
-    if (start === this.head(d, i, LAST_START)) return this.head(d, i, LAST_SLOT);
+    if (start === this.head(d, i, LAST_START)) return this.headInt(d, i, LAST_SLOT);
     return this.findFrom(d, i, start, -1);
   }
 
@@ -186,7 +196,7 @@ export class KeyPanes extends PaneSlots {
    * before `start` (a pane of the key found before: ascending starts are found in one walk), else from the first.
    */
   findFrom(d: number, i: number, start: number, from: number): number {
-    const last = this.head(d, i, LAST);
+    const last = this.headInt(d, i, LAST);
     if (last < 0 || start > this.startOf(last)) return -1; // after the newest
     const s = this.firstFrom(d, i, start, from);
     return s >= 0 && this.startOf(s) === start ? s : -1;
@@ -207,25 +217,25 @@ export class KeyPanes extends PaneSlots {
 
   /** Slot of key `d`'s pane of shape `i` starting at `start`, created empty if missing; marks it changed. */
   pane(d: number, i: number, start: number): number {
-    if (start === this.head(d, i, LAST_START)) return this.head(d, i, LAST_SLOT);
+    if (start === this.head(d, i, LAST_START)) return this.headInt(d, i, LAST_SLOT);
     let s = this.find(d, i, start);
     if (s < 0) s = this.create(d, i, start);
     this.markChanged(d, i, s);
     this.setHead(d, i, LAST_START, start);
-    this.setHead(d, i, LAST_SLOT, s);
+    this.setHeadInt(d, i, LAST_SLOT, s);
     return s;
   }
 
   /** A new pane of shape `i` for key `d` at `start` (not present yet), empty, placed in the order of starts. */
   create(d: number, i: number, start: number): number {
     const s = this.take(start, NEW);
-    const last = this.head(d, i, LAST);
+    const last = this.headInt(d, i, LAST);
     if (last < 0 || start > this.startOf(last)) {
       // After the newest (readings in order): placed last, without a walk.
       this.setNext(s, -1);
-      if (last < 0) this.setHead(d, i, FIRST, s);
+      if (last < 0) this.setHeadInt(d, i, FIRST, s);
       else this.setNext(last, s);
-      this.setHead(d, i, LAST, s);
+      this.setHeadInt(d, i, LAST, s);
     } else {
       let before = -1;
       let after = this.first(d, i);
@@ -234,10 +244,10 @@ export class KeyPanes extends PaneSlots {
         after = this.next(after);
       }
       this.setNext(s, after);
-      if (before < 0) this.setHead(d, i, FIRST, s);
+      if (before < 0) this.setHeadInt(d, i, FIRST, s);
       else this.setNext(before, s);
     }
-    this.setHead(d, i, SIZE, this.size(d, i) + 1);
+    this.setHeadInt(d, i, SIZE, this.size(d, i) + 1);
     return s;
   }
 
@@ -251,15 +261,15 @@ export class KeyPanes extends PaneSlots {
     }
     if (s < 0 || this.startOf(s) !== start) return;
     const after = this.next(s);
-    if (before < 0) this.setHead(d, i, FIRST, after);
+    if (before < 0) this.setHeadInt(d, i, FIRST, after);
     else this.setNext(before, after);
-    if (this.head(d, i, LAST) === s) this.setHead(d, i, LAST, before);
-    if (this.isChanged(s)) this.setHead(d, i, CHANGED_PANES, this.head(d, i, CHANGED_PANES) - 1);
-    if (this.head(d, i, LAST_SLOT) === s) {
+    if (this.headInt(d, i, LAST) === s) this.setHeadInt(d, i, LAST, before);
+    if (this.isChanged(s)) this.setHeadInt(d, i, CHANGED_PANES, this.headInt(d, i, CHANGED_PANES) - 1);
+    if (this.headInt(d, i, LAST_SLOT) === s) {
       this.setHead(d, i, LAST_START, NaN);
-      this.setHead(d, i, LAST_SLOT, -1);
+      this.setHeadInt(d, i, LAST_SLOT, -1);
     }
-    this.setHead(d, i, SIZE, this.size(d, i) - 1);
+    this.setHeadInt(d, i, SIZE, this.size(d, i) - 1);
     this.give(s);
   }
 }
