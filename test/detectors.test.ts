@@ -228,6 +228,60 @@ test('a restart at any reading changes no flag: the checkpointed state judges th
   }
 });
 
+test('a device\'s gaps that are not whole ms or longer than 2^31 ms learn its interval exactly, across a restart, beside a device of whole-ms gaps', () => {
+  // Two devices in one Detectors: "whole" (gaps kept in int32s) and one whose gaps are not (kept as doubles from its
+  // first such gap on). Each is silent past 3 intervals at the end: the dropout's expected interval is its median gap.
+  for (const [every, label] of [[1000.5, 'half ms'], [30 * 86_400_000, '30 days'], [2 ** 31 - 1, '2^31 − 1 ms']] as const) {
+    const series = (d: Detectors, device: string, step: number, from: number, to: number, out: Anomaly[]) => {
+      for (let i = from; i < to; i++) {
+        const ts = T0 + i * step + (device === 'odd' && i >= 10 ? 0.25 * (i % 2) : 0); // ±0.25 ms jitter late in the run
+        d.onReading({ deviceId: device, ts, temperature: calm(i), humidity: undefined, seq: undefined, arrival: ts }, out);
+      }
+    };
+    const expected = (d: Detectors, device: string, step: number, out: Anomaly[]) => {
+      d.tick(T0 + 40 * step + 3 * step + 10, out);
+      return out.filter((a) => a.type === 'dropout' && a.deviceId === device).map((a) => a.expected);
+    };
+    const whole = new Detectors(config);
+    const out: Anomaly[] = [];
+    series(whole, 'whole', 1000, 0, 40, out);
+    series(whole, 'odd', every, 0, 40, out);
+    // Restarted at reading 20: the odd device's ring restored as doubles, the whole one's in int32s.
+    const first = new Detectors(config);
+    const early: Anomaly[] = [];
+    series(first, 'whole', 1000, 0, 20, early);
+    series(first, 'odd', every, 0, 20, early);
+    const restored = new Detectors(config);
+    restored.restore(first.takeDelta());
+    const late: Anomaly[] = [];
+    series(restored, 'whole', 1000, 20, 40, late);
+    series(restored, 'odd', every, 20, 40, late);
+    // The odd device's gaps: `every`, and every ± 0.25 ms after reading 10: median `every` (an even number of each side).
+    assert.deepEqual(expected(whole, 'odd', every, out), [every], label);
+    assert.deepEqual(expected(restored, 'odd', every, late), [every], `${label}, restarted`);
+    assert.deepEqual(expected(restored, 'whole', 1000, late), [1000], `${label}: the other device`);
+    const states = (d: Detectors) => {
+      const rows: [string, number[]][] = [];
+      d.takeDelta().forEach((r) => rows.push([r.deviceId, [...r.state]]));
+      return rows.sort();
+    };
+    assert.deepEqual(states(restored), states(whole), `${label}: the same state`);
+  }
+  // Distinct gaps, the first the longest, the 12th not a whole ms (the ring moves to doubles there): every gap must come
+  // along, or the median of the 15 gaps (the 8th longest: 1,080 ms) is another.
+  const gaps = [5000, ...Array.from({ length: 14 }, (_, i) => (i === 10 ? 1100.5 : 1010 + 10 * i))];
+  const d = new Detectors(resolveConfig({ detectors: { warmupReadings: 10 } }).detectors);
+  const out: Anomaly[] = [];
+  let ts = T0;
+  for (const [i, gap] of [0, ...gaps].entries()) {
+    ts += gap;
+    d.onReading({ deviceId: 'dev', ts, temperature: calm(i), humidity: undefined, seq: undefined, arrival: ts }, out);
+  }
+  d.tick(ts + 100_000, out);
+  const median = [...gaps].sort((a, b) => a - b)[7];
+  assert.deepEqual([median, out.filter((a) => a.type === 'dropout').map((a) => a.expected)], [1080, [1080]]);
+});
+
 test('processing-time mode: a device state saved without its last arrival (before it was kept) raises no dropout until the device reports', () => {
   const old = run(Array.from({ length: 40 }, (_, i) => calm(i)), 1000).d; // event time: no arrival in its state
   const restored = new Detectors(config, true);

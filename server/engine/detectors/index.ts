@@ -9,7 +9,7 @@
  */
 import type { Reading } from '../../ingest/reading.ts';
 import { DRIFT_WIDTH, DriftState } from './drift.ts';
-import { DROPOUT_WIDTH, DropoutState } from './dropout.ts';
+import { DROPOUT_GAPS, DROPOUT_WIDTH, DropoutState } from './dropout.ts';
 import { History, historyWidth } from './history.ts';
 import { LazyRows, type Rows } from '../rows.ts';
 import { RATE_WIDTH, RateState } from './rate.ts';
@@ -54,15 +54,17 @@ class DeviceDetectors extends Slots {
   readonly rate = new RateState();
   readonly stuck = new StuckState();
   readonly drift = new DriftState();
-  readonly dropout = new DropoutState();
+  readonly dropout: DropoutState;
   readonly history: History;
 
   constructor(
     private readonly pool: SlotPool,
     history: History,
+    dropout: DropoutState,
   ) {
     super();
     this.history = history;
+    this.dropout = dropout;
   }
 
   /** Points the views at `slot`, the state of `deviceId`. */
@@ -79,6 +81,7 @@ class DeviceDetectors extends Slots {
     this.dropout.view(a, o + DROPOUT_AT);
     this.history.view(a, o + HISTORY_AT);
     this.history.compact = this.pool.int16s(slot);
+    this.dropout.compact = this.pool.int32s(slot);
     return this;
   }
 
@@ -165,7 +168,7 @@ export class Detectors {
     private readonly byArrival = false,
   ) {
     this.pool = new SlotPool(HISTORY_AT + historyWidth(config.spike.history));
-    this.view = new DeviceDetectors(this.pool, new History(config.spike.history, new SlotPool(config.spike.history)));
+    this.view = new DeviceDetectors(this.pool, new History(config.spike.history, new SlotPool(config.spike.history)), new DropoutState(new SlotPool(DROPOUT_GAPS)));
     this.limits = ownLimits(config.threshold);
   }
 
