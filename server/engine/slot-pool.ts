@@ -1,6 +1,6 @@
 /**
- * Slots per chunk of a pool: 1,024 (176 KB of pane slots, 72 KB of key heads per window shape, 512 KB of rings of 64
- * readings in 8 bytes each).
+ * Slots per chunk of a pool: 1,024 (24 KB of pane slots, 152 KB of wide panes, 160 KB of key heads with three window
+ * shapes, 512 KB of rings of 64 readings in 8 bytes each).
  */
 const CHUNK_BITS = 10;
 const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
