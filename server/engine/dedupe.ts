@@ -1,25 +1,9 @@
 import type { Reading } from '../ingest/reading.ts';
 import { hashMessageId, MessageIdRing } from './message-ids.ts';
 import { LazyRows, type Rows } from './rows.ts';
-import { defineSlots, SlotPool, Slots } from './slot-pool.ts';
+import { DEDUPE_WINDOW, SeqWindows } from './seq-window.ts';
 
-/**
- * Job state that drops resent readings, per device, in bounded memory:
- * - readings with `seq`: a bitmap of the last DEDUPE_WINDOW seqs up to the highest one seen, and the ts of that
- *   reading;
- * - readings without `seq` but with a message id: the last `messageIds` ids the device sent (message-ids.ts).
- * The state is checkpointed per device, incrementally (takeDelta), with the panes.
- *
- * A device whose counter restarts (a reboot, a restarted simulator) must not lose its readings as "duplicates". A
- * lower seq is taken as a restarted counter when it is more than DEDUPE_WINDOW behind (no device resends that far
- * back), or when the device stamped it later than the reading that holds the highest seq (a resend is never newer
- * than what followed it).
- *
- * Devices that sent nothing for longer than `idleEvictMs` (of the job's clock: arrival times and the batch time
- * passed in, never the global clock) are forgotten, in memory and in the checkpoint, so both stay bounded by the
- * active devices. A device that comes back after that starts afresh: a resend that late is no longer recognised.
- */
-export const DEDUPE_WINDOW = 1024;
+export { DEDUPE_WINDOW };
 
 export interface DedupeOptions {
   /** Message ids remembered per device (readings without seq). */
@@ -34,6 +18,7 @@ export interface DedupeRow {
   deviceId: string;
   maxSeq: number;
   maxTs: number;
+  /** Bit seq % DEDUPE_WINDOW set for each seq seen of the window (128 bytes): a buffer the next row may reuse. */
   seen: Uint8Array;
   /** The arrival time of the device's latest reading with a seq (-Infinity: unknown, from an older checkpoint). */
   lastSeen: number;
@@ -62,80 +47,32 @@ export interface DedupeState {
   messageIds: readonly MessageIdRow[];
 }
 
-/**
- * A view of one device's seq state in its slot of the pool — the highest seq, that reading's ts, the last arrival
- * (defineSlots, below), then the window's bits — pointed at the device in hand (point()): Dedupe holds one, so that
- * a device costs its slot and a map entry, not an object, a typed array and its buffer (≈ 250 bytes beyond its bits).
- */
-class DeviceSeqs extends Slots {
-  declare max: number;
-  declare maxTs: number;
-  declare lastSeen: number;
-  private bits: Uint8Array = new Uint8Array(0);
-  /** Where the window's bits begin in `bits`. */
-  private b = 0;
-
-  constructor(private readonly pool: SlotPool) {
-    super();
-  }
-
-  point(slot: number): this {
-    this.view(this.pool.data(slot), this.pool.offset(slot));
-    this.bits = this.pool.bytes(slot);
-    this.b = (this.o + SEEN) * 8;
-    return this;
-  }
-
-  /** A new device's state: no seq seen. */
-  reset(): void {
-    this.max = -1;
-    this.maxTs = this.lastSeen = -Infinity;
-    this.clear();
-  }
-
-  clear(): void {
-    this.bits.fill(0, this.b, this.b + SEEN_BYTES);
-  }
-
-  /** The window's bits as the checkpoint keeps them: a view of the slot's, valid until the next reading. */
-  seen(): Uint8Array {
-    return new Uint8Array(this.bits.buffer, this.b, SEEN_BYTES);
-  }
-
-  /** Sets the window's bits from a checkpoint's (the first SEEN_BYTES of them). */
-  loadSeen(seen: Uint8Array): void {
-    this.clear();
-    this.bits.set(seen.subarray(0, SEEN_BYTES), this.b);
-  }
-
-  has(seq: number): boolean {
-    const slot = seq % DEDUPE_WINDOW;
-    return (this.bits[this.b + (slot >> 3)] & (1 << (slot & 7))) !== 0;
-  }
-
-  set(seq: number, on: boolean): void {
-    const slot = seq % DEDUPE_WINDOW;
-    if (on) this.bits[this.b + (slot >> 3)] |= 1 << (slot & 7);
-    else this.bits[this.b + (slot >> 3)] &= ~(1 << (slot & 7));
-  }
-}
-
-const SEEN = defineSlots(DeviceSeqs, ['max', 'maxTs', 'lastSeen']);
-/** One bit per seq of the window: 128 bytes, 16 doubles of the slot. */
-const SEEN_BYTES = DEDUPE_WINDOW / 8;
-const SEQS_WIDTH = SEEN + SEEN_BYTES / 8;
-
 class DeviceIds {
   lastSeen = -Infinity;
   constructor(readonly ring: MessageIdRing) {}
 }
 
+/**
+ * Job state that drops resent readings, per device, in bounded memory:
+ * - readings with `seq`: which of the last DEDUPE_WINDOW seqs up to the highest one it has seen (one run of them, or
+ *   a bitmap: seq-window.ts), and the ts of that reading;
+ * - readings without `seq` but with a message id: the last `messageIds` ids the device sent (message-ids.ts).
+ * The state is checkpointed per device, incrementally (takeDelta), with the panes.
+ *
+ * A device whose counter restarts (a reboot, a restarted simulator) must not lose its readings as "duplicates". A
+ * lower seq is taken as a restarted counter when it is more than DEDUPE_WINDOW behind (no device resends that far
+ * back), or when the device stamped it later than the reading that holds the highest seq (a resend is never newer
+ * than what followed it).
+ *
+ * Devices that sent nothing for longer than `idleEvictMs` (of the job's clock: arrival times and the batch time
+ * passed in, never the global clock) are forgotten, in memory and in the checkpoint, so both stay bounded by the
+ * active devices. A device that comes back after that starts afresh: a resend that late is no longer recognised.
+ */
 export class Dedupe {
   private readonly options: DedupeOptions;
-  /** Each device's seq state: its slot in the pool, seen through `seqs`. */
+  /** Each device's seq state: its slot, seen through `seqs`. */
   private readonly devices = new Map<string, number>();
-  private readonly pool = new SlotPool(SEQS_WIDTH);
-  private readonly seqs = new DeviceSeqs(this.pool);
+  private readonly seqs = new SeqWindows();
   private readonly messages = new Map<string, DeviceIds>();
   private readonly touched = new Set<string>();
   private readonly touchedIds = new Set<string>();
@@ -151,6 +88,11 @@ export class Dedupe {
     return this.devices.size + this.messages.size;
   }
 
+  /** Devices whose seq state is a bitmap: those whose seqs seen are not one run up to the highest (seq-window.ts). */
+  get wideDevices(): number {
+    return this.seqs.wideDevices;
+  }
+
   /**
    * True when (deviceId, seq) is new, and records it; false for a duplicate. `ts` is the reading's event time and
    * `tsFromDevice` whether the device stamped it (only then can it tell a restarted counter from a resend);
@@ -163,34 +105,24 @@ export class Dedupe {
       this.touched.add(deviceId);
     }
     if (seq < d.max && (seq <= d.max - DEDUPE_WINDOW || (tsFromDevice && ts > d.maxTs))) {
-      d.clear(); // the counter restarted: forget the old one
-      d.max = -1;
+      d.forget(); // the counter restarted: forget the old one
     }
     if (seq > d.max) {
-      // Clear the slots the window slides over (all of them after a big jump).
-      const from = Math.max(d.max + 1, seq - DEDUPE_WINDOW + 1);
-      for (let s = from; s < seq; s++) d.set(s, false);
-      d.set(seq, true);
-      d.max = seq;
+      d.advance(seq);
       d.maxTs = ts;
-      this.touched.add(deviceId);
-      return true;
+    } else if (!d.add(seq)) {
+      return false;
     }
-    if (d.has(seq)) return false;
-    d.set(seq, true);
     this.touched.add(deviceId);
     return true;
   }
 
   /** The view pointed at the device's seq state (a new device's if it has none). */
-  private device(deviceId: string): DeviceSeqs {
+  private device(deviceId: string): SeqWindows {
     const s = this.devices.get(deviceId);
     if (s !== undefined) return this.seqs.point(s);
-    const slot = this.pool.take();
-    this.devices.set(deviceId, slot);
-    const d = this.seqs.point(slot);
-    d.reset();
-    return d;
+    this.devices.set(deviceId, this.seqs.take());
+    return this.seqs;
   }
 
   /**
@@ -233,7 +165,7 @@ export class Dedupe {
     // forEach, not for…of: no [id, slot] entry allocated per device in every batch.
     this.devices.forEach((s, id) => {
       if (this.seqs.point(s).lastSeen < before) {
-        this.pool.give(s);
+        this.seqs.give(s);
         this.devices.delete(id);
         this.touched.delete(id);
         this.evictedSeqs.push(id);
@@ -282,7 +214,7 @@ export class Dedupe {
       const d = this.device(r.deviceId);
       d.max = r.maxSeq;
       d.maxTs = r.maxTs;
-      d.loadSeen(r.seen);
+      d.load(r.seen);
       d.lastSeen = Number.isFinite(r.lastSeen) ? r.lastSeen : now;
     }
     for (const r of state.messageIds) {

@@ -23,6 +23,11 @@ export class SlotPool {
 
   constructor(readonly width: number) {}
 
+  /** Slots taken and not given back. */
+  get size(): number {
+    return this.made - this.free.length;
+  }
+
   /** The array slot `s` is in. */
   data(s: number): Float64Array {
     return this.chunks[s >> CHUNK_BITS];
