@@ -28,9 +28,9 @@ export class SeqWindows extends Slots {
    * Compact: every seq from max(low, max − DEDUPE_WINDOW + 1) up to max has been seen, and no other of the window
    * (low > max: none).
    */
-  declare low: number;
+  declare private low: number;
   /** The device's slot in the wide pool, whose bits hold its window; -1: it is compact. */
-  declare wide: number;
+  declare private wide: number;
 
   private readonly pool = new SlotPool(WIDTH);
   private readonly widePool = new SlotPool(SEEN_BYTES / 8);
