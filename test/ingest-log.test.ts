@@ -153,8 +153,18 @@ test('a raw cut decodes in chunks of readings, within and across blocks, skippin
   assert.equal(live.buffers.length, 2, 'the two group commits as they were written, not copied into one');
   assert.ok(live.buffers.every((b) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength), 'each owns its memory (handed to the batch thread, not copied)');
   const chunks: number[][] = [];
-  const letters = decodeCutInChunks(live, 3, (rs) => chunks.push(rs.map((r) => r.ts - reading(0).ts)));
+  const handed: Reading[][] = [];
+  /** A reading as decoded, its fields read while it is handed over, without those it does not have. */
+  const fields = (r: Reading): Reading => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as Reading;
+  const decoded: Reading[] = [];
+  const letters = decodeCutInChunks(live, 3, (rs) => {
+    chunks.push(rs.map((r) => r.ts - reading(0).ts));
+    handed.push([...rs]);
+    for (const r of rs) decoded.push(fields(r));
+  });
   assert.deepEqual(chunks, [[1, 2, 3], [4, 5, 6], [7, 9, 10], [11, 12]], 'three at a time, the last hand smaller');
+  assert.deepEqual(decoded, [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12].map((i) => fields(reading(i))), 'every field of each reading, as it is handed over');
+  assert.ok(handed[1].every((r, i) => r === handed[0][i]) && handed[3].every((r, i) => r === handed[0][i]), 'the objects of a chunk are those of the chunk before, filled again');
   assert.deepEqual(letters, [letter]);
   assert.deepEqual(decodeCut(live), { readings: [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12].map(reading), deadLetters: [letter], lastOffset: 12 });
   await log.close();

@@ -103,7 +103,8 @@ export class TelemetryJob {
 
   /**
    * Puts readings of the batch in their windows (after dropping resends, see the class); returns the readings without
-   * the duplicates (the same array when there were none), for the recent raw readings.
+   * the duplicates (the same array when there were none), for the recent raw readings. Keeps none of the reading
+   * objects past its return (the decoder reuses them: decodeCutInChunks).
    */
   add(batch: JobBatch, readings: readonly Reading[]): readonly Reading[] {
     const { late, devices, anomalies } = batch;
@@ -114,7 +115,7 @@ export class TelemetryJob {
         (duplicateAt ??= []).push(i);
         continue;
       }
-      if (!this.windows.add(r)) late.push(r);
+      if (!this.windows.add(r)) late.push({ ...r }); // a copy: the batch keeps it, and the decoder may reuse r
       else {
         const before = anomalies.length;
         this.detectors.onReading(r, anomalies);

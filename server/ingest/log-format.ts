@@ -217,11 +217,20 @@ export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
 
 /**
  * Decodes a raw cut, handing `onReadings` its readings in log order, `chunk` of them at a time (the last hand may be
- * smaller), so that a large cut never exists as one object per reading all at once. Returns the cut's dead letters.
+ * smaller), so that a large cut never exists as one object per reading all at once. With a finite `chunk` the objects
+ * handed over are reused for the next chunk: `onReadings` copies any reading it keeps past its return. Returns the
+ * cut's dead letters.
  */
 export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readings: Reading[]) => void): DeadLetter[] {
+  const reuse = Number.isFinite(chunk);
   const into: Records = { readings: [], deadLetters: [] };
-  const at = { p: 0, offset: cut.firstOffset };
+  const at: Cursor = { p: 0, offset: cut.firstOffset, n: 0 };
+  const handOver = (): void => {
+    // A partial chunk (the cut's last) is handed over as a copy of its part: the reused objects stay for the next cut.
+    onReadings(at.n === into.readings.length ? into.readings : into.readings.slice(0, at.n));
+    if (!reuse) into.readings = [];
+    at.n = 0;
+  };
   for (const buffer of cut.buffers) {
     const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     for (let pos = 0; pos < bytes.length; ) {
@@ -229,36 +238,43 @@ export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readi
       const payload = bytes.subarray(pos + BLOCK_HEADER, end);
       at.p = 0;
       while (at.p < payload.length) {
-        decodeRecords(payload, at, cut.after, into, chunk - into.readings.length);
-        if (into.readings.length >= chunk) {
-          onReadings(into.readings);
-          into.readings = [];
-        }
+        decodeRecords(payload, at, cut.after, into, chunk, reuse);
+        if (at.n >= chunk) handOver();
       }
       pos = end;
     }
   }
-  if (into.readings.length > 0) onReadings(into.readings);
+  if (at.n > 0) handOver();
   return into.deadLetters;
 }
 
 /** Decodes the records of one block's payload whose offsets are above `after`, appending them to `into`. */
 export function decodeBlock(payload: Buffer, firstOffset: number, after: number, into: Records): void {
-  decodeRecords(payload, { p: 0, offset: firstOffset }, after, into, Infinity);
+  decodeRecords(payload, { p: 0, offset: firstOffset, n: into.readings.length }, after, into, Infinity, false);
+}
+
+/** Where decoding stands: the next record's byte in its payload and its log offset, and the readings decoded so far. */
+interface Cursor {
+  p: number;
+  offset: number;
+  /** Readings in `into.readings` so far: with `reuse`, the objects past them are spares from earlier chunks. */
+  n: number;
 }
 
 /**
- * Decodes records of a block's payload from byte `at.p` (offset `at.offset`) until the payload ends or `max` readings
- * were added to `into`; records at or below `after` are skipped. Leaves `at` at the next record.
+ * Decodes records of a block's payload from byte `at.p` (offset `at.offset`) until the payload ends or `into.readings`
+ * holds `max` readings; records at or below `after` are skipped. Leaves `at` at the next record. With `reuse`, a
+ * reading is written into the object already at its index (all of a reused reading's fields are set, absent ones to
+ * undefined, so that every such object keeps one shape); without, each is a new object with only the fields it has.
  */
-function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after: number, into: Records, max: number): void {
-  let { p, offset } = at;
-  const stop = into.readings.length + max;
-  while (p < payload.length && into.readings.length < stop) {
+function decodeRecords(payload: Buffer, at: Cursor, after: number, into: Records, max: number, reuse: boolean): void {
+  let { p, offset, n } = at;
+  const { readings } = into;
+  while (p < payload.length && n < max) {
     const type = payload[p];
     if (type === READING || type === READING_WITH_ID) {
       const idLen = payload[p + 1];
-      const deviceId = payload.toString('latin1', p + 2, p + 2 + idLen);
+      const deviceId = deviceIdAt(payload, p + 2, idLen);
       p += 2 + idLen;
       const ts = payload.readDoubleLE(p);
       const temperature = payload.readDoubleLE(p + 8);
@@ -268,24 +284,48 @@ function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after
       p += 40;
       let messageId: string | undefined;
       if (type === READING_WITH_ID) {
-        const n = payload[p];
-        if (offset > after) messageId = payload.toString('utf8', p + 1, p + 1 + n);
-        p += 1 + n;
+        const len = payload[p];
+        if (offset > after) messageId = payload.toString('utf8', p + 1, p + 1 + len);
+        p += 1 + len;
       }
       if (offset > after) {
         // A ts of NaN: the device sent none (records of earlier versions hold the arrival time, taken as the device's).
         const filled = Number.isNaN(ts);
-        const r: Reading = {
-          deviceId,
-          ts: filled ? arrival : ts,
-          temperature,
-          humidity: Number.isNaN(humidity) ? undefined : humidity,
-          seq: seq < 0 ? undefined : seq,
-          arrival,
-        };
-        if (filled) r.tsFilled = true;
-        if (messageId !== undefined) r.messageId = messageId;
-        into.readings.push(r);
+        const spare = reuse ? readings[n] : undefined;
+        if (spare !== undefined) {
+          spare.deviceId = deviceId;
+          spare.ts = filled ? arrival : ts;
+          spare.tsFilled = filled ? true : undefined;
+          spare.temperature = temperature;
+          spare.humidity = Number.isNaN(humidity) ? undefined : humidity;
+          spare.seq = seq < 0 ? undefined : seq;
+          spare.messageId = messageId;
+          spare.arrival = arrival;
+        } else if (reuse) {
+          readings[n] = {
+            deviceId,
+            ts: filled ? arrival : ts,
+            tsFilled: filled ? true : undefined,
+            temperature,
+            humidity: Number.isNaN(humidity) ? undefined : humidity,
+            seq: seq < 0 ? undefined : seq,
+            messageId,
+            arrival,
+          };
+        } else {
+          const r: Reading = {
+            deviceId,
+            ts: filled ? arrival : ts,
+            temperature,
+            humidity: Number.isNaN(humidity) ? undefined : humidity,
+            seq: seq < 0 ? undefined : seq,
+            arrival,
+          };
+          if (filled) r.tsFilled = true;
+          if (messageId !== undefined) r.messageId = messageId;
+          readings[n] = r;
+        }
+        n++;
       }
     } else if (type === DEAD_LETTER) {
       const len = payload.readUInt32LE(p + 1);
@@ -310,4 +350,29 @@ function decodeRecords(payload: Buffer, at: { p: number; offset: number }, after
   }
   at.p = p;
   at.offset = offset;
+  at.n = n;
+}
+
+/** Device ids decoded lately, in slots by a hash of their bytes (a cache that forgets on collision). */
+const ID_SLOT_BITS = 14;
+const recentIds: (string | undefined)[] = new Array<string | undefined>(1 << ID_SLOT_BITS).fill(undefined);
+
+/**
+ * The device id of `len` Latin-1 bytes at `p`: the string decoded last time for these bytes when its slot still holds
+ * it. A fleet's readings then share one string per device instead of a new one each: less garbage, and the engine's
+ * maps find it by identity with its hash already computed.
+ */
+function deviceIdAt(payload: Buffer, p: number, len: number): string {
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ payload[p + i], 0x01000193);
+  const slot = h >>> (32 - ID_SLOT_BITS);
+  const known = recentIds[slot];
+  if (known !== undefined && known.length === len) {
+    let i = 0;
+    while (i < len && known.charCodeAt(i) === payload[p + i]) i++;
+    if (i === len) return known;
+  }
+  const id = payload.toString('latin1', p, p + len);
+  recentIds[slot] = id;
+  return id;
 }
