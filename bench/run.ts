@@ -24,6 +24,7 @@
  *   device-lists   the newest-first lists filtered by device (anomalies, dead letters, late readings) at size
  *   window-transfer  a batch's window results from the batch thread to the main thread: cloned objects against packed
  *   backlog      one device's backlog of hours in one batch (thousands of its panes): the job's time per reading
+ *   batch-side   the batch thread's work in a burst: the log's blocks into BatchRunner.add() (decode, job, recent readings), ms and GC
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,7 @@ const TOOLS: Record<string, string> = {
   'device-lists': './device-lists.ts',
   'window-transfer': './window-transfer.ts',
   backlog: './backlog.ts',
+  'batch-side': './batch-side.ts',
 };
 
 type BenchModule = { main?: (args: string[]) => Promise<number | void> | number | void };

@@ -5,8 +5,13 @@ import type { Client } from 'aedes';
  * then acknowledged together.
  */
 export interface PublishSink {
-  /** Takes one message; false once ingest no longer accepts (shutting down): it must then never be acknowledged. */
-  take(topic: string, payload: Buffer): boolean;
+  /**
+   * Takes one message that arrived at `arrival` (the sink's clock, read once per socket read: now()); false once
+   * ingest no longer accepts (shutting down): it must then never be acknowledged.
+   */
+  take(topic: string, payload: Buffer, arrival: number): boolean;
+  /** The sink's clock (epoch ms). */
+  now(): number;
   /** Calls `done` once everything taken so far may be acknowledged: stored if `stored` (QoS 1), else accepted (QoS 0). */
   whenTaken(stored: boolean, done: () => void): void;
 }
@@ -158,6 +163,7 @@ class FastReader {
     }
     let held = false;
     let acks = 0;
+    const arrival = sink.now(); // the whole read arrived together
     /** Where this read gathers its PUBACKs since the last seal: the shared scratch, or its own; null: none yet. */
     let ids: Uint8Array | null = null;
     let qos1 = false;
@@ -232,7 +238,7 @@ class FastReader {
                 c._parsingBatch += HOLD;
                 held = true;
               }
-              if (!sink.take(this.topic, buf.subarray(payloadAt, end))) refused = true;
+              if (!sink.take(this.topic, buf.subarray(payloadAt, end), arrival)) refused = true;
               else if (qos === 1) {
                 if (ids === null) {
                   // Room for the rest of the read: each QoS 1 PUBLISH taken here spans MIN_QOS1_PUBLISH bytes at least.

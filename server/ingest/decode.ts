@@ -136,7 +136,12 @@ export function parseEventTopic(topic: string): EventTopic | null {
  */
 export function decodeMessage(topic: string, payload: Buffer, arrival: number, limits: DecodeLimits, sink: DecodeSink): void {
   if (payload.length <= limits.maxPayloadBytes) {
-    let deviceId = deviceIdOfTopic(topic);
+    // A connection's messages come in runs of one topic (the broker hands over the same string): its device id once.
+    if (topic !== lastTopic) {
+      lastTopic = topic;
+      lastDeviceId = deviceIdOfTopic(topic);
+    }
+    let deviceId = lastDeviceId;
     let bagMessageId: string | undefined;
     if (deviceId === null) {
       const event = parseEventTopic(topic);
@@ -152,6 +157,10 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
   }
   decodeMessageJson(topic, payload, arrival, limits, sink);
 }
+
+/** The plain topic decodeMessage saw last, and its device id (deviceIdOfTopic). */
+let lastTopic = '';
+let lastDeviceId: string | null = null;
 
 /** A topic of the scheme's shape says which device id is wrong: "not devices/{deviceId}/telemetry" would not. */
 const TOPIC_SHAPE = /^devices\/([^/]*)\/(?:telemetry|messages\/events(?:\/.*)?)$/s;

@@ -144,7 +144,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
   let accepting = true;
 
   /** Decodes and logs one message; false once shutting down (then it is never acknowledged: the device resends it). */
-  function take(topic: string, payload: Buffer): boolean {
+  function take(topic: string, payload: Buffer, arrival = clock.now()): boolean {
     if (!accepting) return false;
     if (partition !== null && !partition.owns(deviceOfTopic(topic))) {
       // Another instance owns the device and receives the same message: acknowledged here, logged there. Acks leave
@@ -153,7 +153,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
       return true;
     }
     try {
-      decodeMessage(topic, payload, clock.now(), limits, sink);
+      decodeMessage(topic, payload, arrival, limits, sink);
     } catch (err) {
       // decodeMessage does not throw by design; should a bug make it, the message is dead-lettered, never fatal.
       sink.reject('internal_error', `internal decoding error: ${(err as Error).message}`, null, topic, payload);
@@ -185,7 +185,7 @@ export async function createIngest(config: Config, deps: IngestDeps): Promise<In
 
   return {
     onPublish,
-    publishSink: { take, whenTaken },
+    publishSink: { take, whenTaken, now: () => clock.now() },
     onRefused,
     takeBatch: () => log.takeRaw(),
     replaying: () => log.replaying,
