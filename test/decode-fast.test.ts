@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeMessage, decodeMessageJson, deviceIdOfTopic, parseEventTopic, type DecodeLimits, type DecodeSink } from '../server/ingest/decode.ts';
 import { scanFlatReading } from '../server/ingest/decode-flat.ts';
-import type { Reading } from '../server/ingest/reading.ts';
+import { copyReading, type Reading } from '../server/ingest/reading.ts';
 import { mulberry32 } from '../simulator/random.ts';
 
 const ARRIVAL = Date.parse('2026-12-02T06:00:00Z');
@@ -19,7 +19,7 @@ type Event = ['accept', Reading] | ['reject', string, string, string | null, str
 function run(decode: typeof decodeMessage, topic: string, payload: Buffer, arrival = ARRIVAL, limits = LIMITS): Event[] {
   const events: Event[] = [];
   const sink: DecodeSink = {
-    accept: (r) => void events.push(['accept', r]),
+    accept: (r) => void events.push(['accept', copyReading(r)]),
     reject: (reason, detail, deviceId, t, p) => void events.push(['reject', reason, detail, deviceId, t, p.toString('latin1')]),
   };
   decode(topic, payload, arrival, limits, sink);

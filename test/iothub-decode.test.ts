@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeMessage, parseEventTopic, type DecodeSink } from '../server/ingest/decode.ts';
-import type { Reading } from '../server/ingest/reading.ts';
+import { copyReading, type Reading } from '../server/ingest/reading.ts';
 
 const LIMITS = { maxPayloadBytes: 262_144, maxClockSkewMs: 60_000 };
 const ARRIVAL = Date.parse('2026-01-01T00:00:00Z');
@@ -10,7 +10,7 @@ function decode(topic: string, payload: string): { accepted: Reading[]; rejected
   const accepted: Reading[] = [];
   const rejected: [string, string, string | null][] = [];
   const sink: DecodeSink = {
-    accept: (r) => accepted.push(r),
+    accept: (r) => accepted.push(copyReading(r)),
     reject: (reason, detail, deviceId) => rejected.push([reason, detail, deviceId]),
   };
   decodeMessage(topic, Buffer.from(payload), ARRIVAL, LIMITS, sink);

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { Dedupe } from './dedupe.ts';
-import type { DeadLetter, IngestBatch, Reading } from '../ingest/index.ts';
+import { copyReading, type DeadLetter, type IngestBatch, type Reading } from '../ingest/index.ts';
 import type { BatchOutput, DeviceDelta, RecoveredState } from '../store/index.ts';
 import { EventTimeWindows } from './event-time.ts';
 import { Detectors, TYPE_INDEX, type Anomaly } from './detectors/index.ts';
@@ -115,7 +115,7 @@ export class TelemetryJob {
         (duplicateAt ??= []).push(i);
         continue;
       }
-      if (!this.windows.add(r)) late.push({ ...r }); // a copy: the batch keeps it, and the decoder may reuse r
+      if (!this.windows.add(r)) late.push(copyReading(r)); // the batch keeps it, and the decoder fills r again
       else {
         const before = anomalies.length;
         this.detectors.onReading(r, anomalies);

@@ -18,6 +18,7 @@ export interface DecodeLimits {
 
 /** Where decoded readings and rejections go; one fixed object, so decoding allocates no closures. */
 export interface DecodeSink {
+  /** A reading accepted; it may be an object the decoder fills again for the next message: copy it (copyReading) to keep it. */
   accept(reading: Reading): void;
   reject(reason: RejectReason, detail: string, deviceId: string | null, topic: string, payload: Buffer): void;
 }
@@ -151,12 +152,15 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
       }
     }
     if (deviceId !== null) {
-      const reading = scanFlatReading(payload, deviceId, arrival, limits, bagMessageId);
+      const reading = scanFlatReading(payload, deviceId, arrival, limits, bagMessageId, scanned);
       if (reading !== null) return sink.accept(reading);
     }
   }
   decodeMessageJson(topic, payload, arrival, limits, sink);
 }
+
+/** The fast path's reading, filled again for each message (the sink copies what it keeps): no object per message. */
+const scanned: Reading = { deviceId: '', ts: 0, tsFilled: undefined, temperature: 0, humidity: undefined, seq: undefined, messageId: undefined, arrival: 0 };
 
 /** The plain topic decodeMessage saw last, and its device id (deviceIdOfTopic). */
 let lastTopic = '';

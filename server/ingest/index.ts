@@ -14,7 +14,7 @@ import { ThermostreamError } from '../errors.ts';
 import { listSegments } from './log-check.ts';
 import { CommitWaiters } from './commit-waiters.ts';
 
-export type { Reading } from './reading.ts';
+export { copyReading, type Reading } from './reading.ts';
 export type { DeadLetter, RawCut } from './log.ts';
 export { decodeCut, decodeCutInChunks, recordsIn } from './log-format.ts';
 

@@ -19,3 +19,11 @@ export interface Reading {
   /** When the server accepted it. */
   arrival: number;
 }
+
+/** A copy of a reading to keep, with the fields it has (a reading a decoder fills again has every field, some undefined). */
+export function copyReading(r: Reading): Reading {
+  const copy: Reading = { deviceId: r.deviceId, ts: r.ts, temperature: r.temperature, humidity: r.humidity, seq: r.seq, arrival: r.arrival };
+  if (r.tsFilled === true) copy.tsFilled = true;
+  if (r.messageId !== undefined) copy.messageId = r.messageId;
+  return copy;
+}
