@@ -83,14 +83,17 @@ export class BlockWriter {
   }
 
   reading(r: Reading): void {
-    const idLen = r.deviceId.length;
+    const id = r.deviceId;
+    const idLen = id.length;
     const mid = r.messageId === undefined ? undefined : loggedMessageId(r.messageId);
     this.ensure(2 + idLen + 40 + (mid === undefined ? 0 : 1 + MAX_MESSAGE_ID_BYTES));
     const b = this.buf;
     let p = this.pos;
     b[p++] = mid === undefined ? READING : READING_WITH_ID;
     b[p++] = idLen;
-    p += b.write(r.deviceId, p, 'latin1');
+    // Latin-1 (an id is ASCII: DEVICE_ID), byte by byte: for a few dozen bytes cheaper than a call to write().
+    for (let k = 0; k < idLen; k++) b[p + k] = id.charCodeAt(k);
+    p += idLen;
     p = b.writeDoubleLE(r.tsFilled ? NaN : r.ts, p); // the arrival time stands for it
     p = b.writeDoubleLE(r.temperature, p);
     p = b.writeDoubleLE(r.humidity ?? NaN, p);
