@@ -10,7 +10,7 @@
  * test/decode-fast.test.ts checks it against that path on generated payloads.
  */
 import type { DecodeLimits } from './decode.ts';
-import type { Reading } from './reading.ts';
+import { blankReading, type Reading } from './reading.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 // What a value was (0: the field did not occur).
@@ -47,10 +47,17 @@ const SCANNED_NUMBER = new Float64Array(1);
 
 /**
  * The Reading the JSON.parse path would accept for this payload, or null when the payload is not a flat object this
- * scanner is sure of, or is one that path would reject (it then gives the reason and detail). Given `into`, the
- * reading is written there (every field set, absent ones to undefined) instead of into a new object.
+ * scanner is sure of, or is one that path would reject (it then gives the reason and detail). The reading is written
+ * into `into` (every field set, absent ones to undefined: blankReading), which the caller may fill again and again.
  */
-export function scanFlatReading(p: Buffer, deviceId: string, arrival: number, limits: DecodeLimits, bagMessageId: string | undefined, into?: Reading): Reading | null {
+export function scanFlatReading(
+  p: Buffer,
+  deviceId: string,
+  arrival: number,
+  limits: DecodeLimits,
+  bagMessageId: string | undefined,
+  into: Reading = blankReading(),
+): Reading | null {
   const n = p.length;
   // Whitespace is rare: each `p[i] <= 0x20` test below spares the call to skipSpace.
   let i = n > 0 && p[0] <= 0x20 ? skipSpace(p, 0, n) : 0;
@@ -159,22 +166,15 @@ export function scanFlatReading(p: Buffer, deviceId: string, arrival: number, li
     if (ts - arrival > limits.maxClockSkewMs) return null;
   } else if (tsKind !== ABSENT && tsKind !== NULL) return null;
 
-  const filled = tsKind !== NUMBER && tsKind !== STRING; // absent or null (the others returned above)
-  if (into !== undefined) {
-    into.deviceId = deviceId;
-    into.ts = ts;
-    into.tsFilled = filled ? true : undefined;
-    into.temperature = temperature;
-    into.humidity = humidity;
-    into.seq = seq;
-    into.messageId = messageId;
-    into.arrival = arrival;
-    return into;
-  }
-  const reading: Reading = { deviceId, ts, temperature, humidity, seq, arrival };
-  if (filled) reading.tsFilled = true;
-  if (messageId !== undefined) reading.messageId = messageId;
-  return reading;
+  into.deviceId = deviceId;
+  into.ts = ts;
+  into.tsFilled = tsKind !== NUMBER && tsKind !== STRING ? true : undefined; // absent or null (the others returned above)
+  into.temperature = temperature;
+  into.humidity = humidity;
+  into.seq = seq;
+  into.messageId = messageId;
+  into.arrival = arrival;
+  return into;
 }
 
 /** JSON's whitespace: space, tab, line feed, carriage return. */

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { RejectReason } from '../errors.ts';
 import { scanFlatReading } from './decode-flat.ts';
-import type { Reading } from './reading.ts';
+import { blankReading, type Reading } from './reading.ts';
 import { ISO_WITH_ZONE, looksLikeEpochSeconds, MAX_EPOCH_MS, MAX_MESSAGE_ID, parseIsoDate, TEMPERATURE_RANGE } from './reading-rules.ts';
 
 /** `deviceId` as DESIGN.md defines it. */
@@ -160,7 +160,7 @@ export function decodeMessage(topic: string, payload: Buffer, arrival: number, l
 }
 
 /** The fast path's reading, filled again for each message (the sink copies what it keeps): no object per message. */
-const scanned: Reading = { deviceId: '', ts: 0, tsFilled: undefined, temperature: 0, humidity: undefined, seq: undefined, messageId: undefined, arrival: 0 };
+const scanned = blankReading();
 
 /** The plain topic decodeMessage saw last, and its device id (deviceIdOfTopic). */
 let lastTopic = '';

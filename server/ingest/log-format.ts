@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { RejectReason } from '../errors.ts';
-import type { Reading } from './reading.ts';
+import { blankReading, copyReading, type Reading } from './reading.ts';
 
 /**
  * On-disk format of the ingest log. A segment file holds blocks, one per group commit:
@@ -267,8 +267,8 @@ interface Cursor {
 /**
  * Decodes records of a block's payload from byte `at.p` (offset `at.offset`) until the payload ends or `into.readings`
  * holds `max` readings; records at or below `after` are skipped. Leaves `at` at the next record. With `reuse`, a
- * reading is written into the object already at its index (all of a reused reading's fields are set, absent ones to
- * undefined, so that every such object keeps one shape); without, each is a new object with only the fields it has.
+ * reading is written into the object already at its index (blankReading); without, each is a new object with only the
+ * fields it has.
  */
 function decodeRecords(payload: Buffer, at: Cursor, after: number, into: Records, max: number, reuse: boolean): void {
   let { p, offset, n } = at;
@@ -294,40 +294,16 @@ function decodeRecords(payload: Buffer, at: Cursor, after: number, into: Records
       if (offset > after) {
         // A ts of NaN: the device sent none (records of earlier versions hold the arrival time, taken as the device's).
         const filled = Number.isNaN(ts);
-        const spare = reuse ? readings[n] : undefined;
-        if (spare !== undefined) {
-          spare.deviceId = deviceId;
-          spare.ts = filled ? arrival : ts;
-          spare.tsFilled = filled ? true : undefined;
-          spare.temperature = temperature;
-          spare.humidity = Number.isNaN(humidity) ? undefined : humidity;
-          spare.seq = seq < 0 ? undefined : seq;
-          spare.messageId = messageId;
-          spare.arrival = arrival;
-        } else if (reuse) {
-          readings[n] = {
-            deviceId,
-            ts: filled ? arrival : ts,
-            tsFilled: filled ? true : undefined,
-            temperature,
-            humidity: Number.isNaN(humidity) ? undefined : humidity,
-            seq: seq < 0 ? undefined : seq,
-            messageId,
-            arrival,
-          };
-        } else {
-          const r: Reading = {
-            deviceId,
-            ts: filled ? arrival : ts,
-            temperature,
-            humidity: Number.isNaN(humidity) ? undefined : humidity,
-            seq: seq < 0 ? undefined : seq,
-            arrival,
-          };
-          if (filled) r.tsFilled = true;
-          if (messageId !== undefined) r.messageId = messageId;
-          readings[n] = r;
-        }
+        const r = reuse ? (readings[n] ??= blankReading()) : decoded;
+        r.deviceId = deviceId;
+        r.ts = filled ? arrival : ts;
+        r.tsFilled = filled ? true : undefined;
+        r.temperature = temperature;
+        r.humidity = Number.isNaN(humidity) ? undefined : humidity;
+        r.seq = seq < 0 ? undefined : seq;
+        r.messageId = messageId;
+        r.arrival = arrival;
+        if (!reuse) readings[n] = copyReading(r);
         n++;
       }
     } else if (type === DEAD_LETTER) {
@@ -355,6 +331,9 @@ function decodeRecords(payload: Buffer, at: Cursor, after: number, into: Records
   at.offset = offset;
   at.n = n;
 }
+
+/** Where a reading is decoded before its copy, when objects are not reused. */
+const decoded = blankReading();
 
 /** Device ids decoded lately, in slots by a hash of their bytes (a cache that forgets on collision). */
 const ID_SLOT_BITS = 14;

@@ -20,6 +20,14 @@ export interface Reading {
   arrival: number;
 }
 
+/**
+ * A reading to be filled again and again (a decoder's, for one message or chunk at a time): every field present, the
+ * optional ones undefined, so that all such objects keep one shape.
+ */
+export function blankReading(): Reading {
+  return { deviceId: '', ts: 0, tsFilled: undefined, temperature: 0, humidity: undefined, seq: undefined, messageId: undefined, arrival: 0 };
+}
+
 /** A copy of a reading to keep, with the fields it has (a reading a decoder fills again has every field, some undefined). */
 export function copyReading(r: Reading): Reading {
   const copy: Reading = { deviceId: r.deviceId, ts: r.ts, temperature: r.temperature, humidity: r.humidity, seq: r.seq, arrival: r.arrival };
