@@ -14,13 +14,12 @@
  * --compare DIR: also run the checkout in DIR (e.g. `git worktree add /work/wt/base <commit>` and a node_modules
  * symlink), its own BlockWriter and BatchRunner, interleaved run by run, and report new / old ratios.
  */
-import { fork } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { constants, PerformanceObserver, type NodeGCPerformanceDetail } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Reading } from '../server/ingest/reading.ts';
 import type { Store } from '../server/store/index.ts';
-import { fmtInt, fmtRatio, machine, median, parseFlags, positiveInt, REPO, reproduce, SERVER_NODE_FLAGS, table } from './harness.ts';
+import { fmtInt, fmtRatio, forkRun, machine, median, parseFlags, positiveInt, REPO, reproduce, SERVER_NODE_FLAGS, serveRun, table } from './harness.ts';
 
 interface Options {
   devices: number;
@@ -121,14 +120,8 @@ function checkAllCounted(runner: object, readings: number): void {
 }
 
 /** One run in a fresh process with the server's node flags. */
-async function runChild(root: string, o: Options): Promise<RunResult> {
-  const self = fileURLToPath(import.meta.url);
-  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: [...SERVER_NODE_FLAGS, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise<RunResult>((done, fail) => {
-    let r: RunResult | undefined;
-    c.on('message', (m) => (r = m as RunResult));
-    c.on('exit', (code) => (r ? done(r) : fail(new Error(`batch-side child (${root}) exited with ${code}`))));
-  });
+function runChild(root: string, o: Options): Promise<RunResult> {
+  return forkRun<RunResult>(fileURLToPath(import.meta.url), root, o, SERVER_NODE_FLAGS);
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -176,15 +169,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3], JSON.parse(process.argv[4]) as Options).then(
-    (r) => {
-      process.send!(r);
-      process.disconnect();
-    },
-    (err: Error) => {
-      console.error(err.stack ?? err.message);
-      process.exitCode = 1;
-    },
-  );
-}
+serveRun(child);

@@ -21,7 +21,6 @@
  * --cpu-prof DIR: each run's process under `node --cpu-prof` (profiles in DIR), summarised by self time over the
  * measured batches (bench/profile.ts).
  */
-import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,7 +29,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { AllocProfiler, printAllocSummary } from './alloc-profile.ts';
 import { printSummary, summariseProfile, type CpuProfile, type Marks } from './profile.ts';
 import type { WindowSpec } from '../server/config.ts';
-import { fmtInt, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, windowShapes, describeWindows, table, UsageError } from './harness.ts';
+import { fmtInt, forkRun, machine, median, oneOf, parseFlags, positiveInt, REFRESH_MODES, REPO, reproduce, serveRun, windowShapes, describeWindows, table, UsageError } from './harness.ts';
 
 interface Options {
   devices: number;
@@ -209,14 +208,8 @@ async function child(root: string, o: Options): Promise<RunResult> {
 
 /** One run in a fresh process; with `profileDir`, under node --cpu-prof, its profile summarised over the measured batches. */
 async function runChild(root: string, o: Options, profileDir: string | null): Promise<RunResult> {
-  const self = fileURLToPath(import.meta.url);
   const profiling = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
-  const c = fork(self, ['--child', root, JSON.stringify(o)], { cwd: REPO, execArgv: ['--expose-gc', '--import', 'tsx', ...profiling], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const result = await new Promise<RunResult>((resolveRun, reject) => {
-    let r: RunResult | undefined;
-    c.on('message', (m) => (r = m as RunResult));
-    c.on('exit', (code) => (r ? resolveRun(r) : reject(new Error(`engine-fleet child (${root}) exited with ${code}`))));
-  });
+  const result = await forkRun<RunResult>(fileURLToPath(import.meta.url), root, o, ['--expose-gc', ...profiling]);
   if (profileDir !== null) {
     // The child's own profile is the largest (tsx's loader thread writes one too).
     const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
@@ -306,15 +299,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3], JSON.parse(process.argv[4]) as Options).then(
-    (r) => {
-      process.send!(r);
-      process.disconnect();
-    },
-    (err: Error) => {
-      console.error(err.stack ?? err.message);
-      process.exitCode = 1;
-    },
-  );
-}
+serveRun(child);

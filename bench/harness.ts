@@ -83,6 +83,35 @@ export async function runHosted<R>(job: HostJob, nodeFlags: readonly string[] | 
   return result;
 }
 
+/**
+ * A benchmark whose runs each take a fresh process (its heap and JIT its own): forkRun() starts the module `self`
+ * again, as `node [execArgv] --import tsx self --child ROOT OPTIONS`, and resolves to the result that run sends;
+ * serveRun(), called at the module's top level, is that process's side.
+ */
+export function forkRun<R>(self: string, root: string, options: unknown, execArgv: readonly string[]): Promise<R> {
+  const c = fork(self, ['--child', root, JSON.stringify(options)], { cwd: REPO, execArgv: [...execArgv, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise<R>((resolveRun, reject) => {
+    let r: R | undefined;
+    c.on('message', (m) => (r = m as R));
+    c.on('exit', (code) => (r !== undefined ? resolveRun(r) : reject(new Error(`${self} --child ${root} exited with ${code}`))));
+  });
+}
+
+/** In a process forkRun() started: runs `run(root, options)` and sends its result back (else does nothing). */
+export function serveRun<O, R>(run: (root: string, options: O) => Promise<R>): void {
+  if (process.argv[2] !== '--child') return;
+  run(process.argv[3], JSON.parse(process.argv[4]) as O).then(
+    (r) => {
+      process.send!(r);
+      process.disconnect();
+    },
+    (err: Error) => {
+      console.error(err.stack ?? err.message);
+      process.exitCode = 1;
+    },
+  );
+}
+
 /** Options every end-to-end benchmark accepts. */
 export interface CommonOptions {
   runs: number;
