@@ -219,17 +219,23 @@ export function decodeCut(cut: RawCut): Records & { lastOffset: number } {
 }
 
 /**
+ * The reading objects decodeCutInChunks fills again and again, from one chunk and one cut to the next (as many as the
+ * largest chunk): kept, not made anew for every cut, so that they are neither garbage nor promoted to die old.
+ */
+const spareReadings: Reading[] = [];
+
+/**
  * Decodes a raw cut, handing `onReadings` its readings in log order, `chunk` of them at a time (the last hand may be
  * smaller), so that a large cut never exists as one object per reading all at once. With a finite `chunk` the objects
- * handed over are reused for the next chunk: `onReadings` copies any reading it keeps past its return. Returns the
- * cut's dead letters.
+ * handed over are filled again for the next chunk (spareReadings): `onReadings` copies any reading it keeps past its
+ * return, and does not call this again. Returns the cut's dead letters.
  */
 export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readings: Reading[]) => void): DeadLetter[] {
   const reuse = Number.isFinite(chunk);
-  const into: Records = { readings: [], deadLetters: [] };
+  const into: Records = { readings: reuse ? spareReadings : [], deadLetters: [] };
   const at: Cursor = { p: 0, offset: cut.firstOffset, n: 0 };
   const handOver = (): void => {
-    // A partial chunk (the cut's last) is handed over as a copy of its part: the reused objects stay for the next cut.
+    // A partial chunk (the cut's last) is handed over as a copy of its part: the spares stay for the next cut.
     onReadings(at.n === into.readings.length ? into.readings : into.readings.slice(0, at.n));
     if (!reuse) into.readings = [];
     at.n = 0;
