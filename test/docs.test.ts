@@ -656,6 +656,7 @@ const FOREIGN_FLAGS: Record<string, string> = {
   '--v8-pool-size': 'node: measured in docs/BENCHMARKS.md',
   '--single-threaded-gc': 'V8: measured in docs/BENCHMARKS.md',
   '--optimize-for-size': 'V8: measured in docs/BENCHMARKS.md',
+  '--trace-gc': 'node (V8): measured in docs/BENCHMARKS.md',
   '--test': "node's test runner",
   '--test-concurrency': "node's test runner (npm run test:unit)",
   '--noEmit': 'tsc (npm run typecheck)',
