@@ -237,7 +237,6 @@ export function decodeCutInChunks(cut: RawCut, chunk: number, onReadings: (readi
   const handOver = (): void => {
     // A partial chunk (the cut's last) is handed over as a copy of its part: the spares stay for the next cut.
     onReadings(at.n === into.readings.length ? into.readings : into.readings.slice(0, at.n));
-    if (!reuse) into.readings = [];
     at.n = 0;
   };
   for (const buffer of cut.buffers) {
