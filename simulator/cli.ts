@@ -306,6 +306,8 @@ export async function main(argv: string[]): Promise<number> {
   const warnings = fleet.options.replay === undefined ? [scenarioWarning(fleet.options.scenario, fleet.options)] : replayWarnings(fleet.options.replay);
   for (const warning of warnings) if (warning !== null) process.stderr.write(`simulator: warning: ${warning}\n`);
   // A second Ctrl-C ends the run at once; the first, delivered twice (by the terminal and by npm), stops it cleanly.
+  // The handlers stay until the process ends: npm's forward of a Ctrl-C can come after the summary, while the process
+  // closes, and the default action would end it with 130.
   const repeats = new SignalRepeats();
   const onSignal = (signal: string) => {
     const seen = repeats.classify(signal);
@@ -325,9 +327,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`simulator: ${(error as Error).message}\n`);
     const code = (error as { code?: string }).code;
     return code === ErrorCodes.SIM_INVALID_OPTION || code === ErrorCodes.SIM_INVALID_SCENARIO ? 2 : 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
 }
 
