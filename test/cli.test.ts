@@ -544,10 +544,13 @@ test("a Ctrl-C echoed after the simulator's summary, while it closes, does not e
     const sim = spawn(process.execPath, ['--import', 'tsx', 'simulator/cli.ts', '--url', `mqtt://127.0.0.1:${broker.broker.port}`, '--devices', '2', '--rate', '5'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => sim.kill('SIGKILL'));
     let out = '';
+    let echoed = false;
     sim.stderr.on('data', (d) => (out += d));
     sim.stdout.on('data', (d) => {
       out += d;
-      if (/acknowledged/.test(out) && sim.exitCode === null && sim.signalCode === null) sim.kill('SIGINT'); // the echo
+      if (echoed || !/acknowledged/.test(out) || sim.exitCode !== null || sim.signalCode !== null) return;
+      echoed = true;
+      sim.kill('SIGINT'); // the echo
     });
     const exited = new Promise<[number | null, string | null]>((resolve) => sim.once('exit', (code, signal) => resolve([code, signal])));
     const before = broker.packets;
