@@ -49,6 +49,7 @@ test('a batch of more windows than one chunk holds: each window where it belongs
   assert.deepEqual(packed.chunks.map((c) => c.length / (packed.chunks[0].length / 4096)), [4096, 4096, 1808]);
   const received = acrossPort(packed);
   assert.deepEqual(unpackDeviceWindows(received), windows);
+  assert.deepEqual(received.types, [1, 0, 0, 0, 0, 0, 0], 'counts by type kept aside for the one window that has any');
   const w = windows[4097];
   assert.deepEqual(windowRowValues(received, 4097, 123), [
     'd4097', 10_000, 2_000, w.start, w.end, 1, w.avg, w.min, w.max, 0, w.first, w.last, 0, null, null, null, null, null, null,

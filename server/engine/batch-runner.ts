@@ -162,7 +162,7 @@ export class BatchRunner {
         rejected: out.deadLetters.length,
         committedAt: out.committedAt,
         checkpoint: { batches: out.checkpoint.batches, watermark: out.checkpoint.watermark, logOffset: out.checkpoint.logOffset },
-        windows: this.deviceWindows ? out.windows : { deviceIds: [], chunks: [], fleet: out.windows.fleet },
+        windows: this.deviceWindows ? out.windows : { deviceIds: [], chunks: [], types: [], fleet: out.windows.fleet },
         deviceWindows: this.deviceWindows,
         windowsUpdated: windowCount(out.windows),
         anomalies: out.anomalies as Anomaly[],

@@ -5,16 +5,17 @@ import { FLEET, type WindowResult } from './event-time.ts';
 /**
  * A device window's numbers, in the order of the windows table's columns: lengthMs, slideMs, start, end, count, avg,
  * min, max, stddev, first, last, humidityCount, humidityAvg, humidityMin, humidityMax, humidityStddev, humidityFirst,
- * humidityLast, anomalies (FIGURES of them); then final (0 or 1); then its anomalies by type. A figure that is null
- * is NaN here: no window figure is NaN otherwise.
+ * humidityLast, anomalies (FIGURES of them); then final (0 or 1); then where its anomalies by type begin in the
+ * packed windows' `types` (−1: none, as for most windows). A figure that is null is NaN here: no window figure is NaN
+ * otherwise.
  */
 const FIGURES = 19;
 const FINAL = FIGURES;
-const BY_TYPE = FIGURES + 1;
+const TYPES_AT = FIGURES + 1;
 const TYPES: readonly AnomalyType[] = ANOMALY_TYPES;
-const WIDTH = BY_TYPE + TYPES.length;
+const WIDTH = TYPES_AT + 1;
 
-/** Device windows per chunk of numbers (≈ 880 KB). */
+/** Device windows per chunk of numbers (≈ 690 KB). */
 const CHUNK = 4096;
 /** Whole chunks a packer keeps for its next batches (recycle()). */
 const SPARE_CHUNKS = 4;
@@ -31,6 +32,11 @@ export interface PackedWindows {
   deviceIds: string[];
   /** WIDTH numbers per device window, CHUNK windows per array; the last array holds just the rest. */
   chunks: Float64Array[];
+  /**
+   * The anomalies by type of the device windows with any, TYPES.length counts each: kept aside, since most windows
+   * have none (as columns of every window they were 7 of its 27 numbers).
+   */
+  types: number[];
   fleet: WindowResult[];
 }
 
@@ -52,8 +58,10 @@ function writeFigures(n: Float64Array, o: number, count: number, sum: number, su
   n[o + 6] = any ? last : NaN;
 }
 
-/** Writes a window's numbers at `o` from its aggregate. */
-function writeWindow(n: Float64Array, o: number, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): void {
+/** Writes a window's numbers at `o` from its aggregate, its anomalies by type (if any) to `types`. */
+function writeWindow(
+  n: Float64Array, o: number, types: number[], lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate,
+): void {
   n[o] = lengthMs;
   n[o + 1] = slideMs;
   n[o + 2] = start;
@@ -62,10 +70,24 @@ function writeWindow(n: Float64Array, o: number, lengthMs: number, slideMs: numb
   writeFigures(n, o + 11, a.humidityCount, a.humiditySum, a.humiditySumSq, a.humidityMin, a.humidityMax, a.humidityFirst, a.humidityLast);
   n[o + 18] = a.anomalies;
   n[o + FINAL] = final ? 1 : 0;
-  for (let i = 0; i < TYPES.length; i++) n[o + BY_TYPE + i] = a.byType === null ? 0 : a.byType[i];
+  writeTypes(n, o, types, a.byType);
 }
 
-function readWindow(deviceId: string, n: Float64Array, o: number): WindowResult {
+/** A window's anomalies by type (null: none) kept aside in `types`, if it has any; where they are, at TYPES_AT. */
+function writeTypes(n: Float64Array, o: number, types: number[], byType: ArrayLike<number> | null): void {
+  let any = false;
+  if (byType !== null) for (let i = 0; i < TYPES.length; i++) any ||= byType[i] !== 0;
+  n[o + TYPES_AT] = any ? types.length : -1;
+  if (any) for (let i = 0; i < TYPES.length; i++) types.push(byType![i]);
+}
+
+/** The anomalies by type of the window at `o`. */
+function typesOf(n: Float64Array, o: number, types: readonly number[]): Record<AnomalyType, number> {
+  const at = n[o + TYPES_AT];
+  return at < 0 ? byTypeRecord(null) : byTypeRecord(types, at);
+}
+
+function readWindow(deviceId: string, n: Float64Array, o: number, types: readonly number[]): WindowResult {
   return {
     deviceId,
     lengthMs: n[o],
@@ -88,22 +110,25 @@ function readWindow(deviceId: string, n: Float64Array, o: number): WindowResult 
     humidityFirst: orNull(n[o + 16]),
     humidityLast: orNull(n[o + 17]),
     anomalies: n[o + 18],
-    anomaliesByType: byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH)),
+    anomaliesByType: typesOf(n, o, types),
   };
 }
 
 const scratch = new Float64Array(WIDTH);
+const scratchTypes: number[] = [];
 
 /** A window's result from its aggregate, as an object (fleet windows, the store's reads). */
 export function windowResult(deviceId: string, lengthMs: number, slideMs: number, start: number, end: number, final: boolean, a: Aggregate): WindowResult {
-  writeWindow(scratch, 0, lengthMs, slideMs, start, end, final, a);
-  return readWindow(deviceId, scratch, 0);
+  scratchTypes.length = 0;
+  writeWindow(scratch, 0, scratchTypes, lengthMs, slideMs, start, end, final, a);
+  return readWindow(deviceId, scratch, 0, scratchTypes);
 }
 
 /** Collects a batch's window results packed, as the engine emits them (EventTimeWindows). */
 export class WindowPacker {
   private deviceIds: string[] = [];
   private chunks: Float64Array[] = [];
+  private types: number[] = [];
   private fleet: WindowResult[] = [];
   /**
    * Whole chunks to fill again: a batch's windows live from its end to its commit, long enough to outlive the young
@@ -120,7 +145,7 @@ export class WindowPacker {
       this.fleet.push(r);
       return;
     }
-    writeWindow(this.slot(deviceId), (this.deviceIds.length - 1) % CHUNK * WIDTH, lengthMs, slideMs, start, end, final, a);
+    writeWindow(this.slot(deviceId), (this.deviceIds.length - 1) % CHUNK * WIDTH, this.types, lengthMs, slideMs, start, end, final, a);
   }
 
   /** A window as it is (packWindows). */
@@ -132,7 +157,7 @@ export class WindowPacker {
       w.humidityAvg, w.humidityMin, w.humidityMax, w.humidityStddev, w.humidityFirst, w.humidityLast, w.anomalies];
     figures.forEach((x, j) => (n[o + j] = x ?? NaN));
     n[o + FINAL] = w.final ? 1 : 0;
-    TYPES.forEach((t, j) => (n[o + BY_TYPE + j] = w.anomaliesByType[t]));
+    writeTypes(n, o, this.types, TYPES.map((t) => w.anomaliesByType[t]));
   }
 
   /** The chunk the next device window goes to (its place: the last of the chunk's windows). */
@@ -154,9 +179,10 @@ export class WindowPacker {
       this.chunks[this.chunks.length - 1] = whole.slice(0, rest * WIDTH);
       this.keep(whole);
     }
-    const p = { deviceIds: this.deviceIds, chunks: this.chunks, fleet: this.fleet };
+    const p = { deviceIds: this.deviceIds, chunks: this.chunks, types: this.types, fleet: this.fleet };
     this.deviceIds = [];
     this.chunks = [];
+    this.types = [];
     this.fleet = [];
     return p;
   }
@@ -186,7 +212,7 @@ export const windowCount = (p: PackedWindows): number => p.deviceIds.length + p.
 
 /** The device windows as objects (the fleet windows are p.fleet). */
 export function unpackDeviceWindows(p: PackedWindows): WindowResult[] {
-  return p.deviceIds.map((id, i) => readWindow(id, p.chunks[Math.floor(i / CHUNK)], (i % CHUNK) * WIDTH));
+  return p.deviceIds.map((id, i) => readWindow(id, p.chunks[Math.floor(i / CHUNK)], (i % CHUNK) * WIDTH, p.types));
 }
 
 /** Every window as objects: the device windows, then the fleet's. */
@@ -219,6 +245,6 @@ export function windowRowValues(p: PackedWindows, i: number, updatedAt: number):
   const o = (i % CHUNK) * WIDTH;
   const row: unknown[] = [p.deviceIds[i]];
   for (let j = 0; j < FIGURES; j++) row.push(orNull(n[o + j]));
-  row.push(anomalyCountsJson(byTypeRecord(n.subarray(o + BY_TYPE, o + WIDTH))), n[o + FINAL], updatedAt);
+  row.push(anomalyCountsJson(typesOf(n, o, p.types)), n[o + FINAL], updatedAt);
   return row;
 }
