@@ -2,7 +2,11 @@
  * Runs an example by name: `npm run example -- <name> [args…]`, e.g.
  * `npm run example -- network-word-count localhost 9999`.
  */
+import { endQuietlyOnEpipe } from '../server/output-closed.ts';
 import { UsageError } from './shared.ts';
+
+// `npm run -s example -- network-word-count localhost 9999 | head -3`: exits once the reader is gone, as on SIGPIPE.
+endQuietlyOnEpipe();
 
 const examples: Record<string, { about: string; load: () => Promise<{ main(args: string[]): Promise<void> }> }> = {
   'network-word-count': { about: 'word counts of every 1 s batch of the lines read from host:port', load: () => import('./network-word-count.ts') },
