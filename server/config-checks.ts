@@ -1,5 +1,7 @@
 /** What config/schema.json cannot say about a configuration: checks across keys and values, each naming the key. */
+import defaults from '../config/default.json' with { type: 'json' };
 import type { Config, WindowSpec } from './config.ts';
+import { flagOf } from './config-flags.ts';
 import { brokerUrlParts } from './broker/url.ts';
 import { gcd } from './engine/windows.ts';
 import { ThermostreamError } from './errors.ts';
@@ -121,9 +123,8 @@ export function checkCluster(config: Config, from: string | undefined): void {
 /**
  * Settings the server takes but that do not do what they seem to, said at start-up: windows whose slide is longer
  * than their length leave gaps whose readings count in no window of that shape (the engine allows such hopping
- * windows, but in a config file it is mostly lengthMs and slideMs swapped); broker.ackAfterCommit without an
- * external broker (the embedded one acknowledges once a reading is in the log); a share group, right only with a
- * broker that keeps each device on one member.
+ * windows, but in a config file it is mostly lengthMs and slideMs swapped); settings of the connection to an external
+ * broker without one (externalOnly); a share group, right only with a broker that keeps each device on one member.
  */
 export function configWarnings(config: Config): string[] {
   const gaps = config.windows.flatMap((w, i) =>
@@ -135,12 +136,8 @@ export function configWarnings(config: Config): string[] {
         ]
       : [],
   );
-  const ack = config.broker.ackAfterCommit === true && config.broker.url === ''
-    ? ['broker.ackAfterCommit (--broker-ack-after-commit) does nothing without an external broker (--broker): devices of the ' +
-        'embedded broker are acknowledged once their readings are in the ingest log']
-    : [];
   // README, External broker: a broker that deals a device's messages round robin (Mosquitto) splits its state.
-  const share = config.broker.shareGroup !== ''
+  const share = config.broker.shareGroup !== '' && config.broker.url !== ''
     ? [`broker.shareGroup = ${JSON.stringify(config.broker.shareGroup)}: each device's windows, detectors and dedupe are right only if ` +
         'the broker gives all of a device\'s messages to one member of the group (EMQX\'s hash_clientid or hash_topic); with ' +
         'round robin (Mosquitto) each instance counts a part of every device: use cluster.instances instead (README, Several instances)']
@@ -152,7 +149,27 @@ export function configWarnings(config: Config): string[] {
         'of a batch\'s readings is processed before the batch\'s time, so its work is not spread over the interval; use a fraction ' +
         'of the batch interval (default 50), or 0 to do all of a batch\'s work at its time']
     : [];
-  return [...gaps, ...ack, ...share, ...blocks, ...hostNameUnset(config)];
+  return [...gaps, ...externalOnly(config), ...share, ...blocks, ...hostNameUnset(config)];
+}
+
+/**
+ * The broker.* settings other than its url configure the server's own connection to an external broker: with the
+ * embedded one (no broker.url) they do nothing. Those set to other than their defaults are named.
+ */
+function externalOnly(config: Config): string[] {
+  if (config.broker.url !== '') return [];
+  const given = (Object.keys(defaults.broker) as (keyof typeof defaults.broker)[]).filter(
+    (k) => k !== 'url' && JSON.stringify(config.broker[k]) !== JSON.stringify(defaults.broker[k]),
+  );
+  if (given.length === 0) return [];
+  const named = given.map((k) => {
+    const flag = flagOf(['broker', k]);
+    return `broker.${k}${flag === undefined ? '' : ` (${flag})`}`;
+  });
+  const one = given.length === 1;
+  const why = given.length === 1 && given[0] === 'ackAfterCommit' ? [] : [`${one ? 'it is a setting' : 'they are settings'} of the server's connection to that broker`];
+  if (given.includes('ackAfterCommit')) why.push('devices of the embedded broker are acknowledged once their readings are in the ingest log');
+  return [`${named.join(', ')} ${one ? 'does' : 'do'} nothing without an external broker (--broker): ${why.join('; ')}`];
 }
 
 /**

@@ -259,6 +259,23 @@ test('a share group is warned about at start-up: a broker that deals a device\'s
   assert.deepEqual(configWarnings(resolveConfig({ dataDir: 'unused', broker: { url: 'mqtt://127.0.0.1:1883' } })), []);
 });
 
+test('settings of the connection to an external broker given without one are warned about, each named with its flag; a share group is not judged then', () => {
+  const warnings = (argv: string[]) => configWarnings(parseCli(['--data-dir', 'unused', ...argv], {}).config);
+  assert.deepEqual(warnings(['--broker-share-group', 'g', '--broker-username', 'u']), [
+    'broker.username (--broker-username), broker.shareGroup (--broker-share-group) do nothing without an external broker (--broker): ' +
+      'they are settings of the server\'s connection to that broker',
+  ]);
+  assert.deepEqual(warnings(['--broker-client-id', 'x', '--broker-ack-after-commit']), [
+    'broker.clientId (--broker-client-id), broker.ackAfterCommit (--broker-ack-after-commit) do nothing without an external broker ' +
+      '(--broker): they are settings of the server\'s connection to that broker; devices of the embedded broker are acknowledged ' +
+      'once their readings are in the ingest log',
+  ]);
+  const fromFile = configWarnings(resolveConfig({ dataDir: 'unused', broker: { maxPending: 5 } }));
+  assert.deepEqual(fromFile, ['broker.maxPending does nothing without an external broker (--broker): it is a setting of the server\'s connection to that broker']);
+  assert.deepEqual(warnings(['--broker', 'mqtt://127.0.0.1:1883', '--broker-username', 'u', '--broker-client-id', 'x']), []);
+  assert.deepEqual(warnings([]), []);
+});
+
 test('a block interval not below the batch interval is warned about at start-up: it would not spread a batch\'s work', () => {
   const warning = (block: number, batch: number) =>
     `blockIntervalMs = ${block} (--block-interval) is not below batchIntervalMs = ${batch} (--batch-interval): at most one block ` +

@@ -169,11 +169,11 @@ test('server: --help and README\'s options table pair each flag with the same va
   assert.deepEqual(minus(fromUsage, fromReadme), [], `flag and variable pairs of --help (server/usage.ts) that README.md's options table pairs otherwise:\n${lines(minus(fromUsage, fromReadme))}`);
 });
 
-test('server: every THERMOSTREAM_* variable is in --help, README\'s options table and what config.ts reads, alike', () => {
+test('server: every THERMOSTREAM_* variable is in --help, README\'s options table and what config.ts reads (config-flags.ts), alike', () => {
   const usage = envsIn(USAGE);
   const readme = envsIn(OPTIONS.map((r) => r[1]).join(' '));
-  const parser = envsIn(read('server/config.ts'));
-  const where: [string, string[]][] = [['--help (server/usage.ts)', usage], [`README.md's options table, environment column`, readme], ['server/config.ts (what the server reads)', parser]];
+  const parser = envsIn(read('server/config.ts') + read('server/config-flags.ts'));
+  const where: [string, string[]][] = [['--help (server/usage.ts)', usage], [`README.md's options table, environment column`, readme], ['server/config.ts and config-flags.ts (what the server reads)', parser]];
   const problems: string[] = [];
   for (const [name, list] of where) {
     for (const [other, otherList] of where) {
