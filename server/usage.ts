@@ -45,6 +45,6 @@ export const USAGE = `Usage: thermostream [options]
   --repair                 cut damaged blocks out of the ingest log, keeping every intact record, and report
                            what was dropped (after a TS_ERR_LOG_CORRUPT refusal); with the log gone
                            (TS_ERR_LOG_MISSING), accept the loss and start a new log after the checkpoint
-  --help                   print this help
+  -h, --help               print this help
 
 Precedence: defaults < --config file < environment < command-line flags.`;

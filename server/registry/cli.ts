@@ -47,7 +47,7 @@ Options:
                        (default iothub.hostName, the server's recorded one first, else localhost[:tlsPort])
   --duration <s>       token: seconds it is valid, 1 to 31536000 (a year; default 3600); the server closes a
                        connection when its token expires
-  --help               print this help`;
+  -h, --help           print this help`;
 
 /** The longest a token printed by `token` may be valid: a year. */
 const MAX_TOKEN_SECONDS = 365 * 24 * 3600;

@@ -79,7 +79,7 @@ const Stats = Type.Object({
   iothub: Type.Optional(
     Type.Object(
       {
-        connectedDevices: Type.Integer({ description: 'Devices connected now (one connection each).' }),
+        connectedDevices: Type.Integer({ description: 'Clients connected now as a device, one per client id: with auth none every client (plain MQTT and the IoT Hub SDK alike), with auth registry the clients signed in as one device (a SAS token, a user bound to a device; not a gateway user of deviceId "*"). A connection that publishes for many devices counts once.' }),
         twinRequests: Type.Integer({ description: 'Twin gets and reported-property updates devices sent.' }),
         methodCalls: Type.Integer({ description: 'Direct method calls made.' }),
         methodTimeouts: Type.Integer({ description: 'Of those, the ones the device did not answer in time (504).' }),
