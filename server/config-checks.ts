@@ -167,7 +167,7 @@ function externalOnly(config: Config): string[] {
     return `broker.${k}${flag === undefined ? '' : ` (${flag})`}`;
   });
   const one = given.length === 1;
-  const why = given.length === 1 && given[0] === 'ackAfterCommit' ? [] : [`${one ? 'it is a setting' : 'they are settings'} of the server's connection to that broker`];
+  const why = given.some((k) => k !== 'ackAfterCommit') ? [`${one ? 'it is a setting' : 'they are settings'} of the server's connection to that broker`] : [];
   if (given.includes('ackAfterCommit')) why.push('devices of the embedded broker are acknowledged once their readings are in the ingest log');
   return [`${named.join(', ')} ${one ? 'does' : 'do'} nothing without an external broker (--broker): ${why.join('; ')}`];
 }

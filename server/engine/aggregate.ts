@@ -208,13 +208,17 @@ const NO_ANOMALIES: Readonly<Record<AnomalyType, number>> = Object.freeze(
   Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>,
 );
 
+/** Whether the counts by anomaly type at `from` in `byType` (null: none) hold any anomaly. */
+export function anyCounted(byType: ArrayLike<number> | null, from = 0): byType is ArrayLike<number> {
+  for (let i = 0; byType !== null && i < TYPES; i++) if (byType[from + i] !== 0) return true;
+  return false;
+}
+
 /** Counts by anomaly type, those at `from` in `byType` (null: none), as a record of every type. */
 export function byTypeRecord(byType: ArrayLike<number> | null, from = 0): Record<AnomalyType, number> {
-  let any = false;
-  for (let i = 0; byType !== null && i < TYPES; i++) any ||= byType[from + i] !== 0;
-  if (!any) return NO_ANOMALIES as Record<AnomalyType, number>;
+  if (!anyCounted(byType, from)) return NO_ANOMALIES as Record<AnomalyType, number>;
   const out = {} as Record<AnomalyType, number>;
-  for (let i = 0; i < TYPES; i++) out[ANOMALY_TYPES[i]] = byType![from + i];
+  for (let i = 0; i < TYPES; i++) out[ANOMALY_TYPES[i]] = byType[from + i];
   return out;
 }
 

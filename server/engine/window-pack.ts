@@ -1,4 +1,4 @@
-import { byTypeRecord, meanWithin, stddev, type Aggregate } from './aggregate.ts';
+import { anyCounted, byTypeRecord, meanWithin, stddev, type Aggregate } from './aggregate.ts';
 import { ANOMALY_TYPES, type AnomalyType } from './detectors/index.ts';
 import { FLEET, type WindowResult } from './event-time.ts';
 
@@ -75,10 +75,9 @@ function writeWindow(
 
 /** A window's anomalies by type (null: none) kept aside in `types`, if it has any; where they are, at TYPES_AT. */
 function writeTypes(n: Float64Array, o: number, types: number[], byType: ArrayLike<number> | null): void {
-  let any = false;
-  if (byType !== null) for (let i = 0; i < TYPES.length; i++) any ||= byType[i] !== 0;
-  n[o + TYPES_AT] = any ? types.length : -1;
-  if (any) for (let i = 0; i < TYPES.length; i++) types.push(byType![i]);
+  if (!anyCounted(byType)) return void (n[o + TYPES_AT] = -1);
+  n[o + TYPES_AT] = types.length;
+  for (let i = 0; i < TYPES.length; i++) types.push(byType[i]);
 }
 
 /** The anomalies by type of the window at `o`. */
